@@ -1,0 +1,108 @@
+/**
+ * The contract every proxy mode's compiled tables meet, so that the pipeline, `kdp trace`, the
+ * benchmark and the cross-mode tests treat iptables, IPVS, nftables and userspace alike.
+ *
+ * A dataplane is compiled for one node (Local traffic policy, node addresses and the NodeCIDR
+ * detector make the rules node-specific). It answers one question, fast: what happens to the
+ * first packet of a new flow. Later packets never reach it; conntrack replays its answer.
+ */
+import type { ProxyMode } from '../model/types.js';
+
+/** Where the packet meets the rules: PREROUTING for packets that arrive at the node (from its
+ * pods or from outside), OUTPUT for packets the node itself sends (host network, loopback). */
+export const HOOK_PREROUTING = 0;
+export const HOOK_OUTPUT = 1;
+
+/** What the rules did to the first packet. */
+export const VERDICT_NONE = 0; // no service rule applied: the packet goes on unchanged
+export const VERDICT_DNAT = 1; // rewritten to an endpoint
+export const VERDICT_REJECT = 2; // ICMP port unreachable (or TCP reset) sent back
+export const VERDICT_DROP = 3; // silently dropped
+export const VERDICT_REDIRECT = 4; // userspace mode: redirected to the node's proxy port
+export const kVerdictNames = ['none', 'dnat', 'reject', 'drop', 'redirect'] as const;
+export type VerdictName = (typeof kVerdictNames)[number];
+
+/** A first packet, as the service stage sees it. Preallocated by the caller and reused. */
+export interface FirstPacket {
+  srcIp: number;
+  srcPort: number;
+  dstIp: number;
+  dstPort: number;
+  proto: number;
+  hook: number;
+  /** Entered from one of this node's pod interfaces (veth): the interface-based local detectors. */
+  fromPodInterface: boolean;
+  /**
+   * A uniform random u32 for this flow. Every random choice (statistic matches, numgen, a
+   * scheduler's tie-break) derives from it, so the same flow decides the same way in every run.
+   */
+  rand: number;
+  /** Virtual time in seconds, for session-affinity timeouts. */
+  now: number;
+}
+
+/** The answer for one first packet. Preallocated by the caller and overwritten. */
+export interface NatDecision {
+  verdict: number;
+  /** Index into `Cluster.ports`, or -1 when no service matched. */
+  servicePort: number;
+  /** Endpoint row chosen (into `Cluster.endpoints`), or -1. */
+  endpoint: number;
+  /** Destination after DNAT (the endpoint's, or the proxy's for REDIRECT). */
+  dnatIp: number;
+  dnatPort: number;
+  /** Marked for masquerade (SNAT to the node's address at POSTROUTING). */
+  masquerade: boolean;
+  /** Cost accounting: rules (iptables, nftables chain rules) or hash probes evaluated. */
+  work: number;
+}
+
+export function newFirstPacket(): FirstPacket {
+  return { srcIp: 0, srcPort: 0, dstIp: 0, dstPort: 0, proto: 0, hook: HOOK_PREROUTING, fromPodInterface: false, rand: 0, now: 0 };
+}
+
+export function newNatDecision(): NatDecision {
+  return { verdict: VERDICT_NONE, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
+}
+
+/** One rule or table lookup a packet met, in the mode's own words, for `kdp trace`. */
+export interface TraceStep {
+  /** e.g. "nat/KUBE-SERVICES", "ipvs", "ip kube-proxy/service-ips" */
+  readonly where: string;
+  /** The rule or entry as the mode's own tool prints it. */
+  readonly rule: string;
+  /** What it did: "jump KUBE-SVC-…", "DNAT 10.244.1.5:8080", "MARK 0x4000", "no match", … */
+  readonly action: string;
+}
+
+/** Everything a first packet could meet: every branch of every random choice explored. */
+export interface Explanation {
+  readonly verdict: VerdictName;
+  readonly servicePort: number;
+  /** Every endpoint row the packet could be DNATed to, in the order of the mode's rules. */
+  readonly candidates: readonly number[];
+  /** Marked for masquerade on any candidate path (as kube-proxy's own packet tracer reports). */
+  readonly masquerade: boolean;
+  readonly steps: readonly TraceStep[];
+}
+
+export interface DataplaneStats {
+  readonly mode: ProxyMode;
+  /** Rules in all tables (iptables/nftables), or virtual + real servers (IPVS). */
+  readonly rules: number;
+  readonly chains: number;
+  /** Bytes of typed arrays holding the compiled tables. */
+  readonly tableBytes: number;
+  readonly [extra: string]: number | string;
+}
+
+export interface ServiceDataplane {
+  readonly mode: ProxyMode;
+  /** The node (index into `Cluster.nodes`) the rules were compiled for. */
+  readonly node: number;
+  /** Hot path: no allocation, no exceptions. */
+  decide(pkt: FirstPacket, out: NatDecision): void;
+  /** Slow path for `kdp trace` and tests: explores every random branch. */
+  explain(pkt: FirstPacket): Explanation;
+  stats(): DataplaneStats;
+}

@@ -1,0 +1,51 @@
+/**
+ * Errors are for configuration and programming mistakes only; a packet never throws (data-path
+ * failures are counters). Each error carries a stable `code` that scripts and tests can match on,
+ * in the manner of undici's errors.
+ */
+
+export class EngineError extends Error {
+  readonly code: string;
+  constructor(message: string, code = 'KDP_ERR_ENGINE') {
+    super(message);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}
+
+/** A function or option was given a value it cannot take. */
+export class InvalidArgumentError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_INVALID_ARG');
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+/** A cluster file could not be turned into a model; `diagnostics` lists every problem found. */
+export class InvalidClusterError extends EngineError {
+  readonly diagnostics: readonly import('./model/diagnostics.js').Diagnostic[];
+  constructor(diagnostics: readonly import('./model/diagnostics.js').Diagnostic[]) {
+    const errors = diagnostics.filter((d) => d.severity === 'error').length;
+    super(`the cluster has ${errors} error${errors === 1 ? '' : 's'}`, 'KDP_ERR_INVALID_CLUSTER');
+    this.name = 'InvalidClusterError';
+    this.diagnostics = diagnostics;
+  }
+}
+
+/** Text in a rule format (iptables-save, nft, ...) that kdp could not parse. */
+export class RuleParseError extends EngineError {
+  readonly line: number;
+  constructor(message: string, line: number) {
+    super(`line ${line}: ${message}`, 'KDP_ERR_RULE_PARSE');
+    this.name = 'RuleParseError';
+    this.line = line;
+  }
+}
+
+/** A feature that the input uses and kdp does not model yet. */
+export class NotSupportedError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_NOT_SUPPORTED');
+    this.name = 'NotSupportedError';
+  }
+}

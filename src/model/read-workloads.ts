@@ -1,0 +1,234 @@
+/**
+ * Nodes, Pods and Services, read field by field into plain records that the builder joins.
+ * Only what kube-proxy and the pod network act on is kept.
+ */
+import type { Cidr } from '../net/ipv4.js';
+import { FieldReader, type Json } from './fields.js';
+import {
+  PROTO_SCTP,
+  PROTO_TCP,
+  PROTO_UDP,
+  type Protocol,
+  type ServiceType,
+  type SessionAffinity,
+  type TrafficPolicy,
+} from './types.js';
+
+export interface RawNode {
+  readonly name: string;
+  readonly podCIDRs: Cidr[];
+  readonly internalIPs: number[];
+  readonly externalIPs: number[];
+  readonly zone: string;
+  readonly reader: FieldReader;
+}
+
+export function readNode(r: FieldReader, obj: Json, name: string): RawNode {
+  const spec = r.record(obj.spec, ['spec']);
+  const status = r.record(obj.status, ['status']);
+  const meta = r.record(obj.metadata, ['metadata']);
+  const labels = r.record(meta.labels, ['metadata', 'labels']);
+  const podCIDRs: Cidr[] = [];
+  const cidrTexts = new Set<string>();
+  // spec.podCIDRs supersedes spec.podCIDR; both are usually present and equal.
+  const list = r.array(spec.podCIDRs, ['spec', 'podCIDRs']);
+  list.forEach((v, i) => {
+    if (typeof v === 'string' && cidrTexts.has(v)) return;
+    cidrTexts.add(String(v));
+    const c = r.cidr(v, ['spec', 'podCIDRs', i]);
+    if (c) podCIDRs.push(c);
+  });
+  if (spec.podCIDR !== undefined && !cidrTexts.has(String(spec.podCIDR))) {
+    const c = r.cidr(spec.podCIDR, ['spec', 'podCIDR']);
+    if (c) podCIDRs.push(c);
+  }
+  const internalIPs: number[] = [];
+  const externalIPs: number[] = [];
+  r.array(status.addresses, ['status', 'addresses']).forEach((a, i) => {
+    const addr = r.record(a, ['status', 'addresses', i]);
+    const type = r.string(addr.type, ['status', 'addresses', i, 'type']);
+    if (type !== 'InternalIP' && type !== 'ExternalIP') return; // Hostname, InternalDNS, ...
+    const ip = r.ip(addr.address, ['status', 'addresses', i, 'address']);
+    if (ip >= 0) (type === 'InternalIP' ? internalIPs : externalIPs).push(ip);
+  });
+  const zone = r.string(labels['topology.kubernetes.io/zone'], ['metadata', 'labels', 'topology.kubernetes.io/zone']);
+  return { name, podCIDRs, internalIPs, externalIPs, zone, reader: r };
+}
+
+export interface RawPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ip: number;
+  readonly nodeName: string;
+  readonly hostNetwork: boolean;
+}
+
+/** A pod without an IP yet (Pending) is left out: it cannot send or receive. */
+export function readPod(r: FieldReader, obj: Json, namespace: string, name: string): RawPod | undefined {
+  const spec = r.record(obj.spec, ['spec']);
+  const status = r.record(obj.status, ['status']);
+  const ips = r.array(status.podIPs, ['status', 'podIPs']);
+  if (ips.length > 1) {
+    r.error(['status', 'podIPs'], 'a dual-stack pod (more than one pod IP): IPv6 and dual-stack are not supported yet');
+    return undefined;
+  }
+  const first = ips.length === 1 ? r.record(ips[0], ['status', 'podIPs', 0]).ip : status.podIP;
+  if (first === undefined || first === '') return undefined;
+  const ip = r.ip(first, ips.length === 1 ? ['status', 'podIPs', 0, 'ip'] : ['status', 'podIP']);
+  if (ip < 0) return undefined;
+  return {
+    namespace,
+    name,
+    ip,
+    nodeName: r.string(spec.nodeName, ['spec', 'nodeName']),
+    hostNetwork: r.bool(spec.hostNetwork, ['spec', 'hostNetwork'], false),
+  };
+}
+
+export interface RawServicePort {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+  readonly targetPort: number | string;
+  readonly nodePort: number;
+  readonly path: (string | number)[];
+}
+
+export interface RawService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly type: ServiceType;
+  readonly clusterIPs: number[];
+  readonly clusterIPPath: (string | number)[];
+  /** kube-proxy skips services without a ClusterIP (headless `None`, ExternalName, unallocated). */
+  readonly headless: boolean;
+  readonly externalIPs: number[];
+  readonly loadBalancerIPs: number[];
+  readonly loadBalancerSourceRanges: Cidr[];
+  readonly externalTrafficPolicy: TrafficPolicy;
+  readonly internalTrafficPolicy: TrafficPolicy;
+  readonly affinity: SessionAffinity;
+  readonly healthCheckNodePort: number;
+  readonly ports: RawServicePort[];
+  readonly reader: FieldReader;
+}
+
+const kServiceTypes: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
+const kPolicies: readonly TrafficPolicy[] = ['Cluster', 'Local'];
+/** Kubernetes' default ClientIP affinity timeout: 3 hours. */
+export const kDefaultAffinityTimeoutSeconds = 10800;
+
+export function readProtocol(r: FieldReader, value: unknown, path: (string | number)[]): Protocol {
+  const p = r.oneOf(value, path, ['TCP', 'UDP', 'SCTP'] as const, 'TCP');
+  return p === 'UDP' ? PROTO_UDP : p === 'SCTP' ? PROTO_SCTP : PROTO_TCP;
+}
+
+export function readService(r: FieldReader, obj: Json, namespace: string, name: string): RawService {
+  const spec = r.record(obj.spec, ['spec']);
+  const status = r.record(obj.status, ['status']);
+  const type = r.oneOf(spec.type, ['spec', 'type'], kServiceTypes, 'ClusterIP');
+
+  const families = r.array(spec.ipFamilies, ['spec', 'ipFamilies']);
+  if (families.some((f) => f === 'IPv6')) {
+    r.error(['spec', 'ipFamilies'], `uses IPv6 (${families.join(', ')}): IPv6 and dual-stack services are not supported yet`);
+  }
+
+  // spec.clusterIPs supersedes spec.clusterIP (its first element is the same address).
+  const ipsField = spec.clusterIPs !== undefined ? 'clusterIPs' : 'clusterIP';
+  const ipTexts = spec.clusterIPs !== undefined ? r.array(spec.clusterIPs, ['spec', 'clusterIPs']) : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
+  const clusterIPPath = ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', 0] : ['spec', 'clusterIP'];
+  const clusterIPs: number[] = [];
+  const none = ipTexts[0] === 'None';
+  if (!none && type !== 'ExternalName') {
+    ipTexts.forEach((v, i) => {
+      if (v === '' || v === undefined) return;
+      const ip = r.ip(v, ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', i] : ['spec', 'clusterIP']);
+      if (ip >= 0) clusterIPs.push(ip);
+    });
+  }
+
+  const ips = (value: unknown, path: (string | number)[]): number[] => {
+    const out: number[] = [];
+    r.array(value, path).forEach((v, i) => {
+      const ip = r.ip(v, [...path, i]);
+      if (ip >= 0) out.push(ip);
+    });
+    return out;
+  };
+  const externalIPs = ips(spec.externalIPs, ['spec', 'externalIPs']);
+  const loadBalancerIPs: number[] = [];
+  const lb = r.record(status.loadBalancer, ['status', 'loadBalancer']);
+  r.array(lb.ingress, ['status', 'loadBalancer', 'ingress']).forEach((v, i) => {
+    const ing = r.record(v, ['status', 'loadBalancer', 'ingress', i]);
+    // ipMode Proxy (KEP-1860): the load balancer proxies, so kube-proxy installs no rules for the IP.
+    if (ing.ip === undefined || ing.ipMode === 'Proxy') return;
+    const ip = r.ip(ing.ip, ['status', 'loadBalancer', 'ingress', i, 'ip']);
+    if (ip >= 0) loadBalancerIPs.push(ip);
+  });
+  const loadBalancerSourceRanges: Cidr[] = [];
+  r.array(spec.loadBalancerSourceRanges, ['spec', 'loadBalancerSourceRanges']).forEach((v, i) => {
+    const c = r.cidr(typeof v === 'string' ? v.trim() : v, ['spec', 'loadBalancerSourceRanges', i]);
+    if (c) loadBalancerSourceRanges.push(c);
+  });
+
+  const affinityKind = r.oneOf(spec.sessionAffinity, ['spec', 'sessionAffinity'], ['None', 'ClientIP'] as const, 'None');
+  const affinityConfig = r.record(r.record(spec.sessionAffinityConfig, ['spec', 'sessionAffinityConfig']).clientIP, [
+    'spec',
+    'sessionAffinityConfig',
+    'clientIP',
+  ]);
+  const affinity: SessionAffinity = {
+    clientIP: affinityKind === 'ClientIP',
+    timeoutSeconds: r.integer(
+      affinityConfig.timeoutSeconds,
+      ['spec', 'sessionAffinityConfig', 'clientIP', 'timeoutSeconds'],
+      kDefaultAffinityTimeoutSeconds,
+      1,
+      86400,
+    ),
+  };
+
+  const ports: RawServicePort[] = [];
+  if (type !== 'ExternalName') {
+    r.array(spec.ports, ['spec', 'ports']).forEach((v, i) => {
+      const path = ['spec', 'ports', i];
+      const p = r.record(v, path);
+      const port = r.port(p.port, [...path, 'port']);
+      let targetPort: number | string = port;
+      if (typeof p.targetPort === 'string') {
+        targetPort = /^\d+$/.test(p.targetPort) ? r.port(Number(p.targetPort), [...path, 'targetPort']) : p.targetPort;
+      } else if (p.targetPort !== undefined) {
+        targetPort = r.port(p.targetPort, [...path, 'targetPort']);
+      }
+      const nodePort = p.nodePort === undefined || p.nodePort === 0 ? 0 : r.port(p.nodePort, [...path, 'nodePort']);
+      if (port > 0) {
+        ports.push({
+          name: r.string(p.name, [...path, 'name']),
+          protocol: readProtocol(r, p.protocol, [...path, 'protocol']),
+          port,
+          targetPort,
+          nodePort,
+          path,
+        });
+      }
+    });
+  }
+
+  return {
+    namespace,
+    name,
+    type,
+    clusterIPs,
+    clusterIPPath,
+    headless: clusterIPs.length === 0,
+    externalIPs,
+    loadBalancerIPs,
+    loadBalancerSourceRanges,
+    externalTrafficPolicy: r.oneOf(spec.externalTrafficPolicy, ['spec', 'externalTrafficPolicy'], kPolicies, 'Cluster'),
+    internalTrafficPolicy: r.oneOf(spec.internalTrafficPolicy, ['spec', 'internalTrafficPolicy'], kPolicies, 'Cluster'),
+    affinity,
+    healthCheckNodePort: spec.healthCheckNodePort === undefined ? 0 : r.port(spec.healthCheckNodePort, ['spec', 'healthCheckNodePort']),
+    ports,
+    reader: r,
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The normalised cluster model: what every compiler, the pipeline and the generator share.
+ *
+ * Addresses are u32, protocols are IP protocol numbers, and everything is indexed by small
+ * integers. Services and their ports are objects (there are at most a few hundred thousand);
+ * endpoints, the big dimension (a million for 100k services x 10), are struct-of-arrays in
+ * `EndpointTable`, one row per (service port, endpoint address), which is exactly the unit
+ * kube-proxy compiles into a KUBE-SEP chain or an IPVS real server.
+ */
+import type { Cidr } from '../net/ipv4.js';
+
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+export const PROTO_SCTP = 132;
+export type Protocol = typeof PROTO_TCP | typeof PROTO_UDP | typeof PROTO_SCTP;
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+export type TrafficPolicy = 'Cluster' | 'Local';
+
+export type ProxyMode = 'iptables' | 'ipvs' | 'nftables' | 'userspace';
+export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'sh' | 'mh';
+export type DetectLocalMode = 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
+export type Cni = 'kubenet' | 'calico-ipip' | 'calico-vxlan' | 'calico-bgp' | 'flannel-vxlan';
+export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
+
+/** Endpoint condition bits, as EndpointSlice `conditions` (nil ready means ready). */
+export const EP_READY = 1;
+export const EP_SERVING = 2;
+export const EP_TERMINATING = 4;
+
+export interface Node {
+  readonly index: number;
+  readonly name: string;
+  /** False for a name that only endpoints mention (kube-proxy only compares node names). */
+  readonly known: boolean;
+  readonly podCIDRs: readonly Cidr[];
+  readonly internalIPs: readonly number[];
+  readonly externalIPs: readonly number[];
+  readonly zone: string;
+}
+
+export interface Pod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ip: number;
+  /** Node index, or -1 when the pod names no node kdp knows. */
+  readonly node: number;
+  readonly hostNetwork: boolean;
+}
+
+export interface SessionAffinity {
+  readonly clientIP: boolean;
+  readonly timeoutSeconds: number;
+}
+
+export interface Service {
+  readonly index: number;
+  readonly namespace: string;
+  readonly name: string;
+  readonly type: ServiceType;
+  /** Empty for headless (`None`) and ExternalName services. */
+  readonly clusterIPs: readonly number[];
+  readonly headless: boolean;
+  readonly externalIPs: readonly number[];
+  readonly loadBalancerIPs: readonly number[];
+  readonly loadBalancerSourceRanges: readonly Cidr[];
+  readonly externalTrafficPolicy: TrafficPolicy;
+  readonly internalTrafficPolicy: TrafficPolicy;
+  readonly affinity: SessionAffinity;
+  readonly healthCheckNodePort: number;
+  /** Indexes into `Cluster.ports`. */
+  readonly ports: readonly number[];
+}
+
+export interface ServicePort {
+  readonly index: number;
+  readonly service: number;
+  /** The port's name ('' for a single unnamed port); kube-proxy's key is `ns/svc:name`. */
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+  /** A number, or the name of a container port (resolved by the EndpointSlice controller). */
+  readonly targetPort: number | string;
+  /** 0 when the port has no NodePort. */
+  readonly nodePort: number;
+  /** Rows `[endpointStart, endpointStart + endpointCount)` of the endpoint table. */
+  readonly endpointStart: number;
+  readonly endpointCount: number;
+}
+
+/**
+ * One row per (service port, endpoint address), grouped by service port and, inside a port, in
+ * the order kube-proxy sorts them (by "ip:port" string), so compilers can emit rules in order.
+ */
+export interface EndpointTable {
+  readonly count: number;
+  readonly ip: Uint32Array;
+  readonly port: Uint16Array;
+  /** Node index, or -1 when the endpoint names no node. */
+  readonly node: Int32Array;
+  /** EP_READY | EP_SERVING | EP_TERMINATING */
+  readonly conditions: Uint8Array;
+  /** Index into `Cluster.zones`, or -1. */
+  readonly zone: Int32Array;
+  readonly servicePort: Uint32Array;
+}
+
+export interface ConntrackConfig {
+  readonly maxPerCore: number;
+  readonly min: number;
+  readonly tcpEstablishedTimeoutSeconds: number;
+  readonly tcpCloseWaitTimeoutSeconds: number;
+  readonly udpTimeoutSeconds: number;
+  readonly udpStreamTimeoutSeconds: number;
+}
+
+export interface ProxyConfig {
+  readonly mode: ProxyMode;
+  readonly clusterCIDRs: readonly Cidr[];
+  readonly detectLocalMode: DetectLocalMode;
+  readonly masqueradeAll: boolean;
+  readonly masqueradeBit: number;
+  readonly localhostNodePorts: boolean;
+  readonly ipvsScheduler: IpvsScheduler;
+  /** CIDRs whose node addresses serve NodePorts; empty means every address of the node. */
+  readonly nodePortAddresses: readonly Cidr[];
+  /** `nodePortAddresses: ["primary"]`: only the node's primary InternalIP. */
+  readonly nodePortPrimaryOnly: boolean;
+  readonly conntrack: ConntrackConfig;
+}
+
+export interface IpPool {
+  readonly name: string;
+  readonly cidr: Cidr;
+  readonly blockSize: number;
+  readonly ipipMode: EncapMode;
+  readonly vxlanMode: EncapMode;
+  readonly natOutgoing: boolean;
+}
+
+export interface PodNetwork {
+  readonly cni: Cni;
+  /** MTU of the underlay interface; pods get it minus the encapsulation overhead. */
+  readonly mtu: number;
+  readonly nodePortRange: readonly [number, number];
+  readonly ipPools: readonly IpPool[];
+}
+
+export interface Cluster {
+  readonly nodes: readonly Node[];
+  readonly pods: readonly Pod[];
+  readonly services: readonly Service[];
+  readonly ports: readonly ServicePort[];
+  readonly endpoints: EndpointTable;
+  readonly zones: readonly string[];
+  /** From ServiceCIDR objects; empty when the file has none (kdp then does not guess one). */
+  readonly serviceCIDRs: readonly Cidr[];
+  readonly proxy: ProxyConfig;
+  readonly network: PodNetwork;
+}
+
+export function protocolName(p: Protocol): 'TCP' | 'UDP' | 'SCTP' {
+  return p === PROTO_TCP ? 'TCP' : p === PROTO_UDP ? 'UDP' : 'SCTP';
+}
+
+/** kube-proxy's service port name: `namespace/name:port` (`namespace/name` for an unnamed port). */
+export function servicePortName(cluster: Cluster, port: ServicePort): string {
+  const svc = cluster.services[port.service];
+  return `${svc.namespace}/${svc.name}${port.name ? `:${port.name}` : ''}`;
+}
