@@ -40,6 +40,8 @@ export interface BuildResult {
   /** Present only when no diagnostic is an error. */
   readonly cluster?: Cluster;
   readonly diagnostics: Diagnostic[];
+  /** Objects read, by kind (skipped kinds included), for summaries. */
+  readonly kinds: Record<string, number>;
 }
 
 /** apiVersion/kind pairs kdp reads; anything else is skipped with a warning. */
@@ -66,10 +68,11 @@ interface Inputs {
   pods: RawPod[];
   services: RawService[];
   slices: RawSlice[];
+  kinds: Record<string, number>;
 }
 
 function classify(objects: readonly SourceObject[], report: Reporter): Inputs {
-  const inputs: Inputs = { serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [] };
+  const inputs: Inputs = { serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
   let proxyRef: ObjectRef | undefined;
   let networkRef: ObjectRef | undefined;
   for (const source of objects) {
@@ -84,6 +87,7 @@ function classify(objects: readonly SourceObject[], report: Reporter): Inputs {
     const kind = typeof obj.kind === 'string' ? obj.kind : '';
     const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : '';
     const ref: ObjectRef = { source, kind: kind || '(no kind)', ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) };
+    if (kind) inputs.kinds[kind] = (inputs.kinds[kind] ?? 0) + 1;
     if (!apiVersion || !kind) {
       report.error(ref, [apiVersion ? 'kind' : 'apiVersion'], 'is required (every object needs apiVersion and kind)');
       continue;
@@ -320,10 +324,15 @@ export function buildCluster(objects: readonly SourceObject[], file?: string): B
   const nodeAddresses = new Set(inputs.nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]));
   if (podSpace.size > 0) {
     for (const slice of inputs.slices) {
-      const outside = slice.endpoints.filter((e) => !podSpace.has(e.ip) && !nodeAddresses.has(e.ip));
-      if (outside.length > 0) {
-        const more = outside.length > 1 ? ` (and ${outside.length - 1} more in this object)` : '';
-        slice.reader.warn(outside[0].path, `endpoint ${formatIp(outside[0].ip)} lies in no node's pod CIDR${more}`);
+      let first = -1;
+      let outside = 0;
+      slice.endpoints.forEach((e, i) => {
+        if (podSpace.has(e.ip) || nodeAddresses.has(e.ip)) return;
+        if (outside++ === 0) first = i;
+      });
+      if (outside > 0) {
+        const more = outside > 1 ? ` (and ${outside - 1} more in this object)` : '';
+        slice.reader.warn(slice.addressPath(first), `endpoint ${formatIp(slice.endpoints[first].ip)} lies in no node's pod CIDR${more}`);
       }
     }
   }
@@ -431,7 +440,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string): B
     });
   });
 
-  if (report.failed) return { diagnostics: report.diagnostics };
+  if (report.failed) return { diagnostics: report.diagnostics, kinds: inputs.kinds };
   const endpoints: EndpointTable = {
     count: rows,
     ip: ep.ip.subarray(0, rows),
@@ -452,7 +461,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string): B
     proxy,
     network,
   };
-  return { cluster, diagnostics: report.diagnostics };
+  return { cluster, diagnostics: report.diagnostics, kinds: inputs.kinds };
 }
 
 export type { Json };

@@ -8,7 +8,7 @@ import type { Cluster } from './types.js';
 /** Parses and builds; never throws for bad input (see `diagnostics`). */
 export function loadCluster(text: string, file?: string): BuildResult {
   const parsed = parseSource(text, file);
-  if (hasErrors(parsed.diagnostics)) return { diagnostics: parsed.diagnostics };
+  if (hasErrors(parsed.diagnostics)) return { diagnostics: parsed.diagnostics, kinds: {} };
   const built = buildCluster(parsed.objects, file);
   return { ...built, diagnostics: [...parsed.diagnostics, ...built.diagnostics] };
 }

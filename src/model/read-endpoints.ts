@@ -19,7 +19,6 @@ export interface RawEndpoint {
   readonly conditions: number;
   readonly nodeName: string;
   readonly zone: string;
-  readonly path: (string | number)[];
 }
 
 export interface RawSlice {
@@ -29,6 +28,8 @@ export interface RawSlice {
   readonly endpoints: RawEndpoint[];
   readonly reader: FieldReader;
   readonly legacy: boolean;
+  /** Field path of endpoint i's address, built only when a message needs it. */
+  addressPath(i: number): (string | number)[];
 }
 
 export const kServiceNameLabel = 'kubernetes.io/service-name';
@@ -63,9 +64,11 @@ export function readEndpointSlice(r: FieldReader, obj: Json, namespace: string):
     });
   });
   const endpoints: RawEndpoint[] = [];
+  let hinted = -1;
   r.array(obj.endpoints, ['endpoints']).forEach((v, i) => {
     const path = ['endpoints', i];
     const e = r.record(v, path);
+    if (hinted < 0 && e.hints !== undefined) hinted = i;
     const addresses = r.array(e.addresses, [...path, 'addresses']);
     if (addresses.length === 0) {
       r.error([...path, 'addresses'], 'an endpoint needs at least one address');
@@ -82,10 +85,19 @@ export function readEndpointSlice(r: FieldReader, obj: Json, namespace: string):
       conditions: (ready ? EP_READY : 0) | (serving ? EP_SERVING : 0) | (terminating ? EP_TERMINATING : 0),
       nodeName: r.string(e.nodeName, [...path, 'nodeName']),
       zone: r.string(e.zone, [...path, 'zone']),
-      path: [...path, 'addresses', 0],
     });
   });
-  return { service: `${namespace}/${service}`, ports, endpoints, reader: r, legacy: false };
+  if (hinted >= 0) {
+    r.warn(['endpoints', hinted, 'hints'], 'topology hints are not modelled yet: kdp chooses among all endpoints, as kube-proxy does when hints are absent');
+  }
+  return {
+    service: `${namespace}/${service}`,
+    ports,
+    endpoints,
+    reader: r,
+    legacy: false,
+    addressPath: (i) => ['endpoints', i, 'addresses', 0],
+  };
 }
 
 /**
@@ -105,6 +117,7 @@ export function readLegacyEndpoints(r: FieldReader, obj: Json, namespace: string
       };
     });
     const endpoints: RawEndpoint[] = [];
+    const paths: (string | number)[][] = [];
     for (const [field, conditions] of [
       ['addresses', EP_READY | EP_SERVING],
       ['notReadyAddresses', 0],
@@ -118,11 +131,11 @@ export function readLegacyEndpoints(r: FieldReader, obj: Json, namespace: string
           conditions,
           nodeName: r.string(a.nodeName, ['subsets', s, field, i, 'nodeName']),
           zone: '',
-          path: ['subsets', s, field, i, 'ip'],
         });
+        paths.push(['subsets', s, field, i, 'ip']);
       });
     }
-    slices.push({ service: `${namespace}/${name}`, ports, endpoints, reader: r, legacy: true });
+    slices.push({ service: `${namespace}/${name}`, ports, endpoints, reader: r, legacy: true, addressPath: (i) => paths[i] });
   });
   return slices;
 }

@@ -70,6 +70,14 @@ function lineOfOffset(text: string, offset: number): number {
   return line;
 }
 
+function yamlErrorLine(text: string): number | undefined {
+  const docs = parseAllDocuments(text, { lineCounter: new LineCounter() });
+  for (const doc of Array.isArray(docs) ? docs : []) {
+    for (const err of doc.errors) if (err.linePos) return err.linePos[0].line;
+  }
+  return undefined;
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -102,12 +110,14 @@ export function parseSource(text: string, file?: string): ParsedSource {
       collect(value, 0, new LazyJsonLineIndex(text), objects);
       return { objects, diagnostics };
     } catch (err) {
+      // Node 20's JSON.parse names no position; the YAML parser (JSON is YAML) usually can.
       const message = (err as Error).message;
       const at = /position (\d+)/.exec(message);
+      const line = at ? lineOfOffset(text, Number(at[1])) : yamlErrorLine(text);
       diagnostics.push({
         severity: 'error',
         message: `not valid JSON: ${message}`,
-        ...(at ? { line: lineOfOffset(text, Number(at[1])) } : {}),
+        ...(line !== undefined ? { line } : {}),
         ...(file ? { file } : {}),
       });
       return { objects, diagnostics };

@@ -1,0 +1,45 @@
+/** Reads a cluster file for a command, printing every diagnostic the way a compiler does. */
+import { readFile } from 'node:fs/promises';
+import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnostics.js';
+import { loadCluster } from '../model/load.js';
+import type { Cluster } from '../model/types.js';
+import { UsageError } from './command.js';
+
+export interface LoadedCluster {
+  readonly cluster?: Cluster;
+  readonly diagnostics: Diagnostic[];
+  readonly kinds: Record<string, number>;
+}
+
+export async function readClusterFile(file: string | undefined): Promise<LoadedCluster> {
+  if (!file) throw new UsageError('a cluster file is required (JSON or YAML, as `kubectl get ... -o json` prints it)');
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(e.code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${e.message}`);
+  }
+  return loadCluster(text, file === '-' ? '<stdin>' : file);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Prints diagnostics to stderr; returns false when any is an error. */
+export function reportDiagnostics(diagnostics: readonly Diagnostic[], quiet = false): boolean {
+  for (const d of diagnostics) if (!quiet || d.severity === 'error') process.stderr.write(`${formatDiagnostic(d)}\n`);
+  const errors = diagnostics.filter((d) => d.severity === 'error').length;
+  if (errors > 0) process.stderr.write(`kdp: ${errors} error${errors === 1 ? '' : 's'}; nothing was done\n`);
+  return !hasErrors(diagnostics);
+}
+
+/** Loads and validates, or prints why not; the caller exits 2 on undefined. */
+export async function requireCluster(file: string | undefined, quiet = false): Promise<Cluster | undefined> {
+  const { cluster, diagnostics } = await readClusterFile(file);
+  const ok = reportDiagnostics(diagnostics, quiet);
+  return ok ? cluster : undefined;
+}

@@ -1,0 +1,58 @@
+/**
+ * What every `kdp` subcommand is, and the conventions they share: exit codes scripts can rely
+ * on, and usage errors that say what was wrong and how to fix it.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit statuses: stable, documented in the README. */
+export const EXIT_OK = 0;
+/** The command ran and found a problem (e.g. a disagreement, a failed check). */
+export const EXIT_FAILED = 1;
+/** Bad usage or invalid input (a cluster file with errors). */
+export const EXIT_INVALID = 2;
+/** A requirement of the environment is missing (root, a tool). */
+export const EXIT_UNAVAILABLE = 3;
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  /** Full help text, printed by `kdp NAME --help`. */
+  readonly help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** A mistake in how the command was called; main prints it with a pointer to --help. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs, with its errors turned into UsageErrors. */
+export function parse<T extends Options>(argv: string[], options: T, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+export function intOption(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} takes a whole number from ${min} to ${max}, not "${value}"`);
+  }
+  return n;
+}
+
+export function choiceOption<T extends string>(value: string | undefined, name: string, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} takes one of ${choices.join(', ')}, not "${value}"`);
+  }
+  return value as T;
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * The `kdp` command line: a thin dispatcher over one module per subcommand.
+ */
+import { readFileSync } from 'node:fs';
+import { EngineError } from '../errors.js';
+import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError, type Command } from './command.js';
+import { generateCommand } from './generate.js';
+import { inspectCommand } from './inspect.js';
+
+const kCommands: readonly Command[] = [generateCommand, inspectCommand];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...kCommands.map((c) => c.name.length));
+  return `kdp: measure and explain how Kubernetes moves packets
+
+Usage: kdp COMMAND [options]
+
+Commands:
+${kCommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run \`kdp COMMAND --help\` for a command's options.
+
+Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage or invalid input;
+3 something the command needs is missing (root, a tool).
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? EXIT_INVALID : EXIT_OK;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT_OK;
+  }
+  const command = kCommands.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`kdp: unknown command "${name}"; commands are ${kCommands.map((c) => c.name).join(', ')} (kdp --help)\n`);
+    return EXIT_INVALID;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return EXIT_OK;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`kdp ${name}: ${err.message} (kdp ${name} --help)\n`);
+      return EXIT_INVALID;
+    }
+    if (err instanceof EngineError) {
+      process.stderr.write(`kdp ${name}: ${err.message}\n`);
+      return err.code === 'KDP_ERR_INVALID_ARG' || err.code === 'KDP_ERR_INVALID_CLUSTER' || err.code === 'KDP_ERR_RULE_PARSE' ? EXIT_INVALID : EXIT_FAILED;
+    }
+    throw err;
+  }
+}
+
+// Ctrl-C and closed pipes end the process quietly; commands that write files write them atomically.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT_OK);
+  throw err;
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`kdp: internal error: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = EXIT_FAILED;
+  },
+);

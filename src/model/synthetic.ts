@@ -1,0 +1,224 @@
+/**
+ * Synthetic clusters of any size, deterministic for a seed, as the same Kubernetes objects a
+ * user's dump would hold, so that everything downstream has one input format.
+ *
+ * The mix is meant to look like a real cluster, not a best case: mostly ClusterIP with some
+ * NodePort and LoadBalancer services, TCP with some UDP, one or two ports, endpoints spread
+ * over every node, and the awkward cases that kube-proxy must handle (session affinity,
+ * externalTrafficPolicy: Local, source ranges, services without ready endpoints, terminating
+ * endpoints).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { formatCidr, formatIp, type Cidr } from '../net/ipv4.js';
+import { clusterFromObjects } from './load.js';
+import { Prng } from './prng.js';
+import { kCnis, kDefaultNodePortRange } from './read-config.js';
+import type { Cluster, Cni } from './types.js';
+
+export interface SyntheticOptions {
+  readonly services: number;
+  /** Endpoints per service. */
+  readonly endpoints: number;
+  readonly nodes: number;
+  readonly cni?: Cni;
+  readonly seed?: number;
+  readonly mode?: 'iptables' | 'ipvs' | 'nftables' | 'userspace';
+}
+
+export const kDefaultSyntheticOptions = { cni: 'calico-vxlan', seed: 1, mode: 'iptables' } as const;
+
+/** Address plan. The service CIDR and cluster CIDR are kubeadm-like; LB and external IPs come
+ * from the benchmarking range 198.18.0.0/15 (RFC 2544), node addresses from 192.168.0.0/16. */
+const kServiceCidr: Cidr = { base: 0x0a600000, prefix: 12 }; // 10.96.0.0/12
+const kClusterCidr: Cidr = { base: 0x0a800000, prefix: 9 }; // 10.128.0.0/9
+const kNodeBase = 0xc0a8000a; // 192.168.0.10
+const kLbBase = 0xc6120000; // 198.18.0.0
+const kExternalBase = 0xc6130000; // 198.19.0.0
+const kClientRange = '198.51.100.0/24';
+
+const kTcpPorts = [
+  ['http', 80, 8080],
+  ['https', 443, 8443],
+  ['grpc', 9000, 9000],
+  ['metrics', 9090, 9090],
+  ['redis', 6379, 6379],
+  ['postgres', 5432, 5432],
+] as const;
+const kUdpPorts = [
+  ['dns', 53, 53],
+  ['syslog', 514, 5514],
+  ['statsd', 8125, 8125],
+] as const;
+
+function check(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`options.${name} must be a whole number from ${min} to ${max}, not ${value}`);
+  }
+}
+
+/** The objects of a synthetic cluster, in `kubectl get -o json` shape. */
+export function generateObjects(options: SyntheticOptions): object[] {
+  const { services: S, endpoints: E, nodes: K } = options;
+  const cni = options.cni ?? kDefaultSyntheticOptions.cni;
+  const seed = options.seed ?? kDefaultSyntheticOptions.seed;
+  check('services', S, 0, 1_000_000);
+  check('endpoints', E, 0, 1000);
+  check('nodes', K, 1, 60_000);
+  check('seed', seed, 0, 0xffffffff);
+  if (!kCnis.includes(cni)) throw new InvalidArgumentError(`options.cni must be one of ${kCnis.join(', ')}, not ${cni}`);
+
+  // Each node's pod block holds its share of endpoints: at least a /24 (kubenet's default),
+  // larger when a big sweep puts more pods on a node than a /24 holds.
+  const podsPerNode = Math.ceil((S * E) / K) + E + 1;
+  const nodePrefix = Math.min(24, 32 - Math.ceil(Math.log2(podsPerNode + 2)));
+  if (K * 2 ** (32 - nodePrefix) > 2 ** (32 - kClusterCidr.prefix)) {
+    throw new InvalidArgumentError(`${S} services x ${E} endpoints over ${K} nodes do not fit the cluster CIDR ${formatCidr(kClusterCidr)}`);
+  }
+  const rng = new Prng(seed);
+  const objects: object[] = [];
+  const calico = cni.startsWith('calico');
+
+  // NodePorts: kube-apiserver's default range, widened when the sweep needs more ports.
+  const nodePortServicesGuess = Math.ceil(S * 0.3 * 1.2) + 16;
+  const nodePortRange: readonly [number, number] = nodePortServicesGuess <= kDefaultNodePortRange[1] - kDefaultNodePortRange[0] + 1 ? kDefaultNodePortRange : [10000, 65535];
+  let nextNodePort = nodePortRange[0];
+  const takeNodePort = (): number => (nextNodePort <= nodePortRange[1] ? nextNodePort++ : 0);
+
+  objects.push({
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    mode: options.mode ?? kDefaultSyntheticOptions.mode,
+    clusterCIDR: formatCidr(kClusterCidr),
+  });
+  objects.push({
+    apiVersion: 'kdp.dev/v1alpha1',
+    kind: 'ClusterNetwork',
+    metadata: { name: 'cluster' },
+    spec: { cni, mtu: 1500, serviceNodePortRange: `${nodePortRange[0]}-${nodePortRange[1]}` },
+  });
+  objects.push({ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: [formatCidr(kServiceCidr)] } });
+  if (calico) {
+    objects.push({
+      apiVersion: 'crd.projectcalico.org/v1',
+      kind: 'IPPool',
+      metadata: { name: 'default-ipv4-ippool' },
+      spec: {
+        cidr: formatCidr(kClusterCidr),
+        blockSize: 26,
+        ipipMode: cni === 'calico-ipip' ? 'Always' : 'Never',
+        vxlanMode: cni === 'calico-vxlan' ? 'Always' : 'Never',
+        natOutgoing: true,
+      },
+    });
+  }
+
+  const nodeNames: string[] = [];
+  const podBase: number[] = [];
+  const podNext: number[] = [];
+  for (let n = 0; n < K; n++) {
+    const name = `node-${String(n + 1).padStart(3, '0')}`;
+    const block = kClusterCidr.base + n * 2 ** (32 - nodePrefix);
+    nodeNames.push(name);
+    podBase.push(block);
+    podNext.push(1); // .0 is the network (kubenet gives .1 to cbr0; pods start at .2)
+    const cidr = formatCidr({ base: block, prefix: nodePrefix });
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': `zone-${String.fromCharCode(97 + (n % 3))}` } },
+      spec: { podCIDR: cidr, podCIDRs: [cidr] },
+      status: { addresses: [{ type: 'InternalIP', address: formatIp(kNodeBase + n) }, { type: 'Hostname', address: name }] },
+    });
+  }
+  const allocatePod = (n: number): string => formatIp(podBase[n] + ++podNext[n]);
+  // LB and external IPs are handed out in order, each from its own /16.
+  let lbCount = 0;
+  let externalCount = 0;
+
+  for (let s = 0; s < S; s++) {
+    const name = `svc-${String(s).padStart(6, '0')}`;
+    const namespace = `ns-${String(s % 50).padStart(2, '0')}`;
+    const roll = rng.next();
+    let type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' = roll < 0.7 ? 'ClusterIP' : roll < 0.9 ? 'NodePort' : 'LoadBalancer';
+    const udp = rng.next() < 0.2;
+    const table = udp ? kUdpPorts : kTcpPorts;
+    const first = rng.below(table.length);
+    const portCount = !udp && rng.next() < 0.15 ? 2 : 1;
+    const ports = [];
+    const wantNodePorts = type !== 'ClusterIP';
+    const nodePorts: number[] = [];
+    if (wantNodePorts) {
+      for (let p = 0; p < portCount; p++) nodePorts.push(takeNodePort());
+      // The range is exhausted: kube-apiserver would refuse the service; make it a ClusterIP.
+      if (nodePorts.some((np) => np === 0)) type = 'ClusterIP';
+    }
+    for (let p = 0; p < portCount; p++) {
+      const [portName, port, target] = table[(first + p) % table.length];
+      ports.push({
+        name: portName,
+        protocol: udp ? 'UDP' : 'TCP',
+        port,
+        // Half the services name their target port, as Deployments with named containerPorts do.
+        targetPort: s % 2 === 0 ? portName : target,
+        ...(type !== 'ClusterIP' ? { nodePort: nodePorts[p] } : {}),
+      });
+    }
+    const external = type !== 'ClusterIP';
+    const local = external && rng.next() < 0.3;
+    const affinity = rng.next() < 0.05;
+    const internalLocal = rng.next() < 0.02;
+    const externalIPs = type === 'ClusterIP' && rng.next() < 0.02 ? [formatIp(kExternalBase + externalCount++)] : [];
+    const sourceRanges = type === 'LoadBalancer' && rng.next() < 0.3 ? [kClientRange] : [];
+    const healthCheckNodePort = local && type === 'LoadBalancer' ? takeNodePort() : 0;
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: {
+        type,
+        clusterIP: formatIp(kServiceCidr.base + 1 + s),
+        clusterIPs: [formatIp(kServiceCidr.base + 1 + s)],
+        ipFamilies: ['IPv4'],
+        ports,
+        ...(external ? { externalTrafficPolicy: local ? 'Local' : 'Cluster' } : {}),
+        ...(internalLocal ? { internalTrafficPolicy: 'Local' } : {}),
+        ...(affinity ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } } : {}),
+        ...(externalIPs.length ? { externalIPs } : {}),
+        ...(sourceRanges.length ? { loadBalancerSourceRanges: sourceRanges } : {}),
+        ...(healthCheckNodePort ? { healthCheckNodePort } : {}),
+      },
+      status: type === 'LoadBalancer' ? { loadBalancer: { ingress: [{ ip: formatIp(kLbBase + lbCount++) }] } } : {},
+    });
+
+    // Endpoints: 2% of services have none ready, 3% of endpoints are terminating.
+    const noneReady = rng.next() < 0.02;
+    const endpoints = [];
+    for (let j = 0; j < E; j++) {
+      const n = (s + j) % K;
+      const terminating = !noneReady && rng.next() < 0.03;
+      endpoints.push({
+        addresses: [allocatePod(n)],
+        conditions: noneReady ? { ready: false, serving: false, terminating: false } : { ready: !terminating, serving: true, terminating },
+        nodeName: nodeNames[n],
+        zone: `zone-${String.fromCharCode(97 + (n % 3))}`,
+      });
+    }
+    // The EndpointSlice controller puts at most 100 endpoints in a slice.
+    for (let chunk = 0; chunk * 100 < Math.max(E, 1); chunk++) {
+      objects.push({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: `${name}-${chunk}`, namespace, labels: { 'kubernetes.io/service-name': name } },
+        addressType: 'IPv4',
+        ports: ports.map((p) => ({ name: p.name, protocol: p.protocol, port: table.find((t) => t[0] === p.name)![2] })),
+        endpoints: endpoints.slice(chunk * 100, chunk * 100 + 100),
+      });
+    }
+  }
+  return objects;
+}
+
+/** The model of a synthetic cluster, built in memory through the same loader a file goes through. */
+export function generateCluster(options: SyntheticOptions): Cluster {
+  return clusterFromObjects(generateObjects(options));
+}

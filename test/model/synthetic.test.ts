@@ -1,0 +1,55 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { generateCluster, generateObjects } from '../../src/model/synthetic.js';
+import { EP_READY, EP_TERMINATING } from '../../src/model/types.js';
+import { cidrContains } from '../../src/net/ipv4.js';
+
+describe('synthetic clusters', () => {
+  it('are deterministic for a seed and differ across seeds', () => {
+    const a = JSON.stringify(generateObjects({ services: 300, endpoints: 4, nodes: 5, seed: 42 }));
+    const b = JSON.stringify(generateObjects({ services: 300, endpoints: 4, nodes: 5, seed: 42 }));
+    const c = JSON.stringify(generateObjects({ services: 300, endpoints: 4, nodes: 5, seed: 43 }));
+    assert.equal(a, b);
+    assert.notEqual(a, c);
+  });
+
+  it('have the realistic mix the benchmark relies on', () => {
+    const cluster = generateCluster({ services: 2000, endpoints: 10, nodes: 20, seed: 1 });
+    const types = new Map<string, number>();
+    for (const s of cluster.services) types.set(s.type, (types.get(s.type) ?? 0) + 1);
+    assert.ok(types.get('ClusterIP')! > 1200, 'mostly ClusterIP');
+    assert.ok(types.get('NodePort')! > 200 && types.get('LoadBalancer')! > 100, 'some NodePort and LoadBalancer');
+    assert.ok(cluster.ports.some((p) => p.protocol === 17) && cluster.ports.some((p) => p.protocol === 6), 'TCP and UDP');
+    assert.ok(cluster.services.some((s) => s.affinity.clientIP), 'session affinity');
+    assert.ok(cluster.services.some((s) => s.externalTrafficPolicy === 'Local'), 'externalTrafficPolicy Local');
+    assert.ok(cluster.services.some((s) => s.loadBalancerSourceRanges.length > 0), 'source ranges');
+    const { conditions } = cluster.endpoints;
+    assert.ok(cluster.ports.some((p) => {
+      for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (conditions[r] & EP_READY) return false;
+      return p.endpointCount > 0;
+    }), 'a service with no ready endpoints');
+    assert.ok(conditions.some((c) => (c & EP_TERMINATING) !== 0), 'terminating endpoints');
+  });
+
+  it('spreads endpoints over every node and allocates them from that node\'s pod block', () => {
+    const cluster = generateCluster({ services: 500, endpoints: 6, nodes: 7, seed: 3 });
+    const perNode = new Array(7).fill(0);
+    const { ip, node, count } = cluster.endpoints;
+    for (let r = 0; r < count; r++) {
+      perNode[node[r]]++;
+      assert.ok(cidrContains(cluster.nodes[node[r]].podCIDRs[0], ip[r]), `row ${r} outside its node's pod CIDR`);
+    }
+    assert.ok(Math.min(...perNode) > 0.8 * Math.max(...perNode), `uneven spread ${perNode}`);
+  });
+
+  it('refuses options out of range with the option named', () => {
+    assert.throws(() => generateObjects({ services: -1, endpoints: 1, nodes: 1 }), (e: Error) => e instanceof InvalidArgumentError && /options\.services/.test(e.message));
+    assert.throws(() => generateObjects({ services: 1, endpoints: 1, nodes: 0 }), /options\.nodes/);
+  });
+
+  it('widens the NodePort range when a big sweep needs more ports than the default holds', () => {
+    const cluster = generateCluster({ services: 20000, endpoints: 1, nodes: 3, seed: 1 });
+    assert.deepEqual(cluster.network.nodePortRange, [10000, 65535]);
+  });
+});
