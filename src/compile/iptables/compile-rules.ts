@@ -1,0 +1,412 @@
+/**
+ * Cluster -> iptables tables for one node, laid out as kube-proxy 1.33's iptables proxier
+ * (pkg/proxy/iptables/proxier.go, syncProxyRules) writes them: the same chains, the same rules in
+ * the same order with the same comments, so that a rendering can be diffed against a real node.
+ *
+ * Endpoint selection is not re-implemented here: it comes from ../topology.ts
+ * (CategorizeEndpoints); the "is this traffic local" test from ../local-detector.ts.
+ */
+import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
+import { PROTO_TCP, protocolName, servicePortName, type Cluster } from '../../model/types.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { localDetector } from '../local-detector.js';
+import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } from '../topology.js';
+import { endpointChainName, serviceChainNames } from './chain-names.js';
+import {
+  CT_DNAT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, POLICY_ACCEPT, RulesetBuilder, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE,
+  T_NONE, T_REJECT, T_RETURN, TABLE_FILTER, TABLE_MANGLE, TABLE_NAT, TF_MARK_OR, TF_MARK_XOR, TF_RANDOM_FULLY, TOK_ADDRTYPE, TOK_COMMENT,
+  TOK_CONNTRACK, TOK_DPORT, TOK_DST, TOK_IFACE, TOK_MARK, TOK_NFACCT, TOK_PROTO, TOK_RECENT, TOK_SRC, TOK_STATISTIC, kBuiltinChains,
+  type ChainSpec, type RuleSpec, type Ruleset,
+} from './ruleset.js';
+
+export interface IptablesCompileOptions {
+  /** Node index (into Cluster.nodes) the rules are compiled for. */
+  readonly node: number;
+  /** nfacct counters exist (kube-proxy adds `-m nfacct` only when it could create them). Default true. */
+  readonly nfacct?: boolean;
+  /** iptables supports `--random-fully` (any iptables >= 1.6.2). Default true. */
+  readonly randomFully?: boolean;
+  /** nf_conntrack_tcp_be_liberal is set: kube-proxy then omits the INVALID drop rule. Default false. */
+  readonly conntrackTCPLiberal?: boolean;
+  /** Interface names for the interface-based local detectors (not in the cluster model). */
+  readonly bridgeInterface?: string;
+  readonly interfaceNamePrefix?: string;
+}
+
+export const kLargeClusterEndpointsThreshold = 1000;
+
+const kKubeServices = 'KUBE-SERVICES';
+const kKubeExternalServices = 'KUBE-EXTERNAL-SERVICES';
+const kKubeNodePorts = 'KUBE-NODEPORTS';
+const kKubePostrouting = 'KUBE-POSTROUTING';
+const kKubeMarkMasq = 'KUBE-MARK-MASQ';
+const kKubeForward = 'KUBE-FORWARD';
+const kKubeProxyFirewall = 'KUBE-PROXY-FIREWALL';
+const kKubeProxyCanary = 'KUBE-PROXY-CANARY';
+const kKubeletFirewall = 'KUBE-FIREWALL';
+
+const kLoopback = parseCidr('127.0.0.0/8') as Cidr;
+const kLoopbackIp = 0x7f000001;
+
+/** Addresses the node owns, for `-m addrtype --dst-type LOCAL` and nodePortAddresses. */
+export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
+  return [kLoopbackIp, ...(cluster.nodes[node]?.internalIPs ?? [])];
+}
+
+export function isLocalAddress(addrs: readonly number[], ip: number): boolean {
+  if (ip >>> 24 === 127) return true;
+  for (let i = 0; i < addrs.length; i++) if (addrs[i] === ip) return true;
+  return false;
+}
+
+const host = (ip: number): Cidr => ({ base: ip >>> 0, prefix: 32 }) as Cidr;
+
+/** Compiles the cluster into the tables a node running kube-proxy (iptables mode) holds. */
+export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions): Ruleset {
+  const node = options.node;
+  if (!Number.isInteger(node) || node < 0 || node >= cluster.nodes.length) {
+    throw new InvalidArgumentError(`options.node must index Cluster.nodes (0..${cluster.nodes.length - 1}), got ${node}`);
+  }
+  const nfacct = options.nfacct ?? true;
+  const randomFully = options.randomFully ?? true;
+  const proxy = cluster.proxy;
+  const b = new RulesetBuilder();
+  const bit = proxy.masqueradeBit;
+  const masqMark = (1 << bit) >>> 0;
+  const nodeIP = cluster.nodes[node].internalIPs[0] ?? 0;
+  const detector = localDetector(cluster, node);
+  const ifaceName = proxy.detectLocalMode === 'BridgeInterface' ? (options.bridgeInterface ?? 'cbr0') : `${options.interfaceNamePrefix ?? 'veth'}+`;
+  /** kube-proxy's LocalTrafficDetector.IfLocal() / IfNotLocal() as match fields. */
+  const localMatch = (neg: boolean): Partial<RuleSpec> & { tok: number } =>
+    detector.byInterface ? { iface: { name: ifaceName, neg }, tok: TOK_IFACE } : { src: detector.cidrs[0], srcNeg: neg, tok: TOK_SRC };
+
+  // Built-in chains and the jumps kube-proxy installs with `iptables -I` (not part of the
+  // restore input); created in kube-proxy's list order, each prepended, so the last listed
+  // jump ends up first in its built-in chain.
+  for (let t = 0; t < 3; t++) for (const name of kBuiltinChains[t]) b.chain(t, name, { policy: POLICY_ACCEPT });
+  for (const t of [TABLE_MANGLE, TABLE_NAT, TABLE_FILTER]) b.chain(t, kKubeProxyCanary);
+  const jumps: [number, string, string, string, boolean][] = [
+    [TABLE_FILTER, kKubeExternalServices, 'INPUT', 'kubernetes externally-visible service portals', true],
+    [TABLE_FILTER, kKubeExternalServices, 'FORWARD', 'kubernetes externally-visible service portals', true],
+    [TABLE_FILTER, kKubeNodePorts, 'INPUT', 'kubernetes health check service ports', false],
+    [TABLE_FILTER, kKubeServices, 'FORWARD', 'kubernetes service portals', true],
+    [TABLE_FILTER, kKubeServices, 'OUTPUT', 'kubernetes service portals', true],
+    [TABLE_FILTER, kKubeForward, 'FORWARD', 'kubernetes forwarding rules', false],
+    [TABLE_FILTER, kKubeProxyFirewall, 'INPUT', 'kubernetes load balancer firewall', true],
+    [TABLE_FILTER, kKubeProxyFirewall, 'OUTPUT', 'kubernetes load balancer firewall', true],
+    [TABLE_FILTER, kKubeProxyFirewall, 'FORWARD', 'kubernetes load balancer firewall', true],
+    [TABLE_NAT, kKubeServices, 'OUTPUT', 'kubernetes service portals', false],
+    [TABLE_NAT, kKubeServices, 'PREROUTING', 'kubernetes service portals', false],
+    [TABLE_NAT, kKubePostrouting, 'POSTROUTING', 'kubernetes postrouting rules', false],
+    [TABLE_FILTER, kKubeletFirewall, 'INPUT', '', false],
+    [TABLE_FILTER, kKubeletFirewall, 'OUTPUT', '', false],
+  ];
+  for (const [t, dst, src, comment, ctNew] of jumps) {
+    b.chain(t, dst);
+    const spec: RuleSpec = { order: [], target: T_JUMP, jump: dst };
+    if (ctNew) {
+      spec.ctstate = { mask: CT_NEW, neg: false };
+      spec.order.push(TOK_CONNTRACK);
+    }
+    if (comment) {
+      spec.comment = comment;
+      spec.order.push(TOK_COMMENT);
+    }
+    const chain = b.chain(t, src);
+    b.add(chain, spec);
+    chain.rules.unshift(chain.rules.pop() as RuleSpec);
+  }
+
+  // kube-proxy's restore input starts with these chain lines, in this order.
+  const f = (name: string): ChainSpec => b.chain(TABLE_FILTER, name, { inRestore: true });
+  const n = (name: string): ChainSpec => b.chain(TABLE_NAT, name, { inRestore: true });
+  for (const name of [kKubeServices, kKubeExternalServices, kKubeForward, kKubeNodePorts, kKubeProxyFirewall]) f(name);
+  for (const name of [kKubeServices, kKubeNodePorts, kKubePostrouting, kKubeMarkMasq]) n(name);
+  // Chain lines are ordered by first declaration; re-stamp so restore order follows kube-proxy.
+  let seq = 1000;
+  for (const name of [kKubeServices, kKubeExternalServices, kKubeForward, kKubeNodePorts, kKubeProxyFirewall]) f(name).seq = seq++;
+  for (const name of [kKubeServices, kKubeNodePorts, kKubePostrouting, kKubeMarkMasq]) n(name).seq = seq++;
+  const natChainLine = (name: string, port: number): ChainSpec => {
+    const c = b.chain(TABLE_NAT, name, { inRestore: true, port });
+    c.seq = seq++;
+    return c;
+  };
+
+  const post = n(kKubePostrouting);
+  b.add(post, { order: [TOK_MARK], mark: { value: masqMark, mask: masqMark, neg: true }, target: T_RETURN, inRestore: true });
+  b.add(post, { order: [], target: T_MARK, markValue: masqMark, markMask: 0, targetFlags: TF_MARK_XOR, inRestore: true });
+  b.add(post, { order: [TOK_COMMENT], comment: 'kubernetes service traffic requiring SNAT', target: T_MASQUERADE, targetFlags: randomFully ? TF_RANDOM_FULLY : 0, inRestore: true });
+  b.add(n(kKubeMarkMasq), { order: [], target: T_MARK, markValue: masqMark, markMask: masqMark, targetFlags: TF_MARK_OR, inRestore: true });
+
+  const nodePortMatchAll = proxy.nodePortAddresses.length === 0 && !proxy.nodePortPrimaryOnly;
+  const npCidrs: readonly Cidr[] = proxy.nodePortPrimaryOnly ? [host(nodeIP)] : proxy.nodePortAddresses;
+  const localhostNodePorts = proxy.localhostNodePorts && (nodePortMatchAll || npCidrs.some((c) => cidrContains(c, kLoopbackIp)));
+  if (localhostNodePorts) {
+    const fw = f(kKubeletFirewall);
+    fw.seq = seq++;
+    b.add(fw, {
+      order: [TOK_COMMENT, TOK_DST, TOK_SRC, TOK_CONNTRACK], comment: 'block incoming localnet connections', dst: kLoopback, src: kLoopback, srcNeg: true,
+      ctstate: { mask: CT_RELATED | CT_ESTABLISHED | CT_DNAT, neg: true }, target: T_DROP, inRestore: true,
+    });
+  }
+
+  // Large cluster mode: more than 1000 endpoints drops the per-endpoint comments.
+  let totalEndpoints = 0;
+  for (const svc of cluster.services) {
+    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    for (const p of svc.ports) totalEndpoints += cluster.ports[p].endpointCount;
+  }
+  const large = totalEndpoints > kLargeClusterEndpointsThreshold;
+  const { ip: epIp, port: epPort } = cluster.endpoints;
+
+  for (const svc of cluster.services) {
+    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    const clusterIP = host(svc.clusterIPs[0]);
+    for (const pi of svc.ports) {
+      const port = cluster.ports[pi];
+      const proto = port.protocol;
+      const protoLower = protocolName(proto).toLowerCase();
+      const name = servicePortName(cluster, port);
+      const names = serviceChainNames(name, protoLower);
+      const cats = categorizeEndpoints(cluster, port, node);
+      const hasEndpoints = cats.hasAnyEndpoints;
+      const usesClusterPolicyChain = cats.cluster.length > 0 && usesClusterEndpoints(svc, port);
+      const usesLocalPolicyChain = cats.local.length > 0 && usesLocalEndpoints(svc, port);
+      let internalChain = names.svc;
+      let hasInternal = hasEndpoints;
+      if (internalPolicyLocal(svc)) {
+        internalChain = names.svl;
+        if (cats.local.length === 0) hasInternal = false;
+      }
+      let externalPolicyChain = names.svc;
+      let hasExternal = hasEndpoints;
+      const extLocal = externalPolicyLocal(svc, port);
+      if (extLocal) {
+        externalPolicyChain = names.svl;
+        if (cats.local.length === 0) hasExternal = false;
+      }
+      const usesExternalChain = hasEndpoints && externallyAccessible(svc, port);
+      const usesFWChain = hasEndpoints && svc.loadBalancerIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
+      const lbChain = usesFWChain ? names.fw : names.ext;
+      let internalFilterTarget = T_NONE;
+      let internalFilterComment = '';
+      let externalFilterTarget = T_NONE;
+      let externalFilterComment = '';
+      if (!hasEndpoints) {
+        internalFilterTarget = externalFilterTarget = T_REJECT;
+        internalFilterComment = externalFilterComment = `${name} has no endpoints`;
+      } else {
+        if (!hasInternal) {
+          internalFilterTarget = T_DROP;
+          internalFilterComment = `${name} has no local endpoints`;
+        }
+        if (!hasExternal) {
+          externalFilterTarget = T_DROP;
+          externalFilterComment = `${name} has no local endpoints`;
+        }
+      }
+      // Service-owned nat chains are declared up front so jumps resolve; the restore order
+      // of their chain lines is stamped where kube-proxy writes them (below).
+      const svcRule = (extra: Partial<RuleSpec>, order: number[]): RuleSpec => ({
+        order: [TOK_COMMENT, TOK_PROTO, ...order], proto, port: pi, inRestore: true, target: T_NONE, ...extra,
+      });
+
+      // Capture the ClusterIP.
+      if (hasInternal) {
+        b.chain(TABLE_NAT, internalChain, { port: pi });
+        b.add(n(kKubeServices), svcRule({ comment: `${name} cluster IP`, dst: clusterIP, dport: port.port, target: T_JUMP, jump: internalChain }, [TOK_DST, TOK_DPORT]));
+      } else {
+        b.add(f(kKubeServices), svcRule({ comment: internalFilterComment, dst: clusterIP, dport: port.port, target: internalFilterTarget }, [TOK_DST, TOK_DPORT]));
+      }
+      // Capture externalIPs.
+      for (const eip of svc.externalIPs) {
+        if (hasEndpoints) {
+          b.chain(TABLE_NAT, names.ext, { port: pi });
+          b.add(n(kKubeServices), svcRule({ comment: `${name} external IP`, dst: host(eip), dport: port.port, target: T_JUMP, jump: names.ext }, [TOK_DST, TOK_DPORT]));
+        }
+        if (!hasExternal) {
+          b.add(f(kKubeExternalServices), svcRule({ comment: externalFilterComment, dst: host(eip), dport: port.port, target: externalFilterTarget }, [TOK_DST, TOK_DPORT]));
+        }
+      }
+      // Capture load-balancer ingress.
+      for (const lbip of svc.loadBalancerIPs) {
+        if (hasEndpoints) {
+          b.chain(TABLE_NAT, lbChain, { port: pi });
+          b.add(n(kKubeServices), svcRule({ comment: `${name} loadbalancer IP`, dst: host(lbip), dport: port.port, target: T_JUMP, jump: lbChain }, [TOK_DST, TOK_DPORT]));
+        }
+        if (usesFWChain) {
+          b.add(f(kKubeProxyFirewall), svcRule({ comment: `${name} traffic not accepted by ${names.fw}`, dst: host(lbip), dport: port.port, target: T_DROP }, [TOK_DST, TOK_DPORT]));
+        }
+      }
+      if (!hasExternal) {
+        for (const lbip of svc.loadBalancerIPs) {
+          b.add(f(kKubeExternalServices), svcRule({ comment: externalFilterComment, dst: host(lbip), dport: port.port, target: externalFilterTarget }, [TOK_DST, TOK_DPORT]));
+        }
+      }
+      // Capture NodePorts.
+      if (port.nodePort !== 0) {
+        if (hasEndpoints) {
+          b.chain(TABLE_NAT, names.ext, { port: pi });
+          if (localhostNodePorts && nfacct) {
+            b.add(n(kKubeNodePorts), svcRule({ comment: name, dst: kLoopback, dport: port.nodePort, nfacct: 'localhost_nps_accepted_pkts', target: T_JUMP, jump: names.ext }, [TOK_DST, TOK_DPORT, TOK_NFACCT]));
+          }
+          b.add(n(kKubeNodePorts), svcRule({ comment: name, dport: port.nodePort, target: T_JUMP, jump: names.ext }, [TOK_DPORT]));
+        }
+        if (!hasExternal) {
+          b.add(f(kKubeExternalServices), {
+            order: [TOK_COMMENT, TOK_ADDRTYPE, TOK_PROTO, TOK_DPORT], comment: externalFilterComment, dstLocal: true, proto, dport: port.nodePort,
+            target: externalFilterTarget, port: pi, inRestore: true,
+          });
+        }
+      }
+      // Capture healthCheckNodePorts.
+      if (svc.healthCheckNodePort !== 0) {
+        b.add(f(kKubeNodePorts), {
+          order: [TOK_COMMENT, TOK_PROTO, TOK_DPORT], comment: `${name} health check node port`, proto: PROTO_TCP, dport: svc.healthCheckNodePort,
+          target: T_ACCEPT, port: pi, inRestore: true,
+        });
+      }
+
+      // Service chains. kube-proxy writes the internal masquerade rule before any chain line.
+      const pendingRules: [string, RuleSpec][] = [];
+      if (hasInternal) {
+        const base = { comment: `${name} cluster IP`, dst: clusterIP, dport: port.port, target: T_JUMP, jump: kKubeMarkMasq };
+        if (proxy.masqueradeAll) {
+          pendingRules.push([internalChain, svcRule(base, [TOK_DST, TOK_DPORT])]);
+        } else if (detector.implemented) {
+          const lm = localMatch(true);
+          pendingRules.push([internalChain, svcRule({ ...base, ...lm, tok: undefined } as Partial<RuleSpec>, [TOK_DST, TOK_DPORT, lm.tok])]);
+        }
+      }
+      const emit = (chain: string, spec: RuleSpec): void => {
+        b.add(b.chain(TABLE_NAT, chain, { port: pi }), spec);
+      };
+      for (const [c, spec] of pendingRules) emit(c, spec);
+
+      if (usesExternalChain) {
+        natChainLine(names.ext, pi);
+        if (!extLocal) {
+          emit(names.ext, { order: [TOK_COMMENT], comment: `masquerade traffic for ${name} external destinations`, target: T_JUMP, jump: kKubeMarkMasq, inRestore: true });
+        } else {
+          if (detector.implemented) {
+            const lm = localMatch(false);
+            const spec: RuleSpec = { order: [TOK_COMMENT, lm.tok], comment: `pod traffic for ${name} external destinations`, target: T_JUMP, jump: names.svc, inRestore: true };
+            if (lm.iface) spec.iface = lm.iface;
+            else {
+              spec.src = lm.src;
+              spec.srcNeg = false;
+            }
+            emit(names.ext, spec);
+          }
+          emit(names.ext, { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: `masquerade LOCAL traffic for ${name} external destinations`, srcLocal: true, target: T_JUMP, jump: kKubeMarkMasq, inRestore: true });
+          emit(names.ext, { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: `route LOCAL traffic for ${name} external destinations`, srcLocal: true, target: T_JUMP, jump: names.svc, inRestore: true });
+        }
+        if (hasExternal) emit(names.ext, { order: [], target: T_JUMP, jump: externalPolicyChain, inRestore: true });
+      }
+      if (usesFWChain) {
+        natChainLine(names.fw, pi);
+        let allowFromNode = false;
+        for (const cidr of svc.loadBalancerSourceRanges) {
+          emit(names.fw, { order: [TOK_COMMENT, TOK_SRC], comment: `${name} loadbalancer IP`, src: cidr, target: T_JUMP, jump: names.ext, inRestore: true });
+          if (cidrContains(cidr, nodeIP)) allowFromNode = true;
+        }
+        if (allowFromNode) {
+          for (const lbip of svc.loadBalancerIPs) {
+            emit(names.fw, { order: [TOK_COMMENT, TOK_SRC], comment: `${name} loadbalancer IP`, src: host(lbip), target: T_JUMP, jump: names.ext, inRestore: true });
+          }
+        }
+        emit(names.fw, { order: [TOK_COMMENT], comment: `other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`, target: T_NONE, inRestore: true });
+      }
+      const sepName = (row: number): string => endpointChainName(name, protoLower, `${formatHostPort(epIp[row], epPort[row])}`);
+      const writeServiceToEndpoints = (chain: string, rows: readonly number[]): void => {
+        natChainLine(chain, pi);
+        if (svc.affinity.clientIP) {
+          for (const row of rows) {
+            const sep = sepName(row);
+            b.chain(TABLE_NAT, sep, { port: pi });
+            const spec: RuleSpec = { order: [], recent: { name: sep, check: true, seconds: svc.affinity.timeoutSeconds, reap: true }, target: T_JUMP, jump: sep, inRestore: true };
+            if (!large) {
+              spec.comment = `${name} -> ${formatHostPort(epIp[row], epPort[row])}`;
+              spec.order.push(TOK_COMMENT);
+            }
+            spec.order.push(TOK_RECENT);
+            emit(chain, spec);
+          }
+        }
+        const count = rows.length;
+        for (let i = 0; i < count; i++) {
+          const row = rows[i];
+          const sep = sepName(row);
+          b.chain(TABLE_NAT, sep, { port: pi });
+          const spec: RuleSpec = { order: [], target: T_JUMP, jump: sep, inRestore: true };
+          if (!large) {
+            spec.comment = `${name} -> ${formatHostPort(epIp[row], epPort[row])}`;
+            spec.order.push(TOK_COMMENT);
+          }
+          if (i < count - 1) {
+            // kube-proxy prints 1/(n-i) with %0.10f; iptables parses that text.
+            spec.probability = Number((1 / (count - i)).toFixed(10));
+            spec.order.push(TOK_STATISTIC);
+          }
+          emit(chain, spec);
+        }
+      };
+      if (usesClusterPolicyChain) writeServiceToEndpoints(names.svc, cats.cluster);
+      if (usesLocalPolicyChain) writeServiceToEndpoints(names.svl, cats.local);
+      for (const row of cats.allReachable) {
+        const sep = sepName(row);
+        natChainLine(sep, pi);
+        const masq: RuleSpec = { order: [], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
+        const dnat: RuleSpec = { order: [], proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
+        if (!large) {
+          masq.comment = dnat.comment = name;
+          masq.order.push(TOK_COMMENT);
+          dnat.order.push(TOK_COMMENT);
+        }
+        masq.order.push(TOK_SRC);
+        if (svc.affinity.clientIP) {
+          dnat.recent = { name: sep, check: false, seconds: 0, reap: false };
+          dnat.order.push(TOK_RECENT);
+        }
+        dnat.order.push(TOK_PROTO);
+        emit(sep, masq);
+        emit(sep, dnat);
+      }
+    }
+  }
+
+  // Finally, the tail call to KUBE-NODEPORTS: the last rule of KUBE-SERVICES.
+  const tailComment = 'kubernetes service nodeports; NOTE: this must be the last rule in this chain';
+  if (nodePortMatchAll) {
+    const spec: RuleSpec = { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: tailComment, dstLocal: true, target: T_JUMP, jump: kKubeNodePorts, inRestore: true };
+    if (!localhostNodePorts) {
+      spec.dst = kLoopback;
+      spec.dstNeg = true;
+      spec.order.push(TOK_DST);
+    }
+    b.add(n(kKubeServices), spec);
+  } else {
+    for (const ip of nodeLocalAddresses(cluster, node)) {
+      if (!npCidrs.some((c) => cidrContains(c, ip))) continue;
+      if (ip >>> 24 === 127 && !localhostNodePorts) continue;
+      b.add(n(kKubeServices), { order: [TOK_COMMENT, TOK_DST], comment: tailComment, dst: host(ip), target: T_JUMP, jump: kKubeNodePorts, inRestore: true });
+    }
+  }
+  const fwd = f(kKubeForward);
+  if (!options.conntrackTCPLiberal) {
+    const spec: RuleSpec = { order: [TOK_CONNTRACK], ctstate: { mask: CT_INVALID, neg: false }, target: T_DROP, inRestore: true };
+    if (nfacct) {
+      spec.nfacct = 'ct_state_invalid_dropped_pkts';
+      spec.order.push(TOK_NFACCT);
+    }
+    b.add(fwd, spec);
+  }
+  b.add(fwd, { order: [TOK_COMMENT, TOK_MARK], comment: 'kubernetes forwarding rules', mark: { value: masqMark, mask: masqMark, neg: false }, target: T_ACCEPT, inRestore: true });
+  b.add(fwd, { order: [TOK_COMMENT, TOK_CONNTRACK], comment: 'kubernetes forwarding conntrack rule', ctstate: { mask: CT_RELATED | CT_ESTABLISHED, neg: false }, target: T_ACCEPT, inRestore: true });
+
+  return b.build({ sort: true });
+}
+
+function formatHostPort(ip: number, port: number): string {
+  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}:${port}`;
+}

@@ -1,0 +1,386 @@
+/**
+ * The iptables chain walker: evaluates a first packet against the linear rule table the way
+ * netfilter does (nat PREROUTING/OUTPUT, then filter INPUT/FORWARD/OUTPUT on the rewritten
+ * packet, then nat POSTROUTING), rule after rule, with jumps, returns and marks.
+ *
+ * The scan stays linear on purpose: kdp measures what a KUBE-SERVICES chain of 10,000 rules
+ * costs, so the hot loop is a tight pass over typed arrays with the cheapest tests first, and
+ * `work` counts every rule looked at. No allocation per packet: the jump stack, the recent-match
+ * table and all state are preallocated per instance.
+ *
+ * Reads: FirstPacket (src, dst, dport, proto, hook, fromPodInterface, rand, now).
+ * Writes: NatDecision (verdict, servicePort, endpoint, dnat ip:port, masquerade, work).
+ * Random choices: statistic draws come from a hash of (pkt.rand, rule index), compared as the
+ * kernel does (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
+ * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
+ */
+import {
+  HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames,
+  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
+} from '../dataplane.js';
+import type { Cluster } from '../../model/types.js';
+import { formatIp } from '../../net/ipv4.js';
+import { isLocalAddress, nodeLocalAddresses } from './compile-rules.js';
+import { saveRuleBody } from './render.js';
+import {
+  CT_DNAT, CT_NEW, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG, M_PROTO,
+  M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_REJECT,
+  T_RETURN, TABLE_FILTER, TABLE_NAT, kTableNames, type Ruleset,
+} from './ruleset.js';
+
+// Outcomes of walking one hook.
+const OUT_ACCEPT = 0;
+const OUT_DROP = 1;
+const OUT_REJECT = 2;
+const OUT_DNAT = 3;
+const OUT_MASQUERADE = 4;
+
+const kStackDepth = 64;
+const kRecentCapacity = 1 << 16; // power of two: slot = hash & mask
+const kRecentProbes = 8;
+
+/** murmur3's finaliser: a cheap, well-mixed hash of (flow random, rule index). */
+export function statisticDraw(rand: number, rule: number): number {
+  let h = (rand ^ Math.imul(rule + 1, 0x9e3779b1)) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Branch choices for explain(): forced prefix, then "no match", recording where it branched. */
+interface Chooser {
+  prefix: number[];
+  taken: number[];
+}
+
+export interface IptablesDataplaneOptions {
+  /** Node index the rules belong to (or -1 for an imported dump without a cluster). */
+  readonly node: number;
+  /** Addresses the node owns (`-m addrtype LOCAL`); 127.0.0.0/8 is always local. */
+  readonly localAddresses: readonly number[];
+}
+
+export class IptablesDataplane implements ServiceDataplane {
+  readonly mode = 'iptables' as const;
+  readonly node: number;
+  readonly rules: Ruleset;
+  private readonly localAddrs: Uint32Array;
+  private readonly hookNatPre: number;
+  private readonly hookNatOut: number;
+  private readonly hookNatPost: number;
+  private readonly hookFilterIn: number;
+  private readonly hookFilterFwd: number;
+  private readonly hookFilterOut: number;
+  // Preallocated walker state.
+  private readonly stackChain = new Int32Array(kStackDepth);
+  private readonly stackRule = new Int32Array(kStackDepth);
+  private readonly recentName = new Int32Array(kRecentCapacity).fill(-1);
+  private readonly recentIp = new Uint32Array(kRecentCapacity);
+  private readonly recentTime = new Float64Array(kRecentCapacity);
+  private mark = 0;
+  private work = 0;
+  private hitRule = -1;
+  private port = -1;
+
+  constructor(rules: Ruleset, options: IptablesDataplaneOptions) {
+    this.rules = rules;
+    this.node = options.node;
+    this.localAddrs = Uint32Array.from(options.localAddresses);
+    const nat = (name: string, fallback: string): number => {
+      const id = rules.chainId(TABLE_NAT, name);
+      return id >= 0 ? id : rules.chainId(TABLE_NAT, fallback);
+    };
+    // A restore-input file has no built-in chains: enter kube-proxy's chains directly.
+    this.hookNatPre = nat('PREROUTING', 'KUBE-SERVICES');
+    this.hookNatOut = nat('OUTPUT', 'KUBE-SERVICES');
+    this.hookNatPost = nat('POSTROUTING', 'KUBE-POSTROUTING');
+    this.hookFilterIn = rules.chainId(TABLE_FILTER, 'INPUT');
+    this.hookFilterFwd = rules.chainId(TABLE_FILTER, 'FORWARD');
+    this.hookFilterOut = rules.chainId(TABLE_FILTER, 'OUTPUT');
+  }
+
+  /** Forget all `-m recent` state (session affinity). */
+  resetAffinity(): void {
+    this.recentName.fill(-1);
+  }
+
+  decide(pkt: FirstPacket, out: NatDecision): void {
+    this.mark = 0;
+    this.work = 0;
+    this.port = -1;
+    out.servicePort = -1;
+    out.endpoint = -1;
+    out.dnatIp = pkt.dstIp;
+    out.dnatPort = pkt.dstPort;
+    out.masquerade = false;
+    out.verdict = VERDICT_NONE;
+    const src = pkt.srcIp >>> 0;
+    let dst = pkt.dstIp >>> 0;
+    let dport = pkt.dstPort;
+    const natHook = pkt.hook === HOOK_OUTPUT ? this.hookNatOut : this.hookNatPre;
+    let res = this.walk(natHook, src, dst, dport, pkt, CT_NEW, null);
+    let ct = CT_NEW;
+    if (res === OUT_DNAT) {
+      const r = this.hitRule;
+      dst = this.rules.ruleTargetA[r];
+      dport = this.rules.ruleTargetB[r];
+      out.verdict = VERDICT_DNAT;
+      out.endpoint = this.rules.ruleEndpoint[r];
+      out.dnatIp = dst;
+      out.dnatPort = dport;
+      ct |= CT_DNAT;
+    } else if (res === OUT_DROP || res === OUT_REJECT) {
+      out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
+      out.servicePort = this.port;
+      out.work = this.work;
+      return;
+    }
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hookFilterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hookFilterIn : this.hookFilterFwd;
+    res = this.walk(filterHook, src, dst, dport, pkt, ct, null);
+    if (res === OUT_DROP || res === OUT_REJECT) {
+      out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
+      out.endpoint = -1;
+    } else {
+      res = this.walk(this.hookNatPost, src, dst, dport, pkt, ct, null);
+      out.masquerade = res === OUT_MASQUERADE;
+    }
+    out.servicePort = this.port;
+    out.work = this.work;
+  }
+
+  /**
+   * Walks one hook from `entry`. Returns OUT_*; for OUT_DNAT the rule is in `hitRule`. With a
+   * chooser (explain), statistic matches follow its choices and `-m recent` neither matches nor
+   * records; without one (decide), draws are hashed and recent state is live.
+   */
+  private walk(entry: number, src: number, dst: number, dport: number, pkt: FirstPacket, ct: number, chooser: Chooser | null, steps?: TraceStep[]): number {
+    if (entry < 0) return OUT_ACCEPT;
+    const rs = this.rules;
+    const flagsA = rs.ruleFlags;
+    const srcA = rs.ruleSrc;
+    const srcMaskA = rs.ruleSrcMask;
+    const dstA = rs.ruleDst;
+    const dstMaskA = rs.ruleDstMask;
+    const protoA = rs.ruleProto;
+    const dportA = rs.ruleDport;
+    const targetA = rs.ruleTarget;
+    const jumpA = rs.ruleJump;
+    const portA = rs.rulePort;
+    const chainStart = rs.chainStart;
+    const chainEnd = rs.chainEnd;
+    const stackChain = this.stackChain;
+    const stackRule = this.stackRule;
+    const proto = pkt.proto;
+    let depth = 0;
+    let chain = entry;
+    let r = chainStart[chain];
+    let end = chainEnd[chain];
+    let work = this.work;
+    for (;;) {
+      if (r >= end) {
+        // Fell off the chain: return to the caller, or the built-in chain's policy (ACCEPT).
+        if (depth === 0) break;
+        depth--;
+        chain = stackChain[depth];
+        r = stackRule[depth];
+        end = chainEnd[chain];
+        continue;
+      }
+      work++;
+      const f = flagsA[r];
+      // Cheapest, most selective tests first: protocol, port, destination.
+      if (f & M_PROTO && protoA[r] !== proto) { r++; continue; }
+      if (f & M_DPORT && dportA[r] !== dport) { r++; continue; }
+      if (f & M_DST && (((dst & dstMaskA[r]) >>> 0) === dstA[r]) === ((f & M_DST_NEG) !== 0)) { r++; continue; }
+      if (f & M_SRC && (((src & srcMaskA[r]) >>> 0) === srcA[r]) === ((f & M_SRC_NEG) !== 0)) { r++; continue; }
+      if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET)) {
+        if (!this.slowMatch(r, f, src, dst, pkt, ct, chooser)) { r++; continue; }
+      }
+      // Matched.
+      if (portA[r] >= 0 && this.port < 0) this.port = portA[r];
+      if (steps) steps.push(this.step(r, chooser));
+      const t = targetA[r];
+      if (t === T_JUMP) {
+        if (depth === kStackDepth) { this.work = work; return OUT_DROP; } // iptables refuses loops; never reached
+        stackChain[depth] = chain;
+        stackRule[depth] = r + 1;
+        depth++;
+        chain = jumpA[r];
+        r = chainStart[chain];
+        end = chainEnd[chain];
+        continue;
+      }
+      if (t === T_RETURN) {
+        if (depth === 0) break;
+        depth--;
+        chain = stackChain[depth];
+        r = stackRule[depth];
+        end = chainEnd[chain];
+        continue;
+      }
+      if (t === T_MARK) {
+        this.mark = ((this.mark & ~rs.ruleTargetB[r]) ^ rs.ruleTargetA[r]) >>> 0;
+        r++;
+        continue;
+      }
+      if (t === T_DNAT) { this.work = work; this.hitRule = r; return OUT_DNAT; }
+      if (t === T_ACCEPT) break;
+      if (t === T_DROP) { this.work = work; return OUT_DROP; }
+      if (t === T_REJECT) { this.work = work; return OUT_REJECT; }
+      if (t === T_MASQUERADE) { this.work = work; return OUT_MASQUERADE; }
+      r++; // T_NONE: a rule with no target only counts.
+    }
+    this.work = work;
+    return OUT_ACCEPT;
+  }
+
+  /** The rarer matches, kept out of the scan loop. */
+  private slowMatch(r: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
+    const rs = this.rules;
+    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs as unknown as number[], dst)) return false;
+    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs as unknown as number[], src)) return false;
+    if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return false;
+    if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return false;
+    if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return false;
+    if (f & M_RECENT_CHECK) {
+      if (chooser) return false; // explored as "no affinity yet": the same endpoints are reachable either way
+      if (!this.recentCheck(rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
+    }
+    if (f & M_STATISTIC) {
+      if (chooser) {
+        const d = chooser.taken.length;
+        const choice = d < chooser.prefix.length ? chooser.prefix[d] : 0;
+        chooser.taken.push(choice);
+        if (choice === 0) return false;
+      } else if ((statisticDraw(pkt.rand, r) & 0x7fffffff) >= rs.ruleProb[r]) {
+        return false;
+      }
+    }
+    if (f & M_RECENT_SET && !chooser) this.recentSet(rs.ruleRecentName[r], src, pkt.now);
+    return true;
+  }
+
+  private recentSlot(name: number, ip: number): number {
+    return (Math.imul(ip ^ Math.imul(name + 1, 0x27d4eb2d), 0x9e3779b1) >>> 16) & (kRecentCapacity - 1);
+  }
+
+  private recentCheck(name: number, ip: number, seconds: number, now: number): boolean {
+    let s = this.recentSlot(name, ip);
+    for (let i = 0; i < kRecentProbes; i++, s = (s + 1) & (kRecentCapacity - 1)) {
+      if (this.recentName[s] === name && this.recentIp[s] === ip) return seconds === 0 || now - this.recentTime[s] <= seconds;
+      if (this.recentName[s] === -1) return false;
+    }
+    return false;
+  }
+
+  private recentSet(name: number, ip: number, now: number): void {
+    let s = this.recentSlot(name, ip);
+    let oldest = s;
+    for (let i = 0; i < kRecentProbes; i++, s = (s + 1) & (kRecentCapacity - 1)) {
+      if (this.recentName[s] === -1 || (this.recentName[s] === name && this.recentIp[s] === ip)) {
+        oldest = s;
+        break;
+      }
+      if (this.recentTime[s] < this.recentTime[oldest]) oldest = s;
+    }
+    // Full neighbourhood: evict the least recently seen entry, as xt_recent evicts its oldest.
+    this.recentName[oldest] = name;
+    this.recentIp[oldest] = ip;
+    this.recentTime[oldest] = now;
+  }
+
+  private step(r: number, chooser: Chooser | null): TraceStep {
+    const rs = this.rules;
+    const c = rs.ruleChain[r];
+    const t = rs.ruleTarget[r];
+    let action: string;
+    if (t === T_JUMP) action = `jump ${rs.chainName[rs.ruleJump[r]]}`;
+    else if (t === T_DNAT) action = `DNAT ${formatIp(rs.ruleTargetA[r])}:${rs.ruleTargetB[r]}`;
+    else if (t === T_MARK) action = `MARK ${(this.mark >>> 0).toString(16)}`;
+    else if (t === T_MASQUERADE) action = 'MASQUERADE';
+    else action = ['continue', '', 'ACCEPT', 'DROP', 'RETURN', 'REJECT'][t] ?? 'continue';
+    if (chooser && rs.ruleFlags[r] & M_STATISTIC) action += ' (statistic branch taken)';
+    return { where: `${kTableNames[rs.chainTable[c]]}/${rs.chainName[c]}`, rule: `-A ${rs.chainName[c]}${saveRuleBody(rs, r)}`, action };
+  }
+
+  /** Every statistic branch explored: each path is re-walked with a forced prefix of choices. */
+  explain(pkt: FirstPacket): Explanation {
+    const candidates: number[] = [];
+    const steps: TraceStep[] = [];
+    let masquerade = false;
+    let servicePort = -1;
+    let verdict: number = VERDICT_NONE;
+    const work: number[][] = [[]];
+    let paths = 0;
+    while (work.length > 0 && paths < 4096) {
+      const prefix = work.pop() as number[];
+      const chooser: Chooser = { prefix, taken: [] };
+      const pathSteps: TraceStep[] = [];
+      const v = this.walkPath(pkt, chooser, pathSteps);
+      paths++;
+      for (let d = prefix.length; d < chooser.taken.length; d++) work.push([...chooser.taken.slice(0, d), 1]);
+      if (paths === 1) steps.push(...pathSteps);
+      else steps.push(...pathSteps.filter((s) => !steps.some((x) => x.rule === s.rule)));
+      if (v.servicePort >= 0 && servicePort < 0) servicePort = v.servicePort;
+      if (v.masquerade) masquerade = true;
+      if (v.verdict === VERDICT_DNAT) {
+        verdict = VERDICT_DNAT;
+        if (!candidates.includes(v.endpoint)) candidates.push(v.endpoint);
+      } else if (verdict !== VERDICT_DNAT) {
+        verdict = v.verdict;
+      }
+    }
+    // Candidates in the order of the rules that DNAT to them.
+    candidates.sort((a, b) => this.dnatRuleOf(a) - this.dnatRuleOf(b));
+    return { verdict: kVerdictNames[verdict], servicePort, candidates, masquerade, steps };
+  }
+
+  private dnatRuleOf(endpoint: number): number {
+    const e = this.rules.ruleEndpoint;
+    for (let r = 0; r < e.length; r++) if (e[r] === endpoint) return r;
+    return e.length;
+  }
+
+  private walkPath(pkt: FirstPacket, chooser: Chooser, steps: TraceStep[]): { verdict: number; endpoint: number; servicePort: number; masquerade: boolean } {
+    this.mark = 0;
+    this.work = 0;
+    this.port = -1;
+    const src = pkt.srcIp >>> 0;
+    let dst = pkt.dstIp >>> 0;
+    let dport = pkt.dstPort;
+    let ct = CT_NEW;
+    let verdict: number = VERDICT_NONE;
+    let endpoint = -1;
+    let res = this.walk(pkt.hook === HOOK_OUTPUT ? this.hookNatOut : this.hookNatPre, src, dst, dport, pkt, ct, chooser, steps);
+    if (res === OUT_DNAT) {
+      const r = this.hitRule;
+      dst = this.rules.ruleTargetA[r];
+      dport = this.rules.ruleTargetB[r];
+      endpoint = this.rules.ruleEndpoint[r];
+      // An imported dump without a cluster has no endpoint rows: use the rule as identity.
+      if (endpoint < 0) endpoint = -2 - r;
+      verdict = VERDICT_DNAT;
+      ct |= CT_DNAT;
+    }
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hookFilterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hookFilterIn : this.hookFilterFwd;
+    res = this.walk(filterHook, src, dst, dport, pkt, ct, chooser, steps);
+    if (res === OUT_DROP || res === OUT_REJECT) return { verdict: res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT, endpoint: -1, servicePort: this.port, masquerade: false };
+    res = this.walk(this.hookNatPost, src, dst, dport, pkt, ct, chooser, steps);
+    return { verdict, endpoint, servicePort: this.port, masquerade: res === OUT_MASQUERADE };
+  }
+
+  stats(): DataplaneStats {
+    const rs = this.rules;
+    let kubeServices = 0;
+    const ks = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
+    if (ks >= 0) kubeServices = rs.chainEnd[ks] - rs.chainStart[ks];
+    return { mode: 'iptables', rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes(), kubeServicesRules: kubeServices };
+  }
+}
+
+export function localAddressesOf(cluster: Cluster | undefined, node: number): number[] {
+  return cluster && node >= 0 ? nodeLocalAddresses(cluster, node) : [0x7f000001];
+}

@@ -1,0 +1,50 @@
+/**
+ * kube-proxy's iptables mode: compile, walk, render, parse, and sync cost.
+ */
+import type { Cluster } from '../../model/types.js';
+import { annotateRuleset } from './annotate.js';
+import { compileRuleset, type IptablesCompileOptions } from './compile-rules.js';
+import { IptablesDataplane, localAddressesOf } from './dataplane.js';
+import { parseIptablesSave } from './parse.js';
+import type { Ruleset } from './ruleset.js';
+
+/** Compiles the cluster for one node into a walkable iptables dataplane. */
+export function compileIptables(cluster: Cluster, options: IptablesCompileOptions): IptablesDataplane {
+  const rs = compileRuleset(cluster, options);
+  return new IptablesDataplane(rs, { node: options.node, localAddresses: localAddressesOf(cluster, options.node) });
+}
+
+export interface FromRulesetOptions {
+  /** Map DNAT targets to this cluster's endpoint rows and chains to its service ports. */
+  readonly cluster?: Cluster;
+  /** Node the dump was taken on (for its local addresses); -1 when unknown. */
+  readonly node?: number;
+  /** Addresses of the node, when no cluster is given (127.0.0.0/8 is always local). */
+  readonly localAddresses?: readonly number[];
+}
+
+/** A dataplane over an imported ruleset (e.g. a real node's `iptables-save`). */
+export function dataplaneFromRuleset(rs: Ruleset, options: FromRulesetOptions = {}): IptablesDataplane {
+  const node = options.node ?? -1;
+  if (options.cluster) annotateRuleset(rs, options.cluster);
+  const local = options.localAddresses ?? localAddressesOf(options.cluster, node);
+  return new IptablesDataplane(rs, { node, localAddresses: local });
+}
+
+/** Parses `iptables-save` text and builds a dataplane from it. */
+export function dataplaneFromIptablesSave(text: string, options: FromRulesetOptions = {}): IptablesDataplane {
+  return dataplaneFromRuleset(parseIptablesSave(text).ruleset, options);
+}
+
+export { IptablesDataplane, statisticDraw } from './dataplane.js';
+export { compileRuleset, kLargeClusterEndpointsThreshold, nodeLocalAddresses } from './compile-rules.js';
+export type { IptablesCompileOptions } from './compile-rules.js';
+export { renderIptablesSave, renderIptablesRestore, saveRuleBody, restoreRuleBody, kDefaultSaveHeader } from './render.js';
+export type { SaveOptions, RestoreText } from './render.js';
+export { parseIptablesSave } from './parse.js';
+export type { ParsedIptables } from './parse.js';
+export { iptablesSync, fullRestore } from './sync.js';
+export type { IptablesSyncResult } from './sync.js';
+export { serviceChainNames, endpointChainName, portProtoHash, isServiceChainName } from './chain-names.js';
+export { annotateRuleset } from './annotate.js';
+export { Ruleset, RulesetBuilder } from './ruleset.js';

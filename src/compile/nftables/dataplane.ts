@@ -1,0 +1,425 @@
+/**
+ * The nftables dataplane: a first packet walks the compiled `ip kube-proxy` table hook by hook
+ * as the kernel would (prerouting or output base chains in priority order, routing, then input
+ * or forward, then postrouting), with jump/goto/return over a fixed call stack, verdict-map
+ * lookups in O(1) and `numgen random mod N` drawn from FirstPacket.rand.
+ *
+ * decide() reads pkt, writes out; it allocates nothing and never throws. Affinity sets are this
+ * instance's state. explain() re-runs the same walk with each numgen branch forced in turn.
+ */
+import {
+  HOOK_OUTPUT,
+  VERDICT_DNAT,
+  VERDICT_DROP,
+  VERDICT_NONE,
+  VERDICT_REJECT,
+  kVerdictNames,
+  type DataplaneStats,
+  type Explanation,
+  type FirstPacket,
+  type NatDecision,
+  type ServiceDataplane,
+  type TraceStep,
+} from '../dataplane.js';
+import { AffinityTable } from './hash-tables.js';
+import {
+  A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
+  FIELD_DADDR, M_ADDR, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
+  type NftProgram,
+} from './program.js';
+import { verdictText } from './rule-text.js';
+
+const H_PREROUTING = 0;
+const H_INPUT = 1;
+const H_FORWARD = 2;
+const H_OUTPUT = 3;
+const H_POSTROUTING = 4;
+
+/** What a base chain's walk ended in. */
+const R_CONTINUE = 0; // fell off the end, or accept: the next base chain sees the packet
+const R_DROP = 1;
+const R_REJECT = 2;
+
+const kMaxDepth = 16; // the kernel's NFT_JUMP_STACK_SIZE
+
+export interface NftDataplaneOptions {
+  readonly node: number;
+  /** Local addresses of the node (`fib ... type local`, routing to INPUT); 127/8 always is. */
+  readonly localAddresses: readonly number[];
+  /** Slots for affinity entries across all affinity sets of this instance. */
+  readonly affinityCapacity?: number;
+}
+
+export class NftablesDataplane implements ServiceDataplane {
+  readonly mode = 'nftables' as const;
+  readonly node: number;
+  readonly program: NftProgram;
+  private readonly local: Uint32Array;
+  private readonly affinity: AffinityTable;
+  private readonly stackChain = new Int32Array(kMaxDepth);
+  private readonly stackRule = new Int32Array(kMaxDepth);
+
+  // Per-walk packet state (fields, not objects: nothing is allocated per packet).
+  private saddr = 0;
+  private daddr = 0;
+  private dport = 0;
+  private proto = 0;
+  private fromPod = false;
+  private mark = 0;
+  private rand = 0;
+  private now = 0;
+  private work = 0;
+  private dnatted = false;
+  private endpoint = -1;
+  private servicePort = -1;
+  private masq = false;
+  // explain only
+  private tracing = false;
+  private steps: TraceStep[] = [];
+  private forced: number[] = [];
+  private choiceAt = 0;
+  private branchN = 0;
+  private branchStep = 0;
+
+  constructor(program: NftProgram, options: NftDataplaneOptions) {
+    this.program = program;
+    this.node = options.node;
+    this.local = Uint32Array.from(options.localAddresses);
+    this.affinity = new AffinityTable(options.affinityCapacity ?? 1 << 16);
+  }
+
+  /** Forget every affinity entry (as a fresh node would start). */
+  resetAffinity(): void {
+    this.affinity.clear();
+  }
+
+  private isLocal(ip: number): boolean {
+    if (ip >>> 24 === 127) return true;
+    const l = this.local;
+    for (let i = 0; i < l.length; i++) if (l[i] === ip) return true;
+    return false;
+  }
+
+  private matchRule(rule: number): boolean {
+    const p = this.program;
+    const R = p.rules;
+    const M = p.matches;
+    const start = R[rule * kRuleStride];
+    const count = R[rule * kRuleStride + 1];
+    for (let k = 0; k < count; k++) {
+      const o = (start + k) * kMatchStride;
+      const op = M[o];
+      const c = M[o + 3];
+      if (op === M_CT_NEW) continue; // every packet decide() sees is a first packet
+      if (op === M_ADDR) {
+        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
+        const C = p.cidrs;
+        let hit = false;
+        for (let j = M[o + 1], end = j + M[o + 2]; j < end; j++) {
+          if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) {
+            hit = true;
+            break;
+          }
+        }
+        if (hit === ((c & 2) !== 0)) return false;
+      } else if (op === M_ADDR_SET) {
+        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
+        const set = p.sets[M[o + 1]];
+        this.work++;
+        if (set !== null) {
+          if (!set.has(addr)) return false;
+        } else if (!this.affinity.has(M[o + 1], addr, this.now)) {
+          return false;
+        }
+      } else if (op === M_FIB_LOCAL) {
+        if (!this.isLocal((c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr)) return false;
+      } else if (op === M_L4PROTO) {
+        if (this.proto !== M[o + 1]) return false;
+      } else if (op === M_DPORT) {
+        if (this.proto !== M[o + 1] || this.dport !== M[o + 2]) return false;
+      } else if (op === M_IIF) {
+        if (this.fromPod === ((c & 2) !== 0)) return false;
+      } else if (op === M_MARK_ZERO) {
+        if ((this.mark & M[o + 1]) !== 0) return false;
+      }
+    }
+    return true;
+  }
+
+  private step(rule: number, action: string): void {
+    const p = this.program;
+    this.steps.push({ where: `ip kube-proxy/${p.chainNames[p.ruleChain[rule]]}`, rule: p.ruleTexts[rule], action });
+  }
+
+  /** Walks one base chain. */
+  private run(base: number): number {
+    const p = this.program;
+    const R = p.rules;
+    let chain = base;
+    let r = 0;
+    let sp = 0;
+    for (;;) {
+      if (r >= p.chainRuleCount[chain]) {
+        if (sp === 0) return R_CONTINUE;
+        sp--;
+        chain = this.stackChain[sp];
+        r = this.stackRule[sp];
+        continue;
+      }
+      const rule = p.chainRuleStart[chain] + r;
+      this.work++;
+      if (!this.matchRule(rule)) {
+        r++;
+        continue;
+      }
+      const o = rule * kRuleStride;
+      let op = R[o + 2];
+      let arg = R[o + 3];
+      if (this.tracing) this.step(rule, describe(p, op, arg, R[o + 4]));
+      if (op === A_VMAP3 || op === A_VMAP2) {
+        const table = p.maps[arg];
+        this.work++;
+        const slot = table.find(op === A_VMAP3 ? this.daddr : 0, (this.proto << 16) | this.dport);
+        if (slot < 0) {
+          if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `no element in @${p.mapNames[arg]}` };
+          r++;
+          continue;
+        }
+        op = table.values[slot * 3];
+        arg = table.values[slot * 3 + 1];
+        const port = table.values[slot * 3 + 2];
+        if (port >= 0) this.servicePort = port;
+        if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: verdictName(p, op, arg) };
+      } else if (op === A_NUMGEN) {
+        const n = R[o + 4];
+        let k: number;
+        if (this.tracing && this.choiceAt < this.forced.length) {
+          k = this.forced[this.choiceAt];
+        } else {
+          // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod).
+          k = Math.floor(((this.rand >>> 0) * n) / 4294967296);
+          if (this.tracing && this.branchN === 0) {
+            this.branchN = n;
+            this.branchStep = this.steps.length;
+            k = 0;
+          }
+        }
+        this.choiceAt++;
+        op = p.targets[(arg + k) * 2];
+        arg = p.targets[(arg + k) * 2 + 1];
+        if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };
+      }
+      // Verdicts (from the rule itself, a map element or a numgen branch).
+      if (op === A_JUMP || op === A_GOTO) {
+        if (p.chainServicePort[arg] >= 0) this.servicePort = p.chainServicePort[arg];
+        if (op === A_JUMP) {
+          if (sp === kMaxDepth) return R_DROP; // the kernel refuses such rulesets; never reached
+          this.stackChain[sp] = chain;
+          this.stackRule[sp] = r + 1;
+          sp++;
+        }
+        chain = arg;
+        r = 0;
+        continue;
+      }
+      switch (op) {
+        case A_RETURN:
+          if (sp === 0) return R_CONTINUE;
+          sp--;
+          chain = this.stackChain[sp];
+          r = this.stackRule[sp];
+          continue;
+        case A_ACCEPT:
+          return R_CONTINUE;
+        case A_DROP:
+          return R_DROP;
+        case A_REJECT:
+          return R_REJECT;
+        case A_MARK_OR:
+          this.mark = (this.mark | arg) >>> 0;
+          break;
+        case A_MARK_XOR:
+          this.mark = (this.mark ^ arg) >>> 0;
+          break;
+        case A_MASQ:
+          this.masq = true;
+          return R_CONTINUE; // NAT statements end the chain
+        case A_DNAT:
+          this.daddr = arg >>> 0;
+          this.dport = R[o + 4];
+          this.dnatted = true;
+          this.endpoint = R[o + 5];
+          return R_CONTINUE;
+        case A_UPDATE:
+          if (!this.tracing) this.affinity.update(arg, this.saddr, this.now, p.setTimeout[arg]);
+          break;
+        default:
+          break;
+      }
+      r++;
+    }
+  }
+
+  private runHook(h: number): number {
+    const chains = this.program.hookChains[h];
+    for (let i = 0; i < chains.length; i++) {
+      const res = this.run(chains[i]);
+      if (res !== R_CONTINUE) return res;
+    }
+    return R_CONTINUE;
+  }
+
+  private walk(pkt: FirstPacket): number {
+    this.saddr = pkt.srcIp >>> 0;
+    this.daddr = pkt.dstIp >>> 0;
+    this.dport = pkt.dstPort;
+    this.proto = pkt.proto;
+    this.fromPod = pkt.fromPodInterface;
+    this.rand = pkt.rand;
+    this.now = pkt.now;
+    this.mark = 0;
+    this.work = 0;
+    this.dnatted = false;
+    this.endpoint = -1;
+    this.servicePort = -1;
+    this.masq = false;
+    let res: number;
+    if (pkt.hook === HOOK_OUTPUT) {
+      res = this.runHook(H_OUTPUT);
+      if (res === R_CONTINUE) res = this.runHook(H_POSTROUTING);
+    } else {
+      res = this.runHook(H_PREROUTING);
+      if (res === R_CONTINUE) {
+        // Routing after DNAT: to this node (INPUT) or through it (FORWARD, then POSTROUTING).
+        if (this.isLocal(this.daddr)) {
+          res = this.runHook(H_INPUT);
+        } else {
+          res = this.runHook(H_FORWARD);
+          if (res === R_CONTINUE) res = this.runHook(H_POSTROUTING);
+        }
+      }
+    }
+    return res;
+  }
+
+  decide(pkt: FirstPacket, out: NatDecision): void {
+    const res = this.walk(pkt);
+    out.verdict = res === R_DROP ? VERDICT_DROP : res === R_REJECT ? VERDICT_REJECT : this.dnatted ? VERDICT_DNAT : VERDICT_NONE;
+    out.servicePort = this.servicePort;
+    out.endpoint = res === R_CONTINUE && this.dnatted ? this.endpoint : -1;
+    out.dnatIp = res === R_CONTINUE && this.dnatted ? this.daddr : 0;
+    out.dnatPort = res === R_CONTINUE && this.dnatted ? this.dport : 0;
+    out.masquerade = res === R_CONTINUE && this.masq;
+    out.work = this.work;
+  }
+
+  explain(pkt: FirstPacket): Explanation {
+    interface Leaf {
+      verdict: number;
+      servicePort: number;
+      endpoint: number;
+      masq: boolean;
+      steps: TraceStep[];
+    }
+    const leaves: Leaf[] = [];
+    const explore = (forced: number[]): void => {
+      this.tracing = true;
+      this.steps = [];
+      this.forced = forced;
+      this.choiceAt = 0;
+      this.branchN = 0;
+      const res = this.walk(pkt);
+      const n = this.branchN;
+      const at = this.branchStep;
+      const leaf: Leaf = {
+        verdict: res === R_DROP ? VERDICT_DROP : res === R_REJECT ? VERDICT_REJECT : this.dnatted ? VERDICT_DNAT : VERDICT_NONE,
+        servicePort: this.servicePort,
+        endpoint: res === R_CONTINUE && this.dnatted ? this.endpoint : -1,
+        masq: res === R_CONTINUE && this.masq,
+        steps: this.steps,
+      };
+      this.tracing = false;
+      if (n === 0) {
+        leaves.push(leaf);
+        return;
+      }
+      // A numgen met past the forced prefix: walk every branch of it (branch 0 is this walk).
+      leaves.push(leaf);
+      for (let k = 1; k < n; k++) {
+        const before = leaves.length;
+        explore([...forced, k]);
+        // Its own full walk repeats the common prefix; keep from the numgen rule on. (Deeper
+        // branches were already cut relative to it.)
+        leaves[before].steps = leaves[before].steps.slice(at - 1);
+      }
+    };
+    explore([]);
+    const candidates: number[] = [];
+    for (const l of leaves) if (l.endpoint >= 0 && !candidates.includes(l.endpoint)) candidates.push(l.endpoint);
+    const first = leaves[0];
+    const dnatLeaf = leaves.find((l) => l.verdict === VERDICT_DNAT);
+    const verdict = dnatLeaf ? VERDICT_DNAT : first.verdict;
+    return {
+      verdict: kVerdictNames[verdict],
+      servicePort: (dnatLeaf ?? first).servicePort,
+      candidates,
+      masquerade: leaves.some((l) => l.masq),
+      steps: leaves.flatMap((l) => l.steps),
+    };
+  }
+
+  stats(): DataplaneStats {
+    const p = this.program;
+    return {
+      mode: 'nftables',
+      rules: p.ruleTexts.length,
+      chains: p.chainNames.length,
+      tableBytes: p.tableBytes + this.affinity.bytes,
+      mapElements: p.mapElements,
+      setElements: p.setElements,
+      maps: p.mapNames.length,
+      sets: p.setNames.length,
+    };
+  }
+}
+
+function verdictName(p: NftProgram, op: number, arg: number): string {
+  switch (op) {
+    case A_GOTO:
+      return verdictText({ k: 'goto', chain: p.chainNames[arg] });
+    case A_JUMP:
+      return verdictText({ k: 'jump', chain: p.chainNames[arg] });
+    case A_DROP:
+      return 'drop';
+    case A_ACCEPT:
+      return 'accept';
+    default:
+      return 'return';
+  }
+}
+
+function describe(p: NftProgram, op: number, arg: number, b: number): string {
+  switch (op) {
+    case A_VMAP3:
+    case A_VMAP2:
+      return `lookup @${p.mapNames[arg]}`;
+    case A_NUMGEN:
+      return `numgen over ${b} branches`;
+    case A_REJECT:
+      return 'reject';
+    case A_MARK_OR:
+      return 'mark for masquerade';
+    case A_MARK_XOR:
+      return 'clear masquerade mark';
+    case A_MASQ:
+      return 'masquerade';
+    case A_DNAT: {
+      const ip = arg >>> 0;
+      return `dnat to ${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}:${b}`;
+    }
+    case A_UPDATE:
+      return `update @${p.setNames[arg]}`;
+    default:
+      return verdictName(p, op, arg);
+  }
+}

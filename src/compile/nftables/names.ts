@@ -1,0 +1,79 @@
+/**
+ * kube-proxy's nftables object names (pkg/proxy/nftables/proxier.go: hashAndTruncate,
+ * servicePortChainNameBase, servicePortEndpointChainNameBase): "HASH-ns/svc/proto/port" where
+ * HASH is the first 8 characters of base32(SHA-256(name)), so a chain name is unique and still
+ * readable. The same base names are parsed back to find which service port a chain belongs to.
+ */
+import { formatIp } from '../../net/ipv4.js';
+import { protocolName, type Cluster, type ServicePort } from '../../model/types.js';
+import { sha256 } from './sha256.js';
+
+const kBase32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+/** knftables.NameLengthMax (256) minus kube-proxy's chainNamePrefixLengthMax (16). */
+const kChainNameBaseLengthMax = 240;
+
+export const kPrefixService = 'service-';
+export const kPrefixLocal = 'local-';
+export const kPrefixExternal = 'external-';
+export const kPrefixEndpoint = 'endpoint-';
+export const kPrefixAffinity = 'affinity-';
+export const kPrefixFirewall = 'firewall-';
+
+/** Standard base32 (RFC 4648, with padding, as Go's base32.StdEncoding). Only a prefix is used. */
+export function base32(bytes: Uint8Array): string {
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    buffer = ((buffer << 8) | bytes[i]) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += kBase32[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += kBase32[(buffer << (5 - bits)) & 31];
+  while (out.length % 8 !== 0) out += '=';
+  return out;
+}
+
+function utf8(text: string): Uint8Array {
+  // Names are [a-z0-9./_-] only (Kubernetes names, protocols, IPs), so ASCII is exact.
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
+export function hashAndTruncate(name: string): string {
+  const full = `${base32(sha256(utf8(name))).slice(0, 8)}-${name}`;
+  return full.length > kChainNameBaseLengthMax ? `${full.slice(0, kChainNameBaseLengthMax - 3)}...` : full;
+}
+
+/** "ns/svc/tcp/portname" (the part after the hash), also the key used to resolve parsed names. */
+export function servicePortKey(cluster: Cluster, port: ServicePort): string {
+  const svc = cluster.services[port.service];
+  return `${svc.namespace}/${svc.name}/${protocolName(port.protocol).toLowerCase()}/${port.name}`;
+}
+
+export function servicePortChainBase(cluster: Cluster, port: ServicePort): string {
+  return hashAndTruncate(servicePortKey(cluster, port));
+}
+
+export function endpointChainBase(cluster: Cluster, port: ServicePort, row: number): string {
+  const ep = cluster.endpoints;
+  return hashAndTruncate(`${servicePortKey(cluster, port)}__${formatIp(ep.ip[row])}/${ep.port[row]}`);
+}
+
+/**
+ * The service-port key of a kube-proxy service/endpoint chain or affinity set name, or '' for
+ * the fixed chains (none of which contains "/", as kube-proxy's isServiceChainName relies on).
+ */
+export function servicePortKeyOfName(name: string): string {
+  if (!name.includes('/')) return '';
+  const dash = name.indexOf('-');
+  if (dash < 0) return '';
+  const rest = name.slice(dash + 1); // "HASH-ns/svc/proto/port[__ip/port]"
+  const base = rest.slice(rest.indexOf('-') + 1);
+  const sep = base.indexOf('__');
+  return sep >= 0 ? base.slice(0, sep) : base;
+}

@@ -1,0 +1,224 @@
+/**
+ * Packet-flow tables for the compiled nftables dataplane, after kube-proxy's packetFlowTest:
+ * (source, destination, port, protocol) -> reachable endpoints or REJECT / DROP / none, and
+ * masquerade. Expected results are those of kube-proxy's nftables proxier_test.go where it
+ * has the case.
+ *
+ * Where nftables mode differs from iptables mode, the case says so with the kube-proxy source
+ * that shows it:
+ *  - [D1] Wrong port on a ClusterIP: REJECT. pkg/proxy/nftables/proxier.go, setupNFTables: the
+ *    `cluster-ips-check` chain (`ip daddr @cluster-ips reject`, "Reject traffic to invalid ports
+ *    of ClusterIPs"), jumped to from filter-forward and filter-output-post-dnat. iptables mode
+ *    has no such rule: the packet leaves unchanged.
+ *  - [D2] An unallocated IP inside a ServiceCIDR: DROP. Same chain, rule "Drop traffic to
+ *    unallocated ClusterIPs" (`ip daddr { serviceCIDRs } drop`); iptables mode has none.
+ *  - [D3] NodePorts answer on the node's primary IP only by default.
+ *    cmd/kube-proxy/app/server_linux.go, platformApplyDefaults: nodePortAddresses defaults to
+ *    ["primary"] in nftables mode; iptables mode's default is every local address.
+ *  - [D4] NodePort traffic is never masqueraded merely for arriving on localhost: nftables mode
+ *    does not support localhost NodePorts at all (setupNFTables: "localhost NodePorts are not
+ *    supported", the `ip daddr != 127.0.0.0/8` match), where iptables mode has
+ *    localhostNodePorts (route_localnet).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileNftables } from '../../../src/compile/nftables/index.js';
+import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision } from '../../../src/compile/dataplane.js';
+import { formatIp, parseIp } from '../../../src/net/ipv4.js';
+import { PROTO_TCP, PROTO_UDP, type Cluster } from '../../../src/model/types.js';
+import { flowCluster } from './flow-cluster.js';
+
+interface FlowCase {
+  name: string;
+  src: string;
+  dst: string;
+  port: number;
+  proto?: number;
+  hook?: number;
+  /** "ip:port, ip:port" in rule order, or REJECT / DROP / none */
+  output: string;
+  masq?: boolean;
+}
+
+function run(cluster: Cluster, cases: FlowCase[], node = 0): void {
+  const dp = compileNftables(cluster, { node });
+  for (const c of cases) {
+    const pkt = newFirstPacket();
+    pkt.srcIp = parseIp(c.src);
+    pkt.dstIp = parseIp(c.dst);
+    pkt.dstPort = c.port;
+    pkt.proto = c.proto ?? PROTO_TCP;
+    pkt.hook = c.hook ?? HOOK_PREROUTING;
+    const ex = dp.explain(pkt);
+    const got =
+      ex.verdict === 'dnat'
+        ? ex.candidates.map((r) => `${formatIp(cluster.endpoints.ip[r])}:${cluster.endpoints.port[r]}`).join(', ')
+        : ex.verdict === 'none'
+          ? 'none'
+          : ex.verdict.toUpperCase();
+    assert.equal(got, c.output, `${c.name}: output`);
+    if (c.masq !== undefined) assert.equal(ex.masquerade, c.masq, `${c.name}: masquerade`);
+    // decide() must agree with explain() for any random draw.
+    const out = newNatDecision();
+    for (const rand of [0, 0x7fffffff, 0xffffffff]) {
+      pkt.rand = rand;
+      dp.decide(pkt, out);
+      assert.equal(kVerdictNames[out.verdict], ex.verdict, `${c.name}: decide verdict`);
+      if (ex.verdict === 'dnat') assert.ok(ex.candidates.includes(out.endpoint), `${c.name}: decide endpoint in candidates`);
+      assert.ok(out.work > 0);
+    }
+  }
+}
+
+const pod = '10.0.1.99';
+const remotePod = '10.0.2.99';
+const client = '203.0.113.2';
+const blocked = '203.0.113.130';
+const nodeIP = '192.168.0.2';
+
+test('ClusterIP: endpoints in rule order, hairpin and off-cluster masquerade', () => {
+  run(flowCluster(), [
+    { name: 'pod to ClusterIP', src: pod, dst: '172.30.0.41', port: 80, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: false },
+    { name: 'hairpin', src: '10.0.1.1', dst: '172.30.0.41', port: 80, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: true },
+    { name: 'external to ClusterIP', src: client, dst: '172.30.0.41', port: 80, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: true },
+    { name: 'UDP to a TCP-only port [D1]', src: pod, dst: '172.30.0.41', port: 80, proto: PROTO_UDP, output: 'REJECT' },
+    { name: 'wrong port on a ClusterIP [D1]', src: pod, dst: '172.30.0.41', port: 81, output: 'REJECT' },
+    { name: 'wrong port from the host [D1]', src: nodeIP, dst: '172.30.0.41', port: 81, hook: HOOK_OUTPUT, output: 'REJECT' },
+    { name: 'unallocated ClusterIP [D2]', src: pod, dst: '172.30.0.99', port: 80, output: 'DROP' },
+    { name: 'not a service address', src: pod, dst: '8.8.8.8', port: 80, output: 'none', masq: false },
+    { name: 'host to ClusterIP', src: nodeIP, dst: '172.30.0.41', port: 80, hook: HOOK_OUTPUT, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: true },
+  ]);
+});
+
+test('NodePort: primary node IP only by default, masquerade for Cluster policy [D3]', () => {
+  run(flowCluster(), [
+    { name: 'external to NodePort', src: client, dst: nodeIP, port: 30080, output: '10.0.2.2:8080', masq: true },
+    { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30080, output: '10.0.2.2:8080', masq: true },
+    { name: 'NodePort on an unused port', src: client, dst: nodeIP, port: 30999, output: 'none' },
+    { name: 'NodePort on another node address is not served [D3]', src: client, dst: '192.168.0.3', port: 30080, output: 'none' },
+  ]);
+  // [D3] With nodePortAddresses 0.0.0.0/0, every local address (but not 127/8) serves it.
+  run(flowCluster({ nodePortAddresses: ['0.0.0.0/0'] }), [
+    { name: 'matchAll NodePort', src: client, dst: nodeIP, port: 30080, output: '10.0.2.2:8080', masq: true },
+    { name: 'localhost NodePort [D4]', src: '127.0.0.1', dst: '127.0.0.1', port: 30080, hook: HOOK_OUTPUT, output: 'none' },
+  ]);
+});
+
+test('LoadBalancer with source ranges: firewall drops, NodePort bypasses it', () => {
+  run(flowCluster(), [
+    { name: 'allowed client to LB', src: client, dst: '1.2.3.4', port: 80, output: '10.0.2.3:8080', masq: true },
+    { name: 'blocked client to LB', src: blocked, dst: '1.2.3.4', port: 80, output: 'DROP' },
+    { name: 'blocked client to NodePort', src: blocked, dst: nodeIP, port: 30081, output: '10.0.2.3:8080', masq: true },
+    { name: 'pod to LB (not in ranges)', src: pod, dst: '1.2.3.4', port: 80, output: 'DROP' },
+    { name: 'pod to ClusterIP of the LB', src: pod, dst: '172.30.0.43', port: 80, output: '10.0.2.3:8080', masq: false },
+  ]);
+});
+
+test('externalIPs with externalTrafficPolicy Local', () => {
+  run(flowCluster(), [
+    { name: 'external to externalIP: local endpoint only, no masquerade', src: client, dst: '192.168.99.11', port: 80, output: '10.0.1.4:8080', masq: false },
+    { name: 'pod to externalIP short-circuits to Cluster endpoints', src: pod, dst: '192.168.99.11', port: 80, output: '10.0.1.4:8080, 10.0.2.4:8080', masq: false },
+    { name: 'host to externalIP: Cluster endpoints, masquerade', src: nodeIP, dst: '192.168.99.11', port: 80, hook: HOOK_OUTPUT, output: '10.0.1.4:8080, 10.0.2.4:8080', masq: true },
+    { name: 'ClusterIP keeps Cluster policy', src: remotePod, dst: '172.30.0.44', port: 80, output: '10.0.1.4:8080, 10.0.2.4:8080', masq: false },
+  ]);
+});
+
+test('externalTrafficPolicy Local without local endpoints: external DROP, pods still served', () => {
+  run(flowCluster(), [
+    { name: 'external to LB', src: client, dst: '5.6.7.8', port: 80, output: 'DROP' },
+    { name: 'external to NodePort', src: client, dst: nodeIP, port: 30085, output: 'DROP' },
+    { name: 'pod to LB', src: pod, dst: '5.6.7.8', port: 80, output: '10.0.2.5:8080', masq: false },
+    { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30085, output: '10.0.2.5:8080', masq: false },
+  ]);
+});
+
+test('internalTrafficPolicy Local', () => {
+  run(flowCluster(), [
+    { name: 'local endpoint only', src: pod, dst: '172.30.0.46', port: 80, output: '10.0.1.6:8080', masq: false },
+    { name: 'no local endpoint: DROP', src: pod, dst: '172.30.0.49', port: 80, output: 'DROP' },
+  ]);
+  // The same ClusterIP decided on node-2 reaches node-2's endpoint.
+  run(flowCluster(), [{ name: 'on node-2', src: remotePod, dst: '172.30.0.49', port: 80, output: '10.0.2.9:8080' }], 1);
+});
+
+test('no endpoints: REJECT; terminating endpoints used when none is ready', () => {
+  run(flowCluster(), [
+    { name: 'service without endpoints', src: pod, dst: '172.30.0.48', port: 80, output: 'REJECT' },
+    { name: 'serving terminating fallback', src: pod, dst: '172.30.0.50', port: 80, output: '10.0.2.10:8080' },
+  ]);
+});
+
+test('ClientIP affinity: the first choice sticks until the timeout, per client, per dataplane', () => {
+  const cluster = flowCluster();
+  const dp = compileNftables(cluster, { node: 0 });
+  const pkt = newFirstPacket();
+  const out = newNatDecision();
+  pkt.srcIp = parseIp(pod);
+  pkt.dstIp = parseIp('172.30.0.47');
+  pkt.dstPort = 80;
+  pkt.proto = PROTO_TCP;
+  pkt.rand = 0xffffffff; // numgen picks the last branch
+  pkt.now = 0;
+  dp.decide(pkt, out);
+  const first = out.endpoint;
+  assert.equal(formatIp(cluster.endpoints.ip[first]), '10.0.2.7');
+  pkt.rand = 0; // would pick branch 0 without affinity
+  pkt.now = 50;
+  dp.decide(pkt, out);
+  assert.equal(out.endpoint, first, 'sticks within the timeout');
+  pkt.now = 50 + 100 + 1; // the hit at 50 refreshed the entry; now past it
+  dp.decide(pkt, out);
+  assert.equal(formatIp(cluster.endpoints.ip[out.endpoint]), '10.0.1.7', 'expired: numgen again');
+  // Another client is not affected, and another dataplane starts empty.
+  const fresh = compileNftables(cluster, { node: 0 });
+  pkt.now = 0;
+  pkt.rand = 0;
+  fresh.decide(pkt, out);
+  assert.equal(formatIp(cluster.endpoints.ip[out.endpoint]), '10.0.1.7');
+  // explain() reads affinity state but does not write it.
+  pkt.srcIp = parseIp('10.0.1.98');
+  const ex = fresh.explain(pkt);
+  assert.deepEqual(ex.candidates.map((r) => formatIp(cluster.endpoints.ip[r])), ['10.0.1.7', '10.0.2.7']);
+  pkt.rand = 0xffffffff;
+  fresh.decide(pkt, out);
+  assert.equal(formatIp(cluster.endpoints.ip[out.endpoint]), '10.0.2.7');
+});
+
+test('explain steps are nft rule text and follow the packet', () => {
+  const dp = compileNftables(flowCluster(), { node: 0 });
+  const pkt = newFirstPacket();
+  pkt.srcIp = parseIp(pod);
+  pkt.dstIp = parseIp('172.30.0.41');
+  pkt.dstPort = 80;
+  pkt.proto = PROTO_TCP;
+  const ex = dp.explain(pkt);
+  const rules = ex.steps.map((s) => s.rule);
+  assert.ok(rules.includes('ip daddr . meta l4proto . th dport vmap @service-ips'));
+  assert.ok(rules.some((r) => r.startsWith('numgen random mod 2 vmap { 0 : goto endpoint-')));
+  assert.ok(rules.includes('meta l4proto tcp dnat to 10.0.2.1:8080'));
+  assert.equal(ex.steps.filter((s) => s.action.startsWith('dnat to')).length, 2, 'one DNAT per numgen branch');
+  assert.equal(ex.servicePort >= 0, true);
+});
+
+test('decide is O(1) in the number of services: the same work for 10 and 1,000 services', async () => {
+  const { generateCluster } = await import('../../../src/model/synthetic.js');
+  const works: number[] = [];
+  for (const services of [10, 1000]) {
+    const c = generateCluster({ services, endpoints: 3, nodes: 3, seed: 7, mode: 'nftables' });
+    const dp = compileNftables(c, { node: 0 });
+    const port = c.ports.find((p) => {
+      const s = c.services[p.service];
+      return s.type === 'ClusterIP' && s.clusterIPs.length > 0 && !s.affinity.clientIP && s.internalTrafficPolicy === 'Cluster' && p.endpointCount > 0;
+    })!;
+    const pkt = newFirstPacket();
+    const out = newNatDecision();
+    pkt.srcIp = c.endpoints.ip[port.endpointStart];
+    pkt.dstIp = c.services[port.service].clusterIPs[0];
+    pkt.dstPort = port.port;
+    pkt.proto = port.protocol;
+    dp.decide(pkt, out);
+    assert.equal(kVerdictNames[out.verdict], 'dnat');
+    works.push(out.work);
+  }
+  assert.equal(works[0], works[1]);
+});
