@@ -7,8 +7,9 @@ import { EngineError } from '../errors.js';
 import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError, type Command } from './command.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
+import { traceCommand } from './trace.js';
 
-const kCommands: readonly Command[] = [generateCommand, inspectCommand];
+const kCommands: readonly Command[] = [generateCommand, inspectCommand, traceCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

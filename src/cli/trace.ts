@@ -1,0 +1,139 @@
+import { createInterface } from 'node:readline';
+import { createReadStream } from 'node:fs';
+import { isMode, kModes } from '../compile/index.js';
+import { resolveProbe } from '../dataplane/resolve.js';
+import { tracePacket, type TraceResult } from '../dataplane/trace.js';
+import type { CapturedFrame, TraceHop } from '../dataplane/trace-recorder.js';
+import { EngineError } from '../errors.js';
+import { PcapWriter } from '../net/pcap.js';
+import { EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { requireCluster } from './cluster-file.js';
+import { CompiledCluster } from './engine.js';
+import { writeOutput } from './output.js';
+
+const help = `Usage: kdp trace FILE --src ADDR[:PORT] --dst ADDR:PORT [options]
+       kdp trace FILE --batch PROBES.jsonl
+
+Runs one packet through the cluster the way the benchmark does (same pipeline, same compiled
+rules) and tells its path hop by hop: conntrack, the proxy mode's decision, routing, masquerade,
+overlay encapsulation, the other node, delivery.
+
+Addresses: ADDR[:PORT], pod/NAMESPACE/NAME (needs Pod objects), svc/NAMESPACE/NAME[:PORTNAME].
+A pod address enters from its veth; a node's address (or loopback) is that node's host network
+(OUTPUT); any other address is an external client arriving at --node (default: the node owning
+the destination, else the first node). The source port defaults to 40000.
+
+Options:
+  --src ADDR          source                                                [required]
+  --dst ADDR:PORT     destination                                           [required]
+  --proto P           tcp | udp | sctp                                      [default: tcp]
+  --node NAME         where the packet enters
+  --mode M            ${kModes.join(' | ')}     [default: the file's KubeProxyConfiguration]
+  --reply             also trace the answer back through conntrack
+  --json              one JSON object (fields: mode, node, packet, decision, service,
+                      candidates, endpoint, masquerade, verdict, hops)
+  --pcap OUT          write the packet as it looks at every hop (pcap, Ethernet)
+  --batch FILE        one probe per line, {"proto":"tcp","src":"10.0.0.2:40000","dst":"172.30.0.41:80","node":"n1"};
+                      one JSON result per line out, in the same order (- reads standard input)
+  --seed S            seed of every random choice (statistic, numgen, schedulers) [default: 1]
+  -h, --help          this text
+
+Exit status: 0 when the packet was traced (whatever happened to it), 2 for bad input.
+`;
+
+export const traceCommand: Command = {
+  name: 'trace',
+  summary: 'explain one packet hop by hop (or a batch of probes as JSON lines)',
+  help,
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      src: { type: 'string' },
+      dst: { type: 'string' },
+      proto: { type: 'string' },
+      node: { type: 'string' },
+      mode: { type: 'string' },
+      reply: { type: 'boolean' },
+      json: { type: 'boolean' },
+      pcap: { type: 'string' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+    });
+    if (positionals.length !== 1) throw new UsageError('give one cluster file');
+    if (values.mode !== undefined && !isMode(values.mode)) throw new UsageError(`--mode takes one of ${kModes.join(', ')}, not "${values.mode}"`);
+    const seed = values.seed === undefined ? 1 : Number(values.seed);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed takes a whole number, not "${values.seed}"`);
+    if (!values.batch && (!values.src || !values.dst)) throw new UsageError('--src and --dst are required (or --batch FILE)');
+    const cluster = await requireCluster(positionals[0], true);
+    if (!cluster) return EXIT_INVALID;
+    const mode = values.mode && isMode(values.mode) ? values.mode : cluster.proxy.mode;
+    const compiled = new CompiledCluster(cluster, mode, seed);
+
+    if (values.batch) return runBatchFile(compiled, values.batch);
+
+    let probe;
+    try {
+      probe = resolveProbe(cluster, compiled.plan, { src: values.src!, dst: values.dst!, proto: values.proto, node: values.node });
+    } catch (err) {
+      if (err instanceof EngineError) throw new UsageError(err.message);
+      throw err;
+    }
+    const { result, frames } = tracePacket(compiled.context(), probe, { reply: values.reply ?? false, capture: values.pcap !== undefined });
+    if (values.pcap) await writeOutput(values.pcap, [pcapOf(frames)]);
+    process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : renderTrace(result, probe.entryReason));
+    if (values.pcap && !values.json) process.stdout.write(`pcap: ${frames.length} packets written to ${values.pcap}\n`);
+    return EXIT_OK;
+  },
+};
+
+function pcapOf(frames: readonly CapturedFrame[]): Uint8Array {
+  const writer = new PcapWriter();
+  frames.forEach((f, k) => writer.write(f.bytes, 0, f.bytes.length, f.wireLen, k * 1000));
+  return writer.bytes();
+}
+
+async function runBatchFile(compiled: CompiledCluster, file: string): Promise<number> {
+  const input = file === '-' ? process.stdin : createReadStream(file);
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let lineNo = 0;
+  let bad = 0;
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      let out: unknown;
+      try {
+        const p = JSON.parse(line) as { proto?: string; src?: string; dst?: string; node?: string; reply?: boolean };
+        if (typeof p.src !== 'string' || typeof p.dst !== 'string') throw new UsageError('"src" and "dst" are required strings');
+        const probe = resolveProbe(compiled.cluster, compiled.plan, { src: p.src, dst: p.dst, proto: p.proto, node: p.node });
+        out = tracePacket(compiled.context(), probe, { reply: p.reply === true }).result;
+      } catch (err) {
+        bad++;
+        out = { line: lineNo, error: (err as Error).message };
+      }
+      if (!process.stdout.write(`${JSON.stringify(out)}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(e.code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${e.message}`);
+  }
+  if (bad > 0) process.stderr.write(`kdp trace: ${bad} of ${lineNo} probes could not be traced (see their "error" lines)\n`);
+  return bad > 0 ? EXIT_INVALID : EXIT_OK;
+}
+
+function hopLine(h: TraceHop, n: number): string {
+  const outer = h.outer ? `   [outer ${h.outer.src} > ${h.outer.dst} ${h.outer.encap} +${h.outer.bytesAdded}B]` : '';
+  return `  ${String(n).padStart(2)}. ${h.node.padEnd(10)} ${h.at.padEnd(24)} ${h.action}\n      ${h.src} > ${h.dst}  ttl ${h.ttl}  ${h.wireLen}B${outer}\n`;
+}
+
+export function renderTrace(r: TraceResult, entry?: string, title = 'packet'): string {
+  let out = `${title}: ${r.packet.protocol} ${r.packet.src} > ${r.packet.dst}, ${r.mode} mode${entry ? `, ${entry}` : ''}\n`;
+  if (r.service) {
+    out += `service ${r.service} on ${r.node}: ${r.decision}${r.endpoint ? ` to ${r.endpoint}` : ''}; candidates ${r.candidates.join(', ') || 'none'}; masquerade ${r.masquerade ? 'yes' : 'no'}\n`;
+  } else {
+    out += `no service rule applies on ${r.node} (decision: ${r.decision})\n`;
+  }
+  r.hops.forEach((h, k) => (out += hopLine(h, k + 1)));
+  out += `verdict: ${r.verdict}${r.dropReason ? ` (${r.dropReason})` : ''}\n`;
+  if (r.reply) out += `\n${renderTrace(r.reply, undefined, 'reply')}`;
+  return out;
+}

@@ -1,0 +1,32 @@
+/**
+ * One virtual service or real server as `ipvsadm -S -n` prints it (ipvsadm.c print_service_entry,
+ * FMT_RULE | FMT_NUMERIC): `-A -t 10.96.0.10:80 -s rr[ -b mh-port][ -p 10800]` and
+ * `-a -t 10.96.0.10:80 -r 10.244.1.5:8080 -m -w 1` (-m: masquerading, kube-proxy's only mode).
+ */
+import { formatIp } from '../../net/ipv4.js';
+import { PROTO_TCP, PROTO_UDP, type IpvsScheduler } from '../../model/types.js';
+import { F_PERSISTENT, type IpvsTables } from './tables.js';
+
+export function ipvsadmProtoSwitch(proto: number): string {
+  return proto === PROTO_TCP ? '-t' : proto === PROTO_UDP ? '-u' : '--sctp-service';
+}
+
+export function ipvsadmServiceName(proto: number, ip: number, port: number): string {
+  return `${ipvsadmProtoSwitch(proto)} ${formatIp(ip)}:${port}`;
+}
+
+/** Scheduler flags kube-proxy sets: only mh gets one (FlagSourceHash 0x10 = IP_VS_SVC_F_SCHED2,
+ * which ipvsadm names `mh-port` for mh). */
+export function ipvsadmSchedFlags(scheduler: IpvsScheduler): string {
+  return scheduler === 'mh' ? ' -b mh-port' : '';
+}
+
+export function ipvsadmServiceLine(t: IpvsTables, v: number, scheduler: IpvsScheduler): string {
+  let line = `-A ${ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v])} -s ${scheduler}${ipvsadmSchedFlags(scheduler)}`;
+  if (t.vsFlags[v] & F_PERSISTENT) line += ` -p ${t.vsTimeout[v]}`;
+  return line;
+}
+
+export function ipvsadmRealServerLine(t: IpvsTables, v: number, slot: number): string {
+  return `-a ${ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v])} -r ${formatIp(t.rsIp[slot])}:${t.rsPort[slot]} -m -w ${t.rsWeight[slot]}`;
+}

@@ -1,0 +1,147 @@
+/**
+ * What one kube-proxy IPVS sync changes between two compiled states of a node: the ipvsadm
+ * commands (netlink calls), the ipset add/del calls (kube-proxy runs one `ipset` per entry in
+ * syncIPSetEntries), the kube-ipvs0 address changes, and the iptables-restore payload, which IPVS
+ * mode rewrites in full every sync but whose size does not grow with the number of services.
+ *
+ * Removed real servers go through graceful termination (graceful_termination.go,
+ * GracefulDeleteRS): deleted at once when they have no connections, else set to weight 0 first.
+ */
+import { formatIp } from '../../net/ipv4.js';
+import type { IpvsDataplane } from './compile.js';
+import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
+import { ipvsIpsetEntries } from './ipsets.js';
+import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
+import { F_BOUND } from './tables.js';
+
+export interface IpvsSyncDelta {
+  /** ipvsadm -R syntax: -A/-E/-D for services, -a/-e/-d for real servers. */
+  readonly ipvsadm: readonly string[];
+  /** ipset restore syntax: `add SET entry` / `del SET entry`. */
+  readonly ipset: readonly string[];
+  /** `ip addr add|del VIP/32 dev kube-ipvs0`. */
+  readonly addresses: readonly string[];
+  readonly virtualServicesAdded: number;
+  readonly virtualServicesRemoved: number;
+  readonly virtualServicesUpdated: number;
+  readonly realServersAdded: number;
+  readonly realServersRemoved: number;
+  readonly ipsetAdded: number;
+  readonly ipsetRemoved: number;
+  /** iptables-restore lines that differ (added + removed). */
+  readonly iptablesLinesChanged: number;
+  /** Bytes of the iptables-restore payload kube-proxy writes this sync (always the whole thing). */
+  readonly iptablesRestoreBytes: number;
+  /** Bytes of the ipvsadm + ipset + address commands. */
+  readonly commandBytes: number;
+  /** Separate calls kube-proxy makes: one netlink request per ipvsadm command and address, one
+   * exec of `ipset` per entry. */
+  readonly calls: number;
+}
+
+interface VsText {
+  line: string;
+  rs: Map<string, string>;
+}
+
+function snapshot(dp: IpvsDataplane | null): Map<string, VsText> {
+  const m = new Map<string, VsText>();
+  if (!dp) return m;
+  const t = dp.tables;
+  for (const v of sortedVirtualServices(dp)) {
+    const name = ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v]);
+    const rs = new Map<string, string>();
+    for (const s of sortedRealServers(dp, v)) rs.set(`${formatIp(t.rsIp[s])}:${t.rsPort[s]}`, ipvsadmRealServerLine(t, v, s));
+    m.set(name, { line: ipvsadmServiceLine(t, v, dp.scheduler), rs });
+  }
+  return m;
+}
+
+function boundSet(dp: IpvsDataplane | null): Set<string> {
+  const s = new Set<string>();
+  if (!dp) return s;
+  const t = dp.tables;
+  for (let v = 0; v < t.vsCount; v++) if (t.vsFlags[v] & F_BOUND) s.add(formatIp(t.vsIp[v]));
+  return s;
+}
+
+export interface SyncDeltaOptions {
+  /** Real servers (by `-a` line's "ip:port" within a service name) that still carry connections:
+   * graceful termination sets them to weight 0 instead of deleting them. */
+  readonly busy?: (service: string, realServer: string) => boolean;
+}
+
+/** The changes from `prev` (null: an empty node) to `next` (null: everything removed). */
+export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | null, options: SyncDeltaOptions = {}): IpvsSyncDelta {
+  const a = snapshot(prev);
+  const b = snapshot(next);
+  const ipvsadm: string[] = [];
+  let vsAdded = 0, vsRemoved = 0, vsUpdated = 0, rsAdded = 0, rsRemoved = 0;
+  for (const [name, vs] of b) {
+    const old = a.get(name);
+    if (!old) {
+      ipvsadm.push(vs.line);
+      vsAdded++;
+    } else if (old.line !== vs.line) {
+      ipvsadm.push(`-E${vs.line.slice(2)}`);
+      vsUpdated++;
+    }
+    for (const [key, line] of vs.rs) {
+      if (!old?.rs.has(key)) {
+        ipvsadm.push(line);
+        rsAdded++;
+      }
+    }
+    if (old) {
+      for (const [key, line] of old.rs) {
+        if (vs.rs.has(key)) continue;
+        rsRemoved++;
+        if (options.busy?.(name, key)) ipvsadm.push(`-e${line.slice(2).replace(/-w \d+$/, '-w 0')}`);
+        else ipvsadm.push(`-d ${name} -r ${key}`);
+      }
+    }
+  }
+  for (const [name, old] of a) {
+    if (b.has(name)) continue;
+    ipvsadm.push(`-D ${name}`);
+    vsRemoved++;
+    rsRemoved += old.rs.size;
+  }
+
+  const ipset: string[] = [];
+  let added = 0, removed = 0;
+  const sa = prev ? ipvsIpsetEntries(prev) : new Map<string, string[]>();
+  const sb = next ? ipvsIpsetEntries(next) : new Map<string, string[]>();
+  for (const name of new Set([...sa.keys(), ...sb.keys()])) {
+    const ea = new Set(sa.get(name) ?? []);
+    const eb = new Set(sb.get(name) ?? []);
+    for (const e of ea) if (!eb.has(e)) { ipset.push(`del ${name} ${e}`); removed++; }
+    for (const e of eb) if (!ea.has(e)) { ipset.push(`add ${name} ${e}`); added++; }
+  }
+
+  const addresses: string[] = [];
+  const ba = boundSet(prev);
+  const bb = boundSet(next);
+  for (const ip of bb) if (!ba.has(ip)) addresses.push(`ip addr add ${ip}/32 dev kube-ipvs0`);
+  for (const ip of ba) if (!bb.has(ip)) addresses.push(`ip addr del ${ip}/32 dev kube-ipvs0`);
+
+  const ra = prev ? renderIpvsIptablesSave(prev).split('\n') : [];
+  const rb = next ? renderIpvsIptablesSave(next) : '';
+  const rbLines = rb.split('\n');
+  const setA = new Set(ra);
+  const setB = new Set(rbLines);
+  let changed = 0;
+  for (const l of rbLines) if (!setA.has(l)) changed++;
+  for (const l of ra) if (!setB.has(l)) changed++;
+
+  const bytes = (ls: readonly string[]): number => ls.reduce((n, l) => n + l.length + 1, 0);
+  return {
+    ipvsadm, ipset, addresses,
+    virtualServicesAdded: vsAdded, virtualServicesRemoved: vsRemoved, virtualServicesUpdated: vsUpdated,
+    realServersAdded: rsAdded, realServersRemoved: rsRemoved, ipsetAdded: added, ipsetRemoved: removed,
+    iptablesLinesChanged: changed,
+    iptablesRestoreBytes: rb.length,
+    commandBytes: bytes(ipvsadm) + bytes(ipset) + bytes(addresses),
+    calls: ipvsadm.length + ipset.length + addresses.length,
+  };
+}

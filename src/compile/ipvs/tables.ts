@@ -1,0 +1,108 @@
+/**
+ * The compiled IPVS state of one node, as typed arrays (Cilium-like shape, STYLE item 7):
+ * virtual services by index (`vs*`), each owning the real-server range
+ * `[vsRsStart, vsRsStart + vsRsCount)` of the `rs*` arrays; the real server's endpoint row is the
+ * backend id. Scheduler state (rr cursor, wrr cursor/weight, lc connection counts) lives beside it.
+ */
+import type { IpvsScheduler } from '../../model/types.js';
+import type { AffinityTable } from './affinity-table.js';
+import type { AddressSet, VirtualServiceTable } from './vs-table.js';
+
+/** Why the virtual service exists (which kube-proxy loop created it). */
+export const VS_CLUSTER_IP = 0;
+export const VS_EXTERNAL_IP = 1;
+export const VS_LOAD_BALANCER = 2;
+export const VS_NODE_PORT = 3;
+export const kVsKindNames = ['ClusterIP', 'externalIP', 'LoadBalancer', 'NodePort'] as const;
+
+/** Set memberships and properties of a virtual service (one ipset entry each, keyed like the VS). */
+export const F_CLUSTER_IP = 1; // KUBE-CLUSTER-IP
+export const F_EXTERNAL_IP = 2; // KUBE-EXTERNAL-IP
+export const F_EXTERNAL_IP_LOCAL = 4; // KUBE-EXTERNAL-IP-LOCAL
+export const F_LB = 8; // KUBE-LOAD-BALANCER
+export const F_LB_LOCAL = 16; // KUBE-LOAD-BALANCER-LOCAL
+export const F_LB_FW = 32; // KUBE-LOAD-BALANCER-FW (has loadBalancerSourceRanges)
+export const F_LB_ALLOW_NODE = 64; // KUBE-LOAD-BALANCER-SOURCE-IP (a source range holds the node IP)
+export const F_PERSISTENT = 128; // ClientIP affinity: ipvsadm -p
+export const F_BOUND = 256; // address bound to kube-ipvs0 (KUBE-IPVS-IPS)
+export const F_LOCAL_POLICY = 512; // real servers chosen under a Local traffic policy
+export const F_LOCAL_FALLBACK = 1024; // ... which had no local endpoint, so cluster ones were used (PR 97081)
+
+/** Bits of `nodePortBits[port]`: the bitmap:port sets, and SCTP's hash:ip,port sets. */
+export const NP_TCP = 1;
+export const NP_UDP = 2;
+export const NP_SCTP = 4;
+export const NP_TCP_LOCAL = 8;
+export const NP_UDP_LOCAL = 16;
+export const NP_SCTP_LOCAL = 32;
+export const NP_HEALTH_CHECK = 64;
+
+export const SCHED_RR = 0;
+export const SCHED_WRR = 1;
+export const SCHED_LC = 2;
+export const SCHED_SH = 3;
+export const SCHED_MH = 4;
+export const kSchedulerIds: Readonly<Record<IpvsScheduler, number>> = { rr: SCHED_RR, wrr: SCHED_WRR, lc: SCHED_LC, sh: SCHED_SH, mh: SCHED_MH };
+
+export interface IpvsTables {
+  readonly vsCount: number;
+  readonly vsIp: Uint32Array;
+  readonly vsPort: Uint16Array;
+  readonly vsProto: Uint8Array;
+  readonly vsKind: Uint8Array;
+  readonly vsFlags: Uint16Array;
+  /** Persistence timeout in seconds (sessionAffinityConfig.clientIP.timeoutSeconds). */
+  readonly vsTimeout: Uint32Array;
+  readonly vsServicePort: Int32Array;
+  readonly vsRsStart: Uint32Array;
+  readonly vsRsCount: Uint32Array;
+  /** Source ranges of a firewalled LB VS: `[vsFwStart, vsFwStart + vsFwCount)` of fwBase/fwPrefix. */
+  readonly vsFwStart: Uint32Array;
+  readonly vsFwCount: Uint16Array;
+  readonly fwBase: Uint32Array;
+  readonly fwPrefix: Uint8Array;
+  /** wrr: max weight (minus gcd-1) and gcd of the VS's weights, as ip_vs_wrr_init_svc computes them. */
+  readonly vsWrrMw: Uint16Array;
+  readonly vsWrrDi: Uint16Array;
+  /** mh: index of the VS's Maglev table in `mhLuts` (in units of mhSize), or -1. */
+  readonly vsMh: Int32Array;
+  readonly mhLuts: Uint32Array;
+  readonly mhSize: number;
+
+  readonly rsCount: number;
+  readonly rsIp: Uint32Array;
+  readonly rsPort: Uint16Array;
+  readonly rsRow: Int32Array;
+  readonly rsWeight: Uint16Array;
+  /** 1 when (ip, port) is in KUBE-LOOP-BACK: a local endpoint, masqueraded when it calls itself. */
+  readonly rsLoopback: Uint8Array;
+
+  readonly table: VirtualServiceTable;
+  /** KUBE-IPVS-IPS. */
+  readonly bound: AddressSet;
+  /** Node addresses that carry NodePort virtual services. */
+  readonly nodePortIps: AddressSet;
+  readonly nodePortBits: Uint8Array;
+  /** Local endpoint rows (KUBE-LOOP-BACK entries), per service port: rows of this node. */
+  readonly loopbackRows: Int32Array;
+
+  // Scheduler state, per compiled instance (the kernel's per-service sched_data).
+  readonly rrNext: Uint32Array;
+  readonly wrrCl: Int32Array;
+  readonly wrrCw: Int32Array;
+  /** Active connections per real server (ip_vs_dest.activeconns), used by lc. */
+  readonly rsConns: Uint32Array;
+  readonly affinity: AffinityTable;
+}
+
+export function tablesBytes(t: IpvsTables): number {
+  const arrays = [
+    t.vsIp, t.vsPort, t.vsProto, t.vsKind, t.vsFlags, t.vsTimeout, t.vsServicePort, t.vsRsStart, t.vsRsCount,
+    t.vsFwStart, t.vsFwCount, t.fwBase, t.fwPrefix, t.vsWrrMw, t.vsWrrDi, t.vsMh, t.mhLuts,
+    t.rsIp, t.rsPort, t.rsRow, t.rsWeight, t.rsLoopback, t.nodePortBits, t.loopbackRows,
+    t.rrNext, t.wrrCl, t.wrrCw, t.rsConns,
+  ];
+  let n = t.table.bytes + t.bound.bytes + t.nodePortIps.bytes + t.affinity.bytes;
+  for (const a of arrays) n += a.byteLength;
+  return n;
+}

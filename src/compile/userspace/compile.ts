@@ -1,0 +1,333 @@
+/**
+ * kube-proxy's userspace mode (pkg/proxy/userspace/proxier.go and roundrobin.go, removed in
+ * Kubernetes 1.26), compiled for one node.
+ *
+ * Every service port gets a proxy socket on the node, on a port allocated from a range; iptables
+ * sends service traffic to it (KUBE-PORTALS-CONTAINER: REDIRECT for packets arriving from pods or
+ * outside; KUBE-PORTALS-HOST: DNAT to nodeIP:proxyPort for the node's own; the KUBE-NODEPORT-*
+ * chains likewise for NodePorts). The proxy process then picks an endpoint round-robin per
+ * connection (LoadBalancerRR.NextEndpoint, with ClientIP affinity) and opens its own connection
+ * from the node, so the endpoint always sees a node address as the source and every byte is copied
+ * through user space twice.
+ *
+ * decide() scans the portal rules linearly, as iptables does (work = rules evaluated), and
+ * returns VERDICT_REDIRECT with the proxy address and the endpoint the proxy will dial.
+ * Reads: pkt.{srcIp,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of `out`.
+ */
+import { InvalidArgumentError } from '../../errors.js';
+import { EP_READY, type Cluster } from '../../model/types.js';
+import {
+  HOOK_PREROUTING, VERDICT_NONE, VERDICT_REDIRECT,
+  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
+} from '../dataplane.js';
+import { formatIp } from '../../net/ipv4.js';
+import { AffinityTable } from '../ipvs/affinity-table.js';
+import { resolveNode } from '../ipvs/compile.js';
+import { AddressSet } from '../ipvs/vs-table.js';
+import { portalRuleText } from './render.js';
+
+/** Linux's default net.ipv4.ip_local_port_range: where the kernel picks a socket's port when
+ * --proxy-port-range is empty (the default), and the proxy's outgoing source ports. */
+export const kEphemeralPortRange: readonly [number, number] = [32768, 60999];
+
+/** Portal rule kinds, each a line of one of the four chains. */
+export const PORTAL_CONTAINER = 0; // KUBE-PORTALS-CONTAINER (PREROUTING)
+export const PORTAL_HOST = 1; // KUBE-PORTALS-HOST (OUTPUT)
+export const NODEPORT_CONTAINER = 2; // KUBE-NODEPORT-CONTAINER (PREROUTING, dst-type LOCAL)
+export const NODEPORT_HOST = 3; // KUBE-NODEPORT-HOST (OUTPUT, dst-type LOCAL)
+
+/** Extra matches of a portal rule (iptablesCommonPortalArgs). */
+export const M_PHYSDEV_NOT_IN = 1; // -m physdev ! --physdev-is-in (not from a bridge)
+export const M_DST_LOCAL = 2; // -m addrtype --dst-type LOCAL
+
+export interface UserspaceOptions {
+  readonly node: number | string;
+  /** --proxy-port-range; default: the kernel's ephemeral range (ports handed out in order). */
+  readonly proxyPortRange?: readonly [number, number];
+  /** --bind-address; 0 (0.0.0.0, the default) makes container portals REDIRECT, else DNAT. */
+  readonly listenIp?: number;
+  /** Affinity entries kept (power of two). Default 65536. */
+  readonly affinityCapacity?: number;
+}
+
+/** The proxy's own connection to the endpoint, which the pipeline charges the copy cost for. */
+export interface ProxyConnection {
+  srcIp: number;
+  srcPort: number;
+  dstIp: number;
+  dstPort: number;
+  proto: number;
+}
+
+export function newProxyConnection(): ProxyConnection {
+  return { srcIp: 0, srcPort: 0, dstIp: 0, dstPort: 0, proto: 0 };
+}
+
+/**
+ * Per-byte work of the userspace path: each payload crosses the kernel/user boundary twice
+ * (recv on the client socket, send on the endpoint socket) in both directions. The TCP proxy copies
+ * with io.Copy (32 KiB buffer); the UDP proxy reads datagrams into a 4 KiB buffer (proxysocket.go).
+ */
+export const kUserspaceCopiesPerPayload = 2;
+export const kUserspaceTcpCopyBufferBytes = 32 * 1024;
+export const kUserspaceUdpBufferBytes = 4096;
+
+export interface UserspaceTables {
+  /** Per service port (index into Cluster.ports): allocated proxy port, 0 when not proxied. */
+  readonly proxyPort: Uint16Array;
+  /** Ready endpoint rows per service port: `[epStart, epStart + epCount)` of `epRows`. */
+  readonly epStart: Uint32Array;
+  readonly epCount: Uint32Array;
+  readonly epRows: Int32Array;
+  /** Round-robin cursor per service port (LoadBalancerRR state.index). */
+  readonly rrIndex: Uint32Array;
+  /** Portal rules in chain order: kind, address (0 = any), port, protocol, matches, service port. */
+  readonly ruleCount: number;
+  readonly ruleKind: Uint8Array;
+  readonly ruleIp: Uint32Array;
+  readonly rulePort: Uint16Array;
+  readonly ruleProto: Uint8Array;
+  readonly ruleMatch: Uint8Array;
+  readonly ruleServicePort: Int32Array;
+  /** Chain boundaries: rules of kind k are `[chainStart[k], chainStart[k + 1])`. */
+  readonly chainStart: Uint32Array;
+  readonly localAddrs: AddressSet;
+  readonly affinity: AffinityTable;
+}
+
+export interface UserspaceDataplane extends ServiceDataplane {
+  readonly mode: 'userspace';
+  readonly cluster: Cluster;
+  readonly tables: UserspaceTables;
+  /** The node address the proxy listens on for host portals and dials endpoints from. */
+  readonly nodeIp: number;
+  readonly listenIp: number;
+  /**
+   * Describes the proxy's second connection for a decision decide() returned: from the node's
+   * address and an ephemeral port (derived from the flow's rand) to the endpoint. Returns false
+   * when there is none (no endpoint: the proxy accepts, then closes, the client's connection).
+   */
+  proxyConnection(pkt: FirstPacket, decision: NatDecision, out: ProxyConnection): boolean;
+  resetState(): void;
+}
+
+export function compileUserspace(cluster: Cluster, options: UserspaceOptions): UserspaceDataplane {
+  const node = resolveNode(cluster, options.node);
+  const range = options.proxyPortRange ?? kEphemeralPortRange;
+  if (range[0] < 1 || range[1] > 65535 || range[0] > range[1]) throw new InvalidArgumentError('options.proxyPortRange must be [first, last] within 1..65535');
+  const nodeInfo = cluster.nodes[node];
+  const nodeIp = nodeInfo.internalIPs[0] ?? 0;
+  const listenIp = options.listenIp ?? 0;
+  const nPorts = cluster.ports.length;
+  const proxyPort = new Uint16Array(nPorts);
+  const epStart = new Uint32Array(nPorts);
+  const epCount = new Uint32Array(nPorts);
+  const rows: number[] = [];
+  const kinds: number[][] = [[], [], [], []];
+  // Ports already taken on the node: NodePorts are claimed by kube-proxy itself.
+  const taken = new Set<number>(cluster.ports.filter((p) => p.nodePort !== 0).map((p) => p.nodePort));
+  let nextPort = range[0];
+  const rule = (kind: number, ip: number, port: number, proto: number, match: number, sp: number): void => void kinds[kind].push(ip >>> 0, port, proto, match, sp);
+
+  for (const p of cluster.ports) {
+    const svc = cluster.services[p.service];
+    epStart[p.index] = rows.length;
+    if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
+    while (taken.has(nextPort) && nextPort <= range[1]) nextPort++;
+    if (nextPort > range[1]) throw new InvalidArgumentError(`options.proxyPortRange ${range[0]}-${range[1]} is too small for ${nPorts} service ports`);
+    proxyPort[p.index] = nextPort++;
+    // The Endpoints API's addresses: ready endpoints only; no topology, no traffic policy, no
+    // terminating fallback (the userspace proxier predates all of them).
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) rows.push(r);
+    epCount[p.index] = rows.length - epStart[p.index];
+    // openPortal: the ClusterIP, then each externalIP (isExternal), then each LB ingress IP.
+    rule(PORTAL_CONTAINER, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
+    rule(PORTAL_HOST, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
+    for (const ip of svc.externalIPs) {
+      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, M_PHYSDEV_NOT_IN, p.index);
+      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, M_DST_LOCAL, p.index);
+      rule(PORTAL_HOST, ip, p.port, p.protocol, M_DST_LOCAL, p.index);
+    }
+    for (const ip of svc.loadBalancerIPs) {
+      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, 0, p.index);
+      rule(PORTAL_HOST, ip, p.port, p.protocol, 0, p.index);
+    }
+    if (p.nodePort !== 0) {
+      rule(NODEPORT_CONTAINER, 0, p.nodePort, p.protocol, 0, p.index);
+      rule(NODEPORT_HOST, 0, p.nodePort, p.protocol, 0, p.index);
+    }
+  }
+  const ruleCount = kinds.reduce((n, k) => n + k.length / 5, 0);
+  const ruleKind = new Uint8Array(ruleCount);
+  const ruleIp = new Uint32Array(ruleCount);
+  const rulePort = new Uint16Array(ruleCount);
+  const ruleProto = new Uint8Array(ruleCount);
+  const ruleMatch = new Uint8Array(ruleCount);
+  const ruleServicePort = new Int32Array(ruleCount);
+  const chainStart = new Uint32Array(5);
+  let i = 0;
+  for (let k = 0; k < 4; k++) {
+    chainStart[k] = i;
+    const a = kinds[k];
+    for (let j = 0; j < a.length; j += 5, i++) {
+      ruleKind[i] = k; ruleIp[i] = a[j]; rulePort[i] = a[j + 1]; ruleProto[i] = a[j + 2]; ruleMatch[i] = a[j + 3]; ruleServicePort[i] = a[j + 4];
+    }
+  }
+  chainStart[4] = i;
+  const localAddrs = new AddressSet(nodeInfo.internalIPs.length + 1);
+  for (const ip of nodeInfo.internalIPs) localAddrs.add(ip);
+  const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
+  const tables: UserspaceTables = {
+    proxyPort, epStart, epCount, epRows: Int32Array.from(rows), rrIndex: new Uint32Array(nPorts),
+    ruleCount, ruleKind, ruleIp, rulePort, ruleProto, ruleMatch, ruleServicePort, chainStart, localAddrs,
+    affinity: new AffinityTable(options.affinityCapacity ?? (anyAffinity ? 65536 : 16)),
+  };
+  return new UserspaceDataplaneImpl(cluster, node, tables, nodeIp, listenIp);
+}
+
+class UserspaceDataplaneImpl implements UserspaceDataplane {
+  readonly mode = 'userspace' as const;
+  private readonly bridged: boolean;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly node: number,
+    readonly tables: UserspaceTables,
+    readonly nodeIp: number,
+    readonly listenIp: number,
+  ) {
+    // physdev matches packets that entered through a bridge port: kubenet's cbr0 (and flannel's
+    // cni0); Calico routes pod traffic without a bridge.
+    this.bridged = cluster.network.cni === 'kubenet' || cluster.network.cni === 'flannel-vxlan';
+  }
+
+  private isLocal(ip: number): boolean {
+    return ip >>> 24 === 127 || this.tables.localAddrs.has(ip);
+  }
+
+  /** Index of the first matching rule in the hook's chains, or -1; `work` via this.scanned. */
+  private scanned = 0;
+  private match(pkt: FirstPacket): number {
+    const t = this.tables;
+    const container = pkt.hook === HOOK_PREROUTING;
+    const portals = container ? 0 : 1;
+    const dst = pkt.dstIp >>> 0;
+    let scanned = 1; // the jump into the portals chain
+    for (let i = t.chainStart[portals]; i < t.chainStart[portals + 1]; i++) {
+      scanned++;
+      if (t.ruleIp[i] !== dst || t.rulePort[i] !== pkt.dstPort || t.ruleProto[i] !== pkt.proto) continue;
+      const m = t.ruleMatch[i];
+      if (m & M_PHYSDEV_NOT_IN && pkt.fromPodInterface && this.bridged) continue;
+      if (m & M_DST_LOCAL && !this.isLocal(dst)) continue;
+      this.scanned = scanned;
+      return i;
+    }
+    scanned++; // -m addrtype --dst-type LOCAL -j KUBE-NODEPORT-*
+    if (this.isLocal(dst)) {
+      const np = container ? 2 : 3;
+      for (let i = t.chainStart[np]; i < t.chainStart[np + 1]; i++) {
+        scanned++;
+        if (t.rulePort[i] === pkt.dstPort && t.ruleProto[i] === pkt.proto) {
+          this.scanned = scanned;
+          return i;
+        }
+      }
+    }
+    this.scanned = scanned;
+    return -1;
+  }
+
+  decide(pkt: FirstPacket, out: NatDecision): void {
+    const t = this.tables;
+    out.verdict = VERDICT_NONE;
+    out.servicePort = -1;
+    out.endpoint = -1;
+    out.dnatIp = 0;
+    out.dnatPort = 0;
+    out.masquerade = false;
+    const i = this.match(pkt);
+    out.work = this.scanned;
+    if (i < 0) return;
+    const sp = t.ruleServicePort[i];
+    out.verdict = VERDICT_REDIRECT;
+    out.servicePort = sp;
+    // REDIRECT goes to the address of the interface the packet came in on; kdp models that as the
+    // node's address. Host portals DNAT to the listen address, or the node IP for 0.0.0.0.
+    out.dnatIp = this.listenIp !== 0 ? this.listenIp : this.nodeIp;
+    out.dnatPort = t.proxyPort[sp];
+    out.endpoint = this.nextEndpoint(sp, pkt.srcIp, pkt.now);
+  }
+
+  /** LoadBalancerRR.NextEndpoint: a live affinity entry wins, else the next in turn. */
+  private nextEndpoint(sp: number, client: number, now: number): number {
+    const t = this.tables;
+    const n = t.epCount[sp];
+    if (n === 0) return -1;
+    const svc = this.cluster.services[this.cluster.ports[sp].service];
+    const sticky = svc.affinity.clientIP;
+    const ttl = svc.affinity.timeoutSeconds;
+    if (sticky) {
+      const rel = t.affinity.lookup(sp, client, now, ttl);
+      if (rel >= 0 && rel < n) return t.epRows[t.epStart[sp] + rel];
+    }
+    const idx = t.rrIndex[sp] % n;
+    t.rrIndex[sp] = (idx + 1) % n;
+    if (sticky) t.affinity.remember(sp, client, idx, now, ttl);
+    return t.epRows[t.epStart[sp] + idx];
+  }
+
+  proxyConnection(pkt: FirstPacket, decision: NatDecision, out: ProxyConnection): boolean {
+    if (decision.verdict !== VERDICT_REDIRECT || decision.endpoint < 0) return false;
+    const e = this.cluster.endpoints;
+    const [lo, hi] = kEphemeralPortRange;
+    out.srcIp = this.nodeIp;
+    out.srcPort = lo + ((Math.imul(pkt.rand ^ 0x5bd1e995, 0x9e3779b1) >>> 0) % (hi - lo + 1));
+    out.dstIp = e.ip[decision.endpoint];
+    out.dstPort = e.port[decision.endpoint];
+    out.proto = pkt.proto;
+    return true;
+  }
+
+  resetState(): void {
+    this.tables.rrIndex.fill(0);
+    this.tables.affinity.clear();
+  }
+
+  explain(pkt: FirstPacket): Explanation {
+    const t = this.tables;
+    const steps: TraceStep[] = [];
+    const i = this.match(pkt);
+    if (i < 0) {
+      steps.push({ where: pkt.hook === HOOK_PREROUTING ? 'nat/PREROUTING' : 'nat/OUTPUT', rule: '(no portal rule)', action: `no match (${this.scanned} rules)` });
+      return { verdict: 'none', servicePort: -1, candidates: [], masquerade: false, steps };
+    }
+    const sp = t.ruleServicePort[i];
+    const kindName = ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'][t.ruleKind[i]];
+    steps.push({ where: `nat/${kindName}`, rule: portalRuleText(this, i), action: `${t.ruleKind[i] % 2 === 0 && this.listenIp === 0 ? 'REDIRECT' : 'DNAT'} to proxy port ${t.proxyPort[sp]}` });
+    const candidates: number[] = [];
+    for (let k = 0; k < t.epCount[sp]; k++) {
+      const r = t.epRows[t.epStart[sp] + k];
+      candidates.push(r);
+      steps.push({ where: 'userspace-proxy', rule: `LoadBalancerRR ${formatIp(this.cluster.endpoints.ip[r])}:${this.cluster.endpoints.port[r]}`, action: `connect from ${formatIp(this.nodeIp)}` });
+    }
+    if (candidates.length === 0) steps.push({ where: 'userspace-proxy', rule: 'NextEndpoint: ErrMissingEndpoints', action: 'accept, then close the client connection' });
+    return { verdict: 'redirect', servicePort: sp, candidates, masquerade: false, steps };
+  }
+
+  stats(): DataplaneStats {
+    const t = this.tables;
+    let proxied = 0;
+    for (let i = 0; i < t.proxyPort.length; i++) if (t.proxyPort[i] !== 0) proxied++;
+    const bytes = [t.proxyPort, t.epStart, t.epCount, t.epRows, t.rrIndex, t.ruleKind, t.ruleIp, t.rulePort, t.ruleProto, t.ruleMatch, t.ruleServicePort, t.chainStart]
+      .reduce((n, a) => n + a.byteLength, 0) + t.localAddrs.bytes + t.affinity.bytes;
+    return {
+      mode: 'userspace',
+      // Portal rules, the five jumps from built-in chains, one KUBE-NODEPORT-NON-LOCAL accept per NodePort.
+      rules: t.ruleCount + 5 + (t.chainStart[3] - t.chainStart[2]),
+      chains: 5,
+      tableBytes: bytes,
+      proxySockets: proxied,
+      portalRules: t.ruleCount,
+    };
+  }
+}

@@ -1,0 +1,753 @@
+/**
+ * Connection tracking as Linux keeps it (`net/netfilter/nf_conntrack_core.c`), one table per
+ * worker shard, over typed arrays that live in one (Shared)ArrayBuffer.
+ *
+ * Entries ("slots", the kernel's `struct nf_conn`) sit in a fixed pool of `maxEntries` rows
+ * (nf_conntrack_max), struct-of-arrays. Like the kernel, every entry is hashed twice, once by its
+ * ORIGINAL tuple and once by its REPLY tuple (`ct->tuplehash[IP_CT_DIR_ORIGINAL|REPLY]`), so a
+ * reply packet finds the same entry and learns it travels the reply direction. The reply tuple
+ * carries the NAT binding: for a DNATed service flow `client:cport -> vip:vport` it is
+ * `endpoint:eport -> client:cport`, and with masquerade `endpoint:eport -> node:nport`.
+ *
+ * The hash index is open addressing with linear probing over a power-of-two number of slots
+ * (by default at least 4 x maxEntries, so it is at most half full when the pool is full), each slot two
+ * u32 words `[hash, ref]`, `ref = (entry << 1 | dir) + 1`, 0 = empty. Deletion is backward-shift
+ * (no tombstones), so probe lengths do not degrade under churn.
+ *
+ * Time is virtual: every call that needs it takes `now` in seconds (any number, monotonic per
+ * table). An entry is alive while `expires > now` (the kernel's `nf_ct_is_expired`). Expired
+ * entries are reaped lazily on lookup, by early_drop's scan, and by `gc()` / `expire()`.
+ *
+ * When the pool is full a new flow triggers `early_drop`: scan the new tuple's hash bucket and the
+ * next ones (NF_CT_EVICTION_RANGE = 8 buckets, a bucket being `indexSlots / buckets` index slots,
+ * `buckets` defaulting to maxEntries / 4 as kube-proxy sets nf_conntrack_hashsize), evicting every
+ * entry that is not ASSURED in the first bucket that has any; if none, the packet is dropped and
+ * counted in `dropFull` ("nf_conntrack: table full, dropping packet") and the next `gc()` pass
+ * also evicts ASSURED TCP entries that are closing (`gc_worker` with `early_drop` set).
+ * Deviation: the kernel counts early_drop success only for evictions; here reaping an expired
+ * entry during the scan also makes room (the kernel's gc worker would already have reaped it).
+ *
+ * Buffer layout (all offsets 8-byte aligned), after a 256-byte header:
+ *   index   Uint32Array(2 * indexSlots)   [hash, ref] pairs
+ *   tuple   Uint32Array(6 * maxEntries)   [oSrc, oDst, oSport<<16|oDport, rSrc, rDst, rSport<<16|rDport]
+ *   expires Float64Array(maxEntries)      virtual seconds
+ *   stamp   Float64Array(maxEntries)      UDP: time after which a replied flow is a stream
+ *   endpoint Int32Array(maxEntries)       endpoint-table row chosen by service NAT, -1 none
+ *   mark    Uint32Array(maxEntries)       ct mark (e.g. kube-proxy's masquerade bit)
+ *   nextFree Int32Array(maxEntries)       free-list links
+ *   status  Uint16Array(maxEntries)       IPS_* bits (0 = free row)
+ *   proto   Uint8Array(maxEntries)
+ *   tcpState Uint8Array(maxEntries)
+ * Header u32 words: 0 magic, 1 version, 2 maxEntries, 3 indexSlots, 4 hash seed, 5 count,
+ * 6 freeHead (i32), 7 gc cursor, 8 bucket width (index slots), 9 flags, 16..31 counters,
+ * 32..63 timeouts as 16 f64.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { ConntrackConfig } from '../model/types.js';
+import { PROTO_TCP, PROTO_UDP } from '../model/types.js';
+import {
+  TCP_CLASS_RST,
+  TCP_CLOSE,
+  TCP_ESTABLISHED,
+  TCP_FLAG_CLASS,
+  TCP_FLAG_CLASSES,
+  TCP_IGNORE,
+  TCP_INVALID,
+  TCP_NONE,
+  TCP_STATE_COUNT,
+  TCP_SYN_RECV,
+  TCP_SYN_SENT,
+  TCP_TIME_WAIT,
+  TCP_TRANSITIONS,
+  kTcpDefaultTimeouts,
+  tcpCanEarlyDrop,
+} from './conntrack-tcp.js';
+
+export const PROTO_ICMP = 1;
+
+// Status bits: the kernel's IPS_* values (include/uapi/linux/netfilter/nf_conntrack_common.h).
+export const IPS_EXPECTED = 1 << 0;
+export const IPS_SEEN_REPLY = 1 << 1;
+export const IPS_ASSURED = 1 << 2;
+export const IPS_CONFIRMED = 1 << 3;
+export const IPS_SRC_NAT = 1 << 4;
+export const IPS_DST_NAT = 1 << 5;
+
+export const DIR_ORIGINAL = 0;
+export const DIR_REPLY = 1;
+
+/** Verdicts of `update()`. */
+export const CT_ACCEPT = 0;
+/** Invalid for the state machine (counted in `invalid`); the entry is unchanged. */
+export const CT_INVALID = 1;
+/** Accepted, but the state and timer are left alone (the kernel's "ignore" transitions). */
+export const CT_IGNORE = 2;
+/** A SYN reopened a closed connection: the entry was deleted, treat the packet as a new flow. */
+export const CT_REOPEN = 3;
+/** Accepted, and the entry was deleted (a RST as the only answer, as the kernel does). */
+export const CT_KILLED = 4;
+
+/** `insert()` results when no slot is returned. */
+export const INSERT_FULL = -1;
+export const INSERT_INVALID = -2;
+export const INSERT_CLASH = -3;
+
+/** Counter names; `CT_COUNTER.found` etc. are their indexes in `counters`. */
+export const CT_COUNTER_NAMES = ['found', 'new', 'invalid', 'ignored', 'dropFull', 'earlyDrop', 'expired', 'insertFailed'] as const;
+export type ConntrackCounterName = (typeof CT_COUNTER_NAMES)[number];
+const C_FOUND = 0;
+const C_NEW = 1;
+const C_INVALID = 2;
+const C_IGNORED = 3;
+const C_DROP_FULL = 4;
+const C_EARLY_DROP = 5;
+const C_EXPIRED = 6;
+const C_INSERT_FAILED = 7;
+
+// Timeout table indexes: TCP states 0..9, then these.
+export const TIMEOUT_UDP_UNREPLIED = 10;
+export const TIMEOUT_UDP_STREAM = 11;
+export const TIMEOUT_ICMP = 12;
+export const TIMEOUT_GENERIC = 13;
+const TIMEOUT_COUNT = 16;
+
+/** The kernel's NF_CT_EVICTION_RANGE: buckets early_drop scans. */
+export const kEvictionRange = 8;
+/** A replied UDP flow becomes a stream (120 s, ASSURED) once it is still active 2 s after creation. */
+export const kUdpStreamDelaySeconds = 2;
+
+const MAGIC = 0x5443444b; // 'KDCT'
+const VERSION = 1;
+const HEADER_BYTES = 256;
+const H_MAGIC = 0;
+const H_VERSION = 1;
+const H_MAX = 2;
+const H_INDEX_SLOTS = 3;
+const H_SEED = 4;
+const H_COUNT = 5;
+const H_FREE_HEAD = 6;
+const H_GC_CURSOR = 7;
+const H_BUCKET_WIDTH = 8;
+const H_FLAGS = 9;
+const H_COUNTERS = 16;
+const H_TIMEOUTS_F64 = 16; // in f64 units: byte 128
+const FLAG_GC_EARLY_DROP = 1;
+const TUPLE_STRIDE = 6;
+const kMaxEntriesLimit = 1 << 26;
+
+export interface ConntrackTableOptions {
+  /** nf_conntrack_max: the pool size. */
+  readonly maxEntries: number;
+  /** nf_conntrack_buckets, used for early_drop's scan width; default maxEntries / 4 (kube-proxy). */
+  readonly buckets?: number;
+  /** Timeouts as kube-proxy configures them; zero or absent fields keep the kernel default. */
+  readonly timeouts?: Partial<ConntrackConfig>;
+  /**
+   * Hash index slots: a power of two greater than 2 x maxEntries (two tuples per entry). Default
+   * the smallest power of two >= 4 x maxEntries, so the index is at most half full.
+   */
+  readonly indexSlots?: number;
+  /** Hash seed (the kernel's random nf_conntrack_hash_rnd); fixed by default for reproducibility. */
+  readonly seed?: number;
+  /** Allocate a SharedArrayBuffer instead of an ArrayBuffer. */
+  readonly shared?: boolean;
+}
+
+/** kube-proxy's conntrack limit: max(maxPerCore x cores, min); 0 (leave the kernel's) when maxPerCore is 0. */
+export function kubeProxyConntrackMax(config: Pick<ConntrackConfig, 'maxPerCore' | 'min'>, cores: number): number {
+  if (!(config.maxPerCore > 0)) return 0;
+  const scaled = config.maxPerCore * cores;
+  return scaled > config.min ? scaled : config.min;
+}
+
+/** The kernel's default nf_conntrack_buckets (and so nf_conntrack_max): RAM / 16384 clamped to [1024, 262144]. */
+export function kernelDefaultConntrackBuckets(ramBytes: number): number {
+  const b = Math.floor(ramBytes / 16384);
+  return b < 1024 ? 1024 : b > 262144 ? 262144 : b;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** murmur3-style mix of a 4-word tuple; the seed plays the kernel's hash_rnd. */
+function hashTuple(seed: number, src: number, dst: number, ports: number, proto: number): number {
+  let h = seed | 0;
+  let k = Math.imul(src, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  k = Math.imul(dst, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  k = Math.imul(ports, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  h ^= proto;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function resolveTimeouts(t: Partial<ConntrackConfig> | undefined): number[] {
+  const out = new Array<number>(TIMEOUT_COUNT).fill(0);
+  for (let s = 0; s < TCP_STATE_COUNT; s++) out[s] = kTcpDefaultTimeouts[s];
+  out[TIMEOUT_UDP_UNREPLIED] = 30;
+  out[TIMEOUT_UDP_STREAM] = 120;
+  out[TIMEOUT_ICMP] = 30;
+  out[TIMEOUT_GENERIC] = 600;
+  const pick = (name: keyof ConntrackConfig, index: number): void => {
+    const v = t?.[name];
+    if (v === undefined || v === 0) return;
+    if (!(v > 0) || !Number.isFinite(v)) throw new InvalidArgumentError(`options.timeouts.${name} must be a positive number of seconds`);
+    out[index] = v;
+  };
+  pick('tcpEstablishedTimeoutSeconds', TCP_ESTABLISHED);
+  pick('tcpCloseWaitTimeoutSeconds', 5 /* CLOSE_WAIT */);
+  pick('udpTimeoutSeconds', TIMEOUT_UDP_UNREPLIED);
+  pick('udpStreamTimeoutSeconds', TIMEOUT_UDP_STREAM);
+  return out;
+}
+
+function isBuffer(x: unknown): x is ArrayBuffer | SharedArrayBuffer {
+  return x instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && x instanceof SharedArrayBuffer);
+}
+
+export class ConntrackTable {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  /** nf_conntrack_max. */
+  readonly maxEntries: number;
+  /** Hash index slots (power of two, >= 4 x maxEntries). */
+  readonly indexSlots: number;
+  /** Counters, indexed as CT_COUNTER_NAMES. */
+  readonly counters: Uint32Array;
+  /** Timeouts in seconds: TCP states 0..9, then TIMEOUT_UDP_UNREPLIED, _STREAM, _ICMP, _GENERIC. */
+  readonly timeouts: Float64Array;
+  readonly index: Uint32Array;
+  /** Stride 6: origSrc, origDst, origSport<<16|origDport, replySrc, replyDst, replySport<<16|replyDport. */
+  readonly tuple: Uint32Array;
+  readonly expires: Float64Array;
+  readonly stamp: Float64Array;
+  /** Endpoint-table row the flow was bound to, -1 when none. */
+  readonly endpoint: Int32Array;
+  readonly mark: Uint32Array;
+  readonly status: Uint16Array;
+  readonly proto: Uint8Array;
+  readonly tcpState: Uint8Array;
+  /** Direction of the packet matched by the last successful `lookup()`: DIR_ORIGINAL or DIR_REPLY. */
+  dir = 0;
+
+  private readonly header: Int32Array;
+  private readonly nextFree: Int32Array;
+  private readonly mask: number;
+  private readonly seed: number;
+  private readonly bucketWidth: number;
+
+  /** Builds an empty table, or (given a buffer made by another table) a view over it without copying. */
+  constructor(arg: ConntrackTableOptions | ArrayBuffer | SharedArrayBuffer) {
+    let buffer: ArrayBuffer | SharedArrayBuffer;
+    let fresh = false;
+    let timeouts: number[] = [];
+    if (isBuffer(arg)) {
+      buffer = arg;
+      if (buffer.byteLength < HEADER_BYTES) throw new InvalidArgumentError('buffer is too small to be a conntrack table');
+      const h = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+      if (h[H_MAGIC] !== MAGIC) throw new InvalidArgumentError('buffer is not a conntrack table (bad magic)');
+      if (h[H_VERSION] !== VERSION) throw new InvalidArgumentError(`conntrack table version ${h[H_VERSION]} is not supported`);
+    } else {
+      const max = arg.maxEntries;
+      if (!Number.isInteger(max) || max < 1 || max > kMaxEntriesLimit) {
+        throw new InvalidArgumentError(`options.maxEntries must be an integer in [1, ${kMaxEntriesLimit}]`);
+      }
+      const buckets = arg.buckets ?? Math.max(1, max >>> 2);
+      if (!Number.isInteger(buckets) || buckets < 1) throw new InvalidArgumentError('options.buckets must be a positive integer');
+      timeouts = resolveTimeouts(arg.timeouts);
+      const slots = arg.indexSlots ?? nextPow2(4 * max);
+      if (!Number.isInteger(slots) || slots <= 2 * max || slots !== nextPow2(slots) || slots > 2 ** 30) {
+        throw new InvalidArgumentError('options.indexSlots must be a power of two greater than 2 x options.maxEntries');
+      }
+      const bytes = ConntrackTable.layout(max, slots).total;
+      buffer = arg.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+      const h = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
+      h[H_MAGIC] = MAGIC;
+      h[H_VERSION] = VERSION;
+      h[H_MAX] = max;
+      h[H_INDEX_SLOTS] = slots;
+      h[H_SEED] = (arg.seed ?? 0x6b647021) >>> 0;
+      h[H_COUNT] = 0;
+      h[H_FREE_HEAD] = 0;
+      h[H_GC_CURSOR] = 0;
+      // Bucket width in index slots: a power of two, at least 1.
+      const width = nextPow2(Math.ceil(slots / buckets));
+      h[H_BUCKET_WIDTH] = width > slots ? slots : width;
+      fresh = true;
+    }
+    this.buffer = buffer;
+    const hdr = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.header = hdr;
+    const max = hdr[H_MAX] >>> 0;
+    const slots = hdr[H_INDEX_SLOTS] >>> 0;
+    const lay = ConntrackTable.layout(max, slots);
+    if (buffer.byteLength < lay.total) throw new InvalidArgumentError('buffer is shorter than its header says');
+    this.maxEntries = max;
+    this.indexSlots = slots;
+    this.mask = slots - 1;
+    this.seed = hdr[H_SEED] | 0;
+    this.bucketWidth = hdr[H_BUCKET_WIDTH];
+    this.counters = new Uint32Array(buffer, H_COUNTERS * 4, 16);
+    this.timeouts = new Float64Array(buffer, H_TIMEOUTS_F64 * 8, TIMEOUT_COUNT);
+    this.index = new Uint32Array(buffer, lay.index, 2 * slots);
+    this.tuple = new Uint32Array(buffer, lay.tuple, TUPLE_STRIDE * max);
+    this.expires = new Float64Array(buffer, lay.expires, max);
+    this.stamp = new Float64Array(buffer, lay.stamp, max);
+    this.endpoint = new Int32Array(buffer, lay.endpoint, max);
+    this.mark = new Uint32Array(buffer, lay.mark, max);
+    this.nextFree = new Int32Array(buffer, lay.nextFree, max);
+    this.status = new Uint16Array(buffer, lay.status, max);
+    this.proto = new Uint8Array(buffer, lay.proto, max);
+    this.tcpState = new Uint8Array(buffer, lay.tcpState, max);
+    if (fresh) {
+      for (let i = 0; i < TIMEOUT_COUNT; i++) this.timeouts[i] = timeouts[i];
+      const nf = this.nextFree;
+      for (let i = 0; i < max - 1; i++) nf[i] = i + 1;
+      nf[max - 1] = -1;
+      this.endpoint.fill(-1);
+    }
+  }
+
+  /** Rebuilds a table view over a buffer made by `new ConntrackTable(...)` (e.g. in a worker). */
+  static from(buffer: ArrayBuffer | SharedArrayBuffer): ConntrackTable {
+    return new ConntrackTable(buffer);
+  }
+
+  private static layout(max: number, slots: number) {
+    let o = HEADER_BYTES;
+    const index = o;
+    o = align8(o + 8 * slots);
+    const tuple = o;
+    o = align8(o + 4 * TUPLE_STRIDE * max);
+    const expires = o;
+    o = align8(o + 8 * max);
+    const stamp = o;
+    o = align8(o + 8 * max);
+    const endpoint = o;
+    o = align8(o + 4 * max);
+    const mark = o;
+    o = align8(o + 4 * max);
+    const nextFree = o;
+    o = align8(o + 4 * max);
+    const status = o;
+    o = align8(o + 2 * max);
+    const proto = o;
+    o = align8(o + max);
+    const tcpState = o;
+    o = align8(o + max);
+    return { index, tuple, expires, stamp, endpoint, mark, nextFree, status, proto, tcpState, total: o };
+  }
+
+  /** Live entries. */
+  get count(): number {
+    return this.header[H_COUNT];
+  }
+
+  /** Bytes of the whole buffer (index + entries + header) per entry of capacity. */
+  get bytesPerEntry(): number {
+    return this.buffer.byteLength / this.maxEntries;
+  }
+
+  counter(name: ConntrackCounterName): number {
+    return this.counters[CT_COUNTER_NAMES.indexOf(name)];
+  }
+
+  /**
+   * Finds the entry a packet belongs to, by either of its tuples. Returns the slot and sets
+   * `this.dir`, or returns -1 (an expired entry found on the way is reaped and counted).
+   */
+  lookup(src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+    const ports = ((sport << 16) | dport) >>> 0;
+    const h = hashTuple(this.seed, src, dst, ports, proto);
+    const index = this.index;
+    const tuple = this.tuple;
+    const mask = this.mask;
+    src >>>= 0;
+    dst >>>= 0;
+    let p = h & mask;
+    for (;;) {
+      const ref = index[2 * p + 1];
+      if (ref === 0) return -1;
+      if (index[2 * p] === h) {
+        const e = (ref - 1) >>> 1;
+        const d = (ref - 1) & 1;
+        const t = e * TUPLE_STRIDE + d * 3;
+        if (tuple[t] === src && tuple[t + 1] === dst && tuple[t + 2] === ports && this.proto[e] === proto) {
+          if (this.expires[e] <= now) {
+            this.removeEntry(e);
+            this.counters[C_EXPIRED]++;
+            return -1;
+          }
+          this.dir = d;
+          this.counters[C_FOUND]++;
+          return e;
+        }
+      }
+      p = (p + 1) & mask;
+    }
+  }
+
+  /**
+   * Confirms a new flow from its first packet (the kernel's alloc + l4 `new` + confirm in one):
+   * the original tuple is the packet's, the reply tuple is its inverse after NAT. DNAT/SNAT status
+   * bits are derived from the difference. For TCP only a SYN (or, as nf_conntrack_tcp_loose, an
+   * ACK) may create an entry. Returns the slot, or INSERT_FULL (counted in dropFull),
+   * INSERT_INVALID, or INSERT_CLASH (a live entry already owns either tuple; insertFailed).
+   */
+  insert(
+    oSrc: number,
+    oDst: number,
+    oSport: number,
+    oDport: number,
+    proto: number,
+    rSrc: number,
+    rDst: number,
+    rSport: number,
+    rDport: number,
+    tcpFlags: number,
+    now: number,
+  ): number {
+    let state = TCP_NONE;
+    if (proto === PROTO_TCP) {
+      state = TCP_TRANSITIONS[TCP_FLAG_CLASS[tcpFlags & 0x1f] * TCP_STATE_COUNT + TCP_NONE];
+      if (state >= TCP_STATE_COUNT) {
+        this.counters[C_INVALID]++;
+        return INSERT_INVALID;
+      }
+    }
+    const savedDir = this.dir;
+    if (this.lookupQuiet(oSrc, oDst, oSport, oDport, proto, now) >= 0 || this.lookupQuiet(rSrc, rDst, rSport, rDport, proto, now) >= 0) {
+      this.dir = savedDir;
+      this.counters[C_INSERT_FAILED]++;
+      return INSERT_CLASH;
+    }
+    const oPorts = ((oSport << 16) | oDport) >>> 0;
+    const rPorts = ((rSport << 16) | rDport) >>> 0;
+    const hOrig = hashTuple(this.seed, oSrc, oDst, oPorts, proto);
+    const hdr = this.header;
+    if (hdr[H_COUNT] >= this.maxEntries && !this.earlyDrop(hOrig, now)) {
+      hdr[H_FLAGS] |= FLAG_GC_EARLY_DROP;
+      this.counters[C_DROP_FULL]++;
+      return INSERT_FULL;
+    }
+    const e = hdr[H_FREE_HEAD];
+    hdr[H_FREE_HEAD] = this.nextFree[e];
+    hdr[H_COUNT]++;
+    const t = e * TUPLE_STRIDE;
+    const tuple = this.tuple;
+    tuple[t] = oSrc;
+    tuple[t + 1] = oDst;
+    tuple[t + 2] = oPorts;
+    tuple[t + 3] = rSrc;
+    tuple[t + 4] = rDst;
+    tuple[t + 5] = rPorts;
+    this.proto[e] = proto;
+    this.tcpState[e] = state;
+    this.endpoint[e] = -1;
+    this.mark[e] = 0;
+    let st = IPS_CONFIRMED;
+    // Reply source differs from original destination: destination NAT; reply destination differs
+    // from original source: source NAT (masquerade).
+    if (rSrc >>> 0 !== oDst >>> 0 || rSport !== oDport) st |= IPS_DST_NAT;
+    if (rDst >>> 0 !== oSrc >>> 0 || rDport !== oSport) st |= IPS_SRC_NAT;
+    this.status[e] = st;
+    const to = this.timeouts;
+    this.stamp[e] = now + kUdpStreamDelaySeconds;
+    this.expires[e] =
+      now + (proto === PROTO_TCP ? to[state] : proto === PROTO_UDP ? to[TIMEOUT_UDP_UNREPLIED] : proto === PROTO_ICMP ? to[TIMEOUT_ICMP] : to[TIMEOUT_GENERIC]);
+    this.indexAdd(hOrig, (e << 1) + 1);
+    this.indexAdd(hashTuple(this.seed, rSrc, rDst, rPorts, proto), (e << 1) + 2);
+    this.counters[C_NEW]++;
+    return e;
+  }
+
+  /**
+   * Accounts one packet of an existing entry (the l4 `packet` handler): advances the TCP state,
+   * refreshes the timer, sets SEEN_REPLY and ASSURED. Returns a CT_* verdict.
+   */
+  update(slot: number, dir: number, tcpFlags: number, now: number): number {
+    const proto = this.proto[slot];
+    let st = this.status[slot];
+    const to = this.timeouts;
+    if (proto === PROTO_TCP) {
+      const cls = TCP_FLAG_CLASS[tcpFlags & 0x1f];
+      const old = this.tcpState[slot];
+      const next = TCP_TRANSITIONS[(dir * TCP_FLAG_CLASSES + cls) * TCP_STATE_COUNT + old];
+      if (next === TCP_INVALID) {
+        this.counters[C_INVALID]++;
+        return CT_INVALID;
+      }
+      if (next === TCP_IGNORE) {
+        this.counters[C_IGNORED]++;
+        return CT_IGNORE;
+      }
+      // A RST as the only answer: no connection was ever established, free the entry now.
+      if (dir === DIR_REPLY && cls === TCP_CLASS_RST && (st & IPS_SEEN_REPLY) === 0) {
+        this.removeEntry(slot);
+        return CT_KILLED;
+      }
+      // A SYN on a closed connection reopens it: the kernel kills the entry and looks up again.
+      if (next === TCP_SYN_SENT && (old === TCP_TIME_WAIT || old === TCP_CLOSE)) {
+        this.removeEntry(slot);
+        return CT_REOPEN;
+      }
+      // ASSURED once the handshake completes, or a picked-up connection got an answer.
+      if (
+        next === TCP_ESTABLISHED &&
+        (old === TCP_SYN_RECV || (old === TCP_ESTABLISHED && ((st & IPS_SEEN_REPLY) !== 0 || dir === DIR_REPLY)))
+      ) {
+        st |= IPS_ASSURED;
+      }
+      this.tcpState[slot] = next;
+      this.expires[slot] = now + to[next];
+    } else if (proto === PROTO_UDP) {
+      // The kernel runs this before marking SEEN_REPLY, so the first reply still gets 30 s.
+      if ((st & IPS_SEEN_REPLY) !== 0 && now > this.stamp[slot]) {
+        st |= IPS_ASSURED;
+        this.expires[slot] = now + to[TIMEOUT_UDP_STREAM];
+      } else {
+        this.expires[slot] = now + to[TIMEOUT_UDP_UNREPLIED];
+      }
+    } else {
+      this.expires[slot] = now + (proto === PROTO_ICMP ? to[TIMEOUT_ICMP] : to[TIMEOUT_GENERIC]);
+    }
+    if (dir === DIR_REPLY) st |= IPS_SEEN_REPLY;
+    this.status[slot] = st;
+    return CT_ACCEPT;
+  }
+
+  /** Deletes a live entry (conntrack -D). */
+  delete(slot: number): void {
+    if (slot >= 0 && slot < this.maxEntries && (this.status[slot] & IPS_CONFIRMED) !== 0) this.removeEntry(slot);
+  }
+
+  /**
+   * Incremental garbage collection (the kernel's gc_worker): visits up to `budget` pool rows from
+   * a cursor, reaping expired entries; after a dropFull, while the table is above 95 % it also
+   * evicts entries that may be early-dropped (not ASSURED, or TCP closing). Returns entries freed.
+   */
+  gc(now: number, budget: number): number {
+    const hdr = this.header;
+    const max = this.maxEntries;
+    const status = this.status;
+    const expires = this.expires;
+    let cursor = hdr[H_GC_CURSOR] >>> 0;
+    let freed = 0;
+    const n = budget < max ? budget : max;
+    const highWater = Math.floor(max * 0.95);
+    for (let i = 0; i < n; i++) {
+      const e = cursor;
+      cursor = cursor + 1 === max ? 0 : cursor + 1;
+      const st = status[e];
+      if ((st & IPS_CONFIRMED) === 0) continue;
+      if (expires[e] <= now) {
+        this.removeEntry(e);
+        this.counters[C_EXPIRED]++;
+        freed++;
+      } else if (
+        (hdr[H_FLAGS] & FLAG_GC_EARLY_DROP) !== 0 &&
+        hdr[H_COUNT] > highWater &&
+        ((st & IPS_ASSURED) === 0 || (this.proto[e] === PROTO_TCP && tcpCanEarlyDrop(this.tcpState[e])))
+      ) {
+        this.removeEntry(e);
+        this.counters[C_EARLY_DROP]++;
+        freed++;
+      }
+      if (cursor === 0) hdr[H_FLAGS] &= ~FLAG_GC_EARLY_DROP;
+    }
+    hdr[H_GC_CURSOR] = cursor;
+    return freed;
+  }
+
+  /** Reaps every expired entry now. Returns how many. */
+  expire(now: number): number {
+    const status = this.status;
+    const expires = this.expires;
+    let freed = 0;
+    for (let e = 0; e < this.maxEntries; e++) {
+      if ((status[e] & IPS_CONFIRMED) !== 0 && expires[e] <= now) {
+        this.removeEntry(e);
+        freed++;
+      }
+    }
+    this.counters[C_EXPIRED] += freed;
+    return freed;
+  }
+
+  /** Empties the table (counters are kept). */
+  clear(): void {
+    this.index.fill(0);
+    this.status.fill(0);
+    const nf = this.nextFree;
+    const max = this.maxEntries;
+    for (let i = 0; i < max - 1; i++) nf[i] = i + 1;
+    nf[max - 1] = -1;
+    this.header[H_FREE_HEAD] = 0;
+    this.header[H_COUNT] = 0;
+  }
+
+  // NAT accessors. For a reply-direction packet, rewrite src to origDst and dst to origSrc (and
+  // ports alike); for an original-direction packet, dst to replySrc (DNAT) and src to replyDst (SNAT).
+  origSrc(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE];
+  }
+  origDst(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 1];
+  }
+  origSport(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 2] >>> 16;
+  }
+  origDport(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 2] & 0xffff;
+  }
+  replySrc(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 3];
+  }
+  replyDst(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 4];
+  }
+  replySport(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 5] >>> 16;
+  }
+  replyDport(slot: number): number {
+    return this.tuple[slot * TUPLE_STRIDE + 5] & 0xffff;
+  }
+  /** DNAT target (endpoint address): the reply tuple's source. */
+  natDstIp(slot: number): number {
+    return this.replySrc(slot);
+  }
+  natDstPort(slot: number): number {
+    return this.replySport(slot);
+  }
+  /** SNAT address (node address when masqueraded, else the client): the reply tuple's destination. */
+  natSrcIp(slot: number): number {
+    return this.replyDst(slot);
+  }
+  natSrcPort(slot: number): number {
+    return this.replyDport(slot);
+  }
+
+  // ---- internals ----
+
+  /** Lookup without touching counters or `dir` semantics (used by insert's clash check). */
+  private lookupQuiet(src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+    const found = this.counters[C_FOUND];
+    const r = this.lookup(src, dst, sport, dport, proto, now);
+    this.counters[C_FOUND] = found;
+    return r;
+  }
+
+  private indexAdd(h: number, ref: number): void {
+    const index = this.index;
+    const mask = this.mask;
+    let p = h & mask;
+    while (index[2 * p + 1] !== 0) p = (p + 1) & mask;
+    index[2 * p] = h;
+    index[2 * p + 1] = ref;
+  }
+
+  /** Removes one index item by ref, with backward-shift deletion. */
+  private indexRemove(h: number, ref: number): void {
+    const index = this.index;
+    const mask = this.mask;
+    let i = h & mask;
+    while (index[2 * i + 1] !== ref) {
+      // The item must exist; an empty slot here would mean a corrupted index.
+      if (index[2 * i + 1] === 0) return;
+      i = (i + 1) & mask;
+    }
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const r = index[2 * j + 1];
+      if (r === 0) break;
+      const home = index[2 * j] & mask;
+      // Leave the item where it is if its home lies cyclically in (i, j].
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (stays) continue;
+      index[2 * i] = index[2 * j];
+      index[2 * i + 1] = r;
+      i = j;
+    }
+    index[2 * i] = 0;
+    index[2 * i + 1] = 0;
+  }
+
+  private removeEntry(e: number): void {
+    const t = e * TUPLE_STRIDE;
+    const tuple = this.tuple;
+    const proto = this.proto[e];
+    this.indexRemove(hashTuple(this.seed, tuple[t], tuple[t + 1], tuple[t + 2], proto), (e << 1) + 1);
+    this.indexRemove(hashTuple(this.seed, tuple[t + 3], tuple[t + 4], tuple[t + 5], proto), (e << 1) + 2);
+    this.status[e] = 0;
+    this.tcpState[e] = 0;
+    this.endpoint[e] = -1;
+    const hdr = this.header;
+    this.nextFree[e] = hdr[H_FREE_HEAD];
+    hdr[H_FREE_HEAD] = e;
+    hdr[H_COUNT]--;
+  }
+
+  /**
+   * The kernel's early_drop: from the new tuple's bucket, scan up to kEvictionRange buckets; in
+   * each, reap expired entries and evict every entry that is not ASSURED; stop at the first bucket
+   * that evicted anything. Returns whether room was made.
+   */
+  private earlyDrop(h: number, now: number): boolean {
+    const index = this.index;
+    const status = this.status;
+    const expires = this.expires;
+    const mask = this.mask;
+    const width = this.bucketWidth;
+    let start = (h & mask) - ((h & mask) & (width - 1));
+    let reaped = false;
+    for (let b = 0; b < kEvictionRange; b++) {
+      let dropped = 0;
+      const end = start + width;
+      let p = start;
+      while (p < end) {
+        const ref = index[2 * p + 1];
+        if (ref === 0) {
+          p++;
+          continue;
+        }
+        const e = (ref - 1) >>> 1;
+        if (expires[e] <= now) {
+          // Removing may shift another item into p: look at p again.
+          this.removeEntry(e);
+          this.counters[C_EXPIRED]++;
+          reaped = true;
+        } else if ((status[e] & IPS_ASSURED) === 0) {
+          this.removeEntry(e);
+          dropped++;
+        } else {
+          p++;
+        }
+      }
+      if (dropped > 0) {
+        this.counters[C_EARLY_DROP] += dropped;
+        return true;
+      }
+      start = (start + width) & mask;
+    }
+    return reaped;
+  }
+}

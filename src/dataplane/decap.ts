@@ -1,0 +1,31 @@
+/**
+ * Overlay decapsulation on the receiving node: the tunnel device strips the outer headers and
+ * the inner packet, its pod addresses unchanged, enters PREROUTING from that device.
+ *
+ * Reads:  batch encap, bytes
+ * Writes: batch start, hdrLen, wireLen, encap
+ * Next:   prerouting | done (malformed outer headers)
+ * Counts: drops unparsable
+ */
+import { ENCAP_IPIP, type PacketBatch } from '../net/batch.js';
+import { ipipDecap } from '../net/ipip.js';
+import { vxlanDecap } from '../net/vxlan.js';
+import type { PipelineContext } from './context.js';
+import { DROP_UNPARSABLE, NEXT_DECAP, NEXT_PREROUTING } from './next.js';
+
+export function decap(ctx: PipelineContext, batch: PacketBatch): void {
+  const n = batch.count;
+  const next = batch.next;
+  const rec = ctx.recorder;
+  const device = ctx.plan.cni === 'flannel-vxlan' ? 'flannel.1' : ctx.plan.cni === 'calico-ipip' ? 'tunl0' : 'vxlan.calico';
+  for (let i = 0; i < n; i++) {
+    if (next[i] !== NEXT_DECAP) continue;
+    const ipip = batch.encap[i] === ENCAP_IPIP;
+    if (!(ipip ? ipipDecap(batch, i) : vxlanDecap(batch, i))) {
+      ctx.drop(batch, i, DROP_UNPARSABLE);
+      continue;
+    }
+    next[i] = NEXT_PREROUTING;
+    if (rec) rec.record(batch, i, device, 'decapsulated: the inner packet enters PREROUTING');
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * PREROUTING / OUTPUT conntrack: the kernel's `nf_conntrack_in`, then the destination half of NAT.
+ *
+ * Reads:  batch 5-tuple, tcpFlags, node; ctx.hook
+ * Writes: batch.ctSlot, dst (DNAT / un-SNAT of an established flow); ctx.ctDir, newFlow,
+ *         origSrc/origDst/origSport/origDport, dnatted
+ * Next:   route (known flow) | service-nat (new flow) | done (conntrack INVALID: kube-proxy's
+ *         `-m conntrack --ctstate INVALID -j DROP`)
+ * Counts: drops conntrack-invalid, loop
+ *
+ * The fast path: a known flow never reaches the proxy mode's rules; its NAT binding is replayed
+ * from the entry, as netfilter does for every packet after the first.
+ */
+import type { PacketBatch } from '../net/batch.js';
+import { CT_ACCEPT, CT_REOPEN, DIR_ORIGINAL, IPS_DST_NAT, IPS_SRC_NAT } from './conntrack.js';
+import type { PipelineContext } from './context.js';
+import { kHookNames } from './hooks.js';
+import { DROP_CONNTRACK_INVALID, DROP_LOOP, NEXT_PREROUTING, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
+
+/** A packet that passes PREROUTING more often than this is in a routing loop. */
+export const kMaxVisits = 8;
+
+export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
+  const n = batch.count;
+  const next = batch.next;
+  const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;
+  const { ctDir, newFlow, origSrc, origDst, origSport, origDport, visits, hook } = ctx;
+  const now = ctx.now;
+  const rec = ctx.recorder;
+  for (let i = 0; i < n; i++) {
+    if (next[i] !== NEXT_PREROUTING) continue;
+    if (++visits[i] > kMaxVisits) {
+      ctx.drop(batch, i, DROP_LOOP);
+      continue;
+    }
+    const ct = ctx.conntrack(node[i]);
+    let slot = ct.lookup(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], now);
+    if (slot >= 0) {
+      const dir = ct.dir;
+      const verdict = ct.update(slot, dir, tcpFlags[i], now);
+      if (verdict === CT_REOPEN) slot = -1; // a new SYN on a closed connection starts over
+      else if (verdict !== CT_ACCEPT) {
+        ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
+        if (rec) rec.record(batch, i, kHookNames[hook[i]], 'conntrack: INVALID, dropped');
+        continue;
+      }
+    }
+    if (slot < 0) {
+      newFlow[i] = 1;
+      ctSlot[i] = -1;
+      origSrc[i] = srcIp[i];
+      origDst[i] = dstIp[i];
+      origSport[i] = srcPort[i];
+      origDport[i] = dstPort[i];
+      ctx.masq[i] = 0;
+      ctx.endpoint[i] = -1;
+      ctx.servicePort[i] = -1;
+      next[i] = NEXT_SERVICE_NAT;
+      continue;
+    }
+    newFlow[i] = 0;
+    ctSlot[i] = slot;
+    ctx.dnatted[i] = 0;
+    const dir = ct.dir;
+    ctDir[i] = dir;
+    const status = ct.status[slot];
+    const t = slot * 6;
+    const tuple = ct.tuple;
+    const before = batch.dstIp[i];
+    if (dir === DIR_ORIGINAL) {
+      // Original direction: the destination becomes the reply tuple's source (the endpoint).
+      if ((status & IPS_DST_NAT) !== 0) {
+        batch.natDst(i, tuple[t + 3], tuple[t + 5] >>> 16);
+        ctx.dnatted[i] = 1;
+      }
+    } else if ((status & IPS_SRC_NAT) !== 0) {
+      // Reply to a masqueraded flow: the destination goes back to the original client.
+      batch.natDst(i, tuple[t], tuple[t + 2] >>> 16);
+      ctx.dnatted[i] = 1;
+    }
+    if (rec) {
+      const rewrote = ctx.dnatted[i] === 1 && (before !== batch.dstIp[i] || (status & (IPS_DST_NAT | IPS_SRC_NAT)) !== 0);
+      rec.record(batch, i, kHookNames[hook[i]], `conntrack: ${dir === DIR_ORIGINAL ? 'established' : 'reply'} flow${rewrote ? ', destination NAT replayed from the entry' : ''}`);
+    }
+    next[i] = NEXT_ROUTE;
+  }
+}

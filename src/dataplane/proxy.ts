@@ -1,0 +1,72 @@
+/**
+ * kube-proxy's userspace mode, the oldest: a packet redirected to the proxy's port is read by
+ * the proxy process, which writes the payload into its own connection to the endpoint (from the
+ * node's address), and copies replies back the same way. Every packet of the flow crosses user
+ * space: the payload is copied twice (socket to proxy buffer, buffer to the other socket), which
+ * is the real cost of this mode and is done here for real, byte for byte.
+ *
+ * Reads:  batch.ctSlot, conntrack mark (client or server side of the proxy)
+ * Writes: batch src/dst (the packet becomes the proxy's own), ctx.hook (OUTPUT), proxyClientSlot
+ * Next:   prerouting (the proxy's packet leaves through OUTPUT) | done (no endpoint)
+ * Counts: proxyCopiedBytes; drops service-reject (no endpoint to connect to)
+ */
+import { HOOK_OUTPUT } from '../compile/dataplane.js';
+import { mix32 } from '../model/prng.js';
+import type { PacketBatch } from '../net/batch.js';
+import { formatIp } from '../net/ipv4.js';
+import type { PipelineContext } from './context.js';
+import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_PROXY } from './next.js';
+import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER, MARK_SLOT_MASK } from './proxy-marks.js';
+
+/** The proxy's socket buffers: receive, user-space, send; 64 KiB each, enough for any segment. */
+const kBufferBytes = 65536;
+
+/** The proxy's ephemeral source port toward the endpoint, stable for the client connection. */
+export function proxySourcePort(clientSlot: number, seed: number): number {
+  return 32768 + (mix32(clientSlot, seed) % 28232);
+}
+
+export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
+  const n = batch.count;
+  const next = batch.next;
+  const rec = ctx.recorder;
+  const buf = ctx.proxyBuffer;
+  const eps = ctx.cluster.endpoints;
+  for (let i = 0; i < n; i++) {
+    if (next[i] !== NEXT_PROXY) continue;
+    const node = batch.node[i];
+    const ct = ctx.conntrack(node);
+    const slot = batch.ctSlot[i];
+    const mark = ct.mark[slot];
+    const payload = batch.wireLen[i] - batch.hdrLen[i];
+    const len = payload < kBufferBytes ? payload : kBufferBytes;
+    buf.copyWithin(kBufferBytes, 0, len); // read(): socket buffer -> proxy
+    buf.copyWithin(2 * kBufferBytes, kBufferBytes, kBufferBytes + len); // write(): proxy -> socket
+    ctx.proxyCopiedBytes += 2 * len;
+    if ((mark & MARK_PROXY_CLIENT) !== 0) {
+      const row = ct.endpoint[slot];
+      if (row < 0) {
+        ctx.drop(batch, i, DROP_SERVICE_REJECT);
+        continue;
+      }
+      const src = ctx.plan.nodes[node].primaryIp;
+      batch.natSrc(i, src, proxySourcePort(slot, ctx.seed));
+      batch.natDst(i, eps.ip[row], eps.port[row]);
+      ctx.proxyClientSlot[i] = slot;
+      if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} payload bytes into its own connection to ${formatIp(eps.ip[row])}:${eps.port[row]}`);
+    } else if ((mark & MARK_PROXY_SERVER) !== 0) {
+      // A reply from the endpoint: written back on the client's connection, from the proxy's port.
+      const client = mark & MARK_SLOT_MASK;
+      const c = client * 6;
+      batch.natSrc(i, ct.tuple[c + 3], ct.tuple[c + 5] >>> 16);
+      batch.natDst(i, ct.tuple[c], ct.tuple[c + 2] >>> 16);
+      ctx.proxyClientSlot[i] = -1;
+      if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
+    }
+    ctx.hook[i] = HOOK_OUTPUT;
+    ctx.fromPod[i] = 0;
+    ctx.dnatted[i] = 0;
+    ctx.redirected[i] = 0;
+    next[i] = NEXT_PREROUTING;
+  }
+}

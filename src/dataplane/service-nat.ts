@@ -1,0 +1,84 @@
+/**
+ * The slow path: the first packet of a new flow meets the node's proxy-mode rules (iptables
+ * chains, IPVS table, nftables maps or the userspace proxy's redirect), compiled once and asked
+ * through one interface, `ServiceDataplane.decide`.
+ *
+ * Reads:  batch 5-tuple, flowHash, node; ctx.hook, fromPod
+ * Writes: batch dst (DNAT / REDIRECT); ctx.endpoint, servicePort, masq, redirected, dnatted
+ * Next:   route | done (REJECT: ICMP port unreachable; DROP)
+ * Counts: drops service-reject, service-drop; decisions, decisionWork
+ *
+ * Every random choice of the rules derives from the flow's hash and the run's seed, so a flow
+ * decides the same way in every run and on every worker.
+ */
+import { HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, kVerdictNames } from '../compile/dataplane.js';
+import { mix32 } from '../model/prng.js';
+import { formatIp } from '../net/ipv4.js';
+import type { PacketBatch } from '../net/batch.js';
+import type { PipelineContext } from './context.js';
+import { kHookNames } from './hooks.js';
+import { DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
+
+export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
+  const n = batch.count;
+  const next = batch.next;
+  const pkt = ctx.firstPacket;
+  const d = ctx.decision;
+  const seed = ctx.seed;
+  const rec = ctx.recorder;
+  for (let i = 0; i < n; i++) {
+    if (next[i] !== NEXT_SERVICE_NAT) continue;
+    const dp = ctx.dataplane(batch.node[i]);
+    pkt.srcIp = batch.srcIp[i];
+    pkt.srcPort = batch.srcPort[i];
+    pkt.dstIp = batch.dstIp[i];
+    pkt.dstPort = batch.dstPort[i];
+    pkt.proto = batch.proto[i];
+    pkt.hook = ctx.hook[i];
+    pkt.fromPodInterface = ctx.fromPod[i] === 1;
+    pkt.rand = mix32(batch.flowHash[i], seed);
+    pkt.now = ctx.now;
+    dp.decide(pkt, d);
+    ctx.decisions++;
+    ctx.decisionWork += d.work;
+    ctx.servicePort[i] = d.servicePort;
+    ctx.endpoint[i] = d.endpoint;
+    ctx.masq[i] = d.masquerade ? 1 : 0;
+    ctx.redirected[i] = 0;
+    const v = d.verdict;
+    if (v === VERDICT_DNAT || v === VERDICT_REDIRECT) {
+      batch.natDst(i, d.dnatIp, d.dnatPort);
+      ctx.dnatted[i] = 1;
+      if (v === VERDICT_REDIRECT) ctx.redirected[i] = 1;
+    } else if (v === VERDICT_REJECT) {
+      ctx.drop(batch, i, DROP_SERVICE_REJECT);
+    } else if (v === VERDICT_DROP) {
+      ctx.drop(batch, i, DROP_SERVICE_DROP);
+    }
+    if (rec && i === rec.index && rec.decision === null) {
+      rec.decision = {
+        node: batch.node[i],
+        verdict: v,
+        servicePort: d.servicePort,
+        endpoint: d.endpoint,
+        masquerade: d.masquerade,
+        hook: pkt.hook,
+        fromPodInterface: pkt.fromPodInterface,
+        srcIp: pkt.srcIp,
+        srcPort: pkt.srcPort,
+        dstIp: pkt.dstIp,
+        dstPort: pkt.dstPort,
+        proto: pkt.proto,
+        rand: pkt.rand,
+      };
+    }
+    if (rec) {
+      const what =
+        v === VERDICT_DNAT || v === VERDICT_REDIRECT
+          ? `${ctx.mode}: ${kVerdictNames[v].toUpperCase()} to ${formatIp(d.dnatIp)}:${d.dnatPort}${d.masquerade ? ', marked for masquerade' : ''}`
+          : `${ctx.mode}: ${v === 0 ? 'no service rule matched' : kVerdictNames[v].toUpperCase()}`;
+      rec.record(batch, i, `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what);
+    }
+    if (v !== VERDICT_REJECT && v !== VERDICT_DROP) next[i] = NEXT_ROUTE;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * `kdp trace`: one packet through the same pipeline the benchmark runs, with a recorder
+ * attached, told hop by hop; and, with `reply`, the answer back through conntrack.
+ *
+ * The JSON shape is relied on by other tools (`kdp verify`, scripts): see TraceResult.
+ */
+import { VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, newFirstPacket } from '../compile/dataplane.js';
+import { protocolName, servicePortName, type Protocol } from '../model/types.js';
+import { PacketBatch } from '../net/batch.js';
+import { formatIp } from '../net/ipv4.js';
+import { TCP_ACK, TCP_SYN } from '../net/l4.js';
+import type { PipelineContext } from './context.js';
+import { END_DROPPED, END_EXTERNAL, END_HOST, END_POD, END_REJECTED, kDropNames } from './next.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from './pipeline.js';
+import { TraceRecorder, type CapturedFrame, type TraceHop } from './trace-recorder.js';
+
+export interface Probe {
+  readonly proto: Protocol;
+  readonly srcIp: number;
+  readonly srcPort: number;
+  readonly dstIp: number;
+  readonly dstPort: number;
+  /** The node where the packet enters, and how (ENTRY_POD / ENTRY_HOST / ENTRY_EXTERNAL). */
+  readonly node: number;
+  readonly entry: number;
+  /** Payload bytes (default 64). */
+  readonly payload?: number;
+}
+
+export interface TraceResult {
+  readonly mode: string;
+  /** The node where the service decision was made. */
+  readonly node: string;
+  readonly packet: { readonly protocol: string; readonly src: string; readonly dst: string };
+  readonly decision: 'dnat' | 'reject' | 'drop' | 'accept' | 'none';
+  readonly service: string | null;
+  /** Every endpoint this first packet could be DNATed to, in the order of the mode's rules. */
+  readonly candidates: string[];
+  readonly endpoint: string | null;
+  readonly masquerade: boolean;
+  readonly verdict: 'delivered' | 'rejected' | 'dropped' | 'local';
+  readonly dropReason: string | null;
+  readonly hops: TraceHop[];
+  readonly reply?: TraceResult;
+}
+
+export interface TraceOutput {
+  readonly result: TraceResult;
+  /** Every hop's packet bytes (forward, then reply), when capture was asked for. */
+  readonly frames: CapturedFrame[];
+}
+
+const ipPort = (ip: number, port: number): string => `${formatIp(ip)}:${port}`;
+
+function runOne(ctx: PipelineContext, probe: Probe, tcpFlags: number, capture: boolean) {
+  const batch = new PacketBatch({ capacity: 2 });
+  const i = batch.push(probe.proto, probe.srcIp, probe.srcPort, probe.dstIp, probe.dstPort, probe.payload ?? 64, tcpFlags);
+  const rec = new TraceRecorder(i, (n) => ctx.cluster.nodes[n]?.name ?? `node ${n}`, capture);
+  ctx.recorder = rec;
+  inject(ctx, batch, i, probe.node, probe.entry);
+  rec.record(batch, i, probe.entry === ENTRY_POD ? 'pod eth0' : probe.entry === ENTRY_HOST ? 'host network' : 'eth0 (from outside)', 'sent');
+  runBatch(ctx, batch);
+  ctx.recorder = null;
+  return { batch, i, rec };
+}
+
+function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof runOne>): TraceResult {
+  const { batch, i, rec } = run;
+  const cluster = ctx.cluster;
+  const d = rec.decision;
+  const decisionNode = d?.node ?? probe.node;
+  let candidates: string[] = [];
+  let masquerade = false;
+  let service: string | null = null;
+  if (d) {
+    // The slow path explores every random branch of the same compiled rules for the same packet.
+    const pkt = newFirstPacket();
+    Object.assign(pkt, { srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort, proto: d.proto, hook: d.hook, fromPodInterface: d.fromPodInterface, rand: d.rand, now: ctx.now });
+    const ex = ctx.dataplane(decisionNode).explain(pkt);
+    // Rows are in kube-proxy's order (sorted "ip:port" strings), the order every mode writes its
+    // rules in; explain() may find the branches in another order.
+    candidates = [...ex.candidates].sort((a, b) => a - b).map((r) => ipPort(cluster.endpoints.ip[r], cluster.endpoints.port[r]));
+    masquerade = ex.masquerade;
+    const sp = d.servicePort >= 0 ? d.servicePort : ex.servicePort;
+    service = sp >= 0 ? servicePortName(cluster, cluster.ports[sp]) : null;
+  }
+  const v = d?.verdict ?? 0;
+  const end = batch.verdict[i];
+  return {
+    mode: ctx.mode,
+    node: cluster.nodes[decisionNode]?.name ?? String(decisionNode),
+    packet: { protocol: protocolName(probe.proto), src: ipPort(probe.srcIp, probe.srcPort), dst: ipPort(probe.dstIp, probe.dstPort) },
+    decision: v === VERDICT_DNAT || v === VERDICT_REDIRECT ? 'dnat' : v === VERDICT_REJECT ? 'reject' : v === VERDICT_DROP ? 'drop' : 'none',
+    service,
+    candidates,
+    endpoint: d && d.endpoint >= 0 ? ipPort(cluster.endpoints.ip[d.endpoint], cluster.endpoints.port[d.endpoint]) : null,
+    masquerade,
+    verdict: end === END_POD || end === END_EXTERNAL ? 'delivered' : end === END_HOST ? 'local' : end === END_REJECTED ? 'rejected' : 'dropped',
+    dropReason: end === END_DROPPED || end === END_REJECTED ? kDropNames[batch.drop[i]] : null,
+    hops: rec.hops,
+  };
+}
+
+/** Traces a probe (and its reply) in `ctx`, whose conntrack carries the flow between the two. */
+export function tracePacket(ctx: PipelineContext, probe: Probe, options: { reply?: boolean; capture?: boolean } = {}): TraceOutput {
+  const capture = options.capture ?? false;
+  const forward = runOne(ctx, probe, TCP_SYN, capture);
+  const result = summarize(ctx, probe, forward);
+  const frames = [...(forward.rec.frames ?? [])];
+  const { batch, i } = forward;
+  const end = batch.verdict[i];
+  if (!options.reply || (end !== END_POD && end !== END_EXTERNAL && end !== END_HOST)) return { result, frames };
+  // The answer starts where the packet arrived, from the addresses it arrived with.
+  const replyProbe: Probe = {
+    proto: probe.proto,
+    srcIp: batch.dstIp[i],
+    srcPort: batch.dstPort[i],
+    dstIp: batch.srcIp[i],
+    dstPort: batch.srcPort[i],
+    node: batch.node[i],
+    entry: end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL,
+    ...(probe.payload !== undefined ? { payload: probe.payload } : {}),
+  };
+  const back = runOne(ctx, replyProbe, TCP_SYN | TCP_ACK, capture);
+  frames.push(...(back.rec.frames ?? []).map((f) => ({ ...f, hop: f.hop + forward.rec.hops.length })));
+  return { result: { ...result, reply: summarize(ctx, replyProbe, back) }, frames };
+}
