@@ -5,11 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError, type Command } from './command.js';
+import { compileCommand } from './compile.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
+import { reportCommand } from './report.js';
 import { traceCommand } from './trace.js';
 
-const kCommands: readonly Command[] = [generateCommand, inspectCommand, traceCommand];
+const kCommands: readonly Command[] = [generateCommand, inspectCommand, compileCommand, traceCommand, reportCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

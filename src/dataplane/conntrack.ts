@@ -27,6 +27,9 @@
  * Deviation: the kernel counts early_drop success only for evictions; here reaping an expired
  * entry during the scan also makes room (the kernel's gc worker would already have reaped it).
  *
+ * Cost: 88 bytes per entry with the default index (32 of them index); ~30 M hit and ~28 M miss
+ * lookups/s at 131072 entries (Node 20, one core, random tuples).
+ *
  * Buffer layout (all offsets 8-byte aligned), after a 256-byte header:
  *   index   Uint32Array(2 * indexSlots)   [hash, ref] pairs
  *   tuple   Uint32Array(6 * maxEntries)   [oSrc, oDst, oSport<<16|oDport, rSrc, rDst, rSport<<16|rDport]

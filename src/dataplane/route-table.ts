@@ -13,9 +13,12 @@
  * Why not DIR-24-8 (Gupta et al., the DPDK LPM): its 2^24-entry first level costs 32-64 MB before
  * the first route, and every /24 holding /32 pod routes costs a 256-entry second-level group, so
  * 1M /32s spread over 100k /24s need ~100 MB more. The interval form costs 8 bytes per interval,
- * at most 2 intervals per route: 100k /26 block routes + 1M /32 pod routes fit in ~17 MB of
- * intervals + 18 bytes per route, plus the 256 KB directory, and lookups stay O(log n) in the
- * worst /16 (a multibit trie would be faster in that worst case but several times larger).
+ * at most 2 intervals per route, plus 22 bytes of next-hop data per route and a directory of at
+ * most 256 KB: 100k /26 block routes + 1M /32 pod routes measure 2.1M intervals, 39 MiB in all
+ * (36 bytes per route), built in ~0.5 s; lookups stay O(log n) in the densest /16 (a
+ * multibit trie would take fewer memory reads there, at several times the memory).
+ * ~7.5 M lookups/s on that table with random pod addresses (cache-miss bound), ~23 M/s on
+ * 100 x /24 + 5k /32 (Node 20, one core).
  *
  * Buffer layout (8-byte aligned sections after a 64-byte header):
  *   dir Uint32Array(2^dirBits + 1), starts Uint32Array(n), owner Int32Array(n),
