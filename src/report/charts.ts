@@ -1,0 +1,130 @@
+/**
+ * The report's charts, built from the results: cost and throughput against Services (from the
+ * Services sweep) and throughput against workers (from cells that differ only in workers). A
+ * mode keeps its colour and marker on every chart; a kernel baseline takes its kdp mode's colour,
+ * dashed and hollow, so "kdp vs Linux" reads as two lines of one colour. A chart with no data is
+ * left out (the Markdown says so) rather than drawn empty.
+ */
+import { formatCount, formatMs, formatNs, formatPerSecond, formatPps } from './format.js';
+import type { CellResult } from './result.js';
+import { spreadAsNs, spreadAsRate } from './spread.js';
+import { byMode, distinct, groupsVarying, isKernel, kdpModeOf, servicesSweep, sortModes } from './select.js';
+import { type ChartPoint, type ChartSeries, type MarkerShape, renderLineChart } from './svg-chart.js';
+
+export interface Chart {
+  /** File name inside the charts directory. */
+  readonly file: string;
+  readonly title: string;
+  /** One sentence on how to read it, printed under the chart. */
+  readonly caption: string;
+  readonly svg: string;
+}
+
+const kStyles: Record<string, { color: string; marker: MarkerShape }> = {
+  iptables: { color: '#d62728', marker: 'circle' },
+  ipvs: { color: '#1f77b4', marker: 'square' },
+  nftables: { color: '#2ca02c', marker: 'triangle' },
+  userspace: { color: '#9467bd', marker: 'diamond' },
+};
+
+function style(mode: string): Partial<ChartSeries> {
+  const base = kStyles[isKernel(mode) ? kdpModeOf(mode) : mode];
+  return { ...(base ?? {}), dashed: isKernel(mode) };
+}
+
+function seriesBy(cells: Map<string, CellResult[]>, point: (c: CellResult) => ChartPoint): ChartSeries[] {
+  return [...cells].map(([mode, cs]) => ({ name: isKernel(mode) ? `${mode} (Linux)` : mode, points: cs.map(point), ...style(mode) }));
+}
+
+function withBar(x: number, y: number, bar: { min: number; max: number } | undefined): ChartPoint {
+  return bar ? { x, y, yMin: bar.min, yMax: bar.max } : { x, y };
+}
+
+/** Every file buildCharts can produce, so a rerun can remove the ones it no longer draws. */
+export const kChartFiles = [
+  'first-packet-cost.svg',
+  'established-throughput.svg',
+  'sync-time.svg',
+  'sync-one-endpoint.svg',
+  'workers-established.svg',
+  'workers-new-flows.svg',
+] as const;
+
+export function buildCharts(results: readonly CellResult[]): Chart[] {
+  const sweep = servicesSweep(results);
+  const modes = byMode(sweep);
+  const charts: Chart[] = [];
+  const ctx = sweep[0] ? `${sweep[0].cni}, ${sweep[0].endpointsPerService} endpoints per Service, ${sweep[0].workers} worker${sweep[0].workers === 1 ? '' : 's'}` : '';
+  const enough = distinct(sweep.map((c) => c.services)).length >= 2;
+  const bars = 'error bars: min–max over repeats';
+
+  if (enough) {
+    charts.push(chart('first-packet-cost.svg', 'First-packet cost vs Services', `The cost of a new flow's first packet (service lookup and NAT) for each mode; ${bars}. Log-log axes: a straight line of slope 1 is linear growth, a flat line is constant cost.`, {
+      subtitle: ctx,
+      x: { title: 'Services', scale: 'log' },
+      y: { title: 'ns per new flow', scale: 'log', format: formatNs },
+      series: seriesBy(modes, (c) => withBar(c.services, c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))),
+    }));
+    charts.push(chart('established-throughput.svg', 'Established throughput vs Services', `Packets per second on flows already in conntrack; ${bars}.`, {
+      subtitle: ctx,
+      x: { title: 'Services', scale: 'log' },
+      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      series: seriesBy(modes, (c) => withBar(c.services, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))),
+    }));
+    charts.push(chart('sync-time.svg', 'Full rule sync time vs Services', 'Time to compile and publish every Service\'s rules from scratch (log-log).', {
+      subtitle: ctx,
+      x: { title: 'Services', scale: 'log' },
+      y: { title: 'full sync time', scale: 'log', format: formatMs },
+      series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.fullMs })),
+    }));
+    charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time to apply a change of one endpoint of one Service (log-log); a mode that rewrites everything grows with Services.', {
+      subtitle: ctx,
+      x: { title: 'Services', scale: 'log' },
+      y: { title: 'one-endpoint sync time', scale: 'log', format: formatMs },
+      series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
+    }));
+  }
+
+  const scaling = workersSeries(results);
+  if (scaling.series.length > 0) {
+    const wx = { title: 'workers', scale: 'linear' as const, ticks: scaling.workers, format: formatCount };
+    charts.push(chart('workers-established.svg', 'Established throughput vs workers', `Packets per second on established flows as workers are added; ${bars}.`, {
+      subtitle: scaling.context,
+      x: wx,
+      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))) })),
+    }));
+    charts.push(chart('workers-new-flows.svg', 'New flows per second vs workers', `New flows (first packets) per second as workers are added; ${bars}.`, {
+      subtitle: scaling.context,
+      x: wx,
+      y: { title: 'new flows per second', scale: 'linear', includeZero: true, format: formatPerSecond },
+      series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.newFlow.perSecond, spreadAsRate(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
+    }));
+  }
+  return charts;
+}
+
+function chart(file: string, title: string, caption: string, spec: Omit<Parameters<typeof renderLineChart>[0], 'title'>): Chart {
+  return { file, title, caption, svg: renderLineChart({ title, ...spec }) };
+}
+
+/** One series per group of cells that differ only in workers; named by mode, plus what else varies. */
+function workersSeries(results: readonly CellResult[]): { workers: number[]; series: { name: string; style: Partial<ChartSeries>; cells: CellResult[] }[]; context: string } {
+  const groups = groupsVarying(results, ['workers'])
+    .map((g) => [...g].sort((a, b) => a.workers - b.workers))
+    .filter((g) => distinct(g.map((c) => c.workers)).length >= 2);
+  const manyServices = distinct(groups.map((g) => g[0]!.services)).length > 1;
+  const manyCnis = new Set(groups.map((g) => g[0]!.cni)).size > 1;
+  const order = sortModes(groups.map((g) => g[0]!.mode));
+  groups.sort((a, b) => order.indexOf(a[0]!.mode) - order.indexOf(b[0]!.mode) || a[0]!.services - b[0]!.services);
+  const series = groups.map((g) => {
+    const c = g[0]!;
+    const extra = [manyServices ? `${formatCount(c.services)} Services` : '', manyCnis ? c.cni : ''].filter(Boolean).join(', ');
+    // A mode's own colour only when it has one line here; otherwise the palette tells them apart.
+    const unique = groups.filter((o) => o[0]!.mode === c.mode).length === 1;
+    return { name: extra ? `${c.mode} (${extra})` : c.mode, style: unique ? style(c.mode) : { dashed: isKernel(c.mode) }, cells: g };
+  });
+  const c0 = groups[0]?.[0];
+  const context = !c0 ? '' : [manyServices ? '' : `${formatCount(c0.services)} Services`, manyCnis ? '' : c0.cni, `${c0.endpointsPerService} endpoints per Service`].filter(Boolean).join(', ');
+  return { workers: distinct(groups.flat().map((c) => c.workers)), series, context };
+}

@@ -1,0 +1,23 @@
+/**
+ * Reads `machine.json`. A field of the wrong type makes the whole file unusable rather than
+ * half-trusted: the machine section would otherwise print "undefined" for a CPU.
+ */
+import type { MachineInfo } from './result.js';
+
+const kStrings = ['cpuModel', 'node', 'platform', 'kernel', 'gitCommit', 'date', 'command'] as const;
+const kNumbers = ['cores', 'memoryBytes'] as const;
+
+/** The machine, or why the text is not one. */
+export function parseMachineJson(text: string): { machine: MachineInfo } | { problem: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    return { problem: `not JSON (${(err as Error).message})` };
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { problem: 'not a JSON object' };
+  const o = v as Record<string, unknown>;
+  for (const f of kStrings) if (typeof o[f] !== 'string') return { problem: `${f} is not a string` };
+  for (const f of kNumbers) if (typeof o[f] !== 'number' || !Number.isFinite(o[f])) return { problem: `${f} is not a number` };
+  return { machine: o as unknown as MachineInfo };
+}

@@ -1,0 +1,66 @@
+/**
+ * One benchmark cell's result: one JSON object per line in `results/results.jsonl`. The sweep
+ * writes it, `--resume` reads it back to skip finished cells, and the report draws it. Field
+ * names are relied on by other tools; add fields, never rename them.
+ */
+
+/** The cell's coordinates: a sweep never runs the same key twice (that is what --resume skips). */
+export interface CellKey {
+  /** iptables | ipvs | nftables | userspace, or a kernel baseline: kernel-iptables | kernel-nftables */
+  readonly mode: string;
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly cni: string;
+  readonly workers: number;
+  readonly flows: number;
+  readonly seed: number;
+  readonly zipf: number;
+}
+
+/** A measured quantity over repeated runs: the median and the spread. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly runs: number;
+}
+
+export interface CellResult extends CellKey {
+  readonly schema: 1;
+  /** ISO time the cell finished. */
+  readonly finishedAt: string;
+  readonly packets: number;
+  /** Bytes on the wire, including encapsulation overhead. */
+  readonly wireBytes: number;
+  readonly gbitPerSecond: number;
+  readonly newFlow: { readonly nsPerFlow: number; readonly perSecond: number; readonly spread?: Spread };
+  readonly established: { readonly packetsPerSecond: number; readonly nsPerPacket: number; readonly spread?: Spread };
+  /** iptables modes only. */
+  readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
+  readonly sync: { readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number };
+  readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
+  /** The machine's limits measured in the same run. */
+  readonly limits: { readonly randomReadNs: number; readonly scanNsPerElement: number };
+  /** ns per packet in each pipeline stage, by stage name. */
+  readonly stages?: Readonly<Record<string, number>>;
+  readonly counters?: Readonly<Record<string, number>>;
+  /** Which endpoint each flow got, hashed: equal across worker counts for the same seed. */
+  readonly decisionChecksum: string;
+}
+
+/** The environment a results file was produced on, written once as `results/machine.json`. */
+export interface MachineInfo {
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly memoryBytes: number;
+  readonly node: string;
+  readonly platform: string;
+  readonly kernel: string;
+  readonly gitCommit: string;
+  readonly date: string;
+  readonly command: string;
+}
+
+export function cellKeyString(k: CellKey): string {
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}`;
+}

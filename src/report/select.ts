@@ -1,0 +1,99 @@
+/**
+ * Which cells go together. A results file mixes sweeps (Services × modes at one CNI and one
+ * worker, a workers sweep, other CNIs with --full), so every curve and comparison is drawn from
+ * cells that differ in exactly the coordinate being studied and agree on all the others.
+ */
+import type { CellKey, CellResult } from './result.js';
+
+export const kDefaultCni = 'calico-vxlan';
+export const kHashModes = ['ipvs', 'nftables'] as const;
+const kModeOrder = ['iptables', 'ipvs', 'nftables', 'userspace', 'kernel-iptables', 'kernel-nftables'];
+
+export function isKernel(mode: string): boolean {
+  return mode.startsWith('kernel-');
+}
+
+/** The kdp mode a kernel baseline is compared with: kernel-iptables → iptables. */
+export function kdpModeOf(kernelMode: string): string {
+  return kernelMode.slice('kernel-'.length);
+}
+
+/** Modes in a stable, familiar order: the kube-proxy modes, then kernel baselines, then others. */
+export function sortModes(modes: Iterable<string>): string[] {
+  const rank = (m: string) => (kModeOrder.includes(m) ? kModeOrder.indexOf(m) : kModeOrder.length);
+  return [...new Set(modes)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+type KeyField = keyof CellKey;
+const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf'];
+
+/** A string of every key field except `omit`: cells with the same one differ only in those. */
+export function keyWithout(cell: CellKey, omit: readonly KeyField[]): string {
+  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(cell[f])).join('|');
+}
+
+/** Groups of cells equal on every key field except `vary`, each group with at least two cells. */
+export function groupsVarying(results: readonly CellResult[], vary: readonly KeyField[]): CellResult[][] {
+  const groups = new Map<string, CellResult[]>();
+  for (const r of results) {
+    const k = keyWithout(r, vary);
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
+}
+
+/**
+ * The Services sweep: cells at one (endpoints, CNI, workers, seed, zipf) context, preferring one
+ * worker and the default CNI (what the default sweep runs), then the context with most cells.
+ * Where a (mode, Services) point was run with several flow counts, the largest run is kept.
+ */
+export function servicesSweep(results: readonly CellResult[]): CellResult[] {
+  const contexts = new Map<string, CellResult[]>();
+  for (const r of results) {
+    const k = keyWithout(r, ['mode', 'services', 'flows']);
+    const c = contexts.get(k);
+    if (c) c.push(r);
+    else contexts.set(k, [r]);
+  }
+  const score = (c: CellResult[]) => [c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
+  let best: CellResult[] = [];
+  let bestScore = [-1, -1, -1];
+  for (const c of contexts.values()) {
+    const s = score(c);
+    const better = s[0]! - bestScore[0]! || s[1]! - bestScore[1]! || s[2]! - bestScore[2]!;
+    if (better > 0) {
+      best = c;
+      bestScore = s;
+    }
+  }
+  const points = new Map<string, CellResult>();
+  for (const r of best) {
+    const k = `${r.mode}|${r.services}`;
+    const prev = points.get(k);
+    if (!prev || r.flows > prev.flows || (r.flows === prev.flows && r.finishedAt > prev.finishedAt)) points.set(k, r);
+  }
+  return [...points.values()];
+}
+
+/** Cells by mode, each list sorted by Services, modes in sortModes order. */
+export function byMode(cells: readonly CellResult[]): Map<string, CellResult[]> {
+  const out = new Map<string, CellResult[]>();
+  for (const mode of sortModes(cells.map((c) => c.mode))) {
+    out.set(mode, cells.filter((c) => c.mode === mode).sort((a, b) => a.services - b.services));
+  }
+  return out;
+}
+
+/** Distinct values of a numeric field, ascending. */
+export function distinct(values: Iterable<number>): number[] {
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

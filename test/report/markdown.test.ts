@@ -1,0 +1,54 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { renderReport } from '../../src/report/index.js';
+import { kSyntheticMachine, syntheticCell, syntheticSweep } from './synthetic.js';
+
+describe('renderReport', () => {
+  it('renders an honest "no results yet" document for no results', () => {
+    const r = renderReport([], undefined, {});
+    assert.match(r.markdown, /^# kdp benchmarks/);
+    assert.match(r.markdown, /No results yet/);
+    assert.match(r.markdown, /the kernel baseline was not measured \(needs root\)/);
+    assert.doesNotMatch(r.markdown, /## Targets|✅|❌/);
+    assert.deepEqual(r.charts, []);
+  });
+
+  it('has every section, with the machine, targets and charts linked from the repo root', () => {
+    const r = renderReport(syntheticSweep(), kSyntheticMachine, {});
+    for (const h of ['## How it was measured', '## The machine', '## Targets', '## Observations', '## Charts', '## Results by mode', '### iptables', '### ipvs', '### nftables', '### userspace']) {
+      assert.ok(r.markdown.includes(`\n${h}\n`), h);
+    }
+    assert.match(r.markdown, /`npm run bench`/);
+    assert.match(r.markdown, /\| CPU \| Synthetic CPU \(test data\) \|/);
+    assert.match(r.markdown, /each timing is the median of 5 runs/);
+    assert.match(r.markdown, /the kernel baseline was not measured \(needs root\)/);
+    assert.match(r.markdown, /\| \(a\) iptables scan ≤ 2 ns per rule traversed[^|]*\| ✅ met \|/);
+    for (const c of r.charts) assert.ok(r.markdown.includes(`](bench/charts/${c.file})`), c.file);
+    assert.equal(r.charts.length, 6);
+  });
+
+  it('formats numbers for people and shows spreads in the tables', () => {
+    const r = renderReport(syntheticSweep(), kSyntheticMachine, {});
+    assert.match(r.markdown, /\| 30k \| 1 \| 45\.2 µs \(40\.7 µs–54\.2 µs\) \| 22\.1 k\/s \| 10 Mpps \(9\.5 Mpps–10\.5 Mpps\) \| 100 ns \|/);
+    assert.doesNotMatch(r.markdown, /NaN|undefined|Infinity/);
+  });
+
+  it('names a missing machine, and prints reading warnings', () => {
+    const r = renderReport([syntheticCell({ mode: 'ipvs', services: 100 })], undefined, { warnings: ['line 3: not JSON'], chartsPath: 'charts/' });
+    assert.match(r.markdown, /`machine\.json` was not found/);
+    assert.match(r.markdown, /> - line 3: not JSON/);
+    assert.match(r.markdown, /Throughput vs workers: not measured/);
+  });
+
+  it('adds a kdp/kernel table when kernel baselines exist', () => {
+    const cells = [...syntheticSweep(), ...[10, 1000].map((services) => syntheticCell({ mode: 'kernel-iptables', services, nsPerFlow: 100 + services }))];
+    const r = renderReport(cells, kSyntheticMachine, {});
+    assert.match(r.markdown, /### kdp vs the kernel, per point/);
+    assert.match(r.markdown, /### kernel-iptables \(Linux kernel baseline\)/);
+    assert.doesNotMatch(r.markdown, /not measured \(needs root\)/);
+  });
+
+  it('is deterministic', () => {
+    assert.equal(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown);
+  });
+});

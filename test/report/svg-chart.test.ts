@@ -1,0 +1,86 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { buildCharts } from '../../src/report/charts.js';
+import { formatNs } from '../../src/report/format.js';
+import { renderLineChart } from '../../src/report/svg-chart.js';
+import { syntheticCell, syntheticSweep } from './synthetic.js';
+import { checkXml } from './xml.js';
+
+function assertValidSvg(svg: string): void {
+  const check = checkXml(svg);
+  assert.ok(check.ok, check.problem);
+  assert.equal(check.root, 'svg');
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="\d+" height="\d+" viewBox="0 0 \d+ \d+"/);
+  assert.doesNotMatch(svg, /<script|@import|url\(|NaN|undefined|Infinity/);
+}
+
+describe('renderLineChart', () => {
+  const spec = {
+    title: 'Cost <test> & "quotes"',
+    x: { title: 'Services', scale: 'log' as const },
+    y: { title: 'ns', scale: 'log' as const, format: formatNs },
+    series: [
+      { name: 'iptables', points: [{ x: 10, y: 200, yMin: 180, yMax: 240 }, { x: 1000, y: 1700 }, { x: 100, y: 350 }] },
+      { name: 'kernel-iptables', dashed: true, points: [{ x: 10, y: 150 }, { x: 1000, y: 1200 }] },
+      { name: 'a&b <c>', points: [{ x: 100, y: 900 }] },
+      { name: 'empty', points: [{ x: 0, y: 5 }] },
+    ],
+  };
+
+  it('is a well-formed standalone SVG with a white background and system fonts', () => {
+    const svg = renderLineChart(spec);
+    assertValidSvg(svg);
+    assert.match(svg, /<rect x="0" y="0" width="760" height="440" fill="#ffffff"\/>/);
+    assert.match(svg, /font-family="[^"]*sans-serif"/);
+    assert.match(svg, /Cost &lt;test&gt; &amp; &quot;quotes&quot;/);
+  });
+
+  it('draws each series once in the plot and once in the legend', () => {
+    const svg = renderLineChart(spec);
+    for (const name of ['iptables', 'kernel-iptables', 'a&amp;b &lt;c&gt;', 'empty']) {
+      assert.ok(svg.includes(`data-series="${name}"`), `series ${name}`);
+      assert.ok(svg.includes(`>${name}`), `legend ${name}`);
+    }
+    assert.equal((svg.match(/<polyline/g) ?? []).length, 2, 'one line per series with two or more points');
+    assert.match(svg, />empty \(no data\)</);
+  });
+
+  it('sorts points by x, dashes reference series and draws error bars', () => {
+    const svg = renderLineChart(spec);
+    const iptables = svg.slice(svg.indexOf('data-series="iptables"'), svg.indexOf('data-series="kernel-iptables"'));
+    const xs = /<polyline points="([^"]+)"/.exec(iptables)![1]!.split(' ').map((p) => Number(p.split(',')[0]));
+    assert.deepEqual(xs, [...xs].sort((a, b) => a - b));
+    assert.equal((iptables.match(/<path d="M[\d.]+ [\d.]+V/g) ?? []).length, 1, 'one error bar, for the one point with a spread');
+    const kernel = svg.slice(svg.indexOf('data-series="kernel-iptables"'));
+    assert.match(kernel, /<polyline[^>]*stroke-dasharray="6 4"/);
+    assert.doesNotMatch(iptables, /stroke-dasharray/);
+  });
+
+  it('labels log ticks with round values and units, and titles the axes', () => {
+    const svg = renderLineChart(spec);
+    for (const t of ['>10<', '>100<', '>1k<', '>100 ns<', '>200 ns<', '>1 µs<', '>2 µs<']) assert.ok(svg.includes(t), t);
+    assert.ok(svg.includes('Services (log scale)'));
+  });
+
+  it('survives no data at all', () => {
+    assertValidSvg(renderLineChart({ title: 't', x: { title: 'x', scale: 'log' }, y: { title: 'y', scale: 'linear' }, series: [] }));
+  });
+});
+
+describe('the report charts', () => {
+  it('are valid SVGs with every mode, kernel baselines dashed', () => {
+    const cells = [...syntheticSweep()];
+    for (const services of [10, 1000, 30000]) cells.push(syntheticCell({ mode: 'kernel-iptables', services, nsPerFlow: 100 + services }));
+    const charts = buildCharts(cells);
+    assert.deepEqual(charts.map((c) => c.file), ['first-packet-cost.svg', 'established-throughput.svg', 'sync-time.svg', 'sync-one-endpoint.svg', 'workers-established.svg', 'workers-new-flows.svg']);
+    for (const c of charts) assertValidSvg(c.svg);
+    const first = charts[0]!.svg;
+    for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace']) assert.ok(first.includes(`data-series="${mode}"`), mode);
+    const kernel = first.slice(first.indexOf('data-series="kernel-iptables (Linux)"'));
+    assert.match(kernel, /stroke-dasharray="6 4"/);
+  });
+
+  it('leave out what was not measured', () => {
+    assert.deepEqual(buildCharts([syntheticCell({ mode: 'iptables', services: 10 })]), []);
+  });
+});
