@@ -26,13 +26,17 @@ describe('native-free', () => {
 
   it('the engine runs in a bare vm context with no require, process or Buffer', () => {
     const out = execFileSync(process.execPath, ['--experimental-vm-modules', '--no-warnings', `${root}dist/native-free/vm-run.js`, root, fixturePath('small-cluster.yaml')], { encoding: 'utf8' });
-    const { globals, result, error } = JSON.parse(out) as { globals: string; result: Record<string, number>; error?: string };
+    const { globals, result, error } = JSON.parse(out) as { globals: string; result: Record<string, number | string>; error?: string };
     assert.equal(error, undefined);
     assert.equal(globals, 'undefined,undefined,undefined,undefined,undefined');
     assert.equal(result.fixtureServices, 3);
     assert.equal(result.fixtureEndpoints, 8);
     assert.equal(result.syntheticServices, 200);
-    assert.ok(result.syntheticEndpoints > 900);
+    assert.ok(Number(result.syntheticEndpoints) > 900);
+    for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace']) assert.ok(Number(result[`${mode}Rules`]) > 0, `${mode} compiled`);
+    assert.ok(Number(result.iptablesSaveBytes) > 1000 && Number(result.nftBytes) > 1000);
+    assert.equal(result.traceVerdict, 'delivered');
+    assert.equal(result.traceReplyVerdict, 'delivered');
   });
 });
 

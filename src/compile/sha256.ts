@@ -15,9 +15,23 @@ const K = new Uint32Array([
   0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-/** UTF-8 bytes of a string (TextEncoder is a web standard, not a Node built-in). */
+/**
+ * UTF-8 bytes of a string, encoded here rather than with TextEncoder so that the engine runs in
+ * a bare JavaScript context (TextEncoder is a Web API, not part of the language).
+ */
 export function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    let c = text.codePointAt(i)!;
+    if (c > 0xffff) i++; // a surrogate pair was read as one code point
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else {
+      out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+  }
+  return Uint8Array.from(out);
 }
 
 export function sha256(data: Uint8Array): Uint8Array {

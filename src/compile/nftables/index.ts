@@ -10,6 +10,6 @@ export type { NftProgram } from './program.js';
 export { NftablesDataplane } from './dataplane.js';
 export { fullSync, planSync } from './sync.js';
 export type { SyncReport } from './sync.js';
-export { hashAndTruncate, base32 } from './names.js';
-export { sha256 } from './sha256.js';
+export { hashAndTruncate } from './names.js';
+export { base32, sha256 } from '../sha256.js';
 export type { Ruleset, Chain, Rule, Match, Action, Verdict, NftSet, NftMap, MapElement, BaseChainSpec } from './ruleset.js';

@@ -6,9 +6,8 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import { protocolName, type Cluster, type ServicePort } from '../../model/types.js';
-import { sha256 } from './sha256.js';
+import { base32, sha256, utf8 } from '../sha256.js';
 
-const kBase32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 /** knftables.NameLengthMax (256) minus kube-proxy's chainNamePrefixLengthMax (16). */
 const kChainNameBaseLengthMax = 240;
 
@@ -18,31 +17,6 @@ export const kPrefixExternal = 'external-';
 export const kPrefixEndpoint = 'endpoint-';
 export const kPrefixAffinity = 'affinity-';
 export const kPrefixFirewall = 'firewall-';
-
-/** Standard base32 (RFC 4648, with padding, as Go's base32.StdEncoding). Only a prefix is used. */
-export function base32(bytes: Uint8Array): string {
-  let out = '';
-  let buffer = 0;
-  let bits = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    buffer = ((buffer << 8) | bytes[i]) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += kBase32[(buffer >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += kBase32[(buffer << (5 - bits)) & 31];
-  while (out.length % 8 !== 0) out += '=';
-  return out;
-}
-
-function utf8(text: string): Uint8Array {
-  // Names are [a-z0-9./_-] only (Kubernetes names, protocols, IPs), so ASCII is exact.
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
-  return out;
-}
 
 export function hashAndTruncate(name: string): string {
   const full = `${base32(sha256(utf8(name))).slice(0, 8)}-${name}`;
