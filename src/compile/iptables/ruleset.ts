@@ -439,3 +439,42 @@ export class RulesetBuilder {
     return new Ruleset(ordered, tables, opts.headers, opts.footers);
   }
 }
+
+/**
+ * Per-rule fast-reject keys for the decide() scan, in "slot" space: chain c's rules sit at
+ * slots `chainStart[c] + c … chainEnd[c] + c - 1` and slot `chainEnd[c] + c` is a stop slot,
+ * so the scan needs no bounds test (rule r of chain c is slot r + c).
+ *
+ * - `dst[s]`: the rule's destination when it matches exactly one address (`-d a.b.c.d/32`, not
+ *   negated), else kScanAny. A rule whose key is neither kScanAny nor the packet's destination
+ *   cannot match: that is the whole test for a KUBE-SERVICES portal rule (one load, two compares).
+ * - `protoPort[s]`: `proto << 16 | dport` when the rule matches both, else kScanAnyProtoPort;
+ *   only read for rules whose `dst` key is kScanAny (KUBE-NODEPORTS, `-d 127.0.0.0/8` …).
+ *
+ * Both keys only ever reject rules the full match would reject too, so every rule is still
+ * visited, in order, and counted. A key that happens to equal a wildcard value is harmless: the
+ * rule merely gets the full match. Stop slots hold both wildcards, so the scan always halts there.
+ */
+export const kScanAny = 0; // 0.0.0.0/32: never a real rule's only address
+export const kScanAnyProtoPort = -1; // proto 0xffff: impossible
+export interface ScanKeys {
+  readonly dst: Int32Array;
+  readonly protoPort: Int32Array;
+}
+
+export function buildScanKeys(rs: Ruleset): ScanKeys {
+  const slots = rs.ruleCount + rs.chainCount;
+  const dst = new Int32Array(slots).fill(kScanAny);
+  const protoPort = new Int32Array(slots).fill(kScanAnyProtoPort);
+  const flags = rs.ruleFlags;
+  for (let c = 0; c < rs.chainCount; c++) {
+    const end = rs.chainEnd[c];
+    for (let r = rs.chainStart[c]; r < end; r++) {
+      const f = flags[r];
+      const s = r + c;
+      if ((f & (M_DST | M_DST_NEG)) === M_DST && rs.ruleDstMask[r] === 0xffffffff) dst[s] = rs.ruleDst[r] | 0;
+      if ((f & (M_PROTO | M_DPORT)) === (M_PROTO | M_DPORT)) protoPort[s] = ((rs.ruleProto[r] << 16) | rs.ruleDport[r]) | 0;
+    }
+  }
+  return { dst, protoPort };
+}
