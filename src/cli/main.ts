@@ -10,8 +10,9 @@ import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { reportCommand } from './report.js';
 import { traceCommand } from './trace.js';
+import { verifyCommand } from './verify.js';
 
-const kCommands: readonly Command[] = [generateCommand, inspectCommand, compileCommand, traceCommand, reportCommand];
+const kCommands: readonly Command[] = [generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -432,7 +432,8 @@ export class RulesetBuilder {
         }
         const users = this.chains.filter((c) => c.table === t && !builtins.includes(c.name));
         users.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        ordered.push(...users);
+        // A loop, not push(...users): a large cluster has more chains than call arguments fit.
+        for (let k = 0; k < users.length; k++) ordered.push(users[k]);
       }
     }
     const tables = opts.tables ?? [...new Set(ordered.map((c) => c.table))].sort((a, b) => a - b);

@@ -15,7 +15,7 @@
  * Reads: pkt.{srcIp,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of `out`.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import { EP_READY, type Cluster } from '../../model/types.js';
+import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_NONE, VERDICT_REDIRECT,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
@@ -124,18 +124,26 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   const epCount = new Uint32Array(nPorts);
   const rows: number[] = [];
   const kinds: number[][] = [[], [], [], []];
-  // Ports already taken on the node: NodePorts are claimed by kube-proxy itself.
-  const taken = new Set<number>(cluster.ports.filter((p) => p.nodePort !== 0).map((p) => p.nodePort));
-  let nextPort = range[0];
+  // Ports already taken on the node: NodePorts are claimed by kube-proxy itself. TCP, UDP and
+  // SCTP ports are separate spaces, so each protocol allocates from the whole range.
+  const taken = new Set<number>(cluster.ports.filter((p) => p.nodePort !== 0).map((p) => p.nodePort * 256 + p.protocol));
+  const nextPortOf = new Map<number, number>();
   const rule = (kind: number, ip: number, port: number, proto: number, match: number, sp: number): void => void kinds[kind].push(ip >>> 0, port, proto, match, sp);
 
   for (const p of cluster.ports) {
     const svc = cluster.services[p.service];
     epStart[p.index] = rows.length;
     if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
-    while (taken.has(nextPort) && nextPort <= range[1]) nextPort++;
-    if (nextPort > range[1]) throw new InvalidArgumentError(`options.proxyPortRange ${range[0]}-${range[1]} is too small for ${nPorts} service ports`);
-    proxyPort[p.index] = nextPort++;
+    let nextPort = nextPortOf.get(p.protocol) ?? range[0];
+    while (taken.has(nextPort * 256 + p.protocol) && nextPort <= range[1]) nextPort++;
+    if (nextPort > range[1]) {
+      const wanted = cluster.ports.filter((q) => q.protocol === p.protocol).length;
+      throw new InvalidArgumentError(
+        `userspace mode needs a proxy socket per service port: ${wanted} ${protocolName(p.protocol)} ports do not fit the proxy port range ${range[0]}-${range[1]} (kube-proxy's userspace mode could not serve this many services on one node either)`,
+      );
+    }
+    proxyPort[p.index] = nextPort;
+    nextPortOf.set(p.protocol, nextPort + 1);
     // The Endpoints API's addresses: ready endpoints only; no topology, no traffic policy, no
     // terminating fallback (the userspace proxier predates all of them).
     for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) rows.push(r);

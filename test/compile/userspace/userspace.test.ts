@@ -116,13 +116,13 @@ test('userspace iptables-save golden (small fixture, node-1)', () => {
 -A KUBE-PORTALS-CONTAINER -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j REDIRECT --to-ports 32768
 -A KUBE-PORTALS-CONTAINER -d 10.96.0.20/32 -p tcp -m comment --comment "store/shop:https" -m tcp --dport 443 -j REDIRECT --to-ports 32769
 -A KUBE-PORTALS-CONTAINER -d 192.0.2.10/32 -p tcp -m comment --comment "store/shop:https" -m tcp --dport 443 -j REDIRECT --to-ports 32769
--A KUBE-PORTALS-CONTAINER -d 10.96.0.53/32 -p udp -m comment --comment "kube-system/dns:dns" -m udp --dport 53 -j REDIRECT --to-ports 32770
--A KUBE-PORTALS-CONTAINER -d 10.96.0.53/32 -p tcp -m comment --comment "kube-system/dns:dns-tcp" -m tcp --dport 53 -j REDIRECT --to-ports 32771
+-A KUBE-PORTALS-CONTAINER -d 10.96.0.53/32 -p udp -m comment --comment "kube-system/dns:dns" -m udp --dport 53 -j REDIRECT --to-ports 32768
+-A KUBE-PORTALS-CONTAINER -d 10.96.0.53/32 -p tcp -m comment --comment "kube-system/dns:dns-tcp" -m tcp --dport 53 -j REDIRECT --to-ports 32770
 -A KUBE-PORTALS-HOST -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination 192.168.0.11:32768
 -A KUBE-PORTALS-HOST -d 10.96.0.20/32 -p tcp -m comment --comment "store/shop:https" -m tcp --dport 443 -j DNAT --to-destination 192.168.0.11:32769
 -A KUBE-PORTALS-HOST -d 192.0.2.10/32 -p tcp -m comment --comment "store/shop:https" -m tcp --dport 443 -j DNAT --to-destination 192.168.0.11:32769
--A KUBE-PORTALS-HOST -d 10.96.0.53/32 -p udp -m comment --comment "kube-system/dns:dns" -m udp --dport 53 -j DNAT --to-destination 192.168.0.11:32770
--A KUBE-PORTALS-HOST -d 10.96.0.53/32 -p tcp -m comment --comment "kube-system/dns:dns-tcp" -m tcp --dport 53 -j DNAT --to-destination 192.168.0.11:32771
+-A KUBE-PORTALS-HOST -d 10.96.0.53/32 -p udp -m comment --comment "kube-system/dns:dns" -m udp --dport 53 -j DNAT --to-destination 192.168.0.11:32768
+-A KUBE-PORTALS-HOST -d 10.96.0.53/32 -p tcp -m comment --comment "kube-system/dns:dns-tcp" -m tcp --dport 53 -j DNAT --to-destination 192.168.0.11:32770
 COMMIT
 *filter
 :INPUT ACCEPT [0:0]

@@ -1,0 +1,191 @@
+/**
+ * The kernel baseline for the benchmark: what the real Linux kernel pays, with kdp's rendering of
+ * a synthetic cluster's rules loaded, for rule loading and for the first packet of a new flow.
+ *
+ * Inside a sandbox of three namespaces (client -- node -- sink, veth pairs, nothing else; see
+ * sandbox.ts for the safety rules), for one synthetic cluster:
+ *
+ * - rule-load time: `iptables-restore` / `nft -f` of the full rendering, median of 3 loads
+ *   (process wall time, as kube-proxy pays it) -> `sync.fullMs`;
+ * - new-flow cost: `flows` new UDP flows (one datagram each, distinct source ports) sent from a
+ *   pod address to the ClusterIP of the FIRST and of the LAST UDP service port of KUBE-SERVICES,
+ *   conntrack flushed before each run, timed in the sender (flood.ts); minus the same flows with
+ *   no ruleset loaded at all (routing, veth and syscall cost, no conntrack). Per run the cost is
+ *   the mean of first and last (what a uniformly chosen service costs under a linear scan), and
+ *   `newFlow.nsPerFlow` is the median over runs -> comparable to kdp's `newFlow.nsPerFlow`.
+ *   First, last and baseline are also in `counters`.
+ *
+ * Fields not measured here are 0; see `counters.measured` (1) per field group in the note below.
+ */
+import { fileURLToPath } from 'node:url';
+import { compileRuleset } from '../compile/iptables/index.js';
+import { M_DST, T_JUMP, TABLE_NAT } from '../compile/iptables/ruleset.js';
+import { buildPodNetwork } from '../dataplane/pod-network.js';
+import { generateCluster } from '../model/synthetic.js';
+import type { Cluster } from '../model/types.js';
+import { formatCidr, formatIp } from '../net/ipv4.js';
+import type { CellResult, Spread } from '../report/result.js';
+import { planAddresses } from './probes.js';
+import { missingRequirements } from './requirements.js';
+import { loadRules, renderFor } from './rules.js';
+import { Sandbox } from './sandbox.js';
+
+export interface KernelBaselineOptions {
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly seed: number;
+  readonly mode: 'iptables' | 'nftables';
+  /** Nodes of the synthetic cluster (default 3) and its CNI (default the generator's). */
+  readonly nodes?: number;
+  readonly cni?: Cluster['network']['cni'];
+  /** New flows per run (default 2000) and runs (default 5). */
+  readonly flows?: number;
+  readonly runs?: number;
+}
+
+const floodPath = fileURLToPath(new URL('./flood.js', import.meta.url));
+
+/** The ClusterIP:port of the first and last UDP service-port rule of nat KUBE-SERVICES. */
+export function firstAndLastUdpService(cluster: Cluster): { first: [number, number]; last: [number, number] } | undefined {
+  const rs = compileRuleset(cluster, { node: 0, nfacct: false });
+  const chain = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
+  const found: [number, number][] = [];
+  for (let r = rs.chainStart[chain]; r < rs.chainEnd[chain]; r++) {
+    if (rs.ruleProto[r] === 17 && rs.ruleTarget[r] === T_JUMP && (rs.ruleFlags[r] & M_DST) !== 0 && rs.rulePort[r] >= 0) {
+      const port = cluster.ports[rs.rulePort[r]];
+      const svc = cluster.services[port.service];
+      if (svc.clusterIPs[0] === rs.ruleDst[r]) found.push([rs.ruleDst[r], rs.ruleDport[r]]);
+    }
+  }
+  return found.length === 0 ? undefined : { first: found[0], last: found[found.length - 1] };
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const spreadOf = (xs: readonly number[]): Spread => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
+
+export async function runKernelBaseline(options: KernelBaselineOptions): Promise<CellResult | { skipped: string }> {
+  const missing = missingRequirements(options.mode);
+  if (missing.length > 0) return { skipped: `the kernel baseline was not measured: missing ${missing.join('; ')}` };
+  const flows = options.flows ?? 2000;
+  const runs = options.runs ?? 5;
+  const cluster = generateCluster({
+    services: options.services,
+    endpoints: options.endpointsPerService,
+    nodes: options.nodes ?? 3,
+    seed: options.seed,
+    mode: options.mode,
+    ...(options.cni ? { cni: options.cni } : {}),
+  });
+  const targets = firstAndLastUdpService(cluster);
+  if (!targets) return { skipped: 'the kernel baseline was not measured: the cluster has no UDP service with endpoints' };
+  const plan = planAddresses(cluster, 0, buildPodNetwork(cluster).nodes[0].podBlocks);
+  const client = formatIp(plan.podClient);
+  const sandbox = new Sandbox();
+  try {
+    const node = await sandbox.addNamespace('node');
+    const cns = await sandbox.addNamespace('client');
+    const sink = await sandbox.addNamespace('sink');
+    await sandbox.sysctl(node, { 'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.default.rp_filter': 0, 'net.ipv4.conf.all.send_redirects': 0, 'net.ipv4.conf.default.send_redirects': 0 });
+    for (const ns of [cns, sink]) await sandbox.sysctl(ns, { 'net.ipv4.conf.all.rp_filter': 0, 'net.ipv4.conf.default.rp_filter': 0 });
+    await sandbox.addVeth(node, cns, { a: 'kvclient', b: 'eth0' });
+    await sandbox.addVeth(node, sink, { a: 'kvsink', b: 'eth0' });
+    await sandbox.ipBatch(cns, [`address add ${client}/32 dev eth0`, 'address add 169.254.1.2/32 scope link dev eth0', 'route add 169.254.1.1/32 dev eth0 scope link', 'route add default via 169.254.1.1 dev eth0 onlink']);
+    await sandbox.ipBatch(sink, ['address add 169.254.4.2/32 scope link dev eth0']);
+    const nodeLines = [
+      'address add 169.254.1.1/32 scope link dev kvclient',
+      'address add 169.254.4.1/32 scope link dev kvsink',
+      ...cluster.nodes[0].internalIPs.map((ip) => `address add ${formatIp(ip)}/32 dev lo`),
+      `route add ${client}/32 via 169.254.1.2 dev kvclient onlink`,
+    ];
+    // Every cluster address (pods, endpoints, services) ends in the sink, which drops it silently.
+    const sinkCidrs = new Set([...cluster.proxy.clusterCIDRs, ...cluster.serviceCIDRs, ...cluster.nodes.flatMap((n) => n.podCIDRs)].map(formatCidr));
+    for (const ip of plan.serviceAddresses) sinkCidrs.add(`${formatIp(ip)}/32`);
+    for (const c of sinkCidrs) nodeLines.push(`route replace ${c} via 169.254.4.2 dev kvsink onlink`);
+    nodeLines.push(`route replace ${client}/32 via 169.254.1.2 dev kvclient onlink`);
+    await sandbox.ipBatch(node, nodeLines);
+
+    const flood = async (dst: [number, number]): Promise<number> => {
+      const req = { src: client, firstPort: 20000, flows, dst: formatIp(dst[0]), dport: dst[1] };
+      const r = await sandbox.exec(cns, process.execPath, [floodPath, JSON.stringify(req)], { timeoutMs: 120_000 });
+      if (r.status !== 0) throw new Error(`flood sender failed: ${r.stderr.trim()}`);
+      const out = JSON.parse(r.stdout) as { ns: number; flows: number };
+      return out.ns / out.flows;
+    };
+    // Baseline: no ruleset has ever been loaded in this namespace (no conntrack either).
+    await flood(targets.first); // warm-up: ARP, route cache, JIT
+    const baseline: number[] = [];
+    for (let i = 0; i < runs; i++) baseline.push(await flood(i % 2 ? targets.last : targets.first));
+
+    const text = renderFor(cluster, options.mode, 0);
+    const loads: number[] = [];
+    let lines = 0;
+    let stripped = 0;
+    for (let i = 0; i < 3; i++) {
+      const l = await loadRules(sandbox, node, options.mode, text);
+      loads.push(l.ms);
+      lines = l.lines;
+      stripped = l.stripped.length;
+    }
+    const first: number[] = [];
+    const last: number[] = [];
+    const perRun: number[] = [];
+    const base = median(baseline);
+    await sandbox.exec(node, 'conntrack', ['-F']);
+    await flood(targets.first); // warm-up with rules
+    for (let i = 0; i < runs; i++) {
+      await sandbox.exec(node, 'conntrack', ['-F']);
+      const f = await flood(targets.first);
+      await sandbox.exec(node, 'conntrack', ['-F']);
+      const l = await flood(targets.last);
+      first.push(f);
+      last.push(l);
+      perRun.push(Math.max(0, (f + l) / 2 - base));
+    }
+    const newFlowNs = median(perRun);
+    const result: CellResult = {
+      schema: 1,
+      mode: `kernel-${options.mode}`,
+      services: options.services,
+      endpointsPerService: options.endpointsPerService,
+      cni: cluster.network.cni,
+      workers: 1,
+      flows,
+      seed: options.seed,
+      zipf: 0,
+      finishedAt: new Date().toISOString(),
+      packets: flows * (2 * runs + 2 + runs),
+      wireBytes: 0,
+      gbitPerSecond: 0,
+      newFlow: { nsPerFlow: newFlowNs, perSecond: newFlowNs > 0 ? 1e9 / newFlowNs : 0, spread: spreadOf(perRun) },
+      established: { packetsPerSecond: 0, nsPerPacket: 0 },
+      sync: { fullMs: median(loads), oneEndpointMs: 0, oneEndpointRewrittenBytes: 0 },
+      memory: { tableBytes: 0, conntrackBytesPerEntry: 0 },
+      limits: { randomReadNs: 0, scanNsPerElement: 0 },
+      counters: {
+        firstServiceNsPerFlow: median(first) - base,
+        lastServiceNsPerFlow: median(last) - base,
+        baselineNsPerFlow: base,
+        firstServiceRawNsPerFlow: median(first),
+        lastServiceRawNsPerFlow: median(last),
+        ruleLoadMsMin: Math.min(...loads),
+        ruleLoadMsMax: Math.max(...loads),
+        renderedLines: lines,
+        strippedLines: stripped,
+        runs,
+        // 1 = measured; 0 = not measured by the kernel baseline (the field is 0).
+        measuredNewFlow: 1,
+        measuredFullSync: 1,
+        measuredEstablished: 0,
+        measuredOneEndpointSync: 0,
+        measuredMemory: 0,
+      },
+      decisionChecksum: '',
+    };
+    return result;
+  } finally {
+    sandbox.disposeSync();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * `kdp verify` against the real kernel: the fixture and synthetic clusters of several shapes
+ * agree in both modes, and a deliberately wrong ruleset is caught. Every kernel test runs only
+ * inside namespaces the code under test creates (kdpv-<pid>-*) and deletes; skipped, with the
+ * reason, without root or the tools.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { verifyCommand } from '../../src/cli/verify.js';
+import { EXIT_INVALID } from '../../src/cli/command.js';
+import { generateCluster } from '../../src/model/synthetic.js';
+import { parseConntrack } from '../../src/verify/conntrack.js';
+import { runKernelBaseline } from '../../src/verify/kernel-bench.js';
+import { missingRequirements } from '../../src/verify/requirements.js';
+import { chiSquareUniform } from '../../src/verify/stats.js';
+import { runVerify, type VerifyReport } from '../../src/verify/verify.js';
+import { fixturePath, loadFixture } from '../helpers/cluster.js';
+
+const kModes = ['iptables', 'nftables'] as const;
+const missing = [...new Set(kModes.flatMap((m) => missingRequirements(m)))];
+const skip = missing.length > 0 ? `needs root and iptables/nft/conntrack/ip (missing: ${missing.join('; ')})` : undefined;
+
+function ours(): string[] {
+  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter((l) => l.startsWith(`kdpv-${process.pid}-`));
+}
+
+function explain(r: VerifyReport): string {
+  return r.disagreements.slice(0, 5).map((d) => `${d.packet}: ${d.why}`).join('\n');
+}
+
+test('chi-square: uniform counts pass, skewed counts fail', () => {
+  assert.ok(chiSquareUniform([98, 102, 100]).pValue > 0.5);
+  assert.ok(chiSquareUniform([180, 10, 10]).pValue < 1e-6);
+  assert.equal(chiSquareUniform([5]).pValue, 1);
+});
+
+test('conntrack -L and -E lines give both tuples', () => {
+  const text = [
+    'ipv4     2 udp      17 29 src=10.244.1.250 dst=10.96.0.10 sport=10000 dport=53 [UNREPLIED] src=10.244.2.3 dst=10.244.1.250 sport=53 dport=10000 mark=0 use=1',
+    '    [NEW] ipv4     2 tcp      6 120 SYN_SENT src=1.1.1.1 dst=2.2.2.2 sport=1 dport=80 [UNREPLIED] src=3.3.3.3 dst=192.168.0.1 sport=8080 dport=4000',
+    'conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.',
+  ].join('\n');
+  const e = parseConntrack(text);
+  assert.equal(e.length, 2);
+  assert.deepEqual(e[0].reply, { src: '10.244.2.3', dst: '10.244.1.250', sport: 53, dport: 10000 });
+  assert.equal(e[1].proto, 'tcp');
+  assert.equal(e[1].reply.dst, '192.168.0.1');
+});
+
+test('kdp verify refuses an unknown mode with exit status 2', async () => {
+  await assert.rejects(() => verifyCommand.run([fixturePath('small-cluster.yaml'), '--mode', 'ipvs']), /--mode takes one of iptables, nftables/);
+  assert.equal(await verifyCommand.run([fixturePath('does-not-exist.yaml'), '--mode', 'iptables']).catch(() => EXIT_INVALID), EXIT_INVALID);
+});
+
+for (const mode of kModes) {
+  test(`kdp verify: the kernel agrees with kdp on the fixture (${mode})`, { skip }, async () => {
+    const r = await runVerify(loadFixture('small-cluster.yaml'), { mode, probes: 100, seed: 3 });
+    assert.ok(r.ok, explain(r));
+    assert.equal(r.load.stripped.length, 0);
+    assert.ok(r.probes > 100);
+    assert.ok(r.distribution?.uniform);
+    for (const c of ['cluster-ip', 'wrong-port', 'hairpin', 'node-port-external', 'lb-source-in-range', 'lb-source-out-of-range']) {
+      assert.ok(r.categories.some((row) => row.category === c), `no ${c} probe`);
+    }
+    assert.deepEqual(ours(), []);
+  });
+
+  const shapes = [
+    { services: 40, endpoints: 3, nodes: 3, cni: 'kubenet' as const, seed: 11 },
+    { services: 30, endpoints: 1, nodes: 1, cni: 'calico-vxlan' as const, seed: 12 },
+    { services: 25, endpoints: 6, nodes: 4, cni: 'flannel-vxlan' as const, seed: 13 },
+  ];
+  for (const s of shapes) {
+    test(`kdp verify: ${s.services} services x ${s.endpoints} endpoints on ${s.nodes} node(s), ${s.cni} (${mode})`, { skip }, async () => {
+      const cluster = generateCluster({ ...s, mode });
+      const r = await runVerify(cluster, { mode, probes: 150, seed: s.seed, node: s.nodes - 1 });
+      assert.ok(r.ok, explain(r));
+      assert.ok(r.categories.some((row) => row.category === 'no-endpoints' || row.category === 'cluster-ip'));
+      assert.deepEqual(ours(), []);
+    });
+  }
+
+  test(`kdp verify catches a wrong ruleset: one endpoint's DNAT port changed after rendering (${mode})`, { skip }, async () => {
+    // store/shop:https has one endpoint, 10.244.2.9:8443: every probe to its ClusterIP hits it.
+    const tamper = (text: string): string => {
+      const out = text.replaceAll('10.244.2.9:8443', '10.244.2.9:8444');
+      assert.notEqual(out, text, 'the rendering has no DNAT to 10.244.2.9:8443');
+      return out;
+    };
+    const r = await runVerify(loadFixture('small-cluster.yaml'), { mode, probes: 20, seed: 5, tamper });
+    assert.equal(r.ok, false);
+    const d = r.disagreements.find((c) => c.kernel.endpoint === '10.244.2.9:8444');
+    assert.ok(d, 'no disagreement names the tampered endpoint');
+    assert.match(d.why ?? '', /not among kdp's candidates/);
+    assert.ok(d.kdp.candidates.includes('10.244.2.9:8443'));
+    assert.deepEqual(ours(), []);
+  });
+
+  test(`the kernel baseline measures rule loading and new-flow cost (${mode})`, { skip }, async () => {
+    const r = await runKernelBaseline({ services: 30, endpointsPerService: 2, seed: 1, mode, flows: 300, runs: 1 });
+    assert.ok(!('skipped' in r), 'skipped' in r ? r.skipped : '');
+    if ('skipped' in r) return;
+    assert.equal(r.mode, `kernel-${mode}`);
+    assert.ok(r.sync.fullMs > 0);
+    assert.ok(r.newFlow.nsPerFlow >= 0);
+    assert.ok((r.counters?.baselineNsPerFlow ?? 0) > 0);
+    assert.deepEqual(ours(), []);
+  });
+}
