@@ -172,3 +172,21 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
     assert.deepEqual([...used].sort(), kDifferences.map((d) => d.id).sort());
   });
 });
+
+describe('explain() after decide()', () => {
+  it('lists every candidate of a ClientIP-affinity service even after the client was pinned, in every mode', () => {
+    const cluster = everyShapeCluster();
+    for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace'] as const) {
+      // Arrange: one decision pins the client to an endpoint of the sticky service.
+      const dp = compileDataplane(cluster, mode, 0);
+      const pkt = Object.assign(newFirstPacket(), { srcIp: parseIp('10.244.1.99'), srcPort: 40000, dstIp: parseIp('10.96.0.60'), dstPort: 80, proto: 6, fromPodInterface: true, rand: 7 });
+      const out = { verdict: 0, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
+      dp.decide(pkt, out);
+      // Act: explain the same packet.
+      const e = dp.explain(pkt);
+      // Assert: both endpoints remain candidates, and the pinned one is among them.
+      assert.equal(e.candidates.length, 2, `${mode}: ${e.candidates}`);
+      assert.ok(e.candidates.includes(out.endpoint), mode);
+    }
+  });
+});

@@ -128,7 +128,9 @@ export class NftablesDataplane implements ServiceDataplane {
         this.work++;
         if (set !== null) {
           if (!set.has(addr)) return false;
-        } else if (!this.affinity.has(M[o + 1], addr, this.now)) {
+        } else if (this.tracing || !this.affinity.has(M[o + 1], addr, this.now)) {
+          // explain() answers for a packet without affinity history, so that every endpoint is a
+          // candidate (as iptables mode's explain treats `-m recent`), whatever decide() stored.
           return false;
         }
       } else if (op === M_FIB_LOCAL) {
