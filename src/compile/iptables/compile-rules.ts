@@ -6,6 +6,7 @@
  * Endpoint selection is not re-implemented here: it comes from ../topology.ts
  * (CategorizeEndpoints); the "is this traffic local" test from ../local-detector.ts.
  */
+import { nodeAddresses } from '../node-addresses.js';
 import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
 import { PROTO_TCP, protocolName, servicePortName, type Cluster } from '../../model/types.js';
 import { InvalidArgumentError } from '../../errors.js';
@@ -50,7 +51,7 @@ const kLoopbackIp = 0x7f000001;
 
 /** Addresses the node owns, for `-m addrtype --dst-type LOCAL` and nodePortAddresses. */
 export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
-  return [kLoopbackIp, ...(cluster.nodes[node]?.internalIPs ?? [])];
+  return [kLoopbackIp, ...nodeAddresses(cluster, node)];
 }
 
 export function isLocalAddress(addrs: readonly number[], ip: number): boolean {

@@ -14,6 +14,7 @@
  * Reads: pkt.{srcIp,srcPort,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of
  * `out`. Per-instance state: rr/wrr cursors, lc connection counts, persistence templates.
  */
+import { nodeAddresses } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { cidrContains, formatCidr, formatIp } from '../../net/ipv4.js';
 import {
@@ -82,8 +83,7 @@ export function resolveNode(cluster: Cluster, node: number | string): number {
 /** kube-proxy's nodeIPs for NodePort virtual services: every node address, or those inside
  * nodePortAddresses, or the primary one (kdp knows a node's addresses from status.addresses). */
 export function nodePortAddressesOf(cluster: Cluster, node: number): number[] {
-  const n = cluster.nodes[node];
-  const ips = n.internalIPs;
+  const ips = nodeAddresses(cluster, node);
   if (cluster.proxy.nodePortPrimaryOnly) return ips.length > 0 ? [ips[0]] : [];
   const cidrs = cluster.proxy.nodePortAddresses;
   if (cidrs.length === 0) return [...ips];
@@ -111,7 +111,7 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
   const nodeInfo = cluster.nodes[node];
   const nodeIp = nodeInfo.internalIPs[0] ?? 0;
   const npAddrs = nodePortAddressesOf(cluster, node);
-  const nodeAddrSet = new Set<number>([...nodeInfo.internalIPs]);
+  const nodeAddrSet = new Set<number>(nodeAddresses(cluster, node));
   const { endpoints } = cluster;
 
   const b: Builder = {

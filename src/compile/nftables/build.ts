@@ -9,6 +9,7 @@
  * filter hook, `filter-output-post-dnat` at `dstnat + 10`, `cluster-ips-check`,
  * `service-endpoints-check` / `nodeport-endpoints-check`).
  */
+import { nodeAddresses } from '../node-addresses.js';
 import { cidrContains, type Cidr } from '../../net/ipv4.js';
 import { servicePortName, type Cluster, type ServicePort } from '../../model/types.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
@@ -100,7 +101,7 @@ export function nodePortAddresses(cluster: Cluster, node: number): NodePortAddre
   if (cidrs.some((c) => c.prefix === 0)) return { matchAll: true, ips: [] };
   if (cidrs.length === 0) return { matchAll: false, ips: primary };
   const ips = new Set<number>(nodePortPrimaryOnly ? primary : []);
-  const addrs = n ? [...n.internalIPs, ...n.externalIPs] : [];
+  const addrs = nodeAddresses(cluster, node);
   for (const ip of addrs) {
     // Loopback is refused ("localhost NodePorts are not supported" in nftables mode).
     if (ip >>> 24 === 127) continue;
@@ -111,8 +112,7 @@ export function nodePortAddresses(cluster: Cluster, node: number): NodePortAddre
 
 /** The node's own addresses: what `fib ... type local` matches (with 127.0.0.0/8). */
 export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
-  const n = cluster.nodes[node];
-  return n ? [...new Set([...n.internalIPs, ...n.externalIPs])] : [];
+  return nodeAddresses(cluster, node);
 }
 
 /** The detector's IfLocalNFT / IfNotLocalNFT match (pkg/proxy/util/localdetector.go). */

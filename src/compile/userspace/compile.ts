@@ -14,6 +14,7 @@
  * returns VERDICT_REDIRECT with the proxy address and the endpoint the proxy will dial.
  * Reads: pkt.{srcIp,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of `out`.
  */
+import { nodeAddresses } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
 import {
@@ -182,8 +183,9 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
     }
   }
   chainStart[4] = i;
-  const localAddrs = new AddressSet(nodeInfo.internalIPs.length + 1);
-  for (const ip of nodeInfo.internalIPs) localAddrs.add(ip);
+  const own = nodeAddresses(cluster, node);
+  const localAddrs = new AddressSet(own.length + 1);
+  for (const ip of own) localAddrs.add(ip);
   const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
   const tables: UserspaceTables = {
     proxyPort, epStart, epCount, epRows: Int32Array.from(rows), rrIndex: new Uint32Array(nPorts),
