@@ -108,6 +108,14 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
   });
 
   const remoteKind = cni === 'calico-vxlan' ? RK_VXLAN : cni === 'calico-ipip' ? RK_IPIP : cni === 'flannel-vxlan' ? RK_FLANNEL : RK_UNDERLAY;
+  // Calico's CrossSubnet: encapsulate only toward nodes outside this node's subnet (known from
+  // the projectcalico.org/IPv4Address annotation); within the subnet, route directly.
+  const pool = cluster.network.ipPools[0];
+  const crossSubnet = pool !== undefined && (cni === 'calico-vxlan' ? pool.vxlanMode : cni === 'calico-ipip' ? pool.ipipMode : 'Never') === 'CrossSubnet';
+  const sameSubnet = (i: number, j: number): boolean => {
+    const a = cluster.nodes[i].subnet;
+    return a !== undefined && cidrContains(a, info[j].primaryIp);
+  };
   const nodes: NodeNetwork[] = cluster.nodes.map((n, i) => {
     const routes: RouteSpec[] = [{ cidr: { base: 0, prefix: 0 }, kind: RK_UNDERLAY }];
     const own = [...n.internalIPs, ...n.externalIPs, info[i].tunnelIp, info[i].bridgeIp].filter((ip) => ip !== 0);
@@ -118,8 +126,9 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
       for (const ip of [...m.internalIPs, ...m.externalIPs]) routes.push({ cidr: { base: ip, prefix: 32 }, kind: RK_UNDERLAY, node: j, gateway: ip });
       // The next hop is the remote tunnel's address for VXLAN (ARP/FDB resolve it to the node's
       // VTEP), and the remote node's underlay address for IPIP and plain routing.
-      const gateway = remoteKind === RK_VXLAN || remoteKind === RK_FLANNEL ? info[j].tunnelIp : info[j].primaryIp;
-      for (const b of blocks[j]) routes.push({ cidr: b, kind: remoteKind, node: j, gateway });
+      const kind = crossSubnet && sameSubnet(i, j) ? RK_UNDERLAY : remoteKind;
+      const gateway = kind === RK_VXLAN || kind === RK_FLANNEL ? info[j].tunnelIp : info[j].primaryIp;
+      for (const b of blocks[j]) routes.push({ cidr: b, kind, node: j, gateway });
     });
     return {
       index: i,

@@ -292,7 +292,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string): B
       continue;
     }
     seenNodes.add(n.name);
-    nodeIndex.add({ name: n.name, known: true, podCIDRs: n.podCIDRs, internalIPs: n.internalIPs, externalIPs: n.externalIPs, zone: n.zone });
+    nodeIndex.add({ name: n.name, known: true, podCIDRs: n.podCIDRs, internalIPs: n.internalIPs, externalIPs: n.externalIPs, zone: n.zone, ...(n.subnet ? { subnet: n.subnet } : {}) });
   }
   checkNodeCIDRs(inputs.nodes);
   const pods: Pod[] = inputs.pods.map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, node: nodeIndex.of(p.nodeName), hostNetwork: p.hostNetwork }));

@@ -2,7 +2,7 @@
  * Nodes, Pods and Services, read field by field into plain records that the builder joins.
  * Only what kube-proxy and the pod network act on is kept.
  */
-import type { Cidr } from '../net/ipv4.js';
+import { prefixMask, type Cidr } from '../net/ipv4.js';
 import { FieldReader, type Json } from './fields.js';
 import {
   PROTO_SCTP,
@@ -20,8 +20,12 @@ export interface RawNode {
   readonly internalIPs: number[];
   readonly externalIPs: number[];
   readonly zone: string;
+  readonly subnet?: Cidr;
   readonly reader: FieldReader;
 }
+
+/** Calico records each node's address with its subnet, which CrossSubnet encapsulation needs. */
+const kCalicoAddressAnnotation = 'projectcalico.org/IPv4Address';
 
 export function readNode(r: FieldReader, obj: Json, name: string): RawNode {
   const spec = r.record(obj.spec, ['spec']);
@@ -52,7 +56,19 @@ export function readNode(r: FieldReader, obj: Json, name: string): RawNode {
     if (ip >= 0) (type === 'InternalIP' ? internalIPs : externalIPs).push(ip);
   });
   const zone = r.string(labels['topology.kubernetes.io/zone'], ['metadata', 'labels', 'topology.kubernetes.io/zone']);
-  return { name, podCIDRs, internalIPs, externalIPs, zone, reader: r };
+  const annotations = r.record(meta.annotations, ['metadata', 'annotations']);
+  let subnet: Cidr | undefined;
+  const calicoAddress = annotations[kCalicoAddressAnnotation];
+  if (calicoAddress !== undefined) {
+    const path = ['metadata', 'annotations', kCalicoAddressAnnotation];
+    const text = r.string(calicoAddress, path);
+    const [ipText, prefixText] = text.split('/');
+    const ip = r.ip(ipText, path);
+    const prefix = Number(prefixText);
+    if (ip >= 0 && Number.isInteger(prefix) && prefix >= 0 && prefix <= 32) subnet = { base: (ip & prefixMask(prefix)) >>> 0, prefix };
+    else if (ip >= 0) r.error(path, `"${text}" is not ADDRESS/PREFIX (Calico writes e.g. 192.168.0.11/24)`);
+  }
+  return { name, podCIDRs, internalIPs, externalIPs, zone, ...(subnet ? { subnet } : {}), reader: r };
 }
 
 export interface RawPod {

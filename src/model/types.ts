@@ -37,6 +37,8 @@ export interface Node {
   readonly internalIPs: readonly number[];
   readonly externalIPs: readonly number[];
   readonly zone: string;
+  /** The node's underlay subnet, from Calico's `projectcalico.org/IPv4Address` annotation. */
+  readonly subnet?: Cidr;
 }
 
 export interface Pod {

@@ -177,3 +177,32 @@ describe('edge cases', () => {
     assert.deepEqual(r.candidates, []);
   });
 });
+
+describe('Calico CrossSubnet', () => {
+  it('routes within a subnet and encapsulates across subnets, as the nodes\' projectcalico.org/IPv4Address says', async () => {
+    const { clusterOf, node, proxyConfig } = await import('../helpers/cluster.js');
+    const { CompiledCluster } = await import('../../src/cli/engine.js');
+    const annotated = (name: string, cidr: string, ip: string, subnet: string) => {
+      const n = node(name, cidr, ip) as { metadata: Record<string, unknown> };
+      n.metadata.annotations = { 'projectcalico.org/IPv4Address': `${ip}/${subnet}` };
+      return n;
+    };
+    const compiled = new CompiledCluster(
+      clusterOf(
+        proxyConfig({ clusterCIDR: '10.244.0.0/16' }),
+        { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'pool' }, spec: { cidr: '10.244.0.0/16', vxlanMode: 'CrossSubnet' } },
+        annotated('node-1', '10.244.1.0/24', '192.168.0.11', '24'),
+        annotated('node-2', '10.244.2.0/24', '192.168.0.12', '24'),
+        annotated('node-3', '10.244.3.0/24', '192.168.7.13', '24'),
+      ),
+      'iptables',
+    );
+    const run = (dst: string) => tracePacket(compiled.context(), resolveProbe(compiled.cluster, compiled.plan, { src: '10.244.1.5:40000', dst }), {}).result;
+    const sameSubnet = run('10.244.2.7:8080');
+    assert.equal(sameSubnet.verdict, 'delivered');
+    assert.ok(sameSubnet.hops.every((h) => h.outer === null), 'node-2 shares node-1\'s subnet: routed, not encapsulated');
+    const across = run('10.244.3.7:8080');
+    assert.equal(across.verdict, 'delivered');
+    assert.ok(across.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === '192.168.7.13'), 'node-3 is in another subnet: VXLAN');
+  });
+});
