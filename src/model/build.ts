@@ -227,7 +227,12 @@ function checkNodeCIDRs(nodes: readonly RawNode[]): void {
 
 const protoSlot = (p: number): number => (p === PROTO_UDP ? 1 : p === PROTO_SCTP ? 2 : 0);
 
-function checkServices(services: readonly RawService[], serviceCIDRs: readonly Cidr[], nodePortRange: readonly [number, number]): void {
+/**
+ * The NodePort range is kube-apiserver's: a nodePort outside a range the file declares is an
+ * error; outside the assumed default it is a warning, since kube-proxy itself never checks it
+ * (its own tests use nodePort 3001).
+ */
+function checkServices(services: readonly RawService[], serviceCIDRs: readonly Cidr[], nodePortRange: readonly [number, number], rangeDeclared: boolean): void {
   // ip * 2^18 + port * 4 + protocol stays below 2^53: an exact number key.
   const claimed = new Map<number, RawService>();
   const nodePorts = new Map<number, RawService>();
@@ -251,7 +256,13 @@ function checkServices(services: readonly RawService[], serviceCIDRs: readonly C
       }
       if (port.nodePort > 0) {
         if (port.nodePort < nodePortRange[0] || port.nodePort > nodePortRange[1]) {
-          r.error([...port.path, 'nodePort'], `nodePort ${port.nodePort} is outside the NodePort range ${range}`);
+          if (rangeDeclared) r.error([...port.path, 'nodePort'], `nodePort ${port.nodePort} is outside the NodePort range ${range}`);
+          else {
+            r.warn(
+              [...port.path, 'nodePort'],
+              `nodePort ${port.nodePort} is outside kube-apiserver's default NodePort range ${range}; declare the range in a kdp ClusterNetwork (spec.serviceNodePortRange) if yours differs`,
+            );
+          }
         }
         const key = port.nodePort * 4 + protoSlot(port.protocol);
         const other = nodePorts.get(key);
@@ -298,7 +309,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string): B
   const pods: Pod[] = inputs.pods.map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, node: nodeIndex.of(p.nodeName), hostNetwork: p.hostNetwork }));
 
   // Services.
-  checkServices(inputs.services, inputs.serviceCIDRs, network.nodePortRange);
+  checkServices(inputs.services, inputs.serviceCIDRs, network.nodePortRange, inputs.network?.nodePortRangeDeclared ?? false);
   const serviceByKey = new Map<string, number>();
   inputs.services.forEach((s, i) => {
     const key = `${s.namespace}/${s.name}`;

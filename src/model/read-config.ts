@@ -141,6 +141,8 @@ export interface ClusterNetworkSpec {
   readonly cni?: Cni;
   readonly mtu: number;
   readonly nodePortRange: readonly [number, number];
+  /** Whether the file declared the range (else kube-apiserver's default is assumed). */
+  readonly nodePortRangeDeclared: boolean;
 }
 
 export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpec {
@@ -159,7 +161,7 @@ export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpe
       nodePortRange = [lo, hi];
     }
   }
-  return { ...(cni ? { cni } : {}), mtu, nodePortRange };
+  return { ...(cni ? { cni } : {}), mtu, nodePortRange, nodePortRangeDeclared: rangeText !== '' };
 }
 
 /**

@@ -116,11 +116,20 @@ describe('cluster validation', () => {
     assert.equal(d.name, 'web');
   });
 
-  it('rejects a nodePort outside the NodePort range', () => {
-    const r = load(web('\n      nodePort: 29999\n  type: NodePort'));
+  it('rejects a nodePort outside the NodePort range the file declares', () => {
+    const network = 'apiVersion: kdp.dev/v1alpha1\nkind: ClusterNetwork\nmetadata: {name: c}\nspec: {serviceNodePortRange: 30000-32767}\n---\n';
+    const r = load(network + web('\n      nodePort: 29999\n  type: NodePort'));
     const d = only(r.diagnostics, 'error', /outside the NodePort range 30000-32767/);
     assert.equal(d.path, 'spec.ports[0].nodePort');
-    assert.equal(d.line, 10);
+    assert.equal(d.line, 15);
+    assert.equal(r.cluster, undefined);
+  });
+
+  it('only warns about a nodePort outside the assumed default range (kube-proxy never checks it)', () => {
+    const r = load(web('\n      nodePort: 3001\n  type: NodePort'));
+    const d = only(r.diagnostics, 'warning', /outside kube-apiserver's default NodePort range/);
+    assert.equal(d.path, 'spec.ports[0].nodePort');
+    assert.ok(r.cluster);
   });
 
   it('rejects two services claiming the same IP:port/protocol', () => {
