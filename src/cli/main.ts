@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError, type Command } from './command.js';
+import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
@@ -12,7 +13,7 @@ import { reportCommand } from './report.js';
 import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
 
-const kCommands: readonly Command[] = [generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
+const kCommands: readonly Command[] = [benchCommand, generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -61,6 +61,17 @@ export function newFirstPacket(): FirstPacket {
   return { srcIp: 0, srcPort: 0, dstIp: 0, dstPort: 0, proto: 0, hook: HOOK_PREROUTING, fromPodInterface: false, rand: 0, now: 0 };
 }
 
+/** Resets a decision to "no rule applied" before a mode fills it in. */
+export function clearDecision(out: NatDecision): void {
+  out.verdict = VERDICT_NONE;
+  out.servicePort = -1;
+  out.endpoint = -1;
+  out.dnatIp = 0;
+  out.dnatPort = 0;
+  out.masquerade = false;
+  out.work = 0;
+}
+
 export function newNatDecision(): NatDecision {
   return { verdict: VERDICT_NONE, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
 }

@@ -23,8 +23,7 @@ import {
 } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames,
-  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
-} from '../dataplane.js';
+  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '../topology.js';
 import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../maglev.js';
@@ -352,12 +351,7 @@ class IpvsDataplaneImpl implements IpvsDataplane {
 
   decide(pkt: FirstPacket, out: NatDecision): void {
     const t = this.tables;
-    out.verdict = VERDICT_NONE;
-    out.servicePort = -1;
-    out.endpoint = -1;
-    out.dnatIp = 0;
-    out.dnatPort = 0;
-    out.masquerade = false;
+    clearDecision(out);
     const v = t.table.find(pkt.dstIp, pkt.proto, pkt.dstPort);
     out.work = t.table.lastProbes;
     if (v < 0) {

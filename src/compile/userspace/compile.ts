@@ -19,8 +19,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_NONE, VERDICT_REDIRECT,
-  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
-} from '../dataplane.js';
+  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { formatIp } from '../../net/ipv4.js';
 import { AffinityTable } from '../ipvs/affinity-table.js';
 import { resolveNode } from '../ipvs/compile.js';
@@ -249,12 +248,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
 
   decide(pkt: FirstPacket, out: NatDecision): void {
     const t = this.tables;
-    out.verdict = VERDICT_NONE;
-    out.servicePort = -1;
-    out.endpoint = -1;
-    out.dnatIp = 0;
-    out.dnatPort = 0;
-    out.masquerade = false;
+    clearDecision(out);
     const i = this.match(pkt);
     out.work = this.scanned;
     if (i < 0) return;

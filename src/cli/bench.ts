@@ -1,0 +1,271 @@
+/**
+ * `kdp bench` (= `npm run bench`): the load sweep. Replays synthetic flows through every proxy
+ * mode's compiled rules on worker threads, one cell at a time, and appends each finished cell
+ * to DIR/results.jsonl; then writes the report when src/report is there.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { kCnis } from '../model/read-config.js';
+import type { Cni, ProxyMode } from '../model/types.js';
+import type { CellResult } from '../report/result.js';
+import { kModes } from '../compile/index.js';
+import {
+  appendResult,
+  kDefaultFlows,
+  kDefaultRepeats,
+  kDefaultServices,
+  kFullFlows,
+  kFullRepeats,
+  kFullServices,
+  kOtherCnis,
+  kWorkersSweepServices,
+  planSweep,
+  runSweep,
+  type SweepCell,
+  type SweepProgress,
+} from '../replay/sweep.js';
+import { EXIT_FAILED, EXIT_OK, intOption, parse, UsageError, type Command } from './command.js';
+
+const cores = (): number => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length);
+
+const help = `Usage: kdp bench [options]
+
+The load sweep: how each proxy mode's throughput and costs change with the number of Services.
+Every cell builds a synthetic cluster (2 nodes, --endpoints per Service), compiles each
+node's rules (in every worker), and replays synthetic flows (pods to ClusterIPs, pod to pod on the same and
+another node, external clients to NodePorts and LoadBalancer IPs, pods to the outside) through
+the whole pipeline on worker threads, flows sharded to workers by their RSS hash. It measures the
+first packet of every flow (ns per new flow), the rest of each flow (established packets per
+second), per-stage time, rule-sync cost (full build; one endpoint turning unready), table and
+conntrack memory, and the machine's limits (a random read as large as the conntrack tables, a
+bare array scan). Each finished cell is appended to DIR/results.jsonl at once.
+
+Default sweep (about five minutes on a 2-core laptop; more on a busy one):
+  Services ${kDefaultServices.join(', ')} x modes ${kModes.join(', ')} x 10 endpoints x calico-vxlan,
+  1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
+  Flows per cell: ${kDefaultFlows.toLocaleString('en-US')}, EXCEPT the linear-scan modes (iptables, userspace),
+  whose first packets walk every Service's rule on both nodes of their path: they replay
+  250,000 flows at 10,000 Services and 100,000 at 30,000 (a quarter and a tenth), so that no
+  cell takes minutes. Each cell runs ONCE by default (${kDefaultRepeats} repeat: no spread is recorded);
+  use --repeats N for medians over N runs with their min-max spread.
+  --full: Services ${kFullServices.join(', ')}, ${kFullFlows.toLocaleString('en-US')} flows per cell (same scaling for the
+  linear modes: a fortieth above 30,000), ${kFullRepeats} repeats, and the other CNIs
+  (${kOtherCnis.join(', ')}) at ${kWorkersSweepServices.toLocaleString('en-US')} Services. It takes hours.
+
+Options:
+  --services LIST   Services counts, e.g. 100,10000
+  --endpoints N     endpoints per Service                       [default: 10]
+  --modes LIST      proxy modes (${kModes.join(', ')})
+  --cni LIST        CNIs (${kCnis.join(', ')})                  [default: calico-vxlan]
+  --workers LIST    worker counts, e.g. 1,2 (a grid with every cell; default: 1, plus the
+                    workers sweep 2..cores at one Services count)
+  --flows N         flows per cell, for every cell (no scaling of the linear modes)
+  --seed S          seed of the clusters and flows                [default: 1]
+  --zipf S          Service popularity: Zipf exponent, 0 uniform  [default: 0]
+  --repeats N       runs per cell (medians and min-max spread)    [default: ${kDefaultRepeats}; --full ${kFullRepeats}]
+  --out DIR         results directory                             [default: results]
+  --resume          skip cells already in DIR/results.jsonl (same key: mode, Services,
+                    endpoints, CNI, workers, flows, seed, zipf)
+  --full            the long sweep (see above)
+  --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
+                    iptables and nftables at each Services count, when it is available
+  --no-report       do not write the report at the end
+  -h, --help        this text
+
+Ctrl-C stops after the cell in progress (kept in results.jsonl); a second Ctrl-C quits at once.
+The report (BENCHMARKS.md and bench/charts/ for the default --out; DIR/BENCHMARKS.md and
+DIR/charts/ otherwise) is written at the end when src/report/cli.ts is there.
+
+Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage.
+`;
+
+function listOption(value: string | undefined, name: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new UsageError(`--${name} needs at least one value, e.g. --${name} ${name === 'modes' ? 'iptables,nftables' : '1,2'}`);
+  return items;
+}
+
+function intList(value: string | undefined, name: string, min: number, max: number): number[] | undefined {
+  return listOption(value, name)?.map((v) => intOption(v, name, 0, min, max));
+}
+
+function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '--:--';
+  const s = Math.round(ms / 1000);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+function cellName(c: SweepCell): string {
+  return `${c.mode} ${c.services.toLocaleString('en-US')} svc x${c.endpointsPerService} ${c.cni} ${c.workers}w ${c.flows.toLocaleString('en-US')} flows`;
+}
+
+function summaryLine(r: CellResult): string {
+  const n = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d });
+  const ipt = r.iptables ? `, ${n(r.iptables.rulesPerFirstPacket)} rules/first packet at ${n(r.iptables.nsPerRule, 2)} ns/rule` : '';
+  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)${ipt}; sync ${n(r.sync.fullMs)} ms full, ${n(r.sync.oneEndpointMs, 1)} ms / ${n(r.sync.oneEndpointRewrittenBytes)} B per endpoint change; checksum ${r.decisionChecksum}`;
+}
+
+/** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */
+export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): SweepProgress {
+  const tty = stream.isTTY === true;
+  return (e) => {
+    const width = 24;
+    const filled = Math.min(width, Math.round(e.fraction * width));
+    const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(e.fraction * 100)).padStart(3)}%`;
+    const head = `${bar} cell ${e.index + 1}/${e.total} elapsed ${formatMs(e.elapsedMs)} ETA ${formatMs(e.etaMs)}`;
+    if (e.kind === 'start') {
+      if (tty) stream.write(`\r\x1b[K${head}  ${cellName(e.cell)}`);
+      else stream.write(`${head}  ${cellName(e.cell)}: running\n`);
+    } else {
+      if (tty) stream.write('\r\x1b[K');
+      const what = e.kind === 'done' ? summaryLine(e.result!) : e.kind === 'skip' ? 'already in results (--resume), skipped' : `FAILED: ${e.error}`;
+      stream.write(`${e.kind === 'fail' ? 'x' : e.kind === 'skip' ? '-' : '+'} ${cellName(e.cell)}: ${what}\n`);
+    }
+  };
+}
+
+interface KernelModule {
+  runKernelBaseline(options: { services: number; endpointsPerService: number; seed: number; mode: 'iptables' | 'nftables' }): Promise<CellResult | { skipped: string }>;
+}
+
+/** The kernel baselines, when src/verify/kernel-bench.ts is there; each skip says why. */
+export async function runKernelBaselines(services: readonly number[], endpoints: number, seed: number, modes: readonly ProxyMode[], outDir: string, log: (l: string) => void): Promise<number> {
+  let mod: Partial<KernelModule>;
+  try {
+    const specifier = '../verify/kernel-bench.js';
+    mod = (await import(specifier)) as Partial<KernelModule>;
+  } catch (err) {
+    log(`kdp bench: --kernel: the kernel baseline is not available (${(err as Error).message.split('\n')[0]}); skipped`);
+    return 0;
+  }
+  if (typeof mod.runKernelBaseline !== 'function') {
+    log('kdp bench: --kernel: src/verify/kernel-bench.ts exports no runKernelBaseline; skipped');
+    return 0;
+  }
+  let added = 0;
+  for (const s of services) {
+    for (const mode of ['iptables', 'nftables'] as const) {
+      if (!modes.includes(mode)) continue;
+      try {
+        const r = await mod.runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
+        if ('skipped' in r) {
+          log(`kdp bench: --kernel ${mode} at ${s} Services skipped: ${r.skipped}`);
+          continue;
+        }
+        appendResult(outDir, r);
+        added++;
+        log(`+ kernel-${mode} ${s} svc: ${summaryLine(r)}`);
+      } catch (err) {
+        log(`kdp bench: --kernel ${mode} at ${s} Services failed: ${(err as Error).message}`);
+      }
+    }
+  }
+  return added;
+}
+
+/** Runs the report when src/report/cli.ts exports reportCommandMain; otherwise says so. */
+export async function runReport(outDir: string, defaultOut: boolean, log: (l: string) => void): Promise<void> {
+  let mod: { reportCommandMain?: (argv: string[]) => Promise<number> };
+  try {
+    const specifier = '../report/cli.js';
+    mod = (await import(specifier)) as typeof mod;
+  } catch (err) {
+    log(`kdp bench: no report written (src/report/cli.ts is not available: ${(err as Error).message.split('\n')[0]})`);
+    return;
+  }
+  if (typeof mod.reportCommandMain !== 'function') {
+    log('kdp bench: no report written (src/report/cli.ts exports no reportCommandMain)');
+    return;
+  }
+  const argv = defaultOut ? ['--results', outDir] : ['--results', outDir, '--out', join(outDir, 'BENCHMARKS.md'), '--charts', join(outDir, 'charts')];
+  const code = await mod.reportCommandMain(argv);
+  if (code !== 0) log(`kdp bench: the report exited with status ${code}`);
+}
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'the load sweep: throughput and costs of each proxy mode against the number of Services',
+  help,
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      services: { type: 'string' },
+      endpoints: { type: 'string' },
+      modes: { type: 'string' },
+      cni: { type: 'string' },
+      workers: { type: 'string' },
+      flows: { type: 'string' },
+      seed: { type: 'string' },
+      zipf: { type: 'string' },
+      repeats: { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean' },
+      full: { type: 'boolean' },
+      kernel: { type: 'boolean' },
+      'no-report': { type: 'boolean' },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const modes = listOption(values.modes, 'modes');
+    for (const m of modes ?? []) if (!(kModes as readonly string[]).includes(m)) throw new UsageError(`--modes takes ${kModes.join(', ')}, not "${m}"`);
+    const cnis = listOption(values.cni, 'cni');
+    for (const c of cnis ?? []) if (!(kCnis as readonly string[]).includes(c)) throw new UsageError(`--cni takes ${kCnis.join(', ')}, not "${c}"`);
+    let zipf: number | undefined;
+    if (values.zipf !== undefined) {
+      zipf = Number(values.zipf);
+      if (!Number.isFinite(zipf) || zipf < 0 || zipf > 10) throw new UsageError(`--zipf takes a number from 0 (uniform) to 10, not "${values.zipf}"`);
+    }
+    if (values.out === '') throw new UsageError('--out needs a directory');
+    const outDir = values.out ?? 'results';
+    const machineCores = cores();
+    const cells = planSweep({
+      services: intList(values.services, 'services', 1, 1_000_000),
+      endpoints: intOption(values.endpoints, 'endpoints', 10, 1, 1000),
+      modes: modes as ProxyMode[] | undefined,
+      cnis: cnis as Cni[] | undefined,
+      workers: intList(values.workers, 'workers', 1, 256),
+      flows: values.flows === undefined ? undefined : intOption(values.flows, 'flows', 0, 1, 1_000_000_000),
+      seed: intOption(values.seed, 'seed', 1, 0, 0xffffffff),
+      zipf,
+      full: values.full === true,
+      repeats: values.repeats === undefined ? undefined : intOption(values.repeats, 'repeats', 1, 1, 100),
+      cores: machineCores,
+    });
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSigint = (): void => {
+      interrupts++;
+      if (interrupts === 1) {
+        controller.abort();
+        process.stderr.write('\nkdp bench: stopping after the cell in progress (finished cells are kept in results.jsonl; Ctrl-C again to quit now)\n');
+      } else {
+        process.stderr.write('\nkdp bench: quitting now; the cell in progress is lost (run again with --resume)\n');
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSigint);
+    const log = (l: string): void => void process.stderr.write(`${l}\n`);
+    const totalFlows = cells.reduce((a, c) => a + c.flows * c.repeats, 0);
+    log(`kdp bench: ${cells.length} cells (${totalFlows.toLocaleString('en-US')} flows in all) on ${machineCores} cores; results in ${resolve(outDir, 'results.jsonl')}`);
+    try {
+      const summary = await runSweep({
+        cells,
+        outDir,
+        resume: values.resume === true,
+        command: ['kdp', 'bench', ...argv].join(' '),
+        signal: controller.signal,
+        progress: progressPrinter(),
+        log,
+      });
+      log(`kdp bench: ${summary.ran} cells run, ${summary.skipped} skipped, ${summary.failed} failed in ${formatMs(summary.elapsedMs)}${summary.stopped ? ' (stopped early: run again with --resume to finish)' : ''}`);
+      if (values.kernel && !summary.stopped) {
+        const services = [...new Set(cells.map((c) => c.services))].sort((a, b) => a - b);
+        const endpoints = cells[0]?.endpointsPerService ?? 10;
+        await runKernelBaselines(services, endpoints, cells[0]?.seed ?? 1, [...new Set(cells.map((c) => c.mode))], outDir, log);
+      }
+      if (!values['no-report']) await runReport(outDir, values.out === undefined, log);
+      return summary.failed > 0 || summary.stopped ? EXIT_FAILED : EXIT_OK;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

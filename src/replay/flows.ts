@@ -1,0 +1,518 @@
+/**
+ * Synthetic flows for the replay, deterministic for (seed, flow id), sharded the way a NIC's RSS
+ * shards them: every flow is a pure function of the run's seed and its global id, and a worker
+ * keeps the flows whose Toeplitz hash sends them to its queue. The flow set is therefore the
+ * same whatever the number of workers; only who replays which flow changes.
+ *
+ * The mix (`kDefaultFlowMix`): pods calling ClusterIP Services (most traffic), pods calling pods
+ * on the same node and on another node, external clients calling NodePorts and LoadBalancer
+ * IPs, and pods calling out of the cluster. Service popularity is uniform or Zipf(s) over a seeded
+ * permutation of the Services (so that the popular ones are not simply the first rules of the
+ * iptables chain). Each flow carries its packet schedule (see `packetCount`/`packetAt`):
+ *   TCP: SYN, SYN/ACK (reply), ACK, request data (1+), response data (1+), FIN/ACK, FIN/ACK
+ *        (reply), ACK: 6 + request + response packets, 9.4 on average
+ *   UDP: request/response pairs (1+)
+ * and payload sizes from a request/response distribution bounded by the pod MTU.
+ *
+ * Client addresses and ports are derived from the flow id (client = id mod clients, port =
+ * 1024 + floor(id / clients) mod 64512), so no two flows share a 5-tuple below
+ * clients x 64512 flows: every first packet really is a new connection.
+ *
+ * This module has no Node.js imports: it runs in workers, tests and the browser alike.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { mix32, Prng } from '../model/prng.js';
+import type { Cluster } from '../model/types.js';
+import { PROTO_TCP, PROTO_UDP } from '../model/types.js';
+import type { PodNetworkPlan } from '../dataplane/pod-network.js';
+import { ENTRY_EXTERNAL, ENTRY_POD } from '../dataplane/pipeline.js';
+
+/** Flow kinds, as `as const` labels and ids. */
+export const kFlowKinds = ['cluster-ip', 'pod-same-node', 'pod-cross-node', 'node-port', 'load-balancer', 'egress'] as const;
+export type FlowKind = (typeof kFlowKinds)[number];
+export const FLOW_CLUSTER_IP = 0;
+export const FLOW_POD_SAME_NODE = 1;
+export const FLOW_POD_CROSS_NODE = 2;
+export const FLOW_NODE_PORT = 3;
+export const FLOW_LOAD_BALANCER = 4;
+export const FLOW_EGRESS = 5;
+
+/** Share of each flow kind (sums to 1), in `kFlowKinds` order. */
+export type FlowMix = readonly [number, number, number, number, number, number];
+export const kDefaultFlowMix: FlowMix = [0.7, 0.08, 0.08, 0.05, 0.04, 0.05];
+
+export interface FlowOptions {
+  readonly seed: number;
+  /** Zipf exponent of Service popularity; 0 is uniform. */
+  readonly zipf?: number;
+  readonly mix?: FlowMix;
+}
+
+/** The RSS indirection table size of common NICs (ixgbe, mlx5 default 128 entries). */
+export const kRetaSize = 128;
+
+/** Microsoft's default RSS key (used by most NIC drivers when none is configured). */
+const kRssKey = [
+  0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4,
+  0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
+
+/**
+ * Toeplitz tables: for input byte position b (0..11 of srcIp, dstIp, srcPort, dstPort, in
+ * network order) and value v, the XOR of the 32-bit key windows its set bits select.
+ */
+const kToeplitz: Uint32Array = (() => {
+  const t = new Uint32Array(12 * 256);
+  const window = (bit: number): number => {
+    // The 32 key bits starting at key bit `bit`.
+    let w = 0;
+    for (let k = 0; k < 32; k++) {
+      const kb = bit + k;
+      const v = (kRssKey[kb >>> 3] >>> (7 - (kb & 7))) & 1;
+      w = (w << 1) | v;
+    }
+    return w >>> 0;
+  };
+  for (let b = 0; b < 12; b++) {
+    const windows: number[] = [];
+    for (let bit = 0; bit < 8; bit++) windows.push(window(b * 8 + bit));
+    for (let v = 0; v < 256; v++) {
+      let h = 0;
+      for (let bit = 0; bit < 8; bit++) if ((v >>> (7 - bit)) & 1) h ^= windows[bit];
+      t[b * 256 + v] = h >>> 0;
+    }
+  }
+  return t;
+})();
+
+/** The NIC's RSS hash of an IPv4 4-tuple (Toeplitz, default key), as ixgbe/mlx5 compute it. */
+export function rssHash(srcIp: number, dstIp: number, srcPort: number, dstPort: number): number {
+  const t = kToeplitz;
+  const h =
+    t[(srcIp >>> 24) & 255] ^
+    t[256 + ((srcIp >>> 16) & 255)] ^
+    t[512 + ((srcIp >>> 8) & 255)] ^
+    t[768 + (srcIp & 255)] ^
+    t[1024 + ((dstIp >>> 24) & 255)] ^
+    t[1280 + ((dstIp >>> 16) & 255)] ^
+    t[1536 + ((dstIp >>> 8) & 255)] ^
+    t[1792 + (dstIp & 255)] ^
+    t[2048 + ((srcPort >>> 8) & 255)] ^
+    t[2304 + (srcPort & 255)] ^
+    t[2560 + ((dstPort >>> 8) & 255)] ^
+    t[2816 + (dstPort & 255)];
+  return h >>> 0;
+}
+
+/** The queue (worker) of a hash with `queues` queues: the default indirection table, i mod queues. */
+export function rssQueue(hash: number, queues: number): number {
+  return (hash & (kRetaSize - 1)) % queues;
+}
+
+/** Samples ranks 0..n-1 with P(k) proportional to 1/(k+1)^s (s = 0: uniform). */
+export class ZipfSampler {
+  readonly n: number;
+  readonly s: number;
+  readonly #cdf: Float64Array | null;
+
+  constructor(n: number, s: number) {
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`a Zipf sampler needs at least one item, not ${n}`);
+    if (!(s >= 0) || !Number.isFinite(s)) throw new InvalidArgumentError(`options.zipf must be a number >= 0, not ${s}`);
+    this.n = n;
+    this.s = s;
+    if (s === 0) {
+      this.#cdf = null;
+      return;
+    }
+    const cdf = new Float64Array(n);
+    let sum = 0;
+    for (let k = 0; k < n; k++) {
+      sum += 1 / Math.pow(k + 1, s);
+      cdf[k] = sum;
+    }
+    for (let k = 0; k < n; k++) cdf[k] /= sum;
+    cdf[n - 1] = 1;
+    this.#cdf = cdf;
+  }
+
+  /** The rank for a uniform u32. */
+  sample(u32: number): number {
+    const u = u32 / 4294967296;
+    const cdf = this.#cdf;
+    if (cdf === null) return Math.floor(u * this.n);
+    let lo = 0;
+    let hi = this.n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] > u) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+}
+
+/**
+ * A chunk of flows, struct-of-arrays, preallocated and refilled (`count = 0`), never reallocated.
+ */
+export class FlowChunk {
+  readonly capacity: number;
+  count = 0;
+  /** Global flow id (the same whatever the worker count). */
+  readonly id: Float64Array;
+  readonly kind: Uint8Array;
+  readonly proto: Uint8Array;
+  readonly srcIp: Uint32Array;
+  readonly dstIp: Uint32Array;
+  readonly srcPort: Uint16Array;
+  readonly dstPort: Uint16Array;
+  /** Node where the first packet enters, and how (ENTRY_POD / ENTRY_EXTERNAL). */
+  readonly node: Uint16Array;
+  readonly entry: Uint8Array;
+  /** The Service port (index into Cluster.ports) the flow calls, -1 for pod/egress flows. */
+  readonly servicePort: Int32Array;
+  /** Request (client to server) and response data packets; UDP: request/response pairs in `request`. */
+  readonly request: Uint8Array;
+  readonly response: Uint8Array;
+  /** Per-flow randomness for payload sizes and sequence numbers. */
+  readonly rand: Uint32Array;
+  /** RSS hash of the first packet's tuple. */
+  readonly rss: Uint32Array;
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new InvalidArgumentError('options.capacity must be a positive integer');
+    this.capacity = capacity;
+    this.id = new Float64Array(capacity);
+    this.kind = new Uint8Array(capacity);
+    this.proto = new Uint8Array(capacity);
+    this.srcIp = new Uint32Array(capacity);
+    this.dstIp = new Uint32Array(capacity);
+    this.srcPort = new Uint16Array(capacity);
+    this.dstPort = new Uint16Array(capacity);
+    this.node = new Uint16Array(capacity);
+    this.entry = new Uint8Array(capacity);
+    this.servicePort = new Int32Array(capacity);
+    this.request = new Uint8Array(capacity);
+    this.response = new Uint8Array(capacity);
+    this.rand = new Uint32Array(capacity);
+    this.rss = new Uint32Array(capacity);
+  }
+}
+
+// Packet schedule directions and TCP flags.
+export const DIR_FORWARD = 0;
+export const DIR_REPLY = 1;
+const F_FIN = 0x01;
+const F_SYN = 0x02;
+const F_PSH = 0x08;
+const F_ACK = 0x10;
+
+/** Packets of flow j of the chunk (first packet included). */
+export function packetCount(chunk: FlowChunk, j: number): number {
+  return chunk.proto[j] === PROTO_TCP ? 6 + chunk.request[j] + chunk.response[j] : 2 * chunk.request[j];
+}
+
+/** One packet of a flow's schedule, written into `out` (preallocated, reused). */
+export interface PacketSpec {
+  dir: number;
+  flags: number;
+  payload: number;
+}
+
+export function newPacketSpec(): PacketSpec {
+  return { dir: DIR_FORWARD, flags: 0, payload: 0 };
+}
+
+/**
+ * Packet p (0 = the first) of flow j: its direction, TCP flags and payload length, for a pod MTU
+ * of `podMtu` bytes (IPv4 + L4 + payload must fit it).
+ */
+export function packetAt(chunk: FlowChunk, j: number, p: number, podMtu: number, out: PacketSpec): void {
+  const r = chunk.rand[j];
+  if (chunk.proto[j] !== PROTO_TCP) {
+    // UDP request/response: DNS-like requests, responses up to the MTU.
+    out.flags = 0;
+    out.dir = p & 1;
+    out.payload = out.dir === DIR_FORWARD ? requestSize(r, p, podMtu - 28) : responseSize(r, p, podMtu - 28, 512);
+    return;
+  }
+  const req = chunk.request[j];
+  const resp = chunk.response[j];
+  const mss = podMtu - 40;
+  out.payload = 0;
+  if (p === 0) {
+    out.dir = DIR_FORWARD;
+    out.flags = F_SYN;
+  } else if (p === 1) {
+    out.dir = DIR_REPLY;
+    out.flags = F_SYN | F_ACK;
+  } else if (p === 2) {
+    out.dir = DIR_FORWARD;
+    out.flags = F_ACK;
+  } else if (p < 3 + req) {
+    out.dir = DIR_FORWARD;
+    out.flags = F_PSH | F_ACK;
+    out.payload = requestSize(r, p, mss);
+  } else if (p < 3 + req + resp) {
+    out.dir = DIR_REPLY;
+    out.flags = p === 2 + req + resp ? F_PSH | F_ACK : F_ACK;
+    out.payload = responseSize(r, p, mss, mss);
+  } else {
+    const k = p - (3 + req + resp);
+    out.dir = k === 1 ? DIR_REPLY : DIR_FORWARD;
+    out.flags = k === 2 ? F_ACK : F_FIN | F_ACK;
+  }
+}
+
+/** Requests: 64 to 1024 bytes, log-uniform (headers, small RPCs), bounded by `max`. */
+function requestSize(r: number, p: number, max: number): number {
+  const u = mix32(r, p) / 4294967296;
+  const s = Math.round(64 * Math.pow(16, u));
+  return s < max ? s : max;
+}
+
+/** Responses: 45% full segments (bulk), the rest log-uniform from 64 bytes to `cap`, bounded by `max`. */
+function responseSize(r: number, p: number, max: number, cap: number): number {
+  const h = mix32(r ^ 0x5bd1e995, p);
+  if (h % 100 < 45) return max;
+  const u = (h >>> 8) / 16777216;
+  const s = Math.round(64 * Math.pow(cap / 64, u));
+  return s < max ? s : max;
+}
+
+/** Geometric count >= 1 with continuation probability q, from a u32, capped at 32. */
+function geometric(u32: number, q: number): number {
+  let n = 1;
+  let u = u32 / 4294967296;
+  while (u < q && n < 32) {
+    n++;
+    u = u / q;
+  }
+  return n;
+}
+
+const kEgressTcpBase = 0x97650000; // 151.101.0.0/16: CDN-like destinations, TCP 443
+const kEgressDns = [0x08080808, 0x08080404]; // 8.8.8.8, 8.8.4.4: UDP 53
+const kAllowedClients = 0xc6336400; // 198.51.100.0/24 (the synthetic LoadBalancers' source range)
+const kOtherClients = 0x64400000; // 100.64.0.0/10 (CGNAT): clients outside that range
+const kPortSpan = 64512; // ports 1024..65535
+
+/**
+ * Everything a flow is drawn from, derived once per cluster and seed: the pods that act as
+ * clients, per-node pod lists, and Service ports by kind in popularity order.
+ */
+export class FlowSet {
+  readonly seed: number;
+  readonly zipf: number;
+  readonly mix: FlowMix;
+  readonly nodes: number;
+  readonly podMtu: number;
+  /** Client pods: address, node, and a port they serve (their endpoint port). */
+  readonly podIp: Uint32Array;
+  readonly podNode: Uint16Array;
+  readonly podPort: Uint16Array;
+  /** Pods of each node, as indexes into podIp. */
+  readonly podsOfNode: readonly Uint32Array[];
+  readonly nodeIp: Uint32Array;
+  /** Service ports callable by kind, in popularity order (most popular first). */
+  readonly clusterIpPorts: Int32Array;
+  readonly nodePorts: Int32Array;
+  readonly lbPorts: Int32Array;
+  readonly #cluster: Cluster;
+  readonly #cumMix: Float64Array;
+  readonly #zClusterIp: ZipfSampler | null;
+  readonly #zNodePort: ZipfSampler | null;
+  readonly #zLb: ZipfSampler | null;
+
+  constructor(cluster: Cluster, plan: PodNetworkPlan, options: FlowOptions) {
+    const seed = options.seed >>> 0;
+    const zipf = options.zipf ?? 0;
+    const mix = options.mix ?? kDefaultFlowMix;
+    if (mix.length !== kFlowKinds.length || mix.some((m) => !(m >= 0)) || Math.abs(mix.reduce((a, b) => a + b, 0) - 1) > 1e-9) {
+      throw new InvalidArgumentError(`options.mix must give ${kFlowKinds.length} shares >= 0 that sum to 1`);
+    }
+    this.seed = seed;
+    this.zipf = zipf;
+    this.mix = mix;
+    this.#cluster = cluster;
+    this.nodes = cluster.nodes.length;
+    this.podMtu = plan.podMtu;
+    this.nodeIp = Uint32Array.from(plan.nodes.map((n) => n.primaryIp));
+
+    // One client pod per endpoint address: the rows of each Service's first port.
+    const eps = cluster.endpoints;
+    const ips: number[] = [];
+    const nodesOf: number[] = [];
+    const ports: number[] = [];
+    for (const svc of cluster.services) {
+      if (svc.ports.length === 0) continue;
+      const port = cluster.ports[svc.ports[0]];
+      for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
+        if (eps.node[r] < 0) continue;
+        ips.push(eps.ip[r]);
+        nodesOf.push(eps.node[r]);
+        ports.push(eps.port[r]);
+      }
+    }
+    if (ips.length === 0) {
+      // A cluster without endpoints still has pods to send from: one per node, at its block's .2.
+      plan.nodes.forEach((n, i) => {
+        const block = n.podBlocks[0];
+        if (block) {
+          ips.push((block.base + 2) >>> 0);
+          nodesOf.push(i);
+          ports.push(8080);
+        }
+      });
+    }
+    if (ips.length === 0) throw new InvalidArgumentError('the cluster has no pod addresses to send flows from');
+    this.podIp = Uint32Array.from(ips);
+    this.podNode = Uint16Array.from(nodesOf);
+    this.podPort = Uint16Array.from(ports);
+    const byNode: number[][] = cluster.nodes.map(() => []);
+    for (let p = 0; p < ips.length; p++) byNode[nodesOf[p]].push(p);
+    this.podsOfNode = byNode.map((l) => Uint32Array.from(l));
+
+    // Popularity: a seeded permutation of the Services; ports of one Service stay together.
+    const order = Array.from({ length: cluster.services.length }, (_, i) => i);
+    const rng = new Prng(mix32(seed, 0x706f7075));
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.below(i + 1);
+      const t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    const cip: number[] = [];
+    const np: number[] = [];
+    const lb: number[] = [];
+    for (const s of order) {
+      const svc = cluster.services[s];
+      for (const p of svc.ports) {
+        const port = cluster.ports[p];
+        if (svc.clusterIPs.length > 0 && !svc.headless) cip.push(p);
+        if (port.nodePort > 0) np.push(p);
+        if (svc.loadBalancerIPs.length > 0) lb.push(p);
+      }
+    }
+    this.clusterIpPorts = Int32Array.from(cip);
+    this.nodePorts = Int32Array.from(np);
+    this.lbPorts = Int32Array.from(lb);
+    this.#zClusterIp = cip.length ? new ZipfSampler(cip.length, zipf) : null;
+    this.#zNodePort = np.length ? new ZipfSampler(np.length, zipf) : null;
+    this.#zLb = lb.length ? new ZipfSampler(lb.length, zipf) : null;
+    const cum = new Float64Array(mix.length);
+    let acc = 0;
+    for (let k = 0; k < mix.length; k++) cum[k] = acc += mix[k];
+    cum[mix.length - 1] = 1;
+    this.#cumMix = cum;
+  }
+
+  /** Writes flow `id` into slot j of `out` (no allocation). */
+  generate(id: number, out: FlowChunk, j: number): void {
+    const cluster = this.#cluster;
+    const h0 = mix32(this.seed, id >>> 0) ^ Math.floor(id / 4294967296);
+    const r1 = mix32(h0, 1);
+    const r2 = mix32(h0, 2);
+    const r3 = mix32(h0, 3);
+    const r4 = mix32(h0, 4);
+    const r5 = mix32(h0, 5);
+    let kind = 0;
+    const u = r1 / 4294967296;
+    const cum = this.#cumMix;
+    while (kind < cum.length - 1 && u >= cum[kind]) kind++;
+    if (kind === FLOW_NODE_PORT && this.#zNodePort === null) kind = FLOW_CLUSTER_IP;
+    if (kind === FLOW_LOAD_BALANCER && this.#zLb === null) kind = FLOW_CLUSTER_IP;
+    if (kind === FLOW_CLUSTER_IP && this.#zClusterIp === null) kind = FLOW_POD_CROSS_NODE;
+    if (kind === FLOW_POD_CROSS_NODE && this.nodes < 2) kind = FLOW_POD_SAME_NODE;
+
+    let proto = PROTO_TCP;
+    let srcIp = 0;
+    let srcPort = 0;
+    let dstIp = 0;
+    let dstPort = 0;
+    let node = 0;
+    let entry = ENTRY_POD;
+    let sp = -1;
+    if (kind === FLOW_NODE_PORT || kind === FLOW_LOAD_BALANCER) {
+      // External clients: 70% from the LoadBalancers' allowed source range.
+      entry = ENTRY_EXTERNAL;
+      const allowed = r4 % 10 < 7;
+      const clients = allowed ? 254 : 65536;
+      srcIp = allowed ? kAllowedClients + 1 + (id % 254) : kOtherClients + (id % 65536);
+      srcPort = 1024 + (Math.floor(id / clients) % kPortSpan);
+      node = r3 % this.nodes;
+      if (kind === FLOW_NODE_PORT) {
+        sp = this.nodePorts[this.#zNodePort!.sample(r2)];
+        dstIp = this.nodeIp[node];
+        dstPort = cluster.ports[sp].nodePort;
+      } else {
+        sp = this.lbPorts[this.#zLb!.sample(r2)];
+        dstIp = cluster.services[cluster.ports[sp].service].loadBalancerIPs[0];
+        dstPort = cluster.ports[sp].port;
+      }
+      proto = cluster.ports[sp].protocol;
+    } else {
+      const pods = this.podIp.length;
+      const client = id % pods;
+      srcIp = this.podIp[client];
+      srcPort = 1024 + (Math.floor(id / pods) % kPortSpan);
+      node = this.podNode[client];
+      if (kind === FLOW_CLUSTER_IP) {
+        sp = this.clusterIpPorts[this.#zClusterIp!.sample(r2)];
+        const port = cluster.ports[sp];
+        dstIp = cluster.services[port.service].clusterIPs[0];
+        dstPort = port.port;
+        proto = port.protocol;
+      } else if (kind === FLOW_EGRESS) {
+        if (r3 % 5 === 0) {
+          proto = PROTO_UDP;
+          dstIp = kEgressDns[r3 & 1];
+          dstPort = 53;
+        } else {
+          dstIp = (kEgressTcpBase + (r3 >>> 16)) >>> 0;
+          dstPort = 443;
+        }
+      } else {
+        let list = this.podsOfNode[node];
+        if (kind === FLOW_POD_CROSS_NODE) {
+          const other = (node + 1 + (r3 % (this.nodes - 1))) % this.nodes;
+          list = this.podsOfNode[other];
+          if (list.length === 0) list = this.podsOfNode[node];
+        }
+        const server = list[r2 % list.length];
+        dstIp = this.podIp[server];
+        dstPort = this.podPort[server];
+        proto = r3 % 10 === 0 ? PROTO_UDP : PROTO_TCP;
+      }
+    }
+    out.id[j] = id;
+    out.kind[j] = kind;
+    out.proto[j] = proto;
+    out.srcIp[j] = srcIp;
+    out.dstIp[j] = dstIp;
+    out.srcPort[j] = srcPort;
+    out.dstPort[j] = dstPort;
+    out.node[j] = node;
+    out.entry[j] = entry;
+    out.servicePort[j] = sp;
+    // TCP: 1 + Geom(0.3) request and 1 + Geom(0.5) response segments; UDP: 1 + Geom(0.25) exchanges.
+    out.request[j] = proto === PROTO_TCP ? geometric(r4, 0.3) : geometric(r4, 0.25);
+    out.response[j] = proto === PROTO_TCP ? geometric(r5, 0.5) : 0;
+    out.rand[j] = r5;
+    out.rss[j] = rssHash(srcIp, dstIp, srcPort, dstPort);
+  }
+
+  /**
+   * Fills `out` with the flows among ids [first, first + count) that RSS sends to queue `shard`
+   * of `shards`, in id order. Returns the number of ids consumed (stops early when `out` is full).
+   */
+  fillShard(first: number, count: number, shard: number, shards: number, out: FlowChunk): number {
+    out.count = 0;
+    let k = 0;
+    for (; k < count && out.count < out.capacity; k++) {
+      const j = out.count;
+      this.generate(first + k, out, j);
+      if (rssQueue(out.rss[j], shards) === shard) out.count = j + 1;
+    }
+    return k;
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * The replay core: one worker's shard of a cell's flows through the whole pipeline, timed in
+ * two phases per chunk of flows, as a NIC queue would see them:
+ *
+ *   1. new flows: the first packet of every flow of the chunk (conntrack miss, the proxy mode's
+ *      rules, conntrack confirm, routing, masquerade, encapsulation, the wire, decapsulation and
+ *      the destination node's conntrack), in batches of 256;
+ *   2. established: every later packet of those flows (replies included), interleaved flow by
+ *      flow (packet 1 of every flow, then packet 2, ...), so that conntrack sees the whole
+ *      table's working set, as a busy node does.
+ *
+ * Only `runBatch` is timed (one clock read before and after each batch): writing the header
+ * bytes (`PacketBatch.push`, what the NIC's DMA does) is measured apart as `rxNs`.
+ *
+ * The decision checksum is the sum, mod 2^32, of mix32(flow id, decision) over the shard's flows,
+ * so it is independent of the order and of the sharding; two sums with different mixes are
+ * kept (64 bits). The decision is the endpoint row the entry node's conntrack bound the flow to
+ * (-1 none), with its end verdict. Where the mode's choice depends on the order of flows seen by
+ * one node (IPVS rr/wrr/lc, the userspace proxy's round robin, and ClientIP session affinity in
+ * any mode), the decision checksummed is the Service port the endpoint belongs to (the
+ * candidate set) instead of the endpoint itself, and an endpoint outside the flow's Service port
+ * is counted in `foreignEndpoints` (must be 0).
+ *
+ * No Node.js imports: the clock is passed in (worker.ts gives performance.now).
+ */
+import { compileDataplane } from '../compile/index.js';
+import type { ServiceDataplane } from '../compile/dataplane.js';
+import { CT_COUNTER_NAMES } from '../dataplane/conntrack.js';
+import { PipelineContext } from '../dataplane/context.js';
+import { END_EXTERNAL, END_HOST, END_POD, kDropNames, kEndNames, kStageNames } from '../dataplane/next.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../dataplane/pipeline.js';
+import { buildPodNetwork, type PodNetworkPlan } from '../dataplane/pod-network.js';
+import { generateCluster } from '../model/synthetic.js';
+import { mix32 } from '../model/prng.js';
+import type { Cluster, Cni, ProxyMode } from '../model/types.js';
+import { kBatchSize, PacketBatch } from '../net/batch.js';
+import { DIR_FORWARD, FlowChunk, FlowSet, newPacketSpec, packetAt, packetCount } from './flows.js';
+
+/**
+ * Nodes of the synthetic cluster a cell replays on: two give both the same-node and the
+ * cross-node (encapsulated) paths; every node's rules are compiled per worker, which at 30,000
+ * Services costs seconds per node, so more nodes would only lengthen the setup.
+ */
+export const kReplayNodes = 2;
+/** Global flow ids per chunk (each worker keeps its RSS share of them). */
+export const kChunkFlows = 16384;
+/** Virtual seconds between two flows' first packets (1M new flows per second). */
+export const kFlowInterval = 1e-6;
+
+/** What a worker builds once and reuses for every repeat of a cell. */
+export interface SetupKey {
+  readonly mode: ProxyMode;
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly cni: Cni;
+  readonly seed: number;
+  readonly zipf: number;
+}
+
+export interface ReplayTask extends SetupKey {
+  /** Total flows of the cell (all shards). */
+  readonly flows: number;
+  readonly shard: number;
+  readonly shards: number;
+  /** Time each stage (adds two clock reads per stage per pass per batch). Default true. */
+  readonly stageTiming?: boolean;
+}
+
+/** One shard's counters: plain data, merged across workers by `mergeShards`. */
+export interface ShardResult {
+  readonly shard: number;
+  readonly shards: number;
+  /** Flows of this shard, and those whose first packet was not delivered (no further packets). */
+  readonly flows: number;
+  readonly failedFlows: number;
+  readonly firstPackets: number;
+  readonly establishedPackets: number;
+  /** Nanoseconds inside runBatch, per phase. */
+  readonly newPhaseNs: number;
+  readonly establishedPhaseNs: number;
+  /** Nanoseconds spent writing header bytes and scheduling packets (outside runBatch). */
+  readonly rxNs: number;
+  readonly wireBytes: number;
+  readonly encapBytes: number;
+  readonly proxyCopiedBytes: number;
+  readonly decisions: number;
+  readonly decisionWork: number;
+  readonly conntrack: Record<string, number>;
+  readonly drops: Record<string, number>;
+  readonly ends: Record<string, number>;
+  /** Total nanoseconds per stage (when stage timing is on). */
+  readonly stageNs: Record<string, number>;
+  readonly checksumLo: number;
+  readonly checksumHi: number;
+  readonly exactDecisions: number;
+  readonly candidateDecisions: number;
+  readonly foreignEndpoints: number;
+  /** Bytes of this shard's conntrack tables, their capacity and live entries. */
+  readonly conntrackBytes: number;
+  readonly conntrackCapacity: number;
+  readonly conntrackEntries: number;
+  /** Largest node's compiled tables (stats().tableBytes), and nodes compiled. */
+  readonly tableBytes: number;
+  readonly nodesCompiled: number;
+  /** Milliseconds this worker spent building its setup for this task (0 when cached). */
+  readonly setupMs: number;
+}
+
+export function setupKeyString(k: SetupKey): string {
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.seed}|${k.zipf}`;
+}
+
+/** A cluster, its pod network, its flow set and every node's compiled rules, built once. */
+export class ReplaySetup {
+  readonly key: string;
+  readonly spec: SetupKey;
+  readonly cluster: Cluster;
+  readonly plan: PodNetworkPlan;
+  readonly flowSet: FlowSet;
+  readonly #dataplanes: (ServiceDataplane | undefined)[];
+  /** Milliseconds to generate the cluster (model + pod network + flow set), and to compile each node. */
+  readonly clusterMs: number;
+  readonly compileMs: number[] = [];
+
+  constructor(spec: SetupKey, clock: () => number = Date.now) {
+    const t0 = clock();
+    this.spec = spec;
+    this.key = setupKeyString(spec);
+    this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode });
+    this.plan = buildPodNetwork(this.cluster);
+    this.flowSet = new FlowSet(this.cluster, this.plan, { seed: spec.seed, zipf: spec.zipf });
+    this.#dataplanes = new Array(this.cluster.nodes.length);
+    this.clusterMs = clock() - t0;
+    // Every node's rules are compiled here, never inside a timed batch.
+    for (let n = 0; n < this.cluster.nodes.length; n++) {
+      const t = clock();
+      this.dataplane(n);
+      this.compileMs.push(clock() - t);
+    }
+  }
+
+  /** The node's compiled rules: compiled on first use, kept for every later context. */
+  dataplane(node: number): ServiceDataplane {
+    let dp = this.#dataplanes[node];
+    if (!dp) {
+      dp = compileDataplane(this.cluster, this.spec.mode, node);
+      this.#dataplanes[node] = dp;
+    }
+    return dp;
+  }
+
+  compiled(): ServiceDataplane[] {
+    return this.#dataplanes.filter((d): d is ServiceDataplane => d !== undefined);
+  }
+
+  /** Forgets per-run state of the compiled rules (affinity, schedulers' cursors). */
+  resetRules(): void {
+    for (const dp of this.compiled()) {
+      const d = dp as unknown as { resetState?: () => void; resetAffinity?: () => void };
+      if (typeof d.resetState === 'function') d.resetState();
+      else if (typeof d.resetAffinity === 'function') d.resetAffinity();
+    }
+  }
+}
+
+/** Whether flows to this Service port decide by the order of flows (see the file header). */
+export function orderDependent(cluster: Cluster, mode: ProxyMode, servicePort: number): boolean {
+  if (mode === 'userspace') return true;
+  if (mode === 'ipvs') {
+    const s = cluster.proxy.ipvsScheduler;
+    if (s === 'rr' || s === 'wrr' || s === 'lc') return true;
+  }
+  return servicePort >= 0 && cluster.services[cluster.ports[servicePort].service].affinity.clientIP;
+}
+
+/** Conntrack entries a shard's context is sized for, per node (every flow of the shard fits). */
+export function conntrackMaxFor(flows: number, shards: number, mode: ProxyMode): number {
+  const perShard = Math.ceil((flows / shards) * 1.15) + 1024;
+  const perFlow = mode === 'userspace' ? 3 : 2;
+  return Math.max(4096, Math.ceil((perShard * perFlow * 1.3) / kReplayNodes));
+}
+
+/**
+ * Replays one shard. `clock` returns milliseconds (performance.now in workers). The setup's
+ * compiled rules are reused; its per-run state is reset first, and a fresh context (conntrack
+ * tables) is built for every call, so repeats are independent.
+ */
+export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number }): ShardResult {
+  const { shard, shards, flows } = task;
+  const mode = setup.spec.mode;
+  const cluster = setup.cluster;
+  setup.resetRules();
+  const max = conntrackMaxFor(flows, shards, mode);
+  let ctx = ctxCache?.ctx;
+  if (ctx && ctxCache!.max === max) {
+    // Reuse the tables (allocating hundreds of MB per repeat only feeds the GC): empty them and
+    // zero every counter.
+    for (const ct of ctx.conntrackTables()) {
+      ct.clear();
+      ct.counters.fill(0);
+    }
+    ctx.drops.fill(0);
+    ctx.ends.fill(0);
+    ctx.stageMs.fill(0);
+    ctx.wireBytes = 0;
+    ctx.encapBytes = 0;
+    ctx.decisions = 0;
+    ctx.decisionWork = 0;
+    ctx.proxyCopiedBytes = 0;
+    ctx.now = 0;
+  } else {
+    ctx = new PipelineContext(cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode, seed: setup.spec.seed, conntrackMax: max, capacity: kBatchSize });
+    if (ctxCache) {
+      ctxCache.ctx = ctx;
+      ctxCache.max = max;
+    }
+  }
+  ctx.clock = task.stageTiming === false ? null : clock;
+  const c = ctx;
+
+  const flowSet = setup.flowSet;
+  const podMtu = setup.plan.podMtu;
+  const eps = cluster.endpoints;
+  const batch = new PacketBatch({ capacity: kBatchSize });
+  const chunk = new FlowChunk(Math.ceil(kChunkFlows / shards) + kChunkFlows / 4 + 64);
+  const cap = chunk.capacity;
+  // Per flow of the chunk: where the first packet arrived (the reply starts there), whether it
+  // did, its packet count, and sequence numbers.
+  const aSrc = new Uint32Array(cap);
+  const aDst = new Uint32Array(cap);
+  const aSport = new Uint16Array(cap);
+  const aDport = new Uint16Array(cap);
+  const aNode = new Uint16Array(cap);
+  const aEntry = new Uint8Array(cap);
+  const alive = new Uint8Array(cap);
+  const pkts = new Uint8Array(cap);
+  const seqF = new Uint32Array(cap);
+  const seqR = new Uint32Array(cap);
+  const flowOfSlot = new Int32Array(kBatchSize);
+  const spec = newPacketSpec();
+
+  let nFlows = 0;
+  let failed = 0;
+  let firstPackets = 0;
+  let estPackets = 0;
+  let newNs = 0;
+  let estNs = 0;
+  let rxNs = 0;
+  let lo = 0;
+  let hi = 0;
+  let exact = 0;
+  let candidate = 0;
+  let foreign = 0;
+  const orderDep = new Map<number, boolean>();
+  const isOrderDep = (sp: number): boolean => {
+    let v = orderDep.get(sp);
+    if (v === undefined) {
+      v = orderDependent(cluster, mode, sp);
+      orderDep.set(sp, v);
+    }
+    return v;
+  };
+
+  const run = (phase: number): void => {
+    const t0 = clock();
+    runBatch(c, batch);
+    const dt = (clock() - t0) * 1e6;
+    if (phase === 0) newNs += dt;
+    else estNs += dt;
+  };
+
+  for (let first = 0; first < flows; ) {
+    const take = Math.min(kChunkFlows, flows - first);
+    let consumed = 0;
+    while (consumed < take) {
+      const used = flowSet.fillShard(first + consumed, take - consumed, shard, shards, chunk);
+      consumed += used;
+      const n = chunk.count;
+      if (n === 0) continue;
+      c.now = (first + consumed) * kFlowInterval;
+      nFlows += n;
+
+      // Phase 1: first packets.
+      let tRx = clock();
+      for (let j0 = 0; j0 < n; j0 += kBatchSize) {
+        const j1 = Math.min(n, j0 + kBatchSize);
+        batch.reset();
+        for (let j = j0; j < j1; j++) {
+          const r = chunk.rand[j];
+          seqF[j] = r;
+          seqR[j] = mix32(r, 0x53594e41);
+          pkts[j] = packetCount(chunk, j);
+          packetAt(chunk, j, 0, podMtu, spec);
+          const i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], 0);
+          inject(c, batch, i, chunk.node[j], chunk.entry[j]);
+          seqF[j] = (seqF[j] + (spec.payload || 1)) >>> 0;
+          flowOfSlot[i] = j;
+        }
+        const t1 = clock();
+        rxNs += (t1 - tRx) * 1e6;
+        run(0);
+        tRx = clock();
+        firstPackets += j1 - j0;
+        for (let i = 0; i < batch.count; i++) {
+          const j = flowOfSlot[i];
+          const end = batch.verdict[i];
+          aSrc[j] = batch.srcIp[i];
+          aDst[j] = batch.dstIp[i];
+          aSport[j] = batch.srcPort[i];
+          aDport[j] = batch.dstPort[i];
+          aNode[j] = batch.node[i];
+          aEntry[j] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+          const ok = end === END_POD || end === END_HOST || end === END_EXTERNAL;
+          alive[j] = ok ? 1 : 0;
+          if (!ok) failed++;
+        }
+      }
+      rxNs += (clock() - tRx) * 1e6;
+
+      // The decisions, from the entry node's conntrack (untimed; lookups are not counted as hits).
+      for (let j = 0; j < n; j++) {
+        const ct = c.conntrack(chunk.node[j]);
+        const found = ct.counters[0];
+        const slot = ct.lookup(chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
+        ct.counters[0] = found;
+        const ep = slot >= 0 ? ct.endpoint[slot] : -1;
+        const sp = chunk.servicePort[j];
+        const id = chunk.id[j] >>> 0;
+        let v: number;
+        if (sp >= 0 && isOrderDep(sp)) {
+          candidate++;
+          if (ep >= 0 && eps.servicePort[ep] !== sp) foreign++;
+          v = mix32(id, ep >= 0 ? (0x80000000 | eps.servicePort[ep]) >>> 0 : 0x7fffffff);
+        } else {
+          exact++;
+          v = mix32(id, (ep + 1) >>> 0);
+        }
+        v = mix32(v, alive[j]);
+        lo = (lo + v) >>> 0;
+        hi = (hi + mix32(v, 0x9e3779b9)) >>> 0;
+      }
+
+      // Phase 2: established packets, interleaved across the chunk's flows.
+      let maxP = 0;
+      for (let j = 0; j < n; j++) if (alive[j] && pkts[j] > maxP) maxP = pkts[j];
+      tRx = clock();
+      batch.reset();
+      for (let p = 1; p < maxP; p++) {
+        for (let j = 0; j < n; j++) {
+          if (alive[j] === 0 || p >= pkts[j]) continue;
+          packetAt(chunk, j, p, podMtu, spec);
+          let i: number;
+          if (spec.dir === DIR_FORWARD) {
+            i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
+            inject(c, batch, i, chunk.node[j], chunk.entry[j]);
+            seqF[j] = (seqF[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
+          } else {
+            i = batch.push(chunk.proto[j], aDst[j], aDport[j], aSrc[j], aSport[j], spec.payload, spec.flags, seqR[j], seqF[j]);
+            inject(c, batch, i, aNode[j], aEntry[j]);
+            seqR[j] = (seqR[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
+          }
+          if (batch.count === kBatchSize) {
+            rxNs += (clock() - tRx) * 1e6;
+            run(1);
+            estPackets += batch.count;
+            batch.reset();
+            tRx = clock();
+          }
+        }
+      }
+      rxNs += (clock() - tRx) * 1e6;
+      if (batch.count > 0) {
+        run(1);
+        estPackets += batch.count;
+        batch.reset();
+      }
+    }
+    first += take;
+  }
+
+  // Counters.
+  const conntrack: Record<string, number> = {};
+  let ctBytes = 0;
+  let ctCap = 0;
+  let ctLive = 0;
+  for (const name of CT_COUNTER_NAMES) conntrack[name] = 0;
+  for (const ct of c.conntrackTables()) {
+    for (let k = 0; k < CT_COUNTER_NAMES.length; k++) conntrack[CT_COUNTER_NAMES[k]] += ct.counters[k];
+    ctBytes += ct.buffer.byteLength;
+    ctCap += ct.maxEntries;
+    ctLive += ct.count;
+  }
+  const drops: Record<string, number> = {};
+  for (let k = 1; k < kDropNames.length; k++) if (c.drops[k] > 0) drops[kDropNames[k]] = c.drops[k];
+  const ends: Record<string, number> = {};
+  for (let k = 1; k < kEndNames.length; k++) ends[kEndNames[k]] = c.ends[k];
+  const stageNs: Record<string, number> = {};
+  if (c.clock) for (let k = 1; k < kStageNames.length; k++) if (c.stageMs[k] > 0) stageNs[kStageNames[k]] = c.stageMs[k] * 1e6;
+  let tableBytes = 0;
+  const dps = setup.compiled();
+  for (const dp of dps) tableBytes = Math.max(tableBytes, dp.stats().tableBytes);
+  c.clock = null;
+  return {
+    shard,
+    shards,
+    flows: nFlows,
+    failedFlows: failed,
+    firstPackets,
+    establishedPackets: estPackets,
+    newPhaseNs: newNs,
+    establishedPhaseNs: estNs,
+    rxNs,
+    wireBytes: c.wireBytes,
+    encapBytes: c.encapBytes,
+    proxyCopiedBytes: c.proxyCopiedBytes,
+    decisions: c.decisions,
+    decisionWork: c.decisionWork,
+    conntrack,
+    drops,
+    ends,
+    stageNs,
+    checksumLo: lo,
+    checksumHi: hi,
+    exactDecisions: exact,
+    candidateDecisions: candidate,
+    foreignEndpoints: foreign,
+    conntrackBytes: ctBytes,
+    conntrackCapacity: ctCap,
+    conntrackEntries: ctLive,
+    tableBytes,
+    nodesCompiled: dps.length,
+    setupMs: 0,
+  };
+}
+
+/** The merged counters of every shard of one run (one repeat of a cell). */
+export interface RunResult extends Omit<ShardResult, 'shard' | 'shards' | 'setupMs'> {
+  readonly workers: number;
+  /** The slowest shard's phase times: the run's wall time for each phase (workers run in parallel). */
+  readonly newPhaseWallNs: number;
+  readonly establishedPhaseWallNs: number;
+  readonly decisionChecksum: string;
+  readonly setupMs: number;
+}
+
+function addRecords(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+export function checksumString(lo: number, hi: number): string {
+  return (lo >>> 0).toString(16).padStart(8, '0') + (hi >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Sums shard counters; checksums add mod 2^32; phase wall times are the slowest shard's. */
+export function mergeShards(shards: readonly ShardResult[]): RunResult {
+  const sum = (f: (s: ShardResult) => number): number => shards.reduce((a, s) => a + f(s), 0);
+  const max = (f: (s: ShardResult) => number): number => shards.reduce((a, s) => Math.max(a, f(s)), 0);
+  const conntrack: Record<string, number> = {};
+  const drops: Record<string, number> = {};
+  const ends: Record<string, number> = {};
+  const stageNs: Record<string, number> = {};
+  let lo = 0;
+  let hi = 0;
+  for (const s of shards) {
+    addRecords(conntrack, s.conntrack);
+    addRecords(drops, s.drops);
+    addRecords(ends, s.ends);
+    addRecords(stageNs, s.stageNs);
+    lo = (lo + s.checksumLo) >>> 0;
+    hi = (hi + s.checksumHi) >>> 0;
+  }
+  return {
+    workers: shards.length,
+    flows: sum((s) => s.flows),
+    failedFlows: sum((s) => s.failedFlows),
+    firstPackets: sum((s) => s.firstPackets),
+    establishedPackets: sum((s) => s.establishedPackets),
+    newPhaseNs: sum((s) => s.newPhaseNs),
+    establishedPhaseNs: sum((s) => s.establishedPhaseNs),
+    newPhaseWallNs: max((s) => s.newPhaseNs),
+    establishedPhaseWallNs: max((s) => s.establishedPhaseNs),
+    rxNs: sum((s) => s.rxNs),
+    wireBytes: sum((s) => s.wireBytes),
+    encapBytes: sum((s) => s.encapBytes),
+    proxyCopiedBytes: sum((s) => s.proxyCopiedBytes),
+    decisions: sum((s) => s.decisions),
+    decisionWork: sum((s) => s.decisionWork),
+    conntrack,
+    drops,
+    ends,
+    stageNs,
+    checksumLo: lo,
+    checksumHi: hi,
+    decisionChecksum: checksumString(lo, hi),
+    exactDecisions: sum((s) => s.exactDecisions),
+    candidateDecisions: sum((s) => s.candidateDecisions),
+    foreignEndpoints: sum((s) => s.foreignEndpoints),
+    conntrackBytes: sum((s) => s.conntrackBytes),
+    conntrackCapacity: sum((s) => s.conntrackCapacity),
+    conntrackEntries: sum((s) => s.conntrackEntries),
+    tableBytes: max((s) => s.tableBytes),
+    nodesCompiled: max((s) => s.nodesCompiled),
+    setupMs: max((s) => s.setupMs),
+  };
+}

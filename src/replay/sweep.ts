@@ -1,0 +1,360 @@
+/**
+ * The load sweep: a list of cells (mode x Services x endpoints x CNI x workers x flows), each
+ * replayed `repeats` times on the worker pool, measured (throughput, per-stage time, sync cost,
+ * memory, the machine's limits), and appended to `DIR/results.jsonl` as one CellResult per line
+ * the moment it finishes, so that an interrupted sweep loses at most the cell it was running.
+ *
+ * Stopping: the AbortSignal is checked between cells; a sweep asked to stop finishes the cell in
+ * progress, writes it, and returns (`stopped: true`).
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem, platform } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Cni, ProxyMode } from '../model/types.js';
+import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
+import { measureLimits, type MachineLimits } from './limits.js';
+import { ReplayPool, type PoolRun } from './pool.js';
+import { kReplayNodes, type RunResult } from './replay.js';
+
+export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
+export const kFullServices = [10, 100, 1000, 10000, 30000, 100000] as const;
+export const kSweepModes: readonly ProxyMode[] = ['iptables', 'ipvs', 'nftables', 'userspace'];
+export const kDefaultCni: Cni = 'calico-vxlan';
+export const kOtherCnis: readonly Cni[] = ['kubenet', 'calico-ipip', 'calico-bgp', 'flannel-vxlan'];
+export const kDefaultFlows = 1_000_000;
+export const kFullFlows = 10_000_000;
+/** The Services count of the workers sweep (and, with --full, of the CNI sweep). */
+export const kWorkersSweepServices = 1000;
+export const kDefaultRepeats = 1;
+export const kFullRepeats = 3;
+
+/** A cell to run: its key and how many times to repeat it. */
+export interface SweepCell extends CellKey {
+  readonly mode: ProxyMode;
+  readonly cni: Cni;
+  readonly repeats: number;
+}
+
+/**
+ * Flows of a cell for a base count. The linear-scan modes (iptables, userspace) walk one rule
+ * per Service port for every first packet on both nodes of its path, so their first packets cost
+ * 15-200 µs at 10,000-30,000 Services on this kind of machine: they replay a quarter of the base
+ * at 10,000 Services, a tenth at 30,000 and a fortieth above, so that no cell of the default sweep
+ * takes more than about 20 s. Everything else replays the base count.
+ */
+export function flowsFor(mode: ProxyMode, services: number, base: number): number {
+  if (mode !== 'iptables' && mode !== 'userspace') return base;
+  const f = services <= 1000 ? 1 : services <= 10000 ? 4 : services <= 30000 ? 10 : 40;
+  return Math.max(1, Math.round(base / f));
+}
+
+export interface PlanOptions {
+  readonly services?: readonly number[];
+  readonly endpoints?: number;
+  readonly modes?: readonly ProxyMode[];
+  readonly cnis?: readonly Cni[];
+  readonly workers?: readonly number[];
+  /** Flows per cell for every cell (no per-mode scaling). */
+  readonly flows?: number;
+  readonly seed?: number;
+  readonly zipf?: number;
+  readonly full?: boolean;
+  readonly repeats?: number;
+  /** Cores of the machine (the default workers sweep goes 1..cores). */
+  readonly cores: number;
+}
+
+/**
+ * The cells of a sweep, in run order (cheapest Services counts first, so results come early).
+ * Default: Services x modes at one worker and calico-vxlan; then the workers sweep (2..cores) at
+ * 1,000 Services; with --full also the other CNIs at 1,000 Services. Explicit --workers or --cni
+ * lists make a plain grid instead.
+ */
+export function planSweep(o: PlanOptions): SweepCell[] {
+  const full = o.full === true;
+  const services = o.services ?? (full ? kFullServices : kDefaultServices);
+  const modes = o.modes ?? kSweepModes;
+  const endpoints = o.endpoints ?? 10;
+  const seed = o.seed ?? 1;
+  const zipf = o.zipf ?? 0;
+  const repeats = o.repeats ?? (full ? kFullRepeats : kDefaultRepeats);
+  const base = o.flows ?? (full ? kFullFlows : kDefaultFlows);
+  const flows = (mode: ProxyMode, s: number): number => (o.flows !== undefined ? o.flows : flowsFor(mode, s, base));
+  const cell = (mode: ProxyMode, s: number, cni: Cni, workers: number): SweepCell => ({
+    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: flows(mode, s), seed, zipf, repeats,
+  });
+  const out: SweepCell[] = [];
+  const seen = new Set<string>();
+  const add = (c: SweepCell): void => {
+    const k = cellKeyString(c);
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(c);
+    }
+  };
+  const sortedServices = [...services].sort((a, b) => a - b);
+  if (o.workers !== undefined || o.cnis !== undefined) {
+    const cnis = o.cnis ?? [kDefaultCni];
+    const workers = o.workers ?? [1];
+    for (const s of sortedServices) for (const cni of cnis) for (const w of workers) for (const m of modes) add(cell(m, s, cni, w));
+    return out;
+  }
+  for (const s of sortedServices) for (const m of modes) add(cell(m, s, kDefaultCni, 1));
+  const ws = o.services?.length === 1 ? o.services[0]! : sortedServices.includes(kWorkersSweepServices) ? kWorkersSweepServices : sortedServices[Math.floor(sortedServices.length / 2)]!;
+  for (let w = 2; w <= Math.max(1, o.cores); w++) for (const m of modes) add(cell(m, ws, kDefaultCni, w));
+  if (full) for (const cni of kOtherCnis) for (const m of modes) add(cell(m, ws, cni, 1));
+  return out;
+}
+
+/** Relative cost of a cell, for the ETA: flows x (packets + first-packet rule walk), plus setup. */
+export function cellWeight(c: SweepCell): number {
+  const linear = c.mode === 'iptables' || c.mode === 'userspace';
+  const perFlowUs = 12 + (linear ? c.services * (c.mode === 'userspace' ? 0.006 : 0.0025) : 0);
+  const heavyCompile = c.mode === 'iptables' || c.mode === 'nftables';
+  const setupUs = c.services * (heavyCompile ? 600 : 40) * kReplayNodes + c.services * 100;
+  return (c.flows * perFlowUs * c.repeats) / c.workers + setupUs;
+}
+
+export function machineInfo(command: string, cwd: string = process.cwd()): MachineInfo {
+  let gitCommit = 'unknown';
+  try {
+    gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+  } catch {
+    // not a git checkout, or git is absent
+  }
+  const cpu = cpus();
+  return {
+    cpuModel: cpu[0]?.model?.trim() || 'unknown',
+    cores: cpu.length,
+    memoryBytes: totalmem(),
+    node: process.version,
+    platform: `${platform()} ${process.arch}`,
+    kernel: release(),
+    gitCommit,
+    date: new Date().toISOString(),
+    command,
+  };
+}
+
+/** Keys of the cells already in DIR/results.jsonl (well-formed lines only). */
+export function finishedKeys(resultsFile: string): Set<string> {
+  const keys = new Set<string>();
+  if (!existsSync(resultsFile)) return keys;
+  for (const line of readFileSync(resultsFile, 'utf8').split('\n')) {
+    const t = line.trim();
+    if (!t) continue;
+    try {
+      const v = JSON.parse(t) as CellResult;
+      if (v && v.schema === 1 && typeof v.mode === 'string') keys.add(cellKeyString(v));
+    } catch {
+      // a half-written line from an interrupted run: that cell is simply run again
+    }
+  }
+  return keys;
+}
+
+function spreadOf(values: readonly number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  const median = s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, runs: s.length };
+}
+
+function median(values: readonly number[]): number {
+  return spreadOf(values).median;
+}
+
+/** The CellResult of a cell's runs. */
+export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: MachineLimits): CellResult {
+  const first = runs[0]!.run;
+  // ns per new flow / established packet, for the machine: per-worker time / packets / workers.
+  const newNs = runs.map((r) => r.run.newPhaseNs / r.run.firstPackets / r.run.workers);
+  const estNs = runs.map((r) => r.run.establishedPhaseNs / Math.max(1, r.run.establishedPackets) / r.run.workers);
+  const nsPerFlow = median(newNs);
+  const nsPerPacket = median(estNs);
+  const totalNs = median(runs.map((r) => (r.run.newPhaseNs + r.run.establishedPhaseNs) / r.run.workers));
+  const sync = runs.find((r) => r.sync)?.sync;
+  const packets = first.firstPackets + first.establishedPackets;
+  const stages: Record<string, number> = {};
+  for (const [k, v] of Object.entries(first.stageNs)) stages[k] = v / packets;
+  const serviceNatNs = first.stageNs['service-nat'] ?? 0;
+  const perEntry = first.conntrackCapacity > 0 ? first.conntrackBytes / first.conntrackCapacity : 0;
+  const counters: Record<string, number> = {
+    firstPackets: first.firstPackets,
+    establishedPackets: first.establishedPackets,
+    failedFlows: first.failedFlows,
+    newFlows: first.conntrack.new ?? 0,
+    conntrackHits: first.conntrack.found ?? 0,
+    conntrackInvalid: first.conntrack.invalid ?? 0,
+    conntrackEntries: first.conntrackEntries,
+    conntrackBytes: first.conntrackBytes,
+    encapBytes: first.encapBytes,
+    proxyCopiedBytes: first.proxyCopiedBytes,
+    decisions: first.decisions,
+    decisionWork: first.decisionWork,
+    exactDecisions: first.exactDecisions,
+    candidateDecisions: first.candidateDecisions,
+    foreignEndpoints: first.foreignEndpoints,
+    rxNsPerPacket: first.rxNs / packets,
+    nodes: kReplayNodes,
+    repeats: runs.length,
+    threads: Math.min(...runs.map((r) => r.threads)),
+    clusterMs: runs[0]!.clusterMs,
+    randomReadBytes: limits.randomReadBytes,
+    ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
+  };
+  for (const [k, v] of Object.entries(first.drops)) counters[`drop:${k}`] = v;
+  for (const [k, v] of Object.entries(first.ends)) counters[`end:${k}`] = v;
+  const checksums = new Set(runs.map((r) => r.run.decisionChecksum));
+  if (checksums.size > 1) counters.checksumMismatches = checksums.size - 1;
+  const result: CellResult = {
+    schema: 1,
+    mode: cell.mode,
+    services: cell.services,
+    endpointsPerService: cell.endpointsPerService,
+    cni: cell.cni,
+    workers: cell.workers,
+    flows: cell.flows,
+    seed: cell.seed,
+    zipf: cell.zipf,
+    finishedAt: new Date().toISOString(),
+    packets,
+    wireBytes: first.wireBytes,
+    gbitPerSecond: totalNs > 0 ? (first.wireBytes * 8) / totalNs : 0,
+    newFlow: { nsPerFlow, perSecond: 1e9 / nsPerFlow, ...(runs.length > 1 ? { spread: spreadOf(newNs) } : {}) },
+    established: { packetsPerSecond: 1e9 / nsPerPacket, nsPerPacket, ...(runs.length > 1 ? { spread: spreadOf(estNs) } : {}) },
+    ...(cell.mode === 'iptables' && first.decisionWork > 0
+      ? { iptables: { rulesPerFirstPacket: first.decisionWork / first.firstPackets, nsPerRule: serviceNatNs / first.decisionWork } }
+      : {}),
+    sync: {
+      fullMs: sync?.fullMs ?? runs[0]!.compileMs[0] ?? 0,
+      oneEndpointMs: sync?.oneEndpointMs ?? 0,
+      oneEndpointRewrittenBytes: sync?.oneEndpointRewrittenBytes ?? 0,
+      ...(sync ? { oneEndpointRewrittenRules: sync.oneEndpointRewrittenRules } : {}),
+    },
+    memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
+    limits: { randomReadNs: limits.randomReadNs, scanNsPerElement: limits.scanNsPerElement },
+    stages,
+    counters,
+    decisionChecksum: first.decisionChecksum,
+  };
+  return result;
+}
+
+export interface SweepProgress {
+  /** Called when a cell starts, finishes or is skipped; `fraction` of the sweep's weight done. */
+  (event: { kind: 'start' | 'done' | 'skip' | 'fail'; cell: SweepCell; index: number; total: number; fraction: number; etaMs: number; elapsedMs: number; result?: CellResult; error?: string }): void;
+}
+
+export interface SweepOptions {
+  readonly cells: readonly SweepCell[];
+  readonly outDir: string;
+  readonly resume?: boolean;
+  readonly command: string;
+  readonly signal?: AbortSignal;
+  readonly progress?: SweepProgress;
+  /** Replaces the pool (tests). */
+  readonly runCell?: (cell: SweepCell, repeat: number) => Promise<PoolRun>;
+  /** Replaces the limits measurement (tests). */
+  readonly limits?: (bytes: number) => MachineLimits;
+  readonly log?: (line: string) => void;
+}
+
+export interface SweepSummary {
+  readonly ran: number;
+  readonly skipped: number;
+  readonly failed: number;
+  readonly stopped: boolean;
+  readonly resultsFile: string;
+  readonly elapsedMs: number;
+}
+
+export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
+  const t0 = performance.now();
+  mkdirSync(o.outDir, { recursive: true });
+  const resultsFile = join(o.outDir, 'results.jsonl');
+  writeFileSync(join(o.outDir, 'machine.json'), `${JSON.stringify(machineInfo(o.command), null, 2)}\n`);
+  const done = o.resume ? finishedKeys(resultsFile) : new Set<string>();
+  const log = o.log ?? (() => {});
+  const weights = o.cells.map(cellWeight);
+  const total = weights.reduce((a, b) => a + b, 0);
+  let doneWeight = 0;
+  let ranWeight = 0;
+  let ranMs = 0;
+  let ran = 0;
+  let skipped = 0;
+  let failed = 0;
+  let pool: ReplayPool | undefined;
+  const run = o.runCell ?? ((cell: SweepCell, repeat: number) => {
+    pool ??= new ReplayPool();
+    return pool.run(cell, cell.workers, { measureSync: repeat === 0 });
+  });
+  const clock = (): number => performance.now();
+  const limitsMemo = new Map<number, MachineLimits>();
+  const limitsFor = (bytes: number): MachineLimits => {
+    // One measurement per power-of-two size class per sweep: the fill costs ~1 s at 512 MB.
+    const size = 2 ** Math.ceil(Math.log2(Math.max(4096, bytes)));
+    let l = limitsMemo.get(size);
+    if (!l) {
+      l = o.limits ? o.limits(size) : measureLimits(size, clock);
+      limitsMemo.set(size, l);
+    }
+    return l;
+  };
+  const eta = (): number => {
+    const remaining = total - doneWeight;
+    return ranWeight > 0 ? (ranMs / ranWeight) * remaining : Number.NaN;
+  };
+  try {
+    for (let i = 0; i < o.cells.length; i++) {
+      if (o.signal?.aborted) return { ran, skipped, failed, stopped: true, resultsFile, elapsedMs: performance.now() - t0 };
+      const cell = o.cells[i]!;
+      const base = { cell, index: i, total: o.cells.length };
+      if (done.has(cellKeyString(cell))) {
+        skipped++;
+        doneWeight += weights[i]!;
+        o.progress?.({ ...base, kind: 'skip', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0 });
+        continue;
+      }
+      o.progress?.({ ...base, kind: 'start', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0 });
+      const c0 = performance.now();
+      let result: CellResult;
+      try {
+        const runs: PoolRun[] = [];
+        for (let r = 0; r < cell.repeats; r++) runs.push(await run(cell, r));
+        const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
+        result = cellResult(cell, runs, limitsFor(bytesPerWorker));
+        if (runs.some((r) => r.threads < cell.workers)) log(`warning: ${cellKeyString(cell)}: shards shared a thread; the workers did not all run in parallel`);
+        const sums = new Set(runs.map((r) => r.run.decisionChecksum));
+        if (sums.size > 1) log(`warning: ${cellKeyString(cell)}: repeats decided differently (checksums ${[...sums].join(', ')})`);
+        const full = runs[0]!.run.drops['conntrack-full'] ?? 0;
+        if (full > 0) log(`warning: ${cellKeyString(cell)}: ${full} packets dropped with conntrack full`);
+      } catch (err) {
+        failed++;
+        doneWeight += weights[i]!;
+        const message = (err as Error).message ?? String(err);
+        o.progress?.({ ...base, kind: 'fail', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0, error: message });
+        continue;
+      }
+      appendFileSync(resultsFile, `${JSON.stringify(result)}\n`);
+      ran++;
+      doneWeight += weights[i]!;
+      ranWeight += weights[i]!;
+      ranMs += performance.now() - c0;
+      o.progress?.({ ...base, kind: 'done', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0, result });
+    }
+  } finally {
+    await (pool as ReplayPool | undefined)?.close();
+  }
+  return { ran, skipped, failed, stopped: false, resultsFile, elapsedMs: performance.now() - t0 };
+}
+
+/** Appends a result line (used for kernel baselines, which are not replayed by the pool). */
+export function appendResult(outDir: string, result: CellResult): void {
+  mkdirSync(outDir, { recursive: true });
+  appendFileSync(join(outDir, 'results.jsonl'), `${JSON.stringify(result)}\n`);
+}
+
+export type { RunResult };

@@ -1,0 +1,117 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { cellProblem } from '../../src/report/parse-results.js';
+import { cellKeyString } from '../../src/report/result.js';
+import type { PoolRun } from '../../src/replay/pool.js';
+import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
+import { flowsFor, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
+
+const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+
+/** A real (tiny) run in this thread, standing in for the pool. */
+function fakeRun(cell: SweepCell): PoolRun {
+  const setup = new ReplaySetup(cell);
+  const shards = Array.from({ length: cell.workers }, (_, s) => replayShard(setup, { ...cell, shard: s, shards: cell.workers }, () => performance.now()));
+  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs };
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'kdp-sweep-'));
+}
+
+function lines(dir: string): unknown[] {
+  return readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+}
+
+describe('sweep', () => {
+  it('plans the default sweep: Services x modes at 1 worker, then the workers sweep', () => {
+    const cells = planSweep({ cores: 2 });
+    assert.equal(cells.length, 5 * 4 + 4);
+    assert.ok(cells.filter((c) => c.workers === 1).every((c) => c.cni === 'calico-vxlan' && c.endpointsPerService === 10));
+    assert.deepEqual(cells.filter((c) => c.workers === 2).map((c) => c.services), [1000, 1000, 1000, 1000]);
+    assert.equal(cells.find((c) => c.mode === 'nftables' && c.services === 30000)!.flows, 1_000_000);
+    assert.equal(cells.find((c) => c.mode === 'iptables' && c.services === 30000)!.flows, flowsFor('iptables', 30000, 1_000_000));
+    assert.equal(planSweep({ cores: 2, flows: 500 }).every((c) => c.flows === 500), true);
+    const grid = planSweep({ cores: 2, services: [10], modes: ['iptables'], workers: [1, 2], cnis: ['kubenet', 'calico-bgp'] });
+    assert.equal(grid.length, 4);
+  });
+
+  it('writes one CellResult per line and machine.json, and --resume skips finished cells', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10, 20], modes: ['iptables', 'nftables'], flows: 300, workers: [1] });
+      let runs = 0;
+      const runCell = async (c: SweepCell) => {
+        runs++;
+        return fakeRun(c);
+      };
+      const first = await runSweep({ cells: cells.slice(0, 2), outDir: dir, command: 'test', runCell, limits });
+      assert.equal(first.ran, 2);
+      assert.equal(runs, 2);
+      const written = lines(dir);
+      assert.equal(written.length, 2);
+      for (const l of written) assert.equal(cellProblem(l), undefined);
+      const machine = JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) as Record<string, unknown>;
+      assert.equal(typeof machine.cpuModel, 'string');
+      assert.equal(machine.command, 'test');
+
+      const second = await runSweep({ cells, outDir: dir, command: 'test', resume: true, runCell, limits });
+      assert.equal(second.skipped, 2);
+      assert.equal(second.ran, 2);
+      assert.equal(runs, 4, 'only the two new cells ran');
+      const keys = lines(dir).map((l) => cellKeyString(l as SweepCell));
+      assert.deepEqual(keys, cells.map(cellKeyString));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops after the current cell when the signal aborts (Ctrl-C), keeping it', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'ipvs', 'nftables'], flows: 200, workers: [1] });
+      const controller = new AbortController();
+      const events: string[] = [];
+      const summary = await runSweep({
+        cells,
+        outDir: dir,
+        command: 'test',
+        signal: controller.signal,
+        limits,
+        progress: (e) => events.push(`${e.kind} ${e.cell.mode}`),
+        runCell: async (c) => {
+          controller.abort(); // Ctrl-C arrives while the first cell runs
+          return fakeRun(c);
+        },
+      });
+      assert.equal(summary.stopped, true);
+      assert.equal(summary.ran, 1);
+      assert.deepEqual(events, ['start iptables', 'done iptables']);
+      assert.equal(lines(dir).length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('records a failed cell and goes on', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'nftables'], flows: 200, workers: [1] });
+      const summary = await runSweep({
+        cells, outDir: dir, command: 'test', limits,
+        runCell: async (c) => {
+          if (c.mode === 'iptables') throw new Error('boom');
+          return fakeRun(c);
+        },
+      });
+      assert.equal(summary.failed, 1);
+      assert.equal(summary.ran, 1);
+      assert.ok(existsSync(join(dir, 'results.jsonl')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
