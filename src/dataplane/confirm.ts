@@ -13,7 +13,7 @@ import type { PacketBatch } from '../net/batch.js';
 import { INSERT_CLASH, INSERT_FULL } from './conntrack.js';
 import type { PipelineContext } from './context.js';
 import { DROP_CONNTRACK_FULL, DROP_CONNTRACK_INVALID } from './next.js';
-import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
+import { kProxyPortMin, kProxyPortSpan, MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VXLAN } from './route-table.js';
 
 const kPortMin = 1024;
@@ -41,17 +41,26 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   let rDport = ctx.origSport[i];
   const masq = ctx.masq[i] === 1;
   if (masq) rDst = masqueradeAddress(ctx, node, ctx.outKind[i]);
+  // The userspace proxy's own connection: its source port is in use if the tuple is, and
+  // connect() then takes the next free port, as the kernel's port search does.
+  const proxyClient = ctx.proxyClientSlot[i];
+  let oSport = ctx.origSport[i];
   let slot = INSERT_CLASH;
   for (let attempt = 0; attempt < kPortTries && slot === INSERT_CLASH; attempt++) {
     if (masq) rDport = kPortMin + ((mix32(batch.flowHash[i], ctx.seed ^ 0x6d617371) + attempt) % kPortSpan);
-    slot = ct.insert(ctx.origSrc[i], ctx.origDst[i], ctx.origSport[i], ctx.origDport[i], proto, rSrc, rDst, rSport, rDport, batch.tcpFlags[i], ctx.now);
-    if (!masq) break;
+    else if (proxyClient >= 0) rDport = oSport = kProxyPortMin + ((ctx.origSport[i] - kProxyPortMin + attempt) % kProxyPortSpan);
+    slot = ct.insert(ctx.origSrc[i], ctx.origDst[i], oSport, ctx.origDport[i], proto, rSrc, rDst, rSport, rDport, batch.tcpFlags[i], ctx.now);
+    if (!masq && proxyClient < 0) break;
   }
   if (slot < 0) {
     ctx.drop(batch, i, slot === INSERT_FULL ? DROP_CONNTRACK_FULL : DROP_CONNTRACK_INVALID);
     return;
   }
   if (masq) batch.natSrc(i, rDst, rDport);
+  if (proxyClient >= 0) {
+    if (oSport !== ctx.origSport[i]) batch.natSrc(i, ctx.origSrc[i], oSport);
+    ct.mark[proxyClient] = MARK_PROXY_CLIENT | oSport;
+  }
   batch.ctSlot[i] = slot;
   ctx.ctDir[i] = 0;
   ct.endpoint[slot] = ctx.endpoint[i];

@@ -16,15 +16,11 @@ import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PipelineContext } from './context.js';
 import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_PROXY } from './next.js';
-import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER, MARK_SLOT_MASK } from './proxy-marks.js';
+import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_PROXY_SERVER, MARK_SLOT_MASK } from './proxy-marks.js';
 
 /** The proxy's socket buffers: receive, user-space, send; 64 KiB each, enough for any segment. */
 const kBufferBytes = 65536;
 
-/** The proxy's ephemeral source port toward the endpoint, stable for the client connection. */
-export function proxySourcePort(clientSlot: number, seed: number): number {
-  return 32768 + (mix32(clientSlot, seed) % 28232);
-}
 
 export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
@@ -49,8 +45,11 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
         ctx.drop(batch, i, DROP_SERVICE_REJECT);
         continue;
       }
-      const src = ctx.plan.nodes[node].primaryIp;
-      batch.natSrc(i, src, proxySourcePort(slot, ctx.seed));
+      // The first packet's connect() starts from a port derived from the client flow, the same on
+      // every shard (confirm() moves on past ports in use); later packets reuse the one chosen.
+      const chosen = mark & MARK_PORT_MASK;
+      const port = chosen !== 0 ? chosen : kProxyPortMin + (mix32(batch.flowHash[i], ctx.seed) % kProxyPortSpan);
+      batch.natSrc(i, ctx.plan.nodes[node].primaryIp, port);
       batch.natDst(i, eps.ip[row], eps.port[row]);
       ctx.proxyClientSlot[i] = slot;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} payload bytes into its own connection to ${formatIp(eps.ip[row])}:${eps.port[row]}`);

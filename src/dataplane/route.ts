@@ -16,6 +16,7 @@ import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
 import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
 import { confirm } from './confirm.js';
+import { replaySourceNat } from './postrouting.js';
 import type { PipelineContext } from './context.js';
 import { DROP_NO_ROUTE, DROP_TTL, END_HOST, NEXT_POSTROUTING, NEXT_PROXY, NEXT_ROUTE } from './next.js';
 import { vethName } from './pod-network.js';
@@ -41,12 +42,21 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
     ctx.outNode[i] = r === -2 ? node : rt.node[r];
     ctx.outGateway[i] = r === -2 ? 0 : rt.gateway[r];
     if (kind === RK_LOCAL) {
-      // Local delivery (INPUT): conntrack confirms here, as no POSTROUTING follows.
-      confirm(ctx, batch, i);
-      if (batch.next[i] !== NEXT_ROUTE) continue; // confirm dropped it (table full)
+      // Local delivery (INPUT): conntrack confirms here and replays the source half of a known
+      // flow's NAT, as no POSTROUTING follows.
+      if (ctx.newFlow[i] === 1) {
+        confirm(ctx, batch, i);
+        if (batch.next[i] !== NEXT_ROUTE) continue; // confirm dropped it (table full)
+      } else {
+        replaySourceNat(ctx, batch, i, 'INPUT');
+      }
       const slot = batch.ctSlot[i];
       const mark = slot >= 0 ? ctx.conntrack(node).mark[slot] : 0;
-      if ((mark & (MARK_PROXY_CLIENT | MARK_PROXY_SERVER)) !== 0) {
+      // The proxy's sockets receive the client's packets (original direction of the client's
+      // connection) and the endpoint's answers (reply direction of the proxy's own connection);
+      // the proxy's answers to a host client are the host's to receive.
+      const toProxy = ctx.ctDir[i] === 0 ? (mark & MARK_PROXY_CLIENT) !== 0 : (mark & MARK_PROXY_SERVER) !== 0;
+      if (toProxy) {
         next[i] = NEXT_PROXY;
         if (rec) rec.record(batch, i, 'routing', `local: to kube-proxy's userspace proxy socket ${formatIp(batch.dstIp[i])}:${batch.dstPort[i]}`);
       } else {

@@ -7,7 +7,7 @@
  * Stopping: the AbortSignal is checked between cells; a sweep asked to stop finishes the cell in
  * progress, writes it, and returns (`stopped: true`).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, platform } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -275,9 +275,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const t0 = performance.now();
   mkdirSync(o.outDir, { recursive: true });
   const resultsFile = join(o.outDir, 'results.jsonl');
+  const log = o.log ?? (() => {});
+  // A new sweep starts a new results file, so one report never mixes two runs (machines,
+  // commits); the previous one is kept beside it, never lost.
+  if (!o.resume && existsSync(resultsFile)) {
+    const kept = join(o.outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
+    renameSync(resultsFile, kept);
+    log(`kdp bench: the previous results were moved to ${kept} (--resume continues a sweep instead)`);
+  }
   writeFileSync(join(o.outDir, 'machine.json'), `${JSON.stringify(machineInfo(o.command), null, 2)}\n`);
   const done = o.resume ? finishedKeys(resultsFile) : new Set<string>();
-  const log = o.log ?? (() => {});
   const weights = o.cells.map(cellWeight);
   const total = weights.reduce((a, b) => a + b, 0);
   let doneWeight = 0;

@@ -1,0 +1,192 @@
+/**
+ * Every mode agrees with every other: for random clusters and packets, the iptables, IPVS,
+ * nftables and userspace dataplanes (compiled for the node where the packet meets the rules)
+ * give the same decision, service, set of eligible endpoints and masquerade, except where
+ * kube-proxy's own modes differ. Each known difference is listed below with the kube-proxy
+ * source that shows it, and is applied as a precise prediction of how the mode's answer differs
+ * from iptables mode's (so a difference outside its documented condition still fails).
+ *
+ * Differences (iptables mode is the reference; see also test/compile/{nftables,ipvs,userspace}):
+ *  N-D1 nftables: a ClusterIP on a port/protocol no service uses is REJECTed.
+ *       pkg/proxy/nftables/proxier.go setupNFTables, chain `cluster-ips-check`:
+ *       "Reject traffic to invalid ports of ClusterIPs". iptables mode: no rule, none.
+ *  N-D2 nftables: an unallocated address inside a ServiceCIDR is DROPped (same chain, "Drop
+ *       traffic to unallocated ClusterIPs"). iptables mode: none.
+ *  N-D3 nftables: NodePorts answer on the node's primary IP only by default
+ *       (cmd/kube-proxy/app/server_linux.go platformApplyDefaults: nodePortAddresses ["primary"]);
+ *       iptables mode serves every local address, here the node's ExternalIP too.
+ *  N-D5 nftables: node-originated traffic to an externalIP or LB IP of a service without
+ *       endpoints is REJECTed: nftablesJumpChains jumps service-endpoints-check (the
+ *       no-endpoint-services map, which holds external addresses too) from filter-output; and
+ *       under eTP Local without a local endpoint the same map DROPs it. iptables mode puts these
+ *       verdicts in KUBE-EXTERNAL-SERVICES ("has no endpoints" REJECT, "has no local endpoints"
+ *       DROP), jumped from INPUT and FORWARD only (iptablesJumpChains), so the node's own packet
+ *       goes on (none), or short-circuits to the cluster endpoints ("route LOCAL traffic").
+ *  N-D6 nftables: like I-D6, the LB source-range firewall (firewall-check, jumped from
+ *       filter-prerouting before service-endpoints-check) DROPs outsiders even when the service
+ *       has no endpoints; iptables mode REJECTs them (no KUBE-FW without endpoints).
+ *  I-D1/D2/D4 IPVS: a Local policy uses the local endpoints, else the cluster endpoints
+ *       (pkg/proxy/ipvs/proxier.go syncEndpoint, kubernetes PR 97081: "Allow access from local
+ *       PODs even if no local endpoints exist"), for every source; a virtual service without
+ *       real servers answers ICMP port unreachable (net/netfilter/ipvs/ip_vs_core.c ip_vs_leave):
+ *       REJECT. iptables mode: KUBE-SVL "has no local endpoints" -j KUBE-MARK-DROP, and pod/node
+ *       traffic to external addresses short-circuits to KUBE-SVC (all cluster endpoints).
+ *       No masquerade follows from the policy itself (KUBE-NODE-PORT-LOCAL / KUBE-LOAD-BALANCER-LOCAL
+ *       / KUBE-EXTERNAL-IP-LOCAL RETURN before KUBE-MARK-MASQ).
+ *  I-D6 IPVS: LB source ranges are enforced in filter INPUT (KUBE-SOURCE-RANGES-FIREWALL, before
+ *       IPVS at LOCAL_IN) for every LB with ranges, endpoints or not (KUBE-LOAD-BALANCER-FW ipset);
+ *       iptables mode writes its KUBE-FW / KUBE-PROXY-FIREWALL drop only when the service has
+ *       endpoints (usesFWChain), so without endpoints it REJECTs instead.
+ *  I-D3 IPVS: any bound VIP (ClusterIP, externalIP, LB IP) on a port/protocol without a virtual
+ *       service is REJECTed (KUBE-IPVS-FILTER in writeIptablesRules, issue 72236).
+ *  U-D1 userspace: no masquerade mark at all; the proxy's own connection carries the node's
+ *       address (pkg/proxy/userspace/proxier.go, proxysocket.go): masquerade is not compared.
+ *  U-D2 userspace: no traffic policies, no terminating fallback, no REJECT for an empty
+ *       service: LoadBalancerRR gets the Endpoints' ready addresses only (roundrobin.go
+ *       OnEndpointsUpdate) and every service port is a portal (REDIRECT), endpoints or not.
+ *  U-D3 userspace: loadBalancerSourceRanges are not enforced (openPortal has no source match).
+ *  U-D4 userspace: externalIP portals skip packets that came through a bridge
+ *       (`-m physdev ! --physdev-is-in`) unless the externalIP is local: pods on kubenet do not
+ *       reach externalIPs through the proxy; and the host portal for an externalIP carries
+ *       `-m addrtype --dst-type LOCAL` (openOnePortal), so the node's own traffic to a
+ *       non-local externalIP is not captured either.
+ *
+ *
+ * Runs in `npm test`: 300 scenarios (cluster + up to 4 packets, every mode, every node).
+ */
+import { test } from 'node:test';
+import { kModes, compileDataplane } from '../../src/compile/index.js';
+import { HOOK_OUTPUT, HOOK_PREROUTING, newFirstPacket, type Explanation, type ServiceDataplane } from '../../src/compile/dataplane.js';
+import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
+import type { Cluster, ProxyMode } from '../../src/model/types.js';
+import { formatIp, cidrContains, parseCidr } from '../../src/net/ipv4.js';
+import { kServiceCidr, resolveScenario, scenarioArb, type ClusterSpec, type ResolvedPacket } from '../helpers/arbitraries.js';
+import { checkProperty, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
+
+const kRuns = runs(300);
+const serviceCidr = parseCidr(kServiceCidr)!;
+
+interface Answer {
+  verdict: 'dnat' | 'none' | 'reject' | 'drop';
+  servicePort: number;
+  candidates: number[];
+  masquerade: boolean | null;
+}
+
+function answerOf(ex: Explanation): Answer {
+  const verdict = ex.verdict === 'redirect' ? 'dnat' : ex.verdict;
+  return {
+    verdict,
+    servicePort: verdict === 'dnat' ? ex.servicePort : -1,
+    candidates: verdict === 'dnat' ? [...new Set(ex.candidates)].sort((a, b) => a - b) : [],
+    masquerade: verdict === 'dnat' ? ex.masquerade : null,
+  };
+}
+
+const show = (c: Cluster, a: Answer): string =>
+  `${a.verdict}${a.verdict === 'dnat' ? ` port#${a.servicePort} [${a.candidates.map((r) => formatIp(c.endpoints.ip[r])).join(', ')}] masq=${a.masquerade}` : ''}`;
+
+/** What the packet addresses, in the deciding node's terms. */
+function classify(cluster: Cluster, p: ResolvedPacket): { vip: 'cluster-ip' | 'external-ip' | 'lb-ip' | null; src: SourceClass; nonPrimaryNodeAddress: boolean } {
+  const { dstIp, srcIp } = p.probe;
+  const vip = cluster.services.some((s) => s.clusterIPs.includes(dstIp))
+    ? 'cluster-ip'
+    : cluster.services.some((s) => s.externalIPs.includes(dstIp))
+      ? 'external-ip'
+      : cluster.services.some((s) => s.loadBalancerIPs.includes(dstIp))
+        ? 'lb-ip'
+        : null;
+  const node = cluster.nodes[p.probe.node];
+  const src: SourceClass = p.probe.entry === ENTRY_HOST ? 'host' : cidrContains(parseCidr('10.244.0.0/16')!, srcIp) ? 'pod' : 'external';
+  return { vip, src, nonPrimaryNodeAddress: node.externalIPs.includes(dstIp) };
+}
+
+/** The answer `mode` must give, from iptables mode's and the documented differences. */
+function predict(mode: ProxyMode, ref: Answer, cs: ClusterSpec, cluster: Cluster, p: ResolvedPacket): { want: Answer; compareMasq: boolean } {
+  const k = classify(cluster, p);
+  const sp = p.target.servicePort;
+  const via = p.target.via as Via;
+  if (mode === 'iptables') return { want: ref, compareMasq: true };
+  if (mode === 'nftables') {
+    if (sp < 0 && k.vip === 'cluster-ip') return { want: { verdict: 'reject', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D1
+    if (sp < 0 && k.vip === null && cidrContains(serviceCidr, p.probe.dstIp)) return { want: { verdict: 'drop', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D2
+    if (via === 'node-port' && k.nonPrimaryNodeAddress) return { want: { verdict: 'none', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D3
+    if (sp >= 0 && (via === 'external-ip' || via === 'lb-ip')) {
+      const svc = cluster.services[cluster.ports[sp].service];
+      const sets = endpointSets(cs, cluster, sp, p.probe.node);
+      if (p.probe.entry !== ENTRY_HOST && svc.loadBalancerSourceRanges.length > 0 && via === 'lb-ip' && sets.cluster.length === 0 && !svc.loadBalancerSourceRanges.some((c) => cidrContains(c, p.probe.srcIp))) {
+        return { want: { verdict: 'drop', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D6
+      }
+      if (p.probe.entry === ENTRY_HOST && sets.cluster.length === 0) return { want: { verdict: 'reject', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D5
+      if (p.probe.entry === ENTRY_HOST && svc.externalTrafficPolicy === 'Local' && sets.local.length === 0) return { want: { verdict: 'drop', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D5
+    }
+    return { want: ref, compareMasq: true };
+  }
+  const none: Answer = { verdict: 'none', servicePort: -1, candidates: [], masquerade: null };
+  // NodePorts are served on every address of the node (its ExternalIP included: kdp puts it on
+  // the host, pod-network.ts), in nftables mode on the primary one only (N-D3, above).
+  const nodeAddr = cluster.nodes[p.probe.node];
+  const served = via !== 'node-port' || nodeAddr.internalIPs.includes(p.probe.dstIp) || nodeAddr.externalIPs.includes(p.probe.dstIp);
+  if (mode === 'ipvs') {
+    if (sp < 0) return { want: k.vip !== null ? { ...none, verdict: 'reject' } : ref, compareMasq: true }; // I-D3
+    if (!served) return { want: ref, compareMasq: true };
+    const svc = cluster.services[cluster.ports[sp].service];
+    // I-D6: the source-range firewall (filter INPUT, before IPVS at LOCAL_IN) for every LB with
+    // ranges, endpoints or not (the KUBE-LOAD-BALANCER-FW ipset is filled regardless of endpoints).
+    // The node's own packets meet IPVS at LOCAL_OUT, before filter INPUT (only KUBE-IPVS-OUT-FILTER,
+    // for a source equal to the LB IP, applies to them).
+    if (via === 'lb-ip' && p.probe.entry !== ENTRY_HOST && svc.loadBalancerSourceRanges.length > 0 && !svc.loadBalancerSourceRanges.some((c) => cidrContains(c, p.probe.srcIp))) {
+      return { want: { ...none, verdict: 'drop' }, compareMasq: true };
+    }
+    const rows = [...eligibleRows('ipvs', cs, cluster, sp, p.probe.node, via, k.src)].sort((a, b) => a - b);
+    if (rows.length === 0) return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // I-D2 (ip_vs_leave)
+    const localPolicy = via === 'cluster-ip' ? svc.internalTrafficPolicy === 'Local' : svc.externalTrafficPolicy === 'Local';
+    if (!localPolicy) return { want: { ...ref, verdict: 'dnat', servicePort: sp, candidates: rows }, compareMasq: ref.verdict === 'dnat' };
+    const hairpin = rows.some((r) => cluster.endpoints.ip[r] === p.probe.srcIp);
+    // I-D1/D4: no masquerade from the Local policy's path; Cluster-style masquerade only for
+    // ClusterIP rules (off-cluster source, masqueradeAll) and hairpin (KUBE-LOOP-BACK).
+    const masq = via === 'cluster-ip' ? (ref.verdict === 'dnat' ? ref.masquerade : null) : hairpin || k.src === 'host' ? null : false;
+    return { want: { verdict: 'dnat', servicePort: sp, candidates: rows, masquerade: masq }, compareMasq: masq !== null };
+  }
+  // userspace
+  if (sp < 0 || !served) return { want: ref, compareMasq: false };
+  if (via === 'external-ip' && p.probe.entry === ENTRY_POD && (cs.cni === 'kubenet' || cs.cni === 'flannel-vxlan')) return { want: none, compareMasq: false }; // U-D4
+  if (via === 'external-ip' && p.probe.entry === ENTRY_HOST) return { want: none, compareMasq: false }; // U-D4 (host portal: local externalIPs only)
+  const ready = [...endpointSets(cs, cluster, sp, p.probe.node).ready].sort((a, b) => a - b);
+  return { want: { verdict: 'dnat', servicePort: sp, candidates: ready, masquerade: null }, compareMasq: false }; // U-D2, U-D3
+}
+
+test('every mode agrees with iptables mode on decision, service, eligible endpoints and masquerade, but for the documented differences', () => {
+  checkProperty(
+    'cross-mode agreement',
+    scenarioArb(),
+    (sc) => {
+      // Arrange: every mode compiled for every node the packets enter.
+      const { cluster, packets } = resolveScenario(sc);
+      const dps = new Map<string, ServiceDataplane>();
+      const dp = (mode: ProxyMode, node: number): ServiceDataplane => {
+        const key = `${mode}/${node}`;
+        if (!dps.has(key)) dps.set(key, compileDataplane(cluster, mode, node));
+        return dps.get(key)!;
+      };
+      for (const p of packets) {
+        const pkt = newFirstPacket();
+        Object.assign(pkt, {
+          srcIp: p.probe.srcIp, srcPort: p.probe.srcPort, dstIp: p.probe.dstIp, dstPort: p.probe.dstPort, proto: p.probe.proto,
+          hook: p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD,
+        });
+        // Act: every branch of every mode's rules for this first packet.
+        const ref = answerOf(dp('iptables', p.probe.node).explain(pkt));
+        for (const mode of kModes) {
+          const got = answerOf(dp(mode, p.probe.node).explain(pkt));
+          const { want, compareMasq } = predict(mode, ref, sc.cluster, cluster, p);
+          // Assert
+          const g = { ...got, masquerade: compareMasq ? got.masquerade : null };
+          const w = { ...want, masquerade: compareMasq ? want.masquerade : null };
+          holds(JSON.stringify(g) === JSON.stringify(w) ? '' : `${mode} says ${show(cluster, g)}; iptables says ${show(cluster, ref)}, so ${mode} should say ${show(cluster, w)}`);
+        }
+      }
+    },
+    { numRuns: kRuns, ...scenarioReport() },
+  );
+});
