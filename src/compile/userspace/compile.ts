@@ -221,22 +221,30 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const container = pkt.hook === HOOK_PREROUTING;
     const portals = container ? 0 : 1;
     const dst = pkt.dstIp >>> 0;
-    let scanned = 1; // the jump into the portals chain
-    for (let i = t.chainStart[portals]; i < t.chainStart[portals + 1]; i++) {
-      scanned++;
-      if (t.ruleIp[i] !== dst || t.rulePort[i] !== pkt.dstPort || t.ruleProto[i] !== pkt.proto) continue;
+    const port = pkt.dstPort;
+    const proto = pkt.proto;
+    const ruleIp = t.ruleIp;
+    // The portal chain is linear, as the userspace proxier's KUBE-PORTALS-* rules are: the scan
+    // compares the destination first, and reads the rest only for the rules that could match.
+    const start = t.chainStart[portals];
+    const end = t.chainStart[portals + 1];
+    for (let i = start; i < end; i++) {
+      if (ruleIp[i] !== dst) continue;
+      if (t.rulePort[i] !== port || t.ruleProto[i] !== proto) continue;
       const m = t.ruleMatch[i];
       if (m & M_PHYSDEV_NOT_IN && pkt.fromPodInterface && this.bridged) continue;
       if (m & M_DST_LOCAL && !this.isLocal(dst)) continue;
-      this.scanned = scanned;
+      this.scanned = 2 + i - start; // the jump into the chain, and the rules up to this one
       return i;
     }
-    scanned++; // -m addrtype --dst-type LOCAL -j KUBE-NODEPORT-*
+    let scanned = 2 + end - start; // every portal rule, then `-m addrtype --dst-type LOCAL -j KUBE-NODEPORT-*`
     if (this.isLocal(dst)) {
       const np = container ? 2 : 3;
+      const rulePort = t.rulePort;
+      const ruleProto = t.ruleProto;
       for (let i = t.chainStart[np]; i < t.chainStart[np + 1]; i++) {
         scanned++;
-        if (t.rulePort[i] === pkt.dstPort && t.ruleProto[i] === pkt.proto) {
+        if (rulePort[i] === port && ruleProto[i] === proto) {
           this.scanned = scanned;
           return i;
         }
