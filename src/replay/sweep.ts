@@ -38,17 +38,11 @@ export interface SweepCell extends CellKey {
 }
 
 /**
- * Flows of a cell for a base count. The linear-scan modes (iptables, userspace) walk one rule
- * per Service port for every first packet on both nodes of its path, so their first packets cost
- * 15-200 µs at 10,000-30,000 Services on this kind of machine: they replay a quarter of the base
- * at 10,000 Services, a tenth at 30,000 and a fortieth above, so that no cell of the default sweep
- * takes more than about 20 s. Everything else replays the base count.
+ * userspace mode needs one proxy socket per service port on the node, and one address has about
+ * 64,000 ports per protocol: beyond this many Services the cell cannot exist (kube-proxy's
+ * userspace mode could not serve them either), so the plan leaves it out and says so.
  */
-export function flowsFor(mode: ProxyMode, services: number, base: number): number {
-  if (mode !== 'iptables' && mode !== 'userspace') return base;
-  const f = services <= 1000 ? 1 : services <= 10000 ? 4 : services <= 30000 ? 10 : 40;
-  return Math.max(1, Math.round(base / f));
-}
+export const kUserspaceMaxServices = 50_000;
 
 export interface PlanOptions {
   readonly services?: readonly number[];
@@ -64,6 +58,8 @@ export interface PlanOptions {
   readonly repeats?: number;
   /** Cores of the machine (the default workers sweep goes 1..cores). */
   readonly cores: number;
+  /** Told about each cell the plan leaves out, and why. */
+  readonly onSkip?: (why: string) => void;
 }
 
 /**
@@ -81,13 +77,16 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   const zipf = o.zipf ?? 0;
   const repeats = o.repeats ?? (full ? kFullRepeats : kDefaultRepeats);
   const base = o.flows ?? (full ? kFullFlows : kDefaultFlows);
-  const flows = (mode: ProxyMode, s: number): number => (o.flows !== undefined ? o.flows : flowsFor(mode, s, base));
   const cell = (mode: ProxyMode, s: number, cni: Cni, workers: number): SweepCell => ({
-    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: flows(mode, s), seed, zipf, repeats,
+    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats,
   });
   const out: SweepCell[] = [];
   const seen = new Set<string>();
   const add = (c: SweepCell): void => {
+    if (c.mode === 'userspace' && c.services > kUserspaceMaxServices) {
+      o.onSkip?.(`userspace at ${c.services} Services is left out: a node has one proxy socket per service port and about 64,000 ports per protocol`);
+      return;
+    }
     const k = cellKeyString(c);
     if (!seen.has(k)) {
       seen.add(k);

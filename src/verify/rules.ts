@@ -71,6 +71,10 @@ export async function loadRules(sandbox: Sandbox, ns: string, mode: KernelMode, 
     }
     const r = mode === 'iptables' ? await sandbox.exec(ns, 'iptables-restore', [], { input }) : await sandbox.exec(ns, 'nft', ['-f', '-'], { input });
     if (r.status === 0) return { tool, ms: r.ms, lines: lines.length, stripped };
+    if (r.stderr.includes('killed by SIGKILL')) {
+      // Our own time limit, not a refusal: say so, with the size that took too long.
+      throw new Error(`${tool} did not finish loading ${lines.length} lines within ${Math.round(r.ms / 1000)} s (stopped); a ruleset this large was not measured`);
+    }
     const n = failingLine(mode, r.stderr);
     const reason = r.stderr.trim().split('\n').slice(0, 2).join(' ');
     if (n === undefined || n < 1 || n > lines.length || !strippable(mode, lines[n - 1])) {
