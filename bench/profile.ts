@@ -9,8 +9,8 @@
  * FLOWS, MODES (default iptables,nftables), SEED.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { Session } from 'node:inspector/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -20,12 +20,49 @@ import { envInt } from './common.js';
 
 const self = fileURLToPath(import.meta.url);
 
-async function child(mode: ProxyMode, services: number, flows: number, seed: number): Promise<void> {
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time by function and by source file, from a .cpuprofile: where the time goes. */
+function summarize(file: string, root: string) {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  p.samples.forEach((id, k) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[k] ?? 0)));
+  let totalUs = 0;
+  const byFn = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const f = byId.get(id)!.callFrame;
+    totalUs += us;
+    const where = f.url.startsWith('file://') ? f.url.slice(7).replace(root, '').replace(/^\/?dist\//, '') : f.url || `(${f.functionName || 'native'})`;
+    const fn = `${f.functionName || '(anonymous)'} ${where}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+    byFile.set(where, (byFile.get(where) ?? 0) + us);
+  }
+  const top = (m: Map<string, number>, n: number) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => ({ name, ms: Math.round(us / 100) / 10, share: Math.round((1000 * us) / totalUs) / 1000 }));
+  return { totalMs: Math.round(totalUs / 1000), byFile: top(byFile, 12), byFunction: top(byFn, 15) };
+}
+
+async function child(mode: ProxyMode, services: number, flows: number, seed: number, replayProfile: string): Promise<void> {
   const key = { mode, services, endpointsPerService: 10, cni: 'calico-vxlan' as const, seed, zipf: 0 };
   const t0 = performance.now();
   const setup = new ReplaySetup(key, () => performance.now());
   const t1 = performance.now();
+  // A second profile of the replay alone (no cluster build, no compile): what the throughput
+  // targets are about.
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
   const r = mergeShards([replayShard(setup, { ...key, flows, shard: 0, shards: 1 }, () => performance.now())]);
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(replayProfile, JSON.stringify(profile));
+  session.disconnect();
   console.log(
     `${mode}: setup ${(t1 - t0).toFixed(0)} ms; ${flows} flows, ${(r.newPhaseNs / r.firstPackets).toFixed(0)} ns/new flow, ` +
       `${(r.establishedPhaseNs / r.establishedPackets).toFixed(0)} ns/established packet, checksum ${r.decisionChecksum}`,
@@ -40,11 +77,12 @@ function hasClinic(): boolean {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') {
-    await child(argv[1] as ProxyMode, Number(argv[2]), Number(argv[3]), Number(argv[4]));
+    await child(argv[1] as ProxyMode, Number(argv[2]), Number(argv[3]), Number(argv[4]), argv[5]!);
     return;
   }
   const outIdx = argv.indexOf('--out');
-  const out = outIdx >= 0 && argv[outIdx + 1] ? resolve(argv[outIdx + 1]!) : mkdtempSync(join(tmpdir(), 'kdp-profile-'));
+  // results/profile by default, where `kdp report` finds the summary and says where the time goes.
+  const out = outIdx >= 0 && argv[outIdx + 1] ? resolve(argv[outIdx + 1]!) : resolve('results', 'profile');
   mkdirSync(out, { recursive: true });
   const services = envInt('SERVICES', 10000);
   const flows = envInt('FLOWS', 200_000);
@@ -52,13 +90,20 @@ async function main(): Promise<void> {
   const modes = (process.env.MODES ?? 'iptables,nftables').split(',') as ProxyMode[];
   const clinic = hasClinic();
   const written: string[] = [];
+  const summaries: unknown[] = [];
+  const root = resolve(self, '..', '..', '..');
   for (const mode of modes) {
-    const args = ['--child', mode, String(services), String(flows), String(seed)];
     const name = `${mode}-${services}svc.cpuprofile`;
+    const replayName = `${mode}-${services}svc-replay.cpuprofile`;
+    const args = ['--child', mode, String(services), String(flows), String(seed), join(out, replayName)];
     console.log(`profile: ${mode}, ${services} Services, ${flows} flows, node --cpu-prof ...`);
     const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', out, '--cpu-prof-name', name, self, ...args], { stdio: 'inherit' });
     if (r.status !== 0) console.error(`profile: the ${mode} replay exited with ${r.status ?? r.signal}`);
     if (existsSync(join(out, name))) written.push(join(out, name));
+    if (existsSync(join(out, replayName))) {
+      written.push(join(out, replayName));
+      summaries.push({ mode, services, flows, scope: 'replay only (setup and compile excluded)', ...summarize(join(out, replayName), `${root}/`) });
+    }
     if (clinic) {
       const dest = join(out, `clinic-${mode}`);
       mkdirSync(dest, { recursive: true });
@@ -68,6 +113,9 @@ async function main(): Promise<void> {
       for (const f of readdirSync(dest)) written.push(join(dest, f));
     }
   }
+  const summaryFile = join(out, 'summary.json');
+  writeFileSync(summaryFile, `${JSON.stringify({ command: 'npm run profile', date: new Date().toISOString(), profiles: summaries }, null, 2)}\n`);
+  written.push(summaryFile);
   if (!clinic) console.log('profile: clinic is not installed (npm i -g clinic): only the --cpu-prof profiles were taken');
   console.log(`profile: written:\n${written.map((w) => `  ${w}`).join('\n') || '  (nothing)'}`);
 }

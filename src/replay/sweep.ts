@@ -282,7 +282,15 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
     renameSync(resultsFile, kept);
     log(`kdp bench: the previous results were moved to ${kept} (--resume continues a sweep instead)`);
   }
-  writeFileSync(join(o.outDir, 'machine.json'), `${JSON.stringify(machineInfo(o.command), null, 2)}\n`);
+  // A resumed sweep keeps the record of the run it continues, and notes itself in `resumes`.
+  const machineFile = join(o.outDir, 'machine.json');
+  const now = machineInfo(o.command);
+  let machine: MachineInfo = now;
+  if (o.resume && existsSync(machineFile)) {
+    const before = JSON.parse(readFileSync(machineFile, 'utf8')) as MachineInfo;
+    machine = { ...before, resumes: [...(before.resumes ?? []), { command: now.command, date: now.date, gitCommit: now.gitCommit }] };
+  }
+  writeFileSync(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
   const done = o.resume ? finishedKeys(resultsFile) : new Set<string>();
   const weights = o.cells.map(cellWeight);
   const total = weights.reduce((a, b) => a + b, 0);

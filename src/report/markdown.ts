@@ -3,6 +3,7 @@
  * what the data says, the charts and a table per mode. Pure: the same results give the same
  * bytes (no clock is read), so a regenerated report only changes when the data does.
  */
+import { profileSection, type ProfileSummary } from './profile-section.js';
 import { buildCharts } from './charts.js';
 import {
   formatBytes,
@@ -28,6 +29,8 @@ export interface ReportOptions {
   readonly source?: string;
   /** Problems met while reading the results (malformed lines), printed near the top. */
   readonly warnings?: readonly string[];
+  /** `npm run profile`'s summary, when one was taken. */
+  readonly profile?: ProfileSummary;
 }
 
 export interface Report {
@@ -68,6 +71,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
   out.push(...methodSection(results, machine, obs));
   out.push(...(machine ? machineSection(machine) : ['## The machine', '', '`machine.json` was not found next to the results: the machine they were measured on is unknown.', '']));
   out.push(...targetsSection(obs));
+  out.push(...profileSection(options.profile));
   out.push('## Observations', '', ...describeObservations(obs).map((s) => `- ${s}`), '');
   if (obs.kernel.length > 0) out.push(...kernelTable(obs));
   out.push('## Charts', '');
@@ -80,7 +84,16 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
 
 function methodSection(results: readonly CellResult[], machine: MachineInfo | undefined, obs: Observations): string[] {
   const list = (xs: number[], f: (n: number) => string = formatCount) => xs.map(f).join(', ');
-  const runs = distinct(results.flatMap((r) => [r.newFlow.spread?.runs, r.established.spread?.runs].filter((n): n is number => n !== undefined)));
+  // kdp's cells and the kernel's are repeated differently: describe each kind on its own.
+  const runsOf = (cells: readonly CellResult[]) =>
+    distinct(cells.map((r) => Math.max(1, r.newFlow.spread?.runs ?? 1, r.established.spread?.runs ?? 1)));
+  const kernelCells = results.filter((r) => r.mode.startsWith('kernel-'));
+  const kdpCells = results.filter((r) => !r.mode.startsWith('kernel-'));
+  const repeatsOf = (cells: readonly CellResult[], what: string): string => {
+    const rs = runsOf(cells);
+    if (cells.length === 0) return '';
+    return rs.length === 1 && rs[0] === 1 ? `${what}: one run each (no spread, no error bars)` : `${what}: medians of ${list(rs, String)} runs, min–max spread in brackets and as error bars`;
+  };
   const reads = results.map((r) => r.limits.randomReadNs).filter((v) => v > 0);
   const scans = results.map((r) => r.limits.scanNsPerElement).filter((v) => v > 0);
   const limit = (vs: number[]) => {
@@ -91,12 +104,10 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
   return [
     '## How it was measured',
     '',
-    `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}`,
+    `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}${machine?.resumes?.length ? `, then ${machine.resumes.map((r) => `\`${r.command}\` (${r.date}, commit ${r.gitCommit.slice(0, 12)})`).join(', ')} added cells with --resume` : ''}`,
     `- **Cells:** ${results.length}; modes ${[...byMode(results).keys()].join(', ')}; Services ${list(distinct(results.map((r) => r.services)))}; endpoints per Service ${list(distinct(results.map((r) => r.endpointsPerService)))}; CNIs ${obs.cnisMeasured.join(', ')}; workers ${list(distinct(results.map((r) => r.workers)))}.`,
     `- **Flows per cell:** ${list(distinct(results.map((r) => r.flows)))} (seed ${list(distinct(results.map((r) => r.seed)), String)}, Zipf exponent ${list(distinct(results.map((r) => r.zipf)), String)}).`,
-    runs.length
-      ? `- **Repeats:** each timing is the median of ${list(runs, String)} runs; tables show the min–max spread in brackets, charts as error bars.`
-      : '- **Repeats:** no spread was recorded: each timing is from a single run, with no error bars.',
+    `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
     `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)}, the floor for a hash or conntrack lookup that misses the cache; a sequential scan ${limit(scans)} per element, the floor for iptables' linear rule scan.`,
     '- **First packet** is a new flow\'s first packet: conntrack miss, the mode\'s service lookup (iptables scans its rules in order; ipvs and nftables look up a hash table), endpoint choice, NAT and conntrack insertion. Its cost is ns per new flow.',
     '- **Established** packets belong to flows already in conntrack: a conntrack hit and the NAT it recorded, no rule evaluation. Gbit/s counts wire bytes, encapsulation included.',

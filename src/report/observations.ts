@@ -152,12 +152,19 @@ function cniOverheads(results: readonly CellResult[]): CniOverhead[] {
     .map(([cni, d]) => ({ cni, reference, bytesPerPacket: median(d.bytes), nsPerPacket: d.ns.length ? median(d.ns) : undefined, pairs: d.bytes.length }));
 }
 
+/**
+ * The kernel cells are matched to kdp's one-worker cell of the same mode, Services, endpoints and
+ * seed: the kernel measurement has no flow count, overlay or worker pool of kdp's sweep, so those
+ * coordinates cannot match and are not asked to.
+ */
 function kernelPoints(results: readonly CellResult[]): KernelPoint[] {
-  const kdp = new Map(results.filter((r) => !isKernel(r.mode)).map((r) => [`${r.mode}|${keyWithout(r, ['mode'])}`, r]));
+  const pointKey = (mode: string, r: CellResult) => `${mode}|${r.services}|${r.endpointsPerService}|${r.seed}`;
+  const kdp = new Map<string, CellResult>();
+  for (const r of results) if (!isKernel(r.mode) && r.workers === 1 && !kdp.has(pointKey(r.mode, r))) kdp.set(pointKey(r.mode, r), r);
   const out: KernelPoint[] = [];
   for (const k of results.filter((r) => isKernel(r.mode))) {
     const mode = kdpModeOf(k.mode);
-    const r = kdp.get(`${mode}|${keyWithout(k, ['mode'])}`);
+    const r = kdp.get(pointKey(mode, k));
     if (!r) continue;
     const ratio = (a: number, b: number) => (a > 0 && b > 0 ? a / b : undefined);
     out.push({

@@ -59,6 +59,8 @@ export interface MachineInfo {
   readonly gitCommit: string;
   readonly date: string;
   readonly command: string;
+  /** Later `--resume` runs that added cells to the same results: their commands and dates. */
+  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string }[];
 }
 
 export function cellKeyString(k: CellKey): string {

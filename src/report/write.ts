@@ -4,6 +4,7 @@
  * place, so a reader (or GitHub) never sees half a report; the charts go first and the Markdown
  * last, so the Markdown never links a chart that is not there yet.
  */
+import type { ProfileSummary } from './profile-section.js';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { kChartFiles } from './charts.js';
@@ -70,7 +71,8 @@ export function writeReport(options: WriteReportOptions): WriteReportResult {
   }
 
   const chartsPath = relative(dirname(resolve(outFile)), resolve(chartsDir)).split(sep).join('/') || '.';
-  const report = renderReport(parsed.results, machine, { chartsPath, source: toPosix(resultsFile), warnings });
+  const profile = readProfile(join(options.resultsDir, 'profile', 'summary.json'), warnings);
+  const report = renderReport(parsed.results, machine, { chartsPath, source: toPosix(resultsFile), warnings, ...(profile ? { profile } : {}) });
 
   const chartFiles: string[] = [];
   if (report.charts.length > 0) mkdirSync(chartsDir, { recursive: true });
@@ -102,4 +104,22 @@ function writeAtomic(file: string, content: string): void {
 
 function toPosix(p: string): string {
   return p.split(sep).join('/');
+}
+
+/** `npm run profile`'s summary, if one was taken; a malformed one is a warning, not a failure. */
+function readProfile(file: string, warnings: string[]): ProfileSummary | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const value = JSON.parse(text) as ProfileSummary;
+    if (!Array.isArray(value.profiles)) throw new Error('no "profiles" list');
+    return value;
+  } catch (err) {
+    warnings.push(`${toPosix(file)}: not a profile summary (${(err as Error).message}); the profile section is left out`);
+    return undefined;
+  }
 }

@@ -58,6 +58,8 @@ function strippable(mode: KernelMode, text: string): boolean {
   return t !== '' && t !== '}' && !/^(table|chain|set|map|type|flags|timeout|size|comment|elements|policy)\b/.test(t) && !t.endsWith('{');
 }
 
+const kLoadTimeoutMs = 10 * 60_000;
+
 /** Loads `text` into namespace `ns`, replacing what the tables held. */
 export async function loadRules(sandbox: Sandbox, ns: string, mode: KernelMode, text: string): Promise<LoadResult> {
   const lines = text.split('\n');
@@ -69,7 +71,9 @@ export async function loadRules(sandbox: Sandbox, ns: string, mode: KernelMode, 
       // A clean slate: the table from an earlier load would otherwise be merged into.
       await sandbox.exec(ns, 'nft', ['flush', 'ruleset']);
     }
-    const r = mode === 'iptables' ? await sandbox.exec(ns, 'iptables-restore', [], { input }) : await sandbox.exec(ns, 'nft', ['-f', '-'], { input });
+    // A 30,000-Service ruleset takes the kernel minutes to load: loads get their own, long limit.
+    const limit = { input, timeoutMs: kLoadTimeoutMs };
+    const r = mode === 'iptables' ? await sandbox.exec(ns, 'iptables-restore', [], limit) : await sandbox.exec(ns, 'nft', ['-f', '-'], limit);
     if (r.status === 0) return { tool, ms: r.ms, lines: lines.length, stripped };
     if (r.stderr.includes('killed by SIGKILL')) {
       // Our own time limit, not a refusal: say so, with the size that took too long.

@@ -20,11 +20,23 @@ describe('renderReport', () => {
     }
     assert.match(r.markdown, /`npm run bench`/);
     assert.match(r.markdown, /\| CPU \| Synthetic CPU \(test data\) \|/);
-    assert.match(r.markdown, /each timing is the median of 5 runs/);
+    assert.match(r.markdown, /kdp cells: medians of [0-9, ]*5 runs/);
+    assert.match(r.markdown, /## Where the time goes \(profile\)\n\nNo profile was taken/);
     assert.match(r.markdown, /the kernel baseline was not measured \(needs root\)/);
     assert.match(r.markdown, /\| \(a\) iptables scan ≤ 2 ns per rule traversed[^|]*\| ✅ met \|/);
     for (const c of r.charts) assert.ok(r.markdown.includes(`](bench/charts/${c.file})`), c.file);
     assert.equal(r.charts.length, 6);
+  });
+
+  it('says where the time goes from a profile summary', () => {
+    const profile = {
+      command: 'npm run profile',
+      date: '2026-01-01T00:00:00Z',
+      profiles: [{ mode: 'nftables', services: 10000, flows: 200000, scope: 'replay only', totalMs: 2000, byFile: [{ name: 'src/dataplane/prerouting.js', ms: 340, share: 0.17 }], byFunction: [{ name: 'prerouting src/dataplane/prerouting.js:6', ms: 340, share: 0.17 }] }],
+    };
+    const r = renderReport(syntheticSweep(), kSyntheticMachine, { profile });
+    assert.match(r.markdown, /### nftables, 10,000 Services, 200,000 flows \(replay only\)/);
+    assert.match(r.markdown, /\| `src\/dataplane\/prerouting\.js` \| 340 ms \| 17\.0 % \|/);
   });
 
   it('formats numbers for people and shows spreads in the tables', () => {
