@@ -9,6 +9,7 @@
  * to spare. The hashes that place backends are kdp's own (fmix32 of address and port with two
  * seeds), not the kernel's siphash, so tables have the kernel's shape but not its exact contents.
  */
+import { fmix32 } from '../net/hash.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Katran's default and the size the paper recommends for a few hundred backends. Linux's
@@ -24,15 +25,6 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
-/** MurmurHash3's finaliser: cheap, and every input bit moves every output bit. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** Two independent hashes of a backend (ip, port): the paper's h1 (offset) and h2 (skip). */
 function backendHash(ip: number, port: number, seed: number): number {

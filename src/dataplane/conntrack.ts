@@ -45,6 +45,7 @@
  * 6 freeHead (i32), 7 gc cursor, 8 bucket width (index slots), 9 flags, 16..31 counters,
  * 32..63 timeouts as 16 f64.
  */
+import { fmix32 } from '../net/hash.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ConntrackConfig } from '../model/types.js';
 import { PROTO_TCP, PROTO_UDP } from '../model/types.js';
@@ -194,13 +195,7 @@ function hashTuple(seed: number, src: number, dst: number, ports: number, proto:
   k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
   h ^= k;
   h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  h ^= proto;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ proto);
 }
 
 function resolveTimeouts(t: Partial<ConntrackConfig> | undefined): number[] {

@@ -101,17 +101,15 @@ function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof ru
   };
 }
 
-/** Traces a probe (and its reply) in `ctx`, whose conntrack carries the flow between the two. */
-export function tracePacket(ctx: PipelineContext, probe: Probe, options: { reply?: boolean; capture?: boolean } = {}): TraceOutput {
-  const capture = options.capture ?? false;
-  const forward = runOne(ctx, probe, TCP_SYN, capture);
-  const result = summarize(ctx, probe, forward);
-  const frames = [...(forward.rec.frames ?? [])];
-  const { batch, i } = forward;
+/**
+ * The answer to a delivered packet: it starts where the packet arrived, from the addresses it
+ * arrived with, entering as the receiver would send it (a pod's veth, the host, the outside).
+ * Undefined for a packet that was not delivered.
+ */
+export function replyProbeOf(probe: Probe, batch: PacketBatch, i: number): Probe | undefined {
   const end = batch.verdict[i];
-  if (!options.reply || (end !== END_POD && end !== END_EXTERNAL && end !== END_HOST)) return { result, frames };
-  // The answer starts where the packet arrived, from the addresses it arrived with.
-  const replyProbe: Probe = {
+  if (end !== END_POD && end !== END_EXTERNAL && end !== END_HOST) return undefined;
+  return {
     proto: probe.proto,
     srcIp: batch.dstIp[i],
     srcPort: batch.dstPort[i],
@@ -121,6 +119,16 @@ export function tracePacket(ctx: PipelineContext, probe: Probe, options: { reply
     entry: end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL,
     ...(probe.payload !== undefined ? { payload: probe.payload } : {}),
   };
+}
+
+/** Traces a probe (and its reply) in `ctx`, whose conntrack carries the flow between the two. */
+export function tracePacket(ctx: PipelineContext, probe: Probe, options: { reply?: boolean; capture?: boolean } = {}): TraceOutput {
+  const capture = options.capture ?? false;
+  const forward = runOne(ctx, probe, TCP_SYN, capture);
+  const result = summarize(ctx, probe, forward);
+  const frames = [...(forward.rec.frames ?? [])];
+  const replyProbe = options.reply ? replyProbeOf(probe, forward.batch, forward.i) : undefined;
+  if (!replyProbe) return { result, frames };
   const back = runOne(ctx, replyProbe, TCP_SYN | TCP_ACK, capture);
   frames.push(...(back.rec.frames ?? []).map((f) => ({ ...f, hop: f.hop + forward.rec.hops.length })));
   return { result: { ...result, reply: summarize(ctx, replyProbe, back) }, frames };

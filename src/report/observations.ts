@@ -7,7 +7,7 @@
 import { type Crossover, crossover, type Fit, leastSquares, logLogFit, type XY } from './fit.js';
 import { formatBytes, formatCount, formatNs, formatExponent, formatRatio, formatSigned } from './format.js';
 import type { CellResult } from './result.js';
-import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, keyWithout, median, servicesSweep, sortModes } from './select.js';
+import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, median, servicesSweep, sortModes } from './select.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
 
 export interface ModeSlope {

@@ -6,6 +6,7 @@
  * of captured frames, and a property runner whose failure message a person can act on: the seed,
  * the shrunk counterexample, and the commands that replay it with `kdp trace`.
  */
+import { replyProbeOf } from '../../src/dataplane/trace.js';
 import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,8 +23,7 @@ import {
 } from '../../src/compile/dataplane.js';
 import { PipelineContext } from '../../src/dataplane/context.js';
 import { buildPodNetwork } from '../../src/dataplane/pod-network.js';
-import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
-import { END_EXTERNAL, END_HOST, END_POD } from '../../src/dataplane/next.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, inject, runBatch } from '../../src/dataplane/pipeline.js';
 import { TraceRecorder, type CapturedFrame, type TraceHop } from '../../src/dataplane/trace-recorder.js';
 import type { Probe } from '../../src/dataplane/trace.js';
 import { PacketBatch } from '../../src/net/batch.js';
@@ -416,17 +416,7 @@ export { newNatDecision };
 
 /** The answer to a delivered packet: from where it arrived, back to where it came from. */
 export function replyProbe(sent: SentPacket, probe: Probe): Probe | undefined {
-  const { batch, i, end } = sent;
-  if (end !== END_POD && end !== END_EXTERNAL && end !== END_HOST) return undefined;
-  return {
-    proto: probe.proto,
-    srcIp: batch.dstIp[i],
-    srcPort: batch.dstPort[i],
-    dstIp: batch.srcIp[i],
-    dstPort: batch.srcPort[i],
-    node: batch.node[i],
-    entry: end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL,
-  };
+  return replyProbeOf(probe, sent.batch, sent.i);
 }
 
 /** The inner IPv4 packet's materialised bytes (IP header to end of L4 header) of a captured frame. */

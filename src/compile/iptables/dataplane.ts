@@ -19,6 +19,7 @@
  * kernel does (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
+import { fmix32 } from '../../net/hash.js';
 import {
   HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
@@ -46,13 +47,7 @@ const kRecentProbes = 8;
 
 /** murmur3's finaliser: a cheap, well-mixed hash of (flow random, rule index). */
 export function statisticDraw(rand: number, rule: number): number {
-  let h = (rand ^ Math.imul(rule + 1, 0x9e3779b1)) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32((rand ^ Math.imul(rule + 1, 0x9e3779b1)) >>> 0);
 }
 
 /** Branch choices for explain(): forced prefix, then "no match", recording where it branched. */

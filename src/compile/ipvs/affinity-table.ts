@@ -8,7 +8,7 @@
  * The table is fixed-size open addressing; expired entries are reused, and when a probe window is
  * full the oldest entry in it is evicted (a real node would run out of memory instead; kdp counts it).
  */
-import { fmix32 } from '../maglev.js';
+import { fmix32 } from '../../net/hash.js';
 
 const kWindow = 16;
 

@@ -22,7 +22,7 @@ import {
   type Cluster, type IpvsScheduler, type ServicePort,
 } from '../../model/types.js';
 import {
-  HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames,
+  HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, kVerdictNames,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '../topology.js';

@@ -8,7 +8,7 @@
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
 import { PROTO_TCP, PROTO_UDP } from '../../model/types.js';
-import { fmix32 } from '../maglev.js';
+import { fmix32 } from '../../net/hash.js';
 import type { IpvsDataplane } from './compile.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,

@@ -6,7 +6,7 @@
  * A dest with weight 0 is "quiesced" (kube-proxy's graceful termination sets it) and is never
  * chosen for a new connection by rr, wrr or lc; sh and mh return nothing for it (no fallback flag).
  */
-import { fmix32 } from '../maglev.js';
+import { fmix32 } from '../../net/hash.js';
 import { type IpvsTables, SCHED_LC, SCHED_MH, SCHED_RR, SCHED_SH, SCHED_WRR } from './tables.js';
 
 export type SchedulerPick = (t: IpvsTables, v: number, srcIp: number, srcPort: number) => number;

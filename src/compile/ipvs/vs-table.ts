@@ -4,7 +4,7 @@
  * typed arrays with a power-of-two capacity and linear probing, so a lookup costs a handful of
  * probes however many services exist. Probes are returned so the caller can charge them as work.
  */
-import { fmix32 } from '../maglev.js';
+import { fmix32 } from '../../net/hash.js';
 
 /** (port << 8 | protocol) is never 0 for a real key (protocol is 6, 17 or 132), so 0 marks empty. */
 export function portProtoKey(proto: number, port: number): number {

@@ -18,7 +18,7 @@ import { nodeAddresses } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
 import {
-  HOOK_PREROUTING, VERDICT_NONE, VERDICT_REDIRECT,
+  HOOK_PREROUTING, VERDICT_REDIRECT,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { formatIp } from '../../net/ipv4.js';
 import { AffinityTable } from '../ipvs/affinity-table.js';
