@@ -42,12 +42,14 @@ export interface SliceEndpoint {
   terminating?: boolean;
 }
 
+let sliceCount = 0;
+
 export function slice(
   namespace: string,
   serviceName: string,
   ports: { name?: string; port: number; protocol?: string }[],
   endpoints: SliceEndpoint[],
-  name = `${serviceName}-${Math.random().toString(36).slice(2, 7)}`,
+  name = `${serviceName}-${(sliceCount++).toString(36).padStart(5, '0')}`,
 ): object {
   return {
     apiVersion: 'discovery.k8s.io/v1',

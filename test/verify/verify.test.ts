@@ -7,6 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { verifyCommand } from '../../src/cli/verify.js';
 import { EXIT_INVALID } from '../../src/cli/command.js';
 import { generateCluster } from '../../src/model/synthetic.js';
@@ -107,5 +111,32 @@ for (const mode of kModes) {
     assert.ok(r.newFlow.nsPerFlow >= 0);
     assert.ok((r.counters?.baselineNsPerFlow ?? 0) > 0);
     assert.deepEqual(ours(), []);
+  });
+}
+
+/**
+ * The acceptance run, through the command line as a user runs it: 1,000 random probes (plus the
+ * derived edge cases) over a 200-service synthetic cluster with every service type and policy.
+ */
+for (const mode of kModes) {
+  test(`kdp verify --probes 1000 agrees with the kernel over a 200-service cluster (${mode})`, { skip }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kdp-verify-'));
+    try {
+      const file = join(dir, 'cluster.json');
+      const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+      const gen = spawnSync(process.execPath, [main, 'generate', '--services', '200', '--endpoints', '3', '--nodes', '3', '--seed', '1', '-q', '-o', file], { encoding: 'utf8' });
+      assert.equal(gen.status, 0, gen.stderr);
+      const r = spawnSync(process.execPath, [main, 'verify', file, '--mode', mode, '--probes', '1000', '--seed', '1', '--json'], { encoding: 'utf8', timeout: 240_000, maxBuffer: 256 * 1024 * 1024 });
+      assert.equal(r.status, 0, `${r.stderr}\n${r.stdout.slice(0, 2000)}`);
+      const report = JSON.parse(r.stdout) as VerifyReport;
+      assert.ok(report.probes >= 1000, `${report.probes} probes`);
+      assert.equal(report.agreed, report.probes);
+      for (const c of ['cluster-ip', 'wrong-port', 'node-port-external', 'lb-source-in-range', 'lb-source-out-of-range', 'no-endpoints']) {
+        assert.ok(report.categories.some((row) => row.category === c), `no ${c} probe`);
+      }
+      assert.deepEqual(ours(), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
