@@ -50,8 +50,8 @@ export function categorizeEndpoints(cluster: Cluster, port: ServicePort, node: n
   const { conditions, node: epNode } = cluster.endpoints;
   const start = port.endpointStart;
   const end = start + port.endpointCount;
-  let cluster_: number[] = [];
-  let local: number[] = [];
+  const cluster_: number[] = [];
+  const local: number[] = [];
   let hasAny = false;
   if (port.endpointCount === 0) return { cluster: [], local: [], allReachable: [], hasAnyEndpoints: false };
 
@@ -88,6 +88,5 @@ export function categorizeEndpoints(cluster: Cluster, port: ServicePort, node: n
     return { cluster: cluster_, local, allReachable: cluster_, hasAnyEndpoints: hasAny };
   }
   const union = [...new Set([...cluster_, ...local])].sort((a, b) => a - b);
-  cluster_ = cluster_.slice();
   return { cluster: cluster_, local, allReachable: union, hasAnyEndpoints: hasAny };
 }

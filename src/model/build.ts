@@ -365,7 +365,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string): B
   let bound = 0;
   inputs.services.forEach((s, i) => {
     if (s.headless) return;
-    for (const list of [slicesOf[i]]) for (const slice of list) bound += slice.endpoints.length * s.ports.length;
+    for (const slice of slicesOf[i]) bound += slice.endpoints.length * s.ports.length;
   });
   const ep = {
     ip: new Uint32Array(bound),
