@@ -79,7 +79,6 @@ export class PipelineContext {
 
   readonly drops = new Uint32Array(kDropNames.length);
   readonly ends = new Uint32Array(kEndNames.length);
-  readonly stageVisits = new Float64Array(kStageNames.length);
   /** Bytes that crossed the underlay, outer headers included, and the part that was overlay. */
   wireBytes = 0;
   encapBytes = 0;
@@ -155,11 +154,6 @@ export class PipelineContext {
       this.#dataplanes[node] = dp;
     }
     return dp;
-  }
-
-  /** Whether the node's rules are compiled already (for reports: what was compiled). */
-  hasDataplane(node: number): boolean {
-    return this.#dataplanes[node] !== undefined;
   }
 
   conntrack(node: number): ConntrackTable {

@@ -17,7 +17,6 @@
  * the first address of the node's block); MASQUERADE picks the outgoing device's address, so
  * that choice matters for where a masqueraded reply comes back.
  */
-import { formatIp } from '../net/ipv4.js';
 import { cidrContains, prefixMask, type Cidr } from '../net/ipv4.js';
 import type { Cluster, Cni } from '../model/types.js';
 import {
@@ -173,9 +172,4 @@ function dedupe(routes: RouteSpec[]): RouteSpec[] {
 export function vethName(cni: Cni, podIp: number): string {
   const hex = (podIp >>> 0).toString(16).padStart(8, '0');
   return cni.startsWith('calico') ? `cali${hex}${hex.slice(0, 3)}` : `veth${hex}`;
-}
-
-export function describeNodeAddress(plan: PodNetworkPlan, node: number): string {
-  const n = plan.nodes[node];
-  return n ? `${n.name} (${formatIp(n.primaryIp)})` : `node ${node}`;
 }
