@@ -3,12 +3,18 @@
  * shards on exactly W threads, one shard each (NIC RSS queues pinned to cores), and a thread that
  * built a cell's setup keeps it for the cell's next repeat.
  *
+ * The cell's rules are compiled once, here on the main thread, and packed into shared memory
+ * (ReplaySetup.images); every task carries the images, which postMessage shares, not copies. The
+ * last cell's setup is kept, so the workers sweep (same cell, more workers) compiles nothing.
+ * The sync cost is measured here too, before the shards start, so it never shares the CPU with them.
+ *
  * Options follow piscina's convention: `ReplayPoolOptions` -> `kDefaultReplayPoolOptions` ->
  * `{ ...defaults, ...options }`, validated at construction with messages naming the option.
  */
 import { Piscina } from 'piscina';
-import { mergeShards, type ReplayTask, type RunResult } from './replay.js';
-import type { SyncCost } from './sync-cost.js';
+import { performance } from 'node:perf_hooks';
+import { mergeShards, ReplaySetup, setupKeyString, type ReplayTask, type RunResult } from './replay.js';
+import { measureSync, type SyncCost } from './sync-cost.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
 export interface ReplayPoolOptions {
@@ -29,9 +35,15 @@ export interface PoolRun {
   readonly sync?: SyncCost;
   /** Distinct threads that ran the shards (W when the shards really ran in parallel). */
   readonly threads: number;
-  /** Build times of the setups (ms; the largest over workers): cluster and per-node compile. */
+  /** Build times (ms): the cluster (largest over workers), each node's compile and the packing
+   * into shared memory (main thread, once per cell), the workers' attach (largest). */
   readonly clusterMs: number;
   readonly compileMs: readonly number[];
+  readonly packMs: number;
+  readonly attachMs: number;
+  /** Nodes compiled by the workers themselves (0: every worker attached to the shared tables). */
+  readonly workerCompiledNodes: number;
+  readonly sharedTables: boolean;
 }
 
 export type CellSpec = Omit<ReplayTask, 'shard' | 'shards'>;
@@ -39,6 +51,7 @@ export type CellSpec = Omit<ReplayTask, 'shard' | 'shards'>;
 export class ReplayPool {
   readonly options: Required<ReplayPoolOptions>;
   readonly #pools = new Map<number, Piscina>();
+  #setup: ReplaySetup | undefined;
 
   constructor(options: ReplayPoolOptions = {}) {
     const o = { ...kDefaultReplayPoolOptions, ...options };
@@ -56,24 +69,41 @@ export class ReplayPool {
     return p;
   }
 
+  /** The cell's compiled rules: compiled and packed on first use, kept for the cell's next runs. */
+  setup(cell: CellSpec): ReplaySetup {
+    if (this.#setup?.key !== setupKeyString(cell)) {
+      this.#setup = undefined; // the previous cell's tables can be hundreds of MB
+      const clock = (): number => performance.now();
+      const setup = new ReplaySetup(cell, clock);
+      setup.images(clock);
+      this.#setup = setup;
+    }
+    return this.#setup;
+  }
+
   /** Runs one repeat of a cell on `workers` threads, shard s of W on each. */
   async run(cell: CellSpec, workers: number, options: { measureSync?: boolean; signal?: AbortSignal } = {}): Promise<PoolRun> {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RangeError('workers must be a whole number from 1 to 256');
+    const setup = this.setup(cell);
+    const sync = options.measureSync === true ? measureSync(setup, () => performance.now()) : undefined;
+    const images = setup.images();
     const pool = this.#pool(workers);
     const tasks: Promise<WorkerResult>[] = [];
     for (let s = 0; s < workers; s++) {
-      const task: WorkerTask = { ...cell, shard: s, shards: workers, measureSync: options.measureSync === true && s === 0 };
+      const task: WorkerTask = { ...cell, shard: s, shards: workers, images };
       tasks.push(pool.run(task, options.signal ? { signal: options.signal } : {}) as Promise<WorkerResult>);
     }
     const results = await Promise.all(tasks);
-    const sync = results.find((r) => r.sync)?.sync;
-    const compileMs = results[0]!.compileMs.map((_, n) => Math.max(...results.map((r) => r.compileMs[n] ?? 0)));
     return {
       run: mergeShards(results.map((r) => r.shard)),
       ...(sync ? { sync } : {}),
       threads: new Set(results.map((r) => r.threadId)).size,
-      clusterMs: Math.max(...results.map((r) => r.clusterMs)),
-      compileMs,
+      clusterMs: Math.max(setup.clusterMs, ...results.map((r) => r.clusterMs)),
+      compileMs: setup.compileMs,
+      packMs: setup.packMs,
+      attachMs: Math.max(...results.map((r) => r.attachMs)),
+      workerCompiledNodes: results.reduce((a, r) => a + r.compiledNodes, 0),
+      sharedTables: results.every((r) => r.sharedTables),
     };
   }
 
@@ -81,6 +111,7 @@ export class ReplayPool {
   async close(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    this.#setup = undefined;
     await Promise.all(pools.map((p) => p.destroy()));
   }
 }

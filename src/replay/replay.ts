@@ -24,6 +24,8 @@
  * No Node.js imports: the clock is passed in (worker.ts gives performance.now).
  */
 import { compileDataplane } from '../compile/index.js';
+import { dataplaneFromImage, dataplaneImage, type DataplaneImage } from '../compile/image.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { ServiceDataplane } from '../compile/dataplane.js';
 import { CT_COUNTER_NAMES } from '../dataplane/conntrack.js';
 import { PipelineContext } from '../dataplane/context.js';
@@ -38,8 +40,8 @@ import { DIR_FORWARD, FlowChunk, FlowSet, newPacketSpec, packetAt, packetCount }
 
 /**
  * Nodes of the synthetic cluster a cell replays on: two give both the same-node and the
- * cross-node (encapsulated) paths; every node's rules are compiled per worker, which at 30,000
- * Services costs seconds per node, so more nodes would only lengthen the setup.
+ * cross-node (encapsulated) paths; every node's rules are compiled, which at 30,000 Services
+ * costs seconds per node, so more nodes would only lengthen the setup.
  */
 export const kReplayNodes = 2;
 /** Global flow ids per chunk (each worker keeps its RSS share of them). */
@@ -110,47 +112,78 @@ export function setupKeyString(k: SetupKey): string {
   return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.seed}|${k.zipf}`;
 }
 
-/** A cluster, its pod network, its flow set and every node's compiled rules, built once. */
+/**
+ * A cluster, its pod network, its flow set and every node's compiled rules, built once.
+ *
+ * On the main thread the rules are compiled (`new ReplaySetup(spec)`), and `images()` packs them
+ * into shared memory once; the workers attach to those images (`new ReplaySetup(spec, clock,
+ * images)`) and compile nothing. The cluster and flow set are rebuilt from the seed on each side:
+ * they are the input, deterministic, and cost a fraction of a compile.
+ */
 export class ReplaySetup {
   readonly key: string;
   readonly spec: SetupKey;
   readonly cluster: Cluster;
   readonly plan: PodNetworkPlan;
   readonly flowSet: FlowSet;
-  readonly #dataplanes: (ServiceDataplane | undefined)[];
-  /** Milliseconds to generate the cluster (model + pod network + flow set), and to compile each node. */
+  readonly #dataplanes: ServiceDataplane[] = [];
+  #images: DataplaneImage[] | undefined;
+  /** Milliseconds to generate the cluster (model + pod network + flow set). */
   readonly clusterMs: number;
+  /** Milliseconds to compile each node's rules (empty when attached to images). */
   readonly compileMs: number[] = [];
+  /** Milliseconds to attach to the images (0 when compiled here), and to pack them. */
+  readonly attachMs: number = 0;
+  packMs = 0;
 
-  constructor(spec: SetupKey, clock: () => number = Date.now) {
+  constructor(spec: SetupKey, clock: () => number = Date.now, images?: readonly DataplaneImage[]) {
     const t0 = clock();
     this.spec = spec;
     this.key = setupKeyString(spec);
     this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode });
     this.plan = buildPodNetwork(this.cluster);
     this.flowSet = new FlowSet(this.cluster, this.plan, { seed: spec.seed, zipf: spec.zipf });
-    this.#dataplanes = new Array(this.cluster.nodes.length);
     this.clusterMs = clock() - t0;
+    if (images) {
+      if (images.length !== this.cluster.nodes.length || images.some((img, n) => img.mode !== spec.mode || img.node !== n)) {
+        throw new InvalidArgumentError(`the images (${images.map((i) => `${i.mode}/node ${i.node}`).join(', ')}) are not the ${spec.mode} rules of this cell's ${this.cluster.nodes.length} nodes`);
+      }
+      const t1 = clock();
+      for (const img of images) this.#dataplanes.push(dataplaneFromImage(this.cluster, img));
+      this.attachMs = clock() - t1;
+      this.#images = [...images];
+      return;
+    }
     // Every node's rules are compiled here, never inside a timed batch.
     for (let n = 0; n < this.cluster.nodes.length; n++) {
       const t = clock();
-      this.dataplane(n);
+      this.#dataplanes.push(compileDataplane(this.cluster, spec.mode, n));
       this.compileMs.push(clock() - t);
     }
   }
 
-  /** The node's compiled rules: compiled on first use, kept for every later context. */
-  dataplane(node: number): ServiceDataplane {
-    let dp = this.#dataplanes[node];
-    if (!dp) {
-      dp = compileDataplane(this.cluster, this.spec.mode, node);
-      this.#dataplanes[node] = dp;
+  /**
+   * Every node's tables packed into shared memory, for the workers. Packed once; from then on
+   * this setup runs over the packed copy too (the compiled originals can be collected), so a
+   * cell's tables are in memory once however many threads read them.
+   */
+  images(clock: () => number = Date.now): readonly DataplaneImage[] {
+    if (!this.#images) {
+      const t0 = clock();
+      this.#images = this.#dataplanes.map((dp) => dataplaneImage(dp));
+      for (let n = 0; n < this.#images.length; n++) this.#dataplanes[n] = dataplaneFromImage(this.cluster, this.#images[n]);
+      this.packMs = clock() - t0;
     }
-    return dp;
+    return this.#images;
   }
 
-  compiled(): ServiceDataplane[] {
-    return this.#dataplanes.filter((d): d is ServiceDataplane => d !== undefined);
+  /** The node's compiled rules. */
+  dataplane(node: number): ServiceDataplane {
+    return this.#dataplanes[node];
+  }
+
+  compiled(): readonly ServiceDataplane[] {
+    return this.#dataplanes;
   }
 
   /** Forgets per-run state of the compiled rules (affinity, schedulers' cursors). */

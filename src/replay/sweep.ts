@@ -201,6 +201,9 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     repeats: runs.length,
     threads: Math.min(...runs.map((r) => r.threads)),
     clusterMs: runs[0]!.clusterMs,
+    packMs: runs[0]!.packMs,
+    attachMs: runs[0]!.attachMs,
+    workerCompiledNodes: Math.max(...runs.map((r) => r.workerCompiledNodes)),
     randomReadBytes: limits.randomReadBytes,
     ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
   };

@@ -1,32 +1,34 @@
 /**
  * The piscina worker entry: `default(task: WorkerTask): WorkerResult`, over plain data.
  *
- * A worker builds its setup (the synthetic cluster from the cell's seed, its pod network, its
- * flow set and every node's compiled rules) once per cell and keeps it for every repeat of the
- * cell, with its conntrack tables (emptied between repeats). The compiled rules are NOT shared
- * with the other workers: the compilers build object graphs and typed arrays that offer no
- * `from(buffer)` view, so each worker compiles its own copy (deterministic, hence identical);
- * the flows are generated inside the worker from (seed, flow id) and filtered by RSS queue, so
- * nothing big crosses threads, in either direction.
+ * A worker attaches to the cell's compiled rules, which the main thread compiled once and packed
+ * into shared memory (`task.images`: a SharedArrayBuffer per node, posted without a copy), and
+ * never compiles them itself. It builds the rest of its setup (the synthetic cluster and flow set,
+ * from the cell's seed) once per cell and keeps it for every repeat, with its conntrack tables
+ * (emptied between repeats); the flows are generated inside the worker from (seed, flow id) and
+ * filtered by RSS queue, so nothing big crosses threads, in either direction.
  */
 import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
+import type { DataplaneImage } from '../compile/image.js';
 import type { PipelineContext } from '../dataplane/context.js';
 import { ReplaySetup, replayShard, setupKeyString, type ReplayTask, type ShardResult } from './replay.js';
-import { measureSync, type SyncCost } from './sync-cost.js';
 
 export interface WorkerTask extends ReplayTask {
-  /** Also measure the rule-sync cost on this worker's setup (one shard of one repeat asks). */
-  readonly measureSync?: boolean;
+  /** Every node's compiled rules, packed by the main thread (ReplaySetup.images). */
+  readonly images: readonly DataplaneImage[];
 }
 
 export interface WorkerResult {
   readonly shard: ShardResult;
-  readonly sync?: SyncCost;
   readonly threadId: number;
-  /** The setup's build times (ms): cluster + flow set, and each node's compile. */
+  /** This worker's setup build times (ms): cluster + flow set, and attaching to the images. */
   readonly clusterMs: number;
-  readonly compileMs: readonly number[];
+  readonly attachMs: number;
+  /** Nodes whose rules this worker compiled itself: 0, or the tables were not shared. */
+  readonly compiledNodes: number;
+  /** Whether every compiled table the shard read lives in shared memory. */
+  readonly sharedTables: boolean;
 }
 
 const clock = (): number => performance.now();
@@ -43,10 +45,17 @@ export default function replayWorker(task: WorkerTask): WorkerResult {
     setup = new ReplaySetup(
       { mode: task.mode, services: task.services, endpointsPerService: task.endpointsPerService, cni: task.cni, seed: task.seed, zipf: task.zipf },
       clock,
+      task.images,
     );
     setupMs = clock() - t0;
   }
   const shard: ShardResult = { ...replayShard(setup, task, clock, ctxCache), setupMs };
-  const sync = task.measureSync ? measureSync(setup, clock) : undefined;
-  return { shard, ...(sync ? { sync } : {}), threadId, clusterMs: setup.clusterMs, compileMs: setup.compileMs };
+  return {
+    shard,
+    threadId,
+    clusterMs: setup.clusterMs,
+    attachMs: setup.attachMs,
+    compiledNodes: setup.compileMs.length,
+    sharedTables: setup.images().every((img) => img.tables.buffer instanceof SharedArrayBuffer),
+  };
 }

@@ -29,16 +29,28 @@ describe('replay', () => {
     assert.ok(one.wireBytes > 0 && one.encapBytes > 0);
   });
 
-  for (const mode of ['iptables', 'ipvs'] as const) {
-    it(`gives the same decision checksum for 1 and 2 piscina workers (${mode})`, async () => {
+  for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace'] as const) {
+    it(`gives the same decision checksum for 1 and 2 piscina workers, which attach to tables compiled once (${mode})`, async () => {
       const cell = { mode, services: 30, endpointsPerService: 4, cni: 'calico-vxlan' as const, seed: 4, zipf: 1, flows: 4000 };
       const a = await pool.run(cell, 1);
       const b = await pool.run(cell, 2, { measureSync: true });
       assert.equal(b.threads, 2, 'two threads ran the two shards');
       assert.equal(b.run.decisionChecksum, a.run.decisionChecksum);
+      // Compiled on the main thread, once for both runs; no worker compiled a node.
+      assert.equal(a.workerCompiledNodes, 0);
+      assert.equal(b.workerCompiledNodes, 0);
+      assert.ok(a.sharedTables && b.sharedTables, 'the workers read the tables from shared memory');
+      assert.equal(b.compileMs, a.compileMs, 'the second run reused the first run\'s compiled tables');
+      assert.equal(a.compileMs.length, 2);
+      // And the same decisions as a replay in this thread over tables it compiled itself.
+      const local = new ReplaySetup(cell);
+      const here = mergeShards([replayShard(local, { ...cell, shard: 0, shards: 1 }, clock)]);
+      assert.equal(here.decisionChecksum, a.run.decisionChecksum);
       assert.equal(b.run.flows, 4000);
-      assert.ok(b.sync && b.sync.oneEndpointRewrittenBytes > 0, 'sync measured');
-      if (mode === 'ipvs') assert.ok(a.run.candidateDecisions > 0, 'IPVS rr checksums candidate sets');
+      assert.ok(b.sync, 'sync measured');
+      // The userspace proxy's portal rules do not change when an endpoint does.
+      if (mode !== 'userspace') assert.ok(b.sync.oneEndpointRewrittenBytes > 0, 'the endpoint change rewrote rules');
+      if (mode === 'ipvs' || mode === 'userspace') assert.ok(a.run.candidateDecisions > 0, 'round robin checksums candidate sets');
     });
   }
 

@@ -61,19 +61,19 @@ export interface IptablesDataplaneOptions {
   readonly node: number;
   /** Addresses the node owns (`-m addrtype LOCAL`); 127.0.0.0/8 is always local. */
   readonly localAddresses: readonly number[];
+  /** The ruleset's fast-reject keys and hook chains, when already known (tables shared with a
+   * worker: looking the hooks up by name would decode every chain name). */
+  readonly scanKeys?: ScanKeys;
+  readonly hooks?: Hooks;
 }
 
 export class IptablesDataplane implements ServiceDataplane {
   readonly mode = 'iptables' as const;
   readonly node: number;
   readonly rules: Ruleset;
-  private readonly localAddrs: Uint32Array;
-  private readonly hookNatPre: number;
-  private readonly hookNatOut: number;
-  private readonly hookNatPost: number;
-  private readonly hookFilterIn: number;
-  private readonly hookFilterFwd: number;
-  private readonly hookFilterOut: number;
+  readonly localAddrs: Uint32Array;
+  /** Entry chains of the hooks the walk visits. */
+  readonly hooks: Hooks;
   // Preallocated walker state.
   private readonly stackChain = new Int32Array(kStackDepth);
   private readonly stackRule = new Int32Array(kStackDepth);
@@ -93,22 +93,9 @@ export class IptablesDataplane implements ServiceDataplane {
     this.rules = rules;
     this.node = options.node;
     this.localAddrs = Uint32Array.from(options.localAddresses);
-    const nat = (name: string, fallback: string): number => {
-      const id = rules.chainId(TABLE_NAT, name);
-      return id >= 0 ? id : rules.chainId(TABLE_NAT, fallback);
-    };
-    // A restore-input file has no built-in chains: enter kube-proxy's chains directly.
-    this.hookNatPre = nat('PREROUTING', 'KUBE-SERVICES');
-    this.hookNatOut = nat('OUTPUT', 'KUBE-SERVICES');
-    this.hookNatPost = nat('POSTROUTING', 'KUBE-POSTROUTING');
-    this.hookFilterIn = rules.chainId(TABLE_FILTER, 'INPUT');
-    this.hookFilterFwd = rules.chainId(TABLE_FILTER, 'FORWARD');
-    this.hookFilterOut = rules.chainId(TABLE_FILTER, 'OUTPUT');
-    this.scanKeys = buildScanKeys(rules);
-    this.decide = createDecide(rules, this.scanKeys, {
-      natPre: this.hookNatPre, natOut: this.hookNatOut, natPost: this.hookNatPost,
-      filterIn: this.hookFilterIn, filterFwd: this.hookFilterFwd, filterOut: this.hookFilterOut,
-    }, this.localAddrs, { name: this.recentName, ip: this.recentIp, time: this.recentTime });
+    this.hooks = options.hooks ?? hookChains(rules);
+    this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
+    this.decide = createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, { name: this.recentName, ip: this.recentIp, time: this.recentTime });
   }
 
   /** Forget all `-m recent` state (session affinity). */
@@ -133,7 +120,7 @@ export class IptablesDataplane implements ServiceDataplane {
     const src = pkt.srcIp >>> 0;
     let dst = pkt.dstIp >>> 0;
     let dport = pkt.dstPort;
-    const natHook = pkt.hook === HOOK_OUTPUT ? this.hookNatOut : this.hookNatPre;
+    const natHook = pkt.hook === HOOK_OUTPUT ? this.hooks.natOut : this.hooks.natPre;
     let res = this.walk(natHook, src, dst, dport, pkt, CT_NEW, null);
     let ct = CT_NEW;
     if (res === OUT_DNAT) {
@@ -151,13 +138,13 @@ export class IptablesDataplane implements ServiceDataplane {
       out.work = this.work;
       return;
     }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hookFilterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hookFilterIn : this.hookFilterFwd;
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hooks.filterIn : this.hooks.filterFwd;
     res = this.walk(filterHook, src, dst, dport, pkt, ct, null);
     if (res === OUT_DROP || res === OUT_REJECT) {
       out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
       out.endpoint = -1;
     } else {
-      res = this.walk(this.hookNatPost, src, dst, dport, pkt, ct, null);
+      res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, null);
       out.masquerade = res === OUT_MASQUERADE;
     }
     out.servicePort = this.port;
@@ -346,7 +333,7 @@ export class IptablesDataplane implements ServiceDataplane {
     let ct = CT_NEW;
     let verdict: number = VERDICT_NONE;
     let endpoint = -1;
-    let res = this.walk(pkt.hook === HOOK_OUTPUT ? this.hookNatOut : this.hookNatPre, src, dst, dport, pkt, ct, chooser, steps);
+    let res = this.walk(pkt.hook === HOOK_OUTPUT ? this.hooks.natOut : this.hooks.natPre, src, dst, dport, pkt, ct, chooser, steps);
     if (res === OUT_DNAT) {
       const r = this.hitRule;
       dst = this.rules.ruleTargetA[r];
@@ -357,10 +344,10 @@ export class IptablesDataplane implements ServiceDataplane {
       verdict = VERDICT_DNAT;
       ct |= CT_DNAT;
     }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hookFilterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hookFilterIn : this.hookFilterFwd;
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hooks.filterIn : this.hooks.filterFwd;
     res = this.walk(filterHook, src, dst, dport, pkt, ct, chooser, steps);
     if (res === OUT_DROP || res === OUT_REJECT) return { verdict: res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT, endpoint: -1, servicePort: this.port, masquerade: false };
-    res = this.walk(this.hookNatPost, src, dst, dport, pkt, ct, chooser, steps);
+    res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, chooser, steps);
     return { verdict, endpoint, servicePort: this.port, masquerade: res === OUT_MASQUERADE };
   }
 
@@ -410,13 +397,30 @@ function recentSet(names: Int32Array, ips: Uint32Array, times: Float64Array, nam
   times[oldest] = now;
 }
 
-interface Hooks {
+/** The chain each hook's walk starts in (-1: the ruleset has no such chain). */
+export interface Hooks {
   readonly natPre: number;
   readonly natOut: number;
   readonly natPost: number;
   readonly filterIn: number;
   readonly filterFwd: number;
   readonly filterOut: number;
+}
+
+function hookChains(rules: Ruleset): Hooks {
+  const nat = (name: string, fallback: string): number => {
+    const id = rules.chainId(TABLE_NAT, name);
+    return id >= 0 ? id : rules.chainId(TABLE_NAT, fallback);
+  };
+  // A restore-input file has no built-in chains: enter kube-proxy's chains directly.
+  return {
+    natPre: nat('PREROUTING', 'KUBE-SERVICES'),
+    natOut: nat('OUTPUT', 'KUBE-SERVICES'),
+    natPost: nat('POSTROUTING', 'KUBE-POSTROUTING'),
+    filterIn: rules.chainId(TABLE_FILTER, 'INPUT'),
+    filterFwd: rules.chainId(TABLE_FILTER, 'FORWARD'),
+    filterOut: rules.chainId(TABLE_FILTER, 'OUTPUT'),
+  };
 }
 
 // Walker state shared by the three hook walks of one packet (an Int32Array, not object fields).

@@ -143,11 +143,16 @@ export interface ChainSpec {
   seq: number;
 }
 
+/** A Ruleset's data fields: what `sharedFields` gives and `fromSharedFields` takes. */
+export type RulesetFields = { readonly [K in keyof Ruleset as Ruleset[K] extends (...a: never[]) => unknown ? never : K]: Ruleset[K] };
+
 /** The compiled (or parsed) tables. Read-only once built. */
 export class Ruleset {
   readonly chainCount: number;
   readonly chainName: readonly string[];
-  readonly chainIndex: ReadonlyMap<string, number>[];
+  /** Chain ids by name, per table: built on first use (a worker attached to shared tables
+   * rarely needs it; see fromSharedFields). */
+  private chainIndexCache: ReadonlyMap<string, number>[] | undefined;
   readonly chainTable: Uint8Array;
   readonly chainPolicy: Uint8Array;
   readonly chainStart: Uint32Array;
@@ -206,7 +211,7 @@ export class Ruleset {
     this.chainName = chains.map((c) => c.name);
     const idx: Map<string, number>[] = kTableNames.map(() => new Map());
     chains.forEach((c, i) => idx[c.table].set(c.name, i));
-    this.chainIndex = idx;
+    this.chainIndexCache = idx;
     this.chainTable = new Uint8Array(n);
     this.chainPolicy = new Uint8Array(n);
     this.chainStart = new Uint32Array(n);
@@ -350,7 +355,25 @@ export class Ruleset {
   }
 
   chainId(table: number, name: string): number {
-    return this.chainIndex[table].get(name) ?? -1;
+    let idx = this.chainIndexCache;
+    if (!idx) {
+      const maps: Map<string, number>[] = kTableNames.map(() => new Map());
+      for (let c = 0; c < this.chainCount; c++) maps[this.chainTable[c]].set(this.chainName[c], c);
+      this.chainIndexCache = idx = maps;
+    }
+    return idx[table].get(name) ?? -1;
+  }
+
+  /** The ruleset's own state as a plain record of typed arrays, numbers and strings (no index). */
+  sharedFields(): RulesetFields {
+    const { chainIndexCache: _derived, ...fields } = this;
+    return fields as unknown as RulesetFields;
+  }
+
+  /** A ruleset over fields another thread compiled (typed arrays in shared memory): nothing is rebuilt. */
+  static fromSharedFields(fields: RulesetFields): Ruleset {
+    // Descriptors, not values: a string list not yet decoded stays so (see unpackTables).
+    return Object.defineProperties(Object.create(Ruleset.prototype) as Ruleset, Object.getOwnPropertyDescriptors(fields));
   }
 
   /** Bytes of typed arrays holding the tables (what the walker touches, plus bookkeeping). */

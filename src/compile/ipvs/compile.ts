@@ -257,12 +257,28 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
     rsCount: b.rsIp.length, rsIp: Uint32Array.from(b.rsIp), rsPort: Uint16Array.from(b.rsPort), rsRow: Int32Array.from(b.rsRow),
     rsWeight, rsLoopback: Uint8Array.from(b.rsLoop),
     table, bound, nodePortIps, nodePortBits, loopbackRows: Int32Array.from(loopbackRows),
-    rrNext: new Uint32Array(vsCount), wrrCl: new Int32Array(vsCount).fill(-1), wrrCw: new Int32Array(vsCount),
-    rsConns: new Uint32Array(b.rsIp.length),
     // Persistence templates only matter when some service asks for ClientIP affinity.
-    affinity: new AffinityTable(options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),
+    ...ipvsState(vsCount, b.rsIp.length, options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),
   };
   return new IpvsDataplaneImpl(cluster, node, scheduler, t, detector, npAddrs, nodeIp, duplicates);
+}
+
+/** The per-instance state beside the tables: scheduler cursors, activeconns, persistence templates. */
+export type IpvsState = Pick<IpvsTables, 'rrNext' | 'wrrCl' | 'wrrCw' | 'rsConns' | 'affinity'>;
+
+export function ipvsState(vsCount: number, rsCount: number, affinityCapacity: number): IpvsState {
+  return {
+    rrNext: new Uint32Array(vsCount), wrrCl: new Int32Array(vsCount).fill(-1), wrrCw: new Int32Array(vsCount),
+    rsConns: new Uint32Array(rsCount), affinity: new AffinityTable(affinityCapacity),
+  };
+}
+
+/** A dataplane over tables compiled elsewhere (another thread's, shared): only the state is new. */
+export function ipvsDataplaneOver(
+  cluster: Cluster, node: number, scheduler: IpvsScheduler, tables: IpvsTables,
+  nodePortAddresses: readonly number[], nodeIp: number, duplicates: number,
+): IpvsDataplane {
+  return new IpvsDataplaneImpl(cluster, node, scheduler, tables, localDetector(cluster, node), nodePortAddresses, nodeIp, duplicates);
 }
 
 class IpvsDataplaneImpl implements IpvsDataplane {

@@ -54,7 +54,8 @@ export class NftablesDataplane implements ServiceDataplane {
   readonly mode = 'nftables' as const;
   readonly node: number;
   readonly program: NftProgram;
-  private readonly local: Uint32Array;
+  readonly local: Uint32Array;
+  readonly affinityCapacity: number;
   private readonly affinity: AffinityTable;
   private readonly stackChain = new Int32Array(kMaxDepth);
   private readonly stackRule = new Int32Array(kMaxDepth);
@@ -85,7 +86,8 @@ export class NftablesDataplane implements ServiceDataplane {
     this.program = program;
     this.node = options.node;
     this.local = Uint32Array.from(options.localAddresses);
-    this.affinity = new AffinityTable(options.affinityCapacity ?? 1 << 16);
+    this.affinityCapacity = options.affinityCapacity ?? 1 << 16;
+    this.affinity = new AffinityTable(this.affinityCapacity);
   }
 
   /** Forget every affinity entry (as a fresh node would start). */

@@ -48,7 +48,6 @@ export const kRuleStride = 6; // matchStart, matchCount, op, a, b, c
 export const kMatchStride = 4; // op, a, b, c
 
 export interface NftProgram {
-  readonly ruleset: Ruleset;
   readonly chainNames: readonly string[];
   readonly chainRuleStart: Int32Array;
   readonly chainRuleCount: Int32Array;
@@ -293,7 +292,6 @@ export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
   for (const h of hookChains) tableBytes += h.byteLength;
 
   return {
-    ruleset: rs,
     chainNames: rs.chains.map((c) => c.name),
     chainRuleStart,
     chainRuleCount,

@@ -194,6 +194,14 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   return new UserspaceDataplaneImpl(cluster, node, tables, nodeIp, listenIp);
 }
 
+/** A dataplane over tables compiled elsewhere (another thread's, shared), with its own state. */
+export function userspaceDataplaneOver(
+  cluster: Cluster, node: number, tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>, affinityCapacity: number, nodeIp: number, listenIp: number,
+): UserspaceDataplane {
+  const state = { rrIndex: new Uint32Array(tables.proxyPort.length), affinity: new AffinityTable(affinityCapacity) };
+  return new UserspaceDataplaneImpl(cluster, node, { ...tables, ...state }, nodeIp, listenIp);
+}
+
 class UserspaceDataplaneImpl implements UserspaceDataplane {
   readonly mode = 'userspace' as const;
   private readonly bridged: boolean;

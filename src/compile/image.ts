@@ -1,0 +1,65 @@
+/**
+ * A node's compiled dataplane as a shareable image: what the main thread compiles once and every
+ * replay worker attaches to (zero copy), instead of each worker compiling its own. An image is
+ * one SharedArrayBuffer and a layout of a few kilobytes (table-image.ts); attaching builds only
+ * the per-instance state (affinity, scheduler cursors, the walker's stacks).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { Cluster, ProxyMode } from '../model/types.js';
+import type { ServiceDataplane } from './dataplane.js';
+import type { IptablesDataplane } from './iptables/dataplane.js';
+import { iptablesFromShared, iptablesShared, type IptablesShared } from './iptables/shared.js';
+import type { IpvsDataplane } from './ipvs/compile.js';
+import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './ipvs/shared.js';
+import type { NftablesDataplane } from './nftables/dataplane.js';
+import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './nftables/shared.js';
+import { packTables, unpackTables, type TableImage } from './table-image.js';
+import type { UserspaceDataplane } from './userspace/compile.js';
+import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './userspace/shared.js';
+
+export interface DataplaneImage {
+  readonly mode: ProxyMode;
+  readonly node: number;
+  readonly tables: TableImage;
+}
+
+const kClasses = { ...kNftSharedClasses, ...kIpvsSharedClasses, ...kUserspaceSharedClasses };
+
+/** Packs a compiled dataplane's tables into shared memory (one copy, on the compiling thread). */
+export function dataplaneImage(dp: ServiceDataplane): DataplaneImage {
+  let shared: unknown;
+  switch (dp.mode) {
+    case 'iptables':
+      shared = iptablesShared(dp as IptablesDataplane);
+      break;
+    case 'ipvs':
+      shared = ipvsShared(dp as IpvsDataplane);
+      break;
+    case 'nftables':
+      shared = nftablesShared(dp as NftablesDataplane);
+      break;
+    case 'userspace':
+      shared = userspaceShared(dp as UserspaceDataplane);
+      break;
+  }
+  return { mode: dp.mode, node: dp.node, tables: packTables(shared, kClasses) };
+}
+
+/** A dataplane over an image's shared tables, for `cluster` (the one the image was compiled from). */
+export function dataplaneFromImage(cluster: Cluster, image: DataplaneImage): ServiceDataplane {
+  if (!Number.isInteger(image.node) || image.node < 0 || image.node >= cluster.nodes.length) {
+    throw new InvalidArgumentError(`the image is of node ${image.node}, which the cluster (${cluster.nodes.length} nodes) does not have`);
+  }
+  switch (image.mode) {
+    case 'iptables':
+      return iptablesFromShared(unpackTables<IptablesShared>(image.tables));
+    case 'ipvs':
+      return ipvsFromShared(cluster, unpackTables<IpvsShared>(image.tables, kClasses));
+    case 'nftables':
+      return nftablesFromShared(unpackTables<NftablesShared>(image.tables, kClasses));
+    case 'userspace':
+      return userspaceFromShared(cluster, unpackTables<UserspaceShared>(image.tables, kClasses));
+    default:
+      throw new InvalidArgumentError(`the image's mode ${String(image.mode)} is not one kdp compiles`);
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * An iptables dataplane's compiled tables as plain data, for a worker thread to attach to: the
+ * ruleset's typed arrays and names, the decide() scan's keys, the hooks' entry chains and the
+ * node's local addresses.
+ * The `-m recent` lists and the walker's stacks are per instance and never shared.
+ */
+import { IptablesDataplane, type Hooks } from './dataplane.js';
+import { Ruleset, type RulesetFields, type ScanKeys } from './ruleset.js';
+
+export interface IptablesShared {
+  readonly node: number;
+  readonly rules: RulesetFields;
+  readonly scanKeys: ScanKeys;
+  readonly hooks: Hooks;
+  readonly localAddrs: Uint32Array;
+}
+
+export function iptablesShared(dp: IptablesDataplane): IptablesShared {
+  return { node: dp.node, rules: dp.rules.sharedFields(), scanKeys: dp.scanKeys, hooks: dp.hooks, localAddrs: dp.localAddrs };
+}
+
+export function iptablesFromShared(s: IptablesShared): IptablesDataplane {
+  return new IptablesDataplane(Ruleset.fromSharedFields(s.rules), { node: s.node, localAddresses: Array.from(s.localAddrs), scanKeys: s.scanKeys, hooks: s.hooks });
+}

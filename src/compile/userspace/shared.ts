@@ -1,0 +1,28 @@
+/**
+ * A userspace dataplane's compiled tables as plain data, for a worker thread to attach to: the
+ * portal rules, proxy ports and endpoint lists. The round-robin cursors and affinity entries
+ * are per instance, never shared.
+ */
+import type { Cluster } from '../../model/types.js';
+import { AddressSet } from '../ipvs/vs-table.js';
+import { userspaceDataplaneOver, type UserspaceDataplane, type UserspaceTables } from './compile.js';
+
+/** The hash-table classes shared userspace tables hold (see packTables). */
+export const kUserspaceSharedClasses = { IpvsAddressSet: AddressSet } as const;
+
+export interface UserspaceShared {
+  readonly node: number;
+  readonly tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>;
+  readonly affinityCapacity: number;
+  readonly nodeIp: number;
+  readonly listenIp: number;
+}
+
+export function userspaceShared(dp: UserspaceDataplane): UserspaceShared {
+  const { rrIndex: _rr, affinity, ...tables } = dp.tables;
+  return { node: dp.node, tables, affinityCapacity: affinity.mask + 1, nodeIp: dp.nodeIp, listenIp: dp.listenIp };
+}
+
+export function userspaceFromShared(cluster: Cluster, s: UserspaceShared): UserspaceDataplane {
+  return userspaceDataplaneOver(cluster, s.node, s.tables, s.affinityCapacity, s.nodeIp, s.listenIp);
+}
