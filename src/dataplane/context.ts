@@ -70,6 +70,9 @@ export class PipelineContext {
   readonly redirected: Uint8Array;
   /** Userspace mode: the packet is the proxy's own, for the client connection in this slot (-1 none). */
   readonly proxyClientSlot: Int32Array;
+  /** Prerouting's scratch: each packet's conntrack hash, and what its prefetch read. */
+  readonly ctHash: Uint32Array;
+  readonly ctWarm: Int32Array;
   /** Userspace mode: the proxy's three 64 KiB socket buffers (allocated on first use). */
   #proxyBuffer: Uint8Array | undefined;
   readonly tunnels = new TunnelCache();
@@ -122,6 +125,8 @@ export class PipelineContext {
     this.dnatted = new Uint8Array(n);
     this.redirected = new Uint8Array(n);
     this.proxyClientSlot = new Int32Array(n).fill(-1);
+    this.ctHash = new Uint32Array(n);
+    this.ctWarm = new Int32Array(n);
   }
 
   get proxyBuffer(): Uint8Array {
