@@ -108,12 +108,29 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     `- **Cells:** ${results.length}; modes ${[...byMode(results).keys()].join(', ')}; Services ${list(distinct(results.map((r) => r.services)))}; endpoints per Service ${list(distinct(results.map((r) => r.endpointsPerService)))}; CNIs ${obs.cnisMeasured.join(', ')}; workers ${list(distinct(results.map((r) => r.workers)))}.`,
     `- **Flows per cell:** ${list(distinct(results.map((r) => r.flows)))} (seed ${list(distinct(results.map((r) => r.seed)), String)}, Zipf exponent ${list(distinct(results.map((r) => r.zipf)), String)}).`,
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
+    sharedTablesLine(kdpCells),
     `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)}, the floor for a hash or conntrack lookup that misses the cache; a sequential scan ${limit(scans)} per element, the floor for iptables' linear rule scan.`,
     '- **First packet** is a new flow\'s first packet: conntrack miss, the mode\'s service lookup (iptables scans its rules in order; ipvs and nftables look up a hash table), endpoint choice, NAT and conntrack insertion. Its cost is ns per new flow.',
     '- **Established** packets belong to flows already in conntrack: a conntrack hit and the NAT it recorded, no rule evaluation. Gbit/s counts wire bytes, encapsulation included.',
     `- **Kernel baseline:** ${obs.kernelMeasured ? 'the same cells measured on the real Linux kernel (`kernel-iptables`, `kernel-nftables`), drawn dashed.' : `${kNoKernel}.`}`,
     '',
   ];
+}
+
+/**
+ * How the workers got the compiled rules: compiled once per cell on the main thread, packed into
+ * shared memory, attached to by each worker. From the cells' own counters (results older than
+ * the shared tables have none, and then this says so).
+ */
+function sharedTablesLine(cells: readonly CellResult[]): string {
+  const withCounters = cells.filter((c) => c.counters?.workerCompiledNodes !== undefined);
+  if (withCounters.length === 0) return '- **Compiled tables:** not recorded (results from before the workers shared them).';
+  const compiledByWorkers = withCounters.reduce((a, c) => a + (c.counters!.workerCompiledNodes ?? 0), 0);
+  const max = (k: string) => Math.max(...withCounters.map((c) => c.counters![k] ?? 0));
+  const fullMs = Math.max(...withCounters.map((c) => c.sync.fullMs));
+  return compiledByWorkers === 0
+    ? `- **Compiled tables:** each cell's rules compiled once per node on the main thread (at most ${formatMs(fullMs)} per node), packed into shared memory, one SharedArrayBuffer per node (at most ${formatMs(max('packMs'))} a cell), and shared with every worker, which attaches to them without a copy (at most ${formatMs(max('attachMs'))}); no worker compiled a rule.`
+    : `- **Compiled tables:** workers compiled ${compiledByWorkers} node(s) themselves in ${withCounters.length} cells: the tables were not all shared.`;
 }
 
 function machineSection(m: MachineInfo): string[] {

@@ -60,6 +60,13 @@ describe('renderReport', () => {
     assert.doesNotMatch(r.markdown, /not measured \(needs root\)/);
   });
 
+  it('says how the workers got the compiled tables, from the cells\' counters', () => {
+    const shared = (workerCompiledNodes: number) => syntheticSweep().map((c) => ({ ...c, counters: { ...c.counters, workerCompiledNodes, packMs: 12.5, attachMs: 0.4 } }));
+    assert.match(renderReport(shared(0), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* each cell's rules compiled once per node on the main thread .*at most 12\.5 ms a cell\).*at most 400 µs\); no worker compiled a rule\./);
+    assert.match(renderReport(shared(1), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* workers compiled \d+ node\(s\) themselves/);
+    assert.match(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* not recorded/);
+  });
+
   it('is deterministic', () => {
     assert.equal(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown);
   });
