@@ -1,7 +1,7 @@
 /**
  * `npm run profile`: a representative replay (SERVICES=10000 Services x 10 endpoints, FLOWS=200000
  * flows, calico-vxlan, one thread) for iptables and nftables, profiled with Node's own
- * `--cpu-prof` (always) and under `clinic flame` when clinic is installed (NO_INSIGHT=1 is set,
+ * `--cpu-prof` (always) and under `clinic flame` (a devDependency; NO_INSIGHT=1 is set,
  * or clinic waits silently for a consent prompt). Prints where every profile was written.
  * Open a .cpuprofile in Chrome DevTools (Performance tab) or https://www.speedscope.app.
  *
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   const summaryFile = join(out, 'summary.json');
   writeFileSync(summaryFile, `${JSON.stringify({ command: 'npm run profile', date: new Date().toISOString(), profiles: summaries }, null, 2)}\n`);
   written.push(summaryFile);
-  if (!clinic) console.log('profile: clinic is not installed (npm i -g clinic): only the --cpu-prof profiles were taken');
+  if (!clinic) console.log('profile: clinic was not found (it is a devDependency: run `npm ci`): only the --cpu-prof profiles were taken');
   console.log(`profile: written:\n${written.map((w) => `  ${w}`).join('\n') || '  (nothing)'}`);
 }
 
