@@ -41,7 +41,7 @@ second), per-stage time, rule-sync cost (full build; one endpoint turning unread
 conntrack memory, and the machine's limits (a random read as large as the conntrack tables, a
 bare array scan). Each finished cell is appended to DIR/results.jsonl at once.
 
-Default sweep (about seven minutes on a quiet 2-core machine; --kernel adds a few more):
+Default sweep (about six and a half minutes on a 2-core machine; --kernel adds about 25 more):
   Services ${kDefaultServices.join(', ')} x modes ${kModes.join(', ')} x 10 endpoints x calico-vxlan,
   1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
   ${kDefaultFlows.toLocaleString('en-US')} flows in every cell. Most of the time goes to the linear modes at 10,000 and 30,000

@@ -153,7 +153,16 @@ function machineSection(m: MachineInfo): string[] {
 const kVerdict: Record<Verdict, string> = { met: '✅ met', missed: '❌ missed', 'not measured': '➖ not measured' };
 
 function targetsSection(obs: Observations): string[] {
-  return ['## Targets', '', '| Target | Verdict | Figure |', '|---|---|---|', ...obs.targets.map((t) => `| ${cell(t.target)} | ${kVerdict[t.verdict]} | ${cell(t.figure)} |`), ''];
+  const whys = obs.targets.filter((t) => t.why !== undefined);
+  return [
+    '## Targets',
+    '',
+    '| Target | Verdict | Figure |',
+    '|---|---|---|',
+    ...obs.targets.map((t) => `| ${cell(t.target)} | ${kVerdict[t.verdict]} | ${cell(t.figure)} |`),
+    '',
+    ...(whys.length > 0 ? ['What the measurements show for each missed target (from the cells\' per-stage times and counters; the profile below has the functions):', '', ...whys.map((t) => `- **(${t.id})** ${t.why}`), ''] : []),
+  ];
 }
 
 function kernelTable(obs: Observations): string[] {

@@ -3,7 +3,7 @@
  * measured (the cells it needs are absent), and always comes with the figure it was judged on,
  * so a reader can see by how much. Kernel baselines are never judged: they measure Linux, not kdp.
  */
-import { cellLabel, formatCount, formatNs, formatPerSecond, formatPps, formatRatio } from './format.js';
+import { cellLabel, formatBytes, formatCount, formatNs, formatPerSecond, formatPps, formatRatio } from './format.js';
 import type { CellResult } from './result.js';
 import { groupsVarying, isKernel, kHashModes, servicesSweep } from './select.js';
 
@@ -15,6 +15,8 @@ export interface TargetResult {
   readonly verdict: Verdict;
   /** The numbers the verdict rests on, in words. */
   readonly figure: string;
+  /** For a missed target: where the cells' own per-stage times and counters say the time went. */
+  readonly why?: string;
 }
 
 export const kMaxNsPerRule = 2;
@@ -49,6 +51,7 @@ function iptablesScan(sweep: readonly CellResult[], all: readonly CellResult[]):
 function hashFlat(sweep: readonly CellResult[]): TargetResult {
   const target = `(b) ipvs and nftables first-packet cost at the largest Services count within ${kMaxHashGrowth}× of its cost at ${kHashBaseServices} Services`;
   const parts: string[] = [];
+  const whys: string[] = [];
   const verdicts: Verdict[] = [];
   for (const mode of kHashModes) {
     const cells = sweep.filter((c) => c.mode === mode && c.newFlow.nsPerFlow > 0);
@@ -62,8 +65,30 @@ function hashFlat(sweep: readonly CellResult[]): TargetResult {
     const ratio = top.newFlow.nsPerFlow / base.newFlow.nsPerFlow;
     verdicts.push(ratio <= kMaxHashGrowth ? 'met' : 'missed');
     parts.push(`${mode}: ${formatRatio(ratio)} (${formatNs(top.newFlow.nsPerFlow)} at ${formatCount(top.services)} vs ${formatNs(base.newFlow.nsPerFlow)} at ${kHashBaseServices})`);
+    if (ratio > kMaxHashGrowth) whys.push(lookupGrowth(mode, base, top));
   }
-  return { id: 'b', target, verdict: combine(verdicts), figure: parts.join('; ') };
+  return { id: 'b', target, verdict: combine(verdicts), figure: parts.join('; '), ...(whys.length > 0 ? { why: whys.join(' ') } : {}) };
+}
+
+/** Per first packet: time in the service-nat stage (the mode's lookup) and the lookups it did. */
+function lookupOf(c: CellResult): { ns: number; work: number } | undefined {
+  const stage = c.stages?.['service-nat'];
+  const first = c.counters?.firstPackets;
+  const decisions = c.counters?.decisions;
+  if (stage === undefined || !first || !decisions) return undefined;
+  return { ns: (stage * c.packets) / first, work: (c.counters?.decisionWork ?? 0) / decisions };
+}
+
+function lookupGrowth(mode: string, base: CellResult, top: CellResult): string {
+  const a = lookupOf(base);
+  const b = lookupOf(top);
+  const read = top.limits.randomReadNs > 0 ? ` One random read costs ${formatNs(top.limits.randomReadNs)} here, so a few more cache misses per first packet in the larger tables (${formatBytes(top.memory.tableBytes)} vs ${formatBytes(base.memory.tableBytes)}) account for the growth.` : '';
+  if (!a || !b) return `${mode}: the cells hold no per-stage times to say where the growth is.${read}`;
+  const rest = (c: CellResult, l: { ns: number }) => c.newFlow.nsPerFlow - l.ns;
+  return (
+    `${mode}: the lookup (service-nat stage) took ${formatNs(a.ns)} per first packet at ${formatCount(base.services)} Services and ${formatNs(b.ns)} at ${formatCount(top.services)}, ` +
+    `doing ${a.work.toFixed(1)} and ${b.work.toFixed(1)} rule or hash steps per decision; the rest of the first packet's path (conntrack, routing, NAT, encapsulation) went from ${formatNs(rest(base, a))} to ${formatNs(rest(top, b))}.${read}`
+  );
 }
 
 function established(all: readonly CellResult[]): TargetResult[] {
@@ -84,6 +109,7 @@ function established(all: readonly CellResult[]): TargetResult[] {
     target: t1,
     verdict: pps(worst) >= kMinEstablishedPpsPerWorker ? 'met' : 'missed',
     figure: `lowest ${formatPps(pps(worst))} (${cellLabel(worst)}); highest ${formatPps(pps(best))} (${cellLabel(best)})`,
+    ...(pps(best) < kMinEstablishedPpsPerWorker ? { why: stagesOf(best) } : {}),
   };
   const withLimit = cells.filter((c) => c.limits.randomReadNs > 0 && c.established.nsPerPacket > 0);
   if (withLimit.length === 0) return [r1, { id: 'c2', target: t2, verdict: 'not measured', figure: 'no cell has both limits.randomReadNs and established.nsPerPacket' }];
@@ -96,8 +122,25 @@ function established(all: readonly CellResult[]): TargetResult[] {
       target: t2,
       verdict: factor(far) <= kMaxMemoryLatencyFactor ? 'met' : 'missed',
       figure: `farthest ${formatRatio(factor(far))}: ${formatNs(far.established.nsPerPacket)}/packet vs ${formatNs(far.limits.randomReadNs)} per random read (${cellLabel(far)})`,
+      ...(factor(far) > kMaxMemoryLatencyFactor ? { why: stagesOf(far) } : {}),
     },
   ];
+}
+
+/**
+ * A cell's per-stage time, largest first, per packet of the cell: the stages an established packet
+ * passes (service-nat, which only first packets visit, is left out).
+ */
+function stagesOf(c: CellResult): string {
+  const stages = Object.entries(c.stages ?? {}).filter(([name, ns]) => ns > 0 && name !== 'service-nat').sort((a, b) => b[1] - a[1]);
+  if (stages.length === 0) return `${cellLabel(c)}: the cell holds no per-stage times.`;
+  const total = stages.reduce((a, [, ns]) => a + ns, 0);
+  const ct = c.counters?.conntrackBytes;
+  return (
+    `${cellLabel(c)}, time per packet in the stages an established packet passes (averaged over all the cell's packets, so conntrack inserts of first packets are in it too): ` +
+    stages.slice(0, 5).map(([name, ns]) => `${name} ${formatNs(ns)} (${Math.round((100 * ns) / total)} %)`).join(', ') +
+    `. prerouting is conntrack: an established packet looks its flow up once on each node it crosses${ct ? `, in tables of ${formatBytes(ct)} in all` : ''}, at ${formatNs(c.limits.randomReadNs)} per random read when it misses the cache.`
+  );
 }
 
 function workers(all: readonly CellResult[]): TargetResult[] {
@@ -118,10 +161,15 @@ function workers(all: readonly CellResult[]): TargetResult[] {
     const speedup = (p: { one: CellResult; two: CellResult }) => m.get(p.two) / m.get(p.one);
     const worst = usable.reduce((a, b) => (speedup(b) < speedup(a) ? b : a));
     const others = usable.length > 1 ? `; best ${formatRatio(Math.max(...usable.map(speedup)))} over ${usable.length} pairs` : '';
+    // Each worker's own time per unit of work, alone and beside the other: what sharing the machine cost.
+    const perWorker = (c: CellResult) => c.workers / m.get(c);
+    const slowdown = perWorker(worst.two) / perWorker(worst.one);
+    const why = `In ${worst.one.mode} at ${formatCount(worst.one.services)} Services, each worker spent ${formatNs(1e9 * perWorker(worst.two))} per ${m.id === 'd1' ? 'new flow' : 'packet'} beside the other, against ${formatNs(1e9 * perWorker(worst.one))} alone (${formatRatio(slowdown)}): the two cores slow each other down through what they share (L3 cache, memory bandwidth, the hypervisor), as the shards share no data but the read-only tables.`;
     return {
       id: m.id,
       target,
       verdict: speedup(worst) >= kMinTwoWorkerSpeedup ? ('met' as const) : ('missed' as const),
+      ...(speedup(worst) < kMinTwoWorkerSpeedup ? { why } : {}),
       figure: `${usable.length > 1 ? 'worst ' : ''}${formatRatio(speedup(worst))}: ${m.fmt(m.get(worst.two))} vs ${m.fmt(m.get(worst.one))} (${worst.one.mode}, ${formatCount(worst.one.services)} Services, ${worst.one.cni})${others}`,
     };
   });

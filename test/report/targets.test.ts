@@ -83,3 +83,28 @@ describe('targets with no results', () => {
     assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(6).fill('not measured'));
   });
 });
+
+describe('what a missed target comes down to', () => {
+  const stagesAt = (services: number, lookupNs: number) =>
+    syntheticCell({ mode: 'nftables', services, nsPerFlow: 1000 + lookupNs, packets: 1000, stages: { 'service-nat': lookupNs / 10, prerouting: 50 }, counters: { firstPackets: 100, decisions: 100, decisionWork: 1900 } });
+  it('(b): the lookup stage per first packet and the work it did, at both sizes', () => {
+    const cells = [syntheticCell({ mode: 'ipvs', services: 100 }), syntheticCell({ mode: 'ipvs', services: 30000 }), stagesAt(100, 1000), stagesAt(30000, 3000)];
+    const t = target(cells, 'b');
+    assert.equal(t.verdict, 'missed');
+    assert.match(t.why ?? '', /^nftables: the lookup \(service-nat stage\) took 1 µs per first packet at 100 Services and 3 µs at 30k, doing 19\.0 and 19\.0 rule or hash steps per decision; the rest of the first packet's path .* went from 1 µs to 1 µs\. One random read costs 80 ns here/);
+    assert.doesNotMatch(t.why ?? '', /ipvs/, 'only the mode that missed is explained');
+  });
+  it('(c) and (d): stages by time, and the slowdown of a worker beside another', () => {
+    const slow = syntheticCell({ mode: 'ipvs', services: 1000, nsPerPacket: 400, stages: { prerouting: 200, 'service-nat': 900, route: 50 }, counters: { conntrackBytes: 2 ** 20 } });
+    const c1 = target([slow], 'c1');
+    assert.equal(c1.verdict, 'missed');
+    assert.match(c1.why ?? '', /prerouting 200 ns \(80 %\), route 50 ns \(20 %\)\. prerouting is conntrack.*tables of 1 MiB in all, at 80 ns per random read/);
+    assert.doesNotMatch(c1.why ?? '', /service-nat/);
+    const pair = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6 })];
+    const d1 = target(pair, 'd1');
+    assert.equal(d1.verdict, 'missed');
+    assert.match(d1.why ?? '', /each worker spent 1\.33 µs per new flow beside the other, against 1 µs alone \(1\.33×\)/);
+    const fast = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 2e6 })];
+    assert.equal(target(fast, 'd1').why, undefined, 'a met target needs no explanation');
+  });
+});
