@@ -25,24 +25,22 @@ export interface DataplaneImage {
 
 const kClasses = { ...kNftSharedClasses, ...kIpvsSharedClasses, ...kUserspaceSharedClasses };
 
+/** Per mode: what of a dataplane is shared, and a dataplane over what was shared. */
+interface ModeSharing {
+  shared(dp: ServiceDataplane): unknown;
+  attach(cluster: Cluster, shared: unknown): ServiceDataplane;
+}
+
+const kSharing: Readonly<Record<ProxyMode, ModeSharing>> = {
+  iptables: { shared: (dp) => iptablesShared(dp as IptablesDataplane), attach: (_c, s) => iptablesFromShared(s as IptablesShared) },
+  ipvs: { shared: (dp) => ipvsShared(dp as IpvsDataplane), attach: (c, s) => ipvsFromShared(c, s as IpvsShared) },
+  nftables: { shared: (dp) => nftablesShared(dp as NftablesDataplane), attach: (_c, s) => nftablesFromShared(s as NftablesShared) },
+  userspace: { shared: (dp) => userspaceShared(dp as UserspaceDataplane), attach: (c, s) => userspaceFromShared(c, s as UserspaceShared) },
+};
+
 /** Packs a compiled dataplane's tables into shared memory (one copy, on the compiling thread). */
 export function dataplaneImage(dp: ServiceDataplane): DataplaneImage {
-  let shared: unknown;
-  switch (dp.mode) {
-    case 'iptables':
-      shared = iptablesShared(dp as IptablesDataplane);
-      break;
-    case 'ipvs':
-      shared = ipvsShared(dp as IpvsDataplane);
-      break;
-    case 'nftables':
-      shared = nftablesShared(dp as NftablesDataplane);
-      break;
-    case 'userspace':
-      shared = userspaceShared(dp as UserspaceDataplane);
-      break;
-  }
-  return { mode: dp.mode, node: dp.node, tables: packTables(shared, kClasses) };
+  return { mode: dp.mode, node: dp.node, tables: packTables(kSharing[dp.mode].shared(dp), kClasses) };
 }
 
 /** A dataplane over an image's shared tables, for `cluster` (the one the image was compiled from). */
@@ -50,16 +48,7 @@ export function dataplaneFromImage(cluster: Cluster, image: DataplaneImage): Ser
   if (!Number.isInteger(image.node) || image.node < 0 || image.node >= cluster.nodes.length) {
     throw new InvalidArgumentError(`the image is of node ${image.node}, which the cluster (${cluster.nodes.length} nodes) does not have`);
   }
-  switch (image.mode) {
-    case 'iptables':
-      return iptablesFromShared(unpackTables<IptablesShared>(image.tables));
-    case 'ipvs':
-      return ipvsFromShared(cluster, unpackTables<IpvsShared>(image.tables, kClasses));
-    case 'nftables':
-      return nftablesFromShared(unpackTables<NftablesShared>(image.tables, kClasses));
-    case 'userspace':
-      return userspaceFromShared(cluster, unpackTables<UserspaceShared>(image.tables, kClasses));
-    default:
-      throw new InvalidArgumentError(`the image's mode ${String(image.mode)} is not one kdp compiles`);
-  }
+  const sharing = kSharing[image.mode];
+  if (!sharing) throw new InvalidArgumentError(`the image's mode ${String(image.mode)} is not one kdp compiles`);
+  return sharing.attach(cluster, unpackTables(image.tables, kClasses));
 }
