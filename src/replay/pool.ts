@@ -44,6 +44,8 @@ export interface PoolRun {
   /** Nodes compiled by the workers themselves (0: every worker attached to the shared tables). */
   readonly workerCompiledNodes: number;
   readonly sharedTables: boolean;
+  /** Flows of the untimed warm-up run before this one (0: none). */
+  readonly warmUpFlows: number;
 }
 
 export type CellSpec = Omit<ReplayTask, 'shard' | 'shards'>;
@@ -82,18 +84,26 @@ export class ReplayPool {
   }
 
   /** Runs one repeat of a cell on `workers` threads, shard s of W on each. */
-  async run(cell: CellSpec, workers: number, options: { measureSync?: boolean; signal?: AbortSignal } = {}): Promise<PoolRun> {
+  async run(cell: CellSpec, workers: number, options: { measureSync?: boolean; warmUpFlows?: number; signal?: AbortSignal } = {}): Promise<PoolRun> {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RangeError('workers must be a whole number from 1 to 256');
+    const warmUp = options.warmUpFlows ?? 0;
+    if (!Number.isInteger(warmUp) || warmUp < 0) throw new RangeError('options.warmUpFlows must be a whole number of flows');
     const setup = this.setup(cell);
     const sync = options.measureSync === true ? measureSync(setup, () => performance.now()) : undefined;
     const images = setup.images();
     const pool = this.#pool(workers);
-    const tasks: Promise<WorkerResult>[] = [];
-    for (let s = 0; s < workers; s++) {
-      const task: WorkerTask = { ...cell, shard: s, shards: workers, images };
-      tasks.push(pool.run(task, options.signal ? { signal: options.signal } : {}) as Promise<WorkerResult>);
-    }
-    const results = await Promise.all(tasks);
+    const shards = (flows: number): Promise<WorkerResult[]> => {
+      const tasks: Promise<WorkerResult>[] = [];
+      for (let s = 0; s < workers; s++) {
+        const task: WorkerTask = { ...cell, flows, shard: s, shards: workers, images };
+        tasks.push(pool.run(task, options.signal ? { signal: options.signal } : {}) as Promise<WorkerResult>);
+      }
+      return Promise.all(tasks);
+    };
+    // Untimed first: the threads' JIT compiles this mode's code paths, as a node's kernel has
+    // long been running when it is measured. Its results are dropped.
+    if (warmUp > 0) await shards(warmUp);
+    const results = await shards(cell.flows);
     return {
       run: mergeShards(results.map((r) => r.shard)),
       ...(sync ? { sync } : {}),
@@ -104,6 +114,7 @@ export class ReplayPool {
       attachMs: Math.max(...results.map((r) => r.attachMs)),
       workerCompiledNodes: results.reduce((a, r) => a + r.compiledNodes, 0),
       sharedTables: results.every((r) => r.sharedTables),
+      warmUpFlows: warmUp,
     };
   }
 

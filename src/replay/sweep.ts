@@ -107,13 +107,19 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   return out;
 }
 
+/** Flows of the untimed run that warms each cell's threads up before its first timed run. */
+export const kWarmUpFlows = 65_536;
+export function warmUpFlowsOf(cell: SweepCell): number {
+  return Math.min(cell.flows, kWarmUpFlows);
+}
+
 /** Relative cost of a cell, for the ETA: flows x (packets + first-packet rule walk), plus setup. */
 export function cellWeight(c: SweepCell): number {
   const linear = c.mode === 'iptables' || c.mode === 'userspace';
   const perFlowUs = 12 + (linear ? c.services * (c.mode === 'userspace' ? 0.006 : 0.0025) : 0);
   const heavyCompile = c.mode === 'iptables' || c.mode === 'nftables';
   const setupUs = c.services * (heavyCompile ? 600 : 40) * kReplayNodes + c.services * 100;
-  return (c.flows * perFlowUs * c.repeats) / c.workers + setupUs;
+  return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
 }
 
 export function machineInfo(command: string, cwd: string = process.cwd()): MachineInfo {
@@ -204,6 +210,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     packMs: runs[0]!.packMs,
     attachMs: runs[0]!.attachMs,
     workerCompiledNodes: Math.max(...runs.map((r) => r.workerCompiledNodes)),
+    warmUpFlows: runs[0]!.warmUpFlows,
     randomReadBytes: limits.randomReadBytes,
     ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
   };
@@ -306,7 +313,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   let pool: ReplayPool | undefined;
   const run = o.runCell ?? ((cell: SweepCell, repeat: number) => {
     pool ??= new ReplayPool();
-    return pool.run(cell, cell.workers, { measureSync: repeat === 0 });
+    return pool.run(cell, cell.workers, { measureSync: repeat === 0, warmUpFlows: repeat === 0 ? warmUpFlowsOf(cell) : 0 });
   });
   const clock = (): number => performance.now();
   const limitsMemo = new Map<number, MachineLimits>();

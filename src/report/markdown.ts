@@ -109,6 +109,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     `- **Flows per cell:** ${list(distinct(results.map((r) => r.flows)))} (seed ${list(distinct(results.map((r) => r.seed)), String)}, Zipf exponent ${list(distinct(results.map((r) => r.zipf)), String)}).`,
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
     sharedTablesLine(kdpCells),
+    ...warmUpLine(kdpCells),
     `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)}, the floor for a hash or conntrack lookup that misses the cache; a sequential scan ${limit(scans)} per element, the floor for iptables' linear rule scan.`,
     '- **First packet** is a new flow\'s first packet: conntrack miss, the mode\'s service lookup (iptables scans its rules in order; ipvs and nftables look up a hash table), endpoint choice, NAT and conntrack insertion. Its cost is ns per new flow.',
     '- **Established** packets belong to flows already in conntrack: a conntrack hit and the NAT it recorded, no rule evaluation. Gbit/s counts wire bytes, encapsulation included.',
@@ -131,6 +132,13 @@ function sharedTablesLine(cells: readonly CellResult[]): string {
   return compiledByWorkers === 0
     ? `- **Compiled tables:** each cell's rules compiled once per node on the main thread (at most ${formatMs(fullMs)} per node), packed into shared memory, one SharedArrayBuffer per node (at most ${formatMs(max('packMs'))} a cell), and shared with every worker, which attaches to them without a copy (at most ${formatMs(max('attachMs'))}); no worker compiled a rule.`
     : `- **Compiled tables:** workers compiled ${compiledByWorkers} node(s) themselves in ${withCounters.length} cells: the tables were not all shared.`;
+}
+
+/** The untimed warm-up run each cell had, from its counters (none for results without one). */
+function warmUpLine(cells: readonly CellResult[]): string[] {
+  const flows = distinct(cells.map((c) => c.counters?.warmUpFlows ?? 0)).filter((f) => f > 0);
+  if (flows.length === 0) return [];
+  return [`- **Warm-up:** before its first timed run, each kdp cell replayed ${flows.map(formatCount).join(', ')} flows untimed on the same worker threads, so the timed runs measure JIT-compiled code; conntrack tables are backed by memory when created, so no packet pays a first-touch page fault.`];
 }
 
 function machineSection(m: MachineInfo): string[] {

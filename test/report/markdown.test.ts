@@ -65,6 +65,9 @@ describe('renderReport', () => {
     assert.match(renderReport(shared(0), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* each cell's rules compiled once per node on the main thread .*at most 12\.5 ms a cell\).*at most 400 µs\); no worker compiled a rule\./);
     assert.match(renderReport(shared(1), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* workers compiled \d+ node\(s\) themselves/);
     assert.match(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* not recorded/);
+    const warmed = syntheticSweep().map((c) => ({ ...c, counters: { ...c.counters, warmUpFlows: 65536 } }));
+    assert.match(renderReport(warmed, kSyntheticMachine, {}).markdown, /\*\*Warm-up:\*\* before its first timed run, each kdp cell replayed 65\.5k flows untimed/);
+    assert.doesNotMatch(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /Warm-up/);
   });
 
   it('is deterministic', () => {
