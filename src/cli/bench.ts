@@ -32,16 +32,17 @@ const cores = (): number => (typeof availableParallelism === 'function' ? availa
 const help = `Usage: kdp bench [options]
 
 The load sweep: how each proxy mode's throughput and costs change with the number of Services.
-Every cell builds a synthetic cluster (2 nodes, --endpoints per Service), compiles each
-node's rules (in every worker), and replays synthetic flows (pods to ClusterIPs, pod to pod on the same and
-another node, external clients to NodePorts and LoadBalancer IPs, pods to the outside) through
-the whole pipeline on worker threads, flows sharded to workers by their RSS hash. It measures the
+Every cell builds a synthetic cluster (2 nodes, --endpoints per Service), compiles each node's
+rules once and shares them with the worker threads (SharedArrayBuffer), and replays synthetic
+flows (pods to ClusterIPs, pod to pod on the same and another node, external clients to
+NodePorts and LoadBalancer IPs, pods to the outside) through the whole pipeline on the workers,
+flows sharded to workers by their RSS hash, after an untimed warm-up run. It measures the
 first packet of every flow (ns per new flow), the rest of each flow (established packets per
 second), per-stage time, rule-sync cost (full build; one endpoint turning unready), table and
 conntrack memory, and the machine's limits (a random read as large as the conntrack tables, a
 bare array scan). Each finished cell is appended to DIR/results.jsonl at once.
 
-Default sweep (about six and a half minutes on a 2-core machine; --kernel adds about 25 more):
+Default sweep (about seven minutes on a 2-core machine; --kernel adds about thirty more):
   Services ${kDefaultServices.join(', ')} x modes ${kModes.join(', ')} x 10 endpoints x calico-vxlan,
   1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
   ${kDefaultFlows.toLocaleString('en-US')} flows in every cell. Most of the time goes to the linear modes at 10,000 and 30,000
