@@ -209,10 +209,8 @@ export class Ruleset {
     const n = chains.length;
     this.chainCount = n;
     this.chainName = chains.map((c) => c.name);
-    const idx: Map<string, number>[] = kTableNames.map(() => new Map());
-    chains.forEach((c, i) => idx[c.table].set(c.name, i));
-    this.chainIndexCache = idx;
-    this.chainTable = new Uint8Array(n);
+    this.chainTable = Uint8Array.from(chains, (c) => c.table);
+    const idx = this.chainIndex();
     this.chainPolicy = new Uint8Array(n);
     this.chainStart = new Uint32Array(n);
     this.chainEnd = new Uint32Array(n);
@@ -266,7 +264,6 @@ export class Ruleset {
     let seq = 0;
     for (let ci = 0; ci < n; ci++) {
       const c = chains[ci];
-      this.chainTable[ci] = c.table;
       this.chainPolicy[ci] = c.policy;
       this.chainSeq[ci] = c.seq;
       this.chainInRestore[ci] = c.inRestore ? 1 : 0;
@@ -355,13 +352,16 @@ export class Ruleset {
   }
 
   chainId(table: number, name: string): number {
-    let idx = this.chainIndexCache;
-    if (!idx) {
+    return this.chainIndex()[table].get(name) ?? -1;
+  }
+
+  private chainIndex(): ReadonlyMap<string, number>[] {
+    if (!this.chainIndexCache) {
       const maps: Map<string, number>[] = kTableNames.map(() => new Map());
       for (let c = 0; c < this.chainCount; c++) maps[this.chainTable[c]].set(this.chainName[c], c);
-      this.chainIndexCache = idx = maps;
+      this.chainIndexCache = maps;
     }
-    return idx[table].get(name) ?? -1;
+    return this.chainIndexCache;
   }
 
   /** The ruleset's own state as a plain record of typed arrays, numbers and strings (no index). */

@@ -186,15 +186,17 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   const localAddrs = new AddressSet(own.length + 1);
   for (const ip of own) localAddrs.add(ip);
   const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
-  const tables: UserspaceTables = {
-    proxyPort, epStart, epCount, epRows: Int32Array.from(rows), rrIndex: new Uint32Array(nPorts),
+  const tables = {
+    proxyPort, epStart, epCount, epRows: Int32Array.from(rows),
     ruleCount, ruleKind, ruleIp, rulePort, ruleProto, ruleMatch, ruleServicePort, chainStart, localAddrs,
-    affinity: new AffinityTable(options.affinityCapacity ?? (anyAffinity ? 65536 : 16)),
   };
-  return new UserspaceDataplaneImpl(cluster, node, tables, nodeIp, listenIp);
+  return userspaceDataplaneOver(cluster, node, tables, options.affinityCapacity ?? (anyAffinity ? 65536 : 16), nodeIp, listenIp);
 }
 
-/** A dataplane over tables compiled elsewhere (another thread's, shared), with its own state. */
+/**
+ * A dataplane over compiled tables (this thread's, or another's, shared) with its own state: the
+ * round-robin cursors and affinity entries.
+ */
 export function userspaceDataplaneOver(
   cluster: Cluster, node: number, tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>, affinityCapacity: number, nodeIp: number, listenIp: number,
 ): UserspaceDataplane {
