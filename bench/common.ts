@@ -7,7 +7,7 @@
  */
 import { Bench } from 'tinybench';
 import { kModes } from '../src/compile/index.js';
-import type { ProxyMode } from '../src/model/types.js';
+import type { ModeName } from '../src/model/types.js';
 
 export function envInt(name: string, fallback: number): number {
   const v = process.env[name];
@@ -25,7 +25,7 @@ export const knobs = {
   flows: envInt('FLOWS', 100_000),
   seed: envInt('SEED', 1),
   time: envInt('TIME', 1000),
-  modes: (process.env.MODES ? process.env.MODES.split(',') : [...kModes]) as ProxyMode[],
+  modes: (process.env.MODES ? process.env.MODES.split(',') : [...kModes]) as ModeName[],
 };
 
 /** Results go here so the optimiser cannot drop the work. */

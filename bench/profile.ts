@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ProxyMode } from '../src/model/types.js';
+import type { ModeName } from '../src/model/types.js';
 import { mergeShards, ReplaySetup, replayShard } from '../src/replay/replay.js';
 import { envInt } from './common.js';
 
@@ -48,7 +48,7 @@ function summarize(file: string, root: string) {
   return { totalMs: Math.round(totalUs / 1000), byFile: top(byFile, 12), byFunction: top(byFn, 15) };
 }
 
-async function child(mode: ProxyMode, services: number, flows: number, seed: number, replayProfile: string): Promise<void> {
+async function child(mode: ModeName, services: number, flows: number, seed: number, replayProfile: string): Promise<void> {
   const key = { mode, services, endpointsPerService: 10, cni: 'calico-vxlan' as const, seed, zipf: 0 };
   const t0 = performance.now();
   const setup = new ReplaySetup(key, () => performance.now());
@@ -77,7 +77,7 @@ function hasClinic(): boolean {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') {
-    await child(argv[1] as ProxyMode, Number(argv[2]), Number(argv[3]), Number(argv[4]), argv[5]!);
+    await child(argv[1] as ModeName, Number(argv[2]), Number(argv[3]), Number(argv[4]), argv[5]!);
     return;
   }
   const outIdx = argv.indexOf('--out');
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const services = envInt('SERVICES', 10000);
   const flows = envInt('FLOWS', 200_000);
   const seed = envInt('SEED', 1);
-  const modes = (process.env.MODES ?? 'iptables,nftables').split(',') as ProxyMode[];
+  const modes = (process.env.MODES ?? 'iptables,nftables').split(',') as ModeName[];
   const clinic = hasClinic();
   const written: string[] = [];
   const summaries: unknown[] = [];

@@ -3,8 +3,7 @@
  * the fixture, builds a synthetic cluster, compiles it in every mode and traces a packet through
  * the whole pipeline, so every part of the core runs without Node.
  */
-import { compileDataplane, kModes } from '../src/compile/index.js';
-import { renderRules } from '../src/compile/render.js';
+import { compileDataplane, modeNames, renderRules } from '../src/compile/index.js';
 import { PipelineContext } from '../src/dataplane/context.js';
 import { buildPodNetwork } from '../src/dataplane/pod-network.js';
 import { resolveProbe } from '../src/dataplane/resolve.js';
@@ -21,7 +20,7 @@ export function run(fixtureText: string): Record<string, number | string> {
     syntheticServices: synthetic.services.length,
     syntheticEndpoints: synthetic.endpoints.count,
   };
-  for (const mode of kModes) out[`${mode}Rules`] = compileDataplane(synthetic, mode, 0).stats().rules;
+  for (const mode of modeNames()) out[`${mode}Rules`] = compileDataplane(synthetic, mode, 0).stats().rules;
   out.iptablesSaveBytes = renderRules(fixture, 'iptables', 0, 'iptables-save').length;
   out.nftBytes = renderRules(fixture, 'nftables', 0, 'nft').length;
   const plan = buildPodNetwork(fixture);

@@ -67,16 +67,16 @@ const ref = newNatDecision();
 // Same decision from both walkers before timing anything; work varies a little with the endpoint drawn.
 let workSum = 0;
 for (let i = 0; i < kPackets; i++) {
-  dp.resetAffinity();
+  dp.reset();
   dp.decide(pkts[i], out);
-  dp.resetAffinity();
+  dp.reset();
   dp.decideGeneric(pkts[i], ref);
   if (out.verdict !== ref.verdict || out.endpoint !== ref.endpoint || out.work !== ref.work || out.masquerade !== ref.masquerade) {
     throw new Error(`decide and decideGeneric disagree on packet ${i}: ${JSON.stringify(out)} vs ${JSON.stringify(ref)}`);
   }
   workSum += out.work;
 }
-dp.resetAffinity();
+dp.reset();
 const work = workSum / kPackets;
 
 let sink = 0;

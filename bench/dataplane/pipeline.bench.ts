@@ -19,7 +19,7 @@ import { knobs, newBench, report, sink } from '../common.js';
 const mode = knobs.modes[0] === 'iptables' && knobs.modes.length === 4 ? 'nftables' : knobs.modes[0]!;
 const key = { mode, services: knobs.services, endpointsPerService: knobs.endpoints, cni: 'calico-vxlan' as const, seed: knobs.seed, zipf: 0 };
 const setup = new ReplaySetup(key);
-const ctx = new PipelineContext(setup.cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode, seed: knobs.seed, conntrackMax: conntrackMaxFor(knobs.flows, 1, mode), capacity: knobs.batch });
+const ctx = new PipelineContext(setup.cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode, seed: knobs.seed, conntrackMax: conntrackMaxFor(knobs.flows, 1, setup.mode), capacity: knobs.batch });
 const flows = new FlowChunk(knobs.flows);
 setup.flowSet.fillShard(0, knobs.flows, 0, 1, flows);
 const n = flows.count;

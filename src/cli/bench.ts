@@ -6,9 +6,16 @@
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { kCnis } from '../model/read-config.js';
-import type { Cni, ProxyMode } from '../model/types.js';
+import type { Cni, ModeName } from '../model/types.js';
 import type { CellResult } from '../report/result.js';
 import { kModes } from '../compile/index.js';
+
+const modeList = kModes.map((m) => m.name).join(', ');
+/** One line per mode the sweep leaves out above some size, for the help. */
+const limits = kModes
+  .filter((m) => m.maxServices !== undefined)
+  .map((m) => `  ${m.name} is left out above ${m.maxServices!.toLocaleString('en-US')} Services: ${m.maxServicesWhy ?? 'it cannot serve more'}.`)
+  .join('\n');
 import {
   appendResult,
   kDefaultFlows,
@@ -18,7 +25,6 @@ import {
   kFullRepeats,
   kFullServices,
   kOtherCnis,
-  kUserspaceMaxServices,
   kWorkersSweepServices,
   planSweep,
   runSweep,
@@ -43,7 +49,7 @@ conntrack memory, and the machine's limits (a random read as large as the conntr
 bare array scan). Each finished cell is appended to DIR/results.jsonl at once.
 
 Default sweep (about seven minutes on a 2-core machine; --kernel adds about thirty more):
-  Services ${kDefaultServices.join(', ')} x modes ${kModes.join(', ')} x 10 endpoints x calico-vxlan,
+  Services ${kDefaultServices.join(', ')} x modes ${modeList} x 10 endpoints x calico-vxlan,
   1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
   ${kDefaultFlows.toLocaleString('en-US')} flows in every cell. Most of the time goes to the linear modes at 10,000 and 30,000
   Services: their first packets walk every Service's rule on both nodes of the path, which is
@@ -51,13 +57,12 @@ Default sweep (about seven minutes on a 2-core machine; --kernel adds about thir
   recorded); --repeats N gives medians over N runs with their min-max spread.
   --full: Services ${kFullServices.join(', ')}, ${kFullFlows.toLocaleString('en-US')} flows per cell, ${kFullRepeats} repeats, and the
   other CNIs (${kOtherCnis.join(', ')}) at ${kWorkersSweepServices.toLocaleString('en-US')} Services. It takes hours.
-  userspace is left out above ${kUserspaceMaxServices.toLocaleString('en-US')} Services: one proxy socket per service port does not fit
-  a node's ports (kube-proxy's userspace mode could not serve that many either).
+${limits}
 
 Options:
   --services LIST   Services counts, e.g. 100,10000
   --endpoints N     endpoints per Service                       [default: 10]
-  --modes LIST      proxy modes (${kModes.join(', ')})
+  --modes LIST      proxy modes (${modeList})
   --cni LIST        CNIs (${kCnis.join(', ')})                  [default: calico-vxlan]
   --workers LIST    worker counts, e.g. 1,2 (a grid with every cell; default: 1, plus the
                     workers sweep 2..cores at one Services count)
@@ -128,11 +133,11 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): Sw
 }
 
 interface KernelModule {
-  runKernelBaseline(options: { services: number; endpointsPerService: number; seed: number; mode: 'iptables' | 'nftables' }): Promise<CellResult | { skipped: string }>;
+  runKernelBaseline(options: { services: number; endpointsPerService: number; seed: number; mode: ModeName }): Promise<CellResult | { skipped: string }>;
 }
 
 /** The kernel baselines, when src/verify/kernel-bench.ts is there; each skip says why. */
-export async function runKernelBaselines(services: readonly number[], endpoints: number, seed: number, modes: readonly ProxyMode[], outDir: string, log: (l: string) => void): Promise<number> {
+export async function runKernelBaselines(services: readonly number[], endpoints: number, seed: number, modes: readonly ModeName[], outDir: string, log: (l: string) => void): Promise<number> {
   let mod: Partial<KernelModule>;
   try {
     const specifier = '../verify/kernel-bench.js';
@@ -147,7 +152,7 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
   }
   let added = 0;
   for (const s of services) {
-    for (const mode of ['iptables', 'nftables'] as const) {
+    for (const { name: mode } of kModes.filter((m) => m.kernel !== undefined)) {
       if (!modes.includes(mode)) continue;
       try {
         const r = await mod.runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
@@ -208,7 +213,7 @@ export const benchCommand: Command = {
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const modes = listOption(values.modes, 'modes');
-    for (const m of modes ?? []) if (!(kModes as readonly string[]).includes(m)) throw new UsageError(`--modes takes ${kModes.join(', ')}, not "${m}"`);
+    for (const m of modes ?? []) if (!kModes.some((k) => k.name === m)) throw new UsageError(`--modes takes ${modeList}, not "${m}"`);
     const cnis = listOption(values.cni, 'cni');
     for (const c of cnis ?? []) if (!(kCnis as readonly string[]).includes(c)) throw new UsageError(`--cni takes ${kCnis.join(', ')}, not "${c}"`);
     let zipf: number | undefined;
@@ -222,7 +227,7 @@ export const benchCommand: Command = {
     const cells = planSweep({
       services: intList(values.services, 'services', 1, 1_000_000),
       endpoints: intOption(values.endpoints, 'endpoints', 10, 1, 1000),
-      modes: modes as ProxyMode[] | undefined,
+      modes: modes as ModeName[] | undefined,
       cnis: cnis as Cni[] | undefined,
       workers: intList(values.workers, 'workers', 1, 256),
       flows: values.flows === undefined ? undefined : intOption(values.flows, 'flows', 0, 1, 1_000_000_000),

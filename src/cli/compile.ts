@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { compileDataplane, isMode, kModes } from '../compile/index.js';
+import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, renderRules } from '../compile/index.js';
 import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
-import { kFormatsOf, renderRules, type RuleFormat } from '../compile/render.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
 import { RuleParseError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
-import { EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { choiceOption, EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 
@@ -24,7 +23,7 @@ the mode's own text format, so they can be diffed against a real node:
 DNAT targets are mapped to the cluster's endpoints) and prints what it holds.
 
 Options:
-  --mode M       ${kModes.join(' | ')}    [default: the file's KubeProxyConfiguration]
+  --mode M       ${modeNames().join(' | ')}    [default: the file's KubeProxyConfiguration]
   --node NAME    the node to compile for (Local policies and node addresses differ per node)
                  [default: the first node]
   --format F     iptables-save | ipvsadm | ipset | nft | json   [default: the mode's own]
@@ -50,14 +49,16 @@ export const compileCommand: Command = {
     const dump = values['from-iptables-save'];
     if (dump !== undefined) return fromDump(dump, positionals[0], values.node, values.stats ?? false, values.output);
     if (positionals.length === 0) throw new UsageError('a cluster file is required');
-    if (values.mode !== undefined && !isMode(values.mode)) throw new UsageError(`--mode takes one of ${kModes.join(', ')}, not "${values.mode}"`);
+    const named = values.mode === undefined ? undefined : modeNamed(choiceOption(values.mode, 'mode', modeNames(), ''));
     const cluster = await requireCluster(positionals[0], true);
     if (!cluster) return EXIT_INVALID;
-    const mode = values.mode !== undefined && isMode(values.mode) ? values.mode : cluster.proxy.mode;
+    const m = named ?? modeOf(cluster);
+    const mode = m.name;
     const node = nodeIndex(cluster, values.node);
-    const format = values.format ?? kFormatsOf[mode][0];
-    if (format !== 'json' && !kFormatsOf[mode].includes(format as RuleFormat)) {
-      throw new UsageError(`--format for ${mode} mode takes ${[...kFormatsOf[mode], 'json'].join(', ')}, not "${format}"`);
+    const formats = formatsOf(m);
+    const format = values.format ?? formats[0];
+    if (format !== 'json' && !formats.includes(format)) {
+      throw new UsageError(`--format for ${mode} mode takes ${[...formats, 'json'].join(', ')}, not "${format}"`);
     }
     if (values.stats || format === 'json') {
       const t0 = performance.now();
@@ -67,7 +68,7 @@ export const compileCommand: Command = {
       await writeOutput(values.output, [format === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderStats(record)]);
       return EXIT_OK;
     }
-    await writeOutput(values.output, [renderRules(cluster, mode, node, format as RuleFormat)]);
+    await writeOutput(values.output, [renderRules(cluster, mode, node, format)]);
     return EXIT_OK;
   },
 };

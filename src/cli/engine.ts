@@ -6,14 +6,14 @@ import { compileDataplane } from '../compile/index.js';
 import type { ServiceDataplane } from '../compile/dataplane.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { buildPodNetwork, type PodNetworkPlan } from '../dataplane/pod-network.js';
-import type { Cluster, ProxyMode } from '../model/types.js';
+import type { Cluster, ModeName } from '../model/types.js';
 
 export class CompiledCluster {
   readonly plan: PodNetworkPlan;
   readonly #dataplanes = new Map<number, ServiceDataplane>();
   constructor(
     readonly cluster: Cluster,
-    readonly mode: ProxyMode,
+    readonly mode: ModeName,
     readonly seed = 1,
   ) {
     this.plan = buildPodNetwork(cluster);

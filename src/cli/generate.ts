@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { modeNames } from '../compile/index.js';
 import { clusterFromObjects } from '../model/load.js';
 import { kCnis } from '../model/read-config.js';
 import { generateObjects, kDefaultSyntheticOptions } from '../model/synthetic.js';
@@ -17,7 +18,8 @@ Options:
   --endpoints E    endpoints per Service (0-1000)                          [default: 10]
   --nodes K        number of Nodes (1-60000)                               [default: 3]
   --cni NAME       ${kCnis.join(' | ')}  [default: ${kDefaultSyntheticOptions.cni}]
-  --mode MODE      kube-proxy mode written into the KubeProxyConfiguration [default: iptables]
+  --mode MODE      kube-proxy mode written into the KubeProxyConfiguration: ${modeNames().join(" | ")}
+                   [default: ${modeNames()[0]}]
   --seed S         PRNG seed (0-4294967295)                                [default: 1]
   -o, --output F   write to F (atomically) instead of standard output
   -q, --quiet      no summary on standard error
@@ -49,7 +51,7 @@ export const generateCommand: Command = {
       endpoints: intOption(values.endpoints, 'endpoints', 10, 0, 1000),
       nodes: intOption(values.nodes, 'nodes', 3, 1, 60_000),
       cni: choiceOption(values.cni, 'cni', kCnis, kDefaultSyntheticOptions.cni),
-      mode: choiceOption(values.mode, 'mode', ['iptables', 'ipvs', 'nftables', 'userspace'] as const, 'iptables'),
+      mode: choiceOption(values.mode, 'mode', modeNames(), modeNames()[0]),
       seed: intOption(values.seed, 'seed', kDefaultSyntheticOptions.seed, 0, 0xffffffff),
     };
     const t0 = performance.now();

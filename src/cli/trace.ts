@@ -1,12 +1,12 @@
 import { createInterface } from 'node:readline';
 import { createReadStream } from 'node:fs';
-import { isMode, kModes } from '../compile/index.js';
+import { modeNames, modeOf } from '../compile/index.js';
 import { resolveProbe } from '../dataplane/resolve.js';
 import { tracePacket, type TraceResult } from '../dataplane/trace.js';
 import type { CapturedFrame, TraceHop } from '../dataplane/trace-recorder.js';
 import { EngineError } from '../errors.js';
 import { PcapWriter } from '../net/pcap.js';
-import { EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { choiceOption, EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { CompiledCluster } from './engine.js';
 import { writeOutput } from './output.js';
@@ -28,7 +28,7 @@ Options:
   --dst ADDR:PORT     destination                                           [required]
   --proto P           tcp | udp | sctp                                      [default: tcp]
   --node NAME         where the packet enters
-  --mode M            ${kModes.join(' | ')}     [default: the file's KubeProxyConfiguration]
+  --mode M            ${modeNames().join(' | ')}     [default: the file's KubeProxyConfiguration]
   --reply             also trace the answer back through conntrack
   --json              one JSON object (fields: mode, node, packet, decision, service,
                       candidates, endpoint, masquerade, verdict, hops)
@@ -59,13 +59,13 @@ export const traceCommand: Command = {
       seed: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UsageError('give one cluster file');
-    if (values.mode !== undefined && !isMode(values.mode)) throw new UsageError(`--mode takes one of ${kModes.join(', ')}, not "${values.mode}"`);
+    const named = values.mode === undefined ? undefined : choiceOption(values.mode, 'mode', modeNames(), '');
     const seed = values.seed === undefined ? 1 : Number(values.seed);
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed takes a whole number, not "${values.seed}"`);
     if (!values.batch && (!values.src || !values.dst)) throw new UsageError('--src and --dst are required (or --batch FILE)');
     const cluster = await requireCluster(positionals[0], true);
     if (!cluster) return EXIT_INVALID;
-    const mode = values.mode && isMode(values.mode) ? values.mode : cluster.proxy.mode;
+    const mode = named ?? modeOf(cluster).name;
     const compiled = new CompiledCluster(cluster, mode, seed);
 
     if (values.batch) return runBatchFile(compiled, values.batch);

@@ -1,7 +1,8 @@
 /**
  * `kdp verify`: the real Linux kernel as referee of kdp's iptables and nftables decisions.
  */
-import { missingRequirements } from '../verify/requirements.js';
+import { modeOf } from '../compile/index.js';
+import { kernelModes, missingRequirements } from '../verify/requirements.js';
 import { formatReport } from '../verify/format.js';
 import { runVerify } from '../verify/verify.js';
 import { requireCluster } from './cluster-file.js';
@@ -58,11 +59,14 @@ export const verifyCommand: Command = {
     const seed = intOption(values.seed, 'seed', 1, 0, 0xffffffff);
     const cluster = await requireCluster(positionals[0], true);
     if (!cluster) return EXIT_INVALID;
-    const fallback = cluster.proxy.mode === 'nftables' ? 'nftables' : 'iptables';
-    if (values.mode === undefined && cluster.proxy.mode !== 'iptables' && cluster.proxy.mode !== 'nftables') {
-      throw new UsageError(`the cluster's proxy mode is ${cluster.proxy.mode}; kdp verify checks iptables or nftables: give --mode`);
+    const kernel = kernelModes().map((m) => m.name);
+    let mode: string;
+    if (values.mode === undefined) {
+      mode = modeOf(cluster).name;
+      if (!kernel.includes(mode)) throw new UsageError(`the cluster's proxy mode is ${mode}; kdp verify checks ${kernel.join(' or ')}: give --mode`);
+    } else {
+      mode = choiceOption(values.mode, 'mode', kernel, kernel[0]);
     }
-    const mode = choiceOption(values.mode, 'mode', ['iptables', 'nftables'] as const, fallback);
     let node = 0;
     if (values.node !== undefined) {
       node = cluster.nodes.findIndex((n) => n.name === values.node);

@@ -6,7 +6,7 @@
  * detector make the rules node-specific). It answers one question, fast: what happens to the
  * first packet of a new flow. Later packets never reach it; conntrack replays its answer.
  */
-import type { ProxyMode } from '../model/types.js';
+import type { ModeName } from '../model/types.js';
 
 /** Where the packet meets the rules: PREROUTING for packets that arrive at the node (from its
  * pods or from outside), OUTPUT for packets the node itself sends (host network, loopback). */
@@ -98,7 +98,7 @@ export interface Explanation {
 }
 
 export interface DataplaneStats {
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   /** Rules in all tables (iptables/nftables), or virtual + real servers (IPVS). */
   readonly rules: number;
   readonly chains: number;
@@ -108,7 +108,7 @@ export interface DataplaneStats {
 }
 
 export interface ServiceDataplane {
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   /** The node (index into `Cluster.nodes`) the rules were compiled for. */
   readonly node: number;
   /** Hot path: no allocation, no exceptions. */
@@ -116,4 +116,9 @@ export interface ServiceDataplane {
   /** Slow path for `kdp trace` and tests: explores every random branch. */
   explain(pkt: FirstPacket): Explanation;
   stats(): DataplaneStats;
+  /**
+   * Forgets every per-run state: session affinity (`-m recent` lists, affinity sets, IPVS
+   * persistence templates) and schedulers' cursors, as a freshly started node would have them.
+   */
+  reset(): void;
 }

@@ -8,7 +8,7 @@
  */
 import type { FirstPacket, NatDecision, ServiceDataplane } from '../compile/dataplane.js';
 import { newFirstPacket, newNatDecision } from '../compile/dataplane.js';
-import type { Cluster, ProxyMode } from '../model/types.js';
+import type { Cluster, ModeName } from '../model/types.js';
 import { kBatchSize } from '../net/batch.js';
 import { ConntrackTable } from './conntrack.js';
 import { DROP_SERVICE_REJECT, END_DROPPED, END_REJECTED, kDropNames, kEndNames, kStageNames, NEXT_DONE } from './next.js';
@@ -21,7 +21,7 @@ import { TunnelCache } from './encap.js';
 export type CompileNode = (cluster: Cluster, node: number) => ServiceDataplane;
 
 export interface PipelineOptions {
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   /** Seeds every random choice (with each flow's hash), so runs are reproducible. */
   readonly seed: number;
   /** nf_conntrack_max of each node's table in this shard. */
@@ -32,7 +32,7 @@ export interface PipelineOptions {
 export class PipelineContext {
   readonly cluster: Cluster;
   readonly plan: PodNetworkPlan;
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   readonly seed: number;
   readonly conntrackMax: number;
   readonly #compile: CompileNode;

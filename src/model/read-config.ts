@@ -14,7 +14,6 @@ import type {
   IpvsScheduler,
   PodNetwork,
   ProxyConfig,
-  ProxyMode,
 } from './types.js';
 
 /** kube-proxy's defaults (pkg/proxy/apis/config/v1alpha1/defaults.go) and the kernel's UDP timeouts. */
@@ -29,7 +28,8 @@ export const kDefaultConntrack: ConntrackConfig = {
 };
 
 export const kDefaultProxyConfig: ProxyConfig = {
-  mode: 'iptables',
+  // Empty, as kube-proxy leaves it: the platform's default mode (src/compile/modes.ts).
+  mode: '',
   clusterCIDRs: [],
   detectLocalMode: 'ClusterCIDR',
   masqueradeAll: false,
@@ -45,7 +45,6 @@ export const kDefaultProxyConfig: ProxyConfig = {
 export const kDefaultNodePortRange: readonly [number, number] = [30000, 32767];
 export const kDefaultMtu = 1500;
 
-const kModes: readonly ProxyMode[] = ['iptables', 'ipvs', 'nftables', 'userspace'];
 const kSchedulers: readonly IpvsScheduler[] = ['rr', 'wrr', 'lc', 'sh', 'mh'];
 const kLocalModes: readonly DetectLocalMode[] = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'];
 export const kCnis: readonly Cni[] = ['kubenet', 'calico-ipip', 'calico-vxlan', 'calico-bgp', 'flannel-vxlan'];
@@ -84,7 +83,7 @@ export function readProxyConfig(r: FieldReader, obj: Json): ProxyConfig {
     }
   });
   return {
-    mode: r.oneOf(obj.mode, ['mode'], kModes, d.mode),
+    mode: r.string(obj.mode, ['mode'], d.mode),
     clusterCIDRs,
     detectLocalMode: r.oneOf(obj.detectLocalMode, ['detectLocalMode'], kLocalModes, d.detectLocalMode),
     masqueradeAll: r.bool(iptables.masqueradeAll, ['iptables', 'masqueradeAll'], d.masqueradeAll),

@@ -13,7 +13,7 @@ import { formatCidr, formatIp, type Cidr } from '../net/ipv4.js';
 import { clusterFromObjects } from './load.js';
 import { Prng } from './prng.js';
 import { kCnis, kDefaultNodePortRange } from './read-config.js';
-import type { Cluster, Cni } from './types.js';
+import type { Cluster, Cni, ModeName } from './types.js';
 
 export interface SyntheticOptions {
   readonly services: number;
@@ -22,10 +22,10 @@ export interface SyntheticOptions {
   readonly nodes: number;
   readonly cni?: Cni;
   readonly seed?: number;
-  readonly mode?: 'iptables' | 'ipvs' | 'nftables' | 'userspace';
+  readonly mode?: ModeName;
 }
 
-export const kDefaultSyntheticOptions = { cni: 'calico-vxlan', seed: 1, mode: 'iptables' } as const;
+export const kDefaultSyntheticOptions = { cni: 'calico-vxlan', seed: 1, mode: '' } as const;
 
 /** Address plan. The service CIDR and cluster CIDR are kubeadm-like; LB and external IPs come
  * from the benchmarking range 198.18.0.0/15 (RFC 2544), node addresses from 192.168.0.0/16. */

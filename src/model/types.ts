@@ -17,7 +17,11 @@ export type Protocol = typeof PROTO_TCP | typeof PROTO_UDP | typeof PROTO_SCTP;
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type TrafficPolicy = 'Cluster' | 'Local';
 
-export type ProxyMode = 'iptables' | 'ipvs' | 'nftables' | 'userspace';
+/**
+ * A proxy mode's name, as `--mode` and KubeProxyConfiguration's `mode` spell it. The model does
+ * not know the modes: src/compile/modes.ts lists them, and '' means kube-proxy's default.
+ */
+export type ModeName = string;
 export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'sh' | 'mh';
 export type DetectLocalMode = 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
 export type Cni = 'kubenet' | 'calico-ipip' | 'calico-vxlan' | 'calico-bgp' | 'flannel-vxlan';
@@ -117,7 +121,7 @@ export interface ConntrackConfig {
 }
 
 export interface ProxyConfig {
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   readonly clusterCIDRs: readonly Cidr[];
   readonly detectLocalMode: DetectLocalMode;
   readonly masqueradeAll: boolean;

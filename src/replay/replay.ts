@@ -23,7 +23,8 @@
  *
  * No Node.js imports: the clock is passed in (worker.ts gives performance.now).
  */
-import { compileDataplane } from '../compile/index.js';
+import { modeNamed } from '../compile/index.js';
+import type { ProxyMode } from '../compile/mode.js';
 import { dataplaneFromImage, dataplaneImage, type DataplaneImage } from '../compile/image.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ServiceDataplane } from '../compile/dataplane.js';
@@ -34,7 +35,7 @@ import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../data
 import { buildPodNetwork, type PodNetworkPlan } from '../dataplane/pod-network.js';
 import { generateCluster } from '../model/synthetic.js';
 import { mix32 } from '../model/prng.js';
-import type { Cluster, Cni, ProxyMode } from '../model/types.js';
+import type { Cluster, Cni, ModeName } from '../model/types.js';
 import { kBatchSize, PacketBatch } from '../net/batch.js';
 import { DIR_FORWARD, FlowChunk, FlowSet, newPacketSpec, packetAt, packetCount } from './flows.js';
 
@@ -51,7 +52,7 @@ export const kFlowInterval = 1e-6;
 
 /** What a worker builds once and reuses for every repeat of a cell. */
 export interface SetupKey {
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   readonly services: number;
   readonly endpointsPerService: number;
   readonly cni: Cni;
@@ -123,6 +124,7 @@ export function setupKeyString(k: SetupKey): string {
 export class ReplaySetup {
   readonly key: string;
   readonly spec: SetupKey;
+  readonly mode: ProxyMode;
   readonly cluster: Cluster;
   readonly plan: PodNetworkPlan;
   readonly flowSet: FlowSet;
@@ -139,6 +141,7 @@ export class ReplaySetup {
   constructor(spec: SetupKey, clock: () => number = Date.now, images?: readonly DataplaneImage[]) {
     const t0 = clock();
     this.spec = spec;
+    this.mode = modeNamed(spec.mode);
     this.key = setupKeyString(spec);
     this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode });
     this.plan = buildPodNetwork(this.cluster);
@@ -157,7 +160,7 @@ export class ReplaySetup {
     // Every node's rules are compiled here, never inside a timed batch.
     for (let n = 0; n < this.cluster.nodes.length; n++) {
       const t = clock();
-      this.#dataplanes.push(compileDataplane(this.cluster, spec.mode, n));
+      this.#dataplanes.push(this.mode.compile(this.cluster, n));
       this.compileMs.push(clock() - t);
     }
   }
@@ -188,29 +191,14 @@ export class ReplaySetup {
 
   /** Forgets per-run state of the compiled rules (affinity, schedulers' cursors). */
   resetRules(): void {
-    for (const dp of this.compiled()) {
-      const d = dp as unknown as { resetState?: () => void; resetAffinity?: () => void };
-      if (typeof d.resetState === 'function') d.resetState();
-      else if (typeof d.resetAffinity === 'function') d.resetAffinity();
-    }
+    for (const dp of this.compiled()) dp.reset();
   }
-}
-
-/** Whether flows to this Service port decide by the order of flows (see the file header). */
-export function orderDependent(cluster: Cluster, mode: ProxyMode, servicePort: number): boolean {
-  if (mode === 'userspace') return true;
-  if (mode === 'ipvs') {
-    const s = cluster.proxy.ipvsScheduler;
-    if (s === 'rr' || s === 'wrr' || s === 'lc') return true;
-  }
-  return servicePort >= 0 && cluster.services[cluster.ports[servicePort].service].affinity.clientIP;
 }
 
 /** Conntrack entries a shard's context is sized for, per node (every flow of the shard fits). */
 export function conntrackMaxFor(flows: number, shards: number, mode: ProxyMode): number {
   const perShard = Math.ceil((flows / shards) * 1.15) + 1024;
-  const perFlow = mode === 'userspace' ? 3 : 2;
-  return Math.max(4096, Math.ceil((perShard * perFlow * 1.3) / kReplayNodes));
+  return Math.max(4096, Math.ceil((perShard * mode.conntrackEntriesPerFlow * 1.3) / kReplayNodes));
 }
 
 /**
@@ -220,7 +208,7 @@ export function conntrackMaxFor(flows: number, shards: number, mode: ProxyMode):
  */
 export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number }): ShardResult {
   const { shard, shards, flows } = task;
-  const mode = setup.spec.mode;
+  const mode = setup.mode;
   const cluster = setup.cluster;
   setup.resetRules();
   const max = conntrackMaxFor(flows, shards, mode);
@@ -242,7 +230,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     ctx.proxyCopiedBytes = 0;
     ctx.now = 0;
   } else {
-    ctx = new PipelineContext(cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode, seed: setup.spec.seed, conntrackMax: max, capacity: kBatchSize });
+    ctx = new PipelineContext(cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode: mode.name, seed: setup.spec.seed, conntrackMax: max, capacity: kBatchSize });
     if (ctxCache) {
       ctxCache.ctx = ctx;
       ctxCache.max = max;
@@ -288,7 +276,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const isOrderDep = (sp: number): boolean => {
     let v = orderDep.get(sp);
     if (v === undefined) {
-      v = orderDependent(cluster, mode, sp);
+      v = mode.orderDependent(cluster, sp);
       orderDep.set(sp, v);
     }
     return v;

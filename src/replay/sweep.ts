@@ -12,7 +12,8 @@ import { cpus, release, totalmem, platform } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Cni, ProxyMode } from '../model/types.js';
+import { kModes, modeNamed } from '../compile/index.js';
+import type { Cni, ModeName } from '../model/types.js';
 import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { ReplayPool, type PoolRun } from './pool.js';
@@ -20,7 +21,6 @@ import { kReplayNodes, type RunResult } from './replay.js';
 
 export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
 export const kFullServices = [10, 100, 1000, 10000, 30000, 100000] as const;
-export const kSweepModes: readonly ProxyMode[] = ['iptables', 'ipvs', 'nftables', 'userspace'];
 export const kDefaultCni: Cni = 'calico-vxlan';
 export const kOtherCnis: readonly Cni[] = ['kubenet', 'calico-ipip', 'calico-bgp', 'flannel-vxlan'];
 export const kDefaultFlows = 1_000_000;
@@ -32,22 +32,15 @@ export const kFullRepeats = 3;
 
 /** A cell to run: its key and how many times to repeat it. */
 export interface SweepCell extends CellKey {
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   readonly cni: Cni;
   readonly repeats: number;
 }
 
-/**
- * userspace mode needs one proxy socket per service port on the node, and one address has about
- * 64,000 ports per protocol: beyond this many Services the cell cannot exist (kube-proxy's
- * userspace mode could not serve them either), so the plan leaves it out and says so.
- */
-export const kUserspaceMaxServices = 50_000;
-
 export interface PlanOptions {
   readonly services?: readonly number[];
   readonly endpoints?: number;
-  readonly modes?: readonly ProxyMode[];
+  readonly modes?: readonly ModeName[];
   readonly cnis?: readonly Cni[];
   readonly workers?: readonly number[];
   /** Flows per cell for every cell (no per-mode scaling). */
@@ -71,20 +64,23 @@ export interface PlanOptions {
 export function planSweep(o: PlanOptions): SweepCell[] {
   const full = o.full === true;
   const services = o.services ?? (full ? kFullServices : kDefaultServices);
-  const modes = o.modes ?? kSweepModes;
+  const modes = o.modes ?? kModes.map((m) => m.name);
   const endpoints = o.endpoints ?? 10;
   const seed = o.seed ?? 1;
   const zipf = o.zipf ?? 0;
   const repeats = o.repeats ?? (full ? kFullRepeats : kDefaultRepeats);
   const base = o.flows ?? (full ? kFullFlows : kDefaultFlows);
-  const cell = (mode: ProxyMode, s: number, cni: Cni, workers: number): SweepCell => ({
+  const cell = (mode: ModeName, s: number, cni: Cni, workers: number): SweepCell => ({
     mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats,
   });
   const out: SweepCell[] = [];
   const seen = new Set<string>();
   const add = (c: SweepCell): void => {
-    if (c.mode === 'userspace' && c.services > kUserspaceMaxServices) {
-      o.onSkip?.(`userspace at ${c.services} Services is left out: a node has one proxy socket per service port and about 64,000 ports per protocol`);
+    // A mode that cannot serve this many Services on a node (ProxyMode.maxServices): the cell
+    // cannot exist, so the plan leaves it out and says so.
+    const max = modeNamed(c.mode).maxServices;
+    if (max !== undefined && c.services > max) {
+      o.onSkip?.(`${c.mode} at ${c.services} Services is left out: ${modeNamed(c.mode).maxServicesWhy ?? `it serves at most ${max}`}`);
       return;
     }
     const k = cellKeyString(c);
@@ -115,10 +111,9 @@ export function warmUpFlowsOf(cell: SweepCell): number {
 
 /** Relative cost of a cell, for the ETA: flows x (packets + first-packet rule walk), plus setup. */
 export function cellWeight(c: SweepCell): number {
-  const linear = c.mode === 'iptables' || c.mode === 'userspace';
-  const perFlowUs = 12 + (linear ? c.services * (c.mode === 'userspace' ? 0.006 : 0.0025) : 0);
-  const heavyCompile = c.mode === 'iptables' || c.mode === 'nftables';
-  const setupUs = c.services * (heavyCompile ? 600 : 40) * kReplayNodes + c.services * 100;
+  const { cost } = modeNamed(c.mode);
+  const perFlowUs = 12 + c.services * cost.firstPacketUsPerService;
+  const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
   return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
 }
 
@@ -234,7 +229,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     gbitPerSecond: totalNs > 0 ? (first.wireBytes * 8) / totalNs : 0,
     newFlow: { nsPerFlow, perSecond: 1e9 / nsPerFlow, ...(runs.length > 1 ? { spread: spreadOf(newNs) } : {}) },
     established: { packetsPerSecond: 1e9 / nsPerPacket, nsPerPacket, ...(runs.length > 1 ? { spread: spreadOf(estNs) } : {}) },
-    ...(cell.mode === 'iptables' && first.decisionWork > 0
+    ...(modeNamed(cell.mode).ruleScan === true && first.decisionWork > 0
       ? { iptables: { rulesPerFirstPacket: first.decisionWork / first.firstPackets, nsPerRule: serviceNatNs / first.decisionWork } }
       : {}),
     sync: {

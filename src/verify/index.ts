@@ -3,7 +3,7 @@ export { runVerify, kUniformAlpha } from './verify.js';
 export type { VerifyOptions, VerifyReport, ProbeComparison, KernelView, KdpView, CategoryRow, DistributionCheck, Decision } from './verify.js';
 export { runKernelBaseline, firstAndLastUdpService } from './kernel-bench.js';
 export type { KernelBaselineOptions } from './kernel-bench.js';
-export { missingRequirements, requiredTools } from './requirements.js';
+export { kernelMode, kernelModes, missingRequirements } from './requirements.js';
 export type { KernelMode } from './requirements.js';
 export { formatReport } from './format.js';
 export { Sandbox } from './sandbox.js';

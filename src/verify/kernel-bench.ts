@@ -22,19 +22,20 @@ import { compileRuleset } from '../compile/iptables/index.js';
 import { M_DST, T_JUMP, TABLE_NAT } from '../compile/iptables/ruleset.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
 import { generateCluster } from '../model/synthetic.js';
-import type { Cluster } from '../model/types.js';
+import type { Cluster, ModeName } from '../model/types.js';
 import { formatCidr, formatIp } from '../net/ipv4.js';
 import type { CellResult, Spread } from '../report/result.js';
 import { planAddresses } from './probes.js';
-import { missingRequirements } from './requirements.js';
-import { loadRules, renderFor } from './rules.js';
+import { kernelMode, missingRequirements } from './requirements.js';
+import { loadRules } from './rules.js';
 import { Sandbox } from './sandbox.js';
 
 export interface KernelBaselineOptions {
   readonly services: number;
   readonly endpointsPerService: number;
   readonly seed: number;
-  readonly mode: 'iptables' | 'nftables';
+  /** A mode whose rules the kernel loads (ProxyMode.kernel). */
+  readonly mode: ModeName;
   /** Nodes of the synthetic cluster (default 3) and its CNI (default the generator's). */
   readonly nodes?: number;
   readonly cni?: Cluster['network']['cni'];
@@ -69,6 +70,7 @@ const spreadOf = (xs: readonly number[]): Spread => ({ median: median(xs), min: 
 export async function runKernelBaseline(options: KernelBaselineOptions): Promise<CellResult | { skipped: string }> {
   const missing = missingRequirements(options.mode);
   if (missing.length > 0) return { skipped: `the kernel baseline was not measured: missing ${missing.join('; ')}` };
+  const mode = kernelMode(options.mode)!;
   const flows = options.flows ?? 2000;
   const runs = options.runs ?? 5;
   const cluster = generateCluster({
@@ -119,12 +121,12 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
     const baseline: number[] = [];
     for (let i = 0; i < runs; i++) baseline.push(await flood(i % 2 ? targets.last : targets.first));
 
-    const text = renderFor(cluster, options.mode, 0);
+    const text = mode.kernel.render(cluster, 0);
     const loads: number[] = [];
     let lines = 0;
     let stripped = 0;
     for (let i = 0; i < 3; i++) {
-      const l = await loadRules(sandbox, node, options.mode, text);
+      const l = await loadRules(sandbox, node, mode, text);
       loads.push(l.ms);
       lines = l.lines;
       stripped = l.stripped.length;

@@ -20,18 +20,20 @@ import { ENTRY_POD } from '../dataplane/pipeline.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
 import { tracePacket } from '../dataplane/trace.js';
 import { mix32 } from '../model/prng.js';
-import { protocolName, servicePortName, type Cluster } from '../model/types.js';
+import { protocolName, servicePortName, type Cluster, type ModeName } from '../model/types.js';
+import { InvalidArgumentError } from '../errors.js';
 import { formatIp } from '../net/ipv4.js';
 import type { AgentOutcome, AgentProbe, AgentRequest } from './agent.js';
 import { ctKey, indexConntrack, parseConntrack, type CtEntry } from './conntrack.js';
 import { deriveProbes, hookOf, planAddresses, type VerifyProbe } from './probes.js';
-import type { KernelMode } from './requirements.js';
-import { compileFor, loadRules, renderFor, type LoadResult } from './rules.js';
+import { kernelMode } from './requirements.js';
+import { loadRules, type LoadResult } from './rules.js';
 import { chiSquareUniform, type UniformityTest } from './stats.js';
 import { buildNodeTopology, type NodeTopology } from './topology.js';
 
 export interface VerifyOptions {
-  readonly mode: KernelMode;
+  /** A mode whose rules the kernel can load (ProxyMode.kernel). */
+  readonly mode: ModeName;
   /** Node index (default 0). */
   readonly node?: number;
   /** Random flows on top of the edge cases (default 200). */
@@ -97,7 +99,7 @@ export interface DistributionCheck {
 }
 
 export interface VerifyReport {
-  readonly mode: KernelMode;
+  readonly mode: ModeName;
   readonly node: string;
   readonly cluster: { readonly services: number; readonly ports: number; readonly endpoints: number };
   readonly load: LoadResult;
@@ -125,10 +127,11 @@ const ipPort = (ip: string | number, port: number): string => `${typeof ip === '
 export async function runVerify(cluster: Cluster, options: VerifyOptions): Promise<VerifyReport> {
   const t0 = performance.now();
   const log = options.log ?? (() => undefined);
-  const mode = options.mode;
+  const mode = kernelMode(options.mode);
+  if (!mode) throw new InvalidArgumentError(`kdp verify checks a mode whose rules the kernel loads, not ${options.mode}`);
   const node = options.node ?? 0;
   const seed = options.seed ?? 1;
-  const compile = compileFor(mode);
+  const compile = (c: Cluster, n: number): ServiceDataplane => mode.kernel.compile(c, n);
   const podNet = buildPodNetwork(cluster);
   const plan = planAddresses(cluster, node, podNet.nodes[node].podBlocks);
   const maxEndpoints = Math.max(0, ...cluster.ports.map((p) => p.endpointCount));
@@ -136,7 +139,7 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
   const set = deriveProbes(cluster, plan, { random: options.probes ?? 200, seed, distribution });
   log(`${set.probes.length} probes (${set.probes.filter((p) => p.category === 'random').length} random, ${set.probes.filter((p) => p.category === 'distribution').length} to one service, the rest edge cases)`);
 
-  let text = renderFor(cluster, mode, node);
+  let text = mode.kernel.render(cluster, node);
   if (options.tamper) text = options.tamper(text);
 
   let topo: NodeTopology | undefined;
@@ -162,14 +165,14 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     log(`sent; ${entries.size} conntrack entries read back`);
 
     // kdp's side: the same packets through kdp's pipeline.
-    const ctx = new PipelineContext(cluster, podNet, compile, { mode, seed, conntrackMax: 1 << 16 });
+    const ctx = new PipelineContext(cluster, podNet, compile, { mode: mode.name, seed, conntrackMax: 1 << 16 });
     const scratch = compile(cluster, node);
     // Session affinity: the kernel's `recent` lists and kdp's own start empty but fill with each
     // side's own random first choice, so per probe kdp is asked without affinity state (every
     // endpoint a candidate), and stickiness is checked on its own below.
-    const live = ctx.dataplane(node) as ServiceDataplane & { resetAffinity?: () => void };
+    const live = ctx.dataplane(node);
     const traced = set.probes.map((p) => {
-      live.resetAffinity?.();
+      live.reset();
       return compare(cluster, ctx, scratch, node, p, entries, outcomes.get(p.id));
     });
     const comparisons = checkAffinity(cluster, traced);
@@ -178,7 +181,7 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     const disagreements = comparisons.filter((c) => !c.agree);
     const agreed = comparisons.length - disagreements.length;
     return {
-      mode,
+      mode: mode.name,
       node: cluster.nodes[node].name,
       cluster: { services: cluster.services.length, ports: cluster.ports.length, endpoints: cluster.endpoints.count },
       load,
@@ -254,9 +257,8 @@ function kernelView(p: VerifyProbe, entry: CtEntry | undefined, outcome: AgentOu
 function masqueradeFor(scratch: ServiceDataplane, p: VerifyProbe, endpoint: string, cluster: Cluster): boolean | null {
   const pkt = firstPacketOf(p);
   const out = newNatDecision();
-  const reset = (scratch as { resetAffinity?: () => void }).resetAffinity;
   for (let t = 0; t < 512; t++) {
-    reset?.call(scratch);
+    scratch.reset();
     pkt.rand = mix32(t, 0x5eed);
     scratch.decide(pkt, out);
     if (out.verdict === VERDICT_DNAT && out.endpoint >= 0 && ipPort(cluster.endpoints.ip[out.endpoint], cluster.endpoints.port[out.endpoint]) === endpoint) return out.masquerade;
@@ -275,7 +277,7 @@ function firstPacketOf(p: VerifyProbe) {
 }
 
 function freshCandidates(scratch: ServiceDataplane, p: VerifyProbe, cluster: Cluster): string[] {
-  (scratch as { resetAffinity?: () => void }).resetAffinity?.call(scratch);
+  scratch.reset();
   return scratch.explain(firstPacketOf(p)).candidates.map((r) => ipPort(cluster.endpoints.ip[r], cluster.endpoints.port[r]));
 }
 

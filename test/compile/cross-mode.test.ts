@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { newFirstPacket, type Explanation } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
-import type { ProxyMode } from '../../src/model/types.js';
+import type { ModeName } from '../../src/model/types.js';
 import { formatIp, parseIp } from '../../src/net/ipv4.js';
 import { everyShapeCluster, everyShapeProbes, type ShapeProbe } from '../helpers/every-shape.js';
 
@@ -22,7 +22,7 @@ interface Answer {
 
 interface Difference {
   readonly id: string;
-  readonly mode: ProxyMode;
+  readonly mode: ModeName;
   readonly probes: RegExp;
   /** What the mode answers instead, checked against iptables mode's answer. */
   check(got: Answer, reference: Answer): void;
@@ -124,9 +124,9 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
   const cluster = everyShapeCluster();
   const probes = everyShapeProbes();
   const rows = (r: number) => `${formatIp(cluster.endpoints.ip[r])}:${cluster.endpoints.port[r]}`;
-  const modes: ProxyMode[] = ['iptables', 'ipvs', 'nftables', 'userspace'];
+  const modes: ModeName[] = ['iptables', 'ipvs', 'nftables', 'userspace'];
   const dataplanes = new Map(modes.map((m) => [m, [0, 1].map((n) => compileDataplane(cluster, m, n))]));
-  const ask = (mode: ProxyMode, p: ShapeProbe): Answer => {
+  const ask = (mode: ModeName, p: ShapeProbe): Answer => {
     const [srcIp, srcPort] = p.src.split(':');
     const [dstIp, dstPort] = p.dst.split(':');
     const pkt = Object.assign(newFirstPacket(), {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { newFirstPacket, newNatDecision, type FirstPacket } from '../../src/compile/dataplane.js';
 import { dataplaneFromImage, dataplaneImage } from '../../src/compile/image.js';
-import { compileDataplane, kModes } from '../../src/compile/index.js';
+import { compileDataplane, modeNames } from '../../src/compile/index.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { parseIp } from '../../src/net/ipv4.js';
 import { everyShapeCluster, everyShapeProbes } from '../helpers/every-shape.js';
@@ -32,7 +32,7 @@ describe('dataplane images', () => {
   const cluster = everyShapeCluster();
   const packets = probePackets();
 
-  for (const mode of kModes) {
+  for (const mode of modeNames()) {
     it(`${mode}: an attached dataplane decides and explains as the compiled one, over shared bytes it never writes`, () => {
       for (const node of [0, 1]) {
         const compiled = compileDataplane(cluster, mode, node);
@@ -56,7 +56,7 @@ describe('dataplane images', () => {
   }
 
   it('keeps per-run state (ClientIP affinity) apart between two attachments of one image', () => {
-    for (const mode of kModes) {
+    for (const mode of modeNames()) {
       const image = dataplaneImage(compileDataplane(cluster, mode, 0));
       const one = dataplaneFromImage(cluster, image);
       const two = dataplaneFromImage(cluster, image);

@@ -31,7 +31,7 @@ import { ipv4ChecksumOk } from '../../src/net/ipv4-header.js';
 import { l4ChecksumOk } from '../../src/net/l4.js';
 import { cidrContains, formatIp, parseCidr } from '../../src/net/ipv4.js';
 import { TCP_SYN } from '../../src/net/l4.js';
-import { protocolName, type Cluster, type ProxyMode } from '../../src/model/types.js';
+import { protocolName, type Cluster, type ModeName } from '../../src/model/types.js';
 import {
   clusterObjects,
   describeCluster,
@@ -62,7 +62,7 @@ export function runs(base: number): number {
 export interface Replay {
   readonly cluster: ClusterSpec;
   readonly packets: readonly ResolvedPacket[];
-  readonly mode?: ProxyMode;
+  readonly mode?: ModeName;
   readonly seed?: number;
 }
 
@@ -140,7 +140,7 @@ const indent = (s: string): string =>
     .join('\n');
 
 /** Failure-report options for a scenario property: description and replay of the counterexample. */
-export function scenarioReport(mode?: ProxyMode, filter: (p: ResolvedPacket) => boolean = () => true): Pick<CheckOptions<Scenario>, 'describe' | 'replay'> {
+export function scenarioReport(mode?: ModeName, filter: (p: ResolvedPacket) => boolean = () => true): Pick<CheckOptions<Scenario>, 'describe' | 'replay'> {
   return {
     describe: (sc) => describeScenario(sc.cluster, resolveScenario(sc).packets.filter(filter)),
     replay: (sc) => ({ cluster: sc.cluster, packets: resolveScenario(sc).packets.filter(filter), ...(mode ? { mode } : {}) }),
@@ -177,7 +177,7 @@ export interface ContextOptions {
  * A pipeline context over `cluster` in `mode` whose dataplanes log every `decide` (the real
  * compiled dataplane answers; the wrapper only copies the packet and the answer).
  */
-export function loggedContext(cluster: Cluster, mode: ProxyMode, options: ContextOptions = {}): LoggedContext {
+export function loggedContext(cluster: Cluster, mode: ModeName, options: ContextOptions = {}): LoggedContext {
   const log: LoggedDecision[] = [];
   const compiled = new Map<number, ServiceDataplane>();
   const real = (node: number): ServiceDataplane => {
@@ -198,6 +198,7 @@ export function loggedContext(cluster: Cluster, mode: ProxyMode, options: Contex
         log.push({ node, pkt: { ...pkt }, out: { ...out } });
       },
       explain: (pkt) => dp.explain(pkt),
+      reset: () => dp.reset(),
       stats: () => dp.stats(),
     };
   };
@@ -287,7 +288,7 @@ export type Via = 'cluster-ip' | 'node-port' | 'external-ip' | 'lb-ip';
  * The endpoints `mode` may DNAT a packet to (kube-proxy's eligibility, with each mode's
  * documented differences: see test/properties/cross-mode.test.ts for the sources).
  */
-export function eligibleRows(mode: ProxyMode, cs: ClusterSpec, cluster: Cluster, sp: number, node: number, via: Via, src: SourceClass): readonly number[] {
+export function eligibleRows(mode: ModeName, cs: ClusterSpec, cluster: Cluster, sp: number, node: number, via: Via, src: SourceClass): readonly number[] {
   const sets = endpointSets(cs, cluster, sp, node);
   if (mode === 'userspace') return sets.ready; // U2: no policies, no terminating fallback
   const port = cluster.ports[sp];

@@ -5,10 +5,10 @@
  * without endpoints.
  */
 import { CompiledCluster } from '../../src/cli/engine.js';
-import type { Cni, ProxyMode } from '../../src/model/types.js';
+import type { Cni, ModeName } from '../../src/model/types.js';
 import { clusterNetwork, clusterOf, node, proxyConfig, service, slice } from './cluster.js';
 
-export function twoNodeObjects(cni: Cni, mode: ProxyMode = 'iptables'): object[] {
+export function twoNodeObjects(cni: Cni, mode: ModeName = 'iptables'): object[] {
   const pool = cni.startsWith('calico')
     ? [
         {
@@ -35,6 +35,6 @@ export function twoNodeObjects(cni: Cni, mode: ProxyMode = 'iptables'): object[]
   ];
 }
 
-export function twoNodes(cni: Cni, mode: ProxyMode = 'iptables'): CompiledCluster {
+export function twoNodes(cni: Cni, mode: ModeName = 'iptables'): CompiledCluster {
   return new CompiledCluster(clusterOf(...twoNodeObjects(cni, mode)), mode);
 }

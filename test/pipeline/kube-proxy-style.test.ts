@@ -8,10 +8,10 @@ import { describe, it } from 'node:test';
 import { CompiledCluster } from '../../src/cli/engine.js';
 import { resolveProbe } from '../../src/dataplane/resolve.js';
 import { tracePacket, type TraceResult } from '../../src/dataplane/trace.js';
-import type { ProxyMode } from '../../src/model/types.js';
+import type { ModeName } from '../../src/model/types.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
 
-function cluster(config: Record<string, unknown>, mode: ProxyMode = 'iptables'): CompiledCluster {
+function cluster(config: Record<string, unknown>, mode: ModeName = 'iptables'): CompiledCluster {
   return new CompiledCluster(
     clusterOf(
       proxyConfig(config),

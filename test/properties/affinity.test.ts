@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { kModes } from '../../src/compile/index.js';
+import { modeNames } from '../../src/compile/index.js';
 import { formatIp } from '../../src/net/ipv4.js';
 import { PROTO_TCP } from '../../src/model/types.js';
 import { ENTRY_POD } from '../../src/dataplane/pipeline.js';
@@ -42,7 +42,7 @@ function spec(a: { cni: 'kubenet' | 'calico-vxlan'; endpoints: number[] }): Clus
   };
 }
 
-for (const mode of kModes) {
+for (const mode of modeNames()) {
   test(`[${mode}] ClientIP affinity: the same client reaches the same endpoint until the timeout`, () => {
     checkProperty(
       `${mode}: session affinity`,

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { kModes } from '../../src/compile/index.js';
+import { modeNames } from '../../src/compile/index.js';
 import { PROTO_TCP } from '../../src/model/types.js';
 import { TCP_ACK, TCP_SYN } from '../../src/net/l4.js';
 import { ENTRY_POD } from '../../src/dataplane/pipeline.js';
@@ -25,7 +25,7 @@ const arb = fc.record({
   max: fc.integer({ min: 2, max: 6 }),
 });
 
-for (const mode of kModes) {
+for (const mode of modeNames()) {
   test(`[${mode}] conntrack full: new flows are dropped and counted, established flows are unaffected`, () => {
     checkProperty(
       `${mode}: conntrack full`,

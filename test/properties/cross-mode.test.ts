@@ -55,10 +55,10 @@
  * Runs in `npm test`: 300 scenarios (cluster + up to 4 packets, every mode, every node).
  */
 import { test } from 'node:test';
-import { kModes, compileDataplane } from '../../src/compile/index.js';
+import { modeNames, compileDataplane } from '../../src/compile/index.js';
 import { HOOK_OUTPUT, HOOK_PREROUTING, newFirstPacket, type Explanation, type ServiceDataplane } from '../../src/compile/dataplane.js';
 import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
-import type { Cluster, ProxyMode } from '../../src/model/types.js';
+import type { Cluster, ModeName } from '../../src/model/types.js';
 import { formatIp, cidrContains, parseCidr } from '../../src/net/ipv4.js';
 import { kServiceCidr, resolveScenario, scenarioArb, type ClusterSpec, type ResolvedPacket } from '../helpers/arbitraries.js';
 import { checkProperty, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
@@ -102,7 +102,7 @@ function classify(cluster: Cluster, p: ResolvedPacket): { vip: 'cluster-ip' | 'e
 }
 
 /** The answer `mode` must give, from iptables mode's and the documented differences. */
-function predict(mode: ProxyMode, ref: Answer, cs: ClusterSpec, cluster: Cluster, p: ResolvedPacket): { want: Answer; compareMasq: boolean } {
+function predict(mode: ModeName, ref: Answer, cs: ClusterSpec, cluster: Cluster, p: ResolvedPacket): { want: Answer; compareMasq: boolean } {
   const k = classify(cluster, p);
   const sp = p.target.servicePort;
   const via = p.target.via as Via;
@@ -164,7 +164,7 @@ test('every mode agrees with iptables mode on decision, service, eligible endpoi
       // Arrange: every mode compiled for every node the packets enter.
       const { cluster, packets } = resolveScenario(sc);
       const dps = new Map<string, ServiceDataplane>();
-      const dp = (mode: ProxyMode, node: number): ServiceDataplane => {
+      const dp = (mode: ModeName, node: number): ServiceDataplane => {
         const key = `${mode}/${node}`;
         if (!dps.has(key)) dps.set(key, compileDataplane(cluster, mode, node));
         return dps.get(key)!;
@@ -177,7 +177,7 @@ test('every mode agrees with iptables mode on decision, service, eligible endpoi
         });
         // Act: every branch of every mode's rules for this first packet.
         const ref = answerOf(dp('iptables', p.probe.node).explain(pkt));
-        for (const mode of kModes) {
+        for (const mode of modeNames()) {
           const got = answerOf(dp(mode, p.probe.node).explain(pkt));
           const { want, compareMasq } = predict(mode, ref, sc.cluster, cluster, p);
           // Assert

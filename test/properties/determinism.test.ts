@@ -6,7 +6,7 @@
  *    shards is the same. The checksum holds every flow's exact endpoint where the choice depends
  *    only on the flow (iptables statistic, nftables numgen, IPVS sh/mh) and the service port
  *    where kube-proxy's own choice depends on arrival order (IPVS rr, userspace round robin,
- *    ClientIP affinity: replay.ts orderDependent), since those legitimately differ per shard.
+ *    ClientIP affinity: each mode record's orderDependent), since those legitimately differ per shard.
  *  - Metamorphic, through the pipeline: for iptables and nftables mode (no affinity) a flow's
  *    endpoint depends only on (flow hash, seed): replaying the same flows in two different orders
  *    through two separate contexts gives every flow the same endpoint.
@@ -16,12 +16,12 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ReplaySetup, mergeShards, replayShard } from '../../src/replay/replay.js';
-import type { ProxyMode } from '../../src/model/types.js';
+import type { ModeName } from '../../src/model/types.js';
 import { resolveScenario, scenarioArb } from '../helpers/arbitraries.js';
 import { checkProperty, holds, isDnat, loggedContext, runs, scenarioReport, sendPacket } from '../helpers/nat-assertions.js';
 
 
-function workerLaw(modes: readonly ProxyMode[]): () => void {
+function workerLaw(modes: readonly ModeName[]): () => void {
   return () =>
     checkProperty(
       `worker-count independence (${modes.join(', ')})`,

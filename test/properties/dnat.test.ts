@@ -11,7 +11,7 @@
  * with KDP_PROPERTY_RUNS.
  */
 import { test } from 'node:test';
-import { kModes } from '../../src/compile/index.js';
+import { modeNames } from '../../src/compile/index.js';
 import { formatIp } from '../../src/net/ipv4.js';
 import { END_POD } from '../../src/dataplane/next.js';
 import { resolveScenario, scenarioArb } from '../helpers/arbitraries.js';
@@ -31,7 +31,7 @@ import {
 
 const kRuns = runs(150);
 
-for (const mode of kModes) {
+for (const mode of modeNames()) {
   test(`[${mode}] a packet to a Service port is DNATed only to an eligible endpoint of that port, with the slice's port`, () => {
     checkProperty(
       `${mode}: DNAT only to eligible endpoints`,

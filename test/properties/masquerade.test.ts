@@ -13,7 +13,7 @@
  * Runs in `npm test`: 80 scenarios (cluster + up to 4 packets) per mode and law.
  */
 import { test } from 'node:test';
-import { kModes } from '../../src/compile/index.js';
+import { modeNames } from '../../src/compile/index.js';
 import { END_POD } from '../../src/dataplane/next.js';
 import { formatIp } from '../../src/net/ipv4.js';
 import { resolveScenario, scenarioArb } from '../helpers/arbitraries.js';
@@ -21,7 +21,7 @@ import { checkProperty, expectedMasquerade, holds, isDnat, loggedContext, runs, 
 
 const kRuns = runs(80);
 
-for (const mode of kModes) {
+for (const mode of modeNames()) {
   test(`[${mode}] masquerade happens exactly where kube-proxy masquerades`, () => {
     checkProperty(
       `${mode}: masquerade exactly where kube-proxy does`,

@@ -20,7 +20,7 @@
  */
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { kModes } from '../../src/compile/index.js';
+import { modeNames } from '../../src/compile/index.js';
 import { TCP_ACK, TCP_SYN } from '../../src/net/l4.js';
 import { resolveScenario, scenarioArb } from '../helpers/arbitraries.js';
 import {
@@ -30,7 +30,7 @@ import {
 const kRuns = runs(60);
 
 
-for (const mode of kModes) {
+for (const mode of modeNames()) {
   test(`[${mode}] the reply through conntrack restores the original tuple at every hop, also when masqueraded`, () => {
     checkProperty(
       `${mode}: revNAT∘NAT = id`,

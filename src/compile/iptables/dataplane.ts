@@ -99,7 +99,7 @@ export class IptablesDataplane implements ServiceDataplane {
   }
 
   /** Forget all `-m recent` state (session affinity). */
-  resetAffinity(): void {
+  reset(): void {
     this.recentName.fill(-1);
   }
 

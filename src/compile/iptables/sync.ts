@@ -8,6 +8,7 @@
  * disappeared are flushed and deleted (`:CHAIN` + `-X CHAIN`).
  */
 import type { Cluster } from '../../model/types.js';
+import type { OneEndpointSync } from '../mode.js';
 import { isServiceChainName } from './chain-names.js';
 import { compileRuleset, type IptablesCompileOptions } from './compile-rules.js';
 import { renderIptablesRestore } from './render.js';
@@ -63,4 +64,15 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
     kind: 'partial', rules: part.rules, chains: part.chains, deletedChains: stale.length, bytes: part.text.length, text: part.text,
     fullRules: full.rules, fullBytes: full.text.length,
   };
+}
+
+/**
+ * The one-endpoint sync as kube-proxy runs it: the partial restore (KEP-3453), whose compile of
+ * the next ruleset is part of the time, as it is in kube-proxy.
+ */
+export function iptablesOneEndpointSync(prev: Ruleset, next: Cluster, node: number, changed: readonly number[], clock: () => number): OneEndpointSync {
+  const t0 = clock();
+  const r = iptablesSync(prev, next, node, changed);
+  const ms = clock() - t0;
+  return { fullBytes: r.fullBytes, fullRules: r.fullRules, oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rules };
 }

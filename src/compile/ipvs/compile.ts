@@ -68,7 +68,7 @@ export interface IpvsDataplane extends ServiceDataplane {
   /** A connection DNATed by decide() ended: lowers the real server's activeconns (lc). */
   connectionEnded(dstIp: number, proto: number, dstPort: number, endpointRow: number): void;
   /** Forgets scheduler state and persistence templates. */
-  resetState(): void;
+  reset(): void;
 }
 
 export function resolveNode(cluster: Cluster, node: number | string): number {
@@ -419,7 +419,7 @@ class IpvsDataplaneImpl implements IpvsDataplane {
     }
   }
 
-  resetState(): void {
+  reset(): void {
     const t = this.tables;
     t.rrNext.fill(0);
     t.wrrCl.fill(-1);

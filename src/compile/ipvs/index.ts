@@ -1,3 +1,34 @@
+/** kube-proxy's IPVS mode: compile, render (ipvsadm, ipset, iptables-save), sync, and its record. */
+import { clientIpAffinity, type ProxyMode } from '../mode.js';
+import { compileIpvs, type IpvsDataplane } from './compile.js';
+import { renderIpsetSave } from './ipsets.js';
+import { renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
+import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
+import { ipvsOneEndpointSync } from './sync.js';
+
+/** kube-proxy's IPVS mode as a record: a hash table of virtual servers, and the scheduler's state. */
+export const ipvsMode: ProxyMode<IpvsDataplane> = {
+  name: 'ipvs',
+  summary: 'kube-proxy IPVS mode: virtual-server hash table, schedulers, ipsets',
+  compile: (cluster, node) => compileIpvs(cluster, { node }),
+  formats: {
+    ipvsadm: (cluster, node) => renderIpvsadmSave(compileIpvs(cluster, { node })),
+    ipset: (cluster, node) => renderIpsetSave(compileIpvs(cluster, { node })),
+    'iptables-save': (cluster, node) => renderIpvsIptablesSave(compileIpvs(cluster, { node })),
+  },
+  sharedClasses: kIpvsSharedClasses,
+  shared: ipvsShared,
+  attach: (cluster, shared) => ipvsFromShared(cluster, shared as IpvsShared),
+  syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ipvsOneEndpointSync(prev, next, node, clock),
+  // rr, wrr and lc pick by the scheduler's state, which every earlier flow moved.
+  orderDependent: (cluster, servicePort) => {
+    const s = cluster.proxy.ipvsScheduler;
+    return s === 'rr' || s === 'wrr' || s === 'lc' || clientIpAffinity(cluster, servicePort);
+  },
+  conntrackEntriesPerFlow: 2,
+  cost: { firstPacketUsPerService: 0, compileUsPerService: 40 },
+};
+
 export { compileIpvs, nodePortAddressesOf, resolveNode } from './compile.js';
 export type { IpvsDataplane, IpvsOptions } from './compile.js';
 export { renderIpvsadmSave, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';

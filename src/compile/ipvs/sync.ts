@@ -8,7 +8,9 @@
  * GracefulDeleteRS): deleted at once when they have no connections, else set to weight 0 first.
  */
 import { formatIp } from '../../net/ipv4.js';
-import type { IpvsDataplane } from './compile.js';
+import type { Cluster } from '../../model/types.js';
+import type { OneEndpointSync } from '../mode.js';
+import { compileIpvs, type IpvsDataplane } from './compile.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
 import { ipvsIpsetEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
@@ -143,5 +145,20 @@ export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | 
     iptablesRestoreBytes: rb.length,
     commandBytes: bytes(ipvsadm) + bytes(ipset) + bytes(addresses),
     calls: ipvsadm.length + ipset.length + addresses.length,
+  };
+}
+
+/**
+ * The one-endpoint sync as kube-proxy's IPVS mode runs it: the next tables compiled, and the
+ * ipvsadm/ipset commands plus the iptables-restore payload it rewrites every sync.
+ */
+export function ipvsOneEndpointSync(prev: IpvsDataplane, next: Cluster, node: number, clock: () => number): OneEndpointSync {
+  const full = ipvsSyncDelta(null, prev);
+  const t0 = clock();
+  const d = ipvsSyncDelta(prev, compileIpvs(next, { node }));
+  const ms = clock() - t0;
+  return {
+    fullBytes: full.commandBytes + full.iptablesRestoreBytes, fullRules: full.ipvsadm.length + full.ipset.length,
+    oneEndpointMs: ms, oneEndpointRewrittenBytes: d.commandBytes + d.iptablesRestoreBytes, oneEndpointRewrittenRules: d.ipvsadm.length + d.ipset.length,
   };
 }

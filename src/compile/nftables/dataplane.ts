@@ -91,7 +91,7 @@ export class NftablesDataplane implements ServiceDataplane {
   }
 
   /** Forget every affinity entry (as a fresh node would start). */
-  resetAffinity(): void {
+  reset(): void {
     this.affinity.clear();
   }
 

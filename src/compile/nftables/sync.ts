@@ -11,6 +11,9 @@
 import { baseChainText, elementKeyText, mapElementText, ruleText } from './rule-text.js';
 import { servicePortKeyOfName } from './names.js';
 import type { Chain, NftMap, NftSet, Ruleset } from './ruleset.js';
+import { buildRuleset } from './build.js';
+import type { Cluster } from '../../model/types.js';
+import type { OneEndpointSync } from '../mode.js';
 import { formatIp } from '../../net/ipv4.js';
 
 export interface SyncReport {
@@ -218,4 +221,20 @@ export function planSync(prev: Ruleset | null, next: Ruleset): SyncReport {
     setsAdded,
     setsDeleted,
   });
+}
+
+/**
+ * The one-endpoint sync as kube-proxy's nftables mode runs it: the next ruleset built, and the
+ * `nft -f` transaction from the previous one planned and rendered.
+ */
+export function nftablesOneEndpointSync(cluster: Cluster, next: Cluster, node: number, clock: () => number): OneEndpointSync {
+  const prev = buildRuleset(cluster, { node });
+  const full = fullSync(prev);
+  const t0 = clock();
+  const r = planSync(prev, buildRuleset(next, { node }));
+  const ms = clock() - t0;
+  return {
+    fullBytes: full.bytes, fullRules: full.rulesWritten + full.elementsAdded,
+    oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rulesWritten + r.elementsAdded + r.elementsDeleted,
+  };
 }

@@ -108,7 +108,7 @@ export interface UserspaceDataplane extends ServiceDataplane {
    * when there is none (no endpoint: the proxy accepts, then closes, the client's connection).
    */
   proxyConnection(pkt: FirstPacket, decision: NatDecision, out: ProxyConnection): boolean;
-  resetState(): void;
+  reset(): void;
 }
 
 export function compileUserspace(cluster: Cluster, options: UserspaceOptions): UserspaceDataplane {
@@ -310,7 +310,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     return true;
   }
 
-  resetState(): void {
+  reset(): void {
     this.tables.rrIndex.fill(0);
     this.tables.affinity.clear();
   }

@@ -1,3 +1,30 @@
+/** The userspace proxy (kube-proxy's mode until 1.26): compile, render, sync, and its record. */
+import type { ProxyMode } from '../mode.js';
+import { compileUserspace, type UserspaceDataplane } from './compile.js';
+import { renderUserspaceIptablesSave } from './render.js';
+import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './shared.js';
+import { userspaceOneEndpointSync } from './sync.js';
+
+/** The userspace proxy as a record: a linear scan of portal rules, and a proxy that copies bytes. */
+export const userspaceMode: ProxyMode<UserspaceDataplane> = {
+  name: 'userspace',
+  summary: 'kube-proxy userspace mode: portal rules redirect to a proxy process that copies the bytes',
+  compile: (cluster, node) => compileUserspace(cluster, { node }),
+  formats: { 'iptables-save': (cluster, node) => renderUserspaceIptablesSave(compileUserspace(cluster, { node })) },
+  sharedClasses: kUserspaceSharedClasses,
+  shared: userspaceShared,
+  attach: (cluster, shared) => userspaceFromShared(cluster, shared as UserspaceShared),
+  syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => userspaceOneEndpointSync(prev, next, node, clock),
+  // The proxy's round-robin cursor moves with every connection.
+  orderDependent: () => true,
+  // Two connections a flow (client to proxy, proxy to endpoint): more entries than a NATed flow.
+  conntrackEntriesPerFlow: 3,
+  cost: { firstPacketUsPerService: 0.006, compileUsPerService: 40 },
+  // One proxy socket per service port, and one address has about 64,000 ports per protocol.
+  maxServices: 50_000,
+  maxServicesWhy: 'a node has one proxy socket per service port and about 64,000 ports per protocol',
+};
+
 export {
   compileUserspace, newProxyConnection, kEphemeralPortRange, kUserspaceCopiesPerPayload,
   kUserspaceTcpCopyBufferBytes, kUserspaceUdpBufferBytes,

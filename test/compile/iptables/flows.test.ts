@@ -144,7 +144,7 @@ test('session affinity: -m recent pins a client to its first endpoint until the 
   // After the timeout (300 s) the draw decides again: some draw must leave the pinned endpoint.
   let moved = false;
   for (let i = 0; i < 40 && !moved; i++) {
-    dp.resetAffinity();
+    dp.reset();
     const p = packet(flow, Math.imul(i + 99, 0xc2b2ae35) >>> 0);
     p.now = 1000;
     dp.decide(p, out);
@@ -171,7 +171,7 @@ test('decide() picks endpoints in proportion 1/n', () => {
   const counts = new Map<number, number>();
   const n = 30000;
   for (let i = 0; i < n; i++) {
-    dp.resetAffinity();
+    dp.reset();
     dp.decide(packet({ name: '', src: '10.0.1.9', dst: '172.30.0.70', port: 80, expect: [] }, Math.imul(i, 0x9e3779b1) >>> 0), out);
     counts.set(out.endpoint, (counts.get(out.endpoint) ?? 0) + 1);
   }

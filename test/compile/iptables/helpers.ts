@@ -42,7 +42,7 @@ export function runFlows(dp: IptablesDataplane, cluster: Cluster, flows: Flow[],
       check(`${f.name}: endpoints`, got, [...f.expect].sort());
       const seen = new Set<string>();
       for (let i = 0; i < 64; i++) {
-        dp.resetAffinity(); // each draw as a new client, not pinned by -m recent
+        dp.reset(); // each draw as a new client, not pinned by -m recent
         dp.decide(packet(f, Math.imul(i + 1, 0x9e3779b1) >>> 0), out);
         check(`${f.name}: decide verdict`, kVerdictNames[out.verdict], 'dnat');
         seen.add(hp(out.dnatIp, out.dnatPort));

@@ -120,9 +120,9 @@ function checkCluster(cluster: Cluster, node: number, seed: number): Record<stri
     randomPacket(prng, t, cluster, p);
     // Act
     const ex = dp.explain(p);
-    dp.resetAffinity();
+    dp.reset();
     dp.decide(p, fast);
-    dp.resetAffinity();
+    dp.reset();
     dp.decideGeneric(p, ref);
     // Assert
     assertSameDecision(fast, ref, p, 'decide vs decideGeneric');
@@ -189,9 +189,9 @@ test('decide() equals the general walker on an imported iptables-save dump (no c
   const ref = newNatDecision();
   for (let i = 0; i < kPackets; i++) {
     randomPacket(prng, t, cluster, p);
-    dp.resetAffinity();
+    dp.reset();
     dp.decide(p, fast);
-    dp.resetAffinity();
+    dp.reset();
     dp.decideGeneric(p, ref);
     assertSameDecision(fast, ref, p, 'imported dump: decide vs decideGeneric');
   }

@@ -1,0 +1,101 @@
+/**
+ * What a proxy mode is, as one record (kube-proxy's `Provider` interface, VPP's node registration
+ * as data): everything the engine, the replay, the sweep, `kdp verify` and the CLI need to know
+ * about a mode, so that none of them ever names one. Each `src/compile/<mode>/index.ts` exports
+ * its record; `modes.ts` lists them. A new mode is one folder and one line there.
+ */
+import type { Cluster, ModeName } from '../model/types.js';
+import type { ServiceDataplane } from './dataplane.js';
+import type { ClassRegistry } from './table-image.js';
+
+/**
+ * Whether the Service port's Service has ClientIP session affinity: then every mode's choice for
+ * a flow depends on the flows of the same client before it.
+ */
+export function clientIpAffinity(cluster: Cluster, servicePort: number): boolean {
+  return servicePort >= 0 && cluster.services[cluster.ports[servicePort].service].affinity.clientIP;
+}
+
+/** The text one format prints, for one node of a cluster. */
+export type RenderRules = (cluster: Cluster, node: number) => string;
+
+/**
+ * What the sync kube-proxy would run for one endpoint turning unready costs, measured by the
+ * mode's own sync code (see src/replay/sync-cost.ts for the change and the full build).
+ */
+export interface OneEndpointSync {
+  /** Bytes and rules (or commands, elements) a full sync writes. */
+  readonly fullBytes: number;
+  readonly fullRules: number;
+  readonly oneEndpointMs: number;
+  readonly oneEndpointRewrittenBytes: number;
+  readonly oneEndpointRewrittenRules: number;
+}
+
+/** How the real kernel loads a mode's rules, for `kdp verify` and the kernel baseline. */
+export interface KernelRules {
+  /** The program that loads the rules, as it must be on PATH (`iptables-restore`, `nft`). */
+  readonly tool: string;
+  /** Its Debian package, for the message when it is missing. */
+  readonly toolPackage: string;
+  /** Arguments that make it read the rules from standard input. */
+  readonly loadArgs: readonly string[];
+  /** Arguments of one call of the tool that empties what an earlier load left (none: the load replaces). */
+  readonly flushArgs?: readonly string[];
+  /** The rules as the kernel gets them. */
+  render(cluster: Cluster, node: number): string;
+  /** kdp's dataplane for exactly that rendering (options the kernel cannot load left out alike). */
+  compile(cluster: Cluster, node: number): ServiceDataplane;
+  /** The 1-based line the tool refused, from its error output. */
+  failingLine(stderr: string): number | undefined;
+  /** Whether a line can be taken out of the text without breaking its structure. */
+  strippable(line: string): boolean;
+}
+
+/**
+ * Members are methods (not function-typed properties) on purpose: a record over a mode's own
+ * dataplane class (`ProxyMode<IptablesDataplane>`) is then usable where any mode is expected.
+ */
+export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
+  /** As `--mode` and KubeProxyConfiguration's `mode` spell it. */
+  readonly name: ModeName;
+  /** One line for `--help`. */
+  readonly summary: string;
+  /** The mode's rules for `node`, compiled from the model. */
+  compile(cluster: Cluster, node: number): D;
+  /** The text formats the mode's own tools print, the first being the default. */
+  readonly formats: Readonly<Record<string, RenderRules>>;
+
+  /** Classes the shared tables hold (see packTables). */
+  readonly sharedClasses: ClassRegistry;
+  /** The compiled tables as plain data for worker threads: no per-instance state. */
+  shared(dp: D): unknown;
+  /** A dataplane over what `shared` gave (the same cluster), with fresh per-instance state. */
+  attach(cluster: Cluster, shared: unknown): D;
+
+  /** The one-endpoint sync, measured from the node's compiled dataplane (`prev`) to `next`. */
+  syncOneEndpoint(prev: D, cluster: Cluster, next: Cluster, node: number, changedServices: readonly number[], clock: () => number): OneEndpointSync;
+  /**
+   * Whether the endpoint a flow to this Service port gets depends on the flows seen before it
+   * (round-robin cursors, affinity), so that shards legitimately differ (see src/replay/replay.ts).
+   */
+  orderDependent(cluster: Cluster, servicePort: number): boolean;
+  /** Conntrack entries one flow makes on a node at most (a proxied flow makes two connections). */
+  readonly conntrackEntriesPerFlow: number;
+  /**
+   * Rough cost, for the sweep's time estimate only: µs a new flow spends per Service in the
+   * mode's lookup (0 when it does not grow with Services), and µs per Service to compile a node.
+   */
+  readonly cost: { readonly firstPacketUsPerService: number; readonly compileUsPerService: number };
+  /**
+   * Its decision work counts rules matched one after another (iptables' linear chains): a sweep
+   * cell then reports rules per first packet and ns per rule (the results' `iptables` field).
+   */
+  readonly ruleScan?: boolean;
+  /** The most Services the mode can serve on one node; the sweep leaves out larger cells. */
+  readonly maxServices?: number;
+  /** Why `maxServices`, for the sweep's message. */
+  readonly maxServicesWhy?: string;
+  /** Present when `kdp verify` can load the mode's rules into the real kernel. */
+  readonly kernel?: KernelRules;
+}
