@@ -92,6 +92,11 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * cell then reports rules per first packet and ns per rule (the results' `iptables` field).
    */
   readonly ruleScan?: boolean;
+  /**
+   * How a first packet finds its Service: a scan that grows with the number of Services, or a
+   * hash lookup that should not (the report's target (b) holds the hash modes to that).
+   */
+  readonly lookup: 'linear' | 'hash';
   /** The most Services the mode can serve on one node; the sweep leaves out larger cells. */
   readonly maxServices?: number;
   /** Why `maxServices`, for the sweep's message. */

@@ -8,6 +8,7 @@
 import { formatCount, formatMs, formatNs, formatPerSecond, formatPps } from './format.js';
 import type { CellResult } from './result.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
+import { kModes } from '../compile/modes.js';
 import { byMode, distinct, groupsVarying, isKernel, kdpModeOf, servicesSweep, sortModes } from './select.js';
 import { type ChartPoint, type ChartSeries, type MarkerShape, renderLineChart } from './svg-chart.js';
 
@@ -20,12 +21,16 @@ export interface Chart {
   readonly svg: string;
 }
 
-const kStyles: Record<string, { color: string; marker: MarkerShape }> = {
-  iptables: { color: '#d62728', marker: 'circle' },
-  ipvs: { color: '#1f77b4', marker: 'square' },
-  nftables: { color: '#2ca02c', marker: 'triangle' },
-  userspace: { color: '#9467bd', marker: 'diamond' },
-};
+/** One style per mode, in src/compile/modes.ts' order; a kernel baseline is its mode's, dashed. */
+const kPalette: readonly { color: string; marker: MarkerShape }[] = [
+  { color: '#d62728', marker: 'circle' },
+  { color: '#1f77b4', marker: 'square' },
+  { color: '#2ca02c', marker: 'triangle' },
+  { color: '#9467bd', marker: 'diamond' },
+  { color: '#ff7f0e', marker: 'circle' },
+  { color: '#8c564b', marker: 'square' },
+];
+const kStyles: Record<string, { color: string; marker: MarkerShape }> = Object.fromEntries(kModes.map((m, i) => [m.name, kPalette[i % kPalette.length]!]));
 
 function style(mode: string): Partial<ChartSeries> {
   const base = kStyles[isKernel(mode) ? kdpModeOf(mode) : mode];

@@ -7,7 +7,7 @@
 import { type Crossover, crossover, type Fit, leastSquares, logLogFit, type XY } from './fit.js';
 import { formatBytes, formatCount, formatNs, formatExponent, formatRatio, formatSigned } from './format.js';
 import type { CellResult } from './result.js';
-import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, median, servicesSweep, sortModes } from './select.js';
+import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, kRuleScanModes, median, servicesSweep, sortModes } from './select.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
 
 export interface ModeSlope {
@@ -92,13 +92,14 @@ export function computeObservations(results: readonly CellResult[]): Observation
 
   const linearCosts: LinearCost[] = [];
   for (const s of firstPacketSlopes) {
-    if (!(s.mode.endsWith('iptables') || s.fit.slope >= kLinearSlope)) continue;
+    if (!(kRuleScanModes.includes(isKernel(s.mode) ? kdpModeOf(s.mode) : s.mode) || s.fit.slope >= kLinearSlope)) continue;
     const fit = leastSquares(firstPacketPoints(sweep.get(s.mode)!));
     if (fit) linearCosts.push({ mode: s.mode, nsPerService: fit.slope, fit });
   }
 
-  const iptables = firstPacketPoints(sweep.get('iptables') ?? []);
-  const crossovers = iptables.length === 0 ? [] : kHashModes.filter((m) => sweep.has(m)).map((mode) => ({ mode, crossover: crossover(firstPacketPoints(sweep.get(mode)!), iptables) }));
+  // Where each hash mode overtakes the (first) rule-scanning mode.
+  const scan = firstPacketPoints(sweep.get(kRuleScanModes[0] ?? '') ?? []);
+  const crossovers = scan.length === 0 ? [] : kHashModes.filter((m) => sweep.has(m)).map((mode) => ({ mode, crossover: crossover(firstPacketPoints(sweep.get(mode)!), scan) }));
 
   const cnisMeasured = [...new Set(results.map((r) => r.cni))].sort();
   const kernel = kernelPoints(results);

@@ -3,11 +3,15 @@
  * worker, a workers sweep, other CNIs with --full), so every curve and comparison is drawn from
  * cells that differ in exactly the coordinate being studied and agree on all the others.
  */
+import { kModes } from '../compile/modes.js';
 import type { CellKey, CellResult } from './result.js';
 
 export const kDefaultCni = 'calico-vxlan';
-export const kHashModes = ['ipvs', 'nftables'] as const;
-const kModeOrder = ['iptables', 'ipvs', 'nftables', 'userspace', 'kernel-iptables', 'kernel-nftables'];
+/** Modes whose lookup is a hash table (ProxyMode.lookup): their first packets should not grow with Services. */
+export const kHashModes: readonly string[] = kModes.filter((m) => m.lookup === 'hash').map((m) => m.name);
+/** Modes whose decision work is a rule scan (ProxyMode.ruleScan): the results' per-rule figures are theirs. */
+export const kRuleScanModes: readonly string[] = kModes.filter((m) => m.ruleScan === true).map((m) => m.name);
+const kModeOrder = [...kModes.map((m) => m.name), ...kModes.filter((m) => m.kernel).map((m) => `kernel-${m.name}`)];
 
 export function isKernel(mode: string): boolean {
   return mode.startsWith('kernel-');
@@ -18,7 +22,7 @@ export function kdpModeOf(kernelMode: string): string {
   return kernelMode.slice('kernel-'.length);
 }
 
-/** Modes in a stable, familiar order: the kube-proxy modes, then kernel baselines, then others. */
+/** Modes in a stable, familiar order: kdp's modes as src/compile/modes.ts lists them, then kernel baselines, then others. */
 export function sortModes(modes: Iterable<string>): string[] {
   const rank = (m: string) => (kModeOrder.includes(m) ? kModeOrder.indexOf(m) : kModeOrder.length);
   return [...new Set(modes)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));

@@ -5,7 +5,7 @@
  */
 import { cellLabel, formatBytes, formatCount, formatNs, formatPerSecond, formatPps, formatRatio } from './format.js';
 import type { CellResult } from './result.js';
-import { groupsVarying, isKernel, kHashModes, servicesSweep } from './select.js';
+import { groupsVarying, isKernel, kHashModes, kRuleScanModes, servicesSweep } from './select.js';
 
 export type Verdict = 'met' | 'missed' | 'not measured';
 
@@ -32,14 +32,15 @@ export function evaluateTargets(results: readonly CellResult[]): TargetResult[] 
 }
 
 function iptablesScan(sweep: readonly CellResult[], all: readonly CellResult[]): TargetResult {
-  const target = `(a) iptables scan ≤ ${kMaxNsPerRule} ns per rule traversed, at the largest Services count`;
-  const withRules = (cs: readonly CellResult[]) => cs.filter((c) => c.mode === 'iptables' && c.iptables && c.iptables.nsPerRule > 0);
+  const scanners = kRuleScanModes.join(' and ');
+  const target = `(a) ${scanners} scan ≤ ${kMaxNsPerRule} ns per rule traversed, at the largest Services count`;
+  const withRules = (cs: readonly CellResult[]) => cs.filter((c) => kRuleScanModes.includes(c.mode) && c.iptables && c.iptables.nsPerRule > 0);
   const cells = withRules(sweep).length > 0 ? withRules(sweep) : withRules(all);
-  if (cells.length === 0) return { id: 'a', target, verdict: 'not measured', figure: 'no iptables cell has a per-rule figure' };
+  if (cells.length === 0) return { id: 'a', target, verdict: 'not measured', figure: `no ${scanners} cell has a per-rule figure` };
   const largest = cells.reduce((a, b) => (b.services > a.services ? b : a));
   const ns = largest.iptables!.nsPerRule;
   const all_ = cells.map((c) => c.iptables!.nsPerRule);
-  const range = cells.length > 1 ? `; ${formatNs(Math.min(...all_))} to ${formatNs(Math.max(...all_))} over all ${cells.length} iptables points` : '';
+  const range = cells.length > 1 ? `; ${formatNs(Math.min(...all_))} to ${formatNs(Math.max(...all_))} over all ${cells.length} ${scanners} points` : '';
   return {
     id: 'a',
     target,
@@ -49,7 +50,7 @@ function iptablesScan(sweep: readonly CellResult[], all: readonly CellResult[]):
 }
 
 function hashFlat(sweep: readonly CellResult[]): TargetResult {
-  const target = `(b) ipvs and nftables first-packet cost at the largest Services count within ${kMaxHashGrowth}× of its cost at ${kHashBaseServices} Services`;
+  const target = `(b) ${kHashModes.join(' and ')} first-packet cost at the largest Services count within ${kMaxHashGrowth}× of its cost at ${kHashBaseServices} Services`;
   const parts: string[] = [];
   const whys: string[] = [];
   const verdicts: Verdict[] = [];

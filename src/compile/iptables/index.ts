@@ -34,6 +34,7 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   orderDependent: clientIpAffinity,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0.0025, compileUsPerService: 600 },
+  lookup: 'linear',
   ruleScan: true,
   kernel: {
     tool: 'iptables-restore',

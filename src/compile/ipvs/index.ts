@@ -27,6 +27,7 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   },
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0, compileUsPerService: 40 },
+  lookup: 'hash',
 };
 
 export { compileIpvs, nodePortAddressesOf, resolveNode } from './compile.js';

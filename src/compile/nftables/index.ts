@@ -20,6 +20,7 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   orderDependent: clientIpAffinity,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0, compileUsPerService: 600 },
+  lookup: 'hash',
   kernel: {
     tool: 'nft',
     toolPackage: 'nftables',

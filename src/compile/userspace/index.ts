@@ -20,6 +20,7 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   // Two connections a flow (client to proxy, proxy to endpoint): more entries than a NATed flow.
   conntrackEntriesPerFlow: 3,
   cost: { firstPacketUsPerService: 0.006, compileUsPerService: 40 },
+  lookup: 'linear',
   // One proxy socket per service port, and one address has about 64,000 ports per protocol.
   maxServices: 50_000,
   maxServicesWhy: 'a node has one proxy socket per service port and about 64,000 ports per protocol',

@@ -144,4 +144,5 @@ export const toyMode: ProxyMode<ToyDataplane> = {
   orderDependent: () => false,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0.001, compileUsPerService: 10 },
+  lookup: 'linear',
 };
