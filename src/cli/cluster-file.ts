@@ -1,6 +1,7 @@
 /** Reads a cluster file for a command, printing every diagnostic the way a compiler does. */
 import { readFile } from 'node:fs/promises';
 import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnostics.js';
+import { modeNames } from '../compile/index.js';
 import { loadCluster } from '../model/load.js';
 import type { Cluster } from '../model/types.js';
 import { UsageError } from './command.js';
@@ -20,7 +21,7 @@ export async function readClusterFile(file: string | undefined): Promise<LoadedC
     const e = err as NodeJS.ErrnoException;
     throw new UsageError(e.code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${e.message}`);
   }
-  return loadCluster(text, file === '-' ? '<stdin>' : file);
+  return loadCluster(text, file === '-' ? '<stdin>' : file, { modes: modeNames() });
 }
 
 async function readStdin(): Promise<string> {

@@ -1,4 +1,6 @@
 import { formatDiagnostic } from '../model/diagnostics.js';
+import { modeOf } from '../compile/index.js';
+import type { Cluster } from '../model/types.js';
 import { summarize, type ClusterSummary } from '../model/summary.js';
 import { EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
 import { readClusterFile, reportDiagnostics } from './cluster-file.js';
@@ -24,7 +26,7 @@ export const inspectCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`one cluster file at a time, not ${positionals.length}`);
     const { cluster, diagnostics, kinds } = await readClusterFile(positionals[0]);
     if (values.json) {
-      const summary = cluster ? summarize(cluster, kinds) : null;
+      const summary = cluster ? summaryOf(cluster, kinds) : null;
       process.stdout.write(`${JSON.stringify({ summary, diagnostics }, null, 2)}\n`);
       return cluster ? EXIT_OK : EXIT_INVALID;
     }
@@ -32,7 +34,7 @@ export const inspectCommand: Command = {
       reportDiagnostics(diagnostics);
       return EXIT_INVALID;
     }
-    process.stdout.write(render(summarize(cluster, kinds)));
+    process.stdout.write(render(summaryOf(cluster, kinds)));
     const warnings = diagnostics.filter((d) => d.severity === 'warning');
     if (warnings.length) {
       process.stdout.write(`\nWarnings (${warnings.length}):\n`);
@@ -42,6 +44,12 @@ export const inspectCommand: Command = {
     return EXIT_OK;
   },
 };
+
+/** The summary, with the proxy mode kube-proxy would run (an unset mode is its default). */
+function summaryOf(cluster: Cluster, kinds: Record<string, number>): ClusterSummary {
+  const s = summarize(cluster, kinds);
+  return { ...s, proxy: { ...s.proxy, mode: modeOf(cluster).name } };
+}
 
 function counts(record: Record<string, number>): string {
   const entries = Object.entries(record);

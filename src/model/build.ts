@@ -71,7 +71,7 @@ interface Inputs {
   kinds: Record<string, number>;
 }
 
-function classify(objects: readonly SourceObject[], report: Reporter): Inputs {
+function classify(objects: readonly SourceObject[], report: Reporter, options: BuildOptions): Inputs {
   const inputs: Inputs = { serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
   let proxyRef: ObjectRef | undefined;
   let networkRef: ObjectRef | undefined;
@@ -134,7 +134,7 @@ function classify(objects: readonly SourceObject[], report: Reporter): Inputs {
         if (proxyRef) r.error([], 'a second KubeProxyConfiguration; a node runs one kube-proxy');
         else {
           proxyRef = ref;
-          inputs.proxy = readProxyConfig(r, obj);
+          inputs.proxy = readProxyConfig(r, obj, options.modes);
         }
         break;
       case 'ServiceCIDR':
@@ -287,9 +287,17 @@ function usability(c: number): number {
   return (c & EP_READY ? 2 : 0) + (c & EP_SERVING ? 1 : 0);
 }
 
-export function buildCluster(objects: readonly SourceObject[], file?: string): BuildResult {
+export interface BuildOptions {
+  /**
+   * The proxy modes a KubeProxyConfiguration may name (the model does not know them; the CLI
+   * passes src/compile's). Without it any name is kept, and compiling reports an unknown one.
+   */
+  readonly modes?: readonly string[];
+}
+
+export function buildCluster(objects: readonly SourceObject[], file?: string, options: BuildOptions = {}): BuildResult {
   const report = new Reporter(file);
-  const inputs = classify(objects, report);
+  const inputs = classify(objects, report, options);
   const proxy = inputs.proxy ?? kDefaultProxyConfig;
   const { network, conflict } = resolvePodNetwork(inputs.network, inputs.pools);
   if (conflict) report.error(undefined, [], conflict);

@@ -1,15 +1,15 @@
 /** Text in, model out: the one entry point for cluster files. */
 import { InvalidClusterError } from '../errors.js';
-import { buildCluster, type BuildResult } from './build.js';
+import { buildCluster, type BuildOptions, type BuildResult } from './build.js';
 import { hasErrors } from './diagnostics.js';
 import { inMemorySource, parseSource } from './source.js';
 import type { Cluster } from './types.js';
 
 /** Parses and builds; never throws for bad input (see `diagnostics`). */
-export function loadCluster(text: string, file?: string): BuildResult {
+export function loadCluster(text: string, file?: string, options: BuildOptions = {}): BuildResult {
   const parsed = parseSource(text, file);
   if (hasErrors(parsed.diagnostics)) return { diagnostics: parsed.diagnostics, kinds: {} };
-  const built = buildCluster(parsed.objects, file);
+  const built = buildCluster(parsed.objects, file, options);
   return { ...built, diagnostics: [...parsed.diagnostics, ...built.diagnostics] };
 }
 

@@ -60,7 +60,7 @@ function seconds(r: FieldReader, value: unknown, path: (string | number)[], fall
   return s === 0 ? fallback : s;
 }
 
-export function readProxyConfig(r: FieldReader, obj: Json): ProxyConfig {
+export function readProxyConfig(r: FieldReader, obj: Json, modes?: readonly string[]): ProxyConfig {
   const iptables = r.record(obj.iptables, ['iptables']);
   const ipvs = r.record(obj.ipvs, ['ipvs']);
   const ct = r.record(obj.conntrack, ['conntrack']);
@@ -83,7 +83,7 @@ export function readProxyConfig(r: FieldReader, obj: Json): ProxyConfig {
     }
   });
   return {
-    mode: r.string(obj.mode, ['mode'], d.mode),
+    mode: modes ? r.oneOf(obj.mode, ['mode'], modes, d.mode) : r.string(obj.mode, ['mode'], d.mode),
     clusterCIDRs,
     detectLocalMode: r.oneOf(obj.detectLocalMode, ['detectLocalMode'], kLocalModes, d.detectLocalMode),
     masqueradeAll: r.bool(iptables.masqueradeAll, ['iptables', 'masqueradeAll'], d.masqueradeAll),

@@ -226,3 +226,25 @@ describe('inputs as real clusters write them', () => {
     assert.deepEqual(r.cluster!.services[0].ports, []);
   });
 });
+
+describe('the proxy mode a KubeProxyConfiguration names', () => {
+  const config = (mode: string) => `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: ${mode}
+---
+${node1}`;
+
+  it('is checked against the modes the caller knows, naming the field and the line', () => {
+    const { cluster, diagnostics } = loadCluster(config('ipvss'), 'cluster.yaml', { modes: ['iptables', 'ipvs'] });
+    assert.equal(cluster, undefined);
+    const d = only(diagnostics, 'error', /must be one of iptables, ipvs, not "ipvss"/);
+    assert.equal(d.kind, 'KubeProxyConfiguration');
+    assert.equal(d.path, 'mode');
+    assert.equal(d.line, 3);
+  });
+
+  it('is kept as written when the caller names no modes, and is empty when unset (kube-proxy default)', () => {
+    assert.equal(load(config('ipvss')).cluster?.proxy.mode, 'ipvss');
+    assert.equal(loadCluster(config('""'), 'cluster.yaml', { modes: ['iptables'] }).cluster?.proxy.mode, '');
+  });
+});
