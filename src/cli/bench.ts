@@ -25,7 +25,8 @@ import {
   type SweepCell,
   type SweepProgress,
 } from '../replay/sweep.js';
-import { EXIT_FAILED, EXIT_OK, intOption, parse, UsageError, type Command } from './command.js';
+import { EXIT_FAILED, EXIT_OK, intOption, parse, type Command } from './command.js';
+import { UsageError } from '../errors.js';
 
 const cores = (): number => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length);
 

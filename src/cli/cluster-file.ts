@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnostics.js';
 import { loadCluster } from '../model/load.js';
 import type { Cluster } from '../model/types.js';
-import { UsageError } from './command.js';
+import { UsageError } from '../errors.js';
 
 export interface LoadedCluster {
   readonly cluster?: Cluster;

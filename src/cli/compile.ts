@@ -4,9 +4,9 @@ import { compileDataplane, isMode, kModes } from '../compile/index.js';
 import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
 import { kFormatsOf, renderRules, type RuleFormat } from '../compile/render.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
-import { RuleParseError } from '../errors.js';
+import { RuleParseError, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
-import { EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 

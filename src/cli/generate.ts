@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { clusterFromObjects } from '../model/load.js';
 import { kCnis } from '../model/read-config.js';
 import { generateObjects, kDefaultSyntheticOptions } from '../model/synthetic.js';
-import { choiceOption, EXIT_OK, intOption, parse, UsageError, type Command } from './command.js';
+import { choiceOption, EXIT_OK, intOption, parse, type Command } from './command.js';
+import { UsageError } from '../errors.js';
 import { writeOutput } from './output.js';
 
 const help = `Usage: kdp generate --services N --endpoints E --nodes K [options]

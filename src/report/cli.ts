@@ -4,7 +4,8 @@
  * unreadable input; the same codes as src/cli/command.ts).
  */
 import { parseArgs } from 'node:util';
-import { ReportInputError, writeReport } from './write.js';
+import { ReportInputError } from '../errors.js';
+import { writeReport } from './write.js';
 
 export const kReportHelp = `Usage: kdp report [--results DIR] [--out FILE] [--charts DIR]
 
