@@ -57,7 +57,7 @@ export function compiledFor(cluster: Cluster, mode: ProxyMode, node: number): Fl
  * multiples of a prime, and the two ends of the range (where `-m statistic` and numgen pick their
  * first and last branch).
  */
-export const kDraws: readonly number[] = [
+const kDraws: readonly number[] = [
   ...Array.from({ length: 64 }, (_, i) => Math.imul(i + 1, 0x9e3779b1) >>> 0),
   ...Array.from({ length: 6 }, (_, k) => k * 7919),
   0x7fffffff,
@@ -72,11 +72,20 @@ export const kDraws: readonly number[] = [
  */
 const kSecondsApart = 86401;
 
+/** An address a row spells; a typo throws rather than turning into a packet from -1. */
+function address(text: string): number {
+  const ip = parseIp(text);
+  if (ip < 0) throw new Error(`"${text}" is not an IPv4 address`);
+  return ip;
+}
+
+/** The probe's first packet for random draw `rand`; the source port moves with the draw, as a new
+ * connection's would. */
 export function firstPacket(p: FlowProbe, rand = 0): FirstPacket {
   const pkt = newFirstPacket();
-  pkt.srcIp = parseIp(p.src);
+  pkt.srcIp = address(p.src);
   pkt.srcPort = 40000 + (rand & 0xfff);
-  pkt.dstIp = parseIp(p.dst);
+  pkt.dstIp = address(p.dst);
   pkt.dstPort = p.port;
   pkt.proto = p.proto ?? 6;
   pkt.hook = p.hook ?? HOOK_PREROUTING;
@@ -112,7 +121,7 @@ export function flowMismatches(setup: FlowSetup, row: FlowCase): string[] {
   // the endpoint chosen: a hairpin (the source is one of the endpoints) is marked only on the path
   // back to itself. Every other draw is marked exactly as explain says.
   const leaves = ex.verdict !== 'drop' && ex.verdict !== 'reject';
-  const src = parseIp(row.src);
+  const src = address(row.src);
   const hairpin = ex.candidates.some((r) => e.ip[r] === src);
   const out = newNatDecision();
   const reached = new Set<number>();
