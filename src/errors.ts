@@ -49,3 +49,30 @@ export class NotSupportedError extends EngineError {
     this.name = 'NotSupportedError';
   }
 }
+
+/** A mistake in how a `kdp` command was called; the CLI prints it with a pointer to --help. */
+export class UsageError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_USAGE');
+    this.name = 'UsageError';
+  }
+}
+
+/** The benchmark results could not be read at all (as opposed to lines that were skipped). */
+export class ReportInputError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_REPORT_INPUT');
+    this.name = 'ReportInputError';
+  }
+}
+
+/**
+ * Something the command needs from the machine is missing or unusable: root, a tool, a kernel
+ * feature, a network namespace that could not be set up. Not a mistake in kdp or in its input.
+ */
+export class EnvironmentError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_UNAVAILABLE');
+    this.name = 'EnvironmentError';
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * `kdp bench` (= `npm run bench`): the load sweep. Replays synthetic flows through every proxy
  * mode's compiled rules on worker threads, one cell at a time, and appends each finished cell
- * to DIR/results.jsonl; then writes the report when src/report is there.
+ * to DIR/results.jsonl; then writes the report.
  */
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,7 +31,10 @@ import {
   type SweepCell,
   type SweepProgress,
 } from '../replay/sweep.js';
-import { EXIT_FAILED, EXIT_OK, intOption, parse, UsageError, type Command } from './command.js';
+import { runKernelBaseline } from '../verify/kernel-bench.js';
+import { EXIT_FAILED, EXIT_OK, intOption, parse, type Command } from './command.js';
+import { ReportInputError, UsageError } from '../errors.js';
+import { writeReportAndSay } from './report.js';
 
 const cores = (): number => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length);
 
@@ -81,7 +84,7 @@ Options:
 
 Ctrl-C stops after the cell in progress (kept in results.jsonl); a second Ctrl-C quits at once.
 The report (BENCHMARKS.md and bench/charts/ for the default --out; DIR/BENCHMARKS.md and
-DIR/charts/ otherwise) is written at the end when src/report/cli.ts is there.
+DIR/charts/ otherwise) is written at the end.
 
 Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage.
 `;
@@ -132,30 +135,14 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): Sw
   };
 }
 
-interface KernelModule {
-  runKernelBaseline(options: { services: number; endpointsPerService: number; seed: number; mode: ModeName }): Promise<CellResult | { skipped: string }>;
-}
-
-/** The kernel baselines, when src/verify/kernel-bench.ts is there; each skip says why. */
+/** The kernel baselines (src/verify/kernel-bench.ts); each skip says why. */
 export async function runKernelBaselines(services: readonly number[], endpoints: number, seed: number, modes: readonly ModeName[], outDir: string, log: (l: string) => void): Promise<number> {
-  let mod: Partial<KernelModule>;
-  try {
-    const specifier = '../verify/kernel-bench.js';
-    mod = (await import(specifier)) as Partial<KernelModule>;
-  } catch (err) {
-    log(`kdp bench: --kernel: the kernel baseline is not available (${(err as Error).message.split('\n')[0]}); skipped`);
-    return 0;
-  }
-  if (typeof mod.runKernelBaseline !== 'function') {
-    log('kdp bench: --kernel: src/verify/kernel-bench.ts exports no runKernelBaseline; skipped');
-    return 0;
-  }
   let added = 0;
   for (const s of services) {
     for (const { name: mode } of kModes.filter((m) => m.kernel !== undefined)) {
       if (!modes.includes(mode)) continue;
       try {
-        const r = await mod.runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
+        const r = await runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
         if ('skipped' in r) {
           log(`kdp bench: --kernel ${mode} at ${s} Services skipped: ${r.skipped}`);
           continue;
@@ -171,23 +158,15 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
   return added;
 }
 
-/** Runs the report when src/report/cli.ts exports reportCommandMain; otherwise says so. */
-export async function runReport(outDir: string, defaultOut: boolean, log: (l: string) => void): Promise<void> {
-  let mod: { reportCommandMain?: (argv: string[]) => Promise<number> };
+/** Writes the report of DIR's results: BENCHMARKS.md and bench/charts/ for the default --out,
+ * DIR/BENCHMARKS.md and DIR/charts/ otherwise. Unreadable results are logged, not thrown. */
+export function runReport(outDir: string, defaultOut: boolean, log: (l: string) => void): void {
   try {
-    const specifier = '../report/cli.js';
-    mod = (await import(specifier)) as typeof mod;
+    writeReportAndSay(defaultOut ? { resultsDir: outDir } : { resultsDir: outDir, outFile: join(outDir, 'BENCHMARKS.md'), chartsDir: join(outDir, 'charts') });
   } catch (err) {
-    log(`kdp bench: no report written (src/report/cli.ts is not available: ${(err as Error).message.split('\n')[0]})`);
-    return;
+    if (!(err instanceof ReportInputError)) throw err;
+    log(`kdp bench: no report written: ${err.message}`);
   }
-  if (typeof mod.reportCommandMain !== 'function') {
-    log('kdp bench: no report written (src/report/cli.ts exports no reportCommandMain)');
-    return;
-  }
-  const argv = defaultOut ? ['--results', outDir] : ['--results', outDir, '--out', join(outDir, 'BENCHMARKS.md'), '--charts', join(outDir, 'charts')];
-  const code = await mod.reportCommandMain(argv);
-  if (code !== 0) log(`kdp bench: the report exited with status ${code}`);
 }
 
 export const benchCommand: Command = {
@@ -270,7 +249,7 @@ export const benchCommand: Command = {
         const endpoints = cells[0]?.endpointsPerService ?? 10;
         await runKernelBaselines(services, endpoints, cells[0]?.seed ?? 1, [...new Set(cells.map((c) => c.mode))], outDir, log);
       }
-      if (!values['no-report']) await runReport(outDir, values.out === undefined, log);
+      if (!values['no-report']) runReport(outDir, values.out === undefined, log);
       return summary.failed > 0 || summary.stopped ? EXIT_FAILED : EXIT_OK;
     } finally {
       process.off('SIGINT', onSigint);

@@ -4,7 +4,7 @@ import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnosti
 import { modeNames } from '../compile/index.js';
 import { loadCluster } from '../model/load.js';
 import type { Cluster } from '../model/types.js';
-import { UsageError } from './command.js';
+import { UsageError } from '../errors.js';
 
 export interface LoadedCluster {
   readonly cluster?: Cluster;

@@ -3,6 +3,7 @@
  * on, and usage errors that say what was wrong and how to fix it.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../errors.js';
 
 /** Exit statuses: stable, documented in the README. */
 export const EXIT_OK = 0;
@@ -10,7 +11,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 /** Bad usage or invalid input (a cluster file with errors). */
 export const EXIT_INVALID = 2;
-/** A requirement of the environment is missing (root, a tool). */
+/** A requirement of the environment is missing or unusable (root, a tool): EnvironmentError. */
 export const EXIT_UNAVAILABLE = 3;
 
 export interface Command {
@@ -19,14 +20,6 @@ export interface Command {
   /** Full help text, printed by `kdp NAME --help`. */
   readonly help: string;
   run(argv: string[]): Promise<number>;
-}
-
-/** A mistake in how the command was called; main prints it with a pointer to --help. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
 }
 
 export type Options = NonNullable<ParseArgsConfig['options']>;

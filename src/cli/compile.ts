@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, renderRules } from '../compile/index.js';
 import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
-import { RuleParseError } from '../errors.js';
+import { RuleParseError, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
-import { choiceOption, EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 

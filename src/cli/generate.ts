@@ -3,7 +3,8 @@ import { modeNames } from '../compile/index.js';
 import { clusterFromObjects } from '../model/load.js';
 import { kCnis } from '../model/read-config.js';
 import { generateObjects, kDefaultSyntheticOptions } from '../model/synthetic.js';
-import { choiceOption, EXIT_OK, intOption, parse, UsageError, type Command } from './command.js';
+import { choiceOption, EXIT_OK, intOption, parse, type Command } from './command.js';
+import { UsageError } from '../errors.js';
 import { writeOutput } from './output.js';
 
 const help = `Usage: kdp generate --services N --endpoints E --nodes K [options]

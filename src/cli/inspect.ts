@@ -2,7 +2,8 @@ import { formatDiagnostic } from '../model/diagnostics.js';
 import { modeOf } from '../compile/index.js';
 import type { Cluster } from '../model/types.js';
 import { summarize, type ClusterSummary } from '../model/summary.js';
-import { EXIT_INVALID, EXIT_OK, parse, UsageError, type Command } from './command.js';
+import { EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { UsageError } from '../errors.js';
 import { readClusterFile, reportDiagnostics } from './cluster-file.js';
 
 const help = `Usage: kdp inspect FILE [--json]

@@ -3,8 +3,8 @@
  * The `kdp` command line: a thin dispatcher over one module per subcommand.
  */
 import { readFileSync } from 'node:fs';
-import { EngineError } from '../errors.js';
-import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError, type Command } from './command.js';
+import { EngineError, UsageError } from '../errors.js';
+import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
 import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
 import { generateCommand } from './generate.js';
@@ -14,6 +14,16 @@ import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
 
 const kCommands: readonly Command[] = [benchCommand, generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
+
+/** Exit status by error code (the README's exit statuses); any other EngineError is EXIT_FAILED. */
+const kExitByCode: Readonly<Record<string, number>> = {
+  KDP_ERR_USAGE: EXIT_INVALID,
+  KDP_ERR_INVALID_ARG: EXIT_INVALID,
+  KDP_ERR_INVALID_CLUSTER: EXIT_INVALID,
+  KDP_ERR_RULE_PARSE: EXIT_INVALID,
+  KDP_ERR_REPORT_INPUT: EXIT_INVALID,
+  KDP_ERR_UNAVAILABLE: EXIT_UNAVAILABLE,
+};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,7 +42,7 @@ ${kCommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 Run \`kdp COMMAND --help\` for a command's options.
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage or invalid input;
-3 something the command needs is missing (root, a tool).
+3 something the command needs is missing or unusable (root, a tool).
 `;
 }
 
@@ -58,13 +68,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`kdp ${name}: ${err.message} (kdp ${name} --help)\n`);
-      return EXIT_INVALID;
-    }
     if (err instanceof EngineError) {
-      process.stderr.write(`kdp ${name}: ${err.message}\n`);
-      return err.code === 'KDP_ERR_INVALID_ARG' || err.code === 'KDP_ERR_INVALID_CLUSTER' || err.code === 'KDP_ERR_RULE_PARSE' ? EXIT_INVALID : EXIT_FAILED;
+      process.stderr.write(`kdp ${name}: ${err.message}${err instanceof UsageError ? ` (kdp ${name} --help)` : ''}\n`);
+      return kExitByCode[err.code] ?? EXIT_FAILED;
     }
     throw err;
   }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { UsageError } from './command.js';
+import { UsageError } from '../errors.js';
 
 /** Writes chunks to `file` atomically, or to stdout when `file` is undefined or '-'. */
 export async function writeOutput(file: string | undefined, chunks: Iterable<string | Uint8Array>): Promise<void> {

@@ -6,7 +6,8 @@ import { kernelModes, missingRequirements } from '../verify/requirements.js';
 import { formatReport } from '../verify/format.js';
 import { runVerify } from '../verify/verify.js';
 import { requireCluster } from './cluster-file.js';
-import { choiceOption, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, intOption, parse, UsageError, type Command } from './command.js';
+import { choiceOption, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, intOption, parse, type Command } from './command.js';
+import { UsageError } from '../errors.js';
 
 const help = `Usage: kdp verify FILE --mode iptables|nftables [options]
 
@@ -35,7 +36,8 @@ Options:
   -h, --help      this text
 
 Exit status: 0 the kernel agrees with kdp on every probe; 1 a disagreement (each is printed
-with both views); 2 bad usage or an invalid cluster file; 3 not root, or a tool is missing.
+with both views); 2 bad usage or an invalid cluster file; 3 not root, or a tool is missing or
+fails (ip netns, iptables-restore or nft, conntrack).
 
 Example:
   kdp generate --services 200 --endpoints 3 --nodes 3 -o c.json

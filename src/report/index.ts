@@ -1,6 +1,7 @@
 /**
  * The benchmark report: results (src/report/result.ts) → BENCHMARKS.md and SVG charts.
- * renderReport and everything it uses are pure; writeReport and reportCommandMain are the Node edge.
+ * renderReport and everything it uses are pure; writeReport is the Node edge (`kdp report` is
+ * src/cli/report.ts).
  */
 export { renderReport } from './markdown.js';
 export type { Report, ReportOptions } from './markdown.js';

@@ -7,6 +7,7 @@
 import type { ProfileSummary } from './profile-section.js';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { ReportInputError } from '../errors.js';
 import { kChartFiles } from './charts.js';
 import { renderReport } from './markdown.js';
 import { parseMachineJson } from './parse-machine.js';
@@ -27,14 +28,6 @@ export interface WriteReportResult {
   readonly cells: number;
   /** Human-readable problems with the input: malformed lines, an unusable machine.json. */
   readonly warnings: string[];
-}
-
-/** The input could not be read at all (as opposed to lines that were skipped). */
-export class ReportInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReportInputError';
-  }
 }
 
 export function writeReport(options: WriteReportOptions): WriteReportResult {

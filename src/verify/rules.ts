@@ -9,6 +9,7 @@
  */
 import type { Sandbox } from './sandbox.js';
 import type { KernelMode } from './requirements.js';
+import { EnvironmentError } from '../errors.js';
 
 export interface StrippedLine {
   readonly line: number;
@@ -43,16 +44,16 @@ export async function loadRules(sandbox: Sandbox, ns: string, mode: KernelMode, 
     if (r.status === 0) return { tool, ms: r.ms, lines: lines.length, stripped };
     if (r.stderr.includes('killed by SIGKILL')) {
       // Our own time limit, not a refusal: say so, with the size that took too long.
-      throw new Error(`${tool} did not finish loading ${lines.length} lines within ${Math.round(r.ms / 1000)} s (stopped); a ruleset this large was not measured`);
+      throw new EnvironmentError(`${tool} did not finish loading ${lines.length} lines within ${Math.round(r.ms / 1000)} s (stopped); a ruleset this large was not measured`);
     }
     const n = k.failingLine(r.stderr);
     const reason = r.stderr.trim().split('\n').slice(0, 2).join(' ');
     if (n === undefined || n < 1 || n > lines.length || !k.strippable(lines[n - 1])) {
-      throw new Error(`${tool} refused kdp's rendering and the failing line cannot be isolated: ${reason}`);
+      throw new EnvironmentError(`${tool} refused kdp's rendering and the failing line cannot be isolated: ${reason}`);
     }
     stripped.push({ line: n, text: lines[n - 1].trim(), reason });
     // Keep the line numbering of the original text for the next error message.
     lines[n - 1] = '# stripped by kdp verify';
   }
-  throw new Error(`${tool}: more than ${kMaxStrips} lines refused; giving up`);
+  throw new EnvironmentError(`${tool}: more than ${kMaxStrips} lines refused; giving up`);
 }

@@ -14,6 +14,7 @@
  * - child processes (probe agents, tools) get a timeout and are killed by pid on cleanup.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { EnvironmentError } from '../errors.js';
 
 export interface RunResult {
   readonly status: number;
@@ -75,7 +76,7 @@ export class Sandbox {
     if (!/^[a-z0-9]{1,8}$/.test(role)) throw new Error(`namespace role must be 1-8 lowercase letters or digits: ${role}`);
     const name = `${this.prefix}-${role}`;
     const r = await run('ip', ['netns', 'add', name]);
-    if (r.status !== 0) throw new Error(`ip netns add ${name} failed: ${r.stderr.trim()}`);
+    if (r.status !== 0) throw new EnvironmentError(`ip netns add ${name} failed: ${r.stderr.trim()}`);
     this.#namespaces.push(name);
     await this.ip(name, ['link', 'set', 'lo', 'up']);
     return name;
@@ -100,7 +101,7 @@ export class Sandbox {
   async ip(ns: string, args: string[]): Promise<void> {
     this.#checkNs(ns);
     const r = await run('ip', ['-n', ns, ...args]);
-    if (r.status !== 0) throw new Error(`ip -n ${ns} ${args.join(' ')}: ${r.stderr.trim()}`);
+    if (r.status !== 0) throw new EnvironmentError(`ip -n ${ns} ${args.join(' ')}: ${r.stderr.trim()}`);
   }
 
   /** Many `ip` commands in one process (`ip -n NS -batch -`). */
@@ -108,14 +109,14 @@ export class Sandbox {
     if (lines.length === 0) return;
     this.#checkNs(ns);
     const r = await run('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' });
-    if (r.status !== 0) throw new Error(`ip -n ${ns} -batch: ${r.stderr.trim().split('\n').slice(0, 5).join('; ')}`);
+    if (r.status !== 0) throw new EnvironmentError(`ip -n ${ns} -batch: ${r.stderr.trim().split('\n').slice(0, 5).join('; ')}`);
   }
 
   /** Sets sysctls inside a namespace (`ip netns exec NS sysctl -qw k=v ...`). */
   async sysctl(ns: string, settings: Readonly<Record<string, string | number>>): Promise<void> {
     const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
     const r = await this.exec(ns, 'sysctl', ['-q', '-w', ...args]);
-    if (r.status !== 0) throw new Error(`sysctl in ${ns}: ${r.stderr.trim()}`);
+    if (r.status !== 0) throw new EnvironmentError(`sysctl in ${ns}: ${r.stderr.trim()}`);
   }
 
   /** Runs a program inside a namespace of this sandbox. */

@@ -19,6 +19,7 @@ import { PipelineContext } from '../dataplane/context.js';
 import { ENTRY_POD } from '../dataplane/pipeline.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
 import { tracePacket } from '../dataplane/trace.js';
+import { EnvironmentError } from '../errors.js';
 import { mix32 } from '../model/prng.js';
 import { protocolName, servicePortName, type Cluster, type ModeName } from '../model/types.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -160,7 +161,7 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     const ev = await events.stop();
     for (const r of responders) await r.stop();
     const ct = await topo.sandbox.exec(topo.node, 'conntrack', ['-L', '-o', 'extended']);
-    if (ct.status !== 0) throw new Error(`conntrack -L failed: ${ct.stderr.trim()}`);
+    if (ct.status !== 0) throw new EnvironmentError(`conntrack -L failed: ${ct.stderr.trim()}`);
     const entries = indexConntrack([...parseConntrack(ct.stdout), ...parseConntrack(ev.stdout)]);
     log(`sent; ${entries.size} conntrack entries read back`);
 

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { reportCommandMain } from '../../src/report/cli.js';
 import { parseResultsJsonl } from '../../src/report/parse-results.js';
 import { writeReport } from '../../src/report/write.js';
 import { kSyntheticMachine, syntheticCell, syntheticSweep } from './synthetic.js';
@@ -85,34 +86,30 @@ describe('writeReport', () => {
   });
 });
 
-describe('reportCommandMain', () => {
-  const io = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) } };
-  };
+describe('kdp report', () => {
+  const kdp = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const report = (...args: string[]) => spawnSync(process.execPath, [kdp, 'report', ...args], { encoding: 'utf8' });
 
-  it('writes where it was told and says so', async () => {
+  it('writes where it was told and says so', () => {
     const d = dir(syntheticSweep().map((c) => JSON.stringify(c)));
-    const t = io();
-    const status = await reportCommandMain(['--results', join(d, 'results'), '--out', join(d, 'out.md'), '--charts', join(d, 'c')], t.io);
-    assert.equal(status, 0);
-    assert.match(t.out.join('\n'), /^Wrote .*out\.md \(22 cells\) and 6 charts/);
+    const r = report('--results', join(d, 'results'), '--out', join(d, 'out.md'), '--charts', join(d, 'c'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Wrote .*out\.md \(22 cells\) and 6 charts/);
     assert.ok(existsSync(join(d, 'out.md')));
   });
 
-  it('returns 2 for bad usage and unreadable input, 0 for --help', async () => {
-    let t = io();
-    assert.equal(await reportCommandMain(['--nope'], t.io), 2);
-    assert.match(t.err.join('\n'), /--help/);
-    t = io();
-    assert.equal(await reportCommandMain(['positional'], t.io), 2);
-    t = io();
-    assert.equal(await reportCommandMain(['--results', join(root, 'does-not-exist'), '--out', join(root, 'x.md')], t.io), 2);
-    assert.match(t.err.join('\n'), /no results file at .*does-not-exist/);
+  it('exits 2 for bad usage and unreadable input, 0 for --help', () => {
+    let r = report('--nope');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--help/);
+    r = report('positional');
+    assert.equal(r.status, 2);
+    r = report('--results', join(root, 'does-not-exist'), '--out', join(root, 'x.md'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no results file at .*does-not-exist/);
     assert.ok(!existsSync(join(root, 'x.md')));
-    t = io();
-    assert.equal(await reportCommandMain(['--help'], t.io), 0);
-    assert.match(t.out.join('\n'), /Usage: kdp report/);
+    r = report('--help');
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /Usage: kdp report/);
   });
 });

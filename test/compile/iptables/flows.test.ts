@@ -1,14 +1,15 @@
 /**
  * kube-proxy-style packet-flow tables (proxier_test.go runPacketFlowTests): each row is a
  * first packet, the endpoints it can reach (every statistic branch explored) or REJECT/DROP,
- * and whether it is masqueraded. The rows follow kube-proxy's own expectations.
+ * and whether it is masqueraded. The rows follow kube-proxy's own expectations; the runner is
+ * test/helpers/packet-flow.ts, the same for every mode.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HOOK_OUTPUT, newNatDecision } from '../../../src/compile/dataplane.js';
 import { compileIptables } from '../../../src/compile/iptables/index.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../../helpers/cluster.js';
-import { packet, runFlows, type Flow } from './helpers.js';
+import { compiledFor, firstPacket, testFlows, type FlowProbe } from '../../helpers/packet-flow.js';
 
 const kNodeIP = '192.168.0.2';
 const kExternal = '203.0.113.200';
@@ -48,95 +49,75 @@ function cluster(extraConfig: Record<string, unknown> = {}) {
   );
 }
 
-const check = (msg: string, a: unknown, b: unknown): void => assert.deepEqual(a, b, msg);
+testFlows('packet flows: ClusterIP, NodePort, LB, externalIPs, policies, no endpoints', compiledFor(cluster(), 'iptables', 0), [
+  { name: 'pod to ClusterIP', src: '10.0.1.9', dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.2.1:80', '10.0.1.1:80'], masq: false },
+  { name: 'external to ClusterIP is masqueraded', src: kExternal, dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.2.1:80', '10.0.1.1:80'], masq: true },
+  { name: 'hairpin: endpoint to its own service', src: '10.0.1.1', dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.2.1:80', '10.0.1.1:80'], masq: true },
+  { name: 'wrong port to ClusterIP', src: '10.0.1.9', dst: '172.30.0.41', port: 81, verdict: 'none' },
+  { name: 'UDP to a TCP ClusterIP', src: '10.0.1.9', dst: '172.30.0.41', port: 80, proto: 17, verdict: 'none' },
+  { name: 'UDP ClusterIP', src: '10.0.1.9', dst: '172.30.0.53', port: 53, proto: 17, verdict: 'dnat', endpoints: ['10.0.1.53:5353', '10.0.2.53:5353'], masq: false },
+  { name: 'SCTP ClusterIP', src: '10.0.1.9', dst: '172.30.0.53', port: 53, proto: 132, verdict: 'dnat', endpoints: ['10.0.2.53:5353', '10.0.1.53:5353'], masq: false },
+  { name: 'TCP to UDP/SCTP-only ClusterIP', src: '10.0.1.9', dst: '172.30.0.53', port: 53, proto: 6, verdict: 'none' },
+  // externalTrafficPolicy: Local without local endpoints.
+  { name: 'pod to ClusterIP of eTP:Local service', src: '10.0.1.9', dst: '172.30.0.42', port: 80, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  { name: 'external to LB IP, eTP:Local, no local endpoints: DROP', src: kExternal, dst: '1.2.3.4', port: 80, verdict: 'drop' },
+  { name: 'pod to LB IP, eTP:Local: short-circuited to all endpoints', src: '10.0.1.9', dst: '1.2.3.4', port: 80, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  { name: 'node to LB IP, eTP:Local: masqueraded, cluster endpoints', src: kNodeIP, dst: '1.2.3.4', port: 80, hook: HOOK_OUTPUT, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: true },
+  { name: 'external to externalIP, eTP:Local, no local endpoints: DROP', src: kExternal, dst: '192.168.99.22', port: 80, verdict: 'drop' },
+  { name: 'external to NodePort, eTP:Local, no local endpoints: DROP', src: kExternal, dst: kNodeIP, port: 30001, verdict: 'drop' },
+  { name: 'pod to NodePort, eTP:Local: short-circuited', src: '10.0.1.9', dst: kNodeIP, port: 30001, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  // externalTrafficPolicy: Cluster.
+  { name: 'external to NodePort, eTP:Cluster: masqueraded', src: kExternal, dst: kNodeIP, port: 30003, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true },
+  { name: 'pod to NodePort, eTP:Cluster: masqueraded', src: '10.0.1.9', dst: kNodeIP, port: 30003, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true },
+  { name: 'localhost NodePort (localhostNodePorts default true)', src: '127.0.0.1', dst: '127.0.0.1', port: 30003, hook: HOOK_OUTPUT, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true },
+  { name: 'NodePort on a non-node address is not captured', src: kExternal, dst: '192.168.0.99', port: 30003, verdict: 'none' },
+  // externalTrafficPolicy: Local with a local endpoint.
+  { name: 'external to LB, eTP:Local with local endpoint: local only, source kept', src: kExternal, dst: '1.2.3.44', port: 80, verdict: 'dnat', endpoints: ['10.0.1.4:80'], masq: false },
+  { name: 'external to NodePort, eTP:Local with local endpoint', src: kExternal, dst: kNodeIP, port: 30004, verdict: 'dnat', endpoints: ['10.0.1.4:80'], masq: false },
+  { name: 'pod to LB, eTP:Local: all cluster endpoints', src: '10.0.1.9', dst: '1.2.3.44', port: 80, verdict: 'dnat', endpoints: ['10.0.2.4:80', '10.0.1.4:80'], masq: false },
+  // loadBalancerSourceRanges.
+  { name: 'allowed source to firewalled LB', src: kAllowed, dst: '5.6.7.8', port: 80, verdict: 'dnat', endpoints: ['10.0.2.5:80'], masq: true },
+  { name: 'other source to firewalled LB: DROP', src: kExternal, dst: '5.6.7.8', port: 80, verdict: 'drop' },
+  { name: 'NodePort of firewalled LB ignores source ranges', src: kExternal, dst: kNodeIP, port: 30002, verdict: 'dnat', endpoints: ['10.0.2.5:80'], masq: true },
+  // No endpoints: REJECT everywhere.
+  { name: 'ClusterIP with no endpoints: REJECT', src: '10.0.1.9', dst: '172.30.0.46', port: 80, verdict: 'reject' },
+  { name: 'externalIP with no endpoints: REJECT', src: kExternal, dst: '192.168.99.66', port: 80, verdict: 'reject' },
+  { name: 'NodePort with no endpoints: REJECT', src: kExternal, dst: kNodeIP, port: 30006, verdict: 'reject' },
+  // internalTrafficPolicy: Local.
+  { name: 'iTP:Local without local endpoints: DROP', src: '10.0.1.9', dst: '172.30.0.47', port: 80, verdict: 'drop' },
+  { name: 'iTP:Local with a local endpoint: local only', src: '10.0.1.9', dst: '172.30.0.48', port: 80, verdict: 'dnat', endpoints: ['10.0.1.8:80'], masq: false },
+  // Terminating endpoints: serving+terminating used when none is ready; non-serving never.
+  { name: 'terminating fallback', src: '10.0.1.9', dst: '172.30.0.60', port: 80, verdict: 'dnat', endpoints: ['10.0.1.60:80'], masq: false },
+  { name: 'session affinity service reaches every endpoint', src: '10.0.1.9', dst: '172.30.0.70', port: 80, verdict: 'dnat', endpoints: ['10.0.1.70:80', '10.0.2.70:80', '10.0.2.71:80'], masq: false },
+]);
 
-test('packet flows: ClusterIP, NodePort, LB, externalIPs, policies, no endpoints', () => {
-  const c = cluster();
-  const dp = compileIptables(c, { node: 0 });
-  const flows: Flow[] = [
-    { name: 'pod to ClusterIP', src: '10.0.1.9', dst: '172.30.0.41', port: 80, expect: ['10.0.1.1:80', '10.0.2.1:80'], masq: false },
-    { name: 'external to ClusterIP is masqueraded', src: kExternal, dst: '172.30.0.41', port: 80, expect: ['10.0.1.1:80', '10.0.2.1:80'], masq: true },
-    { name: 'hairpin: endpoint to its own service', src: '10.0.1.1', dst: '172.30.0.41', port: 80, expect: ['10.0.1.1:80', '10.0.2.1:80'], masq: true },
-    { name: 'wrong port to ClusterIP', src: '10.0.1.9', dst: '172.30.0.41', port: 81, expect: 'NONE' },
-    { name: 'UDP to a TCP ClusterIP', src: '10.0.1.9', dst: '172.30.0.41', port: 80, proto: 17, expect: 'NONE' },
-    { name: 'UDP ClusterIP', src: '10.0.1.9', dst: '172.30.0.53', port: 53, proto: 17, expect: ['10.0.1.53:5353', '10.0.2.53:5353'], masq: false },
-    { name: 'SCTP ClusterIP', src: '10.0.1.9', dst: '172.30.0.53', port: 53, proto: 132, expect: ['10.0.1.53:5353', '10.0.2.53:5353'], masq: false },
-    { name: 'TCP to UDP/SCTP-only ClusterIP', src: '10.0.1.9', dst: '172.30.0.53', port: 53, proto: 6, expect: 'NONE' },
-    // externalTrafficPolicy: Local without local endpoints.
-    { name: 'pod to ClusterIP of eTP:Local service', src: '10.0.1.9', dst: '172.30.0.42', port: 80, expect: ['10.0.2.2:80'], masq: false },
-    { name: 'external to LB IP, eTP:Local, no local endpoints: DROP', src: kExternal, dst: '1.2.3.4', port: 80, expect: 'DROP' },
-    { name: 'pod to LB IP, eTP:Local: short-circuited to all endpoints', src: '10.0.1.9', dst: '1.2.3.4', port: 80, expect: ['10.0.2.2:80'], masq: false },
-    { name: 'node to LB IP, eTP:Local: masqueraded, cluster endpoints', src: kNodeIP, dst: '1.2.3.4', port: 80, hook: HOOK_OUTPUT, expect: ['10.0.2.2:80'], masq: true },
-    { name: 'external to externalIP, eTP:Local, no local endpoints: DROP', src: kExternal, dst: '192.168.99.22', port: 80, expect: 'DROP' },
-    { name: 'external to NodePort, eTP:Local, no local endpoints: DROP', src: kExternal, dst: kNodeIP, port: 30001, expect: 'DROP' },
-    { name: 'pod to NodePort, eTP:Local: short-circuited', src: '10.0.1.9', dst: kNodeIP, port: 30001, expect: ['10.0.2.2:80'], masq: false },
-    // externalTrafficPolicy: Cluster.
-    { name: 'external to NodePort, eTP:Cluster: masqueraded', src: kExternal, dst: kNodeIP, port: 30003, expect: ['10.0.2.3:80'], masq: true },
-    { name: 'pod to NodePort, eTP:Cluster: masqueraded', src: '10.0.1.9', dst: kNodeIP, port: 30003, expect: ['10.0.2.3:80'], masq: true },
-    { name: 'localhost NodePort (localhostNodePorts default true)', src: '127.0.0.1', dst: '127.0.0.1', port: 30003, hook: HOOK_OUTPUT, expect: ['10.0.2.3:80'], masq: true },
-    { name: 'NodePort on a non-node address is not captured', src: kExternal, dst: '192.168.0.99', port: 30003, expect: 'NONE' },
-    // externalTrafficPolicy: Local with a local endpoint.
-    { name: 'external to LB, eTP:Local with local endpoint: local only, source kept', src: kExternal, dst: '1.2.3.44', port: 80, expect: ['10.0.1.4:80'], masq: false },
-    { name: 'external to NodePort, eTP:Local with local endpoint', src: kExternal, dst: kNodeIP, port: 30004, expect: ['10.0.1.4:80'], masq: false },
-    { name: 'pod to LB, eTP:Local: all cluster endpoints', src: '10.0.1.9', dst: '1.2.3.44', port: 80, expect: ['10.0.1.4:80', '10.0.2.4:80'], masq: false },
-    // loadBalancerSourceRanges.
-    { name: 'allowed source to firewalled LB', src: kAllowed, dst: '5.6.7.8', port: 80, expect: ['10.0.2.5:80'], masq: true },
-    { name: 'other source to firewalled LB: DROP', src: kExternal, dst: '5.6.7.8', port: 80, expect: 'DROP' },
-    { name: 'NodePort of firewalled LB ignores source ranges', src: kExternal, dst: kNodeIP, port: 30002, expect: ['10.0.2.5:80'], masq: true },
-    // No endpoints: REJECT everywhere.
-    { name: 'ClusterIP with no endpoints: REJECT', src: '10.0.1.9', dst: '172.30.0.46', port: 80, expect: 'REJECT' },
-    { name: 'externalIP with no endpoints: REJECT', src: kExternal, dst: '192.168.99.66', port: 80, expect: 'REJECT' },
-    { name: 'NodePort with no endpoints: REJECT', src: kExternal, dst: kNodeIP, port: 30006, expect: 'REJECT' },
-    // internalTrafficPolicy: Local.
-    { name: 'iTP:Local without local endpoints: DROP', src: '10.0.1.9', dst: '172.30.0.47', port: 80, expect: 'DROP' },
-    { name: 'iTP:Local with a local endpoint: local only', src: '10.0.1.9', dst: '172.30.0.48', port: 80, expect: ['10.0.1.8:80'], masq: false },
-    // Terminating endpoints: serving+terminating used when none is ready; non-serving never.
-    { name: 'terminating fallback', src: '10.0.1.9', dst: '172.30.0.60', port: 80, expect: ['10.0.1.60:80'], masq: false },
-    { name: 'session affinity service reaches every endpoint', src: '10.0.1.9', dst: '172.30.0.70', port: 80, expect: ['10.0.1.70:80', '10.0.2.70:80', '10.0.2.71:80'], masq: false },
-  ];
-  runFlows(dp, c, flows, check);
-});
+testFlows('the same flows from node-2: eTP:Local services now have local endpoints', compiledFor(cluster(), 'iptables', 1), [
+  { name: 'external to LB IP, eTP:Local, local endpoint', src: kExternal, dst: '1.2.3.4', port: 80, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  { name: 'external to NodePort of node-2', src: kExternal, dst: '192.168.0.3', port: 30001, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  { name: 'NodePort of node-1 is not local on node-2', src: kExternal, dst: kNodeIP, port: 30001, verdict: 'none' },
+  { name: 'iTP:Local with local endpoint on node-2', src: '10.0.2.9', dst: '172.30.0.47', port: 80, verdict: 'dnat', endpoints: ['10.0.2.7:80'] },
+]);
 
-test('the same flows from node-2: eTP:Local services now have local endpoints', () => {
-  const c = cluster();
-  const dp = compileIptables(c, { node: 1 });
-  runFlows(dp, c, [
-    { name: 'external to LB IP, eTP:Local, local endpoint', src: kExternal, dst: '1.2.3.4', port: 80, expect: ['10.0.2.2:80'], masq: false },
-    { name: 'external to NodePort of node-2', src: kExternal, dst: '192.168.0.3', port: 30001, expect: ['10.0.2.2:80'], masq: false },
-    { name: 'NodePort of node-1 is not local on node-2', src: kExternal, dst: kNodeIP, port: 30001, expect: 'NONE' },
-    { name: 'iTP:Local with local endpoint on node-2', src: '10.0.2.9', dst: '172.30.0.47', port: 80, expect: ['10.0.2.7:80'] },
-  ], check);
-});
+testFlows('masqueradeAll masquerades pod traffic too; localhostNodePorts=false blocks 127.0.0.1', compiledFor(cluster({ iptables: { masqueradeAll: true, localhostNodePorts: false } }), 'iptables', 0), [
+  { name: 'pod to ClusterIP under masqueradeAll', src: '10.0.1.9', dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.2.1:80', '10.0.1.1:80'], masq: true },
+  { name: 'localhost NodePort disabled', src: '127.0.0.1', dst: '127.0.0.1', port: 30003, hook: HOOK_OUTPUT, verdict: 'none' },
+  { name: 'node IP NodePort still works', src: kExternal, dst: kNodeIP, port: 30003, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true },
+]);
 
-test('masqueradeAll masquerades pod traffic too; localhostNodePorts=false blocks 127.0.0.1', () => {
-  const c = cluster({ iptables: { masqueradeAll: true, localhostNodePorts: false } });
-  const dp = compileIptables(c, { node: 0 });
-  runFlows(dp, c, [
-    { name: 'pod to ClusterIP under masqueradeAll', src: '10.0.1.9', dst: '172.30.0.41', port: 80, expect: ['10.0.1.1:80', '10.0.2.1:80'], masq: true },
-    { name: 'localhost NodePort disabled', src: '127.0.0.1', dst: '127.0.0.1', port: 30003, hook: HOOK_OUTPUT, expect: 'NONE' },
-    { name: 'node IP NodePort still works', src: kExternal, dst: kNodeIP, port: 30003, expect: ['10.0.2.3:80'], masq: true },
-  ], check);
-});
-
-test('nodePortAddresses limits NodePorts to matching node addresses', () => {
-  const c = cluster({ nodePortAddresses: ['10.99.0.0/16'] });
-  const dp = compileIptables(c, { node: 0 });
-  runFlows(dp, c, [{ name: 'node IP outside nodePortAddresses', src: kExternal, dst: kNodeIP, port: 30003, expect: 'NONE' }], check);
-  const c2 = cluster({ nodePortAddresses: ['192.168.0.0/24'] });
-  runFlows(compileIptables(c2, { node: 0 }), c2, [{ name: 'node IP inside nodePortAddresses', src: kExternal, dst: kNodeIP, port: 30003, expect: ['10.0.2.3:80'], masq: true }], check);
-});
+testFlows('nodePortAddresses outside the node IP: no NodePort there', compiledFor(cluster({ nodePortAddresses: ['10.99.0.0/16'] }), 'iptables', 0), [{ name: 'node IP outside nodePortAddresses', src: kExternal, dst: kNodeIP, port: 30003, verdict: 'none' }]);
+testFlows('nodePortAddresses around the node IP: NodePort served', compiledFor(cluster({ nodePortAddresses: ['192.168.0.0/24'] }), 'iptables', 0), [{ name: 'node IP inside nodePortAddresses', src: kExternal, dst: kNodeIP, port: 30003, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true }]);
 
 test('session affinity: -m recent pins a client to its first endpoint until the timeout', () => {
   const c = cluster();
   const dp = compileIptables(c, { node: 0 });
   const out = newNatDecision();
-  const flow: Flow = { name: 'sticky', src: '10.0.1.9', dst: '172.30.0.70', port: 80, expect: [] };
-  const first = packet(flow, 12345);
+  const flow: FlowProbe = { src: '10.0.1.9', dst: '172.30.0.70', port: 80 };
+  const first = firstPacket(flow, 12345);
   first.now = 100;
   dp.decide(first, out);
   const pinned = out.dnatIp;
   for (let i = 0; i < 20; i++) {
-    const p = packet(flow, Math.imul(i + 7, 0x85ebca6b) >>> 0);
+    const p = firstPacket(flow, Math.imul(i + 7, 0x85ebca6b) >>> 0);
     p.now = 200;
     dp.decide(p, out);
     assert.equal(out.dnatIp, pinned, 'within the timeout the same endpoint is chosen');
@@ -145,7 +126,7 @@ test('session affinity: -m recent pins a client to its first endpoint until the 
   let moved = false;
   for (let i = 0; i < 40 && !moved; i++) {
     dp.reset();
-    const p = packet(flow, Math.imul(i + 99, 0xc2b2ae35) >>> 0);
+    const p = firstPacket(flow, Math.imul(i + 99, 0xc2b2ae35) >>> 0);
     p.now = 1000;
     dp.decide(p, out);
     if (out.dnatIp !== pinned) moved = true;
@@ -157,9 +138,9 @@ test('decide() reports work = rules evaluated, growing with KUBE-SERVICES positi
   const c = cluster();
   const dp = compileIptables(c, { node: 0 });
   const out = newNatDecision();
-  dp.decide(packet({ name: '', src: '10.0.1.9', dst: '172.30.0.41', port: 80, expect: [] }, 1), out);
+  dp.decide(firstPacket({ src: '10.0.1.9', dst: '172.30.0.41', port: 80 }, 1), out);
   const early = out.work;
-  dp.decide(packet({ name: '', src: kExternal, dst: kNodeIP, port: 30003, expect: [] }, 1), out);
+  dp.decide(firstPacket({ src: kExternal, dst: kNodeIP, port: 30003 }, 1), out);
   assert.ok(out.work > early, `NodePort (${out.work}) walks every ClusterIP rule first (${early})`);
   assert.ok(out.servicePort >= 0);
 });
@@ -172,7 +153,7 @@ test('decide() picks endpoints in proportion 1/n', () => {
   const n = 30000;
   for (let i = 0; i < n; i++) {
     dp.reset();
-    dp.decide(packet({ name: '', src: '10.0.1.9', dst: '172.30.0.70', port: 80, expect: [] }, Math.imul(i, 0x9e3779b1) >>> 0), out);
+    dp.decide(firstPacket({ src: '10.0.1.9', dst: '172.30.0.70', port: 80 }, Math.imul(i, 0x9e3779b1) >>> 0), out);
     counts.set(out.endpoint, (counts.get(out.endpoint) ?? 0) + 1);
   }
   assert.equal(counts.size, 3);

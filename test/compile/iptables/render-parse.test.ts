@@ -8,7 +8,7 @@ import {
 } from '../../../src/compile/iptables/index.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { loadFixture } from '../../helpers/cluster.js';
-import { packet } from './helpers.js';
+import { firstPacket } from '../../helpers/packet-flow.js';
 
 test('golden: notable rules of the small fixture (node-1)', () => {
   const text = renderIptablesSave(compileRuleset(loadFixture('small-cluster.yaml'), { node: 0 }));
@@ -70,7 +70,7 @@ test('a dataplane built from a parsed dump decides like the compiled one', () =>
     const svc = c.services[p.service];
     if (svc.clusterIPs.length === 0) continue;
     const ip = svc.clusterIPs[0];
-    const pk = packet({ name: '', src: '10.200.0.1', dst: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`, port: p.port, proto: p.protocol, expect: [] }, p.index * 7919);
+    const pk = firstPacket({ src: '10.200.0.1', dst: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`, port: p.port, proto: p.protocol }, p.index * 7919);
     compiled.decide(pk, a);
     imported.decide(pk, b);
     assert.deepEqual({ ...b }, { ...a });

@@ -4,17 +4,18 @@ import assert from 'node:assert/strict';
 import { compileIpvs, shBucket } from '../../../src/compile/ipvs/index.js';
 import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../../../src/compile/maglev.js';
 import { newNatDecision, VERDICT_DNAT } from '../../../src/compile/dataplane.js';
-import { flowCluster, ip, packet, type FlowCase } from './helpers.js';
+import { firstPacket, type FlowProbe } from '../../helpers/packet-flow.js';
+import { flowCluster, ip } from './flow-cluster.js';
 
 const cluster = flowCluster();
-const toAff: FlowCase = { name: '', src: '10.244.1.99', dst: '10.96.1.9', port: 80, expect: [] };
-const toA: FlowCase = { name: '', src: '10.244.1.99', dst: '10.96.1.1', port: 80, expect: [] };
+const toAff: FlowProbe = { src: '10.244.1.99', dst: '10.96.1.9', port: 80, fromPod: true };
+const toA: FlowProbe = { src: '10.244.1.99', dst: '10.96.1.1', port: 80, fromPod: true };
 
-function picks(dp: ReturnType<typeof compileIpvs>, c: FlowCase, n: number, vary: (i: number, p: ReturnType<typeof packet>) => void = () => {}): number[] {
+function picks(dp: ReturnType<typeof compileIpvs>, c: FlowProbe, n: number, vary: (i: number, p: ReturnType<typeof firstPacket>) => void = () => {}): number[] {
   const out = newNatDecision();
   const rows: number[] = [];
   for (let i = 0; i < n; i++) {
-    const p = packet(c, i);
+    const p = firstPacket(c, i);
     vary(i, p);
     dp.decide(p, out);
     assert.equal(out.verdict, VERDICT_DNAT);
@@ -107,7 +108,7 @@ test('mh scheduler: stable per (source, port); weights give proportional tables;
 test('persistence: a client sticks to its real server until the timeout passes (D7: per virtual service)', () => {
   const dp = compileIpvs(cluster, { node: 'node-1' });
   const out = newNatDecision();
-  const p = packet(toAff);
+  const p = firstPacket(toAff);
   p.now = 0;
   dp.decide(p, out);
   const first = out.endpoint;
@@ -118,7 +119,7 @@ test('persistence: a client sticks to its real server until the timeout passes (
     assert.equal(out.endpoint, first);
   }
   // Another client goes round-robin to the next real server.
-  const q = packet({ ...toAff, src: '10.244.1.98' });
+  const q = firstPacket({ ...toAff, src: '10.244.1.98' });
   q.now = 50;
   dp.decide(q, out);
   assert.notEqual(out.endpoint, first);
@@ -130,11 +131,11 @@ test('persistence: a client sticks to its real server until the timeout passes (
   // afresh by that virtual service (its own template and rr cursor), unlike iptables mode's
   // per-endpoint `recent` lists, which every address of the service shares.
   const fresh = compileIpvs(cluster, { node: 'node-1' });
-  fresh.decide(packet(toAff), out); // client A takes the first real server
-  const bToClusterIp = packet({ ...toAff, src: '10.244.1.77' });
+  fresh.decide(firstPacket(toAff), out); // client A takes the first real server
+  const bToClusterIp = firstPacket({ ...toAff, src: '10.244.1.77' });
   fresh.decide(bToClusterIp, out);
   const bSticky = out.endpoint;
-  const bToNodePort = packet({ ...toAff, src: '10.244.1.77', dst: '192.168.0.11', port: 30090 });
+  const bToNodePort = firstPacket({ ...toAff, src: '10.244.1.77', dst: '192.168.0.11', port: 30090 });
   fresh.decide(bToNodePort, out);
   assert.notEqual(out.endpoint, bSticky);
   fresh.decide(bToClusterIp, out);

@@ -1,8 +1,8 @@
 /**
  * Packet-flow tables for the compiled nftables dataplane, after kube-proxy's packetFlowTest:
  * (source, destination, port, protocol) -> reachable endpoints or REJECT / DROP / none, and
- * masquerade. Expected results are those of kube-proxy's nftables proxier_test.go where it
- * has the case.
+ * masquerade, run by test/helpers/packet-flow.ts. Expected results are those of kube-proxy's
+ * nftables proxier_test.go where it has the case.
  *
  * Where nftables mode differs from iptables mode, the case says so with the kube-proxy source
  * that shows it:
@@ -23,52 +23,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileNftables } from '../../../src/compile/nftables/index.js';
-import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision } from '../../../src/compile/dataplane.js';
+import { HOOK_OUTPUT, kVerdictNames, newFirstPacket, newNatDecision } from '../../../src/compile/dataplane.js';
 import { formatIp, parseIp } from '../../../src/net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP, type Cluster } from '../../../src/model/types.js';
+import { PROTO_TCP, PROTO_UDP } from '../../../src/model/types.js';
+import { compiledFor, testFlows } from '../../helpers/packet-flow.js';
 import { flowCluster } from './flow-cluster.js';
-
-interface FlowCase {
-  name: string;
-  src: string;
-  dst: string;
-  port: number;
-  proto?: number;
-  hook?: number;
-  /** "ip:port, ip:port" in rule order, or REJECT / DROP / none */
-  output: string;
-  masq?: boolean;
-}
-
-function run(cluster: Cluster, cases: FlowCase[], node = 0): void {
-  const dp = compileNftables(cluster, { node });
-  for (const c of cases) {
-    const pkt = newFirstPacket();
-    pkt.srcIp = parseIp(c.src);
-    pkt.dstIp = parseIp(c.dst);
-    pkt.dstPort = c.port;
-    pkt.proto = c.proto ?? PROTO_TCP;
-    pkt.hook = c.hook ?? HOOK_PREROUTING;
-    const ex = dp.explain(pkt);
-    const got =
-      ex.verdict === 'dnat'
-        ? ex.candidates.map((r) => `${formatIp(cluster.endpoints.ip[r])}:${cluster.endpoints.port[r]}`).join(', ')
-        : ex.verdict === 'none'
-          ? 'none'
-          : ex.verdict.toUpperCase();
-    assert.equal(got, c.output, `${c.name}: output`);
-    if (c.masq !== undefined) assert.equal(ex.masquerade, c.masq, `${c.name}: masquerade`);
-    // decide() must agree with explain() for any random draw.
-    const out = newNatDecision();
-    for (const rand of [0, 0x7fffffff, 0xffffffff]) {
-      pkt.rand = rand;
-      dp.decide(pkt, out);
-      assert.equal(kVerdictNames[out.verdict], ex.verdict, `${c.name}: decide verdict`);
-      if (ex.verdict === 'dnat') assert.ok(ex.candidates.includes(out.endpoint), `${c.name}: decide endpoint in candidates`);
-      assert.ok(out.work > 0);
-    }
-  }
-}
 
 const pod = '10.0.1.99';
 const remotePod = '10.0.2.99';
@@ -76,77 +35,67 @@ const client = '203.0.113.2';
 const blocked = '203.0.113.130';
 const nodeIP = '192.168.0.2';
 
-test('ClusterIP: endpoints in rule order, hairpin and off-cluster masquerade', () => {
-  run(flowCluster(), [
-    { name: 'pod to ClusterIP', src: pod, dst: '172.30.0.41', port: 80, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: false },
-    { name: 'hairpin', src: '10.0.1.1', dst: '172.30.0.41', port: 80, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: true },
-    { name: 'external to ClusterIP', src: client, dst: '172.30.0.41', port: 80, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: true },
-    { name: 'UDP to a TCP-only port [D1]', src: pod, dst: '172.30.0.41', port: 80, proto: PROTO_UDP, output: 'REJECT' },
-    { name: 'wrong port on a ClusterIP [D1]', src: pod, dst: '172.30.0.41', port: 81, output: 'REJECT' },
-    { name: 'wrong port from the host [D1]', src: nodeIP, dst: '172.30.0.41', port: 81, hook: HOOK_OUTPUT, output: 'REJECT' },
-    { name: 'unallocated ClusterIP [D2]', src: pod, dst: '172.30.0.99', port: 80, output: 'DROP' },
-    { name: 'not a service address', src: pod, dst: '8.8.8.8', port: 80, output: 'none', masq: false },
-    { name: 'host to ClusterIP', src: nodeIP, dst: '172.30.0.41', port: 80, hook: HOOK_OUTPUT, output: '10.0.1.1:8080, 10.0.2.1:8080', masq: true },
-  ]);
-});
+testFlows('ClusterIP: endpoints in rule order, hairpin and off-cluster masquerade', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'pod to ClusterIP', src: pod, dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.1.1:8080', '10.0.2.1:8080'], masq: false },
+  { name: 'hairpin', src: '10.0.1.1', dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.1.1:8080', '10.0.2.1:8080'], masq: true },
+  { name: 'external to ClusterIP', src: client, dst: '172.30.0.41', port: 80, verdict: 'dnat', endpoints: ['10.0.1.1:8080', '10.0.2.1:8080'], masq: true },
+  { name: 'UDP to a TCP-only port [D1]', src: pod, dst: '172.30.0.41', port: 80, proto: PROTO_UDP, verdict: 'reject' },
+  { name: 'wrong port on a ClusterIP [D1]', src: pod, dst: '172.30.0.41', port: 81, verdict: 'reject' },
+  { name: 'wrong port from the host [D1]', src: nodeIP, dst: '172.30.0.41', port: 81, hook: HOOK_OUTPUT, verdict: 'reject' },
+  { name: 'unallocated ClusterIP [D2]', src: pod, dst: '172.30.0.99', port: 80, verdict: 'drop' },
+  { name: 'not a service address', src: pod, dst: '8.8.8.8', port: 80, verdict: 'none', masq: false },
+  { name: 'host to ClusterIP', src: nodeIP, dst: '172.30.0.41', port: 80, hook: HOOK_OUTPUT, verdict: 'dnat', endpoints: ['10.0.1.1:8080', '10.0.2.1:8080'], masq: true },
+]);
 
-test('NodePort: primary node IP only by default, masquerade for Cluster policy [D3]', () => {
-  run(flowCluster(), [
-    { name: 'external to NodePort', src: client, dst: nodeIP, port: 30080, output: '10.0.2.2:8080', masq: true },
-    { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30080, output: '10.0.2.2:8080', masq: true },
-    { name: 'NodePort on an unused port', src: client, dst: nodeIP, port: 30999, output: 'none' },
-    { name: 'NodePort on another node address is not served [D3]', src: client, dst: '192.168.0.3', port: 30080, output: 'none' },
-  ]);
-  // [D3] With nodePortAddresses 0.0.0.0/0, every local address (but not 127/8) serves it.
-  run(flowCluster({ nodePortAddresses: ['0.0.0.0/0'] }), [
-    { name: 'matchAll NodePort', src: client, dst: nodeIP, port: 30080, output: '10.0.2.2:8080', masq: true },
-    { name: 'localhost NodePort [D4]', src: '127.0.0.1', dst: '127.0.0.1', port: 30080, hook: HOOK_OUTPUT, output: 'none' },
-  ]);
-});
+testFlows('NodePort: primary node IP only by default, masquerade for Cluster policy [D3]', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'external to NodePort', src: client, dst: nodeIP, port: 30080, verdict: 'dnat', endpoints: ['10.0.2.2:8080'], masq: true },
+  { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30080, verdict: 'dnat', endpoints: ['10.0.2.2:8080'], masq: true },
+  { name: 'NodePort on an unused port', src: client, dst: nodeIP, port: 30999, verdict: 'none' },
+  { name: 'NodePort on another node address is not served [D3]', src: client, dst: '192.168.0.3', port: 30080, verdict: 'none' },
+]);
 
-test('LoadBalancer with source ranges: firewall drops, NodePort bypasses it', () => {
-  run(flowCluster(), [
-    { name: 'allowed client to LB', src: client, dst: '1.2.3.4', port: 80, output: '10.0.2.3:8080', masq: true },
-    { name: 'blocked client to LB', src: blocked, dst: '1.2.3.4', port: 80, output: 'DROP' },
-    { name: 'blocked client to NodePort', src: blocked, dst: nodeIP, port: 30081, output: '10.0.2.3:8080', masq: true },
-    { name: 'pod to LB (not in ranges)', src: pod, dst: '1.2.3.4', port: 80, output: 'DROP' },
-    { name: 'pod to ClusterIP of the LB', src: pod, dst: '172.30.0.43', port: 80, output: '10.0.2.3:8080', masq: false },
-  ]);
-});
+// [D3] With nodePortAddresses 0.0.0.0/0, every local address (but not 127/8) serves it.
+testFlows('NodePort with nodePortAddresses 0.0.0.0/0 [D3]', compiledFor(flowCluster({ nodePortAddresses: ['0.0.0.0/0'] }), 'nftables', 0), [
+  { name: 'matchAll NodePort', src: client, dst: nodeIP, port: 30080, verdict: 'dnat', endpoints: ['10.0.2.2:8080'], masq: true },
+  { name: 'localhost NodePort [D4]', src: '127.0.0.1', dst: '127.0.0.1', port: 30080, hook: HOOK_OUTPUT, verdict: 'none' },
+]);
 
-test('externalIPs with externalTrafficPolicy Local', () => {
-  run(flowCluster(), [
-    { name: 'external to externalIP: local endpoint only, no masquerade', src: client, dst: '192.168.99.11', port: 80, output: '10.0.1.4:8080', masq: false },
-    { name: 'pod to externalIP short-circuits to Cluster endpoints', src: pod, dst: '192.168.99.11', port: 80, output: '10.0.1.4:8080, 10.0.2.4:8080', masq: false },
-    { name: 'host to externalIP: Cluster endpoints, masquerade', src: nodeIP, dst: '192.168.99.11', port: 80, hook: HOOK_OUTPUT, output: '10.0.1.4:8080, 10.0.2.4:8080', masq: true },
-    { name: 'ClusterIP keeps Cluster policy', src: remotePod, dst: '172.30.0.44', port: 80, output: '10.0.1.4:8080, 10.0.2.4:8080', masq: false },
-  ]);
-});
+testFlows('LoadBalancer with source ranges: firewall drops, NodePort bypasses it', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'allowed client to LB', src: client, dst: '1.2.3.4', port: 80, verdict: 'dnat', endpoints: ['10.0.2.3:8080'], masq: true },
+  { name: 'blocked client to LB', src: blocked, dst: '1.2.3.4', port: 80, verdict: 'drop' },
+  { name: 'blocked client to NodePort', src: blocked, dst: nodeIP, port: 30081, verdict: 'dnat', endpoints: ['10.0.2.3:8080'], masq: true },
+  { name: 'pod to LB (not in ranges)', src: pod, dst: '1.2.3.4', port: 80, verdict: 'drop' },
+  { name: 'pod to ClusterIP of the LB', src: pod, dst: '172.30.0.43', port: 80, verdict: 'dnat', endpoints: ['10.0.2.3:8080'], masq: false },
+]);
 
-test('externalTrafficPolicy Local without local endpoints: external DROP, pods still served', () => {
-  run(flowCluster(), [
-    { name: 'external to LB', src: client, dst: '5.6.7.8', port: 80, output: 'DROP' },
-    { name: 'external to NodePort', src: client, dst: nodeIP, port: 30085, output: 'DROP' },
-    { name: 'pod to LB', src: pod, dst: '5.6.7.8', port: 80, output: '10.0.2.5:8080', masq: false },
-    { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30085, output: '10.0.2.5:8080', masq: false },
-  ]);
-});
+testFlows('externalIPs with externalTrafficPolicy Local', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'external to externalIP: local endpoint only, no masquerade', src: client, dst: '192.168.99.11', port: 80, verdict: 'dnat', endpoints: ['10.0.1.4:8080'], masq: false },
+  { name: 'pod to externalIP short-circuits to Cluster endpoints', src: pod, dst: '192.168.99.11', port: 80, verdict: 'dnat', endpoints: ['10.0.1.4:8080', '10.0.2.4:8080'], masq: false },
+  { name: 'host to externalIP: Cluster endpoints, masquerade', src: nodeIP, dst: '192.168.99.11', port: 80, hook: HOOK_OUTPUT, verdict: 'dnat', endpoints: ['10.0.1.4:8080', '10.0.2.4:8080'], masq: true },
+  { name: 'ClusterIP keeps Cluster policy', src: remotePod, dst: '172.30.0.44', port: 80, verdict: 'dnat', endpoints: ['10.0.1.4:8080', '10.0.2.4:8080'], masq: false },
+]);
 
-test('internalTrafficPolicy Local', () => {
-  run(flowCluster(), [
-    { name: 'local endpoint only', src: pod, dst: '172.30.0.46', port: 80, output: '10.0.1.6:8080', masq: false },
-    { name: 'no local endpoint: DROP', src: pod, dst: '172.30.0.49', port: 80, output: 'DROP' },
-  ]);
-  // The same ClusterIP decided on node-2 reaches node-2's endpoint.
-  run(flowCluster(), [{ name: 'on node-2', src: remotePod, dst: '172.30.0.49', port: 80, output: '10.0.2.9:8080' }], 1);
-});
+testFlows('externalTrafficPolicy Local without local endpoints: external DROP, pods still served', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'external to LB', src: client, dst: '5.6.7.8', port: 80, verdict: 'drop' },
+  { name: 'external to NodePort', src: client, dst: nodeIP, port: 30085, verdict: 'drop' },
+  { name: 'pod to LB', src: pod, dst: '5.6.7.8', port: 80, verdict: 'dnat', endpoints: ['10.0.2.5:8080'], masq: false },
+  { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30085, verdict: 'dnat', endpoints: ['10.0.2.5:8080'], masq: false },
+]);
 
-test('no endpoints: REJECT; terminating endpoints used when none is ready', () => {
-  run(flowCluster(), [
-    { name: 'service without endpoints', src: pod, dst: '172.30.0.48', port: 80, output: 'REJECT' },
-    { name: 'serving terminating fallback', src: pod, dst: '172.30.0.50', port: 80, output: '10.0.2.10:8080' },
-  ]);
-});
+testFlows('internalTrafficPolicy Local', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'local endpoint only', src: pod, dst: '172.30.0.46', port: 80, verdict: 'dnat', endpoints: ['10.0.1.6:8080'], masq: false },
+  { name: 'no local endpoint: DROP', src: pod, dst: '172.30.0.49', port: 80, verdict: 'drop' },
+]);
+
+// The same ClusterIP decided on node-2 reaches node-2's endpoint.
+testFlows('internalTrafficPolicy Local on node-2', compiledFor(flowCluster(), 'nftables', 1), [
+  { name: 'on node-2', src: remotePod, dst: '172.30.0.49', port: 80, verdict: 'dnat', endpoints: ['10.0.2.9:8080'] },
+]);
+
+testFlows('no endpoints: REJECT; terminating endpoints used when none is ready', compiledFor(flowCluster(), 'nftables', 0), [
+  { name: 'service without endpoints', src: pod, dst: '172.30.0.48', port: 80, verdict: 'reject' },
+  { name: 'serving terminating fallback', src: pod, dst: '172.30.0.50', port: 80, verdict: 'dnat', endpoints: ['10.0.2.10:8080'] },
+]);
 
 test('ClientIP affinity: the first choice sticks until the timeout, per client, per dataplane', () => {
   const cluster = flowCluster();

@@ -1,65 +1,25 @@
 /**
- * kube-proxy's userspace mode: every service packet is redirected to the node's proxy port, and the
- * proxy dials an endpoint round-robin from the node's own address. Differences from iptables mode
- * (pkg/proxy/userspace/proxier.go and roundrobin.go, Kubernetes <= 1.25):
- *  U1 the endpoint always sees the node as the source (the proxy's own connection), so client IPs
- *     are lost for every service, not just masqueraded ones;
- *  U2 no traffic policies and no terminating fallback: LoadBalancerRR gets the Endpoints' ready
- *     addresses only (OnEndpointsUpdate), so eTP/iTP Local are ignored and a service whose only
- *     endpoints terminate has none (the proxy accepts, then closes the connection: no REJECT);
- *  U3 affinity is per service port in the proxy (affinityMap keyed by client IP), like iptables
- *     mode's per-service recent lists, unlike IPVS's per-VS templates;
- *  U4 externalIP portals skip packets that came through a bridge (`! --physdev-is-in`) unless the
- *     externalIP is a local address, so pods on kubenet do not reach externalIPs through the proxy.
+ * kube-proxy's userspace mode beyond the packet-flow table (flows.test.ts, where U1-U4 are
+ * listed): the proxy's own connection to the endpoint, its ClientIP affinity, its iptables-save.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileUserspace, newProxyConnection, renderUserspaceIptablesSave } from '../../../src/compile/userspace/index.js';
-import { HOOK_OUTPUT, newNatDecision, VERDICT_REDIRECT } from '../../../src/compile/dataplane.js';
+import { newNatDecision, VERDICT_REDIRECT } from '../../../src/compile/dataplane.js';
 import { loadFixture } from '../../helpers/cluster.js';
-import { checkFlow, flowCluster, ip, packet, type FlowCase } from '../ipvs/helpers.js';
+import { firstPacket, type FlowProbe } from '../../helpers/packet-flow.js';
+import { flowCluster, ip } from '../ipvs/flow-cluster.js';
 
 const cluster = flowCluster();
-const dp = compileUserspace(cluster, { node: 'node-1' });
-
-const cases: FlowCase[] = [
-  { name: 'pod to ClusterIP', src: '10.244.1.99', dst: '10.96.1.1', port: 80, expect: ['10.244.1.10', '10.244.2.10'] },
-  { name: 'U2 eTP Local LB: every ready endpoint, local or not', src: '8.8.8.8', dst: '192.0.2.2', port: 80, fromPod: false, expect: ['10.244.2.20'] },
-  { name: 'U2 iTP Local ignored', src: '10.244.1.99', dst: '10.96.1.6', port: 80, expect: ['10.244.2.14'] },
-  { name: 'U2 only terminating endpoints: none', src: '10.244.1.99', dst: '10.96.1.8', port: 80, expect: [] },
-  { name: 'no endpoints: still redirected to the proxy', src: '10.244.1.99', dst: '10.96.1.7', port: 80, expect: [] },
-  { name: 'NodePort on the node address', src: '8.8.8.8', dst: '192.168.0.11', port: 30080, fromPod: false, expect: ['10.244.1.11', '10.244.2.11'] },
-  { name: 'NodePort on localhost from the node (KUBE-NODEPORT-HOST)', src: '127.0.0.1', dst: '127.0.0.1', port: 30080, hook: HOOK_OUTPUT, fromPod: false, expect: ['10.244.1.11', '10.244.2.11'] },
-  { name: 'LB source ranges are not enforced', src: '8.8.8.8', dst: '192.0.2.1', port: 443, fromPod: false, expect: ['10.244.1.12', '10.244.2.12'] },
-  { name: 'externalIP from outside', src: '8.8.8.8', dst: '198.51.100.7', port: 80, fromPod: false, expect: ['10.244.1.13', '10.244.2.13'] },
-  { name: 'U4 externalIP from a pod behind the bridge', src: '10.244.1.99', dst: '198.51.100.7', port: 80, expect: 'none' },
-  { name: 'not a service', src: '10.244.1.99', dst: '10.96.1.1', port: 81, expect: 'none' },
-];
-
-for (const c of cases) {
-  test(`userspace flow: ${c.name}`, () => {
-    const res = checkFlow(dp, cluster, c, 'redirect');
-    if (Array.isArray(c.expect) && c.expect.length === 0) {
-      // No endpoint: REDIRECT with endpoint -1 (checkFlow cannot name it).
-      const out = newNatDecision();
-      dp.decide(packet(c), out);
-      assert.equal(out.verdict, VERDICT_REDIRECT);
-      assert.equal(out.endpoint, -1);
-      assert.equal(dp.proxyConnection(packet(c), out, newProxyConnection()), false);
-      return;
-    }
-    assert.equal(res, '');
-  });
-}
 
 test('userspace: REDIRECT to the proxy port, round-robin per connection, second connection from the node', () => {
   const d = compileUserspace(cluster, { node: 'node-1' });
   const out = newNatDecision();
   const conn = newProxyConnection();
-  const c: FlowCase = { name: '', src: '10.244.1.99', dst: '10.96.1.1', port: 80, expect: [] };
+  const c: FlowProbe = { src: '10.244.1.99', dst: '10.96.1.1', port: 80, fromPod: true };
   const seen: number[] = [];
   for (let i = 0; i < 4; i++) {
-    const p = packet(c, i * 1000);
+    const p = firstPacket(c, i * 1000);
     d.decide(p, out);
     assert.equal(out.verdict, VERDICT_REDIRECT);
     assert.equal(out.dnatIp, ip('192.168.0.11'));
@@ -78,7 +38,7 @@ test('userspace: REDIRECT to the proxy port, round-robin per connection, second 
 test('userspace U3: ClientIP affinity sticks within the timeout, per service port', () => {
   const d = compileUserspace(cluster, { node: 'node-1' });
   const out = newNatDecision();
-  const a = packet({ name: '', src: '10.244.1.99', dst: '10.96.1.9', port: 80, expect: [] });
+  const a = firstPacket({ src: '10.244.1.99', dst: '10.96.1.9', port: 80, fromPod: true });
   d.decide(a, out);
   const first = out.endpoint;
   for (let t = 10; t <= 90; t += 20) {
@@ -87,7 +47,7 @@ test('userspace U3: ClientIP affinity sticks within the timeout, per service por
     assert.equal(out.endpoint, first);
   }
   // The same client via the NodePort reaches the same proxy socket, hence the same affinity entry.
-  const viaNp = packet({ name: '', src: '10.244.1.99', dst: '192.168.0.11', port: 30090, expect: [] });
+  const viaNp = firstPacket({ src: '10.244.1.99', dst: '192.168.0.11', port: 30090, fromPod: true });
   viaNp.now = 95;
   d.decide(viaNp, out);
   assert.equal(out.endpoint, first);

@@ -1,7 +1,9 @@
-/** A kube-proxy-style test cluster and a packet-flow runner shared by the IPVS and userspace tests. */
+/**
+ * The cluster the IPVS and userspace packet-flow tables (and the IPVS scheduler tests) run
+ * against, after kube-proxy's ipvs proxier_test.go conventions.
+ */
 import { clusterNetwork, clusterOf, node, proxyConfig, service, slice } from '../../helpers/cluster.js';
 import { parseIp } from '../../../src/net/ipv4.js';
-import { HOOK_PREROUTING, newFirstPacket, newNatDecision, type FirstPacket, type ServiceDataplane } from '../../../src/compile/dataplane.js';
 import type { Cluster } from '../../../src/model/types.js';
 
 export const ip = (s: string): number => {
@@ -52,62 +54,4 @@ export function flowCluster(extra: Record<string, unknown> = {}): Cluster {
     service('default', 'lip', { type: 'ClusterIP', clusterIP: '10.96.1.10', externalIPs: ['198.51.100.8'], externalTrafficPolicy: 'Local', ports: [tcp(80)] }),
     sl('lip', [{ ip: '10.244.1.50', node: 'node-1' }, { ip: '10.244.2.50', node: 'node-2' }]),
   );
-}
-
-export interface FlowCase {
-  readonly name: string;
-  readonly src: string;
-  readonly dst: string;
-  readonly port: number;
-  readonly proto?: number;
-  readonly hook?: number;
-  readonly fromPod?: boolean;
-  /** Endpoint IPs reachable ('ip' form), or a verdict name for no DNAT. */
-  readonly expect: readonly string[] | 'reject' | 'drop' | 'none';
-  readonly masq?: boolean;
-}
-
-export function packet(c: FlowCase, rand = 0): FirstPacket {
-  const p = newFirstPacket();
-  p.srcIp = ip(c.src);
-  p.srcPort = 40000 + (rand & 0xfff);
-  p.dstIp = ip(c.dst);
-  p.dstPort = c.port;
-  p.proto = c.proto ?? 6;
-  p.hook = c.hook ?? HOOK_PREROUTING;
-  p.fromPodInterface = c.fromPod ?? c.src.startsWith('10.244.1.');
-  p.rand = rand;
-  return p;
-}
-
-/** Runs the case through explain() (every branch) and decide() (a few flows); returns a
- * description of any mismatch, or '' when the dataplane behaves as the case says. */
-export function checkFlow(dp: ServiceDataplane, cluster: Cluster, c: FlowCase, endpointVerdict = 'dnat'): string {
-  const ex = dp.explain(packet(c));
-  const fmt = (r: number): string => {
-    const v = cluster.endpoints.ip[r];
-    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  };
-  const got = ex.candidates.map(fmt).sort();
-  if (typeof c.expect === 'string') {
-    if (ex.verdict !== c.expect) return `${c.name}: explain verdict ${ex.verdict}, want ${c.expect}`;
-  } else {
-    if (ex.verdict !== endpointVerdict) return `${c.name}: explain verdict ${ex.verdict}, want ${endpointVerdict}`;
-    const want = [...c.expect].sort();
-    if (JSON.stringify(got) !== JSON.stringify(want)) return `${c.name}: candidates ${got}, want ${want}`;
-    if (c.masq !== undefined && ex.masquerade !== c.masq) return `${c.name}: masquerade ${ex.masquerade}, want ${c.masq}`;
-  }
-  const out = newNatDecision();
-  for (let k = 0; k < 6; k++) {
-    dp.decide(packet(c, k * 7919), out);
-    const v = ['none', 'dnat', 'reject', 'drop', 'redirect'][out.verdict];
-    if (typeof c.expect === 'string') {
-      if (v !== c.expect) return `${c.name}: decide verdict ${v}, want ${c.expect}`;
-    } else {
-      if (v !== endpointVerdict) return `${c.name}: decide verdict ${v}, want ${endpointVerdict}`;
-      if (!c.expect.includes(fmt(out.endpoint))) return `${c.name}: decide chose ${fmt(out.endpoint)}, not in ${c.expect}`;
-    }
-    if (out.work < 1) return `${c.name}: work ${out.work}`;
-  }
-  return '';
 }
