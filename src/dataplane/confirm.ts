@@ -1,7 +1,8 @@
 /**
- * Conntrack confirmation of a new flow, with the source half of NAT: the kernel's
- * `nf_conntrack_confirm` at POSTROUTING (or INPUT for local delivery), after MASQUERADE chose
- * the source address and port.
+ * The source half of NAT at a packet's last hook on a node, POSTROUTING or (local delivery)
+ * INPUT: conntrack confirmation of a new flow, the kernel's `nf_conntrack_confirm` after
+ * MASQUERADE chose the source address and port; or, for a known flow, the binding replayed from
+ * its entry (`nf_nat_packet`). Both the postrouting and the local-in stage call these.
  *
  * MASQUERADE takes the address of the device the packet leaves by (the tunnel device's for
  * overlay routes, cbr0's on kubenet, the node's otherwise) and, as kube-proxy asks with
@@ -10,7 +11,7 @@
  */
 import { mix32 } from '../model/prng.js';
 import type { PacketBatch } from '../net/batch.js';
-import { INSERT_CLASH, INSERT_FULL } from './conntrack.js';
+import { DIR_ORIGINAL, INSERT_CLASH, INSERT_FULL, IPS_DST_NAT, IPS_SRC_NAT } from './conntrack.js';
 import type { PipelineContext } from './context.js';
 import { DROP_CONNTRACK_FULL, DROP_CONNTRACK_INVALID } from './next.js';
 import { kProxyPortMin, kProxyPortSpan, MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
@@ -66,4 +67,24 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   ct.endpoint[slot] = ctx.endpoint[i];
   if (ctx.redirected[i] === 1) ct.mark[slot] = MARK_PROXY_CLIENT;
   else if (ctx.proxyClientSlot[i] >= 0) ct.mark[slot] = MARK_PROXY_SERVER | ctx.proxyClientSlot[i];
+}
+
+/**
+ * The source half of a known flow's NAT, replayed from its entry: SNAT of the original direction,
+ * un-DNAT of replies. The kernel does it at POSTROUTING, or at INPUT for local delivery.
+ */
+export function replaySourceNat(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'POSTROUTING' | 'INPUT'): void {
+  const slot = batch.ctSlot[i];
+  if (slot < 0) return;
+  const ct = ctx.conntrack(batch.node[i]);
+  const status = ct.status[slot];
+  const t = slot * 6;
+  if (ctx.ctDir[i] === DIR_ORIGINAL) {
+    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.tuple[t + 4], ct.tuple[t + 5] & 0xffff);
+  } else if ((status & IPS_DST_NAT) !== 0) {
+    // A reply from the endpoint: its source goes back to the service address.
+    batch.natSrc(i, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff);
+  }
+  const rec = ctx.recorder;
+  if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
 }

@@ -10,32 +10,11 @@
  */
 import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
-import { DIR_ORIGINAL, IPS_DST_NAT, IPS_SRC_NAT } from './conntrack.js';
-import { confirm } from './confirm.js';
+import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
 import { vethName } from './pod-network.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
-
-/**
- * The source half of a known flow's NAT, replayed from its entry: SNAT of the original direction,
- * un-DNAT of replies. The kernel does it at POSTROUTING, or at INPUT for local delivery.
- */
-export function replaySourceNat(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'POSTROUTING' | 'INPUT'): void {
-  const slot = batch.ctSlot[i];
-  if (slot < 0) return;
-  const ct = ctx.conntrack(batch.node[i]);
-  const status = ct.status[slot];
-  const t = slot * 6;
-  if (ctx.ctDir[i] === DIR_ORIGINAL) {
-    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.tuple[t + 4], ct.tuple[t + 5] & 0xffff);
-  } else if ((status & IPS_DST_NAT) !== 0) {
-    // A reply from the endpoint: its source goes back to the service address.
-    batch.natSrc(i, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff);
-  }
-  const rec = ctx.recorder;
-  if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
-}
 
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;

@@ -4,8 +4,8 @@
  *
  * Reads:  batch dstIp, node; ctx.hook, fromPod, dnatted, redirected
  * Writes: ctx.outKind, outNode, outGateway; batch TTL (forwarded packets only)
- * Next:   postrouting (leaving through a device) | proxy (userspace mode: the proxy's socket)
- *         | done (delivered to the node itself; no route; TTL exceeded)
+ * Next:   postrouting (leaving through a device) | local-in (one of the node's own addresses, or
+ *         redirected to the userspace proxy's socket) | done (no route; TTL exceeded)
  * Counts: drops no-route, ttl-exceeded
  *
  * kubenet bridges pod-to-pod traffic on the same node (cbr0 is a layer-2 hop: no TTL change);
@@ -14,11 +14,8 @@
 import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
-import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
-import { confirm } from './confirm.js';
-import { replaySourceNat } from './postrouting.js';
 import type { PipelineContext } from './context.js';
-import { DROP_NO_ROUTE, DROP_TTL, END_HOST, NEXT_POSTROUTING, NEXT_PROXY, NEXT_ROUTE } from './next.js';
+import { DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POSTROUTING, NEXT_ROUTE } from './next.js';
 import { vethName } from './pod-network.js';
 import { RK_BLACKHOLE, RK_BRIDGE, RK_LOCAL, RK_VETH, ROUTE_KIND_NAMES } from './route-table.js';
 
@@ -42,27 +39,7 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
     ctx.outNode[i] = r === -2 ? node : rt.node[r];
     ctx.outGateway[i] = r === -2 ? 0 : rt.gateway[r];
     if (kind === RK_LOCAL) {
-      // Local delivery (INPUT): conntrack confirms here and replays the source half of a known
-      // flow's NAT, as no POSTROUTING follows.
-      if (ctx.newFlow[i] === 1) {
-        confirm(ctx, batch, i);
-        if (batch.next[i] !== NEXT_ROUTE) continue; // confirm dropped it (table full)
-      } else {
-        replaySourceNat(ctx, batch, i, 'INPUT');
-      }
-      const slot = batch.ctSlot[i];
-      const mark = slot >= 0 ? ctx.conntrack(node).mark[slot] : 0;
-      // The proxy's sockets receive the client's packets (original direction of the client's
-      // connection) and the endpoint's answers (reply direction of the proxy's own connection);
-      // the proxy's answers to a host client are the host's to receive.
-      const toProxy = ctx.ctDir[i] === 0 ? (mark & MARK_PROXY_CLIENT) !== 0 : (mark & MARK_PROXY_SERVER) !== 0;
-      if (toProxy) {
-        next[i] = NEXT_PROXY;
-        if (rec) rec.record(batch, i, 'routing', `local: to kube-proxy's userspace proxy socket ${formatIp(batch.dstIp[i])}:${batch.dstPort[i]}`);
-      } else {
-        ctx.end(batch, i, END_HOST);
-        if (rec) rec.record(batch, i, 'routing', `local: delivered to the node's own address ${formatIp(batch.dstIp[i])}`);
-      }
+      next[i] = NEXT_LOCAL_IN;
       continue;
     }
     const bridged = kind === RK_BRIDGE && ctx.fromPod[i] === 1 && ctx.dnatted[i] === 0;
