@@ -28,18 +28,13 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
   batch.next[i] = NEXT_PREROUTING;
   batch.verdict[i] = 0;
   batch.drop[i] = 0;
-  ctx.hook[i] = entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING;
-  ctx.fromPod[i] = entry === ENTRY_POD ? 1 : 0;
-  ctx.visits[i] = 0;
-  ctx.newFlow[i] = 0;
-  ctx.dnatted[i] = 0;
-  ctx.redirected[i] = 0;
-  ctx.proxyClientSlot[i] = -1;
+  ctx.meta.begin(i, entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, entry === ENTRY_POD ? 1 : 0);
 }
 
 /** Runs the batch through `stages` (the stage table; tests pass a checked copy) until it is done. */
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
+  const stageMs = ctx.counters.stageMs;
   const next = batch.next;
   const n = batch.count;
   for (let pass = 0; pass < kMaxPasses; pass++) {
@@ -48,7 +43,7 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
       if (clock) {
         const t0 = clock();
         stage.run(ctx, batch);
-        ctx.stageMs[stage.id] += clock() - t0;
+        stageMs[stage.id] += clock() - t0;
       } else {
         stage.run(ctx, batch);
       }

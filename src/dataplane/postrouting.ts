@@ -2,7 +2,7 @@
  * POSTROUTING: the source half of NAT (MASQUERADE for a new flow, the stored binding for a known
  * one), conntrack confirm, and the choice of what carries the packet on.
  *
- * Reads:  ctx.newFlow, masq, ctDir, outKind, outNode; batch.ctSlot
+ * Reads:  meta newFlow, masq, ctDir, outKind, outNode; batch.ctSlot
  * Writes: batch src (SNAT / un-DNAT of replies), ctSlot
  * Next:   encap (overlay route) | underlay (plain route to another node) | done (a pod's veth on
  *         this node; out of the cluster)
@@ -20,27 +20,31 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
+  const world = ctx.world;
+  const cni = world.plan.cni;
+  const counters = ctx.counters;
+  const { newFlow, masq: masqs, ctDir, outKind, outNode } = ctx.meta;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_POSTROUTING) continue;
     const node = batch.node[i];
-    if (ctx.newFlow[i] === 1) {
-      const masq = ctx.masq[i] === 1;
+    if (newFlow[i] === 1) {
+      const masq = masqs[i] === 1;
       confirm(ctx, batch, i);
       if (next[i] !== NEXT_POSTROUTING) continue;
       if (rec && masq) rec.record(batch, i, 'POSTROUTING', `MASQUERADE to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (KUBE-POSTROUTING, mark 0x4000)`);
     } else {
-      replaySourceNat(ctx, batch, i, 'POSTROUTING');
+      replaySourceNat(world.conntrack(node), ctDir[i], batch, i, rec, 'POSTROUTING');
     }
-    const kind = ctx.outKind[i];
+    const kind = outKind[i];
     if (kind === RK_VETH || kind === RK_BRIDGE) {
       ctx.end(batch, i, END_POD);
-      if (rec) rec.record(batch, i, vethName(ctx.plan.cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
+      if (rec) rec.record(batch, i, vethName(cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
     } else if (kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) {
       next[i] = NEXT_ENCAP;
-    } else if (ctx.outNode[i] >= 0 && ctx.outNode[i] !== node) {
+    } else if (outNode[i] >= 0 && outNode[i] !== node) {
       next[i] = NEXT_UNDERLAY;
     } else {
-      ctx.wireBytes += batch.wireLen[i];
+      counters.wireBytes += batch.wireLen[i];
       ctx.end(batch, i, END_EXTERNAL);
       if (rec) rec.record(batch, i, 'eth0', 'left the cluster through the underlay');
     }

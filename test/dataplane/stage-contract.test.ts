@@ -44,7 +44,7 @@ function checked(stages: readonly Stage[], audit: Audit): Stage[] {
     ...s,
     run(ctx: PipelineContext, batch: PacketBatch): void {
       const before = batch.next.slice(0, batch.count);
-      const drops = ctx.drops.slice();
+      const drops = ctx.counters.drops.slice();
       s.run(ctx, batch);
       const flag = (what: string): void => {
         if (audit.violations.length < 20) audit.violations.push(`${s.name}: ${what}`);
@@ -71,7 +71,7 @@ function checked(stages: readonly Stage[], audit: Audit): Stage[] {
         }
       }
       for (let r = 0; r < drops.length; r++) {
-        if (ctx.drops[r] !== drops[r] && !s.drops.includes(r)) flag(`counted undeclared drop ${kDropNames[r]}`);
+        if (ctx.counters.drops[r] !== drops[r] && !s.drops.includes(r)) flag(`counted undeclared drop ${kDropNames[r]}`);
       }
     },
   }));
@@ -84,7 +84,7 @@ function checked(stages: readonly Stage[], audit: Audit): Stage[] {
  */
 function replayChecked(mode: ProxyMode, cni: Cni, flows: number, stages: readonly Stage[], conntrackMax = 1 << 14): number {
   const setup = new ReplaySetup({ mode, services: 12, endpointsPerService: 3, cni, seed: 7, zipf: 0 });
-  const ctx = new PipelineContext(setup.cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode, seed: 7, conntrackMax });
+  const ctx = new PipelineContext(setup.compiledCluster, { seed: 7, conntrackMax });
   const chunk = new FlowChunk(flows);
   setup.flowSet.fillShard(0, flows, 0, 1, chunk);
   const batch = new PacketBatch({ capacity: kBatchSize });
@@ -159,7 +159,7 @@ function probesChecked(mode: ProxyMode, cni: Cni, stages: readonly Stage[]): voi
     ['203.0.113.9:5555', '192.168.0.12:30080', 'node-2'],
     ['10.244.1.5:40000', '8.8.8.8:53'],
   ];
-  const ctx = compiled.context();
+  const ctx = new PipelineContext(compiled);
   for (const [src, dst, node] of probes) {
     const probe = resolveProbe(compiled.cluster, compiled.plan, { src, dst, ...(node ? { node } : {}) });
     let flags = TCP_SYN;
