@@ -39,8 +39,8 @@ export class CompiledCluster {
     return dp;
   }
 
-  /** The rules compiled so far, by node. */
-  compiled(): ServiceDataplane[] {
+  /** The nodes' rules compiled (or attached) so far, by node. */
+  dataplanes(): ServiceDataplane[] {
     return this.#dataplanes.filter((dp): dp is ServiceDataplane => dp !== undefined);
   }
 

@@ -178,7 +178,7 @@ export class ReplaySetup {
   }
 
   compiled(): readonly ServiceDataplane[] {
-    return this.compiledCluster.compiled();
+    return this.compiledCluster.dataplanes();
   }
 
   /** Forgets per-run state of the compiled rules (affinity, schedulers' cursors). */
