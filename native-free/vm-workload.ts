@@ -4,8 +4,8 @@
  * the whole pipeline, so every part of the core runs without Node.
  */
 import { compileDataplane, modeNames, renderRules } from '../src/compile/index.js';
+import { CompiledCluster } from '../src/dataplane/compiled-cluster.js';
 import { PipelineContext } from '../src/dataplane/context.js';
-import { buildPodNetwork } from '../src/dataplane/pod-network.js';
 import { resolveProbe } from '../src/dataplane/resolve.js';
 import { tracePacket } from '../src/dataplane/trace.js';
 import { loadClusterOrThrow } from '../src/model/load.js';
@@ -23,9 +23,9 @@ export function run(fixtureText: string): Record<string, number | string> {
   for (const mode of modeNames()) out[`${mode}Rules`] = compileDataplane(synthetic, mode, 0).stats().rules;
   out.iptablesSaveBytes = renderRules(fixture, 'iptables', 0, 'iptables-save').length;
   out.nftBytes = renderRules(fixture, 'nftables', 0, 'nft').length;
-  const plan = buildPodNetwork(fixture);
-  const ctx = new PipelineContext(fixture, plan, (c, n) => compileDataplane(c, 'iptables', n), { mode: 'iptables', seed: 1, conntrackMax: 64 });
-  const probe = resolveProbe(fixture, plan, { src: '10.244.1.9:40000', dst: '10.96.0.10:80' });
+  const compiled = new CompiledCluster(fixture, 'iptables');
+  const ctx = new PipelineContext(compiled, { seed: 1, conntrackMax: 64 });
+  const probe = resolveProbe(fixture, compiled.plan, { src: '10.244.1.9:40000', dst: '10.96.0.10:80' });
   const { result } = tracePacket(ctx, probe, { reply: true });
   out.traceVerdict = result.verdict;
   out.traceReplyVerdict = result.reply?.verdict ?? 'none';

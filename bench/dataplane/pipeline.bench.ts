@@ -19,7 +19,7 @@ import { knobs, newBench, report, sink } from '../common.js';
 const mode = knobs.modes[0] === 'iptables' && knobs.modes.length === 4 ? 'nftables' : knobs.modes[0]!;
 const key = { mode, services: knobs.services, endpointsPerService: knobs.endpoints, cni: 'calico-vxlan' as const, seed: knobs.seed, zipf: 0 };
 const setup = new ReplaySetup(key);
-const ctx = new PipelineContext(setup.cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode, seed: knobs.seed, conntrackMax: conntrackMaxFor(knobs.flows, 1, setup.mode), capacity: knobs.batch });
+const ctx = new PipelineContext(setup.compiledCluster, { seed: knobs.seed, conntrackMax: conntrackMaxFor(knobs.flows, 1, setup.mode), capacity: knobs.batch });
 const flows = new FlowChunk(knobs.flows);
 setup.flowSet.fillShard(0, knobs.flows, 0, 1, flows);
 const n = flows.count;
@@ -59,7 +59,7 @@ for (let s = 0; s < live.length; s += knobs.batch) {
   fill(false, s, 0x10, 1);
   runBatch(ctx, batch);
 }
-const setupDrops = [...ctx.drops].reduce((a, b) => a + b, 0);
+const setupDrops = [...ctx.counters.drops].reduce((a, b) => a + b, 0);
 let cursor = 0;
 const bench = newBench(`established packets, ${mode}, ${live.length.toLocaleString('en-US')} open flows, batch ${knobs.batch}`);
 bench
@@ -82,7 +82,7 @@ bench
   });
 await bench.run();
 report(bench, Object.fromEntries(bench.tasks.map((t) => [t.name, knobs.batch])));
-const drops = [...ctx.drops].reduce((a, b) => a + b, 0) - setupDrops;
+const drops = [...ctx.counters.drops].reduce((a, b) => a + b, 0) - setupDrops;
 console.log(`drops while measured: ${drops}${drops > 0 ? ' (a bug: established packets should all be delivered)' : ''}`);
 
 if (knobs.workers > 1) {

@@ -1,6 +1,8 @@
 import { createInterface } from 'node:readline';
 import { createReadStream } from 'node:fs';
 import { modeNames, modeOf } from '../compile/index.js';
+import { CompiledCluster } from '../dataplane/compiled-cluster.js';
+import { PipelineContext } from '../dataplane/context.js';
 import { resolveProbe } from '../dataplane/resolve.js';
 import { tracePacket, type TraceResult } from '../dataplane/trace.js';
 import type { CapturedFrame, TraceHop } from '../dataplane/trace-recorder.js';
@@ -8,7 +10,6 @@ import { EngineError, UsageError } from '../errors.js';
 import { PcapWriter } from '../net/pcap.js';
 import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
-import { CompiledCluster } from './engine.js';
 import { writeOutput } from './output.js';
 
 const help = `Usage: kdp trace FILE --src ADDR[:PORT] --dst ADDR:PORT [options]
@@ -66,9 +67,9 @@ export const traceCommand: Command = {
     const cluster = await requireCluster(positionals[0], true);
     if (!cluster) return EXIT_INVALID;
     const mode = named ?? modeOf(cluster).name;
-    const compiled = new CompiledCluster(cluster, mode, seed);
+    const compiled = new CompiledCluster(cluster, mode);
 
-    if (values.batch) return runBatchFile(compiled, values.batch);
+    if (values.batch) return runBatchFile(compiled, seed, values.batch);
 
     let probe;
     try {
@@ -77,7 +78,7 @@ export const traceCommand: Command = {
       if (err instanceof EngineError) throw new UsageError(err.message);
       throw err;
     }
-    const { result, frames } = tracePacket(compiled.context(), probe, { reply: values.reply ?? false, capture: values.pcap !== undefined });
+    const { result, frames } = tracePacket(new PipelineContext(compiled, { seed }), probe, { reply: values.reply ?? false, capture: values.pcap !== undefined });
     if (values.pcap) await writeOutput(values.pcap, [pcapOf(frames)]);
     process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : renderTrace(result, probe.entryReason));
     if (values.pcap && !values.json) process.stdout.write(`pcap: ${frames.length} packets written to ${values.pcap}\n`);
@@ -91,7 +92,7 @@ function pcapOf(frames: readonly CapturedFrame[]): Uint8Array {
   return writer.bytes();
 }
 
-async function runBatchFile(compiled: CompiledCluster, file: string): Promise<number> {
+async function runBatchFile(compiled: CompiledCluster, seed: number, file: string): Promise<number> {
   const input = file === '-' ? process.stdin : createReadStream(file);
   const lines = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
@@ -105,7 +106,7 @@ async function runBatchFile(compiled: CompiledCluster, file: string): Promise<nu
         const p = JSON.parse(line) as { proto?: string; src?: string; dst?: string; node?: string; reply?: boolean };
         if (typeof p.src !== 'string' || typeof p.dst !== 'string') throw new UsageError('"src" and "dst" are required strings');
         const probe = resolveProbe(compiled.cluster, compiled.plan, { src: p.src, dst: p.dst, proto: p.proto, node: p.node });
-        out = tracePacket(compiled.context(), probe, { reply: p.reply === true }).result;
+        out = tracePacket(new PipelineContext(compiled, { seed }), probe, { reply: p.reply === true }).result;
       } catch (err) {
         bad++;
         out = { line: lineNo, error: (err as Error).message };

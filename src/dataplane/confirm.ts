@@ -1,7 +1,8 @@
 /**
- * Conntrack confirmation of a new flow, with the source half of NAT: the kernel's
- * `nf_conntrack_confirm` at POSTROUTING (or INPUT for local delivery), after MASQUERADE chose
- * the source address and port.
+ * The source half of NAT at a packet's last hook on a node, POSTROUTING or (local delivery)
+ * INPUT: conntrack confirmation of a new flow, the kernel's `nf_conntrack_confirm` after
+ * MASQUERADE chose the source address and port; or, for a known flow, the binding replayed from
+ * its entry (`nf_nat_packet`). Both the postrouting and the local-in stage call these.
  *
  * MASQUERADE takes the address of the device the packet leaves by (the tunnel device's for
  * overlay routes, cbr0's on kubenet, the node's otherwise) and, as kube-proxy asks with
@@ -10,19 +11,21 @@
  */
 import { mix32 } from '../model/prng.js';
 import type { PacketBatch } from '../net/batch.js';
-import { INSERT_CLASH, INSERT_FULL } from './conntrack.js';
+import { DIR_ORIGINAL, INSERT_CLASH, INSERT_FULL, IPS_DST_NAT, IPS_SRC_NAT, type ConntrackTable } from './conntrack.js';
 import type { PipelineContext } from './context.js';
 import { DROP_CONNTRACK_FULL, DROP_CONNTRACK_INVALID } from './next.js';
 import { kProxyPortMin, kProxyPortSpan, MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
+import type { PodNetworkPlan } from './pod-network.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VXLAN } from './route-table.js';
+import type { TraceRecorder } from './trace-recorder.js';
 
 const kPortMin = 1024;
 const kPortSpan = 65536 - kPortMin;
 const kPortTries = 16;
 
 /** The address MASQUERADE gives a packet leaving node `node` through a device of `kind`. */
-export function masqueradeAddress(ctx: PipelineContext, node: number, kind: number): number {
-  const n = ctx.plan.nodes[node];
+export function masqueradeAddress(plan: PodNetworkPlan, node: number, kind: number): number {
+  const n = plan.nodes[node];
   if ((kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) && n.tunnelIp) return n.tunnelIp;
   if (kind === RK_BRIDGE && n.bridgeIp) return n.bridgeIp;
   return n.primaryIp;
@@ -30,26 +33,27 @@ export function masqueradeAddress(ctx: PipelineContext, node: number, kind: numb
 
 /** Confirms packet i's flow if it is new; on failure the packet is dropped (see batch.next). */
 export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): void {
-  if (ctx.newFlow[i] === 0) return;
-  ctx.newFlow[i] = 0;
+  const m = ctx.meta;
+  if (m.newFlow[i] === 0) return;
+  m.newFlow[i] = 0;
   const node = batch.node[i];
-  const ct = ctx.conntrack(node);
+  const ct = ctx.world.conntrack(node);
   const proto = batch.proto[i];
   const rSrc = batch.dstIp[i];
   const rSport = batch.dstPort[i];
-  let rDst = ctx.origSrc[i];
-  let rDport = ctx.origSport[i];
-  const masq = ctx.masq[i] === 1;
-  if (masq) rDst = masqueradeAddress(ctx, node, ctx.outKind[i]);
+  let rDst = m.origSrc[i];
+  let rDport = m.origSport[i];
+  const masq = m.masq[i] === 1;
+  if (masq) rDst = masqueradeAddress(ctx.world.plan, node, m.outKind[i]);
   // The userspace proxy's own connection: its source port is in use if the tuple is, and
   // connect() then takes the next free port, as the kernel's port search does.
-  const proxyClient = ctx.proxyClientSlot[i];
-  let oSport = ctx.origSport[i];
+  const proxyClient = m.proxyClientSlot[i];
+  let oSport = m.origSport[i];
   let slot = INSERT_CLASH;
   for (let attempt = 0; attempt < kPortTries && slot === INSERT_CLASH; attempt++) {
     if (masq) rDport = kPortMin + ((mix32(batch.flowHash[i], ctx.seed ^ 0x6d617371) + attempt) % kPortSpan);
-    else if (proxyClient >= 0) rDport = oSport = kProxyPortMin + ((ctx.origSport[i] - kProxyPortMin + attempt) % kProxyPortSpan);
-    slot = ct.insert(ctx.origSrc[i], ctx.origDst[i], oSport, ctx.origDport[i], proto, rSrc, rDst, rSport, rDport, batch.tcpFlags[i], ctx.now);
+    else if (proxyClient >= 0) rDport = oSport = kProxyPortMin + ((m.origSport[i] - kProxyPortMin + attempt) % kProxyPortSpan);
+    slot = ct.insert(m.origSrc[i], m.origDst[i], oSport, m.origDport[i], proto, rSrc, rDst, rSport, rDport, batch.tcpFlags[i], ctx.now);
     if (!masq && proxyClient < 0) break;
   }
   if (slot < 0) {
@@ -58,12 +62,30 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   }
   if (masq) batch.natSrc(i, rDst, rDport);
   if (proxyClient >= 0) {
-    if (oSport !== ctx.origSport[i]) batch.natSrc(i, ctx.origSrc[i], oSport);
+    if (oSport !== m.origSport[i]) batch.natSrc(i, m.origSrc[i], oSport);
     ct.mark[proxyClient] = MARK_PROXY_CLIENT | oSport;
   }
   batch.ctSlot[i] = slot;
-  ctx.ctDir[i] = 0;
-  ct.endpoint[slot] = ctx.endpoint[i];
-  if (ctx.redirected[i] === 1) ct.mark[slot] = MARK_PROXY_CLIENT;
-  else if (ctx.proxyClientSlot[i] >= 0) ct.mark[slot] = MARK_PROXY_SERVER | ctx.proxyClientSlot[i];
+  m.ctDir[i] = 0;
+  ct.endpoint[slot] = m.endpoint[i];
+  if (m.redirected[i] === 1) ct.mark[slot] = MARK_PROXY_CLIENT;
+  else if (m.proxyClientSlot[i] >= 0) ct.mark[slot] = MARK_PROXY_SERVER | m.proxyClientSlot[i];
+}
+
+/**
+ * The source half of a known flow's NAT, replayed from its entry: SNAT of the original direction,
+ * un-DNAT of replies. The kernel does it at POSTROUTING, or at INPUT for local delivery.
+ */
+export function replaySourceNat(ct: ConntrackTable, dir: number, batch: PacketBatch, i: number, rec: TraceRecorder | null, where: 'POSTROUTING' | 'INPUT'): void {
+  const slot = batch.ctSlot[i];
+  if (slot < 0) return;
+  const status = ct.status[slot];
+  const t = slot * 6;
+  if (dir === DIR_ORIGINAL) {
+    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.tuple[t + 4], ct.tuple[t + 5] & 0xffff);
+  } else if ((status & IPS_DST_NAT) !== 0) {
+    // A reply from the endpoint: its source goes back to the service address.
+    batch.natSrc(i, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff);
+  }
+  if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
 }

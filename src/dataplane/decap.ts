@@ -17,7 +17,8 @@ export function decap(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
-  const device = ctx.plan.cni === 'flannel-vxlan' ? 'flannel.1' : ctx.plan.cni === 'calico-ipip' ? 'tunl0' : 'vxlan.calico';
+  const cni = ctx.world.plan.cni;
+  const device = cni === 'flannel-vxlan' ? 'flannel.1' : cni === 'calico-ipip' ? 'tunl0' : 'vxlan.calico';
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_DECAP) continue;
     const ipip = batch.encap[i] === ENCAP_IPIP;

@@ -1,38 +1,43 @@
 /**
- * Stage ids (a packet's `next`) and drop reasons, declared once as `as const` tuples that give
+ * Stage ids (a packet's `next`), ends and drop reasons, declared once as `as const` tuples that give
  * both the ids and their labels (VPP's `foreach_*_error` lists). Data-path failures are these
- * counters, never exceptions.
+ * counters, never exceptions. The stages are listed in the order the driver runs them (stages.ts).
  */
 export const kStageNames = [
   'done',
   'prerouting', // conntrack lookup at PREROUTING (arriving) or OUTPUT (host-originated)
   'service-nat', // slow path: the proxy mode decides a new flow
   'route', // longest-prefix match, TTL
+  'local-in', // delivery to the node itself (the kernel's LOCAL_IN): conntrack confirm, un-SNAT
+  'proxy', // userspace mode: the proxy copies the payload into its own connection
   'postrouting', // masquerade / SNAT, conntrack confirm
   'encap', // VXLAN / IPIP outer headers
   'underlay', // the wire between nodes
   'decap',
-  'proxy', // userspace mode: the proxy copies the payload into its own connection
 ] as const;
 export type StageName = (typeof kStageNames)[number];
-export const NEXT_DONE = 0;
-export const NEXT_PREROUTING = 1;
-export const NEXT_SERVICE_NAT = 2;
-export const NEXT_ROUTE = 3;
-export const NEXT_POSTROUTING = 4;
-export const NEXT_ENCAP = 5;
-export const NEXT_UNDERLAY = 6;
-export const NEXT_DECAP = 7;
-export const NEXT_PROXY = 8;
+const stageId = (name: StageName): number => kStageNames.indexOf(name);
+export const NEXT_DONE = stageId('done');
+export const NEXT_PREROUTING = stageId('prerouting');
+export const NEXT_SERVICE_NAT = stageId('service-nat');
+export const NEXT_ROUTE = stageId('route');
+export const NEXT_LOCAL_IN = stageId('local-in');
+export const NEXT_PROXY = stageId('proxy');
+export const NEXT_POSTROUTING = stageId('postrouting');
+export const NEXT_ENCAP = stageId('encap');
+export const NEXT_UNDERLAY = stageId('underlay');
+export const NEXT_DECAP = stageId('decap');
 
 /** Where a packet ended (batch.verdict once next is NEXT_DONE). */
 export const kEndNames = ['in-flight', 'delivered-pod', 'delivered-host', 'left-cluster', 'dropped', 'rejected'] as const;
-export const END_NONE = 0;
-export const END_POD = 1;
-export const END_HOST = 2;
-export const END_EXTERNAL = 3;
-export const END_DROPPED = 4;
-export const END_REJECTED = 5;
+export type EndName = (typeof kEndNames)[number];
+const endId = (name: EndName): number => kEndNames.indexOf(name);
+export const END_NONE = endId('in-flight');
+export const END_POD = endId('delivered-pod');
+export const END_HOST = endId('delivered-host');
+export const END_EXTERNAL = endId('left-cluster');
+export const END_DROPPED = endId('dropped');
+export const END_REJECTED = endId('rejected');
 
 export const kDropNames = [
   'none',
@@ -47,12 +52,13 @@ export const kDropNames = [
   'loop', // the pipeline's hop budget ran out: a routing loop
 ] as const;
 export type DropName = (typeof kDropNames)[number];
-export const DROP_SERVICE_REJECT = 1;
-export const DROP_SERVICE_DROP = 2;
-export const DROP_CONNTRACK_FULL = 3;
-export const DROP_CONNTRACK_INVALID = 4;
-export const DROP_TTL = 5;
-export const DROP_FRAG_NEEDED = 6;
-export const DROP_NO_ROUTE = 7;
-export const DROP_UNPARSABLE = 8;
-export const DROP_LOOP = 9;
+const dropId = (name: DropName): number => kDropNames.indexOf(name);
+export const DROP_SERVICE_REJECT = dropId('service-reject');
+export const DROP_SERVICE_DROP = dropId('service-drop');
+export const DROP_CONNTRACK_FULL = dropId('conntrack-full');
+export const DROP_CONNTRACK_INVALID = dropId('conntrack-invalid');
+export const DROP_TTL = dropId('ttl-exceeded');
+export const DROP_FRAG_NEEDED = dropId('frag-needed');
+export const DROP_NO_ROUTE = dropId('no-route');
+export const DROP_UNPARSABLE = dropId('unparsable');
+export const DROP_LOOP = dropId('loop');

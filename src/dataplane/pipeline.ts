@@ -1,5 +1,5 @@
 /**
- * The pipeline: the stages in order, and the driver that runs a batch through them until every
+ * The pipeline's driver: it runs a batch through the stage table (stages.ts) until every
  * packet is delivered or dropped (VPP's graph dispatch, simplified: each stage takes every packet
  * whose `next` names it, and the driver repeats the order while packets are in flight, since a
  * packet may visit PREROUTING again on the next node or after the userspace proxy).
@@ -11,29 +11,8 @@
 import { HOOK_OUTPUT, HOOK_PREROUTING } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
-import { decap } from './decap.js';
-import { encap } from './encap.js';
 import { DROP_LOOP, NEXT_DONE, NEXT_PREROUTING } from './next.js';
-import { postrouting } from './postrouting.js';
-import { prerouting } from './prerouting.js';
-import { proxy } from './proxy.js';
-import { route } from './route.js';
-import { serviceNat } from './service-nat.js';
-import { underlay } from './underlay.js';
-
-type Stage = (ctx: PipelineContext, batch: PacketBatch) => void;
-
-/** The stages in dispatch order, with the stage id each one serves (see next.ts). */
-export const kPipeline: readonly (readonly [number, Stage])[] = [
-  [1, prerouting],
-  [2, serviceNat],
-  [3, route],
-  [8, proxy],
-  [4, postrouting],
-  [5, encap],
-  [6, underlay],
-  [7, decap],
-];
+import { kStages, type Stage } from './stages.js';
 
 /** Enough passes for the longest path (userspace: client node, proxy, endpoint node). */
 const kMaxPasses = 8;
@@ -49,28 +28,24 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
   batch.next[i] = NEXT_PREROUTING;
   batch.verdict[i] = 0;
   batch.drop[i] = 0;
-  ctx.hook[i] = entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING;
-  ctx.fromPod[i] = entry === ENTRY_POD ? 1 : 0;
-  ctx.visits[i] = 0;
-  ctx.newFlow[i] = 0;
-  ctx.dnatted[i] = 0;
-  ctx.redirected[i] = 0;
-  ctx.proxyClientSlot[i] = -1;
+  ctx.meta.begin(i, entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, entry === ENTRY_POD ? 1 : 0);
 }
 
-export function runBatch(ctx: PipelineContext, batch: PacketBatch): void {
+/** Runs the batch through `stages` (the stage table; tests pass a checked copy) until it is done. */
+export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
+  const stageMs = ctx.counters.stageMs;
   const next = batch.next;
   const n = batch.count;
   for (let pass = 0; pass < kMaxPasses; pass++) {
-    for (let s = 0; s < kPipeline.length; s++) {
-      const [id, stage] = kPipeline[s];
+    for (let s = 0; s < stages.length; s++) {
+      const stage = stages[s];
       if (clock) {
         const t0 = clock();
-        stage(ctx, batch);
-        ctx.stageMs[id] += clock() - t0;
+        stage.run(ctx, batch);
+        stageMs[stage.id] += clock() - t0;
       } else {
-        stage(ctx, batch);
+        stage.run(ctx, batch);
       }
     }
     let inFlight = false;

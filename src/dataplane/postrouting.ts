@@ -2,7 +2,7 @@
  * POSTROUTING: the source half of NAT (MASQUERADE for a new flow, the stored binding for a known
  * one), conntrack confirm, and the choice of what carries the packet on.
  *
- * Reads:  ctx.newFlow, masq, ctDir, outKind, outNode; batch.ctSlot
+ * Reads:  meta newFlow, masq, ctDir, outKind, outNode; batch.ctSlot
  * Writes: batch src (SNAT / un-DNAT of replies), ctSlot
  * Next:   encap (overlay route) | underlay (plain route to another node) | done (a pod's veth on
  *         this node; out of the cluster)
@@ -10,58 +10,41 @@
  */
 import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
-import { DIR_ORIGINAL, IPS_DST_NAT, IPS_SRC_NAT } from './conntrack.js';
-import { confirm } from './confirm.js';
+import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
 import { vethName } from './pod-network.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-/**
- * The source half of a known flow's NAT, replayed from its entry: SNAT of the original direction,
- * un-DNAT of replies. The kernel does it at POSTROUTING, or at INPUT for local delivery.
- */
-export function replaySourceNat(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'POSTROUTING' | 'INPUT'): void {
-  const slot = batch.ctSlot[i];
-  if (slot < 0) return;
-  const ct = ctx.conntrack(batch.node[i]);
-  const status = ct.status[slot];
-  const t = slot * 6;
-  if (ctx.ctDir[i] === DIR_ORIGINAL) {
-    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.tuple[t + 4], ct.tuple[t + 5] & 0xffff);
-  } else if ((status & IPS_DST_NAT) !== 0) {
-    // A reply from the endpoint: its source goes back to the service address.
-    batch.natSrc(i, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff);
-  }
-  const rec = ctx.recorder;
-  if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
-}
-
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
+  const world = ctx.world;
+  const cni = world.plan.cni;
+  const counters = ctx.counters;
+  const { newFlow, masq: masqs, ctDir, outKind, outNode } = ctx.meta;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_POSTROUTING) continue;
     const node = batch.node[i];
-    if (ctx.newFlow[i] === 1) {
-      const masq = ctx.masq[i] === 1;
+    if (newFlow[i] === 1) {
+      const masq = masqs[i] === 1;
       confirm(ctx, batch, i);
       if (next[i] !== NEXT_POSTROUTING) continue;
       if (rec && masq) rec.record(batch, i, 'POSTROUTING', `MASQUERADE to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (KUBE-POSTROUTING, mark 0x4000)`);
     } else {
-      replaySourceNat(ctx, batch, i, 'POSTROUTING');
+      replaySourceNat(world.conntrack(node), ctDir[i], batch, i, rec, 'POSTROUTING');
     }
-    const kind = ctx.outKind[i];
+    const kind = outKind[i];
     if (kind === RK_VETH || kind === RK_BRIDGE) {
       ctx.end(batch, i, END_POD);
-      if (rec) rec.record(batch, i, vethName(ctx.plan.cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
+      if (rec) rec.record(batch, i, vethName(cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
     } else if (kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) {
       next[i] = NEXT_ENCAP;
-    } else if (ctx.outNode[i] >= 0 && ctx.outNode[i] !== node) {
+    } else if (outNode[i] >= 0 && outNode[i] !== node) {
       next[i] = NEXT_UNDERLAY;
     } else {
-      ctx.wireBytes += batch.wireLen[i];
+      counters.wireBytes += batch.wireLen[i];
       ctx.end(batch, i, END_EXTERNAL);
       if (rec) rec.record(batch, i, 'eth0', 'left the cluster through the underlay');
     }

@@ -1,8 +1,8 @@
 /**
  * PREROUTING / OUTPUT conntrack: the kernel's `nf_conntrack_in`, then the destination half of NAT.
  *
- * Reads:  batch 5-tuple, tcpFlags, node; ctx.hook
- * Writes: batch.ctSlot, dst (DNAT / un-SNAT of an established flow); ctx.ctDir, newFlow,
+ * Reads:  batch 5-tuple, tcpFlags, node; meta hook
+ * Writes: batch.ctSlot, dst (DNAT / un-SNAT of an established flow); meta ctDir, newFlow,
  *         origSrc/origDst/origSport/origDport, dnatted
  * Next:   route (known flow) | service-nat (new flow) | done (conntrack INVALID: kube-proxy's
  *         `-m conntrack --ctstate INVALID -j DROP`)
@@ -24,23 +24,24 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;
-  const { ctDir, newFlow, origSrc, origDst, origSport, origDport, visits, hook } = ctx;
+  const { ctDir, newFlow, origSrc, origDst, origSport, origDport, visits, hook, dnatted } = ctx.meta;
+  const world = ctx.world;
   const now = ctx.now;
   const rec = ctx.recorder;
   // Conntrack is the one random access of an established packet, into a table far larger than
   // the caches: hash the whole batch and touch each tuple's index slot, then each entry, so the
   // misses overlap (see ConntrackTable.touchIndex), before the lookups proper.
-  const hash = ctx.ctHash;
-  const warm = ctx.ctWarm;
+  const hash = ctx.meta.ctHash;
+  const warm = ctx.meta.ctWarm;
   for (let i = 0; i < n; i++) {
-    if (next[i] === NEXT_PREROUTING) hash[i] = ctx.conntrack(node[i]).hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]);
+    if (next[i] === NEXT_PREROUTING) hash[i] = world.conntrack(node[i]).hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]);
   }
   // Short loops: the fewer instructions between two misses, the more misses the core keeps in flight.
   for (let i = 0; i < n; i++) {
-    if (next[i] === NEXT_PREROUTING) warm[i] = ctx.conntrack(node[i]).touchIndex(hash[i]);
+    if (next[i] === NEXT_PREROUTING) warm[i] = world.conntrack(node[i]).touchIndex(hash[i]);
   }
   for (let i = 0; i < n; i++) {
-    if (next[i] === NEXT_PREROUTING) warm[i] = ctx.conntrack(node[i]).touchEntry(warm[i]);
+    if (next[i] === NEXT_PREROUTING) warm[i] = world.conntrack(node[i]).touchEntry(warm[i]);
   }
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_PREROUTING) continue;
@@ -48,7 +49,7 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
       ctx.drop(batch, i, DROP_LOOP);
       continue;
     }
-    const ct = ctx.conntrack(node[i]);
+    const ct = world.conntrack(node[i]);
     let slot = ct.lookupHashed(hash[i], srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], now);
     if (slot >= 0) {
       const dir = ct.dir;
@@ -67,15 +68,11 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
       origDst[i] = dstIp[i];
       origSport[i] = srcPort[i];
       origDport[i] = dstPort[i];
-      ctx.masq[i] = 0;
-      ctx.endpoint[i] = -1;
-      ctx.servicePort[i] = -1;
       next[i] = NEXT_SERVICE_NAT;
       continue;
     }
     newFlow[i] = 0;
     ctSlot[i] = slot;
-    ctx.dnatted[i] = 0;
     const dir = ct.dir;
     ctDir[i] = dir;
     const status = ct.status[slot];
@@ -86,15 +83,15 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
       // Original direction: the destination becomes the reply tuple's source (the endpoint).
       if ((status & IPS_DST_NAT) !== 0) {
         batch.natDst(i, tuple[t + 3], tuple[t + 5] >>> 16);
-        ctx.dnatted[i] = 1;
+        dnatted[i] = 1;
       }
     } else if ((status & IPS_SRC_NAT) !== 0) {
       // Reply to a masqueraded flow: the destination goes back to the original client.
       batch.natDst(i, tuple[t], tuple[t + 2] >>> 16);
-      ctx.dnatted[i] = 1;
+      dnatted[i] = 1;
     }
     if (rec) {
-      const rewrote = ctx.dnatted[i] === 1 && (before !== batch.dstIp[i] || (status & (IPS_DST_NAT | IPS_SRC_NAT)) !== 0);
+      const rewrote = dnatted[i] === 1 && (before !== batch.dstIp[i] || (status & (IPS_DST_NAT | IPS_SRC_NAT)) !== 0);
       rec.record(batch, i, kHookNames[hook[i]], `conntrack: ${dir === DIR_ORIGINAL ? 'established' : 'reply'} flow${rewrote ? ', destination NAT replayed from the entry' : ''}`);
     }
     next[i] = NEXT_ROUTE;

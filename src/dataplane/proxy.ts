@@ -6,7 +6,7 @@
  * is the real cost of this mode and is done here for real, byte for byte.
  *
  * Reads:  batch.ctSlot, conntrack mark (client or server side of the proxy)
- * Writes: batch src/dst (the packet becomes the proxy's own), ctx.hook (OUTPUT), proxyClientSlot
+ * Writes: batch src/dst (the packet becomes the proxy's own), meta hook (OUTPUT), proxyClientSlot
  * Next:   prerouting (the proxy's packet leaves through OUTPUT) | done (no endpoint)
  * Counts: proxyCopiedBytes; drops service-reject (no endpoint to connect to)
  */
@@ -27,18 +27,22 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;
   const buf = ctx.proxyBuffer;
-  const eps = ctx.cluster.endpoints;
+  const world = ctx.world;
+  const eps = world.cluster.endpoints;
+  const nodes = world.plan.nodes;
+  const counters = ctx.counters;
+  const { proxyClientSlot, hook, fromPod, dnatted, redirected } = ctx.meta;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_PROXY) continue;
     const node = batch.node[i];
-    const ct = ctx.conntrack(node);
+    const ct = world.conntrack(node);
     const slot = batch.ctSlot[i];
     const mark = ct.mark[slot];
     const payload = batch.wireLen[i] - batch.hdrLen[i];
     const len = payload < kBufferBytes ? payload : kBufferBytes;
     buf.copyWithin(kBufferBytes, 0, len); // read(): socket buffer -> proxy
     buf.copyWithin(2 * kBufferBytes, kBufferBytes, kBufferBytes + len); // write(): proxy -> socket
-    ctx.proxyCopiedBytes += 2 * len;
+    counters.proxyCopiedBytes += 2 * len;
     if ((mark & MARK_PROXY_CLIENT) !== 0) {
       const row = ct.endpoint[slot];
       if (row < 0) {
@@ -49,9 +53,9 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
       // every shard (confirm() moves on past ports in use); later packets reuse the one chosen.
       const chosen = mark & MARK_PORT_MASK;
       const port = chosen !== 0 ? chosen : kProxyPortMin + (mix32(batch.flowHash[i], ctx.seed) % kProxyPortSpan);
-      batch.natSrc(i, ctx.plan.nodes[node].primaryIp, port);
+      batch.natSrc(i, nodes[node].primaryIp, port);
       batch.natDst(i, eps.ip[row], eps.port[row]);
-      ctx.proxyClientSlot[i] = slot;
+      proxyClientSlot[i] = slot;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} payload bytes into its own connection to ${formatIp(eps.ip[row])}:${eps.port[row]}`);
     } else if ((mark & MARK_PROXY_SERVER) !== 0) {
       // A reply from the endpoint: written back on the client's connection, from the proxy's port.
@@ -59,13 +63,13 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
       const c = client * 6;
       batch.natSrc(i, ct.tuple[c + 3], ct.tuple[c + 5] >>> 16);
       batch.natDst(i, ct.tuple[c], ct.tuple[c + 2] >>> 16);
-      ctx.proxyClientSlot[i] = -1;
+      proxyClientSlot[i] = -1;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
     }
-    ctx.hook[i] = HOOK_OUTPUT;
-    ctx.fromPod[i] = 0;
-    ctx.dnatted[i] = 0;
-    ctx.redirected[i] = 0;
+    hook[i] = HOOK_OUTPUT;
+    fromPod[i] = 0;
+    dnatted[i] = 0;
+    redirected[i] = 0;
     next[i] = NEXT_PREROUTING;
   }
 }

@@ -2,10 +2,10 @@
  * Routing: the node's longest-prefix match on the (possibly DNATed) destination, and the TTL of
  * a forwarded packet.
  *
- * Reads:  batch dstIp, node; ctx.hook, fromPod, dnatted, redirected
- * Writes: ctx.outKind, outNode, outGateway; batch TTL (forwarded packets only)
- * Next:   postrouting (leaving through a device) | proxy (userspace mode: the proxy's socket)
- *         | done (delivered to the node itself; no route; TTL exceeded)
+ * Reads:  batch dstIp, node; meta hook, fromPod, dnatted, redirected
+ * Writes: meta outKind, outNode, outGateway; batch TTL (forwarded packets only)
+ * Next:   postrouting (leaving through a device) | local-in (one of the node's own addresses, or
+ *         redirected to the userspace proxy's socket) | done (no route; TTL exceeded)
  * Counts: drops no-route, ttl-exceeded
  *
  * kubenet bridges pod-to-pod traffic on the same node (cbr0 is a layer-2 hop: no TTL change);
@@ -14,59 +14,38 @@
 import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
-import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
-import { confirm } from './confirm.js';
-import { replaySourceNat } from './postrouting.js';
 import type { PipelineContext } from './context.js';
-import { DROP_NO_ROUTE, DROP_TTL, END_HOST, NEXT_POSTROUTING, NEXT_PROXY, NEXT_ROUTE } from './next.js';
+import { DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POSTROUTING, NEXT_ROUTE } from './next.js';
 import { vethName } from './pod-network.js';
 import { RK_BLACKHOLE, RK_BRIDGE, RK_LOCAL, RK_VETH, ROUTE_KIND_NAMES } from './route-table.js';
 
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
-  const nodes = ctx.plan.nodes;
+  const plan = ctx.world.plan;
+  const nodes = plan.nodes;
   const rec = ctx.recorder;
+  const { redirected, outKind, outNode, outGateway, fromPod, dnatted, hook } = ctx.meta;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_ROUTE) continue;
     const node = batch.node[i];
     const rt = nodes[node].routes;
-    const r = ctx.redirected[i] === 1 ? -2 : rt.lookup(batch.dstIp[i]);
+    const r = redirected[i] === 1 ? -2 : rt.lookup(batch.dstIp[i]);
     if (r === -1 || (r >= 0 && rt.kind[r] === RK_BLACKHOLE)) {
       ctx.drop(batch, i, DROP_NO_ROUTE);
       if (rec) rec.record(batch, i, 'routing', `no route to ${formatIp(batch.dstIp[i])}: dropped`);
       continue;
     }
     const kind = r === -2 ? RK_LOCAL : rt.kind[r];
-    ctx.outKind[i] = kind;
-    ctx.outNode[i] = r === -2 ? node : rt.node[r];
-    ctx.outGateway[i] = r === -2 ? 0 : rt.gateway[r];
+    outKind[i] = kind;
+    outNode[i] = r === -2 ? node : rt.node[r];
+    outGateway[i] = r === -2 ? 0 : rt.gateway[r];
     if (kind === RK_LOCAL) {
-      // Local delivery (INPUT): conntrack confirms here and replays the source half of a known
-      // flow's NAT, as no POSTROUTING follows.
-      if (ctx.newFlow[i] === 1) {
-        confirm(ctx, batch, i);
-        if (batch.next[i] !== NEXT_ROUTE) continue; // confirm dropped it (table full)
-      } else {
-        replaySourceNat(ctx, batch, i, 'INPUT');
-      }
-      const slot = batch.ctSlot[i];
-      const mark = slot >= 0 ? ctx.conntrack(node).mark[slot] : 0;
-      // The proxy's sockets receive the client's packets (original direction of the client's
-      // connection) and the endpoint's answers (reply direction of the proxy's own connection);
-      // the proxy's answers to a host client are the host's to receive.
-      const toProxy = ctx.ctDir[i] === 0 ? (mark & MARK_PROXY_CLIENT) !== 0 : (mark & MARK_PROXY_SERVER) !== 0;
-      if (toProxy) {
-        next[i] = NEXT_PROXY;
-        if (rec) rec.record(batch, i, 'routing', `local: to kube-proxy's userspace proxy socket ${formatIp(batch.dstIp[i])}:${batch.dstPort[i]}`);
-      } else {
-        ctx.end(batch, i, END_HOST);
-        if (rec) rec.record(batch, i, 'routing', `local: delivered to the node's own address ${formatIp(batch.dstIp[i])}`);
-      }
+      next[i] = NEXT_LOCAL_IN;
       continue;
     }
-    const bridged = kind === RK_BRIDGE && ctx.fromPod[i] === 1 && ctx.dnatted[i] === 0;
-    if (ctx.hook[i] !== HOOK_OUTPUT && !bridged) {
+    const bridged = kind === RK_BRIDGE && fromPod[i] === 1 && dnatted[i] === 0;
+    if (hook[i] !== HOOK_OUTPUT && !bridged) {
       if (batch.decTtl(i) === 0) {
         ctx.drop(batch, i, DROP_TTL);
         if (rec) rec.record(batch, i, 'routing', 'TTL exceeded: dropped');
@@ -75,9 +54,9 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
     }
     next[i] = NEXT_POSTROUTING;
     if (rec) {
-      const via = ctx.outGateway[i] ? ` via ${formatIp(ctx.outGateway[i])}` : '';
-      const to = ctx.outNode[i] >= 0 && ctx.outNode[i] !== node ? ` (node ${nodes[ctx.outNode[i]].name})` : ctx.outNode[i] < 0 ? ' (default route: out of the cluster)' : '';
-      const dev = kind === RK_VETH ? vethName(ctx.plan.cni, batch.dstIp[i]) : ROUTE_KIND_NAMES[kind];
+      const via = outGateway[i] ? ` via ${formatIp(outGateway[i])}` : '';
+      const to = outNode[i] >= 0 && outNode[i] !== node ? ` (node ${nodes[outNode[i]].name})` : outNode[i] < 0 ? ' (default route: out of the cluster)' : '';
+      const dev = kind === RK_VETH ? vethName(plan.cni, batch.dstIp[i]) : ROUTE_KIND_NAMES[kind];
       rec.record(batch, i, 'routing', `${bridged ? 'bridged on cbr0' : 'route'} ${formatIp(batch.dstIp[i])} dev ${dev}${via}${to}`);
     }
   }

@@ -3,8 +3,8 @@
  * chains, IPVS table, nftables maps or the userspace proxy's redirect), compiled once and asked
  * through one interface, `ServiceDataplane.decide`.
  *
- * Reads:  batch 5-tuple, flowHash, node; ctx.hook, fromPod
- * Writes: batch dst (DNAT / REDIRECT); ctx.endpoint, servicePort, masq, redirected, dnatted
+ * Reads:  batch 5-tuple, flowHash, node; meta hook, fromPod
+ * Writes: batch dst (DNAT / REDIRECT); meta endpoint, servicePort, masq, redirected, dnatted
  * Next:   route | done (REJECT: ICMP port unreachable; DROP)
  * Counts: drops service-reject, service-drop; decisions, decisionWork
  *
@@ -26,30 +26,33 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const d = ctx.decision;
   const seed = ctx.seed;
   const rec = ctx.recorder;
+  const compiled = ctx.world.compiled;
+  const counters = ctx.counters;
+  const { hook, fromPod, servicePort, endpoint, masq, redirected, dnatted } = ctx.meta;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_SERVICE_NAT) continue;
-    const dp = ctx.dataplane(batch.node[i]);
+    const dp = compiled.dataplane(batch.node[i]);
     pkt.srcIp = batch.srcIp[i];
     pkt.srcPort = batch.srcPort[i];
     pkt.dstIp = batch.dstIp[i];
     pkt.dstPort = batch.dstPort[i];
     pkt.proto = batch.proto[i];
-    pkt.hook = ctx.hook[i];
-    pkt.fromPodInterface = ctx.fromPod[i] === 1;
+    pkt.hook = hook[i];
+    pkt.fromPodInterface = fromPod[i] === 1;
     pkt.rand = mix32(batch.flowHash[i], seed);
     pkt.now = ctx.now;
     dp.decide(pkt, d);
-    ctx.decisions++;
-    ctx.decisionWork += d.work;
-    ctx.servicePort[i] = d.servicePort;
-    ctx.endpoint[i] = d.endpoint;
-    ctx.masq[i] = d.masquerade ? 1 : 0;
-    ctx.redirected[i] = 0;
+    counters.decisions++;
+    counters.decisionWork += d.work;
+    servicePort[i] = d.servicePort;
+    endpoint[i] = d.endpoint;
+    masq[i] = d.masquerade ? 1 : 0;
+    redirected[i] = 0;
     const v = d.verdict;
     if (v === VERDICT_DNAT || v === VERDICT_REDIRECT) {
       batch.natDst(i, d.dnatIp, d.dnatPort);
-      ctx.dnatted[i] = 1;
-      if (v === VERDICT_REDIRECT) ctx.redirected[i] = 1;
+      dnatted[i] = 1;
+      if (v === VERDICT_REDIRECT) redirected[i] = 1;
     } else if (v === VERDICT_REJECT) {
       ctx.drop(batch, i, DROP_SERVICE_REJECT);
     } else if (v === VERDICT_DROP) {
@@ -75,8 +78,8 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     if (rec) {
       const what =
         v === VERDICT_DNAT || v === VERDICT_REDIRECT
-          ? `${ctx.mode}: ${kVerdictNames[v].toUpperCase()} to ${formatIp(d.dnatIp)}:${d.dnatPort}${d.masquerade ? ', marked for masquerade' : ''}`
-          : `${ctx.mode}: ${v === 0 ? 'no service rule matched' : kVerdictNames[v].toUpperCase()}`;
+          ? `${compiled.mode}: ${kVerdictNames[v].toUpperCase()} to ${formatIp(d.dnatIp)}:${d.dnatPort}${d.masquerade ? ', marked for masquerade' : ''}`
+          : `${compiled.mode}: ${v === 0 ? 'no service rule matched' : kVerdictNames[v].toUpperCase()}`;
       rec.record(batch, i, `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what);
     }
     if (v !== VERDICT_REJECT && v !== VERDICT_DROP) next[i] = NEXT_ROUTE;

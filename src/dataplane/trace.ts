@@ -55,7 +55,7 @@ const ipPort = (ip: number, port: number): string => `${formatIp(ip)}:${port}`;
 function runOne(ctx: PipelineContext, probe: Probe, tcpFlags: number, capture: boolean) {
   const batch = new PacketBatch({ capacity: 2 });
   const i = batch.push(probe.proto, probe.srcIp, probe.srcPort, probe.dstIp, probe.dstPort, probe.payload ?? 64, tcpFlags);
-  const rec = new TraceRecorder(i, (n) => ctx.cluster.nodes[n]?.name ?? `node ${n}`, capture);
+  const rec = new TraceRecorder(i, (n) => ctx.world.cluster.nodes[n]?.name ?? `node ${n}`, capture);
   ctx.recorder = rec;
   inject(ctx, batch, i, probe.node, probe.entry);
   rec.record(batch, i, probe.entry === ENTRY_POD ? 'pod eth0' : probe.entry === ENTRY_HOST ? 'host network' : 'eth0 (from outside)', 'sent');
@@ -66,7 +66,7 @@ function runOne(ctx: PipelineContext, probe: Probe, tcpFlags: number, capture: b
 
 function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof runOne>): TraceResult {
   const { batch, i, rec } = run;
-  const cluster = ctx.cluster;
+  const cluster = ctx.world.cluster;
   const d = rec.decision;
   const decisionNode = d?.node ?? probe.node;
   let candidates: string[] = [];
@@ -76,7 +76,7 @@ function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof ru
     // The slow path explores every random branch of the same compiled rules for the same packet.
     const pkt = newFirstPacket();
     Object.assign(pkt, { srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort, proto: d.proto, hook: d.hook, fromPodInterface: d.fromPodInterface, rand: d.rand, now: ctx.now });
-    const ex = ctx.dataplane(decisionNode).explain(pkt);
+    const ex = ctx.world.compiled.dataplane(decisionNode).explain(pkt);
     // Rows are in kube-proxy's order (sorted "ip:port" strings), the order every mode writes its
     // rules in; explain() may find the branches in another order.
     candidates = [...ex.candidates].sort((a, b) => a - b).map((r) => ipPort(cluster.endpoints.ip[r], cluster.endpoints.port[r]));
@@ -87,7 +87,7 @@ function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof ru
   const v = d?.verdict ?? 0;
   const end = batch.verdict[i];
   return {
-    mode: ctx.mode,
+    mode: ctx.world.mode,
     node: cluster.nodes[decisionNode]?.name ?? String(decisionNode),
     packet: { protocol: protocolName(probe.proto), src: ipPort(probe.srcIp, probe.srcPort), dst: ipPort(probe.dstIp, probe.dstPort) },
     decision: v === VERDICT_DNAT || v === VERDICT_REDIRECT ? 'dnat' : v === VERDICT_REJECT ? 'reject' : v === VERDICT_DROP ? 'drop' : 'none',

@@ -2,8 +2,9 @@
  * The underlay: the wire between two nodes' NICs. The packet arrives at the next node, where it
  * is decapsulated if it carries an overlay, or meets PREROUTING directly.
  *
- * Reads:  ctx.outNode; batch wireLen, encap
- * Writes: batch.node; ctx.hook, fromPod; wireBytes, encapBytes
+ * Reads:  meta outNode; batch wireLen, encap
+ * Writes: batch.node; meta hook, fromPod, dnatted, redirected, proxyClientSlot
+ * Counts: wireBytes, encapBytes
  * Next:   decap | prerouting
  */
 import { HOOK_PREROUTING } from '../compile/dataplane.js';
@@ -15,18 +16,20 @@ export function underlay(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
-  const overhead = ctx.plan.encapOverhead;
+  const overhead = ctx.world.plan.encapOverhead;
+  const counters = ctx.counters;
+  const { outNode, hook, fromPod, dnatted, redirected, proxyClientSlot } = ctx.meta;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_UNDERLAY) continue;
-    ctx.wireBytes += batch.wireLen[i];
+    counters.wireBytes += batch.wireLen[i];
     const encapsulated = batch.encap[i] !== ENCAP_NONE;
-    if (encapsulated) ctx.encapBytes += overhead;
-    batch.node[i] = ctx.outNode[i];
-    ctx.hook[i] = HOOK_PREROUTING;
-    ctx.fromPod[i] = 0;
-    ctx.dnatted[i] = 0;
-    ctx.redirected[i] = 0;
-    ctx.proxyClientSlot[i] = -1;
+    if (encapsulated) counters.encapBytes += overhead;
+    batch.node[i] = outNode[i];
+    hook[i] = HOOK_PREROUTING;
+    fromPod[i] = 0;
+    dnatted[i] = 0;
+    redirected[i] = 0;
+    proxyClientSlot[i] = -1;
     next[i] = encapsulated ? NEXT_DECAP : NEXT_PREROUTING;
     if (rec) rec.record(batch, i, 'eth0', `received from the underlay (${batch.wireLen[i]} bytes on the wire)`);
   }

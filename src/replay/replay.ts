@@ -28,11 +28,13 @@ import type { ProxyMode } from '../compile/mode.js';
 import { dataplaneFromImage, dataplaneImage, type DataplaneImage } from '../compile/image.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ServiceDataplane } from '../compile/dataplane.js';
+import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { CT_COUNTER_NAMES } from '../dataplane/conntrack.js';
 import { PipelineContext } from '../dataplane/context.js';
-import { END_EXTERNAL, END_HOST, END_POD, kDropNames, kEndNames, kStageNames } from '../dataplane/next.js';
+import { addCounterRecord, emptyCounterRecord, type CounterRecord } from '../dataplane/counters.js';
+import { END_EXTERNAL, END_HOST, END_POD } from '../dataplane/next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../dataplane/pipeline.js';
-import { buildPodNetwork, type PodNetworkPlan } from '../dataplane/pod-network.js';
+import type { PodNetworkPlan } from '../dataplane/pod-network.js';
 import { generateCluster } from '../model/synthetic.js';
 import { mix32 } from '../model/prng.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
@@ -70,7 +72,7 @@ export interface ReplayTask extends SetupKey {
 }
 
 /** One shard's counters: plain data, merged across workers by `mergeShards`. */
-export interface ShardResult {
+export interface ShardResult extends CounterRecord {
   readonly shard: number;
   readonly shards: number;
   /** Flows of this shard, and those whose first packet was not delivered (no further packets). */
@@ -83,16 +85,7 @@ export interface ShardResult {
   readonly establishedPhaseNs: number;
   /** Nanoseconds spent writing header bytes and scheduling packets (outside runBatch). */
   readonly rxNs: number;
-  readonly wireBytes: number;
-  readonly encapBytes: number;
-  readonly proxyCopiedBytes: number;
-  readonly decisions: number;
-  readonly decisionWork: number;
   readonly conntrack: Record<string, number>;
-  readonly drops: Record<string, number>;
-  readonly ends: Record<string, number>;
-  /** Total nanoseconds per stage (when stage timing is on). */
-  readonly stageNs: Record<string, number>;
   readonly checksumLo: number;
   readonly checksumHi: number;
   readonly exactDecisions: number;
@@ -114,7 +107,8 @@ export function setupKeyString(k: SetupKey): string {
 }
 
 /**
- * A cluster, its pod network, its flow set and every node's compiled rules, built once.
+ * A cell's compiled cluster (the cluster, its pod network and every node's compiled rules) and
+ * its flow set, built once.
  *
  * On the main thread the rules are compiled (`new ReplaySetup(spec)`), and `images()` packs them
  * into shared memory once; the workers attach to those images (`new ReplaySetup(spec, clock,
@@ -127,8 +121,8 @@ export class ReplaySetup {
   readonly mode: ProxyMode;
   readonly cluster: Cluster;
   readonly plan: PodNetworkPlan;
+  readonly compiledCluster: CompiledCluster;
   readonly flowSet: FlowSet;
-  readonly #dataplanes: ServiceDataplane[] = [];
   #images: DataplaneImage[] | undefined;
   /** Milliseconds to generate the cluster (model + pod network + flow set). */
   readonly clusterMs: number;
@@ -144,7 +138,9 @@ export class ReplaySetup {
     this.mode = modeNamed(spec.mode);
     this.key = setupKeyString(spec);
     this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode });
-    this.plan = buildPodNetwork(this.cluster);
+    const attach = images ? (c: Cluster, n: number): ServiceDataplane => dataplaneFromImage(c, images[n]) : undefined;
+    this.compiledCluster = new CompiledCluster(this.cluster, spec.mode, attach);
+    this.plan = this.compiledCluster.plan;
     this.flowSet = new FlowSet(this.cluster, this.plan, { seed: spec.seed, zipf: spec.zipf });
     this.clusterMs = clock() - t0;
     if (images) {
@@ -152,7 +148,7 @@ export class ReplaySetup {
         throw new InvalidArgumentError(`the images (${images.map((i) => `${i.mode}/node ${i.node}`).join(', ')}) are not the ${spec.mode} rules of this cell's ${this.cluster.nodes.length} nodes`);
       }
       const t1 = clock();
-      for (const img of images) this.#dataplanes.push(dataplaneFromImage(this.cluster, img));
+      for (let n = 0; n < images.length; n++) this.compiledCluster.dataplane(n);
       this.attachMs = clock() - t1;
       this.#images = [...images];
       return;
@@ -160,7 +156,7 @@ export class ReplaySetup {
     // Every node's rules are compiled here, never inside a timed batch.
     for (let n = 0; n < this.cluster.nodes.length; n++) {
       const t = clock();
-      this.#dataplanes.push(this.mode.compile(this.cluster, n));
+      this.compiledCluster.dataplane(n);
       this.compileMs.push(clock() - t);
     }
   }
@@ -173,8 +169,8 @@ export class ReplaySetup {
   images(clock: () => number = Date.now): readonly DataplaneImage[] {
     if (!this.#images) {
       const t0 = clock();
-      this.#images = this.#dataplanes.map((dp) => dataplaneImage(dp));
-      for (let n = 0; n < this.#images.length; n++) this.#dataplanes[n] = dataplaneFromImage(this.cluster, this.#images[n]);
+      this.#images = this.compiled().map((dp) => dataplaneImage(dp));
+      for (let n = 0; n < this.#images.length; n++) this.compiledCluster.replace(n, dataplaneFromImage(this.cluster, this.#images[n]));
       this.packMs = clock() - t0;
     }
     return this.#images;
@@ -182,11 +178,11 @@ export class ReplaySetup {
 
   /** The node's compiled rules. */
   dataplane(node: number): ServiceDataplane {
-    return this.#dataplanes[node];
+    return this.compiledCluster.dataplane(node);
   }
 
   compiled(): readonly ServiceDataplane[] {
-    return this.#dataplanes;
+    return this.compiledCluster.dataplanes();
   }
 
   /** Forgets per-run state of the compiled rules (affinity, schedulers' cursors). */
@@ -216,21 +212,11 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   if (ctx && ctxCache!.max === max) {
     // Reuse the tables (allocating hundreds of MB per repeat only feeds the GC): empty them and
     // zero every counter.
-    for (const ct of ctx.conntrackTables()) {
-      ct.clear();
-      ct.counters.fill(0);
-    }
-    ctx.drops.fill(0);
-    ctx.ends.fill(0);
-    ctx.stageMs.fill(0);
-    ctx.wireBytes = 0;
-    ctx.encapBytes = 0;
-    ctx.decisions = 0;
-    ctx.decisionWork = 0;
-    ctx.proxyCopiedBytes = 0;
+    ctx.world.clearConntrack();
+    ctx.counters.reset();
     ctx.now = 0;
   } else {
-    ctx = new PipelineContext(cluster, setup.plan, (_c, n) => setup.dataplane(n), { mode: mode.name, seed: setup.spec.seed, conntrackMax: max, capacity: kBatchSize });
+    ctx = new PipelineContext(setup.compiledCluster, { seed: setup.spec.seed, conntrackMax: max, capacity: kBatchSize });
     if (ctxCache) {
       ctxCache.ctx = ctx;
       ctxCache.max = max;
@@ -340,7 +326,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
 
       // The decisions, from the entry node's conntrack (untimed; lookups are not counted as hits).
       for (let j = 0; j < n; j++) {
-        const ct = c.conntrack(chunk.node[j]);
+        const ct = c.world.conntrack(chunk.node[j]);
         const found = ct.counters[0];
         const slot = ct.lookup(chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
         ct.counters[0] = found;
@@ -405,18 +391,14 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   let ctCap = 0;
   let ctLive = 0;
   for (const name of CT_COUNTER_NAMES) conntrack[name] = 0;
-  for (const ct of c.conntrackTables()) {
+  for (const ct of c.world.conntrackTables()) {
     for (let k = 0; k < CT_COUNTER_NAMES.length; k++) conntrack[CT_COUNTER_NAMES[k]] += ct.counters[k];
     ctBytes += ct.buffer.byteLength;
     ctCap += ct.maxEntries;
     ctLive += ct.count;
   }
-  const drops: Record<string, number> = {};
-  for (let k = 1; k < kDropNames.length; k++) if (c.drops[k] > 0) drops[kDropNames[k]] = c.drops[k];
-  const ends: Record<string, number> = {};
-  for (let k = 1; k < kEndNames.length; k++) ends[kEndNames[k]] = c.ends[k];
-  const stageNs: Record<string, number> = {};
-  if (c.clock) for (let k = 1; k < kStageNames.length; k++) if (c.stageMs[k] > 0) stageNs[kStageNames[k]] = c.stageMs[k] * 1e6;
+  const counters = emptyCounterRecord();
+  c.counters.addInto(counters);
   let tableBytes = 0;
   const dps = setup.compiled();
   for (const dp of dps) tableBytes = Math.max(tableBytes, dp.stats().tableBytes);
@@ -431,15 +413,8 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     newPhaseNs: newNs,
     establishedPhaseNs: estNs,
     rxNs,
-    wireBytes: c.wireBytes,
-    encapBytes: c.encapBytes,
-    proxyCopiedBytes: c.proxyCopiedBytes,
-    decisions: c.decisions,
-    decisionWork: c.decisionWork,
+    ...counters,
     conntrack,
-    drops,
-    ends,
-    stageNs,
     checksumLo: lo,
     checksumHi: hi,
     exactDecisions: exact,
@@ -464,10 +439,6 @@ export interface RunResult extends Omit<ShardResult, 'shard' | 'shards' | 'setup
   readonly setupMs: number;
 }
 
-function addRecords(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-}
-
 export function checksumString(lo: number, hi: number): string {
   return (lo >>> 0).toString(16).padStart(8, '0') + (hi >>> 0).toString(16).padStart(8, '0');
 }
@@ -477,16 +448,12 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
   const sum = (f: (s: ShardResult) => number): number => shards.reduce((a, s) => a + f(s), 0);
   const max = (f: (s: ShardResult) => number): number => shards.reduce((a, s) => Math.max(a, f(s)), 0);
   const conntrack: Record<string, number> = {};
-  const drops: Record<string, number> = {};
-  const ends: Record<string, number> = {};
-  const stageNs: Record<string, number> = {};
+  const counters = emptyCounterRecord();
   let lo = 0;
   let hi = 0;
   for (const s of shards) {
-    addRecords(conntrack, s.conntrack);
-    addRecords(drops, s.drops);
-    addRecords(ends, s.ends);
-    addRecords(stageNs, s.stageNs);
+    for (const [k, v] of Object.entries(s.conntrack)) conntrack[k] = (conntrack[k] ?? 0) + v;
+    addCounterRecord(counters, s);
     lo = (lo + s.checksumLo) >>> 0;
     hi = (hi + s.checksumHi) >>> 0;
   }
@@ -501,15 +468,8 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
     newPhaseWallNs: max((s) => s.newPhaseNs),
     establishedPhaseWallNs: max((s) => s.establishedPhaseNs),
     rxNs: sum((s) => s.rxNs),
-    wireBytes: sum((s) => s.wireBytes),
-    encapBytes: sum((s) => s.encapBytes),
-    proxyCopiedBytes: sum((s) => s.proxyCopiedBytes),
-    decisions: sum((s) => s.decisions),
-    decisionWork: sum((s) => s.decisionWork),
+    ...counters,
     conntrack,
-    drops,
-    ends,
-    stageNs,
     checksumLo: lo,
     checksumHi: hi,
     decisionChecksum: checksumString(lo, hi),

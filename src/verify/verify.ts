@@ -15,6 +15,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { VERDICT_DNAT, newFirstPacket, newNatDecision, type ServiceDataplane } from '../compile/dataplane.js';
+import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { ENTRY_POD } from '../dataplane/pipeline.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
@@ -166,12 +167,12 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     log(`sent; ${entries.size} conntrack entries read back`);
 
     // kdp's side: the same packets through kdp's pipeline.
-    const ctx = new PipelineContext(cluster, podNet, compile, { mode: mode.name, seed, conntrackMax: 1 << 16 });
+    const ctx = new PipelineContext(new CompiledCluster(cluster, mode.name, compile, podNet), { seed, conntrackMax: 1 << 16 });
     const scratch = compile(cluster, node);
     // Session affinity: the kernel's `recent` lists and kdp's own start empty but fill with each
     // side's own random first choice, so per probe kdp is asked without affinity state (every
     // endpoint a candidate), and stickiness is checked on its own below.
-    const live = ctx.dataplane(node);
+    const live = ctx.world.compiled.dataplane(node);
     const traced = set.probes.map((p) => {
       live.reset();
       return compare(cluster, ctx, scratch, node, p, entries, outcomes.get(p.id));

@@ -10,7 +10,7 @@ import { compileDataplane, formatsOf, modeNamed, modeNames, registerMode, render
 import { newFirstPacket, newNatDecision, VERDICT_DNAT } from '../../src/compile/dataplane.js';
 import { dataplaneFromImage, dataplaneImage } from '../../src/compile/image.js';
 import { PipelineContext } from '../../src/dataplane/context.js';
-import { buildPodNetwork } from '../../src/dataplane/pod-network.js';
+import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 import { resolveProbe } from '../../src/dataplane/resolve.js';
 import { tracePacket } from '../../src/dataplane/trace.js';
 import { parseIp } from '../../src/net/ipv4.js';
@@ -36,9 +36,9 @@ describe('a fifth mode is one folder and one line', () => {
   });
 
   it('runs through the pipeline: a pod reaches a ClusterIP, and the reply comes back', () => {
-    const plan = buildPodNetwork(cluster);
-    const ctx = new PipelineContext(cluster, plan, (c, n) => compileDataplane(c, 'toy', n), { mode: 'toy', seed: 1, conntrackMax: 1024 });
-    const probe = resolveProbe(cluster, plan, { src: '10.244.1.5:40000', dst: '10.96.0.10:80' });
+    const compiled = new CompiledCluster(cluster, 'toy');
+    const ctx = new PipelineContext(compiled, { seed: 1, conntrackMax: 1024 });
+    const probe = resolveProbe(cluster, compiled.plan, { src: '10.244.1.5:40000', dst: '10.96.0.10:80' });
     const { result } = tracePacket(ctx, probe, { reply: true });
     assert.equal(result.mode, 'toy');
     assert.equal(result.decision, 'dnat');

@@ -11,7 +11,6 @@ import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileDataplane } from '../../src/compile/index.js';
 import {
   HOOK_OUTPUT,
   VERDICT_DNAT,
@@ -22,7 +21,7 @@ import {
   type ServiceDataplane,
 } from '../../src/compile/dataplane.js';
 import { PipelineContext } from '../../src/dataplane/context.js';
-import { buildPodNetwork } from '../../src/dataplane/pod-network.js';
+import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, inject, runBatch } from '../../src/dataplane/pipeline.js';
 import { TraceRecorder, type CapturedFrame, type TraceHop } from '../../src/dataplane/trace-recorder.js';
 import type { Probe } from '../../src/dataplane/trace.js';
@@ -179,15 +178,8 @@ export interface ContextOptions {
  */
 export function loggedContext(cluster: Cluster, mode: ModeName, options: ContextOptions = {}): LoggedContext {
   const log: LoggedDecision[] = [];
-  const compiled = new Map<number, ServiceDataplane>();
-  const real = (node: number): ServiceDataplane => {
-    let dp = compiled.get(node);
-    if (!dp) {
-      dp = compileDataplane(cluster, mode, node);
-      compiled.set(node, dp);
-    }
-    return dp;
-  };
+  const compiled = new CompiledCluster(cluster, mode);
+  const real = (node: number): ServiceDataplane => compiled.dataplane(node);
   const wrap = (_c: Cluster, node: number): ServiceDataplane => {
     const dp = real(node);
     return {
@@ -202,8 +194,7 @@ export function loggedContext(cluster: Cluster, mode: ModeName, options: Context
       stats: () => dp.stats(),
     };
   };
-  const ctx = new PipelineContext(cluster, buildPodNetwork(cluster), wrap, {
-    mode,
+  const ctx = new PipelineContext(new CompiledCluster(cluster, mode, wrap, compiled.plan), {
     seed: options.seed ?? 1,
     conntrackMax: options.conntrackMax ?? 4096,
   });
@@ -226,7 +217,7 @@ export function sendPacket(lc: LoggedContext, probe: Probe, tcpFlags: number = T
   const { ctx, log } = lc;
   const batch = new PacketBatch({ capacity: 2 });
   const i = batch.push(probe.proto, probe.srcIp, probe.srcPort, probe.dstIp, probe.dstPort, probe.payload ?? payload, tcpFlags);
-  const rec = new TraceRecorder(i, (n) => ctx.cluster.nodes[n]?.name ?? `node ${n}`, true);
+  const rec = new TraceRecorder(i, (n) => ctx.world.cluster.nodes[n]?.name ?? `node ${n}`, true);
   ctx.recorder = rec;
   const before = log.length;
   inject(ctx, batch, i, probe.node, probe.entry);

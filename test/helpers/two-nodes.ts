@@ -4,7 +4,7 @@
  * externalTrafficPolicy Local and one with Cluster (endpoint only on node-2), and a service
  * without endpoints.
  */
-import { CompiledCluster } from '../../src/cli/engine.js';
+import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 import type { Cni, ModeName } from '../../src/model/types.js';
 import { clusterNetwork, clusterOf, node, proxyConfig, service, slice } from './cluster.js';
 

@@ -29,7 +29,7 @@ describe('conntrack full', () => {
   it('drops and counts new flows while established flows still pass', () => {
     // Arrange: a node whose table holds kMax entries, filled with established (ASSURED) flows.
     const compiled = twoNodes('calico-vxlan');
-    const ctx = new PipelineContext(compiled.cluster, compiled.plan, (_c, n) => compiled.dataplane(n), { mode: 'iptables', seed: 1, conntrackMax: kMax });
+    const ctx = new PipelineContext(compiled, { conntrackMax: kMax });
     const batch = new PacketBatch({ capacity: 2 });
     for (let f = 0; f < kMax; f++) {
       const port = 40000 + f;
@@ -37,33 +37,33 @@ describe('conntrack full', () => {
       assert.equal(send(ctx, batch, server, 8080, client, port, TCP_SYN | TCP_ACK), END_POD);
       assert.equal(send(ctx, batch, client, port, server, 8080, TCP_ACK), END_POD);
     }
-    assert.equal(ctx.conntrack(0).count, kMax);
+    assert.equal(ctx.world.conntrack(0).count, kMax);
 
     // Act: more new flows arrive.
-    const dropsBefore = ctx.drops[DROP_CONNTRACK_FULL];
+    const dropsBefore = ctx.counters.drops[DROP_CONNTRACK_FULL];
     const newVerdicts = [];
     for (let f = 0; f < 5; f++) newVerdicts.push(send(ctx, batch, client, 50000 + f, server, 8080, TCP_SYN));
 
     // Assert: every new flow was dropped and counted; established flows still pass both ways.
     assert.deepEqual(newVerdicts, [4, 4, 4, 4, 4], 'END_DROPPED for each new flow');
-    assert.equal(ctx.drops[DROP_CONNTRACK_FULL] - dropsBefore, 5);
-    assert.equal(ctx.conntrack(0).counter('dropFull'), 5);
+    assert.equal(ctx.counters.drops[DROP_CONNTRACK_FULL] - dropsBefore, 5);
+    assert.equal(ctx.world.conntrack(0).counter('dropFull'), 5);
     for (let f = 0; f < kMax; f++) {
       assert.equal(send(ctx, batch, client, 40000 + f, server, 8080, TCP_ACK), END_POD, `established flow ${f} forward`);
       assert.equal(send(ctx, batch, server, 8080, client, 40000 + f, TCP_ACK), END_POD, `established flow ${f} reply`);
     }
-    assert.equal(ctx.conntrack(0).count, kMax);
+    assert.equal(ctx.world.conntrack(0).count, kMax);
   });
 
   it('evicts a flow that was never answered to make room, as early_drop does', () => {
     const compiled = twoNodes('calico-vxlan');
-    const ctx = new PipelineContext(compiled.cluster, compiled.plan, (_c, n) => compiled.dataplane(n), { mode: 'iptables', seed: 1, conntrackMax: kMax });
+    const ctx = new PipelineContext(compiled, { conntrackMax: kMax });
     const batch = new PacketBatch({ capacity: 2 });
     // Unanswered SYNs only: none is ASSURED, so each new flow can take an old one's place.
     for (let f = 0; f < kMax; f++) assert.equal(send(ctx, batch, client, 40000 + f, server, 8080, TCP_SYN), END_POD);
     let delivered = 0;
     for (let f = 0; f < 20; f++) if (send(ctx, batch, client, 50000 + f, server, 8080, TCP_SYN) === END_POD) delivered++;
     assert.ok(delivered > 0, 'early_drop made room for some new flows');
-    assert.ok(ctx.conntrack(0).counter('earlyDrop') > 0);
+    assert.ok(ctx.world.conntrack(0).counter('earlyDrop') > 0);
   });
 });

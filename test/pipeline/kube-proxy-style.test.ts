@@ -5,7 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { CompiledCluster } from '../../src/cli/engine.js';
+import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
+import { PipelineContext } from '../../src/dataplane/context.js';
 import { resolveProbe } from '../../src/dataplane/resolve.js';
 import { tracePacket, type TraceResult } from '../../src/dataplane/trace.js';
 import type { ModeName } from '../../src/model/types.js';
@@ -24,7 +25,7 @@ function cluster(config: Record<string, unknown>, mode: ModeName = 'iptables'): 
 }
 
 function trace(c: CompiledCluster, src: string, dst: string): TraceResult {
-  return tracePacket(c.context(), resolveProbe(c.cluster, c.plan, { src, dst, node: 'test-node' })).result;
+  return tracePacket(new PipelineContext(c), resolveProbe(c.cluster, c.plan, { src, dst, node: 'test-node' })).result;
 }
 
 describe('clusters as kube-proxy tests write them', () => {

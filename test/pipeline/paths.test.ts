@@ -5,6 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
+import { PipelineContext } from '../../src/dataplane/context.js';
 import { resolveProbe } from '../../src/dataplane/resolve.js';
 import { tracePacket, type TraceResult } from '../../src/dataplane/trace.js';
 import type { CapturedFrame } from '../../src/dataplane/trace-recorder.js';
@@ -17,7 +19,7 @@ import { twoNodes } from '../helpers/two-nodes.js';
 function trace(cni: Cni, src: string, dst: string, opts: { node?: string; reply?: boolean; mode?: 'iptables' | 'ipvs' | 'nftables' | 'userspace' } = {}) {
   const compiled = twoNodes(cni, opts.mode ?? 'iptables');
   const probe = resolveProbe(compiled.cluster, compiled.plan, { src, dst, ...(opts.node ? { node: opts.node } : {}) });
-  return tracePacket(compiled.context(), probe, { reply: opts.reply ?? false, capture: true });
+  return tracePacket(new PipelineContext(compiled), probe, { reply: opts.reply ?? false, capture: true });
 }
 
 /** Every captured frame parses, and its IPv4 and L4 checksums (inner and outer) are valid. */
@@ -181,7 +183,6 @@ describe('edge cases', () => {
 describe('Calico CrossSubnet', () => {
   it('routes within a subnet and encapsulates across subnets, as the nodes\' projectcalico.org/IPv4Address says', async () => {
     const { clusterOf, node, proxyConfig } = await import('../helpers/cluster.js');
-    const { CompiledCluster } = await import('../../src/cli/engine.js');
     const annotated = (name: string, cidr: string, ip: string, subnet: string) => {
       const n = node(name, cidr, ip) as { metadata: Record<string, unknown> };
       n.metadata.annotations = { 'projectcalico.org/IPv4Address': `${ip}/${subnet}` };
@@ -197,7 +198,7 @@ describe('Calico CrossSubnet', () => {
       ),
       'iptables',
     );
-    const run = (dst: string) => tracePacket(compiled.context(), resolveProbe(compiled.cluster, compiled.plan, { src: '10.244.1.5:40000', dst }), {}).result;
+    const run = (dst: string) => tracePacket(new PipelineContext(compiled), resolveProbe(compiled.cluster, compiled.plan, { src: '10.244.1.5:40000', dst }), {}).result;
     const sameSubnet = run('10.244.2.7:8080');
     assert.equal(sameSubnet.verdict, 'delivered');
     assert.ok(sameSubnet.hops.every((h) => h.outer === null), 'node-2 shares node-1\'s subnet: routed, not encapsulated');

@@ -53,15 +53,15 @@ for (const mode of modeNames()) {
           holds(ack.end === END_POD ? '' : `filling: flow ${k} ACK ended ${ack.end}`);
           established.push({ where: `${formatIp(ack.batch.dstIp[ack.i])}:${ack.batch.dstPort[ack.i]}` });
         }
-        const ct = lc.ctx.conntrack(0);
+        const ct = lc.ctx.world.conntrack(0);
         const fullBefore = ct.counter('dropFull');
-        const dropsBefore = lc.ctx.drops[DROP_CONNTRACK_FULL];
+        const dropsBefore = lc.ctx.counters.drops[DROP_CONNTRACK_FULL];
         // Act: one more new flow, then data on every established one.
         const fresh = sendPacket(lc, probe(flows), TCP_SYN);
         // Assert
         holds(fresh.end === END_DROPPED && fresh.batch.drop[fresh.i] === DROP_CONNTRACK_FULL ? '' : `the new flow ended ${fresh.end} (${kDropNames[fresh.batch.drop[fresh.i]]}), not dropped as conntrack-full`);
         holds(ct.counter('dropFull') === fullBefore + 1 ? '' : `dropFull ${fullBefore} -> ${ct.counter('dropFull')}`);
-        holds(lc.ctx.drops[DROP_CONNTRACK_FULL] === dropsBefore + 1 ? '' : 'the pipeline did not count the drop');
+        holds(lc.ctx.counters.drops[DROP_CONNTRACK_FULL] === dropsBefore + 1 ? '' : 'the pipeline did not count the drop');
         for (let k = 0; k < flows; k++) {
           const data = sendPacket(lc, probe(k), TCP_ACK, 512);
           holds(data.end === END_POD ? '' : `established flow ${k} ended ${data.end} (${kDropNames[data.batch.drop[data.i]]})`);

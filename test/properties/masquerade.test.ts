@@ -57,7 +57,7 @@ for (const mode of modeNames()) {
             if (sent.end === END_POD && mode !== 'userspace') {
               // Unmasqueraded, the endpoint sees the client; masqueraded, an address of the deciding node.
               const seen = sent.batch.srcIp[sent.i];
-              const ok = want ? lc.ctx.plan.nodes[d.node].addresses.includes(seen) : seen === p.probe.srcIp;
+              const ok = want ? lc.ctx.world.plan.nodes[d.node].addresses.includes(seen) : seen === p.probe.srcIp;
               holds(ok ? '' : `the endpoint sees ${formatIp(seen)} (client ${formatIp(p.probe.srcIp)}), masquerade should be ${want}`);
             }
           }

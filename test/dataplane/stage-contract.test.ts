@@ -1,0 +1,265 @@
+/**
+ * The stage table's declarations are checked facts: many varied packets (synthetic flows of every
+ * kind with their replies, in every proxy mode and several CNIs, traced and untraced, plus
+ * packets built to fail: TTL 1, oversized, non-SYN first packets, a full conntrack table) run
+ * through the pipeline with every stage wrapped, and each stage may write only the next stages,
+ * drop reasons and ends its record declares (src/dataplane/stages.ts). The checker itself is
+ * shown to catch a wrong declaration.
+ */
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { PipelineContext } from '../../src/dataplane/context.js';
+import { END_DROPPED, END_REJECTED, kDropNames, kEndNames, kStageNames, NEXT_DONE, NEXT_PREROUTING, NEXT_SERVICE_NAT, DROP_SERVICE_REJECT, END_HOST, END_POD } from '../../src/dataplane/next.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
+import { resolveProbe } from '../../src/dataplane/resolve.js';
+import { kStages, type Stage } from '../../src/dataplane/stages.js';
+import { TraceRecorder } from '../../src/dataplane/trace-recorder.js';
+import type { Cni, ModeName } from '../../src/model/types.js';
+import { modeNames } from '../../src/compile/index.js';
+import { PROTO_TCP } from '../../src/model/types.js';
+import { kBatchSize, PacketBatch } from '../../src/net/batch.js';
+import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/net/l4.js';
+import { FlowChunk } from '../../src/replay/flows.js';
+import { ReplaySetup } from '../../src/replay/replay.js';
+import { twoNodes } from '../helpers/two-nodes.js';
+
+const kCnis: readonly Cni[] = ['calico-vxlan', 'calico-ipip', 'kubenet', 'flannel-vxlan'];
+
+/** What the wrapped stages saw: contract violations, and every (stage, outcome) that happened. */
+interface Audit {
+  readonly violations: string[];
+  /** "stage -> next", "stage drop reason", "stage end name". */
+  readonly seen: Set<string>;
+}
+
+const newAudit = (): Audit => ({ violations: [], seen: new Set() });
+
+/**
+ * The stage table with every stage's run wrapped: before it, the batch's `next` column and the
+ * drop counters are copied; after it, every packet the stage took must have a declared next id,
+ * a packet it ended a declared drop reason or end, and no other packet may have moved.
+ */
+function checked(stages: readonly Stage[], audit: Audit): Stage[] {
+  return stages.map((s) => ({
+    ...s,
+    run(ctx: PipelineContext, batch: PacketBatch): void {
+      const before = batch.next.slice(0, batch.count);
+      const drops = ctx.counters.drops.slice();
+      s.run(ctx, batch);
+      const flag = (what: string): void => {
+        if (audit.violations.length < 20) audit.violations.push(`${s.name}: ${what}`);
+      };
+      for (let i = 0; i < batch.count; i++) {
+        const after = batch.next[i];
+        if (before[i] !== s.id) {
+          if (after !== before[i]) flag(`moved packet ${i} it does not own (${kStageNames[before[i]]} -> ${kStageNames[after]})`);
+          continue;
+        }
+        audit.seen.add(`${s.name} -> ${kStageNames[after]}`);
+        if (!s.next.includes(after)) flag(`wrote undeclared next ${kStageNames[after]}`);
+        if (after !== NEXT_DONE) continue;
+        const end = batch.verdict[i];
+        const reason = batch.drop[i];
+        if (reason !== 0) {
+          audit.seen.add(`${s.name} drop ${kDropNames[reason]}`);
+          if (!s.drops.includes(reason)) flag(`dropped for undeclared reason ${kDropNames[reason]}`);
+          const expected = reason === DROP_SERVICE_REJECT ? END_REJECTED : END_DROPPED;
+          if (end !== expected) flag(`dropped for ${kDropNames[reason]} with end ${kEndNames[end]}`);
+        } else {
+          audit.seen.add(`${s.name} end ${kEndNames[end]}`);
+          if (!s.ends.includes(end)) flag(`ended a packet undeclared as ${kEndNames[end]}`);
+        }
+      }
+      for (let r = 0; r < drops.length; r++) {
+        if (ctx.counters.drops[r] !== drops[r] && !s.drops.includes(r)) flag(`counted undeclared drop ${kDropNames[r]}`);
+      }
+    },
+  }));
+}
+
+/**
+ * Replays `flows` synthetic flows of every kind through checked stages, in two waves: first
+ * packets, then each delivered flow's reply and a few more packets both ways, as the replay
+ * does, with tracing on for the first packet of some batches. Returns how many packets were sent.
+ */
+function replayChecked(mode: ModeName, cni: Cni, flows: number, stages: readonly Stage[], conntrackMax = 1 << 14): number {
+  const setup = new ReplaySetup({ mode, services: 12, endpointsPerService: 3, cni, seed: 7, zipf: 0 });
+  const ctx = new PipelineContext(setup.compiledCluster, { seed: 7, conntrackMax });
+  const chunk = new FlowChunk(flows);
+  setup.flowSet.fillShard(0, flows, 0, 1, chunk);
+  const batch = new PacketBatch({ capacity: kBatchSize });
+  const back = new Array<{ src: number; sport: number; dst: number; dport: number; node: number; entry: number } | null>(chunk.count).fill(null);
+  let sent = 0;
+  const run = (traced: number): void => {
+    if (traced >= 0) ctx.recorder = new TraceRecorder(traced, (n) => setup.cluster.nodes[n].name, false);
+    runBatch(ctx, batch, stages);
+    ctx.recorder = null;
+    sent += batch.count;
+  };
+  // Two waves: the second's new flows meet the first's established entries (a small table fills).
+  for (const [lo, hi] of [[0, chunk.count >> 1], [chunk.count >> 1, chunk.count]]) {
+    for (let j0 = lo; j0 < hi; j0 += kBatchSize) {
+      const j1 = Math.min(hi, j0 + kBatchSize);
+      batch.reset();
+      for (let j = j0; j < j1; j++) {
+        // Every 17th flow starts with a bare ACK (no SYN: conntrack cannot start it), every 29th is
+        // oversized (too big for the overlay with DF set), every 31st arrives with TTL 1.
+        const tcp = chunk.proto[j] === PROTO_TCP;
+        batch.ttl = j % 31 === 0 ? 1 : 64;
+        const i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], j % 29 === 0 ? 1480 : 100, tcp ? (j % 17 === 0 ? TCP_ACK : TCP_SYN) : 0);
+        inject(ctx, batch, i, chunk.node[j], chunk.entry[j]);
+      }
+      batch.ttl = 64;
+      run(0);
+      for (let i = 0; i < batch.count; i++) {
+        const end = batch.verdict[i];
+        if (end === END_DROPPED || end === END_REJECTED) continue;
+        const entry = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+        back[j0 + i] = { src: batch.dstIp[i], sport: batch.dstPort[i], dst: batch.srcIp[i], dport: batch.srcPort[i], node: batch.node[i], entry };
+      }
+    }
+    // The established packets: reply, forward, reply, forward FIN.
+    for (let p = 0; p < 4; p++) {
+      batch.reset();
+      for (let j = lo; j < hi; j++) {
+        const b = back[j];
+        if (!b) continue;
+        const tcp = chunk.proto[j] === PROTO_TCP;
+        const flags = !tcp ? 0 : p === 0 ? TCP_SYN | TCP_ACK : p === 3 ? TCP_FIN | TCP_ACK : TCP_ACK;
+        const i =
+          p % 2 === 0
+            ? batch.push(chunk.proto[j], b.src, b.sport, b.dst, b.dport, 200, flags)
+            : batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], 200, flags);
+        if (p % 2 === 0) inject(ctx, batch, i, b.node, b.entry);
+        else inject(ctx, batch, i, chunk.node[j], chunk.entry[j]);
+        if (batch.count === kBatchSize) {
+          run(p === 0 ? 0 : -1);
+          batch.reset();
+        }
+      }
+      if (batch.count > 0) run(-1);
+    }
+  }
+  return sent;
+}
+
+/** The two-node cluster's hand-picked paths (host network, NodePorts, hairpin, no endpoints), traced. */
+function probesChecked(mode: ModeName, cni: Cni, stages: readonly Stage[]): void {
+  const compiled = twoNodes(cni, mode);
+  const probes: [string, string, string?][] = [
+    ['10.244.1.5:40000', '10.96.0.10:80'],
+    ['10.244.2.7:40000', '10.96.0.10:80'],
+    ['10.244.1.5:40000', '10.244.2.7:8080'],
+    ['10.244.1.5:40000', '10.96.0.40:80'],
+    ['192.168.0.11:40000', '10.96.0.10:80'],
+    ['192.168.0.11:40000', '192.168.0.12:22'],
+    ['10.244.1.5:40000', '192.168.0.11:10250'],
+    ['203.0.113.9:5555', '192.168.0.11:30081', 'node-1'],
+    ['203.0.113.9:5555', '192.168.0.11:30080', 'node-1'],
+    ['203.0.113.9:5555', '192.168.0.12:30080', 'node-2'],
+    ['10.244.1.5:40000', '8.8.8.8:53'],
+  ];
+  const ctx = new PipelineContext(compiled);
+  for (const [src, dst, node] of probes) {
+    const probe = resolveProbe(compiled.cluster, compiled.plan, { src, dst, ...(node ? { node } : {}) });
+    let flags = TCP_SYN;
+    let p: typeof probe | undefined = probe;
+    for (let k = 0; k < 2 && p; k++) {
+      const batch = new PacketBatch({ capacity: 2 });
+      const i = batch.push(p.proto, p.srcIp, p.srcPort, p.dstIp, p.dstPort, 64, flags);
+      ctx.recorder = new TraceRecorder(i, (n) => compiled.cluster.nodes[n].name, true);
+      inject(ctx, batch, i, p.node, p.entry);
+      runBatch(ctx, batch, stages);
+      ctx.recorder = null;
+      const end = batch.verdict[i];
+      if (end === END_DROPPED || end === END_REJECTED) break;
+      const entry = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+      p = { ...p, srcIp: batch.dstIp[i], srcPort: batch.dstPort[i], dstIp: batch.srcIp[i], dstPort: batch.srcPort[i], node: batch.node[i], entry };
+      flags = TCP_SYN | TCP_ACK;
+    }
+  }
+}
+
+describe('stage contract: every stage writes only what its record declares', () => {
+  const seen = new Set<string>();
+  for (const mode of modeNames()) {
+    for (const cni of kCnis) {
+      it(`${mode}, ${cni}: synthetic flows and their replies, and the two-node paths`, () => {
+        const audit = newAudit();
+        const stages = checked(kStages, audit);
+        const sent = replayChecked(mode, cni, 700, stages);
+        probesChecked(mode, cni, stages);
+        assert.deepEqual(audit.violations, []);
+        assert.ok(sent > 1000, `${sent} packets sent`);
+        for (const s of audit.seen) seen.add(s);
+      });
+    }
+  }
+
+  it('a full conntrack table: confirm drops new flows at POSTROUTING and LOCAL_IN', () => {
+    const audit = newAudit();
+    for (const mode of modeNames()) replayChecked(mode, 'calico-vxlan', 400, checked(kStages, audit), 64);
+    assert.deepEqual(audit.violations, []);
+    for (const s of audit.seen) seen.add(s);
+    assert.ok(audit.seen.has('postrouting drop conntrack-full'), [...audit.seen].join(', '));
+  });
+
+  it('the packets above reach every stage and most of what the stages declare', () => {
+    for (const s of kStages) assert.ok([...seen].some((k) => k.startsWith(`${s.name} `)), `stage ${s.name} never ran`);
+    const declared: string[] = [];
+    for (const s of kStages) {
+      for (const n of s.next) declared.push(`${s.name} -> ${kStageNames[n]}`);
+      for (const d of s.drops) declared.push(`${s.name} drop ${kDropNames[d]}`);
+      for (const e of s.ends) declared.push(`${s.name} end ${kEndNames[e]}`);
+    }
+    // Not reached by these packets: a routing loop, a blackhole route, malformed outer headers,
+    // and a full table at LOCAL_IN.
+    const unreached = new Set(['prerouting drop loop', 'route drop no-route', 'decap -> done', 'decap drop unparsable', 'local-in drop conntrack-full']);
+    const missing = declared.filter((d) => !seen.has(d) && !unreached.has(d));
+    assert.deepEqual(missing, [], 'declared outcomes no packet produced');
+  });
+
+  it('every stage that drops or ends packets declares done among its next stages, and no other does', () => {
+    for (const s of kStages) assert.equal(s.next.includes(NEXT_DONE), s.drops.length + s.ends.length > 0, s.name);
+    assert.deepEqual(kStages.map((s) => s.id), kStageNames.slice(1).map((_, k) => k + 1), 'the table runs the stages in the order of kStageNames');
+  });
+});
+
+describe('stage contract: the checker catches a wrong declaration', () => {
+  const wrong = (name: string, change: Partial<Stage>): Stage[] => kStages.map((s) => (s.name === name ? { ...s, ...change } : s));
+  const violationsOf = (stages: readonly Stage[], cni: Cni = 'calico-vxlan', mode: ModeName = 'userspace'): string[] => {
+    const audit = newAudit();
+    replayChecked(mode, cni, 300, checked(stages, audit));
+    probesChecked(mode, cni, checked(stages, audit));
+    return audit.violations;
+  };
+
+  it('an undeclared next id', () => {
+    const v = violationsOf(wrong('prerouting', { next: kStages[0].next.filter((n) => n !== NEXT_SERVICE_NAT) }));
+    assert.ok(v.includes('prerouting: wrote undeclared next service-nat'), v.join('\n'));
+  });
+
+  it('an undeclared drop reason', () => {
+    const v = violationsOf(wrong('service-nat', { drops: [] }), 'calico-vxlan', 'iptables');
+    assert.ok(v.some((x) => x.startsWith('service-nat: dropped for undeclared reason')), v.join('\n'));
+  });
+
+  it('an undeclared end', () => {
+    const v = violationsOf(wrong('postrouting', { ends: [] }));
+    assert.ok(v.includes('postrouting: ended a packet undeclared as delivered-pod'), v.join('\n'));
+  });
+
+  it('a stage that moves packets it does not own', () => {
+    // kubenet: the underlay hands unencapsulated packets straight to prerouting, before decap runs.
+    const decap = kStages.find((x) => x.name === 'decap')!;
+    const greedy: Stage = {
+      ...decap,
+      run(ctx, batch) {
+        for (let i = 0; i < batch.count; i++) if (batch.next[i] === NEXT_PREROUTING) batch.next[i] = NEXT_DONE;
+        decap.run(ctx, batch);
+      },
+    };
+    const v = violationsOf(kStages.map((x) => (x === decap ? greedy : x)), 'kubenet');
+    assert.ok(v.some((x) => x.startsWith('decap: moved packet')), v.join('\n'));
+  });
+});
