@@ -8,11 +8,12 @@
  * arriving at a node's NIC (the node named, or the one owning the destination address).
  */
 import { InvalidArgumentError } from '../errors.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, type Cluster, type Protocol } from '../model/types.js';
+import { type Cluster } from '../model/types.js';
 import { cidrContains, parseIp } from '../net/ipv4.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from './pipeline.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import type { Probe } from './trace.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, type Protocol } from '../net/proto.js';
 
 export interface ProbeSpec {
   readonly src: string;

@@ -19,7 +19,7 @@ import { PipelineContext } from '../dataplane/context.js';
 import { ENTRY_POD } from '../dataplane/pipeline.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
 import { tracePacket } from '../dataplane/trace.js';
-import { mix32 } from '../model/prng.js';
+import { mix32 } from '../net/hash.js';
 import { protocolName, servicePortName, type Cluster } from '../model/types.js';
 import { formatIp } from '../net/ipv4.js';
 import type { AgentOutcome, AgentProbe, AgentRequest } from './agent.js';

@@ -19,15 +19,17 @@
  * kernel does (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
-import { fmix32 } from '../../net/hash.js';
+import { mixPair } from '../../net/hash.js';
 import {
   HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
 import type { Cluster } from '../../model/types.js';
 import { formatIp } from '../../net/ipv4.js';
-import { isLocalAddress, nodeLocalAddresses } from './compile-rules.js';
+import { isLocalAddress, nodeLocalAddresses } from '../node-addresses.js';
+import { newRecentTable, recentCheck, recentSet } from './recent.js';
 import { saveRuleBody } from './render.js';
+import type { ExpiringTable } from '../tables/index.js';
 import {
   CT_DNAT, CT_NEW, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG, M_PROTO,
   M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_REJECT,
@@ -42,12 +44,10 @@ const OUT_DNAT = 3;
 const OUT_MASQUERADE = 4;
 
 const kStackDepth = 64;
-const kRecentCapacity = 1 << 16; // power of two: slot = hash & mask
-const kRecentProbes = 8;
 
-/** murmur3's finaliser: a cheap, well-mixed hash of (flow random, rule index). */
+/** A cheap, well-mixed hash of (flow random, rule index). */
 export function statisticDraw(rand: number, rule: number): number {
-  return fmix32((rand ^ Math.imul(rule + 1, 0x9e3779b1)) >>> 0);
+  return mixPair(rand, rule + 1);
 }
 
 /** Branch choices for explain(): forced prefix, then "no match", recording where it branched. */
@@ -77,9 +77,7 @@ export class IptablesDataplane implements ServiceDataplane {
   // Preallocated walker state.
   private readonly stackChain = new Int32Array(kStackDepth);
   private readonly stackRule = new Int32Array(kStackDepth);
-  private readonly recentName = new Int32Array(kRecentCapacity).fill(-1);
-  private readonly recentIp = new Uint32Array(kRecentCapacity);
-  private readonly recentTime = new Float64Array(kRecentCapacity);
+  private readonly recent = newRecentTable();
   /** Fast-reject keys of the decide() scan (see buildScanKeys). */
   readonly scanKeys: ScanKeys;
   /** Hot path, specialised once at construction (createDecide). */
@@ -95,12 +93,12 @@ export class IptablesDataplane implements ServiceDataplane {
     this.localAddrs = Uint32Array.from(options.localAddresses);
     this.hooks = options.hooks ?? hookChains(rules);
     this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
-    this.decide = createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, { name: this.recentName, ip: this.recentIp, time: this.recentTime });
+    this.decide = createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent);
   }
 
   /** Forget all `-m recent` state (session affinity). */
   resetAffinity(): void {
-    this.recentName.fill(-1);
+    this.recent.clear();
   }
 
   /**
@@ -138,7 +136,7 @@ export class IptablesDataplane implements ServiceDataplane {
       out.work = this.work;
       return;
     }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hooks.filterIn : this.hooks.filterFwd;
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs, dst) ? this.hooks.filterIn : this.hooks.filterFwd;
     res = this.walk(filterHook, src, dst, dport, pkt, ct, null);
     if (res === OUT_DROP || res === OUT_REJECT) {
       out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
@@ -240,14 +238,14 @@ export class IptablesDataplane implements ServiceDataplane {
   /** The rarer matches, kept out of the scan loop. */
   private slowMatch(r: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
     const rs = this.rules;
-    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs as unknown as number[], dst)) return false;
-    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs as unknown as number[], src)) return false;
+    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return false;
+    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return false;
     if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return false;
     if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return false;
     if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return false;
     if (f & M_RECENT_CHECK) {
       if (chooser) return false; // explored as "no affinity yet": the same endpoints are reachable either way
-      if (!this.recentCheck(rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
+      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
     }
     if (f & M_STATISTIC) {
       if (chooser) {
@@ -259,16 +257,8 @@ export class IptablesDataplane implements ServiceDataplane {
         return false;
       }
     }
-    if (f & M_RECENT_SET && !chooser) this.recentSet(rs.ruleRecentName[r], src, pkt.now);
+    if (f & M_RECENT_SET && !chooser) recentSet(this.recent, rs.ruleRecentName[r], src, pkt.now);
     return true;
-  }
-
-  private recentCheck(name: number, ip: number, seconds: number, now: number): boolean {
-    return recentCheck(this.recentName, this.recentIp, this.recentTime, name, ip, seconds, now);
-  }
-
-  private recentSet(name: number, ip: number, now: number): void {
-    recentSet(this.recentName, this.recentIp, this.recentTime, name, ip, now);
   }
 
   private step(r: number, chooser: Chooser | null): TraceStep {
@@ -344,7 +334,7 @@ export class IptablesDataplane implements ServiceDataplane {
       verdict = VERDICT_DNAT;
       ct |= CT_DNAT;
     }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hooks.filterIn : this.hooks.filterFwd;
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs, dst) ? this.hooks.filterIn : this.hooks.filterFwd;
     res = this.walk(filterHook, src, dst, dport, pkt, ct, chooser, steps);
     if (res === OUT_DROP || res === OUT_REJECT) return { verdict: res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT, endpoint: -1, servicePort: this.port, masquerade: false };
     res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, chooser, steps);
@@ -359,42 +349,6 @@ export class IptablesDataplane implements ServiceDataplane {
     const scanKeyBytes = this.scanKeys.dst.byteLength + this.scanKeys.protoPort.byteLength;
     return { mode: 'iptables', rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
   }
-}
-
-/** `-m recent` state (xt_recent): open addressing keyed by (list name, source address). */
-interface RecentTable {
-  readonly name: Int32Array;
-  readonly ip: Uint32Array;
-  readonly time: Float64Array;
-}
-
-function recentSlot(name: number, ip: number): number {
-  return (Math.imul(ip ^ Math.imul(name + 1, 0x27d4eb2d), 0x9e3779b1) >>> 16) & (kRecentCapacity - 1);
-}
-
-function recentCheck(names: Int32Array, ips: Uint32Array, times: Float64Array, name: number, ip: number, seconds: number, now: number): boolean {
-  let s = recentSlot(name, ip);
-  for (let i = 0; i < kRecentProbes; i++, s = (s + 1) & (kRecentCapacity - 1)) {
-    if (names[s] === name && ips[s] === ip) return seconds === 0 || now - times[s] <= seconds;
-    if (names[s] === -1) return false;
-  }
-  return false;
-}
-
-function recentSet(names: Int32Array, ips: Uint32Array, times: Float64Array, name: number, ip: number, now: number): void {
-  let s = recentSlot(name, ip);
-  let oldest = s;
-  for (let i = 0; i < kRecentProbes; i++, s = (s + 1) & (kRecentCapacity - 1)) {
-    if (names[s] === -1 || (names[s] === name && ips[s] === ip)) {
-      oldest = s;
-      break;
-    }
-    if (times[s] < times[oldest]) oldest = s;
-  }
-  // Full neighbourhood: evict the least recently seen entry, as xt_recent evicts its oldest.
-  names[oldest] = name;
-  ips[oldest] = ip;
-  times[oldest] = now;
 }
 
 /** The chain each hook's walk starts in (-1: the ruleset has no such chain). */
@@ -443,7 +397,7 @@ const ST_HIT = 3;
  * Math.* in the scan; jumps use a preallocated Int32Array stack.
  * ~0.5-0.7 ns/rule on a 2.6 GHz EPYC core (bench/compile/iptables-walk.bench.ts).
  */
-export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: RecentTable): (pkt: FirstPacket, out: NatDecision) => void {
+export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable): (pkt: FirstPacket, out: NatDecision) => void {
   const st = new Int32Array(4);
   const stackChain = new Int32Array(kStackDepth);
   const stackRule = new Int32Array(kStackDepth);
@@ -532,9 +486,9 @@ export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAdd
         if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) continue;
         if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
         if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
-        if (f & M_RECENT_CHECK && !recentCheck(recent.name, recent.ip, recent.time, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) continue;
+        if (f & M_RECENT_CHECK && !recentCheck(recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) continue;
         if (f & M_STATISTIC && (statisticDraw(pkt.rand, r) & 0x7fffffff) >= rs.ruleProb[r]) continue;
-        if (f & M_RECENT_SET) recentSet(recent.name, recent.ip, recent.time, rs.ruleRecentName[r], src, pkt.now);
+        if (f & M_RECENT_SET) recentSet(recent, rs.ruleRecentName[r], src, pkt.now);
       }
       // Matched.
       if (port < 0 && portA[r] >= 0) port = portA[r];

@@ -37,7 +37,7 @@ export function dataplaneFromIptablesSave(text: string, options: FromRulesetOpti
 }
 
 export { IptablesDataplane, statisticDraw } from './dataplane.js';
-export { compileRuleset, kLargeClusterEndpointsThreshold, nodeLocalAddresses } from './compile-rules.js';
+export { compileRuleset, kLargeClusterEndpointsThreshold } from './compile-rules.js';
 export type { IptablesCompileOptions } from './compile-rules.js';
 export { renderIptablesSave, renderIptablesRestore, saveRuleBody, restoreRuleBody, kDefaultSaveHeader } from './render.js';
 export type { SaveOptions, RestoreText } from './render.js';

@@ -14,12 +14,11 @@
  * Reads: pkt.{srcIp,srcPort,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of
  * `out`. Per-instance state: rr/wrr cursors, lc connection counts, persistence templates.
  */
-import { nodeAddresses } from '../node-addresses.js';
+import { nodeAddresses, resolveNode } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { cidrContains, formatCidr, formatIp } from '../../net/ipv4.js';
 import {
-  PROTO_SCTP, PROTO_TCP, PROTO_UDP, servicePortName,
-  type Cluster, type IpvsScheduler, type ServicePort,
+  servicePortName, type Cluster, type IpvsScheduler, type ServicePort,
 } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, kVerdictNames,
@@ -27,16 +26,16 @@ import {
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '../topology.js';
 import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../maglev.js';
-import { AffinityTable } from './affinity-table.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { schedulerPick } from './schedulers.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   F_LOCAL_FALLBACK, F_LOCAL_POLICY, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
-  NP_UDP, NP_UDP_LOCAL, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds, tablesBytes,
+  NP_UDP, NP_UDP_LOCAL, portProtoKey, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds, tablesBytes,
   type IpvsTables,
 } from './tables.js';
-import { AddressSet, VirtualServiceTable } from './vs-table.js';
+import { AddressSet, ExpiringTable, PairTable } from '../tables/index.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 
 export interface IpvsOptions {
   /** Node index or name the rules are compiled for. */
@@ -69,14 +68,6 @@ export interface IpvsDataplane extends ServiceDataplane {
   connectionEnded(dstIp: number, proto: number, dstPort: number, endpointRow: number): void;
   /** Forgets scheduler state and persistence templates. */
   resetState(): void;
-}
-
-export function resolveNode(cluster: Cluster, node: number | string): number {
-  const idx = typeof node === 'number' ? node : cluster.nodes.findIndex((n) => n.name === node);
-  if (!Number.isInteger(idx) || idx < 0 || idx >= cluster.nodes.length) {
-    throw new InvalidArgumentError(`options.node: no node ${JSON.stringify(node)} in the cluster`);
-  }
-  return idx;
 }
 
 /** kube-proxy's nodeIPs for NodePort virtual services: every node address, or those inside
@@ -190,14 +181,13 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
   }
 
   const vsCount = b.ip.length;
-  const table = new VirtualServiceTable(vsCount);
+  const table = new PairTable(vsCount, 1);
   const bound = new AddressSet(vsCount);
   for (let v = 0; v < vsCount; v++) {
-    table.insert(b.ip[v], b.proto[v], b.port[v], v);
+    table.values[table.slotFor(b.ip[v], portProtoKey(b.proto[v], b.port[v]))] = v; // addVs dropped duplicate keys
     if (b.flags[v] & F_BOUND) bound.add(b.ip[v]);
   }
-  const nodePortIps = new AddressSet(npAddrs.length);
-  for (const ip of npAddrs) nodePortIps.add(ip);
+  const nodePortIps = AddressSet.of(npAddrs);
 
   const rsWeight = Uint16Array.from(b.rsWeight);
   const vsWrrMw = new Uint16Array(vsCount);
@@ -269,7 +259,9 @@ export type IpvsState = Pick<IpvsTables, 'rrNext' | 'wrrCl' | 'wrrCw' | 'rsConns
 export function ipvsState(vsCount: number, rsCount: number, affinityCapacity: number): IpvsState {
   return {
     rrNext: new Uint32Array(vsCount), wrrCl: new Int32Array(vsCount).fill(-1), wrrCw: new Int32Array(vsCount),
-    rsConns: new Uint32Array(rsCount), affinity: new AffinityTable(affinityCapacity),
+    rsConns: new Uint32Array(rsCount),
+    // ip_vs_sched_persist: a template is refreshed by each new connection; an expired one is reused.
+    affinity: new ExpiringTable({ capacity: affinityCapacity, hash: 'mix-pair', refreshOnHit: true, reuseExpired: true, values: true }),
   };
 }
 
@@ -368,8 +360,9 @@ class IpvsDataplaneImpl implements IpvsDataplane {
   decide(pkt: FirstPacket, out: NatDecision): void {
     const t = this.tables;
     clearDecision(out);
-    const v = t.table.find(pkt.dstIp, pkt.proto, pkt.dstPort);
+    const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
     out.work = t.table.lastProbes;
+    const v = hit < 0 ? -1 : t.table.values[hit];
     if (v < 0) {
       // KUBE-IPVS-FILTER: a new connection to an address on kube-ipvs0 that no set entry covers
       // (no VS for that port) is rejected, so VIPs do not expose the node's own listeners.
@@ -386,7 +379,8 @@ class IpvsDataplaneImpl implements IpvsDataplane {
     let slot = -1;
     const persistent = (flags & F_PERSISTENT) !== 0;
     if (persistent && t.vsRsCount[v] > 0) {
-      const rel = t.affinity.lookup(v, pkt.srcIp, pkt.now, t.vsTimeout[v]);
+      const hit = t.affinity.lookup(v, pkt.srcIp, pkt.now, t.vsTimeout[v]);
+      const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < t.vsRsCount[v] && t.rsWeight[t.vsRsStart[v] + rel] > 0) slot = t.vsRsStart[v] + rel;
     }
     if (slot < 0) {
@@ -409,8 +403,9 @@ class IpvsDataplaneImpl implements IpvsDataplane {
 
   connectionEnded(dstIp: number, proto: number, dstPort: number, endpointRow: number): void {
     const t = this.tables;
-    const v = t.table.find(dstIp, proto, dstPort);
-    if (v < 0) return;
+    const hit = t.table.find(dstIp, portProtoKey(proto, dstPort));
+    if (hit < 0) return;
+    const v = t.table.values[hit];
     for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
       if (t.rsRow[s] === endpointRow && t.rsConns[s] > 0) {
         t.rsConns[s]--;
@@ -431,8 +426,9 @@ class IpvsDataplaneImpl implements IpvsDataplane {
   explain(pkt: FirstPacket): Explanation {
     const t = this.tables;
     const steps: TraceStep[] = [];
-    const v = t.table.find(pkt.dstIp, pkt.proto, pkt.dstPort);
+    const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
     const probes = t.table.lastProbes;
+    const v = hit < 0 ? -1 : t.table.values[hit];
     const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}`;
     if (v < 0) {
       steps.push({ where: 'ipvs', rule: `(no virtual service ${key})`, action: `no match (${probes} probes)` });
@@ -447,10 +443,10 @@ class IpvsDataplaneImpl implements IpvsDataplane {
     const port = this.cluster.ports[sp];
     const mark = this.natMark(v, pkt);
     for (const [bit, set] of [[F_CLUSTER_IP, 'KUBE-CLUSTER-IP'], [F_EXTERNAL_IP, 'KUBE-EXTERNAL-IP'], [F_EXTERNAL_IP_LOCAL, 'KUBE-EXTERNAL-IP-LOCAL'], [F_LB, 'KUBE-LOAD-BALANCER'], [F_LB_LOCAL, 'KUBE-LOAD-BALANCER-LOCAL'], [F_LB_FW, 'KUBE-LOAD-BALANCER-FW']] as const) {
-      if (flags & bit) steps.push({ where: 'ipset', rule: `add ${set} ${key.replace(':', `,${protoText(pkt.proto)}:`)}`, action: 'member' });
+      if (flags & bit) steps.push({ where: 'ipset', rule: `add ${set} ${key.replace(':', `,${protoName(pkt.proto)}:`)}`, action: 'member' });
     }
     const np = t.nodePortBits[pkt.dstPort];
-    if (np & (NP_TCP | NP_UDP | NP_SCTP)) steps.push({ where: 'nat/KUBE-NODE-PORT', rule: `port ${pkt.dstPort} in KUBE-NODE-PORT-${protoText(pkt.proto).toUpperCase()}${np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? ' and KUBE-NODE-PORT-LOCAL-*' : ''}`, action: np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? 'RETURN' : 'KUBE-MARK-MASQ' });
+    if (np & (NP_TCP | NP_UDP | NP_SCTP)) steps.push({ where: 'nat/KUBE-NODE-PORT', rule: `port ${pkt.dstPort} in KUBE-NODE-PORT-${protoName(pkt.proto).toUpperCase()}${np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? ' and KUBE-NODE-PORT-LOCAL-*' : ''}`, action: np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? 'RETURN' : 'KUBE-MARK-MASQ' });
     steps.push({ where: 'nat/KUBE-SERVICES', rule: `${servicePortName(this.cluster, port)} via ${key}`, action: mark ? 'MARK 0x4000 (masquerade)' : 'no mark' });
     if (this.firewalled(v, pkt)) {
       const ranges: string[] = [];
@@ -491,8 +487,4 @@ class IpvsDataplaneImpl implements IpvsDataplane {
       maglevTables: t.mhSize > 0 ? t.mhLuts.length / t.mhSize : 0,
     };
   }
-}
-
-function protoText(proto: number): string {
-  return proto === PROTO_TCP ? 'tcp' : proto === PROTO_UDP ? 'udp' : 'sctp';
 }

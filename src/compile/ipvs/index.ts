@@ -1,12 +1,10 @@
-export { compileIpvs, nodePortAddressesOf, resolveNode } from './compile.js';
+export { compileIpvs, nodePortAddressesOf } from './compile.js';
 export type { IpvsDataplane, IpvsOptions } from './compile.js';
 export { renderIpvsadmSave, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
 export { renderIpsetSave, ipvsIpsetEntries, kIpvsIpsets, createLine } from './ipsets.js';
 export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';
 export { ipvsSyncDelta } from './sync.js';
 export type { IpvsSyncDelta, SyncDeltaOptions } from './sync.js';
-export { VirtualServiceTable, AddressSet } from './vs-table.js';
-export { AffinityTable } from './affinity-table.js';
 export { shBucket, mhHash } from './schedulers.js';
 export { renderIptablesSave } from './iptables-save-layout.js';
 export type { SaveTable } from './iptables-save-layout.js';

@@ -3,7 +3,6 @@
  * IPVS mode writes (writeIptablesRules, createAndLinkKubeChain), in iptables-save layout.
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP } from '../../model/types.js';
 import type { IpvsDataplane } from './compile.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
@@ -130,9 +129,4 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
 
 export function renderIpvsIptablesSave(dp: IpvsDataplane): string {
   return renderIptablesSave(ipvsIptablesTables(dp));
-}
-
-/** Used by tests and sync: protocol name as ipset entries spell it. */
-export function ipsetProto(p: number): string {
-  return p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : 'sctp';
 }

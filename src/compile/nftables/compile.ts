@@ -5,7 +5,8 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import type { Cluster } from '../../model/types.js';
-import { buildRuleset, nodeLocalAddresses } from './build.js';
+import { buildRuleset } from './build.js';
+import { nodeLocalAddresses } from '../node-addresses.js';
 import { NftablesDataplane } from './dataplane.js';
 import { parseRuleset } from './parse.js';
 import { compileProgram } from './program.js';

@@ -1,7 +1,7 @@
 /** kube-proxy's nftables mode: build, render, parse, compile, sync. */
 export { compileNftables, dataplaneFromNftText, dataplaneFromRuleset } from './compile.js';
 export type { NftablesOptions } from './compile.js';
-export { buildRuleset, nodePortAddresses, nodeLocalAddresses } from './build.js';
+export { buildRuleset, nodePortAddresses } from './build.js';
 export type { NodePortAddresses } from './build.js';
 export { renderRuleset } from './render.js';
 export { parseRuleset } from './parse.js';

@@ -14,16 +14,15 @@
  * returns VERDICT_REDIRECT with the proxy address and the endpoint the proxy will dial.
  * Reads: pkt.{srcIp,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of `out`.
  */
-import { nodeAddresses } from '../node-addresses.js';
+import { nodeAddresses, resolveNode } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_REDIRECT,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { formatIp } from '../../net/ipv4.js';
-import { AffinityTable } from '../ipvs/affinity-table.js';
-import { resolveNode } from '../ipvs/compile.js';
-import { AddressSet } from '../ipvs/vs-table.js';
+import { AddressSet, ExpiringTable } from '../tables/index.js';
+import { fibonacci32 } from '../../net/hash.js';
 import { portalRuleText } from './render.js';
 
 /** Linux's default net.ipv4.ip_local_port_range: where the kernel picks a socket's port when
@@ -92,7 +91,7 @@ export interface UserspaceTables {
   /** Chain boundaries: rules of kind k are `[chainStart[k], chainStart[k + 1])`. */
   readonly chainStart: Uint32Array;
   readonly localAddrs: AddressSet;
-  readonly affinity: AffinityTable;
+  readonly affinity: ExpiringTable;
 }
 
 export interface UserspaceDataplane extends ServiceDataplane {
@@ -195,12 +194,13 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
 
 /**
  * A dataplane over compiled tables (this thread's, or another's, shared) with its own state: the
- * round-robin cursors and affinity entries.
+ * round-robin cursors and affinity entries (affinityMap in roundrobin.go: an entry is refreshed by
+ * each new connection; an expired one is reused, as IPVS reuses its persistence templates).
  */
 export function userspaceDataplaneOver(
   cluster: Cluster, node: number, tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>, affinityCapacity: number, nodeIp: number, listenIp: number,
 ): UserspaceDataplane {
-  const state = { rrIndex: new Uint32Array(tables.proxyPort.length), affinity: new AffinityTable(affinityCapacity) };
+  const state = { rrIndex: new Uint32Array(tables.proxyPort.length), affinity: new ExpiringTable({ capacity: affinityCapacity, hash: 'mix-pair', refreshOnHit: true, reuseExpired: true, values: true }) };
   return new UserspaceDataplaneImpl(cluster, node, { ...tables, ...state }, nodeIp, listenIp);
 }
 
@@ -289,7 +289,8 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const sticky = svc.affinity.clientIP;
     const ttl = svc.affinity.timeoutSeconds;
     if (sticky) {
-      const rel = t.affinity.lookup(sp, client, now, ttl);
+      const hit = t.affinity.lookup(sp, client, now, ttl);
+      const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < n) return t.epRows[t.epStart[sp] + rel];
     }
     const idx = t.rrIndex[sp] % n;
@@ -303,7 +304,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const e = this.cluster.endpoints;
     const [lo, hi] = kEphemeralPortRange;
     out.srcIp = this.nodeIp;
-    out.srcPort = lo + ((Math.imul(pkt.rand ^ 0x5bd1e995, 0x9e3779b1) >>> 0) % (hi - lo + 1));
+    out.srcPort = lo + (fibonacci32(pkt.rand ^ 0x5bd1e995) % (hi - lo + 1));
     out.dstIp = e.ip[decision.endpoint];
     out.dstPort = e.port[decision.endpoint];
     out.proto = pkt.proto;

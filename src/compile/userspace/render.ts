@@ -5,9 +5,10 @@
  *   -A KUBE-PORTALS-HOST -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination 192.168.0.11:32768
  */
 import { formatIp } from '../../net/ipv4.js';
-import { protocolName, servicePortName } from '../../model/types.js';
+import { servicePortName } from '../../model/types.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderIptablesSave, type SaveTable } from '../ipvs/iptables-save-layout.js';
 import type { UserspaceDataplane } from './compile.js';
+import { protoName } from '../../net/proto.js';
 
 const kChains = ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'] as const;
 
@@ -17,7 +18,7 @@ export function portalRuleText(dp: UserspaceDataplane, i: number): string {
   const kind = t.ruleKind[i];
   const sp = t.ruleServicePort[i];
   const port = dp.cluster.ports[sp];
-  const proto = protocolName(port.protocol).toLowerCase();
+  const proto = protoName(port.protocol);
   let s = `-A ${kChains[kind]}`;
   if (t.ruleIp[i] !== 0) s += ` -d ${formatIp(t.ruleIp[i])}/32`;
   s += ` -p ${proto} ${comment(servicePortName(dp.cluster, port))} -m ${proto} --dport ${t.rulePort[i]}`;
@@ -44,7 +45,7 @@ export function userspaceIptablesTables(dp: UserspaceDataplane): SaveTable[] {
     if (t.ruleKind[i] === 2) {
       // iptablesNonLocalNodePortArgs: after REDIRECT, INPUT sees the proxy port.
       const port = dp.cluster.ports[t.ruleServicePort[i]];
-      const proto = protocolName(port.protocol).toLowerCase();
+      const proto = protoName(port.protocol);
       filter.push(`-A KUBE-NODEPORT-NON-LOCAL -p ${proto} ${comment(servicePortName(dp.cluster, port))} -m ${proto} --dport ${t.proxyPort[port.index]} -m state --state NEW -j ACCEPT`);
     }
   }

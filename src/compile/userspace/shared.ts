@@ -4,11 +4,11 @@
  * are per instance, never shared.
  */
 import type { Cluster } from '../../model/types.js';
-import { AddressSet } from '../ipvs/vs-table.js';
+import { kTableClasses } from '../tables/index.js';
 import { userspaceDataplaneOver, type UserspaceDataplane, type UserspaceTables } from './compile.js';
 
-/** The hash-table classes shared userspace tables hold (see packTables). */
-export const kUserspaceSharedClasses = { IpvsAddressSet: AddressSet } as const;
+/** The hash-table classes shared userspace tables hold (see packTables): the kit's AddressSet. */
+export const kUserspaceSharedClasses = kTableClasses;
 
 export interface UserspaceShared {
   readonly node: number;
@@ -20,7 +20,7 @@ export interface UserspaceShared {
 
 export function userspaceShared(dp: UserspaceDataplane): UserspaceShared {
   const { rrIndex: _rr, affinity, ...tables } = dp.tables;
-  return { node: dp.node, tables, affinityCapacity: affinity.mask + 1, nodeIp: dp.nodeIp, listenIp: dp.listenIp };
+  return { node: dp.node, tables, affinityCapacity: affinity.capacity, nodeIp: dp.nodeIp, listenIp: dp.listenIp };
 }
 
 export function userspaceFromShared(cluster: Cluster, s: UserspaceShared): UserspaceDataplane {
