@@ -14,7 +14,7 @@ import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from 
 import type { NftablesDataplane } from './nftables/dataplane.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './nftables/shared.js';
 import { packTables, unpackTables, type TableImage } from './table-image.js';
-import type { UserspaceDataplane } from './userspace/compile.js';
+import type { UserspaceDataplane } from './userspace/dataplane.js';
 import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './userspace/shared.js';
 
 export interface DataplaneImage {

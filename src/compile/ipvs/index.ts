@@ -6,6 +6,4 @@ export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';
 export { ipvsSyncDelta } from './sync.js';
 export type { IpvsSyncDelta, SyncDeltaOptions } from './sync.js';
 export { shBucket, mhHash } from './schedulers.js';
-export { renderIptablesSave } from './iptables-save-layout.js';
-export type { SaveTable } from './iptables-save-layout.js';
 export type { IpvsTables } from './tables.js';

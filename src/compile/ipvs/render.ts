@@ -7,7 +7,7 @@ import type { IpvsDataplane } from './compile.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
 import { F_LB_ALLOW_NODE, F_LB_FW } from './tables.js';
-import { comment, kFilterBuiltins, kNatBuiltins, renderIptablesSave, type SaveTable } from './iptables-save-layout.js';
+import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
 
 /** ipvsadm's ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */
 export function sortedVirtualServices(dp: IpvsDataplane): number[] {
@@ -128,5 +128,5 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
 }
 
 export function renderIpvsIptablesSave(dp: IpvsDataplane): string {
-  return renderIptablesSave(ipvsIptablesTables(dp));
+  return renderSaveTables(ipvsIptablesTables(dp));
 }

@@ -1,6 +1,7 @@
-export {
-  compileUserspace, newProxyConnection, kEphemeralPortRange, kUserspaceCopiesPerPayload,
-  kUserspaceTcpCopyBufferBytes, kUserspaceUdpBufferBytes,
-} from './compile.js';
-export type { ProxyConnection, UserspaceDataplane, UserspaceOptions, UserspaceTables } from './compile.js';
+export { compileUserspace } from './build.js';
+export type { UserspaceOptions } from './build.js';
+export { newProxyConnection, kUserspaceCopiesPerPayload, kUserspaceTcpCopyBufferBytes, kUserspaceUdpBufferBytes } from './dataplane.js';
+export type { ProxyConnection, UserspaceDataplane } from './dataplane.js';
+export { kEphemeralPortRange } from './tables.js';
+export type { UserspaceRules, UserspaceTables } from './tables.js';
 export { renderUserspaceIptablesSave, userspaceIptablesTables, portalRuleText } from './render.js';

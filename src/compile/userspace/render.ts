@@ -6,14 +6,14 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import { servicePortName } from '../../model/types.js';
-import { comment, kFilterBuiltins, kNatBuiltins, renderIptablesSave, type SaveTable } from '../ipvs/iptables-save-layout.js';
-import type { UserspaceDataplane } from './compile.js';
+import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
+import type { UserspaceRules } from './tables.js';
 import { protoName } from '../../net/proto.js';
 
 const kChains = ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'] as const;
 
 /** One portal rule as iptables-save prints it (`-d`, `-p` first; then comment, proto, extra matches). */
-export function portalRuleText(dp: UserspaceDataplane, i: number): string {
+export function portalRuleText(dp: UserspaceRules, i: number): string {
   const t = dp.tables;
   const kind = t.ruleKind[i];
   const sp = t.ruleServicePort[i];
@@ -26,12 +26,12 @@ export function portalRuleText(dp: UserspaceDataplane, i: number): string {
   if (t.ruleMatch[i] & 2) s += ' -m addrtype --dst-type LOCAL';
   const proxyPort = t.proxyPort[sp];
   const container = kind === 0 || kind === 2;
-  if (container && dp.listenIp === 0) s += ` -j REDIRECT --to-ports ${proxyPort}`;
-  else s += ` -j DNAT --to-destination ${formatIp(dp.listenIp !== 0 ? dp.listenIp : dp.nodeIp)}:${proxyPort}`;
+  if (container && t.listenIp === 0) s += ` -j REDIRECT --to-ports ${proxyPort}`;
+  else s += ` -j DNAT --to-destination ${formatIp(t.listenIp !== 0 ? t.listenIp : t.nodeIp)}:${proxyPort}`;
   return s;
 }
 
-export function userspaceIptablesTables(dp: UserspaceDataplane): SaveTable[] {
+export function userspaceIptablesTables(dp: UserspaceRules): SaveTable[] {
   const t = dp.tables;
   const nat: string[] = [
     '-A PREROUTING -m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules" -j KUBE-PORTALS-CONTAINER',
@@ -55,6 +55,6 @@ export function userspaceIptablesTables(dp: UserspaceDataplane): SaveTable[] {
   ];
 }
 
-export function renderUserspaceIptablesSave(dp: UserspaceDataplane): string {
-  return renderIptablesSave(userspaceIptablesTables(dp));
+export function renderUserspaceIptablesSave(dp: UserspaceRules): string {
+  return renderSaveTables(userspaceIptablesTables(dp));
 }

@@ -5,7 +5,8 @@
  */
 import type { Cluster } from '../../model/types.js';
 import { kTableClasses } from '../tables/index.js';
-import { userspaceDataplaneOver, type UserspaceDataplane, type UserspaceTables } from './compile.js';
+import { userspaceDataplaneOver, type UserspaceDataplane } from './dataplane.js';
+import type { UserspaceTables } from './tables.js';
 
 /** The hash-table classes shared userspace tables hold (see packTables): the kit's AddressSet. */
 export const kUserspaceSharedClasses = kTableClasses;
@@ -14,15 +15,13 @@ export interface UserspaceShared {
   readonly node: number;
   readonly tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>;
   readonly affinityCapacity: number;
-  readonly nodeIp: number;
-  readonly listenIp: number;
 }
 
 export function userspaceShared(dp: UserspaceDataplane): UserspaceShared {
   const { rrIndex: _rr, affinity, ...tables } = dp.tables;
-  return { node: dp.node, tables, affinityCapacity: affinity.capacity, nodeIp: dp.nodeIp, listenIp: dp.listenIp };
+  return { node: dp.node, tables, affinityCapacity: affinity.capacity };
 }
 
 export function userspaceFromShared(cluster: Cluster, s: UserspaceShared): UserspaceDataplane {
-  return userspaceDataplaneOver(cluster, s.node, s.tables, s.affinityCapacity, s.nodeIp, s.listenIp);
+  return userspaceDataplaneOver(cluster, s.node, s.tables, s.affinityCapacity);
 }
