@@ -9,7 +9,7 @@ import type { Cluster, ProxyMode } from '../model/types.js';
 import type { ServiceDataplane } from './dataplane.js';
 import type { IptablesDataplane } from './iptables/dataplane.js';
 import { iptablesFromShared, iptablesShared, type IptablesShared } from './iptables/shared.js';
-import type { IpvsDataplane } from './ipvs/compile.js';
+import type { IpvsDataplane } from './ipvs/dataplane.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './ipvs/shared.js';
 import type { NftablesDataplane } from './nftables/dataplane.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './nftables/shared.js';

@@ -1,5 +1,6 @@
-export { compileIpvs, nodePortAddressesOf } from './compile.js';
-export type { IpvsDataplane, IpvsOptions } from './compile.js';
+export { compileIpvs, nodePortAddressesOf } from './build.js';
+export type { IpvsOptions } from './build.js';
+export type { IpvsDataplane } from './dataplane.js';
 export { renderIpvsadmSave, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
 export { renderIpsetSave, ipvsIpsetEntries, kIpvsIpsets, createLine } from './ipsets.js';
 export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';

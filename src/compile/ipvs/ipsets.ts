@@ -8,7 +8,7 @@
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
 import { fmix32, fnv1a } from '../../net/hash.js';
-import type { IpvsDataplane } from './compile.js';
+import type { IpvsDataplane } from './dataplane.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, VS_NODE_PORT,

@@ -3,7 +3,7 @@
  * IPVS mode writes (writeIptablesRules, createAndLinkKubeChain), in iptables-save layout.
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
-import type { IpvsDataplane } from './compile.js';
+import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
 import { F_LB_ALLOW_NODE, F_LB_FW } from './tables.js';

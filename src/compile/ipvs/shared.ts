@@ -4,7 +4,7 @@
  * persistence templates (ipvsState) are per instance, never shared.
  */
 import type { Cluster, IpvsScheduler } from '../../model/types.js';
-import { ipvsDataplaneOver, ipvsState, type IpvsDataplane, type IpvsState } from './compile.js';
+import { ipvsDataplaneOver, ipvsState, type IpvsDataplane, type IpvsState } from './dataplane.js';
 import type { IpvsTables } from './tables.js';
 import { kTableClasses } from '../tables/index.js';
 

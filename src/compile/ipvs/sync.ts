@@ -8,7 +8,7 @@
  * GracefulDeleteRS): deleted at once when they have no connections, else set to weight 0 first.
  */
 import { formatIp } from '../../net/ipv4.js';
-import type { IpvsDataplane } from './compile.js';
+import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
 import { ipvsIpsetEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
