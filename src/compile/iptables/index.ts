@@ -3,7 +3,7 @@
  */
 import type { Cluster } from '../../model/types.js';
 import { annotateRuleset } from './annotate.js';
-import { compileRuleset, type IptablesCompileOptions } from './compile-rules.js';
+import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import { IptablesDataplane, localAddressesOf } from './dataplane.js';
 import { parseIptablesSave } from './parse.js';
 import type { Ruleset } from './ruleset.js';
@@ -36,9 +36,10 @@ export function dataplaneFromIptablesSave(text: string, options: FromRulesetOpti
   return dataplaneFromRuleset(parseIptablesSave(text).ruleset, options);
 }
 
-export { IptablesDataplane, statisticDraw } from './dataplane.js';
-export { compileRuleset, kLargeClusterEndpointsThreshold } from './compile-rules.js';
-export type { IptablesCompileOptions } from './compile-rules.js';
+export { IptablesDataplane } from './dataplane.js';
+export { statisticDraw } from './hooks.js';
+export { compileRuleset, kLargeClusterEndpointsThreshold } from './build.js';
+export type { IptablesCompileOptions } from './build.js';
 export { renderIptablesSave, renderIptablesRestore, saveRuleBody, restoreRuleBody, kDefaultSaveHeader } from './render.js';
 export type { SaveOptions, RestoreText } from './render.js';
 export { parseIptablesSave } from './parse.js';
