@@ -25,10 +25,11 @@ export function nodeAddresses(cluster: Cluster, node: number): number[] {
 }
 
 /**
- * What `-m addrtype --dst-type LOCAL` and `fib daddr type local` match on the node: 127.0.0.1 and
+ * What `-m addrtype --dst-type LOCAL` matches on the node as iptables mode lists it: 127.0.0.1 and
  * the node's own addresses. iptables mode needs the loopback listed (its nodePortAddresses loop
- * may open NodePorts on it, with localhost NodePorts); nftables mode never does, and every walker
- * matches all of 127.0.0.0/8 by prefix (`isLocalAddress`), so the entry changes no decision there.
+ * may open NodePorts on it, with localhost NodePorts). nftables mode refuses localhost NodePorts,
+ * so its `fib daddr type local` list is nodeAddresses alone; every walker matches all of
+ * 127.0.0.0/8 by prefix either way (`isLocalAddress`).
  */
 export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
   return [kLoopbackIp, ...nodeAddresses(cluster, node)];

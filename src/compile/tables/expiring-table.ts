@@ -22,7 +22,6 @@
  * keeps its own placement hash (`hash`, net/hash.ts).
  * `lookup`/`claim`: one home-slot probe in the common case, no allocation.
  */
-import { InvalidArgumentError } from '../../errors.js';
 import { fibonacciPair16, mixPair, murmurPair } from '../../net/hash.js';
 
 export interface ExpiringTableOptions {
@@ -55,9 +54,11 @@ export class ExpiringTable {
 
   constructor(options: ExpiringTableOptions) {
     const { capacity } = options;
-    if (!Number.isInteger(capacity) || capacity < 1 || (capacity & (capacity - 1)) !== 0) throw new RangeError(`options.capacity must be a power of two, got ${capacity}`);
     const window = options.window ?? 16;
-    if (!Number.isInteger(window) || window < 1 || window > capacity) throw new InvalidArgumentError(`options.window must be an integer in [1, ${capacity}], got ${window}`);
+    if (!Number.isInteger(window) || window < 1) throw new RangeError(`options.window must be a positive integer, got ${window}`);
+    if (!Number.isInteger(capacity) || capacity < window || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`options.capacity must be a power of two >= the probe window (${window}), got ${capacity}`);
+    }
     this.mask = capacity - 1;
     this.window = window;
     this.hash = options.hash;
