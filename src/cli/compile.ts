@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { compileDataplane, isMode, kModes } from '../compile/index.js';
 import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
 import { kFormatsOf, renderRules, type RuleFormat } from '../compile/render.js';
+import { findNode } from '../compile/node-addresses.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
 import { RuleParseError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
@@ -76,9 +77,9 @@ function nodeIndex(cluster: Cluster, name: string | undefined): number {
   const known = cluster.nodes.filter((n) => n.known);
   if (known.length === 0) throw new UsageError('the cluster has no Node objects; kube-proxy runs on a node');
   if (name === undefined) return known[0].index;
-  const n = known.find((k) => k.name === name);
-  if (!n) throw new UsageError(`--node ${name}: no such Node (nodes: ${known.map((k) => k.name).join(', ')})`);
-  return n.index;
+  const n = findNode(cluster, name);
+  if (n < 0 || !cluster.nodes[n].known) throw new UsageError(`--node ${name}: no such Node (nodes: ${known.map((k) => k.name).join(', ')})`);
+  return n;
 }
 
 function renderStats(s: DataplaneStats & { node: string; compileMs: number }): string {
