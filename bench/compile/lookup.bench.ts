@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { HOOK_PREROUTING, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
-import { mix32 } from '../../src/model/prng.js';
+import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { knobs, newBench, report, sink } from '../common.js';
 

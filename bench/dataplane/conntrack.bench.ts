@@ -4,9 +4,9 @@
  * Run: node dist/bench/dataplane/conntrack.bench.js   (knobs: FLOWS, BATCH, SEED, TIME)
  */
 import { ConntrackTable, DIR_ORIGINAL } from '../../src/dataplane/conntrack.js';
-import { mix32 } from '../../src/model/prng.js';
-import { PROTO_TCP } from '../../src/model/types.js';
+import { mix32 } from '../../src/net/hash.js';
 import { knobs, newBench, report, sink } from '../common.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 
 const n = knobs.flows;
 const ct = new ConntrackTable({ maxEntries: Math.ceil(n * 1.25) + 1024 });

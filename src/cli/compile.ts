@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, renderRules } from '../compile/index.js';
-import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
+import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, parseRules, renderRules } from '../compile/index.js';
+import { findNode } from '../compile/node-addresses.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
 import { RuleParseError, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
@@ -77,9 +77,9 @@ function nodeIndex(cluster: Cluster, name: string | undefined): number {
   const known = cluster.nodes.filter((n) => n.known);
   if (known.length === 0) throw new UsageError('the cluster has no Node objects; kube-proxy runs on a node');
   if (name === undefined) return known[0].index;
-  const n = known.find((k) => k.name === name);
-  if (!n) throw new UsageError(`--node ${name}: no such Node (nodes: ${known.map((k) => k.name).join(', ')})`);
-  return n.index;
+  const n = findNode(cluster, name);
+  if (n < 0 || !cluster.nodes[n].known) throw new UsageError(`--node ${name}: no such Node (nodes: ${known.map((k) => k.name).join(', ')})`);
+  return n;
 }
 
 function renderStats(s: DataplaneStats & { node: string; compileMs: number }): string {
@@ -103,7 +103,7 @@ async function fromDump(dump: string, file: string | undefined, nodeName: string
     if (!cluster) return EXIT_INVALID;
   }
   try {
-    const dp = dataplaneFromIptablesSave(text, cluster ? { cluster, node: nodeIndex(cluster, nodeName) } : {});
+    const dp = parseRules('iptables-save', text, cluster, cluster ? nodeIndex(cluster, nodeName) : undefined);
     const s = dp.stats();
     await writeOutput(output, [stats ? renderStats({ ...s, node: nodeName ?? '(from the dump)', compileMs: 0 }) : `${JSON.stringify(s, null, 2)}\n`]);
     return EXIT_OK;

@@ -2,6 +2,7 @@
  * `kdp verify`: the real Linux kernel as referee of kdp's iptables and nftables decisions.
  */
 import { modeOf } from '../compile/index.js';
+import { findNode } from '../compile/node-addresses.js';
 import { kernelModes, missingRequirements } from '../verify/requirements.js';
 import { formatReport } from '../verify/format.js';
 import { runVerify } from '../verify/verify.js';
@@ -71,7 +72,7 @@ export const verifyCommand: Command = {
     }
     let node = 0;
     if (values.node !== undefined) {
-      node = cluster.nodes.findIndex((n) => n.name === values.node);
+      node = findNode(cluster, values.node);
       if (node < 0) throw new UsageError(`no node named "${values.node}"; nodes are ${cluster.nodes.slice(0, 10).map((n) => n.name).join(', ')}${cluster.nodes.length > 10 ? ', …' : ''}`);
     }
     const missing = missingRequirements(mode);

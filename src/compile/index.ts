@@ -67,6 +67,16 @@ export function formatsOf(mode: ProxyMode): readonly string[] {
 }
 
 /**
+ * A real node's dump in `format`, read by the first mode that reads that format (iptables mode
+ * reads `iptables-save`), into that mode's dataplane. See ProxyMode.parsers.
+ */
+export function parseRules(format: string, text: string, cluster?: Cluster, node?: number): ServiceDataplane {
+  const mode = allModes().find((m) => m.parsers !== undefined && Object.hasOwn(m.parsers, format));
+  if (!mode) throw new InvalidArgumentError(`no mode reads ${format}; modes read ${allModes().flatMap((m) => Object.keys(m.parsers ?? {})).join(', ')}`);
+  return mode.parsers![format](text, cluster, node);
+}
+
+/**
  * A node's rules in the text the mode's own tools print (`iptables-save`, `ipvsadm -S -n`,
  * `ipset save`, `nft list table ip kube-proxy`), so a user can diff kdp against a real node.
  */

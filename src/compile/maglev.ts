@@ -9,7 +9,7 @@
  * to spare. The hashes that place backends are kdp's own (fmix32 of address and port with two
  * seeds), not the kernel's siphash, so tables have the kernel's shape but not its exact contents.
  */
-import { fmix32 } from '../net/hash.js';
+import { fmix32, mixPair } from '../net/hash.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Katran's default and the size the paper recommends for a few hundred backends. Linux's
@@ -28,7 +28,7 @@ export function isPrime(n: number): boolean {
 
 /** Two independent hashes of a backend (ip, port): the paper's h1 (offset) and h2 (skip). */
 function backendHash(ip: number, port: number, seed: number): number {
-  return fmix32(fmix32((ip ^ seed) >>> 0) ^ Math.imul(port + 1, 0x9e3779b1));
+  return mixPair(fmix32((ip ^ seed) >>> 0), port + 1);
 }
 
 export interface MaglevBackends {

@@ -20,6 +20,13 @@ export function clientIpAffinity(cluster: Cluster, servicePort: number): boolean
 export type RenderRules = (cluster: Cluster, node: number) => string;
 
 /**
+ * A format's text read back into the mode's dataplane: a real node's dump. With the cluster (and
+ * the node the dump was taken on), its rules are mapped to the cluster's Services and endpoints.
+ * Throws RuleParseError naming the line.
+ */
+export type ParseRules<D> = (text: string, cluster?: Cluster, node?: number) => D;
+
+/**
  * What the sync kube-proxy would run for one endpoint turning unready costs, measured by the
  * mode's own sync code (see src/replay/sync-cost.ts for the change and the full build).
  */
@@ -65,6 +72,8 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
   compile(cluster: Cluster, node: number): D;
   /** The text formats the mode's own tools print, the first being the default. */
   readonly formats: Readonly<Record<string, RenderRules>>;
+  /** The formats the mode reads back (a real node's dump), by format name. */
+  readonly parsers?: Readonly<Record<string, ParseRules<D>>>;
 
   /** Classes the shared tables hold (see packTables). */
   readonly sharedClasses: ClassRegistry;

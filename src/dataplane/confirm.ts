@@ -9,7 +9,7 @@
  * `--random-fully`, a random source port; a port whose reply tuple is taken is skipped, as
  * `nf_nat_used_tuple` makes the kernel skip it.
  */
-import { mix32 } from '../model/prng.js';
+import { mix32 } from '../net/hash.js';
 import type { PacketBatch } from '../net/batch.js';
 import { DIR_ORIGINAL, INSERT_CLASH, INSERT_FULL, IPS_DST_NAT, IPS_SRC_NAT, type ConntrackTable } from './conntrack.js';
 import type { PipelineContext } from './context.js';

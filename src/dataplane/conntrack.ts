@@ -45,10 +45,11 @@
  * 6 freeHead (i32), 7 gc cursor, 8 bucket width (index slots), 9 flags, 16..31 counters,
  * 32..63 timeouts as 16 f64.
  */
-import { fmix32 } from '../net/hash.js';
+import { hashTuple } from '../net/hash.js';
+import { nextPow2 } from '../compile/tables/capacity.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ConntrackConfig } from '../model/types.js';
-import { PROTO_TCP, PROTO_UDP } from '../model/types.js';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../net/proto.js';
 import {
   TCP_CLASS_RST,
   TCP_CLOSE,
@@ -66,8 +67,6 @@ import {
   kTcpDefaultTimeouts,
   tcpCanEarlyDrop,
 } from './conntrack-tcp.js';
-
-export const PROTO_ICMP = 1;
 
 // Status bits: the kernel's IPS_* values (include/uapi/linux/netfilter/nf_conntrack_common.h).
 export const IPS_EXPECTED = 1 << 0;
@@ -170,32 +169,8 @@ export function kernelDefaultConntrackBuckets(ramBytes: number): number {
   return b < 1024 ? 1024 : b > 262144 ? 262144 : b;
 }
 
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
 function align8(n: number): number {
   return (n + 7) & ~7;
-}
-
-/** murmur3-style mix of a 4-word tuple; the seed plays the kernel's hash_rnd. */
-function hashTuple(seed: number, src: number, dst: number, ports: number, proto: number): number {
-  let h = seed | 0;
-  let k = Math.imul(src, 0xcc9e2d51);
-  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-  h ^= k;
-  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  k = Math.imul(dst, 0xcc9e2d51);
-  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-  h ^= k;
-  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  k = Math.imul(ports, 0xcc9e2d51);
-  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-  h ^= k;
-  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  return fmix32(h ^ proto);
 }
 
 function resolveTimeouts(t: Partial<ConntrackConfig> | undefined): number[] {

@@ -11,7 +11,7 @@
  * Counts: proxyCopiedBytes; drops service-reject (no endpoint to connect to)
  */
 import { HOOK_OUTPUT } from '../compile/dataplane.js';
-import { mix32 } from '../model/prng.js';
+import { mix32 } from '../net/hash.js';
 import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PipelineContext } from './context.js';

@@ -7,12 +7,14 @@
  * address (or loopback) is the host network (OUTPUT); anything else is an external client
  * arriving at a node's NIC (the node named, or the one owning the destination address).
  */
+import { findNode } from '../compile/node-addresses.js';
 import { InvalidArgumentError } from '../errors.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, type Cluster, type Protocol } from '../model/types.js';
+import type { Cluster } from '../model/types.js';
 import { cidrContains, parseIp } from '../net/ipv4.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from './pipeline.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import type { Probe } from './trace.js';
+import { parseProto, type Protocol } from '../net/proto.js';
 
 export interface ProbeSpec {
   readonly src: string;
@@ -30,16 +32,9 @@ const kDefaultSourcePort = 40000;
 const kLoopback = { base: 0x7f000000, prefix: 8 };
 
 export function parseProtocol(text: string | undefined): Protocol {
-  switch ((text ?? 'tcp').toLowerCase()) {
-    case 'tcp':
-      return PROTO_TCP;
-    case 'udp':
-      return PROTO_UDP;
-    case 'sctp':
-      return PROTO_SCTP;
-    default:
-      throw new InvalidArgumentError(`protocol must be tcp, udp or sctp, not "${text}"`);
-  }
+  const proto = parseProto((text ?? 'tcp').toLowerCase());
+  if (proto === undefined) throw new InvalidArgumentError(`protocol must be tcp, udp or sctp, not "${text}"`);
+  return proto;
 }
 
 function splitPort(text: string, what: string): { host: string; port: number | undefined } {
@@ -98,7 +93,7 @@ export function resolveProbe(cluster: Cluster, plan: PodNetworkPlan, spec: Probe
   if (dst.port === undefined) throw new InvalidArgumentError(`destination "${spec.dst}" needs a port (ADDR:PORT)`);
   let named = -1;
   if (spec.node !== undefined) {
-    named = cluster.nodes.findIndex((n) => n.name === spec.node);
+    named = findNode(cluster, spec.node);
     if (named < 0 || !cluster.nodes[named].known) {
       throw new InvalidArgumentError(`--node ${spec.node}: no such Node (nodes: ${cluster.nodes.filter((n) => n.known).map((n) => n.name).join(', ')})`);
     }

@@ -12,7 +12,7 @@
  * decides the same way in every run and on every worker.
  */
 import { HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, kVerdictNames } from '../compile/dataplane.js';
-import { mix32 } from '../model/prng.js';
+import { mix32 } from '../net/hash.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';

@@ -5,7 +5,7 @@
  * The JSON shape is relied on by other tools (`kdp verify`, scripts): see TraceResult.
  */
 import { VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, newFirstPacket } from '../compile/dataplane.js';
-import { protocolName, servicePortName, type Protocol } from '../model/types.js';
+import { protocolName, servicePortName } from '../model/types.js';
 import { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
 import { TCP_ACK, TCP_SYN } from '../net/l4.js';
@@ -13,6 +13,7 @@ import type { PipelineContext } from './context.js';
 import { END_DROPPED, END_EXTERNAL, END_HOST, END_POD, END_REJECTED, kDropNames } from './next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from './pipeline.js';
 import { TraceRecorder, type CapturedFrame, type TraceHop } from './trace-recorder.js';
+import type { Protocol } from '../net/proto.js';
 
 export interface Probe {
   readonly proto: Protocol;

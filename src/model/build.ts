@@ -23,8 +23,6 @@ import type { SourceObject } from './source.js';
 import {
   EP_READY,
   EP_SERVING,
-  PROTO_SCTP,
-  PROTO_UDP,
   protocolName,
   type Cluster,
   type EndpointTable,
@@ -35,6 +33,7 @@ import {
   type Service,
   type ServicePort,
 } from './types.js';
+import { PROTO_SCTP, PROTO_UDP } from '../net/proto.js';
 
 export interface BuildResult {
   /** Present only when no diagnostic is an error. */

@@ -31,11 +31,3 @@ export class Prng {
     return items[this.below(items.length)];
   }
 }
-
-/** Mixes two u32 into one well-spread u32 (for per-shard seeds and per-flow randomness). */
-export function mix32(a: number, b: number): number {
-  let h = Math.imul((a ^ 0x9e3779b9) >>> 0, 0x85ebca6b) ^ b;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
-}

@@ -6,7 +6,8 @@
  */
 import { FieldReader, type Json } from './fields.js';
 import { readProtocol } from './read-workloads.js';
-import { EP_READY, EP_SERVING, EP_TERMINATING, type Protocol } from './types.js';
+import { EP_READY, EP_SERVING, EP_TERMINATING } from './types.js';
+import type { Protocol } from '../net/proto.js';
 
 export interface RawSlicePort {
   readonly name: string;

@@ -5,14 +5,11 @@
 import { prefixMask, type Cidr } from '../net/ipv4.js';
 import { FieldReader, type Json } from './fields.js';
 import {
-  PROTO_SCTP,
-  PROTO_TCP,
-  PROTO_UDP,
-  type Protocol,
   type ServiceType,
   type SessionAffinity,
   type TrafficPolicy,
 } from './types.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, type Protocol } from '../net/proto.js';
 
 export interface RawNode {
   readonly name: string;

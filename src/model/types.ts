@@ -8,11 +8,7 @@
  * kube-proxy compiles into a KUBE-SEP chain or an IPVS real server.
  */
 import type { Cidr } from '../net/ipv4.js';
-
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
-export const PROTO_SCTP = 132;
-export type Protocol = typeof PROTO_TCP | typeof PROTO_UDP | typeof PROTO_SCTP;
+import { PROTO_TCP, PROTO_UDP, type Protocol } from '../net/proto.js';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type TrafficPolicy = 'Cluster' | 'Local';

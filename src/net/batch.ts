@@ -40,8 +40,9 @@
  */
 
 import { read16 } from './bytes.js';
+import { hash5 } from './hash.js';
 import { ETHERTYPE_IPV4, kEthHdrLen, writeEth } from './eth.js';
-import { ipv4DecTtl, ipv4IsFragment, kIpv4HdrLen, PROTO_IPIP, writeIpv4 } from './ipv4-header.js';
+import { ipv4DecTtl, ipv4IsFragment, kIpv4HdrLen, writeIpv4 } from './ipv4-header.js';
 import {
   kSctpHdrLen,
   kTcpHdrLen,
@@ -57,7 +58,7 @@ import {
   writeUdp,
 } from './l4.js';
 import { InvalidArgumentError } from '../errors.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../model/types.js';
+import { PROTO_IPIP, PROTO_SCTP, PROTO_TCP, PROTO_UDP } from './proto.js';
 
 /** Packets per batch, as VPP's VLIB_FRAME_SIZE. */
 export const kBatchSize = 256;
@@ -115,15 +116,6 @@ function bufferBytes(capacity: number, slotSize: number): number {
     off += capacity * kColumns[c][1].BYTES_PER_ELEMENT;
   }
   return off;
-}
-
-/** A fast, well-spread hash of a 5-tuple (murmur3-style mixing; not symmetric). */
-export function hash5(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
-  let h = Math.imul(srcIp ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ dstIp, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ ((srcPort << 16) | dstPort), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ proto, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 export class PacketBatch {

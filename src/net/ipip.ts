@@ -10,8 +10,9 @@ import type { PacketBatch } from './batch.js';
 import { ENCAP_IPIP, ENCAP_NONE } from './batch.js';
 import { read16 } from './bytes.js';
 import { ETHERTYPE_IPV4, writeEth } from './eth.js';
-import { PROTO_IPIP, writeIpv4 } from './ipv4-header.js';
+import { writeIpv4 } from './ipv4-header.js';
 import { InvalidArgumentError } from '../errors.js';
+import { PROTO_IPIP } from './proto.js';
 
 export { PROTO_IPIP };
 export const kIpipOverhead = 20;

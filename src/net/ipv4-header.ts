@@ -10,8 +10,6 @@ import { csumReplace2At, csumReplace4At, internetChecksum } from './checksum.js'
 export const kIpv4HdrLen = 20;
 export const IPV4_DF = 0x4000;
 export const IPV4_MF = 0x2000;
-/** IP protocol number of IP-in-IP (RFC 2003). */
-export const PROTO_IPIP = 4;
 
 /**
  * Writes an options-free IPv4 header at `b[o]` (TOS 0, no fragmentation) and its checksum.

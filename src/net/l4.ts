@@ -16,7 +16,7 @@
 import { read16, read32, write16, write32 } from './bytes.js';
 import { csumFold, csumPartial, csumReplace2, csumReplace4, pseudoHeaderSum } from './checksum.js';
 import { crc32cUpdate, crc32cZeros } from './crc32c.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../model/types.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from './proto.js';
 
 export const kTcpHdrLen = 20;
 export const kUdpHdrLen = 8;

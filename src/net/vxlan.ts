@@ -15,7 +15,7 @@ import { ETHERTYPE_IPV4, writeEth } from './eth.js';
 import { writeIpv4 } from './ipv4-header.js';
 import { l4SetChecksum, writeUdp } from './l4.js';
 import { InvalidArgumentError } from '../errors.js';
-import { PROTO_UDP } from '../model/types.js';
+import { PROTO_UDP } from './proto.js';
 
 export { kVxlanPort };
 /** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */

@@ -10,7 +10,7 @@
  *
  * No Node.js imports: the clock (ms) is passed in.
  */
-import { mix32 } from '../model/prng.js';
+import { mix32 } from '../net/hash.js';
 
 export interface MachineLimits {
   readonly randomReadNs: number;

@@ -36,7 +36,7 @@ import { END_EXTERNAL, END_HOST, END_POD } from '../dataplane/next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../dataplane/pipeline.js';
 import type { PodNetworkPlan } from '../dataplane/pod-network.js';
 import { generateCluster } from '../model/synthetic.js';
-import { mix32 } from '../model/prng.js';
+import { mix32 } from '../net/hash.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
 import { kBatchSize, PacketBatch } from '../net/batch.js';
 import { DIR_FORWARD, FlowChunk, FlowSet, newPacketSpec, packetAt, packetCount } from './flows.js';

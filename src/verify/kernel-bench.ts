@@ -18,12 +18,12 @@
  * Fields not measured here are 0; see `counters.measured` (1) per field group in the note below.
  */
 import { fileURLToPath } from 'node:url';
-import { compileRuleset } from '../compile/iptables/index.js';
-import { M_DST, T_JUMP, TABLE_NAT } from '../compile/iptables/ruleset.js';
+import { categorizeEndpoints } from '../compile/topology.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
 import { generateCluster } from '../model/synthetic.js';
 import type { Cluster, ModeName } from '../model/types.js';
 import { formatCidr, formatIp } from '../net/ipv4.js';
+import { PROTO_UDP } from '../net/proto.js';
 import type { CellResult, Spread } from '../report/result.js';
 import { planAddresses } from './probes.js';
 import { kernelMode, missingRequirements } from './requirements.js';
@@ -46,16 +46,19 @@ export interface KernelBaselineOptions {
 
 const floodPath = fileURLToPath(new URL('./flood.js', import.meta.url));
 
-/** The ClusterIP:port of the first and last UDP service-port rule of nat KUBE-SERVICES. */
+/**
+ * The ClusterIP:port of the first and the last UDP service port with endpoints, in the order
+ * kube-proxy writes Services (its nat KUBE-SERVICES rules in iptables mode, where the first is
+ * met after one rule and the last after all of them; test/verify/kernel-bench.test.ts checks that
+ * the two orders agree). A hash mode meets both at the same cost.
+ */
 export function firstAndLastUdpService(cluster: Cluster): { first: [number, number]; last: [number, number] } | undefined {
-  const rs = compileRuleset(cluster, { node: 0, nfacct: false });
-  const chain = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
   const found: [number, number][] = [];
-  for (let r = rs.chainStart[chain]; r < rs.chainEnd[chain]; r++) {
-    if (rs.ruleProto[r] === 17 && rs.ruleTarget[r] === T_JUMP && (rs.ruleFlags[r] & M_DST) !== 0 && rs.rulePort[r] >= 0) {
-      const port = cluster.ports[rs.rulePort[r]];
-      const svc = cluster.services[port.service];
-      if (svc.clusterIPs[0] === rs.ruleDst[r]) found.push([rs.ruleDst[r], rs.ruleDport[r]]);
+  for (const svc of cluster.services) {
+    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    for (const p of svc.ports) {
+      const port = cluster.ports[p];
+      if (port.protocol === PROTO_UDP && categorizeEndpoints(cluster, port, 0).hasAnyEndpoints) found.push([svc.clusterIPs[0], port.port]);
     }
   }
   return found.length === 0 ? undefined : { first: found[0], last: found[found.length - 1] };

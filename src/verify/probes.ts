@@ -13,9 +13,10 @@
 import { HOOK_OUTPUT, HOOK_PREROUTING } from '../compile/dataplane.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../dataplane/pipeline.js';
 import { Prng } from '../model/prng.js';
-import { PROTO_SCTP, PROTO_TCP, servicePortName, type Cluster, type Protocol, type ServicePort } from '../model/types.js';
+import { servicePortName, type Cluster, type ServicePort } from '../model/types.js';
 import { cidrContains, cidrSize, type Cidr } from '../net/ipv4.js';
 import { categorizeEndpoints } from '../compile/topology.js';
+import { PROTO_SCTP, PROTO_TCP, type Protocol } from '../net/proto.js';
 
 export type ClientNs = 'pods' | 'ext' | 'node';
 

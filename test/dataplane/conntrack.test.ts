@@ -37,8 +37,8 @@ import {
   TCP_SYN_SENT2,
   TCP_TIME_WAIT,
 } from '../../src/dataplane/conntrack-tcp.js';
-import { PROTO_TCP, PROTO_UDP } from '../../src/model/types.js';
 import { parseIp } from '../../src/net/ipv4.js';
+import { PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
 
 const CLIENT = parseIp('10.244.1.5');
 const VIP = parseIp('10.96.0.10');

@@ -16,7 +16,7 @@ import { kStages, type Stage } from '../../src/dataplane/stages.js';
 import { TraceRecorder } from '../../src/dataplane/trace-recorder.js';
 import type { Cni, ModeName } from '../../src/model/types.js';
 import { modeNames } from '../../src/compile/index.js';
-import { PROTO_TCP } from '../../src/model/types.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 import { kBatchSize, PacketBatch } from '../../src/net/batch.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/net/l4.js';
 import { FlowChunk } from '../../src/replay/flows.js';

@@ -20,11 +20,11 @@
  */
 import fc from 'fast-check';
 import { clusterNetwork, clusterOf, node as nodeObject, proxyConfig, service as serviceObject, slice } from './cluster.js';
-import type { Cluster, Cni, Protocol } from '../../src/model/types.js';
-import { PROTO_TCP, PROTO_UDP } from '../../src/model/types.js';
+import type { Cluster, Cni } from '../../src/model/types.js';
 import { formatIp, parseIp } from '../../src/net/ipv4.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Probe } from '../../src/dataplane/trace.js';
+import { PROTO_TCP, PROTO_UDP, type Protocol } from '../../src/net/proto.js';
 
 export const kCniChoices: readonly Cni[] = ['kubenet', 'calico-vxlan', 'calico-ipip', 'calico-bgp', 'flannel-vxlan'];
 export type ServiceKind = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'Headless';

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { ENCAP_NONE, hash5, kBatchSize, kHeadroom, kSlotSize, PacketBatch } from '../../src/net/batch.js';
+import { ENCAP_NONE, kBatchSize, kHeadroom, kSlotSize, PacketBatch } from '../../src/net/batch.js';
 import { ethType } from '../../src/net/eth.js';
 import {
   ipv4Checksum,
@@ -33,8 +33,9 @@ import {
 } from '../../src/net/l4.js';
 import { csumReplace2 } from '../../src/net/checksum.js';
 import { Prng } from '../../src/model/prng.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/model/types.js';
 import { frameOf, ip, refChecksumsOk } from './reference.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
+import { hash5 } from '../../src/net/hash.js';
 
 const PROTOS = [PROTO_TCP, PROTO_UDP, PROTO_SCTP] as const;
 

@@ -16,8 +16,8 @@ import {
   vxlanVni,
 } from '../../src/net/vxlan.js';
 import { Prng } from '../../src/model/prng.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/model/types.js';
 import { frameOf, ip, refChecksumsOk } from './reference.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
 
 const PROTOS = [PROTO_TCP, PROTO_UDP, PROTO_SCTP] as const;
 

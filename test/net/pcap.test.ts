@@ -5,8 +5,8 @@ import { ipipEncap, ipipTunnel } from '../../src/net/ipip.js';
 import { kPcapMagic, PcapWriter, readPcap } from '../../src/net/pcap.js';
 import { vxlanEncap, vxlanTunnel } from '../../src/net/vxlan.js';
 import { Prng } from '../../src/model/prng.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/model/types.js';
 import { ip } from './reference.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
 
 function sample(): PacketBatch {
   const b = new PacketBatch();

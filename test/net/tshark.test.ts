@@ -16,8 +16,8 @@ import { ipipEncap, ipipTunnel } from '../../src/net/ipip.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../../src/net/l4.js';
 import { PcapWriter } from '../../src/net/pcap.js';
 import { vxlanEncap, vxlanSrcPort, vxlanTunnel } from '../../src/net/vxlan.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/model/types.js';
 import { ip } from './reference.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
 
 const hasTshark = !spawnSync('tshark', ['--version'], { stdio: 'ignore' }).error;
 

@@ -10,8 +10,8 @@ import { ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
 import { PacketBatch } from '../../src/net/batch.js';
 import { parseIp } from '../../src/net/ipv4.js';
 import { TCP_ACK, TCP_SYN } from '../../src/net/l4.js';
-import { PROTO_TCP } from '../../src/model/types.js';
 import { twoNodes } from '../helpers/two-nodes.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 
 const client = parseIp('10.244.1.5');
 const server = parseIp('10.244.1.7'); // same node: one conntrack table sees the whole flow

@@ -10,10 +10,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { modeNames } from '../../src/compile/index.js';
 import { formatIp } from '../../src/net/ipv4.js';
-import { PROTO_TCP } from '../../src/model/types.js';
 import { ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import { buildCluster, clientPodIp, clusterIp, servicePortNumber, type ClusterSpec } from '../helpers/arbitraries.js';
 import { checkProperty, holds, isDnat, loggedContext, runs, sendPacket } from '../helpers/nat-assertions.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 
 const kRuns = runs(60);
 

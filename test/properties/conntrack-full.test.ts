@@ -9,13 +9,13 @@
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { modeNames } from '../../src/compile/index.js';
-import { PROTO_TCP } from '../../src/model/types.js';
 import { TCP_ACK, TCP_SYN } from '../../src/net/l4.js';
 import { ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import { DROP_CONNTRACK_FULL, END_DROPPED, END_POD, kDropNames } from '../../src/dataplane/next.js';
 import { formatIp } from '../../src/net/ipv4.js';
 import { buildCluster, clientPodIp, clusterIp, servicePortNumber, type ClusterSpec } from '../helpers/arbitraries.js';
 import { checkProperty, holds, loggedContext, replyProbe, runs, sendPacket } from '../helpers/nat-assertions.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 
 const kRuns = runs(30);
 

@@ -15,11 +15,10 @@ import { compileDataplane } from '../../src/compile/index.js';
 import { compileIpvs } from '../../src/compile/ipvs/index.js';
 import { maglevPopulate, kMaglevDefaultSize } from '../../src/compile/maglev.js';
 import { HOOK_PREROUTING, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
-import { mix32 } from '../../src/model/prng.js';
-import { hash5 } from '../../src/net/batch.js';
-import { PROTO_TCP } from '../../src/model/types.js';
+import { mix32, hash5 } from '../../src/net/hash.js';
 import { buildCluster, clusterIp, servicePortNumber, type ClusterSpec } from '../helpers/arbitraries.js';
 import { checkProperty, holds, runs } from '../helpers/nat-assertions.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 
 const kRuns = runs(12);
 const kFlows = 3000;

@@ -2,7 +2,6 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { buildPodNetwork } from '../../src/dataplane/pod-network.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { PROTO_TCP } from '../../src/model/types.js';
 import {
   DIR_FORWARD,
   DIR_REPLY,
@@ -13,10 +12,10 @@ import {
   newPacketSpec,
   packetAt,
   packetCount,
-  rssHash,
-  rssQueue,
   ZipfSampler,
 } from '../../src/replay/flows.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
+import { rssHash, rssQueue } from '../../src/net/rss.js';
 
 const cluster = generateCluster({ services: 60, endpoints: 4, nodes: 2, cni: 'calico-vxlan', seed: 3 });
 const plan = buildPodNetwork(cluster);

@@ -3,9 +3,10 @@
  * service port (by recomputing kube-proxy's chain names), each DNAT rule to its endpoint row
  * (by SEP chain name, else by ip:port). Without a cluster, DNAT targets keep only ip:port.
  */
-import { protocolName, servicePortName, type Cluster } from '../../model/types.js';
+import { servicePortName, type Cluster } from '../../model/types.js';
 import { endpointChainName, serviceChainNames } from './chain-names.js';
 import { T_DNAT, TABLE_NAT, type Ruleset } from './ruleset.js';
+import { protoName } from '../../net/proto.js';
 
 export function annotateRuleset(rs: Ruleset, cluster: Cluster): void {
   const chainPort = new Map<string, number>();
@@ -15,7 +16,7 @@ export function annotateRuleset(rs: Ruleset, cluster: Cluster): void {
   const { ip, port } = cluster.endpoints;
   for (const p of cluster.ports) {
     const name = servicePortName(cluster, p);
-    const proto = protocolName(p.protocol).toLowerCase();
+    const proto = protoName(p.protocol);
     const n = serviceChainNames(name, proto);
     for (const c of [n.svc, n.svl, n.ext, n.fw]) chainPort.set(c, p.index);
     nameToPort.set(name, p.index);

@@ -8,10 +8,10 @@
  * `work` counts every rule looked at. No allocation per packet: the jump stack, the recent-match
  * table and all state are preallocated per instance.
  *
- * Two walkers: decide() is specialised once per ruleset by createDecide() (decide-only, a
- * one-load fast reject per rule over buildScanKeys' keys, no tracing, no chooser); the general
- * walk() serves explain() (statistic branches forced, trace steps) and decideGeneric(), the
- * reference decide() is tested against (walker-equivalence.test.ts).
+ * Two walkers: decide() is specialised once per ruleset by createDecide() (decide.ts:
+ * decide-only, a one-load fast reject per rule over buildScanKeys' keys, no tracing, no chooser);
+ * the general walk() here serves explain() (statistic branches forced, trace steps) and
+ * decideGeneric(), the reference decide() is tested against (walker-equivalence.test.ts).
  *
  * Reads: FirstPacket (src, dst, dport, proto, hook, fromPodInterface, rand, now).
  * Writes: NatDecision (verdict, servicePort, endpoint, dnat ip:port, masquerade, work).
@@ -19,36 +19,22 @@
  * kernel does (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
-import { fmix32 } from '../../net/hash.js';
 import {
-  HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames,
+  HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames, newNatDecision,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
 import type { Cluster } from '../../model/types.js';
 import { formatIp } from '../../net/ipv4.js';
-import { isLocalAddress, nodeLocalAddresses } from './compile-rules.js';
+import { isLocalAddress, nodeLocalAddresses } from '../node-addresses.js';
+import { createDecide } from './decide.js';
+import { hookChains, kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, statisticDraw, type Hooks } from './hooks.js';
+import { newRecentTable, recentCheck, recentSet } from './recent.js';
 import { saveRuleBody } from './render.js';
 import {
   CT_DNAT, CT_NEW, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG, M_PROTO,
   M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_REJECT,
-  T_RETURN, TABLE_FILTER, TABLE_NAT, buildScanKeys, kScanAny, kScanAnyProtoPort, kTableNames, type Ruleset, type ScanKeys,
+  T_RETURN, TABLE_NAT, buildScanKeys, kTableNames, type Ruleset, type ScanKeys,
 } from './ruleset.js';
-
-// Outcomes of walking one hook.
-const OUT_ACCEPT = 0;
-const OUT_DROP = 1;
-const OUT_REJECT = 2;
-const OUT_DNAT = 3;
-const OUT_MASQUERADE = 4;
-
-const kStackDepth = 64;
-const kRecentCapacity = 1 << 16; // power of two: slot = hash & mask
-const kRecentProbes = 8;
-
-/** murmur3's finaliser: a cheap, well-mixed hash of (flow random, rule index). */
-export function statisticDraw(rand: number, rule: number): number {
-  return fmix32((rand ^ Math.imul(rule + 1, 0x9e3779b1)) >>> 0);
-}
 
 /** Branch choices for explain(): forced prefix, then "no match", recording where it branched. */
 interface Chooser {
@@ -77,9 +63,9 @@ export class IptablesDataplane implements ServiceDataplane {
   // Preallocated walker state.
   private readonly stackChain = new Int32Array(kStackDepth);
   private readonly stackRule = new Int32Array(kStackDepth);
-  private readonly recentName = new Int32Array(kRecentCapacity).fill(-1);
-  private readonly recentIp = new Uint32Array(kRecentCapacity);
-  private readonly recentTime = new Float64Array(kRecentCapacity);
+  private readonly recent = newRecentTable();
+  /** explain()'s per-path decision, reused. */
+  private readonly pathOut = newNatDecision();
   /** Fast-reject keys of the decide() scan (see buildScanKeys). */
   readonly scanKeys: ScanKeys;
   /** Hot path, specialised once at construction (createDecide). */
@@ -95,12 +81,12 @@ export class IptablesDataplane implements ServiceDataplane {
     this.localAddrs = Uint32Array.from(options.localAddresses);
     this.hooks = options.hooks ?? hookChains(rules);
     this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
-    this.decide = createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, { name: this.recentName, ip: this.recentIp, time: this.recentTime });
+    this.decide = createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent);
   }
 
   /** Forget all `-m recent` state (session affinity). */
   reset(): void {
-    this.recentName.fill(-1);
+    this.recent.clear();
   }
 
   /**
@@ -108,6 +94,16 @@ export class IptablesDataplane implements ServiceDataplane {
    * Slower; kept so tests can check that the specialised decide() decides exactly the same.
    */
   decideGeneric(pkt: FirstPacket, out: NatDecision): void {
+    this.walkHooks(pkt, null, undefined, out);
+  }
+
+  /**
+   * Netfilter's hook order for a first packet, written once for both uses of the general walker:
+   * nat PREROUTING (OUTPUT for the node's own packets), then filter INPUT/FORWARD (OUTPUT) on the
+   * rewritten packet, then nat POSTROUTING. createDecide's decide() inlines the same sequence.
+   * With a chooser (explain) statistic branches follow it and `steps` records the rules.
+   */
+  private walkHooks(pkt: FirstPacket, chooser: Chooser | null, steps: TraceStep[] | undefined, out: NatDecision): void {
     this.mark = 0;
     this.work = 0;
     this.port = -1;
@@ -121,7 +117,7 @@ export class IptablesDataplane implements ServiceDataplane {
     let dst = pkt.dstIp >>> 0;
     let dport = pkt.dstPort;
     const natHook = pkt.hook === HOOK_OUTPUT ? this.hooks.natOut : this.hooks.natPre;
-    let res = this.walk(natHook, src, dst, dport, pkt, CT_NEW, null);
+    let res = this.walk(natHook, src, dst, dport, pkt, CT_NEW, chooser, steps);
     let ct = CT_NEW;
     if (res === OUT_DNAT) {
       const r = this.hitRule;
@@ -138,13 +134,13 @@ export class IptablesDataplane implements ServiceDataplane {
       out.work = this.work;
       return;
     }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hooks.filterIn : this.hooks.filterFwd;
-    res = this.walk(filterHook, src, dst, dport, pkt, ct, null);
+    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs, dst) ? this.hooks.filterIn : this.hooks.filterFwd;
+    res = this.walk(filterHook, src, dst, dport, pkt, ct, chooser, steps);
     if (res === OUT_DROP || res === OUT_REJECT) {
       out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
       out.endpoint = -1;
     } else {
-      res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, null);
+      res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, chooser, steps);
       out.masquerade = res === OUT_MASQUERADE;
     }
     out.servicePort = this.port;
@@ -240,14 +236,14 @@ export class IptablesDataplane implements ServiceDataplane {
   /** The rarer matches, kept out of the scan loop. */
   private slowMatch(r: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
     const rs = this.rules;
-    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs as unknown as number[], dst)) return false;
-    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs as unknown as number[], src)) return false;
+    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return false;
+    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return false;
     if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return false;
     if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return false;
     if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return false;
     if (f & M_RECENT_CHECK) {
       if (chooser) return false; // explored as "no affinity yet": the same endpoints are reachable either way
-      if (!this.recentCheck(rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
+      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
     }
     if (f & M_STATISTIC) {
       if (chooser) {
@@ -259,16 +255,8 @@ export class IptablesDataplane implements ServiceDataplane {
         return false;
       }
     }
-    if (f & M_RECENT_SET && !chooser) this.recentSet(rs.ruleRecentName[r], src, pkt.now);
+    if (f & M_RECENT_SET && !chooser) recentSet(this.recent, rs.ruleRecentName[r], src, pkt.now);
     return true;
-  }
-
-  private recentCheck(name: number, ip: number, seconds: number, now: number): boolean {
-    return recentCheck(this.recentName, this.recentIp, this.recentTime, name, ip, seconds, now);
-  }
-
-  private recentSet(name: number, ip: number, now: number): void {
-    recentSet(this.recentName, this.recentIp, this.recentTime, name, ip, now);
   }
 
   private step(r: number, chooser: Chooser | null): TraceStep {
@@ -324,31 +312,12 @@ export class IptablesDataplane implements ServiceDataplane {
   }
 
   private walkPath(pkt: FirstPacket, chooser: Chooser, steps: TraceStep[]): { verdict: number; endpoint: number; servicePort: number; masquerade: boolean } {
-    this.mark = 0;
-    this.work = 0;
-    this.port = -1;
-    const src = pkt.srcIp >>> 0;
-    let dst = pkt.dstIp >>> 0;
-    let dport = pkt.dstPort;
-    let ct = CT_NEW;
-    let verdict: number = VERDICT_NONE;
-    let endpoint = -1;
-    let res = this.walk(pkt.hook === HOOK_OUTPUT ? this.hooks.natOut : this.hooks.natPre, src, dst, dport, pkt, ct, chooser, steps);
-    if (res === OUT_DNAT) {
-      const r = this.hitRule;
-      dst = this.rules.ruleTargetA[r];
-      dport = this.rules.ruleTargetB[r];
-      endpoint = this.rules.ruleEndpoint[r];
-      // An imported dump without a cluster has no endpoint rows: use the rule as identity.
-      if (endpoint < 0) endpoint = -2 - r;
-      verdict = VERDICT_DNAT;
-      ct |= CT_DNAT;
-    }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs as unknown as number[], dst) ? this.hooks.filterIn : this.hooks.filterFwd;
-    res = this.walk(filterHook, src, dst, dport, pkt, ct, chooser, steps);
-    if (res === OUT_DROP || res === OUT_REJECT) return { verdict: res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT, endpoint: -1, servicePort: this.port, masquerade: false };
-    res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, chooser, steps);
-    return { verdict, endpoint, servicePort: this.port, masquerade: res === OUT_MASQUERADE };
+    const out = this.pathOut;
+    this.walkHooks(pkt, chooser, steps, out);
+    let endpoint = out.endpoint;
+    // An imported dump without a cluster has no endpoint rows: use the DNAT rule as identity.
+    if (out.verdict === VERDICT_DNAT && endpoint < 0) endpoint = -2 - this.hitRule;
+    return { verdict: out.verdict, endpoint, servicePort: out.servicePort, masquerade: out.masquerade };
   }
 
   stats(): DataplaneStats {
@@ -359,262 +328,6 @@ export class IptablesDataplane implements ServiceDataplane {
     const scanKeyBytes = this.scanKeys.dst.byteLength + this.scanKeys.protoPort.byteLength;
     return { mode: 'iptables', rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
   }
-}
-
-/** `-m recent` state (xt_recent): open addressing keyed by (list name, source address). */
-interface RecentTable {
-  readonly name: Int32Array;
-  readonly ip: Uint32Array;
-  readonly time: Float64Array;
-}
-
-function recentSlot(name: number, ip: number): number {
-  return (Math.imul(ip ^ Math.imul(name + 1, 0x27d4eb2d), 0x9e3779b1) >>> 16) & (kRecentCapacity - 1);
-}
-
-function recentCheck(names: Int32Array, ips: Uint32Array, times: Float64Array, name: number, ip: number, seconds: number, now: number): boolean {
-  let s = recentSlot(name, ip);
-  for (let i = 0; i < kRecentProbes; i++, s = (s + 1) & (kRecentCapacity - 1)) {
-    if (names[s] === name && ips[s] === ip) return seconds === 0 || now - times[s] <= seconds;
-    if (names[s] === -1) return false;
-  }
-  return false;
-}
-
-function recentSet(names: Int32Array, ips: Uint32Array, times: Float64Array, name: number, ip: number, now: number): void {
-  let s = recentSlot(name, ip);
-  let oldest = s;
-  for (let i = 0; i < kRecentProbes; i++, s = (s + 1) & (kRecentCapacity - 1)) {
-    if (names[s] === -1 || (names[s] === name && ips[s] === ip)) {
-      oldest = s;
-      break;
-    }
-    if (times[s] < times[oldest]) oldest = s;
-  }
-  // Full neighbourhood: evict the least recently seen entry, as xt_recent evicts its oldest.
-  names[oldest] = name;
-  ips[oldest] = ip;
-  times[oldest] = now;
-}
-
-/** The chain each hook's walk starts in (-1: the ruleset has no such chain). */
-export interface Hooks {
-  readonly natPre: number;
-  readonly natOut: number;
-  readonly natPost: number;
-  readonly filterIn: number;
-  readonly filterFwd: number;
-  readonly filterOut: number;
-}
-
-function hookChains(rules: Ruleset): Hooks {
-  const nat = (name: string, fallback: string): number => {
-    const id = rules.chainId(TABLE_NAT, name);
-    return id >= 0 ? id : rules.chainId(TABLE_NAT, fallback);
-  };
-  // A restore-input file has no built-in chains: enter kube-proxy's chains directly.
-  return {
-    natPre: nat('PREROUTING', 'KUBE-SERVICES'),
-    natOut: nat('OUTPUT', 'KUBE-SERVICES'),
-    natPost: nat('POSTROUTING', 'KUBE-POSTROUTING'),
-    filterIn: rules.chainId(TABLE_FILTER, 'INPUT'),
-    filterFwd: rules.chainId(TABLE_FILTER, 'FORWARD'),
-    filterOut: rules.chainId(TABLE_FILTER, 'OUTPUT'),
-  };
-}
-
-// Walker state shared by the three hook walks of one packet (an Int32Array, not object fields).
-const ST_MARK = 0;
-const ST_PORT = 1;
-const ST_WORK = 2;
-const ST_HIT = 3;
-
-/**
- * Builds the decide() hot path for one ruleset: a decide-only, allocation-free linear scan.
- *
- * Profile of the general walker (10k services, 12.9k rules per first packet): ~99% of decide()
- * is the per-rule loop, which loaded the flags word and then proto, dport, dst and mask from
- * four more arrays for every KUBE-SERVICES rule, tested the chain end, and counted `work` per
- * rule. Here the loop reads one Int32 per rule (`keys.dst`, 4 bytes per rule: a 12k-rule
- * KUBE-SERVICES chain is 48 KB) and compares it with the packet's address and the wildcard;
- * the chain end is a stop slot, and `work` is added once per stretch of rejected rules
- * (the stretch length), so the count is unchanged. Only rules that may match (a few per
- * packet) get the full match, against the Ruleset's own arrays. No this.*, no calls, no
- * Math.* in the scan; jumps use a preallocated Int32Array stack.
- * ~0.5-0.7 ns/rule on a 2.6 GHz EPYC core (bench/compile/iptables-walk.bench.ts).
- */
-export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: RecentTable): (pkt: FirstPacket, out: NatDecision) => void {
-  const st = new Int32Array(4);
-  const stackChain = new Int32Array(kStackDepth);
-  const stackRule = new Int32Array(kStackDepth);
-  const hookNatPre = hooks.natPre;
-  const hookNatOut = hooks.natOut;
-  const hookNatPost = hooks.natPost;
-  const hookFilterIn = hooks.filterIn;
-  const hookFilterFwd = hooks.filterFwd;
-  const hookFilterOut = hooks.filterOut;
-  const targetAddr = rs.ruleTargetA;
-  const targetPort = rs.ruleTargetB;
-  const endpointA = rs.ruleEndpoint;
-
-  function isLocal(ip: number): boolean {
-    if (ip >>> 24 === 127) return true;
-    const addrs = localAddrs;
-    for (let i = 0; i < addrs.length; i++) if (addrs[i] === ip) return true;
-    return false;
-  }
-
-  /** Walks one hook from `entry`; returns OUT_*, the DNAT rule in st[ST_HIT]. */
-  function walkHook(entry: number, src: number, dst: number, dport: number, proto: number, ct: number, pkt: FirstPacket): number {
-    if (entry < 0) return OUT_ACCEPT;
-    const keyDst = keys.dst;
-    const keyPP = keys.protoPort;
-    const flagsA = rs.ruleFlags;
-    const srcA = rs.ruleSrc;
-    const srcMaskA = rs.ruleSrcMask;
-    const dstA = rs.ruleDst;
-    const dstMaskA = rs.ruleDstMask;
-    const protoA = rs.ruleProto;
-    const dportA = rs.ruleDport;
-    const targetA = rs.ruleTarget;
-    const jumpA = rs.ruleJump;
-    const portA = rs.rulePort;
-    const chainStart = rs.chainStart;
-    const chainEnd = rs.chainEnd;
-    const sChain = stackChain;
-    const sRule = stackRule;
-    const d = dst | 0;
-    const pp = ((proto << 16) | dport) | 0;
-    const any = kScanAny | 0;
-    const anyPP = kScanAnyProtoPort | 0;
-    let mark = st[ST_MARK] >>> 0;
-    let port = st[ST_PORT] | 0;
-    let work = st[ST_WORK] | 0;
-    let depth = 0;
-    let chain = entry | 0;
-    let end = chainEnd[chain] | 0;
-    let s = (chainStart[chain] + chain) | 0; // slot of the next rule
-    let out = OUT_ACCEPT;
-    for (;;) {
-      // The scan: skip every rule whose key rules it out, stop at a candidate or the stop slot.
-      const s0 = s;
-      for (;;) {
-        const k = keyDst[s];
-        if (k === d) break;
-        if (k === any) {
-          const q = keyPP[s];
-          if (q === pp || q === anyPP) break;
-        }
-        s = (s + 1) | 0;
-      }
-      const r = (s - chain) | 0;
-      if (r >= end) {
-        work = (work + s - s0) | 0;
-        // Fell off the chain: return to the caller, or the built-in chain's policy (ACCEPT).
-        if (depth === 0) break;
-        depth--;
-        chain = sChain[depth];
-        s = (sRule[depth] + chain) | 0;
-        end = chainEnd[chain] | 0;
-        continue;
-      }
-      work = (work + s - s0 + 1) | 0;
-      // Full match of a candidate, as the general walker does it.
-      const f = flagsA[r];
-      s = (s + 1) | 0; // next rule, unless the target says otherwise
-      if (f & M_PROTO && protoA[r] !== proto) continue;
-      if (f & M_DPORT && dportA[r] !== dport) continue;
-      if (f & M_DST && (((dst & dstMaskA[r]) >>> 0) === dstA[r]) === ((f & M_DST_NEG) !== 0)) continue;
-      if (f & M_SRC && (((src & srcMaskA[r]) >>> 0) === srcA[r]) === ((f & M_SRC_NEG) !== 0)) continue;
-      if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET)) {
-        if (f & M_DST_LOCAL && !isLocal(dst)) continue;
-        if (f & M_SRC_LOCAL && !isLocal(src)) continue;
-        if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) continue;
-        if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
-        if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
-        if (f & M_RECENT_CHECK && !recentCheck(recent.name, recent.ip, recent.time, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) continue;
-        if (f & M_STATISTIC && (statisticDraw(pkt.rand, r) & 0x7fffffff) >= rs.ruleProb[r]) continue;
-        if (f & M_RECENT_SET) recentSet(recent.name, recent.ip, recent.time, rs.ruleRecentName[r], src, pkt.now);
-      }
-      // Matched.
-      if (port < 0 && portA[r] >= 0) port = portA[r];
-      const t = targetA[r];
-      if (t === T_JUMP) {
-        if (depth === kStackDepth) { out = OUT_DROP; break; } // iptables refuses loops; never reached
-        sChain[depth] = chain;
-        sRule[depth] = r + 1;
-        depth++;
-        chain = jumpA[r];
-        s = (chainStart[chain] + chain) | 0;
-        end = chainEnd[chain] | 0;
-        continue;
-      }
-      if (t === T_RETURN) {
-        if (depth === 0) break;
-        depth--;
-        chain = sChain[depth];
-        s = (sRule[depth] + chain) | 0;
-        end = chainEnd[chain] | 0;
-        continue;
-      }
-      if (t === T_MARK) { mark = ((mark & ~rs.ruleTargetB[r]) ^ rs.ruleTargetA[r]) >>> 0; continue; }
-      if (t === T_DNAT) { st[ST_HIT] = r; out = OUT_DNAT; break; }
-      if (t === T_ACCEPT) break;
-      if (t === T_DROP) { out = OUT_DROP; break; }
-      if (t === T_REJECT) { out = OUT_REJECT; break; }
-      if (t === T_MASQUERADE) { out = OUT_MASQUERADE; break; }
-      // T_NONE: a rule with no target only counts.
-    }
-    st[ST_MARK] = mark | 0;
-    st[ST_PORT] = port;
-    st[ST_WORK] = work;
-    return out;
-  }
-
-  return function decide(pkt: FirstPacket, out: NatDecision): void {
-    st[ST_MARK] = 0;
-    st[ST_PORT] = -1;
-    st[ST_WORK] = 0;
-    out.servicePort = -1;
-    out.endpoint = -1;
-    out.dnatIp = pkt.dstIp;
-    out.dnatPort = pkt.dstPort;
-    out.masquerade = false;
-    out.verdict = VERDICT_NONE;
-    const src = pkt.srcIp >>> 0;
-    let dst = pkt.dstIp >>> 0;
-    let dport = pkt.dstPort | 0;
-    const proto = pkt.proto | 0;
-    const output = pkt.hook === HOOK_OUTPUT;
-    let res = walkHook(output ? hookNatOut : hookNatPre, src, dst, dport, proto, CT_NEW, pkt);
-    let ct = CT_NEW;
-    if (res === OUT_DNAT) {
-      const r = st[ST_HIT];
-      dst = targetAddr[r];
-      dport = targetPort[r];
-      out.verdict = VERDICT_DNAT;
-      out.endpoint = endpointA[r];
-      out.dnatIp = dst;
-      out.dnatPort = dport;
-      ct |= CT_DNAT;
-    } else if (res === OUT_DROP || res === OUT_REJECT) {
-      out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
-      out.servicePort = st[ST_PORT];
-      out.work = st[ST_WORK];
-      return;
-    }
-    const filterHook = output ? hookFilterOut : isLocal(dst) ? hookFilterIn : hookFilterFwd;
-    res = walkHook(filterHook, src, dst, dport, proto, ct, pkt);
-    if (res === OUT_DROP || res === OUT_REJECT) {
-      out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
-      out.endpoint = -1;
-    } else {
-      res = walkHook(hookNatPost, src, dst, dport, proto, ct, pkt);
-      out.masquerade = res === OUT_MASQUERADE;
-    }
-    out.servicePort = st[ST_PORT];
-    out.work = st[ST_WORK];
-  };
 }
 
 export function localAddressesOf(cluster: Cluster | undefined, node: number): number[] {

@@ -4,7 +4,7 @@
 import type { Cluster } from '../../model/types.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { annotateRuleset } from './annotate.js';
-import { compileRuleset, type IptablesCompileOptions } from './compile-rules.js';
+import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import { IptablesDataplane, localAddressesOf } from './dataplane.js';
 import { parseIptablesSave } from './parse.js';
 import { renderIptablesSave } from './render.js';
@@ -27,6 +27,7 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   summary: 'kube-proxy iptables mode: linear chains (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*)',
   compile: (cluster, node) => compileIptables(cluster, { node }),
   formats: { 'iptables-save': (cluster, node) => renderIptablesSave(compileRuleset(cluster, { node })) },
+  parsers: { 'iptables-save': (text, cluster, node) => dataplaneFromIptablesSave(text, cluster ? { cluster, node: node ?? -1 } : {}) },
   sharedClasses: {},
   shared: iptablesShared,
   attach: (_cluster, shared) => iptablesFromShared(shared as IptablesShared),
@@ -76,9 +77,10 @@ export function dataplaneFromIptablesSave(text: string, options: FromRulesetOpti
   return dataplaneFromRuleset(parseIptablesSave(text).ruleset, options);
 }
 
-export { IptablesDataplane, statisticDraw } from './dataplane.js';
-export { compileRuleset, kLargeClusterEndpointsThreshold, nodeLocalAddresses } from './compile-rules.js';
-export type { IptablesCompileOptions } from './compile-rules.js';
+export { IptablesDataplane } from './dataplane.js';
+export { statisticDraw } from './hooks.js';
+export { compileRuleset, kLargeClusterEndpointsThreshold } from './build.js';
+export type { IptablesCompileOptions } from './build.js';
 export { renderIptablesSave, renderIptablesRestore, saveRuleBody, restoreRuleBody, kDefaultSaveHeader } from './render.js';
 export type { SaveOptions, RestoreText } from './render.js';
 export { parseIptablesSave } from './parse.js';

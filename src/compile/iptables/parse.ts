@@ -11,6 +11,7 @@ import {
   T_MASQUERADE, T_NONE, T_REJECT, T_RETURN, TF_MARK_OR, TF_MARK_XOR, TF_RANDOM_FULLY, TF_REJECT_WITH, TOK_ADDRTYPE, TOK_COMMENT, TOK_CONNTRACK,
   TOK_DPORT, TOK_DST, TOK_IFACE, TOK_MARK, TOK_NFACCT, TOK_PROTO, TOK_RECENT, TOK_SRC, TOK_STATISTIC, type ChainSpec, type RuleSpec, type Ruleset,
 } from './ruleset.js';
+import { parseProto } from '../../net/proto.js';
 
 export interface ParsedIptables {
   readonly ruleset: Ruleset;
@@ -43,8 +44,6 @@ function tokenize(line: string, lineNo: number): string[] {
   }
   return out;
 }
-
-const kProtos: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 function parseHexOrDec(text: string): number | undefined {
   if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(text)) return undefined;
@@ -162,7 +161,7 @@ function parseRule(w: string[], lineNo: number): RuleSpec {
         spec.order.push(TOK_IFACE);
         break;
       case '-p': case '--protocol': {
-        const p = kProtos[value(++i)];
+        const p = parseProto(value(++i));
         if (p === undefined || wasNeg) unknown(w[i]);
         if (spec.proto !== undefined && spec.proto !== p) unknown(w[i]);
         spec.proto = p;
@@ -171,9 +170,9 @@ function parseRule(w: string[], lineNo: number): RuleSpec {
       case '-m': case '--match': {
         module = value(++i);
         if (module === 'comment') spec.order.push(TOK_COMMENT);
-        else if (module in kProtos) {
-          if (spec.proto !== undefined && spec.proto !== kProtos[module]) unknown(module);
-          spec.proto = kProtos[module];
+        else if (parseProto(module) !== undefined) {
+          if (spec.proto !== undefined && spec.proto !== parseProto(module)) unknown(module);
+          spec.proto = parseProto(module);
           spec.order.push(TOK_PROTO);
         } else if (module === 'addrtype') spec.order.push(TOK_ADDRTYPE);
         else if (module === 'mark') spec.order.push(TOK_MARK);
@@ -191,7 +190,7 @@ function parseRule(w: string[], lineNo: number): RuleSpec {
         spec.comment = value(++i);
         break;
       case '--dport': case '--destination-port': {
-        if (!(module in kProtos) || wasNeg) unknown(tok);
+        if (parseProto(module) === undefined || wasNeg) unknown(tok);
         const p = Number(value(++i));
         if (!Number.isInteger(p) || p < 0 || p > 65535) unknown(w[i]);
         spec.dport = p;

@@ -4,7 +4,8 @@
  * node's local addresses.
  * The `-m recent` lists and the walker's stacks are per instance and never shared.
  */
-import { IptablesDataplane, type Hooks } from './dataplane.js';
+import { IptablesDataplane } from './dataplane.js';
+import type { Hooks } from './hooks.js';
 import { Ruleset, type RulesetFields, type ScanKeys } from './ruleset.js';
 
 export interface IptablesShared {

@@ -10,7 +10,7 @@
 import type { Cluster } from '../../model/types.js';
 import type { OneEndpointSync } from '../mode.js';
 import { isServiceChainName } from './chain-names.js';
-import { compileRuleset, type IptablesCompileOptions } from './compile-rules.js';
+import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import { renderIptablesRestore } from './render.js';
 import { TABLE_NAT, type Ruleset } from './ruleset.js';
 

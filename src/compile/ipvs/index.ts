@@ -1,6 +1,7 @@
 /** kube-proxy's IPVS mode: compile, render (ipvsadm, ipset, iptables-save), sync, and its record. */
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
-import { compileIpvs, type IpvsDataplane } from './compile.js';
+import { compileIpvs } from './build.js';
+import type { IpvsDataplane } from './dataplane.js';
 import { renderIpsetSave } from './ipsets.js';
 import { renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
@@ -30,16 +31,13 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   lookup: 'hash',
 };
 
-export { compileIpvs, nodePortAddressesOf, resolveNode } from './compile.js';
-export type { IpvsDataplane, IpvsOptions } from './compile.js';
+export { compileIpvs, nodePortAddressesOf } from './build.js';
+export type { IpvsOptions } from './build.js';
+export type { IpvsDataplane } from './dataplane.js';
 export { renderIpvsadmSave, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
 export { renderIpsetSave, ipvsIpsetEntries, kIpvsIpsets, createLine } from './ipsets.js';
 export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';
 export { ipvsSyncDelta } from './sync.js';
 export type { IpvsSyncDelta, SyncDeltaOptions } from './sync.js';
-export { VirtualServiceTable, AddressSet } from './vs-table.js';
-export { AffinityTable } from './affinity-table.js';
 export { shBucket, mhHash } from './schedulers.js';
-export { renderIptablesSave } from './iptables-save-layout.js';
-export type { SaveTable } from './iptables-save-layout.js';
 export type { IpvsTables } from './tables.js';

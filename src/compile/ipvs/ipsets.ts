@@ -7,13 +7,13 @@
  * `192.0.2.10,tcp:443,198.51.100.0/24`, and bare ports for bitmap:port.
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP } from '../../model/types.js';
-import { fmix32 } from '../../net/hash.js';
-import type { IpvsDataplane } from './compile.js';
+import { fmix32, fnv1a } from '../../net/hash.js';
+import type { IpvsDataplane } from './dataplane.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, VS_NODE_PORT,
 } from './tables.js';
+import { parseProto, PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 
 export type IpsetType = 'hash:ip,port,ip' | 'hash:ip,port' | 'hash:ip,port,net' | 'bitmap:port' | 'hash:ip';
 
@@ -51,7 +51,6 @@ export function ipsetInfo(name: string): IpsetInfo {
   return i;
 }
 
-const protoName = (p: number): string => (p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : 'sctp');
 
 /** Every set's entries, in the order `ipset save` would print them (see sortEntries). */
 export function ipvsIpsetEntries(dp: IpvsDataplane): Map<string, string[]> {
@@ -104,7 +103,7 @@ export function ipvsIpsetEntries(dp: IpvsDataplane): Map<string, string[]> {
  * initval; kdp sorts them so its output is stable (`ipset save | sort` compares equal). */
 export function sortEntries(entries: string[]): string[] {
   const key = (e: string): number[] =>
-    e.split(/[,:/.]/).map((x) => (/^\d+$/.test(x) ? Number(x) : x === 'tcp' ? 6 : x === 'udp' ? 17 : 132));
+    e.split(/[,:/.]/).map((x) => (/^\d+$/.test(x) ? Number(x) : parseProto(x) ?? PROTO_SCTP));
   return entries.sort((a, b) => {
     const ka = key(a);
     const kb = key(b);
@@ -139,9 +138,7 @@ export function renderIpsetSave(dp: IpvsDataplane, options: IpsetSaveOptions = {
 
 /** FNV-1a of the set name, mixed: a stable stand-in for the kernel's random initval. */
 export function nameHash(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return fmix32(h >>> 0);
+  return fmix32(fnv1a(name));
 }
 
 /** `create` as kube-proxy's CreateSet asks for it (family inet, hashsize 1024, maxelem 65536,

@@ -4,8 +4,9 @@
  * `-a -t 10.96.0.10:80 -r 10.244.1.5:8080 -m -w 1` (-m: masquerading, kube-proxy's only mode).
  */
 import { formatIp } from '../../net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP, type IpvsScheduler } from '../../model/types.js';
+import type { IpvsScheduler } from '../../model/types.js';
 import { F_PERSISTENT, type IpvsTables } from './tables.js';
+import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 
 export function ipvsadmProtoSwitch(proto: number): string {
   return proto === PROTO_TCP ? '-t' : proto === PROTO_UDP ? '-u' : '--sctp-service';

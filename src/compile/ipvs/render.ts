@@ -3,12 +3,11 @@
  * IPVS mode writes (writeIptablesRules, createAndLinkKubeChain), in iptables-save layout.
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP } from '../../model/types.js';
-import type { IpvsDataplane } from './compile.js';
+import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
 import { F_LB_ALLOW_NODE, F_LB_FW } from './tables.js';
-import { comment, kFilterBuiltins, kNatBuiltins, renderIptablesSave, type SaveTable } from './iptables-save-layout.js';
+import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
 
 /** ipvsadm's ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */
 export function sortedVirtualServices(dp: IpvsDataplane): number[] {
@@ -129,10 +128,5 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
 }
 
 export function renderIpvsIptablesSave(dp: IpvsDataplane): string {
-  return renderIptablesSave(ipvsIptablesTables(dp));
-}
-
-/** Used by tests and sync: protocol name as ipset entries spell it. */
-export function ipsetProto(p: number): string {
-  return p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : 'sctp';
+  return renderSaveTables(ipvsIptablesTables(dp));
 }

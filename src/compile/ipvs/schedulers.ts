@@ -6,7 +6,7 @@
  * A dest with weight 0 is "quiesced" (kube-proxy's graceful termination sets it) and is never
  * chosen for a new connection by rr, wrr or lc; sh and mh return nothing for it (no fallback flag).
  */
-import { fmix32 } from '../../net/hash.js';
+import { hash32, mixPair } from '../../net/hash.js';
 import { type IpvsTables, SCHED_LC, SCHED_MH, SCHED_RR, SCHED_SH, SCHED_WRR } from './tables.js';
 
 export type SchedulerPick = (t: IpvsTables, v: number, srcIp: number, srcPort: number) => number;
@@ -83,7 +83,7 @@ export const pickLc: SchedulerPick = (t, v) => {
 /** ip_vs_sh.c's bucket: hash_32(port + addr, 8) with the golden-ratio multiplier; port is 0 unless
  * the sh-port flag is set, which kube-proxy never sets for sh. */
 export function shBucket(srcIp: number, srcPort: number): number {
-  return Math.imul((srcPort + srcIp) >>> 0, 0x61c88647) >>> 24;
+  return hash32(srcPort + srcIp, 8);
 }
 
 /**
@@ -109,7 +109,7 @@ export const pickSh: SchedulerPick = (t, v, srcIp) => {
 /** The source hash mh uses; kube-proxy sets the mh-port flag (FlagSourceHash = 0x10 =
  * IP_VS_SVC_F_SCHED_MH_PORT), so the source port is hashed with the address. */
 export function mhHash(srcIp: number, srcPort: number): number {
-  return fmix32((srcIp ^ Math.imul(srcPort + 1, 0x9e3779b1)) >>> 0);
+  return mixPair(srcIp, srcPort + 1);
 }
 
 /** ip_vs_mh.c: Maglev lookup of the source hash in the VS's prime-sized table. */

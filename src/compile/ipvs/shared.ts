@@ -4,12 +4,12 @@
  * persistence templates (ipvsState) are per instance, never shared.
  */
 import type { Cluster, IpvsScheduler } from '../../model/types.js';
-import { ipvsDataplaneOver, ipvsState, type IpvsDataplane, type IpvsState } from './compile.js';
+import { ipvsDataplaneOver, ipvsState, type IpvsDataplane, type IpvsState } from './dataplane.js';
 import type { IpvsTables } from './tables.js';
-import { AddressSet, VirtualServiceTable } from './vs-table.js';
+import { kTableClasses } from '../tables/index.js';
 
-/** The hash-table classes shared IPVS tables hold (see packTables). */
-export const kIpvsSharedClasses = { IpvsVirtualServiceTable: VirtualServiceTable, IpvsAddressSet: AddressSet } as const;
+/** The hash-table classes shared IPVS tables hold (see packTables): the kit's PairTable and AddressSet. */
+export const kIpvsSharedClasses = kTableClasses;
 
 export interface IpvsShared {
   readonly node: number;
@@ -24,7 +24,7 @@ export interface IpvsShared {
 export function ipvsShared(dp: IpvsDataplane): IpvsShared {
   const { rrNext: _rr, wrrCl: _cl, wrrCw: _cw, rsConns: _conns, affinity, ...tables } = dp.tables;
   return {
-    node: dp.node, scheduler: dp.scheduler, tables, affinityCapacity: affinity.mask + 1,
+    node: dp.node, scheduler: dp.scheduler, tables, affinityCapacity: affinity.capacity,
     nodePortAddresses: dp.nodePortAddresses, nodeIp: dp.nodeIp, duplicateVirtualServices: dp.duplicateVirtualServices,
   };
 }

@@ -10,7 +10,8 @@
 import { formatIp } from '../../net/ipv4.js';
 import type { Cluster } from '../../model/types.js';
 import type { OneEndpointSync } from '../mode.js';
-import { compileIpvs, type IpvsDataplane } from './compile.js';
+import { compileIpvs } from './build.js';
+import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
 import { ipvsIpsetEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';

@@ -5,8 +5,12 @@
  * backend id. Scheduler state (rr cursor, wrr cursor/weight, lc connection counts) lives beside it.
  */
 import type { IpvsScheduler } from '../../model/types.js';
-import type { AffinityTable } from './affinity-table.js';
-import type { AddressSet, VirtualServiceTable } from './vs-table.js';
+import type { AddressSet, ExpiringTable, PairTable } from '../tables/index.js';
+
+/** A virtual service's second key word: (port << 8 | protocol), never 0 (the protocol is 6, 17 or 132). */
+export function portProtoKey(proto: number, port: number): number {
+  return ((port << 8) | (proto & 0xff)) >>> 0;
+}
 
 /** Why the virtual service exists (which kube-proxy loop created it). */
 export const VS_CLUSTER_IP = 0;
@@ -77,7 +81,8 @@ export interface IpvsTables {
   /** 1 when (ip, port) is in KUBE-LOOP-BACK: a local endpoint, masqueraded when it calls itself. */
   readonly rsLoopback: Uint8Array;
 
-  readonly table: VirtualServiceTable;
+  /** The kernel's service table (ip_vs_svc_hashkey): key (address, portProtoKey) -> the VS index. */
+  readonly table: PairTable;
   /** KUBE-IPVS-IPS. */
   readonly bound: AddressSet;
   /** Node addresses that carry NodePort virtual services. */
@@ -92,7 +97,8 @@ export interface IpvsTables {
   readonly wrrCw: Int32Array;
   /** Active connections per real server (ip_vs_dest.activeconns), used by lc. */
   readonly rsConns: Uint32Array;
-  readonly affinity: AffinityTable;
+  /** Persistence templates: (VS, client) -> real server offset in the VS, until expiry. */
+  readonly affinity: ExpiringTable;
 }
 
 export function tablesBytes(t: IpvsTables): number {

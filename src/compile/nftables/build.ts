@@ -110,11 +110,6 @@ export function nodePortAddresses(cluster: Cluster, node: number): NodePortAddre
   return { matchAll: false, ips: [...ips] };
 }
 
-/** The node's own addresses: what `fib ... type local` matches (with 127.0.0.0/8). */
-export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
-  return nodeAddresses(cluster, node);
-}
-
 /** The detector's IfLocalNFT / IfNotLocalNFT match (pkg/proxy/util/localdetector.go). */
 function detectorMatch(det: LocalDetector, local: boolean, ifname: string): Match {
   if (det.byInterface) return { k: 'iifname', neg: !local, name: ifname };

@@ -5,7 +5,8 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import type { Cluster } from '../../model/types.js';
-import { buildRuleset, nodeLocalAddresses } from './build.js';
+import { buildRuleset } from './build.js';
+import { nodeAddresses } from '../node-addresses.js';
 import { NftablesDataplane } from './dataplane.js';
 import { parseRuleset } from './parse.js';
 import { compileProgram } from './program.js';
@@ -28,7 +29,7 @@ export function dataplaneFromRuleset(ruleset: Ruleset, cluster: Cluster, options
   checkNode(cluster, options);
   return new NftablesDataplane(compileProgram(ruleset, cluster), {
     node: options.node,
-    localAddresses: nodeLocalAddresses(cluster, options.node),
+    localAddresses: nodeAddresses(cluster, options.node),
     ...(options.affinityCapacity !== undefined ? { affinityCapacity: options.affinityCapacity } : {}),
   });
 }

@@ -21,7 +21,7 @@ import {
   type ServiceDataplane,
   type TraceStep,
 } from '../dataplane.js';
-import { AffinityTable } from './hash-tables.js';
+import { ExpiringTable, nextPow2 } from '../tables/index.js';
 import {
   A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
   FIELD_DADDR, M_ADDR, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
@@ -56,7 +56,7 @@ export class NftablesDataplane implements ServiceDataplane {
   readonly program: NftProgram;
   readonly local: Uint32Array;
   readonly affinityCapacity: number;
-  private readonly affinity: AffinityTable;
+  private readonly affinity: ExpiringTable;
   private readonly stackChain = new Int32Array(kMaxDepth);
   private readonly stackRule = new Int32Array(kMaxDepth);
 
@@ -87,7 +87,8 @@ export class NftablesDataplane implements ServiceDataplane {
     this.node = options.node;
     this.local = Uint32Array.from(options.localAddresses);
     this.affinityCapacity = options.affinityCapacity ?? 1 << 16;
-    this.affinity = new AffinityTable(this.affinityCapacity);
+    // A dynamic set: an entry expires, a lookup does not refresh it; a full window evicts the one closest to expiry.
+    this.affinity = new ExpiringTable({ capacity: nextPow2(Math.max(8, this.affinityCapacity)), hash: 'murmur-pair' });
   }
 
   /** Forget every affinity entry (as a fresh node would start). */
@@ -130,7 +131,7 @@ export class NftablesDataplane implements ServiceDataplane {
         this.work++;
         if (set !== null) {
           if (!set.has(addr)) return false;
-        } else if (this.tracing || !this.affinity.has(M[o + 1], addr, this.now)) {
+        } else if (this.tracing || this.affinity.lookup(M[o + 1], addr, this.now, 0) < 0) {
           // explain() answers for a packet without affinity history, so that every endpoint is a
           // candidate (as iptables mode's explain treats `-m recent`), whatever decide() stored.
           return false;
@@ -255,7 +256,7 @@ export class NftablesDataplane implements ServiceDataplane {
           this.endpoint = R[o + 5];
           return R_CONTINUE;
         case A_UPDATE:
-          if (!this.tracing) this.affinity.update(arg, this.saddr, this.now, p.setTimeout[arg]);
+          if (!this.tracing) this.affinity.remember(arg, this.saddr, 0, this.now, p.setTimeout[arg]);
           break;
         default:
           break;

@@ -43,7 +43,7 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
 
 export { compileNftables, dataplaneFromNftText, dataplaneFromRuleset } from './compile.js';
 export type { NftablesOptions } from './compile.js';
-export { buildRuleset, nodePortAddresses, nodeLocalAddresses } from './build.js';
+export { buildRuleset, nodePortAddresses } from './build.js';
 export type { NodePortAddresses } from './build.js';
 export { renderRuleset } from './render.js';
 export { parseRuleset } from './parse.js';

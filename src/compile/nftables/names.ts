@@ -5,8 +5,9 @@
  * readable. The same base names are parsed back to find which service port a chain belongs to.
  */
 import { formatIp } from '../../net/ipv4.js';
-import { protocolName, type Cluster, type ServicePort } from '../../model/types.js';
+import type { Cluster, ServicePort } from '../../model/types.js';
 import { base32, sha256, utf8 } from '../sha256.js';
+import { protoName } from '../../net/proto.js';
 
 /** knftables.NameLengthMax (256) minus kube-proxy's chainNamePrefixLengthMax (16). */
 const kChainNameBaseLengthMax = 240;
@@ -26,7 +27,7 @@ export function hashAndTruncate(name: string): string {
 /** "ns/svc/tcp/portname" (the part after the hash), also the key used to resolve parsed names. */
 export function servicePortKey(cluster: Cluster, port: ServicePort): string {
   const svc = cluster.services[port.service];
-  return `${svc.namespace}/${svc.name}/${protocolName(port.protocol).toLowerCase()}/${port.name}`;
+  return `${svc.namespace}/${svc.name}/${protoName(port.protocol)}/${port.name}`;
 }
 
 export function servicePortChainBase(cluster: Cluster, port: ServicePort): string {

@@ -11,7 +11,7 @@
 import { InvalidArgumentError } from '../../errors.js';
 import { prefixMask } from '../../net/ipv4.js';
 import { servicePortName, type Cluster } from '../../model/types.js';
-import { AddressSet, VerdictTable } from './hash-tables.js';
+import { AddressSet, PairTable } from '../tables/index.js';
 import { servicePortKey, servicePortKeyOfName } from './names.js';
 import { ruleText } from './rule-text.js';
 import type { Action, Match, Ruleset, Verdict } from './ruleset.js';
@@ -58,7 +58,7 @@ export interface NftProgram {
   readonly cidrs: Uint32Array;
   /** (op, chain) pairs for numgen branches. */
   readonly targets: Int32Array;
-  readonly maps: readonly VerdictTable[];
+  readonly maps: readonly PairTable[];
   readonly mapNames: readonly string[];
   /** Static sets (AddressSet) or, for affinity sets, null with the timeout in setTimeout. */
   readonly sets: readonly (AddressSet | null)[];
@@ -259,12 +259,16 @@ export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
 
   let mapElements = 0;
   const maps = rs.maps.map((m) => {
-    const t = new VerdictTable(m.elements.length);
+    // Key (address or 0, proto << 16 | port) -> (op, arg, service port).
+    const t = new PairTable(m.elements.length, 3);
     for (const e of m.elements) {
       const [op, arg] = verdictOp(e.verdict);
       let port = op === A_GOTO || op === A_JUMP ? chainServicePort[arg] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
-      t.set(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port, op, arg, port);
+      const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
+      t.values[s * 3] = op;
+      t.values[s * 3 + 1] = arg;
+      t.values[s * 3 + 2] = port;
       mapElements++;
     }
     return t;
@@ -274,7 +278,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
   const sets = rs.sets.map((s, i) => {
     setTimeout[i] = s.timeout;
     setElements += s.elements.length;
-    return s.timeout > 0 ? null : new AddressSet(s.elements);
+    return s.timeout > 0 ? null : AddressSet.of(s.elements);
   });
 
   const hookChains = kHooks.map((h) => {

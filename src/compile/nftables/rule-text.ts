@@ -7,17 +7,12 @@
  */
 import { RuleParseError } from '../../errors.js';
 import { formatCidr, formatIp, parseCidr, parseIp, type Cidr } from '../../net/ipv4.js';
-import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../model/types.js';
 import type { Action, BaseChainSpec, Hook, MapElement, MapKey, Match, Rule, Verdict } from './ruleset.js';
-
-export function protoText(p: number): string {
-  return p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : p === PROTO_SCTP ? 'sctp' : String(p);
-}
+import { parseProto, protoName } from '../../net/proto.js';
 
 function protoOf(text: string | undefined, line: number): number {
-  if (text === 'tcp') return PROTO_TCP;
-  if (text === 'udp') return PROTO_UDP;
-  if (text === 'sctp') return PROTO_SCTP;
+  const p = parseProto(text);
+  if (p !== undefined) return p;
   throw new RuleParseError(`expected tcp, udp or sctp, found ${JSON.stringify(text ?? 'end of line')}`, line);
 }
 
@@ -46,9 +41,9 @@ function matchText(m: Match): string {
     case 'fib-local':
       return `fib ${m.field} type local`;
     case 'l4proto':
-      return `meta l4proto ${protoText(m.proto)}`;
+      return `meta l4proto ${protoName(m.proto)}`;
     case 'dport':
-      return `${protoText(m.proto)} dport ${m.port}`;
+      return `${protoName(m.proto)} dport ${m.port}`;
     case 'iifname':
       return `iifname ${m.neg ? '!= ' : ''}"${m.name}"`;
     case 'mark-zero':
@@ -274,7 +269,7 @@ export function parseRule(t: Tokens): Rule {
       } else {
         throw new RuleParseError(`unsupported mark expression "${op}"`, t.line);
       }
-    } else if (w === 'tcp' || w === 'udp' || w === 'sctp') {
+    } else if (parseProto(w) !== undefined) {
       t.expect('dport');
       matches.push({ k: 'dport', proto: protoOf(w, t.line), port: t.int(65535) });
     } else if (w === 'iifname') {
@@ -358,7 +353,7 @@ export function parsePriority(t: Tokens): number {
 
 export function elementKeyText(key: MapKey | 'addr', e: { ip: number; proto: number; port: number }): string {
   if (key === 'addr') return formatIp(e.ip);
-  const pp = `${protoText(e.proto)} . ${e.port}`;
+  const pp = `${protoName(e.proto)} . ${e.port}`;
   return key === 'addr.proto.port' ? `${formatIp(e.ip)} . ${pp}` : pp;
 }
 

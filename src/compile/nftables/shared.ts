@@ -4,11 +4,11 @@
  * names and rule texts for explain. The affinity sets' entries are per instance, never shared.
  */
 import { NftablesDataplane } from './dataplane.js';
-import { AddressSet, VerdictTable } from './hash-tables.js';
 import type { NftProgram } from './program.js';
+import { kTableClasses } from '../tables/index.js';
 
-/** The hash-table classes a shared program holds (see packTables). */
-export const kNftSharedClasses = { NftVerdictTable: VerdictTable, NftAddressSet: AddressSet } as const;
+/** The hash-table classes a shared program holds (see packTables): the kit's PairTable and AddressSet. */
+export const kNftSharedClasses = kTableClasses;
 
 export interface NftablesShared {
   readonly node: number;

@@ -1,6 +1,7 @@
 /** The userspace proxy (kube-proxy's mode until 1.26): compile, render, sync, and its record. */
 import type { ProxyMode } from '../mode.js';
-import { compileUserspace, type UserspaceDataplane } from './compile.js';
+import { compileUserspace } from './build.js';
+import type { UserspaceDataplane } from './dataplane.js';
 import { renderUserspaceIptablesSave } from './render.js';
 import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './shared.js';
 import { userspaceOneEndpointSync } from './sync.js';
@@ -26,9 +27,10 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   maxServicesWhy: 'a node has one proxy socket per service port and about 64,000 ports per protocol',
 };
 
-export {
-  compileUserspace, newProxyConnection, kEphemeralPortRange, kUserspaceCopiesPerPayload,
-  kUserspaceTcpCopyBufferBytes, kUserspaceUdpBufferBytes,
-} from './compile.js';
-export type { ProxyConnection, UserspaceDataplane, UserspaceOptions, UserspaceTables } from './compile.js';
+export { compileUserspace } from './build.js';
+export type { UserspaceOptions } from './build.js';
+export { newProxyConnection, kUserspaceCopiesPerPayload, kUserspaceTcpCopyBufferBytes, kUserspaceUdpBufferBytes } from './dataplane.js';
+export type { ProxyConnection, UserspaceDataplane } from './dataplane.js';
+export { kEphemeralPortRange } from './tables.js';
+export type { UserspaceRules, UserspaceTables } from './tables.js';
 export { renderUserspaceIptablesSave, userspaceIptablesTables, portalRuleText } from './render.js';

@@ -5,19 +5,20 @@
  *   -A KUBE-PORTALS-HOST -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination 192.168.0.11:32768
  */
 import { formatIp } from '../../net/ipv4.js';
-import { protocolName, servicePortName } from '../../model/types.js';
-import { comment, kFilterBuiltins, kNatBuiltins, renderIptablesSave, type SaveTable } from '../ipvs/iptables-save-layout.js';
-import type { UserspaceDataplane } from './compile.js';
+import { servicePortName } from '../../model/types.js';
+import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
+import type { UserspaceRules } from './tables.js';
+import { protoName } from '../../net/proto.js';
 
 const kChains = ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'] as const;
 
 /** One portal rule as iptables-save prints it (`-d`, `-p` first; then comment, proto, extra matches). */
-export function portalRuleText(dp: UserspaceDataplane, i: number): string {
+export function portalRuleText(dp: UserspaceRules, i: number): string {
   const t = dp.tables;
   const kind = t.ruleKind[i];
   const sp = t.ruleServicePort[i];
   const port = dp.cluster.ports[sp];
-  const proto = protocolName(port.protocol).toLowerCase();
+  const proto = protoName(port.protocol);
   let s = `-A ${kChains[kind]}`;
   if (t.ruleIp[i] !== 0) s += ` -d ${formatIp(t.ruleIp[i])}/32`;
   s += ` -p ${proto} ${comment(servicePortName(dp.cluster, port))} -m ${proto} --dport ${t.rulePort[i]}`;
@@ -25,12 +26,12 @@ export function portalRuleText(dp: UserspaceDataplane, i: number): string {
   if (t.ruleMatch[i] & 2) s += ' -m addrtype --dst-type LOCAL';
   const proxyPort = t.proxyPort[sp];
   const container = kind === 0 || kind === 2;
-  if (container && dp.listenIp === 0) s += ` -j REDIRECT --to-ports ${proxyPort}`;
-  else s += ` -j DNAT --to-destination ${formatIp(dp.listenIp !== 0 ? dp.listenIp : dp.nodeIp)}:${proxyPort}`;
+  if (container && t.listenIp === 0) s += ` -j REDIRECT --to-ports ${proxyPort}`;
+  else s += ` -j DNAT --to-destination ${formatIp(t.listenIp !== 0 ? t.listenIp : t.nodeIp)}:${proxyPort}`;
   return s;
 }
 
-export function userspaceIptablesTables(dp: UserspaceDataplane): SaveTable[] {
+export function userspaceIptablesTables(dp: UserspaceRules): SaveTable[] {
   const t = dp.tables;
   const nat: string[] = [
     '-A PREROUTING -m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules" -j KUBE-PORTALS-CONTAINER',
@@ -44,7 +45,7 @@ export function userspaceIptablesTables(dp: UserspaceDataplane): SaveTable[] {
     if (t.ruleKind[i] === 2) {
       // iptablesNonLocalNodePortArgs: after REDIRECT, INPUT sees the proxy port.
       const port = dp.cluster.ports[t.ruleServicePort[i]];
-      const proto = protocolName(port.protocol).toLowerCase();
+      const proto = protoName(port.protocol);
       filter.push(`-A KUBE-NODEPORT-NON-LOCAL -p ${proto} ${comment(servicePortName(dp.cluster, port))} -m ${proto} --dport ${t.proxyPort[port.index]} -m state --state NEW -j ACCEPT`);
     }
   }
@@ -54,6 +55,6 @@ export function userspaceIptablesTables(dp: UserspaceDataplane): SaveTable[] {
   ];
 }
 
-export function renderUserspaceIptablesSave(dp: UserspaceDataplane): string {
-  return renderIptablesSave(userspaceIptablesTables(dp));
+export function renderUserspaceIptablesSave(dp: UserspaceRules): string {
+  return renderSaveTables(userspaceIptablesTables(dp));
 }

@@ -4,25 +4,24 @@
  * are per instance, never shared.
  */
 import type { Cluster } from '../../model/types.js';
-import { AddressSet } from '../ipvs/vs-table.js';
-import { userspaceDataplaneOver, type UserspaceDataplane, type UserspaceTables } from './compile.js';
+import { kTableClasses } from '../tables/index.js';
+import { userspaceDataplaneOver, type UserspaceDataplane } from './dataplane.js';
+import type { UserspaceTables } from './tables.js';
 
-/** The hash-table classes shared userspace tables hold (see packTables). */
-export const kUserspaceSharedClasses = { IpvsAddressSet: AddressSet } as const;
+/** The hash-table classes shared userspace tables hold (see packTables): the kit's AddressSet. */
+export const kUserspaceSharedClasses = kTableClasses;
 
 export interface UserspaceShared {
   readonly node: number;
   readonly tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>;
   readonly affinityCapacity: number;
-  readonly nodeIp: number;
-  readonly listenIp: number;
 }
 
 export function userspaceShared(dp: UserspaceDataplane): UserspaceShared {
   const { rrIndex: _rr, affinity, ...tables } = dp.tables;
-  return { node: dp.node, tables, affinityCapacity: affinity.mask + 1, nodeIp: dp.nodeIp, listenIp: dp.listenIp };
+  return { node: dp.node, tables, affinityCapacity: affinity.capacity };
 }
 
 export function userspaceFromShared(cluster: Cluster, s: UserspaceShared): UserspaceDataplane {
-  return userspaceDataplaneOver(cluster, s.node, s.tables, s.affinityCapacity, s.nodeIp, s.listenIp);
+  return userspaceDataplaneOver(cluster, s.node, s.tables, s.affinityCapacity);
 }

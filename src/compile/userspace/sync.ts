@@ -6,7 +6,8 @@
  */
 import type { Cluster } from '../../model/types.js';
 import type { OneEndpointSync } from '../mode.js';
-import { compileUserspace, type UserspaceDataplane } from './compile.js';
+import { compileUserspace } from './build.js';
+import type { UserspaceDataplane } from './dataplane.js';
 import { renderUserspaceIptablesSave } from './render.js';
 
 export function userspaceOneEndpointSync(prev: UserspaceDataplane, next: Cluster, node: number, clock: () => number): OneEndpointSync {

@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import {
   HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision,
 } from '../../../src/compile/dataplane.js';
-import { compileIptables, dataplaneFromIptablesSave, nodeLocalAddresses, renderIptablesSave, type IptablesDataplane } from '../../../src/compile/iptables/index.js';
+import { compileIptables, dataplaneFromIptablesSave, renderIptablesSave, type IptablesDataplane } from '../../../src/compile/iptables/index.js';
+import { nodeLocalAddresses } from '../../../src/compile/node-addresses.js';
 import { M_DPORT, M_DST, M_PROTO, TABLE_NAT } from '../../../src/compile/iptables/ruleset.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';

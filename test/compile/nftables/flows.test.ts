@@ -25,7 +25,7 @@ import assert from 'node:assert/strict';
 import { compileNftables } from '../../../src/compile/nftables/index.js';
 import { HOOK_OUTPUT, kVerdictNames, newFirstPacket, newNatDecision } from '../../../src/compile/dataplane.js';
 import { formatIp, parseIp } from '../../../src/net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP } from '../../../src/model/types.js';
+import { PROTO_TCP, PROTO_UDP } from '../../../src/net/proto.js';
 import { compiledFor, testFlows } from '../../helpers/packet-flow.js';
 import { flowCluster } from './flow-cluster.js';
 

@@ -1,6 +1,6 @@
 /**
  * kube-proxy's userspace mode (pkg/proxy/userspace/proxier.go and roundrobin.go, removed in
- * Kubernetes 1.26), compiled for one node.
+ * Kubernetes 1.26) on one node, over the tables build.ts compiled.
  *
  * Every service port gets a proxy socket on the node, on a port allocated from a range; iptables
  * sends service traffic to it (KUBE-PORTALS-CONTAINER: REDIRECT for packets arriving from pods or
@@ -14,41 +14,15 @@
  * returns VERDICT_REDIRECT with the proxy address and the endpoint the proxy will dial.
  * Reads: pkt.{srcIp,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of `out`.
  */
-import { nodeAddresses } from '../node-addresses.js';
-import { InvalidArgumentError } from '../../errors.js';
-import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
+import type { Cluster } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_REDIRECT,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { formatIp } from '../../net/ipv4.js';
-import { AffinityTable } from '../ipvs/affinity-table.js';
-import { resolveNode } from '../ipvs/compile.js';
-import { AddressSet } from '../ipvs/vs-table.js';
+import { ExpiringTable } from '../tables/index.js';
+import { fibonacci32 } from '../../net/hash.js';
 import { portalRuleText } from './render.js';
-
-/** Linux's default net.ipv4.ip_local_port_range: where the kernel picks a socket's port when
- * --proxy-port-range is empty (the default), and the proxy's outgoing source ports. */
-export const kEphemeralPortRange: readonly [number, number] = [32768, 60999];
-
-/** Portal rule kinds, each a line of one of the four chains. */
-export const PORTAL_CONTAINER = 0; // KUBE-PORTALS-CONTAINER (PREROUTING)
-export const PORTAL_HOST = 1; // KUBE-PORTALS-HOST (OUTPUT)
-export const NODEPORT_CONTAINER = 2; // KUBE-NODEPORT-CONTAINER (PREROUTING, dst-type LOCAL)
-export const NODEPORT_HOST = 3; // KUBE-NODEPORT-HOST (OUTPUT, dst-type LOCAL)
-
-/** Extra matches of a portal rule (iptablesCommonPortalArgs). */
-export const M_PHYSDEV_NOT_IN = 1; // -m physdev ! --physdev-is-in (not from a bridge)
-export const M_DST_LOCAL = 2; // -m addrtype --dst-type LOCAL
-
-export interface UserspaceOptions {
-  readonly node: number | string;
-  /** --proxy-port-range; default: the kernel's ephemeral range (ports handed out in order). */
-  readonly proxyPortRange?: readonly [number, number];
-  /** --bind-address; 0 (0.0.0.0, the default) makes container portals REDIRECT, else DNAT. */
-  readonly listenIp?: number;
-  /** Affinity entries kept (power of two). Default 65536. */
-  readonly affinityCapacity?: number;
-}
+import { kEphemeralPortRange, M_DST_LOCAL, M_PHYSDEV_NOT_IN, type UserspaceTables } from './tables.js';
 
 /** The proxy's own connection to the endpoint, which the pipeline charges the copy cost for. */
 export interface ProxyConnection {
@@ -72,29 +46,6 @@ export const kUserspaceCopiesPerPayload = 2;
 export const kUserspaceTcpCopyBufferBytes = 32 * 1024;
 export const kUserspaceUdpBufferBytes = 4096;
 
-export interface UserspaceTables {
-  /** Per service port (index into Cluster.ports): allocated proxy port, 0 when not proxied. */
-  readonly proxyPort: Uint16Array;
-  /** Ready endpoint rows per service port: `[epStart, epStart + epCount)` of `epRows`. */
-  readonly epStart: Uint32Array;
-  readonly epCount: Uint32Array;
-  readonly epRows: Int32Array;
-  /** Round-robin cursor per service port (LoadBalancerRR state.index). */
-  readonly rrIndex: Uint32Array;
-  /** Portal rules in chain order: kind, address (0 = any), port, protocol, matches, service port. */
-  readonly ruleCount: number;
-  readonly ruleKind: Uint8Array;
-  readonly ruleIp: Uint32Array;
-  readonly rulePort: Uint16Array;
-  readonly ruleProto: Uint8Array;
-  readonly ruleMatch: Uint8Array;
-  readonly ruleServicePort: Int32Array;
-  /** Chain boundaries: rules of kind k are `[chainStart[k], chainStart[k + 1])`. */
-  readonly chainStart: Uint32Array;
-  readonly localAddrs: AddressSet;
-  readonly affinity: AffinityTable;
-}
-
 export interface UserspaceDataplane extends ServiceDataplane {
   readonly mode: 'userspace';
   readonly cluster: Cluster;
@@ -111,110 +62,32 @@ export interface UserspaceDataplane extends ServiceDataplane {
   reset(): void;
 }
 
-export function compileUserspace(cluster: Cluster, options: UserspaceOptions): UserspaceDataplane {
-  const node = resolveNode(cluster, options.node);
-  const range = options.proxyPortRange ?? kEphemeralPortRange;
-  if (range[0] < 1 || range[1] > 65535 || range[0] > range[1]) throw new InvalidArgumentError('options.proxyPortRange must be [first, last] within 1..65535');
-  const nodeInfo = cluster.nodes[node];
-  const nodeIp = nodeInfo.internalIPs[0] ?? 0;
-  const listenIp = options.listenIp ?? 0;
-  const nPorts = cluster.ports.length;
-  const proxyPort = new Uint16Array(nPorts);
-  const epStart = new Uint32Array(nPorts);
-  const epCount = new Uint32Array(nPorts);
-  const rows: number[] = [];
-  const kinds: number[][] = [[], [], [], []];
-  // Ports already taken on the node: NodePorts are claimed by kube-proxy itself. TCP, UDP and
-  // SCTP ports are separate spaces, so each protocol allocates from the whole range.
-  const taken = new Set<number>(cluster.ports.filter((p) => p.nodePort !== 0).map((p) => p.nodePort * 256 + p.protocol));
-  const nextPortOf = new Map<number, number>();
-  const rule = (kind: number, ip: number, port: number, proto: number, match: number, sp: number): void => void kinds[kind].push(ip >>> 0, port, proto, match, sp);
-
-  for (const p of cluster.ports) {
-    const svc = cluster.services[p.service];
-    epStart[p.index] = rows.length;
-    if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
-    let nextPort = nextPortOf.get(p.protocol) ?? range[0];
-    while (taken.has(nextPort * 256 + p.protocol) && nextPort <= range[1]) nextPort++;
-    if (nextPort > range[1]) {
-      const wanted = cluster.ports.filter((q) => q.protocol === p.protocol).length;
-      throw new InvalidArgumentError(
-        `userspace mode needs a proxy socket per service port: ${wanted} ${protocolName(p.protocol)} ports do not fit the proxy port range ${range[0]}-${range[1]} (kube-proxy's userspace mode could not serve this many services on one node either)`,
-      );
-    }
-    proxyPort[p.index] = nextPort;
-    nextPortOf.set(p.protocol, nextPort + 1);
-    // The Endpoints API's addresses: ready endpoints only; no topology, no traffic policy, no
-    // terminating fallback (the userspace proxier predates all of them).
-    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) rows.push(r);
-    epCount[p.index] = rows.length - epStart[p.index];
-    // openPortal: the ClusterIP, then each externalIP (isExternal), then each LB ingress IP.
-    rule(PORTAL_CONTAINER, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
-    rule(PORTAL_HOST, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
-    for (const ip of svc.externalIPs) {
-      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, M_PHYSDEV_NOT_IN, p.index);
-      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, M_DST_LOCAL, p.index);
-      rule(PORTAL_HOST, ip, p.port, p.protocol, M_DST_LOCAL, p.index);
-    }
-    for (const ip of svc.loadBalancerIPs) {
-      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, 0, p.index);
-      rule(PORTAL_HOST, ip, p.port, p.protocol, 0, p.index);
-    }
-    if (p.nodePort !== 0) {
-      rule(NODEPORT_CONTAINER, 0, p.nodePort, p.protocol, 0, p.index);
-      rule(NODEPORT_HOST, 0, p.nodePort, p.protocol, 0, p.index);
-    }
-  }
-  const ruleCount = kinds.reduce((n, k) => n + k.length / 5, 0);
-  const ruleKind = new Uint8Array(ruleCount);
-  const ruleIp = new Uint32Array(ruleCount);
-  const rulePort = new Uint16Array(ruleCount);
-  const ruleProto = new Uint8Array(ruleCount);
-  const ruleMatch = new Uint8Array(ruleCount);
-  const ruleServicePort = new Int32Array(ruleCount);
-  const chainStart = new Uint32Array(5);
-  let i = 0;
-  for (let k = 0; k < 4; k++) {
-    chainStart[k] = i;
-    const a = kinds[k];
-    for (let j = 0; j < a.length; j += 5, i++) {
-      ruleKind[i] = k; ruleIp[i] = a[j]; rulePort[i] = a[j + 1]; ruleProto[i] = a[j + 2]; ruleMatch[i] = a[j + 3]; ruleServicePort[i] = a[j + 4];
-    }
-  }
-  chainStart[4] = i;
-  const own = nodeAddresses(cluster, node);
-  const localAddrs = new AddressSet(own.length + 1);
-  for (const ip of own) localAddrs.add(ip);
-  const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
-  const tables = {
-    proxyPort, epStart, epCount, epRows: Int32Array.from(rows),
-    ruleCount, ruleKind, ruleIp, rulePort, ruleProto, ruleMatch, ruleServicePort, chainStart, localAddrs,
-  };
-  return userspaceDataplaneOver(cluster, node, tables, options.affinityCapacity ?? (anyAffinity ? 65536 : 16), nodeIp, listenIp);
-}
-
 /**
  * A dataplane over compiled tables (this thread's, or another's, shared) with its own state: the
- * round-robin cursors and affinity entries.
+ * round-robin cursors and affinity entries (affinityMap in roundrobin.go: an entry is refreshed by
+ * each new connection; an expired one is reused, as IPVS reuses its persistence templates).
  */
 export function userspaceDataplaneOver(
-  cluster: Cluster, node: number, tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>, affinityCapacity: number, nodeIp: number, listenIp: number,
+  cluster: Cluster, node: number, tables: Omit<UserspaceTables, 'rrIndex' | 'affinity'>, affinityCapacity: number,
 ): UserspaceDataplane {
-  const state = { rrIndex: new Uint32Array(tables.proxyPort.length), affinity: new AffinityTable(affinityCapacity) };
-  return new UserspaceDataplaneImpl(cluster, node, { ...tables, ...state }, nodeIp, listenIp);
+  const state = { rrIndex: new Uint32Array(tables.proxyPort.length), affinity: new ExpiringTable({ capacity: affinityCapacity, hash: 'mix-pair', refreshOnHit: true, reuseExpired: true, values: true }) };
+  return new UserspaceDataplaneImpl(cluster, node, { ...tables, ...state });
 }
 
 class UserspaceDataplaneImpl implements UserspaceDataplane {
   readonly mode = 'userspace' as const;
   private readonly bridged: boolean;
 
+  readonly nodeIp: number;
+  readonly listenIp: number;
+
   constructor(
     readonly cluster: Cluster,
     readonly node: number,
     readonly tables: UserspaceTables,
-    readonly nodeIp: number,
-    readonly listenIp: number,
   ) {
+    this.nodeIp = tables.nodeIp;
+    this.listenIp = tables.listenIp;
     // physdev matches packets that entered through a bridge port: kubenet's cbr0 (and flannel's
     // cni0); Calico routes pod traffic without a bridge.
     this.bridged = cluster.network.cni === 'kubenet' || cluster.network.cni === 'flannel-vxlan';
@@ -289,7 +162,8 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const sticky = svc.affinity.clientIP;
     const ttl = svc.affinity.timeoutSeconds;
     if (sticky) {
-      const rel = t.affinity.lookup(sp, client, now, ttl);
+      const hit = t.affinity.lookup(sp, client, now, ttl);
+      const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < n) return t.epRows[t.epStart[sp] + rel];
     }
     const idx = t.rrIndex[sp] % n;
@@ -303,7 +177,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const e = this.cluster.endpoints;
     const [lo, hi] = kEphemeralPortRange;
     out.srcIp = this.nodeIp;
-    out.srcPort = lo + ((Math.imul(pkt.rand ^ 0x5bd1e995, 0x9e3779b1) >>> 0) % (hi - lo + 1));
+    out.srcPort = lo + (fibonacci32(pkt.rand ^ 0x5bd1e995) % (hi - lo + 1));
     out.dstIp = e.ip[decision.endpoint];
     out.dstPort = e.port[decision.endpoint];
     out.proto = pkt.proto;

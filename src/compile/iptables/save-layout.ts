@@ -3,6 +3,8 @@
  * their policy, then user chains in name order (libiptc keeps them sorted), each `:CHAIN - [0:0]`;
  * then every chain's rules in that same chain order; then `COMMIT`. Rules must already be in
  * iptables-save's canonical form (`-s/-d/-i/-p` first, `/32` on addresses, quoted comments).
+ * The modes whose iptables rules are text, not a Ruleset (IPVS's and userspace's), print through
+ * it; saveString is iptables-save's quoting, which render.ts uses as well.
  */
 export interface SaveTable {
   readonly name: string;
@@ -21,7 +23,7 @@ function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function renderIptablesSave(tables: readonly SaveTable[]): string {
+export function renderSaveTables(tables: readonly SaveTable[]): string {
   const out: string[] = [];
   for (const t of tables) {
     const user = [...new Set(t.chains)].sort(byteOrder);
@@ -41,9 +43,10 @@ export function renderIptablesSave(tables: readonly SaveTable[]): string {
   return out.join('\n') + '\n';
 }
 
-/** iptables-save quotes a comment unless it is only [A-Za-z0-9_-] (xtables_save_string). */
-export function saveString(s: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(s) ? s : `"${s.replace(/(["\\'])/g, '\\$1')}"`;
+/** xtables_save_string: bare when only [A-Za-z0-9_-], else double-quoted with " \ ' escaped. */
+export function saveString(value: string): string {
+  if (/^[A-Za-z0-9_-]+$/.test(value)) return value;
+  return `"${value.replace(/["\\']/g, (c) => `\\${c}`)}"`;
 }
 
 export function comment(s: string): string {

@@ -6,9 +6,9 @@
  * Endpoint selection is not re-implemented here: it comes from ../topology.ts
  * (CategorizeEndpoints); the "is this traffic local" test from ../local-detector.ts.
  */
-import { nodeAddresses } from '../node-addresses.js';
+import { nodeLocalAddresses } from '../node-addresses.js';
 import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
-import { PROTO_TCP, protocolName, servicePortName, type Cluster } from '../../model/types.js';
+import { servicePortName, type Cluster } from '../../model/types.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { localDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } from '../topology.js';
@@ -19,6 +19,7 @@ import {
   TOK_CONNTRACK, TOK_DPORT, TOK_DST, TOK_IFACE, TOK_MARK, TOK_NFACCT, TOK_PROTO, TOK_RECENT, TOK_SRC, TOK_STATISTIC, kBuiltinChains,
   type ChainSpec, type RuleSpec, type Ruleset,
 } from './ruleset.js';
+import { PROTO_TCP, protoName } from '../../net/proto.js';
 
 export interface IptablesCompileOptions {
   /** Node index (into Cluster.nodes) the rules are compiled for. */
@@ -48,17 +49,6 @@ const kKubeletFirewall = 'KUBE-FIREWALL';
 
 const kLoopback = parseCidr('127.0.0.0/8') as Cidr;
 const kLoopbackIp = 0x7f000001;
-
-/** Addresses the node owns, for `-m addrtype --dst-type LOCAL` and nodePortAddresses. */
-export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
-  return [kLoopbackIp, ...nodeAddresses(cluster, node)];
-}
-
-export function isLocalAddress(addrs: readonly number[], ip: number): boolean {
-  if (ip >>> 24 === 127) return true;
-  for (let i = 0; i < addrs.length; i++) if (addrs[i] === ip) return true;
-  return false;
-}
 
 const host = (ip: number): Cidr => ({ base: ip >>> 0, prefix: 32 }) as Cidr;
 
@@ -166,7 +156,7 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
     for (const pi of svc.ports) {
       const port = cluster.ports[pi];
       const proto = port.protocol;
-      const protoLower = protocolName(proto).toLowerCase();
+      const protoLower = protoName(proto);
       const name = servicePortName(cluster, port);
       const names = serviceChainNames(name, protoLower);
       const cats = categorizeEndpoints(cluster, port, node);

@@ -1,0 +1,48 @@
+/**
+ * What both iptables walkers share (the reference one in dataplane.ts, the specialised decide() in
+ * decide.ts): the chain each netfilter hook enters the ruleset at, what the walk of one hook can
+ * end in, the jump-stack depth, and the `-m statistic --mode random` draw.
+ */
+import { mixPair } from '../../net/hash.js';
+import { TABLE_FILTER, TABLE_NAT, type Ruleset } from './ruleset.js';
+
+// Outcomes of walking one hook.
+export const OUT_ACCEPT = 0;
+export const OUT_DROP = 1;
+export const OUT_REJECT = 2;
+export const OUT_DNAT = 3;
+export const OUT_MASQUERADE = 4;
+
+/** Jump depth a walk allows (iptables refuses loops, so it is never reached). */
+export const kStackDepth = 64;
+
+/** A cheap, well-mixed hash of (flow random, rule index). */
+export function statisticDraw(rand: number, rule: number): number {
+  return mixPair(rand, rule + 1);
+}
+
+/** The chain each hook's walk starts in (-1: the ruleset has no such chain). */
+export interface Hooks {
+  readonly natPre: number;
+  readonly natOut: number;
+  readonly natPost: number;
+  readonly filterIn: number;
+  readonly filterFwd: number;
+  readonly filterOut: number;
+}
+
+export function hookChains(rules: Ruleset): Hooks {
+  const nat = (name: string, fallback: string): number => {
+    const id = rules.chainId(TABLE_NAT, name);
+    return id >= 0 ? id : rules.chainId(TABLE_NAT, fallback);
+  };
+  // A restore-input file has no built-in chains: enter kube-proxy's chains directly.
+  return {
+    natPre: nat('PREROUTING', 'KUBE-SERVICES'),
+    natOut: nat('OUTPUT', 'KUBE-SERVICES'),
+    natPost: nat('POSTROUTING', 'KUBE-POSTROUTING'),
+    filterIn: rules.chainId(TABLE_FILTER, 'INPUT'),
+    filterFwd: rules.chainId(TABLE_FILTER, 'FORWARD'),
+    filterOut: rules.chainId(TABLE_FILTER, 'OUTPUT'),
+  };
+}

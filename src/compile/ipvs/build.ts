@@ -1,0 +1,221 @@
+/**
+ * kube-proxy's IPVS mode compiled for one node (pkg/proxy/ipvs/proxier.go, syncProxyRules):
+ * one virtual service per ClusterIP, externalIP and LoadBalancer IP port, and one per node
+ * address x NodePort, each with its real servers and the node-wide scheduler; plus the ipsets'
+ * memberships (as VS flags) and the NodePort bitmaps that the constant iptables rules match.
+ * dataplane.ts walks the result.
+ */
+import { nodeAddresses, resolveNode } from '../node-addresses.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { cidrContains } from '../../net/ipv4.js';
+import type { Cluster, IpvsScheduler, ServicePort } from '../../model/types.js';
+import { localDetector } from '../local-detector.js';
+import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '../topology.js';
+import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../maglev.js';
+import { AddressSet, PairTable } from '../tables/index.js';
+import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
+import { IpvsDataplaneImpl, ipvsState, type IpvsDataplane } from './dataplane.js';
+import {
+  F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
+  F_LOCAL_FALLBACK, F_LOCAL_POLICY, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
+  NP_UDP, NP_UDP_LOCAL, portProtoKey, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds,
+  type IpvsTables,
+} from './tables.js';
+
+export interface IpvsOptions {
+  /** Node index or name the rules are compiled for. */
+  readonly node: number | string;
+  /** Overrides KubeProxyConfiguration ipvs.scheduler (default rr). */
+  readonly scheduler?: IpvsScheduler;
+  /** Real-server weight per endpoint row. kube-proxy always writes 1; tests use this for wrr. */
+  readonly weight?: (row: number) => number;
+  /** Maglev table size for mh (prime). Default 65537; Linux's ip_vs_mh default is 4093. */
+  readonly mhTableSize?: number;
+  /** Persistence templates kept (power of two). Default 65536. */
+  readonly affinityCapacity?: number;
+  /** Refuse to build mh tables larger than this many bytes in total. Default 1 GiB. */
+  readonly mhBudgetBytes?: number;
+}
+
+/** kube-proxy's nodeIPs for NodePort virtual services: every node address, or those inside
+ * nodePortAddresses, or the primary one (kdp knows a node's addresses from status.addresses). */
+export function nodePortAddressesOf(cluster: Cluster, node: number): number[] {
+  const ips = nodeAddresses(cluster, node);
+  if (cluster.proxy.nodePortPrimaryOnly) return ips.length > 0 ? [ips[0]] : [];
+  const cidrs = cluster.proxy.nodePortAddresses;
+  if (cidrs.length === 0) return [...ips];
+  return ips.filter((ip) => cidrs.some((c) => cidrContains(c, ip)));
+}
+
+const kProtoNp = (proto: number, local: boolean): number =>
+  proto === PROTO_TCP ? (local ? NP_TCP_LOCAL : NP_TCP) : proto === PROTO_UDP ? (local ? NP_UDP_LOCAL : NP_UDP) : local ? NP_SCTP_LOCAL : NP_SCTP;
+
+interface Builder {
+  ip: number[]; port: number[]; proto: number[]; kind: number[]; flags: number[]; timeout: number[]; sp: number[];
+  rsStart: number[]; rsCount: number[]; fwStart: number[]; fwCount: number[]; mhKey: string[];
+  rsIp: number[]; rsPort: number[]; rsRow: number[]; rsWeight: number[]; rsLoop: number[];
+  fwBase: number[]; fwPrefix: number[];
+}
+
+export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDataplane {
+  const node = resolveNode(cluster, options.node);
+  const scheduler: IpvsScheduler = options.scheduler ?? cluster.proxy.ipvsScheduler ?? 'rr';
+  if (!(scheduler in kSchedulerIds)) throw new InvalidArgumentError(`options.scheduler must be one of rr, wrr, lc, sh, mh, got ${String(scheduler)}`);
+  const mhSize = options.mhTableSize ?? kMaglevDefaultSize;
+  if (scheduler === 'mh' && !isPrime(mhSize)) throw new InvalidArgumentError(`options.mhTableSize must be prime, got ${mhSize}`);
+  const weightOf = options.weight ?? (() => 1);
+  const detector = localDetector(cluster, node);
+  const nodeInfo = cluster.nodes[node];
+  const nodeIp = nodeInfo.internalIPs[0] ?? 0;
+  const npAddrs = nodePortAddressesOf(cluster, node);
+  const nodeAddrSet = new Set<number>(nodeAddresses(cluster, node));
+  const { endpoints } = cluster;
+
+  const b: Builder = {
+    ip: [], port: [], proto: [], kind: [], flags: [], timeout: [], sp: [], rsStart: [], rsCount: [], fwStart: [], fwCount: [], mhKey: [],
+    rsIp: [], rsPort: [], rsRow: [], rsWeight: [], rsLoop: [], fwBase: [], fwPrefix: [],
+  };
+  const nodePortBits = new Uint8Array(65536);
+  const loopbackRows: number[] = [];
+  const keys = new Map<string, number>();
+  let duplicates = 0;
+
+  const addVs = (kind: number, ip: number, port: number, p: ServicePort, flags: number, rows: readonly number[], timeout: number, listTag: string): number => {
+    const key = `${p.protocol}/${ip}/${port}`;
+    if (keys.has(key)) {
+      duplicates++;
+      return -1;
+    }
+    const v = b.ip.length;
+    keys.set(key, v);
+    b.ip.push(ip >>> 0); b.port.push(port); b.proto.push(p.protocol); b.kind.push(kind); b.flags.push(flags);
+    b.timeout.push(timeout); b.sp.push(p.index); b.rsStart.push(b.rsIp.length); b.rsCount.push(rows.length);
+    b.fwStart.push(b.fwBase.length); b.fwCount.push(0); b.mhKey.push(`${p.index}:${listTag}`);
+    for (const r of rows) {
+      b.rsIp.push(endpoints.ip[r]); b.rsPort.push(endpoints.port[r]); b.rsRow.push(r);
+      const w = weightOf(r);
+      if (!Number.isInteger(w) || w < 0 || w > 65535) throw new InvalidArgumentError(`options.weight(${r}) must be an integer in [0, 65535]`);
+      b.rsWeight.push(w);
+      b.rsLoop.push(endpoints.node[r] === node ? 1 : 0);
+    }
+    return v;
+  };
+
+  for (const p of cluster.ports) {
+    const svc = cluster.services[p.service];
+    // ShouldSkipService: headless and ExternalName services get no virtual service.
+    if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
+    const cats = categorizeEndpoints(cluster, p, node);
+    // syncEndpoint: a Local policy uses the local endpoints, or the cluster ones when there are none
+    // (kubernetes PR 97081); a Cluster policy uses the cluster endpoints.
+    const pickList = (local: boolean): { rows: readonly number[]; flags: number; tag: string } => {
+      if (!local) return { rows: cats.cluster, flags: 0, tag: 'c' };
+      if (cats.local.length > 0) return { rows: cats.local, flags: F_LOCAL_POLICY, tag: 'l' };
+      return { rows: cats.cluster, flags: F_LOCAL_POLICY | F_LOCAL_FALLBACK, tag: 'c' };
+    };
+    const affinity = svc.affinity.clientIP;
+    const persist = affinity ? F_PERSISTENT : 0;
+    const timeout = affinity ? svc.affinity.timeoutSeconds : 0;
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (endpoints.node[r] === node) loopbackRows.push(r);
+
+    const internal = pickList(internalPolicyLocal(svc));
+    addVs(VS_CLUSTER_IP, svc.clusterIPs[0], p.port, p, F_CLUSTER_IP | F_BOUND | persist | internal.flags, internal.rows, timeout, internal.tag);
+
+    const extLocal = externalPolicyLocal(svc, p);
+    const external = pickList(extLocal);
+    for (const ip of svc.externalIPs) {
+      const bound = nodeAddrSet.has(ip) ? 0 : F_BOUND;
+      addVs(VS_EXTERNAL_IP, ip, p.port, p, (extLocal ? F_EXTERNAL_IP_LOCAL : F_EXTERNAL_IP) | bound | persist | external.flags, external.rows, timeout, external.tag);
+    }
+    for (const ip of svc.loadBalancerIPs) {
+      let flags = F_LB | (extLocal ? F_LB_LOCAL : 0) | (nodeAddrSet.has(ip) ? 0 : F_BOUND) | persist | external.flags;
+      const ranges = svc.loadBalancerSourceRanges;
+      if (ranges.length > 0) {
+        flags |= F_LB_FW;
+        if (ranges.some((c) => cidrContains(c, nodeIp))) flags |= F_LB_ALLOW_NODE;
+      }
+      const v = addVs(VS_LOAD_BALANCER, ip, p.port, p, flags, external.rows, timeout, external.tag);
+      if (v >= 0 && ranges.length > 0) {
+        b.fwCount[v] = ranges.length;
+        for (const c of ranges) { b.fwBase.push(c.base); b.fwPrefix.push(c.prefix); }
+      }
+    }
+    if (p.nodePort !== 0 && npAddrs.length > 0) {
+      nodePortBits[p.nodePort] |= kProtoNp(p.protocol, false) | (extLocal ? kProtoNp(p.protocol, true) : 0);
+      for (const ip of npAddrs) addVs(VS_NODE_PORT, ip, p.nodePort, p, persist | external.flags, external.rows, timeout, external.tag);
+    }
+    if (svc.healthCheckNodePort !== 0) nodePortBits[svc.healthCheckNodePort] |= NP_HEALTH_CHECK;
+  }
+
+  const vsCount = b.ip.length;
+  const table = new PairTable(vsCount, 1);
+  const bound = new AddressSet(vsCount);
+  for (let v = 0; v < vsCount; v++) {
+    table.values[table.slotFor(b.ip[v], portProtoKey(b.proto[v], b.port[v]))] = v; // addVs dropped duplicate keys
+    if (b.flags[v] & F_BOUND) bound.add(b.ip[v]);
+  }
+  const nodePortIps = AddressSet.of(npAddrs);
+
+  const rsWeight = Uint16Array.from(b.rsWeight);
+  const vsWrrMw = new Uint16Array(vsCount);
+  const vsWrrDi = new Uint16Array(vsCount);
+  for (let v = 0; v < vsCount; v++) {
+    let max = 0;
+    let g = 0;
+    for (let s = b.rsStart[v]; s < b.rsStart[v] + b.rsCount[v]; s++) {
+      const w = rsWeight[s];
+      if (w > max) max = w;
+      let x = g, y = w;
+      while (y !== 0) [x, y] = [y, x % y];
+      g = x;
+    }
+    vsWrrDi[v] = g === 0 ? 1 : g;
+    vsWrrMw[v] = max === 0 ? 0 : max - (vsWrrDi[v] - 1);
+  }
+
+  // mh: one Maglev table per distinct real-server list (a port's ClusterIP, LB and NodePort VS
+  // usually share one); the kernel keeps one per VS, which is what its memory really costs.
+  const vsMh = new Int32Array(vsCount).fill(-1);
+  let mhLuts = new Uint32Array(0);
+  if (scheduler === 'mh') {
+    const lutOf = new Map<string, number>();
+    const firstVs: number[] = [];
+    for (let v = 0; v < vsCount; v++) {
+      let lut = lutOf.get(b.mhKey[v]);
+      if (lut === undefined) {
+        lut = firstVs.length;
+        lutOf.set(b.mhKey[v], lut);
+        firstVs.push(v);
+      }
+      vsMh[v] = lut;
+    }
+    const bytes = firstVs.length * mhSize * 4;
+    const budget = options.mhBudgetBytes ?? 2 ** 30;
+    if (bytes > budget) {
+      throw new InvalidArgumentError(`options.mhTableSize ${mhSize} needs ${bytes} bytes of Maglev tables for ${firstVs.length} real-server lists (budget ${budget}); use a smaller prime such as 4093 (Linux's default)`);
+    }
+    mhLuts = new Uint32Array(firstVs.length * mhSize);
+    const rsIpArr = Uint32Array.from(b.rsIp);
+    const rsPortArr = Uint16Array.from(b.rsPort);
+    for (let l = 0; l < firstVs.length; l++) {
+      const v = firstVs[l];
+      maglevPopulate({ ip: rsIpArr, port: rsPortArr, weight: rsWeight, start: b.rsStart[v], count: b.rsCount[v] }, mhSize, mhLuts, l * mhSize);
+    }
+  }
+
+  const t: IpvsTables = {
+    vsCount,
+    vsIp: Uint32Array.from(b.ip), vsPort: Uint16Array.from(b.port), vsProto: Uint8Array.from(b.proto),
+    vsKind: Uint8Array.from(b.kind), vsFlags: Uint16Array.from(b.flags), vsTimeout: Uint32Array.from(b.timeout),
+    vsServicePort: Int32Array.from(b.sp), vsRsStart: Uint32Array.from(b.rsStart), vsRsCount: Uint32Array.from(b.rsCount),
+    vsFwStart: Uint32Array.from(b.fwStart), vsFwCount: Uint16Array.from(b.fwCount),
+    fwBase: Uint32Array.from(b.fwBase), fwPrefix: Uint8Array.from(b.fwPrefix),
+    vsWrrMw, vsWrrDi, vsMh, mhLuts, mhSize,
+    rsCount: b.rsIp.length, rsIp: Uint32Array.from(b.rsIp), rsPort: Uint16Array.from(b.rsPort), rsRow: Int32Array.from(b.rsRow),
+    rsWeight, rsLoopback: Uint8Array.from(b.rsLoop),
+    table, bound, nodePortIps, nodePortBits, loopbackRows: Int32Array.from(loopbackRows),
+    // Persistence templates only matter when some service asks for ClientIP affinity.
+    ...ipvsState(vsCount, b.rsIp.length, options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),
+  };
+  return new IpvsDataplaneImpl(cluster, node, scheduler, t, detector, npAddrs, nodeIp, duplicates);
+}

@@ -1,0 +1,284 @@
+/**
+ * kube-proxy's IPVS mode on one node, over the tables build.ts compiled: the virtual services
+ * with their real servers and scheduler, and the ipsets and constant iptables rules that still
+ * decide masquerade and firewalling.
+ *
+ * decide() follows a first packet through what the kernel runs, in hook order:
+ *   nat PREROUTING/OUTPUT -> KUBE-SERVICES (ipset matches set the masquerade mark)
+ *   filter INPUT -> KUBE-IPVS-FILTER, KUBE-PROXY-FIREWALL (only for packets arriving at the node:
+ *     IPVS rewrites at LOCAL_IN after filter INPUT, but at LOCAL_OUT before it for the node's own)
+ *   filter OUTPUT -> KUBE-IPVS-OUT-FILTER (node-originated packets to a firewalled LB IP)
+ *   IPVS: service lookup, persistence template, scheduler, DNAT (masquerading forwarder)
+ *   nat POSTROUTING -> KUBE-POSTROUTING: MASQUERADE if marked or in KUBE-LOOP-BACK (hairpin).
+ * Reads: pkt.{srcIp,srcPort,dstIp,dstPort,proto,hook,fromPodInterface,now}. Writes: every field of
+ * `out`. Per-instance state: rr/wrr cursors, lc connection counts, persistence templates.
+ */
+import { formatCidr, formatIp } from '../../net/ipv4.js';
+import { servicePortName, type Cluster, type IpvsScheduler } from '../../model/types.js';
+import {
+  HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, kVerdictNames,
+  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
+import { localDetector, type LocalDetector } from '../local-detector.js';
+import { ExpiringTable } from '../tables/index.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
+import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
+import { schedulerPick } from './schedulers.js';
+import {
+  F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
+  F_LOCAL_FALLBACK, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
+  NP_UDP, NP_UDP_LOCAL, portProtoKey, kSchedulerIds, tablesBytes,
+  type IpvsTables,
+} from './tables.js';
+
+export interface IpvsDataplane extends ServiceDataplane {
+  readonly mode: 'ipvs';
+  readonly cluster: Cluster;
+  readonly scheduler: IpvsScheduler;
+  readonly tables: IpvsTables;
+  readonly detector: LocalDetector;
+  /** Node addresses carrying NodePort virtual services (kube-proxy's nodeIPs). */
+  readonly nodePortAddresses: readonly number[];
+  /** The node IP kube-proxy compares with loadBalancerSourceRanges. */
+  readonly nodeIp: number;
+  /** Duplicate (proto, address, port) keys met while compiling: the first service keeps the VS. */
+  readonly duplicateVirtualServices: number;
+  /** A connection DNATed by decide() ended: lowers the real server's activeconns (lc). */
+  connectionEnded(dstIp: number, proto: number, dstPort: number, endpointRow: number): void;
+}
+
+/** The per-instance state beside the tables: scheduler cursors, activeconns, persistence templates. */
+export type IpvsState = Pick<IpvsTables, 'rrNext' | 'wrrCl' | 'wrrCw' | 'rsConns' | 'affinity'>;
+
+export function ipvsState(vsCount: number, rsCount: number, affinityCapacity: number): IpvsState {
+  return {
+    rrNext: new Uint32Array(vsCount), wrrCl: new Int32Array(vsCount).fill(-1), wrrCw: new Int32Array(vsCount),
+    rsConns: new Uint32Array(rsCount),
+    // ip_vs_sched_persist: a template is refreshed by each new connection; an expired one is reused.
+    affinity: new ExpiringTable({ capacity: affinityCapacity, hash: 'mix-pair', refreshOnHit: true, reuseExpired: true, values: true }),
+  };
+}
+
+/** A dataplane over tables compiled elsewhere (another thread's, shared): only the state is new. */
+export function ipvsDataplaneOver(
+  cluster: Cluster, node: number, scheduler: IpvsScheduler, tables: IpvsTables,
+  nodePortAddresses: readonly number[], nodeIp: number, duplicates: number,
+): IpvsDataplane {
+  return new IpvsDataplaneImpl(cluster, node, scheduler, tables, localDetector(cluster, node), nodePortAddresses, nodeIp, duplicates);
+}
+
+export class IpvsDataplaneImpl implements IpvsDataplane {
+  readonly mode = 'ipvs' as const;
+  private readonly pick;
+  private readonly masqueradeAll: boolean;
+  private readonly dumpBytes: number;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly node: number,
+    readonly scheduler: IpvsScheduler,
+    readonly tables: IpvsTables,
+    readonly detector: LocalDetector,
+    readonly nodePortAddresses: readonly number[],
+    readonly nodeIp: number,
+    readonly duplicateVirtualServices: number,
+  ) {
+    this.pick = schedulerPick(kSchedulerIds[scheduler]);
+    this.masqueradeAll = cluster.proxy.masqueradeAll;
+    this.dumpBytes = tablesBytes(tables);
+  }
+
+  /**
+   * nat KUBE-SERVICES (and the chains it jumps to) for a packet to VS `v`: whether it leaves
+   * marked for masquerade. Rule order as writeIptablesRules() writes it.
+   */
+  private natMark(v: number, pkt: FirstPacket): boolean {
+    const t = this.tables;
+    const src = pkt.srcIp >>> 0;
+    if (src >>> 24 === 127) return false; // -s 127.0.0.0/8 -j RETURN
+    const flags = t.vsFlags[v];
+    let mark = false;
+    // -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER: LOCAL set RETURNs, else MARK-MASQ.
+    if (flags & F_LB && !(flags & F_LB_LOCAL)) mark = true;
+    if (flags & F_CLUSTER_IP) {
+      if (this.masqueradeAll) mark = true;
+      else if (this.detector.implemented) {
+        if (!this.detector.isLocal(src, pkt.fromPodInterface)) mark = true;
+      } else if (src === t.vsIp[v]) mark = true; // "src,dst": node traffic sourced from the VIP
+    }
+    // externalIPs: MARK-MASQ (Cluster policy only), then ACCEPT (dst-type LOCAL always holds for a
+    // bound or node address), so the NodePort jump below is never reached.
+    if (flags & F_EXTERNAL_IP) return true;
+    if (flags & F_EXTERNAL_IP_LOCAL) return mark;
+    // -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT: every VS address is local (on kube-ipvs0 or
+    // the node's own), and KUBE-NODE-PORT matches the destination *port* only (bitmap:port).
+    const bits = t.nodePortBits[pkt.dstPort];
+    if (bits !== 0) {
+      const proto = pkt.proto;
+      if (proto === PROTO_TCP) {
+        if (bits & NP_TCP_LOCAL) return mark;
+        if (bits & NP_TCP) mark = true;
+      } else if (proto === PROTO_UDP) {
+        if (bits & NP_UDP_LOCAL) return mark;
+        if (bits & NP_UDP) mark = true;
+      } else if (proto === PROTO_SCTP && t.nodePortIps.has(pkt.dstIp)) {
+        if (bits & NP_SCTP_LOCAL) return mark;
+        if (bits & NP_SCTP) mark = true;
+      }
+    }
+    return mark;
+  }
+
+  /** filter INPUT KUBE-PROXY-FIREWALL / filter OUTPUT KUBE-IPVS-OUT-FILTER: true when dropped. */
+  private firewalled(v: number, pkt: FirstPacket): boolean {
+    const t = this.tables;
+    const flags = t.vsFlags[v];
+    if (!(flags & F_LB_FW)) return false;
+    const src = pkt.srcIp >>> 0;
+    if (pkt.hook !== HOOK_PREROUTING) {
+      // Node-originated: IPVS rewrites at LOCAL_OUT, so INPUT is never met; only the OUTPUT filter
+      // (-s lbIP -m ipvs --vaddr lbIP ... -j DROP) when no source range holds the node IP.
+      return !(flags & F_LB_ALLOW_NODE) && src === t.vsIp[v];
+    }
+    const start = t.vsFwStart[v];
+    const end = start + t.vsFwCount[v];
+    for (let i = start; i < end; i++) {
+      const p = t.fwPrefix[i];
+      const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+      if (((src & mask) >>> 0) === t.fwBase[i]) return false;
+    }
+    if (flags & F_LB_ALLOW_NODE && src === t.vsIp[v]) return false; // KUBE-LOAD-BALANCER-SOURCE-IP
+    return true; // -A KUBE-SOURCE-RANGES-FIREWALL -j DROP
+  }
+
+  decide(pkt: FirstPacket, out: NatDecision): void {
+    const t = this.tables;
+    clearDecision(out);
+    const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
+    out.work = t.table.lastProbes;
+    const v = hit < 0 ? -1 : t.table.values[hit];
+    if (v < 0) {
+      // KUBE-IPVS-FILTER: a new connection to an address on kube-ipvs0 that no set entry covers
+      // (no VS for that port) is rejected, so VIPs do not expose the node's own listeners.
+      if (t.bound.has(pkt.dstIp) && !(pkt.proto === PROTO_TCP && t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK)) out.verdict = VERDICT_REJECT;
+      return;
+    }
+    out.servicePort = t.vsServicePort[v];
+    let masq = this.natMark(v, pkt);
+    if (this.firewalled(v, pkt)) {
+      out.verdict = VERDICT_DROP;
+      return;
+    }
+    const flags = t.vsFlags[v];
+    let slot = -1;
+    const persistent = (flags & F_PERSISTENT) !== 0;
+    if (persistent && t.vsRsCount[v] > 0) {
+      const hit = t.affinity.lookup(v, pkt.srcIp, pkt.now, t.vsTimeout[v]);
+      const rel = hit < 0 ? -1 : t.affinity.value[hit];
+      if (rel >= 0 && rel < t.vsRsCount[v] && t.rsWeight[t.vsRsStart[v] + rel] > 0) slot = t.vsRsStart[v] + rel;
+    }
+    if (slot < 0) {
+      slot = t.vsRsCount[v] === 0 ? -1 : this.pick(t, v, pkt.srcIp >>> 0, pkt.srcPort);
+      if (slot < 0) {
+        // ip_vs_leave(): "ICMP_PORT_UNREACH is sent here no matter it is TCP/UDP".
+        out.verdict = VERDICT_REJECT;
+        return;
+      }
+      if (persistent) t.affinity.remember(v, pkt.srcIp, slot - t.vsRsStart[v], pkt.now, t.vsTimeout[v]);
+    }
+    t.rsConns[slot]++;
+    if (t.rsLoopback[slot] === 1 && t.rsIp[slot] === pkt.srcIp >>> 0) masq = true; // KUBE-LOOP-BACK
+    out.verdict = VERDICT_DNAT;
+    out.endpoint = t.rsRow[slot];
+    out.dnatIp = t.rsIp[slot];
+    out.dnatPort = t.rsPort[slot];
+    out.masquerade = masq;
+  }
+
+  connectionEnded(dstIp: number, proto: number, dstPort: number, endpointRow: number): void {
+    const t = this.tables;
+    const hit = t.table.find(dstIp, portProtoKey(proto, dstPort));
+    if (hit < 0) return;
+    const v = t.table.values[hit];
+    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
+      if (t.rsRow[s] === endpointRow && t.rsConns[s] > 0) {
+        t.rsConns[s]--;
+        return;
+      }
+    }
+  }
+
+  /** Forgets scheduler state and persistence templates. */
+  reset(): void {
+    const t = this.tables;
+    t.rrNext.fill(0);
+    t.wrrCl.fill(-1);
+    t.wrrCw.fill(0);
+    t.rsConns.fill(0);
+    t.affinity.clear();
+  }
+
+  explain(pkt: FirstPacket): Explanation {
+    const t = this.tables;
+    const steps: TraceStep[] = [];
+    const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
+    const probes = t.table.lastProbes;
+    const v = hit < 0 ? -1 : t.table.values[hit];
+    const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}`;
+    if (v < 0) {
+      steps.push({ where: 'ipvs', rule: `(no virtual service ${key})`, action: `no match (${probes} probes)` });
+      const reject = t.bound.has(pkt.dstIp) && !(pkt.proto === PROTO_TCP && t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK);
+      if (reject) {
+        steps.push({ where: 'filter/KUBE-IPVS-FILTER', rule: '-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable', action: 'REJECT' });
+      }
+      return { verdict: reject ? 'reject' : 'none', servicePort: -1, candidates: [], masquerade: false, steps };
+    }
+    const sp = t.vsServicePort[v];
+    const flags = t.vsFlags[v];
+    const port = this.cluster.ports[sp];
+    const mark = this.natMark(v, pkt);
+    for (const [bit, set] of [[F_CLUSTER_IP, 'KUBE-CLUSTER-IP'], [F_EXTERNAL_IP, 'KUBE-EXTERNAL-IP'], [F_EXTERNAL_IP_LOCAL, 'KUBE-EXTERNAL-IP-LOCAL'], [F_LB, 'KUBE-LOAD-BALANCER'], [F_LB_LOCAL, 'KUBE-LOAD-BALANCER-LOCAL'], [F_LB_FW, 'KUBE-LOAD-BALANCER-FW']] as const) {
+      if (flags & bit) steps.push({ where: 'ipset', rule: `add ${set} ${key.replace(':', `,${protoName(pkt.proto)}:`)}`, action: 'member' });
+    }
+    const np = t.nodePortBits[pkt.dstPort];
+    if (np & (NP_TCP | NP_UDP | NP_SCTP)) steps.push({ where: 'nat/KUBE-NODE-PORT', rule: `port ${pkt.dstPort} in KUBE-NODE-PORT-${protoName(pkt.proto).toUpperCase()}${np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? ' and KUBE-NODE-PORT-LOCAL-*' : ''}`, action: np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? 'RETURN' : 'KUBE-MARK-MASQ' });
+    steps.push({ where: 'nat/KUBE-SERVICES', rule: `${servicePortName(this.cluster, port)} via ${key}`, action: mark ? 'MARK 0x4000 (masquerade)' : 'no mark' });
+    if (this.firewalled(v, pkt)) {
+      const ranges: string[] = [];
+      for (let i = t.vsFwStart[v]; i < t.vsFwStart[v] + t.vsFwCount[v]; i++) ranges.push(formatCidr({ base: t.fwBase[i], prefix: t.fwPrefix[i] }));
+      steps.push({ where: pkt.hook === HOOK_PREROUTING ? 'filter/KUBE-SOURCE-RANGES-FIREWALL' : 'filter/KUBE-IPVS-OUT-FILTER', rule: `source ${formatIp(pkt.srcIp)} not in ${ranges.join(',')}`, action: 'DROP' });
+      return { verdict: 'drop', servicePort: sp, candidates: [], masquerade: mark, steps };
+    }
+    steps.push({ where: 'ipvs', rule: ipvsadmServiceLine(t, v, this.scheduler), action: `virtual service (${probes} probes), ${t.vsRsCount[v]} real servers` });
+    const candidates: number[] = [];
+    let masq = mark;
+    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
+      if (t.rsWeight[s] === 0) continue;
+      candidates.push(t.rsRow[s]);
+      const loop = t.rsLoopback[s] === 1 && t.rsIp[s] === pkt.srcIp >>> 0;
+      if (loop) masq = true;
+      steps.push({ where: 'ipvs', rule: ipvsadmRealServerLine(t, v, s), action: `DNAT ${formatIp(t.rsIp[s])}:${t.rsPort[s]}${loop ? ' (KUBE-LOOP-BACK: MASQUERADE)' : ''}` });
+    }
+    if (candidates.length === 0) {
+      steps.push({ where: 'ipvs', rule: 'ip_vs_leave()', action: 'no destination available: ICMP port unreachable' });
+      return { verdict: 'reject', servicePort: sp, candidates, masquerade: mark, steps };
+    }
+    if (flags & F_LOCAL_FALLBACK) steps.push({ where: 'ipvs', rule: 'syncEndpoint: no local endpoints', action: 'cluster endpoints used (kubernetes PR 97081)' });
+    return { verdict: kVerdictNames[VERDICT_DNAT], servicePort: sp, candidates, masquerade: masq, steps };
+  }
+
+  stats(): DataplaneStats {
+    const t = this.tables;
+    return {
+      mode: 'ipvs',
+      rules: t.vsCount + t.rsCount,
+      chains: 11,
+      tableBytes: this.dumpBytes,
+      virtualServices: t.vsCount,
+      realServers: t.rsCount,
+      boundAddresses: t.bound.size,
+      hashCapacity: t.table.capacity,
+      scheduler: this.scheduler,
+      maglevTables: t.mhSize > 0 ? t.mhLuts.length / t.mhSize : 0,
+    };
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * A static set of IPv4 addresses: ipset's hash:ip as IPVS mode uses it (KUBE-IPVS-IPS, the node
+ * port addresses), nftables' `type ipv4_addr` sets (cluster-ips, nodeport-ips) and the userspace
+ * proxy's local addresses. Built once when rules are compiled, then only read (shared zero-copy by
+ * replay workers, see table-image.ts).
+ *
+ * Layout: `keys` (u32) beside a `used` byte per slot (0.0.0.0 may be a member), linear probing,
+ * load <= 1/2. 5 bytes per slot, 10-20 per address.
+ * `has`: ~1.5 probes per hit, one cache line in the common case, no allocation.
+ */
+import { fmix32 } from '../../net/hash.js';
+import { capacityFor } from './capacity.js';
+
+export class AddressSet {
+  readonly mask: number;
+  readonly keys: Uint32Array;
+  readonly used: Uint8Array;
+  size = 0;
+
+  constructor(expected: number) {
+    const cap = capacityFor(expected);
+    this.mask = cap - 1;
+    this.keys = new Uint32Array(cap);
+    this.used = new Uint8Array(cap);
+  }
+
+  static of(addresses: readonly number[]): AddressSet {
+    const set = new AddressSet(addresses.length);
+    for (const ip of addresses) set.add(ip);
+    return set;
+  }
+
+  /** Adds `ip`; false when it was a member already. */
+  add(ip: number): boolean {
+    const { mask, keys, used } = this;
+    const key = ip >>> 0;
+    let s = fmix32(key) & mask;
+    while (used[s] === 1) {
+      if (keys[s] === key) return false;
+      s = (s + 1) & mask;
+    }
+    used[s] = 1;
+    keys[s] = key;
+    this.size++;
+    return true;
+  }
+
+  has(ip: number): boolean {
+    const { mask, keys, used } = this;
+    const key = ip >>> 0;
+    let s = fmix32(key) & mask;
+    while (used[s] === 1) {
+      if (keys[s] === key) return true;
+      s = (s + 1) & mask;
+    }
+    return false;
+  }
+
+  get bytes(): number {
+    return this.keys.byteLength + this.used.byteLength;
+  }
+}

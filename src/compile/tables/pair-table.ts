@@ -1,0 +1,85 @@
+/**
+ * A two-word key -> a row of Int32 values, in open addressing: the shape of the kernel's service
+ * lookups that are one hash probe whatever the number of Services. IPVS's virtual-service table
+ * (ip_vs_svc_hashkey in ip_vs_ctl.c: key (address, port << 8 | protocol), row = the VS index)
+ * and nftables' verdict maps (nft_set_hash: key (address, protocol << 16 | port), row = verdict,
+ * chain, service port) are plain instances.
+ *
+ * Layout: `keys` holds both words of slot s at [2s, 2s + 1] (one cache line for a hit in its home
+ * slot), `values` the row at [s * width, (s + 1) * width); linear probing, load <= 1/2. A word1 of
+ * 0 marks an empty slot, which no real key has (its protocol is never 0).
+ * `find`: ~1.4-1.5 probes per hit at 100 to 30k Services (BENCHMARKS.md (b), ipvs "hash steps per
+ * decision"), one random read (~180 ns on the benchmark machine) when the table is out of cache;
+ * locals, `& mask`, no allocation.
+ */
+import { InvalidArgumentError } from '../../errors.js';
+import { mixPair } from '../../net/hash.js';
+import { capacityFor } from './capacity.js';
+
+export class PairTable {
+  readonly capacity: number;
+  readonly mask: number;
+  /** Int32 values per key. */
+  readonly width: number;
+  readonly keys: Uint32Array;
+  readonly values: Int32Array;
+  size = 0;
+  /** Slots looked at by the last `find` (1 for a hit in its home slot): the caller charges them as work. */
+  lastProbes = 0;
+
+  constructor(expected: number, width: number) {
+    this.capacity = capacityFor(expected);
+    this.mask = this.capacity - 1;
+    this.width = width;
+    this.keys = new Uint32Array(this.capacity * 2);
+    this.values = new Int32Array(this.capacity * width);
+  }
+
+  /** The key's slot, or -1; sets `lastProbes`. */
+  find(k0: number, k1: number): number {
+    const keys = this.keys;
+    const mask = this.mask;
+    const a = k0 >>> 0;
+    const b = k1 >>> 0;
+    let s = mixPair(a, b) & mask;
+    let probes = 1;
+    for (;;) {
+      const k = keys[2 * s + 1];
+      if (k === 0) {
+        this.lastProbes = probes;
+        return -1;
+      }
+      if (k === b && keys[2 * s] === a) {
+        this.lastProbes = probes;
+        return s;
+      }
+      s = (s + 1) & mask;
+      probes++;
+    }
+  }
+
+  /** The key's slot, taking a free one for a new key (`size` tells which); its row is the caller's to write. */
+  slotFor(k0: number, k1: number): number {
+    const { keys, mask } = this;
+    const a = k0 >>> 0;
+    const b = k1 >>> 0;
+    if (b === 0) throw new InvalidArgumentError('PairTable: a key whose second word is 0 cannot be stored (0 marks an empty slot)');
+    let s = mixPair(a, b) & mask;
+    for (;;) {
+      const k = keys[2 * s + 1];
+      if (k === 0) {
+        if ((this.size + 1) * 2 > this.capacity) throw new InvalidArgumentError(`PairTable: more keys than the ${this.capacity / 2} it was sized for`);
+        keys[2 * s] = a;
+        keys[2 * s + 1] = b;
+        this.size++;
+        return s;
+      }
+      if (k === b && keys[2 * s] === a) return s;
+      s = (s + 1) & mask;
+    }
+  }
+
+  get bytes(): number {
+    return this.keys.byteLength + this.values.byteLength;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * kube-proxy's userspace mode (pkg/proxy/userspace/proxier.go, removed in Kubernetes 1.26),
+ * compiled for one node: every service port gets a proxy socket on a port allocated from a range,
+ * and portal rules that send its traffic there (openPortal, openNodePort), in the order the
+ * proxier opens them.
+ */
+import { nodeAddresses, resolveNode } from '../node-addresses.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
+import { AddressSet } from '../tables/index.js';
+import { userspaceDataplaneOver, type UserspaceDataplane } from './dataplane.js';
+import { kEphemeralPortRange, M_DST_LOCAL, M_PHYSDEV_NOT_IN, NODEPORT_CONTAINER, NODEPORT_HOST, PORTAL_CONTAINER, PORTAL_HOST } from './tables.js';
+
+export interface UserspaceOptions {
+  readonly node: number | string;
+  /** --proxy-port-range; default: the kernel's ephemeral range (ports handed out in order). */
+  readonly proxyPortRange?: readonly [number, number];
+  /** --bind-address; 0 (0.0.0.0, the default) makes container portals REDIRECT, else DNAT. */
+  readonly listenIp?: number;
+  /** Affinity entries kept (power of two). Default 65536. */
+  readonly affinityCapacity?: number;
+}
+
+export function compileUserspace(cluster: Cluster, options: UserspaceOptions): UserspaceDataplane {
+  const node = resolveNode(cluster, options.node);
+  const range = options.proxyPortRange ?? kEphemeralPortRange;
+  if (range[0] < 1 || range[1] > 65535 || range[0] > range[1]) throw new InvalidArgumentError('options.proxyPortRange must be [first, last] within 1..65535');
+  const nodeInfo = cluster.nodes[node];
+  const nodeIp = nodeInfo.internalIPs[0] ?? 0;
+  const listenIp = options.listenIp ?? 0;
+  const nPorts = cluster.ports.length;
+  const proxyPort = new Uint16Array(nPorts);
+  const epStart = new Uint32Array(nPorts);
+  const epCount = new Uint32Array(nPorts);
+  const rows: number[] = [];
+  const kinds: number[][] = [[], [], [], []];
+  // Ports already taken on the node: NodePorts are claimed by kube-proxy itself. TCP, UDP and
+  // SCTP ports are separate spaces, so each protocol allocates from the whole range.
+  const taken = new Set<number>(cluster.ports.filter((p) => p.nodePort !== 0).map((p) => p.nodePort * 256 + p.protocol));
+  const nextPortOf = new Map<number, number>();
+  const rule = (kind: number, ip: number, port: number, proto: number, match: number, sp: number): void => void kinds[kind].push(ip >>> 0, port, proto, match, sp);
+
+  for (const p of cluster.ports) {
+    const svc = cluster.services[p.service];
+    epStart[p.index] = rows.length;
+    if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
+    let nextPort = nextPortOf.get(p.protocol) ?? range[0];
+    while (taken.has(nextPort * 256 + p.protocol) && nextPort <= range[1]) nextPort++;
+    if (nextPort > range[1]) {
+      const wanted = cluster.ports.filter((q) => q.protocol === p.protocol).length;
+      throw new InvalidArgumentError(
+        `userspace mode needs a proxy socket per service port: ${wanted} ${protocolName(p.protocol)} ports do not fit the proxy port range ${range[0]}-${range[1]} (kube-proxy's userspace mode could not serve this many services on one node either)`,
+      );
+    }
+    proxyPort[p.index] = nextPort;
+    nextPortOf.set(p.protocol, nextPort + 1);
+    // The Endpoints API's addresses: ready endpoints only; no topology, no traffic policy, no
+    // terminating fallback (the userspace proxier predates all of them).
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) rows.push(r);
+    epCount[p.index] = rows.length - epStart[p.index];
+    // openPortal: the ClusterIP, then each externalIP (isExternal), then each LB ingress IP.
+    rule(PORTAL_CONTAINER, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
+    rule(PORTAL_HOST, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
+    for (const ip of svc.externalIPs) {
+      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, M_PHYSDEV_NOT_IN, p.index);
+      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, M_DST_LOCAL, p.index);
+      rule(PORTAL_HOST, ip, p.port, p.protocol, M_DST_LOCAL, p.index);
+    }
+    for (const ip of svc.loadBalancerIPs) {
+      rule(PORTAL_CONTAINER, ip, p.port, p.protocol, 0, p.index);
+      rule(PORTAL_HOST, ip, p.port, p.protocol, 0, p.index);
+    }
+    if (p.nodePort !== 0) {
+      rule(NODEPORT_CONTAINER, 0, p.nodePort, p.protocol, 0, p.index);
+      rule(NODEPORT_HOST, 0, p.nodePort, p.protocol, 0, p.index);
+    }
+  }
+  const ruleCount = kinds.reduce((n, k) => n + k.length / 5, 0);
+  const ruleKind = new Uint8Array(ruleCount);
+  const ruleIp = new Uint32Array(ruleCount);
+  const rulePort = new Uint16Array(ruleCount);
+  const ruleProto = new Uint8Array(ruleCount);
+  const ruleMatch = new Uint8Array(ruleCount);
+  const ruleServicePort = new Int32Array(ruleCount);
+  const chainStart = new Uint32Array(5);
+  let i = 0;
+  for (let k = 0; k < 4; k++) {
+    chainStart[k] = i;
+    const a = kinds[k];
+    for (let j = 0; j < a.length; j += 5, i++) {
+      ruleKind[i] = k; ruleIp[i] = a[j]; rulePort[i] = a[j + 1]; ruleProto[i] = a[j + 2]; ruleMatch[i] = a[j + 3]; ruleServicePort[i] = a[j + 4];
+    }
+  }
+  chainStart[4] = i;
+  const own = nodeAddresses(cluster, node);
+  const localAddrs = new AddressSet(own.length + 1);
+  for (const ip of own) localAddrs.add(ip);
+  const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
+  const tables = {
+    proxyPort, epStart, epCount, epRows: Int32Array.from(rows),
+    ruleCount, ruleKind, ruleIp, rulePort, ruleProto, ruleMatch, ruleServicePort, chainStart, localAddrs, nodeIp, listenIp,
+  };
+  return userspaceDataplaneOver(cluster, node, tables, options.affinityCapacity ?? (anyAffinity ? 65536 : 16));
+}
