@@ -1,11 +1,52 @@
-/** kube-proxy's nftables mode: build, render, parse, compile, sync, and its record. */
+/**
+ * kube-proxy's nftables mode for one node: Cluster -> `ip kube-proxy` ruleset -> typed arrays
+ * -> ServiceDataplane. A dataplane can also be built from `nft list` text (a rendered or a real
+ * node's ruleset), through the same compiler. Its record, and what the mode exports.
+ */
+import { InvalidArgumentError } from '../../errors.js';
+import type { Cluster } from '../../model/types.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
+import { nodeAddresses } from '../node-addresses.js';
 import { buildRuleset } from './build.js';
-import { compileNftables } from './compile.js';
-import type { NftablesDataplane } from './dataplane.js';
+import { NftablesDataplane } from './dataplane.js';
+import { parseRuleset } from './parse.js';
+import { compileProgram } from './program.js';
+import type { Ruleset } from './ruleset.js';
 import { renderRuleset } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
 import { nftablesOneEndpointSync } from './sync.js';
+
+export interface NftablesOptions {
+  /** Index into `Cluster.nodes` of the node the rules are for. */
+  readonly node: number;
+  /** Affinity entries held per dataplane (default 65536). */
+  readonly affinityCapacity?: number;
+}
+
+function checkNode(cluster: Cluster, options: NftablesOptions): void {
+  if (!Number.isInteger(options.node) || options.node < 0 || options.node >= cluster.nodes.length) {
+    throw new InvalidArgumentError(`options.node must be an index into cluster.nodes (0..${cluster.nodes.length - 1})`);
+  }
+}
+
+export function dataplaneFromRuleset(ruleset: Ruleset, cluster: Cluster, options: NftablesOptions): NftablesDataplane {
+  checkNode(cluster, options);
+  return new NftablesDataplane(compileProgram(ruleset, cluster), {
+    node: options.node,
+    localAddresses: nodeAddresses(cluster, options.node),
+    ...(options.affinityCapacity !== undefined ? { affinityCapacity: options.affinityCapacity } : {}),
+  });
+}
+
+export function compileNftables(cluster: Cluster, options: NftablesOptions): NftablesDataplane {
+  checkNode(cluster, options);
+  return dataplaneFromRuleset(buildRuleset(cluster, { node: options.node }), cluster, options);
+}
+
+/** A dataplane from `nft list table ip kube-proxy` text, resolved against the cluster it came from. */
+export function dataplaneFromNftText(text: string, cluster: Cluster, options: NftablesOptions): NftablesDataplane {
+  return dataplaneFromRuleset(parseRuleset(text), cluster, options);
+}
 
 /** kube-proxy's nftables mode as a record: verdict maps, so its lookup does not grow with Services. */
 export const nftablesMode: ProxyMode<NftablesDataplane> = {
@@ -13,6 +54,12 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   summary: 'kube-proxy nftables mode: verdict maps (service-ips, service-nodeports)',
   compile: (cluster, node) => compileNftables(cluster, { node }),
   formats: { nft: (cluster, node) => renderRuleset(buildRuleset(cluster, { node })) },
+  parsers: {
+    nft: (text, cluster, node) => {
+      if (!cluster) throw new InvalidArgumentError('reading nft text needs the cluster it was taken from (its Services and endpoints)');
+      return dataplaneFromNftText(text, cluster, { node: node ?? 0 });
+    },
+  },
   sharedClasses: kNftSharedClasses,
   shared: nftablesShared,
   attach: (_cluster, shared) => nftablesFromShared(shared as NftablesShared),
@@ -41,15 +88,13 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   },
 };
 
-export { compileNftables, dataplaneFromNftText, dataplaneFromRuleset } from './compile.js';
-export type { NftablesOptions } from './compile.js';
 export { buildRuleset, nodePortAddresses } from './build.js';
 export type { NodePortAddresses } from './build.js';
 export { renderRuleset } from './render.js';
 export { parseRuleset } from './parse.js';
 export { compileProgram } from './program.js';
 export type { NftProgram } from './program.js';
-export { NftablesDataplane } from './dataplane.js';
+export { NftablesDataplane };
 export { fullSync, planSync } from './sync.js';
 export type { SyncReport } from './sync.js';
 export { hashAndTruncate } from './names.js';
