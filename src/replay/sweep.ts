@@ -7,12 +7,13 @@
  * Stopping: the AbortSignal is checked between cells; a sweep asked to stop finishes the cell in
  * progress, writes it, and returns (`stopped: true`).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, platform } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { kModes, modeNamed } from '../compile/index.js';
+import { makeDirectory } from '../make-directory.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
 import { measureLimits, type MachineLimits } from './limits.js';
@@ -277,7 +278,7 @@ export interface SweepSummary {
 
 export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const t0 = performance.now();
-  mkdirSync(o.outDir, { recursive: true });
+  makeDirectory(o.outDir);
   const resultsFile = join(o.outDir, 'results.jsonl');
   const log = o.log ?? (() => {});
   // A new sweep starts a new results file, so one report never mixes two runs (machines,
@@ -372,7 +373,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
 
 /** Appends a result line (used for kernel baselines, which are not replayed by the pool). */
 export function appendResult(outDir: string, result: CellResult): void {
-  mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir);
   appendFileSync(join(outDir, 'results.jsonl'), `${JSON.stringify(result)}\n`);
 }
 
