@@ -19,6 +19,7 @@ import type { Cni, ModeName } from '../model/types.js';
 import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { ReplayPool, type PoolRun } from './pool.js';
+import { lockResults } from './results-lock.js';
 import { kReplayNodes, type RunResult } from './replay.js';
 
 export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
@@ -316,9 +317,19 @@ export interface SweepSummary {
   readonly elapsedMs: number;
 }
 
+/** Runs the sweep holding DIR's lock (results-lock.ts), so a second sweep into DIR refuses. */
 export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
-  const t0 = performance.now();
   makeDirectory(o.outDir);
+  const release = lockResults(o.outDir, o.command, o.log ?? (() => {}));
+  try {
+    return await sweepLocked(o);
+  } finally {
+    release();
+  }
+}
+
+async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
+  const t0 = performance.now();
   const resultsFile = join(o.outDir, 'results.jsonl');
   const log = o.log ?? (() => {});
   // A new sweep starts a new results file, so one report never mixes two runs (machines,
