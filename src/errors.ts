@@ -78,9 +78,21 @@ export class EnvironmentError extends EngineError {
 }
 
 /**
+ * A path given on the command line names the wrong kind of thing: a directory where a file goes,
+ * a file where a directory goes, a missing parent, a dangling symlink. Exit 2, like a UsageError,
+ * but printed without the pointer to --help: the fix is the path, not the options.
+ */
+export class InvalidPathError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_INVALID_PATH');
+    this.name = 'InvalidPathError';
+  }
+}
+
+/**
  * A failed file operation as the error kdp reports: the path given names the wrong kind of thing
  * (a directory for a file, a file for a directory, a missing parent, a symlink loop) is bad input,
- * a UsageError (exit 2); anything else the machine refuses (permissions, a read-only or full disk,
+ * an InvalidPathError (exit 2); anything else the machine refuses (permissions, a read-only or full disk,
  * an unusable filesystem such as procfs) is an EnvironmentError (exit 3). One line: what was being
  * done, where, and the reason, never a stack.
  */
@@ -89,7 +101,7 @@ export function fileSystemError(err: unknown, doing: string, path: string): Engi
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const reason = kFileErrorReasons[code] ?? (err as Error).message ?? String(err);
   const message = `cannot ${doing} ${path}: ${reason}`;
-  return kBadPathCodes.has(code) ? new UsageError(message) : new EnvironmentError(message);
+  return kBadPathCodes.has(code) ? new InvalidPathError(message) : new EnvironmentError(message);
 }
 
 const kBadPathCodes = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ELOOP', 'ENAMETOOLONG']);

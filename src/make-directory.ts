@@ -8,7 +8,7 @@
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { EnvironmentError, fileSystemError, UsageError } from './errors.js';
+import { EnvironmentError, fileSystemError, InvalidPathError } from './errors.js';
 
 export function makeDirectory(path: string): void {
   const missing: string[] = [];
@@ -22,7 +22,7 @@ export function makeDirectory(path: string): void {
       if (dirname(p) === p) break;
       continue;
     }
-    if (!isDirectory) throw new UsageError(`cannot create the directory ${path}: ${p} is a file, not a directory`);
+    if (!isDirectory) throw new InvalidPathError(`cannot create the directory ${path}: ${p} is a file, not a directory`);
     break;
   }
   for (let k = missing.length - 1; k >= 0; k--) {

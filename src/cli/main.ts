@@ -3,7 +3,7 @@
  * The `kdp` command line: a thin dispatcher over one module per subcommand.
  */
 import { readFileSync } from 'node:fs';
-import { EngineError, UsageError } from '../errors.js';
+import { EngineError, fileSystemError, UsageError } from '../errors.js';
 import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
 import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
@@ -19,6 +19,7 @@ const kCommands: readonly Command[] = [benchCommand, generateCommand, inspectCom
 const kExitByCode: Readonly<Record<string, number>> = {
   KDP_ERR_USAGE: EXIT_INVALID,
   KDP_ERR_INVALID_ARG: EXIT_INVALID,
+  KDP_ERR_INVALID_PATH: EXIT_INVALID,
   KDP_ERR_INVALID_CLUSTER: EXIT_INVALID,
   KDP_ERR_RULE_PARSE: EXIT_INVALID,
   KDP_ERR_REPORT_INPUT: EXIT_INVALID,
@@ -67,7 +68,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     return await command.run(rest);
-  } catch (err) {
+  } catch (thrown) {
+    // A filesystem error no command turned into an EngineError is still the machine's answer about
+    // a path (exit 2 or 3 with one line), never an internal error with a stack.
+    const err = isSystemError(thrown) ? fileSystemError(thrown, kVerbBySyscall[thrown.syscall] ?? thrown.syscall, thrown.path ?? '') : thrown;
     if (err instanceof EngineError) {
       process.stderr.write(`kdp ${name}: ${err.message}${err instanceof UsageError ? ` (kdp ${name} --help)` : ''}\n`);
       return kExitByCode[err.code] ?? EXIT_FAILED;
@@ -75,6 +79,15 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
 }
+
+function isSystemError(err: unknown): err is NodeJS.ErrnoException & { syscall: string } {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return e instanceof Error && typeof e.code === 'string' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code);
+}
+
+const kVerbBySyscall: Readonly<Record<string, string>> = {
+  open: 'open', read: 'read', write: 'write', mkdir: 'create the directory', rename: 'rename', unlink: 'remove', scandir: 'list', stat: 'find', lstat: 'find',
+};
 
 // Ctrl-C and closed pipes end the process quietly; commands that write files write them atomically.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

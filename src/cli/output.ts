@@ -6,10 +6,10 @@
  * (`-o /dev/null`, even as root) stays what it is. A directory is refused.
  */
 import { once } from 'node:events';
-import { lstat, open, rename, rm } from 'node:fs/promises';
+import { lstat, open, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { fileSystemError, UsageError } from '../errors.js';
+import { fileSystemError, InvalidPathError } from '../errors.js';
 
 /** Writes chunks to `file` (atomically when it is a regular file), or to stdout when `file` is undefined or '-'. */
 export async function writeOutput(file: string | undefined, chunks: Iterable<string | Uint8Array>): Promise<void> {
@@ -18,7 +18,7 @@ export async function writeOutput(file: string | undefined, chunks: Iterable<str
     return;
   }
   const kind = await targetKind(file);
-  if (kind === 'directory') throw new UsageError(`cannot write ${file}: it is a directory; name a file in it`);
+  if (kind === 'directory') throw new InvalidPathError(`cannot write ${file}: it is a directory; name a file in it`);
   if (kind === 'through') await writeThrough(file, chunks);
   else await writeAtomic(file, chunks);
 }
@@ -41,7 +41,7 @@ async function writeAtomic(file: string, chunks: Iterable<string | Uint8Array>):
   try {
     handle = await open(tmp, 'w');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`cannot write ${file}: no directory ${dirname(file)}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidPathError(`cannot write ${file}: no directory ${dirname(file)}`);
     throw fileSystemError(err, 'write', file);
   }
   const out = handle.createWriteStream();
@@ -63,6 +63,10 @@ async function writeThrough(file: string, chunks: Iterable<string | Uint8Array>)
   try {
     handle = await open(file, 'w');
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      const target = await readlink(file).catch(() => undefined);
+      if (target !== undefined) throw new InvalidPathError(`cannot write ${file}: it is a symlink to ${target}, whose directory does not exist`);
+    }
     throw fileSystemError(err, 'write', file);
   }
   const out = handle.createWriteStream();

@@ -29,13 +29,16 @@ export function lockResults(dir: string, command: string, log: (line: string) =>
       writeFileSync(file, text, { flag: 'wx' });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fileSystemError(err, 'lock', file);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        rmSync(file, { force: true }); // a full disk can leave the file created but empty: no lock to trip over later
+        throw fileSystemError(err, 'lock', file);
+      }
     }
     const owner = readOwner(file);
     // A second EEXIST means another sweep took the stale lock between our look and our write.
     if (owner === undefined || attempt > 0 || isAlive(owner)) {
       const who = owner ? `pid ${owner.pid}${owner.host !== me.host ? ` on ${owner.host}` : ''}, started ${owner.startedAt}: ${owner.command}` : 'an owner kdp cannot read';
-      throw new EnvironmentError(`${dir} is in use by another sweep (${who}); wait for it to finish or use another --out (the lock is ${file})`);
+      throw new EnvironmentError(`${dir} is in use by another sweep (${who}); wait for it to finish or use another --out (the lock is ${file}: remove it if no sweep runs)`);
     }
     log(`kdp bench: took over ${file} from pid ${owner.pid}, which is gone (${owner.command}, started ${owner.startedAt})`);
     rmSync(file, { force: true });

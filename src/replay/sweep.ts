@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { kModes, modeNamed } from '../compile/index.js';
-import { fileSystemError } from '../errors.js';
+import { fileSystemError, ReportInputError } from '../errors.js';
 import { makeDirectory } from '../make-directory.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
@@ -336,7 +336,11 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   // commits); the previous one is kept beside it, never lost.
   if (!o.resume && existsSync(resultsFile)) {
     const kept = join(o.outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
-    renameSync(resultsFile, kept);
+    try {
+      renameSync(resultsFile, kept);
+    } catch (err) {
+      throw fileSystemError(err, 'move aside', resultsFile);
+    }
     log(`kdp bench: the previous results were moved to ${kept} (--resume continues a sweep instead)`);
   }
   // A resumed sweep keeps the record of the run it continues, and notes itself in `resumes`.
@@ -344,10 +348,20 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   const now = machineInfo(o.command);
   let machine: MachineInfo = now;
   if (o.resume && existsSync(machineFile)) {
-    const before = JSON.parse(readFileSync(machineFile, 'utf8')) as MachineInfo;
+    let before: MachineInfo;
+    try {
+      before = JSON.parse(readFileSync(machineFile, 'utf8')) as MachineInfo;
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new ReportInputError(`cannot resume from ${machineFile}: it is not JSON (${err.message})`);
+      throw fileSystemError(err, 'read', machineFile);
+    }
     machine = { ...before, resumes: [...(before.resumes ?? []), { command: now.command, date: now.date, gitCommit: now.gitCommit }] };
   }
-  writeFileSync(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
+  try {
+    writeFileSync(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
+  } catch (err) {
+    throw fileSystemError(err, 'write', machineFile);
+  }
   const finished = o.resume ? finishedKeys(resultsFile) : undefined;
   if (finished?.tornLine !== undefined) log(`kdp bench: ${resultsFile} line ${finished.tornLine} is torn (a write cut short); it is dropped and its cell runs again`);
   const done = finished?.keys ?? new Set<string>();

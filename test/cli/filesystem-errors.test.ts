@@ -5,11 +5,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { fixturePath } from '../helpers/cluster.js';
 import { syntheticSweep } from '../report/synthetic.js';
 
 const kdp = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -45,5 +46,70 @@ describe('a directory kdp cannot create', () => {
   it('report --out /proc/x/B.md ends with one line and exit 3', () => {
     const r = run('report', '--results', results, '--out', '/proc/kdp-x/B.md', '--charts', join(dir, 'charts'));
     endsCleanly(r, 3, /cannot create the directory \/proc\/kdp-x/);
+  });
+});
+
+/**
+ * Runs kdp with a small tmpfs mounted at `mnt` in a mount namespace of its own (nothing is left
+ * mounted, whatever happens); undefined where unshare or mount is not allowed.
+ */
+function withTmpfs(mnt: string, options: string, ...args: string[]): ReturnType<typeof run> | undefined {
+  mkdirSync(mnt, { recursive: true });
+  const quoted = [process.execPath, kdp, ...args].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs -o ${options} tmpfs '${mnt}' || exit 97; exec ${quoted}`], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+  return r.status === 97 || r.error ? undefined : r;
+}
+
+describe('environment errors end with one line and exit 2 or 3 (issue 21, item 8)', () => {
+  it('bench --out naming a file: exit 2, saying so', () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const r = run('bench', '--out', file, '--services', '10', '--modes', 'iptables', '--flows', '100', '--no-report');
+    endsCleanly(r, 2, /cannot create the directory .*a-file: .*a-file is a file, not a directory$/);
+  });
+
+  it('-o naming a dangling symlink whose directory is missing: exit 2, naming the link and its target', () => {
+    const link = join(dir, 'dangling');
+    symlinkSync(join(dir, 'no-such-dir', 'x.json'), link);
+    const r = run('generate', '--services', '3', '-o', link);
+    endsCleanly(r, 2, /cannot write .*dangling: it is a symlink to .*no-such-dir\/x\.json, whose directory does not exist$/);
+  });
+
+  it('a full disk: -o /dev/full and a results directory with no room for machine.json exit 3', (t) => {
+    endsCleanly(run('generate', '--services', '3', '-o', '/dev/full'), 3, /cannot write \/dev\/full: no space left on the device$/);
+    const mnt = join(dir, 'full');
+    const r = withTmpfs(mnt, 'size=4k', 'bench', '--out', mnt, '--services', '10', '--modes', 'iptables', '--flows', '100', '--no-report');
+    if (!r) return t.skip('cannot mount a tmpfs here');
+    endsCleanly(r, 3, /cannot write .*full\/machine\.json: no space left on the device$/);
+  });
+
+  it('a read-only disk: -o, bench --out and report exit 3 naming the path', (t) => {
+    const mnt = join(dir, 'ro');
+    const o = withTmpfs(mnt, 'ro', 'generate', '--services', '3', '-o', join(mnt, 'c.json'));
+    if (!o) return t.skip('cannot mount a tmpfs here');
+    endsCleanly(o, 3, /cannot write .*ro\/c\.json: the filesystem is read-only$/);
+    endsCleanly(withTmpfs(mnt, 'ro', 'bench', '--out', mnt, '--services', '10', '--modes', 'iptables', '--flows', '100', '--no-report')!, 3, /ro\/results\.lock: the filesystem is read-only$/);
+    endsCleanly(withTmpfs(mnt, 'ro', 'report', '--results', results, '--out', join(mnt, 'B.md'), '--charts', join(dir, 'charts-ro'))!, 3, /cannot write .*ro\/B\.md: the filesystem is read-only$/);
+  });
+
+  it('a path error points at the path, not at --help', () => {
+    const d = join(dir, 'a-dir');
+    mkdirSync(d, { recursive: true });
+    const r = run('generate', '--services', '3', '-o', d);
+    assert.equal(r.status, 2);
+    assert.doesNotMatch(r.stderr, /--help/);
+  });
+
+  it('a YAML alias bomb in a cluster file is refused with exit 2 and the line', () => {
+    const bomb = join(dir, 'bomb.yaml');
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (const [k, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e']]) levels.push(`${k}: &${k} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    writeFileSync(bomb, ['apiVersion: v1', 'kind: List', ...levels, 'items: [*f]', ''].join('\n'));
+    const r = run('inspect', bomb);
+    assert.notEqual(r.signal, 'SIGKILL');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /bomb\.yaml:1: error: .*aliases/);
+    assert.doesNotMatch(r.stderr, /\n\s+at |internal error/);
+    assert.ok(existsSync(fixturePath('small-cluster.yaml')));
   });
 });
