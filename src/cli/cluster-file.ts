@@ -4,7 +4,7 @@ import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnosti
 import { modeNames } from '../compile/index.js';
 import { loadCluster } from '../model/load.js';
 import type { Cluster } from '../model/types.js';
-import { UsageError } from '../errors.js';
+import { fileSystemError, InvalidPathError, UsageError } from '../errors.js';
 
 export interface LoadedCluster {
   readonly cluster?: Cluster;
@@ -18,8 +18,7 @@ export async function readClusterFile(file: string | undefined): Promise<LoadedC
   try {
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new UsageError(e.code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${e.message}`);
+    throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new InvalidPathError(`no such file: ${file}`) : fileSystemError(err, 'read', file);
   }
   return loadCluster(text, file === '-' ? '<stdin>' : file, { modes: modeNames() });
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, renderRules } from '../compile/index.js';
 import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
-import { RuleParseError, UsageError } from '../errors.js';
+import { fileSystemError, RuleParseError, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
 import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
@@ -95,7 +95,7 @@ async function fromDump(dump: string, file: string | undefined, nodeName: string
   try {
     text = await readFile(dump, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${dump}: ${(err as Error).message}`);
+    throw fileSystemError(err, 'read', dump);
   }
   let cluster: Cluster | undefined;
   if (file) {

@@ -113,3 +113,11 @@ describe('environment errors end with one line and exit 2 or 3 (issue 21, item 8
     assert.ok(existsSync(fixturePath('small-cluster.yaml')));
   });
 });
+
+describe('an input path that is a directory (issue 21, item 8)', () => {
+  it('inspect and compile --from-iptables-save say "it is a directory" with exit 2, without the errno text', () => {
+    for (const r of [run('inspect', dir), run('compile', '--from-iptables-save', dir)]) {
+      endsCleanly(r, 2, /cannot read .*kdp-fs-errors-\w+: it is a directory$/);
+    }
+  });
+});
