@@ -5,7 +5,7 @@ import { dataplaneFromIptablesSave } from '../compile/iptables/index.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
 import { fileSystemError, RuleParseError, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
-import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { choiceOption, clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 
@@ -109,7 +109,7 @@ async function fromDump(dump: string, file: string | undefined, nodeName: string
     return EXIT_OK;
   } catch (err) {
     if (err instanceof RuleParseError) {
-      process.stderr.write(`kdp compile: ${dump}:${err.line}: ${err.message.replace(/^line \d+: /, '')}\n`);
+      process.stderr.write(`kdp compile: ${dump}:${err.line}: ${clipTokens(err.message.replace(/^line \d+: /, ''))}\n`);
       return EXIT_INVALID;
     }
     throw err;

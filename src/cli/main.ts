@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { EngineError, fileSystemError, UsageError } from '../errors.js';
-import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
+import { clipTokens, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
 import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
 import { generateCommand } from './generate.js';
@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = kCommands.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`kdp: unknown command "${name}"; commands are ${kCommands.map((c) => c.name).join(', ')} (kdp --help)\n`);
+    process.stderr.write(clipTokens(`kdp: unknown command "${name}"`) + `; commands are ${kCommands.map((c) => c.name).join(', ')} (kdp --help)\n`);
     return EXIT_INVALID;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     // a path (exit 2 or 3 with one line), never an internal error with a stack.
     const err = isSystemError(thrown) ? fileSystemError(thrown, kVerbBySyscall[thrown.syscall] ?? thrown.syscall, thrown.path ?? '') : thrown;
     if (err instanceof EngineError) {
-      process.stderr.write(`kdp ${name}: ${err.message}${err instanceof UsageError ? ` (kdp ${name} --help)` : ''}\n`);
+      process.stderr.write(`kdp ${name}: ${clipTokens(err.message)}${err instanceof UsageError ? ` (kdp ${name} --help)` : ''}\n`);
       return kExitByCode[err.code] ?? EXIT_FAILED;
     }
     throw err;

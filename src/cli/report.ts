@@ -2,7 +2,6 @@
  * `kdp report`: results/ → BENCHMARKS.md + bench/charts/*.svg, through src/report/write.ts.
  * `kdp bench` calls `writeReportAndSay` at the end of a sweep.
  */
-import { UsageError } from '../errors.js';
 import { writeReport, type WriteReportOptions } from '../report/write.js';
 import { EXIT_OK, parse, type Command } from './command.js';
 
@@ -36,9 +35,6 @@ export const reportCommand: Command = {
   help,
   async run(argv) {
     const { values } = parse(argv, { results: { type: 'string' }, out: { type: 'string' }, charts: { type: 'string' } }, false);
-    for (const name of ['results', 'out', 'charts'] as const) {
-      if (values[name] === '') throw new UsageError(`--${name} needs a value`);
-    }
     writeReportAndSay({ resultsDir: values.results ?? 'results', outFile: values.out ?? 'BENCHMARKS.md', chartsDir: values.charts ?? 'bench/charts' });
     return EXIT_OK;
   },

@@ -141,10 +141,10 @@ export function parseSource(text: string, file?: string): ParsedSource {
   }
   if (diagnostics.length > 0) return { objects, diagnostics };
   const index = new YamlLineIndex(docs, lines);
+  const values: unknown[] = [];
   for (let i = 0; i < docs.length; i++) {
-    let value: unknown;
     try {
-      value = docs[i]!.toJS({ maxAliasCount: kMaxAliasCount });
+      values.push(docs[i]!.toJS({ maxAliasCount: kMaxAliasCount }));
     } catch (err) {
       // The yaml package refuses an alias expanding past maxAliasCount nodes (a "billion laughs"
       // bomb) with a ReferenceError: one diagnostic at the document, not a crash.
@@ -157,8 +157,13 @@ export function parseSource(text: string, file?: string): ParsedSource {
       });
       return { objects: [], diagnostics };
     }
-    collect(value, i, index, objects);
   }
+  if (values.every((v) => v === null || v === undefined)) {
+    // An empty file (or comments only) is almost always a failed `kubectl get > file`, not a cluster.
+    diagnostics.push({ severity: 'error', message: 'no Kubernetes objects: the file is empty (or holds only comments)', line: 1, ...(file ? { file } : {}) });
+    return { objects, diagnostics };
+  }
+  values.forEach((value, i) => collect(value, i, index, objects));
   return { objects, diagnostics };
 }
 
