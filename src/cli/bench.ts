@@ -86,7 +86,9 @@ Ctrl-C stops after the cell in progress (kept in results.jsonl); a second Ctrl-C
 The report (BENCHMARKS.md and bench/charts/ for the default --out; DIR/BENCHMARKS.md and
 DIR/charts/ otherwise) is written at the end.
 
-Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage.
+Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage, or --out
+names a file; 3 DIR cannot be created or written (procfs, permissions, a read-only or full disk),
+or another sweep holds DIR (DIR/results.lock names it).
 `;
 
 function listOption(value: string | undefined, name: string): string[] | undefined {

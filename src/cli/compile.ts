@@ -30,6 +30,9 @@ Options:
   --stats        print rule counts, chain counts, table memory and compile time instead
   -o, --output   write to a file (atomically) instead of standard output
   -h, --help     this text
+
+Exit status: 0 compiled; 2 bad usage, an invalid cluster file or dump (file and line), or -o names
+a directory; 3 a file cannot be read or written (permissions, a read-only or full disk).
 `;
 
 export const compileCommand: Command = {

@@ -42,8 +42,9 @@ ${kCommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Run \`kdp COMMAND --help\` for a command's options.
 
-Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage or invalid input;
-3 something the command needs is missing or unusable (root, a tool).
+Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage or invalid input
+(a path of the wrong kind included); 3 something the command needs is missing or unusable (root, a
+tool, a read-only or full disk, a directory that cannot be created).
 `;
 }
 

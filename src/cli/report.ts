@@ -17,7 +17,8 @@ Options:
   --charts DIR    directory for the SVG charts (default: bench/charts)
   -h, --help      show this help
 
-Exit status: 0 written, 2 bad usage or unreadable results.
+Exit status: 0 written; 2 bad usage or unreadable results; 3 a directory or file cannot be
+created or written (procfs, permissions, a read-only or full disk).
 `;
 
 /** Writes the report, warns about skipped input on stderr and says what it wrote on stdout.

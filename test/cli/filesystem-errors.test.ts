@@ -121,3 +121,14 @@ describe('an input path that is a directory (issue 21, item 8)', () => {
     }
   });
 });
+
+describe('--help says what the exit statuses mean', () => {
+  // trace's help belongs with its engine parts (another part of issue 12); it says 0 and 2.
+  for (const command of ['generate', 'inspect', 'compile', 'bench', 'report', 'verify']) {
+    it(`kdp ${command} --help names exit statuses 2 and 3`, () => {
+      const r = run(command, '--help');
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, /Exit status: 0 [\s\S]*; 2 [\s\S]*; 3 /);
+    });
+  }
+});
