@@ -6,10 +6,10 @@
  * (`-o /dev/null`, even as root) stays what it is. A directory is refused.
  */
 import { once } from 'node:events';
-import { lstat, open, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, open, readlink, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { fileSystemError, InvalidPathError } from '../errors.js';
+import { EnvironmentError, fileSystemError, InvalidPathError } from '../errors.js';
 
 /** Writes chunks to `file` (atomically when it is a regular file), or to stdout when `file` is undefined or '-'. */
 export async function writeOutput(file: string | undefined, chunks: Iterable<string | Uint8Array>): Promise<void> {
@@ -41,7 +41,12 @@ async function writeAtomic(file: string, chunks: Iterable<string | Uint8Array>):
   try {
     handle = await open(tmp, 'w');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidPathError(`cannot write ${file}: no directory ${dirname(file)}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      // ENOENT with the directory there is a filesystem that makes no files (procfs, sysfs).
+      const there = await stat(dirname(file)).then((s) => s.isDirectory(), () => false);
+      if (!there) throw new InvalidPathError(`cannot write ${file}: no directory ${dirname(file)}`);
+      throw new EnvironmentError(`cannot write ${file}: the filesystem of ${dirname(file)} does not allow creating files`);
+    }
     throw fileSystemError(err, 'write', file);
   }
   const out = handle.createWriteStream();

@@ -43,6 +43,10 @@ describe('a directory kdp cannot create', () => {
     endsCleanly(r, 3, /cannot create the directory \/proc\/kdp-x/);
   });
 
+  it('-o in a directory whose filesystem makes no files (procfs) is exit 3, not "no directory"', () => {
+    endsCleanly(run('generate', '--services', '3', '-q', '-o', '/proc/kdp.json'), 3, /cannot write \/proc\/kdp\.json: the filesystem of \/proc does not allow creating files$/);
+  });
+
   it('report --out /proc/x/B.md ends with one line and exit 3', () => {
     const r = run('report', '--results', results, '--out', '/proc/kdp-x/B.md', '--charts', join(dir, 'charts'));
     endsCleanly(r, 3, /cannot create the directory \/proc\/kdp-x/);
