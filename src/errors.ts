@@ -76,3 +76,49 @@ export class EnvironmentError extends EngineError {
     this.name = 'EnvironmentError';
   }
 }
+
+/**
+ * A path given on the command line names the wrong kind of thing: a directory where a file goes,
+ * a file where a directory goes, a missing parent, a dangling symlink. Exit 2, like a UsageError,
+ * but printed without the pointer to --help: the fix is the path, not the options.
+ */
+export class InvalidPathError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_INVALID_PATH');
+    this.name = 'InvalidPathError';
+  }
+}
+
+/**
+ * A failed file operation as the error kdp reports: the path given names the wrong kind of thing
+ * (a directory for a file, a file for a directory, a missing parent, a symlink loop) is bad input,
+ * an InvalidPathError (exit 2); anything else the machine refuses (permissions, a read-only or full disk,
+ * an unusable filesystem such as procfs) is an EnvironmentError (exit 3). One line: what was being
+ * done, where, and the reason, never a stack.
+ */
+export function fileSystemError(err: unknown, doing: string, path: string): EngineError {
+  if (err instanceof EngineError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const reason = kFileErrorReasons[code] ?? (err as Error).message ?? String(err);
+  const message = `cannot ${doing} ${path}: ${reason}`;
+  return kBadPathCodes.has(code) ? new InvalidPathError(message) : new EnvironmentError(message);
+}
+
+const kBadPathCodes = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ELOOP', 'ENAMETOOLONG']);
+
+const kFileErrorReasons: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EEXIST: 'a file of that name is in the way',
+  ELOOP: 'too many symbolic links (a loop?)',
+  ENAMETOOLONG: 'the name is too long',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the filesystem is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  ENXIO: 'nothing is listening at that path',
+  EMFILE: 'too many open files',
+};

@@ -86,7 +86,9 @@ Ctrl-C stops after the cell in progress (kept in results.jsonl); a second Ctrl-C
 The report (BENCHMARKS.md and bench/charts/ for the default --out; DIR/BENCHMARKS.md and
 DIR/charts/ otherwise) is written at the end.
 
-Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage.
+Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage, or --out
+names a file; 3 DIR cannot be created or written (procfs, permissions, a read-only or full disk),
+or another sweep holds DIR (DIR/results.lock names it).
 `;
 
 function listOption(value: string | undefined, name: string): string[] | undefined {
@@ -200,7 +202,6 @@ export const benchCommand: Command = {
       zipf = Number(values.zipf);
       if (!Number.isFinite(zipf) || zipf < 0 || zipf > 10) throw new UsageError(`--zipf takes a number from 0 (uniform) to 10, not "${values.zipf}"`);
     }
-    if (values.out === '') throw new UsageError('--out needs a directory');
     const outDir = values.out ?? 'results';
     const machineCores = cores();
     const cells = planSweep({
@@ -233,6 +234,12 @@ export const benchCommand: Command = {
     const log = (l: string): void => void process.stderr.write(`${l}\n`);
     const totalFlows = cells.reduce((a, c) => a + c.flows * c.repeats, 0);
     log(`kdp bench: ${cells.length} cells (${totalFlows.toLocaleString('en-US')} flows in all) on ${machineCores} cores; results in ${resolve(outDir, 'results.jsonl')}`);
+    const mostWorkers = Math.max(0, ...cells.map((c) => c.workers));
+    if (mostWorkers > machineCores) {
+      // More threads than cores take turns on them: the cell measures time-sharing, and its
+      // throughput over one worker's is not a parallel speed-up (issue 21: "3.5x" on 2 cores).
+      log(`kdp bench: warning: --workers ${mostWorkers} is more than this machine's ${machineCores} cores; those cells share cores, so their throughput is not a parallel speed-up`);
+    }
     try {
       const summary = await runSweep({
         cells,

@@ -2,9 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnostics.js';
 import { modeNames } from '../compile/index.js';
+import { clipTokens } from './command.js';
 import { loadCluster } from '../model/load.js';
 import type { Cluster } from '../model/types.js';
-import { UsageError } from '../errors.js';
+import { fileSystemError, InvalidPathError, UsageError } from '../errors.js';
 
 export interface LoadedCluster {
   readonly cluster?: Cluster;
@@ -18,8 +19,7 @@ export async function readClusterFile(file: string | undefined): Promise<LoadedC
   try {
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new UsageError(e.code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${e.message}`);
+    throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new InvalidPathError(`no such file: ${file}`) : fileSystemError(err, 'read', file);
   }
   return loadCluster(text, file === '-' ? '<stdin>' : file, { modes: modeNames() });
 }
@@ -32,7 +32,7 @@ async function readStdin(): Promise<string> {
 
 /** Prints diagnostics to stderr; returns false when any is an error. */
 export function reportDiagnostics(diagnostics: readonly Diagnostic[], quiet = false): boolean {
-  for (const d of diagnostics) if (!quiet || d.severity === 'error') process.stderr.write(`${formatDiagnostic(d)}\n`);
+  for (const d of diagnostics) if (!quiet || d.severity === 'error') process.stderr.write(`${clipTokens(formatDiagnostic(d))}\n`);
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   if (errors > 0) process.stderr.write(`kdp: ${errors} error${errors === 1 ? '' : 's'}; nothing was done\n`);
   return !hasErrors(diagnostics);

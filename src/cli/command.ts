@@ -24,13 +24,30 @@ export interface Command {
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs, with its errors turned into UsageErrors. */
+/**
+ * node:util parseArgs, with its errors turned into UsageErrors. An empty or blank value is refused
+ * here for every option: `Number('')` is 0, so `--services ''` would otherwise mean 0 Services and
+ * `bench --zipf ''` a uniform sweep.
+ */
 export function parse<T extends Options>(argv: string[], options: T, allowPositionals = true) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === 'string' && value.trim() === '') throw new UsageError(`--${name} needs a value, not an empty string`);
+  }
+  return parsed;
+}
+
+/**
+ * Shortens every very long token in a message (a 10 MB bad value would otherwise be copied whole
+ * into the error): its first characters and its length are enough to find it.
+ */
+export function clipTokens(message: string): string {
+  return message.replace(/[^\s"'`]{200,}/g, (t) => `${t.slice(0, 40)}… (${t.length.toLocaleString('en-US')} characters)`);
 }
 
 export function intOption(value: string | undefined, name: string, fallback: number, min: number, max: number): number {

@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, parseRules, renderRules } from '../compile/index.js';
 import { findNode } from '../compile/node-addresses.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
-import { RuleParseError, UsageError } from '../errors.js';
+import { fileSystemError, RuleParseError, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
-import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { choiceOption, clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 
@@ -30,6 +30,9 @@ Options:
   --stats        print rule counts, chain counts, table memory and compile time instead
   -o, --output   write to a file (atomically) instead of standard output
   -h, --help     this text
+
+Exit status: 0 compiled; 2 bad usage, an invalid cluster file or dump (file and line), or -o names
+a directory; 3 a file cannot be read or written (permissions, a read-only or full disk).
 `;
 
 export const compileCommand: Command = {
@@ -95,7 +98,7 @@ async function fromDump(dump: string, file: string | undefined, nodeName: string
   try {
     text = await readFile(dump, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${dump}: ${(err as Error).message}`);
+    throw fileSystemError(err, 'read', dump);
   }
   let cluster: Cluster | undefined;
   if (file) {
@@ -109,7 +112,7 @@ async function fromDump(dump: string, file: string | undefined, nodeName: string
     return EXIT_OK;
   } catch (err) {
     if (err instanceof RuleParseError) {
-      process.stderr.write(`kdp compile: ${dump}:${err.line}: ${err.message.replace(/^line \d+: /, '')}\n`);
+      process.stderr.write(`kdp compile: ${dump}:${err.line}: ${clipTokens(err.message.replace(/^line \d+: /, ''))}\n`);
       return EXIT_INVALID;
     }
     throw err;

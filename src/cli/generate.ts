@@ -28,6 +28,9 @@ Options:
 
 Example:
   kdp generate --services 1000 --endpoints 10 --nodes 10 -o cluster.json
+
+Exit status: 0 written; 2 bad usage, or -o names a directory or a missing one; 3 the file cannot
+be written (permissions, a read-only or full disk).
 `;
 
 export const generateCommand: Command = {

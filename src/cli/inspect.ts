@@ -2,7 +2,7 @@ import { formatDiagnostic } from '../model/diagnostics.js';
 import { modeOf } from '../compile/index.js';
 import type { Cluster } from '../model/types.js';
 import { summarize, type ClusterSummary } from '../model/summary.js';
-import { EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { UsageError } from '../errors.js';
 import { readClusterFile, reportDiagnostics } from './cluster-file.js';
 
@@ -16,6 +16,9 @@ status is 2.
 Options:
   --json       print one JSON object { "summary": ..., "diagnostics": [...] } instead
   -h, --help   this text
+
+Exit status: 0 the cluster is valid; 2 bad usage or an invalid cluster file (every error is
+listed, with file and line); 3 the file cannot be read (permissions, an I/O error).
 `;
 
 export const inspectCommand: Command = {
@@ -39,7 +42,7 @@ export const inspectCommand: Command = {
     const warnings = diagnostics.filter((d) => d.severity === 'warning');
     if (warnings.length) {
       process.stdout.write(`\nWarnings (${warnings.length}):\n`);
-      for (const w of warnings.slice(0, 50)) process.stdout.write(`  ${formatDiagnostic(w)}\n`);
+      for (const w of warnings.slice(0, 50)) process.stdout.write(`  ${clipTokens(formatDiagnostic(w))}\n`);
       if (warnings.length > 50) process.stdout.write(`  ... and ${warnings.length - 50} more (--json lists all)\n`);
     }
     return EXIT_OK;

@@ -3,8 +3,8 @@
  * The `kdp` command line: a thin dispatcher over one module per subcommand.
  */
 import { readFileSync } from 'node:fs';
-import { EngineError, UsageError } from '../errors.js';
-import { EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
+import { EngineError, fileSystemError, UsageError } from '../errors.js';
+import { clipTokens, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
 import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
 import { generateCommand } from './generate.js';
@@ -19,6 +19,7 @@ const kCommands: readonly Command[] = [benchCommand, generateCommand, inspectCom
 const kExitByCode: Readonly<Record<string, number>> = {
   KDP_ERR_USAGE: EXIT_INVALID,
   KDP_ERR_INVALID_ARG: EXIT_INVALID,
+  KDP_ERR_INVALID_PATH: EXIT_INVALID,
   KDP_ERR_INVALID_CLUSTER: EXIT_INVALID,
   KDP_ERR_RULE_PARSE: EXIT_INVALID,
   KDP_ERR_REPORT_INPUT: EXIT_INVALID,
@@ -41,8 +42,9 @@ ${kCommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Run \`kdp COMMAND --help\` for a command's options.
 
-Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage or invalid input;
-3 something the command needs is missing or unusable (root, a tool).
+Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage or invalid input
+(a path of the wrong kind included); 3 something the command needs is missing or unusable (root, a
+tool, a read-only or full disk, a directory that cannot be created).
 `;
 }
 
@@ -58,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = kCommands.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`kdp: unknown command "${name}"; commands are ${kCommands.map((c) => c.name).join(', ')} (kdp --help)\n`);
+    process.stderr.write(clipTokens(`kdp: unknown command "${name}"`) + `; commands are ${kCommands.map((c) => c.name).join(', ')} (kdp --help)\n`);
     return EXIT_INVALID;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -67,14 +69,26 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     return await command.run(rest);
-  } catch (err) {
+  } catch (thrown) {
+    // A filesystem error no command turned into an EngineError is still the machine's answer about
+    // a path (exit 2 or 3 with one line), never an internal error with a stack.
+    const err = isSystemError(thrown) ? fileSystemError(thrown, kVerbBySyscall[thrown.syscall] ?? thrown.syscall, thrown.path ?? '') : thrown;
     if (err instanceof EngineError) {
-      process.stderr.write(`kdp ${name}: ${err.message}${err instanceof UsageError ? ` (kdp ${name} --help)` : ''}\n`);
+      process.stderr.write(`kdp ${name}: ${clipTokens(err.message)}${err instanceof UsageError ? ` (kdp ${name} --help)` : ''}\n`);
       return kExitByCode[err.code] ?? EXIT_FAILED;
     }
     throw err;
   }
 }
+
+function isSystemError(err: unknown): err is NodeJS.ErrnoException & { syscall: string } {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return e instanceof Error && typeof e.code === 'string' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code);
+}
+
+const kVerbBySyscall: Readonly<Record<string, string>> = {
+  open: 'open', read: 'read', write: 'write', mkdir: 'create the directory', rename: 'rename', unlink: 'remove', scandir: 'list', stat: 'find', lstat: 'find',
+};
 
 // Ctrl-C and closed pipes end the process quietly; commands that write files write them atomically.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -2,7 +2,6 @@
  * `kdp report`: results/ → BENCHMARKS.md + bench/charts/*.svg, through src/report/write.ts.
  * `kdp bench` calls `writeReportAndSay` at the end of a sweep.
  */
-import { UsageError } from '../errors.js';
 import { writeReport, type WriteReportOptions } from '../report/write.js';
 import { EXIT_OK, parse, type Command } from './command.js';
 
@@ -18,7 +17,8 @@ Options:
   --charts DIR    directory for the SVG charts (default: bench/charts)
   -h, --help      show this help
 
-Exit status: 0 written, 2 bad usage or unreadable results.
+Exit status: 0 written; 2 bad usage or unreadable results; 3 a directory or file cannot be
+created or written (procfs, permissions, a read-only or full disk).
 `;
 
 /** Writes the report, warns about skipped input on stderr and says what it wrote on stdout.
@@ -36,9 +36,6 @@ export const reportCommand: Command = {
   help,
   async run(argv) {
     const { values } = parse(argv, { results: { type: 'string' }, out: { type: 'string' }, charts: { type: 'string' } }, false);
-    for (const name of ['results', 'out', 'charts'] as const) {
-      if (values[name] === '') throw new UsageError(`--${name} needs a value`);
-    }
     writeReportAndSay({ resultsDir: values.results ?? 'results', outFile: values.out ?? 'BENCHMARKS.md', chartsDir: values.charts ?? 'bench/charts' });
     return EXIT_OK;
   },

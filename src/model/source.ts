@@ -100,6 +100,9 @@ function collect(value: unknown, doc: number, index: LineIndex, out: SourceObjec
   out.push(make(value, []));
 }
 
+/** The yaml package's guard against alias bombs: nodes one document may reach through aliases. */
+const kMaxAliasCount = 100;
+
 export function parseSource(text: string, file?: string): ParsedSource {
   const objects: SourceObject[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -138,7 +141,29 @@ export function parseSource(text: string, file?: string): ParsedSource {
   }
   if (diagnostics.length > 0) return { objects, diagnostics };
   const index = new YamlLineIndex(docs, lines);
-  docs.forEach((doc, i) => collect(doc.toJS({ maxAliasCount: 100 }), i, index, objects));
+  const values: unknown[] = [];
+  for (let i = 0; i < docs.length; i++) {
+    try {
+      values.push(docs[i]!.toJS({ maxAliasCount: kMaxAliasCount }));
+    } catch (err) {
+      // The yaml package refuses an alias expanding past maxAliasCount nodes (a "billion laughs"
+      // bomb) with a ReferenceError: one diagnostic at the document, not a crash.
+      const start = docs[i]!.contents?.range[0] ?? 0;
+      diagnostics.push({
+        severity: 'error',
+        message: `not valid YAML: too many aliases (more than ${kMaxAliasCount} nodes through aliases: an alias bomb?): ${(err as Error).message}`,
+        line: lines.linePos(start).line,
+        ...(file ? { file } : {}),
+      });
+      return { objects: [], diagnostics };
+    }
+  }
+  if (values.every((v) => v === null || v === undefined)) {
+    // An empty file (or comments only) is almost always a failed `kubectl get > file`, not a cluster.
+    diagnostics.push({ severity: 'error', message: 'no Kubernetes objects: the file is empty (or holds only comments)', line: 1, ...(file ? { file } : {}) });
+    return { objects, diagnostics };
+  }
+  values.forEach((value, i) => collect(value, i, index, objects));
   return { objects, diagnostics };
 }
 

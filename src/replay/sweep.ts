@@ -7,16 +7,19 @@
  * Stopping: the AbortSignal is checked between cells; a sweep asked to stop finishes the cell in
  * progress, writes it, and returns (`stopped: true`).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, platform } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { kModes, modeNamed } from '../compile/index.js';
+import { fileSystemError, ReportInputError } from '../errors.js';
+import { makeDirectory } from '../make-directory.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { ReplayPool, type PoolRun } from './pool.js';
+import { lockResults } from './results-lock.js';
 import { kReplayNodes, type RunResult } from './replay.js';
 
 export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
@@ -139,20 +142,59 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
 }
 
 /** Keys of the cells already in DIR/results.jsonl (well-formed lines only). */
-export function finishedKeys(resultsFile: string): Set<string> {
+/**
+ * The cell keys already in results.jsonl, read line by line, and the number of a torn last line
+ * (a write cut short by a crash: no newline and not JSON), which is dropped so its cell runs again.
+ */
+export function finishedKeys(resultsFile: string): { keys: Set<string>; tornLine?: number } {
   const keys = new Set<string>();
-  if (!existsSync(resultsFile)) return keys;
-  for (const line of readFileSync(resultsFile, 'utf8').split('\n')) {
-    const t = line.trim();
+  if (!existsSync(resultsFile)) return { keys };
+  const lines = readFileSync(resultsFile, 'utf8').split('\n');
+  let tornLine: number | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const t = lines[i]!.trim();
     if (!t) continue;
     try {
       const v = JSON.parse(t) as CellResult;
       if (v && v.schema === 1 && typeof v.mode === 'string') keys.add(cellKeyString(v));
     } catch {
       // a half-written line from an interrupted run: that cell is simply run again
+      if (i === lines.length - 1) tornLine = i + 1;
     }
   }
-  return keys;
+  return tornLine === undefined ? { keys } : { keys, tornLine };
+}
+
+/**
+ * Appends one result line. A file that does not end in a newline ends in a torn line, so the new
+ * line starts with one: glued to the fragment it would be lost with it.
+ */
+function appendLine(file: string, line: string): void {
+  try {
+    appendFileSync(file, endsInNewline(file) ? `${line}\n` : `\n${line}\n`);
+  } catch (err) {
+    throw fileSystemError(err, 'append a result to', file);
+  }
+}
+
+/** Whether `file` is missing, empty or ends in a newline: reads its last byte only. */
+function endsInNewline(file: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return true;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function spreadOf(values: readonly number[]): Spread {
@@ -275,16 +317,30 @@ export interface SweepSummary {
   readonly elapsedMs: number;
 }
 
+/** Runs the sweep holding DIR's lock (results-lock.ts), so a second sweep into DIR refuses. */
 export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
+  makeDirectory(o.outDir);
+  const release = lockResults(o.outDir, o.command, o.log ?? (() => {}));
+  try {
+    return await sweepLocked(o);
+  } finally {
+    release();
+  }
+}
+
+async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   const t0 = performance.now();
-  mkdirSync(o.outDir, { recursive: true });
   const resultsFile = join(o.outDir, 'results.jsonl');
   const log = o.log ?? (() => {});
   // A new sweep starts a new results file, so one report never mixes two runs (machines,
   // commits); the previous one is kept beside it, never lost.
   if (!o.resume && existsSync(resultsFile)) {
     const kept = join(o.outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
-    renameSync(resultsFile, kept);
+    try {
+      renameSync(resultsFile, kept);
+    } catch (err) {
+      throw fileSystemError(err, 'move aside', resultsFile);
+    }
     log(`kdp bench: the previous results were moved to ${kept} (--resume continues a sweep instead)`);
   }
   // A resumed sweep keeps the record of the run it continues, and notes itself in `resumes`.
@@ -292,11 +348,23 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
   const now = machineInfo(o.command);
   let machine: MachineInfo = now;
   if (o.resume && existsSync(machineFile)) {
-    const before = JSON.parse(readFileSync(machineFile, 'utf8')) as MachineInfo;
+    let before: MachineInfo;
+    try {
+      before = JSON.parse(readFileSync(machineFile, 'utf8')) as MachineInfo;
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new ReportInputError(`cannot resume from ${machineFile}: it is not JSON (${err.message})`);
+      throw fileSystemError(err, 'read', machineFile);
+    }
     machine = { ...before, resumes: [...(before.resumes ?? []), { command: now.command, date: now.date, gitCommit: now.gitCommit }] };
   }
-  writeFileSync(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
-  const done = o.resume ? finishedKeys(resultsFile) : new Set<string>();
+  try {
+    writeFileSync(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
+  } catch (err) {
+    throw fileSystemError(err, 'write', machineFile);
+  }
+  const finished = o.resume ? finishedKeys(resultsFile) : undefined;
+  if (finished?.tornLine !== undefined) log(`kdp bench: ${resultsFile} line ${finished.tornLine} is torn (a write cut short); it is dropped and its cell runs again`);
+  const done = finished?.keys ?? new Set<string>();
   const weights = o.cells.map(cellWeight);
   const total = weights.reduce((a, b) => a + b, 0);
   let doneWeight = 0;
@@ -357,7 +425,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
         o.progress?.({ ...base, kind: 'fail', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0, error: message });
         continue;
       }
-      appendFileSync(resultsFile, `${JSON.stringify(result)}\n`);
+      appendLine(resultsFile, JSON.stringify(result));
       ran++;
       doneWeight += weights[i]!;
       ranWeight += weights[i]!;
@@ -372,8 +440,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepSummary> {
 
 /** Appends a result line (used for kernel baselines, which are not replayed by the pool). */
 export function appendResult(outDir: string, result: CellResult): void {
-  mkdirSync(outDir, { recursive: true });
-  appendFileSync(join(outDir, 'results.jsonl'), `${JSON.stringify(result)}\n`);
+  makeDirectory(outDir);
+  appendLine(join(outDir, 'results.jsonl'), JSON.stringify(result));
 }
 
 export type { RunResult };

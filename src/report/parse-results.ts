@@ -1,7 +1,7 @@
 /**
  * Reads `results.jsonl` text: one CellResult per line, appended by the sweep. A line that is not
- * JSON or not a schema-1 cell (a crash mid-write leaves half a line) is skipped and reported by
- * its line number, never guessed at. A cell key that appears twice was re-run: the last line is
+ * JSON or not a schema-1 cell is skipped and reported by its line number, never guessed at; a
+ * crash mid-write leaves half a line at the end, reported as torn. A cell key that appears twice was re-run: the last line is
  * the newest measurement, so it wins.
  */
 import { type CellResult, cellKeyString } from './result.js';
@@ -32,7 +32,9 @@ export function parseResultsJsonl(text: string): ParsedResults {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      malformed.push({ line: i + 1, reason: `not JSON (${(err as Error).message})` });
+      // The last line without its newline is a write cut short (a crash); `kdp bench --resume` runs its cell again.
+      const torn = i === lines.length - 1;
+      malformed.push({ line: i + 1, reason: torn ? 'torn (a write cut short; --resume runs its cell again)' : `not JSON (${(err as Error).message})` });
       continue;
     }
     const problem = cellProblem(value);

@@ -5,9 +5,10 @@
  * last, so the Markdown never links a chart that is not there yet.
  */
 import type { ProfileSummary } from './profile-section.js';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { ReportInputError } from '../errors.js';
+import { fileSystemError, ReportInputError } from '../errors.js';
+import { makeDirectory } from '../make-directory.js';
 import { kChartFiles } from './charts.js';
 import { renderReport } from './markdown.js';
 import { parseMachineJson } from './parse-machine.js';
@@ -68,7 +69,7 @@ export function writeReport(options: WriteReportOptions): WriteReportResult {
   const report = renderReport(parsed.results, machine, { chartsPath, source: toPosix(resultsFile), warnings, ...(profile ? { profile } : {}) });
 
   const chartFiles: string[] = [];
-  if (report.charts.length > 0) mkdirSync(chartsDir, { recursive: true });
+  if (report.charts.length > 0) makeDirectory(chartsDir);
   for (const c of report.charts) {
     const file = join(chartsDir, c.file);
     writeAtomic(file, c.svg);
@@ -79,7 +80,7 @@ export function writeReport(options: WriteReportOptions): WriteReportResult {
   const written = new Set(report.charts.map((c) => c.file));
   for (const name of kChartFiles) if (!written.has(name)) rmSync(join(chartsDir, name), { force: true });
 
-  mkdirSync(dirname(resolve(outFile)), { recursive: true });
+  makeDirectory(dirname(resolve(outFile)));
   writeAtomic(outFile, report.markdown);
   return { outFile, chartFiles, cells: parsed.results.length, warnings };
 }
@@ -91,7 +92,7 @@ function writeAtomic(file: string, content: string): void {
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw err;
+    throw fileSystemError(err, 'write', file);
   }
 }
 

@@ -60,7 +60,7 @@ export function parseIptablesSave(text: string): ParsedIptables {
   let table = -1;
   let pendingHeader: string | undefined;
   let lastTable = -1;
-  const jumps: { spec: RuleSpec; table: number; line: number }[] = [];
+  const jumps: { spec: RuleSpec; table: number; chain: string; line: number }[] = [];
 
   for (let li = 0; li < lines.length; li++) {
     const lineNo = li + 1;
@@ -111,13 +111,57 @@ export function parseIptablesSave(text: string): ParsedIptables {
     const spec = parseRule(words, lineNo);
     spec.inRestore = chain.inRestore;
     b.add(chain, spec);
-    if (spec.target === T_JUMP) jumps.push({ spec, table, line: lineNo });
+    if (spec.target === T_JUMP) jumps.push({ spec, table, chain: chainName, line: lineNo });
   }
   if (table >= 0) throw new RuleParseError('missing COMMIT', lines.length);
   for (const j of jumps) {
     if (!b.has(j.table, j.spec.jump ?? '')) throw new RuleParseError(`unknown token "${j.spec.jump}"`, j.line);
   }
+  refuseChainLoops(jumps);
   return { ruleset: b.build({ sort: false, tables: [...tables].sort((a, c) => a - c), headers, footers }), deletedChains: deleted };
+}
+
+/**
+ * iptables-restore refuses a ruleset whose jumps form a loop (the kernel's mark_source_chains
+ * fails with ELOOP), so a dump with one cannot come from a real node: refuse it at the jump that
+ * closes the loop, naming the chains. Depth-first over each table's jump graph, iteratively, so a
+ * hostile dump with a very long chain of chains cannot overflow the stack.
+ */
+function refuseChainLoops(jumps: readonly { spec: RuleSpec; table: number; chain: string; line: number }[]): void {
+  const edges = new Map<string, { to: string; line: number }[]>();
+  for (const j of jumps) {
+    const from = `${j.table} ${j.chain}`;
+    let list = edges.get(from);
+    if (!list) edges.set(from, (list = []));
+    list.push({ to: `${j.table} ${j.spec.jump}`, line: j.line });
+  }
+  const kOnPath = 1;
+  const kDone = 2;
+  const state = new Map<string, number>();
+  for (const start of edges.keys()) {
+    if (state.has(start)) continue;
+    const path: { chain: string; next: number }[] = [{ chain: start, next: 0 }];
+    state.set(start, kOnPath);
+    while (path.length > 0) {
+      const top = path[path.length - 1]!;
+      const out = edges.get(top.chain) ?? [];
+      if (top.next >= out.length) {
+        state.set(top.chain, kDone);
+        path.pop();
+        continue;
+      }
+      const e = out[top.next++]!;
+      const seen = state.get(e.to);
+      if (seen === kOnPath) {
+        const names = path.slice(path.findIndex((p) => p.chain === e.to)).map((p) => p.chain.slice(p.chain.indexOf(' ') + 1));
+        throw new RuleParseError(`chain loop ${[...names, e.to.slice(e.to.indexOf(' ') + 1)].join(' -> ')} (iptables-restore refuses a loop)`, e.line);
+      }
+      if (seen === undefined) {
+        state.set(e.to, kOnPath);
+        path.push({ chain: e.to, next: 0 });
+      }
+    }
+  }
 }
 
 function parseRule(w: string[], lineNo: number): RuleSpec {
@@ -131,10 +175,16 @@ function parseRule(w: string[], lineNo: number): RuleSpec {
     if (i >= w.length) throw new RuleParseError(`missing value after "${w[i - 1]}"`, lineNo);
     return w[i];
   };
+  // parseIp answers -1 for text that is no address: that must not become 255.255.255.255.
   const cidr = (text: string): Cidr => {
-    const c = text.includes('/') ? parseCidr(text) : (() => { try { return { base: parseIp(text) >>> 0, prefix: 32 } as Cidr; } catch { return undefined; } })();
-    if (!c) return unknown(text);
-    return c;
+    if (text.includes('/')) {
+      const c = parseCidr(text);
+      if (!c) throw new RuleParseError(`invalid address or CIDR ${JSON.stringify(text)}`, lineNo);
+      return c;
+    }
+    const ip = parseIp(text);
+    if (ip < 0) throw new RuleParseError(`invalid IPv4 address ${JSON.stringify(text)}`, lineNo);
+    return { base: ip >>> 0, prefix: 32 };
   };
   let i = 2;
   for (; i < w.length; i++) {
@@ -296,11 +346,16 @@ function parseTarget(w: string[], i: number, spec: RuleSpec, lineNo: number): nu
     case 'DNAT': {
       spec.target = T_DNAT;
       if (opt() !== '--to-destination') unknown(opt() ?? 'DNAT');
-      const m = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(w[j + 1] ?? '');
+      const to = w[j + 1] ?? '';
+      const m = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(to);
       if (!m) unknown(w[j + 1] ?? '--to-destination');
       const mm = m as RegExpExecArray;
-      spec.dnatIp = parseIp(mm[1]) >>> 0;
-      spec.dnatPort = Number(mm[2]);
+      const ip = parseIp(mm[1]);
+      const port = Number(mm[2]);
+      // As libxt_DNAT: the port is 1..65535.
+      if (ip < 0 || port < 1 || port > 65535) throw new RuleParseError(`invalid DNAT destination ${JSON.stringify(to)} (an IPv4 address and a port from 1 to 65535)`, lineNo);
+      spec.dnatIp = ip >>> 0;
+      spec.dnatPort = port;
       j += 2;
       break;
     }
