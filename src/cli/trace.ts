@@ -39,7 +39,9 @@ Options:
   --seed S            seed of every random choice (statistic, numgen, schedulers) [default: 1]
   -h, --help          this text
 
-Exit status: 0 when the packet was traced (whatever happened to it), 2 for bad input.
+Exit status: 0 when the packet was traced (whatever happened to it); 2 bad usage, an invalid
+cluster file, a probe that names nothing in the cluster, or --pcap names a directory; 3 a file
+cannot be read or written (permissions, a read-only or full disk).
 `;
 
 export const traceCommand: Command = {
