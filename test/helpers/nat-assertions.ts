@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   HOOK_OUTPUT,
+  HOOK_PREROUTING,
   VERDICT_DNAT,
   VERDICT_REDIRECT,
   newNatDecision,
@@ -22,7 +23,7 @@ import {
 } from '../../src/compile/dataplane.js';
 import { PipelineContext } from '../../src/dataplane/context.js';
 import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
-import { ENTRY_EXTERNAL, ENTRY_HOST, inject, runBatch } from '../../src/dataplane/pipeline.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
 import { TraceRecorder, type CapturedFrame, type TraceHop } from '../../src/dataplane/trace-recorder.js';
 import type { Probe } from '../../src/dataplane/trace.js';
 import { PacketBatch } from '../../src/net/batch.js';
@@ -439,4 +440,12 @@ export function encapDecapIdentity(hops: readonly TraceHop[], frames: readonly C
     if (Math.abs(after.wireLen - before.wireLen) !== overhead) return `hop ${h}: wire length ${before.wireLen} -> ${after.wireLen}, not ±${overhead}`;
   }
   return '';
+}
+
+/** The service stage's view of a probe's first packet, as the pipeline fills it (service-nat.ts). */
+export function firstPacketOf(probe: Probe, rand = 0, now = 0): FirstPacket {
+  return {
+    srcIp: probe.srcIp, srcPort: probe.srcPort, dstIp: probe.dstIp, dstPort: probe.dstPort, proto: probe.proto,
+    hook: probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: probe.entry === ENTRY_POD, rand, now,
+  };
 }
