@@ -52,6 +52,8 @@ export interface ServiceSpec {
   readonly externalLocal: boolean;
   readonly internalLocal: boolean;
   readonly affinity: boolean;
+  /** ClientIP affinity's timeoutSeconds (100 when absent). */
+  readonly affinitySeconds?: number;
   readonly ports: readonly PortSpec[];
   /** Empty: a service with no endpoints (no EndpointSlice at all). */
   readonly endpoints: readonly EndpointSpec[];
@@ -181,7 +183,7 @@ export function clusterObjects(spec: ClusterSpec): object[] {
     svcSpec.internalTrafficPolicy = s.internalLocal ? 'Local' : 'Cluster';
     if (s.affinity) {
       svcSpec.sessionAffinity = 'ClientIP';
-      svcSpec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 100 } };
+      svcSpec.sessionAffinityConfig = { clientIP: { timeoutSeconds: s.affinitySeconds ?? 100 } };
     }
     const status = s.kind === 'LoadBalancer' ? { loadBalancer: { ingress: [{ ip: formatIp(lbIp(j)) }] } } : {};
     objects.push(serviceObject('default', name, svcSpec, status));
@@ -233,7 +235,7 @@ export function describeCluster(spec: ClusterSpec): string {
       s.sourceRanges ? 'sourceRanges 203.0.113.0/25' : '',
       s.kind !== 'ClusterIP' || s.externalIP ? `eTP ${s.externalLocal ? 'Local' : 'Cluster'}` : '',
       s.internalLocal ? 'iTP Local' : '',
-      s.affinity ? 'ClientIP affinity 100s' : '',
+      s.affinity ? `ClientIP affinity ${s.affinitySeconds ?? 100}s` : '',
     ].filter(Boolean);
     const ports = s.ports.map((p, k) => `${servicePortNumber(k)}/${p.udp ? 'udp' : 'tcp'}->${p.namedTarget ? `tp-${k}(${targetPortNumber(k)})` : targetPortNumber(k)}`).join(',');
     const eps = s.endpoints.length === 0 ? 'no endpoints' : s.endpoints.map((e, k) => `${formatIp(endpointIp(e.node % spec.nodes, j, k))}@${nodeName(e.node % spec.nodes)}:${e.state}`).join(' ');
