@@ -267,11 +267,28 @@ export function endpointSets(cs: ClusterSpec, cluster: Cluster, sp: number, node
 export type SourceClass = 'pod' | 'host' | 'external';
 
 export function sourceClass(cluster: Cluster, d: LoggedDecision): SourceClass {
-  if (d.pkt.hook === HOOK_OUTPUT) return 'host';
-  const n = cluster.nodes[d.node];
-  if (n.internalIPs.includes(d.pkt.srcIp) || n.externalIPs.includes(d.pkt.srcIp)) return 'host';
-  // kdp's clusters use detectLocalMode ClusterCIDR: a pod is a source inside clusterCIDR.
-  return cidrContains(kClusterCidr, d.pkt.srcIp) ? 'pod' : 'external';
+  return detectedSource(cluster, d.node, d.pkt.srcIp, d.pkt.fromPodInterface, d.pkt.hook === HOOK_OUTPUT);
+}
+
+/**
+ * How node `node`'s rules class a source: the node's own, a local pod by kube-proxy's
+ * --detect-local-mode (pkg/proxy/util/localdetector.go: ClusterCIDR `-s <clusterCIDR>`, NodeCIDR
+ * `-s <the node's podCIDR>`, BridgeInterface `-i <bridge>`, InterfaceNamePrefix `-i <prefix>+`:
+ * entered from one of the node's pod interfaces), or anything else.
+ */
+export function detectedSource(cluster: Cluster, node: number, srcIp: number, fromPodInterface: boolean, hookOutput: boolean): SourceClass {
+  if (hookOutput) return 'host';
+  const n = cluster.nodes[node];
+  if (n.internalIPs.includes(srcIp) || n.externalIPs.includes(srcIp)) return 'host';
+  switch (cluster.proxy.detectLocalMode) {
+    case 'NodeCIDR':
+      return n.podCIDRs.some((c) => cidrContains(c, srcIp)) ? 'pod' : 'external';
+    case 'BridgeInterface':
+    case 'InterfaceNamePrefix':
+      return fromPodInterface ? 'pod' : 'external';
+    default:
+      return cidrContains(kClusterCidr, srcIp) ? 'pod' : 'external';
+  }
 }
 
 export type Via = 'cluster-ip' | 'node-port' | 'external-ip' | 'lb-ip';
