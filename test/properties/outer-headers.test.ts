@@ -12,7 +12,11 @@
  *    address of the node's block, .0); toward the node's own pods, the bridge's gateway address
  *    on kubenet (cbr0) and flannel (cni0, the bridge plugin's isGateway), .1; Calico's cali*
  *    veths have no address, so inet_select_addr falls back to the first universe-scope address
- *    of the host, eth0's; anything else leaves by eth0: the node's InternalIP.
+ *    of the host, eth0's; anything else leaves by eth0: the node's InternalIP;
+ *  - no encapsulated datagram is larger than the underlay's MTU (1500 here): a full-sized packet
+ *    (1500-byte inner IPv4, as a host or an outside client sends it; DF set, as Linux sets it on
+ *    TCP and PMTU-probing sockets) that would need outer headers is dropped with "fragmentation
+ *    needed" at the tunnel (ip_tunnel_xmit / vxlan_xmit_one -> the PMTU check), never sent.
  *
  * Runs in `npm test`: 60 scenarios (cluster + up to 4 conversations) per mode.
  */
@@ -20,6 +24,7 @@ import { test } from 'node:test';
 import { modeNames } from '../../src/compile/index.js';
 import type { TraceHop } from '../../src/dataplane/trace-recorder.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../../src/net/l4.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
 import { cidrContains, formatIp, parseCidr, parseIp } from '../../src/net/ipv4.js';
 import { kClusterCidr, nodeIp, resolveScenario, scenarioArb, type ClusterSpec } from '../helpers/arbitraries.js';
 import { checkProperty, holds, loggedContext, replyProbe, runs, scenarioReport, sendPacket, type SentPacket } from '../helpers/nat-assertions.js';
@@ -41,10 +46,13 @@ function deviceAddress(cs: ClusterSpec, node: number, dst: number): number {
   return nodeIp(node);
 }
 
+const kMtu = 1500;
+
 function outerAndMasqueradeHold(cs: ClusterSpec, s: SentPacket): string {
   for (let h = 0; h < s.hops.length; h++) {
     const hop = s.hops[h];
     const node = nodeIndex(hop);
+    if (hop.outer && hop.wireLen - 14 > kMtu) return `hop ${h}: an encapsulated datagram of ${hop.wireLen - 14} bytes left ${hop.node}, over the MTU ${kMtu}`;
     if (hop.outer && !s.hops[h - 1]?.outer) {
       const owner = blockOwner(ipOf(hop.dst));
       if (owner < 0) return `hop ${h}: encapsulated a packet for ${hop.dst}, which is no node's pod`;
@@ -74,6 +82,8 @@ for (const mode of modeNames()) {
           const back = replyProbe(first, p.probe);
           const sent = [first];
           if (back) sent.push(sendPacket(lc, back, TCP_SYN | TCP_ACK), sendPacket(lc, { ...p.probe, payload: 512 }, TCP_PSH | TCP_ACK), sendPacket(lc, { ...back, payload: 256 }, TCP_PSH | TCP_ACK));
+          // A full-sized data packet: 1500 bytes of IPv4, which fits the underlay only unencapsulated.
+          if (back) sent.push(sendPacket(lc, { ...p.probe, payload: kMtu - 20 - (p.probe.proto === PROTO_TCP ? 20 : 8) }, TCP_PSH | TCP_ACK));
           // Assert
           for (const s of sent) holds(outerAndMasqueradeHold(sc.cluster, s));
         }
