@@ -24,7 +24,7 @@ import type { Cluster, Cni, DetectLocalMode, IpvsScheduler } from '../../src/mod
 import { formatIp, parseIp } from '../../src/net/ipv4.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Probe } from '../../src/dataplane/trace.js';
-import { PROTO_TCP, PROTO_UDP, type Protocol } from '../../src/net/proto.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, type Protocol } from '../../src/net/proto.js';
 
 export const kCniChoices: readonly Cni[] = ['kubenet', 'calico-vxlan', 'calico-ipip', 'calico-bgp', 'flannel-vxlan'];
 export type ServiceKind = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'Headless' | 'ExternalName';
@@ -39,6 +39,8 @@ export const kEndpointStates: readonly EndpointState[] = ['ready', 'serving-term
 
 export interface PortSpec {
   readonly udp: boolean;
+  /** SCTP (overrides udp). */
+  readonly sctp?: boolean;
   /** targetPort by name ("tp-p") rather than by number. */
   readonly namedTarget: boolean;
 }
@@ -96,7 +98,9 @@ export const outsideIp = (k: number): number => parseIp(`93.184.${216 + k}.34`) 
 /** Inside the ServiceCIDR but allocated to no Service. */
 export const unallocatedIp = (): number => parseIp('10.96.0.200') >>> 0;
 
-const portArb: fc.Arbitrary<PortSpec> = fc.record({ udp: fc.boolean(), namedTarget: fc.boolean() });
+const portArb: fc.Arbitrary<PortSpec> = fc.record({ udp: fc.boolean(), sctp: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, fc.constant(true)), namedTarget: fc.boolean() });
+/** The port's protocol as a Service and an EndpointSlice write it. */
+const protocolOf = (p: PortSpec): 'TCP' | 'UDP' | 'SCTP' => (p.sctp ? 'SCTP' : p.udp ? 'UDP' : 'TCP');
 const endpointArb: fc.Arbitrary<EndpointSpec> = fc.record({
   node: fc.nat({ max: 2 }),
   // Mostly ready endpoints; the others exercise the terminating fallback.
@@ -185,7 +189,7 @@ export function clusterObjects(spec: ClusterSpec): object[] {
     const multi = s.ports.length > 1;
     const ports = s.ports.map((p, k) => ({
       ...(multi ? { name: `p${k}` } : {}),
-      protocol: p.udp ? 'UDP' : 'TCP',
+      protocol: protocolOf(p),
       port: servicePortNumber(k),
       targetPort: p.namedTarget ? `tp-${k}` : targetPortNumber(k),
       ...(s.kind === 'NodePort' || s.kind === 'LoadBalancer' ? { nodePort: nodePortNumber(j, k) } : {}),
@@ -211,7 +215,7 @@ export function clusterObjects(spec: ClusterSpec): object[] {
         slice(
           'default',
           name,
-          s.ports.map((p, k) => ({ ...(multi ? { name: `p${k}` } : {}), port: targetPortNumber(k), protocol: p.udp ? 'UDP' : 'TCP' })),
+          s.ports.map((p, k) => ({ ...(multi ? { name: `p${k}` } : {}), port: targetPortNumber(k), protocol: protocolOf(p) })),
           s.endpoints.map((e, k) => {
             const n = e.node % spec.nodes;
             const c = conditionsOf(e.state);
@@ -258,7 +262,7 @@ export function describeCluster(spec: ClusterSpec): string {
       s.internalLocal ? 'iTP Local' : '',
       s.affinity ? `ClientIP affinity ${s.affinitySeconds ?? 100}s` : '',
     ].filter(Boolean);
-    const ports = s.ports.map((p, k) => `${servicePortNumber(k)}/${p.udp ? 'udp' : 'tcp'}->${p.namedTarget ? `tp-${k}(${targetPortNumber(k)})` : targetPortNumber(k)}`).join(',');
+    const ports = s.ports.map((p, k) => `${servicePortNumber(k)}/${protocolOf(p).toLowerCase()}->${p.namedTarget ? `tp-${k}(${targetPortNumber(k)})` : targetPortNumber(k)}`).join(',');
     const eps = s.endpoints.length === 0 ? 'no endpoints' : s.endpoints.map((e, k) => `${formatIp(endpointIp(e.node % spec.nodes, j, k))}@${nodeName(e.node % spec.nodes)}:${e.state}`).join(' ');
     lines.push(`  svc-${j} ${s.kind === 'Headless' ? 'None' : s.kind === 'ExternalName' ? `db-${j}.example.com` : formatIp(clusterIp(j))} [${flags.join(', ')}] ports ${ports}; ${eps}`);
   });
@@ -325,7 +329,7 @@ export function resolvePacket(cs: ClusterSpec, cluster: Cluster, ps: PacketSpec)
   const j = ps.service % cs.services.length;
   const svc = effectiveService(cs.services[j]);
   const p = ps.port % svc.ports.length;
-  const portProto: Protocol = svc.ports[p].udp ? PROTO_UDP : PROTO_TCP;
+  const portProto: Protocol = svc.ports[p].sctp ? PROTO_SCTP : svc.ports[p].udp ? PROTO_UDP : PROTO_TCP;
   const proto: Protocol = ps.flipProto ? (portProto === PROTO_TCP ? PROTO_UDP : PROTO_TCP) : portProto;
   const srcNode = ps.srcNode % cs.nodes;
   const dstNode = ps.dstNode % cs.nodes;
