@@ -9,7 +9,8 @@
  *   route per local block instead of one per pod: the hop it gives is the same (the pod's own
  *   veth), and a million pods would otherwise cost a million routes per node. Remote blocks go
  *   through `vxlan.calico` (VXLAN), `tunl0` (IP-in-IP) or straight over the underlay (BGP).
- * - flannel (VXLAN backend): remote nodes' subnets through `flannel.1`.
+ * - flannel (VXLAN backend): the node's subnet on the `cni0` bridge (gateway .1), remote nodes'
+ *   subnets through `flannel.1`.
  * Every node also has its own addresses (the local table) and a default route out of the
  * cluster through its underlay NIC.
  *
@@ -54,7 +55,7 @@ export interface NodeNetwork {
   readonly addresses: readonly number[];
   /** The tunnel device's address (vxlan.calico / tunl0 / flannel.1), 0 without a tunnel. */
   readonly tunnelIp: number;
-  /** kubenet's cbr0 address, 0 otherwise. */
+  /** The pods' bridge's address (kubenet's cbr0, flannel's cni0), 0 otherwise. */
   readonly bridgeIp: number;
   /** Pod address blocks this node owns. */
   readonly podBlocks: readonly Cidr[];
@@ -98,7 +99,9 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
     return {
       primaryIp: n.internalIPs[0] ?? n.externalIPs[0] ?? 0,
       tunnelIp: tunnel && first ? first.base : 0,
-      bridgeIp: cni === 'kubenet' && first ? (first.base + 1) >>> 0 : 0,
+      // kubenet's cbr0 and flannel's cni0 (its CNI delegates to the bridge plugin with
+      // isGateway) hold the block's first host address, the pods' gateway.
+      bridgeIp: (cni === 'kubenet' || cni === 'flannel-vxlan') && first ? (first.base + 1) >>> 0 : 0,
     };
   });
   const nodeOfAddress = new Map<number, number>();

@@ -6,7 +6,7 @@
  * is the real cost of this mode and is done here for real, byte for byte.
  *
  * Reads:  batch.ctSlot, conntrack mark (client or server side of the proxy)
- * Writes: batch src/dst (the packet becomes the proxy's own), meta hook (OUTPUT), proxyClientSlot
+ * Writes: batch src/dst and TTL (the packet becomes the proxy's own), meta hook (OUTPUT), proxyClientSlot
  * Next:   prerouting (the proxy's packet leaves through OUTPUT) | done (no endpoint)
  * Counts: proxyCopiedBytes; drops service-reject (no endpoint to connect to)
  */
@@ -14,6 +14,7 @@ import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import { mix32 } from '../net/hash.js';
 import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
+import { ipv4SetTtl } from '../net/ipv4-header.js';
 import type { PipelineContext } from './context.js';
 import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_PROXY } from './next.js';
 import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_PROXY_SERVER, MARK_SLOT_MASK } from './proxy-marks.js';
@@ -66,6 +67,9 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
       proxyClientSlot[i] = -1;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
     }
+    // The proxy's write() is a new packet from its own socket: the TTL starts again at
+    // ip_default_ttl, whatever routers the packet it read had passed.
+    ipv4SetTtl(batch.bytes, batch.l3Off[i], batch.ttl);
     hook[i] = HOOK_OUTPUT;
     fromPod[i] = 0;
     dnatted[i] = 0;

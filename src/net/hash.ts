@@ -17,12 +17,20 @@ const kGolden = 0x9e3779b1;
  * bit. The last step of most mixers below.
  */
 export function fmix32(h: number): number {
+  return fmix32Bits(h) >>> 0;
+}
+
+/**
+ * fmix32's 32 bits as a signed int32, which V8 keeps a small integer: a u32 above 2^31 returned
+ * from a call it did not inline is boxed in a 16-byte HeapNumber, one per lookup (measured in
+ * test/compile/ipvs/flows.test.ts). For callers that mask the hash into a table slot.
+ */
+export function fmix32Bits(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /**
@@ -31,7 +39,12 @@ export function fmix32(h: number): number {
  * iptables statistic draw and Maglev's backend offsets.
  */
 export function mixPair(a: number, b: number): number {
-  return fmix32((a ^ Math.imul(b, kGolden)) >>> 0);
+  return fmix32Bits(a ^ Math.imul(b, kGolden)) >>> 0;
+}
+
+/** mixPair's 32 bits as a signed int32 (see fmix32Bits): the lookup-table kit's slot hash. */
+export function mixPairBits(a: number, b: number): number {
+  return fmix32Bits(a ^ Math.imul(b, kGolden));
 }
 
 /** Two words to one u32, murmur3-style (a multiply per word, then fmix32): nftables' affinity sets. */

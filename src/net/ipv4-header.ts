@@ -103,6 +103,14 @@ export function ipv4DecTtl(b: Uint8Array, o: number): number {
   return ttl - 1;
 }
 
+/** Sets the TTL (a packet a local socket sends anew), updating the checksum incrementally. */
+export function ipv4SetTtl(b: Uint8Array, o: number, ttl: number): void {
+  const old = b[o + 8];
+  const proto = b[o + 9];
+  b[o + 8] = ttl;
+  csumReplace2At(b, o + 10, (old << 8) | proto, (ttl << 8) | proto);
+}
+
 /** Rewrites the source address, updating the header checksum only (the L4 checksum is the caller's). */
 export function ipv4SetSrc(b: Uint8Array, o: number, ip: number): void {
   const old = read32(b, o + 12);

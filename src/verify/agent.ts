@@ -46,6 +46,16 @@ function classify(code: string | undefined): AgentOutcomeKind {
   return 'error';
 }
 
+/**
+ * Declares a timeout only after the event loop has delivered whatever I/O was already waiting:
+ * a starved agent (a loaded machine) wakes with the timer and the socket's answer both due, and
+ * timers run before the poll phase that reports the answer; setImmediate runs after it. Without
+ * this, an ICMP port unreachable that arrived in time read as silence (a DROP).
+ */
+function timedOut(declare: () => void): void {
+  setImmediate(declare);
+}
+
 function udpProbe(p: AgentProbe, timeoutMs: number): Promise<AgentOutcome> {
   return new Promise((resolve) => {
     const s = dgram.createSocket({ type: 'udp4' });
@@ -61,7 +71,7 @@ function udpProbe(p: AgentProbe, timeoutMs: number): Promise<AgentOutcome> {
       }
       resolve(o);
     };
-    const timer = setTimeout(() => finish({ id: p.id, outcome: 'timeout' }), timeoutMs);
+    const timer = setTimeout(() => timedOut(() => finish({ id: p.id, outcome: 'timeout' })), timeoutMs);
     s.on('error', (e: NodeJS.ErrnoException) => finish({ id: p.id, outcome: classify(e.code), ...(e.code ? { code: e.code } : {}) }));
     s.on('message', () => finish({ id: p.id, outcome: 'answered' }));
     s.bind({ address: p.src, port: p.sport, exclusive: true }, () => {
@@ -89,7 +99,7 @@ function tcpProbe(p: AgentProbe, timeoutMs: number): Promise<AgentOutcome> {
       c.destroy();
       resolve(o);
     };
-    const timer = setTimeout(() => finish({ id: p.id, outcome: 'timeout' }), timeoutMs);
+    const timer = setTimeout(() => timedOut(() => finish({ id: p.id, outcome: 'timeout' })), timeoutMs);
     c.on('connect', () => finish({ id: p.id, outcome: 'answered' }));
     c.on('error', (e: NodeJS.ErrnoException) => finish({ id: p.id, outcome: classify(e.code), ...(e.code ? { code: e.code } : {}) }));
   });

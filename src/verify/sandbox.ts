@@ -129,11 +129,18 @@ export class Sandbox {
    * Starts a long-running program inside a namespace; `stop()` sends it SIGTERM (by pid; `ip netns
    * exec` execs the program, so the pid is the program's) and resolves with its output.
    */
-  start(ns: string, cmd: string, args: readonly string[], timeoutMs = kDefaultTimeoutMs): { stop(): Promise<RunResult> } {
+  start(ns: string, cmd: string, args: readonly string[], timeoutMs = kDefaultTimeoutMs): { stop(): Promise<RunResult>; output(): string } {
     this.#checkNs(ns);
     let child: ChildProcess | undefined;
-    const done = run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs, onSpawn: (c) => (child = c) }, this.#children);
+    let seen = '';
+    const onSpawn = (c: ChildProcess): void => {
+      child = c;
+      c.stdout?.on('data', (d: Buffer) => (seen += d.toString('utf8')));
+    };
+    const done = run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs, onSpawn }, this.#children);
     return {
+      /** What the program has printed so far (to wait until it is ready). */
+      output: () => seen,
       stop: async () => {
         if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
         return done;

@@ -153,11 +153,12 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
 
     const deadline = options.deadlineMs ?? 240_000;
     const events = topo.sandbox.start(topo.node, 'conntrack', ['-E', '-e', 'NEW', '-o', 'extended', '-b', '16777216'], deadline + 30_000);
+    await untilEventsCaughtUp(topo, events);
     const ports = JSON.stringify(endpointPorts(cluster));
     const responders = [topo.pods, topo.remote].map((ns) => topo!.sandbox.start(ns, process.execPath, [responderPath, ports], deadline + 30_000));
     await sleep(500); // the listeners are up before the first probe leaves
     const outcomes = await sendProbes(topo, set.probes, options.probeTimeoutMs ?? 500, deadline);
-    await sleep(200);
+    await untilEventsCaughtUp(topo, events); // netlink delivers in order: every probe's event is printed before the canary's
     const ev = await events.stop();
     for (const r of responders) await r.stop();
     const ct = await topo.sandbox.exec(topo.node, 'conntrack', ['-L', '-o', 'extended']);
@@ -199,6 +200,35 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     };
   } finally {
     topo?.sandbox.disposeSync();
+  }
+}
+
+/** A flow no probe uses (RFC 6598 shared space, discard port), to see the listener report. */
+const kCanary = { src: '100.64.255.254', dst: '100.64.255.253', dport: '9' };
+
+/**
+ * Returns once `conntrack -E` has reported everything that happened before the call. The events are the only evidence of a TCP probe
+ * answered by a RST: the kernel deletes a connection whose only reply is a RST at once
+ * (net/netfilter/nf_conntrack_proto_tcp.c nf_conntrack_tcp_packet, "If only reply is a RST, we can
+ * consider ourselves not to have an established connection ... delete the conntrack
+ * immediately"), so `conntrack -L` never lists it. A probe sent before the listener subscribed
+ * then looked like a REJECT (the client's ECONNREFUSED) whatever the rules did, and so did one
+ * whose event the listener had not printed when it was stopped; under CPU load, subscribing and
+ * printing take longer than any fixed sleep. So insert a canary entry (ctnetlink reports it as
+ * NEW, after every earlier event) until the listener prints it, then delete it.
+ */
+async function untilEventsCaughtUp(topo: NodeTopology, events: { output(): string }, deadlineMs = 60_000): Promise<void> {
+  const t0 = performance.now();
+  for (let sport = 1000; ; sport++) {
+    const tuple = ['-p', 'udp', '-s', kCanary.src, '-d', kCanary.dst, '--sport', String(sport), '--dport', kCanary.dport];
+    const reply = ['--reply-src', kCanary.dst, '--reply-dst', kCanary.src, '--reply-port-src', kCanary.dport, '--reply-port-dst', String(sport), '-t', '30'];
+    const ins = await topo.sandbox.exec(topo.node, 'conntrack', ['-I', ...tuple, ...reply]);
+    if (ins.status !== 0) throw new EnvironmentError(`conntrack -I failed: ${ins.stderr.trim()}`);
+    const seen = `src=${kCanary.src} dst=${kCanary.dst} sport=${sport} dport=${kCanary.dport}`;
+    for (let i = 0; i < 20 && !events.output().includes(seen); i++) await sleep(25);
+    await topo.sandbox.exec(topo.node, 'conntrack', ['-D', ...tuple]);
+    if (events.output().includes(seen)) return;
+    if (performance.now() - t0 > deadlineMs) throw new EnvironmentError(`conntrack -E reported nothing within ${deadlineMs / 1000} s`);
   }
 }
 

@@ -20,21 +20,27 @@
  */
 import fc from 'fast-check';
 import { clusterNetwork, clusterOf, node as nodeObject, proxyConfig, service as serviceObject, slice } from './cluster.js';
-import type { Cluster, Cni } from '../../src/model/types.js';
+import type { Cluster, Cni, DetectLocalMode, IpvsScheduler } from '../../src/model/types.js';
 import { formatIp, parseIp } from '../../src/net/ipv4.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Probe } from '../../src/dataplane/trace.js';
-import { PROTO_TCP, PROTO_UDP, type Protocol } from '../../src/net/proto.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, type Protocol } from '../../src/net/proto.js';
 
 export const kCniChoices: readonly Cni[] = ['kubenet', 'calico-vxlan', 'calico-ipip', 'calico-bgp', 'flannel-vxlan'];
-export type ServiceKind = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'Headless';
-export const kServiceKinds: readonly ServiceKind[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'Headless'];
+export type ServiceKind = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'Headless' | 'ExternalName';
+export const kServiceKinds: readonly ServiceKind[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'Headless', 'ExternalName'];
+/** IPVS schedulers kube-proxy accepts and kdp models (rr is kube-proxy's default). */
+export const kIpvsSchedulers: readonly IpvsScheduler[] = ['rr', 'wrr', 'lc', 'sh', 'mh'];
+/** kube-proxy's --detect-local-mode values (ClusterCIDR is the default). */
+export const kLocalDetectors: readonly DetectLocalMode[] = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'];
 /** Endpoint conditions as EndpointSlice writes them. */
 export type EndpointState = 'ready' | 'serving-terminating' | 'terminating' | 'not-ready';
 export const kEndpointStates: readonly EndpointState[] = ['ready', 'serving-terminating', 'terminating', 'not-ready'];
 
 export interface PortSpec {
   readonly udp: boolean;
+  /** SCTP (overrides udp). */
+  readonly sctp?: boolean;
   /** targetPort by name ("tp-p") rather than by number. */
   readonly namedTarget: boolean;
 }
@@ -52,6 +58,8 @@ export interface ServiceSpec {
   readonly externalLocal: boolean;
   readonly internalLocal: boolean;
   readonly affinity: boolean;
+  /** ClientIP affinity's timeoutSeconds (100 when absent). */
+  readonly affinitySeconds?: number;
   readonly ports: readonly PortSpec[];
   /** Empty: a service with no endpoints (no EndpointSlice at all). */
   readonly endpoints: readonly EndpointSpec[];
@@ -63,6 +71,10 @@ export interface ClusterSpec {
   /** Nodes also carry an ExternalIP (exercises nodePortAddresses differences). */
   readonly nodeExternalIPs: boolean;
   readonly masqueradeAll: boolean;
+  /** IPVS mode's scheduler (rr when absent). */
+  readonly ipvsScheduler?: IpvsScheduler;
+  /** kube-proxy's local-traffic detector (ClusterCIDR when absent). */
+  readonly detectLocal?: DetectLocalMode;
   readonly services: readonly ServiceSpec[];
 }
 
@@ -86,7 +98,9 @@ export const outsideIp = (k: number): number => parseIp(`93.184.${216 + k}.34`) 
 /** Inside the ServiceCIDR but allocated to no Service. */
 export const unallocatedIp = (): number => parseIp('10.96.0.200') >>> 0;
 
-const portArb: fc.Arbitrary<PortSpec> = fc.record({ udp: fc.boolean(), namedTarget: fc.boolean() });
+const portArb: fc.Arbitrary<PortSpec> = fc.record({ udp: fc.boolean(), sctp: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, fc.constant(true)), namedTarget: fc.boolean() });
+/** The port's protocol as a Service and an EndpointSlice write it. */
+const protocolOf = (p: PortSpec): 'TCP' | 'UDP' | 'SCTP' => (p.sctp ? 'SCTP' : p.udp ? 'UDP' : 'TCP');
 const endpointArb: fc.Arbitrary<EndpointSpec> = fc.record({
   node: fc.nat({ max: 2 }),
   // Mostly ready endpoints; the others exercise the terminating fallback.
@@ -117,15 +131,23 @@ export function clusterSpecArb(options: ClusterArbOptions = {}): fc.Arbitrary<Cl
     nodes: fc.integer({ min: 2, max: 3 }),
     nodeExternalIPs: fc.boolean(),
     masqueradeAll: options.masqueradeAll === undefined ? fc.boolean() : fc.constant(options.masqueradeAll),
+    ipvsScheduler: fc.oneof({ weight: 2, arbitrary: fc.constant<IpvsScheduler>('rr') }, fc.constantFrom(...kIpvsSchedulers)),
+    detectLocal: fc.oneof({ weight: 2, arbitrary: fc.constant<DetectLocalMode>('ClusterCIDR') }, fc.constantFrom(...kLocalDetectors)),
     services: fc.array(serviceSpecArb, { minLength: 1, maxLength: options.maxServices ?? 3 }),
   });
 }
 
-/** Normalises a spec: headless services have no external access, only LBs have source ranges. */
+/**
+ * Normalises a spec: headless and ExternalName services have no external access and no
+ * affinity, an ExternalName service no endpoints (it is a DNS name, kube-proxy writes no rule
+ * for it: pkg/proxy/servicechangetracker.go skips services without a ClusterIP), only LBs have
+ * source ranges.
+ */
 export function effectiveService(s: ServiceSpec): ServiceSpec {
-  const headless = s.kind === 'Headless';
+  const headless = s.kind === 'Headless' || s.kind === 'ExternalName';
   return {
     ...s,
+    endpoints: s.kind === 'ExternalName' ? [] : s.endpoints,
     externalIP: s.externalIP && !headless,
     sourceRanges: s.sourceRanges && s.kind === 'LoadBalancer',
     affinity: s.affinity && !headless,
@@ -135,7 +157,11 @@ export function effectiveService(s: ServiceSpec): ServiceSpec {
 /** The Kubernetes objects of a spec (what `kdp trace FILE` reads back). */
 export function clusterObjects(spec: ClusterSpec): object[] {
   const objects: object[] = [];
-  objects.push(proxyConfig({ mode: 'iptables', clusterCIDR: kClusterCidr, iptables: { masqueradeAll: spec.masqueradeAll } }));
+  objects.push(
+    proxyConfig({
+      mode: 'iptables', clusterCIDR: kClusterCidr, iptables: { masqueradeAll: spec.masqueradeAll }, ipvs: { scheduler: spec.ipvsScheduler ?? 'rr' }, detectLocalMode: spec.detectLocal ?? 'ClusterCIDR',
+    }),
+  );
   objects.push(clusterNetwork({ cni: spec.cni, mtu: 1500, serviceNodePortRange: '30000-32767' }));
   objects.push({ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: [kServiceCidr] } });
   if (spec.cni.startsWith('calico')) {
@@ -163,16 +189,15 @@ export function clusterObjects(spec: ClusterSpec): object[] {
     const multi = s.ports.length > 1;
     const ports = s.ports.map((p, k) => ({
       ...(multi ? { name: `p${k}` } : {}),
-      protocol: p.udp ? 'UDP' : 'TCP',
+      protocol: protocolOf(p),
       port: servicePortNumber(k),
       targetPort: p.namedTarget ? `tp-${k}` : targetPortNumber(k),
       ...(s.kind === 'NodePort' || s.kind === 'LoadBalancer' ? { nodePort: nodePortNumber(j, k) } : {}),
     }));
-    const svcSpec: Record<string, unknown> = {
-      type: s.kind === 'Headless' ? 'ClusterIP' : s.kind,
-      clusterIP: s.kind === 'Headless' ? 'None' : formatIp(clusterIp(j)),
-      ports,
-    };
+    const svcSpec: Record<string, unknown> =
+      s.kind === 'ExternalName'
+        ? { type: 'ExternalName', externalName: `db-${j}.example.com`, ports }
+        : { type: s.kind === 'Headless' ? 'ClusterIP' : s.kind, clusterIP: s.kind === 'Headless' ? 'None' : formatIp(clusterIp(j)), ports };
     if (s.externalIP) svcSpec.externalIPs = [formatIp(externalIp(j))];
     if (s.sourceRanges) svcSpec.loadBalancerSourceRanges = ['203.0.113.0/25'];
     const external = s.kind === 'NodePort' || s.kind === 'LoadBalancer' || s.externalIP;
@@ -181,7 +206,7 @@ export function clusterObjects(spec: ClusterSpec): object[] {
     svcSpec.internalTrafficPolicy = s.internalLocal ? 'Local' : 'Cluster';
     if (s.affinity) {
       svcSpec.sessionAffinity = 'ClientIP';
-      svcSpec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 100 } };
+      svcSpec.sessionAffinityConfig = { clientIP: { timeoutSeconds: s.affinitySeconds ?? 100 } };
     }
     const status = s.kind === 'LoadBalancer' ? { loadBalancer: { ingress: [{ ip: formatIp(lbIp(j)) }] } } : {};
     objects.push(serviceObject('default', name, svcSpec, status));
@@ -190,7 +215,7 @@ export function clusterObjects(spec: ClusterSpec): object[] {
         slice(
           'default',
           name,
-          s.ports.map((p, k) => ({ ...(multi ? { name: `p${k}` } : {}), port: targetPortNumber(k), protocol: p.udp ? 'UDP' : 'TCP' })),
+          s.ports.map((p, k) => ({ ...(multi ? { name: `p${k}` } : {}), port: targetPortNumber(k), protocol: protocolOf(p) })),
           s.endpoints.map((e, k) => {
             const n = e.node % spec.nodes;
             const c = conditionsOf(e.state);
@@ -224,7 +249,9 @@ export function buildCluster(spec: ClusterSpec): Cluster {
 
 /** A short, readable description of a spec for failure messages. */
 export function describeCluster(spec: ClusterSpec): string {
-  const lines = [`cni ${spec.cni}, ${spec.nodes} nodes${spec.nodeExternalIPs ? ' (with ExternalIPs)' : ''}${spec.masqueradeAll ? ', masqueradeAll' : ''}`];
+  const lines = [
+    `cni ${spec.cni}, ${spec.nodes} nodes${spec.nodeExternalIPs ? ' (with ExternalIPs)' : ''}${spec.masqueradeAll ? ', masqueradeAll' : ''}, detectLocalMode ${spec.detectLocal ?? 'ClusterCIDR'}, IPVS scheduler ${spec.ipvsScheduler ?? 'rr'}`,
+  ];
   spec.services.forEach((raw, j) => {
     const s = effectiveService(raw);
     const flags = [
@@ -233,11 +260,11 @@ export function describeCluster(spec: ClusterSpec): string {
       s.sourceRanges ? 'sourceRanges 203.0.113.0/25' : '',
       s.kind !== 'ClusterIP' || s.externalIP ? `eTP ${s.externalLocal ? 'Local' : 'Cluster'}` : '',
       s.internalLocal ? 'iTP Local' : '',
-      s.affinity ? 'ClientIP affinity 100s' : '',
+      s.affinity ? `ClientIP affinity ${s.affinitySeconds ?? 100}s` : '',
     ].filter(Boolean);
-    const ports = s.ports.map((p, k) => `${servicePortNumber(k)}/${p.udp ? 'udp' : 'tcp'}->${p.namedTarget ? `tp-${k}(${targetPortNumber(k)})` : targetPortNumber(k)}`).join(',');
+    const ports = s.ports.map((p, k) => `${servicePortNumber(k)}/${protocolOf(p).toLowerCase()}->${p.namedTarget ? `tp-${k}(${targetPortNumber(k)})` : targetPortNumber(k)}`).join(',');
     const eps = s.endpoints.length === 0 ? 'no endpoints' : s.endpoints.map((e, k) => `${formatIp(endpointIp(e.node % spec.nodes, j, k))}@${nodeName(e.node % spec.nodes)}:${e.state}`).join(' ');
-    lines.push(`  svc-${j} ${s.kind === 'Headless' ? 'None' : formatIp(clusterIp(j))} [${flags.join(', ')}] ports ${ports}; ${eps}`);
+    lines.push(`  svc-${j} ${s.kind === 'Headless' ? 'None' : s.kind === 'ExternalName' ? `db-${j}.example.com` : formatIp(clusterIp(j))} [${flags.join(', ')}] ports ${ports}; ${eps}`);
   });
   return lines.join('\n');
 }
@@ -302,7 +329,7 @@ export function resolvePacket(cs: ClusterSpec, cluster: Cluster, ps: PacketSpec)
   const j = ps.service % cs.services.length;
   const svc = effectiveService(cs.services[j]);
   const p = ps.port % svc.ports.length;
-  const portProto: Protocol = svc.ports[p].udp ? PROTO_UDP : PROTO_TCP;
+  const portProto: Protocol = svc.ports[p].sctp ? PROTO_SCTP : svc.ports[p].udp ? PROTO_UDP : PROTO_TCP;
   const proto: Protocol = ps.flipProto ? (portProto === PROTO_TCP ? PROTO_UDP : PROTO_TCP) : portProto;
   const srcNode = ps.srcNode % cs.nodes;
   const dstNode = ps.dstNode % cs.nodes;
@@ -342,7 +369,7 @@ export function resolvePacket(cs: ClusterSpec, cluster: Cluster, ps: PacketSpec)
   let dstIp = 0;
   let dstPort = servicePortNumber(p);
   let via: PacketTarget['via'] = 'none';
-  const headless = svc.kind === 'Headless';
+  const headless = svc.kind === 'Headless' || svc.kind === 'ExternalName';
   switch (ps.dst) {
     case 'cluster-ip':
       if (!headless) {

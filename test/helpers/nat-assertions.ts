@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   HOOK_OUTPUT,
+  HOOK_PREROUTING,
   VERDICT_DNAT,
   VERDICT_REDIRECT,
   newNatDecision,
@@ -22,7 +23,7 @@ import {
 } from '../../src/compile/dataplane.js';
 import { PipelineContext } from '../../src/dataplane/context.js';
 import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
-import { ENTRY_EXTERNAL, ENTRY_HOST, inject, runBatch } from '../../src/dataplane/pipeline.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
 import { TraceRecorder, type CapturedFrame, type TraceHop } from '../../src/dataplane/trace-recorder.js';
 import type { Probe } from '../../src/dataplane/trace.js';
 import { PacketBatch } from '../../src/net/batch.js';
@@ -266,11 +267,28 @@ export function endpointSets(cs: ClusterSpec, cluster: Cluster, sp: number, node
 export type SourceClass = 'pod' | 'host' | 'external';
 
 export function sourceClass(cluster: Cluster, d: LoggedDecision): SourceClass {
-  if (d.pkt.hook === HOOK_OUTPUT) return 'host';
-  const n = cluster.nodes[d.node];
-  if (n.internalIPs.includes(d.pkt.srcIp) || n.externalIPs.includes(d.pkt.srcIp)) return 'host';
-  // kdp's clusters use detectLocalMode ClusterCIDR: a pod is a source inside clusterCIDR.
-  return cidrContains(kClusterCidr, d.pkt.srcIp) ? 'pod' : 'external';
+  return detectedSource(cluster, d.node, d.pkt.srcIp, d.pkt.fromPodInterface, d.pkt.hook === HOOK_OUTPUT);
+}
+
+/**
+ * How node `node`'s rules class a source: the node's own, a local pod by kube-proxy's
+ * --detect-local-mode (pkg/proxy/util/localdetector.go: ClusterCIDR `-s <clusterCIDR>`, NodeCIDR
+ * `-s <the node's podCIDR>`, BridgeInterface `-i <bridge>`, InterfaceNamePrefix `-i <prefix>+`:
+ * entered from one of the node's pod interfaces), or anything else.
+ */
+export function detectedSource(cluster: Cluster, node: number, srcIp: number, fromPodInterface: boolean, hookOutput: boolean): SourceClass {
+  if (hookOutput) return 'host';
+  const n = cluster.nodes[node];
+  if (n.internalIPs.includes(srcIp) || n.externalIPs.includes(srcIp)) return 'host';
+  switch (cluster.proxy.detectLocalMode) {
+    case 'NodeCIDR':
+      return n.podCIDRs.some((c) => cidrContains(c, srcIp)) ? 'pod' : 'external';
+    case 'BridgeInterface':
+    case 'InterfaceNamePrefix':
+      return fromPodInterface ? 'pod' : 'external';
+    default:
+      return cidrContains(kClusterCidr, srcIp) ? 'pod' : 'external';
+  }
 }
 
 export type Via = 'cluster-ip' | 'node-port' | 'external-ip' | 'lb-ip';
@@ -439,4 +457,12 @@ export function encapDecapIdentity(hops: readonly TraceHop[], frames: readonly C
     if (Math.abs(after.wireLen - before.wireLen) !== overhead) return `hop ${h}: wire length ${before.wireLen} -> ${after.wireLen}, not ±${overhead}`;
   }
   return '';
+}
+
+/** The service stage's view of a probe's first packet, as the pipeline fills it (service-nat.ts). */
+export function firstPacketOf(probe: Probe, rand = 0, now = 0): FirstPacket {
+  return {
+    srcIp: probe.srcIp, srcPort: probe.srcPort, dstIp: probe.dstIp, dstPort: probe.dstPort, proto: probe.proto,
+    hook: probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: probe.entry === ENTRY_POD, rand, now,
+  };
 }

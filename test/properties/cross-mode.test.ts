@@ -61,7 +61,7 @@ import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Cluster, ModeName } from '../../src/model/types.js';
 import { formatIp, cidrContains, parseCidr } from '../../src/net/ipv4.js';
 import { kServiceCidr, resolveScenario, scenarioArb, type ClusterSpec, type ResolvedPacket } from '../helpers/arbitraries.js';
-import { checkProperty, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
+import { checkProperty, detectedSource, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
 
 const kRuns = runs(300);
 const serviceCidr = parseCidr(kServiceCidr)!;
@@ -97,7 +97,7 @@ function classify(cluster: Cluster, p: ResolvedPacket): { vip: 'cluster-ip' | 'e
         ? 'lb-ip'
         : null;
   const node = cluster.nodes[p.probe.node];
-  const src: SourceClass = p.probe.entry === ENTRY_HOST ? 'host' : cidrContains(parseCidr('10.244.0.0/16')!, srcIp) ? 'pod' : 'external';
+  const src: SourceClass = detectedSource(cluster, p.probe.node, srcIp, p.probe.entry === ENTRY_POD, p.probe.entry === ENTRY_HOST);
   return { vip, src, nonPrimaryNodeAddress: node.externalIPs.includes(dstIp) };
 }
 

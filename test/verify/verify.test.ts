@@ -19,6 +19,7 @@ import { runKernelBaseline } from '../../src/verify/kernel-bench.js';
 import { missingRequirements } from '../../src/verify/requirements.js';
 import { chiSquareUniform } from '../../src/verify/stats.js';
 import { runVerify, type VerifyReport } from '../../src/verify/verify.js';
+import { runAgent } from '../../src/verify/agent.js';
 import { fixturePath, loadFixture } from '../helpers/cluster.js';
 
 const kModes = ['iptables', 'nftables'] as const;
@@ -51,6 +52,24 @@ test('conntrack -L and -E lines give both tuples', () => {
   assert.deepEqual(e[0].reply, { src: '10.244.2.3', dst: '10.244.1.250', sport: 53, dport: 10000 });
   assert.equal(e[1].proto, 'tcp');
   assert.equal(e[1].reply.dst, '192.168.0.1');
+});
+
+test('a probe agent starved past its timeout still reads the answer that was waiting (refused, not a timeout)', async () => {
+  // Arrange: TCP and UDP to a closed port on loopback; both answers (RST, ICMP) arrive at once.
+  const base = 41000 + (process.pid % 2000);
+  const probes = [
+    { id: 1, proto: 'tcp' as const, src: '127.0.0.1', sport: base, dst: '127.0.0.1', dport: 9 },
+    { id: 2, proto: 'udp' as const, src: '127.0.0.1', sport: base + 1, dst: '127.0.0.1', dport: 9 },
+  ];
+  // Act: the agent's thread is busy well past the 50 ms timeout, as on a loaded machine.
+  const pending = runAgent({ probes, timeoutMs: 50, concurrency: 2 });
+  const t0 = Date.now();
+  while (Date.now() - t0 < 300) {
+    // starve the event loop
+  }
+  const out = await pending;
+  // Assert
+  assert.deepEqual(out.map((o) => o.outcome), ['refused', 'refused']);
 });
 
 test('kdp verify refuses an unknown mode with exit status 2', async () => {

@@ -8,7 +8,7 @@
  * load <= 1/2. 5 bytes per slot, 10-20 per address.
  * `has`: ~1.5 probes per hit, one cache line in the common case, no allocation.
  */
-import { fmix32 } from '../../net/hash.js';
+import { fmix32Bits } from '../../net/hash.js';
 import { capacityFor } from './capacity.js';
 
 export class AddressSet {
@@ -34,7 +34,7 @@ export class AddressSet {
   add(ip: number): boolean {
     const { mask, keys, used } = this;
     const key = ip >>> 0;
-    let s = fmix32(key) & mask;
+    let s = fmix32Bits(key) & mask;
     while (used[s] === 1) {
       if (keys[s] === key) return false;
       s = (s + 1) & mask;
@@ -48,7 +48,7 @@ export class AddressSet {
   has(ip: number): boolean {
     const { mask, keys, used } = this;
     const key = ip >>> 0;
-    let s = fmix32(key) & mask;
+    let s = fmix32Bits(key) & mask;
     while (used[s] === 1) {
       if (keys[s] === key) return true;
       s = (s + 1) & mask;

@@ -22,7 +22,7 @@
  * keeps its own placement hash (`hash`, net/hash.ts).
  * `lookup`/`claim`: one home-slot probe in the common case, no allocation.
  */
-import { fibonacciPair16, mixPair, murmurPair } from '../../net/hash.js';
+import { fibonacciPair16, mixPairBits, murmurPair } from '../../net/hash.js';
 
 export interface ExpiringTableOptions {
   /** Slots, a power of two. */
@@ -77,7 +77,7 @@ export class ExpiringTable {
   private home(owner: number, client: number): number {
     switch (this.hash) {
       case 'mix-pair':
-        return mixPair(client, owner + 1) & this.mask;
+        return mixPairBits(client, owner + 1) & this.mask;
       case 'murmur-pair':
         return murmurPair(client, owner) & this.mask;
       default:

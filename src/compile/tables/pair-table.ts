@@ -13,7 +13,7 @@
  * locals, `& mask`, no allocation.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import { mixPair } from '../../net/hash.js';
+import { mixPairBits } from '../../net/hash.js';
 import { capacityFor } from './capacity.js';
 
 export class PairTable {
@@ -41,7 +41,7 @@ export class PairTable {
     const mask = this.mask;
     const a = k0 >>> 0;
     const b = k1 >>> 0;
-    let s = mixPair(a, b) & mask;
+    let s = mixPairBits(a, b) & mask;
     let probes = 1;
     for (;;) {
       const k = keys[2 * s + 1];
@@ -64,7 +64,7 @@ export class PairTable {
     const a = k0 >>> 0;
     const b = k1 >>> 0;
     if (b === 0) throw new InvalidArgumentError('PairTable: a key whose second word is 0 cannot be stored (0 marks an empty slot)');
-    let s = mixPair(a, b) & mask;
+    let s = mixPairBits(a, b) & mask;
     for (;;) {
       const k = keys[2 * s + 1];
       if (k === 0) {

@@ -28,6 +28,7 @@
  *  D8 No endpoints at all: REJECT in both modes, but IPVS's comes from the kernel (ICMP port
  *     unreachable for TCP too, never a TCP reset), iptables mode's from KUBE-SERVICES/KUBE-EXTERNAL-SERVICES.
  */
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileIpvs } from '../../../src/compile/ipvs/index.js';
@@ -89,17 +90,39 @@ testFlows('ipvs: masqueradeAll marks pod traffic to ClusterIPs', compiledFor(flo
   { name: 'masqAll', src: '10.244.1.99', dst: '10.96.1.1', port: 80, fromPod: true, verdict: 'dnat', endpoints: ['10.244.1.10:8080', '10.244.2.10:8080'], masq: true },
 ]);
 
+/**
+ * Bytes the JavaScript heap allocated while `fn` ran, whatever the collector did meanwhile: the
+ * growth of the used heap plus what every GC in between freed (v8.GCProfiler reports each GC's
+ * used heap before and after it, synchronously). heapUsed alone undercounts as soon as a
+ * scavenge runs, and when one runs depends on the machine's load.
+ */
+function allocatedBy(fn: () => void): number {
+  const profiler = new GCProfiler();
+  const before = getHeapStatistics().used_heap_size;
+  profiler.start();
+  fn();
+  const gcs = profiler.stop()?.statistics ?? [];
+  const after = getHeapStatistics().used_heap_size;
+  let freed = 0;
+  for (const gc of gcs) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
+  return after - before + freed;
+}
+
 test('ipvs: decide() allocates nothing per packet', () => {
   const dp = compileIpvs(cluster, { node: 'node-1' });
   const out = newNatDecision();
   const p = firstPacket({ src: '10.244.1.99', dst: '10.96.1.1', port: 80, fromPod: true });
-  for (let i = 0; i < 10000; i++) dp.decide(p, out); // warm up
-  globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < 200000; i++) {
-    p.rand = i;
-    dp.decide(p, out);
-  }
-  const grown = process.memoryUsage().heapUsed - before;
-  assert.ok(grown < 2_000_000, `heap grew ${grown} bytes over 200k decisions`);
+  const run = (n: number) => () => {
+    for (let i = 0; i < n; i++) {
+      p.rand = i;
+      dp.decide(p, out);
+    }
+  };
+  run(10000)(); // warm up
+  // The slope between N and 10N decisions: what the JIT, the profiler and a busy machine add is
+  // the same for both runs; one object per decision (16 bytes at least) adds 1.8M x 16 bytes.
+  const small = allocatedBy(run(200_000));
+  const large = allocatedBy(run(2_000_000));
+  const perDecision = (large - small) / 1_800_000;
+  assert.ok(perDecision < 1, `decide() allocates ${perDecision.toFixed(2)} bytes per packet (${small} bytes over 200k decisions, ${large} over 2M)`);
 });
