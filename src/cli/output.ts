@@ -6,7 +6,7 @@
  * (`-o /dev/null`, even as root) stays what it is. A directory is refused.
  */
 import { once } from 'node:events';
-import { lstat, open, readlink, rename, rm, stat } from 'node:fs/promises';
+import { lstat, open, readlink, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { EnvironmentError, fileSystemError, InvalidPathError } from '../errors.js';
@@ -49,14 +49,10 @@ async function writeAtomic(file: string, chunks: Iterable<string | Uint8Array>):
     }
     throw fileSystemError(err, 'write', file);
   }
-  const out = handle.createWriteStream();
   try {
-    await writeAll(out, chunks);
-    out.end();
-    await once(out, 'close');
+    await streamInto(handle, chunks, file);
     await rename(tmp, file);
   } catch (err) {
-    out.destroy();
     await rm(tmp, { force: true });
     throw fileSystemError(err, 'write', file);
   }
@@ -74,6 +70,11 @@ async function writeThrough(file: string, chunks: Iterable<string | Uint8Array>)
     }
     throw fileSystemError(err, 'write', file);
   }
+  await streamInto(handle, chunks, file);
+}
+
+/** Writes every chunk into the open file and closes it; on failure the stream is destroyed (and the file closed). */
+async function streamInto(handle: FileHandle, chunks: Iterable<string | Uint8Array>, file: string): Promise<void> {
   const out = handle.createWriteStream();
   try {
     await writeAll(out, chunks);
