@@ -9,7 +9,7 @@ import { formatCount, formatMs, formatNs, formatPerSecond, formatPps } from './f
 import type { CellResult } from './result.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import { kModes } from '../compile/modes.js';
-import { byMode, distinct, groupsVarying, isKernel, kdpModeOf, servicesSweep, sortModes } from './select.js';
+import { byMode, distinct, groupsVarying, isKernel, kdpModeOf, measured, servicesSweep, sortModes } from './select.js';
 import { type ChartPoint, type ChartSeries, type MarkerShape, renderLineChart } from './svg-chart.js';
 
 export interface Chart {
@@ -39,6 +39,16 @@ function style(mode: string): Partial<ChartSeries> {
 
 function seriesBy(cells: Map<string, CellResult[]>, point: (c: CellResult) => ChartPoint): ChartSeries[] {
   return [...cells].map(([mode, cs]) => ({ name: isKernel(mode) ? `${mode} (Linux)` : mode, points: cs.map(point), ...style(mode) }));
+}
+
+/** The cells of each mode that measured `group`; a mode left with none draws no series. */
+function measuredOnly(modes: Map<string, CellResult[]>, group: Parameters<typeof measured>[1]): Map<string, CellResult[]> {
+  const out = new Map<string, CellResult[]>();
+  for (const [mode, cs] of modes) {
+    const kept = cs.filter((c) => measured(c, group));
+    if (kept.length > 0) out.set(mode, kept);
+  }
+  return out;
 }
 
 function withBar(x: number, y: number, bar: { min: number; max: number } | undefined): ChartPoint {
@@ -74,7 +84,7 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
       y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
-      series: seriesBy(modes, (c) => withBar(c.services, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))),
+      series: seriesBy(measuredOnly(modes, 'Established'), (c) => withBar(c.services, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))),
     }));
     charts.push(chart('sync-time.svg', 'Full rule sync time vs Services', 'Time to compile and publish every Service\'s rules from scratch (log-log).', {
       subtitle: ctx,
@@ -86,7 +96,7 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
       y: { title: 'one-endpoint sync time', scale: 'log', format: formatMs },
-      series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
+      series: seriesBy(measuredOnly(modes, 'OneEndpointSync'), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
     }));
   }
 

@@ -18,7 +18,7 @@ import {
 } from './format.js';
 import { computeObservations, describeObservations, type Observations } from './observations.js';
 import type { CellResult, MachineInfo } from './result.js';
-import { byMode, distinct, isKernel, median } from './select.js';
+import { byMode, distinct, isKernel, measured, median } from './select.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import type { Verdict } from './targets.js';
 
@@ -207,9 +207,9 @@ function modeTables(results: readonly CellResult[]): string[] {
     cols.push(
       { head: 'ns / new flow', right: true, value: (c) => withRange(c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond), formatNs) },
       { head: 'new flows/s', right: true, value: (c) => formatPerSecond(c.newFlow.perSecond) },
-      { head: 'established', right: true, value: (c) => withRange(c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond), formatPps) },
-      { head: 'ns / pkt', right: true, value: (c) => formatNs(c.established.nsPerPacket) },
-      { head: 'Gbit/s', right: true, value: (c) => formatGbit(c.gbitPerSecond).replace(' Gbit/s', '') },
+      { head: 'established', right: true, value: (c) => ifMeasured(c, 'Established', () => withRange(c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond), formatPps)) },
+      { head: 'ns / pkt', right: true, value: (c) => ifMeasured(c, 'Established', () => formatNs(c.established.nsPerPacket)) },
+      { head: 'Gbit/s', right: true, value: (c) => ifMeasured(c, 'Established', () => formatGbit(c.gbitPerSecond).replace(' Gbit/s', '')) },
     );
     if (cells.some((c) => c.iptables)) {
       cols.push(
@@ -219,10 +219,10 @@ function modeTables(results: readonly CellResult[]): string[] {
     }
     cols.push(
       { head: 'sync full', right: true, value: (c) => formatMs(c.sync.fullMs) },
-      { head: 'one endpoint', right: true, value: (c) => formatMs(c.sync.oneEndpointMs) },
-      { head: 'one endpoint rewrites', right: true, value: (c) => formatBytes(c.sync.oneEndpointRewrittenBytes) + (c.sync.oneEndpointRewrittenRules !== undefined ? `, ${formatCount(c.sync.oneEndpointRewrittenRules)} rules` : '') },
-      { head: 'table', right: true, value: (c) => formatBytes(c.memory.tableBytes) },
-      { head: 'conntrack / entry', right: true, value: (c) => formatBytes(c.memory.conntrackBytesPerEntry) },
+      { head: 'one endpoint', right: true, value: (c) => ifMeasured(c, 'OneEndpointSync', () => formatMs(c.sync.oneEndpointMs)) },
+      { head: 'one endpoint rewrites', right: true, value: (c) => ifMeasured(c, 'OneEndpointSync', () => formatBytes(c.sync.oneEndpointRewrittenBytes) + (c.sync.oneEndpointRewrittenRules !== undefined ? `, ${formatCount(c.sync.oneEndpointRewrittenRules)} rules` : '')) },
+      { head: 'table', right: true, value: (c) => ifMeasured(c, 'Memory', () => formatBytes(c.memory.tableBytes)) },
+      { head: 'conntrack / entry', right: true, value: (c) => ifMeasured(c, 'Memory', () => formatBytes(c.memory.conntrackBytesPerEntry)) },
     );
     out.push(`### ${mode}${isKernel(mode) ? ' (Linux kernel baseline)' : ''}`, '');
     out.push(`| ${cols.map((c) => c.head).join(' | ')} |`, `|${cols.map((c) => (c.right ? '--:' : '---')).join('|')}|`);
@@ -230,6 +230,11 @@ function modeTables(results: readonly CellResult[]): string[] {
     out.push('');
   }
   return out;
+}
+
+/** A field group the cell did not measure is missing (—), not 0. */
+function ifMeasured(c: CellResult, group: Parameters<typeof measured>[1], text: () => string): string {
+  return measured(c, group) ? text() : '—';
 }
 
 function withRange(v: number, r: { min: number; max: number } | undefined, f: (n: number) => string): string {

@@ -13,6 +13,15 @@ export const kHashModes: readonly string[] = kModes.filter((m) => m.lookup === '
 export const kRuleScanModes: readonly string[] = kModes.filter((m) => m.ruleScan === true).map((m) => m.name);
 const kModeOrder = [...kModes.map((m) => m.name), ...kModes.filter((m) => m.kernel).map((m) => `kernel-${m.name}`)];
 
+/**
+ * Whether a cell measured a group of fields. A cell that leaves a group out says so in its
+ * counters (`measuredEstablished: 0`, as the kernel baseline does); its fields are then 0 and must
+ * be shown as missing, never as a measured 0.
+ */
+export function measured(cell: CellResult, group: 'NewFlow' | 'FullSync' | 'Established' | 'OneEndpointSync' | 'Memory'): boolean {
+  return cell.counters?.[`measured${group}`] !== 0;
+}
+
 export function isKernel(mode: string): boolean {
   return mode.startsWith('kernel-');
 }

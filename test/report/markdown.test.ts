@@ -13,6 +13,17 @@ describe('renderReport', () => {
     assert.deepEqual(r.charts, []);
   });
 
+  it('shows a field group a cell did not measure as missing, not as 0 (the kernel baseline)', () => {
+    const kernel = syntheticCell({ mode: 'kernel-iptables', services: 100, nsPerFlow: 900 });
+    const unmeasured = { ...kernel, established: { packetsPerSecond: 0, nsPerPacket: 0 }, gbitPerSecond: 0, counters: { ...kernel.counters, measuredEstablished: 0, measuredOneEndpointSync: 0, measuredMemory: 0 } };
+    const row = renderReport([unmeasured], undefined, {}).markdown.split('\n').find((l) => l.startsWith('| 100 |'))!;
+    assert.ok(row, 'no row for the kernel cell');
+    assert.doesNotMatch(row, /\b0 pps\b|\| 0 ns \||\| 0 B \|/);
+    assert.equal(row.split('|').filter((c) => c.trim() === '—').length, 7, row);
+    const measuredRow = renderReport([kernel], undefined, {}).markdown.split('\n').find((l) => l.startsWith('| 100 |'))!;
+    assert.equal(measuredRow.split('|').filter((c) => c.trim() === '—').length, 0, measuredRow);
+  });
+
   it('has every section, with the machine, targets and charts linked from the repo root', () => {
     const r = renderReport(syntheticSweep(), kSyntheticMachine, {});
     for (const h of ['## How it was measured', '## The machine', '## Targets', '## Observations', '## Charts', '## Results by mode', '### iptables', '### ipvs', '### nftables', '### userspace']) {
