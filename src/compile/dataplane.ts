@@ -1,6 +1,6 @@
 /**
  * The contract every proxy mode's compiled tables meet, so that the pipeline, `kdp trace`, the
- * benchmark and the cross-mode tests treat iptables, IPVS, nftables and userspace alike.
+ * benchmark and the cross-mode tests treat every mode (src/compile/modes.ts) alike.
  *
  * A dataplane is compiled for one node (Local traffic policy, node addresses and the NodeCIDR
  * detector make the rules node-specific). It answers one question, fast: what happens to the
@@ -18,7 +18,7 @@ export const VERDICT_NONE = 0; // no service rule applied: the packet goes on un
 export const VERDICT_DNAT = 1; // rewritten to an endpoint
 export const VERDICT_REJECT = 2; // ICMP port unreachable (or TCP reset) sent back
 export const VERDICT_DROP = 3; // silently dropped
-export const VERDICT_REDIRECT = 4; // userspace mode: redirected to the node's proxy port
+export const VERDICT_REDIRECT = 4; // redirected to a proxy's port on the node, which takes the connection over
 export const kVerdictNames = ['none', 'dnat', 'reject', 'drop', 'redirect'] as const;
 export type VerdictName = (typeof kVerdictNames)[number];
 
@@ -53,7 +53,7 @@ export interface NatDecision {
   dnatPort: number;
   /** Marked for masquerade (SNAT to the node's address at POSTROUTING). */
   masquerade: boolean;
-  /** Cost accounting: rules (iptables, nftables chain rules) or hash probes evaluated. */
+  /** Cost accounting: the mode's unit of lookup work, rules matched or hash probes. */
   work: number;
 }
 
@@ -78,7 +78,7 @@ export function newNatDecision(): NatDecision {
 
 /** One rule or table lookup a packet met, in the mode's own words, for `kdp trace`. */
 export interface TraceStep {
-  /** e.g. "nat/KUBE-SERVICES", "ipvs", "ip kube-proxy/service-ips" */
+  /** The table or chain, in the mode's own words. */
   readonly where: string;
   /** The rule or entry as the mode's own tool prints it. */
   readonly rule: string;
@@ -99,7 +99,7 @@ export interface Explanation {
 
 export interface DataplaneStats {
   readonly mode: ModeName;
-  /** Rules in all tables (iptables/nftables), or virtual + real servers (IPVS). */
+  /** Rules in all chains, or entries in all tables, as the mode counts them. */
   readonly rules: number;
   readonly chains: number;
   /** Bytes of typed arrays holding the compiled tables. */
@@ -117,8 +117,8 @@ export interface ServiceDataplane {
   explain(pkt: FirstPacket): Explanation;
   stats(): DataplaneStats;
   /**
-   * Forgets every per-run state: session affinity (`-m recent` lists, affinity sets, IPVS
-   * persistence templates) and schedulers' cursors, as a freshly started node would have them.
+   * Forgets every per-run state (session affinity entries, schedulers' cursors), as a freshly
+   * started node would have them.
    */
   reset(): void;
 }

@@ -8,7 +8,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
 
-const kLoopbackIp = 0x7f000001;
 
 /** The index of the node named `name` (a Node object's, or one only endpoints mention), or -1. */
 export function findNode(cluster: Cluster, name: string): number {
@@ -27,17 +26,6 @@ export function resolveNode(cluster: Cluster, node: number | string): number {
 export function nodeAddresses(cluster: Cluster, node: number): number[] {
   const n = cluster.nodes[node];
   return n ? [...new Set([...n.internalIPs, ...n.externalIPs])] : [];
-}
-
-/**
- * What `-m addrtype --dst-type LOCAL` matches on the node as iptables mode lists it: 127.0.0.1 and
- * the node's own addresses. iptables mode needs the loopback listed (its nodePortAddresses loop
- * may open NodePorts on it, with localhost NodePorts). nftables mode refuses localhost NodePorts,
- * so its `fib daddr type local` list is nodeAddresses alone; every walker matches all of
- * 127.0.0.0/8 by prefix either way (`isLocalAddress`).
- */
-export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
-  return [kLoopbackIp, ...nodeAddresses(cluster, node)];
 }
 
 /** `ip` is local to a node whose addresses are `addrs` (127.0.0.0/8 always is). */

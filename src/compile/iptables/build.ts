@@ -6,7 +6,7 @@
  * Endpoint selection is not re-implemented here: it comes from ../topology.ts
  * (CategorizeEndpoints); the "is this traffic local" test from ../local-detector.ts.
  */
-import { nodeLocalAddresses } from '../node-addresses.js';
+import { nodeAddresses } from '../node-addresses.js';
 import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
 import { servicePortName, type Cluster } from '../../model/types.js';
 import { InvalidArgumentError } from '../../errors.js';
@@ -49,6 +49,16 @@ const kKubeletFirewall = 'KUBE-FIREWALL';
 
 const kLoopback = parseCidr('127.0.0.0/8') as Cidr;
 const kLoopbackIp = 0x7f000001;
+
+/**
+ * What `-m addrtype --dst-type LOCAL` matches on the node, as this mode lists it: 127.0.0.1 and
+ * the node's own addresses. The loopback is listed because the nodePortAddresses loop may open
+ * NodePorts on it (localhost NodePorts); the walkers match all of 127.0.0.0/8 by prefix anyway
+ * (`isLocalAddress`).
+ */
+export function nodeLocalAddresses(cluster: Cluster, node: number): number[] {
+  return [kLoopbackIp, ...nodeAddresses(cluster, node)];
+}
 
 const host = (ip: number): Cidr => ({ base: ip >>> 0, prefix: 32 }) as Cidr;
 

@@ -25,7 +25,8 @@ import {
 } from '../dataplane.js';
 import type { Cluster } from '../../model/types.js';
 import { formatIp } from '../../net/ipv4.js';
-import { isLocalAddress, nodeLocalAddresses } from '../node-addresses.js';
+import { isLocalAddress } from '../node-addresses.js';
+import { nodeLocalAddresses } from './build.js';
 import { createDecide } from './decide.js';
 import { hookChains, kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, statisticDraw, type Hooks } from './hooks.js';
 import { newRecentTable, recentCheck, recentSet } from './recent.js';

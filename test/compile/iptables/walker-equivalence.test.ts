@@ -14,7 +14,7 @@ import {
   HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision,
 } from '../../../src/compile/dataplane.js';
 import { compileIptables, dataplaneFromIptablesSave, renderIptablesSave, type IptablesDataplane } from '../../../src/compile/iptables/index.js';
-import { nodeLocalAddresses } from '../../../src/compile/node-addresses.js';
+import { nodeLocalAddresses } from '../../../src/compile/iptables/build.js';
 import { M_DPORT, M_DST, M_PROTO, TABLE_NAT } from '../../../src/compile/iptables/ruleset.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';
