@@ -252,7 +252,7 @@ export class IptablesDataplane implements ServiceDataplane {
         const choice = d < chooser.prefix.length ? chooser.prefix[d] : 0;
         chooser.taken.push(choice);
         if (choice === 0) return false;
-      } else if ((statisticDraw(pkt.rand, r) & 0x7fffffff) >= rs.ruleProb[r]) {
+      } else if (statisticDraw(pkt.rand, r) >= rs.ruleProb[r]) {
         return false;
       }
     }

@@ -124,7 +124,7 @@ export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAdd
         if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
         if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
         if (f & M_RECENT_CHECK && !recentCheck(recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) continue;
-        if (f & M_STATISTIC && (statisticDraw(pkt.rand, r) & 0x7fffffff) >= rs.ruleProb[r]) continue;
+        if (f & M_STATISTIC && statisticDraw(pkt.rand, r) >= rs.ruleProb[r]) continue;
         if (f & M_RECENT_SET) recentSet(recent, rs.ruleRecentName[r], src, pkt.now);
       }
       // Matched.

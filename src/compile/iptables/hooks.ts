@@ -3,7 +3,7 @@
  * decide.ts): the chain each netfilter hook enters the ruleset at, what the walk of one hook can
  * end in, the jump-stack depth, and the `-m statistic --mode random` draw.
  */
-import { mixPair } from '../../net/hash.js';
+import { mixPairBits } from '../../net/hash.js';
 import { TABLE_FILTER, TABLE_NAT, type Ruleset } from './ruleset.js';
 
 // Outcomes of walking one hook.
@@ -16,9 +16,13 @@ export const OUT_MASQUERADE = 4;
 /** Jump depth a walk allows (iptables refuses loops, so it is never reached). */
 export const kStackDepth = 64;
 
-/** A cheap, well-mixed hash of (flow random, rule index). */
+/**
+ * The 31-bit draw a `-m statistic --probability` rule compares with its threshold: a cheap,
+ * well-mixed hash of (flow random, rule index). It stays a small integer, so the scan that calls
+ * it per statistic rule never boxes a u32 in a HeapNumber (see fmix32Bits).
+ */
 export function statisticDraw(rand: number, rule: number): number {
-  return mixPair(rand, rule + 1);
+  return mixPairBits(rand, rule + 1) & 0x7fffffff;
 }
 
 /** The chain each hook's walk starts in (-1: the ruleset has no such chain). */
