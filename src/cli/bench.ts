@@ -13,8 +13,7 @@ import { kModes } from '../compile/index.js';
 const modeList = kModes.map((m) => m.name).join(', ');
 /** One line per mode the sweep leaves out above some size, for the help. */
 const limits = kModes
-  .filter((m) => m.maxServices !== undefined)
-  .map((m) => `  ${m.name} is left out above ${m.maxServices!.toLocaleString('en-US')} Services: ${m.maxServicesWhy ?? 'it cannot serve more'}.`)
+  .flatMap((m) => (m.serviceLimit ? [`  ${m.name} is left out above ${m.serviceLimit.services.toLocaleString('en-US')} Services: ${m.serviceLimit.why}.`] : []))
   .join('\n');
 import {
   appendResult,

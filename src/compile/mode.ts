@@ -106,10 +106,8 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * hash lookup that should not (the report's target (b) holds the hash modes to that).
    */
   readonly lookup: 'linear' | 'hash';
-  /** The most Services the mode can serve on one node; the sweep leaves out larger cells. */
-  readonly maxServices?: number;
-  /** Why `maxServices`, for the sweep's message. */
-  readonly maxServicesWhy?: string;
+  /** The most Services the mode can serve on one node, and why; the sweep leaves out larger cells. */
+  readonly serviceLimit?: { readonly services: number; readonly why: string };
   /** Present when `kdp verify` can load the mode's rules into the real kernel. */
   readonly kernel?: KernelRules;
 }

@@ -79,11 +79,11 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   const out: SweepCell[] = [];
   const seen = new Set<string>();
   const add = (c: SweepCell): void => {
-    // A mode that cannot serve this many Services on a node (ProxyMode.maxServices): the cell
+    // A mode that cannot serve this many Services on a node (ProxyMode.serviceLimit): the cell
     // cannot exist, so the plan leaves it out and says so.
-    const max = modeNamed(c.mode).maxServices;
-    if (max !== undefined && c.services > max) {
-      o.onSkip?.(`${c.mode} at ${c.services} Services is left out: ${modeNamed(c.mode).maxServicesWhy ?? `it serves at most ${max}`}`);
+    const limit = modeNamed(c.mode).serviceLimit;
+    if (limit && c.services > limit.services) {
+      o.onSkip?.(`${c.mode} at ${c.services} Services is left out: ${limit.why}`);
       return;
     }
     const k = cellKeyString(c);

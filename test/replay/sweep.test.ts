@@ -37,7 +37,7 @@ describe('sweep', () => {
     assert.ok(cells.every((c) => c.flows >= 1_000_000), 'at least 1,000,000 flows in every cell of the default sweep');
     assert.equal(planSweep({ cores: 2, flows: 500 }).every((c) => c.flows === 500), true);
     const skipped: string[] = [];
-    const big = planSweep({ cores: 1, services: [modeNamed('userspace').maxServices! + 1], onSkip: (w) => skipped.push(w) });
+    const big = planSweep({ cores: 1, services: [modeNamed('userspace').serviceLimit!.services + 1], onSkip: (w) => skipped.push(w) });
     assert.deepEqual(big.map((c) => c.mode).sort(), ['iptables', 'ipvs', 'nftables']);
     assert.match(skipped[0], /userspace at 50001 Services is left out/);
     const grid = planSweep({ cores: 2, services: [10], modes: ['iptables'], workers: [1, 2], cnis: ['kubenet', 'calico-bgp'] });

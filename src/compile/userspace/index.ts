@@ -23,8 +23,7 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   cost: { firstPacketUsPerService: 0.006, compileUsPerService: 40 },
   lookup: 'linear',
   // One proxy socket per service port, and one address has about 64,000 ports per protocol.
-  maxServices: 50_000,
-  maxServicesWhy: 'a node has one proxy socket per service port and about 64,000 ports per protocol',
+  serviceLimit: { services: 50_000, why: 'a node has one proxy socket per service port and about 64,000 ports per protocol' },
 };
 
 export { compileUserspace } from './build.js';
