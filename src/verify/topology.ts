@@ -10,7 +10,7 @@
  *
  * The node namespace holds the node's InternalIPs (on `lo`), runs kdp's rules, forwards, and
  * keeps the conntrack table that is read back. Each veth end carries a 169.254.K.1/.2 pair of
- * link addresses; the node routes the pod block, each client and each endpoint to the right
+ * addresses (the node's side global, the address it masquerades to on that veth); the node routes the pod block, each client and each endpoint to the right
  * veth with `via 169.254.K.2 onlink`, and the other namespaces route back through it. Those
  * routes are the only ones, and every one of them points at a veth of this sandbox.
  */
@@ -81,7 +81,13 @@ export async function buildNodeTopology(cluster: Cluster, plan: AddressPlan, san
     for (const ip of plan.nodeIps) nodeLines.push(`address add ${formatIp(ip)}/32 dev lo`);
     for (const [ns, k, nodeSide] of peers) {
       const { b } = await sandbox.addVeth(node, ns, { a: nodeSide, b: 'eth0' });
-      nodeLines.push(`address add 169.254.${k}.1/32 scope link dev ${nodeSide}`);
+      // Scope global, so that MASQUERADE (inet_select_addr on the outgoing device, which skips
+      // link-scope addresses) picks this address rather than falling back to the first global
+      // address of the namespace, the node's InternalIP on `lo`. A host client sends from that
+      // InternalIP, and with `--random-fully` the kernel then rewrites only the port: the one
+      // draw in 64,512 that keeps the client's own port left a masqueraded flow's conntrack
+      // entry unchanged, indistinguishable from no masquerade at all.
+      nodeLines.push(`address add 169.254.${k}.1/32 dev ${nodeSide}`);
       const peerLines = [`address add 169.254.${k}.2/32 scope link dev ${b}`, `route add 169.254.${k}.1/32 dev ${b} scope link`];
       // The sink has no route at all: it swallows what reaches it (forwarding is off).
       if (k !== 4) peerLines.push(`route add default via 169.254.${k}.1 dev ${b} onlink`);
