@@ -59,8 +59,3 @@ export function csumReplace4(check: number, from: number, to: number): number {
 export function csumReplace2At(b: Uint8Array, checkOff: number, from: number, to: number): void {
   write16(b, checkOff, csumReplace2(read16(b, checkOff), from, to));
 }
-
-/** Updates the checksum stored at `b[checkOff]` for a 32-bit field change. */
-export function csumReplace4At(b: Uint8Array, checkOff: number, from: number, to: number): void {
-  write16(b, checkOff, csumReplace4(read16(b, checkOff), from, to));
-}

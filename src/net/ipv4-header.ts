@@ -5,7 +5,7 @@
  */
 
 import { read16, read32, write16, write32 } from './bytes.js';
-import { csumReplace2At, csumReplace4At, internetChecksum } from './checksum.js';
+import { csumReplace2At, internetChecksum } from './checksum.js';
 
 export const kIpv4HdrLen = 20;
 export const IPV4_DF = 0x4000;
@@ -109,18 +109,4 @@ export function ipv4SetTtl(b: Uint8Array, o: number, ttl: number): void {
   const proto = b[o + 9];
   b[o + 8] = ttl;
   csumReplace2At(b, o + 10, (old << 8) | proto, (ttl << 8) | proto);
-}
-
-/** Rewrites the source address, updating the header checksum only (the L4 checksum is the caller's). */
-export function ipv4SetSrc(b: Uint8Array, o: number, ip: number): void {
-  const old = read32(b, o + 12);
-  write32(b, o + 12, ip);
-  csumReplace4At(b, o + 10, old, ip >>> 0);
-}
-
-/** Rewrites the destination address, updating the header checksum only. */
-export function ipv4SetDst(b: Uint8Array, o: number, ip: number): void {
-  const old = read32(b, o + 16);
-  write32(b, o + 16, ip);
-  csumReplace4At(b, o + 10, old, ip >>> 0);
 }
