@@ -39,7 +39,6 @@ import { EXIT_FAILED, EXIT_OK, intOption, parse, type Command } from './command.
 import { ReportInputError, UsageError } from '../errors.js';
 import { parseMachineJson } from '../report/parse-machine.js';
 import { parseShard, shardDirName, type PlanLine } from '../report/plan.js';
-import type { MachineInfo } from '../report/result.js';
 import { writeReportAndSay } from './report.js';
 
 const cores = (): number => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length);
@@ -270,10 +269,11 @@ function shardOf(shardFlag: string | undefined, shardsFlag: string | undefined, 
 /** This machine's calibration of the cost model, from DIR's earlier results when they were measured here. */
 function calibrationFrom(dir: string): { scale: number; cells: number } | undefined {
   const read = (f: string): string | undefined => (existsSync(f) ? readFileSync(f, 'utf8') : undefined);
-  const machineText = read(join(dir, 'machine.json'));
+  const results = read(join(dir, 'results.jsonl'));
+  const machineText = results === undefined ? undefined : read(join(dir, 'machine.json'));
   const m = machineText === undefined ? undefined : parseMachineJson(machineText);
-  const before: MachineInfo | undefined = m && 'machine' in m ? m.machine : undefined;
-  return calibrationOf(read(join(dir, 'results.jsonl')), before, machineInfo('kdp bench --plan'));
+  if (m === undefined || !('machine' in m)) return undefined;
+  return calibrationOf(results, m.machine, machineInfo('kdp bench --plan'));
 }
 
 /** `--plan`: the lines on stdout (one shard's with --shard), the totals on stderr. */
