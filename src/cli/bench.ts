@@ -3,6 +3,7 @@
  * mode's compiled rules on worker threads, one cell at a time, and appends each finished cell
  * to DIR/results.jsonl; then writes the report.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { kCnis } from '../model/read-config.js';
@@ -25,6 +26,9 @@ import {
   kFullServices,
   kOtherCnis,
   kWorkersSweepServices,
+  calibrationOf,
+  machineInfo,
+  planLines,
   planSweep,
   runSweep,
   type SweepCell,
@@ -33,6 +37,8 @@ import {
 import { runKernelBaseline } from '../verify/kernel-bench.js';
 import { EXIT_FAILED, EXIT_OK, intOption, parse, type Command } from './command.js';
 import { ReportInputError, UsageError } from '../errors.js';
+import { parseMachineJson } from '../report/parse-machine.js';
+import { parseShard, shardDirName, type PlanLine } from '../report/plan.js';
 import { writeReportAndSay } from './report.js';
 
 const cores = (): number => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length);
@@ -76,17 +82,40 @@ Options:
   --resume          skip cells already in DIR/results.jsonl (same key: mode, Services,
                     endpoints, CNI, workers, flows, seed, zipf)
   --full            the long sweep (see above)
+  --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
                     iptables and nftables at each Services count, when it is available
   --no-report       do not write the report at the end
   -h, --help        this text
 
+Plans and shards (a sweep over many machines: kdp job prints it as a Kubernetes Indexed Job):
+  --plan            print the cells the sweep would run and exit: one JSON object a line with
+                    the cell's key (mode|Services|endpoints|CNI|workers|flows|seed|Zipf, the key
+                    --resume uses), its coordinates, repeats, and estimateSeconds, its time on
+                    this machine: the modes' cost model (each mode record's cost fields x flows x
+                    repeats, plus compile time; src/replay/sweep.ts cellWeight), scaled to this
+                    machine by DIR/results.jsonl when that sweep ran on the same hardware (the
+                    median of each cell's measured time over the model's; estimateBasis says
+                    "calibrated" then, "model" otherwise). With --shards N or --shard I/N, each
+                    line names its shard; a summary goes to stderr
+  --shard I/N       run only shard I of N (0 <= I < N): the cells whose key hashes to I
+                    (FNV-1a, then MurmurHash3's finaliser, mod N), so a cell's shard depends on
+                    its key alone, never on the order of flags or cells. Results go to
+                    DIR/shard-I-of-N/ with their own machine.json and the whole sweep's
+                    plan.jsonl; no report is written (kdp report --results DIR merges the shards)
+  --shards N        the same, with I from JOB_COMPLETION_INDEX (set in each pod of an Indexed Job)
+  --stdout          also print the machine record, the plan and each result as JSON lines on
+                    stdout, for kubectl logs (kdp report reads such a log as it reads a directory)
+
 Ctrl-C stops after the cell in progress (kept in results.jsonl); a second Ctrl-C quits at once.
 The report (BENCHMARKS.md and bench/charts/ for the default --out; DIR/BENCHMARKS.md and
 DIR/charts/ otherwise) is written at the end.
 
+A cell's seed is --seed itself: its cluster and flows depend on its own coordinates only, so a
+shard's cells decide exactly as they do in the whole sweep (same decision checksums).
+
 Exit status: 0 every cell ran; 1 some cell failed or the sweep was stopped; 2 bad usage, or --out
-names a file; 3 DIR cannot be created or written (procfs, permissions, a read-only or full disk),
+names a file, or a shard index outside 0..N-1; 3 DIR cannot be created or written (procfs, permissions, a read-only or full disk),
 or another sweep holds DIR (DIR/results.lock names it).
 `;
 
@@ -170,53 +199,128 @@ export function runReport(outDir: string, defaultOut: boolean, log: (l: string) 
   }
 }
 
+/** The flags that shape a sweep's cells: `kdp bench` and `kdp job` take the same ones. */
+export const kSweepFlags = {
+  services: { type: 'string' },
+  endpoints: { type: 'string' },
+  modes: { type: 'string' },
+  cni: { type: 'string' },
+  workers: { type: 'string' },
+  flows: { type: 'string' },
+  seed: { type: 'string' },
+  zipf: { type: 'string' },
+  repeats: { type: 'string' },
+  full: { type: 'boolean' },
+} as const;
+
+type SweepFlagValues = { [K in keyof typeof kSweepFlags]?: (typeof kSweepFlags)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** The sweep's cells from its flags (usage errors name the flag), with the default workers sweep up to `cores`. */
+export function planFromFlags(values: SweepFlagValues, cores: number, onSkip: (why: string) => void): SweepCell[] {
+  const modes = listOption(values.modes, 'modes');
+  for (const m of modes ?? []) if (!kModes.some((k) => k.name === m)) throw new UsageError(`--modes takes ${modeList}, not "${m}"`);
+  const cnis = listOption(values.cni, 'cni');
+  for (const c of cnis ?? []) if (!(kCnis as readonly string[]).includes(c)) throw new UsageError(`--cni takes ${kCnis.join(', ')}, not "${c}"`);
+  let zipf: number | undefined;
+  if (values.zipf !== undefined) {
+    zipf = Number(values.zipf);
+    if (!Number.isFinite(zipf) || zipf < 0 || zipf > 10) throw new UsageError(`--zipf takes a number from 0 (uniform) to 10, not "${values.zipf}"`);
+  }
+  return planSweep({
+    services: intList(values.services, 'services', 1, 1_000_000),
+    endpoints: intOption(values.endpoints, 'endpoints', 10, 1, 1000),
+    modes: modes as ModeName[] | undefined,
+    cnis: cnis as Cni[] | undefined,
+    workers: intList(values.workers, 'workers', 1, 256),
+    flows: values.flows === undefined ? undefined : intOption(values.flows, 'flows', 0, 1, 1_000_000_000),
+    seed: intOption(values.seed, 'seed', 1, 0, 0xffffffff),
+    zipf,
+    full: values.full === true,
+    repeats: values.repeats === undefined ? undefined : intOption(values.repeats, 'repeats', 1, 1, 100),
+    cores,
+    onSkip,
+  });
+}
+
+/**
+ * The shard this run is: --shard I/N, or --shards N with I from JOB_COMPLETION_INDEX (the
+ * Indexed Job controller sets it in each pod). Undefined for a whole sweep, or for --plan
+ * --shards N (the plan of every shard).
+ */
+function shardOf(shardFlag: string | undefined, shardsFlag: string | undefined, planOnly: boolean): { index: number; count: number } | undefined {
+  const count = shardsFlag === undefined ? undefined : intOption(shardsFlag, 'shards', 1, 1, 100_000);
+  if (shardFlag !== undefined) {
+    const s = parseShard(shardFlag);
+    if (!s) throw new UsageError(`--shard takes I/N with 0 <= I < N, e.g. --shard 0/4, not "${shardFlag}"`);
+    if (count !== undefined && count !== s.count) throw new UsageError(`--shard ${shardFlag} and --shards ${count} disagree on the number of shards`);
+    return s;
+  }
+  if (count === undefined) return undefined;
+  const env = process.env.JOB_COMPLETION_INDEX;
+  if (env === undefined || env === '') {
+    if (planOnly) return undefined;
+    throw new UsageError(`--shards ${count} takes the shard from JOB_COMPLETION_INDEX, which is not set (outside an Indexed Job, give --shard I/${count})`);
+  }
+  const index = Number(env);
+  if (!/^\d+$/.test(env) || index >= count) throw new UsageError(`JOB_COMPLETION_INDEX=${env} is not a shard of --shards ${count} (0 to ${count - 1}): the Job's completions and --shards must be equal`);
+  return { index, count };
+}
+
+/** This machine's calibration of the cost model, from DIR's earlier results when they were measured here. */
+function calibrationFrom(dir: string): { scale: number; cells: number } | undefined {
+  const read = (f: string): string | undefined => (existsSync(f) ? readFileSync(f, 'utf8') : undefined);
+  const results = read(join(dir, 'results.jsonl'));
+  const machineText = results === undefined ? undefined : read(join(dir, 'machine.json'));
+  const m = machineText === undefined ? undefined : parseMachineJson(machineText);
+  if (m === undefined || !('machine' in m)) return undefined;
+  return calibrationOf(results, m.machine, machineInfo('kdp bench --plan'));
+}
+
+/** `--plan`: the lines on stdout (one shard's with --shard), the totals on stderr. */
+function printPlan(plan: readonly PlanLine[], shard: number | undefined): void {
+  const lines = shard === undefined ? plan : plan.filter((l) => l.shard === shard);
+  process.stdout.write(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  const total = lines.reduce((a, l) => a + l.estimateSeconds, 0);
+  const basis = plan[0]?.estimateBasis === 'calibrated' ? 'the cost model calibrated by this machine\'s earlier results' : 'the modes\' cost model, uncalibrated (no earlier results from this machine in --out)';
+  process.stderr.write(`kdp bench --plan: ${lines.length} cells, about ${formatMs(total * 1000)} on this machine (${basis})\n`);
+  const shards = plan[0]?.shards;
+  if (shards !== undefined && shard === undefined) {
+    const per = Array.from({ length: shards }, (_, i) => plan.filter((l) => l.shard === i));
+    process.stderr.write(`kdp bench --plan: per shard: ${per.map((c, i) => `${i}: ${c.length} cells ${formatMs(c.reduce((a, l) => a + l.estimateSeconds, 0) * 1000)}`).join('; ')}\n`);
+  }
+}
+
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'the load sweep: throughput and costs of each proxy mode against the number of Services',
   help,
   async run(argv) {
     const { values, positionals } = parse(argv, {
-      services: { type: 'string' },
-      endpoints: { type: 'string' },
-      modes: { type: 'string' },
-      cni: { type: 'string' },
-      workers: { type: 'string' },
-      flows: { type: 'string' },
-      seed: { type: 'string' },
-      zipf: { type: 'string' },
-      repeats: { type: 'string' },
+      ...kSweepFlags,
       out: { type: 'string' },
       resume: { type: 'boolean' },
-      full: { type: 'boolean' },
       kernel: { type: 'boolean' },
       'no-report': { type: 'boolean' },
+      cores: { type: 'string' },
+      plan: { type: 'boolean' },
+      shard: { type: 'string' },
+      shards: { type: 'string' },
+      stdout: { type: 'boolean' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const modes = listOption(values.modes, 'modes');
-    for (const m of modes ?? []) if (!kModes.some((k) => k.name === m)) throw new UsageError(`--modes takes ${modeList}, not "${m}"`);
-    const cnis = listOption(values.cni, 'cni');
-    for (const c of cnis ?? []) if (!(kCnis as readonly string[]).includes(c)) throw new UsageError(`--cni takes ${kCnis.join(', ')}, not "${c}"`);
-    let zipf: number | undefined;
-    if (values.zipf !== undefined) {
-      zipf = Number(values.zipf);
-      if (!Number.isFinite(zipf) || zipf < 0 || zipf > 10) throw new UsageError(`--zipf takes a number from 0 (uniform) to 10, not "${values.zipf}"`);
+    const sweepDir = values.out ?? 'results';
+    const machineCores = intOption(values.cores, 'cores', cores(), 1, 256);
+    const shard = shardOf(values.shard, values.shards, values.plan === true);
+    if (shard && values.kernel) throw new UsageError('--kernel is not sharded (it needs root and the real kernel of one machine): run `kdp bench --kernel` without --shard');
+    const allCells = planFromFlags(values, machineCores, (why) => process.stderr.write(`kdp bench: ${why}\n`));
+    const count = shard?.count ?? (values.shards !== undefined ? intOption(values.shards, 'shards', 1, 1, 100_000) : undefined);
+    const plan = planLines(allCells, calibrationFrom(sweepDir), count);
+    if (values.plan) {
+      printPlan(plan, shard?.index);
+      return EXIT_OK;
     }
-    const outDir = values.out ?? 'results';
-    const machineCores = cores();
-    const cells = planSweep({
-      services: intList(values.services, 'services', 1, 1_000_000),
-      endpoints: intOption(values.endpoints, 'endpoints', 10, 1, 1000),
-      modes: modes as ModeName[] | undefined,
-      cnis: cnis as Cni[] | undefined,
-      workers: intList(values.workers, 'workers', 1, 256),
-      flows: values.flows === undefined ? undefined : intOption(values.flows, 'flows', 0, 1, 1_000_000_000),
-      seed: intOption(values.seed, 'seed', 1, 0, 0xffffffff),
-      zipf,
-      full: values.full === true,
-      repeats: values.repeats === undefined ? undefined : intOption(values.repeats, 'repeats', 1, 1, 100),
-      cores: machineCores,
-      onSkip: (why) => process.stderr.write(`kdp bench: ${why}\n`),
-    });
+    const cells = shard ? allCells.filter((_, i) => plan[i]!.shard === shard.index) : allCells;
+    const outDir = shard ? join(sweepDir, shardDirName(shard.index, shard.count)) : sweepDir;
     const controller = new AbortController();
     let interrupts = 0;
     const onSigint = (): void => {
@@ -232,7 +336,7 @@ export const benchCommand: Command = {
     process.on('SIGINT', onSigint);
     const log = (l: string): void => void process.stderr.write(`${l}\n`);
     const totalFlows = cells.reduce((a, c) => a + c.flows * c.repeats, 0);
-    log(`kdp bench: ${cells.length} cells (${totalFlows.toLocaleString('en-US')} flows in all) on ${machineCores} cores; results in ${resolve(outDir, 'results.jsonl')}`);
+    log(`kdp bench: ${shard ? `shard ${shard.index}/${shard.count}: ${cells.length} of the sweep's ${allCells.length}` : `${cells.length}`} cells (${totalFlows.toLocaleString('en-US')} flows in all) on ${machineCores} cores; results in ${resolve(outDir, 'results.jsonl')}`);
     const mostWorkers = Math.max(0, ...cells.map((c) => c.workers));
     if (mostWorkers > machineCores) {
       // More threads than cores take turns on them: the cell measures time-sharing, and its
@@ -248,6 +352,9 @@ export const benchCommand: Command = {
         signal: controller.signal,
         progress: progressPrinter(),
         log,
+        plan,
+        ...(shard || process.env.KDP_NODE_NAME ? { machine: { ...(shard ? { shard } : {}), ...(process.env.KDP_NODE_NAME ? { kubernetesNode: process.env.KDP_NODE_NAME } : {}) } } : {}),
+        ...(values.stdout ? { echo: (line: string) => void process.stdout.write(`${line}\n`) } : {}),
       });
       log(`kdp bench: ${summary.ran} cells run, ${summary.skipped} skipped, ${summary.failed} failed in ${formatMs(summary.elapsedMs)}${summary.stopped ? ' (stopped early: run again with --resume to finish)' : ''}`);
       if (values.kernel && !summary.stopped) {
@@ -255,7 +362,8 @@ export const benchCommand: Command = {
         const endpoints = cells[0]?.endpointsPerService ?? 10;
         await runKernelBaselines(services, endpoints, cells[0]?.seed ?? 1, [...new Set(cells.map((c) => c.mode))], outDir, log);
       }
-      if (!values['no-report']) runReport(outDir, values.out === undefined, log);
+      if (shard) log(`kdp bench: shard ${shard.index}/${shard.count} done; \`kdp report --results ${sweepDir}\` merges the shards`);
+      else if (!values['no-report']) runReport(outDir, values.out === undefined, log);
       return summary.failed > 0 || summary.stopped ? EXIT_FAILED : EXIT_OK;
     } finally {
       process.off('SIGINT', onSigint);

@@ -9,11 +9,12 @@ import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
+import { jobCommand } from './job.js';
 import { reportCommand } from './report.js';
 import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
 
-const kCommands: readonly Command[] = [benchCommand, generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
+const kCommands: readonly Command[] = [benchCommand, jobCommand, generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
 
 /** Exit status by error code (the README's exit statuses); any other EngineError is EXIT_FAILED. */
 const kExitByCode: Readonly<Record<string, number>> = {

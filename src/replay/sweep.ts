@@ -7,7 +7,7 @@
  * Stopping: the AbortSignal is checked between cells; a sweep asked to stop finishes the cell in
  * progress, writes it, and returns (`stopped: true`).
  */
-import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync } from 'node:fs';
 import { cpus, release, totalmem, platform } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -16,7 +16,9 @@ import { kModes, modeNamed } from '../compile/index.js';
 import { fileSystemError, ReportInputError } from '../errors.js';
 import { makeDirectory } from '../make-directory.js';
 import type { Cni, ModeName } from '../model/types.js';
-import { cellKeyString, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
+import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
+import { cellKeyString, memoryGiB, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
+import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
@@ -112,7 +114,11 @@ export function warmUpFlowsOf(cell: SweepCell): number {
   return Math.min(cell.flows, kWarmUpFlows);
 }
 
-/** Relative cost of a cell, for the ETA: flows x (packets + first-packet rule walk), plus setup. */
+/**
+ * Relative cost of a cell, for the ETA, in modelled µs: flows x (packets + first-packet rule walk),
+ * plus setup, from the mode record's `cost` fields (src/compile/mode.ts). The ETA only uses its
+ * ratios; the plan's estimate scales it to seconds (planLines, calibrationOf).
+ */
 export function cellWeight(c: SweepCell): number {
   const { cost } = modeNamed(c.mode);
   const perFlowUs = 12 + c.services * cost.firstPacketUsPerService;
@@ -120,8 +126,79 @@ export function cellWeight(c: SweepCell): number {
   return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
 }
 
+/** Earlier cells give a calibration only from at least this many timed cells. */
+const kCalibrationCells = 3;
+
+/**
+ * Scale from the cost model (cellWeight, µs) to this machine's seconds, from an earlier sweep's
+ * results.jsonl measured on the same hardware (CPU model, cores, memory, platform, Node.js):
+ * each cell's time is the gap between its `finishedAt` and the line before it (cells run one
+ * after another), divided by the model's; the median over cells is robust to the gap a
+ * `--resume` leaves. Undefined without such results.
+ */
+export function calibrationOf(resultsText: string | undefined, measuredOn: MachineInfo | undefined, here: MachineInfo): { scale: number; cells: number } | undefined {
+  if (resultsText === undefined || measuredOn === undefined || hardwareOf(measuredOn) !== hardwareOf(here)) return undefined;
+  const ratios: number[] = [];
+  let before: number | undefined;
+  for (const line of resultsText.split('\n')) {
+    let r: CellResult | null;
+    try {
+      r = JSON.parse(line) as CellResult | null;
+    } catch {
+      r = null;
+    }
+    if (typeof r !== 'object' || r === null) {
+      before = undefined;
+      continue;
+    }
+    const at = Date.parse(r.finishedAt);
+    const known = kModes.some((m) => m.name === r.mode);
+    if (known && before !== undefined && at > before) {
+      const model = cellWeight({ ...(r as CellKey), mode: r.mode as ModeName, cni: r.cni as Cni, repeats: r.counters?.repeats ?? 1 }) / 1e6;
+      ratios.push((at - before) / 1000 / model);
+    }
+    before = Number.isFinite(at) ? at : undefined;
+  }
+  return ratios.length >= kCalibrationCells ? { scale: median(ratios), cells: ratios.length } : undefined;
+}
+
+/** The machine's hardware and runtime, not its code (a calibration outlives a commit). */
+function hardwareOf(m: MachineInfo): string {
+  return JSON.stringify([m.cpuModel, m.cores, memoryGiB(m), m.platform, m.node]);
+}
+
+/**
+ * The plan's lines: each cell's key, coordinates, repeats and estimated seconds (the cost model,
+ * scaled by `calibration` when there is one), and with `shards` the shard that runs it.
+ */
+export function planLines(cells: readonly SweepCell[], calibration: { scale: number } | undefined, shards?: number): PlanLine[] {
+  return cells.map((c) => {
+    const key = cellKeyString(c);
+    const seconds = (cellWeight(c) / 1e6) * (calibration?.scale ?? 1);
+    return {
+      key,
+      mode: c.mode,
+      services: c.services,
+      endpointsPerService: c.endpointsPerService,
+      cni: c.cni,
+      workers: c.workers,
+      flows: c.flows,
+      seed: c.seed,
+      zipf: c.zipf,
+      repeats: c.repeats,
+      estimateSeconds: Math.round(seconds * 10) / 10,
+      estimateBasis: calibration ? 'calibrated' : 'model',
+      ...(shards !== undefined ? { shard: shardOfKey(key, shards), shards } : {}),
+    };
+  });
+}
+
+/**
+ * The machine record. The commit is `git rev-parse HEAD` of the working directory, or, where there
+ * is no checkout (the container image), KDP_GIT_COMMIT (the Dockerfile's build argument).
+ */
 export function machineInfo(command: string, cwd: string = process.cwd()): MachineInfo {
-  let gitCommit = 'unknown';
+  let gitCommit = process.env.KDP_GIT_COMMIT || 'unknown';
   try {
     gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
   } catch {
@@ -141,7 +218,6 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
   };
 }
 
-/** Keys of the cells already in DIR/results.jsonl (well-formed lines only). */
 /**
  * The cell keys already in results.jsonl, read line by line, and the number of a torn last line
  * (a write cut short by a crash: no newline and not JSON), which is dropped so its cell runs again.
@@ -306,6 +382,18 @@ export interface SweepOptions {
   /** Replaces the limits measurement (tests). */
   readonly limits?: (bytes: number) => MachineLimits;
   readonly log?: (line: string) => void;
+  /**
+   * The whole sweep's plan (every shard's cells, when `cells` is one shard's), written to
+   * DIR/plan.jsonl before the first cell so that a report can list the cells that never finished.
+   */
+  readonly plan?: readonly PlanLine[];
+  /** Added to the machine record: the shard this run is, the Kubernetes node it ran on. */
+  readonly machine?: Pick<MachineInfo, 'shard' | 'kubernetesNode'>;
+  /**
+   * Told every line the sweep records, as JSON: `{"machine": …}`, then `{"plan": …}` per plan
+   * line, then each result line as results.jsonl gets it (`kdp bench --stdout`, for `kubectl logs`).
+   */
+  readonly echo?: (line: string) => void;
 }
 
 export interface SweepSummary {
@@ -345,7 +433,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   }
   // A resumed sweep keeps the record of the run it continues, and notes itself in `resumes`.
   const machineFile = join(o.outDir, 'machine.json');
-  const now = machineInfo(o.command);
+  const now: MachineInfo = { ...machineInfo(o.command), ...o.machine };
   let machine: MachineInfo = now;
   if (o.resume && existsSync(machineFile)) {
     let before: MachineInfo;
@@ -357,11 +445,10 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     }
     machine = { ...before, resumes: [...(before.resumes ?? []), { command: now.command, date: now.date, gitCommit: now.gitCommit }] };
   }
-  try {
-    writeFileSync(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
-  } catch (err) {
-    throw fileSystemError(err, 'write', machineFile);
-  }
+  writeAtomic(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
+  if (o.plan) writeAtomic(join(o.outDir, kPlanFile), o.plan.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  o.echo?.(JSON.stringify({ machine }));
+  for (const l of o.plan ?? []) o.echo?.(JSON.stringify({ plan: l }));
   const finished = o.resume ? finishedKeys(resultsFile) : undefined;
   if (finished?.tornLine !== undefined) log(`kdp bench: ${resultsFile} line ${finished.tornLine} is torn (a write cut short); it is dropped and its cell runs again`);
   const done = finished?.keys ?? new Set<string>();
@@ -425,7 +512,9 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
         o.progress?.({ ...base, kind: 'fail', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0, error: message });
         continue;
       }
-      appendLine(resultsFile, JSON.stringify(result));
+      const line = JSON.stringify(result);
+      appendLine(resultsFile, line);
+      o.echo?.(line);
       ran++;
       doneWeight += weights[i]!;
       ranWeight += weights[i]!;

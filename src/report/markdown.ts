@@ -17,6 +17,7 @@ import {
   sig3,
 } from './format.js';
 import { computeObservations, describeObservations, type Observations } from './observations.js';
+import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
 import type { CellResult, MachineInfo } from './result.js';
 import { byMode, distinct, isKernel, measured, median } from './select.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
@@ -31,6 +32,10 @@ export interface ReportOptions {
   readonly warnings?: readonly string[];
   /** `npm run profile`'s summary, when one was taken. */
   readonly profile?: ProfileSummary;
+  /** Planned cells no results hold (merge.ts), listed near the top. */
+  readonly missing?: readonly MissingCell[];
+  /** The results directories (or logs) merged into these cells, named when there are several. */
+  readonly sources?: readonly string[];
 }
 
 export interface Report {
@@ -50,6 +55,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
     for (const w of options.warnings) out.push(`> - ${w}`);
     out.push('');
   }
+  out.push(...missingSection(options.missing ?? []));
 
   if (results.length === 0) {
     out.push(
@@ -68,7 +74,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
     `Every figure here is computed from the ${results.length} cell${results.length === 1 ? '' : 's'} in \`${source}\`${machine ? `, measured on ${machine.date}` : ''}; nothing is typed in by hand.`,
     '',
   );
-  out.push(...methodSection(results, machine, obs));
+  out.push(...methodSection(results, machine, obs, options.sources ?? []));
   out.push(...(machine ? machineSection(machine) : ['## The machine', '', '`machine.json` was not found next to the results: the machine they were measured on is unknown.', '']));
   out.push(...targetsSection(obs));
   out.push(...profileSection(options.profile));
@@ -82,7 +88,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
   return { markdown: out.join('\n'), charts: charts.map((c) => ({ file: c.file, svg: c.svg })) };
 }
 
-function methodSection(results: readonly CellResult[], machine: MachineInfo | undefined, obs: Observations): string[] {
+function methodSection(results: readonly CellResult[], machine: MachineInfo | undefined, obs: Observations, sources: readonly string[]): string[] {
   const list = (xs: number[], f: (n: number) => string = formatCount) => xs.map(f).join(', ');
   // kdp's cells and the kernel's are repeated differently: describe each kind on its own.
   const runsOf = (cells: readonly CellResult[]) =>
@@ -104,6 +110,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
   return [
     '## How it was measured',
     '',
+    ...(sources.length > 1 ? [`- **Results:** merged from ${sources.length} results directories or logs: ${sources.map((x) => `\`${x}\``).join(', ')}.`] : []),
     `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}${machine?.resumes?.length ? `, then ${machine.resumes.map((r) => `\`${r.command}\` (${r.date}, commit ${r.gitCommit.slice(0, 12)})`).join(', ')} added cells with --resume` : ''}`,
     `- **Cells:** ${results.length}; modes ${[...byMode(results).keys()].join(', ')}; Services ${list(distinct(results.map((r) => r.services)))}; endpoints per Service ${list(distinct(results.map((r) => r.endpointsPerService)))}; CNIs ${obs.cnisMeasured.join(', ')}; workers ${list(distinct(results.map((r) => r.workers)))}.`,
     `- **Flows per cell:** ${list(distinct(results.map((r) => r.flows)))} (seed ${list(distinct(results.map((r) => r.seed)), String)}, Zipf exponent ${list(distinct(results.map((r) => r.zipf)), String)}).`,
@@ -139,6 +146,61 @@ function warmUpLine(cells: readonly CellResult[]): string[] {
   const flows = distinct(cells.map((c) => c.counters?.warmUpFlows ?? 0)).filter((f) => f > 0);
   if (flows.length === 0) return [];
   return [`- **Warm-up:** before its first timed run, each kdp cell replayed ${flows.map(formatCount).join(', ')} flows untimed on the same worker threads, so the timed runs measure JIT-compiled code; conntrack tables are backed by memory when created, so no packet pays a first-touch page fault.`];
+}
+
+/**
+ * Several results merged: one report when they all come from like machines (merge.ts
+ * machineClass); otherwise one report per machine, each with its own charts under
+ * `machine-N/`, since no ratio, fit or chart may put two machines' times side by side.
+ */
+export function renderMerged(merged: MergedResults, options: ReportOptions = {}): Report {
+  const { groups, missing } = merged;
+  if (groups.length <= 1) {
+    const g: MachineGroup | undefined = groups[0];
+    return renderReport(g?.results ?? [], g?.machine, { ...options, missing, ...(g && g.sources.length > 1 ? { sources: g.sources } : {}) });
+  }
+  const chartsPath = (options.chartsPath ?? 'bench/charts').replace(/\/+$/, '');
+  const out: string[] = ['# kdp benchmarks', ''];
+  out.push(`<!-- Generated by \`kdp report\` from ${options.source ?? 'several results'}. Do not edit: rerun \`kdp report\`. -->`, '');
+  if (options.warnings?.length) {
+    out.push('> **Warning:** some input was skipped:', '>');
+    for (const w of options.warnings) out.push(`> - ${w}`);
+    out.push('');
+  }
+  out.push(
+    `These results were measured on ${groups.length} unlike machines (their machine records differ in CPU, cores, memory, Node.js, OS or kdp commit). kdp does not put cells from unlike machines into one ratio, fit or chart: a ratio of two machines' times measures the machines, not the modes. Each machine's cells are reported on their own below.`,
+    '',
+    '| Machine | CPU | Cores | Node.js | OS / kernel | commit | cells | from |',
+    '|---|---|--:|---|---|---|--:|---|',
+    ...groups.map((g, i) => `| ${i + 1} | ${cell(g.machine?.cpuModel ?? 'unknown (no machine.json)')} | ${g.machine?.cores ?? '—'} | ${cell(g.machine?.node ?? '—')} | ${cell(g.machine ? `${g.machine.platform} ${g.machine.kernel}` : '—')} | ${g.machine ? `\`${cell(g.machine.gitCommit.slice(0, 12))}\`` : '—'} | ${g.results.length} | ${g.sources.map((x) => `\`${cell(x)}\``).join(', ')} |`),
+    '',
+  );
+  out.push(...missingSection(missing));
+  const charts: { file: string; svg: string }[] = [];
+  groups.forEach((g, i) => {
+    const sub = `machine-${i + 1}`;
+    const r = renderReport(g.results, g.machine, { chartsPath: `${chartsPath}/${sub}`, source: g.sources.join(', '), ...(g.sources.length > 1 ? { sources: g.sources } : {}), ...(options.profile && i === 0 ? { profile: options.profile } : {}) });
+    // The machine's own report, one heading level down, without its title and generated-by line.
+    const body = r.markdown.split('\n').slice(4).map((l) => (l.startsWith('#') ? `#${l}` : l));
+    out.push(`## Machine ${i + 1}: ${g.machine?.cpuModel ?? 'unknown'}${g.machine ? `, ${g.machine.cores} cores` : ''}`, '', ...body);
+    for (const c of r.charts) charts.push({ file: `${sub}/${c.file}`, svg: c.svg });
+  });
+  return { markdown: out.join('\n'), charts };
+}
+
+/** The cells the plan names and no results hold, with why: never hidden, never drawn as 0. */
+function missingSection(missing: readonly MissingCell[]): string[] {
+  if (missing.length === 0) return [];
+  return [
+    '## Missing cells',
+    '',
+    `${missing.length} planned cell${missing.length === 1 ? ' has' : 's have'} no result; ${missing.length === 1 ? 'it is' : 'they are'} left out of every table, chart and ratio below:`,
+    '',
+    '| Cell (mode \\| Services \\| endpoints \\| CNI \\| workers \\| flows \\| seed \\| Zipf) | Why |',
+    '|---|---|',
+    ...missing.map((m) => `| \`${cell(m.cell.key)}\` | ${cell(m.why)} |`),
+    '',
+  ];
 }
 
 function machineSection(m: MachineInfo): string[] {

@@ -61,8 +61,25 @@ export interface MachineInfo {
   readonly command: string;
   /** Later `--resume` runs that added cells to the same results: their commands and dates. */
   readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string }[];
+  /** A sharded sweep (`kdp bench --shard I/N`, or `--shards N` in an Indexed Job): which shard these results are. */
+  readonly shard?: { readonly index: number; readonly count: number };
+  /** The Kubernetes node the shard's pod ran on (`KDP_NODE_NAME`, set by the Job `kdp job` prints). */
+  readonly kubernetesNode?: string;
 }
 
+/**
+ * The machine's memory in whole GiB: how machine records are compared (the kernel's total moves
+ * by a few hundred kB between boots of one machine).
+ */
+export function memoryGiB(m: MachineInfo): number {
+  return Math.round(m.memoryBytes / 2 ** 30);
+}
+
+/**
+ * A cell's key: its coordinates in this fixed order, whatever order the command line gave them
+ * in. --resume, the report's last-line-wins and a sharded sweep's shards (plan.ts) all rely on it
+ * staying the same across kdp versions.
+ */
 export function cellKeyString(k: CellKey): string {
   return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}`;
 }
