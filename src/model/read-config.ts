@@ -75,9 +75,13 @@ export function readProxyConfig(r: FieldReader, obj: Json, modes?: readonly stri
   }
   const nodePortAddresses: Cidr[] = [];
   let nodePortPrimaryOnly = false;
-  r.array(obj.nodePortAddresses, ['nodePortAddresses']).forEach((v, i) => {
-    if (v === 'primary') nodePortPrimaryOnly = true;
-    else {
+  const npa = r.array(obj.nodePortAddresses, ['nodePortAddresses']);
+  npa.forEach((v, i) => {
+    if (v === 'primary') {
+      nodePortPrimaryOnly = true;
+      // kube-proxy's validateKubeProxyNodePortAddress: "can't use both 'primary' and CIDRs".
+      if (npa.length !== 1) r.error(['nodePortAddresses', i], "can't use both 'primary' and CIDRs");
+    } else {
       const c = r.cidr(v, ['nodePortAddresses', i]);
       if (c) nodePortAddresses.push(c);
     }

@@ -75,6 +75,8 @@ export interface ClusterSpec {
   readonly ipvsScheduler?: IpvsScheduler;
   /** kube-proxy's local-traffic detector (ClusterCIDR when absent). */
   readonly detectLocal?: DetectLocalMode;
+  /** KubeProxyConfiguration nodePortAddresses: CIDRs, or ["primary"] (absent: the mode's default). */
+  readonly nodePortAddresses?: readonly string[];
   readonly services: readonly ServiceSpec[];
 }
 
@@ -125,6 +127,17 @@ export interface ClusterArbOptions {
   readonly masqueradeAll?: boolean;
 }
 
+/**
+ * nodePortAddresses choices against the address plan: every InternalIP, every ExternalIP (none
+ * when the nodes have none), one node's InternalIP (the other nodes match nothing), the whole
+ * space (kube-proxy's match-all, NodePortAddresses.MatchAll), an unused range (nothing matches
+ * anywhere), and "primary" (the node's primary IP, cmd/kube-proxy/app/server.go). "primary"
+ * never mixes with CIDRs: validateKubeProxyNodePortAddress refuses it.
+ */
+export const kNodePortAddressChoices: readonly (readonly string[])[] = [
+  ['192.168.0.0/24'], ['198.18.0.0/24'], ['192.168.0.12/32'], ['0.0.0.0/0'], ['10.99.0.0/16'], ['primary'], ['192.168.0.11/32', '198.18.0.0/24'],
+];
+
 export function clusterSpecArb(options: ClusterArbOptions = {}): fc.Arbitrary<ClusterSpec> {
   return fc.record({
     cni: fc.constantFrom(...(options.cnis ?? kCniChoices)),
@@ -133,6 +146,7 @@ export function clusterSpecArb(options: ClusterArbOptions = {}): fc.Arbitrary<Cl
     masqueradeAll: options.masqueradeAll === undefined ? fc.boolean() : fc.constant(options.masqueradeAll),
     ipvsScheduler: fc.oneof({ weight: 2, arbitrary: fc.constant<IpvsScheduler>('rr') }, fc.constantFrom(...kIpvsSchedulers)),
     detectLocal: fc.oneof({ weight: 2, arbitrary: fc.constant<DetectLocalMode>('ClusterCIDR') }, fc.constantFrom(...kLocalDetectors)),
+    nodePortAddresses: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, fc.constantFrom(...kNodePortAddressChoices)),
     services: fc.array(serviceSpecArb, { minLength: 1, maxLength: options.maxServices ?? 3 }),
   });
 }
@@ -160,6 +174,7 @@ export function clusterObjects(spec: ClusterSpec): object[] {
   objects.push(
     proxyConfig({
       mode: 'iptables', clusterCIDR: kClusterCidr, iptables: { masqueradeAll: spec.masqueradeAll }, ipvs: { scheduler: spec.ipvsScheduler ?? 'rr' }, detectLocalMode: spec.detectLocal ?? 'ClusterCIDR',
+      ...(spec.nodePortAddresses ? { nodePortAddresses: spec.nodePortAddresses } : {}),
     }),
   );
   objects.push(clusterNetwork({ cni: spec.cni, mtu: 1500, serviceNodePortRange: '30000-32767' }));
@@ -250,7 +265,7 @@ export function buildCluster(spec: ClusterSpec): Cluster {
 /** A short, readable description of a spec for failure messages. */
 export function describeCluster(spec: ClusterSpec): string {
   const lines = [
-    `cni ${spec.cni}, ${spec.nodes} nodes${spec.nodeExternalIPs ? ' (with ExternalIPs)' : ''}${spec.masqueradeAll ? ', masqueradeAll' : ''}, detectLocalMode ${spec.detectLocal ?? 'ClusterCIDR'}, IPVS scheduler ${spec.ipvsScheduler ?? 'rr'}`,
+    `cni ${spec.cni}, ${spec.nodes} nodes${spec.nodeExternalIPs ? ' (with ExternalIPs)' : ''}${spec.masqueradeAll ? ', masqueradeAll' : ''}, detectLocalMode ${spec.detectLocal ?? 'ClusterCIDR'}, IPVS scheduler ${spec.ipvsScheduler ?? 'rr'}${spec.nodePortAddresses ? `, nodePortAddresses [${spec.nodePortAddresses.join(', ')}]` : ''}`,
   ];
   spec.services.forEach((raw, j) => {
     const s = effectiveService(raw);

@@ -42,6 +42,7 @@ import {
   type ClusterSpec,
   type Scenario,
   type EndpointState,
+  type ServiceSpec,
   type ResolvedPacket,
 } from './arbitraries.js';
 
@@ -234,12 +235,14 @@ export function sendPacket(lc: LoggedContext, probe: Probe, tcpFlags: number = T
 const kClusterCidr = parseCidr('10.244.0.0/16')!;
 
 export interface EndpointSets {
-  /** Rows usable cluster-wide: ready ones, else serving-and-terminating ones. */
+  /** Rows usable cluster-wide: ready ones, else serving-and-terminating ones; empty when the port never uses Cluster policy. */
   readonly cluster: readonly number[];
-  /** Rows on the node: ready ones there, else serving-and-terminating ones there. */
+  /** Rows on the node: ready ones there, else serving-and-terminating ones there; empty when the port never uses Local policy. */
   readonly local: readonly number[];
   /** Ready rows (what the userspace proxy's LoadBalancerRR gets from Endpoints). */
   readonly ready: readonly number[];
+  /** A usable (ready or serving-and-terminating) endpoint exists anywhere in the cluster: hasAnyEndpoints. */
+  readonly hasAny: boolean;
 }
 
 /** The endpoint row of spec endpoint k of service j for service port `sp`. */
@@ -249,18 +252,39 @@ function rowOf(cluster: Cluster, sp: number, ip: number): number {
   return -1;
 }
 
-/** kube-proxy's CategorizeEndpoints, computed from the spec (not from kdp's topology.ts). */
+/** ServicePort.ExternallyAccessible (pkg/proxy/serviceport.go): a NodePort, LoadBalancer IPs or externalIPs. */
+export function externallyAccessible(s: ServiceSpec): boolean {
+  return s.kind === 'NodePort' || s.kind === 'LoadBalancer' || s.externalIP;
+}
+
+/** ServicePort.ExternalPolicyLocal: externalTrafficPolicy Local on an externally accessible port. */
+export function externalPolicyLocal(s: ServiceSpec): boolean {
+  return externallyAccessible(s) && s.externalLocal;
+}
+
+/**
+ * kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go), computed from the spec (not from
+ * kdp's topology.ts). As there, the Cluster list is computed only when the port
+ * UsesClusterEndpoints (iTP Cluster, or any external access: pod traffic short-circuits to it)
+ * and the Local list only when it UsesLocalEndpoints (iTP Local, or eTP Local on an externally
+ * accessible port) (pkg/proxy/serviceport.go); each is the ready endpoints, else (independently)
+ * the serving-and-terminating ones. No topology hints are generated, so topology plays no part.
+ */
 export function endpointSets(cs: ClusterSpec, cluster: Cluster, sp: number, node: number): EndpointSets {
   const j = Number(cluster.services[cluster.ports[sp].service].name.slice('svc-'.length));
   const svc = effectiveService(cs.services[j]);
   const eps = svc.endpoints.map((e, k) => ({ state: e.state as EndpointState, node: e.node % cs.nodes, row: rowOf(cluster, sp, endpointIp(e.node % cs.nodes, j, k)) }));
   const ready = eps.filter((e) => e.state === 'ready');
   const servingTerminating = eps.filter((e) => e.state === 'serving-terminating');
-  const clusterSet = ready.length > 0 ? ready : servingTerminating;
+  const usesCluster = !svc.internalLocal || externallyAccessible(svc);
+  const usesLocal = svc.internalLocal || externalPolicyLocal(svc);
+  const clusterSet = !usesCluster ? [] : ready.length > 0 ? ready : servingTerminating;
   const localReady = ready.filter((e) => e.node === node);
-  const local = localReady.length > 0 ? localReady : servingTerminating.filter((e) => e.node === node);
+  const local = !usesLocal ? [] : localReady.length > 0 ? localReady : servingTerminating.filter((e) => e.node === node);
   const rows = (l: { row: number }[]): number[] => l.map((e) => e.row).sort((a, b) => a - b);
-  return { cluster: rows(clusterSet), local: rows(local), ready: rows(ready) };
+  // hasAnyEndpoints: the Cluster list finds a usable endpoint anywhere, and so does the Local
+  // pre-scan; a port uses at least one of the two.
+  return { cluster: rows(clusterSet), local: rows(local), ready: rows(ready), hasAny: ready.length + servingTerminating.length > 0 };
 }
 
 /** How the rules of the deciding node see a packet's source. */
@@ -305,11 +329,9 @@ export function eligibleRows(mode: ModeName, cs: ClusterSpec, cluster: Cluster, 
   if (mode === 'ipvs') {
     // pkg/proxy/ipvs/proxier.go syncEndpoint(onlyNodeLocalEndpoints): the local endpoints, else
     // (kubernetes PR 97081) the cluster ones, which CategorizeEndpoints only computes when the
-    // port uses Cluster policy somewhere (iTP Cluster, or any external access): IPVS D1, D2, D4.
-    const external = port.nodePort !== 0 || svc.externalIPs.length > 0 || svc.loadBalancerIPs.length > 0;
-    const clusterCat = svc.internalTrafficPolicy !== 'Local' || external ? sets.cluster : [];
+    // port uses Cluster policy somewhere (endpointSets' cluster list is empty otherwise): IPVS D1, D2, D4.
     const onlyLocal = via === 'cluster-ip' ? svc.internalTrafficPolicy === 'Local' : svc.externalTrafficPolicy === 'Local';
-    return onlyLocal ? (sets.local.length > 0 ? sets.local : clusterCat) : sets.cluster;
+    return onlyLocal ? (sets.local.length > 0 ? sets.local : sets.cluster) : sets.cluster;
   }
   if (via === 'cluster-ip') return svc.internalTrafficPolicy === 'Local' ? sets.local : sets.cluster;
   if (svc.externalTrafficPolicy !== 'Local') return sets.cluster;

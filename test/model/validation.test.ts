@@ -248,3 +248,20 @@ ${node1}`;
     assert.equal(loadCluster(config('""'), 'cluster.yaml', { modes: ['iptables'] }).cluster?.proxy.mode, '');
   });
 });
+
+describe('nodePortAddresses in a KubeProxyConfiguration', () => {
+  const config = (npa: string) => `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+nodePortAddresses: ${npa}
+---
+${node1}`;
+
+  it('takes "primary" alone or CIDRs, and refuses the two together as kube-proxy does', () => {
+    assert.equal(load(config('[primary]')).cluster?.proxy.nodePortPrimaryOnly, true);
+    assert.equal(load(config('[192.168.0.0/24]')).cluster?.proxy.nodePortAddresses.length, 1);
+    // validateKubeProxyNodePortAddress (pkg/proxy/apis/config/validation): "can't use both 'primary' and CIDRs".
+    const { cluster, diagnostics } = load(config('[192.168.0.0/24, primary]'));
+    assert.equal(cluster, undefined);
+    assert.equal(only(diagnostics, 'error', /can't use both 'primary' and CIDRs/).path, 'nodePortAddresses[1]');
+  });
+});

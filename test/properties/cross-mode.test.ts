@@ -1,12 +1,16 @@
 /**
- * Every mode agrees with every other: for random clusters and packets, the iptables, IPVS,
+ * Every mode agrees with kube-proxy: for random clusters and packets, the iptables, IPVS,
  * nftables and userspace dataplanes (compiled for the node where the packet meets the rules)
- * give the same decision, service, set of eligible endpoints and masquerade, except where
- * kube-proxy's own modes differ. Each known difference is listed below with the kube-proxy
- * source that shows it, and is applied as a precise prediction of how the mode's answer differs
- * from iptables mode's (so a difference outside its documented condition still fails).
+ * give the decision, service, full set of eligible endpoints and masquerade that an oracle of
+ * kube-proxy's iptables mode gives (test/helpers/iptables-oracle.ts, written from kube-proxy's
+ * source, not from kdp's), except where kube-proxy's own modes differ. iptables mode must equal
+ * the oracle; each known difference of another mode is listed below with the kube-proxy source
+ * that shows it, and is applied as a precise prediction of how the mode's answer differs from
+ * the oracle's (so a difference outside its documented condition still fails). With the oracle
+ * as the reference, a bug in code the modes share (topology, local detection, node addresses,
+ * the model) fails here even when every mode repeats it.
  *
- * Differences (iptables mode is the reference; see also test/compile/{nftables,ipvs,userspace}):
+ * Differences (the iptables-mode oracle is the reference; see also test/compile/{nftables,ipvs,userspace}):
  *  N-D1 nftables: a ClusterIP on a port/protocol no service uses is REJECTed.
  *       pkg/proxy/nftables/proxier.go setupNFTables, chain `cluster-ips-check`:
  *       "Reject traffic to invalid ports of ClusterIPs". iptables mode: no rule, none.
@@ -14,7 +18,13 @@
  *       traffic to unallocated ClusterIPs"). iptables mode: none.
  *  N-D3 nftables: NodePorts answer on the node's primary IP only by default
  *       (cmd/kube-proxy/app/server_linux.go platformApplyDefaults: nodePortAddresses ["primary"]);
- *       iptables mode serves every local address, here the node's ExternalIP too.
+ *       iptables mode serves every local address, here the node's ExternalIP too. With
+ *       nodePortAddresses set, both serve the node IPs inside it.
+ *  N-D7 nftables: a NodePort on a local address outside nodePortAddresses is nothing to
+ *       nftables, endpoints or not: the no-endpoint check matches `ip daddr @nodeport-ips`
+ *       (nodePortEndpointsCheckChain, setupNFTables). iptables mode's KUBE-EXTERNAL-SERVICES
+ *       NodePort rule matches `-m addrtype --dst-type LOCAL` (every local address), so a port
+ *       without (local) endpoints is REJECTed / DROPped there on every local address.
  *  N-D5 nftables: node-originated traffic to an externalIP or LB IP of a service without
  *       endpoints is REJECTed: nftablesJumpChains jumps service-endpoints-check (the
  *       no-endpoint-services map, which holds external addresses too) from filter-output; and
@@ -29,7 +39,8 @@
  *       (pkg/proxy/ipvs/proxier.go syncEndpoint, kubernetes PR 97081: "Allow access from local
  *       PODs even if no local endpoints exist"), for every source; a virtual service without
  *       real servers answers ICMP port unreachable (net/netfilter/ipvs/ip_vs_core.c ip_vs_leave):
- *       REJECT. iptables mode: KUBE-SVL "has no local endpoints" -j KUBE-MARK-DROP, and pod/node
+ *       REJECT. iptables mode: "has no local endpoints" DROP in filter KUBE-SERVICES (ClusterIP) or
+ *       KUBE-EXTERNAL-SERVICES (external addresses), and pod/node
  *       traffic to external addresses short-circuits to KUBE-SVC (all cluster endpoints).
  *       No masquerade follows from the policy itself (KUBE-NODE-PORT-LOCAL / KUBE-LOAD-BALANCER-LOCAL
  *       / KUBE-EXTERNAL-IP-LOCAL RETURN before KUBE-MARK-MASQ).
@@ -39,6 +50,10 @@
  *       endpoints (usesFWChain), so without endpoints it REJECTs instead.
  *  I-D3 IPVS: any bound VIP (ClusterIP, externalIP, LB IP) on a port/protocol without a virtual
  *       service is REJECTed (KUBE-IPVS-FILTER in writeIptablesRules, issue 72236).
+ *  I-D7 IPVS: NodePort virtual services exist only on the node IPs nodePortAddresses selects
+ *       (syncProxyRules' nodeIPs, from GetNodeIPs); another local address has no virtual service
+ *       and KUBE-IPVS-FILTER does not cover node IPs, so it is nothing, endpoints or not
+ *       (iptables mode: REJECT / DROP there without (local) endpoints, as N-D7).
  *  U-D1 userspace: no masquerade mark at all; the proxy's own connection carries the node's
  *       address (pkg/proxy/userspace/proxier.go, proxysocket.go): masquerade is not compared.
  *  U-D2 userspace: no traffic policies, no terminating fallback, no REJECT for an empty
@@ -50,6 +65,8 @@
  *       reach externalIPs through the proxy; and the host portal for an externalIP carries
  *       `-m addrtype --dst-type LOCAL` (openOnePortal), so the node's own traffic to a
  *       non-local externalIP is not captured either.
+ *  U-D5 userspace: nodePortAddresses is not honoured: openNodePort opens the NodePort on every
+ *       local address (KUBE-NODEPORT-* jumped with `-m addrtype --dst-type LOCAL`).
  *
  *
  * Runs in `npm test`: 300 scenarios (cluster + up to 4 packets, every mode, every node).
@@ -61,19 +78,13 @@ import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Cluster, ModeName } from '../../src/model/types.js';
 import { formatIp, cidrContains, parseCidr } from '../../src/net/ipv4.js';
 import { kServiceCidr, resolveScenario, scenarioArb, type ClusterSpec, type ResolvedPacket } from '../helpers/arbitraries.js';
+import { iptablesAnswer, nodePortServed, type ServiceAnswer } from '../helpers/iptables-oracle.js';
 import { checkProperty, detectedSource, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
 
 const kRuns = runs(300);
 const serviceCidr = parseCidr(kServiceCidr)!;
 
-interface Answer {
-  verdict: 'dnat' | 'none' | 'reject' | 'drop';
-  servicePort: number;
-  candidates: number[];
-  masquerade: boolean | null;
-}
-
-function answerOf(ex: Explanation): Answer {
+function answerOf(ex: Explanation): ServiceAnswer {
   const verdict = ex.verdict === 'redirect' ? 'dnat' : ex.verdict;
   return {
     verdict,
@@ -83,11 +94,11 @@ function answerOf(ex: Explanation): Answer {
   };
 }
 
-const show = (c: Cluster, a: Answer): string =>
+const show = (c: Cluster, a: ServiceAnswer): string =>
   `${a.verdict}${a.verdict === 'dnat' ? ` port#${a.servicePort} [${a.candidates.map((r) => formatIp(c.endpoints.ip[r])).join(', ')}] masq=${a.masquerade}` : ''}`;
 
 /** What the packet addresses, in the deciding node's terms. */
-function classify(cluster: Cluster, p: ResolvedPacket): { vip: 'cluster-ip' | 'external-ip' | 'lb-ip' | null; src: SourceClass; nonPrimaryNodeAddress: boolean } {
+function classify(cluster: Cluster, p: ResolvedPacket): { vip: 'cluster-ip' | 'external-ip' | 'lb-ip' | null; src: SourceClass } {
   const { dstIp, srcIp } = p.probe;
   const vip = cluster.services.some((s) => s.clusterIPs.includes(dstIp))
     ? 'cluster-ip'
@@ -96,40 +107,37 @@ function classify(cluster: Cluster, p: ResolvedPacket): { vip: 'cluster-ip' | 'e
       : cluster.services.some((s) => s.loadBalancerIPs.includes(dstIp))
         ? 'lb-ip'
         : null;
-  const node = cluster.nodes[p.probe.node];
   const src: SourceClass = detectedSource(cluster, p.probe.node, srcIp, p.probe.entry === ENTRY_POD, p.probe.entry === ENTRY_HOST);
-  return { vip, src, nonPrimaryNodeAddress: node.externalIPs.includes(dstIp) };
+  return { vip, src };
 }
 
-/** The answer `mode` must give, from iptables mode's and the documented differences. */
-function predict(mode: ModeName, ref: Answer, cs: ClusterSpec, cluster: Cluster, p: ResolvedPacket): { want: Answer; compareMasq: boolean } {
+/** The answer `mode` must give, from the oracle's answer for iptables mode and the documented differences. */
+function predict(mode: ModeName, ref: ServiceAnswer, cs: ClusterSpec, cluster: Cluster, p: ResolvedPacket): { want: ServiceAnswer; compareMasq: boolean } {
   const k = classify(cluster, p);
   const sp = p.target.servicePort;
   const via = p.target.via as Via;
+  const none: ServiceAnswer = { verdict: 'none', servicePort: -1, candidates: [], masquerade: null };
   if (mode === 'iptables') return { want: ref, compareMasq: true };
+  // Where the mode opens NodePorts (N-D3, N-D7, I-D7, U-D5): elsewhere a NodePort is nothing to it.
+  const served = via !== 'node-port' || nodePortServed(mode, cs, p.probe.node, p.probe.dstIp);
   if (mode === 'nftables') {
-    if (sp < 0 && k.vip === 'cluster-ip') return { want: { verdict: 'reject', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D1
-    if (sp < 0 && k.vip === null && cidrContains(serviceCidr, p.probe.dstIp)) return { want: { verdict: 'drop', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D2
-    if (via === 'node-port' && k.nonPrimaryNodeAddress) return { want: { verdict: 'none', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D3
+    if (sp < 0 && k.vip === 'cluster-ip') return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // N-D1
+    if (sp < 0 && k.vip === null && cidrContains(serviceCidr, p.probe.dstIp)) return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // N-D2
+    if (!served) return { want: none, compareMasq: true }; // N-D3, N-D7
     if (sp >= 0 && (via === 'external-ip' || via === 'lb-ip')) {
       const svc = cluster.services[cluster.ports[sp].service];
       const sets = endpointSets(cs, cluster, sp, p.probe.node);
       if (p.probe.entry !== ENTRY_HOST && svc.loadBalancerSourceRanges.length > 0 && via === 'lb-ip' && sets.cluster.length === 0 && !svc.loadBalancerSourceRanges.some((c) => cidrContains(c, p.probe.srcIp))) {
-        return { want: { verdict: 'drop', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D6
+        return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // N-D6
       }
-      if (p.probe.entry === ENTRY_HOST && sets.cluster.length === 0) return { want: { verdict: 'reject', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D5
-      if (p.probe.entry === ENTRY_HOST && svc.externalTrafficPolicy === 'Local' && sets.local.length === 0) return { want: { verdict: 'drop', servicePort: -1, candidates: [], masquerade: null }, compareMasq: true }; // N-D5
+      if (p.probe.entry === ENTRY_HOST && sets.cluster.length === 0) return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // N-D5
+      if (p.probe.entry === ENTRY_HOST && svc.externalTrafficPolicy === 'Local' && sets.local.length === 0) return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // N-D5
     }
     return { want: ref, compareMasq: true };
   }
-  const none: Answer = { verdict: 'none', servicePort: -1, candidates: [], masquerade: null };
-  // NodePorts are served on every address of the node (its ExternalIP included: kdp puts it on
-  // the host, pod-network.ts), in nftables mode on the primary one only (N-D3, above).
-  const nodeAddr = cluster.nodes[p.probe.node];
-  const served = via !== 'node-port' || nodeAddr.internalIPs.includes(p.probe.dstIp) || nodeAddr.externalIPs.includes(p.probe.dstIp);
   if (mode === 'ipvs') {
     if (sp < 0) return { want: k.vip !== null ? { ...none, verdict: 'reject' } : ref, compareMasq: true }; // I-D3
-    if (!served) return { want: ref, compareMasq: true };
+    if (!served) return { want: none, compareMasq: true }; // I-D7
     const svc = cluster.services[cluster.ports[sp].service];
     // I-D6: the source-range firewall (filter INPUT, before IPVS at LOCAL_IN) for every LB with
     // ranges, endpoints or not (the KUBE-LOAD-BALANCER-FW ipset is filled regardless of endpoints).
@@ -153,12 +161,12 @@ function predict(mode: ModeName, ref: Answer, cs: ClusterSpec, cluster: Cluster,
   if (via === 'external-ip' && p.probe.entry === ENTRY_POD && (cs.cni === 'kubenet' || cs.cni === 'flannel-vxlan')) return { want: none, compareMasq: false }; // U-D4
   if (via === 'external-ip' && p.probe.entry === ENTRY_HOST) return { want: none, compareMasq: false }; // U-D4 (host portal: local externalIPs only)
   const ready = [...endpointSets(cs, cluster, sp, p.probe.node).ready].sort((a, b) => a - b);
-  return { want: { verdict: 'dnat', servicePort: sp, candidates: ready, masquerade: null }, compareMasq: false }; // U-D2, U-D3
+  return { want: { verdict: 'dnat', servicePort: sp, candidates: ready, masquerade: null }, compareMasq: false }; // U-D2, U-D3, U-D5
 }
 
-test('every mode agrees with iptables mode on decision, service, eligible endpoints and masquerade, but for the documented differences', () => {
+test('every mode gives the answer of the kube-proxy iptables oracle, but for the documented differences', () => {
   checkProperty(
-    'cross-mode agreement',
+    'cross-mode agreement with the oracle',
     scenarioArb(),
     (sc) => {
       // Arrange: every mode compiled for every node the packets enter.
@@ -175,15 +183,15 @@ test('every mode agrees with iptables mode on decision, service, eligible endpoi
           srcIp: p.probe.srcIp, srcPort: p.probe.srcPort, dstIp: p.probe.dstIp, dstPort: p.probe.dstPort, proto: p.probe.proto,
           hook: p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD,
         });
-        // Act: every branch of every mode's rules for this first packet.
-        const ref = answerOf(dp('iptables', p.probe.node).explain(pkt));
+        const ref = iptablesAnswer(sc.cluster, cluster, p);
         for (const mode of modeNames()) {
+          // Act: every branch of every mode's rules for this first packet.
           const got = answerOf(dp(mode, p.probe.node).explain(pkt));
           const { want, compareMasq } = predict(mode, ref, sc.cluster, cluster, p);
           // Assert
           const g = { ...got, masquerade: compareMasq ? got.masquerade : null };
           const w = { ...want, masquerade: compareMasq ? want.masquerade : null };
-          holds(JSON.stringify(g) === JSON.stringify(w) ? '' : `${mode} says ${show(cluster, g)}; iptables says ${show(cluster, ref)}, so ${mode} should say ${show(cluster, w)}`);
+          holds(JSON.stringify(g) === JSON.stringify(w) ? '' : `${mode} says ${show(cluster, g)}; the iptables oracle says ${show(cluster, ref)}, so ${mode} should say ${show(cluster, w)}`);
         }
       }
     },

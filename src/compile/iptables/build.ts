@@ -139,7 +139,9 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
   b.add(post, { order: [TOK_COMMENT], comment: 'kubernetes service traffic requiring SNAT', target: T_MASQUERADE, targetFlags: randomFully ? TF_RANDOM_FULLY : 0, inRestore: true });
   b.add(n(kKubeMarkMasq), { order: [], target: T_MARK, markValue: masqMark, markMask: masqMark, targetFlags: TF_MARK_OR, inRestore: true });
 
-  const nodePortMatchAll = proxy.nodePortAddresses.length === 0 && !proxy.nodePortPrimaryOnly;
+  // NodePortAddresses.MatchAll (pkg/proxy/util/nodeport_addresses.go NewNodePortAddresses): no
+  // CIDRs, or a zero CIDR ("Ignore everything else"); then the tail call is `--dst-type LOCAL`.
+  const nodePortMatchAll = !proxy.nodePortPrimaryOnly && (proxy.nodePortAddresses.length === 0 || proxy.nodePortAddresses.some((c) => c.prefix === 0));
   const npCidrs: readonly Cidr[] = proxy.nodePortPrimaryOnly ? [host(nodeIP)] : proxy.nodePortAddresses;
   const localhostNodePorts = proxy.localhostNodePorts && (nodePortMatchAll || npCidrs.some((c) => cidrContains(c, kLoopbackIp)));
   if (localhostNodePorts) {

@@ -7,7 +7,7 @@ import {
   compileIptables, compileRuleset, dataplaneFromIptablesSave, iptablesSync, parseIptablesSave, renderIptablesRestore, renderIptablesSave,
 } from '../../../src/compile/iptables/index.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
-import { loadFixture } from '../../helpers/cluster.js';
+import { clusterOf, loadFixture, node, proxyConfig } from '../../helpers/cluster.js';
 import { firstPacket } from '../../helpers/packet-flow.js';
 
 test('golden: notable rules of the small fixture (node-1)', () => {
@@ -30,6 +30,23 @@ test('golden: notable rules of the small fixture (node-1)', () => {
   // The jump to KUBE-NODEPORTS is the last rule of nat KUBE-SERVICES.
   const ks = lines.filter((l) => l.startsWith('-A KUBE-SERVICES ') && !l.includes('REJECT') && !l.includes('has no'));
   assert.match(ks[ks.length - 1], /-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS$/);
+});
+
+test('nodePortAddresses: a zero CIDR is match-all (`--dst-type LOCAL`), CIDRs and "primary" give one `-d` per node IP', () => {
+  // pkg/proxy/util/nodeport_addresses.go NewNodePortAddresses: a zero CIDR sets matchAll ("Ignore
+  // everything else"); syncProxyRules then writes the addrtype tail call, else one per GetNodeIPs IP.
+  const tail = (npa?: string[]): string[] => {
+    const c = clusterOf(proxyConfig(npa ? { nodePortAddresses: npa } : {}), node('node-1', '10.244.1.0/24', '192.168.0.11'));
+    return renderIptablesSave(compileRuleset(c, { node: 0 })).split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES ') && l.endsWith('-j KUBE-NODEPORTS'));
+  };
+  const matchAll = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS';
+  assert.deepEqual(tail(), [matchAll]);
+  assert.deepEqual(tail(['0.0.0.0/0']), [matchAll]);
+  assert.deepEqual(tail(['10.0.0.0/8', '0.0.0.0/0']), [matchAll]);
+  const one = '-A KUBE-SERVICES -d 192.168.0.11/32 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS';
+  assert.deepEqual(tail(['192.168.0.0/24']), [one]);
+  assert.deepEqual(tail(['primary']), [one]);
+  assert.deepEqual(tail(['10.99.0.0/16']), []);
 });
 
 test('rule counts of the small fixture', () => {
