@@ -22,10 +22,10 @@ import { InvalidArgumentError } from '../../errors.js';
 import { formatIp } from '../../net/ipv4.js';
 import { murmur3x64128 } from '../../net/hash.js';
 import { protocolName } from '../../model/types.js';
+import { kMaglevTableSizes } from '../../model/read-config.js';
 import type { Protocol } from '../../net/proto.js';
 
-/** `bpf-lb-maglev-table-size`: the primes Cilium accepts (maglevSupportedTableSizes). */
-export const kMaglevTableSizes = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071] as const;
+export { kMaglevTableSizes } from '../../model/read-config.js';
 export const kDefaultMaglevTableSize = 16381;
 /** `bpf-lb-maglev-hash-seed` default (pkg/maglev DefaultHashSeed): 12 bytes, base64. */
 export const kDefaultMaglevHashSeed = 'JLfvgnHc2kaSUFaI';
@@ -111,7 +111,7 @@ export function offsetAndSkip(hashString: string, m: number, seed: number): [num
  * slots, about M ln M probes in all.
  */
 export function ciliumMaglevTable(backends: readonly MaglevBackend[], m: number, seed: number, out: Uint32Array = new Uint32Array(m), at = 0): Uint32Array {
-  if (!(kMaglevTableSizes as readonly number[]).includes(m)) {
+  if (!kMaglevTableSizes.includes(m)) {
     throw new InvalidArgumentError(`bpf-lb-maglev-table-size ${m} is not one Cilium supports (${kMaglevTableSizes.join(', ')})`);
   }
   out.fill(kMaglevEmpty, at, at + m);
