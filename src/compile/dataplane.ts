@@ -128,6 +128,13 @@ export interface ServiceDataplane {
    */
   readonly socketLb?: boolean;
   /**
+   * For `kdp trace`: the program a first packet meets, in the mode's words, where the hook's name
+   * (PREROUTING, OUTPUT) would not say it (an eBPF program at tc or XDP). Not called on the hot path.
+   */
+  programAt?(pkt: FirstPacket): string;
+  /** For `kdp trace`: what does the source NAT of a marked packet, when not iptables' MASQUERADE. */
+  readonly snatBy?: string;
+  /**
    * Forgets every per-run state (session affinity entries, schedulers' cursors), as a freshly
    * started node would have them.
    */

@@ -7,6 +7,7 @@
 import type { Cluster, ModeName } from '../model/types.js';
 import type { CompiledCluster } from './compiled-cluster.js';
 import { ConntrackTable } from './conntrack.js';
+import { SocketTable } from './socket-table.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import { Tunnels } from './tunnels.js';
 
@@ -19,6 +20,8 @@ export class NodeWorld {
   readonly conntrackMax: number;
   readonly tunnels: Tunnels;
   readonly #conntrack: (ConntrackTable | undefined)[];
+  readonly #sockets: (SocketTable | undefined)[];
+  readonly #socketLb: Int8Array;
 
   constructor(compiled: CompiledCluster, conntrackMax: number) {
     this.compiled = compiled;
@@ -28,6 +31,8 @@ export class NodeWorld {
     this.conntrackMax = conntrackMax;
     this.tunnels = new Tunnels(compiled.plan);
     this.#conntrack = new Array(compiled.cluster.nodes.length);
+    this.#sockets = new Array(compiled.cluster.nodes.length);
+    this.#socketLb = new Int8Array(compiled.cluster.nodes.length).fill(-1);
   }
 
   conntrack(node: number): ConntrackTable {
@@ -39,13 +44,46 @@ export class NodeWorld {
     return ct;
   }
 
+  /** Whether the node's mode balances at the socket (its dataplane's `socketLb`), asked once per node. */
+  socketLb(node: number): boolean {
+    let v = this.#socketLb[node];
+    if (v < 0) v = this.#socketLb[node] = this.compiled.dataplane(node).socketLb === true ? 1 : 0;
+    return v === 1;
+  }
+
+  /** The node's connected sockets (socket LB), made on first use, as many as conntrack entries. */
+  sockets(node: number): SocketTable {
+    let s = this.#sockets[node];
+    if (!s) {
+      s = new SocketTable(this.conntrackMax);
+      this.#sockets[node] = s;
+    }
+    return s;
+  }
+
+  /**
+   * The endpoint row the flow sent from `node` with this tuple got, or -1: its socket's backend
+   * (socket LB), else its conntrack entry's. Untimed bookkeeping: not counted as a lookup.
+   */
+  flowEndpoint(node: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+    const s = this.#sockets[node];
+    const e = s ? s.lookup(src, dst, sport, dport, proto, 0) : -1;
+    if (e >= 0) return s!.endpoint[e];
+    const ct = this.conntrack(node);
+    const found = ct.counters[0];
+    const slot = ct.lookup(src, dst, sport, dport, proto, now);
+    ct.counters[0] = found;
+    return slot >= 0 ? ct.endpoint[slot] : -1;
+  }
+
   /** Every conntrack table created so far (for counters). */
   conntrackTables(): ConntrackTable[] {
     return this.#conntrack.filter((t): t is ConntrackTable => t !== undefined);
   }
 
-  /** Empties every conntrack table and zeroes its counters, keeping the memory for the next run. */
+  /** Empties every conntrack table (and socket table) and zeroes its counters, keeping the memory for the next run. */
   clearConntrack(): void {
+    for (const s of this.#sockets) s?.clear();
     for (const ct of this.conntrackTables()) {
       ct.clear();
       ct.counters.fill(0);

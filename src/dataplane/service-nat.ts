@@ -80,7 +80,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
         v === VERDICT_DNAT || v === VERDICT_REDIRECT
           ? `${compiled.mode}: ${kVerdictNames[v].toUpperCase()} to ${formatIp(d.dnatIp)}:${d.dnatPort}${d.masquerade ? ', marked for masquerade' : ''}`
           : `${compiled.mode}: ${v === 0 ? 'no service rule matched' : kVerdictNames[v].toUpperCase()}`;
-      rec.record(batch, i, `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what);
+      rec.record(batch, i, dp.programAt ? dp.programAt(pkt) : `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what);
     }
     if (v !== VERDICT_REJECT && v !== VERDICT_DROP) next[i] = NEXT_ROUTE;
   }

@@ -240,13 +240,24 @@ export class CiliumDataplane implements ServiceDataplane {
     return this.cluster.endpoints.node[this.tables.slotRow[slot]] !== this.node;
   }
 
+  readonly snatBy = 'bpf_host nodeport_nat_ipv4_fwd, cilium_snat_v4_external';
+
+  programAt(pkt: FirstPacket): string {
+    return this.where(pkt);
+  }
+
+  private where(pkt: FirstPacket): string {
+    const path = this.path(pkt);
+    return path === PATH_SOCKET ? `${pkt.fromPodInterface ? 'pod' : 'host'} socket: cil_sock4_${pkt.proto === PROTO_TCP ? 'connect' : 'sendmsg'}`
+      : pkt.hook === HOOK_OUTPUT ? 'bpf_host (to-netdev)' : pkt.fromPodInterface ? 'bpf_lxc (from-container)'
+      : `bpf_host ${this.config.lbAcceleration === 'disabled' ? '(tc from-netdev)' : '(XDP)'}: nodeport_lb4`;
+  }
+
   explain(pkt: FirstPacket): Explanation {
     const t = this.tables;
     const steps: TraceStep[] = [];
     const path = this.path(pkt);
-    const where = path === PATH_SOCKET ? `${pkt.fromPodInterface ? 'pod' : 'host'} socket: cil_sock4_${pkt.proto === PROTO_TCP ? 'connect' : 'sendmsg'}`
-      : pkt.hook === HOOK_OUTPUT ? 'bpf_host (to-netdev)' : pkt.fromPodInterface ? 'bpf_lxc (from-container)'
-      : `bpf_host ${this.config.lbAcceleration === 'disabled' ? '(tc from-netdev)' : '(XDP)'}: nodeport_lb4`;
+    const where = this.where(pkt);
     const d = { verdict: 0, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
     const f = this.frontend(pkt, path, d);
     const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}/${protocolName(pkt.proto as Protocol)}`;
