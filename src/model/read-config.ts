@@ -143,8 +143,8 @@ export const kMaglevTableSizes: readonly number[] = [251, 509, 1021, 2039, 4093,
  * Cilium v1.17's defaults for the keys kdp reads (pkg/option/config.go, pkg/maglev, the agent's
  * flags): kube-proxy replacement off, socket LB off, random selection, SNAT, no XDP, Maglev
  * M = 16381 with seed JLfvgnHc2kaSUFaI, CT maps of 524288 TCP and 262144 other entries, LB maps of
- * 65536 entries, ClusterIPs not reachable from outside, source ranges on LoadBalancer only, and
- * an ICMP reject for a Service without backends.
+ * 65536 entries, ClusterIPs not reachable from outside, source ranges on LoadBalancer only, an
+ * ICMP reject for a Service without backends, and no SCTP.
  */
 export const kDefaultCiliumConfig: CiliumConfig = {
   kubeProxyReplacement: false,
@@ -162,6 +162,7 @@ export const kDefaultCiliumConfig: CiliumConfig = {
   externalClusterIp: false,
   sourceRangeAllTypes: false,
   noBackendResponse: 'reject',
+  enableSctp: false,
 };
 
 /** A ConfigMap's string value as a boolean (`strconv.ParseBool`'s spellings), or the fallback after an error. */
@@ -221,6 +222,7 @@ export function readCiliumConfig(r: FieldReader, obj: Json): CiliumConfig {
     externalClusterIp: configBool(r, data, 'bpf-lb-external-clusterip', d.externalClusterIp),
     sourceRangeAllTypes: configBool(r, data, 'bpf-lb-source-range-all-types', d.sourceRangeAllTypes),
     noBackendResponse: r.oneOf(data['service-no-backend-response'], ['data', 'service-no-backend-response'], ['reject', 'drop'] as const, d.noBackendResponse),
+    enableSctp: configBool(r, data, 'enable-sctp', d.enableSctp),
   };
 }
 

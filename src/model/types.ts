@@ -164,6 +164,8 @@ export interface CiliumConfig {
   readonly sourceRangeAllTypes: boolean;
   /** `service-no-backend-response`: what a Service without backends answers. */
   readonly noBackendResponse: 'reject' | 'drop';
+  /** `enable-sctp`: SCTP Service ports are load-balanced (at tc only; sockets never translate SCTP). */
+  readonly enableSctp: boolean;
 }
 
 export interface IpPool {

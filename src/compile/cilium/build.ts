@@ -20,6 +20,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { CiliumConfig, Cluster, Service, ServicePort } from '../../model/types.js';
 import { EP_READY } from '../../model/types.js';
 import { prefixMask } from '../../net/ipv4.js';
+import { PROTO_SCTP } from '../../net/proto.js';
 import { categorizeEndpoints } from '../topology.js';
 import { nodeAddresses } from '../node-addresses.js';
 import { PairTable } from '../tables/index.js';
@@ -95,6 +96,8 @@ export function compileCiliumTables(cluster: Cluster, node: number, config: Cili
   for (const port of cluster.ports) {
     const svc = cluster.services[port.service];
     if (svc.headless || svc.type === 'ExternalName') continue;
+    // Without enable-sctp the agent leaves SCTP ports out of the maps.
+    if (port.protocol === PROTO_SCTP && !config.enableSctp) continue;
     const allTypes = config.sourceRangeAllTypes;
     for (const ip of svc.clusterIPs) add(svc, port, ip, port.port, 0, config.externalClusterIp, allTypes);
     if (port.nodePort !== 0) {

@@ -21,7 +21,7 @@
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
 import { jhash3Words } from '../../net/hash.js';
-import { PROTO_TCP, type Protocol } from '../../net/proto.js';
+import { PROTO_SCTP, PROTO_TCP, type Protocol } from '../../net/proto.js';
 import { protocolName, servicePortName, type CiliumConfig, type Cluster } from '../../model/types.js';
 import {
   HOOK_OUTPUT, HOOK_SOCKET, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, clearDecision, kVerdictNames,
@@ -176,7 +176,8 @@ export class CiliumDataplane implements ServiceDataplane {
 
   /** Where a first packet meets Cilium's programs: the socket, bpf_lxc per packet, or nodeport_lb4 at the device; -1: none translates it. */
   private path(pkt: FirstPacket): number {
-    if (pkt.hook === HOOK_SOCKET) return PATH_SOCKET;
+    // sock_proto_enabled: sockets translate TCP and UDP only.
+    if (pkt.hook === HOOK_SOCKET) return pkt.proto === PROTO_SCTP ? PATH_NONE : PATH_SOCKET;
     if (pkt.hook === HOOK_OUTPUT) return PATH_NONE;
     if (pkt.fromPodInterface) return this.podsBySocket ? PATH_NONE : PATH_LXC;
     return PATH_NODEPORT;
@@ -277,8 +278,9 @@ export class CiliumDataplane implements ServiceDataplane {
       steps.push({ where, rule: 'lb4_local', action: why });
       return { verdict: kVerdictNames[d.verdict], servicePort: t.feServicePort[f], candidates: [], masquerade: false, steps };
     }
-    // A random slot may be any active backend; Maglev and affinity name one.
-    const random = this.via === 'random slot';
+    // A random slot may be any active backend, and so may affinity (per-run state, as every mode
+    // explains it); Maglev names the one its table gives this flow.
+    const random = this.via !== 'Maglev';
     const candidates: number[] = [];
     let masquerade = false;
     for (let k = 0; k < count; k++) {
