@@ -4,6 +4,7 @@
  * its conntrack table, made on first use, and the tunnels it sends through. A context belongs to
  * one worker, so this state is that worker's shard and no packet needs a lock.
  */
+import { findMode } from '../compile/index.js';
 import type { Cluster, ModeName } from '../model/types.js';
 import type { CompiledCluster } from './compiled-cluster.js';
 import { ConntrackTable } from './conntrack.js';
@@ -38,7 +39,9 @@ export class NodeWorld {
   conntrack(node: number): ConntrackTable {
     let ct = this.#conntrack[node];
     if (!ct) {
-      ct = new ConntrackTable({ maxEntries: this.conntrackMax, timeouts: this.cluster.proxy.conntrack });
+      // A mode with its own connection tracking (Cilium's BPF CT maps) brings its timeouts and LRU eviction.
+      const own = findMode(this.mode)?.conntrack?.(this.cluster);
+      ct = new ConntrackTable({ maxEntries: this.conntrackMax, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false });
       this.#conntrack[node] = ct;
     }
     return ct;

@@ -51,6 +51,12 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ciliumOneEndpointSync(prev, next, node, clock),
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.
   orderDependent: clientIpAffinity,
+  // bpf/lib/conntrack_map.h: cilium_ct4_global (TCP) and cilium_ct_any4_global are BPF LRU maps;
+  // pkg/option/config.go lifetimes: TCP 21600 s, TCP closing 10 s, non-TCP 60 s.
+  conntrack: (cluster) => {
+    const config = ciliumConfigOf(cluster);
+    return { timeouts: { tcpEstablishedTimeoutSeconds: 21600, tcpCloseWaitTimeoutSeconds: 10, udpTimeoutSeconds: 60, udpStreamTimeoutSeconds: 60 }, lru: true, tcpMax: config.ctGlobalTcpMax, anyMax: config.ctGlobalAnyMax };
+  },
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0, compileUsPerService: 40 },
   lookup: 'hash',
