@@ -100,6 +100,11 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * (round-robin cursors, affinity), so that shards legitimately differ (see src/replay/replay.ts).
    */
   orderDependent(cluster: Cluster, servicePort: number): boolean;
+  /**
+   * Figures only this mode has, measured once per sweep cell on node 0's compiled dataplane beside
+   * the sync cost (the results' `modeFigures`): e.g. Cilium's Maglev table build time per Service.
+   */
+  figures?(dp: D, cluster: Cluster, clock: () => number): Readonly<Record<string, number>>;
   /** The mode's own connection tracking, when it does not use the kernel's nf_conntrack. */
   conntrack?(cluster: Cluster): ConntrackPolicy;
   /** Conntrack entries one flow makes on a node at most (a proxied flow makes two connections). */

@@ -13,6 +13,7 @@ import { parseLbList } from './parse.js';
 import { renderLbList, renderMaglevList, renderServiceList } from './render.js';
 import { ciliumFromShared, ciliumShared, kCiliumSharedClasses, type CiliumShared } from './shared.js';
 import { ciliumOneEndpointSync } from './sync.js';
+import { maglevFigures } from './figures.js';
 
 /**
  * The configuration the mode runs with: the cluster's `kube-system/cilium-config`, or, when the
@@ -57,8 +58,9 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
     const config = ciliumConfigOf(cluster);
     return { timeouts: { tcpEstablishedTimeoutSeconds: 21600, tcpCloseWaitTimeoutSeconds: 10, udpTimeoutSeconds: 60, udpStreamTimeoutSeconds: 60 }, lru: true, tcpMax: config.ctGlobalTcpMax, anyMax: config.ctGlobalAnyMax };
   },
+  figures: (dp, cluster, clock) => maglevFigures(dp, cluster, clock),
   conntrackEntriesPerFlow: 2,
-  cost: { firstPacketUsPerService: 0, compileUsPerService: 40 },
+  cost: { firstPacketUsPerService: 0, compileUsPerService: 160 },
   lookup: 'hash',
 };
 
