@@ -24,6 +24,8 @@ import { PROTO_SCTP } from '../../net/proto.js';
 import { categorizeEndpoints } from '../topology.js';
 import { nodeAddresses } from '../node-addresses.js';
 import { PairTable } from '../tables/index.js';
+import { kDefaultCiliumConfig } from '../../model/read-config.js';
+import { CiliumDataplane } from './dataplane.js';
 import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
 import {
   BE_STATE_ACTIVE, BE_STATE_TERMINATING, SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE,
@@ -196,4 +198,18 @@ export function packCiliumTables(
     hostAddrs: Uint32Array.from(hostAddrs), nodeAddrs: Uint32Array.from(allNodeAddrs),
     frontends: f, backends: be.length - 1, revNats,
   };
+}
+
+/**
+ * The configuration the mode runs with: the cluster's `kube-system/cilium-config`, or, when the
+ * file has none, Cilium's defaults with kube-proxy replacement on (which is what asking for this
+ * mode means; it turns socket LB on, as the agent's initKubeProxyReplacementOptions does).
+ */
+export function ciliumConfigOf(cluster: Cluster): CiliumConfig {
+  return cluster.cilium ?? { ...kDefaultCiliumConfig, kubeProxyReplacement: true, socketLb: true };
+}
+
+export function compileCilium(cluster: Cluster, node: number): CiliumDataplane {
+  const config = ciliumConfigOf(cluster);
+  return new CiliumDataplane(cluster, node, config, compileCiliumTables(cluster, node, config));
 }

@@ -4,30 +4,14 @@
  * SNAT or DSR, random or Maglev backend selection, and the maps as `cilium-dbg` prints them.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import type { CiliumConfig, Cluster } from '../../model/types.js';
-import { kDefaultCiliumConfig } from '../../model/read-config.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
-import { compileCiliumTables } from './build.js';
+import { ciliumConfigOf, compileCilium } from './build.js';
 import { CiliumDataplane } from './dataplane.js';
 import { parseLbList } from './parse.js';
 import { renderLbList, renderMaglevList, renderServiceList } from './render.js';
 import { ciliumFromShared, ciliumShared, kCiliumSharedClasses, type CiliumShared } from './shared.js';
 import { ciliumOneEndpointSync } from './sync.js';
 import { maglevFigures } from './figures.js';
-
-/**
- * The configuration the mode runs with: the cluster's `kube-system/cilium-config`, or, when the
- * file has none, Cilium's defaults with kube-proxy replacement on (which is what asking for this
- * mode means; it turns socket LB on, as the agent's initKubeProxyReplacementOptions does).
- */
-export function ciliumConfigOf(cluster: Cluster): CiliumConfig {
-  return cluster.cilium ?? { ...kDefaultCiliumConfig, kubeProxyReplacement: true, socketLb: true };
-}
-
-export function compileCilium(cluster: Cluster, node: number): CiliumDataplane {
-  const config = ciliumConfigOf(cluster);
-  return new CiliumDataplane(cluster, node, config, compileCiliumTables(cluster, node, config));
-}
 
 export const ciliumMode: ProxyMode<CiliumDataplane> = {
   name: 'cilium',
@@ -66,7 +50,7 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
 
 export { CiliumDataplane, ciliumFlowHash } from './dataplane.js';
 export { ciliumMaglevTable, backendHashString, maglevSeeds, offsetAndSkip, kMaglevTableSizes, kDefaultMaglevHashSeed, kDefaultMaglevTableSize } from './maglev.js';
-export { compileCiliumTables } from './build.js';
+export { ciliumConfigOf, compileCilium, compileCiliumTables } from './build.js';
 export { renderLbList, renderMaglevList, renderServiceList } from './render.js';
 export { parseLbList } from './parse.js';
 export type { CiliumTables } from './tables.js';

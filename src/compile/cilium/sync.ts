@@ -8,7 +8,7 @@
 import type { Cluster } from '../../model/types.js';
 import type { OneEndpointSync } from '../mode.js';
 import type { CiliumDataplane } from './dataplane.js';
-import { compileCilium } from './index.js';
+import { compileCilium } from './build.js';
 import { frontendText, slotText } from './render.js';
 import type { CiliumTables } from './tables.js';
 
