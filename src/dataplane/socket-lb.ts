@@ -80,7 +80,10 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     endpoint[i] = d.endpoint;
     const asked = `${formatIp(dstIp[i])}:${dstPort[i]}`;
     batch.natDst(i, d.dnatIp, d.dnatPort);
-    if (rec) rec.record(batch, i, fromPod[i] === 1 ? 'pod eth0' : 'host network', `socket LB at ${call}: ${asked} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT`);
+    if (rec) {
+      const lookups = dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ');
+      rec.record(batch, i, fromPod[i] === 1 ? 'pod eth0' : 'host network', `socket LB at ${call}: ${asked} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
+    }
   }
 }
 

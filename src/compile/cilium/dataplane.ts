@@ -33,7 +33,7 @@ import {
   SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE, SVC_FLAG_SOURCE_RANGE,
   SVC_FLAG_TWO_SCOPES, serviceKeyWord, tablesBytes, type CiliumTables,
 } from './tables.js';
-import { frontendText, slotText } from './render.js';
+import { frontendText } from './render.js';
 
 const PATH_NONE = 0;
 const PATH_SOCKET = 1;
@@ -266,7 +266,7 @@ export class CiliumDataplane implements ServiceDataplane {
       const why = path === PATH_NONE && pkt.hook === HOOK_OUTPUT ? 'no per-packet service translation: host sockets are translated at connect()'
         : path === PATH_NONE ? 'no per-packet service translation: the pod\'s socket was translated at connect()'
         : `no service for ${key}`;
-      steps.push({ where, rule: `cilium_lb4_services_v2 lookup ${key}`, action: why });
+      steps.push({ where, rule: path === PATH_NONE ? 'no service lookup' : `cilium_lb4_services_v2 lookup ${key}`, action: why });
       return { verdict: 'none', servicePort: -1, candidates: [], masquerade: false, steps };
     }
     this.resolve(f, pkt, path, d, false);
@@ -289,7 +289,7 @@ export class CiliumDataplane implements ServiceDataplane {
       candidates.push(t.slotRow[slot]);
       if (path === PATH_NODEPORT && this.snat(slot, pkt.proto)) masquerade = true;
       const id = t.slotBackend[slot];
-      steps.push({ where, rule: `cilium_lb4_services_v2 ${slotText(t, f, slot)}`, action: `${this.via}: backend ${formatIp(t.beIp[id])}:${t.bePort[id]}` });
+      steps.push({ where, rule: `cilium_lb4_services_v2 ${frontendText(t, f)} slot ${k + 1} -> cilium_lb4_backends_v3 ${id}`, action: `${this.via}: backend ${formatIp(t.beIp[id])}:${t.bePort[id]}` });
     }
     if (path === PATH_NODEPORT) {
       const mode = this.config.lbMode;
