@@ -43,10 +43,11 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     const node = batch.node[i];
     const sockets = world.sockets(node);
     const known = sockets.lookup(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], SOCK_SEND);
-    const where = fromPod[i] === 1 ? 'pod socket' : 'host socket';
+    // The hop is where the packet appears: on the pod's eth0 (the host's network), already for the backend.
+    const where = fromPod[i] === 1 ? 'pod eth0' : 'host network';
     if (known >= 0) {
       batch.natDst(i, sockets.backendIp[known], sockets.backendPort[known]);
-      if (rec) rec.record(batch, i, where, 'connected socket: sent to its backend');
+      if (rec) rec.record(batch, i, where, 'the socket is connected to its backend: the packet leaves addressed to it');
       continue;
     }
     // A TCP socket is translated at connect(), which the SYN stands for; UDP at every sendmsg() until connected.
@@ -71,7 +72,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     const call = proto[i] === PROTO_TCP ? 'connect()' : 'sendmsg()';
     if (v === VERDICT_REJECT) {
       ctx.drop(batch, i, DROP_SERVICE_REJECT);
-      if (rec) rec.record(batch, i, where, `${call} refused: the Service has no backend (socket LB, -EHOSTUNREACH)`);
+      if (rec) rec.record(batch, i, fromPod[i] === 1 ? 'pod socket' : 'host socket', `${call} refused: the Service has no backend (socket LB, -EHOSTUNREACH)`);
       continue;
     }
     if (v !== VERDICT_DNAT) continue;
@@ -82,7 +83,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     batch.natDst(i, d.dnatIp, d.dnatPort);
     if (rec) {
       const lookups = dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ');
-      rec.record(batch, i, fromPod[i] === 1 ? 'pod eth0' : 'host network', `socket LB at ${call}: ${asked} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
+      rec.record(batch, i, where, `socket LB at ${call}: ${asked} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
     }
   }
 }
