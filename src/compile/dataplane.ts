@@ -12,6 +12,11 @@ import type { ModeName } from '../model/types.js';
  * pods or from outside), OUTPUT for packets the node itself sends (host network, loopback). */
 export const HOOK_PREROUTING = 0;
 export const HOOK_OUTPUT = 1;
+/**
+ * A local socket's `connect()` or `sendmsg()` (cgroup BPF, before any packet exists): asked only
+ * of a dataplane with `socketLb`, for what a pod's or the host's socket sends.
+ */
+export const HOOK_SOCKET = 2;
 
 /** What the rules did to the first packet. */
 export const VERDICT_NONE = 0; // no service rule applied: the packet goes on unchanged
@@ -116,6 +121,19 @@ export interface ServiceDataplane {
   /** Slow path for `kdp trace` and tests: explores every random branch. */
   explain(pkt: FirstPacket): Explanation;
   stats(): DataplaneStats;
+  /**
+   * Set when the mode balances at the socket (Cilium's socket LB): the pipeline then asks
+   * `decide` with HOOK_SOCKET before a local socket's packet leaves, rewrites its destination
+   * there, and translates the answers back at the socket; conntrack sees only the backend.
+   */
+  readonly socketLb?: boolean;
+  /**
+   * For `kdp trace`: the program a first packet meets, in the mode's words, where the hook's name
+   * (PREROUTING, OUTPUT) would not say it (an eBPF program at tc or XDP). Not called on the hot path.
+   */
+  programAt?(pkt: FirstPacket): string;
+  /** For `kdp trace`: what does the source NAT of a marked packet, when not iptables' MASQUERADE. */
+  readonly snatBy?: string;
   /**
    * Forgets every per-run state (session affinity entries, schedulers' cursors), as a freshly
    * started node would have them.

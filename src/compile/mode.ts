@@ -4,7 +4,7 @@
  * about a mode, so that none of them ever names one. Each `src/compile/<mode>/index.ts` exports
  * its record; `modes.ts` lists them. A new mode is one folder and one line there.
  */
-import type { Cluster, ModeName } from '../model/types.js';
+import type { Cluster, ConntrackConfig, ModeName } from '../model/types.js';
 import type { ServiceDataplane } from './dataplane.js';
 import type { ClassRegistry } from './table-image.js';
 
@@ -37,6 +37,17 @@ export interface OneEndpointSync {
   readonly oneEndpointMs: number;
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
+}
+
+/** The connection tracking a mode brings instead of the kernel's nf_conntrack (Cilium's BPF CT maps). */
+export interface ConntrackPolicy {
+  /** Timeouts in place of kube-proxy's (ConntrackConfig's fields). */
+  readonly timeouts: Partial<ConntrackConfig>;
+  /** A full table evicts its least recently used entry (a BPF LRU map) rather than dropping the new flow. */
+  readonly lru: boolean;
+  /** The node's table sizes as the mode configures them (TCP, and everything else), for reports. */
+  readonly tcpMax: number;
+  readonly anyMax: number;
 }
 
 /** How the real kernel loads a mode's rules, for `kdp verify` and the kernel baseline. */
@@ -89,6 +100,13 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * (round-robin cursors, affinity), so that shards legitimately differ (see src/replay/replay.ts).
    */
   orderDependent(cluster: Cluster, servicePort: number): boolean;
+  /**
+   * Figures only this mode has, measured once per sweep cell on node 0's compiled dataplane beside
+   * the sync cost (the results' `modeFigures`): e.g. Cilium's Maglev table build time per Service.
+   */
+  figures?(dp: D, cluster: Cluster, clock: () => number): Readonly<Record<string, number>>;
+  /** The mode's own connection tracking, when it does not use the kernel's nf_conntrack. */
+  conntrack?(cluster: Cluster): ConntrackPolicy;
   /** Conntrack entries one flow makes on a node at most (a proxied flow makes two connections). */
   readonly conntrackEntriesPerFlow: number;
   /**

@@ -96,7 +96,7 @@ export const INSERT_INVALID = -2;
 export const INSERT_CLASH = -3;
 
 /** Counter names; `CT_COUNTER.found` etc. are their indexes in `counters`. */
-export const CT_COUNTER_NAMES = ['found', 'new', 'invalid', 'ignored', 'dropFull', 'earlyDrop', 'expired', 'insertFailed'] as const;
+export const CT_COUNTER_NAMES = ['found', 'new', 'invalid', 'ignored', 'dropFull', 'earlyDrop', 'expired', 'insertFailed', 'lruEvicted'] as const;
 export type ConntrackCounterName = (typeof CT_COUNTER_NAMES)[number];
 const C_FOUND = 0;
 const C_NEW = 1;
@@ -106,6 +106,7 @@ const C_DROP_FULL = 4;
 const C_EARLY_DROP = 5;
 const C_EXPIRED = 6;
 const C_INSERT_FAILED = 7;
+const C_LRU_EVICTED = 8;
 
 // Timeout table indexes: TCP states 0..9, then these.
 export const TIMEOUT_UDP_UNREPLIED = 10;
@@ -135,6 +136,8 @@ const H_FLAGS = 9;
 const H_COUNTERS = 16;
 const H_TIMEOUTS_F64 = 16; // in f64 units: byte 128
 const FLAG_GC_EARLY_DROP = 1;
+/** Full table: evict the least recently refreshed entry instead (a BPF LRU hash map, as Cilium's CT). */
+const FLAG_LRU = 2;
 const TUPLE_STRIDE = 6;
 const kMaxEntriesLimit = 1 << 26;
 
@@ -154,6 +157,12 @@ export interface ConntrackTableOptions {
   readonly seed?: number;
   /** Allocate a SharedArrayBuffer instead of an ArrayBuffer. */
   readonly shared?: boolean;
+  /**
+   * When full, evict the entry whose timer was refreshed longest ago (a BPF_MAP_TYPE_LRU_HASH, as
+   * Cilium's CT maps are) instead of early_drop, so a new flow is never dropped (counted in
+   * lruEvicted). Default false: the kernel's nf_conntrack.
+   */
+  readonly lru?: boolean;
 }
 
 /** kube-proxy's conntrack limit: max(maxPerCore x cores, min); 0 (leave the kernel's) when maxPerCore is 0. */
@@ -268,6 +277,7 @@ export class ConntrackTable {
       // Bucket width in index slots: a power of two, at least 1.
       const width = nextPow2(Math.ceil(slots / buckets));
       h[H_BUCKET_WIDTH] = width > slots ? slots : width;
+      h[H_FLAGS] = arg.lru ? FLAG_LRU : 0;
       fresh = true;
     }
     this.buffer = buffer;
@@ -448,6 +458,7 @@ export class ConntrackTable {
     const rPorts = ((rSport << 16) | rDport) >>> 0;
     const hOrig = hashTuple(this.seed, oSrc, oDst, oPorts, proto);
     const hdr = this.header;
+    if (hdr[H_COUNT] >= this.maxEntries && (hdr[H_FLAGS] & FLAG_LRU) !== 0) this.evictLru(hOrig);
     if (hdr[H_COUNT] >= this.maxEntries && !this.earlyDrop(hOrig, now)) {
       hdr[H_FLAGS] |= FLAG_GC_EARLY_DROP;
       this.counters[C_DROP_FULL]++;
@@ -709,6 +720,29 @@ export class ConntrackTable {
     this.nextFree[e] = hdr[H_FREE_HEAD];
     hdr[H_FREE_HEAD] = e;
     hdr[H_COUNT]--;
+  }
+
+  /**
+   * A full LRU map: from the new tuple's bucket, scan the eviction range and evict the entry
+   * refreshed longest ago (lowest expiry; the kernel's BPF LRU keeps per-CPU lists, an
+   * approximation of the same order). Compile-free, no allocation.
+   */
+  private evictLru(h: number): void {
+    const index = this.index;
+    const expires = this.expires;
+    const mask = this.mask;
+    const width = this.bucketWidth;
+    let p = (h & mask) - ((h & mask) & (width - 1));
+    let victim = -1;
+    for (let k = 0; k < kEvictionRange * width; k++, p = (p + 1) & mask) {
+      const ref = index[2 * p + 1];
+      if (ref === 0) continue;
+      const e = (ref - 1) >>> 1;
+      if (victim < 0 || expires[e] < expires[victim]) victim = e;
+    }
+    if (victim < 0) return;
+    this.removeEntry(victim);
+    this.counters[C_LRU_EVICTED]++;
   }
 
   /**

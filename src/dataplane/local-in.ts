@@ -6,7 +6,8 @@
  *
  * Reads:  meta newFlow, ctDir, masq, origSrc/origDst/origSport/origDport, endpoint, redirected,
  *         proxyClientSlot; batch.ctSlot; conntrack mark (userspace proxy's connections)
- * Writes: batch src (un-SNAT of a known flow), ctSlot; conntrack entry (confirm)
+ * Writes: batch src (un-SNAT of a known flow; socket LB: an answer shown from the service), ctSlot;
+ *         conntrack entry (confirm)
  * Next:   proxy (userspace mode: the proxy's socket) | done (the host's socket; conntrack full
  *         or clashing)
  * Counts: drops conntrack-full, conntrack-invalid; ends delivered-host
@@ -17,6 +18,7 @@ import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_HOST, NEXT_LOCAL_IN, NEXT_PROXY } from './next.js';
 import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
+import { socketAnswer } from './socket-lb.js';
 
 export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
@@ -47,6 +49,7 @@ export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
     } else {
       ctx.end(batch, i, END_HOST);
       if (rec) rec.record(batch, i, 'routing', `local: delivered to the node's own address ${formatIp(batch.dstIp[i])}`);
+      socketAnswer(ctx, batch, i, 'host socket');
     }
   }
 }

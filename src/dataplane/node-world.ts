@@ -4,9 +4,11 @@
  * its conntrack table, made on first use, and the tunnels it sends through. A context belongs to
  * one worker, so this state is that worker's shard and no packet needs a lock.
  */
+import { findMode } from '../compile/index.js';
 import type { Cluster, ModeName } from '../model/types.js';
 import type { CompiledCluster } from './compiled-cluster.js';
 import { ConntrackTable } from './conntrack.js';
+import { SocketTable } from './socket-table.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import { Tunnels } from './tunnels.js';
 
@@ -19,6 +21,8 @@ export class NodeWorld {
   readonly conntrackMax: number;
   readonly tunnels: Tunnels;
   readonly #conntrack: (ConntrackTable | undefined)[];
+  readonly #sockets: (SocketTable | undefined)[];
+  readonly #socketLb: Int8Array;
 
   constructor(compiled: CompiledCluster, conntrackMax: number) {
     this.compiled = compiled;
@@ -28,15 +32,51 @@ export class NodeWorld {
     this.conntrackMax = conntrackMax;
     this.tunnels = new Tunnels(compiled.plan);
     this.#conntrack = new Array(compiled.cluster.nodes.length);
+    this.#sockets = new Array(compiled.cluster.nodes.length);
+    this.#socketLb = new Int8Array(compiled.cluster.nodes.length).fill(-1);
   }
 
   conntrack(node: number): ConntrackTable {
     let ct = this.#conntrack[node];
     if (!ct) {
-      ct = new ConntrackTable({ maxEntries: this.conntrackMax, timeouts: this.cluster.proxy.conntrack });
+      // A mode with its own connection tracking (Cilium's BPF CT maps) brings its timeouts and LRU eviction.
+      const own = findMode(this.mode)?.conntrack?.(this.cluster);
+      ct = new ConntrackTable({ maxEntries: this.conntrackMax, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false });
       this.#conntrack[node] = ct;
     }
     return ct;
+  }
+
+  /** Whether the node's mode balances at the socket (its dataplane's `socketLb`), asked once per node. */
+  socketLb(node: number): boolean {
+    let v = this.#socketLb[node];
+    if (v < 0) v = this.#socketLb[node] = this.compiled.dataplane(node).socketLb === true ? 1 : 0;
+    return v === 1;
+  }
+
+  /** The node's connected sockets (socket LB), made on first use, as many as conntrack entries. */
+  sockets(node: number): SocketTable {
+    let s = this.#sockets[node];
+    if (!s) {
+      s = new SocketTable(this.conntrackMax);
+      this.#sockets[node] = s;
+    }
+    return s;
+  }
+
+  /**
+   * The endpoint row the flow sent from `node` with this tuple got, or -1: its socket's backend
+   * (socket LB), else its conntrack entry's. Untimed bookkeeping: not counted as a lookup.
+   */
+  flowEndpoint(node: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+    const s = this.#sockets[node];
+    const e = s ? s.lookup(src, dst, sport, dport, proto, 0) : -1;
+    if (e >= 0) return s!.endpoint[e];
+    const ct = this.conntrack(node);
+    const found = ct.counters[0];
+    const slot = ct.lookup(src, dst, sport, dport, proto, now);
+    ct.counters[0] = found;
+    return slot >= 0 ? ct.endpoint[slot] : -1;
   }
 
   /** Every conntrack table created so far (for counters). */
@@ -44,8 +84,9 @@ export class NodeWorld {
     return this.#conntrack.filter((t): t is ConntrackTable => t !== undefined);
   }
 
-  /** Empties every conntrack table and zeroes its counters, keeping the memory for the next run. */
+  /** Empties every conntrack table (and socket table) and zeroes its counters, keeping the memory for the next run. */
   clearConntrack(): void {
+    for (const s of this.#sockets) s?.clear();
     for (const ct of this.conntrackTables()) {
       ct.clear();
       ct.counters.fill(0);

@@ -11,7 +11,7 @@
 import { HOOK_OUTPUT, HOOK_PREROUTING } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
-import { DROP_LOOP, NEXT_DONE, NEXT_PREROUTING } from './next.js';
+import { DROP_LOOP, NEXT_DONE, NEXT_PREROUTING, NEXT_SOCKET } from './next.js';
 import { kStages, type Stage } from './stages.js';
 
 /** Enough passes for the longest path (userspace: client node, proxy, endpoint node). */
@@ -22,10 +22,13 @@ export const ENTRY_POD = 0; // from a pod's eth0 through its veth: PREROUTING
 export const ENTRY_HOST = 1; // sent by the node itself (host network, loopback): OUTPUT
 export const ENTRY_EXTERNAL = 2; // from outside, at the node's NIC: PREROUTING
 
-/** Starts packet i at `node` (the batch slot already holds the packet's bytes). */
+/**
+ * Starts packet i at `node` (the batch slot already holds the packet's bytes). A local socket's
+ * packet on a node whose mode balances at the socket passes the socket stage first.
+ */
 export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node: number, entry: number): void {
   batch.node[i] = node;
-  batch.next[i] = NEXT_PREROUTING;
+  batch.next[i] = entry !== ENTRY_EXTERNAL && ctx.world.socketLb(node) ? NEXT_SOCKET : NEXT_PREROUTING;
   batch.verdict[i] = 0;
   batch.drop[i] = 0;
   ctx.meta.begin(i, entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, entry === ENTRY_POD ? 1 : 0);

@@ -3,7 +3,7 @@
  * one), conntrack confirm, and the choice of what carries the packet on.
  *
  * Reads:  meta newFlow, masq, ctDir, outKind, outNode; batch.ctSlot
- * Writes: batch src (SNAT / un-DNAT of replies), ctSlot
+ * Writes: batch src (SNAT / un-DNAT of replies; socket LB: an answer shown from the service), ctSlot
  * Next:   encap (overlay route) | underlay (plain route to another node) | done (a pod's veth on
  *         this node; out of the cluster)
  * Counts: drops conntrack-full, conntrack-invalid
@@ -14,6 +14,7 @@ import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
 import { vethName } from './pod-network.js';
+import { socketAnswer } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
@@ -31,7 +32,10 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
       const masq = masqs[i] === 1;
       confirm(ctx, batch, i);
       if (next[i] !== NEXT_POSTROUTING) continue;
-      if (rec && masq) rec.record(batch, i, 'POSTROUTING', `MASQUERADE to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (KUBE-POSTROUTING, mark 0x4000)`);
+      if (rec && masq) {
+        const by = ctx.world.compiled.dataplane(node).snatBy;
+        rec.record(batch, i, 'POSTROUTING', by ? `SNAT to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (${by})` : `MASQUERADE to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (KUBE-POSTROUTING, mark 0x4000)`);
+      }
     } else {
       replaySourceNat(world.conntrack(node), ctDir[i], batch, i, rec, 'POSTROUTING');
     }
@@ -39,6 +43,7 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
     if (kind === RK_VETH || kind === RK_BRIDGE) {
       ctx.end(batch, i, END_POD);
       if (rec) rec.record(batch, i, vethName(cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
+      socketAnswer(ctx, batch, i, 'pod socket');
     } else if (kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) {
       next[i] = NEXT_ENCAP;
     } else if (outNode[i] >= 0 && outNode[i] !== node) {

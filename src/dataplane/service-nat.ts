@@ -80,7 +80,9 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
         v === VERDICT_DNAT || v === VERDICT_REDIRECT
           ? `${compiled.mode}: ${kVerdictNames[v].toUpperCase()} to ${formatIp(d.dnatIp)}:${d.dnatPort}${d.masquerade ? ', marked for masquerade' : ''}`
           : `${compiled.mode}: ${v === 0 ? 'no service rule matched' : kVerdictNames[v].toUpperCase()}`;
-      rec.record(batch, i, `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what);
+      // A mode that names its programs (eBPF) also tells its map lookups, from explain().
+      const lookups = dp.programAt ? `; ${dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ')}` : '';
+      rec.record(batch, i, dp.programAt ? dp.programAt(pkt) : `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what + lookups);
     }
     if (v !== VERDICT_REJECT && v !== VERDICT_DROP) next[i] = NEXT_ROUTE;
   }

@@ -36,6 +36,7 @@ import {
   NEXT_PROXY,
   NEXT_ROUTE,
   NEXT_SERVICE_NAT,
+  NEXT_SOCKET,
   NEXT_UNDERLAY,
   type StageName,
 } from './next.js';
@@ -44,6 +45,7 @@ import { prerouting } from './prerouting.js';
 import { proxy } from './proxy.js';
 import { route } from './route.js';
 import { serviceNat } from './service-nat.js';
+import { socketLb } from './socket-lb.js';
 import { underlay } from './underlay.js';
 
 export interface Stage {
@@ -65,6 +67,7 @@ const stage = (s: Declared): Stage => ({ ...s, name: kStageNames[s.id] });
 
 /** The stages in dispatch order (the order of kStageNames). */
 export const kStages: readonly Stage[] = [
+  stage({ id: NEXT_SOCKET, run: socketLb, next: [NEXT_PREROUTING, NEXT_DONE], drops: [DROP_SERVICE_REJECT], ends: [] }),
   stage({ id: NEXT_PREROUTING, run: prerouting, next: [NEXT_ROUTE, NEXT_SERVICE_NAT, NEXT_DONE], drops: [DROP_CONNTRACK_INVALID, DROP_LOOP], ends: [] }),
   stage({ id: NEXT_SERVICE_NAT, run: serviceNat, next: [NEXT_ROUTE, NEXT_DONE], drops: [DROP_SERVICE_REJECT, DROP_SERVICE_DROP], ends: [] }),
   stage({ id: NEXT_ROUTE, run: route, next: [NEXT_POSTROUTING, NEXT_LOCAL_IN, NEXT_DONE], drops: [DROP_NO_ROUTE, DROP_TTL], ends: [] }),

@@ -59,7 +59,10 @@ function runOne(ctx: PipelineContext, probe: Probe, tcpFlags: number, capture: b
   const rec = new TraceRecorder(i, (n) => ctx.world.cluster.nodes[n]?.name ?? `node ${n}`, capture);
   ctx.recorder = rec;
   inject(ctx, batch, i, probe.node, probe.entry);
-  rec.record(batch, i, probe.entry === ENTRY_POD ? 'pod eth0' : probe.entry === ENTRY_HOST ? 'host network' : 'eth0 (from outside)', 'sent');
+  // With socket LB the application's send meets its socket before any packet is on eth0.
+  const socket = probe.entry !== ENTRY_EXTERNAL && ctx.world.socketLb(probe.node);
+  const where = probe.entry === ENTRY_POD ? (socket ? 'pod socket' : 'pod eth0') : probe.entry === ENTRY_HOST ? (socket ? 'host socket' : 'host network') : 'eth0 (from outside)';
+  rec.record(batch, i, where, socket ? 'sent by the application' : 'sent');
   runBatch(ctx, batch);
   ctx.recorder = null;
   return { batch, i, rec };

@@ -8,6 +8,7 @@ import { cidrContains, cidrsOverlap, formatCidr, formatIp, type Cidr } from '../
 import type { Diagnostic } from './diagnostics.js';
 import { FieldReader, isRecord, type Json } from './fields.js';
 import {
+  readCiliumConfig,
   readClusterNetwork,
   readIpPool,
   readProxyConfig,
@@ -24,6 +25,7 @@ import {
   EP_READY,
   EP_SERVING,
   protocolName,
+  type CiliumConfig,
   type Cluster,
   type EndpointTable,
   type IpPool,
@@ -56,10 +58,12 @@ const kKinds = new Set([
   'crd.projectcalico.org/v1/IPPool',
   'projectcalico.org/v3/IPPool',
   'kdp.dev/v1alpha1/ClusterNetwork',
+  'v1/ConfigMap',
 ]);
 
 interface Inputs {
   proxy?: ProxyConfig;
+  cilium?: CiliumConfig;
   network?: ClusterNetworkSpec;
   serviceCIDRs: Cidr[];
   pools: IpPool[];
@@ -74,6 +78,7 @@ function classify(objects: readonly SourceObject[], report: Reporter, options: B
   const inputs: Inputs = { serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
   let proxyRef: ObjectRef | undefined;
   let networkRef: ObjectRef | undefined;
+  let ciliumRef: ObjectRef | undefined;
   for (const source of objects) {
     const obj = source.value;
     if (!isRecord(obj)) {
@@ -144,6 +149,16 @@ function classify(objects: readonly SourceObject[], report: Reporter, options: B
         if (pool) inputs.pools.push(pool);
         break;
       }
+      case 'ConfigMap':
+        // The one ConfigMap kdp reads: Cilium's agent configuration.
+        if (namespace !== 'kube-system' || name !== 'cilium-config') {
+          r.warn([], `ConfigMap ${ns}/${name ?? ''} is not one kdp reads (only kube-system/cilium-config); skipped`);
+        } else if (ciliumRef) r.error([], 'a second kube-system/cilium-config');
+        else {
+          ciliumRef = ref;
+          inputs.cilium = readCiliumConfig(r, obj);
+        }
+        break;
       case 'ClusterNetwork':
         if (networkRef) r.error([], 'a second ClusterNetwork; the file may hold one');
         else {
@@ -297,7 +312,9 @@ export interface BuildOptions {
 export function buildCluster(objects: readonly SourceObject[], file?: string, options: BuildOptions = {}): BuildResult {
   const report = new Reporter(file);
   const inputs = classify(objects, report, options);
-  const proxy = inputs.proxy ?? kDefaultProxyConfig;
+  const configured = inputs.proxy ?? kDefaultProxyConfig;
+  // Cilium replacing kube-proxy implements the Services: its mode is the default then.
+  const proxy = inputs.cilium?.kubeProxyReplacement && configured.mode === '' ? { ...configured, mode: 'cilium' } : configured;
   const { network, conflict } = resolvePodNetwork(inputs.network, inputs.pools);
   if (conflict) report.error(undefined, [], conflict);
 
@@ -478,6 +495,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     serviceCIDRs: inputs.serviceCIDRs,
     proxy,
     network,
+    ...(inputs.cilium ? { cilium: inputs.cilium } : {}),
   };
   return { cluster, diagnostics: report.diagnostics, kinds: inputs.kinds };
 }

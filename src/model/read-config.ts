@@ -6,6 +6,7 @@
 import type { Cidr } from '../net/ipv4.js';
 import { FieldReader, parseGoDuration, type Json } from './fields.js';
 import type {
+  CiliumConfig,
   Cni,
   ConntrackConfig,
   DetectLocalMode,
@@ -137,6 +138,96 @@ export function readIpPool(r: FieldReader, obj: Json): IpPool | undefined {
     r.error(['spec'], 'ipipMode and vxlanMode cannot both be enabled (Calico refuses this pool)');
   }
   return pool;
+}
+
+/** `bpf-lb-maglev-table-size`: the primes Cilium accepts (pkg/maglev maglevSupportedTableSizes). */
+export const kMaglevTableSizes: readonly number[] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
+
+/**
+ * Cilium v1.17's defaults for the keys kdp reads (pkg/option/config.go, pkg/maglev, the agent's
+ * flags): kube-proxy replacement off, socket LB off, random selection, SNAT, no XDP, Maglev
+ * M = 16381 with seed JLfvgnHc2kaSUFaI, CT maps of 524288 TCP and 262144 other entries, LB maps of
+ * 65536 entries, ClusterIPs not reachable from outside, source ranges on LoadBalancer only, an
+ * ICMP reject for a Service without backends, and no SCTP.
+ */
+export const kDefaultCiliumConfig: CiliumConfig = {
+  kubeProxyReplacement: false,
+  socketLb: false,
+  socketLbHostnsOnly: false,
+  lbAlgorithm: 'random',
+  lbMode: 'snat',
+  lbAcceleration: 'disabled',
+  dsrDispatch: 'opt',
+  maglevTableSize: 16381,
+  maglevHashSeed: 'JLfvgnHc2kaSUFaI',
+  ctGlobalTcpMax: 524288,
+  ctGlobalAnyMax: 262144,
+  lbMapMax: 65536,
+  externalClusterIp: false,
+  sourceRangeAllTypes: false,
+  noBackendResponse: 'reject',
+  enableSctp: false,
+};
+
+/** A ConfigMap's string value as a boolean (`strconv.ParseBool`'s spellings), or the fallback after an error. */
+function configBool(r: FieldReader, data: Json, key: string, fallback: boolean): boolean {
+  const v = data[key];
+  if (v === undefined || v === null || v === '') return fallback;
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string' && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (typeof v === 'string' && ['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  r.error(['data', key], `must be "true" or "false", not ${JSON.stringify(v)}`);
+  return fallback;
+}
+
+function configInt(r: FieldReader, data: Json, key: string, fallback: number, min: number, max: number): number {
+  const v = data[key];
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    r.error(['data', key], `must be a whole number in ${min}-${max}, not ${JSON.stringify(v)}`);
+    return fallback;
+  }
+  return n;
+}
+
+/**
+ * `kube-system/cilium-config` (the ConfigMap the agent reads its flags from, as Helm writes it).
+ * `kube-proxy-replacement: "true"` turns on socket LB (bpf-lb-sock) with NodePort, externalIPs
+ * and affinity, as the agent's initKubeProxyReplacementOptions does; the legacy "strict" means
+ * the same, "partial"/"disabled" mean false.
+ */
+export function readCiliumConfig(r: FieldReader, obj: Json): CiliumConfig {
+  const data = r.record(obj.data, ['data']);
+  const d = kDefaultCiliumConfig;
+  const kprText = data['kube-proxy-replacement'];
+  let kpr = d.kubeProxyReplacement;
+  if (kprText === 'strict') kpr = true;
+  else if (kprText === 'partial' || kprText === 'disabled') kpr = false;
+  else kpr = configBool(r, data, 'kube-proxy-replacement', d.kubeProxyReplacement);
+  const tableSize = configInt(r, data, 'bpf-lb-maglev-table-size', d.maglevTableSize, 1, 2 ** 31);
+  const seed = r.string(data['bpf-lb-maglev-hash-seed'], ['data', 'bpf-lb-maglev-hash-seed'], d.maglevHashSeed) || d.maglevHashSeed;
+  if (!kMaglevTableSizes.includes(tableSize)) r.error(['data', 'bpf-lb-maglev-table-size'], `${tableSize} is not a size Cilium supports (${kMaglevTableSizes.join(', ')})`);
+  // 12 bytes in standard base64 are 16 characters without padding (pkg/maglev refuses any other length).
+  if (!/^[A-Za-z0-9+/]{16}$/.test(seed)) r.error(['data', 'bpf-lb-maglev-hash-seed'], `"${seed}" is not 12 bytes of base64 (16 characters), as Cilium requires`);
+  return {
+    kubeProxyReplacement: kpr,
+    socketLb: kpr || configBool(r, data, 'bpf-lb-sock', d.socketLb),
+    socketLbHostnsOnly: configBool(r, data, 'bpf-lb-sock-hostns-only', d.socketLbHostnsOnly),
+    lbAlgorithm: r.oneOf(data['bpf-lb-algorithm'], ['data', 'bpf-lb-algorithm'], ['random', 'maglev'] as const, d.lbAlgorithm),
+    lbMode: r.oneOf(data['bpf-lb-mode'], ['data', 'bpf-lb-mode'], ['snat', 'dsr', 'hybrid'] as const, d.lbMode),
+    lbAcceleration: r.oneOf(data['bpf-lb-acceleration'], ['data', 'bpf-lb-acceleration'], ['disabled', 'native', 'best-effort'] as const, d.lbAcceleration),
+    dsrDispatch: r.oneOf(data['bpf-lb-dsr-dispatch'], ['data', 'bpf-lb-dsr-dispatch'], ['opt', 'ipip', 'geneve'] as const, d.dsrDispatch),
+    maglevTableSize: kMaglevTableSizes.includes(tableSize) ? tableSize : d.maglevTableSize,
+    maglevHashSeed: /^[A-Za-z0-9+/]{16}$/.test(seed) ? seed : d.maglevHashSeed,
+    ctGlobalTcpMax: configInt(r, data, 'bpf-ct-global-tcp-max', d.ctGlobalTcpMax, 1 << 15, 2 ** 31),
+    ctGlobalAnyMax: configInt(r, data, 'bpf-ct-global-any-max', d.ctGlobalAnyMax, 1 << 15, 2 ** 31),
+    lbMapMax: configInt(r, data, 'bpf-lb-map-max', d.lbMapMax, 1 << 12, 2 ** 31),
+    externalClusterIp: configBool(r, data, 'bpf-lb-external-clusterip', d.externalClusterIp),
+    sourceRangeAllTypes: configBool(r, data, 'bpf-lb-source-range-all-types', d.sourceRangeAllTypes),
+    noBackendResponse: r.oneOf(data['service-no-backend-response'], ['data', 'service-no-backend-response'], ['reject', 'drop'] as const, d.noBackendResponse),
+    enableSctp: configBool(r, data, 'enable-sctp', d.enableSctp),
+  };
 }
 
 /** kdp's own object: `apiVersion: kdp.dev/v1alpha1`, `kind: ClusterNetwork`. */

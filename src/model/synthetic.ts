@@ -84,12 +84,15 @@ export function generateObjects(options: SyntheticOptions): object[] {
   let nextNodePort = nodePortRange[0];
   const takeNodePort = (): number => (nextNodePort <= nodePortRange[1] ? nextNodePort++ : 0);
 
+  // Cilium replacing kube-proxy is configured by its own ConfigMap, and kube-proxy's then names no mode.
+  const cilium = options.mode === 'cilium';
   objects.push({
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
-    mode: options.mode ?? kDefaultSyntheticOptions.mode,
+    mode: cilium ? '' : options.mode ?? kDefaultSyntheticOptions.mode,
     clusterCIDR: formatCidr(kClusterCidr),
   });
+  if (cilium) objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data: { 'kube-proxy-replacement': 'true' } });
   objects.push({
     apiVersion: 'kdp.dev/v1alpha1',
     kind: 'ClusterNetwork',

@@ -131,6 +131,43 @@ export interface ProxyConfig {
   readonly conntrack: ConntrackConfig;
 }
 
+/** Cilium's `bpf-lb-algorithm`, `bpf-lb-mode`, `bpf-lb-acceleration`, `bpf-lb-dsr-dispatch`. */
+export type CiliumLbAlgorithm = 'random' | 'maglev';
+export type CiliumLbMode = 'snat' | 'dsr' | 'hybrid';
+export type CiliumAcceleration = 'disabled' | 'native' | 'best-effort';
+export type CiliumDsrDispatch = 'opt' | 'ipip' | 'geneve';
+
+/**
+ * The keys of the `kube-system/cilium-config` ConfigMap Cilium's kube-proxy replacement depends
+ * on, with Cilium's defaults where a key is absent (src/model/read-config.ts names each key).
+ */
+export interface CiliumConfig {
+  readonly kubeProxyReplacement: boolean;
+  /** Socket-level load balancing (`bpf-lb-sock`; kube-proxy-replacement turns it on). */
+  readonly socketLb: boolean;
+  /** `bpf-lb-sock-hostns-only`: sockets of the host namespace only; pods go per packet at tc. */
+  readonly socketLbHostnsOnly: boolean;
+  readonly lbAlgorithm: CiliumLbAlgorithm;
+  readonly lbMode: CiliumLbMode;
+  readonly lbAcceleration: CiliumAcceleration;
+  readonly dsrDispatch: CiliumDsrDispatch;
+  readonly maglevTableSize: number;
+  /** Base64 of 12 bytes. */
+  readonly maglevHashSeed: string;
+  readonly ctGlobalTcpMax: number;
+  readonly ctGlobalAnyMax: number;
+  /** `bpf-lb-map-max`: entries of the service, backend, reverse-NAT and affinity maps. */
+  readonly lbMapMax: number;
+  /** `bpf-lb-external-clusterip`: ClusterIPs answer traffic from outside the cluster. */
+  readonly externalClusterIp: boolean;
+  /** `bpf-lb-source-range-all-types`: loadBalancerSourceRanges also on NodePort and ClusterIP. */
+  readonly sourceRangeAllTypes: boolean;
+  /** `service-no-backend-response`: what a Service without backends answers. */
+  readonly noBackendResponse: 'reject' | 'drop';
+  /** `enable-sctp`: SCTP Service ports are load-balanced (at tc only; sockets never translate SCTP). */
+  readonly enableSctp: boolean;
+}
+
 export interface IpPool {
   readonly name: string;
   readonly cidr: Cidr;
@@ -159,6 +196,8 @@ export interface Cluster {
   readonly serviceCIDRs: readonly Cidr[];
   readonly proxy: ProxyConfig;
   readonly network: PodNetwork;
+  /** From the `kube-system/cilium-config` ConfigMap; absent when the file has none. */
+  readonly cilium?: CiliumConfig;
 }
 
 export function protocolName(p: Protocol): 'TCP' | 'UDP' | 'SCTP' {

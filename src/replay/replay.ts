@@ -326,11 +326,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
 
       // The decisions, from the entry node's conntrack (untimed; lookups are not counted as hits).
       for (let j = 0; j < n; j++) {
-        const ct = c.world.conntrack(chunk.node[j]);
-        const found = ct.counters[0];
-        const slot = ct.lookup(chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
-        ct.counters[0] = found;
-        const ep = slot >= 0 ? ct.endpoint[slot] : -1;
+        const ep = c.world.flowEndpoint(chunk.node[j], chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
         const sp = chunk.servicePort[j];
         const id = chunk.id[j] >>> 0;
         let v: number;

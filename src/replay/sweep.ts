@@ -357,6 +357,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
       ...(sync ? { oneEndpointRewrittenRules: sync.oneEndpointRewrittenRules } : {}),
     },
     memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
+    ...(sync?.figures ? { modeFigures: sync.figures } : {}),
     limits: { randomReadNs: limits.randomReadNs, scanNsPerElement: limits.scanNsPerElement },
     stages,
     counters,

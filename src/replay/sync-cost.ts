@@ -23,6 +23,8 @@ export interface SyncCost {
   readonly oneEndpointRewrittenRules: number;
   /** Which endpoint changed, in words. */
   readonly change: string;
+  /** The mode's own figures (ProxyMode.figures), measured on the same node. */
+  readonly figures?: Readonly<Record<string, number>>;
 }
 
 /** The cluster with one endpoint made unready, and the Service it belongs to (-1: none fits). */
@@ -58,5 +60,6 @@ export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
   const change = service >= 0 ? `one endpoint of ${cluster.services[service].namespace}/${cluster.services[service].name} unready` : 'no Service with two ready endpoints: nothing changed';
   const changed = service >= 0 ? [service] : [];
   const sync = setup.mode.syncOneEndpoint(setup.dataplane(node), cluster, next, node, changed, clock);
-  return { fullMs: setup.compileMs[node], ...sync, change };
+  const figures = setup.mode.figures?.(setup.dataplane(node), cluster, clock);
+  return { fullMs: setup.compileMs[node], ...sync, change, ...(figures ? { figures } : {}) };
 }

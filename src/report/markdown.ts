@@ -286,6 +286,15 @@ function modeTables(results: readonly CellResult[]): string[] {
       { head: 'table', right: true, value: (c) => ifMeasured(c, 'Memory', () => formatBytes(c.memory.tableBytes)) },
       { head: 'conntrack / entry', right: true, value: (c) => ifMeasured(c, 'Memory', () => formatBytes(c.memory.conntrackBytesPerEntry)) },
     );
+    // Figures only this mode has (CellResult.modeFigures); a cell without one shows it missing.
+    if (cells.some((c) => c.modeFigures?.maglevBuildUsPerService !== undefined)) {
+      const fig = (c: CellResult, k: string): number | undefined => c.modeFigures?.[k];
+      cols.push(
+        { head: 'Maglev build / Service', right: true, value: (c) => { const v = fig(c, 'maglevBuildUsPerService'); return v === undefined ? '—' : formatMs(v / 1000); } },
+        { head: 'Maglev table / Service', right: true, value: (c) => { const v = fig(c, 'maglevTableBytesPerService'); return v === undefined ? '—' : formatBytes(v); } },
+        { head: 'LB map entries (max)', right: true, value: (c) => { const n = fig(c, 'lbMapEntries'); const max = fig(c, 'lbMapMax'); return n === undefined ? '—' : `${formatCount(n)}${max !== undefined ? ` (${formatCount(max)})` : ''}`; } },
+      );
+    }
     out.push(`### ${mode}${isKernel(mode) ? ' (Linux kernel baseline)' : ''}`, '');
     out.push(`| ${cols.map((c) => c.head).join(' | ')} |`, `|${cols.map((c) => (c.right ? '--:' : '---')).join('|')}|`);
     for (const c of cells) out.push(`| ${cols.map((col) => col.value(c)).join(' | ')} |`);

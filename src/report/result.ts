@@ -39,6 +39,13 @@ export interface CellResult extends CellKey {
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
   readonly sync: { readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number };
   readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
+  /**
+   * Figures only the cell's mode has (ProxyMode.figures), by name. cilium: `maglevBuildUsPerService`
+   * (µs to build one Service's Maglev table at the configured M, the median over up to 200 Services
+   * with backends), `maglevTableBytesPerService` (4 x M), `maglevServicesTimed`, `lbMapEntries`
+   * (service-map entries on the node: masters and slots), `lbMapMax` (bpf-lb-map-max).
+   */
+  readonly modeFigures?: Readonly<Record<string, number>>;
   /** The machine's limits measured in the same run. */
   readonly limits: { readonly randomReadNs: number; readonly scanNsPerElement: number };
   /** ns per packet in each pipeline stage, by stage name. */

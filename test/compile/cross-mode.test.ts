@@ -1,13 +1,15 @@
 /**
  * The same cluster in every mode: for each probe of a table over every service type and policy
- * (test/helpers/every-shape.ts, 91 probes on two nodes), ipvs, nftables and userspace must give
- * iptables mode's answer (verdict, service, eligible endpoints, masquerade for DNATed packets),
- * except where kube-proxy's own modes differ. Each such difference is listed below with the
- * kube-proxy source that shows it, and is asserted in its exact shape, not skipped.
+ * (test/helpers/every-shape.ts, 91 probes on two nodes), ipvs, nftables, userspace and cilium must
+ * give iptables mode's answer (verdict, service, eligible endpoints, masquerade for DNATed packets),
+ * except where kube-proxy's own modes, or Cilium's kube-proxy replacement, differ. Each such
+ * difference is listed below with the source that shows it (kube-proxy's, or Cilium v1.17's), and
+ * is asserted in its exact shape, not skipped. A socket-LB mode (Cilium) is asked where a local
+ * socket's first packet meets it: at connect()/sendmsg() (HOOK_SOCKET).
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { newFirstPacket, type Explanation } from '../../src/compile/dataplane.js';
+import { HOOK_SOCKET, newFirstPacket, type Explanation } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
 import type { ModeName } from '../../src/model/types.js';
 import { formatIp, parseIp } from '../../src/net/ipv4.js';
@@ -24,8 +26,8 @@ interface Difference {
   readonly id: string;
   readonly mode: ModeName;
   readonly probes: RegExp;
-  /** What the mode answers instead, checked against iptables mode's answer. */
-  check(got: Answer, reference: Answer): void;
+  /** What the mode answers instead, checked against iptables mode's answer (and the probe, for the node it met). */
+  check(got: Answer, reference: Answer, probe: ShapeProbe): void;
   readonly source: string;
 }
 
@@ -107,6 +109,68 @@ const kDifferences: readonly Difference[] = [
     },
     source: 'pkg/proxy/userspace/roundrobin.go NextEndpoint / OnEndpointsUpdate (<= 1.25): ready addresses only, traffic policies unknown to the userspace proxier',
   },
+  {
+    id: 'cilium C-D7 socket',
+    mode: 'cilium',
+    probes: /^(?!ext externalIP|lb ingress IP|itp-local from a pod|sctp).*(from a pod|from the host network)|^hairpin/,
+    check: (got, ref) => assert.deepEqual(got, { ...ref, masquerade: false }),
+    source: 'bpf/bpf_sock.c __sock4_xlate_fwd: a local socket is connected to the backend at connect()/sendmsg(); no packet carries the service address, so nothing is NATed or masqueraded (hairpin included)',
+  },
+  {
+    id: 'cilium C-D7 device',
+    mode: 'cilium',
+    probes: /^(?!np-local NodePort from outside.* node-1$).*(NodePort|externalIP|ingress IP) from (outside|an allowed)/,
+    check: (got, ref, p) => {
+      if (ref.verdict !== 'dnat') return assert.deepEqual(got, ref); // a source range refused alike
+      const remote = got.candidates.some((c) => c.split('.')[2] !== String(p.node + 1));
+      assert.deepEqual(got, { ...ref, masquerade: remote });
+    },
+    source: 'bpf/lib/nodeport.h nodeport_lb4: SNAT (nodeport_nat_ipv4_fwd) only toward a backend on another node, a local backend sees the client (bpf-lb-mode snat, the default); iptables mode masquerades every external packet under Cluster policy',
+  },
+  {
+    id: 'cilium C-D4',
+    mode: 'cilium',
+    probes: /^(web|sticky|empty|dns (udp|tcp)|draining|itp-local|\S+ clusterIP) from outside/,
+    check: (got) => assert.equal(got.verdict, 'drop'),
+    source: 'bpf/lib/nodeport.h nodeport_lb4: a ClusterIP frontend without SVC_FLAG_ROUTABLE (bpf-lb-external-clusterip false by default) is refused from outside, DROP_IS_CLUSTER_IP; iptables mode DNATs and masquerades it',
+  },
+  {
+    id: 'cilium C-D3',
+    mode: 'cilium',
+    probes: /^ext externalIP from a pod/,
+    check: (got, ref) => {
+      assert.equal(ref.verdict, 'dnat');
+      assert.equal(got.verdict, 'none');
+    },
+    source: 'bpf/bpf_sock.c sock4_skip_xlate: an externalIP is translated at a socket only when it is the node\'s own address (no MITM of a public IP); iptables mode DNATs pod traffic to it',
+  },
+  {
+    id: 'cilium C-D6',
+    mode: 'cilium',
+    probes: /^lb ingress IP from a pod/,
+    check: (got, ref) => {
+      assert.equal(ref.verdict, 'drop');
+      assert.equal(got.verdict, 'dnat');
+    },
+    source: 'bpf/bpf_sock.c __sock4_xlate_fwd (as read): no source-range check at the socket; loadBalancerSourceRanges are checked at the device (lb4_src_range_ok in nodeport_lb4); iptables mode\'s KUBE-FW drops the pod',
+  },
+  {
+    id: 'cilium C-D2',
+    mode: 'cilium',
+    probes: /^(itp-local from a pod on node-1|np-local NodePort from outside.* node-1)$/,
+    check: (got, ref) => {
+      assert.equal(ref.verdict, 'drop');
+      assert.equal(got.verdict, 'reject');
+    },
+    source: 'bpf/bpf_sock.c __sock4_xlate_fwd: a frontend without backends fails connect() (-EHOSTUNREACH); at the device, service-no-backend-response (reject by default); iptables mode DROPs under a Local policy',
+  },
+  {
+    id: 'cilium C-D8',
+    mode: 'cilium',
+    probes: /^sctp/,
+    check: (got) => assert.equal(got.verdict, 'none'),
+    source: 'pkg/option/config.go enable-sctp (default false): SCTP Service ports are left out of the LB maps; bpf/bpf_sock.c sock_proto_enabled: sockets translate TCP and UDP only',
+  },
 ];
 
 function answer(e: Explanation, rows: (r: number) => string): Answer {
@@ -124,7 +188,7 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
   const cluster = everyShapeCluster();
   const probes = everyShapeProbes();
   const rows = (r: number) => `${formatIp(cluster.endpoints.ip[r])}:${cluster.endpoints.port[r]}`;
-  const modes: ModeName[] = ['iptables', 'ipvs', 'nftables', 'userspace'];
+  const modes: ModeName[] = ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'];
   const dataplanes = new Map(modes.map((m) => [m, [0, 1].map((n) => compileDataplane(cluster, m, n))]));
   const ask = (mode: ModeName, p: ShapeProbe): Answer => {
     const [srcIp, srcPort] = p.src.split(':');
@@ -139,7 +203,9 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
       fromPodInterface: p.from === 0,
       rand: 12345,
     });
-    return answer(dataplanes.get(mode)![p.node].explain(pkt), rows);
+    const dp = dataplanes.get(mode)![p.node];
+    if (dp.socketLb && p.from !== 2) pkt.hook = HOOK_SOCKET;
+    return answer(dp.explain(pkt), rows);
   };
 
   it('has a table of at least 50 probes over every service type and policy', () => {
@@ -147,7 +213,7 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
   });
 
   const used = new Set<string>();
-  for (const mode of ['ipvs', 'nftables', 'userspace'] as const) {
+  for (const mode of ['ipvs', 'nftables', 'userspace', 'cilium'] as const) {
     it(`${mode} mode`, () => {
       for (const p of probes) {
         const reference = ask('iptables', p);
@@ -156,7 +222,7 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
         if (differences.length > 0) {
           for (const d of differences) {
             used.add(d.id);
-            d.check(got, reference);
+            d.check(got, reference, p);
           }
           continue;
         }
@@ -176,10 +242,11 @@ describe('every mode gives iptables mode\'s answer, except kube-proxy\'s documen
 describe('explain() after decide()', () => {
   it('lists every candidate of a ClientIP-affinity service even after the client was pinned, in every mode', () => {
     const cluster = everyShapeCluster();
-    for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace'] as const) {
+    for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const) {
       // Arrange: one decision pins the client to an endpoint of the sticky service.
       const dp = compileDataplane(cluster, mode, 0);
       const pkt = Object.assign(newFirstPacket(), { srcIp: parseIp('10.244.1.99'), srcPort: 40000, dstIp: parseIp('10.96.0.60'), dstPort: 80, proto: 6, fromPodInterface: true, rand: 7 });
+      if (dp.socketLb) pkt.hook = HOOK_SOCKET;
       const out = { verdict: 0, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
       dp.decide(pkt, out);
       // Act: explain the same packet.

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { newFirstPacket, newNatDecision, type FirstPacket } from '../../src/compile/dataplane.js';
+import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, type FirstPacket } from '../../src/compile/dataplane.js';
 import { dataplaneFromImage, dataplaneImage } from '../../src/compile/image.js';
 import { compileDataplane, modeNames } from '../../src/compile/index.js';
 import { generateCluster } from '../../src/model/synthetic.js';
@@ -60,8 +60,9 @@ describe('dataplane images', () => {
       const image = dataplaneImage(compileDataplane(cluster, mode, 0));
       const one = dataplaneFromImage(cluster, image);
       const two = dataplaneFromImage(cluster, image);
+      // A pod's first packet, where its mode meets it (at the socket for socket LB).
       const flow = (src: string, rand: number): FirstPacket =>
-        Object.assign(newFirstPacket(), { srcIp: parseIp(src), srcPort: 40000, dstIp: parseIp('10.96.0.60'), dstPort: 80, proto: 6, fromPodInterface: true, now: 1, rand });
+        Object.assign(newFirstPacket(), { srcIp: parseIp(src), srcPort: 40000, dstIp: parseIp('10.96.0.60'), dstPort: 80, proto: 6, fromPodInterface: true, now: 1, rand, hook: one.socketLb ? HOOK_SOCKET : HOOK_PREROUTING });
       const d = newNatDecision();
       one.decide(flow('10.244.1.99', 0), d);
       const pinned = d.endpoint;

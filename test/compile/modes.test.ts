@@ -14,7 +14,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { newFirstPacket, newNatDecision, VERDICT_DNAT } from '../../src/compile/dataplane.js';
+import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, VERDICT_DNAT } from '../../src/compile/dataplane.js';
 import { dataplaneFromImage, dataplaneImage } from '../../src/compile/image.js';
 import { formatsOf, kModes, modeNames, parseRules, renderRules } from '../../src/compile/index.js';
 import { loadFixture } from '../helpers/cluster.js';
@@ -23,14 +23,14 @@ import { checkProperty, eligibleRows, firstPacketOf, holds, runs, scenarioReport
 
 const cluster = loadFixture('small-cluster.yaml');
 
-/** Every first packet to every ClusterIP service port, from a pod of node 0, with a few random words. */
-function probes() {
+/** Every first packet to every ClusterIP service port, from a pod of node 0 (at its socket for socket LB), with a few random words. */
+function probes(socketLb = false) {
   const out = [];
   for (const port of cluster.ports) {
     const svc = cluster.services[port.service];
     if (svc.clusterIPs.length === 0) continue;
     for (const rand of [1, 0x9e3779b1, 0xdeadbeef]) {
-      out.push(Object.assign(newFirstPacket(), { srcIp: cluster.nodes[0].podCIDRs[0]!.base + 9, srcPort: 40000, dstIp: svc.clusterIPs[0], dstPort: port.port, proto: port.protocol, fromPodInterface: true, rand }));
+      out.push(Object.assign(newFirstPacket(), { srcIp: cluster.nodes[0].podCIDRs[0]!.base + 9, srcPort: 40000, dstIp: svc.clusterIPs[0], dstPort: port.port, proto: port.protocol, fromPodInterface: true, rand, hook: socketLb ? HOOK_SOCKET : HOOK_PREROUTING }));
     }
   }
   return out;
@@ -54,7 +54,7 @@ describe('the mode registry', () => {
       ];
       const a = newNatDecision();
       const b = newNatDecision();
-      const ps = probes();
+      const ps = probes(compiled.socketLb === true);
       assert.ok(ps.length > 0);
       for (const dp of again) {
         assert.equal(dp.stats().rules, compiled.stats().rules);
@@ -90,7 +90,7 @@ describe('the mode registry', () => {
               const read = parseRules(format, renderRules(c, mode.name, node, format), c, node);
               for (const p of ps) {
                 for (const [rand, now] of [[0, 0], [0x9e3779b1, 50], [0xdeadbeef, 5000], [0xffffffff, 5001]]) {
-                  const pkt = firstPacketOf(p.probe, rand, now);
+                  const pkt = firstPacketOf(p.probe, rand, now, compiled.socketLb);
                   compiled.decide(pkt, a);
                   read.decide(pkt, b);
                   // Assert

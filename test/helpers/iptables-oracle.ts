@@ -69,12 +69,14 @@ export function isLocalOn(cs: ClusterSpec, node: number, ip: number): boolean {
  *  - nftables: the same, but unset means ["primary"] (server_linux.go platformApplyDefaults).
  *  - userspace: openNodePort ignores nodePortAddresses (KUBE-NODEPORT-* are jumped with
  *    `-m addrtype --dst-type LOCAL`, pkg/proxy/userspace/proxier.go): every local address.
+ *  - cilium: the agent does not read KubeProxyConfiguration; its NodePort frontends are the
+ *    node's own addresses (pkg/loadbalancer, the node-address table), every one of them here.
  * Loopback destinations are never generated, so localhostNodePorts plays no part here.
  */
 export function nodePortServed(mode: ModeName, cs: ClusterSpec, node: number, dst: number): boolean {
   if (!isLocalOn(cs, node, dst)) return false;
   const configured = cs.nodePortAddresses ?? (mode === 'nftables' ? ['primary'] : []);
-  if (mode === 'userspace' || configured.length === 0) return true;
+  if (mode === 'userspace' || mode === 'cilium' || configured.length === 0) return true;
   if (configured.length === 1 && configured[0] === 'primary') return dst === nodeIp(node);
   const cidrs = configured.map((c) => parseCidr(c) as Cidr);
   if (cidrs.some((c) => c.prefix === 0)) return true;

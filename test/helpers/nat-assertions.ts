@@ -8,12 +8,14 @@
  */
 import { replyProbeOf } from '../../src/dataplane/trace.js';
 import fc from 'fast-check';
+import { PROTO_SCTP } from '../../src/net/proto.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   HOOK_OUTPUT,
   HOOK_PREROUTING,
+  HOOK_SOCKET,
   VERDICT_DNAT,
   VERDICT_REDIRECT,
   newNatDecision,
@@ -187,6 +189,10 @@ export function loggedContext(cluster: Cluster, mode: ModeName, options: Context
     return {
       mode: dp.mode,
       node: dp.node,
+      // The dataplane's optional capabilities pass through (socket LB, its trace names).
+      ...(dp.socketLb !== undefined ? { socketLb: dp.socketLb } : {}),
+      ...(dp.snatBy !== undefined ? { snatBy: dp.snatBy } : {}),
+      ...(dp.programAt ? { programAt: (pkt: FirstPacket) => dp.programAt!(pkt) } : {}),
       decide(pkt: FirstPacket, out: NatDecision): void {
         dp.decide(pkt, out);
         log.push({ node, pkt: { ...pkt }, out: { ...out } });
@@ -326,6 +332,13 @@ export function eligibleRows(mode: ModeName, cs: ClusterSpec, cluster: Cluster, 
   if (mode === 'userspace') return sets.ready; // U2: no policies, no terminating fallback
   const port = cluster.ports[sp];
   const svc = cluster.services[port.service];
+  // Cilium (C-D1): a local socket's traffic uses internalTrafficPolicy for every frontend; at the
+  // node's device, external frontends use externalTrafficPolicy (ClusterIPs are not routable there).
+  if (mode === 'cilium') {
+    if (port.protocol === PROTO_SCTP) return []; // C-D8
+    if (src !== 'external') return svc.internalTrafficPolicy === 'Local' ? sets.local : sets.cluster;
+    return via === 'cluster-ip' ? [] : svc.externalTrafficPolicy === 'Local' ? sets.local : sets.cluster;
+  }
   if (mode === 'ipvs') {
     // pkg/proxy/ipvs/proxier.go syncEndpoint(onlyNodeLocalEndpoints): the local endpoints, else
     // (kubernetes PR 97081) the cluster ones, which CategorizeEndpoints only computes when the
@@ -481,10 +494,14 @@ export function encapDecapIdentity(hops: readonly TraceHop[], frames: readonly C
   return '';
 }
 
-/** The service stage's view of a probe's first packet, as the pipeline fills it (service-nat.ts). */
-export function firstPacketOf(probe: Probe, rand = 0, now = 0): FirstPacket {
+/**
+ * The dataplane's view of a probe's first packet, as the pipeline fills it: at the socket (socket
+ * LB, socket-lb.ts) for a local socket's packet when `socketLb`, else at the service stage (service-nat.ts).
+ */
+export function firstPacketOf(probe: Probe, rand = 0, now = 0, socketLb = false): FirstPacket {
+  const hook = socketLb && probe.entry !== ENTRY_EXTERNAL ? HOOK_SOCKET : probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING;
   return {
     srcIp: probe.srcIp, srcPort: probe.srcPort, dstIp: probe.dstIp, dstPort: probe.dstPort, proto: probe.proto,
-    hook: probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: probe.entry === ENTRY_POD, rand, now,
+    hook, fromPodInterface: probe.entry === ENTRY_POD, rand, now,
   };
 }

@@ -63,10 +63,13 @@ describe('cluster validation', () => {
   });
 
   it('skips unknown kinds with a warning and rejects objects without apiVersion or kind', () => {
-    const r = load(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: app}\n---\nkind: Service\nmetadata: {name: noversion}\n---\napiVersion: v1\nmetadata: {name: nokind}\n`);
+    const r = load(`apiVersion: v1\nkind: Secret\nmetadata: {name: settings, namespace: app}\n---\nkind: Service\nmetadata: {name: noversion}\n---\napiVersion: v1\nmetadata: {name: nokind}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: app}\n`);
     const skipped = only(r.diagnostics, 'warning', /not a kind kdp reads/);
-    assert.equal(skipped.kind, 'ConfigMap');
+    assert.equal(skipped.kind, 'Secret');
     assert.equal(skipped.name, 'settings');
+    // ConfigMaps are read for kube-system/cilium-config only.
+    const otherMap = only(r.diagnostics, 'warning', /ConfigMap app\/settings is not one kdp reads/);
+    assert.equal(otherMap.kind, 'ConfigMap');
     const noVersion = only(r.diagnostics.filter((d) => d.name === 'noversion'), 'error', /apiVersion and kind/);
     assert.equal(noVersion.path, 'apiVersion');
     assert.equal(noVersion.line, 5);

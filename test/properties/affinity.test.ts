@@ -139,8 +139,8 @@ for (const mode of modeNames()) {
         for (let k = 0; k <= a.gaps.length; k++) {
           if (k > 0) t += Math.floor((a.gaps[k - 1] * (a.timeout - 1)) / 100);
           const rand = a.rands[k % a.rands.length];
-          dp.decide(firstPacketOf(probe(k, 0), rand, t), out);
-          twin.decide(firstPacketOf(probe(k, 1), rand, t), twinOut);
+          dp.decide(firstPacketOf(probe(k, 0), rand, t, dp.socketLb), out);
+          twin.decide(firstPacketOf(probe(k, 1), rand, t, dp.socketLb), twinOut);
           holds(isDnat({ node, pkt: firstPacketOf(probe(k, 0)), out }) ? '' : `flow ${k} was not DNATed`);
           if (k === 0) first = out.endpoint;
           holds(out.endpoint === first ? '' : `at t=${t}s (last flow ${k === 0 ? 0 : Math.floor((a.gaps[k - 1] * (a.timeout - 1)) / 100)}s before, timeout ${a.timeout}s) flow ${k} reached ${formatIp(cluster.endpoints.ip[out.endpoint])}, the first reached ${formatIp(cluster.endpoints.ip[first])}: the window did not slide`);
@@ -149,12 +149,12 @@ for (const mode of modeNames()) {
         // After the timeout: the client is new again.
         t += a.timeout + a.pause;
         const rand = a.rands[7];
-        dp.decide(firstPacketOf(probe(99, 0), rand, t), out);
-        twin.decide(firstPacketOf(probe(99, 2), rand, t), twinOut);
+        dp.decide(firstPacketOf(probe(99, 0), rand, t, dp.socketLb), out);
+        twin.decide(firstPacketOf(probe(99, 2), rand, t, dp.socketLb), twinOut);
         holds(answer(out) === answer(twinOut) ? '' : `${a.timeout + a.pause}s after the last flow: ${answer(out)} (endpoint ${formatIp(cluster.endpoints.ip[out.endpoint])}), but a client never seen gets ${answer(twinOut)}`);
         if (!modeNamed(mode).orderDependent(cluster, out.servicePort)) {
           twin.reset();
-          twin.decide(firstPacketOf(probe(99, 0), rand, t), twinOut);
+          twin.decide(firstPacketOf(probe(99, 0), rand, t, dp.socketLb), twinOut);
           holds(answer(out) === answer(twinOut) ? '' : `${a.timeout + a.pause}s after the last flow: ${answer(out)}, a fresh dataplane ${answer(twinOut)}`);
         }
       },

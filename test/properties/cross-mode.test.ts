@@ -67,16 +67,38 @@
  *       non-local externalIP is not captured either.
  *  U-D5 userspace: nodePortAddresses is not honoured: openNodePort opens the NodePort on every
  *       local address (KUBE-NODEPORT-* jumped with `-m addrtype --dst-type LOCAL`).
- *
+ *  Cilium (v1.17; sources in the README's difference table): a pod's or the node's own traffic is
+ *  translated at its socket (bpf/bpf_sock.c __sock4_xlate_fwd), traffic arriving at the node's
+ *  device at tc (bpf/lib/nodeport.h nodeport_lb4); the first packet is explained where it meets them.
+ *  C-D1 in-cluster traffic (socket) to any frontend uses the backends of internalTrafficPolicy
+ *       (the internal-scope entry, SVC_FLAG_TWO_SCOPES, lb4_lookup_service with scope switch);
+ *       iptables mode applies internalTrafficPolicy to ClusterIPs only and short-circuits pod
+ *       traffic to external addresses to every cluster endpoint.
+ *  C-D2 a socket's connect() to a Service without backends fails; at the device, a frontend
+ *       without backends answers service-no-backend-response (reject by default), Local policy
+ *       included (iptables mode DROPs under eTP Local).
+ *  C-D3 an externalIP is not translated at a socket unless it is the node's own address
+ *       (sock4_skip_xlate): none.
+ *  C-D4 a ClusterIP is not routable from outside (SVC_FLAG_ROUTABLE unset unless
+ *       bpf-lb-external-clusterip): DROP_IS_CLUSTER_IP.
+ *  C-D5 NodePorts answer at the device on the node's own addresses; sockets reach any node's
+ *       NodePort by the wildcard 0.0.0.0:port entry (sock4_wildcard_lookup_full).
+ *  C-D6 loadBalancerSourceRanges are checked at the device only (nodeport_lb4 lb4_src_range_ok),
+ *       before the backend count, so outsiders are dropped even without backends.
+ *  C-D7 SNAT at the device only toward a backend on another node (nodeport_nat_ipv4_fwd); none
+ *       at the socket.
+ *  C-D8 SCTP ports are not load-balanced: the agent leaves them out without enable-sctp (default
+ *       false), and sockets never translate SCTP (bpf_sock.c sock_proto_enabled).
  *
  * Runs in `npm test`: 300 scenarios (cluster + up to 4 packets, every mode, every node).
  */
 import { test } from 'node:test';
 import { modeNames, compileDataplane } from '../../src/compile/index.js';
-import { HOOK_OUTPUT, HOOK_PREROUTING, newFirstPacket, type Explanation, type ServiceDataplane } from '../../src/compile/dataplane.js';
-import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
+import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, type Explanation, type ServiceDataplane } from '../../src/compile/dataplane.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Cluster, ModeName } from '../../src/model/types.js';
 import { formatIp, cidrContains, parseCidr } from '../../src/net/ipv4.js';
+import { PROTO_SCTP } from '../../src/net/proto.js';
 import { kServiceCidr, resolveScenario, scenarioArb, type ClusterSpec, type ResolvedPacket } from '../helpers/arbitraries.js';
 import { iptablesAnswer, nodePortServed, type ServiceAnswer } from '../helpers/iptables-oracle.js';
 import { checkProperty, detectedSource, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
@@ -156,6 +178,30 @@ function predict(mode: ModeName, ref: ServiceAnswer, cs: ClusterSpec, cluster: C
     const masq = via === 'cluster-ip' ? (ref.verdict === 'dnat' ? ref.masquerade : null) : hairpin || k.src === 'host' ? null : false;
     return { want: { verdict: 'dnat', servicePort: sp, candidates: rows, masquerade: masq }, compareMasq: masq !== null };
   }
+  if (mode === 'cilium') {
+    const socket = p.probe.entry === ENTRY_POD || p.probe.entry === ENTRY_HOST;
+    if (sp < 0 || cluster.ports[sp].protocol === PROTO_SCTP) return { want: none, compareMasq: true }; // C-D8
+    const anyNode = cluster.nodes.some((n) => n.internalIPs.includes(p.probe.dstIp) || n.externalIPs.includes(p.probe.dstIp));
+    const svc = cluster.services[cluster.ports[sp].service];
+    const sets = endpointSets(cs, cluster, sp, p.probe.node);
+    if (socket) {
+      if (via === 'external-ip') return { want: none, compareMasq: true }; // C-D3
+      const loopback = p.probe.entry === ENTRY_HOST && p.probe.dstIp >>> 24 === 127;
+      if (via === 'node-port' && !anyNode && !loopback) return { want: none, compareMasq: true }; // C-D5
+      const rows = svc.internalTrafficPolicy === 'Local' ? sets.local : sets.cluster; // C-D1, C-D5
+      if (rows.length === 0) return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // C-D2
+      return { want: { verdict: 'dnat', servicePort: sp, candidates: [...rows], masquerade: false }, compareMasq: true }; // C-D7
+    }
+    if (via === 'cluster-ip') return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // C-D4
+    if (!served) return { want: none, compareMasq: true };
+    if (via === 'lb-ip' && svc.loadBalancerSourceRanges.length > 0 && !svc.loadBalancerSourceRanges.some((c) => cidrContains(c, p.probe.srcIp))) {
+      return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // C-D6
+    }
+    const rows = svc.externalTrafficPolicy === 'Local' ? sets.local : sets.cluster;
+    if (rows.length === 0) return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // C-D2
+    const masq = rows.some((r) => cluster.endpoints.node[r] !== p.probe.node); // C-D7
+    return { want: { verdict: 'dnat', servicePort: sp, candidates: [...rows], masquerade: masq }, compareMasq: true };
+  }
   // userspace
   if (sp < 0 || !served) return { want: ref, compareMasq: false };
   if (via === 'external-ip' && p.probe.entry === ENTRY_POD && (cs.cni === 'kubenet' || cs.cni === 'flannel-vxlan')) return { want: none, compareMasq: false }; // U-D4
@@ -183,10 +229,13 @@ test('every mode gives the answer of the kube-proxy iptables oracle, but for the
           srcIp: p.probe.srcIp, srcPort: p.probe.srcPort, dstIp: p.probe.dstIp, dstPort: p.probe.dstPort, proto: p.probe.proto,
           hook: p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD,
         });
+        // A local socket's first packet meets a socket-LB mode at connect() (the pipeline's socket stage).
+        const atSocket = { ...pkt, hook: p.probe.entry === ENTRY_EXTERNAL ? pkt.hook : HOOK_SOCKET };
         const ref = iptablesAnswer(sc.cluster, cluster, p);
         for (const mode of modeNames()) {
           // Act: every branch of every mode's rules for this first packet.
-          const got = answerOf(dp(mode, p.probe.node).explain(pkt));
+          const d = dp(mode, p.probe.node);
+          const got = answerOf(d.explain(d.socketLb ? atSocket : pkt));
           const { want, compareMasq } = predict(mode, ref, sc.cluster, cluster, p);
           // Assert
           const g = { ...got, masquerade: compareMasq ? got.masquerade : null };

@@ -8,12 +8,15 @@
  * Mode differences (sources in test/properties/cross-mode.test.ts): IPVS I-D1/D4 (a Local policy's
  * external path returns before KUBE-MARK-MASQ for every source, the node's own included); userspace U-D1 (no
  * masquerade mark: the proxy connects from the node's address, so its "endpoint sees the client"
- * check does not apply, U-D2: it ignores traffic policies).
+ * check does not apply, U-D2: it ignores traffic policies); Cilium C-SNAT (a socket's connection
+ * carries the pod's or node's own address, and at the node's device only a backend on another
+ * node is SNATed: bpf/lib/nodeport.h nodeport_lb4 -> nodeport_nat_ipv4_fwd).
  *
  * Runs in `npm test`: 80 scenarios (cluster + up to 4 packets) per mode and law.
  */
 import { test } from 'node:test';
 import { modeNames } from '../../src/compile/index.js';
+import { HOOK_SOCKET } from '../../src/compile/dataplane.js';
 import { END_POD } from '../../src/dataplane/next.js';
 import { formatIp } from '../../src/net/ipv4.js';
 import { resolveScenario, scenarioArb } from '../helpers/arbitraries.js';
@@ -53,6 +56,8 @@ for (const mode of modeNames()) {
               want = via === 'cluster-ip' ? cluster.proxy.masqueradeAll || src !== 'pod' : svc.externalTrafficPolicy !== 'Local' || src === 'host';
               if (via !== 'cluster-ip' && svc.externalTrafficPolicy === 'Local') want = false;
             }
+            // C-SNAT: no NAT at the socket; SNAT at the device only toward another node's backend.
+            if (mode === 'cilium') want = d.pkt.hook !== HOOK_SOCKET && cluster.endpoints.node[d.out.endpoint] !== d.node;
             holds(d.out.masquerade === want ? '' : `masquerade ${d.out.masquerade}, kube-proxy: ${want} (via ${via}, source ${src}${hairpin ? ', hairpin' : ''})`);
             if (sent.end === END_POD && mode !== 'userspace') {
               // Unmasqueraded, the endpoint sees the client; masqueraded, an address of the deciding node.

@@ -2,7 +2,9 @@
  * Every text format kdp renders parses back to itself, and a parsed ruleset decides exactly as
  * the compiled one, for random clusters and every node:
  *  - iptables-save and iptables-restore input (src/compile/iptables: render, parse);
- *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset).
+ *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset);
+ *  - `cilium-dbg bpf lb list` (src/compile/cilium: renderLbList, parseLbList), with random and with
+ *    Maglev selection, asked both at the socket and at the node's device.
  * ipvsadm-save output is rendered only (src/compile/ipvs has no ipvsadm parser), so it has no
  * round-trip law; the userspace mode's iptables-save likewise has no parser.
  *
@@ -12,8 +14,12 @@
 import { test } from 'node:test';
 import { compileIptables, compileRuleset, dataplaneFromIptablesSave, parseIptablesSave, renderIptablesRestore, renderIptablesSave } from '../../src/compile/iptables/index.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, parseRuleset, renderRuleset } from '../../src/compile/nftables/index.js';
-import { HOOK_OUTPUT, HOOK_PREROUTING, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
-import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
+import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
+import { compileCilium, parseLbList, renderLbList } from '../../src/compile/cilium/index.js';
+import { CiliumDataplane } from '../../src/compile/cilium/dataplane.js';
+import { kDefaultCiliumConfig } from '../../src/model/read-config.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
+import fc from 'fast-check';
 import { resolveScenario, scenarioArb, type ResolvedPacket } from '../helpers/arbitraries.js';
 import { checkProperty, holds, runs, scenarioReport } from '../helpers/nat-assertions.js';
 
@@ -26,7 +32,7 @@ function firstLineDiff(a: string, b: string): string {
   return '';
 }
 
-/** Both dataplanes decide every packet alike, for several random draws. */
+/** Both dataplanes decide every packet alike, for several random draws (a local socket's at the socket for socket LB). */
 function decideAlike(a: ServiceDataplane, b: ServiceDataplane, packets: readonly ResolvedPacket[]): string {
   const pkt = newFirstPacket();
   const da = newNatDecision();
@@ -34,7 +40,7 @@ function decideAlike(a: ServiceDataplane, b: ServiceDataplane, packets: readonly
   for (const p of packets) {
     Object.assign(pkt, {
       srcIp: p.probe.srcIp, srcPort: p.probe.srcPort, dstIp: p.probe.dstIp, dstPort: p.probe.dstPort, proto: p.probe.proto,
-      hook: p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD,
+      hook: a.socketLb && p.probe.entry !== ENTRY_EXTERNAL ? HOOK_SOCKET : p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD,
     });
     for (const rand of [0, 0x55555555, 0xaaaaaaaa, 0xffffffff]) {
       pkt.rand = rand;
@@ -91,5 +97,27 @@ test('nft list text: render -> parse -> render is the identity, and the parsed r
       }
     },
     { numRuns: kRuns, ...scenarioReport('nftables') },
+  );
+});
+
+test('cilium-dbg bpf lb list: render -> parse -> render is the identity, and the parsed maps decide as the compiled ones', () => {
+  checkProperty(
+    'cilium text round trip',
+    fc.tuple(scenarioArb(), fc.constantFrom('random' as const, 'maglev' as const)),
+    ([sc, lbAlgorithm]) => {
+      // Arrange: the scenario's cluster under Cilium's defaults, random or Maglev selection (M = 251).
+      const resolved = resolveScenario(sc);
+      const cluster = { ...resolved.cluster, cilium: { ...kDefaultCiliumConfig, kubeProxyReplacement: true, socketLb: true, lbAlgorithm, maglevTableSize: 251 } };
+      for (let node = 0; node < cluster.nodes.length; node++) {
+        // Act
+        const compiled = compileCilium(cluster, node);
+        const text = renderLbList(compiled.tables);
+        const tables = parseLbList(text, cluster, node, cluster.cilium);
+        // Assert
+        holds(firstLineDiff(text, renderLbList(tables)), `bpf lb list, node-${node + 1}`);
+        holds(decideAlike(compiled, new CiliumDataplane(cluster, node, cluster.cilium, tables), resolved.packets.filter((p) => p.probe.node === node)), `node-${node + 1}`);
+      }
+    },
+    { numRuns: kRuns, describe: ([sc, alg]) => `${alg}: ${JSON.stringify(sc.cluster)}` },
   );
 });

@@ -6,7 +6,8 @@
  * forwards a packet decrements its TTL (net/ipv4/ip_forward.c ip_forward: ip_decrease_ttl), one
  * that sends it (ip_local_out) or receives it (ip_local_deliver) does not; a packet a pod sends
  * to a neighbour on its own bridge (kubenet's cbr0, flannel's cni0: the destination it wrote is
- * on-link) is switched, not routed, even with br_netfilter's conntrack on it; Calico's pods have
+ * on-link; with Cilium's socket LB, the backend connect() gave it) is switched, not routed, even
+ * with br_netfilter's conntrack on it; Calico's pods have
  * /32 routes to their veths, so even a neighbour is routed. The overlay's outer header has a TTL
  * of its own; the inner one is what the endpoint reads. The userspace proxy ends the client's
  * connection at its socket and sends the bytes on in a new packet of its own (TTL 64,
@@ -57,7 +58,10 @@ function ttlHolds(cs: ClusterSpec, s: SentPacket, probe: Probe): string {
   if (s.end !== END_POD && s.end !== END_HOST && s.end !== END_EXTERNAL) return '';
   const delivered = s.end === END_POD ? 'pod' : s.end === END_HOST ? 'host' : 'external';
   const cut = s.hops.findIndex((h) => h.at === kProxyHop);
-  const stretches = cut < 0 ? [{ hops: s.hops, fromHost: probe.entry === ENTRY_HOST, fromPod: probe.entry === ENTRY_POD, ttl: s.hops[0].ttl, dst: probe.dstIp }] : [{ hops: s.hops.slice(cut), fromHost: true, fromPod: false, ttl: kDefaultTtl, dst: ipOf(s.hops[cut].dst) }];
+  // With socket LB (Cilium) what the pod writes on its eth0 is already the backend, whose bridge decides.
+  const onWire = s.hops.find((h) => h.at === 'pod eth0');
+  const sentDst = onWire ? ipOf(onWire.dst) : probe.dstIp;
+  const stretches = cut < 0 ? [{ hops: s.hops, fromHost: probe.entry === ENTRY_HOST, fromPod: probe.entry === ENTRY_POD, ttl: s.hops[0].ttl, dst: sentDst }] : [{ hops: s.hops.slice(cut), fromHost: true, fromPod: false, ttl: kDefaultTtl, dst: ipOf(s.hops[cut].dst) }];
   const { hops, fromHost, fromPod, ttl, dst } = stretches[0];
   const want = ttl - routers(cs, hops, fromHost, fromPod, dst, delivered);
   const got = s.hops[s.hops.length - 1].ttl;

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { compileDataplane } from '../../src/compile/index.js';
 import { compileIpvs } from '../../src/compile/ipvs/index.js';
-import { maglevPopulate, kMaglevDefaultSize } from '../../src/compile/maglev.js';
+import { maglevPopulate, kMaglevDefaultSize } from '../../src/compile/ipvs/maglev.js';
 import { HOOK_PREROUTING, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
 import { mix32, hash5 } from '../../src/net/hash.js';
 import { buildCluster, clusterIp, servicePortNumber, type ClusterSpec } from '../helpers/arbitraries.js';

@@ -8,7 +8,7 @@ import { cellKeyString } from '../../src/report/result.js';
 import type { PoolRun } from '../../src/replay/pool.js';
 import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
 import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
-import { modeNamed } from '../../src/compile/index.js';
+import { kModes, modeNamed } from '../../src/compile/index.js';
 
 const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 
@@ -30,15 +30,15 @@ function lines(dir: string): unknown[] {
 describe('sweep', () => {
   it('plans the default sweep: Services x modes at 1 worker, then the workers sweep', () => {
     const cells = planSweep({ cores: 2 });
-    assert.equal(cells.length, 5 * 4 + 4);
+    assert.equal(cells.length, 5 * kModes.length + kModes.length);
     assert.ok(cells.filter((c) => c.workers === 1).every((c) => c.cni === 'calico-vxlan' && c.endpointsPerService === 10));
-    assert.deepEqual(cells.filter((c) => c.workers === 2).map((c) => c.services), [1000, 1000, 1000, 1000]);
+    assert.deepEqual(cells.filter((c) => c.workers === 2).map((c) => c.services), kModes.map(() => 1000));
     assert.equal(cells.find((c) => c.mode === 'nftables' && c.services === 30000)!.flows, 1_000_000);
     assert.ok(cells.every((c) => c.flows >= 1_000_000), 'at least 1,000,000 flows in every cell of the default sweep');
     assert.equal(planSweep({ cores: 2, flows: 500 }).every((c) => c.flows === 500), true);
     const skipped: string[] = [];
     const big = planSweep({ cores: 1, services: [modeNamed('userspace').serviceLimit!.services + 1], onSkip: (w) => skipped.push(w) });
-    assert.deepEqual(big.map((c) => c.mode).sort(), ['iptables', 'ipvs', 'nftables']);
+    assert.deepEqual(big.map((c) => c.mode).sort(), ['cilium', 'iptables', 'ipvs', 'nftables']);
     assert.match(skipped[0], /userspace at 50001 Services is left out/);
     const grid = planSweep({ cores: 2, services: [10], modes: ['iptables'], workers: [1, 2], cnis: ['kubenet', 'calico-bgp'] });
     assert.equal(grid.length, 4);

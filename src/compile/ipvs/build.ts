@@ -11,7 +11,7 @@ import { cidrContains } from '../../net/ipv4.js';
 import type { Cluster, IpvsScheduler, ServicePort } from '../../model/types.js';
 import { localDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '../topology.js';
-import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../maglev.js';
+import { isPrime, kMaglevDefaultSize, maglevPopulate } from './maglev.js';
 import { AddressSet, PairTable } from '../tables/index.js';
 import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 import { IpvsDataplaneImpl, ipvsState, type IpvsDataplane } from './dataplane.js';

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileIpvs, shBucket } from '../../../src/compile/ipvs/index.js';
-import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../../../src/compile/maglev.js';
+import { isPrime, kMaglevDefaultSize, maglevPopulate } from '../../../src/compile/ipvs/maglev.js';
 import { newNatDecision, VERDICT_DNAT } from '../../../src/compile/dataplane.js';
 import { firstPacket, type FlowProbe } from '../../helpers/packet-flow.js';
 import { flowCluster, ip } from './flow-cluster.js';

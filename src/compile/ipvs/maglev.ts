@@ -1,16 +1,17 @@
 /**
- * Maglev consistent hashing (Eisenbud et al., NSDI 2016), as IPVS's `mh` scheduler
- * (net/netfilter/ipvs/ip_vs_mh.c), Katran and Cilium use it: a lookup table of prime size M in
- * which every backend claims slots by walking its own permutation `(offset + j * skip) mod M`,
- * one slot per turn, round after round, until the table is full.
+ * Maglev consistent hashing (Eisenbud et al., NSDI 2016) as IPVS's `mh` scheduler
+ * (net/netfilter/ipvs/ip_vs_mh.c) fills its table: a lookup table of prime size M in which every
+ * backend claims slots by walking its own permutation `(offset + j * skip) mod M`, `turns`
+ * slots per round (weight / gcd of weights), round after round, until the table is full.
  *
  * Because every backend takes exactly `turns` slots per round, equal-weight backends end with
  * floor(M/N) or ceil(M/N) slots each: the paper's "within about 1 % when M > 100 N" holds with room
  * to spare. The hashes that place backends are kdp's own (fmix32 of address and port with two
  * seeds), not the kernel's siphash, so tables have the kernel's shape but not its exact contents.
+ * Cilium's Maglev (its own hash, sort, weights and fill) is src/compile/cilium/maglev.ts.
  */
-import { fmix32, mixPair } from '../net/hash.js';
-import { InvalidArgumentError } from '../errors.js';
+import { fmix32, mixPair } from '../../net/hash.js';
+import { InvalidArgumentError } from '../../errors.js';
 
 /** Katran's default and the size the paper recommends for a few hundred backends. Linux's
  * ip_vs_mh defaults to 4093 (CONFIG_IP_VS_MH_TAB_INDEX=12 picks primes[4]). */

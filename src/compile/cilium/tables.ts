@@ -1,0 +1,100 @@
+/**
+ * Cilium's load-balancing BPF maps for one node (bpf/lib/common.h, bpf/lib/lb.h, Cilium v1.17), as
+ * typed arrays. One entry of `cilium_lb4_services_v2` is keyed by
+ * `struct lb4_key { address, dport, backend_slot, proto, scope }`: slot 0 is the service's master
+ * entry (`count` active backends, `qcount` terminating ones after them, `rev_nat_index`, flags,
+ * and in `backend_id` the affinity timeout), slots 1..count+qcount hold backend IDs.
+ * `cilium_lb4_backends_v3` maps a backend ID to (address, port, proto, state),
+ * `cilium_lb4_reverse_nat` a rev-NAT index back to the frontend's address and port,
+ * `cilium_lb4_maglev` a rev-NAT index to its Maglev lookup table, `cilium_lb4_source_range` a
+ * (rev-NAT index, CIDR) to "allowed".
+ *
+ * kdp keeps the master entries in one hash table keyed (address, port | proto | scope) and the
+ * slots of a master contiguous (`feSlotStart`), which is the same content: a lookup is one hash
+ * probe for the master, one for the slot, one for the backend, as the datapath's
+ * `lb4_lookup_service`, `__lb4_lookup_backend_slot` and `__lb4_lookup_backend` make them.
+ */
+import type { PairTable } from '../tables/index.js';
+
+/** `enum lb_lookup_scope` (bpf/lib/common.h). */
+export const SCOPE_EXT = 0;
+export const SCOPE_INT = 1;
+
+// `enum svc_flags` (flags, low byte) and `enum svc_flags2` (flags2, high byte), bpf/lib/common.h.
+export const SVC_FLAG_EXTERNAL_IP = 1 << 0;
+export const SVC_FLAG_NODEPORT = 1 << 1;
+export const SVC_FLAG_EXT_LOCAL_SCOPE = 1 << 2;
+export const SVC_FLAG_HOSTPORT = 1 << 3;
+export const SVC_FLAG_AFFINITY = 1 << 4;
+export const SVC_FLAG_LOADBALANCER = 1 << 5;
+export const SVC_FLAG_ROUTABLE = 1 << 6;
+export const SVC_FLAG_SOURCE_RANGE = 1 << 7;
+export const SVC_FLAG_INT_LOCAL_SCOPE = 1 << 12;
+export const SVC_FLAG_TWO_SCOPES = 1 << 13;
+export const SVC_FLAG_FWD_MODE_DSR = 1 << 15;
+
+/** `enum lb_backend_state` as the backend map stores it. */
+export const BE_STATE_ACTIVE = 0;
+export const BE_STATE_TERMINATING = 1;
+export const kBackendStateNames = ['active', 'terminating'] as const;
+
+export interface CiliumTables {
+  /** (address, dport << 16 | proto << 8 | scope << 1 | 1) -> [frontend]: the master entries. */
+  readonly services: PairTable;
+  // One row per master entry (a frontend address in one scope).
+  readonly feIp: Uint32Array;
+  readonly fePort: Uint16Array;
+  readonly feProto: Uint8Array;
+  readonly feScope: Uint8Array;
+  readonly feRevNat: Uint16Array;
+  /** flags | flags2 << 8. */
+  readonly feFlags: Uint16Array;
+  readonly feCount: Uint16Array;
+  readonly feQCount: Uint16Array;
+  /** Session-affinity timeout in seconds (the master's backend_id field), 0 without affinity. */
+  readonly feAffinity: Uint32Array;
+  /** Slot 1 of the entry is `slotBackend[feSlotStart]`. */
+  readonly feSlotStart: Uint32Array;
+  /** Index into Cluster.ports. */
+  readonly feServicePort: Int32Array;
+  /** First entry of its Maglev table in `maglev`, or -1 (random selection). */
+  readonly feMaglev: Int32Array;
+  readonly feSrcStart: Uint32Array;
+  readonly feSrcCount: Uint16Array;
+  readonly slotBackend: Uint32Array;
+  /** The endpoint row (Cluster.endpoints) of each slot. */
+  readonly slotRow: Int32Array;
+  // The backend map, by backend ID (ID 0 is never used).
+  readonly beIp: Uint32Array;
+  readonly bePort: Uint16Array;
+  readonly beProto: Uint8Array;
+  readonly beState: Uint8Array;
+  // The reverse-NAT map, by rev-NAT index (0 is never used).
+  readonly rnIp: Uint32Array;
+  readonly rnPort: Uint16Array;
+  /** Maglev lookup tables of `maglevSize` backend IDs each. */
+  readonly maglev: Uint32Array;
+  readonly maglevSize: number;
+  /** loadBalancerSourceRanges of each frontend with SVC_FLAG_SOURCE_RANGE. */
+  readonly srcBase: Uint32Array;
+  readonly srcMask: Uint32Array;
+  /** This node's addresses (a NodePort's frontends; ipcache's HOST_ID). */
+  readonly hostAddrs: Uint32Array;
+  /** Every node's addresses (ipcache's REMOTE_NODE_ID, for the socket's NodePort wildcard). */
+  readonly nodeAddrs: Uint32Array;
+  readonly frontends: number;
+  readonly backends: number;
+  readonly revNats: number;
+}
+
+/** The second key word of a service-map entry (never 0: the table marks empty slots with 0). */
+export function serviceKeyWord(port: number, proto: number, scope: number): number {
+  return ((port << 16) | (proto << 8) | (scope << 1) | 1) >>> 0;
+}
+
+/** Bytes of typed arrays holding the maps (what `kdp compile --stats` reports as table memory). */
+export function tablesBytes(t: CiliumTables): number {
+  let n = t.services.bytes;
+  for (const v of Object.values(t)) if (ArrayBuffer.isView(v)) n += v.byteLength;
+  return n;
+}

@@ -1,0 +1,105 @@
+/**
+ * Socket-level load balancing (Cilium's cgroup programs in bpf/bpf_sock.c): for a mode whose
+ * dataplane has `socketLb`, a pod's or the host's socket is translated at connect() (TCP) or
+ * sendmsg() (UDP), before any packet exists, so the packet leaves already addressed to the
+ * backend and conntrack never sees the service address; answers are shown to the application
+ * from the service address again (cil_sock4_getpeername / cil_sock4_recvmsg).
+ *
+ * Reads:  batch 5-tuple, tcpFlags, flowHash, node; meta fromPod
+ * Writes: batch dst (the backend); meta servicePort, endpoint; the node's socket table
+ * Next:   prerouting | done (connect() refused: a Service without backends)
+ * Counts: drops service-reject; decisions, decisionWork
+ *
+ * The stage only sees packets `inject` gave it (local sockets on a socket-LB node). A known
+ * socket costs one table lookup (the kernel's socket already holds its peer: a slight overstatement);
+ * a new one asks the dataplane once with HOOK_SOCKET.
+ */
+import { HOOK_SOCKET, VERDICT_DNAT, VERDICT_REJECT } from '../compile/dataplane.js';
+import type { PacketBatch } from '../net/batch.js';
+import { mix32 } from '../net/hash.js';
+import { formatIp } from '../net/ipv4.js';
+import { TCP_ACK, TCP_SYN } from '../net/l4.js';
+import { PROTO_TCP } from '../net/proto.js';
+import type { PipelineContext } from './context.js';
+import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_SOCKET } from './next.js';
+
+const SOCK_SEND = 0;
+const SOCK_ANSWER = 1;
+
+export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
+  const n = batch.count;
+  const next = batch.next;
+  const world = ctx.world;
+  const compiled = world.compiled;
+  const pkt = ctx.firstPacket;
+  const d = ctx.decision;
+  const rec = ctx.recorder;
+  const counters = ctx.counters;
+  const { fromPod, servicePort, endpoint } = ctx.meta;
+  const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags } = batch;
+  for (let i = 0; i < n; i++) {
+    if (next[i] !== NEXT_SOCKET) continue;
+    next[i] = NEXT_PREROUTING;
+    const node = batch.node[i];
+    const sockets = world.sockets(node);
+    const known = sockets.lookup(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], SOCK_SEND);
+    // The hop is where the packet appears: on the pod's eth0 (the host's network), already for the backend.
+    const where = fromPod[i] === 1 ? 'pod eth0' : 'host network';
+    if (known >= 0) {
+      batch.natDst(i, sockets.backendIp[known], sockets.backendPort[known]);
+      if (rec) rec.record(batch, i, where, 'the socket is connected to its backend: the packet leaves addressed to it');
+      continue;
+    }
+    // A TCP socket is translated at connect(), which the SYN stands for; UDP at every sendmsg() until connected.
+    if (proto[i] === PROTO_TCP && (tcpFlags[i] & (TCP_SYN | TCP_ACK)) !== TCP_SYN) continue;
+    const dp = compiled.dataplane(node);
+    pkt.srcIp = srcIp[i];
+    pkt.srcPort = srcPort[i];
+    pkt.dstIp = dstIp[i];
+    pkt.dstPort = dstPort[i];
+    pkt.proto = proto[i];
+    pkt.hook = HOOK_SOCKET;
+    pkt.fromPodInterface = fromPod[i] === 1;
+    pkt.rand = mix32(batch.flowHash[i], ctx.seed);
+    pkt.now = ctx.now;
+    dp.decide(pkt, d);
+    counters.decisions++;
+    counters.decisionWork += d.work;
+    const v = d.verdict;
+    if (rec && rec.decision === null && (v === VERDICT_DNAT || v === VERDICT_REJECT)) {
+      rec.decision = { node, verdict: v, servicePort: d.servicePort, endpoint: d.endpoint, masquerade: false, hook: HOOK_SOCKET, fromPodInterface: pkt.fromPodInterface, srcIp: pkt.srcIp, srcPort: pkt.srcPort, dstIp: pkt.dstIp, dstPort: pkt.dstPort, proto: pkt.proto, rand: pkt.rand };
+    }
+    const call = proto[i] === PROTO_TCP ? 'connect()' : 'sendmsg()';
+    if (v === VERDICT_REJECT) {
+      ctx.drop(batch, i, DROP_SERVICE_REJECT);
+      if (rec) rec.record(batch, i, fromPod[i] === 1 ? 'pod socket' : 'host socket', `${call} refused: the Service has no backend (socket LB, -EHOSTUNREACH)`);
+      continue;
+    }
+    if (v !== VERDICT_DNAT) continue;
+    sockets.insert(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], d.dnatIp, d.dnatPort, d.endpoint);
+    servicePort[i] = d.servicePort;
+    endpoint[i] = d.endpoint;
+    const asked = `${formatIp(dstIp[i])}:${dstPort[i]}`;
+    batch.natDst(i, d.dnatIp, d.dnatPort);
+    if (rec) {
+      const lookups = dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ');
+      rec.record(batch, i, where, `socket LB at ${call}: ${asked} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
+    }
+  }
+}
+
+/**
+ * An answer delivered to a local socket: when it comes from the backend a socket was given for a
+ * service, the application sees it from the service address. Called by postrouting (a pod's veth)
+ * and local-in (the host), the stages that deliver; no-op elsewhere.
+ */
+export function socketAnswer(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'pod socket' | 'host socket'): void {
+  const node = batch.node[i];
+  if (!ctx.world.compiled.dataplane(node).socketLb) return;
+  const sockets = ctx.world.sockets(node);
+  const e = sockets.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], SOCK_ANSWER);
+  if (e < 0) return;
+  batch.natSrc(i, sockets.dst[e], sockets.ports[e] & 0xffff);
+  const rec = ctx.recorder;
+  if (rec) rec.record(batch, i, where, `${batch.proto[i] === PROTO_TCP ? 'getpeername()' : 'recvmsg()'}: the application sees the service address (cilium_lb4_reverse_sk)`);
+}

@@ -1,0 +1,202 @@
+/**
+ * Cilium's kube-proxy replacement, packet by packet through the real pipeline (`kdp trace`'s
+ * code), as Cilium v1.17 handles each case (bpf/bpf_sock.c, bpf/lib/nodeport.h, bpf/lib/lb.h),
+ * and its configuration as users write it (the kube-system/cilium-config ConfigMap).
+ */
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { compileDataplane, modeOf, renderRules, parseRules } from '../../../src/compile/index.js';
+import { CompiledCluster } from '../../../src/dataplane/compiled-cluster.js';
+import { PipelineContext } from '../../../src/dataplane/context.js';
+import { IPS_DST_NAT, IPS_SRC_NAT } from '../../../src/dataplane/conntrack.js';
+import { ENTRY_EXTERNAL, ENTRY_POD } from '../../../src/dataplane/pipeline.js';
+import { tracePacket, type Probe } from '../../../src/dataplane/trace.js';
+import { loadCluster } from '../../../src/model/load.js';
+import type { Cluster } from '../../../src/model/types.js';
+import { parseIp } from '../../../src/net/ipv4.js';
+import { PROTO_TCP, PROTO_UDP } from '../../../src/net/proto.js';
+import { clusterOf, node, service, slice } from '../../helpers/cluster.js';
+
+const ciliumConfig = (data: Record<string, string>): object => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data });
+
+function cluster(data: Record<string, string> = { 'kube-proxy-replacement': 'true' }): Cluster {
+  return clusterOf(
+    node('node-1', '10.244.1.0/24', '192.168.0.11'),
+    node('node-2', '10.244.2.0/24', '192.168.0.12'),
+    ciliumConfig(data),
+    service('default', 'web', { type: 'NodePort', clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }),
+    slice('default', 'web', [{ name: 'http', port: 8080 }], [{ ip: '10.244.2.7', node: 'node-2' }]),
+    service('default', 'dns', { clusterIP: '10.96.0.53', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] }),
+    slice('default', 'dns', [{ name: 'dns', port: 53, protocol: 'UDP' }], [{ ip: '10.244.1.53', node: 'node-1' }]),
+    service('default', 'empty', { clusterIP: '10.96.0.99', ports: [{ name: 'http', port: 80 }] }),
+    service('default', 'lb', { type: 'LoadBalancer', clusterIP: '10.96.0.30', loadBalancerSourceRanges: ['198.51.100.0/24'], ports: [{ name: 'https', port: 443, targetPort: 8443, nodePort: 30443 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.30' }] } }),
+    slice('default', 'lb', [{ name: 'https', port: 8443 }], [{ ip: '10.244.1.30', node: 'node-1' }, { ip: '10.244.2.30', node: 'node-2' }]),
+  );
+}
+
+const probe = (src: string, dst: string, nodeIx: number, entry: number, proto: 6 | 17 = PROTO_TCP): Probe => {
+  const [s, sp] = src.split(':');
+  const [d, dp] = dst.split(':');
+  return { proto, srcIp: parseIp(s), srcPort: Number(sp), dstIp: parseIp(d), dstPort: Number(dp), node: nodeIx, entry };
+};
+
+function trace(c: Cluster, p: Probe) {
+  const ctx = new PipelineContext(new CompiledCluster(c, 'cilium'), { seed: 1, conntrackMax: 1024 });
+  return { ctx, out: tracePacket(ctx, p, { reply: true }) };
+}
+
+describe('cilium: the cilium-config ConfigMap', () => {
+  it('makes cilium the default mode when kube-proxy-replacement is on, and fills Cilium\'s defaults', () => {
+    const c = cluster();
+    assert.equal(c.proxy.mode, 'cilium');
+    assert.equal(modeOf(c).name, 'cilium');
+    assert.deepEqual(
+      { ...c.cilium },
+      {
+        kubeProxyReplacement: true, socketLb: true, socketLbHostnsOnly: false, lbAlgorithm: 'random', lbMode: 'snat', lbAcceleration: 'disabled', dsrDispatch: 'opt',
+        maglevTableSize: 16381, maglevHashSeed: 'JLfvgnHc2kaSUFaI', ctGlobalTcpMax: 524288, ctGlobalAnyMax: 262144, lbMapMax: 65536,
+        externalClusterIp: false, sourceRangeAllTypes: false, noBackendResponse: 'reject', enableSctp: false,
+      },
+    );
+  });
+
+  it('leaves kube-proxy\'s default mode alone without kube-proxy replacement, and reads every key it models', () => {
+    assert.equal(cluster({ 'kube-proxy-replacement': 'false' }).proxy.mode, '');
+    const c = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-algorithm': 'maglev', 'bpf-lb-mode': 'dsr', 'bpf-lb-maglev-table-size': '1021', 'bpf-lb-maglev-hash-seed': 'AAAAAAAAAAAAAAAA', 'bpf-ct-global-tcp-max': '65536', 'bpf-lb-external-clusterip': 'true' });
+    assert.equal(c.cilium?.lbAlgorithm, 'maglev');
+    assert.equal(c.cilium?.lbMode, 'dsr');
+    assert.equal(c.cilium?.maglevTableSize, 1021);
+    assert.equal(c.cilium?.maglevHashSeed, 'AAAAAAAAAAAAAAAA');
+    assert.equal(c.cilium?.ctGlobalTcpMax, 65536);
+    assert.equal(c.cilium?.externalClusterIp, true);
+  });
+
+  it('refuses values Cilium refuses, naming the key', () => {
+    const text = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [ciliumConfig({ 'bpf-lb-maglev-table-size': '16383', 'bpf-lb-maglev-hash-seed': 'short', 'bpf-lb-mode': 'fast' })] });
+    const r = loadCluster(text, 'c.json');
+    assert.equal(r.cluster, undefined);
+    const messages = r.diagnostics.map((d) => d.message).join('\n');
+    assert.match(messages, /16383 is not a size Cilium supports/);
+    assert.match(messages, /"short" is not 12 bytes of base64/);
+    assert.match(messages, /must be one of snat, dsr, hybrid/);
+  });
+});
+
+describe('cilium: packets', () => {
+  it('pod to ClusterIP: the backend is the destination from the first hop on the wire, and conntrack holds no NAT', () => {
+    const c = cluster();
+    const { ctx, out } = trace(c, probe('10.244.1.9:40000', '10.96.0.10:80', 0, ENTRY_POD));
+    const r = out.result;
+    assert.equal(r.decision, 'dnat');
+    assert.equal(r.endpoint, '10.244.2.7:8080');
+    assert.equal(r.masquerade, false);
+    assert.equal(r.hops[0].at, 'pod socket');
+    assert.equal(r.hops[0].dst, '10.96.0.10:80');
+    // Every hop from the pod's eth0 on carries the backend, never the ClusterIP.
+    assert.equal(r.hops[1].at, 'pod eth0');
+    for (const h of r.hops.slice(1)) assert.equal(h.dst, '10.244.2.7:8080', `${h.at}: ${h.action}`);
+    assert.match(r.hops[1].action, /socket LB at connect\(\)/);
+    // Conntrack on both nodes: the flow pod -> backend, no NAT bits.
+    for (const n of [0, 1]) {
+      const ct = ctx.world.conntrack(n);
+      const slot = ct.lookup(parseIp('10.244.1.9'), parseIp('10.244.2.7'), 40000, 8080, PROTO_TCP, ctx.now);
+      assert.ok(slot >= 0, `node-${n + 1} tracks pod -> backend`);
+      assert.equal(ct.status[slot] & (IPS_DST_NAT | IPS_SRC_NAT), 0);
+      assert.equal(ct.lookup(parseIp('10.244.1.9'), parseIp('10.96.0.10'), 40000, 80, PROTO_TCP, ctx.now), -1, 'no entry carries the ClusterIP');
+    }
+    // The answer reaches the application from the ClusterIP, translated at the socket.
+    const back = r.reply!;
+    assert.equal(back.verdict, 'delivered');
+    assert.equal(back.hops.at(-1)!.at, 'pod socket');
+    assert.equal(back.hops.at(-1)!.src, '10.96.0.10:80');
+    assert.equal(back.hops.at(-2)!.src, '10.244.2.7:8080');
+  });
+
+  it('pod to a UDP ClusterIP: translated at sendmsg()', () => {
+    const { out } = trace(cluster(), probe('10.244.2.9:40000', '10.96.0.53:53', 1, ENTRY_POD, PROTO_UDP));
+    assert.equal(out.result.endpoint, '10.244.1.53:53');
+    assert.match(out.result.hops[1].action, /sendmsg\(\)/);
+  });
+
+  it('pod to a Service without backends: connect() is refused at the socket', () => {
+    const { out } = trace(cluster(), probe('10.244.1.9:40000', '10.96.0.99:80', 0, ENTRY_POD));
+    assert.equal(out.result.decision, 'reject');
+    assert.equal(out.result.verdict, 'rejected');
+    assert.equal(out.result.hops.length, 2);
+  });
+
+  it('NodePort from outside to a backend on another node: nodeport_lb4 at the device, SNAT to the node (bpf-lb-mode snat)', () => {
+    const { out } = trace(cluster(), probe('203.0.113.9:40000', '192.168.0.11:30080', 0, ENTRY_EXTERNAL));
+    const r = out.result;
+    assert.equal(r.decision, 'dnat');
+    assert.equal(r.masquerade, true);
+    assert.equal(r.hops[1].at, 'bpf_host (tc from-netdev): nodeport_lb4');
+    const snat = r.hops.find((h) => /^SNAT to 192\.168\.0\.11:/.test(h.action));
+    assert.ok(snat, r.hops.map((h) => h.action).join('\n'));
+    assert.match(snat.action, /nodeport_nat_ipv4_fwd/);
+    assert.equal(r.verdict, 'delivered');
+    // The reply goes back through node-1, which undoes both translations.
+    assert.equal(r.reply!.verdict, 'delivered');
+    assert.equal(r.reply!.hops.at(-1)!.src, '192.168.0.11:30080');
+    assert.equal(r.reply!.hops.at(-1)!.dst, '203.0.113.9:40000');
+  });
+
+  it('NodePort from outside with bpf-lb-mode dsr: no SNAT, the backend sees the client; XDP named with bpf-lb-acceleration', () => {
+    const c = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-mode': 'dsr', 'bpf-lb-acceleration': 'native' });
+    const { out } = trace(c, probe('203.0.113.9:40000', '192.168.0.11:30080', 0, ENTRY_EXTERNAL));
+    assert.equal(out.result.masquerade, false);
+    assert.equal(out.result.hops[1].at, 'bpf_host (XDP): nodeport_lb4');
+    const delivered = out.result.hops.at(-1)!;
+    assert.equal(delivered.src, '203.0.113.9:40000');
+    assert.equal(delivered.dst, '10.244.2.7:8080');
+    assert.ok(!out.result.hops.some((h) => /SNAT/.test(h.action)));
+  });
+
+  it('a ClusterIP from outside is dropped (DROP_IS_CLUSTER_IP) unless bpf-lb-external-clusterip', () => {
+    assert.equal(trace(cluster(), probe('203.0.113.9:40000', '10.96.0.10:80', 0, ENTRY_EXTERNAL)).out.result.decision, 'drop');
+    const open = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-external-clusterip': 'true' });
+    assert.equal(trace(open, probe('203.0.113.9:40000', '10.96.0.10:80', 0, ENTRY_EXTERNAL)).out.result.decision, 'dnat');
+  });
+
+  it('loadBalancerSourceRanges at the device: outsiders dropped, the allowed range served', () => {
+    assert.equal(trace(cluster(), probe('203.0.113.9:40000', '192.0.2.30:443', 0, ENTRY_EXTERNAL)).out.result.decision, 'drop');
+    assert.equal(trace(cluster(), probe('198.51.100.7:40000', '192.0.2.30:443', 0, ENTRY_EXTERNAL)).out.result.decision, 'dnat');
+  });
+
+  it('a pod reaches another node\'s NodePort through the socket\'s wildcard lookup', () => {
+    const { out } = trace(cluster(), probe('10.244.1.9:40000', '192.168.0.12:30080', 0, ENTRY_POD));
+    assert.equal(out.result.endpoint, '10.244.2.7:8080');
+    assert.equal(out.result.hops[1].dst, '10.244.2.7:8080');
+  });
+
+  it('with Maglev, the tc path picks the backend the frontend\'s table gives the flow, the same on every try', () => {
+    const c = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-algorithm': 'maglev', 'bpf-lb-maglev-table-size': '251' });
+    const dp = compileDataplane(c, 'cilium', 0);
+    assert.equal(dp.stats().maglevTables, 3); // web's NodePort on node-1's address, lb's NodePort and ingress IP; not the surrogates or ClusterIPs
+    const seen = new Set<string>();
+    for (let k = 0; k < 5; k++) seen.add(trace(c, probe('198.51.100.7:40001', '192.0.2.30:443', 0, ENTRY_EXTERNAL)).out.result.endpoint ?? '');
+    assert.equal(seen.size, 1);
+  });
+});
+
+describe('cilium: formats', () => {
+  it('renders cilium-dbg bpf lb list, maglev list and service list, and reads bpf lb list back', () => {
+    const c = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-algorithm': 'maglev', 'bpf-lb-maglev-table-size': '251' });
+    const list = renderRules(c, 'cilium', 0, 'bpf-lb-list');
+    assert.match(list, /^SERVICE ADDRESS\s+BACKEND ADDRESS \(REVNAT_ID\) \(SLOT\)/);
+    assert.match(list, /\n10\.96\.0\.10:80\/TCP\s+0\.0\.0\.0:0 \(\d+\) \(0\) \[ClusterIP, non-routable\]/);
+    assert.match(list, /\n0\.0\.0\.0:30080\/TCP\s+0\.0\.0\.0:0 \(\d+\) \(0\) \[NodePort, non-routable\]/);
+    assert.match(list, /\n\s+10\.244\.2\.7:8080\/TCP \(\d+\) \(1\)/);
+    assert.match(list, /\[LoadBalancer, check source-range\]/);
+    const maglev = renderRules(c, 'cilium', 0, 'bpf-lb-maglev-list');
+    assert.match(maglev, /^SVC ID\s+LOOKUP TABLE/);
+    assert.match(maglev, /\n\[\d+\]\/v4\s+\[(\d+ ){250}\d+\]/);
+    const services = renderRules(c, 'cilium', 0, 'service-list');
+    assert.match(services, /^ID\s+Frontend\s+Service Type\s+Backend/);
+    assert.match(services, /10\.96\.0\.10:80\/TCP\s+ClusterIP\s+1 => 10\.244\.2\.7:8080\/TCP \(active\)/);
+    const back = parseRules('bpf-lb-list', list, c, 0);
+    assert.equal(renderRules(c, 'cilium', 0, 'bpf-lb-list'), list);
+    assert.equal(back.stats().rules, compileDataplane(c, 'cilium', 0).stats().rules);
+    assert.throws(() => parseRules('bpf-lb-list', list.replace('(0) [ClusterIP', '(0) [Cluster'), c, 0), /line \d+: unknown service type "Cluster"/);
+  });
+});
