@@ -30,6 +30,7 @@ import { deriveProbes, hookOf, planAddresses, type VerifyProbe } from './probes.
 import { kernelMode } from './requirements.js';
 import { loadRules, type LoadResult } from './rules.js';
 import { chiSquareUniform, type UniformityTest } from './stats.js';
+import { sweepStaleOnce } from './sandbox.js';
 import { buildNodeTopology, type NodeTopology } from './topology.js';
 
 export interface VerifyOptions {
@@ -142,6 +143,10 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
 
   let text = mode.kernel.render(cluster, node);
   if (options.tamper) text = options.tamper(text);
+
+  const swept = sweepStaleOnce();
+  if (swept.removed.length > 0) log(`removed ${swept.removed.length} namespace(s) of runs that died without cleaning up (${swept.removed.join(', ')}), killing ${swept.killed.length} process(es) left in them`);
+  for (const f of swept.failed) log(`could not remove a dead run's namespace: ${f}`);
 
   let topo: NodeTopology | undefined;
   try {
