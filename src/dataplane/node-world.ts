@@ -3,10 +3,14 @@
  * NAT rules, shared read-only with other contexts), and the node's own state in this context:
  * its conntrack table, made on first use, and the tunnels it sends through. A context belongs to
  * one worker, so this state is that worker's shard and no packet needs a lock.
+ *
+ * Each node's table holds either one size given for every node (the replay sizes its tables to
+ * hold every flow of its shard, so that a benchmark measures the proxy, not the limit) or, with
+ * 'kube-proxy', nf_conntrack_max as kube-proxy leaves it on that node (nodeConntrackMax).
  */
-import type { Cluster, ModeName } from '../model/types.js';
+import type { Cluster, ConntrackConfig, ModeName } from '../model/types.js';
 import type { CompiledCluster } from './compiled-cluster.js';
-import { ConntrackTable } from './conntrack.js';
+import { ConntrackTable, kernelDefaultConntrackBuckets, kubeProxyConntrackMax } from './conntrack.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import { Tunnels } from './tunnels.js';
 
@@ -15,12 +19,12 @@ export class NodeWorld {
   readonly cluster: Cluster;
   readonly plan: PodNetworkPlan;
   readonly mode: ModeName;
-  /** nf_conntrack_max of each node's table. */
-  readonly conntrackMax: number;
+  /** nf_conntrack_max of every node's table, or 'kube-proxy': each node's own (nodeConntrackMax). */
+  readonly conntrackMax: number | 'kube-proxy';
   readonly tunnels: Tunnels;
   readonly #conntrack: (ConntrackTable | undefined)[];
 
-  constructor(compiled: CompiledCluster, conntrackMax: number) {
+  constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy') {
     this.compiled = compiled;
     this.cluster = compiled.cluster;
     this.plan = compiled.plan;
@@ -33,7 +37,9 @@ export class NodeWorld {
   conntrack(node: number): ConntrackTable {
     let ct = this.#conntrack[node];
     if (!ct) {
-      ct = new ConntrackTable({ maxEntries: this.conntrackMax, timeouts: this.cluster.proxy.conntrack });
+      const n = this.cluster.nodes[node];
+      const maxEntries = this.conntrackMax === 'kube-proxy' ? nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes) : this.conntrackMax;
+      ct = new ConntrackTable({ maxEntries, timeouts: this.cluster.proxy.conntrack });
       this.#conntrack[node] = ct;
     }
     return ct;
@@ -51,4 +57,25 @@ export class NodeWorld {
       ct.counters.fill(0);
     }
   }
+}
+
+/** CPUs assumed for a Node whose `status.capacity.cpu` is not given: then `conntrack.min` decides unless `maxPerCore` alone exceeds it. */
+export const kAssumedCpus = 1;
+/**
+ * The kernel's default nf_conntrack_max assumed for a Node that gives no `status.capacity.memory`:
+ * the default on any 64-bit node with more than 4 GiB of RAM.
+ */
+export const kAssumedKernelConntrackMax = 262144;
+
+/**
+ * nf_conntrack_max on a node as kube-proxy leaves it. kube-proxy computes
+ * max(maxPerCore x cpus, min) (kubeProxyConntrackMax), and writes it only when it is larger than
+ * the current value (cmd/kube-proxy/app/conntrack.go setIntSysCtl, Kubernetes v1.31: `if val <
+ * value`), so the kernel's own default, sized by the node's RAM, is a floor. maxPerCore 0 leaves
+ * the kernel's default alone.
+ */
+export function nodeConntrackMax(config: Pick<ConntrackConfig, 'maxPerCore' | 'min'>, cpus: number | undefined, memoryBytes: number | undefined): number {
+  const kernel = memoryBytes === undefined ? kAssumedKernelConntrackMax : kernelDefaultConntrackBuckets(memoryBytes);
+  const kubeProxy = kubeProxyConntrackMax(config, cpus ?? kAssumedCpus);
+  return kubeProxy > kernel ? kubeProxy : kernel;
 }

@@ -172,7 +172,7 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     log(`sent; ${entries.size} conntrack entries read back`);
 
     // kdp's side: the same packets through kdp's pipeline.
-    const ctx = new PipelineContext(new CompiledCluster(cluster, mode.name, compile, podNet), { seed, conntrackMax: 1 << 16 });
+    const ctx = new PipelineContext(new CompiledCluster(cluster, mode.name, compile, podNet), { seed, conntrackMax: 'kube-proxy' });
     const scratch = compile(cluster, node);
     // Session affinity: the kernel's `recent` lists and kdp's own start empty but fill with each
     // side's own random first choice, so per probe kdp is asked without affinity state (every
