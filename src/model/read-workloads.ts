@@ -172,7 +172,14 @@ export function readService(r: FieldReader, obj: Json, namespace: string, name: 
     r.error(['spec', 'ipFamilies'], `uses IPv6 (${families.join(', ')}): IPv6 and dual-stack services are not supported yet`);
   }
 
-  // spec.clusterIPs supersedes spec.clusterIP (its first element is the same address).
+  // spec.clusterIPs supersedes spec.clusterIP (its first element is the same address). The API
+  // server fills in whichever one is missing and refuses a pair that differs
+  // (pkg/apis/core/validation validateServiceClusterIPsRelatedFields: "first value must match
+  // `clusterIP`"), so a file with both must agree: a garbage clusterIP is not ignored.
+  const givenIPs = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : [];
+  if (spec.clusterIP !== undefined && spec.clusterIP !== null && spec.clusterIP !== '' && givenIPs.length > 0 && givenIPs[0] !== spec.clusterIP) {
+    r.error(['spec', 'clusterIPs'], `first value must match \`clusterIP\`: clusterIPs[0] is ${JSON.stringify(givenIPs[0])?.slice(0, 60)}, clusterIP is ${JSON.stringify(spec.clusterIP)?.slice(0, 60)}`);
+  }
   const ipsField = spec.clusterIPs !== undefined ? 'clusterIPs' : 'clusterIP';
   const ipTexts = spec.clusterIPs !== undefined ? r.array(spec.clusterIPs, ['spec', 'clusterIPs']) : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
   const clusterIPPath = ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', 0] : ['spec', 'clusterIP'];
