@@ -88,6 +88,14 @@ export class TooLargeError extends EngineError {
   }
 }
 
+/** A benchmark run whose worker stopped sending heartbeats (replay/pool.ts); the worker was terminated and the cell failed. */
+export class StalledRunError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_STALLED');
+    this.name = 'StalledRunError';
+  }
+}
+
 /**
  * A path given on the command line names the wrong kind of thing: a directory where a file goes,
  * a file where a directory goes, a missing parent, a dangling symlink. Exit 2, like a UsageError,
