@@ -17,7 +17,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /kdp/dist/src ./dist/src
 # The machine record's commit: the image has no .git to ask.
-ARG KDP_GIT_COMMIT=unknown
+ARG KDP_GIT_COMMIT=
 ENV KDP_GIT_COMMIT=$KDP_GIT_COMMIT
 # uid/gid 1000, as the Job's securityContext (runAsUser, fsGroup) expects.
 USER node

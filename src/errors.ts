@@ -78,6 +78,25 @@ export class EnvironmentError extends EngineError {
 }
 
 /**
+ * An input or a requested size beyond what this process can hold (V8's longest string, the heap
+ * limit). Exit 2, refused before any work, with the figure and how to raise the limit if it can be.
+ */
+export class TooLargeError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_TOO_LARGE');
+    this.name = 'TooLargeError';
+  }
+}
+
+/** A benchmark run whose worker stopped sending heartbeats (replay/pool.ts); the worker was terminated and the cell failed. */
+export class StalledRunError extends EngineError {
+  constructor(message: string) {
+    super(message, 'KDP_ERR_STALLED');
+    this.name = 'StalledRunError';
+  }
+}
+
+/**
  * A path given on the command line names the wrong kind of thing: a directory where a file goes,
  * a file where a directory goes, a missing parent, a dangling symlink. Exit 2, like a UsageError,
  * but printed without the pointer to --help: the fix is the path, not the options.

@@ -108,6 +108,8 @@ Plans and shards (a sweep over many machines: kdp job prints it as a Kubernetes 
                     stdout, for kubectl logs (kdp report reads such a log as it reads a directory)
 
 Ctrl-C stops after the cell in progress (kept in results.jsonl); a second Ctrl-C quits at once.
+A cell whose worker makes no progress for 10 minutes (no heartbeat: a worker that hangs) is
+stopped and failed with the reason, and the sweep goes on with the next cell.
 The report (BENCHMARKS.md and bench/charts/ for the default --out; DIR/BENCHMARKS.md and
 DIR/charts/ otherwise) is written at the end.
 

@@ -1,11 +1,12 @@
 /** Reads a cluster file for a command, printing every diagnostic the way a compiler does. */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { formatDiagnostic, hasErrors, type Diagnostic } from '../model/diagnostics.js';
 import { modeNames } from '../compile/index.js';
 import { clipTokens } from './command.js';
 import { loadCluster } from '../model/load.js';
 import type { Cluster } from '../model/types.js';
 import { fileSystemError, InvalidPathError, UsageError } from '../errors.js';
+import { checkParseHeap, checkTextSize } from './size-limits.js';
 
 export interface LoadedCluster {
   readonly cluster?: Cluster;
@@ -15,18 +16,26 @@ export interface LoadedCluster {
 
 export async function readClusterFile(file: string | undefined): Promise<LoadedCluster> {
   if (!file) throw new UsageError('a cluster file is required (JSON or YAML, as `kubectl get ... -o json` prints it)');
+  const name = file === '-' ? '<stdin>' : file;
   let text: string;
   try {
+    if (file !== '-') checkTextSize(file, (await stat(file)).size, 'cluster file');
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
     throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new InvalidPathError(`no such file: ${file}`) : fileSystemError(err, 'read', file);
   }
-  return loadCluster(text, file === '-' ? '<stdin>' : file, { modes: modeNames() });
+  checkParseHeap(name, text);
+  return loadCluster(text, name, { modes: modeNames() });
 }
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of process.stdin) {
+    bytes += (chunk as Buffer).length;
+    checkTextSize('<stdin>', bytes, 'cluster file');
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 

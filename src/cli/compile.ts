@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, parseRules, renderRules } from '../compile/index.js';
+import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, parseRules, renderRuleChunks } from '../compile/index.js';
 import { findNode } from '../compile/node-addresses.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
 import { fileSystemError, RuleParseError, UsageError } from '../errors.js';
@@ -8,6 +8,7 @@ import type { Cluster } from '../model/types.js';
 import { choiceOption, clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
+import { checkTextSize } from './size-limits.js';
 
 const help = `Usage: kdp compile FILE --mode MODE [--node NAME] [--format FORMAT] [--stats] [-o OUT]
        kdp compile --from-iptables-save DUMP [FILE] [--node NAME] [--stats]
@@ -71,7 +72,7 @@ export const compileCommand: Command = {
       await writeOutput(values.output, [format === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderStats(record)]);
       return EXIT_OK;
     }
-    await writeOutput(values.output, [renderRules(cluster, mode, node, format)]);
+    await writeOutput(values.output, renderRuleChunks(cluster, mode, node, format));
     return EXIT_OK;
   },
 };
@@ -96,6 +97,7 @@ function renderStats(s: DataplaneStats & { node: string; compileMs: number }): s
 async function fromDump(dump: string, file: string | undefined, nodeName: string | undefined, stats: boolean, output: string | undefined): Promise<number> {
   let text: string;
   try {
+    checkTextSize(dump, (await stat(dump)).size, 'rule dump');
     text = await readFile(dump, 'utf8');
   } catch (err) {
     throw fileSystemError(err, 'read', dump);

@@ -6,6 +6,7 @@ import { generateObjects, kDefaultSyntheticOptions } from '../model/synthetic.js
 import { choiceOption, EXIT_OK, intOption, parse, type Command } from './command.js';
 import { UsageError } from '../errors.js';
 import { writeOutput } from './output.js';
+import { checkGenerateFile, checkGenerateHeap, kMaxTextChars } from './size-limits.js';
 
 const help = `Usage: kdp generate --services N --endpoints E --nodes K [options]
 
@@ -29,8 +30,13 @@ Options:
 Example:
   kdp generate --services 1000 --endpoints 10 --nodes 10 -o cluster.json
 
-Exit status: 0 written; 2 bad usage, or -o names a directory or a missing one; 3 the file cannot
-be written (permissions, a read-only or full disk).
+Size: a cluster too large for this process is refused before anything is generated, with the
+figure: one whose heap would pass V8's limit (raise it with NODE_OPTIONS=--max-old-space-size=MiB),
+or whose file would pass the 512 MiB kdp reads back as one string (about 278,000 Services x 10
+endpoints).
+
+Exit status: 0 written; 2 bad usage, a cluster too large (above), or -o names a directory or a
+missing one; 3 the file cannot be written (permissions, a read-only or full disk).
 `;
 
 export const generateCommand: Command = {
@@ -58,6 +64,8 @@ export const generateCommand: Command = {
       mode: choiceOption(values.mode, 'mode', modeNames(), modeNames()[0]),
       seed: intOption(values.seed, 'seed', kDefaultSyntheticOptions.seed, 0, 0xffffffff),
     };
+    checkGenerateHeap(options.services, options.endpoints);
+    checkGenerateFile(options.services, options.endpoints);
     const t0 = performance.now();
     const objects = generateObjects(options);
     const t1 = performance.now();
@@ -70,18 +78,27 @@ export const generateCommand: Command = {
           `generated in ${((t1 - t0) / 1000).toFixed(2)} s, model built and validated in memory in ${((t2 - t1) / 1000).toFixed(2)} s\n`,
       );
     }
-    await writeOutput(values.output, listChunks(objects));
+    const written = { bytes: 0 };
+    await writeOutput(values.output, listChunks(objects, written));
+    // The estimate above refused what is clearly too big; a file just over the line is said so.
+    if (written.bytes > kMaxTextChars) process.stderr.write(`kdp generate: warning: the file is ${written.bytes.toLocaleString('en-US')} bytes, over the ${kMaxTextChars.toLocaleString('en-US')} kdp reads as one string: kdp cannot read it back\n`);
     return EXIT_OK;
   },
 };
 
 /** Streams the List item by item, so a million-endpoint cluster never becomes one huge string. */
-function* listChunks(objects: readonly object[]): Iterable<string> {
+function* listChunks(objects: readonly object[], written: { bytes: number }): Iterable<string> {
   const small = objects.length <= 2000;
-  yield '{\n  "apiVersion": "v1",\n  "kind": "List",\n  "metadata": {},\n  "items": [\n';
+  const head = '{\n  "apiVersion": "v1",\n  "kind": "List",\n  "metadata": {},\n  "items": [\n';
+  written.bytes += head.length;
+  yield head;
   for (let i = 0; i < objects.length; i++) {
     const text = small ? JSON.stringify(objects[i], null, 2).replace(/^/gm, '    ') : `    ${JSON.stringify(objects[i])}`;
-    yield i + 1 < objects.length ? `${text},\n` : `${text}\n`;
+    const chunk = i + 1 < objects.length ? `${text},\n` : `${text}\n`;
+    // Names and labels are ASCII: one byte per character.
+    written.bytes += chunk.length;
+    yield chunk;
   }
+  written.bytes += 5;
   yield '  ]\n}\n';
 }

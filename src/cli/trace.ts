@@ -8,7 +8,7 @@ import { tracePacket, type TraceResult } from '../dataplane/trace.js';
 import type { CapturedFrame, TraceHop } from '../dataplane/trace-recorder.js';
 import { EngineError, UsageError } from '../errors.js';
 import { PcapWriter } from '../net/pcap.js';
-import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { choiceOption, clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 
@@ -105,13 +105,14 @@ async function runBatchFile(compiled: CompiledCluster, seed: number, file: strin
       if (line.trim() === '') continue;
       let out: unknown;
       try {
-        const p = JSON.parse(line) as { proto?: string; src?: string; dst?: string; node?: string; reply?: boolean };
-        if (typeof p.src !== 'string' || typeof p.dst !== 'string') throw new UsageError('"src" and "dst" are required strings');
-        const probe = resolveProbe(compiled.cluster, compiled.plan, { src: p.src, dst: p.dst, proto: p.proto, node: p.node });
-        out = tracePacket(new PipelineContext(compiled, { seed }), probe, { reply: p.reply === true }).result;
+        const p = readProbeLine(line);
+        const probe = resolveProbe(compiled.cluster, compiled.plan, p);
+        out = tracePacket(new PipelineContext(compiled, { seed }), probe, { reply: p.reply }).result;
       } catch (err) {
+        // Only kdp's own errors describe the input; anything else is a bug in kdp, not the line's.
+        if (!(err instanceof EngineError)) throw err;
         bad++;
-        out = { line: lineNo, error: (err as Error).message };
+        out = { line: lineNo, error: clipTokens(err.message) };
       }
       if (!process.stdout.write(`${JSON.stringify(out)}\n`)) await new Promise((r) => process.stdout.once('drain', r));
     }
@@ -121,6 +122,43 @@ async function runBatchFile(compiled: CompiledCluster, seed: number, file: strin
   }
   if (bad > 0) process.stderr.write(`kdp trace: ${bad} of ${lineNo} probes could not be traced (see their "error" lines)\n`);
   return bad > 0 ? EXIT_INVALID : EXIT_OK;
+}
+
+interface ProbeLine {
+  readonly src: string;
+  readonly dst: string;
+  readonly proto?: string;
+  readonly node?: string;
+  readonly reply: boolean;
+}
+
+const kProbeFields: Readonly<Record<string, 'string' | 'boolean'>> = { src: 'string', dst: 'string', proto: 'string', node: 'string', reply: 'boolean' };
+
+/** One --batch line as a probe, or a UsageError naming the field (never a JavaScript error about the value). */
+function readProbeLine(line: string): ProbeLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    throw new UsageError(`not valid JSON (${(err as Error).message}); a probe line is an object such as {"src":"10.244.1.5","dst":"10.96.0.10:80"}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError(`a probe line is a JSON object such as {"src":"10.244.1.5","dst":"10.96.0.10:80"}, not ${Array.isArray(value) ? 'a list' : value === null ? 'null' : `a ${typeof value}`}`);
+  }
+  const p = value as Record<string, unknown>;
+  for (const [key, v] of Object.entries(p)) {
+    const want = kProbeFields[key];
+    if (!Object.hasOwn(kProbeFields, key)) throw new UsageError(`unknown field "${key}"; a probe has ${Object.keys(kProbeFields).join(', ')}`);
+    if (typeof v !== want) throw new UsageError(`"${key}" must be a ${want}, not ${v === null ? 'null' : Array.isArray(v) ? 'a list' : `a ${typeof v}`}`);
+  }
+  if (p.src === undefined || p.dst === undefined) throw new UsageError('"src" and "dst" are required');
+  return {
+    src: p.src as string,
+    dst: p.dst as string,
+    ...(p.proto !== undefined ? { proto: p.proto as string } : {}),
+    ...(p.node !== undefined ? { node: p.node as string } : {}),
+    reply: p.reply === true,
+  };
 }
 
 function hopLine(h: TraceHop, n: number): string {

@@ -26,6 +26,9 @@ flows to the service with the most endpoints.
 
 Network safety: traffic only between namespaces this command creates (kdpv-<pid>-*), joined to
 each other by veth pairs and to nothing else; all of them are deleted on exit, error or Ctrl-C.
+Each namespace records its owner (pid and start time); a run first removes the kdpv- namespaces
+of runs that were killed (owner gone) and the processes left in them, never another live run's.
+Helpers inside the namespaces die with kdp (a lifeline pipe), even after SIGKILL.
 Needs root, ip (iproute2), sysctl, conntrack, and iptables-restore or nft.
 
 Options:

@@ -81,8 +81,15 @@ export function parseRules(format: string, text: string, cluster?: Cluster, node
  * `ipset save`, `nft list table ip kube-proxy`), so a user can diff kdp against a real node.
  */
 export function renderRules(cluster: Cluster, mode: ModeName, node: number, format: string): string {
+  const text = renderRuleChunks(cluster, mode, node, format);
+  return Array.isArray(text) && text.length === 1 ? (text[0] as string) : [...text].join('');
+}
+
+/** The same text in chunks, to be written out as it is made (`kdp compile`): never one giant string. */
+export function renderRuleChunks(cluster: Cluster, mode: ModeName, node: number, format: string): Iterable<string> {
   const m = modeNamed(mode);
   const render = Object.hasOwn(m.formats, format) ? m.formats[format] : undefined;
   if (!render) throw new InvalidArgumentError(`${m.name} mode prints ${formatsOf(m).join(', ')}, not ${format}`);
-  return render(cluster, node);
+  const text = render(cluster, node);
+  return typeof text === 'string' ? [text] : text;
 }

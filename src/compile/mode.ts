@@ -16,8 +16,12 @@ export function clientIpAffinity(cluster: Cluster, servicePort: number): boolean
   return servicePort >= 0 && cluster.services[cluster.ports[servicePort].service].affinity.clientIP;
 }
 
-/** The text one format prints, for one node of a cluster. */
-export type RenderRules = (cluster: Cluster, node: number) => string;
+/**
+ * The text one format prints, for one node of a cluster: a string, or its chunks in order for a
+ * format that can outgrow one string (V8 caps a string at 512 MiB; iptables-save of 200,000
+ * Services is several GB), so that it is written out as it is made.
+ */
+export type RenderRules = (cluster: Cluster, node: number) => string | Iterable<string>;
 
 /**
  * A format's text read back into the mode's dataplane: a real node's dump. With the cluster (and

@@ -165,17 +165,29 @@ export interface ConntrackTableOptions {
   readonly lru?: boolean;
 }
 
-/** kube-proxy's conntrack limit: max(maxPerCore x cores, min); 0 (leave the kernel's) when maxPerCore is 0. */
+/**
+ * kube-proxy's conntrack limit (cmd/kube-proxy/app/server_linux.go getConntrackMax, Kubernetes
+ * v1.31): maxPerCore x cores when that exceeds min, else min; 0 (leave the kernel's) when
+ * maxPerCore is 0.
+ */
 export function kubeProxyConntrackMax(config: Pick<ConntrackConfig, 'maxPerCore' | 'min'>, cores: number): number {
   if (!(config.maxPerCore > 0)) return 0;
   const scaled = config.maxPerCore * cores;
   return scaled > config.min ? scaled : config.min;
 }
 
-/** The kernel's default nf_conntrack_buckets (and so nf_conntrack_max): RAM / 16384 clamped to [1024, 262144]. */
+/**
+ * The kernel's default nf_conntrack_buckets, and so nf_conntrack_max (max_factor 1 when the hash
+ * size is not given), net/netfilter/nf_conntrack_core.c since Linux 5.15 ("netfilter: conntrack:
+ * sanitize table size default settings"), 64-bit: RAM / 16384 / sizeof(struct hlist_head),
+ * 262144 above 4 GiB of RAM, 65536 above 1 GiB, at least 1024.
+ */
 export function kernelDefaultConntrackBuckets(ramBytes: number): number {
-  const b = Math.floor(ramBytes / 16384);
-  return b < 1024 ? 1024 : b > 262144 ? 262144 : b;
+  const kGiB = 2 ** 30;
+  if (ramBytes > 4 * kGiB) return 262144;
+  if (ramBytes > kGiB) return 65536;
+  const b = Math.floor(ramBytes / 16384 / 8);
+  return b < 1024 ? 1024 : b;
 }
 
 function align8(n: number): number {

@@ -20,8 +20,13 @@ import type { TraceRecorder } from './trace-recorder.js';
 export interface ContextOptions {
   /** Seeds every random choice (with each flow's hash), so runs are reproducible. */
   readonly seed: number;
-  /** nf_conntrack_max of each node's table in this shard. */
-  readonly conntrackMax: number;
+  /**
+   * nf_conntrack_max of every node's table in this shard, or 'kube-proxy': each node's own, as
+   * kube-proxy leaves it for the cluster's KubeProxyConfiguration and the Node's capacity
+   * (nodeConntrackMax). The default is a small table: a context that traces a few packets never
+   * fills it, so its size cannot change a path, and 262144 entries would cost 23 MB per node.
+   */
+  readonly conntrackMax: number | 'kube-proxy';
   /** Packets per batch (the meta columns' length). */
   readonly capacity: number;
 }

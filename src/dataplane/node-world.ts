@@ -3,11 +3,15 @@
  * NAT rules, shared read-only with other contexts), and the node's own state in this context:
  * its conntrack table, made on first use, and the tunnels it sends through. A context belongs to
  * one worker, so this state is that worker's shard and no packet needs a lock.
+ *
+ * Each node's table holds either one size given for every node (the replay sizes its tables to
+ * hold every flow of its shard, so that a benchmark measures the proxy, not the limit) or, with
+ * 'kube-proxy', nf_conntrack_max as kube-proxy leaves it on that node (nodeConntrackMax).
  */
 import { findMode } from '../compile/index.js';
-import type { Cluster, ModeName } from '../model/types.js';
+import type { Cluster, ConntrackConfig, ModeName } from '../model/types.js';
 import type { CompiledCluster } from './compiled-cluster.js';
-import { ConntrackTable } from './conntrack.js';
+import { ConntrackTable, kernelDefaultConntrackBuckets, kubeProxyConntrackMax } from './conntrack.js';
 import { SocketTable } from './socket-table.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import { Tunnels } from './tunnels.js';
@@ -17,14 +21,14 @@ export class NodeWorld {
   readonly cluster: Cluster;
   readonly plan: PodNetworkPlan;
   readonly mode: ModeName;
-  /** nf_conntrack_max of each node's table. */
-  readonly conntrackMax: number;
+  /** nf_conntrack_max of every node's table, or 'kube-proxy': each node's own (nodeConntrackMax). */
+  readonly conntrackMax: number | 'kube-proxy';
   readonly tunnels: Tunnels;
   readonly #conntrack: (ConntrackTable | undefined)[];
   readonly #sockets: (SocketTable | undefined)[];
   readonly #socketLb: Int8Array;
 
-  constructor(compiled: CompiledCluster, conntrackMax: number) {
+  constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy') {
     this.compiled = compiled;
     this.cluster = compiled.cluster;
     this.plan = compiled.plan;
@@ -39,12 +43,20 @@ export class NodeWorld {
   conntrack(node: number): ConntrackTable {
     let ct = this.#conntrack[node];
     if (!ct) {
+      const maxEntries = this.#maxEntries(node);
       // A mode with its own connection tracking (Cilium's BPF CT maps) brings its timeouts and LRU eviction.
       const own = findMode(this.mode)?.conntrack?.(this.cluster);
-      ct = new ConntrackTable({ maxEntries: this.conntrackMax, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false });
+      ct = new ConntrackTable({ maxEntries, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false });
       this.#conntrack[node] = ct;
     }
     return ct;
+  }
+
+  /** The node's nf_conntrack_max, which also bounds its connected sockets. */
+  #maxEntries(node: number): number {
+    if (this.conntrackMax !== 'kube-proxy') return this.conntrackMax;
+    const n = this.cluster.nodes[node];
+    return nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes);
   }
 
   /** Whether the node's mode balances at the socket (its dataplane's `socketLb`), asked once per node. */
@@ -58,7 +70,7 @@ export class NodeWorld {
   sockets(node: number): SocketTable {
     let s = this.#sockets[node];
     if (!s) {
-      s = new SocketTable(this.conntrackMax);
+      s = new SocketTable(this.#maxEntries(node));
       this.#sockets[node] = s;
     }
     return s;
@@ -92,4 +104,25 @@ export class NodeWorld {
       ct.counters.fill(0);
     }
   }
+}
+
+/** CPUs assumed for a Node whose `status.capacity.cpu` is not given: then `conntrack.min` decides unless `maxPerCore` alone exceeds it. */
+export const kAssumedCpus = 1;
+/**
+ * The kernel's default nf_conntrack_max assumed for a Node that gives no `status.capacity.memory`:
+ * the default on any 64-bit node with more than 4 GiB of RAM.
+ */
+export const kAssumedKernelConntrackMax = 262144;
+
+/**
+ * nf_conntrack_max on a node as kube-proxy leaves it. kube-proxy computes
+ * max(maxPerCore x cpus, min) (kubeProxyConntrackMax), and writes it only when it is larger than
+ * the current value (cmd/kube-proxy/app/conntrack.go setIntSysCtl, Kubernetes v1.31: `if val <
+ * value`), so the kernel's own default, sized by the node's RAM, is a floor. maxPerCore 0 leaves
+ * the kernel's default alone.
+ */
+export function nodeConntrackMax(config: Pick<ConntrackConfig, 'maxPerCore' | 'min'>, cpus: number | undefined, memoryBytes: number | undefined): number {
+  const kernel = memoryBytes === undefined ? kAssumedKernelConntrackMax : kernelDefaultConntrackBuckets(memoryBytes);
+  const kubeProxy = kubeProxyConntrackMax(config, cpus ?? kAssumedCpus);
+  return kubeProxy > kernel ? kubeProxy : kernel;
 }

@@ -327,7 +327,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
       continue;
     }
     seenNodes.add(n.name);
-    nodeIndex.add({ name: n.name, known: true, podCIDRs: n.podCIDRs, internalIPs: n.internalIPs, externalIPs: n.externalIPs, zone: n.zone, ...(n.subnet ? { subnet: n.subnet } : {}) });
+    nodeIndex.add({ name: n.name, known: true, podCIDRs: n.podCIDRs, internalIPs: n.internalIPs, externalIPs: n.externalIPs, zone: n.zone, ...(n.subnet ? { subnet: n.subnet } : {}), ...(n.cpus !== undefined ? { cpus: n.cpus } : {}), ...(n.memoryBytes !== undefined ? { memoryBytes: n.memoryBytes } : {}) });
   }
   checkNodeCIDRs(inputs.nodes);
   const pods: Pod[] = inputs.pods.map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, node: nodeIndex.of(p.nodeName), hostNetwork: p.hostNetwork }));

@@ -149,3 +149,22 @@ export function parseGoDuration(text: string): number | undefined {
   }
   return matched === text.length && matched > 0 ? total : undefined;
 }
+
+const kQuantitySuffix: Readonly<Record<string, number>> = {
+  '': 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/**
+ * A Kubernetes resource quantity ("8", "7500m", "16393216Ki", "1.5Gi", "2e3") as a number;
+ * undefined when malformed (k8s.io/apimachinery resource.Quantity: a signed decimal, then a binary
+ * or decimal SI suffix or a decimal exponent).
+ */
+export function parseQuantity(text: unknown): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) ? text : undefined;
+  if (typeof text !== 'string' || text.length > 64) return undefined;
+  const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1] + (m[2] ?? ''));
+  return Number.isFinite(n) ? n * kQuantitySuffix[m[3] ?? ''] : undefined;
+}

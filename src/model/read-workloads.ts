@@ -3,7 +3,7 @@
  * Only what kube-proxy and the pod network act on is kept.
  */
 import { prefixMask, type Cidr } from '../net/ipv4.js';
-import { FieldReader, type Json } from './fields.js';
+import { FieldReader, parseQuantity, type Json } from './fields.js';
 import {
   type ServiceType,
   type SessionAffinity,
@@ -18,6 +18,8 @@ export interface RawNode {
   readonly externalIPs: number[];
   readonly zone: string;
   readonly subnet?: Cidr;
+  readonly cpus?: number;
+  readonly memoryBytes?: number;
   readonly reader: FieldReader;
 }
 
@@ -65,7 +67,31 @@ export function readNode(r: FieldReader, obj: Json, name: string): RawNode {
     if (ip >= 0 && Number.isInteger(prefix) && prefix >= 0 && prefix <= 32) subnet = { base: (ip & prefixMask(prefix)) >>> 0, prefix };
     else if (ip >= 0) r.error(path, `"${text}" is not ADDRESS/PREFIX (Calico writes e.g. 192.168.0.11/24)`);
   }
-  return { name, podCIDRs, internalIPs, externalIPs, zone, ...(subnet ? { subnet } : {}), reader: r };
+  const capacity = r.record(status.capacity, ['status', 'capacity']);
+  const cpus = capacityOf(r, capacity.cpu, 'cpu', 1, 4096, '"8" or "8000m"');
+  const memoryBytes = capacityOf(r, capacity.memory, 'memory', 2 ** 20, 2 ** 50, '"16393216Ki" or "16Gi"');
+  return {
+    name,
+    podCIDRs,
+    internalIPs,
+    externalIPs,
+    zone,
+    ...(subnet ? { subnet } : {}),
+    ...(cpus !== undefined ? { cpus: Math.ceil(cpus) } : {}),
+    ...(memoryBytes !== undefined ? { memoryBytes: Math.floor(memoryBytes) } : {}),
+    reader: r,
+  };
+}
+
+/** One `status.capacity` figure; undefined (with an error when present but unreadable or absurd). */
+function capacityOf(r: FieldReader, value: unknown, field: string, min: number, max: number, example: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const q = parseQuantity(value);
+  if (q === undefined || !(q >= min && q <= max)) {
+    r.error(['status', 'capacity', field], `must be a quantity from ${min} to ${max} such as ${example}, not ${JSON.stringify(value)?.slice(0, 40)}`);
+    return undefined;
+  }
+  return q;
 }
 
 export interface RawPod {
@@ -146,7 +172,14 @@ export function readService(r: FieldReader, obj: Json, namespace: string, name: 
     r.error(['spec', 'ipFamilies'], `uses IPv6 (${families.join(', ')}): IPv6 and dual-stack services are not supported yet`);
   }
 
-  // spec.clusterIPs supersedes spec.clusterIP (its first element is the same address).
+  // spec.clusterIPs supersedes spec.clusterIP (its first element is the same address). The API
+  // server fills in whichever one is missing and refuses a pair that differs
+  // (pkg/apis/core/validation validateServiceClusterIPsRelatedFields: "first value must match
+  // `clusterIP`"), so a file with both must agree: a garbage clusterIP is not ignored.
+  const givenIPs = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : [];
+  if (spec.clusterIP !== undefined && spec.clusterIP !== null && spec.clusterIP !== '' && givenIPs.length > 0 && givenIPs[0] !== spec.clusterIP) {
+    r.error(['spec', 'clusterIPs'], `first value must match \`clusterIP\`: clusterIPs[0] is ${JSON.stringify(givenIPs[0])?.slice(0, 60)}, clusterIP is ${JSON.stringify(spec.clusterIP)?.slice(0, 60)}`);
+  }
   const ipsField = spec.clusterIPs !== undefined ? 'clusterIPs' : 'clusterIP';
   const ipTexts = spec.clusterIPs !== undefined ? r.array(spec.clusterIPs, ['spec', 'clusterIPs']) : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
   const clusterIPPath = ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', 0] : ['spec', 'clusterIP'];

@@ -39,6 +39,10 @@ export interface Node {
   readonly zone: string;
   /** The node's underlay subnet, from Calico's `projectcalico.org/IPv4Address` annotation. */
   readonly subnet?: Cidr;
+  /** `status.capacity.cpu` (the machine's logical CPUs, which kube-proxy scales conntrack by); absent when not given. */
+  readonly cpus?: number;
+  /** `status.capacity.memory` in bytes (the kernel sizes its default conntrack table by it); absent when not given. */
+  readonly memoryBytes?: number;
 }
 
 export interface Pod {

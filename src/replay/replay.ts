@@ -202,7 +202,11 @@ export function conntrackMaxFor(flows: number, shards: number, mode: ProxyMode):
  * compiled rules are reused; its per-run state is reset first, and a fresh context (conntrack
  * tables) is built for every call, so repeats are independent.
  */
-export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number }): ShardResult {
+/**
+ * `progress` is called once per chunk of kChunkFlows flows (the pool's watchdog hears it; a few
+ * calls a second at most, nothing per packet).
+ */
+export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number }, progress?: () => void): ShardResult {
   const { shard, shards, flows } = task;
   const mode = setup.mode;
   const cluster = setup.cluster;
@@ -277,6 +281,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   };
 
   for (let first = 0; first < flows; ) {
+    progress?.();
     const take = Math.min(kChunkFlows, flows - first);
     let consumed = 0;
     while (consumed < take) {

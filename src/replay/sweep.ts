@@ -194,16 +194,30 @@ export function planLines(cells: readonly SweepCell[], calibration: { scale: num
 }
 
 /**
- * The machine record. The commit is `git rev-parse HEAD` of the working directory, or, where there
- * is no checkout (the container image), KDP_GIT_COMMIT (the Dockerfile's build argument).
+ * The commit of the code in `cwd`, or, where there is no checkout (the container image),
+ * KDP_GIT_COMMIT (the Dockerfile's build argument); null and why when neither says.
  */
-export function machineInfo(command: string, cwd: string = process.cwd()): MachineInfo {
-  let gitCommit = process.env.KDP_GIT_COMMIT || 'unknown';
+export function gitCommitOf(cwd: string, fromEnv: string | undefined = process.env.KDP_GIT_COMMIT): { gitCommit: string } | { gitCommit: null; gitCommitMissing: string } {
+  const git = gitRevParse(cwd);
+  if (git.gitCommit === null && fromEnv && /^[0-9a-f]{7,64}$/.test(fromEnv)) return { gitCommit: fromEnv };
+  return git;
+}
+
+function gitRevParse(cwd: string): { gitCommit: string } | { gitCommit: null; gitCommitMissing: string } {
   try {
-    gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
-  } catch {
-    // not a git checkout, or git is absent
+    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(out)) return { gitCommit: out };
+    return { gitCommit: null, gitCommitMissing: `git rev-parse HEAD printed ${JSON.stringify(out.slice(0, 60))}, not a commit id` };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') return { gitCommit: null, gitCommitMissing: 'git is not installed' };
+    const why = (e.stderr ?? '').trim().split('\n')[0] || e.message;
+    return { gitCommit: null, gitCommitMissing: `${cwd} is not a git checkout with a commit (${why.slice(0, 120)})` };
   }
+}
+
+export function machineInfo(command: string, cwd: string = process.cwd()): MachineInfo {
+  const commit = gitCommitOf(cwd);
   const cpu = cpus();
   return {
     cpuModel: cpu[0]?.model?.trim() || 'unknown',
@@ -212,7 +226,7 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
     node: process.version,
     platform: `${platform()} ${process.arch}`,
     kernel: release(),
-    gitCommit,
+    ...commit,
     date: new Date().toISOString(),
     command,
   };

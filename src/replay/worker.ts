@@ -9,7 +9,7 @@
  * filtered by RSS queue, so nothing big crosses threads, in either direction.
  */
 import { performance } from 'node:perf_hooks';
-import { threadId } from 'node:worker_threads';
+import { threadId, type MessagePort } from 'node:worker_threads';
 import type { DataplaneImage } from '../compile/image.js';
 import type { PipelineContext } from '../dataplane/context.js';
 import { ReplaySetup, replayShard, setupKeyString, type ReplayTask, type ShardResult } from './replay.js';
@@ -17,6 +17,8 @@ import { ReplaySetup, replayShard, setupKeyString, type ReplayTask, type ShardRe
 export interface WorkerTask extends ReplayTask {
   /** Every node's compiled rules, packed by the main thread (ReplaySetup.images). */
   readonly images: readonly DataplaneImage[];
+  /** Where the shard says it is still moving (the pool's watchdog): one empty message per chunk. */
+  readonly heartbeat?: MessagePort;
 }
 
 export interface WorkerResult {
@@ -37,6 +39,8 @@ let ctxCache: { ctx?: PipelineContext; max?: number } = {};
 
 export default function replayWorker(task: WorkerTask): WorkerResult {
   let setupMs = 0;
+  const beat = task.heartbeat ? (): void => task.heartbeat!.postMessage(0) : undefined;
+  beat?.();
   if (!setup || setup.key !== setupKeyString(task)) {
     // Drop the previous cell's state before building the next (they can be hundreds of MB).
     setup = undefined;
@@ -49,7 +53,9 @@ export default function replayWorker(task: WorkerTask): WorkerResult {
     );
     setupMs = clock() - t0;
   }
-  const shard: ShardResult = { ...replayShard(setup, task, clock, ctxCache), setupMs };
+  beat?.();
+  const shard: ShardResult = { ...replayShard(setup, task, clock, ctxCache, beat), setupMs };
+  task.heartbeat?.close();
   return {
     shard,
     threadId,

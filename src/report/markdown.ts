@@ -111,7 +111,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     '## How it was measured',
     '',
     ...(sources.length > 1 ? [`- **Results:** merged from ${sources.length} results directories or logs: ${sources.map((x) => `\`${x}\``).join(', ')}.`] : []),
-    `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}${machine?.resumes?.length ? `, then ${machine.resumes.map((r) => `\`${r.command}\` (${r.date}, commit ${r.gitCommit.slice(0, 12)})`).join(', ')} added cells with --resume` : ''}`,
+    `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}${machine?.resumes?.length ? `, then ${machine.resumes.map((r) => `\`${r.command}\` (${r.date}, ${r.gitCommit !== null ? `commit ${r.gitCommit.slice(0, 12)}` : 'commit not recorded'})`).join(', ')} added cells with --resume` : ''}`,
     `- **Cells:** ${results.length}; modes ${[...byMode(results).keys()].join(', ')}; Services ${list(distinct(results.map((r) => r.services)))}; endpoints per Service ${list(distinct(results.map((r) => r.endpointsPerService)))}; CNIs ${obs.cnisMeasured.join(', ')}; workers ${list(distinct(results.map((r) => r.workers)))}.`,
     `- **Flows per cell:** ${list(distinct(results.map((r) => r.flows)))} (seed ${list(distinct(results.map((r) => r.seed)), String)}, Zipf exponent ${list(distinct(results.map((r) => r.zipf)), String)}).`,
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
@@ -172,7 +172,7 @@ export function renderMerged(merged: MergedResults, options: ReportOptions = {})
     '',
     '| Machine | CPU | Cores | Node.js | OS / kernel | commit | cells | from |',
     '|---|---|--:|---|---|---|--:|---|',
-    ...groups.map((g, i) => `| ${i + 1} | ${cell(g.machine?.cpuModel ?? 'unknown (no machine.json)')} | ${g.machine?.cores ?? '—'} | ${cell(g.machine?.node ?? '—')} | ${cell(g.machine ? `${g.machine.platform} ${g.machine.kernel}` : '—')} | ${g.machine ? `\`${cell(g.machine.gitCommit.slice(0, 12))}\`` : '—'} | ${g.results.length} | ${g.sources.map((x) => `\`${cell(x)}\``).join(', ')} |`),
+    ...groups.map((g, i) => `| ${i + 1} | ${cell(g.machine?.cpuModel ?? 'unknown (no machine.json)')} | ${g.machine?.cores ?? '—'} | ${cell(g.machine?.node ?? '—')} | ${cell(g.machine ? `${g.machine.platform} ${g.machine.kernel}` : '—')} | ${g.machine?.gitCommit ? `\`${cell(g.machine.gitCommit.slice(0, 12))}\`` : '—'} | ${g.results.length} | ${g.sources.map((x) => `\`${cell(x)}\``).join(', ')} |`),
     '',
   );
   out.push(...missingSection(missing));
@@ -214,7 +214,7 @@ function machineSection(m: MachineInfo): string[] {
     `| Memory | ${formatBytes(m.memoryBytes)} |`,
     `| Node.js | ${cell(m.node)} |`,
     `| OS / kernel | ${cell(`${m.platform} ${m.kernel}`)} |`,
-    `| git commit | \`${cell(m.gitCommit)}\` |`,
+    `| git commit | ${m.gitCommit !== null ? `\`${cell(m.gitCommit)}\`` : `not recorded (${cell(m.gitCommitMissing ?? 'no reason given')})`} |`,
     `| Date | ${cell(m.date)} |`,
     '',
   ];

@@ -4,7 +4,7 @@
  */
 import type { MachineInfo } from './result.js';
 
-const kStrings = ['cpuModel', 'node', 'platform', 'kernel', 'gitCommit', 'date', 'command'] as const;
+const kStrings = ['cpuModel', 'node', 'platform', 'kernel', 'date', 'command'] as const;
 const kNumbers = ['cores', 'memoryBytes'] as const;
 
 /** The machine, or why the text is not one. */
@@ -19,5 +19,9 @@ export function parseMachineJson(text: string): { machine: MachineInfo } | { pro
   const o = v as Record<string, unknown>;
   for (const f of kStrings) if (typeof o[f] !== 'string') return { problem: `${f} is not a string` };
   for (const f of kNumbers) if (typeof o[f] !== 'number' || !Number.isFinite(o[f])) return { problem: `${f} is not a number` };
+  // A commit is a commit id, or null with the reason; "unknown" (kdp before issue 21) is no commit.
+  if (o.gitCommit === 'unknown') return { machine: { ...(o as unknown as MachineInfo), gitCommit: null, gitCommitMissing: 'recorded as "unknown"' } };
+  if (o.gitCommit !== null && typeof o.gitCommit !== 'string') return { problem: 'gitCommit is neither a string nor null' };
+  if (o.gitCommit === null && typeof o.gitCommitMissing !== 'string') return { problem: 'gitCommit is null without gitCommitMissing saying why' };
   return { machine: o as unknown as MachineInfo };
 }

@@ -63,11 +63,17 @@ export interface MachineInfo {
   readonly node: string;
   readonly platform: string;
   readonly kernel: string;
-  readonly gitCommit: string;
+  /**
+   * `git rev-parse HEAD` of the code that ran, or null when it could not be known (not a git
+   * checkout, git absent); then `gitCommitMissing` says why. Never a placeholder posing as data.
+   */
+  readonly gitCommit: string | null;
+  /** Why `gitCommit` is null; absent when it is known. */
+  readonly gitCommitMissing?: string;
   readonly date: string;
   readonly command: string;
   /** Later `--resume` runs that added cells to the same results: their commands and dates. */
-  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string }[];
+  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string | null }[];
   /** A sharded sweep (`kdp bench --shard I/N`, or `--shards N` in an Indexed Job): which shard these results are. */
   readonly shard?: { readonly index: number; readonly count: number };
   /** The Kubernetes node the shard's pod ran on (`KDP_NODE_NAME`, set by the Job `kdp job` prints). */

@@ -12,10 +12,12 @@
  * - `timeout`: nothing came back within the probe's timeout (a DROP, or a black hole);
  * - `error`: the probe could not be sent (e.g. EADDRNOTAVAIL), with the code.
  *
- * Time is bounded: every probe has its own timeout and the agent exits when all are done.
+ * Time is bounded: every probe has its own timeout and the agent exits when all are done, or at
+ * once when the run that started it ends (its lifeline closes, lifeline.ts).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { dieWithParent } from './lifeline.js';
 
 export interface AgentProbe {
   readonly id: number;
@@ -120,6 +122,7 @@ export async function runAgent(req: AgentRequest): Promise<AgentOutcome[]> {
 }
 
 async function main(): Promise<void> {
+  dieWithParent();
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const req = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AgentRequest;

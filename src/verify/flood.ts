@@ -8,6 +8,7 @@
  * measures. Prints {"ns": total nanoseconds, "flows": n}.
  */
 import dgram from 'node:dgram';
+import { dieWithParent } from './lifeline.js';
 
 interface FloodRequest {
   readonly src: string;
@@ -18,6 +19,7 @@ interface FloodRequest {
 }
 
 async function main(): Promise<void> {
+  dieWithParent();
   const req = JSON.parse(process.argv[2] ?? '{}') as FloodRequest;
   const batch = 500;
   const payload = Buffer.alloc(64);

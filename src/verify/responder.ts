@@ -1,7 +1,8 @@
 /**
  * The endpoints' side: run inside an endpoint namespace (`ip netns exec NS node responder.js
  * '{"tcp":[8080],"udp":[53]}'`), it listens on every endpoint port on all of the namespace's
- * addresses, accepts TCP connections and echoes UDP datagrams, until SIGTERM.
+ * addresses, accepts TCP connections and echoes UDP datagrams, until SIGTERM or until the run that
+ * started it ends (its lifeline closes, lifeline.ts).
  *
  * Why it exists: a TCP SYN answered only by a reset makes the kernel delete the flow's conntrack
  * entry at once, which would hide the DNAT the node did. With a listener the handshake
@@ -9,6 +10,7 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { dieWithParent } from './lifeline.js';
 
 interface Ports {
   readonly tcp: readonly number[];
@@ -16,6 +18,7 @@ interface Ports {
 }
 
 function main(): void {
+  dieWithParent();
   const ports = JSON.parse(process.argv[2] ?? '{"tcp":[],"udp":[]}') as Ports;
   const closers: (() => void)[] = [];
   for (const port of ports.tcp) {
@@ -40,8 +43,6 @@ function main(): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // Never outlive the run that started it.
-  setTimeout(stop, Number(process.env.KDP_RESPONDER_MAX_MS ?? 600_000)).unref();
   setInterval(() => undefined, 1 << 30);
 }
 

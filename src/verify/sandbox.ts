@@ -11,10 +11,14 @@
  * - routes are only ever added inside these namespaces, and every route points at a veth whose
  *   peer is another namespace of the same sandbox: a namespace has no interface other than `lo`
  *   and those veths, so no packet can leave the sandbox whatever its routes say;
- * - child processes (probe agents, tools) get a timeout and are killed by pid on cleanup.
+ * - child processes (probe agents, tools) get a timeout and are killed by pid on cleanup, and
+ *   each holds a lifeline (lifeline.ts) so that kdp's helpers die with kdp even after SIGKILL;
+ * - each namespace records its owner (pid and start time); the first sandbox of a process first
+ *   removes the namespaces of owners that are gone (stale-sandboxes.ts), never another live run's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
+import { ownerOf, ownerRecord, sweepStaleSandboxes, type SweepReport } from './stale-sandboxes.js';
 
 export interface RunResult {
   readonly status: number;
@@ -36,6 +40,28 @@ const kDefaultTimeoutMs = 60_000;
 const live = new Set<Sandbox>();
 let handlersInstalled = false;
 let sandboxSeq = 0;
+let swept: SweepReport | undefined;
+
+/** A namespace belongs to this process while the sandbox that named it is not disposed. */
+function isOurs(ns: string): boolean {
+  for (const s of live) if (ns.startsWith(`${s.prefix}-`)) return true;
+  return false;
+}
+
+/**
+ * Removes the namespaces (and their processes) of kdp runs that died without cleaning up; runs
+ * once per process, before its first sandbox names anything. Returns what it removed.
+ */
+export function sweepStaleOnce(): SweepReport {
+  swept ??= sweepStaleSandboxes(isOurs);
+  return swept;
+}
+
+/** Runs the sweep again (tests, after they made stale namespaces of their own). */
+export function sweepStaleNow(): SweepReport {
+  swept = sweepStaleSandboxes(isOurs);
+  return swept;
+}
 
 function cleanupAllSync(): void {
   for (const s of [...live]) s.disposeSync();
@@ -62,6 +88,7 @@ export class Sandbox {
   #disposed = false;
 
   constructor() {
+    sweepStaleOnce();
     this.prefix = `kdpv-${process.pid}-${sandboxSeq++}`;
     installHandlers();
     live.add(this);
@@ -71,14 +98,15 @@ export class Sandbox {
     return this.#namespaces;
   }
 
-  /** Creates namespace `<prefix>-<role>` with `lo` up. */
+  /** Creates namespace `<prefix>-<role>` with `lo` up and the owner record as `lo`'s alias. */
   async addNamespace(role: string): Promise<string> {
     if (!/^[a-z0-9]{1,8}$/.test(role)) throw new Error(`namespace role must be 1-8 lowercase letters or digits: ${role}`);
     const name = `${this.prefix}-${role}`;
     const r = await run('ip', ['netns', 'add', name]);
     if (r.status !== 0) throw new EnvironmentError(`ip netns add ${name} failed: ${r.stderr.trim()}`);
     this.#namespaces.push(name);
-    await this.ip(name, ['link', 'set', 'lo', 'up']);
+    const owner = ownerOf(process.pid);
+    await this.ip(name, ['link', 'set', 'lo', 'up', ...(owner ? ['alias', ownerRecord(owner)] : [])]);
     return name;
   }
 
@@ -176,11 +204,14 @@ export class Sandbox {
   }
 }
 
-/** Runs a program, collecting its output; kills it by pid after the timeout. */
+/**
+ * Runs a program, collecting its output; kills it by pid after the timeout. The child's fd 3 is
+ * its lifeline (lifeline.ts): never written, closed by the kernel when this process ends.
+ */
 export function run(cmd: string, args: readonly string[], options: RunOptions = {}, children?: Set<ChildProcess>): Promise<RunResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     children?.add(child);
     options.onSpawn?.(child);
     const out: Buffer[] = [];

@@ -30,6 +30,7 @@ import { deriveProbes, hookOf, planAddresses, type VerifyProbe } from './probes.
 import { kernelMode } from './requirements.js';
 import { loadRules, type LoadResult } from './rules.js';
 import { chiSquareUniform, type UniformityTest } from './stats.js';
+import { sweepStaleOnce } from './sandbox.js';
 import { buildNodeTopology, type NodeTopology } from './topology.js';
 
 export interface VerifyOptions {
@@ -143,6 +144,10 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
   let text = mode.kernel.render(cluster, node);
   if (options.tamper) text = options.tamper(text);
 
+  const swept = sweepStaleOnce();
+  if (swept.removed.length > 0) log(`removed ${swept.removed.length} namespace(s) of runs that died without cleaning up (${swept.removed.join(', ')}), killing ${swept.killed.length} process(es) left in them`);
+  for (const f of swept.failed) log(`could not remove a dead run's namespace: ${f}`);
+
   let topo: NodeTopology | undefined;
   try {
     topo = await buildNodeTopology(cluster, plan);
@@ -167,7 +172,7 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     log(`sent; ${entries.size} conntrack entries read back`);
 
     // kdp's side: the same packets through kdp's pipeline.
-    const ctx = new PipelineContext(new CompiledCluster(cluster, mode.name, compile, podNet), { seed, conntrackMax: 1 << 16 });
+    const ctx = new PipelineContext(new CompiledCluster(cluster, mode.name, compile, podNet), { seed, conntrackMax: 'kube-proxy' });
     const scratch = compile(cluster, node);
     // Session affinity: the kernel's `recent` lists and kdp's own start empty but fill with each
     // side's own random first choice, so per probe kdp is asked without affinity state (every

@@ -336,7 +336,8 @@ describe('conntrack table', () => {
     assert.equal(kubeProxyConntrackMax({ maxPerCore: 32768, min: 131072 }, 8), 262144);
     assert.equal(kubeProxyConntrackMax({ maxPerCore: 0, min: 131072 }, 8), 0);
     assert.equal(kernelDefaultConntrackBuckets(8 * 2 ** 30), 262144);
-    assert.equal(kernelDefaultConntrackBuckets(2 ** 30), 65536);
+    assert.equal(kernelDefaultConntrackBuckets(2 ** 30), 8192);
+    assert.equal(kernelDefaultConntrackBuckets(2 ** 31), 65536);
     assert.equal(kernelDefaultConntrackBuckets(2 ** 20), 1024);
   });
 });

@@ -90,6 +90,28 @@ describe('cluster validation', () => {
     assert.match(d.message, /10\.96\.0\.300/);
   });
 
+  it('rejects a clusterIP that differs from clusterIPs[0], as the API server does; one of the two alone, or both equal, is fine', () => {
+    // Arrange: the API server's rule (validateServiceClusterIPsRelatedFields): with both set,
+    // clusterIPs[0] must equal clusterIP ("first value must match `clusterIP`").
+    const withIPs = (clusterIP: string, ips: string) => `${node1}\n---\n${web(`\n  clusterIPs: ${ips}`, clusterIP)}`;
+    // Act
+    const garbage = load(withIPs('"not-an-ip"', '[10.96.0.10]'));
+    const other = load(withIPs('10.96.0.11', '[10.96.0.10]'));
+    // Assert
+    for (const [r, shown] of [[garbage, /"not-an-ip"/], [other, /"10\.96\.0\.11"/]] as const) {
+      assert.equal(r.cluster, undefined);
+      const d = only(r.diagnostics, 'error', /first value must match `clusterIP`/);
+      assert.equal(d.kind, 'Service');
+      assert.equal(`${d.namespace}/${d.name}`, 'shop/web');
+      assert.equal(d.path, 'spec.clusterIPs');
+      assert.match(d.message, shown);
+      assert.match(d.message, /"10\.96\.0\.10"/);
+    }
+    assert.ok(load(withIPs('10.96.0.10', '[10.96.0.10]')).cluster, 'both equal');
+    assert.ok(load(`${node1}\n---\n${web('\n  clusterIPs: [10.96.0.10]', '""')}`).cluster, 'clusterIP empty: the API server fills it in');
+    assert.ok(load(`${node1}\n---\n${web()}`).cluster, 'clusterIP alone');
+  });
+
   it('rejects malformed CIDRs, including host bits set', () => {
     const r = load(`apiVersion: v1\nkind: Node\nmetadata: {name: bad}\nspec:\n  podCIDR: 10.244.1.0/33\n---\napiVersion: v1\nkind: Node\nmetadata: {name: hostbits}\nspec:\n  podCIDR: 10.244.2.1/24\n`);
     const a = r.diagnostics.find((d) => d.name === 'bad')!;

@@ -7,7 +7,7 @@ import { annotateRuleset } from './annotate.js';
 import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import { IptablesDataplane, localAddressesOf } from './dataplane.js';
 import { parseIptablesSave } from './parse.js';
-import { renderIptablesSave } from './render.js';
+import { iptablesSaveChunks, renderIptablesSave } from './render.js';
 import type { Ruleset } from './ruleset.js';
 import { iptablesFromShared, iptablesShared, type IptablesShared } from './shared.js';
 import { iptablesOneEndpointSync } from './sync.js';
@@ -26,7 +26,7 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   name: 'iptables',
   summary: 'kube-proxy iptables mode: linear chains (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*)',
   compile: (cluster, node) => compileIptables(cluster, { node }),
-  formats: { 'iptables-save': (cluster, node) => renderIptablesSave(compileRuleset(cluster, { node })) },
+  formats: { 'iptables-save': (cluster, node) => iptablesSaveChunks(compileRuleset(cluster, { node })) },
   parsers: { 'iptables-save': (text, cluster, node) => dataplaneFromIptablesSave(text, cluster ? { cluster, node: node ?? -1 } : {}) },
   sharedClasses: {},
   shared: iptablesShared,

@@ -12,7 +12,7 @@ import { NftablesDataplane } from './dataplane.js';
 import { parseRuleset } from './parse.js';
 import { compileProgram } from './program.js';
 import type { Ruleset } from './ruleset.js';
-import { renderRuleset } from './render.js';
+import { renderRuleset, rulesetChunks } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
 import { nftablesOneEndpointSync } from './sync.js';
 
@@ -53,7 +53,7 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   name: 'nftables',
   summary: 'kube-proxy nftables mode: verdict maps (service-ips, service-nodeports)',
   compile: (cluster, node) => compileNftables(cluster, { node }),
-  formats: { nft: (cluster, node) => renderRuleset(buildRuleset(cluster, { node })) },
+  formats: { nft: (cluster, node) => rulesetChunks(buildRuleset(cluster, { node })) },
   parsers: {
     nft: (text, cluster, node) => {
       if (!cluster) throw new InvalidArgumentError('reading nft text needs the cluster it was taken from (its Services and endpoints)');

@@ -73,9 +73,18 @@ function renderChain(c: Chain): string {
 }
 
 export function renderRuleset(rs: Ruleset): string {
-  const blocks: string[] = [];
-  for (const [kind, i] of rs.objectOrder) blocks.push(kind === 'set' ? renderSet(rs.sets[i]) : renderMap(rs.maps[i]));
-  for (const c of rs.chains) blocks.push(renderChain(c));
-  const head = `table ${rs.family} ${rs.table} {\n${rs.comment !== undefined ? `\tcomment "${rs.comment}"\n` : ''}`;
-  return `${head}${blocks.join('\n')}}\n`;
+  return [...rulesetChunks(rs)].join('');
+}
+
+/**
+ * The same text one set, map or chain at a time, so that a ruleset of any size is written out as
+ * it is made, never held as one string (V8 caps a string at 512 MiB).
+ */
+export function* rulesetChunks(rs: Ruleset): Generator<string> {
+  yield `table ${rs.family} ${rs.table} {\n${rs.comment !== undefined ? `\tcomment "${rs.comment}"\n` : ''}`;
+  let first = true;
+  const sep = (): string => (first ? ((first = false), '') : '\n');
+  for (const [kind, i] of rs.objectOrder) yield sep() + (kind === 'set' ? renderSet(rs.sets[i]) : renderMap(rs.maps[i]));
+  for (const c of rs.chains) yield sep() + renderChain(c);
+  yield '}\n';
 }

@@ -1,0 +1,47 @@
+/**
+ * results/machine.json names the commit that ran, or says it is not known and why: outside a git
+ * checkout the commit is null with `gitCommitMissing`, never a placeholder such as "unknown" that
+ * the report would print as if it were a commit (issue 21, item 10).
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { parseMachineJson } from '../../src/report/parse-machine.js';
+import { renderReport } from '../../src/report/index.js';
+import { gitCommitOf, machineInfo } from '../../src/replay/sweep.js';
+import { kSyntheticMachine, syntheticSweep } from './synthetic.js';
+
+const outside = mkdtempSync(join(tmpdir(), 'kdp-no-git-'));
+after(() => rmSync(outside, { recursive: true, force: true }));
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+
+describe('the commit in machine.json', () => {
+  it('is the checkout\'s HEAD inside one, and null with the reason outside', () => {
+    const inside = gitCommitOf(repo);
+    assert.match(inside.gitCommit ?? '', /^[0-9a-f]{40}$/);
+    const m = machineInfo('kdp bench', outside);
+    assert.equal(m.gitCommit, null);
+    assert.match(m.gitCommitMissing ?? '', /is not a git checkout/);
+    assert.doesNotMatch(JSON.stringify(m), /"unknown"/);
+  });
+
+  it('reads back as null with its reason, refuses null without one, and takes an old "unknown" as no commit', () => {
+    const base = { ...kSyntheticMachine };
+    const ok = parseMachineJson(JSON.stringify({ ...base, gitCommit: null, gitCommitMissing: '/x is not a git checkout' }));
+    assert.ok('machine' in ok && ok.machine.gitCommit === null);
+    const bare = parseMachineJson(JSON.stringify({ ...base, gitCommit: null }));
+    assert.ok('problem' in bare && /without gitCommitMissing/.test(bare.problem));
+    const old = parseMachineJson(JSON.stringify({ ...base, gitCommit: 'unknown' }));
+    assert.ok('machine' in old && old.machine.gitCommit === null && old.machine.gitCommitMissing === 'recorded as "unknown"');
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...base, gitCommit: 7 })));
+  });
+
+  it('the report prints "not recorded" with the reason, not a commit', () => {
+    const md = renderReport(syntheticSweep(), { ...kSyntheticMachine, gitCommit: null, gitCommitMissing: '/x is not a git checkout' }, {}).markdown;
+    assert.match(md, /\| git commit \| not recorded \(\/x is not a git checkout\) \|/);
+    assert.match(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /\| git commit \| `0000000` \|/);
+  });
+});
