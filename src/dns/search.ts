@@ -16,6 +16,15 @@
  * RCODE unless it is NOERROR, then by the second's: NOERROR (NODATA on both) and NXDOMAIN keep
  * searching, so a name that exists with no record of the type does not end the search.
  *
+ * In glibc's words (__res_context_query): the pair fails only when `(hp->rcode != NOERROR ||
+ * ancount == 0) && (hp2->rcode != NOERROR || hp2->ancount == 0)`, and __res_context_search's
+ * loop then says "On a NO_DATA error, keep trying, otherwise a wildcard entry of another type
+ * could keep us from finding this entry higher in the domain."
+ *
+ * This is glibc's resolver (Debian, Ubuntu, RHEL images). Other stub resolvers differ (musl, in
+ * Alpine images, ends the search at a NODATA answer: its name_from_dns_search returns on any
+ * nonzero result, EAI_NODATA included); kdp models glibc.
+ *
  * A response kdp cannot know (rcode null: forwarded outside the cluster) ends the list there,
  * since what glibc does next depends on it.
  */

@@ -93,6 +93,8 @@ export class ClusterZone {
   readonly #namespaces: Set<string>;
   readonly #services = new Map<string, Service>();
   readonly #podIps = new Map<string, Set<string>>();
+  /** PTR targets by address: a ClusterIP's Service (the first one wins), else every ready endpoint's name. */
+  readonly #reverseNames = new Map<number, string[]>();
 
   constructor(cluster: Cluster, settings: CorednsSettings = kKubeadmCorefile) {
     this.#cluster = cluster;
@@ -105,12 +107,26 @@ export class ClusterZone {
       if (!this.#podIps.has(ip)) this.#podIps.set(ip, new Set());
       this.#podIps.get(ip)!.add(p.namespace);
     }
-  }
-
-  /** Whether CoreDNS's kubernetes plugin serves the name (else `forward` sends it upstream). */
-  inZone(qname: string): boolean {
-    const n = bare(qname).toLowerCase();
-    return this.#zoneOf(n) !== '';
+    // serviceRecordForIP: Services with the ClusterIP first; endpoints only for other addresses.
+    for (const s of cluster.services) {
+      for (const ip of s.clusterIPs) if (!this.#reverseNames.has(ip)) this.#reverseNames.set(ip, [`${s.name}.${s.namespace}.svc.${this.domain}.`]);
+    }
+    const byEndpoint = new Map<number, string[]>();
+    cluster.services.forEach((s, i) => {
+      for (const sl of cluster.dns.slices[i]) {
+        for (const e of sl.endpoints) {
+          if (!(e.ready || s.publishNotReadyAddresses)) continue;
+          for (const ip of e.ips) {
+            if (this.#reverseNames.has(ip)) continue;
+            const names = byEndpoint.get(ip) ?? [];
+            const name = `${e.hostname || formatIp(ip).replaceAll('.', '-')}.${s.name}.${s.namespace}.svc.${this.domain}.`;
+            if (!names.includes(name)) names.push(name);
+            byEndpoint.set(ip, names);
+          }
+        }
+      }
+    });
+    for (const [ip, names] of byEndpoint) this.#reverseNames.set(ip, names);
   }
 
   /** The response CoreDNS sends to one question. */
@@ -164,21 +180,8 @@ export class ClusterZone {
     const labels = name.slice(0, -kReverseZone.length - 1).split('.');
     const ip = labels.length === 4 ? parseIp(labels.reverse().join('.')) : -1;
     if (ip < 0) return fallthrough;
-    const owner = fqdn(qname);
-    // serviceRecordForIP: the first Service with the ClusterIP wins; only then endpoints.
-    for (const s of this.#cluster.services) {
-      if (s.clusterIPs.includes(ip)) return noerror([this.#record(owner, 'PTR', `${s.name}.${s.namespace}.svc.${this.domain}.`)]);
-    }
-    const records: DnsRecord[] = [];
-    this.#cluster.services.forEach((s, i) => {
-      for (const sl of this.#cluster.dns.slices[i]) {
-        for (const e of sl.endpoints) {
-          if (!(e.ready || s.publishNotReadyAddresses) || !e.ips.includes(ip)) continue;
-          records.push(this.#record(owner, 'PTR', `${e.hostname || formatIp(ip).replaceAll('.', '-')}.${s.name}.${s.namespace}.svc.${this.domain}.`));
-        }
-      }
-    });
-    return records.length > 0 ? noerror(dedup(records)) : fallthrough;
+    const names = this.#reverseNames.get(ip);
+    return names ? noerror(names.map((n) => this.#record(fqdn(qname), 'PTR', n))) : fallthrough;
   }
 
   /** parse.go parseRequest (no multicluster, no zonal names); undefined is errInvalidRequest. */
@@ -246,8 +249,7 @@ export class ClusterZone {
 
     if (svc.headless || r.endpoint !== '') {
       const entries: Entry[] = [];
-      const index = this.#cluster.services.indexOf(svc);
-      for (const sl of this.#cluster.dns.slices[index]) {
+      for (const sl of this.#cluster.dns.slices[svc.index]) {
         // A slice without ports gets CoreDNS's sentinel port -1: A records, no SRV.
         const ports = sl.ports.length > 0 ? sl.ports.map((p) => ({ name: p.name, protocol: protoName(p.protocol), port: p.port })) : [{ name: '', protocol: '', port: -1 }];
         for (const e of sl.endpoints) {
