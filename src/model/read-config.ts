@@ -4,8 +4,7 @@
  * Kubernetes has no object for (the CNI when it is not Calico, the MTU, the NodePort range).
  */
 import type { Cidr } from '../net/ipv4.js';
-import { FieldReader, parseGoDuration, type Json } from './fields.js';
-import { isDnsSubdomain } from './read-workloads.js';
+import { FieldReader, isDnsSubdomain, parseGoDuration, type Json } from './fields.js';
 import type {
   Cni,
   ConntrackConfig,

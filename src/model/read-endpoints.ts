@@ -4,8 +4,8 @@
  * `kubernetes.io/service-name` label, only an endpoint's first address is used, and a missing
  * `ready` condition means ready (a missing `serving` means the same as `ready`).
  */
-import { FieldReader, type Json } from './fields.js';
-import { isDnsLabel, readProtocol } from './read-workloads.js';
+import { FieldReader, isDnsLabel, type Json } from './fields.js';
+import { readProtocol } from './read-workloads.js';
 import { EP_READY, EP_SERVING, EP_TERMINATING } from './types.js';
 import type { Protocol } from '../net/proto.js';
 

@@ -3,7 +3,7 @@
  * Only what kube-proxy and the pod network act on is kept.
  */
 import { prefixMask, type Cidr } from '../net/ipv4.js';
-import { FieldReader, type Json } from './fields.js';
+import { FieldReader, isDnsSubdomain, type Json } from './fields.js';
 import {
   type DnsPolicy,
   type PodDnsConfig,
@@ -81,20 +81,6 @@ export interface RawPod {
 }
 
 const kDnsPolicies: readonly DnsPolicy[] = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
-/** RFC 1123 names, as the API server validates them (apimachinery validation.IsDNS1123Label/Subdomain). */
-const kDnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const kDnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-export function isDnsLabel(text: string): boolean {
-  return kDnsLabel.test(text);
-}
-
-/** A DNS-1123 subdomain of at most 253 characters, trailing dot allowed (search domains may be written absolute). */
-export function isDnsSubdomain(text: string): boolean {
-  const t = text.endsWith('.') ? text.slice(0, -1) : text;
-  return t.length > 0 && t.length <= 253 && kDnsSubdomain.test(t);
-}
-
 /** `spec.dnsConfig` as the API server accepts it (pkg/apis/core/validation validatePodDNSConfig). */
 function readDnsConfig(r: FieldReader, value: unknown): PodDnsConfig | undefined {
   if (value === undefined || value === null) return undefined;
