@@ -1,5 +1,5 @@
 /**
- * Proof, part 2: the engine's core (model, compile, dataplane, net, errors) imports no Node
+ * Proof, part 2: the engine's core (model, compile, dataplane, net, dns, errors) imports no Node
  * built-in, directly or through a package. Node-specific code (files, workers, CLI) lives at the
  * edge in src/cli, src/replay and src/report, and is not part of the core.
  */
@@ -7,7 +7,7 @@ import { builtinModules } from 'node:module';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-export const kCoreDirs = ['model', 'compile', 'dataplane', 'net'];
+export const kCoreDirs = ['model', 'compile', 'dataplane', 'net', 'dns'];
 export const kCoreFiles = ['errors.js'];
 
 const kBuiltins = new Set(builtinModules);

@@ -11,10 +11,11 @@ import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { jobCommand } from './job.js';
 import { reportCommand } from './report.js';
+import { resolveCommand } from './resolve.js';
 import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
 
-const kCommands: readonly Command[] = [benchCommand, jobCommand, generateCommand, inspectCommand, compileCommand, traceCommand, verifyCommand, reportCommand];
+const kCommands: readonly Command[] = [benchCommand, jobCommand, generateCommand, inspectCommand, compileCommand, traceCommand, resolveCommand, verifyCommand, reportCommand];
 
 /** Exit status by error code (the README's exit statuses); any other EngineError is EXIT_FAILED. */
 const kExitByCode: Readonly<Record<string, number>> = {

@@ -11,11 +11,13 @@ import {
   readCiliumConfig,
   readClusterNetwork,
   readIpPool,
+  readKubeletConfig,
   readProxyConfig,
   readServiceCIDRs,
   resolvePodNetwork,
   kDefaultProxyConfig,
   type ClusterNetworkSpec,
+  type KubeletDnsConfig,
 } from './read-config.js';
 import { readEndpointSlice, readLegacyEndpoints, type RawSlice } from './read-endpoints.js';
 import { readNode, readPod, readService, type RawNode, type RawPod, type RawService } from './read-workloads.js';
@@ -27,6 +29,8 @@ import {
   protocolName,
   type CiliumConfig,
   type Cluster,
+  type ClusterDns,
+  type DnsEndpointSlice,
   type EndpointTable,
   type IpPool,
   type Node,
@@ -48,6 +52,7 @@ export interface BuildResult {
 /** apiVersion/kind pairs kdp reads; anything else is skipped with a warning. */
 const kKinds = new Set([
   'v1/Node',
+  'v1/Namespace',
   'v1/Pod',
   'v1/Service',
   'v1/Endpoints',
@@ -59,11 +64,14 @@ const kKinds = new Set([
   'projectcalico.org/v3/IPPool',
   'kdp.dev/v1alpha1/ClusterNetwork',
   'v1/ConfigMap',
+  'kubelet.config.k8s.io/v1beta1/KubeletConfiguration',
 ]);
 
 interface Inputs {
   proxy?: ProxyConfig;
   cilium?: CiliumConfig;
+  kubelet?: KubeletDnsConfig;
+  namespaces: string[];
   network?: ClusterNetworkSpec;
   serviceCIDRs: Cidr[];
   pools: IpPool[];
@@ -75,8 +83,9 @@ interface Inputs {
 }
 
 function classify(objects: readonly SourceObject[], report: Reporter, options: BuildOptions): Inputs {
-  const inputs: Inputs = { serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
+  const inputs: Inputs = { namespaces: [], serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
   let proxyRef: ObjectRef | undefined;
+  let kubeletRef: ObjectRef | undefined;
   let networkRef: ObjectRef | undefined;
   let ciliumRef: ObjectRef | undefined;
   for (const source of objects) {
@@ -139,6 +148,19 @@ function classify(objects: readonly SourceObject[], report: Reporter, options: B
         else {
           proxyRef = ref;
           inputs.proxy = readProxyConfig(r, obj, options.modes);
+        }
+        break;
+      case 'Namespace': {
+        const n = needName();
+        if (n) inputs.namespaces.push(n);
+        break;
+      }
+      case 'KubeletConfiguration':
+        // One kubelet configuration for the whole file: clusterDomain and clusterDNS are cluster-wide in practice.
+        if (kubeletRef) r.error([], 'a second KubeletConfiguration; kdp reads one for every node');
+        else {
+          kubeletRef = ref;
+          inputs.kubelet = readKubeletConfig(r, obj);
         }
         break;
       case 'ServiceCIDR':
@@ -301,6 +323,39 @@ function usability(c: number): number {
   return (c & EP_READY ? 2 : 0) + (c & EP_SERVING ? 1 : 0);
 }
 
+/** Namespaces every cluster has, whether or not the file lists Namespace objects. */
+const kBuiltinNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+/**
+ * Cluster DNS settings and the EndpointSlices as CoreDNS reads them. The domain and server come
+ * from the KubeletConfiguration when it sets them (kubelet writes them into every pod's
+ * resolv.conf); else the server is kube-system/kube-dns's ClusterIP, the Service kubeadm creates
+ * for CoreDNS and whose address kubeadm gives kubelet as clusterDNS.
+ */
+function clusterDns(inputs: Inputs, slicesOf: readonly RawSlice[][]): ClusterDns {
+  const kubelet = inputs.kubelet;
+  const kubeDns = inputs.services.find((s) => s.namespace === 'kube-system' && s.name === 'kube-dns');
+  const fromKubelet = (kubelet?.clusterDNS.length ?? 0) > 0;
+  const servers = fromKubelet ? kubelet!.clusterDNS : kubeDns ? kubeDns.clusterIPs.slice(0, 1) : [];
+  const serversFrom = fromKubelet ? 'KubeletConfiguration clusterDNS' : servers.length > 0 ? 'Service kube-system/kube-dns' : 'none (no KubeletConfiguration clusterDNS, no kube-system/kube-dns Service)';
+  const namespaces = new Set([...kBuiltinNamespaces, ...inputs.namespaces, ...inputs.services.map((s) => s.namespace), ...inputs.pods.map((p) => p.namespace)]);
+  const slices = slicesOf.map((list): DnsEndpointSlice[] =>
+    list.map((slice) => ({
+      ports: slice.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+      endpoints: slice.endpoints.map((e) => ({ ips: e.ips, hostname: e.hostname, ready: (e.conditions & EP_READY) !== 0 })),
+    })),
+  );
+  return {
+    domain: kubelet?.clusterDomain || 'cluster.local',
+    domainFrom: kubelet?.clusterDomain ? 'KubeletConfiguration clusterDomain' : 'default',
+    servers,
+    serversFrom,
+    ...(inputs.network?.nodeResolvConf ? { nodeResolvConf: inputs.network.nodeResolvConf } : {}),
+    namespaces: [...namespaces].sort(),
+    slices,
+  };
+}
+
 export interface BuildOptions {
   /**
    * The proxy modes a KubeProxyConfiguration may name (the model does not know them; the CLI
@@ -330,7 +385,15 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     nodeIndex.add({ name: n.name, known: true, podCIDRs: n.podCIDRs, internalIPs: n.internalIPs, externalIPs: n.externalIPs, zone: n.zone, ...(n.subnet ? { subnet: n.subnet } : {}), ...(n.cpus !== undefined ? { cpus: n.cpus } : {}), ...(n.memoryBytes !== undefined ? { memoryBytes: n.memoryBytes } : {}) });
   }
   checkNodeCIDRs(inputs.nodes);
-  const pods: Pod[] = inputs.pods.map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, node: nodeIndex.of(p.nodeName), hostNetwork: p.hostNetwork }));
+  const pods: Pod[] = inputs.pods.map((p) => ({
+    namespace: p.namespace,
+    name: p.name,
+    ip: p.ip,
+    node: nodeIndex.of(p.nodeName),
+    hostNetwork: p.hostNetwork,
+    dnsPolicy: p.dnsPolicy,
+    ...(p.dnsConfig ? { dnsConfig: p.dnsConfig } : {}),
+  }));
 
   // Services.
   checkServices(inputs.services, inputs.serviceCIDRs, network.nodePortRange, inputs.network?.nodePortRangeDeclared ?? false);
@@ -471,6 +534,8 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
       internalTrafficPolicy: s.internalTrafficPolicy,
       affinity: s.affinity,
       healthCheckNodePort: s.healthCheckNodePort,
+      externalName: s.externalName,
+      publishNotReadyAddresses: s.publishNotReadyAddresses,
       ports: portIndexes,
     });
   });
@@ -496,6 +561,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     proxy,
     network,
     ...(inputs.cilium ? { cilium: inputs.cilium } : {}),
+    dns: clusterDns(inputs, slicesOf),
   };
   return { cluster, diagnostics: report.diagnostics, kinds: inputs.kinds };
 }

@@ -127,6 +127,20 @@ export class FieldReader {
   }
 }
 
+/** RFC 1123 names, as the API server validates them (apimachinery validation.IsDNS1123Label/Subdomain). */
+const kDnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const kDnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function isDnsLabel(text: string): boolean {
+  return kDnsLabel.test(text);
+}
+
+/** A DNS-1123 subdomain of at most 253 characters, trailing dot allowed (search domains may be written absolute). */
+export function isDnsSubdomain(text: string): boolean {
+  const t = text.endsWith('.') ? text.slice(0, -1) : text;
+  return t.length > 0 && t.length <= 253 && kDnsSubdomain.test(t);
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';

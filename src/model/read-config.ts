@@ -4,7 +4,7 @@
  * Kubernetes has no object for (the CNI when it is not Calico, the MTU, the NodePort range).
  */
 import type { Cidr } from '../net/ipv4.js';
-import { FieldReader, parseGoDuration, type Json } from './fields.js';
+import { FieldReader, isDnsSubdomain, parseGoDuration, type Json } from './fields.js';
 import type {
   CiliumConfig,
   Cni,
@@ -13,6 +13,7 @@ import type {
   EncapMode,
   IpPool,
   IpvsScheduler,
+  NodeResolvConf,
   PodNetwork,
   ProxyConfig,
 } from './types.js';
@@ -230,8 +231,53 @@ export function readCiliumConfig(r: FieldReader, obj: Json): CiliumConfig {
   };
 }
 
+/** What kubelet's KubeletConfiguration (kubelet.config.k8s.io/v1beta1) says about cluster DNS. */
+export interface KubeletDnsConfig {
+  /** '' when the object does not set it. */
+  readonly clusterDomain: string;
+  readonly clusterDNS: number[];
+}
+
+export function readKubeletConfig(r: FieldReader, obj: Json): KubeletDnsConfig {
+  const clusterDomain = r.string(obj.clusterDomain, ['clusterDomain']).replace(/\.$/, '');
+  if (clusterDomain && !isDnsSubdomain(clusterDomain)) r.error(['clusterDomain'], `"${clusterDomain}" is not a DNS name such as cluster.local`);
+  const clusterDNS: number[] = [];
+  r.array(obj.clusterDNS, ['clusterDNS']).forEach((v, i) => {
+    const ip = r.ip(v, ['clusterDNS', i]);
+    if (ip >= 0) clusterDNS.push(ip);
+  });
+  return { clusterDomain: isDnsSubdomain(clusterDomain) ? clusterDomain : '', clusterDNS };
+}
+
+/** ClusterNetwork `spec.nodeResolvConf`: the node's /etc/resolv.conf, which Default pods get and ClusterFirst pods append to. */
+function readNodeResolvConf(r: FieldReader, value: unknown): NodeResolvConf | undefined {
+  if (value === undefined || value === null) return undefined;
+  const path = ['spec', 'nodeResolvConf'];
+  const c = r.record(value, path);
+  const nameservers: number[] = [];
+  r.array(c.nameservers, [...path, 'nameservers']).forEach((v, i) => {
+    const ip = r.ip(v, [...path, 'nameservers', i]);
+    if (ip >= 0) nameservers.push(ip);
+  });
+  const searches: string[] = [];
+  r.array(c.searches, [...path, 'searches']).forEach((v, i) => {
+    const s = r.string(v, [...path, 'searches', i]);
+    // kubelet's parseResolvConf trims a trailing dot from each search domain.
+    if (isDnsSubdomain(s)) searches.push(s.replace(/\.$/, ''));
+    else r.error([...path, 'searches', i], `"${s}" is not a DNS name`);
+  });
+  const options: string[] = [];
+  r.array(c.options, [...path, 'options']).forEach((v, i) => {
+    const o = r.string(v, [...path, 'options', i]);
+    if (/^[a-z0-9-]+(:\d+)?$/i.test(o)) options.push(o);
+    else r.error([...path, 'options', i], `"${o}" is not a resolv.conf option such as ndots:2 or edns0`);
+  });
+  return { nameservers, searches, options };
+}
+
 /** kdp's own object: `apiVersion: kdp.dev/v1alpha1`, `kind: ClusterNetwork`. */
 export interface ClusterNetworkSpec {
+  readonly nodeResolvConf?: NodeResolvConf;
   readonly cni?: Cni;
   readonly mtu: number;
   readonly nodePortRange: readonly [number, number];
@@ -255,7 +301,8 @@ export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpe
       nodePortRange = [lo, hi];
     }
   }
-  return { ...(cni ? { cni } : {}), mtu, nodePortRange, nodePortRangeDeclared: rangeText !== '' };
+  const nodeResolvConf = readNodeResolvConf(r, spec.nodeResolvConf);
+  return { ...(cni ? { cni } : {}), mtu, nodePortRange, nodePortRangeDeclared: rangeText !== '', ...(nodeResolvConf ? { nodeResolvConf } : {}) };
 }
 
 /**

@@ -4,7 +4,7 @@
  * `kubernetes.io/service-name` label, only an endpoint's first address is used, and a missing
  * `ready` condition means ready (a missing `serving` means the same as `ready`).
  */
-import { FieldReader, type Json } from './fields.js';
+import { FieldReader, isDnsLabel, type Json } from './fields.js';
 import { readProtocol } from './read-workloads.js';
 import { EP_READY, EP_SERVING, EP_TERMINATING } from './types.js';
 import type { Protocol } from '../net/proto.js';
@@ -17,9 +17,23 @@ export interface RawSlicePort {
 
 export interface RawEndpoint {
   readonly ip: number;
+  /** Every address, the first included: cluster DNS answers them all, kube-proxy only the first. */
+  readonly ips: number[];
+  /** `hostname`, which names the endpoint under a headless Service; '' when absent. */
+  readonly hostname: string;
   readonly conditions: number;
   readonly nodeName: string;
   readonly zone: string;
+}
+
+/** `hostname` must be a DNS-1123 label (the API server validates it); reports and returns '' otherwise. */
+function readHostname(r: FieldReader, value: unknown, path: (string | number)[]): string {
+  const h = r.string(value, path);
+  if (h && !isDnsLabel(h)) {
+    r.error(path, `"${h}" is not a DNS label (lower-case letters, digits and '-', at most 63 characters)`);
+    return '';
+  }
+  return h;
 }
 
 export interface RawSlice {
@@ -77,12 +91,19 @@ export function readEndpointSlice(r: FieldReader, obj: Json, namespace: string):
     }
     const ip = r.ip(addresses[0], [...path, 'addresses', 0]);
     if (ip < 0) return;
+    const ips = [ip];
+    for (let k = 1; k < addresses.length; k++) {
+      const more = r.ip(addresses[k], [...path, 'addresses', k]);
+      if (more >= 0) ips.push(more);
+    }
     const c = r.record(e.conditions, [...path, 'conditions']);
     const ready = r.bool(c.ready, [...path, 'conditions', 'ready'], true);
     const serving = r.bool(c.serving, [...path, 'conditions', 'serving'], ready);
     const terminating = r.bool(c.terminating, [...path, 'conditions', 'terminating'], false);
     endpoints.push({
       ip,
+      ips,
+      hostname: readHostname(r, e.hostname, [...path, 'hostname']),
       conditions: (ready ? EP_READY : 0) | (serving ? EP_SERVING : 0) | (terminating ? EP_TERMINATING : 0),
       nodeName: r.string(e.nodeName, [...path, 'nodeName']),
       zone: r.string(e.zone, [...path, 'zone']),
@@ -129,6 +150,8 @@ export function readLegacyEndpoints(r: FieldReader, obj: Json, namespace: string
         if (ip < 0) return;
         endpoints.push({
           ip,
+          ips: [ip],
+          hostname: readHostname(r, a.hostname, ['subsets', s, field, i, 'hostname']),
           conditions,
           nodeName: r.string(a.nodeName, ['subsets', s, field, i, 'nodeName']),
           zone: '',

@@ -3,8 +3,10 @@
  * Only what kube-proxy and the pod network act on is kept.
  */
 import { prefixMask, type Cidr } from '../net/ipv4.js';
-import { FieldReader, parseQuantity, type Json } from './fields.js';
+import { FieldReader, isDnsSubdomain, parseQuantity, type Json } from './fields.js';
 import {
+  type DnsPolicy,
+  type PodDnsConfig,
   type ServiceType,
   type SessionAffinity,
   type TrafficPolicy,
@@ -100,6 +102,34 @@ export interface RawPod {
   readonly ip: number;
   readonly nodeName: string;
   readonly hostNetwork: boolean;
+  readonly dnsPolicy: DnsPolicy;
+  readonly dnsConfig?: PodDnsConfig;
+}
+
+const kDnsPolicies: readonly DnsPolicy[] = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
+/** `spec.dnsConfig` as the API server accepts it (pkg/apis/core/validation validatePodDNSConfig). */
+function readDnsConfig(r: FieldReader, value: unknown): PodDnsConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  const path = ['spec', 'dnsConfig'];
+  const c = r.record(value, path);
+  const nameservers: number[] = [];
+  r.array(c.nameservers, [...path, 'nameservers']).forEach((v, i) => {
+    const ip = r.ip(v, [...path, 'nameservers', i]);
+    if (ip >= 0) nameservers.push(ip);
+  });
+  const searches: string[] = [];
+  r.array(c.searches, [...path, 'searches']).forEach((v, i) => {
+    const s = r.string(v, [...path, 'searches', i]);
+    if (isDnsSubdomain(s)) searches.push(s);
+    else r.error([...path, 'searches', i], `"${s}" is not a DNS name (lower-case labels of letters, digits and '-', at most 253 characters)`);
+  });
+  const options = r.array(c.options, [...path, 'options']).map((v, i) => {
+    const o = r.record(v, [...path, 'options', i]);
+    const name = r.string(o.name, [...path, 'options', i, 'name']);
+    if (!name) r.error([...path, 'options', i, 'name'], 'is required');
+    return { name, value: r.string(o.value, [...path, 'options', i, 'value']) };
+  });
+  return { nameservers, searches, options };
 }
 
 /** A pod without an IP yet (Pending) is left out: it cannot send or receive. */
@@ -115,12 +145,19 @@ export function readPod(r: FieldReader, obj: Json, namespace: string, name: stri
   if (first === undefined || first === '') return undefined;
   const ip = r.ip(first, ips.length === 1 ? ['status', 'podIPs', 0, 'ip'] : ['status', 'podIP']);
   if (ip < 0) return undefined;
+  const dnsPolicy = r.oneOf(spec.dnsPolicy, ['spec', 'dnsPolicy'], kDnsPolicies, 'ClusterFirst');
+  const dnsConfig = readDnsConfig(r, spec.dnsConfig);
+  if (dnsPolicy === 'None' && (dnsConfig?.nameservers.length ?? 0) === 0) {
+    r.error(['spec', 'dnsConfig', 'nameservers'], 'dnsPolicy None needs at least one nameserver in dnsConfig (the API server refuses the pod otherwise)');
+  }
   return {
     namespace,
     name,
     ip,
     nodeName: r.string(spec.nodeName, ['spec', 'nodeName']),
     hostNetwork: r.bool(spec.hostNetwork, ['spec', 'hostNetwork'], false),
+    dnsPolicy,
+    ...(dnsConfig ? { dnsConfig } : {}),
   };
 }
 
@@ -148,6 +185,8 @@ export interface RawService {
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly affinity: SessionAffinity;
   readonly healthCheckNodePort: number;
+  readonly externalName: string;
+  readonly publishNotReadyAddresses: boolean;
   readonly ports: RawServicePort[];
   readonly reader: FieldReader;
 }
@@ -260,6 +299,15 @@ export function readService(r: FieldReader, obj: Json, namespace: string, name: 
     });
   }
 
+  let externalName = '';
+  if (type === 'ExternalName') {
+    externalName = r.string(spec.externalName, ['spec', 'externalName']);
+    // The API server requires a DNS-1123 subdomain (an IP is accepted with a warning; CoreDNS then answers NXDOMAIN).
+    const bare = externalName.endsWith('.') ? externalName.slice(0, -1) : externalName;
+    if (!externalName) r.error(['spec', 'externalName'], 'is required for an ExternalName Service');
+    else if (!isDnsSubdomain(bare.toLowerCase())) r.error(['spec', 'externalName'], `"${externalName}" is not a DNS name`);
+  }
+
   return {
     namespace,
     name,
@@ -274,6 +322,8 @@ export function readService(r: FieldReader, obj: Json, namespace: string, name: 
     internalTrafficPolicy: r.oneOf(spec.internalTrafficPolicy, ['spec', 'internalTrafficPolicy'], kPolicies, 'Cluster'),
     affinity,
     healthCheckNodePort: spec.healthCheckNodePort === undefined ? 0 : r.port(spec.healthCheckNodePort, ['spec', 'healthCheckNodePort']),
+    externalName,
+    publishNotReadyAddresses: r.bool(spec.publishNotReadyAddresses, ['spec', 'publishNotReadyAddresses'], false),
     ports,
     reader: r,
   };

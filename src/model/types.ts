@@ -45,6 +45,17 @@ export interface Node {
   readonly memoryBytes?: number;
 }
 
+/** `spec.dnsPolicy`; the API server defaults it to ClusterFirst. */
+export type DnsPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
+
+/** `spec.dnsConfig`, merged by kubelet into what the policy gives (src/dns/resolv-conf.ts). */
+export interface PodDnsConfig {
+  readonly nameservers: readonly number[];
+  readonly searches: readonly string[];
+  /** `{name, value}` pairs; a missing value is ''. */
+  readonly options: readonly { readonly name: string; readonly value: string }[];
+}
+
 export interface Pod {
   readonly namespace: string;
   readonly name: string;
@@ -52,6 +63,8 @@ export interface Pod {
   /** Node index, or -1 when the pod names no node kdp knows. */
   readonly node: number;
   readonly hostNetwork: boolean;
+  readonly dnsPolicy: DnsPolicy;
+  readonly dnsConfig?: PodDnsConfig;
 }
 
 export interface SessionAffinity {
@@ -74,6 +87,10 @@ export interface Service {
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly affinity: SessionAffinity;
   readonly healthCheckNodePort: number;
+  /** `spec.externalName` of an ExternalName Service ('' otherwise): CoreDNS answers it as a CNAME. */
+  readonly externalName: string;
+  /** `spec.publishNotReadyAddresses`: the EndpointSlice controller then marks every endpoint ready. */
+  readonly publishNotReadyAddresses: boolean;
   /** Indexes into `Cluster.ports`. */
   readonly ports: readonly number[];
 }
@@ -189,6 +206,56 @@ export interface PodNetwork {
   readonly ipPools: readonly IpPool[];
 }
 
+/**
+ * One endpoint as cluster DNS sees it: every address (kube-proxy uses only the first), the
+ * `hostname` that names it under a headless Service, and the `ready` condition CoreDNS filters on.
+ */
+export interface DnsEndpoint {
+  readonly ips: readonly number[];
+  readonly hostname: string;
+  readonly ready: boolean;
+}
+
+/** A named port of an EndpointSlice (`port` -1 when the slice gives no number). */
+export interface DnsEndpointPort {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+/** One EndpointSlice (or legacy Endpoints subset), which CoreDNS reads as one subset: ports x addresses. */
+export interface DnsEndpointSlice {
+  readonly ports: readonly DnsEndpointPort[];
+  readonly endpoints: readonly DnsEndpoint[];
+}
+
+/** A node's resolv.conf (kubelet's `resolvConf`), which kdp cannot read from a node: ClusterNetwork `spec.nodeResolvConf`. */
+export interface NodeResolvConf {
+  readonly nameservers: readonly number[];
+  readonly searches: readonly string[];
+  /** As resolv.conf writes them: `ndots:2`, `edns0`. */
+  readonly options: readonly string[];
+}
+
+/**
+ * What cluster DNS needs beyond kube-proxy's view. Kept apart because kube-proxy's endpoint table
+ * skips headless Services and keeps one address per endpoint, while CoreDNS serves both.
+ */
+export interface ClusterDns {
+  /** kubelet's `clusterDomain` (CoreDNS's zone), `cluster.local` unless a KubeletConfiguration says otherwise. */
+  readonly domain: string;
+  /** Where `domain` came from, for the reader: `KubeletConfiguration clusterDomain` or `default`. */
+  readonly domainFrom: string;
+  /** kubelet's `clusterDNS`: the nameservers of ClusterFirst pods (empty: kubelet falls back to Default). */
+  readonly servers: readonly number[];
+  readonly serversFrom: string;
+  readonly nodeResolvConf?: NodeResolvConf;
+  /** Namespaces that exist: Namespace objects, those of Services and Pods, and the four every cluster has. */
+  readonly namespaces: readonly string[];
+  /** EndpointSlices by Service index, in file order. */
+  readonly slices: readonly (readonly DnsEndpointSlice[])[];
+}
+
 export interface Cluster {
   readonly nodes: readonly Node[];
   readonly pods: readonly Pod[];
@@ -202,6 +269,7 @@ export interface Cluster {
   readonly network: PodNetwork;
   /** From the `kube-system/cilium-config` ConfigMap; absent when the file has none. */
   readonly cilium?: CiliumConfig;
+  readonly dns: ClusterDns;
 }
 
 export function protocolName(p: Protocol): 'TCP' | 'UDP' | 'SCTP' {
