@@ -46,7 +46,7 @@
  * 32..63 timeouts as 16 f64.
  */
 import { hashTuple } from '../net/hash.js';
-import { nextPow2 } from '../compile/tables/capacity.js';
+import { nextPow2, refIndexAdd, refIndexRemove } from '../compile/tables/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ConntrackConfig } from '../model/types.js';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../net/proto.js';
@@ -501,8 +501,8 @@ export class ConntrackTable {
     this.stamp[e] = now + kUdpStreamDelaySeconds;
     this.expires[e] =
       now + (proto === PROTO_TCP ? to[state] : proto === PROTO_UDP ? to[TIMEOUT_UDP_UNREPLIED] : proto === PROTO_ICMP ? to[TIMEOUT_ICMP] : to[TIMEOUT_GENERIC]);
-    this.indexAdd(hOrig, (e << 1) + 1);
-    this.indexAdd(hashTuple(this.seed, rSrc, rDst, rPorts, proto), (e << 1) + 2);
+    refIndexAdd(this.index, this.mask, hOrig, (e << 1) + 1);
+    refIndexAdd(this.index, this.mask, hashTuple(this.seed, rSrc, rDst, rPorts, proto), (e << 1) + 2);
     this.counters[C_NEW]++;
     return e;
   }
@@ -683,48 +683,12 @@ export class ConntrackTable {
     return r;
   }
 
-  private indexAdd(h: number, ref: number): void {
-    const index = this.index;
-    const mask = this.mask;
-    let p = h & mask;
-    while (index[2 * p + 1] !== 0) p = (p + 1) & mask;
-    index[2 * p] = h;
-    index[2 * p + 1] = ref;
-  }
-
-  /** Removes one index item by ref, with backward-shift deletion. */
-  private indexRemove(h: number, ref: number): void {
-    const index = this.index;
-    const mask = this.mask;
-    let i = h & mask;
-    while (index[2 * i + 1] !== ref) {
-      // The item must exist; an empty slot here would mean a corrupted index.
-      if (index[2 * i + 1] === 0) return;
-      i = (i + 1) & mask;
-    }
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const r = index[2 * j + 1];
-      if (r === 0) break;
-      const home = index[2 * j] & mask;
-      // Leave the item where it is if its home lies cyclically in (i, j].
-      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
-      if (stays) continue;
-      index[2 * i] = index[2 * j];
-      index[2 * i + 1] = r;
-      i = j;
-    }
-    index[2 * i] = 0;
-    index[2 * i + 1] = 0;
-  }
-
   private removeEntry(e: number): void {
     const t = e * TUPLE_STRIDE;
     const tuple = this.tuple;
     const proto = this.proto[e];
-    this.indexRemove(hashTuple(this.seed, tuple[t], tuple[t + 1], tuple[t + 2], proto), (e << 1) + 1);
-    this.indexRemove(hashTuple(this.seed, tuple[t + 3], tuple[t + 4], tuple[t + 5], proto), (e << 1) + 2);
+    refIndexRemove(this.index, this.mask, hashTuple(this.seed, tuple[t], tuple[t + 1], tuple[t + 2], proto), (e << 1) + 1);
+    refIndexRemove(this.index, this.mask, hashTuple(this.seed, tuple[t + 3], tuple[t + 4], tuple[t + 5], proto), (e << 1) + 2);
     this.status[e] = 0;
     this.tcpState[e] = 0;
     this.endpoint[e] = -1;

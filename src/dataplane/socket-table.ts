@@ -12,7 +12,7 @@
  * would drop it). lookup: one hash and ~1 probe, no allocation.
  */
 import { hashTuple } from '../net/hash.js';
-import { nextPow2 } from '../compile/tables/capacity.js';
+import { nextPow2, refIndexAdd, refIndexRemove } from '../compile/tables/index.js';
 
 const kSeed = 0x50434b54;
 
@@ -78,8 +78,8 @@ export class SocketTable {
     this.backendPort[e] = backendPort;
     this.endpoint[e] = endpoint;
     this.used[e] = 1;
-    this.add(hashTuple(kSeed, this.src[e], this.dst[e], this.ports[e], proto), (e << 1) + 1);
-    this.add(hashTuple(kSeed, this.backendIp[e], this.src[e], ((backendPort << 16) | sport) >>> 0, proto), (e << 1) + 2);
+    refIndexAdd(this.index, this.mask, hashTuple(kSeed, this.src[e], this.dst[e], this.ports[e], proto), (e << 1) + 1);
+    refIndexAdd(this.index, this.mask, hashTuple(kSeed, this.backendIp[e], this.src[e], ((backendPort << 16) | sport) >>> 0, proto), (e << 1) + 2);
     return e;
   }
 
@@ -93,43 +93,10 @@ export class SocketTable {
     return this.index.byteLength + this.capacity * (4 * 4 + 1 + 2 + 4 + 1);
   }
 
-  private add(h: number, ref: number): void {
-    const index = this.index;
-    let p = h & this.mask;
-    while (index[2 * p + 1] !== 0) p = (p + 1) & this.mask;
-    index[2 * p] = h;
-    index[2 * p + 1] = ref;
-  }
-
   private remove(e: number): void {
     const sport = this.ports[e] >>> 16;
-    this.removeRef(hashTuple(kSeed, this.src[e], this.dst[e], this.ports[e], this.proto[e]), (e << 1) + 1);
-    this.removeRef(hashTuple(kSeed, this.backendIp[e], this.src[e], ((this.backendPort[e] << 16) | sport) >>> 0, this.proto[e]), (e << 1) + 2);
+    refIndexRemove(this.index, this.mask, hashTuple(kSeed, this.src[e], this.dst[e], this.ports[e], this.proto[e]), (e << 1) + 1);
+    refIndexRemove(this.index, this.mask, hashTuple(kSeed, this.backendIp[e], this.src[e], ((this.backendPort[e] << 16) | sport) >>> 0, this.proto[e]), (e << 1) + 2);
     this.used[e] = 0;
-  }
-
-  /** Backward-shift deletion of one index item. */
-  private removeRef(h: number, ref: number): void {
-    const index = this.index;
-    const mask = this.mask;
-    let i = h & mask;
-    while (index[2 * i + 1] !== ref) {
-      if (index[2 * i + 1] === 0) return;
-      i = (i + 1) & mask;
-    }
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const r = index[2 * j + 1];
-      if (r === 0) break;
-      const home = index[2 * j] & mask;
-      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
-      if (stays) continue;
-      index[2 * i] = index[2 * j];
-      index[2 * i + 1] = r;
-      i = j;
-    }
-    index[2 * i] = 0;
-    index[2 * i + 1] = 0;
   }
 }

@@ -9,6 +9,7 @@ export { nextPow2 } from './capacity.js';
 export { AddressSet } from './address-set.js';
 export { PairTable } from './pair-table.js';
 export { ExpiringTable } from './expiring-table.js';
+export { refIndexAdd, refIndexRemove } from './ref-index.js';
 export type { ExpiringTableOptions } from './expiring-table.js';
 
 /** The kit's classes compiled tables may hold, for packTables/unpackTables (ExpiringTable is per-instance state, never shared). */
