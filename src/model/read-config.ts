@@ -5,6 +5,7 @@
  */
 import type { Cidr } from '../net/ipv4.js';
 import { FieldReader, isDnsSubdomain, parseGoDuration, type Json } from './fields.js';
+import { readResolverLists } from './read-workloads.js';
 import type {
   CiliumConfig,
   Cni,
@@ -254,25 +255,15 @@ function readNodeResolvConf(r: FieldReader, value: unknown): NodeResolvConf | un
   if (value === undefined || value === null) return undefined;
   const path = ['spec', 'nodeResolvConf'];
   const c = r.record(value, path);
-  const nameservers: number[] = [];
-  r.array(c.nameservers, [...path, 'nameservers']).forEach((v, i) => {
-    const ip = r.ip(v, [...path, 'nameservers', i]);
-    if (ip >= 0) nameservers.push(ip);
-  });
-  const searches: string[] = [];
-  r.array(c.searches, [...path, 'searches']).forEach((v, i) => {
-    const s = r.string(v, [...path, 'searches', i]);
-    // kubelet's parseResolvConf trims a trailing dot from each search domain.
-    if (isDnsSubdomain(s)) searches.push(s.replace(/\.$/, ''));
-    else r.error([...path, 'searches', i], `"${s}" is not a DNS name`);
-  });
+  const { nameservers, searches } = readResolverLists(r, c, path);
   const options: string[] = [];
   r.array(c.options, [...path, 'options']).forEach((v, i) => {
     const o = r.string(v, [...path, 'options', i]);
     if (/^[a-z0-9-]+(:\d+)?$/i.test(o)) options.push(o);
     else r.error([...path, 'options', i], `"${o}" is not a resolv.conf option such as ndots:2 or edns0`);
   });
-  return { nameservers, searches, options };
+  // kubelet's parseResolvConf trims a trailing dot from each search domain.
+  return { nameservers, searches: searches.map((s) => s.replace(/\.$/, '')), options };
 }
 
 /** kdp's own object: `apiVersion: kdp.dev/v1alpha1`, `kind: ClusterNetwork`. */

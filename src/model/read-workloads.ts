@@ -112,6 +112,17 @@ function readDnsConfig(r: FieldReader, value: unknown): PodDnsConfig | undefined
   if (value === undefined || value === null) return undefined;
   const path = ['spec', 'dnsConfig'];
   const c = r.record(value, path);
+  const options = r.array(c.options, [...path, 'options']).map((v, i) => {
+    const o = r.record(v, [...path, 'options', i]);
+    const name = r.string(o.name, [...path, 'options', i, 'name']);
+    if (!name) r.error([...path, 'options', i, 'name'], 'is required');
+    return { name, value: r.string(o.value, [...path, 'options', i, 'value']) };
+  });
+  return { ...readResolverLists(r, c, path), options };
+}
+
+/** `nameservers` (addresses) and `searches` (DNS names) of a resolver setting at `path`: a pod's dnsConfig, the node's resolv.conf. */
+export function readResolverLists(r: FieldReader, c: Json, path: (string | number)[]): { nameservers: number[]; searches: string[] } {
   const nameservers: number[] = [];
   r.array(c.nameservers, [...path, 'nameservers']).forEach((v, i) => {
     const ip = r.ip(v, [...path, 'nameservers', i]);
@@ -123,13 +134,7 @@ function readDnsConfig(r: FieldReader, value: unknown): PodDnsConfig | undefined
     if (isDnsSubdomain(s)) searches.push(s);
     else r.error([...path, 'searches', i], `"${s}" is not a DNS name (lower-case labels of letters, digits and '-', at most 253 characters)`);
   });
-  const options = r.array(c.options, [...path, 'options']).map((v, i) => {
-    const o = r.record(v, [...path, 'options', i]);
-    const name = r.string(o.name, [...path, 'options', i, 'name']);
-    if (!name) r.error([...path, 'options', i, 'name'], 'is required');
-    return { name, value: r.string(o.value, [...path, 'options', i, 'value']) };
-  });
-  return { nameservers, searches, options };
+  return { nameservers, searches };
 }
 
 /** A pod without an IP yet (Pending) is left out: it cannot send or receive. */
