@@ -49,7 +49,11 @@ export interface ConntrackPolicy {
   readonly timeouts: Partial<ConntrackConfig>;
   /** A full table evicts its least recently used entry (a BPF LRU map) rather than dropping the new flow. */
   readonly lru: boolean;
-  /** The node's table sizes as the mode configures them (TCP, and everything else), for reports. */
+  /**
+   * The node's table sizes as the mode configures them (TCP, and everything else): with `lru`, a
+   * node sized as its proxy leaves it ('kube-proxy' sizing, see NodeWorld) gets two maps of these
+   * sizes, each evicting only its own entries; a size given for every node (the replay's) is one map.
+   */
   readonly tcpMax: number;
   readonly anyMax: number;
 }

@@ -42,7 +42,8 @@
  *   proto   Uint8Array(maxEntries)
  *   tcpState Uint8Array(maxEntries)
  * Header u32 words: 0 magic, 1 version, 2 maxEntries, 3 indexSlots, 4 hash seed, 5 count,
- * 6 freeHead (i32), 7 gc cursor, 8 bucket width (index slots), 9 flags, 16..31 counters,
+ * 6 freeHead (i32), 7 gc cursor, 8 bucket width (index slots), 9 flags, 10 TCP map size (0: one
+ * pool), 11 live TCP entries, 16..31 counters,
  * 32..63 timeouts as 16 f64.
  */
 import { hashTuple } from '../net/hash.js';
@@ -133,11 +134,18 @@ const H_FREE_HEAD = 6;
 const H_GC_CURSOR = 7;
 const H_BUCKET_WIDTH = 8;
 const H_FLAGS = 9;
+/** TCP's share of the pool when TCP and the rest are two LRU maps (0: one pool), and TCP entries live. */
+const H_TCP_MAX = 10;
+const H_TCP_COUNT = 11;
 const H_COUNTERS = 16;
 const H_TIMEOUTS_F64 = 16; // in f64 units: byte 128
 const FLAG_GC_EARLY_DROP = 1;
 /** Full table: evict the least recently refreshed entry instead (a BPF LRU hash map, as Cilium's CT). */
 const FLAG_LRU = 2;
+/** Which entries an LRU eviction may take: any, TCP ones (the TCP map), or the others. */
+const LRU_ANY = 0;
+const LRU_TCP = 1;
+const LRU_OTHER = 2;
 const TUPLE_STRIDE = 6;
 const kMaxEntriesLimit = 1 << 26;
 
@@ -163,6 +171,13 @@ export interface ConntrackTableOptions {
    * lruEvicted). Default false: the kernel's nf_conntrack.
    */
   readonly lru?: boolean;
+  /**
+   * With `lru`: TCP and every other protocol are two LRU maps in the pool, TCP at most `tcpMax`
+   * entries and the rest at most maxEntries - tcpMax, each full map evicting its own least
+   * recently used entry (Cilium's cilium_ct4_global and cilium_ct_any4_global, bpf/lib/conntrack_map.h).
+   * Default: one map of maxEntries.
+   */
+  readonly tcpMax?: number;
 }
 
 /**
@@ -290,6 +305,13 @@ export class ConntrackTable {
       const width = nextPow2(Math.ceil(slots / buckets));
       h[H_BUCKET_WIDTH] = width > slots ? slots : width;
       h[H_FLAGS] = arg.lru ? FLAG_LRU : 0;
+      if (arg.tcpMax !== undefined) {
+        if (!arg.lru || !Number.isInteger(arg.tcpMax) || arg.tcpMax < 1 || arg.tcpMax >= max) {
+          throw new InvalidArgumentError('options.tcpMax needs options.lru and must be an integer in [1, options.maxEntries - 1]');
+        }
+        h[H_TCP_MAX] = arg.tcpMax;
+      }
+      h[H_TCP_COUNT] = 0;
       fresh = true;
     }
     this.buffer = buffer;
@@ -358,6 +380,16 @@ export class ConntrackTable {
   /** Live entries. */
   get count(): number {
     return this.header[H_COUNT];
+  }
+
+  /** Live TCP entries. */
+  get tcpCount(): number {
+    return this.header[H_TCP_COUNT];
+  }
+
+  /** The TCP map's size when TCP and the rest are two LRU maps, else 0 (one pool). */
+  get tcpMax(): number {
+    return this.header[H_TCP_MAX];
   }
 
   /** Bytes of the whole buffer (index + entries + header) per entry of capacity. */
@@ -470,7 +502,16 @@ export class ConntrackTable {
     const rPorts = ((rSport << 16) | rDport) >>> 0;
     const hOrig = hashTuple(this.seed, oSrc, oDst, oPorts, proto);
     const hdr = this.header;
-    if (hdr[H_COUNT] >= this.maxEntries && (hdr[H_FLAGS] & FLAG_LRU) !== 0) this.evictLru(hOrig);
+    const tcpMax = hdr[H_TCP_MAX];
+    const tcp = proto === PROTO_TCP;
+    if (tcpMax !== 0) {
+      // Two LRU maps: a full one evicts one of its own (a TCP flow never pushes out a UDP entry).
+      const full = tcp ? hdr[H_TCP_COUNT] >= tcpMax : hdr[H_COUNT] - hdr[H_TCP_COUNT] >= this.maxEntries - tcpMax;
+      if (full && !this.evictLru(hOrig, tcp ? LRU_TCP : LRU_OTHER)) {
+        this.counters[C_DROP_FULL]++;
+        return INSERT_FULL;
+      }
+    } else if (hdr[H_COUNT] >= this.maxEntries && (hdr[H_FLAGS] & FLAG_LRU) !== 0) this.evictLru(hOrig, LRU_ANY);
     if (hdr[H_COUNT] >= this.maxEntries && !this.earlyDrop(hOrig, now)) {
       hdr[H_FLAGS] |= FLAG_GC_EARLY_DROP;
       this.counters[C_DROP_FULL]++;
@@ -479,6 +520,7 @@ export class ConntrackTable {
     const e = hdr[H_FREE_HEAD];
     hdr[H_FREE_HEAD] = this.nextFree[e];
     hdr[H_COUNT]++;
+    if (tcp) hdr[H_TCP_COUNT]++;
     const t = e * TUPLE_STRIDE;
     const tuple = this.tuple;
     tuple[t] = oSrc;
@@ -630,6 +672,7 @@ export class ConntrackTable {
     nf[max - 1] = -1;
     this.header[H_FREE_HEAD] = 0;
     this.header[H_COUNT] = 0;
+    this.header[H_TCP_COUNT] = 0;
   }
 
   // NAT accessors. For a reply-direction packet, rewrite src to origDst and dst to origSrc (and
@@ -696,29 +739,37 @@ export class ConntrackTable {
     this.nextFree[e] = hdr[H_FREE_HEAD];
     hdr[H_FREE_HEAD] = e;
     hdr[H_COUNT]--;
+    if (proto === PROTO_TCP) hdr[H_TCP_COUNT]--;
   }
 
   /**
    * A full LRU map: from the new tuple's bucket, scan the eviction range and evict the entry
    * refreshed longest ago (lowest expiry; the kernel's BPF LRU keeps per-CPU lists, an
-   * approximation of the same order). Compile-free, no allocation.
+   * approximation of the same order), among the entries of `which` map (LRU_ANY, LRU_TCP,
+   * LRU_OTHER). A map that has no entry in the range scans on until it finds one (the kernel's
+   * LRU always has a victim): O(indexSlots / entries of that map) more slots. Returns whether one
+   * was evicted. No allocation.
    */
-  private evictLru(h: number): void {
+  private evictLru(h: number, which: number): boolean {
     const index = this.index;
     const expires = this.expires;
+    const proto = this.proto;
     const mask = this.mask;
     const width = this.bucketWidth;
+    const range = kEvictionRange * width;
     let p = (h & mask) - ((h & mask) & (width - 1));
     let victim = -1;
-    for (let k = 0; k < kEvictionRange * width; k++, p = (p + 1) & mask) {
+    for (let k = 0; k < range || (victim < 0 && k <= mask); k++, p = (p + 1) & mask) {
       const ref = index[2 * p + 1];
       if (ref === 0) continue;
       const e = (ref - 1) >>> 1;
+      if (which !== LRU_ANY && (proto[e] === PROTO_TCP) !== (which === LRU_TCP)) continue;
       if (victim < 0 || expires[e] < expires[victim]) victim = e;
     }
-    if (victim < 0) return;
+    if (victim < 0) return false;
     this.removeEntry(victim);
     this.counters[C_LRU_EVICTED]++;
+    return true;
   }
 
   /**

@@ -6,9 +6,13 @@
  *
  * Each node's table holds either one size given for every node (the replay sizes its tables to
  * hold every flow of its shard, so that a benchmark measures the proxy, not the limit) or, with
- * 'kube-proxy', nf_conntrack_max as kube-proxy leaves it on that node (nodeConntrackMax).
+ * 'kube-proxy', the size the node's proxy leaves it: nf_conntrack_max as kube-proxy sets it
+ * (nodeConntrackMax), or for a mode with its own connection tracking its own maps (Cilium's TCP
+ * and non-TCP LRU maps, `bpf-ct-global-tcp-max` and `bpf-ct-global-any-max`, each full map
+ * evicting only its own entries).
  */
 import { findMode } from '../compile/index.js';
+import type { ConntrackPolicy } from '../compile/mode.js';
 import type { Cluster, ConntrackConfig, ModeName } from '../model/types.js';
 import type { CompiledCluster } from './compiled-cluster.js';
 import { ConntrackTable, kernelDefaultConntrackBuckets, kubeProxyConntrackMax } from './conntrack.js';
@@ -44,17 +48,28 @@ export class NodeWorld {
     let ct = this.#conntrack[node];
     if (!ct) {
       const maxEntries = this.#maxEntries(node);
-      // A mode with its own connection tracking (Cilium's BPF CT maps) brings its timeouts and LRU eviction.
-      const own = findMode(this.mode)?.conntrack?.(this.cluster);
-      ct = new ConntrackTable({ maxEntries, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false });
+      // A mode with its own connection tracking (Cilium's BPF CT maps) brings its timeouts and LRU eviction,
+      // and, sized as the node's proxy leaves it, its TCP and other-protocol maps.
+      const own = this.#ownConntrack();
+      const split = own?.lru === true && this.conntrackMax === 'kube-proxy';
+      ct = new ConntrackTable({
+        maxEntries, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false,
+        ...(split ? { tcpMax: own.tcpMax } : {}),
+      });
       this.#conntrack[node] = ct;
     }
     return ct;
   }
 
-  /** The node's nf_conntrack_max, which also bounds its connected sockets. */
+  #ownConntrack(): ConntrackPolicy | undefined {
+    return findMode(this.mode)?.conntrack?.(this.cluster);
+  }
+
+  /** The node's nf_conntrack_max (or its own CT maps' sizes together), which also bounds its connected sockets. */
   #maxEntries(node: number): number {
     if (this.conntrackMax !== 'kube-proxy') return this.conntrackMax;
+    const own = this.#ownConntrack();
+    if (own?.lru) return own.tcpMax + own.anyMax;
     const n = this.cluster.nodes[node];
     return nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes);
   }

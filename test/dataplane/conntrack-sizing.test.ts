@@ -15,7 +15,7 @@ import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 import { kAssumedCpus, kAssumedKernelConntrackMax, nodeConntrackMax } from '../../src/dataplane/node-world.js';
 import { parseQuantity } from '../../src/model/fields.js';
 import { loadCluster } from '../../src/model/load.js';
-import { proxyConfig } from '../helpers/cluster.js';
+import { clusterOf, node, proxyConfig } from '../helpers/cluster.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -93,4 +93,14 @@ test('an unreadable or absurd status.capacity is an error naming the field', () 
     assert.equal(d?.path, `status.capacity.${field}`, JSON.stringify(diagnostics));
     assert.equal(d?.name, 'n1');
   }
+});
+
+test("a cilium node sized as its proxy leaves it gets Cilium's two CT maps (bpf-ct-global-tcp-max, bpf-ct-global-any-max); a size given for every node stays one map", () => {
+  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data: { 'kube-proxy-replacement': 'true', 'bpf-ct-global-tcp-max': '40000', 'bpf-ct-global-any-max': '33000' } };
+  const cluster = clusterOf(node('node-1', '10.244.1.0/24', '192.168.0.11'), cm);
+  const compiled = new CompiledCluster(cluster, 'cilium');
+  const own = new PipelineContext(compiled, { conntrackMax: 'kube-proxy' }).world.conntrack(0);
+  assert.deepEqual({ max: own.maxEntries, tcpMax: own.tcpMax }, { max: 73000, tcpMax: 40000 });
+  const given = new PipelineContext(compiled, { conntrackMax: 5000 }).world.conntrack(0);
+  assert.deepEqual({ max: given.maxEntries, tcpMax: given.tcpMax }, { max: 5000, tcpMax: 0 });
 });

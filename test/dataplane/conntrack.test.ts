@@ -237,6 +237,34 @@ describe('conntrack table', () => {
     assert.equal(t.count, 32);
   });
 
+  it("as Cilium's two CT maps (tcpMax), a TCP flow past the TCP map's size evicts only TCP entries, least recently used first", () => {
+    // 8 TCP + 4 other entries; the whole index is one eviction window, so the scan sees every entry.
+    const split = new ConntrackTable({ maxEntries: 12, tcpMax: 8, lru: true, buckets: 1 });
+    const pool = new ConntrackTable({ maxEntries: 12, lru: true, buckets: 1 });
+    for (const t of [split, pool]) {
+      for (let i = 0; i < 4; i++) assert.ok(serviceFlow(t, 1000 + i, PROTO_UDP, 0, 0) >= 0);
+      for (let i = 0; i < 8; i++) assert.ok(serviceFlow(t, 2000 + i, PROTO_TCP, TCPF_SYN, 1 + i) >= 0);
+      // The TCP map is full: 8 more TCP flows, each a new connection.
+      for (let i = 0; i < 8; i++) assert.ok(serviceFlow(t, 3000 + i, PROTO_TCP, TCPF_SYN, 10 + i) >= 0, 'an LRU map never drops a new flow');
+    }
+    const live = (t: ConntrackTable, base: number, n: number, proto: number): number => {
+      let k = 0;
+      for (let i = 0; i < n; i++) if (t.lookup(CLIENT, VIP, base + i, 80, proto, 20) >= 0) k++;
+      return k;
+    };
+    assert.deepEqual(
+      { count: split.count, tcp: split.tcpCount, evicted: split.counter('lruEvicted'), udp: live(split, 1000, 4, PROTO_UDP), oldTcp: live(split, 2000, 8, PROTO_TCP), newTcp: live(split, 3000, 8, PROTO_TCP) },
+      { count: 12, tcp: 8, evicted: 8, udp: 4, oldTcp: 0, newTcp: 8 },
+    );
+    // One pool of 12 (no tcpMax) takes the UDP entries first: they were refreshed longest ago (30 s against TCP's 120 s SYN_SENT).
+    assert.equal(live(pool, 1000, 4, PROTO_UDP), 0);
+    // And the other map past its size evicts its own: a fifth UDP flow leaves every TCP entry.
+    assert.ok(serviceFlow(split, 1004, PROTO_UDP, 0, 21) >= 0);
+    assert.deepEqual({ tcp: split.tcpCount, evicted: split.counter('lruEvicted'), udp: live(split, 1000, 5, PROTO_UDP), newTcp: live(split, 3000, 8, PROTO_TCP) }, { tcp: 8, evicted: 9, udp: 4, newTcp: 8 });
+    assert.throws(() => new ConntrackTable({ maxEntries: 12, tcpMax: 12, lru: true }), /tcpMax/);
+    assert.throws(() => new ConntrackTable({ maxEntries: 12, tcpMax: 8 }), /tcpMax/);
+  });
+
   it('when full of assured flows, drops and counts new flows while established flows keep working', () => {
     const t = new ConntrackTable({ maxEntries: 64, timeouts: kubeProxyTimeouts });
     for (let i = 0; i < 64; i++) {

@@ -3,8 +3,10 @@
  * the compiled one, for random clusters and every node:
  *  - iptables-save and iptables-restore input (src/compile/iptables: render, parse);
  *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset);
- *  - `cilium-dbg bpf lb list` (src/compile/cilium: renderLbList, parseLbList), with random and with
- *    Maglev selection, asked both at the socket and at the node's device.
+ *  - `cilium-dbg bpf lb list`, `bpf lb maglev list` and `service list` (src/compile/cilium: render.ts,
+ *    parse.ts, parse-maglev.ts, parse-service-list.ts), with random and with Maglev selection, asked
+ *    both at the socket and at the node's device: every listing kdp writes for Cilium reads back to
+ *    the same listing and to maps that decide alike.
  * ipvsadm-save output is rendered only (src/compile/ipvs has no ipvsadm parser), so it has no
  * round-trip law; the userspace mode's iptables-save likewise has no parser.
  *
@@ -15,7 +17,8 @@ import { test } from 'node:test';
 import { compileIptables, compileRuleset, dataplaneFromIptablesSave, parseIptablesSave, renderIptablesRestore, renderIptablesSave } from '../../src/compile/iptables/index.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, parseRuleset, renderRuleset } from '../../src/compile/nftables/index.js';
 import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
-import { compileCilium, parseLbList, renderLbList } from '../../src/compile/cilium/index.js';
+import { compileCilium, parseLbList, parseMaglevList, parseServiceList, renderLbList, renderMaglevList, renderServiceList, type CiliumTables } from '../../src/compile/cilium/index.js';
+import type { CiliumConfig, Cluster } from '../../src/model/types.js';
 import { CiliumDataplane } from '../../src/compile/cilium/dataplane.js';
 import { kDefaultCiliumConfig } from '../../src/model/read-config.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
@@ -100,7 +103,19 @@ test('nft list text: render -> parse -> render is the identity, and the parsed r
   );
 });
 
-test('cilium-dbg bpf lb list: render -> parse -> render is the identity, and the parsed maps decide as the compiled ones', () => {
+/** Each `[id ...]` table of a maglev listing with its first entry moved to the end (the row keeps its width). */
+function rotateMaglevTables(text: string): string {
+  return text.replace(/\[(\d+)((?: \d+)*)\]/g, (whole, head: string, rest: string) => (rest === '' ? whole : `[${rest.slice(1)} ${head}]`));
+}
+
+/** Every listing kdp renders for Cilium, with its reader. */
+const kCiliumListings: readonly (readonly [string, (t: CiliumTables) => string, (text: string, c: Cluster, node: number, config: CiliumConfig) => CiliumTables])[] = [
+  ['bpf lb list', renderLbList, parseLbList],
+  ['bpf lb maglev list', renderMaglevList, parseMaglevList],
+  ['service list', renderServiceList, parseServiceList],
+];
+
+test('cilium-dbg bpf lb list, bpf lb maglev list, service list: render -> parse -> render is the identity, and the parsed maps decide as the compiled ones', () => {
   checkProperty(
     'cilium text round trip',
     fc.tuple(scenarioArb(), fc.constantFrom('random' as const, 'maglev' as const)),
@@ -109,13 +124,18 @@ test('cilium-dbg bpf lb list: render -> parse -> render is the identity, and the
       const resolved = resolveScenario(sc);
       const cluster = { ...resolved.cluster, cilium: { ...kDefaultCiliumConfig, kubeProxyReplacement: true, socketLb: true, lbAlgorithm, maglevTableSize: 251 } };
       for (let node = 0; node < cluster.nodes.length; node++) {
-        // Act
         const compiled = compileCilium(cluster, node);
-        const text = renderLbList(compiled.tables);
-        const tables = parseLbList(text, cluster, node, cluster.cilium);
-        // Assert
-        holds(firstLineDiff(text, renderLbList(tables)), `bpf lb list, node-${node + 1}`);
-        holds(decideAlike(compiled, new CiliumDataplane(cluster, node, cluster.cilium, tables), resolved.packets.filter((p) => p.probe.node === node)), `node-${node + 1}`);
+        for (const [name, render, parse] of kCiliumListings) {
+          // Act
+          const text = render(compiled.tables);
+          const tables = parse(text, cluster, node, cluster.cilium);
+          // Assert
+          holds(firstLineDiff(text, render(tables)), `${name}, node-${node + 1}`);
+          holds(decideAlike(compiled, new CiliumDataplane(cluster, node, cluster.cilium, tables), resolved.packets.filter((p) => p.probe.node === node)), `${name}, node-${node + 1}`);
+        }
+        // A Maglev listing is read, not recomputed: every table turned by one slot (still a table of its backends) reads back turned.
+        const turned = rotateMaglevTables(renderMaglevList(compiled.tables));
+        holds(firstLineDiff(turned, renderMaglevList(parseMaglevList(turned, cluster, node, cluster.cilium))), `turned maglev list, node-${node + 1}`);
       }
     },
     { numRuns: kRuns, describe: ([sc, alg]) => `${alg}: ${JSON.stringify(sc.cluster)}` },

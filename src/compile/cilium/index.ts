@@ -8,10 +8,24 @@ import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { ciliumConfigOf, compileCilium } from './build.js';
 import { CiliumDataplane } from './dataplane.js';
 import { parseLbList } from './parse.js';
+import { parseMaglevList } from './parse-maglev.js';
+import { parseServiceList } from './parse-service-list.js';
+import type { CiliumTables } from './tables.js';
+import type { CiliumConfig, Cluster } from '../../model/types.js';
 import { renderLbList, renderMaglevList, renderServiceList } from './render.js';
 import { ciliumFromShared, ciliumShared, kCiliumSharedClasses, type CiliumShared } from './shared.js';
 import { ciliumOneEndpointSync } from './sync.js';
 import { maglevFigures } from './figures.js';
+
+/** A listing read against the cluster it was taken from (every listing leaves out what the agent knows from it). */
+function readBack(
+  command: string, parse: (text: string, cluster: Cluster, node: number, config: CiliumConfig) => CiliumTables, text: string, cluster?: Cluster, node?: number,
+): CiliumDataplane {
+  if (!cluster) throw new InvalidArgumentError(`reading \`${command}\` needs the cluster it was taken from (its Services and endpoints)`);
+  const n = node ?? 0;
+  const config = ciliumConfigOf(cluster);
+  return new CiliumDataplane(cluster, n, config, parse(text, cluster, n, config));
+}
 
 export const ciliumMode: ProxyMode<CiliumDataplane> = {
   name: 'cilium',
@@ -23,12 +37,9 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
     'service-list': (cluster, node) => renderServiceList(compileCilium(cluster, node).tables),
   },
   parsers: {
-    'bpf-lb-list': (text, cluster, node) => {
-      if (!cluster) throw new InvalidArgumentError('reading `cilium-dbg bpf lb list` needs the cluster it was taken from (its Services and endpoints)');
-      const n = node ?? 0;
-      const config = ciliumConfigOf(cluster);
-      return new CiliumDataplane(cluster, n, config, parseLbList(text, cluster, n, config));
-    },
+    'bpf-lb-list': (text, cluster, node) => readBack('cilium-dbg bpf lb list', parseLbList, text, cluster, node),
+    'bpf-lb-maglev-list': (text, cluster, node) => readBack('cilium-dbg bpf lb maglev list', parseMaglevList, text, cluster, node),
+    'service-list': (text, cluster, node) => readBack('cilium-dbg service list', parseServiceList, text, cluster, node),
   },
   sharedClasses: kCiliumSharedClasses,
   shared: ciliumShared,
@@ -51,6 +62,8 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
 export { CiliumDataplane, ciliumFlowHash } from './dataplane.js';
 export { ciliumMaglevTable, backendHashString, maglevSeeds, offsetAndSkip, kMaglevTableSizes, kDefaultMaglevHashSeed, kDefaultMaglevTableSize } from './maglev.js';
 export { ciliumConfigOf, compileCilium, compileCiliumTables } from './build.js';
-export { renderLbList, renderMaglevList, renderServiceList } from './render.js';
+export { frontendText, renderLbList, renderMaglevList, renderServiceList } from './render.js';
 export { parseLbList } from './parse.js';
+export { parseMaglevList } from './parse-maglev.js';
+export { parseServiceList } from './parse-service-list.js';
 export type { CiliumTables } from './tables.js';

@@ -15,6 +15,10 @@ import { loadCluster } from '../../../src/model/load.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { parseIp } from '../../../src/net/ipv4.js';
 import { PROTO_TCP, PROTO_UDP } from '../../../src/net/proto.js';
+import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision } from '../../../src/compile/dataplane.js';
+import { frontendText, renderMaglevList, renderServiceList, type CiliumDataplane } from '../../../src/compile/cilium/index.js';
+import { RuleParseError } from '../../../src/errors.js';
+import { formatIp } from '../../../src/net/ipv4.js';
 import { clusterOf, node, service, slice } from '../../helpers/cluster.js';
 
 const ciliumConfig = (data: Record<string, string>): object => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data });
@@ -198,5 +202,109 @@ describe('cilium: formats', () => {
     assert.equal(renderRules(c, 'cilium', 0, 'bpf-lb-list'), list);
     assert.equal(back.stats().rules, compileDataplane(c, 'cilium', 0).stats().rules);
     assert.throws(() => parseRules('bpf-lb-list', list.replace('(0) [ClusterIP', '(0) [Cluster'), c, 0), /line \d+: unknown service type "Cluster"/);
+  });
+
+  /** The line a parse error names, or a failure when the text parses. */
+  const errorLine = (fn: () => unknown): number => {
+    try {
+      fn();
+    } catch (err) {
+      assert.ok(err instanceof RuleParseError, String(err));
+      return err.line;
+    }
+    assert.fail('parsed without an error');
+  };
+
+  /** The backend addresses a socket on node-1 gets for ip:port over several draws. */
+  const socketPicks = (dp: CiliumDataplane, dst: string): Set<string> => {
+    const [d, dp2] = dst.split(':');
+    const pkt = Object.assign(newFirstPacket(), { srcIp: parseIp('10.244.1.9'), srcPort: 40000, dstIp: parseIp(d), dstPort: Number(dp2), proto: PROTO_TCP, hook: HOOK_SOCKET, fromPodInterface: true });
+    const out = newNatDecision();
+    const picks = new Set<string>();
+    for (const rand of [0, 0x40000000, 0x80000000, 0xc0000000, 0xffffffff]) {
+      pkt.rand = rand;
+      dp.decide(pkt, out);
+      picks.add(formatIp(dp.cluster.endpoints.ip[out.endpoint]));
+    }
+    return picks;
+  };
+
+  it('reads cilium-dbg service list as v1.17 prints it: frontends, rev-NAT IDs, numbered backends and their states', () => {
+    const c = cluster();
+    // Written by hand in service_list.go's layout (tabwriter: minwidth 5, padding 3): lb's ClusterIP with one backend terminating.
+    const text = [
+      'ID   Frontend             Service Type   Backend                                   ',
+      '4    10.96.0.30:443/TCP   ClusterIP      1 => 10.244.1.30:8443/TCP (active)        ',
+      '                                         2 => 10.244.2.30:8443/TCP (terminating)   ',
+      '',
+    ].join('\n');
+    const dp = parseRules('service-list', text, c, 0) as CiliumDataplane;
+    const t = dp.tables;
+    const f = [...Array(t.frontends).keys()].find((i) => t.feRevNat[i] !== 0);
+    assert.ok(f !== undefined);
+    assert.deepEqual(
+      { fe: frontendText(t, f), revNat: t.feRevNat[f], count: t.feCount[f], qcount: t.feQCount[f] },
+      { fe: '10.96.0.30:443/TCP', revNat: 4, count: 1, qcount: 1 },
+    );
+    assert.equal(renderServiceList(t), text);
+    // The terminating backend is kept behind the active one: a socket never gets it (the cluster's own maps choose both).
+    assert.deepEqual([...socketPicks(dp, '10.96.0.30:443')], ['10.244.1.30']);
+    assert.deepEqual([...socketPicks(compileDataplane(c, 'cilium', 0) as CiliumDataplane, '10.96.0.30:443')].sort(), ['10.244.1.30', '10.244.2.30']);
+  });
+
+  it('refuses a service list it cannot read, naming the line', () => {
+    const c = cluster();
+    const rows = ['ID   Frontend             Service Type   Backend', '4    10.96.0.30:443/TCP   ClusterIP      1 => 10.244.1.30:8443/TCP (active)'];
+    const text = (...more: string[]): string => [...rows, ...more].join('\n');
+    assert.equal(errorLine(() => parseRules('service-list', 'Frontend   Service Type   Backend\n', c, 0)), 1);
+    assert.equal(errorLine(() => parseRules('service-list', text('                                         2 => 10.244.2.30:8443/TCP (quarantined)'), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('service-list', text('                                         3 => 10.244.2.30:8443/TCP (active)'), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('service-list', text('9    10.96.0.31:443/TCP   ClusterIP'), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('service-list', text('5    10.96.0.10:80/TCP   NodePort'), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('service-list', text('                                         2 => 10.244.9.9:8443/TCP (active)'), c, 0)), 3);
+  });
+
+  it('reads cilium-dbg bpf lb maglev list back: the listing\'s tables, not recomputed ones, decide at the device', () => {
+    const c = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-algorithm': 'maglev', 'bpf-lb-maglev-table-size': '251' });
+    const compiled = compileDataplane(c, 'cilium', 0) as CiliumDataplane;
+    const t = compiled.tables;
+    const f = [...Array(t.frontends).keys()].find((i) => frontendText(t, i) === '192.168.0.11:30443/TCP')!;
+    const text = renderMaglevList(t);
+    assert.equal(renderMaglevList((parseRules('bpf-lb-maglev-list', text, c, 0) as CiliumDataplane).tables), text);
+    // Every slot of lb's NodePort table pointed at its first backend, as an operator might find a node's map.
+    const first = t.slotBackend[t.feSlotStart[f]];
+    const lines = text.split('\n');
+    const at = lines.findIndex((l) => l.startsWith(`[${t.feRevNat[f]}]/v4 `));
+    lines[at] = `[${t.feRevNat[f]}]/v4   [${Array(251).fill(first).join(' ')}]`;
+    const edited = lines.join('\n');
+    const dp = parseRules('bpf-lb-maglev-list', edited, c, 0) as CiliumDataplane;
+    assert.equal(renderMaglevList(dp.tables).split('\n')[at].trimEnd(), lines[at]);
+    assert.deepEqual([...dp.tables.maglev.subarray(dp.tables.feMaglev[f], dp.tables.feMaglev[f] + 251)], Array(251).fill(first));
+    const pkt = Object.assign(newFirstPacket(), { srcIp: parseIp('203.0.113.5'), dstIp: parseIp('192.168.0.11'), dstPort: 30443, proto: PROTO_TCP, hook: HOOK_PREROUTING });
+    const out = newNatDecision();
+    const picked = { compiled: new Set<number>(), read: new Set<number>() };
+    for (let sport = 40000; sport < 40040; sport++) {
+      pkt.srcPort = sport;
+      compiled.decide(pkt, out);
+      picked.compiled.add(out.endpoint);
+      dp.decide(pkt, out);
+      picked.read.add(out.endpoint);
+    }
+    assert.equal(picked.compiled.size, 2);
+    assert.deepEqual([...picked.read], [t.slotRow[t.feSlotStart[f]]]);
+  });
+
+  it('refuses a maglev list it cannot read, naming the line', () => {
+    const c = cluster({ 'kube-proxy-replacement': 'true', 'bpf-lb-algorithm': 'maglev', 'bpf-lb-maglev-table-size': '251' });
+    const lines = renderRules(c, 'cilium', 0, 'bpf-lb-maglev-list').split('\n');
+    const edit = (n: number, line: string): string => lines.map((l, i) => (i === n - 1 ? line : l)).join('\n');
+    const revNat = /^\[(\d+)\]/.exec(lines[2])![1];
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', edit(1, 'SVC   TABLE'), c, 0)), 1);
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', edit(3, `[${revNat}]/v4   [${Array(250).fill(1).join(' ')}]`), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', edit(3, `[${revNat}]/v4   [${Array(251).fill(99).join(' ')}]`), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', edit(3, `[${revNat}]/v6   [1]`), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', edit(3, lines[2].replace(/^\[\d+\]/, '[999]')), c, 0)), 3);
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', edit(3, ''), c, 0)), lines.length);
+    assert.equal(errorLine(() => parseRules('bpf-lb-maglev-list', lines.join('\n'), cluster(), 0)), 2);
   });
 });
