@@ -6,7 +6,9 @@
  *
  * Each node's table holds either one size given for every node (the replay sizes its tables to
  * hold every flow of its shard, so that a benchmark measures the proxy, not the limit) or, with
- * 'kube-proxy', nf_conntrack_max as kube-proxy leaves it on that node (nodeConntrackMax).
+ * 'kube-proxy', nf_conntrack_max as kube-proxy leaves it on that node (nodeConntrackMax), divided
+ * among `shards` contexts when each holds a shard of the node's flows (the replay's workers, as
+ * RSS gives each core its share of one kernel table).
  */
 import { findMode } from '../compile/index.js';
 import type { Cluster, ConntrackConfig, ModeName } from '../model/types.js';
@@ -23,17 +25,20 @@ export class NodeWorld {
   readonly mode: ModeName;
   /** nf_conntrack_max of every node's table, or 'kube-proxy': each node's own (nodeConntrackMax). */
   readonly conntrackMax: number | 'kube-proxy';
+  /** Contexts that share each node's kube-proxy-sized table, each holding 1/shards of it. */
+  readonly shards: number;
   readonly tunnels: Tunnels;
   readonly #conntrack: (ConntrackTable | undefined)[];
   readonly #sockets: (SocketTable | undefined)[];
   readonly #socketLb: Int8Array;
 
-  constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy') {
+  constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy', shards = 1) {
     this.compiled = compiled;
     this.cluster = compiled.cluster;
     this.plan = compiled.plan;
     this.mode = compiled.mode;
     this.conntrackMax = conntrackMax;
+    this.shards = shards;
     this.tunnels = new Tunnels(compiled.plan);
     this.#conntrack = new Array(compiled.cluster.nodes.length);
     this.#sockets = new Array(compiled.cluster.nodes.length);
@@ -52,11 +57,11 @@ export class NodeWorld {
     return ct;
   }
 
-  /** The node's nf_conntrack_max, which also bounds its connected sockets. */
+  /** The node's nf_conntrack_max (this shard's part of it), which also bounds its connected sockets. */
   #maxEntries(node: number): number {
     if (this.conntrackMax !== 'kube-proxy') return this.conntrackMax;
     const n = this.cluster.nodes[node];
-    return nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes);
+    return Math.max(1, Math.floor(nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes) / this.shards));
   }
 
   /** Whether the node's mode balances at the socket (its dataplane's `socketLb`), asked once per node. */

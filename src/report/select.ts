@@ -38,11 +38,12 @@ export function sortModes(modes: Iterable<string>): string[] {
 }
 
 type KeyField = keyof CellKey;
-const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf'];
+const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf', 'conntrack'];
 
 /** A string of every key field except `omit`: cells with the same one differ only in those. */
 export function keyWithout(cell: CellKey, omit: readonly KeyField[]): string {
-  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(cell[f])).join('|');
+  // A result from before `conntrack` existed was sized to fit.
+  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(f === 'conntrack' ? cell.conntrack ?? 'fit' : cell[f])).join('|');
 }
 
 /** Groups of cells equal on every key field except `vary`, each group with at least two cells. */
