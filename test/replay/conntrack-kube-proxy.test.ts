@@ -18,6 +18,7 @@ import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { cellProblem } from '../../src/report/parse-results.js';
 import { cellKeyString, type CellResult } from '../../src/report/result.js';
 import { renderReport } from '../../src/report/markdown.js';
+import { servicesSweep } from '../../src/report/select.js';
 
 const kKernelDefaultAbove4GiB = 262144;
 const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
@@ -62,6 +63,8 @@ test("a sweep cell with kube-proxy's conntrack sizing fills its tables and drops
     const shown = new Map(rows.filter((r) => r.length === head.length && r !== head).map((r) => [r[how], r[drops]]));
     assert.equal(shown.get('fit'), '0');
     assert.ok(shown.has('kube-proxy') && !['0', '—'].includes(shown.get('kube-proxy')!), JSON.stringify([...shown]));
+    // The Services sweep (charts, observations) draws the cells sized to fit, whichever line came last.
+    assert.deepEqual(servicesSweep([...results].reverse()).map((r) => r.conntrack), ['fit']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
