@@ -35,7 +35,7 @@ import {
   type SweepProgress,
 } from '../replay/sweep.js';
 import { runKernelBaseline } from '../verify/kernel-bench.js';
-import { EXIT_FAILED, EXIT_OK, intOption, parse, type Command } from './command.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, intOption, parse, type Command } from './command.js';
 import { ReportInputError, UsageError } from '../errors.js';
 import { parseMachineJson } from '../report/parse-machine.js';
 import { parseShard, shardDirName, type PlanLine } from '../report/plan.js';
@@ -77,10 +77,17 @@ Options:
   --flows N         flows per cell, for every cell (no scaling of the linear modes)
   --seed S          seed of the clusters and flows                [default: 1]
   --zipf S          Service popularity: Zipf exponent, 0 uniform  [default: 0]
+  --conntrack HOW   how each node's conntrack table is sized: fit (holds every flow of the
+                    worker's shard, nothing dropped for want of room) or kube-proxy
+                    (nf_conntrack_max as kube-proxy leaves it on the node: max(maxPerCore x
+                    CPUs, min), never below the kernel's default, 262144 on the synthetic
+                    nodes; divided by the workers, each owning a shard of the flows as RSS
+                    gives a core its share). A full table drops new flows, counted as
+                    drop:conntrack-full                           [default: fit]
   --repeats N       runs per cell (medians and min-max spread)    [default: ${kDefaultRepeats}; --full ${kFullRepeats}]
   --out DIR         results directory                             [default: results]
   --resume          skip cells already in DIR/results.jsonl (same key: mode, Services,
-                    endpoints, CNI, workers, flows, seed, zipf)
+                    endpoints, CNI, workers, flows, seed, zipf, conntrack)
   --full            the long sweep (see above)
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
@@ -211,6 +218,7 @@ export const kSweepFlags = {
   flows: { type: 'string' },
   seed: { type: 'string' },
   zipf: { type: 'string' },
+  conntrack: { type: 'string' },
   repeats: { type: 'string' },
   full: { type: 'boolean' },
 } as const;
@@ -237,6 +245,7 @@ export function planFromFlags(values: SweepFlagValues, cores: number, onSkip: (w
     flows: values.flows === undefined ? undefined : intOption(values.flows, 'flows', 0, 1, 1_000_000_000),
     seed: intOption(values.seed, 'seed', 1, 0, 0xffffffff),
     zipf,
+    conntrack: choiceOption(values.conntrack, 'conntrack', ['fit', 'kube-proxy'] as const, 'fit'),
     full: values.full === true,
     repeats: values.repeats === undefined ? undefined : intOption(values.repeats, 'repeats', 1, 1, 100),
     cores,

@@ -19,7 +19,7 @@ flags and takes I from JOB_COMPLETION_INDEX, so it runs the cells whose key hash
 kdp bench --help: --plan, --shard). Apply it with \`kdp job ... | kubectl apply -f -\`.
 
 Bench flags (the sweep, as kdp bench takes them): --services, --endpoints, --modes, --cni,
---workers, --flows, --seed, --zipf, --repeats, --full.
+--workers, --flows, --seed, --zipf, --conntrack, --repeats, --full.
 
 Options:
   --shards N          shards = pods = the Job's completions                      (required)

@@ -27,11 +27,16 @@ export interface ContextOptions {
    * fills it, so its size cannot change a path, and 262144 entries would cost 23 MB per node.
    */
   readonly conntrackMax: number | 'kube-proxy';
+  /**
+   * With 'kube-proxy': how many contexts split each node's table, this one holding 1/shards of
+   * nf_conntrack_max (a replay worker owns a shard of the flows, as RSS gives a core its share).
+   */
+  readonly conntrackShards: number;
   /** Packets per batch (the meta columns' length). */
   readonly capacity: number;
 }
 
-export const kDefaultContextOptions: ContextOptions = { seed: 1, conntrackMax: 4096, capacity: kBatchSize };
+export const kDefaultContextOptions: ContextOptions = { seed: 1, conntrackMax: 4096, conntrackShards: 1, capacity: kBatchSize };
 
 export class PipelineContext {
   readonly world: NodeWorld;
@@ -57,7 +62,7 @@ export class PipelineContext {
   /** A fresh context (empty conntrack, zero counters) over the compiled cluster's rules. */
   constructor(compiled: CompiledCluster, options: Partial<ContextOptions> = {}) {
     const o = { ...kDefaultContextOptions, ...options };
-    this.world = new NodeWorld(compiled, o.conntrackMax);
+    this.world = new NodeWorld(compiled, o.conntrackMax, o.conntrackShards);
     this.meta = new PacketMeta(o.capacity);
     this.counters = new Counters();
     this.seed = o.seed >>> 0;

@@ -9,7 +9,8 @@
  * 'kube-proxy', the size the node's proxy leaves it: nf_conntrack_max as kube-proxy sets it
  * (nodeConntrackMax), or for a mode with its own connection tracking its own maps (Cilium's TCP
  * and non-TCP LRU maps, `bpf-ct-global-tcp-max` and `bpf-ct-global-any-max`, each full map
- * evicting only its own entries).
+ * evicting only its own entries). The 'kube-proxy' size is divided among `shards` contexts when each holds a shard of the
+ * node's flows (the replay's workers, as RSS gives each core its share of one kernel table).
  */
 import { findMode } from '../compile/index.js';
 import type { ConntrackPolicy } from '../compile/mode.js';
@@ -27,17 +28,20 @@ export class NodeWorld {
   readonly mode: ModeName;
   /** nf_conntrack_max of every node's table, or 'kube-proxy': each node's own (nodeConntrackMax). */
   readonly conntrackMax: number | 'kube-proxy';
+  /** Contexts that share each node's kube-proxy-sized table, each holding 1/shards of it. */
+  readonly shards: number;
   readonly tunnels: Tunnels;
   readonly #conntrack: (ConntrackTable | undefined)[];
   readonly #sockets: (SocketTable | undefined)[];
   readonly #socketLb: Int8Array;
 
-  constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy') {
+  constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy', shards = 1) {
     this.compiled = compiled;
     this.cluster = compiled.cluster;
     this.plan = compiled.plan;
     this.mode = compiled.mode;
     this.conntrackMax = conntrackMax;
+    this.shards = shards;
     this.tunnels = new Tunnels(compiled.plan);
     this.#conntrack = new Array(compiled.cluster.nodes.length);
     this.#sockets = new Array(compiled.cluster.nodes.length);
@@ -54,7 +58,7 @@ export class NodeWorld {
       const split = own?.lru === true && this.conntrackMax === 'kube-proxy';
       ct = new ConntrackTable({
         maxEntries, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false,
-        ...(split ? { tcpMax: own.tcpMax } : {}),
+        ...(split ? { tcpMax: Math.max(1, Math.floor(own.tcpMax / this.shards)) } : {}),
       });
       this.#conntrack[node] = ct;
     }
@@ -65,13 +69,13 @@ export class NodeWorld {
     return findMode(this.mode)?.conntrack?.(this.cluster);
   }
 
-  /** The node's nf_conntrack_max (or its own CT maps' sizes together), which also bounds its connected sockets. */
+  /** The node's nf_conntrack_max (or its own CT maps' sizes together), this shard's part of it, which also bounds its connected sockets. */
   #maxEntries(node: number): number {
     if (this.conntrackMax !== 'kube-proxy') return this.conntrackMax;
     const own = this.#ownConntrack();
-    if (own?.lru) return own.tcpMax + own.anyMax;
+    if (own?.lru) return Math.max(2, Math.floor((own.tcpMax + own.anyMax) / this.shards));
     const n = this.cluster.nodes[node];
-    return nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes);
+    return Math.max(1, Math.floor(nodeConntrackMax(this.cluster.proxy.conntrack, n?.cpus, n?.memoryBytes) / this.shards));
   }
 
   /** Whether the node's mode balances at the socket (its dataplane's `socketLb`), asked once per node. */

@@ -69,7 +69,19 @@ export interface ReplayTask extends SetupKey {
   readonly shards: number;
   /** Time each stage (adds two clock reads per stage per pass per batch). Default true. */
   readonly stageTiming?: boolean;
+  /** How each node's conntrack table is sized (ConntrackSizing); default 'fit'. */
+  readonly conntrack?: ConntrackSizing;
 }
+
+/**
+ * 'fit': every node's table holds every flow of the shard (conntrackMaxFor), so a benchmark
+ * measures the proxy, not the limit. 'kube-proxy': nf_conntrack_max as kube-proxy leaves it on the
+ * node (nodeConntrackMax: the KubeProxyConfiguration's conntrack limits, the Node's capacity),
+ * divided by the shards: each worker owns a shard of the flows, as RSS gives a core its share of
+ * the one kernel table, so W workers together hold the node's table. A full table drops new
+ * flows, counted in the drop `conntrack-full`.
+ */
+export type ConntrackSizing = 'fit' | 'kube-proxy';
 
 /** One shard's counters: plain data, merged across workers by `mergeShards`. */
 export interface ShardResult extends CounterRecord {
@@ -206,12 +218,13 @@ export function conntrackMaxFor(flows: number, shards: number, mode: ProxyMode):
  * `progress` is called once per chunk of kChunkFlows flows (the pool's watchdog hears it; a few
  * calls a second at most, nothing per packet).
  */
-export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number }, progress?: () => void): ShardResult {
+export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number | string }, progress?: () => void): ShardResult {
   const { shard, shards, flows } = task;
   const mode = setup.mode;
   const cluster = setup.cluster;
   setup.resetRules();
-  const max = conntrackMaxFor(flows, shards, mode);
+  const kubeProxy = task.conntrack === 'kube-proxy';
+  const max = kubeProxy ? `kube-proxy/${shards}` : conntrackMaxFor(flows, shards, mode);
   let ctx = ctxCache?.ctx;
   if (ctx && ctxCache!.max === max) {
     // Reuse the tables (allocating hundreds of MB per repeat only feeds the GC): empty them and
@@ -220,7 +233,8 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     ctx.counters.reset();
     ctx.now = 0;
   } else {
-    ctx = new PipelineContext(setup.compiledCluster, { seed: setup.spec.seed, conntrackMax: max, capacity: kBatchSize });
+    const conntrackMax = kubeProxy ? 'kube-proxy' : conntrackMaxFor(flows, shards, mode);
+    ctx = new PipelineContext(setup.compiledCluster, { seed: setup.spec.seed, conntrackMax, conntrackShards: shards, capacity: kBatchSize });
     if (ctxCache) {
       ctxCache.ctx = ctx;
       ctxCache.max = max;

@@ -52,6 +52,8 @@ export interface PlanOptions {
   readonly flows?: number;
   readonly seed?: number;
   readonly zipf?: number;
+  /** How every cell sizes its conntrack tables (CellKey.conntrack); default 'fit'. */
+  readonly conntrack?: 'fit' | 'kube-proxy';
   readonly full?: boolean;
   readonly repeats?: number;
   /** Cores of the machine (the default workers sweep goes 1..cores). */
@@ -75,8 +77,9 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   const zipf = o.zipf ?? 0;
   const repeats = o.repeats ?? (full ? kFullRepeats : kDefaultRepeats);
   const base = o.flows ?? (full ? kFullFlows : kDefaultFlows);
+  const sizing = o.conntrack === 'kube-proxy' ? { conntrack: 'kube-proxy' as const } : {};
   const cell = (mode: ModeName, s: number, cni: Cni, workers: number): SweepCell => ({
-    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats,
+    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats, ...sizing,
   });
   const out: SweepCell[] = [];
   const seen = new Set<string>();
@@ -185,6 +188,7 @@ export function planLines(cells: readonly SweepCell[], calibration: { scale: num
       flows: c.flows,
       seed: c.seed,
       zipf: c.zipf,
+      ...(c.conntrack === 'kube-proxy' ? { conntrack: c.conntrack } : {}),
       repeats: c.repeats,
       estimateSeconds: Math.round(seconds * 10) / 10,
       estimateBasis: calibration ? 'calibrated' : 'model',
@@ -321,6 +325,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     conntrackHits: first.conntrack.found ?? 0,
     conntrackInvalid: first.conntrack.invalid ?? 0,
     conntrackEntries: first.conntrackEntries,
+    conntrackCapacity: first.conntrackCapacity,
     conntrackBytes: first.conntrackBytes,
     encapBytes: first.encapBytes,
     proxyCopiedBytes: first.proxyCopiedBytes,
@@ -355,6 +360,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     flows: cell.flows,
     seed: cell.seed,
     zipf: cell.zipf,
+    conntrack: cell.conntrack ?? 'fit',
     finishedAt: new Date().toISOString(),
     packets,
     wireBytes: first.wireBytes,

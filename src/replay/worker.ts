@@ -35,7 +35,7 @@ export interface WorkerResult {
 
 const clock = (): number => performance.now();
 let setup: ReplaySetup | undefined;
-let ctxCache: { ctx?: PipelineContext; max?: number } = {};
+let ctxCache: { ctx?: PipelineContext; max?: number | string } = {};
 
 export default function replayWorker(task: WorkerTask): WorkerResult {
   let setupMs = 0;

@@ -266,6 +266,11 @@ function modeTables(results: readonly CellResult[]): string[] {
     if (varies((c) => c.endpointsPerService)) cols.push({ head: 'Endpoints', right: true, value: (c) => String(c.endpointsPerService) });
     if (varies((c) => c.flows)) cols.push({ head: 'Flows', right: true, value: (c) => formatCount(c.flows) });
     if (varies((c) => `${c.seed}|${c.zipf}`)) cols.push({ head: 'Seed / Zipf', right: true, value: (c) => `${c.seed} / ${c.zipf}` });
+    if (varies((c) => c.conntrack ?? 'fit')) cols.push({ head: 'Conntrack', right: false, value: (c) => c.conntrack ?? 'fit' });
+    // Drops are counted only when they happen, so a kdp cell without the counter dropped none; a cell without counters (a kernel baseline) did not count.
+    if (cells.some((c) => c.conntrack === 'kube-proxy' || (c.counters?.['drop:conntrack-full'] ?? 0) > 0)) {
+      cols.push({ head: 'dropped: conntrack full', right: true, value: (c) => (c.counters && !isKernel(c.mode) ? formatCount(c.counters['drop:conntrack-full'] ?? 0) : '—') });
+    }
     cols.push(
       { head: 'ns / new flow', right: true, value: (c) => withRange(c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond), formatNs) },
       { head: 'new flows/s', right: true, value: (c) => formatPerSecond(c.newFlow.perSecond) },

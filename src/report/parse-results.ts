@@ -59,6 +59,7 @@ export function cellProblem(v: unknown): string | undefined {
   for (const f of ['services', 'endpointsPerService', 'workers', 'flows', 'seed', 'zipf', 'packets', 'wireBytes', 'gbitPerSecond']) {
     if (!isNumber(v[f])) return `${f} is not a number`;
   }
+  if (v.conntrack !== undefined && v.conntrack !== 'fit' && v.conntrack !== 'kube-proxy') return 'conntrack is neither "fit" nor "kube-proxy"';
   const groups: Record<string, readonly string[]> = {
     newFlow: ['nsPerFlow', 'perSecond'],
     established: ['packetsPerSecond', 'nsPerPacket'],

@@ -15,6 +15,16 @@ export interface CellKey {
   readonly flows: number;
   readonly seed: number;
   readonly zipf: number;
+  /**
+   * How each node's conntrack table was sized (`kdp bench --conntrack`): `fit` holds every flow of
+   * the worker's shard, so nothing is dropped for want of room; `kube-proxy` is nf_conntrack_max
+   * as kube-proxy leaves it on the node (max(maxPerCore x CPUs, min), never below the kernel's
+   * default), divided by the workers, each owning a shard of the flows as RSS gives a core its
+   * share. New flows that find the table full are dropped and counted in
+   * `counters["drop:conntrack-full"]`; `counters.conntrackEntries` and `counters.conntrackCapacity`
+   * show how full the tables ended. Absent (results before it existed) means `fit`.
+   */
+  readonly conntrack?: 'fit' | 'kube-proxy';
 }
 
 /** A measured quantity over repeated runs: the median and the spread. */
@@ -94,5 +104,7 @@ export function memoryGiB(m: MachineInfo): number {
  * staying the same across kdp versions.
  */
 export function cellKeyString(k: CellKey): string {
-  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}`;
+  // `fit` adds nothing, so the keys (and shards) of every earlier sweep stay what they were.
+  const conntrack = k.conntrack === 'kube-proxy' ? '|conntrack=kube-proxy' : '';
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}${conntrack}`;
 }

@@ -38,11 +38,12 @@ export function sortModes(modes: Iterable<string>): string[] {
 }
 
 type KeyField = keyof CellKey;
-const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf'];
+const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf', 'conntrack'];
 
 /** A string of every key field except `omit`: cells with the same one differ only in those. */
 export function keyWithout(cell: CellKey, omit: readonly KeyField[]): string {
-  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(cell[f])).join('|');
+  // A result from before `conntrack` existed was sized to fit.
+  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(f === 'conntrack' ? cell.conntrack ?? 'fit' : cell[f])).join('|');
 }
 
 /** Groups of cells equal on every key field except `vary`, each group with at least two cells. */
@@ -58,8 +59,9 @@ export function groupsVarying(results: readonly CellResult[], vary: readonly Key
 }
 
 /**
- * The Services sweep: cells at one (endpoints, CNI, workers, seed, zipf) context, preferring one
- * worker and the default CNI (what the default sweep runs), then the context with most cells.
+ * The Services sweep: cells at one (endpoints, CNI, workers, seed, zipf, conntrack) context,
+ * preferring tables sized to fit, one worker and the default CNI (what the default sweep runs),
+ * then the context with most cells.
  * Where a (mode, Services) point was run with several flow counts, the largest run is kept.
  */
 export function servicesSweep(results: readonly CellResult[]): CellResult[] {
@@ -70,12 +72,13 @@ export function servicesSweep(results: readonly CellResult[]): CellResult[] {
     if (c) c.push(r);
     else contexts.set(k, [r]);
   }
-  const score = (c: CellResult[]) => [c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
+  // Tables sized to fit first: a kube-proxy-sized cell that drops flows measures the limit, not the proxy.
+  const score = (c: CellResult[]) => [(c[0]!.conntrack ?? 'fit') === 'fit' ? 1 : 0, c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
   let best: CellResult[] = [];
-  let bestScore = [-1, -1, -1];
+  let bestScore = [-1, -1, -1, -1];
   for (const c of contexts.values()) {
     const s = score(c);
-    const better = s[0]! - bestScore[0]! || s[1]! - bestScore[1]! || s[2]! - bestScore[2]!;
+    const better = s[0]! - bestScore[0]! || s[1]! - bestScore[1]! || s[2]! - bestScore[2]! || s[3]! - bestScore[3]!;
     if (better > 0) {
       best = c;
       bestScore = s;

@@ -25,6 +25,8 @@ describe('flag values', () => {
       [['generate', '--seed', ''], 'seed'],
       [['bench', '--zipf', '', '--out', join(dir, 'z1'), ...tinyBench], 'zipf'],
       [['bench', '--zipf', ' ', '--out', join(dir, 'z2'), ...tinyBench], 'zipf'],
+      [['bench', '--conntrack', '', '--out', join(dir, 'c1'), ...tinyBench], 'conntrack'],
+      [['bench', '--conntrack', 'kernel', '--out', join(dir, 'c2'), ...tinyBench], 'conntrack'],
     ] as const) {
       const r = run(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

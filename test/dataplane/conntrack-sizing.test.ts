@@ -83,6 +83,9 @@ test("a node's conntrack table is sized from its capacity and the KubeProxyConfi
   // Assert: 6 x 20000 over the kernel's 65536; a fixed size still wins when given.
   assert.equal(ctx.world.conntrack(0).maxEntries, 120000);
   assert.equal(new PipelineContext(new CompiledCluster(cluster, 'iptables'), { conntrackMax: 512 }).world.conntrack(0).maxEntries, 512);
+  // Three workers each own a third of the node's flows (RSS), so a third of its table; a fixed size is per shard already.
+  assert.equal(new PipelineContext(new CompiledCluster(cluster, 'iptables'), { conntrackMax: 'kube-proxy', conntrackShards: 3 }).world.conntrack(0).maxEntries, 40000);
+  assert.equal(new PipelineContext(new CompiledCluster(cluster, 'iptables'), { conntrackMax: 512, conntrackShards: 3 }).world.conntrack(0).maxEntries, 512);
 });
 
 test('an unreadable or absurd status.capacity is an error naming the field', () => {
