@@ -4,6 +4,11 @@
  * changes, appears or goes, the backend-map entries (4-byte key, 12-byte value), and for a
  * frontend with Maglev the whole inner table again (M backend IDs of 4 bytes: lbmap's
  * UpsertMaglevLookupTable writes the table in one update). A full sync writes everything.
+ *
+ * The agent allocates backend IDs once per backend and keeps them (pkg/loadbalancer's backend ID
+ * allocator), while kdp numbers backends by first use in each compile, so one new endpoint would
+ * renumber every later backend. The diff therefore names each backend by its address: an entry is
+ * rewritten when what it says changes, not when kdp's numbering moves.
  */
 import type { Cluster } from '../../model/types.js';
 import type { OneEndpointSync } from '../mode.js';
@@ -15,6 +20,10 @@ import type { CiliumTables } from './tables.js';
 const kServiceEntryBytes = 24;
 const kBackendEntryBytes = 16;
 const kRevNatEntryBytes = 8;
+
+function backend(t: CiliumTables, id: number): string {
+  return `${t.beIp[id]}:${t.bePort[id]}/${t.beProto[id]}`;
+}
 
 /** Each map entry as "key value" text, for the diff; Maglev tables as one entry of M * 4 bytes. */
 function entries(t: CiliumTables): Map<string, { value: string; bytes: number }> {
@@ -28,10 +37,10 @@ function entries(t: CiliumTables): Map<string, { value: string; bytes: number }>
     out.set(`rev ${t.feRevNat[f]}`, { value: key, bytes: kRevNatEntryBytes });
     if (t.feMaglev[f] >= 0) {
       const lut = t.maglev.subarray(t.feMaglev[f], t.feMaglev[f] + t.maglevSize);
-      out.set(`maglev ${t.feRevNat[f]}`, { value: lut.join(','), bytes: 4 * t.maglevSize });
+      out.set(`maglev ${t.feRevNat[f]}`, { value: Array.from(lut, (id) => backend(t, id)).join(','), bytes: 4 * t.maglevSize });
     }
   }
-  for (let id = 1; id <= t.backends; id++) out.set(`be ${id}`, { value: `${t.beIp[id]}:${t.bePort[id]}/${t.beProto[id]} ${t.beState[id]}`, bytes: kBackendEntryBytes });
+  for (let id = 1; id <= t.backends; id++) out.set(`be ${backend(t, id)}`, { value: String(t.beState[id]), bytes: kBackendEntryBytes });
   return out;
 }
 
