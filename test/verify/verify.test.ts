@@ -164,7 +164,16 @@ for (const mode of kModes) {
       const gen = spawnSync(process.execPath, [main, 'generate', '--services', '200', '--endpoints', '3', '--nodes', '3', '--seed', '1', '-q', '-o', file], { encoding: 'utf8' });
       assert.equal(gen.status, 0, gen.stderr);
       const r = spawnSync(process.execPath, [main, 'verify', file, '--mode', mode, '--probes', '1000', '--seed', '1', '--json'], { encoding: 'utf8', timeout: 240_000, maxBuffer: 256 * 1024 * 1024 });
-      assert.equal(r.status, 0, `${r.stderr}\n${r.stdout.slice(0, 2000)}`);
+      // On failure, say why: the disagreements and the uniformity test (the report's `ok` needs both).
+      const why = (): string => {
+        try {
+          const rep = JSON.parse(r.stdout) as VerifyReport;
+          return JSON.stringify({ disagreements: rep.disagreements.slice(0, 5), distribution: rep.distribution }, null, 1);
+        } catch {
+          return r.stdout.slice(0, 2000);
+        }
+      };
+      assert.equal(r.status, 0, `${r.stderr}\n${why()}`);
       const report = JSON.parse(r.stdout) as VerifyReport;
       assert.ok(report.probes >= 1000, `${report.probes} probes`);
       assert.equal(report.agreed, report.probes);
