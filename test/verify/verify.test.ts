@@ -31,8 +31,11 @@ function ours(): string[] {
   return (r.stdout ?? '').split('\n').filter((l) => l.startsWith(`kdpv-${process.pid}-`));
 }
 
+/** Why a report is not ok: its first disagreements, and the uniformity test (`ok` needs both). */
 function explain(r: VerifyReport): string {
-  return r.disagreements.slice(0, 5).map((d) => `${d.packet}: ${d.why}`).join('\n');
+  const d = r.distribution;
+  const uniformity = d ? `uniformity of ${d.service}: kernel ${d.kernel.counts.join('/')} p=${d.kernel.pValue.toExponential(2)}, kdp ${d.kdp.counts.join('/')} p=${d.kdp.pValue.toExponential(2)}` : 'no uniformity test';
+  return [...r.disagreements.slice(0, 5).map((x) => `${x.packet}: ${x.why}`), uniformity].join('\n');
 }
 
 test('chi-square: uniform counts pass, skewed counts fail', () => {
