@@ -95,7 +95,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
  */
 export function socketAnswer(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'pod socket' | 'host socket'): void {
   const node = batch.node[i];
-  if (!ctx.world.compiled.dataplane(node).socketLb) return;
+  if (!ctx.world.socketLb(node)) return;
   const sockets = ctx.world.sockets(node);
   const e = sockets.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], SOCK_ANSWER);
   if (e < 0) return;
