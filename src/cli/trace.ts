@@ -8,7 +8,10 @@ import { tracePacket, type TraceResult } from '../dataplane/trace.js';
 import type { CapturedFrame, TraceHop } from '../dataplane/trace-recorder.js';
 import { EngineError, UsageError } from '../errors.js';
 import { PcapWriter } from '../net/pcap.js';
-import { choiceOption, clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { parseIp } from '../net/ipv4.js';
+import type { Cluster, Pod } from '../model/types.js';
+import { traceLookup, type LookupTrace } from '../dataplane/dns-lookup.js';
+import { choiceOption, clipTokens, EXIT_FAILED, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
 
@@ -20,6 +23,10 @@ rules) and tells its path hop by hop: conntrack, the proxy mode's decision, rout
 overlay encapsulation, the other node, delivery.
 
 Addresses: ADDR[:PORT], pod/NAMESPACE/NAME (needs Pod objects), svc/NAMESPACE/NAME[:PORTNAME].
+--dst may also be a DNS name, NAME:PORT (web.shop:80, web.shop.svc.cluster.local.:80), from a
+pod source: the pod's resolver looks it up first (kubelet's resolv.conf, glibc's search order),
+each query a real UDP DNS packet traced to a CoreDNS endpoint of kube-dns and back, and the
+connection then goes to the address the answer gave (see kdp resolve for the records).
 A pod address enters from its veth; a node's address (or loopback) is that node's host network
 (OUTPUT); any other address is an external client arriving at --node (default: the node owning
 the destination, else the first node). The source port defaults to 40000.
@@ -32,14 +39,17 @@ Options:
   --mode M            ${modeNames().join(' | ')}     [default: the file's KubeProxyConfiguration]
   --reply             also trace the answer back through conntrack
   --json              one JSON object (fields: mode, node, packet, decision, service,
-                      candidates, endpoint, masquerade, verdict, hops)
+                      candidates, endpoint, masquerade, verdict, hops; with a name, also
+                      dns: [{qname, qtype, rcode, answers, server, sourcePort, deliveredTo,
+                      truncated, why, hops}])
   --pcap OUT          write the packet as it looks at every hop (pcap, Ethernet)
   --batch FILE        one probe per line, {"proto":"tcp","src":"10.0.0.2:40000","dst":"172.30.0.41:80","node":"n1"};
                       one JSON result per line out, in the same order (- reads standard input)
   --seed S            seed of every random choice (statistic, numgen, schedulers) [default: 1]
   -h, --help          this text
 
-Exit status: 0 when the packet was traced (whatever happened to it); 2 bad usage, an invalid
+Exit status: 0 when the packet was traced (whatever happened to it); 1 the name did not resolve
+(the queries are still shown; JSON: mode, name, address null, dns); 2 bad usage, an invalid
 cluster file, a probe that names nothing in the cluster, or --pcap names a directory; 3 a file
 cannot be read or written (permissions, a read-only or full disk).
 `;
@@ -73,20 +83,71 @@ export const traceCommand: Command = {
 
     if (values.batch) return runBatchFile(compiled, seed, values.batch);
 
+    const ctx = new PipelineContext(compiled, { seed });
+    const capture = values.pcap !== undefined;
+    let dst = values.dst!;
+    const host = dnsName(dst);
+    let lookup: LookupTrace | undefined;
+    if (host) {
+      lookup = traceLookup(ctx, lookupPod(cluster, values.src!), host.name, { capture });
+      const address = lookup.resolution.report.address;
+      if (address === null || parseIp(address) < 0) {
+        if (values.pcap) await writeOutput(values.pcap, [pcapOf(lookup.frames)]);
+        process.stdout.write(values.json ? `${JSON.stringify({ mode, name: host.name, address: null, dns: lookup.dns }, null, 2)}\n` : renderLookup(host.name, lookup));
+        return EXIT_FAILED;
+      }
+      dst = `${address}:${host.port}`;
+    }
     let probe;
     try {
-      probe = resolveProbe(cluster, compiled.plan, { src: values.src!, dst: values.dst!, proto: values.proto, node: values.node });
+      probe = resolveProbe(cluster, compiled.plan, { src: values.src!, dst, proto: values.proto, node: values.node });
     } catch (err) {
       if (err instanceof EngineError) throw new UsageError(err.message);
       throw err;
     }
-    const { result, frames } = tracePacket(new PipelineContext(compiled, { seed }), probe, { reply: values.reply ?? false, capture: values.pcap !== undefined });
+    const traced = tracePacket(ctx, probe, { reply: values.reply ?? false, capture });
+    const result = lookup ? { ...traced.result, dns: lookup.dns } : traced.result;
+    const frames = lookup ? [...lookup.frames, ...traced.frames] : traced.frames;
     if (values.pcap) await writeOutput(values.pcap, [pcapOf(frames)]);
-    process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : renderTrace(result, probe.entryReason));
+    const text = (lookup && host ? renderLookup(host.name, lookup) + '\n' : '') + renderTrace(traced.result, probe.entryReason);
+    process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : text);
     if (values.pcap && !values.json) process.stdout.write(`pcap: ${frames.length} packets written to ${values.pcap}\n`);
     return EXIT_OK;
   },
 };
+
+/** `NAME:PORT` when --dst names a host by DNS name rather than an address, pod or Service. */
+function dnsName(dst: string): { name: string; port: number } | undefined {
+  if (dst.startsWith('pod/') || dst.startsWith('svc/')) return undefined;
+  const colon = dst.lastIndexOf(':');
+  const host = colon < 0 ? dst : dst.slice(0, colon);
+  if (parseIp(host) >= 0 || !/[A-Za-z_]/.test(host)) return undefined;
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(host)) throw new UsageError(`destination "${dst}": "${host}" is not a DNS name`);
+  const port = Number(dst.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`destination "${dst}" needs a port 1-65535 (NAME:PORT)`);
+  return { name: host, port };
+}
+
+/** The pod whose resolver looks a name up: --src as pod/NS/NAME or a Pod object's address. */
+function lookupPod(cluster: Cluster, src: string): Pod {
+  const ip = parseIp(src.replace(/:\d+$/, ''));
+  const pod = src.startsWith('pod/') ? cluster.pods.find((p) => `pod/${p.namespace}/${p.name}` === src.replace(/:\d+$/, '')) : cluster.pods.find((p) => p.ip === ip);
+  if (!pod) throw new UsageError(`--src ${src}: a DNS name is looked up by a pod's resolver, so --src must be pod/NAMESPACE/NAME or the address of a Pod in the file`);
+  if (pod.node < 0) throw new UsageError(`--src ${src}: pod ${pod.namespace}/${pod.name} is on no node kdp knows`);
+  return pod;
+}
+
+function renderLookup(name: string, lookup: LookupTrace): string {
+  const r = lookup.resolution;
+  let out = `lookup of ${name} from ${r.report.from}: nameserver ${r.nameserver ?? 'none'}, search ${r.resolvConf.searches.join(' ') || '(none)'}, ndots ${r.resolvConf.ndots}\n`;
+  for (const q of lookup.dns) {
+    const answer = q.rcode === null ? `no answer: ${q.why}` : `${q.rcode}${q.answers.length ? ` ${q.answers.map((a) => `${a.type} ${a.data}`).join(', ')}` : ''}${q.truncated ? ' (truncated: retried over TCP, not traced)' : ''}`;
+    out += `query ${q.qtype} ${q.qname} from port ${q.sourcePort} to ${q.server}${q.deliveredTo ? `, delivered to ${q.deliveredTo}` : ''}: ${answer}\n`;
+    q.hops.forEach((h, k) => (out += hopLine(h, k + 1)));
+  }
+  out += `address: ${r.report.address ?? 'none'}\n`;
+  return out;
+}
 
 function pcapOf(frames: readonly CapturedFrame[]): Uint8Array {
   const writer = new PcapWriter();

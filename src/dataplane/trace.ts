@@ -8,7 +8,8 @@ import { VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, newFirstP
 import { protocolName, servicePortName } from '../model/types.js';
 import { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
-import { TCP_ACK, TCP_SYN } from '../net/l4.js';
+import { l4HdrLen, TCP_ACK, TCP_SYN } from '../net/l4.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { PipelineContext } from './context.js';
 import { END_DROPPED, END_EXTERNAL, END_HOST, END_POD, END_REJECTED, kDropNames } from './next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from './pipeline.js';
@@ -24,9 +25,20 @@ export interface Probe {
   /** The node where the packet enters, and how (ENTRY_POD / ENTRY_HOST / ENTRY_EXTERNAL). */
   readonly node: number;
   readonly entry: number;
-  /** Payload bytes (default 64). */
+  /** Payload bytes (default 64, or the length of `payloadBytes`). */
   readonly payload?: number;
+  /** The payload's first bytes, made real in the packet (a DNS message); the rest stays implicit zeros. */
+  readonly payloadBytes?: Uint8Array;
 }
+
+/**
+ * What the receiver of a delivered packet sends back, given the payload bytes that reached it and
+ * where they arrived; undefined when it sends nothing kdp knows (the reply is then not traced).
+ */
+export type Answer = (payload: Uint8Array, arrivedAt: { readonly ip: number; readonly port: number }) => Uint8Array | undefined;
+
+/** A batch slot large enough for any payload `payloadBytes` carries (a 512-byte DNS message and its headers). */
+const kPayloadSlotSize = 1024;
 
 export interface TraceResult {
   readonly mode: string;
@@ -49,13 +61,18 @@ export interface TraceOutput {
   readonly result: TraceResult;
   /** Every hop's packet bytes (forward, then reply), when capture was asked for. */
   readonly frames: CapturedFrame[];
+  /** With `answer`: the reply's payload as it reached the sender, when it did. */
+  readonly answered?: Uint8Array;
 }
 
 const ipPort = (ip: number, port: number): string => `${formatIp(ip)}:${port}`;
 
 function runOne(ctx: PipelineContext, probe: Probe, tcpFlags: number, capture: boolean) {
-  const batch = new PacketBatch({ capacity: 2 });
-  const i = batch.push(probe.proto, probe.srcIp, probe.srcPort, probe.dstIp, probe.dstPort, probe.payload ?? 64, tcpFlags);
+  const batch = new PacketBatch({ capacity: 2, ...(probe.payloadBytes ? { slotSize: kPayloadSlotSize } : {}) });
+  const i = batch.push(probe.proto, probe.srcIp, probe.srcPort, probe.dstIp, probe.dstPort, probe.payload ?? probe.payloadBytes?.length ?? 64, tcpFlags);
+  if (probe.payloadBytes && !batch.writePayload(i, probe.payloadBytes)) {
+    throw new InvalidArgumentError(`a traced payload of ${probe.payloadBytes.length} bytes does not fit its packet`);
+  }
   const rec = new TraceRecorder(i, (n) => ctx.world.cluster.nodes[n]?.name ?? `node ${n}`, capture);
   ctx.recorder = rec;
   inject(ctx, batch, i, probe.node, probe.entry);
@@ -121,19 +138,37 @@ export function replyProbeOf(probe: Probe, batch: PacketBatch, i: number): Probe
     dstPort: batch.srcPort[i],
     node: batch.node[i],
     entry: end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL,
-    ...(probe.payload !== undefined ? { payload: probe.payload } : {}),
+    ...(probe.payload !== undefined ? { payload: probe.payload } : probe.payloadBytes ? { payload: probe.payloadBytes.length } : {}),
   };
 }
 
-/** Traces a probe (and its reply) in `ctx`, whose conntrack carries the flow between the two. */
-export function tracePacket(ctx: PipelineContext, probe: Probe, options: { reply?: boolean; capture?: boolean } = {}): TraceOutput {
+/** The payload bytes packet i carries for real (after its L4 header), as its receiver reads them. */
+function payloadOf(batch: PacketBatch, i: number): Uint8Array {
+  const l4 = batch.l4Off[i];
+  const from = l4 + l4HdrLen(batch.bytes, l4, batch.proto[i]);
+  return batch.bytes.slice(from, batch.pktOff(i) + batch.hdrLen[i]);
+}
+
+/**
+ * Traces a probe (and its reply) in `ctx`, whose conntrack carries the flow between the two.
+ * With `answer`, the reply carries what the receiver answers to the payload that reached it, and
+ * is traced only when it answers.
+ */
+export function tracePacket(ctx: PipelineContext, probe: Probe, options: { reply?: boolean; capture?: boolean; answer?: Answer } = {}): TraceOutput {
   const capture = options.capture ?? false;
   const forward = runOne(ctx, probe, TCP_SYN, capture);
   const result = summarize(ctx, probe, forward);
   const frames = [...(forward.rec.frames ?? [])];
-  const replyProbe = options.reply ? replyProbeOf(probe, forward.batch, forward.i) : undefined;
+  let replyProbe = options.reply ? replyProbeOf(probe, forward.batch, forward.i) : undefined;
+  if (replyProbe && options.answer) {
+    const { batch, i } = forward;
+    const bytes = options.answer(payloadOf(batch, i), { ip: batch.dstIp[i], port: batch.dstPort[i] });
+    replyProbe = bytes ? { ...replyProbe, payload: bytes.length, payloadBytes: bytes } : undefined;
+  }
   if (!replyProbe) return { result, frames };
   const back = runOne(ctx, replyProbe, TCP_SYN | TCP_ACK, capture);
   frames.push(...(back.rec.frames ?? []).map((f) => ({ ...f, hop: f.hop + forward.rec.hops.length })));
-  return { result: { ...result, reply: summarize(ctx, replyProbe, back) }, frames };
+  const reply = summarize(ctx, replyProbe, back);
+  const arrived = options.answer && reply.verdict !== 'dropped' && reply.verdict !== 'rejected' ? payloadOf(back.batch, back.i) : undefined;
+  return { result: { ...result, reply }, frames, ...(arrived ? { answered: arrived } : {}) };
 }

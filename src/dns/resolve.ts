@@ -57,8 +57,18 @@ export function podFrom(cluster: Cluster, from: string): { namespace: string; po
   return { namespace, pod };
 }
 
-/** Resolves `name` as the pod (or an ordinary pod of the namespace) named by `from` would. */
-export function resolveName(cluster: Cluster, name: string, from: string, type?: QueryType, zone = new ClusterZone(cluster)): Resolution {
+/**
+ * How one query travels: given the nameserver and what it would answer, what the resolver gets
+ * back (the dataplane may lose the query, or deliver it somewhere that does not answer).
+ */
+export type Exchange = (qname: string, qtype: QueryType, server: number, answer: DnsResponse) => DnsResponse;
+
+/**
+ * Resolves `name` as the pod (or an ordinary pod of the namespace) named by `from` would; with
+ * `exchange`, each query goes through it (`kdp trace` sends them as packets), else straight to
+ * the nameserver's answer.
+ */
+export function resolveName(cluster: Cluster, name: string, from: string, type?: QueryType, zone = new ClusterZone(cluster), exchange?: Exchange): Resolution {
   if (name === '' || name === '.' || name.includes('..')) throw new InvalidArgumentError(`"${name}" is not a DNS name`);
   const { namespace, pod } = podFrom(cluster, from);
   const resolvConf = podResolvConf(cluster, namespace, pod);
@@ -68,8 +78,10 @@ export function resolveName(cluster: Cluster, name: string, from: string, type?:
   const notCluster = nameserver
     ? `the nameserver ${nameserver} is not cluster DNS: kdp does not know its answers`
     : 'no nameserver: glibc then asks 127.0.0.1 on the pod, which the cluster file does not describe';
-  const ask = (qname: string, qtype: QueryType): DnsResponse =>
+  const serverAnswer = (qname: string, qtype: QueryType): DnsResponse =>
     clusterDns ? zone.answer(qname, qtype) : { rcode: null, answers: [], additional: [], unknownBecause: notCluster };
+  const ask = (qname: string, qtype: QueryType): DnsResponse =>
+    exchange && server !== undefined ? exchange(qname, qtype, server, serverAnswer(qname, qtype)) : serverAnswer(qname, qtype);
 
   const qtypes: readonly QueryType[] = type ? [type] : ['A', 'AAAA'];
   const search = searchQueries(resolvConf, name, qtypes, ask);

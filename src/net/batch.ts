@@ -107,6 +107,11 @@ export interface PacketBatchOptions {
   capacity?: number;
   /** Allocate a SharedArrayBuffer instead of an ArrayBuffer (default false). */
   shared?: boolean;
+  /**
+   * Bytes a slot, a power of two of at least `kSlotSize` (default `kSlotSize`): larger slots hold
+   * payload bytes too (`writePayload`), as a traced DNS message needs.
+   */
+  slotSize?: number;
 }
 
 function bufferBytes(capacity: number, slotSize: number): number {
@@ -157,7 +162,7 @@ export class PacketBatch {
 
   constructor(options: PacketBatchOptions = {}, from?: ArrayBuffer | SharedArrayBuffer) {
     let capacity = options.capacity ?? kBatchSize;
-    let slotSize = kSlotSize;
+    let slotSize = options.slotSize ?? kSlotSize;
     let headroom = kHeadroom;
     if (from !== undefined) {
       const h = new Uint32Array(from, 0, kHeaderBytes >>> 2);
@@ -170,6 +175,8 @@ export class PacketBatch {
       if (from.byteLength < bufferBytes(capacity, slotSize)) throw new InvalidArgumentError('buffer is too small for its batch header');
     } else if (!Number.isInteger(capacity) || capacity <= 0 || (capacity & (capacity - 1)) !== 0 || capacity > 65536) {
       throw new InvalidArgumentError('options.capacity must be a power of two in [1, 65536]');
+    } else if (!Number.isInteger(slotSize) || slotSize < kSlotSize || (slotSize & (slotSize - 1)) !== 0 || slotSize > 65536) {
+      throw new InvalidArgumentError(`options.slotSize must be a power of two in [${kSlotSize}, 65536]`);
     }
     this.capacity = capacity;
     this.slotSize = slotSize;
@@ -302,6 +309,23 @@ export class PacketBatch {
     this.#resetMeta(i);
     this.#header[5] = i + 1;
     return i;
+  }
+
+  /**
+   * Makes the first bytes of packet i's payload real: copies `payload` right after the L4 header,
+   * counts it in the materialised bytes (so captures show it) and recomputes the L4 checksum over
+   * it. The payload must fit the slot and the packet's `payloadLen`; false when it does not.
+   * Called on a freshly pushed packet (trace's DNS messages), never in the benchmark's loop.
+   */
+  writePayload(i: number, payload: Uint8Array): boolean {
+    const o = this.pktOff(i);
+    const end = o + this.hdrLen[i];
+    if (end + payload.length > (i << this.slotShift) + this.slotSize || this.hdrLen[i] + payload.length > this.wireLen[i]) return false;
+    this.bytes.set(payload, end);
+    this.hdrLen[i] += payload.length;
+    const l4 = this.l4Off[i];
+    l4SetChecksum(this.bytes, this.l3Off[i], l4, this.proto[i], end + payload.length - l4);
+    return true;
   }
 
   /**
