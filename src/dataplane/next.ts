@@ -6,6 +6,7 @@
 export const kStageNames = [
   'done',
   'socket', // socket LB (Cilium): a local socket's connect()/sendmsg() translated before the packet exists
+  'raw', // the raw table's NOTRACK (NodeLocal DNSCache's rules), before conntrack; only on nodes that have such rules
   'prerouting', // conntrack lookup at PREROUTING (arriving) or OUTPUT (host-originated)
   'service-nat', // slow path: the proxy mode decides a new flow
   'route', // longest-prefix match, TTL
@@ -20,6 +21,7 @@ export type StageName = (typeof kStageNames)[number];
 const stageId = (name: StageName): number => kStageNames.indexOf(name);
 export const NEXT_DONE = stageId('done');
 export const NEXT_SOCKET = stageId('socket');
+export const NEXT_RAW = stageId('raw');
 export const NEXT_PREROUTING = stageId('prerouting');
 export const NEXT_SERVICE_NAT = stageId('service-nat');
 export const NEXT_ROUTE = stageId('route');

@@ -20,6 +20,7 @@ import { ConntrackTable, kernelDefaultConntrackBuckets, kubeProxyConntrackMax } 
 import { SocketTable } from './socket-table.js';
 import type { PodNetworkPlan } from './pod-network.js';
 import { Tunnels } from './tunnels.js';
+import { NEXT_PREROUTING, NEXT_RAW } from './next.js';
 
 export class NodeWorld {
   readonly compiled: CompiledCluster;
@@ -31,6 +32,13 @@ export class NodeWorld {
   /** Contexts that share each node's kube-proxy-sized table, each holding 1/shards of it. */
   readonly shards: number;
   readonly tunnels: Tunnels;
+  /**
+   * Addresses whose DNS (port 53, UDP and TCP) the raw table leaves untracked on every node:
+   * NodeLocal DNSCache's listeners. Empty without it, and the raw stage is then never entered.
+   */
+  readonly notrackDns: Uint32Array;
+  /** The stage a packet a node sends meets after its socket: the raw table's where there are rules, else conntrack. */
+  readonly afterSocket: number;
   readonly #conntrack: (ConntrackTable | undefined)[];
   readonly #sockets: (SocketTable | undefined)[];
   readonly #socketLb: Int8Array;
@@ -43,6 +51,8 @@ export class NodeWorld {
     this.conntrackMax = conntrackMax;
     this.shards = shards;
     this.tunnels = new Tunnels(compiled.plan);
+    this.notrackDns = Uint32Array.from(compiled.cluster.dns.nodeLocal?.listenIps ?? []);
+    this.afterSocket = this.notrackDns.length > 0 ? NEXT_RAW : NEXT_PREROUTING;
     this.#conntrack = new Array(compiled.cluster.nodes.length);
     this.#sockets = new Array(compiled.cluster.nodes.length);
     this.#socketLb = new Int8Array(compiled.cluster.nodes.length).fill(-1);

@@ -28,7 +28,9 @@ export const ENTRY_EXTERNAL = 2; // from outside, at the node's NIC: PREROUTING
  */
 export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node: number, entry: number): void {
   batch.node[i] = node;
-  batch.next[i] = entry !== ENTRY_EXTERNAL && ctx.world.socketLb(node) ? NEXT_SOCKET : NEXT_PREROUTING;
+  // Only what a node sends itself (its pods, its host) meets the raw table here: packets from
+  // outside or from other nodes are not bound for the node-local DNS addresses it exempts.
+  batch.next[i] = entry === ENTRY_EXTERNAL ? NEXT_PREROUTING : ctx.world.socketLb(node) ? NEXT_SOCKET : ctx.world.afterSocket;
   batch.verdict[i] = 0;
   batch.drop[i] = 0;
   ctx.meta.begin(i, entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, entry === ENTRY_POD ? 1 : 0);

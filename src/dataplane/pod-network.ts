@@ -122,6 +122,8 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
     const routes: RouteSpec[] = [{ cidr: { base: 0, prefix: 0 }, kind: RK_UNDERLAY }];
     const own = [...n.internalIPs, ...n.externalIPs, info[i].tunnelIp, info[i].bridgeIp].filter((ip) => ip !== 0);
     for (const ip of own) routes.push({ cidr: { base: ip, prefix: 32 }, kind: RK_LOCAL, node: i });
+    // NodeLocal DNSCache's `nodelocaldns` dummy interface holds its listen addresses on every node.
+    for (const ip of cluster.dns.nodeLocal?.listenIps ?? []) routes.push({ cidr: { base: ip, prefix: 32 }, kind: RK_LOCAL, node: i });
     for (const b of blocks[i]) routes.push({ cidr: b, kind: calico ? RK_VETH : RK_BRIDGE, node: i });
     cluster.nodes.forEach((m, j) => {
       if (j === i) return;

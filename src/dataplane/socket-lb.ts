@@ -7,7 +7,8 @@
  *
  * Reads:  batch 5-tuple, tcpFlags, flowHash, node; meta fromPod
  * Writes: batch dst (the backend); meta servicePort, endpoint; the node's socket table
- * Next:   prerouting | done (connect() refused: a Service without backends)
+ * Next:   raw (a node with NOTRACK rules) | prerouting | done (connect() refused: a Service without
+ *         backends)
  * Counts: drops service-reject; decisions, decisionWork
  *
  * The stage only sees packets `inject` gave it (local sockets on a socket-LB node). A known
@@ -21,7 +22,7 @@ import { formatIp } from '../net/ipv4.js';
 import { TCP_ACK, TCP_SYN } from '../net/l4.js';
 import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
-import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_SOCKET } from './next.js';
+import { DROP_SERVICE_REJECT, NEXT_SOCKET } from './next.js';
 
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
@@ -39,7 +40,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags } = batch;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_SOCKET) continue;
-    next[i] = NEXT_PREROUTING;
+    next[i] = world.afterSocket;
     const node = batch.node[i];
     const sockets = world.sockets(node);
     const known = sockets.lookup(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], SOCK_SEND);

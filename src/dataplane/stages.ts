@@ -34,6 +34,7 @@ import {
   NEXT_POSTROUTING,
   NEXT_PREROUTING,
   NEXT_PROXY,
+  NEXT_RAW,
   NEXT_ROUTE,
   NEXT_SERVICE_NAT,
   NEXT_SOCKET,
@@ -43,6 +44,7 @@ import {
 import { postrouting } from './postrouting.js';
 import { prerouting } from './prerouting.js';
 import { proxy } from './proxy.js';
+import { raw } from './raw.js';
 import { route } from './route.js';
 import { serviceNat } from './service-nat.js';
 import { socketLb } from './socket-lb.js';
@@ -67,7 +69,8 @@ const stage = (s: Declared): Stage => ({ ...s, name: kStageNames[s.id] });
 
 /** The stages in dispatch order (the order of kStageNames). */
 export const kStages: readonly Stage[] = [
-  stage({ id: NEXT_SOCKET, run: socketLb, next: [NEXT_PREROUTING, NEXT_DONE], drops: [DROP_SERVICE_REJECT], ends: [] }),
+  stage({ id: NEXT_SOCKET, run: socketLb, next: [NEXT_RAW, NEXT_PREROUTING, NEXT_DONE], drops: [DROP_SERVICE_REJECT], ends: [] }),
+  stage({ id: NEXT_RAW, run: raw, next: [NEXT_PREROUTING, NEXT_ROUTE], drops: [], ends: [] }),
   stage({ id: NEXT_PREROUTING, run: prerouting, next: [NEXT_ROUTE, NEXT_SERVICE_NAT, NEXT_DONE], drops: [DROP_CONNTRACK_INVALID, DROP_LOOP], ends: [] }),
   stage({ id: NEXT_SERVICE_NAT, run: serviceNat, next: [NEXT_ROUTE, NEXT_DONE], drops: [DROP_SERVICE_REJECT, DROP_SERVICE_DROP], ends: [] }),
   stage({ id: NEXT_ROUTE, run: route, next: [NEXT_POSTROUTING, NEXT_LOCAL_IN, NEXT_DONE], drops: [DROP_NO_ROUTE, DROP_TTL], ends: [] }),

@@ -30,6 +30,8 @@ import {
   type CiliumConfig,
   type Cluster,
   type ClusterDns,
+  type ModeName,
+  type NodeLocalDns,
   type DnsEndpointSlice,
   type EndpointTable,
   type IpPool,
@@ -332,9 +334,18 @@ const kBuiltinNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-
  * resolv.conf); else the server is kube-system/kube-dns's ClusterIP, the Service kubeadm creates
  * for CoreDNS and whose address kubeadm gives kubelet as clusterDNS.
  */
-function clusterDns(inputs: Inputs, slicesOf: readonly RawSlice[][]): ClusterDns {
+function clusterDns(inputs: Inputs, slicesOf: readonly RawSlice[][], mode: ModeName): ClusterDns {
   const kubelet = inputs.kubelet;
   const kubeDns = inputs.services.find((s) => s.namespace === 'kube-system' && s.name === 'kube-dns');
+  const upstream = inputs.services.find((s) => s.namespace === 'kube-system' && s.name === 'kube-dns-upstream');
+  const local = inputs.network?.nodeLocalDns;
+  // nodelocaldns.yaml binds `__PILLAR__LOCAL__DNS__,__PILLAR__DNS__SERVER__`; in IPVS mode only the
+  // local address, since kube-ipvs0 already holds the ClusterIP (the NodeLocal DNSCache task page).
+  const nodeLocal: NodeLocalDns | undefined = local && {
+    localIp: local.localIp,
+    listenIps: [local.localIp, ...(mode !== 'ipvs' && kubeDns ? kubeDns.clusterIPs.slice(0, 1) : [])],
+    upstream: upstream?.clusterIPs[0] ?? 0,
+  };
   const fromKubelet = (kubelet?.clusterDNS.length ?? 0) > 0;
   const servers = fromKubelet ? kubelet!.clusterDNS : kubeDns ? kubeDns.clusterIPs.slice(0, 1) : [];
   const serversFrom = fromKubelet ? 'KubeletConfiguration clusterDNS' : servers.length > 0 ? 'Service kube-system/kube-dns' : 'none (no KubeletConfiguration clusterDNS, no kube-system/kube-dns Service)';
@@ -351,6 +362,7 @@ function clusterDns(inputs: Inputs, slicesOf: readonly RawSlice[][]): ClusterDns
     servers,
     serversFrom,
     ...(inputs.network?.nodeResolvConf ? { nodeResolvConf: inputs.network.nodeResolvConf } : {}),
+    ...(nodeLocal ? { nodeLocal } : {}),
     namespaces: [...namespaces].sort(),
     slices,
   };
@@ -561,7 +573,7 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     proxy,
     network,
     ...(inputs.cilium ? { cilium: inputs.cilium } : {}),
-    dns: clusterDns(inputs, slicesOf),
+    dns: clusterDns(inputs, slicesOf, proxy.mode),
   };
   return { cluster, diagnostics: report.diagnostics, kinds: inputs.kinds };
 }

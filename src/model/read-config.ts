@@ -266,9 +266,22 @@ function readNodeResolvConf(r: FieldReader, value: unknown): NodeResolvConf | un
   return { nameservers, searches: searches.map((s) => s.replace(/\.$/, '')), options };
 }
 
+/** The link-local address the Kubernetes docs give node-local-dns (`__PILLAR__LOCAL__DNS__`). */
+export const kNodeLocalDnsIp = 0xa9fe140a; // 169.254.20.10
+
+/** ClusterNetwork `spec.nodeLocalDNS` (`{}` for the defaults): its link-local listener address. */
+function readNodeLocalDns(r: FieldReader, value: unknown): { localIp: number } | undefined {
+  if (value === undefined || value === null) return undefined;
+  const c = r.record(value, ['spec', 'nodeLocalDNS']);
+  if (c.localIP === undefined) return { localIp: kNodeLocalDnsIp };
+  const ip = r.ip(c.localIP, ['spec', 'nodeLocalDNS', 'localIP']);
+  return ip >= 0 ? { localIp: ip } : undefined;
+}
+
 /** kdp's own object: `apiVersion: kdp.dev/v1alpha1`, `kind: ClusterNetwork`. */
 export interface ClusterNetworkSpec {
   readonly nodeResolvConf?: NodeResolvConf;
+  readonly nodeLocalDns?: { readonly localIp: number };
   readonly cni?: Cni;
   readonly mtu: number;
   readonly nodePortRange: readonly [number, number];
@@ -293,7 +306,15 @@ export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpe
     }
   }
   const nodeResolvConf = readNodeResolvConf(r, spec.nodeResolvConf);
-  return { ...(cni ? { cni } : {}), mtu, nodePortRange, nodePortRangeDeclared: rangeText !== '', ...(nodeResolvConf ? { nodeResolvConf } : {}) };
+  const nodeLocalDns = readNodeLocalDns(r, spec.nodeLocalDNS);
+  return {
+    ...(cni ? { cni } : {}),
+    mtu,
+    nodePortRange,
+    nodePortRangeDeclared: rangeText !== '',
+    ...(nodeResolvConf ? { nodeResolvConf } : {}),
+    ...(nodeLocalDns ? { nodeLocalDns } : {}),
+  };
 }
 
 /**

@@ -238,6 +238,23 @@ export interface NodeResolvConf {
 }
 
 /**
+ * NodeLocal DNSCache (kubernetes/dns cmd/node-cache, the addon's nodelocaldns.yaml): a caching
+ * CoreDNS on each node's `nodelocaldns` dummy interface, with raw-table NOTRACK rules for DNS to
+ * and from its addresses, so pods' queries make no conntrack entry and skip service NAT.
+ */
+export interface NodeLocalDns {
+  /** The link-local address it listens on (`-localip`; 169.254.20.10 in the Kubernetes docs). */
+  readonly localIp: number;
+  /**
+   * Every address it binds: the link-local one, and kube-dns's ClusterIP unless kube-proxy runs in
+   * IPVS mode (kube-ipvs0 holds that address there, and pods must be pointed at the local one).
+   */
+  readonly listenIps: readonly number[];
+  /** kube-system/kube-dns-upstream's ClusterIP, where cluster-domain misses go over TCP; 0 when the file has none. */
+  readonly upstream: number;
+}
+
+/**
  * What cluster DNS needs beyond kube-proxy's view. Kept apart because kube-proxy's endpoint table
  * skips headless Services and keeps one address per endpoint, while CoreDNS serves both.
  */
@@ -250,6 +267,8 @@ export interface ClusterDns {
   readonly servers: readonly number[];
   readonly serversFrom: string;
   readonly nodeResolvConf?: NodeResolvConf;
+  /** NodeLocal DNSCache on every node, when the ClusterNetwork enables it. */
+  readonly nodeLocal?: NodeLocalDns;
   /** Namespaces that exist: Namespace objects, those of Services and Pods, and the four every cluster has. */
   readonly namespaces: readonly string[];
   /** EndpointSlices by Service index, in file order. */

@@ -137,3 +137,70 @@ describe('a lookup travels as DNS packets through the mode\'s rules', () => {
     }
   });
 });
+
+/**
+ * NodeLocal DNSCache, as kubernetes/dns's node-cache sets a node up: NOTRACK in the raw table for
+ * DNS to and from its addresses, those addresses on a dummy interface, misses for the cluster
+ * domain forwarded over TCP to kube-dns-upstream.
+ */
+describe('NodeLocal DNSCache', () => {
+  const withCache = (extra = ''): Cluster => loadClusterOrThrow(readFileSync(fixturePath('dns-nodelocal.yaml'), 'utf8') + extra);
+
+  // The cache's upstream connections are the only tracked flows: one entry each, two in userspace
+  // mode, where kube-proxy's own connection to the endpoint is a second flow.
+  const kUpstreamEntries: Record<string, number> = { iptables: 2, nftables: 2, userspace: 4 };
+  for (const mode of Object.keys(kUpstreamEntries)) {
+    it(`${mode}: a pod's queries to the kube-dns ClusterIP stay untracked and are answered by the cache on its node`, () => {
+      const { ctx, dns, resolution } = lookup(withCache(), mode, 'web.shop.svc.cluster.local.');
+      assert.deepEqual(dns.map((q) => `${q.qtype} ${q.rcode} ${q.deliveredTo}`), ['A NOERROR 10.96.0.10:53', 'AAAA NOERROR 10.96.0.10:53']);
+      assert.equal(resolution.report.address, '10.96.0.20');
+      for (const q of dns) {
+        assert.deepEqual(q.hops.map((h) => h.at).slice(0, 3), ['pod eth0', 'PREROUTING (raw)', 'routing']);
+        assert.match(q.hops[1].action, /NOTRACK/);
+        assert.equal(q.hops.at(-1)!.src, '10.96.0.10:53');
+        // The miss goes upstream over TCP from the node, through the Service rules, to CoreDNS.
+        assert.equal(q.upstream?.server, '10.96.0.11:53');
+        assert.equal(q.upstream?.deliveredTo, kCoredns);
+      }
+      assert.equal(ctx.world.conntrack(0).count, kUpstreamEntries[mode], "the pod's queries and answers make no entry");
+    });
+  }
+
+  it('without the cache the same lookup makes one conntrack entry per name and no upstream', () => {
+    const { ctx, dns } = lookup(loadFixture('dns-cluster.yaml'), 'iptables', 'web.shop.svc.cluster.local.');
+    assert.equal(ctx.world.conntrack(0).count, 1);
+    assert.ok(dns.every((q) => q.upstream === undefined && q.deliveredTo === kCoredns));
+  });
+
+  it('ipvs: the cache binds only 169.254.20.10, so pods still pointed at the ClusterIP bypass it; pointed at the local address they use it', () => {
+    const ipvs = `
+  - apiVersion: kubeproxy.config.k8s.io/v1alpha1
+    kind: KubeProxyConfiguration
+    mode: ipvs
+`;
+    const bypass = lookup(withCache(ipvs), 'ipvs', 'web.shop.svc.cluster.local.');
+    assert.deepEqual(bypass.dns.map((q) => q.deliveredTo), [kCoredns, kCoredns]);
+    assert.match(bypass.dns[0].hops[1].action, /ipvs|IPVS|DNAT/);
+    const kubelet = `
+  - apiVersion: kubelet.config.k8s.io/v1beta1
+    kind: KubeletConfiguration
+    clusterDNS: [169.254.20.10]
+`;
+    const local = lookup(withCache(ipvs + kubelet), 'ipvs', 'web.shop.svc.cluster.local.');
+    assert.deepEqual(local.dns.map((q) => `${q.server} ${q.deliveredTo} ${q.rcode}`), ['169.254.20.10:53 169.254.20.10:53 NOERROR', '169.254.20.10:53 169.254.20.10:53 NOERROR']);
+  });
+
+  it("cilium: socket LB translates the ClusterIP at sendmsg(), before the raw table, so the cache is bypassed (Cilium's docs: use a Local Redirect Policy)", () => {
+    const { dns } = lookup(withCache(), 'cilium', 'web.shop.svc.cluster.local.');
+    assert.deepEqual(dns.map((q) => q.deliveredTo), [kCoredns, kCoredns]);
+    assert.ok(dns.every((q) => q.hops.every((h) => !/NOTRACK/.test(h.action))));
+  });
+
+  it('without kube-dns-upstream the cache has nowhere to send a miss, and says so', () => {
+    const full = readFileSync(fixturePath('dns-nodelocal.yaml'), 'utf8');
+    const text = full.slice(0, full.lastIndexOf('  - apiVersion: v1\n    kind: Service'));
+    const { dns } = lookup(loadClusterOrThrow(text), 'iptables', 'web.shop.svc.cluster.local.');
+    assert.equal(dns[0].rcode, null);
+    assert.match(dns[0].why!, /kube-dns-upstream/);
+  });
+});

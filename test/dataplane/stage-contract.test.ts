@@ -22,6 +22,8 @@ import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/net/l4.js';
 import { FlowChunk } from '../../src/replay/flows.js';
 import { ReplaySetup } from '../../src/replay/replay.js';
 import { twoNodes } from '../helpers/two-nodes.js';
+import { loadFixture } from '../helpers/cluster.js';
+import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 
 const kCnis: readonly Cni[] = ['calico-vxlan', 'calico-ipip', 'kubenet', 'flannel-vxlan'];
 
@@ -180,6 +182,35 @@ function probesChecked(mode: ModeName, cni: Cni, stages: readonly Stage[]): void
   }
 }
 
+/** NodeLocal DNSCache's raw-table NOTRACK: DNS to the cache and back, and traffic the raw table passes on to conntrack. */
+function nodeLocalChecked(mode: ModeName, stages: readonly Stage[]): void {
+  const compiled = new CompiledCluster(loadFixture('dns-nodelocal.yaml'), mode);
+  const ctx = new PipelineContext(compiled);
+  const probes: [string, string, string][] = [
+    ['10.244.1.10:50000', '10.96.0.10:53', 'udp'],
+    ['10.244.1.10:50001', '169.254.20.10:53', 'tcp'],
+    ['10.244.1.10:40000', '10.96.0.20:80', 'tcp'],
+    ['192.168.0.11:45000', '10.96.0.11:53', 'tcp'],
+  ];
+  for (const [src, dst, proto] of probes) {
+    let p: ReturnType<typeof resolveProbe> | undefined = resolveProbe(compiled.cluster, compiled.plan, { src, dst, proto });
+    let flags = TCP_SYN;
+    for (let k = 0; k < 2 && p; k++) {
+      const batch = new PacketBatch({ capacity: 2 });
+      const i = batch.push(p.proto, p.srcIp, p.srcPort, p.dstIp, p.dstPort, 64, flags);
+      ctx.recorder = new TraceRecorder(i, (n) => compiled.cluster.nodes[n].name, true);
+      inject(ctx, batch, i, p.node, p.entry);
+      runBatch(ctx, batch, stages);
+      ctx.recorder = null;
+      const end = batch.verdict[i];
+      if (end === END_DROPPED || end === END_REJECTED) break;
+      const entry = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+      p = { ...p, srcIp: batch.dstIp[i], srcPort: batch.dstPort[i], dstIp: batch.srcIp[i], dstPort: batch.srcPort[i], node: batch.node[i], entry };
+      flags = TCP_SYN | TCP_ACK;
+    }
+  }
+}
+
 describe('stage contract: every stage writes only what its record declares', () => {
   const seen = new Set<string>();
   for (const mode of modeNames()) {
@@ -195,6 +226,14 @@ describe('stage contract: every stage writes only what its record declares', () 
       });
     }
   }
+
+  it('NodeLocal DNSCache: the raw stage sends DNS for the cache to routing and the rest to conntrack, in every mode', () => {
+    const audit = newAudit();
+    for (const mode of modeNames()) nodeLocalChecked(mode, checked(kStages, audit));
+    assert.deepEqual(audit.violations, []);
+    assert.ok(audit.seen.has('raw -> route') && audit.seen.has('raw -> prerouting'), [...audit.seen].join(', '));
+    for (const s of audit.seen) seen.add(s);
+  });
 
   it('a full conntrack table: confirm drops new flows at POSTROUTING and LOCAL_IN', () => {
     const audit = newAudit();
