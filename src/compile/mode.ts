@@ -119,9 +119,10 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
   readonly conntrackEntriesPerFlow: number;
   /**
    * Rough cost, for the sweep's time estimate only: µs a new flow spends per Service in the
-   * mode's lookup (0 when it does not grow with Services), and µs per Service to compile a node.
+   * mode's lookup (0 when it does not grow with Services), µs per Service to compile a node, and
+   * µs a flow costs whatever the Services (`flowUs`, kFlowUs in src/replay/sweep.ts when absent).
    */
-  readonly cost: { readonly firstPacketUsPerService: number; readonly compileUsPerService: number };
+  readonly cost: { readonly firstPacketUsPerService: number; readonly compileUsPerService: number; readonly flowUs?: number };
   /**
    * Its decision work counts rules matched one after another (iptables' linear chains): a sweep
    * cell then reports rules per first packet and ns per rule (the results' `iptables` field).

@@ -117,6 +117,9 @@ export function warmUpFlowsOf(cell: SweepCell): number {
   return Math.min(cell.flows, kWarmUpFlows);
 }
 
+/** µs of a flow's packets through the pipeline, Services aside, for a mode whose cost gives no `flowUs`. */
+const kFlowUs = 12;
+
 /**
  * Relative cost of a cell, for the ETA, in modelled µs: flows x (packets + first-packet rule walk),
  * plus setup, from the mode record's `cost` fields (src/compile/mode.ts). The ETA only uses its
@@ -124,7 +127,7 @@ export function warmUpFlowsOf(cell: SweepCell): number {
  */
 export function cellWeight(c: SweepCell): number {
   const { cost } = modeNamed(c.mode);
-  const perFlowUs = 12 + c.services * cost.firstPacketUsPerService;
+  const perFlowUs = (cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService;
   const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
   return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
 }
