@@ -66,16 +66,24 @@ export const compileCommand: Command = {
     }
     if (values.stats || format === 'json') {
       const t0 = performance.now();
-      const stats = compileDataplane(cluster, mode, node).stats();
+      const dp = compileDataplane(cluster, mode, node);
       const compileMs = performance.now() - t0;
+      warn(dp.warnings);
+      const stats = dp.stats();
       const record = { ...stats, node: cluster.nodes[node].name, compileMs: Math.round(compileMs * 10) / 10 };
       await writeOutput(values.output, [format === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderStats(record)]);
       return EXIT_OK;
     }
+    // What the mode's agent would log while programming the node (a full BPF map), before its listing.
+    warn(compileDataplane(cluster, mode, node).warnings);
     await writeOutput(values.output, renderRuleChunks(cluster, mode, node, format));
     return EXIT_OK;
   },
 };
+
+function warn(warnings: readonly string[] | undefined): void {
+  for (const w of warnings ?? []) process.stderr.write(`kdp compile: warning: ${w}\n`);
+}
 
 function nodeIndex(cluster: Cluster, name: string | undefined): number {
   const known = cluster.nodes.filter((n) => n.known);

@@ -108,6 +108,8 @@ export const traceCommand: Command = {
     const traced = tracePacket(ctx, probe, { reply: values.reply ?? false, capture });
     const result = lookup ? { ...traced.result, dns: lookup.dns } : traced.result;
     const frames = lookup ? [...lookup.frames, ...traced.frames] : traced.frames;
+    // What the mode's agent would log while programming the nodes the packet crossed (a full BPF map).
+    for (const dp of compiled.dataplanes()) for (const w of dp.warnings ?? []) process.stderr.write(`kdp trace: warning: ${w}\n`);
     if (values.pcap) await writeOutput(values.pcap, [pcapOf(frames)]);
     const text = (lookup && host ? renderLookup(host.name, lookup) + '\n' : '') + renderTrace(traced.result, probe.entryReason);
     process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : text);

@@ -135,6 +135,11 @@ export interface ServiceDataplane {
   /** For `kdp trace`: what does the source NAT of a marked packet, when not iptables' MASQUERADE. */
   readonly snatBy?: string;
   /**
+   * What the mode's own agent would log while programming these tables (Cilium: a full LB map
+   * refusing upserts), one line each; `kdp compile` and `kdp trace` print them as warnings.
+   */
+  readonly warnings?: readonly string[];
+  /**
    * Forgets every per-run state (session affinity entries, schedulers' cursors), as a freshly
    * started node would have them.
    */

@@ -12,7 +12,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { formatCidr, formatIp, type Cidr } from '../net/ipv4.js';
 import { clusterFromObjects } from './load.js';
 import { Prng } from './prng.js';
-import { kCnis, kDefaultNodePortRange } from './read-config.js';
+import { kCnis, kDefaultCiliumConfig, kDefaultNodePortRange } from './read-config.js';
 import type { Cluster, Cni, ModeName } from './types.js';
 
 export interface SyntheticOptions {
@@ -92,7 +92,11 @@ export function generateObjects(options: SyntheticOptions): object[] {
     mode: cilium ? '' : options.mode ?? kDefaultSyntheticOptions.mode,
     clusterCIDR: formatCidr(kClusterCidr),
   });
-  if (cilium) objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data: { 'kube-proxy-replacement': 'true' } });
+  const ciliumData: Record<string, string> = { 'kube-proxy-replacement': 'true' };
+  if (cilium) objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data: ciliumData });
+  // Cilium's service map entries the Services need at most (a frontend per address, 1 + E entries
+  // each, twice when two scopes), for sizing bpf-lb-map-max as an operator would (below).
+  let lbMapBound = 0;
   objects.push({
     apiVersion: 'kdp.dev/v1alpha1',
     kind: 'ClusterNetwork',
@@ -193,6 +197,10 @@ export function generateObjects(options: SyntheticOptions): object[] {
       status: type === 'LoadBalancer' ? { loadBalancer: { ingress: [{ ip: formatIp(kLbBase + lbCount++) }] } } : {},
     });
 
+    // A NodePort: the 0.0.0.0 surrogate and the node's own InternalIP, on each node's map.
+    const frontends = 1 + (external ? 2 : 0) + (type === 'LoadBalancer' ? 1 : 0) + externalIPs.length;
+    lbMapBound += portCount * frontends * (1 + E) * (external && local !== internalLocal ? 2 : 1);
+
     // Endpoints: 2% of services have none ready, 3% of endpoints are terminating.
     const noneReady = rng.next() < 0.02;
     const endpoints = [];
@@ -218,6 +226,10 @@ export function generateObjects(options: SyntheticOptions): object[] {
       });
     }
   }
+  // A cluster past Cilium's default bpf-lb-map-max (65,536) would leave Services unprogrammed
+  // (the agent's upserts fail); its operator raises the key, as Cilium's docs ask, and so does the
+  // synthetic cluster, to a power of two. The report marks cells past the default (lbMapMax).
+  if (cilium && lbMapBound > kDefaultCiliumConfig.lbMapMax) ciliumData['bpf-lb-map-max'] = String(2 ** Math.ceil(Math.log2(lbMapBound)));
   return objects;
 }
 

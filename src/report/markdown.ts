@@ -19,6 +19,7 @@ import {
 import { computeObservations, describeObservations, type Observations } from './observations.js';
 import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
 import type { CellResult, MachineInfo } from './result.js';
+import { kDefaultCiliumConfig } from '../model/read-config.js';
 import { byMode, distinct, isKernel, measured, median } from './select.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import type { Verdict } from './targets.js';
@@ -297,7 +298,7 @@ function modeTables(results: readonly CellResult[]): string[] {
       cols.push(
         { head: 'Maglev build / Service', right: true, value: (c) => { const v = fig(c, 'maglevBuildUsPerService'); return v === undefined ? '—' : formatMs(v / 1000); } },
         { head: 'Maglev table / Service', right: true, value: (c) => { const v = fig(c, 'maglevTableBytesPerService'); return v === undefined ? '—' : formatBytes(v); } },
-        { head: 'LB map entries (max)', right: true, value: (c) => { const n = fig(c, 'lbMapEntries'); const max = fig(c, 'lbMapMax'); return n === undefined ? '—' : `${formatCount(n)}${max !== undefined ? ` (${formatCount(max)})` : ''}`; } },
+        { head: 'LB map entries (max)', right: true, value: (c) => lbMapText(fig(c, 'lbMapEntries'), fig(c, 'lbMapMax'), fig(c, 'lbMapUnprogrammed')) },
       );
     }
     out.push(`### ${mode}${isKernel(mode) ? ' (Linux kernel baseline)' : ''}`, '');
@@ -306,6 +307,19 @@ function modeTables(results: readonly CellResult[]): string[] {
     out.push('');
   }
   return out;
+}
+
+/**
+ * Cilium's service-map entries against bpf-lb-map-max: a cell past the map is marked with the
+ * frontends the agent could not program; one past Cilium's default (the sweep raises the key, as an
+ * operator must) says so, since a default install would not serve it.
+ */
+function lbMapText(n: number | undefined, max: number | undefined, unprogrammed: number | undefined): string {
+  if (n === undefined) return '—';
+  const text = `${formatCount(n)}${max !== undefined ? ` (${formatCount(max)})` : ''}`;
+  if (unprogrammed !== undefined && unprogrammed > 0) return `${text}: beyond bpf-lb-map-max, ${formatCount(unprogrammed)} frontends not programmed`;
+  const byDefault = kDefaultCiliumConfig.lbMapMax;
+  return n > byDefault ? `${text}: beyond Cilium's default ${formatCount(byDefault)}, bpf-lb-map-max raised` : text;
 }
 
 /** A field group the cell did not measure is missing (—), not 0. */

@@ -53,7 +53,9 @@ export interface CellResult extends CellKey {
    * Figures only the cell's mode has (ProxyMode.figures), by name. cilium: `maglevBuildUsPerService`
    * (µs to build one Service's Maglev table at the configured M, the median over up to 200 Services
    * with backends), `maglevTableBytesPerService` (4 x M), `maglevServicesTimed`, `lbMapEntries`
-   * (service-map entries on the node: masters and slots), `lbMapMax` (bpf-lb-map-max).
+   * (service-map entries the node needs: masters and slots), `lbMapMax` (bpf-lb-map-max; the
+   * synthetic cluster raises it past Cilium's default 65,536 when the Services need more),
+   * `lbMapUnprogrammed` (frontends left out because the map was full; 0 when all fit).
    */
   readonly modeFigures?: Readonly<Record<string, number>>;
   /** The machine's limits measured in the same run. */

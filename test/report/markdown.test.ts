@@ -24,6 +24,19 @@ describe('renderReport', () => {
     assert.equal(measuredRow.split('|').filter((c) => c.trim() === '—').length, 0, measuredRow);
   });
 
+  it('marks a cilium cell past bpf-lb-map-max, or past Cilium\'s default of it, in the mode table', () => {
+    const figures = (entries: number, max: number, unprogrammed: number) => ({ maglevBuildUsPerService: 900, maglevTableBytesPerService: 65524, lbMapEntries: entries, lbMapMax: max, lbMapUnprogrammed: unprogrammed });
+    const md = renderReport([
+      syntheticCell({ mode: 'cilium', services: 1000, modeFigures: figures(21683, 65536, 0) }),
+      syntheticCell({ mode: 'cilium', services: 10000, modeFigures: figures(219640, 262144, 0) }),
+      syntheticCell({ mode: 'cilium', services: 30000, modeFigures: figures(660000, 65536, 27000) }),
+    ], undefined, {}).markdown.split('\n');
+    const row = (s: string) => md.find((l) => l.startsWith(`| ${s} |`))!;
+    assert.match(row('1k'), /\| 21\.7k \(65\.5k\) \|$/);
+    assert.match(row('10k'), /\| 220k \(262k\): beyond Cilium's default 65\.5k, bpf-lb-map-max raised \|$/);
+    assert.match(row('30k'), /\| 660k \(65\.5k\): beyond bpf-lb-map-max, 27k frontends not programmed \|$/);
+  });
+
   it('has every section, with the machine, targets and charts linked from the repo root', () => {
     const r = renderReport(syntheticSweep(), kSyntheticMachine, {});
     for (const h of ['## How it was measured', '## The machine', '## Targets', '## Observations', '## Charts', '## Results by mode', '### iptables', '### ipvs', '### nftables', '### userspace']) {

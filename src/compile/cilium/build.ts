@@ -154,11 +154,27 @@ export function packCiliumTables(
   const srcMask: number[] = [];
   let slot = 0;
   let lut = 0;
+  // bpf-lb-map-max bounds the service map (masters and slots together): an upsert past it fails
+  // with E2BIG and the agent logs "Error while inserting service in LB map ... You can resize it
+  // with the flag --bpf-lb-map-max" (pkg/maps/lbmap, v1.17 pkg/loadbalancer/reconciler
+  // updateServiceEndpoint), leaving that frontend without its master entry: the datapath does not
+  // know it. kdp upserts in the cluster's port order and leaves out each frontend that does not fit whole.
+  const mapMax = config.lbMapMax;
+  let mapUsed = 0;
+  let needed = 0;
+  let unprogrammed = 0;
   entries.forEach((e, i) => {
-    const before = services.size;
-    const s = services.slotFor(e.ip, serviceKeyWord(e.port, e.proto, e.scope));
+    const key = serviceKeyWord(e.port, e.proto, e.scope);
     // A second claim on the same address:port/proto (validation refuses it between Services): the first keeps it.
-    if (services.size === before) return;
+    if (services.find(e.ip, key) >= 0) return;
+    const size = 1 + e.active.length + e.extra.length;
+    needed += size;
+    if (mapUsed + size > mapMax) {
+      unprogrammed++;
+      return;
+    }
+    mapUsed += size;
+    const s = services.slotFor(e.ip, key);
     services.values[s] = i;
     t.feIp[i] = e.ip;
     t.fePort[i] = e.port;
@@ -196,7 +212,7 @@ export function packCiliumTables(
     rnIp: Uint32Array.from(rn, (r) => r.ip), rnPort: Uint16Array.from(rn, (r) => r.port),
     srcBase: Uint32Array.from(srcBase), srcMask: Uint32Array.from(srcMask),
     hostAddrs: Uint32Array.from(hostAddrs), nodeAddrs: Uint32Array.from(allNodeAddrs),
-    frontends: f, backends: be.length - 1, revNats,
+    frontends: f, backends: be.length - 1, revNats, lbMapEntries: needed, lbMapUsed: mapUsed, lbMapUnprogrammed: unprogrammed,
   };
 }
 

@@ -61,6 +61,7 @@ export class CiliumDataplane implements ServiceDataplane {
   private readonly jhashSeed: number;
   private readonly affinity: ExpiringTable;
   private readonly bytes: number;
+  readonly warnings: readonly string[];
   /** Where the last decision's backend came from, for explain(). */
   private via = '';
 
@@ -77,6 +78,11 @@ export class CiliumDataplane implements ServiceDataplane {
     // lb4_update_affinity_*: each new connection refreshes last_used; an expired entry is replaced.
     this.affinity = new ExpiringTable({ capacity: kAffinityCapacity, hash: 'mix-pair', refreshOnHit: true, reuseExpired: true, values: true });
     this.bytes = tablesBytes(tables);
+    this.warnings = tables.lbMapUnprogrammed === 0 ? [] : [
+      `cilium: node ${cluster.nodes[node]?.name ?? node} needs ${tables.lbMapEntries.toLocaleString('en-US')} service-map entries, more than bpf-lb-map-max ${config.lbMapMax.toLocaleString('en-US')}: `
+      + `${tables.lbMapUnprogrammed.toLocaleString('en-US')} frontend(s) are not programmed (the agent's upserts fail with E2BIG) and their traffic is not load-balanced; `
+      + `raise bpf-lb-map-max in kube-system/cilium-config to at least ${tables.lbMapEntries.toLocaleString('en-US')}`,
+    ];
   }
 
   /** `lb4_lookup_service`: the master entry, or -1; the internal-scope one with scope switch. Adds probes to `out.work`. */
@@ -312,13 +318,15 @@ export class CiliumDataplane implements ServiceDataplane {
     const t = this.tables;
     return {
       mode: 'cilium',
-      rules: t.frontends + t.slotBackend.length,
-      chains: t.frontends,
+      rules: t.lbMapUsed,
+      chains: t.frontends - t.lbMapUnprogrammed,
       tableBytes: this.bytes,
       backends: t.backends,
       revNats: t.revNats,
       maglevTables: t.maglevSize > 0 ? t.maglev.length / t.maglevSize : 0,
+      lbMapEntries: t.lbMapEntries,
       lbMapMax: this.config.lbMapMax,
+      lbMapUnprogrammed: t.lbMapUnprogrammed,
       lbAlgorithm: this.config.lbAlgorithm,
       lbMode: this.config.lbMode,
     };

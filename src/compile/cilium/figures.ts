@@ -44,8 +44,9 @@ export function maglevFigures(dp: CiliumDataplane, _cluster: Cluster, clock: () 
   const figures: Record<string, number> = {
     maglevTableBytesPerService: 4 * m,
     maglevServicesTimed: times.length,
-    lbMapEntries: t.frontends + t.slotBackend.length,
+    lbMapEntries: t.lbMapEntries,
     lbMapMax: dp.config.lbMapMax,
+    lbMapUnprogrammed: t.lbMapUnprogrammed,
   };
   // A figure not measured is left out, never 0.
   if (times.length > 0) figures.maglevBuildUsPerService = times[times.length >> 1];

@@ -85,6 +85,12 @@ export interface CiliumTables {
   readonly frontends: number;
   readonly backends: number;
   readonly revNats: number;
+  /** Service-map entries (masters and slots) the cluster needs on this node, programmed or not. */
+  readonly lbMapEntries: number;
+  /** Of which programmed (at most bpf-lb-map-max). */
+  readonly lbMapUsed: number;
+  /** Frontends left out because the service map (bpf-lb-map-max) had no room for them. */
+  readonly lbMapUnprogrammed: number;
 }
 
 /** The second key word of a service-map entry (never 0: the table marks empty slots with 0). */
