@@ -44,7 +44,27 @@ export interface FirstPacket {
   rand: number;
   /** Virtual time in seconds, for session-affinity timeouts. */
   now: number;
+  /**
+   * The service frontend the packet carries from the node that balanced it, in DSR (Cilium's IPv4
+   * option, or its Geneve option; see DSR_*): 0 or absent when it carries none. (Optional so
+   * that a literal FirstPacket of a test need not name it; newFirstPacket sets both.)
+   */
+  dsrIp?: number;
+  dsrPort?: number;
 }
+
+// How a decision asks the pipeline to carry DSR's frontend (NatDecision.dsr), Cilium's
+// bpf/lib/nodeport.h: the entry node sends it with the DNATed packet to the backend's node
+// (`dsr_set_opt4` for bpf-lb-dsr-dispatch opt; `encap_geneve_dsr_opt4` for geneve), which
+// remembers it (`nodeport_extract_dsr_v4`, `snat_v4_create_dsr`) and gives the backend's replies
+// that source as they leave (`xlate_dsr_v4`), so they go straight to the client.
+export const DSR_NONE = 0;
+/** DNAT in DSR: the packet carries the frontend in an IPv4 option (TCP: the SYN only). */
+export const DSR_OPTION = 1;
+/** DNAT in DSR: the frontend rides in the tunnel header (kdp: the packet's metadata). */
+export const DSR_TUNNEL = 2;
+/** No service here, but the packet carries a frontend: this node translates the flow's replies to it. */
+export const DSR_REPLY = 3;
 
 /** The answer for one first packet. Preallocated by the caller and overwritten. */
 export interface NatDecision {
@@ -60,10 +80,12 @@ export interface NatDecision {
   masquerade: boolean;
   /** Cost accounting: the mode's unit of lookup work, rules matched or hash probes. */
   work: number;
+  /** DSR_*: what the pipeline does about Direct Server Return (absent: DSR_NONE). */
+  dsr?: number;
 }
 
 export function newFirstPacket(): FirstPacket {
-  return { srcIp: 0, srcPort: 0, dstIp: 0, dstPort: 0, proto: 0, hook: HOOK_PREROUTING, fromPodInterface: false, rand: 0, now: 0 };
+  return { srcIp: 0, srcPort: 0, dstIp: 0, dstPort: 0, proto: 0, hook: HOOK_PREROUTING, fromPodInterface: false, rand: 0, now: 0, dsrIp: 0, dsrPort: 0 };
 }
 
 /** Resets a decision to "no rule applied" before a mode fills it in. */
@@ -75,10 +97,11 @@ export function clearDecision(out: NatDecision): void {
   out.dnatPort = 0;
   out.masquerade = false;
   out.work = 0;
+  out.dsr = DSR_NONE;
 }
 
 export function newNatDecision(): NatDecision {
-  return { verdict: VERDICT_NONE, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
+  return { verdict: VERDICT_NONE, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0, dsr: DSR_NONE };
 }
 
 /** One rule or table lookup a packet met, in the mode's own words, for `kdp trace`. */

@@ -41,6 +41,7 @@ export class NodeWorld {
   readonly afterSocket: number;
   readonly #conntrack: (ConntrackTable | undefined)[];
   readonly #sockets: (SocketTable | undefined)[];
+  readonly #dsr: (SocketTable | undefined)[];
   readonly #socketLb: Int8Array;
 
   constructor(compiled: CompiledCluster, conntrackMax: number | 'kube-proxy', shards = 1) {
@@ -55,6 +56,7 @@ export class NodeWorld {
     this.afterSocket = this.notrackDns.length > 0 ? NEXT_RAW : NEXT_PREROUTING;
     this.#conntrack = new Array(compiled.cluster.nodes.length);
     this.#sockets = new Array(compiled.cluster.nodes.length);
+    this.#dsr = new Array(compiled.cluster.nodes.length);
     this.#socketLb = new Int8Array(compiled.cluster.nodes.length).fill(-1);
   }
 
@@ -106,6 +108,26 @@ export class NodeWorld {
   }
 
   /**
+   * The DSR flows whose backend is on `node` (Cilium's `snat_v4_create_dsr` entries in its SNAT
+   * map): each client's tuple to the frontend it asked for, and the backend that answers it, so
+   * that the backend's replies leave the node from the frontend. Made on first use, as many as
+   * conntrack entries.
+   */
+  dsrReplies(node: number): SocketTable {
+    let t = this.#dsr[node];
+    if (!t) {
+      t = new SocketTable(this.#maxEntries(node));
+      this.#dsr[node] = t;
+    }
+    return t;
+  }
+
+  /** The node's DSR flows if it has had any, else undefined (a packet leaving a node without them pays nothing). */
+  dsrRepliesIfAny(node: number): SocketTable | undefined {
+    return this.#dsr[node];
+  }
+
+  /**
    * The endpoint row the flow sent from `node` with this tuple got, or -1: its socket's backend
    * (socket LB), else its conntrack entry's. Untimed bookkeeping: not counted as a lookup.
    */
@@ -128,6 +150,7 @@ export class NodeWorld {
   /** Empties every conntrack table (and socket table) and zeroes its counters, keeping the memory for the next run. */
   clearConntrack(): void {
     for (const s of this.#sockets) s?.clear();
+    for (const s of this.#dsr) s?.clear();
     for (const ct of this.conntrackTables()) {
       ct.clear();
       ct.counters.fill(0);

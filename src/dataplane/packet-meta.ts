@@ -37,6 +37,12 @@ export class PacketMeta {
   readonly redirected: Uint8Array;
   /** Userspace mode: the packet is the proxy's own, for the client connection in this slot (-1 none). */
   readonly proxyClientSlot: Int32Array;
+  /**
+   * DSR with a tunnel dispatch (Cilium's Geneve option): the service frontend the packet carries
+   * to the backend's node, 0 none. With the IPv4-option dispatch the frontend is in the bytes.
+   */
+  readonly dsrIp: Uint32Array;
+  readonly dsrPort: Uint16Array;
   /** Prerouting's scratch: each packet's conntrack hash, and what its prefetch read. */
   readonly ctHash: Uint32Array;
   readonly ctWarm: Int32Array;
@@ -61,6 +67,8 @@ export class PacketMeta {
     this.dnatted = new Uint8Array(n);
     this.redirected = new Uint8Array(n);
     this.proxyClientSlot = new Int32Array(n).fill(-1);
+    this.dsrIp = new Uint32Array(n);
+    this.dsrPort = new Uint16Array(n);
     this.ctHash = new Uint32Array(n);
     this.ctWarm = new Int32Array(n);
   }
@@ -80,5 +88,6 @@ export class PacketMeta {
     this.dnatted[i] = 0;
     this.redirected[i] = 0;
     this.proxyClientSlot[i] = -1;
+    this.dsrIp[i] = 0;
   }
 }

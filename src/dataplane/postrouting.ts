@@ -3,7 +3,8 @@
  * one), conntrack confirm, and the choice of what carries the packet on.
  *
  * Reads:  meta newFlow, masq, ctDir, outKind, outNode; batch.ctSlot
- * Writes: batch src (SNAT / un-DNAT of replies; socket LB: an answer shown from the service), ctSlot
+ * Writes: batch src (SNAT / un-DNAT of replies; socket LB: an answer shown from the service; a DSR
+ *         reply leaving the backend's node: the frontend, dsr.ts), ctSlot
  * Next:   encap (overlay route) | underlay (plain route to another node) | done (a pod's veth on
  *         this node; out of the cluster)
  * Counts: drops conntrack-full, conntrack-invalid
@@ -14,6 +15,7 @@ import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
 import { vethName } from './pod-network.js';
+import { dsrReplyXlate } from './dsr.js';
 import { socketAnswer } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
@@ -45,10 +47,13 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
       if (rec) rec.record(batch, i, vethName(cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
       socketAnswer(ctx, batch, i, 'pod socket');
     } else if (kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) {
+      dsrReplyXlate(ctx, batch, i);
       next[i] = NEXT_ENCAP;
     } else if (outNode[i] >= 0 && outNode[i] !== node) {
+      dsrReplyXlate(ctx, batch, i);
       next[i] = NEXT_UNDERLAY;
     } else {
+      dsrReplyXlate(ctx, batch, i);
       counters.wireBytes += batch.wireLen[i];
       ctx.end(batch, i, END_EXTERNAL);
       if (rec) rec.record(batch, i, 'eth0', 'left the cluster through the underlay');

@@ -3,21 +3,24 @@
  * chains, IPVS table, nftables maps or the userspace proxy's redirect), compiled once and asked
  * through one interface, `ServiceDataplane.decide`.
  *
- * Reads:  batch 5-tuple, flowHash, node; meta hook, fromPod
- * Writes: batch dst (DNAT / REDIRECT); meta endpoint, servicePort, masq, redirected, dnatted
- * Next:   route | done (REJECT: ICMP port unreachable; DROP)
- * Counts: drops service-reject, service-drop; decisions, decisionWork
+ * Reads:  batch 5-tuple, flowHash, node, the IPv4 header's DSR option; meta hook, fromPod, dsrIp/dsrPort
+ * Writes: batch dst (DNAT / REDIRECT), DSR's IPv4 option; meta endpoint, servicePort, masq, redirected,
+ *         dnatted, dsrIp/dsrPort; the node's DSR flows (see dsr.ts)
+ * Next:   route | done (REJECT: ICMP port unreachable; DROP; a DSR option with no room: conntrack-invalid,
+ *         Cilium's DROP_CT_INVALID_HDR)
+ * Counts: drops service-reject, service-drop, conntrack-invalid; decisions, decisionWork
  *
  * Every random choice of the rules derives from the flow's hash and the run's seed, so a flow
  * decides the same way in every run and on every worker.
  */
-import { HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, kVerdictNames } from '../compile/dataplane.js';
+import { DSR_NONE, DSR_OPTION, DSR_REPLY, DSR_TUNNEL, HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, kVerdictNames } from '../compile/dataplane.js';
 import { mix32 } from '../net/hash.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
 import { kHookNames } from './hooks.js';
-import { DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
+import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
+import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
@@ -41,6 +44,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     pkt.fromPodInterface = fromPod[i] === 1;
     pkt.rand = mix32(batch.flowHash[i], seed);
     pkt.now = ctx.now;
+    dsrFrontendOf(ctx, batch, i, pkt);
     dp.decide(pkt, d);
     counters.decisions++;
     counters.decisionWork += d.work;
@@ -49,6 +53,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     masq[i] = d.masquerade ? 1 : 0;
     redirected[i] = 0;
     const v = d.verdict;
+    const dsr = d.dsr ?? DSR_NONE;
     if (v === VERDICT_DNAT || v === VERDICT_REDIRECT) {
       batch.natDst(i, d.dnatIp, d.dnatPort);
       dnatted[i] = 1;
@@ -84,6 +89,12 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
       const lookups = dp.programAt ? `; ${dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ')}` : '';
       rec.record(batch, i, dp.programAt ? dp.programAt(pkt) : `${kHookNames[pkt.hook === HOOK_PREROUTING ? 0 : 1]} (new flow)`, what + lookups);
     }
-    if (v !== VERDICT_REJECT && v !== VERDICT_DROP) next[i] = NEXT_ROUTE;
+    // DSR (Cilium): the frontend goes with the packet to the backend's node, which remembers it for the replies.
+    if (dsr === DSR_OPTION || dsr === DSR_TUNNEL) {
+      if (!dsrCarry(ctx, batch, i, dsr, pkt.dstIp, pkt.dstPort)) ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
+    } else if (dsr === DSR_REPLY) {
+      dsrRemember(ctx, batch, i, pkt, endpoint[i]);
+    }
+    if (v !== VERDICT_REJECT && v !== VERDICT_DROP && next[i] === NEXT_SERVICE_NAT) next[i] = NEXT_ROUTE;
   }
 }

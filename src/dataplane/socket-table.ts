@@ -7,6 +7,10 @@
  * application's tuple (to rewrite what it sends) and the backend's answer (to show the
  * application the service address again).
  *
+ * The same shape serves Cilium's DSR entries on a backend's node (NodeWorld.dsrReplies): the
+ * client's tuple to the frontend it asked for, the backend that answers, and the answer shown
+ * from the frontend again, there as the reply leaves the node.
+ *
  * Open addressing over `[hash, ref]` pairs, `ref = (entry << 1 | dir) + 1`, backward-shift
  * deletion, entries reused round-robin when all are taken (the oldest socket goes, as an LRU map
  * would drop it). lookup: one hash and ~1 probe, no allocation.

@@ -39,10 +39,10 @@
  * Reset is `count = 0`; nothing is ever reallocated, and no method allocates per packet.
  */
 
-import { read16 } from './bytes.js';
+import { read16, write16, write32 } from './bytes.js';
 import { hash5 } from './hash.js';
 import { ETHERTYPE_IPV4, kEthHdrLen, writeEth } from './eth.js';
-import { ipv4DecTtl, ipv4IsFragment, kIpv4HdrLen, writeIpv4 } from './ipv4-header.js';
+import { ipv4DecTtl, ipv4IsFragment, ipv4SetChecksum, kIpv4HdrLen, writeIpv4 } from './ipv4-header.js';
 import {
   kSctpHdrLen,
   kTcpHdrLen,
@@ -426,6 +426,37 @@ export class PacketBatch {
     natSrcBytes(this.bytes, this.l3Off[i], l4, this.proto[i], end - l4, ip, port);
     this.srcIp[i] = ip;
     this.srcPort[i] = port;
+  }
+
+  /**
+   * Puts an 8-byte IPv4 option (`word0`, `word1`, big-endian) right after packet i's inner IPv4
+   * header, as `bpf_skb_adjust_room(BPF_ADJ_ROOM_NET)` makes room for it: the Ethernet and IPv4
+   * headers move 8 bytes into the headroom (the L4 header stays), IHL grows by 2 and the total
+   * length by 8, and the header checksum is recomputed. False when the header has no room for
+   * 8 more option bytes (IHL 15 at most) or the headroom is used up; the packet is then unchanged.
+   * Only an unencapsulated packet (its inner headers at `start`) takes one.
+   */
+  // ~30 ns/pkt: a 34-byte move and a 28-byte checksum.
+  addIpv4Option(i: number, word0: number, word1: number): boolean {
+    const b = this.bytes;
+    const l3 = this.l3Off[i];
+    const ihl = b[l3] & 15;
+    const slot = i << this.slotShift;
+    const at = slot + this.start[i];
+    if (ihl + 2 > 15 || this.start[i] < 8 || this.encap[i] !== ENCAP_NONE) return false;
+    const hdr = ihl << 2;
+    b.copyWithin(at - 8, at, l3 + hdr);
+    const n3 = l3 - 8;
+    write32(b, n3 + hdr, word0);
+    write32(b, n3 + hdr + 4, word1);
+    b[n3] = (b[n3] & 0xf0) | (ihl + 2);
+    write16(b, n3 + 2, read16(b, n3 + 2) + 8);
+    ipv4SetChecksum(b, n3);
+    this.start[i] -= 8;
+    this.hdrLen[i] += 8;
+    this.wireLen[i] += 8;
+    this.l3Off[i] = n3;
+    return true;
   }
 
   /** Decrements the inner TTL with an incremental checksum update; returns the new TTL (drop at 0). */

@@ -21,9 +21,10 @@ import { kBatchSize, PacketBatch } from '../../src/net/batch.js';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/net/l4.js';
 import { FlowChunk } from '../../src/replay/flows.js';
 import { ReplaySetup } from '../../src/replay/replay.js';
-import { twoNodes } from '../helpers/two-nodes.js';
-import { loadFixture } from '../helpers/cluster.js';
+import { twoNodeObjects, twoNodes } from '../helpers/two-nodes.js';
+import { clusterOf, loadFixture } from '../helpers/cluster.js';
 import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
+import { tracePacket } from '../../src/dataplane/trace.js';
 
 const kCnis: readonly Cni[] = ['calico-vxlan', 'calico-ipip', 'kubenet', 'flannel-vxlan'];
 
@@ -241,6 +242,28 @@ describe('stage contract: every stage writes only what its record declares', () 
     assert.deepEqual(audit.violations, []);
     for (const s of audit.seen) seen.add(s);
     assert.ok(audit.seen.has('postrouting drop conntrack-full'), [...audit.seen].join(', '));
+  });
+
+  it('cilium with bpf-lb-mode dsr: NodePort from outside and its reply, and a header with no room for the DSR option', () => {
+    const audit = newAudit();
+    const stages = checked(kStages, audit);
+    const dsrConfig = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data: { 'kube-proxy-replacement': 'true', 'bpf-lb-mode': 'dsr' } };
+    for (const cni of kCnis) {
+      const compiled = new CompiledCluster(clusterOf(...twoNodeObjects(cni, 'cilium'), dsrConfig), 'cilium');
+      const ctx = new PipelineContext(compiled);
+      const probe = resolveProbe(compiled.cluster, compiled.plan, { src: '203.0.113.9:5555', dst: '192.168.0.11:30081', node: 'node-1' });
+      const out = tracePacket(ctx, probe, { reply: true });
+      assert.equal(out.result.reply?.hops.at(-1)?.src, '192.168.0.11:30081', cni);
+      // Five NOP words fill the header (IHL 15): Cilium drops such a packet (DROP_CT_INVALID_HDR).
+      const batch = new PacketBatch({ capacity: 2 });
+      const i = batch.push(PROTO_TCP, probe.srcIp, 5556, probe.dstIp, probe.dstPort, 64, TCP_SYN);
+      for (let k = 0; k < 5; k++) batch.addIpv4Option(i, 0x01010101, 0x01010101);
+      inject(ctx, batch, i, probe.node, probe.entry);
+      runBatch(ctx, batch, stages);
+      assert.equal(kDropNames[batch.drop[i]], 'conntrack-invalid');
+    }
+    assert.deepEqual(audit.violations, []);
+    for (const s of audit.seen) seen.add(s);
   });
 
   it('the packets above reach every stage and most of what the stages declare', () => {

@@ -248,3 +248,37 @@ describe('NAT with incremental checksums', () => {
     assert.deepEqual(refChecksumsOk(frameOf(b, j), 14), { ip: true, l4: true });
   });
 });
+
+describe('PacketBatch.addIpv4Option', () => {
+  it('puts 8 option bytes after the header: IHL 7, total length + 8, the L4 header where it was, checksums valid, the tuple parsed back the same', () => {
+    for (const proto of [PROTO_TCP, PROTO_UDP, PROTO_SCTP]) {
+      const batch = new PacketBatch({ capacity: 4 });
+      const i = batch.push(proto, ip('203.0.113.9'), 40000, ip('10.244.2.7'), 8080, 100);
+      const before = frameOf(batch, i);
+      const l4 = batch.l4Off[i];
+      assert.equal(batch.addIpv4Option(i, 0x9a0875a0, ip('192.168.0.11')), true);
+      const after = frameOf(batch, i);
+      // Oracle: RFC 791's layout, read from the bytes by hand.
+      assert.equal(after.length, before.length + 8);
+      assert.equal(after[14] & 15, 7);
+      assert.equal((after[16] << 8) | after[17], ((before[16] << 8) | before[17]) + 8);
+      assert.deepEqual([...after.subarray(34, 42)], [0x9a, 0x08, 0x75, 0xa0, 192, 168, 0, 11]);
+      assert.deepEqual([...after.subarray(42)], [...before.subarray(34)], 'the L4 header and after are unchanged');
+      assert.deepEqual([...after.subarray(0, 14)], [...before.subarray(0, 14)]);
+      assert.equal(batch.l4Off[i], l4);
+      assert.deepEqual(refChecksumsOk(after, 14), { ip: true, l4: true });
+      assert.equal(batch.parse(i), true);
+      assert.deepEqual([batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i]], [ip('203.0.113.9'), ip('10.244.2.7'), 40000, 8080, proto]);
+    }
+  });
+
+  it('refuses a header with no room left for 8 more bytes (IHL 15 at most), leaving the packet as it was', () => {
+    const batch = new PacketBatch({ capacity: 4 });
+    const i = batch.push(PROTO_TCP, ip('203.0.113.9'), 40000, ip('10.244.2.7'), 8080, 100);
+    for (let k = 0; k < 5; k++) assert.equal(batch.addIpv4Option(i, 0x01010101, 0x01010101), true); // NOPs: IHL 15
+    const full = frameOf(batch, i);
+    assert.equal(full[14] & 15, 15);
+    assert.equal(batch.addIpv4Option(i, 0x9a080000, 0), false);
+    assert.deepEqual(frameOf(batch, i), full);
+  });
+});

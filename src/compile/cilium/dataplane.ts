@@ -24,7 +24,7 @@ import { jhash3Words } from '../../net/hash.js';
 import { PROTO_SCTP, PROTO_TCP, type Protocol } from '../../net/proto.js';
 import { protocolName, servicePortName, type CiliumConfig, type Cluster } from '../../model/types.js';
 import {
-  HOOK_OUTPUT, HOOK_SOCKET, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, clearDecision, kVerdictNames,
+  DSR_OPTION, DSR_REPLY, DSR_TUNNEL, HOOK_OUTPUT, HOOK_SOCKET, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, clearDecision, kVerdictNames,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable } from '../tables/index.js';
@@ -221,7 +221,10 @@ export class CiliumDataplane implements ServiceDataplane {
     }
     const slot = this.selectSlot(f, pkt, path === PATH_SOCKET, out, commit);
     this.translate(f, slot, out);
-    if (path === PATH_NODEPORT) out.masquerade = this.snat(slot, pkt.proto);
+    if (path === PATH_NODEPORT) {
+      out.masquerade = this.snat(slot, pkt.proto);
+      if (this.dsr(slot, pkt.proto)) out.dsr = this.config.dsrDispatch === 'opt' ? DSR_OPTION : DSR_TUNNEL;
+    }
   }
 
   decide(pkt: FirstPacket, out: NatDecision): void {
@@ -229,6 +232,16 @@ export class CiliumDataplane implements ServiceDataplane {
     const path = this.path(pkt);
     const f = this.frontend(pkt, path, out);
     if (f >= 0) this.resolve(f, pkt, path, out, true);
+    else if (path === PATH_NODEPORT && this.dsrReply(pkt)) out.dsr = DSR_REPLY;
+  }
+
+  /**
+   * No service for the packet at the device, but it carries the frontend another node balanced it
+   * for (`nodeport_extract_dsr_v4`, compiled in with DSR, that is bpf-lb-mode dsr or hybrid): this
+   * node remembers it for the flow's replies (`snat_v4_create_dsr`).
+   */
+  private dsrReply(pkt: FirstPacket): boolean {
+    return this.config.lbMode !== 'snat' && (pkt.dsrIp ?? 0) !== 0;
   }
 
   /** `lb4_src_range_ok`: the LPM lookup of (rev-NAT index, source). */
@@ -242,9 +255,18 @@ export class CiliumDataplane implements ServiceDataplane {
 
   /** SNAT to the node for a remote backend in SNAT mode (hybrid: UDP only); DSR and local backends keep the client's address. */
   private snat(slot: number, proto: number): boolean {
+    return !this.dsrMode(proto) && this.cluster.endpoints.node[this.tables.slotRow[slot]] !== this.node;
+  }
+
+  /** DSR toward a remote backend (nodeport_lb4: `!backend_local` and `nodeport_uses_dsr4`); a local backend needs none. */
+  private dsr(slot: number, proto: number): boolean {
+    return this.dsrMode(proto) && this.cluster.endpoints.node[this.tables.slotRow[slot]] !== this.node;
+  }
+
+  /** `nodeport_uses_dsr`: every protocol with bpf-lb-mode dsr, TCP only with hybrid. */
+  private dsrMode(proto: number): boolean {
     const mode = this.config.lbMode;
-    if (mode === 'dsr' || (mode === 'hybrid' && proto === PROTO_TCP)) return false;
-    return this.cluster.endpoints.node[this.tables.slotRow[slot]] !== this.node;
+    return mode === 'dsr' || (mode === 'hybrid' && proto === PROTO_TCP);
   }
 
   readonly snatBy = 'bpf_host nodeport_nat_ipv4_fwd, cilium_snat_v4_external';
@@ -265,9 +287,17 @@ export class CiliumDataplane implements ServiceDataplane {
     const steps: TraceStep[] = [];
     const path = this.path(pkt);
     const where = this.where(pkt);
-    const d = { verdict: 0, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0 };
+    const d = { verdict: 0, servicePort: -1, endpoint: -1, dnatIp: 0, dnatPort: 0, masquerade: false, work: 0, dsr: 0 };
     const f = this.frontend(pkt, path, d);
     const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}/${protocolName(pkt.proto as Protocol)}`;
+    if (f < 0 && path === PATH_NODEPORT && this.dsrReply(pkt)) {
+      steps.push({ where, rule: `cilium_lb4_services_v2 lookup ${key}: none`, action: 'not a service: a packet for a local endpoint' });
+      steps.push({
+        where, rule: `nodeport_extract_dsr_v4: DSR frontend ${formatIp(pkt.dsrIp ?? 0)}:${pkt.dsrPort ?? 0}`,
+        action: 'snat_v4_create_dsr: the backend\'s replies to this client leave the node from the frontend (xlate_dsr_v4 at to-netdev), straight to the client',
+      });
+      return { verdict: 'none', servicePort: -1, candidates: [], masquerade: false, steps };
+    }
     if (f < 0) {
       const why = path === PATH_NONE && pkt.hook === HOOK_OUTPUT ? 'no per-packet service translation: host sockets are translated at connect()'
         : path === PATH_NONE ? 'no per-packet service translation: the pod\'s socket was translated at connect()'
@@ -300,7 +330,8 @@ export class CiliumDataplane implements ServiceDataplane {
     if (path === PATH_NODEPORT) {
       const mode = this.config.lbMode;
       const dsr = mode === 'dsr' || (mode === 'hybrid' && pkt.proto === PROTO_TCP);
-      steps.push({ where, rule: `bpf-lb-mode ${mode}`, action: dsr ? `DSR (${this.config.dsrDispatch} dispatch): the client's address is kept, the backend answers it directly` : 'SNAT to the node\'s address when the backend is on another node (nodeport_nat_ipv4_fwd), none for a local backend' });
+      const carry = this.config.dsrDispatch === 'opt' ? 'dsr_set_opt4 puts the frontend in an IPv4 option (TCP: on the SYN)' : `the frontend rides in the ${this.config.dsrDispatch} header (encap_geneve_dsr_opt4)`;
+      steps.push({ where, rule: `bpf-lb-mode ${mode}`, action: dsr ? `DSR (${this.config.dsrDispatch} dispatch) toward a backend on another node: the client's address is kept, ${carry}, and the backend's node answers the client directly from the frontend; none for a local backend` : 'SNAT to the node\'s address when the backend is on another node (nodeport_nat_ipv4_fwd), none for a local backend' });
     } else if (path === PATH_SOCKET) {
       steps.push({ where, rule: 'cilium_lb4_reverse_sk', action: 'the socket is connected to the backend: no packet carries the service address, conntrack keeps no service NAT, answers are translated back at the socket' });
     }
