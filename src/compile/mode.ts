@@ -56,6 +56,8 @@ export interface ConntrackPolicy {
    */
   readonly tcpMax: number;
   readonly anyMax: number;
+  /** False: TCP flags only time entries, no packet is INVALID (ConntrackTable's `tcpStateChecks`). Default true. */
+  readonly tcpStateChecks?: boolean;
 }
 
 /** How the real kernel loads a mode's rules, for `kdp verify` and the kernel baseline. */

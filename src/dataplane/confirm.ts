@@ -13,6 +13,7 @@ import { mix32 } from '../net/hash.js';
 import type { PacketBatch } from '../net/batch.js';
 import { DIR_ORIGINAL, INSERT_CLASH, INSERT_FULL, IPS_DST_NAT, IPS_SRC_NAT, type ConntrackTable } from './conntrack.js';
 import type { PipelineContext } from './context.js';
+import { MARK_DSR_OPTION } from './dsr.js';
 import { DROP_CONNTRACK_FULL, DROP_CONNTRACK_INVALID } from './next.js';
 import { kProxyPortMin, kProxyPortSpan, MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
 import type { PodNetworkPlan } from './pod-network.js';
@@ -70,6 +71,8 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   ct.endpoint[slot] = m.endpoint[i];
   if (m.redirected[i] === 1) ct.mark[slot] = MARK_PROXY_CLIENT;
   else if (m.proxyClientSlot[i] >= 0) ct.mark[slot] = MARK_PROXY_SERVER | m.proxyClientSlot[i];
+  else if (m.dsrOption[i] === 1) ct.mark[slot] = MARK_DSR_OPTION;
+  m.dsrOption[i] = 0; // the entry node's alone: the backend's node does not forward the flow
 }
 
 /**

@@ -142,6 +142,8 @@ const H_TIMEOUTS_F64 = 16; // in f64 units: byte 128
 const FLAG_GC_EARLY_DROP = 1;
 /** Full table: evict the least recently refreshed entry instead (a BPF LRU hash map, as Cilium's CT). */
 const FLAG_LRU = 2;
+/** TCP flags only time an entry, never make a packet INVALID (Cilium's BPF CT, bpf/lib/conntrack.h `__ct_lookup`). */
+const FLAG_NO_TCP_INVALID = 4;
 /** Which entries an LRU eviction may take: any, TCP ones (the TCP map), or the others. */
 const LRU_ANY = 0;
 const LRU_TCP = 1;
@@ -178,6 +180,12 @@ export interface ConntrackTableOptions {
    * Default: one map of maxEntries.
    */
   readonly tcpMax?: number;
+  /**
+   * False: a TCP packet the kernel's state machine finds INVALID (an ACK before any answer, as on
+   * a DSR entry node that never sees the replies) is accepted, its entry kept in its state and
+   * timer refreshed, as Cilium's BPF conntrack does (it tracks flags for lifetimes only). Default true.
+   */
+  readonly tcpStateChecks?: boolean;
 }
 
 /**
@@ -304,7 +312,7 @@ export class ConntrackTable {
       // Bucket width in index slots: a power of two, at least 1.
       const width = nextPow2(Math.ceil(slots / buckets));
       h[H_BUCKET_WIDTH] = width > slots ? slots : width;
-      h[H_FLAGS] = arg.lru ? FLAG_LRU : 0;
+      h[H_FLAGS] = (arg.lru ? FLAG_LRU : 0) | (arg.tcpStateChecks === false ? FLAG_NO_TCP_INVALID : 0);
       if (arg.tcpMax !== undefined) {
         if (!arg.lru || !Number.isInteger(arg.tcpMax) || arg.tcpMax < 1 || arg.tcpMax >= max) {
           throw new InvalidArgumentError('options.tcpMax needs options.lru and must be an integer in [1, options.maxEntries - 1]');
@@ -562,8 +570,13 @@ export class ConntrackTable {
       const old = this.tcpState[slot];
       const next = TCP_TRANSITIONS[(dir * TCP_FLAG_CLASSES + cls) * TCP_STATE_COUNT + old];
       if (next === TCP_INVALID) {
-        this.counters[C_INVALID]++;
-        return CT_INVALID;
+        if ((this.header[H_FLAGS] & FLAG_NO_TCP_INVALID) === 0) {
+          this.counters[C_INVALID]++;
+          return CT_INVALID;
+        }
+        this.expires[slot] = now + to[old];
+        if (dir === DIR_REPLY) this.status[slot] = st | IPS_SEEN_REPLY;
+        return CT_ACCEPT;
       }
       if (next === TCP_IGNORE) {
         this.counters[C_IGNORED]++;

@@ -12,7 +12,8 @@
  * - that node's postrouting, as a reply leaves the node (`xlate_dsr_v4` in to-netdev): its
  *   source becomes the frontend, so it goes to the client straight, never through the entry node.
  *
- * dsrCarry and dsrRemember run once per new flow; dsrReplyXlate once per packet leaving a node that
+ * dsrCarry and dsrRemember run once per new flow (dsrCarryEstablished for each later packet of a
+ * non-TCP flow that carries the option: its conntrack entry holds MARK_DSR_OPTION); dsrReplyXlate once per packet leaving a node that
  * has DSR flows (one socket-table lookup, ~1 probe), nothing on a node that has none.
  */
 import { DSR_OPTION, type FirstPacket } from '../compile/dataplane.js';
@@ -22,6 +23,7 @@ import { formatIp } from '../net/ipv4.js';
 import { TCP_SYN } from '../net/l4.js';
 import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
+import { DROP_CONNTRACK_INVALID } from './next.js';
 
 /** `DSR_IPV4_OPT_TYPE` (IPOPT_COPY | 0x1a) and the option's length, bpf/lib/common.h. */
 export const kDsrOptionType = 0x9a;
@@ -51,6 +53,7 @@ export function dsrCarry(ctx: PipelineContext, batch: PacketBatch, i: number, ho
     // A TCP flow's later packets need none: the backend's node knows the flow by then.
     if (batch.proto[i] === PROTO_TCP && (batch.tcpFlags[i] & TCP_SYN) === 0) return true;
     if (!batch.addIpv4Option(i, ((kDsrOptionType << 24) | (kDsrOptionLen << 16) | port) >>> 0, ip >>> 0)) return false;
+    if (batch.proto[i] !== PROTO_TCP) ctx.meta.dsrOption[i] = 1;
     if (rec) rec.record(batch, i, 'bpf_host: dsr_set_opt4', `IPv4 option ${kDsrOptionType.toString(16)} (8 bytes) carries the frontend ${formatIp(ip)}:${port} to the backend's node; the client's address is kept`);
     return true;
   }
@@ -58,6 +61,20 @@ export function dsrCarry(ctx: PipelineContext, batch: PacketBatch, i: number, ho
   ctx.meta.dsrPort[i] = port;
   if (rec) rec.record(batch, i, 'bpf_host: encap_geneve_dsr_opt4', `the frontend ${formatIp(ip)}:${port} rides to the backend's node in the tunnel's DSR option (kdp: in the packet's metadata, no Geneve header is built); the client's address is kept`);
   return true;
+}
+
+/**
+ * The conntrack mark of a non-TCP DSR flow whose packets carry the IPv4 option, every one of them
+ * (`dsr_set_opt4` runs for each packet the entry node forwards; it skips only a TCP flow's non-SYN
+ * packets). Cilium's mode makes no userspace-proxy marks (proxy-marks.ts), so the bit is its own.
+ */
+export const MARK_DSR_OPTION = 0x20000000;
+
+/** A later packet of a marked flow (original direction, entry `slot` on its node) carries the frontend again. */
+export function dsrCarryEstablished(ctx: PipelineContext, batch: PacketBatch, i: number, slot: number): void {
+  const ct = ctx.world.conntrack(batch.node[i]);
+  const t = slot * 6;
+  if (!dsrCarry(ctx, batch, i, DSR_OPTION, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff)) ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
 }
 
 /** The backend node remembers the flow of packet i (client to backend) with the frontend in `pkt`. */

@@ -70,6 +70,7 @@ export class NodeWorld {
       const split = own?.lru === true && this.conntrackMax === 'kube-proxy';
       ct = new ConntrackTable({
         maxEntries, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false,
+        tcpStateChecks: own?.tcpStateChecks ?? true,
         ...(split ? { tcpMax: Math.max(1, Math.floor(own.tcpMax / this.shards)) } : {}),
       });
       this.#conntrack[node] = ct;

@@ -43,6 +43,8 @@ export class PacketMeta {
    */
   readonly dsrIp: Uint32Array;
   readonly dsrPort: Uint16Array;
+  /** A new non-TCP flow that carried DSR's IPv4 option: its conntrack entry is marked, so every later packet carries it too. */
+  readonly dsrOption: Uint8Array;
   /** Prerouting's scratch: each packet's conntrack hash, and what its prefetch read. */
   readonly ctHash: Uint32Array;
   readonly ctWarm: Int32Array;
@@ -69,6 +71,7 @@ export class PacketMeta {
     this.proxyClientSlot = new Int32Array(n).fill(-1);
     this.dsrIp = new Uint32Array(n);
     this.dsrPort = new Uint16Array(n);
+    this.dsrOption = new Uint8Array(n);
     this.ctHash = new Uint32Array(n);
     this.ctWarm = new Int32Array(n);
   }
@@ -89,5 +92,6 @@ export class PacketMeta {
     this.redirected[i] = 0;
     this.proxyClientSlot[i] = -1;
     this.dsrIp[i] = 0;
+    this.dsrOption[i] = 0;
   }
 }

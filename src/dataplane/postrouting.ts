@@ -7,7 +7,7 @@
  *         reply leaving the backend's node: the frontend, dsr.ts), ctSlot
  * Next:   encap (overlay route) | underlay (plain route to another node) | done (a pod's veth on
  *         this node; out of the cluster)
- * Counts: drops conntrack-full, conntrack-invalid
+ * Counts: drops conntrack-full, conntrack-invalid (also: a DSR flow's packet with no room for its option)
  */
 import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
@@ -15,7 +15,8 @@ import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
 import { vethName } from './pod-network.js';
-import { dsrReplyXlate } from './dsr.js';
+import { DIR_ORIGINAL } from './conntrack.js';
+import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
@@ -39,7 +40,14 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
         rec.record(batch, i, 'POSTROUTING', by ? `SNAT to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (${by})` : `MASQUERADE to ${formatIp(batch.srcIp[i])}:${batch.srcPort[i]} (KUBE-POSTROUTING, mark 0x4000)`);
       }
     } else {
-      replaySourceNat(world.conntrack(node), ctDir[i], batch, i, rec, 'POSTROUTING');
+      const ct = world.conntrack(node);
+      replaySourceNat(ct, ctDir[i], batch, i, rec, 'POSTROUTING');
+      // A non-TCP DSR flow: each of its packets carries the frontend (dsr.ts).
+      const slot = batch.ctSlot[i];
+      if (slot >= 0 && ctDir[i] === DIR_ORIGINAL && (ct.mark[slot] & MARK_DSR_OPTION) !== 0) {
+        dsrCarryEstablished(ctx, batch, i, slot);
+        if (next[i] !== NEXT_POSTROUTING) continue;
+      }
     }
     const kind = outKind[i];
     if (kind === RK_VETH || kind === RK_BRIDGE) {

@@ -95,6 +95,18 @@ describe('conntrack table', () => {
     assert.equal(t.endpoint[dnat], -1);
   });
 
+  it('with tcpStateChecks false (Cilium\'s BPF CT), an ACK with no answer seen is accepted in its state; the kernel\'s calls it INVALID', () => {
+    // RFC 793 / nf_conntrack_proto_tcp: an original-direction ACK in SYN_SENT is invalid.
+    const kernel = new ConntrackTable({ maxEntries: 64 });
+    const k = serviceFlow(kernel, 40000, PROTO_TCP, TCPF_SYN, 0);
+    assert.equal(kernel.update(k, DIR_ORIGINAL, TCPF_ACK, 1), CT_INVALID);
+    const bpf = new ConntrackTable({ maxEntries: 64, lru: true, tcpStateChecks: false });
+    const b = serviceFlow(bpf, 40000, PROTO_TCP, TCPF_SYN, 0);
+    assert.equal(bpf.update(b, DIR_ORIGINAL, TCPF_ACK, 1), CT_ACCEPT);
+    assert.equal(TCP_STATE_NAMES[bpf.tcpState[b]], TCP_STATE_NAMES[TCP_SYN_SENT]);
+    assert.equal(bpf.counter('invalid'), 0);
+  });
+
   it('rejects a flow whose original or reply tuple is already tracked', () => {
     const t = new ConntrackTable({ maxEntries: 64 });
     assert.ok(serviceFlow(t, 40000, PROTO_UDP, 0, 0) >= 0);

@@ -48,10 +48,15 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.
   orderDependent: clientIpAffinity,
   // bpf/lib/conntrack_map.h: cilium_ct4_global (TCP) and cilium_ct_any4_global are BPF LRU maps;
-  // pkg/option/config.go lifetimes: TCP 21600 s, TCP closing 10 s, non-TCP 60 s.
+  // pkg/option/config.go lifetimes: TCP 21600 s, TCP closing 10 s, non-TCP 60 s. bpf/lib/conntrack.h
+  // __ct_lookup reads TCP flags for lifetimes and closing only: no packet is INVALID (a DSR entry
+  // node sees no replies, and its flows' ACKs go on).
   conntrack: (cluster) => {
     const config = ciliumConfigOf(cluster);
-    return { timeouts: { tcpEstablishedTimeoutSeconds: 21600, tcpCloseWaitTimeoutSeconds: 10, udpTimeoutSeconds: 60, udpStreamTimeoutSeconds: 60 }, lru: true, tcpMax: config.ctGlobalTcpMax, anyMax: config.ctGlobalAnyMax };
+    return {
+      timeouts: { tcpEstablishedTimeoutSeconds: 21600, tcpCloseWaitTimeoutSeconds: 10, udpTimeoutSeconds: 60, udpStreamTimeoutSeconds: 60 },
+      lru: true, tcpMax: config.ctGlobalTcpMax, anyMax: config.ctGlobalAnyMax, tcpStateChecks: false,
+    };
   },
   figures: (dp, cluster, clock) => maglevFigures(dp, cluster, clock),
   conntrackEntriesPerFlow: 2,

@@ -12,7 +12,10 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { CompiledCluster } from '../../../src/dataplane/compiled-cluster.js';
 import { PipelineContext } from '../../../src/dataplane/context.js';
-import { ENTRY_EXTERNAL } from '../../../src/dataplane/pipeline.js';
+import { END_POD } from '../../../src/dataplane/next.js';
+import { ENTRY_EXTERNAL, inject, runBatch } from '../../../src/dataplane/pipeline.js';
+import { PacketBatch } from '../../../src/net/batch.js';
+import { TCP_ACK } from '../../../src/net/l4.js';
 import { tracePacket, type TraceOutput } from '../../../src/dataplane/trace.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { ipv4ChecksumOk } from '../../../src/net/ipv4-header.js';
@@ -35,8 +38,7 @@ function cluster(data: Record<string, string>, protocol: 'TCP' | 'UDP' = 'TCP', 
   );
 }
 
-function fromOutside(c: Cluster, proto: number = PROTO_TCP): TraceOutput {
-  const ctx = new PipelineContext(new CompiledCluster(c, 'cilium'), { seed: 1, conntrackMax: 1024 });
+function fromOutside(c: Cluster, proto: number = PROTO_TCP, ctx = new PipelineContext(new CompiledCluster(c, 'cilium'), { seed: 1, conntrackMax: 1024 })): TraceOutput {
   return tracePacket(ctx, { proto: proto as 6, srcIp: parseIp('203.0.113.9'), srcPort: 40000, dstIp: parseIp('192.168.0.11'), dstPort: 30080, node: 0, entry: ENTRY_EXTERNAL }, { reply: true, capture: true });
 }
 
@@ -81,6 +83,22 @@ describe('cilium: DSR', () => {
     assert.equal(b[14] & 15, 7);
     assert.ok(l4ChecksumOk(b, 14, 42, PROTO_UDP, b.length - 42));
     assert.deepEqual(replyPath(out), { verdict: 'delivered', src: kFrontend, dst: kClient, nodes: ['node-2'] });
+  });
+
+  it('a flow\'s later packets: a TCP ACK carries no option (the backend\'s node knows the flow), every UDP packet does', () => {
+    for (const [protocol, proto, ihl] of [['TCP', PROTO_TCP, 5], ['UDP', PROTO_UDP, 7]] as const) {
+      const ctx = new PipelineContext(new CompiledCluster(cluster({ 'bpf-lb-mode': 'dsr' }, protocol), 'cilium'), { seed: 1, conntrackMax: 1024 });
+      fromOutside(ctx.world.cluster, proto, ctx);
+      const batch = new PacketBatch({ capacity: 2 });
+      const i = batch.push(proto, parseIp('203.0.113.9'), 40000, parseIp('192.168.0.11'), 30080, 64, proto === PROTO_TCP ? TCP_ACK : 0);
+      inject(ctx, batch, i, 0, ENTRY_EXTERNAL);
+      runBatch(ctx, batch);
+      assert.equal(batch.verdict[i], END_POD, protocol);
+      assert.equal(batch.node[i], 1);
+      const l3 = batch.l3Off[i];
+      assert.equal(batch.bytes[l3] & 15, ihl, protocol);
+      if (ihl === 7) assert.deepEqual([...batch.bytes.subarray(l3 + 20, l3 + 28)], [0x9a, 8, 30080 >> 8, 30080 & 0xff, 192, 168, 0, 11]);
+    }
   });
 
   it('bpf-lb-mode hybrid: TCP goes DSR, UDP is SNATed to the entry node and answered back through it', () => {
