@@ -95,6 +95,8 @@ export function priorityText(hook: Hook, priority: number): string {
   };
   if (hook === 'prerouting' && Math.abs(priority + 100) <= 10) return named('dstnat', -100);
   if (hook === 'postrouting' && Math.abs(priority - 100) <= 10) return named('srcnat', 100);
+  // `filter` is a name on every hook (nft 1.0.6 lists priority 0 as `priority filter`).
+  if (Math.abs(priority) <= 10) return named('filter', 0);
   return String(priority);
 }
 
