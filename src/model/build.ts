@@ -367,7 +367,13 @@ export interface BuildOptions {
 export function buildCluster(objects: readonly SourceObject[], file?: string, options: BuildOptions = {}): BuildResult {
   const report = new Reporter(file);
   const inputs = classify(objects, report, options);
-  const configured = inputs.proxy ?? kDefaultProxyConfig;
+  const kubeProxy = inputs.proxy ?? kDefaultProxyConfig;
+  // What kube-proxy probes on the node (nfacct counters, --random-fully) is not in its configuration.
+  const configured = {
+    ...kubeProxy,
+    nfacct: inputs.network?.nfacct ?? kubeProxy.nfacct,
+    randomFully: inputs.network?.randomFully ?? kubeProxy.randomFully,
+  };
   // Cilium replacing kube-proxy implements the Services: its mode is the default then.
   const proxy = inputs.cilium?.kubeProxyReplacement && configured.mode === '' ? { ...configured, mode: 'cilium' } : configured;
   const { network, conflict } = resolvePodNetwork(inputs.network, inputs.pools);

@@ -150,6 +150,14 @@ export interface ProxyConfig {
   /** `nodePortAddresses: ["primary"]`: only the node's primary InternalIP. */
   readonly nodePortPrimaryOnly: boolean;
   readonly conntrack: ConntrackConfig;
+  /**
+   * The node has the nfacct counters kube-proxy's iptables mode matches (`-m nfacct`): kube-proxy
+   * adds those matches only when it could create the counters. ClusterNetwork `spec.nfacct`, off
+   * by default, so that `kdp compile` output loads as it is into a kernel that never had them.
+   */
+  readonly nfacct: boolean;
+  /** The node's iptables supports `MASQUERADE --random-fully` (>= 1.6.2; iptables and IPVS modes). ClusterNetwork `spec.randomFully`, default true. */
+  readonly randomFully: boolean;
 }
 
 /** Cilium's `bpf-lb-algorithm`, `bpf-lb-mode`, `bpf-lb-acceleration`, `bpf-lb-dsr-dispatch`. */

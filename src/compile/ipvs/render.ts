@@ -118,7 +118,7 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
   filter.push('-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable');
   nat.push(`-A KUBE-POSTROUTING -m mark ! --mark ${mark}/${mark} -j RETURN`);
   nat.push(`-A KUBE-POSTROUTING -j MARK --set-xmark ${mark}/0x0`);
-  nat.push('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully');
+  nat.push(`-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${dp.cluster.proxy.randomFully ? ' --random-fully' : ''}`);
   nat.push(`-A KUBE-MARK-MASQ -j MARK --set-xmark ${mark}/${mark}`);
 
   return [

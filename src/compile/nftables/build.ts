@@ -182,7 +182,7 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   const cipCheck = b.chain(kChainClusterIpsCheck);
   cipCheck.push({ matches: [{ k: 'addr-set', field: 'daddr', set: kSetClusterIps }], action: { k: 'reject' }, comment: 'Reject traffic to invalid ports of ClusterIPs' });
   if (cluster.serviceCIDRs.length > 0) {
-    cipCheck.push({ matches: [{ k: 'addr', field: 'daddr', neg: false, cidrs: cluster.serviceCIDRs }], action: { k: 'drop' }, comment: 'Drop traffic to unallocated ClusterIPs' });
+    cipCheck.push({ matches: [{ k: 'addr', field: 'daddr', neg: false, cidrs: cluster.serviceCIDRs, anonSet: true }], action: { k: 'drop' }, comment: 'Drop traffic to unallocated ClusterIPs' });
   }
   if (!npa.matchAll) b.set({ name: kSetNodePortIps, comment: 'IPs that accept NodePort traffic', timeout: 0, size: 0, elements: [...npa.ips] });
 
@@ -327,7 +327,7 @@ function writeServicePort(
   if (usesFWChain) {
     const sources: Cidr[] = [...svc.loadBalancerSourceRanges];
     if (nodeIP >= 0 && sources.some((c) => cidrContains(c, nodeIP))) for (const lb of svc.loadBalancerIPs) sources.push({ base: lb, prefix: 32 });
-    b.chain(fwChain).push({ matches: [{ k: 'addr', field: 'saddr', neg: true, cidrs: sources }], action: { k: 'drop' } });
+    b.chain(fwChain).push({ matches: [{ k: 'addr', field: 'saddr', neg: true, cidrs: sources, anonSet: true }], action: { k: 'drop' } });
   }
 
   if (affinity) {

@@ -14,7 +14,7 @@ import { compileProgram } from './program.js';
 import type { Ruleset } from './ruleset.js';
 import { renderRuleset, rulesetChunks } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
-import { nftablesOneEndpointSync } from './sync.js';
+import { fullSync, nftablesOneEndpointSync } from './sync.js';
 
 export interface NftablesOptions {
   /** Index into `Cluster.nodes` of the node the rules are for. */
@@ -53,7 +53,11 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   name: 'nftables',
   summary: 'kube-proxy nftables mode: verdict maps (service-ips, service-nodeports)',
   compile: (cluster, node) => compileNftables(cluster, { node }),
-  formats: { nft: (cluster, node) => rulesetChunks(buildRuleset(cluster, { node })) },
+  formats: {
+    nft: (cluster, node) => rulesetChunks(buildRuleset(cluster, { node })),
+    // The `nft -f` transaction of kube-proxy's full sync into an empty table, one statement a line.
+    'nft-transaction': (cluster, node) => fullSync(buildRuleset(cluster, { node })).text,
+  },
   parsers: {
     nft: (text, cluster, node) => {
       if (!cluster) throw new InvalidArgumentError('reading nft text needs the cluster it was taken from (its Services and endpoints)');
