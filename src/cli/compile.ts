@@ -17,9 +17,11 @@ Compiles the cluster's Services for one node the way kube-proxy would, and print
 the mode's own text format, so they can be diffed against a real node:
   iptables    iptables-save (nat and filter tables, kube-proxy's comments), iptables-restore
               (what kube-proxy hands iptables-restore --noflush on a full sync, in its own word order)
-  ipvs        ipvsadm (ipvsadm -S -n), ipset (ipset save), iptables-save (IPVS mode's rules)
-  nftables    nft (nft list table ip kube-proxy), nft-transaction (the nft -f transaction of
-              kube-proxy's full sync, one add/flush statement a line, in kube-proxy's spelling)
+  ipvs        ipvsadm (ipvsadm -S -n), ipvsadm-list (ipvsadm -Ln), ipset (ipset save),
+              iptables-save (IPVS mode's rules)
+  nftables    nft (nft list table ip kube-proxy), nft-json (nft -j list table ip kube-proxy),
+              nft-transaction (the nft -f transaction of kube-proxy's full sync, one add/flush
+              statement a line, in kube-proxy's spelling)
   userspace   iptables-save (the portal rules)
 
 --from-iptables-save reads a real node's dump into the same representation (with FILE, its

@@ -111,7 +111,7 @@ describe('kdp compile', () => {
   it('refuses a format the mode does not print, and a parse error in a dump names its line', () => {
     const bad = run('compile', fixture, '--mode', 'nftables', '--format', 'ipvsadm');
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /takes nft, nft-transaction, json/);
+    assert.match(bad.stderr, /takes nft, nft-transaction, nft-json, json/);
     const dump = join(dir, 'dump.txt');
     writeFileSync(dump, '*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES --frobnicate -j ACCEPT\nCOMMIT\n');
     const r = run('compile', '--from-iptables-save', dump);

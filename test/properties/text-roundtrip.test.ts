@@ -2,7 +2,8 @@
  * Every text format kdp renders parses back to itself, and a parsed ruleset decides exactly as
  * the compiled one, for random clusters and every node:
  *  - iptables-save and iptables-restore input (src/compile/iptables: render, parse);
- *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset);
+ *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset) and its
+ *    JSON, `nft -j` (json.ts: renderRulesetJson, parseRulesetJson);
  *  - `cilium-dbg bpf lb list`, `bpf lb maglev list` and `service list` (src/compile/cilium: render.ts,
  *    parse.ts, parse-maglev.ts, parse-service-list.ts), with random and with Maglev selection, asked
  *    both at the socket and at the node's device: every listing kdp writes for Cilium reads back to
@@ -20,7 +21,7 @@
  */
 import { test } from 'node:test';
 import { compileIptables, compileRuleset, dataplaneFromIptablesSave, parseIptablesSave, renderIptablesRestore, renderIptablesSave } from '../../src/compile/iptables/index.js';
-import { buildRuleset, compileNftables, dataplaneFromNftText, parseRuleset, renderRuleset } from '../../src/compile/nftables/index.js';
+import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, parseRuleset, parseRulesetJson, renderRuleset, renderRulesetJson } from '../../src/compile/nftables/index.js';
 import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, kVerdictNames, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
 import { compileCilium, parseLbList, parseMaglevList, parseServiceList, renderLbList, renderMaglevList, renderServiceList, type CiliumTables } from '../../src/compile/cilium/index.js';
 import type { CiliumConfig, Cluster } from '../../src/model/types.js';
@@ -90,7 +91,7 @@ test('iptables-save and iptables-restore text: render -> parse -> render is the 
   );
 });
 
-test('nft list text: render -> parse -> render is the identity, and the parsed ruleset decides as the compiled one', () => {
+test('nft list text and nft -j JSON: render -> parse -> render is the identity, and the parsed ruleset decides as the compiled one', () => {
   checkProperty(
     'nftables text round trip',
     scenarioArb(),
@@ -103,6 +104,10 @@ test('nft list text: render -> parse -> render is the identity, and the parsed r
         // Assert
         holds(firstLineDiff(text, renderRuleset(parseRuleset(text))), `nft, node-${node + 1}`);
         holds(decideAlike(compileNftables(cluster, { node }), dataplaneFromNftText(text, cluster, { node }), packets.filter((p) => p.probe.node === node)), `node-${node + 1}`);
+        const json = renderRulesetJson(buildRuleset(cluster, { node }));
+        const fromJson = parseRulesetJson(json);
+        holds(json === renderRulesetJson(fromJson) ? '' : 'nft -j: re-rendered JSON differs', `nft -j, node-${node + 1}`);
+        holds(decideAlike(compileNftables(cluster, { node }), dataplaneFromRuleset(fromJson, cluster, { node }), packets.filter((p) => p.probe.node === node)), `nft -j, node-${node + 1}`);
       }
     },
     { numRuns: kRuns, ...scenarioReport('nftables') },

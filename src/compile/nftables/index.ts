@@ -10,6 +10,7 @@ import { nodeAddresses } from '../node-addresses.js';
 import { buildRuleset } from './build.js';
 import { NftablesDataplane } from './dataplane.js';
 import { parseRuleset } from './parse.js';
+import { parseRulesetJson, renderRulesetJson } from './json.js';
 import { compileProgram } from './program.js';
 import type { Ruleset } from './ruleset.js';
 import { renderRuleset, rulesetChunks } from './render.js';
@@ -57,11 +58,17 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
     nft: (cluster, node) => rulesetChunks(buildRuleset(cluster, { node })),
     // The `nft -f` transaction of kube-proxy's full sync into an empty table, one statement a line.
     'nft-transaction': (cluster, node) => fullSync(buildRuleset(cluster, { node })).text,
+    // `nft -j list table ip kube-proxy`, as nft 1.0.6 prints it (less handles).
+    'nft-json': (cluster, node) => renderRulesetJson(buildRuleset(cluster, { node })),
   },
   parsers: {
     nft: (text, cluster, node) => {
       if (!cluster) throw new InvalidArgumentError('reading nft text needs the cluster it was taken from (its Services and endpoints)');
       return dataplaneFromNftText(text, cluster, { node: node ?? 0 });
+    },
+    'nft-json': (text, cluster, node) => {
+      if (!cluster) throw new InvalidArgumentError('reading nft -j output needs the cluster it was taken from (its Services and endpoints)');
+      return dataplaneFromRuleset(parseRulesetJson(text), cluster, { node: node ?? 0 });
     },
   },
   sharedClasses: kNftSharedClasses,
@@ -96,6 +103,7 @@ export { buildRuleset, nodePortAddresses } from './build.js';
 export type { NodePortAddresses } from './build.js';
 export { renderRuleset } from './render.js';
 export { parseRuleset } from './parse.js';
+export { parseRulesetJson, renderRulesetJson, rulesetJsonObjects } from './json.js';
 export { compileProgram } from './program.js';
 export type { NftProgram } from './program.js';
 export { NftablesDataplane };
