@@ -539,7 +539,10 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
       externalTrafficPolicy: s.type === 'NodePort' || s.type === 'LoadBalancer' || s.externalIPs.length > 0 ? s.externalTrafficPolicy : 'Cluster',
       internalTrafficPolicy: s.internalTrafficPolicy,
       affinity: s.affinity,
-      healthCheckNodePort: s.healthCheckNodePort,
+      // kube-proxy keeps the health-check node port only where the API server allocates one, for a
+      // LoadBalancer Service with externalTrafficPolicy Local (pkg/proxy/serviceport.go
+      // newBaseServiceInfo, apiservice.NeedsHealthCheck); the raw field elsewhere is ignored.
+      healthCheckNodePort: s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' ? s.healthCheckNodePort : 0,
       externalName: s.externalName,
       publishNotReadyAddresses: s.publishNotReadyAddresses,
       ports: portIndexes,

@@ -86,6 +86,7 @@ export interface Service {
   readonly externalTrafficPolicy: TrafficPolicy;
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly affinity: SessionAffinity;
+  /** `spec.healthCheckNodePort` as kube-proxy keeps it: only for a LoadBalancer with externalTrafficPolicy Local, else 0. */
   readonly healthCheckNodePort: number;
   /** `spec.externalName` of an ExternalName Service ('' otherwise): CoreDNS answers it as a CNAME. */
   readonly externalName: string;
