@@ -15,9 +15,13 @@ const help = `Usage: kdp compile FILE --mode MODE [--node NAME] [--format FORMAT
 
 Compiles the cluster's Services for one node the way kube-proxy would, and prints the tables in
 the mode's own text format, so they can be diffed against a real node:
-  iptables    iptables-save (nat and filter tables, kube-proxy's comments)
-  ipvs        ipvsadm (ipvsadm -S -n), ipset (ipset save), iptables-save (IPVS mode's rules)
-  nftables    nft (nft list table ip kube-proxy)
+  iptables    iptables-save (nat and filter tables, kube-proxy's comments), iptables-restore
+              (what kube-proxy hands iptables-restore --noflush on a full sync, in its own word order)
+  ipvs        ipvsadm (ipvsadm -S -n), ipvsadm-list (ipvsadm -Ln), ipset (ipset save),
+              iptables-save (IPVS mode's rules)
+  nftables    nft (nft list table ip kube-proxy), nft-json (nft -j list table ip kube-proxy),
+              nft-transaction (the nft -f transaction of kube-proxy's full sync, one add/flush
+              statement a line, in kube-proxy's spelling)
   userspace   iptables-save (the portal rules)
 
 --from-iptables-save reads a real node's dump into the same representation (with FILE, its
@@ -27,7 +31,7 @@ Options:
   --mode M       ${modeNames().join(' | ')}    [default: the file's KubeProxyConfiguration]
   --node NAME    the node to compile for (Local policies and node addresses differ per node)
                  [default: the first node]
-  --format F     iptables-save | ipvsadm | ipset | nft | json   [default: the mode's own]
+  --format F     one of the mode's formats above, or json   [default: the mode's first]
   --stats        print rule counts, chain counts, table memory and compile time instead
   -o, --output   write to a file (atomically) instead of standard output
   -h, --help     this text

@@ -379,7 +379,13 @@ export interface BuildOptions {
 export function buildCluster(objects: readonly SourceObject[], file?: string, options: BuildOptions = {}): BuildResult {
   const report = new Reporter(file);
   const inputs = classify(objects, report, options);
-  const configured = inputs.proxy ?? kDefaultProxyConfig;
+  const kubeProxy = inputs.proxy ?? kDefaultProxyConfig;
+  // What kube-proxy probes on the node (nfacct counters, --random-fully) is not in its configuration.
+  const configured = {
+    ...kubeProxy,
+    nfacct: inputs.network?.nfacct ?? kubeProxy.nfacct,
+    randomFully: inputs.network?.randomFully ?? kubeProxy.randomFully,
+  };
   // Cilium replacing kube-proxy implements the Services: its mode is the default then.
   const proxy = inputs.cilium?.kubeProxyReplacement && configured.mode === '' ? { ...configured, mode: 'cilium' } : configured;
   const { network, conflict } = resolvePodNetwork(inputs.network, inputs.pools);
@@ -545,7 +551,10 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
       externalTrafficPolicy: s.type === 'NodePort' || s.type === 'LoadBalancer' || s.externalIPs.length > 0 ? s.externalTrafficPolicy : 'Cluster',
       internalTrafficPolicy: s.internalTrafficPolicy,
       affinity: s.affinity,
-      healthCheckNodePort: s.healthCheckNodePort,
+      // kube-proxy keeps the health-check node port only where the API server allocates one, for a
+      // LoadBalancer Service with externalTrafficPolicy Local (pkg/proxy/serviceport.go
+      // newBaseServiceInfo, apiservice.NeedsHealthCheck); the raw field elsewhere is ignored.
+      healthCheckNodePort: s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' ? s.healthCheckNodePort : 0,
       externalName: s.externalName,
       publishNotReadyAddresses: s.publishNotReadyAddresses,
       ports: portIndexes,

@@ -42,6 +42,8 @@ export const kDefaultProxyConfig: ProxyConfig = {
   nodePortAddresses: [],
   nodePortPrimaryOnly: false,
   conntrack: kDefaultConntrack,
+  nfacct: false,
+  randomFully: true,
 };
 
 /** kube-apiserver's `--service-node-port-range` default. */
@@ -107,6 +109,8 @@ export function readProxyConfig(r: FieldReader, obj: Json, modes?: readonly stri
       udpTimeoutSeconds: seconds(r, ct.udpTimeout, ['conntrack', 'udpTimeout'], kDefaultConntrack.udpTimeoutSeconds),
       udpStreamTimeoutSeconds: seconds(r, ct.udpStreamTimeout, ['conntrack', 'udpStreamTimeout'], kDefaultConntrack.udpStreamTimeoutSeconds),
     },
+    nfacct: d.nfacct,
+    randomFully: d.randomFully,
   };
 }
 
@@ -287,6 +291,9 @@ export interface ClusterNetworkSpec {
   readonly nodePortRange: readonly [number, number];
   /** Whether the file declared the range (else kube-apiserver's default is assumed). */
   readonly nodePortRangeDeclared: boolean;
+  /** The node settings kube-proxy probes for (see ProxyConfig): nfacct counters, `--random-fully`. */
+  readonly nfacct?: boolean;
+  readonly randomFully?: boolean;
 }
 
 export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpec {
@@ -307,6 +314,10 @@ export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpe
   }
   const nodeResolvConf = readNodeResolvConf(r, spec.nodeResolvConf);
   const nodeLocalDns = readNodeLocalDns(r, spec.nodeLocalDNS);
+  const nodeSettings = {
+    ...(spec.nfacct !== undefined ? { nfacct: r.bool(spec.nfacct, ['spec', 'nfacct'], false) } : {}),
+    ...(spec.randomFully !== undefined ? { randomFully: r.bool(spec.randomFully, ['spec', 'randomFully'], true) } : {}),
+  };
   return {
     ...(cni ? { cni } : {}),
     mtu,
@@ -314,6 +325,7 @@ export function readClusterNetwork(r: FieldReader, obj: Json): ClusterNetworkSpe
     nodePortRangeDeclared: rangeText !== '',
     ...(nodeResolvConf ? { nodeResolvConf } : {}),
     ...(nodeLocalDns ? { nodeLocalDns } : {}),
+    ...nodeSettings,
   };
 }
 

@@ -86,6 +86,7 @@ export interface Service {
   readonly externalTrafficPolicy: TrafficPolicy;
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly affinity: SessionAffinity;
+  /** `spec.healthCheckNodePort` as kube-proxy keeps it: only for a LoadBalancer with externalTrafficPolicy Local, else 0. */
   readonly healthCheckNodePort: number;
   /** `spec.externalName` of an ExternalName Service ('' otherwise): CoreDNS answers it as a CNAME. */
   readonly externalName: string;
@@ -150,6 +151,14 @@ export interface ProxyConfig {
   /** `nodePortAddresses: ["primary"]`: only the node's primary InternalIP. */
   readonly nodePortPrimaryOnly: boolean;
   readonly conntrack: ConntrackConfig;
+  /**
+   * The node has the nfacct counters kube-proxy's iptables mode matches (`-m nfacct`): kube-proxy
+   * adds those matches only when it could create the counters. ClusterNetwork `spec.nfacct`, off
+   * by default, so that `kdp compile` output loads as it is into a kernel that never had them.
+   */
+  readonly nfacct: boolean;
+  /** The node's iptables supports `MASQUERADE --random-fully` (>= 1.6.2; iptables and IPVS modes). ClusterNetwork `spec.randomFully`, default true. */
+  readonly randomFully: boolean;
 }
 
 /** Cilium's `bpf-lb-algorithm`, `bpf-lb-mode`, `bpf-lb-acceleration`, `bpf-lb-dsr-dispatch`. */

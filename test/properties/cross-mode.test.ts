@@ -27,14 +27,17 @@
  *       without (local) endpoints is REJECTed / DROPped there on every local address.
  *  N-D5 nftables: node-originated traffic to an externalIP or LB IP of a service without
  *       endpoints is REJECTed: nftablesJumpChains jumps service-endpoints-check (the
- *       no-endpoint-services map, which holds external addresses too) from filter-output; and
- *       under eTP Local without a local endpoint the same map DROPs it. iptables mode puts these
+ *       no-endpoint-services map, which holds external addresses too) from filter-output.
+ *       (Under eTP Local without a local endpoint it once DROPped too; since kubernetes PR 132456,
+ *       1.33 PR 133969, filter-output runs at priority 0, after nat-output has short-circuited
+ *       the node's own packet to the cluster endpoints, as iptables mode does.) iptables mode puts these
  *       verdicts in KUBE-EXTERNAL-SERVICES ("has no endpoints" REJECT, "has no local endpoints"
  *       DROP), jumped from INPUT and FORWARD only (iptablesJumpChains), so the node's own packet
  *       goes on (none), or short-circuits to the cluster endpoints ("route LOCAL traffic").
  *  N-D6 nftables: like I-D6, the LB source-range firewall (firewall-check, jumped from
- *       filter-prerouting before service-endpoints-check) DROPs outsiders even when the service
- *       has no endpoints; iptables mode REJECTs them (no KUBE-FW without endpoints).
+ *       filter-prerouting-pre-dnat / filter-output-pre-dnat at priority -110, before
+ *       service-endpoints-check at 0) DROPs outsiders, the node's own packets included, even when
+ *       the service has no endpoints; iptables mode REJECTs them (no KUBE-FW without endpoints).
  *  I-D1/D2/D4 IPVS: a Local policy uses the local endpoints, else the cluster endpoints
  *       (pkg/proxy/ipvs/proxier.go syncEndpoint, kubernetes PR 97081: "Allow access from local
  *       PODs even if no local endpoints exist"), for every source; a virtual service without
@@ -149,11 +152,10 @@ function predict(mode: ModeName, ref: ServiceAnswer, cs: ClusterSpec, cluster: C
     if (sp >= 0 && (via === 'external-ip' || via === 'lb-ip')) {
       const svc = cluster.services[cluster.ports[sp].service];
       const sets = endpointSets(cs, cluster, sp, p.probe.node);
-      if (p.probe.entry !== ENTRY_HOST && svc.loadBalancerSourceRanges.length > 0 && via === 'lb-ip' && sets.cluster.length === 0 && !svc.loadBalancerSourceRanges.some((c) => cidrContains(c, p.probe.srcIp))) {
+      if (svc.loadBalancerSourceRanges.length > 0 && via === 'lb-ip' && sets.cluster.length === 0 && !svc.loadBalancerSourceRanges.some((c) => cidrContains(c, p.probe.srcIp))) {
         return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // N-D6
       }
       if (p.probe.entry === ENTRY_HOST && sets.cluster.length === 0) return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // N-D5
-      if (p.probe.entry === ENTRY_HOST && svc.externalTrafficPolicy === 'Local' && sets.local.length === 0) return { want: { ...none, verdict: 'drop' }, compareMasq: true }; // N-D5
     }
     return { want: ref, compareMasq: true };
   }

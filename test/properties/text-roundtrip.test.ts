@@ -2,24 +2,31 @@
  * Every text format kdp renders parses back to itself, and a parsed ruleset decides exactly as
  * the compiled one, for random clusters and every node:
  *  - iptables-save and iptables-restore input (src/compile/iptables: render, parse);
- *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset);
+ *  - `nft list table ip kube-proxy` (src/compile/nftables: renderRuleset, parseRuleset) and its
+ *    JSON, `nft -j` (json.ts: renderRulesetJson, parseRulesetJson);
  *  - `cilium-dbg bpf lb list`, `bpf lb maglev list` and `service list` (src/compile/cilium: render.ts,
  *    parse.ts, parse-maglev.ts, parse-service-list.ts), with random and with Maglev selection, asked
  *    both at the socket and at the node's device: every listing kdp writes for Cilium reads back to
  *    the same listing and to maps that decide alike.
- * ipvsadm-save output is rendered only (src/compile/ipvs has no ipvsadm parser), so it has no
- * round-trip law; the userspace mode's iptables-save likewise has no parser.
+ *  - `ipvsadm -S -n`, `ipvsadm -Ln` and `ipset save` (src/compile/ipvs: render.ts, ipsets.ts,
+ *    parse-ipvsadm.ts, parse-ipset.ts, from-node.ts): each listing reads back to the same
+ *    listings (IPVS mode's iptables-save included, which the sets decide), alone or together, and
+ *    to a node that decides alike. ipvsadm sorts real servers for display, so a dump cannot give
+ *    the kernel's own order: the parsed node is held to the same verdict, Service, candidates and
+ *    masquerade, not to the same rr/mh pick.
+ * The userspace mode's iptables-save has no parser, so it has no round-trip law.
  *
  * Runs in `npm test`: 40 scenarios per format (every node; every packet of the scenario decided
  * with 4 random draws by both dataplanes).
  */
 import { test } from 'node:test';
 import { compileIptables, compileRuleset, dataplaneFromIptablesSave, parseIptablesSave, renderIptablesRestore, renderIptablesSave } from '../../src/compile/iptables/index.js';
-import { buildRuleset, compileNftables, dataplaneFromNftText, parseRuleset, renderRuleset } from '../../src/compile/nftables/index.js';
-import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
+import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, parseRuleset, parseRulesetJson, renderRuleset, renderRulesetJson } from '../../src/compile/nftables/index.js';
+import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, kVerdictNames, newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
 import { compileCilium, parseLbList, parseMaglevList, parseServiceList, renderLbList, renderMaglevList, renderServiceList, type CiliumTables } from '../../src/compile/cilium/index.js';
 import type { CiliumConfig, Cluster } from '../../src/model/types.js';
 import { CiliumDataplane } from '../../src/compile/cilium/dataplane.js';
+import { compileIpvs, ipvsFromDump, renderIpsetSave, renderIpvsadmList, renderIpvsadmSave, renderIpvsIptablesSave } from '../../src/compile/ipvs/index.js';
 import { kDefaultCiliumConfig } from '../../src/model/read-config.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import fc from 'fast-check';
@@ -84,7 +91,7 @@ test('iptables-save and iptables-restore text: render -> parse -> render is the 
   );
 });
 
-test('nft list text: render -> parse -> render is the identity, and the parsed ruleset decides as the compiled one', () => {
+test('nft list text and nft -j JSON: render -> parse -> render is the identity, and the parsed ruleset decides as the compiled one', () => {
   checkProperty(
     'nftables text round trip',
     scenarioArb(),
@@ -97,6 +104,10 @@ test('nft list text: render -> parse -> render is the identity, and the parsed r
         // Assert
         holds(firstLineDiff(text, renderRuleset(parseRuleset(text))), `nft, node-${node + 1}`);
         holds(decideAlike(compileNftables(cluster, { node }), dataplaneFromNftText(text, cluster, { node }), packets.filter((p) => p.probe.node === node)), `node-${node + 1}`);
+        const json = renderRulesetJson(buildRuleset(cluster, { node }));
+        const fromJson = parseRulesetJson(json);
+        holds(json === renderRulesetJson(fromJson) ? '' : 'nft -j: re-rendered JSON differs', `nft -j, node-${node + 1}`);
+        holds(decideAlike(compileNftables(cluster, { node }), dataplaneFromRuleset(fromJson, cluster, { node }), packets.filter((p) => p.probe.node === node)), `nft -j, node-${node + 1}`);
       }
     },
     { numRuns: kRuns, ...scenarioReport('nftables') },
@@ -139,5 +150,59 @@ test('cilium-dbg bpf lb list, bpf lb maglev list, service list: render -> parse 
       }
     },
     { numRuns: kRuns, describe: ([sc, alg]) => `${alg}: ${JSON.stringify(sc.cluster)}` },
+  );
+});
+
+/** Verdict, Service, candidates (as a set) and masquerade alike for every packet, and each pick a candidate. */
+function decideAlikeAnyOrder(a: ServiceDataplane, b: ServiceDataplane, packets: readonly ResolvedPacket[]): string {
+  const pkt = newFirstPacket();
+  const db = newNatDecision();
+  for (const p of packets) {
+    Object.assign(pkt, {
+      srcIp: p.probe.srcIp, srcPort: p.probe.srcPort, dstIp: p.probe.dstIp, dstPort: p.probe.dstPort, proto: p.probe.proto,
+      hook: p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD, rand: 0x55555555,
+    });
+    const ea = a.explain(pkt);
+    const eb = b.explain(pkt);
+    const sorted = (c: readonly number[]): string => JSON.stringify([...c].sort((x, y) => x - y));
+    if (ea.verdict !== eb.verdict || ea.servicePort !== eb.servicePort || sorted(ea.candidates) !== sorted(eb.candidates) || ea.masquerade !== eb.masquerade) {
+      return `explain: compiled ${ea.verdict} ${ea.servicePort} [${ea.candidates}] masq ${ea.masquerade}, parsed ${eb.verdict} ${eb.servicePort} [${eb.candidates}] masq ${eb.masquerade}`;
+    }
+    b.decide(pkt, db);
+    if (kVerdictNames[db.verdict] !== eb.verdict || (db.endpoint >= 0 && !eb.candidates.includes(db.endpoint))) return `decide: ${kVerdictNames[db.verdict]} endpoint ${db.endpoint}, explain ${eb.verdict} [${eb.candidates}]`;
+  }
+  return '';
+}
+
+test('ipvsadm -S -n, ipvsadm -Ln and ipset save: render -> parse -> render is the identity, and the parsed node decides as the compiled one', () => {
+  checkProperty(
+    'ipvs text round trip',
+    scenarioArb(),
+    (sc) => {
+      // Arrange
+      const { cluster, packets } = resolveScenario(sc);
+      for (let node = 0; node < cluster.nodes.length; node++) {
+        const compiled = compileIpvs(cluster, { node });
+        const save = renderIpvsadmSave(compiled);
+        const list = renderIpvsadmList(compiled);
+        const ipset = renderIpsetSave(compiled);
+        const rules = renderIpvsIptablesSave(compiled);
+        const mine = packets.filter((p) => p.probe.node === node);
+        // Act
+        const both = ipvsFromDump(save + ipset, cluster, node);
+        const fromList = ipvsFromDump(list + ipset, cluster, node);
+        const setsAlone = ipvsFromDump(ipset, cluster, node);
+        const saveAlone = ipvsFromDump(save, cluster, node);
+        // Assert
+        for (const [what, parsed] of [['ipvsadm -S -n + ipset save', both], ['ipvsadm -Ln + ipset save', fromList], ['ipset save alone', setsAlone], ['ipvsadm -S -n alone', saveAlone]] as const) {
+          holds(firstLineDiff(save, renderIpvsadmSave(parsed)), `${what}: ipvsadm -S -n, node-${node + 1}`);
+          holds(firstLineDiff(list, renderIpvsadmList(parsed)), `${what}: ipvsadm -Ln, node-${node + 1}`);
+          holds(firstLineDiff(ipset, renderIpsetSave(parsed)), `${what}: ipset save, node-${node + 1}`);
+          holds(firstLineDiff(rules, renderIpvsIptablesSave(parsed)), `${what}: iptables-save, node-${node + 1}`);
+          holds(decideAlikeAnyOrder(compiled, parsed, mine), `${what}: node-${node + 1}`);
+        }
+      }
+    },
+    { numRuns: kRuns, ...scenarioReport('ipvs') },
   );
 });

@@ -24,9 +24,9 @@ import { PROTO_TCP, protoName } from '../../net/proto.js';
 export interface IptablesCompileOptions {
   /** Node index (into Cluster.nodes) the rules are compiled for. */
   readonly node: number;
-  /** nfacct counters exist (kube-proxy adds `-m nfacct` only when it could create them). Default true. */
+  /** nfacct counters exist (kube-proxy adds `-m nfacct` only when it could create them). Default: the cluster's `proxy.nfacct`. */
   readonly nfacct?: boolean;
-  /** iptables supports `--random-fully` (any iptables >= 1.6.2). Default true. */
+  /** iptables supports `--random-fully` (any iptables >= 1.6.2). Default: the cluster's `proxy.randomFully`. */
   readonly randomFully?: boolean;
   /** nf_conntrack_tcp_be_liberal is set: kube-proxy then omits the INVALID drop rule. Default false. */
   readonly conntrackTCPLiberal?: boolean;
@@ -68,8 +68,8 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
   if (!Number.isInteger(node) || node < 0 || node >= cluster.nodes.length) {
     throw new InvalidArgumentError(`options.node must index Cluster.nodes (0..${cluster.nodes.length - 1}), got ${node}`);
   }
-  const nfacct = options.nfacct ?? true;
-  const randomFully = options.randomFully ?? true;
+  const nfacct = options.nfacct ?? cluster.proxy.nfacct;
+  const randomFully = options.randomFully ?? cluster.proxy.randomFully;
   const proxy = cluster.proxy;
   const b = new RulesetBuilder();
   const bit = proxy.masqueradeBit;

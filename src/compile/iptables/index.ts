@@ -7,7 +7,7 @@ import { annotateRuleset } from './annotate.js';
 import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import { IptablesDataplane, localAddressesOf } from './dataplane.js';
 import { parseIptablesSave } from './parse.js';
-import { iptablesSaveChunks, renderIptablesSave } from './render.js';
+import { iptablesSaveChunks, renderIptablesRestore, renderIptablesSave } from './render.js';
 import type { Ruleset } from './ruleset.js';
 import { iptablesFromShared, iptablesShared, type IptablesShared } from './shared.js';
 import { iptablesOneEndpointSync } from './sync.js';
@@ -26,7 +26,11 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   name: 'iptables',
   summary: 'kube-proxy iptables mode: linear chains (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*)',
   compile: (cluster, node) => compileIptables(cluster, { node }),
-  formats: { 'iptables-save': (cluster, node) => iptablesSaveChunks(compileRuleset(cluster, { node })) },
+  formats: {
+    'iptables-save': (cluster, node) => iptablesSaveChunks(compileRuleset(cluster, { node })),
+    // What kube-proxy hands `iptables-restore --noflush` on a full sync (no stale chains to -X).
+    'iptables-restore': (cluster, node) => renderIptablesRestore(compileRuleset(cluster, { node })).text,
+  },
   parsers: { 'iptables-save': (text, cluster, node) => dataplaneFromIptablesSave(text, cluster ? { cluster, node: node ?? -1 } : {}) },
   sharedClasses: {},
   shared: iptablesShared,

@@ -50,11 +50,19 @@ export function nodePortAddressesOf(cluster: Cluster, node: number): number[] {
 const kProtoNp = (proto: number, local: boolean): number =>
   proto === PROTO_TCP ? (local ? NP_TCP_LOCAL : NP_TCP) : proto === PROTO_UDP ? (local ? NP_UDP_LOCAL : NP_UDP) : local ? NP_SCTP_LOCAL : NP_SCTP;
 
-interface Builder {
+/** Virtual services, real servers and source ranges in the order they are added (see addVs). */
+export interface IpvsBuilder {
   ip: number[]; port: number[]; proto: number[]; kind: number[]; flags: number[]; timeout: number[]; sp: number[];
   rsStart: number[]; rsCount: number[]; fwStart: number[]; fwCount: number[]; mhKey: string[];
   rsIp: number[]; rsPort: number[]; rsRow: number[]; rsWeight: number[]; rsLoop: number[];
   fwBase: number[]; fwPrefix: number[];
+}
+
+export function newIpvsBuilder(): IpvsBuilder {
+  return {
+    ip: [], port: [], proto: [], kind: [], flags: [], timeout: [], sp: [], rsStart: [], rsCount: [], fwStart: [], fwCount: [], mhKey: [],
+    rsIp: [], rsPort: [], rsRow: [], rsWeight: [], rsLoop: [], fwBase: [], fwPrefix: [],
+  };
 }
 
 export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDataplane {
@@ -64,17 +72,12 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
   const mhSize = options.mhTableSize ?? kMaglevDefaultSize;
   if (scheduler === 'mh' && !isPrime(mhSize)) throw new InvalidArgumentError(`options.mhTableSize must be prime, got ${mhSize}`);
   const weightOf = options.weight ?? (() => 1);
-  const detector = localDetector(cluster, node);
-  const nodeInfo = cluster.nodes[node];
-  const nodeIp = nodeInfo.internalIPs[0] ?? 0;
+  const nodeIp = cluster.nodes[node].internalIPs[0] ?? 0;
   const npAddrs = nodePortAddressesOf(cluster, node);
   const nodeAddrSet = new Set<number>(nodeAddresses(cluster, node));
   const { endpoints } = cluster;
 
-  const b: Builder = {
-    ip: [], port: [], proto: [], kind: [], flags: [], timeout: [], sp: [], rsStart: [], rsCount: [], fwStart: [], fwCount: [], mhKey: [],
-    rsIp: [], rsPort: [], rsRow: [], rsWeight: [], rsLoop: [], fwBase: [], fwPrefix: [],
-  };
+  const b = newIpvsBuilder();
   const nodePortBits = new Uint8Array(65536);
   const loopbackRows: number[] = [];
   const keys = new Map<string, number>();
@@ -147,6 +150,20 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
     if (svc.healthCheckNodePort !== 0) nodePortBits[svc.healthCheckNodePort] |= NP_HEALTH_CHECK;
   }
 
+  return assembleIpvs(cluster, node, scheduler, b, nodePortBits, loopbackRows, npAddrs, duplicates, options);
+}
+
+/**
+ * The tables over what a builder collected (from the cluster, or from a node's ipvsadm and ipset
+ * dumps): the VS hash table, the bound addresses, wrr's weights, mh's Maglev tables.
+ */
+export function assembleIpvs(
+  cluster: Cluster, node: number, scheduler: IpvsScheduler, b: IpvsBuilder, nodePortBits: Uint8Array, loopbackRows: readonly number[],
+  npAddrs: readonly number[], duplicates: number, options: Pick<IpvsOptions, 'mhTableSize' | 'mhBudgetBytes' | 'affinityCapacity'>,
+): IpvsDataplane {
+  const mhSize = options.mhTableSize ?? kMaglevDefaultSize;
+  const detector = localDetector(cluster, node);
+  const nodeIp = cluster.nodes[node].internalIPs[0] ?? 0;
   const vsCount = b.ip.length;
   const table = new PairTable(vsCount, 1);
   const bound = new AddressSet(vsCount);

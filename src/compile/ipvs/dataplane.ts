@@ -234,14 +234,15 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     }
     const sp = t.vsServicePort[v];
     const flags = t.vsFlags[v];
-    const port = this.cluster.ports[sp];
+    // A virtual service read from a node's dump that no Service of the cluster has: sp is -1.
+    const name = sp >= 0 ? servicePortName(this.cluster, this.cluster.ports[sp]) : '(no Service of the cluster)';
     const mark = this.natMark(v, pkt);
     for (const [bit, set] of [[F_CLUSTER_IP, 'KUBE-CLUSTER-IP'], [F_EXTERNAL_IP, 'KUBE-EXTERNAL-IP'], [F_EXTERNAL_IP_LOCAL, 'KUBE-EXTERNAL-IP-LOCAL'], [F_LB, 'KUBE-LOAD-BALANCER'], [F_LB_LOCAL, 'KUBE-LOAD-BALANCER-LOCAL'], [F_LB_FW, 'KUBE-LOAD-BALANCER-FW']] as const) {
       if (flags & bit) steps.push({ where: 'ipset', rule: `add ${set} ${key.replace(':', `,${protoName(pkt.proto)}:`)}`, action: 'member' });
     }
     const np = t.nodePortBits[pkt.dstPort];
     if (np & (NP_TCP | NP_UDP | NP_SCTP)) steps.push({ where: 'nat/KUBE-NODE-PORT', rule: `port ${pkt.dstPort} in KUBE-NODE-PORT-${protoName(pkt.proto).toUpperCase()}${np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? ' and KUBE-NODE-PORT-LOCAL-*' : ''}`, action: np & (NP_TCP_LOCAL | NP_UDP_LOCAL | NP_SCTP_LOCAL) ? 'RETURN' : 'KUBE-MARK-MASQ' });
-    steps.push({ where: 'nat/KUBE-SERVICES', rule: `${servicePortName(this.cluster, port)} via ${key}`, action: mark ? 'MARK 0x4000 (masquerade)' : 'no mark' });
+    steps.push({ where: 'nat/KUBE-SERVICES', rule: `${name} via ${key}`, action: mark ? 'MARK 0x4000 (masquerade)' : 'no mark' });
     if (this.firewalled(v, pkt)) {
       const ranges: string[] = [];
       for (let i = t.vsFwStart[v]; i < t.vsFwStart[v] + t.vsFwCount[v]; i++) ranges.push(formatCidr({ base: t.fwBase[i], prefix: t.fwPrefix[i] }));

@@ -1,11 +1,35 @@
 /** kube-proxy's IPVS mode: compile, render (ipvsadm, ipset, iptables-save), sync, and its record. */
+import { InvalidArgumentError } from '../../errors.js';
+import type { Cluster } from '../../model/types.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
+import { ipvsFromNodeState } from './from-node.js';
 import { renderIpsetSave } from './ipsets.js';
-import { renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
+import { parseIpsetSave } from './parse-ipset.js';
+import { parseIpvsadm } from './parse-ipvsadm.js';
+import { renderIpvsadmList, renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
 import { ipvsOneEndpointSync } from './sync.js';
+
+/**
+ * An IPVS node's dump: `ipvsadm -S -n` or `-Ln`, `ipset save`, or both in one text (`ipvsadm -S -n;
+ * ipset save`): `create`/`add` lines are ipset's, the others ipvsadm's. Either part absent comes
+ * from the cluster's compilation for the node (see from-node.ts). Line numbers stay the file's.
+ */
+export function ipvsFromDump(text: string, cluster: Cluster | undefined, node = 0): IpvsDataplane {
+  if (!cluster) throw new InvalidArgumentError('reading an IPVS dump needs the cluster it was taken from (its Services and endpoints)');
+  const lines = text.split('\n');
+  const isIpset = (l: string): boolean => /^\s*(create|add)\s/.test(l);
+  const ipset = lines.map((l) => (isIpset(l) ? l : '')).join('\n');
+  const ipvsadm = lines.map((l) => (isIpset(l) ? '' : l)).join('\n');
+  const services = parseIpvsadm(ipvsadm);
+  const sets = parseIpsetSave(ipset);
+  return ipvsFromNodeState(cluster, node, {
+    ...(services.length > 0 || ipvsadm.trim() !== '' ? { services } : {}),
+    ...(sets.length > 0 ? { sets } : {}),
+  });
+}
 
 /** kube-proxy's IPVS mode as a record: a hash table of virtual servers, and the scheduler's state. */
 export const ipvsMode: ProxyMode<IpvsDataplane> = {
@@ -14,8 +38,14 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   compile: (cluster, node) => compileIpvs(cluster, { node }),
   formats: {
     ipvsadm: (cluster, node) => renderIpvsadmSave(compileIpvs(cluster, { node })),
+    'ipvsadm-list': (cluster, node) => renderIpvsadmList(compileIpvs(cluster, { node })),
     ipset: (cluster, node) => renderIpsetSave(compileIpvs(cluster, { node })),
     'iptables-save': (cluster, node) => renderIpvsIptablesSave(compileIpvs(cluster, { node })),
+  },
+  parsers: {
+    ipvsadm: (text, cluster, node) => ipvsFromDump(text, cluster, node),
+    'ipvsadm-list': (text, cluster, node) => ipvsFromDump(text, cluster, node),
+    ipset: (text, cluster, node) => ipvsFromDump(text, cluster, node),
   },
   sharedClasses: kIpvsSharedClasses,
   shared: ipvsShared,
@@ -34,7 +64,13 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
 export { compileIpvs, nodePortAddressesOf } from './build.js';
 export type { IpvsOptions } from './build.js';
 export type { IpvsDataplane } from './dataplane.js';
-export { renderIpvsadmSave, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
+export { renderIpvsadmSave, renderIpvsadmList, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
+export { parseIpvsadm } from './parse-ipvsadm.js';
+export type { IpvsadmService, IpvsadmDest } from './parse-ipvsadm.js';
+export { parseIpsetSave } from './parse-ipset.js';
+export type { IpsetSave } from './parse-ipset.js';
+export { ipvsFromNodeState } from './from-node.js';
+export type { IpvsNodeState } from './from-node.js';
 export { renderIpsetSave, ipvsIpsetEntries, kIpvsIpsets, createLine } from './ipsets.js';
 export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';
 export { ipvsSyncDelta } from './sync.js';

@@ -31,3 +31,32 @@ export function ipvsadmServiceLine(t: IpvsTables, v: number, scheduler: IpvsSche
 export function ipvsadmRealServerLine(t: IpvsTables, v: number, slot: number): string {
   return `-a ${ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v])} -r ${formatIp(t.rsIp[slot])}:${t.rsPort[slot]} -m -w ${t.rsWeight[slot]}`;
 }
+
+/** `ipvsadm -Ln`'s protocol column (print_service_entry: "%s  %s" of the name and address). */
+function listProto(proto: number): string {
+  return proto === PROTO_TCP ? 'TCP' : proto === PROTO_UDP ? 'UDP' : 'SCTP';
+}
+
+/** The header `ipvsadm -Ln` prints before the services (print_title, list_all; the kernel's default connection table size). */
+export const kIpvsadmListHeader = [
+  'IP Virtual Server version 1.2.1 (size=4096)',
+  'Prot LocalAddress:Port Scheduler Flags',
+  '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+] as const;
+
+/** A virtual service as `ipvsadm -Ln` lists it: `TCP  10.96.0.10:80 rr`, `(mh-port)` and `persistent N` after. */
+export function ipvsadmListServiceLine(t: IpvsTables, v: number, scheduler: IpvsScheduler): string {
+  let line = `${listProto(t.vsProto[v])}  ${formatIp(t.vsIp[v])}:${t.vsPort[v]} ${scheduler}`;
+  if (scheduler === 'mh') line += ' (mh-port)';
+  if (t.vsFlags[v] & F_PERSISTENT) line += ` persistent ${t.vsTimeout[v]}`;
+  return line;
+}
+
+/**
+ * A real server as `ipvsadm -Ln` lists it ("  -> %-28s %-7s %-6d %-10u %-10u", trailing spaces
+ * included). The connection counters are a snapshot's; kdp lists a node before any traffic (0).
+ */
+export function ipvsadmListRealServerLine(t: IpvsTables, slot: number): string {
+  const dest = `${formatIp(t.rsIp[slot])}:${t.rsPort[slot]}`;
+  return `  -> ${dest.padEnd(28)} ${'Masq'.padEnd(7)} ${String(t.rsWeight[slot]).padEnd(6)} ${'0'.padEnd(10)} ${'0'.padEnd(10)}`;
+}

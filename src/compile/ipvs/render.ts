@@ -4,7 +4,7 @@
  */
 import { formatCidr, formatIp } from '../../net/ipv4.js';
 import type { IpvsDataplane } from './dataplane.js';
-import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
+import { ipvsadmListRealServerLine, ipvsadmListServiceLine, ipvsadmRealServerLine, ipvsadmServiceLine, kIpvsadmListHeader } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
 import { F_LB_ALLOW_NODE, F_LB_FW } from './tables.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
@@ -31,6 +31,16 @@ export function renderIpvsadmSave(dp: IpvsDataplane): string {
     for (const s of sortedRealServers(dp, v)) lines.push(ipvsadmRealServerLine(dp.tables, v, s));
   }
   return lines.join('\n') + (lines.length ? '\n' : '');
+}
+
+/** `ipvsadm -Ln`: the same services and real servers, in the listing form, sorted alike. */
+export function renderIpvsadmList(dp: IpvsDataplane): string {
+  const lines: string[] = [...kIpvsadmListHeader];
+  for (const v of sortedVirtualServices(dp)) {
+    lines.push(ipvsadmListServiceLine(dp.tables, v, dp.scheduler));
+    for (const s of sortedRealServers(dp, v)) lines.push(ipvsadmListRealServerLine(dp.tables, s));
+  }
+  return lines.join('\n') + '\n';
 }
 
 function markHex(dp: IpvsDataplane): string {
@@ -118,7 +128,7 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
   filter.push('-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable');
   nat.push(`-A KUBE-POSTROUTING -m mark ! --mark ${mark}/${mark} -j RETURN`);
   nat.push(`-A KUBE-POSTROUTING -j MARK --set-xmark ${mark}/0x0`);
-  nat.push('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully');
+  nat.push(`-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${dp.cluster.proxy.randomFully ? ' --random-fully' : ''}`);
   nat.push(`-A KUBE-MARK-MASQ -j MARK --set-xmark ${mark}/${mark}`);
 
   return [

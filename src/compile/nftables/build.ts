@@ -5,9 +5,14 @@
  * order `nft list table` prints them in; services go in model order where kube-proxy ranges
  * over a Go map (random order), so that the output is deterministic.
  *
- * Layout followed: the proxier of Kubernetes 1.33 (filter chains at `dstnat - 10` on every
- * filter hook, `filter-output-post-dnat` at `dstnat + 10`, `cluster-ips-check`,
- * `service-endpoints-check` / `nodeport-endpoints-check`).
+ * Layout followed: kube-proxy after kubernetes PR 132456 (in 1.33 from PR 133969): the firewall
+ * check in `filter-prerouting-pre-dnat` / `filter-output-pre-dnat` at `dstnat - 10`, so that
+ * loadBalancerSourceRanges see the address the client asked for; every other filter chain
+ * (`filter-input`, `filter-forward`, `filter-output`: `service-endpoints-check`,
+ * `nodeport-endpoints-check`, `cluster-ips-check`) at priority 0, after DNAT, so that a packet
+ * kube-proxy already sent to an endpoint is not dropped by a "no endpoints" element of the
+ * address it was sent to (pod and host traffic to an eTP=Local LB IP on a node without local
+ * endpoints). Source: pkg/proxy/nftables/proxier_test.go `baseRules` at commit 81810de6.
  */
 import { nodeAddresses } from '../node-addresses.js';
 import { cidrContains, type Cidr } from '../../net/ipv4.js';
@@ -55,12 +60,13 @@ export const kInterfacePrefix = 'veth';
 
 const DSTNAT = -100;
 const SRCNAT = 100;
+const FILTER = 0;
 const kBaseChains: readonly (readonly [string, BaseChainSpec])[] = [
-  ['filter-prerouting', { type: 'filter', hook: 'prerouting', priority: DSTNAT - 10 }],
-  ['filter-input', { type: 'filter', hook: 'input', priority: DSTNAT - 10 }],
-  ['filter-forward', { type: 'filter', hook: 'forward', priority: DSTNAT - 10 }],
-  ['filter-output', { type: 'filter', hook: 'output', priority: DSTNAT - 10 }],
-  ['filter-output-post-dnat', { type: 'filter', hook: 'output', priority: DSTNAT + 10 }],
+  ['filter-prerouting-pre-dnat', { type: 'filter', hook: 'prerouting', priority: DSTNAT - 10 }],
+  ['filter-output-pre-dnat', { type: 'filter', hook: 'output', priority: DSTNAT - 10 }],
+  ['filter-input', { type: 'filter', hook: 'input', priority: FILTER }],
+  ['filter-forward', { type: 'filter', hook: 'forward', priority: FILTER }],
+  ['filter-output', { type: 'filter', hook: 'output', priority: FILTER }],
   ['nat-prerouting', { type: 'nat', hook: 'prerouting', priority: DSTNAT }],
   ['nat-output', { type: 'nat', hook: 'output', priority: DSTNAT }],
   ['nat-postrouting', { type: 'nat', hook: 'postrouting', priority: SRCNAT }],
@@ -72,13 +78,13 @@ const kJumpChains: readonly (readonly [string, string, boolean])[] = [
   [kChainServiceEndpointsCheck, 'filter-input', true],
   [kChainServiceEndpointsCheck, 'filter-forward', true],
   [kChainServiceEndpointsCheck, 'filter-output', true],
-  [kChainFirewallCheck, 'filter-prerouting', true],
-  [kChainFirewallCheck, 'filter-output', true],
+  [kChainFirewallCheck, 'filter-prerouting-pre-dnat', true],
+  [kChainFirewallCheck, 'filter-output-pre-dnat', true],
   [kChainServices, 'nat-output', false],
   [kChainServices, 'nat-prerouting', false],
   [kChainMasquerading, 'nat-postrouting', false],
   [kChainClusterIpsCheck, 'filter-forward', true],
-  [kChainClusterIpsCheck, 'filter-output-post-dnat', true],
+  [kChainClusterIpsCheck, 'filter-output', true],
 ];
 
 /** What the node's NodePorts listen on: kube-proxy's NodePortAddresses for this mode. */
@@ -176,7 +182,7 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   const cipCheck = b.chain(kChainClusterIpsCheck);
   cipCheck.push({ matches: [{ k: 'addr-set', field: 'daddr', set: kSetClusterIps }], action: { k: 'reject' }, comment: 'Reject traffic to invalid ports of ClusterIPs' });
   if (cluster.serviceCIDRs.length > 0) {
-    cipCheck.push({ matches: [{ k: 'addr', field: 'daddr', neg: false, cidrs: cluster.serviceCIDRs }], action: { k: 'drop' }, comment: 'Drop traffic to unallocated ClusterIPs' });
+    cipCheck.push({ matches: [{ k: 'addr', field: 'daddr', neg: false, cidrs: cluster.serviceCIDRs, anonSet: true }], action: { k: 'drop' }, comment: 'Drop traffic to unallocated ClusterIPs' });
   }
   if (!npa.matchAll) b.set({ name: kSetNodePortIps, comment: 'IPs that accept NodePort traffic', timeout: 0, size: 0, elements: [...npa.ips] });
 
@@ -321,7 +327,7 @@ function writeServicePort(
   if (usesFWChain) {
     const sources: Cidr[] = [...svc.loadBalancerSourceRanges];
     if (nodeIP >= 0 && sources.some((c) => cidrContains(c, nodeIP))) for (const lb of svc.loadBalancerIPs) sources.push({ base: lb, prefix: 32 });
-    b.chain(fwChain).push({ matches: [{ k: 'addr', field: 'saddr', neg: true, cidrs: sources }], action: { k: 'drop' } });
+    b.chain(fwChain).push({ matches: [{ k: 'addr', field: 'saddr', neg: true, cidrs: sources, anonSet: true }], action: { k: 'drop' } });
   }
 
   if (affinity) {

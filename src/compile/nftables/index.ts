@@ -10,11 +10,12 @@ import { nodeAddresses } from '../node-addresses.js';
 import { buildRuleset } from './build.js';
 import { NftablesDataplane } from './dataplane.js';
 import { parseRuleset } from './parse.js';
+import { parseRulesetJson, renderRulesetJson } from './json.js';
 import { compileProgram } from './program.js';
 import type { Ruleset } from './ruleset.js';
 import { renderRuleset, rulesetChunks } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
-import { nftablesOneEndpointSync } from './sync.js';
+import { fullSync, nftablesOneEndpointSync } from './sync.js';
 
 export interface NftablesOptions {
   /** Index into `Cluster.nodes` of the node the rules are for. */
@@ -53,11 +54,21 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   name: 'nftables',
   summary: 'kube-proxy nftables mode: verdict maps (service-ips, service-nodeports)',
   compile: (cluster, node) => compileNftables(cluster, { node }),
-  formats: { nft: (cluster, node) => rulesetChunks(buildRuleset(cluster, { node })) },
+  formats: {
+    nft: (cluster, node) => rulesetChunks(buildRuleset(cluster, { node })),
+    // The `nft -f` transaction of kube-proxy's full sync into an empty table, one statement a line.
+    'nft-transaction': (cluster, node) => fullSync(buildRuleset(cluster, { node })).text,
+    // `nft -j list table ip kube-proxy`, as nft 1.0.6 prints it (less handles).
+    'nft-json': (cluster, node) => renderRulesetJson(buildRuleset(cluster, { node })),
+  },
   parsers: {
     nft: (text, cluster, node) => {
       if (!cluster) throw new InvalidArgumentError('reading nft text needs the cluster it was taken from (its Services and endpoints)');
       return dataplaneFromNftText(text, cluster, { node: node ?? 0 });
+    },
+    'nft-json': (text, cluster, node) => {
+      if (!cluster) throw new InvalidArgumentError('reading nft -j output needs the cluster it was taken from (its Services and endpoints)');
+      return dataplaneFromRuleset(parseRulesetJson(text), cluster, { node: node ?? 0 });
     },
   },
   sharedClasses: kNftSharedClasses,
@@ -92,6 +103,7 @@ export { buildRuleset, nodePortAddresses } from './build.js';
 export type { NodePortAddresses } from './build.js';
 export { renderRuleset } from './render.js';
 export { parseRuleset } from './parse.js';
+export { parseRulesetJson, renderRulesetJson, rulesetJsonObjects } from './json.js';
 export { compileProgram } from './program.js';
 export type { NftProgram } from './program.js';
 export { NftablesDataplane };

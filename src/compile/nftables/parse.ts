@@ -1,6 +1,6 @@
 /**
  * Reads `nft list table ip kube-proxy` text (what renderRuleset writes, or a real node's
- * listing) back into a Ruleset. Anything outside the shapes kube-proxy writes is a
+ * listing, with `-a` handles or without) back into a Ruleset. Anything outside the shapes kube-proxy writes is a
  * RuleParseError naming the line, never a rule silently skipped: a dataplane built from a
  * half-understood ruleset would decide wrongly without saying so.
  */
@@ -17,7 +17,8 @@ interface Ref {
 }
 
 export function parseRuleset(text: string): Ruleset {
-  const lines = text.split('\n');
+  // `nft -a list` ends each object and rule line with its handle: `... # handle 51`.
+  const lines = text.split('\n').map((l) => l.replace(/\s+# handle \d+\s*$/, ''));
   let i = 0;
   const refs: Ref[] = [];
   const sets: NftSet[] = [];

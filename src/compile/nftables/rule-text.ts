@@ -17,6 +17,15 @@ function protoOf(text: string | undefined, line: number): number {
 }
 
 export const hex32 = (n: number): string => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+/** Go's `%#08x` (kube-proxy's masqueradeMark): the 0x counts towards the width of 8. */
+const goHex08 = (n: number): string => `0x${(n >>> 0).toString(16).padStart(6, '0')}`;
+
+/**
+ * Which spelling a rule is written in: `list`, as `nft list` prints it, or `kube-proxy`, as
+ * kube-proxy's nftables proxier writes it into its transactions (`mark set mark or 0x004000`,
+ * `ip saddr != { 203.0.113.0/25 }`, `numgen random mod 2 vmap { 0 : goto a , 1 : goto b }`).
+ */
+export type RuleSpelling = 'list' | 'kube-proxy';
 
 function cidrText(c: Cidr): string {
   return c.prefix === 32 ? formatIp(c.base) : formatCidr(c);
@@ -26,12 +35,13 @@ export function verdictText(v: Verdict): string {
   return v.k === 'goto' || v.k === 'jump' ? `${v.k} ${v.chain}` : v.k;
 }
 
-function matchText(m: Match): string {
+function matchText(m: Match, spelling: RuleSpelling): string {
   switch (m.k) {
     case 'ct-new':
       return 'ct state new';
     case 'addr': {
       const op = m.neg ? '!= ' : '';
+      if (spelling === 'kube-proxy' && m.anonSet) return `ip ${m.field} ${op}{ ${m.cidrs.map(cidrText).join(', ')} }`;
       if (m.cidrs.length === 1) return `ip ${m.field} ${op}${cidrText(m.cidrs[0])}`;
       const sorted = [...m.cidrs].sort((a, b) => (a.base >>> 0) - (b.base >>> 0));
       return `ip ${m.field} ${op}{ ${sorted.map(cidrText).join(', ')} }`;
@@ -47,22 +57,22 @@ function matchText(m: Match): string {
     case 'iifname':
       return `iifname ${m.neg ? '!= ' : ''}"${m.name}"`;
     case 'mark-zero':
-      return `meta mark & ${hex32(m.mask)} == ${hex32(0)}`;
+      return spelling === 'kube-proxy' ? `mark and ${goHex08(m.mask)} == 0` : `meta mark & ${hex32(m.mask)} == ${hex32(0)}`;
   }
 }
 
-function actionText(a: Action): string {
+function actionText(a: Action, spelling: RuleSpelling): string {
   switch (a.k) {
     case 'vmap':
       return a.key === 'addr.proto.port'
         ? `ip daddr . meta l4proto . th dport vmap @${a.map}`
         : `meta l4proto . th dport vmap @${a.map}`;
     case 'numgen':
-      return `numgen random mod ${a.targets.length} vmap { ${a.targets.map((t, i) => `${i} : ${verdictText(t)}`).join(', ')} }`;
+      return `numgen random mod ${a.targets.length} vmap { ${a.targets.map((t, i) => `${i} : ${verdictText(t)}`).join(spelling === 'kube-proxy' ? ' , ' : ', ')} }`;
     case 'mark-or':
-      return `meta mark set meta mark | ${hex32(a.mask)}`;
+      return spelling === 'kube-proxy' ? `mark set mark or ${goHex08(a.mask)}` : `meta mark set meta mark | ${hex32(a.mask)}`;
     case 'mark-xor':
-      return `meta mark set meta mark ^ ${hex32(a.mask)}`;
+      return spelling === 'kube-proxy' ? `mark set mark xor ${goHex08(a.mask)}` : `meta mark set meta mark ^ ${hex32(a.mask)}`;
     case 'masquerade':
       return 'masquerade fully-random';
     case 'dnat':
@@ -76,11 +86,11 @@ function actionText(a: Action): string {
   }
 }
 
-export function ruleText(r: Rule): string {
-  const parts = r.matches.map(matchText);
+export function ruleText(r: Rule, spelling: RuleSpelling = 'list'): string {
+  const parts = r.matches.map((m) => matchText(m, spelling));
   // The vmap lookups keep their key expression in the action; a preceding `ip daddr @set`
   // match (service-nodeports) prints before it, as in kube-proxy's rule.
-  parts.push(actionText(r.action));
+  parts.push(actionText(r.action, spelling));
   if (r.comment !== undefined) parts.push(`comment "${r.comment}"`);
   return parts.join(' ');
 }
@@ -95,6 +105,8 @@ export function priorityText(hook: Hook, priority: number): string {
   };
   if (hook === 'prerouting' && Math.abs(priority + 100) <= 10) return named('dstnat', -100);
   if (hook === 'postrouting' && Math.abs(priority - 100) <= 10) return named('srcnat', 100);
+  // `filter` is a name on every hook (nft 1.0.6 lists priority 0 as `priority filter`).
+  if (Math.abs(priority) <= 10) return named('filter', 0);
   return String(priority);
 }
 

@@ -24,7 +24,8 @@ export type Match =
    * `ip daddr|saddr [!=] CIDR`, or `{ CIDR, ... }` for several. nft lists a one-element
    * anonymous set as a plain value, so the element count alone decides the braces.
    */
-  | { readonly k: 'addr'; readonly field: 'saddr' | 'daddr'; readonly neg: boolean; readonly cidrs: readonly Cidr[] }
+  /** `anonSet`: kube-proxy writes the addresses as an anonymous set, `{ a, b }`, even for one (nft lists one bare). */
+  | { readonly k: 'addr'; readonly field: 'saddr' | 'daddr'; readonly neg: boolean; readonly cidrs: readonly Cidr[]; readonly anonSet?: boolean }
   /** `ip daddr|saddr @set` */
   | { readonly k: 'addr-set'; readonly field: 'saddr' | 'daddr'; readonly set: string }
   /** `fib saddr|daddr type local` */

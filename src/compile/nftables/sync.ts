@@ -88,7 +88,7 @@ function elementService(text: string): string {
 
 function fixedShape(rs: Ruleset): string {
   const parts: string[] = [];
-  for (const c of rs.chains) if (!c.name.includes('/')) parts.push(`${c.name}{${c.base ? baseChainText(c.base) : ''}${c.rules.map(ruleText).join(';')}}`);
+  for (const c of rs.chains) if (!c.name.includes('/')) parts.push(`${c.name}{${c.base ? baseChainText(c.base) : ''}${c.rules.map((r) => ruleText(r)).join(';')}}`);
   for (const s of rs.sets) if (s.timeout === 0) parts.push(`set ${s.name}`);
   for (const m of rs.maps) parts.push(`map ${m.name} ${m.key}`);
   return parts.join('\n');
@@ -115,7 +115,7 @@ export function fullSync(next: Ruleset): SyncReport {
   }
   for (const c of next.chains) lines.push(chainDecl(next, c), `flush chain ${T(next)} ${c.name}`);
   for (const c of next.chains) {
-    for (const r of c.rules) lines.push(`add rule ${T(next)} ${c.name} ${ruleText(r)}`);
+    for (const r of c.rules) lines.push(`add rule ${T(next)} ${c.name} ${ruleText(r, 'kube-proxy')}`);
     rules += c.rules.length;
   }
   for (const [name, m] of elementIndex(next)) {
@@ -144,7 +144,7 @@ export function planSync(prev: Ruleset | null, next: Ruleset): SyncReport {
   if (prev === null || fixedShape(prev) !== fixedShape(next)) return fullSync(next);
 
   // Which services changed: any of their chains, affinity sets or elements differ.
-  const chainText = (c: Chain): string => `${c.comment ?? ''}|${c.rules.map(ruleText).join('\n')}`;
+  const chainText = (c: Chain): string => `${c.comment ?? ''}|${c.rules.map((r) => ruleText(r)).join('\n')}`;
   const prevChains = new Map(prev.chains.filter((c) => c.name.includes('/')).map((c) => [c.name, chainText(c)]));
   const nextChains = new Map(next.chains.filter((c) => c.name.includes('/')).map((c) => [c.name, chainText(c)]));
   const changed = new Set<string>();
@@ -193,7 +193,7 @@ export function planSync(prev: Ruleset | null, next: Ruleset): SyncReport {
   for (const c of next.chains) {
     if (!c.name.includes('/') || !changed.has(serviceOf(servicePortKeyOfName(c.name)))) continue;
     lines.push(chainDecl(next, c), `flush chain ${T(next)} ${c.name}`);
-    for (const r of c.rules) ruleLines.push(`add rule ${T(next)} ${c.name} ${ruleText(r)}`);
+    for (const r of c.rules) ruleLines.push(`add rule ${T(next)} ${c.name} ${ruleText(r, 'kube-proxy')}`);
     chainsWritten++;
     rulesWritten += c.rules.length;
   }

@@ -8,7 +8,7 @@
  * that shows it:
  *  - [D1] Wrong port on a ClusterIP: REJECT. pkg/proxy/nftables/proxier.go, setupNFTables: the
  *    `cluster-ips-check` chain (`ip daddr @cluster-ips reject`, "Reject traffic to invalid ports
- *    of ClusterIPs"), jumped to from filter-forward and filter-output-post-dnat. iptables mode
+ *    of ClusterIPs"), jumped to from filter-forward and filter-output (priority 0, after DNAT). iptables mode
  *    has no such rule: the packet leaves unchanged.
  *  - [D2] An unallocated IP inside a ServiceCIDR: DROP. Same chain, rule "Drop traffic to
  *    unallocated ClusterIPs" (`ip daddr { serviceCIDRs } drop`); iptables mode has none.
@@ -80,6 +80,12 @@ testFlows('externalTrafficPolicy Local without local endpoints: external DROP, p
   { name: 'external to NodePort', src: client, dst: nodeIP, port: 30085, verdict: 'drop' },
   { name: 'pod to LB', src: pod, dst: '5.6.7.8', port: 80, verdict: 'dnat', endpoints: ['10.0.2.5:8080'], masq: false },
   { name: 'pod to NodePort', src: pod, dst: nodeIP, port: 30085, verdict: 'dnat', endpoints: ['10.0.2.5:8080'], masq: false },
+  // [R1] kubernetes PR 132456 (1.33: PR 133969): service-endpoints-check runs in filter-output at
+  // priority 0, after nat-output's DNAT, so the host's own connection to the LB IP, which the
+  // external chain short-circuits to the cluster endpoints ("short-circuit local traffic",
+  // masqueraded), is no longer dropped by the LB IP's no-endpoint-services element (it was, with
+  // filter-output at dstnat - 10).
+  { name: 'host to LB [R1]', src: nodeIP, dst: '5.6.7.8', port: 80, hook: HOOK_OUTPUT, verdict: 'dnat', endpoints: ['10.0.2.5:8080'], masq: true },
 ]);
 
 testFlows('internalTrafficPolicy Local', compiledFor(flowCluster(), 'nftables', 0), [

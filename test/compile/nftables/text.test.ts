@@ -135,3 +135,15 @@ test('a dataplane built from parsed text decides exactly as the compiled one', (
 function ipOf(text: string): number {
   return text.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) >>> 0;
 }
+
+test('`nft -a list` text (a `# handle N` after each object and rule, as nft 1.0.6 prints it) reads as the listing without', () => {
+  const cluster = flowCluster({ nodePortAddresses: ['0.0.0.0/0'] });
+  const text = renderRuleset(buildRuleset(cluster, { node: 0 }));
+  let handle = 1;
+  const annotated = text
+    .split('\n')
+    .map((l) => (/\{$/.test(l) || /^\t\t(?!type |comment |elements |size |flags |timeout |policy )\S/.test(l) && !/^\t\t\t/.test(l) && !l.includes('elements') ? `${l} # handle ${handle++}` : l))
+    .join('\n');
+  assert.ok(handle > 50, 'the tables, chains and rules got handles');
+  assert.equal(renderRuleset(parseRuleset(annotated)), text);
+});

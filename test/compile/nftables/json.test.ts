@@ -1,0 +1,105 @@
+/**
+ * `nft -j` JSON (src/compile/nftables/json.ts): kdp's rendering equals what the real nft lists
+ * after loading kdp's text into a throw-away network namespace (`unshare -n`; skipped, with the
+ * reason, without nft or root), object for object, less the kernel's handles and nft's version;
+ * the real listing reads back to a ruleset that decides as the compiled one; a listing of every
+ * owner's tables reads only `ip kube-proxy`; errors name the object.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildRuleset, compileNftables, dataplaneFromRuleset, parseRulesetJson, renderRuleset, renderRulesetJson, rulesetJsonObjects } from '../../../src/compile/nftables/index.js';
+import { newFirstPacket, newNatDecision, HOOK_OUTPUT, HOOK_PREROUTING } from '../../../src/compile/dataplane.js';
+import { RuleParseError } from '../../../src/errors.js';
+import { parseIp } from '../../../src/net/ipv4.js';
+import { PROTO_TCP } from '../../../src/net/proto.js';
+import { loadFixture } from '../../helpers/cluster.js';
+import { flowCluster } from './flow-cluster.js';
+
+function skipReason(): string | undefined {
+  if (spawnSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).status !== 0) return 'nft is not installed';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
+  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n is not permitted here';
+  return undefined;
+}
+const reason = skipReason();
+
+/** Loads `text` into a fresh namespace and returns `nft -j list table ip kube-proxy` there. */
+function realJson(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kdp-nftjson-'));
+  try {
+    const file = join(dir, 'ruleset.nft');
+    writeFileSync(file, text);
+    return execFileSync('unshare', ['-n', 'sh', '-c', `nft -f ${file} && nft -j list table ip kube-proxy`], { encoding: 'utf8' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The objects without the kernel's handles and without metainfo (nft's own version). */
+function comparable(json: string): unknown[] {
+  const objs = (JSON.parse(json) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+  return objs.filter((o) => !('metainfo' in o)).map((o) => {
+    const [k] = Object.keys(o);
+    const { handle: _h, ...rest } = o[k];
+    return { [k]: rest };
+  });
+}
+
+const clusters = () => [
+  ['the small fixture', loadFixture('small-cluster.yaml')],
+  ['the flow cluster', flowCluster()],
+  ['the flow cluster, every address a NodePort address, interface-based local detection', flowCluster({ nodePortAddresses: ['0.0.0.0/0'], detectLocalMode: 'InterfaceNamePrefix' })],
+] as const;
+
+test('nft-json is what nft 1.0.6 lists for the same table, object for object (less handles)', { skip: reason }, () => {
+  for (const [what, cluster] of clusters()) {
+    for (let node = 0; node < cluster.nodes.length; node++) {
+      const rs = buildRuleset(cluster, { node });
+      assert.deepEqual(comparable(renderRulesetJson(rs)), comparable(realJson(renderRuleset(rs))), `${what}, node ${node}`);
+    }
+  }
+});
+
+test("the real nft's JSON reads back: the same JSON, and a ruleset that decides as the compiled one", { skip: reason }, () => {
+  const cluster = flowCluster();
+  const real = realJson(renderRuleset(buildRuleset(cluster, { node: 0 })));
+  const parsed = parseRulesetJson(real);
+  assert.deepEqual(comparable(renderRulesetJson(parsed)), comparable(real));
+  const a = compileNftables(cluster, { node: 0 });
+  const b = dataplaneFromRuleset(parsed, cluster, { node: 0 });
+  const pkt = newFirstPacket();
+  const da = newNatDecision();
+  const db = newNatDecision();
+  for (const [src, dst, port, hook] of [['10.0.1.99', '172.30.0.41', 80, HOOK_PREROUTING], ['203.0.113.2', '1.2.3.4', 80, HOOK_PREROUTING], ['203.0.113.200', '1.2.3.4', 80, HOOK_PREROUTING], ['192.168.0.2', '5.6.7.8', 80, HOOK_OUTPUT], ['10.0.1.99', '172.30.0.41', 81, HOOK_PREROUTING]] as const) {
+    Object.assign(pkt, { srcIp: parseIp(src), srcPort: 40000, dstIp: parseIp(dst), dstPort: port, proto: PROTO_TCP, hook, fromPodInterface: src.startsWith('10.'), rand: 0x55555555 });
+    a.decide(pkt, da);
+    b.decide(pkt, db);
+    assert.deepEqual({ ...db, work: 0 }, { ...da, work: 0 }, `${src} -> ${dst}:${port}`);
+  }
+});
+
+test('nft -j list ruleset: only ip kube-proxy is read, other owners are left alone', () => {
+  const rs = buildRuleset(flowCluster(), { node: 0 });
+  const ours = rulesetJsonObjects(rs);
+  const others = [
+    { table: { family: 'inet', name: 'firewalld' } },
+    { chain: { family: 'inet', table: 'firewalld', name: 'filter_INPUT', type: 'filter', hook: 'input', prio: 10, policy: 'accept' } },
+    { rule: { family: 'inet', table: 'firewalld', chain: 'filter_INPUT', expr: [{ counter: { packets: 0, bytes: 0 } }, { accept: null }] } },
+  ];
+  const text = JSON.stringify({ nftables: [ours[0], ...others, ...ours.slice(1)] });
+  assert.equal(renderRulesetJson(parseRulesetJson(text)), renderRulesetJson(rs));
+});
+
+test('a JSON the reader cannot use is refused with the object named', () => {
+  const objs = rulesetJsonObjects(buildRuleset(flowCluster(), { node: 0 }));
+  const i = objs.findIndex((o) => typeof o === 'object' && o !== null && 'rule' in o);
+  const broken = [...objs];
+  broken[i] = { rule: { family: 'ip', table: 'kube-proxy', chain: 'filter-input', expr: [{ match: { op: '==', left: { meta: { key: 'cgroup' } }, right: 5 } }, { accept: null }] } };
+  assert.throws(() => parseRulesetJson(JSON.stringify({ nftables: broken })), (e: unknown) => e instanceof RuleParseError && e.message.includes(`nftables[${i}]`) && e.message.includes('cgroup'));
+  assert.throws(() => parseRulesetJson('{"nftables": [{"table": {"family": "ip", "name": "other"}}]}'), /no table ip kube-proxy/);
+  assert.throws(() => parseRulesetJson('table ip kube-proxy {'), /not JSON/);
+});
