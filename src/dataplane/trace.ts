@@ -12,7 +12,7 @@ import { TCP_ACK, TCP_SYN } from '../net/l4.js';
 import type { PipelineContext } from './context.js';
 import { END_DROPPED, END_EXTERNAL, END_HOST, END_POD, END_REJECTED, kDropNames } from './next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from './pipeline.js';
-import { TraceRecorder, type CapturedFrame, type TraceHop } from './trace-recorder.js';
+import { TraceRecorder, type CapturedFrame, type PolicyVerdict, type TraceHop } from './trace-recorder.js';
 import type { Protocol } from '../net/proto.js';
 
 export interface Probe {
@@ -41,6 +41,8 @@ export interface TraceResult {
   readonly masquerade: boolean;
   readonly verdict: 'delivered' | 'rejected' | 'dropped' | 'local';
   readonly dropReason: string | null;
+  /** Calico's policy verdicts for this packet's flow (both `none` where no policy is enforced). */
+  readonly policy: { readonly egress: PolicyVerdict; readonly ingress: PolicyVerdict };
   readonly hops: TraceHop[];
   readonly reply?: TraceResult;
 }
@@ -50,6 +52,8 @@ export interface TraceOutput {
   /** Every hop's packet bytes (forward, then reply), when capture was asked for. */
   readonly frames: CapturedFrame[];
 }
+
+const kNoPolicy: PolicyVerdict = { verdict: 'none', policy: null, rule: null };
 
 const ipPort = (ip: number, port: number): string => `${formatIp(ip)}:${port}`;
 
@@ -101,6 +105,7 @@ function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof ru
     masquerade,
     verdict: end === END_POD || end === END_EXTERNAL ? 'delivered' : end === END_HOST ? 'local' : end === END_REJECTED ? 'rejected' : 'dropped',
     dropReason: end === END_DROPPED || end === END_REJECTED ? kDropNames[batch.drop[i]] : null,
+    policy: { egress: rec.policy.egress ?? kNoPolicy, ingress: rec.policy.ingress ?? kNoPolicy },
     hops: rec.hops,
   };
 }
