@@ -168,7 +168,7 @@ export function readK8sNetworkPolicy(r: FieldReader, obj: Json, namespace: strin
   const egressRules = egressList.flatMap((v, i) => k8sRule(r, v, ['spec', 'egress', i], false));
   const types = r.array(spec.policyTypes, ['spec', 'policyTypes']).map((v, i) => r.oneOf(v, ['spec', 'policyTypes', i], ['Ingress', 'Egress'] as const, 'Ingress'));
   // The API server's defaulting (SetDefaults_NetworkPolicySpec): Ingress, and Egress when there are egress rules.
-  const defaulted = spec.policyTypes === undefined || spec.policyTypes === null;
+  const defaulted = types.length === 0;
   const ingress = defaulted || types.includes('Ingress');
   const egress = defaulted ? egressList.length > 0 : types.includes('Egress');
   return {
