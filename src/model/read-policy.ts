@@ -16,7 +16,7 @@
  * silently ignored: a policy read half would allow or deny the wrong packets.
  */
 import { PROTO_ICMP, PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../net/proto.js';
-import type { Cidr } from '../net/ipv4.js';
+import { cidrContains, type Cidr } from '../net/ipv4.js';
 import { kAll, parseSelector, SelectorSyntaxError, type Selector } from './calico-selector.js';
 import { describe, type FieldReader, type Json } from './fields.js';
 import type { Policy, PolicyAction, PolicyEntity, PolicyPort, PolicyRule } from './types.js';
@@ -88,7 +88,7 @@ function k8sPeer(r: FieldReader, value: unknown, path: Path): PolicyEntity {
     const except = cidrList(r, b.except, [...path, 'ipBlock', 'except']);
     except.forEach((e, i) => {
       // validation.ValidateIPBlock: every except must be strictly inside the cidr.
-      if (cidr && !(e.prefix > cidr.prefix && ((e.base ^ cidr.base) >>> (32 - cidr.prefix)) === 0)) {
+      if (cidr && !(e.prefix > cidr.prefix && cidrContains(cidr, e.base))) {
         r.error([...path, 'ipBlock', 'except', i], 'must be a strict subset of ipBlock.cidr (the API server refuses it)');
       }
     });
