@@ -6,13 +6,17 @@
  * Service. Each node polices its own workloads only: a packet from a remote pod is judged for
  * ingress on the destination's node, its egress was judged on the sender's. Established and
  * related packets never come here (route sends only new flows): conntrack accepts them before
- * any policy, so a reply is never denied. Host-networked pods are no workload endpoints.
+ * any policy, so a reply is never denied. Host-networked pods are no workload endpoints, and the
+ * node's own packets to its workloads are not policed (felix's filter OUTPUT does not dispatch to
+ * `cali-tw-`: "we don't currently police host -> endpoint", felix/rules/static.go), which is what
+ * lets kubelet's probes through a default deny.
  *
- * Reads:  batch 5-tuple, node; meta outKind
+ * Reads:  batch 5-tuple, node; meta outKind, hook
  * Writes: nothing but the verdict
  * Next:   postrouting | local-in (the node's own addresses) | done (denied)
  * Counts: drops policy
  */
+import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
 import { DIR_EGRESS, DIR_INGRESS, PV_ALLOW, PV_DEFAULT_DENY, PV_DENY, PV_NONE, PV_PASS, type PolicyTables } from '../compile/calico-policy/policy-tables.js';
 import type { PipelineContext } from './context.js';
@@ -26,7 +30,7 @@ export function policy(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const tables = ctx.world.compiled.policy;
   const rec = ctx.recorder;
-  const outKind = ctx.meta.outKind;
+  const { outKind, hook } = ctx.meta;
   const { srcIp, dstIp, srcPort, dstPort, proto, node } = batch;
   // ~40 ns a new flow with no policy selecting either workload (two hash probes), plus ~10-30 ns
   // a rule of the policies that select them; established packets never pay it.
@@ -44,7 +48,7 @@ export function policy(ctx: PipelineContext, batch: PacketBatch): void {
           continue;
         }
       }
-      const to = kind === RK_VETH || kind === RK_BRIDGE ? tables.workload(dstIp[i]) : -1;
+      const to = (kind === RK_VETH || kind === RK_BRIDGE) && hook[i] !== HOOK_OUTPUT ? tables.workload(dstIp[i]) : -1;
       if (to >= 0 && tables.workloadNode[to] === here) {
         const v = tables.evaluate(DIR_INGRESS, to, proto[i], srcIp[i], srcPort[i], dstIp[i], dstPort[i]);
         if (rec) note(rec, tables, batch, i, ctx, 'ingress', v);

@@ -261,7 +261,9 @@ function namespaceObjects(): object[] {
  * sweep measures the policies' cost, not a cluster that drops its traffic):
  * - one Calico GlobalNetworkPolicy (order 10) denying telnet to every workload;
  * - per namespace, a Kubernetes default deny of ingress and the mesh allow that opens it to the
- *   cluster's namespaces (namespaceSelector `kdp.dev/mesh: member`);
+ *   cluster's namespaces (namespaceSelector `kdp.dev/mesh: member`), the nodes and the
+ *   LoadBalancers' allowed clients (ipBlocks; other outside clients of externalTrafficPolicy
+ *   Local Services keep their address and are denied, as they would be);
  * - then per application, in turn: allow the monitoring namespace on the metrics port (9090);
  *   allow another application of the namespace on the named port `http`; limit egress to an
  *   ipBlock with an except (the cluster and the Internet, not the metadata range) and DNS.
@@ -279,7 +281,9 @@ function policyObjects(n: number, services: number): object[] {
   });
   for (let i = 0; i < kNamespaces && out.length < n; i++) {
     const ns = nsName(i);
-    out.push(k8s(ns, 'mesh-ingress', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kdp.dev/mesh': 'member' } } }] }] }));
+    // The mesh, the nodes (NodePort traffic kube-proxy masqueraded) and the LoadBalancers' clients.
+    const from = [{ namespaceSelector: { matchLabels: { 'kdp.dev/mesh': 'member' } } }, { ipBlock: { cidr: '192.168.0.0/16' } }, { ipBlock: { cidr: kClientRange } }];
+    out.push(k8s(ns, 'mesh-ingress', { podSelector: {}, ingress: [{ from }] }));
     if (out.length < n) out.push(k8s(ns, 'default-deny', { podSelector: {}, policyTypes: ['Ingress'] }));
   }
   for (let k = 0; out.length < n; k++) {

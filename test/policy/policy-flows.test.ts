@@ -30,8 +30,8 @@ interface Case {
   readonly verdict: TraceResult['verdict'];
   readonly egress: Side;
   readonly ingress: Side;
-  /** Words a hop must say. */
-  readonly hop: string;
+  /** Words a hop must say (none: no policy chain on the path). */
+  readonly hop: string | null;
 }
 
 const none: Side = { verdict: 'none', policy: null, rule: null };
@@ -46,6 +46,7 @@ const kCases: readonly Case[] = [
   { name: 'ipBlock egress: in the except', src: 'pod/dev/client', dst: '10.244.2.10:8080', verdict: 'dropped', egress: defaultDeny, ingress: none, hop: 'default deny' },
   { name: 'ipBlock egress: outside the cidr (DNS to the internet)', src: 'pod/dev/client', dst: '8.8.8.8:53', proto: 'udp', verdict: 'dropped', egress: defaultDeny, ingress: none, hop: 'default deny' },
   { name: 'no policy selects the workload: open', src: 'pod/prod/web', dst: '10.244.1.20:9090', verdict: 'delivered', egress: none, ingress: none, hop: 'no policy selects the workload' },
+  { name: "the node's own packets to its workloads are not policed (kubelet probes through a default deny)", src: '192.168.0.12', dst: '10.244.2.10:8080', verdict: 'delivered', egress: none, ingress: none, hop: null },
   { name: 'GlobalNetworkPolicy order 10 Deny wins over the Kubernetes allow at 1000', src: 'pod/dev/tester', dst: '10.244.2.11:5432', verdict: 'dropped', egress: none, ingress: { verdict: 'deny', policy: 'deny-dev-to-db', rule: 0 }, hop: 'policy: deny-dev-to-db denied' },
   { name: 'GlobalNetworkPolicy Pass skips the Kubernetes default deny: the profile allows', src: 'pod/ops/toolbox', dst: '10.244.2.11:5432', verdict: 'delivered', egress: none, ingress: { verdict: 'allow', policy: 'pass-ops', rule: 1 }, hop: 'policy: pass-ops passed' },
   { name: 'same namespace is still allowed to the db (Deny matches dev only)', src: 'pod/prod/frontend', dst: '10.244.2.11:5432', verdict: 'delivered', egress: none, ingress: { verdict: 'allow', policy: 'prod/allow-same-namespace', rule: 0 }, hop: 'policy: prod/allow-same-namespace allowed' },
@@ -61,7 +62,9 @@ describe('Calico policy: packet-flow table', () => {
       assert.equal(result.verdict, c.verdict);
       assert.equal(result.dropReason, c.verdict === 'dropped' ? 'policy' : null);
       assert.deepEqual(result.policy, { egress: c.egress, ingress: c.ingress });
-      assert.ok(result.hops.some((h) => h.at.startsWith('cali-') && h.action.startsWith(c.hop)), result.hops.map((h) => `${h.at}: ${h.action}`).join('\n'));
+      const chains = result.hops.filter((h) => h.at.startsWith('cali-'));
+      if (c.hop === null) assert.deepEqual(chains, []);
+      else assert.ok(chains.some((h) => h.action.startsWith(c.hop!)), result.hops.map((h) => `${h.at}: ${h.action}`).join('\n'));
       // Replies are never denied: conntrack accepts them before any policy.
       if (c.verdict === 'delivered') {
         assert.equal(result.reply?.verdict, 'delivered');

@@ -246,23 +246,32 @@ export class PolicyTables {
     // Endpoint dispatch: which policies select each workload, per direction, in order.
     const start: [Int32Array, Int32Array] = [new Int32Array(W + 1), new Int32Array(W + 1)];
     const list: [Column, Column] = [new Column(), new Column()];
-    const selected = this.policies.map((p) => {
-      const out: boolean[] = new Array(W);
-      for (let w = 0; w < W; w++) {
-        out[w] = (p.namespace === '' || nsOf(w) === p.namespace) && (!p.namespaceSelector || selectorMatches(p.namespaceSelector, nsLabels.get(nsOf(w)) ?? {})) && selectorMatches(p.selector, labels[w]);
-      }
-      return out;
-    });
+    // A namespaced policy looks at its namespace's workloads only (10k policies x 10k pods stays fast).
+    const byNamespace = new Map<string, number[]>();
+    const all: number[] = [];
     for (let w = 0; w < W; w++) {
-      for (let d = 0; d < 2; d++) {
-        start[d][w] = list[d].length;
-        this.policies.forEach((p, k) => {
-          if ((d === DIR_INGRESS ? p.ingress : p.egress) && selected[k][w]) list[d].push(k);
-        });
-      }
+      all.push(w);
+      const ns = nsOf(w);
+      const l = byNamespace.get(ns);
+      if (l) l.push(w);
+      else byNamespace.set(ns, [w]);
     }
-    start[0][W] = list[0].length;
-    start[1][W] = list[1].length;
+    const perWorkload: [number[][], number[][]] = [Array.from({ length: W }, () => []), Array.from({ length: W }, () => [])];
+    this.policies.forEach((p, k) => {
+      for (const w of p.namespace === '' ? all : byNamespace.get(p.namespace) ?? []) {
+        if (p.namespaceSelector && !selectorMatches(p.namespaceSelector, nsLabels.get(nsOf(w)) ?? {})) continue;
+        if (!selectorMatches(p.selector, labels[w])) continue;
+        if (p.ingress) perWorkload[DIR_INGRESS][w].push(k);
+        if (p.egress) perWorkload[DIR_EGRESS][w].push(k);
+      }
+    });
+    for (let d = 0; d < 2; d++) {
+      for (let w = 0; w < W; w++) {
+        start[d][w] = list[d].length;
+        for (const k of perWorkload[d][w]) list[d].push(k);
+      }
+      start[d][W] = list[d].length;
+    }
 
     this.start = start;
     this.list = [list[0].trim(), list[1].trim()];
