@@ -65,6 +65,7 @@ export const kChartFiles = [
   'workers-new-flows.svg',
   'policies-first-packet.svg',
   'policies-established.svg',
+  'policies-stage.svg',
 ] as const;
 
 export function buildCharts(results: readonly CellResult[]): Chart[] {
@@ -127,6 +128,14 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       x: px,
       y: { title: 'ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
       series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(at(c), c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
+    }));
+    // The policy stage's own time per new flow: the stage timer over every packet, per first packet (only those enter it).
+    const perFlow = (c: CellResult): number => ((c.stages?.policy ?? 0) * c.packets) / (c.counters?.firstPackets ?? c.flows);
+    charts.push(chart('policies-stage.svg', 'Policy stage time per new flow vs network policies', 'The policy stage alone (its stage timer, over the first packets that enter it on each node of their path): the part of the first-packet cost the policies add, without the rest of the path\'s noise.', {
+      subtitle: policy.context,
+      x: px,
+      y: { title: 'policy stage ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
+      series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.filter((c) => c.stages?.policy !== undefined).map((c) => ({ x: at(c), y: perFlow(c) })) })),
     }));
     charts.push(chart('policies-established.svg', 'Established throughput vs network policies', `Packets per second on flows already in conntrack, which no policy looks at again; ${bars}.`, {
       subtitle: policy.context,
