@@ -32,7 +32,8 @@ Options:
   --mode M            ${modeNames().join(' | ')}     [default: the file's KubeProxyConfiguration]
   --reply             also trace the answer back through conntrack
   --json              one JSON object (fields: mode, node, packet, decision, service,
-                      candidates, endpoint, masquerade, verdict, hops)
+                      candidates, endpoint, masquerade, verdict, dropReason, policy
+                      {egress, ingress: {verdict, policy, rule}}, hops)
   --pcap OUT          write the packet as it looks at every hop (pcap, Ethernet)
   --batch FILE        one probe per line, {"proto":"tcp","src":"10.0.0.2:40000","dst":"172.30.0.41:80","node":"n1"};
                       one JSON result per line out, in the same order (- reads standard input)
