@@ -30,6 +30,43 @@ export interface OracleWorld {
   readonly namespaceLabels: Record<string, Record<string, string>>;
   /** networking.k8s.io/v1 NetworkPolicy objects, as written. */
   readonly policies: readonly any[];
+  /** Calico GlobalNetworkPolicies of one rule, as the laws generate them (described, not parsed). */
+  readonly globals?: readonly OracleGlobal[];
+}
+
+/**
+ * A one-rule Calico GlobalNetworkPolicy, read with Calico's documentation ("Get started with
+ * Calico network policy", "Policy tiers", the GlobalNetworkPolicy reference): it applies to the
+ * workloads its selector matches, in its direction; policies are evaluated in ascending order,
+ * Kubernetes NetworkPolicies at order 1000; the first rule that matches with Allow or Deny
+ * decides, Log goes on, Pass skips the rest of the tier (with no later tier, the namespace's
+ * profile allows); a workload that some policy applies to and none decides is denied, one that
+ * no policy applies to is allowed.
+ */
+export interface OracleGlobal {
+  readonly order: number;
+  readonly dir: 'Ingress' | 'Egress';
+  /** The workloads it applies to: all, one app label, or one namespace. */
+  readonly select: { readonly all: true } | { readonly app: string } | { readonly namespace: string };
+  readonly action: 'Allow' | 'Deny' | 'Pass' | 'Log';
+  /** The rule's peer (source for Ingress, destination for Egress): any address when absent. */
+  readonly peer?: { readonly app: string } | { readonly namespace: string };
+  /** A TCP destination port the rule requires, when present. */
+  readonly port?: number;
+}
+
+function globalSelects(g: OracleGlobal, pod: OraclePod): boolean {
+  if ('all' in g.select) return true;
+  if ('app' in g.select) return pod.labels.app === g.select.app;
+  return pod.namespace === g.select.namespace;
+}
+
+function globalRuleMatches(world: OracleWorld, g: OracleGlobal, peerIp: string, proto: string, dport: number): boolean {
+  if (g.port !== undefined && (proto !== 'TCP' || dport !== g.port)) return false;
+  if (!g.peer) return true;
+  const peer = podAt(world, peerIp);
+  if (!peer) return false;
+  return 'app' in g.peer ? peer.labels.app === g.peer.app : peer.namespace === g.peer.namespace;
 }
 
 type LabelSelector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } | undefined;
@@ -97,16 +134,34 @@ function portMatches(port: any, receiver: OraclePod | undefined, proto: string, 
 /** Whether `pod`'s policies of one direction let the connection through (peer is the other end's address). */
 function directionAllows(world: OracleWorld, pod: OraclePod, dir: 'Ingress' | 'Egress', peerIp: string, receiver: OraclePod | undefined, proto: string, dport: number): boolean {
   const selecting = world.policies.filter((p) => p.metadata.namespace === pod.namespace && types(p).includes(dir) && labelSelectorMatches(p.spec.podSelector, pod.labels));
-  if (selecting.length === 0) return true;
-  for (const p of selecting) {
-    const rules: any[] = (dir === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
-    for (const rule of rules) {
-      const peers: any[] = (dir === 'Ingress' ? rule.from : rule.to) ?? [];
-      const ports: any[] = rule.ports ?? [];
-      const peerOk = peers.length === 0 || peers.some((peer) => peerMatches(world, p.metadata.namespace, peer, peerIp));
-      const portOk = ports.length === 0 || ports.some((port) => portMatches(port, receiver, proto, dport));
-      if (peerOk && portOk) return true;
+  const globals = (world.globals ?? []).filter((g) => g.dir === dir && globalSelects(g, pod));
+  if (selecting.length === 0 && globals.length === 0) return true;
+  // Kubernetes policies all sit at order 1000 and only allow: together they are one step there.
+  const k8sAllows = (): boolean => {
+    for (const p of selecting) {
+      const rules: any[] = (dir === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
+      for (const rule of rules) {
+        const peers: any[] = (dir === 'Ingress' ? rule.from : rule.to) ?? [];
+        const ports: any[] = rule.ports ?? [];
+        const peerOk = peers.length === 0 || peers.some((peer) => peerMatches(world, p.metadata.namespace, peer, peerIp));
+        const portOk = ports.length === 0 || ports.some((port) => portMatches(port, receiver, proto, dport));
+        if (peerOk && portOk) return true;
+      }
     }
+    return false;
+  };
+  const steps: { order: number; run: () => 'allow' | 'deny' | 'next' }[] = globals.map((g) => ({
+    order: g.order,
+    run: () => {
+      if (!globalRuleMatches(world, g, peerIp, proto, dport) || g.action === 'Log') return 'next';
+      return g.action === 'Deny' ? 'deny' : 'allow'; // Allow, or Pass to the profile, which allows
+    },
+  }));
+  if (selecting.length > 0) steps.push({ order: 1000, run: () => (k8sAllows() ? 'allow' : 'next') });
+  steps.sort((a, b) => a.order - b.order);
+  for (const step of steps) {
+    const v = step.run();
+    if (v !== 'next') return v === 'allow';
   }
   return false;
 }
