@@ -131,7 +131,7 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
     }));
     // The policy stage's own time per new flow: the stage timer over every packet, per first packet (only those enter it).
     const perFlow = (c: CellResult): number => ((c.stages?.policy ?? 0) * c.packets) / (c.counters?.firstPackets ?? c.flows);
-    charts.push(chart('policies-stage.svg', 'Policy stage time per new flow vs network policies', 'The policy stage alone (its stage timer, over the first packets that enter it on each node of their path): the part of the first-packet cost the policies add, without the rest of the path\'s noise.', {
+    charts.push(chart('policies-stage.svg', 'Policy stage time per new flow vs network policies', 'The policy stage alone: its stage timer over the whole run (its passes over batches of established packets included, which it only skips) divided by the new flows, the only packets it evaluates, on each node of their path: what the policies add to a first packet, apart from the rest of the path\'s noise.', {
       subtitle: policy.context,
       x: px,
       y: { title: 'policy stage ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
