@@ -84,6 +84,9 @@ Options:
                     nodes; divided by the workers, each owning a shard of the flows as RSS
                     gives a core its share). A full table drops new flows, counted as
                     drop:conntrack-full                           [default: fit]
+  --policies LIST   network policies per cluster, e.g. 0,100,1000,10000 (the mix of kdp
+                    generate --policies; enforced on Calico CNIs): a grid dimension, so the
+                    sweep measures first-packet cost and established throughput against it
   --repeats N       runs per cell (medians and min-max spread)    [default: ${kDefaultRepeats}; --full ${kFullRepeats}]
   --out DIR         results directory                             [default: results]
   --resume          skip cells already in DIR/results.jsonl (same key: mode, Services,
@@ -220,6 +223,7 @@ export const kSweepFlags = {
   zipf: { type: 'string' },
   conntrack: { type: 'string' },
   repeats: { type: 'string' },
+  policies: { type: 'string' },
   full: { type: 'boolean' },
 } as const;
 
@@ -246,6 +250,7 @@ export function planFromFlags(values: SweepFlagValues, cores: number, onSkip: (w
     seed: intOption(values.seed, 'seed', 1, 0, 0xffffffff),
     zipf,
     conntrack: choiceOption(values.conntrack, 'conntrack', ['fit', 'kube-proxy'] as const, 'fit'),
+    policies: intList(values.policies, 'policies', 0, 1_000_000),
     full: values.full === true,
     repeats: values.repeats === undefined ? undefined : intOption(values.repeats, 'repeats', 1, 1, 100),
     cores,

@@ -1,5 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { renderFelix } from '../compile/calico-policy/render.js';
+import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, parseRules, renderRuleChunks } from '../compile/index.js';
 import { findNode } from '../compile/node-addresses.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
@@ -32,6 +34,9 @@ Options:
   --node NAME    the node to compile for (Local policies and node addresses differ per node)
                  [default: the first node]
   --format F     one of the mode's formats above, or json   [default: the mode's first]
+  --policy F     instead of the Services, Calico's network policy on the node as felix programs
+                 it: iptables-save (the filter table's cali-fw-/cali-tw-/cali-pi-/cali-po-
+                 chains) or ipset (the sets its rules match), for iptables-restore / ipset restore
   --stats        print rule counts, chain counts, table memory and compile time instead
   -o, --output   write to a file (atomically) instead of standard output
   -h, --help     this text
@@ -50,6 +55,7 @@ export const compileCommand: Command = {
       node: { type: 'string' },
       format: { type: 'string' },
       stats: { type: 'boolean' },
+      policy: { type: 'string' },
       output: { type: 'string', short: 'o' },
       'from-iptables-save': { type: 'string' },
     });
@@ -63,6 +69,14 @@ export const compileCommand: Command = {
     const m = named ?? modeOf(cluster);
     const mode = m.name;
     const node = nodeIndex(cluster, values.node);
+    if (values.policy !== undefined) {
+      const which = choiceOption(values.policy, 'policy', ['iptables-save', 'ipset'] as const, 'iptables-save');
+      const tables = new CompiledCluster(cluster, mode).policy;
+      if (!tables) throw new UsageError(`--policy: nothing to render: ${cluster.policies.length === 0 ? 'the file has no network policy' : `the pod network is ${cluster.network.cni}, which enforces no policy`}`);
+      const r = renderFelix(tables, cluster, node);
+      await writeOutput(values.output, [which === 'ipset' ? r.ipset : r.iptables]);
+      return EXIT_OK;
+    }
     const formats = formatsOf(m);
     const format = values.format ?? formats[0];
     if (format !== 'json' && !formats.includes(format)) {

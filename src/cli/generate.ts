@@ -23,6 +23,12 @@ Options:
   --mode MODE      kube-proxy mode written into the KubeProxyConfiguration: ${modeNames().join(" | ")}
                    [default: ${modeNames()[0]}]
   --seed S         PRNG seed (0-4294967295)                                [default: 1]
+  --policies N     also write N network policies (0-1000000) and what they select: labelled
+                   Namespaces and one Pod per endpoint address. The mix: a Calico
+                   GlobalNetworkPolicy, per namespace a default deny and a mesh allow, then per
+                   application an allow from monitoring on a port, an allow from another
+                   application on a named port, an ipBlock egress limit. Enforced on Calico
+                   CNIs only                                                [default: 0]
   -o, --output F   write to F (atomically) instead of standard output
   -q, --quiet      no summary on standard error
   -h, --help       this text
@@ -51,6 +57,7 @@ export const generateCommand: Command = {
       cni: { type: 'string' },
       mode: { type: 'string' },
       seed: { type: 'string' },
+      policies: { type: 'string' },
       output: { type: 'string', short: 'o' },
       quiet: { type: 'boolean', short: 'q' },
     });
@@ -63,6 +70,7 @@ export const generateCommand: Command = {
       cni: choiceOption(values.cni, 'cni', kCnis, kDefaultSyntheticOptions.cni),
       mode: choiceOption(values.mode, 'mode', modeNames(), modeNames()[0]),
       seed: intOption(values.seed, 'seed', kDefaultSyntheticOptions.seed, 0, 0xffffffff),
+      policies: intOption(values.policies, 'policies', 0, 0, 1_000_000),
     };
     checkGenerateHeap(options.services, options.endpoints);
     checkGenerateFile(options.services, options.endpoints);
@@ -74,7 +82,7 @@ export const generateCommand: Command = {
     if (!values.quiet) {
       process.stderr.write(
         `kdp generate: ${objects.length} objects, ${cluster.services.length} services, ${cluster.ports.length} service ports, ` +
-          `${cluster.endpoints.count} endpoint rows on ${cluster.nodes.length} nodes; ` +
+          `${cluster.endpoints.count} endpoint rows on ${cluster.nodes.length} nodes${cluster.policies.length > 0 ? `, ${cluster.pods.length} pods, ${cluster.policies.length} network policies` : ''}; ` +
           `generated in ${((t1 - t0) / 1000).toFixed(2)} s, model built and validated in memory in ${((t2 - t1) / 1000).toFixed(2)} s\n`,
       );
     }

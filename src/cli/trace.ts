@@ -39,7 +39,8 @@ Options:
   --mode M            ${modeNames().join(' | ')}     [default: the file's KubeProxyConfiguration]
   --reply             also trace the answer back through conntrack
   --json              one JSON object (fields: mode, node, packet, decision, service,
-                      candidates, endpoint, masquerade, verdict, hops; with a name, also
+                      candidates, endpoint, masquerade, verdict, dropReason, policy
+                      {egress, ingress: {verdict, policy, rule}}, hops; with a name, also
                       dns: [{qname, qtype, rcode, answers, server, sourcePort, deliveredTo,
                       truncated, why, hops}])
   --pcap OUT          write the packet as it looks at every hop (pcap, Ethernet)

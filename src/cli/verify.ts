@@ -6,6 +6,9 @@ import { findNode } from '../compile/node-addresses.js';
 import { kernelModes, missingRequirements } from '../verify/requirements.js';
 import { formatReport } from '../verify/format.js';
 import { runVerify } from '../verify/verify.js';
+import { verifyPolicy } from '../verify/policy.js';
+import { spawnSync } from 'node:child_process';
+import type { Cluster } from '../model/types.js';
 import { requireCluster } from './cluster-file.js';
 import { choiceOption, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, intOption, parse, type Command } from './command.js';
 import { UsageError } from '../errors.js';
@@ -36,6 +39,12 @@ Options:
   --node NAME     the node whose rules are loaded          [default: the first node]
   --probes N      random flows on top of the edge cases (0-50000)          [default: 200]
   --seed S        seed of the random sample (0-4294967295)                 [default: 1]
+  --policy        instead of the Services: Calico's network policy on --node. felix's chains and
+                  sets as kdp renders them (kdp compile --policy) are loaded into the node's
+                  namespace, each of its workloads gets a namespace behind its cali veth, every
+                  other pod address and an outside one sit behind the underlay, and TCP probes
+                  between them (each port the node's pods name, 80, 8080) must meet the kernel's
+                  verdict where kdp trace says (needs ipset and ss too)
   --json          the full report as JSON on standard output
   -h, --help      this text
 
@@ -59,12 +68,14 @@ export const verifyCommand: Command = {
       probes: { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
+      policy: { type: 'boolean' },
     });
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     const probes = intOption(values.probes, 'probes', 200, 0, 50_000);
     const seed = intOption(values.seed, 'seed', 1, 0, 0xffffffff);
     const cluster = await requireCluster(positionals[0], true);
     if (!cluster) return EXIT_INVALID;
+    if (values.policy) return runPolicy(cluster, values.node, values.json === true);
     const kernel = kernelModes().map((m) => m.name);
     let mode: string;
     if (values.mode === undefined) {
@@ -90,3 +101,25 @@ export const verifyCommand: Command = {
     return report.ok ? EXIT_OK : EXIT_FAILED;
   },
 };
+
+/** `--policy`: the kernel as referee of Calico's policy on one node (src/verify/policy.ts). */
+async function runPolicy(cluster: Cluster, nodeName: string | undefined, json: boolean): Promise<number> {
+  const node = nodeName === undefined ? 0 : findNode(cluster, nodeName);
+  if (node < 0) throw new UsageError(`no node named "${nodeName}"; nodes are ${cluster.nodes.slice(0, 10).map((n) => n.name).join(', ')}`);
+  const missing = missingRequirements('iptables');
+  for (const [tool, pkg] of [['ipset', 'ipset'], ['ss', 'iproute2']] as const) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(`${tool} (not on PATH; Debian/Ubuntu: apt-get install ${pkg})`);
+  }
+  if (missing.length > 0) {
+    process.stderr.write(`kdp verify: cannot run; missing:\n${missing.map((m) => `  - ${m}`).join('\n')}\n`);
+    return EXIT_UNAVAILABLE;
+  }
+  const report = await verifyPolicy(cluster, { node, ...(json ? {} : { log: (line: string) => void process.stderr.write(`${line}\n`) }) });
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const lines = [`kdp verify --policy on ${report.node}: ${report.probes.length} probes, ${report.probes.length - report.disagreements.length} agree, ${report.disagreements.length} disagree${report.notComparable ? ` (${report.notComparable} denied by their sender's own node in kdp: not judged here)` : ''}`];
+    for (const d of report.disagreements) lines.push(`  ${d.src} -> ${d.dst}: kernel ${d.kernel}, kdp ${d.kdp} (${d.policy})`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return report.ok ? EXIT_OK : EXIT_FAILED;
+}

@@ -7,6 +7,7 @@
  */
 import type { ServiceDataplane } from '../compile/dataplane.js';
 import { compileDataplane } from '../compile/index.js';
+import { PolicyTables } from '../compile/calico-policy/policy-tables.js';
 import type { Cluster, ModeName } from '../model/types.js';
 import { buildPodNetwork, type PodNetworkPlan } from './pod-network.js';
 
@@ -19,6 +20,7 @@ export class CompiledCluster {
   readonly plan: PodNetworkPlan;
   readonly #compile: CompileNode;
   readonly #dataplanes: (ServiceDataplane | undefined)[];
+  #policy: PolicyTables | null | undefined;
 
   /** `compile` defaults to the mode's compiler; `plan` to the cluster's pod network. */
   constructor(cluster: Cluster, mode: ModeName, compile?: CompileNode, plan?: PodNetworkPlan) {
@@ -37,6 +39,19 @@ export class CompiledCluster {
       this.#dataplanes[node] = dp;
     }
     return dp;
+  }
+
+  /**
+   * Calico's compiled policy, or null when nothing enforces policy: the pod network is not
+   * Calico (kubenet and flannel enforce none), or the cluster has no policy (then felix's chains
+   * lead every workload to its profile's allow, and kdp skips the stage).
+   */
+  get policy(): PolicyTables | null {
+    if (this.#policy === undefined) {
+      const enforced = this.cluster.network.cni.startsWith('calico') && this.cluster.policies.length > 0;
+      this.#policy = enforced ? new PolicyTables(this.cluster) : null;
+    }
+    return this.#policy;
   }
 
   /** The nodes' rules compiled (or attached) so far, by node. */

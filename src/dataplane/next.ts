@@ -10,6 +10,7 @@ export const kStageNames = [
   'prerouting', // conntrack lookup at PREROUTING (arriving) or OUTPUT (host-originated)
   'service-nat', // slow path: the proxy mode decides a new flow
   'route', // longest-prefix match, TTL
+  'policy', // Calico's filter FORWARD/INPUT: a new flow's egress and ingress policy at the workloads' interfaces
   'local-in', // delivery to the node itself (the kernel's LOCAL_IN): conntrack confirm, un-SNAT
   'proxy', // userspace mode: the proxy copies the payload into its own connection
   'postrouting', // masquerade / SNAT, conntrack confirm
@@ -25,6 +26,7 @@ export const NEXT_RAW = stageId('raw');
 export const NEXT_PREROUTING = stageId('prerouting');
 export const NEXT_SERVICE_NAT = stageId('service-nat');
 export const NEXT_ROUTE = stageId('route');
+export const NEXT_POLICY = stageId('policy');
 export const NEXT_LOCAL_IN = stageId('local-in');
 export const NEXT_PROXY = stageId('proxy');
 export const NEXT_POSTROUTING = stageId('postrouting');
@@ -54,6 +56,7 @@ export const kDropNames = [
   'no-route',
   'unparsable',
   'loop', // the pipeline's hop budget ran out: a routing loop
+  'policy', // a network policy denied the new flow (Calico: a Deny rule or the end-of-tier drop)
 ] as const;
 export type DropName = (typeof kDropNames)[number];
 const dropId = (name: DropName): number => kDropNames.indexOf(name);
@@ -66,3 +69,4 @@ export const DROP_FRAG_NEEDED = dropId('frag-needed');
 export const DROP_NO_ROUTE = dropId('no-route');
 export const DROP_UNPARSABLE = dropId('unparsable');
 export const DROP_LOOP = dropId('loop');
+export const DROP_POLICY = dropId('policy');

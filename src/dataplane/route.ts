@@ -5,7 +5,8 @@
  * Reads:  batch dstIp, node; meta hook, fromPod, dnatted, redirected
  * Writes: meta outKind, outNode, outGateway; batch TTL (forwarded packets only)
  * Next:   postrouting (leaving through a device) | local-in (one of the node's own addresses, or
- *         redirected to the userspace proxy's socket) | done (no route; TTL exceeded)
+ *         redirected to the userspace proxy's socket) | policy (a new flow where Calico enforces
+ *         policy: filter FORWARD / INPUT come after routing) | done (no route; TTL exceeded)
  * Counts: drops no-route, ttl-exceeded
  *
  * kubenet bridges pod-to-pod traffic on the same node (cbr0 is a layer-2 hop: no TTL change);
@@ -15,7 +16,7 @@ import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
-import { DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POSTROUTING, NEXT_ROUTE } from './next.js';
+import { DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POLICY, NEXT_POSTROUTING, NEXT_ROUTE } from './next.js';
 import { vethName } from './pod-network.js';
 import { RK_BLACKHOLE, RK_BRIDGE, RK_LOCAL, RK_VETH, ROUTE_KIND_NAMES } from './route-table.js';
 
@@ -25,7 +26,9 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const plan = ctx.world.plan;
   const nodes = plan.nodes;
   const rec = ctx.recorder;
-  const { redirected, outKind, outNode, outGateway, fromPod, dnatted, hook } = ctx.meta;
+  const { redirected, outKind, outNode, outGateway, fromPod, dnatted, hook, newFlow } = ctx.meta;
+  // Only new flows meet policy: conntrack accepted the rest (felix's RELATED,ESTABLISHED ACCEPT).
+  const policed = ctx.world.compiled.policy !== null;
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_ROUTE) continue;
     const node = batch.node[i];
@@ -41,7 +44,7 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
     outNode[i] = r === -2 ? node : rt.node[r];
     outGateway[i] = r === -2 ? 0 : rt.gateway[r];
     if (kind === RK_LOCAL) {
-      next[i] = NEXT_LOCAL_IN;
+      next[i] = policed && newFlow[i] === 1 ? NEXT_POLICY : NEXT_LOCAL_IN;
       continue;
     }
     const bridged = kind === RK_BRIDGE && fromPod[i] === 1 && dnatted[i] === 0;
@@ -52,7 +55,7 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
         continue;
       }
     }
-    next[i] = NEXT_POSTROUTING;
+    next[i] = policed && newFlow[i] === 1 ? NEXT_POLICY : NEXT_POSTROUTING;
     if (rec) {
       const via = outGateway[i] ? ` via ${formatIp(outGateway[i])}` : '';
       const to = outNode[i] >= 0 && outNode[i] !== node ? ` (node ${nodes[outNode[i]].name})` : outNode[i] < 0 ? ' (default route: out of the cluster)' : '';

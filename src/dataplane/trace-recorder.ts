@@ -44,8 +44,19 @@ export interface RecordedDecision {
   readonly rand: number;
 }
 
+/** What one direction's policy decided for the traced flow (`none`: no policy selects the workload, or no workload there). */
+export interface PolicyVerdict {
+  readonly verdict: 'allow' | 'deny' | 'none';
+  /** The deciding policy, `ns/name` (`name` for a global one); null for none and the default deny. */
+  readonly policy: string | null;
+  /** The deciding rule's index among the policy's rules of that direction (as felix counts converted rules). */
+  readonly rule: number | null;
+}
+
 export class TraceRecorder {
   readonly hops: TraceHop[] = [];
+  /** Set by the policy stage where the traced packet met a workload's policy. */
+  readonly policy: { egress: PolicyVerdict | null; ingress: PolicyVerdict | null } = { egress: null, ingress: null };
   decision: RecordedDecision | null = null;
   readonly frames: CapturedFrame[] | null;
   /** Batch index of the packet being traced. */

@@ -13,7 +13,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { PipelineContext } from './context.js';
 import { END_DROPPED, END_EXTERNAL, END_HOST, END_POD, END_REJECTED, kDropNames } from './next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from './pipeline.js';
-import { TraceRecorder, type CapturedFrame, type TraceHop } from './trace-recorder.js';
+import { TraceRecorder, type CapturedFrame, type PolicyVerdict, type TraceHop } from './trace-recorder.js';
 import type { Protocol } from '../net/proto.js';
 
 export interface Probe {
@@ -53,6 +53,8 @@ export interface TraceResult {
   readonly masquerade: boolean;
   readonly verdict: 'delivered' | 'rejected' | 'dropped' | 'local';
   readonly dropReason: string | null;
+  /** Calico's policy verdicts for this packet's flow (both `none` where no policy is enforced). */
+  readonly policy: { readonly egress: PolicyVerdict; readonly ingress: PolicyVerdict };
   readonly hops: TraceHop[];
   readonly reply?: TraceResult;
 }
@@ -64,6 +66,8 @@ export interface TraceOutput {
   /** With `answer`: the reply's payload as it reached the sender, when it did. */
   readonly answered?: Uint8Array;
 }
+
+const kNoPolicy: PolicyVerdict = { verdict: 'none', policy: null, rule: null };
 
 const ipPort = (ip: number, port: number): string => `${formatIp(ip)}:${port}`;
 
@@ -118,6 +122,7 @@ function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof ru
     masquerade,
     verdict: end === END_POD || end === END_EXTERNAL ? 'delivered' : end === END_HOST ? 'local' : end === END_REJECTED ? 'rejected' : 'dropped',
     dropReason: end === END_DROPPED || end === END_REJECTED ? kDropNames[batch.drop[i]] : null,
+    policy: { egress: rec.policy.egress ?? kNoPolicy, ingress: rec.policy.ingress ?? kNoPolicy },
     hops: rec.hops,
   };
 }

@@ -20,7 +20,9 @@ import {
   type KubeletDnsConfig,
 } from './read-config.js';
 import { readEndpointSlice, readLegacyEndpoints, type RawSlice } from './read-endpoints.js';
-import { readNode, readPod, readService, type RawNode, type RawPod, type RawService } from './read-workloads.js';
+import { readLabels, readNode, readPod, readService, type RawNode, type RawPod, type RawService } from './read-workloads.js';
+import { kNamespaceNameLabel, readCalicoPolicy, readK8sNetworkPolicy } from './read-policy.js';
+import type { Labels } from './calico-selector.js';
 import { Reporter, type ObjectRef } from './reporter.js';
 import type { SourceObject } from './source.js';
 import {
@@ -37,6 +39,7 @@ import {
   type IpPool,
   type Node,
   type Pod,
+  type Policy,
   type ProxyConfig,
   type Service,
   type ServicePort,
@@ -67,6 +70,11 @@ const kKinds = new Set([
   'kdp.dev/v1alpha1/ClusterNetwork',
   'v1/ConfigMap',
   'kubelet.config.k8s.io/v1beta1/KubeletConfiguration',
+  'networking.k8s.io/v1/NetworkPolicy',
+  'projectcalico.org/v3/NetworkPolicy',
+  'projectcalico.org/v3/GlobalNetworkPolicy',
+  'crd.projectcalico.org/v1/NetworkPolicy',
+  'crd.projectcalico.org/v1/GlobalNetworkPolicy',
 ]);
 
 interface Inputs {
@@ -74,6 +82,9 @@ interface Inputs {
   cilium?: CiliumConfig;
   kubelet?: KubeletDnsConfig;
   namespaces: string[];
+  /** Labels of the Namespace objects, by name. */
+  namespaceLabels: Map<string, Labels>;
+  policies: Policy[];
   network?: ClusterNetworkSpec;
   serviceCIDRs: Cidr[];
   pools: IpPool[];
@@ -85,7 +96,7 @@ interface Inputs {
 }
 
 function classify(objects: readonly SourceObject[], report: Reporter, options: BuildOptions): Inputs {
-  const inputs: Inputs = { namespaces: [], serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
+  const inputs: Inputs = { namespaces: [], namespaceLabels: new Map(), policies: [], serviceCIDRs: [], pools: [], nodes: [], pods: [], services: [], slices: [], kinds: {} };
   let proxyRef: ObjectRef | undefined;
   let kubeletRef: ObjectRef | undefined;
   let networkRef: ObjectRef | undefined;
@@ -154,7 +165,21 @@ function classify(objects: readonly SourceObject[], report: Reporter, options: B
         break;
       case 'Namespace': {
         const n = needName();
-        if (n) inputs.namespaces.push(n);
+        if (n) {
+          if (inputs.namespaceLabels.has(n)) r.error(['metadata', 'name'], `a second Namespace named ${n}`);
+          inputs.namespaces.push(n);
+          inputs.namespaceLabels.set(n, readLabels(r, obj));
+        }
+        break;
+      }
+      case 'NetworkPolicy': {
+        const n = needName();
+        if (n) inputs.policies.push(apiVersion === 'networking.k8s.io/v1' ? readK8sNetworkPolicy(r, obj, ns, n) : readCalicoPolicy(r, obj, false, ns, n));
+        break;
+      }
+      case 'GlobalNetworkPolicy': {
+        const n = needName();
+        if (n) inputs.policies.push(readCalicoPolicy(r, obj, true, '', n));
         break;
       }
       case 'KubeletConfiguration':
@@ -368,6 +393,18 @@ function clusterDns(inputs: Inputs, slicesOf: readonly RawSlice[][], mode: ModeN
   };
 }
 
+/**
+ * Every namespace's labels: a Namespace object's own, and for a namespace only a pod, Service or
+ * policy names, none; each carries `kubernetes.io/metadata.name`, which the API server sets
+ * whatever the object says.
+ */
+function namespaceLabels(inputs: Inputs): Map<string, Labels> {
+  const names = new Set([...kBuiltinNamespaces, ...inputs.namespaces, ...inputs.services.map((s) => s.namespace), ...inputs.pods.map((p) => p.namespace), ...inputs.policies.map((p) => p.namespace).filter((n) => n !== '')]);
+  const out = new Map<string, Labels>();
+  for (const name of [...names].sort()) out.set(name, { ...inputs.namespaceLabels.get(name), [kNamespaceNameLabel]: name });
+  return out;
+}
+
 export interface BuildOptions {
   /**
    * The proxy modes a KubeProxyConfiguration may name (the model does not know them; the CLI
@@ -411,6 +448,8 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     hostNetwork: p.hostNetwork,
     dnsPolicy: p.dnsPolicy,
     ...(p.dnsConfig ? { dnsConfig: p.dnsConfig } : {}),
+    labels: p.labels,
+    namedPorts: p.namedPorts,
   }));
 
   // Services.
@@ -561,6 +600,10 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     });
   });
 
+  if (inputs.policies.length > 0 && !network.cni.startsWith('calico')) {
+    // As on a real cluster: the API server stores NetworkPolicies whether or not the CNI enforces them.
+    report.warn(undefined, [], `${inputs.policies.length} network polic${inputs.policies.length === 1 ? 'y is' : 'ies are'} not enforced: the pod network is ${network.cni}, which implements no NetworkPolicy (use a Calico IPPool or ClusterNetwork cni calico-*)`);
+  }
   if (report.failed) return { diagnostics: report.diagnostics, kinds: inputs.kinds };
   const endpoints: EndpointTable = {
     count: rows,
@@ -583,6 +626,8 @@ export function buildCluster(objects: readonly SourceObject[], file?: string, op
     network,
     ...(inputs.cilium ? { cilium: inputs.cilium } : {}),
     dns: clusterDns(inputs, slicesOf, proxy.mode),
+    namespaceLabels: namespaceLabels(inputs),
+    policies: inputs.policies,
   };
   return { cluster, diagnostics: report.diagnostics, kinds: inputs.kinds };
 }

@@ -4,8 +4,10 @@
  */
 import { prefixMask, type Cidr } from '../net/ipv4.js';
 import { FieldReader, isDnsSubdomain, parseQuantity, type Json } from './fields.js';
+import type { Labels } from './calico-selector.js';
 import {
   type DnsPolicy,
+  type NamedPort,
   type PodDnsConfig,
   type ServiceType,
   type SessionAffinity,
@@ -104,6 +106,36 @@ export interface RawPod {
   readonly hostNetwork: boolean;
   readonly dnsPolicy: DnsPolicy;
   readonly dnsConfig?: PodDnsConfig;
+  readonly labels: Labels;
+  readonly namedPorts: NamedPort[];
+}
+
+/** `metadata.labels` as a string map (each value a string, as the API server requires). */
+export function readLabels(r: FieldReader, obj: Json): Record<string, string> {
+  const meta = r.record(obj.metadata, ['metadata']);
+  const labels = r.record(meta.labels, ['metadata', 'labels']);
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(labels)) out[key] = r.string(labels[key], ['metadata', 'labels', key]);
+  return out;
+}
+
+/** Container ports that carry a name: what a policy's named port resolves to on this pod. */
+function readNamedPorts(r: FieldReader, spec: Json): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const field of ['initContainers', 'containers'] as const) {
+    r.array(spec[field], ['spec', field]).forEach((c, i) => {
+      const container = r.record(c, ['spec', field, i]);
+      r.array(container.ports, ['spec', field, i, 'ports']).forEach((v, j) => {
+        const path = ['spec', field, i, 'ports', j];
+        const port = r.record(v, path);
+        if (port.name === undefined || port.name === null || port.name === '') return;
+        const name = r.string(port.name, [...path, 'name']);
+        const number = r.port(port.containerPort, [...path, 'containerPort']);
+        if (number > 0) out.push({ name, protocol: readProtocol(r, port.protocol, [...path, 'protocol']), port: number });
+      });
+    });
+  }
+  return out;
 }
 
 const kDnsPolicies: readonly DnsPolicy[] = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
@@ -163,6 +195,8 @@ export function readPod(r: FieldReader, obj: Json, namespace: string, name: stri
     hostNetwork: r.bool(spec.hostNetwork, ['spec', 'hostNetwork'], false),
     dnsPolicy,
     ...(dnsConfig ? { dnsConfig } : {}),
+    labels: readLabels(r, obj),
+    namedPorts: readNamedPorts(r, spec),
   };
 }
 

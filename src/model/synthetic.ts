@@ -23,6 +23,12 @@ export interface SyntheticOptions {
   readonly cni?: Cni;
   readonly seed?: number;
   readonly mode?: ModeName;
+  /**
+   * Network policies (0: none, and no Pod or Namespace objects, as before). With N > 0 the
+   * cluster also gets its Namespaces (labelled) and one labelled Pod per endpoint address, and
+   * the policy mix of `policyObjects`.
+   */
+  readonly policies?: number;
 }
 
 export const kDefaultSyntheticOptions = { cni: 'calico-vxlan', seed: 1, mode: '' } as const;
@@ -65,6 +71,8 @@ export function generateObjects(options: SyntheticOptions): object[] {
   check('endpoints', E, 0, 1000);
   check('nodes', K, 1, 60_000);
   check('seed', seed, 0, 0xffffffff);
+  const policies = options.policies ?? 0;
+  check('policies', policies, 0, 1_000_000);
   if (!kCnis.includes(cni)) throw new InvalidArgumentError(`options.cni must be one of ${kCnis.join(', ')}, not ${cni}`);
 
   // Each node's pod block holds its share of endpoints: at least a /24 (kubenet's default),
@@ -138,6 +146,7 @@ export function generateObjects(options: SyntheticOptions): object[] {
     });
   }
   const allocatePod = (n: number): string => formatIp(podBase[n] + ++podNext[n]);
+  const podObjects: object[] = [];
   // LB and external IPs are handed out in order, each from its own /16.
   let lbCount = 0;
   let externalCount = 0;
@@ -151,7 +160,7 @@ export function generateObjects(options: SyntheticOptions): object[] {
     const table = udp ? kUdpPorts : kTcpPorts;
     const first = rng.below(table.length);
     const portCount = !udp && rng.next() < 0.15 ? 2 : 1;
-    const ports = [];
+    const ports: { name: string; protocol: string; port: number; targetPort: string | number; nodePort?: number }[] = [];
     const wantNodePorts = type !== 'ClusterIP';
     const nodePorts: number[] = [];
     if (wantNodePorts) {
@@ -214,6 +223,18 @@ export function generateObjects(options: SyntheticOptions): object[] {
         zone: `zone-${String.fromCharCode(97 + (n % 3))}`,
       });
     }
+    if (policies > 0) {
+      // The pods behind the endpoints, labelled as a Deployment labels them, with their named ports.
+      endpoints.forEach((e, j) =>
+        podObjects.push({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { namespace, name: `${name}-${j}`, labels: { app: name, tier: s % 3 === 0 ? 'frontend' : 'backend' } },
+          spec: { nodeName: e.nodeName, containers: [{ name: 'app', ports: ports.map((p) => ({ name: p.name, protocol: p.protocol, containerPort: table.find((t) => t[0] === p.name)![2] })) }] },
+          status: { podIP: e.addresses[0] },
+        }),
+      );
+    }
     // The EndpointSlice controller puts at most 100 endpoints in a slice.
     for (let chunk = 0; chunk * 100 < Math.max(E, 1); chunk++) {
       objects.push({
@@ -230,7 +251,82 @@ export function generateObjects(options: SyntheticOptions): object[] {
   // (the agent's upserts fail); its operator raises the key, as Cilium's docs ask, and so does the
   // synthetic cluster, to a power of two. The report marks cells past the default (lbMapMax).
   if (cilium && lbMapBound > kDefaultCiliumConfig.lbMapMax) ciliumData['bpf-lb-map-max'] = String(2 ** Math.ceil(Math.log2(lbMapBound)));
+  if (policies > 0) objects.push(...namespaceObjects(), ...podObjects, ...policyObjects(policies, S));
   return objects;
+}
+
+/** Namespaces of the synthetic Services (ns-00..ns-49) and a monitoring namespace, labelled. */
+const kNamespaces = 50;
+const nsName = (i: number): string => `ns-${String(i).padStart(2, '0')}`;
+
+function namespaceObjects(): object[] {
+  const out: object[] = [];
+  for (let i = 0; i < kNamespaces; i++) {
+    out.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName(i), labels: { team: `team-${i % 7}`, 'kdp.dev/mesh': 'member' } } });
+  }
+  out.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'monitoring', labels: { purpose: 'monitoring' } } });
+  return out;
+}
+
+/**
+ * N policies, a mix platform teams write (and that leaves the replay's flows allowed, so the
+ * sweep measures the policies' cost, not a cluster that drops its traffic):
+ * - one Calico GlobalNetworkPolicy (order 10) denying telnet to every workload;
+ * - per namespace, a Kubernetes default deny of ingress and the mesh allow that opens it to the
+ *   cluster's namespaces (namespaceSelector `kdp.dev/mesh: member`), the nodes and the
+ *   LoadBalancers' allowed clients (ipBlocks; other outside clients of externalTrafficPolicy
+ *   Local Services keep their address and are denied, as they would be);
+ * - then per application, in turn: allow the monitoring namespace on the metrics port (9090);
+ *   allow another application of the namespace on the named port `http`; limit egress to an
+ *   ipBlock with an except (the cluster and the Internet, not the metadata range) and DNS.
+ * Kubernetes policies are evaluated in name order (order 1000, then name), so the per-application
+ * `allow-*` policies come before the namespace's `mesh-ingress`, as real ones often do.
+ */
+function policyObjects(n: number, services: number): object[] {
+  const out: object[] = [];
+  const k8s = (namespace: string, name: string, spec: object): object => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name }, spec });
+  out.push({
+    apiVersion: 'projectcalico.org/v3',
+    kind: 'GlobalNetworkPolicy',
+    metadata: { name: 'deny-telnet' },
+    spec: { order: 10, selector: 'all()', types: ['Ingress'], ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [23] } }] },
+  });
+  for (let i = 0; i < kNamespaces && out.length < n; i++) {
+    const ns = nsName(i);
+    // The mesh, the nodes (NodePort traffic kube-proxy masqueraded) and the LoadBalancers' clients.
+    const from = [{ namespaceSelector: { matchLabels: { 'kdp.dev/mesh': 'member' } } }, { ipBlock: { cidr: '192.168.0.0/16' } }, { ipBlock: { cidr: kClientRange } }];
+    out.push(k8s(ns, 'mesh-ingress', { podSelector: {}, ingress: [{ from }] }));
+    if (out.length < n) out.push(k8s(ns, 'default-deny', { podSelector: {}, policyTypes: ['Ingress'] }));
+  }
+  for (let k = 0; out.length < n; k++) {
+    const s = services > 0 ? k % services : 0;
+    const app = `svc-${String(s).padStart(6, '0')}`;
+    const ns = nsName(s % kNamespaces);
+    const round = Math.floor(k / Math.max(1, services));
+    const kind = k % 3;
+    if (kind === 0) {
+      out.push(k8s(ns, `allow-monitoring-${app}-${round}`, {
+        podSelector: { matchLabels: { app } },
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { purpose: 'monitoring' } } }], ports: [{ protocol: 'TCP', port: 9090 }] }],
+      }));
+    } else if (kind === 1) {
+      const peer = `svc-${String((s + kNamespaces) % Math.max(1, services)).padStart(6, '0')}`;
+      out.push(k8s(ns, `allow-${peer}-to-${app}-${round}`, {
+        podSelector: { matchLabels: { app } },
+        ingress: [{ from: [{ podSelector: { matchLabels: { app: peer } } }], ports: [{ port: 'http' }] }],
+      }));
+    } else {
+      out.push(k8s(ns, `allow-egress-${app}-${round}`, {
+        podSelector: { matchLabels: { app } },
+        policyTypes: ['Egress'],
+        egress: [
+          { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.0.0/16'] } }] },
+          { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], ports: [{ protocol: 'UDP', port: 53 }] },
+        ],
+      }));
+    }
+  }
+  return out;
 }
 
 /** The model of a synthetic cluster, built in memory through the same loader a file goes through. */

@@ -8,6 +8,7 @@
  * kube-proxy compiles into a KUBE-SEP chain or an IPVS real server.
  */
 import type { Cidr } from '../net/ipv4.js';
+import type { Labels, Selector } from './calico-selector.js';
 import { PROTO_TCP, PROTO_UDP, type Protocol } from '../net/proto.js';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
@@ -65,6 +66,70 @@ export interface Pod {
   readonly hostNetwork: boolean;
   readonly dnsPolicy: DnsPolicy;
   readonly dnsConfig?: PodDnsConfig;
+  /** `metadata.labels` ({} when the file gives none). */
+  readonly labels: Labels;
+  /** Named container ports (`spec.containers[].ports[]` with a name), for policies' named ports. */
+  readonly namedPorts: readonly NamedPort[];
+}
+
+export interface NamedPort {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+/** Calico rule actions (projectcalico.org/v3 Rule.action). */
+export type PolicyAction = 'Allow' | 'Deny' | 'Log' | 'Pass';
+
+/** A port match: a range `[min, max]` or a container port's name. */
+export type PolicyPort = { readonly min: number; readonly max: number } | { readonly name: string };
+
+/**
+ * One side of a Calico rule (EntityRule). `selector` / `namespaceSelector` undefined: no selector
+ * match (any address); a namespaced policy's selector without a namespaceSelector means its own
+ * namespace (`namespace`).
+ */
+export interface PolicyEntity {
+  readonly selector?: Selector;
+  readonly namespaceSelector?: Selector;
+  readonly notSelector?: Selector;
+  readonly nets: readonly Cidr[];
+  readonly notNets: readonly Cidr[];
+  readonly ports: readonly PolicyPort[];
+  readonly notPorts: readonly PolicyPort[];
+}
+
+export interface PolicyRule {
+  readonly action: PolicyAction;
+  /** IP protocol number, 0 for any. */
+  readonly protocol: number;
+  readonly notProtocol: number;
+  readonly source: PolicyEntity;
+  readonly destination: PolicyEntity;
+}
+
+/**
+ * A policy as Calico's felix sees it: a Calico NetworkPolicy or GlobalNetworkPolicy, or a
+ * Kubernetes NetworkPolicy converted the way libcalico-go converts it (`knp.default.<name>`,
+ * order 1000, one Allow rule per peer and protocol).
+ */
+export interface Policy {
+  /** As felix names it: `ns/knp.default.name`, `ns/name` or `name` (global). */
+  readonly name: string;
+  /** '' for a GlobalNetworkPolicy. */
+  readonly namespace: string;
+  /** The object the policy came from, as a trace names it: `ns/name` (`name` for a global one). */
+  readonly source: string;
+  readonly kind: 'NetworkPolicy' | 'GlobalNetworkPolicy' | 'KubernetesNetworkPolicy';
+  /** Calico's order; undefined sorts last, as Calico treats a missing order as infinite. */
+  readonly order: number | undefined;
+  readonly selector: Selector;
+  /** GlobalNetworkPolicy `namespaceSelector`: endpoints of the namespaces it matches only. */
+  readonly namespaceSelector?: Selector;
+  readonly ingress: boolean;
+  readonly egress: boolean;
+  readonly ingressRules: readonly PolicyRule[];
+  readonly egressRules: readonly PolicyRule[];
 }
 
 export interface SessionAffinity {
@@ -298,6 +363,10 @@ export interface Cluster {
   /** From the `kube-system/cilium-config` ConfigMap; absent when the file has none. */
   readonly cilium?: CiliumConfig;
   readonly dns: ClusterDns;
+  /** Labels of every namespace (`kubernetes.io/metadata.name` included, as the API server sets it). */
+  readonly namespaceLabels: ReadonlyMap<string, Labels>;
+  /** NetworkPolicies of every kind, unsorted (the policy compiler orders them as felix does). */
+  readonly policies: readonly Policy[];
 }
 
 export function protocolName(p: Protocol): 'TCP' | 'UDP' | 'SCTP' {

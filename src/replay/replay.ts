@@ -60,6 +60,8 @@ export interface SetupKey {
   readonly cni: Cni;
   readonly seed: number;
   readonly zipf: number;
+  /** Network policies of the synthetic cluster (`kdp generate --policies`); absent or 0: none. */
+  readonly policies?: number;
 }
 
 export interface ReplayTask extends SetupKey {
@@ -115,7 +117,7 @@ export interface ShardResult extends CounterRecord {
 }
 
 export function setupKeyString(k: SetupKey): string {
-  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.seed}|${k.zipf}`;
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.seed}|${k.zipf}${k.policies ? `|policies=${k.policies}` : ''}`;
 }
 
 /**
@@ -149,7 +151,7 @@ export class ReplaySetup {
     this.spec = spec;
     this.mode = modeNamed(spec.mode);
     this.key = setupKeyString(spec);
-    this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode });
+    this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode, policies: spec.policies ?? 0 });
     const attach = images ? (c: Cluster, n: number): ServiceDataplane => dataplaneFromImage(c, images[n]) : undefined;
     this.compiledCluster = new CompiledCluster(this.cluster, spec.mode, attach);
     this.plan = this.compiledCluster.plan;

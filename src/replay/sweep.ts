@@ -52,6 +52,8 @@ export interface PlanOptions {
   readonly flows?: number;
   readonly seed?: number;
   readonly zipf?: number;
+  /** Network policies per cluster (CellKey.policies): a grid dimension when given. */
+  readonly policies?: readonly number[];
   /** How every cell sizes its conntrack tables (CellKey.conntrack); default 'fit'. */
   readonly conntrack?: 'fit' | 'kube-proxy';
   readonly full?: boolean;
@@ -78,8 +80,8 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   const repeats = o.repeats ?? (full ? kFullRepeats : kDefaultRepeats);
   const base = o.flows ?? (full ? kFullFlows : kDefaultFlows);
   const sizing = o.conntrack === 'kube-proxy' ? { conntrack: 'kube-proxy' as const } : {};
-  const cell = (mode: ModeName, s: number, cni: Cni, workers: number): SweepCell => ({
-    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats, ...sizing,
+  const cell = (mode: ModeName, s: number, cni: Cni, workers: number, policies = 0): SweepCell => ({
+    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats, ...sizing, ...(policies > 0 ? { policies } : {}),
   });
   const out: SweepCell[] = [];
   const seen = new Set<string>();
@@ -98,10 +100,11 @@ export function planSweep(o: PlanOptions): SweepCell[] {
     }
   };
   const sortedServices = [...services].sort((a, b) => a - b);
-  if (o.workers !== undefined || o.cnis !== undefined) {
+  if (o.workers !== undefined || o.cnis !== undefined || o.policies !== undefined) {
     const cnis = o.cnis ?? [kDefaultCni];
     const workers = o.workers ?? [1];
-    for (const s of sortedServices) for (const cni of cnis) for (const w of workers) for (const m of modes) add(cell(m, s, cni, w));
+    const policies = [...(o.policies ?? [0])].sort((a, b) => a - b);
+    for (const s of sortedServices) for (const cni of cnis) for (const w of workers) for (const p of policies) for (const m of modes) add(cell(m, s, cni, w, p));
     return out;
   }
   for (const s of sortedServices) for (const m of modes) add(cell(m, s, kDefaultCni, 1));
@@ -192,6 +195,7 @@ export function planLines(cells: readonly SweepCell[], calibration: { scale: num
       seed: c.seed,
       zipf: c.zipf,
       ...(c.conntrack === 'kube-proxy' ? { conntrack: c.conntrack } : {}),
+      ...(c.policies ? { policies: c.policies } : {}),
       repeats: c.repeats,
       estimateSeconds: Math.round(seconds * 10) / 10,
       estimateBasis: calibration ? 'calibrated' : 'model',
@@ -364,6 +368,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     seed: cell.seed,
     zipf: cell.zipf,
     conntrack: cell.conntrack ?? 'fit',
+    ...(cell.policies ? { policies: cell.policies } : {}),
     finishedAt: new Date().toISOString(),
     packets,
     wireBytes: first.wireBytes,

@@ -47,7 +47,7 @@ export default function replayWorker(task: WorkerTask): WorkerResult {
     ctxCache = {};
     const t0 = clock();
     setup = new ReplaySetup(
-      { mode: task.mode, services: task.services, endpointsPerService: task.endpointsPerService, cni: task.cni, seed: task.seed, zipf: task.zipf },
+      { mode: task.mode, services: task.services, endpointsPerService: task.endpointsPerService, cni: task.cni, seed: task.seed, zipf: task.zipf, ...(task.policies ? { policies: task.policies } : {}) },
       clock,
       task.images,
     );

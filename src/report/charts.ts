@@ -63,6 +63,9 @@ export const kChartFiles = [
   'sync-one-endpoint.svg',
   'workers-established.svg',
   'workers-new-flows.svg',
+  'policies-first-packet.svg',
+  'policies-established.svg',
+  'policies-stage.svg',
 ] as const;
 
 export function buildCharts(results: readonly CellResult[]): Chart[] {
@@ -116,7 +119,50 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.newFlow.perSecond, spreadAsRate(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
     }));
   }
+  const policy = policiesSeries(results);
+  if (policy.series.length > 0) {
+    const px = { title: 'network policies (0 drawn at 1)', scale: 'log' as const, format: formatCount };
+    const at = (c: CellResult): number => Math.max(1, c.policies ?? 0);
+    charts.push(chart('policies-first-packet.svg', 'First-packet cost vs network policies', `The cost of a new flow's first packet as Calico's policies are added (kdp generate --policies mix; the policy stage evaluates the policies that select each workload); ${bars}.`, {
+      subtitle: policy.context,
+      x: px,
+      y: { title: 'ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
+      series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(at(c), c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
+    }));
+    // The policy stage's own time per new flow: the stage timer over every packet, per first packet (only those enter it).
+    const perFlow = (c: CellResult): number => ((c.stages?.policy ?? 0) * c.packets) / (c.counters?.firstPackets ?? c.flows);
+    charts.push(chart('policies-stage.svg', 'Policy stage time per new flow vs network policies', 'The policy stage alone: its stage timer over the whole run (its passes over batches of established packets included, which it only skips) divided by the new flows, the only packets it evaluates, on each node of their path: what the policies add to a first packet, apart from the rest of the path\'s noise.', {
+      subtitle: policy.context,
+      x: px,
+      y: { title: 'policy stage ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
+      series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.filter((c) => c.stages?.policy !== undefined).map((c) => ({ x: at(c), y: perFlow(c) })) })),
+    }));
+    charts.push(chart('policies-established.svg', 'Established throughput vs network policies', `Packets per second on flows already in conntrack, which no policy looks at again; ${bars}.`, {
+      subtitle: policy.context,
+      x: px,
+      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.filter((c) => measured(c, 'Established')).map((c) => withBar(at(c), c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))) })),
+    }));
+  }
   return charts;
+}
+
+/** One series per group of cells that differ only in their number of policies (at least two counts). */
+function policiesSeries(results: readonly CellResult[]): { series: { name: string; style: Partial<ChartSeries>; cells: CellResult[] }[]; context: string } {
+  const groups = groupsVarying(results, ['policies'])
+    .map((g) => [...g].sort((a, b) => (a.policies ?? 0) - (b.policies ?? 0)))
+    .filter((g) => distinct(g.map((c) => c.policies ?? 0)).length >= 2);
+  const manyServices = distinct(groups.map((g) => g[0]!.services)).length > 1;
+  const order = sortModes(groups.map((g) => g[0]!.mode));
+  groups.sort((a, b) => order.indexOf(a[0]!.mode) - order.indexOf(b[0]!.mode) || a[0]!.services - b[0]!.services);
+  const series = groups.map((g) => {
+    const c = g[0]!;
+    const unique = groups.filter((o) => o[0]!.mode === c.mode).length === 1;
+    return { name: manyServices ? `${c.mode} (${formatCount(c.services)} Services)` : c.mode, style: unique ? style(c.mode) : {}, cells: g };
+  });
+  const c0 = groups[0]?.[0];
+  const context = !c0 ? '' : [manyServices ? '' : `${formatCount(c0.services)} Services`, c0.cni, `${c0.endpointsPerService} endpoints per Service`, `${c0.workers} worker${c0.workers === 1 ? '' : 's'}`].filter(Boolean).join(', ');
+  return { series, context };
 }
 
 function chart(file: string, title: string, caption: string, spec: Omit<Parameters<typeof renderLineChart>[0], 'title'>): Chart {

@@ -267,6 +267,7 @@ function modeTables(results: readonly CellResult[]): string[] {
     if (varies((c) => c.endpointsPerService)) cols.push({ head: 'Endpoints', right: true, value: (c) => String(c.endpointsPerService) });
     if (varies((c) => c.flows)) cols.push({ head: 'Flows', right: true, value: (c) => formatCount(c.flows) });
     if (varies((c) => `${c.seed}|${c.zipf}`)) cols.push({ head: 'Seed / Zipf', right: true, value: (c) => `${c.seed} / ${c.zipf}` });
+    if (varies((c) => c.policies ?? 0)) cols.push({ head: 'Policies', right: true, value: (c) => formatCount(c.policies ?? 0) });
     if (varies((c) => c.conntrack ?? 'fit')) cols.push({ head: 'Conntrack', right: false, value: (c) => c.conntrack ?? 'fit' });
     // Drops are counted only when they happen, so a kdp cell without the counter dropped none; a cell without counters (a kernel baseline) did not count.
     if (cells.some((c) => c.conntrack === 'kube-proxy' || (c.counters?.['drop:conntrack-full'] ?? 0) > 0)) {

@@ -75,7 +75,9 @@ export interface Observations {
 /** A mode counts as linear when its log-log slope is at least this (or it is an iptables mode). */
 const kLinearSlope = 0.5;
 
-export function computeObservations(results: readonly CellResult[]): Observations {
+export function computeObservations(all: readonly CellResult[]): Observations {
+  // Observations are about the proxy modes; a policy sweep's cells are read in their own charts.
+  const results = all.filter((c) => (c.policies ?? 0) === 0);
   const sweep = byMode(servicesSweep(results));
   const slopes = (get: (c: CellResult) => number) => {
     const out: ModeSlope[] = [];

@@ -25,6 +25,13 @@ export interface CellKey {
    * show how full the tables ended. Absent (results before it existed) means `fit`.
    */
   readonly conntrack?: 'fit' | 'kube-proxy';
+  /**
+   * Network policies in the cell's synthetic cluster (`kdp bench --policies`, the mix of
+   * `kdp generate --policies`), enforced by the policy stage on Calico CNIs. Absent means 0.
+   * The policy stage's time is `stages.policy`; flows a policy denied count in
+   * `counters["drop:policy"]`.
+   */
+  readonly policies?: number;
 }
 
 /** A measured quantity over repeated runs: the median and the spread. */
@@ -108,5 +115,6 @@ export function memoryGiB(m: MachineInfo): number {
 export function cellKeyString(k: CellKey): string {
   // `fit` adds nothing, so the keys (and shards) of every earlier sweep stay what they were.
   const conntrack = k.conntrack === 'kube-proxy' ? '|conntrack=kube-proxy' : '';
-  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}${conntrack}`;
+  const policies = k.policies ? `|policies=${k.policies}` : '';
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}${conntrack}${policies}`;
 }

@@ -38,12 +38,13 @@ export function sortModes(modes: Iterable<string>): string[] {
 }
 
 type KeyField = keyof CellKey;
-const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf', 'conntrack'];
+const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf', 'conntrack', 'policies'];
 
 /** A string of every key field except `omit`: cells with the same one differ only in those. */
 export function keyWithout(cell: CellKey, omit: readonly KeyField[]): string {
   // A result from before `conntrack` existed was sized to fit.
-  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(f === 'conntrack' ? cell.conntrack ?? 'fit' : cell[f])).join('|');
+  // A result without `policies` had none.
+  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(f === 'conntrack' ? cell.conntrack ?? 'fit' : f === 'policies' ? cell.policies ?? 0 : cell[f])).join('|');
 }
 
 /** Groups of cells equal on every key field except `vary`, each group with at least two cells. */
@@ -73,12 +74,13 @@ export function servicesSweep(results: readonly CellResult[]): CellResult[] {
     else contexts.set(k, [r]);
   }
   // Tables sized to fit first: a kube-proxy-sized cell that drops flows measures the limit, not the proxy.
-  const score = (c: CellResult[]) => [(c[0]!.conntrack ?? 'fit') === 'fit' ? 1 : 0, c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
+  // Then clusters without policies: the Services sweep measures the proxy, the policy sweep its own chart.
+  const score = (c: CellResult[]) => [(c[0]!.conntrack ?? 'fit') === 'fit' ? 1 : 0, (c[0]!.policies ?? 0) === 0 ? 1 : 0, c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
   let best: CellResult[] = [];
-  let bestScore = [-1, -1, -1, -1];
+  let bestScore = [-1, -1, -1, -1, -1];
   for (const c of contexts.values()) {
     const s = score(c);
-    const better = s[0]! - bestScore[0]! || s[1]! - bestScore[1]! || s[2]! - bestScore[2]! || s[3]! - bestScore[3]!;
+    const better = s[0]! - bestScore[0]! || s[1]! - bestScore[1]! || s[2]! - bestScore[2]! || s[3]! - bestScore[3]! || s[4]! - bestScore[4]!;
     if (better > 0) {
       best = c;
       bestScore = s;

@@ -266,6 +266,29 @@ describe('stage contract: every stage writes only what its record declares', () 
     for (const s of audit.seen) seen.add(s);
   });
 
+  it('Calico policy: allowed, denied at egress and at ingress, and to the node itself', () => {
+    const audit = newAudit();
+    const stages = checked(kStages, audit);
+    const compiled = new CompiledCluster(loadFixture('policy-cluster.yaml'), 'iptables');
+    const ctx = new PipelineContext(compiled);
+    const probes: [string, string][] = [
+      ['pod/prod/frontend', '10.96.0.80:80'], // allowed from the same namespace
+      ['pod/dev/client', '8.8.8.8:53'], // egress: outside the ipBlock
+      ['pod/monitoring/prometheus', '10.244.2.10:8080'], // ingress: default deny
+      ['pod/ops/toolbox', '192.168.0.11:10250'], // no policy: to the node's own address
+    ];
+    for (const [src, dst] of probes) {
+      const p = resolveProbe(compiled.cluster, compiled.plan, { src, dst });
+      const batch = new PacketBatch({ capacity: 2 });
+      const i = batch.push(p.proto, p.srcIp, p.srcPort, p.dstIp, p.dstPort, 64, TCP_SYN);
+      inject(ctx, batch, i, p.node, p.entry);
+      runBatch(ctx, batch, stages);
+    }
+    assert.deepEqual(audit.violations, []);
+    for (const k of ['policy -> postrouting', 'policy -> local-in', 'policy drop policy', 'route -> policy']) assert.ok(audit.seen.has(k), k);
+    for (const s of audit.seen) seen.add(s);
+  });
+
   it('the packets above reach every stage and most of what the stages declare', () => {
     for (const s of kStages) assert.ok([...seen].some((k) => k.startsWith(`${s.name} `)), `stage ${s.name} never ran`);
     const declared: string[] = [];

@@ -42,7 +42,7 @@ test("ClusterFirst appends the node's search list (deduplicated) and replaces it
   const cf = podResolvConf(c, 'app');
   assert.deepEqual(cf.searches, ['app.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example']);
   assert.deepEqual(cf.options, ['ndots:5']);
-  const def = podResolvConf(c, 'app', { namespace: 'app', name: 'p', ip: 1, node: -1, hostNetwork: false, dnsPolicy: 'Default' });
+  const def = podResolvConf(c, 'app', { namespace: 'app', name: 'p', ip: 1, node: -1, hostNetwork: false, dnsPolicy: 'Default', labels: {}, namedPorts: [] });
   assert.deepEqual({ ns: def.nameservers.map(formatIp), s: def.searches, o: def.options, n: def.ndots }, { ns: ['192.168.0.1'], s: ['corp.example', 'cluster.local'], o: ['ndots:2', 'timeout:1'], n: 2 });
 });
 
