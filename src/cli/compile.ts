@@ -93,7 +93,7 @@ export const compileCommand: Command = {
       return EXIT_OK;
     }
     // What the mode's agent would log while programming the node (a full BPF map), before its listing.
-    warn(compileDataplane(cluster, mode, node).warnings);
+    if (m.warns) warn(compileDataplane(cluster, mode, node).warnings);
     await writeOutput(values.output, renderRuleChunks(cluster, mode, node, format));
     return EXIT_OK;
   },

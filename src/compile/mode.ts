@@ -137,6 +137,12 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
   readonly lookup: 'linear' | 'hash';
   /** The most Services the mode can serve on one node, and why; the sweep leaves out larger cells. */
   readonly serviceLimit?: { readonly services: number; readonly why: string };
+  /**
+   * Its dataplanes may carry `warnings` (what the mode's agent would log while programming a node,
+   * ServiceDataplane.warnings): `kdp compile` then compiles the node once more to print them before
+   * a listing. Absent: no mode pays that compile for nothing.
+   */
+  readonly warns?: boolean;
   /** Present when `kdp verify` can load the mode's rules into the real kernel. */
   readonly kernel?: KernelRules;
 }

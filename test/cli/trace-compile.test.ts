@@ -119,6 +119,31 @@ describe('kdp compile', () => {
     assert.match(r.stderr, /dump\.txt:3: /);
   });
 
+  it('cilium past bpf-lb-map-max: compile (listing and --stats) and trace warn on stderr with the entries needed, and still succeed', () => {
+    // 400 ClusterIP Services x 11 entries = 4,400 against a map of 4,096.
+    const items: object[] = [
+      ...twoNodeObjects('kubenet', 'cilium'),
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: 'kube-system', name: 'cilium-config' }, data: { 'kube-proxy-replacement': 'true', 'bpf-lb-map-max': '4096' } },
+    ];
+    const eps = Array.from({ length: 10 }, (_, j) => ({ addresses: [`10.244.1.${100 + j}`], conditions: { ready: true }, nodeName: 'node-1' }));
+    for (let k = 0; k < 400; k++) {
+      items.push({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'big', name: `s${k}` }, spec: { clusterIP: `10.96.${2 + (k >> 8)}.${k & 255}`, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
+      items.push({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { namespace: 'big', name: `s${k}-1`, labels: { 'kubernetes.io/service-name': `s${k}` } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: eps });
+    }
+    const file = join(dir, 'cilium-full.json');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    const warning = /warning: cilium: node node-1 needs \d[\d,]* service-map entries, more than bpf-lb-map-max 4,096: \d+ frontend\(s\) are not programmed/;
+    for (const args of [['compile', file], ['compile', file, '--stats'], ['trace', file, '--src', '10.244.1.9:40000', '--dst', '10.96.0.10:80']]) {
+      const r = run(...args);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, warning, args.join(' '));
+    }
+    // A cluster that fits is silent.
+    const quiet = run('compile', vxlanCluster, '--mode', 'cilium', '--stats');
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /warning/);
+  });
+
   it('a rendered iptables-save dump loads back with --from-iptables-save', () => {
     const dump = join(dir, 'fixture.rules');
     writeFileSync(dump, run('compile', fixture, '--mode', 'iptables').stdout);

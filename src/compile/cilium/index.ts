@@ -74,6 +74,8 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   // 30,000 32.9 s (32.0), 1,000 on 2 workers 7.8 s (8.6); the old 12 µs / 160 µs gave 25.4 s at 30,000.
   cost: { firstPacketUsPerService: 0, compileUsPerService: 260, flowUs: 13.4 },
   lookup: 'hash',
+  // A service map past bpf-lb-map-max (CiliumDataplane.warnings).
+  warns: true,
 };
 
 export { CiliumDataplane, ciliumFlowHash } from './dataplane.js';
