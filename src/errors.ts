@@ -42,6 +42,20 @@ export class RuleParseError extends EngineError {
   }
 }
 
+/**
+ * Every problem found in one rule dump (as a cluster file's are all listed): the first one's line
+ * is `line`, and the message has one problem per line.
+ */
+export class RuleParseErrors extends RuleParseError {
+  readonly problems: readonly RuleParseError[];
+  constructor(problems: readonly RuleParseError[]) {
+    super(problems[0]?.message.replace(/^line \d+: /, '') ?? 'no problems', problems[0]?.line ?? 0);
+    this.name = 'RuleParseErrors';
+    this.problems = problems;
+    this.message = problems.map((p) => p.message).join('\n');
+  }
+}
+
 /** A feature that the input uses and kdp does not model yet. */
 export class NotSupportedError extends EngineError {
   constructor(message: string) {
