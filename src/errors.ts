@@ -35,6 +35,8 @@ export class InvalidClusterError extends EngineError {
 /** Text in a rule format (iptables-save, nft, ...) that kdp could not parse. */
 export class RuleParseError extends EngineError {
   readonly line: number;
+  /** The file the line is in, when a command read several (`--node-state`). */
+  file?: string;
   constructor(message: string, line: number) {
     super(`line ${line}: ${message}`, 'KDP_ERR_RULE_PARSE');
     this.name = 'RuleParseError';

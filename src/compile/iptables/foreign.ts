@@ -18,40 +18,11 @@ import { RuleParseError } from '../../errors.js';
 import { parseCidr, parseIp } from '../../net/ipv4.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 import { ipsetContains, type IpsetSet } from '../ipvs/ipset-parse.js';
+import type { ForeignMatch, ForeignRule } from './foreign-rule.js';
 import {
   CT_DNAT, CT_UNTRACKED, kCtStateNames, prefixToMask, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NONE, T_NOTRACK, T_REJECT,
   T_RETURN, T_UNKNOWN, TF_GOTO, type RuleSpec,
 } from './ruleset.js';
-
-export type ForeignMatch =
-  | { readonly k: 'addr'; readonly dir: 'src' | 'dst'; readonly lo: number; readonly hi: number; readonly neg: boolean }
-  | { readonly k: 'iface'; readonly dir: 'in' | 'out'; readonly name: string; readonly neg: boolean }
-  | { readonly k: 'proto'; readonly proto: number; readonly neg: boolean }
-  | { readonly k: 'frag'; readonly neg: boolean }
-  /** Port ranges as [lo, hi, lo, hi, ...]; dir 'any' is multiport --ports (source or destination). */
-  | { readonly k: 'ports'; readonly dir: 'src' | 'dst' | 'any'; readonly ranges: readonly number[]; readonly neg: boolean }
-  | { readonly k: 'tcpflags'; readonly mask: number; readonly comp: number; readonly neg: boolean }
-  | { readonly k: 'addrtype'; readonly dir: 'src' | 'dst'; readonly types: readonly string[]; readonly neg: boolean; readonly limitIface: boolean }
-  | { readonly k: 'mark'; readonly value: number; readonly mask: number; readonly neg: boolean }
-  | { readonly k: 'ctstate'; readonly mask: number; readonly neg: boolean }
-  | { readonly k: 'ctstatus'; readonly mask: number; readonly neg: boolean }
-  | { readonly k: 'ctaddr'; readonly which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'; readonly lo: number; readonly hi: number; readonly neg: boolean }
-  | { readonly k: 'ctport'; readonly which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'; readonly lo: number; readonly hi: number; readonly neg: boolean }
-  | { readonly k: 'ctproto'; readonly proto: number; readonly neg: boolean }
-  | { readonly k: 'ctdir'; readonly original: boolean }
-  | { readonly k: 'set'; readonly name: string; readonly flags: readonly ('src' | 'dst')[]; readonly neg: boolean }
-  /** What kdp cannot decide for a first packet: the text as written and why. */
-  | { readonly k: 'opaque'; readonly text: string; readonly why: string };
-
-export interface ForeignRule {
-  /** 1-based line of the dump. */
-  readonly line: number;
-  /** The rule after `-A CHAIN`, as the dump has it (rendered back verbatim). */
-  readonly text: string;
-  readonly matches: readonly ForeignMatch[];
-  /** Why the target is unknown (T_UNKNOWN), or a note on what kdp traces of it (a DNAT range). */
-  readonly targetNote?: string;
-}
 
 /** What a foreign match needs of the packet at the rule; one per dataplane, overwritten per rule. */
 export interface ForeignPacket {

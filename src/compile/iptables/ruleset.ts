@@ -13,7 +13,7 @@
  * argument order differs from rule to rule.
  */
 import type { Cidr } from '../../net/ipv4.js';
-import type { ForeignRule } from './foreign.js';
+import type { ForeignRule } from './foreign-rule.js';
 
 export const TABLE_MANGLE = 0;
 export const TABLE_FILTER = 1;

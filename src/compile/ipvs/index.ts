@@ -37,6 +37,8 @@ export type { IpvsDataplane } from './dataplane.js';
 export { renderIpvsadmSave, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
 export { renderIpsetSave, ipvsIpsetEntries, kIpvsIpsets, createLine } from './ipsets.js';
 export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';
+export { parseIpsetSave, ipsetContains } from './ipset-parse.js';
+export type { IpsetSet, IpsetEntry, IpsetDimension } from './ipset-parse.js';
 export { ipvsSyncDelta } from './sync.js';
 export type { IpvsSyncDelta, SyncDeltaOptions } from './sync.js';
 export { shBucket, mhHash } from './schedulers.js';
