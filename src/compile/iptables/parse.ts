@@ -161,10 +161,15 @@ export function parseIptablesSave(text: string, options: ParseIptablesOptions = 
  */
 function parseAnyRule(words: string[], line: string, lineNo: number, isChain: (name: string) => boolean): RuleSpec {
   let spec: RuleSpec | undefined;
-  try {
-    spec = parseRule(words, lineNo);
-  } catch (err) {
-    if (!(err instanceof RuleParseError)) throw err;
+  // kube-proxy writes `-i` only in its own chains, for its interface-based local detectors (where
+  // kdp reads it as "from a pod interface"); anywhere else the interface name itself matters.
+  const ownChain = words[1].startsWith('KUBE-');
+  if (ownChain || !words.some((w) => w === '-i' || w === '--in-interface')) {
+    try {
+      spec = parseRule(words, lineNo);
+    } catch (err) {
+      if (!(err instanceof RuleParseError)) throw err;
+    }
   }
   if (spec && (spec.target !== T_JUMP || isChain(spec.jump ?? '') || (spec.jump ?? '').startsWith('KUBE-'))) return spec;
   const body = /^\s*-A\s+\S+(.*)$/.exec(line);
