@@ -100,6 +100,8 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
   let targetNote: string | undefined;
   let neg = false;
   let module = '';
+  let moduleCount = 0;
+  let opaqueModule = -1;
   let proto = -1;
   const bad = (msg: string): never => {
     throw new RuleParseError(msg, lineNo);
@@ -152,6 +154,7 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
         break;
       case '-m': case '--match':
         module = need(++i);
+        moduleCount++;
         break;
       case '-j': case '--jump': case '-g': case '--goto': {
         const target = need(++i);
@@ -173,7 +176,11 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
         const vals: string[] = [];
         for (let k = 0; k < arity; k++) vals.push(need(++i));
         const m = moduleMatch(module, proto, tok, vals, n, bad);
-        if (m) matches.push(m);
+        const last = matches.at(-1);
+        // One opaque match per module instance: its options are one thing kdp does not know.
+        if (m?.k === 'opaque' && last?.k === 'opaque' && opaqueModule === moduleCount) matches[matches.length - 1] = { ...last, text: `${last.text} ${m.text.replace(/^-m \S+ /, '')}` };
+        else if (m) matches.push(m);
+        if (m?.k === 'opaque') opaqueModule = moduleCount;
         else if (module === 'statistic' && tok === '--probability') {
           const p = Number(vals[0]);
           if (!(p >= 0 && p <= 1)) bad(`invalid probability ${JSON.stringify(vals[0])}`);
