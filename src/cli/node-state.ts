@@ -9,6 +9,7 @@ import type { ServiceDataplane } from '../compile/dataplane.js';
 import { loadNodeState, splitFormatSuffix, type NodeStateFile } from '../compile/node-state.js';
 import { fileSystemError, InvalidPathError, RuleParseError, RuleParseErrors } from '../errors.js';
 import type { Cluster } from '../model/types.js';
+import type { ProxyMode } from '../compile/mode.js';
 import { clipTokens } from './command.js';
 import { checkTextSize } from './size-limits.js';
 
@@ -23,7 +24,8 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function readOne(path: string, format: string | undefined): Promise<NodeStateFile> {
+/** One file (or standard input for `-`), never a directory's files. */
+export async function readNodeStateFile(path: string, format: string | undefined): Promise<NodeStateFile> {
   if (path === '-') return { path: '<stdin>', text: await readStdin(), ...(format ? { format } : {}) };
   try {
     checkTextSize(path, (await stat(path)).size, 'rule dump');
@@ -47,12 +49,12 @@ export async function readNodeStateFiles(args: readonly string[]): Promise<NodeS
       }
     }
     if (!dir) {
-      files.push(await readOne(path, format));
+      files.push(await readNodeStateFile(path, format));
       continue;
     }
     const names = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name).sort();
     if (names.length === 0) throw new InvalidPathError(`${path}: the directory has no files (put the node's iptables-save, ipset save, nft or ipvsadm output in it)`);
-    for (const n of names) files.push(await readOne(join(path, n), format));
+    for (const n of names) files.push(await readNodeStateFile(join(path, n), format));
   }
   return files;
 }
@@ -61,14 +63,14 @@ export async function readNodeStateFiles(args: readonly string[]): Promise<NodeS
  * The node's dataplane, or undefined after printing every problem (FILE:LINE: message) to
  * stderr: the caller exits 2.
  */
-export function nodeStateOrReport(command: string, files: readonly NodeStateFile[], cluster: Cluster | undefined, node: number | undefined): ServiceDataplane | undefined {
+export function nodeStateOrReport(command: string, files: readonly NodeStateFile[], cluster: Cluster | undefined, node: number | undefined, mode?: ProxyMode): ServiceDataplane | undefined {
   try {
-    return loadNodeState(files, cluster, node);
+    return loadNodeState(files, cluster, node, mode);
   } catch (err) {
     if (!(err instanceof RuleParseError)) throw err;
     const problems = err instanceof RuleParseErrors ? err.problems : [err];
     for (const p of problems) process.stderr.write(`kdp ${command}: ${p.file ?? files[0]?.path ?? ''}:${p.line}: ${clipTokens(p.message.replace(/^line \d+: /, ''))}\n`);
-    process.stderr.write(`kdp ${command}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the node's files; nothing was traced\n`);
+    process.stderr.write(`kdp ${command}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the node's files; nothing was done\n`);
     return undefined;
   }
 }

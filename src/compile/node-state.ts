@@ -14,6 +14,7 @@ import { RuleParseError, RuleParseErrors, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
 import type { ServiceDataplane } from './dataplane.js';
 import { allModes, parseRules } from './index.js';
+import type { ProxyMode } from './mode.js';
 import { dataplaneFromRuleset } from './iptables/index.js';
 import { parseIptablesSave } from './iptables/parse.js';
 import { parseIpsetSave, type IpsetSet } from './ipvs/ipset-parse.js';
@@ -75,7 +76,7 @@ function atFile(p: RuleParseError, path: string, line: number): RuleParseError {
  * targets are mapped to the cluster's endpoints and chains to its Services. Throws UsageError for
  * a file whose format is unknown, RuleParseErrors listing every problem of every file.
  */
-export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster, node?: number): ServiceDataplane {
+export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster, node?: number, mode?: ProxyMode): ServiceDataplane {
   if (files.length === 0) throw new UsageError('--node-state needs at least one file');
   const byFormat = new Map<string, NodeStateFile[]>();
   for (const f of files) {
@@ -105,14 +106,17 @@ export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster
     const list = byFormat.get(others[0])!;
     if (list.length > 1) throw new UsageError(`give one ${others[0]} file per node, not ${list.length}`);
     if (problems.length > 0) throw new RuleParseErrors(problems);
+    const parse = mode ? mode.parsers?.[others[0]] : (text: string, c?: Cluster, n?: number) => parseRules(others[0], text, c, n);
+    if (!parse) throw new UsageError(`${mode!.name} mode reads ${Object.keys(mode!.parsers ?? {}).join(', ') || 'no dumps'}, not ${others[0]}`);
     try {
-      return parseRules(others[0], list[0].text, cluster, node);
+      return parse(list[0].text, cluster, node);
     } catch (err) {
       if (!(err instanceof RuleParseErrors) && !(err instanceof RuleParseError)) throw err;
       const list2 = err instanceof RuleParseErrors ? err.problems : [err];
       throw new RuleParseErrors(list2.map((p) => atFile(p, list[0].path, p.line)));
     }
   }
+  if (mode && iptables.length > 0 && !Object.hasOwn(mode.parsers ?? {}, kIptablesSave)) throw new UsageError(`${mode.name} mode does not read iptables-save (it reads ${Object.keys(mode.parsers ?? {}).join(', ') || 'no dumps'})`);
   if (iptables.length === 0) throw new UsageError('an ipset save alone holds no rules; give the node\'s iptables-save beside it');
   // One dump of all files, in order; each file's lines keep their own numbers in messages.
   const starts: number[] = [];

@@ -436,7 +436,15 @@ export class IptablesDataplane implements ServiceDataplane {
     const ks = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
     if (ks >= 0) kubeServices = rs.chainEnd[ks] - rs.chainStart[ks];
     const scanKeyBytes = this.scanKeys.dst.byteLength + this.scanKeys.protoPort.byteLength;
-    return { mode: 'iptables', rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
+    const base = { mode: 'iptables' as const, rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
+    if (!this.fullWalk) return base;
+    // A real node's dump: how much of it belongs to other owners, and how much kdp cannot evaluate.
+    let opaque = 0;
+    for (let r = 0; r < rs.ruleCount; r++) {
+      const fi = rs.ruleForeign[r];
+      if (rs.ruleTarget[r] === T_UNKNOWN || (fi >= 0 && rs.foreign[fi].matches.some((m) => m.k === 'opaque'))) opaque++;
+    }
+    return { ...base, foreignRules: rs.foreign.length, opaqueRules: opaque };
   }
 }
 

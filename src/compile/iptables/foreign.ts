@@ -62,6 +62,10 @@ const kNoValue = new Set(['--syn', '--rsource', '--rdest', '--set', '--rcheck', 
   '--random-fully', '--persistent', '--notrack', '--save-mark', '--restore-mark', '--log-tcp-sequence', '--log-tcp-options', '--log-ip-options', '--log-uid', '--fragment', '--clamp-mss-to-pmtu',
   '--checksum-fill', '--strict', '--loose', '--validmark', '--accept-local', '--invert', '--dstlimit', '--ctexpire']);
 const kTwoValues = new Set(['--tcp-flags', '--match-set']);
+/** Options of the matches kdp evaluates that take one value (the value is read even if it starts with -). */
+const kOneValue = new Set(['--sport', '--source-port', '--dport', '--destination-port', '--dports', '--destination-ports', '--sports', '--source-ports', '--ports', '--src-type',
+  '--dst-type', '--mark', '--ctstate', '--state', '--ctstatus', '--ctorigsrc', '--ctorigdst', '--ctreplsrc', '--ctrepldst', '--ctorigsrcport', '--ctorigdstport', '--ctreplsrcport',
+  '--ctrepldstport', '--ctproto', '--ctdir', '--comment', '--src-range', '--dst-range', '--mode', '--probability']);
 
 function u32(text: string): number | undefined {
   if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(text)) return undefined;
@@ -172,7 +176,10 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
       }
       default: {
         if (!tok.startsWith('--')) bad(`unexpected "${tok}" (an option starts with - or --)`);
-        const arity = kNoValue.has(tok) ? 0 : kTwoValues.has(tok) ? 2 : 1;
+        // An option kdp does not list takes its value unless the next word is itself an option.
+        const next = w[i + 1];
+        const known = kNoValue.has(tok) || kTwoValues.has(tok) || kOneValue.has(tok);
+        const arity = kNoValue.has(tok) ? 0 : kTwoValues.has(tok) ? 2 : !known && (next === undefined || next === '!' || /^-[-a-zA-Z]/.test(next)) ? 0 : 1;
         const vals: string[] = [];
         for (let k = 0; k < arity; k++) vals.push(need(++i));
         const m = moduleMatch(module, proto, tok, vals, n, bad);

@@ -100,7 +100,7 @@ test('a dataplane built from a parsed dump decides like the compiled one', () =>
 
 test('parse errors name the line and the unknown token', () => {
   const cases: [string, number, RegExp][] = [
-    ['*nat\n:X - [0:0]\n-A X -j RETURN\n-A X --bogus\nCOMMIT\n', 4, /"--bogus"/],
+    ['*nat\n:X - [0:0]\n-A X -j RETURN\n-A X --bogus\nCOMMIT\n', 4, /--bogus outside any match module/],
     ['*broute\nCOMMIT\n', 1, /unknown table "broute"/],
     ['*nat\n-A NOPE -j RETURN\nCOMMIT\n', 2, /unknown chain "NOPE"/],
     ['*nat\n:X - [0:0]\n-A X -j KUBE-MISSING\nCOMMIT\n', 3, /unknown token "KUBE-MISSING"/],
