@@ -485,7 +485,7 @@ export function foreignMatches(rule: ForeignRule, p: ForeignPacket): number {
       case 'set': {
         const set = p.sets.get(m.name);
         let hit: boolean | undefined;
-        if (set && m.flags.length >= set.dimensions.length) {
+        if (set) {
           const values = m.flags.slice(0, set.dimensions.length).map((f, d) =>
             set.dimensions[d] === 'port' ? (f === 'src' ? p.sport : p.dport) : f === 'src' ? p.src : p.dst);
           hit = ipsetContains(set, values, p.proto);

@@ -6,7 +6,8 @@
  * A set is a list of dimensions (ip, net, port, mark, iface) and its entries; an entry is one value
  * per dimension, each an inclusive [lo, hi] range (a net is its address range, a bare port its own
  * range, `tcp:80` carries the protocol). Types kdp does not evaluate (`list:set`, `hash:mac`, v6
- * sets) are kept with `evaluable: false`: a rule matching against one is unknown, not guessed.
+ * marks, interfaces) are kept with `evaluable: false`: a rule matching against one is unknown, not
+ * guessed; an IPv6 set never matches kdp's IPv4 packets.
  * Every problem is listed (RuleParseErrors), as for iptables-save.
  */
 import { RuleParseError, RuleParseErrors } from '../../errors.js';
@@ -31,6 +32,8 @@ export interface IpsetSet {
   readonly dimensions: readonly IpsetDimension[];
   /** False for a type kdp does not evaluate: a match against it is unknown. */
   readonly evaluable: boolean;
+  /** `family inet6`: kdp's IPv4 packets never match it (ip_set_test refuses a family mismatch). */
+  readonly inet6: boolean;
   readonly entries: IpsetEntry[];
 }
 
@@ -100,16 +103,14 @@ export function parseIpsetSave(text: string): Map<string, IpsetSet> {
         problems.push(new RuleParseError(`unknown ipset type "${words[2]}" (ipset(8) names types like hash:ip,port or bitmap:port)`, lineNo));
         continue;
       }
-      // `family inet6` sets hold IPv6 addresses, which kdp's IPv4 packets never match: kept, not evaluated.
-      const v6 = words.includes('inet6');
-      sets.set(words[1], { name: words[1], type: words[2], dimensions: d.dims, evaluable: d.evaluable && !v6, entries: [] });
+      sets.set(words[1], { name: words[1], type: words[2], dimensions: d.dims, evaluable: d.evaluable, inet6: words.includes('inet6'), entries: [] });
     } else if (words[0] === 'add' && words.length >= 3) {
       const set = sets.get(words[1]);
       if (!set) {
         problems.push(new RuleParseError(`add to set "${words[1]}" before its create line`, lineNo));
         continue;
       }
-      if (!set.evaluable) continue;
+      if (!set.evaluable || set.inet6) continue;
       const parts = words[2].split(',');
       if (parts.length !== set.dimensions.length) {
         problems.push(new RuleParseError(`entry "${words[2]}" has ${parts.length} parts, set ${set.name} (${set.type}) has ${set.dimensions.length}`, lineNo));
@@ -147,7 +148,10 @@ export function parseIpsetSave(text: string): Map<string, IpsetSet> {
  * `kdp trace` only, never on a benchmark's path.
  */
 export function ipsetContains(set: IpsetSet, values: readonly number[], proto: number): boolean | undefined {
-  if (!set.evaluable || values.length < set.dimensions.length) return undefined;
+  // ip_set_test (net/netfilter/ipset/ip_set_core.c): fewer src/dst flags than the set has
+  // dimensions, or another address family, is no match.
+  if (set.inet6 || values.length < set.dimensions.length) return false;
+  if (!set.evaluable) return undefined;
   let hit = false;
   for (const e of set.entries) {
     let inside = true;
