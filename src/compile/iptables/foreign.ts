@@ -186,6 +186,8 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
         const last = matches.at(-1);
         // One opaque match per module instance: its options are one thing kdp does not know.
         if (m?.k === 'opaque' && last?.k === 'opaque' && opaqueModule === moduleCount) matches[matches.length - 1] = { ...last, text: `${last.text} ${m.text.replace(/^-m \S+ /, '')}` };
+        // --limit-iface-in/out qualifies the addrtype match before it.
+        else if (m?.k === 'addrtype' && m.limitIface && last?.k === 'addrtype') matches[matches.length - 1] = { ...last, limitIface: true };
         else if (m) matches.push(m);
         if (m?.k === 'opaque') opaqueModule = moduleCount;
         else if (module === 'statistic' && tok === '--probability') {
@@ -233,7 +235,7 @@ function moduleMatch(module: string, proto: number, opt: string, v: readonly str
       }
       return opaque('a multiport option kdp does not evaluate');
     case 'comment':
-      return undefined;
+      return opt === '--comment' ? undefined : opaque('a comment option kdp does not know');
     case 'addrtype':
       if (opt === '--src-type' || opt === '--dst-type') return { k: 'addrtype', dir: opt === '--src-type' ? 'src' : 'dst', types: v[0].split(','), neg, limitIface: false };
       if (opt === '--limit-iface-in' || opt === '--limit-iface-out') return { k: 'addrtype', dir: 'dst', types: [], neg: false, limitIface: true };
@@ -446,12 +448,14 @@ export function foreignMatches(rule: ForeignRule, p: ForeignPacket): number {
         r = p.proto === PROTO_TCP && ((0x02 & m.mask) === m.comp) !== m.neg; // a first packet is a bare SYN
         break;
       case 'addrtype': {
-        if (m.limitIface) {
+        const t = addrType(p, m.dir === 'src' ? p.src : p.dst);
+        // --limit-iface-in/out: LOCAL only for the interface's own addresses, which kdp does not know;
+        // any other type is decided as without it.
+        if (m.limitIface && t === 'LOCAL' && m.types.includes('LOCAL')) {
           r = undefined;
-          if (!unknown) unknown = 'addrtype --limit-iface-in/out: the interface holding the address is not known';
+          if (!unknown) unknown = 'addrtype --limit-iface-in/out: which interface holds the local address is not known';
           break;
         }
-        const t = addrType(p, m.dir === 'src' ? p.src : p.dst);
         const known = m.types.every((x) => x === 'LOCAL' || x === 'MULTICAST' || x === 'BROADCAST' || x === 'UNICAST');
         r = known ? (m.types as readonly string[]).includes(t) !== m.neg : undefined;
         if (r === undefined && !unknown) unknown = `addrtype ${m.types.join(',')}: kdp has no routing table to know blackhole or unreachable routes`;
