@@ -115,7 +115,7 @@ test('every construct of item 1 in a foreign chain parses, with only the undecid
       assert.ok(a >= 0);
       for (let k = 0; k < rules.length; k++) {
         const r = rs.chainStart[a] + k;
-        const fi = rs.ruleForeign[r];
+        const fi = rs.ruleForeign[r] ?? -1;
         const wantOpaque = rules[k].matches.reduce((n, m) => n + kMatches[m].opaque, 0);
         const gotOpaque = fi < 0 ? 0 : rs.foreign[fi].matches.filter((m) => m.k === 'opaque').length;
         assert.equal(gotOpaque, wantOpaque, `opaque matches of "${lines[k]}"`);

@@ -355,7 +355,7 @@ export class IptablesDataplane implements ServiceDataplane {
   /** `line N: -A CHAIN ...: why` for the rule a walk stopped at as unknown. */
   private unknownText(r: number): string {
     const rs = this.rules;
-    const fr = rs.ruleForeign[r] >= 0 ? rs.foreign[rs.ruleForeign[r]] : undefined;
+    const fr = rs.ruleFlags[r] & M_FOREIGN ? rs.foreign[rs.ruleForeign[r]] : undefined;
     const why = rs.ruleTarget[r] === T_UNKNOWN ? fr?.targetNote : this.foreignPkt.why;
     return `${fr ? `line ${fr.line}: ` : ''}-A ${rs.chainName[rs.ruleChain[r]]}${saveRuleBody(rs, r)}${why ? ` (${why})` : ''}`;
   }
@@ -441,8 +441,7 @@ export class IptablesDataplane implements ServiceDataplane {
     // A real node's dump: how much of it belongs to other owners, and how much kdp cannot evaluate.
     let opaque = 0;
     for (let r = 0; r < rs.ruleCount; r++) {
-      const fi = rs.ruleForeign[r];
-      if (rs.ruleTarget[r] === T_UNKNOWN || (fi >= 0 && rs.foreign[fi].matches.some((m) => m.k === 'opaque'))) opaque++;
+      if (rs.ruleTarget[r] === T_UNKNOWN || (rs.ruleFlags[r] & M_FOREIGN && rs.foreign[rs.ruleForeign[r]].matches.some((m) => m.k === 'opaque'))) opaque++;
     }
     return { ...base, foreignRules: rs.foreign.length, opaqueRules: opaque };
   }

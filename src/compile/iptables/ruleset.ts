@@ -213,7 +213,7 @@ export class Ruleset {
   readonly ruleInRestore: Uint8Array;
   readonly ruleEndpoint: Int32Array;
   readonly rulePort: Int32Array;
-  /** Index into `foreign` of a rule with M_FOREIGN, else -1. */
+  /** Index into `foreign` of a rule with M_FOREIGN, else -1; empty when the ruleset has none (read it only under M_FOREIGN). */
   readonly ruleForeign: Int32Array;
   /** Rules of other owners read from a real node (empty for every ruleset kdp compiles). */
   readonly foreign: readonly ForeignRule[];
@@ -271,7 +271,11 @@ export class Ruleset {
     this.ruleInRestore = new Uint8Array(total);
     this.ruleEndpoint = new Int32Array(total).fill(-1);
     this.rulePort = new Int32Array(total).fill(-1);
-    this.ruleForeign = new Int32Array(total).fill(-1);
+    // Only a real node's dump has rules of other owners: kdp's own rulesets carry no per-rule slot
+    // for them (their table memory is what the benchmark reports).
+    let foreignCount = 0;
+    for (const c of chains) for (const s of c.rules) if (s.foreign) foreignCount++;
+    this.ruleForeign = new Int32Array(foreignCount > 0 ? total : 0).fill(-1);
     const foreign: ForeignRule[] = [];
 
     const strings: string[] = [];
