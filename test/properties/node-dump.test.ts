@@ -10,6 +10,9 @@
  *
  * The construct table is the oracle: each entry says, from iptables-extensions(8), whether kdp
  * can decide it for a first packet.
+ *
+ *  - Read back as a node's state, kdp's rendering of random clusters answers every first packet as
+ *    the oracle of kube-proxy's iptables mode (test/helpers/iptables-oracle.ts) says.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +20,13 @@ import fc from 'fast-check';
 import { compileRuleset, parseIptablesSave, renderIptablesSave } from '../../src/compile/iptables/index.js';
 import { T_UNKNOWN } from '../../src/compile/iptables/ruleset.js';
 import { loadFixture } from '../helpers/cluster.js';
-import { checkProperty, runs } from '../helpers/nat-assertions.js';
+import { checkProperty, runs, scenarioReport } from '../helpers/nat-assertions.js';
+import { HOOK_OUTPUT, HOOK_PREROUTING, newFirstPacket, type ServiceDataplane } from '../../src/compile/dataplane.js';
+import { renderRules } from '../../src/compile/index.js';
+import { loadNodeState } from '../../src/compile/node-state.js';
+import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
+import { resolveScenario, scenarioArb } from '../helpers/arbitraries.js';
+import { iptablesAnswer } from '../helpers/iptables-oracle.js';
 
 /** A match as iptables-save prints it, and how many opaque matches kdp must make of it. */
 const kMatches: readonly { text: string; opaque: number }[] = [
@@ -131,5 +140,45 @@ test('every construct of item 1 in a foreign chain parses, with only the undecid
       assert.deepEqual(rs2.ruleTarget, rs.ruleTarget);
     },
     { numRuns: runs(150), describe: ({ table, rules }) => `${table}: ${rules.map((r) => [...r.matches.map((m) => kMatches[m].text), kTargets[r.target].text].join(' ')).join('\n')}` },
+  );
+});
+
+/**
+ * The reading path against an oracle that is not kdp's: random clusters and packets
+ * (test/helpers/arbitraries.ts), each node's rules rendered as iptables-save (with `-c` counters)
+ * and read back as a node's state; every first packet's answer (verdict, service port, every
+ * candidate endpoint, masquerade) must be kube-proxy's, as the oracle written from proxier.go says
+ * (test/helpers/iptables-oracle.ts). A reader that drops, reorders or misreads a rule breaks it.
+ */
+test('a node state read from iptables-save answers as the kube-proxy oracle says', () => {
+  checkProperty(
+    'node state vs iptables oracle',
+    scenarioArb(),
+    (sc) => {
+      const { cluster, packets } = resolveScenario(sc);
+      const states = new Map<number, ServiceDataplane>();
+      for (const p of packets) {
+        const n = p.probe.node;
+        if (!states.has(n)) {
+          const text = renderRules(cluster, 'iptables', n, 'iptables-save').replace(/^-A /gm, '[7:420] -A ');
+          states.set(n, loadNodeState([{ path: `node-${n}`, text }], cluster, n));
+        }
+        const pkt = Object.assign(newFirstPacket(), {
+          srcIp: p.probe.srcIp, srcPort: p.probe.srcPort, dstIp: p.probe.dstIp, dstPort: p.probe.dstPort, proto: p.probe.proto,
+          hook: p.probe.entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.probe.entry === ENTRY_POD,
+        });
+        const ex = states.get(n)!.explain(pkt);
+        const verdict = ex.verdict;
+        const got = {
+          verdict,
+          servicePort: verdict === 'dnat' ? ex.servicePort : -1,
+          candidates: verdict === 'dnat' ? [...new Set(ex.candidates)].sort((a, b) => a - b) : [],
+          masquerade: verdict === 'dnat' ? ex.masquerade : null,
+        };
+        const want = iptablesAnswer(sc.cluster, cluster, p);
+        assert.deepEqual(got, want);
+      }
+    },
+    { numRuns: runs(100), ...scenarioReport() },
   );
 });
