@@ -35,10 +35,26 @@ export class InvalidClusterError extends EngineError {
 /** Text in a rule format (iptables-save, nft, ...) that kdp could not parse. */
 export class RuleParseError extends EngineError {
   readonly line: number;
+  /** The file the line is in, when a command read several (`--node-state`). */
+  file?: string;
   constructor(message: string, line: number) {
     super(`line ${line}: ${message}`, 'KDP_ERR_RULE_PARSE');
     this.name = 'RuleParseError';
     this.line = line;
+  }
+}
+
+/**
+ * Every problem found in one rule dump (as a cluster file's are all listed): the first one's line
+ * is `line`, and the message has one problem per line.
+ */
+export class RuleParseErrors extends RuleParseError {
+  readonly problems: readonly RuleParseError[];
+  constructor(problems: readonly RuleParseError[]) {
+    super(problems[0]?.message.replace(/^line \d+: /, '') ?? 'no problems', problems[0]?.line ?? 0);
+    this.name = 'RuleParseErrors';
+    this.problems = problems;
+    this.message = problems.map((p) => p.message).join('\n');
   }
 }
 

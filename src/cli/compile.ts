@@ -1,19 +1,20 @@
-import { readFile, stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { renderFelix } from '../compile/calico-policy/render.js';
 import { CompiledCluster } from '../dataplane/compiled-cluster.js';
-import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, parseRules, renderRuleChunks } from '../compile/index.js';
+import { compileDataplane, formatsOf, modeNames, modeOf, modeNamed, renderRuleChunks } from '../compile/index.js';
 import { findNode } from '../compile/node-addresses.js';
 import type { DataplaneStats } from '../compile/dataplane.js';
-import { fileSystemError, RuleParseError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import type { ProxyMode } from '../compile/mode.js';
+import { nodeStateFormats, splitFormatSuffix } from '../compile/node-state.js';
+import { nodeStateOrReport, readNodeStateFile } from './node-state.js';
 import type { Cluster } from '../model/types.js';
-import { choiceOption, clipTokens, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
+import { choiceOption, EXIT_INVALID, EXIT_OK, parse, type Command } from './command.js';
 import { requireCluster } from './cluster-file.js';
 import { writeOutput } from './output.js';
-import { checkTextSize } from './size-limits.js';
 
 const help = `Usage: kdp compile FILE --mode MODE [--node NAME] [--format FORMAT] [--stats] [-o OUT]
-       kdp compile --from-iptables-save DUMP [FILE] [--node NAME] [--stats]
+       kdp compile --from DUMP [--format F] [--mode M] [FILE] [--node NAME] [--stats]
 
 Compiles the cluster's Services for one node the way kube-proxy would, and prints the tables in
 the mode's own text format, so they can be diffed against a real node:
@@ -26,14 +27,19 @@ the mode's own text format, so they can be diffed against a real node:
               statement a line, in kube-proxy's spelling)
   userspace   iptables-save (the portal rules)
 
---from-iptables-save reads a real node's dump into the same representation (with FILE, its
-DNAT targets are mapped to the cluster's endpoints) and prints what it holds.
+--from reads a real node's dump (- reads standard input) into the same representation, with
+the reader of the mode that reads its format (${nodeStateFormats().join(', ')}; detected from
+the text when --format is not given, --mode picks the mode), and prints what it holds; with
+FILE its DNAT targets are mapped to the cluster's endpoints. Every problem is listed as
+DUMP:LINE. Rules of other owners (Docker, Calico, firewalld) are read too; what kdp cannot
+evaluate is kept opaque and counted. --from-iptables-save DUMP is --from DUMP --format iptables-save.
 
 Options:
   --mode M       ${modeNames().join(' | ')}    [default: the file's KubeProxyConfiguration]
   --node NAME    the node to compile for (Local policies and node addresses differ per node)
                  [default: the first node]
   --format F     one of the mode's formats above, or json   [default: the mode's first]
+                 (with --from: the dump's format)
   --policy F     instead of the Services, Calico's network policy on the node as felix programs
                  it: iptables-save (the filter table's cali-fw-/cali-tw-/cali-pi-/cali-po-
                  chains) or ipset (the sets its rules match), for iptables-restore / ipset restore
@@ -58,10 +64,17 @@ export const compileCommand: Command = {
       policy: { type: 'string' },
       output: { type: 'string', short: 'o' },
       'from-iptables-save': { type: 'string' },
+      from: { type: 'string' },
     });
     if (positionals.length > 1) throw new UsageError('give at most one cluster file');
-    const dump = values['from-iptables-save'];
-    if (dump !== undefined) return fromDump(dump, positionals[0], values.node, values.stats ?? false, values.output);
+    if (values.from !== undefined && values['from-iptables-save'] !== undefined) throw new UsageError('give --from or --from-iptables-save, not both');
+    if (values['from-iptables-save'] !== undefined && values.format !== undefined && values.format !== 'iptables-save') throw new UsageError('--from-iptables-save reads iptables-save; use --from DUMP --format F for another format');
+    const dump = values.from ?? values['from-iptables-save'];
+    if (dump !== undefined) {
+      const format = values['from-iptables-save'] !== undefined ? 'iptables-save' : values.format;
+      const mode = values.mode === undefined ? undefined : modeNamed(choiceOption(values.mode, 'mode', modeNames(), ''));
+      return fromDump(dump, format, mode, positionals[0], values.node, values.stats ?? false, values.output);
+    }
     if (positionals.length === 0) throw new UsageError('a cluster file is required');
     const named = values.mode === undefined ? undefined : modeNamed(choiceOption(values.mode, 'mode', modeNames(), ''));
     const cluster = await requireCluster(positionals[0], true);
@@ -120,29 +133,18 @@ function renderStats(s: DataplaneStats & { node: string; compileMs: number }): s
   return `${s.mode} mode, node ${s.node}\n  rules: ${s.rules.toLocaleString('en-US')}\n  chains: ${s.chains.toLocaleString('en-US')}\n  table memory: ${s.tableBytes.toLocaleString('en-US')} bytes\n  compile time: ${s.compileMs} ms\n${extra}`;
 }
 
-async function fromDump(dump: string, file: string | undefined, nodeName: string | undefined, stats: boolean, output: string | undefined): Promise<number> {
-  let text: string;
-  try {
-    checkTextSize(dump, (await stat(dump)).size, 'rule dump');
-    text = await readFile(dump, 'utf8');
-  } catch (err) {
-    throw fileSystemError(err, 'read', dump);
-  }
+async function fromDump(dump: string, format: string | undefined, mode: ProxyMode | undefined, file: string | undefined, nodeName: string | undefined, stats: boolean, output: string | undefined): Promise<number> {
+  if (format !== undefined && !nodeStateFormats().includes(format)) throw new UsageError(`--format with --from takes ${nodeStateFormats().join(', ')}, not "${format}"`);
+  const suffix = splitFormatSuffix(dump);
+  const read = await readNodeStateFile(suffix.path, format ?? suffix.format);
   let cluster: Cluster | undefined;
   if (file) {
     cluster = await requireCluster(file, true);
     if (!cluster) return EXIT_INVALID;
   }
-  try {
-    const dp = parseRules('iptables-save', text, cluster, cluster ? nodeIndex(cluster, nodeName) : undefined);
-    const s = dp.stats();
-    await writeOutput(output, [stats ? renderStats({ ...s, node: nodeName ?? '(from the dump)', compileMs: 0 }) : `${JSON.stringify(s, null, 2)}\n`]);
-    return EXIT_OK;
-  } catch (err) {
-    if (err instanceof RuleParseError) {
-      process.stderr.write(`kdp compile: ${dump}:${err.line}: ${clipTokens(err.message.replace(/^line \d+: /, ''))}\n`);
-      return EXIT_INVALID;
-    }
-    throw err;
-  }
+  const dp = nodeStateOrReport('compile', [read], cluster, cluster ? nodeIndex(cluster, nodeName) : undefined, mode);
+  if (!dp) return EXIT_INVALID;
+  const s = dp.stats();
+  await writeOutput(output, [stats ? renderStats({ ...s, node: nodeName ?? '(from the dump)', compileMs: 0 }) : `${JSON.stringify(s, null, 2)}\n`]);
+  return EXIT_OK;
 }

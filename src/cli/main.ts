@@ -7,6 +7,7 @@ import { EngineError, fileSystemError, UsageError } from '../errors.js';
 import { clipTokens, EXIT_FAILED, EXIT_INVALID, EXIT_OK, EXIT_UNAVAILABLE, type Command } from './command.js';
 import { benchCommand } from './bench.js';
 import { compileCommand } from './compile.js';
+import { diffCommand } from './diff.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { jobCommand } from './job.js';
@@ -15,7 +16,7 @@ import { resolveCommand } from './resolve.js';
 import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
 
-const kCommands: readonly Command[] = [benchCommand, jobCommand, generateCommand, inspectCommand, compileCommand, traceCommand, resolveCommand, verifyCommand, reportCommand];
+const kCommands: readonly Command[] = [benchCommand, jobCommand, generateCommand, inspectCommand, compileCommand, traceCommand, diffCommand, resolveCommand, verifyCommand, reportCommand];
 
 /** Exit status by error code (the README's exit statuses); any other EngineError is EXIT_FAILED. */
 const kExitByCode: Readonly<Record<string, number>> = {

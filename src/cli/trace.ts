@@ -1,6 +1,8 @@
 import { createInterface } from 'node:readline';
 import { createReadStream } from 'node:fs';
 import { modeNames, modeOf } from '../compile/index.js';
+import { nodeStateFormats } from '../compile/node-state.js';
+import { runNodeStateTrace } from './trace-node.js';
 import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { resolveProbe } from '../dataplane/resolve.js';
@@ -17,6 +19,7 @@ import { writeOutput } from './output.js';
 
 const help = `Usage: kdp trace FILE --src ADDR[:PORT] --dst ADDR:PORT [options]
        kdp trace FILE --batch PROBES.jsonl
+       kdp trace --node-state DIR|FILE[:FORMAT]... [FILE] --src ADDR[:PORT] --dst ADDR:PORT [options]
 
 Runs one packet through the cluster the way the benchmark does (same pipeline, same compiled
 rules) and tells its path hop by hop: conntrack, the proxy mode's decision, routing, masquerade,
@@ -47,6 +50,16 @@ Options:
   --batch FILE        one probe per line, {"proto":"tcp","src":"10.0.0.2:40000","dst":"172.30.0.41:80","node":"n1"};
                       one JSON result per line out, in the same order (- reads standard input)
   --seed S            seed of every random choice (statistic, numgen, schedulers) [default: 1]
+  --node-state PATH   trace through the rules read from a real node instead (repeatable): its
+                      iptables-save (with or without -c), ipset save, or any format a mode reads
+                      (${nodeStateFormats().join(', ')}), detected from the text or named as PATH:FORMAT;
+                      a directory gives all its files, - reads standard input. With a cluster
+                      FILE, DNAT targets are named as endpoints of its Services (--node: the node
+                      the files came from). decision may also be "unknown": a rule kdp cannot
+                      evaluate met the packet, named with its line in "unknownAt".
+  --from WHERE        with --node-state: pod | host | outside (default: from the cluster file, else
+                      outside, or host for a 127.0.0.0/8 source)
+  --iif/--oif NAME    with --node-state: the packet's interfaces, for -i/-o rules of other owners
   -h, --help          this text
 
 Exit status: 0 when the packet was traced (whatever happened to it); 1 the name did not resolve
@@ -71,7 +84,24 @@ export const traceCommand: Command = {
       pcap: { type: 'string' },
       batch: { type: 'string' },
       seed: { type: 'string' },
+      'node-state': { type: 'string', multiple: true },
+      from: { type: 'string' },
+      iif: { type: 'string' },
+      oif: { type: 'string' },
     });
+    const nodeState = values['node-state'];
+    if (nodeState) {
+      if (positionals.length > 1) throw new UsageError('give at most one cluster file beside --node-state');
+      if (!values.src || !values.dst) throw new UsageError('--src and --dst are required');
+      if (values.batch || values.pcap || values.reply || values.mode) throw new UsageError('--batch, --pcap, --reply and --mode trace a cluster, not --node-state');
+      const seed = values.seed === undefined ? 1 : Number(values.seed);
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed takes a whole number, not "${values.seed}"`);
+      return runNodeStateTrace({
+        nodeState, cluster: positionals[0], src: values.src, dst: values.dst, proto: values.proto, node: values.node, from: values.from,
+        iif: values.iif, oif: values.oif, json: values.json ?? false, seed,
+      });
+    }
+    if (values.from || values.iif || values.oif) throw new UsageError('--from, --iif and --oif go with --node-state');
     if (positionals.length !== 1) throw new UsageError('give one cluster file');
     const named = values.mode === undefined ? undefined : choiceOption(values.mode, 'mode', modeNames(), '');
     const seed = values.seed === undefined ? 1 : Number(values.seed);

@@ -24,7 +24,9 @@ export const VERDICT_DNAT = 1; // rewritten to an endpoint
 export const VERDICT_REJECT = 2; // ICMP port unreachable (or TCP reset) sent back
 export const VERDICT_DROP = 3; // silently dropped
 export const VERDICT_REDIRECT = 4; // redirected to a proxy's port on the node, which takes the connection over
-export const kVerdictNames = ['none', 'dnat', 'reject', 'drop', 'redirect'] as const;
+/** A rule kdp cannot evaluate met the packet (a real node's dump only): kdp stops knowing there. */
+export const VERDICT_UNKNOWN = 5;
+export const kVerdictNames = ['none', 'dnat', 'reject', 'drop', 'redirect', 'unknown'] as const;
 export type VerdictName = (typeof kVerdictNames)[number];
 
 /** A first packet, as the service stage sees it. Preallocated by the caller and reused. */
@@ -123,6 +125,8 @@ export interface Explanation {
   /** Marked for masquerade on any candidate path (as kube-proxy's own packet tracer reports). */
   readonly masquerade: boolean;
   readonly steps: readonly TraceStep[];
+  /** With verdict `unknown`: the rule kdp could not evaluate, `line N: -A CHAIN ...`, and why. */
+  readonly unknownAt?: string;
 }
 
 export interface DataplaneStats {

@@ -39,7 +39,7 @@ import { detectedSource, endpointSets, externalPolicyLocal } from './nat-asserti
 
 /** A mode's answer for a first packet, every random branch explored (the shape cross-mode compares). */
 export interface ServiceAnswer {
-  verdict: 'dnat' | 'none' | 'reject' | 'drop';
+  verdict: 'dnat' | 'none' | 'reject' | 'drop' | 'unknown';
   /** The addressed port (index into Cluster.ports) for DNAT, else -1. */
   servicePort: number;
   /** Every endpoint row the DNAT may pick, ascending; empty unless DNAT. */

@@ -20,7 +20,7 @@
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
 import {
-  HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, kVerdictNames, newNatDecision,
+  HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, VERDICT_UNKNOWN, kVerdictNames, newNatDecision,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
 import type { Cluster } from '../../model/types.js';
@@ -28,13 +28,15 @@ import { formatIp } from '../../net/ipv4.js';
 import { isLocalAddress } from '../node-addresses.js';
 import { nodeLocalAddresses } from './build.js';
 import { createDecide } from './decide.js';
-import { hookChains, kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, statisticDraw, type Hooks } from './hooks.js';
+import { FM_NO, FM_UNKNOWN, foreignMatches, type ForeignPacket } from './foreign.js';
+import { hookChains, kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, OUT_UNKNOWN, statisticDraw, type Hooks } from './hooks.js';
+import type { IpsetSet } from '../ipvs/ipset-parse.js';
 import { newRecentTable, recentCheck, recentSet } from './recent.js';
 import { saveRuleBody } from './render.js';
 import {
-  CT_DNAT, CT_NEW, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG, M_PROTO,
-  M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_REJECT,
-  T_RETURN, TABLE_NAT, buildScanKeys, kTableNames, type Ruleset, type ScanKeys,
+  CT_DNAT, CT_NEW, CT_UNTRACKED, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG,
+  M_PROTO, M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NOTRACK,
+  T_REJECT, T_RETURN, T_UNKNOWN, TABLE_FILTER, TABLE_NAT, TF_GOTO, buildScanKeys, kTableNames, type Ruleset, type ScanKeys,
 } from './ruleset.js';
 
 /** Branch choices for explain(): forced prefix, then "no match", recording where it branched. */
@@ -52,6 +54,22 @@ export interface IptablesDataplaneOptions {
    * worker: looking the hooks up by name would decode every chain name). */
   readonly scanKeys?: ScanKeys;
   readonly hooks?: Hooks;
+  /** Sets `-m set` rules of a real node's dump match against (its `ipset save`). */
+  readonly ipsets?: ReadonlyMap<string, IpsetSet>;
+}
+
+/**
+ * Whether the ruleset needs the whole netfilter walk (raw, mangle, security, rules of other
+ * owners): only a real node's dump does. kdp's own rulesets (nat and filter, nothing foreign) keep
+ * the specialised decide(), untouched by any of it.
+ */
+function needsFullWalk(rs: Ruleset): boolean {
+  if (rs.foreign.length > 0) return true;
+  for (let c = 0; c < rs.chainCount; c++) {
+    const t = rs.chainTable[c];
+    if (t !== TABLE_NAT && t !== TABLE_FILTER && rs.chainEnd[c] > rs.chainStart[c]) return true;
+  }
+  return false;
 }
 
 export class IptablesDataplane implements ServiceDataplane {
@@ -75,6 +93,18 @@ export class IptablesDataplane implements ServiceDataplane {
   private work = 0;
   private hitRule = -1;
   private port = -1;
+  /** A NOTRACK rule met the packet in raw: no nat table sees it, filter sees UNTRACKED. */
+  private untracked = false;
+  /** Raw, mangle and security tables and foreign rules are walked (a real node's dump). */
+  readonly fullWalk: boolean;
+  /**
+   * The packet's interfaces, for `-i`/`-o` of other owners' rules: set by a trace that names them
+   * ('' = not known, and such a rule is then unknown).
+   */
+  iif = '';
+  oif = '';
+  /** Foreign matches' view of the packet, overwritten per rule (see foreign.ts). */
+  private readonly foreignPkt: ForeignPacket;
 
   constructor(rules: Ruleset, options: IptablesDataplaneOptions) {
     this.rules = rules;
@@ -82,7 +112,15 @@ export class IptablesDataplane implements ServiceDataplane {
     this.localAddrs = Uint32Array.from(options.localAddresses);
     this.hooks = options.hooks ?? hookChains(rules);
     this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
-    this.decide = createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent);
+    this.fullWalk = needsFullWalk(rules);
+    const local = this.localAddrs;
+    this.foreignPkt = {
+      src: 0, dst: 0, sport: 0, dport: 0, proto: 0, mark: 0, ct: 0, origDst: 0, origDport: 0, iif: '', oif: '', why: '',
+      isLocal: (ip) => isLocalAddress(local, ip), sets: options.ipsets ?? new Map(),
+    };
+    // A dump with other owners' rules decides with the general walker: the specialised scan knows
+    // none of it, and kdp's own rulesets never pay for the difference.
+    this.decide = this.fullWalk ? (pkt, out) => this.decideGeneric(pkt, out) : createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent);
   }
 
   /** Forget all `-m recent` state (session affinity). */
@@ -108,6 +146,7 @@ export class IptablesDataplane implements ServiceDataplane {
     this.mark = 0;
     this.work = 0;
     this.port = -1;
+    this.untracked = false;
     out.servicePort = -1;
     out.endpoint = -1;
     out.dnatIp = pkt.dstIp;
@@ -117,33 +156,63 @@ export class IptablesDataplane implements ServiceDataplane {
     const src = pkt.srcIp >>> 0;
     let dst = pkt.dstIp >>> 0;
     let dport = pkt.dstPort;
-    const natHook = pkt.hook === HOOK_OUTPUT ? this.hooks.natOut : this.hooks.natPre;
-    let res = this.walk(natHook, src, dst, dport, pkt, CT_NEW, chooser, steps);
+    const h = this.hooks;
+    const output = pkt.hook === HOOK_OUTPUT;
+    const full = this.fullWalk;
     let ct = CT_NEW;
+    let res = OUT_ACCEPT;
+    // raw (NOTRACK) and mangle come before nat at both entry hooks.
+    if (full) {
+      res = this.walk(output ? h.rawOut : h.rawPre, src, dst, dport, pkt, ct, chooser, steps);
+      if (this.untracked) ct = CT_UNTRACKED;
+      if (res === OUT_ACCEPT) res = this.walk(output ? h.mangleOut : h.manglePre, src, dst, dport, pkt, ct, chooser, steps);
+    }
+    // An untracked packet has no conntrack entry, and nat tables are walked for new entries only.
+    if (res === OUT_ACCEPT && !this.untracked) res = this.walk(output ? h.natOut : h.natPre, src, dst, dport, pkt, ct, chooser, steps);
     if (res === OUT_DNAT) {
       const r = this.hitRule;
       dst = this.rules.ruleTargetA[r];
-      dport = this.rules.ruleTargetB[r];
+      // A DNAT of another owner may keep the port (`--to-destination ADDR`).
+      if (this.rules.ruleTargetB[r] !== 0) dport = this.rules.ruleTargetB[r];
       out.verdict = VERDICT_DNAT;
       out.endpoint = this.rules.ruleEndpoint[r];
       out.dnatIp = dst;
       out.dnatPort = dport;
       ct |= CT_DNAT;
-    } else if (res === OUT_DROP || res === OUT_REJECT) {
-      out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
-      out.servicePort = this.port;
-      out.work = this.work;
+    } else if (res !== OUT_ACCEPT && res !== OUT_MASQUERADE) {
+      this.finish(res, out);
       return;
     }
-    const filterHook = pkt.hook === HOOK_OUTPUT ? this.hooks.filterOut : isLocalAddress(this.localAddrs, dst) ? this.hooks.filterIn : this.hooks.filterFwd;
+    const local = !output && isLocalAddress(this.localAddrs, dst);
+    if (full) {
+      res = this.walk(output ? h.mangleOut : local ? h.mangleIn : h.mangleFwd, src, dst, dport, pkt, ct, chooser, steps);
+      if (res !== OUT_ACCEPT && res !== OUT_MASQUERADE) return this.finish(res, out);
+    }
+    const filterHook = output ? h.filterOut : local ? h.filterIn : h.filterFwd;
     res = this.walk(filterHook, src, dst, dport, pkt, ct, chooser, steps);
-    if (res === OUT_DROP || res === OUT_REJECT) {
-      out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
+    if (full && (res === OUT_ACCEPT || res === OUT_MASQUERADE)) res = this.walk(output ? h.securityOut : local ? h.securityIn : h.securityFwd, src, dst, dport, pkt, ct, chooser, steps);
+    if (res === OUT_DROP || res === OUT_REJECT || res === OUT_UNKNOWN) {
+      this.finish(res, out);
       out.endpoint = -1;
-    } else {
-      res = this.walk(this.hooks.natPost, src, dst, dport, pkt, ct, chooser, steps);
+      return;
+    }
+    if (full) {
+      res = this.walk(h.manglePost, src, dst, dport, pkt, ct, chooser, steps);
+      if (res !== OUT_ACCEPT && res !== OUT_MASQUERADE) return this.finish(res, out);
+    }
+    if (!this.untracked) {
+      res = this.walk(h.natPost, src, dst, dport, pkt, ct, chooser, steps);
+      if (res === OUT_UNKNOWN) return this.finish(res, out);
       out.masquerade = res === OUT_MASQUERADE;
     }
+    out.servicePort = this.port;
+    out.work = this.work;
+  }
+
+  /** A walk that ended the packet's way: DROP, REJECT, or a rule kdp cannot evaluate. */
+  private finish(res: number, out: NatDecision): void {
+    out.verdict = res === OUT_DROP ? VERDICT_DROP : res === OUT_REJECT ? VERDICT_REJECT : VERDICT_UNKNOWN;
+    if (res === OUT_UNKNOWN) out.endpoint = -1;
     out.servicePort = this.port;
     out.work = this.work;
   }
@@ -193,8 +262,10 @@ export class IptablesDataplane implements ServiceDataplane {
       if (f & M_DPORT && dportA[r] !== dport) { r++; continue; }
       if (f & M_DST && (((dst & dstMaskA[r]) >>> 0) === dstA[r]) === ((f & M_DST_NEG) !== 0)) { r++; continue; }
       if (f & M_SRC && (((src & srcMaskA[r]) >>> 0) === srcA[r]) === ((f & M_SRC_NEG) !== 0)) { r++; continue; }
-      if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET)) {
-        if (!this.slowMatch(r, f, src, dst, pkt, ct, chooser)) { r++; continue; }
+      if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET | M_FOREIGN)) {
+        const m = this.slowMatch(r, f, src, dst, dport, pkt, ct, chooser);
+        if (m === FM_NO) { r++; continue; }
+        if (m === FM_UNKNOWN) { this.work = work; this.hitRule = r; return OUT_UNKNOWN; }
       }
       // Matched.
       if (portA[r] >= 0 && this.port < 0) this.port = portA[r];
@@ -202,9 +273,12 @@ export class IptablesDataplane implements ServiceDataplane {
       const t = targetA[r];
       if (t === T_JUMP) {
         if (depth === kStackDepth) { this.work = work; return OUT_DROP; } // iptables refuses loops; never reached
-        stackChain[depth] = chain;
-        stackRule[depth] = r + 1;
-        depth++;
+        // `-g`: the chain replaces this one, so its RETURN goes back to this chain's caller.
+        if ((rs.ruleTargetFlags[r] & TF_GOTO) === 0) {
+          stackChain[depth] = chain;
+          stackRule[depth] = r + 1;
+          depth++;
+        }
         chain = jumpA[r];
         r = chainStart[chain];
         end = chainEnd[chain];
@@ -228,36 +302,62 @@ export class IptablesDataplane implements ServiceDataplane {
       if (t === T_DROP) { this.work = work; return OUT_DROP; }
       if (t === T_REJECT) { this.work = work; return OUT_REJECT; }
       if (t === T_MASQUERADE) { this.work = work; return OUT_MASQUERADE; }
+      if (t === T_NOTRACK) this.untracked = true; // non-terminating, as xt_CT's --notrack
+      else if (t === T_UNKNOWN) { this.work = work; this.hitRule = r; return OUT_UNKNOWN; }
       r++; // T_NONE: a rule with no target only counts.
     }
     this.work = work;
     return OUT_ACCEPT;
   }
 
-  /** The rarer matches, kept out of the scan loop. */
-  private slowMatch(r: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
+  /** The rarer matches, kept out of the scan loop: FM_NO, FM_YES, or FM_UNKNOWN (a foreign rule only). */
+  private slowMatch(r: number, f: number, src: number, dst: number, dport: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): number {
     const rs = this.rules;
-    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return false;
-    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return false;
-    if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return false;
-    if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return false;
-    if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return false;
+    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return FM_NO;
+    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return FM_NO;
+    if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return FM_NO;
+    if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return FM_NO;
+    if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return FM_NO;
+    if (f & M_FOREIGN) {
+      const fp = this.foreignPkt;
+      fp.src = src;
+      fp.dst = dst;
+      fp.sport = pkt.srcPort;
+      fp.dport = dport;
+      fp.proto = pkt.proto;
+      fp.mark = this.mark;
+      fp.ct = ct;
+      fp.origDst = pkt.dstIp >>> 0;
+      fp.origDport = pkt.dstPort;
+      fp.iif = this.iif;
+      fp.oif = this.oif;
+      const m = foreignMatches(rs.foreign[rs.ruleForeign[r]], fp);
+      if (m !== 1) return m;
+    }
     if (f & M_RECENT_CHECK) {
-      if (chooser) return false; // explored as "no affinity yet": the same endpoints are reachable either way
-      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
+      if (chooser) return FM_NO; // explored as "no affinity yet": the same endpoints are reachable either way
+      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return FM_NO;
     }
     if (f & M_STATISTIC) {
       if (chooser) {
         const d = chooser.taken.length;
         const choice = d < chooser.prefix.length ? chooser.prefix[d] : 0;
         chooser.taken.push(choice);
-        if (choice === 0) return false;
+        if (choice === 0) return FM_NO;
       } else if (statisticDraw(pkt.rand, r) >= rs.ruleProb[r]) {
-        return false;
+        return FM_NO;
       }
     }
     if (f & M_RECENT_SET && !chooser) recentSet(this.recent, rs.ruleRecentName[r], src, pkt.now);
-    return true;
+    return 1;
+  }
+
+  /** `line N: -A CHAIN ...: why` for the rule a walk stopped at as unknown. */
+  private unknownText(r: number): string {
+    const rs = this.rules;
+    const fr = rs.ruleFlags[r] & M_FOREIGN ? rs.foreign[rs.ruleForeign[r]] : undefined;
+    const why = rs.ruleTarget[r] === T_UNKNOWN ? fr?.targetNote : this.foreignPkt.why;
+    return `${fr ? `line ${fr.line}: ` : ''}-A ${rs.chainName[rs.ruleChain[r]]}${saveRuleBody(rs, r)}${why ? ` (${why})` : ''}`;
   }
 
   private step(r: number, chooser: Chooser | null): TraceStep {
@@ -265,7 +365,9 @@ export class IptablesDataplane implements ServiceDataplane {
     const c = rs.ruleChain[r];
     const t = rs.ruleTarget[r];
     let action: string;
-    if (t === T_JUMP) action = `jump ${rs.chainName[rs.ruleJump[r]]}`;
+    if (t === T_JUMP) action = `${rs.ruleTargetFlags[r] & TF_GOTO ? 'goto' : 'jump'} ${rs.chainName[rs.ruleJump[r]]}`;
+    else if (t === T_NOTRACK) action = 'NOTRACK';
+    else if (t === T_UNKNOWN) action = 'unknown target';
     else if (t === T_DNAT) action = `DNAT ${formatIp(rs.ruleTargetA[r])}:${rs.ruleTargetB[r]}`;
     else if (t === T_MARK) action = `MARK ${(this.mark >>> 0).toString(16)}`;
     else if (t === T_MASQUERADE) action = 'MASQUERADE';
@@ -281,6 +383,7 @@ export class IptablesDataplane implements ServiceDataplane {
     let masquerade = false;
     let servicePort = -1;
     let verdict: number = VERDICT_NONE;
+    let unknownAt: string | undefined;
     const work: number[][] = [[]];
     let paths = 0;
     while (work.length > 0 && paths < 4096) {
@@ -294,6 +397,10 @@ export class IptablesDataplane implements ServiceDataplane {
       else steps.push(...pathSteps.filter((s) => !steps.some((x) => x.rule === s.rule)));
       if (v.servicePort >= 0 && servicePort < 0) servicePort = v.servicePort;
       if (v.masquerade) masquerade = true;
+      if (v.verdict === VERDICT_UNKNOWN) {
+        unknownAt ??= this.unknownText(this.hitRule);
+        if (paths === 1) steps.push({ where: 'unknown', rule: unknownAt, action: 'kdp cannot evaluate this rule' });
+      }
       if (v.verdict === VERDICT_DNAT) {
         verdict = VERDICT_DNAT;
         if (!candidates.includes(v.endpoint)) candidates.push(v.endpoint);
@@ -303,6 +410,8 @@ export class IptablesDataplane implements ServiceDataplane {
     }
     // Candidates in the order of the rules that DNAT to them.
     candidates.sort((a, b) => this.dnatRuleOf(a) - this.dnatRuleOf(b));
+    // One path kdp cannot follow makes the whole answer unknown: the others are still listed.
+    if (unknownAt !== undefined) return { verdict: kVerdictNames[VERDICT_UNKNOWN], servicePort, candidates, masquerade, steps, unknownAt };
     return { verdict: kVerdictNames[verdict], servicePort, candidates, masquerade, steps };
   }
 
@@ -327,7 +436,14 @@ export class IptablesDataplane implements ServiceDataplane {
     const ks = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
     if (ks >= 0) kubeServices = rs.chainEnd[ks] - rs.chainStart[ks];
     const scanKeyBytes = this.scanKeys.dst.byteLength + this.scanKeys.protoPort.byteLength;
-    return { mode: 'iptables', rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
+    const base = { mode: 'iptables' as const, rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
+    if (!this.fullWalk) return base;
+    // A real node's dump: how much of it belongs to other owners, and how much kdp cannot evaluate.
+    let opaque = 0;
+    for (let r = 0; r < rs.ruleCount; r++) {
+      if (rs.ruleTarget[r] === T_UNKNOWN || (rs.ruleFlags[r] & M_FOREIGN && rs.foreign[rs.ruleForeign[r]].matches.some((m) => m.k === 'opaque'))) opaque++;
+    }
+    return { ...base, foreignRules: rs.foreign.length, opaqueRules: opaque };
   }
 }
 

@@ -4,7 +4,7 @@
  * end in, the jump-stack depth, and the `-m statistic --mode random` draw.
  */
 import { mixPairBits } from '../../net/hash.js';
-import { TABLE_FILTER, TABLE_NAT, type Ruleset } from './ruleset.js';
+import { TABLE_FILTER, TABLE_MANGLE, TABLE_NAT, TABLE_RAW, TABLE_SECURITY, type Ruleset } from './ruleset.js';
 
 // Outcomes of walking one hook.
 export const OUT_ACCEPT = 0;
@@ -12,6 +12,8 @@ export const OUT_DROP = 1;
 export const OUT_REJECT = 2;
 export const OUT_DNAT = 3;
 export const OUT_MASQUERADE = 4;
+/** A rule kdp cannot evaluate (foreign.ts) met the packet; the rule is the walker's hit rule. */
+export const OUT_UNKNOWN = 5;
 
 /** Jump depth a walk allows (iptables refuses loops, so it is never reached). */
 export const kStackDepth = 64;
@@ -33,6 +35,21 @@ export interface Hooks {
   readonly filterIn: number;
   readonly filterFwd: number;
   readonly filterOut: number;
+  /**
+   * The tables kube-proxy leaves alone, walked only for a real node's dump (IptablesDataplane's
+   * `fullWalk`): raw before conntrack (NOTRACK), mangle before each nat and filter walk, security
+   * after filter. -1 when absent.
+   */
+  readonly rawPre: number;
+  readonly rawOut: number;
+  readonly manglePre: number;
+  readonly mangleOut: number;
+  readonly mangleIn: number;
+  readonly mangleFwd: number;
+  readonly manglePost: number;
+  readonly securityIn: number;
+  readonly securityFwd: number;
+  readonly securityOut: number;
 }
 
 export function hookChains(rules: Ruleset): Hooks {
@@ -48,5 +65,15 @@ export function hookChains(rules: Ruleset): Hooks {
     filterIn: rules.chainId(TABLE_FILTER, 'INPUT'),
     filterFwd: rules.chainId(TABLE_FILTER, 'FORWARD'),
     filterOut: rules.chainId(TABLE_FILTER, 'OUTPUT'),
+    rawPre: rules.chainId(TABLE_RAW, 'PREROUTING'),
+    rawOut: rules.chainId(TABLE_RAW, 'OUTPUT'),
+    manglePre: rules.chainId(TABLE_MANGLE, 'PREROUTING'),
+    mangleOut: rules.chainId(TABLE_MANGLE, 'OUTPUT'),
+    mangleIn: rules.chainId(TABLE_MANGLE, 'INPUT'),
+    mangleFwd: rules.chainId(TABLE_MANGLE, 'FORWARD'),
+    manglePost: rules.chainId(TABLE_MANGLE, 'POSTROUTING'),
+    securityIn: rules.chainId(TABLE_SECURITY, 'INPUT'),
+    securityFwd: rules.chainId(TABLE_SECURITY, 'FORWARD'),
+    securityOut: rules.chainId(TABLE_SECURITY, 'OUTPUT'),
   };
 }

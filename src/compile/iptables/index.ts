@@ -9,6 +9,7 @@ import { IptablesDataplane, localAddressesOf } from './dataplane.js';
 import { parseIptablesSave } from './parse.js';
 import { iptablesSaveChunks, renderIptablesRestore, renderIptablesSave } from './render.js';
 import type { Ruleset } from './ruleset.js';
+import type { IpsetSet } from '../ipvs/ipset-parse.js';
 import { iptablesFromShared, iptablesShared, type IptablesShared } from './shared.js';
 import { iptablesOneEndpointSync } from './sync.js';
 
@@ -66,6 +67,8 @@ export interface FromRulesetOptions {
   readonly node?: number;
   /** Addresses of the node, when no cluster is given (127.0.0.0/8 is always local). */
   readonly localAddresses?: readonly number[];
+  /** The node's ipsets, for `-m set` rules (ipset-parse.ts). */
+  readonly ipsets?: ReadonlyMap<string, IpsetSet>;
 }
 
 /** A dataplane over an imported ruleset (e.g. a real node's `iptables-save`). */
@@ -73,12 +76,12 @@ export function dataplaneFromRuleset(rs: Ruleset, options: FromRulesetOptions = 
   const node = options.node ?? -1;
   if (options.cluster) annotateRuleset(rs, options.cluster);
   const local = options.localAddresses ?? localAddressesOf(options.cluster, node);
-  return new IptablesDataplane(rs, { node, localAddresses: local });
+  return new IptablesDataplane(rs, { node, localAddresses: local, ...(options.ipsets ? { ipsets: options.ipsets } : {}) });
 }
 
 /** Parses `iptables-save` text and builds a dataplane from it. */
 export function dataplaneFromIptablesSave(text: string, options: FromRulesetOptions = {}): IptablesDataplane {
-  return dataplaneFromRuleset(parseIptablesSave(text).ruleset, options);
+  return dataplaneFromRuleset(parseIptablesSave(text, options.ipsets ? { ipsets: options.ipsets } : {}).ruleset, options);
 }
 
 export { IptablesDataplane } from './dataplane.js';
@@ -88,7 +91,8 @@ export type { IptablesCompileOptions } from './build.js';
 export { renderIptablesSave, renderIptablesRestore, saveRuleBody, restoreRuleBody, kDefaultSaveHeader } from './render.js';
 export type { SaveOptions, RestoreText } from './render.js';
 export { parseIptablesSave } from './parse.js';
-export type { ParsedIptables } from './parse.js';
+export type { ParsedIptables, ParseIptablesOptions } from './parse.js';
+export type { ForeignRule, ForeignMatch } from './foreign-rule.js';
 export { iptablesSync, fullRestore } from './sync.js';
 export type { IptablesSyncResult } from './sync.js';
 export { serviceChainNames, endpointChainName, portProtoHash, isServiceChainName } from './chain-names.js';

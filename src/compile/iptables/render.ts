@@ -13,7 +13,7 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import {
-  kCtStateNames, kTableNames, maskToPrefix, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_IFACE, M_IFACE_NEG, M_MARK_NEG, M_PROTO,
+  kCtStateNames, kTableNames, maskToPrefix, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK_NEG, M_PROTO,
   M_RECENT_CHECK, M_RECENT_EXPLICIT, M_RECENT_REAP, M_SRC, M_SRC_LOCAL, M_SRC_NEG, POLICY_ACCEPT, POLICY_DROP, T_ACCEPT, T_DNAT, T_DROP, T_JUMP,
   T_MARK, T_MASQUERADE, T_REJECT, T_RETURN, TF_MARK_OR, TF_MARK_XOR, TF_RANDOM_FULLY, TF_REJECT_WITH, TOK_ADDRTYPE, TOK_COMMENT, TOK_CONNTRACK,
   TOK_DPORT, TOK_DST, TOK_IFACE, TOK_MARK, TOK_NFACCT, TOK_PROTO, TOK_RECENT, TOK_SRC, TOK_STATISTIC, type Ruleset,
@@ -46,6 +46,8 @@ const goHex08 = (v: number): string => `0x${(v >>> 0).toString(16).padStart(6, '
 /** One rule as iptables-save prints it (without the leading "-A CHAIN"). */
 export function saveRuleBody(rs: Ruleset, r: number): string {
   const f = rs.ruleFlags[r];
+  // A rule of another owner is printed as the node's dump had it.
+  if (f & M_FOREIGN) return rs.foreign[rs.ruleForeign[r]].text;
   let s = '';
   if (f & M_SRC) s += `${f & M_SRC_NEG ? ' !' : ''} -s ${cidrText(rs.ruleSrc[r], rs.ruleSrcMask[r], false)}`;
   if (f & M_DST) s += `${f & M_DST_NEG ? ' !' : ''} -d ${cidrText(rs.ruleDst[r], rs.ruleDstMask[r], false)}`;
@@ -133,6 +135,7 @@ function restoreComment(c: string): string {
 /** One rule in kube-proxy's own argument order (without "-A CHAIN"). */
 export function restoreRuleBody(rs: Ruleset, r: number): string {
   const f = rs.ruleFlags[r];
+  if (f & M_FOREIGN) return rs.foreign[rs.ruleForeign[r]].text;
   const toks = rs.tokens(r);
   let s = '';
   const has = (t: number): boolean => toks.includes(t);

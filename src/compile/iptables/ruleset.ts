@@ -13,17 +13,23 @@
  * argument order differs from rule to rule.
  */
 import type { Cidr } from '../../net/ipv4.js';
+import type { ForeignRule } from './foreign-rule.js';
 
 export const TABLE_MANGLE = 0;
 export const TABLE_FILTER = 1;
 export const TABLE_NAT = 2;
-/** In the order iptables-save (nf_tables backend) prints them. */
-export const kTableNames = ['mangle', 'filter', 'nat'] as const;
+/** Tables kube-proxy never writes, read from a real node's dump (NOTRACK rules, SELinux marks). */
+export const TABLE_RAW = 3;
+export const TABLE_SECURITY = 4;
+/** kube-proxy's tables in the order iptables-save (nf_tables backend) prints them, then the others. */
+export const kTableNames = ['mangle', 'filter', 'nat', 'raw', 'security'] as const;
 export type TableName = (typeof kTableNames)[number];
 export const kBuiltinChains: readonly (readonly string[])[] = [
   ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
   ['INPUT', 'FORWARD', 'OUTPUT'],
   ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  ['PREROUTING', 'OUTPUT'],
+  ['INPUT', 'FORWARD', 'OUTPUT'],
 ];
 
 // Match flags (ruleFlags).
@@ -48,6 +54,12 @@ export const M_IFACE = 1 << 17;
 export const M_IFACE_NEG = 1 << 18;
 /** `--mask 255.255.255.255 --rsource` were written explicitly (iptables-save always prints them). */
 export const M_RECENT_EXPLICIT = 1 << 19;
+/**
+ * A rule of another owner (Docker, Calico, a firewall), read from a real node: its matches are the
+ * list in `Ruleset.foreign` (foreign.ts), evaluated by the general walker only. A ruleset with one
+ * is never given the specialised decide(), so kdp's own rulesets pay nothing for it.
+ */
+export const M_FOREIGN = 1 << 20;
 
 // Order tokens: where each match was written.
 export const TOK_COMMENT = 1;
@@ -83,14 +95,19 @@ export const T_RETURN = 4;
 export const T_REJECT = 5;
 export const T_DNAT = 6;
 export const T_MARK = 7;
-export const T_MASQUERADE = 8;
-export const kTargetNames = ['', '', 'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'MARK', 'MASQUERADE'] as const;
+export const T_MASQUERADE = 8; // also SNAT: the source is rewritten either way
+/** `-j NOTRACK` / `-j CT --notrack` (raw table): the packet goes on untracked, so no nat table sees it. */
+export const T_NOTRACK = 9;
+/** A target kdp does not evaluate (TPROXY, REDIRECT, ...): a packet reaching it is `unknown`. */
+export const T_UNKNOWN = 10;
+export const kTargetNames = ['', '', 'ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'MARK', 'MASQUERADE', 'NOTRACK', ''] as const;
 
 // Target flags.
 export const TF_MARK_OR = 1; // written as --or-mark (kube-proxy); kernel form --set-xmark v/v
 export const TF_MARK_XOR = 2; // written as --xor-mark; kernel form --set-xmark v/0x0
 export const TF_RANDOM_FULLY = 4;
 export const TF_REJECT_WITH = 8; // `--reject-with icmp-port-unreachable` written explicitly
+export const TF_GOTO = 16; // `-g CHAIN`: a RETURN from CHAIN goes back past this rule's chain
 
 export const POLICY_NONE = 0; // user chain, printed "-"
 export const POLICY_ACCEPT = 1;
@@ -121,6 +138,8 @@ export interface RuleSpec {
   markValue?: number;
   markMask?: number;
   targetFlags?: number;
+  /** A rule of another owner: its matches and its text as the dump has it (foreign.ts). */
+  foreign?: ForeignRule;
   /** Part of kube-proxy's iptables-restore input (false for the jumps it installs with `iptables -I`). */
   inRestore?: boolean;
   /** Endpoint row a DNAT rule sends to, or -1. */
@@ -194,6 +213,10 @@ export class Ruleset {
   readonly ruleInRestore: Uint8Array;
   readonly ruleEndpoint: Int32Array;
   readonly rulePort: Int32Array;
+  /** Index into `foreign` of a rule with M_FOREIGN, else -1; empty when the ruleset has none (read it only under M_FOREIGN). */
+  readonly ruleForeign: Int32Array;
+  /** Rules of other owners read from a real node (empty for every ruleset kdp compiles). */
+  readonly foreign: readonly ForeignRule[];
 
   readonly strings: readonly string[];
   /** Tables present, in print order. */
@@ -248,6 +271,12 @@ export class Ruleset {
     this.ruleInRestore = new Uint8Array(total);
     this.ruleEndpoint = new Int32Array(total).fill(-1);
     this.rulePort = new Int32Array(total).fill(-1);
+    // Only a real node's dump has rules of other owners: kdp's own rulesets carry no per-rule slot
+    // for them (their table memory is what the benchmark reports).
+    let foreignCount = 0;
+    for (const c of chains) for (const s of c.rules) if (s.foreign) foreignCount++;
+    this.ruleForeign = new Int32Array(foreignCount > 0 ? total : 0).fill(-1);
+    const foreign: ForeignRule[] = [];
 
     const strings: string[] = [];
     const stringIds = new Map<string, number>();
@@ -325,6 +354,11 @@ export class Ruleset {
           f |= M_IFACE | (s.iface.neg ? M_IFACE_NEG : 0);
           this.ruleIface[r] = intern(s.iface.name);
         }
+        if (s.foreign) {
+          f |= M_FOREIGN;
+          this.ruleForeign[r] = foreign.length;
+          foreign.push(s.foreign);
+        }
         this.ruleFlags[r] = f;
         this.ruleTarget[r] = s.target;
         if (s.target === T_JUMP) {
@@ -349,6 +383,7 @@ export class Ruleset {
       this.chainEnd[ci] = r;
     }
     this.strings = strings;
+    this.foreign = foreign;
   }
 
   chainId(table: number, name: string): number {

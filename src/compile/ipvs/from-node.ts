@@ -14,7 +14,7 @@ import { protoName, PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../net/proto.js'
 import type { Cluster, IpvsScheduler } from '../../model/types.js';
 import { assembleIpvs, compileIpvs, newIpvsBuilder } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
-import type { IpsetSave } from './parse-ipset.js';
+import type { IpsetSet } from './ipset-parse.js';
 import type { IpvsadmService } from './parse-ipvsadm.js';
 import { kMaglevDefaultSize } from './maglev.js';
 import {
@@ -27,7 +27,7 @@ export interface IpvsNodeState {
   /** From `ipvsadm -S -n` or `-Ln`; absent: the cluster's compilation. */
   readonly services?: readonly IpvsadmService[];
   /** From `ipset save`; absent: the cluster's compilation. */
-  readonly sets?: readonly IpsetSave[];
+  readonly sets?: readonly IpsetSet[];
 }
 
 /** Set memberships that are VS flags, keyed like the VS (`10.96.0.10,tcp:80`). */

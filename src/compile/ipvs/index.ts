@@ -6,7 +6,7 @@ import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsFromNodeState } from './from-node.js';
 import { renderIpsetSave } from './ipsets.js';
-import { parseIpsetSave } from './parse-ipset.js';
+import { parseIpsetSave } from './ipset-parse.js';
 import { parseIpvsadm } from './parse-ipvsadm.js';
 import { renderIpvsadmList, renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
@@ -24,7 +24,7 @@ export function ipvsFromDump(text: string, cluster: Cluster | undefined, node = 
   const ipset = lines.map((l) => (isIpset(l) ? l : '')).join('\n');
   const ipvsadm = lines.map((l) => (isIpset(l) ? '' : l)).join('\n');
   const services = parseIpvsadm(ipvsadm);
-  const sets = parseIpsetSave(ipset);
+  const sets = [...parseIpsetSave(ipset).values()];
   return ipvsFromNodeState(cluster, node, {
     ...(services.length > 0 || ipvsadm.trim() !== '' ? { services } : {}),
     ...(sets.length > 0 ? { sets } : {}),
@@ -67,12 +67,12 @@ export type { IpvsDataplane } from './dataplane.js';
 export { renderIpvsadmSave, renderIpvsadmList, renderIpvsIptablesSave, ipvsIptablesTables } from './render.js';
 export { parseIpvsadm } from './parse-ipvsadm.js';
 export type { IpvsadmService, IpvsadmDest } from './parse-ipvsadm.js';
-export { parseIpsetSave } from './parse-ipset.js';
-export type { IpsetSave } from './parse-ipset.js';
 export { ipvsFromNodeState } from './from-node.js';
 export type { IpvsNodeState } from './from-node.js';
 export { renderIpsetSave, ipvsIpsetEntries, kIpvsIpsets, createLine } from './ipsets.js';
 export type { IpsetInfo, IpsetSaveOptions, IpsetType } from './ipsets.js';
+export { parseIpsetSave, ipsetContains } from './ipset-parse.js';
+export type { IpsetSet, IpsetEntry, IpsetDimension } from './ipset-parse.js';
 export { ipvsSyncDelta } from './sync.js';
 export type { IpvsSyncDelta, SyncDeltaOptions } from './sync.js';
 export { shBucket, mhHash } from './schedulers.js';

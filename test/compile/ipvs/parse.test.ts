@@ -65,7 +65,7 @@ test('ipset save: every set with its type and members, other owners included; er
     'create KUBE-NODE-PORT-TCP bitmap:port range 0-65535',
     'add KUBE-NODE-PORT-TCP 30080',
   ].join('\n'));
-  assert.deepEqual(sets.map((s) => [s.name, s.type, s.members]), [
+  assert.deepEqual([...sets.values()].map((s) => [s.name, s.type, s.members]), [
     ['cali40all-ipam-pools', 'hash:net', ['10.244.0.0/16']],
     ['KUBE-CLUSTER-IP', 'hash:ip,port', ['10.96.0.10,tcp:53', '10.96.0.10,udp:53']],
     ['KUBE-NODE-PORT-TCP', 'bitmap:port', ['30080']],
