@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { renderRuleChunks } from '../../src/compile/index.js';
 import { clusterNetwork, clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
 
@@ -183,3 +184,26 @@ test("--format nft-transaction holds kube-proxy's baseRules, and only flushes be
   assert.ok(extra.length > 0, 'a full sync flushes the chains, sets and maps it declares');
   for (const l of text.trimEnd().split('\n')) assert.match(l, /^(add|flush|delete) /, `one statement per line: ${l}`);
 });
+
+test('the real iptables-restore --noflush loads --format iptables-restore into a throw-away namespace, every rule', { skip: iptablesSkip() }, () => {
+  const cluster = clusterOf(
+    proxyConfig({ mode: 'iptables', clusterCIDR: '10.244.0.0/16' }),
+    node('node-1', '10.244.1.0/24', '192.168.0.11'),
+    service('default', 'lb', { type: 'LoadBalancer', clusterIP: '10.96.0.30', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, loadBalancerSourceRanges: ['203.0.113.0/25'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } }),
+    slice('default', 'lb', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.5', node: 'node-1' }]),
+    service('default', 'web', { clusterIP: '10.96.0.10', sessionAffinity: 'ClientIP', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    slice('default', 'web', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.6', node: 'node-1' }, { ip: '10.244.2.6', node: 'node-2' }]),
+  );
+  const text = payload(cluster, 'iptables', 'iptables-restore');
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'iptables-restore --noflush && iptables-save'], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const count = (t: string): number => t.split('\n').filter((l) => l.startsWith('-A ')).length;
+  assert.equal(count(r.stdout), count(text));
+});
+
+function iptablesSkip(): string | undefined {
+  if (spawnSync('sh', ['-c', 'command -v iptables-restore']).status !== 0) return 'iptables-restore is not installed';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
+  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n is not permitted here';
+  return undefined;
+}

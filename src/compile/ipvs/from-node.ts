@@ -76,8 +76,17 @@ export function ipvsFromNodeState(cluster: Cluster, node: number, state: IpvsNod
     return -1;
   };
 
+  // Virtual services in the order kdp compiles them (ipvsadm lists them sorted, the kernel keeps
+  // no order that matters), those the cluster does not have after, as the dump lists them: the
+  // iptables rules rendered per VS then come out in the compiled node's order.
+  const rank = (s: IpvsadmService, k: number): number => {
+    const ev = expectedAt(s.proto, s.ip, s.port);
+    return ev >= 0 ? ev : et.vsCount + k;
+  };
+  const ordered = services.map((s, k) => [rank(s, k), s] as const).sort((x, y) => x[0] - y[0]).map(([, s]) => s);
+
   const b = newIpvsBuilder();
-  for (const s of services) {
+  for (const s of ordered) {
     const ev = expectedAt(s.proto, s.ip, s.port);
     const entry = `${formatIp(s.ip)},${protoName(s.proto)}:${s.port}`;
     let flags: number;
