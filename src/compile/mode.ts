@@ -43,6 +43,15 @@ export interface OneEndpointSync {
   readonly oneEndpointRewrittenRules: number;
 }
 
+/**
+ * An endpoint change written into a node's compiled tables in place (ProxyMode.updateEndpoints):
+ * kdp's own side of a sync, as opposed to what kube-proxy writes to the kernel (OneEndpointSync).
+ */
+export interface TableUpdate {
+  /** Table slots written (endpoint slots, counts, map entries), a measure of the update's size. */
+  readonly entriesWritten: number;
+}
+
 /** The connection tracking a mode brings instead of the kernel's nf_conntrack (Cilium's BPF CT maps). */
 export interface ConntrackPolicy {
   /** Timeouts in place of kube-proxy's (ConntrackConfig's fields). */
@@ -103,6 +112,15 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
 
   /** The one-endpoint sync, measured from the node's compiled dataplane (`prev`) to `next`. */
   syncOneEndpoint(prev: D, cluster: Cluster, next: Cluster, node: number, changedServices: readonly number[], clock: () => number): OneEndpointSync;
+  /**
+   * Writes an endpoint change into `dp`'s tables in place, under their seqlock (the shared image
+   * included, so attached workers see it), in time proportional to the changed Services' endpoints.
+   * `next` has the Services, ports and endpoint rows of the cluster `dp` was compiled from; only
+   * endpoint conditions (ready, serving, terminating) differ, and only in `changedServices`. An
+   * endpoint that is gone is a row with no condition set, which every mode already ignores. After
+   * it, `dp` decides as `compile(next, node)` would (test/properties/incremental-update.test.ts).
+   */
+  updateEndpoints?(dp: D, next: Cluster, changedServices: readonly number[]): TableUpdate;
   /**
    * Whether the endpoint a flow to this Service port gets depends on the flows seen before it
    * (round-robin cursors, affinity), so that shards legitimately differ (see src/replay/replay.ts).

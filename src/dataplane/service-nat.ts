@@ -11,6 +11,7 @@
  * Every random choice of the rules derives from the flow's hash and the run's seed, so a flow
  * decides the same way in every run and on every worker.
  */
+import { decideConsistent } from '../compile/table-generation.js';
 import { HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, kVerdictNames } from '../compile/dataplane.js';
 import { mix32 } from '../net/hash.js';
 import { formatIp } from '../net/ipv4.js';
@@ -41,7 +42,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     pkt.fromPodInterface = fromPod[i] === 1;
     pkt.rand = mix32(batch.flowHash[i], seed);
     pkt.now = ctx.now;
-    dp.decide(pkt, d);
+    decideConsistent(dp, pkt, d);
     counters.decisions++;
     counters.decisionWork += d.work;
     servicePort[i] = d.servicePort;

@@ -3,6 +3,7 @@
  * its socket-level load balancing, NodePort/LoadBalancer/externalIPs at the node's device with
  * SNAT or DSR, random or Maglev backend selection, and the maps as `cilium-dbg` prints them.
  */
+import { updateCiliumEndpoints } from './update.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { ciliumConfigOf, compileCilium } from './build.js';
@@ -45,6 +46,7 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   shared: ciliumShared,
   attach: (cluster, shared) => ciliumFromShared(cluster, shared as CiliumShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ciliumOneEndpointSync(prev, next, node, clock),
+  updateEndpoints: updateCiliumEndpoints,
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.
   orderDependent: clientIpAffinity,
   // bpf/lib/conntrack_map.h: cilium_ct4_global (TCP) and cilium_ct_any4_global are BPF LRU maps;

@@ -5,6 +5,7 @@ import type { IpvsDataplane } from './dataplane.js';
 import { renderIpsetSave } from './ipsets.js';
 import { renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
+import { updateIpvsEndpoints } from './update.js';
 import { ipvsOneEndpointSync } from './sync.js';
 
 /** kube-proxy's IPVS mode as a record: a hash table of virtual servers, and the scheduler's state. */
@@ -21,6 +22,7 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   shared: ipvsShared,
   attach: (cluster, shared) => ipvsFromShared(cluster, shared as IpvsShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ipvsOneEndpointSync(prev, next, node, clock),
+  updateEndpoints: updateIpvsEndpoints,
   // rr, wrr and lc pick by the scheduler's state, which every earlier flow moved.
   orderDependent: (cluster, servicePort) => {
     const s = cluster.proxy.ipvsScheduler;

@@ -5,6 +5,7 @@ import type { UserspaceDataplane } from './dataplane.js';
 import { renderUserspaceIptablesSave } from './render.js';
 import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './shared.js';
 import { userspaceOneEndpointSync } from './sync.js';
+import { updateUserspaceEndpoints } from './update.js';
 
 /** The userspace proxy as a record: a linear scan of portal rules, and a proxy that copies bytes. */
 export const userspaceMode: ProxyMode<UserspaceDataplane> = {
@@ -16,6 +17,7 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   shared: userspaceShared,
   attach: (cluster, shared) => userspaceFromShared(cluster, shared as UserspaceShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => userspaceOneEndpointSync(prev, next, node, clock),
+  updateEndpoints: updateUserspaceEndpoints,
   // The proxy's round-robin cursor moves with every connection.
   orderDependent: () => true,
   // Two connections a flow (client to proxy, proxy to endpoint): more entries than a NATed flow.
