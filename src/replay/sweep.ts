@@ -345,6 +345,9 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     warmUpFlows: runs[0]!.warmUpFlows,
     randomReadBytes: limits.randomReadBytes,
     ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
+    // kdp's in-place table update (sync.oneEndpointMs): how many slots it wrote, or missing.
+    ...(sync?.oneEndpointEntriesWritten !== undefined ? { oneEndpointEntriesWritten: sync.oneEndpointEntriesWritten } : {}),
+    ...(sync && sync.oneEndpointMs === undefined ? { measuredOneEndpointUpdate: 0 } : {}),
   };
   for (const [k, v] of Object.entries(first.drops)) counters[`drop:${k}`] = v;
   for (const [k, v] of Object.entries(first.ends)) counters[`end:${k}`] = v;
@@ -372,6 +375,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
       : {}),
     sync: {
       fullMs: sync?.fullMs ?? runs[0]!.compileMs[0] ?? 0,
+      // 0 with counters.measuredOneEndpointSync = 0 when the mode has no in-place update (shown as missing).
       oneEndpointMs: sync?.oneEndpointMs ?? 0,
       oneEndpointRewrittenBytes: sync?.oneEndpointRewrittenBytes ?? 0,
       ...(sync ? { oneEndpointRewrittenRules: sync.oneEndpointRewrittenRules } : {}),

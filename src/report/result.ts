@@ -47,6 +47,14 @@ export interface CellResult extends CellKey {
   readonly established: { readonly packetsPerSecond: number; readonly nsPerPacket: number; readonly spread?: Spread };
   /** iptables modes only. */
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
+  /**
+   * Rule-sync cost (src/replay/sync-cost.ts). `fullMs`: compile of node 0's tables from the model.
+   * `oneEndpointMs`: kdp's own update of those tables for one endpoint turning unready, written in
+   * place (ProxyMode.updateEndpoints; median of 7); a mode without an in-place update has
+   * `counters.measuredOneEndpointUpdate: 0` and the figure is missing (0 here, never a measurement).
+   * `oneEndpointRewrittenBytes`/`Rules`: what kube-proxy itself would write to the kernel for that
+   * change (the mode's sync.ts). `counters.oneEndpointEntriesWritten`: table slots kdp's update wrote.
+   */
   readonly sync: { readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number };
   readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
   /**
