@@ -52,6 +52,33 @@ export interface TableUpdate {
   readonly entriesWritten: number;
 }
 
+/**
+ * How the mode's control plane turns endpoint changes into syncs (the churn benchmark,
+ * src/replay/churn.ts, runs it in simulated time). Each mode's index.ts names its source.
+ */
+export interface SyncLoop {
+  /**
+   * 'runner': kube-proxy's BoundedFrequencyRunner (Kubernetes v1.31 pkg/util/async, as the
+   * iptables, ipvs and nftables proxiers build it): a change asks for a sync, which runs at once
+   * when the runner's token bucket (one token per minSyncPeriod, `burst` tokens) allows, else
+   * when the next token comes; changes that arrive meanwhile are coalesced into that sync.
+   * 'immediate': every change is applied as it arrives (the userspace proxier's LoadBalancerRR,
+   * Cilium's agent writing its BPF maps).
+   */
+  readonly trigger: 'runner' | 'immediate';
+  /** Seconds (KubeProxyConfiguration's default minSyncPeriod: 1 s). */
+  readonly minSyncPeriodS: number;
+  readonly burst: number;
+  /**
+   * What kind a sync is: 'partial' (only changed Services are rewritten; a full sync only first,
+   * after a failure, and every fullSyncPeriodS), or 'full-walk' (every sync walks every Service
+   * and diffs it against the kernel: IPVS).
+   */
+  readonly kind: 'partial' | 'full-walk';
+  /** Seconds between forced full syncs (proxyutil.FullSyncPeriod, one hour), when kind is partial. */
+  readonly fullSyncPeriodS?: number;
+}
+
 /** The connection tracking a mode brings instead of the kernel's nf_conntrack (Cilium's BPF CT maps). */
 export interface ConntrackPolicy {
   /** Timeouts in place of kube-proxy's (ConntrackConfig's fields). */
@@ -121,6 +148,8 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * it, `dp` decides as `compile(next, node)` would (test/properties/incremental-update.test.ts).
    */
   updateEndpoints?(dp: D, next: Cluster, changedServices: readonly number[]): TableUpdate;
+  /** How endpoint changes become syncs (see SyncLoop). */
+  readonly syncLoop: SyncLoop;
   /**
    * Whether the endpoint a flow to this Service port gets depends on the flows seen before it
    * (round-robin cursors, affinity), so that shards legitimately differ (see src/replay/replay.ts).

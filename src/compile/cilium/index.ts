@@ -48,6 +48,9 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ciliumOneEndpointSync(prev, next, node, clock),
   updateEndpoints: updateCiliumEndpoints,
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.
+  // The agent (v1.17) reconciles a changed Service into the BPF maps as the change arrives: no
+  // minimum period between updates.
+  syncLoop: { trigger: 'immediate', minSyncPeriodS: 0, burst: 1, kind: 'partial' },
   orderDependent: clientIpAffinity,
   // bpf/lib/conntrack_map.h: cilium_ct4_global (TCP) and cilium_ct_any4_global are BPF LRU maps;
   // pkg/option/config.go lifetimes: TCP 21600 s, TCP closing 10 s, non-TCP 60 s.

@@ -19,6 +19,9 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => userspaceOneEndpointSync(prev, next, node, clock),
   updateEndpoints: updateUserspaceEndpoints,
   // The proxy's round-robin cursor moves with every connection.
+  // The userspace proxier hands endpoint changes to LoadBalancerRR.OnEndpointsUpdate as they
+  // arrive (pkg/proxy/userspace/roundrobin.go, until v1.25): no sync loop for endpoints.
+  syncLoop: { trigger: 'immediate', minSyncPeriodS: 0, burst: 1, kind: 'partial' },
   orderDependent: () => true,
   // Two connections a flow (client to proxy, proxy to endpoint): more entries than a NATed flow.
   conntrackEntriesPerFlow: 3,

@@ -158,6 +158,7 @@ export const toyMode: ProxyMode<ToyDataplane> = {
     }
     return { entriesWritten: written };
   },
+  syncLoop: { trigger: 'immediate', minSyncPeriodS: 0, burst: 1, kind: 'partial' },
   orderDependent: () => false,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0.001, compileUsPerService: 10 },
