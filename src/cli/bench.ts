@@ -92,6 +92,14 @@ Options:
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
                     iptables and nftables at each Services count, when it is available
+  --churn R         also run the churn benchmark in every cell: R endpoint changes per
+                    second shaped like rolling updates (a new pod ready, an old one
+                    terminating, then gone), 10 simulated seconds, each mode's sync loop
+                    (kube-proxy's minSyncPeriod runner, or immediate), flows from a pod to
+                    ClusterIPs; adds programming latency p50/p90/p99, syncs by kind, bytes
+                    written per second and packets sent to gone endpoints as the result's
+                    \`churn\`. It plans every sync with the mode's own sync code, which takes
+                    seconds per sync at tens of thousands of Services: keep cells small
   --no-report       do not write the report at the end
   -h, --help        this text
 
@@ -317,12 +325,18 @@ export const benchCommand: Command = {
       shard: { type: 'string' },
       shards: { type: 'string' },
       stdout: { type: 'boolean' },
+      churn: { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const sweepDir = values.out ?? 'results';
     const machineCores = intOption(values.cores, 'cores', cores(), 1, 256);
     const shard = shardOf(values.shard, values.shards, values.plan === true);
     if (shard && values.kernel) throw new UsageError('--kernel is not sharded (it needs root and the real kernel of one machine): run `kdp bench --kernel` without --shard');
+    let churn: number | undefined;
+    if (values.churn !== undefined) {
+      churn = Number(values.churn);
+      if (!Number.isFinite(churn) || churn <= 0 || churn > 10_000) throw new UsageError(`--churn takes endpoint changes per second, a number above 0 and at most 10000, not "${values.churn}"`);
+    }
     const allCells = planFromFlags(values, machineCores, (why) => process.stderr.write(`kdp bench: ${why}\n`));
     const count = shard?.count ?? (values.shards !== undefined ? intOption(values.shards, 'shards', 1, 1, 100_000) : undefined);
     const plan = planLines(allCells, calibrationFrom(sweepDir), count);
@@ -364,6 +378,7 @@ export const benchCommand: Command = {
         progress: progressPrinter(),
         log,
         plan,
+        ...(churn !== undefined ? { churn } : {}),
         ...(shard || process.env.KDP_NODE_NAME ? { machine: { ...(shard ? { shard } : {}), ...(process.env.KDP_NODE_NAME ? { kubernetesNode: process.env.KDP_NODE_NAME } : {}) } } : {}),
         ...(values.stdout ? { echo: (line: string) => void process.stdout.write(`${line}\n`) } : {}),
       });

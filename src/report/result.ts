@@ -64,6 +64,24 @@ export interface CellResult extends CellKey {
    * (service-map entries on the node: masters and slots), `lbMapMax` (bpf-lb-map-max).
    */
   readonly modeFigures?: Readonly<Record<string, number>>;
+  /**
+   * `kdp bench --churn R` only (src/replay/churn.ts): R endpoint changes per second, shaped like
+   * rolling updates, for 10 simulated seconds, while pods on node 0 open 2,000 flows a second to
+   * ClusterIPs. `programmingLatencyMs`: change to rule in effect in kdp's tables (the wait for the
+   * mode's sync loop, ProxyMode.syncLoop, plus kdp's measured apply; the kernel's apply is not
+   * included). `syncs`: how many of each kind ran (IPVS walks everything: full). `bytesWrittenPerSecond`:
+   * what kube-proxy (or the agent) would write, planned by the mode's sync code, per simulated
+   * second. `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
+   * gone, which a real node loses. The run's size is in counters (churnSeconds, churnChanges,
+   * churnFlows, churnPackets, churnApplyMs: median ms of one apply).
+   */
+  readonly churn?: {
+    readonly changesPerSecond: number;
+    readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
+    readonly syncs: { readonly full: number; readonly partial: number };
+    readonly bytesWrittenPerSecond: number;
+    readonly packetsToGoneEndpoints: number;
+  };
   /** The machine's limits measured in the same run. */
   readonly limits: { readonly randomReadNs: number; readonly scanNsPerElement: number };
   /** ns per packet in each pipeline stage, by stage name. */
