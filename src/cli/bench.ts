@@ -160,7 +160,7 @@ function cellName(c: SweepCell): string {
 function summaryLine(r: CellResult): string {
   const n = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d });
   const ipt = r.iptables ? `, ${n(r.iptables.rulesPerFirstPacket)} rules/first packet at ${n(r.iptables.nsPerRule, 2)} ns/rule` : '';
-  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${r.counters?.measuredOneEndpointUpdate === 0 ? 'no in-place update' : `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update`}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
+  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${r.mode.startsWith('kernel-') ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : r.counters?.measuredOneEndpointUpdate === 0 ? 'no in-place update' : `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update`}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
 }
 
 /** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */

@@ -93,7 +93,7 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       y: { title: 'full sync time', scale: 'log', format: formatMs },
       series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.fullMs })),
     }));
-    charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time for kdp to write a change of one endpoint of one Service into its compiled tables in place (log-log); flat when the update is proportional to the change.', {
+    charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time for kdp to write a change of one endpoint of one Service into its compiled tables in place (log-log; flat when the update is proportional to the change); a (Linux) series is the kernel applying kube-proxy\'s payload for the same change into a table of that size.', {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
       y: { title: 'one-endpoint table update', scale: 'log', format: formatMs },
