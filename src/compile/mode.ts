@@ -31,13 +31,17 @@ export type RenderRules = (cluster: Cluster, node: number) => string | Iterable<
 export type ParseRules<D> = (text: string, cluster?: Cluster, node?: number) => D;
 
 /**
- * What the sync kube-proxy would run for one endpoint turning unready costs, measured by the
+ * What the sync kube-proxy would run for one endpoint turning unready writes, planned by the
  * mode's own sync code (see src/replay/sync-cost.ts for the change and the full build).
  */
 export interface OneEndpointSync {
   /** Bytes and rules (or commands, elements) a full sync writes. */
   readonly fullBytes: number;
   readonly fullRules: number;
+  /**
+   * kdp's time to plan that payload (a recompile and a diff): not what a cell reports as
+   * `sync.oneEndpointMs`, which is kdp's in-place table update (updateEndpoints).
+   */
   readonly oneEndpointMs: number;
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
