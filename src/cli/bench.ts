@@ -95,6 +95,14 @@ Options:
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
                     iptables and nftables at each Services count, when it is available
+  --churn R         also run the churn benchmark in every cell: R endpoint changes per
+                    second shaped like rolling updates (a new pod ready, an old one
+                    terminating, then gone), 10 simulated seconds, each mode's sync loop
+                    (kube-proxy's minSyncPeriod runner, or immediate), flows from a pod to
+                    ClusterIPs; adds programming latency p50/p90/p99, syncs by kind, bytes
+                    written per second and packets sent to gone endpoints as the result's
+                    \`churn\`. It plans every sync with the mode's own sync code, which takes
+                    seconds per sync at tens of thousands of Services: keep cells small
   --no-report       do not write the report at the end
   -h, --help        this text
 
@@ -155,7 +163,7 @@ function cellName(c: SweepCell): string {
 function summaryLine(r: CellResult): string {
   const n = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d });
   const ipt = r.iptables ? `, ${n(r.iptables.rulesPerFirstPacket)} rules/first packet at ${n(r.iptables.nsPerRule, 2)} ns/rule` : '';
-  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)${ipt}; sync ${n(r.sync.fullMs)} ms full, ${n(r.sync.oneEndpointMs, 1)} ms / ${n(r.sync.oneEndpointRewrittenBytes)} B per endpoint change; checksum ${r.decisionChecksum}`;
+  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${r.mode.startsWith('kernel-') ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : r.counters?.measuredOneEndpointUpdate === 0 ? 'no in-place update' : `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update`}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
 }
 
 /** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */
@@ -322,12 +330,18 @@ export const benchCommand: Command = {
       shard: { type: 'string' },
       shards: { type: 'string' },
       stdout: { type: 'boolean' },
+      churn: { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const sweepDir = values.out ?? 'results';
     const machineCores = intOption(values.cores, 'cores', cores(), 1, 256);
     const shard = shardOf(values.shard, values.shards, values.plan === true);
     if (shard && values.kernel) throw new UsageError('--kernel is not sharded (it needs root and the real kernel of one machine): run `kdp bench --kernel` without --shard');
+    let churn: number | undefined;
+    if (values.churn !== undefined) {
+      churn = Number(values.churn);
+      if (!Number.isFinite(churn) || churn <= 0 || churn > 10_000) throw new UsageError(`--churn takes endpoint changes per second, a number above 0 and at most 10000, not "${values.churn}"`);
+    }
     const allCells = planFromFlags(values, machineCores, (why) => process.stderr.write(`kdp bench: ${why}\n`));
     const count = shard?.count ?? (values.shards !== undefined ? intOption(values.shards, 'shards', 1, 1, 100_000) : undefined);
     const plan = planLines(allCells, calibrationFrom(sweepDir), count);
@@ -369,6 +383,7 @@ export const benchCommand: Command = {
         progress: progressPrinter(),
         log,
         plan,
+        ...(churn !== undefined ? { churn } : {}),
         ...(shard || process.env.KDP_NODE_NAME ? { machine: { ...(shard ? { shard } : {}), ...(process.env.KDP_NODE_NAME ? { kubernetesNode: process.env.KDP_NODE_NAME } : {}) } } : {}),
         ...(values.stdout ? { echo: (line: string) => void process.stdout.write(`${line}\n`) } : {}),
       });

@@ -145,6 +145,11 @@ export interface ServiceDataplane {
   readonly node: number;
   /** Hot path: no allocation, no exceptions. */
   decide(pkt: FirstPacket, out: NatDecision): void;
+  /**
+   * The seqlock word of tables that ProxyMode.updateEndpoints writes in place (see
+   * table-generation.ts); readers that may run beside a writer call decideConsistent.
+   */
+  readonly generation?: Int32Array;
   /** Slow path for `kdp trace` and tests: explores every random branch. */
   explain(pkt: FirstPacket): Explanation;
   stats(): DataplaneStats;

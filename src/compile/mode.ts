@@ -31,16 +31,56 @@ export type RenderRules = (cluster: Cluster, node: number) => string | Iterable<
 export type ParseRules<D> = (text: string, cluster?: Cluster, node?: number) => D;
 
 /**
- * What the sync kube-proxy would run for one endpoint turning unready costs, measured by the
+ * What the sync kube-proxy would run for one endpoint turning unready writes, planned by the
  * mode's own sync code (see src/replay/sync-cost.ts for the change and the full build).
  */
 export interface OneEndpointSync {
   /** Bytes and rules (or commands, elements) a full sync writes. */
   readonly fullBytes: number;
   readonly fullRules: number;
+  /**
+   * kdp's time to plan that payload (a recompile and a diff): not what a cell reports as
+   * `sync.oneEndpointMs`, which is kdp's in-place table update (updateEndpoints).
+   */
   readonly oneEndpointMs: number;
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
+}
+
+/**
+ * An endpoint change written into a node's compiled tables in place (ProxyMode.updateEndpoints):
+ * kdp's own side of a sync, as opposed to what kube-proxy writes to the kernel (OneEndpointSync).
+ */
+export interface TableUpdate {
+  /** Table slots written (endpoint slots, counts, map entries), a measure of the update's size. */
+  readonly entriesWritten: number;
+}
+
+/**
+ * How the mode's control plane turns endpoint changes into syncs (the churn benchmark,
+ * src/replay/churn.ts, runs it in simulated time). Each mode's index.ts names its source.
+ */
+export interface SyncLoop {
+  /**
+   * 'runner': kube-proxy's BoundedFrequencyRunner (Kubernetes v1.31 pkg/util/async, as the
+   * iptables, ipvs and nftables proxiers build it): a change asks for a sync, which runs at once
+   * when the runner's token bucket (one token per minSyncPeriod, `burst` tokens) allows, else
+   * when the next token comes; changes that arrive meanwhile are coalesced into that sync.
+   * 'immediate': every change is applied as it arrives (the userspace proxier's LoadBalancerRR,
+   * Cilium's agent writing its BPF maps).
+   */
+  readonly trigger: 'runner' | 'immediate';
+  /** Seconds (KubeProxyConfiguration's default minSyncPeriod: 1 s). */
+  readonly minSyncPeriodS: number;
+  readonly burst: number;
+  /**
+   * What kind a sync is: 'partial' (only changed Services are rewritten; a full sync only first,
+   * after a failure, and every fullSyncPeriodS), or 'full-walk' (every sync walks every Service
+   * and diffs it against the kernel: IPVS).
+   */
+  readonly kind: 'partial' | 'full-walk';
+  /** Seconds between forced full syncs (proxyutil.FullSyncPeriod, one hour), when kind is partial. */
+  readonly fullSyncPeriodS?: number;
 }
 
 /** The connection tracking a mode brings instead of the kernel's nf_conntrack (Cilium's BPF CT maps). */
@@ -105,6 +145,17 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
 
   /** The one-endpoint sync, measured from the node's compiled dataplane (`prev`) to `next`. */
   syncOneEndpoint(prev: D, cluster: Cluster, next: Cluster, node: number, changedServices: readonly number[], clock: () => number): OneEndpointSync;
+  /**
+   * Writes an endpoint change into `dp`'s tables in place, under their seqlock (the shared image
+   * included, so attached workers see it), in time proportional to the changed Services' endpoints.
+   * `next` has the Services, ports and endpoint rows of the cluster `dp` was compiled from; only
+   * endpoint conditions (ready, serving, terminating) differ, and only in `changedServices`. An
+   * endpoint that is gone is a row with no condition set, which every mode already ignores. After
+   * it, `dp` decides as `compile(next, node)` would (test/properties/incremental-update.test.ts).
+   */
+  updateEndpoints?(dp: D, next: Cluster, changedServices: readonly number[]): TableUpdate;
+  /** How endpoint changes become syncs (see SyncLoop). */
+  readonly syncLoop: SyncLoop;
   /**
    * Whether the endpoint a flow to this Service port gets depends on the flows seen before it
    * (round-robin cursors, affinity), so that shards legitimately differ (see src/replay/replay.ts).

@@ -13,6 +13,7 @@
  * Every random choice of the rules derives from the flow's hash and the run's seed, so a flow
  * decides the same way in every run and on every worker.
  */
+import { decideConsistent } from '../compile/table-generation.js';
 import { DSR_NONE, DSR_OPTION, DSR_REPLY, DSR_TUNNEL, HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, kVerdictNames } from '../compile/dataplane.js';
 import { mix32 } from '../net/hash.js';
 import { formatIp } from '../net/ipv4.js';
@@ -45,7 +46,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     pkt.rand = mix32(batch.flowHash[i], seed);
     pkt.now = ctx.now;
     dsrFrontendOf(ctx, batch, i, pkt);
-    dp.decide(pkt, d);
+    decideConsistent(dp, pkt, d);
     counters.decisions++;
     counters.decisionWork += d.work;
     servicePort[i] = d.servicePort;

@@ -15,6 +15,7 @@
  * socket costs one table lookup (the kernel's socket already holds its peer: a slight overstatement);
  * a new one asks the dataplane once with HOOK_SOCKET.
  */
+import { decideConsistent } from '../compile/table-generation.js';
 import { HOOK_SOCKET, VERDICT_DNAT, VERDICT_REJECT } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
 import { mix32 } from '../net/hash.js';
@@ -63,7 +64,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     pkt.fromPodInterface = fromPod[i] === 1;
     pkt.rand = mix32(batch.flowHash[i], ctx.seed);
     pkt.now = ctx.now;
-    dp.decide(pkt, d);
+    decideConsistent(dp, pkt, d);
     counters.decisions++;
     counters.decisionWork += d.work;
     const v = d.verdict;

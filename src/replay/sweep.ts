@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { kModes, modeNamed } from '../compile/index.js';
 import { fileSystemError, ReportInputError } from '../errors.js';
 import { makeDirectory } from '../make-directory.js';
+import { generateCluster } from '../model/synthetic.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
 import { cellKeyString, memoryGiB, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
@@ -22,6 +23,7 @@ import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
+import { runChurn } from './churn.js';
 import { kReplayNodes, type RunResult } from './replay.js';
 
 export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
@@ -352,6 +354,9 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     warmUpFlows: runs[0]!.warmUpFlows,
     randomReadBytes: limits.randomReadBytes,
     ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
+    // kdp's in-place table update (sync.oneEndpointMs): how many slots it wrote, or missing.
+    ...(sync?.oneEndpointEntriesWritten !== undefined ? { oneEndpointEntriesWritten: sync.oneEndpointEntriesWritten } : {}),
+    ...(sync && sync.oneEndpointMs === undefined ? { measuredOneEndpointUpdate: 0 } : {}),
   };
   for (const [k, v] of Object.entries(first.drops)) counters[`drop:${k}`] = v;
   for (const [k, v] of Object.entries(first.ends)) counters[`end:${k}`] = v;
@@ -380,6 +385,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
       : {}),
     sync: {
       fullMs: sync?.fullMs ?? runs[0]!.compileMs[0] ?? 0,
+      // 0 with counters.measuredOneEndpointSync = 0 when the mode has no in-place update (shown as missing).
       oneEndpointMs: sync?.oneEndpointMs ?? 0,
       oneEndpointRewrittenBytes: sync?.oneEndpointRewrittenBytes ?? 0,
       ...(sync ? { oneEndpointRewrittenRules: sync.oneEndpointRewrittenRules } : {}),
@@ -423,6 +429,21 @@ export interface SweepOptions {
    * line, then each result line as results.jsonl gets it (`kdp bench --stdout`, for `kubectl logs`).
    */
   readonly echo?: (line: string) => void;
+  /**
+   * `kdp bench --churn R`: after each cell's runs, the churn benchmark (src/replay/churn.ts) at R
+   * endpoint changes per second on the cell's cluster, added as the result's `churn`.
+   */
+  readonly churn?: number;
+}
+
+/** The churn benchmark of one cell, on the cluster its replay builds, as the result records it. */
+export function churnOfCell(cell: SweepCell, changesPerSecond: number): Pick<CellResult, 'churn'> & { counters: Record<string, number> } {
+  const cluster = generateCluster({ services: cell.services, endpoints: cell.endpointsPerService, nodes: kReplayNodes, cni: cell.cni, seed: cell.seed, mode: cell.mode });
+  const run = runChurn(modeNamed(cell.mode), cluster, changesPerSecond, cell.seed, () => performance.now());
+  return {
+    churn: run.result,
+    counters: { churnSeconds: run.seconds, churnChanges: run.changes, churnFlows: run.flows, churnPackets: run.packets, churnApplyMs: run.applyMs },
+  };
 }
 
 export interface SweepSummary {
@@ -529,6 +550,10 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
         for (let r = 0; r < cell.repeats; r++) runs.push(await run(cell, r));
         const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
         result = cellResult(cell, runs, limitsFor(bytesPerWorker));
+        if (o.churn !== undefined) {
+          const c = churnOfCell(cell, o.churn);
+          result = { ...result, churn: c.churn, counters: { ...result.counters, ...c.counters } };
+        }
         if (runs.some((r) => r.threads < cell.workers)) log(`warning: ${cellKeyString(cell)}: shards shared a thread; the workers did not all run in parallel`);
         const sums = new Set(runs.map((r) => r.run.decisionChecksum));
         if (sums.size > 1) log(`warning: ${cellKeyString(cell)}: repeats decided differently (checksums ${[...sums].join(', ')})`);

@@ -1,10 +1,11 @@
 /**
- * Rule-sync cost of one cell, measured with each mode's own sync code (ProxyMode.syncOneEndpoint)
- * on the worker's compiled node: the full build (the setup's compile of node 0, from the cluster
- * model to the mode's tables), and a one-endpoint change: the first ready endpoint of the first
- * Service with at least two ready endpoints becomes unready (a failed readiness probe), and the
- * sync kube-proxy would run for it is planned and rendered (each mode's sync.ts says what that
- * is in its mode).
+ * Rule-sync cost of one cell, on node 0's compiled tables: the full build (the setup's compile of
+ * node 0, from the cluster model to the mode's tables), and a one-endpoint change: the first
+ * ready endpoint of the first Service with at least two ready endpoints becomes unready (a failed
+ * readiness probe). For that change, `oneEndpointMs` is kdp's own table update
+ * (ProxyMode.updateEndpoints, written in place into the shared image, then undone so that the
+ * replay runs on the cell's cluster), and the bytes and rules are what kube-proxy would write for
+ * it (ProxyMode.syncOneEndpoint: each mode's sync.ts says what that is in its mode).
  *
  * No Node.js imports: the clock is passed in.
  */
@@ -18,7 +19,11 @@ export interface SyncCost {
   /** Bytes and rules a full sync writes (iptables-restore / nft -f; IPVS: commands + restore). */
   readonly fullBytes: number;
   readonly fullRules: number;
-  readonly oneEndpointMs: number;
+  /** kdp's in-place table update for the change (median of kUpdateRepeats); absent when the mode has none. */
+  readonly oneEndpointMs?: number;
+  /** Table slots that update wrote. */
+  readonly oneEndpointEntriesWritten?: number;
+  /** What kube-proxy writes for the change: bytes and rules (or commands, elements). */
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
   /** Which endpoint changed, in words. */
@@ -53,13 +58,31 @@ export function oneEndpointChange(cluster: Cluster): { next: Cluster; service: n
   return { next: cluster, service: -1, row: -1 };
 }
 
+/** Updates timed (each followed by its undo): the median is reported, as one is a few µs. */
+export const kUpdateRepeats = 7;
+
 export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
   const cluster = setup.cluster;
   const node = 0;
   const { next, service } = oneEndpointChange(cluster);
   const change = service >= 0 ? `one endpoint of ${cluster.services[service].namespace}/${cluster.services[service].name} unready` : 'no Service with two ready endpoints: nothing changed';
   const changed = service >= 0 ? [service] : [];
-  const sync = setup.mode.syncOneEndpoint(setup.dataplane(node), cluster, next, node, changed, clock);
-  const figures = setup.mode.figures?.(setup.dataplane(node), cluster, clock);
-  return { fullMs: setup.compileMs[node], ...sync, change, ...(figures ? { figures } : {}) };
+  const dp = setup.dataplane(node);
+  const { oneEndpointMs: _planMs, ...writes } = setup.mode.syncOneEndpoint(dp, cluster, next, node, changed, clock);
+  const figures = setup.mode.figures?.(dp, cluster, clock);
+  const update = setup.mode.updateEndpoints;
+  let own: { oneEndpointMs: number; oneEndpointEntriesWritten: number } | undefined;
+  if (update) {
+    const times: number[] = [];
+    let entries = 0;
+    for (let k = 0; k < kUpdateRepeats; k++) {
+      const t0 = clock();
+      entries = update(dp, next, changed).entriesWritten;
+      times.push(clock() - t0);
+      update(dp, cluster, changed);
+    }
+    times.sort((a, b) => a - b);
+    own = { oneEndpointMs: times[kUpdateRepeats >> 1], oneEndpointEntriesWritten: entries };
+  }
+  return { fullMs: setup.compileMs[node], ...writes, ...own, change, ...(figures ? { figures } : {}) };
 }

@@ -61,6 +61,7 @@ export const kChartFiles = [
   'established-throughput.svg',
   'sync-time.svg',
   'sync-one-endpoint.svg',
+  'churn-p99.svg',
   'workers-established.svg',
   'workers-new-flows.svg',
   'policies-first-packet.svg',
@@ -95,12 +96,27 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       y: { title: 'full sync time', scale: 'log', format: formatMs },
       series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.fullMs })),
     }));
-    charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time to apply a change of one endpoint of one Service (log-log); a mode that rewrites everything grows with Services.', {
+    charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time for kdp to write a change of one endpoint of one Service into its compiled tables in place (log-log; flat when the update is proportional to the change); a (Linux) series is the kernel applying kube-proxy\'s payload for the same change into a table of that size.', {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'one-endpoint sync time', scale: 'log', format: formatMs },
-      series: seriesBy(measuredOnly(modes, 'OneEndpointSync'), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
+      y: { title: 'one-endpoint table update', scale: 'log', format: formatMs },
+      series: seriesBy(measuredOnly(measuredOnly(modes, 'OneEndpointSync'), 'OneEndpointUpdate'), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
     }));
+    // `kdp bench --churn R`: p99 programming latency per mode, at the first churn rate in the results.
+    const rate = sweep.find((c) => c.churn)?.churn?.changesPerSecond;
+    const churned = new Map<string, CellResult[]>();
+    for (const [mode, cs] of modes) {
+      const kept = cs.filter((c) => c.churn !== undefined && c.churn.changesPerSecond === rate && Number.isFinite(c.churn.programmingLatencyMs.p99));
+      if (kept.length > 0) churned.set(mode, kept);
+    }
+    if (rate !== undefined && churned.size > 0) {
+      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log.`, {
+        subtitle: ctx,
+        x: { title: 'Services', scale: 'log' },
+        y: { title: 'p99 programming latency', scale: 'log', format: formatMs },
+        series: seriesBy(churned, (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 })),
+      }));
+    }
   }
 
   const scaling = workersSeries(results);

@@ -54,6 +54,14 @@ export interface CellResult extends CellKey {
   readonly established: { readonly packetsPerSecond: number; readonly nsPerPacket: number; readonly spread?: Spread };
   /** iptables modes only. */
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
+  /**
+   * Rule-sync cost (src/replay/sync-cost.ts). `fullMs`: compile of node 0's tables from the model.
+   * `oneEndpointMs`: kdp's own update of those tables for one endpoint turning unready, written in
+   * place (ProxyMode.updateEndpoints; median of 7); a mode without an in-place update has
+   * `counters.measuredOneEndpointUpdate: 0` and the figure is missing (0 here, never a measurement).
+   * `oneEndpointRewrittenBytes`/`Rules`: what kube-proxy itself would write to the kernel for that
+   * change (the mode's sync.ts). `counters.oneEndpointEntriesWritten`: table slots kdp's update wrote.
+   */
   readonly sync: { readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number };
   readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
   /**
@@ -65,6 +73,24 @@ export interface CellResult extends CellKey {
    * `lbMapUnprogrammed` (frontends left out because the map was full; 0 when all fit).
    */
   readonly modeFigures?: Readonly<Record<string, number>>;
+  /**
+   * `kdp bench --churn R` only (src/replay/churn.ts): R endpoint changes per second, shaped like
+   * rolling updates, for 10 simulated seconds, while pods on node 0 open 2,000 flows a second to
+   * ClusterIPs. `programmingLatencyMs`: change to rule in effect in kdp's tables (the wait for the
+   * mode's sync loop, ProxyMode.syncLoop, plus kdp's measured apply; the kernel's apply is not
+   * included). `syncs`: how many of each kind ran (IPVS walks everything: full). `bytesWrittenPerSecond`:
+   * what kube-proxy (or the agent) would write, planned by the mode's sync code, per simulated
+   * second. `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
+   * gone, which a real node loses. The run's size is in counters (churnSeconds, churnChanges,
+   * churnFlows, churnPackets, churnApplyMs: median ms of one apply).
+   */
+  readonly churn?: {
+    readonly changesPerSecond: number;
+    readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
+    readonly syncs: { readonly full: number; readonly partial: number };
+    readonly bytesWrittenPerSecond: number;
+    readonly packetsToGoneEndpoints: number;
+  };
   /** The machine's limits measured in the same run. */
   readonly limits: { readonly randomReadNs: number; readonly scanNsPerElement: number };
   /** ns per packet in each pipeline stage, by stage name. */

@@ -18,7 +18,7 @@ const kModeOrder = [...kModes.map((m) => m.name), ...kModes.filter((m) => m.kern
  * counters (`measuredEstablished: 0`, as the kernel baseline does); its fields are then 0 and must
  * be shown as missing, never as a measured 0.
  */
-export function measured(cell: CellResult, group: 'NewFlow' | 'FullSync' | 'Established' | 'OneEndpointSync' | 'Memory'): boolean {
+export function measured(cell: CellResult, group: 'NewFlow' | 'FullSync' | 'Established' | 'OneEndpointSync' | 'OneEndpointUpdate' | 'Memory'): boolean {
   return cell.counters?.[`measured${group}`] !== 0;
 }
 

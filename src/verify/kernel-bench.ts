@@ -15,6 +15,11 @@
  *   `newFlow.nsPerFlow` is the median over runs -> comparable to kdp's `newFlow.nsPerFlow`.
  *   First, last and baseline are also in `counters`.
  *
+ * - one-endpoint apply: kube-proxy's payload for one endpoint turning unready applied into a table
+ *   already holding the rules (kernel-apply.ts: iptables-legacy and iptables-nft, or nft), median
+ *   of 5 -> `sync.oneEndpointMs` for the backend `iptables-restore` is here; every backend's in
+ *   `counters.apply<Backend>{Full,Partial}Ms`, `...PartialBytes`.
+ *
  * Fields not measured here are 0; see `counters.measured` (1) per field group in the note below.
  */
 import { fileURLToPath } from 'node:url';
@@ -28,6 +33,7 @@ import type { CellResult, Spread } from '../report/result.js';
 import { planAddresses } from './probes.js';
 import { kernelMode, missingRequirements } from './requirements.js';
 import { loadRules } from './rules.js';
+import { measureKernelApply } from './kernel-apply.js';
 import { Sandbox } from './sandbox.js';
 
 export interface KernelBaselineOptions {
@@ -150,6 +156,20 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
       perRun.push(Math.max(0, (f + l) / 2 - base));
     }
     const newFlowNs = median(perRun);
+    // The kernel's apply of a one-endpoint sync into this table size (kernel-apply.ts), per backend.
+    const apply = options.mode === 'iptables' || options.mode === 'nftables' ? await measureKernelApply(options.mode, options.services, options.endpointsPerService, options.seed) : undefined;
+    const applyCounters: Record<string, number> = {};
+    for (const f of apply?.figures ?? []) {
+      const k = f.backend.replace(/(^|-)([a-z])/g, (_, _d: string, c: string) => c.toUpperCase());
+      applyCounters[`apply${k}FullMs`] = f.fullMs;
+      applyCounters[`apply${k}PartialMs`] = f.partialMs;
+      applyCounters[`apply${k}PartialMsMin`] = f.partialMsMin;
+      applyCounters[`apply${k}PartialMsMax`] = f.partialMsMax;
+      applyCounters[`apply${k}PartialBytes`] = f.partialBytes;
+    }
+    // The cell's one-endpoint figure: the backend `iptables-restore` is here (legacy or nf_tables), or nft.
+    const ownBackend = options.mode === 'nftables' ? 'nftables' : (await sandbox.exec(node, 'iptables-restore', ['--version'])).stdout.includes('legacy') ? 'iptables-legacy' : 'iptables-nft';
+    const own = apply?.figures.find((f) => f.backend === ownBackend);
     const result: CellResult = {
       schema: 1,
       mode: `kernel-${options.mode}`,
@@ -166,7 +186,7 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
       gbitPerSecond: 0,
       newFlow: { nsPerFlow: newFlowNs, perSecond: newFlowNs > 0 ? 1e9 / newFlowNs : 0, spread: spreadOf(perRun) },
       established: { packetsPerSecond: 0, nsPerPacket: 0 },
-      sync: { fullMs: median(loads), oneEndpointMs: 0, oneEndpointRewrittenBytes: 0 },
+      sync: { fullMs: median(loads), oneEndpointMs: own?.partialMs ?? 0, oneEndpointRewrittenBytes: own?.partialBytes ?? 0 },
       memory: { tableBytes: 0, conntrackBytesPerEntry: 0 },
       limits: { randomReadNs: 0, scanNsPerElement: 0 },
       counters: {
@@ -184,7 +204,9 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
         measuredNewFlow: 1,
         measuredFullSync: 1,
         measuredEstablished: 0,
-        measuredOneEndpointSync: 0,
+        // sync.oneEndpointMs: the kernel's apply of the one-endpoint payload (kernel-apply.ts).
+        measuredOneEndpointSync: own ? 1 : 0,
+        ...applyCounters,
         measuredMemory: 0,
       },
       decisionChecksum: '',

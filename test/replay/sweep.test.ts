@@ -44,6 +44,25 @@ describe('sweep', () => {
     assert.equal(grid.length, 4);
   });
 
+  it('--churn adds the churn benchmark to each cell, with exactly the contract\'s fields', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [20], modes: ['ipvs', 'cilium'], flows: 300, workers: [1] });
+      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, churn: 6 });
+      assert.equal(summary.ran, 2);
+      for (const r of lines(dir) as { mode: string; churn: Record<string, unknown>; counters: Record<string, number> }[]) {
+        assert.deepEqual(Object.keys(r.churn).sort(), ['bytesWrittenPerSecond', 'changesPerSecond', 'packetsToGoneEndpoints', 'programmingLatencyMs', 'syncs']);
+        assert.deepEqual(Object.keys(r.churn.programmingLatencyMs as object).sort(), ['p50', 'p90', 'p99']);
+        assert.deepEqual(Object.keys(r.churn.syncs as object).sort(), ['full', 'partial']);
+        assert.equal(r.churn.changesPerSecond, 6);
+        assert.ok(r.counters.churnChanges > 0 && r.counters.churnPackets > 0, `${r.mode}: the churn run changed endpoints and sent packets`);
+        assert.equal(cellProblem(r), undefined, `${r.mode}: the report reads the line`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes one CellResult per line and machine.json, and --resume skips finished cells', async () => {
     const dir = tmp();
     try {

@@ -84,3 +84,18 @@ describe('the report charts', () => {
     assert.deepEqual(buildCharts([syntheticCell({ mode: 'iptables', services: 10 })]), []);
   });
 });
+
+describe('the churn chart', () => {
+  it('draws p99 programming latency against Services for the cells with churn at the first rate', () => {
+    const churn = (p99: number, rate = 10) => ({ changesPerSecond: rate, programmingLatencyMs: { p50: p99 / 3, p90: p99 / 2, p99 }, syncs: { full: 0, partial: 9 }, bytesWrittenPerSecond: 1000, packetsToGoneEndpoints: 3 });
+    const cells = syntheticSweep().map((c) => (c.mode === 'iptables' ? { ...c, churn: churn(c.services) } : c.mode === 'ipvs' ? { ...c, churn: churn(7, 99) } : c));
+    const charts = buildCharts(cells);
+    const chart = charts.find((c) => c.file === 'churn-p99.svg');
+    assert.ok(chart, 'the churn chart is drawn');
+    assertValidSvg(chart.svg);
+    assert.ok(chart.svg.includes('data-series="iptables"'));
+    assert.ok(!chart.svg.includes('data-series="ipvs"'), 'a cell at another rate is left out');
+    assert.ok(!chart.svg.includes('data-series="nftables"'), 'a mode without churn draws no series');
+    assert.equal(buildCharts(syntheticSweep()).some((c) => c.file === 'churn-p99.svg'), false, 'no churn, no chart');
+  });
+});

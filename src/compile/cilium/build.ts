@@ -24,6 +24,7 @@ import { PROTO_SCTP } from '../../net/proto.js';
 import { categorizeEndpoints } from '../topology.js';
 import { nodeAddresses } from '../node-addresses.js';
 import { PairTable } from '../tables/index.js';
+import { newGeneration } from '../table-generation.js';
 import { kDefaultCiliumConfig } from '../../model/read-config.js';
 import { CiliumDataplane } from './dataplane.js';
 import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
@@ -50,7 +51,7 @@ export interface FrontendEntry {
 }
 
 /** What a frontend of a service port answers with: the rows it may choose and the rows it keeps as terminating. */
-function backendsOf(cluster: Cluster, port: ServicePort, node: number, local: boolean): { active: number[]; extra: number[] } {
+export function backendsOf(cluster: Cluster, port: ServicePort, node: number, local: boolean): { active: number[]; extra: number[] } {
   const cats = categorizeEndpoints(cluster, port, node);
   const active = [...(local ? cats.local : cats.cluster)];
   const { conditions, node: epNode } = cluster.endpoints;
@@ -125,6 +126,8 @@ export function packCiliumTables(
   const backendId = new Map<string, number>();
   const be: { ip: number; port: number; proto: number; state: number }[] = [{ ip: 0, port: 0, proto: 0, state: 0 }];
   const { ip: epIp, port: epPort, conditions } = cluster.endpoints;
+  // The backend ID each endpoint row got (0: none yet), for update.ts to reuse.
+  const rowBackend = new Uint32Array(epIp.length);
   const idOf = (row: number, proto: number): number => {
     const key = `${epIp[row]}:${epPort[row]}/${proto}`;
     let id = backendId.get(key);
@@ -133,12 +136,15 @@ export function packCiliumTables(
       backendId.set(key, id);
       be.push({ ip: epIp[row], port: epPort[row], proto, state: (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING });
     }
+    rowBackend[row] = id;
     return id;
   };
+  // Room in each frontend's slots for every row of its port, so that an update writes them in place.
+  const slotRoom = (e: FrontendEntry): number => Math.max(e.active.length + e.extra.length, e.servicePort >= 0 ? cluster.ports[e.servicePort].endpointCount : 0);
 
   const f = entries.length;
   const services = new PairTable(Math.max(1, f), 1);
-  const slots = entries.reduce((n, e) => n + e.active.length + e.extra.length, 0);
+  const slots = entries.reduce((n, e) => n + slotRoom(e), 0);
   const maglevCount = entries.filter((e) => e.maglev).length;
   const m = config.maglevTableSize;
   const t = {
@@ -192,6 +198,7 @@ export function packCiliumTables(
       t.slotRow[slot] = r;
       slot++;
     }
+    for (let k = e.active.length + e.extra.length; k < slotRoom(e); k++) t.slotRow[slot++] = -1;
     t.feSrcStart[i] = srcBase.length;
     t.feSrcCount[i] = e.srcRanges.length;
     for (const c of e.srcRanges) {
@@ -205,10 +212,26 @@ export function packCiliumTables(
       lut += m;
     }
   });
+  // The frontends of each service port (a CSR index): what update.ts rewrites for a Service.
+  const nPorts = cluster.ports.length;
+  const spFeStart = new Uint32Array(nPorts + 1);
+  for (let i = 0; i < f; i++) if (t.feRevNat[i] !== 0 && entries[i].servicePort >= 0) spFeStart[entries[i].servicePort + 1]++;
+  for (let p = 0; p < nPorts; p++) spFeStart[p + 1] += spFeStart[p];
+  const spFe = new Uint32Array(spFeStart[nPorts]);
+  const fill = spFeStart.slice(0, nPorts);
+  for (let i = 0; i < f; i++) if (t.feRevNat[i] !== 0 && entries[i].servicePort >= 0) spFe[fill[entries[i].servicePort]++] = i;
+  // The backend map has room for a backend per endpoint row: an update allocates IDs past `backends`.
+  const beRoom = be.length + epIp.length;
+  const beArray = <A extends Uint32Array | Uint16Array | Uint8Array>(make: new (n: number) => A, pick: (b: (typeof be)[number]) => number): A => {
+    const a = new make(beRoom);
+    for (let i = 0; i < be.length; i++) a[i] = pick(be[i]);
+    return a;
+  };
   return {
     ...t,
-    beIp: Uint32Array.from(be, (b) => b.ip), bePort: Uint16Array.from(be, (b) => b.port),
-    beProto: Uint8Array.from(be, (b) => b.proto), beState: Uint8Array.from(be, (b) => b.state),
+    generation: newGeneration(), spFeStart, spFe, rowBackend,
+    beIp: beArray(Uint32Array, (b) => b.ip), bePort: beArray(Uint16Array, (b) => b.port),
+    beProto: beArray(Uint8Array, (b) => b.proto), beState: beArray(Uint8Array, (b) => b.state),
     rnIp: Uint32Array.from(rn, (r) => r.ip), rnPort: Uint16Array.from(rn, (r) => r.port),
     srcBase: Uint32Array.from(srcBase), srcMask: Uint32Array.from(srcMask),
     hostAddrs: Uint32Array.from(hostAddrs), nodeAddrs: Uint32Array.from(allNodeAddrs),

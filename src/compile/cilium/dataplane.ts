@@ -57,6 +57,7 @@ export function ciliumFlowHash(src: number, sport: number, dport: number, proto:
 export class CiliumDataplane implements ServiceDataplane {
   readonly mode = 'cilium' as const;
   readonly socketLb: boolean;
+  readonly generation: Int32Array;
   private readonly podsBySocket: boolean;
   private readonly jhashSeed: number;
   private readonly affinity: ExpiringTable;
@@ -71,6 +72,7 @@ export class CiliumDataplane implements ServiceDataplane {
     readonly config: CiliumConfig,
     readonly tables: CiliumTables,
   ) {
+    this.generation = tables.generation;
     this.socketLb = config.socketLb;
     this.podsBySocket = config.socketLb && !config.socketLbHostnsOnly;
     const seeds = maglevSeeds(config.maglevHashSeed);

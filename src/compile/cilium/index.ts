@@ -3,6 +3,7 @@
  * its socket-level load balancing, NodePort/LoadBalancer/externalIPs at the node's device with
  * SNAT or DSR, random or Maglev backend selection, and the maps as `cilium-dbg` prints them.
  */
+import { updateCiliumEndpoints } from './update.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { ciliumConfigOf, compileCilium } from './build.js';
@@ -45,7 +46,11 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   shared: ciliumShared,
   attach: (cluster, shared) => ciliumFromShared(cluster, shared as CiliumShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ciliumOneEndpointSync(prev, next, node, clock),
+  updateEndpoints: updateCiliumEndpoints,
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.
+  // The agent (v1.17) reconciles a changed Service into the BPF maps as the change arrives: no
+  // minimum period between updates.
+  syncLoop: { trigger: 'immediate', minSyncPeriodS: 0, burst: 1, kind: 'partial' },
   orderDependent: clientIpAffinity,
   // bpf/lib/conntrack_map.h: cilium_ct4_global (TCP) and cilium_ct_any4_global are BPF LRU maps;
   // pkg/option/config.go lifetimes: TCP 21600 s, TCP closing 10 s, non-TCP 60 s. bpf/lib/conntrack.h

@@ -39,6 +39,13 @@ export const BE_STATE_TERMINATING = 1;
 export const kBackendStateNames = ['active', 'terminating'] as const;
 
 export interface CiliumTables {
+  /** Seqlock word of in-place endpoint updates (table-generation.ts). */
+  readonly generation: Int32Array;
+  /** The frontends of service port p: `spFe[spFeStart[p] .. spFeStart[p + 1])`. */
+  readonly spFeStart: Uint32Array;
+  readonly spFe: Uint32Array;
+  /** The backend ID each endpoint row was given (0: none yet); IDs are kept, as the agent keeps them. */
+  readonly rowBackend: Uint32Array;
   /** (address, dport << 16 | proto << 8 | scope << 1 | 1) -> [frontend]: the master entries. */
   readonly services: PairTable;
   // One row per master entry (a frontend address in one scope).
@@ -53,7 +60,7 @@ export interface CiliumTables {
   readonly feQCount: Uint16Array;
   /** Session-affinity timeout in seconds (the master's backend_id field), 0 without affinity. */
   readonly feAffinity: Uint32Array;
-  /** Slot 1 of the entry is `slotBackend[feSlotStart]`. */
+  /** Slot 1 of the entry is `slotBackend[feSlotStart]`; the slots have room for every row of the port. */
   readonly feSlotStart: Uint32Array;
   /** Index into Cluster.ports. */
   readonly feServicePort: Int32Array;
@@ -64,7 +71,7 @@ export interface CiliumTables {
   readonly slotBackend: Uint32Array;
   /** The endpoint row (Cluster.endpoints) of each slot. */
   readonly slotRow: Int32Array;
-  // The backend map, by backend ID (ID 0 is never used).
+  // The backend map, by backend ID (ID 0 is never used), with room for an ID per endpoint row.
   readonly beIp: Uint32Array;
   readonly bePort: Uint16Array;
   readonly beProto: Uint8Array;

@@ -37,6 +37,12 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   shared: iptablesShared,
   attach: (_cluster, shared) => iptablesFromShared(shared as IptablesShared),
   syncOneEndpoint: (prev, _cluster, next, node, changed, clock) => iptablesOneEndpointSync(prev.rules, next, node, changed, clock),
+  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
+  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
+  // doFullSync: needFullSync (first sync, a failed restore) or proxyutil.FullSyncPeriod (1 h) since
+  // the last full one; every other sync is partial (KEP-3453). Later releases also skip the
+  // hourly full sync in large-cluster mode (more than 1000 endpoints).
+  syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'partial', fullSyncPeriodS: 3600 },
   orderDependent: clientIpAffinity,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0.0025, compileUsPerService: 600 },

@@ -10,7 +10,8 @@ import { InvalidArgumentError } from '../../errors.js';
 import { cidrContains } from '../../net/ipv4.js';
 import type { Cluster, IpvsScheduler, ServicePort } from '../../model/types.js';
 import { localDetector } from '../local-detector.js';
-import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '../topology.js';
+import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal, type EndpointCategories } from '../topology.js';
+import { newGeneration } from '../table-generation.js';
 import { isPrime, kMaglevDefaultSize, maglevPopulate } from './maglev.js';
 import { AddressSet, PairTable } from '../tables/index.js';
 import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
@@ -50,6 +51,22 @@ export function nodePortAddressesOf(cluster: Cluster, node: number): number[] {
 const kProtoNp = (proto: number, local: boolean): number =>
   proto === PROTO_TCP ? (local ? NP_TCP_LOCAL : NP_TCP) : proto === PROTO_UDP ? (local ? NP_UDP_LOCAL : NP_UDP) : local ? NP_SCTP_LOCAL : NP_SCTP;
 
+/** The real servers a VS gets, with its F_LOCAL_* flags. */
+export interface RealServerList {
+  readonly rows: readonly number[];
+  readonly flags: number;
+}
+
+/**
+ * syncEndpoint: a Local policy uses the local endpoints, or the cluster ones when there are none
+ * (kubernetes PR 97081); a Cluster policy uses the cluster endpoints.
+ */
+export function realServerList(cats: EndpointCategories, local: boolean): RealServerList {
+  if (!local) return { rows: cats.cluster, flags: 0 };
+  if (cats.local.length > 0) return { rows: cats.local, flags: F_LOCAL_POLICY };
+  return { rows: cats.cluster, flags: F_LOCAL_POLICY | F_LOCAL_FALLBACK };
+}
+
 /** Virtual services, real servers and source ranges in the order they are added (see addVs). */
 export interface IpvsBuilder {
   ip: number[]; port: number[]; proto: number[]; kind: number[]; flags: number[]; timeout: number[]; sp: number[];
@@ -63,6 +80,21 @@ export function newIpvsBuilder(): IpvsBuilder {
     ip: [], port: [], proto: [], kind: [], flags: [], timeout: [], sp: [], rsStart: [], rsCount: [], fwStart: [], fwCount: [], mhKey: [],
     rsIp: [], rsPort: [], rsRow: [], rsWeight: [], rsLoop: [], fwBase: [], fwPrefix: [],
   };
+}
+
+/** ip_vs_wrr_init_svc: the VS's max weight (minus gcd-1) and the gcd of its weights. */
+export function wrrInit(weight: Uint16Array, start: number, count: number, mw: Uint16Array, di: Uint16Array, v: number): void {
+  let max = 0;
+  let g = 0;
+  for (let s = start; s < start + count; s++) {
+    const w = weight[s];
+    if (w > max) max = w;
+    let x = g, y = w;
+    while (y !== 0) [x, y] = [y, x % y];
+    g = x;
+  }
+  di[v] = g === 0 ? 1 : g;
+  mw[v] = max === 0 ? 0 : max - (di[v] - 1);
 }
 
 export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDataplane {
@@ -83,6 +115,8 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
   const keys = new Map<string, number>();
   let duplicates = 0;
 
+  const spVsStart = new Uint32Array(cluster.ports.length);
+  const spVsCount = new Uint32Array(cluster.ports.length);
   const addVs = (kind: number, ip: number, port: number, p: ServicePort, flags: number, rows: readonly number[], timeout: number, listTag: string): number => {
     const key = `${p.protocol}/${ip}/${port}`;
     if (keys.has(key)) {
@@ -101,6 +135,12 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
       b.rsWeight.push(w);
       b.rsLoop.push(endpoints.node[r] === node ? 1 : 0);
     }
+    // Room for every row of the port, so that a readiness change rewrites the range in place
+    // (update.ts); the spare slots are never read (every walk stops at vsRsCount).
+    for (let k = rows.length; k < p.endpointCount; k++) {
+      b.rsIp.push(0); b.rsPort.push(0); b.rsRow.push(-1); b.rsWeight.push(0); b.rsLoop.push(0);
+    }
+    spVsCount[p.index]++;
     return v;
   };
 
@@ -109,26 +149,26 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
     // ShouldSkipService: headless and ExternalName services get no virtual service.
     if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
     const cats = categorizeEndpoints(cluster, p, node);
-    // syncEndpoint: a Local policy uses the local endpoints, or the cluster ones when there are none
-    // (kubernetes PR 97081); a Cluster policy uses the cluster endpoints.
-    const pickList = (local: boolean): { rows: readonly number[]; flags: number; tag: string } => {
-      if (!local) return { rows: cats.cluster, flags: 0, tag: 'c' };
-      if (cats.local.length > 0) return { rows: cats.local, flags: F_LOCAL_POLICY, tag: 'l' };
-      return { rows: cats.cluster, flags: F_LOCAL_POLICY | F_LOCAL_FALLBACK, tag: 'c' };
-    };
+    const pickList = (local: boolean): RealServerList => realServerList(cats, local);
+    spVsStart[p.index] = b.ip.length;
     const affinity = svc.affinity.clientIP;
     const persist = affinity ? F_PERSISTENT : 0;
     const timeout = affinity ? svc.affinity.timeoutSeconds : 0;
     for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (endpoints.node[r] === node) loopbackRows.push(r);
 
     const internal = pickList(internalPolicyLocal(svc));
-    addVs(VS_CLUSTER_IP, svc.clusterIPs[0], p.port, p, F_CLUSTER_IP | F_BOUND | persist | internal.flags, internal.rows, timeout, internal.tag);
-
     const extLocal = externalPolicyLocal(svc, p);
+    // mh: VSs under the same traffic policy always have the same real servers, whatever the
+    // endpoints' conditions, so they share one Maglev table that an update rewrites for them all.
+    const samePolicy = internalPolicyLocal(svc) === extLocal;
+    const internalTag = samePolicy ? 'x' : 'i';
+    const externalTag = samePolicy ? 'x' : 'e';
+    addVs(VS_CLUSTER_IP, svc.clusterIPs[0], p.port, p, F_CLUSTER_IP | F_BOUND | persist | internal.flags, internal.rows, timeout, internalTag);
+
     const external = pickList(extLocal);
     for (const ip of svc.externalIPs) {
       const bound = nodeAddrSet.has(ip) ? 0 : F_BOUND;
-      addVs(VS_EXTERNAL_IP, ip, p.port, p, (extLocal ? F_EXTERNAL_IP_LOCAL : F_EXTERNAL_IP) | bound | persist | external.flags, external.rows, timeout, external.tag);
+      addVs(VS_EXTERNAL_IP, ip, p.port, p, (extLocal ? F_EXTERNAL_IP_LOCAL : F_EXTERNAL_IP) | bound | persist | external.flags, external.rows, timeout, externalTag);
     }
     for (const ip of svc.loadBalancerIPs) {
       let flags = F_LB | (extLocal ? F_LB_LOCAL : 0) | (nodeAddrSet.has(ip) ? 0 : F_BOUND) | persist | external.flags;
@@ -137,7 +177,7 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
         flags |= F_LB_FW;
         if (ranges.some((c) => cidrContains(c, nodeIp))) flags |= F_LB_ALLOW_NODE;
       }
-      const v = addVs(VS_LOAD_BALANCER, ip, p.port, p, flags, external.rows, timeout, external.tag);
+      const v = addVs(VS_LOAD_BALANCER, ip, p.port, p, flags, external.rows, timeout, externalTag);
       if (v >= 0 && ranges.length > 0) {
         b.fwCount[v] = ranges.length;
         for (const c of ranges) { b.fwBase.push(c.base); b.fwPrefix.push(c.prefix); }
@@ -145,12 +185,12 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
     }
     if (p.nodePort !== 0 && npAddrs.length > 0) {
       nodePortBits[p.nodePort] |= kProtoNp(p.protocol, false) | (extLocal ? kProtoNp(p.protocol, true) : 0);
-      for (const ip of npAddrs) addVs(VS_NODE_PORT, ip, p.nodePort, p, persist | external.flags, external.rows, timeout, external.tag);
+      for (const ip of npAddrs) addVs(VS_NODE_PORT, ip, p.nodePort, p, persist | external.flags, external.rows, timeout, externalTag);
     }
     if (svc.healthCheckNodePort !== 0) nodePortBits[svc.healthCheckNodePort] |= NP_HEALTH_CHECK;
   }
 
-  return assembleIpvs(cluster, node, scheduler, b, nodePortBits, loopbackRows, npAddrs, duplicates, options);
+  return assembleIpvs(cluster, node, scheduler, b, nodePortBits, loopbackRows, npAddrs, duplicates, options, { spVsStart, spVsCount });
 }
 
 /**
@@ -160,7 +200,11 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
 export function assembleIpvs(
   cluster: Cluster, node: number, scheduler: IpvsScheduler, b: IpvsBuilder, nodePortBits: Uint8Array, loopbackRows: readonly number[],
   npAddrs: readonly number[], duplicates: number, options: Pick<IpvsOptions, 'mhTableSize' | 'mhBudgetBytes' | 'affinityCapacity'>,
+  // Each Service port's run of VSs, which an in-place update (update.ts) rewrites; a dump read
+  // from a node has none (its VSs are not laid out per port, and nothing updates them).
+  spans: { readonly spVsStart: Uint32Array; readonly spVsCount: Uint32Array } = { spVsStart: new Uint32Array(cluster.ports.length), spVsCount: new Uint32Array(cluster.ports.length) },
 ): IpvsDataplane {
+  const { spVsStart, spVsCount } = spans;
   const mhSize = options.mhTableSize ?? kMaglevDefaultSize;
   const detector = localDetector(cluster, node);
   const nodeIp = cluster.nodes[node].internalIPs[0] ?? 0;
@@ -177,17 +221,7 @@ export function assembleIpvs(
   const vsWrrMw = new Uint16Array(vsCount);
   const vsWrrDi = new Uint16Array(vsCount);
   for (let v = 0; v < vsCount; v++) {
-    let max = 0;
-    let g = 0;
-    for (let s = b.rsStart[v]; s < b.rsStart[v] + b.rsCount[v]; s++) {
-      const w = rsWeight[s];
-      if (w > max) max = w;
-      let x = g, y = w;
-      while (y !== 0) [x, y] = [y, x % y];
-      g = x;
-    }
-    vsWrrDi[v] = g === 0 ? 1 : g;
-    vsWrrMw[v] = max === 0 ? 0 : max - (vsWrrDi[v] - 1);
+    wrrInit(rsWeight, b.rsStart[v], b.rsCount[v], vsWrrMw, vsWrrDi, v);
   }
 
   // mh: one Maglev table per distinct real-server list (a port's ClusterIP, LB and NodePort VS
@@ -221,6 +255,7 @@ export function assembleIpvs(
   }
 
   const t: IpvsTables = {
+    generation: newGeneration(), spVsStart, spVsCount,
     vsCount,
     vsIp: Uint32Array.from(b.ip), vsPort: Uint16Array.from(b.port), vsProto: Uint8Array.from(b.proto),
     vsKind: Uint8Array.from(b.kind), vsFlags: Uint16Array.from(b.flags), vsTimeout: Uint32Array.from(b.timeout),

@@ -26,7 +26,7 @@ import { schedulerPick } from './schedulers.js';
 import {
   F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   F_LOCAL_FALLBACK, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
-  NP_UDP, NP_UDP_LOCAL, portProtoKey, kSchedulerIds, tablesBytes,
+  NP_UDP, NP_UDP_LOCAL, portProtoKey, kSchedulerIds, realServerCount, tablesBytes,
   type IpvsTables,
 } from './tables.js';
 
@@ -71,6 +71,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   private readonly pick;
   private readonly masqueradeAll: boolean;
   private readonly dumpBytes: number;
+  readonly generation: Int32Array;
 
   constructor(
     readonly cluster: Cluster,
@@ -85,6 +86,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     this.pick = schedulerPick(kSchedulerIds[scheduler]);
     this.masqueradeAll = cluster.proxy.masqueradeAll;
     this.dumpBytes = tablesBytes(tables);
+    this.generation = tables.generation;
   }
 
   /**
@@ -271,11 +273,11 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const t = this.tables;
     return {
       mode: 'ipvs',
-      rules: t.vsCount + t.rsCount,
+      rules: t.vsCount + realServerCount(t),
       chains: 11,
       tableBytes: this.dumpBytes,
       virtualServices: t.vsCount,
-      realServers: t.rsCount,
+      realServers: realServerCount(t),
       boundAddresses: t.bound.size,
       hashCapacity: t.table.capacity,
       scheduler: this.scheduler,

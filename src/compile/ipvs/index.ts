@@ -10,6 +10,7 @@ import { parseIpsetSave } from './ipset-parse.js';
 import { parseIpvsadm } from './parse-ipvsadm.js';
 import { renderIpvsadmList, renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
+import { updateIpvsEndpoints } from './update.js';
 import { ipvsOneEndpointSync } from './sync.js';
 
 /**
@@ -51,7 +52,13 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   shared: ipvsShared,
   attach: (cluster, shared) => ipvsFromShared(cluster, shared as IpvsShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ipvsOneEndpointSync(prev, next, node, clock),
+  updateEndpoints: updateIpvsEndpoints,
   // rr, wrr and lc pick by the scheduler's state, which every earlier flow moved.
+  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
+  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
+  // syncProxyRules walks every Service on every sync and diffs it against the kernel's IPVS
+  // table, then rewrites its whole (small) iptables-restore payload: no partial syncs.
+  syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'full-walk' },
   orderDependent: (cluster, servicePort) => {
     const s = cluster.proxy.ipvsScheduler;
     return s === 'rr' || s === 'wrr' || s === 'lc' || clientIpAffinity(cluster, servicePort);

@@ -49,6 +49,11 @@ export const SCHED_MH = 4;
 export const kSchedulerIds: Readonly<Record<IpvsScheduler, number>> = { rr: SCHED_RR, wrr: SCHED_WRR, lc: SCHED_LC, sh: SCHED_SH, mh: SCHED_MH };
 
 export interface IpvsTables {
+  /** Seqlock word of in-place endpoint updates (table-generation.ts). */
+  readonly generation: Int32Array;
+  /** The virtual services of each service port: `[spVsStart, spVsStart + spVsCount)` (build order). */
+  readonly spVsStart: Uint32Array;
+  readonly spVsCount: Uint32Array;
   readonly vsCount: number;
   readonly vsIp: Uint32Array;
   readonly vsPort: Uint16Array;
@@ -58,6 +63,7 @@ export interface IpvsTables {
   /** Persistence timeout in seconds (sessionAffinityConfig.clientIP.timeoutSeconds). */
   readonly vsTimeout: Uint32Array;
   readonly vsServicePort: Int32Array;
+  /** A VS's range has room for every row of its port (ready or not): an update never moves it. */
   readonly vsRsStart: Uint32Array;
   readonly vsRsCount: Uint32Array;
   /** Source ranges of a firewalled LB VS: `[vsFwStart, vsFwStart + vsFwCount)` of fwBase/fwPrefix. */
@@ -73,6 +79,7 @@ export interface IpvsTables {
   readonly mhLuts: Uint32Array;
   readonly mhSize: number;
 
+  /** Slots of the rs* arrays, spare room included (realServerCount: the ones in use). */
   readonly rsCount: number;
   readonly rsIp: Uint32Array;
   readonly rsPort: Uint16Array;
@@ -101,9 +108,16 @@ export interface IpvsTables {
   readonly affinity: ExpiringTable;
 }
 
+/** Real servers in use (what `ipvsadm -Ln` lists). */
+export function realServerCount(t: IpvsTables): number {
+  let n = 0;
+  for (let v = 0; v < t.vsCount; v++) n += t.vsRsCount[v];
+  return n;
+}
+
 export function tablesBytes(t: IpvsTables): number {
   const arrays = [
-    t.vsIp, t.vsPort, t.vsProto, t.vsKind, t.vsFlags, t.vsTimeout, t.vsServicePort, t.vsRsStart, t.vsRsCount,
+    t.generation, t.spVsStart, t.spVsCount, t.vsIp, t.vsPort, t.vsProto, t.vsKind, t.vsFlags, t.vsTimeout, t.vsServicePort, t.vsRsStart, t.vsRsCount,
     t.vsFwStart, t.vsFwCount, t.fwBase, t.fwPrefix, t.vsWrrMw, t.vsWrrDi, t.vsMh, t.mhLuts,
     t.rsIp, t.rsPort, t.rsRow, t.rsWeight, t.rsLoopback, t.nodePortBits, t.loopbackRows,
     t.rrNext, t.wrrCl, t.wrrCw, t.rsConns,

@@ -75,6 +75,11 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   shared: nftablesShared,
   attach: (_cluster, shared) => nftablesFromShared(shared as NftablesShared),
   syncOneEndpoint: (_prev, cluster, next, node, _changed, clock) => nftablesOneEndpointSync(cluster, next, node, clock),
+  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
+  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
+  // Always an incremental transaction (KEP-3866), a full one only first, after a failure, and
+  // every proxyutil.FullSyncPeriod (1 h).
+  syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'partial', fullSyncPeriodS: 3600 },
   orderDependent: clientIpAffinity,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0, compileUsPerService: 600 },

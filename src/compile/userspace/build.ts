@@ -6,8 +6,10 @@
  */
 import { nodeAddresses, resolveNode } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { EP_READY, protocolName, type Cluster } from '../../model/types.js';
+import { protocolName, type Cluster } from '../../model/types.js';
 import { AddressSet } from '../tables/index.js';
+import { newGeneration } from '../table-generation.js';
+import { writeReadyRows } from './update.js';
 import { userspaceDataplaneOver, type UserspaceDataplane } from './dataplane.js';
 import { kEphemeralPortRange, M_DST_LOCAL, M_PHYSDEV_NOT_IN, NODEPORT_CONTAINER, NODEPORT_HOST, PORTAL_CONTAINER, PORTAL_HOST } from './tables.js';
 
@@ -56,8 +58,10 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
     nextPortOf.set(p.protocol, nextPort + 1);
     // The Endpoints API's addresses: ready endpoints only; no topology, no traffic policy, no
     // terminating fallback (the userspace proxier predates all of them).
-    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) rows.push(r);
-    epCount[p.index] = rows.length - epStart[p.index];
+    // The range has room for every row the slice lists, so a readiness change is written in
+    // place (update.ts) and never moves it.
+    epCount[p.index] = writeReadyRows(cluster, p.index, rows, epStart[p.index]);
+    rows.length = epStart[p.index] + p.endpointCount;
     // openPortal: the ClusterIP, then each externalIP (isExternal), then each LB ingress IP.
     rule(PORTAL_CONTAINER, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
     rule(PORTAL_HOST, svc.clusterIPs[0], p.port, p.protocol, 0, p.index);
@@ -97,7 +101,8 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   for (const ip of own) localAddrs.add(ip);
   const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
   const tables = {
-    proxyPort, epStart, epCount, epRows: Int32Array.from(rows),
+    generation: newGeneration(),
+    proxyPort, epStart, epCount, epRows: Int32Array.from(rows, (r) => r ?? -1),
     ruleCount, ruleKind, ruleIp, rulePort, ruleProto, ruleMatch, ruleServicePort, chainStart, localAddrs, nodeIp, listenIp,
   };
   return userspaceDataplaneOver(cluster, node, tables, options.affinityCapacity ?? (anyAffinity ? 65536 : 16));

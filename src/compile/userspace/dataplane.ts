@@ -80,6 +80,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
 
   readonly nodeIp: number;
   readonly listenIp: number;
+  readonly generation: Int32Array;
 
   constructor(
     readonly cluster: Cluster,
@@ -88,6 +89,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
   ) {
     this.nodeIp = tables.nodeIp;
     this.listenIp = tables.listenIp;
+    this.generation = tables.generation;
     // physdev matches packets that entered through a bridge port: kubenet's cbr0 (and flannel's
     // cni0); Calico routes pod traffic without a bridge.
     this.bridged = cluster.network.cni === 'kubenet' || cluster.network.cni === 'flannel-vxlan';

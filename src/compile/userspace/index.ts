@@ -5,6 +5,7 @@ import type { UserspaceDataplane } from './dataplane.js';
 import { renderUserspaceIptablesSave } from './render.js';
 import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './shared.js';
 import { userspaceOneEndpointSync } from './sync.js';
+import { updateUserspaceEndpoints } from './update.js';
 
 /** The userspace proxy as a record: a linear scan of portal rules, and a proxy that copies bytes. */
 export const userspaceMode: ProxyMode<UserspaceDataplane> = {
@@ -16,7 +17,11 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   shared: userspaceShared,
   attach: (cluster, shared) => userspaceFromShared(cluster, shared as UserspaceShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => userspaceOneEndpointSync(prev, next, node, clock),
+  updateEndpoints: updateUserspaceEndpoints,
   // The proxy's round-robin cursor moves with every connection.
+  // The userspace proxier hands endpoint changes to LoadBalancerRR.OnEndpointsUpdate as they
+  // arrive (pkg/proxy/userspace/roundrobin.go, until v1.25): no sync loop for endpoints.
+  syncLoop: { trigger: 'immediate', minSyncPeriodS: 0, burst: 1, kind: 'partial' },
   orderDependent: () => true,
   // Two connections a flow (client to proxy, proxy to endpoint): more entries than a NATed flow.
   conntrackEntriesPerFlow: 3,

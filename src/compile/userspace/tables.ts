@@ -24,7 +24,12 @@ export const M_DST_LOCAL = 2; // -m addrtype --dst-type LOCAL
 export interface UserspaceTables {
   /** Per service port (index into Cluster.ports): allocated proxy port, 0 when not proxied. */
   readonly proxyPort: Uint16Array;
-  /** Ready endpoint rows per service port: `[epStart, epStart + epCount)` of `epRows`. */
+  /** Seqlock word of in-place endpoint updates (table-generation.ts). */
+  readonly generation: Int32Array;
+  /**
+   * Ready endpoint rows per service port: `[epStart, epStart + epCount)` of `epRows`, in a range
+   * with room for every row of the port (ready or not), so that an update never moves it.
+   */
   readonly epStart: Uint32Array;
   readonly epCount: Uint32Array;
   readonly epRows: Int32Array;

@@ -38,8 +38,8 @@ function buildTables(cluster: Cluster, node: number): ToyTables {
   const count: number[] = [];
   for (const p of sps) {
     first.push(rows.length);
-    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) rows.push(r);
-    count.push(rows.length - first[first.length - 1]);
+    count.push(readyRows(cluster, p.index, rows, rows.length));
+    rows.length = first[first.length - 1] + p.endpointCount; // room for an in-place update
   }
   return {
     node,
@@ -49,8 +49,15 @@ function buildTables(cluster: Cluster, node: number): ToyTables {
     servicePort: Int32Array.from(sps, (p) => p.index),
     first: Int32Array.from(first),
     count: Int32Array.from(count),
-    rows: Int32Array.from(rows),
+    rows: Int32Array.from(rows, (r) => r ?? -1),
   };
+}
+
+function readyRows(cluster: Cluster, sp: number, out: { [i: number]: number }, at: number): number {
+  const p = cluster.ports[sp];
+  let n = 0;
+  for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.conditions[r] & EP_READY) out[at + n++] = r;
+  return n;
 }
 
 export class ToyDataplane implements ServiceDataplane {
@@ -141,6 +148,17 @@ export const toyMode: ProxyMode<ToyDataplane> = {
       oneEndpointMs: ms, oneEndpointRewrittenBytes: changed.join('\n').length, oneEndpointRewrittenRules: changed.length,
     };
   },
+  updateEndpoints: (dp, next, changed) => {
+    const t = dp.tables;
+    let written = 0;
+    for (let i = 0; i < t.servicePort.length; i++) {
+      if (!changed.includes(next.ports[t.servicePort[i]].service)) continue;
+      t.count[i] = readyRows(next, t.servicePort[i], t.rows, t.first[i]);
+      written += t.count[i] + 1;
+    }
+    return { entriesWritten: written };
+  },
+  syncLoop: { trigger: 'immediate', minSyncPeriodS: 0, burst: 1, kind: 'partial' },
   orderDependent: () => false,
   conntrackEntriesPerFlow: 2,
   cost: { firstPacketUsPerService: 0.001, compileUsPerService: 10 },

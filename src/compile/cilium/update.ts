@@ -1,0 +1,74 @@
+/**
+ * An endpoint change written into Cilium's maps in place, as the agent upserts them for a changed
+ * Service (pkg/loadbalancer's reconciler): each frontend of the Service's ports gets its new
+ * backend slots and counts, a backend seen for the first time gets a new ID (IDs already given are
+ * kept, as the agent's allocator keeps them), backend states follow the endpoints' conditions,
+ * and a Maglev frontend's table is rebuilt. The slot ranges and the backend map were sized by
+ * build.ts so that nothing moves. Writes happen under the tables' seqlock.
+ *
+ * Backends no Service uses any more stay in the map (the agent releases their IDs later, in its
+ * garbage collection); no decision reads them. Cost: O(frontends of the changed ports × rows of
+ * the port), plus M per Maglev table.
+ */
+import { EP_READY, type Cluster } from '../../model/types.js';
+import type { TableUpdate } from '../mode.js';
+import { beginUpdate, endUpdate } from '../table-generation.js';
+import { backendsOf } from './build.js';
+import type { CiliumDataplane } from './dataplane.js';
+import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
+import {
+  BE_STATE_ACTIVE, BE_STATE_TERMINATING, SCOPE_INT, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE, SVC_FLAG_INT_LOCAL_SCOPE,
+  SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT, type CiliumTables,
+} from './tables.js';
+
+export function updateCiliumEndpoints(dp: CiliumDataplane, next: Cluster, changedServices: readonly number[]): TableUpdate {
+  const t = dp.tables;
+  const mutable = t as { -readonly [K in keyof CiliumTables]: CiliumTables[K] };
+  const { ip, port, conditions } = next.endpoints;
+  const seeds = maglevSeeds(dp.config.maglevHashSeed);
+  let written = 0;
+  const idOf = (row: number, proto: number): number => {
+    let id = t.rowBackend[row];
+    if (id === 0) {
+      id = ++mutable.backends;
+      t.rowBackend[row] = id;
+      t.beIp[id] = ip[row];
+      t.bePort[id] = port[row];
+      t.beProto[id] = proto;
+      written++;
+    }
+    const state = (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING;
+    if (t.beState[id] !== state) {
+      t.beState[id] = state;
+      written++;
+    }
+    return id;
+  };
+  beginUpdate(t.generation);
+  for (const s of changedServices) {
+    for (const sp of next.services[s].ports) {
+      const p = next.ports[sp];
+      for (let k = t.spFeStart[sp]; k < t.spFeStart[sp + 1]; k++) {
+        const f = t.spFe[k];
+        const flags = t.feFlags[f];
+        const clusterIp = (flags & (SVC_FLAG_NODEPORT | SVC_FLAG_LOADBALANCER | SVC_FLAG_EXTERNAL_IP)) === 0;
+        const intLocal = (flags & SVC_FLAG_INT_LOCAL_SCOPE) !== 0;
+        const local = t.feScope[f] === SCOPE_INT || clusterIp ? intLocal : (flags & SVC_FLAG_EXT_LOCAL_SCOPE) !== 0;
+        const { active, extra } = backendsOf(next, p, dp.node, local);
+        let slot = t.feSlotStart[f];
+        for (const r of active) { t.slotBackend[slot] = idOf(r, t.feProto[f]); t.slotRow[slot++] = r; }
+        for (const r of extra) { t.slotBackend[slot] = idOf(r, t.feProto[f]); t.slotRow[slot++] = r; }
+        t.feCount[f] = active.length;
+        t.feQCount[f] = extra.length;
+        written += active.length + extra.length + 1;
+        if (t.feMaglev[f] >= 0 && typeof seeds !== 'string') {
+          const backends = active.map((r) => ({ id: t.rowBackend[r], ip: ip[r], port: port[r], proto: t.feProto[f] as 6 }));
+          ciliumMaglevTable(backends, t.maglevSize, seeds.murmur, t.maglev, t.feMaglev[f]);
+          written += t.maglevSize;
+        }
+      }
+    }
+  }
+  endUpdate(t.generation);
+  return { entriesWritten: written };
+}

@@ -1,0 +1,51 @@
+/**
+ * A seqlock over a node's compiled tables, so that an endpoint change can be written into the
+ * tables in place (ProxyMode.updateEndpoints) while replay workers read the same shared memory.
+ *
+ * The word is one Int32 inside the tables themselves, so packTables puts it in the shared image
+ * with everything else and every attached dataplane sees the same word. The writer makes it odd
+ * before its first store and even again after its last (Atomics are sequentially consistent, so
+ * no store of the update moves outside that window). A reader takes the word, decides, and takes
+ * it again: an odd first word or a second that differs means the decision may have read a
+ * half-written range, and it decides again. Updates are short (a Service's ranges) and rare
+ * against decisions, so a retry almost never happens; a first packet pays two atomic loads.
+ *
+ * What a retried decision leaves behind in per-instance state (a round-robin cursor moved once
+ * more, an affinity entry for an endpoint of the same Service port) is what a real node's
+ * scheduler also keeps across a sync: every range an update writes holds rows of its own
+ * Service port only, so even a torn read never names another Service's endpoint.
+ */
+import type { FirstPacket, NatDecision, ServiceDataplane } from './dataplane.js';
+
+/** A fresh generation word (even: no write under way). */
+export function newGeneration(): Int32Array {
+  return new Int32Array(2);
+}
+
+/** Marks the start of an in-place update: readers that overlap it will decide again. */
+export function beginUpdate(generation: Int32Array): void {
+  Atomics.add(generation, 0, 1);
+}
+
+/** Marks its end. */
+export function endUpdate(generation: Int32Array): void {
+  Atomics.add(generation, 0, 1);
+}
+
+/**
+ * `dp.decide(pkt, out)`, repeated until no update overlapped it.
+ * Cost: two Atomics.load per first packet (~2 ns) besides the decision itself.
+ */
+export function decideConsistent(dp: ServiceDataplane, pkt: FirstPacket, out: NatDecision): void {
+  const gen = dp.generation;
+  if (gen === undefined) {
+    dp.decide(pkt, out);
+    return;
+  }
+  for (;;) {
+    const before = Atomics.load(gen, 0);
+    if ((before & 1) !== 0) continue; // a writer is inside; its window is a few µs
+    dp.decide(pkt, out);
+    if (Atomics.load(gen, 0) === before) return;
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * The churn benchmark (`kdp bench --churn R`): endpoints change at R changes per second, shaped
+ * like rolling updates, while pods open flows to ClusterIPs; the mode's control plane turns the
+ * changes into syncs as its own sync loop does (ProxyMode.syncLoop, in simulated time), each sync
+ * is written into node 0's compiled tables, and flows are decided by those tables as they are at
+ * the moment.
+ *
+ * The timeline (simulated seconds, from the seed):
+ *  - every Service with two or more pods starts with its last pod gone (no condition set), a slot
+ *    for the next pod; rolling-update steps go round the Services: at t a gone pod becomes ready
+ *    (the new replica), at t + 1/R the oldest ready pod starts terminating (serving, terminating,
+ *    not ready), at t + kGraceS it is gone. Three changes a step, so steps come every 3/R seconds.
+ *  - syncs: 'runner' modes run kube-proxy's BoundedFrequencyRunner (a token bucket of `burst`
+ *    tokens, one per minSyncPeriod; a sync takes every change that arrived before it); a sync is
+ *    partial, or full when the mode walks everything each time (IPVS) or the hourly full sync is
+ *    due. 'immediate' modes apply each change as it comes.
+ *  - each sync: what kube-proxy would write is planned by the mode's sync code on the programmed
+ *    and the current cluster (its bytes are counted; the planning's own time is not, it is kdp's),
+ *    then kdp applies it to its tables (ProxyMode.updateEndpoints in place, or a recompile of the
+ *    node where the mode has none), timed.
+ *  - programming latency of a change = the wait for its sync + that measured apply time. The
+ *    kernel's own apply time (iptables-restore, nft) is not included: it is not measured yet.
+ *  - flows: kFlowsPerSecond new flows from a pod on node 0 to a random Service port's ClusterIP,
+ *    decided when they start; each sends kPacketsPerFlow packets kPacketGapS apart to the endpoint
+ *    it got. A packet sent while that endpoint's pod is gone is lost, as a real node loses it (the
+ *    conntrack entry still points at an address nobody answers).
+ *
+ * The tables change at a sync's start; decisions in the (measured, sub-millisecond to seconds)
+ * apply time see the new rules, which slightly favours slow applies.
+ */
+import type { ServiceDataplane } from '../compile/dataplane.js';
+import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, VERDICT_DNAT, VERDICT_REDIRECT } from '../compile/dataplane.js';
+import type { ProxyMode } from '../compile/mode.js';
+import { EP_READY, EP_SERVING, EP_TERMINATING, type Cluster } from '../model/types.js';
+import { mix32 } from '../net/hash.js';
+
+/** What a churn cell reports (CellResult.churn; documented in src/report/result.ts). */
+export interface ChurnResult {
+  readonly changesPerSecond: number;
+  readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
+  readonly syncs: { readonly full: number; readonly partial: number };
+  readonly bytesWrittenPerSecond: number;
+  readonly packetsToGoneEndpoints: number;
+}
+
+/** The run behind it, for counters: how much happened. */
+export interface ChurnRun {
+  readonly result: ChurnResult;
+  readonly seconds: number;
+  readonly changes: number;
+  readonly flows: number;
+  readonly packets: number;
+  /** Median ms kdp took to apply one sync to its tables. */
+  readonly applyMs: number;
+}
+
+export const kChurnSeconds = 10;
+export const kFlowsPerSecond = 2000;
+export const kPacketsPerFlow = 20;
+export const kPacketGapS = 0.1;
+/** Seconds from SIGTERM to a terminating pod's exit. */
+export const kGraceS = 2;
+
+const kReadyPod = EP_READY | EP_SERVING;
+const kTerminatingPod = EP_SERVING | EP_TERMINATING;
+
+interface Change {
+  readonly t: number;
+  readonly service: number;
+  readonly ip: number;
+  readonly conditions: number;
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Sets every row of pod `ip` of Service `s` to `conditions` (in place). */
+function setPod(cluster: Cluster, conditions: Uint8Array | number[], s: number, ip: number, value: number): void {
+  for (const sp of cluster.services[s].ports) {
+    const p = cluster.ports[sp];
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (cluster.endpoints.ip[r] === ip) conditions[r] = value;
+  }
+}
+
+/** The pods (distinct addresses) of a Service, in row order. */
+function podsOf(cluster: Cluster, s: number): number[] {
+  const out: number[] = [];
+  for (const sp of cluster.services[s].ports) {
+    const p = cluster.ports[sp];
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (!out.includes(cluster.endpoints.ip[r])) out.push(cluster.endpoints.ip[r]);
+  }
+  return out;
+}
+
+function withConditions(cluster: Cluster, conditions: Cluster['endpoints']['conditions']): Cluster {
+  return { ...cluster, endpoints: { ...cluster.endpoints, conditions } };
+}
+
+/** The rolling-update timeline: the starting cluster (a spare, gone pod per Service) and its changes in time order. */
+export function churnTimeline(cluster: Cluster, changesPerSecond: number, seconds: number, seed: number): { start: Cluster; changes: Change[] } {
+  const conditions = cluster.endpoints.conditions.slice();
+  const ready = new Map<number, number[]>();
+  const spare = new Map<number, number[]>();
+  const rolling: number[] = [];
+  for (let s = 0; s < cluster.services.length; s++) {
+    const svc = cluster.services[s];
+    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    const pods = podsOf(cluster, s);
+    if (pods.length < 2) continue;
+    const last = pods[pods.length - 1];
+    setPod(cluster, conditions, s, last, 0);
+    ready.set(s, pods.slice(0, -1));
+    spare.set(s, [last]);
+    rolling.push(s);
+  }
+  const start = withConditions(cluster, conditions);
+  const changes: Change[] = [];
+  if (rolling.length === 0 || changesPerSecond <= 0) return { start, changes };
+  const gap = 1 / changesPerSecond;
+  const offset = mix32(seed, 0x5eed) % rolling.length;
+  for (let k = 0, t = 0; t < seconds; k++, t += 3 * gap) {
+    const s = rolling[(offset + k) % rolling.length];
+    const fresh = spare.get(s)!.shift();
+    const old = ready.get(s)!.shift();
+    if (fresh === undefined || old === undefined) continue;
+    changes.push({ t, service: s, ip: fresh, conditions: kReadyPod });
+    changes.push({ t: t + gap, service: s, ip: old, conditions: kTerminatingPod });
+    changes.push({ t: t + kGraceS, service: s, ip: old, conditions: 0 });
+    ready.get(s)!.push(fresh);
+    spare.get(s)!.push(old); // the next step of this Service reuses the slot (a new pod, same address)
+  }
+  changes.sort((a, b) => a.t - b.t);
+  return { start, changes: changes.filter((c) => c.t < seconds) };
+}
+
+/** Whether pod `ip` of Service `s` is gone at time `t`, given the changes (time-ordered) and its start state. */
+function goneAt(history: Map<string, { t: number; c: number }[]>, startGone: Set<string>, s: number, ip: number, t: number): boolean {
+  const key = `${s}/${ip}`;
+  const h = history.get(key);
+  let gone = startGone.has(key);
+  if (h) for (const e of h) { if (e.t > t) break; gone = e.c === 0; }
+  return gone;
+}
+
+export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: number, seed: number, clock: () => number, seconds = kChurnSeconds): ChurnRun {
+  const node = 0;
+  const { start, changes } = churnTimeline(cluster, changesPerSecond, seconds, seed);
+  const loop = mode.syncLoop;
+  let programmed = start;
+  let dp: ServiceDataplane = mode.compile(start, node);
+  const truth = start.endpoints.conditions.slice();
+
+  // Pod histories for the loss count (changes are already time-ordered).
+  const history = new Map<string, { t: number; c: number }[]>();
+  for (const c of changes) {
+    const key = `${c.service}/${c.ip}`;
+    if (!history.has(key)) history.set(key, []);
+    history.get(key)!.push({ t: c.t, c: c.conditions });
+  }
+  const startGone = new Set<string>();
+  for (let s = 0; s < start.services.length; s++) {
+    for (const ip of podsOf(start, s)) {
+      const sp = start.services[s].ports[0];
+      if (sp === undefined) continue;
+      const p = start.ports[sp];
+      for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (start.endpoints.ip[r] === ip && start.endpoints.conditions[r] === 0) startGone.add(`${s}/${ip}`);
+    }
+  }
+
+  // Untimed warm-up: the first change applied and undone, so that the first timed apply does not
+  // pay for compiling the update code.
+  if (changes.length > 0 && mode.updateEndpoints) {
+    const c = changes[0];
+    const warm = start.endpoints.conditions.slice();
+    setPod(start, warm, c.service, c.ip, c.conditions);
+    mode.updateEndpoints(dp as never, withConditions(start, warm), [c.service]);
+    mode.updateEndpoints(dp as never, start, [c.service]);
+  }
+  const latencies: number[] = [];
+  const applyTimes: number[] = [];
+  let full = 0;
+  let partial = 0;
+  let bytes = 0;
+  let lastFull = 0;
+  // One sync at time `t` over the changes `batch`: plan what kube-proxy writes, apply to kdp's tables.
+  const sync = (t: number, batch: readonly Change[]): number => {
+    const next = withConditions(start, truth.slice());
+    const services = [...new Set(batch.map((c) => c.service))];
+    const isFull = loop.kind === 'full-walk' || (loop.fullSyncPeriodS !== undefined && t - lastFull >= loop.fullSyncPeriodS);
+    if (isFull) { full++; lastFull = t; } else partial++;
+    bytes += mode.syncOneEndpoint(dp as never, programmed, next, node, services, clock).oneEndpointRewrittenBytes;
+    const t0 = clock();
+    if (mode.updateEndpoints) mode.updateEndpoints(dp as never, next, services);
+    else dp = mode.compile(next, node);
+    const ms = clock() - t0;
+    applyTimes.push(ms);
+    programmed = next;
+    for (const c of batch) latencies.push((t - c.t) * 1000 + ms);
+    return ms / 1000;
+  };
+
+  // Flows, in time order, interleaved with the changes and syncs below.
+  const flowCount = Math.floor(kFlowsPerSecond * seconds);
+  const ports = start.ports.filter((p) => start.services[p.service].clusterIPs.length > 0 && !start.services[p.service].headless);
+  const pkt = newFirstPacket();
+  const out = newNatDecision();
+  const client = (start.nodes[node].podCIDRs[0]?.base ?? 0) + 200;
+  let packets = 0;
+  let lost = 0;
+  let flowIndex = 0;
+  const flowsUntil = (t: number): void => {
+    for (; flowIndex < flowCount && flowIndex / kFlowsPerSecond < t; flowIndex++) {
+      const tf = flowIndex / kFlowsPerSecond;
+      if (ports.length === 0) break;
+      const h = mix32(flowIndex, seed);
+      const p = ports[h % ports.length];
+      pkt.srcIp = (client + (h & 0x3f)) >>> 0;
+      pkt.srcPort = 32768 + (mix32(h, 1) % 28000);
+      pkt.dstIp = start.services[p.service].clusterIPs[0];
+      pkt.dstPort = p.port;
+      pkt.proto = p.protocol;
+      pkt.hook = dp.socketLb ? HOOK_SOCKET : HOOK_PREROUTING;
+      pkt.fromPodInterface = true;
+      pkt.rand = mix32(h, 2);
+      pkt.now = tf;
+      dp.decide(pkt, out);
+      // DNAT, or the userspace proxy's REDIRECT with the endpoint it dials.
+      if ((out.verdict !== VERDICT_DNAT && out.verdict !== VERDICT_REDIRECT) || out.endpoint < 0) continue;
+      const ip = start.endpoints.ip[out.endpoint];
+      for (let k = 0; k < kPacketsPerFlow; k++) {
+        const tp = tf + k * kPacketGapS;
+        if (tp >= seconds) break;
+        packets++;
+        if (goneAt(history, startGone, p.service, ip, tp)) lost++;
+      }
+    }
+  };
+
+  // The sync loop over the change timeline.
+  let tokens = loop.burst;
+  let refilled = 0;
+  let busyUntil = 0;
+  let pending: Change[] = [];
+  let scheduled = Number.POSITIVE_INFINITY;
+  const refill = (t: number): void => {
+    if (loop.minSyncPeriodS > 0) tokens = Math.min(loop.burst, tokens + (t - refilled) / loop.minSyncPeriodS);
+    refilled = t;
+  };
+  /** The runner asked to run at `t` (a change arrived, or a sync ended with changes waiting). */
+  const ask = (t: number): void => {
+    if (t < busyUntil) return; // coalesced: looked at again when the running sync ends
+    refill(t);
+    if (tokens >= 1) scheduled = Math.min(scheduled, t);
+    else scheduled = Math.min(scheduled, t + (1 - tokens) * loop.minSyncPeriodS);
+  };
+  let ci = 0;
+  for (;;) {
+    const nextChange = ci < changes.length ? changes[ci].t : Number.POSITIVE_INFINITY;
+    const nextSync = pending.length > 0 ? Math.max(scheduled, busyUntil) : Number.POSITIVE_INFINITY;
+    const t = Math.min(nextChange, nextSync);
+    // Changes stop at `seconds`; the syncs they asked for still run, so every change is measured.
+    if (!Number.isFinite(t)) break;
+    flowsUntil(t);
+    if (nextChange <= nextSync) {
+      const c = changes[ci++];
+      setPod(start, truth, c.service, c.ip, c.conditions);
+      if (loop.trigger === 'immediate') {
+        sync(c.t, [c]);
+        continue;
+      }
+      pending.push(c);
+      ask(c.t);
+    } else {
+      if (t < busyUntil) continue;
+      refill(t);
+      tokens -= 1;
+      const batch = pending;
+      pending = [];
+      scheduled = Number.POSITIVE_INFINITY;
+      busyUntil = t + sync(t, batch);
+      if (pending.length > 0) ask(busyUntil);
+    }
+  }
+  flowsUntil(seconds);
+  latencies.sort((a, b) => a - b);
+  applyTimes.sort((a, b) => a - b);
+  return {
+    result: {
+      changesPerSecond,
+      programmingLatencyMs: { p50: percentile(latencies, 0.5), p90: percentile(latencies, 0.9), p99: percentile(latencies, 0.99) },
+      syncs: { full, partial },
+      bytesWrittenPerSecond: bytes / seconds,
+      packetsToGoneEndpoints: lost,
+    },
+    seconds,
+    changes: latencies.length,
+    flows: flowIndex,
+    packets,
+    applyMs: percentile(applyTimes, 0.5),
+  };
+}

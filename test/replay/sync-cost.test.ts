@@ -1,0 +1,48 @@
+/**
+ * The sync-cost measurement writes kdp's one-endpoint update into the cell's shared tables and
+ * undoes it: afterwards the image holds exactly its bytes from before (the replay that follows
+ * measures the cell's own cluster), and the update it timed really changed them meanwhile.
+ */
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { modeNames, modeNamed } from '../../src/compile/index.js';
+import { ReplaySetup, type SetupKey } from '../../src/replay/replay.js';
+import { measureSync, oneEndpointChange } from '../../src/replay/sync-cost.js';
+
+/** The image's bytes, but for its seqlock word, which every update moves on purpose. */
+function digestOf(b: SharedArrayBuffer, generation: Int32Array | undefined): string {
+  const bytes = new Uint8Array(b).slice();
+  if (generation) bytes.fill(0, generation.byteOffset, generation.byteOffset + generation.byteLength);
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+describe('measureSync', () => {
+  for (const mode of modeNames()) {
+    it(`${mode}: times the in-place update and leaves the shared tables as they were`, () => {
+      const key: SetupKey = { mode, services: 30, endpointsPerService: 4, cni: 'calico-vxlan', seed: 3, zipf: 0 };
+      const setup = new ReplaySetup(key);
+      const image = setup.images()[0].tables.buffer;
+      const generation = setup.dataplane(0).generation;
+      const digest = (b: SharedArrayBuffer): string => digestOf(b, generation);
+      const before = digest(image);
+      const word = generation?.[0];
+      const sync = measureSync(setup, () => performance.now());
+      assert.equal(digest(image), before, 'the update was undone');
+      if (!modeNamed(mode).updateEndpoints) {
+        assert.equal(sync.oneEndpointMs, undefined, 'no in-place update: no figure');
+        return;
+      }
+      assert.ok(sync.oneEndpointMs !== undefined && sync.oneEndpointMs >= 0);
+      assert.ok((sync.oneEndpointEntriesWritten ?? 0) > 0, 'the update wrote table slots');
+      assert.ok(generation !== undefined && generation.buffer === image, 'the seqlock word is in the shared image');
+      assert.equal(generation[0], word! + 4 * 7, 'each of the 7 updates and undos moved the seqlock word by 2');
+      // Between the update and its undo the image differs: the update reaches the shared bytes.
+      const { next, service } = oneEndpointChange(setup.cluster);
+      modeNamed(mode).updateEndpoints!(setup.dataplane(0), next, [service]);
+      assert.notEqual(digest(image), before, 'the update wrote the shared image');
+      modeNamed(mode).updateEndpoints!(setup.dataplane(0), setup.cluster, [service]);
+      assert.equal(digest(image), before);
+    });
+  }
+});
