@@ -248,8 +248,10 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
 /**
  * The cell keys already in results.jsonl, read line by line, and the number of a torn last line
  * (a write cut short by a crash: no newline and not JSON), which is dropped so its cell runs again.
+ * With `churn`, a cell counts as finished only when its result holds the churn benchmark at that
+ * rate (churn is an addition to a cell's result, not a coordinate of its key).
  */
-export function finishedKeys(resultsFile: string): { keys: Set<string>; tornLine?: number } {
+export function finishedKeys(resultsFile: string, churn?: number): { keys: Set<string>; tornLine?: number } {
   const keys = new Set<string>();
   if (!existsSync(resultsFile)) return { keys };
   const lines = readFileSync(resultsFile, 'utf8').split('\n');
@@ -259,7 +261,8 @@ export function finishedKeys(resultsFile: string): { keys: Set<string>; tornLine
     if (!t) continue;
     try {
       const v = JSON.parse(t) as CellResult;
-      if (v && v.schema === 1 && typeof v.mode === 'string') keys.add(cellKeyString(v));
+      const hasChurn = churn === undefined || v?.churn?.changesPerSecond === churn;
+      if (v && v.schema === 1 && typeof v.mode === 'string' && hasChurn) keys.add(cellKeyString(v));
     } catch {
       // a half-written line from an interrupted run: that cell is simply run again
       if (i === lines.length - 1) tornLine = i + 1;
@@ -499,7 +502,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   if (o.plan) writeAtomic(join(o.outDir, kPlanFile), o.plan.map((l) => `${JSON.stringify(l)}\n`).join(''));
   o.echo?.(JSON.stringify({ machine }));
   for (const l of o.plan ?? []) o.echo?.(JSON.stringify({ plan: l }));
-  const finished = o.resume ? finishedKeys(resultsFile) : undefined;
+  const finished = o.resume ? finishedKeys(resultsFile, o.churn) : undefined;
   if (finished?.tornLine !== undefined) log(`kdp bench: ${resultsFile} line ${finished.tornLine} is torn (a write cut short); it is dropped and its cell runs again`);
   const done = finished?.keys ?? new Set<string>();
   const weights = o.cells.map(cellWeight);
