@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { kCnis } from '../model/read-config.js';
 import type { Cni, ModeName } from '../model/types.js';
 import type { CellResult } from '../report/result.js';
+import { formatCount } from '../report/format.js';
 import { kModes } from '../compile/index.js';
 
 const modeList = kModes.map((m) => m.name).join(', ');
@@ -158,6 +159,7 @@ function summaryLine(r: CellResult): string {
 /** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */
 export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): SweepProgress {
   const tty = stream.isTTY === true;
+  let lastFlows = 0;
   return (e) => {
     const width = 24;
     const filled = Math.min(width, Math.round(e.fraction * width));
@@ -166,6 +168,14 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): Sw
     if (e.kind === 'start') {
       if (tty) stream.write(`\r\x1b[K${head}  ${cellName(e.cell)}`);
       else stream.write(`${head}  ${cellName(e.cell)}: running\n`);
+    } else if (e.kind === 'flows') {
+      // Within a cell the bar moves on a terminal only (a log would get a line per heartbeat),
+      // and at most a few times a second.
+      const now = Date.now();
+      if (!tty || now - lastFlows < 200) return;
+      lastFlows = now;
+      const repeat = e.cell.repeats > 1 ? `, repeat ${e.repeat! + 1}/${e.cell.repeats}` : '';
+      stream.write(`\r\x1b[K${head}  ${cellName(e.cell)} (${formatCount(e.flowsDone!)}/${formatCount(e.flowsTotal!)} flows${repeat})`);
     } else {
       if (tty) stream.write('\r\x1b[K');
       const what = e.kind === 'done' ? summaryLine(e.result!) : e.kind === 'skip' ? 'already in results (--resume), skipped' : `FAILED: ${e.error}`;

@@ -5,7 +5,7 @@
  * dashed and hollow, so "kdp vs Linux" reads as two lines of one colour. A chart with no data is
  * left out (the Markdown says so) rather than drawn empty.
  */
-import { formatCount, formatMs, formatNs, formatPerSecond, formatPps } from './format.js';
+import { formatCount, kMsUnits, kPerSecondUnits, kPpsUnits, kTimeUnits } from './format.js';
 import type { CellResult } from './result.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import { kModes } from '../compile/modes.js';
@@ -77,42 +77,42 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
     charts.push(chart('first-packet-cost.svg', 'First-packet cost vs Services', `The cost of a new flow's first packet (service lookup and NAT) for each mode; ${bars}. Log-log axes: a straight line of slope 1 is linear growth, a flat line is constant cost.`, {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'ns per new flow', scale: 'log', format: formatNs },
+      y: { title: 'time per new flow', scale: 'log', unit: kTimeUnits },
       series: seriesBy(modes, (c) => withBar(c.services, c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))),
     }));
     charts.push(chart('established-throughput.svg', 'Established throughput vs Services', `Packets per second on flows already in conntrack; ${bars}.`, {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      y: { title: 'established throughput', scale: 'linear', includeZero: true, unit: kPpsUnits },
       series: seriesBy(measuredOnly(modes, 'Established'), (c) => withBar(c.services, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))),
     }));
     charts.push(chart('sync-time.svg', 'Full rule sync time vs Services', 'Time to compile and publish every Service\'s rules from scratch (log-log).', {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'full sync time', scale: 'log', format: formatMs },
+      y: { title: 'full sync time', scale: 'log', unit: kMsUnits },
       series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.fullMs })),
     }));
     charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time to apply a change of one endpoint of one Service (log-log); a mode that rewrites everything grows with Services.', {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'one-endpoint sync time', scale: 'log', format: formatMs },
+      y: { title: 'one-endpoint sync time', scale: 'log', unit: kMsUnits },
       series: seriesBy(measuredOnly(modes, 'OneEndpointSync'), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
     }));
   }
 
   const scaling = workersSeries(results);
   if (scaling.series.length > 0) {
-    const wx = { title: 'workers', scale: 'linear' as const, ticks: scaling.workers, format: formatCount };
+    const wx = { title: 'workers', scale: 'linear' as const, ticks: scaling.workers };
     charts.push(chart('workers-established.svg', 'Established throughput vs workers', `Packets per second on established flows as workers are added; ${bars}.`, {
       subtitle: scaling.context,
       x: wx,
-      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      y: { title: 'established throughput', scale: 'linear', includeZero: true, unit: kPpsUnits },
       series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))) })),
     }));
     charts.push(chart('workers-new-flows.svg', 'New flows per second vs workers', `New flows (first packets) per second as workers are added; ${bars}.`, {
       subtitle: scaling.context,
       x: wx,
-      y: { title: 'new flows per second', scale: 'linear', includeZero: true, format: formatPerSecond },
+      y: { title: 'new flows', scale: 'linear', includeZero: true, unit: kPerSecondUnits },
       series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.newFlow.perSecond, spreadAsRate(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
     }));
   }
