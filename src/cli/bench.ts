@@ -18,6 +18,7 @@ const limits = kModes
   .flatMap((m) => (m.serviceLimit ? [`  ${m.name} is left out above ${m.serviceLimit.services.toLocaleString('en-US')} Services: ${m.serviceLimit.why}.`] : []))
   .join('\n');
 import {
+  appendKernelMissing,
   appendResult,
   kDefaultFlows,
   kDefaultRepeats,
@@ -194,6 +195,7 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
         const r = await runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
         if ('skipped' in r) {
           log(`kdp bench: --kernel ${mode} at ${s} Services skipped: ${r.skipped}`);
+          appendKernelMissing(outDir, { mode: `kernel-${mode}`, services: s, endpointsPerService: endpoints, seed, why: r.skipped, at: new Date().toISOString() });
           continue;
         }
         appendResult(outDir, r);
@@ -201,6 +203,7 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
         log(`+ kernel-${mode} ${s} svc: ${summaryLine(r)}`);
       } catch (err) {
         log(`kdp bench: --kernel ${mode} at ${s} Services failed: ${(err as Error).message}`);
+        appendKernelMissing(outDir, { mode: `kernel-${mode}`, services: s, endpointsPerService: endpoints, seed, why: `failed: ${(err as Error).message}`, at: new Date().toISOString() });
       }
     }
   }

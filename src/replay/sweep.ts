@@ -17,7 +17,7 @@ import { fileSystemError, ReportInputError } from '../errors.js';
 import { makeDirectory } from '../make-directory.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
-import { cellKeyString, memoryGiB, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
+import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type Spread } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, ReplayPool, type PoolRun } from './pool.js';
@@ -558,6 +558,12 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     await (pool as ReplayPool | undefined)?.close();
   }
   return { ran, skipped, failed, stopped: false, resultsFile, elapsedMs: performance.now() - t0 };
+}
+
+/** Records why a kernel baseline point was not measured (results.ts KernelMissing). */
+export function appendKernelMissing(outDir: string, missing: KernelMissing): void {
+  makeDirectory(outDir);
+  appendLine(join(outDir, kKernelMissingFile), JSON.stringify(missing));
 }
 
 /** Appends a result line (used for kernel baselines, which are not replayed by the pool). */

@@ -18,8 +18,8 @@ import {
 } from './format.js';
 import { computeObservations, describeObservations, type Observations } from './observations.js';
 import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
-import type { CellResult, MachineInfo } from './result.js';
-import { byMode, distinct, isKernel, measured, median } from './select.js';
+import type { CellResult, KernelMissing, MachineInfo } from './result.js';
+import { byMode, distinct, isKernel, kdpModeOf, measured, median } from './select.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import type { Verdict } from './targets.js';
 
@@ -36,6 +36,8 @@ export interface ReportOptions {
   readonly missing?: readonly MissingCell[];
   /** The results directories (or logs) merged into these cells, named when there are several. */
   readonly sources?: readonly string[];
+  /** Why kernel baseline points were not measured (kernel-missing.jsonl). */
+  readonly kernelMissing?: readonly KernelMissing[];
 }
 
 export interface Report {
@@ -80,6 +82,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
   out.push(...profileSection(options.profile));
   out.push('## Observations', '', ...describeObservations(obs).map((s) => `- ${s}`), '');
   if (obs.kernel.length > 0) out.push(...kernelTable(obs));
+  out.push(...kernelGaps(results, options.kernelMissing ?? []));
   out.push('## Charts', '');
   if (charts.length === 0) out.push('No chart: the Services sweep has fewer than two Services counts, and no cells differ only in workers.', '');
   for (const c of charts) out.push(`### ${c.title}`, '', `![${c.title}](${chartsPath}/${c.file})`, '', c.caption, '');
@@ -157,7 +160,7 @@ export function renderMerged(merged: MergedResults, options: ReportOptions = {})
   const { groups, missing } = merged;
   if (groups.length <= 1) {
     const g: MachineGroup | undefined = groups[0];
-    return renderReport(g?.results ?? [], g?.machine, { ...options, missing, ...(g && g.sources.length > 1 ? { sources: g.sources } : {}) });
+    return renderReport(g?.results ?? [], g?.machine, { ...options, missing, ...(g && g.sources.length > 1 ? { sources: g.sources } : {}), ...(g?.kernelMissing.length ? { kernelMissing: g.kernelMissing } : {}) });
   }
   const chartsPath = (options.chartsPath ?? 'bench/charts').replace(/\/+$/, '');
   const out: string[] = ['# kdp benchmarks', ''];
@@ -179,7 +182,7 @@ export function renderMerged(merged: MergedResults, options: ReportOptions = {})
   const charts: { file: string; svg: string }[] = [];
   groups.forEach((g, i) => {
     const sub = `machine-${i + 1}`;
-    const r = renderReport(g.results, g.machine, { chartsPath: `${chartsPath}/${sub}`, source: g.sources.join(', '), ...(g.sources.length > 1 ? { sources: g.sources } : {}), ...(options.profile && i === 0 ? { profile: options.profile } : {}) });
+    const r = renderReport(g.results, g.machine, { chartsPath: `${chartsPath}/${sub}`, source: g.sources.join(', '), ...(g.sources.length > 1 ? { sources: g.sources } : {}), ...(options.profile && i === 0 ? { profile: options.profile } : {}), ...(g.kernelMissing.length ? { kernelMissing: g.kernelMissing } : {}) });
     // The machine's own report, one heading level down, without its title and generated-by line.
     const body = r.markdown.split('\n').slice(4).map((l) => (l.startsWith('#') ? `#${l}` : l));
     out.push(`## Machine ${i + 1}: ${g.machine?.cpuModel ?? 'unknown'}${g.machine ? `, ${g.machine.cores} cores` : ''}`, '', ...body);
@@ -247,6 +250,27 @@ function kernelTable(obs: Observations): string[] {
     ...obs.kernel.map((k) => `| ${cell(k.mode)} | ${formatCount(k.services)} | ${cell(k.cni)} | ${k.workers} | ${r(k.firstPacketRatio)} | ${r(k.establishedRatio)} |`),
     '',
   ];
+}
+
+/**
+ * The kernel points a measured kernel mode lacks where its kdp mode has a one-worker cell, each
+ * with the reason `kdp bench --kernel` recorded; a gap in a dashed line is never left unexplained.
+ */
+function kernelGaps(results: readonly CellResult[], recorded: readonly KernelMissing[]): string[] {
+  const kernelModes = new Set(results.filter((r) => isKernel(r.mode)).map((r) => r.mode));
+  for (const m of recorded) kernelModes.add(m.mode);
+  const lines: string[] = [];
+  for (const mode of [...kernelModes].sort()) {
+    const have = new Set(results.filter((r) => r.mode === mode).map((r) => r.services));
+    const kdp = distinct(results.filter((r) => r.mode === kdpModeOf(mode) && r.workers === 1).map((r) => r.services));
+    const wanted = distinct([...kdp, ...recorded.filter((m) => m.mode === mode).map((m) => m.services)]);
+    for (const s of wanted) {
+      if (have.has(s)) continue;
+      const why = [...recorded].reverse().find((m) => m.mode === mode && m.services === s)?.why;
+      lines.push(`- **${mode}** at ${formatCount(s)} Services: not measured, ${why ?? 'and the results do not say why (they predate kernel-missing.jsonl; `kdp bench --kernel` logs the reason)'}.`);
+    }
+  }
+  return lines.length > 0 ? ['### Kernel points not measured', '', ...lines, ''] : [];
 }
 
 interface Column {

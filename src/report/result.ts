@@ -65,6 +65,26 @@ export interface CellResult extends CellKey {
   readonly decisionChecksum: string;
 }
 
+/**
+ * A kernel baseline point `kdp bench --kernel` set out to measure and did not: one JSON object per
+ * line in `results/kernel-missing.jsonl`, so that the report says why the point is missing (a
+ * tool absent, the kernel refusing the ruleset, a timeout) instead of leaving a silent gap.
+ */
+export interface KernelMissing {
+  /** kernel-iptables | kernel-nftables */
+  readonly mode: string;
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly seed: number;
+  /** What went wrong, as the sweep logged it. */
+  readonly why: string;
+  /** ISO time it was given up. */
+  readonly at: string;
+}
+
+/** The file of KernelMissing lines in a results directory. */
+export const kKernelMissingFile = 'kernel-missing.jsonl';
+
 /** The environment a results file was produced on, written once as `results/machine.json`. */
 export interface MachineInfo {
   readonly cpuModel: string;
