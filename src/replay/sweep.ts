@@ -378,7 +378,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     },
     memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
     ...(sync?.figures ? { modeFigures: sync.figures } : {}),
-    limits: { randomReadNs: limits.randomReadNs, scanNsPerElement: limits.scanNsPerElement },
+    limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement },
     stages,
     counters,
     decisionChecksum: first.decisionChecksum,

@@ -104,6 +104,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     return rs.length === 1 && rs[0] === 1 ? `${what}: one run each (no spread, no error bars)` : `${what}: medians of ${list(rs, String)} runs, min–max spread in brackets and as error bars`;
   };
   const reads = results.map((r) => r.limits.randomReadNs).filter((v) => v > 0);
+  const independent = results.map((r) => r.limits.independentReadNs ?? 0).filter((v) => v > 0);
   const scans = results.map((r) => r.limits.scanNsPerElement).filter((v) => v > 0);
   const limit = (vs: number[]) => {
     if (vs.length === 0) return 'not recorded';
@@ -120,7 +121,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
     sharedTablesLine(kdpCells),
     ...warmUpLine(kdpCells),
-    `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)}, the floor for a hash or conntrack lookup that misses the cache; a sequential scan ${limit(scans)} per element, the floor for iptables' linear rule scan.`,
+    `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)} when each read waits for the one before (a dependent chain: the floor for one lookup alone that misses the cache); ${independent.length ? `${limit(independent)} a read when the reads are independent and their misses overlap (the floor per lookup for a batch of packets, which the established target is judged against, times the conntrack lookups a packet makes)` : 'independent reads not recorded (results before they were measured)'}; both over an array the size of the cell's conntrack tables; a sequential scan ${limit(scans)} per element (the minimum of warmed repeats), the floor for iptables' linear rule scan.`,
     '- **First packet** is a new flow\'s first packet: conntrack miss, the mode\'s service lookup (iptables scans its rules in order; ipvs and nftables look up a hash table), endpoint choice, NAT and conntrack insertion. Its cost is ns per new flow.',
     '- **Established** packets belong to flows already in conntrack: a conntrack hit and the NAT it recorded, no rule evaluation. Gbit/s counts wire bytes, encapsulation included.',
     `- **Kernel baseline:** ${obs.kernelMeasured ? 'the same cells measured on the real Linux kernel (`kernel-iptables`, `kernel-nftables`), drawn dashed.' : `${kNoKernel}.`}`,

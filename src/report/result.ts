@@ -56,8 +56,14 @@ export interface CellResult extends CellKey {
    * (service-map entries on the node: masters and slots), `lbMapMax` (bpf-lb-map-max).
    */
   readonly modeFigures?: Readonly<Record<string, number>>;
-  /** The machine's limits measured in the same run. */
-  readonly limits: { readonly randomReadNs: number; readonly scanNsPerElement: number };
+  /**
+   * The machine's limits measured in the same run (src/replay/limits.ts), over an array the size
+   * of one worker's conntrack tables: `randomReadNs` one read of a dependent chain (latency),
+   * `independentReadNs` one read among independent ones (throughput, misses overlapped; absent in
+   * results before it was measured), `scanNsPerElement` a sequential scan, the minimum of warmed
+   * repeats.
+   */
+  readonly limits: { readonly randomReadNs: number; readonly independentReadNs?: number; readonly scanNsPerElement: number };
   /** ns per packet in each pipeline stage, by stage name. */
   readonly stages?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;

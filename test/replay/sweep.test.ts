@@ -11,7 +11,7 @@ import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { kModes, modeNamed } from '../../src/compile/index.js';
 import { progressPrinter } from '../../src/cli/bench.js';
 
-const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 
 /** A real (tiny) run in this thread, standing in for the pool. */
 function fakeRun(cell: SweepCell): PoolRun {

@@ -1,0 +1,16 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { measureIndependentRead, measureRandomRead } from '../../src/replay/limits.js';
+
+const clock = (): number => performance.now();
+
+describe('machine limits', () => {
+  it('independent random reads overlap their misses: faster a read than a dependent chain over the same array', () => {
+    const bytes = 64 * 2 ** 20; // far past any cache level
+    const dependent = measureRandomRead(bytes, clock, 400_000);
+    const independent = measureIndependentRead(bytes, clock, 2_000_000);
+    assert.ok(independent > 0 && dependent > 0);
+    assert.ok(independent * 1.5 < dependent, `independent ${independent.toFixed(1)} ns vs dependent ${dependent.toFixed(1)} ns a read`);
+  });
+
+});
