@@ -54,15 +54,11 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
   const maps = p.maps;
   const sets = p.sets;
   const setTimeout = p.setTimeout;
-  // A chain's first rule, rule count and service port side by side: entering a chain is one
-  // cache line, not three reads in three arrays (each a miss in a large ruleset).
-  const nChains = p.chainRuleStart.length;
-  const chainInfo = new Int32Array(nChains * 4);
-  for (let c = 0; c < nChains; c++) {
-    chainInfo[c * 4] = p.chainRuleStart[c]!;
-    chainInfo[c * 4 + 1] = p.chainRuleCount[c]!;
-    chainInfo[c * 4 + 2] = p.chainServicePort[c]!;
-  }
+  // The program's own arrays, never a derived copy: a copy would go stale if a sync ever updated
+  // the program in place (a chain's three arrays side by side measured no faster under noise).
+  const ruleStart = p.chainRuleStart;
+  const ruleCount = p.chainRuleCount;
+  const chainPort = p.chainServicePort;
   const hookChains = p.hookChains;
   const stackChain = new Int32Array(kMaxDepth);
   const stackRule = new Int32Array(kMaxDepth);
@@ -94,14 +90,14 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
         let r = 0;
         let sp = 0;
         walk: for (;;) {
-          if (r >= chainInfo[chain * 4 + 1]) {
+          if (r >= ruleCount[chain]) {
             if (sp === 0) break walk;
             sp--;
             chain = stackChain[sp];
             r = stackRule[sp];
             continue;
           }
-          const rule = chainInfo[chain * 4] + r;
+          const rule = ruleStart[chain] + r;
           work++;
           // Matches: every one must hold.
           const ro = rule * kRuleStride;
@@ -177,7 +173,7 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
           // Verdicts and statements (from the rule itself, a map element or a numgen branch).
           switch (op) {
             case A_JUMP:
-              if (chainInfo[arg * 4 + 2] >= 0) servicePort = chainInfo[arg * 4 + 2];
+              if (chainPort[arg] >= 0) servicePort = chainPort[arg];
               if (sp === kMaxDepth) {
                 res = R_DROP; // the kernel refuses such rulesets; never reached
                 break walk;
@@ -189,7 +185,7 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
               r = 0;
               continue;
             case A_GOTO:
-              if (chainInfo[arg * 4 + 2] >= 0) servicePort = chainInfo[arg * 4 + 2];
+              if (chainPort[arg] >= 0) servicePort = chainPort[arg];
               chain = arg;
               r = 0;
               continue;
