@@ -76,15 +76,20 @@ export function measureIndependentRead(bytes: number, clock: () => number, reads
 
 /**
  * ns per element of a bare sequential sum: the minimum over rounds of warmed repeats, rounds run
- * until the minimum has not improved for two of them (at most `capMs`). Not one round: V8 gave the
+ * for at least `minMs` and until the minimum has not improved for three of them (at most `capMs`). Not one round: V8 gave the
  * first rounds of a fresh process code ~5x slower (4 ns per element against 0.8 on this project's
  * machine, Node 20) however long each warmed, which is where the old figure's swings from 0.5 to
  * 4 ns between cells came from; the minimum is the machine's figure, not the compiler's.
  */
-export function measureScan(clock: () => number, capMs = 3000): number {
+export function measureScan(clock: () => number, minMs = 500, capMs = 5000): number {
+  // Every loop and operation of a round runs once on a tiny array first: V8 compiles a round while
+  // its first (fill) loop is hot, and code compiled before the later loops had run deoptimised on
+  // them again and again until V8 gave up and left the baseline code (~4 ns per element against
+  // ~0.8; node --trace-deopt: "Insufficient type feedback").
+  for (let k = 0; k < 3; k++) scanRound(clock, 64, 2, 2);
   const start = clock();
   let best = Number.POSITIVE_INFINITY;
-  for (let stale = 0; stale < 2 && clock() - start < capMs; ) {
+  for (let stale = 0; (stale < 3 || clock() - start < minMs) && clock() - start < capMs; ) {
     const ns = scanRound(clock);
     if (ns < best * 0.97) stale = 0;
     else stale++;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { measureIndependentRead, measureRandomRead } from '../../src/replay/limits.js';
+import { measureIndependentRead, measureRandomRead, measureScan } from '../../src/replay/limits.js';
 
 const clock = (): number => performance.now();
 
@@ -13,4 +13,11 @@ describe('machine limits', () => {
     assert.ok(independent * 1.5 < dependent, `independent ${independent.toFixed(1)} ns vs dependent ${dependent.toFixed(1)} ns a read`);
   });
 
+
+  it('the scan limit is stable: two measurements in one process agree (they swung 5x when V8 kept baseline code)', () => {
+    const a = measureScan(clock);
+    const b = measureScan(clock);
+    assert.ok(a > 0 && b > 0, `${a} and ${b} ns per element`);
+    assert.ok(Math.max(a, b) / Math.min(a, b) < 1.25, `${a} vs ${b} ns per element`);
+  });
 });
