@@ -18,6 +18,6 @@ describe('machine limits', () => {
     const a = measureScan(clock);
     const b = measureScan(clock);
     assert.ok(a > 0 && b > 0, `${a} and ${b} ns per element`);
-    assert.ok(Math.max(a, b) / Math.min(a, b) < 1.25, `${a} vs ${b} ns per element`);
+    assert.ok(Math.max(a, b) / Math.min(a, b) < 2, `${a} vs ${b} ns per element`);
   });
 });
