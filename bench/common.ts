@@ -25,7 +25,7 @@ export const knobs = {
   flows: envInt('FLOWS', 100_000),
   seed: envInt('SEED', 1),
   time: envInt('TIME', 1000),
-  modes: (process.env.MODES ? process.env.MODES.split(',') : [...kModes]) as ModeName[],
+  modes: (process.env.MODES ? process.env.MODES.split(',') : kModes.map((m) => m.name)) as ModeName[],
 };
 
 /** Results go here so the optimiser cannot drop the work. */

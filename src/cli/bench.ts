@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { kCnis } from '../model/read-config.js';
 import type { Cni, ModeName } from '../model/types.js';
 import type { CellResult } from '../report/result.js';
+import { formatCount } from '../report/format.js';
 import { kModes } from '../compile/index.js';
 
 const modeList = kModes.map((m) => m.name).join(', ');
@@ -17,6 +18,7 @@ const limits = kModes
   .flatMap((m) => (m.serviceLimit ? [`  ${m.name} is left out above ${m.serviceLimit.services.toLocaleString('en-US')} Services: ${m.serviceLimit.why}.`] : []))
   .join('\n');
 import {
+  appendKernelMissing,
   appendResult,
   kDefaultFlows,
   kDefaultRepeats,
@@ -169,6 +171,7 @@ function summaryLine(r: CellResult): string {
 /** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */
 export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): SweepProgress {
   const tty = stream.isTTY === true;
+  let lastFlows = 0;
   return (e) => {
     const width = 24;
     const filled = Math.min(width, Math.round(e.fraction * width));
@@ -177,6 +180,14 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): Sw
     if (e.kind === 'start') {
       if (tty) stream.write(`\r\x1b[K${head}  ${cellName(e.cell)}`);
       else stream.write(`${head}  ${cellName(e.cell)}: running\n`);
+    } else if (e.kind === 'flows') {
+      // Within a cell the bar moves on a terminal only (a log would get a line per heartbeat),
+      // and at most a few times a second.
+      const now = Date.now();
+      if (!tty || now - lastFlows < 200) return;
+      lastFlows = now;
+      const repeat = e.cell.repeats > 1 ? `, repeat ${e.repeat! + 1}/${e.cell.repeats}` : '';
+      stream.write(`\r\x1b[K${head}  ${cellName(e.cell)} (${formatCount(e.flowsDone!)}/${formatCount(e.flowsTotal!)} flows${repeat})`);
     } else {
       if (tty) stream.write('\r\x1b[K');
       const what = e.kind === 'done' ? summaryLine(e.result!) : e.kind === 'skip' ? 'already in results (--resume), skipped' : `FAILED: ${e.error}`;
@@ -195,6 +206,7 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
         const r = await runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
         if ('skipped' in r) {
           log(`kdp bench: --kernel ${mode} at ${s} Services skipped: ${r.skipped}`);
+          appendKernelMissing(outDir, { mode: `kernel-${mode}`, services: s, endpointsPerService: endpoints, seed, why: r.skipped, at: new Date().toISOString() });
           continue;
         }
         appendResult(outDir, r);
@@ -202,6 +214,7 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
         log(`+ kernel-${mode} ${s} svc: ${summaryLine(r)}`);
       } catch (err) {
         log(`kdp bench: --kernel ${mode} at ${s} Services failed: ${(err as Error).message}`);
+        appendKernelMissing(outDir, { mode: `kernel-${mode}`, services: s, endpointsPerService: endpoints, seed, why: `failed: ${(err as Error).message}`, at: new Date().toISOString() });
       }
     }
   }

@@ -13,6 +13,7 @@ import { vxlanDecap } from '../net/vxlan.js';
 import type { PipelineContext } from './context.js';
 import { DROP_UNPARSABLE, NEXT_DECAP, NEXT_PREROUTING } from './next.js';
 
+// Cost: ~40 ns per packet at batch 256, 1k Services (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function decap(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;

@@ -17,6 +17,7 @@ import type { PipelineContext } from './context.js';
 import { DROP_FRAG_NEEDED, NEXT_ENCAP, NEXT_UNDERLAY } from './next.js';
 import { RK_IPIP, ROUTE_KIND_NAMES } from './route-table.js';
 
+// Cost: ~150-190 ns per packet at batch 256, 1k Services (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function encap(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;

@@ -20,6 +20,7 @@ import { END_HOST, NEXT_LOCAL_IN, NEXT_PROXY } from './next.js';
 import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
 import { socketAnswer } from './socket-lb.js';
 
+// Cost: ~10 ns per packet at batch 256, 1k Services (few packets end on the node; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;

@@ -37,6 +37,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
 }
 
 /** Runs the batch through `stages` (the stage table; tests pass a checked copy) until it is done. */
+// Cost: ~1.7 µs (ipvs) to ~2.0 µs (nftables) per established packet at batch 256, 1k Services, all stages of the two-node calico-vxlan path (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

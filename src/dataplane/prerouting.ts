@@ -20,6 +20,7 @@ import { DROP_CONNTRACK_INVALID, DROP_LOOP, NEXT_PREROUTING, NEXT_ROUTE, NEXT_SE
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
+// Cost: ~1.2-1.4 µs per packet at batch 256, 1k Services (conntrack lookups that miss the cache; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;

@@ -12,6 +12,7 @@ import { ENCAP_NONE, type PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
 import { NEXT_DECAP, NEXT_PREROUTING, NEXT_UNDERLAY } from './next.js';
 
+// Cost: ~45 ns per packet at batch 256, 1k Services (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function underlay(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;

@@ -37,6 +37,12 @@ export interface ReplayPoolOptions {
   readonly stallMs?: number;
 }
 
+/**
+ * Told the flows a run has replayed so far, warm-up first, out of the run's total (warm-up plus
+ * the cell's flows), from the shards' heartbeats: once per chunk of flows a shard, no more.
+ */
+export type FlowsProgress = (flowsDone: number, flowsTotal: number) => void;
+
 export const kDefaultReplayPoolOptions = {
   filename: new URL('./worker.js', import.meta.url).href,
   idleTimeout: 2 ** 31 - 1,
@@ -100,7 +106,7 @@ export class ReplayPool {
   }
 
   /** Runs one repeat of a cell on `workers` threads, shard s of W on each. */
-  async run(cell: CellSpec, workers: number, options: { measureSync?: boolean; warmUpFlows?: number; signal?: AbortSignal } = {}): Promise<PoolRun> {
+  async run(cell: CellSpec, workers: number, options: { measureSync?: boolean; warmUpFlows?: number; signal?: AbortSignal; onFlows?: FlowsProgress } = {}): Promise<PoolRun> {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RangeError('workers must be a whole number from 1 to 256');
     const warmUp = options.warmUpFlows ?? 0;
     if (!Number.isInteger(warmUp) || warmUp < 0) throw new RangeError('options.warmUpFlows must be a whole number of flows');
@@ -108,11 +114,13 @@ export class ReplayPool {
     const sync = options.measureSync === true ? measureSync(setup, () => performance.now()) : undefined;
     const images = setup.images();
     const pool = this.#pool(workers);
-    const shards = (flows: number): Promise<WorkerResult[]> => this.#watched(pool, cell, workers, flows, images, options.signal);
+    const onFlows = options.onFlows;
+    const shards = (flows: number, before: number): Promise<WorkerResult[]> =>
+      this.#watched(pool, cell, workers, flows, images, options.signal, onFlows && ((done) => onFlows(before + done, warmUp + cell.flows)));
     // Untimed first: the threads' JIT compiles this mode's code paths, as a node's kernel has
     // long been running when it is measured. Its results are dropped.
-    if (warmUp > 0) await shards(warmUp);
-    const results = await shards(cell.flows);
+    if (warmUp > 0) await shards(warmUp, 0);
+    const results = await shards(cell.flows, warmUp);
     return {
       run: mergeShards(results.map((r) => r.shard)),
       ...(sync ? { sync } : {}),
@@ -128,12 +136,13 @@ export class ReplayPool {
   }
 
   /** Runs the W shards, each with a heartbeat port; aborts them all when one is silent for stallMs. */
-  async #watched(pool: Piscina, cell: CellSpec, workers: number, flows: number, images: WorkerTask['images'], signal?: AbortSignal): Promise<WorkerResult[]> {
+  async #watched(pool: Piscina, cell: CellSpec, workers: number, flows: number, images: WorkerTask['images'], signal?: AbortSignal, onFlows?: (done: number) => void): Promise<WorkerResult[]> {
     const stallMs = this.options.stallMs;
     const abort = new AbortController();
     const onOuterAbort = (): void => abort.abort(signal?.reason);
     signal?.addEventListener('abort', onOuterAbort, { once: true });
     const heard = new Array<number>(workers).fill(performance.now());
+    const flowsDone = new Array<number>(workers).fill(0);
     const ports: MessageChannel['port1'][] = [];
     let stalled = -1;
     const timer = setInterval(() => {
@@ -149,7 +158,15 @@ export class ReplayPool {
       const tasks: Promise<WorkerResult>[] = [];
       for (let s = 0; s < workers; s++) {
         const { port1, port2 } = new MessageChannel();
-        port1.on('message', () => (heard[s] = performance.now()));
+        port1.on('message', (done: number) => {
+          heard[s] = performance.now();
+          if (onFlows && done > flowsDone[s]!) {
+            flowsDone[s] = done;
+            // Every shard walks the cell's whole flow list and replays its own share of it, so
+            // the run's position is the mean of the shards' positions.
+            onFlows(Math.floor(flowsDone.reduce((a, b) => a + b, 0) / workers));
+          }
+        });
         ports.push(port1);
         const task: WorkerTask = { ...cell, flows, shard: s, shards: workers, images, heartbeat: port2 };
         tasks.push(pool.run(task, { signal: abort.signal, transferList: [port2] }) as Promise<WorkerResult>);

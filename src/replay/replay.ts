@@ -217,10 +217,12 @@ export function conntrackMaxFor(flows: number, shards: number, mode: ProxyMode):
  * tables) is built for every call, so repeats are independent.
  */
 /**
- * `progress` is called once per chunk of kChunkFlows flows (the pool's watchdog hears it; a few
- * calls a second at most, nothing per packet).
+ * `progress` is told how far into the cell's flow list the shard is (it replays its own share of
+ * the flows before that point), once per chunk of kChunkFlows flows (the
+ * pool's watchdog hears it, the progress bar moves by it; a few calls a second at most, nothing
+ * per packet).
  */
-export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number | string }, progress?: () => void): ShardResult {
+export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => number, ctxCache?: { ctx?: PipelineContext; max?: number | string }, progress?: (flowsDone: number) => void): ShardResult {
   const { shard, shards, flows } = task;
   const mode = setup.mode;
   const cluster = setup.cluster;
@@ -297,7 +299,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   };
 
   for (let first = 0; first < flows; ) {
-    progress?.();
+    progress?.(first);
     const take = Math.min(kChunkFlows, flows - first);
     let consumed = 0;
     while (consumed < take) {

@@ -18,10 +18,10 @@ import { makeDirectory } from '../make-directory.js';
 import { generateCluster } from '../model/synthetic.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
-import { cellKeyString, memoryGiB, type CellKey, type CellResult, type MachineInfo, type Spread } from '../report/result.js';
+import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type Spread } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
-import { ReplayPool, type PoolRun } from './pool.js';
+import { type FlowsProgress, ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
 import { runChurn } from './churn.js';
 import { kReplayNodes, type RunResult } from './replay.js';
@@ -395,7 +395,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     },
     memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
     ...(sync?.figures ? { modeFigures: sync.figures } : {}),
-    limits: { randomReadNs: limits.randomReadNs, scanNsPerElement: limits.scanNsPerElement },
+    limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement },
     stages,
     counters,
     decisionChecksum: first.decisionChecksum,
@@ -404,8 +404,13 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
 }
 
 export interface SweepProgress {
-  /** Called when a cell starts, finishes or is skipped; `fraction` of the sweep's weight done. */
-  (event: { kind: 'start' | 'done' | 'skip' | 'fail'; cell: SweepCell; index: number; total: number; fraction: number; etaMs: number; elapsedMs: number; result?: CellResult; error?: string }): void;
+  /**
+   * Called when a cell starts, finishes or is skipped, and as it runs (`flows`: its workers'
+   * heartbeats, once per chunk of flows a shard, with `flowsDone` of `flowsTotal` in the repeat
+   * `repeat`, warm-up included); `fraction` of the sweep's weight done, the running cell's share
+   * counted by its flows.
+   */
+  (event: { kind: 'start' | 'flows' | 'done' | 'skip' | 'fail'; cell: SweepCell; index: number; total: number; fraction: number; etaMs: number; elapsedMs: number; result?: CellResult; error?: string; flowsDone?: number; flowsTotal?: number; repeat?: number }): void;
 }
 
 export interface SweepOptions {
@@ -416,7 +421,7 @@ export interface SweepOptions {
   readonly signal?: AbortSignal;
   readonly progress?: SweepProgress;
   /** Replaces the pool (tests). */
-  readonly runCell?: (cell: SweepCell, repeat: number) => Promise<PoolRun>;
+  readonly runCell?: (cell: SweepCell, repeat: number, onFlows?: FlowsProgress) => Promise<PoolRun>;
   /** Replaces the limits measurement (tests). */
   readonly limits?: (bytes: number) => MachineLimits;
   readonly log?: (line: string) => void;
@@ -514,9 +519,9 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   let skipped = 0;
   let failed = 0;
   let pool: ReplayPool | undefined;
-  const run = o.runCell ?? ((cell: SweepCell, repeat: number) => {
+  const run = o.runCell ?? ((cell: SweepCell, repeat: number, onFlows?: FlowsProgress) => {
     pool ??= new ReplayPool();
-    return pool.run(cell, cell.workers, { measureSync: repeat === 0, warmUpFlows: repeat === 0 ? warmUpFlowsOf(cell) : 0 });
+    return pool.run(cell, cell.workers, { measureSync: repeat === 0, warmUpFlows: repeat === 0 ? warmUpFlowsOf(cell) : 0, ...(onFlows ? { onFlows } : {}) });
   });
   const clock = (): number => performance.now();
   const limitsMemo = new Map<number, MachineLimits>();
@@ -530,8 +535,8 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     }
     return l;
   };
-  const eta = (): number => {
-    const remaining = total - doneWeight;
+  const eta = (partial = 0): number => {
+    const remaining = total - doneWeight - partial;
     return ranWeight > 0 ? (ranMs / ranWeight) * remaining : Number.NaN;
   };
   try {
@@ -550,7 +555,14 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       let result: CellResult;
       try {
         const runs: PoolRun[] = [];
-        for (let r = 0; r < cell.repeats; r++) runs.push(await run(cell, r));
+        for (let r = 0; r < cell.repeats; r++) {
+          // The bar moves within the cell: repeat r's share of the cell's weight, by flows replayed.
+          const onFlows: FlowsProgress = (flowsDone, flowsTotal) => {
+            const partial = (weights[i]! * (r + Math.min(1, flowsDone / flowsTotal))) / cell.repeats;
+            o.progress?.({ ...base, kind: 'flows', fraction: (doneWeight + partial) / total, etaMs: eta(partial), elapsedMs: performance.now() - t0, flowsDone, flowsTotal, repeat: r });
+          };
+          runs.push(await run(cell, r, onFlows));
+        }
         const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
         result = cellResult(cell, runs, limitsFor(bytesPerWorker));
         if (o.churn !== undefined) {
@@ -582,6 +594,12 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     await (pool as ReplayPool | undefined)?.close();
   }
   return { ran, skipped, failed, stopped: false, resultsFile, elapsedMs: performance.now() - t0 };
+}
+
+/** Records why a kernel baseline point was not measured (results.ts KernelMissing). */
+export function appendKernelMissing(outDir: string, missing: KernelMissing): void {
+  makeDirectory(outDir);
+  appendLine(join(outDir, kKernelMissingFile), JSON.stringify(missing));
 }
 
 /** Appends a result line (used for kernel baselines, which are not replayed by the pool). */

@@ -39,7 +39,8 @@ let ctxCache: { ctx?: PipelineContext; max?: number | string } = {};
 
 export default function replayWorker(task: WorkerTask): WorkerResult {
   let setupMs = 0;
-  const beat = task.heartbeat ? (): void => task.heartbeat!.postMessage(0) : undefined;
+  // Each heartbeat carries the shard's flows replayed so far (0 before the first chunk).
+  const beat = task.heartbeat ? (flowsDone = 0): void => task.heartbeat!.postMessage(flowsDone) : undefined;
   beat?.();
   if (!setup || setup.key !== setupKeyString(task)) {
     // Drop the previous cell's state before building the next (they can be hundreds of MB).

@@ -1,6 +1,6 @@
 /**
- * Chart axes: the domain an axis spans and where its ticks go, for linear and log scales. Ticks
- * sit on round values (powers of ten on log axes, 1-2-5 steps on linear ones) so that a reader
+ * Chart axes: the domain an axis spans and where its ticks go, for linear and log scales. An axis
+ * spans the data and no more; its ticks sit on round values (powers of ten on log axes, 1-2-5 steps on linear ones) so that a reader
  * can read a point off the chart without interpolating between odd labels.
  */
 
@@ -15,9 +15,10 @@ export interface Axis {
 }
 
 /**
- * An axis covering `values` (non-finite values, and non-positive ones on a log axis, are ignored:
- * the caller drops those points too). `includeZero` starts a linear axis at 0, as throughput
- * axes should, so that bar heights are not exaggerated.
+ * An axis that ends at the data: from the smallest value to the largest (non-finite values, and
+ * non-positive ones on a log axis, are ignored: the caller drops those points too), with round
+ * ticks inside that range, so that no stretch of the axis is empty of data. `includeZero` starts
+ * a linear axis at 0, as throughput axes should, so that heights are not exaggerated.
  */
 export function makeAxis(kind: ScaleKind, values: readonly number[], includeZero = false): Axis {
   const usable = values.filter((v) => Number.isFinite(v) && (kind === 'linear' || v > 0));
@@ -32,53 +33,51 @@ export function axisFraction(axis: Axis, v: number): number {
 
 function logAxis(values: readonly number[]): Axis {
   if (values.length === 0) return { kind: 'log', lo: 1, hi: 10, ticks: [1, 10] };
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  const loDecade = Math.floor(Math.log10(min) + 1e-9);
-  let hiDecade = Math.ceil(Math.log10(max) - 1e-9);
-  if (hiDecade === loDecade) hiDecade += 1;
-  if (Math.log10(max / min) >= 1.5) {
-    // Whole decades: 10, 100, 1k, ... (every other one when the range is very wide).
-    const step = hiDecade - loDecade > 7 ? 2 : 1;
-    const ticks: number[] = [];
-    for (let d = loDecade; ; d += step) {
-      ticks.push(clean(10 ** d));
-      if (d >= hiDecade) break;
-    }
-    return { kind: 'log', lo: ticks[0]!, hi: ticks[ticks.length - 1]!, ticks };
+  let lo = Math.min(...values);
+  let hi = Math.max(...values);
+  // One value: a factor of two either side, so that it has an axis to sit on.
+  if (hi === lo) [lo, hi] = [lo / 2, hi * 2];
+  const loDecade = Math.floor(Math.log10(lo) + 1e-9);
+  const hiDecade = Math.floor(Math.log10(hi) + 1e-9);
+  // Whole decades inside the data (every other one when the range is very wide); within about
+  // one decade, 1-2-5 steps, so that at least two labels are left to read a point off.
+  const step = hiDecade - loDecade > 7 ? 2 : 1;
+  let ticks: number[] = [];
+  for (let d = loDecade; d <= hiDecade; d += step) ticks.push(clean(10 ** d));
+  ticks = ticks.filter((t) => inside(t, lo, hi));
+  if (ticks.length < 3) {
+    const steps: number[] = [];
+    for (let d = loDecade; d <= hiDecade; d++) for (const m of [1, 2, 5]) steps.push(clean(m * 10 ** d));
+    const within = steps.filter((t) => inside(t, lo, hi));
+    if (within.length > ticks.length) ticks = within;
   }
-  // Within about one decade, powers of ten alone would leave one or two labels: use 1-2-5 steps,
-  // and shrink the domain to the 1-2-5 values around the data.
-  const candidates: number[] = [];
-  for (let d = loDecade - 1; d <= hiDecade; d++) for (const m of [1, 2, 5]) candidates.push(clean(m * 10 ** d));
-  candidates.push(clean(10 ** (hiDecade + 1)));
-  let lo = candidates[0]!;
-  for (const c of candidates) if (c <= min * (1 + 1e-9)) lo = c;
-  let hi = candidates[candidates.length - 1]!;
-  for (let i = candidates.length - 1; i >= 0; i--) if (candidates[i]! >= max * (1 - 1e-9)) hi = candidates[i]!;
-  if (hi <= lo) hi = candidates[candidates.indexOf(lo) + 1]!;
-  return { kind: 'log', lo, hi, ticks: candidates.filter((c) => c >= lo && c <= hi) };
+  // Too narrow a range for two round values: the data's own ends are the labels.
+  if (ticks.length < 2) ticks = [...new Set([lo, ...ticks, hi])];
+  return { kind: 'log', lo, hi, ticks };
 }
 
 function linearAxis(values: readonly number[], includeZero: boolean): Axis {
-  let min = values.length ? Math.min(...values) : 0;
-  let max = values.length ? Math.max(...values) : 1;
+  let lo = values.length ? Math.min(...values) : 0;
+  let hi = values.length ? Math.max(...values) : 1;
   if (includeZero) {
-    min = Math.min(0, min);
-    max = Math.max(0, max);
+    lo = Math.min(0, lo);
+    hi = Math.max(0, hi);
   }
-  if (max === min) {
-    // One value: centre it in a range of round numbers rather than dividing by zero.
-    const pad = min === 0 ? 1 : Math.abs(min) / 2;
-    if (!(includeZero && min >= 0)) min -= pad;
-    max += pad;
+  if (hi === lo) {
+    // One value: centre it in a range rather than dividing by zero.
+    const pad = lo === 0 ? 1 : Math.abs(lo) / 2;
+    if (!(includeZero && lo >= 0)) lo -= pad;
+    hi += pad;
   }
-  const step = niceStep((max - min) / 5);
-  const lo = Math.floor(min / step + 1e-9) * step;
-  const hi = Math.ceil(max / step - 1e-9) * step;
+  const step = niceStep((hi - lo) / 5);
   const ticks: number[] = [];
-  for (let t = lo; t <= hi + step / 2; t += step) ticks.push(clean(t));
+  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi * (1 + 1e-9) + 1e-12; t += step) ticks.push(clean(t));
   return { kind: 'linear', lo: clean(lo), hi: clean(hi), ticks };
+}
+
+/** Whether a tick lies within the data's range (float noise forgiven). */
+function inside(t: number, lo: number, hi: number): boolean {
+  return t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9);
 }
 
 /** The 1-2-5 × 10^k step at or above `rough`. */

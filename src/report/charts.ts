@@ -5,7 +5,7 @@
  * dashed and hollow, so "kdp vs Linux" reads as two lines of one colour. A chart with no data is
  * left out (the Markdown says so) rather than drawn empty.
  */
-import { formatCount, formatMs, formatNs, formatPerSecond, formatPps } from './format.js';
+import { formatCount, kMsUnits, kPerSecondUnits, kPpsUnits, kTimeUnits } from './format.js';
 import type { CellResult } from './result.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import { kModes } from '../compile/modes.js';
@@ -81,25 +81,25 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
     charts.push(chart('first-packet-cost.svg', 'First-packet cost vs Services', `The cost of a new flow's first packet (service lookup and NAT) for each mode; ${bars}. Log-log axes: a straight line of slope 1 is linear growth, a flat line is constant cost.`, {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'ns per new flow', scale: 'log', format: formatNs },
+      y: { title: 'time per new flow', scale: 'log', unit: kTimeUnits },
       series: seriesBy(modes, (c) => withBar(c.services, c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))),
     }));
     charts.push(chart('established-throughput.svg', 'Established throughput vs Services', `Packets per second on flows already in conntrack; ${bars}.`, {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      y: { title: 'established throughput', scale: 'linear', includeZero: true, unit: kPpsUnits },
       series: seriesBy(measuredOnly(modes, 'Established'), (c) => withBar(c.services, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))),
     }));
     charts.push(chart('sync-time.svg', 'Full rule sync time vs Services', 'Time to compile and publish every Service\'s rules from scratch (log-log).', {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'full sync time', scale: 'log', format: formatMs },
+      y: { title: 'full sync time', scale: 'log', unit: kMsUnits },
       series: seriesBy(modes, (c) => ({ x: c.services, y: c.sync.fullMs })),
     }));
     charts.push(chart('sync-one-endpoint.svg', 'One-endpoint update time vs Services', 'Time for kdp to write a change of one endpoint of one Service into its compiled tables in place (log-log; flat when the update is proportional to the change); a (Linux) series is the kernel applying kube-proxy\'s payload for the same change into a table of that size.', {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
-      y: { title: 'one-endpoint table update', scale: 'log', format: formatMs },
+      y: { title: 'one-endpoint table update', scale: 'log', unit: kMsUnits },
       series: seriesBy(measuredOnly(measuredOnly(modes, 'OneEndpointSync'), 'OneEndpointUpdate'), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
     }));
     // `kdp bench --churn R`: p99 programming latency per mode, at the first churn rate in the results.
@@ -113,7 +113,7 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log.`, {
         subtitle: ctx,
         x: { title: 'Services', scale: 'log' },
-        y: { title: 'p99 programming latency', scale: 'log', format: formatMs },
+        y: { title: 'p99 programming latency', scale: 'log', unit: kMsUnits },
         series: seriesBy(churned, (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 })),
       }));
     }
@@ -121,28 +121,28 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
 
   const scaling = workersSeries(results);
   if (scaling.series.length > 0) {
-    const wx = { title: 'workers', scale: 'linear' as const, ticks: scaling.workers, format: formatCount };
+    const wx = { title: 'workers', scale: 'linear' as const, ticks: scaling.workers };
     charts.push(chart('workers-established.svg', 'Established throughput vs workers', `Packets per second on established flows as workers are added; ${bars}.`, {
       subtitle: scaling.context,
       x: wx,
-      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      y: { title: 'established throughput', scale: 'linear', includeZero: true, unit: kPpsUnits },
       series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))) })),
     }));
     charts.push(chart('workers-new-flows.svg', 'New flows per second vs workers', `New flows (first packets) per second as workers are added; ${bars}.`, {
       subtitle: scaling.context,
       x: wx,
-      y: { title: 'new flows per second', scale: 'linear', includeZero: true, format: formatPerSecond },
+      y: { title: 'new flows', scale: 'linear', includeZero: true, unit: kPerSecondUnits },
       series: scaling.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(c.workers, c.newFlow.perSecond, spreadAsRate(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
     }));
   }
   const policy = policiesSeries(results);
   if (policy.series.length > 0) {
-    const px = { title: 'network policies (0 drawn at 1)', scale: 'log' as const, format: formatCount };
+    const px = { title: 'network policies (0 drawn at 1)', scale: 'log' as const };
     const at = (c: CellResult): number => Math.max(1, c.policies ?? 0);
     charts.push(chart('policies-first-packet.svg', 'First-packet cost vs network policies', `The cost of a new flow's first packet as Calico's policies are added (kdp generate --policies mix; the policy stage evaluates the policies that select each workload); ${bars}.`, {
       subtitle: policy.context,
       x: px,
-      y: { title: 'ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
+      y: { title: 'time per new flow', scale: 'linear', includeZero: true, unit: kTimeUnits },
       series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.map((c) => withBar(at(c), c.newFlow.nsPerFlow, spreadAsNs(c.newFlow.spread, c.newFlow.nsPerFlow, c.newFlow.perSecond))) })),
     }));
     // The policy stage's own time per new flow: the stage timer over every packet, per first packet (only those enter it).
@@ -150,13 +150,13 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
     charts.push(chart('policies-stage.svg', 'Policy stage time per new flow vs network policies', 'The policy stage alone: its stage timer over the whole run (its passes over batches of established packets included, which it only skips) divided by the new flows, the only packets it evaluates, on each node of their path: what the policies add to a first packet, apart from the rest of the path\'s noise.', {
       subtitle: policy.context,
       x: px,
-      y: { title: 'policy stage ns per new flow', scale: 'linear', includeZero: true, format: formatNs },
+      y: { title: 'policy stage time per new flow', scale: 'linear', includeZero: true, unit: kTimeUnits },
       series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.filter((c) => c.stages?.policy !== undefined).map((c) => ({ x: at(c), y: perFlow(c) })) })),
     }));
     charts.push(chart('policies-established.svg', 'Established throughput vs network policies', `Packets per second on flows already in conntrack, which no policy looks at again; ${bars}.`, {
       subtitle: policy.context,
       x: px,
-      y: { title: 'established packets per second', scale: 'linear', includeZero: true, format: formatPps },
+      y: { title: 'established throughput', scale: 'linear', includeZero: true, unit: kPpsUnits },
       series: policy.series.map((s) => ({ ...s.style, name: s.name, points: s.cells.filter((c) => measured(c, 'Established')).map((c) => withBar(at(c), c.established.packetsPerSecond, spreadAsRate(c.established.spread, c.established.nsPerPacket, c.established.packetsPerSecond))) })),
     }));
   }

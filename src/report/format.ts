@@ -19,7 +19,7 @@ function trimZeros(s: string): string {
   return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }
 
-function scaled(x: number, units: readonly (readonly [number, string])[], sep = ' '): string {
+function scaled(x: number, units: UnitScale, sep = ' '): string {
   if (!Number.isFinite(x)) return '—';
   const abs = Math.abs(x);
   let chosen = units[0]!;
@@ -27,7 +27,28 @@ function scaled(x: number, units: readonly (readonly [number, string])[], sep = 
   return `${sig3(x / chosen[0])}${sep}${chosen[1]}`.trimEnd();
 }
 
-const kTimeUnits = [[1, 'ns'], [1e3, 'µs'], [1e6, 'ms'], [1e9, 's']] as const;
+/** A unit scale: [factor, name] pairs, smallest first. */
+export type UnitScale = readonly (readonly [number, string])[];
+
+export const kTimeUnits: UnitScale = [[1, 'ns'], [1e3, 'µs'], [1e6, 'ms'], [1e9, 's']];
+/** Milliseconds (sync times) in the best unit. */
+export const kMsUnits: UnitScale = [[1e-3, 'µs'], [1, 'ms'], [1e3, 's']];
+export const kPpsUnits: UnitScale = [[1, 'pps'], [1e3, 'kpps'], [1e6, 'Mpps'], [1e9, 'Gpps']];
+export const kPerSecondUnits: UnitScale = [[1, '/s'], [1e3, 'k/s'], [1e6, 'M/s'], [1e9, 'G/s']];
+
+/**
+ * One unit for a whole chart axis: the largest that leaves the smallest non-zero tick at 0.01 or
+ * more, so the ticks read "0.1 1 10 µs", and the unit goes once into the axis title.
+ */
+export function axisUnit(units: UnitScale, ticks: readonly number[]): { readonly factor: number; readonly name: string } {
+  const nonZero = ticks.map(Math.abs).filter((t) => t > 0 && Number.isFinite(t));
+  if (nonZero.length === 0) return { factor: units[0]![0], name: units[0]![1] };
+  const max = Math.max(...nonZero);
+  const min = Math.min(...nonZero);
+  let chosen = units[0]!;
+  for (const u of units) if (max >= u[0] * 0.9995 && min / u[0] >= 0.01) chosen = u;
+  return { factor: chosen[0], name: chosen[1] };
+}
 /** A duration given in nanoseconds: "12.3 ns", "1.23 µs", "45 ms". */
 export function formatNs(ns: number): string {
   if (ns !== 0 && Math.abs(ns) < 1) return `${sig3(ns)} ns`;
@@ -47,12 +68,12 @@ export function formatCount(n: number): string {
 
 /** Packets per second: "850 kpps", "3.4 Mpps". */
 export function formatPps(pps: number): string {
-  return scaled(pps, [[1, 'pps'], [1e3, 'kpps'], [1e6, 'Mpps'], [1e9, 'Gpps']]);
+  return scaled(pps, kPpsUnits);
 }
 
 /** Events per second (new flows): "950/s", "12.3 k/s", "1.2 M/s". */
 export function formatPerSecond(perSecond: number): string {
-  return scaled(perSecond, [[1, '/s'], [1e3, 'k/s'], [1e6, 'M/s'], [1e9, 'G/s']]).replace(/ \/s$/, '/s');
+  return scaled(perSecond, kPerSecondUnits).replace(/ \/s$/, '/s');
 }
 
 /** Bytes in binary units, as memory is sized: "96 B", "1.5 KiB", "12 MiB". */

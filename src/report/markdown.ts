@@ -18,9 +18,9 @@ import {
 } from './format.js';
 import { computeObservations, describeObservations, type Observations } from './observations.js';
 import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
-import type { CellResult, MachineInfo } from './result.js';
+import type { CellResult, KernelMissing, MachineInfo } from './result.js';
 import { kDefaultCiliumConfig } from '../model/read-config.js';
-import { byMode, distinct, isKernel, measured, median } from './select.js';
+import { byMode, distinct, isKernel, kdpModeOf, measured, median } from './select.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import type { Verdict } from './targets.js';
 
@@ -37,6 +37,8 @@ export interface ReportOptions {
   readonly missing?: readonly MissingCell[];
   /** The results directories (or logs) merged into these cells, named when there are several. */
   readonly sources?: readonly string[];
+  /** Why kernel baseline points were not measured (kernel-missing.jsonl). */
+  readonly kernelMissing?: readonly KernelMissing[];
 }
 
 export interface Report {
@@ -81,6 +83,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
   out.push(...profileSection(options.profile));
   out.push('## Observations', '', ...describeObservations(obs).map((s) => `- ${s}`), '');
   if (obs.kernel.length > 0) out.push(...kernelTable(obs));
+  out.push(...kernelGaps(results, options.kernelMissing ?? []));
   out.push('## Charts', '');
   if (charts.length === 0) out.push('No chart: the Services sweep has fewer than two Services counts, and no cells differ only in workers.', '');
   for (const c of charts) out.push(`### ${c.title}`, '', `![${c.title}](${chartsPath}/${c.file})`, '', c.caption, '');
@@ -102,6 +105,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     return rs.length === 1 && rs[0] === 1 ? `${what}: one run each (no spread, no error bars)` : `${what}: medians of ${list(rs, String)} runs, min–max spread in brackets and as error bars`;
   };
   const reads = results.map((r) => r.limits.randomReadNs).filter((v) => v > 0);
+  const independent = results.map((r) => r.limits.independentReadNs ?? 0).filter((v) => v > 0);
   const scans = results.map((r) => r.limits.scanNsPerElement).filter((v) => v > 0);
   const limit = (vs: number[]) => {
     if (vs.length === 0) return 'not recorded';
@@ -118,7 +122,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
     sharedTablesLine(kdpCells),
     ...warmUpLine(kdpCells),
-    `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)}, the floor for a hash or conntrack lookup that misses the cache; a sequential scan ${limit(scans)} per element, the floor for iptables' linear rule scan.`,
+    `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)} when each read waits for the one before (a dependent chain: the floor for one lookup alone that misses the cache); ${independent.length ? `${limit(independent)} a read when the reads are independent and their misses overlap (the floor per lookup for a batch of packets, which the established target is judged against, times the conntrack lookups a packet makes)` : 'independent reads not recorded (results before they were measured)'}; both over an array the size of the cell's conntrack tables; a sequential scan ${limit(scans)} per element (the minimum of warmed repeats), the floor for iptables' linear rule scan.`,
     '- **First packet** is a new flow\'s first packet: conntrack miss, the mode\'s service lookup (iptables scans its rules in order; ipvs and nftables look up a hash table), endpoint choice, NAT and conntrack insertion. Its cost is ns per new flow.',
     '- **Established** packets belong to flows already in conntrack: a conntrack hit and the NAT it recorded, no rule evaluation. Gbit/s counts wire bytes, encapsulation included.',
     `- **Kernel baseline:** ${obs.kernelMeasured ? 'the same cells measured on the real Linux kernel (`kernel-iptables`, `kernel-nftables`), drawn dashed.' : `${kNoKernel}.`}`,
@@ -158,7 +162,7 @@ export function renderMerged(merged: MergedResults, options: ReportOptions = {})
   const { groups, missing } = merged;
   if (groups.length <= 1) {
     const g: MachineGroup | undefined = groups[0];
-    return renderReport(g?.results ?? [], g?.machine, { ...options, missing, ...(g && g.sources.length > 1 ? { sources: g.sources } : {}) });
+    return renderReport(g?.results ?? [], g?.machine, { ...options, missing, ...(g && g.sources.length > 1 ? { sources: g.sources } : {}), ...(g?.kernelMissing.length ? { kernelMissing: g.kernelMissing } : {}) });
   }
   const chartsPath = (options.chartsPath ?? 'bench/charts').replace(/\/+$/, '');
   const out: string[] = ['# kdp benchmarks', ''];
@@ -180,7 +184,7 @@ export function renderMerged(merged: MergedResults, options: ReportOptions = {})
   const charts: { file: string; svg: string }[] = [];
   groups.forEach((g, i) => {
     const sub = `machine-${i + 1}`;
-    const r = renderReport(g.results, g.machine, { chartsPath: `${chartsPath}/${sub}`, source: g.sources.join(', '), ...(g.sources.length > 1 ? { sources: g.sources } : {}), ...(options.profile && i === 0 ? { profile: options.profile } : {}) });
+    const r = renderReport(g.results, g.machine, { chartsPath: `${chartsPath}/${sub}`, source: g.sources.join(', '), ...(g.sources.length > 1 ? { sources: g.sources } : {}), ...(options.profile && i === 0 ? { profile: options.profile } : {}), ...(g.kernelMissing.length ? { kernelMissing: g.kernelMissing } : {}) });
     // The machine's own report, one heading level down, without its title and generated-by line.
     const body = r.markdown.split('\n').slice(4).map((l) => (l.startsWith('#') ? `#${l}` : l));
     out.push(`## Machine ${i + 1}: ${g.machine?.cpuModel ?? 'unknown'}${g.machine ? `, ${g.machine.cores} cores` : ''}`, '', ...body);
@@ -248,6 +252,27 @@ function kernelTable(obs: Observations): string[] {
     ...obs.kernel.map((k) => `| ${cell(k.mode)} | ${formatCount(k.services)} | ${cell(k.cni)} | ${k.workers} | ${r(k.firstPacketRatio)} | ${r(k.establishedRatio)} |`),
     '',
   ];
+}
+
+/**
+ * The kernel points a measured kernel mode lacks where its kdp mode has a one-worker cell, each
+ * with the reason `kdp bench --kernel` recorded; a gap in a dashed line is never left unexplained.
+ */
+function kernelGaps(results: readonly CellResult[], recorded: readonly KernelMissing[]): string[] {
+  const kernelModes = new Set(results.filter((r) => isKernel(r.mode)).map((r) => r.mode));
+  for (const m of recorded) kernelModes.add(m.mode);
+  const lines: string[] = [];
+  for (const mode of [...kernelModes].sort()) {
+    const have = new Set(results.filter((r) => r.mode === mode).map((r) => r.services));
+    const kdp = distinct(results.filter((r) => r.mode === kdpModeOf(mode) && r.workers === 1).map((r) => r.services));
+    const wanted = distinct([...kdp, ...recorded.filter((m) => m.mode === mode).map((m) => m.services)]);
+    for (const s of wanted) {
+      if (have.has(s)) continue;
+      const why = [...recorded].reverse().find((m) => m.mode === mode && m.services === s)?.why;
+      lines.push(`- **${mode}** at ${formatCount(s)} Services: not measured, ${why ?? 'and the results do not say why (they predate kernel-missing.jsonl; `kdp bench --kernel` logs the reason)'}.`);
+    }
+  }
+  return lines.length > 0 ? ['### Kernel points not measured', '', ...lines, ''] : [];
 }
 
 interface Column {

@@ -7,7 +7,7 @@
  */
 import { cellProblem } from './parse-results.js';
 import { planLineProblem, type PlanLine } from './plan.js';
-import { cellKeyString, memoryGiB, type CellResult, type MachineInfo } from './result.js';
+import { cellKeyString, memoryGiB, type CellResult, type KernelMissing, type MachineInfo } from './result.js';
 import { parseMachineJson } from './parse-machine.js';
 
 /** One results directory, or one run in a log. */
@@ -18,6 +18,8 @@ export interface ResultSource {
   readonly results: readonly CellResult[];
   readonly machine?: MachineInfo;
   readonly plan?: readonly PlanLine[];
+  /** Kernel baseline points given up, and why (kernel-missing.jsonl). */
+  readonly kernelMissing?: readonly KernelMissing[];
 }
 
 /** Cells measured on one machine, from one or more sources. */
@@ -26,6 +28,8 @@ export interface MachineGroup {
   readonly machine?: MachineInfo;
   readonly results: CellResult[];
   readonly sources: string[];
+  /** Why kernel baseline points of this machine were not measured. */
+  readonly kernelMissing: KernelMissing[];
 }
 
 export interface MissingCell {
@@ -55,15 +59,16 @@ export function machineClass(m: MachineInfo | undefined): string {
 
 export function mergeSources(sources: readonly ResultSource[]): MergedResults {
   const warnings: string[] = [];
-  const groups = new Map<string, { machine?: MachineInfo; byKey: Map<string, CellResult>; sources: string[] }>();
+  const groups = new Map<string, { machine?: MachineInfo; byKey: Map<string, CellResult>; sources: string[]; kernelMissing: KernelMissing[] }>();
   for (const s of sources) {
     const k = machineClass(s.machine);
     let g = groups.get(k);
     if (!g) {
-      g = { ...(s.machine ? { machine: s.machine } : {}), byKey: new Map(), sources: [] };
+      g = { ...(s.machine ? { machine: s.machine } : {}), byKey: new Map(), sources: [], kernelMissing: [] };
       groups.set(k, g);
     }
     g.sources.push(s.label);
+    g.kernelMissing.push(...(s.kernelMissing ?? []));
     for (const r of s.results) {
       const key = cellKeyString(r);
       const prev = g.byKey.get(key);
@@ -97,7 +102,7 @@ export function mergeSources(sources: readonly ResultSource[]): MergedResults {
     missing.push({ cell: l, why });
   }
   return {
-    groups: [...groups.values()].map((g) => ({ ...(g.machine ? { machine: g.machine } : {}), results: [...g.byKey.values()], sources: g.sources })),
+    groups: [...groups.values()].map((g) => ({ ...(g.machine ? { machine: g.machine } : {}), results: [...g.byKey.values()], sources: g.sources, kernelMissing: g.kernelMissing })),
     missing,
     planned: planned.size,
     warnings,

@@ -91,14 +91,40 @@ export interface CellResult extends CellKey {
     readonly bytesWrittenPerSecond: number;
     readonly packetsToGoneEndpoints: number;
   };
-  /** The machine's limits measured in the same run. */
-  readonly limits: { readonly randomReadNs: number; readonly scanNsPerElement: number };
+  /**
+   * The machine's limits measured in the same run (src/replay/limits.ts), over an array the size
+   * of one worker's conntrack tables: `randomReadNs` one read of a dependent chain (latency),
+   * `independentReadNs` one read among independent ones (throughput, misses overlapped; absent in
+   * results before it was measured), `scanNsPerElement` a sequential scan, the minimum of warmed
+   * repeats.
+   */
+  readonly limits: { readonly randomReadNs: number; readonly independentReadNs?: number; readonly scanNsPerElement: number };
   /** ns per packet in each pipeline stage, by stage name. */
   readonly stages?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;
   /** Which endpoint each flow got, hashed: equal across worker counts for the same seed. */
   readonly decisionChecksum: string;
 }
+
+/**
+ * A kernel baseline point `kdp bench --kernel` set out to measure and did not: one JSON object per
+ * line in `results/kernel-missing.jsonl`, so that the report says why the point is missing (a
+ * tool absent, the kernel refusing the ruleset, a timeout) instead of leaving a silent gap.
+ */
+export interface KernelMissing {
+  /** kernel-iptables | kernel-nftables */
+  readonly mode: string;
+  readonly services: number;
+  readonly endpointsPerService: number;
+  readonly seed: number;
+  /** What went wrong, as the sweep logged it. */
+  readonly why: string;
+  /** ISO time it was given up. */
+  readonly at: string;
+}
+
+/** The file of KernelMissing lines in a results directory. */
+export const kKernelMissingFile = 'kernel-missing.jsonl';
 
 /** The environment a results file was produced on, written once as `results/machine.json`. */
 export interface MachineInfo {

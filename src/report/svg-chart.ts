@@ -9,7 +9,7 @@
  * and a dashed stroke for reference series such as the kernel baselines.
  */
 import { type Axis, axisFraction, makeAxis, type ScaleKind } from './axis.js';
-import { formatCount } from './format.js';
+import { axisUnit, formatCount, sig3, type UnitScale } from './format.js';
 
 export interface ChartPoint {
   readonly x: number;
@@ -33,8 +33,12 @@ export interface ChartSeries {
 export interface ChartAxisSpec {
   readonly title: string;
   readonly scale: ScaleKind;
-  /** Tick label text; defaults to counts (10, 100, 1k, 10k). */
-  readonly format?: (v: number) => string;
+  /**
+   * The unit of the values: the axis picks one of its scales for all its ticks, prints the ticks
+   * as bare numbers in it and puts it in the title ("time per new flow (µs, log scale)"), so a
+   * label and its ticks never disagree. Without one, ticks are counts (10, 100, 1k, 10k).
+   */
+  readonly unit?: UnitScale;
   /** Linear axes only: start at zero. */
   readonly includeZero?: boolean;
   /** Fixed ticks (and domain) instead of computed ones: e.g. whole worker counts. */
@@ -60,9 +64,6 @@ const kCharWidth = 6.8;
 export function renderLineChart(spec: LineChartSpec): string {
   const width = spec.width ?? 760;
   const height = spec.height ?? 440;
-  // Zero needs no unit, and "0 pps" reads oddly at the origin.
-  const fmtX = (v: number) => (v === 0 ? '0' : (spec.x.format ?? formatCount)(v));
-  const fmtY = (v: number) => (v === 0 ? '0' : (spec.y.format ?? formatCount)(v));
   const series = spec.series.map((s, i) => ({
     ...s,
     color: s.color ?? kPalette[i % kPalette.length]!,
@@ -74,6 +75,10 @@ export function renderLineChart(spec: LineChartSpec): string {
   const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y, ...(hasBar(p) ? [p.yMin!, p.yMax!] : [])]));
   const xAxis = axisFor(spec.x, xs);
   const yAxis = axisFor(spec.y, ys);
+  const xLabels = labels(spec.x, xAxis);
+  const yLabels = labels(spec.y, yAxis);
+  const fmtX = (v: number) => xLabels.tick(v);
+  const fmtY = (v: number) => yLabels.tick(v);
 
   const yLabelWidth = Math.max(...yAxis.ticks.map((t) => fmtY(t).length)) * kCharWidth;
   const legendWidth = legendTextWidth(series) + 44;
@@ -82,8 +87,10 @@ export function renderLineChart(spec: LineChartSpec): string {
   const top = spec.subtitle ? 58 : 42;
   const bottom = 56;
   const plot = { x: left, y: top, w: width - left - right, h: height - top - bottom };
-  const px = (v: number) => plot.x + axisFraction(xAxis, v) * plot.w;
-  const py = (v: number) => plot.y + plot.h - axisFraction(yAxis, v) * plot.h;
+  // The axes end at the data; a few pixels inside the frame keep the end markers whole.
+  const inset = 8;
+  const px = (v: number) => plot.x + inset + axisFraction(xAxis, v) * (plot.w - 2 * inset);
+  const py = (v: number) => plot.y + plot.h - inset - axisFraction(yAxis, v) * (plot.h - 2 * inset);
 
   const out: string[] = [];
   out.push(
@@ -104,9 +111,9 @@ export function renderLineChart(spec: LineChartSpec): string {
   for (const t of xAxis.ticks) out.push(`<text x="${n(px(t))}" y="${plot.y + plot.h + 17}" text-anchor="middle">${esc(fmtX(t))}</text>`);
   for (const t of yAxis.ticks) out.push(`<text x="${plot.x - 6}" y="${n(py(t) + 4)}" text-anchor="end">${esc(fmtY(t))}</text>`);
   out.push('</g>');
-  out.push(`<text x="${n(plot.x + plot.w / 2)}" y="${height - 14}" text-anchor="middle" font-size="13" fill="#1f2328">${esc(axisTitle(spec.x, xAxis))}</text>`);
+  out.push(`<text x="${n(plot.x + plot.w / 2)}" y="${height - 14}" text-anchor="middle" font-size="13" fill="#1f2328">${esc(xLabels.title)}</text>`);
   const yMid = n(plot.y + plot.h / 2);
-  out.push(`<text x="16" y="${yMid}" transform="rotate(-90 16 ${yMid})" text-anchor="middle" font-size="13" fill="#1f2328">${esc(axisTitle(spec.y, yAxis))}</text>`);
+  out.push(`<text x="16" y="${yMid}" transform="rotate(-90 16 ${yMid})" text-anchor="middle" font-size="13" fill="#1f2328">${esc(yLabels.title)}</text>`);
 
   for (const s of series) {
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
@@ -144,20 +151,21 @@ function axisFor(spec: ChartAxisSpec, values: readonly number[]): Axis {
   const fixed = spec.ticks?.filter((t) => Number.isFinite(t) && (spec.scale === 'linear' || t > 0));
   if (!fixed || fixed.length < 2) return makeAxis(spec.scale, values, spec.includeZero);
   const ticks = [...fixed].sort((a, b) => a - b);
-  let lo = Math.min(ticks[0]!, ...values);
-  let hi = Math.max(ticks[ticks.length - 1]!, ...values);
-  // A little room at both ends, so the first and last markers do not sit on the frame.
-  if (spec.scale === 'linear') [lo, hi] = [lo - (hi - lo) * 0.06, hi + (hi - lo) * 0.06];
-  else [lo, hi] = [lo / (hi / lo) ** 0.06, hi * (hi / lo) ** 0.06];
-  return { kind: spec.scale, lo, hi, ticks };
+  return { kind: spec.scale, lo: Math.min(ticks[0]!, ...values), hi: Math.max(ticks[ticks.length - 1]!, ...values), ticks };
 }
 
 function legendTextWidth(series: readonly { name: string; points: readonly ChartPoint[] }[]): number {
   return Math.max(60, ...series.map((s) => (s.name.length + (s.points.length === 0 ? 10 : 0)) * kCharWidth));
 }
 
-function axisTitle(spec: ChartAxisSpec, axis: Axis): string {
-  return axis.kind === 'log' ? `${spec.title} (log scale)` : spec.title;
+/** The axis title with its unit and scale, and its ticks as numbers in that unit. */
+function labels(spec: ChartAxisSpec, axis: Axis): { title: string; tick: (v: number) => string } {
+  const unit = spec.unit ? axisUnit(spec.unit, axis.ticks) : undefined;
+  const notes = [unit?.name, axis.kind === 'log' ? 'log scale' : undefined].filter((x) => x !== undefined);
+  return {
+    title: notes.length > 0 ? `${spec.title} (${notes.join(', ')})` : spec.title,
+    tick: (v) => (unit ? sig3(v / unit.factor) : formatCount(v)),
+  };
 }
 
 /** Points that can be drawn on these scales (log axes cannot show zero or negatives), by x. */

@@ -17,7 +17,7 @@ import { mergeSources, parseResultsLog, type ResultSource } from './merge.js';
 import { parseMachineJson } from './parse-machine.js';
 import { parseResultsJsonl } from './parse-results.js';
 import { kPlanFile, parsePlanJsonl, shardOfDirName, type PlanLine } from './plan.js';
-import type { MachineInfo } from './result.js';
+import { kKernelMissingFile, type KernelMissing, type MachineInfo } from './result.js';
 
 export interface WriteReportOptions {
   /** Directory holding results.jsonl and machine.json. */
@@ -159,7 +159,24 @@ function readDirectory(dir: string, warnings: string[], required: boolean): Resu
     if (p.malformed.length > 0) warnings.push(`${join(dir, kPlanFile)}: skipped ${p.malformed.length} malformed line(s) (${p.malformed.slice(0, 5).map((m) => `line ${m.line}: ${m.reason}`).join('; ')})`);
     plan = p.lines;
   }
-  return { label: toPosix(dir), results: parsed.results, ...(machine ? { machine } : {}), ...(plan ? { plan } : {}) };
+  const kernelMissing = parseKernelMissing(readOptional(join(dir, kKernelMissingFile), warnings), join(dir, kKernelMissingFile), warnings);
+  return { label: toPosix(dir), results: parsed.results, ...(machine ? { machine } : {}), ...(plan ? { plan } : {}), ...(kernelMissing.length ? { kernelMissing } : {}) };
+}
+
+/** kernel-missing.jsonl's lines; a malformed one is a warning. */
+function parseKernelMissing(text: string | undefined, file: string, warnings: string[]): KernelMissing[] {
+  const out: KernelMissing[] = [];
+  (text ?? '').split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      const v = JSON.parse(line) as KernelMissing;
+      if (typeof v.mode !== 'string' || typeof v.services !== 'number' || typeof v.why !== 'string') throw new Error('mode, services or why missing');
+      out.push(v);
+    } catch (err) {
+      warnings.push(`${toPosix(file)} line ${i + 1}: skipped (${(err as Error).message})`);
+    }
+  });
+  return out;
 }
 
 function readText(file: string): string {

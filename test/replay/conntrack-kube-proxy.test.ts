@@ -21,7 +21,7 @@ import { renderReport } from '../../src/report/markdown.js';
 import { servicesSweep } from '../../src/report/select.js';
 
 const kKernelDefaultAbove4GiB = 262144;
-const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 
 /** A real run of the cell's W shards in this thread (the pool's work without its threads or warm-up). */
 function runHere(cell: SweepCell): PoolRun {

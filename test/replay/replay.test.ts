@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it, after } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { ReplayPool } from '../../src/replay/pool.js';
-import { mergeShards, ReplaySetup, replayShard, type SetupKey } from '../../src/replay/replay.js';
+import { kChunkFlows, mergeShards, ReplaySetup, replayShard, type SetupKey } from '../../src/replay/replay.js';
 
 const clock = (): number => performance.now();
 
@@ -27,6 +27,17 @@ describe('replay', () => {
     assert.ok(one.failedFlows < 0.1 * one.flows, `${one.failedFlows} failed flows`);
     assert.ok(one.ends['delivered-pod']! > one.flows, 'replies are delivered too');
     assert.ok(one.wireBytes > 0 && one.encapBytes > 0);
+  });
+
+  it('tells the flows replayed so far from the shards\' heartbeats, warm-up first, rising to the run\'s total', async () => {
+    const cell = { mode: 'ipvs' as const, services: 20, endpointsPerService: 2, cni: 'calico-vxlan' as const, seed: 3, zipf: 0, flows: 3 * kChunkFlows };
+    const heard: [number, number][] = [];
+    await pool.run(cell, 2, { warmUpFlows: kChunkFlows, onFlows: (done, total) => heard.push([done, total]) });
+    assert.ok(heard.length >= 2, `${heard.length} reports`);
+    assert.ok(heard.every(([, total]) => total === 4 * kChunkFlows), 'the total is warm-up plus the cell\'s flows');
+    const done = heard.map(([d]) => d);
+    assert.deepEqual(done, [...done].sort((a, b) => a - b), 'never goes back');
+    assert.ok(done[done.length - 1]! > kChunkFlows && done[done.length - 1]! < 4 * kChunkFlows, `reached ${done[done.length - 1]} within the timed phase`);
   });
 
   for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace'] as const) {

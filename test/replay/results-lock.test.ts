@@ -16,7 +16,7 @@ import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.j
 import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 
 const kdp = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 const root = mkdtempSync(join(tmpdir(), 'kdp-lock-'));
 const sleeper = spawn('sleep', ['60']);
 after(() => {

@@ -9,8 +9,9 @@ import type { PoolRun } from '../../src/replay/pool.js';
 import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
 import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { kModes, modeNamed } from '../../src/compile/index.js';
+import { progressPrinter } from '../../src/cli/bench.js';
 
-const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 
 /** A real (tiny) run in this thread, standing in for the pool. */
 function fakeRun(cell: SweepCell): PoolRun {
@@ -88,6 +89,38 @@ describe('sweep', () => {
       assert.equal(runs, 4, 'only the two new cells ran');
       const keys = lines(dir).map((l) => cellKeyString(l as SweepCell));
       assert.deepEqual(keys, cells.map(cellKeyString));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('moves the progress within a cell by the flows its workers report, and the terminal bar shows them', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10, 20], modes: ['ipvs'], flows: 400, workers: [1] });
+      const events: { kind: string; fraction: number; flowsDone?: number }[] = [];
+      await runSweep({
+        cells,
+        outDir: dir,
+        command: 'test',
+        limits,
+        progress: (e) => events.push({ kind: e.kind, fraction: e.fraction, ...(e.flowsDone !== undefined ? { flowsDone: e.flowsDone } : {}) }),
+        runCell: async (c, _r, onFlows) => {
+          for (const done of [100, 250, 400]) onFlows?.(done, 400);
+          return fakeRun(c);
+        },
+      });
+      assert.deepEqual(events.map((e) => e.kind), ['start', 'flows', 'flows', 'flows', 'done', 'start', 'flows', 'flows', 'flows', 'done']);
+      const fractions = events.map((e) => e.fraction);
+      assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b), 'the bar never goes back');
+      assert.ok(events[1]!.fraction > events[0]!.fraction && events[2]!.fraction > events[1]!.fraction, 'it moves within the first cell');
+      assert.equal(events[3]!.fraction, events[4]!.fraction, 'all flows replayed is the cell done');
+
+      let out = '';
+      const tty = { isTTY: true, write: (s: string) => ((out += s), true) } as unknown as NodeJS.WriteStream;
+      const print = progressPrinter(tty);
+      print({ kind: 'flows', cell: cells[0]!, index: 0, total: 2, fraction: 0.25, etaMs: 1000, elapsedMs: 500, flowsDone: 250_000, flowsTotal: 1_065_536, repeat: 0 });
+      assert.match(out, / 25%.*\(250k\/1\.07M flows\)$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -16,7 +16,7 @@ import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.j
 import { appendResult, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { syntheticCell } from '../report/synthetic.js';
 
-const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 const root = mkdtempSync(join(tmpdir(), 'kdp-torn-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;

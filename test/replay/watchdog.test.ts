@@ -22,7 +22,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const cell = (services: number, workers = 1): SweepCell => ({
   mode: 'nftables', services, endpointsPerService: 2, cni: 'calico-vxlan', workers, flows: 3000, seed: 1, zipf: 0, repeats: 1,
 });
-const limits = () => ({ randomReadNs: 80, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
+const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 
 describe('the per-cell watchdog', () => {
   it('fails a run whose worker hangs, naming the cell and the silence, and the pool runs the next cell', async () => {

@@ -64,6 +64,24 @@ describe('writeReport', () => {
     assert.ok(readdirSync(d).every((f) => !f.includes('.tmp-')), 'no temporary file is left behind');
   });
 
+  it('says why a kernel point is missing, from kernel-missing.jsonl, and that it does not know when nothing was recorded', () => {
+    const kernel = [10, 100, 1000].map((services) => syntheticCell({ mode: 'kernel-nftables', services, nsPerFlow: 2000 }));
+    const d = dir([...syntheticSweep(), ...kernel].map((c) => JSON.stringify(c)), JSON.stringify(kSyntheticMachine));
+    const gone = { mode: 'kernel-nftables', services: 30000, endpointsPerService: 10, seed: 1, why: 'failed: nft -f timed out after 600 s', at: '2026-12-02T16:00:00.000Z' };
+    writeFileSync(join(d, 'results', 'kernel-missing.jsonl'), `${JSON.stringify(gone)}\nnot json\n`);
+    const out = join(d, 'B.md');
+    const r = writeReport({ resultsDir: join(d, 'results'), outFile: out, chartsDir: join(d, 'charts') });
+    const md = readFileSync(out, 'utf8');
+    assert.match(md, /### Kernel points not measured/);
+    assert.match(md, /\*\*kernel-nftables\*\* at 30k Services: not measured, failed: nft -f timed out after 600 s\./);
+    assert.match(md, /\*\*kernel-nftables\*\* at 10k Services: not measured, and the results do not say why/);
+    assert.doesNotMatch(md, /kernel-nftables\*\* at (10|100|1k) Services/, 'measured points are not listed');
+    assert.ok(r.warnings.some((w) => /kernel-missing\.jsonl line 2: skipped/.test(w)), r.warnings.join('; '));
+    const without = dir(syntheticSweep().map((c) => JSON.stringify(c)), JSON.stringify(kSyntheticMachine));
+    writeReport({ resultsDir: join(without, 'results'), outFile: join(without, 'B.md'), chartsDir: join(without, 'charts') });
+    assert.doesNotMatch(readFileSync(join(without, 'B.md'), 'utf8'), /Kernel points not measured/, 'no kernel baseline asked for, no gap to explain');
+  });
+
   it('removes its own charts that a new report no longer draws', () => {
     const d = dir(syntheticSweep().map((c) => JSON.stringify(c)));
     const charts = join(d, 'charts');

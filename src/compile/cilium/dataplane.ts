@@ -229,6 +229,7 @@ export class CiliumDataplane implements ServiceDataplane {
     }
   }
 
+  // Cost: ~190 ns per ClusterIP first packet at 1k Services (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds).
   decide(pkt: FirstPacket, out: NatDecision): void {
     clearDecision(out);
     const path = this.path(pkt);

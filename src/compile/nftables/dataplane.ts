@@ -4,8 +4,11 @@
  * or forward, then postrouting), with jump/goto/return over a fixed call stack, verdict-map
  * lookups in O(1) and `numgen random mod N` drawn from FirstPacket.rand.
  *
- * decide() reads pkt, writes out; it allocates nothing and never throws. Affinity sets are this
- * instance's state. explain() re-runs the same walk with each numgen branch forced in turn.
+ * decide() is the specialised walk of decide.ts (createDecide, built once per program); this file
+ * keeps the flag-driven walker it is checked against (decideGeneric, and
+ * test/compile/nftables/walker-equivalence.test.ts) and that explain() uses, re-running the walk
+ * with each numgen branch forced in turn. decide() reads pkt, writes out; it allocates nothing and
+ * never throws. Affinity sets are this instance's state, shared by both walkers.
  */
 import {
   HOOK_OUTPUT,
@@ -29,18 +32,7 @@ import {
 } from './program.js';
 import { verdictText } from './rule-text.js';
 
-const H_PREROUTING = 0;
-const H_INPUT = 1;
-const H_FORWARD = 2;
-const H_OUTPUT = 3;
-const H_POSTROUTING = 4;
-
-/** What a base chain's walk ended in. */
-const R_CONTINUE = 0; // fell off the end, or accept: the next base chain sees the packet
-const R_DROP = 1;
-const R_REJECT = 2;
-
-const kMaxDepth = 16; // the kernel's NFT_JUMP_STACK_SIZE
+import { createDecide, H_FORWARD, H_INPUT, H_OUTPUT, H_POSTROUTING, H_PREROUTING, isLocalAddress, kMaxDepth, R_CONTINUE, R_DROP, R_REJECT } from './decide.js';
 
 export interface NftDataplaneOptions {
   readonly node: number;
@@ -59,6 +51,7 @@ export class NftablesDataplane implements ServiceDataplane {
   private readonly affinity: ExpiringTable;
   private readonly stackChain = new Int32Array(kMaxDepth);
   private readonly stackRule = new Int32Array(kMaxDepth);
+  private readonly fast: (pkt: FirstPacket, out: NatDecision) => void;
 
   // Per-walk packet state (fields, not objects: nothing is allocated per packet).
   private saddr = 0;
@@ -89,6 +82,7 @@ export class NftablesDataplane implements ServiceDataplane {
     this.affinityCapacity = options.affinityCapacity ?? 1 << 16;
     // A dynamic set: an entry expires, a lookup does not refresh it; a full window evicts the one closest to expiry.
     this.affinity = new ExpiringTable({ capacity: nextPow2(Math.max(8, this.affinityCapacity)), hash: 'murmur-pair' });
+    this.fast = createDecide(program, this.local, this.affinity);
   }
 
   /** Forget every affinity entry (as a fresh node would start). */
@@ -97,10 +91,7 @@ export class NftablesDataplane implements ServiceDataplane {
   }
 
   private isLocal(ip: number): boolean {
-    if (ip >>> 24 === 127) return true;
-    const l = this.local;
-    for (let i = 0; i < l.length; i++) if (l[i] === ip) return true;
-    return false;
+    return isLocalAddress(this.local, ip);
   }
 
   private matchRule(rule: number): boolean {
@@ -307,7 +298,13 @@ export class NftablesDataplane implements ServiceDataplane {
     return res;
   }
 
+  /** The specialised walk (decide.ts). */
   decide(pkt: FirstPacket, out: NatDecision): void {
+    this.fast(pkt, out);
+  }
+
+  /** The flag-driven reference walk: what decide() must equal, field for field (work included). */
+  decideGeneric(pkt: FirstPacket, out: NatDecision): void {
     const res = this.walk(pkt);
     out.verdict = res === R_DROP ? VERDICT_DROP : res === R_REJECT ? VERDICT_REJECT : this.dnatted ? VERDICT_DNAT : VERDICT_NONE;
     out.servicePort = this.servicePort;
