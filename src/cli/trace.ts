@@ -7,9 +7,9 @@ import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { resolveProbe } from '../dataplane/resolve.js';
 import { tracePacket, type TraceResult } from '../dataplane/trace.js';
-import type { CapturedFrame, TraceHop } from '../dataplane/trace-recorder.js';
+import type { TraceHop } from '../dataplane/trace-recorder.js';
 import { EngineError, UsageError } from '../errors.js';
-import { PcapWriter } from '../net/pcap.js';
+import { tracePcapng } from '../dataplane/trace-pcapng.js';
 import { parseIp } from '../net/ipv4.js';
 import type { Cluster, Pod } from '../model/types.js';
 import { traceLookup, type LookupTrace } from '../dataplane/dns-lookup.js';
@@ -46,7 +46,9 @@ Options:
                       {egress, ingress: {verdict, policy, rule}}, hops; with a name, also
                       dns: [{qname, qtype, rcode, answers, server, sourcePort, deliveredTo,
                       truncated, why, hops}])
-  --pcap OUT          write the packet as it looks at every hop (pcap, Ethernet)
+  --pcap OUT          write the packet as it looks at every hop: pcapng, one interface per
+                      device the packet crossed (pod eth0, veth/cali, cbr0, vxlan.calico,
+                      tunl0, node eth0), each packet's hop as its comment
   --batch FILE        one probe per line, {"proto":"tcp","src":"10.0.0.2:40000","dst":"172.30.0.41:80","node":"n1"};
                       one JSON result per line out, in the same order (- reads standard input)
   --seed S            seed of every random choice (statistic, numgen, schedulers) [default: 1]
@@ -123,7 +125,7 @@ export const traceCommand: Command = {
       lookup = traceLookup(ctx, lookupPod(cluster, values.src!), host.name, { capture });
       const address = lookup.resolution.report.address;
       if (address === null || parseIp(address) < 0) {
-        if (values.pcap) await writeOutput(values.pcap, [pcapOf(lookup.frames)]);
+        if (values.pcap) await writeOutput(values.pcap, [tracePcapng(lookupHops(lookup), lookup.frames)]);
         process.stdout.write(values.json ? `${JSON.stringify({ mode, name: host.name, address: null, dns: lookup.dns }, null, 2)}\n` : renderLookup(host.name, lookup));
         return EXIT_FAILED;
       }
@@ -138,10 +140,13 @@ export const traceCommand: Command = {
     }
     const traced = tracePacket(ctx, probe, { reply: values.reply ?? false, capture });
     const result = lookup ? { ...traced.result, dns: lookup.dns } : traced.result;
-    const frames = lookup ? [...lookup.frames, ...traced.frames] : traced.frames;
+    // One hop list for the file: the lookup's exchanges, then the packet and its reply.
+    const dnsHops = lookup ? lookupHops(lookup) : [];
+    const hops = [...dnsHops, ...traced.result.hops, ...(traced.result.reply?.hops ?? [])];
+    const frames = [...(lookup?.frames ?? []), ...traced.frames.map((f) => ({ ...f, hop: f.hop + dnsHops.length }))];
     // What the mode's agent would log while programming the nodes the packet crossed (a full BPF map).
     for (const dp of compiled.dataplanes()) for (const w of dp.warnings ?? []) process.stderr.write(`kdp trace: warning: ${w}\n`);
-    if (values.pcap) await writeOutput(values.pcap, [pcapOf(frames)]);
+    if (values.pcap) await writeOutput(values.pcap, [tracePcapng(hops, frames)]);
     const text = (lookup && host ? renderLookup(host.name, lookup) + '\n' : '') + renderTrace(traced.result, probe.entryReason);
     process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : text);
     if (values.pcap && !values.json) process.stdout.write(`pcap: ${frames.length} packets written to ${values.pcap}\n`);
@@ -182,10 +187,9 @@ function renderLookup(name: string, lookup: LookupTrace): string {
   return out;
 }
 
-function pcapOf(frames: readonly CapturedFrame[]): Uint8Array {
-  const writer = new PcapWriter();
-  frames.forEach((f, k) => writer.write(f.bytes, 0, f.bytes.length, f.wireLen, k * 1000));
-  return writer.bytes();
+/** Every hop of a lookup's exchanges in turn, as its frames count them. */
+function lookupHops(lookup: LookupTrace): TraceHop[] {
+  return lookup.dns.flatMap((q) => q.hops);
 }
 
 async function runBatchFile(compiled: CompiledCluster, seed: number, file: string): Promise<number> {

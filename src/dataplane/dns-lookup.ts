@@ -60,7 +60,7 @@ export interface DnsExchangeTrace {
 export interface LookupTrace {
   readonly resolution: Resolution;
   readonly dns: readonly DnsExchangeTrace[];
-  /** Every hop's bytes, query and answer after query, when capture was asked for. */
+  /** Every hop's bytes, query and answer after query, when capture was asked for; `hop` counts through every exchange's `hops` in turn. */
   readonly frames: readonly CapturedFrame[];
 }
 
@@ -162,7 +162,8 @@ export function traceLookup(ctx: PipelineContext, pod: Pod, name: string, option
         ? 'node-local-dns has no upstream for the cluster domain: the file has no kube-system/kube-dns-upstream Service (the NodeLocal DNSCache manifest creates it)'
         : whyNoAnswer(r, answer, coredns, arrivedAt);
     const received: DnsResponse = got ? (got.truncated ? answer : { rcode: got.rcode, answers: got.answers, additional: got.additional }) : noAnswer(whyNot);
-    frames.push(...out.frames);
+    const hopBase = dns.reduce((n, q) => n + q.hops.length, 0);
+    frames.push(...out.frames.map((f) => ({ ...f, hop: f.hop + hopBase })));
     dns.push({
       qname,
       qtype,
