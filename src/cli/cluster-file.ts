@@ -28,12 +28,13 @@ export async function readClusterFile(file: string | undefined): Promise<LoadedC
   return loadCluster(text, name, { modes: modeNames() });
 }
 
-async function readStdin(): Promise<string> {
+/** Standard input as text, refused past the size limit for `what` (a cluster file, a rule dump). */
+export async function readStdin(what = 'cluster file'): Promise<string> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of process.stdin) {
     bytes += (chunk as Buffer).length;
-    checkTextSize('<stdin>', bytes, 'cluster file');
+    checkTextSize('<stdin>', bytes, what);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -11,22 +11,12 @@ import { fileSystemError, InvalidPathError, RuleParseError, RuleParseErrors } fr
 import type { Cluster } from '../model/types.js';
 import type { ProxyMode } from '../compile/mode.js';
 import { clipTokens } from './command.js';
+import { readStdin } from './cluster-file.js';
 import { checkTextSize } from './size-limits.js';
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of process.stdin) {
-    bytes += (chunk as Buffer).length;
-    checkTextSize('<stdin>', bytes, 'rule dump');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** One file (or standard input for `-`), never a directory's files. */
 export async function readNodeStateFile(path: string, format: string | undefined): Promise<NodeStateFile> {
-  if (path === '-') return { path: '<stdin>', text: await readStdin(), ...(format ? { format } : {}) };
+  if (path === '-') return { path: '<stdin>', text: await readStdin('rule dump'), ...(format ? { format } : {}) };
   try {
     checkTextSize(path, (await stat(path)).size, 'rule dump');
     return { path, text: await readFile(path, 'utf8'), ...(format ? { format } : {}) };

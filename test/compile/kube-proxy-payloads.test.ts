@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { renderRuleChunks } from '../../src/compile/index.js';
 import { clusterNetwork, clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
+import { unshareSkipReason } from '../helpers/unshare.js';
 
 function payload(cluster: ReturnType<typeof clusterOf>, mode: string, format: string): string {
   return [...renderRuleChunks(cluster, mode, 0, format)].join('');
@@ -202,8 +203,5 @@ test('the real iptables-restore --noflush loads --format iptables-restore into a
 });
 
 function iptablesSkip(): string | undefined {
-  if (spawnSync('sh', ['-c', 'command -v iptables-restore']).status !== 0) return 'iptables-restore is not installed';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
-  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n is not permitted here';
-  return undefined;
+  return unshareSkipReason('iptables-restore');
 }

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { PipelineContext } from '../../src/dataplane/context.js';
 import { END_DROPPED, END_REJECTED, kDropNames, kEndNames, kStageNames, NEXT_DONE, NEXT_PREROUTING, NEXT_SERVICE_NAT, DROP_SERVICE_REJECT, END_HOST, END_POD } from '../../src/dataplane/next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
-import { resolveProbe } from '../../src/dataplane/resolve.js';
+import { resolveProbe, type ProbeSpec } from '../../src/dataplane/resolve.js';
 import { kStages, type Stage } from '../../src/dataplane/stages.js';
 import { TraceRecorder } from '../../src/dataplane/trace-recorder.js';
 import type { Cni, ModeName } from '../../src/model/types.js';
@@ -162,11 +162,15 @@ function probesChecked(mode: ModeName, cni: Cni, stages: readonly Stage[]): void
     ['203.0.113.9:5555', '192.168.0.12:30080', 'node-2'],
     ['10.244.1.5:40000', '8.8.8.8:53'],
   ];
+  probeBothWays(compiled, stages, probes.map(([src, dst, node]) => ({ src, dst, ...(node ? { node } : {}) })));
+}
+
+/** Each probe traced through checked stages, then its answer back when it was delivered, in one context. */
+function probeBothWays(compiled: CompiledCluster, stages: readonly Stage[], specs: readonly ProbeSpec[]): void {
   const ctx = new PipelineContext(compiled);
-  for (const [src, dst, node] of probes) {
-    const probe = resolveProbe(compiled.cluster, compiled.plan, { src, dst, ...(node ? { node } : {}) });
+  for (const spec of specs) {
+    let p: ReturnType<typeof resolveProbe> | undefined = resolveProbe(compiled.cluster, compiled.plan, spec);
     let flags = TCP_SYN;
-    let p: typeof probe | undefined = probe;
     for (let k = 0; k < 2 && p; k++) {
       const batch = new PacketBatch({ capacity: 2 });
       const i = batch.push(p.proto, p.srcIp, p.srcPort, p.dstIp, p.dstPort, 64, flags);
@@ -185,31 +189,13 @@ function probesChecked(mode: ModeName, cni: Cni, stages: readonly Stage[]): void
 
 /** NodeLocal DNSCache's raw-table NOTRACK: DNS to the cache and back, and traffic the raw table passes on to conntrack. */
 function nodeLocalChecked(mode: ModeName, stages: readonly Stage[]): void {
-  const compiled = new CompiledCluster(loadFixture('dns-nodelocal.yaml'), mode);
-  const ctx = new PipelineContext(compiled);
   const probes: [string, string, string][] = [
     ['10.244.1.10:50000', '10.96.0.10:53', 'udp'],
     ['10.244.1.10:50001', '169.254.20.10:53', 'tcp'],
     ['10.244.1.10:40000', '10.96.0.20:80', 'tcp'],
     ['192.168.0.11:45000', '10.96.0.11:53', 'tcp'],
   ];
-  for (const [src, dst, proto] of probes) {
-    let p: ReturnType<typeof resolveProbe> | undefined = resolveProbe(compiled.cluster, compiled.plan, { src, dst, proto });
-    let flags = TCP_SYN;
-    for (let k = 0; k < 2 && p; k++) {
-      const batch = new PacketBatch({ capacity: 2 });
-      const i = batch.push(p.proto, p.srcIp, p.srcPort, p.dstIp, p.dstPort, 64, flags);
-      ctx.recorder = new TraceRecorder(i, (n) => compiled.cluster.nodes[n].name, true);
-      inject(ctx, batch, i, p.node, p.entry);
-      runBatch(ctx, batch, stages);
-      ctx.recorder = null;
-      const end = batch.verdict[i];
-      if (end === END_DROPPED || end === END_REJECTED) break;
-      const entry = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
-      p = { ...p, srcIp: batch.dstIp[i], srcPort: batch.dstPort[i], dstIp: batch.srcIp[i], dstPort: batch.srcPort[i], node: batch.node[i], entry };
-      flags = TCP_SYN | TCP_ACK;
-    }
-  }
+  probeBothWays(new CompiledCluster(loadFixture('dns-nodelocal.yaml'), mode), stages, probes.map(([src, dst, proto]) => ({ src, dst, proto })));
 }
 
 describe('stage contract: every stage writes only what its record declares', () => {

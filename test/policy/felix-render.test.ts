@@ -17,13 +17,10 @@ import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 import { vethName } from '../../src/dataplane/pod-network.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { loadFixture } from '../helpers/cluster.js';
+import { unshareSkipReason } from '../helpers/unshare.js';
 
 function kernelAvailable(): string | undefined {
-  const which = spawnSync('sh', ['-c', 'command -v iptables-restore && command -v ipset && command -v unshare'], { encoding: 'utf8' });
-  if (which.status !== 0) return 'iptables-restore, ipset or unshare not installed';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
-  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n not permitted here';
-  return undefined;
+  return unshareSkipReason('iptables-restore', 'ipset');
 }
 
 describe("Calico policy rendered as felix's chains", () => {

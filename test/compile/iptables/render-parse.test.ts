@@ -9,6 +9,7 @@ import {
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { clusterOf, loadFixture, node, proxyConfig } from '../../helpers/cluster.js';
 import { firstPacket } from '../../helpers/packet-flow.js';
+import { unshareSkipReason } from '../../helpers/unshare.js';
 
 test('golden: notable rules of the small fixture (node-1)', () => {
   const text = renderIptablesSave(compileRuleset(loadFixture('small-cluster.yaml'), { node: 0 }));
@@ -160,12 +161,7 @@ test('partial sync rewrites only changed services plus the shared chains', () =>
 
 // The real tool, only inside a throw-away network namespace (no host rules are touched).
 function kernelAvailable(): string | undefined {
-  const which = spawnSync('sh', ['-c', 'command -v iptables-restore && command -v unshare'], { encoding: 'utf8' });
-  if (which.status !== 0) return 'iptables-restore not installed';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
-  const probe = spawnSync('unshare', ['-n', 'true']);
-  if (probe.status !== 0) return 'unshare -n not permitted here';
-  return undefined;
+  return unshareSkipReason('iptables-restore');
 }
 
 test('iptables-restore --test accepts the rendering of a 1,000-service cluster', (t) => {

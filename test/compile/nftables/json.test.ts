@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,12 +18,10 @@ import { parseIp } from '../../../src/net/ipv4.js';
 import { PROTO_TCP } from '../../../src/net/proto.js';
 import { loadFixture } from '../../helpers/cluster.js';
 import { flowCluster } from './flow-cluster.js';
+import { unshareSkipReason } from '../../helpers/unshare.js';
 
 function skipReason(): string | undefined {
-  if (spawnSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).status !== 0) return 'nft is not installed';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
-  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n is not permitted here';
-  return undefined;
+  return unshareSkipReason('nft');
 }
 const reason = skipReason();
 

@@ -5,18 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRuleset, fullSync, planSync, renderRuleset } from '../../../src/compile/nftables/index.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
+import { unshareSkipReason } from '../../helpers/unshare.js';
 
 function skipReason(): string | undefined {
-  if (spawnSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).status !== 0) return 'nft is not installed';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root for unshare -n';
-  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return 'unshare -n is not permitted here';
-  return undefined;
+  return unshareSkipReason('nft');
 }
 const reason = skipReason();
 
