@@ -10,6 +10,7 @@ import { kCnis } from '../model/read-config.js';
 import type { Cni, ModeName } from '../model/types.js';
 import type { CellResult } from '../report/result.js';
 import { formatCount } from '../report/format.js';
+import { isKernel, measured } from '../report/select.js';
 import { kModes } from '../compile/index.js';
 
 const modeList = kModes.map((m) => m.name).join(', ');
@@ -165,7 +166,10 @@ function cellName(c: SweepCell): string {
 function summaryLine(r: CellResult): string {
   const n = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d });
   const ipt = r.iptables ? `, ${n(r.iptables.rulesPerFirstPacket)} rules/first packet at ${n(r.iptables.nsPerRule, 2)} ns/rule` : '';
-  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${r.mode.startsWith('kernel-') ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : r.counters?.measuredOneEndpointUpdate === 0 ? 'no in-place update' : `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update`}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
+  // A figure the cell did not measure is said to be missing, never printed as 0 (report/select.ts measured()).
+  const established = measured(r, 'Established') ? `${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)` : 'established not measured';
+  const oneEndpoint = isKernel(r.mode) ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : measured(r, 'OneEndpointUpdate') ? `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update` : 'no in-place update';
+  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${established}${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${oneEndpoint}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
 }
 
 /** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */

@@ -118,6 +118,29 @@ export interface KernelRules {
   failingLine(stderr: string): number | undefined;
   /** Whether a line can be taken out of the text without breaking its structure. */
   strippable(line: string): boolean;
+  /**
+   * The one-endpoint sync as the kernel applies it (`kdp bench --kernel`, src/verify/kernel-apply.ts):
+   * the programs that apply the mode's payloads, each a backend of its own, and the payloads.
+   */
+  readonly apply?: KernelApplyRules;
+}
+
+/** The texts of a one-endpoint sync: the full load, the change, and its undo. */
+export interface ApplyPayloads {
+  readonly full: string;
+  readonly forward: string;
+  readonly back: string;
+}
+
+export interface KernelApplyRules {
+  /**
+   * Each backend: its name in results (`iptables-legacy`), the program and its arguments, its
+   * Debian package, and what `<kernel tool> --version` prints when that backend is the one the
+   * rules were loaded with (the cell's own figure).
+   */
+  readonly backends: readonly { readonly name: string; readonly tool: string; readonly args: readonly string[]; readonly toolPackage: string; readonly version: RegExp }[];
+  /** The payloads for `next`, `cluster` with `changed` Services changed, on node 0. */
+  payloads(cluster: Cluster, next: Cluster, changed: readonly number[]): ApplyPayloads;
 }
 
 /**

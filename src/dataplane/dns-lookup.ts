@@ -114,6 +114,8 @@ export function traceLookup(ctx: PipelineContext, pod: Pod, name: string, option
   const frames: CapturedFrame[] = [];
   let socketName = '';
   let port = kFirstResolverPort - 1;
+  // Hops of the exchanges so far: where this exchange's frames count from in `frames`.
+  let hopsBefore = 0;
 
   const exchange = (qname: string, qtype: QueryType, server: number, answer: DnsResponse): DnsResponse => {
     if (qname !== socketName) {
@@ -162,8 +164,7 @@ export function traceLookup(ctx: PipelineContext, pod: Pod, name: string, option
         ? 'node-local-dns has no upstream for the cluster domain: the file has no kube-system/kube-dns-upstream Service (the NodeLocal DNSCache manifest creates it)'
         : whyNoAnswer(r, answer, coredns, arrivedAt);
     const received: DnsResponse = got ? (got.truncated ? answer : { rcode: got.rcode, answers: got.answers, additional: got.additional }) : noAnswer(whyNot);
-    const hopBase = dns.reduce((n, q) => n + q.hops.length, 0);
-    frames.push(...out.frames.map((f) => ({ ...f, hop: f.hop + hopBase })));
+    frames.push(...out.frames.map((f) => ({ ...f, hop: f.hop + hopsBefore })));
     dns.push({
       qname,
       qtype,
@@ -177,6 +178,7 @@ export function traceLookup(ctx: PipelineContext, pod: Pod, name: string, option
       hops: [...r.hops, ...(r.reply?.hops ?? [])],
       ...(upstream ? { upstream } : {}),
     });
+    hopsBefore += dns[dns.length - 1].hops.length;
     return received;
   };
 

@@ -29,6 +29,8 @@ export function policy(ctx: PipelineContext, batch: PacketBatch): void {
   const n = batch.count;
   const next = batch.next;
   const tables = ctx.world.compiled.policy;
+  // Route sends packets here only where policy is compiled: without it the stage has no work.
+  if (!tables) return;
   const rec = ctx.recorder;
   const { outKind, hook } = ctx.meta;
   const { srcIp, dstIp, srcPort, dstPort, proto, node } = batch;
@@ -37,25 +39,23 @@ export function policy(ctx: PipelineContext, batch: PacketBatch): void {
   for (let i = 0; i < n; i++) {
     if (next[i] !== NEXT_POLICY) continue;
     const kind = outKind[i];
-    if (tables) {
-      const here = node[i];
-      const from = tables.workload(srcIp[i]);
-      if (from >= 0 && tables.workloadNode[from] === here) {
-        const v = tables.evaluate(DIR_EGRESS, from, proto[i], srcIp[i], srcPort[i], dstIp[i], dstPort[i]);
-        if (rec) note(rec, tables, batch, i, ctx, 'egress', v);
-        if (v === PV_DENY || v === PV_DEFAULT_DENY) {
-          ctx.drop(batch, i, DROP_POLICY);
-          continue;
-        }
+    const here = node[i];
+    const from = tables.workload(srcIp[i]);
+    if (from >= 0 && tables.workloadNode[from] === here) {
+      const v = tables.evaluate(DIR_EGRESS, from, proto[i], srcIp[i], srcPort[i], dstIp[i], dstPort[i]);
+      if (rec) note(rec, tables, batch, i, ctx, 'egress', v);
+      if (v === PV_DENY || v === PV_DEFAULT_DENY) {
+        ctx.drop(batch, i, DROP_POLICY);
+        continue;
       }
-      const to = (kind === RK_VETH || kind === RK_BRIDGE) && hook[i] !== HOOK_OUTPUT ? tables.workload(dstIp[i]) : -1;
-      if (to >= 0 && tables.workloadNode[to] === here) {
-        const v = tables.evaluate(DIR_INGRESS, to, proto[i], srcIp[i], srcPort[i], dstIp[i], dstPort[i]);
-        if (rec) note(rec, tables, batch, i, ctx, 'ingress', v);
-        if (v === PV_DENY || v === PV_DEFAULT_DENY) {
-          ctx.drop(batch, i, DROP_POLICY);
-          continue;
-        }
+    }
+    const to = (kind === RK_VETH || kind === RK_BRIDGE) && hook[i] !== HOOK_OUTPUT ? tables.workload(dstIp[i]) : -1;
+    if (to >= 0 && tables.workloadNode[to] === here) {
+      const v = tables.evaluate(DIR_INGRESS, to, proto[i], srcIp[i], srcPort[i], dstIp[i], dstPort[i]);
+      if (rec) note(rec, tables, batch, i, ctx, 'ingress', v);
+      if (v === PV_DENY || v === PV_DEFAULT_DENY) {
+        ctx.drop(batch, i, DROP_POLICY);
+        continue;
       }
     }
     next[i] = kind === RK_LOCAL ? NEXT_LOCAL_IN : NEXT_POSTROUTING;

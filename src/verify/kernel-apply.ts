@@ -5,21 +5,13 @@
  * endpoint of one Service turning unready, src/replay/sync-cost.ts) and its undo are applied in
  * turn, each one process run timed as kube-proxy pays it (the tool's wall time, spawn included):
  *
- * - iptables, legacy and nf_tables backends (`iptables-legacy-restore`, `iptables-nft-restore`),
- *   both with `--noflush` as kube-proxy runs them: the partial restore input of KEP-3453 (the
- *   shared nat chains in full, the changed Service's chains) that the iptables mode's sync.ts
- *   writes. The legacy backend replaces the whole table blob on every commit, so its cost grows
- *   with N; the nf_tables backend sends only the listed chains' rules as netlink messages.
- * - nftables (`nft -f -`): the transaction of the nftables mode's sync.ts (the changed Service's
- *   chains and map elements).
+ * The backends and payloads are the mode's (ProxyMode.kernel.apply): for iptables the legacy
+ * and nf_tables backends of `iptables-restore --noflush`, for nftables `nft -f -`.
  *
  * The payloads are those kdp's sync code renders (nfacct matches left out, as a fresh namespace
  * has no nfacct objects and kube-proxy omits them then).
  */
-import { compileRuleset } from '../compile/iptables/build.js';
-import { iptablesSync, fullRestore } from '../compile/iptables/sync.js';
-import { buildRuleset } from '../compile/nftables/build.js';
-import { fullSync, planSync } from '../compile/nftables/sync.js';
+import type { ApplyPayloads, ProxyMode } from '../compile/mode.js';
 import { generateCluster } from '../model/synthetic.js';
 import { oneEndpointChange } from '../replay/sync-cost.js';
 import { run as runProcess } from './sandbox.js';
@@ -47,40 +39,13 @@ const median = (xs: readonly number[]): number => {
 
 const kLoadTimeoutMs = 10 * 60_000;
 
-interface Payloads {
-  readonly full: string;
-  readonly forward: string;
-  readonly back: string;
-}
-
-function iptablesPayloads(services: number, endpoints: number, seed: number): Payloads {
-  const cluster = generateCluster({ services, endpoints, nodes: 3, seed, mode: 'iptables' });
-  const { next, service } = oneEndpointChange(cluster);
-  const options = { nfacct: false };
-  const before = compileRuleset(cluster, { node: 0, ...options });
-  const after = compileRuleset(next, { node: 0, ...options });
-  return {
-    full: fullRestore(before).text,
-    forward: iptablesSync(before, next, 0, [service], options).text,
-    back: iptablesSync(after, cluster, 0, [service], options).text,
-  };
-}
-
-function nftablesPayloads(services: number, endpoints: number, seed: number): Payloads {
-  const cluster = generateCluster({ services, endpoints, nodes: 3, seed, mode: 'nftables' });
-  const { next } = oneEndpointChange(cluster);
-  const before = buildRuleset(cluster, { node: 0 });
-  const after = buildRuleset(next, { node: 0 });
-  return { full: fullSync(before).text, forward: planSync(before, after).text, back: planSync(after, before).text };
-}
-
 /** Whether `tool` runs here (on PATH and executable). */
 async function have(tool: string): Promise<boolean> {
   const r = await runProcess(tool, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
   return r !== undefined && r.status === 0;
 }
 
-async function measure(backend: string, tool: string, args: readonly string[], p: Payloads, services: number, runs: number): Promise<KernelApply> {
+async function measure(backend: string, tool: string, args: readonly string[], p: ApplyPayloads, services: number, runs: number): Promise<KernelApply> {
   const sandbox = new Sandbox();
   try {
     const ns = await sandbox.addNamespace('apply');
@@ -107,19 +72,20 @@ async function measure(backend: string, tool: string, args: readonly string[], p
 }
 
 /**
- * The apply cost per backend at `services` Services; a backend whose tool is missing is skipped
- * with the reason. Needs root (network namespaces).
+ * The apply cost per backend of `mode` at `services` Services; a backend whose tool is missing is
+ * skipped with the reason, a mode with no apply rules measures nothing. Needs root (network namespaces).
  */
-export async function measureKernelApply(mode: 'iptables' | 'nftables', services: number, endpoints: number, seed: number, runs = 5): Promise<{ figures: KernelApply[]; skipped: string[] }> {
+export async function measureKernelApply(mode: ProxyMode, services: number, endpoints: number, seed: number, runs = 5): Promise<{ figures: KernelApply[]; skipped: string[] }> {
   const figures: KernelApply[] = [];
   const skipped: string[] = [];
-  if (mode === 'iptables') {
-    const ipt = iptablesPayloads(services, endpoints, seed);
-    for (const [backend, tool] of [['iptables-legacy', 'iptables-legacy-restore'], ['iptables-nft', 'iptables-nft-restore']] as const) {
-      if (!(await have(tool))) skipped.push(`${backend}: ${tool} not found (Debian package iptables)`);
-      else figures.push(await measure(backend, tool, ['--noflush'], ipt, services, runs));
-    }
-  } else if (!(await have('nft'))) skipped.push('nftables: nft not found (Debian package nftables)');
-  else figures.push(await measure('nftables', 'nft', ['-f', '-'], nftablesPayloads(services, endpoints, seed), services, runs));
+  const rules = mode.kernel?.apply;
+  if (!rules) return { figures, skipped };
+  const cluster = generateCluster({ services, endpoints, nodes: 3, seed, mode: mode.name });
+  const { next, service } = oneEndpointChange(cluster);
+  const payloads = rules.payloads(cluster, next, [service]);
+  for (const b of rules.backends) {
+    if (!(await have(b.tool))) skipped.push(`${b.name}: ${b.tool} not found (Debian package ${b.toolPackage})`);
+    else figures.push(await measure(b.name, b.tool, b.args, payloads, services, runs));
+  }
   return { figures, skipped };
 }

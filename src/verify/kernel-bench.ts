@@ -157,9 +157,9 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
     }
     const newFlowNs = median(perRun);
     // The kernel's apply of a one-endpoint sync into this table size (kernel-apply.ts), per backend.
-    const apply = options.mode === 'iptables' || options.mode === 'nftables' ? await measureKernelApply(options.mode, options.services, options.endpointsPerService, options.seed) : undefined;
+    const apply = await measureKernelApply(mode, options.services, options.endpointsPerService, options.seed);
     const applyCounters: Record<string, number> = {};
-    for (const f of apply?.figures ?? []) {
+    for (const f of apply.figures) {
       const k = f.backend.replace(/(^|-)([a-z])/g, (_, _d: string, c: string) => c.toUpperCase());
       applyCounters[`apply${k}FullMs`] = f.fullMs;
       applyCounters[`apply${k}PartialMs`] = f.partialMs;
@@ -167,9 +167,11 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
       applyCounters[`apply${k}PartialMsMax`] = f.partialMsMax;
       applyCounters[`apply${k}PartialBytes`] = f.partialBytes;
     }
-    // The cell's one-endpoint figure: the backend `iptables-restore` is here (legacy or nf_tables), or nft.
-    const ownBackend = options.mode === 'nftables' ? 'nftables' : (await sandbox.exec(node, 'iptables-restore', ['--version'])).stdout.includes('legacy') ? 'iptables-legacy' : 'iptables-nft';
-    const own = apply?.figures.find((f) => f.backend === ownBackend);
+    // The cell's one-endpoint figure: the backend the rules were loaded with (what `iptables-restore`
+    // is here, legacy or nf_tables; or nft), told by the load tool's --version.
+    const version = (await sandbox.exec(node, mode.kernel.tool, ['--version'])).stdout;
+    const ownBackend = mode.kernel.apply?.backends.find((b) => b.version.test(version))?.name;
+    const own = apply.figures.find((f) => f.backend === ownBackend);
     const result: CellResult = {
       schema: 1,
       mode: `kernel-${options.mode}`,

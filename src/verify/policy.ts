@@ -17,6 +17,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { renderFelix } from '../compile/calico-policy/render.js';
+import { modeOf } from '../compile/index.js';
 import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { ENTRY_EXTERNAL, ENTRY_POD } from '../dataplane/pipeline.js';
@@ -68,7 +69,8 @@ export interface PolicyVerifyOptions {
 export async function verifyPolicy(cluster: Cluster, options: PolicyVerifyOptions = {}): Promise<PolicyVerifyReport> {
   const node = options.node ?? 0;
   const log = options.log ?? (() => undefined);
-  const compiled = new CompiledCluster(cluster, 'iptables');
+  // Policy is the CNI's, whatever proxies Services: the cluster's own mode carries the probes.
+  const compiled = new CompiledCluster(cluster, modeOf(cluster).name);
   const tables = compiled.policy;
   if (!tables) throw new InvalidArgumentError(cluster.policies.length === 0 ? 'the file has no network policy to verify' : `the pod network is ${cluster.network.cni}, which enforces no policy`);
   const cni = cluster.network.cni;

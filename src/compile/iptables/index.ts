@@ -11,7 +11,7 @@ import { iptablesSaveChunks, renderIptablesRestore, renderIptablesSave } from '.
 import type { Ruleset } from './ruleset.js';
 import type { IpsetSet } from '../ipvs/ipset-parse.js';
 import { iptablesFromShared, iptablesShared, type IptablesShared } from './shared.js';
-import { iptablesOneEndpointSync } from './sync.js';
+import { fullRestore, iptablesOneEndpointSync, iptablesSync } from './sync.js';
 
 /** Compiles the cluster for one node into a walkable iptables dataplane. */
 export function compileIptables(cluster: Cluster, options: IptablesCompileOptions): IptablesDataplane {
@@ -57,6 +57,21 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
     // side of the comparison is compiled with the same option, so both sides see one ruleset.
     render: (cluster, node) => renderIptablesSave(compileRuleset(cluster, { node, nfacct: false })),
     compile: (cluster, node) => compileIptables(cluster, { node, nfacct: false }),
+    // kube-proxy runs iptables-restore --noflush with the partial input of KEP-3453 (the shared nat
+    // chains in full, the changed Service's chains). The legacy backend replaces the whole table
+    // blob on every commit, so its cost grows with N; nf_tables sends only the listed chains.
+    apply: {
+      backends: [
+        { name: 'iptables-legacy', tool: 'iptables-legacy-restore', args: ['--noflush'], toolPackage: 'iptables', version: /legacy/ },
+        { name: 'iptables-nft', tool: 'iptables-nft-restore', args: ['--noflush'], toolPackage: 'iptables', version: /nf_tables/ },
+      ],
+      payloads: (cluster, next, changed) => {
+        const options = { nfacct: false };
+        const before = compileRuleset(cluster, { node: 0, ...options });
+        const after = compileRuleset(next, { node: 0, ...options });
+        return { full: fullRestore(before).text, forward: iptablesSync(before, next, 0, changed, options).text, back: iptablesSync(after, cluster, 0, changed, options).text };
+      },
+    },
     // "iptables-restore: line 37 failed" / "Error occurred at line: 37"
     failingLine: (stderr) => {
       const m = /line:? (\d+)/.exec(stderr);

@@ -15,7 +15,7 @@ import { compileProgram } from './program.js';
 import type { Ruleset } from './ruleset.js';
 import { renderRuleset, rulesetChunks } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
-import { fullSync, nftablesOneEndpointSync } from './sync.js';
+import { fullSync, nftablesOneEndpointSync, planSync } from './sync.js';
 
 export interface NftablesOptions {
   /** Index into `Cluster.nodes` of the node the rules are for. */
@@ -92,6 +92,15 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
     flushArgs: ['flush', 'ruleset'],
     render: (cluster, node) => renderRuleset(buildRuleset(cluster, { node })),
     compile: (cluster, node) => compileNftables(cluster, { node }),
+    // `nft -f -` of the transaction the mode's sync.ts plans: the changed Service's chains and map elements.
+    apply: {
+      backends: [{ name: 'nftables', tool: 'nft', args: ['-f', '-'], toolPackage: 'nftables', version: /nftables/ }],
+      payloads: (cluster, next) => {
+        const before = buildRuleset(cluster, { node: 0 });
+        const after = buildRuleset(next, { node: 0 });
+        return { full: fullSync(before).text, forward: planSync(before, after).text, back: planSync(after, before).text };
+      },
+    },
     // "/dev/stdin:12:5-20: Error: ..."
     failingLine: (stderr) => {
       const m = /^[^:\n]*:(\d+):\d+(?:-\d+)?: Error/m.exec(stderr);
