@@ -26,7 +26,12 @@ export const VERDICT_DROP = 3; // silently dropped
 export const VERDICT_REDIRECT = 4; // redirected to a proxy's port on the node, which takes the connection over
 /** A rule kdp cannot evaluate met the packet (a real node's dump only): kdp stops knowing there. */
 export const VERDICT_UNKNOWN = 5;
-export const kVerdictNames = ['none', 'dnat', 'reject', 'drop', 'redirect', 'unknown'] as const;
+/**
+ * A Service's own rule let the packet in, unchanged (kube-proxy's health-check node port ACCEPT):
+ * the packet goes on as with VERDICT_NONE, but a trace names the rule's answer.
+ */
+export const VERDICT_ACCEPT = 6;
+export const kVerdictNames = ['none', 'dnat', 'reject', 'drop', 'redirect', 'unknown', 'accept'] as const;
 export type VerdictName = (typeof kVerdictNames)[number];
 
 /** A first packet, as the service stage sees it. Preallocated by the caller and reused. */

@@ -4,7 +4,7 @@
  *
  * The JSON shape is relied on by other tools (`kdp verify`, scripts): see TraceResult.
  */
-import { VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, newFirstPacket } from '../compile/dataplane.js';
+import { VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_REDIRECT, VERDICT_REJECT, newFirstPacket } from '../compile/dataplane.js';
 import { protocolName, servicePortName } from '../model/types.js';
 import { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
@@ -115,7 +115,7 @@ function summarize(ctx: PipelineContext, probe: Probe, run: ReturnType<typeof ru
     mode: ctx.world.mode,
     node: cluster.nodes[decisionNode]?.name ?? String(decisionNode),
     packet: { protocol: protocolName(probe.proto), src: ipPort(probe.srcIp, probe.srcPort), dst: ipPort(probe.dstIp, probe.dstPort) },
-    decision: v === VERDICT_DNAT || v === VERDICT_REDIRECT ? 'dnat' : v === VERDICT_REJECT ? 'reject' : v === VERDICT_DROP ? 'drop' : 'none',
+    decision: v === VERDICT_DNAT || v === VERDICT_REDIRECT ? 'dnat' : v === VERDICT_REJECT ? 'reject' : v === VERDICT_DROP ? 'drop' : v === VERDICT_ACCEPT ? 'accept' : 'none',
     service,
     candidates,
     endpoint: d && d.endpoint >= 0 ? ipPort(cluster.endpoints.ip[d.endpoint], cluster.endpoints.port[d.endpoint]) : null,

@@ -39,7 +39,8 @@ import { detectedSource, endpointSets, externalPolicyLocal } from './nat-asserti
 
 /** A mode's answer for a first packet, every random branch explored (the shape cross-mode compares). */
 export interface ServiceAnswer {
-  verdict: 'dnat' | 'none' | 'reject' | 'drop' | 'unknown';
+  /** `accept` is a health-check node port's filter ACCEPT: the arbitraries never aim at one (see test/compile/health-check-node-port.test.ts). */
+  verdict: 'dnat' | 'none' | 'reject' | 'drop' | 'unknown' | 'accept';
   /** The addressed port (index into Cluster.ports) for DNAT, else -1. */
   servicePort: number;
   /** Every endpoint row the DNAT may pick, ascending; empty unless DNAT. */

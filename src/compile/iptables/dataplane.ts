@@ -20,7 +20,7 @@
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
 import {
-  HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, VERDICT_UNKNOWN, kVerdictNames, newNatDecision,
+  HOOK_OUTPUT, VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, VERDICT_UNKNOWN, kVerdictNames, newNatDecision,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
 import type { Cluster } from '../../model/types.js';
@@ -33,11 +33,15 @@ import { hookChains, kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE
 import type { IpsetSet } from '../ipvs/ipset-parse.js';
 import { newRecentTable, recentCheck, recentSet } from './recent.js';
 import { saveRuleBody } from './render.js';
+import { serviceAccepts } from './service-accept.js';
 import {
   CT_DNAT, CT_NEW, CT_UNTRACKED, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG,
   M_PROTO, M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NOTRACK,
   T_REJECT, T_RETURN, T_UNKNOWN, TABLE_FILTER, TABLE_NAT, TF_GOTO, buildScanKeys, kTableNames, type Ruleset, type ScanKeys,
 } from './ruleset.js';
+
+/** kube-proxy's matches that slowMatch evaluates, past the scan's address, protocol and port tests. */
+const kSlowMatches = M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET;
 
 /** Branch choices for explain(): forced prefix, then "no match", recording where it branched. */
 interface Chooser {
@@ -95,6 +99,10 @@ export class IptablesDataplane implements ServiceDataplane {
   private port = -1;
   /** A NOTRACK rule met the packet in raw: no nat table sees it, filter sees UNTRACKED. */
   private untracked = false;
+  /** 1 per rule whose ACCEPT is a Service's answer (service-accept.ts). */
+  readonly serviceAccept: Uint8Array;
+  /** Such a rule accepted the packet: its decision is VERDICT_ACCEPT unless a later rule says otherwise. */
+  private acceptedByService = false;
   /** Raw, mangle and security tables and foreign rules are walked (a real node's dump). */
   readonly fullWalk: boolean;
   /**
@@ -113,6 +121,7 @@ export class IptablesDataplane implements ServiceDataplane {
     this.hooks = options.hooks ?? hookChains(rules);
     this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
     this.fullWalk = needsFullWalk(rules);
+    this.serviceAccept = serviceAccepts(rules);
     const local = this.localAddrs;
     this.foreignPkt = {
       src: 0, dst: 0, sport: 0, dport: 0, proto: 0, mark: 0, ct: 0, origDst: 0, origDport: 0, iif: '', oif: '', why: '',
@@ -120,7 +129,7 @@ export class IptablesDataplane implements ServiceDataplane {
     };
     // A dump with other owners' rules decides with the general walker: the specialised scan knows
     // none of it, and kdp's own rulesets never pay for the difference.
-    this.decide = this.fullWalk ? (pkt, out) => this.decideGeneric(pkt, out) : createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent);
+    this.decide = this.fullWalk ? (pkt, out) => this.decideGeneric(pkt, out) : createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent, this.serviceAccept);
   }
 
   /** Forget all `-m recent` state (session affinity). */
@@ -147,6 +156,7 @@ export class IptablesDataplane implements ServiceDataplane {
     this.work = 0;
     this.port = -1;
     this.untracked = false;
+    this.acceptedByService = false;
     out.servicePort = -1;
     out.endpoint = -1;
     out.dnatIp = pkt.dstIp;
@@ -205,6 +215,7 @@ export class IptablesDataplane implements ServiceDataplane {
       if (res === OUT_UNKNOWN) return this.finish(res, out);
       out.masquerade = res === OUT_MASQUERADE;
     }
+    if (this.acceptedByService && out.verdict === VERDICT_NONE) out.verdict = VERDICT_ACCEPT;
     out.servicePort = this.port;
     out.work = this.work;
   }
@@ -262,10 +273,15 @@ export class IptablesDataplane implements ServiceDataplane {
       if (f & M_DPORT && dportA[r] !== dport) { r++; continue; }
       if (f & M_DST && (((dst & dstMaskA[r]) >>> 0) === dstA[r]) === ((f & M_DST_NEG) !== 0)) { r++; continue; }
       if (f & M_SRC && (((src & srcMaskA[r]) >>> 0) === srcA[r]) === ((f & M_SRC_NEG) !== 0)) { r++; continue; }
-      if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET | M_FOREIGN)) {
-        const m = this.slowMatch(r, f, src, dst, dport, pkt, ct, chooser);
-        if (m === FM_NO) { r++; continue; }
-        if (m === FM_UNKNOWN) { this.work = work; this.hitRule = r; return OUT_UNKNOWN; }
+      if (f & (kSlowMatches | M_FOREIGN)) {
+        // A rule of another owner carries no match of kube-proxy's but a statistic one, which
+        // applies after its own matches (foreign.ts), as it did inside one slow match.
+        if (f & M_FOREIGN) {
+          const m = this.foreignMatch(r, src, dst, dport, pkt, ct);
+          if (m === FM_NO) { r++; continue; }
+          if (m === FM_UNKNOWN) { this.work = work; this.hitRule = r; return OUT_UNKNOWN; }
+        }
+        if (f & kSlowMatches && !this.slowMatch(r, f, src, dst, pkt, ct, chooser)) { r++; continue; }
       }
       // Matched.
       if (portA[r] >= 0 && this.port < 0) this.port = portA[r];
@@ -298,7 +314,10 @@ export class IptablesDataplane implements ServiceDataplane {
         continue;
       }
       if (t === T_DNAT) { this.work = work; this.hitRule = r; return OUT_DNAT; }
-      if (t === T_ACCEPT) break;
+      if (t === T_ACCEPT) {
+        if (this.serviceAccept[r] !== 0) this.acceptedByService = true;
+        break;
+      }
       if (t === T_DROP) { this.work = work; return OUT_DROP; }
       if (t === T_REJECT) { this.work = work; return OUT_REJECT; }
       if (t === T_MASQUERADE) { this.work = work; return OUT_MASQUERADE; }
@@ -310,46 +329,53 @@ export class IptablesDataplane implements ServiceDataplane {
     return OUT_ACCEPT;
   }
 
-  /** The rarer matches, kept out of the scan loop: FM_NO, FM_YES, or FM_UNKNOWN (a foreign rule only). */
-  private slowMatch(r: number, f: number, src: number, dst: number, dport: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): number {
+  /**
+   * The rarer matches of kube-proxy's rules, kept out of the scan loop. Cost: it must stay under
+   * V8's inlining limit (460 bytes of bytecode) so that walk() inlines it: called for ~40% of the
+   * rules of a KUBE-SERVICES scan, an out-of-line call made the whole walk 1.5x slower
+   * (bench/compile/iptables-walk.bench.ts, decideGeneric). Other owners' matches live in foreignMatch.
+   */
+  private slowMatch(r: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
     const rs = this.rules;
-    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return FM_NO;
-    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return FM_NO;
-    if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return FM_NO;
-    if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return FM_NO;
-    if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return FM_NO;
-    if (f & M_FOREIGN) {
-      const fp = this.foreignPkt;
-      fp.src = src;
-      fp.dst = dst;
-      fp.sport = pkt.srcPort;
-      fp.dport = dport;
-      fp.proto = pkt.proto;
-      fp.mark = this.mark;
-      fp.ct = ct;
-      fp.origDst = pkt.dstIp >>> 0;
-      fp.origDport = pkt.dstPort;
-      fp.iif = this.iif;
-      fp.oif = this.oif;
-      const m = foreignMatches(rs.foreign[rs.ruleForeign[r]], fp);
-      if (m !== 1) return m;
-    }
+    if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return false;
+    if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return false;
+    if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) return false;
+    if (f & M_MARK && (((this.mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) return false;
+    if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return false;
     if (f & M_RECENT_CHECK) {
-      if (chooser) return FM_NO; // explored as "no affinity yet": the same endpoints are reachable either way
-      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return FM_NO;
+      if (chooser) return false; // explored as "no affinity yet": the same endpoints are reachable either way
+      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
     }
     if (f & M_STATISTIC) {
       if (chooser) {
         const d = chooser.taken.length;
         const choice = d < chooser.prefix.length ? chooser.prefix[d] : 0;
         chooser.taken.push(choice);
-        if (choice === 0) return FM_NO;
+        if (choice === 0) return false;
       } else if (statisticDraw(pkt.rand, r) >= rs.ruleProb[r]) {
-        return FM_NO;
+        return false;
       }
     }
     if (f & M_RECENT_SET && !chooser) recentSet(this.recent, rs.ruleRecentName[r], src, pkt.now);
-    return 1;
+    return true;
+  }
+
+  /** The matches of another owner's rule (foreign.ts): FM_NO, FM_YES, or FM_UNKNOWN. */
+  private foreignMatch(r: number, src: number, dst: number, dport: number, pkt: FirstPacket, ct: number): number {
+    const rs = this.rules;
+    const fp = this.foreignPkt;
+    fp.src = src;
+    fp.dst = dst;
+    fp.sport = pkt.srcPort;
+    fp.dport = dport;
+    fp.proto = pkt.proto;
+    fp.mark = this.mark;
+    fp.ct = ct;
+    fp.origDst = pkt.dstIp >>> 0;
+    fp.origDport = pkt.dstPort;
+    fp.iif = this.iif;
+    fp.oif = this.oif;
+    return foreignMatches(rs.foreign[rs.ruleForeign[r]], fp);
   }
 
   /** `line N: -A CHAIN ...: why` for the rule a walk stopped at as unknown. */

@@ -4,7 +4,7 @@
  * that may match. dataplane.ts keeps the general walker it is checked against
  * (walker-equivalence.test.ts) and that explain() uses.
  */
-import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
+import { HOOK_OUTPUT, VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
 import { kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, statisticDraw, type Hooks } from './hooks.js';
 import { recentCheck, recentSet } from './recent.js';
@@ -19,6 +19,8 @@ const ST_MARK = 0;
 const ST_PORT = 1;
 const ST_WORK = 2;
 const ST_HIT = 3;
+/** 1 once a rule whose ACCEPT is a Service's answer (service-accept.ts) accepted the packet. */
+const ST_ACCEPT = 4;
 
 /**
  * Builds the decide() hot path for one ruleset: a decide-only, allocation-free linear scan.
@@ -35,8 +37,10 @@ const ST_HIT = 3;
  * ~0.5-0.7 ns/rule on a 2.6 GHz EPYC core (bench/compile/iptables-walk.bench.ts).
  */
 // Cost: decide(): ~4.7 µs per ClusterIP first packet at 1k Services, 702 rules a decision (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds).
-export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable): (pkt: FirstPacket, out: NatDecision) => void {
-  const st = new Int32Array(4);
+export function createDecide(
+  rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable, serviceAccept: Uint8Array,
+): (pkt: FirstPacket, out: NatDecision) => void {
+  const st = new Int32Array(5);
   const stackChain = new Int32Array(kStackDepth);
   const stackRule = new Int32Array(kStackDepth);
   const hookNatPre = hooks.natPre;
@@ -151,7 +155,10 @@ export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAdd
       }
       if (t === T_MARK) { mark = ((mark & ~rs.ruleTargetB[r]) ^ rs.ruleTargetA[r]) >>> 0; continue; }
       if (t === T_DNAT) { st[ST_HIT] = r; out = OUT_DNAT; break; }
-      if (t === T_ACCEPT) break;
+      if (t === T_ACCEPT) {
+        if (serviceAccept[r] !== 0) st[ST_ACCEPT] = 1;
+        break;
+      }
       if (t === T_DROP) { out = OUT_DROP; break; }
       if (t === T_REJECT) { out = OUT_REJECT; break; }
       if (t === T_MASQUERADE) { out = OUT_MASQUERADE; break; }
@@ -167,6 +174,7 @@ export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAdd
     st[ST_MARK] = 0;
     st[ST_PORT] = -1;
     st[ST_WORK] = 0;
+    st[ST_ACCEPT] = 0;
     out.servicePort = -1;
     out.endpoint = -1;
     out.dnatIp = pkt.dstIp;
@@ -203,6 +211,7 @@ export function createDecide(rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAdd
     } else {
       res = walkHook(hookNatPost, src, dst, dport, proto, ct, pkt);
       out.masquerade = res === OUT_MASQUERADE;
+      if (st[ST_ACCEPT] !== 0 && out.verdict === VERDICT_NONE) out.verdict = VERDICT_ACCEPT;
     }
     out.servicePort = st[ST_PORT];
     out.work = st[ST_WORK];

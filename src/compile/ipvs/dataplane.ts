@@ -16,9 +16,10 @@
 import { formatCidr, formatIp } from '../../net/ipv4.js';
 import { servicePortName, type Cluster, type IpvsScheduler } from '../../model/types.js';
 import {
-  HOOK_PREROUTING, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, kVerdictNames,
+  HOOK_PREROUTING, VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, kVerdictNames,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
+import { isLocalAddress, nodeAddresses } from '../node-addresses.js';
 import { ExpiringTable } from '../tables/index.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
@@ -72,6 +73,8 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   private readonly masqueradeAll: boolean;
   private readonly dumpBytes: number;
   readonly generation: Int32Array;
+  /** The node's own addresses (filter INPUT sees packets to them, and to kube-ipvs0's). */
+  private readonly localAddrs: Uint32Array;
 
   constructor(
     readonly cluster: Cluster,
@@ -87,6 +90,18 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     this.masqueradeAll = cluster.proxy.masqueradeAll;
     this.dumpBytes = tablesBytes(tables);
     this.generation = tables.generation;
+    this.localAddrs = Uint32Array.from(nodeAddresses(cluster, node));
+  }
+
+  /**
+   * filter KUBE-NODE-PORT, jumped from INPUT: `-m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst
+   * -j ACCEPT` (writeIptablesRules), for a packet no virtual service took that arrives for this
+   * node (its addresses or kube-ipvs0's). KUBE-IPVS-FILTER lets the set's ports through first.
+   */
+  private healthCheckAccepts(pkt: FirstPacket): boolean {
+    const t = this.tables;
+    if (pkt.hook !== HOOK_PREROUTING || pkt.proto !== PROTO_TCP || (t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK) === 0) return false;
+    return isLocalAddress(this.localAddrs, pkt.dstIp >>> 0) || t.bound.has(pkt.dstIp);
   }
 
   /**
@@ -163,6 +178,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       // KUBE-IPVS-FILTER: a new connection to an address on kube-ipvs0 that no set entry covers
       // (no VS for that port) is rejected, so VIPs do not expose the node's own listeners.
       if (t.bound.has(pkt.dstIp) && !(pkt.proto === PROTO_TCP && t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK)) out.verdict = VERDICT_REJECT;
+      else if (this.healthCheckAccepts(pkt)) out.verdict = VERDICT_ACCEPT;
       return;
     }
     out.servicePort = t.vsServicePort[v];
@@ -233,7 +249,11 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       if (reject) {
         steps.push({ where: 'filter/KUBE-IPVS-FILTER', rule: '-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable', action: 'REJECT' });
       }
-      return { verdict: reject ? 'reject' : 'none', servicePort: -1, candidates: [], masquerade: false, steps };
+      const accept = !reject && this.healthCheckAccepts(pkt);
+      if (accept) {
+        steps.push({ where: 'filter/KUBE-NODE-PORT', rule: '-A KUBE-NODE-PORT -m comment --comment "Kubernetes health check node port" -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT', action: 'ACCEPT' });
+      }
+      return { verdict: reject ? 'reject' : accept ? 'accept' : 'none', servicePort: -1, candidates: [], masquerade: false, steps };
     }
     const sp = t.vsServicePort[v];
     const flags = t.vsFlags[v];

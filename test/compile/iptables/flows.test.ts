@@ -66,6 +66,12 @@ testFlows('packet flows: ClusterIP, NodePort, LB, externalIPs, policies, no endp
   { name: 'external to externalIP, eTP:Local, no local endpoints: DROP', src: kExternal, dst: '192.168.99.22', port: 80, verdict: 'drop' },
   { name: 'external to NodePort, eTP:Local, no local endpoints: DROP', src: kExternal, dst: kNodeIP, port: 30001, verdict: 'drop' },
   { name: 'pod to NodePort, eTP:Local: short-circuited', src: '10.0.1.9', dst: kNodeIP, port: 30001, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  // filter KUBE-NODEPORTS (jumped from INPUT only): "ns2/svc2:p80 health check node port" -m tcp --dport 32000 -j ACCEPT.
+  { name: 'external to the health check node port: filter ACCEPT', src: kExternal, dst: kNodeIP, port: 32000, verdict: 'accept' },
+  { name: 'pod to the health check node port: filter ACCEPT', src: '10.0.1.9', dst: kNodeIP, port: 32000, verdict: 'accept' },
+  { name: 'UDP to the health check node port: the rule is TCP only', src: kExternal, dst: kNodeIP, port: 32000, proto: 17, verdict: 'none' },
+  { name: 'node to its own health check node port: OUTPUT has no such rule', src: kNodeIP, dst: kNodeIP, port: 32000, hook: HOOK_OUTPUT, verdict: 'none' },
+  { name: 'health check port of an address not on the node: FORWARD, no rule', src: '10.0.1.9', dst: kExternal, port: 32000, verdict: 'none' },
   // externalTrafficPolicy: Cluster.
   { name: 'external to NodePort, eTP:Cluster: masqueraded', src: kExternal, dst: kNodeIP, port: 30003, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true },
   { name: 'pod to NodePort, eTP:Cluster: masqueraded', src: '10.0.1.9', dst: kNodeIP, port: 30003, verdict: 'dnat', endpoints: ['10.0.2.3:80'], masq: true },
