@@ -18,6 +18,11 @@ import type { ProxyMode } from './mode.js';
 import { dataplaneFromRuleset } from './iptables/index.js';
 import { parseIptablesSave } from './iptables/parse.js';
 import { parseIpsetSave, type IpsetSet } from './ipvs/ipset-parse.js';
+import { localAddressesOf } from './iptables/dataplane.js';
+import type { Ruleset } from './iptables/ruleset.js';
+import type { IpvsDataplane } from './ipvs/dataplane.js';
+import { ipvsFromDump } from './ipvs/index.js';
+import { IpvsNodeDataplane, virtualServiceAddresses } from './node-state-ipvs.js';
 
 export interface NodeStateFile {
   /** As given (for messages); '-' for standard input. */
@@ -30,6 +35,8 @@ export interface NodeStateFile {
 /** Formats the loader itself combines; every other one goes to the mode that reads it. */
 const kIptablesSave = 'iptables-save';
 const kIpset = 'ipset';
+/** ipvsadm's listings (IPVS mode's readers): with an iptables-save beside them, one IPVS node. */
+const kIpvsadm = ['ipvsadm', 'ipvsadm-list'];
 
 /** Every format some reader takes: the loader's own and every mode's parsers. */
 export function nodeStateFormats(): string[] {
@@ -50,7 +57,7 @@ export function detectFormat(text: string): string | undefined {
     if (line.startsWith('{') && line.includes('"nftables"')) return 'nft-json';
     if (/^(table|flush ruleset|add table)\b/.test(line)) return 'nft';
     if (/^-[Aa] -[tuf] /.test(line)) return 'ipvsadm';
-    if (/^IP Virtual Server version/.test(line)) return 'ipvsadm-ln';
+    if (/^IP Virtual Server version/.test(line)) return 'ipvsadm-list';
     if (/^(:\S+ \S+|-A \S+)/.test(line)) return kIptablesSave;
     return undefined;
   }
@@ -99,6 +106,10 @@ export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster
   }
   const others = [...byFormat.keys()].filter((k) => k !== kIpset && k !== kIptablesSave);
   const iptables = byFormat.get(kIptablesSave) ?? [];
+  // An IPVS node: ipvsadm, its sets and the iptables rules around the virtual services, together.
+  if (others.length === 1 && kIpvsadm.includes(others[0]) && iptables.length > 0 && (!mode || mode.name === 'ipvs')) {
+    return loadIpvsNode(byFormat, others[0], iptables, sets, problems, cluster, node);
+  }
   if (others.length > 1 || (others.length === 1 && iptables.length > 0)) {
     throw new UsageError(`kdp reads one proxy's rules per node; got ${[...byFormat.keys()].join(' and ')} (give the files of one mode)`);
   }
@@ -118,6 +129,12 @@ export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster
   }
   if (mode && iptables.length > 0 && !Object.hasOwn(mode.parsers ?? {}, kIptablesSave)) throw new UsageError(`${mode.name} mode does not read iptables-save (it reads ${Object.keys(mode.parsers ?? {}).join(', ') || 'no dumps'})`);
   if (iptables.length === 0) throw new UsageError('an ipset save alone holds no rules; give the node\'s iptables-save beside it');
+  const rs = readIptables(iptables, sets, problems);
+  return dataplaneFromRuleset(rs, { ...(cluster ? { cluster, node: node ?? -1 } : {}), ipsets: sets });
+}
+
+/** Every iptables-save file as one dump; throws RuleParseErrors with `problems` and its own. */
+function readIptables(iptables: readonly NodeStateFile[], sets: ReadonlyMap<string, IpsetSet>, problems: RuleParseError[]): Ruleset {
   // One dump of all files, in order; each file's lines keep their own numbers in messages.
   const starts: number[] = [];
   let text = '';
@@ -140,5 +157,33 @@ export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster
     }
   }
   if (!parsed || problems.length > 0) throw new RuleParseErrors(problems);
-  return dataplaneFromRuleset(parsed.ruleset, { ...(cluster ? { cluster, node: node ?? -1 } : {}), ipsets: sets });
+  return parsed.ruleset;
+}
+
+/**
+ * An IPVS node's ipvsadm (one file), ipset save and iptables-save as one dataplane
+ * (node-state-ipvs.ts). Its virtual services are named after the cluster's Services, so the
+ * cluster is needed, as for ipvsadm alone.
+ */
+function loadIpvsNode(
+  byFormat: ReadonlyMap<string, NodeStateFile[]>, format: string, iptables: readonly NodeStateFile[], sets: ReadonlyMap<string, IpsetSet>,
+  problems: RuleParseError[], cluster: Cluster | undefined, node: number | undefined,
+): ServiceDataplane {
+  const list = byFormat.get(format)!;
+  if (list.length > 1) throw new UsageError(`give one ${format} file per node, not ${list.length}`);
+  if (!cluster) throw new UsageError(`reading an IPVS node (${format}) needs the cluster file it belongs to, for its Services and endpoints`);
+  const rs = readIptables(iptables, sets, problems);
+  const n = node ?? 0;
+  // ipvsFromDump reads ipvsadm and ipset lines from one text; each ipset file's own sets are given as they were read.
+  const ipsetText = (byFormat.get(kIpset) ?? []).map((f) => f.text).join('\n');
+  let ipvs: IpvsDataplane;
+  try {
+    ipvs = ipvsFromDump(`${list[0].text}\n${ipsetText}`, cluster, n);
+  } catch (err) {
+    if (!(err instanceof RuleParseErrors) && !(err instanceof RuleParseError)) throw err;
+    const errs = err instanceof RuleParseErrors ? err.problems : [err];
+    throw new RuleParseErrors(errs.map((p) => atFile(p, list[0].path, p.line)));
+  }
+  const local = [...localAddressesOf(cluster, n), ...virtualServiceAddresses(ipvs)];
+  return new IpvsNodeDataplane(dataplaneFromRuleset(rs, { cluster, node: n, localAddresses: local, ipsets: sets }), ipvs);
 }

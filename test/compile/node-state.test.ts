@@ -50,6 +50,67 @@ describe('kdp trace --node-state on kdp\'s own rendering gives the cluster trace
   }
 });
 
+/**
+ * An IPVS node read whole (ipvsadm + ipset save + iptables-save, node-state-ipvs.ts) against the
+ * cluster's IPVS-mode trace, for every cross-mode probe: equal, except the probes below, each
+ * with what the node's trace says instead and why. (A probe in neither is a failure, and so is a
+ * listed probe that agrees: the list cannot go stale.)
+ */
+const kIpvsNodeDifferences: readonly { readonly probe: RegExp; readonly node: Partial<NodeTraceResult>; readonly why: string }[] = [
+  {
+    probe: /^lb ingress IP from (a pod|outside \(203\.0\.113\.9\)) at node-[12]$|^lb ingress IP from a pod on node-[12]$/,
+    node: { decision: 'drop', masquerade: false },
+    why: 'KUBE-SOURCE-RANGES-FIREWALL drops the packet in filter INPUT, before POSTROUTING: the node\'s walk reports no masquerade, as iptables mode does for a dropped packet; kdp\'s IPVS mode reports the KUBE-MARK-MASQ mark the packet carried from nat PREROUTING',
+  },
+  {
+    probe: /^ext externalIP from (a pod on|outside \(203\.0\.113\.9\) at) node-[12]$/,
+    node: { decision: 'unknown' },
+    why: 'nat KUBE-SERVICES\' externalIP rule `-m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT` (ipvs/proxier.go writeIptablesRules): whether the packet was bridged is not in a dump, so the walk stops there; kdp\'s IPVS mode takes every packet as routed, not bridged',
+  },
+];
+
+describe('kdp trace --node-state on an IPVS node (ipvsadm, ipset save, iptables-save) gives the cluster\'s IPVS trace', () => {
+  const cluster = everyShapeCluster();
+  const probes = everyShapeProbes();
+  for (const listing of ['ipvsadm', 'ipvsadm-list']) {
+    it(`read from ${listing}, ipset and iptables-save: every probe agrees or is a listed difference`, () => {
+      const compiled = new CompiledCluster(cluster, 'ipvs');
+      const states = [0, 1].map((n) => loadNodeState([listing, 'ipset', 'iptables-save'].map((f) => ({ path: `node-${n + 1}.${f}`, text: renderRules(cluster, 'ipvs', n, f) })), cluster, n));
+      let agreed = 0;
+      let dnat = 0;
+      const listedSeen = new Set<number>();
+      for (const p of probes) {
+        const [srcIp, srcPort] = p.src.split(':');
+        const [dstIp, dstPort] = p.dst.split(':');
+        const probe = { proto: p.proto as 6, srcIp: parseIp(srcIp) >>> 0, srcPort: Number(srcPort), dstIp: parseIp(dstIp) >>> 0, dstPort: Number(dstPort), node: p.node, entry: p.from };
+        const reference = tracePacket(new PipelineContext(compiled, { seed: 1 }), probe).result;
+        const got = traceNodeState(states[p.node], { ...probe, hook: p.from === 1 ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.from === 0 }, { cluster, nodeName: `node-${p.node + 1}`, rand: 1 });
+        const mine = { decision: got.decision, service: got.service, candidates: got.candidates, masquerade: got.masquerade };
+        const want = { decision: reference.decision, service: reference.service, candidates: reference.candidates, masquerade: reference.masquerade };
+        const k = kIpvsNodeDifferences.findIndex((d) => d.probe.test(p.name));
+        if (k < 0) {
+          assert.deepEqual(mine, want, `ipvs node: "${p.name}"`);
+          agreed++;
+          if (got.decision === 'dnat') dnat++;
+          continue;
+        }
+        listedSeen.add(k);
+        assert.notDeepEqual(mine, want, `"${p.name}" is listed as a difference but agrees: take it off the list`);
+        assert.deepEqual({ ...mine, ...kIpvsNodeDifferences[k].node }, mine, `"${p.name}": ${kIpvsNodeDifferences[k].why}`);
+        assert.equal(got.service, reference.service, `"${p.name}": the service is named either way`);
+      }
+      assert.equal(listedSeen.size, kIpvsNodeDifferences.length, 'a listed difference no probe shows');
+      assert.equal(agreed, probes.length - 8, `${agreed} of ${probes.length} probes agree`);
+      assert.ok(dnat >= 30, `only ${dnat} probes were DNATed: the table would not test IPVS's real servers`);
+    });
+  }
+
+  it('refuses an IPVS node without the cluster file, naming what it needs', () => {
+    const files = ['ipvsadm', 'ipset', 'iptables-save'].map((f) => ({ path: `node-1.${f}`, text: renderRules(cluster, 'ipvs', 0, f) }));
+    assert.throws(() => loadNodeState(files), /needs the cluster file/);
+  });
+});
+
 /** Inserts chains (after the table's chain lines) and rules (before its COMMIT, or first in their chain with `first`). */
 function inject(save: string, table: string, chains: string[], rules: string[], first: string[] = []): string {
   const lines = save.split('\n');

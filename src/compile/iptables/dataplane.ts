@@ -113,6 +113,12 @@ export class IptablesDataplane implements ServiceDataplane {
   oif = '';
   /** Foreign matches' view of the packet, overwritten per rule (see foreign.ts). */
   private readonly foreignPkt: ForeignPacket;
+  /**
+   * On an IPVS node (node-state-ipvs.ts): the real server IPVS sends the walked packet to, between
+   * the hooks (port 0: none). Set only by decideBalanced/explainBalanced.
+   */
+  private lbIp = 0;
+  private lbPort = 0;
 
   constructor(rules: Ruleset, options: IptablesDataplaneOptions) {
     this.rules = rules;
@@ -193,6 +199,12 @@ export class IptablesDataplane implements ServiceDataplane {
       this.finish(res, out);
       return;
     }
+    // IPVS balances the node's own packet at LOCAL_OUT, after nat OUTPUT and before filter OUTPUT
+    // (ip_vs_local_request4, priority NF_IP_PRI_NAT_DST + 1).
+    if (output && this.lbPort !== 0) {
+      [dst, dport] = this.balance(dst, dport, out, steps);
+      ct |= CT_DNAT;
+    }
     const local = !output && isLocalAddress(this.localAddrs, dst);
     if (full) {
       res = this.walk(output ? h.mangleOut : local ? h.mangleIn : h.mangleFwd, src, dst, dport, pkt, ct, chooser, steps);
@@ -206,6 +218,12 @@ export class IptablesDataplane implements ServiceDataplane {
       out.endpoint = -1;
       return;
     }
+    // An arriving packet meets IPVS at LOCAL_IN, after filter INPUT (ip_vs_remote_request4,
+    // priority NF_IP_PRI_NAT_SRC - 2), and leaves for the real server through POSTROUTING.
+    if (!output && local && this.lbPort !== 0) {
+      [dst, dport] = this.balance(dst, dport, out, steps);
+      ct |= CT_DNAT;
+    }
     if (full) {
       res = this.walk(h.manglePost, src, dst, dport, pkt, ct, chooser, steps);
       if (res !== OUT_ACCEPT && res !== OUT_MASQUERADE) return this.finish(res, out);
@@ -218,6 +236,42 @@ export class IptablesDataplane implements ServiceDataplane {
     if (this.acceptedByService && out.verdict === VERDICT_NONE) out.verdict = VERDICT_ACCEPT;
     out.servicePort = this.port;
     out.work = this.work;
+  }
+
+  /** IPVS's DNAT to the real server of decideBalanced/explainBalanced: the packet's new destination. */
+  private balance(dst: number, dport: number, out: NatDecision, steps: TraceStep[] | undefined): [number, number] {
+    out.verdict = VERDICT_DNAT;
+    out.endpoint = -1;
+    out.dnatIp = this.lbIp;
+    out.dnatPort = this.lbPort;
+    steps?.push({ where: 'ipvs', rule: `virtual service ${formatIp(dst)}:${dport}`, action: `DNAT ${formatIp(this.lbIp)}:${this.lbPort}` });
+    return [this.lbIp, this.lbPort];
+  }
+
+  /**
+   * The general walk of a packet that IPVS sends to the real server `ip:port` on the way (an IPVS
+   * node's iptables rules around its virtual services, node-state-ipvs.ts): filter and nat
+   * POSTROUTING see the packet after IPVS's DNAT, as the kernel runs them.
+   */
+  decideBalanced(pkt: FirstPacket, ip: number, port: number, out: NatDecision): void {
+    this.lbIp = ip >>> 0;
+    this.lbPort = port;
+    try {
+      this.walkHooks(pkt, null, undefined, out);
+    } finally {
+      this.lbPort = 0;
+    }
+  }
+
+  /** explain() of a packet IPVS sends to `ip:port` (see decideBalanced). */
+  explainBalanced(pkt: FirstPacket, ip: number, port: number): Explanation {
+    this.lbIp = ip >>> 0;
+    this.lbPort = port;
+    try {
+      return this.explain(pkt);
+    } finally {
+      this.lbPort = 0;
+    }
   }
 
   /** A walk that ended the packet's way: DROP, REJECT, or a rule kdp cannot evaluate. */
