@@ -15,31 +15,16 @@
  * kube-proxy's own source; this only compares two rulesets, so it holds for any node the
  * cluster file describes.
  */
-import { servicePortName, type Cluster } from '../../model/types.js';
+import type { Cluster } from '../../model/types.js';
 import { formatIp } from '../../net/ipv4.js';
+import { diffViews, type NodeDiff, type ServiceView } from '../node-diff.js';
 import { annotateRuleset } from './annotate.js';
 import { compileRuleset } from './build.js';
 import { isServiceChainName } from './chain-names.js';
 import { kTableNames, T_DNAT, T_JUMP, TABLE_NAT, type Ruleset } from './ruleset.js';
 
-export interface EndpointDiff {
-  readonly service: string;
-  readonly missing: readonly string[];
-  readonly stale: readonly string[];
-}
-
-export interface NodeDiff {
-  readonly node: string;
-  readonly mode: 'iptables';
-  readonly inSync: boolean;
-  readonly missingServices: readonly string[];
-  readonly staleServices: readonly string[];
-  readonly endpoints: readonly EndpointDiff[];
-  readonly orphanChains: readonly string[];
-}
-
 /** Per Service port: whether any rule or chain is its, and the DNAT targets its chains reach. */
-function serviceView(rs: Ruleset): { present: Set<number>; targets: Map<number, Set<string>> } {
+function serviceView(rs: Ruleset): ServiceView {
   const present = new Set<number>();
   const targets = new Map<number, Set<string>>();
   for (let c = 0; c < rs.chainCount; c++) if (rs.chainPort[c] >= 0) present.add(rs.chainPort[c]);
@@ -64,29 +49,11 @@ function serviceView(rs: Ruleset): { present: Set<number>; targets: Map<number, 
   return { present, targets };
 }
 
-const sorted = (s: Iterable<string>): string[] => [...s].sort();
-
 /** The node's parsed ruleset (`actual`) against kdp's compilation of `cluster` for `node`. */
 export function diffNode(cluster: Cluster, node: number, actual: Ruleset): NodeDiff {
   const expected = compileRuleset(cluster, { node });
   annotateRuleset(expected, cluster);
   annotateRuleset(actual, cluster);
-  const want = serviceView(expected);
-  const have = serviceView(actual);
-  const name = (p: number): string => servicePortName(cluster, cluster.ports[p]);
-  const missingServices = sorted([...want.present].filter((p) => !have.present.has(p)).map(name));
-  const endpoints: EndpointDiff[] = [];
-  for (const p of [...want.present].filter((q) => have.present.has(q)).sort((a, b) => a - b)) {
-    const w = want.targets.get(p) ?? new Set<string>();
-    const h = have.targets.get(p) ?? new Set<string>();
-    const missing = sorted([...w].filter((t) => !h.has(t)));
-    const stale = sorted([...h].filter((t) => !w.has(t)));
-    if (missing.length > 0 || stale.length > 0) endpoints.push({ service: name(p), missing, stale });
-  }
-  // Ports the node has rules for that kdp would not write on this node (a Service changed type).
-  for (const p of [...have.present].filter((q) => !want.present.has(q)).sort((a, b) => a - b)) {
-    endpoints.push({ service: name(p), missing: [], stale: sorted(have.targets.get(p) ?? []) });
-  }
   const orphanChains: string[] = [];
   const stale = new Set<string>();
   for (let c = 0; c < actual.chainCount; c++) {
@@ -102,7 +69,5 @@ export function diffNode(cluster: Cluster, node: number, actual: Ruleset): NodeD
     const comment = actual.ruleComment[r] >= 0 ? actual.strings[actual.ruleComment[r]] : '';
     stale.add(comment.split(' ')[0] || actual.chainName[j]);
   }
-  const staleServices = sorted(stale);
-  const inSync = missingServices.length === 0 && staleServices.length === 0 && endpoints.length === 0 && orphanChains.length === 0;
-  return { node: cluster.nodes[node].name, mode: 'iptables', inSync, missingServices, staleServices, endpoints, orphanChains: orphanChains.sort() };
+  return diffViews(cluster, node, 'iptables', serviceView(expected), serviceView(actual), stale, orphanChains);
 }
