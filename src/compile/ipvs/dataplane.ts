@@ -270,7 +270,8 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       const ranges: string[] = [];
       for (let i = t.vsFwStart[v]; i < t.vsFwStart[v] + t.vsFwCount[v]; i++) ranges.push(formatCidr({ base: t.fwBase[i], prefix: t.fwPrefix[i] }));
       steps.push({ where: pkt.hook === HOOK_PREROUTING ? 'filter/KUBE-SOURCE-RANGES-FIREWALL' : 'filter/KUBE-IPVS-OUT-FILTER', rule: `source ${formatIp(pkt.srcIp)} not in ${ranges.join(',')}`, action: 'DROP' });
-      return { verdict: 'drop', servicePort: sp, candidates: [], masquerade: mark, steps };
+      // Dropped in filter, it never reaches POSTROUTING: not masqueraded, as decide() says.
+      return { verdict: 'drop', servicePort: sp, candidates: [], masquerade: false, steps };
     }
     steps.push({ where: 'ipvs', rule: ipvsadmServiceLine(t, v, this.scheduler), action: `virtual service (${probes} probes), ${t.vsRsCount[v]} real servers` });
     const candidates: number[] = [];
@@ -284,7 +285,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     }
     if (candidates.length === 0) {
       steps.push({ where: 'ipvs', rule: 'ip_vs_leave()', action: 'no destination available: ICMP port unreachable' });
-      return { verdict: 'reject', servicePort: sp, candidates, masquerade: mark, steps };
+      return { verdict: 'reject', servicePort: sp, candidates, masquerade: false, steps };
     }
     if (flags & F_LOCAL_FALLBACK) steps.push({ where: 'ipvs', rule: 'syncEndpoint: no local endpoints', action: 'cluster endpoints used (kubernetes PR 97081)' });
     return { verdict: kVerdictNames[VERDICT_DNAT], servicePort: sp, candidates, masquerade: masq, steps };
