@@ -19,6 +19,7 @@ import {
   HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, VERDICT_UNKNOWN, newNatDecision,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane,
 } from './dataplane.js';
+import { formatIp } from '../net/ipv4.js';
 import type { IptablesDataplane } from './iptables/dataplane.js';
 import type { IpvsDataplane } from './ipvs/dataplane.js';
 import { portProtoKey } from './ipvs/tables.js';
@@ -71,22 +72,39 @@ export class IpvsNodeDataplane implements ServiceDataplane {
   explain(pkt: FirstPacket): Explanation {
     const ipt = this.iptables;
     const before = ipt.explain(pkt);
-    if (this.virtualService(pkt) < 0) return before;
+    const v = this.virtualService(pkt);
+    if (v < 0) return before;
     const lb = this.ipvs.explain(pkt);
     const stopped = before.verdict === 'drop' || before.verdict === 'reject' || before.verdict === 'unknown';
     // The node's own packet meets IPVS before any filter rule: its filter OUTPUT is walked per real server below.
     if (stopped && pkt.hook !== HOOK_OUTPUT) return { ...before, servicePort: lb.servicePort };
+    // No real server (ip_vs_leave's reject), or IPVS mode's drop of the node's own packet from an LB
+    // address outside its source ranges (KUBE-IPVS-OUT-FILTER's `-m ipvs` rule, which kdp does not
+    // evaluate in a dump): IPVS's answer.
     if (lb.verdict !== 'dnat') return { ...lb, steps: [...before.steps, ...lb.steps] };
     const steps: typeof before.steps[number][] = [];
+    const candidates: number[] = [];
     let masquerade = false;
-    const cluster = this.ipvs.cluster;
-    for (const row of lb.candidates) {
-      const ex = ipt.explainBalanced(pkt, cluster.endpoints.ip[row], cluster.endpoints.port[row]);
+    // Every real server IPVS may pick (weight above 0, as ipvs.explain's candidates), the node's own
+    // listing's address even when the cluster has no such endpoint.
+    const t = this.ipvs.tables;
+    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
+      if (t.rsWeight[s] === 0) continue;
+      const ex = ipt.explainBalanced(pkt, t.rsIp[s], t.rsPort[s]);
       if (ex.verdict !== 'dnat') return { ...ex, servicePort: lb.servicePort, candidates: [] };
       if (ex.masquerade) masquerade = true;
-      for (const s of ex.steps) if (!steps.some((x) => x.rule === s.rule && x.action === s.action)) steps.push(s);
+      // A real server the cluster has no endpoint for (a stale one) is named by its slot: -2 - slot.
+      candidates.push(t.rsRow[s] >= 0 ? t.rsRow[s] : -2 - s);
+      for (const st of ex.steps) if (!steps.some((x) => x.rule === st.rule && x.action === st.action)) steps.push(st);
     }
-    return { verdict: 'dnat', servicePort: lb.servicePort, candidates: lb.candidates, masquerade, steps };
+    return { verdict: 'dnat', servicePort: lb.servicePort, candidates, masquerade, steps };
+  }
+
+  /** The real server of a candidate -2 - slot (explain()'s name for one the cluster lacks), "ip:port". */
+  realServerOf(candidate: number): string {
+    const t = this.ipvs.tables;
+    const s = -2 - candidate;
+    return `${formatIp(t.rsIp[s])}:${t.rsPort[s]}`;
   }
 
   stats(): DataplaneStats {

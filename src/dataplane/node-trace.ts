@@ -8,6 +8,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_REDIRECT, newFirstPacket, newNatDecision, type ServiceDataplane } from '../compile/dataplane.js';
 import { IptablesDataplane } from '../compile/iptables/index.js';
+import { IpvsNodeDataplane } from '../compile/node-state-ipvs.js';
 import { protocolName, servicePortName, type Cluster } from '../model/types.js';
 import { formatIp } from '../net/ipv4.js';
 import type { Protocol } from '../net/proto.js';
@@ -70,6 +71,7 @@ export function traceNodeState(dp: ServiceDataplane, p: NodePacket, opts: NodeTr
       const r = -2 - c;
       return ipPort(ipt.rules.ruleTargetA[r], ipt.rules.ruleTargetB[r] || p.dstPort);
     }
+    if (c <= -2 && dp instanceof IpvsNodeDataplane) return dp.realServerOf(c);
     return `endpoint #${c}`;
   };
   const rows = [...ex.candidates].sort((a, b) => a - b);

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HOOK_PREROUTING } from '../../src/compile/dataplane.js';
 import { renderRules } from '../../src/compile/index.js';
 import { diffIpvsNode } from '../../src/compile/ipvs/diff.js';
 import { loadNodeState } from '../../src/compile/node-state.js';
@@ -23,6 +24,7 @@ import { hashAndTruncate } from '../../src/compile/nftables/names.js';
 import { parseRuleset } from '../../src/compile/nftables/parse.js';
 import { renderRuleset } from '../../src/compile/nftables/render.js';
 import type { Chain, Ruleset } from '../../src/compile/nftables/ruleset.js';
+import { traceNodeState } from '../../src/dataplane/node-trace.js';
 import { parseIp } from '../../src/net/ipv4.js';
 import { PROTO_TCP } from '../../src/net/proto.js';
 import { fixturePath, loadFixture } from '../helpers/cluster.js';
@@ -104,6 +106,14 @@ test('IPVS: a missing Service, a stale real server and a stale virtual service a
   assert.deepEqual(d.endpoints, [{ service: 'default/web:http', missing: [], stale: ['10.244.1.99:8080'] }]);
   assert.deepEqual(d.staleServices, ['TCP 10.96.0.99:80']);
   assert.deepEqual(d.orphanChains, []);
+});
+
+test('IPVS: a trace through the planted node reaches the stale real server too, named by its address', () => {
+  const dp = loadNodeState(ipvsFiles(plantedIpvsadm()), cluster, 0);
+  const r = traceNodeState(dp, { proto: PROTO_TCP, srcIp: parseIp('10.244.1.9') >>> 0, srcPort: 40000, dstIp: parseIp('10.96.0.10') >>> 0, dstPort: 80, hook: HOOK_PREROUTING, fromPodInterface: true }, { cluster, nodeName: 'node-1', rand: 1 });
+  assert.equal(r.decision, 'dnat');
+  assert.equal(r.service, 'default/web:http');
+  assert.deepEqual([...r.candidates].sort(), ['10.244.1.5:8080', '10.244.1.99:8080', '10.244.2.7:8080']);
 });
 
 test('kdp diff CLI: exit 0 on kdp\'s own nft and IPVS renderings, exit 1 with the planted faults', () => {
