@@ -24,7 +24,7 @@
  * Exit status: 0 every file passed, 1 one failed or timed out (the mutant is killed), 2 bad usage.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -108,6 +108,7 @@ if (active === undefined) {
   mkdirSync(dirname(mapPath), { recursive: true });
   writeFileSync(`${mapPath}.tmp`, JSON.stringify({ own: files.slice(0, own), excluded, reach }));
   renameSync(`${mapPath}.tmp`, mapPath);
+  rmSync(join(dirname(mapPath), 'runs.jsonl'), { force: true });
   const reached = new Set(reach.flatMap((r) => r.mutants)).size;
   process.stderr.write(`bail: ${reach.length} files, ${reached} mutants reached, ${excluded.length} files left out; reach map in ${mapPath}\n`);
   process.exit(0);
@@ -124,10 +125,18 @@ try {
   process.stderr.write(`bail: no reach map at ${mapPath}: running every file\n`);
   plan = files.map((file) => ({ file, ms: Infinity }));
 }
+// One line per mutant beside the reach map (runs.jsonl), so survivors can be read while the run goes on.
+const start = performance.now();
+const log = (outcome: string, killer?: string): void =>
+  appendFileSync(join(dirname(mapPath), 'runs.jsonl'), `${JSON.stringify({ mutant: active, outcome, killer, files: plan.length, s: Math.round(performance.now() - start) / 1000 })}\n`);
 for (const { file, ms } of plan) {
   const outcome = await runFile(file, process.env, 5 * ms + 20_000);
   if (outcome === 'timeout') process.stderr.write(`bail: timeout: ${file} ran over ${Math.round((5 * ms + 20_000) / 1000)} s (5 times its dry run plus 20 s)\n`);
-  if (outcome !== 'pass') process.exit(1);
+  if (outcome !== 'pass') {
+    log(outcome === 'timeout' ? 'timeout' : 'killed', file);
+    process.exit(1);
+  }
 }
 if (plan.length === 0) process.stderr.write(`bail: no test file reaches mutant ${active}\n`);
+log(plan.length === 0 ? 'no-coverage' : 'survived');
 process.exit(0);
