@@ -122,6 +122,7 @@ describe('CRC32c (RFC 3309 / RFC 3720 B.4)', () => {
       const full = new Uint8Array(len + zeros);
       full.set(b.subarray(off));
       assert.equal(crc32c(b, off, len, zeros), refCrc32c(full));
+      assert.equal(crc32c(b, off), refCrc32c(b.subarray(off)), 'the length defaults to the rest of the buffer');
       assert.equal(~crc32cZeros(crc32cUpdate(0xffffffff, b, off, len), zeros) >>> 0, refCrc32c(full));
     }
   });
