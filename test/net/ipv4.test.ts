@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { cidrsOverlap, type Cidr } from '../../src/net/ipv4.js';
+import { cidrsOverlap, parseIp, type Cidr } from '../../src/net/ipv4.js';
 import { Prng } from '../../src/model/prng.js';
 
 /** A random block, its base aligned to its prefix; bases drawn near each other so that some overlap. */
@@ -29,5 +29,17 @@ describe('cidrsOverlap', () => {
       assert.equal(cidrsOverlap(a, b), want, `${JSON.stringify(a)} ${JSON.stringify(b)}`);
     }
     assert.ok(overlapping > 100 && overlapping < 4900, `both answers drawn (${overlapping} of 5000 overlap)`);
+  });
+});
+
+describe('parseIp', () => {
+  it('takes four dot-separated decimal octets 0..255 and nothing else', () => {
+    // RFC 3986 section 3.2.2, IPv4address = dec-octet "." dec-octet "." dec-octet "." dec-octet, a
+    // dec-octet being 0..255 without leading zeros: an empty octet (leading, doubled or trailing dot) is malformed.
+    for (const bad of ['1..2.3', '.1.2.3', '1.2.3.', '1.2..3', '1.2.3.4.', '1.2.3', '256.0.0.1', '01.2.3.4', '1.2.3.4.5', ''])
+      assert.equal(parseIp(bad), -1, bad);
+    assert.equal(parseIp('10.96.0.10'), 0x0a60000a);
+    assert.equal(parseIp('255.255.255.255'), 0xffffffff);
+    assert.equal(parseIp('0.0.0.0'), 0);
   });
 });
