@@ -195,6 +195,17 @@ describe('cluster validation', () => {
     assert.equal(d.path, 'metadata.labels');
   });
 
+  it('skips, with a warning, an EndpointSlice without a service-name label or with an empty one (kube-proxy ignores both)', () => {
+    for (const labels of ['labels: {app: web}', "labels: {kubernetes.io/service-name: ''}"]) {
+      const unowned = slice('web', '10.244.1.9').replace(/labels: \{.*\}/, labels);
+      const r = load(`${node1}\n---\n${web()}\n---\n${unowned}`);
+      const d = only(r.diagnostics, 'warning', /has no "kubernetes.io\/service-name" label/);
+      assert.equal(d.path, 'metadata.labels');
+      assert.equal(r.diagnostics.filter((x) => /does not exist/.test(x.message)).length, 0, labels);
+      assert.ok(r.cluster);
+    }
+  });
+
   it('warns about EndpointSlices naming a service that does not exist', () => {
     const r = load(`${node1}\n---\n${slice('ghost', '10.244.1.9')}`);
     const d = only(r.diagnostics, 'warning', /names service shop\/ghost, which does not exist/);
