@@ -1,16 +1,18 @@
 // StrykerJS over kdp's engine core (`npm run test:mutation`; README, "Mutation testing").
 //
 // The command runner: Stryker builds its instrumented copy of the sources once (all mutants
-// compiled in, switched on one at a time by __STRYKER_ACTIVE_MUTANT__), then runs
-// dist/test/mutation/bail.js per mutant, which stops at the first failing test file. The files
-// are the engine's own tests: the mutated folder's first, then the packet-flow tables, then the
+// compiled in, switched on one at a time by __STRYKER_ACTIVE_MUTANT__) and runs
+// dist/test/mutation/bail.js: in the dry run it runs every listed test file once and records
+// which mutants each file reaches (results/mutation/reach.json); per mutant it runs only the files
+// that reach it, the mutated folder's own first, cheapest first, and stops at the first failing
+// one. The files are the engine's own tests: the mutated folder's, the packet-flow tables, the
 // property laws. Tests of the command line, the report, the sweep and the kernel are left out:
-// they exercise the core only through it, and cost seconds a mutant.
+// they exercise the core only through it, and cost seconds a file.
 //
 // KDP_MUTATE picks what to mutate: folders or files of the core, comma-separated (default: the
 // whole core, which is many core-hours on a 2-core machine; one folder at a time is the habit).
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const kCore = ['src/model', 'src/net', 'src/compile', 'src/dataplane'];
 const targets = (process.env.KDP_MUTATE ?? kCore.join(',')).split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean);
@@ -41,20 +43,21 @@ function testsUnder(dir) {
 // Stryker reads this file in the project, before the sandbox exists; dist/test is the same tree
 // there once the build command has run, so the paths are listed from the build of the project.
 const own = [...new Set(targets.map((t) => t.split('/')[1]))];
-const order = [...own, 'pipeline', 'dataplane', 'compile', 'net', 'model', 'properties'];
-const files = [...new Set(order.flatMap(testsUnder))];
+const ownFiles = [...new Set(own.flatMap(testsUnder))];
+const order = ['pipeline', 'dataplane', 'compile', 'net', 'model', 'properties'];
+const files = [...new Set([...ownFiles, ...order.flatMap(testsUnder)])];
 if (files.length === 0) throw new Error('no compiled tests under dist/test: run `npm run build` first');
 
 export default {
   $schema: './node_modules/@stryker-mutator/core/schema/stryker-schema.json',
   mutate: targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)),
   testRunner: 'command',
-  commandRunner: { command: `node dist/test/mutation/bail.js ${files.join(' ')}` },
+  commandRunner: { command: `node dist/test/mutation/bail.js --map ${resolve('results/mutation/reach.json')} --own ${ownFiles.length} ${files.join(' ')}` },
   buildCommand: 'npx tsc -p tsconfig.json',
   coverageAnalysis: 'off',
   concurrency: 2,
   timeoutMS: 120_000,
-  ignorePatterns: ['dist', 'results', 'bench/charts', '.clinic', '*.cpuprofile'],
+  ignorePatterns: ['dist', 'results/mutation', 'results/profile', 'bench/charts', '.clinic', '*.cpuprofile'],
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   reporters: ['clear-text', 'progress', 'html', 'json'],

@@ -185,6 +185,27 @@ describe('cluster validation', () => {
     assert.ok(r.cluster);
   });
 
+  it('names the field of an EndpointSlice whose metadata or labels are not objects', () => {
+    const broken = (meta: string) => slice('web', '10.244.1.9').replace(/metadata:\n(  .*\n)+/, `${meta}\n`);
+    const r1 = load(`${node1}\n---\n${web()}\n---\n${broken('metadata: [web-abc]')}`);
+    assert.equal(only(r1.diagnostics, 'error', /must be an object, not a list/).path, 'metadata');
+    const r2 = load(`${node1}\n---\n${web()}\n---\n${broken('metadata: {name: web-abc, namespace: shop, labels: oops}')}`);
+    const d = only(r2.diagnostics, 'error', /must be an object, not "oops"/);
+    assert.equal(d.name, 'web-abc');
+    assert.equal(d.path, 'metadata.labels');
+  });
+
+  it('skips, with a warning, an EndpointSlice without a service-name label or with an empty one (kube-proxy ignores both)', () => {
+    for (const labels of ['labels: {app: web}', "labels: {kubernetes.io/service-name: ''}"]) {
+      const unowned = slice('web', '10.244.1.9').replace(/labels: \{.*\}/, labels);
+      const r = load(`${node1}\n---\n${web()}\n---\n${unowned}`);
+      const d = only(r.diagnostics, 'warning', /has no "kubernetes.io\/service-name" label/);
+      assert.equal(d.path, 'metadata.labels');
+      assert.equal(r.diagnostics.filter((x) => /does not exist/.test(x.message)).length, 0, labels);
+      assert.ok(r.cluster);
+    }
+  });
+
   it('warns about EndpointSlices naming a service that does not exist', () => {
     const r = load(`${node1}\n---\n${slice('ghost', '10.244.1.9')}`);
     const d = only(r.diagnostics, 'warning', /names service shop\/ghost, which does not exist/);

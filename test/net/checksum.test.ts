@@ -77,6 +77,26 @@ describe('incremental update (RFC 1624)', () => {
     }
   });
 
+  it('csumReplace2 equals a full recompute for every 16-bit new value, the end-around carry of a carry included', () => {
+    // Exhaustive over the new field: a random sample almost never reaches ~check + ~from + to =
+    // 0x1ffff, the one sum whose first fold (0x10000) carries again (RFC 1071 section 2's
+    // end-around carry, folded until none is left). [0x0000, 0x0001] rewritten to [0xffff, 0x0001]
+    // is that sum, and its checksum is ~1 = 0xfffe.
+    const rng = new Prng(1141);
+    const buffers = [hex('00000001'), ...Array.from({ length: 3 }, () => Uint8Array.from({ length: 10 }, () => rng.below(256)).map((v, k) => (k === 9 ? v | 1 : v)))];
+    for (const b of buffers) {
+      const from = (b[0] << 8) | b[1];
+      const check = internetChecksum(b, 0, b.length);
+      for (let to = 0; to < 65536; to++) {
+        b[0] = to >>> 8;
+        b[1] = to & 255;
+        const want = internetChecksum(b, 0, b.length);
+        if (csumReplace2(check, from, to) !== want) assert.fail(`[${[...b].map((v) => v.toString(16).padStart(2, '0')).join('')}] from ${from} to ${to}: ${csumReplace2(check, from, to)} != ${want}`);
+      }
+    }
+    assert.equal(csumReplace2(0xfffe, 0x0000, 0xffff), 0xfffe);
+  });
+
   it('is the identity when the field does not change', () => {
     assert.equal(csumReplace4(0x1234, 0xc0a80001, 0xc0a80001), 0x1234);
     assert.equal(csumReplace2(0xb861, 80, 80), 0xb861);
@@ -102,6 +122,7 @@ describe('CRC32c (RFC 3309 / RFC 3720 B.4)', () => {
       const full = new Uint8Array(len + zeros);
       full.set(b.subarray(off));
       assert.equal(crc32c(b, off, len, zeros), refCrc32c(full));
+      assert.equal(crc32c(b, off), refCrc32c(b.subarray(off)), 'the length defaults to the rest of the buffer');
       assert.equal(~crc32cZeros(crc32cUpdate(0xffffffff, b, off, len), zeros) >>> 0, refCrc32c(full));
     }
   });
