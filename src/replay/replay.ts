@@ -139,6 +139,8 @@ export interface ShardResult extends CounterRecord {
   readonly lookupNs: number;
   readonly failedLookups: number;
   readonly dnsConntrackEntries: number;
+  /** With --dns: the lookups' flows replayed (their first packets): resolver sockets and upstream connections. */
+  readonly lookupFlows: number;
 }
 
 export function setupKeyString(k: SetupKey): string {
@@ -318,6 +320,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   let upstreamConnections = 0;
   let lookupPackets = 0;
   let lookupNs = 0;
+  let lookupFlows = 0;
   let firstPackets = 0;
   let estPackets = 0;
   let newNs = 0;
@@ -414,7 +417,10 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
             lookupConnections++;
             lookupNames += chunk.names[j];
           }
-        } else if (chunk.lookup[j] === LOOKUP_UPSTREAM) upstreamConnections++;
+        } else {
+          lookupFlows++;
+          if (chunk.lookup[j] === LOOKUP_UPSTREAM) upstreamConnections++;
+        }
         const ep = c.world.flowEndpoint(chunk.node[j], chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
         const sp = chunk.servicePort[j];
         const id = chunk.id[j] >>> 0;
@@ -528,6 +534,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     lookupNs,
     failedLookups,
     dnsConntrackEntries: dnsEntries,
+    lookupFlows,
   };
 }
 
@@ -624,6 +631,7 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
     lookupNs: sum((s) => s.lookupNs),
     failedLookups: sum((s) => s.failedLookups),
     dnsConntrackEntries: sum((s) => s.dnsConntrackEntries),
+    lookupFlows: sum((s) => s.lookupFlows),
     tableBytes: max((s) => s.tableBytes),
     nodesCompiled: max((s) => s.nodesCompiled),
     setupMs: max((s) => s.setupMs),

@@ -140,7 +140,8 @@ const kFlowUs = 12;
  */
 export function cellWeight(c: SweepCell): number {
   const { cost } = modeNamed(c.mode);
-  const perFlowUs = (cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService;
+  // A --dns cell's connections each bring their lookup's flows: about twice the packets and rule walks (100-Service runs).
+  const perFlowUs = ((cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService) * (c.dns ? 2 : 1);
   const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
   return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
 }
@@ -333,7 +334,9 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
   const nsPerPacket = median(estNs);
   const totalNs = median(runs.map((r) => (r.run.newPhaseNs + r.run.establishedPhaseNs) / r.run.workers));
   const sync = runs.find((r) => r.sync)?.sync;
-  const packets = first.firstPackets + first.establishedPackets;
+  // A --dns cell's lookups are packets through the same stages and rules: counted in, as their own first packets.
+  const packets = first.firstPackets + first.establishedPackets + first.lookupPackets;
+  const firstPackets = first.firstPackets + first.lookupFlows;
   const stages: Record<string, number> = {};
   for (const [k, v] of Object.entries(first.stageNs)) stages[k] = v / packets;
   const serviceNatNs = first.stageNs['service-nat'] ?? 0;
@@ -394,7 +397,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     newFlow: { nsPerFlow, perSecond: 1e9 / nsPerFlow, ...(runs.length > 1 ? { spread: spreadOf(newNs) } : {}) },
     established: { packetsPerSecond: 1e9 / nsPerPacket, nsPerPacket, ...(runs.length > 1 ? { spread: spreadOf(estNs) } : {}) },
     ...(modeNamed(cell.mode).ruleScan === true && first.decisionWork > 0
-      ? { iptables: { rulesPerFirstPacket: first.decisionWork / first.firstPackets, nsPerRule: serviceNatNs / first.decisionWork } }
+      ? { iptables: { rulesPerFirstPacket: first.decisionWork / firstPackets, nsPerRule: serviceNatNs / first.decisionWork } }
       : {}),
     sync: {
       fullMs: sync?.fullMs ?? runs[0]!.compileMs[0] ?? 0,

@@ -63,7 +63,7 @@ export interface CellResult extends CellKey {
   readonly gbitPerSecond: number;
   readonly newFlow: { readonly nsPerFlow: number; readonly perSecond: number; readonly spread?: Spread };
   readonly established: { readonly packetsPerSecond: number; readonly nsPerPacket: number; readonly spread?: Spread };
-  /** iptables modes only. */
+  /** iptables modes only. In a --dns cell, first packets include the lookups' (rule walks of kube-dns's ClusterIP). */
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
   /**
    * Rule-sync cost (src/replay/sync-cost.ts). `fullMs`: compile of node 0's tables from the model.
@@ -138,7 +138,7 @@ export interface CellResult extends CellKey {
     readonly firstPacketNs: number;
     readonly failedLookups: number;
   };
-  /** ns per packet in each pipeline stage, by stage name. */
+  /** ns per packet in each pipeline stage, by stage name (in a --dns cell, over the lookups' packets too). */
   readonly stages?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;
   /** Which endpoint each flow got, hashed: equal across worker counts for the same seed. */
