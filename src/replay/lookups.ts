@@ -83,7 +83,8 @@ export class LookupPlan {
   readonly #cluster: Cluster;
   readonly #zone: ClusterZone;
   readonly #searches = new Map<string, readonly string[]>();
-  readonly #plans = new Map<string, Int32Array>();
+  readonly #plans = new Map<number, Int32Array>();
+  readonly #namespaces: string[] = [];
   #cache: Map<number, number>[] = [];
   #upstreamConnections: Int32Array;
 
@@ -116,14 +117,23 @@ export class LookupPlan {
     this.#upstreamConnections.fill(0);
   }
 
+  /** A namespace's index for `lookup` (its resolv.conf is planned once). */
+  namespaceIndex(namespace: string): number {
+    let k = this.#namespaces.indexOf(namespace);
+    if (k < 0) k = this.#namespaces.push(namespace) - 1;
+    return k;
+  }
+
   /**
-   * The name ids a pod of `namespace` asks, in order, to reach Service `service` (an index into
-   * Cluster.services) or, with `external` K >= 0, the external name K. The last one answers.
+   * The name ids a pod of namespace `ns` (namespaceIndex) asks, in order, to reach Service
+   * `service` (an index into Cluster.services) or, with `external` K >= 0, the external name K.
+   * The last one answers. Planned once per (namespace, target); then a Map get, no allocation.
    */
-  lookup(namespace: string, service: number, external = -1): Int32Array {
-    const key = `${namespace}|${service}|${external}`;
+  lookup(ns: number, service: number, external = -1): Int32Array {
+    const key = ns * (this.#cluster.services.length + kExternalNames) + (external >= 0 ? this.#cluster.services.length + external : service);
     let plan = this.#plans.get(key);
     if (plan) return plan;
+    const namespace = this.#namespaces[ns];
     let name: string;
     if (external >= 0) name = `api-${external}.example.com`;
     else {
