@@ -36,7 +36,7 @@ import { PROTO_TCP, PROTO_UDP } from '../net/proto.js';
 import { mix32 } from '../net/hash.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../net/l4.js';
 import { rssHash, rssQueue } from '../net/rss.js';
-import { externalAddress, isClusterDnsService, kEphemeralFirst, kEphemeralSpan, kExternalNames, LookupPlan, type DnsFlowOptions } from './lookups.js';
+import { externalAddress, isClusterDnsService, kEphemeralFirst, kExternalBase, kEphemeralSpan, kExternalNames, LookupPlan, type DnsFlowOptions } from './lookups.js';
 
 /** Flow kinds, as `as const` labels and ids. */
 export const kFlowKinds = ['cluster-ip', 'pod-same-node', 'pod-cross-node', 'node-port', 'load-balancer', 'egress'] as const;
@@ -288,7 +288,7 @@ function geometric(u32: number, q: number): number {
   return n;
 }
 
-const kEgressTcpBase = 0x97650000; // 151.101.0.0/16: CDN-like destinations, TCP 443 (lookups.ts externalAddress)
+const kEgressTcpBase = kExternalBase; // TCP 443
 const kEgressDns = [0x08080808, 0x08080404]; // 8.8.8.8, 8.8.4.4: UDP 53
 const kAllowedClients = 0xc6336400; // 198.51.100.0/24 (the synthetic LoadBalancers' source range)
 const kOtherClients = 0x64400000; // 100.64.0.0/10 (CGNAT): clients outside that range

@@ -214,9 +214,12 @@ export class LookupPlan {
   }
 }
 
-/** The address external name K resolves to (151.101.0.0/16, where the replay's egress flows go). */
+/** 151.101.0.0/16: CDN-like destinations of the replay's egress flows, and of the external names. */
+export const kExternalBase = 0x97650000;
+
+/** The address external name K resolves to. */
 export function externalAddress(k: number): number {
-  return (0x97650000 + k) >>> 0;
+  return (kExternalBase + k) >>> 0;
 }
 
 /** kube-system's DNS Services (kube-dns, kube-dns-upstream): not called by the replay's applications when --dns sends real lookups. */
