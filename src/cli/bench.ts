@@ -90,10 +90,24 @@ Options:
   --policies LIST   network policies per cluster, e.g. 0,100,1000,10000 (the mix of kdp
                     generate --policies; enforced on Calico CNIs): a grid dimension, so the
                     sweep measures first-packet cost and established throughput against it
+  --dns             DNS cells only: each connection a pod opens to a ClusterIP first resolves
+                    the Service's name (\`svc\` in its namespace, \`svc.ns\` across) as its
+                    resolver would (kubelet's resolv.conf, glibc's search order, A and AAAA on
+                    one socket per name: real query and answer sizes), each name a UDP flow
+                    to the nameserver through the mode's rules and conntrack; the cluster gets
+                    kube-system/kube-dns (CoreDNS on every node). Cells with NodeLocal DNSCache
+                    off and on (its NOTRACK rules, a per-node cache with CoreDNS's 5 s TTLs, a
+                    TCP connection to kube-dns-upstream per miss) for each --ndots. Reports DNS
+                    queries per connection, the conntrack entries DNS makes and its share, and
+                    the first-packet cost with the lookup
+  --ndots LIST      the pods' ndots with --dns, e.g. 5,1 (5 is kubelet's; 1 as a pod's
+                    dnsConfig sets it)                            [default: 5,1]
+  --dns-external S  with --dns, the share of looked-up connections that call an external
+                    name (api-K.example.com, one of 256) instead of a Service   [default: 0.1]
   --repeats N       runs per cell (medians and min-max spread)    [default: ${kDefaultRepeats}; --full ${kFullRepeats}]
   --out DIR         results directory                             [default: results]
   --resume          skip cells already in DIR/results.jsonl (same key: mode, Services,
-                    endpoints, CNI, workers, flows, seed, zipf, conntrack)
+                    endpoints, CNI, workers, flows, seed, zipf, conntrack, policies, dns)
   --full            the long sweep (see above)
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
@@ -249,6 +263,9 @@ export const kSweepFlags = {
   conntrack: { type: 'string' },
   repeats: { type: 'string' },
   policies: { type: 'string' },
+  dns: { type: 'boolean' },
+  ndots: { type: 'string' },
+  'dns-external': { type: 'string' },
   full: { type: 'boolean' },
 } as const;
 
@@ -258,6 +275,7 @@ type SweepFlagValues = { [K in keyof typeof kSweepFlags]?: (typeof kSweepFlags)[
 export function planFromFlags(values: SweepFlagValues, cores: number, onSkip: (why: string) => void): SweepCell[] {
   const modes = listOption(values.modes, 'modes');
   for (const m of modes ?? []) if (!kModes.some((k) => k.name === m)) throw new UsageError(`--modes takes ${modeList}, not "${m}"`);
+  for (const flag of ['ndots', 'dns-external'] as const) if (values[flag] !== undefined && !values.dns) throw new UsageError(`--${flag} shapes the DNS cells: give it with --dns`);
   const cnis = listOption(values.cni, 'cni');
   for (const c of cnis ?? []) if (!(kCnis as readonly string[]).includes(c)) throw new UsageError(`--cni takes ${kCnis.join(', ')}, not "${c}"`);
   let zipf: number | undefined;
@@ -276,11 +294,23 @@ export function planFromFlags(values: SweepFlagValues, cores: number, onSkip: (w
     zipf,
     conntrack: choiceOption(values.conntrack, 'conntrack', ['fit', 'kube-proxy'] as const, 'fit'),
     policies: intList(values.policies, 'policies', 0, 1_000_000),
+    ...(values.dns ? { dns: dnsFromFlags(values) } : {}),
     full: values.full === true,
     repeats: values.repeats === undefined ? undefined : intOption(values.repeats, 'repeats', 1, 1, 100),
     cores,
     onSkip,
   });
+}
+
+/** --dns's grid: --ndots (default 5,1) and --dns-external (default 0.1); either without --dns is a usage error. */
+function dnsFromFlags(values: SweepFlagValues): { ndots: number[]; external: number } {
+  const ndots = intList(values.ndots, 'ndots', 0, 15) ?? [5, 1];
+  const text = values['dns-external'];
+  const external = text === undefined ? 0.1 : Number(text);
+  if (text !== undefined && (text.trim() === '' || !Number.isFinite(external) || external < 0 || external > 1)) {
+    throw new UsageError(`--dns-external takes the share of looked-up connections that call an external name, from 0 to 1 (e.g. 0.1), not "${text}"`);
+  }
+  return { ndots, external };
 }
 
 /**

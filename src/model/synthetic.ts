@@ -12,7 +12,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { formatCidr, formatIp, type Cidr } from '../net/ipv4.js';
 import { clusterFromObjects } from './load.js';
 import { Prng } from './prng.js';
-import { kCnis, kDefaultCiliumConfig, kDefaultNodePortRange } from './read-config.js';
+import { kCnis, kDefaultCiliumConfig, kDefaultNodePortRange, kNodeLocalDnsIp } from './read-config.js';
 import type { Cluster, Cni, ModeName } from './types.js';
 
 export interface SyntheticOptions {
@@ -29,6 +29,13 @@ export interface SyntheticOptions {
    * the policy mix of `policyObjects`.
    */
   readonly policies?: number;
+  /**
+   * Cluster DNS for `kdp bench --dns`: kube-system/kube-dns (CoreDNS, one replica per node, on
+   * each node's pod block after the Services' endpoints) and, with `nodeLocal`, NodeLocal
+   * DNSCache (ClusterNetwork `spec.nodeLocalDNS`, its kube-dns-upstream Service; in IPVS mode
+   * kubelet's clusterDNS is the link-local address, as the addon's instructions ask).
+   */
+  readonly dns?: { readonly nodeLocal: boolean };
 }
 
 export const kDefaultSyntheticOptions = { cni: 'calico-vxlan', seed: 1, mode: '' } as const;
@@ -109,8 +116,12 @@ export function generateObjects(options: SyntheticOptions): object[] {
     apiVersion: 'kdp.dev/v1alpha1',
     kind: 'ClusterNetwork',
     metadata: { name: 'cluster' },
-    spec: { cni, mtu: 1500, serviceNodePortRange: `${nodePortRange[0]}-${nodePortRange[1]}` },
+    spec: { cni, mtu: 1500, serviceNodePortRange: `${nodePortRange[0]}-${nodePortRange[1]}`, ...(options.dns?.nodeLocal ? { nodeLocalDNS: {} } : {}) },
   });
+  if (options.dns?.nodeLocal && options.mode === 'ipvs') {
+    // NodeLocal DNSCache's docs: with kube-proxy in IPVS mode, kubelet's --cluster-dns is the local address.
+    objects.push({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', clusterDNS: [formatIp(kNodeLocalDnsIp)] });
+  }
   objects.push({ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: [formatCidr(kServiceCidr)] } });
   if (calico) {
     objects.push({
@@ -252,7 +263,46 @@ export function generateObjects(options: SyntheticOptions): object[] {
   // synthetic cluster, to a power of two. The report marks cells past the default (lbMapMax).
   if (cilium && lbMapBound > kDefaultCiliumConfig.lbMapMax) ciliumData['bpf-lb-map-max'] = String(2 ** Math.ceil(Math.log2(lbMapBound)));
   if (policies > 0) objects.push(...namespaceObjects(), ...podObjects, ...policyObjects(policies, S));
+  if (options.dns) objects.push(...clusterDnsObjects(options.dns.nodeLocal, nodeNames, allocatePod));
   return objects;
+}
+
+/** kube-dns's and kube-dns-upstream's ClusterIPs: the top of the service CIDR, past any synthetic Service's. */
+const kKubeDnsIp = kServiceCidr.base + 2 ** (32 - kServiceCidr.prefix) - 246; // 10.111.255.10
+const kKubeDnsUpstreamIp = kKubeDnsIp + 1;
+
+/**
+ * kube-system/kube-dns as kubeadm's CoreDNS addon makes it (ports dns 53/UDP, dns-tcp 53/TCP,
+ * metrics 9153/TCP), with one ready CoreDNS pod per node; with NodeLocal DNSCache also the addon's
+ * kube-dns-upstream, the same pods behind another ClusterIP (nodelocaldns.yaml).
+ */
+function clusterDnsObjects(nodeLocal: boolean, nodeNames: readonly string[], allocatePod: (n: number) => string): object[] {
+  const ports = [
+    { name: 'dns', protocol: 'UDP', port: 53 },
+    { name: 'dns-tcp', protocol: 'TCP', port: 53 },
+    { name: 'metrics', protocol: 'TCP', port: 9153 },
+  ];
+  const endpoints = nodeNames.map((nodeName, n) => ({ addresses: [allocatePod(n)], conditions: { ready: true, serving: true, terminating: false }, nodeName }));
+  const out: object[] = [];
+  const service = (name: string, ip: number, svcPorts: typeof ports): void => {
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { namespace: 'kube-system', name, labels: { 'k8s-app': 'kube-dns' } },
+      spec: { type: 'ClusterIP', clusterIP: formatIp(ip), clusterIPs: [formatIp(ip)], ipFamilies: ['IPv4'], ports: svcPorts.map((p) => ({ ...p, targetPort: p.port })) },
+    });
+    out.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${name}-0`, namespace: 'kube-system', labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4',
+      ports: svcPorts,
+      endpoints,
+    });
+  };
+  service('kube-dns', kKubeDnsIp, ports);
+  if (nodeLocal) service('kube-dns-upstream', kKubeDnsUpstreamIp, ports.slice(0, 2));
+  return out;
 }
 
 /** Namespaces of the synthetic Services (ns-00..ns-49) and a monitoring namespace, labelled. */

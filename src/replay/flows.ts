@@ -18,17 +18,25 @@
  * 1024 + floor(id / clients) mod 64512), so no two flows share a 5-tuple below
  * clients x 64512 flows: every first packet really is a new connection.
  *
+ * With `dns` (`kdp bench --dns`, src/replay/lookups.ts), each connection a pod opens to a name
+ * (ClusterIP connections, and the share of them that calls an external name instead) is preceded
+ * in the flow list by its lookup: one UDP flow per name the resolver asks, from the pod to its
+ * nameserver on port 53 (A and AAAA on one socket, as glibc sends them: the two queries, then the
+ * two answers), and behind NodeLocal DNSCache, on each cache miss, the cache's TCP connection to
+ * kube-dns-upstream. They share the connection's id; `lookup` tells them apart.
+ *
  * This module has no Node.js imports: it runs in workers, tests and the browser alike.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { Prng } from '../model/prng.js';
 import type { Cluster } from '../model/types.js';
 import type { PodNetworkPlan } from '../dataplane/pod-network.js';
-import { ENTRY_EXTERNAL, ENTRY_POD } from '../dataplane/pipeline.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../dataplane/pipeline.js';
 import { PROTO_TCP, PROTO_UDP } from '../net/proto.js';
 import { mix32 } from '../net/hash.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../net/l4.js';
 import { rssHash, rssQueue } from '../net/rss.js';
+import { externalAddress, isClusterDnsService, kEphemeralFirst, kExternalBase, kEphemeralSpan, kExternalNames, LookupPlan, type DnsFlowOptions } from './lookups.js';
 
 /** Flow kinds, as `as const` labels and ids. */
 export const kFlowKinds = ['cluster-ip', 'pod-same-node', 'pod-cross-node', 'node-port', 'load-balancer', 'egress'] as const;
@@ -49,7 +57,14 @@ export interface FlowOptions {
   /** Zipf exponent of Service popularity; 0 is uniform. */
   readonly zipf?: number;
   readonly mix?: FlowMix;
+  /** Name lookups before connections (`kdp bench --dns`); absent: none. */
+  readonly dns?: DnsFlowOptions;
 }
+
+/** What a flow of the chunk is: a connection, one name of a lookup (pod to nameserver), or node-local-dns's upstream query. */
+export const LOOKUP_NONE = 0;
+export const LOOKUP_QUERY = 1;
+export const LOOKUP_UPSTREAM = 2;
 
 /** Samples ranks 0..n-1 with P(k) proportional to 1/(k+1)^s (s = 0: uniform). */
 export class ZipfSampler {
@@ -119,6 +134,14 @@ export class FlowChunk {
   readonly rand: Uint32Array;
   /** RSS hash of the first packet's tuple. */
   readonly rss: Uint32Array;
+  /** LOOKUP_NONE for a connection, LOOKUP_QUERY / LOOKUP_UPSTREAM for a lookup's flow. */
+  readonly lookup: Uint8Array;
+  /** On a connection: how many names its lookup asked (0: it looked nothing up). */
+  readonly names: Uint8Array;
+  /** On a lookup's flow: the wire size of the query, and of the answers to A and to AAAA. */
+  readonly queryBytes: Uint16Array;
+  readonly answerBytes: Uint16Array;
+  readonly answer6Bytes: Uint16Array;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new InvalidArgumentError('options.capacity must be a positive integer');
@@ -137,6 +160,34 @@ export class FlowChunk {
     this.response = new Uint8Array(capacity);
     this.rand = new Uint32Array(capacity);
     this.rss = new Uint32Array(capacity);
+    this.lookup = new Uint8Array(capacity);
+    this.names = new Uint8Array(capacity);
+    this.queryBytes = new Uint16Array(capacity);
+    this.answerBytes = new Uint16Array(capacity);
+    this.answer6Bytes = new Uint16Array(capacity);
+  }
+
+  /** Copies slot `j` of `from` into slot `k` (every column). */
+  copySlot(from: FlowChunk, j: number, k: number): void {
+    this.id[k] = from.id[j];
+    this.kind[k] = from.kind[j];
+    this.proto[k] = from.proto[j];
+    this.srcIp[k] = from.srcIp[j];
+    this.dstIp[k] = from.dstIp[j];
+    this.srcPort[k] = from.srcPort[j];
+    this.dstPort[k] = from.dstPort[j];
+    this.node[k] = from.node[j];
+    this.entry[k] = from.entry[j];
+    this.servicePort[k] = from.servicePort[j];
+    this.request[k] = from.request[j];
+    this.response[k] = from.response[j];
+    this.rand[k] = from.rand[j];
+    this.rss[k] = from.rss[j];
+    this.lookup[k] = from.lookup[j];
+    this.names[k] = from.names[j];
+    this.queryBytes[k] = from.queryBytes[j];
+    this.answerBytes[k] = from.answerBytes[j];
+    this.answer6Bytes[k] = from.answer6Bytes[j];
   }
 }
 
@@ -166,6 +217,14 @@ export function newPacketSpec(): PacketSpec {
  */
 export function packetAt(chunk: FlowChunk, j: number, p: number, podMtu: number, out: PacketSpec): void {
   const r = chunk.rand[j];
+  const lookup = chunk.lookup[j];
+  if (lookup === LOOKUP_QUERY) {
+    // glibc's A and AAAA on one socket: both queries, then both answers.
+    out.flags = 0;
+    out.dir = p < 2 ? DIR_FORWARD : DIR_REPLY;
+    out.payload = p < 2 ? chunk.queryBytes[j] : p === 2 ? chunk.answerBytes[j] : chunk.answer6Bytes[j];
+    return;
+  }
   if (chunk.proto[j] !== PROTO_TCP) {
     // UDP request/response: DNS-like requests, responses up to the MTU.
     out.flags = 0;
@@ -189,11 +248,12 @@ export function packetAt(chunk: FlowChunk, j: number, p: number, podMtu: number,
   } else if (p < 3 + req) {
     out.dir = DIR_FORWARD;
     out.flags = TCP_PSH | TCP_ACK;
-    out.payload = requestSize(r, p, mss);
+    // DNS over TCP: each message after its 2-byte length (RFC 1035 4.2.2).
+    out.payload = lookup === LOOKUP_UPSTREAM ? 2 + chunk.queryBytes[j] : requestSize(r, p, mss);
   } else if (p < 3 + req + resp) {
     out.dir = DIR_REPLY;
     out.flags = p === 2 + req + resp ? TCP_PSH | TCP_ACK : TCP_ACK;
-    out.payload = responseSize(r, p, mss, mss);
+    out.payload = lookup === LOOKUP_UPSTREAM ? 2 + (p === 3 + req ? chunk.answerBytes[j] : chunk.answer6Bytes[j]) : responseSize(r, p, mss, mss);
   } else {
     const k = p - (3 + req + resp);
     out.dir = k === 1 ? DIR_REPLY : DIR_FORWARD;
@@ -228,7 +288,7 @@ function geometric(u32: number, q: number): number {
   return n;
 }
 
-const kEgressTcpBase = 0x97650000; // 151.101.0.0/16: CDN-like destinations, TCP 443
+const kEgressTcpBase = kExternalBase; // TCP 443
 const kEgressDns = [0x08080808, 0x08080404]; // 8.8.8.8, 8.8.4.4: UDP 53
 const kAllowedClients = 0xc6336400; // 198.51.100.0/24 (the synthetic LoadBalancers' source range)
 const kOtherClients = 0x64400000; // 100.64.0.0/10 (CGNAT): clients outside that range
@@ -260,6 +320,12 @@ export class FlowSet {
   readonly #zClusterIp: ZipfSampler | null;
   readonly #zNodePort: ZipfSampler | null;
   readonly #zLb: ZipfSampler | null;
+  /** Name lookups (null without --dns), the namespace of each client pod, and generate()'s lookup target. */
+  readonly lookups: LookupPlan | null;
+  readonly #podNamespace: Uint16Array;
+  readonly #scratch = new FlowChunk(1);
+  #target = -1;
+  #externalTarget = -1;
 
   constructor(cluster: Cluster, plan: PodNetworkPlan, options: FlowOptions) {
     const seed = options.seed >>> 0;
@@ -281,14 +347,20 @@ export class FlowSet {
     const ips: number[] = [];
     const nodesOf: number[] = [];
     const ports: number[] = [];
-    for (const svc of cluster.services) {
-      if (svc.ports.length === 0) continue;
+    const namespaces: string[] = [];
+    this.lookups = options.dns ? new LookupPlan(cluster, options.dns) : null;
+    // With real lookups, kube-dns is reached by them, not called as an application Service.
+    const app = (s: number): boolean => !options.dns || !isClusterDnsService(cluster, s);
+    for (let s = 0; s < cluster.services.length; s++) {
+      const svc = cluster.services[s];
+      if (svc.ports.length === 0 || !app(s)) continue;
       const port = cluster.ports[svc.ports[0]];
       for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
         if (eps.node[r] < 0) continue;
         ips.push(eps.ip[r]);
         nodesOf.push(eps.node[r]);
         ports.push(eps.port[r]);
+        namespaces.push(svc.namespace);
       }
     }
     if (ips.length === 0) {
@@ -299,6 +371,7 @@ export class FlowSet {
           ips.push((block.base + 2) >>> 0);
           nodesOf.push(i);
           ports.push(8080);
+          namespaces.push('default');
         }
       });
     }
@@ -306,12 +379,14 @@ export class FlowSet {
     this.podIp = Uint32Array.from(ips);
     this.podNode = Uint16Array.from(nodesOf);
     this.podPort = Uint16Array.from(ports);
+    const lookups = this.lookups;
+    this.#podNamespace = Uint16Array.from(namespaces, (ns) => (lookups ? lookups.namespaceIndex(ns) : 0));
     const byNode: number[][] = cluster.nodes.map(() => []);
     for (let p = 0; p < ips.length; p++) byNode[nodesOf[p]].push(p);
     this.podsOfNode = byNode.map((l) => Uint32Array.from(l));
 
     // Popularity: a seeded permutation of the Services; ports of one Service stay together.
-    const order = Array.from({ length: cluster.services.length }, (_, i) => i);
+    const order = Array.from({ length: cluster.services.length }, (_, i) => i).filter(app);
     const rng = new Prng(mix32(seed, 0x706f7075));
     for (let i = order.length - 1; i > 0; i--) {
       const j = rng.below(i + 1);
@@ -353,6 +428,8 @@ export class FlowSet {
     const r3 = mix32(h0, 3);
     const r4 = mix32(h0, 4);
     const r5 = mix32(h0, 5);
+    this.#target = -1;
+    this.#externalTarget = -1;
     let kind = 0;
     const u = r1 / 4294967296;
     const cum = this.#cumMix;
@@ -394,12 +471,19 @@ export class FlowSet {
       srcIp = this.podIp[client];
       srcPort = 1024 + (Math.floor(id / pods) % kPortSpan);
       node = this.podNode[client];
-      if (kind === FLOW_CLUSTER_IP) {
+      if (kind === FLOW_CLUSTER_IP && this.lookups !== null && mix32(h0, 6) / 4294967296 < this.lookups.options.external) {
+        // The external share: the application calls an API outside the cluster by name.
+        kind = FLOW_EGRESS;
+        this.#externalTarget = mix32(h0, 7) % kExternalNames;
+        dstIp = externalAddress(this.#externalTarget);
+        dstPort = 443;
+      } else if (kind === FLOW_CLUSTER_IP) {
         sp = this.clusterIpPorts[this.#zClusterIp!.sample(r2)];
         const port = cluster.ports[sp];
         dstIp = cluster.services[port.service].clusterIPs[0];
         dstPort = port.port;
         proto = port.protocol;
+        this.#target = port.service;
       } else if (kind === FLOW_EGRESS) {
         if (r3 % 5 === 0) {
           proto = PROTO_UDP;
@@ -437,6 +521,95 @@ export class FlowSet {
     out.response[j] = proto === PROTO_TCP ? geometric(r5, 0.5) : 0;
     out.rand[j] = r5;
     out.rss[j] = rssHash(srcIp, dstIp, srcPort, dstPort);
+    out.lookup[j] = LOOKUP_NONE;
+    out.names[j] = 0;
+  }
+
+  /**
+   * The names connection `id` looks up, in order (empty when it looks nothing up), as ids into
+   * `lookups.names`. Call right after generate(id).
+   */
+  #lookupOf(id: number): Int32Array | null {
+    const plan = this.lookups;
+    if (plan === null || (this.#target < 0 && this.#externalTarget < 0)) return null;
+    return plan.lookup(this.#podNamespace[id % this.podIp.length], this.#target, this.#externalTarget);
+  }
+
+  /** The names connection `id` looks up, absolute, in the order its resolver asks them ([] when none). */
+  lookupNames(id: number): string[] {
+    this.generate(id, this.#scratch, 0);
+    const ids = this.#lookupOf(id);
+    return ids ? Array.from(ids, (n) => this.lookups!.names[n]) : [];
+  }
+
+  /**
+   * Cost: generation, outside the timed runBatch (counted in rxNs): a Map get per connection
+   * for its planned names, one per name for the node's cache, and ~20 column writes per flow;
+   * no allocation once every (namespace, target) has been planned.
+   *
+   * Writes connection `id`'s lookup flows, then the connection, from slot out.count on, keeping
+   * those RSS sends to queue `shard` of `shards`. Every id must be written once, in order: the
+   * node caches remember what earlier ids asked.
+   */
+  #writeWithLookups(id: number, out: FlowChunk, shard: number, shards: number): void {
+    const plan = this.lookups!;
+    const conn = this.#scratch;
+    this.generate(id, conn, 0);
+    const ids = this.#lookupOf(id);
+    let j = out.count;
+    if (ids !== null) {
+      conn.names[0] = ids.length;
+      const pods = this.podIp.length;
+      const client = id % pods;
+      const node = this.podNode[client];
+      const sockets = Math.floor(id / pods) * plan.maxNames;
+      const now = id * plan.options.secondsPerFlow;
+      for (let q = 0; q < ids.length; q++) {
+        const name = ids[q];
+        const sport = kEphemeralFirst + ((sockets + q) % kEphemeralSpan);
+        this.#lookupFlow(out, j, id, LOOKUP_QUERY, PROTO_UDP, this.podIp[client], sport, plan.server, node, ENTRY_POD, plan.serverPort, name, 2, 0);
+        if (rssQueue(out.rss[j], shards) === shard) j++;
+        if (plan.upstream !== 0 && !plan.external(name) && plan.cacheMiss(node, name, now)) {
+          this.#lookupFlow(out, j, id, LOOKUP_UPSTREAM, PROTO_TCP, this.nodeIp[node], plan.nextUpstreamPort(node), plan.upstream, node, ENTRY_HOST, plan.upstreamPort, name, 2, 2);
+          if (rssQueue(out.rss[j], shards) === shard) j++;
+        }
+      }
+    }
+    if (rssQueue(conn.rss[0], shards) === shard) out.copySlot(conn, 0, j++);
+    out.count = j;
+  }
+
+  #lookupFlow(out: FlowChunk, j: number, id: number, lookup: number, proto: number, srcIp: number, srcPort: number, dstIp: number, node: number, entry: number, sp: number, name: number, request: number, response: number): void {
+    const plan = this.lookups!;
+    out.id[j] = id;
+    out.kind[j] = FLOW_CLUSTER_IP;
+    out.proto[j] = proto;
+    out.srcIp[j] = srcIp;
+    out.dstIp[j] = dstIp;
+    out.srcPort[j] = srcPort;
+    out.dstPort[j] = 53;
+    out.node[j] = node;
+    out.entry[j] = entry;
+    out.servicePort[j] = sp;
+    out.request[j] = request;
+    out.response[j] = response;
+    out.rand[j] = mix32(id, srcPort);
+    out.rss[j] = rssHash(srcIp, dstIp, srcPort, 53);
+    out.lookup[j] = lookup;
+    out.names[j] = 0;
+    out.queryBytes[j] = plan.queryBytes[name];
+    out.answerBytes[j] = plan.answerBytes[name];
+    out.answer6Bytes[j] = plan.answer6Bytes[name];
+  }
+
+  /** Flows one id can write at most: its connection, and with lookups each name's query and upstream connection. */
+  get flowsPerIdMax(): number {
+    return this.lookups ? 1 + 2 * this.lookups.maxNames : 1;
+  }
+
+  /** Forgets per-run state (the node caches): call before replaying from id 0 again. */
+  reset(): void {
+    this.lookups?.reset();
   }
 
   /**
@@ -446,6 +619,11 @@ export class FlowSet {
   fillShard(first: number, count: number, shard: number, shards: number, out: FlowChunk): number {
     out.count = 0;
     let k = 0;
+    if (this.lookups !== null) {
+      const most = this.flowsPerIdMax;
+      for (; k < count && out.count + most <= out.capacity; k++) this.#writeWithLookups(first + k, out, shard, shards);
+      return k;
+    }
     for (; k < count && out.count < out.capacity; k++) {
       const j = out.count;
       this.generate(first + k, out, j);

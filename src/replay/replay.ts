@@ -9,6 +9,10 @@
  *      flow (packet 1 of every flow, then packet 2, ...), so that conntrack sees the whole
  *      table's working set, as a busy node does.
  *
+ * With --dns, each chunk's lookup flows (flows.ts LOOKUP_*) go first in both phases, in batches of
+ * their own, timed apart (`lookupNs`): a name is resolved before its connection opens, and the
+ * connections' figures stay comparable with cells without lookups.
+ *
  * Only `runBatch` is timed (one clock read before and after each batch): writing the header
  * bytes (`PacketBatch.push`, what the NIC's DMA does) is measured apart as `rxNs`.
  *
@@ -29,7 +33,7 @@ import { dataplaneFromImage, dataplaneImage, type DataplaneImage } from '../comp
 import { InvalidArgumentError } from '../errors.js';
 import type { ServiceDataplane } from '../compile/dataplane.js';
 import { CompiledCluster } from '../dataplane/compiled-cluster.js';
-import { CT_COUNTER_NAMES } from '../dataplane/conntrack.js';
+import { CT_COUNTER_NAMES, type ConntrackTable } from '../dataplane/conntrack.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { addCounterRecord, emptyCounterRecord, type CounterRecord } from '../dataplane/counters.js';
 import { END_EXTERNAL, END_HOST, END_POD } from '../dataplane/next.js';
@@ -39,7 +43,8 @@ import { generateCluster } from '../model/synthetic.js';
 import { mix32 } from '../net/hash.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
 import { kBatchSize, PacketBatch } from '../net/batch.js';
-import { DIR_FORWARD, FlowChunk, FlowSet, newPacketSpec, packetAt, packetCount } from './flows.js';
+import { DIR_FORWARD, FlowChunk, FlowSet, LOOKUP_NONE, LOOKUP_UPSTREAM, newPacketSpec, packetAt, packetCount } from './flows.js';
+import { kDnsPort } from './lookups.js';
 
 /**
  * Nodes of the synthetic cluster a cell replays on: two give both the same-node and the
@@ -62,6 +67,15 @@ export interface SetupKey {
   readonly zipf: number;
   /** Network policies of the synthetic cluster (`kdp generate --policies`); absent or 0: none. */
   readonly policies?: number;
+  /**
+   * `kdp bench --dns`: connections look their names up first (src/replay/lookups.ts), through
+   * kube-dns alone or behind NodeLocal DNSCache; absent: no lookups (and no kube-dns Service).
+   */
+  readonly dns?: 'kube-dns' | 'nodelocal';
+  /** The pods' ndots with `dns` (5 as kubelet writes it when absent). */
+  readonly ndots?: number;
+  /** With `dns`, the share of looked-up connections that call an external name (0 when absent). */
+  readonly dnsExternal?: number;
 }
 
 export interface ReplayTask extends SetupKey {
@@ -114,10 +128,28 @@ export interface ShardResult extends CounterRecord {
   readonly nodesCompiled: number;
   /** Milliseconds this worker spent building its setup for this task (0 when cached). */
   readonly setupMs: number;
+  /**
+   * With --dns: connections that looked a name up and the names they asked (a lookup's sockets;
+   * each carries an A and an AAAA query), the upstream connections node-local-dns opened on cache
+   * misses, the lookups' packets and the nanoseconds inside runBatch spent on them (both phases),
+   * lookup flows whose first packet was not delivered, and the conntrack entries left by DNS in
+   * every node's table (original tuple to port 53 of a cluster DNS address: a nameserver, a
+   * node-local-dns listener, kube-dns-upstream, a CoreDNS pod), counted from the tables.
+   */
+  readonly lookupConnections: number;
+  readonly lookupNames: number;
+  readonly upstreamConnections: number;
+  readonly lookupPackets: number;
+  readonly lookupNs: number;
+  readonly failedLookups: number;
+  readonly dnsConntrackEntries: number;
+  /** With --dns: the lookups' flows replayed (their first packets): resolver sockets and upstream connections. */
+  readonly lookupFlows: number;
 }
 
 export function setupKeyString(k: SetupKey): string {
-  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.seed}|${k.zipf}${k.policies ? `|policies=${k.policies}` : ''}`;
+  const dns = k.dns ? `|dns=${k.dns},ndots=${k.ndots ?? 5},external=${k.dnsExternal ?? 0}` : '';
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.seed}|${k.zipf}${k.policies ? `|policies=${k.policies}` : ''}${dns}`;
 }
 
 /**
@@ -151,11 +183,13 @@ export class ReplaySetup {
     this.spec = spec;
     this.mode = modeNamed(spec.mode);
     this.key = setupKeyString(spec);
-    this.cluster = generateCluster({ services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode, policies: spec.policies ?? 0 });
+    this.cluster = generateCluster({
+      services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode, policies: spec.policies ?? 0,
+      ...(spec.dns ? { dns: { nodeLocal: spec.dns === 'nodelocal' } } : {}),
+    });
     const attach = images ? (c: Cluster, n: number): ServiceDataplane => dataplaneFromImage(c, images[n]) : undefined;
     this.compiledCluster = new CompiledCluster(this.cluster, spec.mode, attach);
     this.plan = this.compiledCluster.plan;
-    this.flowSet = new FlowSet(this.cluster, this.plan, { seed: spec.seed, zipf: spec.zipf });
     this.clusterMs = clock() - t0;
     if (images) {
       if (images.length !== this.cluster.nodes.length || images.some((img, n) => img.mode !== spec.mode || img.node !== n)) {
@@ -165,6 +199,7 @@ export class ReplaySetup {
       for (let n = 0; n < images.length; n++) this.compiledCluster.dataplane(n);
       this.attachMs = clock() - t1;
       this.#images = [...images];
+      this.flowSet = this.#flowSet();
       return;
     }
     // Every node's rules are compiled here, never inside a timed batch.
@@ -173,6 +208,15 @@ export class ReplaySetup {
       this.compiledCluster.dataplane(n);
       this.compileMs.push(clock() - t);
     }
+    this.flowSet = this.#flowSet();
+  }
+
+  /** The cell's flows; with --dns their lookups, which reach NodeLocal DNSCache unless the mode balances at the socket (Cilium), past the cache. */
+  #flowSet(): FlowSet {
+    const spec = this.spec;
+    const cacheReached = spec.dns === 'nodelocal' && this.compiledCluster.dataplane(0).socketLb !== true;
+    const dns = spec.dns ? { dns: { ndots: spec.ndots ?? 5, external: spec.dnsExternal ?? 0, cacheReached, secondsPerFlow: kFlowInterval } } : {};
+    return new FlowSet(this.cluster, this.plan, { seed: spec.seed, zipf: spec.zipf, ...dns });
   }
 
   /**
@@ -227,8 +271,10 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const mode = setup.mode;
   const cluster = setup.cluster;
   setup.resetRules();
+  setup.flowSet.reset();
   const kubeProxy = task.conntrack === 'kube-proxy';
-  const max = kubeProxy ? `kube-proxy/${shards}` : conntrackMaxFor(flows, shards, mode);
+  const fit = conntrackMaxFor(flows * trackedPerFlow(setup.flowSet), shards, mode);
+  const max = kubeProxy ? `kube-proxy/${shards}` : fit;
   let ctx = ctxCache?.ctx;
   if (ctx && ctxCache!.max === max) {
     // Reuse the tables (allocating hundreds of MB per repeat only feeds the GC): empty them and
@@ -237,7 +283,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     ctx.counters.reset();
     ctx.now = 0;
   } else {
-    const conntrackMax = kubeProxy ? 'kube-proxy' : conntrackMaxFor(flows, shards, mode);
+    const conntrackMax = kubeProxy ? 'kube-proxy' : fit;
     ctx = new PipelineContext(setup.compiledCluster, { seed: setup.spec.seed, conntrackMax, conntrackShards: shards, capacity: kBatchSize });
     if (ctxCache) {
       ctxCache.ctx = ctx;
@@ -247,11 +293,13 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   ctx.clock = task.stageTiming === false ? null : clock;
   const c = ctx;
 
-  const flowSet = setup.flowSet;
   const podMtu = setup.plan.podMtu;
   const eps = cluster.endpoints;
+  const flowSet = setup.flowSet;
   const batch = new PacketBatch({ capacity: kBatchSize });
-  const chunk = new FlowChunk(Math.ceil(kChunkFlows / shards) + kChunkFlows / 4 + 64);
+  // Room for a whole chunk's ids with every flow they can write (a lookup's flows too), so that a
+  // chunk is replayed at once: a small remainder would put a flow's SYN/ACK and ACK in one batch.
+  const chunk = new FlowChunk((Math.ceil(kChunkFlows / shards) + kChunkFlows / 4 + 64) * flowSet.flowsPerIdMax);
   const cap = chunk.capacity;
   // Per flow of the chunk: where the first packet arrived (the reply starts there), whether it
   // did, its packet count, and sequence numbers.
@@ -270,6 +318,13 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
 
   let nFlows = 0;
   let failed = 0;
+  let failedLookups = 0;
+  let lookupConnections = 0;
+  let lookupNames = 0;
+  let upstreamConnections = 0;
+  let lookupPackets = 0;
+  let lookupNs = 0;
+  let lookupFlows = 0;
   let firstPackets = 0;
   let estPackets = 0;
   let newNs = 0;
@@ -295,7 +350,8 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     runBatch(c, batch);
     const dt = (clock() - t0) * 1e6;
     if (phase === 0) newNs += dt;
-    else estNs += dt;
+    else if (phase === 1) estNs += dt;
+    else lookupNs += dt;
   };
 
   for (let first = 0; first < flows; ) {
@@ -308,47 +364,67 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
       const n = chunk.count;
       if (n === 0) continue;
       c.now = (first + consumed) * kFlowInterval;
-      nFlows += n;
 
-      // Phase 1: first packets.
+      // Phase 1: first packets. Pass 0 sends the lookups' flows (none without --dns), pass 1 the
+      // connections', each timed on its own: a name is resolved before its connection opens.
       let tRx = clock();
-      for (let j0 = 0; j0 < n; j0 += kBatchSize) {
-        const j1 = Math.min(n, j0 + kBatchSize);
-        batch.reset();
-        for (let j = j0; j < j1; j++) {
-          const r = chunk.rand[j];
-          seqF[j] = r;
-          seqR[j] = mix32(r, 0x53594e41);
-          pkts[j] = packetCount(chunk, j);
-          packetAt(chunk, j, 0, podMtu, spec);
-          const i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], 0);
-          inject(c, batch, i, chunk.node[j], chunk.entry[j]);
-          seqF[j] = (seqF[j] + (spec.payload || 1)) >>> 0;
-          flowOfSlot[i] = j;
-        }
-        const t1 = clock();
-        rxNs += (t1 - tRx) * 1e6;
-        run(0);
-        tRx = clock();
-        firstPackets += j1 - j0;
-        for (let i = 0; i < batch.count; i++) {
-          const j = flowOfSlot[i];
-          const end = batch.verdict[i];
-          aSrc[j] = batch.srcIp[i];
-          aDst[j] = batch.dstIp[i];
-          aSport[j] = batch.srcPort[i];
-          aDport[j] = batch.dstPort[i];
-          aNode[j] = batch.node[i];
-          aEntry[j] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
-          const ok = end === END_POD || end === END_HOST || end === END_EXTERNAL;
-          alive[j] = ok ? 1 : 0;
-          if (!ok) failed++;
+      for (let pass = 0; pass < 2; pass++) {
+        const lookups = pass === 0;
+        for (let j0 = 0; j0 < n; ) {
+          batch.reset();
+          let j = j0;
+          for (; j < n && batch.count < kBatchSize; j++) {
+            if ((chunk.lookup[j] !== LOOKUP_NONE) !== lookups) continue;
+            const r = chunk.rand[j];
+            seqF[j] = r;
+            seqR[j] = mix32(r, 0x53594e41);
+            pkts[j] = packetCount(chunk, j);
+            packetAt(chunk, j, 0, podMtu, spec);
+            const i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], 0);
+            inject(c, batch, i, chunk.node[j], chunk.entry[j]);
+            seqF[j] = (seqF[j] + (spec.payload || 1)) >>> 0;
+            flowOfSlot[i] = j;
+          }
+          j0 = j;
+          if (batch.count === 0) continue;
+          const t1 = clock();
+          rxNs += (t1 - tRx) * 1e6;
+          run(lookups ? 2 : 0);
+          tRx = clock();
+          if (lookups) lookupPackets += batch.count;
+          else firstPackets += batch.count;
+          for (let i = 0; i < batch.count; i++) {
+            const k = flowOfSlot[i];
+            const end = batch.verdict[i];
+            aSrc[k] = batch.srcIp[i];
+            aDst[k] = batch.dstIp[i];
+            aSport[k] = batch.srcPort[i];
+            aDport[k] = batch.dstPort[i];
+            aNode[k] = batch.node[i];
+            aEntry[k] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+            const ok = end === END_POD || end === END_HOST || end === END_EXTERNAL;
+            alive[k] = ok ? 1 : 0;
+            if (!ok) {
+              if (lookups) failedLookups++;
+              else failed++;
+            }
+          }
         }
       }
       rxNs += (clock() - tRx) * 1e6;
 
       // The decisions, from the entry node's conntrack (untimed; lookups are not counted as hits).
       for (let j = 0; j < n; j++) {
+        if (chunk.lookup[j] === LOOKUP_NONE) {
+          nFlows++;
+          if (chunk.names[j] > 0) {
+            lookupConnections++;
+            lookupNames += chunk.names[j];
+          }
+        } else {
+          lookupFlows++;
+          if (chunk.lookup[j] === LOOKUP_UPSTREAM) upstreamConnections++;
+        }
         const ep = c.world.flowEndpoint(chunk.node[j], chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
         const sp = chunk.servicePort[j];
         const id = chunk.id[j] >>> 0;
@@ -366,39 +442,46 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
         hi = (hi + mix32(v, 0x9e3779b9)) >>> 0;
       }
 
-      // Phase 2: established packets, interleaved across the chunk's flows.
-      let maxP = 0;
-      for (let j = 0; j < n; j++) if (alive[j] && pkts[j] > maxP) maxP = pkts[j];
-      tRx = clock();
-      batch.reset();
-      for (let p = 1; p < maxP; p++) {
-        for (let j = 0; j < n; j++) {
-          if (alive[j] === 0 || p >= pkts[j]) continue;
-          packetAt(chunk, j, p, podMtu, spec);
-          let i: number;
-          if (spec.dir === DIR_FORWARD) {
-            i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
-            inject(c, batch, i, chunk.node[j], chunk.entry[j]);
-            seqF[j] = (seqF[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
-          } else {
-            i = batch.push(chunk.proto[j], aDst[j], aDport[j], aSrc[j], aSport[j], spec.payload, spec.flags, seqR[j], seqF[j]);
-            inject(c, batch, i, aNode[j], aEntry[j]);
-            seqR[j] = (seqR[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
-          }
-          if (batch.count === kBatchSize) {
-            rxNs += (clock() - tRx) * 1e6;
-            run(1);
-            estPackets += batch.count;
-            batch.reset();
-            tRx = clock();
+      // Phase 2: later packets, interleaved across the chunk's flows: the lookups' (pass 0), then
+      // the connections' (pass 1).
+      for (let pass = 0; pass < 2; pass++) {
+        const lookups = pass === 0;
+        const phase = lookups ? 2 : 1;
+        let maxP = 0;
+        for (let j = 0; j < n; j++) if (alive[j] && (chunk.lookup[j] !== LOOKUP_NONE) === lookups && pkts[j] > maxP) maxP = pkts[j];
+        tRx = clock();
+        batch.reset();
+        for (let p = 1; p < maxP; p++) {
+          for (let j = 0; j < n; j++) {
+            if (alive[j] === 0 || p >= pkts[j] || (chunk.lookup[j] !== LOOKUP_NONE) !== lookups) continue;
+            packetAt(chunk, j, p, podMtu, spec);
+            let i: number;
+            if (spec.dir === DIR_FORWARD) {
+              i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
+              inject(c, batch, i, chunk.node[j], chunk.entry[j]);
+              seqF[j] = (seqF[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
+            } else {
+              i = batch.push(chunk.proto[j], aDst[j], aDport[j], aSrc[j], aSport[j], spec.payload, spec.flags, seqR[j], seqF[j]);
+              inject(c, batch, i, aNode[j], aEntry[j]);
+              seqR[j] = (seqR[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
+            }
+            if (batch.count === kBatchSize) {
+              rxNs += (clock() - tRx) * 1e6;
+              run(phase);
+              if (lookups) lookupPackets += batch.count;
+              else estPackets += batch.count;
+              batch.reset();
+              tRx = clock();
+            }
           }
         }
-      }
-      rxNs += (clock() - tRx) * 1e6;
-      if (batch.count > 0) {
-        run(1);
-        estPackets += batch.count;
-        batch.reset();
+        rxNs += (clock() - tRx) * 1e6;
+        if (batch.count > 0) {
+          run(phase);
+          if (lookups) lookupPackets += batch.count;
+          else estPackets += batch.count;
+          batch.reset();
+        }
       }
     }
     first += take;
@@ -410,11 +493,14 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   let ctCap = 0;
   let ctLive = 0;
   for (const name of CT_COUNTER_NAMES) conntrack[name] = 0;
+  let dnsEntries = 0;
+  const dnsAddresses = flowSet.lookups ? clusterDnsAddresses(cluster) : null;
   for (const ct of c.world.conntrackTables()) {
     for (let k = 0; k < CT_COUNTER_NAMES.length; k++) conntrack[CT_COUNTER_NAMES[k]] += ct.counters[k];
     ctBytes += ct.buffer.byteLength;
     ctCap += ct.maxEntries;
     ctLive += ct.count;
+    if (dnsAddresses) dnsEntries += dnsEntriesOf(ct, dnsAddresses);
   }
   const counters = emptyCounterRecord();
   c.counters.addInto(counters);
@@ -445,7 +531,51 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     tableBytes,
     nodesCompiled: dps.length,
     setupMs: 0,
+    lookupConnections,
+    lookupNames,
+    upstreamConnections,
+    lookupPackets,
+    lookupNs,
+    failedLookups,
+    dnsConntrackEntries: dnsEntries,
+    lookupFlows,
   };
+}
+
+/**
+ * Conntrack entries per flow id the 'fit' sizing plans for: 1, and with lookups each looked-up
+ * connection's names (and as many upstream connections behind a cache) for the share of ids that
+ * look up (the ClusterIP share of the mix).
+ */
+function trackedPerFlow(flowSet: FlowSet): number {
+  const plan = flowSet.lookups;
+  if (!plan) return 1;
+  return 1 + flowSet.mix[0] * plan.maxNames * (plan.upstream ? 2 : 1);
+}
+
+/** Every address DNS is sent to in the cluster: the nameservers, node-local-dns's, kube-dns-upstream, and the endpoints of the Services behind them. */
+function clusterDnsAddresses(cluster: Cluster): Set<number> {
+  const dns = cluster.dns;
+  const out = new Set<number>([...dns.servers, ...(dns.nodeLocal?.listenIps ?? []), ...(dns.nodeLocal?.upstream ? [dns.nodeLocal.upstream] : [])]);
+  for (let s = 0; s < cluster.services.length; s++) {
+    if (!out.has(cluster.services[s].clusterIPs[0] ?? -1)) continue;
+    for (const p of cluster.services[s].ports) {
+      const port = cluster.ports[p];
+      for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) out.add(cluster.endpoints.ip[r]);
+    }
+  }
+  return out;
+}
+
+/** Live entries of `ct` whose original tuple goes to port 53 of one of `addresses` (a scan of the table: after the run, untimed). */
+function dnsEntriesOf(ct: ConntrackTable, addresses: Set<number>): number {
+  let n = 0;
+  const { status, tuple } = ct;
+  for (let e = 0; e < ct.maxEntries; e++) {
+    if (status[e] === 0) continue;
+    if ((tuple[e * 6 + 2] & 0xffff) === kDnsPort && addresses.has(tuple[e * 6 + 1])) n++;
+  }
+  return n;
 }
 
 /** The merged counters of every shard of one run (one repeat of a cell). */
@@ -498,6 +628,14 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
     conntrackBytes: sum((s) => s.conntrackBytes),
     conntrackCapacity: sum((s) => s.conntrackCapacity),
     conntrackEntries: sum((s) => s.conntrackEntries),
+    lookupConnections: sum((s) => s.lookupConnections),
+    lookupNames: sum((s) => s.lookupNames),
+    upstreamConnections: sum((s) => s.upstreamConnections),
+    lookupPackets: sum((s) => s.lookupPackets),
+    lookupNs: sum((s) => s.lookupNs),
+    failedLookups: sum((s) => s.failedLookups),
+    dnsConntrackEntries: sum((s) => s.dnsConntrackEntries),
+    lookupFlows: sum((s) => s.lookupFlows),
     tableBytes: max((s) => s.tableBytes),
     nodesCompiled: max((s) => s.nodesCompiled),
     setupMs: max((s) => s.setupMs),

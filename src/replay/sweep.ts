@@ -56,6 +56,11 @@ export interface PlanOptions {
   readonly zipf?: number;
   /** Network policies per cluster (CellKey.policies): a grid dimension when given. */
   readonly policies?: readonly number[];
+  /**
+   * `kdp bench --dns`: only DNS cells, for each ndots and with NodeLocal DNSCache off and on
+   * (CellKey.dns, ndots, dnsExternal), a grid dimension.
+   */
+  readonly dns?: { readonly ndots: readonly number[]; readonly external: number };
   /** How every cell sizes its conntrack tables (CellKey.conntrack); default 'fit'. */
   readonly conntrack?: 'fit' | 'kube-proxy';
   readonly full?: boolean;
@@ -82,8 +87,8 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   const repeats = o.repeats ?? (full ? kFullRepeats : kDefaultRepeats);
   const base = o.flows ?? (full ? kFullFlows : kDefaultFlows);
   const sizing = o.conntrack === 'kube-proxy' ? { conntrack: 'kube-proxy' as const } : {};
-  const cell = (mode: ModeName, s: number, cni: Cni, workers: number, policies = 0): SweepCell => ({
-    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats, ...sizing, ...(policies > 0 ? { policies } : {}),
+  const cell = (mode: ModeName, s: number, cni: Cni, workers: number, policies = 0, dns: Pick<CellKey, 'dns' | 'ndots' | 'dnsExternal'> = {}): SweepCell => ({
+    mode, services: s, endpointsPerService: endpoints, cni, workers, flows: base, seed, zipf, repeats, ...sizing, ...(policies > 0 ? { policies } : {}), ...dns,
   });
   const out: SweepCell[] = [];
   const seen = new Set<string>();
@@ -102,11 +107,14 @@ export function planSweep(o: PlanOptions): SweepCell[] {
     }
   };
   const sortedServices = [...services].sort((a, b) => a - b);
-  if (o.workers !== undefined || o.cnis !== undefined || o.policies !== undefined) {
+  if (o.workers !== undefined || o.cnis !== undefined || o.policies !== undefined || o.dns !== undefined) {
     const cnis = o.cnis ?? [kDefaultCni];
     const workers = o.workers ?? [1];
     const policies = [...(o.policies ?? [0])].sort((a, b) => a - b);
-    for (const s of sortedServices) for (const cni of cnis) for (const w of workers) for (const p of policies) for (const m of modes) add(cell(m, s, cni, w, p));
+    const dnsCells: Pick<CellKey, 'dns' | 'ndots' | 'dnsExternal'>[] = o.dns
+      ? o.dns.ndots.flatMap((ndots) => (['kube-dns', 'nodelocal'] as const).map((dns) => ({ dns, ndots, dnsExternal: o.dns!.external })))
+      : [{}];
+    for (const s of sortedServices) for (const cni of cnis) for (const w of workers) for (const p of policies) for (const d of dnsCells) for (const m of modes) add(cell(m, s, cni, w, p, d));
     return out;
   }
   for (const s of sortedServices) for (const m of modes) add(cell(m, s, kDefaultCni, 1));
@@ -132,7 +140,8 @@ const kFlowUs = 12;
  */
 export function cellWeight(c: SweepCell): number {
   const { cost } = modeNamed(c.mode);
-  const perFlowUs = (cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService;
+  // A --dns cell's connections each bring their lookup's flows: about twice the packets and rule walks (100-Service runs).
+  const perFlowUs = ((cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService) * (c.dns ? 2 : 1);
   const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
   return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
 }
@@ -198,6 +207,7 @@ export function planLines(cells: readonly SweepCell[], calibration: { scale: num
       zipf: c.zipf,
       ...(c.conntrack === 'kube-proxy' ? { conntrack: c.conntrack } : {}),
       ...(c.policies ? { policies: c.policies } : {}),
+      ...(c.dns ? { dns: c.dns, ndots: c.ndots, dnsExternal: c.dnsExternal } : {}),
       repeats: c.repeats,
       estimateSeconds: Math.round(seconds * 10) / 10,
       estimateBasis: calibration ? 'calibrated' : 'model',
@@ -324,7 +334,9 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
   const nsPerPacket = median(estNs);
   const totalNs = median(runs.map((r) => (r.run.newPhaseNs + r.run.establishedPhaseNs) / r.run.workers));
   const sync = runs.find((r) => r.sync)?.sync;
-  const packets = first.firstPackets + first.establishedPackets;
+  // A --dns cell's lookups are packets through the same stages and rules: counted in, as their own first packets.
+  const packets = first.firstPackets + first.establishedPackets + first.lookupPackets;
+  const firstPackets = first.firstPackets + first.lookupFlows;
   const stages: Record<string, number> = {};
   for (const [k, v] of Object.entries(first.stageNs)) stages[k] = v / packets;
   const serviceNatNs = first.stageNs['service-nat'] ?? 0;
@@ -377,6 +389,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     zipf: cell.zipf,
     conntrack: cell.conntrack ?? 'fit',
     ...(cell.policies ? { policies: cell.policies } : {}),
+    ...(cell.dns ? { dns: cell.dns, ndots: cell.ndots ?? 5, dnsExternal: cell.dnsExternal ?? 0 } : {}),
     finishedAt: new Date().toISOString(),
     packets,
     wireBytes: first.wireBytes,
@@ -384,7 +397,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     newFlow: { nsPerFlow, perSecond: 1e9 / nsPerFlow, ...(runs.length > 1 ? { spread: spreadOf(newNs) } : {}) },
     established: { packetsPerSecond: 1e9 / nsPerPacket, nsPerPacket, ...(runs.length > 1 ? { spread: spreadOf(estNs) } : {}) },
     ...(modeNamed(cell.mode).ruleScan === true && first.decisionWork > 0
-      ? { iptables: { rulesPerFirstPacket: first.decisionWork / first.firstPackets, nsPerRule: serviceNatNs / first.decisionWork } }
+      ? { iptables: { rulesPerFirstPacket: first.decisionWork / firstPackets, nsPerRule: serviceNatNs / first.decisionWork } }
       : {}),
     sync: {
       fullMs: sync?.fullMs ?? runs[0]!.compileMs[0] ?? 0,
@@ -396,11 +409,33 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
     ...(sync?.figures ? { modeFigures: sync.figures } : {}),
     limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement },
+    ...(cell.dns ? { lookups: lookupsOf(runs) } : {}),
     stages,
     counters,
     decisionChecksum: first.decisionChecksum,
   };
   return result;
+}
+
+/** CellResult.lookups of a --dns cell's runs: counts from the first, times the median over runs. */
+function lookupsOf(runs: readonly PoolRun[]): NonNullable<CellResult['lookups']> {
+  const first = runs[0]!.run;
+  const lookupNs = median(runs.map((r) => r.run.lookupNs / Math.max(1, r.run.lookupConnections) / r.run.workers));
+  const newNs = median(runs.map((r) => r.run.newPhaseNs / r.run.firstPackets / r.run.workers));
+  const created = first.conntrack.new ?? 0;
+  return {
+    connections: first.flows,
+    lookedUp: first.lookupConnections,
+    names: first.lookupNames,
+    queries: 2 * first.lookupNames,
+    queriesPerConnection: first.lookupConnections > 0 ? (2 * first.lookupNames) / first.lookupConnections : 0,
+    upstreamConnections: first.upstreamConnections,
+    conntrackEntries: first.dnsConntrackEntries,
+    conntrackShare: created > 0 ? first.dnsConntrackEntries / created : 0,
+    lookupNsPerConnection: lookupNs,
+    firstPacketNs: newNs + lookupNs,
+    failedLookups: first.failedLookups,
+  };
 }
 
 export interface SweepProgress {

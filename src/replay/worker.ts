@@ -48,7 +48,8 @@ export default function replayWorker(task: WorkerTask): WorkerResult {
     ctxCache = {};
     const t0 = clock();
     setup = new ReplaySetup(
-      { mode: task.mode, services: task.services, endpointsPerService: task.endpointsPerService, cni: task.cni, seed: task.seed, zipf: task.zipf, ...(task.policies ? { policies: task.policies } : {}) },
+      { mode: task.mode, services: task.services, endpointsPerService: task.endpointsPerService, cni: task.cni, seed: task.seed, zipf: task.zipf, ...(task.policies ? { policies: task.policies } : {}),
+        ...(task.dns ? { dns: task.dns, ndots: task.ndots ?? 5, dnsExternal: task.dnsExternal ?? 0 } : {}) },
       clock,
       task.images,
     );

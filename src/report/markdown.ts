@@ -3,6 +3,7 @@
  * what the data says, the charts and a table per mode. Pure: the same results give the same
  * bytes (no clock is read), so a regenerated report only changes when the data does.
  */
+import { dnsLabel, dnsSection } from './dns-section.js';
 import { profileSection, type ProfileSummary } from './profile-section.js';
 import { buildCharts } from './charts.js';
 import {
@@ -88,6 +89,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
   if (charts.length === 0) out.push('No chart: the Services sweep has fewer than two Services counts, and no cells differ only in workers.', '');
   for (const c of charts) out.push(`### ${c.title}`, '', `![${c.title}](${chartsPath}/${c.file})`, '', c.caption, '');
   if (!charts.some((c) => c.file.startsWith('workers-'))) out.push('Throughput vs workers: not measured (no cells that differ only in workers).', '');
+  out.push(...dnsSection(results));
   out.push('## Results by mode', '', ...modeTables(results));
   return { markdown: out.join('\n'), charts: charts.map((c) => ({ file: c.file, svg: c.svg })) };
 }
@@ -293,6 +295,7 @@ function modeTables(results: readonly CellResult[]): string[] {
     if (varies((c) => c.flows)) cols.push({ head: 'Flows', right: true, value: (c) => formatCount(c.flows) });
     if (varies((c) => `${c.seed}|${c.zipf}`)) cols.push({ head: 'Seed / Zipf', right: true, value: (c) => `${c.seed} / ${c.zipf}` });
     if (varies((c) => c.policies ?? 0)) cols.push({ head: 'Policies', right: true, value: (c) => formatCount(c.policies ?? 0) });
+    if (varies((c) => `${dnsLabel(c)}|${c.ndots ?? ''}`)) cols.push({ head: 'DNS', right: false, value: (c) => (c.dns ? `${dnsLabel(c)}, ndots ${c.ndots ?? 5}` : 'no lookups') });
     if (varies((c) => c.conntrack ?? 'fit')) cols.push({ head: 'Conntrack', right: false, value: (c) => c.conntrack ?? 'fit' });
     // Drops are counted only when they happen, so a kdp cell without the counter dropped none; a cell without counters (a kernel baseline) did not count.
     if (cells.some((c) => c.conntrack === 'kube-proxy' || (c.counters?.['drop:conntrack-full'] ?? 0) > 0)) {

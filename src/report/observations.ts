@@ -76,8 +76,8 @@ export interface Observations {
 const kLinearSlope = 0.5;
 
 export function computeObservations(all: readonly CellResult[]): Observations {
-  // Observations are about the proxy modes; a policy sweep's cells are read in their own charts.
-  const results = all.filter((c) => (c.policies ?? 0) === 0);
+  // Observations are about the proxy modes; a policy sweep's cells are read in their own charts, --dns cells in their section.
+  const results = all.filter((c) => (c.policies ?? 0) === 0 && !c.dns);
   const sweep = byMode(servicesSweep(results));
   const slopes = (get: (c: CellResult) => number) => {
     const out: ModeSlope[] = [];

@@ -32,6 +32,17 @@ export interface CellKey {
    * `counters["drop:policy"]`.
    */
   readonly policies?: number;
+  /**
+   * `kdp bench --dns`: each connection a pod opens to a name resolves it first, as its resolver
+   * would (src/replay/lookups.ts), through `kube-dns` alone or behind NodeLocal DNSCache
+   * (`nodelocal`); the synthetic cluster then has kube-system/kube-dns (and kube-dns-upstream).
+   * Absent: no lookups. `ndots` is the pods' (5 as kubelet writes it, 1 as `dnsConfig` can set),
+   * `dnsExternal` the share of looked-up connections that call an external name instead of a
+   * Service. The measurements are in `lookups`.
+   */
+  readonly dns?: 'kube-dns' | 'nodelocal';
+  readonly ndots?: number;
+  readonly dnsExternal?: number;
 }
 
 /** A measured quantity over repeated runs: the median and the spread. */
@@ -52,7 +63,7 @@ export interface CellResult extends CellKey {
   readonly gbitPerSecond: number;
   readonly newFlow: { readonly nsPerFlow: number; readonly perSecond: number; readonly spread?: Spread };
   readonly established: { readonly packetsPerSecond: number; readonly nsPerPacket: number; readonly spread?: Spread };
-  /** iptables modes only. */
+  /** iptables modes only. In a --dns cell, first packets include the lookups' (rule walks of kube-dns's ClusterIP). */
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
   /**
    * Rule-sync cost (src/replay/sync-cost.ts). `fullMs`: compile of node 0's tables from the model.
@@ -99,7 +110,35 @@ export interface CellResult extends CellKey {
    * repeats.
    */
   readonly limits: { readonly randomReadNs: number; readonly independentReadNs?: number; readonly scanNsPerElement: number };
-  /** ns per packet in each pipeline stage, by stage name. */
+  /**
+   * `kdp bench --dns` cells only, from the first run (times: the median over runs, per worker as
+   * `newFlow`). `connections`: connections replayed; `lookedUp`: those that resolved a name first
+   * (ClusterIP connections and the external share); `names`: names their resolvers asked (one
+   * UDP socket each, from the pod to its nameserver on port 53); `queries`: DNS queries sent, an
+   * A and an AAAA per name; `queriesPerConnection`: queries / lookedUp. `upstreamConnections`:
+   * node-local-dns's TCP connections to kube-dns-upstream, one per cache miss (0 without the
+   * cache). `conntrackEntries`: entries DNS left in every node's table (original tuple to port 53
+   * of a nameserver, node-local-dns, kube-dns-upstream or a CoreDNS pod), counted in the tables
+   * after the run; `conntrackShare`: of every entry the run created (counter `new`, all nodes).
+   * `lookupNsPerConnection`: runBatch time spent on a lookup's packets (queries, answers, upstream
+   * connections), per looked-up connection; `firstPacketNs`: what a looked-up connection's first
+   * packet costs with its lookup: `newFlow.nsPerFlow` + `lookupNsPerConnection`.
+   * `failedLookups`: lookup flows whose first packet was not delivered.
+   */
+  readonly lookups?: {
+    readonly connections: number;
+    readonly lookedUp: number;
+    readonly names: number;
+    readonly queries: number;
+    readonly queriesPerConnection: number;
+    readonly upstreamConnections: number;
+    readonly conntrackEntries: number;
+    readonly conntrackShare: number;
+    readonly lookupNsPerConnection: number;
+    readonly firstPacketNs: number;
+    readonly failedLookups: number;
+  };
+  /** ns per packet in each pipeline stage, by stage name (in a --dns cell, over the lookups' packets too). */
   readonly stages?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;
   /** Which endpoint each flow got, hashed: equal across worker counts for the same seed. */
@@ -168,5 +207,6 @@ export function cellKeyString(k: CellKey): string {
   // `fit` adds nothing, so the keys (and shards) of every earlier sweep stay what they were.
   const conntrack = k.conntrack === 'kube-proxy' ? '|conntrack=kube-proxy' : '';
   const policies = k.policies ? `|policies=${k.policies}` : '';
-  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}${conntrack}${policies}`;
+  const dns = k.dns ? `|dns=${k.dns},ndots=${k.ndots ?? 5},external=${k.dnsExternal ?? 0}` : '';
+  return `${k.mode}|${k.services}|${k.endpointsPerService}|${k.cni}|${k.workers}|${k.flows}|${k.seed}|${k.zipf}${conntrack}${policies}${dns}`;
 }

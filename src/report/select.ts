@@ -38,13 +38,14 @@ export function sortModes(modes: Iterable<string>): string[] {
 }
 
 type KeyField = keyof CellKey;
-const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf', 'conntrack', 'policies'];
+const kKeyFields: readonly KeyField[] = ['mode', 'services', 'endpointsPerService', 'cni', 'workers', 'flows', 'seed', 'zipf', 'conntrack', 'policies', 'dns', 'ndots', 'dnsExternal'];
 
 /** A string of every key field except `omit`: cells with the same one differ only in those. */
 export function keyWithout(cell: CellKey, omit: readonly KeyField[]): string {
   // A result from before `conntrack` existed was sized to fit.
   // A result without `policies` had none.
-  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(f === 'conntrack' ? cell.conntrack ?? 'fit' : f === 'policies' ? cell.policies ?? 0 : cell[f])).join('|');
+  // A result without `dns` looked nothing up.
+  return kKeyFields.filter((f) => !omit.includes(f)).map((f) => String(f === 'conntrack' ? cell.conntrack ?? 'fit' : f === 'policies' ? cell.policies ?? 0 : cell[f] ?? '')).join('|');
 }
 
 /** Groups of cells equal on every key field except `vary`, each group with at least two cells. */
@@ -75,7 +76,7 @@ export function servicesSweep(results: readonly CellResult[]): CellResult[] {
   }
   // Tables sized to fit first: a kube-proxy-sized cell that drops flows measures the limit, not the proxy.
   // Then clusters without policies: the Services sweep measures the proxy, the policy sweep its own chart.
-  const score = (c: CellResult[]) => [(c[0]!.conntrack ?? 'fit') === 'fit' ? 1 : 0, (c[0]!.policies ?? 0) === 0 ? 1 : 0, c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
+  const score = (c: CellResult[]) => [(c[0]!.conntrack ?? 'fit') === 'fit' ? 1 : 0, (c[0]!.policies ?? 0) === 0 && !c[0]!.dns ? 1 : 0, c[0]!.workers === 1 ? 1 : 0, c[0]!.cni === kDefaultCni ? 1 : 0, new Set(c.map((r) => `${r.mode}|${r.services}`)).size];
   let best: CellResult[] = [];
   let bestScore = [-1, -1, -1, -1, -1];
   for (const c of contexts.values()) {

@@ -27,8 +27,8 @@ export const kMaxMemoryLatencyFactor = 2;
 export const kMinTwoWorkerSpeedup = 1.8;
 
 export function evaluateTargets(all: readonly CellResult[]): TargetResult[] {
-  // The targets are the proxy modes': cells of a policy sweep have their own charts.
-  const results = all.filter((c) => (c.policies ?? 0) === 0);
+  // The targets are the proxy modes': cells of a policy sweep have their own charts, --dns cells their section.
+  const results = all.filter((c) => (c.policies ?? 0) === 0 && !c.dns);
   const sweep = servicesSweep(results);
   return [iptablesScan(sweep, results), hashFlat(sweep), ...established(results), ...workers(results)];
 }
