@@ -120,14 +120,15 @@ const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
  * external and firewall chains and one endpoint chain per distinct endpoint, and (with ClientIP
  * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
  */
-export function roomNames(cluster: Cluster, port: ServicePort): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
+export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyMap<number, string>): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
   const base = servicePortChainBase(cluster, port);
   const chains = [kPrefixService + base, kPrefixLocal + base, kPrefixExternal + base, kPrefixFirewall + base];
   const sets: string[] = [];
   const seen = new Set<string>();
   const affinity = cluster.services[port.service].affinity.clientIP;
   for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
-    const eb = endpointChainBase(cluster, port, r);
+    // The ruleset's own name where it has the chain: hashing every row again would cost a tenth of the compile.
+    const eb = known?.get(r) ?? endpointChainBase(cluster, port, r);
     if (seen.has(eb)) continue;
     seen.add(eb);
     chains.push(kPrefixEndpoint + eb);
@@ -370,7 +371,23 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   const caps: (readonly [number, number, number, number] | undefined)[] = [];
   let fixedChains = rs.chains.length;
   if (room) {
-    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p) : undefined));
+    // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not hashed again.
+    const known = new Map<number, string>();
+    for (const c of rs.chains) {
+      if (!c.name.startsWith(kPrefixEndpoint)) continue;
+      const port = chainPort(c.name);
+      const dnat = c.rules[c.rules.length - 1]?.action;
+      if (port < 0 || dnat?.k !== 'dnat') continue;
+      const p = cluster.ports[port];
+      const ep = cluster.endpoints;
+      for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
+        if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port && !known.has(r)) {
+          known.set(r, c.name.slice(kPrefixEndpoint.length));
+          break;
+        }
+      }
+    }
+    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p, known) : undefined));
     const roomChains = new Set<string>();
     const roomSets = new Set<string>();
     for (const n of names) {
