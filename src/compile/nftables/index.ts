@@ -78,8 +78,9 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   attach: (_cluster, shared) => nftablesFromShared(shared as NftablesShared),
   syncOneEndpoint: (_prev, cluster, next, node, _changed, clock) => nftablesOneEndpointSync(cluster, next, node, clock),
   updateEndpoints: updateNftablesEndpoints,
-  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
-  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
+  // Kubernetes v1.33, pkg/proxy/nftables/proxier.go: NewProxier builds
+  // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
+  // time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
   // Always an incremental transaction (KEP-3866), a full one only first, after a failure, and
   // every proxyutil.FullSyncPeriod (1 h).
   syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'partial', fullSyncPeriodS: 3600 },
