@@ -45,6 +45,8 @@ export interface OneEndpointSync {
   readonly oneEndpointMs: number;
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
+  /** Chains the payload writes (declares and fills, or flushes): modes whose kernel objects are chains (iptables, nftables). */
+  readonly oneEndpointRewrittenChains?: number;
 }
 
 /**

@@ -16,7 +16,7 @@
  *    partial, or full when the mode walks everything each time (IPVS) or the hourly full sync is
  *    due. 'immediate' modes apply each change as it comes.
  *  - each sync: what kube-proxy would write is planned by the mode's sync code on the programmed
- *    and the current cluster (its bytes are counted; the planning's own time is not, it is kdp's),
+ *    and the current cluster (its bytes, rules and chains are counted; the planning's own time is not, it is kdp's),
  *    then kdp applies it to its tables (ProxyMode.updateEndpoints in place, or a recompile of the
  *    node where the mode has none), timed.
  *  - programming latency of a change = the wait for its sync + that measured apply time. The
@@ -41,6 +41,9 @@ export interface ChurnResult {
   readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
   readonly syncs: { readonly full: number; readonly partial: number };
   readonly bytesWrittenPerSecond: number;
+  /** Rules (or commands, elements) and chains those writes hold; chains only for modes whose syncs write chains. */
+  readonly rulesWrittenPerSecond: number;
+  readonly chainsWrittenPerSecond?: number;
   readonly packetsToGoneEndpoints: number;
 }
 
@@ -196,6 +199,8 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
   let full = 0;
   let partial = 0;
   let bytes = 0;
+  let rules = 0;
+  let chains: number | undefined;
   let lastFull = 0;
   // One sync at time `t` over the changes `batch`: plan what kube-proxy writes, apply to kdp's tables.
   const sync = (t: number, batch: readonly Change[]): number => {
@@ -203,7 +208,10 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     const services = [...new Set(batch.map((c) => c.service))];
     const isFull = loop.kind === 'full-walk' || (loop.fullSyncPeriodS !== undefined && t - lastFull >= loop.fullSyncPeriodS);
     if (isFull) { full++; lastFull = t; } else partial++;
-    bytes += mode.syncOneEndpoint(dp as never, programmed, next, node, services, clock).oneEndpointRewrittenBytes;
+    const written = mode.syncOneEndpoint(dp as never, programmed, next, node, services, clock);
+    bytes += written.oneEndpointRewrittenBytes;
+    rules += written.oneEndpointRewrittenRules;
+    if (written.oneEndpointRewrittenChains !== undefined) chains = (chains ?? 0) + written.oneEndpointRewrittenChains;
     const t0 = clock();
     if (mode.updateEndpoints) mode.updateEndpoints(dp as never, next, services);
     else dp = mode.compile(next, node);
@@ -309,6 +317,8 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
       programmingLatencyMs: { p50: percentile(latencies, 0.5), p90: percentile(latencies, 0.9), p99: percentile(latencies, 0.99) },
       syncs: { full, partial },
       bytesWrittenPerSecond: bytes / seconds,
+      rulesWrittenPerSecond: rules / seconds,
+      ...(chains !== undefined ? { chainsWrittenPerSecond: chains / seconds } : {}),
       packetsToGoneEndpoints: lost,
     },
     seconds,

@@ -7,6 +7,7 @@
  *    plus the syncs' own apply time; a throttled sync starts minSyncPeriod after the last one
  *    ended (Kubernetes v1.33 tryRun); an 'immediate' mode syncs once per change;
  *  - every change gets a latency, none shorter than the apply that carried it;
+ *  - every sync writes at least one rule, and one chain in the modes whose syncs write chains;
  *  - a mode that programs at once never loses a packet when flows are shorter than a pod's
  *    terminating time (kGraceS - 1/R): new flows never pick a pod that is terminating or gone.
  */
@@ -67,6 +68,17 @@ describe('runChurn', () => {
     assert.ok(Math.abs(runnerNextRun(0.5, 4.5, 4.8, 1) - 5.8) < 1e-9);
     // minSyncPeriod 2 s: the timer fires at 3.9 + 2, the token (0.75 of one missing at 4.5) comes at 6.
     assert.ok(Math.abs(runnerNextRun(0.25, 4.5, 3.9, 2) - 6) < 1e-9);
+  });
+
+  it('counts what each sync writes: rules always, chains where the mode writes chains (at least one per sync)', () => {
+    for (const mode of ['iptables', 'nftables', 'ipvs']) {
+      const run = runChurn(modeNamed(mode), cluster, 6, 3, clock, 4);
+      const syncs = run.result.syncs.full + run.result.syncs.partial;
+      assert.ok(syncs > 0, mode);
+      assert.ok(run.result.rulesWrittenPerSecond * run.seconds >= syncs, `${mode}: ${run.result.rulesWrittenPerSecond} rules/s over ${syncs} syncs`);
+      if (mode === 'ipvs') assert.equal(run.result.chainsWrittenPerSecond, undefined, 'IPVS syncs write virtual servers, not chains');
+      else assert.ok((run.result.chainsWrittenPerSecond ?? 0) * run.seconds >= syncs, `${mode}: ${run.result.chainsWrittenPerSecond} chains/s over ${syncs} syncs`);
+    }
   });
 
   it('immediate: one sync per change, no wait, nothing lost', () => {
