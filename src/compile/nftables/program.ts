@@ -139,19 +139,21 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyM
 
 /**
  * Upper bounds of a port's rules, matches, address CIDRs and numgen targets, from what
- * build.ts's writeServicePort can write for R rows: a policy chain (cluster and local) holds a
- * masquerade rule, one affinity rule per row and a numgen of at most R branches; the external
- * chain at most 4 rules; the firewall chain 1; an endpoint chain 3 per row it serves. A rule has
- * at most 3 matches; CIDRs are the masquerade rules' ClusterIP and detector CIDRs, the firewall's
- * sources and LB IPs, and one per endpoint rule.
+ * build.ts's writeServicePort can write for R rows: each policy chain (cluster and local) holds
+ * at most a masquerade rule (3 matches), one affinity rule per row (1 match) and a numgen of at
+ * most R branches; the external chain at most 4 rules and the firewall chain 1 (1 match each);
+ * an endpoint chain, per row it serves, a masquerade rule and a DNAT (1 match each) and with
+ * affinity an update. CIDRs are the masquerade rules' ClusterIP and detector CIDRs, the external
+ * chain's detector CIDRs, the firewall's sources and LB IPs, and one per endpoint rule.
  */
 function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number, number] {
   const svc = cluster.services[port.service];
   const rows = port.endpointCount;
   const affinity = svc.affinity.clientIP ? 1 : 0;
-  const rules = 2 * (2 + affinity * rows) + 4 + 1 + 3 * rows;
+  const rules = 2 * (2 + affinity * rows) + 4 + 1 + (2 + affinity) * rows;
+  const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
   const cidrs = 2 * (1 + detectorCidrs) + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length + rows;
-  return [rules, 3 * rules, cidrs, 2 * rows];
+  return [rules, matches, cidrs, 2 * rows];
 }
 
 /** What compileProgram needs to give each Service port room for in-place updates: the node. */
