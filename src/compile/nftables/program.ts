@@ -440,16 +440,13 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
       if (r.action.k === 'numgen') nTargets += r.action.targets.length;
     }
   }
-  if (!room) {
-    // Without room every chain is counted above (fixedChains is all of them).
-  } else {
-    for (const c of caps) {
-      if (!c) continue;
-      nRules += c[0];
-      nMatches += c[1];
-      nCidrs += c[2];
-      nTargets += c[3];
-    }
+  // Without room every chain was counted above (fixedChains is all of them); with it, each port's room.
+  for (const c of caps) {
+    if (!c) continue;
+    nRules += c[0];
+    nMatches += c[1];
+    nCidrs += c[2];
+    nTargets += c[3];
   }
   const program = {
     rules: new Int32Array(nRules * kRuleStride),
