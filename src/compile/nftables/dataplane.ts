@@ -48,6 +48,8 @@ export class NftablesDataplane implements ServiceDataplane {
   readonly program: NftProgram;
   readonly local: Uint32Array;
   readonly affinityCapacity: number;
+  /** The program's seqlock word, which update.ts writes under (decideConsistent reads it per first packet). */
+  readonly generation: Int32Array;
   private readonly affinity: ExpiringTable;
   private readonly stackChain = new Int32Array(kMaxDepth);
   private readonly stackRule = new Int32Array(kMaxDepth);
@@ -77,17 +79,13 @@ export class NftablesDataplane implements ServiceDataplane {
 
   constructor(program: NftProgram, options: NftDataplaneOptions) {
     this.program = program;
+    this.generation = program.generation;
     this.node = options.node;
     this.local = Uint32Array.from(options.localAddresses);
     this.affinityCapacity = options.affinityCapacity ?? 1 << 16;
     // A dynamic set: an entry expires, a lookup does not refresh it; a full window evicts the one closest to expiry.
     this.affinity = new ExpiringTable({ capacity: nextPow2(Math.max(8, this.affinityCapacity)), hash: 'murmur-pair' });
     this.fast = createDecide(program, this.local, this.affinity);
-  }
-
-  /** The program's seqlock word, which update.ts writes under. */
-  get generation(): Int32Array {
-    return this.program.generation;
   }
 
   /** Forget every affinity entry (as a fresh node would start). */
