@@ -116,7 +116,7 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
         const lo = by[0]!;
         const hi = by[by.length - 1]!;
         const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
-        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0 ? ', each sync a recompile of the node (no in-place update)' : '';
+        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0 ? '; each sync recompiles the node: no in-place update' : '';
         return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
       });
       charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.`, {
