@@ -41,9 +41,6 @@ export interface ChurnResult {
   readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
   readonly syncs: { readonly full: number; readonly partial: number };
   readonly bytesWrittenPerSecond: number;
-  /** Rules (or commands, elements) and chains those writes hold; chains only for modes whose syncs write chains. */
-  readonly rulesWrittenPerSecond: number;
-  readonly chainsWrittenPerSecond?: number;
   readonly packetsToGoneEndpoints: number;
 }
 
@@ -56,6 +53,13 @@ export interface ChurnRun {
   readonly packets: number;
   /** Median ms kdp took to apply one sync to its tables. */
   readonly applyMs: number;
+  /**
+   * Rules (nft elements, ipvsadm and ipset commands) and chains those writes hold, per simulated
+   * second; chains only for modes whose syncs write chains (iptables, nftables). Beside `result`,
+   * whose fields are the issue's contract.
+   */
+  readonly rulesWrittenPerSecond: number;
+  readonly chainsWrittenPerSecond?: number;
 }
 
 /**
@@ -317,8 +321,6 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
       programmingLatencyMs: { p50: percentile(latencies, 0.5), p90: percentile(latencies, 0.9), p99: percentile(latencies, 0.99) },
       syncs: { full, partial },
       bytesWrittenPerSecond: bytes / seconds,
-      rulesWrittenPerSecond: rules / seconds,
-      ...(chains !== undefined ? { chainsWrittenPerSecond: chains / seconds } : {}),
       packetsToGoneEndpoints: lost,
     },
     seconds,
@@ -326,5 +328,7 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     flows: flowIndex,
     packets,
     applyMs: percentile(applyTimes, 0.5),
+    rulesWrittenPerSecond: rules / seconds,
+    ...(chains !== undefined ? { chainsWrittenPerSecond: chains / seconds } : {}),
   };
 }

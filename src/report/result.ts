@@ -80,19 +80,17 @@ export interface CellResult extends CellKey {
    * mode's sync loop, ProxyMode.syncLoop, plus kdp's measured apply; the kernel's apply is not
    * included). `syncs`: how many of each kind ran (IPVS walks everything: full). `bytesWrittenPerSecond`:
    * what kube-proxy (or the agent) would write, planned by the mode's sync code, per simulated
-   * second; `rulesWrittenPerSecond` the rules (nft elements, ipvsadm and ipset commands) in it and
-   * `chainsWrittenPerSecond` its chains (iptables and nftables only; absent in results before they
-   * were counted). `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
+   * second. `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
    * gone, which a real node loses. The run's size is in counters (churnSeconds, churnChanges,
-   * churnFlows, churnPackets, churnApplyMs: median ms of one apply).
+   * churnFlows, churnPackets, churnApplyMs: median ms of one apply), beside what the writes hold
+   * per simulated second: churnRulesWrittenPerSecond (rules, nft elements, ipvsadm and ipset
+   * commands) and churnChainsWrittenPerSecond (iptables and nftables only).
    */
   readonly churn?: {
     readonly changesPerSecond: number;
     readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
     readonly syncs: { readonly full: number; readonly partial: number };
     readonly bytesWrittenPerSecond: number;
-    readonly rulesWrittenPerSecond?: number;
-    readonly chainsWrittenPerSecond?: number;
     readonly packetsToGoneEndpoints: number;
   };
   /**
