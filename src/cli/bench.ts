@@ -118,7 +118,8 @@ Options:
                     (kube-proxy's minSyncPeriod runner, or immediate), flows from a pod to
                     ClusterIPs; adds programming latency p50/p90/p99, syncs by kind, bytes
                     written per second and packets sent to gone endpoints as the result's
-                    \`churn\`. It plans every sync with the mode's own sync code, which takes
+                    \`churn\` (rules and chains written per second in counters). It plans
+                    every sync with the mode's own sync code, which takes
                     seconds per sync at tens of thousands of Services: keep cells small
   --no-report       do not write the report at the end
   -h, --help        this text

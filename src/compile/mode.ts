@@ -45,6 +45,8 @@ export interface OneEndpointSync {
   readonly oneEndpointMs: number;
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
+  /** Chains the payload writes (declares and fills, or flushes): modes whose kernel objects are chains (iptables, nftables). */
+  readonly oneEndpointRewrittenChains?: number;
 }
 
 /**
@@ -62,10 +64,12 @@ export interface TableUpdate {
  */
 export interface SyncLoop {
   /**
-   * 'runner': kube-proxy's BoundedFrequencyRunner (Kubernetes v1.31 pkg/util/async, as the
-   * iptables, ipvs and nftables proxiers build it): a change asks for a sync, which runs at once
-   * when the runner's token bucket (one token per minSyncPeriod, `burst` tokens) allows, else
-   * when the next token comes; changes that arrive meanwhile are coalesced into that sync.
+   * 'runner': kube-proxy's BoundedFrequencyRunner (Kubernetes v1.33
+   * pkg/util/async/bounded_frequency_runner.go, as the iptables, ipvs and nftables proxiers build
+   * it): a change asks for a sync, which runs at once when the runner's token bucket (one token
+   * per minSyncPeriod, `burst` tokens) allows, else minSyncPeriod after the last sync ended or when
+   * the next token comes, whichever is later (src/replay/churn.ts runnerNextRun); changes that
+   * arrive meanwhile are coalesced into that sync.
    * 'immediate': every change is applied as it arrives (the userspace proxier's LoadBalancerRR,
    * Cilium's agent writing its BPF maps).
    */
@@ -79,7 +83,7 @@ export interface SyncLoop {
    * and diffs it against the kernel: IPVS).
    */
   readonly kind: 'partial' | 'full-walk';
-  /** Seconds between forced full syncs (proxyutil.FullSyncPeriod, one hour), when kind is partial. */
+  /** Seconds between forced full syncs (proxyutil.FullSyncPeriod, one hour: kubernetes PR 129329), when kind is partial. */
   readonly fullSyncPeriodS?: number;
 }
 

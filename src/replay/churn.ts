@@ -10,12 +10,13 @@
  *    for the next pod; rolling-update steps go round the Services: at t a gone pod becomes ready
  *    (the new replica), at t + 1/R the oldest ready pod starts terminating (serving, terminating,
  *    not ready), at t + kGraceS it is gone. Three changes a step, so steps come every 3/R seconds.
- *  - syncs: 'runner' modes run kube-proxy's BoundedFrequencyRunner (a token bucket of `burst`
- *    tokens, one per minSyncPeriod; a sync takes every change that arrived before it); a sync is
+ *  - syncs: 'runner' modes run kube-proxy's BoundedFrequencyRunner as Kubernetes v1.33 has it (a
+ *    token bucket of `burst` tokens, one per minSyncPeriod; a throttled sync waits minSyncPeriod
+ *    from the end of the last one; a sync takes every change that arrived before it); a sync is
  *    partial, or full when the mode walks everything each time (IPVS) or the hourly full sync is
  *    due. 'immediate' modes apply each change as it comes.
  *  - each sync: what kube-proxy would write is planned by the mode's sync code on the programmed
- *    and the current cluster (its bytes are counted; the planning's own time is not, it is kdp's),
+ *    and the current cluster (its bytes, rules and chains are counted; the planning's own time is not, it is kdp's),
  *    then kdp applies it to its tables (ProxyMode.updateEndpoints in place, or a recompile of the
  *    node where the mode has none), timed.
  *  - programming latency of a change = the wait for its sync + that measured apply time. The
@@ -52,6 +53,25 @@ export interface ChurnRun {
   readonly packets: number;
   /** Median ms kdp took to apply one sync to its tables. */
   readonly applyMs: number;
+  /**
+   * Rules (nft elements, ipvsadm and ipset commands) and chains those writes hold, per simulated
+   * second; chains only for modes whose syncs write chains (iptables, nftables). Beside `result`,
+   * whose fields are the issue's contract.
+   */
+  readonly rulesWrittenPerSecond: number;
+  readonly chainsWrittenPerSecond?: number;
+}
+
+/**
+ * When a run kube-proxy's BoundedFrequencyRunner is asked for at `t` starts (Kubernetes v1.33,
+ * pkg/util/async/bounded_frequency_runner.go, tryRun), given the bucket's `tokens` at t and the
+ * end of the last run: at once if a token is there; else its timer fires minSyncPeriod after that
+ * end (bfr.lastRun is taken when fn returns) and tries again, at once again until the token comes.
+ * A later request that finds a token starts sooner (the caller keeps the earliest).
+ */
+export function runnerNextRun(tokens: number, t: number, lastEnd: number, minSyncPeriodS: number): number {
+  if (tokens >= 1) return t;
+  return Math.max(lastEnd + minSyncPeriodS, t + (1 - tokens) * minSyncPeriodS);
 }
 
 export const kChurnSeconds = 10;
@@ -183,6 +203,8 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
   let full = 0;
   let partial = 0;
   let bytes = 0;
+  let rules = 0;
+  let chains: number | undefined;
   let lastFull = 0;
   // One sync at time `t` over the changes `batch`: plan what kube-proxy writes, apply to kdp's tables.
   const sync = (t: number, batch: readonly Change[]): number => {
@@ -190,7 +212,10 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     const services = [...new Set(batch.map((c) => c.service))];
     const isFull = loop.kind === 'full-walk' || (loop.fullSyncPeriodS !== undefined && t - lastFull >= loop.fullSyncPeriodS);
     if (isFull) { full++; lastFull = t; } else partial++;
-    bytes += mode.syncOneEndpoint(dp as never, programmed, next, node, services, clock).oneEndpointRewrittenBytes;
+    const written = mode.syncOneEndpoint(dp as never, programmed, next, node, services, clock);
+    bytes += written.oneEndpointRewrittenBytes;
+    rules += written.oneEndpointRewrittenRules;
+    if (written.oneEndpointRewrittenChains !== undefined) chains = (chains ?? 0) + written.oneEndpointRewrittenChains;
     const t0 = clock();
     if (mode.updateEndpoints) mode.updateEndpoints(dp as never, next, services);
     else dp = mode.compile(next, node);
@@ -238,10 +263,14 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     }
   };
 
-  // The sync loop over the change timeline.
+  // The sync loop over the change timeline: Kubernetes v1.33's BoundedFrequencyRunner
+  // (pkg/util/async/bounded_frequency_runner.go, tryRun): a run takes a token of the bucket
+  // (`burst` tokens, one more per minSyncPeriod); a run that finds none is retried minSyncPeriod
+  // after the last run *ended* (lastRun is set when fn returns), and again until a token is there.
   let tokens = loop.burst;
   let refilled = 0;
   let busyUntil = 0;
+  let lastEnd = Number.NEGATIVE_INFINITY;
   let pending: Change[] = [];
   let scheduled = Number.POSITIVE_INFINITY;
   const refill = (t: number): void => {
@@ -252,8 +281,7 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
   const ask = (t: number): void => {
     if (t < busyUntil) return; // coalesced: looked at again when the running sync ends
     refill(t);
-    if (tokens >= 1) scheduled = Math.min(scheduled, t);
-    else scheduled = Math.min(scheduled, t + (1 - tokens) * loop.minSyncPeriodS);
+    scheduled = Math.min(scheduled, runnerNextRun(tokens, t, lastEnd, loop.minSyncPeriodS));
   };
   let ci = 0;
   for (;;) {
@@ -280,6 +308,7 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
       pending = [];
       scheduled = Number.POSITIVE_INFINITY;
       busyUntil = t + sync(t, batch);
+      lastEnd = busyUntil;
       if (pending.length > 0) ask(busyUntil);
     }
   }
@@ -299,5 +328,7 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     flows: flowIndex,
     packets,
     applyMs: percentile(applyTimes, 0.5),
+    rulesWrittenPerSecond: rules / seconds,
+    ...(chains !== undefined ? { chainsWrittenPerSecond: chains / seconds } : {}),
   };
 }

@@ -485,7 +485,11 @@ export function churnOfCell(cell: SweepCell, changesPerSecond: number): Pick<Cel
   const run = runChurn(modeNamed(cell.mode), cluster, changesPerSecond, cell.seed, () => performance.now());
   return {
     churn: run.result,
-    counters: { churnSeconds: run.seconds, churnChanges: run.changes, churnFlows: run.flows, churnPackets: run.packets, churnApplyMs: run.applyMs },
+    counters: {
+      churnSeconds: run.seconds, churnChanges: run.changes, churnFlows: run.flows, churnPackets: run.packets, churnApplyMs: run.applyMs,
+      churnRulesWrittenPerSecond: run.rulesWrittenPerSecond,
+      ...(run.chainsWrittenPerSecond !== undefined ? { churnChainsWrittenPerSecond: run.chainsWrittenPerSecond } : {}),
+    },
   };
 }
 

@@ -5,7 +5,7 @@
  * dashed and hollow, so "kdp vs Linux" reads as two lines of one colour. A chart with no data is
  * left out (the Markdown says so) rather than drawn empty.
  */
-import { formatCount, kMsUnits, kPerSecondUnits, kPpsUnits, kTimeUnits } from './format.js';
+import { formatCount, formatMs, formatRatio, kMsUnits, kPerSecondUnits, kPpsUnits, kTimeUnits } from './format.js';
 import type { CellResult } from './result.js';
 import { spreadAsNs, spreadAsRate } from './spread.js';
 import { kModes } from '../compile/modes.js';
@@ -110,7 +110,16 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       if (kept.length > 0) churned.set(mode, kept);
     }
     if (rate !== undefined && churned.size > 0) {
-      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log.`, {
+      // The figures the chart shows, in words: whether each mode's latency grows with Services.
+      const growth = [...churned].map(([mode, cs]) => {
+        const by = [...cs].sort((a, b) => a.services - b.services);
+        const lo = by[0]!;
+        const hi = by[by.length - 1]!;
+        const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
+        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0 ? '; each sync recompiles the node: no in-place update' : '';
+        return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
+      });
+      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.`, {
         subtitle: ctx,
         x: { title: 'Services', scale: 'log' },
         y: { title: 'p99 programming latency', scale: 'log', unit: kMsUnits },

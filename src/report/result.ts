@@ -93,7 +93,9 @@ export interface CellResult extends CellKey {
    * what kube-proxy (or the agent) would write, planned by the mode's sync code, per simulated
    * second. `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
    * gone, which a real node loses. The run's size is in counters (churnSeconds, churnChanges,
-   * churnFlows, churnPackets, churnApplyMs: median ms of one apply).
+   * churnFlows, churnPackets, churnApplyMs: median ms of one apply), beside what the writes hold
+   * per simulated second: churnRulesWrittenPerSecond (rules, nft elements, ipvsadm and ipset
+   * commands) and churnChainsWrittenPerSecond (iptables and nftables only).
    */
   readonly churn?: {
     readonly changesPerSecond: number;

@@ -3,7 +3,7 @@
  * measured (the cells it needs are absent), and always comes with the figure it was judged on,
  * so a reader can see by how much. Kernel baselines are never judged: they measure Linux, not kdp.
  */
-import { cellLabel, formatBytes, formatCount, formatNs, formatPerSecond, formatPps, formatRatio, sig3 } from './format.js';
+import { cellLabel, formatBytes, formatCount, formatMs, formatNs, formatPerSecond, formatPps, formatRatio, sig3 } from './format.js';
 import type { CellResult } from './result.js';
 import { groupsVarying, isKernel, kHashModes, kRuleScanModes, servicesSweep } from './select.js';
 
@@ -25,12 +25,15 @@ export const kHashBaseServices = 100;
 export const kMinEstablishedPpsPerWorker = 5e6;
 export const kMaxMemoryLatencyFactor = 2;
 export const kMinTwoWorkerSpeedup = 1.8;
+/** Issue 17: kdp's full build of the rules at most a tenth of the kernel's own restore of the same text, at 10,000 Services. */
+export const kMinBuildSpeedupOverKernel = 10;
+export const kBuildVsKernelServices = 10_000;
 
 export function evaluateTargets(all: readonly CellResult[]): TargetResult[] {
   // The targets are the proxy modes': cells of a policy sweep have their own charts, --dns cells their section.
   const results = all.filter((c) => (c.policies ?? 0) === 0 && !c.dns);
   const sweep = servicesSweep(results);
-  return [iptablesScan(sweep, results), hashFlat(sweep), ...established(results), ...workers(results)];
+  return [iptablesScan(sweep, results), hashFlat(sweep), ...established(results), ...workers(results), buildVsKernel(results)];
 }
 
 function iptablesScan(sweep: readonly CellResult[], all: readonly CellResult[]): TargetResult {
@@ -188,6 +191,35 @@ function workers(all: readonly CellResult[]): TargetResult[] {
       figure: `${usable.length > 1 ? 'worst ' : ''}${formatRatio(speedup(worst))}: ${m.fmt(m.get(worst.two))} vs ${m.fmt(m.get(worst.one))} (${worst.one.mode}, ${formatCount(worst.one.services)} Services, ${worst.one.cni})${others}`,
     };
   });
+}
+
+/**
+ * kdp's full build of node 0's iptables rules (sync.fullMs of the kdp cell) against the kernel's
+ * `iptables-restore` of kdp's rendering of the same cluster (sync.fullMs of the kernel-iptables cell
+ * at the same Services, endpoints and seed, from `kdp bench --kernel`), side by side in one run.
+ */
+function buildVsKernel(all: readonly CellResult[]): TargetResult {
+  const target = `(e) iptables full build of ${formatCount(kBuildVsKernelServices)} Services ≥ ${kMinBuildSpeedupOverKernel}× faster than the kernel's iptables-restore of the same rules (kdp's time at most 1/${kMinBuildSpeedupOverKernel} of the kernel's)`;
+  const key = (c: CellResult) => `${c.services}|${c.endpointsPerService}|${c.seed}`;
+  const kernel = new Map<string, CellResult>();
+  for (const k of all) if (k.mode === 'kernel-iptables' && k.sync.fullMs > 0) kernel.set(key(k), k);
+  const pairs: { kdp: CellResult; kernel: CellResult }[] = [];
+  const seen = new Set<string>();
+  for (const c of all) {
+    const k = c.mode === 'iptables' && c.sync.fullMs > 0 ? kernel.get(key(c)) : undefined;
+    if (k && !seen.has(key(c))) {
+      seen.add(key(c));
+      pairs.push({ kdp: c, kernel: k });
+    }
+  }
+  const speedup = (p: { kdp: CellResult; kernel: CellResult }) => p.kernel.sync.fullMs / p.kdp.sync.fullMs;
+  const text = (p: { kdp: CellResult; kernel: CellResult }) => `${formatRatio(speedup(p))} at ${formatCount(p.kdp.services)} Services (kdp ${formatMs(p.kdp.sync.fullMs)}, kernel ${formatMs(p.kernel.sync.fullMs)})`;
+  const at = pairs.find((p) => p.kdp.services === kBuildVsKernelServices);
+  if (!at) {
+    const others = pairs.sort((a, b) => a.kdp.services - b.kdp.services).map(text).join('; ');
+    return { id: 'e', target, verdict: 'not measured', figure: `no iptables and kernel-iptables cells at ${formatCount(kBuildVsKernelServices)} Services in one run (\`kdp bench --kernel\`)${others ? `; measured: ${others}` : ''}` };
+  }
+  return { id: 'e', target, verdict: speedup(at) >= kMinBuildSpeedupOverKernel ? 'met' : 'missed', figure: text(at) };
 }
 
 /**

@@ -4,8 +4,10 @@
  *    terminates 1/R later and is gone kGraceS after the step; R changes per second in all;
  *  - kube-proxy's runner (token bucket: `burst` tokens, one more per minSyncPeriod) runs at most
  *    burst + T / minSyncPeriod syncs in T seconds, and a change waits at most one minSyncPeriod
- *    plus the syncs' own apply time; an 'immediate' mode syncs once per change;
+ *    plus the syncs' own apply time; a throttled sync starts minSyncPeriod after the last one
+ *    ended (Kubernetes v1.33 tryRun); an 'immediate' mode syncs once per change;
  *  - every change gets a latency, none shorter than the apply that carried it;
+ *  - every sync writes at least one rule, and one chain in the modes whose syncs write chains;
  *  - a mode that programs at once never loses a packet when flows are shorter than a pod's
  *    terminating time (kGraceS - 1/R): new flows never pick a pod that is terminating or gone.
  */
@@ -15,7 +17,7 @@ import { modeNamed } from '../../src/compile/index.js';
 import type { ProxyMode } from '../../src/compile/mode.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { EP_READY, EP_SERVING, EP_TERMINATING } from '../../src/model/types.js';
-import { churnTimeline, kGraceS, kPacketGapS, kPacketsPerFlow, runChurn } from '../../src/replay/churn.js';
+import { churnTimeline, kGraceS, kPacketGapS, kPacketsPerFlow, runChurn, runnerNextRun } from '../../src/replay/churn.js';
 
 const cluster = generateCluster({ services: 30, endpoints: 4, nodes: 2, seed: 5 });
 const clock = (): number => performance.now();
@@ -53,6 +55,29 @@ describe('runChurn', () => {
       assert.ok(syncs >= 6 / period - 1, `${syncs} syncs: the runner keeps syncing while changes come`);
       assert.equal(run.changes, churnTimeline(cluster, 20, 6, 3).changes.length, 'every change measured');
       assert.ok(run.result.programmingLatencyMs.p99 <= period * 1000 + 50 * run.applyMs + 50, `p99 ${run.result.programmingLatencyMs.p99} ms`);
+    }
+  });
+
+  it('runner: a throttled run waits minSyncPeriod from the end of the last one, and for a token (v1.33 tryRun)', () => {
+    // A token there: now. None: the timer fires minSyncPeriod after the last run ended, then
+    // retries until the bucket (one token per minSyncPeriod) has one.
+    assert.equal(runnerNextRun(1, 5, 4.5, 1), 5);
+    assert.equal(runnerNextRun(1.7, 5, 4.9, 1), 5);
+    // Ran 4.0 to 4.8 with burst 1 (bucket empty at 4.0, 0.5 of a token at 4.5): asked at 4.5,
+    // the token comes at 5.0 but the timer only fires at 4.8 + 1.
+    assert.ok(Math.abs(runnerNextRun(0.5, 4.5, 4.8, 1) - 5.8) < 1e-9);
+    // minSyncPeriod 2 s: the timer fires at 3.9 + 2, the token (0.75 of one missing at 4.5) comes at 6.
+    assert.ok(Math.abs(runnerNextRun(0.25, 4.5, 3.9, 2) - 6) < 1e-9);
+  });
+
+  it('counts what each sync writes: rules always, chains where the mode writes chains (at least one per sync)', () => {
+    for (const mode of ['iptables', 'nftables', 'ipvs']) {
+      const run = runChurn(modeNamed(mode), cluster, 6, 3, clock, 4);
+      const syncs = run.result.syncs.full + run.result.syncs.partial;
+      assert.ok(syncs > 0, mode);
+      assert.ok(run.rulesWrittenPerSecond * run.seconds >= syncs, `${mode}: ${run.rulesWrittenPerSecond} rules/s over ${syncs} syncs`);
+      if (mode === 'ipvs') assert.equal(run.chainsWrittenPerSecond, undefined, 'IPVS syncs write virtual servers, not chains');
+      else assert.ok((run.chainsWrittenPerSecond ?? 0) * run.seconds >= syncs, `${mode}: ${run.chainsWrittenPerSecond} chains/s over ${syncs} syncs`);
     }
   });
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { buildCharts } from '../../src/report/charts.js';
-import { kPpsUnits, kTimeUnits } from '../../src/report/format.js';
+import { formatCount, formatMs, formatRatio, kPpsUnits, kTimeUnits } from '../../src/report/format.js';
 import { renderLineChart } from '../../src/report/svg-chart.js';
 import { syntheticCell, syntheticSweep } from './synthetic.js';
 import { checkXml } from './xml.js';
@@ -109,5 +109,9 @@ describe('the churn chart', () => {
     assert.ok(!chart.svg.includes('data-series="ipvs"'), 'a cell at another rate is left out');
     assert.ok(!chart.svg.includes('data-series="nftables"'), 'a mode without churn draws no series');
     assert.equal(buildCharts(syntheticSweep()).some((c) => c.file === 'churn-p99.svg'), false, 'no churn, no chart');
+    // The caption says it in words: iptables' p99 here is its Services count in ms.
+    const first = Math.min(...cells.filter((c) => c.mode === 'iptables').map((c) => c.services));
+    const last = Math.max(...cells.filter((c) => c.mode === 'iptables').map((c) => c.services));
+    assert.ok(chart.caption.includes(`p99: iptables ${formatMs(first)} at ${formatCount(first)} to ${formatMs(last)} at ${formatCount(last)} (${formatRatio(last / first)})`), chart.caption);
   });
 });

@@ -89,9 +89,29 @@ describe('target (d): two workers', () => {
   });
 });
 
+describe('target (e): full build against the kernel restore of the same rules', () => {
+  const sync = (fullMs: number) => ({ fullMs, oneEndpointMs: 0.5, oneEndpointRewrittenBytes: 4096 });
+  const at = (kdpMs: number, kernelMs: number, services = 10_000) => [
+    syntheticCell({ mode: 'iptables', services, sync: sync(kdpMs) }),
+    syntheticCell({ mode: 'kernel-iptables', services, sync: sync(kernelMs) }),
+  ];
+  it('needs kdp ten times faster at 10,000 Services', () => {
+    assert.equal(target(at(1500, 15000), 'e').verdict, 'met');
+    assert.equal(target(at(1501, 15000), 'e').verdict, 'missed');
+    assert.match(target(at(1900, 15000), 'e').figure, /^7\.89× at 10k Services \(kdp 1\.9 s, kernel 15 s\)/);
+  });
+  it('is not measured without a kernel cell at the same point, and says what there is', () => {
+    const t = target(at(100, 2000, 1000), 'e');
+    assert.equal(t.verdict, 'not measured');
+    assert.match(t.figure, /measured: 20× at 1k Services/);
+    const other = [syntheticCell({ mode: 'iptables', services: 10_000 }), syntheticCell({ mode: 'kernel-iptables', services: 10_000, seed: 2 })];
+    assert.equal(target(other, 'e').verdict, 'not measured');
+  });
+});
+
 describe('targets with no results', () => {
   it('are all not measured', () => {
-    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(6).fill('not measured'));
+    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(7).fill('not measured'));
   });
 });
 

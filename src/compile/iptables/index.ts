@@ -37,11 +37,14 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   shared: iptablesShared,
   attach: (_cluster, shared) => iptablesFromShared(shared as IptablesShared),
   syncOneEndpoint: (prev, _cluster, next, node, changed, clock) => iptablesOneEndpointSync(prev.rules, next, node, changed, clock),
-  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
-  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
-  // doFullSync: needFullSync (first sync, a failed restore) or proxyutil.FullSyncPeriod (1 h) since
-  // the last full one; every other sync is partial (KEP-3453). Later releases also skip the
-  // hourly full sync in large-cluster mode (more than 1000 endpoints).
+  // Kubernetes v1.33, pkg/proxy/iptables/proxier.go: NewProxier builds
+  // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
+  // proxyutil.FullSyncPeriod, burstSyncs = 2) (maxInterval was time.Hour before PR 129329);
+  // minSyncPeriod defaults to 1 s. syncProxyRules: doFullSync = needFullSync (first sync, a failed
+  // restore, a node label change) || time.Since(lastFullSync) > FullSyncPeriod (1 h); every other
+  // sync is partial (KEP-3453); largeClusterMode (over 1000 endpoints) changes what a sync writes,
+  // not when it is full in v1.33 (only PR 138571, 2026, skips the hourly full sync there). v1.34
+  // moved the runner to pkg/proxy/runner without the burst (PR 131615): not modelled.
   syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'partial', fullSyncPeriodS: 3600 },
   orderDependent: clientIpAffinity,
   conntrackEntriesPerFlow: 2,

@@ -74,5 +74,5 @@ export function iptablesOneEndpointSync(prev: Ruleset, next: Cluster, node: numb
   const t0 = clock();
   const r = iptablesSync(prev, next, node, changed);
   const ms = clock() - t0;
-  return { fullBytes: r.fullBytes, fullRules: r.fullRules, oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rules };
+  return { fullBytes: r.fullBytes, fullRules: r.fullRules, oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rules, oneEndpointRewrittenChains: r.chains };
 }

@@ -54,8 +54,10 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ipvsOneEndpointSync(prev, next, node, clock),
   updateEndpoints: updateIpvsEndpoints,
   // rr, wrr and lc pick by the scheduler's state, which every earlier flow moved.
-  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
-  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
+  // Kubernetes v1.33, pkg/proxy/ipvs/proxier.go: NewProxier builds
+  // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
+  // syncPeriod, burstSyncs = 2); minSyncPeriod defaults to 1 s (syncPeriod, 30 s, also forces a
+  // sync when nothing changed: longer than a churn run, so not modelled).
   // syncProxyRules walks every Service on every sync and diffs it against the kernel's IPVS
   // table, then rewrites its whole (small) iptables-restore payload: no partial syncs.
   syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'full-walk' },

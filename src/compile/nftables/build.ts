@@ -217,6 +217,30 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   return { family: 'ip', table: kTableName, comment: 'rules for kube-proxy', sets: b.sets, maps: b.maps, objectOrder: b.order, chains };
 }
 
+/**
+ * One Service port's objects alone, as buildRuleset writes them for it: its chains (by name, in
+ * creation order) and its elements of each verdict map (by map name). What an in-place endpoint
+ * update (update.ts) writes into the port's room in a compiled program. Cost: O(the port's rows).
+ */
+export function buildServicePortObjects(cluster: Cluster, node: number, port: ServicePort): { readonly chains: ReadonlyMap<string, readonly Rule[]>; readonly elements: ReadonlyMap<string, readonly MapElement[]> } {
+  const b = new Builder();
+  const det = localDetector(cluster, node);
+  const ifname = cluster.proxy.detectLocalMode === 'InterfaceNamePrefix' ? `${kInterfacePrefix}*` : kBridgeInterface;
+  const nodeIP = cluster.nodes[node]?.internalIPs[0] ?? -1;
+  const m: Maps = { noEpSvc: [], noEpNp: [], fwIps: [], svcIps: [], svcNps: [] };
+  writeServicePort(b, cluster, port, node, det, ifname, nodeIP, [], m);
+  const chains = new Map<string, readonly Rule[]>();
+  for (const [name, c] of b.chains) chains.set(name, c.rules);
+  const elements = new Map<string, readonly MapElement[]>([
+    [kMapNoEndpointServices, m.noEpSvc],
+    [kMapNoEndpointNodePorts, m.noEpNp],
+    [kMapFirewallIps, m.fwIps],
+    [kMapServiceIps, m.svcIps],
+    [kMapServiceNodePorts, m.svcNps],
+  ]);
+  return { chains, elements };
+}
+
 interface Maps {
   noEpSvc: MapElement[];
   noEpNp: MapElement[];

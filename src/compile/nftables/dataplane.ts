@@ -48,6 +48,8 @@ export class NftablesDataplane implements ServiceDataplane {
   readonly program: NftProgram;
   readonly local: Uint32Array;
   readonly affinityCapacity: number;
+  /** The program's seqlock word, which update.ts writes under (decideConsistent reads it per first packet). */
+  readonly generation: Int32Array;
   private readonly affinity: ExpiringTable;
   private readonly stackChain = new Int32Array(kMaxDepth);
   private readonly stackRule = new Int32Array(kMaxDepth);
@@ -77,6 +79,7 @@ export class NftablesDataplane implements ServiceDataplane {
 
   constructor(program: NftProgram, options: NftDataplaneOptions) {
     this.program = program;
+    this.generation = program.generation;
     this.node = options.node;
     this.local = Uint32Array.from(options.localAddresses);
     this.affinityCapacity = options.affinityCapacity ?? 1 << 16;
@@ -371,16 +374,34 @@ export class NftablesDataplane implements ServiceDataplane {
   }
 
   stats(): DataplaneStats {
+    // What the ruleset holds now: a port's spare room and reserved (op 0) map keys are not in it.
+    // Cost: O(chains + sets + map slots), once per call; stats are never on the packet path.
     const p = this.program;
+    let rules = 0;
+    let chains = 0;
+    for (let c = 0; c < p.chainLive.length; c++) {
+      if (p.chainLive[c] === 0) continue;
+      chains++;
+      rules += p.chainRuleCount[c];
+    }
+    let mapElements = 0;
+    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * 3] !== 0) mapElements++;
+    let sets = 0;
+    let setElements = 0;
+    for (let i = 0; i < p.setLive.length; i++) {
+      if (p.setLive[i] === 0) continue;
+      sets++;
+      setElements += p.sets[i]?.size ?? 0;
+    }
     return {
       mode: 'nftables',
-      rules: p.ruleTexts.length,
-      chains: p.chainNames.length,
+      rules,
+      chains,
       tableBytes: p.tableBytes + this.affinity.bytes,
-      mapElements: p.mapElements,
-      setElements: p.setElements,
+      mapElements,
+      setElements,
       maps: p.mapNames.length,
-      sets: p.setNames.length,
+      sets,
     };
   }
 }

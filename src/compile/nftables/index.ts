@@ -16,6 +16,7 @@ import type { Ruleset } from './ruleset.js';
 import { renderRuleset, rulesetChunks } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
 import { fullSync, nftablesOneEndpointSync, planSync } from './sync.js';
+import { updateNftablesEndpoints } from './update.js';
 
 export interface NftablesOptions {
   /** Index into `Cluster.nodes` of the node the rules are for. */
@@ -30,9 +31,10 @@ function checkNode(cluster: Cluster, options: NftablesOptions): void {
   }
 }
 
-export function dataplaneFromRuleset(ruleset: Ruleset, cluster: Cluster, options: NftablesOptions): NftablesDataplane {
+/** `room`: give each Service port room for in-place endpoint updates (kdp's own compile; see update.ts). */
+export function dataplaneFromRuleset(ruleset: Ruleset, cluster: Cluster, options: NftablesOptions, room = false): NftablesDataplane {
   checkNode(cluster, options);
-  return new NftablesDataplane(compileProgram(ruleset, cluster), {
+  return new NftablesDataplane(compileProgram(ruleset, cluster, room ? { node: options.node } : undefined), {
     node: options.node,
     localAddresses: nodeAddresses(cluster, options.node),
     ...(options.affinityCapacity !== undefined ? { affinityCapacity: options.affinityCapacity } : {}),
@@ -41,7 +43,7 @@ export function dataplaneFromRuleset(ruleset: Ruleset, cluster: Cluster, options
 
 export function compileNftables(cluster: Cluster, options: NftablesOptions): NftablesDataplane {
   checkNode(cluster, options);
-  return dataplaneFromRuleset(buildRuleset(cluster, { node: options.node }), cluster, options);
+  return dataplaneFromRuleset(buildRuleset(cluster, { node: options.node }), cluster, options, true);
 }
 
 /** A dataplane from `nft list table ip kube-proxy` text, resolved against the cluster it came from. */
@@ -75,8 +77,10 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   shared: nftablesShared,
   attach: (_cluster, shared) => nftablesFromShared(shared as NftablesShared),
   syncOneEndpoint: (_prev, cluster, next, node, _changed, clock) => nftablesOneEndpointSync(cluster, next, node, clock),
-  // Kubernetes v1.31: NewProxier builds async.NewBoundedFrequencyRunner("sync-runner",
-  // proxier.syncProxyRules, minSyncPeriod, time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
+  updateEndpoints: updateNftablesEndpoints,
+  // Kubernetes v1.33, pkg/proxy/nftables/proxier.go: NewProxier builds
+  // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
+  // time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.
   // Always an incremental transaction (KEP-3866), a full one only first, after a failure, and
   // every proxyutil.FullSyncPeriod (1 h).
   syncLoop: { trigger: 'runner', minSyncPeriodS: 1, burst: 2, kind: 'partial', fullSyncPeriodS: 3600 },

@@ -10,11 +10,13 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { prefixMask } from '../../net/ipv4.js';
-import { servicePortName, type Cluster } from '../../model/types.js';
+import { servicePortName, type Cluster, type ServicePort } from '../../model/types.js';
+import { localDetector } from '../local-detector.js';
+import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
-import { servicePortKey, servicePortKeyOfName } from './names.js';
+import { endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortChainBase, servicePortKey, servicePortKeyOfName } from './names.js';
 import { ruleText } from './rule-text.js';
-import type { Action, Match, Ruleset, Verdict } from './ruleset.js';
+import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
 import { kHooks } from './ruleset.js';
 
 // Match ops
@@ -48,6 +50,7 @@ export const kRuleStride = 6; // matchStart, matchCount, op, a, b, c
 export const kMatchStride = 4; // op, a, b, c
 
 export interface NftProgram {
+  /** Chain names by chain index; a spare chain of a port's room has the name it would take. */
   readonly chainNames: readonly string[];
   readonly chainRuleStart: Int32Array;
   readonly chainRuleCount: Int32Array;
@@ -58,6 +61,7 @@ export interface NftProgram {
   readonly cidrs: Uint32Array;
   /** (op, chain) pairs for numgen branches. */
   readonly targets: Int32Array;
+  /** Map elements as (op, arg, service port); op 0 is a key reserved for a port's room, absent. */
   readonly maps: readonly PairTable[];
   readonly mapNames: readonly string[];
   /** Static sets (AddressSet) or, for affinity sets, null with the timeout in setTimeout. */
@@ -69,64 +73,122 @@ export interface NftProgram {
   /** Rule text per rule, for explain (never read on the hot path). */
   readonly ruleTexts: readonly string[];
   readonly ruleChain: Int32Array;
-  readonly mapElements: number;
-  readonly setElements: number;
   readonly tableBytes: number;
+  /**
+   * Which chains and sets the ruleset holds now (1) or are spare room (0): stats count these.
+   * Only a program compiled with room has spare ones.
+   */
+  readonly chainLive: Uint8Array;
+  readonly setLive: Uint8Array;
+  /**
+   * kdp's own compile only (compileProgram with `room`): per Service port, kRoomStride words
+   * (see ROOM_*) locating the slots its objects may ever need, so that an endpoint change is
+   * written over them in place (update.ts); -1 words for a port kube-proxy does not proxy.
+   */
+  readonly room?: Int32Array;
+  /** Chains before the first port's room (the fixed ones kube-proxy's setupNFTables makes). */
+  readonly fixedChains: number;
+  /** The seqlock word (table-generation.ts) in-place updates write under. */
+  readonly generation: Int32Array;
 }
 
-export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
-  const chainIndex = new Map<string, number>();
-  rs.chains.forEach((c, i) => chainIndex.set(c.name, i));
-  const mapIndex = new Map<string, number>();
-  rs.maps.forEach((m, i) => mapIndex.set(m.name, i));
-  const setIndex = new Map<string, number>();
-  rs.sets.forEach((s, i) => setIndex.set(s.name, i));
+// A port's room: chains [CHAIN, +CHAINS), rules from RULE for RULE_CAP, and so on.
+export const ROOM_CHAIN = 0;
+export const ROOM_CHAINS = 1;
+export const ROOM_RULE = 2;
+export const ROOM_RULE_CAP = 3;
+export const ROOM_MATCH = 4;
+export const ROOM_MATCH_CAP = 5;
+export const ROOM_CIDR = 6;
+export const ROOM_CIDR_CAP = 7;
+export const ROOM_TARGET = 8;
+export const ROOM_TARGET_CAP = 9;
+export const ROOM_SET = 10;
+export const ROOM_SETS = 11;
+export const kRoomStride = 12;
 
-  const portByKey = new Map<string, number>();
-  const portByName = new Map<string, number>();
-  for (const p of cluster.ports) {
-    portByKey.set(servicePortKey(cluster, p), p.index);
-    portByName.set(`${servicePortName(cluster, p)}|${p.protocol}`, p.index);
+/** The maps whose elements an endpoint change can add or take away, keyed as their kind reads. */
+const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
+  ['service-ips', 'ip'],
+  ['no-endpoint-services', 'ip'],
+  ['service-nodeports', 'nodeport'],
+  ['no-endpoint-nodeports', 'nodeport'],
+];
+
+/**
+ * The names a port's objects can take whatever its endpoints' conditions: its service, local,
+ * external and firewall chains and one endpoint chain per distinct endpoint, and (with ClientIP
+ * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
+ */
+export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyMap<number, string>): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
+  const base = servicePortChainBase(cluster, port);
+  const chains = [kPrefixService + base, kPrefixLocal + base, kPrefixExternal + base, kPrefixFirewall + base];
+  const sets: string[] = [];
+  const seen = new Set<string>();
+  const affinity = cluster.services[port.service].affinity.clientIP;
+  for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
+    // The ruleset's own name where it has the chain: hashing every row again would cost a tenth of the compile.
+    const eb = known?.get(r) ?? endpointChainBase(cluster, port, r);
+    if (seen.has(eb)) continue;
+    seen.add(eb);
+    chains.push(kPrefixEndpoint + eb);
+    if (affinity) sets.push(kPrefixAffinity + eb);
   }
-  const chainPort = (name: string): number => {
-    const key = servicePortKeyOfName(name);
-    return key === '' ? -1 : (portByKey.get(key) ?? -1);
-  };
-  const need = (m: Map<string, number>, name: string, what: string): number => {
-    const i = m.get(name);
-    if (i === undefined) throw new InvalidArgumentError(`the ruleset refers to ${what} "${name}", which it does not define`);
-    return i;
-  };
+  return { chains, sets };
+}
 
-  const nChains = rs.chains.length;
-  const chainRuleStart = new Int32Array(nChains);
-  const chainRuleCount = new Int32Array(nChains);
-  const chainServicePort = new Int32Array(nChains);
-  let nRules = 0;
-  let nMatches = 0;
-  let nCidrs = 0;
-  let nTargets = 0;
-  for (const c of rs.chains) {
-    nRules += c.rules.length;
-    for (const r of c.rules) {
-      nMatches += r.matches.length;
-      for (const m of r.matches) if (m.k === 'addr') nCidrs += m.cidrs.length;
-      if (r.action.k === 'numgen') nTargets += r.action.targets.length;
-    }
-  }
-  const rules = new Int32Array(nRules * kRuleStride);
-  const matches = new Int32Array(nMatches * kMatchStride);
-  const cidrs = new Uint32Array(nCidrs * 2);
-  const targets = new Int32Array(nTargets * 2);
-  const ruleTexts: string[] = [];
-  const ruleChain = new Int32Array(nRules);
+/**
+ * Upper bounds of a port's rules, matches, address CIDRs and numgen targets, from what
+ * build.ts's writeServicePort can write for R rows: each policy chain (cluster and local) holds
+ * at most a masquerade rule (3 matches), one affinity rule per row (1 match) and a numgen of at
+ * most R branches; the external chain at most 4 rules and the firewall chain 1 (1 match each);
+ * an endpoint chain, per row it serves, a masquerade rule and a DNAT (1 match each) and with
+ * affinity an update. CIDRs are the masquerade rules' ClusterIP and detector CIDRs, the external
+ * chain's detector CIDRs, the firewall's sources and LB IPs, and one per endpoint rule.
+ */
+function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number, number] {
+  const svc = cluster.services[port.service];
+  const rows = port.endpointCount;
+  const affinity = svc.affinity.clientIP ? 1 : 0;
+  const rules = 2 * (2 + affinity * rows) + 4 + 1 + (2 + affinity) * rows;
+  const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
+  const cidrs = 2 * (1 + detectorCidrs) + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length + rows;
+  return [rules, matches, cidrs, 2 * rows];
+}
 
-  const verdictOp = (v: Verdict): [number, number] => {
+/** What compileProgram needs to give each Service port room for in-place updates: the node. */
+export interface RoomOptions {
+  readonly node: number;
+}
+
+/** Arrays one encodes rules into: a program's, at positions the caller moves. */
+interface Encoding {
+  ri: number;
+  mi: number;
+  ci: number;
+  ti: number;
+}
+
+/**
+ * Rules -> the program's arrays, names resolved by the caller's lookups (compileProgram's over the
+ * whole ruleset, update.ts's over a port's room). Cost: O(matches + CIDRs + targets) per rule,
+ * plus the port's rows for a `dnat` (its endpoint row).
+ */
+export class RuleEncoder {
+  constructor(
+    private readonly p: Pick<NftProgram, 'rules' | 'matches' | 'cidrs' | 'targets' | 'ruleTexts' | 'ruleChain'>,
+    private readonly cluster: Cluster,
+    private readonly chainId: (name: string) => number,
+    private readonly setId: (name: string) => number,
+    private readonly mapId: (name: string) => number,
+  ) {}
+
+  verdictOp(v: Verdict): [number, number] {
     switch (v.k) {
       case 'goto':
-        return [A_GOTO, need(chainIndex, v.chain, 'chain')];
+        return [A_GOTO, this.chainId(v.chain)];
       case 'jump':
-        return [A_JUMP, need(chainIndex, v.chain, 'chain')];
+        return [A_JUMP, this.chainId(v.chain)];
       case 'drop':
         return [A_DROP, 0];
       case 'accept':
@@ -134,54 +196,46 @@ export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
       case 'return':
         return [A_RETURN, 0];
     }
-  };
+  }
 
-  let ri = 0;
-  let mi = 0;
-  let ci = 0;
-  let ti = 0;
-  rs.chains.forEach((c, chain) => {
-    chainRuleStart[chain] = ri;
-    chainRuleCount[chain] = c.rules.length;
-    const port = chainPort(c.name);
-    chainServicePort[chain] = port;
-    for (const r of c.rules) {
-      const o = ri * kRuleStride;
-      rules[o] = mi;
-      rules[o + 1] = r.matches.length;
-      for (const m of r.matches) encodeMatch(m);
-      const [op, a, b, cc] = encodeAction(r.action, port);
-      rules[o + 2] = op;
-      rules[o + 3] = a;
-      rules[o + 4] = b;
-      rules[o + 5] = cc;
-      ruleTexts.push(ruleText(r));
-      ruleChain[ri] = chain;
-      ri++;
-    }
-  });
+  /** Writes `r`, a rule of `chain` (whose Service port is `port`), at `at` and moves `at` past it. */
+  rule(r: Rule, chain: number, port: number, at: Encoding): void {
+    const { rules, ruleChain } = this.p;
+    const o = at.ri * kRuleStride;
+    rules[o] = at.mi;
+    rules[o + 1] = r.matches.length;
+    for (const m of r.matches) this.match(m, at);
+    this.action(r.action, port, o, at);
+    (this.p.ruleTexts as string[])[at.ri] = ruleText(r);
+    ruleChain[at.ri] = chain;
+    at.ri++;
+  }
 
-  function encodeMatch(m: Match): void {
-    const o = mi * kMatchStride;
-    mi++;
+  private match(m: Match, at: Encoding): void {
+    const { matches, cidrs } = this.p;
+    const o = at.mi * kMatchStride;
+    at.mi++;
+    matches[o + 1] = 0;
+    matches[o + 2] = 0;
+    matches[o + 3] = 0;
     switch (m.k) {
       case 'ct-new':
         matches[o] = M_CT_NEW;
         return;
       case 'addr':
         matches[o] = M_ADDR;
-        matches[o + 1] = ci;
+        matches[o + 1] = at.ci;
         matches[o + 2] = m.cidrs.length;
         matches[o + 3] = (m.field === 'daddr' ? FIELD_DADDR : 0) | (m.neg ? 2 : 0);
         for (const c of m.cidrs) {
-          cidrs[ci * 2] = c.base;
-          cidrs[ci * 2 + 1] = prefixMask(c.prefix);
-          ci++;
+          cidrs[at.ci * 2] = c.base;
+          cidrs[at.ci * 2 + 1] = prefixMask(c.prefix);
+          at.ci++;
         }
         return;
       case 'addr-set':
         matches[o] = M_ADDR_SET;
-        matches[o + 1] = need(setIndex, m.set, 'set');
+        matches[o + 1] = this.setId(m.set);
         matches[o + 3] = m.field === 'daddr' ? FIELD_DADDR : 0;
         return;
       case 'fib-local':
@@ -208,41 +262,55 @@ export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
     }
   }
 
-  function encodeAction(a: Action, port: number): [number, number, number, number] {
+  private action(a: Action, port: number, o: number, at: Encoding): void {
+    const { rules, targets } = this.p;
+    let op: number;
+    let x = 0;
+    let y = 0;
+    let z = 0;
     switch (a.k) {
       case 'goto':
       case 'jump':
       case 'drop':
       case 'accept':
-      case 'return': {
-        const [op, arg] = verdictOp(a);
-        return [op, arg, 0, 0];
-      }
+      case 'return':
+        [op, x] = this.verdictOp(a);
+        break;
       case 'reject':
-        return [A_REJECT, 0, 0, 0];
+        op = A_REJECT;
+        break;
       case 'vmap':
-        return [a.key === 'addr.proto.port' ? A_VMAP3 : A_VMAP2, need(mapIndex, a.map, 'map'), 0, 0];
+        op = a.key === 'addr.proto.port' ? A_VMAP3 : A_VMAP2;
+        x = this.mapId(a.map);
+        break;
       case 'numgen': {
-        const start = ti;
+        op = A_NUMGEN;
+        x = at.ti;
+        y = a.targets.length;
         for (const v of a.targets) {
-          const [op, arg] = verdictOp(v);
-          targets[ti * 2] = op;
-          targets[ti * 2 + 1] = arg;
-          ti++;
+          const [vop, arg] = this.verdictOp(v);
+          targets[at.ti * 2] = vop;
+          targets[at.ti * 2 + 1] = arg;
+          at.ti++;
         }
-        return [A_NUMGEN, start, a.targets.length, 0];
+        break;
       }
       case 'mark-or':
-        return [A_MARK_OR, a.mask, 0, 0];
+        op = A_MARK_OR;
+        x = a.mask;
+        break;
       case 'mark-xor':
-        return [A_MARK_XOR, a.mask, 0, 0];
+        op = A_MARK_XOR;
+        x = a.mask;
+        break;
       case 'masquerade':
-        return [A_MASQ, 0, 0, 0];
+        op = A_MASQ;
+        break;
       case 'dnat': {
         let row = -1;
         if (port >= 0) {
-          const p = cluster.ports[port];
-          const ep = cluster.endpoints;
+          const p = this.cluster.ports[port];
+          const ep = this.cluster.endpoints;
           for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
             if (ep.ip[r] === a.ip >>> 0 && ep.port[r] === a.port) {
               row = r;
@@ -250,70 +318,301 @@ export function compileProgram(rs: Ruleset, cluster: Cluster): NftProgram {
             }
           }
         }
-        return [A_DNAT, a.ip | 0, a.port, row];
+        op = A_DNAT;
+        x = a.ip | 0;
+        y = a.port;
+        z = row;
+        break;
       }
       case 'update':
-        return [A_UPDATE, need(setIndex, a.set, 'set'), 0, 0];
+        op = A_UPDATE;
+        x = this.setId(a.set);
+        break;
+    }
+    rules[o + 2] = op;
+    rules[o + 3] = x;
+    rules[o + 4] = y;
+    rules[o + 5] = z;
+  }
+}
+
+/**
+ * The ruleset's typed arrays. With `room` (kdp's own compile, never a parsed dump), each Service
+ * port kube-proxy proxies gets a block of chains, rules, matches, CIDRs, numgen targets and
+ * affinity sets sized for anything its endpoints can come to need (roomNames, roomCaps), and its
+ * map keys are reserved in the verdict maps, so that update.ts can rewrite it in place.
+ */
+export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions): NftProgram {
+  const mapIndex = new Map<string, number>();
+  rs.maps.forEach((m, i) => mapIndex.set(m.name, i));
+
+  const portByKey = new Map<string, number>();
+  const portByName = new Map<string, number>();
+  for (const p of cluster.ports) {
+    portByKey.set(servicePortKey(cluster, p), p.index);
+    portByName.set(`${servicePortName(cluster, p)}|${p.protocol}`, p.index);
+  }
+  const chainPort = (name: string): number => {
+    const key = servicePortKeyOfName(name);
+    return key === '' ? -1 : (portByKey.get(key) ?? -1);
+  };
+  const need = (m: Map<string, number>, name: string, what: string): number => {
+    const i = m.get(name);
+    if (i === undefined) throw new InvalidArgumentError(`the ruleset refers to ${what} "${name}", which it does not define`);
+    return i;
+  };
+
+  // Chain and set slots: the ruleset's order, or with room the fixed ones then each port's room.
+  const byName = new Map<string, Chain>();
+  for (const c of rs.chains) byName.set(c.name, c);
+  const setByName = new Map<string, NftSet>();
+  for (const s of rs.sets) setByName.set(s.name, s);
+  let chainSlots: string[];
+  let setSlots: string[];
+  let roomWords: Int32Array | undefined;
+  const caps: (readonly [number, number, number, number] | undefined)[] = [];
+  let fixedChains = rs.chains.length;
+  if (room) {
+    // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not hashed again.
+    const known = new Map<number, string>();
+    for (const c of rs.chains) {
+      if (!c.name.startsWith(kPrefixEndpoint)) continue;
+      const port = chainPort(c.name);
+      const dnat = c.rules[c.rules.length - 1]?.action;
+      if (port < 0 || dnat?.k !== 'dnat') continue;
+      const p = cluster.ports[port];
+      const ep = cluster.endpoints;
+      for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
+        if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port && !known.has(r)) {
+          known.set(r, c.name.slice(kPrefixEndpoint.length));
+          break;
+        }
+      }
+    }
+    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p, known) : undefined));
+    const roomChains = new Set<string>();
+    const roomSets = new Set<string>();
+    for (const n of names) {
+      if (!n) continue;
+      for (const c of n.chains) roomChains.add(c);
+      for (const s of n.sets) roomSets.add(s);
+    }
+    chainSlots = rs.chains.filter((c) => !roomChains.has(c.name)).map((c) => c.name);
+    setSlots = rs.sets.filter((s) => !roomSets.has(s.name)).map((s) => s.name);
+    fixedChains = chainSlots.length;
+    roomWords = new Int32Array(cluster.ports.length * kRoomStride).fill(-1);
+    const det = localDetector(cluster, room.node);
+    const detectorCidrs = det.byInterface ? 0 : det.cidrs.length;
+    names.forEach((n, port) => {
+      if (!n) return;
+      const w = port * kRoomStride;
+      roomWords![w + ROOM_CHAIN] = chainSlots.length;
+      roomWords![w + ROOM_CHAINS] = n.chains.length;
+      roomWords![w + ROOM_SET] = setSlots.length;
+      roomWords![w + ROOM_SETS] = n.sets.length;
+      chainSlots.push(...n.chains);
+      setSlots.push(...n.sets);
+      caps[port] = roomCaps(cluster, cluster.ports[port], detectorCidrs);
+    });
+  } else {
+    chainSlots = rs.chains.map((c) => c.name);
+    setSlots = rs.sets.map((s) => s.name);
+  }
+  const chainIndex = new Map<string, number>();
+  chainSlots.forEach((name, i) => chainIndex.set(name, i));
+  const setIndex = new Map<string, number>();
+  setSlots.forEach((name, i) => setIndex.set(name, i));
+
+  const nChains = chainSlots.length;
+  const chainRuleStart = new Int32Array(nChains);
+  const chainRuleCount = new Int32Array(nChains);
+  const chainServicePort = new Int32Array(nChains);
+  const chainLive = new Uint8Array(nChains);
+  let nRules = 0;
+  let nMatches = 0;
+  let nCidrs = 0;
+  let nTargets = 0;
+  for (let i = 0; i < fixedChains; i++) {
+    for (const r of byName.get(chainSlots[i])!.rules) {
+      nRules++;
+      nMatches += r.matches.length;
+      for (const m of r.matches) if (m.k === 'addr') nCidrs += m.cidrs.length;
+      if (r.action.k === 'numgen') nTargets += r.action.targets.length;
     }
   }
+  // Without room every chain was counted above (fixedChains is all of them); with it, each port's room.
+  for (const c of caps) {
+    if (!c) continue;
+    nRules += c[0];
+    nMatches += c[1];
+    nCidrs += c[2];
+    nTargets += c[3];
+  }
+  const program = {
+    rules: new Int32Array(nRules * kRuleStride),
+    matches: new Int32Array(nMatches * kMatchStride),
+    cidrs: new Uint32Array(nCidrs * 2),
+    targets: new Int32Array(nTargets * 2),
+    ruleTexts: new Array<string>(nRules).fill(''),
+    ruleChain: new Int32Array(nRules).fill(-1),
+  };
+  const enc = new RuleEncoder(program, cluster, (n) => need(chainIndex, n, 'chain'), (n) => need(setIndex, n, 'set'), (n) => need(mapIndex, n, 'map'));
+  const at: Encoding = { ri: 0, mi: 0, ci: 0, ti: 0 };
 
-  let mapElements = 0;
+  const encodeChain = (slot: number, port: number): void => {
+    const c = byName.get(chainSlots[slot]);
+    chainServicePort[slot] = port;
+    chainRuleStart[slot] = at.ri;
+    if (!c) return; // spare: a chain the port's endpoints do not need now
+    chainLive[slot] = 1;
+    chainRuleCount[slot] = c.rules.length;
+    for (const r of c.rules) enc.rule(r, slot, port, at);
+  };
+  for (let slot = 0; slot < fixedChains; slot++) encodeChain(slot, room ? -1 : chainPort(chainSlots[slot]));
+  if (room) {
+    for (let port = 0; port < cluster.ports.length; port++) {
+      const cap = caps[port];
+      if (!cap) continue;
+      const w = port * kRoomStride;
+      roomWords![w + ROOM_RULE] = at.ri;
+      roomWords![w + ROOM_MATCH] = at.mi;
+      roomWords![w + ROOM_CIDR] = at.ci;
+      roomWords![w + ROOM_TARGET] = at.ti;
+      [roomWords![w + ROOM_RULE_CAP], roomWords![w + ROOM_MATCH_CAP], roomWords![w + ROOM_CIDR_CAP], roomWords![w + ROOM_TARGET_CAP]] = cap;
+      const end = roomWords![w + ROOM_CHAIN] + roomWords![w + ROOM_CHAINS];
+      for (let slot = roomWords![w + ROOM_CHAIN]; slot < end; slot++) encodeChain(slot, port);
+      checkRoom(roomWords!, port, at);
+      at.ri = roomWords![w + ROOM_RULE] + cap[0];
+      at.mi = roomWords![w + ROOM_MATCH] + cap[1];
+      at.ci = roomWords![w + ROOM_CIDR] + cap[2];
+      at.ti = roomWords![w + ROOM_TARGET] + cap[3];
+    }
+    // A room chain the ruleset holds outside its port's room would be lost: the room must name them all.
+    for (const c of rs.chains) if (!chainIndex.has(c.name)) throw new InvalidArgumentError(`chain "${c.name}" has no slot`);
+  }
+
   const maps = rs.maps.map((m) => {
     // Key (address or 0, proto << 16 | port) -> (op, arg, service port).
-    const t = new PairTable(m.elements.length, 3);
+    const t = new PairTable(m.elements.length + (room ? reservedKeys(cluster, m.name) : 0), 3);
     for (const e of m.elements) {
-      const [op, arg] = verdictOp(e.verdict);
+      const [op, arg] = enc.verdictOp(e.verdict);
       let port = op === A_GOTO || op === A_JUMP ? chainServicePort[arg] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
       t.values[s * 3] = op;
       t.values[s * 3 + 1] = arg;
       t.values[s * 3 + 2] = port;
-      mapElements++;
     }
+    if (room) reserveKeys(cluster, m.name, t);
     return t;
   });
-  let setElements = 0;
-  const setTimeout = new Float64Array(rs.sets.length);
-  const sets = rs.sets.map((s, i) => {
-    setTimeout[i] = s.timeout;
-    setElements += s.elements.length;
-    return s.timeout > 0 ? null : AddressSet.of(s.elements);
+  const setTimeout = new Float64Array(setSlots.length);
+  const setLive = new Uint8Array(setSlots.length);
+  const sets = setSlots.map((name, i) => {
+    const s = setByName.get(name);
+    if (s) setLive[i] = 1;
+    // A spare slot is an affinity set (roomNames) with its Service's timeout.
+    const timeout = s ? s.timeout : roomSetTimeout(cluster, roomWords, i);
+    setTimeout[i] = timeout;
+    return timeout > 0 ? null : AddressSet.of(s ? s.elements : []);
   });
 
   const hookChains = kHooks.map((h) => {
-    const ids = rs.chains.map((c, i) => [c, i] as const).filter(([c]) => c.base?.hook === h);
+    const ids: (readonly [Chain, number])[] = [];
+    for (let i = 0; i < fixedChains; i++) {
+      const c = byName.get(chainSlots[i])!;
+      if (c.base?.hook === h) ids.push([c, i]);
+    }
     // Priority order; a tie keeps creation order, as the kernel keeps registration order.
     ids.sort((x, y) => x[0].base!.priority - y[0].base!.priority);
     return Int32Array.from(ids.map(([, i]) => i));
   });
 
+  const generation = newGeneration();
   let tableBytes =
-    chainRuleStart.byteLength + chainRuleCount.byteLength + chainServicePort.byteLength + rules.byteLength + matches.byteLength +
-    cidrs.byteLength + targets.byteLength + setTimeout.byteLength + ruleChain.byteLength;
+    chainRuleStart.byteLength + chainRuleCount.byteLength + chainServicePort.byteLength + program.rules.byteLength + program.matches.byteLength +
+    program.cidrs.byteLength + program.targets.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + chainLive.byteLength + setLive.byteLength +
+    generation.byteLength + (roomWords?.byteLength ?? 0);
   for (const m of maps) tableBytes += m.bytes;
   for (const s of sets) if (s) tableBytes += s.bytes;
   for (const h of hookChains) tableBytes += h.byteLength;
 
   return {
-    chainNames: rs.chains.map((c) => c.name),
+    chainNames: chainSlots,
     chainRuleStart,
     chainRuleCount,
     chainServicePort,
-    rules,
-    matches,
-    cidrs,
-    targets,
+    ...program,
     maps,
     mapNames: rs.maps.map((m) => m.name),
     sets,
-    setNames: rs.sets.map((s) => s.name),
+    setNames: setSlots,
     setTimeout,
     hookChains,
-    ruleTexts,
-    ruleChain,
-    mapElements,
-    setElements,
     tableBytes,
+    chainLive,
+    setLive,
+    ...(roomWords ? { room: roomWords } : {}),
+    fixedChains,
+    generation,
   };
+}
+
+/** Throws when what was written in a port's room passed its capacity (a bound in roomCaps is wrong). */
+export function checkRoom(room: Int32Array, port: number, at: Encoding): void {
+  const w = port * kRoomStride;
+  const over =
+    at.ri > room[w + ROOM_RULE] + room[w + ROOM_RULE_CAP] ||
+    at.mi > room[w + ROOM_MATCH] + room[w + ROOM_MATCH_CAP] ||
+    at.ci > room[w + ROOM_CIDR] + room[w + ROOM_CIDR_CAP] ||
+    at.ti > room[w + ROOM_TARGET] + room[w + ROOM_TARGET_CAP];
+  if (over) throw new InvalidArgumentError(`nftables: Service port ${port}'s rules outgrew the room compileProgram sized for them (a bug in roomCaps)`);
+}
+
+/** The keys a port can come to hold in `map` (kRoomMaps): its ClusterIP, external and LB IPs at its port, or its NodePort. */
+export function roomKeys(cluster: Cluster, map: string, port: number, each: (k0: number, k1: number) => void): void {
+  const kind = kRoomMaps.find(([name]) => name === map)?.[1];
+  if (kind === undefined) return;
+  const p = cluster.ports[port];
+  const svc = cluster.services[p.service];
+  if (svc.clusterIPs.length === 0) return;
+  if (kind === 'nodeport') {
+    if (p.nodePort !== 0) each(0, (p.protocol << 16) | p.nodePort);
+    return;
+  }
+  const k1 = (p.protocol << 16) | p.port;
+  each(svc.clusterIPs[0], k1);
+  for (const ip of svc.externalIPs) each(ip, k1);
+  for (const ip of svc.loadBalancerIPs) each(ip, k1);
+}
+
+function reservedKeys(cluster: Cluster, map: string): number {
+  let n = 0;
+  for (let port = 0; port < cluster.ports.length; port++) roomKeys(cluster, map, port, () => n++);
+  return n;
+}
+
+/** Every key a port can come to hold, present as op 0 (absent) where the ruleset has none now. */
+function reserveKeys(cluster: Cluster, map: string, t: PairTable): void {
+  for (let port = 0; port < cluster.ports.length; port++) {
+    roomKeys(cluster, map, port, (k0, k1) => {
+      const before = t.size;
+      const s = t.slotFor(k0, k1);
+      if (t.size === before) return;
+      t.values[s * 3] = 0;
+      t.values[s * 3 + 1] = 0;
+      t.values[s * 3 + 2] = -1;
+    });
+  }
+}
+
+function roomSetTimeout(cluster: Cluster, room: Int32Array | undefined, set: number): number {
+  if (!room) return 0;
+  for (let port = 0; port < cluster.ports.length; port++) {
+    const w = port * kRoomStride;
+    if (room[w + ROOM_SETS] > 0 && set >= room[w + ROOM_SET] && set < room[w + ROOM_SET] + room[w + ROOM_SETS]) {
+      return cluster.services[cluster.ports[port].service].affinity.timeoutSeconds;
+    }
+  }
+  return 0;
 }

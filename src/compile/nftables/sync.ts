@@ -236,5 +236,6 @@ export function nftablesOneEndpointSync(cluster: Cluster, next: Cluster, node: n
   return {
     fullBytes: full.bytes, fullRules: full.rulesWritten + full.elementsAdded,
     oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rulesWritten + r.elementsAdded + r.elementsDeleted,
+    oneEndpointRewrittenChains: r.chainsWritten,
   };
 }

@@ -104,7 +104,11 @@ test('a dataplane built from parsed text decides exactly as the compiled one', (
   const cluster = flowCluster();
   const compiled = compileNftables(cluster, { node: 0 });
   const parsed = dataplaneFromNftText(renderRuleset(buildRuleset(cluster, { node: 0 })), cluster, { node: 0 });
-  assert.deepEqual(parsed.stats(), compiled.stats());
+  // Counts alike; bytes not: kdp's own compile also holds each Service port's room for in-place updates.
+  const { tableBytes: parsedBytes, ...parsedCounts } = parsed.stats();
+  const { tableBytes: compiledBytes, ...compiledCounts } = compiled.stats();
+  assert.deepEqual(parsedCounts, compiledCounts);
+  assert.ok(parsedBytes < compiledBytes, `a parsed dump (no room) ${parsedBytes} B, kdp's compile ${compiledBytes} B`);
   const pkt = newFirstPacket();
   const a = newNatDecision();
   const b = newNatDecision();
