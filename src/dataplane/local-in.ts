@@ -37,7 +37,7 @@ export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
       replaySourceNat(ct, ctDir[i], batch, i, rec, 'INPUT');
     }
     const slot = batch.ctSlot[i];
-    const mark = slot >= 0 ? ct.mark[slot] : 0;
+    const mark = slot >= 0 ? ct.markOf(slot) : 0;
     // The proxy's sockets receive the client's packets (original direction of the client's
     // connection) and the endpoint's answers (reply direction of the proxy's own connection);
     // the proxy's answers to a host client are the host's to receive.

@@ -45,7 +45,7 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
       replaySourceNat(ct, ctDir[i], batch, i, rec, 'POSTROUTING');
       // A non-TCP DSR flow: each of its packets carries the frontend (dsr.ts).
       const slot = batch.ctSlot[i];
-      if (slot >= 0 && ctDir[i] === DIR_ORIGINAL && (ct.mark[slot] & MARK_DSR_OPTION) !== 0) {
+      if (slot >= 0 && ctDir[i] === DIR_ORIGINAL && (ct.markOf(slot) & MARK_DSR_OPTION) !== 0) {
         dsrCarryEstablished(ctx, batch, i, slot);
         if (next[i] !== NEXT_POSTROUTING) continue;
       }

@@ -76,19 +76,17 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     ctSlot[i] = slot;
     const dir = ct.dir;
     ctDir[i] = dir;
-    const status = ct.status[slot];
-    const t = slot * 6;
-    const tuple = ct.tuple;
+    const status = ct.statusOf(slot);
     const before = batch.dstIp[i];
     if (dir === DIR_ORIGINAL) {
       // Original direction: the destination becomes the reply tuple's source (the endpoint).
       if ((status & IPS_DST_NAT) !== 0) {
-        batch.natDst(i, tuple[t + 3], tuple[t + 5] >>> 16);
+        batch.natDst(i, ct.replySrc(slot), ct.replySport(slot));
         dnatted[i] = 1;
       }
     } else if ((status & IPS_SRC_NAT) !== 0) {
       // Reply to a masqueraded flow: the destination goes back to the original client.
-      batch.natDst(i, tuple[t], tuple[t + 2] >>> 16);
+      batch.natDst(i, ct.origSrc(slot), ct.origSport(slot));
       dnatted[i] = 1;
     }
     if (rec) {

@@ -39,7 +39,7 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
     const node = batch.node[i];
     const ct = world.conntrack(node);
     const slot = batch.ctSlot[i];
-    const mark = ct.mark[slot];
+    const mark = ct.markOf(slot);
     const payload = batch.wireLen[i] - batch.hdrLen[i];
     const len = payload < kBufferBytes ? payload : kBufferBytes;
     buf.copyWithin(kBufferBytes, 0, len); // read(): socket buffer -> proxy
@@ -62,9 +62,8 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
     } else if ((mark & MARK_PROXY_SERVER) !== 0) {
       // A reply from the endpoint: written back on the client's connection, from the proxy's port.
       const client = mark & MARK_SLOT_MASK;
-      const c = client * 6;
-      batch.natSrc(i, ct.tuple[c + 3], ct.tuple[c + 5] >>> 16);
-      batch.natDst(i, ct.tuple[c], ct.tuple[c + 2] >>> 16);
+      batch.natSrc(i, ct.replySrc(client), ct.replySport(client));
+      batch.natDst(i, ct.origSrc(client), ct.origSport(client));
       proxyClientSlot[i] = -1;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
     }
