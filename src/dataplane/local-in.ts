@@ -22,13 +22,15 @@ import { socketAnswer } from './socket-lb.js';
 
 // Cost: ~10 ns per packet at batch 256, 1k Services (few packets end on the node; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
   const world = ctx.world;
   const { newFlow, ctDir } = ctx.meta;
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_LOCAL_IN) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     const ct = world.conntrack(batch.node[i]);
     if (newFlow[i] === 1) {
       confirm(ctx, batch, i);

@@ -16,7 +16,7 @@ import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
 import { ipv4SetTtl } from '../net/ipv4-header.js';
 import type { PipelineContext } from './context.js';
-import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_PROXY } from './next.js';
+import { DROP_SERVICE_REJECT, NEXT_PREROUTING } from './next.js';
 import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_PROXY_SERVER, MARK_SLOT_MASK } from './proxy-marks.js';
 
 /** The proxy's socket buffers: receive, user-space, send; 64 KiB each, enough for any segment. */
@@ -25,7 +25,6 @@ const kBufferBytes = 65536;
 
 // Cost: ~20 ns per packet at batch 256, 1k Services (no userspace proxy in the run: the pass over the batch only; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
 export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
   const buf = ctx.proxyBuffer;
@@ -34,8 +33,11 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const nodes = world.plan.nodes;
   const counters = ctx.counters;
   const { proxyClientSlot, hook, fromPod, dnatted, redirected } = ctx.meta;
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_PROXY) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     const node = batch.node[i];
     const ct = world.conntrack(node);
     const slot = batch.ctSlot[i];
