@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~290-320 ns per packet at batch 256, 1k Services (conntrack confirm and SNAT; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: ~235-255 ns per packet (conntrack confirm and SNAT) at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -20,7 +20,7 @@ import { DROP_CONNTRACK_INVALID, DROP_LOOP, NEXT_ROUTE, NEXT_SERVICE_NAT } from 
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
-// Cost: ~1.2-1.4 µs per packet at batch 256, 1k Services (conntrack lookups that miss the cache; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: ~680 (nftables) to ~950 (ipvs) ns per packet (conntrack lookups that miss the cache) at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;

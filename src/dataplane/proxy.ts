@@ -23,7 +23,7 @@ import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_
 const kBufferBytes = 65536;
 
 
-// Cost: ~20 ns per packet at batch 256, 1k Services (no userspace proxy in the run: the pass over the batch only; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: nothing outside userspace mode: runBatch skips a stage with no packet bound for it (the pass over the batch it replaced cost ~8-28 ns a packet) at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -20,7 +20,7 @@ import { DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POLICY, NEXT_POSTROUTING }
 import { vethName } from './pod-network.js';
 import { RK_BLACKHOLE, RK_BRIDGE, RK_LOCAL, RK_VETH, ROUTE_KIND_NAMES } from './route-table.js';
 
-// Cost: ~150-190 ns per packet at batch 256, 1k Services (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: ~130-165 ns per packet at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const plan = ctx.world.plan;

@@ -28,7 +28,7 @@ import { DROP_SERVICE_REJECT } from './next.js';
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
 
-// Cost: ~10 ns per packet at batch 256, 1k Services (no socket-LB mode in the run: the pass over the batch only; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: nothing in a mode without socket LB: runBatch skips a stage with no packet bound for it (the pass over the batch it replaced cost ~7-32 ns a packet) at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const world = ctx.world;
