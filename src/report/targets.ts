@@ -25,12 +25,13 @@ export const kHashBaseServices = 100;
 export const kMinEstablishedPpsPerWorker = 5e6;
 export const kMaxMemoryLatencyFactor = 2;
 export const kMinTwoWorkerSpeedup = 1.8;
+export const kMaxConntrackBytesPerEntry = 64;
 
 export function evaluateTargets(all: readonly CellResult[]): TargetResult[] {
   // The targets are the proxy modes': cells of a policy sweep have their own charts.
   const results = all.filter((c) => (c.policies ?? 0) === 0);
   const sweep = servicesSweep(results);
-  return [iptablesScan(sweep, results), hashFlat(sweep), ...established(results), ...workers(results)];
+  return [iptablesScan(sweep, results), hashFlat(sweep), ...established(results), ...workers(results), conntrackSize(results)];
 }
 
 function iptablesScan(sweep: readonly CellResult[], all: readonly CellResult[]): TargetResult {
@@ -188,6 +189,22 @@ function workers(all: readonly CellResult[]): TargetResult[] {
       figure: `${usable.length > 1 ? 'worst ' : ''}${formatRatio(speedup(worst))}: ${m.fmt(m.get(worst.two))} vs ${m.fmt(m.get(worst.one))} (${worst.one.mode}, ${formatCount(worst.one.services)} Services, ${worst.one.cni})${others}`,
     };
   });
+}
+
+/** Issue 14's budget: the whole conntrack allocation (index included) over its capacity, in every kdp cell. */
+function conntrackSize(all: readonly CellResult[]): TargetResult {
+  const target = `(e) conntrack ≤ ${kMaxConntrackBytesPerEntry} bytes an entry (its index, both tuples, NAT binding, state and timer), in every cell`;
+  const cells = all.filter((c) => !isKernel(c.mode) && c.memory.conntrackBytesPerEntry > 0);
+  if (cells.length === 0) return { id: 'e', target, verdict: 'not measured', figure: 'no kdp cell has memory.conntrackBytesPerEntry' };
+  const worst = cells.reduce((a, b) => (b.memory.conntrackBytesPerEntry > a.memory.conntrackBytesPerEntry ? b : a));
+  const bytes = worst.memory.conntrackBytesPerEntry;
+  return {
+    id: 'e',
+    target,
+    verdict: bytes <= kMaxConntrackBytesPerEntry ? 'met' : 'missed',
+    // Four digits: a figure just over the budget must not print as the budget.
+    figure: `${cells.length > 1 ? 'largest ' : ''}${Number(bytes.toPrecision(4))} bytes an entry (${cellLabel(worst)})`,
+  };
 }
 
 /**

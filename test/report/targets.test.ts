@@ -91,7 +91,7 @@ describe('target (d): two workers', () => {
 
 describe('targets with no results', () => {
   it('are all not measured', () => {
-    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(6).fill('not measured'));
+    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(7).fill('not measured'));
   });
 });
 
@@ -117,5 +117,21 @@ describe('what a missed target comes down to', () => {
     assert.match(d1.why ?? '', /each worker spent 1\.33 µs per new flow beside the other, against 1 µs alone \(1\.33×\)/);
     const fast = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 2e6 })];
     assert.equal(target(fast, 'd1').why, undefined, 'a met target needs no explanation');
+  });
+});
+
+describe('target (e): conntrack bytes an entry', () => {
+  const at = (...bytes: number[]) => bytes.map((b, k) => {
+    const c = syntheticCell({ mode: 'ipvs', services: 100 * (k + 1) });
+    return { ...c, memory: { ...c.memory, conntrackBytesPerEntry: b } };
+  });
+  it('is judged on the largest cell, on both sides of 64 bytes', () => {
+    assert.equal(target(at(63, 64), 'e').verdict, 'met');
+    assert.equal(target(at(63, 64.01), 'e').verdict, 'missed');
+    assert.match(target(at(63, 64.01), 'e').figure, /^largest 64\.01 bytes an entry \(ipvs, 200 Services/);
+  });
+  it('is not measured without a kdp cell that measured it', () => {
+    assert.equal(target(at(0), 'e').verdict, 'not measured');
+    assert.equal(target([{ ...at(90)[0], mode: 'kernel-iptables' }], 'e').verdict, 'not measured');
   });
 });
