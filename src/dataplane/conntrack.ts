@@ -3,9 +3,10 @@
  * worker shard, over typed arrays that live in one (Shared)ArrayBuffer.
  *
  * Entries ("slots", the kernel's `struct nf_conn`) sit in a fixed pool of `maxEntries` rows
- * (nf_conntrack_max), struct-of-arrays. Like the kernel, every entry is hashed twice, once by its
- * ORIGINAL tuple and once by its REPLY tuple (`ct->tuplehash[IP_CT_DIR_ORIGINAL|REPLY]`), so a
- * reply packet finds the same entry and learns it travels the reply direction. The reply tuple
+ * (nf_conntrack_max): a 40-byte record each for what packets touch, two arrays for the rest.
+ * Like the kernel, every entry is hashed twice, once by its ORIGINAL tuple and once by its REPLY
+ * tuple (`ct->tuplehash[IP_CT_DIR_ORIGINAL|REPLY]`), so a reply packet finds the same entry and
+ * learns it travels the reply direction. The reply tuple
  * carries the NAT binding: for a DNATed service flow `client:cport -> vip:vport` it is
  * `endpoint:eport -> client:cport`, and with masquerade `endpoint:eport -> node:nport`.
  *
