@@ -64,14 +64,14 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   if (masq) batch.natSrc(i, rDst, rDport);
   if (proxyClient >= 0) {
     if (oSport !== m.origSport[i]) batch.natSrc(i, m.origSrc[i], oSport);
-    ct.mark[proxyClient] = MARK_PROXY_CLIENT | oSport;
+    ct.setMark(proxyClient, MARK_PROXY_CLIENT | oSport);
   }
   batch.ctSlot[i] = slot;
   m.ctDir[i] = 0;
   ct.endpoint[slot] = m.endpoint[i];
-  if (m.redirected[i] === 1) ct.mark[slot] = MARK_PROXY_CLIENT;
-  else if (m.proxyClientSlot[i] >= 0) ct.mark[slot] = MARK_PROXY_SERVER | m.proxyClientSlot[i];
-  else if (m.dsrOption[i] === 1) ct.mark[slot] = MARK_DSR_OPTION;
+  if (m.redirected[i] === 1) ct.setMark(slot, MARK_PROXY_CLIENT);
+  else if (m.proxyClientSlot[i] >= 0) ct.setMark(slot, MARK_PROXY_SERVER | m.proxyClientSlot[i]);
+  else if (m.dsrOption[i] === 1) ct.setMark(slot, MARK_DSR_OPTION);
   m.dsrOption[i] = 0; // the entry node's alone: the backend's node does not forward the flow
 }
 
@@ -82,13 +82,12 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
 export function replaySourceNat(ct: ConntrackTable, dir: number, batch: PacketBatch, i: number, rec: TraceRecorder | null, where: 'POSTROUTING' | 'INPUT'): void {
   const slot = batch.ctSlot[i];
   if (slot < 0) return;
-  const status = ct.status[slot];
-  const t = slot * 6;
+  const status = ct.statusOf(slot);
   if (dir === DIR_ORIGINAL) {
-    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.tuple[t + 4], ct.tuple[t + 5] & 0xffff);
+    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.replyDst(slot), ct.replyDport(slot));
   } else if ((status & IPS_DST_NAT) !== 0) {
     // A reply from the endpoint: its source goes back to the service address.
-    batch.natSrc(i, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff);
+    batch.natSrc(i, ct.origDst(slot), ct.origDport(slot));
   }
   if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
 }

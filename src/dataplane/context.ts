@@ -12,7 +12,7 @@ import { newFirstPacket, newNatDecision } from '../compile/dataplane.js';
 import { kBatchSize, type PacketBatch } from '../net/batch.js';
 import type { CompiledCluster } from './compiled-cluster.js';
 import { Counters } from './counters.js';
-import { DROP_SERVICE_REJECT, END_DROPPED, END_REJECTED, NEXT_DONE } from './next.js';
+import { DROP_SERVICE_REJECT, END_DROPPED, END_REJECTED, kStageNames, NEXT_DONE } from './next.js';
 import { NodeWorld } from './node-world.js';
 import { PacketMeta } from './packet-meta.js';
 import type { TraceRecorder } from './trace-recorder.js';
@@ -53,6 +53,17 @@ export class PipelineContext {
   clock: (() => number) | null = null;
   recorder: TraceRecorder | null = null;
 
+  /**
+   * The frame of the stage the driver runs (VPP's vector of buffer indices): the batch slots bound
+   * for it, ascending, `frameCount` of them. A stage reads its packets from here, never by a pass
+   * over the whole batch; runBatch fills it from `queued`.
+   */
+  readonly frame: Int32Array;
+  frameCount = 0;
+  /** The driver's queues: per stage id, a bitmap (`queueWords` words) of the slots whose next is that stage. */
+  readonly queued: Int32Array;
+  readonly queueWords: number;
+
   /** Scratch for the service stage (no allocation per packet). */
   readonly firstPacket: FirstPacket = newFirstPacket();
   readonly decision: NatDecision = newNatDecision();
@@ -64,6 +75,9 @@ export class PipelineContext {
     const o = { ...kDefaultContextOptions, ...options };
     this.world = new NodeWorld(compiled, o.conntrackMax, o.conntrackShards);
     this.meta = new PacketMeta(o.capacity);
+    this.frame = new Int32Array(o.capacity);
+    this.queueWords = (o.capacity + 31) >>> 5;
+    this.queued = new Int32Array(kStageNames.length * this.queueWords);
     this.counters = new Counters();
     this.seed = o.seed >>> 0;
     this.#drops = this.counters.drops;

@@ -73,8 +73,7 @@ export const MARK_DSR_OPTION = 0x20000000;
 /** A later packet of a marked flow (original direction, entry `slot` on its node) carries the frontend again. */
 export function dsrCarryEstablished(ctx: PipelineContext, batch: PacketBatch, i: number, slot: number): void {
   const ct = ctx.world.conntrack(batch.node[i]);
-  const t = slot * 6;
-  if (!dsrCarry(ctx, batch, i, DSR_OPTION, ct.tuple[t + 1], ct.tuple[t + 2] & 0xffff)) ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
+  if (!dsrCarry(ctx, batch, i, DSR_OPTION, ct.origDst(slot), ct.origDport(slot))) ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
 }
 
 /** The backend node remembers the flow of packet i (client to backend) with the frontend in `pkt`. */

@@ -14,12 +14,11 @@ import { ipipEncap } from '../net/ipip.js';
 import { formatIp } from '../net/ipv4.js';
 import { vxlanEncap } from '../net/vxlan.js';
 import type { PipelineContext } from './context.js';
-import { DROP_FRAG_NEEDED, NEXT_ENCAP, NEXT_UNDERLAY } from './next.js';
+import { DROP_FRAG_NEEDED, NEXT_UNDERLAY } from './next.js';
 import { RK_IPIP, ROUTE_KIND_NAMES } from './route-table.js';
 
-// Cost: ~150-190 ns per packet at batch 256, 1k Services (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: ~80-85 ns per packet at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function encap(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
   const plan = ctx.world.plan;
@@ -27,8 +26,11 @@ export function encap(ctx: PipelineContext, batch: PacketBatch): void {
   const mtu = plan.mtu;
   const overhead = plan.encapOverhead;
   const { outKind, outNode } = ctx.meta;
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_ENCAP) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     const from = batch.node[i];
     const to = outNode[i];
     // The outer IPv4 datagram: the inner IP packet plus the overhead (VXLAN's includes an inner

@@ -20,13 +20,12 @@ import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
 import { DIR_EGRESS, DIR_INGRESS, PV_ALLOW, PV_DEFAULT_DENY, PV_DENY, PV_NONE, PV_PASS, type PolicyTables } from '../compile/calico-policy/policy-tables.js';
 import type { PipelineContext } from './context.js';
-import { DROP_POLICY, NEXT_LOCAL_IN, NEXT_POLICY, NEXT_POSTROUTING } from './next.js';
+import { DROP_POLICY, NEXT_LOCAL_IN, NEXT_POSTROUTING } from './next.js';
 import { vethName } from './pod-network.js';
 import { RK_BRIDGE, RK_LOCAL, RK_VETH } from './route-table.js';
 import type { TraceRecorder } from './trace-recorder.js';
 
 export function policy(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const tables = ctx.world.compiled.policy;
   // Route sends packets here only where policy is compiled: without it the stage has no work.
@@ -36,8 +35,11 @@ export function policy(ctx: PipelineContext, batch: PacketBatch): void {
   const { srcIp, dstIp, srcPort, dstPort, proto, node } = batch;
   // ~40 ns a new flow with no policy selecting either workload (two hash probes), plus ~10-30 ns
   // a rule of the policies that select them; established packets never pay it.
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_POLICY) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     const kind = outKind[i];
     const here = node[i];
     const from = tables.workload(srcIp[i]);

@@ -15,14 +15,13 @@ import type { PacketBatch } from '../net/batch.js';
 import { CT_ACCEPT, CT_REOPEN, DIR_ORIGINAL, IPS_DST_NAT, IPS_SRC_NAT } from './conntrack.js';
 import type { PipelineContext } from './context.js';
 import { kHookNames } from './hooks.js';
-import { DROP_CONNTRACK_INVALID, DROP_LOOP, NEXT_PREROUTING, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
+import { DROP_CONNTRACK_INVALID, DROP_LOOP, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
-// Cost: ~1.2-1.4 µs per packet at batch 256, 1k Services (conntrack lookups that miss the cache; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: ~680 (nftables) to ~950 (ipvs) ns per packet (conntrack lookups that miss the cache) at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;
   const { ctDir, newFlow, origSrc, origDst, origSport, origDport, visits, hook, dnatted } = ctx.meta;
@@ -34,18 +33,24 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   // misses overlap (see ConntrackTable.touchIndex), before the lookups proper.
   const hash = ctx.meta.ctHash;
   const warm = ctx.meta.ctWarm;
-  for (let i = 0; i < n; i++) {
-    if (next[i] === NEXT_PREROUTING) hash[i] = world.conntrack(node[i]).hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]);
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    hash[i] = world.conntrack(node[i]).hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]);
   }
   // Short loops: the fewer instructions between two misses, the more misses the core keeps in flight.
-  for (let i = 0; i < n; i++) {
-    if (next[i] === NEXT_PREROUTING) warm[i] = world.conntrack(node[i]).touchIndex(hash[i]);
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    warm[i] = world.conntrack(node[i]).touchIndex(hash[i]);
   }
-  for (let i = 0; i < n; i++) {
-    if (next[i] === NEXT_PREROUTING) warm[i] = world.conntrack(node[i]).touchEntry(warm[i]);
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    warm[i] = world.conntrack(node[i]).touchEntry(warm[i]);
   }
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_PREROUTING) continue;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     if (++visits[i] > kMaxVisits) {
       ctx.drop(batch, i, DROP_LOOP);
       continue;
@@ -76,19 +81,17 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     ctSlot[i] = slot;
     const dir = ct.dir;
     ctDir[i] = dir;
-    const status = ct.status[slot];
-    const t = slot * 6;
-    const tuple = ct.tuple;
+    const status = ct.statusOf(slot);
     const before = batch.dstIp[i];
     if (dir === DIR_ORIGINAL) {
       // Original direction: the destination becomes the reply tuple's source (the endpoint).
       if ((status & IPS_DST_NAT) !== 0) {
-        batch.natDst(i, tuple[t + 3], tuple[t + 5] >>> 16);
+        batch.natDst(i, ct.replySrc(slot), ct.replySport(slot));
         dnatted[i] = 1;
       }
     } else if ((status & IPS_SRC_NAT) !== 0) {
       // Reply to a masqueraded flow: the destination goes back to the original client.
-      batch.natDst(i, tuple[t], tuple[t + 2] >>> 16);
+      batch.natDst(i, ct.origSrc(slot), ct.origSport(slot));
       dnatted[i] = 1;
     }
     if (rec) {

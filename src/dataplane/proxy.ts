@@ -16,16 +16,15 @@ import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
 import { ipv4SetTtl } from '../net/ipv4-header.js';
 import type { PipelineContext } from './context.js';
-import { DROP_SERVICE_REJECT, NEXT_PREROUTING, NEXT_PROXY } from './next.js';
+import { DROP_SERVICE_REJECT, NEXT_PREROUTING } from './next.js';
 import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_PROXY_SERVER, MARK_SLOT_MASK } from './proxy-marks.js';
 
 /** The proxy's socket buffers: receive, user-space, send; 64 KiB each, enough for any segment. */
 const kBufferBytes = 65536;
 
 
-// Cost: ~20 ns per packet at batch 256, 1k Services (no userspace proxy in the run: the pass over the batch only; kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: nothing outside userspace mode: runBatch skips a stage with no packet bound for it (the pass over the batch it replaced cost ~8-28 ns a packet) at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const rec = ctx.recorder;
   const buf = ctx.proxyBuffer;
@@ -34,12 +33,15 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const nodes = world.plan.nodes;
   const counters = ctx.counters;
   const { proxyClientSlot, hook, fromPod, dnatted, redirected } = ctx.meta;
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_PROXY) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     const node = batch.node[i];
     const ct = world.conntrack(node);
     const slot = batch.ctSlot[i];
-    const mark = ct.mark[slot];
+    const mark = ct.markOf(slot);
     const payload = batch.wireLen[i] - batch.hdrLen[i];
     const len = payload < kBufferBytes ? payload : kBufferBytes;
     buf.copyWithin(kBufferBytes, 0, len); // read(): socket buffer -> proxy
@@ -62,9 +64,8 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
     } else if ((mark & MARK_PROXY_SERVER) !== 0) {
       // A reply from the endpoint: written back on the client's connection, from the proxy's port.
       const client = mark & MARK_SLOT_MASK;
-      const c = client * 6;
-      batch.natSrc(i, ct.tuple[c + 3], ct.tuple[c + 5] >>> 16);
-      batch.natDst(i, ct.tuple[c], ct.tuple[c + 2] >>> 16);
+      batch.natSrc(i, ct.replySrc(client), ct.replySport(client));
+      batch.natDst(i, ct.origSrc(client), ct.origSport(client));
       proxyClientSlot[i] = -1;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
     }

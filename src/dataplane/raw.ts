@@ -25,7 +25,7 @@ import { formatIp } from '../net/ipv4.js';
 import { PROTO_TCP, PROTO_UDP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
 import { kHookNames } from './hooks.js';
-import { NEXT_PREROUTING, NEXT_RAW, NEXT_ROUTE } from './next.js';
+import { NEXT_PREROUTING, NEXT_ROUTE } from './next.js';
 
 const kDnsPort = 53;
 
@@ -35,7 +35,6 @@ function listens(addrs: Uint32Array, ip: number): boolean {
 }
 
 export function raw(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const addrs = ctx.world.notrackDns;
   // Packets come here only on nodes with such rules (NodeWorld.afterSocket): none, no work.
@@ -43,8 +42,11 @@ export function raw(ctx: PipelineContext, batch: PacketBatch): void {
   const rec = ctx.recorder;
   const { hook, newFlow } = ctx.meta;
   const { srcIp, dstIp, srcPort, dstPort, proto } = batch;
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_RAW) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     next[i] = NEXT_PREROUTING;
     const p = proto[i];
     if (p !== PROTO_UDP && p !== PROTO_TCP) continue;

@@ -23,9 +23,8 @@ import { kHookNames } from './hooks.js';
 import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
-// Cost: ~100 ns (ipvs) / ~650 ns (nftables) per packet of the cell at batch 256, 1k Services; only first packets visit (kdp bench --services 100,1000 --modes nftables,ipvs --flows 200000, 1 worker, 2026-12-02, on the 2-core machine shared with four other jobs (load ~12): upper bounds).
+// Cost: ~120 (ipvs), ~270 (nftables), ~520 (iptables) ns per packet of the cell; only first packets visit at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
-  const n = batch.count;
   const next = batch.next;
   const pkt = ctx.firstPacket;
   const d = ctx.decision;
@@ -34,8 +33,11 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const compiled = ctx.world.compiled;
   const counters = ctx.counters;
   const { hook, fromPod, servicePort, endpoint, masq, redirected, dnatted } = ctx.meta;
-  for (let i = 0; i < n; i++) {
-    if (next[i] !== NEXT_SERVICE_NAT) continue;
+  // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
     const dp = compiled.dataplane(batch.node[i]);
     pkt.srcIp = batch.srcIp[i];
     pkt.srcPort = batch.srcPort[i];

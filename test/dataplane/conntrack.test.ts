@@ -74,9 +74,9 @@ describe('conntrack table', () => {
     const dnat = serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 0);
     const masq = serviceFlow(t, 40001, PROTO_TCP, TCPF_SYN, 0, true);
     const plain = t.insert(CLIENT, EP, 40002, 8080, PROTO_TCP, EP, CLIENT, 8080, 40002, TCPF_SYN, 0);
-    assert.equal(t.status[dnat] & (IPS_DST_NAT | IPS_SRC_NAT | IPS_CONFIRMED), IPS_DST_NAT | IPS_CONFIRMED);
-    assert.equal(t.status[masq] & (IPS_DST_NAT | IPS_SRC_NAT), IPS_DST_NAT | IPS_SRC_NAT);
-    assert.equal(t.status[plain] & (IPS_DST_NAT | IPS_SRC_NAT), 0);
+    assert.equal(t.statusOf(dnat) & (IPS_DST_NAT | IPS_SRC_NAT | IPS_CONFIRMED), IPS_DST_NAT | IPS_CONFIRMED);
+    assert.equal(t.statusOf(masq) & (IPS_DST_NAT | IPS_SRC_NAT), IPS_DST_NAT | IPS_SRC_NAT);
+    assert.equal(t.statusOf(plain) & (IPS_DST_NAT | IPS_SRC_NAT), 0);
     // The reply from the endpoint to the node's masquerade port finds the flow and its binding.
     assert.equal(t.lookup(EP, NODE, 8080, 50001, PROTO_TCP, 1), masq);
     assert.equal(t.dir, DIR_REPLY);
@@ -90,9 +90,15 @@ describe('conntrack table', () => {
     assert.equal(t.origSrc(masq), CLIENT);
     assert.equal(t.origSport(masq), 40001);
     t.endpoint[masq] = 7;
-    t.mark[masq] = 0x4000;
+    t.setMark(masq, 0x4000);
     assert.equal(t.endpoint[masq], 7);
     assert.equal(t.endpoint[dnat], -1);
+    // The mark shares the entry's record with its tuples: setting it leaves them, and the other entries, alone.
+    assert.equal(t.markOf(masq), 0x4000);
+    assert.equal(t.markOf(dnat), 0);
+    assert.equal(t.natSrcPort(masq), 50001);
+    assert.equal(t.origSport(masq), 40001);
+    assert.equal(t.lookup(EP, NODE, 8080, 50001, PROTO_TCP, 1), masq);
   });
 
   it('with tcpStateChecks false (Cilium\'s BPF CT), an ACK with no answer seen is accepted in its state; the kernel\'s calls it INVALID', () => {
@@ -103,7 +109,7 @@ describe('conntrack table', () => {
     const bpf = new ConntrackTable({ maxEntries: 64, lru: true, tcpStateChecks: false });
     const b = serviceFlow(bpf, 40000, PROTO_TCP, TCPF_SYN, 0);
     assert.equal(bpf.update(b, DIR_ORIGINAL, TCPF_ACK, 1), CT_ACCEPT);
-    assert.equal(TCP_STATE_NAMES[bpf.tcpState[b]], TCP_STATE_NAMES[TCP_SYN_SENT]);
+    assert.equal(TCP_STATE_NAMES[bpf.tcpStateOf(b)], TCP_STATE_NAMES[TCP_SYN_SENT]);
     assert.equal(bpf.counter('invalid'), 0);
   });
 
@@ -122,25 +128,25 @@ describe('conntrack table', () => {
     const s = serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 0);
     const step = (dir: number, flags: number, now: number, state: number, verdict = CT_ACCEPT): void => {
       assert.equal(t.update(s, dir, flags, now), verdict);
-      assert.equal(TCP_STATE_NAMES[t.tcpState[s]], TCP_STATE_NAMES[state]);
+      assert.equal(TCP_STATE_NAMES[t.tcpStateOf(s)], TCP_STATE_NAMES[state]);
     };
-    assert.equal(t.tcpState[s], TCP_SYN_SENT);
-    assert.equal(t.expires[s], 120);
+    assert.equal(t.tcpStateOf(s), TCP_SYN_SENT);
+    assert.equal(t.expiresOf(s), 120);
     step(DIR_REPLY, TCPF_SYN | TCPF_ACK, 1, TCP_SYN_RECV);
-    assert.equal(t.status[s] & (IPS_SEEN_REPLY | IPS_ASSURED), IPS_SEEN_REPLY);
-    assert.equal(t.expires[s], 61);
+    assert.equal(t.statusOf(s) & (IPS_SEEN_REPLY | IPS_ASSURED), IPS_SEEN_REPLY);
+    assert.equal(t.expiresOf(s), 61);
     step(DIR_ORIGINAL, TCPF_ACK, 2, TCP_ESTABLISHED);
-    assert.ok(t.status[s] & IPS_ASSURED);
-    assert.equal(t.expires[s], 2 + 86400, 'kube-proxy sets the established timeout to 24 h');
+    assert.ok(t.statusOf(s) & IPS_ASSURED);
+    assert.equal(t.expiresOf(s), 2 + 86400, 'kube-proxy sets the established timeout to 24 h');
     step(DIR_ORIGINAL, TCPF_ACK | TCPF_PSH, 10, TCP_ESTABLISHED);
     step(DIR_ORIGINAL, TCPF_FIN | TCPF_ACK, 20, TCP_FIN_WAIT);
-    assert.equal(t.expires[s], 140);
+    assert.equal(t.expiresOf(s), 140);
     step(DIR_REPLY, TCPF_ACK, 21, TCP_CLOSE_WAIT);
-    assert.equal(t.expires[s], 21 + 3600, 'kube-proxy sets close-wait to 1 h');
+    assert.equal(t.expiresOf(s), 21 + 3600, 'kube-proxy sets close-wait to 1 h');
     step(DIR_REPLY, TCPF_FIN | TCPF_ACK, 22, TCP_LAST_ACK);
-    assert.equal(t.expires[s], 52);
+    assert.equal(t.expiresOf(s), 52);
     step(DIR_ORIGINAL, TCPF_ACK, 23, TCP_TIME_WAIT);
-    assert.equal(t.expires[s], 143);
+    assert.equal(t.expiresOf(s), 143);
     assert.equal(t.lookup(CLIENT, VIP, 40000, 80, PROTO_TCP, 142.9), s);
     assert.equal(t.lookup(CLIENT, VIP, 40000, 80, PROTO_TCP, 143), -1);
     assert.equal(t.counter('expired'), 1);
@@ -161,19 +167,19 @@ describe('conntrack table', () => {
     assert.equal(serviceFlow(t, 1, PROTO_TCP, TCPF_SYN | TCPF_ACK, 0), INSERT_INVALID);
     assert.equal(t.counter('invalid'), 2);
     const picked = serviceFlow(t, 2, PROTO_TCP, TCPF_ACK, 0);
-    assert.equal(t.tcpState[picked], TCP_ESTABLISHED, 'loose pick-up of a running connection');
-    assert.equal(t.status[picked] & IPS_ASSURED, 0);
+    assert.equal(t.tcpStateOf(picked), TCP_ESTABLISHED, 'loose pick-up of a running connection');
+    assert.equal(t.statusOf(picked) & IPS_ASSURED, 0);
     assert.equal(t.update(picked, DIR_REPLY, TCPF_ACK, 1), CT_ACCEPT);
-    assert.ok(t.status[picked] & IPS_ASSURED, 'assured once the picked-up connection answers');
+    assert.ok(t.statusOf(picked) & IPS_ASSURED, 'assured once the picked-up connection answers');
 
     const s = serviceFlow(t, 3, PROTO_TCP, TCPF_SYN, 0);
     assert.equal(t.update(s, DIR_ORIGINAL, TCPF_ACK, 1), CT_INVALID, 'ACK before any SYN/ACK');
-    assert.equal(t.tcpState[s], TCP_SYN_SENT);
-    assert.equal(t.expires[s], 120, 'an invalid packet does not refresh the timer');
+    assert.equal(t.tcpStateOf(s), TCP_SYN_SENT);
+    assert.equal(t.expiresOf(s), 120, 'an invalid packet does not refresh the timer');
     assert.equal(t.update(s, DIR_REPLY, TCPF_SYN, 2), CT_ACCEPT);
-    assert.equal(t.tcpState[s], TCP_SYN_SENT2, 'simultaneous open');
+    assert.equal(t.tcpStateOf(s), TCP_SYN_SENT2, 'simultaneous open');
     assert.equal(t.update(s, DIR_ORIGINAL, TCPF_SYN | TCPF_ACK, 3), CT_ACCEPT);
-    assert.equal(t.tcpState[s], TCP_SYN_RECV);
+    assert.equal(t.tcpStateOf(s), TCP_SYN_RECV);
     assert.equal(t.update(s, DIR_REPLY, TCPF_SYN | TCPF_ACK, 4), CT_IGNORE, 'retransmitted SYN/ACK');
     assert.equal(t.counter('ignored'), 1);
 
@@ -186,9 +192,9 @@ describe('conntrack table', () => {
     t.update(tw, DIR_ORIGINAL, TCPF_ACK, 0);
     t.update(tw, DIR_ORIGINAL, TCPF_FIN | TCPF_ACK, 0);
     t.update(tw, DIR_REPLY, TCPF_FIN | TCPF_ACK, 0);
-    assert.equal(t.tcpState[tw], TCP_LAST_ACK);
+    assert.equal(t.tcpStateOf(tw), TCP_LAST_ACK);
     t.update(tw, DIR_ORIGINAL, TCPF_ACK, 0);
-    assert.equal(t.tcpState[tw], TCP_TIME_WAIT);
+    assert.equal(t.tcpStateOf(tw), TCP_TIME_WAIT);
     assert.equal(t.update(tw, DIR_ORIGINAL, TCPF_SYN, 1), CT_REOPEN, 'a SYN in TIME_WAIT reopens the connection');
     assert.equal(t.lookup(CLIENT, VIP, 5, 80, PROTO_TCP, 1), -1);
     assert.ok(serviceFlow(t, 5, PROTO_TCP, TCPF_SYN, 1) >= 0);
@@ -199,7 +205,7 @@ describe('conntrack table', () => {
     const s = serviceFlow(t, 5353, PROTO_UDP, 0, 100);
     assert.equal(t.update(s, DIR_ORIGINAL, 0, 110), CT_ACCEPT);
     assert.equal(t.lookup(CLIENT, VIP, 5353, 80, PROTO_UDP, 139.9), s);
-    assert.equal(t.status[s] & (IPS_SEEN_REPLY | IPS_ASSURED), 0);
+    assert.equal(t.statusOf(s) & (IPS_SEEN_REPLY | IPS_ASSURED), 0);
     assert.equal(t.lookup(CLIENT, VIP, 5353, 80, PROTO_UDP, 140), -1);
     assert.equal(t.counter('expired'), 1);
   });
@@ -208,22 +214,22 @@ describe('conntrack table', () => {
     const t = new ConntrackTable({ maxEntries: 64 });
     const s = serviceFlow(t, 5353, PROTO_UDP, 0, 0);
     t.update(s, DIR_REPLY, 0, 0.5);
-    assert.equal(t.status[s] & (IPS_SEEN_REPLY | IPS_ASSURED), IPS_SEEN_REPLY);
-    assert.equal(t.expires[s], 30.5, 'the first reply still gets the unreplied timeout');
+    assert.equal(t.statusOf(s) & (IPS_SEEN_REPLY | IPS_ASSURED), IPS_SEEN_REPLY);
+    assert.equal(t.expiresOf(s), 30.5, 'the first reply still gets the unreplied timeout');
     t.update(s, DIR_ORIGINAL, 0, 1.5);
-    assert.equal(t.status[s] & IPS_ASSURED, 0, 'not a stream before 2 s');
+    assert.equal(t.statusOf(s) & IPS_ASSURED, 0, 'not a stream before 2 s');
     t.update(s, DIR_ORIGINAL, 0, 3);
-    assert.ok(t.status[s] & IPS_ASSURED);
-    assert.equal(t.expires[s], 123);
+    assert.ok(t.statusOf(s) & IPS_ASSURED);
+    assert.equal(t.expiresOf(s), 123);
     assert.equal(t.lookup(EP, CLIENT, 8080, 5353, PROTO_UDP, 122.9), s);
     assert.equal(t.lookup(EP, CLIENT, 8080, 5353, PROTO_UDP, 123), -1);
 
     const custom = new ConntrackTable({ maxEntries: 8, timeouts: { udpTimeoutSeconds: 10, udpStreamTimeoutSeconds: 60 } });
     const c = serviceFlow(custom, 1, PROTO_UDP, 0, 0);
-    assert.equal(custom.expires[c], 10);
+    assert.equal(custom.expiresOf(c), 10);
     custom.update(c, DIR_REPLY, 0, 0);
     custom.update(c, DIR_REPLY, 0, 5);
-    assert.equal(custom.expires[c], 65);
+    assert.equal(custom.expiresOf(c), 65);
   });
 
   it('when full, early-drops a non-assured entry for a new flow', () => {
@@ -283,7 +289,7 @@ describe('conntrack table', () => {
       const s = serviceFlow(t, 1000 + i, PROTO_TCP, TCPF_SYN, 0);
       t.update(s, DIR_REPLY, TCPF_SYN | TCPF_ACK, 0);
       t.update(s, DIR_ORIGINAL, TCPF_ACK, 0);
-      assert.ok(t.status[s] & IPS_ASSURED);
+      assert.ok(t.statusOf(s) & IPS_ASSURED);
     }
     for (let i = 0; i < 10; i++) assert.equal(serviceFlow(t, 3000 + i, PROTO_TCP, TCPF_SYN, 1), INSERT_FULL);
     assert.equal(t.counter('dropFull'), 10, 'nf_conntrack: table full, dropping packet');
@@ -364,11 +370,29 @@ describe('conntrack table', () => {
     assert.throws(() => new ConntrackTable({ maxEntries: 64, indexSlots: 128 }), /options\.indexSlots/);
   });
 
-  it('reports its memory honestly', () => {
-    const t = new ConntrackTable({ maxEntries: 131072 });
-    assert.equal(t.indexSlots, 4 * 131072);
-    assert.equal(t.bytesPerEntry, t.buffer.byteLength / 131072);
-    assert.ok(t.bytesPerEntry > 80 && t.bytesPerEntry < 100, `${t.bytesPerEntry}`);
+  it('reports its memory honestly, at most 64 bytes an entry with both tuples, NAT binding, state and timer', () => {
+    // Issue 14's budget: 64 bytes an entry, index included, for any pool size (the replay's are not powers of two).
+    for (const max of [131072, 31232, 300_001]) {
+      const t = new ConntrackTable({ maxEntries: max });
+      assert.equal(t.bytesPerEntry, t.buffer.byteLength / max);
+      assert.ok(t.bytesPerEntry <= 64, `${max} entries: ${t.bytesPerEntry} bytes an entry`);
+      // Two tuples an entry must fit, with room to spare for linear probing.
+      assert.ok(t.indexSlots > 2 * max && t.indexSlots <= 3 * max, `${t.indexSlots} slots`);
+    }
+  });
+
+  it('holds a full pool at the default index: every flow by both tuples, and a new one dropped', () => {
+    const max = 1000;
+    const t = new ConntrackTable({ maxEntries: max, buckets: 1 });
+    for (let i = 0; i < max; i++) assert.ok(t.insert(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, EP, NODE, 8080, 20000 + i, TCPF_SYN, 0) >= 0);
+    for (let i = 0; i < max; i++) t.update(t.lookup(EP, NODE, 8080, 20000 + i, PROTO_TCP, 1), DIR_REPLY, TCPF_SYN | TCPF_ACK, 1);
+    for (let i = 0; i < max; i++) t.update(t.lookup(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, 2), DIR_ORIGINAL, TCPF_ACK, 2);
+    for (let i = 0; i < max; i++) {
+      const s = t.lookup(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, 3);
+      assert.ok(s >= 0 && t.lookup(EP, NODE, 8080, 20000 + i, PROTO_TCP, 3) === s, `flow ${i}`);
+      assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
+    }
+    assert.equal(t.insert(CLIENT, VIP, 999, 80, PROTO_TCP, EP, NODE, 8080, 19999, TCPF_SYN, 3), INSERT_FULL, 'every entry is assured: nothing to early-drop');
   });
 
   it("computes kube-proxy's and the kernel's conntrack limits", () => {

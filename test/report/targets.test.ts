@@ -89,29 +89,29 @@ describe('target (d): two workers', () => {
   });
 });
 
-describe('target (e): full build against the kernel restore of the same rules', () => {
+describe('target (f): full build against the kernel restore of the same rules', () => {
   const sync = (fullMs: number) => ({ fullMs, oneEndpointMs: 0.5, oneEndpointRewrittenBytes: 4096 });
   const at = (kdpMs: number, kernelMs: number, services = 10_000) => [
     syntheticCell({ mode: 'iptables', services, sync: sync(kdpMs) }),
     syntheticCell({ mode: 'kernel-iptables', services, sync: sync(kernelMs) }),
   ];
   it('needs kdp ten times faster at 10,000 Services', () => {
-    assert.equal(target(at(1500, 15000), 'e').verdict, 'met');
-    assert.equal(target(at(1501, 15000), 'e').verdict, 'missed');
-    assert.match(target(at(1900, 15000), 'e').figure, /^7\.89× at 10k Services \(kdp 1\.9 s, kernel 15 s\)/);
+    assert.equal(target(at(1500, 15000), 'f').verdict, 'met');
+    assert.equal(target(at(1501, 15000), 'f').verdict, 'missed');
+    assert.match(target(at(1900, 15000), 'f').figure, /^7\.89× at 10k Services \(kdp 1\.9 s, kernel 15 s\)/);
   });
   it('is not measured without a kernel cell at the same point, and says what there is', () => {
-    const t = target(at(100, 2000, 1000), 'e');
+    const t = target(at(100, 2000, 1000), 'f');
     assert.equal(t.verdict, 'not measured');
     assert.match(t.figure, /measured: 20× at 1k Services/);
     const other = [syntheticCell({ mode: 'iptables', services: 10_000 }), syntheticCell({ mode: 'kernel-iptables', services: 10_000, seed: 2 })];
-    assert.equal(target(other, 'e').verdict, 'not measured');
+    assert.equal(target(other, 'f').verdict, 'not measured');
   });
 });
 
 describe('targets with no results', () => {
   it('are all not measured', () => {
-    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(7).fill('not measured'));
+    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(8).fill('not measured'));
   });
 });
 
@@ -137,5 +137,21 @@ describe('what a missed target comes down to', () => {
     assert.match(d1.why ?? '', /each worker spent 1\.33 µs per new flow beside the other, against 1 µs alone \(1\.33×\)/);
     const fast = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 2e6 })];
     assert.equal(target(fast, 'd1').why, undefined, 'a met target needs no explanation');
+  });
+});
+
+describe('target (e): conntrack bytes an entry', () => {
+  const at = (...bytes: number[]) => bytes.map((b, k) => {
+    const c = syntheticCell({ mode: 'ipvs', services: 100 * (k + 1) });
+    return { ...c, memory: { ...c.memory, conntrackBytesPerEntry: b } };
+  });
+  it('is judged on the largest cell, on both sides of 64 bytes', () => {
+    assert.equal(target(at(63, 64), 'e').verdict, 'met');
+    assert.equal(target(at(63, 64.01), 'e').verdict, 'missed');
+    assert.match(target(at(63, 64.01), 'e').figure, /^largest 64\.01 bytes an entry \(ipvs, 200 Services/);
+  });
+  it('is not measured without a kdp cell that measured it', () => {
+    assert.equal(target(at(0), 'e').verdict, 'not measured');
+    assert.equal(target([{ ...at(90)[0], mode: 'kernel-iptables' }], 'e').verdict, 'not measured');
   });
 });

@@ -105,7 +105,7 @@ describe('cilium: packets', () => {
       const ct = ctx.world.conntrack(n);
       const slot = ct.lookup(parseIp('10.244.1.9'), parseIp('10.244.2.7'), 40000, 8080, PROTO_TCP, ctx.now);
       assert.ok(slot >= 0, `node-${n + 1} tracks pod -> backend`);
-      assert.equal(ct.status[slot] & (IPS_DST_NAT | IPS_SRC_NAT), 0);
+      assert.equal(ct.statusOf(slot) & (IPS_DST_NAT | IPS_SRC_NAT), 0);
       assert.equal(ct.lookup(parseIp('10.244.1.9'), parseIp('10.96.0.10'), 40000, 80, PROTO_TCP, ctx.now), -1, 'no entry carries the ClusterIP');
     }
     // The answer reaches the application from the ClusterIP, translated at the socket.
