@@ -570,10 +570,9 @@ function clusterDnsAddresses(cluster: Cluster): Set<number> {
 /** Live entries of `ct` whose original tuple goes to port 53 of one of `addresses` (a scan of the table: after the run, untimed). */
 function dnsEntriesOf(ct: ConntrackTable, addresses: Set<number>): number {
   let n = 0;
-  const { status, tuple } = ct;
   for (let e = 0; e < ct.maxEntries; e++) {
-    if (status[e] === 0) continue;
-    if ((tuple[e * 6 + 2] & 0xffff) === kDnsPort && addresses.has(tuple[e * 6 + 1])) n++;
+    if (ct.statusOf(e) === 0) continue;
+    if (ct.origDport(e) === kDnsPort && addresses.has(ct.origDst(e))) n++;
   }
   return n;
 }

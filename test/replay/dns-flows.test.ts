@@ -157,11 +157,9 @@ describe('bench --dns flows', () => {
       let upstreamEntries = 0;
       for (const ct of cache.ctx!.world.conntrackTables()) {
         for (let e = 0; e < ct.maxEntries; e++) {
-          if (ct.status[e] === 0) continue;
-          const dport = ct.tuple[e * 6 + 2] & 0xffff;
-          if (dport !== 53) continue;
-          if (ct.proto[e] === PROTO_UDP && ct.tuple[e * 6 + 1] === server) queries++;
-          if (ct.proto[e] === PROTO_TCP && ct.tuple[e * 6 + 1] === upstream) upstreamEntries++;
+          if (ct.statusOf(e) === 0 || ct.origDport(e) !== 53) continue;
+          if (ct.protoOf(e) === PROTO_UDP && ct.origDst(e) === server) queries++;
+          if (ct.protoOf(e) === PROTO_TCP && ct.origDst(e) === upstream) upstreamEntries++;
         }
       }
       return { r, queries, upstreamEntries };
