@@ -23,6 +23,22 @@ import { parseIp } from '../../src/net/ipv4.js';
 import { loadFixture } from '../helpers/cluster.js';
 import { everyShapeCluster, everyShapeProbes } from '../helpers/every-shape.js';
 
+type Probe = ReturnType<typeof everyShapeProbes>[number];
+type Answer = Pick<NodeTraceResult, 'decision' | 'service' | 'candidates' | 'masquerade'>;
+
+/** One cross-mode probe traced through the cluster (`want`) and through the node's state read back (`got`), as the fields both answer. */
+function traceBoth(compiled: CompiledCluster, state: ReturnType<typeof loadNodeState>, cluster: ReturnType<typeof everyShapeCluster>, p: Probe): { got: Answer; want: Answer } {
+  const [srcIp, srcPort] = p.src.split(':');
+  const [dstIp, dstPort] = p.dst.split(':');
+  const probe = { proto: p.proto as 6, srcIp: parseIp(srcIp) >>> 0, srcPort: Number(srcPort), dstIp: parseIp(dstIp) >>> 0, dstPort: Number(dstPort), node: p.node, entry: p.from };
+  const reference = tracePacket(new PipelineContext(compiled, { seed: 1 }), probe).result;
+  const node = traceNodeState(state, { ...probe, hook: p.from === 1 ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.from === 0 }, { cluster, nodeName: `node-${p.node + 1}`, rand: 1 });
+  return {
+    got: { decision: node.decision, service: node.service, candidates: node.candidates, masquerade: node.masquerade },
+    want: { decision: reference.decision, service: reference.service, candidates: reference.candidates, masquerade: reference.masquerade },
+  };
+}
+
 describe('kdp trace --node-state on kdp\'s own rendering gives the cluster trace\'s answer (every cross-mode probe)', () => {
   const cluster = everyShapeCluster();
   const probes = everyShapeProbes();
@@ -33,16 +49,8 @@ describe('kdp trace --node-state on kdp\'s own rendering gives the cluster trace
       const states = [0, 1].map((n) => loadNodeState([{ path: `node-${n + 1}.${format}`, text: renderRules(cluster, mode, n, format) }], cluster, n));
       let dnat = 0;
       for (const p of probes) {
-        const [srcIp, srcPort] = p.src.split(':');
-        const [dstIp, dstPort] = p.dst.split(':');
-        const probe = { proto: p.proto as 6, srcIp: parseIp(srcIp) >>> 0, srcPort: Number(srcPort), dstIp: parseIp(dstIp) >>> 0, dstPort: Number(dstPort), node: p.node, entry: p.from };
-        const reference = tracePacket(new PipelineContext(compiled, { seed: 1 }), probe).result;
-        const got = traceNodeState(states[p.node], { ...probe, hook: p.from === 1 ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.from === 0 }, { cluster, nodeName: `node-${p.node + 1}`, rand: 1 });
-        assert.deepEqual(
-          { decision: got.decision, service: got.service, candidates: got.candidates, masquerade: got.masquerade },
-          { decision: reference.decision, service: reference.service, candidates: reference.candidates, masquerade: reference.masquerade },
-          `${mode}: "${p.name}"`,
-        );
+        const { got, want } = traceBoth(compiled, states[p.node], cluster, p);
+        assert.deepEqual(got, want, `${mode}: "${p.name}"`);
         if (got.decision === 'dnat') dnat++;
       }
       assert.ok(dnat >= 30, `only ${dnat} probes were DNATed: the table would not test the mapping to endpoints`);
@@ -75,24 +83,18 @@ describe('kdp trace --node-state on an IPVS node (ipvsadm, ipset save, iptables-
       let dnat = 0;
       const listedSeen = new Set<number>();
       for (const p of probes) {
-        const [srcIp, srcPort] = p.src.split(':');
-        const [dstIp, dstPort] = p.dst.split(':');
-        const probe = { proto: p.proto as 6, srcIp: parseIp(srcIp) >>> 0, srcPort: Number(srcPort), dstIp: parseIp(dstIp) >>> 0, dstPort: Number(dstPort), node: p.node, entry: p.from };
-        const reference = tracePacket(new PipelineContext(compiled, { seed: 1 }), probe).result;
-        const got = traceNodeState(states[p.node], { ...probe, hook: p.from === 1 ? HOOK_OUTPUT : HOOK_PREROUTING, fromPodInterface: p.from === 0 }, { cluster, nodeName: `node-${p.node + 1}`, rand: 1 });
-        const mine = { decision: got.decision, service: got.service, candidates: got.candidates, masquerade: got.masquerade };
-        const want = { decision: reference.decision, service: reference.service, candidates: reference.candidates, masquerade: reference.masquerade };
+        const { got: mine, want } = traceBoth(compiled, states[p.node], cluster, p);
         const k = kIpvsNodeDifferences.findIndex((d) => d.probe.test(p.name));
         if (k < 0) {
           assert.deepEqual(mine, want, `ipvs node: "${p.name}"`);
           agreed++;
-          if (got.decision === 'dnat') dnat++;
+          if (mine.decision === 'dnat') dnat++;
           continue;
         }
         listedSeen.add(k);
         assert.notDeepEqual(mine, want, `"${p.name}" is listed as a difference but agrees: take it off the list`);
         assert.deepEqual({ ...mine, ...kIpvsNodeDifferences[k].node }, mine, `"${p.name}": ${kIpvsNodeDifferences[k].why}`);
-        assert.equal(got.service, reference.service, `"${p.name}": the service is named either way`);
+        assert.equal(mine.service, want.service, `"${p.name}": the service is named either way`);
       }
       assert.equal(listedSeen.size, kIpvsNodeDifferences.length, 'a listed difference no probe shows');
       assert.equal(agreed, probes.length - 4, `${agreed} of ${probes.length} probes agree`);
