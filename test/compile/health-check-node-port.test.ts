@@ -56,18 +56,22 @@ for (const [what, spec, kept] of cases) {
  *   ip_set_get_ip_port), so UDP is accepted too; SCTP is not.
  * - nftables: no rule names the port (the filter chains only drop or reject service traffic), so
  *   the packet goes on to the node's health server untouched: "none".
+ * - userspace (as before its removal in 1.26): no health-check port at all (ServiceInfo has none,
+ *   pkg/proxy/userspace/proxier.go): "none".
+ * - cilium (v1.17): the port is no frontend; the agent serves it from its own listening socket
+ *   (pkg/service/healthserver, `Addr: ":<port>"`): "none".
  * Only INPUT has the rule: the node's own packet (OUTPUT) is "none" everywhere.
  */
 const kDecisions = [
-  ['external client, TCP', ENTRY_EXTERNAL, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none' }],
-  ['pod, TCP', ENTRY_POD, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none' }],
-  ['the node itself, TCP', ENTRY_HOST, PROTO_TCP, { iptables: 'none', ipvs: 'none', nftables: 'none' }],
-  ['external client, UDP', ENTRY_EXTERNAL, PROTO_UDP, { iptables: 'none', ipvs: 'accept', nftables: 'none' }],
-  ['external client, SCTP', ENTRY_EXTERNAL, PROTO_SCTP, { iptables: 'none', ipvs: 'none', nftables: 'none' }],
+  ['external client, TCP', ENTRY_EXTERNAL, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['pod, TCP', ENTRY_POD, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['the node itself, TCP', ENTRY_HOST, PROTO_TCP, { iptables: 'none', ipvs: 'none', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['external client, UDP', ENTRY_EXTERNAL, PROTO_UDP, { iptables: 'none', ipvs: 'accept', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['external client, SCTP', ENTRY_EXTERNAL, PROTO_SCTP, { iptables: 'none', ipvs: 'none', nftables: 'none', userspace: 'none', cilium: 'none' }],
 ] as const;
 
 for (const [who, entry, proto, want] of kDecisions) {
-  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+  for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const) {
     test(`health check node port from ${who}, ${mode} mode: kdp trace says "${want[mode]}"`, () => {
       const cluster = clusterWith({ type: 'LoadBalancer', externalTrafficPolicy: 'Local' }, { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } });
       const srcIp = entry === ENTRY_HOST ? parseIp('192.168.0.11') : entry === ENTRY_POD ? parseIp('10.244.1.77') : parseIp('203.0.113.9');
