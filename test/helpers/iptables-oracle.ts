@@ -35,7 +35,9 @@
  * The netfilter walk is the kernel's: nat PREROUTING (OUTPUT for the node's own packets), then
  * filter INPUT when the destination (after any DNAT) is a local address, FORWARD otherwise
  * (OUTPUT for the node's own), every kube-proxy filter jump guarded by `--ctstate NEW` (a first
- * packet is NEW).
+ * packet is NEW). Left out, as kdp's pipeline leaves it out: the node's own packet to one of its
+ * own addresses goes out by `lo` and crosses filter INPUT too (so on a real node it would meet
+ * KUBE-EXTERNAL-SERVICES and the health-check ACCEPT as well).
  *
  * Masquerade is `Explanation.masquerade`'s meaning (src/compile/dataplane.ts): marked on any
  * candidate path, so a hairpin (the client is one of the candidates) counts.
