@@ -15,7 +15,7 @@ import { traceNodeState } from '../../src/dataplane/node-trace.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import { tracePacket } from '../../src/dataplane/trace.js';
 import { parseIp } from '../../src/net/ipv4.js';
-import { PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
+import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
 
 function clusterWith(spec: Record<string, unknown>, status: Record<string, unknown> = {}) {
@@ -51,20 +51,27 @@ for (const [what, spec, kept] of cases) {
  *   (pkg/proxy/iptables/proxier.go, "Capture healthCheckNodePorts"): decision "accept".
  * - ipvs: INPUT jumps KUBE-NODE-PORT ("kubernetes health check rules"), whose
  *   `-m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT` accepts it
- *   (pkg/proxy/ipvs/proxier.go writeIptablesRules): "accept".
+ *   (pkg/proxy/ipvs/proxier.go writeIptablesRules): "accept". The set is a bitmap:port, which
+ *   the kernel matches by the port of TCP and UDP alike (ip_set_bitmap_port.c bitmap_port_kadt,
+ *   ip_set_get_ip_port), so UDP is accepted too; SCTP is not.
  * - nftables: no rule names the port (the filter chains only drop or reject service traffic), so
  *   the packet goes on to the node's health server untouched: "none".
- * Only INPUT has the rule: the node's own packet (OUTPUT) and UDP are "none" everywhere.
+ * - userspace (as before its removal in 1.26): no health-check port at all (ServiceInfo has none,
+ *   pkg/proxy/userspace/proxier.go): "none".
+ * - cilium (v1.17): the port is no frontend; the agent serves it from its own listening socket
+ *   (pkg/service/healthserver, `Addr: ":<port>"`): "none".
+ * Only INPUT has the rule: the node's own packet (OUTPUT) is "none" everywhere.
  */
 const kDecisions = [
-  ['external client, TCP', ENTRY_EXTERNAL, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none' }],
-  ['pod, TCP', ENTRY_POD, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none' }],
-  ['the node itself, TCP', ENTRY_HOST, PROTO_TCP, { iptables: 'none', ipvs: 'none', nftables: 'none' }],
-  ['external client, UDP', ENTRY_EXTERNAL, PROTO_UDP, { iptables: 'none', ipvs: 'none', nftables: 'none' }],
+  ['external client, TCP', ENTRY_EXTERNAL, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['pod, TCP', ENTRY_POD, PROTO_TCP, { iptables: 'accept', ipvs: 'accept', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['the node itself, TCP', ENTRY_HOST, PROTO_TCP, { iptables: 'none', ipvs: 'none', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['external client, UDP', ENTRY_EXTERNAL, PROTO_UDP, { iptables: 'none', ipvs: 'accept', nftables: 'none', userspace: 'none', cilium: 'none' }],
+  ['external client, SCTP', ENTRY_EXTERNAL, PROTO_SCTP, { iptables: 'none', ipvs: 'none', nftables: 'none', userspace: 'none', cilium: 'none' }],
 ] as const;
 
 for (const [who, entry, proto, want] of kDecisions) {
-  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+  for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const) {
     test(`health check node port from ${who}, ${mode} mode: kdp trace says "${want[mode]}"`, () => {
       const cluster = clusterWith({ type: 'LoadBalancer', externalTrafficPolicy: 'Local' }, { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } });
       const srcIp = entry === ENTRY_HOST ? parseIp('192.168.0.11') : entry === ENTRY_POD ? parseIp('10.244.1.77') : parseIp('203.0.113.9');
@@ -93,4 +100,14 @@ test('health check node port: a node\'s iptables-save, read back, traces "accept
   const other = save.replace(/^(-A KUBE-NODEPORTS .*health check node port.*)$/m, '-A INPUT -p tcp -m tcp --dport 32000 -j ACCEPT');
   const dp = loadNodeState([{ path: 'node-1.iptables-save', text: other }], cluster, 0);
   assert.equal(traceNodeState(dp, pkt, { cluster, nodeName: 'node-1', rand: 1 }).decision, 'none');
+});
+
+test('health check node port: an IPVS node\'s dump, read back, accepts TCP and UDP to it, not SCTP', () => {
+  // The walk over the dump matches the bitmap:port set itself (ipsetContains), not kdp's compiled IPVS mode.
+  const cluster = clusterWith({ type: 'LoadBalancer', externalTrafficPolicy: 'Local' }, { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } });
+  const dp = loadNodeState(['ipvsadm', 'ipset', 'iptables-save'].map((f) => ({ path: `node-1.${f}`, text: renderRules(cluster, 'ipvs', 0, f) })), cluster, 0);
+  for (const [proto, want] of [[PROTO_TCP, 'accept'], [PROTO_UDP, 'accept'], [PROTO_SCTP, 'none']] as const) {
+    const pkt = { proto, srcIp: parseIp('203.0.113.9') >>> 0, srcPort: 40000, dstIp: parseIp('192.168.0.11') >>> 0, dstPort: 32000, hook: HOOK_PREROUTING, fromPodInterface: false };
+    assert.equal(traceNodeState(dp, pkt, { cluster, nodeName: 'node-1', rand: 1 }).decision, want, `protocol ${proto}`);
+  }
 });

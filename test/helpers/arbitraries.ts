@@ -14,6 +14,9 @@
  *   service j         ClusterIP 10.96.0.(10+j) in ServiceCIDR 10.96.0.0/24; externalIP 198.51.100.(10+j);
  *                     LoadBalancer IP 192.0.2.(10+j); source ranges 203.0.113.0/25
  *   port p of svc j   port 80+p, targetPort 8080+p (or the name "tp-p"), NodePort 30000+10j+p
+ *   svc j's health-check node port 32000+j on NodePort and LoadBalancer Services: kube-proxy keeps
+ *                     it for a LoadBalancer with externalTrafficPolicy Local only; elsewhere it is a
+ *                     stray field (the API server refuses one, a hand-written file may hold one)
  *   endpoint k of j   10.244.(node+1).(10+10j+k)
  *   client pod        10.244.(n+1).(200+k) on node n (never an endpoint)
  *   external client   203.0.113.(5+k) (inside the source ranges) or 8.8.(8+k).8 (outside them)
@@ -91,6 +94,7 @@ export const lbIp = (j: number): number => parseIp(`192.0.2.${10 + j}`) >>> 0;
 export const servicePortNumber = (p: number): number => 80 + p;
 export const targetPortNumber = (p: number): number => 8080 + p;
 export const nodePortNumber = (j: number, p: number): number => 30000 + 10 * j + p;
+export const healthCheckNodePortNumber = (j: number): number => 32000 + j;
 export const endpointIp = (node: number, j: number, k: number): number => parseIp(`10.244.${node + 1}.${10 + 10 * j + k}`) >>> 0;
 export const clientPodIp = (node: number, k: number): number => parseIp(`10.244.${node + 1}.${200 + k}`) >>> 0;
 export const allowedClientIp = (k: number): number => parseIp(`203.0.113.${5 + k}`) >>> 0;
@@ -217,7 +221,9 @@ export function clusterObjects(spec: ClusterSpec): object[] {
     if (s.sourceRanges) svcSpec.loadBalancerSourceRanges = ['203.0.113.0/25'];
     const external = s.kind === 'NodePort' || s.kind === 'LoadBalancer' || s.externalIP;
     if (external) svcSpec.externalTrafficPolicy = s.externalLocal ? 'Local' : 'Cluster';
-    if (external && s.externalLocal && s.kind === 'LoadBalancer') svcSpec.healthCheckNodePort = 32000 + j;
+    // Kept by kube-proxy only for a LoadBalancer with Local policy; a stray field elsewhere, which
+    // kube-proxy ignores (pkg/proxy/serviceport.go newBaseServiceInfo, apiservice.NeedsHealthCheck).
+    if (s.kind === 'NodePort' || s.kind === 'LoadBalancer') svcSpec.healthCheckNodePort = healthCheckNodePortNumber(j);
     svcSpec.internalTrafficPolicy = s.internalLocal ? 'Local' : 'Cluster';
     if (s.affinity) {
       svcSpec.sessionAffinity = 'ClientIP';
@@ -276,6 +282,7 @@ export function describeCluster(spec: ClusterSpec): string {
       s.kind !== 'ClusterIP' || s.externalIP ? `eTP ${s.externalLocal ? 'Local' : 'Cluster'}` : '',
       s.internalLocal ? 'iTP Local' : '',
       s.affinity ? `ClientIP affinity ${s.affinitySeconds ?? 100}s` : '',
+      s.kind === 'NodePort' || s.kind === 'LoadBalancer' ? `healthCheckNodePort ${healthCheckNodePortNumber(j)}${s.kind === 'LoadBalancer' && s.externalLocal ? '' : ' (stray)'}` : '',
     ].filter(Boolean);
     const ports = s.ports.map((p, k) => `${servicePortNumber(k)}/${protocolOf(p).toLowerCase()}->${p.namedTarget ? `tp-${k}(${targetPortNumber(k)})` : targetPortNumber(k)}`).join(',');
     const eps = s.endpoints.length === 0 ? 'no endpoints' : s.endpoints.map((e, k) => `${formatIp(endpointIp(e.node % spec.nodes, j, k))}@${nodeName(e.node % spec.nodes)}:${e.state}`).join(' ');
@@ -288,7 +295,7 @@ export function describeCluster(spec: ClusterSpec): string {
 // Packets
 
 export type SourceKind = 'pod' | 'endpoint' | 'host' | 'external-allowed' | 'external-blocked';
-export type DestKind = 'cluster-ip' | 'wrong-port' | 'node-port' | 'external-ip' | 'lb-ip' | 'pod' | 'outside' | 'unallocated' | 'node-other-port';
+export type DestKind = 'cluster-ip' | 'wrong-port' | 'node-port' | 'external-ip' | 'lb-ip' | 'pod' | 'outside' | 'unallocated' | 'node-other-port' | 'health-check';
 
 export interface PacketSpec {
   readonly src: SourceKind;
@@ -312,6 +319,8 @@ export function packetSpecArb(): fc.Arbitrary<PacketSpec> {
     dst: fc.oneof(
       { weight: 3, arbitrary: fc.constantFrom<DestKind>('cluster-ip', 'node-port', 'external-ip', 'lb-ip') },
       { weight: 1, arbitrary: fc.constantFrom<DestKind>('wrong-port', 'pod', 'outside', 'unallocated', 'node-other-port') },
+      // Its own weight, so that a run meets kept health-check node ports (one Service in ten keeps one).
+      { weight: 1, arbitrary: fc.constant<DestKind>('health-check') },
     ),
     service: fc.nat({ max: 3 }),
     port: fc.nat({ max: 1 }),
@@ -345,7 +354,7 @@ export function resolvePacket(cs: ClusterSpec, cluster: Cluster, ps: PacketSpec)
   const svc = effectiveService(cs.services[j]);
   const p = ps.port % svc.ports.length;
   const portProto: Protocol = svc.ports[p].sctp ? PROTO_SCTP : svc.ports[p].udp ? PROTO_UDP : PROTO_TCP;
-  const proto: Protocol = ps.flipProto ? (portProto === PROTO_TCP ? PROTO_UDP : PROTO_TCP) : portProto;
+  let proto: Protocol = ps.flipProto ? (portProto === PROTO_TCP ? PROTO_UDP : PROTO_TCP) : portProto;
   const srcNode = ps.srcNode % cs.nodes;
   const dstNode = ps.dstNode % cs.nodes;
 
@@ -433,6 +442,27 @@ export function resolvePacket(cs: ClusterSpec, cluster: Cluster, ps: PacketSpec)
       dstIp = nodeIp(dstNode);
       dstPort = 29500 + p;
       break;
+    case 'health-check': {
+      // A health-check node port on a node address (a load balancer's probe is HTTP: TCP;
+      // flipProto sends UDP): the addressed service's, or, when it keeps none, the next one's that
+      // does (one Service in ten does); with none in the cluster, the addressed service's number,
+      // which is a stray field or nobody's. No Service port either way: where kube-proxy keeps
+      // the port (LoadBalancer, Local policy) a filter rule ACCEPTs it, elsewhere no rule speaks.
+      // The oracle decides which.
+      const n = cs.services.length;
+      let h = j;
+      for (let k = 0; k < n; k++) {
+        const s = effectiveService(cs.services[(j + k) % n]);
+        if (s.kind === 'LoadBalancer' && s.externalLocal) {
+          h = (j + k) % n;
+          break;
+        }
+      }
+      dstIp = ps.srcIndex % 2 === 1 && cs.nodeExternalIPs ? nodeExternalIp(dstNode) : nodeIp(dstNode);
+      dstPort = healthCheckNodePortNumber(h);
+      proto = ps.flipProto ? PROTO_UDP : PROTO_TCP;
+      break;
+    }
     default:
       dstIp = outsideIp(ps.srcIndex);
   }

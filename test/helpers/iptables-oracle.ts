@@ -19,6 +19,15 @@
  *  - iptablesJumpChains (same file): filter KUBE-EXTERNAL-SERVICES is jumped from INPUT and
  *    FORWARD only, filter KUBE-SERVICES from FORWARD and OUTPUT, KUBE-PROXY-FIREWALL from INPUT,
  *    OUTPUT and FORWARD, so the node's own packets never meet KUBE-EXTERNAL-SERVICES.
+ *  - the health-check node port ("Capture healthCheckNodePorts", same loop): for every service port
+ *    whose Service kube-proxy keeps a health-check node port for (pkg/proxy/serviceport.go
+ *    newBaseServiceInfo: only `apiservice.NeedsHealthCheck`, a LoadBalancer with
+ *    externalTrafficPolicy Local), `-A KUBE-NODEPORTS -m comment --comment "<svc> health check
+ *    node port" -m tcp -p tcp --dport N -j ACCEPT` in the filter table, whatever the endpoints.
+ *    Filter KUBE-NODEPORTS is jumped from INPUT only, with no other match ("kubernetes health
+ *    check service ports", iptablesJumpChains), and the rule names no address, so it takes TCP to
+ *    every local address, nodePortAddresses or not (that setting places the health server's
+ *    listener, not this rule).
  *  - pkg/proxy/topology.go CategorizeEndpoints, via endpointSets (nat-assertions.ts).
  *  - pkg/proxy/util/nodeport_addresses.go NewNodePortAddresses (a zero CIDR matches all) and
  *    cmd/kube-proxy/app/server.go ("primary" becomes the node's primary IP as a /32).
@@ -26,7 +35,9 @@
  * The netfilter walk is the kernel's: nat PREROUTING (OUTPUT for the node's own packets), then
  * filter INPUT when the destination (after any DNAT) is a local address, FORWARD otherwise
  * (OUTPUT for the node's own), every kube-proxy filter jump guarded by `--ctstate NEW` (a first
- * packet is NEW).
+ * packet is NEW). Left out, as kdp's pipeline leaves it out: the node's own packet to one of its
+ * own addresses goes out by `lo` and crosses filter INPUT too (so on a real node it would meet
+ * KUBE-EXTERNAL-SERVICES and the health-check ACCEPT as well).
  *
  * Masquerade is `Explanation.masquerade`'s meaning (src/compile/dataplane.ts): marked on any
  * candidate path, so a hairpin (the client is one of the candidates) counts.
@@ -34,12 +45,13 @@
 import { cidrContains, parseCidr, type Cidr } from '../../src/net/ipv4.js';
 import { ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Cluster, ModeName } from '../../src/model/types.js';
-import { effectiveService, lbIp, nodeExternalIp, nodeIp, type ClusterSpec, type ResolvedPacket } from './arbitraries.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
+import { effectiveService, healthCheckNodePortNumber, lbIp, nodeExternalIp, nodeIp, type ClusterSpec, type ResolvedPacket } from './arbitraries.js';
 import { detectedSource, endpointSets, externalPolicyLocal } from './nat-assertions.js';
 
 /** A mode's answer for a first packet, every random branch explored (the shape cross-mode compares). */
 export interface ServiceAnswer {
-  /** `accept` is a health-check node port's filter ACCEPT: the arbitraries never aim at one (see test/compile/health-check-node-port.test.ts). */
+  /** `accept`: a health-check node port's filter ACCEPT (no Service port is addressed; servicePort -1). */
   verdict: 'dnat' | 'none' | 'reject' | 'drop' | 'unknown' | 'accept';
   /** The addressed port (index into Cluster.ports) for DNAT, else -1. */
   servicePort: number;
@@ -84,10 +96,29 @@ export function nodePortServed(mode: ModeName, cs: ClusterSpec, node: number, ds
   return cidrs.some((c) => cidrContains(c, dst));
 }
 
+/**
+ * Whether `p` meets filter INPUT's health-check rule's address and port: it arrives at its node
+ * (the node's own packets meet filter OUTPUT: the walk of the header) for one of the node's
+ * addresses, on the health-check node port of a Service kube-proxy keeps one for (LoadBalancer,
+ * Local policy; a stray field elsewhere is dropped by newBaseServiceInfo). The protocol is the
+ * caller's: iptables mode's rule is `-m tcp -p tcp`.
+ */
+export function reachesHealthCheckPort(cs: ClusterSpec, p: ResolvedPacket): boolean {
+  const { node, dstIp, dstPort, entry } = p.probe;
+  if (entry === ENTRY_HOST || !isLocalOn(cs, node, dstIp)) return false;
+  return cs.services.some((raw, j) => {
+    const s = effectiveService(raw);
+    return s.kind === 'LoadBalancer' && s.externalLocal && healthCheckNodePortNumber(j) === dstPort;
+  });
+}
+
 /** kube-proxy iptables mode's answer for the first packet `p` on its node (see the header). */
 export function iptablesAnswer(cs: ClusterSpec, cluster: Cluster, p: ResolvedPacket): ServiceAnswer {
   const sp = p.target.servicePort;
-  if (sp < 0) return kNone; // (address, port, protocol) of no service port: no kube-proxy rule matches
+  if (sp < 0) {
+    // (address, port, protocol) of no service port: nothing in nat; in filter only the health check.
+    return reachesHealthCheckPort(cs, p) && p.probe.proto === PROTO_TCP ? { ...kNone, verdict: 'accept' } : kNone;
+  }
   const { node, srcIp, dstIp, entry } = p.probe;
   const j = p.target.service;
   const via = p.target.via;

@@ -38,6 +38,10 @@
  *       filter-prerouting-pre-dnat / filter-output-pre-dnat at priority -110, before
  *       service-endpoints-check at 0) DROPs outsiders, the node's own packets included, even when
  *       the service has no endpoints; iptables mode REJECTs them (no KUBE-FW without endpoints).
+ *  N-D8 nftables: no rule for a health-check node port: syncProxyRules only hands the ports to
+ *       the service health server (serviceHealthServer.SyncServices), and no chain of the
+ *       kube-proxy table names them (pkg/proxy/nftables/proxier.go, setupNFTables and
+ *       syncProxyRules). iptables mode ACCEPTs TCP to it in filter KUBE-NODEPORTS (INPUT).
  *  I-D1/D2/D4 IPVS: a Local policy uses the local endpoints, else the cluster endpoints
  *       (pkg/proxy/ipvs/proxier.go syncEndpoint, kubernetes PR 97081: "Allow access from local
  *       PODs even if no local endpoints exist"), for every source; a virtual service without
@@ -57,6 +61,11 @@
  *       (syncProxyRules' nodeIPs, from GetNodeIPs); another local address has no virtual service
  *       and KUBE-IPVS-FILTER does not cover node IPs, so it is nothing, endpoints or not
  *       (iptables mode: REJECT / DROP there without (local) endpoints, as N-D7).
+ *  I-D8 IPVS: the health-check ACCEPT (`-A KUBE-NODE-PORT -m set --match-set
+ *       KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT`, writeIptablesRules; INPUT jumps KUBE-NODE-PORT)
+ *       matches a bitmap:port set, which holds no protocol: the kernel matches the destination
+ *       port of TCP and UDP alike (net/netfilter/ipset/ip_set_bitmap_port.c bitmap_port_kadt,
+ *       ip_set_get_ip_port), so UDP to the port is ACCEPTed too. iptables mode: `-m tcp -p tcp`.
  *  U-D1 userspace: no masquerade mark at all; the proxy's own connection carries the node's
  *       address (pkg/proxy/userspace/proxier.go, proxysocket.go): masquerade is not compared.
  *  U-D2 userspace: no traffic policies, no terminating fallback, no REJECT for an empty
@@ -70,6 +79,8 @@
  *       non-local externalIP is not captured either.
  *  U-D5 userspace: nodePortAddresses is not honoured: openNodePort opens the NodePort on every
  *       local address (KUBE-NODEPORT-* jumped with `-m addrtype --dst-type LOCAL`).
+ *  U-D6 userspace: no health-check node port: ServiceInfo has no such field and no portal or
+ *       filter rule names one (pkg/proxy/userspace/proxier.go): none.
  *  Cilium (v1.17; sources in the README's difference table): a pod's or the node's own traffic is
  *  translated at its socket (bpf/bpf_sock.c __sock4_xlate_fwd), traffic arriving at the node's
  *  device at tc (bpf/lib/nodeport.h nodeport_lb4); the first packet is explained where it meets them.
@@ -92,6 +103,8 @@
  *       at the socket.
  *  C-D8 SCTP ports are not load-balanced: the agent leaves them out without enable-sctp (default
  *       false), and sockets never translate SCTP (bpf_sock.c sock_proto_enabled).
+ *  C-D10 a health-check node port is no frontend: the agent serves it from an ordinary listening
+ *       socket (pkg/service/healthserver, `Addr: ":<port>"`), so the datapath lets it pass: none.
  *
  * Runs in `npm test`: 300 scenarios (cluster + up to 4 packets, every mode, every node).
  */
@@ -101,9 +114,9 @@ import { HOOK_OUTPUT, HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, type Explana
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import type { Cluster, ModeName } from '../../src/model/types.js';
 import { formatIp, cidrContains, parseCidr } from '../../src/net/ipv4.js';
-import { PROTO_SCTP } from '../../src/net/proto.js';
+import { PROTO_SCTP, PROTO_UDP } from '../../src/net/proto.js';
 import { kServiceCidr, resolveScenario, scenarioArb, type ClusterSpec, type ResolvedPacket } from '../helpers/arbitraries.js';
-import { iptablesAnswer, nodePortServed, type ServiceAnswer } from '../helpers/iptables-oracle.js';
+import { iptablesAnswer, nodePortServed, reachesHealthCheckPort, type ServiceAnswer } from '../helpers/iptables-oracle.js';
 import { checkProperty, detectedSource, eligibleRows, endpointSets, holds, runs, scenarioReport, type SourceClass, type Via } from '../helpers/nat-assertions.js';
 
 const kRuns = runs(300);
@@ -157,9 +170,11 @@ function predict(mode: ModeName, ref: ServiceAnswer, cs: ClusterSpec, cluster: C
       }
       if (p.probe.entry === ENTRY_HOST && sets.cluster.length === 0) return { want: { ...none, verdict: 'reject' }, compareMasq: true }; // N-D5
     }
+    if (ref.verdict === 'accept') return { want: none, compareMasq: true }; // N-D8
     return { want: ref, compareMasq: true };
   }
   if (mode === 'ipvs') {
+    if (sp < 0 && k.vip === null && p.probe.proto === PROTO_UDP && reachesHealthCheckPort(cs, p)) return { want: { ...none, verdict: 'accept' }, compareMasq: true }; // I-D8
     if (sp < 0) return { want: k.vip !== null ? { ...none, verdict: 'reject' } : ref, compareMasq: true }; // I-D3
     if (!served) return { want: none, compareMasq: true }; // I-D7
     const svc = cluster.services[cluster.ports[sp].service];
@@ -182,7 +197,7 @@ function predict(mode: ModeName, ref: ServiceAnswer, cs: ClusterSpec, cluster: C
   }
   if (mode === 'cilium') {
     const socket = p.probe.entry === ENTRY_POD || p.probe.entry === ENTRY_HOST;
-    if (sp < 0 || cluster.ports[sp].protocol === PROTO_SCTP) return { want: none, compareMasq: true }; // C-D8
+    if (sp < 0 || cluster.ports[sp].protocol === PROTO_SCTP) return { want: none, compareMasq: true }; // C-D8, C-D10
     const anyNode = cluster.nodes.some((n) => n.internalIPs.includes(p.probe.dstIp) || n.externalIPs.includes(p.probe.dstIp));
     const svc = cluster.services[cluster.ports[sp].service];
     const sets = endpointSets(cs, cluster, sp, p.probe.node);
@@ -205,6 +220,7 @@ function predict(mode: ModeName, ref: ServiceAnswer, cs: ClusterSpec, cluster: C
     return { want: { verdict: 'dnat', servicePort: sp, candidates: [...rows], masquerade: masq }, compareMasq: true };
   }
   // userspace
+  if (ref.verdict === 'accept') return { want: none, compareMasq: false }; // U-D6
   if (sp < 0 || !served) return { want: ref, compareMasq: false };
   if (via === 'external-ip' && p.probe.entry === ENTRY_POD && (cs.cni === 'kubenet' || cs.cni === 'flannel-vxlan')) return { want: none, compareMasq: false }; // U-D4
   if (via === 'external-ip' && p.probe.entry === ENTRY_HOST) return { want: none, compareMasq: false }; // U-D4 (host portal: local externalIPs only)

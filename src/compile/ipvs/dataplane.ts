@@ -94,14 +94,22 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   }
 
   /**
+   * Whether the packet's destination port is in KUBE-HEALTH-CHECK-NODE-PORT. The set is a
+   * bitmap:port, which holds no protocol: the kernel takes the port of TCP and UDP alike, of no
+   * other protocol (ip_set_bitmap_port.c bitmap_port_kadt -> ip_set_get_ip_port).
+   */
+  private inHealthCheckSet(pkt: FirstPacket): boolean {
+    return (pkt.proto === PROTO_TCP || pkt.proto === PROTO_UDP) && (this.tables.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK) !== 0;
+  }
+
+  /**
    * filter KUBE-NODE-PORT, jumped from INPUT: `-m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst
    * -j ACCEPT` (writeIptablesRules), for a packet no virtual service took that arrives for this
    * node (its addresses or kube-ipvs0's). KUBE-IPVS-FILTER lets the set's ports through first.
    */
   private healthCheckAccepts(pkt: FirstPacket): boolean {
-    const t = this.tables;
-    if (pkt.hook !== HOOK_PREROUTING || pkt.proto !== PROTO_TCP || (t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK) === 0) return false;
-    return isLocalAddress(this.localAddrs, pkt.dstIp >>> 0) || t.bound.has(pkt.dstIp);
+    if (pkt.hook !== HOOK_PREROUTING || !this.inHealthCheckSet(pkt)) return false;
+    return isLocalAddress(this.localAddrs, pkt.dstIp >>> 0) || this.tables.bound.has(pkt.dstIp);
   }
 
   /**
@@ -177,7 +185,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     if (v < 0) {
       // KUBE-IPVS-FILTER: a new connection to an address on kube-ipvs0 that no set entry covers
       // (no VS for that port) is rejected, so VIPs do not expose the node's own listeners.
-      if (t.bound.has(pkt.dstIp) && !(pkt.proto === PROTO_TCP && t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK)) out.verdict = VERDICT_REJECT;
+      if (t.bound.has(pkt.dstIp) && !this.inHealthCheckSet(pkt)) out.verdict = VERDICT_REJECT;
       else if (this.healthCheckAccepts(pkt)) out.verdict = VERDICT_ACCEPT;
       return;
     }
@@ -245,7 +253,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}`;
     if (v < 0) {
       steps.push({ where: 'ipvs', rule: `(no virtual service ${key})`, action: `no match (${probes} probes)` });
-      const reject = t.bound.has(pkt.dstIp) && !(pkt.proto === PROTO_TCP && t.nodePortBits[pkt.dstPort] & NP_HEALTH_CHECK);
+      const reject = t.bound.has(pkt.dstIp) && !this.inHealthCheckSet(pkt);
       if (reject) {
         steps.push({ where: 'filter/KUBE-IPVS-FILTER', rule: '-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable', action: 'REJECT' });
       }

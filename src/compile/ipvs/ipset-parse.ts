@@ -13,7 +13,7 @@
  */
 import { RuleParseError, RuleParseErrors } from '../../errors.js';
 import { parseCidr, parseIp } from '../../net/ipv4.js';
-import { parseProto, PROTO_TCP } from '../../net/proto.js';
+import { parseProto, PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 
 export type IpsetDimension = 'ip' | 'net' | 'port' | 'mark' | 'iface';
 
@@ -165,6 +165,9 @@ export function ipsetContains(set: IpsetSet, values: readonly number[], proto: n
   // dimensions, or another address family, is no match.
   if (set.inet6 || values.length < set.dimensions.length) return false;
   if (!set.evaluable) return undefined;
+  // bitmap:port takes a packet's port of TCP and UDP only (ip_set_bitmap_port.c bitmap_port_kadt ->
+  // ip_set_get_ip_port); its members carry no protocol to compare below.
+  if (set.type === 'bitmap:port' && proto !== PROTO_TCP && proto !== PROTO_UDP) return false;
   let hit = false;
   for (const e of set.entries) {
     let inside = true;
