@@ -18,7 +18,7 @@ import { parseConntrack } from '../../src/verify/conntrack.js';
 import { runKernelBaseline } from '../../src/verify/kernel-bench.js';
 import { missingRequirements } from '../../src/verify/requirements.js';
 import { chiSquareUniform } from '../../src/verify/stats.js';
-import { runVerify, type VerifyReport } from '../../src/verify/verify.js';
+import { kUniformAlpha, runVerify, type VerifyReport } from '../../src/verify/verify.js';
 import { runAgent } from '../../src/verify/agent.js';
 import { fixturePath, loadFixture } from '../helpers/cluster.js';
 
@@ -29,6 +29,34 @@ const skip = missing.length > 0 ? `needs root and iptables/nft/conntrack/ip (mis
 function ours(): string[] {
   const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   return (r.stdout ?? '').split('\n').filter((l) => l.startsWith(`kdpv-${process.pid}-`));
+}
+
+/**
+ * The suite's false-alarm budget for the kernel's side of the uniformity test. The kernel draws
+ * its own random numbers, so at verify's own alpha (kUniformAlpha: one false alarm in 1,000 honest
+ * runs) the ten kernel checks of one `npm test` fail about one run in 100, and 20 runs in a row
+ * about one time in five. That is the flake's cause, so the tests hold the kernel's draw to 1e-6
+ * (one run in 100,000). What this gives up: at the 200 draws a run makes, an endpoint the kernel
+ * never picks still gives p below 1e-20, but a milder skew (1/3, 2/9, 4/9 over three endpoints,
+ * p about 6e-4) now passes here; the uniformity law (test/properties/uniformity.test.ts) and the
+ * text round trip are what hold the rendered probabilities. kdp's side is seeded, so it keeps
+ * verify's alpha.
+ */
+const kSuiteKernelAlpha = 1e-6;
+
+/**
+ * A report the tests accept: nothing disagreed, kdp's side uniform at verify's alpha, the
+ * kernel's at the suite's; and `ok` exactly as verify defines it, so a kernel p-value between the
+ * two alphas must have made verify say not ok.
+ */
+function assertVerified(r: VerifyReport): void {
+  assert.equal(r.disagreements.length, 0, explain(r));
+  const d = r.distribution;
+  if (d) {
+    assert.ok(d.kdp.pValue >= kUniformAlpha, explain(r));
+    assert.ok(d.kernel.pValue >= kSuiteKernelAlpha, explain(r));
+  }
+  assert.equal(r.ok, !d || (d.kdp.pValue >= kUniformAlpha && d.kernel.pValue >= kUniformAlpha), explain(r));
 }
 
 /** Why a report is not ok: its first disagreements, and the uniformity test (`ok` needs both). */
@@ -83,7 +111,7 @@ test('kdp verify refuses an unknown mode with exit status 2', async () => {
 for (const mode of kModes) {
   test(`kdp verify: the kernel agrees with kdp on the fixture (${mode})`, { skip }, async () => {
     const r = await runVerify(loadFixture('small-cluster.yaml'), { mode, probes: 100, seed: 3 });
-    assert.ok(r.ok, explain(r));
+    assertVerified(r);
     assert.equal(r.load.stripped.length, 0);
     assert.ok(r.probes > 100);
     assert.ok(r.distribution?.uniform);
@@ -102,7 +130,7 @@ for (const mode of kModes) {
     test(`kdp verify: ${s.services} services x ${s.endpoints} endpoints on ${s.nodes} node(s), ${s.cni} (${mode})`, { skip }, async () => {
       const cluster = generateCluster({ ...s, mode });
       const r = await runVerify(cluster, { mode, probes: 150, seed: s.seed, node: s.nodes - 1 });
-      assert.ok(r.ok, explain(r));
+      assertVerified(r);
       assert.ok(r.categories.some((row) => row.category === 'no-endpoints' || row.category === 'cluster-ip'));
       assert.deepEqual(ours(), []);
     });
@@ -136,7 +164,7 @@ for (const mode of kModes) {
       return out;
     };
     const r = await runVerify(loadFixture('small-cluster.yaml'), { mode, probes: 40, seed: 7, tamper });
-    assert.ok(r.ok, explain(r));
+    assertVerified(r);
     const kept = r.comparisons.filter((c) => c.client === 'node' && c.kernel.masquerade && c.kernel.evidence.endsWith(`:${c.packet.split(' ')[1].split(':')[1]}`));
     assert.ok(kept.length > 0, 'no host probe kept its source port through the masquerade: the case was not exercised');
     assert.deepEqual(ours(), []);
@@ -176,8 +204,11 @@ for (const mode of kModes) {
           return r.stdout.slice(0, 2000);
         }
       };
-      assert.equal(r.status, 0, `${r.stderr}\n${why()}`);
+      // Exit 1 is verify's own verdict on a kernel p-value under kUniformAlpha; assertVerified takes it at the suite's alpha.
+      assert.ok(r.status === 0 || r.status === 1, `${r.stderr}\n${why()}`);
       const report = JSON.parse(r.stdout) as VerifyReport;
+      assert.equal(r.status, report.ok ? 0 : 1, 'the exit status is the report\'s verdict');
+      assertVerified(report);
       assert.ok(report.probes >= 1000, `${report.probes} probes`);
       assert.equal(report.agreed, report.probes);
       for (const c of ['cluster-ip', 'wrong-port', 'node-port-external', 'lb-source-in-range', 'lb-source-out-of-range', 'no-endpoints']) {
