@@ -34,7 +34,7 @@ function ours(): string[] {
 /**
  * The suite's false-alarm budget for the kernel's side of the uniformity test. The kernel draws
  * its own random numbers, so at verify's own alpha (kUniformAlpha: one false alarm in 1,000 honest
- * runs) the ten kernel checks of one `npm test` fail about one run in 100, and 20 runs in a row
+ * runs) the twelve kernel checks of one `npm test` fail about one run in 80, and 20 runs in a row
  * about one time in five. That is the flake's cause, so the tests hold the kernel's draw to 1e-6
  * (one run in 100,000). What this gives up: at the 200 draws a run makes, an endpoint the kernel
  * never picks still gives p below 1e-20, but a milder skew (1/3, 2/9, 4/9 over three endpoints,
