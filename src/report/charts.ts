@@ -116,7 +116,11 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
         const lo = by[0]!;
         const hi = by[by.length - 1]!;
         const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
-        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0 ? '; each sync recompiles the node: no in-place update' : '';
+        // Syncs applied by a recompile: every one without an in-place update, else those it could not write in place.
+        const fallbacks = hi.counters?.churnRecompiles ?? 0;
+        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0
+          ? '; each sync recompiles the node: no in-place update'
+          : fallbacks > 0 ? `; ${formatCount(fallbacks)} of its syncs at ${formatCount(hi.services)} recompiled the node` : '';
         return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
       });
       charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.`, {
