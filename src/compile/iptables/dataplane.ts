@@ -15,8 +15,9 @@
  *
  * Reads: FirstPacket (src, dst, dport, proto, hook, fromPodInterface, rand, now).
  * Writes: NatDecision (verdict, servicePort, endpoint, dnat ip:port, masquerade, work).
- * Random choices: statistic draws come from a hash of (pkt.rand, rule index), compared as the
- * kernel does (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
+ * Random choices: statistic draws come from a hash of (pkt.rand, the rule's rank among live rules:
+ * ruleset.ts drawKey, its index in a ruleset without room), compared as the kernel does
+ * (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
 import {

@@ -36,7 +36,7 @@ const ST_ACCEPT = 4;
  * Math.* in the scan; jumps use a preallocated Int32Array stack.
  * ~0.5-0.7 ns/rule on a 2.6 GHz EPYC core (bench/compile/iptables-walk.bench.ts).
  */
-// Cost: decide(): ~4.7 µs per ClusterIP first packet at 1k Services, 702 rules a decision (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds).
+// Cost: decide(): ~1.4-1.8 µs per ClusterIP first packet at 1k Services, 702 rules a decision; 1.5 µs before the draw key became a live rank, within the noise (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02 23:30, shared machine under load: upper bounds).
 export function createDecide(
   rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable, serviceAccept: Uint8Array,
 ): (pkt: FirstPacket, out: NatDecision) => void {

@@ -175,7 +175,7 @@ export interface ChainSpec {
 /** A Ruleset's data fields: what `sharedFields` gives and `fromSharedFields` takes. */
 export type RulesetFields = { readonly [K in keyof Ruleset as Ruleset[K] extends (...a: never[]) => unknown ? never : K]: Ruleset[K] };
 
-/** The compiled (or parsed) tables. Read-only once built. */
+/** The compiled (or parsed) tables. Read-only once built, but for the endpoint changes update.ts writes into a compiled ruleset's room. */
 export class Ruleset {
   readonly chainCount: number;
   readonly chainName: readonly string[];
