@@ -183,7 +183,8 @@ function summaryLine(r: CellResult): string {
   const ipt = r.iptables ? `, ${n(r.iptables.rulesPerFirstPacket)} rules/first packet at ${n(r.iptables.nsPerRule, 2)} ns/rule` : '';
   // A figure the cell did not measure is said to be missing, never printed as 0 (report/select.ts measured()).
   const established = measured(r, 'Established') ? `${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)` : 'established not measured';
-  const oneEndpoint = isKernel(r.mode) ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : measured(r, 'OneEndpointUpdate') ? `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update` : 'no in-place update';
+  const oneEndpoint = isKernel(r.mode) ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : !measured(r, 'OneEndpointUpdate') ? 'no in-place update'
+    : r.counters?.oneEndpointRecompiled ? `${n(r.sync.oneEndpointMs, 1)} ms recompile (not in place)` : `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update`;
   return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${established}${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${oneEndpoint}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
 }
 

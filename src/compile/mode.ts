@@ -179,8 +179,10 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * endpoint conditions (ready, serving, terminating) differ, and only in `changedServices`. An
    * endpoint that is gone is a row with no condition set, which every mode already ignores. After
    * it, `dp` decides as `compile(next, node)` would (test/properties/incremental-update.test.ts).
+   * Undefined: the change reaches past what the mode can write in place (iptables: a port's
+   * KUBE-SERVICES rules); nothing was written, and the caller recompiles the node.
    */
-  updateEndpoints?(dp: D, next: Cluster, changedServices: readonly number[]): TableUpdate;
+  updateEndpoints?(dp: D, next: Cluster, changedServices: readonly number[]): TableUpdate | undefined;
   /** How endpoint changes become syncs (see SyncLoop). */
   readonly syncLoop: SyncLoop;
   /**

@@ -18,7 +18,7 @@
  *  - each sync: what kube-proxy would write is planned by the mode's sync code on the programmed
  *    and the current cluster (its bytes, rules and chains are counted; the planning's own time is not, it is kdp's),
  *    then kdp applies it to its tables (ProxyMode.updateEndpoints in place, or a recompile of the
- *    node where the mode has none), timed.
+ *    node where the mode has none or cannot write that change in place: counted), timed.
  *  - programming latency of a change = the wait for its sync + that measured apply time. The
  *    kernel's own apply time (iptables-restore, nft) is not included: it is not measured yet.
  *  - flows: kFlowsPerSecond new flows from a pod on node 0 to a random Service port's ClusterIP,
@@ -53,6 +53,8 @@ export interface ChurnRun {
   readonly packets: number;
   /** Median ms kdp took to apply one sync to its tables. */
   readonly applyMs: number;
+  /** Syncs applied by recompiling node 0: the mode has no in-place update, or its update could not write that change (gave undefined). */
+  readonly recompiles: number;
   /**
    * Rules (nft elements, ipvsadm and ipset commands) and chains those writes hold, per simulated
    * second; chains only for modes whose syncs write chains (iptables, nftables). Beside `result`,
@@ -195,9 +197,10 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     const c = changes[0];
     const warm = start.endpoints.conditions.slice();
     setPod(start, warm, c.service, c.ip, c.conditions);
-    mode.updateEndpoints(dp as never, withConditions(start, warm), [c.service]);
-    mode.updateEndpoints(dp as never, start, [c.service]);
+    // A change the mode cannot write in place writes nothing, and neither does its undo then.
+    if (mode.updateEndpoints(dp as never, withConditions(start, warm), [c.service])) mode.updateEndpoints(dp as never, start, [c.service]);
   }
+  let recompiles = 0;
   const latencies: number[] = [];
   const applyTimes: number[] = [];
   let full = 0;
@@ -217,8 +220,10 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     rules += written.oneEndpointRewrittenRules;
     if (written.oneEndpointRewrittenChains !== undefined) chains = (chains ?? 0) + written.oneEndpointRewrittenChains;
     const t0 = clock();
-    if (mode.updateEndpoints) mode.updateEndpoints(dp as never, next, services);
-    else dp = mode.compile(next, node);
+    if (!mode.updateEndpoints?.(dp as never, next, services)) {
+      dp = mode.compile(next, node);
+      recompiles++;
+    }
     const ms = clock() - t0;
     applyTimes.push(ms);
     programmed = next;
@@ -328,6 +333,7 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     flows: flowIndex,
     packets,
     applyMs: percentile(applyTimes, 0.5),
+    recompiles,
     rulesWrittenPerSecond: rules / seconds,
     ...(chains !== undefined ? { chainsWrittenPerSecond: chains / seconds } : {}),
   };

@@ -371,6 +371,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
     // kdp's in-place table update (sync.oneEndpointMs): how many slots it wrote, or missing.
     ...(sync?.oneEndpointEntriesWritten !== undefined ? { oneEndpointEntriesWritten: sync.oneEndpointEntriesWritten } : {}),
+    ...(sync?.oneEndpointRecompiled ? { oneEndpointRecompiled: 1 } : {}),
     ...(sync && sync.oneEndpointMs === undefined ? { measuredOneEndpointUpdate: 0 } : {}),
   };
   for (const [k, v] of Object.entries(first.drops)) counters[`drop:${k}`] = v;
@@ -487,7 +488,7 @@ export function churnOfCell(cell: SweepCell, changesPerSecond: number): Pick<Cel
     churn: run.result,
     counters: {
       churnSeconds: run.seconds, churnChanges: run.changes, churnFlows: run.flows, churnPackets: run.packets, churnApplyMs: run.applyMs,
-      churnRulesWrittenPerSecond: run.rulesWrittenPerSecond,
+      churnRulesWrittenPerSecond: run.rulesWrittenPerSecond, churnRecompiles: run.recompiles,
       ...(run.chainsWrittenPerSecond !== undefined ? { churnChainsWrittenPerSecond: run.chainsWrittenPerSecond } : {}),
     },
   };

@@ -19,9 +19,14 @@ export interface SyncCost {
   /** Bytes and rules a full sync writes (iptables-restore / nft -f; IPVS: commands + restore). */
   readonly fullBytes: number;
   readonly fullRules: number;
-  /** kdp's in-place table update for the change (median of kUpdateRepeats); absent when the mode has none. */
+  /**
+   * kdp's in-place table update for the change (median of kUpdateRepeats); absent when the mode has
+   * none. When the mode's update cannot write this change in place (ProxyMode.updateEndpoints gave
+   * undefined), the recompile of the node it falls back to, timed once, and `oneEndpointRecompiled`.
+   */
   readonly oneEndpointMs?: number;
-  /** Table slots that update wrote. */
+  readonly oneEndpointRecompiled?: true;
+  /** Table slots that update wrote (absent for a recompile). */
   readonly oneEndpointEntriesWritten?: number;
   /** What kube-proxy writes for the change: bytes and rules (or commands, elements). */
   readonly oneEndpointRewrittenBytes: number;
@@ -71,18 +76,26 @@ export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
   const { oneEndpointMs: _planMs, ...writes } = setup.mode.syncOneEndpoint(dp, cluster, next, node, changed, clock);
   const figures = setup.mode.figures?.(dp, cluster, clock);
   const update = setup.mode.updateEndpoints;
-  let own: { oneEndpointMs: number; oneEndpointEntriesWritten: number } | undefined;
+  let own: { oneEndpointMs: number; oneEndpointEntriesWritten: number } | { oneEndpointMs: number; oneEndpointRecompiled: true } | undefined;
   if (update) {
     const times: number[] = [];
     let entries = 0;
     for (let k = 0; k < kUpdateRepeats; k++) {
       const t0 = clock();
-      entries = update(dp, next, changed).entriesWritten;
+      const u = update(dp, next, changed);
       times.push(clock() - t0);
+      if (u === undefined) break; // nothing was written: the mode recompiles for this change
+      entries = u.entriesWritten;
       update(dp, cluster, changed);
     }
-    times.sort((a, b) => a - b);
-    own = { oneEndpointMs: times[kUpdateRepeats >> 1], oneEndpointEntriesWritten: entries };
+    if (times.length === kUpdateRepeats) {
+      times.sort((a, b) => a - b);
+      own = { oneEndpointMs: times[kUpdateRepeats >> 1], oneEndpointEntriesWritten: entries };
+    } else {
+      const t0 = clock();
+      setup.mode.compile(next, node);
+      own = { oneEndpointMs: clock() - t0, oneEndpointRecompiled: true };
+    }
   }
   return { fullMs: setup.compileMs[node], ...writes, ...own, change, ...(figures ? { figures } : {}) };
 }

@@ -42,10 +42,10 @@ function seriesBy(cells: Map<string, CellResult[]>, point: (c: CellResult) => Ch
 }
 
 /** The cells of each mode that measured `group`; a mode left with none draws no series. */
-function measuredOnly(modes: Map<string, CellResult[]>, group: Parameters<typeof measured>[1]): Map<string, CellResult[]> {
+function measuredOnly(modes: Map<string, CellResult[]>, group: Parameters<typeof measured>[1], also: (c: CellResult) => boolean = () => true): Map<string, CellResult[]> {
   const out = new Map<string, CellResult[]>();
   for (const [mode, cs] of modes) {
-    const kept = cs.filter((c) => measured(c, group));
+    const kept = cs.filter((c) => measured(c, group) && also(c));
     if (kept.length > 0) out.set(mode, kept);
   }
   return out;
@@ -100,7 +100,8 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       subtitle: ctx,
       x: { title: 'Services', scale: 'log' },
       y: { title: 'one-endpoint table update', scale: 'log', unit: kMsUnits },
-      series: seriesBy(measuredOnly(measuredOnly(modes, 'OneEndpointSync'), 'OneEndpointUpdate'), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
+      // A cell whose change the mode could not write in place timed a recompile: not this chart's figure.
+      series: seriesBy(measuredOnly(measuredOnly(modes, 'OneEndpointSync'), 'OneEndpointUpdate', (c) => !c.counters?.oneEndpointRecompiled), (c) => ({ x: c.services, y: c.sync.oneEndpointMs })),
     }));
     // `kdp bench --churn R`: p99 programming latency per mode, at the first churn rate in the results.
     const rate = sweep.find((c) => c.churn)?.churn?.changesPerSecond;
@@ -116,7 +117,11 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
         const lo = by[0]!;
         const hi = by[by.length - 1]!;
         const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
-        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0 ? '; each sync recompiles the node: no in-place update' : '';
+        // Syncs applied by a recompile: every one without an in-place update, else those it could not write in place.
+        const fallbacks = hi.counters?.churnRecompiles ?? 0;
+        const recompiles = hi.counters?.measuredOneEndpointUpdate === 0
+          ? '; each sync recompiles the node: no in-place update'
+          : fallbacks > 0 ? `; ${formatCount(fallbacks)} of its syncs at ${formatCount(hi.services)} recompiled the node` : '';
         return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
       });
       charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.`, {

@@ -316,7 +316,7 @@ function modeTables(results: readonly CellResult[]): string[] {
     }
     cols.push(
       { head: 'sync full', right: true, value: (c) => formatMs(c.sync.fullMs) },
-      { head: 'one-endpoint update', right: true, value: (c) => ifMeasured(c, 'OneEndpointSync', () => ifMeasured(c, 'OneEndpointUpdate', () => formatMs(c.sync.oneEndpointMs))) },
+      { head: 'one-endpoint update', right: true, value: (c) => ifMeasured(c, 'OneEndpointSync', () => ifMeasured(c, 'OneEndpointUpdate', () => formatMs(c.sync.oneEndpointMs) + (c.counters?.oneEndpointRecompiled ? ' (recompile)' : ''))) },
       { head: 'one endpoint: kube-proxy writes', right: true, value: (c) => ifMeasured(c, 'OneEndpointSync', () => formatBytes(c.sync.oneEndpointRewrittenBytes) + (c.sync.oneEndpointRewrittenRules !== undefined ? `, ${formatCount(c.sync.oneEndpointRewrittenRules)} rules` : '')) },
       { head: 'table', right: true, value: (c) => ifMeasured(c, 'Memory', () => formatBytes(c.memory.tableBytes)) },
       { head: 'conntrack / entry', right: true, value: (c) => ifMeasured(c, 'Memory', () => formatBytes(c.memory.conntrackBytesPerEntry)) },

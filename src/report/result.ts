@@ -72,6 +72,8 @@ export interface CellResult extends CellKey {
    * `counters.measuredOneEndpointUpdate: 0` and the figure is missing (0 here, never a measurement).
    * `oneEndpointRewrittenBytes`/`Rules`: what kube-proxy itself would write to the kernel for that
    * change (the mode's sync.ts). `counters.oneEndpointEntriesWritten`: table slots kdp's update wrote.
+   * `counters.oneEndpointRecompiled: 1`: the mode could not write that change in place (iptables: it
+   * changed the port's KUBE-SERVICES rules), and `oneEndpointMs` is the recompile it fell back to.
    */
   readonly sync: { readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number };
   readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
@@ -93,7 +95,8 @@ export interface CellResult extends CellKey {
    * what kube-proxy (or the agent) would write, planned by the mode's sync code, per simulated
    * second. `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
    * gone, which a real node loses. The run's size is in counters (churnSeconds, churnChanges,
-   * churnFlows, churnPackets, churnApplyMs: median ms of one apply), beside what the writes hold
+   * churnFlows, churnPackets, churnApplyMs: median ms of one apply; churnRecompiles: syncs the
+   * mode could not write in place and applied by recompiling node 0), beside what the writes hold
    * per simulated second: churnRulesWrittenPerSecond (rules, nft elements, ipvsadm and ipset
    * commands) and churnChainsWrittenPerSecond (iptables and nftables only).
    */

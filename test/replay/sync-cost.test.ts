@@ -7,8 +7,10 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { modeNames, modeNamed } from '../../src/compile/index.js';
+import { compileIptables, renderIptablesSave } from '../../src/compile/iptables/index.js';
 import { ReplaySetup, type SetupKey } from '../../src/replay/replay.js';
 import { measureSync, oneEndpointChange } from '../../src/replay/sync-cost.js';
+import { clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
 
 /** The image's bytes, but for its seqlock word, which every update moves on purpose. */
 function digestOf(b: SharedArrayBuffer, generation: Int32Array | undefined): string {
@@ -45,4 +47,29 @@ describe('measureSync', () => {
       assert.equal(digest(image), before);
     });
   }
+});
+
+describe('measureSync, a change the mode cannot write in place', () => {
+  it('times the recompile it falls back to, says so, and leaves the tables alone', () => {
+    // Arrange: externalTrafficPolicy: Local, node-1's only pod is the one turning unready, so
+    // node-1's KUBE-EXTERNAL-SERVICES gains a DROP: iptables' update gives up (update.ts).
+    const p80 = [{ name: 'p80', port: 80, protocol: 'TCP' }];
+    const cluster = clusterOf(
+      proxyConfig({ mode: 'iptables', clusterCIDR: '10.0.0.0/8' }),
+      node('node-1', '10.0.1.0/24', '192.168.0.2'),
+      node('node-2', '10.0.2.0/24', '192.168.0.3'),
+      service('ns', 'local', { type: 'NodePort', clusterIP: '172.30.0.12', externalTrafficPolicy: 'Local', ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30012 }] }),
+      slice('ns', 'local', p80, [{ ip: '10.0.1.5', node: 'node-1' }, { ip: '10.0.2.5', node: 'node-2' }]),
+    );
+    const dp = compileIptables(cluster, { node: 0 });
+    const text = renderIptablesSave(dp.rules);
+    const setup = { cluster, mode: modeNamed('iptables'), dataplane: () => dp, compileMs: [1] } as unknown as ReplaySetup;
+    // Act
+    const sync = measureSync(setup, () => performance.now());
+    // Assert
+    assert.equal(sync.oneEndpointRecompiled, true);
+    assert.ok(sync.oneEndpointMs !== undefined && sync.oneEndpointMs > 0, 'the recompile was timed');
+    assert.equal(sync.oneEndpointEntriesWritten, undefined, 'no table slot was written');
+    assert.equal(renderIptablesSave(dp.rules), text);
+  });
 });

@@ -8,10 +8,10 @@
  */
 import { nodeAddresses } from '../node-addresses.js';
 import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
-import { servicePortName, type Cluster } from '../../model/types.js';
+import { servicePortName, type Cluster, type Service, type ServicePort } from '../../model/types.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { localDetector } from '../local-detector.js';
-import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } from '../topology.js';
+import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints, type EndpointCategories } from '../topology.js';
 import { endpointChainName, serviceChainNames } from './chain-names.js';
 import {
   CT_DNAT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, POLICY_ACCEPT, RulesetBuilder, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE,
@@ -64,6 +64,107 @@ const host = (ip: number): Cidr => ({ base: ip >>> 0, prefix: 32 }) as Cidr;
 
 /** Compiles the cluster into the tables a node running kube-proxy (iptables mode) holds. */
 export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions): Ruleset {
+  return compileTables(cluster, options, false).rules;
+}
+
+/**
+ * The same tables with room for in-place endpoint updates (update.ts): dead KUBE-SEP- chains and
+ * spare KUBE-SVC-/SVL- rules that no reader sees, and per Service port what the room holds.
+ */
+export function compileRulesetWithRoom(cluster: Cluster, options: IptablesCompileOptions): { rules: Ruleset; plans: RoomPlan[]; large: boolean } {
+  return compileTables(cluster, options, true);
+}
+
+/** A Service port's room, as the compile laid it out (room.ts turns names into ids). */
+export interface RoomPlan {
+  readonly port: number;
+  /** portShape of the port's chains when compiled: an update that changes it recompiles. */
+  readonly shape: number;
+  /** Its KUBE-SVC-/KUBE-SVL- chains with spare rules, and how many rules at their head an update keeps (the masquerade rule). */
+  readonly chains: { readonly name: string; readonly keep: number }[];
+  /** Rows the node could ever reach (roomRows), and their KUBE-SEP- chain names. */
+  readonly rows: readonly number[];
+  readonly sepNames: readonly string[];
+}
+
+/** What a Service port's chains look like for the node, besides which endpoints they hold. */
+export interface PortChains {
+  readonly hasEndpoints: boolean;
+  readonly hasInternal: boolean;
+  readonly hasExternal: boolean;
+  readonly usesClusterPolicyChain: boolean;
+  readonly usesLocalPolicyChain: boolean;
+}
+
+/** kube-proxy's per-port flags of syncProxyRules, from CategorizeEndpoints' lists. */
+export function portChains(svc: Service, port: ServicePort, cats: EndpointCategories): PortChains {
+  const hasEndpoints = cats.hasAnyEndpoints;
+  return {
+    hasEndpoints,
+    hasInternal: hasEndpoints && (!internalPolicyLocal(svc) || cats.local.length > 0),
+    hasExternal: hasEndpoints && (!externalPolicyLocal(svc, port) || cats.local.length > 0),
+    usesClusterPolicyChain: cats.cluster.length > 0 && usesClusterEndpoints(svc, port),
+    usesLocalPolicyChain: cats.local.length > 0 && usesLocalEndpoints(svc, port),
+  };
+}
+
+/**
+ * The flags as one number: two states with the same shape differ only inside the port's
+ * KUBE-SVC-/SVL- and KUBE-SEP- chains (every KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS,
+ * filter, KUBE-EXT- and KUBE-FW- rule of the port follows from these flags and the Service).
+ */
+export function portShape(p: PortChains): number {
+  return (p.hasEndpoints ? 1 : 0) | (p.hasInternal ? 2 : 0) | (p.hasExternal ? 4 : 0) | (p.usesClusterPolicyChain ? 8 : 0) | (p.usesLocalPolicyChain ? 16 : 0);
+}
+
+/** Rows the node may ever send a port's traffic to: every row, or only its own under Local policy alone. */
+export function roomRows(cluster: Cluster, svc: Service, port: ServicePort, node: number): number[] {
+  const rows: number[] = [];
+  const all = usesClusterEndpoints(svc, port);
+  for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) if (all || cluster.endpoints.node[r] === node) rows.push(r);
+  return rows;
+}
+
+/**
+ * The rules of a KUBE-SVC-/KUBE-SVL- chain after its masquerade rule, as kube-proxy's
+ * writeServiceToEndpointRules writes them: with ClientIP affinity a `-m recent --rcheck` jump per
+ * endpoint, then one jump per endpoint, endpoint i of n taken with probability 1/(n-i) printed
+ * `%0.10f`, the last unconditional. `sepName` and `hostPort` name a row's chain and address.
+ */
+export function endpointJumpRules(svc: Service, name: string, rows: readonly number[], large: boolean, sepName: (row: number) => string, hostPort: (row: number) => string): RuleSpec[] {
+  const out: RuleSpec[] = [];
+  if (svc.affinity.clientIP) {
+    for (const row of rows) {
+      const sep = sepName(row);
+      const spec: RuleSpec = { order: [], recent: { name: sep, check: true, seconds: svc.affinity.timeoutSeconds, reap: true }, target: T_JUMP, jump: sep, inRestore: true };
+      if (!large) {
+        spec.comment = `${name} -> ${hostPort(row)}`;
+        spec.order.push(TOK_COMMENT);
+      }
+      spec.order.push(TOK_RECENT);
+      out.push(spec);
+    }
+  }
+  const count = rows.length;
+  for (let i = 0; i < count; i++) {
+    const row = rows[i];
+    const spec: RuleSpec = { order: [], target: T_JUMP, jump: sepName(row), inRestore: true };
+    if (!large) {
+      spec.comment = `${name} -> ${hostPort(row)}`;
+      spec.order.push(TOK_COMMENT);
+    }
+    if (i < count - 1) {
+      // kube-proxy prints 1/(n-i) with %0.10f; iptables parses that text.
+      spec.probability = Number((1 / (count - i)).toFixed(10));
+      spec.order.push(TOK_STATISTIC);
+    }
+    out.push(spec);
+  }
+  return out;
+}
+
+function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: boolean): { rules: Ruleset; plans: RoomPlan[]; large: boolean } {
+  const roomPlans: RoomPlan[] = [];
   const node = options.node;
   if (!Number.isInteger(node) || node < 0 || node >= cluster.nodes.length) {
     throw new InvalidArgumentError(`options.node must index Cluster.nodes (0..${cluster.nodes.length - 1}), got ${node}`);
@@ -172,22 +273,10 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
       const name = servicePortName(cluster, port);
       const names = serviceChainNames(name, protoLower);
       const cats = categorizeEndpoints(cluster, port, node);
-      const hasEndpoints = cats.hasAnyEndpoints;
-      const usesClusterPolicyChain = cats.cluster.length > 0 && usesClusterEndpoints(svc, port);
-      const usesLocalPolicyChain = cats.local.length > 0 && usesLocalEndpoints(svc, port);
-      let internalChain = names.svc;
-      let hasInternal = hasEndpoints;
-      if (internalPolicyLocal(svc)) {
-        internalChain = names.svl;
-        if (cats.local.length === 0) hasInternal = false;
-      }
-      let externalPolicyChain = names.svc;
-      let hasExternal = hasEndpoints;
+      const { hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain } = portChains(svc, port, cats);
+      const internalChain = internalPolicyLocal(svc) ? names.svl : names.svc;
       const extLocal = externalPolicyLocal(svc, port);
-      if (extLocal) {
-        externalPolicyChain = names.svl;
-        if (cats.local.length === 0) hasExternal = false;
-      }
+      const externalPolicyChain = extLocal ? names.svl : names.svc;
       const usesExternalChain = hasEndpoints && externallyAccessible(svc, port);
       const usesFWChain = hasEndpoints && svc.loadBalancerIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
       const lbChain = usesFWChain ? names.fw : names.ext;
@@ -320,45 +409,44 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
         }
         emit(names.fw, { order: [TOK_COMMENT], comment: `other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`, target: T_NONE, inRestore: true });
       }
-      const sepName = (row: number): string => endpointChainName(name, protoLower, `${formatHostPort(epIp[row], epPort[row])}`);
-      const writeServiceToEndpoints = (chain: string, rows: readonly number[]): void => {
-        natChainLine(chain, pi);
-        if (svc.affinity.clientIP) {
-          for (const row of rows) {
-            const sep = sepName(row);
-            b.chain(TABLE_NAT, sep, { port: pi });
-            const spec: RuleSpec = { order: [], recent: { name: sep, check: true, seconds: svc.affinity.timeoutSeconds, reap: true }, target: T_JUMP, jump: sep, inRestore: true };
-            if (!large) {
-              spec.comment = `${name} -> ${formatHostPort(epIp[row], epPort[row])}`;
-              spec.order.push(TOK_COMMENT);
-            }
-            spec.order.push(TOK_RECENT);
-            emit(chain, spec);
-          }
+      // One SHA-256 per row: its chain is named by the jumps to it and by the chain itself.
+      const sepCache = new Map<number, string>();
+      const sepName = (row: number): string => {
+        let sep = sepCache.get(row);
+        if (sep === undefined) {
+          sep = endpointChainName(name, protoLower, formatHostPort(epIp[row], epPort[row]));
+          sepCache.set(row, sep);
         }
-        const count = rows.length;
-        for (let i = 0; i < count; i++) {
-          const row = rows[i];
-          const sep = sepName(row);
-          b.chain(TABLE_NAT, sep, { port: pi });
-          const spec: RuleSpec = { order: [], target: T_JUMP, jump: sep, inRestore: true };
-          if (!large) {
-            spec.comment = `${name} -> ${formatHostPort(epIp[row], epPort[row])}`;
-            spec.order.push(TOK_COMMENT);
-          }
-          if (i < count - 1) {
-            // kube-proxy prints 1/(n-i) with %0.10f; iptables parses that text.
-            spec.probability = Number((1 / (count - i)).toFixed(10));
-            spec.order.push(TOK_STATISTIC);
-          }
-          emit(chain, spec);
-        }
+        return sep;
       };
-      if (usesClusterPolicyChain) writeServiceToEndpoints(names.svc, cats.cluster);
-      if (usesLocalPolicyChain) writeServiceToEndpoints(names.svl, cats.local);
-      for (const row of cats.allReachable) {
+      const hostPort = (row: number): string => formatHostPort(epIp[row], epPort[row]);
+      // With room (kdp's own dataplane, update.ts): every row the node could ever reach gets its
+      // KUBE-SEP- chain, dead while unreachable, and the KUBE-SVC-/SVL- chains spare rules for
+      // the rows they do not hold now, so that any readiness change fits. A port whose rows name
+      // one endpoint twice (one chain for two rows) gets none and is recompiled instead.
+      const candidates = room ? roomRows(cluster, svc, port, node) : undefined;
+      const sepNames = candidates?.map(sepName);
+      const roomy = sepNames !== undefined && new Set(sepNames).size === sepNames.length;
+      const writeServiceToEndpoints = (chain: string, rows: readonly number[], spareRows: readonly number[] | undefined): void => {
+        // The KUBE-SEP- chains it jumps to are declared below, each reachable row's (a superset).
+        const c = natChainLine(chain, pi);
+        const keep = c.rules.length;
+        for (const spec of endpointJumpRules(svc, name, rows, large, sepName, hostPort)) emit(chain, spec);
+        if (spareRows === undefined || plan === undefined) return;
+        const held = new Set(rows);
+        b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, hostPort));
+        plan.chains.push({ name: chain, keep });
+      };
+      const plan: RoomPlan | undefined = roomy ? { port: pi, shape: portShape({ hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain }), chains: [], rows: candidates!, sepNames: sepNames! } : undefined;
+      if (plan) roomPlans.push(plan);
+      const localRows = plan ? plan.rows.filter((row) => cluster.endpoints.node[row] === node) : undefined;
+      if (usesClusterPolicyChain) writeServiceToEndpoints(names.svc, cats.cluster, plan?.rows);
+      if (usesLocalPolicyChain) writeServiceToEndpoints(names.svl, cats.local, localRows);
+      const reachable = plan ? new Set(cats.allReachable) : undefined;
+      for (const row of plan ? plan.rows : cats.allReachable) {
         const sep = sepName(row);
-        natChainLine(sep, pi);
+        const live = reachable === undefined || reachable.has(row);
+        natChainLine(sep, pi).live = live;
         const masq: RuleSpec = { order: [], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
         const dnat: RuleSpec = { order: [], proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
         if (!large) {
@@ -407,7 +495,7 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
   b.add(fwd, { order: [TOK_COMMENT, TOK_MARK], comment: 'kubernetes forwarding rules', mark: { value: masqMark, mask: masqMark, neg: false }, target: T_ACCEPT, inRestore: true });
   b.add(fwd, { order: [TOK_COMMENT, TOK_CONNTRACK], comment: 'kubernetes forwarding conntrack rule', ctstate: { mask: CT_RELATED | CT_ESTABLISHED, neg: false }, target: T_ACCEPT, inRestore: true });
 
-  return b.build({ sort: true });
+  return { rules: b.build({ sort: true }), plans: roomPlans, large };
 }
 
 function formatHostPort(ip: number, port: number): string {

@@ -15,8 +15,9 @@
  *
  * Reads: FirstPacket (src, dst, dport, proto, hook, fromPodInterface, rand, now).
  * Writes: NatDecision (verdict, servicePort, endpoint, dnat ip:port, masquerade, work).
- * Random choices: statistic draws come from a hash of (pkt.rand, rule index), compared as the
- * kernel does (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
+ * Random choices: statistic draws come from a hash of (pkt.rand, the rule's rank among live rules:
+ * ruleset.ts drawKey, its index in a ruleset without room), compared as the kernel does
+ * (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
 import {
@@ -32,12 +33,13 @@ import { FM_NO, FM_UNKNOWN, foreignMatches, type ForeignPacket } from './foreign
 import { hookChains, kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, OUT_UNKNOWN, statisticDraw, type Hooks } from './hooks.js';
 import type { IpsetSet } from '../ipvs/ipset-parse.js';
 import { newRecentTable, recentCheck, recentSet } from './recent.js';
+import type { IptablesRoom } from './room.js';
 import { saveRuleBody } from './render.js';
 import { serviceAccepts } from './service-accept.js';
 import {
   CT_DNAT, CT_NEW, CT_UNTRACKED, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG,
   M_PROTO, M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NOTRACK,
-  T_REJECT, T_RETURN, T_UNKNOWN, TABLE_FILTER, TABLE_NAT, TF_GOTO, buildScanKeys, kTableNames, type Ruleset, type ScanKeys,
+  T_REJECT, T_RETURN, T_UNKNOWN, TABLE_FILTER, TABLE_NAT, TF_GOTO, buildScanKeys, drawKey, kTableNames, liveRules, type Ruleset, type ScanKeys,
 } from './ruleset.js';
 
 /** kube-proxy's matches that slowMatch evaluates, past the scan's address, protocol and port tests. */
@@ -60,6 +62,8 @@ export interface IptablesDataplaneOptions {
   readonly hooks?: Hooks;
   /** Sets `-m set` rules of a real node's dump match against (its `ipset save`). */
   readonly ipsets?: ReadonlyMap<string, IpsetSet>;
+  /** The room of a ruleset compiled for in-place updates (room.ts, update.ts). */
+  readonly room?: IptablesRoom;
 }
 
 /**
@@ -81,6 +85,10 @@ export class IptablesDataplane implements ServiceDataplane {
   readonly node: number;
   readonly rules: Ruleset;
   readonly localAddrs: Uint32Array;
+  /** What update.ts needs to write endpoint changes in place; absent for a dump read back. */
+  readonly room: IptablesRoom | undefined;
+  /** The tables' seqlock word (table-generation.ts), when they can be updated in place. */
+  readonly generation: Int32Array | undefined;
   /** Entry chains of the hooks the walk visits. */
   readonly hooks: Hooks;
   // Preallocated walker state.
@@ -123,6 +131,8 @@ export class IptablesDataplane implements ServiceDataplane {
   constructor(rules: Ruleset, options: IptablesDataplaneOptions) {
     this.rules = rules;
     this.node = options.node;
+    this.room = options.room;
+    this.generation = options.room?.generation;
     this.localAddrs = Uint32Array.from(options.localAddresses);
     this.hooks = options.hooks ?? hookChains(rules);
     this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
@@ -335,7 +345,7 @@ export class IptablesDataplane implements ServiceDataplane {
           if (m === FM_NO) { r++; continue; }
           if (m === FM_UNKNOWN) { this.work = work; this.hitRule = r; return OUT_UNKNOWN; }
         }
-        if (f & kSlowMatches && !this.slowMatch(r, f, src, dst, pkt, ct, chooser)) { r++; continue; }
+        if (f & kSlowMatches && !this.slowMatch(r, chain, f, src, dst, pkt, ct, chooser)) { r++; continue; }
       }
       // Matched.
       if (portA[r] >= 0 && this.port < 0) this.port = portA[r];
@@ -389,7 +399,7 @@ export class IptablesDataplane implements ServiceDataplane {
    * rules of a KUBE-SERVICES scan, an out-of-line call made the whole walk 1.5x slower
    * (bench/compile/iptables-walk.bench.ts, decideGeneric). Other owners' matches live in foreignMatch.
    */
-  private slowMatch(r: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
+  private slowMatch(r: number, chain: number, f: number, src: number, dst: number, pkt: FirstPacket, ct: number, chooser: Chooser | null): boolean {
     const rs = this.rules;
     if (f & M_DST_LOCAL && !isLocalAddress(this.localAddrs, dst)) return false;
     if (f & M_SRC_LOCAL && !isLocalAddress(this.localAddrs, src)) return false;
@@ -406,7 +416,7 @@ export class IptablesDataplane implements ServiceDataplane {
         const choice = d < chooser.prefix.length ? chooser.prefix[d] : 0;
         chooser.taken.push(choice);
         if (choice === 0) return false;
-      } else if (statisticDraw(pkt.rand, r) >= rs.ruleProb[r]) {
+      } else if (statisticDraw(pkt.rand, drawKey(rs, chain, r)) >= rs.ruleProb[r]) {
         return false;
       }
     }
@@ -496,8 +506,9 @@ export class IptablesDataplane implements ServiceDataplane {
   }
 
   private dnatRuleOf(endpoint: number): number {
-    const e = this.rules.ruleEndpoint;
-    for (let r = 0; r < e.length; r++) if (e[r] === endpoint) return r;
+    const rs = this.rules;
+    const e = rs.ruleEndpoint;
+    for (let r = 0; r < e.length; r++) if (e[r] === endpoint && rs.chainLive[rs.ruleChain[r]] !== 0 && r < rs.chainEnd[rs.ruleChain[r]]) return r;
     return e.length;
   }
 
@@ -516,7 +527,14 @@ export class IptablesDataplane implements ServiceDataplane {
     const ks = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
     if (ks >= 0) kubeServices = rs.chainEnd[ks] - rs.chainStart[ks];
     const scanKeyBytes = this.scanKeys.dst.byteLength + this.scanKeys.protoPort.byteLength;
-    const base = { mode: 'iptables' as const, rules: rs.ruleCount, chains: rs.chainCount, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
+    // Live rules and chains: the room an in-place update writes into is memory (tableBytes), not rules.
+    let rules = 0;
+    let chains = 0;
+    for (let c = 0; c < rs.chainCount; c++) {
+      rules += liveRules(rs, c);
+      chains += rs.chainLive[c];
+    }
+    const base = { mode: 'iptables' as const, rules, chains, tableBytes: rs.tableBytes() + scanKeyBytes, kubeServicesRules: kubeServices, scanKeyBytes };
     if (!this.fullWalk) return base;
     // A real node's dump: how much of it belongs to other owners, and how much kdp cannot evaluate.
     let opaque = 0;

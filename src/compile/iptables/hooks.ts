@@ -20,8 +20,9 @@ export const kStackDepth = 64;
 
 /**
  * The 31-bit draw a `-m statistic --probability` rule compares with its threshold: a cheap,
- * well-mixed hash of (flow random, rule index). It stays a small integer, so the scan that calls
- * it per statistic rule never boxes a u32 in a HeapNumber (see fmix32Bits).
+ * well-mixed hash of (flow random, rule key), the key being the rule's rank among live rules
+ * (ruleset.ts drawKey: its index, in a ruleset without room). It stays a small integer, so the
+ * scan that calls it per statistic rule never boxes a u32 in a HeapNumber (see fmix32Bits).
  */
 export function statisticDraw(rand: number, rule: number): number {
   return mixPairBits(rand, rule + 1) & 0x7fffffff;

@@ -4,19 +4,24 @@
 import type { Cluster } from '../../model/types.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { annotateRuleset } from './annotate.js';
-import { compileRuleset, type IptablesCompileOptions } from './build.js';
+import { compileRuleset, compileRulesetWithRoom, type IptablesCompileOptions } from './build.js';
 import { IptablesDataplane, localAddressesOf } from './dataplane.js';
 import { parseIptablesSave } from './parse.js';
 import { iptablesSaveChunks, renderIptablesRestore, renderIptablesSave } from './render.js';
 import type { Ruleset } from './ruleset.js';
 import type { IpsetSet } from '../ipvs/ipset-parse.js';
 import { iptablesFromShared, iptablesShared, type IptablesShared } from './shared.js';
+import { buildRoom } from './room.js';
 import { fullRestore, iptablesOneEndpointSync, iptablesSync } from './sync.js';
+import { updateIptablesEndpoints } from './update.js';
 
-/** Compiles the cluster for one node into a walkable iptables dataplane. */
+/**
+ * Compiles the cluster for one node into a walkable iptables dataplane, with room for in-place
+ * endpoint updates (update.ts) that none of its readers sees.
+ */
 export function compileIptables(cluster: Cluster, options: IptablesCompileOptions): IptablesDataplane {
-  const rs = compileRuleset(cluster, options);
-  return new IptablesDataplane(rs, { node: options.node, localAddresses: localAddressesOf(cluster, options.node) });
+  const { rules, plans, large } = compileRulesetWithRoom(cluster, options);
+  return new IptablesDataplane(rules, { node: options.node, localAddresses: localAddressesOf(cluster, options.node), room: buildRoom(rules, cluster, plans, large) });
 }
 
 /**
@@ -37,6 +42,8 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   shared: iptablesShared,
   attach: (_cluster, shared) => iptablesFromShared(shared as IptablesShared),
   syncOneEndpoint: (prev, _cluster, next, node, changed, clock) => iptablesOneEndpointSync(prev.rules, next, node, changed, clock),
+  // In place within a port's KUBE-SVC-/SVL-/SEP- chains; a change of what else the port writes recompiles.
+  updateEndpoints: updateIptablesEndpoints,
   // Kubernetes v1.33, pkg/proxy/iptables/proxier.go: NewProxier builds
   // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
   // proxyutil.FullSyncPeriod, burstSyncs = 2) (maxInterval was time.Hour before PR 129329);

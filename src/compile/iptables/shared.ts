@@ -1,11 +1,13 @@
 /**
  * An iptables dataplane's compiled tables as plain data, for a worker thread to attach to: the
- * ruleset's typed arrays and names, the decide() scan's keys, the hooks' entry chains and the
- * node's local addresses.
+ * ruleset's typed arrays and names, the decide() scan's keys, the hooks' entry chains, the
+ * node's local addresses, and the room in-place updates write into (with its seqlock word, so
+ * that a worker sees an update written through any dataplane over the same image).
  * The `-m recent` lists and the walker's stacks are per instance and never shared.
  */
 import { IptablesDataplane } from './dataplane.js';
 import type { Hooks } from './hooks.js';
+import type { IptablesRoom } from './room.js';
 import { Ruleset, type RulesetFields, type ScanKeys } from './ruleset.js';
 
 export interface IptablesShared {
@@ -14,12 +16,13 @@ export interface IptablesShared {
   readonly scanKeys: ScanKeys;
   readonly hooks: Hooks;
   readonly localAddrs: Uint32Array;
+  readonly room: IptablesRoom | undefined;
 }
 
 export function iptablesShared(dp: IptablesDataplane): IptablesShared {
-  return { node: dp.node, rules: dp.rules.sharedFields(), scanKeys: dp.scanKeys, hooks: dp.hooks, localAddrs: dp.localAddrs };
+  return { node: dp.node, rules: dp.rules.sharedFields(), scanKeys: dp.scanKeys, hooks: dp.hooks, localAddrs: dp.localAddrs, room: dp.room };
 }
 
 export function iptablesFromShared(s: IptablesShared): IptablesDataplane {
-  return new IptablesDataplane(Ruleset.fromSharedFields(s.rules), { node: s.node, localAddresses: Array.from(s.localAddrs), scanKeys: s.scanKeys, hooks: s.hooks });
+  return new IptablesDataplane(Ruleset.fromSharedFields(s.rules), { node: s.node, localAddresses: Array.from(s.localAddrs), scanKeys: s.scanKeys, hooks: s.hooks, ...(s.room ? { room: s.room } : {}) });
 }

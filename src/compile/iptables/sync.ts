@@ -45,7 +45,7 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
   const stale: string[] = [];
   for (let c = 0; c < prevRs.chainCount; c++) {
     const name = prevRs.chainName[c];
-    if (prevRs.chainTable[c] === TABLE_NAT && isServiceChainName(name) && nextRs.chainId(TABLE_NAT, name) < 0) stale.push(name);
+    if (prevRs.chainLive[c] !== 0 && prevRs.chainTable[c] === TABLE_NAT && isServiceChainName(name) && nextRs.chainId(TABLE_NAT, name) < 0) stale.push(name);
   }
   if (changedServiceIndexes === undefined) {
     const text = renderIptablesRestore(nextRs, { deleteNat: stale }).text;
