@@ -124,7 +124,8 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
           : fallbacks > 0 ? `; ${formatCount(fallbacks)} of its syncs at ${formatCount(hi.services)} recompiled the node` : '';
         return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
       });
-      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.`, {
+      const applies = [...churned].map(([mode, cs]) => kernelApplyText(modes.get(`kernel-${mode}`) ?? [], cs.map((c) => c.services))).filter((t) => t !== '');
+      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.${applies.length > 0 ? ` The kernel's apply of one sync's payload into a table of that size, measured beside it by \`kdp bench --kernel\` (median; not in the latency above): ${applies.join('; ')}.` : ''}`, {
         subtitle: ctx,
         x: { title: 'Services', scale: 'log' },
         y: { title: 'p99 programming latency', scale: 'log', unit: kMsUnits },
@@ -218,4 +219,25 @@ function workersSeries(results: readonly CellResult[]): { workers: number[]; ser
   const c0 = groups[0]?.[0];
   const context = !c0 ? '' : [manyServices ? '' : `${formatCount(c0.services)} Services`, manyCnis ? '' : c0.cni, `${c0.endpointsPerService} endpoints per Service`].filter(Boolean).join(', ');
   return { workers: distinct(groups.flat().map((c) => c.workers)), series, context };
+}
+
+/**
+ * The kernel's apply of a one-endpoint sync (counters apply<Backend>PartialMs of the kernel cells,
+ * src/verify/kernel-bench.ts) at the smallest and largest of `services` it measured, per backend:
+ * what the churn latency leaves out, where kube-proxy's modes differ most.
+ */
+function kernelApplyText(kernel: readonly CellResult[], services: readonly number[]): string {
+  const at = kernel.filter((k) => services.includes(k.services)).sort((a, b) => a.services - b.services);
+  if (at.length === 0) return '';
+  const lo = at[0]!;
+  const hi = at[at.length - 1]!;
+  const backends = Object.keys(lo.counters ?? {}).filter((k) => /^apply[A-Za-z]+PartialMs$/.test(k));
+  const name = (k: string) => k.slice('apply'.length, -'PartialMs'.length).replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
+  return backends
+    .map((k) => {
+      const a = lo.counters![k]!;
+      const b = hi.counters?.[k];
+      return lo === hi || b === undefined ? `${name(k)} ${formatMs(a)} at ${formatCount(lo.services)}` : `${name(k)} ${formatMs(a)} at ${formatCount(lo.services)} to ${formatMs(b)} at ${formatCount(hi.services)} (${formatRatio(b / a)})`;
+    })
+    .join(', ');
 }

@@ -114,4 +114,20 @@ describe('the churn chart', () => {
     const last = Math.max(...cells.filter((c) => c.mode === 'iptables').map((c) => c.services));
     assert.ok(chart.caption.includes(`p99: iptables ${formatMs(first)} at ${formatCount(first)} to ${formatMs(last)} at ${formatCount(last)} (${formatRatio(last / first)})`), chart.caption);
   });
+  it("adds the kernel's measured apply of one sync at the churned counts, per backend, and nothing without it", () => {
+    const churn = { changesPerSecond: 10, programmingLatencyMs: { p50: 300, p90: 600, p99: 900 }, syncs: { full: 0, partial: 9 }, bytesWrittenPerSecond: 1000, packetsToGoneEndpoints: 0 };
+    const kernel = (services: number, legacy: number, nft: number) =>
+      syntheticCell({ mode: 'kernel-iptables', services, counters: { applyIptablesLegacyPartialMs: legacy, applyIptablesNftPartialMs: nft } });
+    const cells = [
+      ...syntheticSweep().map((c) => (c.mode === 'iptables' && (c.services === 100 || c.services === 1000) ? { ...c, churn } : c)),
+      kernel(100, 4, 30),
+      kernel(1000, 40, 33),
+      kernel(10000, 400, 40),
+    ];
+    const chart = buildCharts(cells).find((c) => c.file === 'churn-p99.svg');
+    assert.ok(chart);
+    assert.match(chart.caption, /not in the latency above\): iptables-legacy 4 ms at 100 to 40 ms at 1k \(10×\), iptables-nft 30 ms at 100 to 33 ms at 1k \(1\.1×\)\.$/);
+    const without = buildCharts(cells.filter((c) => c.mode !== 'kernel-iptables')).find((c) => c.file === 'churn-p99.svg');
+    assert.doesNotMatch(without!.caption, /kernel's apply of one sync/);
+  });
 });
