@@ -223,7 +223,7 @@ export async function runKernelBaselines(services: readonly number[], endpoints:
     for (const { name: mode } of kModes.filter((m) => m.kernel !== undefined)) {
       if (!modes.includes(mode)) continue;
       try {
-        const r = await runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode });
+        const r = await runKernelBaseline({ services: s, endpointsPerService: endpoints, seed, mode, log: (l) => log(`kdp bench: --kernel ${mode} at ${s} Services: ${l}`) });
         if ('skipped' in r) {
           log(`kdp bench: --kernel ${mode} at ${s} Services skipped: ${r.skipped}`);
           appendKernelMissing(outDir, { mode: `kernel-${mode}`, services: s, endpointsPerService: endpoints, seed, why: r.skipped, at: new Date().toISOString() });

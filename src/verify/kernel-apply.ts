@@ -38,6 +38,12 @@ const median = (xs: readonly number[]): number => {
 };
 
 const kLoadTimeoutMs = 10 * 60_000;
+/**
+ * A one-endpoint apply that takes this long is reported as not finishing, not waited for: at
+ * 10,000 Services iptables-nft-restore --noflush ran past ten minutes here, and the cell's other
+ * figures must not be lost to it.
+ */
+const kPartialTimeoutMs = 2 * 60_000;
 
 /** Whether `tool` runs here (on PATH and executable). */
 async function have(tool: string): Promise<boolean> {
@@ -49,12 +55,14 @@ async function measure(backend: string, tool: string, args: readonly string[], p
   const sandbox = new Sandbox();
   try {
     const ns = await sandbox.addNamespace('apply');
-    const apply = async (text: string): Promise<number> => {
-      const r = await sandbox.exec(ns, tool, args, { input: text, timeoutMs: kLoadTimeoutMs });
-      if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} refused the payload: ${r.stderr.trim().split('\n').slice(0, 2).join(' ')}`);
+    const apply = async (text: string, timeoutMs = kPartialTimeoutMs): Promise<number> => {
+      const r = await sandbox.exec(ns, tool, args, { input: text, timeoutMs });
+      const what = `${tool} ${args.join(' ')}`;
+      if (r.status !== 0 && r.stderr.includes('killed by SIGKILL')) throw new Error(`${what} did not finish ${text === p.full ? 'the full load' : 'a one-endpoint apply'} of ${services} Services within ${Math.round(timeoutMs / 1000)} s (stopped)`);
+      if (r.status !== 0) throw new Error(`${what} refused the payload: ${r.stderr.trim().split('\n').slice(0, 2).join(' ')}`);
       return r.ms;
     };
-    const fullMs = await apply(p.full);
+    const fullMs = await apply(p.full, kLoadTimeoutMs);
     await apply(p.forward); // warm-up: the first change and its undo
     await apply(p.back);
     const times: number[] = [];
@@ -72,8 +80,9 @@ async function measure(backend: string, tool: string, args: readonly string[], p
 }
 
 /**
- * The apply cost per backend of `mode` at `services` Services; a backend whose tool is missing is
- * skipped with the reason, a mode with no apply rules measures nothing. Needs root (network namespaces).
+ * The apply cost per backend of `mode` at `services` Services; a backend whose tool is missing,
+ * refuses the payload or does not finish is skipped with the reason (the other backends are still
+ * measured), a mode with no apply rules measures nothing. Needs root (network namespaces).
  */
 export async function measureKernelApply(mode: ProxyMode, services: number, endpoints: number, seed: number, runs = 5): Promise<{ figures: KernelApply[]; skipped: string[] }> {
   const figures: KernelApply[] = [];
@@ -85,7 +94,13 @@ export async function measureKernelApply(mode: ProxyMode, services: number, endp
   const payloads = rules.payloads(cluster, next, [service]);
   for (const b of rules.backends) {
     if (!(await have(b.tool))) skipped.push(`${b.name}: ${b.tool} not found (Debian package ${b.toolPackage})`);
-    else figures.push(await measure(b.name, b.tool, b.args, payloads, services, runs));
+    else {
+      try {
+        figures.push(await measure(b.name, b.tool, b.args, payloads, services, runs));
+      } catch (err) {
+        skipped.push(`${b.name}: ${(err as Error).message}`);
+      }
+    }
   }
   return { figures, skipped };
 }

@@ -48,6 +48,8 @@ export interface KernelBaselineOptions {
   /** New flows per run (default 2000) and runs (default 5). */
   readonly flows?: number;
   readonly runs?: number;
+  /** Told each apply backend that was not measured, and why (kernel-apply.ts). */
+  readonly log?: (line: string) => void;
 }
 
 const floodPath = fileURLToPath(new URL('./flood.js', import.meta.url));
@@ -158,6 +160,7 @@ export async function runKernelBaseline(options: KernelBaselineOptions): Promise
     const newFlowNs = median(perRun);
     // The kernel's apply of a one-endpoint sync into this table size (kernel-apply.ts), per backend.
     const apply = await measureKernelApply(mode, options.services, options.endpointsPerService, options.seed);
+    for (const why of apply.skipped) options.log?.(`one-endpoint apply not measured: ${why}`);
     const applyCounters: Record<string, number> = {};
     for (const f of apply.figures) {
       const k = f.backend.replace(/(^|-)([a-z])/g, (_, _d: string, c: string) => c.toUpperCase());
