@@ -484,6 +484,21 @@ export class ConntrackTable {
    * 2026-12-02, load ~9 on 2 cores: upper bounds, and the two within the noise on hits).
    */
   lookupHashed(h: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+    const e = this.find(h, src, dst, sport, dport, proto, now);
+    if (e >= 0) this.counters[C_FOUND]++;
+    return e;
+  }
+
+  /**
+   * Whether a live entry owns this tuple (either direction), not counted as a lookup: what a
+   * local connect() asks before it takes a source port (an expired entry found is reaped).
+   */
+  holds(src: number, dst: number, sport: number, dport: number, proto: number, now: number): boolean {
+    return this.find(this.hashOf(src, dst, sport, dport, proto), src, dst, sport, dport, proto, now) >= 0;
+  }
+
+  /** The probe behind lookupHashed and holds: the slot, with `this.dir` set, or -1. */
+  private find(h: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
     h >>>= 0;
     const ports = ((sport << 16) | dport) >>> 0;
     const index = this.index;
@@ -510,7 +525,6 @@ export class ConntrackTable {
             return -1;
           }
           this.dir = d;
-          this.counters[C_FOUND]++;
           return e;
         }
       }

@@ -177,6 +177,19 @@ describe('bench --dns flows', () => {
     assert.ok(local.r.dnsConntrackEntries < plain.r.dnsConntrackEntries, 'fewer DNS entries behind the cache');
   });
 
+  it('userspace mode behind NodeLocal DNSCache: the proxy never dials from a port whose tuple conntrack still holds, so no upstream packet is invalid', () => {
+    // Thousands of upstream connections from one node's proxy to the same CoreDNS endpoints: a
+    // source port drawn from the flow's hash alone hit a still-live tuple (1,847 conntrack-invalid
+    // drops in `kdp bench --dns --services 100 --modes userspace --flows 20000`), which the
+    // kernel's connect() never picks.
+    const setup = new ReplaySetup({ ...base, mode: 'userspace', dns: 'nodelocal', ndots: 5, dnsExternal: 0.2 });
+    const r = replayShard(setup, { ...base, mode: 'userspace', dns: 'nodelocal', ndots: 5, dnsExternal: 0.2, flows: 6000, shard: 0, shards: 1 }, () => performance.now());
+    assert.ok(r.upstreamConnections > 2000, `${r.upstreamConnections} upstream connections: too few to make port clashes likely`);
+    assert.equal(r.drops['conntrack-invalid'] ?? 0, 0);
+    assert.equal(r.conntrack.invalid ?? 0, 0);
+    assert.equal(r.failedLookups, 0);
+  });
+
   it('a --dns sweep runs its cells with the lookups contract and keys of their own', async () => {
     const cells = planSweep({ cores: 1, services: [20], modes: ['nftables'], flows: 1500, dns: { ndots: [5, 1], external: 0.1 } });
     assert.deepEqual(cells.map((c) => `${c.dns}/${c.ndots}`), ['kube-dns/5', 'nodelocal/5', 'kube-dns/1', 'nodelocal/1']);
