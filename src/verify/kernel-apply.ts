@@ -56,10 +56,9 @@ async function measure(backend: string, tool: string, args: readonly string[], p
   try {
     const ns = await sandbox.addNamespace('apply');
     const apply = async (text: string): Promise<number> => {
-      const timeoutMs = kApplyTimeoutMs;
-      const r = await sandbox.exec(ns, tool, args, { input: text, timeoutMs });
+      const r = await sandbox.exec(ns, tool, args, { input: text, timeoutMs: kApplyTimeoutMs });
       const what = `${tool} ${args.join(' ')}`;
-      if (r.status !== 0 && r.stderr.includes('killed by SIGKILL')) throw new Error(`${what} did not finish ${text === p.full ? 'the full load' : 'a one-endpoint apply'} of ${services} Services within ${Math.round(timeoutMs / 1000)} s (stopped)`);
+      if (r.status !== 0 && r.stderr.includes('killed by SIGKILL')) throw new Error(`${what} did not finish ${text === p.full ? 'the full load' : 'a one-endpoint apply'} of ${services} Services within ${kApplyTimeoutMs / 1000} s (stopped)`);
       if (r.status !== 0) throw new Error(`${what} refused the payload: ${r.stderr.trim().split('\n').slice(0, 2).join(' ')}`);
       return r.ms;
     };
