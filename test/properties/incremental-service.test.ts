@@ -15,7 +15,9 @@
  *  - the seqlock word is even again after an update, and moved; an update that gives up
  *    (undefined: no room) wrote nothing, in either copy, and the caller recompiles;
  *  - the updated tables count what a fresh compile programs (Cilium: service-map entries used and
- *    needed, live frontends); IDs (rev-NAT, backend) are kept by the update as the agent keeps them.
+ *    needed, live frontends; IPVS: virtual and real servers, bound addresses, Maglev tables), and
+ *    IPVS's print the same `ipvsadm -S -n`, `ipset save` and iptables-save text; Cilium's IDs
+ *    (rev-NAT, backend) are kept by the update as the agent keeps them, so its listings differ.
  * The oracle is the mode's own compile of the changed cluster.
  *
  * Runs in `npm test`: 60 scenarios per mode.
@@ -32,11 +34,25 @@ import { servicesUpTo, withServiceGone } from '../../src/model/service-change.js
 import { resolveScenario, scenarioArb, type Scenario } from '../helpers/arbitraries.js';
 import { checkProperty, holds, runs, scenarioReport } from '../helpers/nat-assertions.js';
 import { probesOf, sameDecisions } from '../helpers/incremental.js';
+import { renderIpvsadmSave, renderIpvsIptablesSave, type IpvsDataplane } from '../../src/compile/ipvs/index.js';
+import { renderIpsetSave } from '../../src/compile/ipvs/ipsets.js';
 
 const kRuns = runs(60);
 
 /** What a fresh compile and an update must count alike, per mode (the rest keeps IDs or room). */
-const kCounted: Readonly<Record<string, readonly string[]>> = { cilium: ['rules', 'chains', 'lbMapEntries', 'lbMapUnprogrammed'] };
+const kCounted: Readonly<Record<string, readonly string[]>> = {
+  cilium: ['rules', 'chains', 'lbMapEntries', 'lbMapUnprogrammed'],
+  ipvs: ['rules', 'virtualServices', 'realServers', 'boundAddresses', 'maglevTables'],
+};
+
+/**
+ * What the mode's own tools would print of the tables, where an update keeps no IDs of its own:
+ * IPVS's `ipvsadm -S -n`, `ipset save` and its iptables rules (Cilium's listings print rev-NAT and
+ * backend IDs, which an update keeps and a compile renumbers).
+ */
+const kTexts: Readonly<Record<string, (dp: ServiceDataplane) => string>> = {
+  ipvs: (dp) => [renderIpvsadmSave(dp as IpvsDataplane), renderIpsetSave(dp as IpvsDataplane), renderIpvsIptablesSave(dp as IpvsDataplane)].join('\n'),
+};
 
 function counted(dp: ServiceDataplane): string {
   const s = dp.stats();
@@ -96,9 +112,13 @@ for (const mode of modeNames()) {
               if (gen !== undefined) assert.ok(after !== undefined && after % 2 === 0 && after > gen, `${where}: the seqlock word ${gen} -> ${after}`);
             }
             // Assert
+            // Decided from a clean state (a step's probes moved round-robin cursors and affinity).
+            updated.reset();
             const fresh = compileDataplane(step.next, mode, node);
             const probes = probesOf(sc, full, node, true);
             holds(counted(updated) === counted(fresh) ? '' : `updated tables count ${counted(updated)}, a fresh compile ${counted(fresh)}`, where);
+            const text = kTexts[mode];
+            if (text) holds(text(updated) === text(fresh) ? '' : `the updated tables print\n${text(updated)}\na fresh compile\n${text(fresh)}`, where);
             sameDecisions(updated, fresh, probes, where, true);
             sameDecisions(dataplaneFromImage(step.next, image), compileDataplane(step.next, mode, node), probes, `${where}, a reader attached to the written image`, true);
           }
