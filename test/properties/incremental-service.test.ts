@@ -33,6 +33,8 @@ import type { Cluster } from '../../src/model/types.js';
 import { servicesUpTo, withServiceGone } from '../../src/model/service-change.js';
 import { resolveScenario, scenarioArb, type Scenario } from '../helpers/arbitraries.js';
 import { checkProperty, holds, runs, scenarioReport } from '../helpers/nat-assertions.js';
+import { clusterOf, node, service, slice } from '../helpers/cluster.js';
+import { parseIp } from '../../src/net/ipv4.js';
 import { probesOf, sameDecisions } from '../helpers/incremental.js';
 import { renderIpvsadmSave, renderIpvsIptablesSave, type IpvsDataplane } from '../../src/compile/ipvs/index.js';
 import { renderIpsetSave } from '../../src/compile/ipvs/ipsets.js';
@@ -50,7 +52,7 @@ const kCounted: Readonly<Record<string, readonly string[]>> = {
  * IPVS's `ipvsadm -S -n`, `ipset save` and its iptables rules (Cilium's listings print rev-NAT and
  * backend IDs, which an update keeps and a compile renumbers).
  */
-const kTexts: Readonly<Record<string, (dp: ServiceDataplane) => string>> = {
+const kTexts: Readonly<Record<string, (dp: ServiceDataplane) => string>> & { ipvs: (dp: ServiceDataplane) => string } = {
   ipvs: (dp) => [renderIpvsadmSave(dp as IpvsDataplane), renderIpsetSave(dp as IpvsDataplane), renderIpvsIptablesSave(dp as IpvsDataplane)].join('\n'),
 };
 
@@ -136,3 +138,29 @@ for (const mode of modeNames()) {
     assert.ok(done > 4 * gaveUp, `${mode}: ${done} Service updates in place, ${gaveUp} recompiles`);
   });
 }
+
+test('ipvs: an externalIP two Services bind on two ports stays on kube-ipvs0 while one of them is left, and goes with the last', () => {
+  // Arrange: web and api share externalIP 198.51.100.7 (80 and 443), so KUBE-IPVS-IPS holds it once for two VSs.
+  const cluster = clusterOf(
+    node('n1', '10.244.1.0/24', '192.168.0.11'),
+    service('default', 'web', { type: 'ClusterIP', clusterIP: '10.96.0.10', externalIPs: ['198.51.100.7'], ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    service('default', 'api', { type: 'ClusterIP', clusterIP: '10.96.0.11', externalIPs: ['198.51.100.7'], ports: [{ port: 443, targetPort: 8443, protocol: 'TCP' }] }),
+    slice('default', 'web', [{ port: 8080 }], [{ ip: '10.244.1.5', node: 'n1' }]),
+    slice('default', 'api', [{ port: 8443 }], [{ ip: '10.244.1.6', node: 'n1' }]),
+  );
+  const web = cluster.services.findIndex((s) => s.name === 'web');
+  const api = 1 - web;
+  const mode = modeNamed('ipvs');
+  const dp = compileDataplane(cluster, 'ipvs', 0);
+  const shared = parseIp('198.51.100.7');
+  const bound = (): boolean => (dp as IpvsDataplane).tables.bound.has(shared);
+  // Act, Assert
+  const oneGone = withServiceGone(cluster, web);
+  assert.ok(mode.updateServices!(dp, oneGone, [], [web]), 'the removal is written in place');
+  assert.ok(bound(), 'the address stays bound: api still has a VS on it');
+  assert.equal(kTexts.ipvs(dp), kTexts.ipvs(compileDataplane(oneGone, 'ipvs', 0)), 'as a fresh compile prints it');
+  const bothGone = withServiceGone(oneGone, api);
+  assert.ok(mode.updateServices!(dp, bothGone, [], [api]), 'the removal is written in place');
+  assert.ok(!bound(), 'the address leaves kube-ipvs0 with its last VS');
+  assert.equal(kTexts.ipvs(dp), kTexts.ipvs(compileDataplane(bothGone, 'ipvs', 0)), 'as a fresh compile prints it');
+});

@@ -244,9 +244,13 @@ export function assembleIpvs(
   const rsRoom = withRoom(b.rsIp.length);
   const table = new PairTable(vsRoom, 1);
   const bound = new AddressSet(vsRoom);
+  const boundRefs = new PairTable(vsRoom, 1);
   for (let v = 0; v < vsCount; v++) {
     table.values[table.slotFor(b.ip[v], portProtoKey(b.proto[v], b.port[v]))] = v; // addVs dropped duplicate keys
-    if (b.flags[v] & F_BOUND) bound.add(b.ip[v]);
+    if (b.flags[v] & F_BOUND) {
+      bound.add(b.ip[v]);
+      boundRefs.values[boundRefs.slotFor(b.ip[v], 1)]++;
+    }
   }
   const nodePortIps = AddressSet.of(npAddrs);
   const sized = <A extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(make: new (n: number) => A, values: readonly number[], n: number): A => {
@@ -306,7 +310,7 @@ export function assembleIpvs(
     vsWrrMw, vsWrrDi, vsMh, mhLuts, mhSize, mhUsed, mhGone: 0,
     rsUsed: b.rsIp.length, rsCount: rsRoom, rsIp, rsPort, rsRow: sized(Int32Array, b.rsRow, rsRoom),
     rsWeight, rsLoopback: sized(Uint8Array, b.rsLoop, rsRoom),
-    table, bound, nodePortIps, nodePortBits, loopbackRows: sized(Int32Array, loopbackRows, withRoom(loopbackRows.length)), loopbackCount: loopbackRows.length,
+    table, bound, boundRefs, nodePortIps, nodePortBits, loopbackRows: sized(Int32Array, loopbackRows, withRoom(loopbackRows.length)), loopbackCount: loopbackRows.length,
     // Persistence templates only matter when some service asks for ClientIP affinity.
     ...ipvsState(vsRoom, rsRoom, options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),
   };

@@ -106,6 +106,12 @@ export interface IpvsTables {
   readonly table: PairTable;
   /** KUBE-IPVS-IPS. */
   readonly bound: AddressSet;
+  /**
+   * Live VSs that bind each address of `bound` (key (address, 1) -> count): an address leaves
+   * kube-ipvs0 with the last VS on it, as kube-proxy unbinds what no VS it wants uses any more
+   * (proxier.go: the legacy bind addresses). What update-services.ts keeps right.
+   */
+  readonly boundRefs: PairTable;
   /** Node addresses that carry NodePort virtual services. */
   readonly nodePortIps: AddressSet;
   readonly nodePortBits: Uint8Array;
@@ -145,7 +151,7 @@ export function tablesBytes(t: IpvsTables): number {
     t.rsIp, t.rsPort, t.rsRow, t.rsWeight, t.rsLoopback, t.nodePortBits, t.loopbackRows,
     t.rrNext, t.wrrCl, t.wrrCw, t.rsConns,
   ];
-  let n = t.table.bytes + t.bound.bytes + t.nodePortIps.bytes + t.affinity.bytes;
+  let n = t.table.bytes + t.bound.bytes + t.boundRefs.bytes + t.nodePortIps.bytes + t.affinity.bytes;
   for (const a of arrays) n += a.byteLength;
   return n;
 }

@@ -7,10 +7,9 @@
  *
  * New VSs are built by the compiler's own per-port code (addPortVirtualServices) and copied into
  * the room assembleIpvs left past every table (withRoom); a removed Service's VSs leave the hash
- * table and are marked F_GONE, their slots unused until the next compile. Gives up (undefined,
- * nothing written) when the room is spent, or when a removed Service bound an externalIP or a
- * LoadBalancer IP to kube-ipvs0: another Service may bind the same address on another port, which
- * only kube-proxy's full pass over every VS (its `activeBindAddrs`) tells.
+ * table and are marked F_GONE, their slots unused until the next compile; an address leaves
+ * kube-ipvs0 with the last VS on it (boundRefs: an externalIP may be two Services' on two ports).
+ * Gives up (undefined, nothing written) when the room is spent.
  *
  * Cost: O(VSs and rows of the changed Services' ports), plus M per new mh table; nothing per
  * other Service.
@@ -22,7 +21,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { addPortVirtualServices, newIpvsBuilder, nodePortProtoBits, wrrInit, type PortVsContext } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { maglevPopulate } from './maglev.js';
-import { F_BOUND, F_CLUSTER_IP, F_GONE, NP_HEALTH_CHECK, portProtoKey, VS_CLUSTER_IP, type IpvsTables } from './tables.js';
+import { F_BOUND, F_GONE, NP_HEALTH_CHECK, portProtoKey, type IpvsTables } from './tables.js';
 
 type MutableTables = { -readonly [K in keyof IpvsTables]: IpvsTables[K] };
 
@@ -32,15 +31,6 @@ const kScratchBits = new Uint8Array(65536);
 export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: readonly number[], removed: readonly number[]): TableUpdate | undefined {
   const t = dp.tables as MutableTables;
   const gone = new Set(removed);
-  // A removed Service's bound external address may be another's too: only a full pass tells.
-  for (const s of removed) {
-    for (const sp of next.services[s].ports) {
-      if (sp >= t.ports) continue;
-      for (let v = t.spVsStart[sp]; v < t.spVsStart[sp] + t.spVsCount[sp]; v++) {
-        if ((t.vsFlags[v] & (F_BOUND | F_GONE)) === F_BOUND && t.vsKind[v] !== VS_CLUSTER_IP) return undefined;
-      }
-    }
-  }
 
   // Plan the adds before the write window opens (the builder allocates), checking every room.
   const taken = new Set<string>();
@@ -76,6 +66,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
   const fits = t.vsCount + nNew <= t.vsIp.length
     && (t.table.size + nNew) * 2 <= t.table.capacity
     && (t.bound.size + nNew) * 2 <= t.bound.mask + 1
+    && (t.boundRefs.size + nNew) * 2 <= t.boundRefs.capacity
     && t.rsUsed + b.rsIp.length <= t.rsIp.length
     && t.fwCount + b.fwBase.length <= t.fwBase.length
     && t.loopbackCount + x.loopbackRows.length <= t.loopbackRows.length
@@ -94,8 +85,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
         if ((t.vsFlags[v] & F_GONE) !== 0) continue;
         if (t.vsMh[v] >= 0) luts.add(t.vsMh[v]);
         t.table.delete(t.vsIp[v], portProtoKey(t.vsProto[v], t.vsPort[v]));
-        // A ClusterIP is its Service's alone: unbound with its last port (delete is idempotent).
-        if ((t.vsFlags[v] & (F_BOUND | F_CLUSTER_IP)) === (F_BOUND | F_CLUSTER_IP)) t.bound.delete(t.vsIp[v]);
+        if (t.vsFlags[v] & F_BOUND) unbind(t, t.vsIp[v]);
         t.vsFlags[v] |= F_GONE;
         t.vsRsCount[v] = 0;
         t.vsGone++;
@@ -149,7 +139,10 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
       t.vsMh[v] = lut;
     }
     t.table.values[t.table.slotFor(t.vsIp[v], portProtoKey(t.vsProto[v], t.vsPort[v]))] = v;
-    if (t.vsFlags[v] & F_BOUND) t.bound.add(t.vsIp[v]);
+    if (t.vsFlags[v] & F_BOUND) {
+      t.bound.add(t.vsIp[v]);
+      t.boundRefs.values[t.boundRefs.slotFor(t.vsIp[v], 1)]++;
+    }
     written += 2 + t.vsRsCount[v];
   }
   t.loopbackRows.set(x.loopbackRows, t.loopbackCount);
@@ -166,6 +159,15 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
   endUpdate(t.generation);
   dp.cluster = next;
   return clearScratch(touched, { entriesWritten: written });
+}
+
+/** One VS fewer on `ip`: the address leaves kube-ipvs0 with the last. */
+function unbind(t: MutableTables, ip: number): void {
+  const s = t.boundRefs.find(ip, 1);
+  if (s < 0) return;
+  if (--t.boundRefs.values[s] > 0) return;
+  t.boundRefs.delete(ip, 1);
+  t.bound.delete(ip);
 }
 
 function clearScratch<T>(touched: readonly number[], result: T): T {
