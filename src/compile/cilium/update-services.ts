@@ -14,7 +14,9 @@
  * left out by it (a removal could let it in, which only the agent's full pass in port order tells).
  *
  * Cost: O(frontends, slots and rows of the changed Services' ports), plus M per Maglev table;
- * nothing per other Service.
+ * nothing per other Service. Measured (bench/compile/service-update.bench.js, 10 endpoints, shared
+ * 2-core machine): a Service added ~27 µs at 100 Services and ~41 µs at 30,000, removed ~7-9 µs,
+ * against a full build of 5.3 ms and 1.5 s.
  */
 import type { Cluster } from '../../model/types.js';
 import { maglevSeeds } from './maglev.js';

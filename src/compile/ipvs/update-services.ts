@@ -12,7 +12,9 @@
  * Gives up (undefined, nothing written) when the room is spent.
  *
  * Cost: O(VSs and rows of the changed Services' ports), plus M per new mh table; nothing per
- * other Service.
+ * other Service. Measured (bench/compile/service-update.bench.js, 10 endpoints, shared 2-core
+ * machine): a Service added ~33 µs at 100 Services and ~16 µs at 30,000, removed ~9-13 µs, against
+ * a full build of 5.7 ms and 274 ms.
  */
 import type { Cluster } from '../../model/types.js';
 import { nodeAddresses } from '../node-addresses.js';
