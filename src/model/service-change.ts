@@ -44,3 +44,49 @@ export function withServiceGone(cluster: Cluster, s: number): Cluster {
   if (s < slices.length) slices[s] = [];
   return { ...cluster, services, endpoints: { ...cluster.endpoints, conditions }, dns: { ...cluster.dns, slices } };
 }
+
+/**
+ * `cluster` with Service `s` of `source` created anew past every index: its spec, its ports and
+ * its endpoint rows copied (kube-proxy sees a new Service; with `cluster` = source with `s` gone,
+ * the Service deleted and created again, its addresses free for it). Cost: O(Services + endpoint rows) copies.
+ */
+export function withServiceRecreated(cluster: Cluster, source: Cluster, s: number): Cluster {
+  const svc = source.services[s];
+  const index = cluster.services.length;
+  const e = cluster.endpoints;
+  const from = source.endpoints;
+  let added = 0;
+  for (const sp of svc.ports) added += source.ports[sp].endpointCount;
+  const rows = e.ip.length;
+  const grow = <A extends Uint32Array | Uint16Array | Int32Array | Uint8Array>(a: A, make: new (n: number) => A): A => {
+    const out = new make(rows + added);
+    out.set(a);
+    return out;
+  };
+  const endpoints = {
+    count: rows + added,
+    ip: grow(e.ip, Uint32Array), port: grow(e.port, Uint16Array), node: grow(e.node, Int32Array),
+    conditions: grow(e.conditions, Uint8Array), zone: grow(e.zone, Int32Array), servicePort: grow(e.servicePort, Uint32Array),
+  };
+  const ports = cluster.ports.slice();
+  const portIndexes: number[] = [];
+  let row = rows;
+  for (const sp of svc.ports) {
+    const p = source.ports[sp];
+    const start = row;
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++, row++) {
+      endpoints.ip[row] = from.ip[r];
+      endpoints.port[row] = from.port[r];
+      endpoints.node[row] = from.node[r];
+      endpoints.conditions[row] = from.conditions[r];
+      endpoints.zone[row] = from.zone[r];
+      endpoints.servicePort[row] = ports.length;
+    }
+    portIndexes.push(ports.length);
+    ports.push({ ...p, index: ports.length, service: index, endpointStart: start, endpointCount: p.endpointCount });
+  }
+  const services = [...cluster.services, { ...svc, index, ports: portIndexes }];
+  const slices = [...cluster.dns.slices];
+  slices[index] = source.dns.slices[s] ?? [];
+  return { ...cluster, services, ports, endpoints, dns: { ...cluster.dns, slices } };
+}
