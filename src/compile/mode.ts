@@ -183,6 +183,20 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * KUBE-SERVICES rules); nothing was written, and the caller recompiles the node.
    */
   updateEndpoints?(dp: D, next: Cluster, changedServices: readonly number[]): TableUpdate | undefined;
+  /**
+   * Writes Services that appeared or disappeared into `dp`'s tables in place, under their seqlock
+   * (the shared image included), in time proportional to those Services' ports and endpoints:
+   * what kube-proxy's partial sync (or Cilium's reconciler) writes for a Service added or
+   * deleted. `next` is the cluster `dp` was compiled from with the change written as
+   * src/model/service-change.ts writes it: `added` are new Services appended past every index `dp`
+   * knows, in order; `removed` keep their index as Services kube-proxy skips. After it, `dp`
+   * decides as `compile(next, node)` would, up to the work a hash lookup counts (probe runs
+   * depend on the order keys came and went), test/properties/incremental-service.test.ts.
+   * Undefined: the tables have no room left for the change (or the mode cannot tell the
+   * outcome without a full pass); nothing was written, and the caller recompiles the node.
+   * Absent: the mode always recompiles for a Service added or removed.
+   */
+  updateServices?(dp: D, next: Cluster, added: readonly number[], removed: readonly number[]): TableUpdate | undefined;
   /** How endpoint changes become syncs (see SyncLoop). */
   readonly syncLoop: SyncLoop;
   /**

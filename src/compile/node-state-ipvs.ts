@@ -22,12 +22,14 @@ import {
 import { formatIp } from '../net/ipv4.js';
 import type { IptablesDataplane } from './iptables/dataplane.js';
 import type { IpvsDataplane } from './ipvs/dataplane.js';
-import { portProtoKey } from './ipvs/tables.js';
+import { portProtoKey, vsLive } from './ipvs/tables.js';
 
 /** Addresses of every virtual service: kube-ipvs0's and the node's NodePort addresses. */
 export function virtualServiceAddresses(ipvs: IpvsDataplane): number[] {
   const t = ipvs.tables;
-  return [...new Set(Array.from(t.vsIp.subarray(0, t.vsCount)))];
+  const live: number[] = [];
+  for (let v = 0; v < t.vsCount; v++) if (vsLive(t, v)) live.push(t.vsIp[v]);
+  return [...new Set(live)];
 }
 
 export class IpvsNodeDataplane implements ServiceDataplane {

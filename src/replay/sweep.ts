@@ -372,6 +372,9 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     // kdp's in-place table update (sync.oneEndpointMs): how many slots it wrote, or missing.
     ...(sync?.oneEndpointEntriesWritten !== undefined ? { oneEndpointEntriesWritten: sync.oneEndpointEntriesWritten } : {}),
     ...(sync?.oneEndpointRecompiled ? { oneEndpointRecompiled: 1 } : {}),
+    // kdp's in-place update for one Service created (sync.oneServiceMs): slots written, or a recompile.
+    ...(sync?.oneServiceEntriesWritten !== undefined ? { oneServiceEntriesWritten: sync.oneServiceEntriesWritten } : {}),
+    ...(sync?.oneServiceRecompiled ? { oneServiceRecompiled: 1 } : {}),
     ...(sync && sync.oneEndpointMs === undefined ? { measuredOneEndpointUpdate: 0 } : {}),
   };
   for (const [k, v] of Object.entries(first.drops)) counters[`drop:${k}`] = v;
@@ -406,6 +409,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
       oneEndpointMs: sync?.oneEndpointMs ?? 0,
       oneEndpointRewrittenBytes: sync?.oneEndpointRewrittenBytes ?? 0,
       ...(sync ? { oneEndpointRewrittenRules: sync.oneEndpointRewrittenRules } : {}),
+      ...(sync?.oneServiceMs !== undefined ? { oneServiceMs: sync.oneServiceMs } : {}),
     },
     memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
     ...(sync?.figures ? { modeFigures: sync.figures } : {}),

@@ -5,12 +5,14 @@
  * readiness probe). For that change, `oneEndpointMs` is kdp's own table update
  * (ProxyMode.updateEndpoints, written in place into the shared image, then undone so that the
  * replay runs on the cell's cluster), and the bytes and rules are what kube-proxy would write for
- * it (ProxyMode.syncOneEndpoint: each mode's sync.ts says what that is in its mode).
+ * it (ProxyMode.syncOneEndpoint: each mode's sync.ts says what that is in its mode). Beside it,
+ * `oneServiceMs`: kdp's in-place update for one Service created (ProxyMode.updateServices).
  *
  * No Node.js imports: the clock is passed in.
  */
 import type { Cluster } from '../model/types.js';
 import { EP_READY } from '../model/types.js';
+import { withServiceGone, withServiceRecreated } from '../model/service-change.js';
 import type { ReplaySetup } from './replay.js';
 
 export interface SyncCost {
@@ -31,6 +33,16 @@ export interface SyncCost {
   /** What kube-proxy writes for the change: bytes and rules (or commands, elements). */
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
+  /**
+   * kdp's in-place table update for one Service created (ProxyMode.updateServices; median of
+   * kUpdateRepeats): a ClusterIP Service of the cell deleted and created again, so that the new
+   * one is appended with its ports and endpoints (see oneServiceChange). Absent when the mode has
+   * no such update (it recompiles the node for a Service added). When the update gave up (no
+   * room), the recompile of the node it falls back to, timed once, and `oneServiceRecompiled`.
+   */
+  readonly oneServiceMs?: number;
+  readonly oneServiceRecompiled?: true;
+  readonly oneServiceEntriesWritten?: number;
   /** Which endpoint changed, in words. */
   readonly change: string;
   /** The mode's own figures (ProxyMode.figures), measured on the same node. */
@@ -66,6 +78,61 @@ export function oneEndpointChange(cluster: Cluster): { next: Cluster; service: n
 /** Updates timed (each followed by its undo): the median is reported, as one is a few µs. */
 export const kUpdateRepeats = 7;
 
+/**
+ * The Service the one-Service figure deletes and creates again: the last one with a ClusterIP and
+ * a ready endpoint (a Service a real cluster would add), or -1.
+ */
+export function oneServiceChange(cluster: Cluster): number {
+  for (let s = cluster.services.length - 1; s >= 0; s--) {
+    const svc = cluster.services[s];
+    if (svc.clusterIPs.length === 0 || svc.headless || svc.ports.length === 0) continue;
+    const p = cluster.ports[svc.ports[0]];
+    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if ((cluster.endpoints.conditions[r] & EP_READY) !== 0) return s;
+  }
+  return -1;
+}
+
+/**
+ * kUpdateRepeats times: the Service deleted (in place, untimed) and created again (timed), each
+ * time at a new index, on a compile of node 0 of its own (the replay's tables stay the cell's).
+ * The clusters are made before the clock starts.
+ */
+function measureOneService(setup: ReplaySetup, clock: () => number): Pick<SyncCost, 'oneServiceMs' | 'oneServiceRecompiled' | 'oneServiceEntriesWritten'> {
+  const update = setup.mode.updateServices;
+  const cluster = setup.cluster;
+  const s = oneServiceChange(cluster);
+  if (!update || s < 0) return {};
+  const steps: { gone: Cluster; back: Cluster; removed: number }[] = [];
+  let current = cluster;
+  let index = s;
+  for (let k = 0; k < kUpdateRepeats; k++) {
+    const gone = withServiceGone(current, index);
+    const back = withServiceRecreated(gone, cluster, s);
+    steps.push({ gone, back, removed: index });
+    current = back;
+    index = back.services.length - 1;
+  }
+  const dp = setup.mode.compile(cluster, 0);
+  const times: number[] = [];
+  let entries = 0;
+  for (const { gone, back, removed } of steps) {
+    if (update(dp, gone, [], [removed]) === undefined) break;
+    const t0 = clock();
+    const u = update(dp, back, [back.services.length - 1], []);
+    const ms = clock() - t0;
+    if (u === undefined) break; // nothing was written: the mode recompiles for this change
+    times.push(ms);
+    entries = u.entriesWritten;
+  }
+  if (times.length === kUpdateRepeats) {
+    times.sort((a, b) => a - b);
+    return { oneServiceMs: times[kUpdateRepeats >> 1], oneServiceEntriesWritten: entries };
+  }
+  const t0 = clock();
+  setup.mode.compile(steps[0].back, 0);
+  return { oneServiceMs: clock() - t0, oneServiceRecompiled: true };
+}
+
 export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
   const cluster = setup.cluster;
   const node = 0;
@@ -97,5 +164,5 @@ export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
       own = { oneEndpointMs: clock() - t0, oneEndpointRecompiled: true };
     }
   }
-  return { fullMs: setup.compileMs[node], ...writes, ...own, change, ...(figures ? { figures } : {}) };
+  return { fullMs: setup.compileMs[node], ...writes, ...own, ...measureOneService(setup, clock), change, ...(figures ? { figures } : {}) };
 }

@@ -74,8 +74,17 @@ export interface CellResult extends CellKey {
    * change (the mode's sync.ts). `counters.oneEndpointEntriesWritten`: table slots kdp's update wrote.
    * `counters.oneEndpointRecompiled: 1`: the mode could not write that change in place (iptables: it
    * changed the port's KUBE-SERVICES rules), and `oneEndpointMs` is the recompile it fell back to.
+   * `oneServiceMs` (absent when the mode has no in-place Service update, ProxyMode.updateServices:
+   * it recompiles the node for a Service added): kdp's own update of node 0's tables for one
+   * ClusterIP Service created, with its ports and endpoints (the cell's last such Service deleted
+   * and created again, src/model/service-change.ts), written in place on a compile of its own;
+   * median of 7. `counters.oneServiceEntriesWritten`: slots it wrote; `counters.oneServiceRecompiled:
+   * 1`: the tables had no room for it, and `oneServiceMs` is the recompile it fell back to.
    */
-  readonly sync: { readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number };
+  readonly sync: {
+    readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number;
+    readonly oneServiceMs?: number;
+  };
   readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
   /**
    * Figures only the cell's mode has (ProxyMode.figures), by name. cilium: `maglevBuildUsPerService`

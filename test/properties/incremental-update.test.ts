@@ -24,14 +24,13 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { compileDataplane, modeNamed, modeNames } from '../../src/compile/index.js';
-import { newNatDecision, type ServiceDataplane } from '../../src/compile/dataplane.js';
 import { dataplaneFromImage, dataplaneImage } from '../../src/compile/image.js';
 import { EP_READY, EP_SERVING, EP_TERMINATING, type Cluster } from '../../src/model/types.js';
 import { ciliumConfigOf } from '../../src/compile/cilium/index.js';
 import { compileRuleset, IptablesDataplane, renderIptablesSave } from '../../src/compile/iptables/index.js';
 import { resolveScenario, scenarioArb, type Scenario } from '../helpers/arbitraries.js';
-import { checkProperty, firstPacketOf, holds, runs, scenarioReport } from '../helpers/nat-assertions.js';
-import type { Probe } from '../../src/dataplane/trace.js';
+import { checkProperty, holds, runs, scenarioReport } from '../helpers/nat-assertions.js';
+import { probesOf, sameDecisions } from '../helpers/incremental.js';
 
 const kRuns = runs(60);
 /** ready, unready (serving), serving-and-terminating, terminating only, gone. */
@@ -55,39 +54,6 @@ function applyChange(cluster: Cluster, change: Change): { next: Cluster; service
 }
 
 const changesArb = fc.array(fc.record({ row: fc.nat({ max: 1000 }), state: fc.nat({ max: kStates.length - 1 }) }), { minLength: 1, maxLength: 6 });
-
-/**
- * The scenario's packets entering `node`, and from the first of them one to every Service port's
- * ClusterIP: an update must leave every other Service's choices alone too (iptables: its draws).
- */
-function probesOf(sc: ReturnType<typeof resolveScenario>, cluster: Cluster, node: number): Probe[] {
-  const own = sc.packets.filter((p) => p.probe.node === node).map((p) => p.probe);
-  if (own.length === 0) return own;
-  const everyPort = cluster.ports.flatMap((port) => {
-    const ip = cluster.services[port.service].clusterIPs[0];
-    return ip === undefined ? [] : [{ ...own[0], dstIp: ip, dstPort: port.port, proto: port.protocol }];
-  });
-  return [...own, ...everyPort];
-}
-
-function sameDecisions(updated: ServiceDataplane, fresh: ServiceDataplane, sc: ReturnType<typeof resolveScenario>, cluster: Cluster, node: number, where: string): void {
-  const a = newNatDecision();
-  const b = newNatDecision();
-  for (const probe of probesOf(sc, cluster, node)) {
-    for (const now of [0, 1000]) {
-      for (const rand of [0, 0x55555555, 0xaaaaaaaa, 0xffffffff]) {
-        const pkt = firstPacketOf(probe, rand, now, fresh.socketLb);
-        fresh.decide(pkt, b);
-        updated.decide(pkt, a);
-        const at = `${where}, packet to ${probe.dstIp >>> 0}:${probe.dstPort}, rand ${rand}, t=${now}s`;
-        holds(JSON.stringify(a) === JSON.stringify(b) ? '' : `updated decides ${JSON.stringify(a)}, fresh compile ${JSON.stringify(b)}`, at);
-        const ea = updated.explain(pkt);
-        const eb = fresh.explain(pkt);
-        holds(ea.verdict === eb.verdict && JSON.stringify(ea.candidates) === JSON.stringify(eb.candidates) ? '' : `updated explains ${ea.verdict} ${JSON.stringify(ea.candidates)}, fresh ${eb.verdict} ${JSON.stringify(eb.candidates)}`, at);
-      }
-    }
-  }
-}
 
 /** Updates written in place and updates that gave up (recompiled), per mode, over all scenarios. */
 const inPlace: Record<string, number> = {};
@@ -145,8 +111,8 @@ for (const mode of modeNames()) {
             const { tableBytes: _f, ...freshCounted } = compileDataplane(cluster, mode, n).stats();
             holds(JSON.stringify(counted) === JSON.stringify(freshCounted) ? '' : `updated tables count ${JSON.stringify(counted)}, a fresh compile ${JSON.stringify(freshCounted)}`, `${mode}, node ${n}`);
           }
-          sameDecisions(updated.get(n)!, compileDataplane(cluster, mode, n), sc, cluster, n, `${mode}, node ${n}`);
-          sameDecisions(dataplaneFromImage(cluster, images.get(n)!), compileDataplane(cluster, mode, n), sc, cluster, n, `${mode}, node ${n}, a reader attached to the written image`);
+          sameDecisions(updated.get(n)!, compileDataplane(cluster, mode, n), probesOf(sc, cluster, n), `${mode}, node ${n}`);
+          sameDecisions(dataplaneFromImage(cluster, images.get(n)!), compileDataplane(cluster, mode, n), probesOf(sc, cluster, n), `${mode}, node ${n}, a reader attached to the written image`);
           const u = updated.get(n)!;
           if (u instanceof IptablesDataplane) {
             const fresh = renderIptablesSave(compileRuleset(cluster, { node: n }));

@@ -1,7 +1,8 @@
 /**
  * The sync-cost measurement writes kdp's one-endpoint update into the cell's shared tables and
  * undoes it: afterwards the image holds exactly its bytes from before (the replay that follows
- * measures the cell's own cluster), and the update it timed really changed them meanwhile.
+ * measures the cell's own cluster), and the update it timed really changed them meanwhile. The
+ * one-Service figure (a Service deleted and created again) is measured where the mode has it.
  */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
@@ -31,6 +32,14 @@ describe('measureSync', () => {
       const word = generation?.[0];
       const sync = measureSync(setup, () => performance.now());
       assert.equal(digest(image), before, 'the update was undone');
+      // The one-Service figure runs on a compile of its own: the shared image never sees it.
+      if (modeNamed(mode).updateServices) {
+        assert.ok(sync.oneServiceMs !== undefined && sync.oneServiceMs >= 0, 'a mode with updateServices has the one-Service figure');
+        assert.equal(sync.oneServiceRecompiled, undefined, 'a Service deleted and created again fits the room');
+        assert.ok((sync.oneServiceEntriesWritten ?? 0) > 0, 'the Service update wrote table slots');
+      } else {
+        assert.equal(sync.oneServiceMs, undefined, 'no in-place Service update: no figure');
+      }
       if (!modeNamed(mode).updateEndpoints) {
         assert.equal(sync.oneEndpointMs, undefined, 'no in-place update: no figure');
         return;

@@ -17,13 +17,13 @@
  *   (Cilium applies Maglev to north-south traffic only: sockets pick at random).
  */
 import { InvalidArgumentError } from '../../errors.js';
-import type { CiliumConfig, Cluster, Service, ServicePort } from '../../model/types.js';
+import type { CiliumConfig, Cluster, ServicePort } from '../../model/types.js';
 import { EP_READY } from '../../model/types.js';
 import { prefixMask } from '../../net/ipv4.js';
 import { PROTO_SCTP } from '../../net/proto.js';
 import { categorizeEndpoints } from '../topology.js';
 import { nodeAddresses } from '../node-addresses.js';
-import { PairTable } from '../tables/index.js';
+import { PairTable, withRoom } from '../tables/index.js';
 import { newGeneration } from '../table-generation.js';
 import { kDefaultCiliumConfig } from '../../model/read-config.js';
 import { CiliumDataplane } from './dataplane.js';
@@ -71,13 +71,31 @@ export function compileCiliumTables(cluster: Cluster, node: number, config: Cili
     throw new InvalidArgumentError(`options.node must be an index into cluster.nodes (0..${cluster.nodes.length - 1})`);
   }
   const hostAddrs = nodeAddresses(cluster, node);
+  const entries: FrontendEntry[] = [];
+  const rn: { ip: number; port: number }[] = [{ ip: 0, port: 0 }];
+  for (const port of cluster.ports) {
+    for (const e of portFrontends(cluster, port, node, config, hostAddrs, rn.length)) {
+      entries.push(e);
+      if (e.scope === SCOPE_EXT) rn.push({ ip: e.ip, port: e.port });
+    }
+  }
+  return packCiliumTables(cluster, node, config, entries, rn.length - 1, rn);
+}
+
+/**
+ * The frontends (master entries) one service port gets on `node`, in the agent's order: each
+ * ClusterIP, the NodePort's surrogate and node addresses, LoadBalancer IPs, externalIPs; the
+ * rev-NAT indexes from `firstRevNat` on, one per address (an internal-scope twin shares its own).
+ */
+export function portFrontends(cluster: Cluster, port: ServicePort, node: number, config: CiliumConfig, hostAddrs: Iterable<number>, firstRevNat: number): FrontendEntry[] {
+  const svc = cluster.services[port.service];
+  if (svc.headless || svc.type === 'ExternalName') return [];
+  // Without enable-sctp the agent leaves SCTP ports out of the maps.
+  if (port.protocol === PROTO_SCTP && !config.enableSctp) return [];
   const dsrFlag = config.lbMode === 'dsr' ? SVC_FLAG_FWD_MODE_DSR : 0;
   const entries: FrontendEntry[] = [];
-  let revNats = 0;
-  const rn: { ip: number; port: number }[] = [{ ip: 0, port: 0 }];
-  const add = (svc: Service, port: ServicePort, ip: number, portNo: number, type: number, routable: boolean, srcCheck: boolean): void => {
-    const revNat = ++revNats;
-    rn.push({ ip, port: portNo });
+  let revNat = firstRevNat;
+  const add = (ip: number, portNo: number, type: number, routable: boolean, srcCheck: boolean): void => {
     const clusterIp = type === 0;
     const extLocal = !clusterIp && svc.externalTrafficPolicy === 'Local';
     const intLocal = svc.internalTrafficPolicy === 'Local';
@@ -89,32 +107,89 @@ export function compileCiliumTables(cluster: Cluster, node: number, config: Cili
     if (twoScopes) flags |= SVC_FLAG_TWO_SCOPES;
     if (routable && !clusterIp) flags |= dsrFlag;
     const base = {
-      ip, port: portNo, proto: port.protocol, revNat, affinity: svc.affinity.clientIP ? svc.affinity.timeoutSeconds : 0, servicePort: port.index,
+      ip, port: portNo, proto: port.protocol, revNat: revNat++, affinity: svc.affinity.clientIP ? svc.affinity.timeoutSeconds : 0, servicePort: port.index,
       srcRanges: (flags & SVC_FLAG_SOURCE_RANGE) !== 0 ? svc.loadBalancerSourceRanges : [],
     };
     entries.push({ ...base, scope: SCOPE_EXT, flags, ...backendsOf(cluster, port, node, ownLocal), maglev: config.lbAlgorithm === 'maglev' && routable });
     if (twoScopes) entries.push({ ...base, scope: SCOPE_INT, flags, ...backendsOf(cluster, port, node, intLocal), maglev: false });
   };
-
-  for (const port of cluster.ports) {
-    const svc = cluster.services[port.service];
-    if (svc.headless || svc.type === 'ExternalName') continue;
-    // Without enable-sctp the agent leaves SCTP ports out of the maps.
-    if (port.protocol === PROTO_SCTP && !config.enableSctp) continue;
-    const allTypes = config.sourceRangeAllTypes;
-    for (const ip of svc.clusterIPs) add(svc, port, ip, port.port, 0, config.externalClusterIp, allTypes);
-    if (port.nodePort !== 0) {
-      add(svc, port, 0, port.nodePort, SVC_FLAG_NODEPORT, false, allTypes);
-      for (const ip of hostAddrs) add(svc, port, ip, port.nodePort, SVC_FLAG_NODEPORT, true, allTypes);
-    }
-    for (const ip of svc.loadBalancerIPs) add(svc, port, ip, port.port, SVC_FLAG_LOADBALANCER, true, true);
-    for (const ip of svc.externalIPs) add(svc, port, ip, port.port, SVC_FLAG_EXTERNAL_IP, true, allTypes);
+  const allTypes = config.sourceRangeAllTypes;
+  for (const ip of svc.clusterIPs) add(ip, port.port, 0, config.externalClusterIp, allTypes);
+  if (port.nodePort !== 0) {
+    add(0, port.nodePort, SVC_FLAG_NODEPORT, false, allTypes);
+    for (const ip of hostAddrs) add(ip, port.nodePort, SVC_FLAG_NODEPORT, true, allTypes);
   }
-
-  return packCiliumTables(cluster, node, config, entries, revNats, rn);
+  for (const ip of svc.loadBalancerIPs) add(ip, port.port, SVC_FLAG_LOADBALANCER, true, true);
+  for (const ip of svc.externalIPs) add(ip, port.port, SVC_FLAG_EXTERNAL_IP, true, allTypes);
+  return entries;
 }
 
-/** The entries as typed arrays: backend IDs allocated, Maglev tables built (compile and parse share it). */
+/** Slots a frontend's range holds: every row of its port, so that an endpoint update writes them in place. */
+export function slotRoom(cluster: Cluster, e: FrontendEntry): number {
+  return Math.max(e.active.length + e.extra.length, e.servicePort >= 0 ? cluster.ports[e.servicePort].endpointCount : 0);
+}
+
+export type MutableTables = { -readonly [K in keyof CiliumTables]: CiliumTables[K] };
+
+/**
+ * Upserts one frontend as the agent does, into row `i` past what is used: its master entry, its
+ * slots, source ranges and Maglev table. False: bpf-lb-map-max leaves it out (counted), or its
+ * key is another frontend's already (the first claim keeps it). The caller checked the room.
+ */
+export function programFrontend(t: MutableTables, cluster: Cluster, i: number, e: FrontendEntry, idOf: (row: number, proto: number) => number, murmur: number): boolean {
+  const key = serviceKeyWord(e.port, e.proto, e.scope);
+  // A second claim on the same address:port/proto (validation refuses it between Services): the first keeps it.
+  if (t.services.find(e.ip, key) >= 0) return false;
+  const size = 1 + e.active.length + e.extra.length;
+  t.lbMapEntries += size;
+  // bpf-lb-map-max bounds the service map (masters and slots together): an upsert past it fails
+  // with E2BIG and the agent logs "Error while inserting service in LB map ... You can resize it
+  // with the flag --bpf-lb-map-max" (pkg/maps/lbmap, v1.17 pkg/loadbalancer/reconciler
+  // updateServiceEndpoint), leaving that frontend without its master entry: the datapath does not
+  // know it. kdp upserts in the cluster's port order and leaves out each frontend that does not fit whole.
+  if (t.lbMapUsed + size > t.lbMapMax) {
+    t.lbMapUnprogrammed++;
+    return false;
+  }
+  t.lbMapUsed += size;
+  t.services.values[t.services.slotFor(e.ip, key)] = i;
+  t.feIp[i] = e.ip;
+  t.fePort[i] = e.port;
+  t.feProto[i] = e.proto;
+  t.feScope[i] = e.scope;
+  t.feRevNat[i] = e.revNat;
+  t.feFlags[i] = e.flags;
+  t.feCount[i] = e.active.length;
+  t.feQCount[i] = e.extra.length;
+  t.feAffinity[i] = e.affinity;
+  t.feServicePort[i] = e.servicePort;
+  let slot = t.slotsUsed;
+  t.feSlotStart[i] = slot;
+  for (const r of e.active) { t.slotBackend[slot] = idOf(r, e.proto); t.slotRow[slot++] = r; }
+  for (const r of e.extra) { t.slotBackend[slot] = idOf(r, e.proto); t.slotRow[slot++] = r; }
+  const end = t.slotsUsed + slotRoom(cluster, e);
+  while (slot < end) t.slotRow[slot++] = -1;
+  t.slotsUsed = end;
+  t.feSrcStart[i] = t.srcUsed;
+  t.feSrcCount[i] = e.srcRanges.length;
+  for (const c of e.srcRanges) {
+    t.srcBase[t.srcUsed] = c.base >>> 0;
+    t.srcMask[t.srcUsed++] = prefixMask(c.prefix);
+  }
+  t.feMaglev[i] = -1;
+  if (e.maglev) {
+    t.feMaglev[i] = t.maglevUsed;
+    const backends = e.active.map((r) => ({ id: idOf(r, e.proto), ip: cluster.endpoints.ip[r], port: cluster.endpoints.port[r], proto: e.proto as 6 }));
+    ciliumMaglevTable(backends, t.maglevSize, murmur, t.maglev, t.maglevUsed);
+    t.maglevUsed += t.maglevSize;
+  }
+  return true;
+}
+
+/**
+ * The entries as typed arrays: backend IDs allocated, Maglev tables built (compile and parse
+ * share it). Every table keeps room (withRoom) for Services an update adds in place.
+ */
 export function packCiliumTables(
   cluster: Cluster, node: number, config: CiliumConfig, entries: readonly FrontendEntry[], revNats: number, rn: readonly { ip: number; port: number }[],
 ): CiliumTables {
@@ -124,119 +199,76 @@ export function packCiliumTables(
   const allNodeAddrs = [...new Set(cluster.nodes.flatMap((_, n) => nodeAddresses(cluster, n)))];
   // Backend IDs: one per ip:port/proto, in order of first use (the agent's allocator is node-local too).
   const backendId = new Map<string, number>();
-  const be: { ip: number; port: number; proto: number; state: number }[] = [{ ip: 0, port: 0, proto: 0, state: 0 }];
-  const { ip: epIp, port: epPort, conditions } = cluster.endpoints;
+  const be: { ip: number; port: number; proto: number; state: number; local: number }[] = [{ ip: 0, port: 0, proto: 0, state: 0, local: 0 }];
+  const { ip: epIp, port: epPort, conditions, node: epNode } = cluster.endpoints;
   // The backend ID each endpoint row got (0: none yet), for update.ts to reuse.
-  const rowBackend = new Uint32Array(epIp.length);
+  const rowBackend = new Uint32Array(withRoom(epIp.length));
   const idOf = (row: number, proto: number): number => {
     const key = `${epIp[row]}:${epPort[row]}/${proto}`;
     let id = backendId.get(key);
     if (id === undefined) {
       id = be.length;
       backendId.set(key, id);
-      be.push({ ip: epIp[row], port: epPort[row], proto, state: (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING });
+      be.push({ ip: epIp[row], port: epPort[row], proto, state: (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING, local: epNode[row] === node ? 1 : 0 });
     }
     rowBackend[row] = id;
     return id;
   };
-  // Room in each frontend's slots for every row of its port, so that an update writes them in place.
-  const slotRoom = (e: FrontendEntry): number => Math.max(e.active.length + e.extra.length, e.servicePort >= 0 ? cluster.ports[e.servicePort].endpointCount : 0);
 
-  const f = entries.length;
-  const services = new PairTable(Math.max(1, f), 1);
-  const slots = entries.reduce((n, e) => n + slotRoom(e), 0);
-  const maglevCount = entries.filter((e) => e.maglev).length;
+  const f = withRoom(entries.length);
+  const slots = withRoom(entries.reduce((n, e) => n + slotRoom(cluster, e), 0));
+  const srcs = withRoom(entries.reduce((n, e) => n + e.srcRanges.length, 0));
   const m = config.maglevTableSize;
-  const t = {
-    services,
+  const maglevCount = entries.filter((e) => e.maglev).length;
+  const nPorts = cluster.ports.length;
+  const t: MutableTables = {
+    generation: newGeneration(),
+    services: new PairTable(f, 1),
     feIp: new Uint32Array(f), fePort: new Uint16Array(f), feProto: new Uint8Array(f), feScope: new Uint8Array(f),
     feRevNat: new Uint16Array(f), feFlags: new Uint16Array(f), feCount: new Uint16Array(f), feQCount: new Uint16Array(f),
     feAffinity: new Uint32Array(f), feSlotStart: new Uint32Array(f), feServicePort: new Int32Array(f), feMaglev: new Int32Array(f).fill(-1),
     feSrcStart: new Uint32Array(f), feSrcCount: new Uint16Array(f),
     slotBackend: new Uint32Array(slots), slotRow: new Int32Array(slots),
-    maglev: new Uint32Array(maglevCount * m), maglevSize: m,
-  };
-  const srcBase: number[] = [];
-  const srcMask: number[] = [];
-  let slot = 0;
-  let lut = 0;
-  // bpf-lb-map-max bounds the service map (masters and slots together): an upsert past it fails
-  // with E2BIG and the agent logs "Error while inserting service in LB map ... You can resize it
-  // with the flag --bpf-lb-map-max" (pkg/maps/lbmap, v1.17 pkg/loadbalancer/reconciler
-  // updateServiceEndpoint), leaving that frontend without its master entry: the datapath does not
-  // know it. kdp upserts in the cluster's port order and leaves out each frontend that does not fit whole.
-  const mapMax = config.lbMapMax;
-  let mapUsed = 0;
-  let needed = 0;
-  let unprogrammed = 0;
-  entries.forEach((e, i) => {
-    const key = serviceKeyWord(e.port, e.proto, e.scope);
-    // A second claim on the same address:port/proto (validation refuses it between Services): the first keeps it.
-    if (services.find(e.ip, key) >= 0) return;
-    const size = 1 + e.active.length + e.extra.length;
-    needed += size;
-    if (mapUsed + size > mapMax) {
-      unprogrammed++;
-      return;
-    }
-    mapUsed += size;
-    const s = services.slotFor(e.ip, key);
-    services.values[s] = i;
-    t.feIp[i] = e.ip;
-    t.fePort[i] = e.port;
-    t.feProto[i] = e.proto;
-    t.feScope[i] = e.scope;
-    t.feRevNat[i] = e.revNat;
-    t.feFlags[i] = e.flags;
-    t.feCount[i] = e.active.length;
-    t.feQCount[i] = e.extra.length;
-    t.feAffinity[i] = e.affinity;
-    t.feServicePort[i] = e.servicePort;
-    t.feSlotStart[i] = slot;
-    for (const r of [...e.active, ...e.extra]) {
-      t.slotBackend[slot] = idOf(r, e.proto);
-      t.slotRow[slot] = r;
-      slot++;
-    }
-    for (let k = e.active.length + e.extra.length; k < slotRoom(e); k++) t.slotRow[slot++] = -1;
-    t.feSrcStart[i] = srcBase.length;
-    t.feSrcCount[i] = e.srcRanges.length;
-    for (const c of e.srcRanges) {
-      srcBase.push(c.base >>> 0);
-      srcMask.push(prefixMask(c.prefix));
-    }
-    if (e.maglev) {
-      t.feMaglev[i] = lut;
-      const backends = e.active.map((r) => ({ id: idOf(r, e.proto), ip: epIp[r], port: epPort[r], proto: e.proto as 6 }));
-      ciliumMaglevTable(backends, m, seeds.murmur, t.maglev, lut);
-      lut += m;
-    }
-  });
-  // The frontends of each service port (a CSR index): what update.ts rewrites for a Service.
-  const nPorts = cluster.ports.length;
-  const spFeStart = new Uint32Array(nPorts + 1);
-  for (let i = 0; i < f; i++) if (t.feRevNat[i] !== 0 && entries[i].servicePort >= 0) spFeStart[entries[i].servicePort + 1]++;
-  for (let p = 0; p < nPorts; p++) spFeStart[p + 1] += spFeStart[p];
-  const spFe = new Uint32Array(spFeStart[nPorts]);
-  const fill = spFeStart.slice(0, nPorts);
-  for (let i = 0; i < f; i++) if (t.feRevNat[i] !== 0 && entries[i].servicePort >= 0) spFe[fill[entries[i].servicePort]++] = i;
-  // The backend map has room for a backend per endpoint row: an update allocates IDs past `backends`.
-  const beRoom = be.length + epIp.length;
-  const beArray = <A extends Uint32Array | Uint16Array | Uint8Array>(make: new (n: number) => A, pick: (b: (typeof be)[number]) => number): A => {
-    const a = new make(beRoom);
-    for (let i = 0; i < be.length; i++) a[i] = pick(be[i]);
-    return a;
-  };
-  return {
-    ...t,
-    generation: newGeneration(), spFeStart, spFe, rowBackend,
-    beIp: beArray(Uint32Array, (b) => b.ip), bePort: beArray(Uint16Array, (b) => b.port),
-    beProto: beArray(Uint8Array, (b) => b.proto), beState: beArray(Uint8Array, (b) => b.state),
-    rnIp: Uint32Array.from(rn, (r) => r.ip), rnPort: Uint16Array.from(rn, (r) => r.port),
-    srcBase: Uint32Array.from(srcBase), srcMask: Uint32Array.from(srcMask),
+    maglev: new Uint32Array((maglevCount === 0 && config.lbAlgorithm !== 'maglev' ? 0 : withRoom(maglevCount, 2)) * m), maglevSize: m,
+    srcBase: new Uint32Array(srcs), srcMask: new Uint32Array(srcs),
+    spFeStart: new Uint32Array(withRoom(nPorts) + 1), spFe: new Uint32Array(0), rowBackend,
+    beIp: new Uint32Array(0), bePort: new Uint16Array(0), beProto: new Uint8Array(0), beState: new Uint8Array(0), beLocal: new Uint8Array(0),
+    rnIp: new Uint32Array(withRoom(rn.length)), rnPort: new Uint16Array(withRoom(rn.length)),
     hostAddrs: Uint32Array.from(hostAddrs), nodeAddrs: Uint32Array.from(allNodeAddrs),
-    frontends: f, backends: be.length - 1, revNats, lbMapEntries: needed, lbMapUsed: mapUsed, lbMapUnprogrammed: unprogrammed,
+    frontends: entries.length, frontendsGone: 0, backends: 0, revNats, ports: nPorts, slotsUsed: 0, srcUsed: 0, maglevUsed: 0,
+    lbMapMax: config.lbMapMax, lbMapEntries: 0, lbMapUsed: 0, lbMapUnprogrammed: 0,
   };
+  for (let r = 0; r < rn.length; r++) {
+    t.rnIp[r] = rn[r].ip;
+    t.rnPort[r] = rn[r].port;
+  }
+  const programmed = entries.map((e, i) => programFrontend(t, cluster, i, e, idOf, seeds.murmur));
+  // The frontends of each service port (a CSR index): what update.ts rewrites for a Service. Ports
+  // an update adds append theirs at the end (their indexes come after every known one).
+  const counts = new Uint32Array(nPorts + 1);
+  entries.forEach((e, i) => { if (programmed[i] && e.servicePort >= 0) counts[e.servicePort + 1]++; });
+  for (let p = 0; p < nPorts; p++) counts[p + 1] += counts[p];
+  t.spFeStart.set(counts);
+  t.spFeStart.fill(counts[nPorts], nPorts + 1);
+  t.spFe = new Uint32Array(withRoom(counts[nPorts]));
+  const fill = counts.slice(0, nPorts);
+  entries.forEach((e, i) => { if (programmed[i] && e.servicePort >= 0) t.spFe[fill[e.servicePort]++] = i; });
+  // The backend map has room for a backend per endpoint row: an update allocates IDs past `backends`.
+  const beRoom = be.length + rowBackend.length;
+  t.beIp = new Uint32Array(beRoom);
+  t.bePort = new Uint16Array(beRoom);
+  t.beProto = new Uint8Array(beRoom);
+  t.beState = new Uint8Array(beRoom);
+  t.beLocal = new Uint8Array(beRoom);
+  for (let i = 0; i < be.length; i++) {
+    t.beIp[i] = be[i].ip;
+    t.bePort[i] = be[i].port;
+    t.beProto[i] = be[i].proto;
+    t.beState[i] = be[i].state;
+    t.beLocal[i] = be[i].local;
+  }
+  t.backends = be.length - 1;
+  return t;
 }
 
 /**

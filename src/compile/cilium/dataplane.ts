@@ -67,7 +67,12 @@ export class CiliumDataplane implements ServiceDataplane {
   private via = '';
 
   constructor(
-    readonly cluster: Cluster,
+    /**
+     * The cluster the tables index into (names for explain); updateServices moves it to the
+     * changed cluster. Decisions read the tables only, so a reader attached to the shared image
+     * before a Service change decides right; it re-attaches with the new cluster to name it.
+     */
+    public cluster: Cluster,
     readonly node: number,
     readonly config: CiliumConfig,
     readonly tables: CiliumTables,
@@ -258,12 +263,12 @@ export class CiliumDataplane implements ServiceDataplane {
 
   /** SNAT to the node for a remote backend in SNAT mode (hybrid: UDP only); DSR and local backends keep the client's address. */
   private snat(slot: number, proto: number): boolean {
-    return !this.dsrMode(proto) && this.cluster.endpoints.node[this.tables.slotRow[slot]] !== this.node;
+    return !this.dsrMode(proto) && this.tables.beLocal[this.tables.slotBackend[slot]] === 0;
   }
 
   /** DSR toward a remote backend (nodeport_lb4: `!backend_local` and `nodeport_uses_dsr4`); a local backend needs none. */
   private dsr(slot: number, proto: number): boolean {
-    return this.dsrMode(proto) && this.cluster.endpoints.node[this.tables.slotRow[slot]] !== this.node;
+    return this.dsrMode(proto) && this.tables.beLocal[this.tables.slotBackend[slot]] === 0;
   }
 
   /** `nodeport_uses_dsr`: every protocol with bpf-lb-mode dsr, TCP only with hybrid. */
@@ -353,11 +358,11 @@ export class CiliumDataplane implements ServiceDataplane {
     return {
       mode: 'cilium',
       rules: t.lbMapUsed,
-      chains: t.frontends - t.lbMapUnprogrammed,
+      chains: t.frontends - t.lbMapUnprogrammed - t.frontendsGone,
       tableBytes: this.bytes,
       backends: t.backends,
       revNats: t.revNats,
-      maglevTables: t.maglevSize > 0 ? t.maglev.length / t.maglevSize : 0,
+      maglevTables: t.maglevSize > 0 ? t.maglevUsed / t.maglevSize : 0,
       lbMapEntries: t.lbMapEntries,
       lbMapMax: this.config.lbMapMax,
       lbMapUnprogrammed: t.lbMapUnprogrammed,

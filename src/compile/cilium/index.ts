@@ -4,6 +4,7 @@
  * SNAT or DSR, random or Maglev backend selection, and the maps as `cilium-dbg` prints them.
  */
 import { updateCiliumEndpoints } from './update.js';
+import { updateCiliumServices } from './update-services.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
 import { ciliumConfigOf, compileCilium } from './build.js';
@@ -47,6 +48,7 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   attach: (cluster, shared) => ciliumFromShared(cluster, shared as CiliumShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ciliumOneEndpointSync(prev, next, node, clock),
   updateEndpoints: updateCiliumEndpoints,
+  updateServices: updateCiliumServices,
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.
   // The agent (v1.17) reconciles a changed Service into the BPF maps as the change arrives: no
   // minimum period between updates.

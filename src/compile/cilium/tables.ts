@@ -76,6 +76,8 @@ export interface CiliumTables {
   readonly bePort: Uint16Array;
   readonly beProto: Uint8Array;
   readonly beState: Uint8Array;
+  /** 1: the backend is an endpoint on this node (ipcache's local endpoint), which needs no SNAT and no DSR. */
+  readonly beLocal: Uint8Array;
   // The reverse-NAT map, by rev-NAT index (0 is never used).
   readonly rnIp: Uint32Array;
   readonly rnPort: Uint16Array;
@@ -89,9 +91,22 @@ export interface CiliumTables {
   readonly hostAddrs: Uint32Array;
   /** Every node's addresses (ipcache's REMOTE_NODE_ID, for the socket's NodePort wildcard). */
   readonly nodeAddrs: Uint32Array;
+  /**
+   * Counts of what is used of each table; past them is room (withRoom) for Services added in
+   * place (update-services.ts). `frontends` rows are used, `frontendsGone` of them by Services
+   * since removed (their master entries deleted, feRevNat 0); `ports` service ports have
+   * `spFeStart` entries; `slotsUsed`, `srcUsed`, `maglevUsed` entries of those arrays.
+   */
   readonly frontends: number;
+  readonly frontendsGone: number;
+  readonly ports: number;
+  readonly slotsUsed: number;
+  readonly srcUsed: number;
+  readonly maglevUsed: number;
   readonly backends: number;
   readonly revNats: number;
+  /** `bpf-lb-map-max`, which bounds lbMapUsed. */
+  readonly lbMapMax: number;
   /** Service-map entries (masters and slots) the cluster needs on this node, programmed or not. */
   readonly lbMapEntries: number;
   /** Of which programmed (at most bpf-lb-map-max). */

@@ -11,6 +11,7 @@
  * the port), plus M per Maglev table.
  */
 import { EP_READY, type Cluster } from '../../model/types.js';
+import type { MutableTables } from './build.js';
 import type { TableUpdate } from '../mode.js';
 import { beginUpdate, endUpdate } from '../table-generation.js';
 import { backendsOf } from './build.js';
@@ -18,38 +19,46 @@ import type { CiliumDataplane } from './dataplane.js';
 import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
 import {
   BE_STATE_ACTIVE, BE_STATE_TERMINATING, SCOPE_INT, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE, SVC_FLAG_INT_LOCAL_SCOPE,
-  SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT, type CiliumTables,
+  SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT,
 } from './tables.js';
+
+/**
+ * The backend ID of endpoint row `row`: the one it was given, else a new one past `backends` (the
+ * backend map has room for one per row). Its state follows the row's conditions. Counts what it writes.
+ */
+export function rowBackendId(t: MutableTables, cluster: Cluster, node: number, row: number, proto: number, written: { n: number }): number {
+  let id = t.rowBackend[row];
+  if (id === 0) {
+    id = ++t.backends;
+    t.rowBackend[row] = id;
+    t.beIp[id] = cluster.endpoints.ip[row];
+    t.bePort[id] = cluster.endpoints.port[row];
+    t.beProto[id] = proto;
+    t.beLocal[id] = cluster.endpoints.node[row] === node ? 1 : 0;
+    written.n++;
+  }
+  const state = (cluster.endpoints.conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING;
+  if (t.beState[id] !== state) {
+    t.beState[id] = state;
+    written.n++;
+  }
+  return id;
+}
 
 export function updateCiliumEndpoints(dp: CiliumDataplane, next: Cluster, changedServices: readonly number[]): TableUpdate {
   const t = dp.tables;
-  const mutable = t as { -readonly [K in keyof CiliumTables]: CiliumTables[K] };
-  const { ip, port, conditions } = next.endpoints;
+  const mutable = t as MutableTables;
+  const { ip, port } = next.endpoints;
   const seeds = maglevSeeds(dp.config.maglevHashSeed);
-  let written = 0;
-  const idOf = (row: number, proto: number): number => {
-    let id = t.rowBackend[row];
-    if (id === 0) {
-      id = ++mutable.backends;
-      t.rowBackend[row] = id;
-      t.beIp[id] = ip[row];
-      t.bePort[id] = port[row];
-      t.beProto[id] = proto;
-      written++;
-    }
-    const state = (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING;
-    if (t.beState[id] !== state) {
-      t.beState[id] = state;
-      written++;
-    }
-    return id;
-  };
+  const count = { n: 0 };
+  const idOf = (row: number, proto: number): number => rowBackendId(mutable, next, dp.node, row, proto, count);
   beginUpdate(t.generation);
   for (const s of changedServices) {
     for (const sp of next.services[s].ports) {
       const p = next.ports[sp];
       for (let k = t.spFeStart[sp]; k < t.spFeStart[sp + 1]; k++) {
         const f = t.spFe[k];
+        if (t.feRevNat[f] === 0) continue; // its Service is gone (update-services.ts)
         const flags = t.feFlags[f];
         const clusterIp = (flags & (SVC_FLAG_NODEPORT | SVC_FLAG_LOADBALANCER | SVC_FLAG_EXTERNAL_IP)) === 0;
         const intLocal = (flags & SVC_FLAG_INT_LOCAL_SCOPE) !== 0;
@@ -60,15 +69,15 @@ export function updateCiliumEndpoints(dp: CiliumDataplane, next: Cluster, change
         for (const r of extra) { t.slotBackend[slot] = idOf(r, t.feProto[f]); t.slotRow[slot++] = r; }
         t.feCount[f] = active.length;
         t.feQCount[f] = extra.length;
-        written += active.length + extra.length + 1;
+        count.n += active.length + extra.length + 1;
         if (t.feMaglev[f] >= 0 && typeof seeds !== 'string') {
           const backends = active.map((r) => ({ id: t.rowBackend[r], ip: ip[r], port: port[r], proto: t.feProto[f] as 6 }));
           ciliumMaglevTable(backends, t.maglevSize, seeds.murmur, t.maglev, t.feMaglev[f]);
-          written += t.maglevSize;
+          count.n += t.maglevSize;
         }
       }
     }
   }
   endUpdate(t.generation);
-  return { entriesWritten: written };
+  return { entriesWritten: count.n };
 }

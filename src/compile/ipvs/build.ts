@@ -13,7 +13,7 @@ import { localDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal, type EndpointCategories } from '../topology.js';
 import { newGeneration } from '../table-generation.js';
 import { isPrime, kMaglevDefaultSize, maglevPopulate } from './maglev.js';
-import { AddressSet, PairTable } from '../tables/index.js';
+import { AddressSet, PairTable, withRoom } from '../tables/index.js';
 import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 import { IpvsDataplaneImpl, ipvsState, type IpvsDataplane } from './dataplane.js';
 import {
@@ -97,40 +97,42 @@ export function wrrInit(weight: Uint16Array, start: number, count: number, mw: U
   mw[v] = max === 0 ? 0 : max - (di[v] - 1);
 }
 
-export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDataplane {
-  const node = resolveNode(cluster, options.node);
-  const scheduler: IpvsScheduler = options.scheduler ?? cluster.proxy.ipvsScheduler ?? 'rr';
-  if (!(scheduler in kSchedulerIds)) throw new InvalidArgumentError(`options.scheduler must be one of rr, wrr, lc, sh, mh, got ${String(scheduler)}`);
-  const mhSize = options.mhTableSize ?? kMaglevDefaultSize;
-  if (scheduler === 'mh' && !isPrime(mhSize)) throw new InvalidArgumentError(`options.mhTableSize must be prime, got ${mhSize}`);
-  const weightOf = options.weight ?? (() => 1);
-  const nodeIp = cluster.nodes[node].internalIPs[0] ?? 0;
-  const npAddrs = nodePortAddressesOf(cluster, node);
-  const nodeAddrSet = new Set<number>(nodeAddresses(cluster, node));
+/** What adding one Service port's virtual services needs besides the builder (compile and update-services.ts share it). */
+export interface PortVsContext {
+  readonly cluster: Cluster;
+  readonly node: number;
+  readonly b: IpvsBuilder;
+  readonly nodePortBits: Uint8Array;
+  readonly loopbackRows: number[];
+  readonly weightOf: (row: number) => number;
+  readonly npAddrs: readonly number[];
+  readonly nodeAddrSet: ReadonlySet<number>;
+  readonly nodeIp: number;
+  /** Claims (proto, address, port) for a VS; false when another VS has it (the first keeps it). */
+  claim(proto: number, ip: number, port: number): boolean;
+}
+
+/**
+ * One Service port's virtual services, in syncProxyRules' order (ClusterIP, externalIPs,
+ * LoadBalancer IPs, NodePorts), appended to the builder, with their ipset bits. Returns how many
+ * VSs it added (from the builder's length before the call).
+ */
+export function addPortVirtualServices(x: PortVsContext, p: ServicePort): number {
+  const { cluster, node, b, nodePortBits, npAddrs, nodeAddrSet, nodeIp } = x;
+  const svc = cluster.services[p.service];
+  // ShouldSkipService: headless and ExternalName services get no virtual service.
+  if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) return 0;
   const { endpoints } = cluster;
-
-  const b = newIpvsBuilder();
-  const nodePortBits = new Uint8Array(65536);
-  const loopbackRows: number[] = [];
-  const keys = new Map<string, number>();
-  let duplicates = 0;
-
-  const spVsStart = new Uint32Array(cluster.ports.length);
-  const spVsCount = new Uint32Array(cluster.ports.length);
-  const addVs = (kind: number, ip: number, port: number, p: ServicePort, flags: number, rows: readonly number[], timeout: number, listTag: string): number => {
-    const key = `${p.protocol}/${ip}/${port}`;
-    if (keys.has(key)) {
-      duplicates++;
-      return -1;
-    }
+  const first = b.ip.length;
+  const addVs = (kind: number, ip: number, port: number, flags: number, rows: readonly number[], timeout: number, listTag: string): number => {
+    if (!x.claim(p.protocol, ip, port)) return -1;
     const v = b.ip.length;
-    keys.set(key, v);
     b.ip.push(ip >>> 0); b.port.push(port); b.proto.push(p.protocol); b.kind.push(kind); b.flags.push(flags);
     b.timeout.push(timeout); b.sp.push(p.index); b.rsStart.push(b.rsIp.length); b.rsCount.push(rows.length);
     b.fwStart.push(b.fwBase.length); b.fwCount.push(0); b.mhKey.push(`${p.index}:${listTag}`);
     for (const r of rows) {
       b.rsIp.push(endpoints.ip[r]); b.rsPort.push(endpoints.port[r]); b.rsRow.push(r);
-      const w = weightOf(r);
+      const w = x.weightOf(r);
       if (!Number.isInteger(w) || w < 0 || w > 65535) throw new InvalidArgumentError(`options.weight(${r}) must be an integer in [0, 65535]`);
       b.rsWeight.push(w);
       b.rsLoop.push(endpoints.node[r] === node ? 1 : 0);
@@ -140,57 +142,85 @@ export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDatapla
     for (let k = rows.length; k < p.endpointCount; k++) {
       b.rsIp.push(0); b.rsPort.push(0); b.rsRow.push(-1); b.rsWeight.push(0); b.rsLoop.push(0);
     }
-    spVsCount[p.index]++;
     return v;
   };
 
-  for (const p of cluster.ports) {
-    const svc = cluster.services[p.service];
-    // ShouldSkipService: headless and ExternalName services get no virtual service.
-    if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
-    const cats = categorizeEndpoints(cluster, p, node);
-    const pickList = (local: boolean): RealServerList => realServerList(cats, local);
-    spVsStart[p.index] = b.ip.length;
-    const affinity = svc.affinity.clientIP;
-    const persist = affinity ? F_PERSISTENT : 0;
-    const timeout = affinity ? svc.affinity.timeoutSeconds : 0;
-    for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (endpoints.node[r] === node) loopbackRows.push(r);
+  const cats = categorizeEndpoints(cluster, p, node);
+  const pickList = (local: boolean): RealServerList => realServerList(cats, local);
+  const affinity = svc.affinity.clientIP;
+  const persist = affinity ? F_PERSISTENT : 0;
+  const timeout = affinity ? svc.affinity.timeoutSeconds : 0;
+  for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) if (endpoints.node[r] === node) x.loopbackRows.push(r);
 
-    const internal = pickList(internalPolicyLocal(svc));
-    const extLocal = externalPolicyLocal(svc, p);
-    // mh: VSs under the same traffic policy always have the same real servers, whatever the
-    // endpoints' conditions, so they share one Maglev table that an update rewrites for them all.
-    const samePolicy = internalPolicyLocal(svc) === extLocal;
-    const internalTag = samePolicy ? 'x' : 'i';
-    const externalTag = samePolicy ? 'x' : 'e';
-    addVs(VS_CLUSTER_IP, svc.clusterIPs[0], p.port, p, F_CLUSTER_IP | F_BOUND | persist | internal.flags, internal.rows, timeout, internalTag);
+  const internal = pickList(internalPolicyLocal(svc));
+  const extLocal = externalPolicyLocal(svc, p);
+  // mh: VSs under the same traffic policy always have the same real servers, whatever the
+  // endpoints' conditions, so they share one Maglev table that an update rewrites for them all.
+  const samePolicy = internalPolicyLocal(svc) === extLocal;
+  const internalTag = samePolicy ? 'x' : 'i';
+  const externalTag = samePolicy ? 'x' : 'e';
+  addVs(VS_CLUSTER_IP, svc.clusterIPs[0], p.port, F_CLUSTER_IP | F_BOUND | persist | internal.flags, internal.rows, timeout, internalTag);
 
-    const external = pickList(extLocal);
-    for (const ip of svc.externalIPs) {
-      const bound = nodeAddrSet.has(ip) ? 0 : F_BOUND;
-      addVs(VS_EXTERNAL_IP, ip, p.port, p, (extLocal ? F_EXTERNAL_IP_LOCAL : F_EXTERNAL_IP) | bound | persist | external.flags, external.rows, timeout, externalTag);
-    }
-    for (const ip of svc.loadBalancerIPs) {
-      let flags = F_LB | (extLocal ? F_LB_LOCAL : 0) | (nodeAddrSet.has(ip) ? 0 : F_BOUND) | persist | external.flags;
-      const ranges = svc.loadBalancerSourceRanges;
-      if (ranges.length > 0) {
-        flags |= F_LB_FW;
-        if (ranges.some((c) => cidrContains(c, nodeIp))) flags |= F_LB_ALLOW_NODE;
-      }
-      const v = addVs(VS_LOAD_BALANCER, ip, p.port, p, flags, external.rows, timeout, externalTag);
-      if (v >= 0 && ranges.length > 0) {
-        b.fwCount[v] = ranges.length;
-        for (const c of ranges) { b.fwBase.push(c.base); b.fwPrefix.push(c.prefix); }
-      }
-    }
-    if (p.nodePort !== 0 && npAddrs.length > 0) {
-      nodePortBits[p.nodePort] |= kProtoNp(p.protocol, false) | (extLocal ? kProtoNp(p.protocol, true) : 0);
-      for (const ip of npAddrs) addVs(VS_NODE_PORT, ip, p.nodePort, p, persist | external.flags, external.rows, timeout, externalTag);
-    }
-    if (svc.healthCheckNodePort !== 0) nodePortBits[svc.healthCheckNodePort] |= NP_HEALTH_CHECK;
+  const external = pickList(extLocal);
+  for (const ip of svc.externalIPs) {
+    const bound = nodeAddrSet.has(ip) ? 0 : F_BOUND;
+    addVs(VS_EXTERNAL_IP, ip, p.port, (extLocal ? F_EXTERNAL_IP_LOCAL : F_EXTERNAL_IP) | bound | persist | external.flags, external.rows, timeout, externalTag);
   }
+  for (const ip of svc.loadBalancerIPs) {
+    let flags = F_LB | (extLocal ? F_LB_LOCAL : 0) | (nodeAddrSet.has(ip) ? 0 : F_BOUND) | persist | external.flags;
+    const ranges = svc.loadBalancerSourceRanges;
+    if (ranges.length > 0) {
+      flags |= F_LB_FW;
+      if (ranges.some((c) => cidrContains(c, nodeIp))) flags |= F_LB_ALLOW_NODE;
+    }
+    const v = addVs(VS_LOAD_BALANCER, ip, p.port, flags, external.rows, timeout, externalTag);
+    if (v >= 0 && ranges.length > 0) {
+      b.fwCount[v] = ranges.length;
+      for (const c of ranges) { b.fwBase.push(c.base); b.fwPrefix.push(c.prefix); }
+    }
+  }
+  if (p.nodePort !== 0 && npAddrs.length > 0) {
+    nodePortBits[p.nodePort] |= kProtoNp(p.protocol, false) | (extLocal ? kProtoNp(p.protocol, true) : 0);
+    for (const ip of npAddrs) addVs(VS_NODE_PORT, ip, p.nodePort, persist | external.flags, external.rows, timeout, externalTag);
+  }
+  if (svc.healthCheckNodePort !== 0) nodePortBits[svc.healthCheckNodePort] |= NP_HEALTH_CHECK;
+  return b.ip.length - first;
+}
 
-  return assembleIpvs(cluster, node, scheduler, b, nodePortBits, loopbackRows, npAddrs, duplicates, options, { spVsStart, spVsCount });
+/** The nodePortBits a port sets for its protocol (both the plain and the Local set). */
+export function nodePortProtoBits(proto: number): number {
+  return kProtoNp(proto, false) | kProtoNp(proto, true);
+}
+
+export function compileIpvs(cluster: Cluster, options: IpvsOptions): IpvsDataplane {
+  const node = resolveNode(cluster, options.node);
+  const scheduler: IpvsScheduler = options.scheduler ?? cluster.proxy.ipvsScheduler ?? 'rr';
+  if (!(scheduler in kSchedulerIds)) throw new InvalidArgumentError(`options.scheduler must be one of rr, wrr, lc, sh, mh, got ${String(scheduler)}`);
+  const mhSize = options.mhTableSize ?? kMaglevDefaultSize;
+  if (scheduler === 'mh' && !isPrime(mhSize)) throw new InvalidArgumentError(`options.mhTableSize must be prime, got ${mhSize}`);
+  const npAddrs = nodePortAddressesOf(cluster, node);
+  const keys = new Set<string>();
+  let duplicates = 0;
+  const x: PortVsContext = {
+    cluster, node, b: newIpvsBuilder(), nodePortBits: new Uint8Array(65536), loopbackRows: [], weightOf: options.weight ?? (() => 1), npAddrs,
+    nodeAddrSet: new Set<number>(nodeAddresses(cluster, node)), nodeIp: cluster.nodes[node].internalIPs[0] ?? 0,
+    claim: (proto, ip, port) => {
+      const key = `${proto}/${ip}/${port}`;
+      if (keys.has(key)) {
+        duplicates++;
+        return false;
+      }
+      keys.add(key);
+      return true;
+    },
+  };
+  const spVsStart = new Uint32Array(withRoom(cluster.ports.length));
+  const spVsCount = new Uint32Array(spVsStart.length);
+  for (const p of cluster.ports) {
+    spVsStart[p.index] = x.b.ip.length;
+    spVsCount[p.index] = addPortVirtualServices(x, p);
+  }
+  return assembleIpvs(cluster, node, scheduler, x.b, x.nodePortBits, x.loopbackRows, npAddrs, duplicates, options, { spVsStart, spVsCount });
 }
 
 /**
@@ -209,25 +239,40 @@ export function assembleIpvs(
   const detector = localDetector(cluster, node);
   const nodeIp = cluster.nodes[node].internalIPs[0] ?? 0;
   const vsCount = b.ip.length;
-  const table = new PairTable(vsCount, 1);
-  const bound = new AddressSet(vsCount);
+  // Every table keeps room (withRoom) for the VSs of Services added in place (update-services.ts).
+  const vsRoom = withRoom(vsCount);
+  const rsRoom = withRoom(b.rsIp.length);
+  const table = new PairTable(vsRoom, 1);
+  const bound = new AddressSet(vsRoom);
+  const boundRefs = new PairTable(vsRoom, 1);
   for (let v = 0; v < vsCount; v++) {
     table.values[table.slotFor(b.ip[v], portProtoKey(b.proto[v], b.port[v]))] = v; // addVs dropped duplicate keys
-    if (b.flags[v] & F_BOUND) bound.add(b.ip[v]);
+    if (b.flags[v] & F_BOUND) {
+      bound.add(b.ip[v]);
+      boundRefs.values[boundRefs.slotFor(b.ip[v], 1)]++;
+    }
   }
   const nodePortIps = AddressSet.of(npAddrs);
+  const sized = <A extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(make: new (n: number) => A, values: readonly number[], n: number): A => {
+    const a = new make(n);
+    a.set(values);
+    return a;
+  };
 
-  const rsWeight = Uint16Array.from(b.rsWeight);
-  const vsWrrMw = new Uint16Array(vsCount);
-  const vsWrrDi = new Uint16Array(vsCount);
+  const rsWeight = sized(Uint16Array, b.rsWeight, rsRoom);
+  const vsWrrMw = new Uint16Array(vsRoom);
+  const vsWrrDi = new Uint16Array(vsRoom);
   for (let v = 0; v < vsCount; v++) {
     wrrInit(rsWeight, b.rsStart[v], b.rsCount[v], vsWrrMw, vsWrrDi, v);
   }
 
   // mh: one Maglev table per distinct real-server list (a port's ClusterIP, LB and NodePort VS
   // usually share one); the kernel keeps one per VS, which is what its memory really costs.
-  const vsMh = new Int32Array(vsCount).fill(-1);
+  const vsMh = new Int32Array(vsRoom).fill(-1);
   let mhLuts = new Uint32Array(0);
+  let mhUsed = 0;
+  const rsIp = sized(Uint32Array, b.rsIp, rsRoom);
+  const rsPort = sized(Uint16Array, b.rsPort, rsRoom);
   if (scheduler === 'mh') {
     const lutOf = new Map<string, number>();
     const firstVs: number[] = [];
@@ -240,34 +285,34 @@ export function assembleIpvs(
       }
       vsMh[v] = lut;
     }
-    const bytes = firstVs.length * mhSize * 4;
+    const luts = withRoom(firstVs.length, 2);
+    const bytes = luts * mhSize * 4;
     const budget = options.mhBudgetBytes ?? 2 ** 30;
     if (bytes > budget) {
       throw new InvalidArgumentError(`options.mhTableSize ${mhSize} needs ${bytes} bytes of Maglev tables for ${firstVs.length} real-server lists (budget ${budget}); use a smaller prime such as 4093 (Linux's default)`);
     }
-    mhLuts = new Uint32Array(firstVs.length * mhSize);
-    const rsIpArr = Uint32Array.from(b.rsIp);
-    const rsPortArr = Uint16Array.from(b.rsPort);
+    mhLuts = new Uint32Array(luts * mhSize);
     for (let l = 0; l < firstVs.length; l++) {
       const v = firstVs[l];
-      maglevPopulate({ ip: rsIpArr, port: rsPortArr, weight: rsWeight, start: b.rsStart[v], count: b.rsCount[v] }, mhSize, mhLuts, l * mhSize);
+      maglevPopulate({ ip: rsIp, port: rsPort, weight: rsWeight, start: b.rsStart[v], count: b.rsCount[v] }, mhSize, mhLuts, l * mhSize);
     }
+    mhUsed = firstVs.length;
   }
 
   const t: IpvsTables = {
     generation: newGeneration(), spVsStart, spVsCount,
-    vsCount,
-    vsIp: Uint32Array.from(b.ip), vsPort: Uint16Array.from(b.port), vsProto: Uint8Array.from(b.proto),
-    vsKind: Uint8Array.from(b.kind), vsFlags: Uint16Array.from(b.flags), vsTimeout: Uint32Array.from(b.timeout),
-    vsServicePort: Int32Array.from(b.sp), vsRsStart: Uint32Array.from(b.rsStart), vsRsCount: Uint32Array.from(b.rsCount),
-    vsFwStart: Uint32Array.from(b.fwStart), vsFwCount: Uint16Array.from(b.fwCount),
-    fwBase: Uint32Array.from(b.fwBase), fwPrefix: Uint8Array.from(b.fwPrefix),
-    vsWrrMw, vsWrrDi, vsMh, mhLuts, mhSize,
-    rsCount: b.rsIp.length, rsIp: Uint32Array.from(b.rsIp), rsPort: Uint16Array.from(b.rsPort), rsRow: Int32Array.from(b.rsRow),
-    rsWeight, rsLoopback: Uint8Array.from(b.rsLoop),
-    table, bound, nodePortIps, nodePortBits, loopbackRows: Int32Array.from(loopbackRows),
+    vsCount, ports: cluster.ports.length, vsGone: 0,
+    vsIp: sized(Uint32Array, b.ip, vsRoom), vsPort: sized(Uint16Array, b.port, vsRoom), vsProto: sized(Uint8Array, b.proto, vsRoom),
+    vsKind: sized(Uint8Array, b.kind, vsRoom), vsFlags: sized(Uint16Array, b.flags, vsRoom), vsTimeout: sized(Uint32Array, b.timeout, vsRoom),
+    vsServicePort: sized(Int32Array, b.sp, vsRoom), vsRsStart: sized(Uint32Array, b.rsStart, vsRoom), vsRsCount: sized(Uint32Array, b.rsCount, vsRoom),
+    vsFwStart: sized(Uint32Array, b.fwStart, vsRoom), vsFwCount: sized(Uint16Array, b.fwCount, vsRoom),
+    fwCount: b.fwBase.length, fwBase: sized(Uint32Array, b.fwBase, withRoom(b.fwBase.length)), fwPrefix: sized(Uint8Array, b.fwPrefix, withRoom(b.fwBase.length)),
+    vsWrrMw, vsWrrDi, vsMh, mhLuts, mhSize, mhUsed, mhGone: 0,
+    rsUsed: b.rsIp.length, rsCount: rsRoom, rsIp, rsPort, rsRow: sized(Int32Array, b.rsRow, rsRoom),
+    rsWeight, rsLoopback: sized(Uint8Array, b.rsLoop, rsRoom),
+    table, bound, boundRefs, nodePortIps, nodePortBits, loopbackRows: sized(Int32Array, loopbackRows, withRoom(loopbackRows.length)), loopbackCount: loopbackRows.length,
     // Persistence templates only matter when some service asks for ClientIP affinity.
-    ...ipvsState(vsCount, b.rsIp.length, options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),
+    ...ipvsState(vsRoom, rsRoom, options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),
   };
   return new IpvsDataplaneImpl(cluster, node, scheduler, t, detector, npAddrs, nodeIp, duplicates);
 }

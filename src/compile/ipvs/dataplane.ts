@@ -33,7 +33,8 @@ import {
 
 export interface IpvsDataplane extends ServiceDataplane {
   readonly mode: 'ipvs';
-  readonly cluster: Cluster;
+  /** The cluster the tables index into (updateServices moves it to the changed one). */
+  cluster: Cluster;
   readonly scheduler: IpvsScheduler;
   readonly tables: IpvsTables;
   readonly detector: LocalDetector;
@@ -77,7 +78,8 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   private readonly localAddrs: Uint32Array;
 
   constructor(
-    readonly cluster: Cluster,
+    /** The cluster the tables index into; updateServices moves it to the changed cluster (decisions read the tables only). */
+    public cluster: Cluster,
     readonly node: number,
     readonly scheduler: IpvsScheduler,
     readonly tables: IpvsTables,
@@ -303,15 +305,15 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const t = this.tables;
     return {
       mode: 'ipvs',
-      rules: t.vsCount + realServerCount(t),
+      rules: t.vsCount - t.vsGone + realServerCount(t),
       chains: 11,
       tableBytes: this.dumpBytes,
-      virtualServices: t.vsCount,
+      virtualServices: t.vsCount - t.vsGone,
       realServers: realServerCount(t),
       boundAddresses: t.bound.size,
       hashCapacity: t.table.capacity,
       scheduler: this.scheduler,
-      maglevTables: t.mhSize > 0 ? t.mhLuts.length / t.mhSize : 0,
+      maglevTables: t.mhUsed - t.mhGone,
     };
   }
 }

@@ -15,6 +15,7 @@ import { protoName } from '../../net/proto.js';
 import { diffViews, type NodeDiff, type ServiceView } from '../node-diff.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
+import { vsLive } from './tables.js';
 
 function view(dp: IpvsDataplane): ServiceView & { unowned: string[] } {
   const t = dp.tables;
@@ -22,6 +23,7 @@ function view(dp: IpvsDataplane): ServiceView & { unowned: string[] } {
   const targets = new Map<number, Set<string>>();
   const unowned: string[] = [];
   for (let v = 0; v < t.vsCount; v++) {
+    if (!vsLive(t, v)) continue;
     const p = t.vsServicePort[v];
     if (p < 0) {
       unowned.push(`${protoName(t.vsProto[v]).toUpperCase()} ${formatIp(t.vsIp[v])}:${t.vsPort[v]}`);

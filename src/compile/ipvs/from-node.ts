@@ -21,6 +21,7 @@ import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL, F_LOCAL_FALLBACK, F_LOCAL_POLICY,
   F_PERSISTENT, kSchedulerIds, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, portProtoKey,
   VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT,
+  vsLive,
 } from './tables.js';
 
 export interface IpvsNodeState {
@@ -128,7 +129,7 @@ export function ipvsFromNodeState(cluster: Cluster, node: number, state: IpvsNod
   }
 
   let nodePortBits = et.nodePortBits;
-  let loopbackRows: readonly number[] = Array.from(et.loopbackRows);
+  let loopbackRows: readonly number[] = Array.from(et.loopbackRows.subarray(0, et.loopbackCount));
   if (state.sets) {
     nodePortBits = new Uint8Array(65536);
     for (const [name, bit] of kPortSets) for (const m of members.get(name) ?? []) if (/^\d+$/.test(m) && Number(m) < 65536) nodePortBits[Number(m)] |= bit;
@@ -158,6 +159,7 @@ function fromTables(dp: IpvsDataplane): IpvsadmService[] {
   const t = dp.tables;
   const out: IpvsadmService[] = [];
   for (let v = 0; v < t.vsCount; v++) {
+    if (!vsLive(t, v)) continue;
     const dests = [];
     for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) dests.push({ ip: t.rsIp[s], port: t.rsPort[s], weight: t.rsWeight[s], forward: 'masq' as const, line: 0 });
     out.push({ proto: t.vsProto[v], ip: t.vsIp[v], port: t.vsPort[v], scheduler: dp.scheduler, schedFlags: [], persistent: t.vsFlags[v] & F_PERSISTENT ? t.vsTimeout[v] : 0, dests, line: 0 });

@@ -11,6 +11,7 @@ import { parseIpvsadm } from './parse-ipvsadm.js';
 import { renderIpvsadmList, renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
 import { updateIpvsEndpoints } from './update.js';
+import { updateIpvsServices } from './update-services.js';
 import { ipvsOneEndpointSync } from './sync.js';
 
 /**
@@ -53,6 +54,7 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   attach: (cluster, shared) => ipvsFromShared(cluster, shared as IpvsShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ipvsOneEndpointSync(prev, next, node, clock),
   updateEndpoints: updateIpvsEndpoints,
+  updateServices: updateIpvsServices,
   // rr, wrr and lc pick by the scheduler's state, which every earlier flow moved.
   // Kubernetes v1.33, pkg/proxy/ipvs/proxier.go: NewProxier builds
   // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,

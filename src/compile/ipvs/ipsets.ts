@@ -12,6 +12,7 @@ import type { IpvsDataplane } from './dataplane.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, VS_NODE_PORT,
+  vsLive,
 } from './tables.js';
 import { parseProto, PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 
@@ -58,13 +59,16 @@ export function ipvsIpsetEntries(dp: IpvsDataplane): Map<string, string[]> {
   const sets = new Map<string, Set<string>>();
   for (const s of kIpvsIpsets) sets.set(s.name, new Set());
   const add = (name: string, e: string): void => void sets.get(name)!.add(e);
-  const { endpoints, ports } = dp.cluster;
-  for (let i = 0; i < t.loopbackRows.length; i++) {
+  const { endpoints, ports, services } = dp.cluster;
+  for (let i = 0; i < t.loopbackCount; i++) {
     const r = t.loopbackRows[i];
+    const svc = services[ports[endpoints.servicePort[r]].service];
+    if (svc.clusterIPs.length === 0) continue; // a row of a Service since removed (service-change.ts)
     const ip = formatIp(endpoints.ip[r]);
     add('KUBE-LOOP-BACK', `${ip},${protoName(ports[endpoints.servicePort[r]].protocol)}:${endpoints.port[r]},${ip}`);
   }
   for (let v = 0; v < t.vsCount; v++) {
+    if (!vsLive(t, v)) continue;
     const f = t.vsFlags[v];
     const e = `${formatIp(t.vsIp[v])},${protoName(t.vsProto[v])}:${t.vsPort[v]}`;
     if (f & F_CLUSTER_IP) add('KUBE-CLUSTER-IP', e);

@@ -6,13 +6,13 @@ import { formatCidr, formatIp } from '../../net/ipv4.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmListRealServerLine, ipvsadmListServiceLine, ipvsadmRealServerLine, ipvsadmServiceLine, kIpvsadmListHeader } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
-import { F_LB_ALLOW_NODE, F_LB_FW } from './tables.js';
+import { F_LB_ALLOW_NODE, F_LB_FW, vsLive } from './tables.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
 
 /** ipvsadm's ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */
 export function sortedVirtualServices(dp: IpvsDataplane): number[] {
   const t = dp.tables;
-  const order = Array.from({ length: t.vsCount }, (_, i) => i);
+  const order = Array.from({ length: t.vsCount }, (_, i) => i).filter((v) => vsLive(t, v));
   return order.sort((a, b) => t.vsProto[a] - t.vsProto[b] || t.vsIp[a] - t.vsIp[b] || t.vsPort[a] - t.vsPort[b]);
 }
 
@@ -111,6 +111,7 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
   filter.push('-A KUBE-SOURCE-RANGES-FIREWALL -j DROP');
   const t = dp.tables;
   for (let v = 0; v < t.vsCount; v++) {
+    if (!vsLive(t, v)) continue;
     const f = t.vsFlags[v];
     if (f & F_LB_FW && !(f & F_LB_ALLOW_NODE)) {
       const ip = formatIp(t.vsIp[v]);

@@ -29,7 +29,8 @@ export function ipvsShared(dp: IpvsDataplane): IpvsShared {
   };
 }
 
+/** State sized for every VS slot, the room included: VSs an update adds later are the shared tables'. */
 export function ipvsFromShared(cluster: Cluster, s: IpvsShared): IpvsDataplane {
-  const tables: IpvsTables = { ...s.tables, ...ipvsState(s.tables.vsCount, s.tables.rsCount, s.affinityCapacity) };
+  const tables: IpvsTables = { ...s.tables, ...ipvsState(s.tables.vsIp.length, s.tables.rsCount, s.affinityCapacity) };
   return ipvsDataplaneOver(cluster, s.node, s.scheduler, tables, s.nodePortAddresses, s.nodeIp, s.duplicateVirtualServices);
 }

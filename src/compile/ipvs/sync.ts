@@ -15,7 +15,7 @@ import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
 import { ipvsIpsetEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
-import { F_BOUND } from './tables.js';
+import { F_BOUND, vsLive } from './tables.js';
 
 export interface IpvsSyncDelta {
   /** ipvsadm -R syntax: -A/-E/-D for services, -a/-e/-d for real servers. */
@@ -64,7 +64,7 @@ function boundSet(dp: IpvsDataplane | null): Set<string> {
   const s = new Set<string>();
   if (!dp) return s;
   const t = dp.tables;
-  for (let v = 0; v < t.vsCount; v++) if (t.vsFlags[v] & F_BOUND) s.add(formatIp(t.vsIp[v]));
+  for (let v = 0; v < t.vsCount; v++) if (t.vsFlags[v] & F_BOUND && vsLive(t, v)) s.add(formatIp(t.vsIp[v]));
   return s;
 }
 

@@ -31,6 +31,8 @@ export const F_PERSISTENT = 128; // ClientIP affinity: ipvsadm -p
 export const F_BOUND = 256; // address bound to kube-ipvs0 (KUBE-IPVS-IPS)
 export const F_LOCAL_POLICY = 512; // real servers chosen under a Local traffic policy
 export const F_LOCAL_FALLBACK = 1024; // ... which had no local endpoint, so cluster ones were used (PR 97081)
+/** The VS's Service was removed (update-services.ts): no longer in the table, its slot unused until the next compile. */
+export const F_GONE = 2048;
 
 /** Bits of `nodePortBits[port]`: the bitmap:port sets, and SCTP's hash:ip,port sets. */
 export const NP_TCP = 1;
@@ -54,7 +56,12 @@ export interface IpvsTables {
   /** The virtual services of each service port: `[spVsStart, spVsStart + spVsCount)` (build order). */
   readonly spVsStart: Uint32Array;
   readonly spVsCount: Uint32Array;
+  /** Virtual services in use (past them: room for Services added in place, update-services.ts). */
   readonly vsCount: number;
+  /** Service ports `spVsStart` and `spVsCount` cover (an update appends new ports past them). */
+  readonly ports: number;
+  /** Of the vsCount, those of Services removed in place (F_GONE). */
+  readonly vsGone: number;
   readonly vsIp: Uint32Array;
   readonly vsPort: Uint16Array;
   readonly vsProto: Uint8Array;
@@ -69,6 +76,8 @@ export interface IpvsTables {
   /** Source ranges of a firewalled LB VS: `[vsFwStart, vsFwStart + vsFwCount)` of fwBase/fwPrefix. */
   readonly vsFwStart: Uint32Array;
   readonly vsFwCount: Uint16Array;
+  /** Source ranges in use. */
+  readonly fwCount: number;
   readonly fwBase: Uint32Array;
   readonly fwPrefix: Uint8Array;
   /** wrr: max weight (minus gcd-1) and gcd of the VS's weights, as ip_vs_wrr_init_svc computes them. */
@@ -78,9 +87,14 @@ export interface IpvsTables {
   readonly vsMh: Int32Array;
   readonly mhLuts: Uint32Array;
   readonly mhSize: number;
+  /** Maglev tables given out, and of them those of Services since removed (update-services.ts). */
+  readonly mhUsed: number;
+  readonly mhGone: number;
 
   /** Slots of the rs* arrays, spare room included (realServerCount: the ones in use). */
   readonly rsCount: number;
+  /** Of which given to a VS's range. */
+  readonly rsUsed: number;
   readonly rsIp: Uint32Array;
   readonly rsPort: Uint16Array;
   readonly rsRow: Int32Array;
@@ -92,11 +106,21 @@ export interface IpvsTables {
   readonly table: PairTable;
   /** KUBE-IPVS-IPS. */
   readonly bound: AddressSet;
+  /**
+   * Live VSs that bind each address of `bound` (key (address, 1) -> count): an address leaves
+   * kube-ipvs0 with the last VS on it, as kube-proxy unbinds what no VS it wants uses any more
+   * (proxier.go: the legacy bind addresses). What update-services.ts keeps right.
+   */
+  readonly boundRefs: PairTable;
   /** Node addresses that carry NodePort virtual services. */
   readonly nodePortIps: AddressSet;
   readonly nodePortBits: Uint8Array;
-  /** Local endpoint rows (KUBE-LOOP-BACK entries), per service port: rows of this node. */
+  /**
+   * Local endpoint rows (KUBE-LOOP-BACK entries), per service port: rows of this node, the first
+   * `loopbackCount` of the array; -1 for a row of a Service since removed.
+   */
   readonly loopbackRows: Int32Array;
+  readonly loopbackCount: number;
 
   // Scheduler state, per compiled instance (the kernel's per-service sched_data).
   readonly rrNext: Uint32Array;
@@ -111,8 +135,13 @@ export interface IpvsTables {
 /** Real servers in use (what `ipvsadm -Ln` lists). */
 export function realServerCount(t: IpvsTables): number {
   let n = 0;
-  for (let v = 0; v < t.vsCount; v++) n += t.vsRsCount[v];
+  for (let v = 0; v < t.vsCount; v++) if (vsLive(t, v)) n += t.vsRsCount[v];
   return n;
+}
+
+/** Whether VS `v` is in the kernel's table (not one of a Service removed in place). */
+export function vsLive(t: IpvsTables, v: number): boolean {
+  return (t.vsFlags[v] & F_GONE) === 0;
 }
 
 export function tablesBytes(t: IpvsTables): number {
@@ -122,7 +151,7 @@ export function tablesBytes(t: IpvsTables): number {
     t.rsIp, t.rsPort, t.rsRow, t.rsWeight, t.rsLoopback, t.nodePortBits, t.loopbackRows,
     t.rrNext, t.wrrCl, t.wrrCw, t.rsConns,
   ];
-  let n = t.table.bytes + t.bound.bytes + t.nodePortIps.bytes + t.affinity.bytes;
+  let n = t.table.bytes + t.bound.bytes + t.boundRefs.bytes + t.nodePortIps.bytes + t.affinity.bytes;
   for (const a of arrays) n += a.byteLength;
   return n;
 }

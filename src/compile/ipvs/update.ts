@@ -16,7 +16,7 @@ import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '.
 import { realServerList, wrrInit } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { maglevPopulate } from './maglev.js';
-import { F_LOCAL_FALLBACK, F_LOCAL_POLICY, VS_CLUSTER_IP } from './tables.js';
+import { F_LOCAL_FALLBACK, F_LOCAL_POLICY, VS_CLUSTER_IP, vsLive } from './tables.js';
 
 export function updateIpvsEndpoints(dp: IpvsDataplane, next: Cluster, changedServices: readonly number[]): TableUpdate {
   const t = dp.tables;
@@ -34,6 +34,7 @@ export function updateIpvsEndpoints(dp: IpvsDataplane, next: Cluster, changedSer
       const external = realServerList(cats, externalPolicyLocal(svc, p));
       const lutsDone = new Set<number>();
       for (let v = t.spVsStart[sp]; v < t.spVsStart[sp] + n; v++) {
+        if (!vsLive(t, v)) continue; // its Service is gone (update-services.ts)
         const list = t.vsKind[v] === VS_CLUSTER_IP ? internal : external;
         const start = t.vsRsStart[v];
         const oldCount = t.vsRsCount[v];

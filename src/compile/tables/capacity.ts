@@ -15,3 +15,14 @@ export function nextPow2(n: number): number {
 export function capacityFor(expected: number, minimum = 16): number {
   return nextPow2(Math.max(minimum, expected * 2));
 }
+
+/**
+ * Entries to allocate for `n` so that a table updated in place (ProxyMode.updateServices) has room
+ * for Services added later: an eighth more, and `spare` besides, so that a small table takes a
+ * Service or two (the default, 64, is a few hundred bytes of typed arrays; a table whose entries
+ * are large, a Maglev lookup table, asks for fewer). Past it, the caller recompiles, which makes
+ * new room: an add costs O(its own entries) amortised.
+ */
+export function withRoom(n: number, spare = 64): number {
+  return n + (n >> 3) + spare;
+}

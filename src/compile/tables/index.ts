@@ -5,7 +5,7 @@
 import { AddressSet } from './address-set.js';
 import { PairTable } from './pair-table.js';
 
-export { nextPow2 } from './capacity.js';
+export { nextPow2, withRoom } from './capacity.js';
 export { AddressSet } from './address-set.js';
 export { PairTable } from './pair-table.js';
 export { ExpiringTable } from './expiring-table.js';
