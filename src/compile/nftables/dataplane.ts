@@ -27,7 +27,7 @@ import {
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
 import {
   A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
-  FIELD_DADDR, M_ADDR, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
+  CH_RULE_COUNT, CH_RULE_START, CH_SERVICE_PORT, FIELD_DADDR, kChainStride, M_ADDR, M_ADDR1, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
   type NftProgram,
 } from './program.js';
 import { verdictText } from './rule-text.js';
@@ -119,6 +119,9 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         if (hit === ((c & 2) !== 0)) return false;
+      } else if (op === M_ADDR1) {
+        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
+        if (((addr & M[o + 2]) === M[o + 1]) === ((c & 2) !== 0)) return false;
       } else if (op === M_ADDR_SET) {
         const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
         const set = p.sets[M[o + 1]];
@@ -158,14 +161,14 @@ export class NftablesDataplane implements ServiceDataplane {
     let r = 0;
     let sp = 0;
     for (;;) {
-      if (r >= p.chainRuleCount[chain]) {
+      if (r >= p.chainRows[chain * kChainStride + CH_RULE_COUNT]) {
         if (sp === 0) return R_CONTINUE;
         sp--;
         chain = this.stackChain[sp];
         r = this.stackRule[sp];
         continue;
       }
-      const rule = p.chainRuleStart[chain] + r;
+      const rule = p.chainRows[chain * kChainStride + CH_RULE_START] + r;
       this.work++;
       if (!this.matchRule(rule)) {
         r++;
@@ -210,7 +213,8 @@ export class NftablesDataplane implements ServiceDataplane {
       }
       // Verdicts (from the rule itself, a map element or a numgen branch).
       if (op === A_JUMP || op === A_GOTO) {
-        if (p.chainServicePort[arg] >= 0) this.servicePort = p.chainServicePort[arg];
+        const port = p.chainRows[arg * kChainStride + CH_SERVICE_PORT];
+        if (port >= 0) this.servicePort = port;
         if (op === A_JUMP) {
           if (sp === kMaxDepth) return R_DROP; // the kernel refuses such rulesets; never reached
           this.stackChain[sp] = chain;
@@ -382,7 +386,7 @@ export class NftablesDataplane implements ServiceDataplane {
     for (let c = 0; c < p.chainLive.length; c++) {
       if (p.chainLive[c] === 0) continue;
       chains++;
-      rules += p.chainRuleCount[c];
+      rules += p.chainRows[c * kChainStride + CH_RULE_COUNT];
     }
     let mapElements = 0;
     for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * 3] !== 0) mapElements++;

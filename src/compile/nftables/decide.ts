@@ -16,7 +16,7 @@ import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, 
 import type { ExpiringTable } from '../tables/index.js';
 import {
   A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
-  FIELD_DADDR, M_ADDR, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
+  CH_RULE_COUNT, CH_RULE_START, CH_SERVICE_PORT, FIELD_DADDR, kChainStride, M_ADDR, M_ADDR1, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
   type NftProgram,
 } from './program.js';
 
@@ -56,9 +56,7 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
   const setTimeout = p.setTimeout;
   // The program's own arrays, never a derived copy: a copy would go stale if a sync ever updated
   // the program in place (a chain's three arrays side by side measured no faster under noise).
-  const ruleStart = p.chainRuleStart;
-  const ruleCount = p.chainRuleCount;
-  const chainPort = p.chainServicePort;
+  const CR = p.chainRows;
   const hookChains = p.hookChains;
   const stackChain = new Int32Array(kMaxDepth);
   const stackRule = new Int32Array(kMaxDepth);
@@ -94,14 +92,15 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
         let r = 0;
         let sp = 0;
         walk: for (;;) {
-          if (r >= ruleCount[chain]) {
+          const row = chain * kChainStride;
+          if (r >= CR[row + CH_RULE_COUNT]) {
             if (sp === 0) break walk;
             sp--;
             chain = stackChain[sp];
             r = stackRule[sp];
             continue;
           }
-          const rule = ruleStart[chain] + r;
+          const rule = CR[row + CH_RULE_START] + r;
           work++;
           // Matches: every one must hold.
           const ro = rule * kRuleStride;
@@ -123,6 +122,9 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
                 matched = hit !== ((c & 2) !== 0);
                 break;
               }
+              case M_ADDR1:
+                matched = ((((c & FIELD_DADDR) !== 0 ? daddr : saddr) & M[o + 2]) === M[o + 1]) !== ((c & 2) !== 0);
+                break;
               case M_ADDR_SET: {
                 const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
                 const set = sets[M[o + 1]];
@@ -176,8 +178,9 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
           }
           // Verdicts and statements (from the rule itself, a map element or a numgen branch).
           switch (op) {
-            case A_JUMP:
-              if (chainPort[arg] >= 0) servicePort = chainPort[arg];
+            case A_JUMP: {
+              const port = CR[arg * kChainStride + CH_SERVICE_PORT];
+              if (port >= 0) servicePort = port;
               if (sp === kMaxDepth) {
                 res = R_DROP; // the kernel refuses such rulesets; never reached
                 break walk;
@@ -188,11 +191,14 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
               chain = arg;
               r = 0;
               continue;
-            case A_GOTO:
-              if (chainPort[arg] >= 0) servicePort = chainPort[arg];
+            }
+            case A_GOTO: {
+              const port = CR[arg * kChainStride + CH_SERVICE_PORT];
+              if (port >= 0) servicePort = port;
               chain = arg;
               r = 0;
               continue;
+            }
             case A_RETURN:
               if (sp === 0) break walk;
               sp--;

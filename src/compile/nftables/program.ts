@@ -28,6 +28,9 @@ export const M_L4PROTO = 5; // a = proto
 export const M_DPORT = 6; // a = proto, b = port
 export const M_IIF = 7; // c = neg << 1
 export const M_MARK_ZERO = 8; // a = mask
+// One CIDR, held in the match itself (every address match kube-proxy writes into a Service's or an
+// endpoint's chain has one): the walk reads no cidrs line for it.
+export const M_ADDR1 = 9; // a = base, b = mask, c = field | neg << 1
 export const FIELD_DADDR = 1;
 
 // Action ops (also verdict ops in maps and numgen targets)
@@ -49,12 +52,20 @@ export const A_UPDATE = 14; // a = set id
 export const kRuleStride = 6; // matchStart, matchCount, op, a, b, c
 export const kMatchStride = 4; // op, a, b, c
 
+// A chain's row in NftProgram.chainRows: where its rules start, how many, the Service port it belongs to
+// (-1 for none). One row, not three arrays: a first packet reads all three words of each chain it enters,
+// and at 30k Services each array was a cache miss of its own. Padded to 16 bytes so a row never
+// straddles a cache line.
+export const CH_RULE_START = 0;
+export const CH_RULE_COUNT = 1;
+export const CH_SERVICE_PORT = 2;
+export const kChainStride = 4;
+
 export interface NftProgram {
   /** Chain names by chain index; a spare chain of a port's room has the name it would take. */
   readonly chainNames: readonly string[];
-  readonly chainRuleStart: Int32Array;
-  readonly chainRuleCount: Int32Array;
-  readonly chainServicePort: Int32Array;
+  /** Per chain, kChainStride words (CH_*): first rule, rule count, Service port. */
+  readonly chainRows: Int32Array;
   readonly rules: Int32Array;
   readonly matches: Int32Array;
   /** (base, mask) pairs for address matches. */
@@ -143,8 +154,8 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyM
  * at most a masquerade rule (3 matches), one affinity rule per row (1 match) and a numgen of at
  * most R branches; the external chain at most 4 rules and the firewall chain 1 (1 match each);
  * an endpoint chain, per row it serves, a masquerade rule and a DNAT (1 match each) and with
- * affinity an update. CIDRs are the masquerade rules' ClusterIP and detector CIDRs, the external
- * chain's detector CIDRs, the firewall's sources and LB IPs, and one per endpoint rule.
+ * affinity an update. CIDRs (only a match of two or more is stored there: M_ADDR1) are the masquerade
+ * rules' and the external chain's detector CIDRs and the firewall's sources and LB IPs.
  */
 function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number, number] {
   const svc = cluster.services[port.service];
@@ -152,7 +163,7 @@ function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): r
   const affinity = svc.affinity.clientIP ? 1 : 0;
   const rules = 2 * (2 + affinity * rows) + 4 + 1 + (2 + affinity) * rows;
   const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
-  const cidrs = 2 * (1 + detectorCidrs) + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length + rows;
+  const cidrs = 2 * detectorCidrs + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length;
   return [rules, matches, cidrs, 2 * rows];
 }
 
@@ -223,6 +234,13 @@ export class RuleEncoder {
         matches[o] = M_CT_NEW;
         return;
       case 'addr':
+        if (m.cidrs.length === 1) {
+          matches[o] = M_ADDR1;
+          matches[o + 1] = m.cidrs[0].base | 0;
+          matches[o + 2] = prefixMask(m.cidrs[0].prefix) | 0;
+          matches[o + 3] = (m.field === 'daddr' ? FIELD_DADDR : 0) | (m.neg ? 2 : 0);
+          return;
+        }
         matches[o] = M_ADDR;
         matches[o + 1] = at.ci;
         matches[o + 2] = m.cidrs.length;
@@ -424,9 +442,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   setSlots.forEach((name, i) => setIndex.set(name, i));
 
   const nChains = chainSlots.length;
-  const chainRuleStart = new Int32Array(nChains);
-  const chainRuleCount = new Int32Array(nChains);
-  const chainServicePort = new Int32Array(nChains);
+  const chainRows = new Int32Array(nChains * kChainStride);
   const chainLive = new Uint8Array(nChains);
   let nRules = 0;
   let nMatches = 0;
@@ -436,7 +452,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     for (const r of byName.get(chainSlots[i])!.rules) {
       nRules++;
       nMatches += r.matches.length;
-      for (const m of r.matches) if (m.k === 'addr') nCidrs += m.cidrs.length;
+      for (const m of r.matches) if (m.k === 'addr' && m.cidrs.length > 1) nCidrs += m.cidrs.length; // one is inline (M_ADDR1)
       if (r.action.k === 'numgen') nTargets += r.action.targets.length;
     }
   }
@@ -461,11 +477,12 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
 
   const encodeChain = (slot: number, port: number): void => {
     const c = byName.get(chainSlots[slot]);
-    chainServicePort[slot] = port;
-    chainRuleStart[slot] = at.ri;
+    const row = slot * kChainStride;
+    chainRows[row + CH_SERVICE_PORT] = port;
+    chainRows[row + CH_RULE_START] = at.ri;
     if (!c) return; // spare: a chain the port's endpoints do not need now
     chainLive[slot] = 1;
-    chainRuleCount[slot] = c.rules.length;
+    chainRows[row + CH_RULE_COUNT] = c.rules.length;
     for (const r of c.rules) enc.rule(r, slot, port, at);
   };
   for (let slot = 0; slot < fixedChains; slot++) encodeChain(slot, room ? -1 : chainPort(chainSlots[slot]));
@@ -496,7 +513,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     const t = new PairTable(m.elements.length + (room ? reservedKeys(cluster, m.name) : 0), 3);
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
-      let port = op === A_GOTO || op === A_JUMP ? chainServicePort[arg] : -1;
+      let port = op === A_GOTO || op === A_JUMP ? chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
       t.values[s * 3] = op;
@@ -530,7 +547,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
 
   const generation = newGeneration();
   let tableBytes =
-    chainRuleStart.byteLength + chainRuleCount.byteLength + chainServicePort.byteLength + program.rules.byteLength + program.matches.byteLength +
+    chainRows.byteLength + program.rules.byteLength + program.matches.byteLength +
     program.cidrs.byteLength + program.targets.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + chainLive.byteLength + setLive.byteLength +
     generation.byteLength + (roomWords?.byteLength ?? 0);
   for (const m of maps) tableBytes += m.bytes;
@@ -539,9 +556,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
 
   return {
     chainNames: chainSlots,
-    chainRuleStart,
-    chainRuleCount,
-    chainServicePort,
+    chainRows,
     ...program,
     maps,
     mapNames: rs.maps.map((m) => m.name),

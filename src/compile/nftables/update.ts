@@ -20,7 +20,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import {
-  A_GOTO, A_JUMP, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_MATCH, ROOM_MATCH_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, ROOM_TARGET,
+  A_GOTO, A_JUMP, CH_RULE_COUNT, CH_RULE_START, CH_SERVICE_PORT, kChainStride, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_MATCH, ROOM_MATCH_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, ROOM_TARGET,
   ROOM_TARGET_CAP, RuleEncoder, checkRoom, kRoomStride, roomKeys, type NftProgram,
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
@@ -76,8 +76,8 @@ function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects
   let written = 0;
   for (let c = chain0; c < chain0 + nChains; c++) {
     const rules = objects.chains.get(p.chainNames[c]);
-    p.chainRuleStart[c] = at.ri;
-    p.chainRuleCount[c] = rules ? rules.length : 0;
+    p.chainRows[c * kChainStride + CH_RULE_START] = at.ri;
+    p.chainRows[c * kChainStride + CH_RULE_COUNT] = rules ? rules.length : 0;
     p.chainLive[c] = rules ? 1 : 0;
     if (rules) for (const r of rules) enc.rule(r, c, sp, at);
     written++;
@@ -105,7 +105,7 @@ function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects
       t.values[s * 3] = op;
       t.values[s * 3 + 1] = arg;
       // As compileProgram: the port of the chain it goes to, else the one its comment names (this one).
-      const port = op === A_GOTO || op === A_JUMP ? p.chainServicePort[arg] : -1;
+      const port = op === A_GOTO || op === A_JUMP ? p.chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
       t.values[s * 3 + 2] = port < 0 && e.comment !== undefined ? sp : port;
       written++;
     }
@@ -123,7 +123,7 @@ function checkFits(chains: Iterable<readonly Rule[]>, rules: number, matches: nu
     for (const rule of list) {
       r++;
       m += rule.matches.length;
-      for (const x of rule.matches) if (x.k === 'addr') c += x.cidrs.length;
+      for (const x of rule.matches) if (x.k === 'addr' && x.cidrs.length > 1) c += x.cidrs.length; // one is inline (M_ADDR1)
       if (rule.action.k === 'numgen') t += rule.action.targets.length;
     }
   }
