@@ -8,7 +8,8 @@
  * (the packet, the mark, the work count), a `tracing` test at each rule, numgen and map lookup,
  * and a chain of `if (op === …)` per match; here the packet lives in registers, match and action
  * ops go through `switch`es V8 compiles to jump tables, and jumps use a preallocated Int32Array
- * stack. The walk, its order and its `work` count are the walker's exactly.
+ * stack of (next rule, chain end) code offsets. The walk, its order and its `work` count are the
+ * walker's exactly.
  * The verdict maps are one hash probe of (daddr, l4proto << 16 | dport), as nft_set_hash looks
  * up the concatenated key (PairTable.find).
  */
@@ -61,11 +62,14 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
   const stackPc = new Int32Array(kMaxDepth);
   const stackEnd = new Int32Array(kMaxDepth);
 
-  // Cost: ~515 ns per ClusterIP first packet at 100 Services (the flag-driven walker: 2.0 µs), ~2.3 µs
-  // at 1k and ~6.4 µs at 10k, 19.4 rules and lookups a decision, where IPVS takes ~270 ns, ~430 ns
-  // and ~1.5 µs: past 1k the time is cache misses in the program's arrays (service and endpoint
-  // chains, their matches, numgen targets) and in three verdict maps and a set, not the walk
-  // (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds; SERVICES=100 and 10000 the same way).
+  // Cost: ~290 ns per ClusterIP first packet at 100 Services with the tables in cache (~380 ns after
+  // the caches were flushed), ~1.2-1.5 µs at 30k, 19.4 rules and lookups a decision, where IPVS takes
+  // ~60 ns and ~180 ns (1.3 probes). At 100 Services the time is the walk itself (15 of the 19 steps
+  // are kube-proxy's fixed chains, four of them hash lookups: firewall-ips, service-ips,
+  // no-endpoint-services, cluster-ips); at 30k it is cache misses: the Service and endpoint chains
+  // (a chain row and one or two code lines each since code holds a chain's rules together; they were
+  // ~1.7-1.8 µs with separate rule, match and target arrays) and the maps and the set.
+  // (/tmp micro-benchmark over 65,536 ClusterIP packets, decide() alone, min of 5, 2026-12-03, load 1.5-4 on the 2-core machine: upper bounds.)
   return function decide(pkt: FirstPacket, out: NatDecision): void {
     const saddr = pkt.srcIp >>> 0;
     let daddr = pkt.dstIp >>> 0;
