@@ -27,7 +27,7 @@ import {
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
 import {
   A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
-  FIELD_DADDR, M_ADDR, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
+  CH_END, CH_RULE_COUNT, CH_SERVICE_PORT, CH_START, FIELD_DADDR, K_A, K_B, K_C, K_ID, K_MATCHES, K_NEXT, K_OP, kChainStride, kRuleHeader, M_ADDR, M_ADDR1, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride,
   type NftProgram,
 } from './program.js';
 import { verdictText } from './rule-text.js';
@@ -51,8 +51,8 @@ export class NftablesDataplane implements ServiceDataplane {
   /** The program's seqlock word, which update.ts writes under (decideConsistent reads it per first packet). */
   readonly generation: Int32Array;
   private readonly affinity: ExpiringTable;
-  private readonly stackChain = new Int32Array(kMaxDepth);
-  private readonly stackRule = new Int32Array(kMaxDepth);
+  private readonly stackPc = new Int32Array(kMaxDepth);
+  private readonly stackEnd = new Int32Array(kMaxDepth);
   private readonly fast: (pkt: FirstPacket, out: NatDecision) => void;
 
   // Per-walk packet state (fields, not objects: nothing is allocated per packet).
@@ -97,14 +97,13 @@ export class NftablesDataplane implements ServiceDataplane {
     return isLocalAddress(this.local, ip);
   }
 
-  private matchRule(rule: number): boolean {
+  /** Whether every match of the rule at code word `pc` holds. */
+  private matchRule(pc: number): boolean {
     const p = this.program;
-    const R = p.rules;
-    const M = p.matches;
-    const start = R[rule * kRuleStride];
-    const count = R[rule * kRuleStride + 1];
+    const M = p.code;
+    const count = M[pc + K_MATCHES];
     for (let k = 0; k < count; k++) {
-      const o = (start + k) * kMatchStride;
+      const o = pc + kRuleHeader + k * kMatchStride;
       const op = M[o];
       const c = M[o + 3];
       if (op === M_CT_NEW) continue; // every packet decide() sees is a first packet
@@ -119,6 +118,9 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         if (hit === ((c & 2) !== 0)) return false;
+      } else if (op === M_ADDR1) {
+        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
+        if (((addr & M[o + 2]) === M[o + 1]) === ((c & 2) !== 0)) return false;
       } else if (op === M_ADDR_SET) {
         const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
         const set = p.sets[M[o + 1]];
@@ -153,35 +155,35 @@ export class NftablesDataplane implements ServiceDataplane {
   /** Walks one base chain. */
   private run(base: number): number {
     const p = this.program;
-    const R = p.rules;
-    let chain = base;
-    let r = 0;
+    const K = p.code;
+    let pc = p.chainRows[base * kChainStride + CH_START];
+    let end = p.chainRows[base * kChainStride + CH_END];
     let sp = 0;
     for (;;) {
-      if (r >= p.chainRuleCount[chain]) {
+      if (pc >= end) {
         if (sp === 0) return R_CONTINUE;
         sp--;
-        chain = this.stackChain[sp];
-        r = this.stackRule[sp];
+        pc = this.stackPc[sp];
+        end = this.stackEnd[sp];
         continue;
       }
-      const rule = p.chainRuleStart[chain] + r;
+      const rule = K[pc + K_ID];
+      const next = K[pc + K_NEXT];
       this.work++;
-      if (!this.matchRule(rule)) {
-        r++;
+      if (!this.matchRule(pc)) {
+        pc = next;
         continue;
       }
-      const o = rule * kRuleStride;
-      let op = R[o + 2];
-      let arg = R[o + 3];
-      if (this.tracing) this.step(rule, describe(p, op, arg, R[o + 4]));
+      let op = K[pc + K_OP];
+      let arg = K[pc + K_A];
+      if (this.tracing) this.step(rule, describe(p, op, arg, K[pc + K_B]));
       if (op === A_VMAP3 || op === A_VMAP2) {
         const table = p.maps[arg];
         this.work++;
         const slot = table.find(op === A_VMAP3 ? this.daddr : 0, (this.proto << 16) | this.dport);
         if (slot < 0) {
           if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `no element in @${p.mapNames[arg]}` };
-          r++;
+          pc = next;
           continue;
         }
         op = table.values[slot * 3];
@@ -190,7 +192,7 @@ export class NftablesDataplane implements ServiceDataplane {
         if (port >= 0) this.servicePort = port;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: verdictName(p, op, arg) };
       } else if (op === A_NUMGEN) {
-        const n = R[o + 4];
+        const n = K[pc + K_B];
         let k: number;
         if (this.tracing && this.choiceAt < this.forced.length) {
           k = this.forced[this.choiceAt];
@@ -204,29 +206,31 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         this.choiceAt++;
-        op = p.targets[(arg + k) * 2];
-        arg = p.targets[(arg + k) * 2 + 1];
+        op = K[arg + 2 * k];
+        arg = K[arg + 2 * k + 1];
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };
       }
       // Verdicts (from the rule itself, a map element or a numgen branch).
       if (op === A_JUMP || op === A_GOTO) {
-        if (p.chainServicePort[arg] >= 0) this.servicePort = p.chainServicePort[arg];
+        const row = arg * kChainStride;
+        const port = p.chainRows[row + CH_SERVICE_PORT];
+        if (port >= 0) this.servicePort = port;
         if (op === A_JUMP) {
           if (sp === kMaxDepth) return R_DROP; // the kernel refuses such rulesets; never reached
-          this.stackChain[sp] = chain;
-          this.stackRule[sp] = r + 1;
+          this.stackPc[sp] = next;
+          this.stackEnd[sp] = end;
           sp++;
         }
-        chain = arg;
-        r = 0;
+        pc = p.chainRows[row + CH_START];
+        end = p.chainRows[row + CH_END];
         continue;
       }
       switch (op) {
         case A_RETURN:
           if (sp === 0) return R_CONTINUE;
           sp--;
-          chain = this.stackChain[sp];
-          r = this.stackRule[sp];
+          pc = this.stackPc[sp];
+          end = this.stackEnd[sp];
           continue;
         case A_ACCEPT:
           return R_CONTINUE;
@@ -245,9 +249,9 @@ export class NftablesDataplane implements ServiceDataplane {
           return R_CONTINUE; // NAT statements end the chain
         case A_DNAT:
           this.daddr = arg >>> 0;
-          this.dport = R[o + 4];
+          this.dport = K[pc + K_B];
           this.dnatted = true;
-          this.endpoint = R[o + 5];
+          this.endpoint = K[pc + K_C];
           return R_CONTINUE;
         case A_UPDATE:
           if (!this.tracing) this.affinity.remember(arg, this.saddr, 0, this.now, p.setTimeout[arg]);
@@ -255,7 +259,7 @@ export class NftablesDataplane implements ServiceDataplane {
         default:
           break;
       }
-      r++;
+      pc = next;
     }
   }
 
@@ -382,7 +386,7 @@ export class NftablesDataplane implements ServiceDataplane {
     for (let c = 0; c < p.chainLive.length; c++) {
       if (p.chainLive[c] === 0) continue;
       chains++;
-      rules += p.chainRuleCount[c];
+      rules += p.chainRows[c * kChainStride + CH_RULE_COUNT];
     }
     let mapElements = 0;
     for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * 3] !== 0) mapElements++;

@@ -8,7 +8,8 @@
  * (the packet, the mark, the work count), a `tracing` test at each rule, numgen and map lookup,
  * and a chain of `if (op === …)` per match; here the packet lives in registers, match and action
  * ops go through `switch`es V8 compiles to jump tables, and jumps use a preallocated Int32Array
- * stack. The walk, its order and its `work` count are the walker's exactly.
+ * stack of (next rule, chain end) code offsets. The walk, its order and its `work` count are the
+ * walker's exactly.
  * The verdict maps are one hash probe of (daddr, l4proto << 16 | dport), as nft_set_hash looks
  * up the concatenated key (PairTable.find).
  */
@@ -16,7 +17,8 @@ import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, 
 import type { ExpiringTable } from '../tables/index.js';
 import {
   A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
-  FIELD_DADDR, M_ADDR, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride, kRuleStride,
+  CH_END, CH_SERVICE_PORT, CH_START, FIELD_DADDR, K_A, K_B, K_C, K_MATCHES, K_NEXT, K_OP, kChainStride, kMatchStride, kRuleHeader,
+  M_ADDR, M_ADDR1, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO,
   type NftProgram,
 } from './program.js';
 
@@ -47,27 +49,27 @@ export function isLocalAddress(local: Uint32Array, ip: number): boolean {
  * `affinity` is the dataplane's own dynamic-set state, shared with the reference walker.
  */
 export function createDecide(p: NftProgram, local: Uint32Array, affinity: ExpiringTable): (pkt: FirstPacket, out: NatDecision) => void {
-  const R = p.rules;
-  const M = p.matches;
+  const K = p.code;
   const C = p.cidrs;
-  const T = p.targets;
   const maps = p.maps;
   const sets = p.sets;
   const setTimeout = p.setTimeout;
   // The program's own arrays, never a derived copy: a copy would go stale if a sync ever updated
-  // the program in place (a chain's three arrays side by side measured no faster under noise).
-  const ruleStart = p.chainRuleStart;
-  const ruleCount = p.chainRuleCount;
-  const chainPort = p.chainServicePort;
+  // the program in place (update.ts writes code and chainRows).
+  const CR = p.chainRows;
   const hookChains = p.hookChains;
-  const stackChain = new Int32Array(kMaxDepth);
-  const stackRule = new Int32Array(kMaxDepth);
+  // The jump stack: where to go on in the caller (its next rule and its end), as nft_do_chain keeps it.
+  const stackPc = new Int32Array(kMaxDepth);
+  const stackEnd = new Int32Array(kMaxDepth);
 
-  // Cost: ~515 ns per ClusterIP first packet at 100 Services (the flag-driven walker: 2.0 µs), ~2.3 µs
-  // at 1k and ~6.4 µs at 10k, 19.4 rules and lookups a decision, where IPVS takes ~270 ns, ~430 ns
-  // and ~1.5 µs: past 1k the time is cache misses in the program's arrays (service and endpoint
-  // chains, their matches, numgen targets) and in three verdict maps and a set, not the walk
-  // (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds; SERVICES=100 and 10000 the same way).
+  // Cost: ~290 ns per ClusterIP first packet at 100 Services with the tables in cache (~380 ns after
+  // the caches were flushed), ~1.2-1.5 µs at 30k, 19.4 rules and lookups a decision, where IPVS takes
+  // ~60 ns and ~180 ns (1.3 probes). At 100 Services the time is the walk itself (15 of the 19 steps
+  // are kube-proxy's fixed chains, four of them hash lookups: firewall-ips, service-ips,
+  // no-endpoint-services, cluster-ips); at 30k it is cache misses: the Service and endpoint chains
+  // (a chain row and one or two code lines each since code holds a chain's rules together; they were
+  // ~1.7-1.8 µs with separate rule, match and target arrays) and the maps and the set.
+  // (/tmp micro-benchmark over 65,536 ClusterIP packets, decide() alone, min of 5, 2026-12-03, load 1.5-4 on the 2-core machine: upper bounds.)
   return function decide(pkt: FirstPacket, out: NatDecision): void {
     const saddr = pkt.srcIp >>> 0;
     let daddr = pkt.dstIp >>> 0;
@@ -89,32 +91,35 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
     for (;;) {
       const bases = hookChains[h];
       for (let bi = 0; bi < bases.length && res === R_CONTINUE; bi++) {
-        // One base chain: rules in order, jump/goto/return over the stack.
-        let chain = bases[bi];
-        let r = 0;
+        // One base chain: rules in order (pc walks code), jump/goto/return over the stack.
+        const base = bases[bi] * kChainStride;
+        let pc = CR[base + CH_START];
+        let end = CR[base + CH_END];
         let sp = 0;
         walk: for (;;) {
-          if (r >= ruleCount[chain]) {
+          if (pc >= end) {
             if (sp === 0) break walk;
             sp--;
-            chain = stackChain[sp];
-            r = stackRule[sp];
+            pc = stackPc[sp];
+            end = stackEnd[sp];
             continue;
           }
-          const rule = ruleStart[chain] + r;
           work++;
+          const next = K[pc + K_NEXT];
           // Matches: every one must hold.
-          const ro = rule * kRuleStride;
           let matched = true;
-          for (let k = 0, n = R[ro + 1], o = R[ro] * kMatchStride; k < n; k++, o += kMatchStride) {
-            const c = M[o + 3];
-            switch (M[o]) {
+          for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
+            const c = K[o + 3];
+            switch (K[o]) {
               case M_CT_NEW:
                 continue; // every packet decide() sees is a first packet
+              case M_ADDR1:
+                matched = ((((c & FIELD_DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & 2) !== 0);
+                break;
               case M_ADDR: {
                 const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
                 let hit = false;
-                for (let j = M[o + 1], end = j + M[o + 2]; j < end; j++) {
+                for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) {
                   if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) {
                     hit = true;
                     break;
@@ -125,25 +130,25 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
               }
               case M_ADDR_SET: {
                 const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
-                const set = sets[M[o + 1]];
+                const set = sets[K[o + 1]];
                 work++;
-                matched = set !== null ? set.has(addr) : affinity.lookup(M[o + 1], addr, now, 0) >= 0;
+                matched = set !== null ? set.has(addr) : affinity.lookup(K[o + 1], addr, now, 0) >= 0;
                 break;
               }
               case M_FIB_LOCAL:
                 matched = isLocalAddress(local, (c & FIELD_DADDR) !== 0 ? daddr : saddr);
                 break;
               case M_L4PROTO:
-                matched = proto === M[o + 1];
+                matched = proto === K[o + 1];
                 break;
               case M_DPORT:
-                matched = proto === M[o + 1] && dport === M[o + 2];
+                matched = proto === K[o + 1] && dport === K[o + 2];
                 break;
               case M_IIF:
                 matched = fromPod !== ((c & 2) !== 0);
                 break;
               case M_MARK_ZERO:
-                matched = (mark & M[o + 1]) === 0;
+                matched = (mark & K[o + 1]) === 0;
                 break;
               default:
                 break;
@@ -151,17 +156,17 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
             if (!matched) break;
           }
           if (!matched) {
-            r++;
+            pc = next;
             continue;
           }
-          let op = R[ro + 2];
-          let arg = R[ro + 3];
+          let op = K[pc + K_OP];
+          let arg = K[pc + K_A];
           if (op === A_VMAP3 || op === A_VMAP2) {
             const table = maps[arg];
             work++;
             const slot = table.find(op === A_VMAP3 ? daddr : 0, (proto << 16) | dport);
             if (slot < 0) {
-              r++;
+              pc = next;
               continue;
             }
             const v = table.values;
@@ -169,35 +174,39 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
             arg = v[slot * 3 + 1];
             if (v[slot * 3 + 2] >= 0) servicePort = v[slot * 3 + 2];
           } else if (op === A_NUMGEN) {
-            // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod).
-            const k = Math.floor((rand * R[ro + 4]) / 4294967296);
-            op = T[(arg + k) * 2];
-            arg = T[(arg + k) * 2 + 1];
+            // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
+            const t = arg + 2 * Math.floor((rand * K[pc + K_B]) / 4294967296);
+            op = K[t];
+            arg = K[t + 1];
           }
           // Verdicts and statements (from the rule itself, a map element or a numgen branch).
           switch (op) {
-            case A_JUMP:
-              if (chainPort[arg] >= 0) servicePort = chainPort[arg];
+            case A_JUMP: {
+              const row = arg * kChainStride;
+              if (CR[row + CH_SERVICE_PORT] >= 0) servicePort = CR[row + CH_SERVICE_PORT];
               if (sp === kMaxDepth) {
                 res = R_DROP; // the kernel refuses such rulesets; never reached
                 break walk;
               }
-              stackChain[sp] = chain;
-              stackRule[sp] = r + 1;
+              stackPc[sp] = next;
+              stackEnd[sp] = end;
               sp++;
-              chain = arg;
-              r = 0;
+              pc = CR[row + CH_START];
+              end = CR[row + CH_END];
               continue;
-            case A_GOTO:
-              if (chainPort[arg] >= 0) servicePort = chainPort[arg];
-              chain = arg;
-              r = 0;
+            }
+            case A_GOTO: {
+              const row = arg * kChainStride;
+              if (CR[row + CH_SERVICE_PORT] >= 0) servicePort = CR[row + CH_SERVICE_PORT];
+              pc = CR[row + CH_START];
+              end = CR[row + CH_END];
               continue;
+            }
             case A_RETURN:
               if (sp === 0) break walk;
               sp--;
-              chain = stackChain[sp];
-              r = stackRule[sp];
+              pc = stackPc[sp];
+              end = stackEnd[sp];
               continue;
             case A_ACCEPT:
               break walk;
@@ -218,9 +227,9 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
               break walk; // NAT statements end the chain
             case A_DNAT:
               daddr = arg >>> 0;
-              dport = R[ro + 4];
+              dport = K[pc + K_B];
               dnatted = true;
-              endpoint = R[ro + 5];
+              endpoint = K[pc + K_C];
               break walk;
             case A_UPDATE:
               affinity.remember(arg, saddr, 0, now, setTimeout[arg]);
@@ -228,7 +237,7 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
             default:
               break;
           }
-          r++;
+          pc = next;
         }
       }
       if (res !== R_CONTINUE) break;

@@ -1,7 +1,7 @@
 /**
- * A Ruleset compiled to typed arrays: chains as short rule lists, each rule a run of match ops
- * and one action op; verdict maps and sets as open-addressing hash tables; numgen branches as
- * a flat target array. Built the same way from a ruleset kdp compiled itself or one parsed
+ * A Ruleset compiled to typed arrays: chains as runs of rules in one code array, each rule a
+ * header (its action op), its match ops and a numgen's branches side by side; verdict maps and
+ * sets as open-addressing hash tables. Built the same way from a ruleset kdp compiled itself or one parsed
  * from `nft list` text, which is what makes the two decide alike.
  *
  * Objects are tied back to the cluster by name, as kube-proxy names them: a chain or set's
@@ -28,6 +28,9 @@ export const M_L4PROTO = 5; // a = proto
 export const M_DPORT = 6; // a = proto, b = port
 export const M_IIF = 7; // c = neg << 1
 export const M_MARK_ZERO = 8; // a = mask
+// One CIDR, held in the match itself (every address match kube-proxy writes into a Service's or an
+// endpoint's chain has one): the walk reads no cidrs line for it.
+export const M_ADDR1 = 9; // a = base, b = mask, c = field | neg << 1
 export const FIELD_DADDR = 1;
 
 // Action ops (also verdict ops in maps and numgen targets)
@@ -39,28 +42,52 @@ export const A_DROP = 5;
 export const A_REJECT = 6;
 export const A_VMAP3 = 7; // a = map id (daddr . l4proto . dport)
 export const A_VMAP2 = 8; // a = map id (l4proto . dport)
-export const A_NUMGEN = 9; // a = target start, b = count
+export const A_NUMGEN = 9; // a = word offset of its (op, chain) targets in code, b = count
 export const A_MARK_OR = 10; // a = mask
 export const A_MARK_XOR = 11;
 export const A_MASQ = 12;
 export const A_DNAT = 13; // a = ip, b = port, c = endpoint row
 export const A_UPDATE = 14; // a = set id
 
-export const kRuleStride = 6; // matchStart, matchCount, op, a, b, c
+// A rule in NftProgram.code: a header of kRuleHeader words (K_*), then its matches (kMatchStride words
+// each), then, for a numgen, its (op, chain) targets. A chain's rules follow one another, so a chain is
+// one run of words, as the kernel keeps a chain's rules and their expressions in one blob: a first
+// packet at 30k Services reads a chain in one or two adjacent cache lines, where separate rule, match
+// and target arrays cost a miss each (the profile of 2026-12-03: those misses were most of the lookup).
+export const K_ID = 0; // the rule's index in ruleTexts / ruleChain
+export const K_NEXT = 1; // word offset of the chain's next rule
+export const K_MATCHES = 2; // match count
+export const K_OP = 3;
+export const K_A = 4;
+export const K_B = 5;
+export const K_C = 6;
+export const kRuleHeader = 7;
 export const kMatchStride = 4; // op, a, b, c
+
+/** Words a rule takes in code. */
+export function ruleWords(r: Rule): number {
+  return kRuleHeader + kMatchStride * r.matches.length + (r.action.k === 'numgen' ? 2 * r.action.targets.length : 0);
+}
+
+// A chain's row in NftProgram.chainRows: where its rules start and end in code, how many, the Service port
+// it belongs to (-1 for none). One row, not several arrays: a first packet reads it for each chain it
+// enters, and at 30k Services each array was a cache miss of its own. 16 bytes, so a row never straddles
+// a cache line.
+export const CH_START = 0;
+export const CH_END = 1;
+export const CH_RULE_COUNT = 2;
+export const CH_SERVICE_PORT = 3;
+export const kChainStride = 4;
 
 export interface NftProgram {
   /** Chain names by chain index; a spare chain of a port's room has the name it would take. */
   readonly chainNames: readonly string[];
-  readonly chainRuleStart: Int32Array;
-  readonly chainRuleCount: Int32Array;
-  readonly chainServicePort: Int32Array;
-  readonly rules: Int32Array;
-  readonly matches: Int32Array;
-  /** (base, mask) pairs for address matches. */
+  /** Per chain, kChainStride words (CH_*): its rules' span in code, their count, its Service port. */
+  readonly chainRows: Int32Array;
+  /** The rules, chain by chain, each with its matches and numgen targets (K_*). */
+  readonly code: Int32Array;
+  /** (base, mask) pairs for address matches of two or more CIDRs (one is inline: M_ADDR1). */
   readonly cidrs: Uint32Array;
-  /** (op, chain) pairs for numgen branches. */
-  readonly targets: Int32Array;
   /** Map elements as (op, arg, service port); op 0 is a key reserved for a port's room, absent. */
   readonly maps: readonly PairTable[];
   readonly mapNames: readonly string[];
@@ -92,20 +119,19 @@ export interface NftProgram {
   readonly generation: Int32Array;
 }
 
-// A port's room: chains [CHAIN, +CHAINS), rules from RULE for RULE_CAP, and so on.
+// A port's room: chains [CHAIN, +CHAINS), rule ids from RULE for RULE_CAP, code words from CODE for
+// CODE_CAP, and so on.
 export const ROOM_CHAIN = 0;
 export const ROOM_CHAINS = 1;
 export const ROOM_RULE = 2;
 export const ROOM_RULE_CAP = 3;
-export const ROOM_MATCH = 4;
-export const ROOM_MATCH_CAP = 5;
+export const ROOM_CODE = 4;
+export const ROOM_CODE_CAP = 5;
 export const ROOM_CIDR = 6;
 export const ROOM_CIDR_CAP = 7;
-export const ROOM_TARGET = 8;
-export const ROOM_TARGET_CAP = 9;
-export const ROOM_SET = 10;
-export const ROOM_SETS = 11;
-export const kRoomStride = 12;
+export const ROOM_SET = 8;
+export const ROOM_SETS = 9;
+export const kRoomStride = 10;
 
 /** The maps whose elements an endpoint change can add or take away, keyed as their kind reads. */
 const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
@@ -143,17 +169,19 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyM
  * at most a masquerade rule (3 matches), one affinity rule per row (1 match) and a numgen of at
  * most R branches; the external chain at most 4 rules and the firewall chain 1 (1 match each);
  * an endpoint chain, per row it serves, a masquerade rule and a DNAT (1 match each) and with
- * affinity an update. CIDRs are the masquerade rules' ClusterIP and detector CIDRs, the external
- * chain's detector CIDRs, the firewall's sources and LB IPs, and one per endpoint rule.
+ * affinity an update. CIDRs (only a match of two or more is stored there: M_ADDR1) are the masquerade
+ * rules' and the external chain's detector CIDRs and the firewall's sources and LB IPs.
+ * Returns [rule ids, code words (headers, matches, targets), CIDRs].
  */
-function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number, number] {
+function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number] {
   const svc = cluster.services[port.service];
   const rows = port.endpointCount;
   const affinity = svc.affinity.clientIP ? 1 : 0;
   const rules = 2 * (2 + affinity * rows) + 4 + 1 + (2 + affinity) * rows;
   const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
-  const cidrs = 2 * (1 + detectorCidrs) + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length + rows;
-  return [rules, matches, cidrs, 2 * rows];
+  const cidrs = 2 * detectorCidrs + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length;
+  const targets = 2 * rows;
+  return [rules, kRuleHeader * rules + kMatchStride * matches + 2 * targets, cidrs];
 }
 
 /** What compileProgram needs to give each Service port room for in-place updates: the node. */
@@ -161,12 +189,11 @@ export interface RoomOptions {
   readonly node: number;
 }
 
-/** Arrays one encodes rules into: a program's, at positions the caller moves. */
+/** Where one encodes rules into a program's arrays, positions the caller moves: rule id, code word, CIDR. */
 interface Encoding {
   ri: number;
-  mi: number;
+  pc: number;
   ci: number;
-  ti: number;
 }
 
 /**
@@ -176,7 +203,7 @@ interface Encoding {
  */
 export class RuleEncoder {
   constructor(
-    private readonly p: Pick<NftProgram, 'rules' | 'matches' | 'cidrs' | 'targets' | 'ruleTexts' | 'ruleChain'>,
+    private readonly p: Pick<NftProgram, 'code' | 'cidrs' | 'ruleTexts' | 'ruleChain'>,
     private readonly cluster: Cluster,
     private readonly chainId: (name: string) => number,
     private readonly setId: (name: string) => number,
@@ -200,21 +227,22 @@ export class RuleEncoder {
 
   /** Writes `r`, a rule of `chain` (whose Service port is `port`), at `at` and moves `at` past it. */
   rule(r: Rule, chain: number, port: number, at: Encoding): void {
-    const { rules, ruleChain } = this.p;
-    const o = at.ri * kRuleStride;
-    rules[o] = at.mi;
-    rules[o + 1] = r.matches.length;
-    for (const m of r.matches) this.match(m, at);
-    this.action(r.action, port, o, at);
+    const { code, ruleChain } = this.p;
+    const o = at.pc;
+    const next = o + ruleWords(r);
+    code[o + K_ID] = at.ri;
+    code[o + K_NEXT] = next;
+    code[o + K_MATCHES] = r.matches.length;
+    for (let k = 0; k < r.matches.length; k++) this.match(r.matches[k], o + kRuleHeader + k * kMatchStride, at);
+    this.action(r.action, port, o, o + kRuleHeader + r.matches.length * kMatchStride);
     (this.p.ruleTexts as string[])[at.ri] = ruleText(r);
     ruleChain[at.ri] = chain;
     at.ri++;
+    at.pc = next;
   }
 
-  private match(m: Match, at: Encoding): void {
-    const { matches, cidrs } = this.p;
-    const o = at.mi * kMatchStride;
-    at.mi++;
+  private match(m: Match, o: number, at: Encoding): void {
+    const { code: matches, cidrs } = this.p;
     matches[o + 1] = 0;
     matches[o + 2] = 0;
     matches[o + 3] = 0;
@@ -223,6 +251,13 @@ export class RuleEncoder {
         matches[o] = M_CT_NEW;
         return;
       case 'addr':
+        if (m.cidrs.length === 1) {
+          matches[o] = M_ADDR1;
+          matches[o + 1] = m.cidrs[0].base | 0;
+          matches[o + 2] = prefixMask(m.cidrs[0].prefix) | 0;
+          matches[o + 3] = (m.field === 'daddr' ? FIELD_DADDR : 0) | (m.neg ? 2 : 0);
+          return;
+        }
         matches[o] = M_ADDR;
         matches[o + 1] = at.ci;
         matches[o + 2] = m.cidrs.length;
@@ -262,8 +297,9 @@ export class RuleEncoder {
     }
   }
 
-  private action(a: Action, port: number, o: number, at: Encoding): void {
-    const { rules, targets } = this.p;
+  /** `o`: the rule's header; `tail`: the word past its matches, where a numgen's targets go. */
+  private action(a: Action, port: number, o: number, tail: number): void {
+    const { code } = this.p;
     let op: number;
     let x = 0;
     let y = 0;
@@ -285,13 +321,12 @@ export class RuleEncoder {
         break;
       case 'numgen': {
         op = A_NUMGEN;
-        x = at.ti;
+        x = tail;
         y = a.targets.length;
-        for (const v of a.targets) {
-          const [vop, arg] = this.verdictOp(v);
-          targets[at.ti * 2] = vop;
-          targets[at.ti * 2 + 1] = arg;
-          at.ti++;
+        for (let k = 0; k < a.targets.length; k++) {
+          const [vop, arg] = this.verdictOp(a.targets[k]);
+          code[tail + 2 * k] = vop;
+          code[tail + 2 * k + 1] = arg;
         }
         break;
       }
@@ -329,10 +364,10 @@ export class RuleEncoder {
         x = this.setId(a.set);
         break;
     }
-    rules[o + 2] = op;
-    rules[o + 3] = x;
-    rules[o + 4] = y;
-    rules[o + 5] = z;
+    code[o + K_OP] = op;
+    code[o + K_A] = x;
+    code[o + K_B] = y;
+    code[o + K_C] = z;
   }
 }
 
@@ -370,7 +405,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   let chainSlots: string[];
   let setSlots: string[];
   let roomWords: Int32Array | undefined;
-  const caps: (readonly [number, number, number, number] | undefined)[] = [];
+  const caps: (readonly [number, number, number] | undefined)[] = [];
   let fixedChains = rs.chains.length;
   if (room) {
     // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not hashed again.
@@ -424,49 +459,45 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   setSlots.forEach((name, i) => setIndex.set(name, i));
 
   const nChains = chainSlots.length;
-  const chainRuleStart = new Int32Array(nChains);
-  const chainRuleCount = new Int32Array(nChains);
-  const chainServicePort = new Int32Array(nChains);
+  const chainRows = new Int32Array(nChains * kChainStride);
   const chainLive = new Uint8Array(nChains);
   let nRules = 0;
-  let nMatches = 0;
+  let nWords = 0;
   let nCidrs = 0;
-  let nTargets = 0;
   for (let i = 0; i < fixedChains; i++) {
     for (const r of byName.get(chainSlots[i])!.rules) {
       nRules++;
-      nMatches += r.matches.length;
-      for (const m of r.matches) if (m.k === 'addr') nCidrs += m.cidrs.length;
-      if (r.action.k === 'numgen') nTargets += r.action.targets.length;
+      nWords += ruleWords(r);
+      for (const m of r.matches) if (m.k === 'addr' && m.cidrs.length > 1) nCidrs += m.cidrs.length; // one is inline (M_ADDR1)
     }
   }
   // Without room every chain was counted above (fixedChains is all of them); with it, each port's room.
   for (const c of caps) {
     if (!c) continue;
     nRules += c[0];
-    nMatches += c[1];
+    nWords += c[1];
     nCidrs += c[2];
-    nTargets += c[3];
   }
   const program = {
-    rules: new Int32Array(nRules * kRuleStride),
-    matches: new Int32Array(nMatches * kMatchStride),
+    code: new Int32Array(nWords),
     cidrs: new Uint32Array(nCidrs * 2),
-    targets: new Int32Array(nTargets * 2),
     ruleTexts: new Array<string>(nRules).fill(''),
     ruleChain: new Int32Array(nRules).fill(-1),
   };
   const enc = new RuleEncoder(program, cluster, (n) => need(chainIndex, n, 'chain'), (n) => need(setIndex, n, 'set'), (n) => need(mapIndex, n, 'map'));
-  const at: Encoding = { ri: 0, mi: 0, ci: 0, ti: 0 };
+  const at: Encoding = { ri: 0, pc: 0, ci: 0 };
 
   const encodeChain = (slot: number, port: number): void => {
     const c = byName.get(chainSlots[slot]);
-    chainServicePort[slot] = port;
-    chainRuleStart[slot] = at.ri;
+    const row = slot * kChainStride;
+    chainRows[row + CH_SERVICE_PORT] = port;
+    chainRows[row + CH_START] = at.pc;
+    chainRows[row + CH_END] = at.pc;
     if (!c) return; // spare: a chain the port's endpoints do not need now
     chainLive[slot] = 1;
-    chainRuleCount[slot] = c.rules.length;
+    chainRows[row + CH_RULE_COUNT] = c.rules.length;
     for (const r of c.rules) enc.rule(r, slot, port, at);
+    chainRows[row + CH_END] = at.pc;
   };
   for (let slot = 0; slot < fixedChains; slot++) encodeChain(slot, room ? -1 : chainPort(chainSlots[slot]));
   if (room) {
@@ -475,17 +506,15 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
       if (!cap) continue;
       const w = port * kRoomStride;
       roomWords![w + ROOM_RULE] = at.ri;
-      roomWords![w + ROOM_MATCH] = at.mi;
+      roomWords![w + ROOM_CODE] = at.pc;
       roomWords![w + ROOM_CIDR] = at.ci;
-      roomWords![w + ROOM_TARGET] = at.ti;
-      [roomWords![w + ROOM_RULE_CAP], roomWords![w + ROOM_MATCH_CAP], roomWords![w + ROOM_CIDR_CAP], roomWords![w + ROOM_TARGET_CAP]] = cap;
+      [roomWords![w + ROOM_RULE_CAP], roomWords![w + ROOM_CODE_CAP], roomWords![w + ROOM_CIDR_CAP]] = cap;
       const end = roomWords![w + ROOM_CHAIN] + roomWords![w + ROOM_CHAINS];
       for (let slot = roomWords![w + ROOM_CHAIN]; slot < end; slot++) encodeChain(slot, port);
       checkRoom(roomWords!, port, at);
       at.ri = roomWords![w + ROOM_RULE] + cap[0];
-      at.mi = roomWords![w + ROOM_MATCH] + cap[1];
+      at.pc = roomWords![w + ROOM_CODE] + cap[1];
       at.ci = roomWords![w + ROOM_CIDR] + cap[2];
-      at.ti = roomWords![w + ROOM_TARGET] + cap[3];
     }
     // A room chain the ruleset holds outside its port's room would be lost: the room must name them all.
     for (const c of rs.chains) if (!chainIndex.has(c.name)) throw new InvalidArgumentError(`chain "${c.name}" has no slot`);
@@ -496,7 +525,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     const t = new PairTable(m.elements.length + (room ? reservedKeys(cluster, m.name) : 0), 3);
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
-      let port = op === A_GOTO || op === A_JUMP ? chainServicePort[arg] : -1;
+      let port = op === A_GOTO || op === A_JUMP ? chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
       t.values[s * 3] = op;
@@ -530,8 +559,8 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
 
   const generation = newGeneration();
   let tableBytes =
-    chainRuleStart.byteLength + chainRuleCount.byteLength + chainServicePort.byteLength + program.rules.byteLength + program.matches.byteLength +
-    program.cidrs.byteLength + program.targets.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + chainLive.byteLength + setLive.byteLength +
+    chainRows.byteLength + program.code.byteLength +
+    program.cidrs.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + chainLive.byteLength + setLive.byteLength +
     generation.byteLength + (roomWords?.byteLength ?? 0);
   for (const m of maps) tableBytes += m.bytes;
   for (const s of sets) if (s) tableBytes += s.bytes;
@@ -539,9 +568,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
 
   return {
     chainNames: chainSlots,
-    chainRuleStart,
-    chainRuleCount,
-    chainServicePort,
+    chainRows,
     ...program,
     maps,
     mapNames: rs.maps.map((m) => m.name),
@@ -563,9 +590,8 @@ export function checkRoom(room: Int32Array, port: number, at: Encoding): void {
   const w = port * kRoomStride;
   const over =
     at.ri > room[w + ROOM_RULE] + room[w + ROOM_RULE_CAP] ||
-    at.mi > room[w + ROOM_MATCH] + room[w + ROOM_MATCH_CAP] ||
-    at.ci > room[w + ROOM_CIDR] + room[w + ROOM_CIDR_CAP] ||
-    at.ti > room[w + ROOM_TARGET] + room[w + ROOM_TARGET_CAP];
+    at.pc > room[w + ROOM_CODE] + room[w + ROOM_CODE_CAP] ||
+    at.ci > room[w + ROOM_CIDR] + room[w + ROOM_CIDR_CAP];
   if (over) throw new InvalidArgumentError(`nftables: Service port ${port}'s rules outgrew the room compileProgram sized for them (a bug in roomCaps)`);
 }
 

@@ -20,8 +20,8 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import {
-  A_GOTO, A_JUMP, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_MATCH, ROOM_MATCH_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, ROOM_TARGET,
-  ROOM_TARGET_CAP, RuleEncoder, checkRoom, kRoomStride, roomKeys, type NftProgram,
+  A_GOTO, A_JUMP, CH_END, CH_RULE_COUNT, CH_SERVICE_PORT, CH_START, kChainStride, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE,
+  ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, ruleWords, checkRoom, kRoomStride, roomKeys, type NftProgram,
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
 
@@ -70,16 +70,17 @@ function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects
   const mapId = (name: string): number => p.mapNames.indexOf(name);
   for (const name of objects.chains.keys()) chainId(name); // every chain has its slot, before anything is written
   const enc = new RuleEncoder(p, cluster, chainId, setId, mapId);
-  const at = { ri: room[w + ROOM_RULE], mi: room[w + ROOM_MATCH], ci: room[w + ROOM_CIDR], ti: room[w + ROOM_TARGET] };
-  const end = { ri: at.ri + room[w + ROOM_RULE_CAP], mi: at.mi + room[w + ROOM_MATCH_CAP], ci: at.ci + room[w + ROOM_CIDR_CAP], ti: at.ti + room[w + ROOM_TARGET_CAP] };
-  checkFits(objects.chains.values(), end.ri - at.ri, end.mi - at.mi, end.ci - at.ci, end.ti - at.ti, sp);
+  const at = { ri: room[w + ROOM_RULE], pc: room[w + ROOM_CODE], ci: room[w + ROOM_CIDR] };
+  checkFits(objects.chains.values(), room[w + ROOM_RULE_CAP], room[w + ROOM_CODE_CAP], room[w + ROOM_CIDR_CAP], sp);
   let written = 0;
   for (let c = chain0; c < chain0 + nChains; c++) {
     const rules = objects.chains.get(p.chainNames[c]);
-    p.chainRuleStart[c] = at.ri;
-    p.chainRuleCount[c] = rules ? rules.length : 0;
+    const row = c * kChainStride;
+    p.chainRows[row + CH_START] = at.pc;
+    p.chainRows[row + CH_RULE_COUNT] = rules ? rules.length : 0;
     p.chainLive[c] = rules ? 1 : 0;
     if (rules) for (const r of rules) enc.rule(r, c, sp, at);
+    p.chainRows[row + CH_END] = at.pc;
     written++;
   }
   checkRoom(room, sp, at);
@@ -105,7 +106,7 @@ function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects
       t.values[s * 3] = op;
       t.values[s * 3 + 1] = arg;
       // As compileProgram: the port of the chain it goes to, else the one its comment names (this one).
-      const port = op === A_GOTO || op === A_JUMP ? p.chainServicePort[arg] : -1;
+      const port = op === A_GOTO || op === A_JUMP ? p.chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
       t.values[s * 3 + 2] = port < 0 && e.comment !== undefined ? sp : port;
       written++;
     }
@@ -114,18 +115,16 @@ function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects
 }
 
 /** Throws before any write when the port's rules would not fit its room (a wrong bound in roomCaps). */
-function checkFits(chains: Iterable<readonly Rule[]>, rules: number, matches: number, cidrs: number, targets: number, sp: number): void {
+function checkFits(chains: Iterable<readonly Rule[]>, rules: number, words: number, cidrs: number, sp: number): void {
   let r = 0;
-  let m = 0;
+  let k = 0;
   let c = 0;
-  let t = 0;
   for (const list of chains) {
     for (const rule of list) {
       r++;
-      m += rule.matches.length;
-      for (const x of rule.matches) if (x.k === 'addr') c += x.cidrs.length;
-      if (rule.action.k === 'numgen') t += rule.action.targets.length;
+      k += ruleWords(rule);
+      for (const x of rule.matches) if (x.k === 'addr' && x.cidrs.length > 1) c += x.cidrs.length; // one is inline (M_ADDR1)
     }
   }
-  if (r > rules || m > matches || c > cidrs || t > targets) throw new InvalidArgumentError(`nftables: Service port ${sp}'s rules outgrew the room compileProgram sized for them (a bug in roomCaps)`);
+  if (r > rules || k > words || c > cidrs) throw new InvalidArgumentError(`nftables: Service port ${sp}'s rules outgrew the room compileProgram sized for them (a bug in roomCaps)`);
 }
