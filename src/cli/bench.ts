@@ -59,7 +59,7 @@ second), per-stage time, rule-sync cost (full build; one endpoint turning unread
 conntrack memory, and the machine's limits (a random read as large as the conntrack tables, a
 bare array scan). Each finished cell is appended to DIR/results.jsonl at once.
 
-Default sweep (about seven minutes on a 2-core machine; --kernel adds about thirty more):
+Default sweep (about fifteen minutes on a 2-core machine, which --plan estimates; --kernel adds about thirty more):
   Services ${kDefaultServices.join(', ')} x modes ${modeList} x 10 endpoints x calico-vxlan,
   1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
   ${kDefaultFlows.toLocaleString('en-US')} flows in every cell. Most of the time goes to the linear modes at 10,000 and 30,000
@@ -178,14 +178,16 @@ function cellName(c: SweepCell): string {
   return `${c.mode} ${c.services.toLocaleString('en-US')} svc x${c.endpointsPerService} ${c.cni} ${c.workers}w ${c.flows.toLocaleString('en-US')} flows`;
 }
 
-function summaryLine(r: CellResult): string {
+/** One finished cell in one line, as the sweep prints it. */
+export function summaryLine(r: CellResult): string {
   const n = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d });
   const ipt = r.iptables ? `, ${n(r.iptables.rulesPerFirstPacket)} rules/first packet at ${n(r.iptables.nsPerRule, 2)} ns/rule` : '';
   // A figure the cell did not measure is said to be missing, never printed as 0 (report/select.ts measured()).
   const established = measured(r, 'Established') ? `${n(r.established.packetsPerSecond / 1e6, 2)} Mpps established (${n(r.established.nsPerPacket)} ns/pkt)` : 'established not measured';
-  const oneEndpoint = isKernel(r.mode) ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : !measured(r, 'OneEndpointUpdate') ? 'no in-place update'
+  const synced = measured(r, 'OneEndpointSync');
+  const oneEndpoint = isKernel(r.mode) ? (synced ? `${n(r.sync.oneEndpointMs, 1)} ms kernel apply` : 'kernel apply not measured') : !measured(r, 'OneEndpointUpdate') ? 'no in-place update'
     : r.counters?.oneEndpointRecompiled ? `${n(r.sync.oneEndpointMs, 1)} ms recompile (not in place)` : `${n(r.sync.oneEndpointMs * 1000, 1)} µs table update`;
-  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${established}${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${oneEndpoint}, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B; checksum ${r.decisionChecksum}`;
+  return `${n(r.newFlow.nsPerFlow)} ns/new flow, ${established}${ipt}; sync ${n(r.sync.fullMs)} ms full, one endpoint: ${oneEndpoint}${synced ? `, kube-proxy writes ${n(r.sync.oneEndpointRewrittenBytes)} B` : ''}; checksum ${r.decisionChecksum}`;
 }
 
 /** A progress bar with ETA on stderr (one line per event when stderr is not a terminal). */
