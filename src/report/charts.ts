@@ -125,7 +125,17 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
         return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
       });
       const applies = [...churned].map(([mode, cs]) => kernelApplyText(modes.get(`kernel-${mode}`) ?? [], cs.map((c) => c.services))).filter((t) => t !== '');
-      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.${applies.length > 0 ? ` The kernel's apply of one sync's payload into a table of that size, measured beside it by \`kdp bench --kernel\` (median; not in the latency above): ${applies.join('; ')}.` : ''}`, {
+      // The KEPs' claim (KEP-3453, KEP-3866): iptables mode's latency grows with Services, nftables' does not.
+      const p99Growth = (mode: string): number | undefined => {
+        const by = [...(churned.get(mode) ?? [])].sort((a, b) => a.services - b.services);
+        return by.length < 2 ? undefined : by[by.length - 1]!.churn!.programmingLatencyMs.p99 / by[0]!.churn!.programmingLatencyMs.p99;
+      };
+      const ipt = p99Growth('iptables');
+      const nft = p99Growth('nftables');
+      const kep = ipt !== undefined && nft !== undefined
+        ? ` KEP-3453 and KEP-3866 expect iptables mode's latency to grow with Services and nftables' not; kdp's side of it ${ipt > 1.1 ? 'grows' : 'does not grow'} in iptables (${formatRatio(ipt)}) and ${nft > 1.1 ? 'grows' : 'does not grow'} in nftables (${formatRatio(nft)}) over these counts (within 1.1× counts as not growing).`
+        : '';
+      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.${kep}${applies.length > 0 ? ` The kernel's apply of one sync's payload into a table of that size, measured beside it by \`kdp bench --kernel\` (median; not in the latency above): ${applies.join('; ')}.` : ''}`, {
         subtitle: ctx,
         x: { title: 'Services', scale: 'log' },
         y: { title: 'p99 programming latency', scale: 'log', unit: kMsUnits },

@@ -127,6 +127,10 @@ describe('the churn chart', () => {
     const chart = buildCharts(cells).find((c) => c.file === 'churn-p99.svg');
     assert.ok(chart);
     assert.match(chart.caption, /not in the latency above\): iptables-legacy 4 ms at 100 to 40 ms at 1k \(10×\), iptables-nft 30 ms at 100 to 33 ms at 1k \(1\.1×\)\.$/);
+    assert.doesNotMatch(chart.caption, /KEP-3866/, 'no nftables churn cells: no comparison with the KEPs');
+    const both = cells.map((c) => (c.mode === 'nftables' && (c.services === 100 || c.services === 1000) ? { ...c, churn: { ...churn, programmingLatencyMs: { ...churn.programmingLatencyMs, p99: c.services * 2 } } } : c));
+    const kep = buildCharts(both).find((c) => c.file === 'churn-p99.svg')!.caption;
+    assert.match(kep, /expect iptables mode's latency to grow with Services and nftables' not; kdp's side of it does not grow in iptables \(1×\) and grows in nftables \(10×\) over these counts/);
     const without = buildCharts(cells.filter((c) => c.mode !== 'kernel-iptables')).find((c) => c.file === 'churn-p99.svg');
     assert.doesNotMatch(without!.caption, /kernel's apply of one sync/);
   });
