@@ -64,6 +64,10 @@ test('RFC 768: a stored UDP checksum of 0 means none and verifies; a wrong nonze
   const tcp = packet(PROTO_TCP, 20, (x) => writeTcp(x, L4, 40000, 443, 1, 2, TCP_ACK, 512));
   assert.equal(refVerifies(tcp, PROTO_TCP), false);
   assert.equal(l4ChecksumOk(tcp, L3, L4, PROTO_TCP, 20), false, 'TCP with 0 stored and a nonzero sum');
+  // Bytes 6-7 of a TCP header are the sequence number's low half, not a checksum: 0 there means nothing.
+  const seq0 = packet(PROTO_TCP, 20, (x) => writeTcp(x, L4, 40000, 443, 0x12340000, 2, TCP_ACK, 512));
+  assert.equal(seq0[L4 + 6] | seq0[L4 + 7], 0);
+  assert.equal(l4ChecksumOk(seq0, L3, L4, PROTO_TCP, 20), false);
 });
 
 test('a protocol without a known checksum: offset -1, never verified, never written', () => {
@@ -77,6 +81,7 @@ test('a protocol without a known checksum: offset -1, never verified, never writ
   l4SetChecksum(b, L3, L4, gre, 8);
   assert.deepEqual(b, before);
   assert.equal(l4ChecksumOk(b, L3, L4, gre, 8), false);
+  assert.equal(l4HdrLen(b, L4, gre), 0, 'no L4 header materialised for it');
 });
 
 test('RFC 9260: a DATA chunk length is 16 + the user data (no padding); other chunks are taken whole, padded to 4', () => {
