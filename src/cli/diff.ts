@@ -5,7 +5,7 @@ import type { IpvsDataplane } from '../compile/ipvs/dataplane.js';
 import { diffIpvsNode } from '../compile/ipvs/diff.js';
 import type { NodeDiff } from '../compile/node-diff.js';
 import { detectFormat, nodeStateFormats, type NodeStateFile } from '../compile/node-state.js';
-import { IpvsNodeDataplane } from '../compile/node-state-ipvs.js';
+import { IpvsNodeDataplane } from '../compile/ipvs/node-state.js';
 import { diffNftNode } from '../compile/nftables/diff.js';
 import { parseRulesetJson } from '../compile/nftables/json.js';
 import { parseRuleset } from '../compile/nftables/parse.js';

@@ -22,7 +22,7 @@ import { localAddressesOf } from './iptables/dataplane.js';
 import type { Ruleset } from './iptables/ruleset.js';
 import type { IpvsDataplane } from './ipvs/dataplane.js';
 import { ipvsFromDump } from './ipvs/index.js';
-import { IpvsNodeDataplane, virtualServiceAddresses } from './node-state-ipvs.js';
+import { IpvsNodeDataplane, virtualServiceAddresses } from './ipvs/node-state.js';
 
 export interface NodeStateFile {
   /** As given (for messages); '-' for standard input. */
@@ -162,7 +162,7 @@ function readIptables(iptables: readonly NodeStateFile[], sets: ReadonlyMap<stri
 
 /**
  * An IPVS node's ipvsadm (one file), ipset save and iptables-save as one dataplane
- * (node-state-ipvs.ts). Its virtual services are named after the cluster's Services, so the
+ * (ipvs/node-state.ts). Its virtual services are named after the cluster's Services, so the
  * cluster is needed, as for ipvsadm alone.
  */
 function loadIpvsNode(

@@ -8,7 +8,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_REDIRECT, newFirstPacket, newNatDecision, type ServiceDataplane } from '../compile/dataplane.js';
 import { IptablesDataplane } from '../compile/iptables/index.js';
-import { IpvsNodeDataplane } from '../compile/node-state-ipvs.js';
+import { IpvsNodeDataplane } from '../compile/ipvs/node-state.js';
 import { protocolName, servicePortName, type Cluster } from '../model/types.js';
 import { formatIp } from '../net/ipv4.js';
 import type { Protocol } from '../net/proto.js';

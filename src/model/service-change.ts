@@ -20,7 +20,7 @@ export function servicesUpTo(cluster: Cluster, count: number): Cluster {
   const services = cluster.services.slice(0, count);
   let ports = 0;
   for (const s of services) for (const p of s.ports) ports = Math.max(ports, p + 1);
-  const rows = ports === 0 ? 0 : cluster.ports[ports - 1].endpointStart + cluster.ports[ports - 1].endpointCount;
+  const rows = rowsOfPorts(cluster, ports);
   const e = cluster.endpoints;
   const endpoints: EndpointTable = {
     count: rows,
@@ -28,6 +28,13 @@ export function servicesUpTo(cluster: Cluster, count: number): Cluster {
     conditions: e.conditions.subarray(0, rows), zone: e.zone.subarray(0, rows), servicePort: e.servicePort.subarray(0, rows),
   };
   return { ...cluster, services, ports: cluster.ports.slice(0, ports), endpoints, dns: { ...cluster.dns, slices: cluster.dns.slices.slice(0, count) } };
+}
+
+/** Endpoint rows of the first `ports` Service ports (rows are grouped by port, in port order). */
+export function rowsOfPorts(cluster: Cluster, ports: number): number {
+  if (ports === 0) return 0;
+  const last = cluster.ports[ports - 1];
+  return last.endpointStart + last.endpointCount;
 }
 
 /** The cluster with Service `s` deleted (its index kept, as a Service kube-proxy skips). Cost: O(Services + endpoint rows) copies, the model's, not a dataplane's. */

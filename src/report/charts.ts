@@ -112,24 +112,25 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
     }
     if (rate !== undefined && churned.size > 0) {
       // The figures the chart shows, in words: whether each mode's latency grows with Services.
-      const growth = [...churned].map(([mode, cs]) => {
+      const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
+      const ends = new Map([...churned].map(([mode, cs]) => {
         const by = [...cs].sort((a, b) => a.services - b.services);
-        const lo = by[0]!;
-        const hi = by[by.length - 1]!;
-        const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
+        return [mode, { lo: by[0]!, hi: by[by.length - 1]!, points: by.length }] as const;
+      }));
+      const p99Growth = (mode: string): number | undefined => {
+        const e = ends.get(mode);
+        return e && e.points >= 2 ? p99(e.hi) / p99(e.lo) : undefined;
+      };
+      const growth = [...ends].map(([mode, { lo, hi, points }]) => {
         // Syncs applied by a recompile: every one without an in-place update, else those it could not write in place.
         const fallbacks = hi.counters?.churnRecompiles ?? 0;
         const recompiles = hi.counters?.measuredOneEndpointUpdate === 0
           ? '; each sync recompiles the node: no in-place update'
           : fallbacks > 0 ? `; ${formatCount(fallbacks)} of its syncs at ${formatCount(hi.services)} recompiled the node` : '';
-        return by.length < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99(hi) / p99(lo))}${recompiles})`;
+        return points < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99Growth(mode)!)}${recompiles})`;
       });
       const applies = [...churned].map(([mode, cs]) => kernelApplyText(modes.get(`kernel-${mode}`) ?? [], cs.map((c) => c.services))).filter((t) => t !== '');
       // The KEPs' claim (KEP-3453, KEP-3866): iptables mode's latency grows with Services, nftables' does not.
-      const p99Growth = (mode: string): number | undefined => {
-        const by = [...(churned.get(mode) ?? [])].sort((a, b) => a.services - b.services);
-        return by.length < 2 ? undefined : by[by.length - 1]!.churn!.programmingLatencyMs.p99 / by[0]!.churn!.programmingLatencyMs.p99;
-      };
       const ipt = p99Growth('iptables');
       const nft = p99Growth('nftables');
       const kep = ipt !== undefined && nft !== undefined

@@ -16,7 +16,7 @@ import { HOOK_PREROUTING } from '../../src/compile/dataplane.js';
 import { renderRules } from '../../src/compile/index.js';
 import { diffIpvsNode } from '../../src/compile/ipvs/diff.js';
 import { loadNodeState } from '../../src/compile/node-state.js';
-import { IpvsNodeDataplane } from '../../src/compile/node-state-ipvs.js';
+import { IpvsNodeDataplane } from '../../src/compile/ipvs/node-state.js';
 import { buildRuleset } from '../../src/compile/nftables/build.js';
 import { diffNftNode } from '../../src/compile/nftables/diff.js';
 import { parseRulesetJson, renderRulesetJson } from '../../src/compile/nftables/json.js';

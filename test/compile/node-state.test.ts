@@ -59,7 +59,7 @@ describe('kdp trace --node-state on kdp\'s own rendering gives the cluster trace
 });
 
 /**
- * An IPVS node read whole (ipvsadm + ipset save + iptables-save, node-state-ipvs.ts) against the
+ * An IPVS node read whole (ipvsadm + ipset save + iptables-save, ipvs/node-state.ts) against the
  * cluster's IPVS-mode trace, for every cross-mode probe: equal, except the probes below, each
  * with what the node's trace says instead and why. (A probe in neither is a failure, and so is a
  * listed probe that agrees: the list cannot go stale.)

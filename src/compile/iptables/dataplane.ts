@@ -122,7 +122,7 @@ export class IptablesDataplane implements ServiceDataplane {
   /** Foreign matches' view of the packet, overwritten per rule (see foreign.ts). */
   private readonly foreignPkt: ForeignPacket;
   /**
-   * On an IPVS node (node-state-ipvs.ts): the real server IPVS sends the walked packet to, between
+   * On an IPVS node (ipvs/node-state.ts): the real server IPVS sends the walked packet to, between
    * the hooks (port 0: none). Set only by decideBalanced/explainBalanced.
    */
   private lbIp = 0;
@@ -260,7 +260,7 @@ export class IptablesDataplane implements ServiceDataplane {
 
   /**
    * The general walk of a packet that IPVS sends to the real server `ip:port` on the way (an IPVS
-   * node's iptables rules around its virtual services, node-state-ipvs.ts): filter and nat
+   * node's iptables rules around its virtual services, ipvs/node-state.ts): filter and nat
    * POSTROUTING see the packet after IPVS's DNAT, as the kernel runs them.
    */
   decideBalanced(pkt: FirstPacket, ip: number, port: number, out: NatDecision): void {

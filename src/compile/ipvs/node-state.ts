@@ -18,11 +18,11 @@
 import {
   HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, VERDICT_UNKNOWN, newNatDecision,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane,
-} from './dataplane.js';
-import { formatIp } from '../net/ipv4.js';
-import type { IptablesDataplane } from './iptables/dataplane.js';
-import type { IpvsDataplane } from './ipvs/dataplane.js';
-import { portProtoKey, vsLive } from './ipvs/tables.js';
+} from '../dataplane.js';
+import { formatIp } from '../../net/ipv4.js';
+import type { IptablesDataplane } from '../iptables/dataplane.js';
+import type { IpvsDataplane } from './dataplane.js';
+import { portProtoKey, vsLive } from './tables.js';
 
 /** Addresses of every virtual service: kube-ipvs0's and the node's NodePort addresses. */
 export function virtualServiceAddresses(ipvs: IpvsDataplane): number[] {
