@@ -4,7 +4,7 @@
  * port name ("ns/svc:port", "ns/svc" when unnamed) followed by the lower-case protocol, and for
  * KUBE-SEP also the endpoint "ip:port". They must match a real node's, so users can diff dumps.
  */
-import { base32, sha256, utf8 } from '../sha256.js';
+import { nameHash } from '../sha256.js';
 
 export const kSvcPrefix = 'KUBE-SVC-';
 export const kSvlPrefix = 'KUBE-SVL-';
@@ -13,7 +13,7 @@ export const kFwPrefix = 'KUBE-FW-';
 export const kSepPrefix = 'KUBE-SEP-';
 
 export function portProtoHash(servicePortName: string, protocol: string): string {
-  return base32(sha256(utf8(servicePortName + protocol))).slice(0, 16);
+  return nameHash(servicePortName + protocol, 16);
 }
 
 export interface ServiceChainNames {
@@ -30,7 +30,7 @@ export function serviceChainNames(servicePortName: string, protocol: string): Se
 
 /** `endpoint` is "ip:port" as kube-proxy's BaseEndpointInfo.String() prints it. */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return kSepPrefix + base32(sha256(utf8(servicePortName + protocol + endpoint))).slice(0, 16);
+  return kSepPrefix + nameHash(servicePortName + protocol + endpoint, 16);
 }
 
 export function isServiceChainName(name: string): boolean {

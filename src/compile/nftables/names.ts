@@ -6,7 +6,7 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import type { Cluster, ServicePort } from '../../model/types.js';
-import { base32, sha256, utf8 } from '../sha256.js';
+import { nameHash } from '../sha256.js';
 import { protoName } from '../../net/proto.js';
 
 /** knftables.NameLengthMax (256) minus kube-proxy's chainNamePrefixLengthMax (16). */
@@ -20,7 +20,7 @@ export const kPrefixAffinity = 'affinity-';
 export const kPrefixFirewall = 'firewall-';
 
 export function hashAndTruncate(name: string): string {
-  const full = `${base32(sha256(utf8(name))).slice(0, 8)}-${name}`;
+  const full = `${nameHash(name, 8)}-${name}`;
   return full.length > kChainNameBaseLengthMax ? `${full.slice(0, kChainNameBaseLengthMax - 3)}...` : full;
 }
 
