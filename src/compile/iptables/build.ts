@@ -216,7 +216,7 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
     }
     const chain = b.chain(t, src);
     b.add(chain, spec);
-    chain.rules.unshift(chain.rules.pop() as RuleSpec);
+    chain.rules.unshift(chain.rules.pop()!);
   }
 
   // kube-proxy's restore input starts with these chain lines, in this order.

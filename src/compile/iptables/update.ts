@@ -130,7 +130,7 @@ function writePort(rs: Ruleset, keys: ScanKeys, w: PortWrite): number {
     // address or port, so every slot of the chain's room holds wildcard scan keys and the one past
     // the new end stops the scan (buildScanKeys), whatever the end was before.
     for (let i = 0; i < rules.length; i++) {
-      encodeRule(rs, start + i, c, rules[i], rs.ruleSeq[start + i], names);
+      encodeRule(rs, start + i, rs.chainTable[c], rs.chainPort[c], rules[i], rs.ruleSeq[start + i], names);
       setScanKeys(rs, keys, c, start + i);
     }
     const before = liveRules(rs, c);
