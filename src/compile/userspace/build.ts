@@ -37,6 +37,7 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   const proxyPort = new Uint16Array(portRoom);
   const epStart = new Uint32Array(portRoom);
   const epCount = new Uint32Array(portRoom);
+  const affinitySeconds = new Uint32Array(portRoom);
   const rows: number[] = [];
   const kinds: number[][] = [[], [], [], []];
   const spFirst: number[][] = [[], [], [], []];
@@ -62,6 +63,7 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
       );
     }
     proxyPort[p.index] = nextPort;
+    affinitySeconds[p.index] = affinityOf(svc);
     nextProxyPort[p.protocol] = nextPort + 1;
     // The Endpoints API's addresses: ready endpoints only; no topology, no traffic policy, no
     // terminating fallback (the userspace proxier predates all of them).
@@ -103,11 +105,16 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   const anyAffinity = cluster.services.some((s) => s.affinity.clientIP);
   const tables = {
     generation: newGeneration(),
-    proxyPort, epStart, epCount, epRows,
+    proxyPort, epStart, epCount, epRows, affinitySeconds,
     ruleKind, ruleIp, rulePort, ruleProto, ruleMatch, ruleServicePort, chainStart, chainEnd, chainGone: new Uint32Array(4), spRule,
     extent, nextProxyPort, ...ports, localAddrs, nodeIp, listenIp,
   };
   return userspaceDataplaneOver(cluster, node, tables, options.affinityCapacity ?? (anyAffinity ? kAffinityEntries : 16));
+}
+
+/** A Service's ClientIP affinity timeout (sessionAffinityConfig, at least 1 s), 0 without affinity. */
+export function affinityOf(svc: Service): number {
+  return svc.affinity.clientIP ? Math.max(1, svc.affinity.timeoutSeconds) : 0;
 }
 
 /** Affinity entries a node with a ClientIP Service keeps (16 without one). */

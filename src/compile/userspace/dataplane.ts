@@ -84,7 +84,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
   readonly generation: Int32Array;
 
   constructor(
-    /** Read for a Service's affinity and an endpoint's address: updateServices moves it to the changed cluster. */
+    /** Read for an endpoint's address and names (never by decide()): updateServices moves it to the changed cluster. */
     public cluster: Cluster,
     readonly node: number,
     readonly tables: UserspaceTables,
@@ -163,9 +163,10 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const t = this.tables;
     const n = t.epCount[sp];
     if (n === 0) return -1;
-    const svc = this.cluster.services[this.cluster.ports[sp].service];
-    const sticky = svc.affinity.clientIP;
-    const ttl = svc.affinity.timeoutSeconds;
+    // From the tables, not the cluster: a worker attached before a Service was added in place
+    // still holds the older cluster, which has no such port.
+    const ttl = t.affinitySeconds[sp];
+    const sticky = ttl !== 0;
     if (sticky) {
       const hit = t.affinity.lookup(sp, client, now, ttl);
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
@@ -220,7 +221,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     let proxied = 0;
     for (let i = 0; i < t.proxyPort.length; i++) if (t.proxyPort[i] !== 0) proxied++;
     const bytes = [t.proxyPort, t.epStart, t.epCount, t.epRows, t.rrIndex, t.ruleKind, t.ruleIp, t.rulePort, t.ruleProto, t.ruleMatch, t.ruleServicePort,
-      t.chainStart, t.chainEnd, t.chainGone, t.spRule, t.extent, t.nextProxyPort, t.nodePortBits]
+      t.affinitySeconds, t.chainStart, t.chainEnd, t.chainGone, t.spRule, t.extent, t.nextProxyPort, t.nodePortBits]
       .reduce((n, a) => n + a.byteLength, 0) + t.localAddrs.bytes + t.affinity.bytes;
     const portal = liveRules(t);
     return {

@@ -44,6 +44,8 @@ export interface UserspaceTables {
   readonly epStart: Uint32Array;
   readonly epCount: Uint32Array;
   readonly epRows: Int32Array;
+  /** Per service port: its Service's ClientIP affinity timeout in seconds, 0 without affinity. */
+  readonly affinitySeconds: Uint32Array;
   /** Round-robin cursor per service port (LoadBalancerRR state.index). */
   readonly rrIndex: Uint32Array;
   /**

@@ -24,13 +24,13 @@
  *
  * Cost: O(rules and endpoint rows of the changed Services' ports), plus the proxy ports skipped
  * over NodePorts; nothing per other Service. Measured (bench/compile/service-update.bench.js, 10
- * endpoints, shared 2-core machine): a Service added ~8 µs at 100 Services and ~11 µs at 30,000,
- * removed ~3-4 µs, against a full build of 1.2 ms and 158 ms.
+ * endpoints, shared 2-core machine, two runs): a Service added 6-8 µs at 100 Services and 11-14 µs
+ * at 30,000, removed 2-6 µs, against a full build of 0.6-1.2 ms and 158-204 ms.
  */
 import type { Cluster } from '../../model/types.js';
 import type { TableUpdate } from '../mode.js';
 import { beginUpdate, endUpdate } from '../table-generation.js';
-import { kAffinityEntries, portalRules } from './build.js';
+import { affinityOf, kAffinityEntries, portalRules } from './build.js';
 import type { UserspaceDataplane } from './dataplane.js';
 import { freeProxyPort, kGoneProto, protoBit, X_EP_ROWS, X_PORTS } from './tables.js';
 import { writeReadyRows } from './update.js';
@@ -102,7 +102,8 @@ export function updateUserspaceServices(dp: UserspaceDataplane, next: Cluster, a
     t.epStart[sp] = epStart;
     t.epCount[sp] = proxyPort === 0 ? 0 : writeReadyRows(next, sp, t.epRows, epStart);
     t.proxyPort[sp] = proxyPort;
-    written += 2 + t.epCount[sp];
+    t.affinitySeconds[sp] = proxyPort === 0 ? 0 : affinityOf(next.services[next.ports[sp].service]);
+    written += 3 + t.epCount[sp];
   }
   for (let k = 0; k < 4; k++) {
     const a = rules[k];
