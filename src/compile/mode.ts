@@ -191,7 +191,8 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
    * src/model/service-change.ts writes it: `added` are new Services appended past every index `dp`
    * knows, in order; `removed` keep their index as Services kube-proxy skips. After it, `dp`
    * decides as `compile(next, node)` would, up to the work a hash lookup counts (probe runs
-   * depend on the order keys came and went), test/properties/incremental-service.test.ts.
+   * depend on the order keys came and went) and what the real proxy keeps where a compile would
+   * renumber (Cilium's IDs, the userspace proxy's sockets), test/properties/incremental-service.test.ts.
    * Undefined: the tables have no room left for the change (or the mode cannot tell the
    * outcome without a full pass); nothing was written, and the caller recompiles the node.
    * Absent: the mode always recompiles for a Service added or removed.

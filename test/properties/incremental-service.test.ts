@@ -15,9 +15,11 @@
  *  - the seqlock word is even again after an update, and moved; an update that gives up
  *    (undefined: no room) wrote nothing, in either copy, and the caller recompiles;
  *  - the updated tables count what a fresh compile programs (Cilium: service-map entries used and
- *    needed, live frontends; IPVS: virtual and real servers, bound addresses, Maglev tables), and
- *    IPVS's print the same `ipvsadm -S -n`, `ipset save` and iptables-save text; Cilium's IDs
- *    (rev-NAT, backend) are kept by the update as the agent keeps them, so its listings differ.
+ *    needed, live frontends; IPVS: virtual and real servers, bound addresses, Maglev tables;
+ *    userspace: rules, proxy sockets), and IPVS's print the same `ipvsadm -S -n`, `ipset save` and
+ *    iptables-save text, userspace's the same iptables-save; Cilium's IDs (rev-NAT, backend) are
+ *    kept by the update as the agent keeps them, so its listings differ; the userspace proxy's
+ *    ports are held to what the proxier keeps (kKept), then compared through the fresh compile.
  * The oracle is the mode's own compile of the changed cluster.
  *
  * Runs in `npm test`: 60 scenarios per mode.
@@ -38,6 +40,7 @@ import { parseIp } from '../../src/net/ipv4.js';
 import { probesOf, sameDecisions } from '../helpers/incremental.js';
 import { renderIpvsadmSave, renderIpvsIptablesSave, type IpvsDataplane } from '../../src/compile/ipvs/index.js';
 import { renderIpsetSave } from '../../src/compile/ipvs/ipsets.js';
+import { renderUserspaceIptablesSave, type UserspaceDataplane } from '../../src/compile/userspace/index.js';
 
 const kRuns = runs(60);
 
@@ -45,6 +48,7 @@ const kRuns = runs(60);
 const kCounted: Readonly<Record<string, readonly string[]>> = {
   cilium: ['rules', 'chains', 'lbMapEntries', 'lbMapUnprogrammed'],
   ipvs: ['rules', 'virtualServices', 'realServers', 'boundAddresses', 'maglevTables'],
+  userspace: ['rules', 'chains', 'proxySockets', 'portalRules'],
 };
 
 /**
@@ -54,6 +58,33 @@ const kCounted: Readonly<Record<string, readonly string[]>> = {
  */
 const kTexts: Readonly<Record<string, (dp: ServiceDataplane) => string>> & { ipvs: (dp: ServiceDataplane) => string } = {
   ipvs: (dp) => [renderIpvsadmSave(dp as IpvsDataplane), renderIpsetSave(dp as IpvsDataplane), renderIpvsIptablesSave(dp as IpvsDataplane)].join('\n'),
+  userspace: (dp) => renderUserspaceIptablesSave(dp as UserspaceDataplane),
+};
+
+/**
+ * State an update keeps where a compile would renumber it, per mode: `before` takes it from the
+ * tables before the update; `kept` checks the updated tables' against the spec and writes it into
+ * a fresh compile, which is then the oracle for everything else. The userspace proxier never
+ * moves a live proxy socket (unmergeService closes a removed port's and releases its port), where
+ * a compile hands every port after a removed one out one lower: after the update, a port the
+ * tables had keeps its proxy port, a removed Service's ports have none, and a new port has the one
+ * a compile of the larger cluster hands it (the steps add before they remove).
+ */
+const kKept: Readonly<Record<string, { before(dp: ServiceDataplane): Uint16Array; kept(before: Uint16Array, updated: ServiceDataplane, fresh: ServiceDataplane, next: Cluster, removed: readonly number[]): string }>> = {
+  userspace: {
+    before: (dp) => (dp as UserspaceDataplane).tables.proxyPort.slice(0, (dp as UserspaceDataplane).tables.extent[0]),
+    kept: (before, updated, fresh, next, removed) => {
+      const gone = new Set(removed.flatMap((s) => next.services[s].ports));
+      const has = (updated as UserspaceDataplane).tables.proxyPort;
+      const oracle = (fresh as UserspaceDataplane).tables.proxyPort;
+      for (let sp = 0; sp < next.ports.length; sp++) {
+        const want = gone.has(sp) ? 0 : sp < before.length ? before[sp] : oracle[sp];
+        if (has[sp] !== want) return `service port ${sp} has proxy port ${has[sp]}, the proxier's would be ${want}`;
+        oracle[sp] = want;
+      }
+      return '';
+    },
+  },
 };
 
 function counted(dp: ServiceDataplane): string {
@@ -95,6 +126,7 @@ for (const mode of modeNames()) {
             const where = `${mode}, node ${node}, ${step.what}`;
             // Act
             const gen = updated.generation?.[0];
+            const keptBefore = kKept[mode]?.before(updated);
             const imageBytes = Buffer.from(new Uint8Array(image.tables.buffer)).toString('base64');
             const a = proxy.updateServices!(updated, step.next, step.added, step.removed);
             const b = proxy.updateServices!(writer, step.next, step.added, step.removed);
@@ -116,13 +148,19 @@ for (const mode of modeNames()) {
             // Assert
             // Decided from a clean state (a step's probes moved round-robin cursors and affinity).
             updated.reset();
-            const fresh = compileDataplane(step.next, mode, node);
+            const oracle = (dp: ServiceDataplane): ServiceDataplane => {
+              const fresh = compileDataplane(step.next, mode, node);
+              if (a !== undefined && keptBefore !== undefined) holds(kKept[mode].kept(keptBefore, dp, fresh, step.next, step.removed), where);
+              return fresh;
+            };
+            const fresh = oracle(updated);
             const probes = probesOf(sc, full, node, true);
             holds(counted(updated) === counted(fresh) ? '' : `updated tables count ${counted(updated)}, a fresh compile ${counted(fresh)}`, where);
             const text = kTexts[mode];
             if (text) holds(text(updated) === text(fresh) ? '' : `the updated tables print\n${text(updated)}\na fresh compile\n${text(fresh)}`, where);
             sameDecisions(updated, fresh, probes, where, true);
-            sameDecisions(dataplaneFromImage(step.next, image), compileDataplane(step.next, mode, node), probes, `${where}, a reader attached to the written image`, true);
+            const reader = dataplaneFromImage(step.next, image);
+            sameDecisions(reader, oracle(reader), probes, `${where}, a reader attached to the written image`, true);
           }
         }
       },

@@ -22,7 +22,7 @@ import { formatIp } from '../../net/ipv4.js';
 import { ExpiringTable } from '../tables/index.js';
 import { fibonacci32 } from '../../net/hash.js';
 import { portalRuleText } from './render.js';
-import { kEphemeralPortRange, M_DST_LOCAL, M_PHYSDEV_NOT_IN, type UserspaceTables } from './tables.js';
+import { kEphemeralPortRange, liveRules, M_DST_LOCAL, M_PHYSDEV_NOT_IN, type UserspaceTables } from './tables.js';
 
 /** The proxy's own connection to the endpoint, which the pipeline charges the copy cost for. */
 export interface ProxyConnection {
@@ -48,7 +48,8 @@ export const kUserspaceUdpBufferBytes = 4096;
 
 export interface UserspaceDataplane extends ServiceDataplane {
   readonly mode: 'userspace';
-  readonly cluster: Cluster;
+  /** The cluster the tables index into (updateServices moves it to the changed one). */
+  cluster: Cluster;
   readonly tables: UserspaceTables;
   /** The node address the proxy listens on for host portals and dials endpoints from. */
   readonly nodeIp: number;
@@ -83,7 +84,8 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
   readonly generation: Int32Array;
 
   constructor(
-    readonly cluster: Cluster,
+    /** Read for an endpoint's address and names (never by decide()): updateServices moves it to the changed cluster. */
+    public cluster: Cluster,
     readonly node: number,
     readonly tables: UserspaceTables,
   ) {
@@ -112,7 +114,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     // The portal chain is linear, as the userspace proxier's KUBE-PORTALS-* rules are: the scan
     // compares the destination first, and reads the rest only for the rules that could match.
     const start = t.chainStart[portals];
-    const end = t.chainStart[portals + 1];
+    const end = t.chainEnd[portals];
     for (let i = start; i < end; i++) {
       if (ruleIp[i] !== dst) continue;
       if (t.rulePort[i] !== port || t.ruleProto[i] !== proto) continue;
@@ -127,7 +129,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
       const np = container ? 2 : 3;
       const rulePort = t.rulePort;
       const ruleProto = t.ruleProto;
-      for (let i = t.chainStart[np]; i < t.chainStart[np + 1]; i++) {
+      for (let i = t.chainStart[np]; i < t.chainEnd[np]; i++) {
         scanned++;
         if (rulePort[i] === port && ruleProto[i] === proto) {
           this.scanned = scanned;
@@ -161,9 +163,10 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const t = this.tables;
     const n = t.epCount[sp];
     if (n === 0) return -1;
-    const svc = this.cluster.services[this.cluster.ports[sp].service];
-    const sticky = svc.affinity.clientIP;
-    const ttl = svc.affinity.timeoutSeconds;
+    // From the tables, not the cluster: a worker attached before a Service was added in place
+    // still holds the older cluster, which has no such port.
+    const ttl = t.affinitySeconds[sp];
+    const sticky = ttl !== 0;
     if (sticky) {
       const hit = t.affinity.lookup(sp, client, now, ttl);
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
@@ -217,16 +220,18 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const t = this.tables;
     let proxied = 0;
     for (let i = 0; i < t.proxyPort.length; i++) if (t.proxyPort[i] !== 0) proxied++;
-    const bytes = [t.proxyPort, t.epStart, t.epCount, t.epRows, t.rrIndex, t.ruleKind, t.ruleIp, t.rulePort, t.ruleProto, t.ruleMatch, t.ruleServicePort, t.chainStart]
+    const bytes = [t.proxyPort, t.epStart, t.epCount, t.epRows, t.rrIndex, t.ruleKind, t.ruleIp, t.rulePort, t.ruleProto, t.ruleMatch, t.ruleServicePort,
+      t.affinitySeconds, t.chainStart, t.chainEnd, t.chainGone, t.spRule, t.extent, t.nextProxyPort, t.nodePortBits]
       .reduce((n, a) => n + a.byteLength, 0) + t.localAddrs.bytes + t.affinity.bytes;
+    const portal = liveRules(t);
     return {
       mode: 'userspace',
       // Portal rules, the five jumps from built-in chains, one KUBE-NODEPORT-NON-LOCAL accept per NodePort.
-      rules: t.ruleCount + 5 + (t.chainStart[3] - t.chainStart[2]),
+      rules: portal + 5 + liveRules(t, 2),
       chains: 5,
       tableBytes: bytes,
       proxySockets: proxied,
-      portalRules: t.ruleCount,
+      portalRules: portal,
     };
   }
 }

@@ -6,6 +6,7 @@ import { renderUserspaceIptablesSave } from './render.js';
 import { kUserspaceSharedClasses, userspaceFromShared, userspaceShared, type UserspaceShared } from './shared.js';
 import { userspaceOneEndpointSync } from './sync.js';
 import { updateUserspaceEndpoints } from './update.js';
+import { updateUserspaceServices } from './update-services.js';
 
 /** The userspace proxy as a record: a linear scan of portal rules, and a proxy that copies bytes. */
 export const userspaceMode: ProxyMode<UserspaceDataplane> = {
@@ -18,6 +19,7 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   attach: (cluster, shared) => userspaceFromShared(cluster, shared as UserspaceShared),
   syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => userspaceOneEndpointSync(prev, next, node, clock),
   updateEndpoints: updateUserspaceEndpoints,
+  updateServices: updateUserspaceServices,
   // The proxy's round-robin cursor moves with every connection.
   // The userspace proxier hands endpoint changes to LoadBalancerRR.OnEndpointsUpdate as they
   // arrive (pkg/proxy/userspace/roundrobin.go, until v1.25): no sync loop for endpoints.

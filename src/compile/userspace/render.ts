@@ -7,7 +7,7 @@
 import { formatIp } from '../../net/ipv4.js';
 import { servicePortName } from '../../model/types.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
-import type { UserspaceRules } from './tables.js';
+import { kGoneProto, NODEPORT_CONTAINER, type UserspaceRules } from './tables.js';
 import { protoName } from '../../net/proto.js';
 
 const kChains = ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'] as const;
@@ -40,9 +40,10 @@ export function userspaceIptablesTables(dp: UserspaceRules): SaveTable[] {
     '-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain" -j KUBE-NODEPORT-HOST',
   ];
   const filter: string[] = ['-A INPUT -m comment --comment "Ensure that non-local NodePort traffic can flow" -j KUBE-NODEPORT-NON-LOCAL'];
-  for (let i = 0; i < t.ruleCount; i++) {
+  for (let k = 0; k < 4; k++) for (let i = t.chainStart[k]; i < t.chainEnd[k]; i++) {
+    if (t.ruleProto[i] === kGoneProto) continue;
     nat.push(portalRuleText(dp, i));
-    if (t.ruleKind[i] === 2) {
+    if (k === NODEPORT_CONTAINER) {
       // iptablesNonLocalNodePortArgs: after REDIRECT, INPUT sees the proxy port.
       const port = dp.cluster.ports[t.ruleServicePort[i]];
       const proto = protoName(port.protocol);
