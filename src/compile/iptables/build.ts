@@ -431,7 +431,7 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
         // The KUBE-SEP- chains it jumps to are declared below, each reachable row's (a superset).
         const c = natChainLine(chain, pi);
         const keep = c.rules.length;
-        for (const spec of endpointJumpRules(svc, name, rows, large, sepName, hostPort)) emit(chain, spec);
+        for (const spec of endpointJumpRules(svc, name, rows, large, sepName, hostPort)) b.add(c, spec);
         if (spareRows === undefined || plan === undefined) return;
         const held = new Set(rows);
         b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, hostPort));
@@ -446,7 +446,8 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
       for (const row of plan ? plan.rows : cats.allReachable) {
         const sep = sepName(row);
         const live = reachable === undefined || reachable.has(row);
-        natChainLine(sep, pi).live = live;
+        const c = natChainLine(sep, pi);
+        c.live = live;
         const masq: RuleSpec = { order: [], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
         const dnat: RuleSpec = { order: [], proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
         if (!large) {
@@ -460,8 +461,8 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
           dnat.order.push(TOK_RECENT);
         }
         dnat.order.push(TOK_PROTO);
-        emit(sep, masq);
-        emit(sep, dnat);
+        b.add(c, masq);
+        b.add(c, dnat);
       }
     }
   }
