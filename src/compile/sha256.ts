@@ -119,16 +119,17 @@ export function sha256(data: Uint8Array): Uint8Array {
 export function nameHash(text: string, chars: number): string {
   ensureScratch(text.length * 3); // UTF-8 takes at most three bytes per UTF-16 unit
   digestScratch(utf8Into(text, scratch));
-  // Five bits a character, most significant first, across the big-endian state words.
-  let out = '';
+  // Five bits a character, most significant first, across the big-endian state words; the
+  // characters are made into one string at the end (appending them one by one made a string each).
+  const codes = (kCodes[chars] ??= new Uint16Array(chars));
   for (let i = 0; i < chars; i++) {
     const bit = i * 5;
     const word = bit >>> 5;
     const shift = bit & 31;
     const v = shift <= 27 ? (kH[word] >>> (27 - shift)) & 31 : ((kH[word] << (shift - 27)) | (kH[word + 1] >>> (59 - shift))) & 31;
-    out += kBase32[v];
+    codes[i] = kBase32Codes[v];
   }
-  return out;
+  return String.fromCharCode.apply(null, codes as unknown as number[]);
 }
 
 export function sha256Hex(text: string): string {
@@ -138,6 +139,9 @@ export function sha256Hex(text: string): string {
 }
 
 const kBase32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const kBase32Codes = Uint16Array.from(kBase32, (c) => c.charCodeAt(0));
+/** The characters nameHash makes, before they become its string: a buffer per length asked for. */
+const kCodes: Uint16Array[] = [];
 
 /** RFC 4648 base32 with `=` padding, as Go's `base32.StdEncoding`. */
 export function base32(bytes: Uint8Array): string {

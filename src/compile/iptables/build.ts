@@ -136,31 +136,29 @@ export function endpointJumpRules(svc: Service, name: string, rows: readonly num
   if (svc.affinity.clientIP) {
     for (const row of rows) {
       const sep = sepName(row);
-      const spec: RuleSpec = { order: [], recent: { name: sep, check: true, seconds: svc.affinity.timeoutSeconds, reap: true }, target: T_JUMP, jump: sep, inRestore: true };
-      if (!large) {
-        spec.comment = `${name} -> ${hostPort(row)}`;
-        spec.order.push(TOK_COMMENT);
-      }
-      spec.order.push(TOK_RECENT);
+      // Order arrays are written whole: one that grows by push takes room for 17 tokens.
+      const spec: RuleSpec = { order: large ? [TOK_RECENT] : [TOK_COMMENT, TOK_RECENT], recent: { name: sep, check: true, seconds: svc.affinity.timeoutSeconds, reap: true }, target: T_JUMP, jump: sep, inRestore: true };
+      if (!large) spec.comment = `${name} -> ${hostPort(row)}`;
       out.push(spec);
     }
   }
   const count = rows.length;
   for (let i = 0; i < count; i++) {
     const row = rows[i];
-    const spec: RuleSpec = { order: [], target: T_JUMP, jump: sepName(row), inRestore: true };
-    if (!large) {
-      spec.comment = `${name} -> ${hostPort(row)}`;
-      spec.order.push(TOK_COMMENT);
-    }
-    if (i < count - 1) {
-      // kube-proxy prints 1/(n-i) with %0.10f; iptables parses that text.
-      spec.probability = Number((1 / (count - i)).toFixed(10));
-      spec.order.push(TOK_STATISTIC);
-    }
+    const drawn = i < count - 1;
+    const order = large ? (drawn ? [TOK_STATISTIC] : []) : drawn ? [TOK_COMMENT, TOK_STATISTIC] : [TOK_COMMENT];
+    const spec: RuleSpec = { order, target: T_JUMP, jump: sepName(row), inRestore: true };
+    if (!large) spec.comment = `${name} -> ${hostPort(row)}`;
+    if (drawn) spec.probability = probabilityWritten(count - i);
     out.push(spec);
   }
   return out;
+}
+
+/** 1/k as kube-proxy prints it (%0.10f) and iptables parses that text back, once per k. */
+const kProbabilityWritten: number[] = [];
+function probabilityWritten(k: number): number {
+  return (kProbabilityWritten[k] ??= Number((1 / k).toFixed(10)));
 }
 
 function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: boolean): { rules: Ruleset; plans: RoomPlan[]; large: boolean } {
@@ -448,19 +446,12 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
         const live = reachable === undefined || reachable.has(row);
         const c = natChainLine(sep, pi);
         c.live = live;
-        const masq: RuleSpec = { order: [], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
-        const dnat: RuleSpec = { order: [], proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
-        if (!large) {
-          masq.comment = dnat.comment = name;
-          masq.order.push(TOK_COMMENT);
-          dnat.order.push(TOK_COMMENT);
-        }
-        masq.order.push(TOK_SRC);
-        if (svc.affinity.clientIP) {
-          dnat.recent = { name: sep, check: false, seconds: 0, reap: false };
-          dnat.order.push(TOK_RECENT);
-        }
-        dnat.order.push(TOK_PROTO);
+        const affinity = svc.affinity.clientIP;
+        const masq: RuleSpec = { order: large ? [TOK_SRC] : [TOK_COMMENT, TOK_SRC], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
+        const dnatOrder = large ? (affinity ? [TOK_RECENT, TOK_PROTO] : [TOK_PROTO]) : affinity ? [TOK_COMMENT, TOK_RECENT, TOK_PROTO] : [TOK_COMMENT, TOK_PROTO];
+        const dnat: RuleSpec = { order: dnatOrder, proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
+        if (!large) masq.comment = dnat.comment = name;
+        if (affinity) dnat.recent = { name: sep, check: false, seconds: 0, reap: false };
         b.add(c, masq);
         b.add(c, dnat);
       }
