@@ -260,6 +260,8 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
   }
   const large = totalEndpoints > kLargeClusterEndpointsThreshold;
   const { ip: epIp, port: epPort } = cluster.endpoints;
+  // Each endpoint's jump and KUBE-SEP- pair, and a port's dozen rules at most (affinity adds more: the store grows).
+  b.reserve(3 * totalEndpoints + 12 * cluster.ports.length + 64);
 
   for (const svc of cluster.services) {
     if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;

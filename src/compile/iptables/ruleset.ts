@@ -601,6 +601,11 @@ export class RuleStore implements RuleColumns {
     return id;
   }
 
+  /** Room for `rules` rules in all, so that a compile that knows its size copies no column as it grows. */
+  reserve(rules: number): void {
+    if (rules > this.ruleFlags.length) this.grow(rules);
+  }
+
   /** Encodes `spec` of a chain of `table` owned by `port` into the next slot, and returns it. Amortized O(1). */
   add(table: number, port: number, spec: RuleSpec, seq: number): number {
     const r = this.count++;
@@ -643,6 +648,11 @@ export class RulesetBuilder {
       c.inRestore = true;
     }
     return c;
+  }
+
+  /** Room for about `rules` rules (a hint: the store still grows past it). */
+  reserve(rules: number): void {
+    this.store.reserve(rules);
   }
 
   /** Appends `spec` to chain c, encoded now (the spec is not kept). */
