@@ -14,7 +14,9 @@ import { servicePortName, type Cluster, type ServicePort } from '../../model/typ
 import { localDetector } from '../local-detector.js';
 import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
-import { endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortChainBase, servicePortKey, servicePortKeyOfName } from './names.js';
+import {
+  endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortChainBase, servicePortKey, servicePortKeyOfName, type PortNames,
+} from './names.js';
 import { ruleText } from './rule-text.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
 import { kHooks } from './ruleset.js';
@@ -161,6 +163,30 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyM
     if (affinity) sets.push(kPrefixAffinity + eb);
   }
   return { chains, sets };
+}
+
+/**
+ * A port's name bases read back from its room in `p` (roomNames' order), so that an update hashes
+ * nothing: rows of one address and port share an endpoint chain, as their names are one hash.
+ * Cost: O(the port's rows), one Map entry per distinct endpoint.
+ */
+export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): PortNames {
+  const w = port * kRoomStride;
+  const chain0 = p.room![w + ROOM_CHAIN];
+  const end = chain0 + p.room![w + ROOM_CHAINS];
+  const sp = cluster.ports[port];
+  const ep = cluster.endpoints;
+  const byEndpoint = new Map<number, string>();
+  const rows = new Array<string>(sp.endpointCount);
+  let next = chain0 + 4;
+  for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) {
+    const key = ep.ip[r] * 0x10000 + ep.port[r];
+    let name = byEndpoint.get(key);
+    if (name === undefined) byEndpoint.set(key, (name = p.chainNames[next++].slice(kPrefixEndpoint.length)));
+    rows[r - sp.endpointStart] = name;
+  }
+  if (next !== end) throw new InvalidArgumentError(`nftables: Service port ${port}'s room holds ${end - chain0 - 4} endpoint chains for ${next - chain0 - 4} endpoints (its rows changed since the compile)`);
+  return { base: p.chainNames[chain0].slice(kPrefixService.length), endpointBase: (row) => rows[row - sp.endpointStart] };
 }
 
 /**
