@@ -15,7 +15,8 @@
  *  - the seqlock word is even again after an update, and moved; an update that gives up
  *    (undefined: no room) wrote nothing, in either copy, and the caller recompiles;
  *  - the updated tables count what a fresh compile programs (Cilium: service-map entries used and
- *    needed, live frontends; IPVS: virtual and real servers, bound addresses, Maglev tables), and
+ *    needed, live frontends; IPVS: virtual and real servers, bound addresses, Maglev tables;
+ *    nftables: live chains and their rules, map elements, live sets and their elements), and
  *    IPVS's print the same `ipvsadm -S -n`, `ipset save` and iptables-save text; Cilium's IDs
  *    (rev-NAT, backend) are kept by the update as the agent keeps them, so its listings differ.
  * The oracle is the mode's own compile of the changed cluster.
@@ -45,6 +46,7 @@ const kRuns = runs(60);
 const kCounted: Readonly<Record<string, readonly string[]>> = {
   cilium: ['rules', 'chains', 'lbMapEntries', 'lbMapUnprogrammed'],
   ipvs: ['rules', 'virtualServices', 'realServers', 'boundAddresses', 'maglevTables'],
+  nftables: ['rules', 'chains', 'mapElements', 'sets', 'setElements'],
 };
 
 /**

@@ -27,7 +27,7 @@ import {
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
 
-type Objects = ReturnType<typeof buildServicePortObjects>;
+export type Objects = ReturnType<typeof buildServicePortObjects>;
 
 export function updateNftablesEndpoints(dp: NftablesDataplane, next: Cluster, changedServices: readonly number[]): TableUpdate {
   const p = dp.program;
@@ -47,11 +47,15 @@ export function updateNftablesEndpoints(dp: NftablesDataplane, next: Cluster, ch
   } finally {
     endUpdate(p.generation);
   }
+  dp.cluster = next;
   return { entriesWritten: written };
 }
 
-/** The port's objects over its room: every chain slot rewritten (spare ones emptied), then its map keys. */
-function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects): number {
+/**
+ * The port's objects over its room: every chain slot rewritten (spare ones emptied), then its map
+ * keys (each reserved: update-services.ts reserves a new port's before it writes).
+ */
+export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: Objects): number {
   const room = p.room!;
   const w = sp * kRoomStride;
   const chain0 = room[w + ROOM_CHAIN];
