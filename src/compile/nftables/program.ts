@@ -432,7 +432,9 @@ export class RuleEncoder {
  * The ruleset's typed arrays. With `room` (kdp's own compile, never a parsed dump), each Service
  * port kube-proxy proxies gets a block of chains, rules, matches, CIDRs, numgen targets and
  * affinity sets sized for anything its endpoints can come to need (roomNames, roomCaps), and its
- * map keys are reserved in the verdict maps, so that update.ts can rewrite it in place.
+ * map keys are reserved in the verdict maps, so that update.ts can rewrite it in place; past every
+ * port's room, spare ports, chains, sets, rules, code words, CIDRs and map slots (withRoom,
+ * NftProgram.used) take Services added in place (update-services.ts).
  */
 export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions): NftProgram {
   const mapIndex = new Map<string, number>();
@@ -749,7 +751,7 @@ export function portKeys(cluster: Cluster, port: number, each: (maps: readonly s
 const kIpMaps = ['service-ips', 'no-endpoint-services'];
 const kNodePortMaps = ['service-nodeports', 'no-endpoint-nodeports'];
 const kFirewallMaps = ['firewall-ips'];
-export const kClusterIpKey = 0xffffffff;
+const kClusterIpKey = 0xffffffff;
 
 function reservedKeys(cluster: Cluster, map: string): number {
   let n = 0;
