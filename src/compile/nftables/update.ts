@@ -13,7 +13,9 @@
  * rule texts it decoded (explain only; its decisions read the shared arrays).
  * Cost: O(rows of the changed ports) to build and write; nothing per Service. Names are read back
  * from the port's room (roomPortNames), not hashed again: a SHA-256 per endpoint chain, numgen
- * target and affinity set was three quarters of the update (profile of 2026-12-03).
+ * target and affinity set was three quarters of the update (profile of 2026-12-03). Measured
+ * (src/replay/sync-cost.ts's median of 7, cells of 10, 100 and 30,000 Services in one process):
+ * ~119 µs at 100 and ~59 µs at 30,000, from ~173 and ~279 µs; the first calls run unoptimised.
  */
 import { InvalidArgumentError } from '../../errors.js';
 import type { Cluster } from '../../model/types.js';
