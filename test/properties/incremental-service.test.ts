@@ -16,7 +16,8 @@
  *    (undefined: no room) wrote nothing, in either copy, and the caller recompiles;
  *  - the updated tables count what a fresh compile programs (Cilium: service-map entries used and
  *    needed, live frontends; IPVS: virtual and real servers, bound addresses, Maglev tables;
- *    userspace: rules, proxy sockets), and IPVS's print the same `ipvsadm -S -n`, `ipset save` and
+ *    userspace: rules, proxy sockets; nftables: live chains and their rules, map elements, live
+ *    sets and their elements), and IPVS's print the same `ipvsadm -S -n`, `ipset save` and
  *    iptables-save text, userspace's the same iptables-save; Cilium's IDs (rev-NAT, backend) are
  *    kept by the update as the agent keeps them, so its listings differ; the userspace proxy's
  *    ports are held to what the proxier keeps (kKept), then compared through the fresh compile.
@@ -49,6 +50,7 @@ const kCounted: Readonly<Record<string, readonly string[]>> = {
   cilium: ['rules', 'chains', 'lbMapEntries', 'lbMapUnprogrammed'],
   ipvs: ['rules', 'virtualServices', 'realServers', 'boundAddresses', 'maglevTables'],
   userspace: ['rules', 'chains', 'proxySockets', 'portalRules'],
+  nftables: ['rules', 'chains', 'mapElements', 'sets', 'setElements'],
 };
 
 /**

@@ -27,14 +27,14 @@ import {
   usesLocalEndpoints,
 } from '../topology.js';
 import {
-  endpointChainBase,
+  hashedPortNames,
   kPrefixAffinity,
   kPrefixEndpoint,
   kPrefixExternal,
   kPrefixFirewall,
   kPrefixLocal,
   kPrefixService,
-  servicePortChainBase,
+  type PortNames,
 } from './names.js';
 import { kTableName, type BaseChainSpec, type Chain, type MapElement, type MapKey, type Match, type NftMap, type NftSet, type Rule, type Ruleset, type Verdict } from './ruleset.js';
 
@@ -210,7 +210,7 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   for (const port of cluster.ports) {
     const svc = cluster.services[port.service];
     if (svc.clusterIPs.length === 0) continue; // headless / ExternalName: not a service kube-proxy proxies
-    writeServicePort(b, cluster, port, node, det, ifname, nodeIP, clusterIps, { noEpSvc, noEpNp, fwIps, svcIps, svcNps });
+    writeServicePort(b, cluster, port, node, det, ifname, nodeIP, clusterIps, { noEpSvc, noEpNp, fwIps, svcIps, svcNps }, hashedPortNames(cluster, port));
   }
 
   const chains: Chain[] = [...b.chains.values()];
@@ -220,15 +220,16 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
 /**
  * One Service port's objects alone, as buildRuleset writes them for it: its chains (by name, in
  * creation order) and its elements of each verdict map (by map name). What an in-place endpoint
- * update (update.ts) writes into the port's room in a compiled program. Cost: O(the port's rows).
+ * update (update.ts) writes into the port's room in a compiled program, with the names its room
+ * already holds (`names`), so that nothing is hashed again. Cost: O(the port's rows).
  */
-export function buildServicePortObjects(cluster: Cluster, node: number, port: ServicePort): { readonly chains: ReadonlyMap<string, readonly Rule[]>; readonly elements: ReadonlyMap<string, readonly MapElement[]> } {
+export function buildServicePortObjects(cluster: Cluster, node: number, port: ServicePort, names: PortNames = hashedPortNames(cluster, port)): { readonly chains: ReadonlyMap<string, readonly Rule[]>; readonly elements: ReadonlyMap<string, readonly MapElement[]> } {
   const b = new Builder();
   const det = localDetector(cluster, node);
   const ifname = cluster.proxy.detectLocalMode === 'InterfaceNamePrefix' ? `${kInterfacePrefix}*` : kBridgeInterface;
   const nodeIP = cluster.nodes[node]?.internalIPs[0] ?? -1;
   const m: Maps = { noEpSvc: [], noEpNp: [], fwIps: [], svcIps: [], svcNps: [] };
-  writeServicePort(b, cluster, port, node, det, ifname, nodeIP, [], m);
+  writeServicePort(b, cluster, port, node, det, ifname, nodeIP, [], m, names);
   const chains = new Map<string, readonly Rule[]>();
   for (const [name, c] of b.chains) chains.set(name, c.rules);
   const elements = new Map<string, readonly MapElement[]>([
@@ -259,12 +260,13 @@ function writeServicePort(
   nodeIP: number,
   clusterIps: number[],
   m: Maps,
+  names: PortNames,
 ): void {
   const svc = cluster.services[port.service];
   const proto = port.protocol;
   const clusterIP = svc.clusterIPs[0];
   const nameString = servicePortName(cluster, port);
-  const base = servicePortChainBase(cluster, port);
+  const base = names.base;
   const clusterPolicyChain = kPrefixService + base;
   const localPolicyChain = kPrefixLocal + base;
   const externalChain = kPrefixExternal + base;
@@ -272,8 +274,8 @@ function writeServicePort(
   const cat = categorizeEndpoints(cluster, port, node);
   const hasEndpoints = cat.hasAnyEndpoints;
   const affinity = svc.affinity.clientIP;
-  const epChain = (row: number): string => kPrefixEndpoint + endpointChainBase(cluster, port, row);
-  const affSet = (row: number): string => kPrefixAffinity + endpointChainBase(cluster, port, row);
+  const epChain = (row: number): string => kPrefixEndpoint + names.endpointBase(row);
+  const affSet = (row: number): string => kPrefixAffinity + names.endpointBase(row);
 
   for (const row of cat.allReachable) b.chain(epChain(row));
   const usesClusterPolicyChain = cat.cluster.length > 0 && usesClusterEndpoints(svc, port);

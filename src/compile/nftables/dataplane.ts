@@ -31,6 +31,7 @@ import {
   type NftProgram,
 } from './program.js';
 import { verdictText } from './rule-text.js';
+import type { Cluster } from '../../model/types.js';
 
 import { createDecide, H_FORWARD, H_INPUT, H_OUTPUT, H_POSTROUTING, H_PREROUTING, isLocalAddress, kMaxDepth, R_CONTINUE, R_DROP, R_REJECT } from './decide.js';
 
@@ -50,6 +51,11 @@ export class NftablesDataplane implements ServiceDataplane {
   readonly affinityCapacity: number;
   /** The program's seqlock word, which update.ts writes under (decideConsistent reads it per first packet). */
   readonly generation: Int32Array;
+  /**
+   * The cluster the tables hold now (kdp's own compile and an attach to its image; in-place updates
+   * move it on): a Service removed in place finds its keys in it. Absent for a parsed dump.
+   */
+  cluster?: Cluster;
   private readonly affinity: ExpiringTable;
   private readonly stackPc = new Int32Array(kMaxDepth);
   private readonly stackEnd = new Int32Array(kMaxDepth);

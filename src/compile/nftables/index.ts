@@ -17,6 +17,7 @@ import { renderRuleset, rulesetChunks } from './render.js';
 import { kNftSharedClasses, nftablesFromShared, nftablesShared, type NftablesShared } from './shared.js';
 import { fullSync, nftablesOneEndpointSync, planSync } from './sync.js';
 import { updateNftablesEndpoints } from './update.js';
+import { updateNftablesServices } from './update-services.js';
 
 export interface NftablesOptions {
   /** Index into `Cluster.nodes` of the node the rules are for. */
@@ -43,7 +44,9 @@ export function dataplaneFromRuleset(ruleset: Ruleset, cluster: Cluster, options
 
 export function compileNftables(cluster: Cluster, options: NftablesOptions): NftablesDataplane {
   checkNode(cluster, options);
-  return dataplaneFromRuleset(buildRuleset(cluster, { node: options.node }), cluster, options, true);
+  const dp = dataplaneFromRuleset(buildRuleset(cluster, { node: options.node }), cluster, options, true);
+  dp.cluster = cluster;
+  return dp;
 }
 
 /** A dataplane from `nft list table ip kube-proxy` text, resolved against the cluster it came from. */
@@ -75,9 +78,14 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
   },
   sharedClasses: kNftSharedClasses,
   shared: nftablesShared,
-  attach: (_cluster, shared) => nftablesFromShared(shared as NftablesShared),
+  attach: (cluster, shared) => {
+    const dp = nftablesFromShared(shared as NftablesShared);
+    if (dp.program.room) dp.cluster = cluster;
+    return dp;
+  },
   syncOneEndpoint: (_prev, cluster, next, node, _changed, clock) => nftablesOneEndpointSync(cluster, next, node, clock),
   updateEndpoints: updateNftablesEndpoints,
+  updateServices: updateNftablesServices,
   // Kubernetes v1.33, pkg/proxy/nftables/proxier.go: NewProxier builds
   // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
   // time.Hour, burstSyncs = 2); minSyncPeriod defaults to 1 s.

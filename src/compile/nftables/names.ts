@@ -40,6 +40,29 @@ export function endpointChainBase(cluster: Cluster, port: ServicePort, row: numb
 }
 
 /**
+ * A Service port's name bases, as build.ts's writeServicePort asks for them: its chains' base and
+ * each endpoint row's. A row's base is asked for by each of its chain's rules, its numgen target
+ * and its affinity set, and each is a SHA-256.
+ */
+export interface PortNames {
+  readonly base: string;
+  endpointBase(row: number): string;
+}
+
+/** Names hashed as kube-proxy hashes them, each row's once. Cost: one SHA-256 per row asked for. */
+export function hashedPortNames(cluster: Cluster, port: ServicePort): PortNames {
+  const rows = new Map<number, string>();
+  return {
+    base: servicePortChainBase(cluster, port),
+    endpointBase: (row) => {
+      let name = rows.get(row);
+      if (name === undefined) rows.set(row, (name = endpointChainBase(cluster, port, row)));
+      return name;
+    },
+  };
+}
+
+/**
  * The service-port key of a kube-proxy service/endpoint chain or affinity set name, or '' for
  * the fixed chains (none of which contains "/", as kube-proxy's isServiceChainName relies on).
  */

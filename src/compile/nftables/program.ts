@@ -14,8 +14,12 @@ import { servicePortName, type Cluster, type ServicePort } from '../../model/typ
 import { localDetector } from '../local-detector.js';
 import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
-import { endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortChainBase, servicePortKey, servicePortKeyOfName } from './names.js';
+import { withRoom } from '../tables/capacity.js';
+import {
+  endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortChainBase, servicePortKey, servicePortKeyOfName, type PortNames,
+} from './names.js';
 import { ruleText } from './rule-text.js';
+import { kSetClusterIps } from './build.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
 import { kHooks } from './ruleset.js';
 
@@ -115,6 +119,13 @@ export interface NftProgram {
   readonly room?: Int32Array;
   /** Chains before the first port's room (the fixed ones kube-proxy's setupNFTables makes). */
   readonly fixedChains: number;
+  /**
+   * With `room`: what Services added in place (update-services.ts) have taken of the spare room
+   * compileProgram left past everything (withRoom), U_* words: ports known, chain and set slots,
+   * rule ids, code words and CIDRs used, and whether every map key and ClusterIP is one port's
+   * (then a removed Service's keys can leave the maps without asking which other port has them).
+   */
+  readonly used?: Int32Array;
   /** The seqlock word (table-generation.ts) in-place updates write under. */
   readonly generation: Int32Array;
 }
@@ -133,6 +144,28 @@ export const ROOM_SET = 8;
 export const ROOM_SETS = 9;
 export const kRoomStride = 10;
 
+// NftProgram.used
+export const U_PORTS = 0;
+export const U_CHAINS = 1;
+export const U_SETS = 2;
+export const U_RULES = 3;
+export const U_CODE = 4;
+export const U_CIDRS = 5;
+export const U_EXCLUSIVE_KEYS = 6;
+export const U_CLUSTER_IPS_SET = 7; // cluster-ips' set slot (-1: none)
+const kUsedWords = 8;
+
+/**
+ * Spare room for Services added in place, besides withRoom's eighth: in a small cluster, about
+ * eight Services of two ports and ten endpoints (a port takes 4 + 10 chains, ~30 rules, ~370 code
+ * words), so that sync-cost.ts's seven adds fit; ~100 KB of typed arrays and name slots.
+ */
+const kSpareChains = 256;
+const kSpareRules = 1024;
+const kSpareCode = 8192;
+const kSpareCidrs = 256;
+const kSparePorts = 32;
+
 /** The maps whose elements an endpoint change can add or take away, keyed as their kind reads. */
 const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
   ['service-ips', 'ip'],
@@ -146,7 +179,7 @@ const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
  * external and firewall chains and one endpoint chain per distinct endpoint, and (with ClientIP
  * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
  */
-export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyMap<number, string>): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
+export function roomNames(cluster: Cluster, port: ServicePort, known?: { get(row: number): string | undefined }): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
   const base = servicePortChainBase(cluster, port);
   const chains = [kPrefixService + base, kPrefixLocal + base, kPrefixExternal + base, kPrefixFirewall + base];
   const sets: string[] = [];
@@ -164,6 +197,30 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyM
 }
 
 /**
+ * A port's name bases read back from its room in `p` (roomNames' order), so that an update hashes
+ * nothing: rows of one address and port share an endpoint chain, as their names are one hash.
+ * Cost: O(the port's rows), one Map entry per distinct endpoint.
+ */
+export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): PortNames {
+  const w = port * kRoomStride;
+  const chain0 = p.room![w + ROOM_CHAIN];
+  const end = chain0 + p.room![w + ROOM_CHAINS];
+  const sp = cluster.ports[port];
+  const ep = cluster.endpoints;
+  const byEndpoint = new Map<number, string>();
+  const rows = new Array<string>(sp.endpointCount);
+  let next = chain0 + 4;
+  for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) {
+    const key = ep.ip[r] * 0x10000 + ep.port[r];
+    let name = byEndpoint.get(key);
+    if (name === undefined) byEndpoint.set(key, (name = p.chainNames[next++].slice(kPrefixEndpoint.length)));
+    rows[r - sp.endpointStart] = name;
+  }
+  if (next !== end) throw new InvalidArgumentError(`nftables: Service port ${port}'s room holds ${end - chain0 - 4} endpoint chains for ${next - chain0 - 4} endpoints (its rows changed since the compile)`);
+  return { base: p.chainNames[chain0].slice(kPrefixService.length), endpointBase: (row) => rows[row - sp.endpointStart] };
+}
+
+/**
  * Upper bounds of a port's rules, matches, address CIDRs and numgen targets, from what
  * build.ts's writeServicePort can write for R rows: each policy chain (cluster and local) holds
  * at most a masquerade rule (3 matches), one affinity rule per row (1 match) and a numgen of at
@@ -173,7 +230,7 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: ReadonlyM
  * rules' and the external chain's detector CIDRs and the firewall's sources and LB IPs.
  * Returns [rule ids, code words (headers, matches, targets), CIDRs].
  */
-function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number] {
+export function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: number): readonly [number, number, number] {
   const svc = cluster.services[port.service];
   const rows = port.endpointCount;
   const affinity = svc.affinity.clientIP ? 1 : 0;
@@ -375,7 +432,9 @@ export class RuleEncoder {
  * The ruleset's typed arrays. With `room` (kdp's own compile, never a parsed dump), each Service
  * port kube-proxy proxies gets a block of chains, rules, matches, CIDRs, numgen targets and
  * affinity sets sized for anything its endpoints can come to need (roomNames, roomCaps), and its
- * map keys are reserved in the verdict maps, so that update.ts can rewrite it in place.
+ * map keys are reserved in the verdict maps, so that update.ts can rewrite it in place; past every
+ * port's room, spare ports, chains, sets, rules, code words, CIDRs and map slots (withRoom,
+ * NftProgram.used) take Services added in place (update-services.ts).
  */
 export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions): NftProgram {
   const mapIndex = new Map<string, number>();
@@ -435,7 +494,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     chainSlots = rs.chains.filter((c) => !roomChains.has(c.name)).map((c) => c.name);
     setSlots = rs.sets.filter((s) => !roomSets.has(s.name)).map((s) => s.name);
     fixedChains = chainSlots.length;
-    roomWords = new Int32Array(cluster.ports.length * kRoomStride).fill(-1);
+    roomWords = new Int32Array(withRoom(cluster.ports.length, kSparePorts) * kRoomStride).fill(-1);
     const det = localDetector(cluster, room.node);
     const detectorCidrs = det.byInterface ? 0 : det.cidrs.length;
     names.forEach((n, port) => {
@@ -453,10 +512,19 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     chainSlots = rs.chains.map((c) => c.name);
     setSlots = rs.sets.map((s) => s.name);
   }
+  const liveChainSlots = chainSlots.length;
+  const liveSetSlots = setSlots.length;
+  if (room) {
+    // Spare slots for Services added in place: nameless until one takes them.
+    chainSlots.length = withRoom(liveChainSlots, kSpareChains);
+    chainSlots.fill('', liveChainSlots);
+    setSlots.length = withRoom(liveSetSlots, kSpareChains);
+    setSlots.fill('', liveSetSlots);
+  }
   const chainIndex = new Map<string, number>();
-  chainSlots.forEach((name, i) => chainIndex.set(name, i));
+  for (let i = 0; i < liveChainSlots; i++) chainIndex.set(chainSlots[i], i);
   const setIndex = new Map<string, number>();
-  setSlots.forEach((name, i) => setIndex.set(name, i));
+  for (let i = 0; i < liveSetSlots; i++) setIndex.set(setSlots[i], i);
 
   const nChains = chainSlots.length;
   const chainRows = new Int32Array(nChains * kChainStride);
@@ -478,6 +546,14 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     nWords += c[1];
     nCidrs += c[2];
   }
+  const usedRules = nRules;
+  const usedWords = nWords;
+  const usedCidrs = nCidrs;
+  if (room) {
+    nRules = withRoom(nRules, kSpareRules);
+    nWords = withRoom(nWords, kSpareCode);
+    nCidrs = withRoom(nCidrs, kSpareCidrs);
+  }
   const program = {
     code: new Int32Array(nWords),
     cidrs: new Uint32Array(nCidrs * 2),
@@ -487,6 +563,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   const enc = new RuleEncoder(program, cluster, (n) => need(chainIndex, n, 'chain'), (n) => need(setIndex, n, 'set'), (n) => need(mapIndex, n, 'map'));
   const at: Encoding = { ri: 0, pc: 0, ci: 0 };
 
+  for (let slot = liveChainSlots; slot < nChains; slot++) chainRows[slot * kChainStride + CH_SERVICE_PORT] = -1;
   const encodeChain = (slot: number, port: number): void => {
     const c = byName.get(chainSlots[slot]);
     const row = slot * kChainStride;
@@ -522,7 +599,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
 
   const maps = rs.maps.map((m) => {
     // Key (address or 0, proto << 16 | port) -> (op, arg, service port).
-    const t = new PairTable(m.elements.length + (room ? reservedKeys(cluster, m.name) : 0), 3);
+    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, 3);
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
       let port = op === A_GOTO || op === A_JUMP ? chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
@@ -538,12 +615,19 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   const setTimeout = new Float64Array(setSlots.length);
   const setLive = new Uint8Array(setSlots.length);
   const sets = setSlots.map((name, i) => {
+    // Past the ports' rooms: slots for the affinity sets of Services added in place.
+    if (i >= liveSetSlots) return null;
     const s = setByName.get(name);
     if (s) setLive[i] = 1;
     // A spare slot is an affinity set (roomNames) with its Service's timeout.
     const timeout = s ? s.timeout : roomSetTimeout(cluster, roomWords, i);
     setTimeout[i] = timeout;
-    return timeout > 0 ? null : AddressSet.of(s ? s.elements : []);
+    if (timeout > 0) return null;
+    const elements = s ? s.elements : [];
+    // cluster-ips takes a Service added in place's ClusterIP.
+    const set = new AddressSet(room ? withRoom(elements.length) : elements.length);
+    for (const ip of elements) set.add(ip);
+    return set;
   });
 
   const hookChains = kHooks.map((h) => {
@@ -558,10 +642,21 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   });
 
   const generation = newGeneration();
+  const used = room ? new Int32Array(kUsedWords) : undefined;
+  if (used) {
+    used[U_PORTS] = cluster.ports.length;
+    used[U_CHAINS] = liveChainSlots;
+    used[U_SETS] = liveSetSlots;
+    used[U_RULES] = usedRules;
+    used[U_CODE] = usedWords;
+    used[U_CIDRS] = usedCidrs;
+    used[U_EXCLUSIVE_KEYS] = exclusiveKeys(cluster, rs) ? 1 : 0;
+    used[U_CLUSTER_IPS_SET] = setIndex.get(kSetClusterIps) ?? -1;
+  }
   let tableBytes =
     chainRows.byteLength + program.code.byteLength +
     program.cidrs.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + chainLive.byteLength + setLive.byteLength +
-    generation.byteLength + (roomWords?.byteLength ?? 0);
+    generation.byteLength + (roomWords?.byteLength ?? 0) + (used?.byteLength ?? 0);
   for (const m of maps) tableBytes += m.bytes;
   for (const s of sets) if (s) tableBytes += s.bytes;
   for (const h of hookChains) tableBytes += h.byteLength;
@@ -580,6 +675,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     chainLive,
     setLive,
     ...(roomWords ? { room: roomWords } : {}),
+    ...(used ? { used } : {}),
     fixedChains,
     generation,
   };
@@ -611,6 +707,51 @@ export function roomKeys(cluster: Cluster, map: string, port: number, each: (k0:
   for (const ip of svc.externalIPs) each(ip, k1);
   for (const ip of svc.loadBalancerIPs) each(ip, k1);
 }
+
+/**
+ * Whether no two Service ports share a key of the verdict maps (roomKeys, and firewall-ips' LB
+ * IPs) and no two Services a ClusterIP: what Kubernetes' allocators make so, and what lets a
+ * removal delete its keys. Cost: O(keys), once per compile.
+ */
+function exclusiveKeys(cluster: Cluster, rs: Ruleset): boolean {
+  let n = 0;
+  for (const m of rs.maps) n += m.elements.length + reservedKeys(cluster, m.name);
+  const seen = new PairTable(n + cluster.services.length, 1);
+  let exclusive = true;
+  const claim = (k0: number, k1: number): void => {
+    const before = seen.size;
+    seen.slotFor(k0, k1);
+    if (seen.size === before) exclusive = false;
+  };
+  // firewall-ips' keys are the port's LB IP keys of service-ips again.
+  for (let port = 0; port < cluster.ports.length && exclusive; port++) {
+    portKeys(cluster, port, (maps, k0, k1) => {
+      if (maps !== kFirewallMaps) claim(k0, k1);
+    });
+  }
+  // ClusterIPs, as keys no map key can be (protocol 0xffff).
+  for (const svc of cluster.services) if (svc.clusterIPs.length > 0) claim(svc.clusterIPs[0], kClusterIpKey);
+  return exclusive;
+}
+
+/**
+ * Every key a port can hold in any verdict map, once per key (its ClusterIP, external and LB IPs
+ * at its port and its NodePort: the no-endpoint maps' keys are service-ips' and
+ * service-nodeports'), with the maps that can hold it: roomKeys' maps, and firewall-ips for an LB
+ * IP of a Service with source ranges.
+ */
+export function portKeys(cluster: Cluster, port: number, each: (maps: readonly string[], k0: number, k1: number) => void): void {
+  const p = cluster.ports[port];
+  const svc = cluster.services[p.service];
+  if (svc.clusterIPs.length === 0) return;
+  roomKeys(cluster, kRoomMaps[0][0], port, (k0, k1) => each(kIpMaps, k0, k1));
+  roomKeys(cluster, kRoomMaps[2][0], port, (k0, k1) => each(kNodePortMaps, k0, k1));
+  if (svc.loadBalancerSourceRanges.length > 0) for (const ip of svc.loadBalancerIPs) each(kFirewallMaps, ip, (p.protocol << 16) | p.port);
+}
+const kIpMaps = ['service-ips', 'no-endpoint-services'];
+const kNodePortMaps = ['service-nodeports', 'no-endpoint-nodeports'];
+const kFirewallMaps = ['firewall-ips'];
+const kClusterIpKey = 0xffffffff;
 
 function reservedKeys(cluster: Cluster, map: string): number {
   let n = 0;
