@@ -370,7 +370,9 @@ export class PacketBatch {
     let flags = 0;
     let end = l4;
     if ((proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_SCTP) && !ipv4IsFragment(b, l3)) {
-      if (l4 + 16 > slotEnd) return false;
+      // Bytes l4HdrLen reads: UDP's 8-byte header; TCP's data offset (byte 12) and SCTP's first
+      // chunk header (bytes 12-15) within 16.
+      if (l4 + (proto === PROTO_UDP ? kUdpHdrLen : 16) > slotEnd) return false;
       end = l4 + l4HdrLen(b, l4, proto);
       if (end > slotEnd) return false;
       srcPort = read16(b, l4);
