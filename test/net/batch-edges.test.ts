@@ -159,12 +159,13 @@ describe('writePayload', () => {
 
   it('recomputes the L4 checksum over the payload it writes (TCP, UDP, SCTP)', () => {
     for (const proto of [PROTO_TCP, PROTO_UDP, PROTO_SCTP]) {
-      const b = new PacketBatch();
-      b.push(proto, A, 40000, B, 53, 40);
+      // Packet 1 of 4, its neighbours' bytes nonzero: a checksum over bytes past the payload would show.
+      const b = new PacketBatch({ capacity: 4 });
+      for (let k = 0; k < 4; k++) b.push(proto, A, 40000 + k, B, 53, 40);
       const payload = Uint8Array.from({ length: 30 }, (_, k) => 0x41 + k);
-      assert.equal(b.writePayload(0, payload), true);
-      const f = frameOf(b, 0);
-      assert.deepEqual([...f.subarray(b.hdrLen[0] - 30, b.hdrLen[0])], [...payload]);
+      assert.equal(b.writePayload(1, payload), true);
+      const f = frameOf(b, 1);
+      assert.deepEqual([...f.subarray(b.hdrLen[1] - 30, b.hdrLen[1])], [...payload]);
       assert.deepEqual(refChecksumsOk(f, 14), { ip: true, l4: true }, `proto ${proto}`);
     }
   });
@@ -225,6 +226,13 @@ describe('parse at the slot end', () => {
     const overTcp = placed(t, { start: kHeadroom });
     assert.equal(overTcp.parse(0), true);
     assert.deepEqual(parsed(overTcp), { proto: PROTO_TCP, encap: ENCAP_NONE, srcIp: A, dstIp: B, srcPort: 40000, dstPort: 4789, l3: 14, l4: 34, hdrLen: 54 });
+  });
+
+  it("never reads past its slot: UDP to 4789 ending at the slot end, the next slot's first byte 0x08, is plain UDP", () => {
+    const b = placed(udpFrame.map((x, k) => (k === 36 ? 4789 >>> 8 : k === 37 ? 4789 & 255 : x)), { end: 0 });
+    b.bytes[b.slotSize] = 0x08; // where a VXLAN I flag would be, in packet 1's slot
+    assert.equal(b.parse(0), true);
+    assert.deepEqual([b.proto[0], b.encap[0], b.dstPort[0], b.hdrLen[0]], [PROTO_UDP, ENCAP_NONE, 4789, 42]);
   });
 
   it('an L4 header must fit the slot: TCP and UDP ending at the slot end are taken, one byte later refused', () => {

@@ -161,6 +161,10 @@ describe('pcap-savefile(5): the writer', () => {
     g.write(pattern(100), 0, 100, 100, 0);
     assert.equal(g.bytes().buffer.byteLength, 192);
     assert.equal(oracleRead(g.bytes()).header.magic, 0xa1b2c3d4, 'the header survives the growth');
+    // A record that fills exactly one doubling takes that one: 24 + 16 + 8 = 48.
+    const d = new PcapWriter({ initialBytes: 24 });
+    d.write(pattern(8), 0, 8, 8, 0);
+    assert.equal(d.bytes().buffer.byteLength, 48);
     assert.equal(new PcapWriter().bytes().buffer.byteLength, 65536, 'the default initial size');
   });
 
