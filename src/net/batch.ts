@@ -393,7 +393,8 @@ export class PacketBatch {
   /**
    * Appends a frame read from elsewhere (pcap, a replay): copies its first bytes into a slot at
    * `headroom`, parses them, and keeps only the headers (the payload is assumed to be zeros, as
-   * kdp writes it). Returns the index, or -1 when full or unparsable.
+   * kdp writes it). Returns the index, or -1 when full, unparsable, or when its headers were not
+   * all captured (`capLen` short of them: the slot's bytes past the copy are an older packet's).
    */
   load(frame: Uint8Array, capLen: number = frame.length, wireLen: number = capLen): number {
     const i = this.#header[5];
@@ -406,7 +407,7 @@ export class PacketBatch {
     this.start[i] = this.headroom;
     this.wireLen[i] = wireLen;
     this.#resetMeta(i);
-    if (!this.parse(i)) return -1;
+    if (!this.parse(i) || this.hdrLen[i] > n) return -1;
     this.#header[5] = i + 1;
     return i;
   }

@@ -287,6 +287,20 @@ describe('load', () => {
     assert.ok(b.bytes.subarray(2 * b.slotSize, 3 * b.slotSize).every((x) => x === 0xaa), 'slot 2 untouched');
   });
 
+  it('refuses a frame whose headers were not all captured, whatever an older packet left in the slot', () => {
+    const tcpFrame = Uint8Array.from([...eth(), ...ipv4(PROTO_TCP, A, B, 20), ...tcp(40000, 443)]);
+    for (const capLen of [20, 33, 34, 53]) {
+      const b = new PacketBatch({ capacity: 1 });
+      b.push(PROTO_TCP, N1, 1111, N2, 2222, 100); // the slot's previous packet, whole headers
+      b.reset();
+      assert.equal(b.load(tcpFrame, capLen, 1500), -1, `capLen ${capLen} of 54`);
+      assert.equal(b.count, 0);
+    }
+    const b = new PacketBatch({ capacity: 1 });
+    assert.equal(b.load(tcpFrame, 54, 1500), 0, 'exactly the headers');
+    assert.deepEqual([b.srcPort[0], b.dstPort[0], b.hdrLen[0], b.wireLen[0]], [40000, 443, 54, 1500]);
+  });
+
   it('returns -1, count unchanged, when the batch is full or the frame unparsable', () => {
     const b = new PacketBatch({ capacity: 2 });
     assert.equal(b.load(Uint8Array.from([...eth(0x86dd), ...new Array<number>(40).fill(0)])), -1);
