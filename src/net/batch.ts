@@ -370,7 +370,9 @@ export class PacketBatch {
     let flags = 0;
     let end = l4;
     if ((proto === PROTO_TCP || proto === PROTO_UDP || proto === PROTO_SCTP) && !ipv4IsFragment(b, l3)) {
-      if (l4 + 16 > slotEnd) return false;
+      // Bytes l4HdrLen reads: UDP's 8-byte header; TCP's data offset (byte 12) and SCTP's first
+      // chunk header (bytes 12-15) within 16.
+      if (l4 + (proto === PROTO_UDP ? kUdpHdrLen : 16) > slotEnd) return false;
       end = l4 + l4HdrLen(b, l4, proto);
       if (end > slotEnd) return false;
       srcPort = read16(b, l4);
@@ -391,7 +393,8 @@ export class PacketBatch {
   /**
    * Appends a frame read from elsewhere (pcap, a replay): copies its first bytes into a slot at
    * `headroom`, parses them, and keeps only the headers (the payload is assumed to be zeros, as
-   * kdp writes it). Returns the index, or -1 when full or unparsable.
+   * kdp writes it). Returns the index, or -1 when full, unparsable, or when its headers were not
+   * all captured (`capLen` short of them: the slot's bytes past the copy are an older packet's).
    */
   load(frame: Uint8Array, capLen: number = frame.length, wireLen: number = capLen): number {
     const i = this.#header[5];
@@ -404,7 +407,7 @@ export class PacketBatch {
     this.start[i] = this.headroom;
     this.wireLen[i] = wireLen;
     this.#resetMeta(i);
-    if (!this.parse(i)) return -1;
+    if (!this.parse(i) || this.hdrLen[i] > n) return -1;
     this.#header[5] = i + 1;
     return i;
   }
