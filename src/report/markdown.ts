@@ -271,7 +271,7 @@ function kernelGaps(results: readonly CellResult[], recorded: readonly KernelMis
     for (const s of wanted) {
       if (have.has(s)) continue;
       const why = [...recorded].reverse().find((m) => m.mode === mode && m.services === s)?.why;
-      lines.push(`- **${mode}** at ${formatCount(s)} Services: not measured, ${why ?? 'and the results do not say why (they predate kernel-missing.jsonl; `kdp bench --kernel` logs the reason)'}.`);
+      lines.push(`- **${mode}** at ${formatCount(s)} Services: not measured, ${why ?? 'not asked for by the `kdp bench --kernel` runs behind these results (a point one of them gave up is listed with its reason, from kernel-missing.jsonl; a run older than that file logged it only)'}.`);
     }
   }
   return lines.length > 0 ? ['### Kernel points not measured', '', ...lines, ''] : [];
