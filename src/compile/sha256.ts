@@ -17,16 +17,16 @@ const K = new Uint32Array([
 ]);
 
 /**
- * UTF-8 bytes of `text` written into `out` from 0, returning their count, or -1 when `out` is too
- * short. Encoded here rather than with TextEncoder so that the engine runs in a bare JavaScript
- * context (TextEncoder is a Web API, not part of the language).
+ * UTF-8 bytes of `text` written into `out` from 0 (which holds three bytes per UTF-16 unit: a
+ * surrogate pair's four bytes stand for two units), returning their count. Encoded here rather
+ * than with TextEncoder so that the engine runs in a bare JavaScript context (TextEncoder is a
+ * Web API, not part of the language).
  */
 function utf8Into(text: string, out: Uint8Array): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.codePointAt(i)!;
     if (c > 0xffff) i++; // a surrogate pair was read as one code point
-    if (n + 4 > out.length) return -1;
     if (c < 0x80) out[n++] = c;
     else if (c < 0x800) {
       out[n++] = 0xc0 | (c >> 6);
@@ -46,9 +46,8 @@ function utf8Into(text: string, out: Uint8Array): number {
 }
 
 export function utf8(text: string): Uint8Array {
-  let out = new Uint8Array(text.length * 4 + 4);
-  const n = utf8Into(text, out);
-  return out.slice(0, n);
+  const out = new Uint8Array(text.length * 3);
+  return out.slice(0, utf8Into(text, out));
 }
 
 /**
