@@ -7,10 +7,11 @@
  * (CategorizeEndpoints); the "is this traffic local" test from ../local-detector.ts.
  */
 import { nodeAddresses } from '../node-addresses.js';
+import { withRoom } from '../tables/capacity.js';
 import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
 import { servicePortName, type Cluster, type Service, type ServicePort } from '../../model/types.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { localDetector } from '../local-detector.js';
+import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints, type EndpointCategories } from '../topology.js';
 import { endpointChainName, serviceChainNames } from './chain-names.js';
 import {
@@ -46,6 +47,12 @@ const kKubeForward = 'KUBE-FORWARD';
 const kKubeProxyFirewall = 'KUBE-PROXY-FIREWALL';
 const kKubeProxyCanary = 'KUBE-PROXY-CANARY';
 const kKubeletFirewall = 'KUBE-FIREWALL';
+
+/** The chains kube-proxy writes every Service's rules into, besides its own (update-services.ts adds and removes them). */
+export const kServiceSharedChains: readonly (readonly [number, string])[] = [
+  [TABLE_NAT, kKubeServices], [TABLE_FILTER, kKubeServices], [TABLE_FILTER, kKubeExternalServices], [TABLE_FILTER, kKubeProxyFirewall],
+  [TABLE_NAT, kKubeNodePorts], [TABLE_FILTER, kKubeNodePorts],
+];
 
 const kLoopback = parseCidr('127.0.0.0/8') as Cidr;
 const kLoopbackIp = 0x7f000001;
@@ -176,12 +183,6 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
   const b = new RulesetBuilder();
   const bit = proxy.masqueradeBit;
   const masqMark = (1 << bit) >>> 0;
-  const nodeIP = cluster.nodes[node].internalIPs[0] ?? 0;
-  const detector = localDetector(cluster, node);
-  const ifaceName = proxy.detectLocalMode === 'BridgeInterface' ? (options.bridgeInterface ?? 'cbr0') : `${options.interfaceNamePrefix ?? 'veth'}+`;
-  /** kube-proxy's LocalTrafficDetector.IfLocal() / IfNotLocal() as match fields. */
-  const localMatch = (neg: boolean): Partial<RuleSpec> & { tok: number } =>
-    detector.byInterface ? { iface: { name: ifaceName, neg }, tok: TOK_IFACE } : { src: detector.cidrs[0], srcNeg: neg, tok: TOK_SRC };
 
   // Built-in chains and the jumps kube-proxy installs with `iptables -I` (not part of the
   // restore input); created in kube-proxy's list order, each prepended, so the last listed
@@ -229,11 +230,6 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
   let seq = 1000;
   for (const name of [kKubeServices, kKubeExternalServices, kKubeForward, kKubeNodePorts, kKubeProxyFirewall]) f(name).seq = seq++;
   for (const name of [kKubeServices, kKubeNodePorts, kKubePostrouting, kKubeMarkMasq]) n(name).seq = seq++;
-  const natChainLine = (name: string, port: number): ChainSpec => {
-    const c = b.chain(TABLE_NAT, name, { inRestore: true, port });
-    c.seq = seq++;
-    return c;
-  };
 
   const post = n(kKubePostrouting);
   b.add(post, { order: [TOK_MARK], mark: { value: masqMark, mask: masqMark, neg: true }, target: T_RETURN, inRestore: true });
@@ -241,11 +237,7 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
   b.add(post, { order: [TOK_COMMENT], comment: 'kubernetes service traffic requiring SNAT', target: T_MASQUERADE, targetFlags: randomFully ? TF_RANDOM_FULLY : 0, inRestore: true });
   b.add(n(kKubeMarkMasq), { order: [], target: T_MARK, markValue: masqMark, markMask: masqMark, targetFlags: TF_MARK_OR, inRestore: true });
 
-  // NodePortAddresses.MatchAll (pkg/proxy/util/nodeport_addresses.go NewNodePortAddresses): no
-  // CIDRs, or a zero CIDR ("Ignore everything else"); then the tail call is `--dst-type LOCAL`.
-  const nodePortMatchAll = !proxy.nodePortPrimaryOnly && (proxy.nodePortAddresses.length === 0 || proxy.nodePortAddresses.some((c) => c.prefix === 0));
-  const npCidrs: readonly Cidr[] = proxy.nodePortPrimaryOnly ? [host(nodeIP)] : proxy.nodePortAddresses;
-  const localhostNodePorts = proxy.localhostNodePorts && (nodePortMatchAll || npCidrs.some((c) => cidrContains(c, kLoopbackIp)));
+  const { matchAll: nodePortMatchAll, cidrs: npCidrs, localhost: localhostNodePorts } = nodePortScope(cluster, node);
   if (localhostNodePorts) {
     const fw = f(kKubeletFirewall);
     fw.seq = seq++;
@@ -255,212 +247,14 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
     });
   }
 
-  // Large cluster mode: more than 1000 endpoints drops the per-endpoint comments.
-  let totalEndpoints = 0;
-  for (const svc of cluster.services) {
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
-    for (const p of svc.ports) totalEndpoints += cluster.ports[p].endpointCount;
-  }
-  const large = totalEndpoints > kLargeClusterEndpointsThreshold;
-  const { ip: epIp, port: epPort } = cluster.endpoints;
+  const totalEndpoints = proxiedEndpoints(cluster);
   // Each endpoint's jump and KUBE-SEP- pair, and a port's dozen rules at most (affinity adds more: the store grows).
   b.reserve(3 * totalEndpoints + 12 * cluster.ports.length + 64);
 
+  const ctx = portContext(cluster, options, room, roomPlans, seq, totalEndpoints);
   for (const svc of cluster.services) {
     if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
-    const clusterIP = host(svc.clusterIPs[0]);
-    for (const pi of svc.ports) {
-      const port = cluster.ports[pi];
-      const proto = port.protocol;
-      const protoLower = protoName(proto);
-      const name = servicePortName(cluster, port);
-      const names = serviceChainNames(name, protoLower);
-      const cats = categorizeEndpoints(cluster, port, node);
-      const { hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain } = portChains(svc, port, cats);
-      const internalChain = internalPolicyLocal(svc) ? names.svl : names.svc;
-      const extLocal = externalPolicyLocal(svc, port);
-      const externalPolicyChain = extLocal ? names.svl : names.svc;
-      const usesExternalChain = hasEndpoints && externallyAccessible(svc, port);
-      const usesFWChain = hasEndpoints && svc.loadBalancerIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
-      const lbChain = usesFWChain ? names.fw : names.ext;
-      let internalFilterTarget = T_NONE;
-      let internalFilterComment = '';
-      let externalFilterTarget = T_NONE;
-      let externalFilterComment = '';
-      if (!hasEndpoints) {
-        internalFilterTarget = externalFilterTarget = T_REJECT;
-        internalFilterComment = externalFilterComment = `${name} has no endpoints`;
-      } else {
-        if (!hasInternal) {
-          internalFilterTarget = T_DROP;
-          internalFilterComment = `${name} has no local endpoints`;
-        }
-        if (!hasExternal) {
-          externalFilterTarget = T_DROP;
-          externalFilterComment = `${name} has no local endpoints`;
-        }
-      }
-      // Service-owned nat chains are declared up front so jumps resolve; the restore order
-      // of their chain lines is stamped where kube-proxy writes them (below).
-      const svcRule = (extra: Partial<RuleSpec>, order: number[]): RuleSpec => ({
-        order: [TOK_COMMENT, TOK_PROTO, ...order], proto, port: pi, inRestore: true, target: T_NONE, ...extra,
-      });
-
-      // Capture the ClusterIP.
-      if (hasInternal) {
-        b.chain(TABLE_NAT, internalChain, { port: pi });
-        b.add(n(kKubeServices), svcRule({ comment: `${name} cluster IP`, dst: clusterIP, dport: port.port, target: T_JUMP, jump: internalChain }, [TOK_DST, TOK_DPORT]));
-      } else {
-        b.add(f(kKubeServices), svcRule({ comment: internalFilterComment, dst: clusterIP, dport: port.port, target: internalFilterTarget }, [TOK_DST, TOK_DPORT]));
-      }
-      // Capture externalIPs.
-      for (const eip of svc.externalIPs) {
-        if (hasEndpoints) {
-          b.chain(TABLE_NAT, names.ext, { port: pi });
-          b.add(n(kKubeServices), svcRule({ comment: `${name} external IP`, dst: host(eip), dport: port.port, target: T_JUMP, jump: names.ext }, [TOK_DST, TOK_DPORT]));
-        }
-        if (!hasExternal) {
-          b.add(f(kKubeExternalServices), svcRule({ comment: externalFilterComment, dst: host(eip), dport: port.port, target: externalFilterTarget }, [TOK_DST, TOK_DPORT]));
-        }
-      }
-      // Capture load-balancer ingress.
-      for (const lbip of svc.loadBalancerIPs) {
-        if (hasEndpoints) {
-          b.chain(TABLE_NAT, lbChain, { port: pi });
-          b.add(n(kKubeServices), svcRule({ comment: `${name} loadbalancer IP`, dst: host(lbip), dport: port.port, target: T_JUMP, jump: lbChain }, [TOK_DST, TOK_DPORT]));
-        }
-        if (usesFWChain) {
-          b.add(f(kKubeProxyFirewall), svcRule({ comment: `${name} traffic not accepted by ${names.fw}`, dst: host(lbip), dport: port.port, target: T_DROP }, [TOK_DST, TOK_DPORT]));
-        }
-      }
-      if (!hasExternal) {
-        for (const lbip of svc.loadBalancerIPs) {
-          b.add(f(kKubeExternalServices), svcRule({ comment: externalFilterComment, dst: host(lbip), dport: port.port, target: externalFilterTarget }, [TOK_DST, TOK_DPORT]));
-        }
-      }
-      // Capture NodePorts.
-      if (port.nodePort !== 0) {
-        if (hasEndpoints) {
-          b.chain(TABLE_NAT, names.ext, { port: pi });
-          if (localhostNodePorts && nfacct) {
-            b.add(n(kKubeNodePorts), svcRule({ comment: name, dst: kLoopback, dport: port.nodePort, nfacct: 'localhost_nps_accepted_pkts', target: T_JUMP, jump: names.ext }, [TOK_DST, TOK_DPORT, TOK_NFACCT]));
-          }
-          b.add(n(kKubeNodePorts), svcRule({ comment: name, dport: port.nodePort, target: T_JUMP, jump: names.ext }, [TOK_DPORT]));
-        }
-        if (!hasExternal) {
-          b.add(f(kKubeExternalServices), {
-            order: [TOK_COMMENT, TOK_ADDRTYPE, TOK_PROTO, TOK_DPORT], comment: externalFilterComment, dstLocal: true, proto, dport: port.nodePort,
-            target: externalFilterTarget, port: pi, inRestore: true,
-          });
-        }
-      }
-      // Capture healthCheckNodePorts.
-      if (svc.healthCheckNodePort !== 0) {
-        b.add(f(kKubeNodePorts), {
-          order: [TOK_COMMENT, TOK_PROTO, TOK_DPORT], comment: `${name} health check node port`, proto: PROTO_TCP, dport: svc.healthCheckNodePort,
-          target: T_ACCEPT, port: pi, inRestore: true,
-        });
-      }
-
-      // Service chains. kube-proxy writes the internal masquerade rule before any chain line.
-      const pendingRules: [string, RuleSpec][] = [];
-      if (hasInternal) {
-        const base = { comment: `${name} cluster IP`, dst: clusterIP, dport: port.port, target: T_JUMP, jump: kKubeMarkMasq };
-        if (proxy.masqueradeAll) {
-          pendingRules.push([internalChain, svcRule(base, [TOK_DST, TOK_DPORT])]);
-        } else if (detector.implemented) {
-          const lm = localMatch(true);
-          pendingRules.push([internalChain, svcRule({ ...base, ...lm, tok: undefined } as Partial<RuleSpec>, [TOK_DST, TOK_DPORT, lm.tok])]);
-        }
-      }
-      const emit = (chain: string, spec: RuleSpec): void => {
-        b.add(b.chain(TABLE_NAT, chain, { port: pi }), spec);
-      };
-      for (const [c, spec] of pendingRules) emit(c, spec);
-
-      if (usesExternalChain) {
-        natChainLine(names.ext, pi);
-        if (!extLocal) {
-          emit(names.ext, { order: [TOK_COMMENT], comment: `masquerade traffic for ${name} external destinations`, target: T_JUMP, jump: kKubeMarkMasq, inRestore: true });
-        } else {
-          if (detector.implemented) {
-            const lm = localMatch(false);
-            const spec: RuleSpec = { order: [TOK_COMMENT, lm.tok], comment: `pod traffic for ${name} external destinations`, target: T_JUMP, jump: names.svc, inRestore: true };
-            if (lm.iface) spec.iface = lm.iface;
-            else {
-              spec.src = lm.src;
-              spec.srcNeg = false;
-            }
-            emit(names.ext, spec);
-          }
-          emit(names.ext, { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: `masquerade LOCAL traffic for ${name} external destinations`, srcLocal: true, target: T_JUMP, jump: kKubeMarkMasq, inRestore: true });
-          emit(names.ext, { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: `route LOCAL traffic for ${name} external destinations`, srcLocal: true, target: T_JUMP, jump: names.svc, inRestore: true });
-        }
-        if (hasExternal) emit(names.ext, { order: [], target: T_JUMP, jump: externalPolicyChain, inRestore: true });
-      }
-      if (usesFWChain) {
-        natChainLine(names.fw, pi);
-        let allowFromNode = false;
-        for (const cidr of svc.loadBalancerSourceRanges) {
-          emit(names.fw, { order: [TOK_COMMENT, TOK_SRC], comment: `${name} loadbalancer IP`, src: cidr, target: T_JUMP, jump: names.ext, inRestore: true });
-          if (cidrContains(cidr, nodeIP)) allowFromNode = true;
-        }
-        if (allowFromNode) {
-          for (const lbip of svc.loadBalancerIPs) {
-            emit(names.fw, { order: [TOK_COMMENT, TOK_SRC], comment: `${name} loadbalancer IP`, src: host(lbip), target: T_JUMP, jump: names.ext, inRestore: true });
-          }
-        }
-        emit(names.fw, { order: [TOK_COMMENT], comment: `other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`, target: T_NONE, inRestore: true });
-      }
-      // One SHA-256 per row: its chain is named by the jumps to it and by the chain itself.
-      const sepCache = new Map<number, string>();
-      const sepName = (row: number): string => {
-        let sep = sepCache.get(row);
-        if (sep === undefined) {
-          sep = endpointChainName(name, protoLower, formatHostPort(epIp[row], epPort[row]));
-          sepCache.set(row, sep);
-        }
-        return sep;
-      };
-      const hostPort = (row: number): string => formatHostPort(epIp[row], epPort[row]);
-      // With room (kdp's own dataplane, update.ts): every row the node could ever reach gets its
-      // KUBE-SEP- chain, dead while unreachable, and the KUBE-SVC-/SVL- chains spare rules for
-      // the rows they do not hold now, so that any readiness change fits. A port whose rows name
-      // one endpoint twice (one chain for two rows) gets none and is recompiled instead.
-      const candidates = room ? roomRows(cluster, svc, port, node) : undefined;
-      const sepNames = candidates?.map(sepName);
-      const roomy = sepNames !== undefined && new Set(sepNames).size === sepNames.length;
-      const writeServiceToEndpoints = (chain: string, rows: readonly number[], spareRows: readonly number[] | undefined): void => {
-        // The KUBE-SEP- chains it jumps to are declared below, each reachable row's (a superset).
-        const c = natChainLine(chain, pi);
-        const keep = c.rules.length;
-        for (const spec of endpointJumpRules(svc, name, rows, large, sepName, hostPort)) b.add(c, spec);
-        if (spareRows === undefined || plan === undefined) return;
-        const held = new Set(rows);
-        b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, hostPort));
-        plan.chains.push({ name: chain, keep });
-      };
-      const plan: RoomPlan | undefined = roomy ? { port: pi, shape: portShape({ hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain }), chains: [], rows: candidates!, sepNames: sepNames! } : undefined;
-      if (plan) roomPlans.push(plan);
-      const localRows = plan ? plan.rows.filter((row) => cluster.endpoints.node[row] === node) : undefined;
-      if (usesClusterPolicyChain) writeServiceToEndpoints(names.svc, cats.cluster, plan?.rows);
-      if (usesLocalPolicyChain) writeServiceToEndpoints(names.svl, cats.local, localRows);
-      const reachable = plan ? new Set(cats.allReachable) : undefined;
-      for (const row of plan ? plan.rows : cats.allReachable) {
-        const sep = sepName(row);
-        const live = reachable === undefined || reachable.has(row);
-        const c = natChainLine(sep, pi);
-        c.live = live;
-        const affinity = svc.affinity.clientIP;
-        const masq: RuleSpec = { order: large ? [TOK_SRC] : [TOK_COMMENT, TOK_SRC], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
-        const dnatOrder = large ? (affinity ? [TOK_RECENT, TOK_PROTO] : [TOK_PROTO]) : affinity ? [TOK_COMMENT, TOK_RECENT, TOK_PROTO] : [TOK_COMMENT, TOK_PROTO];
-        const dnat: RuleSpec = { order: dnatOrder, proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
-        if (!large) masq.comment = dnat.comment = name;
-        if (affinity) dnat.recent = { name: sep, check: false, seconds: 0, reap: false };
-        b.add(c, masq);
-        b.add(c, dnat);
-      }
-    }
+    writeServicePorts(ctx, b, svc);
   }
 
   // Finally, the tail call to KUBE-NODEPORTS: the last rule of KUBE-SERVICES.
@@ -492,7 +286,288 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
   b.add(fwd, { order: [TOK_COMMENT, TOK_MARK], comment: 'kubernetes forwarding rules', mark: { value: masqMark, mask: masqMark, neg: false }, target: T_ACCEPT, inRestore: true });
   b.add(fwd, { order: [TOK_COMMENT, TOK_CONNTRACK], comment: 'kubernetes forwarding conntrack rule', ctstate: { mask: CT_RELATED | CT_ESTABLISHED, neg: false }, target: T_ACCEPT, inRestore: true });
 
-  return { rules: b.build({ sort: true }), plans: roomPlans, large };
+  if (room) {
+    // Room for Services added in place (update-services.ts): an eighth more in each chain a
+    // Service writes rules into, and spare chains with an eighth more rules for their own chains.
+    for (const [t, name] of kServiceSharedChains) {
+      const c = b.chain(t, name);
+      b.room(c, withRoom(c.rules.length, 16) - c.rules.length);
+    }
+    const size = b.size();
+    b.spareChains(TABLE_NAT, withRoom(size.chains) - size.chains, withRoom(size.rules, 256) - size.rules);
+  }
+  return { rules: b.build({ sort: true }), plans: roomPlans, large: ctx.large };
+}
+
+/** Endpoint rows of the Services kube-proxy programs: over kLargeClusterEndpointsThreshold, large cluster mode drops the per-endpoint comments. */
+export function proxiedEndpoints(cluster: Cluster): number {
+  let total = 0;
+  for (const svc of cluster.services) {
+    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    for (const p of svc.ports) total += cluster.ports[p].endpointCount;
+  }
+  return total;
+}
+
+/**
+ * Where the node opens NodePorts: NodePortAddresses.MatchAll (pkg/proxy/util/nodeport_addresses.go
+ * NewNodePortAddresses: no CIDRs, or a zero CIDR, "Ignore everything else"; then the tail call is
+ * `--dst-type LOCAL`), the CIDRs otherwise, and whether localhost NodePorts are open.
+ */
+function nodePortScope(cluster: Cluster, node: number): { matchAll: boolean; cidrs: readonly Cidr[]; localhost: boolean } {
+  const proxy = cluster.proxy;
+  const matchAll = !proxy.nodePortPrimaryOnly && (proxy.nodePortAddresses.length === 0 || proxy.nodePortAddresses.some((c) => c.prefix === 0));
+  const cidrs: readonly Cidr[] = proxy.nodePortPrimaryOnly ? [host(cluster.nodes[node].internalIPs[0] ?? 0)] : proxy.nodePortAddresses;
+  return { matchAll, cidrs, localhost: proxy.localhostNodePorts && (matchAll || cidrs.some((c) => cidrContains(c, kLoopbackIp))) };
+}
+
+/** The PortContext of `cluster`'s node `options.node`, chain lines numbered from `seq`; `endpoints` is proxiedEndpoints(cluster). */
+export function portContext(cluster: Cluster, options: IptablesCompileOptions, room: boolean, roomPlans: RoomPlan[], seq: number, endpoints: number): PortContext {
+  const node = options.node;
+  const proxy = cluster.proxy;
+  const detector = localDetector(cluster, node);
+  const ifaceName = proxy.detectLocalMode === 'BridgeInterface' ? (options.bridgeInterface ?? 'cbr0') : `${options.interfaceNamePrefix ?? 'veth'}+`;
+  return {
+    cluster, node, room, roomPlans, seq: { next: seq },
+    nfacct: options.nfacct ?? proxy.nfacct,
+    large: endpoints > kLargeClusterEndpointsThreshold,
+    detector,
+    // kube-proxy's LocalTrafficDetector.IfLocal() / IfNotLocal() as match fields.
+    localMatch: (neg) => (detector.byInterface ? { iface: { name: ifaceName, neg }, tok: TOK_IFACE } : { src: detector.cidrs[0], srcNeg: neg, tok: TOK_SRC }),
+    nodeIP: cluster.nodes[node].internalIPs[0] ?? 0,
+    localhostNodePorts: nodePortScope(cluster, node).localhost,
+  };
+}
+
+/** What every Service port's rules depend on besides the Service: the node and kube-proxy's options, resolved once. */
+export interface PortContext {
+  readonly cluster: Cluster;
+  readonly node: number;
+  readonly nfacct: boolean;
+  readonly large: boolean;
+  readonly detector: LocalDetector;
+  readonly localMatch: (neg: boolean) => Partial<RuleSpec> & { tok: number };
+  readonly nodeIP: number;
+  readonly localhostNodePorts: boolean;
+  /** Room for in-place updates (compileRulesetWithRoom), and where its plans go. */
+  readonly room: boolean;
+  readonly roomPlans: RoomPlan[];
+  /** The next chain line's place in kube-proxy's restore order. */
+  readonly seq: { next: number };
+}
+
+/** Where a Service's rules go: a compile's RulesetBuilder, or an in-place update's collector (update-services.ts). */
+export type RuleSink = Pick<RulesetBuilder, 'chain' | 'add' | 'spare'>;
+
+/**
+ * Service `svc`'s rules, port by port, as syncProxyRules writes them: its rules in the shared
+ * chains (KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS, KUBE-PROXY-FIREWALL) and its own
+ * KUBE-SVC-, KUBE-SVL-, KUBE-EXT-, KUBE-FW- and KUBE-SEP- chains.
+ */
+export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): void {
+  const { cluster, node, nfacct, large, detector, localMatch, nodeIP, localhostNodePorts, room, roomPlans } = ctx;
+  const proxy = cluster.proxy;
+  const { ip: epIp, port: epPort } = cluster.endpoints;
+  const f = (name: string): ChainSpec => b.chain(TABLE_FILTER, name, { inRestore: true });
+  const n = (name: string): ChainSpec => b.chain(TABLE_NAT, name, { inRestore: true });
+  const natChainLine = (name: string, port: number): ChainSpec => {
+    const c = b.chain(TABLE_NAT, name, { inRestore: true, port });
+    c.seq = ctx.seq.next++;
+    return c;
+  };
+  const clusterIP = host(svc.clusterIPs[0]);
+  for (const pi of svc.ports) {
+    const port = cluster.ports[pi];
+    const proto = port.protocol;
+    const protoLower = protoName(proto);
+    const name = servicePortName(cluster, port);
+    const names = serviceChainNames(name, protoLower);
+    const cats = categorizeEndpoints(cluster, port, node);
+    const { hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain } = portChains(svc, port, cats);
+    const internalChain = internalPolicyLocal(svc) ? names.svl : names.svc;
+    const extLocal = externalPolicyLocal(svc, port);
+    const externalPolicyChain = extLocal ? names.svl : names.svc;
+    const usesExternalChain = hasEndpoints && externallyAccessible(svc, port);
+    const usesFWChain = hasEndpoints && svc.loadBalancerIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
+    const lbChain = usesFWChain ? names.fw : names.ext;
+    let internalFilterTarget = T_NONE;
+    let internalFilterComment = '';
+    let externalFilterTarget = T_NONE;
+    let externalFilterComment = '';
+    if (!hasEndpoints) {
+      internalFilterTarget = externalFilterTarget = T_REJECT;
+      internalFilterComment = externalFilterComment = `${name} has no endpoints`;
+    } else {
+      if (!hasInternal) {
+        internalFilterTarget = T_DROP;
+        internalFilterComment = `${name} has no local endpoints`;
+      }
+      if (!hasExternal) {
+        externalFilterTarget = T_DROP;
+        externalFilterComment = `${name} has no local endpoints`;
+      }
+    }
+    // Service-owned nat chains are declared up front so jumps resolve; the restore order
+    // of their chain lines is stamped where kube-proxy writes them (below).
+    const svcRule = (extra: Partial<RuleSpec>, order: number[]): RuleSpec => ({
+      order: [TOK_COMMENT, TOK_PROTO, ...order], proto, port: pi, inRestore: true, target: T_NONE, ...extra,
+    });
+
+    // Capture the ClusterIP.
+    if (hasInternal) {
+      b.chain(TABLE_NAT, internalChain, { port: pi });
+      b.add(n(kKubeServices), svcRule({ comment: `${name} cluster IP`, dst: clusterIP, dport: port.port, target: T_JUMP, jump: internalChain }, [TOK_DST, TOK_DPORT]));
+    } else {
+      b.add(f(kKubeServices), svcRule({ comment: internalFilterComment, dst: clusterIP, dport: port.port, target: internalFilterTarget }, [TOK_DST, TOK_DPORT]));
+    }
+    // Capture externalIPs.
+    for (const eip of svc.externalIPs) {
+      if (hasEndpoints) {
+        b.chain(TABLE_NAT, names.ext, { port: pi });
+        b.add(n(kKubeServices), svcRule({ comment: `${name} external IP`, dst: host(eip), dport: port.port, target: T_JUMP, jump: names.ext }, [TOK_DST, TOK_DPORT]));
+      }
+      if (!hasExternal) {
+        b.add(f(kKubeExternalServices), svcRule({ comment: externalFilterComment, dst: host(eip), dport: port.port, target: externalFilterTarget }, [TOK_DST, TOK_DPORT]));
+      }
+    }
+    // Capture load-balancer ingress.
+    for (const lbip of svc.loadBalancerIPs) {
+      if (hasEndpoints) {
+        b.chain(TABLE_NAT, lbChain, { port: pi });
+        b.add(n(kKubeServices), svcRule({ comment: `${name} loadbalancer IP`, dst: host(lbip), dport: port.port, target: T_JUMP, jump: lbChain }, [TOK_DST, TOK_DPORT]));
+      }
+      if (usesFWChain) {
+        b.add(f(kKubeProxyFirewall), svcRule({ comment: `${name} traffic not accepted by ${names.fw}`, dst: host(lbip), dport: port.port, target: T_DROP }, [TOK_DST, TOK_DPORT]));
+      }
+    }
+    if (!hasExternal) {
+      for (const lbip of svc.loadBalancerIPs) {
+        b.add(f(kKubeExternalServices), svcRule({ comment: externalFilterComment, dst: host(lbip), dport: port.port, target: externalFilterTarget }, [TOK_DST, TOK_DPORT]));
+      }
+    }
+    // Capture NodePorts.
+    if (port.nodePort !== 0) {
+      if (hasEndpoints) {
+        b.chain(TABLE_NAT, names.ext, { port: pi });
+        if (localhostNodePorts && nfacct) {
+          b.add(n(kKubeNodePorts), svcRule({ comment: name, dst: kLoopback, dport: port.nodePort, nfacct: 'localhost_nps_accepted_pkts', target: T_JUMP, jump: names.ext }, [TOK_DST, TOK_DPORT, TOK_NFACCT]));
+        }
+        b.add(n(kKubeNodePorts), svcRule({ comment: name, dport: port.nodePort, target: T_JUMP, jump: names.ext }, [TOK_DPORT]));
+      }
+      if (!hasExternal) {
+        b.add(f(kKubeExternalServices), {
+          order: [TOK_COMMENT, TOK_ADDRTYPE, TOK_PROTO, TOK_DPORT], comment: externalFilterComment, dstLocal: true, proto, dport: port.nodePort,
+          target: externalFilterTarget, port: pi, inRestore: true,
+        });
+      }
+    }
+    // Capture healthCheckNodePorts.
+    if (svc.healthCheckNodePort !== 0) {
+      b.add(f(kKubeNodePorts), {
+        order: [TOK_COMMENT, TOK_PROTO, TOK_DPORT], comment: `${name} health check node port`, proto: PROTO_TCP, dport: svc.healthCheckNodePort,
+        target: T_ACCEPT, port: pi, inRestore: true,
+      });
+    }
+
+    // Service chains. kube-proxy writes the internal masquerade rule before any chain line.
+    const pendingRules: [string, RuleSpec][] = [];
+    if (hasInternal) {
+      const base = { comment: `${name} cluster IP`, dst: clusterIP, dport: port.port, target: T_JUMP, jump: kKubeMarkMasq };
+      if (proxy.masqueradeAll) {
+        pendingRules.push([internalChain, svcRule(base, [TOK_DST, TOK_DPORT])]);
+      } else if (detector.implemented) {
+        const lm = localMatch(true);
+        pendingRules.push([internalChain, svcRule({ ...base, ...lm, tok: undefined } as Partial<RuleSpec>, [TOK_DST, TOK_DPORT, lm.tok])]);
+      }
+    }
+    const emit = (chain: string, spec: RuleSpec): void => {
+      b.add(b.chain(TABLE_NAT, chain, { port: pi }), spec);
+    };
+    for (const [c, spec] of pendingRules) emit(c, spec);
+
+    if (usesExternalChain) {
+      natChainLine(names.ext, pi);
+      if (!extLocal) {
+        emit(names.ext, { order: [TOK_COMMENT], comment: `masquerade traffic for ${name} external destinations`, target: T_JUMP, jump: kKubeMarkMasq, inRestore: true });
+      } else {
+        if (detector.implemented) {
+          const lm = localMatch(false);
+          const spec: RuleSpec = { order: [TOK_COMMENT, lm.tok], comment: `pod traffic for ${name} external destinations`, target: T_JUMP, jump: names.svc, inRestore: true };
+          if (lm.iface) spec.iface = lm.iface;
+          else {
+            spec.src = lm.src;
+            spec.srcNeg = false;
+          }
+          emit(names.ext, spec);
+        }
+        emit(names.ext, { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: `masquerade LOCAL traffic for ${name} external destinations`, srcLocal: true, target: T_JUMP, jump: kKubeMarkMasq, inRestore: true });
+        emit(names.ext, { order: [TOK_COMMENT, TOK_ADDRTYPE], comment: `route LOCAL traffic for ${name} external destinations`, srcLocal: true, target: T_JUMP, jump: names.svc, inRestore: true });
+      }
+      if (hasExternal) emit(names.ext, { order: [], target: T_JUMP, jump: externalPolicyChain, inRestore: true });
+    }
+    if (usesFWChain) {
+      natChainLine(names.fw, pi);
+      let allowFromNode = false;
+      for (const cidr of svc.loadBalancerSourceRanges) {
+        emit(names.fw, { order: [TOK_COMMENT, TOK_SRC], comment: `${name} loadbalancer IP`, src: cidr, target: T_JUMP, jump: names.ext, inRestore: true });
+        if (cidrContains(cidr, nodeIP)) allowFromNode = true;
+      }
+      if (allowFromNode) {
+        for (const lbip of svc.loadBalancerIPs) {
+          emit(names.fw, { order: [TOK_COMMENT, TOK_SRC], comment: `${name} loadbalancer IP`, src: host(lbip), target: T_JUMP, jump: names.ext, inRestore: true });
+        }
+      }
+      emit(names.fw, { order: [TOK_COMMENT], comment: `other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`, target: T_NONE, inRestore: true });
+    }
+    // One SHA-256 per row: its chain is named by the jumps to it and by the chain itself.
+    const sepCache = new Map<number, string>();
+    const sepName = (row: number): string => {
+      let sep = sepCache.get(row);
+      if (sep === undefined) {
+        sep = endpointChainName(name, protoLower, formatHostPort(epIp[row], epPort[row]));
+        sepCache.set(row, sep);
+      }
+      return sep;
+    };
+    const hostPort = (row: number): string => formatHostPort(epIp[row], epPort[row]);
+    // With room (kdp's own dataplane, update.ts): every row the node could ever reach gets its
+    // KUBE-SEP- chain, dead while unreachable, and the KUBE-SVC-/SVL- chains spare rules for
+    // the rows they do not hold now, so that any readiness change fits. A port whose rows name
+    // one endpoint twice (one chain for two rows) gets none and is recompiled instead.
+    const candidates = room ? roomRows(cluster, svc, port, node) : undefined;
+    const sepNames = candidates?.map(sepName);
+    const roomy = sepNames !== undefined && new Set(sepNames).size === sepNames.length;
+    const writeServiceToEndpoints = (chain: string, rows: readonly number[], spareRows: readonly number[] | undefined): void => {
+      // The KUBE-SEP- chains it jumps to are declared below, each reachable row's (a superset).
+      const c = natChainLine(chain, pi);
+      const keep = c.rules.length;
+      for (const spec of endpointJumpRules(svc, name, rows, large, sepName, hostPort)) b.add(c, spec);
+      if (spareRows === undefined || plan === undefined) return;
+      const held = new Set(rows);
+      b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, hostPort));
+      plan.chains.push({ name: chain, keep });
+    };
+    const plan: RoomPlan | undefined = roomy ? { port: pi, shape: portShape({ hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain }), chains: [], rows: candidates!, sepNames: sepNames! } : undefined;
+    if (plan) roomPlans.push(plan);
+    const localRows = plan ? plan.rows.filter((row) => cluster.endpoints.node[row] === node) : undefined;
+    if (usesClusterPolicyChain) writeServiceToEndpoints(names.svc, cats.cluster, plan?.rows);
+    if (usesLocalPolicyChain) writeServiceToEndpoints(names.svl, cats.local, localRows);
+    const reachable = plan ? new Set(cats.allReachable) : undefined;
+    for (const row of plan ? plan.rows : cats.allReachable) {
+      const sep = sepName(row);
+      const live = reachable === undefined || reachable.has(row);
+      const c = natChainLine(sep, pi);
+      c.live = live;
+      const affinity = svc.affinity.clientIP;
+      const masq: RuleSpec = { order: large ? [TOK_SRC] : [TOK_COMMENT, TOK_SRC], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
+      const dnatOrder = large ? (affinity ? [TOK_RECENT, TOK_PROTO] : [TOK_PROTO]) : affinity ? [TOK_COMMENT, TOK_RECENT, TOK_PROTO] : [TOK_COMMENT, TOK_PROTO];
+      const dnat: RuleSpec = { order: dnatOrder, proto, target: T_DNAT, dnatIp: epIp[row], dnatPort: epPort[row], endpoint: row, inRestore: true };
+      if (!large) masq.comment = dnat.comment = name;
+      if (affinity) dnat.recent = { name: sep, check: false, seconds: 0, reap: false };
+      b.add(c, masq);
+      b.add(c, dnat);
+    }
+  }
 }
 
 function formatHostPort(ip: number, port: number): string {

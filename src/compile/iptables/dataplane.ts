@@ -15,8 +15,8 @@
  *
  * Reads: FirstPacket (src, dst, dport, proto, hook, fromPodInterface, rand, now).
  * Writes: NatDecision (verdict, servicePort, endpoint, dnat ip:port, masquerade, work).
- * Random choices: statistic draws come from a hash of (pkt.rand, the rule's rank among live rules:
- * ruleset.ts drawKey, its index in a ruleset without room), compared as the kernel does
+ * Random choices: statistic draws come from a hash of (pkt.rand, the rule's chain name and offset
+ * in it: ruleset.ts drawKey), compared as the kernel does
  * (`(random & 0x7fffffff) < probability`), so a flow decides the same way every run.
  * `-m recent`: per-instance state keyed by (list name, source address), like xt_recent.
  */
@@ -64,6 +64,8 @@ export interface IptablesDataplaneOptions {
   readonly ipsets?: ReadonlyMap<string, IpsetSet>;
   /** The room of a ruleset compiled for in-place updates (room.ts, update.ts). */
   readonly room?: IptablesRoom;
+  /** serviceAccepts of the ruleset, when already known (tables shared with a worker, which in-place updates keep). */
+  readonly serviceAccept?: Uint8Array;
 }
 
 /**
@@ -137,7 +139,7 @@ export class IptablesDataplane implements ServiceDataplane {
     this.hooks = options.hooks ?? hookChains(rules);
     this.scanKeys = options.scanKeys ?? buildScanKeys(rules);
     this.fullWalk = needsFullWalk(rules);
-    this.serviceAccept = serviceAccepts(rules);
+    this.serviceAccept = options.serviceAccept ?? serviceAccepts(rules);
     const local = this.localAddrs;
     this.foreignPkt = {
       src: 0, dst: 0, sport: 0, dport: 0, proto: 0, mark: 0, ct: 0, origDst: 0, origDport: 0, iif: '', oif: '', why: '',

@@ -11,7 +11,7 @@ import { recentCheck, recentSet } from './recent.js';
 import {
   CT_DNAT, CT_NEW, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG, M_PROTO,
   M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_REJECT,
-  T_RETURN, kDrawBlockShift, kScanAny, kScanAnyProtoPort, type Ruleset, type ScanKeys,
+  T_RETURN, kScanAny, kScanAnyProtoPort, type Ruleset, type ScanKeys,
 } from './ruleset.js';
 
 // Walker state shared by the three hook walks of one packet (an Int32Array, not object fields).
@@ -36,7 +36,7 @@ const ST_ACCEPT = 4;
  * Math.* in the scan; jumps use a preallocated Int32Array stack.
  * ~0.5-0.7 ns/rule on a 2.6 GHz EPYC core (bench/compile/iptables-walk.bench.ts).
  */
-// Cost: decide(): ~1.4-1.8 µs per ClusterIP first packet at 1k Services, 702 rules a decision; 1.5 µs before the draw key became a live rank, within the noise (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02 23:30, shared machine under load: upper bounds).
+// Cost: decide(): ~1.4-1.8 µs per ClusterIP first packet at 1k Services, 702 rules a decision (the draw key was a live rank then; now a chain-name hash plus offset, one load as before) (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02 23:30, shared machine under load: upper bounds).
 export function createDecide(
   rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable, serviceAccept: Uint8Array,
 ): (pkt: FirstPacket, out: NatDecision) => void {
@@ -77,8 +77,7 @@ export function createDecide(
     const portA = rs.rulePort;
     const chainStart = rs.chainStart;
     const chainEnd = rs.chainEnd;
-    const drawOffset = rs.chainDrawOffset;
-    const drawBase = rs.blockDrawBase;
+    const drawKey = rs.chainDrawKey;
     const sChain = stackChain;
     const sRule = stackRule;
     const d = dst | 0;
@@ -131,8 +130,8 @@ export function createDecide(
         if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
         if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
         if (f & M_RECENT_CHECK && !recentCheck(recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) continue;
-        // The draw is keyed by the rule's live rank (drawKey), inlined.
-        if (f & M_STATISTIC && statisticDraw(pkt.rand, r + drawOffset[chain] + drawBase[chain >>> kDrawBlockShift]) >= rs.ruleProb[r]) continue;
+        // The draw is keyed by the chain's name and the rule's offset (ruleset.ts drawKey), inlined.
+        if (f & M_STATISTIC && statisticDraw(pkt.rand, r + drawKey[chain]) >= rs.ruleProb[r]) continue;
         if (f & M_RECENT_SET) recentSet(recent, rs.ruleRecentName[r], src, pkt.now);
       }
       // Matched.

@@ -20,8 +20,8 @@ export const kStackDepth = 64;
 
 /**
  * The 31-bit draw a `-m statistic --probability` rule compares with its threshold: a cheap,
- * well-mixed hash of (flow random, rule key), the key being the rule's rank among live rules
- * (ruleset.ts drawKey: its index, in a ruleset without room). It stays a small integer, so the
+ * well-mixed hash of (flow random, rule key), the key being a hash of the rule's chain name plus
+ * its offset in the chain (ruleset.ts drawKey). It stays a small integer, so the
  * scan that calls it per statistic rule never boxes a u32 in a HeapNumber (see fmix32Bits).
  */
 export function statisticDraw(rand: number, rule: number): number {

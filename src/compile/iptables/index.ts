@@ -14,6 +14,7 @@ import { iptablesFromShared, iptablesShared, type IptablesShared } from './share
 import { buildRoom } from './room.js';
 import { fullRestore, iptablesOneEndpointSync, iptablesSync } from './sync.js';
 import { updateIptablesEndpoints } from './update.js';
+import { updateIptablesServices } from './update-services.js';
 
 /**
  * Compiles the cluster for one node into a walkable iptables dataplane, with room for in-place
@@ -21,7 +22,7 @@ import { updateIptablesEndpoints } from './update.js';
  */
 export function compileIptables(cluster: Cluster, options: IptablesCompileOptions): IptablesDataplane {
   const { rules, plans, large } = compileRulesetWithRoom(cluster, options);
-  return new IptablesDataplane(rules, { node: options.node, localAddresses: localAddressesOf(cluster, options.node), room: buildRoom(rules, cluster, plans, large) });
+  return new IptablesDataplane(rules, { node: options.node, localAddresses: localAddressesOf(cluster, options.node), room: buildRoom(rules, cluster, plans, large, options) });
 }
 
 /**
@@ -44,6 +45,8 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   syncOneEndpoint: (prev, _cluster, next, node, changed, clock) => iptablesOneEndpointSync(prev.rules, next, node, changed, clock),
   // In place within a port's KUBE-SVC-/SVL-/SEP- chains; a change of what else the port writes recompiles.
   updateEndpoints: updateIptablesEndpoints,
+  // Kube-proxy's partial sync of a Service created or deleted (update-services.ts).
+  updateServices: updateIptablesServices,
   // Kubernetes v1.33, pkg/proxy/iptables/proxier.go: NewProxier builds
   // async.NewBoundedFrequencyRunner("sync-runner", proxier.syncProxyRules, minSyncPeriod,
   // proxyutil.FullSyncPeriod, burstSyncs = 2) (maxInterval was time.Hour before PR 129329);

@@ -12,6 +12,7 @@
  * tokens), because iptables-save prints matches in the order they were given and kube-proxy's
  * argument order differs from rule to rule.
  */
+import { fnv1a } from '../../net/hash.js';
 import type { Cidr } from '../../net/ipv4.js';
 import type { ForeignRule } from './foreign-rule.js';
 
@@ -191,13 +192,12 @@ export class Ruleset {
   /** 0 for a chain kept only as room (ChainSpec.live): every reader of the tables skips it. */
   readonly chainLive: Uint8Array;
   /**
-   * The statistic draw's rule key (drawKey) is the rule's rank among live rules, so that a chain's
-   * spare room and dead chains never change a flow's draws: the rank of rule r of chain c is
-   * `r + chainDrawOffset[c] + blockDrawBase[c >>> kDrawBlockShift]` (live rules before c's block,
-   * plus those before c inside it, minus c's start). Without room the rank is r itself.
+   * The statistic draw's rule key (drawKey) of rule r of chain c is `r + chainDrawKey[c]`: a hash
+   * of the chain's name plus the rule's offset in it. It depends on nothing else, so room, dead
+   * chains, a chain moved by an in-place update or other chains added or removed never change a
+   * flow's draws, and a dump read back draws as the compile it came from.
    */
-  readonly chainDrawOffset: Int32Array;
-  readonly blockDrawBase: Int32Array;
+  readonly chainDrawKey: Int32Array;
 
   readonly ruleCount: number;
   readonly ruleChain: Uint32Array;
@@ -265,8 +265,7 @@ export class Ruleset {
     this.chainInRestore = new Uint8Array(n);
     this.chainPort = new Int32Array(n);
     this.chainLive = new Uint8Array(n);
-    this.chainDrawOffset = new Int32Array(n);
-    this.blockDrawBase = new Int32Array((n >>> kDrawBlockShift) + 1);
+    this.chainDrawKey = new Int32Array(n);
     let total = 0;
     for (let ci = 0; ci < n; ci++) total += chains[ci].rules.length + (chains[ci].spare?.length ?? 0);
     this.ruleCount = total;
@@ -341,7 +340,7 @@ export class Ruleset {
       ruleJump[k] = j;
     }
     this.ruleJump = ruleJump;
-    recountDrawBases(this);
+    for (let c = 0; c < n; c++) setDrawKey(this, c);
   }
 
   chainId(table: number, name: string): number {
@@ -351,10 +350,23 @@ export class Ruleset {
   private chainIndex(): ReadonlyMap<string, number>[] {
     if (!this.chainIndexCache) {
       const maps: Map<string, number>[] = kTableNames.map(() => new Map());
-      for (let c = 0; c < this.chainCount; c++) maps[this.chainTable[c]].set(this.chainName[c], c);
+      // A spare chain (RulesetBuilder.spareChains) has no name until an update gives it one.
+      for (let c = 0; c < this.chainCount; c++) if (this.chainName[c] !== '') maps[this.chainTable[c]].set(this.chainName[c], c);
       this.chainIndexCache = maps;
     }
     return this.chainIndexCache;
+  }
+
+  /**
+   * Chain c is named `name` ('' : no name, a chain an update removed): in this instance's names and
+   * index only (a worker never reads names). For update-services.ts.
+   */
+  renameChain(c: number, name: string): void {
+    const index = this.chainIndex()[this.chainTable[c]] as Map<string, number>;
+    const old = this.chainName[c];
+    if (old !== '' && index.get(old) === c) index.delete(old);
+    (this.chainName as string[])[c] = name;
+    if (name !== '') index.set(name, c);
   }
 
   /** The ruleset's own state as a plain record of typed arrays, numbers and strings (no index). */
@@ -395,12 +407,21 @@ export interface RuleNames {
 }
 
 /** The per-rule columns encodeRule writes: a Ruleset's, or a RuleStore's while a ruleset is built. */
-export type RuleColumns = Pick<
-  Ruleset,
-  | 'ruleFlags' | 'ruleOrder' | 'ruleSrc' | 'ruleSrcMask' | 'ruleDst' | 'ruleDstMask' | 'ruleProto' | 'ruleDport' | 'ruleMark' | 'ruleMarkMask'
-  | 'ruleRecentName' | 'ruleRecentSeconds' | 'ruleProb' | 'ruleProbWritten' | 'ruleCtstate' | 'ruleNfacct' | 'ruleComment' | 'ruleIface'
-  | 'ruleTarget' | 'ruleJump' | 'ruleTargetA' | 'ruleTargetB' | 'ruleTargetFlags' | 'ruleSeq' | 'ruleInRestore' | 'ruleEndpoint' | 'rulePort'
->;
+export const kRuleColumns = [
+  'ruleFlags', 'ruleOrder', 'ruleSrc', 'ruleSrcMask', 'ruleDst', 'ruleDstMask', 'ruleProto', 'ruleDport', 'ruleMark', 'ruleMarkMask',
+  'ruleRecentName', 'ruleRecentSeconds', 'ruleProb', 'ruleProbWritten', 'ruleCtstate', 'ruleNfacct', 'ruleComment', 'ruleIface',
+  'ruleTarget', 'ruleJump', 'ruleTargetA', 'ruleTargetB', 'ruleTargetFlags', 'ruleSeq', 'ruleInRestore', 'ruleEndpoint', 'rulePort',
+] as const;
+export type RuleColumns = Pick<Ruleset, (typeof kRuleColumns)[number]>;
+
+/**
+ * Moves rules from..from+count-1 of `rs` to slots to..to+count-1 (overlapping ranges allowed), every
+ * column encodeRule writes; their chain is the caller's. Cost: O(count) per column, as memmove.
+ */
+export function moveRules(rs: RuleColumns, from: number, to: number, count: number): void {
+  if (count <= 0 || from === to) return;
+  for (const k of kRuleColumns) rs[k].copyWithin(to, from, from + count);
+}
 
 /**
  * Writes rule `spec` into slot r of `rs`, every field but its chain (a slot an in-place update
@@ -464,48 +485,22 @@ export function encodeRule(rs: RuleColumns, r: number, table: number, port: numb
   rs.ruleSeq[r] = seq;
 }
 
-/** Chains per block of the draw ranks (Ruleset.chainDrawOffset): an update's shift touches at most one block's chains and every block's base. */
-export const kDrawBlockShift = 10;
-
 /** Live rules in chain c (0 for a chain kept only as room). */
 export function liveRules(rs: Ruleset, c: number): number {
   return rs.chainLive[c] !== 0 ? rs.chainEnd[c] - rs.chainStart[c] : 0;
 }
 
 /**
- * The key a `-m statistic` rule's draw is made with (statisticDraw): rule r's rank among live rules,
- * which is r itself in a ruleset without room, so room never changes which endpoint a flow draws.
+ * The key a `-m statistic` rule's draw is made with (statisticDraw): a 28-bit hash of its chain's
+ * name plus its offset in the chain, a small integer (a Smi: the scan never boxes it).
  */
 export function drawKey(rs: Ruleset, chain: number, r: number): number {
-  return r + rs.chainDrawOffset[chain] + rs.blockDrawBase[chain >>> kDrawBlockShift];
+  return r + rs.chainDrawKey[chain];
 }
 
-/** Computes the draw ranks from scratch (construction). Cost: O(chains). */
-function recountDrawBases(rs: Ruleset): void {
-  let before = 0;
-  let blockStart = 0;
-  for (let c = 0; c < rs.chainCount; c++) {
-    if ((c & ((1 << kDrawBlockShift) - 1)) === 0) {
-      rs.blockDrawBase[c >>> kDrawBlockShift] = before;
-      blockStart = before;
-    }
-    rs.chainDrawOffset[c] = before - blockStart - rs.chainStart[c];
-    before += liveRules(rs, c);
-  }
-}
-
-/**
- * Chain c's live rules changed by `delta` (an update grew, shrank, revived or retired it): every
- * later rank moves. Cost: O(1024 + chains / 1024), a few µs at 300,000 chains.
- */
-export function shiftDrawBases(rs: Ruleset, c: number, delta: number): void {
-  if (delta === 0) return;
-  const block = c >>> kDrawBlockShift;
-  const blockEnd = Math.min(rs.chainCount, (block + 1) << kDrawBlockShift);
-  const off = rs.chainDrawOffset;
-  for (let k = c + 1; k < blockEnd; k++) off[k] += delta;
-  const bases = rs.blockDrawBase;
-  for (let b = block + 1; b < bases.length; b++) bases[b] += delta;
+/** Chain c's draw key base, from its name and where it starts (again after an update moves it). Cost: O(name). */
+export function setDrawKey(rs: Ruleset, c: number): void {
+  rs.chainDrawKey[c] = (fnv1a(rs.chainName[c]) & 0x0fffffff) - rs.chainStart[c];
 }
 
 /** Where chain c's room ends: the next chain's first slot (chains are laid out in id order). */
@@ -637,6 +632,9 @@ export class RulesetBuilder {
   private readonly store = new RuleStore();
   private seq = 0;
   private ruleSeqNext = 0;
+  /** The store slot of a rule that matches nothing and is never read: what room holds until written. */
+  private blank = -1;
+  private spareRoom: { table: number; chains: number; rules: number } | undefined;
 
   chain(table: number, name: string, opts: { policy?: number; inRestore?: boolean; port?: number } = {}): ChainSpec {
     let c = this.byName[table].get(name);
@@ -663,6 +661,30 @@ export class RulesetBuilder {
   /** Rules laid out after chain c's end as room (ChainSpec.spare), numbered as if written now. */
   spare(c: ChainSpec, specs: readonly RuleSpec[]): void {
     c.spare = specs.map((s) => this.store.add(c.table, c.port, s, this.ruleSeqNext++));
+  }
+
+  /** `count` blank slots after chain c's end: room an in-place update appends rules into (update-services.ts). */
+  room(c: ChainSpec, count: number): void {
+    c.spare = new Array<number>(count).fill(this.blankSlot());
+  }
+
+  /**
+   * `chains` nameless dead chains of `table` laid out after every other, sharing `rules` blank
+   * slots after them: room an in-place update allocates a new Service's chains from, in order
+   * (update-services.ts). Each starts where the last allocated one's room ends.
+   */
+  spareChains(table: number, chains: number, rules: number): void {
+    this.spareRoom = { table, chains, rules };
+  }
+
+  /** Chains declared and rules added so far. */
+  size(): { chains: number; rules: number } {
+    return { chains: this.chains.length, rules: this.store.count };
+  }
+
+  private blankSlot(): number {
+    if (this.blank < 0) this.blank = this.store.add(TABLE_NAT, -1, { order: [], target: T_NONE }, 0);
+    return this.blank;
   }
 
   has(table: number, name: string): boolean {
@@ -695,6 +717,12 @@ export class RulesetBuilder {
         // A loop, not push(...users): a large cluster has more chains than call arguments fit.
         for (let k = 0; k < users.length; k++) ordered.push(this.byName[t].get(users[k])!);
       }
+    }
+    if (this.spareRoom && this.spareRoom.chains > 0) {
+      if (ordered === this.chains) ordered = this.chains.slice();
+      const { table, chains, rules } = this.spareRoom;
+      for (let k = 0; k < chains; k++) ordered.push({ name: '', table, policy: POLICY_NONE, inRestore: true, port: -1, rules: [], seq: -1, live: false });
+      ordered[ordered.length - 1].spare = new Array<number>(rules).fill(this.blankSlot());
     }
     const tables = opts.tables ?? [...new Set(ordered.map((c) => c.table))].sort((a, b) => a - b);
     return new Ruleset(ordered, this.store, tables, opts.headers, opts.footers);

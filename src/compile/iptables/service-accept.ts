@@ -17,16 +17,19 @@ import { M_FOREIGN, T_ACCEPT, TABLE_FILTER, type Ruleset } from './ruleset.js';
 const kHealthCheckComment = / health check node port$/;
 const kHealthCheckSet = /--match-set KUBE-HEALTH-CHECK-NODE-PORT dst\b/;
 
-/** 1 for each rule whose ACCEPT is a Service's answer (see above), else 0. Built once per ruleset. */
+/**
+ * 1 for each rule whose ACCEPT is a Service's answer (see above), else 0. Built once per ruleset,
+ * shared with workers beside it, and kept by an in-place update for the rules it writes.
+ */
 export function serviceAccepts(rs: Ruleset): Uint8Array {
   const out = new Uint8Array(rs.ruleCount);
-  for (let r = 0; r < rs.ruleCount; r++) {
-    if (rs.ruleTarget[r] !== T_ACCEPT || rs.chainTable[rs.ruleChain[r]] !== TABLE_FILTER) continue;
-    if (rs.ruleFlags[r] & M_FOREIGN) {
-      if (kHealthCheckSet.test(rs.foreign[rs.ruleForeign[r]].text)) out[r] = 1;
-    } else if (rs.ruleComment[r] >= 0 && kHealthCheckComment.test(rs.strings[rs.ruleComment[r]])) {
-      out[r] = 1;
-    }
-  }
+  for (let r = 0; r < rs.ruleCount; r++) out[r] = serviceAccept(rs, r);
   return out;
+}
+
+/** 1 when rule r's ACCEPT is a Service's answer, else 0. */
+export function serviceAccept(rs: Ruleset, r: number): number {
+  if (rs.ruleTarget[r] !== T_ACCEPT || rs.chainTable[rs.ruleChain[r]] !== TABLE_FILTER) return 0;
+  if (rs.ruleFlags[r] & M_FOREIGN) return kHealthCheckSet.test(rs.foreign[rs.ruleForeign[r]].text) ? 1 : 0;
+  return rs.ruleComment[r] >= 0 && kHealthCheckComment.test(rs.strings[rs.ruleComment[r]]) ? 1 : 0;
 }

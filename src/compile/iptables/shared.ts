@@ -1,7 +1,7 @@
 /**
  * An iptables dataplane's compiled tables as plain data, for a worker thread to attach to: the
  * ruleset's typed arrays and names, the decide() scan's keys, the hooks' entry chains, the
- * node's local addresses, and the room in-place updates write into (with its seqlock word, so
+ * node's local addresses, which rules are a Service's ACCEPT, and the room in-place updates write into (with its seqlock word, so
  * that a worker sees an update written through any dataplane over the same image).
  * The `-m recent` lists and the walker's stacks are per instance and never shared.
  */
@@ -17,12 +17,13 @@ export interface IptablesShared {
   readonly hooks: Hooks;
   readonly localAddrs: Uint32Array;
   readonly room: IptablesRoom | undefined;
+  readonly serviceAccept: Uint8Array;
 }
 
 export function iptablesShared(dp: IptablesDataplane): IptablesShared {
-  return { node: dp.node, rules: dp.rules.sharedFields(), scanKeys: dp.scanKeys, hooks: dp.hooks, localAddrs: dp.localAddrs, room: dp.room };
+  return { node: dp.node, rules: dp.rules.sharedFields(), scanKeys: dp.scanKeys, hooks: dp.hooks, localAddrs: dp.localAddrs, room: dp.room, serviceAccept: dp.serviceAccept };
 }
 
 export function iptablesFromShared(s: IptablesShared): IptablesDataplane {
-  return new IptablesDataplane(Ruleset.fromSharedFields(s.rules), { node: s.node, localAddresses: Array.from(s.localAddrs), scanKeys: s.scanKeys, hooks: s.hooks, ...(s.room ? { room: s.room } : {}) });
+  return new IptablesDataplane(Ruleset.fromSharedFields(s.rules), { node: s.node, localAddresses: Array.from(s.localAddrs), scanKeys: s.scanKeys, hooks: s.hooks, serviceAccept: s.serviceAccept, ...(s.room ? { room: s.room } : {}) });
 }

@@ -8,8 +8,8 @@
  * rules, built by build.ts's own endpointJumpRules, are written over that room, dead chains come
  * alive or die, and nothing else moves. Readers see none of the room: render, explain, stats and
  * the walkers skip dead chains and stop at each chain's end; the statistic draws are keyed by a
- * rule's rank among live rules (ruleset.ts drawKey), which the update shifts, so a flow draws as
- * it would in a fresh compile.
+ * rule's chain name and offset in it (ruleset.ts drawKey), so a flow draws as it would in a fresh
+ * compile.
  *
  * When the change reaches past those chains (a port's endpoints going from none to some or back,
  * or a Local policy's local endpoints doing so, changes KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, the
@@ -18,8 +18,7 @@
  *
  * decide.ts and the walker read the same arrays, so no closure goes stale; writes happen under
  * the room's seqlock (table-generation.ts), which readers in other threads check.
- * Cost: O(rows of the changed ports) to build and write, plus O(1024 + chains / 1024) per chain
- * whose live rule count changed (the draw ranks); nothing per Service. One endpoint of a
+ * Cost: O(rows of the changed ports) to build and write; nothing per Service. One endpoint of a
  * 10-endpoint Service turning unready: ~43 µs at 100 Services, ~26 µs at 30,000, against a full
  * build of 39 ms and 7.5 s (sync.oneEndpointMs of `kdp bench --services 100,30000 --modes iptables
  * --flows 20000 --workers 1`, 2026-12-02, shared 2-core machine: upper bounds).
@@ -33,7 +32,7 @@ import { endpointJumpRules, portChains, portShape } from './build.js';
 import type { IptablesDataplane } from './dataplane.js';
 import { kNoRoom, kNoRules, type IptablesRoom } from './room.js';
 import {
-  chainRoomEnd, encodeRule, liveRules, setScanKeys, shiftDrawBases, type RuleNames, type RuleSpec, type Ruleset, type ScanKeys,
+  chainRoomEnd, encodeRule, setScanKeys, type RuleNames, type RuleSpec, type Ruleset, type ScanKeys,
 } from './ruleset.js';
 
 interface ChainWrite {
@@ -133,16 +132,12 @@ function writePort(rs: Ruleset, keys: ScanKeys, w: PortWrite): number {
       encodeRule(rs, start + i, rs.chainTable[c], rs.chainPort[c], rules[i], rs.ruleSeq[start + i], names);
       setScanKeys(rs, keys, c, start + i);
     }
-    const before = liveRules(rs, c);
     rs.chainEnd[c] = newEnd;
-    shiftDrawBases(rs, c, liveRules(rs, c) - before);
     written += rules.length + 1;
   }
   for (const [c, live] of w.seps) {
     if ((rs.chainLive[c] !== 0) === live) continue;
-    const before = liveRules(rs, c);
     rs.chainLive[c] = live ? 1 : 0;
-    shiftDrawBases(rs, c, liveRules(rs, c) - before);
     written++;
   }
   return written;
