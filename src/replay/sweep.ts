@@ -24,6 +24,7 @@ import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
 import { runChurn } from './churn.js';
+import { churnCellOnKernel } from '../verify/churn-kernel.js';
 import { kReplayNodes, type RunResult } from './replay.js';
 
 export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
@@ -482,14 +483,28 @@ export interface SweepOptions {
    * endpoint changes per second on the cell's cluster, added as the result's `churn`.
    */
   readonly churn?: number;
+  /**
+   * `--churn-kernel`: each churn cell's syncs are also applied to a real kernel table, one run per
+   * backend (src/verify/churn-kernel.ts; root), and its latency includes the kernel's apply.
+   */
+  readonly churnKernel?: boolean;
 }
 
-/** The churn benchmark of one cell, on the cluster its replay builds, as the result records it. */
-export function churnOfCell(cell: SweepCell, changesPerSecond: number): Pick<CellResult, 'churn'> & { counters: Record<string, number> } {
+/**
+ * The churn benchmark of one cell, on the cluster its replay builds, as the result records it;
+ * with `kernel`, its syncs applied to the real kernel too (the contract fields then from the
+ * node's own backend's run, src/verify/churn-kernel.ts).
+ */
+export async function churnOfCell(cell: SweepCell, changesPerSecond: number, kernel = false): Promise<Pick<CellResult, 'churn'> & { counters: Record<string, number> }> {
   const cluster = generateCluster({ services: cell.services, endpoints: cell.endpointsPerService, nodes: kReplayNodes, cni: cell.cni, seed: cell.seed, mode: cell.mode });
-  const run = runChurn(modeNamed(cell.mode), cluster, changesPerSecond, cell.seed, () => performance.now());
+  const mode = modeNamed(cell.mode);
+  const clock = (): number => performance.now();
+  const plain = runChurn(mode, cluster, changesPerSecond, cell.seed, clock);
+  const { run, kernelApply } = kernel
+    ? await churnCellOnKernel(mode, cluster, changesPerSecond, cell.seed, clock, plain)
+    : { run: plain, kernelApply: { notIncluded: 'not asked for (kdp bench --churn R --churn-kernel, as root, includes it)' } };
   return {
-    churn: run.result,
+    churn: { ...run.result, kernelApply },
     counters: {
       churnSeconds: run.seconds, churnChanges: run.changes, churnFlows: run.flows, churnPackets: run.packets, churnApplyMs: run.applyMs,
       churnRulesWrittenPerSecond: run.rulesWrittenPerSecond, churnRecompiles: run.recompiles,
@@ -610,7 +625,10 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
         const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
         result = cellResult(cell, runs, limitsFor(bytesPerWorker));
         if (o.churn !== undefined) {
-          const c = churnOfCell(cell, o.churn);
+          const c = await churnOfCell(cell, o.churn, o.churnKernel);
+          const k = c.churn?.kernelApply;
+          if (o.churnKernel && k?.notIncluded !== undefined) log(`kdp bench: ${cellKeyString(cell)}: the churn latency does not include the kernel's apply: ${k.notIncluded}`);
+          if (o.churnKernel) for (const m of k?.missing ?? []) log(`kdp bench: ${cellKeyString(cell)}: churn on the kernel not measured for ${m}`);
           result = { ...result, churn: c.churn, counters: { ...result.counters, ...c.counters } };
         }
         if (runs.some((r) => r.threads < cell.workers)) log(`warning: ${cellKeyString(cell)}: shards shared a thread; the workers did not all run in parallel`);
