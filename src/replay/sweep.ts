@@ -260,9 +260,10 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
  * The cell keys already in results.jsonl, read line by line, and the number of a torn last line
  * (a write cut short by a crash: no newline and not JSON), which is dropped so its cell runs again.
  * With `churn`, a cell counts as finished only when its result holds the churn benchmark at that
- * rate (churn is an addition to a cell's result, not a coordinate of its key).
+ * rate (churn is an addition to a cell's result, not a coordinate of its key); with `churnKernel`
+ * too, only when the kernel's apply was asked for in it (included, or said why not).
  */
-export function finishedKeys(resultsFile: string, churn?: number): { keys: Set<string>; tornLine?: number } {
+export function finishedKeys(resultsFile: string, churn?: number, churnKernel = false): { keys: Set<string>; tornLine?: number } {
   const keys = new Set<string>();
   if (!existsSync(resultsFile)) return { keys };
   const lines = readFileSync(resultsFile, 'utf8').split('\n');
@@ -272,7 +273,8 @@ export function finishedKeys(resultsFile: string, churn?: number): { keys: Set<s
     if (!t) continue;
     try {
       const v = JSON.parse(t) as CellResult;
-      const hasChurn = churn === undefined || v?.churn?.changesPerSecond === churn;
+      const k = v?.churn?.kernelApply;
+      const hasChurn = churn === undefined || (v?.churn?.changesPerSecond === churn && (!churnKernel || (k !== undefined && k.notIncluded !== kChurnKernelNotAsked)));
       if (v && v.schema === 1 && typeof v.mode === 'string' && hasChurn) keys.add(cellKeyString(v));
     } catch {
       // a half-written line from an interrupted run: that cell is simply run again
@@ -490,6 +492,9 @@ export interface SweepOptions {
   readonly churnKernel?: boolean;
 }
 
+/** Why a churn cell's latency leaves the kernel out when no one asked for it. */
+export const kChurnKernelNotAsked = 'not asked for (kdp bench --churn R --churn-kernel, as root, includes it)';
+
 /**
  * The churn benchmark of one cell, on the cluster its replay builds, as the result records it;
  * with `kernel`, its syncs applied to the real kernel too (the contract fields then from the
@@ -502,7 +507,7 @@ export async function churnOfCell(cell: SweepCell, changesPerSecond: number, ker
   const plain = runChurn(mode, cluster, changesPerSecond, cell.seed, clock);
   const { run, kernelApply } = kernel
     ? await churnCellOnKernel(mode, cluster, changesPerSecond, cell.seed, clock, plain)
-    : { run: plain, kernelApply: { notIncluded: 'not asked for (kdp bench --churn R --churn-kernel, as root, includes it)' } };
+    : { run: plain, kernelApply: { notIncluded: kChurnKernelNotAsked } };
   return {
     churn: { ...run.result, kernelApply },
     counters: {
@@ -566,7 +571,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   if (o.plan) writeAtomic(join(o.outDir, kPlanFile), o.plan.map((l) => `${JSON.stringify(l)}\n`).join(''));
   o.echo?.(JSON.stringify({ machine }));
   for (const l of o.plan ?? []) o.echo?.(JSON.stringify({ plan: l }));
-  const finished = o.resume ? finishedKeys(resultsFile, o.churn) : undefined;
+  const finished = o.resume ? finishedKeys(resultsFile, o.churn, o.churnKernel) : undefined;
   if (finished?.tornLine !== undefined) log(`kdp bench: ${resultsFile} line ${finished.tornLine} is torn (a write cut short); it is dropped and its cell runs again`);
   const done = finished?.keys ?? new Set<string>();
   const weights = o.cells.map(cellWeight);
