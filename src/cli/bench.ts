@@ -112,6 +112,7 @@ Options:
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
                     iptables and nftables at each Services count, when it is available
+                    (with --churn, --churn-kernel too)
   --churn R         also run the churn benchmark in every cell: R endpoint changes per
                     second shaped like rolling updates (a new pod ready, an old one
                     terminating, then gone), 10 simulated seconds, each mode's sync loop
