@@ -112,6 +112,7 @@ Options:
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for
                     iptables and nftables at each Services count, when it is available
+                    (with --churn, --churn-kernel too)
   --churn R         also run the churn benchmark in every cell: R endpoint changes per
                     second shaped like rolling updates (a new pod ready, an old one
                     terminating, then gone), 10 simulated seconds, each mode's sync loop
@@ -121,6 +122,14 @@ Options:
                     \`churn\` (rules and chains written per second in counters). It plans
                     every sync with the mode's own sync code, which takes
                     seconds per sync at tens of thousands of Services: keep cells small
+  --churn-kernel    with --churn, as root: every sync of the churn run is also applied to a
+                    real kernel table (what kube-proxy writes for it, into a network namespace
+                    of its own first loaded with the cell's rules; one run per backend:
+                    iptables-legacy and iptables-nft, or nft), and the latency includes that
+                    apply, of the backend the node's iptables-restore is (the others beside
+                    it; src/verify/churn-kernel.ts). Without the kernel baseline of --kernel,
+                    which implies it when --churn is given. Modes kdp cannot apply to the
+                    kernel (ipvs, userspace, cilium) say so in the result
   --no-report       do not write the report at the end
   -h, --help        this text
 
@@ -382,6 +391,7 @@ export const benchCommand: Command = {
       shards: { type: 'string' },
       stdout: { type: 'boolean' },
       churn: { type: 'string' },
+      'churn-kernel': { type: 'boolean' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const sweepDir = values.out ?? 'results';
@@ -393,6 +403,9 @@ export const benchCommand: Command = {
       churn = Number(values.churn);
       if (!Number.isFinite(churn) || churn <= 0 || churn > 10_000) throw new UsageError(`--churn takes endpoint changes per second, a number above 0 and at most 10000, not "${values.churn}"`);
     }
+    if (values['churn-kernel'] && churn === undefined) throw new UsageError('--churn-kernel applies the churn benchmark\'s syncs to the kernel: give --churn R too');
+    if (shard && values['churn-kernel']) throw new UsageError('--churn-kernel is not sharded (it needs root and the real kernel of one machine): run it without --shard');
+    const churnKernel = churn !== undefined && (values['churn-kernel'] === true || values.kernel === true);
     const allCells = planFromFlags(values, machineCores, (why) => process.stderr.write(`kdp bench: ${why}\n`));
     const count = shard?.count ?? (values.shards !== undefined ? intOption(values.shards, 'shards', 1, 1, 100_000) : undefined);
     const plan = planLines(allCells, calibrationFrom(sweepDir), count);
@@ -435,6 +448,7 @@ export const benchCommand: Command = {
         log,
         plan,
         ...(churn !== undefined ? { churn } : {}),
+        ...(churnKernel ? { churnKernel } : {}),
         ...(shard || process.env.KDP_NODE_NAME ? { machine: { ...(shard ? { shard } : {}), ...(process.env.KDP_NODE_NAME ? { kubernetesNode: process.env.KDP_NODE_NAME } : {}) } } : {}),
         ...(values.stdout ? { echo: (line: string) => void process.stdout.write(`${line}\n`) } : {}),
       });

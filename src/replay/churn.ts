@@ -19,8 +19,15 @@
  *    and the current cluster (its bytes, rules and chains are counted; the planning's own time is not, it is kdp's),
  *    then kdp applies it to its tables (ProxyMode.updateEndpoints in place, or a recompile of the
  *    node where the mode has none or cannot write that change in place: counted), timed.
- *  - programming latency of a change = the wait for its sync + that measured apply time. The
- *    kernel's own apply time (iptables-restore, nft) is not included: it is not measured yet.
+ *  - with a kernel (runChurnOnKernel; src/verify/churn-kernel.ts gives it a network namespace of
+ *    its own per backend): before the first sync the kernel table is loaded with the starting
+ *    cluster's full payload, and each sync then applies what kube-proxy writes for it (the mode's
+ *    ProxyMode.kernel.apply payloads' `forward`, from the programmed to the current cluster) into
+ *    that table, timed as kube-proxy pays it (the tool's wall time). The sync lasts kdp's apply
+ *    plus the kernel's in the runner's clock, so a slow kernel apply delays the syncs after it.
+ *  - programming latency of a change = the wait for its sync + kdp's measured apply + the
+ *    kernel's measured apply when there is a kernel (runChurn has none: its latency leaves the
+ *    kernel out).
  *  - flows: kFlowsPerSecond new flows from a pod on node 0 to a random Service port's ClusterIP,
  *    decided when they start; each sends kPacketsPerFlow packets kPacketGapS apart to the endpoint
  *    it got. A packet sent while that endpoint's pod is gone is lost, as a real node loses it (the
@@ -34,6 +41,7 @@ import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, VERDICT_D
 import type { ProxyMode } from '../compile/mode.js';
 import { EP_READY, EP_SERVING, EP_TERMINATING, type Cluster } from '../model/types.js';
 import { mix32 } from '../net/hash.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** What a churn cell reports (CellResult.churn; documented in src/report/result.ts). */
 export interface ChurnResult {
@@ -62,6 +70,45 @@ export interface ChurnRun {
    */
   readonly rulesWrittenPerSecond: number;
   readonly chainsWrittenPerSecond?: number;
+  /** With a kernel (runChurnOnKernel): its load of the starting table, and its applies, one per sync. */
+  readonly kernel?: {
+    readonly loadMs: number;
+    /** Median ms of one apply. */
+    readonly applyMs: number;
+    readonly applies: number;
+  };
+}
+
+/**
+ * What the run asks of the kernel, in order: load the starting table (once, before the first
+ * sync), then apply each sync's payload. Answered with the ms it took.
+ */
+export interface KernelStep {
+  readonly kind: 'load' | 'apply';
+  readonly text: string;
+}
+
+/** One sync as the run timed it, in simulated seconds (told to an observer: tests, timelines). */
+export interface SyncRecord {
+  readonly start: number;
+  /** start + (kdpMs + kernelMs) / 1000: when the runner counts the sync as done. */
+  readonly end: number;
+  /** When each change the sync carried arrived. */
+  readonly changedAt: readonly number[];
+  readonly kdpMs: number;
+  /** 0 without a kernel. */
+  readonly kernelMs: number;
+}
+
+/** A kernel table for one churn run (src/verify/churn-kernel.ts: a network namespace of its own). */
+export interface ChurnKernel {
+  /** Loads the starting cluster's full payload into the empty table: its ms. */
+  load(text: string): Promise<number>;
+  /**
+   * Applies one sync's payload to the table: its ms (the tool's wall time, as kube-proxy pays it).
+   * Rejects when the kernel refuses it or does not finish in time: the run then has no figure.
+   */
+  apply(text: string): Promise<number>;
 }
 
 /**
@@ -166,8 +213,34 @@ function goneAt(history: Map<string, { t: number; c: number }[]>, startGone: Set
   return gone;
 }
 
-export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: number, seed: number, clock: () => number, seconds = kChurnSeconds): ChurnRun {
+/** The churn run without a kernel: the latency is the wait for the sync plus kdp's apply. */
+export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: number, seed: number, clock: () => number, seconds = kChurnSeconds, observe?: (s: SyncRecord) => void): ChurnRun {
+  const r = churnSteps(mode, cluster, changesPerSecond, seed, clock, seconds, false, observe).next();
+  if (!r.done) throw new Error('runChurn: a run without a kernel asked for one'); // churnSteps yields only with withKernel
+  return r.value;
+}
+
+/**
+ * The churn run with `kernel` applying each sync (the mode must have ProxyMode.kernel.apply):
+ * the latency adds the kernel's apply, and the runner's clock moves with it.
+ */
+export async function runChurnOnKernel(mode: ProxyMode, cluster: Cluster, changesPerSecond: number, seed: number, clock: () => number, kernel: ChurnKernel, seconds = kChurnSeconds, observe?: (s: SyncRecord) => void): Promise<ChurnRun> {
+  if (!mode.kernel?.apply) throw new InvalidArgumentError(`runChurnOnKernel: ${mode.name} mode has no kernel apply rules (ProxyMode.kernel.apply)`);
+  const steps = churnSteps(mode, cluster, changesPerSecond, seed, clock, seconds, true, observe);
+  for (let r = steps.next(); ; ) {
+    if (r.done) return r.value;
+    r = steps.next(r.value.kind === 'load' ? await kernel.load(r.value.text) : await kernel.apply(r.value.text));
+  }
+}
+
+/**
+ * The run itself, one generator for both: it yields a KernelStep where a kernel applies (only
+ * with `withKernel`) and takes the ms it took, so the simulated clock waits for the kernel
+ * without this loop knowing how the kernel is reached.
+ */
+function* churnSteps(mode: ProxyMode, cluster: Cluster, changesPerSecond: number, seed: number, clock: () => number, seconds: number, withKernel: boolean, observe?: (s: SyncRecord) => void): Generator<KernelStep, ChurnRun, number> {
   const node = 0;
+  const kernelRules = withKernel ? mode.kernel?.apply : undefined;
   const { start, changes } = churnTimeline(cluster, changesPerSecond, seconds, seed);
   const loop = mode.syncLoop;
   let programmed = start;
@@ -203,14 +276,18 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
   let recompiles = 0;
   const latencies: number[] = [];
   const applyTimes: number[] = [];
+  const kernelTimes: number[] = [];
+  let loadMs: number | undefined;
   let full = 0;
   let partial = 0;
   let bytes = 0;
   let rules = 0;
   let chains: number | undefined;
   let lastFull = 0;
-  // One sync at time `t` over the changes `batch`: plan what kube-proxy writes, apply to kdp's tables.
-  const sync = (t: number, batch: readonly Change[]): number => {
+  // One sync at time `t` over the changes `batch`: plan what kube-proxy writes, apply to kdp's
+  // tables; its ms, and the kernel's payload for it when there is a kernel (applied by the caller,
+  // which can yield).
+  const sync = (t: number, batch: readonly Change[]): { ms: number; payload?: { full: string; forward: string } } => {
     const next = withConditions(start, truth.slice());
     const services = [...new Set(batch.map((c) => c.service))];
     const isFull = loop.kind === 'full-walk' || (loop.fullSyncPeriodS !== undefined && t - lastFull >= loop.fullSyncPeriodS);
@@ -226,9 +303,27 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     }
     const ms = clock() - t0;
     applyTimes.push(ms);
+    // What kube-proxy writes for this sync, from the rules the kernel holds (the programmed
+    // cluster's) to the current ones; rendering it is kdp's planning, not timed.
+    const payload = kernelRules?.payloads(programmed, next, services);
     programmed = next;
-    for (const c of batch) latencies.push((t - c.t) * 1000 + ms);
-    return ms / 1000;
+    return { ms, ...(payload ? { payload } : {}) };
+  };
+  /**
+   * The kernel's apply of one sync's payload, ms (0 without a kernel); before the first, the table
+   * is loaded with the starting cluster's full payload (its load is not a sync's: not in a latency).
+   */
+  function* kernelApply(payload?: { full: string; forward: string }): Generator<KernelStep, number, number> {
+    if (!payload) return 0;
+    loadMs ??= yield { kind: 'load', text: payload.full };
+    const ms = yield { kind: 'apply', text: payload.forward };
+    kernelTimes.push(ms);
+    return ms;
+  }
+  /** The changes of a sync at `t` are in effect: kdp's apply, then the kernel's (0 without a kernel). */
+  const programmedAt = (t: number, batch: readonly Change[], ms: number, kernelMs: number): void => {
+    for (const c of batch) latencies.push((t - c.t) * 1000 + ms + kernelMs);
+    observe?.({ start: t, end: t + (ms + kernelMs) / 1000, changedAt: batch.map((c) => c.t), kdpMs: ms, kernelMs });
   };
 
   // Flows, in time order, interleaved with the changes and syncs below.
@@ -300,7 +395,8 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
       const c = changes[ci++];
       setPod(start, truth, c.service, c.ip, c.conditions);
       if (loop.trigger === 'immediate') {
-        sync(c.t, [c]);
+        const s = sync(c.t, [c]);
+        programmedAt(c.t, [c], s.ms, yield* kernelApply(s.payload));
         continue;
       }
       pending.push(c);
@@ -312,7 +408,12 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
       const batch = pending;
       pending = [];
       scheduled = Number.POSITIVE_INFINITY;
-      busyUntil = t + sync(t, batch);
+      const s = sync(t, batch);
+      const kernelMs = yield* kernelApply(s.payload);
+      programmedAt(t, batch, s.ms, kernelMs);
+      // The sync ends when the kernel has the rules (kube-proxy's syncProxyRules returns after
+      // iptables-restore / nft exits), so a slow apply pushes the next sync back.
+      busyUntil = t + (s.ms + kernelMs) / 1000;
       lastEnd = busyUntil;
       if (pending.length > 0) ask(busyUntil);
     }
@@ -320,6 +421,7 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
   flowsUntil(seconds);
   latencies.sort((a, b) => a - b);
   applyTimes.sort((a, b) => a - b);
+  kernelTimes.sort((a, b) => a - b);
   return {
     result: {
       changesPerSecond,
@@ -336,5 +438,6 @@ export function runChurn(mode: ProxyMode, cluster: Cluster, changesPerSecond: nu
     recompiles,
     rulesWrittenPerSecond: rules / seconds,
     ...(chains !== undefined ? { chainsWrittenPerSecond: chains / seconds } : {}),
+    ...(loadMs !== undefined ? { kernel: { loadMs, applyMs: percentile(kernelTimes, 0.5), applies: kernelTimes.length } } : {}),
   };
 }

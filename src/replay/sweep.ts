@@ -24,6 +24,7 @@ import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
 import { runChurn } from './churn.js';
+import { churnCellOnKernel } from '../verify/churn-kernel.js';
 import { kReplayNodes, type RunResult } from './replay.js';
 
 export const kDefaultServices = [10, 100, 1000, 10000, 30000] as const;
@@ -259,9 +260,10 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
  * The cell keys already in results.jsonl, read line by line, and the number of a torn last line
  * (a write cut short by a crash: no newline and not JSON), which is dropped so its cell runs again.
  * With `churn`, a cell counts as finished only when its result holds the churn benchmark at that
- * rate (churn is an addition to a cell's result, not a coordinate of its key).
+ * rate (churn is an addition to a cell's result, not a coordinate of its key); with `churnKernel`
+ * too, only when the kernel's apply was asked for in it (included, or said why not).
  */
-export function finishedKeys(resultsFile: string, churn?: number): { keys: Set<string>; tornLine?: number } {
+export function finishedKeys(resultsFile: string, churn?: number, churnKernel = false): { keys: Set<string>; tornLine?: number } {
   const keys = new Set<string>();
   if (!existsSync(resultsFile)) return { keys };
   const lines = readFileSync(resultsFile, 'utf8').split('\n');
@@ -271,7 +273,8 @@ export function finishedKeys(resultsFile: string, churn?: number): { keys: Set<s
     if (!t) continue;
     try {
       const v = JSON.parse(t) as CellResult;
-      const hasChurn = churn === undefined || v?.churn?.changesPerSecond === churn;
+      const k = v?.churn?.kernelApply;
+      const hasChurn = churn === undefined || (v?.churn?.changesPerSecond === churn && (!churnKernel || (k !== undefined && k.notIncluded !== kChurnKernelNotAsked)));
       if (v && v.schema === 1 && typeof v.mode === 'string' && hasChurn) keys.add(cellKeyString(v));
     } catch {
       // a half-written line from an interrupted run: that cell is simply run again
@@ -482,14 +485,31 @@ export interface SweepOptions {
    * endpoint changes per second on the cell's cluster, added as the result's `churn`.
    */
   readonly churn?: number;
+  /**
+   * `--churn-kernel`: each churn cell's syncs are also applied to a real kernel table, one run per
+   * backend (src/verify/churn-kernel.ts; root), and its latency includes the kernel's apply.
+   */
+  readonly churnKernel?: boolean;
 }
 
-/** The churn benchmark of one cell, on the cluster its replay builds, as the result records it. */
-export function churnOfCell(cell: SweepCell, changesPerSecond: number): Pick<CellResult, 'churn'> & { counters: Record<string, number> } {
+/** Why a churn cell's latency leaves the kernel out when no one asked for it. */
+export const kChurnKernelNotAsked = 'not asked for (kdp bench --churn R --churn-kernel, as root, includes it)';
+
+/**
+ * The churn benchmark of one cell, on the cluster its replay builds, as the result records it;
+ * with `kernel`, its syncs applied to the real kernel too (the contract fields then from the
+ * node's own backend's run, src/verify/churn-kernel.ts).
+ */
+export async function churnOfCell(cell: SweepCell, changesPerSecond: number, kernel = false): Promise<Pick<CellResult, 'churn'> & { counters: Record<string, number> }> {
   const cluster = generateCluster({ services: cell.services, endpoints: cell.endpointsPerService, nodes: kReplayNodes, cni: cell.cni, seed: cell.seed, mode: cell.mode });
-  const run = runChurn(modeNamed(cell.mode), cluster, changesPerSecond, cell.seed, () => performance.now());
+  const mode = modeNamed(cell.mode);
+  const clock = (): number => performance.now();
+  const plain = runChurn(mode, cluster, changesPerSecond, cell.seed, clock);
+  const { run, kernelApply } = kernel
+    ? await churnCellOnKernel(mode, cluster, changesPerSecond, cell.seed, clock, plain)
+    : { run: plain, kernelApply: { notIncluded: kChurnKernelNotAsked } };
   return {
-    churn: run.result,
+    churn: { ...run.result, kernelApply },
     counters: {
       churnSeconds: run.seconds, churnChanges: run.changes, churnFlows: run.flows, churnPackets: run.packets, churnApplyMs: run.applyMs,
       churnRulesWrittenPerSecond: run.rulesWrittenPerSecond, churnRecompiles: run.recompiles,
@@ -551,7 +571,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   if (o.plan) writeAtomic(join(o.outDir, kPlanFile), o.plan.map((l) => `${JSON.stringify(l)}\n`).join(''));
   o.echo?.(JSON.stringify({ machine }));
   for (const l of o.plan ?? []) o.echo?.(JSON.stringify({ plan: l }));
-  const finished = o.resume ? finishedKeys(resultsFile, o.churn) : undefined;
+  const finished = o.resume ? finishedKeys(resultsFile, o.churn, o.churnKernel) : undefined;
   if (finished?.tornLine !== undefined) log(`kdp bench: ${resultsFile} line ${finished.tornLine} is torn (a write cut short); it is dropped and its cell runs again`);
   const done = finished?.keys ?? new Set<string>();
   const weights = o.cells.map(cellWeight);
@@ -610,7 +630,10 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
         const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
         result = cellResult(cell, runs, limitsFor(bytesPerWorker));
         if (o.churn !== undefined) {
-          const c = churnOfCell(cell, o.churn);
+          const c = await churnOfCell(cell, o.churn, o.churnKernel);
+          const k = c.churn?.kernelApply;
+          if (o.churnKernel && k?.notIncluded !== undefined) log(`kdp bench: ${cellKeyString(cell)}: the churn latency does not include the kernel's apply: ${k.notIncluded}`);
+          if (o.churnKernel) for (const m of k?.missing ?? []) log(`kdp bench: ${cellKeyString(cell)}: churn on the kernel not measured for ${m}`);
           result = { ...result, churn: c.churn, counters: { ...result.counters, ...c.counters } };
         }
         if (runs.some((r) => r.threads < cell.workers)) log(`warning: ${cellKeyString(cell)}: shards shared a thread; the workers did not all run in parallel`);

@@ -129,18 +129,42 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
           : fallbacks > 0 ? `; ${formatCount(fallbacks)} of its syncs at ${formatCount(hi.services)} recompiled the node` : '';
         return points < 2 ? `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} only` : `${mode} ${formatMs(p99(lo))} at ${formatCount(lo.services)} to ${formatMs(p99(hi))} at ${formatCount(hi.services)} (${formatRatio(p99Growth(mode)!)}${recompiles})`;
       });
-      const applies = [...churned].map(([mode, cs]) => kernelApplyText(modes.get(`kernel-${mode}`) ?? [], cs.map((c) => c.services))).filter((t) => t !== '');
+      // The kernel's apply, per mode: in the latency (--churn-kernel: which backend), or measured apart by --kernel.
+      const inKernel = new Map([...churned].map(([mode, cs]) => [mode, churnKernelOf(cs)] as const));
+      const included = [...inKernel].filter(([, k]) => k.backend !== undefined).map(([mode, k]) => `${mode}: ${k.text}`);
+      const notIncluded = [...inKernel].filter(([, k]) => k.backend === undefined && k.text !== '').map(([mode, k]) => `${mode}: ${k.text}`);
+      const applies = [...churned].filter(([mode]) => inKernel.get(mode)!.backend === undefined)
+        .map(([mode, cs]) => kernelApplyText(modes.get(`kernel-${mode}`) ?? [], cs.map((c) => c.services))).filter((t) => t !== '');
+      // The backends a cell ran beside the one its latency includes (iptables: legacy and nf_tables).
+      const otherBackends: ChartSeries[] = [];
+      for (const [mode, cs] of churned) {
+        const runs = new Map<string, ChartPoint[]>();
+        for (const c of cs) {
+          const k = c.churn!.kernelApply;
+          for (const b of k?.backends ?? []) if (b.backend !== k?.included && Number.isFinite(b.programmingLatencyMs.p99)) (runs.get(b.backend) ?? runs.set(b.backend, []).get(b.backend)!).push({ x: c.services, y: b.programmingLatencyMs.p99 });
+        }
+        for (const [backend, points] of runs) otherBackends.push({ ...style(mode), name: `${mode} (with ${backend} apply)`, points, marker: 'triangle-down' });
+      }
+      const kernelWords = included.length > 0
+        ? ` plus the kernel's measured apply of each sync's payload into a table of that size where a mode has one (its sync lasting that long in the sync loop): ${included.join('; ')}${notIncluded.length > 0 ? `; not included: ${notIncluded.join('; ')}` : ''}`
+        : ' (the kernel\'s apply not included)';
       // The KEPs' claim (KEP-3453, KEP-3866): iptables mode's latency grows with Services, nftables' does not.
       const ipt = p99Growth('iptables');
       const nft = p99Growth('nftables');
       const kep = ipt !== undefined && nft !== undefined
-        ? ` KEP-3453 and KEP-3866 expect iptables mode's latency to grow with Services and nftables' not; kdp's side of it ${ipt > 1.1 ? 'grows' : 'does not grow'} in iptables (${formatRatio(ipt)}) and ${nft > 1.1 ? 'grows' : 'does not grow'} in nftables (${formatRatio(nft)}) over these counts (within 1.1× counts as not growing).`
+        ? ` KEP-3453 and KEP-3866 expect iptables mode's latency to grow with Services and nftables' not; ${included.length > 0 ? 'the latency above' : 'kdp\'s side of it'} ${ipt > 1.1 ? 'grows' : 'does not grow'} in iptables (${formatRatio(ipt)}) and ${nft > 1.1 ? 'grows' : 'does not grow'} in nftables (${formatRatio(nft)}) over these counts (within 1.1× counts as not growing).`
         : '';
-      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect in kdp's tables at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply (the kernel's apply not included); log-log. p99: ${growth.join('; ')}.${kep}${applies.length > 0 ? ` The kernel's apply of one sync's payload into a table of that size, measured beside it by \`kdp bench --kernel\` (median; not in the latency above): ${applies.join('; ')}.` : ''}`, {
+      charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply${kernelWords}; log-log. p99: ${growth.join('; ')}.${kep}${applies.length > 0 ? ` The kernel's apply of one sync's payload into a table of that size, measured beside it by \`kdp bench --kernel\` (median; not in the latency above): ${applies.join('; ')}.` : ''}${otherBackends.length > 0 ? ' Each other backend\'s run is drawn beside its mode (in its mode\'s colour, downward triangles).' : ''}`, {
         subtitle: ctx,
         x: { title: 'Services', scale: 'log' },
         y: { title: 'p99 programming latency', scale: 'log', unit: kMsUnits },
-        series: seriesBy(churned, (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 })),
+        series: [
+          ...seriesBy(churned, (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 })).map((sr) => {
+            const b = inKernel.get(sr.name)?.backend;
+            return b === undefined ? sr : { ...sr, name: `${sr.name} (with ${b} apply)` };
+          }),
+          ...otherBackends,
+        ],
       }));
     }
   }
@@ -230,6 +254,36 @@ function workersSeries(results: readonly CellResult[]): { workers: number[]; ser
   const c0 = groups[0]?.[0];
   const context = !c0 ? '' : [manyServices ? '' : `${formatCount(c0.services)} Services`, manyCnis ? '' : c0.cni, `${c0.endpointsPerService} endpoints per Service`].filter(Boolean).join(', ');
   return { workers: distinct(groups.flat().map((c) => c.workers)), series, context };
+}
+
+/**
+ * Whether a mode's churn cells include the kernel's apply (--churn-kernel), in words: the backend
+ * and its median apply per sync with the latency without it, at the fewest and most Services; or
+ * why not. `backend` is undefined when no cell includes one (then the caption says the kernel is
+ * left out); a mode whose cells disagree names each cell's.
+ */
+function churnKernelOf(cs: readonly CellResult[]): { backend?: string; text: string } {
+  const by = [...cs].sort((a, b) => a.services - b.services);
+  const withKernel = by.filter((c) => c.churn!.kernelApply?.included !== undefined);
+  if (withKernel.length === 0) {
+    const why = [...new Set(by.map((c) => c.churn!.kernelApply?.notIncluded).filter((w): w is string => w !== undefined))];
+    return { text: why.join('; ') };
+  }
+  const backends = [...new Set(withKernel.map((c) => c.churn!.kernelApply!.included!))];
+  // Each backend's median apply per sync and p99, the included one first, then the p99 without the kernel.
+  const at = (c: CellResult): string => {
+    const k = c.churn!.kernelApply!;
+    const b = k.backends?.find((x) => x.backend === k.included);
+    const others = (k.backends ?? []).filter((x) => x !== b).map((x) => `; ${x.backend} (drawn apart) ${formatMs(x.applyMs)} per sync, p99 ${formatMs(x.programmingLatencyMs.p99)}`).join('');
+    return `${formatCount(c.services)} Services: ${b ? `${formatMs(b.applyMs)} per sync` : 'apply not reported'}, p99 ${formatMs(c.churn!.programmingLatencyMs.p99)} with it${others}; p99 ${k.withoutKernelMs ? formatMs(k.withoutKernelMs.p99) : 'not measured'} without the kernel`;
+  };
+  const lo = withKernel[0]!;
+  const hi = withKernel[withKernel.length - 1]!;
+  const missing = by.length - withKernel.length;
+  return {
+    backend: backends.join(' or '),
+    text: `${backends.join(' or ')} apply (median) at ${at(lo)}${hi !== lo ? `; at ${at(hi)}` : ''}${missing > 0 ? ` (${missing} cell${missing > 1 ? 's' : ''} without the kernel's apply)` : ''}`,
+  };
 }
 
 /**

@@ -98,16 +98,18 @@ export interface CellResult extends CellKey {
   /**
    * `kdp bench --churn R` only (src/replay/churn.ts): R endpoint changes per second, shaped like
    * rolling updates, for 10 simulated seconds, while pods on node 0 open 2,000 flows a second to
-   * ClusterIPs. `programmingLatencyMs`: change to rule in effect in kdp's tables (the wait for the
-   * mode's sync loop, ProxyMode.syncLoop, plus kdp's measured apply; the kernel's apply is not
-   * included). `syncs`: how many of each kind ran (IPVS walks everything: full). `bytesWrittenPerSecond`:
+   * ClusterIPs. `programmingLatencyMs`: change to rule in effect (the wait for the mode's sync
+   * loop, ProxyMode.syncLoop, plus kdp's measured apply, plus the kernel's measured apply when
+   * `kernelApply.included` names a backend; see ChurnKernelApply). `syncs`: how many of each kind ran (IPVS walks everything: full). `bytesWrittenPerSecond`:
    * what kube-proxy (or the agent) would write, planned by the mode's sync code, per simulated
    * second. `packetsToGoneEndpoints`: packets of those flows sent while their endpoint's pod was
    * gone, which a real node loses. The run's size is in counters (churnSeconds, churnChanges,
    * churnFlows, churnPackets, churnApplyMs: median ms of one apply; churnRecompiles: syncs the
    * mode could not write in place and applied by recompiling node 0), beside what the writes hold
    * per simulated second: churnRulesWrittenPerSecond (rules, nft elements, ipvsadm and ipset
-   * commands) and churnChainsWrittenPerSecond (iptables and nftables only).
+   * commands) and churnChainsWrittenPerSecond (iptables and nftables only). With a kernel
+   * included, every contract field is that backend's run's (its syncs are fewer and later when
+   * the kernel is slow).
    */
   readonly churn?: {
     readonly changesPerSecond: number;
@@ -115,6 +117,8 @@ export interface CellResult extends CellKey {
     readonly syncs: { readonly full: number; readonly partial: number };
     readonly bytesWrittenPerSecond: number;
     readonly packetsToGoneEndpoints: number;
+    /** Whether the latency includes the kernel's apply (absent in results from before it could). */
+    readonly kernelApply?: ChurnKernelApply;
   };
   /**
    * The machine's limits measured in the same run (src/replay/limits.ts), over an array the size
@@ -164,6 +168,41 @@ export interface CellResult extends CellKey {
  * line in `results/kernel-missing.jsonl`, so that the report says why the point is missing (a
  * tool absent, the kernel refusing the ruleset, a timeout) instead of leaving a silent gap.
  */
+/**
+ * The kernel's side of a churn cell (`kdp bench --churn R --churn-kernel`, src/verify/churn-kernel.ts):
+ * per backend of the mode, a churn run whose every sync applied its partial payload (the mode's
+ * ProxyMode.kernel.apply `forward`) into a kernel table of its own network namespace, loaded first
+ * with the starting cluster's full payload; each sync lasted kdp's apply plus the kernel's in the
+ * sync loop's clock, and each change's latency is wait + kdp's apply + the kernel's apply.
+ */
+export interface ChurnKernelApply {
+  /**
+   * The backend whose apply the cell's programmingLatencyMs (and its other contract fields)
+   * include: the node's own `iptables-restore` backend (`iptables-legacy` or `iptables-nft`),
+   * or `nftables`. Absent when none is; then `notIncluded` says why (not asked for, not root, a
+   * mode kdp cannot apply to the kernel, the backend failed), and the latency is kdp's side alone.
+   */
+  readonly included?: string;
+  readonly notIncluded?: string;
+  /** With a backend included: the same cell's run without the kernel (the wait + kdp's apply). */
+  readonly withoutKernelMs?: { readonly p50: number; readonly p90: number; readonly p99: number };
+  /**
+   * Every backend run, the included one too: its latencies and syncs, the median ms of one
+   * sync's kernel apply (`applyMs`, the tool's wall time, spawn included) over `applies`, and the
+   * untimed-for-latency load of the full payload before the run (`loadMs`).
+   */
+  readonly backends?: readonly {
+    readonly backend: string;
+    readonly programmingLatencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
+    readonly syncs: { readonly full: number; readonly partial: number };
+    readonly applyMs: number;
+    readonly applies: number;
+    readonly loadMs: number;
+  }[];
+  /** Backends asked for and not measured, each `name: why` (a tool missing, a payload refused, a timeout). */
+  readonly missing?: readonly string[];
+}
+
 export interface KernelMissing {
   /** kernel-iptables | kernel-nftables */
   readonly mode: string;

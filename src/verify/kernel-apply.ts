@@ -43,25 +43,32 @@ const median = (xs: readonly number[]): number => {
  * flushing load of the same text took 19 to 35 s), and the cell's other figures must not wait
  * for it or be lost to it.
  */
-const kApplyTimeoutMs = 3 * 60_000;
+export const kApplyTimeoutMs = 3 * 60_000;
 
-/** Whether `tool` runs here (on PATH and executable). */
-async function have(tool: string): Promise<boolean> {
+/** What `tool --version` prints, or undefined when it does not run here (not on PATH, not executable). */
+export async function toolVersion(tool: string): Promise<string | undefined> {
   const r = await runProcess(tool, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
-  return r !== undefined && r.status === 0;
+  return r !== undefined && r.status === 0 ? r.stdout : undefined;
+}
+
+/**
+ * One apply of `text` by `tool args` inside `ns`, as kube-proxy pays it (the tool's wall time,
+ * spawn included), ms; `what` names it in the error when the tool refuses the text or does not
+ * finish within kApplyTimeoutMs (it is killed then).
+ */
+export async function applyIn(sandbox: Sandbox, ns: string, tool: string, args: readonly string[], text: string, what: string): Promise<number> {
+  const r = await sandbox.exec(ns, tool, args, { input: text, timeoutMs: kApplyTimeoutMs });
+  const cmd = `${tool} ${args.join(' ')}`;
+  if (r.status !== 0 && r.stderr.includes('killed by SIGKILL')) throw new Error(`${cmd} did not finish ${what} within ${kApplyTimeoutMs / 1000} s (stopped)`);
+  if (r.status !== 0) throw new Error(`${cmd} refused the payload: ${r.stderr.trim().split('\n').slice(0, 2).join(' ')}`);
+  return r.ms;
 }
 
 async function measure(backend: string, tool: string, args: readonly string[], p: ApplyPayloads, services: number, runs: number): Promise<KernelApply> {
   const sandbox = new Sandbox();
   try {
     const ns = await sandbox.addNamespace('apply');
-    const apply = async (text: string): Promise<number> => {
-      const r = await sandbox.exec(ns, tool, args, { input: text, timeoutMs: kApplyTimeoutMs });
-      const what = `${tool} ${args.join(' ')}`;
-      if (r.status !== 0 && r.stderr.includes('killed by SIGKILL')) throw new Error(`${what} did not finish ${text === p.full ? 'the full load' : 'a one-endpoint apply'} of ${services} Services within ${kApplyTimeoutMs / 1000} s (stopped)`);
-      if (r.status !== 0) throw new Error(`${what} refused the payload: ${r.stderr.trim().split('\n').slice(0, 2).join(' ')}`);
-      return r.ms;
-    };
+    const apply = (text: string): Promise<number> => applyIn(sandbox, ns, tool, args, text, `${text === p.full ? 'the full load' : 'a one-endpoint apply'} of ${services} Services`);
     const fullMs = await apply(p.full);
     await apply(p.forward); // warm-up: the first change and its undo
     await apply(p.back);
@@ -93,7 +100,7 @@ export async function measureKernelApply(mode: ProxyMode, services: number, endp
   const { next, service } = oneEndpointChange(cluster);
   const payloads = rules.payloads(cluster, next, [service]);
   for (const b of rules.backends) {
-    if (!(await have(b.tool))) skipped.push(`${b.name}: ${b.tool} not found (Debian package ${b.toolPackage})`);
+    if ((await toolVersion(b.tool)) === undefined) skipped.push(`${b.name}: ${b.tool} not found (Debian package ${b.toolPackage})`);
     else {
       try {
         figures.push(await measure(b.name, b.tool, b.args, payloads, services, runs));

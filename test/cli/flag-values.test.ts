@@ -34,6 +34,12 @@ describe('flag values', () => {
     }
   });
 
+  it('--churn-kernel without --churn is refused with exit 2, saying to give --churn R', () => {
+    const r = run('bench', '--churn-kernel', '--out', join(dir, 'ck'), ...tinyBench);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--churn-kernel .*give --churn R too/);
+  });
+
   it('a huge bad token is shortened in the error, not copied whole', () => {
     const huge = 'x'.repeat(100_000); // one argument may hold at most 128 KiB (MAX_ARG_STRLEN)
     const r = run('generate', '--services', huge);

@@ -17,7 +17,7 @@ import { modeNamed } from '../../src/compile/index.js';
 import type { ProxyMode } from '../../src/compile/mode.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { EP_READY, EP_SERVING, EP_TERMINATING } from '../../src/model/types.js';
-import { churnTimeline, kGraceS, kPacketGapS, kPacketsPerFlow, runChurn, runnerNextRun } from '../../src/replay/churn.js';
+import { churnTimeline, kGraceS, kPacketGapS, kPacketsPerFlow, runChurn, runChurnOnKernel, runnerNextRun, type SyncRecord } from '../../src/replay/churn.js';
 
 const cluster = generateCluster({ services: 30, endpoints: 4, nodes: 2, seed: 5 });
 const clock = (): number => performance.now();
@@ -100,5 +100,87 @@ describe('runChurn', () => {
     const fast = runChurn(runnerMode(0.05, 1), cluster, 12, 4, clock, 8).result.packetsToGoneEndpoints;
     assert.ok(slow > 0, 'programming that lags the terminations sends flows to pods that then go');
     assert.ok(fast < slow, `fast ${fast} < slow ${slow}`);
+  });
+});
+
+/**
+ * The kernel's apply in the churn run (runChurnOnKernel), with a fake kernel whose every apply
+ * takes a fixed simulated time: no root needed. Laws, from issue 17's definition (latency = the
+ * wait for the next allowed sync + the sync + the kernel's apply) and kube-proxy's runner (a sync
+ * is done when syncProxyRules returns, after iptables-restore / nft exits; no run overlaps another):
+ *  - the table is loaded once, before the first apply, and every sync applies exactly once;
+ *  - every change's latency = (its sync's start - its arrival) + kdp's apply + the kernel's apply;
+ *  - a sync starts no earlier than the previous one ended, the kernel's apply included, and no
+ *    earlier than minSyncPeriod after that end when the bucket has no token;
+ *  - a slower kernel makes fewer syncs and longer latencies than the same run without it.
+ */
+describe('runChurnOnKernel', () => {
+  const kernelMs = 2000;
+  const fake = () => {
+    const calls: string[] = [];
+    return {
+      calls,
+      kernel: {
+        load: async (text: string) => (calls.push(`load ${text.length}`), 7),
+        apply: async (text: string) => (calls.push(`apply ${text.length}`), kernelMs),
+      },
+    };
+  };
+  const percentileOf = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+  for (const name of ['iptables', 'nftables']) {
+    it(`${name}: every latency holds its sync's kernel apply, and the runner waits for it`, async () => {
+      const mode = modeNamed(name);
+      const { calls, kernel } = fake();
+      const syncs: SyncRecord[] = [];
+      const run = await runChurnOnKernel(mode, cluster, 10, 3, clock, kernel, 8, (s) => syncs.push(s));
+      const plain = runChurn(mode, cluster, 10, 3, clock, 8);
+      // One load first, then one apply per sync, each of a non-empty payload.
+      assert.match(calls[0]!, /^load [1-9]/);
+      assert.equal(calls.filter((c) => c.startsWith('load')).length, 1);
+      assert.equal(calls.length - 1, syncs.length);
+      assert.ok(calls.slice(1).every((c) => /^apply [1-9]/.test(c)), 'every sync writes something');
+      assert.deepEqual(run.kernel, { loadMs: 7, applyMs: kernelMs, applies: syncs.length });
+      assert.equal(run.result.syncs.full + run.result.syncs.partial, syncs.length);
+      // Latencies: recomputed from each sync's start, its changes' arrivals and both applies.
+      const expected = syncs.flatMap((s) => s.changedAt.map((t) => (s.start - t) * 1000 + s.kdpMs + kernelMs));
+      assert.equal(expected.length, run.changes);
+      for (const q of ['p50', 'p90', 'p99'] as const) {
+        assert.ok(Math.abs(run.result.programmingLatencyMs[q] - percentileOf(expected, { p50: 0.5, p90: 0.9, p99: 0.99 }[q])) < 1e-6, `${q}`);
+        assert.ok(run.result.programmingLatencyMs[q] >= kernelMs, `${q} ${run.result.programmingLatencyMs[q]} ms holds the ${kernelMs} ms apply`);
+      }
+      // The runner: a sync ends after kdp's and the kernel's apply; the next starts after that end.
+      for (let i = 0; i < syncs.length; i++) {
+        const s = syncs[i]!;
+        assert.ok(Math.abs(s.end - (s.start + (s.kdpMs + kernelMs) / 1000)) < 1e-9);
+        if (i > 0) assert.ok(s.start >= syncs[i - 1]!.end - 1e-9, `sync ${i} starts at ${s.start}, before the last ended at ${syncs[i - 1]!.end}`);
+      }
+      // Syncs of 2 s, changes every 0.1 s: back to back, so at most one per 2 s (plus the last).
+      assert.ok(syncs.length <= Math.ceil(8 / 2) + 2, `${syncs.length} syncs in 8 s of 2-s applies`);
+      const plainSyncs = plain.result.syncs.full + plain.result.syncs.partial;
+      assert.ok(syncs.length < plainSyncs, `${syncs.length} syncs with the kernel, ${plainSyncs} without`);
+      assert.ok(run.result.programmingLatencyMs.p50 > plain.result.programmingLatencyMs.p50 + kernelMs / 2);
+      assert.equal(plain.kernel, undefined, 'without a kernel no kernel figure');
+    });
+  }
+
+  it('with the kernel the token bucket still holds: burst 1 means one sync start per minSyncPeriod, none before the last ended', async () => {
+    // burst 1, minSyncPeriod 3 s, applies of 2 s; then applies of 4 s, longer than the period.
+    const mode: ProxyMode = { ...modeNamed('iptables'), syncLoop: { trigger: 'runner', minSyncPeriodS: 3, burst: 1, kind: 'partial' } };
+    for (const ms of [2000, 4000]) {
+      const syncs: SyncRecord[] = [];
+      await runChurnOnKernel(mode, cluster, 10, 3, clock, { load: async () => 1, apply: async () => ms }, 14, (s) => syncs.push(s));
+      assert.ok(syncs.length >= 3, `${syncs.length} syncs`);
+      for (let i = 1; i < syncs.length; i++) {
+        const [a, b] = [syncs[i - 1]!, syncs[i]!];
+        assert.ok(b.start >= a.start + 3 - 1e-9 && b.start >= a.end - 1e-9, `${ms} ms applies: sync ${i} at ${b.start}, the last ran ${a.start} to ${a.end}`);
+      }
+    }
+  });
+
+  it('a kernel that refuses a payload fails the run (no figure), and a mode without apply rules is refused', async () => {
+    const refusing = { load: async () => 1, apply: async () => { throw new Error('iptables-restore: line 3 failed'); } };
+    await assert.rejects(runChurnOnKernel(modeNamed('nftables'), cluster, 10, 3, clock, refusing, 3), /line 3 failed/);
+    await assert.rejects(runChurnOnKernel(modeNamed('ipvs'), cluster, 10, 3, clock, fake().kernel, 3), /ipvs mode has no kernel apply rules/);
   });
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { finishedKeys } from '../../src/replay/sweep.js';
+import { finishedKeys, kChurnKernelNotAsked } from '../../src/replay/sweep.js';
 import { cellKeyString, type CellKey } from '../../src/report/result.js';
 
 const key = (services: number): CellKey => ({ mode: 'iptables', services, endpointsPerService: 5, cni: 'calico-vxlan', workers: 1, flows: 1000, seed: 1, zipf: 0 });
@@ -30,6 +30,15 @@ test('with --churn R, only cells whose result holds the churn benchmark at R are
     writeFileSync(file, [line(10), line(100, { churn: { changesPerSecond: 10 } }), line(1000, { churn: { changesPerSecond: 50 } })].join('\n') + '\n');
     assert.deepEqual([...finishedKeys(file, 10).keys], [cellKeyString(key(100))]);
     assert.equal(finishedKeys(file).keys.size, 3, 'without --churn every cell counts');
+    // --churn-kernel: a churn cell where the kernel's apply was not asked for runs again.
+    writeFileSync(file, [
+      line(10, { churn: { changesPerSecond: 10, kernelApply: { notIncluded: kChurnKernelNotAsked } } }),
+      line(100, { churn: { changesPerSecond: 10, kernelApply: { included: 'nftables' } } }),
+      line(1000, { churn: { changesPerSecond: 10, kernelApply: { notIncluded: 'needs root (a network namespace per backend)' } } }),
+      line(30000, { churn: { changesPerSecond: 10 } }),
+    ].join('\n') + '\n');
+    assert.deepEqual([...finishedKeys(file, 10, true).keys], [cellKeyString(key(100)), cellKeyString(key(1000))]);
+    assert.equal(finishedKeys(file, 10).keys.size, 4);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

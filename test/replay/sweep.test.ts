@@ -45,14 +45,17 @@ describe('sweep', () => {
     assert.equal(grid.length, 4);
   });
 
-  it('--churn adds the churn benchmark to each cell, with exactly the contract\'s fields', async () => {
+  it('--churn adds the churn benchmark to each cell: the contract\'s fields, and whether the kernel\'s apply is in them', async () => {
     const dir = tmp();
     try {
       const cells = planSweep({ cores: 1, services: [20], modes: ['ipvs', 'cilium'], flows: 300, workers: [1] });
       const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, churn: 6 });
       assert.equal(summary.ran, 2);
       for (const r of lines(dir) as { mode: string; churn: Record<string, unknown>; counters: Record<string, number> }[]) {
-        assert.deepEqual(Object.keys(r.churn).sort(), ['bytesWrittenPerSecond', 'changesPerSecond', 'packetsToGoneEndpoints', 'programmingLatencyMs', 'syncs']);
+        assert.deepEqual(Object.keys(r.churn).sort(), ['bytesWrittenPerSecond', 'changesPerSecond', 'kernelApply', 'packetsToGoneEndpoints', 'programmingLatencyMs', 'syncs']);
+        // Not asked for: said so, never a 0 figure.
+        assert.deepEqual(Object.keys(r.churn.kernelApply as object), ['notIncluded']);
+        assert.match((r.churn.kernelApply as { notIncluded: string }).notIncluded, /not asked for/);
         assert.deepEqual(Object.keys(r.churn.programmingLatencyMs as object).sort(), ['p50', 'p90', 'p99']);
         assert.deepEqual(Object.keys(r.churn.syncs as object).sort(), ['full', 'partial']);
         assert.equal(r.churn.changesPerSecond, 6);

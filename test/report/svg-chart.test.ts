@@ -134,4 +134,26 @@ describe('the churn chart', () => {
     const without = buildCharts(cells.filter((c) => c.mode !== 'kernel-iptables')).find((c) => c.file === 'churn-p99.svg');
     assert.doesNotMatch(without!.caption, /kernel's apply of one sync/);
   });
+  it("with --churn-kernel: says which backend's apply the latency includes, with and without it, and draws the other backend beside it", () => {
+    const latency = (p99: number) => ({ p50: p99 / 3, p90: p99 / 2, p99 });
+    const backend = (name: string, p99: number, applyMs: number) => ({ backend: name, programmingLatencyMs: latency(p99), syncs: { full: 0, partial: 5 }, applyMs, applies: 5, loadMs: 9 });
+    const churn = (services: number) => ({
+      changesPerSecond: 10, programmingLatencyMs: latency(services * 3), syncs: { full: 0, partial: 5 }, bytesWrittenPerSecond: 1000, packetsToGoneEndpoints: 0,
+      kernelApply: { included: 'iptables-legacy', withoutKernelMs: latency(1000 + services), backends: [backend('iptables-legacy', services * 3, services / 10), backend('iptables-nft', 1500, 20)] },
+    });
+    const plain = { changesPerSecond: 10, programmingLatencyMs: latency(1100), syncs: { full: 0, partial: 9 }, bytesWrittenPerSecond: 1000, packetsToGoneEndpoints: 0, kernelApply: { notIncluded: 'nftables: needs root' } };
+    const cells = syntheticSweep().map((c) => ((c.services === 100 || c.services === 1000) ? (c.mode === 'iptables' ? { ...c, churn: churn(c.services) } : c.mode === 'nftables' ? { ...c, churn: plain } : c) : c));
+    const chart = buildCharts(cells).find((c) => c.file === 'churn-p99.svg')!;
+    assertValidSvg(chart.svg);
+    assert.ok(chart.svg.includes('data-series="iptables (with iptables-legacy apply)"'), 'the included backend is named on its series');
+    assert.ok(chart.svg.includes('data-series="iptables (with iptables-nft apply)"'), 'the other backend drawn beside it');
+    assert.ok(chart.svg.includes('data-series="nftables"'));
+    assert.match(chart.caption, /plus the kernel's measured apply of each sync's payload/);
+    assert.match(chart.caption, /iptables: iptables-legacy apply \(median\) at 100 Services: 10 ms per sync, p99 300 ms with it; iptables-nft \(drawn apart\) 20 ms per sync, p99 1\.5 s; p99 1\.1 s without the kernel; at 1k Services: 100 ms per sync, p99 3 s with it; iptables-nft \(drawn apart\) 20 ms per sync, p99 1\.5 s; p99 2 s without the kernel/);
+    assert.match(chart.caption, /not included: nftables: nftables: needs root/);
+    assert.doesNotMatch(chart.caption, /the kernel's apply not included/);
+    // Without any kernel-inclusive cell the caption says the kernel is left out.
+    const none = buildCharts(cells.map((c) => (c.churn ? { ...c, churn: plain } : c))).find((c) => c.file === 'churn-p99.svg')!;
+    assert.match(none.caption, /the kernel's apply not included/);
+  });
 });
