@@ -113,8 +113,12 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
     if (rate !== undefined && churned.size > 0) {
       // The figures the chart shows, in words: whether each mode's latency grows with Services.
       const p99 = (c: CellResult) => c.churn!.programmingLatencyMs.p99;
+      // A mode's cells of one kind: those whose latency includes the kernel's apply when any does
+      // (a ratio never mixes a latency with the kernel and one without), else all of them.
+      const withKernel = (c: CellResult): boolean => c.churn!.kernelApply?.included !== undefined;
+      const consistent = (cs: readonly CellResult[]): CellResult[] => (cs.some(withKernel) ? cs.filter(withKernel) : [...cs]);
       const ends = new Map([...churned].map(([mode, cs]) => {
-        const by = [...cs].sort((a, b) => a.services - b.services);
+        const by = consistent(cs).sort((a, b) => a.services - b.services);
         return [mode, { lo: by[0]!, hi: by[by.length - 1]!, points: by.length }] as const;
       }));
       const p99Growth = (mode: string): number | undefined => {
@@ -151,18 +155,34 @@ export function buildCharts(results: readonly CellResult[]): Chart[] {
       // The KEPs' claim (KEP-3453, KEP-3866): iptables mode's latency grows with Services, nftables' does not.
       const ipt = p99Growth('iptables');
       const nft = p99Growth('nftables');
+      // Each backend's own run across the counts it was measured at (the included one's and the others').
+      const backendGrowth: string[] = [];
+      for (const [mode, cs] of churned) {
+        const runs = new Map<string, { services: number; p99: number }[]>();
+        for (const c of cs) for (const b of c.churn!.kernelApply?.backends ?? []) if (Number.isFinite(b.programmingLatencyMs.p99)) (runs.get(b.backend) ?? runs.set(b.backend, []).get(b.backend)!).push({ services: c.services, p99: b.programmingLatencyMs.p99 });
+        for (const [backend, pts] of runs) {
+          if (pts.length < 2) continue;
+          pts.sort((a, b) => a.services - b.services);
+          const lo = pts[0]!;
+          const hi = pts[pts.length - 1]!;
+          backendGrowth.push(`${mode} with ${backend} ${formatMs(lo.p99)} at ${formatCount(lo.services)} to ${formatMs(hi.p99)} at ${formatCount(hi.services)} (${formatRatio(hi.p99 / lo.p99)})`);
+        }
+      }
       const kep = ipt !== undefined && nft !== undefined
-        ? ` KEP-3453 and KEP-3866 expect iptables mode's latency to grow with Services and nftables' not; ${included.length > 0 ? 'the latency above' : 'kdp\'s side of it'} ${ipt > 1.1 ? 'grows' : 'does not grow'} in iptables (${formatRatio(ipt)}) and ${nft > 1.1 ? 'grows' : 'does not grow'} in nftables (${formatRatio(nft)}) over these counts (within 1.1× counts as not growing).`
+        ? ` KEP-3453 and KEP-3866 expect iptables mode's latency to grow with Services and nftables' not; ${included.length > 0 ? 'the latency above' : 'kdp\'s side of it'} ${ipt > 1.1 ? 'grows' : 'does not grow'} in iptables (${formatRatio(ipt)}) and ${nft > 1.1 ? 'grows' : 'does not grow'} in nftables (${formatRatio(nft)}) over these counts (within 1.1× counts as not growing; each ratio over cells of one kind, with the kernel's apply where any cell has it).${backendGrowth.length > 0 ? ` Per backend: ${backendGrowth.join('; ')}.` : ''}`
         : '';
       charts.push(chart('churn-p99.svg', 'Network programming latency (p99) vs Services under churn', `Time from an endpoint change to the rule in effect at ${rate} changes per second shaped like rolling updates: the wait for the mode's sync loop plus kdp's apply${kernelWords}; log-log. p99: ${growth.join('; ')}.${kep}${applies.length > 0 ? ` The kernel's apply of one sync's payload into a table of that size, measured beside it by \`kdp bench --kernel\` (median; not in the latency above): ${applies.join('; ')}.` : ''}${otherBackends.length > 0 ? ' Each other backend\'s run is drawn beside its mode (in its mode\'s colour, downward triangles).' : ''}`, {
         subtitle: ctx,
         x: { title: 'Services', scale: 'log' },
         y: { title: 'p99 programming latency', scale: 'log', unit: kMsUnits },
         series: [
-          ...seriesBy(churned, (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 })).map((sr) => {
+          ...seriesBy(new Map([...churned].map(([mode, cs]) => [mode, consistent(cs)] as const)), (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 })).map((sr) => {
             const b = inKernel.get(sr.name)?.backend;
             return b === undefined ? sr : { ...sr, name: `${sr.name} (with ${b} apply)` };
           }),
+          // Cells of a kernel-inclusive mode whose latency could not include it: a series apart, square markers.
+          ...seriesBy(new Map([...churned].filter(([, cs]) => cs.some(withKernel)).map(([mode, cs]) => [mode, cs.filter((c) => !withKernel(c))] as const).filter(([, cs]) => cs.length > 0)), (c) => ({ x: c.services, y: c.churn!.programmingLatencyMs.p99 }))
+            .map((sr) => ({ ...sr, name: `${sr.name} (kernel apply not measured)`, marker: 'square' as const })),
           ...otherBackends,
         ],
       }));
@@ -279,10 +299,12 @@ function churnKernelOf(cs: readonly CellResult[]): { backend?: string; text: str
   };
   const lo = withKernel[0]!;
   const hi = withKernel[withKernel.length - 1]!;
-  const missing = by.length - withKernel.length;
+  // Cells whose latency could not include the kernel's apply, and why (a load that never finished).
+  const without = by.filter((c) => c.churn!.kernelApply?.included === undefined)
+    .map((c) => `at ${formatCount(c.services)}: ${[c.churn!.kernelApply?.notIncluded, ...(c.churn!.kernelApply?.missing ?? [])].filter(Boolean).join('; ') || 'not asked for'}`);
   return {
     backend: backends.join(' or '),
-    text: `${backends.join(' or ')} apply (median) at ${at(lo)}${hi !== lo ? `; at ${at(hi)}` : ''}${missing > 0 ? ` (${missing} cell${missing > 1 ? 's' : ''} without the kernel's apply)` : ''}`,
+    text: `${backends.join(' or ')} apply (median) at ${at(lo)}${hi !== lo ? `; at ${at(hi)}` : ''}${without.length > 0 ? ` (without the kernel's apply ${without.join('; ')})` : ''}`,
   };
 }
 

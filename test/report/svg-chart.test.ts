@@ -152,6 +152,16 @@ describe('the churn chart', () => {
     assert.match(chart.caption, /iptables: iptables-legacy apply \(median\) at 100 Services: 10 ms per sync, p99 300 ms with it; iptables-nft \(drawn apart\) 20 ms per sync, p99 1\.5 s; p99 1\.1 s without the kernel; at 1k Services: 100 ms per sync, p99 3 s with it; iptables-nft \(drawn apart\) 20 ms per sync, p99 1\.5 s; p99 2 s without the kernel/);
     assert.match(chart.caption, /not included: nftables: nftables: needs root/);
     assert.doesNotMatch(chart.caption, /the kernel's apply not included/);
+    // A cell whose node backend could not be measured (a full load past its timeout) is not in the
+    // kernel-inclusive line or its ratio: drawn apart, with the reason, and each backend's own growth told.
+    const big = { ...churn(10000), programmingLatencyMs: latency(900), kernelApply: { notIncluded: 'the node\'s own backend iptables-legacy was not measured (see missing)', missing: ['iptables-legacy: load did not finish within 180 s (stopped)'], backends: [backend('iptables-nft', 7000, 3000)] } };
+    const mixed = cells.map((c) => (c.mode === 'iptables' && c.services === 10000 ? { ...c, churn: big } : c));
+    const m = buildCharts(mixed).find((c) => c.file === 'churn-p99.svg')!;
+    assertValidSvg(m.svg);
+    assert.ok(m.svg.includes('data-series="iptables (kernel apply not measured)"'), 'the cell without the kernel is a series apart');
+    assert.match(m.caption, /p99: iptables 300 ms at 100 to 3 s at 1k \(10×\)/, 'the ratio is over the kernel-inclusive cells only');
+    assert.match(m.caption, /without the kernel's apply at 10k: the node's own backend iptables-legacy was not measured \(see missing\); iptables-legacy: load did not finish within 180 s \(stopped\)/);
+    assert.match(m.caption, /Per backend: iptables with iptables-legacy 300 ms at 100 to 3 s at 1k \(10×\); iptables with iptables-nft 1\.5 s at 100 to 7 s at 10k \(4\.67×\)/);
     // Without any kernel-inclusive cell the caption says the kernel is left out.
     const none = buildCharts(cells.map((c) => (c.churn ? { ...c, churn: plain } : c))).find((c) => c.file === 'churn-p99.svg')!;
     assert.match(none.caption, /the kernel's apply not included/);
