@@ -45,7 +45,7 @@ import { serviceChainNames } from './chain-names.js';
 import type { IptablesDataplane } from './dataplane.js';
 import { CUR_CHAIN, CUR_CHAIN_SEQ, CUR_ENDPOINTS, CUR_RULE_SEQ, kNoRoom, kNoRules, recordPlan, type IptablesRoom } from './room.js';
 import {
-  encodeRule, kScanAny, kScanAnyProtoPort, moveRules, POLICY_NONE, setDrawKey, setScanKeys, TABLE_NAT, type ChainSpec, type RuleNames, type RuleSpec, type Ruleset, type ScanKeys,
+  chainRoomEnd, encodeRule, kScanAny, kScanAnyProtoPort, moveRules, POLICY_NONE, setDrawKey, setScanKeys, TABLE_NAT, type ChainSpec, type RuleNames, type RuleSpec, type Ruleset, type ScanKeys,
 } from './ruleset.js';
 import { serviceAccept } from './service-accept.js';
 
@@ -145,7 +145,7 @@ export function updateIptablesServices(dp: IptablesDataplane, next: Cluster, add
     if (id < 0) throw new InvalidArgumentError(`iptables: the compiled ruleset has no ${c.name} chain to write a Service into (a bug in build.ts)`);
     let tail = 0;
     while (tail < rs.chainEnd[id] - rs.chainStart[id] && rs.rulePort[rs.chainEnd[id] - 1 - tail] < 0) tail++;
-    if (rs.chainEnd[id] + c.rules.length > roomEnd(rs, id)) return undefined;
+    if (rs.chainEnd[id] + c.rules.length > chainRoomEnd(rs, id)) return undefined;
     shared.push({ chain: id, tail, rules: c.rules });
   }
   // The spare chains are taken in order, each laid out where the last one's room ends.
@@ -218,11 +218,6 @@ export function updateIptablesServices(dp: IptablesDataplane, next: Cluster, add
     endUpdate(room.generation);
   }
   return { entriesWritten: written };
-}
-
-/** Where chain c's room ends: the next chain's start (the last chain's: the rules' end). */
-function roomEnd(rs: Ruleset, c: number): number {
-  return c + 1 < rs.chainCount ? rs.chainStart[c + 1] : rs.ruleCount;
 }
 
 /** Encodes `spec` into slot r of chain c, with its scan keys, its Service-ACCEPT bit and the next place in restore order. */
