@@ -11,13 +11,56 @@
 //
 // KDP_MUTATE picks what to mutate: folders or files of the core, comma-separated (default: the
 // whole core, which is many core-hours on a 2-core machine; one folder at a time is the habit).
-import { readdirSync, statSync } from 'node:fs';
+//
+// KDP_MUTATE_SAMPLE=N mutates only N code lines of each target, drawn at random (seeded by
+// KDP_MUTATE_SEED, default 1) from its lines that are neither blank, comments, imports nor closing
+// brackets: a folder whose full run takes hours gets an estimate of its score in minutes. The lines
+// are a uniform sample, so killed over tested is an unbiased ratio estimate of the folder's score;
+// the mutants of one line are drawn together, which widens its error (the note gives the interval).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const kCore = ['src/model', 'src/net', 'src/compile', 'src/dataplane'];
 const targets = (process.env.KDP_MUTATE ?? kCore.join(',')).split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean);
 for (const t of targets) {
   if (!kCore.some((c) => t === c || t.startsWith(`${c}/`))) throw new Error(`KDP_MUTATE: ${t} is not in the engine core (${kCore.join(', ')})`);
+}
+
+/** The .ts files under a folder (or the file itself), sorted. */
+function sources(t) {
+  if (t.endsWith('.ts')) return [t];
+  const out = [];
+  for (const n of readdirSync(t).sort()) {
+    const p = join(t, n);
+    if (statSync(p).isDirectory()) out.push(...sources(p));
+    else if (n.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** `file:line-line` ranges for n code lines of target t, drawn without replacement by a seeded mulberry32. */
+function sampleLines(t, n, seed) {
+  const lines = [];
+  for (const f of sources(t)) {
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .forEach((text, i) => {
+        const s = text.trim();
+        if (s && !/^(\/\/|\/\*|\*|import\b)/.test(s) && !/^[}\])]+[;,)]*$/.test(s)) lines.push(`${f}:${i + 1}-${i + 1}`);
+      });
+  }
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < Math.min(n, lines.length); i++) {
+    const j = i + Math.floor(rand() * (lines.length - i));
+    [lines[i], lines[j]] = [lines[j], lines[i]];
+  }
+  return lines.slice(0, n).sort();
 }
 
 /** Compiled test files under dist/test/<dir>, sorted; the kernel and tshark cross-checks excluded. */
@@ -48,9 +91,16 @@ const order = ['pipeline', 'dataplane', 'compile', 'net', 'model', 'properties']
 const files = [...new Set([...ownFiles, ...order.flatMap(testsUnder)])];
 if (files.length === 0) throw new Error('no compiled tests under dist/test: run `npm run build` first');
 
+const sample = process.env.KDP_MUTATE_SAMPLE === undefined ? undefined : Number(process.env.KDP_MUTATE_SAMPLE);
+const seed = Number(process.env.KDP_MUTATE_SEED ?? 1);
+if (sample !== undefined && !(Number.isInteger(sample) && sample > 0)) throw new Error(`KDP_MUTATE_SAMPLE: ${process.env.KDP_MUTATE_SAMPLE} is not a positive whole number of lines`);
+if (!Number.isInteger(seed)) throw new Error(`KDP_MUTATE_SEED: ${process.env.KDP_MUTATE_SEED} is not a whole number`);
+const mutate = sample === undefined ? targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)) : targets.flatMap((t) => sampleLines(t, sample, seed));
+if (sample !== undefined) process.stderr.write(`KDP_MUTATE_SAMPLE: ${mutate.length} lines of ${targets.join(', ')} (seed ${seed})\n`);
+
 export default {
   $schema: './node_modules/@stryker-mutator/core/schema/stryker-schema.json',
-  mutate: targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)),
+  mutate,
   testRunner: 'command',
   commandRunner: { command: `node dist/test/mutation/bail.js --map ${resolve('results/mutation/reach.json')} --own ${ownFiles.length} ${files.join(' ')}` },
   buildCommand: 'npx tsc -p tsconfig.json',
