@@ -373,6 +373,14 @@ export function protocolName(p: Protocol): 'TCP' | 'UDP' | 'SCTP' {
   return p === PROTO_TCP ? 'TCP' : p === PROTO_UDP ? 'UDP' : 'SCTP';
 }
 
+/**
+ * kube-proxy's ShouldSkipService (pkg/proxy/util, v1.31): a Service without a ClusterIP (headless
+ * `None`, or none allocated) or of type ExternalName gets no rules in any mode.
+ */
+export function shouldSkipService(svc: Service): boolean {
+  return svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName';
+}
+
 /** kube-proxy's service port name: `namespace/name:port` (`namespace/name` for an unnamed port). */
 export function servicePortName(cluster: Cluster, port: ServicePort): string {
   const svc = cluster.services[port.service];

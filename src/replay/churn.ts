@@ -39,7 +39,7 @@
 import type { ServiceDataplane } from '../compile/dataplane.js';
 import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, VERDICT_DNAT, VERDICT_REDIRECT } from '../compile/dataplane.js';
 import type { ProxyMode } from '../compile/mode.js';
-import { EP_READY, EP_SERVING, EP_TERMINATING, type Cluster } from '../model/types.js';
+import { EP_READY, EP_SERVING, EP_TERMINATING, shouldSkipService, type Cluster } from '../model/types.js';
 import { mix32 } from '../net/hash.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -175,7 +175,7 @@ export function churnTimeline(cluster: Cluster, changesPerSecond: number, second
   const rolling: number[] = [];
   for (let s = 0; s < cluster.services.length; s++) {
     const svc = cluster.services[s];
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    if (shouldSkipService(svc)) continue;
     const pods = podsOf(cluster, s);
     if (pods.length < 2) continue;
     const last = pods[pods.length - 1];

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { categorizeEndpoints } from '../compile/topology.js';
 import { buildPodNetwork } from '../dataplane/pod-network.js';
 import { generateCluster } from '../model/synthetic.js';
-import type { Cluster, ModeName } from '../model/types.js';
+import { shouldSkipService, type Cluster, type ModeName } from '../model/types.js';
 import { formatCidr, formatIp } from '../net/ipv4.js';
 import { PROTO_UDP } from '../net/proto.js';
 import type { CellResult, Spread } from '../report/result.js';
@@ -63,7 +63,7 @@ const floodPath = fileURLToPath(new URL('./flood.js', import.meta.url));
 export function firstAndLastUdpService(cluster: Cluster): { first: [number, number]; last: [number, number] } | undefined {
   const found: [number, number][] = [];
   for (const svc of cluster.services) {
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    if (shouldSkipService(svc)) continue;
     for (const p of svc.ports) {
       const port = cluster.ports[p];
       if (port.protocol === PROTO_UDP && categorizeEndpoints(cluster, port, 0).hasAnyEndpoints) found.push([svc.clusterIPs[0], port.port]);

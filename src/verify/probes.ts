@@ -13,7 +13,7 @@
 import { HOOK_OUTPUT, HOOK_PREROUTING } from '../compile/dataplane.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD } from '../dataplane/pipeline.js';
 import { Prng } from '../model/prng.js';
-import { servicePortName, type Cluster, type ServicePort } from '../model/types.js';
+import { servicePortName, shouldSkipService, type Cluster, type ServicePort } from '../model/types.js';
 import { cidrContains, cidrSize, type Cidr } from '../net/ipv4.js';
 import { categorizeEndpoints } from '../compile/topology.js';
 import { PROTO_SCTP, PROTO_TCP, type Protocol } from '../net/proto.js';
@@ -171,7 +171,7 @@ export function deriveProbes(cluster: Cluster, plan: AddressPlan, options: Probe
   const usable = (p: ServicePort): boolean => p.protocol !== PROTO_SCTP;
   const ports = cluster.ports.filter((p) => {
     const svc = cluster.services[p.service];
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') return false;
+    if (shouldSkipService(svc)) return false;
     if (!usable(p)) {
       notProbed.push(`${servicePortName(cluster, p)}: SCTP (the probe agent sends TCP and UDP only)`);
       return false;

@@ -9,7 +9,7 @@
 import { nodeAddresses } from '../node-addresses.js';
 import { withRoom } from '../tables/capacity.js';
 import { cidrContains, parseCidr, type Cidr } from '../../net/ipv4.js';
-import { servicePortName, type Cluster, type Service, type ServicePort } from '../../model/types.js';
+import { servicePortName, shouldSkipService, type Cluster, type Service, type ServicePort } from '../../model/types.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints, type EndpointCategories } from '../topology.js';
@@ -253,7 +253,7 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
 
   const ctx = portContext(cluster, options, room, roomPlans, seq, totalEndpoints);
   for (const svc of cluster.services) {
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    if (shouldSkipService(svc)) continue;
     writeServicePorts(ctx, b, svc);
   }
 
@@ -303,7 +303,7 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
 export function proxiedEndpoints(cluster: Cluster): number {
   let total = 0;
   for (const svc of cluster.services) {
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    if (shouldSkipService(svc)) continue;
     for (const p of svc.ports) total += cluster.ports[p].endpointCount;
   }
   return total;

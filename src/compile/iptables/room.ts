@@ -5,7 +5,7 @@
  * chain and the names its rules use (interned strings), and the seqlock word (table-generation.ts).
  * update.ts reads it to write an endpoint change in place without looking anything up by name.
  */
-import type { Cluster } from '../../model/types.js';
+import { shouldSkipService, type Cluster } from '../../model/types.js';
 import { newGeneration } from '../table-generation.js';
 import { withRoom } from '../tables/capacity.js';
 import { proxiedEndpoints, type IptablesCompileOptions, type RoomPlan } from './build.js';
@@ -77,7 +77,7 @@ export function buildRoom(rs: Ruleset, cluster: Cluster, plans: readonly RoomPla
     cursor: Int32Array.of(firstSpare, chainSeq, ruleSeq, proxiedEndpoints(cluster)),
   };
   for (const svc of cluster.services) {
-    if (svc.headless || svc.clusterIPs.length === 0 || svc.type === 'ExternalName') continue;
+    if (shouldSkipService(svc)) continue;
     for (const sp of svc.ports) room.portShape[sp] = kNoRoom;
   }
   for (const plan of plans) recordPlan(rs, room, plan);

@@ -36,7 +36,7 @@
  * 46 ms and 2.9 s.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import { servicePortName, type Cluster } from '../../model/types.js';
+import { servicePortName, shouldSkipService, type Cluster } from '../../model/types.js';
 import { protoName } from '../../net/proto.js';
 import type { TableUpdate } from '../mode.js';
 import { beginUpdate, endUpdate } from '../table-generation.js';
@@ -92,7 +92,7 @@ export function updateIptablesServices(dp: IptablesDataplane, next: Cluster, add
   const room = dp.room;
   if (!room) throw new InvalidArgumentError('iptables: this dataplane was read from a dump, which has no room for in-place updates; compile it from the cluster instead');
   const rs = dp.rules;
-  const skipped = (s: number): boolean => next.services[s].headless || next.services[s].clusterIPs.length === 0 || next.services[s].type === 'ExternalName';
+  const skipped = (s: number): boolean => shouldSkipService(next.services[s]);
   let endpoints = room.cursor[CUR_ENDPOINTS];
   for (const s of removed) for (const sp of next.services[s].ports) if (room.portShape[sp] !== kNoRules) endpoints -= next.ports[sp].endpointCount;
   for (const s of added) if (!skipped(s)) for (const sp of next.services[s].ports) endpoints += next.ports[sp].endpointCount;

@@ -8,7 +8,7 @@
 import { nodeAddresses, resolveNode } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { cidrContains } from '../../net/ipv4.js';
-import type { Cluster, IpvsScheduler, ServicePort } from '../../model/types.js';
+import { shouldSkipService, type Cluster, type IpvsScheduler, type ServicePort } from '../../model/types.js';
 import { localDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal, type EndpointCategories } from '../topology.js';
 import { newGeneration } from '../table-generation.js';
@@ -121,7 +121,7 @@ export function addPortVirtualServices(x: PortVsContext, p: ServicePort): number
   const { cluster, node, b, nodePortBits, npAddrs, nodeAddrSet, nodeIp } = x;
   const svc = cluster.services[p.service];
   // ShouldSkipService: headless and ExternalName services get no virtual service.
-  if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) return 0;
+  if (shouldSkipService(svc)) return 0;
   const { endpoints } = cluster;
   const first = b.ip.length;
   const addVs = (kind: number, ip: number, port: number, flags: number, rows: readonly number[], timeout: number, listTag: string): number => {

@@ -16,7 +16,7 @@
  */
 import { nodeAddresses } from '../node-addresses.js';
 import { cidrContains, type Cidr } from '../../net/ipv4.js';
-import { servicePortName, type Cluster, type ServicePort } from '../../model/types.js';
+import { servicePortName, shouldSkipService, type Cluster, type ServicePort } from '../../model/types.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import {
   categorizeEndpoints,
@@ -209,7 +209,7 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   // syncProxyRules, per service port.
   for (const port of cluster.ports) {
     const svc = cluster.services[port.service];
-    if (svc.clusterIPs.length === 0) continue; // headless / ExternalName: not a service kube-proxy proxies
+    if (shouldSkipService(svc)) continue;
     writeServicePort(b, cluster, port, node, det, ifname, nodeIP, clusterIps, { noEpSvc, noEpNp, fwIps, svcIps, svcNps }, hashedPortNames(cluster, port));
   }
 

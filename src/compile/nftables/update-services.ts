@@ -27,7 +27,7 @@
  * full build of 53 ms and 12.3 s.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import type { Cluster } from '../../model/types.js';
+import { shouldSkipService, type Cluster } from '../../model/types.js';
 import { localDetector } from '../local-detector.js';
 import type { TableUpdate } from '../mode.js';
 import { beginUpdate, endUpdate } from '../table-generation.js';
@@ -96,7 +96,7 @@ export function updateNftablesServices(dp: NftablesDataplane, next: Cluster, add
     for (const sp of svc.ports) {
       // Appended past every port the tables know (service-change.ts), each within the room words.
       if (sp !== port++ || port * kRoomStride > room.length) return undefined;
-      if (svc.clusterIPs.length === 0) continue; // headless: kube-proxy writes nothing for it, as compileProgram gives it no room
+      if (shouldSkipService(svc)) continue; // kube-proxy writes nothing for it, as compileProgram gives it no room
       let clash = false;
       portKeys(next, sp, (maps, k0, k1) => {
         for (const m of maps) {

@@ -6,7 +6,7 @@
  */
 import { nodeAddresses, resolveNode } from '../node-addresses.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { protocolName, type Cluster, type Service, type ServicePort } from '../../model/types.js';
+import { protocolName, shouldSkipService, type Cluster, type Service, type ServicePort } from '../../model/types.js';
 import { AddressSet, withRoom } from '../tables/index.js';
 import { newGeneration } from '../table-generation.js';
 import { writeReadyRows } from './update.js';
@@ -54,7 +54,7 @@ export function compileUserspace(cluster: Cluster, options: UserspaceOptions): U
   for (const p of cluster.ports) {
     const svc = cluster.services[p.service];
     epStart[p.index] = rows.length;
-    if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) continue;
+    if (shouldSkipService(svc)) continue;
     const nextPort = freeProxyPort(ports, p.protocol, nextProxyPort[p.protocol]);
     if (nextPort === 0) {
       const wanted = cluster.ports.filter((q) => q.protocol === p.protocol).length;

@@ -27,7 +27,7 @@
  * endpoints, shared 2-core machine, two runs): a Service added 6-8 µs at 100 Services and 11-14 µs
  * at 30,000, removed 2-6 µs, against a full build of 0.6-1.2 ms and 158-204 ms.
  */
-import type { Cluster } from '../../model/types.js';
+import { shouldSkipService, type Cluster } from '../../model/types.js';
 import type { TableUpdate } from '../mode.js';
 import { beginUpdate, endUpdate } from '../table-generation.js';
 import { affinityOf, kAffinityEntries, portalRules } from './build.js';
@@ -63,7 +63,7 @@ export function updateUserspaceServices(dp: UserspaceDataplane, next: Cluster, a
     const svc = next.services[s];
     for (const sp of svc.ports) {
       const p = next.ports[sp];
-      if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) {
+      if (shouldSkipService(svc)) {
         adds.push({ sp, proxyPort: 0, epStart: rowsUsed });
         continue;
       }
