@@ -2,17 +2,21 @@
  * The test command StrykerJS runs (stryker.config.mjs): once without a mutant (its dry run), then
  * once per mutant, with the mutant's id in __STRYKER_ACTIVE_MUTANT__.
  *
- * Dry run: every given test file, one `node --test` process each, with cover.ts preloaded; it
- * records which mutants each file's processes reached and how long the file took, in the reach
- * map (--map). A file that fails there is left out of the run, named on stderr and in the map's
- * `excluded`: the allocation tests (v8.GCProfiler) fail on Stryker's instrumented code, whose
- * counters allocate, and a file that fails without a mutant cannot detect one.
+ * Dry run: every given test file, one node process each, with cover.ts preloaded; it records
+ * which mutants each file's processes reached, which of the file's tests reached each (cover.ts),
+ * and how long the file took, in the reach map (--map). A file that fails there is left out of the
+ * run, named on stderr and in the map's `excluded`: the allocation tests (v8.GCProfiler) fail on
+ * Stryker's instrumented code, whose counters allocate, and a file that fails without a mutant
+ * cannot detect one.
  *
  * Mutant run: only the files that reached the mutant, the mutated folder's own first (the first
- * --own files given), each group cheapest first, stopping at the first that fails. A file that
- * never executes the mutated code cannot fail because of it, so skipping it weakens nothing; a
- * mutant no file reaches survives at once, as it would after the whole list. Node 20's runner has
- * no bail flag, hence one process per file.
+ * --own files given), each group cheapest first, stopping at the first that fails; of each file,
+ * only the tests that reached the mutant (`--test-name-pattern`), or the whole file when code
+ * outside any test reached it. A test that never executes the mutated code cannot fail because of
+ * it, so skipping it weakens nothing (as StrykerJS's own perTest coverage analysis argues); a
+ * mutant nothing reaches survives at once, as it would after the whole list. A selection that runs
+ * no test (a name that changed between runs) falls back to the whole file. Node 20's runner has no
+ * bail flag, hence one process per file.
  *
  * A file that runs longer than 5 times its dry-run time plus 20 s is stopped and kills the mutant
  * (an endless loop is a detected mutant, as StrykerJS's own timeout counts it); the reason,
@@ -33,6 +37,10 @@ interface Reach {
   file: string;
   ms: number;
   mutants: string[];
+  /** Mutants reached outside any test (imports, before() hooks, workers, subprocesses): the whole file runs for them. */
+  static: string[];
+  /** The tests that reached each other mutant, by the names cover.ts recorded. */
+  tests: Record<string, string[]>;
 }
 
 function usage(msg: string): never {
@@ -53,12 +61,25 @@ if (!mapPath) usage('--map is required');
 if (!Number.isInteger(own) || own < 0) usage('--own takes a whole number of files');
 if (files.length === 0) usage('no test files given');
 
-type Outcome = 'pass' | 'fail' | 'timeout';
+type Outcome = 'pass' | 'fail' | 'timeout' | 'none';
 
-/** One test file in its own `node --test` process (and process group, so a timeout stops its children too). */
-function runFile(file: string, env: NodeJS.ProcessEnv, budgetMs: number): Promise<Outcome> {
+/** A --test-name-pattern that matches this name and no other. */
+const exactName = (name: string): string => `^${name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`;
+
+/**
+ * One test file in its own node process (and process group, so a timeout stops its children
+ * too), only the named tests when given; 'none' when the selection ran no test at all (the
+ * tests it did not name count as skipped, so none passed and none failed).
+ */
+function runFile(file: string, env: NodeJS.ProcessEnv, budgetMs: number, tests?: readonly string[]): Promise<Outcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test', '--test-reporter=dot', file], { stdio: ['ignore', 'ignore', 'inherit'], env, detached: true });
+    const select = (tests ?? []).map((t) => `--test-name-pattern=${exactName(t)}`);
+    const child = spawn(process.execPath, [...select, '--test-reporter=tap', file], { stdio: ['ignore', 'pipe', 'inherit'], env, detached: true });
+    let tap = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      tap = (tap + d).slice(-4096); // the summary is at the end
+    });
     let timedOut = false;
     const timer = Number.isFinite(budgetMs)
       ? setTimeout(() => {
@@ -70,9 +91,9 @@ function runFile(file: string, env: NodeJS.ProcessEnv, budgetMs: number): Promis
           }
         }, budgetMs)
       : undefined;
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       clearTimeout(timer);
-      resolve(timedOut ? 'timeout' : code === 0 ? 'pass' : 'fail');
+      resolve(timedOut ? 'timeout' : code !== 0 ? 'fail' : tests && /^# pass 0$/m.test(tap) && /^# fail 0$/m.test(tap) ? 'none' : 'pass');
     });
   });
 }
@@ -86,20 +107,28 @@ if (active === undefined) {
   const excluded: string[] = [];
   for (const file of files) {
     const dir = mkdtempSync(join(tmpdir(), 'kdp-reach-'));
-    const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim(), KDP_MUTATION_COVER_DIR: dir };
+    const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim(), KDP_MUTATION_COVER_DIR: dir, KDP_MUTATION_TEST_FILE: file };
     const start = performance.now();
     const outcome = await runFile(file, env, Infinity);
     const ms = performance.now() - start;
-    const mutants = new Set<string>();
-    for (const n of readdirSync(dir)) for (const id of JSON.parse(readFileSync(join(dir, n), 'utf8')) as string[]) mutants.add(id);
+    const statics = new Set<string>();
+    const byMutant = new Map<string, Set<string>>();
+    for (const n of readdirSync(dir)) {
+      const cov = JSON.parse(readFileSync(join(dir, n), 'utf8')) as { static: string[]; perTest: Record<string, string[]> };
+      for (const id of cov.static) statics.add(id);
+      for (const [test, ids] of Object.entries(cov.perTest)) for (const id of ids) (byMutant.get(id) ?? byMutant.set(id, new Set()).get(id)!).add(test);
+    }
     rmSync(dir, { recursive: true, force: true });
+    const tests: Record<string, string[]> = {};
+    for (const [id, names] of byMutant) if (!statics.has(id)) tests[id] = [...names];
+    const mutants = new Set([...statics, ...byMutant.keys()]);
     if (outcome !== 'pass') {
       // It cannot tell a mutant from the code as it is, so it kills nothing: left out, by name.
       excluded.push(file);
       process.stderr.write(`bail: ${file} fails on the instrumented code without any mutant: left out of this run\n`);
       continue;
     }
-    reach.push({ file, ms: Math.round(ms), mutants: [...mutants] });
+    reach.push({ file, ms: Math.round(ms), mutants: [...mutants], static: [...statics], tests });
   }
   if (reach.length === 0) {
     process.stderr.write('bail: every test file fails without any mutant: fix the build or the tests before mutating\n');
@@ -115,12 +144,15 @@ if (active === undefined) {
 }
 
 // Mutant run.
-let plan: { file: string; ms: number }[];
+let plan: { file: string; ms: number; tests?: string[] }[];
 try {
   const map = JSON.parse(readFileSync(mapPath, 'utf8')) as { own: string[]; reach: Reach[] };
   const ownSet = new Set(map.own);
   const group = (f: string): number => (ownSet.has(f) ? 0 : 1);
-  plan = map.reach.filter((r) => r.mutants.includes(active)).sort((a, b) => group(a.file) - group(b.file) || a.ms - b.ms);
+  plan = map.reach
+    .filter((r) => r.mutants.includes(active))
+    .sort((a, b) => group(a.file) - group(b.file) || a.ms - b.ms)
+    .map((r) => ({ file: r.file, ms: r.ms, tests: r.tests[active] }));
 } catch {
   process.stderr.write(`bail: no reach map at ${mapPath}: running every file\n`);
   plan = files.map((file) => ({ file, ms: Infinity }));
@@ -129,8 +161,9 @@ try {
 const start = performance.now();
 const log = (outcome: string, killer?: string): void =>
   appendFileSync(join(dirname(mapPath), 'runs.jsonl'), `${JSON.stringify({ mutant: active, outcome, killer, files: plan.length, s: Math.round(performance.now() - start) / 1000 })}\n`);
-for (const { file, ms } of plan) {
-  const outcome = await runFile(file, process.env, 5 * ms + 20_000);
+for (const { file, ms, tests } of plan) {
+  let outcome = await runFile(file, process.env, 5 * ms + 20_000, tests);
+  if (outcome === 'none') outcome = await runFile(file, process.env, 5 * ms + 20_000);
   if (outcome === 'timeout') process.stderr.write(`bail: timeout: ${file} ran over ${Math.round((5 * ms + 20_000) / 1000)} s (5 times its dry run plus 20 s)\n`);
   if (outcome !== 'pass') {
     log(outcome === 'timeout' ? 'timeout' : 'killed', file);
