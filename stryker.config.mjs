@@ -3,11 +3,13 @@
 // The command runner: Stryker builds its instrumented copy of the sources once (all mutants
 // compiled in, switched on one at a time by __STRYKER_ACTIVE_MUTANT__) and runs
 // dist/test/mutation/bail.js: in the dry run it runs every listed test file once and records
-// which mutants each file reaches (results/mutation/reach.json); per mutant it runs only the files
-// that reach it, the mutated folder's own first, cheapest first, and stops at the first failing
-// one. The files are the engine's own tests: the mutated folder's, the packet-flow tables, the
-// property laws. Tests of the command line, the report, the sweep and the kernel are left out:
-// they exercise the core only through it, and cost seconds a file.
+// which mutants each file, and each of its tests, reaches (results/mutation/reach.json); per
+// mutant it runs only the files and tests that reach it, the mutated folder's own files first,
+// cheapest first, and stops at the first failing one. The files are the engine's own tests: the
+// mutated folder's, the packet-flow tables, the property laws, and the Calico policy and DNS tests
+// (src/dataplane's policy and DNS stages are theirs to test). Tests of the command line, the
+// report, the sweep and the kernel are left out: they exercise the core only through it, and cost
+// seconds a file.
 //
 // KDP_MUTATE picks what to mutate: folders or files of the core, comma-separated (default: the
 // whole core, which is many core-hours on a 2-core machine; one folder at a time is the habit).
@@ -76,7 +78,7 @@ function testsUnder(dir) {
     for (const n of names.sort()) {
       const p = join(d, n);
       if (statSync(p).isDirectory()) walk(p);
-      else if (n.endsWith('.test.js') && !/tshark|nft-check/.test(n)) out.push(p);
+      else if (n.endsWith('.test.js') && !/tshark|nft-check|kernel-referee/.test(n)) out.push(p);
     }
   };
   walk(join('dist/test', dir));
@@ -87,7 +89,7 @@ function testsUnder(dir) {
 // there once the build command has run, so the paths are listed from the build of the project.
 const own = [...new Set(targets.map((t) => t.split('/')[1]))];
 const ownFiles = [...new Set(own.flatMap(testsUnder))];
-const order = ['pipeline', 'dataplane', 'compile', 'net', 'model', 'properties'];
+const order = ['pipeline', 'dataplane', 'compile', 'net', 'model', 'policy', 'dns', 'properties'];
 const files = [...new Set([...ownFiles, ...order.flatMap(testsUnder)])];
 if (files.length === 0) throw new Error('no compiled tests under dist/test: run `npm run build` first');
 
