@@ -77,6 +77,14 @@ describe('conntrack table', () => {
     assert.equal(t.statusOf(dnat) & (IPS_DST_NAT | IPS_SRC_NAT | IPS_CONFIRMED), IPS_DST_NAT | IPS_CONFIRMED);
     assert.equal(t.statusOf(masq) & (IPS_DST_NAT | IPS_SRC_NAT), IPS_DST_NAT | IPS_SRC_NAT);
     assert.equal(t.statusOf(plain) & (IPS_DST_NAT | IPS_SRC_NAT), 0);
+    // nf_nat_setup_info sets the bit when the manipulated half of the tuple changes at all: the
+    // address alone (MASQUERADE keeping the source port, as without --random-fully; a Service
+    // whose port equals the endpoint's) or the port alone.
+    const bits = (sport: number, rSrc: number, rDst: number, rSport: number, rDport: number) =>
+      t.statusOf(t.insert(CLIENT, VIP, sport, 80, PROTO_TCP, rSrc, rDst, rSport, rDport, TCPF_SYN, 0)) & (IPS_DST_NAT | IPS_SRC_NAT);
+    assert.equal(bits(40003, EP, NODE, 80, 40003), IPS_DST_NAT | IPS_SRC_NAT, 'masquerade keeping the port, DNAT keeping the port');
+    assert.equal(bits(40004, VIP, CLIENT, 80, 50004), IPS_SRC_NAT, 'source port alone');
+    assert.equal(bits(40005, VIP, CLIENT, 8080, 40005), IPS_DST_NAT, 'destination port alone');
     // The reply from the endpoint to the node's masquerade port finds the flow and its binding.
     assert.equal(t.lookup(EP, NODE, 8080, 50001, PROTO_TCP, 1), masq);
     assert.equal(t.dir, DIR_REPLY);

@@ -149,6 +149,7 @@ describe('NodePort from outside', () => {
     assert.equal(result.decision, 'drop');
     assert.equal(result.verdict, 'dropped');
     assert.equal(result.dropReason, 'service-drop');
+    assert.ok(result.hops.some((h) => h.action === 'iptables: DROP'), result.hops.map((h) => h.action).join('\n'));
   });
 
   it('externalTrafficPolicy Local: the client source is kept on the node that has the endpoint', () => {
@@ -177,6 +178,13 @@ describe('edge cases', () => {
     assert.equal(r.decision, 'reject');
     assert.equal(r.verdict, 'rejected');
     assert.deepEqual(r.candidates, []);
+    assert.ok(r.hops.some((h) => h.action === 'iptables: REJECT'), r.hops.map((h) => h.action).join('\n'));
+  });
+
+  it('a new flow no Service rule matches is traced as such', () => {
+    const r: TraceResult = trace('calico-vxlan', '10.244.1.5:40000', '10.244.2.9:8080').result;
+    assert.equal(r.verdict, 'delivered');
+    assert.ok(r.hops.some((h) => h.action === 'iptables: no service rule matched'), r.hops.map((h) => h.action).join('\n'));
   });
 });
 

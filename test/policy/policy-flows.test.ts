@@ -64,7 +64,12 @@ describe('Calico policy: packet-flow table', () => {
       assert.deepEqual(result.policy, { egress: c.egress, ingress: c.ingress });
       const chains = result.hops.filter((h) => h.at.startsWith('cali-'));
       if (c.hop === null) assert.deepEqual(chains, []);
-      else assert.ok(chains.some((h) => h.action.startsWith(c.hop!)), result.hops.map((h) => `${h.at}: ${h.action}`).join('\n'));
+      else {
+        const decisive = chains.find((h) => h.action.startsWith(c.hop!));
+        assert.ok(decisive, result.hops.map((h) => `${h.at}: ${h.action}`).join('\n'));
+        // The hop that decided says so when it dropped the packet, and only then.
+        assert.equal(decisive.action.endsWith(': dropped'), c.verdict === 'dropped', decisive.action);
+      }
       // Replies are never denied: conntrack accepts them before any policy.
       if (c.verdict === 'delivered') {
         assert.ok(result.reply?.verdict === 'delivered' || result.reply?.verdict === 'local', `reply ${result.reply?.verdict}`);
