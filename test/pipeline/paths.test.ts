@@ -215,3 +215,37 @@ describe('Calico CrossSubnet', () => {
     assert.ok(across.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === '192.168.7.13'), 'node-3 is in another subnet: VXLAN');
   });
 });
+
+describe('Calico IPAM blocks outside the nodes\' podCIDRs', () => {
+  // Calico IPAM hands out addresses from the IPPool in blocks (blockSize, default /26) affine to
+  // the node that claimed them, whatever the Node's spec.podCIDR; each node routes its own blocks
+  // to its workloads and the others' blocks to their nodes (felix's route resolver, VXLAN here).
+  it('a pod whose address lies in a block its node claimed is reached through that node', async () => {
+    const { clusterOf, node, proxyConfig } = await import('../helpers/cluster.js');
+    const pod = (name: string, nodeName: string, ip: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'default', name }, spec: { nodeName }, status: { podIP: ip } });
+    const compiled = new CompiledCluster(
+      clusterOf(
+        proxyConfig({ clusterCIDR: '10.244.0.0/16' }),
+        { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'pool' }, spec: { cidr: '10.244.0.0/16', vxlanMode: 'Always', blockSize: 26 } },
+        node('node-1', '10.244.1.0/24', '192.168.0.11'),
+        node('node-2', '10.244.2.0/24', '192.168.0.12'),
+        pod('a', 'node-1', '10.244.200.5'),
+        pod('b', 'node-1', '10.244.200.9'), // the same block: node-1's already
+        pod('c', 'node-2', '10.244.201.7'),
+      ),
+      'iptables',
+    );
+    const run = (src: string, dst: string) => tracePacket(new PipelineContext(compiled), resolveProbe(compiled.cluster, compiled.plan, { src, dst }), {}).result;
+    for (const [src, dst, owner] of [
+      ['10.244.201.7:40000', '10.244.200.5:8080', '192.168.0.11'],
+      ['10.244.201.7:40000', '10.244.200.9:8080', '192.168.0.11'],
+      ['10.244.200.5:40000', '10.244.201.7:8080', '192.168.0.12'],
+    ]) {
+      const r = run(src, dst);
+      assert.equal(r.verdict, 'delivered', `${src} -> ${dst}`);
+      assert.ok(r.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === owner), `${src} -> ${dst} crosses to ${owner}`);
+      assert.equal(r.hops.at(-1)!.dst, dst);
+    }
+    assert.equal(run('10.244.200.5:40000', '10.244.200.9:8080').hops.some((h) => h.outer !== null), false, 'within node-1: not encapsulated');
+  });
+});
