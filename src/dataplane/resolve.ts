@@ -55,14 +55,16 @@ interface Address {
 function resolveAddress(cluster: Cluster, text: string, what: string, proto: Protocol): Address {
   if (text.startsWith('pod/')) {
     const [, ns, rest] = text.split('/');
-    const { host: name, port } = splitPort(rest ?? '', what);
+    if (!ns || !rest) throw new InvalidArgumentError(`${what} "${text}" is not pod/NAMESPACE/NAME[:PORT]`);
+    const { host: name, port } = splitPort(rest, what);
     const pod = cluster.pods.find((p) => p.namespace === ns && p.name === name);
     if (!pod) throw new InvalidArgumentError(`${what} ${text}: no Pod ${ns}/${name} in the cluster file (pod/NAMESPACE/NAME needs Pod objects)`);
     return { ip: pod.ip, port, ...(pod.hostNetwork ? {} : { pod: { node: pod.node, name: `${ns}/${name}` } }) };
   }
   if (text.startsWith('svc/')) {
     const [, ns, rest] = text.split('/');
-    const colon = (rest ?? '').indexOf(':');
+    if (!ns || !rest) throw new InvalidArgumentError(`${what} "${text}" is not svc/NAMESPACE/NAME[:PORT]`);
+    const colon = rest.indexOf(':');
     const name = colon < 0 ? rest : rest.slice(0, colon);
     const portName = colon < 0 ? undefined : rest.slice(colon + 1);
     const svc = cluster.services.find((s) => s.namespace === ns && s.name === name);
