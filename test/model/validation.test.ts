@@ -67,6 +67,8 @@ describe('cluster validation', () => {
     const skipped = only(r.diagnostics, 'warning', /not a kind kdp reads/);
     assert.equal(skipped.kind, 'Secret');
     assert.equal(skipped.name, 'settings');
+    assert.equal(skipped.path, 'kind');
+    assert.equal(skipped.message, 'v1 Secret is not a kind kdp reads; skipped');
     // ConfigMaps are read for kube-system/cilium-config only.
     const otherMap = only(r.diagnostics, 'warning', /ConfigMap app\/settings is not one kdp reads/);
     assert.equal(otherMap.kind, 'ConfigMap');
@@ -123,10 +125,22 @@ describe('cluster validation', () => {
     assert.match(b.message, /10\.244\.2\.1\/24.*not a valid IPv4 CIDR/);
   });
 
+  it("names an IPPool's missing or malformed spec.cidr by its path and line", () => {
+    const pool = (name: string, spec: string) => `apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: ${name}}\nspec: ${spec}\n---\n`;
+    const r = load(pool('missing', '{vxlanMode: Always}') + pool('bad', '{cidr: 10.300.0.0/16}'));
+    const errors = r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.name, d.path, d.line, d.message.split(' (')[0]]);
+    assert.deepEqual(errors, [
+      ['missing', 'spec.cidr', 4, 'is required'],
+      ['bad', 'spec.cidr', 9, '"10.300.0.0/16" is not a valid IPv4 CIDR'],
+    ]);
+    assert.equal(r.cluster, undefined);
+  });
+
   it('rejects a clusterIP outside the ServiceCIDRs, and guesses no service CIDR without one', () => {
     const cidr = `apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: kubernetes}\nspec: {cidrs: [10.96.0.0/16]}\n---\n`;
     const r = load(cidr + web('', '10.100.0.10'));
     const d = only(r.diagnostics, 'error', /outside the service CIDRs/);
+    assert.equal(d.message, 'clusterIP 10.100.0.10 is outside the service CIDRs (10.96.0.0/16)');
     assert.equal(d.name, 'web');
     assert.equal(d.path, 'spec.clusterIP');
     assert.equal(d.line, 10);

@@ -32,6 +32,10 @@ const kCases: [string, boolean][] = [
   ["app == 'db' || tier == 'frontend' && has(app)", true],
   ["(app == 'db' || tier == 'frontend') && !has(app)", false],
   ["!(app == 'db')", true],
+  // Cases whose meaning changes if the printed form loses its brackets ('!' and '&&' bind tighter).
+  ["!(app == 'db' || tier == 'frontend')", false],
+  ["!(app == 'web' && tier == 'backend')", true],
+  ["(app == 'web' || tier == 'x') && has(missing)", false],
   ['global()', false],
 ];
 
