@@ -235,6 +235,11 @@ describe('cluster validation', () => {
     assert.equal(d.name, 'web');
     assert.equal(d.path, 'spec.ports[0].targetPort');
     assert.equal(d.line, 15);
+    // A numeric targetPort names nothing to blame: kube-proxy matches slice ports by name, so the
+    // port has no endpoints, and the file is valid.
+    const numeric = load(`${node1}\n---\n${web()}\n---\n${slice('web', '10.244.1.9', 'metrics')}`);
+    assert.deepEqual(numeric.diagnostics.filter((x) => x.severity === 'error'), []);
+    assert.equal(numeric.cluster!.ports[0].endpointCount, 0);
   });
 
   it('says IPv6 is not supported yet, naming the object', () => {
