@@ -181,6 +181,17 @@ describe('edge cases', () => {
     assert.ok(r.hops.some((h) => h.action === 'iptables: REJECT'), r.hops.map((h) => h.action).join('\n'));
   });
 
+  it('the trace names the packet as given, and each captured frame belongs to a hop, the forward ones first', () => {
+    const { result, frames } = trace('calico-vxlan', '10.244.1.5:40000', '10.96.0.10:80', { reply: true });
+    assert.deepEqual(result.packet, { protocol: 'TCP', src: '10.244.1.5:40000', dst: '10.96.0.10:80' });
+    const forward = result.hops.length;
+    const all = forward + result.reply!.hops.length;
+    assert.ok(frames.length > 0);
+    assert.ok(frames.every((f) => f.bytes instanceof Uint8Array && Number.isInteger(f.hop) && f.hop >= 0 && f.hop < all), 'a frame outside the hops');
+    assert.ok(frames.some((f) => f.hop < forward) && frames.some((f) => f.hop >= forward), 'frames of both directions');
+    assert.deepEqual(frames.map((f) => f.hop), [...frames.map((f) => f.hop)].sort((x, y) => x - y), 'in hop order');
+  });
+
   it('a new flow no Service rule matches is traced as such', () => {
     const r: TraceResult = trace('calico-vxlan', '10.244.1.5:40000', '10.244.2.9:8080').result;
     assert.equal(r.verdict, 'delivered');
