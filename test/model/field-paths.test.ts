@@ -1,0 +1,43 @@
+/**
+ * A bad value in a cluster file is named by the object, the path of the field as the file spells
+ * it, and the line: one row per field, each written by hand from the YAML beside it (the path is
+ * read off the text, not off kdp's readers). The warnings a file may also earn (a policy on a
+ * cluster whose CNI enforces none, an Endpoints of no Service) are not what these rows test.
+ */
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { loadCluster } from '../../src/model/load.js';
+
+const gnp = (spec: string) => `apiVersion: crd.projectcalico.org/v1\nkind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec: ${spec}\n`;
+const pool = (spec: string) => `apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: pool}\nspec: ${spec}\n`;
+
+const kRows: readonly [string, string, string, string][] = [
+  ['IPPool ipipMode', pool('{cidr: 10.244.0.0/16, ipipMode: Sometimes}'), 'spec.ipipMode', 'must be one of Never, Always, CrossSubnet, not "Sometimes"'],
+  ['IPPool vxlanMode', pool('{cidr: 10.244.0.0/16, vxlanMode: 3}'), 'spec.vxlanMode', 'must be one of Never, Always, CrossSubnet, not 3'],
+  [
+    "Endpoints address's nodeName",
+    'apiVersion: v1\nkind: Endpoints\nmetadata: {name: web, namespace: shop}\nsubsets: [{addresses: [{ip: 10.244.1.9, nodeName: 7}], ports: [{port: 8080}]}]\n',
+    'subsets[0].addresses[0].nodeName',
+    'must be a string, not 7',
+  ],
+  ['GlobalNetworkPolicy spec', gnp('x'), 'spec', 'must be an object, not "x"'],
+  ['Calico tier', gnp('{tier: security, selector: all()}'), 'spec.tier', 'tier "security": kdp models Calico\'s default tier only'],
+  ['rule protocol', gnp('{selector: all(), ingress: [{action: Allow, protocol: GRE}]}'), 'spec.ingress[0].protocol', 'must be TCP, UDP, ICMP, SCTP, UDPLite or a number 1-255, not "GRE"'],
+  ['rule source', gnp('{selector: all(), ingress: [{action: Allow, source: x}]}'), 'spec.ingress[0].source', 'must be an object, not "x"'],
+  ['rule destination', gnp('{selector: all(), egress: [{action: Deny, destination: 5}]}'), 'spec.egress[0].destination', 'must be an object, not 5'],
+  ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
+];
+
+describe('a bad field is named by its path and line', () => {
+  for (const [name, yaml, path, message] of kRows) {
+    it(name, () => {
+      const r = loadCluster(yaml);
+      const errors = r.diagnostics.filter((d) => d.severity === 'error');
+      assert.deepEqual(
+        errors.map((d) => [d.path, d.line, d.message.split(' (')[0]]),
+        [[path, 4, message]],
+      );
+      assert.equal(r.cluster, undefined);
+    });
+  }
+});
