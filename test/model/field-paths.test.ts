@@ -21,6 +21,7 @@ const kRows: readonly [string, string, string, string][] = [
     'must be a string, not 7',
   ],
   ['GlobalNetworkPolicy spec', gnp('x'), 'spec', 'must be an object, not "x"'],
+  ['Pod spec', 'apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: [x]\nstatus: {podIP: 10.244.1.9}\n', 'spec', 'must be an object, not a list'],
   ['Calico tier', gnp('{tier: security, selector: all()}'), 'spec.tier', 'tier "security": kdp models Calico\'s default tier only'],
   ['rule protocol', gnp('{selector: all(), ingress: [{action: Allow, protocol: GRE}]}'), 'spec.ingress[0].protocol', 'must be TCP, UDP, ICMP, SCTP, UDPLite or a number 1-255, not "GRE"'],
   ['rule source', gnp('{selector: all(), ingress: [{action: Allow, source: x}]}'), 'spec.ingress[0].source', 'must be an object, not "x"'],
@@ -38,6 +39,18 @@ describe('a bad field is named by its path and line', () => {
         [[path, 4, message]],
       );
       assert.equal(r.cluster, undefined);
+    });
+  }
+});
+
+describe('a Pod the kubelet has not given an address yet', () => {
+  // A Pending pod has no status.podIP (or an empty one, as some dumps write it): nothing to route
+  // to, and nothing wrong with the file.
+  for (const status of ['{}', "{podIP: ''}", '{podIPs: []}']) {
+    it(`status ${status}: left out, no diagnostic`, () => {
+      const r = loadCluster(`apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {nodeName: node-1}\nstatus: ${status}\n`);
+      assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error'), []);
+      assert.equal(r.cluster!.pods.length, 0);
     });
   }
 });
