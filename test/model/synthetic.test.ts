@@ -14,6 +14,20 @@ describe('synthetic clusters', () => {
     assert.notEqual(a, c);
   });
 
+  it("write the mode's own configuration: kube-proxy's mode, or Cilium's ConfigMap that replaces it", () => {
+    for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace'] as const) {
+      const cluster = generateCluster({ services: 10, endpoints: 2, nodes: 2, seed: 1, mode });
+      assert.equal(cluster.proxy.mode, mode);
+      assert.equal(cluster.cilium, undefined, mode);
+      // kube-proxy's --cluster-cidr holds every endpoint (pod) address, so its local detector is ClusterCIDR.
+      assert.equal(cluster.proxy.clusterCIDRs.length, 1, mode);
+      assert.ok(cluster.endpoints.count > 0 && cluster.endpoints.ip.slice(0, cluster.endpoints.count).every((ip) => cidrContains(cluster.proxy.clusterCIDRs[0], ip)), mode);
+    }
+    const cilium = generateCluster({ services: 10, endpoints: 2, nodes: 2, seed: 1, mode: 'cilium' });
+    assert.equal(cilium.proxy.mode, 'cilium', 'the model reads the replacement from cilium-config');
+    assert.equal(cilium.cilium?.kubeProxyReplacement, true);
+  });
+
   it('have the realistic mix the benchmark relies on', () => {
     const cluster = generateCluster({ services: 2000, endpoints: 10, nodes: 20, seed: 1 });
     const types = new Map<string, number>();
