@@ -26,6 +26,7 @@ const kRows: readonly [string, string, string, string][] = [
   ['rule protocol', gnp('{selector: all(), ingress: [{action: Allow, protocol: GRE}]}'), 'spec.ingress[0].protocol', 'must be TCP, UDP, ICMP, SCTP, UDPLite or a number 1-255, not "GRE"'],
   ['rule source', gnp('{selector: all(), ingress: [{action: Allow, source: x}]}'), 'spec.ingress[0].source', 'must be an object, not "x"'],
   ['rule destination', gnp('{selector: all(), egress: [{action: Deny, destination: 5}]}'), 'spec.egress[0].destination', 'must be an object, not 5'],
+  ['a port range upside down', gnp('{selector: all(), ingress: [{action: Allow, protocol: TCP, destination: {ports: ["9100:9000"]}}]}'), 'spec.ingress[0].destination.ports[0]', '"9100:9000" is not a port range within 0-65535 with min <= max'],
   ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
 ];
 
@@ -53,4 +54,12 @@ describe('a Pod the kubelet has not given an address yet', () => {
       assert.equal(r.cluster!.pods.length, 0);
     });
   }
+});
+
+describe("Calico's numorstring.Port in a policy rule", () => {
+  it('a number, a number as text, a range "min:max" and a port name, in the order written', () => {
+    const r = loadCluster(gnp('{selector: all(), ingress: [{action: Allow, protocol: TCP, destination: {ports: [8080, "70", "9000:9100", http]}}]}'));
+    assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error'), []);
+    assert.deepEqual(r.cluster!.policies[0].ingressRules[0].destination.ports, [{ min: 8080, max: 8080 }, { min: 70, max: 70 }, { min: 9000, max: 9100 }, { name: 'http' }]);
+  });
 });
