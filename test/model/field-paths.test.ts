@@ -11,7 +11,11 @@ import { loadCluster } from '../../src/model/load.js';
 const gnp = (spec: string) => `apiVersion: crd.projectcalico.org/v1\nkind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec: ${spec}\n`;
 const pool = (spec: string) => `apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: pool}\nspec: ${spec}\n`;
 
+const svc = (extra: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, clusterIP: 10.96.0.10, ports: [{port: 80}], ${extra}}\n`;
+
 const kRows: readonly [string, string, string, string][] = [
+  ["a Service's second external IP", svc('externalIPs: [10.0.0.1, bad]'), 'spec.externalIPs[1]', '"bad" is not a valid IPv4 address'],
+  ["a Service's second source range", svc('loadBalancerSourceRanges: [10.0.0.0/8, 300.1.0.0/16]'), 'spec.loadBalancerSourceRanges[1]', '"300.1.0.0/16" is not a valid IPv4 CIDR'],
   ['IPPool ipipMode', pool('{cidr: 10.244.0.0/16, ipipMode: Sometimes}'), 'spec.ipipMode', 'must be one of Never, Always, CrossSubnet, not "Sometimes"'],
   ['IPPool vxlanMode', pool('{cidr: 10.244.0.0/16, vxlanMode: 3}'), 'spec.vxlanMode', 'must be one of Never, Always, CrossSubnet, not 3'],
   [
