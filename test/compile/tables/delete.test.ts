@@ -13,36 +13,42 @@ import { runs } from '../../helpers/nat-assertions.js';
 // 24 keys for 8 places: a delete mostly finds its key, and runs share home slots.
 const opsArb = fc.array(fc.record({ add: fc.boolean(), k0: fc.nat({ max: 11 }), k1: fc.integer({ min: 1, max: 2 }), value: fc.integer() }), { minLength: 20, maxLength: 120, size: 'max' });
 
-test('PairTable: adds and deletes in any order answer as a Map', () => {
-  fc.assert(
-    fc.property(opsArb, (ops) => {
-      // Arrange: 16 slots for at most 8 keys (load <= 1/2).
-      const table = new PairTable(8, 1);
-      const model = new Map<string, number>();
-      for (const op of ops) {
-        const key = `${op.k0}/${op.k1}`;
-        // Act
-        if (op.add) {
-          if (!model.has(key) && model.size === 8) continue;
-          table.values[table.slotFor(op.k0, op.k1)] = op.value;
-          model.set(key, op.value);
-        } else {
-          assert.equal(table.delete(op.k0, op.k1), model.delete(key));
-        }
-        // Assert
-        assert.equal(table.size, model.size);
-        for (let k0 = 0; k0 <= 11; k0++) {
-          for (let k1 = 1; k1 <= 2; k1++) {
-            const s = table.find(k0, k1);
-            const want = model.get(`${k0}/${k1}`);
-            assert.equal(s >= 0 ? table.values[s] : undefined, want, `key ${k0}/${k1}`);
+// Width 1 and a wider row (IPVS's and nftables' tables keep several words a key): a delete moves
+// every word of each row it shifts back.
+for (const width of [1, 3]) {
+  test(`PairTable, ${width} word${width > 1 ? 's' : ''} a row: adds and deletes in any order answer as a Map`, () => {
+    fc.assert(
+      fc.property(opsArb, (ops) => {
+        // Arrange: 16 slots for at most 8 keys (load <= 1/2).
+        const table = new PairTable(8, width);
+        const model = new Map<string, number>();
+        for (const op of ops) {
+          const key = `${op.k0}/${op.k1}`;
+          // Act
+          if (op.add) {
+            if (!model.has(key) && model.size === 8) continue;
+            const s = table.slotFor(op.k0, op.k1);
+            for (let w = 0; w < width; w++) table.values[s * width + w] = op.value + w;
+            model.set(key, op.value);
+          } else {
+            assert.equal(table.delete(op.k0, op.k1), model.delete(key));
+          }
+          // Assert
+          assert.equal(table.size, model.size);
+          for (let k0 = 0; k0 <= 11; k0++) {
+            for (let k1 = 1; k1 <= 2; k1++) {
+              const s = table.find(k0, k1);
+              const want = model.get(`${k0}/${k1}`);
+              const row = s >= 0 ? [...table.values.subarray(s * width, (s + 1) * width)] : undefined;
+              assert.deepEqual(row, want === undefined ? undefined : Array.from({ length: width }, (_, w) => (want + w) | 0), `key ${k0}/${k1}`);
+            }
           }
         }
-      }
-    }),
-    { numRuns: runs(200) },
-  );
-});
+      }),
+      { numRuns: runs(200) },
+    );
+  });
+}
 
 test('AddressSet: adds and deletes in any order answer as a Set', () => {
   fc.assert(
