@@ -42,6 +42,20 @@ describe('the mode registry', () => {
     assert.ok(kModes.length >= 4);
   });
 
+  it('every mode counts its table memory: a whole number of bytes, more for more Services', async () => {
+    // The benchmark reports these bytes (BENCHMARKS.md "table memory"); a count that is NaN, zero
+    // or shrinking with the cluster would be printed as a figure all the same.
+    const { generateCluster } = await import('../../src/model/synthetic.js');
+    const small = generateCluster({ services: 20, endpoints: 3, nodes: 2, seed: 5 });
+    const large = generateCluster({ services: 400, endpoints: 3, nodes: 2, seed: 5 });
+    for (const mode of kModes) {
+      const a = mode.compile(small, 0).stats().tableBytes;
+      const b = mode.compile(large, 0).stats().tableBytes;
+      assert.ok(Number.isInteger(a) && a > 0, `${mode.name}: ${a} bytes at 20 Services`);
+      assert.ok(Number.isInteger(b) && b > a, `${mode.name}: ${b} bytes at 400 Services against ${a} at 20`);
+    }
+  });
+
   for (const mode of kModes) {
     it(`${mode.name}: every format renders, every reader gives back the compiled answers, shared images attach alike`, () => {
       const compiled = mode.compile(cluster, 0);
