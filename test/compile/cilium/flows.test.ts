@@ -116,6 +116,15 @@ describe('cilium: packets', () => {
     assert.equal(back.hops.at(-2)!.src, '10.244.2.7:8080');
   });
 
+  it("the socket program is named as Cilium names it: cil_sock4_connect for TCP, cil_sock4_sendmsg for UDP (bpf/bpf_sock.c), from a pod's socket or the host's", () => {
+    const dp = compileDataplane(cluster(), 'cilium', 0);
+    const where = (proto: number, fromPodInterface: boolean) =>
+      dp.explain(Object.assign(newFirstPacket(), { srcIp: parseIp(fromPodInterface ? '10.244.1.9' : '192.168.0.11'), srcPort: 40000, dstIp: parseIp('10.96.0.10'), dstPort: 80, proto, hook: HOOK_SOCKET, fromPodInterface })).steps.map((x) => x.where);
+    assert.deepEqual(new Set(where(PROTO_TCP, true)), new Set(['pod socket: cil_sock4_connect']));
+    assert.deepEqual(new Set(where(PROTO_UDP, true)), new Set(['pod socket: cil_sock4_sendmsg']));
+    assert.deepEqual(new Set(where(PROTO_TCP, false)), new Set(['host socket: cil_sock4_connect']));
+  });
+
   it('pod to a UDP ClusterIP: translated at sendmsg()', () => {
     const { out } = trace(cluster(), probe('10.244.2.9:40000', '10.96.0.53:53', 1, ENTRY_POD, PROTO_UDP));
     assert.equal(out.result.endpoint, '10.244.1.53:53');
