@@ -55,6 +55,26 @@ test('ipvsadm errors name the line', () => {
   assert.equal(line('-A -t 10.96.0.10:80 -s rr\n-A -t 10.96.0.10:80 -s rr\n'), 2);
 });
 
+test('ipvsadm errors say what was expected and what was found', () => {
+  const message = (text: string): string => {
+    try {
+      parseIpvsadm(text);
+    } catch (e) {
+      assert.ok(e instanceof RuleParseError, String(e));
+      return e.message;
+    }
+    return assert.fail('parsed without an error');
+  };
+  const rows: [string, RegExp][] = [
+    ['-A -x 10.96.0.10:80\n', /expected -t, -u or --sctp-service after -A, found "-x"/],
+    ['-A\n', /expected -t, -u or --sctp-service after -A, found "end of line"/],
+    ['-A -t 10.96.0.10 -s rr\n', /the service address must be IPv4:port as ipvsadm -n prints it \(10\.96\.0\.10:80\), found "10\.96\.0\.10"/],
+    ['TCP  10.96.0.10:http rr\n', /the service address must be IPv4:port .*found "10\.96\.0\.10:http"/],
+    ['TCP  10.96.0.10:80 rr\n  -> 10.244.1.5 Masq 1 0 0\n', /the real server must be IPv4:port .*found "10\.244\.1\.5"/],
+  ];
+  for (const [text, want] of rows) assert.match(message(text), want, JSON.stringify(text));
+});
+
 test('ipset save: every set with its type and members, other owners included; errors name the line', () => {
   const sets = parseIpsetSave([
     'create cali40all-ipam-pools hash:net family inet hashsize 1024 maxelem 1048576 bucketsize 12 initval 0x5b7a6b4b',
