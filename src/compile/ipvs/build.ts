@@ -120,7 +120,6 @@ export interface PortVsContext {
 export function addPortVirtualServices(x: PortVsContext, p: ServicePort): number {
   const { cluster, node, b, nodePortBits, npAddrs, nodeAddrSet, nodeIp } = x;
   const svc = cluster.services[p.service];
-  // ShouldSkipService: headless and ExternalName services get no virtual service.
   if (shouldSkipService(svc)) return 0;
   const { endpoints } = cluster;
   const first = b.ip.length;
