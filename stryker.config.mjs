@@ -19,7 +19,7 @@
 // brackets: a folder whose full run takes hours gets an estimate of its score in minutes. The lines
 // are a uniform sample, so killed over tested is an unbiased ratio estimate of the folder's score;
 // the mutants of one line are drawn together, which widens its error (the note gives the interval).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const kCore = ['src/model', 'src/net', 'src/compile', 'src/dataplane'];
@@ -28,22 +28,23 @@ for (const t of targets) {
   if (!kCore.some((c) => t === c || t.startsWith(`${c}/`))) throw new Error(`KDP_MUTATE: ${t} is not in the engine core (${kCore.join(', ')})`);
 }
 
-/** The .ts files under a folder (or the file itself), sorted. */
-function sources(t) {
-  if (t.endsWith('.ts')) return [t];
+/** The files under folder d whose names pass keep, sorted, depth first; none when d does not exist. */
+function filesUnder(d, keep) {
+  if (!existsSync(d)) return [];
   const out = [];
-  for (const n of readdirSync(t).sort()) {
-    const p = join(t, n);
-    if (statSync(p).isDirectory()) out.push(...sources(p));
-    else if (n.endsWith('.ts')) out.push(p);
+  for (const n of readdirSync(d).sort()) {
+    const p = join(d, n);
+    if (statSync(p).isDirectory()) out.push(...filesUnder(p, keep));
+    else if (keep(n)) out.push(p);
   }
   return out;
 }
 
-/** `file:line-line` ranges for n code lines of target t, drawn without replacement by a seeded mulberry32. */
-function sampleLines(t, n, seed) {
+/** `file:line-line` ranges for n code lines of target t, drawn without replacement by the engine's own seeded Prng. */
+async function sampleLines(t, n, seed) {
+  if (!existsSync(t)) throw new Error(`KDP_MUTATE: ${t} does not exist`);
   const lines = [];
-  for (const f of sources(t)) {
+  for (const f of t.endsWith('.ts') ? [t] : filesUnder(t, (name) => name.endsWith('.ts'))) {
     readFileSync(f, 'utf8')
       .split('\n')
       .forEach((text, i) => {
@@ -51,39 +52,17 @@ function sampleLines(t, n, seed) {
         if (s && !/^(\/\/|\/\*|\*|import\b)/.test(s) && !/^[}\])]+[;,)]*$/.test(s)) lines.push(`${f}:${i + 1}-${i + 1}`);
       });
   }
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const { Prng } = await import('./dist/src/model/prng.js');
+  const rng = new Prng(seed);
   for (let i = 0; i < Math.min(n, lines.length); i++) {
-    const j = i + Math.floor(rand() * (lines.length - i));
+    const j = i + rng.below(lines.length - i);
     [lines[i], lines[j]] = [lines[j], lines[i]];
   }
   return lines.slice(0, n).sort();
 }
 
 /** Compiled test files under dist/test/<dir>, sorted; the kernel and tshark cross-checks excluded. */
-function testsUnder(dir) {
-  const out = [];
-  const walk = (d) => {
-    let names;
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const n of names.sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (n.endsWith('.test.js') && !/tshark|nft-check|kernel-referee/.test(n)) out.push(p);
-    }
-  };
-  walk(join('dist/test', dir));
-  return out;
-}
+const testsUnder = (dir) => filesUnder(join('dist/test', dir), (n) => n.endsWith('.test.js') && !/tshark|nft-check|kernel-referee/.test(n));
 
 // Stryker reads this file in the project, before the sandbox exists; dist/test is the same tree
 // there once the build command has run, so the paths are listed from the build of the project.
@@ -97,7 +76,7 @@ const sample = process.env.KDP_MUTATE_SAMPLE === undefined ? undefined : Number(
 const seed = Number(process.env.KDP_MUTATE_SEED ?? 1);
 if (sample !== undefined && !(Number.isInteger(sample) && sample > 0)) throw new Error(`KDP_MUTATE_SAMPLE: ${process.env.KDP_MUTATE_SAMPLE} is not a positive whole number of lines`);
 if (!Number.isInteger(seed)) throw new Error(`KDP_MUTATE_SEED: ${process.env.KDP_MUTATE_SEED} is not a whole number`);
-const mutate = sample === undefined ? targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)) : targets.flatMap((t) => sampleLines(t, sample, seed));
+const mutate = sample === undefined ? targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)) : (await Promise.all(targets.map((t) => sampleLines(t, sample, seed)))).flat();
 if (sample !== undefined) process.stderr.write(`KDP_MUTATE_SAMPLE: ${mutate.length} lines of ${targets.join(', ')} (seed ${seed})\n`);
 
 export default {
