@@ -134,6 +134,18 @@ export interface Explanation {
   readonly unknownAt?: string;
 }
 
+/**
+ * What drops a packet conntrack calls INVALID (its TCP state table's sIV), in the mode's words.
+ * `forward`: a filter FORWARD rule, so only forwarded packets (kube-proxy's iptables mode:
+ * `-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP`, left out when the node has
+ * nf_conntrack_tcp_be_liberal, kubernetes PR 120412). `conntrack`: kdp drops it where conntrack
+ * sees it, which is kdp's own choice for a mode whose kernel behaviour it does not model (IPVS).
+ */
+export interface InvalidDrop {
+  readonly at: 'forward' | 'conntrack';
+  readonly words: string;
+}
+
 export interface DataplaneStats {
   readonly mode: ModeName;
   /** Rules in all chains, or entries in all tables, as the mode counts them. */
@@ -169,6 +181,12 @@ export interface ServiceDataplane {
    * (PREROUTING, OUTPUT) would not say it (an eBPF program at tc or XDP). Not called on the hot path.
    */
   programAt?(pkt: FirstPacket): string;
+  /**
+   * Absent when the mode writes no rule against conntrack INVALID (nftables since kube-proxy
+   * v1.30, kubernetes PR 122663; userspace): such a packet goes on untracked, without NAT, and its
+   * entry is left as it was, unless the CNI's own chains drop it (dataplane/route.ts).
+   */
+  readonly invalidDrop?: InvalidDrop;
   /** For `kdp trace`: what does the source NAT of a marked packet, when not iptables' MASQUERADE. */
   readonly snatBy?: string;
   /**

@@ -236,7 +236,7 @@ function resolveTimeouts(t: Partial<ConntrackConfig> | undefined): number[] {
   out[TIMEOUT_UDP_STREAM] = 120;
   out[TIMEOUT_ICMP] = 30;
   out[TIMEOUT_GENERIC] = 600;
-  const pick = (name: keyof ConntrackConfig, index: number): void => {
+  const pick = (name: Exclude<keyof ConntrackConfig, 'tcpBeLiberal'>, index: number): void => {
     const v = t?.[name];
     if (v === undefined || v === 0) return;
     if (!(v > 0) || !Number.isFinite(v)) throw new InvalidArgumentError(`options.timeouts.${name} must be a positive number of seconds`);

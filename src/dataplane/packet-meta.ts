@@ -16,6 +16,8 @@ export class PacketMeta {
   readonly ctDir: Uint8Array;
   /** 1 while a new flow awaits its conntrack confirm at POSTROUTING or LOCAL_IN. */
   readonly newFlow: Uint8Array;
+  /** 1 when conntrack called the packet INVALID on its current node and no rule dropped it there: it goes on untracked. */
+  readonly ctInvalid: Uint8Array;
   readonly masq: Uint8Array;
   /** Endpoint row chosen by the service NAT, -1 none. */
   readonly endpoint: Int32Array;
@@ -55,6 +57,7 @@ export class PacketMeta {
     this.fromPod = new Uint8Array(n);
     this.ctDir = new Uint8Array(n);
     this.newFlow = new Uint8Array(n);
+    this.ctInvalid = new Uint8Array(n);
     this.masq = new Uint8Array(n);
     this.endpoint = new Int32Array(n);
     this.servicePort = new Int32Array(n);

@@ -174,6 +174,11 @@ function dedupe(routes: RouteSpec[]): RouteSpec[] {
 }
 
 /** Interface names as the CNIs print them, for traces: `cali` + 11 hex, `veth` + 8 hex. */
+/** The pods' bridge: kubenet's `cbr0`, flannel's `cni0` (the bridge plugin's default name). */
+export function bridgeName(cni: Cni): string {
+  return cni === 'flannel-vxlan' ? 'cni0' : 'cbr0';
+}
+
 export function vethName(cni: Cni, podIp: number): string {
   const hex = (podIp >>> 0).toString(16).padStart(8, '0');
   return cni.startsWith('calico') ? `cali${hex}${hex.slice(0, 3)}` : `veth${hex}`;

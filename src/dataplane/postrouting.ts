@@ -14,7 +14,7 @@ import { formatIp } from '../net/ipv4.js';
 import { confirm, replaySourceNat } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
-import { vethName } from './pod-network.js';
+import { bridgeName, vethName } from './pod-network.js';
 import { DIR_ORIGINAL } from './conntrack.js';
 import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer } from './socket-lb.js';
@@ -55,7 +55,7 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
     const kind = outKind[i];
     if (kind === RK_VETH || kind === RK_BRIDGE) {
       ctx.end(batch, i, END_POD);
-      if (rec) rec.record(batch, i, vethName(cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ' on cbr0' : ''}`);
+      if (rec) rec.record(batch, i, vethName(cni, batch.dstIp[i]), `delivered to the pod's eth0 through its veth${kind === RK_BRIDGE ? ` on ${bridgeName(cni)}` : ''}`);
       socketAnswer(ctx, batch, i, 'pod socket');
     } else if (kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) {
       dsrReplyXlate(ctx, batch, i);

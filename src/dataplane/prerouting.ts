@@ -2,10 +2,10 @@
  * PREROUTING / OUTPUT conntrack: the kernel's `nf_conntrack_in`, then the destination half of NAT.
  *
  * Reads:  batch 5-tuple, tcpFlags, node; meta hook
- * Writes: batch.ctSlot, dst (DNAT / un-SNAT of an established flow); meta ctDir, newFlow,
+ * Writes: batch.ctSlot, dst (DNAT / un-SNAT of an established flow); meta ctDir, newFlow, ctInvalid,
  *         origSrc/origDst/origSport/origDport, dnatted
- * Next:   route (known flow) | service-nat (new flow) | done (conntrack INVALID: kube-proxy's
- *         `-m conntrack --ctstate INVALID -j DROP`)
+ * Next:   route (known flow; conntrack INVALID, untracked) | service-nat (new flow) | done
+ *         (conntrack INVALID where the mode drops it at conntrack: InvalidDrop)
  * Counts: drops conntrack-invalid, loop
  *
  * The fast path: a known flow never reaches the proxy mode's rules; its NAT binding is replayed
@@ -17,6 +17,28 @@ import type { PipelineContext } from './context.js';
 import { kHookNames } from './hooks.js';
 import { DROP_CONNTRACK_INVALID, DROP_LOOP, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
+/**
+ * A packet conntrack calls INVALID: nf_conntrack_in leaves it without an entry (its own entry
+ * untouched, as update() left it), so no nat table sees it. Where the mode drops it at conntrack
+ * (InvalidDrop `conntrack`), it ends here; otherwise it goes on to routing untracked, and the
+ * filter FORWARD / INPUT rules that may drop it are routing's to apply (route.ts).
+ */
+function invalid(ctx: PipelineContext, batch: PacketBatch, i: number): void {
+  const rec = ctx.recorder;
+  const where = kHookNames[ctx.meta.hook[i]];
+  const drop = ctx.world.compiled.dataplane(batch.node[i]).invalidDrop;
+  if (drop?.at === 'conntrack') {
+    ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
+    if (rec) rec.record(batch, i, where, `conntrack: INVALID, dropped: ${drop.words}`);
+    return;
+  }
+  ctx.meta.ctInvalid[i] = 1;
+  ctx.meta.newFlow[i] = 0;
+  batch.ctSlot[i] = -1;
+  batch.next[i] = NEXT_ROUTE;
+  if (rec) rec.record(batch, i, where, 'conntrack: INVALID: on untracked (no entry, no NAT)');
+}
+
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
@@ -24,7 +46,7 @@ export const kMaxVisits = 8;
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;
-  const { ctDir, newFlow, origSrc, origDst, origSport, origDport, visits, hook, dnatted } = ctx.meta;
+  const { ctDir, newFlow, ctInvalid, origSrc, origDst, origSport, origDport, visits, hook, dnatted } = ctx.meta;
   const world = ctx.world;
   const now = ctx.now;
   const rec = ctx.recorder;
@@ -56,14 +78,14 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
       continue;
     }
     const ct = world.conntrack(node[i]);
+    ctInvalid[i] = 0;
     let slot = ct.lookupHashed(hash[i], srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], now);
     if (slot >= 0) {
       const dir = ct.dir;
       const verdict = ct.update(slot, dir, tcpFlags[i], now);
       if (verdict === CT_REOPEN) slot = -1; // a new SYN on a closed connection starts over
       else if (verdict !== CT_ACCEPT) {
-        ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
-        if (rec) rec.record(batch, i, kHookNames[hook[i]], 'conntrack: INVALID, dropped');
+        invalid(ctx, batch, i);
         continue;
       }
     }

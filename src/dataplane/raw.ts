@@ -9,8 +9,8 @@
  * that address too, and routing delivers the query to the cache on the pod's own node.
  *
  * Reads:  batch 5-tuple, node; meta hook
- * Writes: meta newFlow 0 and batch.ctSlot -1 for an untracked packet (what later stages read as
- *         "no conntrack"), nothing else
+ * Writes: meta newFlow 0, ctInvalid 0 and batch.ctSlot -1 for an untracked packet (what later
+ *         stages read as "no conntrack"), nothing else
  * Next:   route (untracked) | prerouting (everything else)
  * Counts: nothing
  *
@@ -40,7 +40,7 @@ export function raw(ctx: PipelineContext, batch: PacketBatch): void {
   // Packets come here only on nodes with such rules (NodeWorld.afterSocket): none, no work.
   if (addrs.length === 0) return;
   const rec = ctx.recorder;
-  const { hook, newFlow } = ctx.meta;
+  const { hook, newFlow, ctInvalid } = ctx.meta;
   const { srcIp, dstIp, srcPort, dstPort, proto } = batch;
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
@@ -54,6 +54,7 @@ export function raw(ctx: PipelineContext, batch: PacketBatch): void {
     const answer = !query && hook[i] === HOOK_OUTPUT && srcPort[i] === kDnsPort && listens(addrs, srcIp[i]);
     if (!query && !answer) continue;
     newFlow[i] = 0;
+    ctInvalid[i] = 0;
     batch.ctSlot[i] = -1;
     next[i] = NEXT_ROUTE;
     if (rec) {

@@ -36,7 +36,7 @@ export type RouteKindName = (typeof ROUTE_KIND_NAMES)[number];
 export const RK_NONE = 0;
 /** A pod's veth on this node (Calico: `cali*`, routed /32). */
 export const RK_VETH = 1;
-/** The node's pod bridge (kubenet `cbr0`). */
+/** The node's pod bridge (kubenet `cbr0`, flannel `cni0`: pod-network.ts bridgeName). */
 export const RK_BRIDGE = 2;
 /** Calico VXLAN overlay (`vxlan.calico`). */
 export const RK_VXLAN = 3;

@@ -2,12 +2,13 @@
  * Routing: the node's longest-prefix match on the (possibly DNATed) destination, and the TTL of
  * a forwarded packet.
  *
- * Reads:  batch dstIp, node; meta hook, fromPod, dnatted, redirected
+ * Reads:  batch dstIp, node; meta hook, fromPod, dnatted, redirected, ctInvalid
  * Writes: meta outKind, outNode, outGateway; batch TTL (forwarded packets only)
  * Next:   postrouting (leaving through a device) | local-in (one of the node's own addresses, or
  *         redirected to the userspace proxy's socket) | policy (a new flow where Calico enforces
- *         policy: filter FORWARD / INPUT come after routing) | done (no route; TTL exceeded)
- * Counts: drops no-route, ttl-exceeded
+ *         policy: filter FORWARD / INPUT come after routing) | done (no route; TTL exceeded; a
+ *         conntrack INVALID packet a filter rule drops)
+ * Counts: drops no-route, ttl-exceeded, conntrack-invalid
  *
  * kubenet bridges pod-to-pod traffic on the same node (cbr0 is a layer-2 hop: no TTL change);
  * traffic a pod sent to a Service address went to its gateway and is routed.
@@ -16,9 +17,37 @@ import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
-import { DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POLICY, NEXT_POSTROUTING } from './next.js';
-import { vethName } from './pod-network.js';
+import { DROP_CONNTRACK_INVALID, DROP_NO_ROUTE, DROP_TTL, NEXT_LOCAL_IN, NEXT_POLICY, NEXT_POSTROUTING } from './next.js';
+import { bridgeName, vethName } from './pod-network.js';
 import { RK_BLACKHOLE, RK_BRIDGE, RK_LOCAL, RK_VETH, ROUTE_KIND_NAMES } from './route-table.js';
+
+/**
+ * The filter rules a packet conntrack called INVALID meets after routing (ctInvalid: it went on
+ * untracked), in netfilter's order. Felix's workload chains come first (it inserts cali-FORWARD
+ * and cali-INPUT at the top): `-m conntrack --ctstate INVALID -j DROP` in every `cali-fw-<if>` and
+ * `cali-tw-<if>`, policy or not (felix rules/endpoints.go appendConntrackRules, unless
+ * DisableConntrackInvalidCheck, default false), reached from FORWARD and INPUT for a packet from a
+ * local workload and from FORWARD for one to a local workload (felix's OUTPUT does not dispatch to
+ * `cali-tw-`). Then the mode's FORWARD rule (InvalidDrop `forward`: kube-proxy's KUBE-FORWARD).
+ * Only INVALID packets come here: nothing on the hot path.
+ */
+function invalidDropped(ctx: PipelineContext, batch: PacketBatch, i: number, kind: number): boolean {
+  const { hook, fromPod } = ctx.meta;
+  const node = batch.node[i];
+  const cni = ctx.world.plan.cni;
+  const output = hook[i] === HOOK_OUTPUT;
+  let words = '';
+  if (cni.startsWith('calico')) {
+    if (fromPod[i] === 1) words = `felix cali-fw-${vethName(cni, batch.srcIp[i])}: -m conntrack --ctstate INVALID -j DROP`;
+    else if (kind === RK_VETH && !output) words = `felix cali-tw-${vethName(cni, batch.dstIp[i])}: -m conntrack --ctstate INVALID -j DROP`;
+  }
+  const drop = ctx.world.compiled.dataplane(node).invalidDrop;
+  if (words === '' && drop?.at === 'forward' && kind !== RK_LOCAL && !output) words = drop.words;
+  if (words === '') return false;
+  ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
+  if (ctx.recorder) ctx.recorder.record(batch, i, kind === RK_LOCAL ? 'INPUT' : 'FORWARD', `conntrack INVALID, dropped: ${words}`);
+  return true;
+}
 
 // Cost: ~130-165 ns per packet at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
@@ -26,7 +55,7 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const plan = ctx.world.plan;
   const nodes = plan.nodes;
   const rec = ctx.recorder;
-  const { redirected, outKind, outNode, outGateway, fromPod, dnatted, hook, newFlow } = ctx.meta;
+  const { redirected, outKind, outNode, outGateway, fromPod, dnatted, hook, newFlow, ctInvalid } = ctx.meta;
   // Only new flows meet policy: conntrack accepted the rest (felix's RELATED,ESTABLISHED ACCEPT).
   const policed = ctx.world.compiled.policy !== null;
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
@@ -47,6 +76,7 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
     outNode[i] = r === -2 ? node : rt.node[r];
     outGateway[i] = r === -2 ? 0 : rt.gateway[r];
     if (kind === RK_LOCAL) {
+      if (ctInvalid[i] === 1 && invalidDropped(ctx, batch, i, kind)) continue;
       next[i] = policed && newFlow[i] === 1 ? NEXT_POLICY : NEXT_LOCAL_IN;
       continue;
     }
@@ -58,12 +88,13 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
         continue;
       }
     }
+    if (ctInvalid[i] === 1 && invalidDropped(ctx, batch, i, kind)) continue;
     next[i] = policed && newFlow[i] === 1 ? NEXT_POLICY : NEXT_POSTROUTING;
     if (rec) {
       const via = outGateway[i] ? ` via ${formatIp(outGateway[i])}` : '';
       const to = outNode[i] >= 0 && outNode[i] !== node ? ` (node ${nodes[outNode[i]].name})` : outNode[i] < 0 ? ' (default route: out of the cluster)' : '';
-      const dev = kind === RK_VETH ? vethName(plan.cni, batch.dstIp[i]) : ROUTE_KIND_NAMES[kind];
-      rec.record(batch, i, 'routing', `${bridged ? 'bridged on cbr0' : 'route'} ${formatIp(batch.dstIp[i])} dev ${dev}${via}${to}`);
+      const dev = kind === RK_VETH ? vethName(plan.cni, batch.dstIp[i]) : kind === RK_BRIDGE ? bridgeName(plan.cni) : ROUTE_KIND_NAMES[kind];
+      rec.record(batch, i, 'routing', `${bridged ? `bridged on ${dev}` : 'route'} ${formatIp(batch.dstIp[i])} dev ${dev}${via}${to}`);
     }
   }
 }

@@ -76,7 +76,7 @@ export const kStages: readonly Stage[] = [
   stage({ id: NEXT_RAW, run: raw, next: [NEXT_PREROUTING, NEXT_ROUTE], drops: [], ends: [] }),
   stage({ id: NEXT_PREROUTING, run: prerouting, next: [NEXT_ROUTE, NEXT_SERVICE_NAT, NEXT_DONE], drops: [DROP_CONNTRACK_INVALID, DROP_LOOP], ends: [] }),
   stage({ id: NEXT_SERVICE_NAT, run: serviceNat, next: [NEXT_ROUTE, NEXT_DONE], drops: [DROP_SERVICE_REJECT, DROP_SERVICE_DROP, DROP_CONNTRACK_INVALID], ends: [] }),
-  stage({ id: NEXT_ROUTE, run: route, next: [NEXT_POLICY, NEXT_POSTROUTING, NEXT_LOCAL_IN, NEXT_DONE], drops: [DROP_NO_ROUTE, DROP_TTL], ends: [] }),
+  stage({ id: NEXT_ROUTE, run: route, next: [NEXT_POLICY, NEXT_POSTROUTING, NEXT_LOCAL_IN, NEXT_DONE], drops: [DROP_NO_ROUTE, DROP_TTL, DROP_CONNTRACK_INVALID], ends: [] }),
   stage({ id: NEXT_POLICY, run: policy, next: [NEXT_POSTROUTING, NEXT_LOCAL_IN, NEXT_DONE], drops: [DROP_POLICY], ends: [] }),
   stage({ id: NEXT_LOCAL_IN, run: localIn, next: [NEXT_PROXY, NEXT_DONE], drops: [DROP_CONNTRACK_FULL, DROP_CONNTRACK_INVALID], ends: [END_HOST] }),
   stage({ id: NEXT_PROXY, run: proxy, next: [NEXT_PREROUTING, NEXT_DONE], drops: [DROP_SERVICE_REJECT], ends: [] }),

@@ -28,6 +28,7 @@ export const kDefaultConntrack: ConntrackConfig = {
   // kube-proxy leaves these to the kernel when unset (0); the kernel's defaults are 30 s / 120 s.
   udpTimeoutSeconds: 30,
   udpStreamTimeoutSeconds: 120,
+  tcpBeLiberal: false,
 };
 
 export const kDefaultProxyConfig: ProxyConfig = {
@@ -108,6 +109,7 @@ export function readProxyConfig(r: FieldReader, obj: Json, modes?: readonly stri
       tcpCloseWaitTimeoutSeconds: seconds(r, ct.tcpCloseWaitTimeout, ['conntrack', 'tcpCloseWaitTimeout'], kDefaultConntrack.tcpCloseWaitTimeoutSeconds),
       udpTimeoutSeconds: seconds(r, ct.udpTimeout, ['conntrack', 'udpTimeout'], kDefaultConntrack.udpTimeoutSeconds),
       udpStreamTimeoutSeconds: seconds(r, ct.udpStreamTimeout, ['conntrack', 'udpStreamTimeout'], kDefaultConntrack.udpStreamTimeoutSeconds),
+      tcpBeLiberal: r.bool(ct.tcpBeLiberal, ['conntrack', 'tcpBeLiberal'], kDefaultConntrack.tcpBeLiberal),
     },
     nfacct: d.nfacct,
     randomFully: d.randomFully,

@@ -201,6 +201,11 @@ export interface ConntrackConfig {
   readonly tcpCloseWaitTimeoutSeconds: number;
   readonly udpTimeoutSeconds: number;
   readonly udpStreamTimeoutSeconds: number;
+  /**
+   * `conntrack.tcpBeLiberal` (kube-proxy v1.29+): kube-proxy sets nf_conntrack_tcp_be_liberal, and
+   * its iptables mode then leaves out KUBE-FORWARD's INVALID drop (kubernetes PR 120412).
+   */
+  readonly tcpBeLiberal: boolean;
 }
 
 export interface ProxyConfig {

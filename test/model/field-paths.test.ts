@@ -31,6 +31,7 @@ const kRows: readonly [string, string, string, string][] = [
   ['rule source', gnp('{selector: all(), ingress: [{action: Allow, source: x}]}'), 'spec.ingress[0].source', 'must be an object, not "x"'],
   ['rule destination', gnp('{selector: all(), egress: [{action: Deny, destination: 5}]}'), 'spec.egress[0].destination', 'must be an object, not 5'],
   ['a port range upside down', gnp('{selector: all(), ingress: [{action: Allow, protocol: TCP, destination: {ports: ["9100:9000"]}}]}'), 'spec.ingress[0].destination.ports[0]', '"9100:9000" is not a port range within 0-65535 with min <= max'],
+  ['KubeProxyConfiguration conntrack.tcpBeLiberal', 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\nconntrack: {tcpBeLiberal: "yes"}\n', 'conntrack.tcpBeLiberal', 'must be true or false, not "yes"'],
   ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
 ];
 

@@ -29,7 +29,7 @@ export interface IptablesCompileOptions {
   readonly nfacct?: boolean;
   /** iptables supports `--random-fully` (any iptables >= 1.6.2). Default: the cluster's `proxy.randomFully`. */
   readonly randomFully?: boolean;
-  /** nf_conntrack_tcp_be_liberal is set: kube-proxy then omits the INVALID drop rule. Default false. */
+  /** nf_conntrack_tcp_be_liberal is set: kube-proxy then omits the INVALID drop rule. Default: the cluster's `proxy.conntrack.tcpBeLiberal`. */
   readonly conntrackTCPLiberal?: boolean;
   /** Interface names for the interface-based local detectors (not in the cluster model). */
   readonly bridgeInterface?: string;
@@ -275,7 +275,7 @@ function compileTables(cluster: Cluster, options: IptablesCompileOptions, room: 
     }
   }
   const fwd = f(kKubeForward);
-  if (!options.conntrackTCPLiberal) {
+  if (!(options.conntrackTCPLiberal ?? cluster.proxy.conntrack.tcpBeLiberal)) {
     const spec: RuleSpec = { order: [TOK_CONNTRACK], ctstate: { mask: CT_INVALID, neg: false }, target: T_DROP, inRestore: true };
     if (nfacct) {
       spec.nfacct = 'ct_state_invalid_dropped_pkts';

@@ -22,7 +22,7 @@
  */
 import {
   HOOK_OUTPUT, VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, VERDICT_UNKNOWN, kVerdictNames, newNatDecision,
-  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
+  type DataplaneStats, type Explanation, type FirstPacket, type InvalidDrop, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
 import type { Cluster } from '../../model/types.js';
 import { formatIp } from '../../net/ipv4.js';
@@ -37,7 +37,7 @@ import type { IptablesRoom } from './room.js';
 import { saveRuleBody } from './render.js';
 import { serviceAccepts } from './service-accept.js';
 import {
-  CT_DNAT, CT_NEW, CT_UNTRACKED, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG,
+  CT_DNAT, CT_INVALID, CT_NEW, CT_UNTRACKED, M_CTSTATE, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK, M_MARK_NEG,
   M_PROTO, M_RECENT_CHECK, M_RECENT_SET, M_SRC, M_SRC_LOCAL, M_SRC_NEG, M_STATISTIC, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NOTRACK,
   T_REJECT, T_RETURN, T_UNKNOWN, TABLE_FILTER, TABLE_NAT, TF_GOTO, buildScanKeys, drawKey, kTableNames, liveRules, type Ruleset, type ScanKeys,
 } from './ruleset.js';
@@ -82,6 +82,22 @@ function needsFullWalk(rs: Ruleset): boolean {
   return false;
 }
 
+/**
+ * KUBE-FORWARD's `-m conntrack --ctstate INVALID -j DROP`, read from the ruleset itself, so a real
+ * node's dump says whether its kube-proxy wrote it (it does not with nf_conntrack_tcp_be_liberal).
+ */
+function forwardInvalidDrop(rs: Ruleset): InvalidDrop | undefined {
+  const c = rs.chainId(TABLE_FILTER, 'KUBE-FORWARD');
+  if (c < 0) return undefined;
+  for (let r = rs.chainStart[c]; r < rs.chainEnd[c]; r++) {
+    const f = rs.ruleFlags[r];
+    if ((f & M_CTSTATE) !== 0 && (f & M_CTSTATE_NEG) === 0 && rs.ruleCtstate[r] === CT_INVALID && rs.ruleTarget[r] === T_DROP) {
+      return { at: 'forward', words: `-A KUBE-FORWARD${saveRuleBody(rs, r)}` };
+    }
+  }
+  return undefined;
+}
+
 export class IptablesDataplane implements ServiceDataplane {
   readonly mode = 'iptables' as const;
   readonly node: number;
@@ -101,6 +117,7 @@ export class IptablesDataplane implements ServiceDataplane {
   private readonly pathOut = newNatDecision();
   /** Fast-reject keys of the decide() scan (see buildScanKeys). */
   readonly scanKeys: ScanKeys;
+  #invalidDrop: InvalidDrop | undefined | null = null;
   /** Hot path, specialised once at construction (createDecide). */
   readonly decide: (pkt: FirstPacket, out: NatDecision) => void;
   private mark = 0;
@@ -148,6 +165,12 @@ export class IptablesDataplane implements ServiceDataplane {
     // A dump with other owners' rules decides with the general walker: the specialised scan knows
     // none of it, and kdp's own rulesets never pay for the difference.
     this.decide = this.fullWalk ? (pkt, out) => this.decideGeneric(pkt, out) : createDecide(rules, this.scanKeys, this.hooks, this.localAddrs, this.recent, this.serviceAccept);
+  }
+
+  /** Found on first use, by an INVALID packet: an attached image keeps its chain names undecoded until then. */
+  get invalidDrop(): InvalidDrop | undefined {
+    if (this.#invalidDrop === null) this.#invalidDrop = forwardInvalidDrop(this.rules);
+    return this.#invalidDrop;
   }
 
   /** Forget all `-m recent` state (session affinity). */

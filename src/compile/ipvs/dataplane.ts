@@ -17,7 +17,7 @@ import { formatCidr, formatIp } from '../../net/ipv4.js';
 import { servicePortName, type Cluster, type IpvsScheduler } from '../../model/types.js';
 import {
   HOOK_PREROUTING, VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, kVerdictNames,
-  type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
+  type DataplaneStats, type Explanation, type FirstPacket, type InvalidDrop, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { isLocalAddress, nodeAddresses } from '../node-addresses.js';
 import { ExpiringTable } from '../tables/index.js';
@@ -30,6 +30,17 @@ import {
   NP_UDP, NP_UDP_LOCAL, portProtoKey, kSchedulerIds, realServerCount, tablesBytes,
   type IpvsTables,
 } from './tables.js';
+
+/**
+ * kdp's choice, listed as modelled differently (README, "How a packet is run"): kube-proxy's IPVS
+ * mode writes no INVALID drop (KUBE-FORWARD holds only its mark and RELATED,ESTABLISHED accepts,
+ * proxier.go writeIptablesRules), and what IPVS does with such a packet follows its own connection
+ * table, which kdp does not keep apart from conntrack.
+ */
+export const kIpvsInvalidDrop: InvalidDrop = {
+  at: 'conntrack',
+  words: 'kdp drops it (modelled differently: kube-proxy\'s IPVS mode writes no INVALID rule; IPVS\'s own connection table would decide)',
+};
 
 export interface IpvsDataplane extends ServiceDataplane {
   readonly mode: 'ipvs';
@@ -70,6 +81,7 @@ export function ipvsDataplaneOver(
 
 export class IpvsDataplaneImpl implements IpvsDataplane {
   readonly mode = 'ipvs' as const;
+  readonly invalidDrop = kIpvsInvalidDrop;
   private readonly pick;
   private readonly masqueradeAll: boolean;
   private readonly dumpBytes: number;

@@ -21,7 +21,7 @@ import {
 } from '../dataplane.js';
 import { formatIp } from '../../net/ipv4.js';
 import type { IptablesDataplane } from '../iptables/dataplane.js';
-import type { IpvsDataplane } from './dataplane.js';
+import { kIpvsInvalidDrop, type IpvsDataplane } from './dataplane.js';
 import { portProtoKey, vsLive } from './tables.js';
 
 /** Addresses of every virtual service: kube-ipvs0's and the node's NodePort addresses. */
@@ -34,6 +34,7 @@ export function virtualServiceAddresses(ipvs: IpvsDataplane): number[] {
 
 export class IpvsNodeDataplane implements ServiceDataplane {
   readonly mode = 'ipvs' as const;
+  readonly invalidDrop = kIpvsInvalidDrop;
   readonly node: number;
   private readonly pick = newNatDecision();
 
