@@ -48,8 +48,9 @@ function traceFromOutside(save: string, src: string, dst: string): NodeTraceResu
 // (nf_ct_protonum(ct) == l4proto) differs from the `!` flag, and a first packet's entry has the
 // packet's own protocol. An untracked packet (raw `-j NOTRACK` / `-j CT --notrack`): nf_ct_get gives
 // NULL with ctinfo IP_CT_UNTRACKED, and `if (ct == NULL) return info->match_flags & XT_CONNTRACK_STATE;`
-// makes a match without --ctstate fail before --ctproto is looked at, negated or not (kernels since
-// the fake untracked conntrack object was removed, 4.12; before, `!` met the template's protocol 0).
+// makes a match without --ctstate fail before --ctproto is looked at, negated or not, and one with a
+// --ctstate that passed hold whatever --ctproto says (kernels since the fake untracked conntrack
+// object was removed, 4.12; before, `!` met the template's protocol 0).
 describe('conntrack --ctproto of another owner (xt_conntrack)', () => {
   const save = withRules(nodeSave(), 'filter', ['LAW-CT'], [
     '-A FORWARD -j LAW-CT',
@@ -58,10 +59,13 @@ describe('conntrack --ctproto of another owner (xt_conntrack)', () => {
     '-A LAW-CT -p tcp -m tcp --dport 6802 -m conntrack ! --ctproto udp -j DROP',
     '-A LAW-CT -p tcp -m tcp --dport 6803 -m conntrack --ctproto tcp -j DROP',
     '-A LAW-CT -p tcp -m tcp --dport 6804 -m conntrack ! --ctproto udp -j DROP',
+    '-A LAW-CT -p tcp -m tcp --dport 6805 -m conntrack --ctstate UNTRACKED --ctproto udp -j DROP',
+    '-A LAW-CT -p tcp -m tcp --dport 6806 -m conntrack --ctstate NEW --ctproto tcp -j DROP',
   ]) + [
     '*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
     '-A PREROUTING -p tcp -m tcp --dport 6803 -j NOTRACK',
     '-A PREROUTING -p tcp -m tcp --dport 6804 -j CT --notrack',
+    '-A PREROUTING -p tcp -m tcp --dport 6805:6806 -j NOTRACK',
     'COMMIT', '',
   ].join('\n');
   const rows: readonly [string, number, NodeTraceResult['decision']][] = [
@@ -70,6 +74,8 @@ describe('conntrack --ctproto of another owner (xt_conntrack)', () => {
     ['tracked, `!` another protocol: matches', 6802, 'drop'],
     ['untracked: no entry, no match', 6803, 'none'],
     ['untracked: `!` does not make it match', 6804, 'none'],
+    ['untracked, with --ctstate UNTRACKED: the state decides, --ctproto is never looked at', 6805, 'drop'],
+    ['untracked, with --ctstate NEW: the state fails first', 6806, 'none'],
   ];
   for (const [name, port, decision] of rows) {
     it(name, () => {

@@ -410,6 +410,17 @@ const inRanges = (ranges: readonly number[], v: number): boolean => {
 };
 
 /**
+ * What a conntrack option other than --ctstate says of a packet without an entry (untracked):
+ * xt_conntrack's conntrack_mt tests --ctstate first, then `if (ct == NULL) return
+ * info->match_flags & XT_CONNTRACK_STATE;`, so the other options are never looked at: the match
+ * holds exactly when it has a --ctstate (which its own case judges). kdp keeps a rule's conntrack
+ * options as one list, which is the kernel's reading when the rule has one `-m conntrack`.
+ */
+function withoutEntry(ms: readonly ForeignMatch[]): boolean {
+  return ms.some((x) => x.k === 'ctstate');
+}
+
+/**
  * One rule's matches for the packet: FM_NO when any match certainly fails, else FM_UNKNOWN when
  * one cannot be decided (the reason in `p.why`), else FM_YES. Called by the general walker only
  * (traces and imported dumps), never by the specialised decide(); a set match allocates its values.
@@ -468,10 +479,10 @@ export function foreignMatches(rule: ForeignRule, p: ForeignPacket): number {
         r = ((p.ct & m.mask) !== 0) !== m.neg;
         break;
       case 'ctstatus':
-        r = (p.ct & CT_UNTRACKED) !== 0 ? false : m.neg; // a first packet has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED
+        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms) : m.neg; // a first packet has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED
         break;
       case 'ctaddr': case 'ctport': {
-        if (p.ct & CT_UNTRACKED) { r = false; break; }
+        if (p.ct & CT_UNTRACKED) { r = withoutEntry(ms); break; }
         // Original tuple: the packet as it arrived; reply tuple: from the (DNATed) destination back to the source.
         const dnat = (p.ct & CT_DNAT) !== 0;
         const v = m.k === 'ctaddr'
@@ -481,10 +492,10 @@ export function foreignMatches(rule: ForeignRule, p: ForeignPacket): number {
         break;
       }
       case 'ctproto':
-        r = (p.ct & CT_UNTRACKED) === 0 && (m.proto === p.proto) !== m.neg;
+        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms) : (m.proto === p.proto) !== m.neg;
         break;
       case 'ctdir':
-        r = (p.ct & CT_UNTRACKED) === 0 && m.original; // a first packet goes in the original direction
+        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms) : m.original; // a first packet goes in the original direction
         break;
       case 'set': {
         const set = p.sets.get(m.name);
