@@ -18,7 +18,8 @@ import { frontendText, serviceTypeName } from './render.js';
 import { BE_STATE_ACTIVE, SVC_FLAG_SOURCE_RANGE, kBackendStateNames, type CiliumTables } from './tables.js';
 
 const kFrontendRow = /^(\d+)\s+(\S+)\s+(\S+)(?:\s+(\S.*?))?\s*$/;
-const kBackend = /^(\d+) => (\d+\.\d+\.\d+\.\d+):(\d+)\/(TCP|UDP|SCTP) \((\w+)\)(?: \(preferred\))?$/;
+// The port as Go's %d prints it (no leading zero): a backend's listed state is found again by its printed address.
+const kBackend = /^(\d+) => (\d+\.\d+\.\d+\.\d+):(0|[1-9]\d*)\/(TCP|UDP|SCTP) \((\w+)\)(?: \(preferred\))?$/;
 
 interface ListedFrontend extends FrontendEntry {
   rows: number[];
@@ -50,6 +51,8 @@ export function parseServiceList(text: string, cluster: Cluster, node: number, c
     const state = kBackendStateNames.indexOf(b[5] as (typeof kBackendStateNames)[number]);
     if (state < 0) throw new RuleParseError(`backend state "${b[5]}" is not modelled (kdp knows ${kBackendStateNames.join(', ')})`, lineNo);
     const beKey = `${b[2]}:${b[3]}/${b[4]}`;
+    const proto = protocolName(current.proto as Protocol);
+    if (b[4] !== proto) throw new RuleParseError(`backend ${beKey} under a ${proto} frontend (a Service's backends have its port's protocol)`, lineNo);
     const before = stateOf.get(beKey);
     if (before && before.state !== state) {
       throw new RuleParseError(`backend ${beKey} is ${b[5]} here but ${kBackendStateNames[before.state]} on line ${before.line} (one backend map entry has one state)`, lineNo);
