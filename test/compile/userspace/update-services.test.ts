@@ -102,3 +102,19 @@ test('userspace: an add gives up (writes nothing) when a new NodePort lies where
     else assert.equal(dp.tables.proxyPort[next.services[2].ports[0]], 30002, 'the next port in order');
   }
 });
+
+// Each userspace portal rule is a table slot (pkg/proxy/userspace/proxier.go openPortal writes one
+// rule per chain it uses, closePortal deletes each): a removal's size counts at least the
+// iptables-save rules it deletes.
+test('userspace: a removal in place reports at least one entry written per portal rule it deletes', () => {
+  const web = index('a-web');
+  const before = servicesUpTo(full, 2);
+  const dp = compileUserspace(before, { node: 'n1' });
+  const rulesOf = (text: string): number => text.split('\n').filter((l) => l.startsWith('-A ') && l.includes('default/a-web')).length;
+  const deleted = rulesOf(renderUserspaceIptablesSave(dp));
+  assert.ok(deleted >= 4, `${deleted} rules: ClusterIP and NodePort portals, from containers and from the host`);
+  const u = userspaceMode.updateServices!(dp, servicesUpTo(withServiceGone(full, web), 2), [], [web]);
+  assert.ok(u !== undefined);
+  assert.equal(rulesOf(renderUserspaceIptablesSave(dp)), 0);
+  assert.ok(u.entriesWritten >= deleted, `${u.entriesWritten} entries written for ${deleted} rules deleted`);
+});
