@@ -11,8 +11,9 @@
 // report, the sweep and the kernel are left out: they exercise the core only through it, and cost
 // seconds a file.
 //
-// KDP_MUTATE picks what to mutate: folders or files of the core, comma-separated (default: the
-// whole core, which is many core-hours on a 2-core machine; one folder at a time is the habit).
+// KDP_MUTATE picks what to mutate: folders, files or `file.ts:LINE-LINE` ranges of the core,
+// comma-separated (default: the whole core, which is many core-hours on a 2-core machine; one
+// folder at a time is the habit).
 //
 // KDP_MUTATE_SAMPLE=N mutates only N code lines of each target, drawn at random (seeded by
 // KDP_MUTATE_SEED, default 1) from its lines that are neither blank, comments, imports nor closing
@@ -76,7 +77,10 @@ const sample = process.env.KDP_MUTATE_SAMPLE === undefined ? undefined : Number(
 const seed = Number(process.env.KDP_MUTATE_SEED ?? 1);
 if (sample !== undefined && !(Number.isInteger(sample) && sample > 0)) throw new Error(`KDP_MUTATE_SAMPLE: ${process.env.KDP_MUTATE_SAMPLE} is not a positive whole number of lines`);
 if (!Number.isInteger(seed)) throw new Error(`KDP_MUTATE_SEED: ${process.env.KDP_MUTATE_SEED} is not a whole number`);
-const mutate = sample === undefined ? targets.map((t) => (t.endsWith('.ts') ? t : `${t}/**/*.ts`)) : (await Promise.all(targets.map((t) => sampleLines(t, sample, seed)))).flat();
+// A file, a folder, or lines of a file as Stryker writes them (`src/x.ts:40-42`: a sample's survivors again, after the laws).
+const kLines = /\.ts:\d+(-\d+)?$/;
+if (sample !== undefined && targets.some((t) => kLines.test(t))) throw new Error('KDP_MUTATE: give lines or KDP_MUTATE_SAMPLE, not both');
+const mutate = sample === undefined ? targets.map((t) => (t.endsWith('.ts') || kLines.test(t) ? t : `${t}/**/*.ts`)) : (await Promise.all(targets.map((t) => sampleLines(t, sample, seed)))).flat();
 if (sample !== undefined) process.stderr.write(`KDP_MUTATE_SAMPLE: ${mutate.length} lines of ${targets.join(', ')} (seed ${seed})\n`);
 
 export default {
