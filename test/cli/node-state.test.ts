@@ -29,6 +29,17 @@ describe('kdp trace --node-state', () => {
     for (const k of Object.keys(cluster)) assert.ok(k in t, `field ${k}`);
   });
 
+  // The JSON contract (kdp trace --help: policy {egress, ingress: {verdict, policy, rule}}): a
+  // kubenet cluster enforces no Calico policy, so both directions are none, naming no policy or rule.
+  it('names no policy verdict in either direction on a cluster without Calico policy', () => {
+    const file = join(dir, 'node-1-policy.save');
+    writeFileSync(file, save);
+    const r = run(['trace', '--node-state', file, fixture, '--src', '10.244.1.9:40000', '--dst', 'svc/default/web:http', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const none = { verdict: 'none', policy: null, rule: null };
+    assert.deepEqual(JSON.parse(r.stdout).policy, { egress: none, ingress: none });
+  });
+
   it('reads standard input, a directory, and FILE:FORMAT; without a cluster, DNAT targets keep their address', () => {
     const d = join(dir, 'node-dir');
     mkdirSync(d);

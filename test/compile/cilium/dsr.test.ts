@@ -12,7 +12,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { CompiledCluster } from '../../../src/dataplane/compiled-cluster.js';
 import { PipelineContext } from '../../../src/dataplane/context.js';
-import { END_POD } from '../../../src/dataplane/next.js';
+import { END_EXTERNAL, END_POD } from '../../../src/dataplane/next.js';
 import { ENTRY_EXTERNAL, inject, runBatch } from '../../../src/dataplane/pipeline.js';
 import { PacketBatch } from '../../../src/net/batch.js';
 import { TCP_ACK } from '../../../src/net/l4.js';
@@ -98,6 +98,36 @@ describe('cilium: DSR', () => {
       const l3 = batch.l3Off[i];
       assert.equal(batch.bytes[l3] & 15, ihl, protocol);
       if (ihl === 7) assert.deepEqual([...batch.bytes.subarray(l3 + 20, l3 + 28)], [0x9a, 8, 30080 >> 8, 30080 & 0xff, 192, 168, 0, 11]);
+    }
+  });
+
+  // nodeport.h: dsr_set_opt4 runs in nodeport_lb4's forward path only, toward a remote backend of a
+  // DSR service; the reply direction is rev-NATed (or xlate_dsr_v4'd) and never given the option.
+  it('a DSR UDP flow\'s reply direction crossing the entry node carries no option', () => {
+    const ctx = new PipelineContext(new CompiledCluster(cluster({ 'bpf-lb-mode': 'dsr' }, 'UDP'), 'cilium'), { seed: 1, conntrackMax: 1024 });
+    fromOutside(ctx.world.cluster, PROTO_UDP, ctx);
+    // The backend's answer arriving at node-1 (an asymmetric route): conntrack's reply direction there.
+    const batch = new PacketBatch({ capacity: 1 });
+    const i = batch.push(PROTO_UDP, parseIp('10.244.2.7'), 8080, parseIp('203.0.113.9'), 40000, 64, 0);
+    inject(ctx, batch, i, 0, ENTRY_EXTERNAL);
+    runBatch(ctx, batch);
+    assert.equal(batch.verdict[i], END_EXTERNAL);
+    assert.equal(batch.bytes[batch.l3Off[i]] & 15, 5);
+  });
+
+  // nodeport.h: nodeport_uses_dsr4 is false for UDP with bpf-lb-mode hybrid (SNAT), and a local
+  // backend takes no DSR at all: no packet of those flows carries the option, later ones included.
+  it('a UDP flow that is not DSR: its later packets carry no option either', () => {
+    for (const [data, backendNode] of [[{ 'bpf-lb-mode': 'hybrid' }, 'node-2'], [{ 'bpf-lb-mode': 'dsr' }, 'node-1']] as const) {
+      const ctx = new PipelineContext(new CompiledCluster(cluster(data, 'UDP', backendNode), 'cilium'), { seed: 1, conntrackMax: 1024 });
+      fromOutside(ctx.world.cluster, PROTO_UDP, ctx);
+      const batch = new PacketBatch({ capacity: 1 });
+      const i = batch.push(PROTO_UDP, parseIp('203.0.113.9'), 40000, parseIp('192.168.0.11'), 30080, 64, 0);
+      inject(ctx, batch, i, 0, ENTRY_EXTERNAL);
+      runBatch(ctx, batch);
+      const where = `${data['bpf-lb-mode']}, backend on ${backendNode}`;
+      assert.equal(batch.verdict[i], END_POD, where);
+      assert.equal(batch.bytes[batch.l3Off[i]] & 15, 5, where);
     }
   });
 
