@@ -403,6 +403,70 @@ describe('conntrack table', () => {
     assert.equal(t.insert(CLIENT, VIP, 999, 80, PROTO_TCP, EP, NODE, 8080, 19999, TCPF_SYN, 3), INSERT_FULL, 'every entry is assured: nothing to early-drop');
   });
 
+  it('holds(): a live entry owns its tuple both ways, whatever its slot; an expired one is reaped; no lookup is counted', () => {
+    // Oracle: holds()'s contract, the kernel's nf_conntrack_tuple_taken (what connect() asks before
+    // it takes a source port): a tuple is taken when a live entry has it as its original or its
+    // reply tuple; an expired entry met on the way is reaped (nf_ct_gc_expired), not an owner.
+    const t = new ConntrackTable({ maxEntries: 8 });
+    // A full pool of 8 fills every slot, the first one included.
+    for (let i = 0; i < 8; i++) assert.ok(serviceFlow(t, 1000 + i, PROTO_UDP, 0, i === 7 ? 10 : 0) >= 0);
+    for (let i = 0; i < 8; i++) {
+      assert.equal(t.holds(CLIENT, VIP, 1000 + i, 80, PROTO_UDP, 1), true, `flow ${i}, original tuple`);
+      assert.equal(t.holds(EP, CLIENT, 8080, 1000 + i, PROTO_UDP, 1), true, `flow ${i}, reply tuple`);
+    }
+    assert.equal(t.holds(VIP, CLIENT, 80, 1000, PROTO_UDP, 1), false, 'the pre-NAT reply is neither tuple');
+    assert.equal(t.holds(CLIENT, VIP, 1000, 80, PROTO_TCP, 1), false, 'another protocol');
+    assert.equal(t.holds(CLIENT, VIP, 2000, 80, PROTO_UDP, 1), false, 'another port');
+    assert.equal(t.counter('found'), 0);
+    // Unreplied UDP lives 30 s: at 30 the first seven have expired, the eighth (created at 10) has not.
+    assert.equal(t.holds(EP, CLIENT, 8080, 1000, PROTO_UDP, 30), false);
+    assert.equal(t.holds(CLIENT, VIP, 1007, 80, PROTO_UDP, 30), true);
+    assert.deepEqual({ count: t.count, expired: t.counter('expired'), found: t.counter('found') }, { count: 7, expired: 1, found: 0 });
+  });
+
+  it('early_drop over an index that is not a multiple of the bucket width scans the short last bucket within the index', () => {
+    // 275 index slots in 25 buckets: the width is 16 (a power of two), so the last bucket is the
+    // three slots 272-274. Oracle: the kernel's early_drop (nf_conntrack_core.c): from the new
+    // tuple's bucket it evicts only entries that are not ASSURED, in the first bucket holding any;
+    // with none in range the packet is dropped (dropFull); every other flow is left alone.
+    const max = 100;
+    const t = new ConntrackTable({ maxEntries: max, indexSlots: 275, buckets: 25, timeouts: kubeProxyTimeouts });
+    const lastBucket = 272;
+    // A tuple's home index slot, as the table's documentation defines it.
+    const home = (cport: number): number => (t.hashOf(CLIENT, VIP, cport, 80, PROTO_TCP) >>> 1) % t.indexSlots;
+    const inLast: number[] = [];
+    for (let cport = 30000; inLast.length < 3; cport++) if (home(cport) >= lastBucket) inLast.push(cport);
+    const [victim, admitted, refused] = inLast;
+    const assure = (cport: number, now: number): void => {
+      const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
+      t.update(t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now), DIR_REPLY, TCPF_SYN | TCPF_ACK, now);
+      t.update(s, DIR_ORIGINAL, TCPF_ACK, now);
+      assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
+    };
+    const others = Array.from({ length: max - 1 }, (_, k) => 1000 + k);
+    for (const cport of others) {
+      assert.ok(serviceFlow(t, cport, PROTO_TCP, TCPF_SYN, 0) >= 0);
+      assure(cport, 0);
+    }
+    // The only unassured entry: its original tuple is homed in the short last bucket.
+    assert.ok(serviceFlow(t, victim, PROTO_TCP, TCPF_SYN, 0) >= 0);
+    const everyFlowFound = (flows: readonly number[], now: number): void => {
+      for (const cport of flows) {
+        const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
+        assert.ok(s >= 0 && t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now) === s, `flow from port ${cport}`);
+      }
+    };
+    assert.ok(serviceFlow(t, admitted, PROTO_TCP, TCPF_SYN, 1) >= 0, 'the unassured entry made room');
+    assert.equal(t.lookup(CLIENT, VIP, victim, 80, PROTO_TCP, 1), -1, 'the unassured flow was the victim');
+    everyFlowFound([...others, admitted], 1);
+    assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 0 });
+    // Now every entry is assured: a new flow homed in the same bucket finds nothing to evict.
+    assure(admitted, 2);
+    assert.equal(serviceFlow(t, refused, PROTO_TCP, TCPF_SYN, 3), INSERT_FULL);
+    everyFlowFound([...others, admitted], 3);
+    assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 1 });
+  });
+
   it("computes kube-proxy's and the kernel's conntrack limits", () => {
     assert.equal(kubeProxyConntrackMax({ maxPerCore: 32768, min: 131072 }, 2), 131072);
     assert.equal(kubeProxyConntrackMax({ maxPerCore: 32768, min: 131072 }, 8), 262144);

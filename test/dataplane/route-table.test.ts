@@ -99,6 +99,16 @@ describe('route table', () => {
     assert.throws(() => RouteTable.from(new ArrayBuffer(128)), { code: 'KDP_ERR_INVALID_ARG' });
   });
 
+  it('refuses an image of another version, naming it, rather than reading its layout as its own', () => {
+    // Oracle: the buffer layout's header (word 1 the version): a worker given an image another
+    // build wrote must refuse it, since its sections need not sit where this version puts them.
+    const image = RouteTable.build(routes).buffer.slice(0);
+    assert.equal(RouteTable.from(image).lookup(ip('10.244.1.5')), 6);
+    new Uint32Array(image, 0, 2)[1] += 1;
+    const other = new Uint32Array(image, 0, 2)[1];
+    assert.throws(() => RouteTable.from(image), { code: 'KDP_ERR_INVALID_ARG', message: `route table version ${other} is not supported` });
+  });
+
   it('refuses malformed routes', () => {
     assert.throws(() => RouteTable.build([{ cidr: { base: ip('10.0.0.1'), prefix: 24 }, kind: RK_UNDERLAY }]), /routes\[0\]\.cidr\.base/);
     assert.throws(() => RouteTable.build([{ cidr: { base: 0, prefix: 33 }, kind: RK_UNDERLAY }]), /routes\[0\]\.cidr\.prefix/);

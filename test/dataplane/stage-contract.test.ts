@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { PipelineContext } from '../../src/dataplane/context.js';
-import { END_DROPPED, END_REJECTED, kDropNames, kEndNames, kStageNames, NEXT_DONE, NEXT_PREROUTING, NEXT_SERVICE_NAT, DROP_SERVICE_REJECT, END_HOST, END_POD } from '../../src/dataplane/next.js';
+import { END_DROPPED, END_REJECTED, kDropNames, kEndNames, kStageNames, NEXT_DONE, NEXT_POSTROUTING, NEXT_PREROUTING, NEXT_ROUTE, NEXT_SERVICE_NAT, DROP_SERVICE_REJECT, END_HOST, END_POD } from '../../src/dataplane/next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
 import { resolveProbe, type ProbeSpec } from '../../src/dataplane/resolve.js';
 import { kStages, type Stage } from '../../src/dataplane/stages.js';
@@ -334,5 +334,28 @@ describe('stage contract: the checker catches a wrong declaration', () => {
     };
     const v = violationsOf(kStages.map((x) => (x === decap ? greedy : x)));
     assert.ok(v.some((x) => x.startsWith('decap: moved packet')), v.join('\n'));
+  });
+});
+
+describe('runBatch frames', () => {
+  it("a stage's frame holds only the slots whose next still names it, even after another stage moved one", () => {
+    // Oracle: runBatch's doc comment: "a slot whose `next` no longer names the stage is left out of
+    // its frame all the same" (what a stage table breaking the contract gets from the driver).
+    const ctx = new PipelineContext(twoNodes('calico-vxlan'));
+    const batch = new PacketBatch({ capacity: 4 });
+    for (let k = 0; k < 3; k++) batch.push(PROTO_TCP, 0x0af40105, 40000 + k, 0x0af40207, 8080, 64, TCP_SYN);
+    batch.next[0] = NEXT_ROUTE;
+    batch.next[1] = NEXT_POSTROUTING;
+    batch.next[2] = NEXT_POSTROUTING;
+    const frames: { route?: number[]; postrouting?: number[] } = {};
+    const frame = (): number[] => Array.from(ctx.frame.subarray(0, ctx.frameCount));
+    const endAll = (b: PacketBatch, slots: readonly number[]): void => {
+      for (const i of slots) b.next[i] = NEXT_DONE;
+    };
+    // route runs first: it ends its own packet and, breaking the contract, slot 1, queued for postrouting.
+    const route: Stage = { id: NEXT_ROUTE, name: 'route', next: [NEXT_DONE], drops: [], ends: [], run: (_c, b) => endAll(b, [...(frames.route = frame()), 1]) };
+    const postrouting: Stage = { id: NEXT_POSTROUTING, name: 'postrouting', next: [NEXT_DONE], drops: [], ends: [], run: (_c, b) => endAll(b, (frames.postrouting = frame())) };
+    runBatch(ctx, batch, [route, postrouting]);
+    assert.deepEqual(frames, { route: [0], postrouting: [2] });
   });
 });
