@@ -100,6 +100,8 @@ describe('nftables: base chain priorities as nft lists them', () => {
     const rows: [Parameters<typeof priorityText>[0], number, string][] = [
       ['prerouting', -100, 'dstnat'],
       ['prerouting', -110, 'dstnat - 10'],
+      ['prerouting', -300, '-300'],
+      ['prerouting', 0, 'filter'],
       ['forward', -100, '-100'],
       ['input', -100, '-100'],
       ['postrouting', -100, '-100'],
