@@ -32,6 +32,21 @@ const kRows: readonly [string, string, string, string][] = [
   ['rule destination', gnp('{selector: all(), egress: [{action: Deny, destination: 5}]}'), 'spec.egress[0].destination', 'must be an object, not 5'],
   ['a port range upside down', gnp('{selector: all(), ingress: [{action: Allow, protocol: TCP, destination: {ports: ["9100:9000"]}}]}'), 'spec.ingress[0].destination.ports[0]', '"9100:9000" is not a port range within 0-65535 with min <= max'],
   ['KubeProxyConfiguration conntrack.tcpBeLiberal', 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\nconntrack: {tcpBeLiberal: "yes"}\n', 'conntrack.tcpBeLiberal', 'must be true or false, not "yes"'],
+  [
+    'cilium-config service-no-backend-response',
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {service-no-backend-response: bogus}\n',
+    'data.service-no-backend-response',
+    'must be one of reject, drop, not "bogus"',
+  ],
+  [
+    "an EndpointSlice port's name",
+    'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}\nports: [{name: http, port: 8080}, {name: 7, port: 8443}]\naddressType: IPv4\nendpoints: []\n',
+    'ports[1].name',
+    'must be a string, not 7',
+  ],
+  ["a Node's second podCIDR", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDRs: [10.244.1.0/24, bad]}\n', 'spec.podCIDRs[1]', '"bad" is not a valid IPv4 CIDR'],
+  ["a Node's address entry", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, x]}\n', 'status.addresses[1]', 'must be an object, not "x"'],
+  ["a Node's InternalIP", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: bad}]}\n', 'status.addresses[1].address', '"bad" is not a valid IPv4 address'],
   ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
 ];
 
