@@ -164,7 +164,7 @@ export function generateObjects(options: SyntheticOptions): object[] {
 
   for (let s = 0; s < S; s++) {
     const name = `svc-${String(s).padStart(6, '0')}`;
-    const namespace = `ns-${String(s % 50).padStart(2, '0')}`;
+    const namespace = nsName(s % kNamespaces);
     const roll = rng.next();
     let type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' = roll < 0.7 ? 'ClusterIP' : roll < 0.9 ? 'NodePort' : 'LoadBalancer';
     const udp = rng.next() < 0.2;

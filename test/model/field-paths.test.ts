@@ -47,6 +47,7 @@ const kRows: readonly [string, string, string, string][] = [
   ["a Node's second podCIDR", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDRs: [10.244.1.0/24, bad]}\n', 'spec.podCIDRs[1]', '"bad" is not a valid IPv4 CIDR'],
   ["a Node's address entry", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, x]}\n', 'status.addresses[1]', 'must be an object, not "x"'],
   ["a Node's InternalIP", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: bad}]}\n', 'status.addresses[1].address', '"bad" is not a valid IPv4 address'],
+  ["a Service's ports", 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {clusterIP: 10.96.0.10, ports: x}\n', 'spec.ports', 'must be a list, not "x"'],
   ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
 ];
 

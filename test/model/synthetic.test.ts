@@ -57,6 +57,19 @@ describe('synthetic clusters', () => {
     assert.ok(Math.min(...perNode) > 0.8 * Math.max(...perNode), `uneven spread ${perNode}`);
   });
 
+  it('put Service s in namespace ns-(s mod 50), two digits, each declared by a Namespace object when there are policies', () => {
+    // The names synthetic.ts documents (ns-00..ns-49); the API server refuses an object in a
+    // namespace that does not exist, so with policies (which select namespaces) each is declared.
+    const objects = generateObjects({ services: 120, endpoints: 1, nodes: 2, seed: 3, policies: 4 }) as { kind: string; metadata: { name: string; namespace?: string } }[];
+    const declared = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+    const services = objects.filter((o) => o.kind === 'Service' && o.metadata.namespace !== 'kube-system');
+    assert.equal(services.length, 120);
+    services.forEach((svc, s) => {
+      assert.equal(svc.metadata.namespace, `ns-${String(s % 50).padStart(2, '0')}`, svc.metadata.name);
+      assert.ok(declared.has(svc.metadata.namespace!), `${svc.metadata.namespace} is declared`);
+    });
+  });
+
   it('refuses options out of range with the option named', () => {
     assert.throws(() => generateObjects({ services: -1, endpoints: 1, nodes: 1 }), (e: Error) => e instanceof InvalidArgumentError && /options\.services/.test(e.message));
     assert.throws(() => generateObjects({ services: 1, endpoints: 1, nodes: 0 }), /options\.nodes/);
