@@ -88,6 +88,16 @@ test("a node's conntrack table is sized from its capacity and the KubeProxyConfi
   assert.equal(new PipelineContext(new CompiledCluster(cluster, 'iptables'), { conntrackMax: 512, conntrackShards: 3 }).world.conntrack(0).maxEntries, 512);
 });
 
+test('a node that gives no status.capacity has no cpus in the model, and its table is sized for one CPU and the kernel\'s assumed default', () => {
+  // kube-proxy's getConntrackMax: max(maxPerCore x NumCPU, min); with maxPerCore 300000 one CPU
+  // already exceeds min and the kernel's default, so the size says how many CPUs were assumed.
+  const { cluster, diagnostics } = loadCluster(clusterText(undefined, { maxPerCore: 300000, min: 1000 }), 'bare.json');
+  assert.ok(cluster, JSON.stringify(diagnostics));
+  assert.equal(cluster.nodes[0].cpus, undefined);
+  assert.equal(cluster.nodes[0].memoryBytes, undefined);
+  assert.equal(new PipelineContext(new CompiledCluster(cluster, 'iptables'), { conntrackMax: 'kube-proxy' }).world.conntrack(0).maxEntries, 300000);
+});
+
 test('an unreadable or absurd status.capacity is an error naming the field', () => {
   for (const [capacity, field] of [[{ cpu: 'lots' }, 'cpu'], [{ cpu: '0' }, 'cpu'], [{ memory: '12 GB' }, 'memory'], [{ memory: '1Ki' }, 'memory']] as const) {
     const { cluster, diagnostics } = loadCluster(clusterText(capacity, {}), 'bad.json');
