@@ -424,48 +424,51 @@ describe('conntrack table', () => {
     assert.deepEqual({ count: t.count, expired: t.counter('expired'), found: t.counter('found') }, { count: 7, expired: 1, found: 0 });
   });
 
-  it('early_drop over an index that is not a multiple of the bucket width scans the short last bucket within the index', () => {
-    // 275 index slots in 25 buckets: the width is 16 (a power of two), so the last bucket is the
-    // three slots 272-274. Oracle: the kernel's early_drop (nf_conntrack_core.c): from the new
-    // tuple's bucket it evicts only entries that are not ASSURED, in the first bucket holding any;
-    // with none in range the packet is dropped (dropFull); every other flow is left alone.
-    const max = 100;
-    const t = new ConntrackTable({ maxEntries: max, indexSlots: 275, buckets: 25, timeouts: kubeProxyTimeouts });
-    const lastBucket = 272;
-    // A tuple's home index slot, as the table's documentation defines it.
-    const home = (cport: number): number => (t.hashOf(CLIENT, VIP, cport, 80, PROTO_TCP) >>> 1) % t.indexSlots;
-    const inLast: number[] = [];
-    for (let cport = 30000; inLast.length < 3; cport++) if (home(cport) >= lastBucket) inLast.push(cport);
-    const [victim, admitted, refused] = inLast;
-    const assure = (cport: number, now: number): void => {
-      const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
-      t.update(t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now), DIR_REPLY, TCPF_SYN | TCPF_ACK, now);
-      t.update(s, DIR_ORIGINAL, TCPF_ACK, now);
-      assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
-    };
-    const others = Array.from({ length: max - 1 }, (_, k) => 1000 + k);
-    for (const cport of others) {
-      assert.ok(serviceFlow(t, cport, PROTO_TCP, TCPF_SYN, 0) >= 0);
-      assure(cport, 0);
-    }
-    // The only unassured entry: its original tuple is homed in the short last bucket.
-    assert.ok(serviceFlow(t, victim, PROTO_TCP, TCPF_SYN, 0) >= 0);
-    const everyFlowFound = (flows: readonly number[], now: number): void => {
-      for (const cport of flows) {
+  // The new tuple's home bucket: the short last one (its scan must stop at the index's end), and
+  // the first, a whole one (its scan must cover the bucket before moving on).
+  for (const [where, homed] of [['the short last bucket', (h: number) => h >= 272], ['the first bucket', (h: number) => h < 16]] as const) {
+    it(`early_drop over an index that is not a multiple of the bucket width evicts from ${where}`, () => {
+      // 275 index slots in 25 buckets: the width is 16 (a power of two), so the last bucket is the
+      // three slots 272-274. Oracle: the kernel's early_drop (nf_conntrack_core.c): from the new
+      // tuple's bucket it evicts only entries that are not ASSURED, in the first bucket holding any;
+      // with none in range the packet is dropped (dropFull); every other flow is left alone.
+      const max = 100;
+      const t = new ConntrackTable({ maxEntries: max, indexSlots: 275, buckets: 25, timeouts: kubeProxyTimeouts });
+      // A tuple's home index slot, as the table's documentation defines it.
+      const home = (cport: number): number => (t.hashOf(CLIENT, VIP, cport, 80, PROTO_TCP) >>> 1) % t.indexSlots;
+      const inBucket: number[] = [];
+      for (let cport = 30000; inBucket.length < 3; cport++) if (homed(home(cport))) inBucket.push(cport);
+      const [victim, admitted, refused] = inBucket;
+      const assure = (cport: number, now: number): void => {
         const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
-        assert.ok(s >= 0 && t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now) === s, `flow from port ${cport}`);
+        t.update(t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now), DIR_REPLY, TCPF_SYN | TCPF_ACK, now);
+        t.update(s, DIR_ORIGINAL, TCPF_ACK, now);
+        assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
+      };
+      const others = Array.from({ length: max - 1 }, (_, k) => 1000 + k);
+      for (const cport of others) {
+        assert.ok(serviceFlow(t, cport, PROTO_TCP, TCPF_SYN, 0) >= 0);
+        assure(cport, 0);
       }
-    };
-    assert.ok(serviceFlow(t, admitted, PROTO_TCP, TCPF_SYN, 1) >= 0, 'the unassured entry made room');
-    assert.equal(t.lookup(CLIENT, VIP, victim, 80, PROTO_TCP, 1), -1, 'the unassured flow was the victim');
-    everyFlowFound([...others, admitted], 1);
-    assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 0 });
-    // Now every entry is assured: a new flow homed in the same bucket finds nothing to evict.
-    assure(admitted, 2);
-    assert.equal(serviceFlow(t, refused, PROTO_TCP, TCPF_SYN, 3), INSERT_FULL);
-    everyFlowFound([...others, admitted], 3);
-    assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 1 });
-  });
+      // The only unassured entry: its original tuple is homed in the same bucket.
+      assert.ok(serviceFlow(t, victim, PROTO_TCP, TCPF_SYN, 0) >= 0);
+      const everyFlowFound = (flows: readonly number[], now: number): void => {
+        for (const cport of flows) {
+          const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
+          assert.ok(s >= 0 && t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now) === s, `flow from port ${cport}`);
+        }
+      };
+      assert.ok(serviceFlow(t, admitted, PROTO_TCP, TCPF_SYN, 1) >= 0, 'the unassured entry made room');
+      assert.equal(t.lookup(CLIENT, VIP, victim, 80, PROTO_TCP, 1), -1, 'the unassured flow was the victim');
+      everyFlowFound([...others, admitted], 1);
+      assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 0 });
+      // Now every entry is assured: a new flow homed in the same bucket finds nothing to evict.
+      assure(admitted, 2);
+      assert.equal(serviceFlow(t, refused, PROTO_TCP, TCPF_SYN, 3), INSERT_FULL);
+      everyFlowFound([...others, admitted], 3);
+      assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 1 });
+    });
+  }
 
   it("computes kube-proxy's and the kernel's conntrack limits", () => {
     assert.equal(kubeProxyConntrackMax({ maxPerCore: 32768, min: 131072 }, 2), 131072);
