@@ -33,19 +33,22 @@ import { RK_BLACKHOLE, RK_BRIDGE, RK_LOCAL, RK_VETH, ROUTE_KIND_NAMES } from './
  */
 function invalidDropped(ctx: PipelineContext, batch: PacketBatch, i: number, kind: number): boolean {
   const { hook, fromPod } = ctx.meta;
-  const node = batch.node[i];
   const cni = ctx.world.plan.cni;
   const output = hook[i] === HOOK_OUTPUT;
-  let words = '';
+  // Which rule drops it, as the workload interface felix names the chain by (0: none of felix's).
+  let felixIf = 0;
   if (cni.startsWith('calico')) {
-    if (fromPod[i] === 1) words = `felix cali-fw-${vethName(cni, batch.srcIp[i])}: -m conntrack --ctstate INVALID -j DROP`;
-    else if (kind === RK_VETH && !output) words = `felix cali-tw-${vethName(cni, batch.dstIp[i])}: -m conntrack --ctstate INVALID -j DROP`;
+    if (fromPod[i] === 1) felixIf = batch.srcIp[i];
+    else if (kind === RK_VETH && !output) felixIf = batch.dstIp[i];
   }
-  const drop = ctx.world.compiled.dataplane(node).invalidDrop;
-  if (words === '' && drop?.at === 'forward' && kind !== RK_LOCAL && !output) words = drop.words;
-  if (words === '') return false;
+  const drop = felixIf === 0 && kind !== RK_LOCAL && !output ? ctx.world.compiled.dataplane(batch.node[i]).invalidDrop : undefined;
+  if (felixIf === 0 && drop?.at !== 'forward') return false;
   ctx.drop(batch, i, DROP_CONNTRACK_INVALID);
-  if (ctx.recorder) ctx.recorder.record(batch, i, kind === RK_LOCAL ? 'INPUT' : 'FORWARD', `conntrack INVALID, dropped: ${words}`);
+  const rec = ctx.recorder;
+  if (rec) {
+    const words = felixIf !== 0 ? `felix cali-${fromPod[i] === 1 ? 'fw' : 'tw'}-${vethName(cni, felixIf)}: -m conntrack --ctstate INVALID -j DROP` : drop!.words;
+    rec.record(batch, i, kind === RK_LOCAL ? 'INPUT' : 'FORWARD', `conntrack INVALID, dropped: ${words}`);
+  }
   return true;
 }
 
