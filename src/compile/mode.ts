@@ -7,6 +7,8 @@
 import type { Cluster, ConntrackConfig, ModeName } from '../model/types.js';
 import type { ServiceDataplane } from './dataplane.js';
 import type { ClassRegistry } from './table-image.js';
+import type { Ruleset } from './iptables/ruleset.js';
+import type { IpsetSet } from './ipvs/ipset-parse.js';
 
 /**
  * Whether the Service port's Service has ClientIP session affinity: then every mode's choice for
@@ -162,6 +164,14 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
   readonly formats: Readonly<Record<string, RenderRules>>;
   /** The formats the mode reads back (a real node's dump), by format name. */
   readonly parsers?: Readonly<Record<string, ParseRules<D>>>;
+  /**
+   * A node of this mode read whole: one of its `parsers`' dumps (`dump`, the node's ipset save
+   * appended) together with the iptables rules kube-proxy writes around the mode's own tables
+   * (`iptables`, the node's iptables-save already read with `sets`), in the kernel's hook order.
+   * Needs the cluster the node belongs to. Absent: the mode's dumps are read alone, and an
+   * iptables-save beside them is refused (src/compile/node-state.ts).
+   */
+  readNode?(dump: string, iptables: Ruleset, sets: ReadonlyMap<string, IpsetSet>, cluster: Cluster, node: number): ServiceDataplane;
 
   /** Classes the shared tables hold (see packTables). */
   readonly sharedClasses: ClassRegistry;

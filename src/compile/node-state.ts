@@ -8,7 +8,8 @@
  * iptables-save and ipset save belong together (an IPVS-mode or Calico node's `-m set` rules
  * match its sets): the sets are read first and given to the iptables reader. Several iptables-save
  * files (one per table, `iptables-save -t nat`) are read as one dump; a problem is reported at
- * its own file and line.
+ * its own file and line. A mode whose own tables sit between iptables hooks (IPVS) reads its dump
+ * with them as one node (ProxyMode.readNode).
  */
 import { RuleParseError, RuleParseErrors, UsageError } from '../errors.js';
 import type { Cluster } from '../model/types.js';
@@ -18,11 +19,7 @@ import type { ProxyMode } from './mode.js';
 import { dataplaneFromRuleset } from './iptables/index.js';
 import { parseIptablesSave } from './iptables/parse.js';
 import { parseIpsetSave, type IpsetSet } from './ipvs/ipset-parse.js';
-import { localAddressesOf } from './iptables/dataplane.js';
 import type { Ruleset } from './iptables/ruleset.js';
-import type { IpvsDataplane } from './ipvs/dataplane.js';
-import { ipvsFromDump } from './ipvs/index.js';
-import { IpvsNodeDataplane, virtualServiceAddresses } from './ipvs/node-state.js';
 
 export interface NodeStateFile {
   /** As given (for messages); '-' for standard input. */
@@ -35,8 +32,6 @@ export interface NodeStateFile {
 /** Formats the loader itself combines; every other one goes to the mode that reads it. */
 const kIptablesSave = 'iptables-save';
 const kIpset = 'ipset';
-/** ipvsadm's listings (IPVS mode's readers): with an iptables-save beside them, one IPVS node. */
-const kIpvsadm = ['ipvsadm', 'ipvsadm-list'];
 
 /** Every format some reader takes: the loader's own and every mode's parsers. */
 export function nodeStateFormats(): string[] {
@@ -106,10 +101,10 @@ export function loadNodeState(files: readonly NodeStateFile[], cluster?: Cluster
   }
   const others = [...byFormat.keys()].filter((k) => k !== kIpset && k !== kIptablesSave);
   const iptables = byFormat.get(kIptablesSave) ?? [];
-  // An IPVS node: ipvsadm, its sets and the iptables rules around the virtual services, together.
-  if (others.length === 1 && kIpvsadm.includes(others[0]) && iptables.length > 0 && (!mode || mode.name === 'ipvs')) {
-    return loadIpvsNode(byFormat, others[0], iptables, sets, problems, cluster, node);
-  }
+  // A mode that reads its dump together with the iptables rules around it (IPVS: ipvsadm, its
+  // sets and kube-proxy's KUBE-* chains) makes one node of them.
+  const whole = others.length === 1 && iptables.length > 0 ? wholeNodeReader(others[0], mode) : undefined;
+  if (whole) return loadWholeNode(byFormat, others[0], whole, iptables, sets, problems, cluster, node);
   if (others.length > 1 || (others.length === 1 && iptables.length > 0)) {
     throw new UsageError(`kdp reads one proxy's rules per node; got ${[...byFormat.keys()].join(' and ')} (give the files of one mode)`);
   }
@@ -160,30 +155,33 @@ function readIptables(iptables: readonly NodeStateFile[], sets: ReadonlyMap<stri
   return parsed.ruleset;
 }
 
+/** The mode that reads `format` together with an iptables-save (ProxyMode.readNode): `mode` when it does, else the one whose parser it is. */
+function wholeNodeReader(format: string, mode: ProxyMode | undefined): ProxyMode | undefined {
+  const reads = (m: ProxyMode): boolean => m.readNode !== undefined && Object.hasOwn(m.parsers ?? {}, format);
+  if (mode) return reads(mode) ? mode : undefined;
+  return allModes().find(reads);
+}
+
 /**
- * An IPVS node's ipvsadm (one file), ipset save and iptables-save as one dataplane
- * (ipvs/node-state.ts). Its virtual services are named after the cluster's Services, so the
- * cluster is needed, as for ipvsadm alone.
+ * A node read whole by its mode (ProxyMode.readNode): its dump (one file), ipset save and
+ * iptables-save. A mode's dump names the cluster's Services, so the cluster is needed, as for the
+ * dump alone.
  */
-function loadIpvsNode(
-  byFormat: ReadonlyMap<string, NodeStateFile[]>, format: string, iptables: readonly NodeStateFile[], sets: ReadonlyMap<string, IpsetSet>,
+function loadWholeNode(
+  byFormat: ReadonlyMap<string, NodeStateFile[]>, format: string, mode: ProxyMode, iptables: readonly NodeStateFile[], sets: ReadonlyMap<string, IpsetSet>,
   problems: RuleParseError[], cluster: Cluster | undefined, node: number | undefined,
 ): ServiceDataplane {
   const list = byFormat.get(format)!;
   if (list.length > 1) throw new UsageError(`give one ${format} file per node, not ${list.length}`);
-  if (!cluster) throw new UsageError(`reading an IPVS node (${format}) needs the cluster file it belongs to, for its Services and endpoints`);
+  if (!cluster) throw new UsageError(`reading a ${mode.name} node (${format}) needs the cluster file it belongs to, for its Services and endpoints`);
   const rs = readIptables(iptables, sets, problems);
-  const n = node ?? 0;
-  // ipvsFromDump reads ipvsadm and ipset lines from one text; each ipset file's own sets are given as they were read.
+  // The mode reads its dump and the ipset lines from one text; each ipset file's own sets are given as they were read.
   const ipsetText = (byFormat.get(kIpset) ?? []).map((f) => f.text).join('\n');
-  let ipvs: IpvsDataplane;
   try {
-    ipvs = ipvsFromDump(`${list[0].text}\n${ipsetText}`, cluster, n);
+    return mode.readNode!(`${list[0].text}\n${ipsetText}`, rs, sets, cluster, node ?? 0);
   } catch (err) {
     if (!(err instanceof RuleParseErrors) && !(err instanceof RuleParseError)) throw err;
     const errs = err instanceof RuleParseErrors ? err.problems : [err];
     throw new RuleParseErrors(errs.map((p) => atFile(p, list[0].path, p.line)));
   }
-  const local = [...localAddressesOf(cluster, n), ...virtualServiceAddresses(ipvs)];
-  return new IpvsNodeDataplane(dataplaneFromRuleset(rs, { cluster, node: n, localAddresses: local, ipsets: sets }), ipvs);
 }

@@ -11,7 +11,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { HOOK_OUTPUT, HOOK_PREROUTING } from '../../src/compile/dataplane.js';
-import { renderRules } from '../../src/compile/index.js';
+import { modeNamed, renderRules } from '../../src/compile/index.js';
 import { detectFormat, loadNodeState, splitFormatSuffix } from '../../src/compile/node-state.js';
 import { CompiledCluster } from '../../src/dataplane/compiled-cluster.js';
 import { PipelineContext } from '../../src/dataplane/context.js';
@@ -105,6 +105,15 @@ describe('kdp trace --node-state on an IPVS node (ipvsadm, ipset save, iptables-
   it('refuses an IPVS node without the cluster file, naming what it needs', () => {
     const files = ['ipvsadm', 'ipset', 'iptables-save'].map((f) => ({ path: `node-1.${f}`, text: renderRules(cluster, 'ipvs', 0, f) }));
     assert.throws(() => loadNodeState(files), /needs the cluster file/);
+  });
+
+  it('reads the same node with --mode ipvs named, and refuses it under a mode that does not read ipvsadm beside iptables-save', () => {
+    const files = ['ipvsadm', 'ipset', 'iptables-save'].map((f) => ({ path: `node-1.${f}`, text: renderRules(cluster, 'ipvs', 0, f) }));
+    const named = loadNodeState(files, cluster, 0, modeNamed('ipvs'));
+    assert.equal(named.mode, 'ipvs');
+    const compiled = new CompiledCluster(cluster, 'ipvs');
+    for (const p of probes.filter((q) => q.node === 0)) assert.deepEqual(traceBoth(compiled, named, cluster, p).got, traceBoth(compiled, loadNodeState(files, cluster, 0), cluster, p).got, p.name);
+    for (const other of ['iptables', 'nftables'] as const) assert.throws(() => loadNodeState(files, cluster, 0, modeNamed(other)), /one proxy's rules per node/, other);
   });
 });
 

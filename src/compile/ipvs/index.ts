@@ -2,11 +2,15 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { Cluster } from '../../model/types.js';
 import { clientIpAffinity, type ProxyMode } from '../mode.js';
+import { dataplaneFromRuleset } from '../iptables/index.js';
+import { localAddressesOf } from '../iptables/dataplane.js';
+import type { Ruleset } from '../iptables/ruleset.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsFromNodeState } from './from-node.js';
 import { renderIpsetSave } from './ipsets.js';
-import { parseIpsetSave } from './ipset-parse.js';
+import { parseIpsetSave, type IpsetSet } from './ipset-parse.js';
+import { IpvsNodeDataplane, virtualServiceAddresses } from './node-state.js';
 import { parseIpvsadm } from './parse-ipvsadm.js';
 import { renderIpvsadmList, renderIpvsadmSave, renderIpvsIptablesSave } from './render.js';
 import { ipvsFromShared, ipvsShared, kIpvsSharedClasses, type IpvsShared } from './shared.js';
@@ -33,6 +37,18 @@ export function ipvsFromDump(text: string, cluster: Cluster | undefined, node = 
   });
 }
 
+/**
+ * An IPVS node read whole (node-state.ts): its ipvsadm listing and ipset save (`dump`) and its
+ * iptables-save (`iptables`, read with `sets`). kube-ipvs0's addresses are local to the node
+ * (kube-proxy binds every virtual service address there), so the iptables walk takes them as the
+ * node's own.
+ */
+function readIpvsNode(dump: string, iptables: Ruleset, sets: ReadonlyMap<string, IpsetSet>, cluster: Cluster, node: number): IpvsNodeDataplane {
+  const ipvs = ipvsFromDump(dump, cluster, node);
+  const local = [...localAddressesOf(cluster, node), ...virtualServiceAddresses(ipvs)];
+  return new IpvsNodeDataplane(dataplaneFromRuleset(iptables, { cluster, node, localAddresses: local, ipsets: sets }), ipvs);
+}
+
 /** kube-proxy's IPVS mode as a record: a hash table of virtual servers, and the scheduler's state. */
 export const ipvsMode: ProxyMode<IpvsDataplane> = {
   name: 'ipvs',
@@ -49,6 +65,7 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
     'ipvsadm-list': (text, cluster, node) => ipvsFromDump(text, cluster, node),
     ipset: (text, cluster, node) => ipvsFromDump(text, cluster, node),
   },
+  readNode: readIpvsNode,
   sharedClasses: kIpvsSharedClasses,
   shared: ipvsShared,
   attach: (cluster, shared) => ipvsFromShared(cluster, shared as IpvsShared),
