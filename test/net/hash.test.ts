@@ -10,7 +10,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { fnv1a, hash32, hashTuple, jhash3Words, murmur3x64128 } from '../../src/net/hash.js';
+import { fibonacciPair16, fnv1a, hash32, hashTuple, jhash3Words, murmur3x64128, murmurPair } from '../../src/net/hash.js';
 import { Prng } from '../../src/model/prng.js';
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -141,5 +141,26 @@ describe('FNV-1a and the kernel hash_32', () => {
       const want = Number(((BigInt(val) * 0x61c88647n) & 0xffffffffn) >> BigInt(32 - bits));
       assert.equal(hash32(val, bits), want);
     }
+  });
+});
+
+describe('kdp\'s own table mixers spread their keys', () => {
+  // murmurPair (nftables' affinity sets) and fibonacciPair16 (xt_recent's slots) are kdp's, not a
+  // published hash: what a table needs of them is a whole number in range that spreads distinct
+  // keys. 4,096 distinct (client, owner) keys: a u32 mixer that spreads collides about twice
+  // (birthday bound 4096^2 / 2^33); 16 bits give about 3,970 distinct slots (65,536 x (1 - e^(-1/16))).
+  const keys: [number, number][] = [];
+  for (let c = 0; c < 512; c++) for (let o = 0; o < 8; o++) keys.push([(0x0af40000 + c * 7) >>> 0, o]);
+
+  it('murmurPair gives u32s, and distinct keys distinct values but for a few', () => {
+    const v = keys.map(([c, o]) => murmurPair(c, o));
+    assert.ok(v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff), 'not a u32');
+    assert.ok(new Set(v).size >= 4080, `${new Set(v).size} distinct values of 4,096 keys`);
+  });
+
+  it('fibonacciPair16 gives 16-bit slots, spread as a random draw would', () => {
+    const v = keys.map(([c, o]) => fibonacciPair16(c, o + 1));
+    assert.ok(v.every((x) => Number.isInteger(x) && x >= 0 && x < 65536), 'not a 16-bit slot');
+    assert.ok(new Set(v).size >= 3800, `${new Set(v).size} distinct slots of 4,096 keys`);
   });
 });
