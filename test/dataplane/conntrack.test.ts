@@ -289,6 +289,10 @@ describe('conntrack table', () => {
     assert.deepEqual({ tcp: split.tcpCount, evicted: split.counter('lruEvicted'), udp: live(split, 1000, 5, PROTO_UDP), newTcp: live(split, 3000, 8, PROTO_TCP) }, { tcp: 8, evicted: 9, udp: 4, newTcp: 8 });
     assert.throws(() => new ConntrackTable({ maxEntries: 12, tcpMax: 12, lru: true }), /tcpMax/);
     assert.throws(() => new ConntrackTable({ maxEntries: 12, tcpMax: 8 }), /tcpMax/);
+    // Both maps hold at least one entry: tcpMax in [1, maxEntries - 1].
+    assert.throws(() => new ConntrackTable({ maxEntries: 12, tcpMax: 0, lru: true }), /options\.tcpMax needs options\.lru and must be an integer in \[1, options\.maxEntries - 1\]/);
+    assert.equal(new ConntrackTable({ maxEntries: 12, tcpMax: 1, lru: true }).tcpMax, 1);
+    assert.equal(new ConntrackTable({ maxEntries: 12, tcpMax: 11, lru: true }).tcpMax, 11);
   });
 
   it('when full of assured flows, drops and counts new flows while established flows keep working', () => {
@@ -376,6 +380,9 @@ describe('conntrack table', () => {
     assert.ok(serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 2) >= 0);
     assert.throws(() => new ConntrackTable({ maxEntries: 0 }), /options\.maxEntries/);
     assert.throws(() => new ConntrackTable({ maxEntries: 64, indexSlots: 128 }), /options\.indexSlots/);
+    // nf_conntrack_buckets is a positive whole number of hash buckets.
+    for (const buckets of [0, -4, 2.5, Number.NaN]) assert.throws(() => new ConntrackTable({ maxEntries: 64, buckets }), /options\.buckets must be a positive integer/, String(buckets));
+    assert.equal(new ConntrackTable({ maxEntries: 64, buckets: 1 }).maxEntries, 64);
   });
 
   it('reports its memory honestly, at most 64 bytes an entry with both tuples, NAT binding, state and timer', () => {

@@ -166,6 +166,18 @@ describe('NodeLocal DNSCache', () => {
     });
   }
 
+  it('a name outside the cluster domain is not sent to kube-dns-upstream: the cache forwards `.` to the node\'s own resolv.conf servers, outside the cluster file', () => {
+    // NodeLocal DNSCache's Corefile (kubernetes/dns, nodelocaldns.yaml): the cluster.local, in-addr.arpa and
+    // ip6.arpa zones forward to __PILLAR__CLUSTER__DNS__ (kube-dns-upstream), `.` to __PILLAR__UPSTREAM__SERVERS__.
+    const { dns, resolution } = lookup(withCache(), 'iptables', 'api.example.com.');
+    assert.deepEqual(dns.map((q) => `${q.qtype} ${q.rcode} ${q.deliveredTo}`), ['A null 10.96.0.10:53', 'AAAA null 10.96.0.10:53']);
+    for (const q of dns) {
+      assert.equal(q.upstream, undefined, 'a query outside the cluster domain went to kube-dns-upstream');
+      assert.match(q.why!, /outside the cluster file|forward|upstream/);
+    }
+    assert.equal(resolution.report.address, null);
+  });
+
   it('without the cache the same lookup makes one conntrack entry per name and no upstream', () => {
     const { ctx, dns } = lookup(loadFixture('dns-cluster.yaml'), 'iptables', 'web.shop.svc.cluster.local.');
     assert.equal(ctx.world.conntrack(0).count, 1);

@@ -105,6 +105,21 @@ describe('Calico policy: packet-flow table', () => {
     }
   });
 
+  it('a Calico cluster with no policy at all: every workload open, and no policy chain on the path (felix\'s chains send it to the profile\'s allow; kdp skips the stage)', () => {
+    const docs = readFileSync(fixturePath('policy-cluster.yaml'), 'utf8').split(/^---$/m);
+    const text = docs.filter((d) => !/^kind: (NetworkPolicy|GlobalNetworkPolicy)$/m.test(d)).join('---');
+    const { cluster, diagnostics } = loadCluster(text, 'no-policy.yaml');
+    assert.ok(cluster, diagnostics.map((d) => d.message).join('\n'));
+    assert.equal(cluster.policies.length, 0);
+    const c = new CompiledCluster(cluster, 'iptables');
+    for (const [src, dst] of [['pod/dev/tester', '10.244.2.11:5432'], ['pod/monitoring/prometheus', '10.244.2.10:8080']]) {
+      const { result } = tracePacket(new PipelineContext(c), resolveProbe(c.cluster, c.plan, { src, dst }));
+      assert.equal(result.verdict, 'delivered', `${src} -> ${dst}`);
+      assert.deepEqual(result.policy, { egress: none, ingress: none });
+      assert.ok(!result.hops.some((h) => h.at.startsWith('cali-')), `${src} -> ${dst} met a policy chain: ${result.hops.map((h) => h.at).join(', ')}`);
+    }
+  });
+
   it('validation errors name the object and the field', () => {
     const bad = [
       { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'p' }, spec: { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['11.0.0.0/16'] } }] }] } },
