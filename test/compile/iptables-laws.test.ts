@@ -86,6 +86,56 @@ describe('conntrack --ctproto of another owner (xt_conntrack)', () => {
   }
 });
 
+// Another owner's `-i`/`-o`, `-p all` and /0 addresses in filter FORWARD, traced with the packet's
+// interfaces known. Oracle: iptables(8): `-i name` matches the interface the packet was received
+// on, `-o name` the one it is going to be sent on (a trailing `+` a prefix); `-p all` (or 0) matches
+// every protocol, and `! -p all` none; a mask is "the number of 1's at the left side of the network
+// mask", so an address/0 has an all-zero mask and matches every address (so does xt_conntrack's
+// --ctorigsrc, which compares under the same mask).
+describe('-i, -o, -p all and /0 addresses of another owner (iptables(8))', () => {
+  const save = withRules(nodeSave(), 'filter', ['LAW-IF'], [
+    '-A FORWARD -j LAW-IF',
+    '-A LAW-IF -p tcp -m tcp --dport 6810 -o eth1 -j DROP',
+    '-A LAW-IF -p tcp -m tcp --dport 6811 -o eth0 -j DROP',
+    '-A LAW-IF -p tcp -m tcp --dport 6812 -i eth0 -j DROP',
+    '-A LAW-IF -p tcp -m tcp --dport 6813 -i eth1 -j DROP',
+    '-A LAW-IF -p tcp -m tcp --dport 6814 ! -o eth0 -j DROP',
+    '-A LAW-IF -d 10.244.2.10/32 -p all -j DROP',
+    '-A LAW-IF -d 10.244.2.11/32 ! -p all -j DROP',
+    '-A LAW-IF -d 10.244.2.12/32 -p 0 -j DROP',
+    '-A LAW-IF -d 10.244.2.13/32 -s 0.0.0.0/0 -j DROP',
+    '-A LAW-IF -d 10.244.2.14/32 ! -s 0.0.0.0/0 -j DROP',
+    '-A LAW-IF -d 10.244.2.15/32 -m conntrack --ctorigsrc 0.0.0.0/0 -j DROP',
+  ]);
+  const trace = (dst: string): NodeTraceResult => {
+    const dp = loadNodeState([{ path: 'node-1.iptables-save', text: save }], cluster, 0);
+    const [d, dport] = dst.split(':');
+    return traceNodeState(dp, {
+      proto: 6, srcIp: parseIp('10.9.0.5') >>> 0, srcPort: 40000, dstIp: parseIp(d) >>> 0, dstPort: Number(dport), hook: HOOK_PREROUTING, fromPodInterface: false, iif: 'eth0', oif: 'eth1',
+    }, { cluster, nodeName: 'node-1', rand: 1 });
+  };
+  const rows: readonly [string, string, NodeTraceResult['decision']][] = [
+    ['in on eth0, out on eth1: `-o eth1` matches', '10.244.2.9:6810', 'drop'],
+    ['`-o eth0` is the output interface, not the input one: no match', '10.244.2.9:6811', 'none'],
+    ['`-i eth0` matches', '10.244.2.9:6812', 'drop'],
+    ['`-i eth1` is the input interface, not the output one: no match', '10.244.2.9:6813', 'none'],
+    ['`! -o eth0`: out on eth1, matches', '10.244.2.9:6814', 'drop'],
+    ['`-p all` matches a TCP packet', '10.244.2.10:80', 'drop'],
+    ['`! -p all` matches nothing', '10.244.2.11:80', 'none'],
+    ['`-p 0` is `-p all`', '10.244.2.12:80', 'drop'],
+    ['`-s 0.0.0.0/0`: a /0 mask is all zeros, every source matches', '10.244.2.13:80', 'drop'],
+    ['`! -s 0.0.0.0/0` matches no source', '10.244.2.14:80', 'none'],
+    ['`--ctorigsrc 0.0.0.0/0` matches every original source', '10.244.2.15:80', 'drop'],
+  ];
+  for (const [name, dst, decision] of rows) {
+    it(name, () => {
+      const got = trace(dst);
+      assert.equal(got.decision, decision, JSON.stringify(got).slice(0, 2000));
+      assert.equal(got.unknownAt, undefined);
+    });
+  }
+});
+
 // Which ACCEPT is a Service's answer (trace decision "accept"). Oracle: proxier.go writes its
 // health check node port ACCEPT in the filter table only ("Capture healthCheckNodePorts",
 // `-A KUBE-NODEPORTS ... --comment "NS/SVC:PORT health check node port" ... -j ACCEPT`), and a nat

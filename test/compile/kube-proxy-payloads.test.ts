@@ -186,6 +186,29 @@ test('the ClusterNetwork node settings reach the payload: nfacct counters and --
   assert.match(ipvs, /"kubernetes service traffic requiring SNAT" -j MASQUERADE$/m, 'IPVS mode follows randomFully too');
 });
 
+// pkg/proxy/iptables/proxier.go, "Capture nodeports": with localhostNodePorts, IPv4 and the
+// localhost_nps_accepted_pkts nfacct counter created, a NodePort with endpoints gets, before its
+// ordinary KUBE-NODEPORTS rule, `-A KUBE-NODEPORTS -m comment --comment <svcPortName> -m <proto> -p
+// <proto> -d 127.0.0.0/8 --dport <nodePort> -m nfacct --nfacct-name localhost_nps_accepted_pkts -j
+// <external chain>`; without the counter only the ordinary rule.
+test('a localhost NodePort is counted by nfacct localhost_nps_accepted_pkts ahead of the ordinary NodePort rule', () => {
+  const objects = (nfacct: boolean) => clusterOf(
+    proxyConfig({ mode: 'iptables', clusterCIDR: '10.0.0.0/8' }),
+    clusterNetwork({ nfacct, randomFully: false }),
+    node('test-node', '10.0.0.0/24', '192.168.0.2'),
+    service('ns1', 'svc1', { type: 'NodePort', clusterIP: '172.30.0.41', ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 3001 }] }),
+    slice('ns1', 'svc1', [{ name: 'p80', port: 80 }], [{ ip: '10.180.0.1' }]),
+  );
+  const nodePorts = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('-A KUBE-NODEPORTS ') && l.includes('ns1/svc1:p80'));
+  assert.deepEqual(nodePorts(payload(objects(true), 'iptables', 'iptables-restore')), [
+    '-A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3001 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-XPGD46QRK7WJZT7O',
+    '-A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-XPGD46QRK7WJZT7O',
+  ]);
+  assert.deepEqual(nodePorts(payload(objects(false), 'iptables', 'iptables-restore')), [
+    '-A KUBE-NODEPORTS -m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-XPGD46QRK7WJZT7O',
+  ]);
+});
+
 // kubernetes/kubernetes pkg/proxy/nftables/proxier_test.go `baseRules` at commit
 // 81810de635aa13aa0a32992f6def3aa9d6025ebc (after PR 132456: filter-*-pre-dnat at -110, the
 // other filter chains at 0): what every sync of kube-proxy's fake proxier holds with no Services.

@@ -165,3 +165,15 @@ test('decide() picks endpoints in proportion 1/n', () => {
   assert.equal(counts.size, 3);
   for (const v of counts.values()) assert.ok(Math.abs(v / n - 1 / 3) < 0.02, `share ${v / n}`);
 });
+
+// detectLocalMode InterfaceNamePrefix: kube-proxy's LocalTrafficDetector.IfLocal() is `-i veth+` and
+// IfNotLocal() `! -i veth+` (pkg/proxy/util/localdetector.go); the eTP:Local EXT chain's first rule,
+// "pod traffic for ... external destinations", sends `-i veth+` traffic to the cluster chain
+// (proxier.go), so a pod's packet reaches every endpoint while an outside one is dropped for want of
+// a local endpoint. The rows run the specialised decide() as well as explain().
+testFlows('InterfaceNamePrefix: `-i veth+` is the pod interface, not its negation', compiledFor(cluster({ detectLocalMode: 'InterfaceNamePrefix', detectLocal: { interfaceNamePrefix: 'veth' } }), 'iptables', 0), [
+  { name: 'pod interface to LB IP, eTP:Local: short-circuited to all endpoints', src: '10.0.1.9', dst: '1.2.3.4', port: 80, fromPod: true, verdict: 'dnat', endpoints: ['10.0.2.2:80'], masq: false },
+  { name: 'outside interface to LB IP, eTP:Local, no local endpoints: DROP', src: kExternal, dst: '1.2.3.4', port: 80, fromPod: false, verdict: 'drop' },
+  { name: 'pod interface to ClusterIP: not masqueraded (! -i veth+ fails)', src: '10.0.1.9', dst: '172.30.0.41', port: 80, fromPod: true, verdict: 'dnat', endpoints: ['10.0.2.1:80', '10.0.1.1:80'], masq: false },
+  { name: 'outside interface to ClusterIP: masqueraded (! -i veth+ holds)', src: kExternal, dst: '172.30.0.41', port: 80, fromPod: false, verdict: 'dnat', endpoints: ['10.0.2.1:80', '10.0.1.1:80'], masq: true },
+]);

@@ -47,3 +47,39 @@ test('a chain loop is refused, as iptables-restore refuses it (ELOOP)', () => {
   // Two chains jumping to the same one is no loop.
   assert.ok(parseIptablesSave(dump('-A PREROUTING -j KUBE-A', '-A PREROUTING -j KUBE-B', '-A KUBE-A -j KUBE-B')).ruleset);
 });
+
+// iptables(8) options such as -s, -i, -j, --dport and --comment take a value; iptables-restore
+// refuses a line whose last option has none ("option requires an argument"). kdp refuses it too,
+// naming the option left without its value.
+test('a rule whose last option has no value is refused, naming that option', () => {
+  const exactly = (rule: string, option: string): void => {
+    assert.throws(() => parseIptablesSave(dump(rule)), (err: unknown) => {
+      assert.ok(err instanceof RuleParseError, String(err));
+      assert.equal(err.line, 5);
+      assert.equal(err.message, `line 5: missing value after "${option}"`);
+      return true;
+    });
+  };
+  exactly('-A KUBE-A -p tcp -m tcp --dport', '--dport');
+  exactly('-A KUBE-A -s', '-s');
+  exactly('-A KUBE-A -i', '-i');
+  exactly('-A KUBE-A -j', '-j');
+  exactly('-A KUBE-A -m comment --comment', '--comment');
+  exactly('-A KUBE-A -p tcp -m multiport --dports', '--dports');
+});
+
+// iptables-restore reads nothing but a comment or a `*table` line outside a table (its "line N
+// failed"); kdp refuses such a line, quoting its first word.
+test('a line before any *table is refused, naming its first word', () => {
+  const exactly = (text: string, word: string): void => {
+    assert.throws(() => parseIptablesSave(text), (err: unknown) => {
+      assert.ok(err instanceof RuleParseError, String(err));
+      assert.equal(err.line, 1);
+      assert.equal(err.message.split('\n')[0], `line 1: unknown token "${word}" outside a table`);
+      return true;
+    });
+  };
+  exactly('-A KUBE-A -j ACCEPT\n*nat\nCOMMIT\n', '-A');
+  exactly(':KUBE-A - [0:0]\n*nat\nCOMMIT\n', ':KUBE-A');
+  exactly('garbage here\n*nat\nCOMMIT\n', 'garbage');
+});

@@ -17,6 +17,8 @@ import { servicesUpTo } from '../../../src/model/service-change.js';
 import { EP_SERVING, type Cluster } from '../../../src/model/types.js';
 import { parseIp } from '../../../src/net/ipv4.js';
 import { PROTO_TCP } from '../../../src/net/proto.js';
+import { chainRoomEnd, TABLE_NAT } from '../../../src/compile/iptables/ruleset.js';
+import { clusterOf, node, proxyConfig, service, slice } from '../../helpers/cluster.js';
 
 const ipt = modeNamed('iptables');
 
@@ -105,4 +107,43 @@ test('iptables: a dataplane read from a dump has no room for a Service update, a
   const cluster = generateCluster({ services: 2, endpoints: 2, nodes: 1, cni: 'calico-vxlan', seed: 1 });
   const dp = dataplaneFromIptablesSave(renderIptablesSave((compileDataplane(cluster, 'iptables', 0) as IptablesDataplane).rules), { cluster, node: 0 });
   assert.throws(() => ipt.updateServices!(dp, cluster, [], [1]), (e: unknown) => e instanceof InvalidArgumentError && /read from a dump/.test(e.message));
+});
+
+// kube-proxy writes one nat KUBE-SERVICES rule per ClusterIP port with endpoints ("-A KUBE-SERVICES
+// -m comment --comment "NS/SVC:PORT cluster IP" ... -d CLUSTER_IP --dport PORT -j KUBE-SVC-...",
+// proxier.go) and nothing into the filter chains for it. So a Service of n such ports needs n slots
+// of the room the compile left in nat KUBE-SERVICES (between its last rule and the next chain's
+// first): a Service that fills that room exactly is written in place, one with a port more gives up.
+test('iptables: a Service that exactly fills nat KUBE-SERVICES\' room is added in place; one port more gives up, writing nothing', () => {
+  const withPorts = (n: number): Cluster => {
+    const ports = Array.from({ length: n }, (_, k) => ({ name: `p${k}`, port: 1000 + k, protocol: 'TCP' }));
+    return clusterOf(
+      proxyConfig({ mode: 'iptables', clusterCIDR: '10.244.0.0/16' }),
+      node('node-1', '10.244.1.0/24', '192.168.0.11'),
+      service('aa', 'first', { type: 'ClusterIP', clusterIP: '10.96.0.10', ports: [{ name: 'p80', port: 80, protocol: 'TCP' }] }),
+      slice('aa', 'first', [{ name: 'p80', port: 8080 }], [{ ip: '10.244.1.5', node: 'node-1' }]),
+      service('zz', 'added', { type: 'ClusterIP', clusterIP: '10.96.0.99', ports }),
+      slice('zz', 'added', ports.map((p) => ({ name: p.name, port: p.port + 7000 })), [{ ip: '10.244.1.6', node: 'node-1' }]),
+    );
+  };
+  const compiled = (): IptablesDataplane => compileDataplane(servicesUpTo(withPorts(1), 1), 'iptables', 0) as IptablesDataplane;
+  const probe = compiled();
+  const id = probe.rules.chainId(TABLE_NAT, 'KUBE-SERVICES');
+  const room = chainRoomEnd(probe.rules, id) - probe.rules.chainEnd[id];
+  assert.ok(room > 0 && room < 40, `nat KUBE-SERVICES has room for ${room} rules`);
+
+  const full = withPorts(room);
+  assert.equal(full.services[1].ports.length, room);
+  const dp = compiled();
+  assert.ok(ipt.updateServices!(dp, full, [1], []) !== undefined, `a Service of ${room} ports, exactly the room, was not added in place`);
+  decidesAsCompile(dp, full, 'after filling the room exactly');
+  const kubeServices = renderIptablesSave(dp.rules).split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES ') && l.includes('-d 10.96.0.99/32'));
+  assert.equal(kubeServices.length, room, 'one nat KUBE-SERVICES rule a port');
+
+  const past = compiled();
+  const gen = past.generation![0];
+  const text = renderIptablesSave(past.rules);
+  assert.equal(ipt.updateServices!(past, withPorts(room + 1), [1], []), undefined, `a Service of ${room + 1} ports, one past the room, was added in place`);
+  assert.equal(past.generation![0], gen, 'the give-up moved the seqlock word');
+  assert.equal(renderIptablesSave(past.rules), text, 'the give-up changed the rules');
 });
