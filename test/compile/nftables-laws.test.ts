@@ -6,11 +6,13 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { HOOK_OUTPUT, newNatDecision, VERDICT_DNAT, VERDICT_NONE } from '../../src/compile/dataplane.js';
-import { buildRuleset, compileNftables, fullSync, planSync } from '../../src/compile/nftables/index.js';
+import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, fullSync, planSync, renderRuleset } from '../../src/compile/nftables/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { priorityText } from '../../src/compile/nftables/rule-text.js';
 import { formatIp, parseIp } from '../../src/net/ipv4.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
 import { firstPacket } from '../helpers/packet-flow.js';
+import { flowCluster } from './nftables/flow-cluster.js';
 
 /** A ClientIP-affinity Service (600 s) with two endpoints on node-1 (192.168.0.2), and a NodePort. */
 function stickyCluster(extraProxy: Record<string, unknown> = {}, nodeObject: object = node('node-1', '10.0.1.0/24', '192.168.0.2')): ReturnType<typeof clusterOf> {
@@ -110,5 +112,52 @@ describe('nftables: base chain priorities as nft lists them', () => {
       ['forward', 5, 'filter + 5'],
     ];
     for (const [hook, priority, want] of rows) assert.equal(priorityText(hook, priority), want, `${hook} ${priority}`);
+  });
+});
+
+describe('nftables: loadBalancerSourceRanges', () => {
+  // kube-proxy's proxier.go writes the firewall chain's one rule as `ipX saddr != { sources } drop`
+  // (knftables.Concat(ipX, "saddr", "!=", "{", sources, "}", "drop")), the anonymous-set braces
+  // even for one range; its proxier_test.go expects
+  // `add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != { 203.0.113.0/25 } drop`.
+  it('the firewall chain drops sources outside the ranges, written as kube-proxy writes it', () => {
+    const lines = fullSync(buildRuleset(flowCluster(), { node: 0 })).text.split('\n');
+    assert.deepEqual(lines.filter((l) => l.startsWith('add rule ip kube-proxy firewall-7XESENFC-ns/lb/tcp/p ')), [
+      'add rule ip kube-proxy firewall-7XESENFC-ns/lb/tcp/p ip saddr != { 203.0.113.0/25 } drop',
+    ]);
+  });
+});
+
+describe('nftables: the reference walker (explain, decideGeneric) matches `meta l4proto`', () => {
+  // nft(8): `meta l4proto udp` matches only packets whose layer-4 protocol is UDP. An endpoint
+  // chain whose DNAT rule is edited to `meta l4proto udp` cannot DNAT a TCP packet there.
+  it('a TCP packet is never DNATed by a `meta l4proto udp dnat` rule', () => {
+    const cluster = flowCluster();
+    const text = renderRuleset(buildRuleset(cluster, { node: 0 }));
+    const edited = text.replace('meta l4proto tcp dnat to 10.0.1.1:8080', 'meta l4proto udp dnat to 10.0.1.1:8080');
+    assert.notEqual(edited, text);
+    const dp = dataplaneFromNftText(edited, cluster, { node: 0 });
+    const out = newNatDecision();
+    const reached = new Set<string>();
+    for (let rand = 0; rand < 64; rand++) {
+      const pkt = firstPacket({ src: '203.0.113.9', dst: '172.30.0.41', port: 80 }, (rand * 0x9e3779b9) | 0);
+      dp.decideGeneric(pkt, out);
+      if (out.verdict === VERDICT_DNAT) reached.add(formatIp(out.dnatIp));
+      const ex = dp.explain(pkt);
+      assert.ok(!ex.candidates.some((r) => formatIp(cluster.endpoints.ip[r]) === '10.0.1.1'), `explain names 10.0.1.1: ${ex.candidates.join(',')}`);
+    }
+    assert.ok(!reached.has('10.0.1.1'), 'decideGeneric DNATed a TCP packet by a udp rule');
+    assert.ok(reached.has('10.0.2.1'), 'the other endpoint was never reached: the law was not exercised');
+  });
+});
+
+describe('nftables: options.node', () => {
+  it('a node index outside cluster.nodes is refused, naming the range', () => {
+    const cluster = flowCluster(); // two nodes
+    const msg = 'options.node must be an index into cluster.nodes (0..1)';
+    for (const node of [2, -1, 0.5, 7]) {
+      assert.throws(() => compileNftables(cluster, { node }), (e: unknown) => e instanceof InvalidArgumentError && e.message === msg, `node ${node}`);
+      assert.throws(() => dataplaneFromRuleset(buildRuleset(cluster, { node: 0 }), cluster, { node }), (e: unknown) => e instanceof InvalidArgumentError && e.message === msg, `node ${node}`);
+    }
   });
 });

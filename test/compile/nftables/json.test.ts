@@ -101,3 +101,45 @@ test('a JSON the reader cannot use is refused with the object named', () => {
   assert.throws(() => parseRulesetJson('{"nftables": [{"table": {"family": "ip", "name": "other"}}]}'), /no table ip kube-proxy/);
   assert.throws(() => parseRulesetJson('table ip kube-proxy {'), /not JSON/);
 });
+
+test('a rule without a comment has no "comment" member (libnftables-json(5): RULE\'s comment is optional; nft -j omits it)', () => {
+  const rs = buildRuleset(flowCluster(), { node: 0 });
+  const rules = (rulesetJsonObjects(rs) as unknown as Record<string, Record<string, unknown>>[]).filter((o) => 'rule' in o).map((o) => o.rule);
+  const expected = rs.chains.flatMap((c) => c.rules.map((r) => r.comment));
+  assert.equal(rules.length, expected.length);
+  assert.ok(expected.includes(undefined) && expected.some((c) => c !== undefined), 'both kinds of rule are present');
+  rules.forEach((r, i) => {
+    if (expected[i] === undefined) assert.ok(!('comment' in r), `rule ${i} (${String(r.chain)}) has a comment member`);
+    else assert.equal(r.comment, expected[i]);
+  });
+});
+
+test('a numgen vmap other than `numgen random mod N vmap { 0 : …, … }` is refused as an unknown numgen', () => {
+  // kube-proxy writes only `numgen random mod N vmap { 0 : goto …, … }`; nft -j lists that as
+  // {"vmap": {"key": {"numgen": {"mode": "random", "mod": N, "offset": 0}}, "data": {"set": [[0, VERDICT], …]}}}
+  // (libnftables-json(5): NUMGEN { "mode": "inc" | "random", "mod": NUMBER, "offset": NUMBER }).
+  const objs = rulesetJsonObjects(buildRuleset(flowCluster(), { node: 0 })) as unknown[];
+  const i = objs.findIndex((o) => JSON.stringify(o).includes('"numgen"'));
+  const rule = (objs[i] as { rule: { expr: { vmap: { key: { numgen: Record<string, unknown> }; data: unknown } }[] } }).rule;
+  const vmap = rule.expr.at(-1)!.vmap;
+  assert.deepEqual(vmap.key.numgen, { mode: 'random', mod: 2, offset: 0 });
+  const variants: [string, unknown][] = [
+    ['numgen inc', { ...vmap, key: { numgen: { ...vmap.key.numgen, mode: 'inc' } } }],
+    ['an offset of 1', { ...vmap, key: { numgen: { ...vmap.key.numgen, offset: 1 } } }],
+    ['data a named map', { ...vmap, data: '@somemap' }],
+    ['data null', { ...vmap, data: null }],
+    ['data an object without a set', { ...vmap, data: {} }],
+    ['data a set that is no array', { ...vmap, data: { set: 'x' } }],
+  ];
+  for (const [what, v] of variants) {
+    const broken = [...objs];
+    broken[i] = { rule: { ...rule, expr: [...rule.expr.slice(0, -1), { vmap: v }] } };
+    assert.throws(
+      () => parseRulesetJson(JSON.stringify({ nftables: broken })),
+      (e: unknown) => e instanceof RuleParseError && e.message.includes(`unknown numgen ${JSON.stringify(v)}`) && e.message.includes(`nftables[${i}]`),
+      what,
+    );
+  }
+  // The unmodified rule reads.
+  assert.doesNotThrow(() => parseRulesetJson(JSON.stringify({ nftables: objs })));
+});
