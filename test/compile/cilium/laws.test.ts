@@ -17,7 +17,9 @@
  *   routable frontends only;
  * - `cilium-dbg service list` is read only as cilium-dbg prints it: a backend cell with a port
  *   Go's %d never prints, or a protocol other than its frontend's, is refused with its line (before,
- *   such a cell was read and its state silently replaced by the cluster's).
+ *   such a cell was read and its state silently replaced by the cluster's); a backend line before
+ *   any frontend's row is refused too;
+ * - `cilium-dbg bpf lb list` read back holds one rev-NAT entry per rev-NAT ID it names.
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
@@ -200,5 +202,38 @@ describe('cilium: cilium-dbg service list is read as cilium-dbg prints it', () =
   it('refuses a port with a leading zero and a protocol other than the frontend\'s, naming the line', () => {
     assert.equal(errorLine(listing('10.244.1.31:08443/TCP (terminating)')), 3);
     assert.equal(errorLine(listing('10.244.1.31:8443/UDP (terminating)')), 3);
+  });
+
+  it('refuses a listing whose first row is a backend line (cilium-dbg prints a backend under its frontend\'s row), naming the line', () => {
+    const text = [
+      'ID   Frontend             Service Type   Backend',
+      '                                         1 => 10.244.1.30:8443/TCP (active)',
+      '4    10.96.0.30:443/TCP   ClusterIP      1 => 10.244.1.30:8443/TCP (active)',
+      '',
+    ].join('\n');
+    assert.throws(() => parseRules('service-list', text, c, 0), (e: unknown) => e instanceof RuleParseError && e.line === 2 && e.message === "line 2: a backend before its frontend's row");
+  });
+});
+
+describe('cilium: cilium-dbg bpf lb list read back', () => {
+  it('holds one rev-NAT entry per rev-NAT ID the listing names (cilium_lb4_reverse_nat: one lb4_reverse_nat per ID)', () => {
+    const c = clusterOf(
+      node('node-1', '10.244.1.0/24', '192.168.0.11'),
+      ciliumConfig(),
+      service('default', 'a', { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      slice('default', 'a', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.2', node: 'node-1' }, { ip: '10.244.1.3', node: 'node-1' }]),
+      service('default', 'b', { clusterIP: '10.96.0.2', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      slice('default', 'b', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.4', node: 'node-1' }]),
+    );
+    const text = [
+      'SERVICE ADDRESS    BACKEND ADDRESS (REVNAT_ID) (SLOT)',
+      '10.96.0.1:80/TCP   0.0.0.0:0 (1) (0) [ClusterIP, non-routable]',
+      '                   10.244.1.2:8080/TCP (1) (1)',
+      '                   10.244.1.3:8080/TCP (1) (2)',
+      '10.96.0.2:80/TCP   0.0.0.0:0 (2) (0) [ClusterIP, non-routable]',
+      '                   10.244.1.4:8080/TCP (2) (1)',
+      '',
+    ].join('\n');
+    assert.equal(parseRules('bpf-lb-list', text, c, 0).stats().revNats, 2);
   });
 });
