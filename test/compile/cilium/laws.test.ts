@@ -140,17 +140,22 @@ describe('cilium: explain() names the backends a packet can get', () => {
   });
 });
 
+/** One node, two ClusterIP Services: a with backends 10.244.1.2 and .3, b with 10.244.1.4. */
+function twoClusterIps(): Cluster {
+  return clusterOf(
+    node('node-1', '10.244.1.0/24', '192.168.0.11'),
+    ciliumConfig(),
+    service('default', 'a', { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice('default', 'a', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.2', node: 'node-1' }, { ip: '10.244.1.3', node: 'node-1' }]),
+    service('default', 'b', { clusterIP: '10.96.0.2', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice('default', 'b', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.4', node: 'node-1' }]),
+  );
+}
+
 describe('cilium: what a sync writes', () => {
   it('a full sync is every map entry at its struct\'s size', () => {
     // Two ClusterIP Services, backends 2 and 1: 2 masters + 3 slots, 2 rev-NAT entries, 3 backends.
-    const c = clusterOf(
-      node('node-1', '10.244.1.0/24', '192.168.0.11'),
-      ciliumConfig(),
-      service('default', 'a', { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
-      slice('default', 'a', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.2', node: 'node-1' }, { ip: '10.244.1.3', node: 'node-1' }]),
-      service('default', 'b', { clusterIP: '10.96.0.2', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
-      slice('default', 'b', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.4', node: 'node-1' }]),
-    );
+    const c = twoClusterIps();
     const prev = compileDataplane(c, 'cilium', 0) as CiliumDataplane;
     let t = 0;
     const sync = modeNamed('cilium').syncOneEndpoint(prev, c, c, 0, [0], () => t++);
@@ -217,14 +222,7 @@ describe('cilium: cilium-dbg service list is read as cilium-dbg prints it', () =
 
 describe('cilium: cilium-dbg bpf lb list read back', () => {
   it('holds one rev-NAT entry per rev-NAT ID the listing names (cilium_lb4_reverse_nat: one lb4_reverse_nat per ID)', () => {
-    const c = clusterOf(
-      node('node-1', '10.244.1.0/24', '192.168.0.11'),
-      ciliumConfig(),
-      service('default', 'a', { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
-      slice('default', 'a', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.2', node: 'node-1' }, { ip: '10.244.1.3', node: 'node-1' }]),
-      service('default', 'b', { clusterIP: '10.96.0.2', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
-      slice('default', 'b', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.4', node: 'node-1' }]),
-    );
+    const c = twoClusterIps();
     const text = [
       'SERVICE ADDRESS    BACKEND ADDRESS (REVNAT_ID) (SLOT)',
       '10.96.0.1:80/TCP   0.0.0.0:0 (1) (0) [ClusterIP, non-routable]',
