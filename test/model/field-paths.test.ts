@@ -48,6 +48,7 @@ const kRows: readonly [string, string, string, string][] = [
   ["a Node's address entry", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, x]}\n', 'status.addresses[1]', 'must be an object, not "x"'],
   ["a Node's InternalIP", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: bad}]}\n', 'status.addresses[1].address', '"bad" is not a valid IPv4 address'],
   ["a Service's ports", 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {clusterIP: 10.96.0.10, ports: x}\n', 'spec.ports', 'must be a list, not "x"'],
+  ['KubeProxyConfiguration nodePortAddresses, the second CIDR', 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\nnodePortAddresses: [10.0.0.0/8, bad]\n', 'nodePortAddresses[1]', '"bad" is not a valid IPv4 CIDR'],
   ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
 ];
 
@@ -63,6 +64,22 @@ describe('a bad field is named by its path and line', () => {
       assert.equal(r.cluster, undefined);
     });
   }
+});
+
+describe('a bad address says why', () => {
+  it('the IPv4 diagnostic gives the reason after the value, in brackets', () => {
+    const r = loadCluster(svc('externalIPs: [10.0.0.300]'));
+    const [e] = r.diagnostics.filter((d) => d.severity === 'error');
+    assert.match(e.message, /^"10\.0\.0\.300" is not a valid IPv4 address \(.+\)$/);
+  });
+});
+
+describe('an Endpoints without a name', () => {
+  it('is one error, at metadata.name, and its addresses are not read', () => {
+    const r = loadCluster('apiVersion: v1\nkind: Endpoints\nmetadata: {namespace: shop}\nsubsets: [{addresses: [{ip: 10.244.1.9, nodeName: 7}], ports: [{port: 8080}]}]\n');
+    assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.path), ['metadata.name']);
+    assert.equal(r.cluster, undefined);
+  });
 });
 
 describe('a Pod the kubelet has not given an address yet', () => {
