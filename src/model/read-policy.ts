@@ -297,12 +297,15 @@ export function readCalicoPolicy(r: FieldReader, obj: Json, global: boolean, nam
     if (typeof spec.order === 'number' && Number.isFinite(spec.order)) order = spec.order;
     else r.error(['spec', 'order'], `must be a number, not ${describe(spec.order)}`);
   }
-  const ingressRules = r.array(spec.ingress, ['spec', 'ingress']).flatMap((v, i) => calicoRule(r, v, ['spec', 'ingress', i]) ?? []);
-  const egressRules = r.array(spec.egress, ['spec', 'egress']).flatMap((v, i) => calicoRule(r, v, ['spec', 'egress', i]) ?? []);
+  // Each list is read once: a second read would report a bad value again, without its path.
+  const ingressList = r.array(spec.ingress, ['spec', 'ingress']);
+  const egressList = r.array(spec.egress, ['spec', 'egress']);
+  const ingressRules = ingressList.flatMap((v, i) => calicoRule(r, v, ['spec', 'ingress', i]) ?? []);
+  const egressRules = egressList.flatMap((v, i) => calicoRule(r, v, ['spec', 'egress', i]) ?? []);
   const types = r.array(spec.types, ['spec', 'types']).map((v, i) => r.oneOf(v, ['spec', 'types', i], ['Ingress', 'Egress'] as const, 'Ingress'));
   // Calico's default: Ingress unless there are egress rules only; both when there are both.
-  const hasIngress = r.array(spec.ingress, []).length > 0;
-  const hasEgress = r.array(spec.egress, []).length > 0;
+  const hasIngress = ingressList.length > 0;
+  const hasEgress = egressList.length > 0;
   const defaulted = types.length === 0;
   const namespaceSelector = global ? calicoSelector(r, spec.namespaceSelector, ['spec', 'namespaceSelector']) : undefined;
   return {
