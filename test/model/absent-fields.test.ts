@@ -37,3 +37,18 @@ describe('null or empty is absent', () => {
     });
   }
 });
+
+describe('a Service clusterIP written empty is absent', () => {
+  // core/v1 ServiceSpec.ClusterIP is a string: "" is its zero value, "not set" (the API server
+  // allocates one on create); clusterIPs: [""] likewise holds no address.
+  const svc = (field: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {${field}ports: [{port: 80}]}\n`;
+  for (const field of ['clusterIP: "", ', 'clusterIPs: [""], ']) {
+    it(field.trim().replace(/,$/, ''), () => {
+      const a = loadCluster(svc(field));
+      const b = loadCluster(svc(''));
+      assert.deepEqual(a.diagnostics.filter((d) => d.severity === 'error'), []);
+      assert.ok(a.cluster && b.cluster);
+      assert.deepEqual(a.cluster.services, b.cluster.services);
+    });
+  }
+});
