@@ -368,11 +368,11 @@ function clusterDns(inputs: Inputs, slicesOf: readonly RawSlice[][], mode: ModeN
   // local address, since kube-ipvs0 already holds the ClusterIP (the NodeLocal DNSCache task page).
   const nodeLocal: NodeLocalDns | undefined = local && {
     localIp: local.localIp,
-    listenIps: [local.localIp, ...(mode !== 'ipvs' && kubeDns ? kubeDns.clusterIPs.slice(0, 1) : [])],
+    listenIps: [local.localIp, ...(mode !== 'ipvs' && kubeDns ? kubeDns.clusterIPs : [])],
     upstream: upstream?.clusterIPs[0] ?? 0,
   };
   const fromKubelet = (kubelet?.clusterDNS.length ?? 0) > 0;
-  const servers = fromKubelet ? kubelet!.clusterDNS : kubeDns ? kubeDns.clusterIPs.slice(0, 1) : [];
+  const servers = fromKubelet ? kubelet!.clusterDNS : kubeDns ? kubeDns.clusterIPs : [];
   const serversFrom = fromKubelet ? 'KubeletConfiguration clusterDNS' : servers.length > 0 ? 'Service kube-system/kube-dns' : 'none (no KubeletConfiguration clusterDNS, no kube-system/kube-dns Service)';
   const namespaces = new Set([...kBuiltinNamespaces, ...inputs.namespaces, ...inputs.services.map((s) => s.namespace), ...inputs.pods.map((p) => p.namespace)]);
   const slices = slicesOf.map((list): DnsEndpointSlice[] =>

@@ -2,7 +2,7 @@
  * Nodes, Pods and Services, read field by field into plain records that the builder joins.
  * Only what kube-proxy and the pod network act on is kept.
  */
-import { prefixMask, type Cidr } from '../net/ipv4.js';
+import { formatIp, prefixMask, type Cidr } from '../net/ipv4.js';
 import { FieldReader, isDnsSubdomain, parseQuantity, type Json } from './fields.js';
 import type { Labels } from './calico-selector.js';
 import {
@@ -266,8 +266,12 @@ export function readService(r: FieldReader, obj: Json, namespace: string, name: 
   if (!none && type !== 'ExternalName') {
     ipTexts.forEach((v, i) => {
       if (v === '' || v === undefined) return;
-      const ip = r.ip(v, ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', i] : ['spec', 'clusterIP']);
-      if (ip >= 0) clusterIPs.push(ip);
+      const path = ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', i] : ['spec', 'clusterIP'];
+      const ip = r.ip(v, path);
+      if (ip < 0) return;
+      // The API holds at most one cluster IP per family (a dual-stack pair), and kdp reads IPv4 only.
+      if (clusterIPs.length > 0) r.error(path, `"${String(v)}": a Service has at most one cluster IP per IP family, and ${formatIp(clusterIPs[0])} is its IPv4 one`);
+      else clusterIPs.push(ip);
     });
   }
 

@@ -49,6 +49,7 @@ const kRows: readonly [string, string, string, string][] = [
   ["a Node's InternalIP", 'apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: bad}]}\n', 'status.addresses[1].address', '"bad" is not a valid IPv4 address'],
   ["a Service's ports", 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {clusterIP: 10.96.0.10, ports: x}\n', 'spec.ports', 'must be a list, not "x"'],
   ['KubeProxyConfiguration nodePortAddresses, the second CIDR', 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\nnodePortAddresses: [10.0.0.0/8, bad]\n', 'nodePortAddresses[1]', '"bad" is not a valid IPv4 CIDR'],
+  ["a Service's second IPv4 cluster IP", 'apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {clusterIPs: [10.96.0.10, 10.96.0.11], ports: [{port: 80}]}\n', 'spec.clusterIPs[1]', '"10.96.0.11": a Service has at most one cluster IP per IP family, and 10.96.0.10 is its IPv4 one'],
   ['GlobalNetworkPolicy egress', gnp('{selector: all(), egress: x}'), 'spec.egress', 'must be a list, not "x"'],
   ['rule destination notNets', gnp('{selector: all(), ingress: [{action: Allow, destination: {notNets: [bad]}}]}'), 'spec.ingress[0].destination.notNets[0]', '"bad" is not a valid IPv4 CIDR'],
 ];
