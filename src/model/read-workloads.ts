@@ -265,7 +265,7 @@ export function readService(r: FieldReader, obj: Json, namespace: string, name: 
   const none = ipTexts[0] === 'None';
   if (!none && type !== 'ExternalName') {
     ipTexts.forEach((v, i) => {
-      if (v === '' || v === undefined) return;
+      if (v === '' || v === null) return; // Go decodes both to the string's zero value: not set
       const path = ipsField === 'clusterIPs' ? ['spec', 'clusterIPs', i] : ['spec', 'clusterIP'];
       const ip = r.ip(v, path);
       if (ip < 0) return;

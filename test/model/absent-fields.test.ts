@@ -40,9 +40,10 @@ describe('null or empty is absent', () => {
 
 describe('a Service clusterIP written empty is absent', () => {
   // core/v1 ServiceSpec.ClusterIP is a string: "" is its zero value, "not set" (the API server
-  // allocates one on create); clusterIPs: [""] likewise holds no address.
+  // allocates one on create), and Go's JSON decoding leaves a string null decodes into as ""; clusterIPs
+  // entries likewise.
   const svc = (field: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {${field}ports: [{port: 80}]}\n`;
-  for (const field of ['clusterIP: "", ', 'clusterIPs: [""], ']) {
+  for (const field of ['clusterIP: "", ', 'clusterIPs: [""], ', 'clusterIP: null, ', 'clusterIPs: [null], ']) {
     it(field.trim().replace(/,$/, ''), () => {
       const a = loadCluster(svc(field));
       const b = loadCluster(svc(''));
