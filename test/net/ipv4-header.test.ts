@@ -30,7 +30,7 @@ function rfcHeader(src: number, dst: number, proto: number, totalLen: number, id
   return h;
 }
 
-// The worked example header of RFC 1071's readers (a UDP datagram 192.168.0.1 -> 192.168.0.199, DF set):
+// A worked example of the header checksum (the one of Wikipedia's "IPv4 header checksum" article; a UDP datagram 192.168.0.1 -> 192.168.0.199, DF set), its sum checked by hand:
 // 4500 0073 0000 4000 4011 b861 c0a8 0001 c0a8 00c7, its checksum 0xb861.
 const kExample = Uint8Array.from([0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7]);
 
