@@ -165,6 +165,11 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
   /** The formats the mode reads back (a real node's dump), by format name. */
   readonly parsers?: Readonly<Record<string, ParseRules<D>>>;
   /**
+   * How each of `parsers`' formats is recognised: the pattern its tool's output matches on its
+   * first meaningful line (not blank, not a `#` comment), for a dump given without `:FORMAT`.
+   */
+  readonly sniff?: Readonly<Record<string, RegExp>>;
+  /**
    * A node of this mode read whole: one of its `parsers`' dumps (`dump`, the node's ipset save
    * appended) together with the iptables rules kube-proxy writes around the mode's own tables
    * (`iptables`, the node's iptables-save already read with `sets`), in the kernel's hook order.

@@ -1,11 +1,10 @@
 /**
  * `kdp diff`'s answer, whatever the mode: what the node should have for each Service port (kdp's
  * compilation of the cluster) against what it has, both seen as a ServiceView (the Service ports
- * the node has state for, and the endpoints that state sends to). Each mode builds its views from
- * its own objects: iptables chains (iptables/diff.ts), nftables chains and maps
- * (nftables/diff.ts), IPVS virtual services (ipvs/diff.ts).
+ * the node has state for, and the endpoints that state sends to). Each mode that can be diffed
+ * builds its views from its own objects, in its folder's diff.ts.
  */
-import { servicePortName, type Cluster } from '../model/types.js';
+import { servicePortName, type Cluster, type ModeName } from '../model/types.js';
 
 export interface EndpointDiff {
   readonly service: string;
@@ -15,7 +14,7 @@ export interface EndpointDiff {
 
 export interface NodeDiff {
   readonly node: string;
-  readonly mode: 'iptables' | 'nftables' | 'ipvs';
+  readonly mode: ModeName;
   readonly inSync: boolean;
   readonly missingServices: readonly string[];
   readonly staleServices: readonly string[];

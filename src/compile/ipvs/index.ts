@@ -65,6 +65,8 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
     'ipvsadm-list': (text, cluster, node) => ipvsFromDump(text, cluster, node),
     ipset: (text, cluster, node) => ipvsFromDump(text, cluster, node),
   },
+  // `ipvsadm -S -n` lines (`-A -t|-u|-f ...`), and `ipvsadm -Ln`'s banner.
+  sniff: { ipvsadm: /^-[Aa] -[tuf] /, 'ipvsadm-list': /^IP Virtual Server version/ },
   readNode: readIpvsNode,
   sharedClasses: kIpvsSharedClasses,
   shared: ipvsShared,

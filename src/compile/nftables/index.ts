@@ -66,6 +66,8 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
     // `nft -j list table ip kube-proxy`, as nft 1.0.6 prints it (less handles).
     'nft-json': (cluster, node) => renderRulesetJson(buildRuleset(cluster, { node })),
   },
+  // `nft list ruleset` / `nft -f` text, and `nft -j`'s one JSON object.
+  sniff: { 'nft-json': /^\{.*"nftables"/, nft: /^(table|flush ruleset|add table)\b/ },
   parsers: {
     nft: (text, cluster, node) => {
       if (!cluster) throw new InvalidArgumentError('reading nft text needs the cluster it was taken from (its Services and endpoints)');
