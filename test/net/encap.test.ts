@@ -208,3 +208,53 @@ describe('IPIP', () => {
     }
   });
 });
+
+// The outer headers are copied from the tunnel's prebuilt ones: what is each packet's own (ID,
+// length, inherited TTL, checksum) must never carry over from the packet before or the template.
+describe('outer IPv4 fields of each packet', () => {
+  const ids = (first: number, n: number): number[] => Array.from({ length: n }, (_, k) => (first + k) & 0xffff);
+
+  it('VXLAN: the ID counts packets and wraps at 16 bits, DF as configured, the checksum valid at every ID and length', () => {
+    for (const df of [false, true]) {
+      const b = new PacketBatch();
+      fill(b, 7, 6);
+      const t = vxlanTunnel({ srcIp: ip('10.9.0.1'), dstIp: ip('10.9.0.2'), df, ttl: 3 });
+      t.ipId = 0xfffd;
+      const seen: number[] = [];
+      for (let i = 0; i < b.count; i++) {
+        assert.ok(vxlanEncap(b, i, t));
+        const o = b.pktOff(i);
+        seen.push((b.bytes[o + 18] << 8) | b.bytes[o + 19]);
+        assert.equal(ipv4DontFragment(b.bytes, o + 14), df);
+        assert.equal(ipv4Ttl(b.bytes, o + 14), 3);
+        assert.equal(ipv4TotalLen(b.bytes, o + 14), b.wireLen[i] - 14);
+        assert.equal(refChecksumsOk(frameOf(b, i), 14).ip, true, `outer checksum at ID ${seen[i]}`);
+      }
+      assert.deepEqual(seen, ids(0xfffd, 6));
+    }
+  });
+
+  it('IPIP: the ID wraps, a fixed TTL is the tunnel\'s, an inherited one is each inner packet\'s own', () => {
+    const b = new PacketBatch();
+    const ttls = [64, 1, 255, 17, 128, 2];
+    for (let k = 0; k < ttls.length; k++) {
+      b.ttl = ttls[k];
+      b.push(PROTO_TCP, ip('10.0.0.1') + k, 1000 + k, ip('10.96.0.1'), 80, 10 * k);
+    }
+    const inherit = ipipTunnel({ srcIp: ip('10.9.0.1'), dstIp: ip('10.9.0.2') });
+    const fixed = ipipTunnel({ srcIp: ip('10.9.0.1'), dstIp: ip('10.9.0.2'), ttl: 9, df: false });
+    inherit.ipId = 0xfffe;
+    const seen: number[] = [];
+    for (let i = 0; i < b.count; i++) {
+      const t = i < 3 ? inherit : fixed;
+      assert.ok(ipipEncap(b, i, t));
+      const o = b.pktOff(i);
+      if (t === inherit) seen.push((b.bytes[o + 18] << 8) | b.bytes[o + 19]);
+      assert.equal(ipv4Ttl(b.bytes, o + 14), t === inherit ? ttls[i] : 9);
+      assert.equal(ipv4DontFragment(b.bytes, o + 14), t === inherit);
+      assert.equal(ipv4TotalLen(b.bytes, o + 14), b.wireLen[i] - 14);
+      assert.equal(refChecksumsOk(frameOf(b, i), 14).ip, true, `outer checksum of packet ${i}`);
+    }
+    assert.deepEqual(seen, ids(0xfffe, 3));
+  });
+});
