@@ -24,6 +24,7 @@ import { TCP_SYN } from '../net/l4.js';
 import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
 import { DROP_CONNTRACK_INVALID } from './next.js';
+import type { SocketTable } from './socket-table.js';
 
 /** `DSR_IPV4_OPT_TYPE` (IPOPT_COPY | 0x1a) and the option's length, bpf/lib/common.h. */
 export const kDsrOptionType = 0x9a;
@@ -81,10 +82,17 @@ export function dsrRemember(ctx: PipelineContext, batch: PacketBatch, i: number,
   ctx.world.dsrReplies(batch.node[i]).insert(batch.srcIp[i], pkt.dsrIp ?? 0, batch.srcPort[i], pkt.dsrPort ?? 0, batch.proto[i], batch.dstIp[i], batch.dstPort[i], endpoint);
 }
 
-/** A reply leaving its backend's node in a DSR flow gets the frontend as its source (`xlate_dsr_v4`). */
+/**
+ * A reply leaving its backend's node in a DSR flow gets the frontend as its source (`xlate_dsr_v4`).
+ * Every packet leaving a node asks; only a node with DSR flows goes on (xlateDsrReply), so what
+ * V8 inlines at each call site is the test, not the translation.
+ */
 export function dsrReplyXlate(ctx: PipelineContext, batch: PacketBatch, i: number): void {
   const flows = ctx.world.dsrRepliesIfAny(batch.node[i]);
-  if (flows === undefined) return;
+  if (flows !== undefined) xlateDsrReply(ctx, batch, i, flows);
+}
+
+function xlateDsrReply(ctx: PipelineContext, batch: PacketBatch, i: number, flows: SocketTable): void {
   const e = flows.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], 1);
   if (e < 0) return;
   batch.natSrc(i, flows.dst[e], flows.ports[e] & 0xffff);

@@ -99,8 +99,12 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
  * and local-in (the host), the stages that deliver; no-op elsewhere.
  */
 export function socketAnswer(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'pod socket' | 'host socket'): void {
+  // Only the test is inlined where a packet is delivered; the answer is a call on socket-LB nodes.
+  if (ctx.world.socketLb(batch.node[i])) answerFromService(ctx, batch, i, where);
+}
+
+function answerFromService(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'pod socket' | 'host socket'): void {
   const node = batch.node[i];
-  if (!ctx.world.socketLb(node)) return;
   const sockets = ctx.world.sockets(node);
   const e = sockets.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], SOCK_ANSWER);
   if (e < 0) return;
