@@ -11,10 +11,9 @@
 
 import type { PacketBatch } from './batch.js';
 import { ENCAP_IPIP, ENCAP_NONE } from './batch.js';
-import { read16, write16 } from './bytes.js';
-import { csumFold, csumPartial } from './checksum.js';
+import { read16 } from './bytes.js';
 import { ETHERTYPE_IPV4, writeEth } from './eth.js';
-import { kIpv4HdrLen, writeIpv4 } from './ipv4-header.js';
+import { ipv4FinishTemplate, writeIpv4Template } from './ipv4-header.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PROTO_IPIP } from './proto.js';
 
@@ -62,10 +61,8 @@ export function ipipTunnel(opts: IpipTunnelOptions): IpipTunnel {
   const df = opts.df ?? true;
   const header = new Uint8Array(14 + kIpipOverhead);
   writeEth(header, 0, dstMac, srcMac, ETHERTYPE_IPV4);
-  writeIpv4(header, 14, srcIp, dstIp, PROTO_IPIP, 0, 0, ttl, df);
-  header[24] = 0; // the checksum: each packet's, from ipSum
-  header[25] = 0;
-  return { srcIp, dstIp, srcMac, dstMac, ttl, df, header, ipSum: csumPartial(header, 14, kIpv4HdrLen, 0), ipId: 1 };
+  const ipSum = writeIpv4Template(header, 14, srcIp, dstIp, PROTO_IPIP, ttl, df);
+  return { srcIp, dstIp, srcMac, dstMac, ttl, df, header, ipSum, ipId: 1 };
 }
 
 /** Encapsulates packet i in place; false (untouched) when the headroom is too small or the packet not IPv4. */
@@ -81,14 +78,12 @@ export function ipipEncap(batch: PacketBatch, i: number, t: IpipTunnel): boolean
   const o = old - kIpipOverhead;
   // The copy lays the outer Ethernet header over the inner one; the inner IPv4 header stays.
   b.set(t.header, o);
+  // An inherited TTL is the inner header's (the template holds 0 there, so the sum gains it whole).
   const inherit = t.ttl === 0 ? b[old + 14 + 8] : 0;
-  const ipLen = kIpipOverhead + innerIpLen;
+  b[o + 14 + 8] |= inherit;
   const id = t.ipId;
   t.ipId = (id + 1) & 0xffff;
-  if (t.ttl === 0) b[o + 22] = inherit;
-  write16(b, o + 16, ipLen);
-  write16(b, o + 18, id);
-  write16(b, o + 24, ~csumFold(t.ipSum + ipLen + id + (inherit << 8)) & 0xffff);
+  ipv4FinishTemplate(b, o + 14, t.ipSum + (inherit << 8), kIpipOverhead + innerIpLen, id);
   batch.start[i] = s - kIpipOverhead;
   batch.hdrLen[i] += kIpipOverhead;
   batch.wireLen[i] += kIpipOverhead;

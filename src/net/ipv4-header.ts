@@ -5,7 +5,7 @@
  */
 
 import { read16, read32, write16, write32 } from './bytes.js';
-import { csumReplace2At, internetChecksum } from './checksum.js';
+import { csumFold, csumPartial, csumReplace2At, internetChecksum } from './checksum.js';
 
 export const kIpv4HdrLen = 20;
 export const IPV4_DF = 0x4000;
@@ -39,6 +39,29 @@ export function writeIpv4(
   write32(b, o + 12, src);
   write32(b, o + 16, dst);
   write16(b, o + 10, internetChecksum(b, o, kIpv4HdrLen));
+}
+
+/**
+ * A header template: writeIpv4's header with total length, ID and checksum left 0, for a sender
+ * whose every datagram shares the rest (a tunnel's outer header). Returns the unfolded sum of its
+ * 16-bit words, which ipv4FinishTemplate completes per datagram.
+ */
+export function writeIpv4Template(b: Uint8Array, o: number, src: number, dst: number, proto: number, ttl: number, df: boolean): number {
+  writeIpv4(b, o, src, dst, proto, 0, 0, ttl, df);
+  b[o + 10] = 0;
+  b[o + 11] = 0;
+  return csumPartial(b, o, kIpv4HdrLen, 0);
+}
+
+/**
+ * Completes a copied template at `b[o]`: its total length, ID and checksum, the checksum from
+ * `sum` (the template's, plus any word the caller changed) with no pass over the header
+ * (RFC 1071's incremental form).
+ */
+export function ipv4FinishTemplate(b: Uint8Array, o: number, sum: number, totalLen: number, id: number): void {
+  write16(b, o + 2, totalLen);
+  write16(b, o + 4, id);
+  write16(b, o + 10, ~csumFold(sum + totalLen + id) & 0xffff);
 }
 
 export function ipv4Version(b: Uint8Array, o: number): number {

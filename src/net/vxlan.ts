@@ -16,9 +16,8 @@
 import type { PacketBatch } from './batch.js';
 import { ENCAP_NONE, ENCAP_VXLAN, kVxlanPort } from './batch.js';
 import { read16, write16 } from './bytes.js';
-import { csumFold, csumPartial } from './checksum.js';
 import { ETHERTYPE_IPV4, writeEth } from './eth.js';
-import { kIpv4HdrLen, writeIpv4 } from './ipv4-header.js';
+import { ipv4FinishTemplate, writeIpv4Template } from './ipv4-header.js';
 import { l4SetChecksum, writeUdp } from './l4.js';
 import { InvalidArgumentError } from '../errors.js';
 import { PROTO_UDP } from './proto.js';
@@ -91,9 +90,7 @@ export function vxlanTunnel(opts: VxlanTunnelOptions): VxlanTunnel {
   const df = opts.df ?? false;
   const header = new Uint8Array(kVxlanOverhead);
   writeEth(header, 0, dstMac, srcMac, ETHERTYPE_IPV4);
-  writeIpv4(header, 14, srcIp, dstIp, PROTO_UDP, 0, 0, ttl, df);
-  header[24] = 0; // the checksum: each packet's, from ipSum
-  header[25] = 0;
+  const ipSum = writeIpv4Template(header, 14, srcIp, dstIp, PROTO_UDP, ttl, df);
   writeUdp(header, 34, 0, kVxlanPort, 0);
   header[42] = 0x08; // I flag: the VNI is valid
   header[46] = vni >>> 16;
@@ -103,7 +100,7 @@ export function vxlanTunnel(opts: VxlanTunnelOptions): VxlanTunnel {
     srcIp, dstIp, srcMac, dstMac, vni, ttl, df, portMin, portMax,
     udpChecksum: opts.udpChecksum ?? false,
     header,
-    ipSum: csumPartial(header, 14, kIpv4HdrLen, 0),
+    ipSum,
     ipId: 1,
   };
 }
@@ -136,13 +133,10 @@ export function vxlanEncap(batch: PacketBatch, i: number, t: VxlanTunnel): boole
   const b = batch.bytes;
   const ns = s - kVxlanOverhead;
   const o = (i << batch.slotShift) + ns;
-  const h = t.header;
-  b.set(h, o);
+  b.set(t.header, o);
   const id = t.ipId;
   t.ipId = (id + 1) & 0xffff;
-  write16(b, o + 16, ipLen);
-  write16(b, o + 18, id);
-  write16(b, o + 24, ~csumFold(t.ipSum + ipLen + id) & 0xffff);
+  ipv4FinishTemplate(b, o + 14, t.ipSum, ipLen, id);
   write16(b, o + 34, vxlanSrcPort(batch.flowHash[i], t.portMin, t.portMax));
   write16(b, o + 38, ipLen - 20);
   // The UDP payload (VXLAN header + inner headers) is contiguous in the slot, the rest zeros.
