@@ -18,7 +18,8 @@ import { makeDirectory } from '../make-directory.js';
 import { generateCluster } from '../model/synthetic.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
-import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type Spread } from '../report/result.js';
+import { median, spreadOf } from '../report/spread.js';
+import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, ReplayPool, type PoolRun } from './pool.js';
@@ -316,17 +317,6 @@ function endsInNewline(file: string): boolean {
   }
 }
 
-function spreadOf(values: readonly number[]): Spread {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  const median = s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]!, runs: s.length };
-}
-
-function median(values: readonly number[]): number {
-  return spreadOf(values).median;
-}
-
 /** The CellResult of a cell's runs. */
 export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: MachineLimits): CellResult {
   const first = runs[0]!.run;
@@ -345,6 +335,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
   const serviceNatNs = first.stageNs['service-nat'] ?? 0;
   const perEntry = first.conntrackCapacity > 0 ? first.conntrackBytes / first.conntrackCapacity : 0;
   const counters: Record<string, number> = {
+    ...(sync ? { fullBuilds: sync.fullBuilds } : {}),
     firstPackets: first.firstPackets,
     establishedPackets: first.establishedPackets,
     failedFlows: first.failedFlows,

@@ -7,7 +7,8 @@
 import { type Crossover, crossover, type Fit, leastSquares, logLogFit, type XY } from './fit.js';
 import { formatBytes, formatCount, formatNs, formatExponent, formatRatio, formatSigned } from './format.js';
 import type { CellResult } from './result.js';
-import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, kRuleScanModes, median, servicesSweep, sortModes } from './select.js';
+import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, kRuleScanModes, servicesSweep, sortModes } from './select.js';
+import { median } from './spread.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
 
 export interface ModeSlope {

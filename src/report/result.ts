@@ -66,7 +66,8 @@ export interface CellResult extends CellKey {
   /** iptables modes only. In a --dns cell, first packets include the lookups' (rule walks of kube-dns's ClusterIP). */
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
   /**
-   * Rule-sync cost (src/replay/sync-cost.ts). `fullMs`: compile of node 0's tables from the model.
+   * Rule-sync cost (src/replay/sync-cost.ts). `fullMs`: compile of node 0's tables from the model, the
+   * median of `counters.fullBuilds` builds (up to 3, while they fit 8 s; one in results before 2026-12-04).
    * `oneEndpointMs`: kdp's own update of those tables for one endpoint turning unready, written in
    * place (ProxyMode.updateEndpoints; median of 7); a mode without an in-place update has
    * `counters.measuredOneEndpointUpdate: 0` and the figure is missing (0 here, never a measurement).

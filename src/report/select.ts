@@ -109,10 +109,3 @@ export function byMode(cells: readonly CellResult[]): Map<string, CellResult[]> 
 export function distinct(values: Iterable<number>): number[] {
   return [...new Set(values)].sort((a, b) => a - b);
 }
-
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}

@@ -1,5 +1,5 @@
 /**
- * Error bars from a `Spread`. result.ts does not say which unit a spread is in (the time per
+ * A cell's repeats as a median and its spread, and error bars from a `Spread`. result.ts does not say which unit a spread is in (the time per
  * item or the rate), so it is recognised by its median: the one that matches the cell's ns figure
  * or its rate figure. Time and rate are inverse, so either converts into the other; a spread
  * whose median matches neither is not drawn rather than drawn wrong.
@@ -10,6 +10,19 @@ export interface Range {
   readonly min: number;
   readonly max: number;
   readonly runs: number;
+}
+
+/** The median of `values` (NaN for none): what every repeated figure of kdp reports. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Repeats as a `Spread`: their median, extremes and count. */
+export function spreadOf(values: readonly number[]): Spread {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), runs: values.length };
 }
 
 const kTolerance = 0.02;

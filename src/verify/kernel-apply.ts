@@ -13,6 +13,7 @@
  */
 import type { ApplyPayloads, ProxyMode } from '../compile/mode.js';
 import { generateCluster } from '../model/synthetic.js';
+import { median } from '../report/spread.js';
 import { oneEndpointChange } from '../replay/sync-cost.js';
 import { run as runProcess } from './sandbox.js';
 import { Sandbox } from './sandbox.js';
@@ -32,10 +33,6 @@ export interface KernelApply {
   readonly runs: number;
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * A load or apply that takes this long is reported as not finishing, not waited for: at 10,000

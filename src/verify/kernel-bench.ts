@@ -29,7 +29,8 @@ import { generateCluster } from '../model/synthetic.js';
 import { shouldSkipService, type Cluster, type ModeName } from '../model/types.js';
 import { formatCidr, formatIp } from '../net/ipv4.js';
 import { PROTO_UDP } from '../net/proto.js';
-import type { CellResult, Spread } from '../report/result.js';
+import type { CellResult } from '../report/result.js';
+import { median, spreadOf } from '../report/spread.js';
 import { planAddresses } from './probes.js';
 import { kernelMode, missingRequirements } from './requirements.js';
 import { loadRules } from './rules.js';
@@ -72,11 +73,6 @@ export function firstAndLastUdpService(cluster: Cluster): { first: [number, numb
   return found.length === 0 ? undefined : { first: found[0], last: found[found.length - 1] };
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const spreadOf = (xs: readonly number[]): Spread => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
 
 export async function runKernelBaseline(options: KernelBaselineOptions): Promise<CellResult | { skipped: string }> {
   const missing = missingRequirements(options.mode);

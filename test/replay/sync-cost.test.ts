@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { modeNames, modeNamed } from '../../src/compile/index.js';
 import { compileIptables, renderIptablesSave } from '../../src/compile/iptables/index.js';
 import { ReplaySetup, type SetupKey } from '../../src/replay/replay.js';
-import { measureSync, oneEndpointChange } from '../../src/replay/sync-cost.js';
+import { fullBuildTimes, kFullBuilds, measureSync, oneEndpointChange } from '../../src/replay/sync-cost.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
 
 /** The image's bytes, but for its seqlock word, which every update moves on purpose. */
@@ -80,5 +80,39 @@ describe('measureSync, a change the mode cannot write in place', () => {
     assert.ok(sync.oneEndpointMs !== undefined && sync.oneEndpointMs > 0, 'the recompile was timed');
     assert.equal(sync.oneEndpointEntriesWritten, undefined, 'no table slot was written');
     assert.equal(renderIptablesSave(dp.rules), text);
+  });
+});
+
+describe('the full build figure', () => {
+  // A setup whose compile advances a fake clock by the next of `durations` (ms).
+  const fake = (compileMs: number[], durations: number[]) => {
+    let now = 0;
+    let builds = 0;
+    const dp = { name: 'built' };
+    const setup = { compileMs, cluster: {}, mode: { compile: () => ((now += durations[builds++]!), dp) } };
+    return { setup: setup as unknown as ReplaySetup, clock: () => now, builds: () => builds, dp };
+  };
+  it('times the setup\'s build and two more, and hands over the last one\'s tables', () => {
+    const f = fake([100], [5, 300]);
+    const { times, dp } = fullBuildTimes(f.setup, f.clock);
+    assert.deepEqual(times, [100, 5, 300]);
+    assert.equal(f.builds(), kFullBuilds - 1);
+    assert.equal(dp, f.dp);
+  });
+  it('stops once the builds took 8 s, and times every build of a setup that compiled none', () => {
+    const over = fake([7000], [2000, 2000]);
+    assert.deepEqual(fullBuildTimes(over.setup, over.clock).times, [7000, 2000]);
+    const slow = fake([9000], [1]);
+    assert.deepEqual(fullBuildTimes(slow.setup, slow.clock).times, [9000]);
+    assert.equal(slow.builds(), 1, 'the one-Service figure still gets a compile of its own');
+    const attached = fake([], [3, 4, 5]);
+    assert.deepEqual(fullBuildTimes(attached.setup, attached.clock).times, [3, 4, 5]);
+  });
+  it('is the median of the builds in measureSync: one slow build is not the figure', () => {
+    const setup = new ReplaySetup({ mode: 'iptables', services: 20, endpointsPerService: 3, cni: 'calico-vxlan', seed: 5, zipf: 0 });
+    setup.compileMs[0] = 7000; // the setup's build, as if a neighbour had stalled it; the two more take milliseconds
+    const sync = measureSync(setup, () => performance.now());
+    assert.equal(sync.fullBuilds, kFullBuilds);
+    assert.ok(sync.fullMs > 0 && sync.fullMs < 1000, `${sync.fullMs} ms`);
   });
 });

@@ -124,7 +124,23 @@ describe('target (f): full build against the kernel restore of the same rules', 
   it('needs kdp ten times faster at 10,000 Services', () => {
     assert.equal(target(at(1500, 15000), 'f').verdict, 'met');
     assert.equal(target(at(1501, 15000), 'f').verdict, 'missed');
-    assert.match(target(at(1900, 15000), 'f').figure, /^7\.89× at 10k Services \(kdp 1\.9 s, kernel 15 s\)/);
+    assert.match(target(at(1900, 15000), 'f').figure, /^7\.89× at 10k Services \(kdp 1\.9 s; kernel 15 s\)$/);
+  });
+  it('judges the median of every cell of the same build on each side, not whichever cell comes first', () => {
+    // A slow first kdp cell (as a --churn-kernel cell's build was at stop 33) and two fast ones: the median is 1.2 s.
+    const cells = [
+      syntheticCell({ mode: 'iptables', services: 10_000, sync: sync(3100) }),
+      syntheticCell({ mode: 'iptables', services: 10_000, sync: sync(1200) }),
+      syntheticCell({ mode: 'kernel-iptables', services: 10_000, sync: sync(14000) }),
+      syntheticCell({ mode: 'iptables', services: 10_000, sync: sync(1100) }),
+      syntheticCell({ mode: 'kernel-iptables', services: 10_000, sync: sync(16000) }),
+    ];
+    const t = target(cells, 'f');
+    assert.equal(t.verdict, 'met', 'kernel median 15 s over kdp median 1.2 s is 12.5×');
+    assert.equal(t.figure, '12.5× at 10k Services (kdp 1.2 s, the median of 3 cells, 1.1 s to 3.1 s; kernel 15 s, the median of 2 cells, 14 s to 16 s)');
+    // Another build (another seed) is never mixed in.
+    const other = [...cells, syntheticCell({ mode: 'iptables', services: 10_000, seed: 2, sync: sync(100) })];
+    assert.equal(target(other, 'f').figure, t.figure);
   });
   it('is not measured without a kernel cell at the same point, and says what there is', () => {
     const t = target(at(100, 2000, 1000), 'f');
