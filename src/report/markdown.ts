@@ -125,6 +125,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,
     sharedTablesLine(kdpCells),
     ...warmUpLine(kdpCells),
+    ...fullBuildLine(kdpCells),
     `- **Machine limits, measured in the same run:** one random memory read ${limit(reads)} when each read waits for the one before (a dependent chain: the floor for one lookup alone that misses the cache); ${independent.length ? `${limit(independent)} a read when the reads are independent and their misses overlap (the floor per lookup for a batch of packets, which the established target is judged against, times the conntrack lookups a packet makes)` : 'independent reads not recorded (results before they were measured)'}; both over an array the size of the cell's conntrack tables; a sequential scan ${limit(scans)} per element (the minimum of warmed repeats), the floor for iptables' linear rule scan.`,
     '- **First packet** is a new flow\'s first packet: conntrack miss, the mode\'s service lookup (iptables scans its rules in order; ipvs and nftables look up a hash table), endpoint choice, NAT and conntrack insertion. Its cost is ns per new flow.',
     '- **Established** packets belong to flows already in conntrack: a conntrack hit and the NAT it recorded, no rule evaluation. Gbit/s counts wire bytes, encapsulation included.',
@@ -154,6 +155,13 @@ function warmUpLine(cells: readonly CellResult[]): string[] {
   const flows = distinct(cells.map((c) => c.counters?.warmUpFlows ?? 0)).filter((f) => f > 0);
   if (flows.length === 0) return [];
   return [`- **Warm-up:** before its first timed run, each kdp cell replayed ${flows.map(formatCount).join(', ')} flows untimed on the same worker threads, so the timed runs measure JIT-compiled code; conntrack tables are backed by memory when created, so no packet pays a first-touch page fault.`];
+}
+
+/** How a cell's full build (sync full) was timed, from its counters (results before 2026-12-04 timed one build). */
+function fullBuildLine(cells: readonly CellResult[]): string[] {
+  const builds = distinct(cells.map((c) => c.counters?.fullBuilds ?? 0)).filter((n) => n > 0);
+  if (builds.length === 0) return [];
+  return [`- **Full build:** each kdp cell's "sync full" is the median of ${builds.length === 1 ? builds[0] : `${builds[0]} to ${builds[builds.length - 1]}`} builds of node 0's rules from the model (three while they fit 8 s), as the kernel baseline's load is the median of three runs.`];
 }
 
 /**

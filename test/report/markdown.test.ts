@@ -92,6 +92,9 @@ describe('renderReport', () => {
     const warmed = syntheticSweep().map((c) => ({ ...c, counters: { ...c.counters, warmUpFlows: 65536 } }));
     assert.match(renderReport(warmed, kSyntheticMachine, {}).markdown, /\*\*Warm-up:\*\* before its first timed run, each kdp cell replayed 65\.5k flows untimed/);
     assert.doesNotMatch(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /Warm-up/);
+    const built = syntheticSweep().map((c, i) => ({ ...c, counters: { ...c.counters, fullBuilds: i === 0 ? 2 : 3 } }));
+    assert.match(renderReport(built, kSyntheticMachine, {}).markdown, /\*\*Full build:\*\* each kdp cell's "sync full" is the median of 2 to 3 builds of node 0's rules/);
+    assert.doesNotMatch(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /Full build:/);
   });
 
   it('is deterministic', () => {
