@@ -84,7 +84,11 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   // the other modes: 260 / 13.4 put cilium's median 14.8% above the shared scale (1.027);
   // 340 µs a Service and 15 µs a flow put it 0.1% from it (the grid searched: 13.4-16 µs x 260-420 µs,
   // test/compile/cilium/cost.test.ts the judge).
-  cost: { firstPacketUsPerService: 0, compileUsPerService: 340, flowUs: 15 },
+  // Again on the run of 2026-12-04 (77cf386), on a machine running every mode 1.1-1.8x slower and the
+  // policy and DNS cells of iptables and nftables (most of the cells the shared scale is a median of)
+  // the most: 15 µs a flow put cilium's median 11.7% below the scale (1.755); 13.5 µs puts it 4.6%
+  // below (with userspace's model updated to its faster scan), 13 µs and 300 µs a Service 1.5%.
+  cost: { firstPacketUsPerService: 0, compileUsPerService: 340, flowUs: 13.5 },
   lookup: 'hash',
   // A service map past bpf-lb-map-max (CiliumDataplane.warnings).
   warns: true,
