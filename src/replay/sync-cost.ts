@@ -154,8 +154,7 @@ function measureOneService(setup: ReplaySetup, dp: ServiceDataplane, clock: () =
     entries = u.entriesWritten;
   }
   if (times.length === kUpdateRepeats) {
-    times.sort((a, b) => a - b);
-    return { oneServiceMs: times[kUpdateRepeats >> 1], oneServiceEntriesWritten: entries };
+    return { oneServiceMs: median(times), oneServiceEntriesWritten: entries };
   }
   const t0 = clock();
   setup.mode.compile(steps[0].back, 0);
@@ -185,8 +184,7 @@ export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
       update(dp, cluster, changed);
     }
     if (times.length === kUpdateRepeats) {
-      times.sort((a, b) => a - b);
-      own = { oneEndpointMs: times[kUpdateRepeats >> 1], oneEndpointEntriesWritten: entries };
+      own = { oneEndpointMs: median(times), oneEndpointEntriesWritten: entries };
     } else {
       const t0 = clock();
       setup.mode.compile(next, node);

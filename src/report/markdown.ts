@@ -22,8 +22,7 @@ import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
 import type { CellResult, KernelMissing, MachineInfo } from './result.js';
 import { kDefaultCiliumConfig } from '../model/read-config.js';
 import { byMode, distinct, isKernel, kdpModeOf, measured } from './select.js';
-import { median } from './spread.js';
-import { spreadAsNs, spreadAsRate } from './spread.js';
+import { median, spreadAsNs, spreadAsRate } from './spread.js';
 import type { Verdict } from './targets.js';
 
 export interface ReportOptions {

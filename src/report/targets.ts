@@ -259,15 +259,18 @@ function buildVsKernel(all: readonly CellResult[]): TargetResult {
   // the plain sweep cell's of the same rules 1.77 s).
   const key = (c: CellResult) => `${c.services}|${c.endpointsPerService}|${c.seed}`;
   const builds = (mode: string) => {
-    const m = new Map<string, number[]>();
-    for (const c of all) if (c.mode === mode && c.sync.fullMs > 0) m.set(key(c), [...(m.get(key(c)) ?? []), c.sync.fullMs]);
+    const m = new Map<string, { services: number; ms: number[] }>();
+    for (const c of all) {
+      if (c.mode !== mode || !(c.sync.fullMs > 0)) continue;
+      const b = m.get(key(c)) ?? m.set(key(c), { services: c.services, ms: [] }).get(key(c))!;
+      b.ms.push(c.sync.fullMs);
+    }
     return m;
   };
-  const kdp = builds('iptables');
   const kernel = builds('kernel-iptables');
-  const pairs = [...kdp].flatMap(([k, ms]) => {
-    const kms = kernel.get(k);
-    return kms ? [{ services: Number(k.split('|')[0]), kdp: ms, kernel: kms }] : [];
+  const pairs = [...builds('iptables')].flatMap(([k, b]) => {
+    const kms = kernel.get(k)?.ms;
+    return kms ? [{ services: b.services, kdp: b.ms, kernel: kms }] : [];
   });
   type Pair = (typeof pairs)[number];
   const speedup = (p: Pair) => median(p.kernel) / median(p.kdp);

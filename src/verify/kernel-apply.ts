@@ -33,7 +33,6 @@ export interface KernelApply {
   readonly runs: number;
 }
 
-
 /**
  * A load or apply that takes this long is reported as not finishing, not waited for: at 10,000
  * Services iptables-nft-restore --noflush of the full payload ran past ten minutes here (the

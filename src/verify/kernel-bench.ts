@@ -73,7 +73,6 @@ export function firstAndLastUdpService(cluster: Cluster): { first: [number, numb
   return found.length === 0 ? undefined : { first: found[0], last: found[found.length - 1] };
 }
 
-
 export async function runKernelBaseline(options: KernelBaselineOptions): Promise<CellResult | { skipped: string }> {
   const missing = missingRequirements(options.mode);
   if (missing.length > 0) return { skipped: `the kernel baseline was not measured: missing ${missing.join('; ')}` };
