@@ -49,15 +49,17 @@ describe("Calico policy rendered as felix's chains", () => {
     assert.ok(r.ipset.includes('hash:ip,port') && r.ipset.includes(',tcp:9090'), "web's named port metrics is a (ip, port) set member");
   });
 
-  it("gives each policy rule felix's target for its action: Allow the accept mark, Deny DROP, Pass the pass mark, Log a non-terminal log", () => {
+  it("gives each policy rule felix's target for its action: Allow the accept mark, Deny DROP, Pass the pass mark, Log a non-terminal LOG", () => {
     // felix rules/policy.go: Allow sets the accept mark (0x10000 here) and RETURNs, Deny is DROP,
-    // Pass sets the pass mark (0x20000) and RETURNs to the next tier, Log logs and falls through
-    // to the policy's next rule (it neither drops nor marks).
+    // Pass sets the pass mark (0x20000) and RETURNs to the next tier, Log is the kernel's LOG
+    // target and falls through to the policy's next rule (it neither drops nor marks). NFLOG is
+    // felix's flow-log hook (FlowLogsEnabled), not the Log action.
     const expected: Record<string, RegExp> = {
       'cali:prod/allow-same-namespace ingress rule 0': / -j MARK --set-xmark 0x10000\/0x10000$/,
       'cali:deny-dev-to-db ingress rule 0': / -j DROP$/,
       'cali:pass-ops ingress rule 1': / -j MARK --set-xmark 0x20000\/0x20000$/,
-      'cali:pass-ops ingress rule 0': / -j N?F?LOG --/,
+      // felix's LogAction (iptables/actions.go) with its default LogPrefix (FelixConfiguration logPrefix).
+      'cali:pass-ops ingress rule 0': / -j LOG --log-prefix "calico-packet: " --log-level 5$/,
     };
     const lines = renderFelix(tables, cluster, 1).iptables.split('\n');
     for (const [comment, target] of Object.entries(expected)) {

@@ -338,7 +338,7 @@ export class PolicyTables {
         if (!this.#entityMatches(ruleSrc[r], proto, srcIp, srcPort)) continue;
         if (!this.#entityMatches(ruleDst[r], proto, dstIp, dstPort)) continue;
         const a = ruleAction[r];
-        if (a === ACT_LOG) continue; // felix logs (NFLOG) and goes on to the next rule
+        if (a === ACT_LOG) continue; // felix logs (the LOG target) and goes on to the next rule
         this.lastPolicy = p;
         this.lastRule = r - r0;
         this.lastSteps = steps;

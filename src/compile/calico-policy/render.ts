@@ -10,7 +10,8 @@
  *     policy's cali-po-/cali-pi- chain in order, RETURN once one set the accept mark; the
  *     end-of-tier DROP unless a rule passed; the namespace profile (kns.<ns>: allow); DROP.
  *   cali-pi-/cali-po-<policy>: each rule's matches, then set the accept mark and RETURN (Allow),
- *     DROP (Deny), set the pass mark and RETURN (Pass), or NFLOG (Log).
+ *     DROP (Deny), set the pass mark and RETURN (Pass), or LOG (Log: felix's LogAction,
+ *     `--log-prefix "calico-packet: " --log-level 5` with FelixConfiguration's default logPrefix).
  *
  * It is rendered from the same typed arrays the policy stage reads, so the text and the
  * pipeline cannot disagree. Felix's mark bits are its defaults for `IptablesMarkMask` 0xffff0000:
@@ -149,7 +150,7 @@ export function renderFelix(tables: PolicyTables, cluster: Cluster, node: number
           else if (action === 3) {
             add(`${head} -j MARK --set-xmark ${kPassMark}`);
             add(`-A ${name} -m mark --mark ${kPassMark} -j RETURN`);
-          } else add(`${head} -j NFLOG --nflog-group 1 --nflog-prefix "API0|${policy.source.slice(0, 40)}"`);
+          } else add(`${head} -j LOG --log-prefix "calico-packet: " --log-level 5`);
         }
       }
     }
