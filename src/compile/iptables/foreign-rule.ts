@@ -13,12 +13,13 @@ export type ForeignMatch =
   | { readonly k: 'tcpflags'; readonly mask: number; readonly comp: number; readonly neg: boolean }
   | { readonly k: 'addrtype'; readonly dir: 'src' | 'dst'; readonly types: readonly string[]; readonly neg: boolean; readonly limitIface: boolean }
   | { readonly k: 'mark'; readonly value: number; readonly mask: number; readonly neg: boolean }
-  | { readonly k: 'ctstate'; readonly mask: number; readonly neg: boolean }
-  | { readonly k: 'ctstatus'; readonly mask: number; readonly neg: boolean }
-  | { readonly k: 'ctaddr'; readonly which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'; readonly lo: number; readonly hi: number; readonly neg: boolean }
-  | { readonly k: 'ctport'; readonly which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'; readonly lo: number; readonly hi: number; readonly neg: boolean }
-  | { readonly k: 'ctproto'; readonly proto: number; readonly neg: boolean }
-  | { readonly k: 'ctdir'; readonly original: boolean }
+  /** Conntrack options: `mod` numbers the rule's `-m conntrack` (or `-m state`) each came with. */
+  | { readonly k: 'ctstate'; readonly mask: number; readonly neg: boolean; readonly mod: number }
+  | { readonly k: 'ctstatus'; readonly mask: number; readonly neg: boolean; readonly mod: number }
+  | { readonly k: 'ctaddr'; readonly which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'; readonly lo: number; readonly hi: number; readonly neg: boolean; readonly mod: number }
+  | { readonly k: 'ctport'; readonly which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'; readonly lo: number; readonly hi: number; readonly neg: boolean; readonly mod: number }
+  | { readonly k: 'ctproto'; readonly proto: number; readonly neg: boolean; readonly mod: number }
+  | { readonly k: 'ctdir'; readonly original: boolean; readonly mod: number }
   | { readonly k: 'set'; readonly name: string; readonly flags: readonly ('src' | 'dst')[]; readonly neg: boolean }
   /** What kdp cannot decide for a first packet: the text as written and why. */
   | { readonly k: 'opaque'; readonly text: string; readonly why: string };

@@ -182,7 +182,7 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
         const arity = kNoValue.has(tok) ? 0 : kTwoValues.has(tok) ? 2 : !known && (next === undefined || next === '!' || /^-[-a-zA-Z]/.test(next)) ? 0 : 1;
         const vals: string[] = [];
         for (let k = 0; k < arity; k++) vals.push(need(++i));
-        const m = moduleMatch(module, proto, tok, vals, n, bad);
+        const m = moduleMatch(module, moduleCount, proto, tok, vals, n, bad);
         const last = matches.at(-1);
         // One opaque match per module instance: its options are one thing kdp does not know.
         if (m?.k === 'opaque' && last?.k === 'opaque' && opaqueModule === moduleCount) matches[matches.length - 1] = { ...last, text: `${last.text} ${m.text.replace(/^-m \S+ /, '')}` };
@@ -203,8 +203,11 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
   return spec;
 }
 
-/** One `--option` of module `module` as a match, or undefined for an option that only qualifies another (or none). */
-function moduleMatch(module: string, proto: number, opt: string, v: readonly string[], neg: boolean, bad: (m: string) => never): ForeignMatch | undefined {
+/**
+ * One `--option` of module `module` (the rule's `instance`th `-m`) as a match, or undefined for an
+ * option that only qualifies another (or none).
+ */
+function moduleMatch(module: string, instance: number, proto: number, opt: string, v: readonly string[], neg: boolean, bad: (m: string) => never): ForeignMatch | undefined {
   const opaque = (why: string): ForeignMatch => ({ k: 'opaque', text: `-m ${module} ${neg ? '! ' : ''}${opt}${v.length ? ` ${v.join(' ')}` : ''}`, why });
   const portsOf = (t: string): number[] => {
     const out: number[] = [];
@@ -256,7 +259,7 @@ function moduleMatch(module: string, proto: number, opt: string, v: readonly str
           if (bit < 0) bad(`unknown conntrack state "${s}"`);
           mask |= 1 << bit;
         }
-        return { k: 'ctstate', mask, neg };
+        return { k: 'ctstate', mask, neg, mod: instance };
       }
       if (opt === '--ctstatus') {
         let mask = 0;
@@ -265,7 +268,7 @@ function moduleMatch(module: string, proto: number, opt: string, v: readonly str
           if (bit === undefined) bad(`unknown conntrack status "${s}"`);
           mask |= bit as number;
         }
-        return { k: 'ctstatus', mask, neg };
+        return { k: 'ctstatus', mask, neg, mod: instance };
       }
       const addr = /^--ct(orig|repl)(src|dst)$/.exec(opt);
       if (addr) {
@@ -274,19 +277,19 @@ function moduleMatch(module: string, proto: number, opt: string, v: readonly str
         if (!c) bad(`invalid address ${JSON.stringify(t)}`);
         const mask = prefixToMask((c as { prefix: number }).prefix);
         const base = ((c as { base: number }).base & mask) >>> 0;
-        return { k: 'ctaddr', which: `${addr[1]}${addr[2]}` as 'origsrc', lo: base, hi: (base | ~mask) >>> 0, neg };
+        return { k: 'ctaddr', which: `${addr[1]}${addr[2]}` as 'origsrc', lo: base, hi: (base | ~mask) >>> 0, neg, mod: instance };
       }
       const port = /^--ct(orig|repl)(src|dst)port$/.exec(opt);
       if (port) {
         const r = portRange(v[0]);
         if (!r) bad(`invalid port ${JSON.stringify(v[0])}`);
-        return { k: 'ctport', which: `${port[1]}${port[2]}` as 'origsrc', lo: (r as number[])[0], hi: (r as number[])[1], neg };
+        return { k: 'ctport', which: `${port[1]}${port[2]}` as 'origsrc', lo: (r as number[])[0], hi: (r as number[])[1], neg, mod: instance };
       }
       if (opt === '--ctproto') {
         const p = /^\d+$/.test(v[0]) ? Number(v[0]) : kProtoNumbers[v[0].toLowerCase()];
-        return p === undefined ? opaque(`protocol ${v[0]} is not one kdp knows`) : { k: 'ctproto', proto: p, neg };
+        return p === undefined ? opaque(`protocol ${v[0]} is not one kdp knows`) : { k: 'ctproto', proto: p, neg, mod: instance };
       }
-      if (opt === '--ctdir') return { k: 'ctdir', original: v[0] === 'ORIGINAL' };
+      if (opt === '--ctdir') return { k: 'ctdir', original: v[0] === 'ORIGINAL', mod: instance };
       return opaque('a conntrack option kdp does not evaluate (expectations, timeouts, labels)');
     }
     case 'set':
@@ -413,11 +416,12 @@ const inRanges = (ranges: readonly number[], v: number): boolean => {
  * What a conntrack option other than --ctstate says of a packet without an entry (untracked):
  * xt_conntrack's conntrack_mt tests --ctstate first, then `if (ct == NULL) return
  * info->match_flags & XT_CONNTRACK_STATE;`, so the other options are never looked at: the match
- * holds exactly when it has a --ctstate (which its own case judges). kdp keeps a rule's conntrack
- * options as one list, which is the kernel's reading when the rule has one `-m conntrack`.
+ * holds exactly when its own `-m conntrack` has a --ctstate (which that option's case judges). A
+ * rule may load the module twice (`-m conntrack --ctstate UNTRACKED -m conntrack --ctproto udp`):
+ * each instance is its own match, so only the --ctstate of the option's instance counts.
  */
-function withoutEntry(ms: readonly ForeignMatch[]): boolean {
-  return ms.some((x) => x.k === 'ctstate');
+function withoutEntry(ms: readonly ForeignMatch[], mod: number): boolean {
+  return ms.some((x) => x.k === 'ctstate' && x.mod === mod);
 }
 
 /**
@@ -479,10 +483,10 @@ export function foreignMatches(rule: ForeignRule, p: ForeignPacket): number {
         r = ((p.ct & m.mask) !== 0) !== m.neg;
         break;
       case 'ctstatus':
-        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms) : m.neg; // a first packet has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED
+        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms, m.mod) : m.neg; // a first packet has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED
         break;
       case 'ctaddr': case 'ctport': {
-        if (p.ct & CT_UNTRACKED) { r = withoutEntry(ms); break; }
+        if (p.ct & CT_UNTRACKED) { r = withoutEntry(ms, m.mod); break; }
         // Original tuple: the packet as it arrived; reply tuple: from the (DNATed) destination back to the source.
         const dnat = (p.ct & CT_DNAT) !== 0;
         const v = m.k === 'ctaddr'
@@ -492,10 +496,10 @@ export function foreignMatches(rule: ForeignRule, p: ForeignPacket): number {
         break;
       }
       case 'ctproto':
-        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms) : (m.proto === p.proto) !== m.neg;
+        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms, m.mod) : (m.proto === p.proto) !== m.neg;
         break;
       case 'ctdir':
-        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms) : m.original; // a first packet goes in the original direction
+        r = (p.ct & CT_UNTRACKED) !== 0 ? withoutEntry(ms, m.mod) : m.original; // a first packet goes in the original direction
         break;
       case 'set': {
         const set = p.sets.get(m.name);
