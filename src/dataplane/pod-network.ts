@@ -71,8 +71,25 @@ export interface PodNetworkPlan {
   readonly nodes: readonly NodeNetwork[];
   /** Any of a node's own addresses to that node's index. */
   readonly nodeOfAddress: ReadonlyMap<number, number>;
-  /** The node owning a pod address (by its blocks), or -1. */
+  /** The node holding a pod address (by its blocks, or a borrowed address's /32), or -1. */
   podNode(ip: number): number;
+}
+
+/**
+ * Calico's borrowed addresses: pods whose address lies in a block another node claimed (IPAM lends
+ * one when a node's own blocks are full and strictAffinity is off). felix's route resolver gives
+ * each such allocation a /32 route to the node that holds it (L3RouteResolver.routesFromBlock,
+ * the block's NonAffineAllocations), which wins over the block's own route by its longer prefix,
+ * on the block's owner too; BIRD exports the same /32 where BGP carries the routes.
+ */
+function borrowedAddresses(cluster: Cluster, blocks: readonly Cidr[][]): Map<number, number> {
+  const borrowed = new Map<number, number>();
+  if (!cluster.network.cni.startsWith('calico')) return borrowed;
+  for (const pod of cluster.pods) {
+    if (pod.hostNetwork || pod.node < 0 || blocks[pod.node].some((c) => cidrContains(c, pod.ip))) continue;
+    if (blocks.some((list, node) => node !== pod.node && list.some((c) => cidrContains(c, pod.ip)))) borrowed.set(pod.ip >>> 0, pod.node);
+  }
+  return borrowed;
 }
 
 /** Blocks owned by each node: its pod CIDRs, plus (Calico) the blocks its Pod objects sit in. */
@@ -92,6 +109,7 @@ function nodeBlocks(cluster: Cluster): Cidr[][] {
 export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
   const { cni, mtu } = cluster.network;
   const blocks = nodeBlocks(cluster);
+  const borrowed = borrowedAddresses(cluster, blocks);
   const calico = cni.startsWith('calico');
   const tunnel = cni === 'calico-vxlan' || cni === 'calico-ipip' || cni === 'flannel-vxlan';
   const info = cluster.nodes.map((n, i) => {
@@ -118,6 +136,13 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
     const a = cluster.nodes[i].subnet;
     return a !== undefined && cidrContains(a, info[j].primaryIp);
   };
+  // How node i reaches node j's pods: the next hop is the remote tunnel's address for VXLAN
+  // (ARP/FDB resolve it to the node's VTEP), and the remote node's underlay address for IPIP and
+  // plain routing.
+  const toward = (i: number, j: number): { kind: number; gateway: number } => {
+    const kind = crossSubnet && sameSubnet(i, j) ? RK_UNDERLAY : remoteKind;
+    return { kind, gateway: kind === RK_VXLAN || kind === RK_FLANNEL ? info[j].tunnelIp : info[j].primaryIp };
+  };
   const nodes: NodeNetwork[] = cluster.nodes.map((n, i) => {
     const routes: RouteSpec[] = [{ cidr: { base: 0, prefix: 0 }, kind: RK_UNDERLAY }];
     const own = [...n.internalIPs, ...n.externalIPs, info[i].tunnelIp, info[i].bridgeIp].filter((ip) => ip !== 0);
@@ -128,12 +153,9 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
     cluster.nodes.forEach((m, j) => {
       if (j === i) return;
       for (const ip of [...m.internalIPs, ...m.externalIPs]) routes.push({ cidr: { base: ip, prefix: 32 }, kind: RK_UNDERLAY, node: j, gateway: ip });
-      // The next hop is the remote tunnel's address for VXLAN (ARP/FDB resolve it to the node's
-      // VTEP), and the remote node's underlay address for IPIP and plain routing.
-      const kind = crossSubnet && sameSubnet(i, j) ? RK_UNDERLAY : remoteKind;
-      const gateway = kind === RK_VXLAN || kind === RK_FLANNEL ? info[j].tunnelIp : info[j].primaryIp;
-      for (const b of blocks[j]) routes.push({ cidr: b, kind, node: j, gateway });
+      for (const b of blocks[j]) routes.push({ cidr: b, ...toward(i, j), node: j });
     });
+    for (const [ip, j] of borrowed) routes.push({ cidr: { base: ip, prefix: 32 }, ...(j === i ? { kind: RK_VETH } : toward(i, j)), node: j });
     return {
       index: i,
       name: n.name,
@@ -156,6 +178,8 @@ export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
     nodes,
     nodeOfAddress,
     podNode(ip: number): number {
+      const lent = borrowed.get(ip >>> 0);
+      if (lent !== undefined) return lent;
       for (const b of blockOwner) if (cidrContains(b.cidr, ip)) return b.node;
       return -1;
     },

@@ -12,6 +12,7 @@ import { tracePacket, type TraceResult } from '../../src/dataplane/trace.js';
 import type { CapturedFrame } from '../../src/dataplane/trace-recorder.js';
 import type { Cni } from '../../src/model/types.js';
 import { ipv4ChecksumOk } from '../../src/net/ipv4-header.js';
+import { parseIp } from '../../src/net/ipv4.js';
 import { l4ChecksumOk } from '../../src/net/l4.js';
 import { PacketBatch } from '../../src/net/batch.js';
 import { twoNodes } from '../helpers/two-nodes.js';
@@ -258,5 +259,41 @@ describe('Calico IPAM blocks outside the nodes\' podCIDRs', () => {
       assert.equal(r.hops.at(-1)!.dst, dst);
     }
     assert.equal(run('10.244.200.5:40000', '10.244.200.9:8080').hops.some((h) => h.outer !== null), false, 'within node-1: not encapsulated');
+  });
+
+  // A borrowed address: node-2's pod `d` got 10.244.200.20 from node-1's block (IPAM lends one when
+  // strictAffinity is off). Oracle: felix's L3RouteResolver.routesFromBlock gives every allocation
+  // of a block whose host is not the block's a /32 route to that host, and the longest prefix wins,
+  // on the block's owner too; the pod's own node reaches it through its veth.
+  it('a pod holding an address borrowed from another node\'s block is reached through its own node', async () => {
+    const { clusterOf, node, proxyConfig } = await import('../helpers/cluster.js');
+    const pod = (name: string, nodeName: string, ip: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'default', name }, spec: { nodeName }, status: { podIP: ip } });
+    const compiled = new CompiledCluster(
+      clusterOf(
+        proxyConfig({ clusterCIDR: '10.244.0.0/16' }),
+        { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'pool' }, spec: { cidr: '10.244.0.0/16', vxlanMode: 'Always', blockSize: 26 } },
+        node('node-1', '10.244.1.0/24', '192.168.0.11'),
+        node('node-2', '10.244.2.0/24', '192.168.0.12'),
+        pod('a', 'node-1', '10.244.200.5'),
+        pod('c', 'node-2', '10.244.201.7'),
+        pod('d', 'node-2', '10.244.200.20'), // in node-1's block 10.244.200.0/26
+      ),
+      'iptables',
+    );
+    const run = (src: string, dst: string) => tracePacket(new PipelineContext(compiled), resolveProbe(compiled.cluster, compiled.plan, { src, dst }), {}).result;
+    assert.equal(compiled.plan.podNode(parseIp('10.244.200.20')), 1, 'the address is node-2\'s, not its block\'s owner\'s');
+    assert.equal(compiled.plan.podNode(parseIp('10.244.200.21')), 0, 'the rest of the block stays node-1\'s');
+    for (const [src, dst, via] of [
+      ['10.244.200.5:40000', '10.244.200.20:8080', '192.168.0.12'], // from the block's owner
+      ['10.244.200.20:40000', '10.244.200.5:8080', '192.168.0.11'], // back
+    ]) {
+      const r = run(src, dst);
+      assert.equal(r.verdict, 'delivered', `${src} -> ${dst}`);
+      assert.ok(r.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === via), `${src} -> ${dst} crosses to ${via}: ${JSON.stringify(r.hops.map((h) => h.outer))}`);
+      assert.equal(r.hops.at(-1)!.dst, dst);
+    }
+    const local = run('10.244.201.7:40000', '10.244.200.20:8080');
+    assert.equal(local.verdict, 'delivered');
+    assert.equal(local.hops.some((h) => h.outer !== null), false, 'within node-2: through the veth, not encapsulated');
   });
 });
