@@ -177,8 +177,8 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   masq.push({ matches: [], action: { k: 'mark-xor', mask: masqMark } });
   masq.push({ matches: [], action: { k: 'masquerade' } });
 
-  const clusterIps: number[] = [];
-  b.set({ name: kSetClusterIps, comment: 'Active ClusterIPs', timeout: 0, size: 0, elements: clusterIps });
+  const clusterIps: ClusterIps = { ips: [], seen: new Set() };
+  b.set({ name: kSetClusterIps, comment: 'Active ClusterIPs', timeout: 0, size: 0, elements: clusterIps.ips });
   const cipCheck = b.chain(kChainClusterIpsCheck);
   cipCheck.push({ matches: [{ k: 'addr-set', field: 'daddr', set: kSetClusterIps }], action: { k: 'reject' }, comment: 'Reject traffic to invalid ports of ClusterIPs' });
   if (cluster.serviceCIDRs.length > 0) {
@@ -229,7 +229,7 @@ export function buildServicePortObjects(cluster: Cluster, node: number, port: Se
   const ifname = cluster.proxy.detectLocalMode === 'InterfaceNamePrefix' ? `${kInterfacePrefix}*` : kBridgeInterface;
   const nodeIP = cluster.nodes[node]?.internalIPs[0] ?? -1;
   const m: Maps = { noEpSvc: [], noEpNp: [], fwIps: [], svcIps: [], svcNps: [] };
-  writeServicePort(b, cluster, port, node, det, ifname, nodeIP, [], m, names);
+  writeServicePort(b, cluster, port, node, det, ifname, nodeIP, { ips: [], seen: new Set() }, m, names);
   const chains = new Map<string, readonly Rule[]>();
   for (const [name, c] of b.chains) chains.set(name, c.rules);
   const elements = new Map<string, readonly MapElement[]>([
@@ -250,6 +250,13 @@ interface Maps {
   svcNps: MapElement[];
 }
 
+/** The cluster-ips set's elements in the order ports add them, each once (kube-proxy's activeClusterIPs). */
+interface ClusterIps {
+  readonly ips: number[];
+  /** The same addresses, to test membership in O(1): a list scan made the build quadratic in Services. */
+  readonly seen: Set<number>;
+}
+
 function writeServicePort(
   b: Builder,
   cluster: Cluster,
@@ -258,7 +265,7 @@ function writeServicePort(
   det: LocalDetector,
   ifname: string,
   nodeIP: number,
-  clusterIps: number[],
+  clusterIps: ClusterIps,
   m: Maps,
   names: PortNames,
 ): void {
@@ -308,7 +315,10 @@ function writeServicePort(
   const el = (ip: number, p: number, verdict: Verdict, comment?: string): MapElement =>
     comment === undefined ? { ip, proto, port: p, verdict } : { ip, proto, port: p, comment, verdict };
 
-  if (!clusterIps.includes(clusterIP)) clusterIps.push(clusterIP);
+  if (!clusterIps.seen.has(clusterIP)) {
+    clusterIps.seen.add(clusterIP);
+    clusterIps.ips.push(clusterIP);
+  }
   if (hasInternalEndpoints) m.svcIps.push(el(clusterIP, port.port, goto_(internalTrafficChain)));
   else m.noEpSvc.push(el(clusterIP, port.port, internalFilter, nameString));
 
