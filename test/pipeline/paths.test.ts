@@ -232,32 +232,38 @@ describe('Calico IPAM blocks outside the nodes\' podCIDRs', () => {
   // Calico IPAM hands out addresses from the IPPool in blocks (blockSize, default /26) affine to
   // the node that claimed them, whatever the Node's spec.podCIDR; each node routes its own blocks
   // to its workloads and the others' blocks to their nodes (felix's route resolver, VXLAN here).
-  it('a pod whose address lies in a block its node claimed is reached through that node', async () => {
+  // Two nodes of a /26-block VXLAN pool, with pods [name, node, address]; `run` traces src -> dst.
+  const withPods = async (...pods: readonly (readonly [string, string, string])[]) => {
     const { clusterOf, node, proxyConfig } = await import('../helpers/cluster.js');
-    const pod = (name: string, nodeName: string, ip: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'default', name }, spec: { nodeName }, status: { podIP: ip } });
     const compiled = new CompiledCluster(
       clusterOf(
         proxyConfig({ clusterCIDR: '10.244.0.0/16' }),
         { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'pool' }, spec: { cidr: '10.244.0.0/16', vxlanMode: 'Always', blockSize: 26 } },
         node('node-1', '10.244.1.0/24', '192.168.0.11'),
         node('node-2', '10.244.2.0/24', '192.168.0.12'),
-        pod('a', 'node-1', '10.244.200.5'),
-        pod('b', 'node-1', '10.244.200.9'), // the same block: node-1's already
-        pod('c', 'node-2', '10.244.201.7'),
+        ...pods.map(([name, nodeName, ip]) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'default', name }, spec: { nodeName }, status: { podIP: ip } })),
       ),
       'iptables',
     );
     const run = (src: string, dst: string) => tracePacket(new PipelineContext(compiled), resolveProbe(compiled.cluster, compiled.plan, { src, dst }), {}).result;
-    for (const [src, dst, owner] of [
-      ['10.244.201.7:40000', '10.244.200.5:8080', '192.168.0.11'],
-      ['10.244.201.7:40000', '10.244.200.9:8080', '192.168.0.11'],
-      ['10.244.200.5:40000', '10.244.201.7:8080', '192.168.0.12'],
-    ]) {
-      const r = run(src, dst);
-      assert.equal(r.verdict, 'delivered', `${src} -> ${dst}`);
-      assert.ok(r.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === owner), `${src} -> ${dst} crosses to ${owner}`);
-      assert.equal(r.hops.at(-1)!.dst, dst);
-    }
+    return { compiled, run };
+  };
+  const crosses = (run: (src: string, dst: string) => TraceResult, src: string, dst: string, via: string): void => {
+    const r = run(src, dst);
+    assert.equal(r.verdict, 'delivered', `${src} -> ${dst}`);
+    assert.ok(r.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === via), `${src} -> ${dst} crosses to ${via}`);
+    assert.equal(r.hops.at(-1)!.dst, dst);
+  };
+
+  it('a pod whose address lies in a block its node claimed is reached through that node', async () => {
+    const { run } = await withPods(
+      ['a', 'node-1', '10.244.200.5'],
+      ['b', 'node-1', '10.244.200.9'], // the same block: node-1's already
+      ['c', 'node-2', '10.244.201.7'],
+    );
+    crosses(run, '10.244.201.7:40000', '10.244.200.5:8080', '192.168.0.11');
+    crosses(run, '10.244.201.7:40000', '10.244.200.9:8080', '192.168.0.11');
+    crosses(run, '10.244.200.5:40000', '10.244.201.7:8080', '192.168.0.12');
     assert.equal(run('10.244.200.5:40000', '10.244.200.9:8080').hops.some((h) => h.outer !== null), false, 'within node-1: not encapsulated');
   });
 
@@ -266,32 +272,15 @@ describe('Calico IPAM blocks outside the nodes\' podCIDRs', () => {
   // of a block whose host is not the block's a /32 route to that host, and the longest prefix wins,
   // on the block's owner too; the pod's own node reaches it through its veth.
   it('a pod holding an address borrowed from another node\'s block is reached through its own node', async () => {
-    const { clusterOf, node, proxyConfig } = await import('../helpers/cluster.js');
-    const pod = (name: string, nodeName: string, ip: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'default', name }, spec: { nodeName }, status: { podIP: ip } });
-    const compiled = new CompiledCluster(
-      clusterOf(
-        proxyConfig({ clusterCIDR: '10.244.0.0/16' }),
-        { apiVersion: 'crd.projectcalico.org/v1', kind: 'IPPool', metadata: { name: 'pool' }, spec: { cidr: '10.244.0.0/16', vxlanMode: 'Always', blockSize: 26 } },
-        node('node-1', '10.244.1.0/24', '192.168.0.11'),
-        node('node-2', '10.244.2.0/24', '192.168.0.12'),
-        pod('a', 'node-1', '10.244.200.5'),
-        pod('c', 'node-2', '10.244.201.7'),
-        pod('d', 'node-2', '10.244.200.20'), // in node-1's block 10.244.200.0/26
-      ),
-      'iptables',
+    const { compiled, run } = await withPods(
+      ['a', 'node-1', '10.244.200.5'],
+      ['c', 'node-2', '10.244.201.7'],
+      ['d', 'node-2', '10.244.200.20'], // in node-1's block 10.244.200.0/26
     );
-    const run = (src: string, dst: string) => tracePacket(new PipelineContext(compiled), resolveProbe(compiled.cluster, compiled.plan, { src, dst }), {}).result;
     assert.equal(compiled.plan.podNode(parseIp('10.244.200.20')), 1, 'the address is node-2\'s, not its block\'s owner\'s');
     assert.equal(compiled.plan.podNode(parseIp('10.244.200.21')), 0, 'the rest of the block stays node-1\'s');
-    for (const [src, dst, via] of [
-      ['10.244.200.5:40000', '10.244.200.20:8080', '192.168.0.12'], // from the block's owner
-      ['10.244.200.20:40000', '10.244.200.5:8080', '192.168.0.11'], // back
-    ]) {
-      const r = run(src, dst);
-      assert.equal(r.verdict, 'delivered', `${src} -> ${dst}`);
-      assert.ok(r.hops.some((h) => h.outer?.encap === 'vxlan' && h.outer.dst === via), `${src} -> ${dst} crosses to ${via}: ${JSON.stringify(r.hops.map((h) => h.outer))}`);
-      assert.equal(r.hops.at(-1)!.dst, dst);
-    }
+    crosses(run, '10.244.200.5:40000', '10.244.200.20:8080', '192.168.0.12'); // from the block's owner
+    crosses(run, '10.244.200.20:40000', '10.244.200.5:8080', '192.168.0.11'); // back
     const local = run('10.244.201.7:40000', '10.244.200.20:8080');
     assert.equal(local.verdict, 'delivered');
     assert.equal(local.hops.some((h) => h.outer !== null), false, 'within node-2: through the veth, not encapsulated');
