@@ -76,40 +76,36 @@ export interface PodNetworkPlan {
 }
 
 /**
- * Calico's borrowed addresses: pods whose address lies in a block another node claimed (IPAM lends
- * one when a node's own blocks are full and strictAffinity is off). felix's route resolver gives
- * each such allocation a /32 route to the node that holds it (L3RouteResolver.routesFromBlock,
- * the block's NonAffineAllocations), which wins over the block's own route by its longer prefix,
- * on the block's owner too; BIRD exports the same /32 where BGP carries the routes.
+ * Blocks owned by each node: its pod CIDRs, plus (Calico) the blocks its Pod objects sit in, the
+ * first pod of a block claiming it for its node; and Calico's borrowed addresses, pod address ->
+ * node: pods whose address lies in a block another node holds (IPAM lends one when a node's own
+ * blocks are full and strictAffinity is off). felix's route resolver gives each such allocation a
+ * /32 route to the node that holds it (L3RouteResolver.routesFromBlock, the block's
+ * NonAffineAllocations), which wins over the block's own route by its longer prefix, on the block's
+ * owner too; BIRD exports the same /32 where BGP carries the routes.
  */
-function borrowedAddresses(cluster: Cluster, blocks: readonly Cidr[][]): Map<number, number> {
+function ipamBlocks(cluster: Cluster): { blocks: Cidr[][]; borrowed: Map<number, number> } {
+  const blocks = cluster.nodes.map((n) => [...n.podCIDRs]);
   const borrowed = new Map<number, number>();
-  if (!cluster.network.cni.startsWith('calico')) return borrowed;
+  if (!cluster.network.cni.startsWith('calico')) return { blocks, borrowed };
+  const pool = cluster.network.ipPools[0];
   for (const pod of cluster.pods) {
     if (pod.hostNetwork || pod.node < 0 || blocks[pod.node].some((c) => cidrContains(c, pod.ip))) continue;
+    if (pool) {
+      const block = { base: (pod.ip & prefixMask(pool.blockSize)) >>> 0, prefix: pool.blockSize };
+      if (!blocks.some((list) => list.some((c) => c.base === block.base && c.prefix === block.prefix))) {
+        blocks[pod.node].push(block);
+        continue;
+      }
+    }
     if (blocks.some((list, node) => node !== pod.node && list.some((c) => cidrContains(c, pod.ip)))) borrowed.set(pod.ip >>> 0, pod.node);
   }
-  return borrowed;
-}
-
-/** Blocks owned by each node: its pod CIDRs, plus (Calico) the blocks its Pod objects sit in. */
-function nodeBlocks(cluster: Cluster): Cidr[][] {
-  const blocks = cluster.nodes.map((n) => [...n.podCIDRs]);
-  const pool = cluster.network.ipPools[0];
-  if (cluster.network.cni.startsWith('calico') && pool) {
-    for (const pod of cluster.pods) {
-      if (pod.hostNetwork || pod.node < 0 || blocks[pod.node].some((c) => cidrContains(c, pod.ip))) continue;
-      const block = { base: (pod.ip & prefixMask(pool.blockSize)) >>> 0, prefix: pool.blockSize };
-      if (!blocks.some((list) => list.some((c) => c.base === block.base && c.prefix === block.prefix))) blocks[pod.node].push(block);
-    }
-  }
-  return blocks;
+  return { blocks, borrowed };
 }
 
 export function buildPodNetwork(cluster: Cluster): PodNetworkPlan {
   const { cni, mtu } = cluster.network;
-  const blocks = nodeBlocks(cluster);
-  const borrowed = borrowedAddresses(cluster, blocks);
+  const { blocks, borrowed } = ipamBlocks(cluster);
   const calico = cni.startsWith('calico');
   const tunnel = cni === 'calico-vxlan' || cni === 'calico-ipip' || cni === 'flannel-vxlan';
   const info = cluster.nodes.map((n, i) => {

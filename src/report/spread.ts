@@ -1,8 +1,8 @@
 /**
  * A cell's repeats as a median and its spread, and error bars from a `Spread`. result.ts does not
  * say which unit a spread is in (the time per item or the rate), so it is recognised by its median:
- * the one that matches the cell's ns figure or its rate figure. Time and rate are inverse, so either converts into the other; a spread
- * whose median matches neither is not drawn rather than drawn wrong.
+ * the one that matches the cell's ns figure or its rate figure. Time and rate are inverse, so either
+ * converts into the other; a spread whose median matches neither is not drawn rather than drawn wrong.
  */
 import type { Spread } from './result.js';
 

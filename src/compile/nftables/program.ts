@@ -528,13 +528,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   }
   const fixedIndex = new Map<string, number>();
   for (let i = 0; i < fixedChains; i++) fixedIndex.set(chainSlots[i], i);
-  const chainSlot = (name: string): number => {
-    const f = fixedIndex.get(name);
-    if (f !== undefined) return f;
-    const r = roomIndex.get(name);
-    if (r === undefined) throw new InvalidArgumentError(`the ruleset refers to chain "${name}", which it does not define`);
-    return fixedChains + r;
-  };
+  const chainSlot = (name: string): number => fixedIndex.get(name) ?? fixedChains + need(roomIndex, name, 'chain');
   const setIndex = new Map<string, number>();
   for (let i = 0; i < liveSetSlots; i++) setIndex.set(setSlots[i], i);
 
