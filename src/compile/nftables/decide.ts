@@ -1,17 +1,31 @@
 /**
  * The nftables decide() hot path, specialised once per program by createDecide(): decide-only,
- * allocation-free, the whole hook sequence of a first packet in one function whose packet state
- * is locals. dataplane.ts keeps the flag-driven walker it is checked against
+ * allocation-free. dataplane.ts keeps the flag-driven walker it is checked against
  * (test/compile/nftables/walker-equivalence.test.ts) and that explain() uses.
  *
- * What it drops from the walker, and why it costs: every rule used to go through `this.*` fields
- * (the packet, the mark, the work count), a `tracing` test at each rule, numgen and map lookup,
- * and a chain of `if (op === …)` per match; here the packet lives in registers, match and action
- * ops go through `switch`es V8 compiles to jump tables, and jumps use a preallocated Int32Array
- * stack of (next rule, chain end) code offsets. The walk, its order and its `work` count are the
- * walker's exactly.
- * The verdict maps are one hash probe of (daddr, l4proto << 16 | dport), as nft_set_hash looks
- * up the concatenated key (PairTable.find).
+ * Two parts, one walk. kube-proxy's fixed chains (every hook's base chains and the helpers they
+ * jump to: firewall-check, services, service-endpoints-check, cluster-ips-check, masquerading)
+ * are written into decide()'s own source, rule by rule, their constants in the code and their
+ * jumps inlined, so 15 of the 19 rules a ClusterIP packet meets cost a compare or two each. The
+ * interpreter's step (a dispatch on the rule's op and on each match's from one branch site for
+ * every rule, and the loads of its words) was ~19 ns. The chains a verdict map or numgen reaches
+ * (a Service port's and its endpoints': up to hundreds of thousands, rewritten in place by an
+ * endpoint change, update.ts) are walked by walkChain(), the interpreter over the program's own
+ * arrays, which decide() calls with the packet's state in a small Int32Array. The fixed chains
+ * are never rewritten after the compile (update.ts and update-services.ts write a port's room
+ * only), so their code can be copied into source; a program without room (a parsed dump) has no
+ * fixed part and is walked whole by walkChain().
+ * The walk, its order and its `work` count are the walker's exactly. The verdict maps are one
+ * hash probe of (daddr, l4proto << 16 | dport), as nft_set_hash looks up the concatenated key
+ * (PairTable.find).
+ *
+ * Cost: ~283 ns per ClusterIP first packet at 100 Services (548 ns interpreted), ~920 ns at 30k
+ * (1,443), where IPVS takes ~142 and ~320-510 (`SERVICES=100 MODES=ipvs,nftables TIME=1500 node
+ * dist/bench/compile/lookup.bench.js`, and SERVICES=30000; before and after in one session,
+ * 2026-12-04). In the sweep's service-nat stage, 300,000 flows a cell (kdp bench --services
+ * 10,1000,10000,30000 --modes ipvs,nftables --workers 1 --flows 300000): 1.65x, 2.2x, 1.97x and
+ * 1.91x IPVS's, from 3.52x, 2.9x, 2.32x and 2.62x in the benchmark of record. What is left is
+ * walkChain()'s Service and endpoint chains and the four map and set probes, cache misses at 30k.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
@@ -44,214 +58,408 @@ export function isLocalAddress(local: Uint32Array, ip: number): boolean {
   return false;
 }
 
+// The packet's state as decide() hands it to walkChain() and takes it back (an Int32Array: the
+// addresses and the mark as their int32 bits).
+const S_SADDR = 0;
+const S_DADDR = 1;
+const S_DPORT = 2;
+const S_PROTO = 3;
+const S_FROM_POD = 4;
+const S_RAND = 5;
+const S_MARK = 6;
+const S_WORK = 7;
+const S_DNATTED = 8;
+const S_ENDPOINT = 9;
+const S_SERVICE_PORT = 10;
+const S_MASQ = 11;
+const kStateWords = 12;
+
+// What walkChain()'s chain ended in: it returned to its caller, or the base chain ends (accept,
+// a NAT statement), or the packet is dropped or rejected.
+const W_RETURN = 0;
+const W_STOP = 1;
+const W_DROP = 2;
+const W_REJECT = 3;
+
 /**
  * Builds decide() for one program.
  * `affinity` is the dataplane's own dynamic-set state, shared with the reference walker.
  */
 export function createDecide(p: NftProgram, local: Uint32Array, affinity: ExpiringTable): (pkt: FirstPacket, out: NatDecision) => void {
+  const S = new Int32Array(kStateWords);
+  const walkChain = chainWalker(p, local, affinity, S);
+  const source = decideSource(p);
+  const factory = new Function('K', 'CR', 'S', 'maps', 'sets', 'affinity', 'local', 'setTimeout', 'walkChain', 'isLocalAddress', source) as (...deps: unknown[]) => (pkt: FirstPacket, out: NatDecision) => void;
+  return factory(p.code, p.chainRows, S, p.maps, p.sets, affinity, local, p.setTimeout, walkChain, isLocalAddress);
+}
+
+/**
+ * The interpreter for the chains decide() does not inline: walks the chain at row `row`
+ * (chain index * kChainStride) entered at jump depth `depth`, over the state in S, and says how
+ * it ended (W_*). Jumps go over a preallocated Int32Array stack of (next rule, chain end) code
+ * offsets, as nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
+ * Cost: ~19 ns a rule in cache (a ClusterIP packet's Service and endpoint chains: 4 rules).
+ */
+function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array): (row: number, depth: number, now: number) => number {
   const K = p.code;
   const C = p.cidrs;
   const maps = p.maps;
   const sets = p.sets;
   const setTimeout = p.setTimeout;
-  // The program's own arrays, never a derived copy: a copy would go stale if a sync ever updated
-  // the program in place (update.ts writes code and chainRows).
+  // The program's own arrays, never a derived copy: update.ts rewrites code and chainRows in place.
   const CR = p.chainRows;
-  const hookChains = p.hookChains;
-  // The jump stack: where to go on in the caller (its next rule and its end), as nft_do_chain keeps it.
   const stackPc = new Int32Array(kMaxDepth);
   const stackEnd = new Int32Array(kMaxDepth);
-
-  // Cost: ~290 ns per ClusterIP first packet at 100 Services with the tables in cache (~380 ns after
-  // the caches were flushed), ~1.2-1.5 µs at 30k, 19.4 rules and lookups a decision, where IPVS takes
-  // ~60 ns and ~180 ns (1.3 probes). At 100 Services the time is the walk itself (15 of the 19 steps
-  // are kube-proxy's fixed chains, four of them hash lookups: firewall-ips, service-ips,
-  // no-endpoint-services, cluster-ips); at 30k it is cache misses: the Service and endpoint chains
-  // (a chain row and one or two code lines each since code holds a chain's rules together; they were
-  // ~1.7-1.8 µs with separate rule, match and target arrays) and the maps and the set.
-  // (/tmp micro-benchmark over 65,536 ClusterIP packets, decide() alone, min of 5, 2026-12-03, load 1.5-4 on the 2-core machine: upper bounds.)
-  return function decide(pkt: FirstPacket, out: NatDecision): void {
-    const saddr = pkt.srcIp >>> 0;
-    let daddr = pkt.dstIp >>> 0;
-    let dport = pkt.dstPort | 0;
-    const proto = pkt.proto | 0;
-    const fromPod = pkt.fromPodInterface;
-    const rand = pkt.rand >>> 0;
-    const now = pkt.now;
-    let mark = 0;
-    let work = 0;
-    let dnatted = false;
-    let endpoint = -1;
-    let servicePort = -1;
-    let masq = false;
-    let res = R_CONTINUE;
-    // OUTPUT then POSTROUTING; or PREROUTING, then routing after DNAT: INPUT for the node, or
-    // FORWARD then POSTROUTING.
-    let h = pkt.hook === HOOK_OUTPUT ? H_OUTPUT : H_PREROUTING;
-    for (;;) {
-      const bases = hookChains[h];
-      for (let bi = 0; bi < bases.length && res === R_CONTINUE; bi++) {
-        // One base chain: rules in order (pc walks code), jump/goto/return over the stack.
-        const base = bases[bi] * kChainStride;
-        let pc = CR[base + CH_START];
-        let end = CR[base + CH_END];
-        let sp = 0;
-        walk: for (;;) {
-          if (pc >= end) {
-            if (sp === 0) break walk;
-            sp--;
-            pc = stackPc[sp];
-            end = stackEnd[sp];
-            continue;
-          }
-          work++;
-          const next = K[pc + K_NEXT];
-          // Matches: every one must hold.
-          let matched = true;
-          for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
-            const c = K[o + 3];
-            switch (K[o]) {
-              case M_CT_NEW:
-                continue; // every packet decide() sees is a first packet
-              case M_ADDR1:
-                matched = ((((c & FIELD_DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & 2) !== 0);
-                break;
-              case M_ADDR: {
-                const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
-                let hit = false;
-                for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) {
-                  if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) {
-                    hit = true;
-                    break;
-                  }
-                }
-                matched = hit !== ((c & 2) !== 0);
+  return function walkChain(row: number, depth: number, now: number): number {
+    const saddr = S[S_SADDR] >>> 0;
+    let daddr = S[S_DADDR] >>> 0;
+    let dport = S[S_DPORT];
+    const proto = S[S_PROTO];
+    const fromPod = S[S_FROM_POD] !== 0;
+    const rand = S[S_RAND] >>> 0;
+    let mark = S[S_MARK] >>> 0;
+    let work = S[S_WORK];
+    let dnatted = S[S_DNATTED];
+    let endpoint = S[S_ENDPOINT];
+    let servicePort = S[S_SERVICE_PORT];
+    let masq = S[S_MASQ];
+    let ended = W_RETURN;
+    let pc = CR[row + CH_START];
+    let end = CR[row + CH_END];
+    let sp = depth;
+    walk: for (;;) {
+      if (pc >= end) {
+        if (sp === depth) break walk;
+        sp--;
+        pc = stackPc[sp];
+        end = stackEnd[sp];
+        continue;
+      }
+      work++;
+      const next = K[pc + K_NEXT];
+      // Matches: every one must hold.
+      let matched = true;
+      for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
+        const c = K[o + 3];
+        switch (K[o]) {
+          case M_CT_NEW:
+            continue; // every packet decide() sees is a first packet
+          case M_ADDR1:
+            matched = ((((c & FIELD_DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & 2) !== 0);
+            break;
+          case M_ADDR: {
+            const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
+            let hit = false;
+            for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) {
+              if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) {
+                hit = true;
                 break;
               }
-              case M_ADDR_SET: {
-                const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
-                const set = sets[K[o + 1]];
-                work++;
-                matched = set !== null ? set.has(addr) : affinity.lookup(K[o + 1], addr, now, 0) >= 0;
-                break;
-              }
-              case M_FIB_LOCAL:
-                matched = isLocalAddress(local, (c & FIELD_DADDR) !== 0 ? daddr : saddr);
-                break;
-              case M_L4PROTO:
-                matched = proto === K[o + 1];
-                break;
-              case M_DPORT:
-                matched = proto === K[o + 1] && dport === K[o + 2];
-                break;
-              case M_IIF:
-                matched = fromPod !== ((c & 2) !== 0);
-                break;
-              case M_MARK_ZERO:
-                matched = (mark & K[o + 1]) === 0;
-                break;
-              default:
-                break;
             }
-            if (!matched) break;
+            matched = hit !== ((c & 2) !== 0);
+            break;
           }
-          if (!matched) {
-            pc = next;
-            continue;
-          }
-          let op = K[pc + K_OP];
-          let arg = K[pc + K_A];
-          if (op === A_VMAP3 || op === A_VMAP2) {
-            const table = maps[arg];
+          case M_ADDR_SET: {
+            const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
+            const set = sets[K[o + 1]];
             work++;
-            const slot = table.find(op === A_VMAP3 ? daddr : 0, (proto << 16) | dport);
-            if (slot < 0) {
-              pc = next;
-              continue;
-            }
-            const v = table.values;
-            op = v[slot * 3];
-            arg = v[slot * 3 + 1];
-            if (v[slot * 3 + 2] >= 0) servicePort = v[slot * 3 + 2];
-          } else if (op === A_NUMGEN) {
-            // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
-            const t = arg + 2 * Math.floor((rand * K[pc + K_B]) / 4294967296);
-            op = K[t];
-            arg = K[t + 1];
+            matched = set !== null ? set.has(addr) : affinity.lookup(K[o + 1], addr, now, 0) >= 0;
+            break;
           }
-          // Verdicts and statements (from the rule itself, a map element or a numgen branch).
-          switch (op) {
-            case A_JUMP: {
-              const row = arg * kChainStride;
-              if (CR[row + CH_SERVICE_PORT] >= 0) servicePort = CR[row + CH_SERVICE_PORT];
-              if (sp === kMaxDepth) {
-                res = R_DROP; // the kernel refuses such rulesets; never reached
-                break walk;
-              }
-              stackPc[sp] = next;
-              stackEnd[sp] = end;
-              sp++;
-              pc = CR[row + CH_START];
-              end = CR[row + CH_END];
-              continue;
-            }
-            case A_GOTO: {
-              const row = arg * kChainStride;
-              if (CR[row + CH_SERVICE_PORT] >= 0) servicePort = CR[row + CH_SERVICE_PORT];
-              pc = CR[row + CH_START];
-              end = CR[row + CH_END];
-              continue;
-            }
-            case A_RETURN:
-              if (sp === 0) break walk;
-              sp--;
-              pc = stackPc[sp];
-              end = stackEnd[sp];
-              continue;
-            case A_ACCEPT:
-              break walk;
-            case A_DROP:
-              res = R_DROP;
-              break walk;
-            case A_REJECT:
-              res = R_REJECT;
-              break walk;
-            case A_MARK_OR:
-              mark = (mark | arg) >>> 0;
-              break;
-            case A_MARK_XOR:
-              mark = (mark ^ arg) >>> 0;
-              break;
-            case A_MASQ:
-              masq = true;
-              break walk; // NAT statements end the chain
-            case A_DNAT:
-              daddr = arg >>> 0;
-              dport = K[pc + K_B];
-              dnatted = true;
-              endpoint = K[pc + K_C];
-              break walk;
-            case A_UPDATE:
-              affinity.remember(arg, saddr, 0, now, setTimeout[arg]);
-              break;
-            default:
-              break;
-          }
+          case M_FIB_LOCAL:
+            matched = isLocalAddress(local, (c & FIELD_DADDR) !== 0 ? daddr : saddr);
+            break;
+          case M_L4PROTO:
+            matched = proto === K[o + 1];
+            break;
+          case M_DPORT:
+            matched = proto === K[o + 1] && dport === K[o + 2];
+            break;
+          case M_IIF:
+            matched = fromPod !== ((c & 2) !== 0);
+            break;
+          case M_MARK_ZERO:
+            matched = (mark & K[o + 1]) === 0;
+            break;
+          default:
+            break;
+        }
+        if (!matched) break;
+      }
+      if (!matched) {
+        pc = next;
+        continue;
+      }
+      let op = K[pc + K_OP];
+      let arg = K[pc + K_A];
+      if (op === A_VMAP3 || op === A_VMAP2) {
+        const table = maps[arg];
+        work++;
+        const slot = table.find(op === A_VMAP3 ? daddr : 0, (proto << 16) | dport);
+        if (slot < 0) {
           pc = next;
+          continue;
+        }
+        const v = table.values;
+        op = v[slot * 3];
+        arg = v[slot * 3 + 1];
+        if (v[slot * 3 + 2] >= 0) servicePort = v[slot * 3 + 2];
+      } else if (op === A_NUMGEN) {
+        // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
+        const t = arg + 2 * Math.floor((rand * K[pc + K_B]) / 4294967296);
+        op = K[t];
+        arg = K[t + 1];
+      }
+      // Verdicts and statements (from the rule itself, a map element or a numgen branch).
+      switch (op) {
+        case A_JUMP: {
+          const to = arg * kChainStride;
+          if (CR[to + CH_SERVICE_PORT] >= 0) servicePort = CR[to + CH_SERVICE_PORT];
+          if (sp === kMaxDepth) {
+            ended = W_DROP; // the kernel refuses such rulesets; never reached
+            break walk;
+          }
+          stackPc[sp] = next;
+          stackEnd[sp] = end;
+          sp++;
+          pc = CR[to + CH_START];
+          end = CR[to + CH_END];
+          continue;
+        }
+        case A_GOTO: {
+          const to = arg * kChainStride;
+          if (CR[to + CH_SERVICE_PORT] >= 0) servicePort = CR[to + CH_SERVICE_PORT];
+          pc = CR[to + CH_START];
+          end = CR[to + CH_END];
+          continue;
+        }
+        case A_RETURN:
+          if (sp === depth) break walk;
+          sp--;
+          pc = stackPc[sp];
+          end = stackEnd[sp];
+          continue;
+        case A_ACCEPT:
+          ended = W_STOP;
+          break walk;
+        case A_DROP:
+          ended = W_DROP;
+          break walk;
+        case A_REJECT:
+          ended = W_REJECT;
+          break walk;
+        case A_MARK_OR:
+          mark = (mark | arg) >>> 0;
+          break;
+        case A_MARK_XOR:
+          mark = (mark ^ arg) >>> 0;
+          break;
+        case A_MASQ:
+          masq = 1;
+          ended = W_STOP;
+          break walk; // NAT statements end the chain
+        case A_DNAT:
+          daddr = arg >>> 0;
+          dport = K[pc + K_B];
+          dnatted = 1;
+          endpoint = K[pc + K_C];
+          ended = W_STOP;
+          break walk;
+        case A_UPDATE:
+          affinity.remember(arg, saddr, 0, now, setTimeout[arg]);
+          break;
+        default:
+          break;
+      }
+      pc = next;
+    }
+    S[S_DADDR] = daddr;
+    S[S_DPORT] = dport;
+    S[S_MARK] = mark;
+    S[S_WORK] = work;
+    S[S_DNATTED] = dnatted;
+    S[S_ENDPOINT] = endpoint;
+    S[S_SERVICE_PORT] = servicePort;
+    S[S_MASQ] = masq;
+    return ended;
+  };
+}
+
+/**
+ * decide()'s source: the hook sequence with the fixed chains' rules written out, each chain a
+ * labelled block (`break` to its label is a return; to the base chain's, the end of the base
+ * chain), every other chain a call of walkChain(). Only numbers from the program's arrays go into
+ * it, never a name or a string of the ruleset.
+ */
+function decideSource(p: NftProgram): string {
+  const K = p.code;
+  const C = p.cidrs;
+  const CR = p.chainRows;
+  // Which chains go into the source: the fixed chains of kdp's own compile (never rewritten) whose
+  // rules use only what kube-proxy's setupNFTables writes into them (below); any other is walked.
+  const fixed = p.room !== undefined ? p.fixedChains : 0;
+  const kMatches = new Set([M_CT_NEW, M_ADDR1, M_ADDR, M_ADDR_SET, M_FIB_LOCAL, M_MARK_ZERO]);
+  const kActions = new Set([A_VMAP3, A_VMAP2, A_JUMP, A_RETURN, A_DROP, A_REJECT, A_MARK_OR, A_MARK_XOR, A_MASQ]);
+  const written = (c: number): boolean => {
+    if (c >= fixed) return false;
+    for (let pc = CR[c * kChainStride + CH_START], end = CR[c * kChainStride + CH_END]; pc < end; pc = K[pc + K_NEXT]) {
+      if (!kActions.has(K[pc + K_OP])) return false;
+      for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
+        if (!kMatches.has(K[o]) || (K[o] === M_ADDR_SET && p.sets[K[o + 1]] === null)) return false;
+      }
+    }
+    return true;
+  };
+  let labels = 0;
+  const out: string[] = [];
+  const emit = (line: string): void => {
+    out.push(line);
+  };
+  // The state walkChain() reads, written before a call; what it may change, read back after.
+  const toWalker = `S[${S_DADDR}] = daddr; S[${S_DPORT}] = dport; S[${S_MARK}] = mark; S[${S_WORK}] = work; S[${S_DNATTED}] = dnatted; S[${S_ENDPOINT}] = endpoint; S[${S_SERVICE_PORT}] = servicePort; S[${S_MASQ}] = masq;`;
+  const fromWalker = `daddr = S[${S_DADDR}] >>> 0; dport = S[${S_DPORT}]; mark = S[${S_MARK}] >>> 0; work = S[${S_WORK}]; dnatted = S[${S_DNATTED}]; endpoint = S[${S_ENDPOINT}]; servicePort = S[${S_SERVICE_PORT}]; masq = S[${S_MASQ}];`;
+  const ends = (w: string, base: string): string => `if (${w} !== ${W_RETURN}) { if (${w} === ${W_DROP}) res = ${R_DROP}; else if (${w} === ${W_REJECT}) res = ${R_REJECT}; break ${base}; }`;
+  const field = (c: number): string => ((c & FIELD_DADDR) !== 0 ? 'daddr' : 'saddr');
+
+  // A verdict a map element holds (goto, jump, return, accept, drop: nft's verdict maps hold no
+  // reject), or a jump to a chain decide() does not write out, as the interpreter's switch
+  // carries it out: a chain it enters is walked by walkChain().
+  const verdict = (opExpr: string, argExpr: string, depth: number, label: string, base: string): void => {
+    emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
+    emit(`if (op === ${A_JUMP} || op === ${A_GOTO}) {`);
+    emit(`const q = CR[arg * ${kChainStride} + ${CH_SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
+    emit(toWalker);
+    emit(`const w = walkChain(arg * ${kChainStride}, op === ${A_JUMP} ? ${depth + 1} : ${depth}, now);`);
+    emit(fromWalker);
+    emit(ends('w', base));
+    emit(`if (op === ${A_GOTO}) break ${label};`);
+    emit(`} else if (op === ${A_RETURN}) break ${label};`);
+    emit(`else if (op === ${A_ACCEPT}) break ${base};`);
+    emit(`else if (op === ${A_DROP}) { res = ${R_DROP}; break ${base}; } }`);
+  };
+
+  // One chain's rules, written out in a block labelled so that `break` is its return.
+  const chain = (c: number, depth: number, base: string): void => {
+    const label = depth === 0 ? base : `c${labels++}`;
+    if (depth !== 0) emit(`${label}: {`);
+    for (let pc = CR[c * kChainStride + CH_START], end = CR[c * kChainStride + CH_END]; pc < end; pc = K[pc + K_NEXT]) {
+      emit('work++;');
+      const tests: string[] = [];
+      for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
+        const c3 = K[o + 3];
+        const neg = (c3 & 2) !== 0;
+        switch (K[o]) {
+          case M_CT_NEW:
+            break; // every packet decide() sees is a first packet
+          case M_ADDR1:
+            tests.push(`(${field(c3)} & ${K[o + 2]}) ${neg ? '!==' : '==='} ${K[o + 1]}`);
+            break;
+          case M_ADDR: {
+            let any = 'false';
+            for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) any += ` || ((${field(c3)} & ${C[j * 2 + 1]}) >>> 0) === ${C[j * 2]}`;
+            tests.push(`${neg ? '!' : ''}(${any})`);
+            break;
+          }
+          case M_ADDR_SET:
+            tests.push(`(work++, sets[${K[o + 1]}].has(${field(c3)}))`);
+            break;
+          case M_FIB_LOCAL:
+            tests.push(`isLocalAddress(local, ${field(c3)})`);
+            break;
+          case M_MARK_ZERO:
+            tests.push(`(mark & ${K[o + 1]}) === 0`);
+            break;
         }
       }
-      if (res !== R_CONTINUE) break;
-      if (h === H_PREROUTING) h = isLocalAddress(local, daddr) ? H_INPUT : H_FORWARD;
-      else if (h === H_OUTPUT || h === H_FORWARD) h = H_POSTROUTING;
-      else break;
+      if (tests.length > 0) emit(`if (${tests.map((t) => `(${t})`).join(' && ')}) {`);
+      else emit('{');
+      const op = K[pc + K_OP];
+      const arg = K[pc + K_A];
+      switch (op) {
+        case A_VMAP3:
+        case A_VMAP2:
+          emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === A_VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
+          emit('if (slot >= 0) { const v = t.values; const q = v[slot * 3 + 2]; if (q >= 0) servicePort = q;');
+          verdict('v[slot * 3]', 'v[slot * 3 + 1]', depth, label, base);
+          emit('} }');
+          break;
+        case A_JUMP:
+          // A fixed chain is inlined while the jump stack has room (kube-proxy's go two deep):
+          // the walkChain() it would otherwise call refuses a jump past kMaxDepth.
+          // (A fixed chain belongs to no Service port: compileProgram gives it none with room.)
+          if (written(arg) && depth + 1 < kMaxDepth) {
+            chain(arg, depth + 1, base);
+          } else {
+            verdict(String(op), String(arg), depth, label, base);
+          }
+          break;
+        case A_RETURN:
+          emit(`break ${label};`);
+          break;
+        case A_DROP:
+          emit(`res = ${R_DROP}; break ${base};`);
+          break;
+        case A_REJECT:
+          emit(`res = ${R_REJECT}; break ${base};`);
+          break;
+        case A_MARK_OR:
+          emit(`mark = (mark | ${arg}) >>> 0;`);
+          break;
+        case A_MARK_XOR:
+          emit(`mark = (mark ^ ${arg}) >>> 0;`);
+          break;
+        case A_MASQ:
+          emit(`masq = 1; break ${base};`);
+          break;
+      }
+      emit('}');
     }
-    const ok = res === R_CONTINUE;
-    out.verdict = res === R_DROP ? VERDICT_DROP : res === R_REJECT ? VERDICT_REJECT : dnatted ? VERDICT_DNAT : VERDICT_NONE;
-    out.servicePort = servicePort;
-    out.endpoint = ok && dnatted ? endpoint : -1;
-    out.dnatIp = ok && dnatted ? daddr : 0;
-    out.dnatPort = ok && dnatted ? dport : 0;
-    out.masquerade = ok && masq;
-    out.work = work;
+    if (depth !== 0) emit('}');
   };
+
+  // A hook's base chains, in priority order; each runs while the packet is still accepted.
+  const hook = (h: number): void => {
+    for (const c of p.hookChains[h]) {
+      const base = `b${labels++}`;
+      emit(`if (res === ${R_CONTINUE}) { ${base}: {`);
+      if (written(c)) {
+        chain(c, 0, base);
+      } else {
+        emit(toWalker);
+        emit(`const w = walkChain(${c * kChainStride}, 0, now);`);
+        emit(fromWalker);
+        emit(ends('w', base));
+      }
+      emit('} }');
+    }
+  };
+
+  emit('"use strict";');
+  emit('return function decide(pkt, out) {');
+  emit('const saddr = pkt.srcIp >>> 0; let daddr = pkt.dstIp >>> 0; let dport = pkt.dstPort | 0; const proto = pkt.proto | 0;');
+  emit('const fromPod = pkt.fromPodInterface; const rand = pkt.rand >>> 0; const now = pkt.now;');
+  emit('let mark = 0; let work = 0; let dnatted = 0; let endpoint = -1; let servicePort = -1; let masq = 0; let res = 0;');
+  emit(`S[${S_SADDR}] = saddr; S[${S_PROTO}] = proto; S[${S_FROM_POD}] = fromPod ? 1 : 0; S[${S_RAND}] = rand;`);
+  // OUTPUT then POSTROUTING; or PREROUTING, then routing after DNAT: INPUT for the node, or
+  // FORWARD then POSTROUTING.
+  emit('let postrouting = true;');
+  emit(`if (pkt.hook === ${HOOK_OUTPUT}) {`);
+  hook(H_OUTPUT);
+  emit('} else {');
+  hook(H_PREROUTING);
+  emit(`if (res === ${R_CONTINUE} && isLocalAddress(local, daddr)) {`);
+  emit('postrouting = false;');
+  hook(H_INPUT);
+  emit('} else {');
+  hook(H_FORWARD);
+  emit('} }');
+  emit('if (postrouting) {');
+  hook(H_POSTROUTING);
+  emit('}');
+  emit(`const ok = res === ${R_CONTINUE}; const nat = ok && dnatted !== 0;`);
+  emit(`out.verdict = res === ${R_DROP} ? ${VERDICT_DROP} : res === ${R_REJECT} ? ${VERDICT_REJECT} : dnatted !== 0 ? ${VERDICT_DNAT} : ${VERDICT_NONE};`);
+  emit('out.servicePort = servicePort; out.endpoint = nat ? endpoint : -1; out.dnatIp = nat ? daddr : 0; out.dnatPort = nat ? dport : 0;');
+  emit('out.masquerade = ok && masq !== 0; out.work = work;');
+  emit('};');
+  return out.join('\n');
 }

@@ -1,19 +1,24 @@
 /**
- * The specialised decide() (decide.ts: locals, switches, no trace flags) must decide exactly as
- * the flag-driven walker (decideGeneric, behind explain()) does, so the optimisation cannot
- * change a decision:
+ * The specialised decide() (decide.ts: the fixed chains written into its source, the rest walked
+ * by walkChain()) must decide exactly as the flag-driven walker (decideGeneric, behind explain())
+ * does, so the optimisation cannot change a decision:
  * - against decideGeneric(): every field equal, `work` (rules, set and map lookups) included,
  *   also with live affinity state (dynamic sets filled by `update @affinity-…`);
  * - against explain(): the same verdict, the endpoint among explain's candidates.
  * Clusters and packets come from fast-check (the awkward clusters of the property suite: every
  * Service type, traffic policies, source ranges, affinity, no-endpoint Services) and from a seeded
- * sweep over the verdict maps' own keys with near misses on a larger synthetic cluster.
+ * sweep over the verdict maps' own keys with near misses on a larger synthetic cluster, compiled
+ * three ways: kdp's own compile; the same rules read back from `nft list` text (no fixed part: all
+ * walked); and a ruleset edited so that every branch decide()'s source can hold is taken (every
+ * verdict a map element can hold, a jump past the kernel's stack, the mark, a return inside a
+ * jump, a range of two CIDRs).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision } from '../../../src/compile/dataplane.js';
-import { compileNftables } from '../../../src/compile/nftables/index.js';
+import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, renderRuleset, type Chain, type MapElement, type NftablesDataplane, type Ruleset, type Verdict } from '../../../src/compile/nftables/index.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { nodeAddresses } from '../../../src/compile/node-addresses.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';
@@ -57,13 +62,14 @@ function mapKeys(dp: ReturnType<typeof compileNftables>): { a: number; b: number
   return keys;
 }
 
-test('decide() equals the flag-driven walker on map keys, near misses, NodePorts and affinity (seeded, 400 Services)', () => {
-  // Arrange
-  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
-  const fastDp = compileNftables(cluster, { node: 1 });
-  const refDp = compileNftables(cluster, { node: 1 });
+/**
+ * Feeds 4,000 seeded packets (map keys, near misses, NodePorts, OUTPUT and PREROUTING, few clients
+ * so that affinity entries are hit) to `fastDp.decide` and `refDp.decideGeneric` and asserts every
+ * decision equal; returns how many of each verdict it saw.
+ */
+function sameOnMapKeys(cluster: Cluster, node: number, fastDp: NftablesDataplane, refDp: NftablesDataplane): Record<string, number> {
   const keys = mapKeys(fastDp);
-  const local = nodeAddresses(cluster, 1);
+  const local = nodeAddresses(cluster, node);
   const eps = cluster.endpoints.ip;
   const prng = new Prng(5);
   const clients = Array.from({ length: 6 }, () => eps[prng.below(eps.length)]! >>> 0);
@@ -86,15 +92,87 @@ test('decide() equals the flag-driven walker on map keys, near misses, NodePorts
     p.fromPodInterface = prng.below(2) === 0;
     p.rand = prng.nextU32() | 0;
     p.now = i * 5; // some affinity entries outlive their timeout, some do not
-    // Act
     fastDp.decide(p, fast);
     refDp.decideGeneric(p, ref);
-    // Assert
     assertSame(fast, ref, p, `packet ${i}: decide vs decideGeneric`);
     seen[kVerdictNames[fast.verdict]!] = (seen[kVerdictNames[fast.verdict]!] ?? 0) + 1;
   }
-  // The packet mix reaches the interesting verdicts, not only "none".
-  assert.ok((seen.dnat ?? 0) > 1000, JSON.stringify(seen));
+  return seen;
+}
+
+/** The packet mix reaches the interesting verdicts, not only "none". */
+function assertVaried(seen: Record<string, number>, dnat = 1000): void {
+  assert.ok((seen.dnat ?? 0) > dnat, JSON.stringify(seen));
   assert.ok((seen.none ?? 0) > 0, JSON.stringify(seen));
   assert.ok((seen.reject ?? 0) + (seen.drop ?? 0) > 0, JSON.stringify(seen));
+}
+
+test('decide() equals the flag-driven walker on map keys, near misses, NodePorts and affinity (seeded, 400 Services)', () => {
+  // Arrange: kdp's own compile, whose fixed chains decide() writes into its source.
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
+  const fastDp = compileNftables(cluster, { node: 1 });
+  const refDp = compileNftables(cluster, { node: 1 });
+  assert.ok(fastDp.program.room !== undefined && fastDp.program.fixedChains > 0);
+  // Act, Assert
+  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp));
+});
+
+test('decide() equals the flag-driven walker on a ruleset read from `nft list` text, which it walks whole (seeded, 400 Services)', () => {
+  // Arrange: a dump has no room, so no chain of it is written into decide()'s source.
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
+  const text = renderRuleset(buildRuleset(cluster, { node: 1 }));
+  const fastDp = dataplaneFromNftText(text, cluster, { node: 1 });
+  const refDp = dataplaneFromNftText(text, cluster, { node: 1 });
+  assert.equal(fastDp.program.room, undefined);
+  // Act, Assert
+  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp));
+});
+
+test('decide() equals the flag-driven walker when the maps hold every verdict an element can and the fixed chains rules kube-proxy\'s do not', () => {
+  // Arrange: kdp's compile, edited, then compiled with room, so that decide() writes the fixed
+  // chains into its source:
+  // - the elements of service-ips and no-endpoint-services turned in turn into each verdict nft
+  //   allows in a verdict map: goto and jump to their own chain, goto an endpoint's chain of another port,
+  //   goto and jump to mark-for-masquerade, accept, return, drop, jump to a chain 16 jumps deep;
+  // - deep-1 ... deep-16, each jumping to the next (deep-17 is empty), which filter-input jumps
+  //   to as well: past NFT_JUMP_STACK_SIZE both ways;
+  // - cluster-ips-check's range of two CIDRs (a /24 of pods too);
+  // - filter-forward setting the mark's bit 1 and jumping to masquerading while bit 0 is clear,
+  //   nat-postrouting setting bit 0 after its jump: the mark and a return inside a jump are seen.
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
+  const rs = buildRuleset(cluster, { node: 1 });
+  const deep = Array.from({ length: 17 }, (_, i): Chain => ({ name: `deep-${i + 1}`, rules: i < 16 ? [{ matches: [], action: { k: 'jump', chain: `deep-${i + 2}` } }] : [] }));
+  const verdicts = (own: string, other: string): Verdict[] => [
+    { k: 'goto', chain: own }, { k: 'jump', chain: own }, { k: 'goto', chain: other }, { k: 'goto', chain: 'mark-for-masquerade' }, { k: 'jump', chain: 'mark-for-masquerade' },
+    { k: 'accept' }, { k: 'return' }, { k: 'drop' }, { k: 'jump', chain: 'deep-1' },
+  ];
+  const chainOf = (e: MapElement): string => (e.verdict.k === 'goto' ? e.verdict.chain : 'reject-chain');
+  const endpointChains = rs.chains.filter((c) => c.name.startsWith('endpoint-')).map((c) => c.name);
+  const edited: Ruleset = {
+    ...rs,
+    maps: rs.maps.map((m) =>
+      m.name !== 'service-ips' && m.name !== 'no-endpoint-services'
+        ? m
+        : { ...m, elements: m.elements.map((e, i): MapElement => ({ ...e, verdict: verdicts(chainOf(e), endpointChains[(i * 7) % endpointChains.length]!)[i % 9]! })) },
+    ),
+    chains: [
+      ...rs.chains.map((c): Chain => {
+        if (c.name === 'cluster-ips-check') {
+          return { ...c, rules: c.rules.map((r) => ({ ...r, matches: r.matches.map((m) => (m.k === 'addr' ? { ...m, cidrs: [...m.cidrs, { base: (cluster.endpoints.ip[0]! & 0xffffff00) >>> 0, prefix: 24 }] } : m)) })) };
+        }
+        if (c.name === 'filter-input') return { ...c, rules: [...c.rules, { matches: [], action: { k: 'jump', chain: 'deep-1' } }] };
+        if (c.name === 'filter-forward') {
+          return { ...c, rules: [...c.rules, { matches: [], action: { k: 'mark-or', mask: 2 } }, { matches: [{ k: 'mark-zero', mask: 1 }], action: { k: 'jump', chain: 'masquerading' } }] };
+        }
+        if (c.name === 'nat-postrouting') return { ...c, rules: [...c.rules, { matches: [], action: { k: 'mark-or', mask: 1 } }] };
+        return c;
+      }),
+      ...deep,
+    ],
+  };
+  const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  assert.ok(fastDp.program.room !== undefined);
+  // Act, Assert
+  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp), 200);
 });
