@@ -89,8 +89,8 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
   const S = new Int32Array(kStateWords);
   const walkChain = chainWalker(p, local, affinity, S);
   const source = decideSource(p);
-  const factory = new Function('K', 'CR', 'S', 'maps', 'sets', 'affinity', 'local', 'setTimeout', 'walkChain', 'isLocalAddress', source) as (...deps: unknown[]) => (pkt: FirstPacket, out: NatDecision) => void;
-  return factory(p.code, p.chainRows, S, p.maps, p.sets, affinity, local, p.setTimeout, walkChain, isLocalAddress);
+  const factory = new Function('CR', 'S', 'maps', 'sets', 'local', 'walkChain', 'isLocalAddress', source) as (...deps: unknown[]) => (pkt: FirstPacket, out: NatDecision) => void;
+  return factory(p.chainRows, S, p.maps, p.sets, local, walkChain, isLocalAddress);
 }
 
 /**
