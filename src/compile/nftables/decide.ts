@@ -318,7 +318,14 @@ function decideSource(p: NftProgram): string {
   // The state walkChain() reads, written before a call; what it may change, read back after.
   const toWalker = `S[${S_DADDR}] = daddr; S[${S_DPORT}] = dport; S[${S_MARK}] = mark; S[${S_WORK}] = work; S[${S_DNATTED}] = dnatted; S[${S_ENDPOINT}] = endpoint; S[${S_SERVICE_PORT}] = servicePort; S[${S_MASQ}] = masq;`;
   const fromWalker = `daddr = S[${S_DADDR}] >>> 0; dport = S[${S_DPORT}]; mark = S[${S_MARK}] >>> 0; work = S[${S_WORK}]; dnatted = S[${S_DNATTED}]; endpoint = S[${S_ENDPOINT}]; servicePort = S[${S_SERVICE_PORT}]; masq = S[${S_MASQ}];`;
-  const ends = (w: string, base: string): string => `if (${w} !== ${W_RETURN}) { if (${w} === ${W_DROP}) res = ${R_DROP}; else if (${w} === ${W_REJECT}) res = ${R_REJECT}; break ${base}; }`;
+  // walkChain() over the chain at `rowExpr` entered at `depthExpr`, the state handed over and
+  // back; a chain that did not return to its caller ends the base chain.
+  const walk = (rowExpr: string, depthExpr: string, base: string): void => {
+    emit(toWalker);
+    emit(`const w = walkChain(${rowExpr}, ${depthExpr}, now);`);
+    emit(fromWalker);
+    emit(`if (w !== ${W_RETURN}) { if (w === ${W_DROP}) res = ${R_DROP}; else if (w === ${W_REJECT}) res = ${R_REJECT}; break ${base}; }`);
+  };
   const field = (c: number): string => ((c & FIELD_DADDR) !== 0 ? 'daddr' : 'saddr');
 
   // A verdict a map element holds (goto, jump, return, accept, drop: nft's verdict maps hold no
@@ -328,10 +335,7 @@ function decideSource(p: NftProgram): string {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
     emit(`if (op === ${A_JUMP} || op === ${A_GOTO}) {`);
     emit(`const q = CR[arg * ${kChainStride} + ${CH_SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
-    emit(toWalker);
-    emit(`const w = walkChain(arg * ${kChainStride}, op === ${A_JUMP} ? ${depth + 1} : ${depth}, now);`);
-    emit(fromWalker);
-    emit(ends('w', base));
+    walk(`arg * ${kChainStride}`, `op === ${A_JUMP} ? ${depth + 1} : ${depth}`, base);
     emit(`if (op === ${A_GOTO}) break ${label};`);
     emit(`} else if (op === ${A_RETURN}) break ${label};`);
     emit(`else if (op === ${A_ACCEPT}) break ${base};`);
@@ -422,14 +426,8 @@ function decideSource(p: NftProgram): string {
     for (const c of p.hookChains[h]) {
       const base = `b${labels++}`;
       emit(`if (res === ${R_CONTINUE}) { ${base}: {`);
-      if (written(c)) {
-        chain(c, 0, base);
-      } else {
-        emit(toWalker);
-        emit(`const w = walkChain(${c * kChainStride}, 0, now);`);
-        emit(fromWalker);
-        emit(ends('w', base));
-      }
+      if (written(c)) chain(c, 0, base);
+      else walk(String(c * kChainStride), '0', base);
       emit('} }');
     }
   };
