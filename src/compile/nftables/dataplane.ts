@@ -25,11 +25,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
-import {
-  A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
-  CH_END, CH_RULE_COUNT, CH_SERVICE_PORT, CH_START, FIELD_DADDR, K_A, K_B, K_C, K_ID, K_MATCHES, K_NEXT, K_OP, kChainStride, kRuleHeader, M_ADDR, M_ADDR1, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO, kMatchStride,
-  type NftProgram,
-} from './program.js';
+import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, type NftProgram } from './program.js';
 import { verdictText } from './rule-text.js';
 import type { Cluster } from '../../model/types.js';
 
@@ -107,14 +103,14 @@ export class NftablesDataplane implements ServiceDataplane {
   private matchRule(pc: number): boolean {
     const p = this.program;
     const M = p.code;
-    const count = M[pc + K_MATCHES];
+    const count = M[pc + RuleWord.MATCHES];
     for (let k = 0; k < count; k++) {
-      const o = pc + kRuleHeader + k * kMatchStride;
+      const o = pc + RuleWord.HEADER + k * RuleWord.MATCH_STRIDE;
       const op = M[o];
       const c = M[o + 3];
-      if (op === M_CT_NEW) continue; // every packet decide() sees is a first packet
-      if (op === M_ADDR) {
-        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
+      if (op === MatchOp.CT_NEW) continue; // every packet decide() sees is a first packet
+      if (op === MatchOp.ADDR) {
+        const addr = (c & MatchFlag.DADDR) !== 0 ? this.daddr : this.saddr;
         const C = p.cidrs;
         let hit = false;
         for (let j = M[o + 1], end = j + M[o + 2]; j < end; j++) {
@@ -123,12 +119,12 @@ export class NftablesDataplane implements ServiceDataplane {
             break;
           }
         }
-        if (hit === ((c & 2) !== 0)) return false;
-      } else if (op === M_ADDR1) {
-        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
-        if (((addr & M[o + 2]) === M[o + 1]) === ((c & 2) !== 0)) return false;
-      } else if (op === M_ADDR_SET) {
-        const addr = (c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr;
+        if (hit === ((c & MatchFlag.NEG) !== 0)) return false;
+      } else if (op === MatchOp.ADDR1) {
+        const addr = (c & MatchFlag.DADDR) !== 0 ? this.daddr : this.saddr;
+        if (((addr & M[o + 2]) === M[o + 1]) === ((c & MatchFlag.NEG) !== 0)) return false;
+      } else if (op === MatchOp.ADDR_SET) {
+        const addr = (c & MatchFlag.DADDR) !== 0 ? this.daddr : this.saddr;
         const set = p.sets[M[o + 1]];
         this.work++;
         if (set !== null) {
@@ -138,15 +134,15 @@ export class NftablesDataplane implements ServiceDataplane {
           // candidate (as iptables mode's explain treats `-m recent`), whatever decide() stored.
           return false;
         }
-      } else if (op === M_FIB_LOCAL) {
-        if (!this.isLocal((c & FIELD_DADDR) !== 0 ? this.daddr : this.saddr)) return false;
-      } else if (op === M_L4PROTO) {
+      } else if (op === MatchOp.FIB_LOCAL) {
+        if (!this.isLocal((c & MatchFlag.DADDR) !== 0 ? this.daddr : this.saddr)) return false;
+      } else if (op === MatchOp.L4PROTO) {
         if (this.proto !== M[o + 1]) return false;
-      } else if (op === M_DPORT) {
+      } else if (op === MatchOp.DPORT) {
         if (this.proto !== M[o + 1] || this.dport !== M[o + 2]) return false;
-      } else if (op === M_IIF) {
-        if (this.fromPod === ((c & 2) !== 0)) return false;
-      } else if (op === M_MARK_ZERO) {
+      } else if (op === MatchOp.IIF) {
+        if (this.fromPod === ((c & MatchFlag.NEG) !== 0)) return false;
+      } else if (op === MatchOp.MARK_ZERO) {
         if ((this.mark & M[o + 1]) !== 0) return false;
       }
     }
@@ -162,8 +158,8 @@ export class NftablesDataplane implements ServiceDataplane {
   private run(base: number): number {
     const p = this.program;
     const K = p.code;
-    let pc = p.chainRows[base * kChainStride + CH_START];
-    let end = p.chainRows[base * kChainStride + CH_END];
+    let pc = p.chainRows[base * ChainWord.STRIDE + ChainWord.START];
+    let end = p.chainRows[base * ChainWord.STRIDE + ChainWord.END];
     let sp = 0;
     for (;;) {
       if (pc >= end) {
@@ -173,20 +169,20 @@ export class NftablesDataplane implements ServiceDataplane {
         end = this.stackEnd[sp];
         continue;
       }
-      const rule = K[pc + K_ID];
-      const next = K[pc + K_NEXT];
+      const rule = K[pc + RuleWord.ID];
+      const next = K[pc + RuleWord.NEXT];
       this.work++;
       if (!this.matchRule(pc)) {
         pc = next;
         continue;
       }
-      let op = K[pc + K_OP];
-      let arg = K[pc + K_A];
-      if (this.tracing) this.step(rule, describe(p, op, arg, K[pc + K_B]));
-      if (op === A_VMAP3 || op === A_VMAP2) {
+      let op = K[pc + RuleWord.OP];
+      let arg = K[pc + RuleWord.A];
+      if (this.tracing) this.step(rule, describe(p, op, arg, K[pc + RuleWord.B]));
+      if (op === ActionOp.VMAP3 || op === ActionOp.VMAP2) {
         const table = p.maps[arg];
         this.work++;
-        const slot = table.find(op === A_VMAP3 ? this.daddr : 0, (this.proto << 16) | this.dport);
+        const slot = table.find(op === ActionOp.VMAP3 ? this.daddr : 0, (this.proto << 16) | this.dport);
         if (slot < 0) {
           if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `no element in @${p.mapNames[arg]}` };
           pc = next;
@@ -197,8 +193,8 @@ export class NftablesDataplane implements ServiceDataplane {
         const port = table.values[slot * 3 + 2];
         if (port >= 0) this.servicePort = port;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: verdictName(p, op, arg) };
-      } else if (op === A_NUMGEN) {
-        const n = K[pc + K_B];
+      } else if (op === ActionOp.NUMGEN) {
+        const n = K[pc + RuleWord.B];
         let k: number;
         if (this.tracing && this.choiceAt < this.forced.length) {
           k = this.forced[this.choiceAt];
@@ -217,49 +213,49 @@ export class NftablesDataplane implements ServiceDataplane {
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };
       }
       // Verdicts (from the rule itself, a map element or a numgen branch).
-      if (op === A_JUMP || op === A_GOTO) {
-        const row = arg * kChainStride;
-        const port = p.chainRows[row + CH_SERVICE_PORT];
+      if (op === ActionOp.JUMP || op === ActionOp.GOTO) {
+        const row = arg * ChainWord.STRIDE;
+        const port = p.chainRows[row + ChainWord.SERVICE_PORT];
         if (port >= 0) this.servicePort = port;
-        if (op === A_JUMP) {
+        if (op === ActionOp.JUMP) {
           if (sp === kMaxDepth) return R_DROP; // the kernel refuses such rulesets; never reached
           this.stackPc[sp] = next;
           this.stackEnd[sp] = end;
           sp++;
         }
-        pc = p.chainRows[row + CH_START];
-        end = p.chainRows[row + CH_END];
+        pc = p.chainRows[row + ChainWord.START];
+        end = p.chainRows[row + ChainWord.END];
         continue;
       }
       switch (op) {
-        case A_RETURN:
+        case ActionOp.RETURN:
           if (sp === 0) return R_CONTINUE;
           sp--;
           pc = this.stackPc[sp];
           end = this.stackEnd[sp];
           continue;
-        case A_ACCEPT:
+        case ActionOp.ACCEPT:
           return R_CONTINUE;
-        case A_DROP:
+        case ActionOp.DROP:
           return R_DROP;
-        case A_REJECT:
+        case ActionOp.REJECT:
           return R_REJECT;
-        case A_MARK_OR:
+        case ActionOp.MARK_OR:
           this.mark = (this.mark | arg) >>> 0;
           break;
-        case A_MARK_XOR:
+        case ActionOp.MARK_XOR:
           this.mark = (this.mark ^ arg) >>> 0;
           break;
-        case A_MASQ:
+        case ActionOp.MASQ:
           this.masq = true;
           return R_CONTINUE; // NAT statements end the chain
-        case A_DNAT:
+        case ActionOp.DNAT:
           this.daddr = arg >>> 0;
-          this.dport = K[pc + K_B];
+          this.dport = K[pc + RuleWord.B];
           this.dnatted = true;
-          this.endpoint = K[pc + K_C];
+          this.endpoint = K[pc + RuleWord.C];
           return R_CONTINUE;
-        case A_UPDATE:
+        case ActionOp.UPDATE:
           if (!this.tracing) this.affinity.remember(arg, this.saddr, 0, this.now, p.setTimeout[arg]);
           break;
         default:
@@ -392,7 +388,7 @@ export class NftablesDataplane implements ServiceDataplane {
     for (let c = 0; c < p.chainLive.length; c++) {
       if (p.chainLive[c] === 0) continue;
       chains++;
-      rules += p.chainRows[c * kChainStride + CH_RULE_COUNT];
+      rules += p.chainRows[c * ChainWord.STRIDE + ChainWord.RULE_COUNT];
     }
     let mapElements = 0;
     for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * 3] !== 0) mapElements++;
@@ -418,13 +414,13 @@ export class NftablesDataplane implements ServiceDataplane {
 
 function verdictName(p: NftProgram, op: number, arg: number): string {
   switch (op) {
-    case A_GOTO:
+    case ActionOp.GOTO:
       return verdictText({ k: 'goto', chain: p.chainNames[arg] });
-    case A_JUMP:
+    case ActionOp.JUMP:
       return verdictText({ k: 'jump', chain: p.chainNames[arg] });
-    case A_DROP:
+    case ActionOp.DROP:
       return 'drop';
-    case A_ACCEPT:
+    case ActionOp.ACCEPT:
       return 'accept';
     default:
       return 'return';
@@ -433,24 +429,24 @@ function verdictName(p: NftProgram, op: number, arg: number): string {
 
 function describe(p: NftProgram, op: number, arg: number, b: number): string {
   switch (op) {
-    case A_VMAP3:
-    case A_VMAP2:
+    case ActionOp.VMAP3:
+    case ActionOp.VMAP2:
       return `lookup @${p.mapNames[arg]}`;
-    case A_NUMGEN:
+    case ActionOp.NUMGEN:
       return `numgen over ${b} branches`;
-    case A_REJECT:
+    case ActionOp.REJECT:
       return 'reject';
-    case A_MARK_OR:
+    case ActionOp.MARK_OR:
       return 'mark for masquerade';
-    case A_MARK_XOR:
+    case ActionOp.MARK_XOR:
       return 'clear masquerade mark';
-    case A_MASQ:
+    case ActionOp.MASQ:
       return 'masquerade';
-    case A_DNAT: {
+    case ActionOp.DNAT: {
       const ip = arg >>> 0;
       return `dnat to ${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}:${b}`;
     }
-    case A_UPDATE:
+    case ActionOp.UPDATE:
       return `update @${p.setNames[arg]}`;
     default:
       return verdictName(p, op, arg);

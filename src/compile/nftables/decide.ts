@@ -19,22 +19,16 @@
  * hash probe of (daddr, l4proto << 16 | dport), as nft_set_hash looks up the concatenated key
  * (PairTable.find).
  *
- * Cost: ~283 ns per ClusterIP first packet at 100 Services (548 ns interpreted), ~920 ns at 30k
- * (1,443), where IPVS takes ~142 and ~320-510 (`SERVICES=100 MODES=ipvs,nftables TIME=1500 node
- * dist/bench/compile/lookup.bench.js`, and SERVICES=30000; before and after in one session,
- * 2026-12-04). In the sweep's service-nat stage, 300,000 flows a cell (kdp bench --services
- * 10,1000,10000,30000 --modes ipvs,nftables --workers 1 --flows 300000): 1.65x, 2.2x, 1.97x and
- * 1.91x IPVS's, from 3.52x, 2.9x, 2.32x and 2.62x in the benchmark of record. What is left is
- * walkChain()'s Service and endpoint chains and the four map and set probes, cache misses at 30k.
+ * Cost: ~245 ns per ClusterIP first packet at 100 Services (548 ns interpreted whole, ~300 before the
+ * program's ops and layout were const enums: program.ts), ~540 ns at 30k (1,443; ~670), where IPVS
+ * takes ~140-165 and ~300-380 (`SERVICES=100 MODES=ipvs,nftables TIME=1500 node
+ * dist/bench/compile/lookup.bench.js`, and SERVICES=30000; two runs of each build alternated,
+ * 2026-12-04). What is left is walkChain()'s Service and endpoint chains (~60 % of decide()'s
+ * samples in cache) and, at 30k, the cache misses of the map and set probes and the chains' code.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
-import {
-  A_ACCEPT, A_DNAT, A_DROP, A_GOTO, A_JUMP, A_MARK_OR, A_MARK_XOR, A_MASQ, A_NUMGEN, A_REJECT, A_RETURN, A_UPDATE, A_VMAP2, A_VMAP3,
-  CH_END, CH_SERVICE_PORT, CH_START, FIELD_DADDR, K_A, K_B, K_C, K_MATCHES, K_NEXT, K_OP, kChainStride, kMatchStride, kRuleHeader,
-  M_ADDR, M_ADDR1, M_ADDR_SET, M_CT_NEW, M_DPORT, M_FIB_LOCAL, M_IIF, M_L4PROTO, M_MARK_ZERO,
-  type NftProgram,
-} from './program.js';
+import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, type NftProgram } from './program.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
 export const H_PREROUTING = 0;
@@ -95,10 +89,11 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
 
 /**
  * The interpreter for the chains decide() does not inline: walks the chain at row `row`
- * (chain index * kChainStride) entered at jump depth `depth`, over the state in S, and says how
+ * (chain index * ChainWord.STRIDE) entered at jump depth `depth`, over the state in S, and says how
  * it ended (W_*). Jumps go over a preallocated Int32Array stack of (next rule, chain end) code
  * offsets, as nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
- * Cost: ~19 ns a rule in cache (a ClusterIP packet's Service and endpoint chains: 4 rules).
+ * Cost: ~70 ns in cache for a ClusterIP packet's Service and endpoint chains (4 rules; --cpu-prof
+ * of 5M decide() calls at 100 Services, 2026-12-04).
  */
 function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array): (row: number, depth: number, now: number) => number {
   const K = p.code;
@@ -124,8 +119,8 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
     let servicePort = S[S_SERVICE_PORT];
     let masq = S[S_MASQ];
     let ended = W_RETURN;
-    let pc = CR[row + CH_START];
-    let end = CR[row + CH_END];
+    let pc = CR[row + ChainWord.START];
+    let end = CR[row + ChainWord.END];
     let sp = depth;
     walk: for (;;) {
       if (pc >= end) {
@@ -136,19 +131,19 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
         continue;
       }
       work++;
-      const next = K[pc + K_NEXT];
+      const next = K[pc + RuleWord.NEXT];
       // Matches: every one must hold.
       let matched = true;
-      for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
+      for (let n = K[pc + RuleWord.MATCHES], o = pc + RuleWord.HEADER, oEnd = o + n * RuleWord.MATCH_STRIDE; o < oEnd; o += RuleWord.MATCH_STRIDE) {
         const c = K[o + 3];
         switch (K[o]) {
-          case M_CT_NEW:
+          case MatchOp.CT_NEW:
             continue; // every packet decide() sees is a first packet
-          case M_ADDR1:
-            matched = ((((c & FIELD_DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & 2) !== 0);
+          case MatchOp.ADDR1:
+            matched = ((((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & MatchFlag.NEG) !== 0);
             break;
-          case M_ADDR: {
-            const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
+          case MatchOp.ADDR: {
+            const addr = (c & MatchFlag.DADDR) !== 0 ? daddr : saddr;
             let hit = false;
             for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) {
               if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) {
@@ -156,29 +151,29 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
                 break;
               }
             }
-            matched = hit !== ((c & 2) !== 0);
+            matched = hit !== ((c & MatchFlag.NEG) !== 0);
             break;
           }
-          case M_ADDR_SET: {
-            const addr = (c & FIELD_DADDR) !== 0 ? daddr : saddr;
+          case MatchOp.ADDR_SET: {
+            const addr = (c & MatchFlag.DADDR) !== 0 ? daddr : saddr;
             const set = sets[K[o + 1]];
             work++;
             matched = set !== null ? set.has(addr) : affinity.lookup(K[o + 1], addr, now, 0) >= 0;
             break;
           }
-          case M_FIB_LOCAL:
-            matched = isLocalAddress(local, (c & FIELD_DADDR) !== 0 ? daddr : saddr);
+          case MatchOp.FIB_LOCAL:
+            matched = isLocalAddress(local, (c & MatchFlag.DADDR) !== 0 ? daddr : saddr);
             break;
-          case M_L4PROTO:
+          case MatchOp.L4PROTO:
             matched = proto === K[o + 1];
             break;
-          case M_DPORT:
+          case MatchOp.DPORT:
             matched = proto === K[o + 1] && dport === K[o + 2];
             break;
-          case M_IIF:
-            matched = fromPod !== ((c & 2) !== 0);
+          case MatchOp.IIF:
+            matched = fromPod !== ((c & MatchFlag.NEG) !== 0);
             break;
-          case M_MARK_ZERO:
+          case MatchOp.MARK_ZERO:
             matched = (mark & K[o + 1]) === 0;
             break;
           default:
@@ -190,12 +185,12 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
         pc = next;
         continue;
       }
-      let op = K[pc + K_OP];
-      let arg = K[pc + K_A];
-      if (op === A_VMAP3 || op === A_VMAP2) {
+      let op = K[pc + RuleWord.OP];
+      let arg = K[pc + RuleWord.A];
+      if (op === ActionOp.VMAP3 || op === ActionOp.VMAP2) {
         const table = maps[arg];
         work++;
-        const slot = table.find(op === A_VMAP3 ? daddr : 0, (proto << 16) | dport);
+        const slot = table.find(op === ActionOp.VMAP3 ? daddr : 0, (proto << 16) | dport);
         if (slot < 0) {
           pc = next;
           continue;
@@ -204,17 +199,17 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
         op = v[slot * 3];
         arg = v[slot * 3 + 1];
         if (v[slot * 3 + 2] >= 0) servicePort = v[slot * 3 + 2];
-      } else if (op === A_NUMGEN) {
+      } else if (op === ActionOp.NUMGEN) {
         // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
-        const t = arg + 2 * Math.floor((rand * K[pc + K_B]) / 4294967296);
+        const t = arg + 2 * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
         op = K[t];
         arg = K[t + 1];
       }
       // Verdicts and statements (from the rule itself, a map element or a numgen branch).
       switch (op) {
-        case A_JUMP: {
-          const to = arg * kChainStride;
-          if (CR[to + CH_SERVICE_PORT] >= 0) servicePort = CR[to + CH_SERVICE_PORT];
+        case ActionOp.JUMP: {
+          const to = arg * ChainWord.STRIDE;
+          if (CR[to + ChainWord.SERVICE_PORT] >= 0) servicePort = CR[to + ChainWord.SERVICE_PORT];
           if (sp === kMaxDepth) {
             ended = W_DROP; // the kernel refuses such rulesets; never reached
             break walk;
@@ -222,50 +217,50 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           stackPc[sp] = next;
           stackEnd[sp] = end;
           sp++;
-          pc = CR[to + CH_START];
-          end = CR[to + CH_END];
+          pc = CR[to + ChainWord.START];
+          end = CR[to + ChainWord.END];
           continue;
         }
-        case A_GOTO: {
-          const to = arg * kChainStride;
-          if (CR[to + CH_SERVICE_PORT] >= 0) servicePort = CR[to + CH_SERVICE_PORT];
-          pc = CR[to + CH_START];
-          end = CR[to + CH_END];
+        case ActionOp.GOTO: {
+          const to = arg * ChainWord.STRIDE;
+          if (CR[to + ChainWord.SERVICE_PORT] >= 0) servicePort = CR[to + ChainWord.SERVICE_PORT];
+          pc = CR[to + ChainWord.START];
+          end = CR[to + ChainWord.END];
           continue;
         }
-        case A_RETURN:
+        case ActionOp.RETURN:
           if (sp === depth) break walk;
           sp--;
           pc = stackPc[sp];
           end = stackEnd[sp];
           continue;
-        case A_ACCEPT:
+        case ActionOp.ACCEPT:
           ended = W_STOP;
           break walk;
-        case A_DROP:
+        case ActionOp.DROP:
           ended = W_DROP;
           break walk;
-        case A_REJECT:
+        case ActionOp.REJECT:
           ended = W_REJECT;
           break walk;
-        case A_MARK_OR:
+        case ActionOp.MARK_OR:
           mark = (mark | arg) >>> 0;
           break;
-        case A_MARK_XOR:
+        case ActionOp.MARK_XOR:
           mark = (mark ^ arg) >>> 0;
           break;
-        case A_MASQ:
+        case ActionOp.MASQ:
           masq = 1;
           ended = W_STOP;
           break walk; // NAT statements end the chain
-        case A_DNAT:
+        case ActionOp.DNAT:
           daddr = arg >>> 0;
-          dport = K[pc + K_B];
+          dport = K[pc + RuleWord.B];
           dnatted = 1;
-          endpoint = K[pc + K_C];
+          endpoint = K[pc + RuleWord.C];
           ended = W_STOP;
           break walk;
-        case A_UPDATE:
+        case ActionOp.UPDATE:
           affinity.remember(arg, saddr, 0, now, setTimeout[arg]);
           break;
         default:
@@ -298,14 +293,14 @@ function decideSource(p: NftProgram): string {
   // Which chains go into the source: the fixed chains of kdp's own compile (never rewritten) whose
   // rules use only what kube-proxy's setupNFTables writes into them (below); any other is walked.
   const fixed = p.room !== undefined ? p.fixedChains : 0;
-  const kMatches = new Set([M_CT_NEW, M_ADDR1, M_ADDR, M_ADDR_SET, M_FIB_LOCAL, M_MARK_ZERO]);
-  const kActions = new Set([A_VMAP3, A_VMAP2, A_JUMP, A_RETURN, A_DROP, A_REJECT, A_MARK_OR, A_MARK_XOR, A_MASQ]);
+  const kMatches = new Set([MatchOp.CT_NEW, MatchOp.ADDR1, MatchOp.ADDR, MatchOp.ADDR_SET, MatchOp.FIB_LOCAL, MatchOp.MARK_ZERO]);
+  const kActions = new Set([ActionOp.VMAP3, ActionOp.VMAP2, ActionOp.JUMP, ActionOp.RETURN, ActionOp.DROP, ActionOp.REJECT, ActionOp.MARK_OR, ActionOp.MARK_XOR, ActionOp.MASQ]);
   const written = (c: number): boolean => {
     if (c >= fixed) return false;
-    for (let pc = CR[c * kChainStride + CH_START], end = CR[c * kChainStride + CH_END]; pc < end; pc = K[pc + K_NEXT]) {
-      if (!kActions.has(K[pc + K_OP])) return false;
-      for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
-        if (!kMatches.has(K[o]) || (K[o] === M_ADDR_SET && p.sets[K[o + 1]] === null)) return false;
+    for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START], end = CR[c * ChainWord.STRIDE + ChainWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
+      if (!kActions.has(K[pc + RuleWord.OP])) return false;
+      for (let n = K[pc + RuleWord.MATCHES], o = pc + RuleWord.HEADER, oEnd = o + n * RuleWord.MATCH_STRIDE; o < oEnd; o += RuleWord.MATCH_STRIDE) {
+        if (!kMatches.has(K[o]) || (K[o] === MatchOp.ADDR_SET && p.sets[K[o + 1]] === null)) return false;
       }
     }
     return true;
@@ -326,68 +321,68 @@ function decideSource(p: NftProgram): string {
     emit(fromWalker);
     emit(`if (w !== ${W_RETURN}) { if (w === ${W_DROP}) res = ${R_DROP}; else if (w === ${W_REJECT}) res = ${R_REJECT}; break ${base}; }`);
   };
-  const field = (c: number): string => ((c & FIELD_DADDR) !== 0 ? 'daddr' : 'saddr');
+  const field = (c: number): string => ((c & MatchFlag.DADDR) !== 0 ? 'daddr' : 'saddr');
 
   // A verdict a map element holds (goto, jump, return, accept, drop: nft's verdict maps hold no
   // reject), or a jump to a chain decide() does not write out, as the interpreter's switch
   // carries it out: a chain it enters is walked by walkChain().
   const verdict = (opExpr: string, argExpr: string, depth: number, label: string, base: string): void => {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
-    emit(`if (op === ${A_JUMP} || op === ${A_GOTO}) {`);
-    emit(`const q = CR[arg * ${kChainStride} + ${CH_SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
-    walk(`arg * ${kChainStride}`, `op === ${A_JUMP} ? ${depth + 1} : ${depth}`, base);
-    emit(`if (op === ${A_GOTO}) break ${label};`);
-    emit(`} else if (op === ${A_RETURN}) break ${label};`);
-    emit(`else if (op === ${A_ACCEPT}) break ${base};`);
-    emit(`else if (op === ${A_DROP}) { res = ${R_DROP}; break ${base}; } }`);
+    emit(`if (op === ${ActionOp.JUMP} || op === ${ActionOp.GOTO}) {`);
+    emit(`const q = CR[arg * ${ChainWord.STRIDE} + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
+    walk(`arg * ${ChainWord.STRIDE}`, `op === ${ActionOp.JUMP} ? ${depth + 1} : ${depth}`, base);
+    emit(`if (op === ${ActionOp.GOTO}) break ${label};`);
+    emit(`} else if (op === ${ActionOp.RETURN}) break ${label};`);
+    emit(`else if (op === ${ActionOp.ACCEPT}) break ${base};`);
+    emit(`else if (op === ${ActionOp.DROP}) { res = ${R_DROP}; break ${base}; } }`);
   };
 
   // One chain's rules, written out in a block labelled so that `break` is its return.
   const chain = (c: number, depth: number, base: string): void => {
     const label = depth === 0 ? base : `c${labels++}`;
     if (depth !== 0) emit(`${label}: {`);
-    for (let pc = CR[c * kChainStride + CH_START], end = CR[c * kChainStride + CH_END]; pc < end; pc = K[pc + K_NEXT]) {
+    for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START], end = CR[c * ChainWord.STRIDE + ChainWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
       emit('work++;');
       const tests: string[] = [];
-      for (let n = K[pc + K_MATCHES], o = pc + kRuleHeader, oEnd = o + n * kMatchStride; o < oEnd; o += kMatchStride) {
+      for (let n = K[pc + RuleWord.MATCHES], o = pc + RuleWord.HEADER, oEnd = o + n * RuleWord.MATCH_STRIDE; o < oEnd; o += RuleWord.MATCH_STRIDE) {
         const c3 = K[o + 3];
-        const neg = (c3 & 2) !== 0;
+        const neg = (c3 & MatchFlag.NEG) !== 0;
         switch (K[o]) {
-          case M_CT_NEW:
+          case MatchOp.CT_NEW:
             break; // every packet decide() sees is a first packet
-          case M_ADDR1:
+          case MatchOp.ADDR1:
             tests.push(`(${field(c3)} & ${K[o + 2]}) ${neg ? '!==' : '==='} ${K[o + 1]}`);
             break;
-          case M_ADDR: {
+          case MatchOp.ADDR: {
             let any = 'false';
             for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) any += ` || ((${field(c3)} & ${C[j * 2 + 1]}) >>> 0) === ${C[j * 2]}`;
             tests.push(`${neg ? '!' : ''}(${any})`);
             break;
           }
-          case M_ADDR_SET:
+          case MatchOp.ADDR_SET:
             tests.push(`(work++, sets[${K[o + 1]}].has(${field(c3)}))`);
             break;
-          case M_FIB_LOCAL:
+          case MatchOp.FIB_LOCAL:
             tests.push(`isLocalAddress(local, ${field(c3)})`);
             break;
-          case M_MARK_ZERO:
+          case MatchOp.MARK_ZERO:
             tests.push(`(mark & ${K[o + 1]}) === 0`);
             break;
         }
       }
       if (tests.length > 0) emit(`if (${tests.map((t) => `(${t})`).join(' && ')}) {`);
       else emit('{');
-      const op = K[pc + K_OP];
-      const arg = K[pc + K_A];
+      const op = K[pc + RuleWord.OP];
+      const arg = K[pc + RuleWord.A];
       switch (op) {
-        case A_VMAP3:
-        case A_VMAP2:
-          emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === A_VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
+        case ActionOp.VMAP3:
+        case ActionOp.VMAP2:
+          emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
           emit('if (slot >= 0) { const v = t.values; const q = v[slot * 3 + 2]; if (q >= 0) servicePort = q;');
           verdict('v[slot * 3]', 'v[slot * 3 + 1]', depth, label, base);
           emit('} }');
           break;
-        case A_JUMP:
+        case ActionOp.JUMP:
           // A fixed chain is inlined while the jump stack has room (kube-proxy's go two deep):
           // the walkChain() it would otherwise call refuses a jump past kMaxDepth.
           // (A fixed chain belongs to no Service port: compileProgram gives it none with room.)
@@ -397,22 +392,22 @@ function decideSource(p: NftProgram): string {
             verdict(String(op), String(arg), depth, label, base);
           }
           break;
-        case A_RETURN:
+        case ActionOp.RETURN:
           emit(`break ${label};`);
           break;
-        case A_DROP:
+        case ActionOp.DROP:
           emit(`res = ${R_DROP}; break ${base};`);
           break;
-        case A_REJECT:
+        case ActionOp.REJECT:
           emit(`res = ${R_REJECT}; break ${base};`);
           break;
-        case A_MARK_OR:
+        case ActionOp.MARK_OR:
           emit(`mark = (mark | ${arg}) >>> 0;`);
           break;
-        case A_MARK_XOR:
+        case ActionOp.MARK_XOR:
           emit(`mark = (mark ^ ${arg}) >>> 0;`);
           break;
-        case A_MASQ:
+        case ActionOp.MASQ:
           emit(`masq = 1; break ${base};`);
           break;
       }
@@ -427,7 +422,7 @@ function decideSource(p: NftProgram): string {
       const base = `b${labels++}`;
       emit(`if (res === ${R_CONTINUE}) { ${base}: {`);
       if (written(c)) chain(c, 0, base);
-      else walk(String(c * kChainStride), '0', base);
+      else walk(String(c * ChainWord.STRIDE), '0', base);
       emit('} }');
     }
   };

@@ -23,74 +23,96 @@ import { kSetClusterIps } from './build.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
 import { kHooks } from './ruleset.js';
 
-// Match ops
-export const M_CT_NEW = 1;
-export const M_ADDR = 2; // a = cidr start, b = count, c = field | neg << 1
-export const M_ADDR_SET = 3; // a = set id, c = field
-export const M_FIB_LOCAL = 4; // c = field
-export const M_L4PROTO = 5; // a = proto
-export const M_DPORT = 6; // a = proto, b = port
-export const M_IIF = 7; // c = neg << 1
-export const M_MARK_ZERO = 8; // a = mask
-// One CIDR, held in the match itself (every address match kube-proxy writes into a Service's or an
-// endpoint's chain has one): the walk reads no cidrs line for it.
-export const M_ADDR1 = 9; // a = base, b = mask, c = field | neg << 1
-export const FIELD_DADDR = 1;
+// The program's op codes and word layouts are const enums, not exported consts: tsc writes their
+// values into every use, where V8 reads an imported const through its module cell at every use,
+// even in optimised code (decide()'s walk ran ~15-20 % faster with the values inlined: decide.ts).
 
-// Action ops (also verdict ops in maps and numgen targets)
-export const A_JUMP = 1;
-export const A_GOTO = 2;
-export const A_RETURN = 3;
-export const A_ACCEPT = 4;
-export const A_DROP = 5;
-export const A_REJECT = 6;
-export const A_VMAP3 = 7; // a = map id (daddr . l4proto . dport)
-export const A_VMAP2 = 8; // a = map id (l4proto . dport)
-export const A_NUMGEN = 9; // a = word offset of its (op, chain) targets in code, b = count
-export const A_MARK_OR = 10; // a = mask
-export const A_MARK_XOR = 11;
-export const A_MASQ = 12;
-export const A_DNAT = 13; // a = ip, b = port, c = endpoint row
-export const A_UPDATE = 14; // a = set id
+/** Match ops (a match's first word). */
+export const enum MatchOp {
+  CT_NEW = 1,
+  ADDR = 2, // a = cidr start, b = count, c = MatchFlag
+  ADDR_SET = 3, // a = set id, c = MatchFlag.DADDR or 0
+  FIB_LOCAL = 4, // c = MatchFlag.DADDR or 0
+  L4PROTO = 5, // a = proto
+  DPORT = 6, // a = proto, b = port
+  IIF = 7, // c = MatchFlag.NEG or 0
+  MARK_ZERO = 8, // a = mask
+  // One CIDR, held in the match itself (every address match kube-proxy writes into a Service's or an
+  // endpoint's chain has one): the walk reads no cidrs line for it.
+  ADDR1 = 9, // a = base, b = mask, c = MatchFlag
+}
 
-// A rule in NftProgram.code: a header of kRuleHeader words (K_*), then its matches (kMatchStride words
-// each), then, for a numgen, its (op, chain) targets. A chain's rules follow one another, so a chain is
-// one run of words, as the kernel keeps a chain's rules and their expressions in one blob: a first
-// packet at 30k Services reads a chain in one or two adjacent cache lines, where separate rule, match
-// and target arrays cost a miss each (the profile of 2026-12-03: those misses were most of the lookup).
-export const K_ID = 0; // the rule's index in ruleTexts / ruleChain
-export const K_NEXT = 1; // word offset of the chain's next rule
-export const K_MATCHES = 2; // match count
-export const K_OP = 3;
-export const K_A = 4;
-export const K_B = 5;
-export const K_C = 6;
-export const kRuleHeader = 7;
-export const kMatchStride = 4; // op, a, b, c
+/** A match's flags word (its fourth): which address it reads, and whether it is negated. */
+export const enum MatchFlag {
+  DADDR = 1,
+  NEG = 2,
+}
+
+/** Action ops (also verdict ops in maps and numgen targets). */
+export const enum ActionOp {
+  JUMP = 1,
+  GOTO = 2,
+  RETURN = 3,
+  ACCEPT = 4,
+  DROP = 5,
+  REJECT = 6,
+  VMAP3 = 7, // a = map id (daddr . l4proto . dport)
+  VMAP2 = 8, // a = map id (l4proto . dport)
+  NUMGEN = 9, // a = word offset of its (op, chain) targets in code, b = count
+  MARK_OR = 10, // a = mask
+  MARK_XOR = 11,
+  MASQ = 12,
+  DNAT = 13, // a = ip, b = port, c = endpoint row
+  UPDATE = 14, // a = set id
+}
+
+/**
+ * A rule in NftProgram.code: a header of HEADER words, then its matches (MATCH_STRIDE words each:
+ * op, a, b, c), then, for a numgen, its (op, chain) targets. A chain's rules follow one another, so a
+ * chain is one run of words, as the kernel keeps a chain's rules and their expressions in one blob: a
+ * first packet at 30k Services reads a chain in one or two adjacent cache lines, where separate rule,
+ * match and target arrays cost a miss each (the profile of 2026-12-03: those misses were most of the
+ * lookup).
+ */
+export const enum RuleWord {
+  ID = 0, // the rule's index in ruleTexts / ruleChain
+  NEXT = 1, // word offset of the chain's next rule
+  MATCHES = 2, // match count
+  OP = 3,
+  A = 4,
+  B = 5,
+  C = 6,
+  HEADER = 7,
+  MATCH_STRIDE = 4,
+}
 
 /** Words a rule takes in code. */
 export function ruleWords(r: Rule): number {
-  return kRuleHeader + kMatchStride * r.matches.length + (r.action.k === 'numgen' ? 2 * r.action.targets.length : 0);
+  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? 2 * r.action.targets.length : 0);
 }
 
-// A chain's row in NftProgram.chainRows: where its rules start and end in code, how many, the Service port
-// it belongs to (-1 for none). One row, not several arrays: a first packet reads it for each chain it
-// enters, and at 30k Services each array was a cache miss of its own. 16 bytes, so a row never straddles
-// a cache line.
-export const CH_START = 0;
-export const CH_END = 1;
-export const CH_RULE_COUNT = 2;
-export const CH_SERVICE_PORT = 3;
-export const kChainStride = 4;
+/**
+ * A chain's row in NftProgram.chainRows: where its rules start and end in code, how many, the Service
+ * port it belongs to (-1 for none). One row, not several arrays: a first packet reads it for each
+ * chain it enters, and at 30k Services each array was a cache miss of its own. 16 bytes (STRIDE
+ * words), so a row never straddles a cache line.
+ */
+export const enum ChainWord {
+  START = 0,
+  END = 1,
+  RULE_COUNT = 2,
+  SERVICE_PORT = 3,
+  STRIDE = 4,
+}
 
 export interface NftProgram {
   /** Chain names by chain index; a spare chain of a port's room has the name it would take. */
   readonly chainNames: readonly string[];
-  /** Per chain, kChainStride words (CH_*): its rules' span in code, their count, its Service port. */
+  /** Per chain, ChainWord.STRIDE words: its rules' span in code, their count, its Service port. */
   readonly chainRows: Int32Array;
-  /** The rules, chain by chain, each with its matches and numgen targets (K_*). */
+  /** The rules, chain by chain, each with its matches and numgen targets (RuleWord). */
   readonly code: Int32Array;
-  /** (base, mask) pairs for address matches of two or more CIDRs (one is inline: M_ADDR1). */
+  /** (base, mask) pairs for address matches of two or more CIDRs (one is inline: MatchOp.ADDR1). */
   readonly cidrs: Uint32Array;
   /** Map elements as (op, arg, service port); op 0 is a key reserved for a port's room, absent. */
   readonly maps: readonly PairTable[];
@@ -226,7 +248,7 @@ export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): Po
  * at most a masquerade rule (3 matches), one affinity rule per row (1 match) and a numgen of at
  * most R branches; the external chain at most 4 rules and the firewall chain 1 (1 match each);
  * an endpoint chain, per row it serves, a masquerade rule and a DNAT (1 match each) and with
- * affinity an update. CIDRs (only a match of two or more is stored there: M_ADDR1) are the masquerade
+ * affinity an update. CIDRs (only a match of two or more is stored there: MatchOp.ADDR1) are the masquerade
  * rules' and the external chain's detector CIDRs and the firewall's sources and LB IPs.
  * Returns [rule ids, code words (headers, matches, targets), CIDRs].
  */
@@ -238,7 +260,7 @@ export function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: num
   const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
   const cidrs = 2 * detectorCidrs + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length;
   const targets = 2 * rows;
-  return [rules, kRuleHeader * rules + kMatchStride * matches + 2 * targets, cidrs];
+  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + 2 * targets, cidrs];
 }
 
 /** What compileProgram needs to give each Service port room for in-place updates: the node. */
@@ -270,15 +292,15 @@ export class RuleEncoder {
   verdictOp(v: Verdict): [number, number] {
     switch (v.k) {
       case 'goto':
-        return [A_GOTO, this.chainId(v.chain)];
+        return [ActionOp.GOTO, this.chainId(v.chain)];
       case 'jump':
-        return [A_JUMP, this.chainId(v.chain)];
+        return [ActionOp.JUMP, this.chainId(v.chain)];
       case 'drop':
-        return [A_DROP, 0];
+        return [ActionOp.DROP, 0];
       case 'accept':
-        return [A_ACCEPT, 0];
+        return [ActionOp.ACCEPT, 0];
       case 'return':
-        return [A_RETURN, 0];
+        return [ActionOp.RETURN, 0];
     }
   }
 
@@ -287,11 +309,11 @@ export class RuleEncoder {
     const { code, ruleChain } = this.p;
     const o = at.pc;
     const next = o + ruleWords(r);
-    code[o + K_ID] = at.ri;
-    code[o + K_NEXT] = next;
-    code[o + K_MATCHES] = r.matches.length;
-    for (let k = 0; k < r.matches.length; k++) this.match(r.matches[k], o + kRuleHeader + k * kMatchStride, at);
-    this.action(r.action, port, o, o + kRuleHeader + r.matches.length * kMatchStride);
+    code[o + RuleWord.ID] = at.ri;
+    code[o + RuleWord.NEXT] = next;
+    code[o + RuleWord.MATCHES] = r.matches.length;
+    for (let k = 0; k < r.matches.length; k++) this.match(r.matches[k], o + RuleWord.HEADER + k * RuleWord.MATCH_STRIDE, at);
+    this.action(r.action, port, o, o + RuleWord.HEADER + r.matches.length * RuleWord.MATCH_STRIDE);
     (this.p.ruleTexts as string[])[at.ri] = ruleText(r);
     ruleChain[at.ri] = chain;
     at.ri++;
@@ -305,20 +327,20 @@ export class RuleEncoder {
     matches[o + 3] = 0;
     switch (m.k) {
       case 'ct-new':
-        matches[o] = M_CT_NEW;
+        matches[o] = MatchOp.CT_NEW;
         return;
       case 'addr':
         if (m.cidrs.length === 1) {
-          matches[o] = M_ADDR1;
+          matches[o] = MatchOp.ADDR1;
           matches[o + 1] = m.cidrs[0].base | 0;
           matches[o + 2] = prefixMask(m.cidrs[0].prefix) | 0;
-          matches[o + 3] = (m.field === 'daddr' ? FIELD_DADDR : 0) | (m.neg ? 2 : 0);
+          matches[o + 3] = (m.field === 'daddr' ? MatchFlag.DADDR : 0) | (m.neg ? MatchFlag.NEG : 0);
           return;
         }
-        matches[o] = M_ADDR;
+        matches[o] = MatchOp.ADDR;
         matches[o + 1] = at.ci;
         matches[o + 2] = m.cidrs.length;
-        matches[o + 3] = (m.field === 'daddr' ? FIELD_DADDR : 0) | (m.neg ? 2 : 0);
+        matches[o + 3] = (m.field === 'daddr' ? MatchFlag.DADDR : 0) | (m.neg ? MatchFlag.NEG : 0);
         for (const c of m.cidrs) {
           cidrs[at.ci * 2] = c.base;
           cidrs[at.ci * 2 + 1] = prefixMask(c.prefix);
@@ -326,29 +348,29 @@ export class RuleEncoder {
         }
         return;
       case 'addr-set':
-        matches[o] = M_ADDR_SET;
+        matches[o] = MatchOp.ADDR_SET;
         matches[o + 1] = this.setId(m.set);
-        matches[o + 3] = m.field === 'daddr' ? FIELD_DADDR : 0;
+        matches[o + 3] = m.field === 'daddr' ? MatchFlag.DADDR : 0;
         return;
       case 'fib-local':
-        matches[o] = M_FIB_LOCAL;
-        matches[o + 3] = m.field === 'daddr' ? FIELD_DADDR : 0;
+        matches[o] = MatchOp.FIB_LOCAL;
+        matches[o + 3] = m.field === 'daddr' ? MatchFlag.DADDR : 0;
         return;
       case 'l4proto':
-        matches[o] = M_L4PROTO;
+        matches[o] = MatchOp.L4PROTO;
         matches[o + 1] = m.proto;
         return;
       case 'dport':
-        matches[o] = M_DPORT;
+        matches[o] = MatchOp.DPORT;
         matches[o + 1] = m.proto;
         matches[o + 2] = m.port;
         return;
       case 'iifname':
-        matches[o] = M_IIF;
-        matches[o + 3] = m.neg ? 2 : 0;
+        matches[o] = MatchOp.IIF;
+        matches[o + 3] = m.neg ? MatchFlag.NEG : 0;
         return;
       case 'mark-zero':
-        matches[o] = M_MARK_ZERO;
+        matches[o] = MatchOp.MARK_ZERO;
         matches[o + 1] = m.mask;
         return;
     }
@@ -370,14 +392,14 @@ export class RuleEncoder {
         [op, x] = this.verdictOp(a);
         break;
       case 'reject':
-        op = A_REJECT;
+        op = ActionOp.REJECT;
         break;
       case 'vmap':
-        op = a.key === 'addr.proto.port' ? A_VMAP3 : A_VMAP2;
+        op = a.key === 'addr.proto.port' ? ActionOp.VMAP3 : ActionOp.VMAP2;
         x = this.mapId(a.map);
         break;
       case 'numgen': {
-        op = A_NUMGEN;
+        op = ActionOp.NUMGEN;
         x = tail;
         y = a.targets.length;
         for (let k = 0; k < a.targets.length; k++) {
@@ -388,15 +410,15 @@ export class RuleEncoder {
         break;
       }
       case 'mark-or':
-        op = A_MARK_OR;
+        op = ActionOp.MARK_OR;
         x = a.mask;
         break;
       case 'mark-xor':
-        op = A_MARK_XOR;
+        op = ActionOp.MARK_XOR;
         x = a.mask;
         break;
       case 'masquerade':
-        op = A_MASQ;
+        op = ActionOp.MASQ;
         break;
       case 'dnat': {
         let row = -1;
@@ -410,21 +432,21 @@ export class RuleEncoder {
             }
           }
         }
-        op = A_DNAT;
+        op = ActionOp.DNAT;
         x = a.ip | 0;
         y = a.port;
         z = row;
         break;
       }
       case 'update':
-        op = A_UPDATE;
+        op = ActionOp.UPDATE;
         x = this.setId(a.set);
         break;
     }
-    code[o + K_OP] = op;
-    code[o + K_A] = x;
-    code[o + K_B] = y;
-    code[o + K_C] = z;
+    code[o + RuleWord.OP] = op;
+    code[o + RuleWord.A] = x;
+    code[o + RuleWord.B] = y;
+    code[o + RuleWord.C] = z;
   }
 }
 
@@ -536,7 +558,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   // Every chain of the ruleset has a slot: a fixed one, or its port's room's.
   const chainAt = new Array<Chain | undefined>(nChains);
   for (const c of rs.chains) chainAt[chainSlot(c.name)] = c;
-  const chainRows = new Int32Array(nChains * kChainStride);
+  const chainRows = new Int32Array(nChains * ChainWord.STRIDE);
   const chainLive = new Uint8Array(nChains);
   let nRules = 0;
   let nWords = 0;
@@ -545,7 +567,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     for (const r of chainAt[i]!.rules) {
       nRules++;
       nWords += ruleWords(r);
-      for (const m of r.matches) if (m.k === 'addr' && m.cidrs.length > 1) nCidrs += m.cidrs.length; // one is inline (M_ADDR1)
+      for (const m of r.matches) if (m.k === 'addr' && m.cidrs.length > 1) nCidrs += m.cidrs.length; // one is inline (MatchOp.ADDR1)
     }
   }
   // Without room every chain was counted above (fixedChains is all of them); with it, each port's room.
@@ -572,18 +594,18 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   const enc = new RuleEncoder(program, cluster, chainSlot, (n) => need(setIndex, n, 'set'), (n) => need(mapIndex, n, 'map'));
   const at: Encoding = { ri: 0, pc: 0, ci: 0 };
 
-  for (let slot = liveChainSlots; slot < nChains; slot++) chainRows[slot * kChainStride + CH_SERVICE_PORT] = -1;
+  for (let slot = liveChainSlots; slot < nChains; slot++) chainRows[slot * ChainWord.STRIDE + ChainWord.SERVICE_PORT] = -1;
   const encodeChain = (slot: number, port: number): void => {
     const c = chainAt[slot];
-    const row = slot * kChainStride;
-    chainRows[row + CH_SERVICE_PORT] = port;
-    chainRows[row + CH_START] = at.pc;
-    chainRows[row + CH_END] = at.pc;
+    const row = slot * ChainWord.STRIDE;
+    chainRows[row + ChainWord.SERVICE_PORT] = port;
+    chainRows[row + ChainWord.START] = at.pc;
+    chainRows[row + ChainWord.END] = at.pc;
     if (!c) return; // spare: a chain the port's endpoints do not need now
     chainLive[slot] = 1;
-    chainRows[row + CH_RULE_COUNT] = c.rules.length;
+    chainRows[row + ChainWord.RULE_COUNT] = c.rules.length;
     for (const r of c.rules) enc.rule(r, slot, port, at);
-    chainRows[row + CH_END] = at.pc;
+    chainRows[row + ChainWord.END] = at.pc;
   };
   for (let slot = 0; slot < fixedChains; slot++) encodeChain(slot, room ? -1 : chainPort(chainSlots[slot]));
   if (room) {
@@ -609,7 +631,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, 3);
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
-      let port = op === A_GOTO || op === A_JUMP ? chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
+      let port = op === ActionOp.GOTO || op === ActionOp.JUMP ? chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
       t.values[s * 3] = op;

@@ -36,7 +36,7 @@ import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import { hashedPortNames } from './names.js';
 import {
-  CH_END, CH_RULE_COUNT, CH_SERVICE_PORT, CH_START, kChainStride, kRoomStride, portKeys, roomCaps, roomNames, ROOM_CHAIN, ROOM_CHAINS, ROOM_SET, ROOM_SETS, U_CHAINS, U_CIDRS, U_CLUSTER_IPS_SET, U_CODE, U_EXCLUSIVE_KEYS, U_PORTS, U_RULES, U_SETS,
+  ChainWord, ROOM_CHAIN, ROOM_CHAINS, ROOM_SET, ROOM_SETS, U_CHAINS, U_CIDRS, U_CLUSTER_IPS_SET, U_CODE, U_EXCLUSIVE_KEYS, U_PORTS, U_RULES, U_SETS, kRoomStride, portKeys, roomCaps, roomNames,
 } from './program.js';
 import { writeRoom, type Objects } from './update.js';
 
@@ -141,11 +141,11 @@ export function updateNftablesServices(dp: NftablesDataplane, next: Cluster, add
         const w = sp * kRoomStride;
         if (sp >= used[U_PORTS] || room[w + ROOM_CHAINS] < 0) continue;
         for (let c = room[w + ROOM_CHAIN]; c < room[w + ROOM_CHAIN] + room[w + ROOM_CHAINS]; c++) {
-          const row = c * kChainStride;
+          const row = c * ChainWord.STRIDE;
           if (p.chainLive[c] !== 0) written++;
           p.chainLive[c] = 0;
-          p.chainRows[row + CH_RULE_COUNT] = 0;
-          p.chainRows[row + CH_END] = p.chainRows[row + CH_START];
+          p.chainRows[row + ChainWord.RULE_COUNT] = 0;
+          p.chainRows[row + ChainWord.END] = p.chainRows[row + ChainWord.START];
         }
         p.setLive.fill(0, room[w + ROOM_SET], room[w + ROOM_SET] + room[w + ROOM_SETS]);
         portKeys(prev, sp, (maps, k0, k1) => {
@@ -161,7 +161,7 @@ export function updateNftablesServices(dp: NftablesDataplane, next: Cluster, add
       const chain0 = words[ROOM_CHAIN];
       for (let k = 0; k < chainNames.length; k++) {
         (p.chainNames as string[])[chain0 + k] = chainNames[k];
-        p.chainRows[(chain0 + k) * kChainStride + CH_SERVICE_PORT] = sp;
+        p.chainRows[(chain0 + k) * ChainWord.STRIDE + ChainWord.SERVICE_PORT] = sp;
       }
       const timeout = next.services[next.ports[sp].service].affinity.timeoutSeconds;
       for (let k = 0; k < setNames.length; k++) {

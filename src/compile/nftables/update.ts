@@ -24,8 +24,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import {
-  A_GOTO, A_JUMP, CH_END, CH_RULE_COUNT, CH_SERVICE_PORT, CH_START, kChainStride, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE,
-  ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, ruleWords, checkRoom, kRoomStride, roomKeys, roomPortNames, type NftProgram,
+  ActionOp, ChainWord, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomStride, roomKeys, roomPortNames, ruleWords, type NftProgram,
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
 
@@ -85,12 +84,12 @@ export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: 
   let written = 0;
   for (let c = chain0; c < chain0 + nChains; c++) {
     const rules = objects.chains.get(p.chainNames[c]);
-    const row = c * kChainStride;
-    p.chainRows[row + CH_START] = at.pc;
-    p.chainRows[row + CH_RULE_COUNT] = rules ? rules.length : 0;
+    const row = c * ChainWord.STRIDE;
+    p.chainRows[row + ChainWord.START] = at.pc;
+    p.chainRows[row + ChainWord.RULE_COUNT] = rules ? rules.length : 0;
     p.chainLive[c] = rules ? 1 : 0;
     if (rules) for (const r of rules) enc.rule(r, c, sp, at);
-    p.chainRows[row + CH_END] = at.pc;
+    p.chainRows[row + ChainWord.END] = at.pc;
     written++;
   }
   checkRoom(room, sp, at);
@@ -116,7 +115,7 @@ export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: 
       t.values[s * 3] = op;
       t.values[s * 3 + 1] = arg;
       // As compileProgram: the port of the chain it goes to, else the one its comment names (this one).
-      const port = op === A_GOTO || op === A_JUMP ? p.chainRows[arg * kChainStride + CH_SERVICE_PORT] : -1;
+      const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? p.chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
       t.values[s * 3 + 2] = port < 0 && e.comment !== undefined ? sp : port;
       written++;
     }
@@ -133,7 +132,7 @@ function checkFits(chains: Iterable<readonly Rule[]>, rules: number, words: numb
     for (const rule of list) {
       r++;
       k += ruleWords(rule);
-      for (const x of rule.matches) if (x.k === 'addr' && x.cidrs.length > 1) c += x.cidrs.length; // one is inline (M_ADDR1)
+      for (const x of rule.matches) if (x.k === 'addr' && x.cidrs.length > 1) c += x.cidrs.length; // one is inline (MatchOp.ADDR1)
     }
   }
   if (r > rules || k > words || c > cidrs) throw new InvalidArgumentError(`nftables: Service port ${sp}'s rules outgrew the room compileProgram sized for them (a bug in roomCaps)`);
