@@ -28,7 +28,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, TargetWord, type NftProgram } from './program.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
 export const H_PREROUTING = 0;
@@ -88,14 +88,13 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
 }
 
 /**
- * The interpreter for the chains decide() does not inline: walks the chain at row `row`
- * (chain index * ChainWord.STRIDE) entered at jump depth `depth`, over the state in S, and says how
- * it ended (W_*). Jumps go over a preallocated Int32Array stack of (next rule, chain end) code
+ * The interpreter for the chains decide() does not inline: walks the chain whose code is
+ * [start, end) entered at jump depth `depth`, over the state in S, and says how it ended (W_*). Jumps go over a preallocated Int32Array stack of (next rule, chain end) code
  * offsets, as nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
  * Cost: ~70 ns in cache for a ClusterIP packet's Service and endpoint chains (4 rules; --cpu-prof
  * of 5M decide() calls at 100 Services, 2026-12-04).
  */
-function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array): (row: number, depth: number, now: number) => number {
+function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array): (start: number, end: number, depth: number, now: number) => number {
   const K = p.code;
   const C = p.cidrs;
   const maps = p.maps;
@@ -105,7 +104,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
   const CR = p.chainRows;
   const stackPc = new Int32Array(kMaxDepth);
   const stackEnd = new Int32Array(kMaxDepth);
-  return function walkChain(row: number, depth: number, now: number): number {
+  return function walkChain(start: number, end: number, depth: number, now: number): number {
     const saddr = S[S_SADDR] >>> 0;
     let daddr = S[S_DADDR] >>> 0;
     let dport = S[S_DPORT];
@@ -119,8 +118,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
     let servicePort = S[S_SERVICE_PORT];
     let masq = S[S_MASQ];
     let ended = W_RETURN;
-    let pc = CR[row + ChainWord.START];
-    let end = CR[row + ChainWord.END];
+    let pc = start;
     let sp = depth;
     walk: for (;;) {
       if (pc >= end) {
@@ -187,6 +185,10 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
       }
       let op = K[pc + RuleWord.OP];
       let arg = K[pc + RuleWord.A];
+      // A goto's or jump's target code span, when a map element or numgen target gave it (-1: read
+      // the chain's row).
+      let toStart = -1;
+      let toEnd = 0;
       if (op === ActionOp.VMAP3 || op === ActionOp.VMAP2) {
         const table = maps[arg];
         work++;
@@ -195,37 +197,45 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           pc = next;
           continue;
         }
+        // The element's row (MapWord) holds its target chain's span and Service port: no chain row read.
         const v = table.values;
-        op = v[slot * 3];
-        arg = v[slot * 3 + 1];
-        if (v[slot * 3 + 2] >= 0) servicePort = v[slot * 3 + 2];
+        const o = slot * MapWord.STRIDE;
+        op = v[o + MapWord.OP];
+        arg = v[o + MapWord.ARG];
+        if (v[o + MapWord.PORT] >= 0) servicePort = v[o + MapWord.PORT];
+        toStart = v[o + MapWord.START];
+        toEnd = v[o + MapWord.END];
       } else if (op === ActionOp.NUMGEN) {
         // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
-        const t = arg + 2 * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
-        op = K[t];
-        arg = K[t + 1];
+        // The target holds its chain's span and Service port (TargetWord): no chain row read.
+        const t = arg + TargetWord.STRIDE * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
+        op = K[t + TargetWord.OP];
+        arg = K[t + TargetWord.CHAIN];
+        toStart = K[t + TargetWord.START];
+        toEnd = K[t + TargetWord.END];
+        if (K[t + TargetWord.PORT] >= 0) servicePort = K[t + TargetWord.PORT];
       }
       // Verdicts and statements (from the rule itself, a map element or a numgen branch).
       switch (op) {
-        case ActionOp.JUMP: {
-          const to = arg * ChainWord.STRIDE;
-          if (CR[to + ChainWord.SERVICE_PORT] >= 0) servicePort = CR[to + ChainWord.SERVICE_PORT];
-          if (sp === kMaxDepth) {
-            ended = W_DROP; // the kernel refuses such rulesets; never reached
-            break walk;
-          }
-          stackPc[sp] = next;
-          stackEnd[sp] = end;
-          sp++;
-          pc = CR[to + ChainWord.START];
-          end = CR[to + ChainWord.END];
-          continue;
-        }
+        case ActionOp.JUMP:
         case ActionOp.GOTO: {
-          const to = arg * ChainWord.STRIDE;
-          if (CR[to + ChainWord.SERVICE_PORT] >= 0) servicePort = CR[to + ChainWord.SERVICE_PORT];
-          pc = CR[to + ChainWord.START];
-          end = CR[to + ChainWord.END];
+          if (toStart < 0) {
+            const to = arg * ChainWord.STRIDE;
+            if (CR[to + ChainWord.SERVICE_PORT] >= 0) servicePort = CR[to + ChainWord.SERVICE_PORT];
+            toStart = CR[to + ChainWord.START];
+            toEnd = CR[to + ChainWord.END];
+          }
+          if (op === ActionOp.JUMP) {
+            if (sp === kMaxDepth) {
+              ended = W_DROP; // the kernel refuses such rulesets; never reached
+              break walk;
+            }
+            stackPc[sp] = next;
+            stackEnd[sp] = end;
+            sp++;
+          }
+          pc = toStart;
+          end = toEnd;
           continue;
         }
         case ActionOp.RETURN:
@@ -313,11 +323,11 @@ function decideSource(p: NftProgram): string {
   // The state walkChain() reads, written before a call; what it may change, read back after.
   const toWalker = `S[${S_DADDR}] = daddr; S[${S_DPORT}] = dport; S[${S_MARK}] = mark; S[${S_WORK}] = work; S[${S_DNATTED}] = dnatted; S[${S_ENDPOINT}] = endpoint; S[${S_SERVICE_PORT}] = servicePort; S[${S_MASQ}] = masq;`;
   const fromWalker = `daddr = S[${S_DADDR}] >>> 0; dport = S[${S_DPORT}]; mark = S[${S_MARK}] >>> 0; work = S[${S_WORK}]; dnatted = S[${S_DNATTED}]; endpoint = S[${S_ENDPOINT}]; servicePort = S[${S_SERVICE_PORT}]; masq = S[${S_MASQ}];`;
-  // walkChain() over the chain at `rowExpr` entered at `depthExpr`, the state handed over and
-  // back; a chain that did not return to its caller ends the base chain.
-  const walk = (rowExpr: string, depthExpr: string, base: string): void => {
+  // walkChain() over the code span `startExpr`, `endExpr` (a chain's) entered at `depthExpr`, the
+  // state handed over and back; a chain that did not return to its caller ends the base chain.
+  const walk = (startExpr: string, endExpr: string, depthExpr: string, base: string): void => {
     emit(toWalker);
-    emit(`const w = walkChain(${rowExpr}, ${depthExpr}, now);`);
+    emit(`const w = walkChain(${startExpr}, ${endExpr}, ${depthExpr}, now);`);
     emit(fromWalker);
     emit(`if (w !== ${W_RETURN}) { if (w === ${W_DROP}) res = ${R_DROP}; else if (w === ${W_REJECT}) res = ${R_REJECT}; break ${base}; }`);
   };
@@ -325,12 +335,18 @@ function decideSource(p: NftProgram): string {
 
   // A verdict a map element holds (goto, jump, return, accept, drop: nft's verdict maps hold no
   // reject), or a jump to a chain decide() does not write out, as the interpreter's switch
-  // carries it out: a chain it enters is walked by walkChain().
-  const verdict = (opExpr: string, argExpr: string, depth: number, label: string, base: string): void => {
+  // carries it out: a chain it enters is walked by walkChain(). A map element's row (`v` at `o`)
+  // holds its target's span and Service port; a rule's jump reads the chain's row.
+  const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string): void => {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
     emit(`if (op === ${ActionOp.JUMP} || op === ${ActionOp.GOTO}) {`);
-    emit(`const q = CR[arg * ${ChainWord.STRIDE} + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
-    walk(`arg * ${ChainWord.STRIDE}`, `op === ${ActionOp.JUMP} ? ${depth + 1} : ${depth}`, base);
+    const depthExpr = `op === ${ActionOp.JUMP} ? ${depth + 1} : ${depth}`;
+    if (fromMap) {
+      walk(`v[o + ${MapWord.START}]`, `v[o + ${MapWord.END}]`, depthExpr, base);
+    } else {
+      emit(`const row = arg * ${ChainWord.STRIDE}; const q = CR[row + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
+      walk(`CR[row + ${ChainWord.START}]`, `CR[row + ${ChainWord.END}]`, depthExpr, base);
+    }
     emit(`if (op === ${ActionOp.GOTO}) break ${label};`);
     emit(`} else if (op === ${ActionOp.RETURN}) break ${label};`);
     emit(`else if (op === ${ActionOp.ACCEPT}) break ${base};`);
@@ -378,8 +394,8 @@ function decideSource(p: NftProgram): string {
         case ActionOp.VMAP3:
         case ActionOp.VMAP2:
           emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
-          emit('if (slot >= 0) { const v = t.values; const q = v[slot * 3 + 2]; if (q >= 0) servicePort = q;');
-          verdict('v[slot * 3]', 'v[slot * 3 + 1]', depth, label, base);
+          emit(`if (slot >= 0) { const v = t.values; const o = slot * ${MapWord.STRIDE}; const q = v[o + ${MapWord.PORT}]; if (q >= 0) servicePort = q;`);
+          verdict(`v[o + ${MapWord.OP}]`, `v[o + ${MapWord.ARG}]`, true, depth, label, base);
           emit('} }');
           break;
         case ActionOp.JUMP:
@@ -389,7 +405,7 @@ function decideSource(p: NftProgram): string {
           if (written(arg) && depth + 1 < kMaxDepth) {
             chain(arg, depth + 1, base);
           } else {
-            verdict(String(op), String(arg), depth, label, base);
+            verdict(String(op), String(arg), false, depth, label, base);
           }
           break;
         case ActionOp.RETURN:
@@ -422,7 +438,7 @@ function decideSource(p: NftProgram): string {
       const base = `b${labels++}`;
       emit(`if (res === ${R_CONTINUE}) { ${base}: {`);
       if (written(c)) chain(c, 0, base);
-      else walk(String(c * ChainWord.STRIDE), '0', base);
+      else walk(`CR[${c * ChainWord.STRIDE + ChainWord.START}]`, `CR[${c * ChainWord.STRIDE + ChainWord.END}]`, '0', base);
       emit('} }');
     }
   };

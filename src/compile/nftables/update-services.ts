@@ -36,7 +36,7 @@ import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import { hashedPortNames } from './names.js';
 import {
-  ChainWord, ROOM_CHAIN, ROOM_CHAINS, ROOM_SET, ROOM_SETS, U_CHAINS, U_CIDRS, U_CLUSTER_IPS_SET, U_CODE, U_EXCLUSIVE_KEYS, U_PORTS, U_RULES, U_SETS, kRoomStride, portKeys, roomCaps, roomNames,
+  ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_SET, ROOM_SETS, U_CHAINS, U_CIDRS, U_CLUSTER_IPS_SET, U_CODE, U_EXCLUSIVE_KEYS, U_PORTS, U_RULES, U_SETS, kRoomStride, portKeys, roomCaps, roomNames,
 } from './program.js';
 import { writeRoom, type Objects } from './update.js';
 
@@ -172,10 +172,7 @@ export function updateNftablesServices(dp: NftablesDataplane, next: Cluster, add
       portKeys(next, sp, (maps, k0, k1) => {
         for (const m of maps) {
           const t = mapOf.get(m)!;
-          const slot = t.slotFor(k0, k1);
-          t.values[slot * 3] = 0;
-          t.values[slot * 3 + 1] = 0;
-          t.values[slot * 3 + 2] = -1;
+          clearMapValue(t, t.slotFor(k0, k1));
         }
       });
       written += writeRoom(p, next, sp, objects);

@@ -24,7 +24,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import {
-  ActionOp, ChainWord, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomStride, roomKeys, roomPortNames, ruleWords, type NftProgram,
+  ActionOp, ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomStride, linkTargets, roomKeys, roomPortNames, ruleWords, setMapValue, type NftProgram,
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
 
@@ -93,6 +93,7 @@ export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: 
     written++;
   }
   checkRoom(room, sp, at);
+  linkTargets(p, chain0, chain0 + nChains);
   written += at.ri - room[w + ROOM_RULE];
   // An affinity set lives with its endpoint chain (roomNames lists them in the same order, after
   // the four service-port chains).
@@ -102,21 +103,16 @@ export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: 
     const t = p.maps[m];
     const name = p.mapNames[m];
     roomKeys(cluster, name, sp, (k0, k1) => {
-      const s = t.find(k0, k1);
-      t.values[s * 3] = 0;
-      t.values[s * 3 + 1] = 0;
-      t.values[s * 3 + 2] = -1;
+      clearMapValue(t, t.find(k0, k1));
     });
     const elements: readonly MapElement[] = objects.elements.get(name) ?? [];
     for (const e of elements) {
       const s = t.find(e.ip, (e.proto << 16) | e.port); // a proto . port element's ip is 0
       if (s < 0) throw new InvalidArgumentError(`nftables: Service port ${sp}'s element ${e.ip}:${e.port} in @${name} has no reserved key`);
       const [op, arg] = enc.verdictOp(e.verdict);
-      t.values[s * 3] = op;
-      t.values[s * 3 + 1] = arg;
       // As compileProgram: the port of the chain it goes to, else the one its comment names (this one).
       const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? p.chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
-      t.values[s * 3 + 2] = port < 0 && e.comment !== undefined ? sp : port;
+      setMapValue(t, s, op, arg, port < 0 && e.comment !== undefined ? sp : port, p.chainRows);
       written++;
     }
   }

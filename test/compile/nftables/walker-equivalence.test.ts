@@ -134,6 +134,9 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
   // - the elements of service-ips and no-endpoint-services turned in turn into each verdict nft
   //   allows in a verdict map: goto and jump to their own chain, goto an endpoint's chain of another port,
   //   goto and jump to mark-for-masquerade, accept, return, drop, jump to a chain 16 jumps deep;
+  // - the Service chains' numgen branches turned in turn into goto an endpoint's chain of another
+  //   port (whose Service port the decision then names), jump to their own endpoint chain, goto
+  //   mark-for-masquerade, return and drop (a branch holds its chain's span and port: TargetWord);
   // - deep-1 ... deep-16, each jumping to the next (deep-17 is empty), which filter-input jumps
   //   to as well: past NFT_JUMP_STACK_SIZE both ways;
   // - cluster-ips-check's range of two CIDRs (a /24 of pods too);
@@ -148,6 +151,10 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
   ];
   const chainOf = (e: MapElement): string => (e.verdict.k === 'goto' ? e.verdict.chain : 'reject-chain');
   const endpointChains = rs.chains.filter((c) => c.name.startsWith('endpoint-')).map((c) => c.name);
+  const branches = (own: Verdict, other: string): Verdict[] => [
+    { k: 'goto', chain: other }, own.k === 'goto' ? { k: 'jump', chain: own.chain } : own, { k: 'goto', chain: 'mark-for-masquerade' }, { k: 'return' }, { k: 'drop' },
+  ];
+  let branch = 0;
   const edited: Ruleset = {
     ...rs,
     maps: rs.maps.map((m) =>
@@ -159,6 +166,12 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
       ...rs.chains.map((c): Chain => {
         if (c.name === 'cluster-ips-check') {
           return { ...c, rules: c.rules.map((r) => ({ ...r, matches: r.matches.map((m) => (m.k === 'addr' ? { ...m, cidrs: [...m.cidrs, { base: (cluster.endpoints.ip[0]! & 0xffffff00) >>> 0, prefix: 24 }] } : m)) })) };
+        }
+        if (c.name.startsWith('service-')) {
+          return {
+            ...c,
+            rules: c.rules.map((r) => (r.action.k !== 'numgen' ? r : { ...r, action: { ...r.action, targets: r.action.targets.map((t) => branches(t, endpointChains[(branch * 7) % endpointChains.length]!)[branch++ % 5]!) } })),
+          };
         }
         if (c.name === 'filter-input') return { ...c, rules: [...c.rules, { matches: [], action: { k: 'jump', chain: 'deep-1' } }] };
         if (c.name === 'filter-forward') {
