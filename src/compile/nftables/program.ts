@@ -68,11 +68,11 @@ export const enum ActionOp {
 
 /**
  * A rule in NftProgram.code: a header of HEADER words, then its matches (MATCH_STRIDE words each:
- * op, a, b, c), then, for a numgen, its targets (TargetWord.STRIDE words each). A chain's rules follow one another, so a
- * chain is one run of words, as the kernel keeps a chain's rules and their expressions in one blob: a
- * first packet at 30k Services reads a chain in one or two adjacent cache lines, where separate rule,
- * match and target arrays cost a miss each (the profile of 2026-12-03: those misses were most of the
- * lookup).
+ * op, a, b, c), then, for a numgen, its targets (TargetWord.STRIDE words each). A chain's rules
+ * follow one another, so a chain is one run of words, as the kernel keeps a chain's rules and their
+ * expressions in one blob: a first packet at 30k Services reads a chain in one or two adjacent cache
+ * lines, where separate rule, match and target arrays cost a miss each (the profile of 2026-12-03:
+ * those misses were most of the lookup).
  */
 export const enum RuleWord {
   ID = 0, // the rule's index in ruleTexts / ruleChain
@@ -184,7 +184,7 @@ export interface NftProgram {
   readonly code: Int32Array;
   /** (base, mask) pairs for address matches of two or more CIDRs (one is inline: MatchOp.ADDR1). */
   readonly cidrs: Uint32Array;
-  /** Map elements as (op, arg, service port); op 0 is a key reserved for a port's room, absent. */
+  /** Verdict maps, each element's value a MapWord row; op 0 is a key reserved for a port's room, absent. */
   readonly maps: readonly PairTable[];
   readonly mapNames: readonly string[];
   /** Static sets (AddressSet) or, for affinity sets, null with the timeout in setTimeout. */
