@@ -23,8 +23,12 @@
  * program's ops and layout were const enums: program.ts), ~540 ns at 30k (1,443; ~670), where IPVS
  * takes ~140-165 and ~300-380 (`SERVICES=100 MODES=ipvs,nftables TIME=1500 node
  * dist/bench/compile/lookup.bench.js`, and SERVICES=30000; two runs of each build alternated,
- * 2026-12-04). What is left is walkChain()'s Service and endpoint chains (~60 % of decide()'s
- * samples in cache) and, at 30k, the cache misses of the map and set probes and the chains' code.
+ * 2026-12-04, before the spans below). In the benchmark of record (BENCHMARKS.md, 2026-12-04)
+ * the service-nat stage takes 457, 566, 811, 1,370 and 1,224 ns a first packet at 10, 100, 1k, 10k
+ * and 30k Services, 1.22-1.8x IPVS's in the same run (1.88-2.39x at the record before, when map
+ * elements and numgen branches did not hold their chain's span yet: MapWord, TargetWord). What is
+ * left is walkChain()'s Service and endpoint chains, the state handed to it and back, and at scale
+ * the misses of the map and set probes.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
@@ -89,8 +93,9 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
 
 /**
  * The interpreter for the chains decide() does not inline: walks the chain whose code is
- * [start, end) entered at jump depth `depth`, over the state in S, and says how it ended (W_*). Jumps go over a preallocated Int32Array stack of (next rule, chain end) code
- * offsets, as nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
+ * [start, end) entered at jump depth `depth`, over the state in S, and says how it ended (W_*).
+ * Jumps go over a preallocated Int32Array stack of (next rule, chain end) code offsets, as
+ * nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
  * Cost: ~70 ns in cache for a ClusterIP packet's Service and endpoint chains (4 rules; --cpu-prof
  * of 5M decide() calls at 100 Services, 2026-12-04).
  */
