@@ -151,11 +151,13 @@ export function setMapValue(t: PairTable, s: number, op: number, arg: number, po
   v[o + MapWord.END] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.END] : 0;
 }
 
+// An absent element names no chain, so clearing one reads no chain rows.
+const kNoRows = new Int32Array(0);
+
 /** Marks the element at slot `s` of map `t` absent (op 0), its key kept for the port's room. */
 export function clearMapValue(t: PairTable, s: number): void {
   setMapValue(t, s, 0, 0, -1, kNoRows);
 }
-const kNoRows = new Int32Array(0);
 
 /** Copies each goto or jump target's row (span, Service port) into the numgen targets of chains [from, to) (TargetWord). */
 export function linkTargets(p: Pick<NftProgram, 'code' | 'chainRows'>, from: number, to: number): void {
