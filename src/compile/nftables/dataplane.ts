@@ -25,7 +25,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, TargetWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
 import { verdictText } from './rule-text.js';
 import type { Cluster } from '../../model/types.js';
 
@@ -188,10 +188,10 @@ export class NftablesDataplane implements ServiceDataplane {
           pc = next;
           continue;
         }
-        const o = slot * MapWord.STRIDE;
-        op = table.values[o + MapWord.OP];
-        arg = table.values[o + MapWord.ARG];
-        const port = table.values[o + MapWord.PORT];
+        const o = slot * VerdictWord.STRIDE;
+        op = table.values[o + VerdictWord.OP];
+        arg = table.values[o + VerdictWord.ARG];
+        const port = table.values[o + VerdictWord.PORT];
         if (port >= 0) this.servicePort = port;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: verdictName(p, op, arg) };
       } else if (op === ActionOp.NUMGEN) {
@@ -209,8 +209,8 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         this.choiceAt++;
-        op = K[arg + TargetWord.STRIDE * k + TargetWord.OP];
-        arg = K[arg + TargetWord.STRIDE * k + TargetWord.CHAIN];
+        op = K[arg + VerdictWord.STRIDE * k + VerdictWord.OP];
+        arg = K[arg + VerdictWord.STRIDE * k + VerdictWord.ARG];
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };
       }
       // Verdicts (from the rule itself, a map element or a numgen branch).
@@ -392,7 +392,7 @@ export class NftablesDataplane implements ServiceDataplane {
       rules += p.chainRows[c * ChainWord.STRIDE + ChainWord.RULE_COUNT];
     }
     let mapElements = 0;
-    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * MapWord.STRIDE + MapWord.OP] !== 0) mapElements++;
+    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * VerdictWord.STRIDE + VerdictWord.OP] !== 0) mapElements++;
     let sets = 0;
     let setElements = 0;
     for (let i = 0; i < p.setLive.length; i++) {

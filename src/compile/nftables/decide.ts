@@ -26,13 +26,13 @@
  * 2026-12-04, before the spans below). In the benchmark of record (BENCHMARKS.md, 2026-12-04)
  * the service-nat stage takes 457, 566, 811, 1,370 and 1,224 ns a first packet at 10, 100, 1k, 10k
  * and 30k Services, 1.22-1.8x IPVS's in the same run (1.88-2.39x at the record before, when map
- * elements and numgen branches did not hold their chain's span yet: MapWord, TargetWord). What is
+ * elements and numgen branches did not hold their chain's span yet: VerdictWord). What is
  * left is walkChain()'s Service and endpoint chains, the state handed to it and back, and at scale
  * the misses of the map and set probes.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, TargetWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
 export const H_PREROUTING = 0;
@@ -190,10 +190,10 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
       }
       let op = K[pc + RuleWord.OP];
       let arg = K[pc + RuleWord.A];
-      // A goto's or jump's target code span, when a map element or numgen target gave it (-1: read
-      // the chain's row).
-      let toStart = -1;
-      let toEnd = 0;
+      // A map element's or numgen branch's verdict row (VerdictWord): `V` at `o`, or -1 for the rule's
+      // own action. It holds a goto's or jump's target span and Service port: no chain row is read.
+      let V = K;
+      let o = -1;
       if (op === ActionOp.VMAP3 || op === ActionOp.VMAP2) {
         const table = maps[arg];
         work++;
@@ -202,23 +202,20 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           pc = next;
           continue;
         }
-        // The element's row (MapWord) holds its target chain's span and Service port: no chain row read.
-        const v = table.values;
-        const o = slot * MapWord.STRIDE;
-        op = v[o + MapWord.OP];
-        arg = v[o + MapWord.ARG];
-        if (v[o + MapWord.PORT] >= 0) servicePort = v[o + MapWord.PORT];
-        toStart = v[o + MapWord.START];
-        toEnd = v[o + MapWord.END];
+        V = table.values;
+        o = slot * VerdictWord.STRIDE;
       } else if (op === ActionOp.NUMGEN) {
         // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
-        // The target holds its chain's span and Service port (TargetWord): no chain row read.
-        const t = arg + TargetWord.STRIDE * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
-        op = K[t + TargetWord.OP];
-        arg = K[t + TargetWord.CHAIN];
-        toStart = K[t + TargetWord.START];
-        toEnd = K[t + TargetWord.END];
-        if (K[t + TargetWord.PORT] >= 0) servicePort = K[t + TargetWord.PORT];
+        o = arg + VerdictWord.STRIDE * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
+      }
+      let toStart = -1;
+      let toEnd = 0;
+      if (o >= 0) {
+        op = V[o + VerdictWord.OP];
+        arg = V[o + VerdictWord.ARG];
+        if (V[o + VerdictWord.PORT] >= 0) servicePort = V[o + VerdictWord.PORT];
+        toStart = V[o + VerdictWord.START];
+        toEnd = V[o + VerdictWord.END];
       }
       // Verdicts and statements (from the rule itself, a map element or a numgen branch).
       switch (op) {
@@ -347,7 +344,7 @@ function decideSource(p: NftProgram): string {
     emit(`if (op === ${ActionOp.JUMP} || op === ${ActionOp.GOTO}) {`);
     const depthExpr = `op === ${ActionOp.JUMP} ? ${depth + 1} : ${depth}`;
     if (fromMap) {
-      walk(`v[o + ${MapWord.START}]`, `v[o + ${MapWord.END}]`, depthExpr, base);
+      walk(`v[o + ${VerdictWord.START}]`, `v[o + ${VerdictWord.END}]`, depthExpr, base);
     } else {
       emit(`const row = arg * ${ChainWord.STRIDE}; const q = CR[row + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
       walk(`CR[row + ${ChainWord.START}]`, `CR[row + ${ChainWord.END}]`, depthExpr, base);
@@ -399,8 +396,8 @@ function decideSource(p: NftProgram): string {
         case ActionOp.VMAP3:
         case ActionOp.VMAP2:
           emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
-          emit(`if (slot >= 0) { const v = t.values; const o = slot * ${MapWord.STRIDE}; const q = v[o + ${MapWord.PORT}]; if (q >= 0) servicePort = q;`);
-          verdict(`v[o + ${MapWord.OP}]`, `v[o + ${MapWord.ARG}]`, true, depth, label, base);
+          emit(`if (slot >= 0) { const v = t.values; const o = slot * ${VerdictWord.STRIDE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
+          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base);
           emit('} }');
           break;
         case ActionOp.JUMP:

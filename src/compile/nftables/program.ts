@@ -58,7 +58,7 @@ export const enum ActionOp {
   REJECT = 6,
   VMAP3 = 7, // a = map id (daddr . l4proto . dport)
   VMAP2 = 8, // a = map id (l4proto . dport)
-  NUMGEN = 9, // a = word offset of its targets (TargetWord) in code, b = count
+  NUMGEN = 9, // a = word offset of its branches (VerdictWord) in code, b = count
   MARK_OR = 10, // a = mask
   MARK_XOR = 11,
   MASQ = 12,
@@ -68,7 +68,7 @@ export const enum ActionOp {
 
 /**
  * A rule in NftProgram.code: a header of HEADER words, then its matches (MATCH_STRIDE words each:
- * op, a, b, c), then, for a numgen, its targets (TargetWord.STRIDE words each). A chain's rules
+ * op, a, b, c), then, for a numgen, its branches (VerdictWord.STRIDE words each). A chain's rules
  * follow one another, so a chain is one run of words, as the kernel keeps a chain's rules and their
  * expressions in one blob: a first packet at 30k Services reads a chain in one or two adjacent cache
  * lines, where separate rule, match and target arrays cost a miss each (the profile of 2026-12-03:
@@ -86,25 +86,9 @@ export const enum RuleWord {
   MATCH_STRIDE = 4,
 }
 
-/**
- * A numgen's target in code: its verdict (a goto, in what kube-proxy writes) and the chain, and
- * for a goto or jump copies of that chain's row (its code span and Service port), as a map element
- * holds them (MapWord): a Service's numgen goes straight to its endpoint chain's code. Whoever moves a
- * chain's code links the targets again (linkTargets): compileProgram after every chain is placed,
- * writeRoom after a port's chains are written.
- */
-export const enum TargetWord {
-  OP = 0,
-  CHAIN = 1,
-  START = 2,
-  END = 3,
-  PORT = 4,
-  STRIDE = 5,
-}
-
 /** Words a rule takes in code. */
 export function ruleWords(r: Rule): number {
-  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? TargetWord.STRIDE * r.action.targets.length : 0);
+  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? VerdictWord.STRIDE * r.action.targets.length : 0);
 }
 
 /**
@@ -122,15 +106,18 @@ export const enum ChainWord {
 }
 
 /**
- * A verdict map element's value row in its PairTable (STRIDE words): the verdict (ActionOp; 0 for a
- * key reserved for a port's room and absent now) and its argument, the Service port the element
- * belongs to (-1 for none), and for a goto or jump the target chain's code span, a copy of its
- * row's START and END: a first packet that hits service-ips goes from the element straight to the
- * chain's code, one dependent cache miss fewer than through chainRows (at 30k Services each is one).
- * Whoever moves a chain's code writes the elements that copy its row: compileProgram fills the maps
- * after every chain is placed, writeRoom writes a port's elements after its rows.
+ * A verdict as a map element's value (in its PairTable's values) and as a numgen branch (in code,
+ * after the rule's matches) hold it, STRIDE words: the op (ActionOp; 0 for a map key reserved for a
+ * port's room and absent now) and its argument (a chain for a goto or jump), the Service port it
+ * names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
+ * START and END. A first packet goes from a service-ips element straight to the Service chain's
+ * code, and from its numgen to the endpoint chain's, without reading either chain's row: a
+ * dependent cache miss each at 30k Services.
+ * Whoever moves a chain's code writes the verdicts that copy its row: compileProgram fills the maps
+ * and links the numgen branches (linkTargets) once every chain is placed; writeRoom does both for a
+ * port after writing its chains.
  */
-export const enum MapWord {
+export const enum VerdictWord {
   OP = 0,
   ARG = 1,
   PORT = 2,
@@ -139,16 +126,14 @@ export const enum MapWord {
   STRIDE = 5,
 }
 
-/** Writes the element at slot `s` of map `t`: its verdict, its Service port and a goto's or jump's target span. */
-export function setMapValue(t: PairTable, s: number, op: number, arg: number, port: number, chainRows: Int32Array): void {
-  const v = t.values;
-  const o = s * MapWord.STRIDE;
+/** Writes a verdict at `o` of `row` (VerdictWord): op, argument, Service port and a goto's or jump's target span. */
+export function writeVerdict(row: Int32Array, o: number, op: number, arg: number, port: number, chainRows: Int32Array): void {
   const chain = op === ActionOp.GOTO || op === ActionOp.JUMP;
-  v[o + MapWord.OP] = op;
-  v[o + MapWord.ARG] = arg;
-  v[o + MapWord.PORT] = port;
-  v[o + MapWord.START] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.START] : 0;
-  v[o + MapWord.END] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.END] : 0;
+  row[o + VerdictWord.OP] = op;
+  row[o + VerdictWord.ARG] = arg;
+  row[o + VerdictWord.PORT] = port;
+  row[o + VerdictWord.START] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.START] : 0;
+  row[o + VerdictWord.END] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.END] : 0;
 }
 
 // An absent element names no chain, so clearing one reads no chain rows.
@@ -156,22 +141,20 @@ const kNoRows = new Int32Array(0);
 
 /** Marks the element at slot `s` of map `t` absent (op 0), its key kept for the port's room. */
 export function clearMapValue(t: PairTable, s: number): void {
-  setMapValue(t, s, 0, 0, -1, kNoRows);
+  writeVerdict(t.values, s * VerdictWord.STRIDE, 0, 0, -1, kNoRows);
 }
 
-/** Copies each goto or jump target's row (span, Service port) into the numgen targets of chains [from, to) (TargetWord). */
+/** Writes each numgen branch of chains [from, to) again with its target chain's row (span, Service port). */
 export function linkTargets(p: Pick<NftProgram, 'code' | 'chainRows'>, from: number, to: number): void {
   const { code: K, chainRows: CR } = p;
   for (let c = from; c < to; c++) {
     for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START], end = CR[c * ChainWord.STRIDE + ChainWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
       if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += TargetWord.STRIDE) {
-        const op = K[t + TargetWord.OP];
-        const row = K[t + TargetWord.CHAIN] * ChainWord.STRIDE;
-        const chain = op === ActionOp.GOTO || op === ActionOp.JUMP;
-        K[t + TargetWord.START] = chain ? CR[row + ChainWord.START] : 0;
-        K[t + TargetWord.END] = chain ? CR[row + ChainWord.END] : 0;
-        K[t + TargetWord.PORT] = chain ? CR[row + ChainWord.SERVICE_PORT] : -1;
+      for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += VerdictWord.STRIDE) {
+        const op = K[t + VerdictWord.OP];
+        const chain = K[t + VerdictWord.ARG];
+        const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? CR[chain * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
+        writeVerdict(K, t, op, chain, port, CR);
       }
     }
   }
@@ -186,7 +169,7 @@ export interface NftProgram {
   readonly code: Int32Array;
   /** (base, mask) pairs for address matches of two or more CIDRs (one is inline: MatchOp.ADDR1). */
   readonly cidrs: Uint32Array;
-  /** Verdict maps, each element's value a MapWord row; op 0 is a key reserved for a port's room, absent. */
+  /** Verdict maps, each element's value a VerdictWord row; op 0 is a key reserved for a port's room, absent. */
   readonly maps: readonly PairTable[];
   readonly mapNames: readonly string[];
   /** Static sets (AddressSet) or, for affinity sets, null with the timeout in setTimeout. */
@@ -332,7 +315,7 @@ export function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: num
   const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
   const cidrs = 2 * detectorCidrs + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length;
   const targets = 2 * rows;
-  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + TargetWord.STRIDE * targets, cidrs];
+  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + VerdictWord.STRIDE * targets, cidrs];
 }
 
 /** What compileProgram needs to give each Service port room for in-place updates: the node. */
@@ -476,13 +459,13 @@ export class RuleEncoder {
         y = a.targets.length;
         for (let k = 0; k < a.targets.length; k++) {
           const [vop, arg] = this.verdictOp(a.targets[k]);
-          const t = tail + TargetWord.STRIDE * k;
-          code[t + TargetWord.OP] = vop;
-          code[t + TargetWord.CHAIN] = arg;
-          // The span: linkTargets, once every chain it may name has its code.
-          code[t + TargetWord.START] = 0;
-          code[t + TargetWord.END] = 0;
-          code[t + TargetWord.PORT] = -1;
+          const t = tail + VerdictWord.STRIDE * k;
+          code[t + VerdictWord.OP] = vop;
+          code[t + VerdictWord.ARG] = arg;
+          // Its port and span: linkTargets, once every chain it may name has its code.
+          code[t + VerdictWord.PORT] = -1;
+          code[t + VerdictWord.START] = 0;
+          code[t + VerdictWord.END] = 0;
         }
         break;
       }
@@ -705,14 +688,14 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   linkTargets({ code: program.code, chainRows }, 0, nChains);
 
   const maps = rs.maps.map((m) => {
-    // Key (address or 0, proto << 16 | port) -> MapWord row.
-    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, MapWord.STRIDE);
+    // Key (address or 0, proto << 16 | port) -> a VerdictWord row.
+    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, VerdictWord.STRIDE);
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
       let port = op === ActionOp.GOTO || op === ActionOp.JUMP ? chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
-      setMapValue(t, s, op, arg, port, chainRows);
+      writeVerdict(t.values, s * VerdictWord.STRIDE, op, arg, port, chainRows);
     }
     if (room) reserveKeys(cluster, m.name, t);
     return t;

@@ -136,7 +136,7 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
   //   goto and jump to mark-for-masquerade, accept, return, drop, jump to a chain 16 jumps deep;
   // - the Service chains' numgen branches turned in turn into goto an endpoint's chain of another
   //   port (whose Service port the decision then names), jump to their own endpoint chain, goto
-  //   mark-for-masquerade, return and drop (a branch holds its chain's span and port: TargetWord);
+  //   mark-for-masquerade, return and drop (a branch holds its chain's span and port: VerdictWord);
   // - deep-1 ... deep-16, each jumping to the next (deep-17 is empty), which filter-input jumps
   //   to as well: past NFT_JUMP_STACK_SIZE both ways;
   // - cluster-ips-check's range of two CIDRs (a /24 of pods too);
