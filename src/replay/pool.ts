@@ -18,6 +18,7 @@
  */
 import { Piscina } from 'piscina';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import { MessageChannel } from 'node:worker_threads';
 import { StalledRunError } from '../errors.js';
 import { mergeShards, ReplaySetup, setupKeyString, type ReplayTask, type RunResult } from './replay.js';
@@ -42,6 +43,20 @@ export interface ReplayPoolOptions {
  * the cell's flows), from the shards' heartbeats: once per chunk of flows a shard, no more.
  */
 export type FlowsProgress = (flowsDone: number, flowsTotal: number) => void;
+
+/**
+ * V8 flags set before the first worker starts (V8's flags are the process's, so its threads share
+ * them). The stages' loops call callees of 270-380 bytecodes each (natRewrite, vxlanEncap,
+ * hashTuple, conntrack's find, vxlanDecap), and V8's default budget of 920 bytecodes inlined into
+ * one optimised function leaves most of them as calls: with 5,000, an established packet took
+ * 0.91-0.94x the time, a new flow 0.93-0.95x (`kdp bench --services 1000 --modes ipvs,iptables
+ * --workers 1 --flows 500000`, three runs each alternated: ipvs 375/382/376 -> 349/352/354 ns,
+ * iptables 379/381/387 -> 361/345/352; prerouting 222-234 -> 204-212 ns a packet, postrouting
+ * 96-103 -> 86-92; 2,000 measured the same, 20,000 slower). V8 reads the budget each time it
+ * optimises a function, so setting it here, before any stage has run, is enough. machine.json
+ * records the flags (MachineInfo.v8Flags).
+ */
+export const kWorkerV8Flags: readonly string[] = ['--max-inlined-bytecode-size-cumulative=5000'];
 
 export const kDefaultReplayPoolOptions = {
   filename: new URL('./worker.js', import.meta.url).href,
@@ -87,6 +102,7 @@ export class ReplayPool {
   #pool(workers: number): Piscina {
     let p = this.#pools.get(workers);
     if (!p) {
+      for (const flag of kWorkerV8Flags) setFlagsFromString(flag);
       p = new Piscina({ filename: this.options.filename, minThreads: workers, maxThreads: workers, idleTimeout: this.options.idleTimeout, concurrentTasksPerWorker: 1 });
       this.#pools.set(workers, p);
     }

@@ -22,7 +22,7 @@ import { median, spreadOf } from '../report/spread.js';
 import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
-import { type FlowsProgress, ReplayPool, type PoolRun } from './pool.js';
+import { type FlowsProgress, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
 import { runChurn } from './churn.js';
 import { churnCellOnKernel } from '../verify/churn-kernel.js';
@@ -251,6 +251,7 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
     node: process.version,
     platform: `${platform()} ${process.arch}`,
     kernel: release(),
+    v8Flags: kWorkerV8Flags,
     ...commit,
     date: new Date().toISOString(),
     command,

@@ -227,7 +227,7 @@ function machineSection(m: MachineInfo): string[] {
     `| CPU | ${cell(m.cpuModel)} |`,
     `| Cores | ${m.cores} |`,
     `| Memory | ${formatBytes(m.memoryBytes)} |`,
-    `| Node.js | ${cell(m.node)} |`,
+    `| Node.js | ${cell(m.node)}${m.v8Flags !== undefined && m.v8Flags.length > 0 ? `, replay threads with ${m.v8Flags.map((x) => `\`${cell(x)}\``).join(' ')}` : ''} |`,
     `| OS / kernel | ${cell(`${m.platform} ${m.kernel}`)} |`,
     `| git commit | ${m.gitCommit !== null ? `\`${cell(m.gitCommit)}\`` : `not recorded (${cell(m.gitCommitMissing ?? 'no reason given')})`} |`,
     `| Date | ${cell(m.date)} |`,

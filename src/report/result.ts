@@ -227,6 +227,8 @@ export interface MachineInfo {
   readonly node: string;
   readonly platform: string;
   readonly kernel: string;
+  /** The V8 flags the replay threads ran with (pool.ts kWorkerV8Flags); absent in results from before kdp set any. */
+  readonly v8Flags?: readonly string[];
   /**
    * `git rev-parse HEAD` of the code that ran, or null when it could not be known (not a git
    * checkout, git absent); then `gitCommitMissing` says why. Never a placeholder posing as data.

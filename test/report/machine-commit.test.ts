@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { parseMachineJson } from '../../src/report/parse-machine.js';
 import { renderReport } from '../../src/report/index.js';
+import { kWorkerV8Flags } from '../../src/replay/pool.js';
 import { gitCommitOf, machineInfo } from '../../src/replay/sweep.js';
 import { kSyntheticMachine, syntheticSweep } from './synthetic.js';
 
@@ -43,5 +44,20 @@ describe('the commit in machine.json', () => {
     const md = renderReport(syntheticSweep(), { ...kSyntheticMachine, gitCommit: null, gitCommitMissing: '/x is not a git checkout' }, {}).markdown;
     assert.match(md, /\| git commit \| not recorded \(\/x is not a git checkout\) \|/);
     assert.match(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /\| git commit \| `0000000` \|/);
+  });
+});
+
+describe('the replay threads\' V8 flags in machine.json', () => {
+  it('are recorded, read back, refused when not a list of strings, and printed beside Node.js', () => {
+    const m = machineInfo('kdp bench', outside);
+    assert.deepEqual(m.v8Flags, kWorkerV8Flags);
+    assert.ok(kWorkerV8Flags.length > 0 && kWorkerV8Flags.every((f) => f.startsWith('--')));
+    const back = parseMachineJson(JSON.stringify({ ...kSyntheticMachine, v8Flags: ['--max-inlined-bytecode-size-cumulative=5000'] }));
+    assert.ok('machine' in back && back.machine.v8Flags?.[0] === '--max-inlined-bytecode-size-cumulative=5000');
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, v8Flags: '--x' })));
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, v8Flags: [5] })));
+    const md = renderReport(syntheticSweep(), { ...kSyntheticMachine, v8Flags: ['--a=1', '--b'] }, {}).markdown;
+    assert.match(md, /\| Node\.js \| [^|]*, replay threads with `--a=1` `--b` \|/);
+    assert.doesNotMatch(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /replay threads with/);
   });
 });
