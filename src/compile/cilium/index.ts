@@ -88,7 +88,10 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   // policy and DNS cells of iptables and nftables (most of the cells the shared scale is a median of)
   // the most: 15 µs a flow put cilium's median 11.7% below the scale (1.755); 13.5 µs puts it 4.6%
   // below (with userspace's model updated to its faster scan), 13 µs and 300 µs a Service 1.5%.
-  cost: { firstPacketUsPerService: 0, compileUsPerService: 340, flowUs: 13.5 },
+  // Again on the run of 2026-12-04 (0fcc163: the replay threads with V8's larger inlining budget,
+  // which sped the other modes' stages more than cilium's socket stage, on a faster machine):
+  // 13.5 µs put cilium's median 11.5% above the scale (0.628); 15 µs 2.1% (14.5 µs 4.1%, 15.5 µs 0.0%).
+  cost: { firstPacketUsPerService: 0, compileUsPerService: 340, flowUs: 15 },
   lookup: 'hash',
   // A service map past bpf-lb-map-max (CiliumDataplane.warnings).
   warns: true,
