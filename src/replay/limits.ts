@@ -54,12 +54,25 @@ export function measureRandomRead(bytes: number, clock: () => number, reads = 2_
  * independent, so the out-of-order core keeps several misses in flight. ns per read.
  */
 export function measureIndependentRead(bytes: number, clock: () => number, reads = 4_000_000): number {
-  // A power of two no larger than the array asked for, so that an index is a mask.
+  const pass = independentReads(bytes);
+  limitsSink ^= pass(reads >> 3, 0x5bd1e995); // warm-up: JIT, TLB
+  const t0 = clock();
+  limitsSink ^= pass(reads, 0x27d4eb2f);
+  return ((clock() - t0) * 1e6) / reads;
+}
+
+/**
+ * measureIndependentRead's loop over its own filled array (a power of two no larger than `bytes`,
+ * so that an index is a mask): `pass(count, salt)` makes `count` independent random reads and
+ * returns their sum. Filled here, timed by the caller: the workers' scaling measurement fills
+ * every thread's array before any of them starts its clock.
+ */
+export function independentReads(bytes: number): (count: number, salt: number) => number {
   const n = 2 ** Math.floor(Math.log2(Math.max(1024, Math.floor(bytes / 4))));
   const mask = n - 1;
   const a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = mix32(i, 11);
-  const pass = (count: number, salt: number): number => {
+  return (count: number, salt: number): number => {
     let s = 0;
     for (let k = 0; k < count; k++) {
       let h = Math.imul(k ^ salt, 0x85ebca6b);
@@ -68,10 +81,16 @@ export function measureIndependentRead(bytes: number, clock: () => number, reads
     }
     return s;
   };
-  limitsSink ^= pass(reads >> 3, 0x5bd1e995); // warm-up: JIT, TLB
-  const t0 = clock();
-  limitsSink ^= pass(reads, 0x27d4eb2f);
-  return ((clock() - t0) * 1e6) / reads;
+}
+
+/** `count` rounds of a hash chain in registers (no memory): arithmetic a core does alone. */
+export function computeRounds(count: number, seed: number): number {
+  let h = seed | 0;
+  for (let k = 0; k < count; k++) {
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    h = Math.imul(h ^ (h >>> 12), 0x297a2d39) + k;
+  }
+  return h;
 }
 
 /**

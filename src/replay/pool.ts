@@ -22,6 +22,8 @@ import { setFlagsFromString } from 'node:v8';
 import { MessageChannel } from 'node:worker_threads';
 import { StalledRunError } from '../errors.js';
 import { mergeShards, ReplaySetup, setupKeyString, type ReplayTask, type RunResult } from './replay.js';
+import type { ParallelScaling } from '../report/result.js';
+import { speedupOf, type ScalingSample, type ScalingTask } from './scaling.js';
 import { measureSync, type SyncCost } from './sync-cost.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
@@ -49,10 +51,11 @@ export type FlowsProgress = (flowsDone: number, flowsTotal: number) => void;
  * them). The stages' loops call callees of 270-380 bytecodes each (natRewrite, vxlanEncap,
  * hashTuple, conntrack's find, vxlanDecap), and V8's default budget of 920 bytecodes inlined into
  * one optimised function leaves most of them as calls: with 5,000, an established packet took
- * 0.91-0.94x the time, a new flow 0.93-0.95x (`kdp bench --services 1000 --modes ipvs,iptables
- * --workers 1 --flows 500000`, three runs each alternated: ipvs 375/382/376 -> 349/352/354 ns,
- * iptables 379/381/387 -> 361/345/352; prerouting 222-234 -> 204-212 ns a packet, postrouting
- * 96-103 -> 86-92; 2,000 measured the same, 20,000 slower). V8 reads the budget each time it
+ * 0.91-0.95x the time, a new flow 0.91-0.99x (`kdp bench --services 1000 --modes ipvs,iptables
+ * --workers 1 --flows 500000`, three runs each alternated: established ipvs 375/382/376 -> 349/352/354
+ * ns, iptables 379/381/387 -> 361/345/352; new flow ipvs 1,121/1,172/1,138 -> 1,038/1,067/1,060,
+ * iptables 3,274/3,327/3,412 -> 3,245/3,174/3,213; prerouting 222-234 -> 204-212 ns a packet,
+ * postrouting 96-103 -> 86-92; 2,000 measured about the same, 20,000 slower). V8 reads the budget each time it
  * optimises a function, so setting it here, before any stage has run, is enough. machine.json
  * records the flags (MachineInfo.v8Flags).
  */
@@ -149,6 +152,28 @@ export class ReplayPool {
       sharedTables: results.every((r) => r.sharedTables),
       warmUpFlows: warmUp,
     };
+  }
+
+  /**
+   * What `threads` of the pool's threads do at once against one alone (scaling.ts), over arrays of
+   * `bytes` each: three repeats, one sample alone then `threads` together each time, the medians.
+   * Run between cells, never beside a shard. Cost: ~1-2 s at 128 MB a thread (fills and timed loops).
+   */
+  async scaling(threads: number, bytes: number, options: { reads?: number; rounds?: number; repeats?: number } = {}): Promise<ParallelScaling> {
+    if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new RangeError('threads must be a whole number from 2 to 256');
+    const pool = this.#pool(threads);
+    const sample = (parties: number, gate: SharedArrayBuffer): Promise<ScalingSample> => {
+      const task: ScalingTask = { bytes, reads: options.reads ?? 4_000_000, rounds: options.rounds ?? 20_000_000, gate, parties };
+      return pool.run(task, { name: 'scalingSample' }) as Promise<ScalingSample>;
+    };
+    const alone: ScalingSample[] = [];
+    const together: ScalingSample[][] = [];
+    for (let r = 0; r < (options.repeats ?? 3); r++) {
+      alone.push(await sample(1, new SharedArrayBuffer(8)));
+      const gate = new SharedArrayBuffer(8);
+      together.push(await Promise.all(Array.from({ length: threads }, () => sample(threads, gate))));
+    }
+    return speedupOf(alone, together);
   }
 
   /** Runs the W shards, each with a heartbeat port; aborts them all when one is silent for stallMs. */

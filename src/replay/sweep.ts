@@ -19,7 +19,7 @@ import { generateCluster } from '../model/synthetic.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
 import { median, spreadOf } from '../report/spread.js';
-import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo } from '../report/result.js';
+import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
@@ -319,7 +319,7 @@ function endsInNewline(file: string): boolean {
 }
 
 /** The CellResult of a cell's runs. */
-export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: MachineLimits): CellResult {
+export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: MachineLimits, parallel?: ParallelScaling): CellResult {
   const first = runs[0]!.run;
   // ns per new flow / established packet, for the machine: per-worker time / packets / workers.
   const newNs = runs.map((r) => r.run.newPhaseNs / r.run.firstPackets / r.run.workers);
@@ -408,7 +408,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     },
     memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
     ...(sync?.figures ? { modeFigures: sync.figures } : {}),
-    limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement },
+    limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement, ...(parallel ? { parallel } : {}) },
     ...(cell.dns ? { lookups: lookupsOf(runs) } : {}),
     stages,
     counters,
@@ -459,6 +459,8 @@ export interface SweepOptions {
   readonly runCell?: (cell: SweepCell, repeat: number, onFlows?: FlowsProgress) => Promise<PoolRun>;
   /** Replaces the limits measurement (tests). */
   readonly limits?: (bytes: number) => MachineLimits;
+  /** Replaces the workers cells' scaling measurement (tests; without it, a sweep with `runCell` measures none). */
+  readonly scaling?: (threads: number, bytes: number) => Promise<ParallelScaling>;
   readonly log?: (line: string) => void;
   /**
    * The whole sweep's plan (every shard's cells, when `cells` is one shard's), written to
@@ -591,6 +593,24 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     }
     return l;
   };
+  // What W threads of the machine do against one (scaling.ts), once per (W, size class) per sweep,
+  // for the cells of more than one worker: the limit their speedup is read against.
+  const scalingMemo = new Map<string, ParallelScaling | null>();
+  const measureScaling = o.scaling ?? (o.runCell ? undefined : (threads: number, bytes: number) => (pool ??= new ReplayPool()).scaling(threads, bytes));
+  const scalingFor = async (threads: number, bytes: number): Promise<ParallelScaling | undefined> => {
+    if (threads < 2 || !measureScaling) return undefined;
+    const size = 2 ** Math.ceil(Math.log2(Math.max(4096, bytes)));
+    const key = `${threads}|${size}`;
+    if (!scalingMemo.has(key)) {
+      try {
+        scalingMemo.set(key, await measureScaling(threads, size));
+      } catch (err) {
+        log(`warning: the machine's scaling on ${threads} threads was not measured: ${(err as Error).message}`);
+        scalingMemo.set(key, null);
+      }
+    }
+    return scalingMemo.get(key) ?? undefined;
+  };
   const eta = (partial = 0): number => {
     const remaining = total - doneWeight - partial;
     return ranWeight > 0 ? (ranMs / ranWeight) * remaining : Number.NaN;
@@ -620,7 +640,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
           runs.push(await run(cell, r, onFlows));
         }
         const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
-        result = cellResult(cell, runs, limitsFor(bytesPerWorker));
+        result = cellResult(cell, runs, limitsFor(bytesPerWorker), await scalingFor(cell.workers, bytesPerWorker));
         if (o.churn !== undefined) {
           const c = await churnOfCell(cell, o.churn, o.churnKernel);
           const k = c.churn?.kernelApply;

@@ -14,6 +14,9 @@ import type { DataplaneImage } from '../compile/image.js';
 import type { PipelineContext } from '../dataplane/context.js';
 import { ReplaySetup, replayShard, setupKeyString, type ReplayTask, type ShardResult } from './replay.js';
 
+/** The pool's `scaling` samples run on these same threads (piscina's named task). */
+export { scalingSample } from './scaling.js';
+
 export interface WorkerTask extends ReplayTask {
   /** Every node's compiled rules, packed by the main thread (ReplaySetup.images). */
   readonly images: readonly DataplaneImage[];

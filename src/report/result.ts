@@ -126,9 +126,17 @@ export interface CellResult extends CellKey {
    * of one worker's conntrack tables: `randomReadNs` one read of a dependent chain (latency),
    * `independentReadNs` one read among independent ones (throughput, misses overlapped; absent in
    * results before it was measured), `scanNsPerElement` a sequential scan, the minimum of warmed
-   * repeats.
+   * repeats. `parallel`, in cells of more than one worker: what that many of the pool's threads
+   * did at once against one alone (src/replay/scaling.ts), on independent reads over arrays of the
+   * same size and on arithmetic, each the sum of the threads' throughputs over the lone thread's
+   * (absent in 1-worker cells and in results from before it was measured).
    */
-  readonly limits: { readonly randomReadNs: number; readonly independentReadNs?: number; readonly scanNsPerElement: number };
+  readonly limits: {
+    readonly randomReadNs: number;
+    readonly independentReadNs?: number;
+    readonly scanNsPerElement: number;
+    readonly parallel?: ParallelScaling;
+  };
   /**
    * `kdp bench --dns` cells only, from the first run (times: the median over runs, per worker as
    * `newFlow`). `connections`: connections replayed; `lookedUp`: those that resolved a name first
@@ -218,6 +226,13 @@ export interface KernelMissing {
 
 /** The file of KernelMissing lines in a results directory. */
 export const kKernelMissingFile = 'kernel-missing.jsonl';
+
+/** W threads' throughput over one thread's alone, on independent reads and on arithmetic (the median of repeats). */
+export interface ParallelScaling {
+  readonly threads: number;
+  readonly readSpeedup: number;
+  readonly computeSpeedup: number;
+}
 
 /** The environment a results file was produced on, written once as `results/machine.json`. */
 export interface MachineInfo {

@@ -174,4 +174,47 @@ describe('sweep', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('measures the machine\'s scaling beside cells of more than one worker, once per thread count and size, and records none where it failed', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'nftables'], flows: 200, workers: [1, 2] });
+      const asked: string[] = [];
+      const logged: string[] = [];
+      let fail = false;
+      const scaling = async (threads: number, bytes: number) => {
+        asked.push(`${threads}|${bytes}`);
+        if (fail) throw new Error('the gate timed out');
+        return { threads, readSpeedup: 1.5, computeSpeedup: 1.9 };
+      };
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling, log: (l) => logged.push(l) });
+      const rs = lines(dir) as { mode: string; workers: number; limits: { parallel?: unknown } }[];
+      for (const r of rs) {
+        if (r.workers === 1) assert.equal(r.limits.parallel, undefined, `${r.mode}: one worker, no scaling`);
+        else assert.deepEqual(r.limits.parallel, { threads: 2, readSpeedup: 1.5, computeSpeedup: 1.9 });
+        assert.equal(cellProblem(r), undefined);
+      }
+      // Two 2-worker cells with tables of one size class: measured once.
+      assert.equal(asked.length, 1);
+      assert.match(asked[0]!, /^2\|\d+$/);
+      const again = tmp();
+      try {
+        fail = true;
+        await runSweep({ cells: cells.filter((c) => c.workers === 2), outDir: again, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling, log: (l) => logged.push(l) });
+        assert.ok((lines(again) as { limits: { parallel?: unknown } }[]).every((r) => r.limits.parallel === undefined), 'a failed measurement is missing, never a figure');
+        assert.ok(logged.some((l) => /scaling on 2 threads was not measured: the gate timed out/.test(l)));
+      } finally {
+        rmSync(again, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the report refuses a malformed machine scaling figure', () => {
+    const cell = { schema: 1, mode: 'ipvs', cni: 'calico-vxlan', finishedAt: 'x', decisionChecksum: 'x', services: 1, endpointsPerService: 1, workers: 2, flows: 1, seed: 1, zipf: 0, packets: 1, wireBytes: 1, gbitPerSecond: 1,
+      newFlow: { nsPerFlow: 1, perSecond: 1 }, established: { packetsPerSecond: 1, nsPerPacket: 1 }, sync: { fullMs: 1, oneEndpointMs: 1, oneEndpointRewrittenBytes: 1 }, memory: { tableBytes: 1, conntrackBytesPerEntry: 1 } };
+    assert.equal(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: 1.5, computeSpeedup: 2 } } }), undefined);
+    assert.match(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: '1.5' } } }) ?? '', /limits\.parallel is not/);
+  });
 });

@@ -180,6 +180,23 @@ describe('what a missed target comes down to', () => {
     const fast = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 2e6 })];
     assert.equal(target(fast, 'd1').why, undefined, 'a met target needs no explanation');
   });
+
+  it('(d) says what the machine\'s threads did beside the pair\'s 2-worker cell, and "—" where that was not measured', () => {
+    const parallel = { threads: 2, readSpeedup: 1.42, computeSpeedup: 1.97 };
+    const measured = [
+      syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }),
+      syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6, limits: { randomReadNs: 80, scanNsPerElement: 0.5, parallel } }),
+    ];
+    const d1 = target(measured, 'd1');
+    assert.match(d1.figure, /; the machine's 2 threads: 1\.42× one on independent reads, 1\.97× on arithmetic$/);
+    assert.match(d1.why ?? '', /The machine, beside that cell: 2 threads did 1\.42× one thread's independent random reads and 1\.97× its arithmetic\.$/);
+    const unmeasured = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6 })];
+    assert.doesNotMatch(target(unmeasured, 'd1').figure, /the machine/);
+    assert.match(target(unmeasured, 'd1').why ?? '', /two-thread figures: — \(not measured in this cell\)/);
+    // The 1-worker cell's figures are not the pair's machine limit.
+    const wrongCell = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000, limits: { randomReadNs: 80, scanNsPerElement: 0.5, parallel } }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6 })];
+    assert.doesNotMatch(target(wrongCell, 'd1').figure, /the machine/);
+  });
 });
 
 describe('target (e): conntrack bytes an entry', () => {

@@ -1,0 +1,86 @@
+/**
+ * What W threads of this machine do at once against one alone: the limit the workers sweep's
+ * speedup (issue 14 (d): two workers at least 1.8x one) is held to by the hardware, measured beside
+ * the cell. Two kinds of work: independent random reads over an array as large as one worker's
+ * conntrack tables (limits.ts's loop: memory-bound, what an established packet mostly is) and a
+ * hash chain in registers (arithmetic only). Two vCPUs that are one core's hyperthreads, or a
+ * memory bus the neighbours saturate, give less than 2x whatever kdp does. The shards share no
+ * data but the read-only tables: a workers' speedup near the machine's is the hardware's limit,
+ * one far below it is kdp's own.
+ *
+ * The samples run on the replay pool's own threads (pool.ts `scaling`): one alone, then W at once,
+ * each filling its array first and starting its clocks only once all W are at the gate, so no
+ * thread's fill overlaps another's timed loop.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ParallelScaling } from '../report/result.js';
+import { median } from '../report/spread.js';
+import { computeRounds, independentReads } from './limits.js';
+
+export interface ScalingTask {
+  /** Bytes of each thread's array (one worker's conntrack tables). */
+  readonly bytes: number;
+  readonly reads: number;
+  readonly rounds: number;
+  /** Int32 words: [threads at the read gate, threads at the compute gate]. */
+  readonly gate: SharedArrayBuffer;
+  /** Threads that meet at the gate (1: alone). */
+  readonly parties: number;
+  /** How long a thread waits at the gate for the others (default kGateTimeoutMs). */
+  readonly gateTimeoutMs?: number;
+}
+
+export interface ScalingSample {
+  /** ns per independent read, per round of arithmetic, on this thread. */
+  readonly readNs: number;
+  readonly computeNs: number;
+}
+
+// A party that waits longer than this for the others was queued behind one of them on its own
+// thread: the W samples did not run in parallel, and the measurement says so instead of hanging.
+export const kGateTimeoutMs = 20_000;
+
+/** A sink the optimiser cannot see through. */
+export let scalingSink = 0;
+
+/** Waits until `parties` threads have reached gate word `w` (each adds itself). */
+function meet(g: Int32Array, w: number, parties: number, timeoutMs: number): void {
+  const deadline = performance.now() + timeoutMs;
+  const arrived = Atomics.add(g, w, 1) + 1;
+  if (arrived === parties) {
+    Atomics.notify(g, w);
+    return;
+  }
+  for (let seen = arrived; seen < parties; seen = Atomics.load(g, w)) {
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(`scaling: ${seen} of ${parties} threads reached the gate in ${timeoutMs / 1000} s; the samples did not run in parallel`);
+    Atomics.wait(g, w, seen, left);
+  }
+}
+
+/** One thread's sample (a piscina task of the replay worker): fill and warm, meet, time the reads, meet, time the arithmetic. */
+export function scalingSample(task: ScalingTask): ScalingSample {
+  const g = new Int32Array(task.gate);
+  const pass = independentReads(task.bytes);
+  scalingSink ^= pass(task.reads >> 3, 0x5bd1e995) ^ computeRounds(task.rounds >> 3, 7); // warm-up: JIT, TLB
+  meet(g, 0, task.parties, task.gateTimeoutMs ?? kGateTimeoutMs);
+  let t0 = performance.now();
+  scalingSink ^= pass(task.reads, 0x27d4eb2f);
+  const readNs = ((performance.now() - t0) * 1e6) / task.reads;
+  meet(g, 1, task.parties, task.gateTimeoutMs ?? kGateTimeoutMs);
+  t0 = performance.now();
+  scalingSink ^= computeRounds(task.rounds, 11);
+  const computeNs = ((performance.now() - t0) * 1e6) / task.rounds;
+  return { readNs, computeNs };
+}
+
+/**
+ * The speedup of W samples taken together over one taken alone: the sum of each thread's
+ * throughput (1 / ns) over the lone thread's. Figures of a repeat, in order; the median is kept.
+ */
+export function speedupOf(alone: readonly ScalingSample[], together: readonly (readonly ScalingSample[])[]): ParallelScaling {
+  if (alone.length === 0 || alone.length !== together.length) throw new RangeError('speedupOf: one lone sample and one set of W samples per repeat');
+  const threads = together[0]!.length;
+  const ratio = (get: (x: ScalingSample) => number): number => median(alone.map((a, r) => together[r]!.reduce((sum, t) => sum + get(a) / get(t), 0)));
+  return { threads, readSpeedup: ratio((x) => x.readNs), computeSpeedup: ratio((x) => x.computeNs) };
+}
