@@ -52,7 +52,7 @@ function invalidDropped(ctx: PipelineContext, batch: PacketBatch, i: number, kin
   return true;
 }
 
-// Cost: ~130-165 ns per packet at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds).
+// Cost: ~46 ns per packet (iptables, ipvs, nftables; 49 cilium, 68 userspace) at batch 256, 100 Services, ~48-52 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const plan = ctx.world.plan;

@@ -23,7 +23,7 @@ import { kHookNames } from './hooks.js';
 import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
-// Cost: ~120 (ipvs), ~270 (nftables), ~520 (iptables) ns per packet of the cell; only first packets visit at batch 256, 100 Services (kdp bench --services 100 --modes iptables,ipvs,nftables --workers 1 --flows 200000, medians of two runs, 2026-12-02, on the 2-core machine at load ~9-10: upper bounds). Per first packet in the record of 2026-12-04 (BENCHMARKS.md (b)): ipvs 313 ns, nftables 566 ns at 100 Services.
+// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~146 ns (ipvs), ~305 (nftables), ~1,164 (iptables), ~328 (userspace), ~95 (cilium); at 30k ~689, ~1,132, ~29,600, ~38,400, ~226 (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const pkt = ctx.firstPacket;

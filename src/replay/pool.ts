@@ -156,7 +156,9 @@ export class ReplayPool {
 
   /**
    * What `threads` of the pool's threads do at once against one alone (scaling.ts), over arrays of
-   * `bytes` each: three repeats, one sample alone then `threads` together each time, the medians.
+   * `bytes` each: an untimed round of `threads` together first (every thread's JIT compiles the
+   * loops: a thread's first sample ran up to ~10x slower, which read as a speedup of 10), then
+   * three repeats, one sample alone then `threads` together each time, the medians.
    * Run between cells, never beside a shard. Cost: ~1-2 s at 128 MB a thread (fills and timed loops).
    */
   async scaling(threads: number, bytes: number, options: { reads?: number; rounds?: number; repeats?: number } = {}): Promise<ParallelScaling> {
@@ -166,12 +168,16 @@ export class ReplayPool {
       const task: ScalingTask = { bytes, reads: options.reads ?? 4_000_000, rounds: options.rounds ?? 20_000_000, gate, parties };
       return pool.run(task, { name: 'scalingSample' }) as Promise<ScalingSample>;
     };
+    const round = (): Promise<ScalingSample[]> => {
+      const gate = new SharedArrayBuffer(8);
+      return Promise.all(Array.from({ length: threads }, () => sample(threads, gate)));
+    };
+    await round();
     const alone: ScalingSample[] = [];
     const together: ScalingSample[][] = [];
     for (let r = 0; r < (options.repeats ?? 3); r++) {
       alone.push(await sample(1, new SharedArrayBuffer(8)));
-      const gate = new SharedArrayBuffer(8);
-      together.push(await Promise.all(Array.from({ length: threads }, () => sample(threads, gate))));
+      together.push(await round());
     }
     return speedupOf(alone, together);
   }

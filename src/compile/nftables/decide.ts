@@ -23,12 +23,14 @@
  * program's ops and layout were const enums: program.ts), ~540 ns at 30k (1,443; ~670), where IPVS
  * takes ~140-165 and ~300-380 (`SERVICES=100 MODES=ipvs,nftables TIME=1500 node
  * dist/bench/compile/lookup.bench.js`, and SERVICES=30000; two runs of each build alternated,
- * 2026-12-04, before the spans below). In the benchmark of record (BENCHMARKS.md, 2026-12-04)
- * the service-nat stage takes 457, 566, 811, 1,370 and 1,224 ns a first packet at 10, 100, 1k, 10k
- * and 30k Services, 1.22-1.8x IPVS's in the same run (1.88-2.39x at the record before, when map
- * elements and numgen branches did not hold their chain's span yet: VerdictWord). What is
- * left is walkChain()'s Service and endpoint chains, the state handed to it and back, and at scale
- * the misses of the map and set probes.
+ * 2026-12-04, before the spans below). In the benchmark of record of 2026-12-04 at 0fcc163
+ * (BENCHMARKS.md, `kdp bench`, batch 256) the service-nat stage takes 252, 305, 509, 950 and 1,132 ns
+ * a first packet at 10, 100, 1k, 10k and 30k Services, 1.49-2.3x IPVS's in the same run (1.22-1.8x
+ * at the record before, on another machine, without the replay threads' larger inlining budget,
+ * which took more off IPVS's stage: 313 -> 146 ns at 100 against 505 -> 305). What is left is
+ * walkChain()'s Service and endpoint chains (~40 % of the stage's samples at 100 Services,
+ * `node --cpu-prof`), the state handed to it and back, and at scale the misses of the map and set
+ * probes; in cache decide() is ~1.5x IPVS's, in the pipeline ~2x (its tables and code are colder).
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
