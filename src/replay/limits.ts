@@ -54,32 +54,43 @@ export function measureRandomRead(bytes: number, clock: () => number, reads = 2_
  * independent, so the out-of-order core keeps several misses in flight. ns per read.
  */
 export function measureIndependentRead(bytes: number, clock: () => number, reads = 4_000_000): number {
-  const pass = independentReads(bytes);
-  limitsSink ^= pass(reads >> 3, 0x5bd1e995); // warm-up: JIT, TLB
+  const { read } = randomAccess(bytes);
+  limitsSink ^= read(reads >> 3, 0x5bd1e995); // warm-up: JIT, TLB
   const t0 = clock();
-  limitsSink ^= pass(reads, 0x27d4eb2f);
+  limitsSink ^= read(reads, 0x27d4eb2f);
   return ((clock() - t0) * 1e6) / reads;
 }
 
 /**
  * measureIndependentRead's loop over its own filled array (a power of two no larger than `bytes`,
- * so that an index is a mask): `pass(count, salt)` makes `count` independent random reads and
- * returns their sum. Filled here, timed by the caller: the workers' scaling measurement fills
- * every thread's array before any of them starts its clock.
+ * so that an index is a mask): `read(count, salt)` makes `count` independent random reads and
+ * returns their sum; `write(count, salt)` as many independent random stores (what a new flow's
+ * inserts are: each a line the core must own and later write back). Filled here, timed by the
+ * caller: the workers' scaling measurement fills every thread's array before any starts its clock.
  */
-export function independentReads(bytes: number): (count: number, salt: number) => number {
+export function randomAccess(bytes: number): { read(count: number, salt: number): number; write(count: number, salt: number): number } {
   const n = 2 ** Math.floor(Math.log2(Math.max(1024, Math.floor(bytes / 4))));
   const mask = n - 1;
   const a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = mix32(i, 11);
-  return (count: number, salt: number): number => {
-    let s = 0;
-    for (let k = 0; k < count; k++) {
-      let h = Math.imul(k ^ salt, 0x85ebca6b);
-      h ^= h >>> 13;
-      s = (s + a[h & mask]) | 0;
-    }
-    return s;
+  return {
+    read(count: number, salt: number): number {
+      let s = 0;
+      for (let k = 0; k < count; k++) {
+        let h = Math.imul(k ^ salt, 0x85ebca6b);
+        h ^= h >>> 13;
+        s = (s + a[h & mask]) | 0;
+      }
+      return s;
+    },
+    write(count: number, salt: number): number {
+      for (let k = 0; k < count; k++) {
+        let h = Math.imul(k ^ salt, 0x85ebca6b);
+        h ^= h >>> 13;
+        a[h & mask] = k;
+      }
+      return a[salt & mask];
+    },
   };
 }
 

@@ -23,7 +23,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { StalledRunError } from '../errors.js';
 import { mergeShards, ReplaySetup, setupKeyString, type ReplayTask, type RunResult } from './replay.js';
 import type { ParallelScaling } from '../report/result.js';
-import { speedupOf, type ScalingSample, type ScalingTask } from './scaling.js';
+import { kGateWords, speedupOf, type ScalingSample, type ScalingTask } from './scaling.js';
 import { measureSync, type SyncCost } from './sync-cost.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
@@ -169,14 +169,14 @@ export class ReplayPool {
       return pool.run(task, { name: 'scalingSample' }) as Promise<ScalingSample>;
     };
     const round = (): Promise<ScalingSample[]> => {
-      const gate = new SharedArrayBuffer(8);
+      const gate = new SharedArrayBuffer(4 * kGateWords);
       return Promise.all(Array.from({ length: threads }, () => sample(threads, gate)));
     };
     await round();
     const alone: ScalingSample[] = [];
     const together: ScalingSample[][] = [];
     for (let r = 0; r < (options.repeats ?? 3); r++) {
-      alone.push(await sample(1, new SharedArrayBuffer(8)));
+      alone.push(await sample(1, new SharedArrayBuffer(4 * kGateWords)));
       together.push(await round());
     }
     return speedupOf(alone, together);

@@ -77,8 +77,8 @@ export function cellProblem(v: unknown): string | undefined {
     if (s !== undefined && !(isObject(s) && ['median', 'min', 'max', 'runs'].every((f) => isNumber(s[f])))) return `${g}.spread is not a Spread`;
   }
   const parallel = (v.limits as Record<string, unknown>).parallel;
-  if (parallel !== undefined && !(isObject(parallel) && ['threads', 'readSpeedup', 'computeSpeedup'].every((f) => isNumber(parallel[f])))) {
-    return 'limits.parallel is not { threads, readSpeedup, computeSpeedup }';
+  if (parallel !== undefined && !(isObject(parallel) && ['threads', 'readSpeedup', 'writeSpeedup', 'computeSpeedup'].every((f) => isNumber(parallel[f])))) {
+    return 'limits.parallel is not { threads, readSpeedup, writeSpeedup, computeSpeedup }';
   }
   if (v.iptables !== undefined && !(isObject(v.iptables) && isNumber(v.iptables.rulesPerFirstPacket) && isNumber(v.iptables.nsPerRule))) {
     return 'iptables is not { rulesPerFirstPacket, nsPerRule }';

@@ -127,8 +127,8 @@ export interface CellResult extends CellKey {
    * `independentReadNs` one read among independent ones (throughput, misses overlapped; absent in
    * results before it was measured), `scanNsPerElement` a sequential scan, the minimum of warmed
    * repeats. `parallel`, in cells of more than one worker: what that many of the pool's threads
-   * did at once against one alone (src/replay/scaling.ts), on independent reads over arrays of the
-   * same size and on arithmetic, each the sum of the threads' throughputs over the lone thread's
+   * did at once against one alone (src/replay/scaling.ts), on independent reads and stores over
+   * arrays of the same size and on arithmetic, each the sum of the threads' throughputs over the lone thread's
    * (absent in 1-worker cells and in results from before it was measured).
    */
   readonly limits: {
@@ -227,10 +227,11 @@ export interface KernelMissing {
 /** The file of KernelMissing lines in a results directory. */
 export const kKernelMissingFile = 'kernel-missing.jsonl';
 
-/** W threads' throughput over one thread's alone, on independent reads and on arithmetic (the median of repeats). */
+/** W threads' throughput over one thread's alone, on independent reads, independent stores and arithmetic (the median of repeats). */
 export interface ParallelScaling {
   readonly threads: number;
   readonly readSpeedup: number;
+  readonly writeSpeedup: number;
   readonly computeSpeedup: number;
 }
 

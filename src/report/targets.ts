@@ -223,14 +223,14 @@ function workers(all: readonly CellResult[]): TargetResult[] {
     // The machine's own two-thread figures, measured beside the pair's 2-worker cell (scaling.ts).
     const machine = worst.two.limits.parallel;
     const limit = machine
-      ? ` The machine, beside that cell: ${machine.threads} threads did ${formatRatio(machine.readSpeedup)} one thread's independent random reads and ${formatRatio(machine.computeSpeedup)} its arithmetic.`
+      ? ` The machine, beside that cell: ${machine.threads} threads did ${formatRatio(machine.readSpeedup)} one thread's independent random reads, ${formatRatio(machine.writeSpeedup)} its random stores and ${formatRatio(machine.computeSpeedup)} its arithmetic.`
       : ' The machine\'s own two-thread figures: — (not measured in this cell).';
     return {
       id: m.id,
       target,
       verdict: speedup(worst) >= kMinTwoWorkerSpeedup ? ('met' as const) : ('missed' as const),
       ...(speedup(worst) < kMinTwoWorkerSpeedup ? { why: why + limit } : {}),
-      figure: `${usable.length > 1 ? 'worst ' : ''}${formatRatio(speedup(worst))}: ${m.fmt(m.get(worst.two))} vs ${m.fmt(m.get(worst.one))} (${worst.one.mode}, ${formatCount(worst.one.services)} Services, ${worst.one.cni})${others}${machine ? `; the machine's ${machine.threads} threads: ${formatRatio(machine.readSpeedup)} one on independent reads, ${formatRatio(machine.computeSpeedup)} on arithmetic` : ''}`,
+      figure: `${usable.length > 1 ? 'worst ' : ''}${formatRatio(speedup(worst))}: ${m.fmt(m.get(worst.two))} vs ${m.fmt(m.get(worst.one))} (${worst.one.mode}, ${formatCount(worst.one.services)} Services, ${worst.one.cni})${others}${machine ? `; the machine's ${machine.threads} threads: ${formatRatio(machine.readSpeedup)} one on independent reads, ${formatRatio(machine.writeSpeedup)} on random stores, ${formatRatio(machine.computeSpeedup)} on arithmetic` : ''}`,
     };
   });
 }

@@ -185,13 +185,13 @@ describe('sweep', () => {
       const scaling = async (threads: number, bytes: number) => {
         asked.push(`${threads}|${bytes}`);
         if (fail) throw new Error('the gate timed out');
-        return { threads, readSpeedup: 1.5, computeSpeedup: 1.9 };
+        return { threads, readSpeedup: 1.5, writeSpeedup: 1.3, computeSpeedup: 1.9 };
       };
       await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling, log: (l) => logged.push(l) });
       const rs = lines(dir) as { mode: string; workers: number; limits: { parallel?: unknown } }[];
       for (const r of rs) {
         if (r.workers === 1) assert.equal(r.limits.parallel, undefined, `${r.mode}: one worker, no scaling`);
-        else assert.deepEqual(r.limits.parallel, { threads: 2, readSpeedup: 1.5, computeSpeedup: 1.9 });
+        else assert.deepEqual(r.limits.parallel, { threads: 2, readSpeedup: 1.5, writeSpeedup: 1.3, computeSpeedup: 1.9 });
         assert.equal(cellProblem(r), undefined);
       }
       // Two 2-worker cells with tables of one size class: measured once.
@@ -214,7 +214,8 @@ describe('sweep', () => {
   it('the report refuses a malformed machine scaling figure', () => {
     const cell = { schema: 1, mode: 'ipvs', cni: 'calico-vxlan', finishedAt: 'x', decisionChecksum: 'x', services: 1, endpointsPerService: 1, workers: 2, flows: 1, seed: 1, zipf: 0, packets: 1, wireBytes: 1, gbitPerSecond: 1,
       newFlow: { nsPerFlow: 1, perSecond: 1 }, established: { packetsPerSecond: 1, nsPerPacket: 1 }, sync: { fullMs: 1, oneEndpointMs: 1, oneEndpointRewrittenBytes: 1 }, memory: { tableBytes: 1, conntrackBytesPerEntry: 1 } };
-    assert.equal(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: 1.5, computeSpeedup: 2 } } }), undefined);
-    assert.match(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: '1.5' } } }) ?? '', /limits\.parallel is not/);
+    assert.equal(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: 1.5, writeSpeedup: 1.3, computeSpeedup: 2 } } }), undefined);
+    assert.match(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: '1.5', writeSpeedup: 1.3, computeSpeedup: 2 } } }) ?? '', /limits\.parallel is not/);
+    assert.match(cellProblem({ ...cell, limits: { randomReadNs: 1, scanNsPerElement: 1, parallel: { threads: 2, readSpeedup: 1.5, computeSpeedup: 2 } } }) ?? '', /limits\.parallel is not/);
   });
 });

@@ -182,14 +182,14 @@ describe('what a missed target comes down to', () => {
   });
 
   it('(d) says what the machine\'s threads did beside the pair\'s 2-worker cell, and "—" where that was not measured', () => {
-    const parallel = { threads: 2, readSpeedup: 1.42, computeSpeedup: 1.97 };
+    const parallel = { threads: 2, readSpeedup: 1.42, writeSpeedup: 1.31, computeSpeedup: 1.97 };
     const measured = [
       syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }),
       syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6, limits: { randomReadNs: 80, scanNsPerElement: 0.5, parallel } }),
     ];
     const d1 = target(measured, 'd1');
-    assert.match(d1.figure, /; the machine's 2 threads: 1\.42× one on independent reads, 1\.97× on arithmetic$/);
-    assert.match(d1.why ?? '', /The machine, beside that cell: 2 threads did 1\.42× one thread's independent random reads and 1\.97× its arithmetic\.$/);
+    assert.match(d1.figure, /; the machine's 2 threads: 1\.42× one on independent reads, 1\.31× on random stores, 1\.97× on arithmetic$/);
+    assert.match(d1.why ?? '', /The machine, beside that cell: 2 threads did 1\.42× one thread's independent random reads, 1\.31× its random stores and 1\.97× its arithmetic\.$/);
     const unmeasured = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6 })];
     assert.doesNotMatch(target(unmeasured, 'd1').figure, /the machine/);
     assert.match(target(unmeasured, 'd1').why ?? '', /two-thread figures: — \(not measured in this cell\)/);
