@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { newNatDecision, VERDICT_REJECT } from '../../src/compile/dataplane.js';
 import { compileIpvs, ipvsMode, parseIpsetSave, parseIpvsadm, renderIpsetSave, renderIpvsadmSave } from '../../src/compile/ipvs/index.js';
+import { sortEntries } from '../../src/compile/ipvs/ipsets.js';
 import { maglevPopulate } from '../../src/compile/ipvs/maglev.js';
 import { servicesUpTo } from '../../src/model/service-change.js';
 import { RuleParseErrors } from '../../src/errors.js';
@@ -65,6 +66,39 @@ describe('ipvs: rendered state', () => {
     const servers = lines.filter((l) => l.startsWith('-a ')).length;
     assert.ok(servers > 0);
     assert.deepEqual([dp.stats().virtualServices, dp.stats().realServers, dp.stats().rules], [services, servers, services + servers]);
+  });
+});
+
+describe('ipvs: ipset entries in numeric order', () => {
+  it('sorts address,proto:port[,address] entries field by field as numbers, as `ipset save | sort -V` would, the input untouched in content', () => {
+    // Oracle from the entries' meaning: the address's four octets, the protocol's number, the
+    // port, then any second address, compared as numbers in that order.
+    const protoNum: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
+    const tuple = (e: string): number[] => {
+      const [a, pp, b] = e.split(',');
+      const [proto, port] = pp!.split(':');
+      return [...a!.split('.').map(Number), protoNum[proto!]!, Number(port), ...(b ? b.split('.').map(Number) : [])];
+    };
+    const entries: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const h = Math.imul(i + 1, 0x9e3779b1) >>> 0;
+      const ip = `10.${(h >>> 24) & 3}.${(h >>> 16) & 15}.${(h >>> 8) & 255}`;
+      const proto = ['tcp', 'udp', 'sctp'][h % 3]!;
+      const port = [80, 443, 8080, 53, 9][(h >>> 4) % 5]!;
+      entries.push(i % 4 === 0 ? `${ip},${proto}:${port},10.0.0.${h & 255}` : `${ip},${proto}:${port}`);
+    }
+    const byOracle = [...entries].sort((x, y) => {
+      const a = tuple(x);
+      const b = tuple(y);
+      for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+      return a.length - b.length;
+    });
+    const input = [...entries];
+    assert.deepEqual(sortEntries(input), byOracle);
+    assert.deepEqual([...input].sort(), [...entries].sort(), 'the same entries, only reordered');
+    // Numbers, not text: 10.0.0.9 before 10.0.0.10, port 9 before 80.
+    assert.deepEqual(sortEntries(['10.0.0.10,tcp:80', '10.0.0.9,tcp:80']), ['10.0.0.9,tcp:80', '10.0.0.10,tcp:80']);
+    assert.deepEqual(sortEntries(['10.0.0.1,tcp:80', '10.0.0.1,tcp:9']), ['10.0.0.1,tcp:9', '10.0.0.1,tcp:80']);
   });
 });
 
