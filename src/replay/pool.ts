@@ -23,7 +23,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { StalledRunError } from '../errors.js';
 import { mergeShards, ReplaySetup, setupKeyString, type ReplayTask, type RunResult } from './replay.js';
 import type { ParallelScaling } from '../report/result.js';
-import { kGateWords, speedupOf, type ScalingSample, type ScalingTask } from './scaling.js';
+import { newGate, speedupOf, type ScalingSample, type ScalingTask } from './scaling.js';
 import { measureSync, type SyncCost } from './sync-cost.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
@@ -55,9 +55,9 @@ export type FlowsProgress = (flowsDone: number, flowsTotal: number) => void;
  * --workers 1 --flows 500000`, three runs each alternated: established ipvs 375/382/376 -> 349/352/354
  * ns, iptables 379/381/387 -> 361/345/352; new flow ipvs 1,121/1,172/1,138 -> 1,038/1,067/1,060,
  * iptables 3,274/3,327/3,412 -> 3,245/3,174/3,213; prerouting 222-234 -> 204-212 ns a packet,
- * postrouting 96-103 -> 86-92; 2,000 measured about the same, 20,000 slower). V8 reads the budget each time it
- * optimises a function, so setting it here, before any stage has run, is enough. machine.json
- * records the flags (MachineInfo.v8Flags).
+ * postrouting 96-103 -> 86-92; 2,000 measured about the same, 20,000 slower). V8 reads the budget
+ * each time it optimises a function, so setting it here, before any stage has run, is enough.
+ * machine.json records the flags (MachineInfo.v8Flags).
  */
 export const kWorkerV8Flags: readonly string[] = ['--max-inlined-bytecode-size-cumulative=5000'];
 
@@ -159,7 +159,8 @@ export class ReplayPool {
    * `bytes` each: an untimed round of `threads` together first (every thread's JIT compiles the
    * loops: a thread's first sample ran up to ~10x slower, which read as a speedup of 10), then
    * three repeats, one sample alone then `threads` together each time, the medians.
-   * Run between cells, never beside a shard. Cost: ~1-2 s at 128 MB a thread (fills and timed loops).
+   * Run between cells, never beside a shard. Cost: ~2.5-3.5 s at 64-128 MB a thread (fills and timed
+   * loops; /tmp script calling it four times, 2026-12-04).
    */
   async scaling(threads: number, bytes: number, options: { reads?: number; rounds?: number; repeats?: number } = {}): Promise<ParallelScaling> {
     if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new RangeError('threads must be a whole number from 2 to 256');
@@ -169,14 +170,14 @@ export class ReplayPool {
       return pool.run(task, { name: 'scalingSample' }) as Promise<ScalingSample>;
     };
     const round = (): Promise<ScalingSample[]> => {
-      const gate = new SharedArrayBuffer(4 * kGateWords);
+      const gate = newGate();
       return Promise.all(Array.from({ length: threads }, () => sample(threads, gate)));
     };
     await round();
     const alone: ScalingSample[] = [];
     const together: ScalingSample[][] = [];
     for (let r = 0; r < (options.repeats ?? 3); r++) {
-      alone.push(await sample(1, new SharedArrayBuffer(4 * kGateWords)));
+      alone.push(await sample(1, newGate()));
       together.push(await round());
     }
     return speedupOf(alone, together);

@@ -24,7 +24,7 @@ export interface ScalingTask {
   readonly bytes: number;
   readonly reads: number;
   readonly rounds: number;
-  /** Int32 words: threads at the read gate, the write gate, the compute gate (kGateWords). */
+  /** Threads at the read gate, the write gate, the compute gate, as Int32 words (newGate). */
   readonly gate: SharedArrayBuffer;
   /** Threads that meet at the gate (1: alone). */
   readonly parties: number;
@@ -39,8 +39,13 @@ export interface ScalingSample {
   readonly computeNs: number;
 }
 
-/** Int32 words of a ScalingTask's gate. */
-export const kGateWords = 3;
+// Int32 words of a ScalingTask's gate: one per kind of work (read, write, compute).
+const kGateWords = 3;
+
+/** A fresh gate for one round of samples (every thread of the round gets the same one). */
+export function newGate(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * kGateWords);
+}
 
 // A party that waits longer than this for the others was queued behind one of them on its own
 // thread: the W samples did not run in parallel, and the measurement says so instead of hanging.
@@ -64,7 +69,7 @@ function meet(g: Int32Array, w: number, parties: number, timeoutMs: number): voi
   }
 }
 
-/** One thread's sample (a piscina task of the replay worker): fill and warm, meet, time the reads, meet, time the arithmetic. */
+/** One thread's sample (a piscina task of the replay worker): fill and warm, then for each kind (reads, stores, arithmetic) meet the others and time it. */
 export function scalingSample(task: ScalingTask): ScalingSample {
   const g = new Int32Array(task.gate);
   const timeout = task.gateTimeoutMs ?? kGateTimeoutMs;

@@ -582,10 +582,12 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     return pool.run(cell, cell.workers, { measureSync: repeat === 0, warmUpFlows: repeat === 0 ? warmUpFlowsOf(cell) : 0, ...(onFlows ? { onFlows } : {}) });
   });
   const clock = (): number => performance.now();
+  // The machine's figures are measured once per power-of-two size class of a worker's conntrack
+  // tables per sweep: the fill costs ~1 s at 512 MB.
+  const sizeClass = (bytes: number): number => 2 ** Math.ceil(Math.log2(Math.max(4096, bytes)));
   const limitsMemo = new Map<number, MachineLimits>();
   const limitsFor = (bytes: number): MachineLimits => {
-    // One measurement per power-of-two size class per sweep: the fill costs ~1 s at 512 MB.
-    const size = 2 ** Math.ceil(Math.log2(Math.max(4096, bytes)));
+    const size = sizeClass(bytes);
     let l = limitsMemo.get(size);
     if (!l) {
       l = o.limits ? o.limits(size) : measureLimits(size, clock);
@@ -599,7 +601,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   const measureScaling = o.scaling ?? (o.runCell ? undefined : (threads: number, bytes: number) => (pool ??= new ReplayPool()).scaling(threads, bytes));
   const scalingFor = async (threads: number, bytes: number): Promise<ParallelScaling | undefined> => {
     if (threads < 2 || !measureScaling) return undefined;
-    const size = 2 ** Math.ceil(Math.log2(Math.max(4096, bytes)));
+    const size = sizeClass(bytes);
     const key = `${threads}|${size}`;
     if (!scalingMemo.has(key)) {
       try {

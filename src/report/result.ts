@@ -128,8 +128,8 @@ export interface CellResult extends CellKey {
    * results before it was measured), `scanNsPerElement` a sequential scan, the minimum of warmed
    * repeats. `parallel`, in cells of more than one worker: what that many of the pool's threads
    * did at once against one alone (src/replay/scaling.ts), on independent reads and stores over
-   * arrays of the same size and on arithmetic, each the sum of the threads' throughputs over the lone thread's
-   * (absent in 1-worker cells and in results from before it was measured).
+   * arrays of the same size and on arithmetic, each the sum of the threads' throughputs over the
+   * lone thread's (absent in 1-worker cells and in results from before it was measured).
    */
   readonly limits: {
     readonly randomReadNs: number;

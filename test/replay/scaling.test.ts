@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { after, describe, it } from 'node:test';
 import { ReplayPool } from '../../src/replay/pool.js';
-import { kGateWords, scalingSample, speedupOf, type ScalingSample } from '../../src/replay/scaling.js';
+import { newGate, scalingSample, speedupOf, type ScalingSample } from '../../src/replay/scaling.js';
 
 const s = (readNs: number, computeNs: number, writeNs = readNs): ScalingSample => ({ readNs, writeNs, computeNs });
 
@@ -23,9 +23,9 @@ describe('the machine\'s scaling on W threads', () => {
   });
 
   it('a sample alone times reads and arithmetic; one whose partners never come says so instead of hanging', () => {
-    const alone = scalingSample({ bytes: 1 << 16, reads: 20_000, rounds: 20_000, gate: new SharedArrayBuffer(4 * kGateWords), parties: 1 });
+    const alone = scalingSample({ bytes: 1 << 16, reads: 20_000, rounds: 20_000, gate: newGate(), parties: 1 });
     for (const x of [alone.readNs, alone.writeNs, alone.computeNs]) assert.ok(x > 0 && Number.isFinite(x));
-    assert.throws(() => scalingSample({ bytes: 1 << 16, reads: 1000, rounds: 1000, gate: new SharedArrayBuffer(4 * kGateWords), parties: 2, gateTimeoutMs: 50 }), /1 of 2 threads reached the gate/);
+    assert.throws(() => scalingSample({ bytes: 1 << 16, reads: 1000, rounds: 1000, gate: newGate(), parties: 2, gateTimeoutMs: 50 }), /1 of 2 threads reached the gate/);
   });
 
   const pool = new ReplayPool();
