@@ -26,19 +26,19 @@ export function writeIpv4(
   ttl: number,
   df: boolean,
 ): void {
+  const flags = df ? IPV4_DF : 0;
   b[o] = 0x45;
   b[o + 1] = 0;
   write16(b, o + 2, totalLen);
   write16(b, o + 4, id);
-  b[o + 6] = df ? 0x40 : 0;
-  b[o + 7] = 0;
+  write16(b, o + 6, flags);
   b[o + 8] = ttl;
   b[o + 9] = proto;
-  b[o + 10] = 0;
-  b[o + 11] = 0;
   write32(b, o + 12, src);
   write32(b, o + 16, dst);
-  write16(b, o + 10, internetChecksum(b, o, kIpv4HdrLen));
+  // RFC 1071's sum of the words just written, from the values: no pass over the bytes.
+  const sum = 0x4500 + (totalLen & 0xffff) + (id & 0xffff) + flags + (((ttl & 0xff) << 8) | (proto & 0xff)) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  write16(b, o + 10, ~csumFold(sum) & 0xffff);
 }
 
 /**

@@ -313,6 +313,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const pkts = new Uint8Array(cap);
   const seqF = new Uint32Array(cap);
   const seqR = new Uint32Array(cap);
+  const sending = new Int32Array(cap);
   const flowOfSlot = new Int32Array(kBatchSize);
   const spec = newPacketSpec();
 
@@ -447,13 +448,17 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
       for (let pass = 0; pass < 2; pass++) {
         const lookups = pass === 0;
         const phase = lookups ? 2 : 1;
-        let maxP = 0;
-        for (let j = 0; j < n; j++) if (alive[j] && (chunk.lookup[j] !== LOOKUP_NONE) === lookups && pkts[j] > maxP) maxP = pkts[j];
+        // The pass's flows with a packet p still to send, in chunk order: each round sends one
+        // packet of every flow in it and keeps those with more, so no round walks finished flows.
+        let live = 0;
+        for (let j = 0; j < n; j++) if (alive[j] !== 0 && (chunk.lookup[j] !== LOOKUP_NONE) === lookups && pkts[j] > 1) sending[live++] = j;
         tRx = clock();
         batch.reset();
-        for (let p = 1; p < maxP; p++) {
-          for (let j = 0; j < n; j++) {
-            if (alive[j] === 0 || p >= pkts[j] || (chunk.lookup[j] !== LOOKUP_NONE) !== lookups) continue;
+        for (let p = 1; live > 0; p++) {
+          let kept = 0;
+          for (let q = 0; q < live; q++) {
+            const j = sending[q];
+            if (p + 1 < pkts[j]) sending[kept++] = j;
             packetAt(chunk, j, p, podMtu, spec);
             let i: number;
             if (spec.dir === DIR_FORWARD) {
@@ -474,6 +479,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
               tRx = clock();
             }
           }
+          live = kept;
         }
         rxNs += (clock() - tRx) * 1e6;
         if (batch.count > 0) {

@@ -129,6 +129,43 @@ describe('packet writers', () => {
     assert.ok(!l4ChecksumOk(b.bytes, b.l3Off[s], b.l4Off[s], PROTO_SCTP, 28));
   });
 
+  // push sums the header words from its arguments (no pass over the bytes): the checksums must be
+  // RFC 1071's over the frame as written, for any tuple, flags, sequence numbers, TTL and ID.
+  it('writes IPv4 and TCP/UDP checksums equal to a from-scratch sum over the frame (random packets)', () => {
+    const b = new PacketBatch();
+    const rng = new Prng(1624);
+    let checked = 0;
+    for (let round = 0; round < 30; round++) {
+      b.reset();
+      b.ttl = 1 + rng.below(255);
+      b.ipId = rng.below(65536);
+      for (let k = 0; k < 64; k++) {
+        const proto = rng.below(2) === 0 ? PROTO_TCP : PROTO_UDP;
+        const i = b.push(proto, rng.nextU32(), rng.below(65536), rng.nextU32(), rng.below(65536), rng.below(1461), rng.below(256), rng.nextU32(), rng.nextU32());
+        assert.deepEqual(refChecksumsOk(frameOf(b, i), 14), { ip: true, l4: true }, `round ${round} packet ${k}`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 30 * 64);
+  });
+
+  it('stores a UDP checksum that sums to 0 as 0xffff, never 0 ("no checksum", RFC 768)', () => {
+    const b = new PacketBatch();
+    let mangled = 0;
+    for (let port = 0; port < 65536; port++) {
+      b.reset();
+      const i = b.push(PROTO_UDP, ip('10.244.2.7'), port, ip('10.96.0.53'), 53, 17);
+      const check = (b.bytes[b.l4Off[i] + 6] << 8) | b.bytes[b.l4Off[i] + 7];
+      assert.notEqual(check, 0, `source port ${port}`);
+      if (check === 0xffff) {
+        mangled++;
+        assert.deepEqual(refChecksumsOk(frameOf(b, i), 14), { ip: true, l4: true });
+      }
+    }
+    // Every 16-bit value of the source port word occurs once: exactly one sums to 0.
+    assert.equal(mangled, 1);
+  });
+
   it('number IPv4 IDs per packet', () => {
     const b = new PacketBatch();
     b.push(PROTO_UDP, 1, 2, 3, 4, 0);
