@@ -21,5 +21,5 @@ ARG KDP_GIT_COMMIT=
 ENV KDP_GIT_COMMIT=$KDP_GIT_COMMIT
 # uid/gid 1000, as the Job's securityContext (runAsUser, fsGroup) expects.
 USER node
-ENTRYPOINT ["node", "/kdp/dist/src/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "/kdp/dist/src/cli/main.js"]
 CMD ["--help"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 /**
  * The `kdp` command line: a thin dispatcher over one module per subcommand.
  */

@@ -252,6 +252,7 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
     platform: `${platform()} ${process.arch}`,
     kernel: release(),
     v8Flags: kWorkerV8Flags,
+    execArgv: [...process.execArgv],
     ...commit,
     date: new Date().toISOString(),
     command,

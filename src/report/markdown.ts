@@ -227,7 +227,7 @@ function machineSection(m: MachineInfo): string[] {
     `| CPU | ${cell(m.cpuModel)} |`,
     `| Cores | ${m.cores} |`,
     `| Memory | ${formatBytes(m.memoryBytes)} |`,
-    `| Node.js | ${cell(m.node)}${m.v8Flags !== undefined && m.v8Flags.length > 0 ? `, replay threads with ${m.v8Flags.map((x) => `\`${cell(x)}\``).join(' ')}` : ''} |`,
+    `| Node.js | ${cell(m.node)}${m.execArgv !== undefined && m.execArgv.length > 0 ? `, started with ${flagList(m.execArgv)}` : ''}${m.v8Flags !== undefined && m.v8Flags.length > 0 ? `, replay threads with ${flagList(m.v8Flags)}` : ''} |`,
     `| OS / kernel | ${cell(`${m.platform} ${m.kernel}`)} |`,
     `| git commit | ${m.gitCommit !== null ? `\`${cell(m.gitCommit)}\`` : `not recorded (${cell(m.gitCommitMissing ?? 'no reason given')})`} |`,
     `| Date | ${cell(m.date)} |`,
@@ -369,6 +369,11 @@ function withRange(v: number, r: { min: number; max: number } | undefined, f: (n
 }
 
 /** Table cells come from result files: a pipe or newline would break the table. */
+/** Command-line flags as code spans, for a table cell. */
+function flagList(flags: readonly string[]): string {
+  return flags.map((x) => `\`${cell(x)}\``).join(' ');
+}
+
 function cell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }

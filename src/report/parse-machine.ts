@@ -20,6 +20,7 @@ export function parseMachineJson(text: string): { machine: MachineInfo } | { pro
   for (const f of kStrings) if (typeof o[f] !== 'string') return { problem: `${f} is not a string` };
   for (const f of kNumbers) if (typeof o[f] !== 'number' || !Number.isFinite(o[f])) return { problem: `${f} is not a number` };
   if (o.v8Flags !== undefined && (!Array.isArray(o.v8Flags) || !o.v8Flags.every((x) => typeof x === 'string'))) return { problem: 'v8Flags is not a list of strings' };
+  if (o.execArgv !== undefined && (!Array.isArray(o.execArgv) || !o.execArgv.every((x) => typeof x === 'string'))) return { problem: 'execArgv is not a list of strings' };
   // A commit is a commit id, or null with the reason; "unknown" (kdp before issue 21) is no commit.
   if (o.gitCommit === 'unknown') return { machine: { ...(o as unknown as MachineInfo), gitCommit: null, gitCommitMissing: 'recorded as "unknown"' } };
   if (o.gitCommit !== null && typeof o.gitCommit !== 'string') return { problem: 'gitCommit is neither a string nor null' };

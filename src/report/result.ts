@@ -246,6 +246,13 @@ export interface MachineInfo {
   /** The V8 flags the replay threads ran with (pool.ts kWorkerV8Flags); absent in results from before kdp set any. */
   readonly v8Flags?: readonly string[];
   /**
+   * The Node.js options the process was started with (`process.execArgv`): the main thread, where
+   * every cell's rules are compiled and the full builds timed, runs with them (`npm run bench`
+   * and the `kdp` command give it `--max-semi-space-size=64`); V8's among them reach the replay
+   * threads too. Absent in results from before kdp recorded it.
+   */
+  readonly execArgv?: readonly string[];
+  /**
    * `git rev-parse HEAD` of the code that ran, or null when it could not be known (not a git
    * checkout, git absent); then `gitCommitMissing` says why. Never a placeholder posing as data.
    */

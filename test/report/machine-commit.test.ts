@@ -60,4 +60,15 @@ describe('the replay threads\' V8 flags in machine.json', () => {
     assert.match(md, /\| Node\.js \| [^|]*, replay threads with `--a=1` `--b` \|/);
     assert.doesNotMatch(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /replay threads with/);
   });
+
+  it('record the process\'s Node.js options (execArgv), read back, refused when not strings, printed beside Node.js', () => {
+    assert.deepEqual(machineInfo('kdp bench', outside).execArgv, process.execArgv);
+    const back = parseMachineJson(JSON.stringify({ ...kSyntheticMachine, execArgv: ['--max-semi-space-size=64'] }));
+    assert.ok('machine' in back && back.machine.execArgv?.[0] === '--max-semi-space-size=64');
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, execArgv: '--x' })));
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, execArgv: [1] })));
+    const md = renderReport(syntheticSweep(), { ...kSyntheticMachine, execArgv: ['--max-semi-space-size=64'], v8Flags: ['--b'] }, {}).markdown;
+    assert.match(md, /\| Node\.js \| [^|]*, started with `--max-semi-space-size=64`, replay threads with `--b` \|/);
+    assert.doesNotMatch(renderReport(syntheticSweep(), { ...kSyntheticMachine, execArgv: [] }, {}).markdown, /started with/);
+  });
 });
