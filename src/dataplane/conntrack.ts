@@ -57,6 +57,7 @@ import { nextPow2 } from '../compile/tables/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ConntrackConfig } from '../model/types.js';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../net/proto.js';
+import { touchPages } from './pages.js';
 import {
   TCP_CLASS_RST,
   TCP_CLOSE,
@@ -314,10 +315,7 @@ export class ConntrackTable {
       }
       const bytes = ConntrackTable.layout(max, slots).total;
       buffer = arg.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-      // Touch every page now: the kernel's tables are backed by memory from the start, so no
-      // packet should pay the operating system's first-touch page fault for a new entry.
-      const pages = new Uint8Array(buffer);
-      for (let i = 0; i < pages.length; i += 4096) pages[i] = 0;
+      touchPages(buffer);
       const h = new Uint32Array(buffer, 0, HEADER_BYTES / 4);
       h[H_MAGIC] = MAGIC;
       h[H_VERSION] = VERSION;

@@ -150,6 +150,19 @@ export class NodeWorld {
     return slot >= 0 ? ct.endpoint[slot] : -1;
   }
 
+  /**
+   * Makes every node's conntrack table, and its socket table where the mode balances at the
+   * socket, now: a node has them from boot, and a replay must not time their allocation and first
+   * page faults inside its first batches (they are otherwise made on first use). DSR tables stay
+   * made on first use: a node without DSR flows has none.
+   */
+  prepare(): void {
+    for (let n = 0; n < this.#conntrack.length; n++) {
+      this.conntrack(n);
+      if (this.socketLb(n)) this.sockets(n);
+    }
+  }
+
   /** Every conntrack table created so far (for counters). */
   conntrackTables(): ConntrackTable[] {
     return this.#conntrack.filter((t): t is ConntrackTable => t !== undefined);

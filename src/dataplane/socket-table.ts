@@ -17,6 +17,7 @@
  */
 import { hashTuple } from '../net/hash.js';
 import { nextPow2, refIndexAdd, refIndexRemove } from '../compile/tables/index.js';
+import { touchPages } from './pages.js';
 
 const kSeed = 0x50434b54;
 
@@ -48,6 +49,7 @@ export class SocketTable {
     this.backendPort = new Uint16Array(this.capacity);
     this.endpoint = new Int32Array(this.capacity);
     this.used = new Uint8Array(this.capacity);
+    for (const a of [this.index, this.src, this.dst, this.ports, this.proto, this.backendIp, this.backendPort, this.endpoint, this.used]) touchPages(a.buffer);
   }
 
   /** The entry whose application tuple (`dir` 0) or backend answer (`dir` 1) this packet is, or -1. */

@@ -285,6 +285,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   } else {
     const conntrackMax = kubeProxy ? 'kube-proxy' : fit;
     ctx = new PipelineContext(setup.compiledCluster, { seed: setup.spec.seed, conntrackMax, conntrackShards: shards, capacity: kBatchSize });
+    ctx.world.prepare();
     if (ctxCache) {
       ctxCache.ctx = ctx;
       ctxCache.max = max;
