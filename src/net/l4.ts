@@ -194,27 +194,21 @@ export function l4SetChecksum(b: Uint8Array, l3: number, l4: number, proto: numb
   if (co < 0) return;
   b[l4 + co] = 0;
   b[l4 + co + 1] = 0;
-  let c = ~inetL4Sum(b, l3, l4, proto, hdrBytes, l4Len) & 0xffff;
-  if (c === 0 && proto === PROTO_UDP) c = 0xffff;
-  write16(b, l4 + co, c);
+  l4FinishChecksum(b, l4, proto, inetL4Sum(b, l3, l4, proto, hdrBytes, l4Len));
 }
 
 /**
- * Stores a TCP or UDP checksum from sums, without reading the segment back: `sum` is the unfolded
- * sum of the pseudo-header and every header word as written with a zero checksum
- * (`pseudoHeaderSum` + writeTcp's or writeUdp's return); the payload must be implicit zeros. A
- * computed 0 is stored as 0xffff for UDP (0 there means "no checksum", RFC 768).
+ * Stores a TCP or UDP checksum from sums, without reading the segment back: `sum` (folded or not)
+ * is the sum of the pseudo-header and every word of the segment with a zero checksum: push gives
+ * `pseudoHeaderSum` + writeTcp's or writeUdp's return (the payload is implicit zeros), l4SetChecksum
+ * the sum over the bytes. A computed 0 is stored as 0xffff for UDP (0 there means "no checksum",
+ * RFC 768).
  */
 // Cost: a fold and a 16-bit store, no pass over the segment (with writeIpv4's sum from its values,
 // push went from 88 to 57 ns a TCP packet, 2026-12-04).
 export function l4FinishChecksum(b: Uint8Array, l4: number, proto: number, sum: number): void {
-  let c = ~csumFold(sum) & 0xffff;
-  if (proto === PROTO_UDP) {
-    if (c === 0) c = 0xffff;
-    write16(b, l4 + 6, c);
-  } else {
-    write16(b, l4 + 16, c);
-  }
+  const c = ~csumFold(sum) & 0xffff;
+  write16(b, l4 + l4ChecksumOffset(proto), c === 0 && proto === PROTO_UDP ? 0xffff : c);
 }
 
 /** Whether the stored L4 checksum verifies (a UDP checksum of 0 means "none" and verifies). */
