@@ -40,11 +40,6 @@ export interface OneEndpointSync {
   /** Bytes and rules (or commands, elements) a full sync writes. */
   readonly fullBytes: number;
   readonly fullRules: number;
-  /**
-   * kdp's time to plan that payload (a recompile and a diff): not what a cell reports as
-   * `sync.oneEndpointMs`, which is kdp's in-place table update (updateEndpoints).
-   */
-  readonly oneEndpointMs: number;
   readonly oneEndpointRewrittenBytes: number;
   readonly oneEndpointRewrittenRules: number;
   /** Chains the payload writes (declares and fills, or flushes): modes whose kernel objects are chains (iptables, nftables). */
@@ -186,7 +181,7 @@ export interface ProxyMode<D extends ServiceDataplane = ServiceDataplane> {
   attach(cluster: Cluster, shared: unknown): D;
 
   /** The one-endpoint sync, measured from the node's compiled dataplane (`prev`) to `next`. */
-  syncOneEndpoint(prev: D, cluster: Cluster, next: Cluster, node: number, changedServices: readonly number[], clock: () => number): OneEndpointSync;
+  syncOneEndpoint(prev: D, cluster: Cluster, next: Cluster, node: number, changedServices: readonly number[]): OneEndpointSync;
   /**
    * Writes an endpoint change into `dp`'s tables in place, under their seqlock (the shared image
    * included, so attached workers see it), in time proportional to the changed Services' endpoints.

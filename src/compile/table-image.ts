@@ -19,6 +19,7 @@
  * The shared tables are read-only by contract: per-run state (scheduler cursors, affinity
  * entries, `-m recent` lists) is never packed; each worker makes its own.
  */
+import { Buffer } from 'node:buffer';
 
 type TypedArray = Uint8Array | Uint16Array | Uint32Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 type TypedArrayName = 'Uint8Array' | 'Uint16Array' | 'Uint32Array' | 'Int8Array' | 'Int16Array' | 'Int32Array' | 'Float32Array' | 'Float64Array';
@@ -109,14 +110,16 @@ export function packTables(value: unknown, classes: ClassRegistry = {}): TableIm
   const buffer = new SharedArrayBuffer(align8(size) || 8);
   const bytes = new Uint8Array(buffer);
   for (const { off, src } of copies) bytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), off);
+  // Buffer's UTF-16LE write copies a string's code units natively (lone surrogates too): a
+  // charCodeAt loop over names built by concatenation took 1.3 s of a 30k-Service cell's pack.
+  const blob = Buffer.from(buffer);
   for (const { off, src } of strings) {
     const index = new Uint32Array(buffer, off, src.length + 1);
-    const units = new Uint16Array(buffer, off + (src.length + 1) * 4);
+    const at = off + (src.length + 1) * 4;
     let u = 0;
     for (let i = 0; i < src.length; i++) {
       index[i] = u;
-      const s = src[i];
-      for (let j = 0; j < s.length; j++) units[u++] = s.charCodeAt(j);
+      u += blob.write(src[i], at + 2 * u, 'utf16le') >>> 1;
     }
     index[src.length] = u;
   }
@@ -126,14 +129,9 @@ export function packTables(value: unknown, classes: ClassRegistry = {}): TableIm
 /** A packed string list, decoded: a run of code units per string. */
 function decodeStrings(buffer: SharedArrayBuffer, off: number, count: number, totalUnits: number): string[] {
   const index = new Uint32Array(buffer, off, count + 1);
-  const units = new Uint16Array(buffer, off + (count + 1) * 4, totalUnits);
+  const units = Buffer.from(buffer, off + (count + 1) * 4, totalUnits * 2);
   const out = new Array<string>(count);
-  for (let i = 0; i < count; i++) {
-    let s = '';
-    // fromCharCode over a few hundred units at a time keeps the argument list short.
-    for (let a = index[i], b = index[i + 1]; a < b; a += 256) s += String.fromCharCode.apply(null, units.subarray(a, Math.min(b, a + 256)) as unknown as number[]);
-    out[i] = s;
-  }
+  for (let i = 0; i < count; i++) out[i] = units.toString('utf16le', index[i] * 2, index[i + 1] * 2);
   return out;
 }
 

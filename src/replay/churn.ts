@@ -292,7 +292,7 @@ function* churnSteps(mode: ProxyMode, cluster: Cluster, changesPerSecond: number
     const services = [...new Set(batch.map((c) => c.service))];
     const isFull = loop.kind === 'full-walk' || (loop.fullSyncPeriodS !== undefined && t - lastFull >= loop.fullSyncPeriodS);
     if (isFull) { full++; lastFull = t; } else partial++;
-    const written = mode.syncOneEndpoint(dp as never, programmed, next, node, services, clock);
+    const written = mode.syncOneEndpoint(dp as never, programmed, next, node, services);
     bytes += written.oneEndpointRewrittenBytes;
     rules += written.oneEndpointRewrittenRules;
     if (written.oneEndpointRewrittenChains !== undefined) chains = (chains ?? 0) + written.oneEndpointRewrittenChains;

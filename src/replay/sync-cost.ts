@@ -168,7 +168,7 @@ export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
   const change = service >= 0 ? `one endpoint of ${cluster.services[service].namespace}/${cluster.services[service].name} unready` : 'no Service with two ready endpoints: nothing changed';
   const changed = service >= 0 ? [service] : [];
   const dp = setup.dataplane(node);
-  const { oneEndpointMs: _planMs, ...writes } = setup.mode.syncOneEndpoint(dp, cluster, next, node, changed, clock);
+  const writes = setup.mode.syncOneEndpoint(dp, cluster, next, node, changed);
   const figures = setup.mode.figures?.(dp, cluster, clock);
   const update = setup.mode.updateEndpoints;
   let own: { oneEndpointMs: number; oneEndpointEntriesWritten: number } | { oneEndpointMs: number; oneEndpointRecompiled: true } | undefined;

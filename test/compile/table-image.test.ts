@@ -14,7 +14,8 @@ class Table {
 }
 
 describe('table image', () => {
-  const names = Array.from({ length: 40 }, (_, i) => `KUBE-SVC-${i}-${'é✓'.repeat(i % 3)}${i === 7 ? '😀' : ''}`);
+  // A lone surrogate (i 9, 11) and a byte-order mark (i 13) are code units like any other.
+  const names = Array.from({ length: 40 }, (_, i) => `${i === 13 ? '\ufeff' : ''}KUBE-SVC-${i}-${'é✓'.repeat(i % 3)}${i === 7 ? '😀' : i === 9 ? '\ud800' : i === 11 ? '\udc00x' : ''}`);
   const value = {
     u32: Uint32Array.from([1, 2, 0xffffffff]),
     i32: Int32Array.from([-1, 5]),
@@ -43,7 +44,7 @@ describe('table image', () => {
       assert.equal(a.buffer, image.buffer, 'a view, not a copy');
       assert.equal(a.byteOffset % 8, 0, 'aligned for any element type');
     }
-    assert.deepEqual([...got.names], names, 'strings with non-ASCII and surrogate pairs survive');
+    assert.deepEqual([...got.names], names, 'strings with non-ASCII, surrogate pairs, lone surrogates and a BOM survive');
     assert.deepEqual(got.short, ['a', 'b']);
     assert.deepEqual(got.empty, []);
     assert.deepEqual(got.mixed, ['x', undefined, 3]);

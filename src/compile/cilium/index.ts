@@ -46,7 +46,7 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   sharedClasses: kCiliumSharedClasses,
   shared: ciliumShared,
   attach: (cluster, shared) => ciliumFromShared(cluster, shared as CiliumShared),
-  syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => ciliumOneEndpointSync(prev, next, node, clock),
+  syncOneEndpoint: (prev, _cluster, next, node) => ciliumOneEndpointSync(prev, next, node),
   updateEndpoints: updateCiliumEndpoints,
   updateServices: updateCiliumServices,
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.

@@ -44,11 +44,10 @@ function entries(t: CiliumTables): Map<string, { value: string; bytes: number }>
   return out;
 }
 
-export function ciliumOneEndpointSync(prev: CiliumDataplane, next: Cluster, node: number, clock: () => number): OneEndpointSync {
+export function ciliumOneEndpointSync(prev: CiliumDataplane, next: Cluster, node: number): OneEndpointSync {
   const before = entries(prev.tables);
   let fullBytes = 0;
   for (const e of before.values()) fullBytes += e.bytes;
-  const t0 = clock();
   const after = entries(compileCilium(next, node).tables);
   let bytes = 0;
   let writes = 0;
@@ -62,6 +61,5 @@ export function ciliumOneEndpointSync(prev: CiliumDataplane, next: Cluster, node
     bytes += e.bytes;
     writes++;
   }
-  const ms = clock() - t0;
-  return { fullBytes, fullRules: before.size, oneEndpointMs: ms, oneEndpointRewrittenBytes: bytes, oneEndpointRewrittenRules: writes };
+  return { fullBytes, fullRules: before.size, oneEndpointRewrittenBytes: bytes, oneEndpointRewrittenRules: writes };
 }

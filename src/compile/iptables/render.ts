@@ -263,6 +263,15 @@ export interface RestoreText {
 
 /** kube-proxy's iptables-restore input: `*filter ... COMMIT` then `*nat ... COMMIT`. */
 export function renderIptablesRestore(rs: Ruleset, sel: RestoreSelection = {}): RestoreText {
+  const { lines, rules, chains } = restoreLines(rs, sel);
+  return { text: lines.join('\n') + '\n', rules, chains };
+}
+
+/**
+ * renderIptablesRestore's lines, not joined: what a size needs (a line's bytes and its newline),
+ * without the one string of the whole input (~0.5 s of joining at 30k Services).
+ */
+export function restoreLines(rs: Ruleset, sel: RestoreSelection = {}): { readonly lines: readonly string[]; readonly rules: number; readonly chains: number } {
   const out: string[] = [];
   let rules = 0;
   let chains = 0;
@@ -289,5 +298,5 @@ export function renderIptablesRestore(rs: Ruleset, sel: RestoreSelection = {}): 
     rules += rids.length + (tail !== undefined ? 1 : 0);
     out.push('COMMIT');
   }
-  return { text: out.join('\n') + '\n', rules, chains };
+  return { lines: out, rules, chains };
 }

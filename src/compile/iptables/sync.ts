@@ -11,7 +11,7 @@ import type { Cluster } from '../../model/types.js';
 import type { OneEndpointSync } from '../mode.js';
 import { isServiceChainName } from './chain-names.js';
 import { compileRuleset, type IptablesCompileOptions } from './build.js';
-import { renderIptablesRestore } from './render.js';
+import { renderIptablesRestore, restoreLines } from './render.js';
 import { TABLE_NAT, type Ruleset } from './ruleset.js';
 
 export interface IptablesSyncResult {
@@ -40,7 +40,10 @@ export function fullRestore(rs: Ruleset): { text: string; rules: number; chains:
  */
 export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: number, changedServiceIndexes?: readonly number[], options: Omit<IptablesCompileOptions, 'node'> = {}): IptablesSyncResult {
   const nextRs = compileRuleset(next, { ...options, node });
-  const full = renderIptablesRestore(nextRs);
+  // The full sync's size only: its lines are counted, not joined.
+  const full = restoreLines(nextRs);
+  let fullBytes = 0;
+  for (const line of full.lines) fullBytes += line.length + 1;
   const prevRs = 'chainCount' in prev ? prev : compileRuleset(prev, { ...options, node });
   const stale: string[] = [];
   for (let c = 0; c < prevRs.chainCount; c++) {
@@ -49,7 +52,7 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
   }
   if (changedServiceIndexes === undefined) {
     const text = renderIptablesRestore(nextRs, { deleteNat: stale }).text;
-    return { kind: 'full', rules: full.rules, chains: full.chains, deletedChains: stale.length, bytes: text.length, text, fullRules: full.rules, fullBytes: full.text.length };
+    return { kind: 'full', rules: full.rules, chains: full.chains, deletedChains: stale.length, bytes: text.length, text, fullRules: full.rules, fullBytes };
   }
   const changed = new Set(changedServiceIndexes);
   const part = renderIptablesRestore(nextRs, {
@@ -62,17 +65,12 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
   });
   return {
     kind: 'partial', rules: part.rules, chains: part.chains, deletedChains: stale.length, bytes: part.text.length, text: part.text,
-    fullRules: full.rules, fullBytes: full.text.length,
+    fullRules: full.rules, fullBytes,
   };
 }
 
-/**
- * The one-endpoint sync as kube-proxy runs it: the partial restore (KEP-3453), whose compile of
- * the next ruleset is part of the time, as it is in kube-proxy.
- */
-export function iptablesOneEndpointSync(prev: Ruleset, next: Cluster, node: number, changed: readonly number[], clock: () => number): OneEndpointSync {
-  const t0 = clock();
+/** The one-endpoint sync as kube-proxy runs it: the partial restore (KEP-3453). */
+export function iptablesOneEndpointSync(prev: Ruleset, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
   const r = iptablesSync(prev, next, node, changed);
-  const ms = clock() - t0;
-  return { fullBytes: r.fullBytes, fullRules: r.fullRules, oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rules, oneEndpointRewrittenChains: r.chains };
+  return { fullBytes: r.fullBytes, fullRules: r.fullRules, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rules, oneEndpointRewrittenChains: r.chains };
 }

@@ -153,13 +153,11 @@ export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | 
  * The one-endpoint sync as kube-proxy's IPVS mode runs it: the next tables compiled, and the
  * ipvsadm/ipset commands plus the iptables-restore payload it rewrites every sync.
  */
-export function ipvsOneEndpointSync(prev: IpvsDataplane, next: Cluster, node: number, clock: () => number): OneEndpointSync {
+export function ipvsOneEndpointSync(prev: IpvsDataplane, next: Cluster, node: number): OneEndpointSync {
   const full = ipvsSyncDelta(null, prev);
-  const t0 = clock();
   const d = ipvsSyncDelta(prev, compileIpvs(next, { node }));
-  const ms = clock() - t0;
   return {
     fullBytes: full.commandBytes + full.iptablesRestoreBytes, fullRules: full.ipvsadm.length + full.ipset.length,
-    oneEndpointMs: ms, oneEndpointRewrittenBytes: d.commandBytes + d.iptablesRestoreBytes, oneEndpointRewrittenRules: d.ipvsadm.length + d.ipset.length,
+    oneEndpointRewrittenBytes: d.commandBytes + d.iptablesRestoreBytes, oneEndpointRewrittenRules: d.ipvsadm.length + d.ipset.length,
   };
 }

@@ -124,6 +124,12 @@ function detectorMatch(det: LocalDetector, local: boolean, ifname: string): Matc
 
 export interface BuildOptions {
   readonly node: number;
+  /**
+   * Only these Services' ports are written (chains, map and set elements); the fixed part in
+   * full. Two such builds from clusters that differ only in these Services diff to the same
+   * transaction as the whole rulesets do (planSync), at the cost of the changed Services alone.
+   */
+  readonly services?: ReadonlySet<number>;
 }
 
 class Builder {
@@ -207,9 +213,10 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
   });
 
   // syncProxyRules, per service port.
+  const only = options.services;
   for (const port of cluster.ports) {
     const svc = cluster.services[port.service];
-    if (shouldSkipService(svc)) continue;
+    if (shouldSkipService(svc) || (only !== undefined && !only.has(port.service))) continue;
     writeServicePort(b, cluster, port, node, det, ifname, nodeIP, clusterIps, { noEpSvc, noEpNp, fwIps, svcIps, svcNps }, hashedPortNames(cluster, port));
   }
 

@@ -85,7 +85,7 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
     if (dp.program.room) dp.cluster = cluster;
     return dp;
   },
-  syncOneEndpoint: (_prev, cluster, next, node, _changed, clock) => nftablesOneEndpointSync(cluster, next, node, clock),
+  syncOneEndpoint: (_prev, cluster, next, node, changed) => nftablesOneEndpointSync(cluster, next, node, changed),
   updateEndpoints: updateNftablesEndpoints,
   updateServices: updateNftablesServices,
   // Kubernetes v1.33, pkg/proxy/nftables/proxier.go: NewProxier builds
@@ -109,10 +109,21 @@ export const nftablesMode: ProxyMode<NftablesDataplane> = {
     // `nft -f -` of the transaction the mode's sync.ts plans: the changed Service's chains and map elements.
     apply: {
       backends: [{ name: 'nftables', tool: 'nft', args: ['-f', '-'], toolPackage: 'nftables', version: /nftables/ }],
-      payloads: (cluster, next) => {
-        const before = buildRuleset(cluster, { node: 0 });
-        const after = buildRuleset(next, { node: 0 });
-        return { full: fullSync(before).text, forward: planSync(before, after).text, back: planSync(after, before).text };
+      // The change and its undo from builds of the changed Services alone (sync.ts
+      // nftablesOneEndpointSync says why that is the same transaction); the full load, which a
+      // churn run reads once of many syncs, is built when first read.
+      payloads: (cluster, next, changed) => {
+        const services = new Set(changed);
+        const before = buildRuleset(cluster, { node: 0, services });
+        const after = buildRuleset(next, { node: 0, services });
+        let full: string | undefined;
+        return {
+          get full() {
+            return (full ??= fullSync(buildRuleset(cluster, { node: 0 })).text);
+          },
+          forward: planSync(before, after).text,
+          back: planSync(after, before).text,
+        };
       },
     },
     // "/dev/stdin:12:5-20: Error: ..."

@@ -99,8 +99,8 @@ function finish(lines: string[], r: Omit<SyncReport, 'text' | 'bytes'>): SyncRep
   return { ...r, text, bytes: text.length };
 }
 
-/** The transaction that loads `next` from scratch (kube-proxy's full sync). */
-export function fullSync(next: Ruleset): SyncReport {
+/** The lines of the transaction that loads `next` from scratch, and what they write. */
+function fullSyncLines(next: Ruleset): { lines: string[]; report: Omit<SyncReport, 'text' | 'bytes'> } {
   const lines: string[] = [`add table ${T(next)}${next.comment !== undefined ? ` { comment "${next.comment}" ; }` : ''}`];
   let elements = 0;
   let rules = 0;
@@ -122,17 +122,26 @@ export function fullSync(next: Ruleset): SyncReport {
     for (const text of m.values()) lines.push(`add element ${T(next)} ${name} { ${text} }`);
     elements += m.size;
   }
-  return finish(lines, {
-    full: true,
-    changedServices: [],
-    chainsWritten: next.chains.length,
-    rulesWritten: rules,
-    staleChains: 0,
-    elementsAdded: elements,
-    elementsDeleted: 0,
-    setsAdded: next.sets.length,
-    setsDeleted: 0,
-  });
+  return {
+    lines,
+    report: {
+      full: true,
+      changedServices: [],
+      chainsWritten: next.chains.length,
+      rulesWritten: rules,
+      staleChains: 0,
+      elementsAdded: elements,
+      elementsDeleted: 0,
+      setsAdded: next.sets.length,
+      setsDeleted: 0,
+    },
+  };
+}
+
+/** The transaction that loads `next` from scratch (kube-proxy's full sync). */
+export function fullSync(next: Ruleset): SyncReport {
+  const { lines, report } = fullSyncLines(next);
+  return finish(lines, report);
 }
 
 /**
@@ -224,18 +233,22 @@ export function planSync(prev: Ruleset | null, next: Ruleset): SyncReport {
 }
 
 /**
- * The one-endpoint sync as kube-proxy's nftables mode runs it: the next ruleset built, and the
- * `nft -f` transaction from the previous one planned and rendered.
+ * The one-endpoint sync as kube-proxy's nftables mode runs it: the `nft -f` transaction from the
+ * rules of `cluster` to those of `next`, which differ only in the Services `changed` (the
+ * ProxyMode.syncOneEndpoint contract). Both sides are built for those Services alone (BuildOptions
+ * services), which diff to the transaction the whole rulesets do (test/compile/nftables/sync.test.ts),
+ * as kube-proxy's partial sync writes only the changed Services' chains and elements; the full
+ * sync's size is counted from its lines, never joined into one text.
  */
-export function nftablesOneEndpointSync(cluster: Cluster, next: Cluster, node: number, clock: () => number): OneEndpointSync {
-  const prev = buildRuleset(cluster, { node });
-  const full = fullSync(prev);
-  const t0 = clock();
-  const r = planSync(prev, buildRuleset(next, { node }));
-  const ms = clock() - t0;
+export function nftablesOneEndpointSync(cluster: Cluster, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
+  const full = fullSyncLines(buildRuleset(cluster, { node }));
+  let fullBytes = 0;
+  for (const line of full.lines) fullBytes += line.length + 1;
+  const services = new Set(changed);
+  const r = planSync(buildRuleset(cluster, { node, services }), buildRuleset(next, { node, services }));
   return {
-    fullBytes: full.bytes, fullRules: full.rulesWritten + full.elementsAdded,
-    oneEndpointMs: ms, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rulesWritten + r.elementsAdded + r.elementsDeleted,
+    fullBytes, fullRules: full.report.rulesWritten + full.report.elementsAdded,
+    oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rulesWritten + r.elementsAdded + r.elementsDeleted,
     oneEndpointRewrittenChains: r.chainsWritten,
   };
 }

@@ -17,7 +17,7 @@ export const userspaceMode: ProxyMode<UserspaceDataplane> = {
   sharedClasses: kUserspaceSharedClasses,
   shared: userspaceShared,
   attach: (cluster, shared) => userspaceFromShared(cluster, shared as UserspaceShared),
-  syncOneEndpoint: (prev, _cluster, next, node, _changed, clock) => userspaceOneEndpointSync(prev, next, node, clock),
+  syncOneEndpoint: (prev, _cluster, next, node) => userspaceOneEndpointSync(prev, next, node),
   updateEndpoints: updateUserspaceEndpoints,
   updateServices: updateUserspaceServices,
   // The proxy's round-robin cursor moves with every connection.

@@ -10,11 +10,9 @@ import { compileUserspace } from './build.js';
 import type { UserspaceDataplane } from './dataplane.js';
 import { renderUserspaceIptablesSave } from './render.js';
 
-export function userspaceOneEndpointSync(prev: UserspaceDataplane, next: Cluster, node: number, clock: () => number): OneEndpointSync {
+export function userspaceOneEndpointSync(prev: UserspaceDataplane, next: Cluster, node: number): OneEndpointSync {
   const prevText = renderUserspaceIptablesSave(prev);
-  const t0 = clock();
   const nextDp = compileUserspace(next, { node });
-  const ms = clock() - t0;
   const a = new Set(prevText.split('\n'));
   const bLines = renderUserspaceIptablesSave(nextDp).split('\n');
   const b = new Set(bLines);
@@ -23,5 +21,5 @@ export function userspaceOneEndpointSync(prev: UserspaceDataplane, next: Cluster
   for (const l of bLines) if (!a.has(l)) { lines++; bytes += l.length + 1; }
   for (const l of a) if (!b.has(l)) { lines++; bytes += l.length + 1; }
   const fullLines = bLines.filter((l) => l.startsWith('-A ')).length;
-  return { fullBytes: prevText.length, fullRules: fullLines, oneEndpointMs: ms, oneEndpointRewrittenBytes: bytes, oneEndpointRewrittenRules: lines };
+  return { fullBytes: prevText.length, fullRules: fullLines, oneEndpointRewrittenBytes: bytes, oneEndpointRewrittenRules: lines };
 }

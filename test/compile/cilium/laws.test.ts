@@ -157,8 +157,7 @@ describe('cilium: what a sync writes', () => {
     // Two ClusterIP Services, backends 2 and 1: 2 masters + 3 slots, 2 rev-NAT entries, 3 backends.
     const c = twoClusterIps();
     const prev = compileDataplane(c, 'cilium', 0) as CiliumDataplane;
-    let t = 0;
-    const sync = modeNamed('cilium').syncOneEndpoint(prev, c, c, 0, [0], () => t++);
+    const sync = modeNamed('cilium').syncOneEndpoint(prev, c, c, 0, [0]);
     assert.equal(sync.fullRules, 5 + 2 + 3);
     assert.equal(sync.fullBytes, 5 * (12 + 12) + 2 * (2 + 6) + 3 * (4 + 12));
   });

@@ -36,8 +36,7 @@ test('cilium: one endpoint going unready rewrites that Service\'s entries only, 
     const { next, service } = oneEndpointChange(cluster);
     assert.equal(service, 0, 'the change is in the first Service');
     const prev = compileDataplane(cluster, 'cilium', 0) as CiliumDataplane;
-    let t = 0;
-    const sync = cilium.syncOneEndpoint(prev, cluster, next, 0, [service], () => t++);
+    const sync = cilium.syncOneEndpoint(prev, cluster, next, 0, [service]);
     assert.ok(sync.oneEndpointRewrittenRules > 0, 'the change wrote nothing');
     assert.ok(sync.oneEndpointRewrittenRules <= 5, `${sync.oneEndpointRewrittenRules} writes at ${n} Services, more than the Service's own 5`);
     writes.push(sync.oneEndpointRewrittenRules);

@@ -5,6 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildRuleset, fullSync, planSync } from '../../../src/compile/nftables/index.js';
+import { nftablesOneEndpointSync } from '../../../src/compile/nftables/sync.js';
+import { generateCluster } from '../../../src/model/synthetic.js';
+import { Prng } from '../../../src/model/prng.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../../helpers/cluster.js';
 
 function cluster(webEndpoints: string[], withExtra: boolean) {
@@ -64,4 +68,47 @@ test('a change to the fixed part of the table forces a full sync', () => {
   const c = cluster(['10.0.1.10'], false);
   const after = buildRuleset({ ...c, proxy: { ...c.proxy, masqueradeBit: 15 } }, { node: 0 });
   assert.equal(planSync(before, after).full, true);
+});
+
+/**
+ * Law: a partial sync planned from builds of the changed Services alone (BuildOptions services) is
+ * the transaction the whole rulesets diff to, in both directions; and the one-endpoint figure's
+ * full-sync size is fullSync's. Oracle: planSync over the whole rulesets. Clusters from the
+ * synthetic generator (NodePorts, LoadBalancers, affinity, traffic policies); endpoint conditions
+ * changed at random in 1-3 random Services, sometimes every endpoint of one off (its elements move
+ * to no-endpoint-services).
+ */
+test('law: builds of the changed Services alone plan the same transaction as the whole rulesets', () => {
+  let partialSyncs = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const before = generateCluster({ services: 40, endpoints: 3, nodes: 2 + (seed % 2), seed });
+    const rng = new Prng(seed * 7919);
+    const changed = new Set<number>();
+    for (let k = 1 + rng.below(3); k > 0; k--) changed.add(rng.below(before.services.length));
+    const conditions = before.endpoints.conditions.slice();
+    for (const s of changed) {
+      const allOff = rng.next() < 0.3;
+      for (const p of before.services[s].ports) {
+        const sp = before.ports[p];
+        for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) conditions[r] = allOff ? 0 : rng.below(8);
+      }
+    }
+    const after = { ...before, endpoints: { ...before.endpoints, conditions } };
+    for (const node of [0, 1]) {
+      const whole = (c: Cluster) => buildRuleset(c, { node });
+      const only = (c: Cluster) => buildRuleset(c, { node, services: changed });
+      const forward = planSync(whole(before), whole(after));
+      assert.deepEqual(planSync(only(before), only(after)), forward, `seed ${seed} node ${node}: forward`);
+      assert.deepEqual(planSync(only(after), only(before)), planSync(whole(after), whole(before)), `seed ${seed} node ${node}: back`);
+      if (forward.text !== '') partialSyncs++;
+      const one = nftablesOneEndpointSync(before, after, node, [...changed]);
+      const full = fullSync(whole(before));
+      assert.equal(one.fullBytes, full.bytes);
+      assert.equal(one.fullRules, full.rulesWritten + full.elementsAdded);
+      assert.equal(one.oneEndpointRewrittenBytes, forward.bytes);
+      assert.equal(one.oneEndpointRewrittenRules, forward.rulesWritten + forward.elementsAdded + forward.elementsDeleted);
+      assert.equal(one.oneEndpointRewrittenChains, forward.chainsWritten);
+    }
+  }
+  assert.ok(partialSyncs >= 12, `the changes wrote something in most cases (${partialSyncs} of 24)`);
 });
