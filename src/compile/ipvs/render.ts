@@ -5,7 +5,7 @@
 import { formatCidr, formatIp } from '../../net/ipv4.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmListRealServerLine, ipvsadmListServiceLine, ipvsadmRealServerLine, ipvsadmServiceLine, kIpvsadmListHeader } from './ipvsadm-format.js';
-import { ipsetInfo, ipvsIpsetEntries } from './ipsets.js';
+import { ipsetInfo, ipvsIpsets } from './ipsets.js';
 import { F_LB_ALLOW_NODE, F_LB_FW, vsLive } from './tables.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
 
@@ -55,9 +55,8 @@ function ifNotLocal(dp: IpvsDataplane): string {
 }
 
 /** The nat and filter tables kube-proxy's IPVS mode owns, as iptables-save prints them. */
-export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
-  const sets = ipvsIpsetEntries(dp);
-  const nonEmpty = (name: string): boolean => sets.get(name)!.length > 0;
+export function ipvsIptablesTables(dp: IpvsDataplane, sets: ReadonlyMap<string, ReadonlySet<string>> = ipvsIpsets(dp)): SaveTable[] {
+  const nonEmpty = (name: string): boolean => sets.get(name)!.size > 0;
   const c = (name: string): string => comment(ipsetInfo(name).comment);
   const mark = markHex(dp);
   const nat: string[] = [];
@@ -138,6 +137,6 @@ export function ipvsIptablesTables(dp: IpvsDataplane): SaveTable[] {
   ];
 }
 
-export function renderIpvsIptablesSave(dp: IpvsDataplane): string {
-  return renderSaveTables(ipvsIptablesTables(dp));
+export function renderIpvsIptablesSave(dp: IpvsDataplane, sets?: ReadonlyMap<string, ReadonlySet<string>>): string {
+  return renderSaveTables(ipvsIptablesTables(dp, sets));
 }

@@ -13,7 +13,7 @@ import type { OneEndpointSync } from '../mode.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
-import { ipvsIpsetEntries } from './ipsets.js';
+import { ipvsIpsets, sortEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
 import { F_BOUND, vsLive } from './tables.js';
 
@@ -47,9 +47,8 @@ interface VsText {
   rs: Map<string, string>;
 }
 
-function snapshot(dp: IpvsDataplane | null): Map<string, VsText> {
+function snapshot(dp: IpvsDataplane): Map<string, VsText> {
   const m = new Map<string, VsText>();
-  if (!dp) return m;
   const t = dp.tables;
   for (const v of sortedVirtualServices(dp)) {
     const name = ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v]);
@@ -60,9 +59,8 @@ function snapshot(dp: IpvsDataplane | null): Map<string, VsText> {
   return m;
 }
 
-function boundSet(dp: IpvsDataplane | null): Set<string> {
+function boundSet(dp: IpvsDataplane): Set<string> {
   const s = new Set<string>();
-  if (!dp) return s;
   const t = dp.tables;
   for (let v = 0; v < t.vsCount; v++) if (t.vsFlags[v] & F_BOUND && vsLive(t, v)) s.add(formatIp(t.vsIp[v]));
   return s;
@@ -74,10 +72,30 @@ export interface SyncDeltaOptions {
   readonly busy?: (service: string, realServer: string) => boolean;
 }
 
+/** What a sync compares of one node: its virtual services, sets, bound addresses and iptables rules. */
+interface NodeSyncState {
+  readonly services: Map<string, VsText>;
+  readonly sets: Map<string, Set<string>>;
+  readonly bound: Set<string>;
+  readonly iptables: string;
+}
+
+const kEmptyNode: NodeSyncState = { services: new Map(), sets: new Map(), bound: new Set(), iptables: '' };
+
+function syncState(dp: IpvsDataplane | null): NodeSyncState {
+  if (!dp) return kEmptyNode;
+  const sets = ipvsIpsets(dp);
+  return { services: snapshot(dp), sets, bound: boundSet(dp), iptables: renderIpvsIptablesSave(dp, sets) };
+}
+
 /** The changes from `prev` (null: an empty node) to `next` (null: everything removed). */
 export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | null, options: SyncDeltaOptions = {}): IpvsSyncDelta {
-  const a = snapshot(prev);
-  const b = snapshot(next);
+  return syncDelta(syncState(prev), syncState(next), options);
+}
+
+function syncDelta(from: NodeSyncState, to: NodeSyncState, options: SyncDeltaOptions): IpvsSyncDelta {
+  const a = from.services;
+  const b = to.services;
   const ipvsadm: string[] = [];
   let vsAdded = 0, vsRemoved = 0, vsUpdated = 0, rsAdded = 0, rsRemoved = 0;
   for (const [name, vs] of b) {
@@ -113,23 +131,25 @@ export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | 
 
   const ipset: string[] = [];
   let added = 0, removed = 0;
-  const sa = prev ? ipvsIpsetEntries(prev) : new Map<string, string[]>();
-  const sb = next ? ipvsIpsetEntries(next) : new Map<string, string[]>();
+  const sa = from.sets;
+  const sb = to.sets;
+  const none = new Set<string>();
+  // Only the differences are sorted (in `ipset save` order), not the sets.
   for (const name of new Set([...sa.keys(), ...sb.keys()])) {
-    const ea = new Set(sa.get(name) ?? []);
-    const eb = new Set(sb.get(name) ?? []);
-    for (const e of ea) if (!eb.has(e)) { ipset.push(`del ${name} ${e}`); removed++; }
-    for (const e of eb) if (!ea.has(e)) { ipset.push(`add ${name} ${e}`); added++; }
+    const ea = sa.get(name) ?? none;
+    const eb = sb.get(name) ?? none;
+    for (const e of sortEntries([...ea].filter((x) => !eb.has(x)))) { ipset.push(`del ${name} ${e}`); removed++; }
+    for (const e of sortEntries([...eb].filter((x) => !ea.has(x)))) { ipset.push(`add ${name} ${e}`); added++; }
   }
 
   const addresses: string[] = [];
-  const ba = boundSet(prev);
-  const bb = boundSet(next);
+  const ba = from.bound;
+  const bb = to.bound;
   for (const ip of bb) if (!ba.has(ip)) addresses.push(`ip addr add ${ip}/32 dev kube-ipvs0`);
   for (const ip of ba) if (!bb.has(ip)) addresses.push(`ip addr del ${ip}/32 dev kube-ipvs0`);
 
-  const ra = prev ? renderIpvsIptablesSave(prev).split('\n') : [];
-  const rb = next ? renderIpvsIptablesSave(next) : '';
+  const ra = from.iptables === '' ? [] : from.iptables.split('\n');
+  const rb = to.iptables;
   const rbLines = rb.split('\n');
   const setA = new Set(ra);
   const setB = new Set(rbLines);
@@ -154,8 +174,9 @@ export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | 
  * ipvsadm/ipset commands plus the iptables-restore payload it rewrites every sync.
  */
 export function ipvsOneEndpointSync(prev: IpvsDataplane, next: Cluster, node: number): OneEndpointSync {
-  const full = ipvsSyncDelta(null, prev);
-  const d = ipvsSyncDelta(prev, compileIpvs(next, { node }));
+  const before = syncState(prev);
+  const full = syncDelta(kEmptyNode, before, {});
+  const d = syncDelta(before, syncState(compileIpvs(next, { node })), {});
   return {
     fullBytes: full.commandBytes + full.iptablesRestoreBytes, fullRules: full.ipvsadm.length + full.ipset.length,
     oneEndpointRewrittenBytes: d.commandBytes + d.iptablesRestoreBytes, oneEndpointRewrittenRules: d.ipvsadm.length + d.ipset.length,

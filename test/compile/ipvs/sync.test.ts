@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { compileIpvs, ipvsSyncDelta } from '../../../src/compile/ipvs/index.js';
+import { compileIpvs, ipvsIpsetEntries, ipvsSyncDelta, kIpvsIpsets } from '../../../src/compile/ipvs/index.js';
 import { clusterFromObjects } from '../../../src/model/load.js';
 import { fixturePath, service, slice } from '../../helpers/cluster.js';
 
@@ -29,6 +29,9 @@ test('sync from scratch: every virtual service, real server, set entry and addre
   assert.ok(d.ipsetAdded >= 16);
   assert.equal(d.calls, d.ipvsadm.length + d.ipset.length + d.addresses.length);
   assert.ok(d.iptablesRestoreBytes > 2000);
+  // The set entries are added set by set, each in `ipset save` order (oracle: the sorted entries).
+  const saved = ipvsIpsetEntries(node1(base()));
+  assert.deepEqual(d.ipset, kIpvsIpsets.flatMap((s) => saved.get(s.name)!.map((e) => `add ${s.name} ${e}`)));
 });
 
 test('adding one endpoint: one -a per virtual service of the port, one KUBE-LOOP-BACK entry', () => {
