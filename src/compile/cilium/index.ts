@@ -46,7 +46,7 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   sharedClasses: kCiliumSharedClasses,
   shared: ciliumShared,
   attach: (cluster, shared) => ciliumFromShared(cluster, shared as CiliumShared),
-  syncOneEndpoint: (prev, _cluster, next, node) => ciliumOneEndpointSync(prev, next, node),
+  syncOneEndpoint: (prev, _cluster, next, node, changed) => ciliumOneEndpointSync(prev, next, node, changed),
   updateEndpoints: updateCiliumEndpoints,
   updateServices: updateCiliumServices,
   // Random slots derive from the flow's hash; only affinity remembers earlier flows.

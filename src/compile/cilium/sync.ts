@@ -25,11 +25,21 @@ function backend(t: CiliumTables, id: number): string {
   return `${t.beIp[id]}:${t.bePort[id]}/${t.beProto[id]}`;
 }
 
-/** Each map entry as "key value" text, for the diff; Maglev tables as one entry of M * 4 bytes. */
-function entries(t: CiliumTables): Map<string, { value: string; bytes: number }> {
+/** Backend addresses, as text and, to pass over the rest without making theirs, as ip * 65536 + port. */
+interface BackendNames {
+  readonly text: Set<string>;
+  readonly ipPort: Set<number>;
+}
+
+/**
+ * Each map entry as "key value" text, for the diff; Maglev tables as one entry of M * 4 bytes.
+ * With `ports`, only the entries of those Service ports' frontends, and the backend entries of the
+ * addresses in `backends` (which the caller gathers from both sides' frontends: `referenced`).
+ */
+function entries(t: CiliumTables, ports?: ReadonlySet<number>, backends?: BackendNames): Map<string, { value: string; bytes: number }> {
   const out = new Map<string, { value: string; bytes: number }>();
   for (let f = 0; f < t.frontends; f++) {
-    if (t.feRevNat[f] === 0) continue;
+    if (t.feRevNat[f] === 0 || (ports !== undefined && !ports.has(t.feServicePort[f]))) continue;
     const key = frontendText(t, f);
     out.set(`svc ${key} 0`, { value: `${t.feRevNat[f]} ${t.feFlags[f]} ${t.feCount[f]} ${t.feQCount[f]} ${t.feAffinity[f]}`, bytes: kServiceEntryBytes });
     const n = t.feCount[f] + t.feQCount[f];
@@ -40,26 +50,65 @@ function entries(t: CiliumTables): Map<string, { value: string; bytes: number }>
       out.set(`maglev ${t.feRevNat[f]}`, { value: Array.from(lut, (id) => backend(t, id)).join(','), bytes: 4 * t.maglevSize });
     }
   }
-  for (let id = 1; id <= t.backends; id++) out.set(`be ${backend(t, id)}`, { value: String(t.beState[id]), bytes: kBackendEntryBytes });
+  for (let id = 1; id <= t.backends; id++) {
+    // Most backends are not wanted: an address's text is made only when its ip and port are.
+    if (backends !== undefined && (!backends.ipPort.has(t.beIp[id] * 65536 + t.bePort[id]) || !backends.text.has(backend(t, id)))) continue;
+    out.set(`be ${backend(t, id)}`, { value: String(t.beState[id]), bytes: kBackendEntryBytes });
+  }
   return out;
 }
 
-export function ciliumOneEndpointSync(prev: CiliumDataplane, next: Cluster, node: number): OneEndpointSync {
-  const before = entries(prev.tables);
-  let fullBytes = 0;
-  for (const e of before.values()) fullBytes += e.bytes;
-  const after = entries(compileCilium(next, node).tables);
+/** The backend addresses the frontends of `ports` name in their slots (a Maglev table holds only slots' backends). */
+function referenced(t: CiliumTables, ports: ReadonlySet<number>, into: BackendNames): void {
+  const add = (id: number): void => {
+    into.text.add(backend(t, id));
+    into.ipPort.add(t.beIp[id] * 65536 + t.bePort[id]);
+  };
+  for (let f = 0; f < t.frontends; f++) {
+    if (t.feRevNat[f] === 0 || !ports.has(t.feServicePort[f])) continue;
+    for (let s = t.feSlotStart[f], end = s + t.feCount[f] + t.feQCount[f]; s < end; s++) add(t.slotBackend[s]);
+  }
+}
+
+/** Bytes and entries written going from `before` to `after` (each changed, new or gone entry once). */
+function writes(before: Map<string, { value: string; bytes: number }>, after: Map<string, { value: string; bytes: number }>): { bytes: number; writes: number } {
   let bytes = 0;
-  let writes = 0;
+  let n = 0;
   for (const [k, e] of after) {
     if (before.get(k)?.value === e.value) continue;
     bytes += e.bytes;
-    writes++;
+    n++;
   }
   for (const [k, e] of before) {
     if (after.has(k)) continue;
     bytes += e.bytes;
-    writes++;
+    n++;
   }
-  return { fullBytes, fullRules: before.size, oneEndpointRewrittenBytes: bytes, oneEndpointRewrittenRules: writes };
+  return { bytes, writes: n };
+}
+
+/**
+ * The one-endpoint sync: what the agent writes going from `prev`'s maps to `next`'s, which differ
+ * only in the Services `changed` (the ProxyMode.syncOneEndpoint contract). Only their frontends'
+ * entries and the backends those name (on either side) are compared: a backend no changed
+ * frontend names keeps its entry, since its state comes from rows that did not change. The whole
+ * diff is the law's oracle (test/compile/cilium/sync.test.ts). The full sync is every entry of `prev`.
+ */
+export function ciliumOneEndpointSync(prev: CiliumDataplane, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
+  const full = entries(prev.tables);
+  let fullBytes = 0;
+  for (const e of full.values()) fullBytes += e.bytes;
+  const nextTables = compileCilium(next, node).tables;
+  const ports = new Set<number>();
+  for (const s of changed) for (const p of next.services[s].ports) ports.add(p);
+  const names: BackendNames = { text: new Set(), ipPort: new Set() };
+  referenced(prev.tables, ports, names);
+  referenced(nextTables, ports, names);
+  const w = writes(entries(prev.tables, ports, names), entries(nextTables, ports, names));
+  return { fullBytes, fullRules: full.size, oneEndpointRewrittenBytes: w.bytes, oneEndpointRewrittenRules: w.writes };
+}
+
+/** The whole diff of `prev`'s maps against `next`'s: the oracle of the one-endpoint sync's law. */
+export function ciliumWholeDiff(prev: CiliumDataplane, next: Cluster, node: number): { bytes: number; writes: number } {
+  return writes(entries(prev.tables), entries(compileCilium(next, node).tables));
 }

@@ -11,6 +11,10 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { compileDataplane, modeNamed } from '../../../src/compile/index.js';
 import type { CiliumDataplane } from '../../../src/compile/cilium/index.js';
+import { ciliumOneEndpointSync, ciliumWholeDiff } from '../../../src/compile/cilium/sync.js';
+import { generateCluster } from '../../../src/model/synthetic.js';
+import { Prng } from '../../../src/model/prng.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { oneEndpointChange } from '../../../src/replay/sync-cost.js';
 import { clusterOf, node, service, slice } from '../../helpers/cluster.js';
 
@@ -42,4 +46,44 @@ test('cilium: one endpoint going unready rewrites that Service\'s entries only, 
     writes.push(sync.oneEndpointRewrittenRules);
   }
   assert.equal(writes[0], writes[1], `writes grow with the cluster: ${writes.join(' vs ')}`);
+});
+
+/**
+ * Law: the one-endpoint sync, which compares only the changed Services' frontends and the backends
+ * they name, writes what the whole diff of every map entry writes. Oracle: ciliumWholeDiff (every
+ * entry of both sides). Synthetic clusters (NodePorts, LoadBalancers, affinity, traffic policies),
+ * random and Maglev backend selection, both nodes; endpoint conditions changed at random in 1-3
+ * random Services, sometimes every endpoint of one off.
+ */
+test('law: the one-endpoint sync writes what the whole diff of the maps writes', () => {
+  let wrote = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    const base = generateCluster({ services: 40, endpoints: 3, nodes: 2, seed, mode: 'cilium' });
+    const rng = new Prng(seed * 104729);
+    const changed = new Set<number>();
+    for (let k = 1 + rng.below(3); k > 0; k--) changed.add(rng.below(base.services.length));
+    // Both sides' conditions at random in those Services, so that backends go and come.
+    const conditionsOf = (): Uint8Array => {
+      const conditions = Uint8Array.from(base.endpoints.conditions);
+      for (const s of changed) {
+        const allOff = rng.next() < 0.3;
+        for (const p of base.services[s].ports) {
+          const sp = base.ports[p];
+          for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) conditions[r] = allOff ? 0 : rng.below(8);
+        }
+      }
+      return conditions;
+    };
+    const before: Cluster = { ...base, ...(seed % 2 === 0 ? { cilium: { ...base.cilium!, lbAlgorithm: 'maglev' as const } } : {}), endpoints: { ...base.endpoints, conditions: conditionsOf() } };
+    const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions: conditionsOf() } };
+    for (const n of [0, 1]) {
+      const prev = compileDataplane(before, 'cilium', n) as CiliumDataplane;
+      const sync = ciliumOneEndpointSync(prev, after, n, [...changed]);
+      const whole = ciliumWholeDiff(prev, after, n);
+      assert.equal(sync.oneEndpointRewrittenRules, whole.writes, `seed ${seed} node ${n}: writes`);
+      assert.equal(sync.oneEndpointRewrittenBytes, whole.bytes, `seed ${seed} node ${n}: bytes`);
+      if (whole.writes > 0) wrote++;
+    }
+  }
+  assert.ok(wrote >= 10, `the changes wrote something in most cases (${wrote} of 20)`);
 });
