@@ -46,6 +46,13 @@ export interface OneEndpointSync {
   readonly oneEndpointRewrittenChains?: number;
 }
 
+/** Bytes of the ASCII text `lines` make, each ended by a newline: a payload's size, never joined. */
+export function linesBytes(lines: readonly string[]): number {
+  let n = 0;
+  for (const line of lines) n += line.length + 1;
+  return n;
+}
+
 /**
  * An endpoint change written into a node's compiled tables in place (ProxyMode.updateEndpoints):
  * kdp's own side of a sync, as opposed to what kube-proxy writes to the kernel (OneEndpointSync).

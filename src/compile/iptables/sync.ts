@@ -8,7 +8,7 @@
  * disappeared are flushed and deleted (`:CHAIN` + `-X CHAIN`).
  */
 import type { Cluster } from '../../model/types.js';
-import type { OneEndpointSync } from '../mode.js';
+import { linesBytes, type OneEndpointSync } from '../mode.js';
 import { isServiceChainName } from './chain-names.js';
 import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import { renderIptablesRestore, restoreLines } from './render.js';
@@ -42,8 +42,7 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
   const nextRs = compileRuleset(next, { ...options, node });
   // The full sync's size only: its lines are counted, not joined.
   const full = restoreLines(nextRs);
-  let fullBytes = 0;
-  for (const line of full.lines) fullBytes += line.length + 1;
+  const fullBytes = linesBytes(full.lines);
   const prevRs = 'chainCount' in prev ? prev : compileRuleset(prev, { ...options, node });
   const stale: string[] = [];
   for (let c = 0; c < prevRs.chainCount; c++) {

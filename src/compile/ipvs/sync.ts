@@ -9,7 +9,7 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import type { Cluster } from '../../model/types.js';
-import type { OneEndpointSync } from '../mode.js';
+import { linesBytes, type OneEndpointSync } from '../mode.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
@@ -157,14 +157,13 @@ function syncDelta(from: NodeSyncState, to: NodeSyncState, options: SyncDeltaOpt
   for (const l of rbLines) if (!setA.has(l)) changed++;
   for (const l of ra) if (!setB.has(l)) changed++;
 
-  const bytes = (ls: readonly string[]): number => ls.reduce((n, l) => n + l.length + 1, 0);
   return {
     ipvsadm, ipset, addresses,
     virtualServicesAdded: vsAdded, virtualServicesRemoved: vsRemoved, virtualServicesUpdated: vsUpdated,
     realServersAdded: rsAdded, realServersRemoved: rsRemoved, ipsetAdded: added, ipsetRemoved: removed,
     iptablesLinesChanged: changed,
     iptablesRestoreBytes: rb.length,
-    commandBytes: bytes(ipvsadm) + bytes(ipset) + bytes(addresses),
+    commandBytes: linesBytes(ipvsadm) + linesBytes(ipset) + linesBytes(addresses),
     calls: ipvsadm.length + ipset.length + addresses.length,
   };
 }

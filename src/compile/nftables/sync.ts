@@ -13,7 +13,7 @@ import { servicePortKeyOfName } from './names.js';
 import type { Chain, NftMap, NftSet, Ruleset } from './ruleset.js';
 import { buildRuleset } from './build.js';
 import type { Cluster } from '../../model/types.js';
-import type { OneEndpointSync } from '../mode.js';
+import { linesBytes, type OneEndpointSync } from '../mode.js';
 import { formatIp } from '../../net/ipv4.js';
 
 export interface SyncReport {
@@ -242,12 +242,10 @@ export function planSync(prev: Ruleset | null, next: Ruleset): SyncReport {
  */
 export function nftablesOneEndpointSync(cluster: Cluster, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
   const full = fullSyncLines(buildRuleset(cluster, { node }));
-  let fullBytes = 0;
-  for (const line of full.lines) fullBytes += line.length + 1;
   const services = new Set(changed);
   const r = planSync(buildRuleset(cluster, { node, services }), buildRuleset(next, { node, services }));
   return {
-    fullBytes, fullRules: full.report.rulesWritten + full.report.elementsAdded,
+    fullBytes: linesBytes(full.lines), fullRules: full.report.rulesWritten + full.report.elementsAdded,
     oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rulesWritten + r.elementsAdded + r.elementsDeleted,
     oneEndpointRewrittenChains: r.chainsWritten,
   };
