@@ -3,34 +3,37 @@
  * allocation-free. dataplane.ts keeps the flag-driven walker it is checked against
  * (test/compile/nftables/walker-equivalence.test.ts) and that explain() uses.
  *
- * Two parts, one walk. kube-proxy's fixed chains (every hook's base chains and the helpers they
+ * Three parts, one walk. kube-proxy's fixed chains (every hook's base chains and the helpers they
  * jump to: firewall-check, services, service-endpoints-check, cluster-ips-check, masquerading)
  * are written into decide()'s own source, rule by rule, their constants in the code and their
  * jumps inlined, so 15 of the 19 rules a ClusterIP packet meets cost a compare or two each. The
  * interpreter's step (a dispatch on the rule's op and on each match's from one branch site for
  * every rule, and the loads of its words) was ~19 ns. The chains a verdict map or numgen reaches
  * (a Service port's and its endpoints': up to hundreds of thousands, rewritten in place by an
- * endpoint change, update.ts) are walked by walkChain(), the interpreter over the program's own
- * arrays, which decide() calls with the packet's state in a small Int32Array. The fixed chains
- * are never rewritten after the compile (update.ts and update-services.ts write a port's room
- * only), so their code can be copied into source; a program without room (a parsed dump) has no
- * fixed part and is walked whole by walkChain().
+ * endpoint change, update.ts) cannot be copied so: their operands change. But they come in a few
+ * shapes (which ops, which flags), so decide()'s source also writes out, at each verdict map's
+ * goto and at the numgen branches of the chains it enters, the shape most of those chains have
+ * (commonShapes: a Service chain's masquerade rule and numgen, an endpoint chain's hairpin rule
+ * and DNAT), its operands read from the code behind a guard on each rule's ops (shaped()). A
+ * rule the guard refuses, and every chain of another shape, is walked by walkChain(), the
+ * interpreter over the program's own arrays, which decide() calls with the packet's state in a
+ * small Int32Array. The fixed chains are never rewritten after the compile (update.ts and
+ * update-services.ts write a port's room only), so their code can be copied into source; a
+ * program without room (a parsed dump) has no fixed part and is walked whole by walkChain().
  * The walk, its order and its `work` count are the walker's exactly. The verdict maps are one
  * hash probe of (daddr, l4proto << 16 | dport), as nft_set_hash looks up the concatenated key
  * (PairTable.find).
  *
- * Cost: ~245 ns per ClusterIP first packet at 100 Services (548 ns interpreted whole, ~300 before the
- * program's ops and layout were const enums: program.ts), ~540 ns at 30k (1,443; ~670), where IPVS
- * takes ~140-165 and ~300-380 (`SERVICES=100 MODES=ipvs,nftables TIME=1500 node
- * dist/bench/compile/lookup.bench.js`, and SERVICES=30000; two runs of each build alternated,
- * 2026-12-04, before the spans below). In the benchmark of record of 2026-12-04 at 0fcc163
- * (BENCHMARKS.md, `kdp bench`, batch 256) the service-nat stage takes 252, 305, 509, 950 and 1,132 ns
- * a first packet at 10, 100, 1k, 10k and 30k Services, 1.49-2.3x IPVS's in the same run (1.22-1.8x
- * at the record before, on another machine, without the replay threads' larger inlining budget,
- * which took more off IPVS's stage: 313 -> 146 ns at 100 against 505 -> 305). What is left is
- * walkChain()'s Service and endpoint chains (~40 % of the stage's samples at 100 Services,
- * `node --cpu-prof`), the state handed to it and back, and at scale the misses of the map and set
- * probes; in cache decide() is ~1.5x IPVS's, in the pipeline ~2x (its tables and code are colder).
+ * Cost: ~145 ns per ClusterIP first packet at 100 Services (~170 with the Service and endpoint
+ * chains walked by walkChain(), 548 interpreted whole), ~180-200 at 1k (~206-218), ~390-400 at 30k
+ * (~425-437), where IPVS takes ~105-125, 110-125 and ~225-250 (`SERVICES=N MODES=ipvs,nftables
+ * TIME=1500 node dist/bench/compile/lookup.bench.js`, runs of each build alternated, 2026-12-04).
+ * In the pipeline (`kdp bench --services N --modes nftables --workers 1 --flows 500000`, three
+ * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
+ * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
+ * of the map probes and of the chains' code lines are the stage, not the walk; in the benchmark
+ * of record of 2026-12-04 at 0fcc163 (BENCHMARKS.md, batch 256), before the shapes, 252, 305, 509,
+ * 950 and 1,132 ns at 10, 100, 1k, 10k and 30k Services, 1.49-2.3x IPVS's in the same run.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
@@ -55,6 +58,12 @@ export const kMaxDepth = 16;
 export function isLocalAddress(local: Uint32Array, ip: number): boolean {
   if (ip >>> 24 === 127) return true;
   for (let i = 0; i < local.length; i++) if (local[i] === ip) return true;
+  return false;
+}
+
+/** Whether `addr` is in one of the `count` (base, mask) pairs of `C` from pair `first` (MatchOp.ADDR). */
+export function inCidrs(C: Uint32Array, first: number, count: number, addr: number): boolean {
+  for (let j = first, jEnd = first + count; j < jEnd; j++) if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) return true;
   return false;
 }
 
@@ -89,8 +98,10 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
   const S = new Int32Array(kStateWords);
   const walkChain = chainWalker(p, local, affinity, S);
   const source = decideSource(p);
-  const factory = new Function('CR', 'S', 'maps', 'sets', 'local', 'walkChain', 'isLocalAddress', source) as (...deps: unknown[]) => (pkt: FirstPacket, out: NatDecision) => void;
-  return factory(p.chainRows, S, p.maps, p.sets, local, walkChain, isLocalAddress);
+  const factory = new Function('K', 'C', 'CR', 'S', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', source) as (
+    ...deps: unknown[]
+  ) => (pkt: FirstPacket, out: NatDecision) => void;
+  return factory(p.code, p.cidrs, p.chainRows, S, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs);
 }
 
 /**
@@ -295,6 +306,86 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
 }
 
 /**
+ * What the walk of one rule depends on besides its operands: its match ops and their flags, its
+ * action op, and for a jump into a chain decide() writes out, that chain. Two rules of one shape
+ * are walked alike whatever their addresses, ports, marks or numgen branches.
+ */
+interface RuleShape {
+  readonly matches: readonly (readonly [op: number, flags: number])[];
+  readonly op: number;
+  /** The chain a jump enters, when decide()'s source writes that chain out; -1 otherwise. */
+  readonly into: number;
+}
+
+// The actions a shaped rule may take: a Service's, an endpoint's and an external chain's (no verdict map).
+const kShapedActions = new Set([
+  ActionOp.JUMP, ActionOp.GOTO, ActionOp.RETURN, ActionOp.ACCEPT, ActionOp.DROP, ActionOp.REJECT,
+  ActionOp.MARK_OR, ActionOp.MARK_XOR, ActionOp.MASQ, ActionOp.DNAT, ActionOp.NUMGEN, ActionOp.UPDATE,
+]);
+// Past this many rules a chain is walked (an affinity chain has a rule an endpoint: its shape depends on the count).
+const kMaxShapedRules = 6;
+// Elements of each map (and numgen branches of their chains) whose chains' shapes are counted.
+const kShapeSample = 256;
+
+/** The shapes of the rules of the chain at code span [start, end), or undefined when it is not to be shaped. */
+function chainShape(K: Int32Array, start: number, end: number, written: (c: number) => boolean): RuleShape[] | undefined {
+  const rules: RuleShape[] = [];
+  for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) {
+    const op = K[pc + RuleWord.OP];
+    if (!kShapedActions.has(op) || rules.length === kMaxShapedRules) return undefined;
+    const matches: (readonly [number, number])[] = [];
+    for (let n = K[pc + RuleWord.MATCHES], o = pc + RuleWord.HEADER, oEnd = o + n * RuleWord.MATCH_STRIDE; o < oEnd; o += RuleWord.MATCH_STRIDE) matches.push([K[o], K[o + 3]]);
+    rules.push({ matches, op, into: op === ActionOp.JUMP && written(K[pc + RuleWord.A]) ? K[pc + RuleWord.A] : -1 });
+  }
+  return rules.length > 0 ? rules : undefined;
+}
+
+/**
+ * The shape most of the chains have that each verdict map's goto elements enter (by map), and
+ * that the numgen branches of those chains enter: what decide()'s source writes out for each.
+ * Read from the program as compiled, a sample of each map; a chain rewritten since into another
+ * shape is walked (the guards).
+ */
+function commonShapes(p: NftProgram, written: (c: number) => boolean): { readonly maps: readonly (RuleShape[] | undefined)[]; readonly branches: RuleShape[] | undefined } {
+  const K = p.code;
+  type Counts = Map<string, { n: number; rules: RuleShape[] }>;
+  const tally = (counts: Counts, start: number, end: number): void => {
+    const rules = chainShape(K, start, end, written);
+    if (rules === undefined) return;
+    const key = JSON.stringify(rules);
+    const c = counts.get(key);
+    if (c !== undefined) c.n++;
+    else counts.set(key, { n: 1, rules });
+  };
+  const top = (counts: Counts): RuleShape[] | undefined => {
+    let best: { n: number; rules: RuleShape[] } | undefined;
+    for (const c of counts.values()) if (best === undefined || c.n > best.n) best = c;
+    return best?.rules;
+  };
+  const branchCounts: Counts = new Map();
+  const maps = p.maps.map((t) => {
+    const counts: Counts = new Map();
+    const V = t.values;
+    for (let s = 0, seen = 0; s < t.capacity && seen < kShapeSample; s++) {
+      const o = s * VerdictWord.STRIDE;
+      if (t.keys[2 * s + 1] === 0 || V[o + VerdictWord.OP] !== ActionOp.GOTO) continue;
+      seen++;
+      const start = V[o + VerdictWord.START];
+      const end = V[o + VerdictWord.END];
+      tally(counts, start, end);
+      for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) {
+        if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
+        for (let k = 0, b = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, b += VerdictWord.STRIDE) {
+          if (K[b + VerdictWord.OP] === ActionOp.GOTO) tally(branchCounts, K[b + VerdictWord.START], K[b + VerdictWord.END]);
+        }
+      }
+    }
+    return top(counts);
+  });
+  return { maps, branches: top(branchCounts) };
+}
+
+/**
  * decide()'s source: the hook sequence with the fixed chains' rules written out, each chain a
  * labelled block (`break` to its label is a return; to the base chain's, the end of the base
  * chain), every other chain a call of walkChain(). Only numbers from the program's arrays go into
@@ -319,6 +410,7 @@ function decideSource(p: NftProgram): string {
     }
     return true;
   };
+  const shapes = commonShapes(p, written);
   let labels = 0;
   const out: string[] = [];
   const emit = (line: string): void => {
@@ -341,8 +433,15 @@ function decideSource(p: NftProgram): string {
   // reject), or a jump to a chain decide() does not write out, as the interpreter's switch
   // carries it out: a chain it enters is walked by walkChain(). A map element's row (`v` at `o`)
   // holds its target's span and Service port; a rule's jump reads the chain's row.
-  const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string): void => {
+  // A goto from a map element or a numgen branch enters the chain written out for the site's
+  // common shape (`site`, shaped() below) when it has one.
+  const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string, site?: readonly RuleShape[], nest = 0): void => {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
+    if (site !== undefined) {
+      emit(`if (op === ${ActionOp.GOTO}) {`);
+      shaped(site, `v[o + ${VerdictWord.START}]`, `v[o + ${VerdictWord.END}]`, depth, base, nest);
+      emit(`break ${label}; } else`);
+    }
     emit(`if (op === ${ActionOp.JUMP} || op === ${ActionOp.GOTO}) {`);
     const depthExpr = `op === ${ActionOp.JUMP} ? ${depth + 1} : ${depth}`;
     if (fromMap) {
@@ -355,6 +454,109 @@ function decideSource(p: NftProgram): string {
     emit(`} else if (op === ${ActionOp.RETURN}) break ${label};`);
     emit(`else if (op === ${ActionOp.ACCEPT}) break ${base};`);
     emit(`else if (op === ${ActionOp.DROP}) { res = ${R_DROP}; break ${base}; } }`);
+  };
+
+  // A match of a shaped rule, its operands read from the code at `m` (its first word's offset).
+  const matchTest = (op: number, flags: number, m: string): string => {
+    const f = field(flags);
+    const neg = (flags & MatchFlag.NEG) !== 0;
+    switch (op) {
+      case MatchOp.ADDR1:
+        return `(${f} & K[${m} + 2]) ${neg ? '!==' : '==='} K[${m} + 1]`;
+      case MatchOp.ADDR:
+        return `${neg ? '!' : ''}inCidrs(C, K[${m} + 1], K[${m} + 2], ${f})`;
+      case MatchOp.ADDR_SET:
+        return `(work++, inSet(K[${m} + 1], ${f}, now))`;
+      case MatchOp.FIB_LOCAL:
+        return `isLocalAddress(local, ${f})`;
+      case MatchOp.L4PROTO:
+        return `proto === K[${m} + 1]`;
+      case MatchOp.DPORT:
+        return `proto === K[${m} + 1] && dport === K[${m} + 2]`;
+      case MatchOp.IIF:
+        return neg ? '!fromPod' : 'fromPod';
+      case MatchOp.MARK_ZERO:
+        return `(mark & K[${m} + 1]) === 0`;
+      default:
+        return ''; // CT_NEW (every packet decide() sees is a first packet), and what the walker passes over
+    }
+  };
+
+  // A chain a goto enters at the code span (startExpr, endExpr), written out for the shape
+  // `rules`: each rule runs inline, its operands read from the code, while its words have the
+  // shape's ops (the guard: compares of words on the rule's own lines, which the walk reads
+  // anyway); from the first rule that does not, walkChain() walks the rest of the chain. A rule's
+  // length follows from its shape, as a numgen's branches' offset does (the encoder writes a
+  // chain's rules one after another, each with its branches after its matches: program.ts
+  // Encoder.rule), so the next rule's lines are read alongside this one's, not after its NEXT
+  // word. kube-proxy's Service and endpoint chains have a few shapes, which an endpoint change
+  // keeps (update.ts rewrites them in place).
+  const shaped = (rules: readonly RuleShape[], startExpr: string, endExpr: string, depth: number, base: string, nest: number): void => {
+    const label = `c${labels++}`;
+    emit(`${label}: { let pc = ${startExpr}; const e = ${endExpr};`);
+    for (const r of rules) {
+      const words = RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length;
+      const guard = ['pc < e', `K[pc + ${RuleWord.MATCHES}] === ${r.matches.length}`, `K[pc + ${RuleWord.OP}] === ${r.op}`];
+      r.matches.forEach(([op, flags], i) => {
+        const m = RuleWord.HEADER + i * RuleWord.MATCH_STRIDE;
+        guard.push(`K[pc + ${m}] === ${op}`, `K[pc + ${m + 3}] === ${flags}`);
+      });
+      if (r.into >= 0) guard.push(`K[pc + ${RuleWord.A}] === ${r.into}`);
+      emit(`if (${guard.join(' && ')}) {`);
+      emit('work++;');
+      const tests = r.matches.map(([op, flags], i) => matchTest(op, flags, `pc + ${RuleWord.HEADER + i * RuleWord.MATCH_STRIDE}`)).filter((t) => t !== '');
+      emit(tests.length > 0 ? `if (${tests.map((t) => `(${t})`).join(' && ')}) {` : '{');
+      const a = `K[pc + ${RuleWord.A}]`;
+      switch (r.op) {
+        case ActionOp.JUMP:
+        case ActionOp.GOTO:
+          if (r.into >= 0 && depth + 1 < kMaxDepth) chain(r.into, depth + 1, base);
+          else verdict(String(r.op), a, false, depth, label, base);
+          break;
+        case ActionOp.NUMGEN:
+          // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod).
+          emit(`{ const v = K; const o = pc + ${words} + ${VerdictWord.STRIDE} * Math.floor((rand * K[pc + ${RuleWord.B}]) / 4294967296);`);
+          emit(`const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
+          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1);
+          emit('}');
+          break;
+        case ActionOp.RETURN:
+          emit(`break ${label};`);
+          break;
+        case ActionOp.ACCEPT:
+          emit(`break ${base};`);
+          break;
+        case ActionOp.DROP:
+          emit(`res = ${R_DROP}; break ${base};`);
+          break;
+        case ActionOp.REJECT:
+          emit(`res = ${R_REJECT}; break ${base};`);
+          break;
+        case ActionOp.MARK_OR:
+          emit(`mark = (mark | ${a}) >>> 0;`);
+          break;
+        case ActionOp.MARK_XOR:
+          emit(`mark = (mark ^ ${a}) >>> 0;`);
+          break;
+        case ActionOp.MASQ:
+          emit(`masq = 1; break ${base};`);
+          break;
+        case ActionOp.DNAT:
+          emit(`daddr = ${a} >>> 0; dport = K[pc + ${RuleWord.B}]; dnatted = 1; endpoint = K[pc + ${RuleWord.C}]; break ${base};`);
+          break;
+        case ActionOp.UPDATE:
+          emit(`affinity.remember(${a}, saddr, 0, now, setTimeout[${a}]);`);
+          break;
+      }
+      emit('}');
+      emit(r.op === ActionOp.NUMGEN ? `pc = K[pc + ${RuleWord.NEXT}];` : `pc += ${words};`);
+      emit('} else {');
+      walk('pc', 'e', String(depth), base);
+      emit(`break ${label}; }`);
+    }
+    emit('if (pc < e) {');
+    walk('pc', 'e', String(depth), base);
+    emit('} }');
   };
 
   // One chain's rules, written out in a block labelled so that `break` is its return.
@@ -399,7 +601,7 @@ function decideSource(p: NftProgram): string {
         case ActionOp.VMAP2:
           emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
           emit(`if (slot >= 0) { const v = t.values; const o = slot * ${VerdictWord.STRIDE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
-          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base);
+          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, shapes.maps[arg], 1);
           emit('} }');
           break;
         case ActionOp.JUMP:
@@ -448,6 +650,7 @@ function decideSource(p: NftProgram): string {
   };
 
   emit('"use strict";');
+  emit('const inSet = (id, addr, now) => { const set = sets[id]; return set !== null ? set.has(addr) : affinity.lookup(id, addr, now, 0) >= 0; };');
   emit('return function decide(pkt, out) {');
   emit('const saddr = pkt.srcIp >>> 0; let daddr = pkt.dstIp >>> 0; let dport = pkt.dstPort | 0; const proto = pkt.proto | 0;');
   emit('const fromPod = pkt.fromPodInterface; const rand = pkt.rand >>> 0; const now = pkt.now;');

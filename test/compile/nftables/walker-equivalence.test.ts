@@ -1,6 +1,7 @@
 /**
- * The specialised decide() (decide.ts: the fixed chains written into its source, the rest walked
- * by walkChain()) must decide exactly as the flag-driven walker (decideGeneric, behind explain())
+ * The specialised decide() (decide.ts: the fixed chains written into its source, the common
+ * shapes of the Service and endpoint chains written out behind guards on each rule's ops, the
+ * rest walked by walkChain()) must decide exactly as the flag-driven walker (decideGeneric, behind explain())
  * does, so the optimisation cannot change a decision:
  * - against decideGeneric(): every field equal, `work` (rules, set and map lookups) included,
  *   also with live affinity state (dynamic sets filled by `update @affinity-…`);
@@ -8,10 +9,12 @@
  * Clusters and packets come from fast-check (the awkward clusters of the property suite: every
  * Service type, traffic policies, source ranges, affinity, no-endpoint Services) and from a seeded
  * sweep over the verdict maps' own keys with near misses on a larger synthetic cluster, compiled
- * three ways: kdp's own compile; the same rules read back from `nft list` text (no fixed part: all
- * walked); and a ruleset edited so that every branch decide()'s source can hold is taken (every
+ * four ways: kdp's own compile; the same rules read back from `nft list` text (no fixed part: all
+ * walked); a ruleset edited so that every branch decide()'s source can hold is taken (every
  * verdict a map element can hold, a jump past the kernel's stack, the mark, a return inside a
- * jump, a range of two CIDRs).
+ * jump, a range of two CIDRs); and one whose Service and endpoint chains leave the common shape
+ * at each rule in turn, so that every guard of the written-out shapes is refused somewhere (each
+ * guard left out, one at a time, fails that test: checked).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -183,6 +186,64 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
       ...deep,
     ],
   };
+  const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  assert.ok(fastDp.program.room !== undefined);
+  // Act, Assert
+  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp), 200);
+});
+
+test('decide() equals the flag-driven walker where Service and endpoint chains leave the shape decide() writes out', () => {
+  // Arrange: decide()'s source writes out the shape most Service chains and endpoint chains have
+  // (shaped() in decide.ts), each rule behind a guard on its ops, and walks the rest of a chain
+  // from the first rule whose ops differ. Five in ten Service chains and six in eight endpoint
+  // chains are edited so that a guard fails at each rule in turn (the edits never lengthen a
+  // chain: each port's room in the compiled program is sized for kube-proxy's own rules):
+  // - Service chains: the masquerade rule set the mark's bit 3 instead, or gone (the numgen
+  //   first), or its source match negated the other way, or jumping to reject-chain (another
+  //   fixed chain); the numgen a plain goto to one endpoint;
+  // - endpoint chains: the hairpin rule set the mark's bit 4 instead, or match the destination;
+  //   the DNAT rule without its protocol match, or with `ct state new` in its place (another op
+  //   with the same flags); a chain without its DNAT rule, the next without its hairpin rule, so
+  //   that what follows the first in the code is the shape's next rule.
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 23 });
+  const rs = buildRuleset(cluster, { node: 1 });
+  let svc = 0;
+  let ep = 0;
+  type R = Chain['rules'][number];
+  const flip = (r: R): R => {
+    const last = r.matches[r.matches.length - 1];
+    return last?.k !== 'addr' ? r : { ...r, matches: [...r.matches.slice(0, -1), { ...last, neg: !last.neg }] };
+  };
+  const gotoFirst = (r: R): R => (r.action.k === 'numgen' && r.action.targets[0] ? { matches: [], action: r.action.targets[0] } : r);
+  const edited: Ruleset = {
+    ...rs,
+    chains: rs.chains.map((c): Chain => {
+      const [a, b] = c.rules;
+      if (c.name.startsWith('service-') && a && b && c.rules.length === 2) {
+        const k = svc++ % 10;
+        if (k === 0) return { ...c, rules: [{ matches: [], action: { k: 'mark-or', mask: 8 } }, b] };
+        if (k === 1) return { ...c, rules: [b] };
+        if (k === 2) return { ...c, rules: [flip(a), b] };
+        if (k === 3) return { ...c, rules: [a, gotoFirst(b)] };
+        if (k === 4) return { ...c, rules: [{ ...a, action: { k: 'jump', chain: 'reject-chain' } }, b] };
+        return c;
+      }
+      if (c.name.startsWith('endpoint-') && a && b && c.rules.length === 2) {
+        const k = ep++ % 8;
+        if (k === 0) return { ...c, rules: [{ matches: [], action: { k: 'mark-or', mask: 16 } }, b] };
+        if (k === 1) return { ...c, rules: [{ ...a, matches: a.matches.map((m) => (m.k === 'addr' ? { ...m, field: 'daddr' as const } : m)) }, b] };
+        if (k === 2) return { ...c, rules: [a, { ...b, matches: [] }] };
+        if (k === 3) return { ...c, rules: [a, { ...b, matches: [{ k: 'ct-new' }] }] };
+        // A chain that ends after its hairpin rule, beside one that begins with its DNAT rule.
+        if (k === 4) return { ...c, rules: [a] };
+        if (k === 5) return { ...c, rules: [b] };
+        return c;
+      }
+      return c;
+    }),
+  };
+  assert.ok(svc > 100 && ep > 300, `${svc} Service chains, ${ep} endpoint chains edited or kept`);
   const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
   const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
   assert.ok(fastDp.program.room !== undefined);
