@@ -13,7 +13,7 @@ import { vxlanDecap } from '../net/vxlan.js';
 import type { PipelineContext } from './context.js';
 import { DROP_UNPARSABLE, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~6.2-6.6 ns per packet at batch 256, 100 Services (4.8 userspace), ~6.4-7.3 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~6.9-7.0 ns per packet at batch 256, 100 Services (5.3 userspace), ~6.5-7.1 at 30k (5.3) (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function decap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

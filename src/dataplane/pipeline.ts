@@ -44,7 +44,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~330-349 ns per established packet (2.87-3.03 M a second; iptables, ipvs, nftables), ~618 (userspace) and ~741 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.32-3.27 M a second over every Services count (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~365-377 ns per established packet (2.65-2.74 M a second; iptables, ipvs, nftables), ~653 (userspace) and ~763 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.64-2.98 M a second over every Services count of the default sweep (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

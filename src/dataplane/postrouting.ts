@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~82-85 ns per packet (conntrack confirm and SNAT; iptables, ipvs, nftables; userspace 89, cilium 266) at batch 256, 100 Services, ~88-151 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~88-90 ns per packet (conntrack confirm and SNAT; iptables, ipvs, nftables; userspace 91, cilium 260) at batch 256, 100 Services, ~88-121 at 30k (userspace 113, cilium 289) (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

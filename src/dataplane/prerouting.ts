@@ -42,7 +42,7 @@ function invalid(ctx: PipelineContext, batch: PacketBatch, i: number): void {
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
-// Cost: ~196-211 ns per packet (iptables, ipvs, nftables; cilium 216, userspace 359) at batch 256, 100 Services, ~189-275 at 30k; most of it the conntrack touches, whose misses overlap (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~198-209 ns per packet (iptables, ipvs, nftables; cilium 238, userspace 352) at batch 256, 100 Services, ~180-200 at 30k (cilium 240, userspace 343); most of it the conntrack touches, whose misses overlap (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;

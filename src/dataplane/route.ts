@@ -52,7 +52,7 @@ function invalidDropped(ctx: PipelineContext, batch: PacketBatch, i: number, kin
   return true;
 }
 
-// Cost: ~46 ns per packet (iptables, ipvs, nftables; 49 cilium, 68 userspace) at batch 256, 100 Services, ~48-52 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~51-52 ns per packet (iptables, ipvs, nftables; 51 cilium, 75 userspace) at batch 256, 100 Services, ~48-51 at 30k (70 userspace) (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const plan = ctx.world.plan;

@@ -23,7 +23,7 @@ import { kHookNames } from './hooks.js';
 import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
-// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~146 ns (ipvs), ~305 (nftables), ~1,164 (iptables), ~328 (userspace), ~95 (cilium); at 30k ~689, ~1,132, ~29,600, ~38,400, ~226 (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~175 ns (ipvs), ~299 (nftables), ~1,283 (iptables), ~365 (userspace), ~97 (cilium); at 30k ~640, ~1,127, ~27,800, ~38,000, ~225 (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const pkt = ctx.firstPacket;

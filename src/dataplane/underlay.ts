@@ -12,7 +12,7 @@ import { ENCAP_NONE, type PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
 import { NEXT_DECAP, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~4.3-5.7 ns per packet at batch 256, 100 Services, ~4.5-6.1 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 0fcc163, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~4.9-6.2 ns per packet at batch 256, 100 Services, ~4.5-5.9 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
 export function underlay(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

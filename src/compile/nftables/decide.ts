@@ -31,9 +31,10 @@
  * In the pipeline (`kdp bench --services N --modes nftables --workers 1 --flows 500000`, three
  * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
  * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
- * of the map probes and of the chains' code lines are the stage, not the walk; in the benchmark
- * of record of 2026-12-04 at 0fcc163 (BENCHMARKS.md, batch 256), before the shapes, 252, 305, 509,
- * 950 and 1,132 ns at 10, 100, 1k, 10k and 30k Services, 1.49-2.3x IPVS's in the same run.
+ * of the map probes and of the chains' code lines are the stage, not the walk. In the benchmark
+ * of record of 2026-12-04 at 79543cf (BENCHMARKS.md, batch 256): 233, 299, 472, 882 and 1,127 ns
+ * at 10, 100, 1k, 10k and 30k Services, 1.58-2.02x IPVS's in the same run (at 0fcc163, before the
+ * shapes: 252, 305, 509, 950 and 1,132 ns, 1.49-2.3x).
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
