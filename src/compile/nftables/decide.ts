@@ -457,6 +457,34 @@ function decideSource(p: NftProgram): string {
     emit(`else if (op === ${ActionOp.DROP}) { res = ${R_DROP}; break ${base}; } }`);
   };
 
+  // A statement that ends the chain or the base chain, or sets the mark, with its operand `arg` an
+  // expression: a constant for a fixed chain's rule, a code word for a shaped one.
+  const statement = (op: number, arg: string, label: string, base: string): void => {
+    switch (op) {
+      case ActionOp.RETURN:
+        emit(`break ${label};`);
+        break;
+      case ActionOp.ACCEPT:
+        emit(`break ${base};`);
+        break;
+      case ActionOp.DROP:
+        emit(`res = ${R_DROP}; break ${base};`);
+        break;
+      case ActionOp.REJECT:
+        emit(`res = ${R_REJECT}; break ${base};`);
+        break;
+      case ActionOp.MARK_OR:
+        emit(`mark = (mark | ${arg}) >>> 0;`);
+        break;
+      case ActionOp.MARK_XOR:
+        emit(`mark = (mark ^ ${arg}) >>> 0;`);
+        break;
+      case ActionOp.MASQ:
+        emit(`masq = 1; break ${base};`);
+        break;
+    }
+  };
+
   // A match of a shaped rule, its operands read from the code at `m` (its first word's offset).
   const matchTest = (op: number, flags: number, m: string): string => {
     const f = field(flags);
@@ -521,33 +549,14 @@ function decideSource(p: NftProgram): string {
           verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1);
           emit('}');
           break;
-        case ActionOp.RETURN:
-          emit(`break ${label};`);
-          break;
-        case ActionOp.ACCEPT:
-          emit(`break ${base};`);
-          break;
-        case ActionOp.DROP:
-          emit(`res = ${R_DROP}; break ${base};`);
-          break;
-        case ActionOp.REJECT:
-          emit(`res = ${R_REJECT}; break ${base};`);
-          break;
-        case ActionOp.MARK_OR:
-          emit(`mark = (mark | ${a}) >>> 0;`);
-          break;
-        case ActionOp.MARK_XOR:
-          emit(`mark = (mark ^ ${a}) >>> 0;`);
-          break;
-        case ActionOp.MASQ:
-          emit(`masq = 1; break ${base};`);
-          break;
         case ActionOp.DNAT:
           emit(`daddr = ${a} >>> 0; dport = K[pc + ${RuleWord.B}]; dnatted = 1; endpoint = K[pc + ${RuleWord.C}]; break ${base};`);
           break;
         case ActionOp.UPDATE:
           emit(`affinity.remember(${a}, saddr, 0, now, setTimeout[${a}]);`);
           break;
+        default:
+          statement(r.op, a, label, base);
       }
       emit('}');
       emit(r.op === ActionOp.NUMGEN ? `pc = K[pc + ${RuleWord.NEXT}];` : `pc += ${words};`);
@@ -615,24 +624,8 @@ function decideSource(p: NftProgram): string {
             verdict(String(op), String(arg), false, depth, label, base);
           }
           break;
-        case ActionOp.RETURN:
-          emit(`break ${label};`);
-          break;
-        case ActionOp.DROP:
-          emit(`res = ${R_DROP}; break ${base};`);
-          break;
-        case ActionOp.REJECT:
-          emit(`res = ${R_REJECT}; break ${base};`);
-          break;
-        case ActionOp.MARK_OR:
-          emit(`mark = (mark | ${arg}) >>> 0;`);
-          break;
-        case ActionOp.MARK_XOR:
-          emit(`mark = (mark ^ ${arg}) >>> 0;`);
-          break;
-        case ActionOp.MASQ:
-          emit(`masq = 1; break ${base};`);
-          break;
+        default:
+          statement(op, String(arg), label, base);
       }
       emit('}');
     }
