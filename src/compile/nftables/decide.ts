@@ -68,6 +68,12 @@ export function inCidrs(C: Uint32Array, first: number, count: number, addr: numb
   return false;
 }
 
+/** Whether `addr` is in set `id` (MatchOp.ADDR_SET): a static set, or an affinity set's live entries. */
+export function inSet(sets: NftProgram['sets'], affinity: ExpiringTable, id: number, addr: number, now: number): boolean {
+  const set = sets[id];
+  return set !== null ? set.has(addr) : affinity.lookup(id, addr, now, 0) >= 0;
+}
+
 // The packet's state as decide() hands it to walkChain() and takes it back (an Int32Array: the
 // addresses and the mark as their int32 bits).
 const S_SADDR = 0;
@@ -99,10 +105,10 @@ export function createDecide(p: NftProgram, local: Uint32Array, affinity: Expiri
   const S = new Int32Array(kStateWords);
   const walkChain = chainWalker(p, local, affinity, S);
   const source = decideSource(p);
-  const factory = new Function('K', 'C', 'CR', 'S', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', source) as (
+  const factory = new Function('K', 'C', 'CR', 'S', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', 'inSet', source) as (
     ...deps: unknown[]
   ) => (pkt: FirstPacket, out: NatDecision) => void;
-  return factory(p.code, p.cidrs, p.chainRows, S, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs);
+  return factory(p.code, p.cidrs, p.chainRows, S, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs, inSet);
 }
 
 /**
@@ -159,25 +165,13 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           case MatchOp.ADDR1:
             matched = ((((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & MatchFlag.NEG) !== 0);
             break;
-          case MatchOp.ADDR: {
-            const addr = (c & MatchFlag.DADDR) !== 0 ? daddr : saddr;
-            let hit = false;
-            for (let j = K[o + 1], jEnd = j + K[o + 2]; j < jEnd; j++) {
-              if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) {
-                hit = true;
-                break;
-              }
-            }
-            matched = hit !== ((c & MatchFlag.NEG) !== 0);
+          case MatchOp.ADDR:
+            matched = inCidrs(C, K[o + 1], K[o + 2], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr) !== ((c & MatchFlag.NEG) !== 0);
             break;
-          }
-          case MatchOp.ADDR_SET: {
-            const addr = (c & MatchFlag.DADDR) !== 0 ? daddr : saddr;
-            const set = sets[K[o + 1]];
+          case MatchOp.ADDR_SET:
             work++;
-            matched = set !== null ? set.has(addr) : affinity.lookup(K[o + 1], addr, now, 0) >= 0;
+            matched = inSet(sets, affinity, K[o + 1], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr, now);
             break;
-          }
           case MatchOp.FIB_LOCAL:
             matched = isLocalAddress(local, (c & MatchFlag.DADDR) !== 0 ? daddr : saddr);
             break;
@@ -495,7 +489,7 @@ function decideSource(p: NftProgram): string {
       case MatchOp.ADDR:
         return `${neg ? '!' : ''}inCidrs(C, K[${m} + 1], K[${m} + 2], ${f})`;
       case MatchOp.ADDR_SET:
-        return `(work++, inSet(K[${m} + 1], ${f}, now))`;
+        return `(work++, inSet(sets, affinity, K[${m} + 1], ${f}, now))`;
       case MatchOp.FIB_LOCAL:
         return `isLocalAddress(local, ${f})`;
       case MatchOp.L4PROTO:
@@ -644,7 +638,6 @@ function decideSource(p: NftProgram): string {
   };
 
   emit('"use strict";');
-  emit('const inSet = (id, addr, now) => { const set = sets[id]; return set !== null ? set.has(addr) : affinity.lookup(id, addr, now, 0) >= 0; };');
   emit('return function decide(pkt, out) {');
   emit('const saddr = pkt.srcIp >>> 0; let daddr = pkt.dstIp >>> 0; let dport = pkt.dstPort | 0; const proto = pkt.proto | 0;');
   emit('const fromPod = pkt.fromPodInterface; const rand = pkt.rand >>> 0; const now = pkt.now;');
