@@ -688,8 +688,10 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   linkTargets({ code: program.code, chainRows }, 0, nChains);
 
   const maps = rs.maps.map((m) => {
-    // Key (address or 0, proto << 16 | port) -> a VerdictWord row.
-    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, VerdictWord.STRIDE);
+    // Key (address or 0, proto << 16 | port) -> a VerdictWord row. A map keyed by address is looked
+    // up with addresses it rarely holds (FORWARD's no-endpoint-services check, with the DNATed
+    // endpoint's): its prefix filter answers those from 8 KiB (tables/prefix-filter.ts).
+    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, VerdictWord.STRIDE, m.key === 'addr.proto.port');
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
       let port = op === ActionOp.GOTO || op === ActionOp.JUMP ? chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
@@ -712,8 +714,9 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     setTimeout[i] = timeout;
     if (timeout > 0) return null;
     const elements = s ? s.elements : [];
-    // cluster-ips takes a Service added in place's ClusterIP.
-    const set = new AddressSet(room ? withRoom(elements.length) : elements.length);
+    // cluster-ips takes a Service added in place's ClusterIP. FORWARD looks every DNATed endpoint
+    // address up in it: the prefix filter answers those (tables/prefix-filter.ts).
+    const set = new AddressSet(room ? withRoom(elements.length) : elements.length, true);
     for (const ip of elements) set.add(ip);
     return set;
   });

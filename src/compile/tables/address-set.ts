@@ -6,22 +6,27 @@
  *
  * Layout: `keys` (u32) beside a `used` byte per slot (0.0.0.0 may be a member), linear probing,
  * load <= 1/2. 5 bytes per slot, 10-20 per address.
- * `has`: ~1.5 probes per hit, one cache line in the common case, no allocation.
+ * `has`: ~1.5 probes per hit, one cache line in the common case, no allocation; with a prefix
+ * filter, an address of a /16 no member is in reads one word of it and no slot.
  */
 import { fmix32Bits } from '../../net/hash.js';
 import { capacityFor } from './capacity.js';
+import { addPrefix, mayHold, newPrefixFilter } from './prefix-filter.js';
 
 export class AddressSet {
   readonly mask: number;
   readonly keys: Uint32Array;
   readonly used: Uint8Array;
+  /** With `filtered`: the /16s of the members (prefix-filter.ts), so a lookup outside them reads no slot. */
+  readonly prefixes: Uint32Array | null;
   size = 0;
 
-  constructor(expected: number) {
+  constructor(expected: number, filtered = false) {
     const cap = capacityFor(expected);
     this.mask = cap - 1;
     this.keys = new Uint32Array(cap);
     this.used = new Uint8Array(cap);
+    this.prefixes = filtered ? newPrefixFilter() : null;
   }
 
   static of(addresses: readonly number[]): AddressSet {
@@ -39,6 +44,7 @@ export class AddressSet {
       if (keys[s] === key) return false;
       s = (s + 1) & mask;
     }
+    if (this.prefixes !== null) addPrefix(this.prefixes, key);
     used[s] = 1;
     keys[s] = key;
     this.size++;
@@ -46,8 +52,9 @@ export class AddressSet {
   }
 
   has(ip: number): boolean {
-    const { mask, keys, used } = this;
+    const { mask, keys, used, prefixes } = this;
     const key = ip >>> 0;
+    if (prefixes !== null && !mayHold(prefixes, key)) return false;
     let s = fmix32Bits(key) & mask;
     while (used[s] === 1) {
       if (keys[s] === key) return true;
@@ -81,6 +88,6 @@ export class AddressSet {
   }
 
   get bytes(): number {
-    return this.keys.byteLength + this.used.byteLength;
+    return this.keys.byteLength + this.used.byteLength + (this.prefixes?.byteLength ?? 0);
   }
 }

@@ -10,11 +10,13 @@
  * 0 marks an empty slot, which no real key has (its protocol is never 0).
  * `find`: ~1.4-1.5 probes per hit at 100 to 30k Services (BENCHMARKS.md (b), ipvs "hash steps per
  * decision"), one random read (~180 ns on the benchmark machine) when the table is out of cache;
- * locals, `& mask`, no allocation.
+ * locals, `& mask`, no allocation. With a prefix filter, a key whose first word is in a /16 no
+ * key's is reads one word of it and no slot.
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { mixPairBits } from '../../net/hash.js';
 import { capacityFor } from './capacity.js';
+import { addPrefix, mayHold, newPrefixFilter } from './prefix-filter.js';
 
 export class PairTable {
   readonly capacity: number;
@@ -23,24 +25,32 @@ export class PairTable {
   readonly width: number;
   readonly keys: Uint32Array;
   readonly values: Int32Array;
+  /** With `filtered`: the /16s of the keys' first words (prefix-filter.ts), so a lookup outside them reads no slot. */
+  readonly prefixes: Uint32Array | null;
   size = 0;
   /** Slots looked at by the last `find` (1 for a hit in its home slot): the caller charges them as work. */
   lastProbes = 0;
 
-  constructor(expected: number, width: number) {
+  constructor(expected: number, width: number, filtered = false) {
     this.capacity = capacityFor(expected);
     this.mask = this.capacity - 1;
     this.width = width;
     this.keys = new Uint32Array(this.capacity * 2);
     this.values = new Int32Array(this.capacity * width);
+    this.prefixes = filtered ? newPrefixFilter() : null;
   }
 
-  /** The key's slot, or -1; sets `lastProbes`. */
+  /** The key's slot, or -1; sets `lastProbes` (0 when the prefix filter rules the key out). */
   find(k0: number, k1: number): number {
     const keys = this.keys;
     const mask = this.mask;
     const a = k0 >>> 0;
     const b = k1 >>> 0;
+    const prefixes = this.prefixes;
+    if (prefixes !== null && !mayHold(prefixes, a)) {
+      this.lastProbes = 0;
+      return -1;
+    }
     let s = mixPairBits(a, b) & mask;
     let probes = 1;
     for (;;) {
@@ -69,6 +79,7 @@ export class PairTable {
       const k = keys[2 * s + 1];
       if (k === 0) {
         if ((this.size + 1) * 2 > this.capacity) throw new InvalidArgumentError(`PairTable: more keys than the ${this.capacity / 2} it was sized for`);
+        if (this.prefixes !== null) addPrefix(this.prefixes, a);
         keys[2 * s] = a;
         keys[2 * s + 1] = b;
         this.size++;
@@ -107,6 +118,6 @@ export class PairTable {
   }
 
   get bytes(): number {
-    return this.keys.byteLength + this.values.byteLength;
+    return this.keys.byteLength + this.values.byteLength + (this.prefixes?.byteLength ?? 0);
   }
 }
