@@ -176,10 +176,12 @@ for (const mode of modeNames()) {
       },
     );
     // Not a vacuous law: most changes were written in place (an add gives up when many Services
-    // join a few, past the room a compile keeps: that path is checked too).
+    // join a few, past the room a compile keeps: that path is checked too). Two in three at least:
+    // userspace, which gives up most often, wrote 5 to 18 in place for each recompile over 15 runs
+    // of random seeds (2026-12-05), and 3.5 in one clean-clone CI run, which a bound of 4 failed.
     const done = inPlace[mode] ?? 0;
     const gaveUp = recompiled[mode] ?? 0;
-    assert.ok(done > 4 * gaveUp, `${mode}: ${done} Service updates in place, ${gaveUp} recompiles`);
+    assert.ok(done > 2 * gaveUp, `${mode}: ${done} Service updates in place, ${gaveUp} recompiles`);
   });
 }
 
