@@ -25,7 +25,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
-import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
 import { verdictText } from './rule-text.js';
 import type { Cluster } from '../../model/types.js';
 
@@ -188,7 +188,7 @@ export class NftablesDataplane implements ServiceDataplane {
           pc = next;
           continue;
         }
-        const o = slot * VerdictWord.STRIDE;
+        const o = slot * MapWord.STRIDE;
         op = table.values[o + VerdictWord.OP];
         arg = table.values[o + VerdictWord.ARG];
         const port = table.values[o + VerdictWord.PORT];
@@ -392,7 +392,7 @@ export class NftablesDataplane implements ServiceDataplane {
       rules += p.chainRows[c * ChainWord.STRIDE + ChainWord.RULE_COUNT];
     }
     let mapElements = 0;
-    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * VerdictWord.STRIDE + VerdictWord.OP] !== 0) mapElements++;
+    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * MapWord.STRIDE + VerdictWord.OP] !== 0) mapElements++;
     let sets = 0;
     let setElements = 0;
     for (let i = 0; i < p.setLive.length; i++) {

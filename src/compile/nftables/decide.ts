@@ -15,6 +15,9 @@
  * goto and at the numgen branches of the chains it enters, the shape most of those chains have
  * (commonShapes: a Service chain's masquerade rule and numgen, an endpoint chain's hairpin rule
  * and DNAT), its operands read from the code behind a guard on each rule's ops (shaped()). A
+ * map element's hint (program.ts MapWord) names where its numgen's branches' chains lie, so the
+ * endpoint chain's lines are read beside the Service chain's, behind a compare with the branch's
+ * row (a stale hint costs a walk of the branch's own chain). A
  * rule the guard refuses, and every chain of another shape, is walked by walkChain(), the
  * interpreter over the program's own arrays, which decide() calls with the packet's state in a
  * small Int32Array. The fixed chains are never rewritten after the compile (update.ts and
@@ -42,7 +45,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
 export const H_PREROUTING = 0;
@@ -215,7 +218,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           continue;
         }
         V = table.values;
-        o = slot * VerdictWord.STRIDE;
+        o = slot * MapWord.STRIDE;
       } else if (op === ActionOp.NUMGEN) {
         // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
         o = arg + VerdictWord.STRIDE * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
@@ -366,7 +369,7 @@ function commonShapes(p: NftProgram, written: (c: number) => boolean): { readonl
     const counts: Counts = new Map();
     const V = t.values;
     for (let s = 0, seen = 0; s < t.capacity && seen < kShapeSample; s++) {
-      const o = s * VerdictWord.STRIDE;
+      const o = s * MapWord.STRIDE;
       if (t.keys[2 * s + 1] === 0 || V[o + VerdictWord.OP] !== ActionOp.GOTO) continue;
       seen++;
       const start = V[o + VerdictWord.START];
@@ -434,11 +437,19 @@ function decideSource(p: NftProgram): string {
   // holds its target's span and Service port; a rule's jump reads the chain's row.
   // A goto from a map element or a numgen branch enters the chain written out for the site's
   // common shape (`site`, shaped() below) when it has one.
-  const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string, site?: readonly RuleShape[], nest = 0): void => {
+  // A numgen branch of the chain a map element enters (`guess`) is entered at `g`, the chain its
+  // element's hint names (the map site's `h*`, shaped()'s numgen), when the branch's row agrees:
+  // then `g` is that branch's chain, whatever else of the hint is stale.
+  const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string, site?: readonly RuleShape[], nest = 0, guess = false): void => {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
     if (site !== undefined) {
-      emit(`if (op === ${ActionOp.GOTO}) {`);
-      shaped(site, `v[o + ${VerdictWord.START}]`, `v[o + ${VerdictWord.END}]`, depth, base, nest);
+      if (guess) {
+        emit(`if (op === ${ActionOp.GOTO} && v[o + ${VerdictWord.START}] === g && v[o + ${VerdictWord.END}] === g + hs) {`);
+        shaped(site, 'g', 'g + hs', depth, base, nest);
+      } else {
+        emit(`if (op === ${ActionOp.GOTO}) {`);
+        shaped(site, `v[o + ${VerdictWord.START}]`, `v[o + ${VerdictWord.END}]`, depth, base, nest);
+      }
       emit(`break ${label}; } else`);
     }
     emit(`if (op === ${ActionOp.JUMP} || op === ${ActionOp.GOTO}) {`);
@@ -541,10 +552,16 @@ function decideSource(p: NftProgram): string {
           else verdict(String(r.op), a, false, depth, label, base);
           break;
         case ActionOp.NUMGEN:
-          // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod).
+          // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod). In the chain a map
+          // element enters, branch k's chain is where the element's hint says (MapWord) while the
+          // numgen has the hint's count: the chain's lines are then read beside this one's (a load
+          // whose address a row of code holds waits for that row; one a compare only guards, the
+          // core runs ahead of), and branch k's row is only compared.
+          const guess = nest === 1 && shapes.branches !== undefined;
+          if (guess) emit('const g = h0 + hk * hs;');
           emit(`{ const v = K; const o = pc + ${words} + ${VerdictWord.STRIDE} * Math.floor((rand * K[pc + ${RuleWord.B}]) / 4294967296);`);
           emit(`const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
-          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1);
+          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1, guess);
           emit('}');
           break;
         case ActionOp.DNAT:
@@ -608,7 +625,9 @@ function decideSource(p: NftProgram): string {
         case ActionOp.VMAP3:
         case ActionOp.VMAP2:
           emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
-          emit(`if (slot >= 0) { const v = t.values; const o = slot * ${VerdictWord.STRIDE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
+          emit(`if (slot >= 0) { const v = t.values; const o = slot * ${MapWord.STRIDE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
+          // The element's hint (MapWord), and the numgen branch it picks: read with the element.
+          if (shapes.maps[arg] !== undefined) emit(`const h0 = v[o + ${MapWord.HINT_START}], hn = v[o + ${MapWord.HINT_COUNT}], hs = v[o + ${MapWord.HINT_STRIDE}]; const hk = Math.floor((rand * hn) / 4294967296);`);
           verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, shapes.maps[arg], 1);
           emit('} }');
           break;

@@ -106,8 +106,8 @@ export const enum ChainWord {
 }
 
 /**
- * A verdict as a map element's value (in its PairTable's values) and as a numgen branch (in code,
- * after the rule's matches) hold it, STRIDE words: the op (ActionOp; 0 for a map key reserved for a
+ * A verdict as a map element's row (in its PairTable's values: the first words of a MapWord row)
+ * and a numgen branch (in code, after the rule's matches) hold it, STRIDE words: the op (ActionOp; 0 for a map key reserved for a
  * port's room and absent now) and its argument (a chain for a goto or jump), the Service port it
  * names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
  * START and END. A first packet goes from a service-ips element straight to the Service chain's
@@ -136,12 +136,61 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
   row[o + VerdictWord.END] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.END] : 0;
 }
 
+/**
+ * A verdict map element's row in its PairTable's values, STRIDE words: its verdict (VerdictWord,
+ * the first five) and where the chains its target's numgen branches enter lie, when they lie one
+ * after another at one stride in branch order (a port's endpoint chains do: its room), as the
+ * first one's START, the branch count and the stride (HINT_START -1: they do not). decide()
+ * computes branch k's chain from the element, which it has read already, so the endpoint chain's
+ * lines are read beside the Service chain's rather than after them, behind a guard on the
+ * numgen's count and branch k's row (decide.ts): a hint an update left stale costs a walk, never
+ * a wrong answer. 32 bytes, so a row never straddles a cache line.
+ */
+export const enum MapWord {
+  HINT_START = 5,
+  HINT_COUNT = 6,
+  HINT_STRIDE = 7,
+  STRIDE = 8,
+}
+
 // An absent element names no chain, so clearing one reads no chain rows.
 const kNoRows = new Int32Array(0);
 
+/**
+ * Writes the element at slot `s` of map `t`: its verdict (writeVerdict) and, for a goto, its
+ * target's numgen hint (MapWord), read from the target chain as it is in `p` now. Whoever writes a
+ * map element writes it after the chains it names (compileProgram, update.ts's writeRoom), so the
+ * hint is the chain's. Cost: the target chain's rules and its numgen's branches.
+ */
+export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number, port: number, p: Pick<NftProgram, 'code' | 'chainRows'>): void {
+  const o = s * MapWord.STRIDE;
+  const row = t.values;
+  writeVerdict(row, o, op, arg, port, p.chainRows);
+  row[o + MapWord.HINT_START] = -1;
+  row[o + MapWord.HINT_COUNT] = 0;
+  row[o + MapWord.HINT_STRIDE] = 0;
+  if (op !== ActionOp.GOTO) return;
+  const K = p.code;
+  for (let pc = row[o + VerdictWord.START], end = row[o + VerdictWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
+    if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
+    const n = K[pc + RuleWord.B];
+    const b = K[pc + RuleWord.A];
+    const first = K[b + VerdictWord.START];
+    const stride = K[b + VerdictWord.END] - first;
+    for (let k = 0; k < n; k++) {
+      const v = b + k * VerdictWord.STRIDE;
+      if (K[v + VerdictWord.OP] !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
+    }
+    row[o + MapWord.HINT_START] = first;
+    row[o + MapWord.HINT_COUNT] = n;
+    row[o + MapWord.HINT_STRIDE] = stride;
+    return;
+  }
+}
+
 /** Marks the element at slot `s` of map `t` absent (op 0), its key kept for the port's room. */
 export function clearMapValue(t: PairTable, s: number): void {
-  writeVerdict(t.values, s * VerdictWord.STRIDE, 0, 0, -1, kNoRows);
+  writeMapVerdict(t, s, 0, 0, -1, { code: kNoRows, chainRows: kNoRows });
 }
 
 /** Writes each numgen branch of chains [from, to) again with its target chain's row (span, Service port). */
@@ -688,16 +737,16 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   linkTargets({ code: program.code, chainRows }, 0, nChains);
 
   const maps = rs.maps.map((m) => {
-    // Key (address or 0, proto << 16 | port) -> a VerdictWord row. A map keyed by address is looked
+    // Key (address or 0, proto << 16 | port) -> a MapWord row. A map keyed by address is looked
     // up with addresses it rarely holds (FORWARD's no-endpoint-services check, with the DNATed
     // endpoint's): its prefix filter answers those from 8 KiB (tables/prefix-filter.ts).
-    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, VerdictWord.STRIDE, m.key === 'addr.proto.port');
+    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, MapWord.STRIDE, m.key === 'addr.proto.port');
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
       let port = op === ActionOp.GOTO || op === ActionOp.JUMP ? chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
-      writeVerdict(t.values, s * VerdictWord.STRIDE, op, arg, port, chainRows);
+      writeMapVerdict(t, s, op, arg, port, { code: program.code, chainRows });
     }
     if (room) reserveKeys(cluster, m.name, t);
     return t;

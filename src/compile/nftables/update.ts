@@ -24,7 +24,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import {
-  ActionOp, ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomStride, linkTargets, roomKeys, roomPortNames, ruleWords, VerdictWord, writeVerdict, type NftProgram,
+  ActionOp, ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomStride, linkTargets, roomKeys, roomPortNames, ruleWords, writeMapVerdict, type NftProgram,
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
 
@@ -112,7 +112,7 @@ export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: 
       const [op, arg] = enc.verdictOp(e.verdict);
       // As compileProgram: the port of the chain it goes to, else the one its comment names (this one).
       const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? p.chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
-      writeVerdict(t.values, s * VerdictWord.STRIDE, op, arg, port < 0 && e.comment !== undefined ? sp : port, p.chainRows);
+      writeMapVerdict(t, s, op, arg, port < 0 && e.comment !== undefined ? sp : port, p);
       written++;
     }
   }

@@ -250,3 +250,49 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
   // Act, Assert
   assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp), 200);
 });
+
+test('decide() equals the flag-driven walker when the map elements\' endpoint-chain hints are stale (seeded, 400 Services)', () => {
+  // Arrange: kdp's compile, then each goto element's hint (MapWord: where its Service chain's
+  // numgen branches' chains lie) made wrong in one of the ways an update could leave it: another
+  // Service's chains (same shape, wrong endpoints), the stride short of the DNAT rule (branch 0's
+  // chain found where the hint says, its end wrong), branch 0's end found but its start wrong, one
+  // chain on, the count off; every sixth kept right, so the guessed path is taken too. (Each of the
+  // guard's two compares left out fails it: checked.)
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
+  const fastDp = compileNftables(cluster, { node: 1 });
+  const refDp = compileNftables(cluster, { node: 1 });
+  let hinted = 0;
+  for (const t of fastDp.program.maps) {
+    const V = t.values;
+    const w = t.width;
+    let previous = -1;
+    for (let s = 0; s < t.capacity; s++) {
+      const o = s * w;
+      if (t.keys[2 * s + 1] === 0 || V[o + 5]! < 0 || V[o + 6]! === 0) continue;
+      hinted++;
+      switch (hinted % 6) {
+        case 0: // another element's chains
+          if (previous >= 0) [V[o + 5], V[o + 6], V[o + 7]] = [V[previous + 5]!, V[previous + 6]!, V[previous + 7]!];
+          break;
+        case 1: // branch 0's chain starts where the hint says and ends before its DNAT rule (its second, 11 words in)
+          V[o + 7] = 11;
+          break;
+        case 2: // branch 0's chain ends where the hint says and starts elsewhere
+          V[o + 5] = V[o + 5]! + 4;
+          V[o + 7] = V[o + 7]! - 4;
+          break;
+        case 3: // one chain on
+          V[o + 5] = V[o + 5]! + V[o + 7]!;
+          break;
+        case 4: // the count off: another branch picked
+          V[o + 6] = V[o + 6]! + 1;
+          break;
+      }
+      previous = o;
+    }
+  }
+  assert.equal(fastDp.program.maps[0]!.width, 8, 'a map element is a MapWord row');
+  assert.ok(hinted > 300, `${hinted} elements with a hint`);
+  // Act, Assert
+  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp));
+});
