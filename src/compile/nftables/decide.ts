@@ -35,13 +35,14 @@
  * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
  * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
  * of the map probes and of the chains' code lines are the stage, not the walk. In the benchmark
- * of record of 2026-12-05 at 17e7100 (BENCHMARKS.md, batch 256): 276, 281, 422, 726 and 838 ns
- * at 10, 100, 1k, 10k and 30k Services, 1.29-1.79x IPVS's in the same run (at 79543cf, before
- * FORWARD's checks of the DNATed address were answered by the tables' prefix filters: 233, 299,
- * 472, 882 and 1,127 ns, 1.58-2.02x; at 0fcc163, before the shapes: 252, 305, 509, 950 and 1,132).
- * At 1k Services half of decide()'s samples are on the first reads of the Service chain's and the
- * endpoint chain's lines (line ticks of `node --cpu-prof`, 2026-12-05): ~1.2 KB of code a port,
- * 1.5 MB at 1k, where L2 is 2 MB a core and IPVS's tables ~0.3 MB.
+ * of record of 2026-12-05 at 01ef3c1 (BENCHMARKS.md, batch 256): 241, 242, 351, 723 and 795 ns
+ * at 10, 100, 1k, 10k and 30k Services, 1.14-1.70x IPVS's in the same run (at 17e7100, before the
+ * map elements' hints: 276, 281, 422, 726 and 838 ns, 1.29-1.79x; at 79543cf, before FORWARD's
+ * checks of the DNATed address were answered by the tables' prefix filters: 233, 299, 472, 882
+ * and 1,127 ns, 1.58-2.02x). At 1k Services, before the hints, half of decide()'s samples were on
+ * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
+ * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
+ * IPVS's tables ~0.3 MB.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
