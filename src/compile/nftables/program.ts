@@ -95,7 +95,8 @@ export function ruleWords(r: Rule): number {
  * A chain's row in NftProgram.chainRows: where its rules start and end in code, how many, the Service
  * port it belongs to (-1 for none). One row, not several arrays: a first packet reads it for each
  * chain it enters, and at 30k Services each array was a cache miss of its own. 16 bytes (STRIDE
- * words), so a row never straddles a cache line.
+ * words): one cache line, rarely two (table-image.ts aligns an array to 8 bytes, and JavaScript
+ * cannot align a buffer's address).
  */
 export const enum ChainWord {
   START = 0,
@@ -144,7 +145,8 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * computes branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a guard on the
  * numgen's count and branch k's row (decide.ts): a hint an update left stale costs a walk, never
- * a wrong answer. 32 bytes, so a row never straddles a cache line.
+ * a wrong answer. 32 bytes: one cache line, or two when the row straddles one (JavaScript cannot
+ * align a buffer's address).
  */
 export const enum MapWord {
   HINT_START = 5,
