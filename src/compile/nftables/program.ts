@@ -108,12 +108,12 @@ export const enum ChainWord {
 
 /**
  * A verdict as a map element's row (in its PairTable's values: the first words of a MapWord row)
- * and a numgen branch (in code, after the rule's matches) hold it, STRIDE words: the op (ActionOp; 0 for a map key reserved for a
- * port's room and absent now) and its argument (a chain for a goto or jump), the Service port it
- * names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
- * START and END. A first packet goes from a service-ips element straight to the Service chain's
- * code, and from its numgen to the endpoint chain's, without reading either chain's row: a
- * dependent cache miss each at 30k Services.
+ * and a numgen branch (in code, after the rule's matches) hold it, STRIDE words: the op (ActionOp;
+ * 0 for a map key reserved for a port's room and absent now) and its argument (a chain for a goto
+ * or jump), the Service port it names (-1 for none), and for a goto or jump the target chain's
+ * code span, a copy of its row's START and END. A first packet goes from a service-ips element
+ * straight to the Service chain's code, and from its numgen to the endpoint chain's, without
+ * reading either chain's row: a dependent cache miss each at 30k Services.
  * Whoever moves a chain's code writes the verdicts that copy its row: compileProgram fills the maps
  * and links the numgen branches (linkTargets) once every chain is placed; writeRoom does both for a
  * port after writing its chains.
@@ -143,9 +143,8 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * after another at one stride in branch order (a port's endpoint chains do: its room), as the
  * first one's START, the branch count and the stride (HINT_START -1: they do not). decide()
  * computes branch k's chain from the element, which it has read already, so the endpoint chain's
- * lines are read beside the Service chain's rather than after them, behind a guard on the
- * numgen's count and branch k's row (decide.ts): a hint an update left stale costs a walk, never
- * a wrong answer. 32 bytes: one cache line, or two when the row straddles one (JavaScript cannot
+ * lines are read beside the Service chain's rather than after them, behind a compare with branch
+ * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. 32 bytes: one cache line, or two when the row straddles one (JavaScript cannot
  * align a buffer's address).
  */
 export const enum MapWord {

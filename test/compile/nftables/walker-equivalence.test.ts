@@ -20,6 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision } from '../../../src/compile/dataplane.js';
+import { MapWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, renderRuleset, type Chain, type MapElement, type NftablesDataplane, type Ruleset, type Verdict } from '../../../src/compile/nftables/index.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { nodeAddresses } from '../../../src/compile/node-addresses.js';
@@ -101,6 +102,14 @@ function sameOnMapKeys(cluster: Cluster, node: number, fastDp: NftablesDataplane
     seen[kVerdictNames[fast.verdict]!] = (seen[kVerdictNames[fast.verdict]!] ?? 0) + 1;
   }
   return seen;
+}
+
+/** decide() and the walker on twin programs compiled with room from `edited` decide alike (sameOnMapKeys). */
+function sameOnEdited(edited: Ruleset, cluster: Cluster): void {
+  const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  assert.ok(fastDp.program.room !== undefined);
+  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp), 200);
 }
 
 /** The packet mix reaches the interesting verdicts, not only "none". */
@@ -186,11 +195,8 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
       ...deep,
     ],
   };
-  const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
-  const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
-  assert.ok(fastDp.program.room !== undefined);
   // Act, Assert
-  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp), 200);
+  sameOnEdited(edited, cluster);
 });
 
 test('decide() equals the flag-driven walker where Service and endpoint chains leave the shape decide() writes out', () => {
@@ -244,11 +250,8 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
     }),
   };
   assert.ok(svc > 100 && ep > 300, `${svc} Service chains, ${ep} endpoint chains edited or kept`);
-  const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
-  const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
-  assert.ok(fastDp.program.room !== undefined);
   // Act, Assert
-  assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp), 200);
+  sameOnEdited(edited, cluster);
 });
 
 test('decide() equals the flag-driven walker when the map elements\' endpoint-chain hints are stale (seeded, 400 Services)', () => {
@@ -268,30 +271,30 @@ test('decide() equals the flag-driven walker when the map elements\' endpoint-ch
     let previous = -1;
     for (let s = 0; s < t.capacity; s++) {
       const o = s * w;
-      if (t.keys[2 * s + 1] === 0 || V[o + 5]! < 0 || V[o + 6]! === 0) continue;
+      if (t.keys[2 * s + 1] === 0 || V[o + MapWord.HINT_START]! < 0 || V[o + MapWord.HINT_COUNT]! === 0) continue;
       hinted++;
       switch (hinted % 6) {
         case 0: // another element's chains
-          if (previous >= 0) [V[o + 5], V[o + 6], V[o + 7]] = [V[previous + 5]!, V[previous + 6]!, V[previous + 7]!];
+          if (previous >= 0) [V[o + MapWord.HINT_START], V[o + MapWord.HINT_COUNT], V[o + MapWord.HINT_STRIDE]] = [V[previous + MapWord.HINT_START]!, V[previous + MapWord.HINT_COUNT]!, V[previous + MapWord.HINT_STRIDE]!];
           break;
         case 1: // branch 0's chain starts where the hint says and ends before its DNAT rule (its second, 11 words in)
-          V[o + 7] = 11;
+          V[o + MapWord.HINT_STRIDE] = 11;
           break;
         case 2: // branch 0's chain ends where the hint says and starts elsewhere
-          V[o + 5] = V[o + 5]! + 4;
-          V[o + 7] = V[o + 7]! - 4;
+          V[o + MapWord.HINT_START] = V[o + MapWord.HINT_START]! + 4;
+          V[o + MapWord.HINT_STRIDE] = V[o + MapWord.HINT_STRIDE]! - 4;
           break;
         case 3: // one chain on
-          V[o + 5] = V[o + 5]! + V[o + 7]!;
+          V[o + MapWord.HINT_START] = V[o + MapWord.HINT_START]! + V[o + MapWord.HINT_STRIDE]!;
           break;
         case 4: // the count off: another branch picked
-          V[o + 6] = V[o + 6]! + 1;
+          V[o + MapWord.HINT_COUNT] = V[o + MapWord.HINT_COUNT]! + 1;
           break;
       }
       previous = o;
     }
   }
-  assert.equal(fastDp.program.maps[0]!.width, 8, 'a map element is a MapWord row');
+  assert.equal(fastDp.program.maps[0]!.width, MapWord.STRIDE, 'a map element is a MapWord row');
   assert.ok(hinted > 300, `${hinted} elements with a hint`);
   // Act, Assert
   assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp));
