@@ -125,6 +125,51 @@ describe('route table', () => {
     for (let i = 0; i < 5000; i += 97) assert.equal(big.lookup(many[100 + i].cidr.base), naiveLookup(many, many[100 + i].cidr.base));
   });
 
+  it('agrees with a linear scan where a pod CIDR packs blocks and /32s into one bucket, searching one /24', () => {
+    // Oracle: naiveLookup. Calico-like nodes: /26 and /24 blocks and /32s packed into 10.244/16
+    // under a /16 and the default route, so buckets hold many intervals and get the /24 level.
+    const blockArb = fc
+      .record({ off: fc.integer({ min: 0, max: 0xffff }), prefix: fc.constantFrom(19, 24, 26, 28, 32), kind: fc.integer({ min: 0, max: 8 }) })
+      .map(({ off, prefix, kind }): RouteSpec => ({ cidr: { base: ((0x0af40000 + off) & prefixMask(prefix)) >>> 0, prefix }, kind }));
+    fc.assert(
+      fc.property(fc.array(blockArb, { minLength: 2, maxLength: 80 }), fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 50 }), (blocks, offs) => {
+        const rs: RouteSpec[] = [{ cidr: cidr('0.0.0.0/0'), kind: RK_UNDERLAY }, { cidr: cidr('10.244.0.0/16'), kind: RK_VXLAN }, ...blocks];
+        const table = RouteTable.build(rs);
+        const probes = offs.map((o) => (0x0af40000 + o) >>> 0);
+        for (const r of rs) {
+          const last = r.cidr.base + 2 ** (32 - r.cidr.prefix) - 1;
+          probes.push(r.cidr.base, last, (r.cidr.base - 1) >>> 0, (last + 1) >>> 0);
+        }
+        for (const p of probes) assert.equal(table.lookup(p), naiveLookup(rs, p), `address ${p >>> 0}`);
+      }),
+      { seed: 11, numRuns: 300 },
+    );
+    // Not vacuous: such a table narrows its pod CIDR's bucket to the /24, and a /24 inside one
+    // block is answered without a search (its group entry and the next are one interval apart).
+    const node = RouteTable.build([...routes, { cidr: cidr('10.244.64.0/19'), kind: RK_VETH }]);
+    assert.equal(node.dense, 1);
+    assert.ok(node.fine.length > 0);
+    const g = ~node.dir[ip('10.244.70.9') >>> (32 - node.dirBits)];
+    assert.ok(g >= 0, 'the pod CIDR bucket has a /24 group');
+    const f = g + ((ip('10.244.70.9') >>> 8) & ((1 << (24 - node.dirBits)) - 1));
+    assert.equal(node.fine[f + 1] - node.fine[f], 0);
+    assert.equal(node.lookup(ip('10.244.70.9')), routes.length);
+  });
+
+  it('narrows fewer buckets rather than spend more than 4 bytes an interval past 256 KB', () => {
+    // 40,000 /32s over 40,000 /16s: narrowing every bucket that holds two intervals would cost
+    // a group each; the table raises its dense count instead, and still answers as the scan.
+    const spread: RouteSpec[] = [{ cidr: cidr('0.0.0.0/0'), kind: RK_UNDERLAY }];
+    for (let i = 0; i < 40_000; i++) spread.push({ cidr: { base: ((i * 0x10000 + 0x0101 * (i % 200)) >>> 0) + 7, prefix: 32 }, kind: RK_VETH, oif: i });
+    const big = RouteTable.build(spread);
+    assert.ok(big.dense > 1, `dense ${big.dense}`);
+    assert.ok(big.dir.length + big.fine.length <= Math.max(1 << 16, big.intervalCount) + 1, `${big.dir.length} + ${big.fine.length} entries`);
+    for (let i = 0; i < 40_000; i += 331) {
+      const a = spread[1 + i].cidr.base;
+      for (const p of [a, a - 1, a + 1]) assert.equal(big.lookup(p >>> 0), naiveLookup(spread, p >>> 0));
+    }
+  });
+
   it('agrees with a linear scan on random routes and addresses', () => {
     // Prefixes drawn near a few anchor addresses, so that routes nest and share boundaries.
     const anchors = [0x0a000000, 0x0af40100, 0xc0a80000, 0xffffff00, 0x00000000, 0x7fffffff];
