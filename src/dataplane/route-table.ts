@@ -10,10 +10,10 @@
  * start is >= k << (32 - dirBits)). A bucket holding more interval starts than the table's
  * `dense` count is narrowed once more, to the /24: `dir[k]` is then `~g`, and `fine[g + j]` the
  * first interval starting at or after the bucket's j-th /24 (a group of 2^(24 - dirBits) + 1
- * entries). So where a /24 lies in one interval (a pod block of /24 or wider, the /26s of a
- * Calico node as long as they are its own) a lookup is two table reads and no search: a cluster's
- * pod CIDR otherwise puts every block in one bucket, and its binary search's mispredicted
- * steps were most of the route stage (below).
+ * entries). So where a /24 lies in one interval (inside a pod block of /24 or wider) a lookup is
+ * two table reads and no search, and Calico's /26 blocks leave at most four intervals to a /24 (a
+ * two-step search): a cluster's pod CIDR otherwise puts every block in one bucket, and its binary
+ * search's mispredicted steps were most of the lookup (see its cost note).
  *
  * `dirBits` and `dense` are chosen at build: the fewest entries of directory and groups with
  * `dense` 1 (every bucket with more than one interval narrowed), doubling `dense` only while
