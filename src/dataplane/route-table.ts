@@ -246,7 +246,8 @@ export class RouteTable {
     const budget = Math.max(1 << 16, n);
     let dirBits = 16;
     let dense = 1;
-    for (let entries = Infinity; entries > budget; dense *= 2) {
+    let entries = Infinity;
+    for (;; dense *= 2) {
       for (let bits = 8; bits <= 16; bits++) {
         const e = (1 << bits) + 1 + groupsAt(bits, dense) * ((1 << (24 - bits)) + 1);
         if (e < entries) {
@@ -259,7 +260,7 @@ export class RouteTable {
     const step = 1 << (16 - dirBits);
     const buckets = 1 << dirBits;
     const groupSize = (1 << (24 - dirBits)) + 1;
-    const fineEntries = groupsAt(dirBits, dense) * groupSize;
+    const fineEntries = entries - (buckets + 1);
     const lay = layout(R, n, dirBits, fineEntries);
     const buffer = options.shared ? new SharedArrayBuffer(lay.total) : new ArrayBuffer(lay.total);
     const h = new Uint32Array(buffer, 0, HEADER_BYTES / 4);

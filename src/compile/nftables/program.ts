@@ -144,8 +144,8 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * first one's START, the branch count and the stride (HINT_START -1: they do not). decide()
  * computes branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
- * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. 32 bytes: one cache line, or two when the row straddles one (JavaScript cannot
- * align a buffer's address).
+ * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. 32 bytes:
+ * one cache line, or two when the row straddles one (JavaScript cannot align a buffer's address).
  */
 export const enum MapWord {
   HINT_START = 5,

@@ -10,8 +10,8 @@
  * 0 marks an empty slot, which no real key has (its protocol is never 0).
  * `find`: ~1.4-1.5 probes per hit at 100 to 30k Services (BENCHMARKS.md (b), ipvs "hash steps per
  * decision"), one random read (~180 ns on the benchmark machine) when the table is out of cache;
- * locals, `& mask`, no allocation. With a prefix filter, a key whose first word is in a /16 no
- * key's is reads one word of it and no slot.
+ * locals, `& mask`, no allocation. With a prefix filter, a key whose first word lies in a /16 that
+ * no key's first word is in reads one word of the filter and no slot.
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { mixPairBits } from '../../net/hash.js';
