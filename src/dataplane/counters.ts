@@ -48,8 +48,13 @@ export class Counters implements Record<CounterName, number> {
     for (const name of kCounterNames) into[name] += this[name];
     for (let k = 1; k < kDropNames.length; k++) if (this.drops[k] > 0) add(into.drops, kDropNames[k], this.drops[k]);
     for (let k = 1; k < kEndNames.length; k++) add(into.ends, kEndNames[k], this.ends[k]);
-    for (let k = 1; k < kStageNames.length; k++) if (this.stageMs[k] > 0) add(into.stageNs, kStageNames[k], this.stageMs[k] * 1e6);
+    addStageNs(into.stageNs, this.stageMs);
   }
+}
+
+/** Adds stage times in ms by stage id (a Counters.stageMs, or a share of it) into ns by stage name: stages that took time. */
+export function addStageNs(into: Record<string, number>, stageMs: Float64Array): void {
+  for (let k = 1; k < kStageNames.length; k++) if (stageMs[k] > 0) add(into, kStageNames[k], stageMs[k] * 1e6);
 }
 
 export function emptyCounterRecord(): CounterRecord {

@@ -35,7 +35,7 @@ import type { ServiceDataplane } from '../compile/dataplane.js';
 import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { CT_COUNTER_NAMES, type ConntrackTable } from '../dataplane/conntrack.js';
 import { PipelineContext } from '../dataplane/context.js';
-import { addCounterRecord, emptyCounterRecord, type CounterRecord } from '../dataplane/counters.js';
+import { addCounterRecord, addStageNs, emptyCounterRecord, type CounterRecord } from '../dataplane/counters.js';
 import { END_EXTERNAL, END_HOST, END_POD } from '../dataplane/next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../dataplane/pipeline.js';
 import type { PodNetworkPlan } from '../dataplane/pod-network.js';
@@ -111,6 +111,8 @@ export interface ShardResult extends CounterRecord {
   /** Nanoseconds inside runBatch, per phase. */
   readonly newPhaseNs: number;
   readonly establishedPhaseNs: number;
+  /** The part of `stageNs` spent on the established phase's batches (connections' later packets), by stage name. */
+  readonly establishedStageNs: Record<string, number>;
   /** Nanoseconds spent writing header bytes and scheduling packets (outside runBatch). */
   readonly rxNs: number;
   readonly conntrack: Record<string, number>;
@@ -347,13 +349,21 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     return v;
   };
 
+  // The established phase's share of the stage timers, which runBatch adds into for every phase:
+  // what its batches added, taken as a difference around each (a dozen adds a batch of 256).
+  const stageMs = c.counters.stageMs;
+  const stageMsBefore = new Float64Array(stageMs.length);
+  const estStageMs = new Float64Array(stageMs.length);
   const run = (phase: number): void => {
+    if (phase === 1) stageMsBefore.set(stageMs);
     const t0 = clock();
     runBatch(c, batch);
     const dt = (clock() - t0) * 1e6;
     if (phase === 0) newNs += dt;
-    else if (phase === 1) estNs += dt;
-    else lookupNs += dt;
+    else if (phase === 1) {
+      estNs += dt;
+      for (let k = 0; k < stageMs.length; k++) estStageMs[k] += stageMs[k] - stageMsBefore[k];
+    } else lookupNs += dt;
   };
 
   for (let first = 0; first < flows; ) {
@@ -511,6 +521,8 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   }
   const counters = emptyCounterRecord();
   c.counters.addInto(counters);
+  const establishedStageNs: Record<string, number> = {};
+  addStageNs(establishedStageNs, estStageMs);
   let tableBytes = 0;
   const dps = setup.compiled();
   for (const dp of dps) tableBytes = Math.max(tableBytes, dp.stats().tableBytes);
@@ -524,6 +536,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     establishedPackets: estPackets,
     newPhaseNs: newNs,
     establishedPhaseNs: estNs,
+    establishedStageNs,
     rxNs,
     ...counters,
     conntrack,
@@ -603,11 +616,13 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
   const sum = (f: (s: ShardResult) => number): number => shards.reduce((a, s) => a + f(s), 0);
   const max = (f: (s: ShardResult) => number): number => shards.reduce((a, s) => Math.max(a, f(s)), 0);
   const conntrack: Record<string, number> = {};
+  const establishedStageNs: Record<string, number> = {};
   const counters = emptyCounterRecord();
   let lo = 0;
   let hi = 0;
   for (const s of shards) {
     for (const [k, v] of Object.entries(s.conntrack)) conntrack[k] = (conntrack[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.establishedStageNs)) establishedStageNs[k] = (establishedStageNs[k] ?? 0) + v;
     addCounterRecord(counters, s);
     lo = (lo + s.checksumLo) >>> 0;
     hi = (hi + s.checksumHi) >>> 0;
@@ -622,6 +637,7 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
     establishedPhaseNs: sum((s) => s.establishedPhaseNs),
     newPhaseWallNs: max((s) => s.newPhaseNs),
     establishedPhaseWallNs: max((s) => s.establishedPhaseNs),
+    establishedStageNs,
     rxNs: sum((s) => s.rxNs),
     ...counters,
     conntrack,

@@ -334,6 +334,8 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
   const firstPackets = first.firstPackets + first.lookupFlows;
   const stages: Record<string, number> = {};
   for (const [k, v] of Object.entries(first.stageNs)) stages[k] = v / packets;
+  const establishedStages: Record<string, number> = {};
+  for (const [k, v] of Object.entries(first.establishedStageNs)) establishedStages[k] = v / first.establishedPackets;
   const serviceNatNs = first.stageNs['service-nat'] ?? 0;
   const perEntry = first.conntrackCapacity > 0 ? first.conntrackBytes / first.conntrackCapacity : 0;
   const counters: Record<string, number> = {
@@ -412,6 +414,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement, ...(parallel ? { parallel } : {}) },
     ...(cell.dns ? { lookups: lookupsOf(runs) } : {}),
     stages,
+    ...(Object.keys(establishedStages).length > 0 ? { establishedStages } : {}),
     counters,
     decisionChecksum: first.decisionChecksum,
   };

@@ -167,6 +167,12 @@ export interface CellResult extends CellKey {
   };
   /** ns per packet in each pipeline stage, by stage name (in a --dns cell, over the lookups' packets too). */
   readonly stages?: Readonly<Record<string, number>>;
+  /**
+   * ns per established packet in each stage, over the established phase alone (connections'
+   * later packets, replies included; not a --dns cell's lookups): what `stages` averages together
+   * with first packets' conntrack inserts and lookups. Absent in results from before it was measured.
+   */
+  readonly establishedStages?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;
   /** Which endpoint each flow got, hashed: equal across worker counts for the same seed. */
   readonly decisionChecksum: string;

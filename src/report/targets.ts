@@ -183,16 +183,24 @@ function lookupsPerPacket(c: CellResult): number {
 }
 
 /**
- * A cell's per-stage time, largest first, per packet of the cell: the stages an established packet
- * passes (service-nat, which only first packets visit, is left out).
+ * A cell's per-stage time, largest first: per established packet over the established phase alone
+ * where the cell measured it (`establishedStages`), else per packet of the cell over the stages an
+ * established packet passes (service-nat, which only first packets visit, left out), which
+ * averages first packets' conntrack inserts in.
  */
 function stagesOf(c: CellResult): string {
-  const stages = Object.entries(c.stages ?? {}).filter(([name, ns]) => ns > 0 && name !== 'service-nat').sort((a, b) => b[1] - a[1]);
+  const phase = c.establishedStages !== undefined;
+  const stages = Object.entries(c.establishedStages ?? c.stages ?? {}).filter(([name, ns]) => ns > 0 && (phase || name !== 'service-nat')).sort((a, b) => b[1] - a[1]);
   if (stages.length === 0) return `${cellLabel(c)}: the cell holds no per-stage times.`;
   const total = stages.reduce((a, [, ns]) => a + ns, 0);
   const ct = c.counters?.conntrackBytes;
+  // The stage times are the first repeat's, nsPerPacket the median over repeats: the rest is said only where there is one.
+  const rest = c.established.nsPerPacket > total ? ` of its ${formatNs(c.established.nsPerPacket)}; the rest is runBatch's dispatch between stages` : '';
+  const how = phase
+    ? `time per established packet in each stage, the established phase alone (the stages sum to ${formatNs(total)}${rest})`
+    : "time per packet in the stages an established packet passes (averaged over all the cell's packets, so conntrack inserts of first packets are in it too)";
   return (
-    `${cellLabel(c)}, time per packet in the stages an established packet passes (averaged over all the cell's packets, so conntrack inserts of first packets are in it too): ` +
+    `${cellLabel(c)}, ${how}: ` +
     stages.slice(0, 5).map(([name, ns]) => `${name} ${formatNs(ns)} (${Math.round((100 * ns) / total)} %)`).join(', ') +
     `. prerouting is conntrack: an established packet looks its flow up once on each node it crosses${ct ? `, in tables of ${formatBytes(ct)} in all` : ''}, at ${formatNs(c.limits.randomReadNs)} per random read when it misses the cache${c.limits.independentReadNs ? ` (${formatNs(c.limits.independentReadNs)} a read when a batch overlaps its misses)` : ''}.`
   );

@@ -71,6 +71,28 @@ describe('replay', () => {
     });
   }
 
+  it('splits out the established phase\'s stage times: a part of every stage\'s, within the phase\'s runBatch time, no service-nat', () => {
+    const key: SetupKey = { mode: 'iptables', services: 30, endpointsPerService: 3, cni: 'calico-vxlan', seed: 5, zipf: 0 };
+    const r = replayShard(new ReplaySetup(key), { ...key, flows: 3000, shard: 0, shards: 1 }, clock);
+    const est = Object.entries(r.establishedStageNs);
+    assert.ok(r.establishedPackets > r.firstPackets && est.length >= 5, `${est.length} stages timed in the established phase`);
+    // Conntrack answers a later packet before the service NAT's table: no established packet is decided.
+    assert.ok(r.stageNs['service-nat']! > 0, 'first packets were decided');
+    assert.equal(r.establishedStageNs['service-nat'], undefined);
+    for (const [name, ns] of est) {
+      assert.ok(ns > 0, name);
+      // Every first packet passes prerouting and route too, so the whole run took more there.
+      assert.ok(ns < r.stageNs[name]!, `${name}: ${ns} of ${r.stageNs[name]} ns`);
+    }
+    // The stage timers run inside runBatch's, which the phase's time is.
+    const sum = est.reduce((a, [, ns]) => a + ns, 0);
+    assert.ok(sum < r.establishedPhaseNs, `stages ${sum} ns, phase ${r.establishedPhaseNs} ns`);
+    assert.ok(sum > 0.5 * r.establishedPhaseNs, `stages ${sum} ns are most of the phase's ${r.establishedPhaseNs} ns`);
+    // Shards merge by stage.
+    const two = mergeShards([r, r]);
+    assert.equal(two.establishedStageNs.prerouting, 2 * r.establishedStageNs.prerouting!);
+  });
+
   it('decides the same across repeats (state is reset between runs)', () => {
     const key: SetupKey = { mode: 'userspace', services: 20, endpointsPerService: 3, cni: 'calico-ipip', seed: 2, zipf: 0 };
     const setup = new ReplaySetup(key);

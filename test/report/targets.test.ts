@@ -173,6 +173,16 @@ describe('what a missed target comes down to', () => {
     assert.equal(c1.verdict, 'missed');
     assert.match(c1.why ?? '', /prerouting 200 ns \(80 %\), route 50 ns \(20 %\)\. prerouting is conntrack.*tables of 1 MiB in all, at 80 ns per random read/);
     assert.doesNotMatch(c1.why ?? '', /service-nat/);
+    // A cell that measured the established phase alone is explained by it, not by the cell's average.
+    const phasedAt = (nsPerPacket: number) =>
+      syntheticCell({ mode: 'ipvs', services: 1000, nsPerPacket, stages: slow.stages, establishedStages: { prerouting: 150, route: 100, postrouting: 50 }, counters: slow.counters });
+    const phased = phasedAt(400);
+    const byPhase = target([phased], 'c1').why ?? '';
+    assert.match(byPhase, /time per established packet in each stage, the established phase alone \(the stages sum to 300 ns of its 400 ns; the rest is runBatch's dispatch between stages\): prerouting 150 ns \(50 %\), route 100 ns \(33 %\), postrouting 50 ns \(17 %\)\. prerouting is conntrack/);
+    assert.doesNotMatch(byPhase, /averaged over all/);
+    // Stage times of one repeat that sum past the repeats' median claim no remainder.
+    const over = target([phasedAt(250)], 'c1').why ?? '';
+    assert.match(over, /\(the stages sum to 300 ns\):/);
     const pair = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.5e6 })];
     const d1 = target(pair, 'd1');
     assert.equal(d1.verdict, 'missed');
