@@ -1,7 +1,8 @@
 /**
  * Each mode's first-packet decision, `ServiceDataplane.decide()`, for pods calling random
  * ClusterIP Service ports (uniform), on node 0 of a 2-node synthetic cluster.
- * Run: SERVICES=10000 node dist/bench/compile/lookup.bench.js   (knobs: SERVICES, ENDPOINTS, MODES, SEED, TIME)
+ * Run: SERVICES=10000 node dist/bench/compile/lookup.bench.js   (knobs: SERVICES, ENDPOINTS, MODES, SEED, TIME;
+ * AFFINITY=only or none: the ports of ClientIP-affinity Services alone, or the others)
  */
 import { performance } from 'node:perf_hooks';
 import { HOOK_PREROUTING, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
@@ -11,7 +12,9 @@ import { generateCluster } from '../../src/model/synthetic.js';
 import { knobs, newBench, report, sink } from '../common.js';
 
 const cluster = generateCluster({ services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed });
-const ports = cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0);
+const affinity = process.env.AFFINITY ?? '';
+if (affinity !== '' && affinity !== 'only' && affinity !== 'none') throw new RangeError(`AFFINITY must be only or none, not "${affinity}"`);
+const ports = cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0 && (affinity === '' || cluster.services[p.service].affinity.clientIP === (affinity === 'only')));
 const k = 4096;
 const dstIp = new Uint32Array(k);
 const dstPort = new Uint16Array(k);

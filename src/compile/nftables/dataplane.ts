@@ -86,7 +86,7 @@ export class NftablesDataplane implements ServiceDataplane {
     this.local = Uint32Array.from(options.localAddresses);
     this.affinityCapacity = options.affinityCapacity ?? 1 << 16;
     // A dynamic set: an entry expires, a lookup does not refresh it; a full window evicts the one closest to expiry.
-    this.affinity = new ExpiringTable({ capacity: nextPow2(Math.max(8, this.affinityCapacity)), hash: 'murmur-pair' });
+    this.affinity = new ExpiringTable({ capacity: nextPow2(Math.max(8, this.affinityCapacity)), hash: 'murmur-block' });
     this.fast = createDecide(program, this.local, this.affinity);
   }
 

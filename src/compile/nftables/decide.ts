@@ -17,7 +17,10 @@
  * and DNAT), its operands read from the code behind a guard on each rule's ops (shaped()). A
  * map element's hint (program.ts MapWord) names where its numgen's branches' chains lie, so the
  * endpoint chain's lines are read beside the Service chain's, behind a compare with the branch's
- * row (a stale hint costs a walk of the branch's own chain). A
+ * row (a stale hint costs a walk of the branch's own chain). A ClientIP affinity Service's
+ * chain has one `ip saddr @affinity-… goto` rule an endpoint before its numgen, and its endpoint
+ * chains an `update` before their DNAT: no shape holds a run whose length is the endpoints', so
+ * shaped() writes out such a run as a loop, each rule behind its own guard. A
  * rule the guard refuses, and every chain of another shape, is walked by walkChain(), the
  * interpreter over the program's own arrays, which decide() calls with the packet's state in a
  * small Int32Array. The fixed chains are never rewritten after the compile (update.ts and
@@ -43,6 +46,15 @@
  * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
  * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
  * IPVS's tables ~0.3 MB.
+ * ClientIP affinity (5 % of the synthetic Services; 2 of 11 ports at 10 Services): a first
+ * packet to such a port took ~161-175 ns at 10 Services and ~206 at 1k with its affinity rules
+ * written out (1.65-1.73x and 1.40x IPVS's), against ~219-231 and ~242-249 (2.07-2.20x, 1.70x)
+ * with them, the numgen and the endpoint chain walked (`AFFINITY=only SERVICES=N
+ * MODES=ipvs,nftables TIME=1500 node dist/bench/compile/lookup.bench.js`, two runs of each build
+ * alternated, 2026-12-05). In the pipeline the service-nat stage at 10 Services took 214-220 ns
+ * a first packet, not 237-247 (three runs of each build alternated, `kdp bench --services 10
+ * --modes nftables --workers 1 --flows 1000000`, with the affinity table's placement by blocks of
+ * sets, expiring-table.ts); at 100 and 1k, where 5 % of the ports have affinity, within the runs' noise.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
@@ -325,7 +337,8 @@ const kShapedActions = new Set([
   ActionOp.JUMP, ActionOp.GOTO, ActionOp.RETURN, ActionOp.ACCEPT, ActionOp.DROP, ActionOp.REJECT,
   ActionOp.MARK_OR, ActionOp.MARK_XOR, ActionOp.MASQ, ActionOp.DNAT, ActionOp.NUMGEN, ActionOp.UPDATE,
 ]);
-// Past this many rules a chain is walked (an affinity chain has a rule an endpoint: its shape depends on the count).
+// Past this many rules a chain is walked (an affinity chain has a rule an endpoint, so its shape
+// would depend on the count: shaped() takes those rules as a run instead, affinityRules).
 const kMaxShapedRules = 6;
 // Elements of each map (and numgen branches of their chains) whose chains' shapes are counted.
 const kShapeSample = 256;
@@ -534,6 +547,8 @@ function decideSource(p: NftProgram): string {
     const label = `c${labels++}`;
     emit(`${label}: { let pc = ${startExpr}; const e = ${endExpr};`);
     for (const r of rules) {
+      if (r.op === ActionOp.NUMGEN) affinityRules(depth, label, base, nest);
+      if (r.op === ActionOp.DNAT) affinityUpdate();
       const words = RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length;
       const guard = ['pc < e', `K[pc + ${RuleWord.MATCHES}] === ${r.matches.length}`, `K[pc + ${RuleWord.OP}] === ${r.op}`];
       r.matches.forEach(([op, flags], i) => {
@@ -583,6 +598,33 @@ function decideSource(p: NftProgram): string {
     emit('if (pc < e) {');
     walk('pc', 'e', String(depth), base);
     emit('} }');
+  };
+
+  // kube-proxy's ClientIP affinity (syncProxyRules' `ip saddr @affinity-… goto endpoint-…`, one
+  // rule an endpoint, before the numgen), which no shape holds (their count is the endpoints'):
+  // each rule of such a run behind a guard on its ops, checked in order, its set looked up as the
+  // walker does; a set that holds the client sends the packet to the rule's chain (its span from
+  // its row), written out for the numgen branches' shape, and ends this one. A Service chain
+  // without affinity pays one guard, on words the numgen's guard reads next. (Walked, an affinity
+  // Service's first packet took ~165 ns in cache at 10 Services, against ~47 without affinity.)
+  const affinityRules = (depth: number, label: string, base: string, nest: number): void => {
+    const m = RuleWord.HEADER;
+    emit(`while (pc < e && K[pc + ${RuleWord.MATCHES}] === 1 && K[pc + ${RuleWord.OP}] === ${ActionOp.GOTO} && K[pc + ${m}] === ${MatchOp.ADDR_SET} && K[pc + ${m + 3}] === 0) {`);
+    emit(`work += 2; if (inSet(sets, affinity, K[pc + ${m + 1}], saddr, now)) {`);
+    if (nest < 2 && shapes.branches !== undefined) {
+      emit(`const row = K[pc + ${RuleWord.A}] * ${ChainWord.STRIDE}; const q = CR[row + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
+      shaped(shapes.branches, `CR[row + ${ChainWord.START}]`, `CR[row + ${ChainWord.END}]`, depth, base, nest + 1);
+      emit(`break ${label};`);
+    } else {
+      verdict(String(ActionOp.GOTO), `K[pc + ${RuleWord.A}]`, false, depth, label, base);
+    }
+    emit('}');
+    emit(`pc += ${m + RuleWord.MATCH_STRIDE}; }`);
+  };
+  // An affinity endpoint chain's `update @affinity-… { ip saddr }` before its DNAT rule.
+  const affinityUpdate = (): void => {
+    emit(`if (pc < e && K[pc + ${RuleWord.MATCHES}] === 0 && K[pc + ${RuleWord.OP}] === ${ActionOp.UPDATE}) {`);
+    emit(`work++; affinity.remember(K[pc + ${RuleWord.A}], saddr, 0, now, setTimeout[K[pc + ${RuleWord.A}]]); pc += ${RuleWord.HEADER}; }`);
   };
 
   // One chain's rules, written out in a block labelled so that `break` is its return.

@@ -29,8 +29,14 @@ export interface ExpiringTableOptions {
   readonly capacity: number;
   /** Slots probed from a key's home slot (default 16). */
   readonly window?: number;
-  /** Where a key lands: mixPair(client, owner + 1) (IPVS, userspace), murmurPair(client, owner) (nftables) or fibonacciPair16(client, owner + 1) (xt_recent). */
-  readonly hash: 'mix-pair' | 'murmur-pair' | 'fibonacci-16';
+  /**
+   * Where a key lands: mixPair(client, owner + 1) (IPVS, userspace), murmurPair(client, owner >>> 4)
+   * + (owner & 15) (nftables: a client's keys in 16 consecutive owners, as a Service port's
+   * affinity sets are numbered (program.ts, a port's room), take consecutive slots, so the run of
+   * set lookups kube-proxy's affinity rules make reads one or two lines, not one line a set) or
+   * fibonacciPair16(client, owner + 1) (xt_recent).
+   */
+  readonly hash: 'mix-pair' | 'murmur-block' | 'fibonacci-16';
   /** A lookup hit pushes the stamp to `now + ttl` (default false). */
   readonly refreshOnHit?: boolean;
   /** A new key may take an expired entry (stamp <= now) before an eviction is needed (default false). */
@@ -78,8 +84,8 @@ export class ExpiringTable {
     switch (this.hash) {
       case 'mix-pair':
         return mixPairBits(client, owner + 1) & this.mask;
-      case 'murmur-pair':
-        return murmurPair(client, owner) & this.mask;
+      case 'murmur-block':
+        return (murmurPair(client, owner >>> 4) + (owner & 15)) & this.mask;
       default:
         return fibonacciPair16(client, owner + 1) & this.mask;
     }

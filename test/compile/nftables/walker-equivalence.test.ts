@@ -254,6 +254,68 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
   sameOnEdited(edited, cluster);
 });
 
+test('decide() equals the flag-driven walker where ClientIP affinity chains leave the rules decide() writes out for them', () => {
+  // Arrange: decide()'s source writes out a Service chain's run of `ip saddr @affinity-… goto
+  // endpoint-…` rules before its numgen, and an endpoint chain's `update @affinity-… { ip saddr }`
+  // before its DNAT rule, each rule behind a guard on its ops. Affinity Service chains edited so
+  // that each guard fails somewhere (no edit lengthens a chain): an affinity rule that jumps
+  // instead, or looks the destination up, or matches a CIDR instead of a set, or looks two sets up
+  // (the next affinity rule gone to make room), or a chain that ends in its affinity rules (no
+  // numgen); endpoint chains whose update has a match that never holds (the DNAT rule's protocol
+  // match gone to make room), or is a jump to mark-for-masquerade instead, or that end after their
+  // update (no DNAT). (Each guard left out alone fails this test but the two `pc < e`, whose
+  // chains end where the code that follows holds no such rule: checked.)
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 23 });
+  const rs = buildRuleset(cluster, { node: 1 });
+  type R = Chain['rules'][number];
+  const isAffinity = (r: R | undefined): boolean => r?.action.k === 'goto' && r.matches.length === 1 && r.matches[0]!.k === 'addr-set';
+  let svc = 0;
+  let ep = 0;
+  const edited: Ruleset = {
+    ...rs,
+    chains: rs.chains.map((c): Chain => {
+      const rules = c.rules;
+      if (c.name.startsWith('service-') && isAffinity(rules[1]) && isAffinity(rules[2])) {
+        const [masq, first, second] = rules as [R, R, R];
+        const m = first.matches[0] as Extract<R['matches'][number], { k: 'addr-set' }>;
+        const rest = rules.slice(2);
+        switch (svc++ % 6) {
+          case 0:
+            return { ...c, rules: [masq, { ...first, action: { k: 'jump', chain: (first.action as { chain: string }).chain } }, ...rest] };
+          case 1:
+            return { ...c, rules: [masq, { ...first, matches: [{ ...m, field: 'daddr' as const }] }, ...rest] };
+          case 2:
+            return { ...c, rules: [masq, { ...first, matches: [{ k: 'addr', field: 'saddr', neg: false, cidrs: [{ base: 0, prefix: 1 }] }] }, ...rest] };
+          case 3:
+            return { ...c, rules: [masq, { ...first, matches: [m, second.matches[0]!] }, ...rules.slice(3)] };
+          case 4:
+            return { ...c, rules: rules.filter((r) => r.action.k !== 'numgen') };
+          default:
+            return c;
+        }
+      }
+      const u = rules.findIndex((r) => r.action.k === 'update');
+      if (c.name.startsWith('endpoint-') && u === 1 && rules.length === 3) {
+        const [hairpin, update, dnat] = rules as [R, R, R];
+        switch (ep++ % 4) {
+          case 0:
+            return { ...c, rules: [hairpin, { ...update, matches: [{ k: 'addr', field: 'saddr', neg: false, cidrs: [{ base: 0xc0000200, prefix: 24 }] }] }, { ...dnat, matches: [] }] };
+          case 1:
+            return { ...c, rules: [hairpin, { matches: [], action: { k: 'jump', chain: 'mark-for-masquerade' } }, dnat] };
+          case 2:
+            return { ...c, rules: [hairpin, update] };
+          default:
+            return c;
+        }
+      }
+      return c;
+    }),
+  };
+  assert.ok(svc >= 24 && ep >= 60, `${svc} affinity Service chains, ${ep} affinity endpoint chains edited or kept`);
+  // Act, Assert
+  sameOnEdited(edited, cluster);
+});
+
 test('decide() equals the flag-driven walker when the map elements\' endpoint-chain hints are stale (seeded, 400 Services)', () => {
   // Arrange: kdp's compile, then each goto element's hint (MapWord: where its Service chain's
   // numgen branches' chains lie) made wrong in one of the ways an update could leave it: another

@@ -42,14 +42,14 @@ class IpvsReference {
   }
 }
 
-/** nftables/hash-tables.ts AffinityTable as it was. */
+/** nftables/hash-tables.ts AffinityTable as it was, its home slot a client's block of 16 set ids (ExpiringTableOptions.hash). */
 class NftReference {
   set: Int32Array; ip: Uint32Array; expiry: Float64Array;
   constructor(readonly mask: number) {
     this.set = new Int32Array(mask + 1).fill(-1); this.ip = new Uint32Array(mask + 1); this.expiry = new Float64Array(mask + 1);
   }
   has(setId: number, ip: number, now: number): boolean {
-    let s = murmurPair(ip, setId) & this.mask;
+    let s = (murmurPair(ip, setId >>> 4) + (setId & 15)) & this.mask;
     for (let i = 0; i < 16; i++, s = (s + 1) & this.mask) {
       if (this.set[s] === -1) return false;
       if (this.set[s] === setId && this.ip[s] === ip) return now < this.expiry[s];
@@ -57,7 +57,7 @@ class NftReference {
     return false;
   }
   update(setId: number, ip: number, now: number, timeout: number): void {
-    let s = murmurPair(ip, setId) & this.mask;
+    let s = (murmurPair(ip, setId >>> 4) + (setId & 15)) & this.mask;
     let victim = s;
     for (let i = 0; i < 16; i++, s = (s + 1) & this.mask) {
       if (this.set[s] === -1 || (this.set[s] === setId && this.ip[s] === ip)) { victim = s; break; }
@@ -122,7 +122,7 @@ test('ExpiringTable as persistence templates (IPVS, userspace): same hits, refre
 
 test('ExpiringTable as nftables affinity sets: same membership, no refresh on lookup', () => {
   const ref = new NftReference(kCapacity - 1);
-  const t = new ExpiringTable({ capacity: kCapacity, hash: 'murmur-pair' });
+  const t = new ExpiringTable({ capacity: kCapacity, hash: 'murmur-block' });
   for (let i = 0; i < kOps; i++) {
     const o = draw(2, i);
     if (o.lookup) assert.equal(t.lookup(o.owner, o.client, o.now, 0) >= 0, ref.has(o.owner, o.client, o.now), `op ${i}`);
@@ -134,6 +134,23 @@ test('ExpiringTable as nftables affinity sets: same membership, no refresh on lo
   assert.ok(t.evictions > 0, 'the run must crowd the table');
   assert.deepEqual(Array.from(t.owner), Array.from(ref.set));
   assert.deepEqual(Array.from(t.stamp), Array.from(ref.expiry));
+});
+
+test('ExpiringTable as nftables affinity sets: a client\'s entries in one block of 16 set ids take consecutive slots, other blocks and clients spread', () => {
+  // A Service port's affinity sets have consecutive ids: its rules' lookups of one client then
+  // read adjacent slots (one or two cache lines) instead of one line a set.
+  const t = new ExpiringTable({ capacity: 1 << 16, hash: 'murmur-block' });
+  const client = 0x0af40a07;
+  // Remembered last set first: a placement that ignored the set's place in its block would still
+  // fill consecutive slots by probing, but in the reverse order.
+  for (let set = 47; set >= 32; set--) t.remember(set, client, 0, 0, 100);
+  const home = t.find(32, client);
+  for (let set = 33; set < 48; set++) assert.equal(t.find(set, client), (home + set - 32) & t.mask, `set ${set}`);
+  // Another block of the same client, and another client of the same block, land elsewhere.
+  t.remember(48, client, 0, 0, 100);
+  t.remember(32, client + 1, 0, 0, 100);
+  for (const s of [t.find(48, client), t.find(32, client + 1)]) assert.ok(((s - home) & t.mask) >= 16, `slot ${s} within the block at ${home}`);
+  assert.equal(t.evictions, 0);
 });
 
 test('ExpiringTable as xt_recent lists: same --rcheck answers, the least recently seen evicted', () => {
