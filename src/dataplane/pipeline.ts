@@ -44,7 +44,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~365-377 ns per established packet (2.65-2.74 M a second; iptables, ipvs, nftables), ~653 (userspace) and ~763 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.64-2.98 M a second over every Services count of the default sweep (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~353-367 ns per established packet (2.72-2.83 M a second; iptables, ipvs, nftables), ~644 (userspace) and ~760 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.68-2.97 M a second over every Services count of the default sweep; the stages' own timers sum to ~317-331 of the 353-367 ns, the rest (~36 ns) is this dispatch (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~88-90 ns per packet (conntrack confirm and SNAT; iptables, ipvs, nftables; userspace 91, cilium 260) at batch 256, 100 Services, ~88-121 at 30k (userspace 113, cilium 289) (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: ~42-43 ns per established packet (iptables, ipvs, nftables; userspace 40; cilium 203, where each packet delivered to a pod is shown from its Service, socketAnswer's lookup) at batch 256, 100 Services, ~41-42 at 30k (userspace 38, cilium 217); per packet of the cell, where first packets' conntrack confirm and SNAT count in, ~86-90 and ~86-116 (userspace 88 and 110, cilium 259 and 285) (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -52,8 +52,7 @@ function invalidDropped(ctx: PipelineContext, batch: PacketBatch, i: number, kin
   return true;
 }
 
-// Cost: ~51-52 ns per packet (iptables, ipvs, nftables; 51 cilium, 75 userspace) at batch 256, 100 Services, ~48-51 at 30k (70 userspace) (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
-// Since, the route table's /24 level (route-table.ts): ~47-50 -> ~38-42 ns an established packet at 1k Services (ipvs, nftables; `kdp bench --services 1000 --modes ipvs,nftables --workers 1 --flows 1000000`, three runs alternated with the build before, 2026-12-05); not yet in a benchmark of record.
+// Cost: ~47-48 ns per established packet (iptables, ipvs, nftables; cilium 49, userspace 77) at batch 256, 100 Services, ~40-42 at 30k (cilium 42, userspace 67), two lookups each (one a node); about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const plan = ctx.world.plan;

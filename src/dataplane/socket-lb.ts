@@ -28,7 +28,7 @@ import { DROP_SERVICE_REJECT } from './next.js';
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
 
-// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~242 ns per packet of a cilium cell at batch 256, 100 Services, ~343 at 30k (`kdp bench`, the benchmark of record of 2026-12-04 at 79543cf, BENCHMARKS.md: per packet of the cell, first packets included, 1 worker, 1,000,000 flows).
+// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~194 ns per established packet of a cilium cell at batch 256, 100 Services (~243 per packet of the cell), ~213 at 30k (~335) (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const world = ctx.world;

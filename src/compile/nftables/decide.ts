@@ -38,8 +38,9 @@
  * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
  * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
  * of the map probes and of the chains' code lines are the stage, not the walk. In the benchmark
- * of record of 2026-12-05 at 01ef3c1 (BENCHMARKS.md, batch 256): 241, 242, 351, 723 and 795 ns
- * at 10, 100, 1k, 10k and 30k Services, 1.14-1.70x IPVS's in the same run (at 17e7100, before the
+ * of record of 2026-12-05 at 2adadd9 (BENCHMARKS.md, batch 256): 219, 280, 398, 673 and 803 ns
+ * at 10, 100, 1k, 10k and 30k Services, 1.18-1.66x IPVS's in the same run (at 01ef3c1, before
+ * affinity was written out: 241, 242, 351, 723 and 795 ns, 1.14-1.70x; at 17e7100, before the
  * map elements' hints: 276, 281, 422, 726 and 838 ns, 1.29-1.79x; at 79543cf, before FORWARD's
  * checks of the DNATed address were answered by the tables' prefix filters: 233, 299, 472, 882
  * and 1,127 ns, 1.58-2.02x). At 1k Services, before the hints, half of decide()'s samples were on
@@ -605,8 +606,7 @@ function decideSource(p: NftProgram): string {
   // each rule of such a run behind a guard on its ops, checked in order, its set looked up as the
   // walker does; a set that holds the client sends the packet to the rule's chain (its span from
   // its row), written out for the numgen branches' shape, and ends this one. A Service chain
-  // without affinity pays one guard, on words the numgen's guard reads next. (Walked, an affinity
-  // Service's first packet took ~165 ns in cache at 10 Services, against ~47 without affinity.)
+  // without affinity pays one guard, on words the numgen's guard reads next (cost: the header's).
   const affinityRules = (depth: number, label: string, base: string, nest: number): void => {
     const m = RuleWord.HEADER;
     emit(`while (pc < e && K[pc + ${RuleWord.MATCHES}] === 1 && K[pc + ${RuleWord.OP}] === ${ActionOp.GOTO} && K[pc + ${m}] === ${MatchOp.ADDR_SET} && K[pc + ${m + 3}] === 0) {`);
