@@ -142,7 +142,7 @@ export class NodeWorld {
   flowEndpoint(node: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
     const s = this.#sockets[node];
     const e = s ? s.lookup(src, dst, sport, dport, proto, 0) : -1;
-    if (e >= 0) return s!.endpoint[e];
+    if (e >= 0) return s!.endpoint(e);
     const ct = this.conntrack(node);
     const found = ct.counters[0];
     const slot = ct.lookup(src, dst, sport, dport, proto, now);

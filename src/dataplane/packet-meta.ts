@@ -47,9 +47,12 @@ export class PacketMeta {
   readonly dsrPort: Uint16Array;
   /** A new non-TCP flow that carried DSR's IPv4 option: its conntrack entry is marked, so every later packet carries it too. */
   readonly dsrOption: Uint8Array;
-  /** Prerouting's scratch: each packet's conntrack hash, and what its prefetch read. */
-  readonly ctHash: Uint32Array;
-  readonly ctWarm: Int32Array;
+  /**
+   * A stage's scratch for its batched lookups (prerouting's conntrack, the socket stage's socket
+   * table): each packet's hash, and what its prefetch read; valid within one run of the stage.
+   */
+  readonly lookupHash: Uint32Array;
+  readonly lookupWarm: Int32Array;
 
   constructor(capacity = kBatchSize) {
     const n = capacity;
@@ -75,8 +78,8 @@ export class PacketMeta {
     this.dsrIp = new Uint32Array(n);
     this.dsrPort = new Uint16Array(n);
     this.dsrOption = new Uint8Array(n);
-    this.ctHash = new Uint32Array(n);
-    this.ctWarm = new Int32Array(n);
+    this.lookupHash = new Uint32Array(n);
+    this.lookupWarm = new Int32Array(n);
   }
 
   /**

@@ -17,10 +17,11 @@ import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } fr
 import { bridgeName, vethName } from './pod-network.js';
 import { DIR_ORIGINAL } from './conntrack.js';
 import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
-import { socketAnswer } from './socket-lb.js';
+import { socketAnswer, touchAnswers } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
 // Cost: ~42-43 ns per established packet (iptables, ipvs, nftables; userspace 40; cilium 203, where each packet delivered to a pod is shown from its Service, socketAnswer's lookup) at batch 256, 100 Services, ~41-42 at 30k (userspace 38, cilium 217); per packet of the cell, where first packets' conntrack confirm and SNAT count in, ~86-90 and ~86-116 (userspace 88 and 110, cilium 259 and 285) (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Since, socketAnswer's lookups touched for the frame first (touchAnswers): cilium ~183-198 -> ~167-179 ns per established packet at 100 Services (three runs alternated, as socket-lb.ts's note); not yet in a benchmark of record.
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;
@@ -31,6 +32,7 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
   const m = ctx.frameCount;
+  touchAnswers(ctx, batch);
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     const node = batch.node[i];

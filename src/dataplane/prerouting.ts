@@ -53,8 +53,8 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   // Conntrack is the one random access of an established packet, into a table far larger than
   // the caches: hash the whole batch and touch each tuple's index slot, then each entry, so the
   // misses overlap (see ConntrackTable.touchIndex), before the lookups proper.
-  const hash = ctx.meta.ctHash;
-  const warm = ctx.meta.ctWarm;
+  const hash = ctx.meta.lookupHash;
+  const warm = ctx.meta.lookupWarm;
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
   const m = ctx.frameCount;

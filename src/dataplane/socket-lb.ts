@@ -12,8 +12,11 @@
  * Counts: drops service-reject; decisions, decisionWork
  *
  * The stage only sees packets `inject` gave it (local sockets on a socket-LB node). A known
- * socket costs one table lookup (the kernel's socket already holds its peer: a slight overstatement);
- * a new one asks the dataplane once with HOOK_SOCKET.
+ * socket costs one table lookup, its misses overlapped across the frame; the kernel's socket
+ * already holds its peer, so that lookup (~110-140 ns an established packet, the cost note) is
+ * kdp's overstatement of Cilium's per-packet cost, as is socketAnswer's at delivery, which the
+ * kernel makes only at getpeername() (TCP) or recvmsg() (UDP). A new socket asks the dataplane
+ * once with HOOK_SOCKET.
  */
 import { decideConsistent } from '../compile/table-generation.js';
 import { HOOK_SOCKET, VERDICT_DNAT, VERDICT_REJECT } from '../compile/dataplane.js';
@@ -24,11 +27,13 @@ import { TCP_ACK, TCP_SYN } from '../net/l4.js';
 import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
 import { DROP_SERVICE_REJECT } from './next.js';
+import { RK_BRIDGE, RK_VETH } from './route-table.js';
 
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
 
 // Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~194 ns per established packet of a cilium cell at batch 256, 100 Services (~243 per packet of the cell), ~213 at 30k (~335) (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Since, the lookups batched (hashes, then index slots, then records, each a pass over the frame) and the socket table's entry one record instead of seven arrays: ~155-199 -> ~113-136 ns per established packet at 100 Services (`kdp bench --services 100 --modes cilium --workers 1 --flows 1000000`, ten and eight runs alternated with the build before, 2026-12-05; established totals 626-738 -> 587-669 ns); not yet in a benchmark of record.
 export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const world = ctx.world;
@@ -42,16 +47,32 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
   const m = ctx.frameCount;
+  // A socket table holds a node's every connection, far larger than the caches: hash the frame and
+  // touch each tuple's index slot, then each entry, so the misses overlap (as prerouting does).
+  const hash = ctx.meta.lookupHash;
+  const warm = ctx.meta.lookupWarm;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    hash[i] = world.sockets(batch.node[i]).hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]);
+  }
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    warm[i] = world.sockets(batch.node[i]).touchIndex(hash[i]);
+  }
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    warm[i] = world.sockets(batch.node[i]).touchEntry(warm[i]);
+  }
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     next[i] = world.afterSocket;
     const node = batch.node[i];
     const sockets = world.sockets(node);
-    const known = sockets.lookup(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], SOCK_SEND);
+    const known = sockets.lookupHashed(hash[i], srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], SOCK_SEND);
     // The hop is where the packet appears: on the pod's eth0 (the host's network), already for the backend.
     const where = fromPod[i] === 1 ? 'pod eth0' : 'host network';
     if (known >= 0) {
-      batch.natDst(i, sockets.backendIp[known], sockets.backendPort[known]);
+      batch.natDst(i, sockets.backendIp(known), sockets.backendPort(known));
       if (rec) rec.record(batch, i, where, 'the socket is connected to its backend: the packet leaves addressed to it');
       continue;
     }
@@ -94,6 +115,38 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
 }
 
 /**
+ * Software prefetch for socketAnswer over postrouting's frame: on a socket-LB node every packet
+ * delivered to a pod looks its node's socket table up, as large as the node's connections, so
+ * touch those lookups' index slots, then their records, and the misses overlap (as the socket
+ * stage's own lookups do). Hints only: a packet postrouting then rewrites is looked up anew.
+ * Nothing where the frame's first node does not balance at the socket (a world's nodes share one
+ * mode and configuration).
+ */
+export function touchAnswers(ctx: PipelineContext, batch: PacketBatch): void {
+  const world = ctx.world;
+  const frame = ctx.frame;
+  const m = ctx.frameCount;
+  if (m === 0 || !world.socketLb(batch.node[frame[0]])) return;
+  const { srcIp, dstIp, srcPort, dstPort, proto, node } = batch;
+  const outKind = ctx.meta.outKind;
+  const warm = ctx.meta.lookupWarm;
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    const kind = outKind[i];
+    if ((kind === RK_VETH || kind === RK_BRIDGE) && world.socketLb(node[i])) {
+      const sockets = world.sockets(node[i]);
+      warm[i] = sockets.touchIndex(sockets.hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]));
+    } else {
+      warm[i] = 0;
+    }
+  }
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    if (warm[i] !== 0) warm[i] = world.sockets(node[i]).touchEntry(warm[i]);
+  }
+}
+
+/**
  * An answer delivered to a local socket: when it comes from the backend a socket was given for a
  * service, the application sees it from the service address. Called by postrouting (a pod's veth)
  * and local-in (the host), the stages that deliver; no-op elsewhere.
@@ -108,7 +161,7 @@ function answerFromService(ctx: PipelineContext, batch: PacketBatch, i: number, 
   const sockets = ctx.world.sockets(node);
   const e = sockets.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], SOCK_ANSWER);
   if (e < 0) return;
-  batch.natSrc(i, sockets.dst[e], sockets.ports[e] & 0xffff);
+  batch.natSrc(i, sockets.dst(e), sockets.ports(e) & 0xffff);
   const rec = ctx.recorder;
   if (rec) rec.record(batch, i, where, `${batch.proto[i] === PROTO_TCP ? 'getpeername()' : 'recvmsg()'}: the application sees the service address (cilium_lb4_reverse_sk)`);
 }

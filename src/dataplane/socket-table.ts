@@ -13,7 +13,9 @@
  *
  * Open addressing over `[hash, ref]` pairs, `ref = (entry << 1 | dir) + 1`, backward-shift
  * deletion, entries reused round-robin when all are taken (the oldest socket goes, as an LRU map
- * would drop it). lookup: one hash and ~1 probe, no allocation.
+ * would drop it). An entry is one record of REC_WORDS words (every field a lookup compares or
+ * returns: one cache line, rarely two, where separate arrays cost a miss each).
+ * lookup: one hash and ~1 probe, no allocation.
  */
 import { hashTuple } from '../net/hash.js';
 import { nextPow2, refIndexAdd, refIndexRemove } from '../compile/tables/index.js';
@@ -21,18 +23,21 @@ import { touchPages } from './pages.js';
 
 const kSeed = 0x50434b54;
 
+// A record's words: the application's tuple (src, dst, sport << 16 | dport), the backend, the
+// backend's port with the protocol above it, the endpoint row.
+const R_SRC = 0;
+const R_DST = 1;
+const R_PORTS = 2;
+const R_BACKEND_IP = 3;
+const R_BACKEND_PORT_PROTO = 4;
+const R_ENDPOINT = 5;
+const REC_WORDS = 6;
+
 export class SocketTable {
   readonly capacity: number;
   private readonly mask: number;
   private readonly index: Uint32Array;
-  /** Per entry: the application's tuple (src, dst, sport << 16 | dport), the backend, the endpoint row. */
-  readonly src: Uint32Array;
-  readonly dst: Uint32Array;
-  readonly ports: Uint32Array;
-  readonly proto: Uint8Array;
-  readonly backendIp: Uint32Array;
-  readonly backendPort: Uint16Array;
-  readonly endpoint: Int32Array;
+  private readonly rec: Uint32Array;
   private readonly used: Uint8Array;
   private nextEntry = 0;
 
@@ -41,31 +46,79 @@ export class SocketTable {
     const slots = this.capacity * 4;
     this.mask = slots - 1;
     this.index = new Uint32Array(slots * 2);
-    this.src = new Uint32Array(this.capacity);
-    this.dst = new Uint32Array(this.capacity);
-    this.ports = new Uint32Array(this.capacity);
-    this.proto = new Uint8Array(this.capacity);
-    this.backendIp = new Uint32Array(this.capacity);
-    this.backendPort = new Uint16Array(this.capacity);
-    this.endpoint = new Int32Array(this.capacity);
+    this.rec = new Uint32Array(this.capacity * REC_WORDS);
     this.used = new Uint8Array(this.capacity);
-    for (const a of [this.index, this.src, this.dst, this.ports, this.proto, this.backendIp, this.backendPort, this.endpoint, this.used]) touchPages(a.buffer);
+    for (const a of [this.index, this.rec, this.used]) touchPages(a.buffer);
+  }
+
+  /** Entry `e`'s application tuple, its backend and endpoint row (-1: no service translated it). */
+  src(e: number): number {
+    return this.rec[e * REC_WORDS + R_SRC];
+  }
+
+  dst(e: number): number {
+    return this.rec[e * REC_WORDS + R_DST];
+  }
+
+  /** sport << 16 | dport, as a u32. */
+  ports(e: number): number {
+    return this.rec[e * REC_WORDS + R_PORTS];
+  }
+
+  backendIp(e: number): number {
+    return this.rec[e * REC_WORDS + R_BACKEND_IP];
+  }
+
+  backendPort(e: number): number {
+    return this.rec[e * REC_WORDS + R_BACKEND_PORT_PROTO] & 0xffff;
+  }
+
+  endpoint(e: number): number {
+    return this.rec[e * REC_WORDS + R_ENDPOINT] | 0;
   }
 
   /** The entry whose application tuple (`dir` 0) or backend answer (`dir` 1) this packet is, or -1. */
   lookup(src: number, dst: number, sport: number, dport: number, proto: number, dir: number): number {
+    return this.lookupHashed(this.hashOf(src, dst, sport, dport, proto), src, dst, sport, dport, proto, dir);
+  }
+
+  /** The tuple's hash, as `lookupHashed` takes it. */
+  hashOf(src: number, dst: number, sport: number, dport: number, proto: number): number {
+    return hashTuple(kSeed, src, dst, ((sport << 16) | dport) >>> 0, proto);
+  }
+
+  /**
+   * Software prefetch for a batch, as ConntrackTable.touchIndex and touchEntry: the hash's home
+   * slot, then the record it names. Each returns what it read; hints only, a wrong guess costs the read.
+   */
+  touchIndex(h: number): number {
+    return this.index[2 * (h & this.mask) + 1];
+  }
+
+  touchEntry(ref: number): number {
+    if (ref === 0) return 0;
+    const r = ((ref - 1) >>> 1) * REC_WORDS;
+    return (this.rec[r] ^ this.rec[r + R_ENDPOINT]) | 0;
+  }
+
+  /** `lookup` with the hash already computed (hashOf). */
+  lookupHashed(h: number, src: number, dst: number, sport: number, dport: number, proto: number, dir: number): number {
     const ports = ((sport << 16) | dport) >>> 0;
-    const h = hashTuple(kSeed, src, dst, ports, proto);
     const index = this.index;
+    const rec = this.rec;
     const mask = this.mask;
+    src >>>= 0;
+    dst >>>= 0;
     for (let p = h & mask; ; p = (p + 1) & mask) {
       const ref = index[2 * p + 1];
       if (ref === 0) return -1;
       if (index[2 * p] !== h) continue;
       const e = (ref - 1) >>> 1;
-      if (((ref - 1) & 1) !== dir || this.proto[e] !== proto) continue;
-      if (dir === 0 ? this.src[e] === src && this.dst[e] === dst && this.ports[e] === ports
-        : this.backendIp[e] === src && this.src[e] === dst && ((this.backendPort[e] << 16) | (this.ports[e] >>> 16)) >>> 0 === ports) {
+      const r = e * REC_WORDS;
+      const bp = rec[r + R_BACKEND_PORT_PROTO];
+      if (((ref - 1) & 1) !== dir || bp >>> 16 !== proto) continue;
+      if (dir === 0 ? rec[r + R_SRC] === src && rec[r + R_DST] === dst && rec[r + R_PORTS] === ports
+        : rec[r + R_BACKEND_IP] === src && rec[r + R_SRC] === dst && (((bp & 0xffff) << 16) | (rec[r + R_PORTS] >>> 16)) >>> 0 === ports) {
         return e;
       }
     }
@@ -76,16 +129,17 @@ export class SocketTable {
     const e = this.nextEntry;
     this.nextEntry = (e + 1) & (this.capacity - 1);
     if (this.used[e]) this.remove(e);
-    this.src[e] = src >>> 0;
-    this.dst[e] = dst >>> 0;
-    this.ports[e] = ((sport << 16) | dport) >>> 0;
-    this.proto[e] = proto;
-    this.backendIp[e] = backendIp >>> 0;
-    this.backendPort[e] = backendPort;
-    this.endpoint[e] = endpoint;
+    const r = e * REC_WORDS;
+    const rec = this.rec;
+    rec[r + R_SRC] = src;
+    rec[r + R_DST] = dst;
+    rec[r + R_PORTS] = (sport << 16) | dport;
+    rec[r + R_BACKEND_IP] = backendIp;
+    rec[r + R_BACKEND_PORT_PROTO] = (proto << 16) | backendPort;
+    rec[r + R_ENDPOINT] = endpoint;
     this.used[e] = 1;
-    refIndexAdd(this.index, this.mask, hashTuple(kSeed, this.src[e], this.dst[e], this.ports[e], proto), (e << 1) + 1);
-    refIndexAdd(this.index, this.mask, hashTuple(kSeed, this.backendIp[e], this.src[e], ((backendPort << 16) | sport) >>> 0, proto), (e << 1) + 2);
+    refIndexAdd(this.index, this.mask, this.hashOf(src >>> 0, dst >>> 0, sport, dport, proto), (e << 1) + 1);
+    refIndexAdd(this.index, this.mask, this.hashOf(backendIp >>> 0, src >>> 0, backendPort, sport, proto), (e << 1) + 2);
     return e;
   }
 
@@ -96,13 +150,17 @@ export class SocketTable {
   }
 
   get bytes(): number {
-    return this.index.byteLength + this.capacity * (4 * 4 + 1 + 2 + 4 + 1);
+    return this.index.byteLength + this.rec.byteLength + this.used.byteLength;
   }
 
   private remove(e: number): void {
-    const sport = this.ports[e] >>> 16;
-    refIndexRemove(this.index, this.mask, hashTuple(kSeed, this.src[e], this.dst[e], this.ports[e], this.proto[e]), (e << 1) + 1);
-    refIndexRemove(this.index, this.mask, hashTuple(kSeed, this.backendIp[e], this.src[e], ((this.backendPort[e] << 16) | sport) >>> 0, this.proto[e]), (e << 1) + 2);
+    const r = e * REC_WORDS;
+    const rec = this.rec;
+    const src = rec[r + R_SRC];
+    const ports = rec[r + R_PORTS];
+    const proto = rec[r + R_BACKEND_PORT_PROTO] >>> 16;
+    refIndexRemove(this.index, this.mask, this.hashOf(src, rec[r + R_DST], ports >>> 16, ports & 0xffff, proto), (e << 1) + 1);
+    refIndexRemove(this.index, this.mask, this.hashOf(rec[r + R_BACKEND_IP], src, rec[r + R_BACKEND_PORT_PROTO] & 0xffff, ports >>> 16, proto), (e << 1) + 2);
     this.used[e] = 0;
   }
 }

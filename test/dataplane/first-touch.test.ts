@@ -32,8 +32,8 @@ function faultsOf<T>(make: () => T, use: (t: T) => void, small: () => T): { made
 
 describe('tables are backed by memory when made', () => {
   it('a socket table faults its pages in as it is made, and its inserts fault (almost) none', () => {
-    const sockets = 1 << 21; // index 64 MiB, entries 44 MiB: ~27,600 pages
-    const pages = (sockets * 4 * 2 * 4 + sockets * 22) / 4096;
+    const sockets = 1 << 21; // index 64 MiB, entries 50 MiB: ~29,000 pages
+    const pages = (sockets * 4 * 2 * 4 + sockets * 25) / 4096;
     const rng = new Prng(4096);
     const { made, used } = faultsOf(() => new SocketTable(sockets), (t) => {
       for (let k = 0; k < 20000; k++) t.insert(rng.nextU32(), rng.nextU32(), rng.below(65536), 80, 6, rng.nextU32(), 8080, k);
