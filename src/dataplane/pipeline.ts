@@ -44,7 +44,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~353-367 ns per established packet (2.72-2.83 M a second; iptables, ipvs, nftables), ~644 (userspace) and ~760 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.68-2.97 M a second over every Services count of the default sweep; the stages' own timers sum to ~317-331 of the 353-367 ns, the rest (~36 ns) is this dispatch (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~353-375 ns per established packet (2.66-2.84 M a second; iptables, ipvs, nftables), ~642 (userspace) and ~680 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.66-3.03 M a second over every Services count of the default sweep; the stages' own timers sum to ~317-338 of the 353-375 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-05 at cae0446, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

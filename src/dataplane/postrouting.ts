@@ -20,8 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer, touchAnswers } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~42-43 ns per established packet (iptables, ipvs, nftables; userspace 40; cilium 203, where each packet delivered to a pod is shown from its Service, socketAnswer's lookup) at batch 256, 100 Services, ~41-42 at 30k (userspace 38, cilium 217); per packet of the cell, where first packets' conntrack confirm and SNAT count in, ~86-90 and ~86-116 (userspace 88 and 110, cilium 259 and 285) (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
-// Since, socketAnswer's lookups touched for the frame first (touchAnswers): cilium ~183-198 -> ~167-179 ns per established packet at 100 Services (three runs alternated, as socket-lb.ts's note); not yet in a benchmark of record.
+// Cost: ~41-44 ns per established packet (iptables, ipvs, nftables; userspace 41; cilium 182, where each packet delivered to a pod is shown from its Service, socketAnswer's lookup) at batch 256, 100 Services, ~44 at 30k (userspace 39, cilium 168); per packet of the cell, where first packets' conntrack confirm and SNAT count in, ~86-91 and ~90-120 (userspace 89 and 121, cilium 235 and 226) (`kdp bench`, the benchmark of record of 2026-12-05 at cae0446, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

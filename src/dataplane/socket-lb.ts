@@ -32,8 +32,7 @@ import { RK_BRIDGE, RK_VETH } from './route-table.js';
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
 
-// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~194 ns per established packet of a cilium cell at batch 256, 100 Services (~243 per packet of the cell), ~213 at 30k (~335) (`kdp bench`, the benchmark of record of 2026-12-05 at 2adadd9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
-// Since, the lookups batched (hashes, then index slots, then records, each a pass over the frame) and the socket table's entry one record instead of seven arrays: ~155-199 -> ~113-136 ns per established packet at 100 Services (`kdp bench --services 100 --modes cilium --workers 1 --flows 1000000`, ten and eight runs alternated with the build before, 2026-12-05; established totals 626-738 -> 587-669 ns); not yet in a benchmark of record.
+// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~131 ns per established packet of a cilium cell at batch 256, 100 Services (~173 per packet of the cell), ~127 at 30k (~234) (`kdp bench`, the benchmark of record of 2026-12-05 at cae0446, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const world = ctx.world;
