@@ -263,8 +263,9 @@ test('decide() equals the flag-driven walker where ClientIP affinity chains leav
   // (the next affinity rule gone to make room), or a chain that ends in its affinity rules (no
   // numgen); endpoint chains whose update has a match that never holds (the DNAT rule's protocol
   // match gone to make room), or is a jump to mark-for-masquerade instead, or that end after their
-  // update (no DNAT). (Each guard left out alone fails this test but the two `pc < e`, whose
-  // chains end where the code that follows holds no such rule: checked.)
+  // update (no DNAT). (Each guard left out alone fails this test, the update's match count by
+  // walking misaligned code without end, but the two `pc < e`, whose chains end where the code
+  // that follows holds no such rule: checked.)
   const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 23 });
   const rs = buildRuleset(cluster, { node: 1 });
   type R = Chain['rules'][number];
