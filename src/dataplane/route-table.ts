@@ -301,12 +301,12 @@ export class RouteTable {
   }
 
   /** Index of the longest prefix containing `ip` (u32), or -1. */
-  // Cost: ~5.7-6 ns a lookup on a synthetic cluster's node table (its /19 blocks: every /24 in one
-  // interval), against ~10-11 ns for the binary search alone; ~14-15 ns over 160 /26 blocks in one
-  // bucket (four to a /24), against ~38-44 (/tmp/rt_bench.mjs, random pod addresses, alternated,
-  // 2026-12-05). In the pipeline the route stage took ~47-50 -> ~38-42 ns an established packet
-  // (two lookups; `kdp bench --services 1000 --modes ipvs,nftables --workers 1`, three runs each
-  // alternated).
+  // Cost: ~5.1 ns a lookup on a synthetic cluster's node table (its /19 blocks: every /24 in one
+  // interval; `BLOCKS=2 PREFIX=19 TIME=1500 node dist/bench/dataplane/route-table.bench.js`),
+  // ~18 ns over 160 /26 blocks in one bucket (four to a /24; the bench's default), random pod
+  // addresses, 2026-12-05; when 8070c85 added the /24 level, a script of the same lookups measured
+  // ~10-11 and ~38-44 ns for the binary search alone. In the pipeline the route stage takes
+  // ~47-49 ns an established packet, two lookups (route.ts's cost note).
   lookup(ip: number): number {
     ip >>>= 0;
     const starts = this.starts;

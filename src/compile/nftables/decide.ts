@@ -536,6 +536,9 @@ function decideSource(p: NftProgram): string {
     }
   };
 
+  // `update @set { ip saddr }`, the set `a` (an expression): the walker's UPDATE.
+  const remember = (a: string): string => `affinity.remember(${a}, saddr, 0, now, setTimeout[${a}]);`;
+
   // A chain a goto enters at the code span (startExpr, endExpr), written out for the shape
   // `rules`: each rule runs inline, its operands read from the code, while its words have the
   // shape's ops (the guard: compares of words on the rule's own lines, which the walk reads
@@ -586,7 +589,7 @@ function decideSource(p: NftProgram): string {
           emit(`daddr = ${a} >>> 0; dport = K[pc + ${RuleWord.B}]; dnatted = 1; endpoint = K[pc + ${RuleWord.C}]; break ${base};`);
           break;
         case ActionOp.UPDATE:
-          emit(`affinity.remember(${a}, saddr, 0, now, setTimeout[${a}]);`);
+          emit(remember(a));
           break;
         default:
           statement(r.op, a, label, base);
@@ -625,7 +628,7 @@ function decideSource(p: NftProgram): string {
   // An affinity endpoint chain's `update @affinity-… { ip saddr }` before its DNAT rule.
   const affinityUpdate = (): void => {
     emit(`if (pc < e && K[pc + ${RuleWord.MATCHES}] === 0 && K[pc + ${RuleWord.OP}] === ${ActionOp.UPDATE}) {`);
-    emit(`work++; affinity.remember(K[pc + ${RuleWord.A}], saddr, 0, now, setTimeout[K[pc + ${RuleWord.A}]]); pc += ${RuleWord.HEADER}; }`);
+    emit(`work++; ${remember(`K[pc + ${RuleWord.A}]`)} pc += ${RuleWord.HEADER}; }`);
   };
 
   // One chain's rules, written out in a block labelled so that `break` is its return.
