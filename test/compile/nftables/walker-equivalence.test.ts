@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision } from '../../../src/compile/dataplane.js';
-import { MapWord } from '../../../src/compile/nftables/program.js';
+import { ChainWord, MapWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, renderRuleset, type Chain, type MapElement, type NftablesDataplane, type Ruleset, type Verdict } from '../../../src/compile/nftables/index.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { nodeAddresses } from '../../../src/compile/node-addresses.js';
@@ -264,8 +264,8 @@ test('decide() equals the flag-driven walker where ClientIP affinity chains leav
   // numgen); endpoint chains whose update has a match that never holds (the DNAT rule's protocol
   // match gone to make room), or is a jump to mark-for-masquerade instead, or that end after their
   // update (no DNAT). (Each guard left out alone fails this test, the update's match count by
-  // walking misaligned code without end, but the two `pc < e`, whose chains end where the code
-  // that follows holds no such rule: checked.)
+  // walking misaligned code without end, but the two `pc < e`: here the code after such a chain
+  // holds no such rule; the next test places one there.)
   const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 23 });
   const rs = buildRuleset(cluster, { node: 1 });
   type R = Chain['rules'][number];
@@ -315,6 +315,105 @@ test('decide() equals the flag-driven walker where ClientIP affinity chains leav
   assert.ok(svc >= 24 && ep >= 60, `${svc} affinity Service chains, ${ep} affinity endpoint chains edited or kept`);
   // Act, Assert
   sameOnEdited(edited, cluster);
+});
+
+test('decide() stops at a chain\'s end where the code after it holds an affinity rule or an `update`', () => {
+  // Arrange: decide()'s affinity run (a Service chain's `ip saddr @affinity-… goto` rules) and an
+  // endpoint chain's `update` each stop at their chain's end (the two `pc < e`). kube-proxy's
+  // chains never end in such rules, so the code after them is edited to hold one: half the
+  // affinity Service chains lose their numgen (they end in their affinity run) and the chain
+  // encoded after each begins with a copy of its first affinity rule; in the others one endpoint
+  // chain keeps only its hairpin rule, and the endpoint chain encoded after it, which the numgen
+  // also reaches, begins with `update @` the set that sends a client back to the first, so the
+  // affinity rule then enters the first from the written-out path. Packets to those Services'
+  // ports from two clients (a chain that returns without a DNAT leaves the packet to
+  // cluster-ips-check's reject). (Either `pc < e` left out fails this test: checked.)
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 23 });
+  type R = Chain['rules'][number];
+  type SetMatch = Extract<R['matches'][number], { k: 'addr-set' }>;
+  const isAffinity = (r: R | undefined): boolean => r?.action.k === 'goto' && r.matches.length === 1 && r.matches[0]!.k === 'addr-set';
+  const gotoOf = (r: R): string => (r.action as { chain: string }).chain;
+  // Each chain's name -> the name of the chain encoded right after it (kdp's compile with room).
+  const followers = (rs: Ruleset): Map<string, string> => {
+    const p = dataplaneFromRuleset(rs, cluster, { node: 1 }, true).program;
+    const CR = p.chainRows;
+    const startingAt = new Map<number, string>();
+    p.chainNames.forEach((name, c) => {
+      if (CR[c * ChainWord.STRIDE + ChainWord.RULE_COUNT]! > 0) startingAt.set(CR[c * ChainWord.STRIDE + ChainWord.START]!, name);
+    });
+    const out = new Map<string, string>();
+    p.chainNames.forEach((name, c) => {
+      const next = startingAt.get(CR[c * ChainWord.STRIDE + ChainWord.END]!);
+      if (next !== undefined) out.set(name, next);
+    });
+    return out;
+  };
+  const rs = buildRuleset(cluster, { node: 1 });
+  const after = followers(rs);
+  const services = rs.chains.filter((c) => c.name.startsWith('service-') && isAffinity(c.rules[1]));
+  const ended = new Map<string, R>(); // chain -> the affinity rule the chain after it begins with
+  const cut = new Map<string, string>(); // endpoint chain cut to its hairpin -> the set the chain after it updates
+  services.forEach((svc, k) => {
+    const targets = svc.rules.filter(isAffinity);
+    if (k % 2 === 0) {
+      ended.set(svc.name, targets[0]!);
+      return;
+    }
+    const x = targets.find((r) => targets.some((t) => gotoOf(t) === after.get(gotoOf(r))));
+    if (x !== undefined) cut.set(gotoOf(x), (x.matches[0] as SetMatch).set);
+  });
+  const byFollower = new Map<string, R>();
+  for (const [name, rule] of ended) byFollower.set(after.get(name)!, rule);
+  for (const [name, set] of cut) byFollower.set(after.get(name)!, { matches: [], action: { k: 'update', set } });
+  const edited: Ruleset = {
+    ...rs,
+    chains: rs.chains.map((c): Chain => {
+      let rules = c.rules;
+      if (ended.has(c.name)) rules = rules.filter((r) => r.action.k !== 'numgen');
+      if (cut.has(c.name)) rules = rules.slice(0, 1);
+      const first = byFollower.get(c.name);
+      if (first !== undefined) rules = [first, ...rules.slice(1)];
+      return rules === c.rules ? c : { ...c, rules };
+    }),
+  };
+  // The edits keep the order of the code: each edited chain is still followed by the one edited to follow it.
+  const afterEdit = followers(edited);
+  const placed = [...ended.keys(), ...cut.keys()].filter((name) => byFollower.has(afterEdit.get(name) ?? '')).length;
+  assert.ok(ended.size >= 8 && cut.size >= 8 && placed === ended.size + cut.size, `${ended.size} Service chains end in their affinity run, ${cut.size} endpoint chains cut, ${placed} followed as edited`);
+  const fastDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  const refDp = dataplaneFromRuleset(edited, cluster, { node: 1 }, true);
+  const target = new Set([...ended.keys(), ...services.filter((_, k) => k % 2 === 1).map((c) => c.name)]);
+  const prng = new Prng(9);
+  const clients = [cluster.endpoints.ip[1]! >>> 0, cluster.endpoints.ip[2]! >>> 0];
+  const p = newFirstPacket();
+  const fast = newNatDecision();
+  const ref = newNatDecision();
+  const seen: Record<string, number> = {};
+  let keys = 0;
+  for (const t of fastDp.program.maps) {
+    for (let s = 0; s < t.capacity; s++) {
+      const o = s * t.width;
+      if (t.keys[2 * s + 1] === 0 || t.values[o]! === 0 || !target.has(fastDp.program.chainNames[t.values[o + 1]!] ?? '')) continue;
+      keys++;
+      // Act, Assert: each packet of a client decides alike; the affinity state is carried along.
+      for (let i = 0; i < 40; i++) {
+        p.dstIp = t.keys[2 * s]!;
+        p.proto = t.keys[2 * s + 1]! >>> 16;
+        p.dstPort = t.keys[2 * s + 1]! & 0xffff;
+        p.srcIp = clients[i & 1]!;
+        p.srcPort = 1024 + i;
+        p.hook = HOOK_PREROUTING;
+        p.fromPodInterface = (i & 2) === 0;
+        p.rand = prng.nextU32() | 0;
+        p.now = keys * 1000 + i;
+        fastDp.decide(p, fast);
+        refDp.decideGeneric(p, ref);
+        assertSame(fast, ref, p, `packet ${i} to key ${keys}: decide vs decideGeneric`);
+        seen[kVerdictNames[fast.verdict]!] = (seen[kVerdictNames[fast.verdict]!] ?? 0) + 1;
+      }
+    }
+  }
+  assert.ok(keys >= 16 && (seen.dnat ?? 0) > 100 && (seen.reject ?? 0) > 100, `${keys} keys: ${JSON.stringify(seen)}`);
 });
 
 test('decide() equals the flag-driven walker when the map elements\' endpoint-chain hints are stale (seeded, 400 Services)', () => {
