@@ -53,6 +53,13 @@ export class PacketMeta {
    */
   readonly lookupHash: Uint32Array;
   readonly lookupWarm: Int32Array;
+  /**
+   * Socket LB: the backend the socket stage gave the packet's socket as it connected it (address
+   * 0: none). A TCP connection's later packets are built for it (replay.ts), as the kernel's
+   * connected socket builds them: no socket program runs for them (pipeline.ts inject()).
+   */
+  readonly peerIp: Uint32Array;
+  readonly peerPort: Uint16Array;
 
   constructor(capacity = kBatchSize) {
     const n = capacity;
@@ -80,6 +87,8 @@ export class PacketMeta {
     this.dsrOption = new Uint8Array(n);
     this.lookupHash = new Uint32Array(n);
     this.lookupWarm = new Int32Array(n);
+    this.peerIp = new Uint32Array(n);
+    this.peerPort = new Uint16Array(n);
   }
 
   /**
@@ -99,5 +108,6 @@ export class PacketMeta {
     this.proxyClientSlot[i] = -1;
     this.dsrIp[i] = 0;
     this.dsrOption[i] = 0;
+    this.peerIp[i] = 0;
   }
 }

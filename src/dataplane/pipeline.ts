@@ -10,6 +10,8 @@
  */
 import { HOOK_OUTPUT, HOOK_PREROUTING } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
+import { TCP_ACK, TCP_SYN } from '../net/l4.js';
+import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
 import { DROP_LOOP, NEXT_DONE, NEXT_PREROUTING, NEXT_SOCKET } from './next.js';
 import { kStages, type Stage } from './stages.js';
@@ -24,13 +26,18 @@ export const ENTRY_EXTERNAL = 2; // from outside, at the node's NIC: PREROUTING
 
 /**
  * Starts packet i at `node` (the batch slot already holds the packet's bytes). A local socket's
- * packet on a node whose mode balances at the socket passes the socket stage first.
+ * packet on a node whose mode balances at the socket passes the socket stage first when a socket
+ * program runs for it: a UDP datagram (sendmsg()) or a TCP socket's SYN (connect()). A TCP
+ * socket's later packets meet none (the kernel's per-packet socket-address hooks are UDP's:
+ * BPF_CGROUP_UDP4_SENDMSG and _RECVMSG; TCP has connect4 and getpeername4), so whoever sends them
+ * addresses them to the backend the socket was given at connect() (PacketMeta.peerIp: replay.ts).
  */
 export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node: number, entry: number): void {
   batch.node[i] = node;
   // Only what a node sends itself (its pods, its host) meets the raw table here: packets from
   // outside or from other nodes are not bound for the node-local DNS addresses it exempts.
-  batch.next[i] = entry === ENTRY_EXTERNAL ? NEXT_PREROUTING : ctx.world.socketLb(node) ? NEXT_SOCKET : ctx.world.afterSocket;
+  const socket = ctx.world.socketLb(node) && (batch.proto[i] !== PROTO_TCP || (batch.tcpFlags[i] & (TCP_SYN | TCP_ACK)) === TCP_SYN);
+  batch.next[i] = entry === ENTRY_EXTERNAL ? NEXT_PREROUTING : socket ? NEXT_SOCKET : ctx.world.afterSocket;
   batch.verdict[i] = 0;
   batch.drop[i] = 0;
   ctx.meta.begin(i, entry === ENTRY_HOST ? HOOK_OUTPUT : HOOK_PREROUTING, entry === ENTRY_POD ? 1 : 0);

@@ -5,25 +5,26 @@
  * backend and conntrack never sees the service address; answers are shown to the application
  * from the service address again (cil_sock4_getpeername / cil_sock4_recvmsg).
  *
- * Reads:  batch 5-tuple, tcpFlags, flowHash, node; meta fromPod
- * Writes: batch dst (the backend); meta servicePort, endpoint; the node's socket table
+ * Reads:  batch 5-tuple, flowHash, node; meta fromPod
+ * Writes: batch dst (the backend); meta servicePort, endpoint, peerIp, peerPort; the node's socket table
  * Next:   raw (a node with NOTRACK rules) | prerouting | done (connect() refused: a Service without
  *         backends)
  * Counts: drops service-reject; decisions, decisionWork
  *
- * The stage only sees packets `inject` gave it (local sockets on a socket-LB node). A known
- * socket costs one table lookup, its misses overlapped across the frame; the kernel's socket
- * already holds its peer, so that lookup (~110-140 ns an established packet, the cost note) is
- * kdp's overstatement of Cilium's per-packet cost, as is socketAnswer's at delivery, which the
- * kernel makes only at getpeername() (TCP) or recvmsg() (UDP). A new socket asks the dataplane
- * once with HOOK_SOCKET.
+ * The stage only sees packets a socket program runs for (inject()): a TCP socket's SYN, which
+ * stands for its connect(), and every UDP datagram, each an unconnected sendmsg(). A TCP socket's
+ * later packets are built for the backend it was given (meta.peerIp) and meet no socket program,
+ * nor do its answers (the kernel translates its peer back only at getpeername()); a UDP socket
+ * finds its translation in the socket table at every send (one lookup, its misses overlapped
+ * across the frame, standing for cil_sock4_sendmsg's), and every answer delivered to it is looked
+ * up again (cil_sock4_recvmsg's, socketAnswer). A new socket asks the dataplane once with
+ * HOOK_SOCKET.
  */
 import { decideConsistent } from '../compile/table-generation.js';
 import { HOOK_SOCKET, VERDICT_DNAT, VERDICT_REJECT } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
 import { mix32 } from '../net/hash.js';
 import { formatIp } from '../net/ipv4.js';
-import { TCP_ACK, TCP_SYN } from '../net/l4.js';
 import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
 import { DROP_SERVICE_REJECT } from './next.js';
@@ -41,8 +42,8 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const d = ctx.decision;
   const rec = ctx.recorder;
   const counters = ctx.counters;
-  const { fromPod, servicePort, endpoint } = ctx.meta;
-  const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags } = batch;
+  const { fromPod, servicePort, endpoint, peerIp, peerPort } = ctx.meta;
+  const { srcIp, dstIp, srcPort, dstPort, proto } = batch;
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
   const m = ctx.frameCount;
@@ -75,8 +76,8 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
       if (rec) rec.record(batch, i, where, 'the socket is connected to its backend: the packet leaves addressed to it');
       continue;
     }
-    // A TCP socket is translated at connect(), which the SYN stands for; UDP at every sendmsg() until connected.
-    if (proto[i] === PROTO_TCP && (tcpFlags[i] & (TCP_SYN | TCP_ACK)) !== TCP_SYN) continue;
+    // A TCP socket is translated at connect(), which its SYN stands for (inject() sends no other
+    // TCP packet here); UDP at every sendmsg() until connected.
     const dp = compiled.dataplane(node);
     pkt.srcIp = srcIp[i];
     pkt.srcPort = srcPort[i];
@@ -104,6 +105,8 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     sockets.insert(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], d.dnatIp, d.dnatPort, d.endpoint);
     servicePort[i] = d.servicePort;
     endpoint[i] = d.endpoint;
+    peerIp[i] = d.dnatIp;
+    peerPort[i] = d.dnatPort;
     const asked = `${formatIp(dstIp[i])}:${dstPort[i]}`;
     batch.natDst(i, d.dnatIp, d.dnatPort);
     if (rec) {
@@ -114,7 +117,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
 }
 
 /**
- * Software prefetch for socketAnswer over postrouting's frame: on a socket-LB node every packet
+ * Software prefetch for socketAnswer over postrouting's frame: on a socket-LB node every datagram
  * delivered to a pod looks its node's socket table up, as large as the node's connections, so
  * touch those lookups' index slots, then their records, and the misses overlap (as the socket
  * stage's own lookups do). Hints only: a packet postrouting then rewrites is looked up anew.
@@ -132,7 +135,7 @@ export function touchAnswers(ctx: PipelineContext, batch: PacketBatch): void {
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     const kind = outKind[i];
-    if ((kind === RK_VETH || kind === RK_BRIDGE) && world.socketLb(node[i])) {
+    if ((kind === RK_VETH || kind === RK_BRIDGE) && proto[i] !== PROTO_TCP && world.socketLb(node[i])) {
       const sockets = world.sockets(node[i]);
       warm[i] = sockets.touchIndex(sockets.hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]));
     } else {
@@ -149,10 +152,15 @@ export function touchAnswers(ctx: PipelineContext, batch: PacketBatch): void {
  * An answer delivered to a local socket: when it comes from the backend a socket was given for a
  * service, the application sees it from the service address. Called by postrouting (a pod's veth)
  * and local-in (the host), the stages that deliver; no-op elsewhere.
+ * For UDP that is cil_sock4_recvmsg, run at every recvmsg() that asks for the sender (the kernel
+ * runs BPF_CGROUP_UDP4_RECVMSG programs there): a lookup a datagram. A TCP socket has no such
+ * hook: its peer is translated only when the application asks, at getpeername()
+ * (cil_sock4_getpeername), so a replay's TCP answers are left as the wire has them and only a
+ * trace, which shows what the application sees, looks the answer up.
  */
 export function socketAnswer(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'pod socket' | 'host socket'): void {
   // Only the test is inlined where a packet is delivered; the answer is a call on socket-LB nodes.
-  if (ctx.world.socketLb(batch.node[i])) answerFromService(ctx, batch, i, where);
+  if (ctx.world.socketLb(batch.node[i]) && (batch.proto[i] !== PROTO_TCP || ctx.recorder !== null)) answerFromService(ctx, batch, i, where);
 }
 
 function answerFromService(ctx: PipelineContext, batch: PacketBatch, i: number, where: 'pod socket' | 'host socket'): void {

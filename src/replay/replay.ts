@@ -43,6 +43,7 @@ import { generateCluster } from '../model/synthetic.js';
 import { mix32 } from '../net/hash.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
 import { kBatchSize, PacketBatch } from '../net/batch.js';
+import { PROTO_TCP } from '../net/proto.js';
 import { DIR_FORWARD, FlowChunk, FlowSet, LOOKUP_NONE, LOOKUP_UPSTREAM, newPacketSpec, packetAt, packetCount } from './flows.js';
 import { kDnsPort } from './lookups.js';
 
@@ -312,6 +313,9 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const aDport = new Uint16Array(cap);
   const aNode = new Uint16Array(cap);
   const aEntry = new Uint8Array(cap);
+  // Per TCP flow a socket-LB node's socket stage connected: the backend its socket holds (0 none).
+  const peer = new Uint32Array(cap);
+  const peerPort = new Uint16Array(cap);
   const alive = new Uint8Array(cap);
   const pkts = new Uint8Array(cap);
   const seqF = new Uint32Array(cap);
@@ -414,6 +418,8 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
             aDport[k] = batch.dstPort[i];
             aNode[k] = batch.node[i];
             aEntry[k] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+            peer[k] = batch.proto[i] === PROTO_TCP ? c.meta.peerIp[i] : 0;
+            peerPort[k] = c.meta.peerPort[i];
             const ok = end === END_POD || end === END_HOST || end === END_EXTERNAL;
             alive[k] = ok ? 1 : 0;
             if (!ok) {
@@ -473,7 +479,9 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
             packetAt(chunk, j, p, podMtu, spec);
             let i: number;
             if (spec.dir === DIR_FORWARD) {
-              i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
+              // A connected TCP socket sends to the backend it was given at connect() (socket LB).
+              const to = peer[j];
+              i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], to !== 0 ? to : chunk.dstIp[j], to !== 0 ? peerPort[j] : chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
               inject(c, batch, i, chunk.node[j], chunk.entry[j]);
               seqF[j] = (seqF[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
             } else {

@@ -464,6 +464,16 @@ export function replyProbe(sent: SentPacket, probe: Probe): Probe | undefined {
   return replyProbeOf(probe, sent.batch, sent.i);
 }
 
+/**
+ * A TCP connection's later packets as its socket sends them, given its SYN just sent: addressed to
+ * the backend the socket was given at connect() where a socket program connected it (socket LB:
+ * PacketMeta.peerIp, as the replay sends them), else as `probe`. Call it before the next packet.
+ */
+export function connectedProbe(lc: LoggedContext, syn: SentPacket, probe: Probe): Probe {
+  const peer = lc.ctx.meta.peerIp[syn.i]!;
+  return peer !== 0 ? { ...probe, dstIp: peer, dstPort: lc.ctx.meta.peerPort[syn.i]! } : probe;
+}
+
 /** The inner IPv4 packet's materialised bytes (IP header to end of L4 header) of a captured frame. */
 export function innerIpBytes(f: CapturedFrame): string {
   const b = new PacketBatch({ capacity: 1 });

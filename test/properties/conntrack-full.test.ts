@@ -4,7 +4,7 @@
  * flow is unaffected: its packets still pass, with the same NAT binding. In every mode, through
  * the real pipeline. A mode with its own LRU connection tracking (Cilium's BPF CT maps) admits the
  * new flow by evicting one entry (lruEvicted) instead; its established flows still reach the same
- * backend (their sockets hold it, and an evicted entry is made again).
+ * backend (their sockets hold it and send to it: connectedProbe; an evicted entry is made again).
  *
  * Runs in `npm test`: 30 (cluster, table size) per mode.
  */
@@ -16,8 +16,9 @@ import { ENTRY_POD } from '../../src/dataplane/pipeline.js';
 import { DROP_CONNTRACK_FULL, END_DROPPED, END_POD, kDropNames } from '../../src/dataplane/next.js';
 import { formatIp } from '../../src/net/ipv4.js';
 import { buildCluster, clientPodIp, clusterIp, servicePortNumber, type ClusterSpec } from '../helpers/arbitraries.js';
-import { checkProperty, holds, loggedContext, replyProbe, runs, sendPacket } from '../helpers/nat-assertions.js';
+import { checkProperty, connectedProbe, holds, loggedContext, replyProbe, runs, sendPacket } from '../helpers/nat-assertions.js';
 import { PROTO_TCP } from '../../src/net/proto.js';
+import type { Probe } from '../../src/dataplane/trace.js';
 
 const kRuns = runs(30);
 
@@ -48,12 +49,14 @@ for (const mode of modeNames()) {
         const lru = modeNamed(mode).conntrack?.(cluster).lru === true;
         const probe = (k: number) => ({ proto: PROTO_TCP as 6, srcIp: clientPodIp(0, k), srcPort: 40000 + k, dstIp: clusterIp(0), dstPort: servicePortNumber(0), node: 0, entry: ENTRY_POD });
         const established: { where: string }[] = [];
+        const later: Probe[] = [];
         for (let k = 0; k < flows; k++) {
           const syn = sendPacket(lc, probe(k), TCP_SYN);
           holds(syn.end === END_POD ? '' : `filling: flow ${k} SYN ended ${syn.end} (${kDropNames[syn.batch.drop[syn.i]]})`);
+          later.push(connectedProbe(lc, syn, probe(k)));
           const back = replyProbe(syn, probe(k))!;
           sendPacket(lc, back, TCP_SYN | TCP_ACK);
-          const ack = sendPacket(lc, probe(k), TCP_ACK);
+          const ack = sendPacket(lc, later[k]!, TCP_ACK);
           holds(ack.end === END_POD ? '' : `filling: flow ${k} ACK ended ${ack.end}`);
           established.push({ where: `${formatIp(ack.batch.dstIp[ack.i])}:${ack.batch.dstPort[ack.i]}` });
         }
@@ -73,7 +76,7 @@ for (const mode of modeNames()) {
           holds(lc.ctx.counters.drops[DROP_CONNTRACK_FULL] === dropsBefore + 1 ? '' : 'the pipeline did not count the drop');
         }
         for (let k = 0; k < flows; k++) {
-          const data = sendPacket(lc, probe(k), TCP_ACK, 512);
+          const data = sendPacket(lc, later[k]!, TCP_ACK, 512);
           holds(data.end === END_POD ? '' : `established flow ${k} ended ${data.end} (${kDropNames[data.batch.drop[data.i]]})`);
           const where = `${formatIp(data.batch.dstIp[data.i])}:${data.batch.dstPort[data.i]}`;
           holds(where === established[k].where ? '' : `established flow ${k} now reaches ${where}, before ${established[k].where}`);
