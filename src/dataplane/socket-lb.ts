@@ -76,8 +76,8 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
       if (rec) rec.record(batch, i, where, 'the socket is connected to its backend: the packet leaves addressed to it');
       continue;
     }
-    // A TCP socket is translated at connect(), which its SYN stands for (inject() sends no other
-    // TCP packet here); UDP at every sendmsg() until connected.
+    // A new socket: a TCP socket's connect(), which its SYN stands for (inject() sends no other
+    // TCP packet here), or a UDP socket's first sendmsg().
     const dp = compiled.dataplane(node);
     pkt.srcIp = srcIp[i];
     pkt.srcPort = srcPort[i];
