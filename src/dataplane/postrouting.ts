@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer, touchAnswers } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~41-44 ns per established packet (iptables, ipvs, nftables; userspace 41; cilium 182, where each packet delivered to a pod is shown from its Service, socketAnswer's lookup) at batch 256, 100 Services, ~44 at 30k (userspace 39, cilium 168); per packet of the cell, where first packets' conntrack confirm and SNAT count in, ~86-91 and ~90-120 (userspace 89 and 121, cilium 235 and 226) (`kdp bench`, the benchmark of record of 2026-12-05 at cae0446, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~39-40 ns per established packet (iptables, ipvs, nftables; userspace 37; cilium 52, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~40 at 30k (userspace 37, cilium 53); per packet of the cell, where first packets' conntrack confirm and SNAT count in, ~79-84 and ~84-110 (userspace 82 and 94, cilium 98 and 107) (`kdp bench`, the benchmark of record of 2026-12-05 at 6c54c71, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -91,7 +91,11 @@ export const ciliumMode: ProxyMode<CiliumDataplane> = {
   // Again on the run of 2026-12-04 (0fcc163: the replay threads with V8's larger inlining budget,
   // which sped the other modes' stages more than cilium's socket stage, on a faster machine):
   // 13.5 µs put cilium's median 11.5% above the scale (0.628); 15 µs 2.1% (14.5 µs 4.1%, 15.5 µs 0.0%).
-  cost: { firstPacketUsPerService: 0, compileUsPerService: 340, flowUs: 15 },
+  // Again on the run of 2026-12-05 (6c54c71: a TCP connection's later packets no longer pass the
+  // socket stage, established ~530-600 -> ~320-350 ns): 15 µs put cilium's median 20.6% below the
+  // scale (0.489); 11.5 µs 0.6% below (11 µs 3.5% above, 12 µs 4.7% below; 300 or 340 µs a Service
+  // alike).
+  cost: { firstPacketUsPerService: 0, compileUsPerService: 340, flowUs: 11.5 },
   lookup: 'hash',
   // A service map past bpf-lb-map-max (CiliumDataplane.warnings).
   warns: true,
