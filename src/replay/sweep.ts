@@ -264,11 +264,14 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
  * (a write cut short by a crash: no newline and not JSON), which is dropped so its cell runs again.
  * With `churn`, a cell counts as finished only when its result holds the churn benchmark at that
  * rate (churn is an addition to a cell's result, not a coordinate of its key); with `churnKernel`
- * too, only when the kernel's apply was asked for in it (included, or said why not).
+ * too, only when the kernel's apply was asked for in it (included, or said why not). `results`:
+ * each key's last result, finished or not (a cell measured without churn keeps its figures when
+ * --resume adds the churn benchmark to it: runSweep).
  */
-export function finishedKeys(resultsFile: string, churn?: number, churnKernel = false): { keys: Set<string>; tornLine?: number } {
+export function finishedKeys(resultsFile: string, churn?: number, churnKernel = false): { keys: Set<string>; results: Map<string, CellResult>; tornLine?: number } {
   const keys = new Set<string>();
-  if (!existsSync(resultsFile)) return { keys };
+  const results = new Map<string, CellResult>();
+  if (!existsSync(resultsFile)) return { keys, results };
   const lines = readFileSync(resultsFile, 'utf8').split('\n');
   let tornLine: number | undefined;
   for (let i = 0; i < lines.length; i++) {
@@ -278,13 +281,16 @@ export function finishedKeys(resultsFile: string, churn?: number, churnKernel = 
       const v = JSON.parse(t) as CellResult;
       const k = v?.churn?.kernelApply;
       const hasChurn = churn === undefined || (v?.churn?.changesPerSecond === churn && (!churnKernel || (k !== undefined && k.notIncluded !== kChurnKernelNotAsked)));
-      if (v && v.schema === 1 && typeof v.mode === 'string' && hasChurn) keys.add(cellKeyString(v));
+      if (v && v.schema === 1 && typeof v.mode === 'string') {
+        if (hasChurn) keys.add(cellKeyString(v));
+        results.set(cellKeyString(v), v);
+      }
     } catch {
       // a half-written line from an interrupted run: that cell is simply run again
       if (i === lines.length - 1) tornLine = i + 1;
     }
   }
-  return tornLine === undefined ? { keys } : { keys, tornLine };
+  return tornLine === undefined ? { keys, results } : { keys, results, tornLine };
 }
 
 /**
@@ -621,6 +627,26 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     const remaining = total - doneWeight - partial;
     return ranWeight > 0 ? (ranMs / ranWeight) * remaining : Number.NaN;
   };
+  // A cell's repeats on the pool, and its result with the machine's figures beside it.
+  const measureCell = async (cell: SweepCell, i: number): Promise<CellResult> => {
+    const base = { cell, index: i, total: o.cells.length };
+    const runs: PoolRun[] = [];
+    for (let r = 0; r < cell.repeats; r++) {
+      // The bar moves within the cell: repeat r's share of the cell's weight, by flows replayed.
+      const onFlows: FlowsProgress = (flowsDone, flowsTotal) => {
+        const partial = (weights[i]! * (r + Math.min(1, flowsDone / flowsTotal))) / cell.repeats;
+        o.progress?.({ ...base, kind: 'flows', fraction: (doneWeight + partial) / total, etaMs: eta(partial), elapsedMs: performance.now() - t0, flowsDone, flowsTotal, repeat: r });
+      };
+      runs.push(await run(cell, r, onFlows));
+    }
+    if (runs.some((r) => r.threads < cell.workers)) log(`warning: ${cellKeyString(cell)}: shards shared a thread; the workers did not all run in parallel`);
+    const sums = new Set(runs.map((r) => r.run.decisionChecksum));
+    if (sums.size > 1) log(`warning: ${cellKeyString(cell)}: repeats decided differently (checksums ${[...sums].join(', ')})`);
+    const full = runs[0]!.run.drops['conntrack-full'] ?? 0;
+    if (full > 0) log(`warning: ${cellKeyString(cell)}: ${full} packets dropped with conntrack full`);
+    const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
+    return cellResult(cell, runs, limitsFor(bytesPerWorker), await scalingFor(cell.workers, bytesPerWorker));
+  };
   try {
     for (let i = 0; i < o.cells.length; i++) {
       if (o.signal?.aborted) return { ran, skipped, failed, stopped: true, resultsFile, elapsedMs: performance.now() - t0 };
@@ -634,19 +660,18 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       }
       o.progress?.({ ...base, kind: 'start', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0 });
       const c0 = performance.now();
+      // A cell with a result that is not finished (--resume --churn R, its result without churn at
+      // R): its figures stay and the churn benchmark is added (an addition to the result, not a new
+      // measurement of the cell), so the cells of one sweep stay one run's and compare as such.
+      const earlier = finished?.results.get(cellKeyString(cell));
       let result: CellResult;
       try {
-        const runs: PoolRun[] = [];
-        for (let r = 0; r < cell.repeats; r++) {
-          // The bar moves within the cell: repeat r's share of the cell's weight, by flows replayed.
-          const onFlows: FlowsProgress = (flowsDone, flowsTotal) => {
-            const partial = (weights[i]! * (r + Math.min(1, flowsDone / flowsTotal))) / cell.repeats;
-            o.progress?.({ ...base, kind: 'flows', fraction: (doneWeight + partial) / total, etaMs: eta(partial), elapsedMs: performance.now() - t0, flowsDone, flowsTotal, repeat: r });
-          };
-          runs.push(await run(cell, r, onFlows));
+        if (earlier !== undefined) {
+          result = earlier;
+          log(`kdp bench: ${cellKeyString(cell)}: its figures kept from ${earlier.finishedAt}; the churn benchmark added`);
+        } else {
+          result = await measureCell(cell, i);
         }
-        const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
-        result = cellResult(cell, runs, limitsFor(bytesPerWorker), await scalingFor(cell.workers, bytesPerWorker));
         if (o.churn !== undefined) {
           const c = await churnOfCell(cell, o.churn, o.churnKernel);
           const k = c.churn?.kernelApply;
@@ -654,11 +679,6 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
           if (o.churnKernel) for (const m of k?.missing ?? []) log(`kdp bench: ${cellKeyString(cell)}: churn on the kernel not measured for ${m}`);
           result = { ...result, churn: c.churn, counters: { ...result.counters, ...c.counters } };
         }
-        if (runs.some((r) => r.threads < cell.workers)) log(`warning: ${cellKeyString(cell)}: shards shared a thread; the workers did not all run in parallel`);
-        const sums = new Set(runs.map((r) => r.run.decisionChecksum));
-        if (sums.size > 1) log(`warning: ${cellKeyString(cell)}: repeats decided differently (checksums ${[...sums].join(', ')})`);
-        const full = runs[0]!.run.drops['conntrack-full'] ?? 0;
-        if (full > 0) log(`warning: ${cellKeyString(cell)}: ${full} packets dropped with conntrack full`);
       } catch (err) {
         failed++;
         doneWeight += weights[i]!;
@@ -671,8 +691,10 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       o.echo?.(line);
       ran++;
       doneWeight += weights[i]!;
-      ranWeight += weights[i]!;
-      ranMs += performance.now() - c0;
+      if (earlier === undefined) {
+        ranWeight += weights[i]!;
+        ranMs += performance.now() - c0;
+      }
       o.progress?.({ ...base, kind: 'done', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0, result });
     }
   } finally {

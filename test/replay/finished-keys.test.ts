@@ -30,6 +30,8 @@ test('with --churn R, only cells whose result holds the churn benchmark at R are
     writeFileSync(file, [line(10), line(100, { churn: { changesPerSecond: 10 } }), line(1000, { churn: { changesPerSecond: 50 } })].join('\n') + '\n');
     assert.deepEqual([...finishedKeys(file, 10).keys], [cellKeyString(key(100))]);
     assert.equal(finishedKeys(file).keys.size, 3, 'without --churn every cell counts');
+    // Every cell's last result, finished at R or not: --resume --churn R adds the churn to it.
+    assert.deepEqual([...finishedKeys(file, 10).results.values()].map((r) => [r.services, r.churn?.changesPerSecond]), [[10, undefined], [100, 10], [1000, 50]]);
     // --churn-kernel: a churn cell where the kernel's apply was not asked for runs again.
     writeFileSync(file, [
       line(10, { churn: { changesPerSecond: 10, kernelApply: { notIncluded: kChurnKernelNotAsked } } }),

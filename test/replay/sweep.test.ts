@@ -67,6 +67,42 @@ describe('sweep', () => {
     }
   });
 
+  it('--resume --churn R adds the churn benchmark to a cell measured before and keeps its figures, without running it again', async () => {
+    const dir = tmp();
+    try {
+      // Arrange: a sweep without churn, then the same cells with --resume --churn 6.
+      const cells = planSweep({ cores: 1, services: [20], modes: ['ipvs', 'nftables'], flows: 300, workers: [1] });
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits });
+      const before = lines(dir) as Record<string, unknown>[];
+      let runs = 0;
+      // Act
+      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, fakeRun(c)), limits, churn: 6, resume: true, log: () => undefined });
+      // Assert: no replay ran; each cell's last line is its first one's figures with churn added.
+      assert.equal(runs, 0);
+      assert.equal(summary.ran, 2);
+      const after = (lines(dir) as Record<string, unknown>[]).slice(before.length);
+      assert.equal(after.length, 2);
+      after.forEach((r, k) => {
+        const { churn, counters, ...figures } = r as { churn: { changesPerSecond: number }; counters: Record<string, number> };
+        const { counters: countersBefore, ...figuresBefore } = before[k] as { counters: Record<string, number> };
+        assert.deepEqual(figures, figuresBefore, 'the cell\'s figures and finishedAt kept');
+        assert.equal(churn.changesPerSecond, 6);
+        assert.deepEqual(Object.fromEntries(Object.entries(counters).filter(([c]) => !c.startsWith('churn'))), countersBefore);
+        assert.ok(counters.churnChanges! > 0, 'the churn benchmark ran');
+      });
+      // A third run at another rate replaces the churn, not the figures; at the same rate, nothing runs.
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, fakeRun(c)), limits, churn: 3, resume: true, log: () => undefined });
+      const third = (lines(dir) as { churn: { changesPerSecond: number }; newFlow: unknown }[]).slice(-2);
+      assert.deepEqual(third.map((r) => r.churn.changesPerSecond), [3, 3]);
+      assert.deepEqual(third.map((r) => r.newFlow), before.map((r) => r.newFlow));
+      const again = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, fakeRun(c)), limits, churn: 3, resume: true, log: () => undefined });
+      assert.equal(again.skipped, 2);
+      assert.equal(runs, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes one CellResult per line and machine.json, and --resume skips finished cells', async () => {
     const dir = tmp();
     try {
