@@ -42,7 +42,7 @@ function invalid(ctx: PipelineContext, batch: PacketBatch, i: number): void {
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
-// Cost: ~160-180 ns per established packet (iptables, ipvs, nftables; cilium 158, userspace 281) at batch 256, 100 Services, ~163-185 at 30k (cilium 184, userspace 287), and about as much per packet of the cell (first packets' lookups miss alike); most of it the conntrack touches, whose misses overlap (`kdp bench`, the benchmark of record of 2026-12-05 at 6c54c71, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~196-205 ns per established packet (iptables, ipvs, nftables; cilium 198, userspace 379) at batch 256, 100 Services, ~199-212 at 30k (cilium 206, userspace 384), and about as much per packet of the cell (first packets' lookups miss alike); most of it the conntrack touches, whose misses overlap (`kdp bench`, the benchmark of record of 2026-12-05 at 5ec50e9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;

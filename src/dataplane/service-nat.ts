@@ -23,7 +23,7 @@ import { kHookNames } from './hooks.js';
 import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
-// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~153 ns (ipvs), ~250 (nftables), ~1,132 (iptables), ~325 (userspace), ~87 (cilium); at 30k ~660, ~689, ~26,400, ~34,600, ~214 (`kdp bench`, the benchmark of record of 2026-12-05 at 6c54c71, BENCHMARKS.md: 1 worker, 1,000,000 flows).
+// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~168 ns (ipvs), ~254 (nftables), ~1,181 (iptables), ~355 (userspace), ~93 (cilium); at 30k ~736, ~748, ~27,800, ~36,900, ~231 (`kdp bench`, the benchmark of record of 2026-12-05 at 5ec50e9, BENCHMARKS.md: 1 worker, 1,000,000 flows).
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const pkt = ctx.firstPacket;
