@@ -107,11 +107,11 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     endpoint[i] = d.endpoint;
     peerIp[i] = d.dnatIp;
     peerPort[i] = d.dnatPort;
-    const asked = `${formatIp(dstIp[i])}:${dstPort[i]}`;
     batch.natDst(i, d.dnatIp, d.dnatPort);
     if (rec) {
+      // pkt still holds what the application asked for.
       const lookups = dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ');
-      rec.record(batch, i, where, `socket LB at ${call}: ${asked} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
+      rec.record(batch, i, where, `socket LB at ${call}: ${formatIp(pkt.dstIp)}:${pkt.dstPort} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
     }
   }
 }
