@@ -54,9 +54,10 @@ export class PacketMeta {
   readonly lookupHash: Uint32Array;
   readonly lookupWarm: Int32Array;
   /**
-   * Socket LB: the backend the socket stage gave the packet's socket as it connected it (address
-   * 0: none). A TCP connection's later packets are built for it (replay.ts), as the kernel's
-   * connected socket builds them: no socket program runs for them (pipeline.ts inject()).
+   * Socket LB: the backend the socket stage gave the packet's TCP socket at its connect()
+   * (address 0: none; an unconnected UDP socket has no peer). The connection's later packets are
+   * built for it (replay.ts), as the kernel's connected socket builds them: no socket program runs
+   * for them (pipeline.ts inject()).
    */
   readonly peerIp: Uint32Array;
   readonly peerPort: Uint16Array;

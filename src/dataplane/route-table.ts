@@ -305,8 +305,8 @@ export class RouteTable {
   // interval; `BLOCKS=2 PREFIX=19 TIME=1500 node dist/bench/dataplane/route-table.bench.js`),
   // ~18 ns over 160 /26 blocks in one bucket (four to a /24; the bench's default), random pod
   // addresses, 2026-12-05; when 8070c85 added the /24 level, a script of the same lookups measured
-  // ~10-11 and ~38-44 ns for the binary search alone. In the pipeline the route stage takes
-  // ~47-49 ns an established packet, two lookups (route.ts's cost note).
+  // ~10-11 and ~38-44 ns for the binary search alone. The route stage's time in the pipeline, two
+  // lookups a packet, is route.ts's cost note.
   lookup(ip: number): number {
     ip >>>= 0;
     const starts = this.starts;

@@ -105,8 +105,11 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     sockets.insert(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], d.dnatIp, d.dnatPort, d.endpoint);
     servicePort[i] = d.servicePort;
     endpoint[i] = d.endpoint;
-    peerIp[i] = d.dnatIp;
-    peerPort[i] = d.dnatPort;
+    // connect() gives a TCP socket its peer; an unconnected UDP socket's sendmsg() gives none.
+    if (proto[i] === PROTO_TCP) {
+      peerIp[i] = d.dnatIp;
+      peerPort[i] = d.dnatPort;
+    }
     batch.natDst(i, d.dnatIp, d.dnatPort);
     if (rec) {
       // pkt still holds what the application asked for.

@@ -138,8 +138,8 @@ export class SocketTable {
     rec[r + R_BACKEND_PORT_PROTO] = (proto << 16) | backendPort;
     rec[r + R_ENDPOINT] = endpoint;
     this.used[e] = 1;
-    refIndexAdd(this.index, this.mask, this.hashOf(src >>> 0, dst >>> 0, sport, dport, proto), (e << 1) + 1);
-    refIndexAdd(this.index, this.mask, this.hashOf(backendIp >>> 0, src >>> 0, backendPort, sport, proto), (e << 1) + 2);
+    refIndexAdd(this.index, this.mask, this.keyHash(e, 0), (e << 1) + 1);
+    refIndexAdd(this.index, this.mask, this.keyHash(e, 1), (e << 1) + 2);
     return e;
   }
 
@@ -154,13 +154,19 @@ export class SocketTable {
   }
 
   private remove(e: number): void {
+    refIndexRemove(this.index, this.mask, this.keyHash(e, 0), (e << 1) + 1);
+    refIndexRemove(this.index, this.mask, this.keyHash(e, 1), (e << 1) + 2);
+    this.used[e] = 0;
+  }
+
+  /** Entry `e`'s index hash, from its record: the application's tuple (`dir` 0) or the backend's answer (1). */
+  private keyHash(e: number, dir: number): number {
     const r = e * REC_WORDS;
     const rec = this.rec;
-    const src = rec[r + R_SRC];
     const ports = rec[r + R_PORTS];
-    const proto = rec[r + R_BACKEND_PORT_PROTO] >>> 16;
-    refIndexRemove(this.index, this.mask, this.hashOf(src, rec[r + R_DST], ports >>> 16, ports & 0xffff, proto), (e << 1) + 1);
-    refIndexRemove(this.index, this.mask, this.hashOf(rec[r + R_BACKEND_IP], src, rec[r + R_BACKEND_PORT_PROTO] & 0xffff, ports >>> 16, proto), (e << 1) + 2);
-    this.used[e] = 0;
+    const bp = rec[r + R_BACKEND_PORT_PROTO];
+    return dir === 0
+      ? this.hashOf(rec[r + R_SRC], rec[r + R_DST], ports >>> 16, ports & 0xffff, bp >>> 16)
+      : this.hashOf(rec[r + R_BACKEND_IP], rec[r + R_SRC], bp & 0xffff, ports >>> 16, bp >>> 16);
   }
 }

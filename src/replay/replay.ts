@@ -43,7 +43,6 @@ import { generateCluster } from '../model/synthetic.js';
 import { mix32 } from '../net/hash.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
 import { kBatchSize, PacketBatch } from '../net/batch.js';
-import { PROTO_TCP } from '../net/proto.js';
 import { DIR_FORWARD, FlowChunk, FlowSet, LOOKUP_NONE, LOOKUP_UPSTREAM, newPacketSpec, packetAt, packetCount } from './flows.js';
 import { kDnsPort } from './lookups.js';
 
@@ -313,7 +312,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const aDport = new Uint16Array(cap);
   const aNode = new Uint16Array(cap);
   const aEntry = new Uint8Array(cap);
-  // Per TCP flow a socket-LB node's socket stage connected: the backend its socket holds (0 none).
+  // Per flow a socket-LB node's socket stage connected (TCP): the backend its socket holds (0 none).
   const peer = new Uint32Array(cap);
   const peerPort = new Uint16Array(cap);
   const alive = new Uint8Array(cap);
@@ -418,7 +417,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
             aDport[k] = batch.dstPort[i];
             aNode[k] = batch.node[i];
             aEntry[k] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
-            peer[k] = batch.proto[i] === PROTO_TCP ? c.meta.peerIp[i] : 0;
+            peer[k] = c.meta.peerIp[i];
             peerPort[k] = c.meta.peerPort[i];
             const ok = end === END_POD || end === END_HOST || end === END_EXTERNAL;
             alive[k] = ok ? 1 : 0;

@@ -282,8 +282,9 @@ export function finishedKeys(resultsFile: string, churn?: number, churnKernel = 
       const k = v?.churn?.kernelApply;
       const hasChurn = churn === undefined || (v?.churn?.changesPerSecond === churn && (!churnKernel || (k !== undefined && k.notIncluded !== kChurnKernelNotAsked)));
       if (v && v.schema === 1 && typeof v.mode === 'string') {
-        if (hasChurn) keys.add(cellKeyString(v));
-        results.set(cellKeyString(v), v);
+        const key = cellKeyString(v);
+        if (hasChurn) keys.add(key);
+        results.set(key, v);
       }
     } catch {
       // a half-written line from an interrupted run: that cell is simply run again
@@ -652,7 +653,8 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       if (o.signal?.aborted) return { ran, skipped, failed, stopped: true, resultsFile, elapsedMs: performance.now() - t0 };
       const cell = o.cells[i]!;
       const base = { cell, index: i, total: o.cells.length };
-      if (done.has(cellKeyString(cell))) {
+      const key = cellKeyString(cell);
+      if (done.has(key)) {
         skipped++;
         doneWeight += weights[i]!;
         o.progress?.({ ...base, kind: 'skip', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0 });
@@ -663,20 +665,20 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       // A cell with a result that is not finished (--resume --churn R, its result without churn at
       // R): its figures stay and the churn benchmark is added (an addition to the result, not a new
       // measurement of the cell), so the cells of one sweep stay one run's and compare as such.
-      const earlier = finished?.results.get(cellKeyString(cell));
+      const earlier = finished?.results.get(key);
       let result: CellResult;
       try {
         if (earlier !== undefined) {
           result = earlier;
-          log(`kdp bench: ${cellKeyString(cell)}: its figures kept from ${earlier.finishedAt}; the churn benchmark added`);
+          log(`kdp bench: ${key}: its figures kept from ${earlier.finishedAt}; the churn benchmark added`);
         } else {
           result = await measureCell(cell, i);
         }
         if (o.churn !== undefined) {
           const c = await churnOfCell(cell, o.churn, o.churnKernel);
           const k = c.churn?.kernelApply;
-          if (o.churnKernel && k?.notIncluded !== undefined) log(`kdp bench: ${cellKeyString(cell)}: the churn latency does not include the kernel's apply: ${k.notIncluded}`);
-          if (o.churnKernel) for (const m of k?.missing ?? []) log(`kdp bench: ${cellKeyString(cell)}: churn on the kernel not measured for ${m}`);
+          if (o.churnKernel && k?.notIncluded !== undefined) log(`kdp bench: ${key}: the churn latency does not include the kernel's apply: ${k.notIncluded}`);
+          if (o.churnKernel) for (const m of k?.missing ?? []) log(`kdp bench: ${key}: churn on the kernel not measured for ${m}`);
           result = { ...result, churn: c.churn, counters: { ...result.counters, ...c.counters } };
         }
       } catch (err) {
