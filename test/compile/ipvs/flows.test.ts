@@ -28,11 +28,11 @@
  *  D8 No endpoints at all: REJECT in both modes, but IPVS's comes from the kernel (ICMP port
  *     unreachable for TCP too, never a TCP reset), iptables mode's from KUBE-SERVICES/KUBE-EXTERNAL-SERVICES.
  */
-import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileIpvs } from '../../../src/compile/ipvs/index.js';
 import { HOOK_OUTPUT, newNatDecision, VERDICT_DNAT } from '../../../src/compile/dataplane.js';
+import { allocatedBy } from '../../helpers/allocation.js';
 import { compiledFor, firstPacket, testFlows } from '../../helpers/packet-flow.js';
 import { flowCluster } from './flow-cluster.js';
 
@@ -89,24 +89,6 @@ test('ipvs D5: a ClusterIP whose port equals a NodePort is masqueraded by KUBE-N
 testFlows('ipvs: masqueradeAll marks pod traffic to ClusterIPs', compiledFor(flowCluster({ iptables: { masqueradeAll: true } }), 'ipvs', 0), [
   { name: 'masqAll', src: '10.244.1.99', dst: '10.96.1.1', port: 80, fromPod: true, verdict: 'dnat', endpoints: ['10.244.1.10:8080', '10.244.2.10:8080'], masq: true },
 ]);
-
-/**
- * Bytes the JavaScript heap allocated while `fn` ran, whatever the collector did meanwhile: the
- * growth of the used heap plus what every GC in between freed (v8.GCProfiler reports each GC's
- * used heap before and after it, synchronously). heapUsed alone undercounts as soon as a
- * scavenge runs, and when one runs depends on the machine's load.
- */
-function allocatedBy(fn: () => void): number {
-  const profiler = new GCProfiler();
-  const before = getHeapStatistics().used_heap_size;
-  profiler.start();
-  fn();
-  const gcs = profiler.stop()?.statistics ?? [];
-  const after = getHeapStatistics().used_heap_size;
-  let freed = 0;
-  for (const gc of gcs) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
-  return after - before + freed;
-}
 
 test('ipvs: decide() allocates nothing per packet', () => {
   const dp = compileIpvs(cluster, { node: 'node-1' });

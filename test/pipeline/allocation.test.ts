@@ -1,0 +1,125 @@
+/**
+ * Law: an established packet allocates nothing on its way through the pipeline, in the modes the
+ * established-path target is about (iptables, ipvs, nftables), in both directions, under the V8
+ * flags the replay's workers run with (kWorkerV8Flags: what the benchmark measures), with the
+ * virtual clock at a fraction of a second as the replay keeps it (a double, which a call the JIT
+ * does not inline boxes into a 16-byte heap number).
+ *
+ * Oracle: the heap's own accounting (helpers/allocation.ts), as the slope between 40 and 400
+ * batches of the same kind, so that what the JIT and the measurement cost once cancels out; one
+ * object a packet, 16 bytes at least, would read as 16 or more.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { PipelineContext } from '../../src/dataplane/context.js';
+import { END_EXTERNAL, END_HOST, END_POD } from '../../src/dataplane/next.js';
+import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../../src/dataplane/pipeline.js';
+import { kBatchSize, PacketBatch } from '../../src/net/batch.js';
+import { TCP_ACK, TCP_SYN } from '../../src/net/l4.js';
+import { PROTO_TCP } from '../../src/net/proto.js';
+import { FlowChunk } from '../../src/replay/flows.js';
+import { kWorkerV8Flags } from '../../src/replay/pool.js';
+import { ReplaySetup } from '../../src/replay/replay.js';
+import { allocatedBy } from '../helpers/allocation.js';
+
+// Before any stage runs: V8 reads the inlining budget when it optimises a function.
+for (const flag of kWorkerV8Flags) setFlagsFromString(flag);
+
+const kBatches = 400;
+const kOpened = 100 * kBatchSize;
+
+/** A pipeline over a small two-node cluster with kOpened TCP connections, handshakes done. */
+function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables') {
+  const setup = new ReplaySetup({ mode, services: 20, endpointsPerService: 4, cni: 'calico-vxlan', seed: 1, zipf: 0 });
+  const ctx = new PipelineContext(setup.compiledCluster, { seed: 1, conntrackMax: 4 * kOpened, capacity: kBatchSize });
+  const flows = new FlowChunk(4 * kOpened);
+  setup.flowSet.fillShard(0, 4 * kOpened, 0, 1, flows);
+  // Batches pushed before a measured window; inject() (which resets the packet's meta) runs in it.
+  const batches = Array.from({ length: kBatches }, () => new PacketBatch({ capacity: kBatchSize }));
+  const injectNode = batches.map(() => new Uint16Array(kBatchSize));
+  const injectEntry = batches.map(() => new Uint8Array(kBatchSize));
+  const run = (count: number): void => {
+    for (let b = 0; b < count; b++) {
+      const batch = batches[b]!;
+      for (let i = 0; i < batch.count; i++) inject(ctx, batch, i, injectNode[b]![i]!, injectEntry[b]![i]!);
+      runBatch(ctx, batch);
+      ctx.now += 0.000256;
+    }
+  };
+  // Where each connection's SYN arrived, rewritten: its replies start there.
+  const tcp: number[] = [];
+  const arrived = { src: new Uint32Array(flows.count), dst: new Uint32Array(flows.count), sport: new Uint16Array(flows.count), dport: new Uint16Array(flows.count), node: new Uint16Array(flows.count), entry: new Uint8Array(flows.count) };
+  ctx.now = 0.5;
+  for (let j = 0, b = 0; tcp.length < kOpened && j < flows.count; b = (b + 1) % kBatches) {
+    const batch = batches[b]!;
+    batch.reset();
+    const first = j;
+    for (; batch.count < kBatchSize && j < flows.count; j++) {
+      if (flows.proto[j] !== PROTO_TCP) continue;
+      const i = batch.push(PROTO_TCP, flows.srcIp[j]!, flows.srcPort[j]!, flows.dstIp[j]!, flows.dstPort[j]!, 0, TCP_SYN);
+      inject(ctx, batch, i, flows.node[j]!, flows.entry[j]!);
+    }
+    runBatch(ctx, batch);
+    for (let i = 0, q = first; i < batch.count; i++, q++) {
+      while (flows.proto[q] !== PROTO_TCP) q++;
+      const end = batch.verdict[i]!;
+      if (end !== END_POD && end !== END_HOST && end !== END_EXTERNAL) continue;
+      arrived.src[q] = batch.srcIp[i]!;
+      arrived.dst[q] = batch.dstIp[i]!;
+      arrived.sport[q] = batch.srcPort[i]!;
+      arrived.dport[q] = batch.dstPort[i]!;
+      arrived.node[q] = batch.node[i]!;
+      arrived.entry[q] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+      tcp.push(q);
+    }
+  }
+  /** Fills `count` batches with packets of the connections, from `start`, `stride` apart. */
+  const fill = (count: number, reply: boolean, flags: number, start: number, stride: number): void => {
+    for (let b = 0, c = start; b < count; b++) {
+      const batch = batches[b]!;
+      batch.reset();
+      for (let k = 0; k < kBatchSize; k++, c++) {
+        const q = tcp[(c * stride) % tcp.length]!;
+        const i = reply
+          ? batch.push(PROTO_TCP, arrived.dst[q]!, arrived.dport[q]!, arrived.src[q]!, arrived.sport[q]!, 100, flags)
+          : batch.push(PROTO_TCP, flows.srcIp[q]!, flows.srcPort[q]!, flows.dstIp[q]!, flows.dstPort[q]!, 100, flags);
+        injectNode[b]![i] = reply ? arrived.node[q]! : flows.node[q]!;
+        injectEntry[b]![i] = reply ? arrived.entry[q]! : flows.entry[q]!;
+      }
+    }
+  };
+  // The handshake's answer and its ACK, for every connection.
+  for (const [reply, flags] of [[true, TCP_SYN | TCP_ACK], [false, TCP_ACK]] as const) {
+    for (let c = 0; c < tcp.length; c += kBatches * kBatchSize) {
+      const count = Math.min(kBatches, Math.ceil((tcp.length - c) / kBatchSize));
+      fill(count, reply, flags, c, 1);
+      run(count);
+    }
+  }
+  return { ctx, tcp, fill, run };
+}
+
+describe('the established path allocates nothing per packet', () => {
+  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+    it(mode, () => {
+      const { ctx, tcp, fill, run } = openedPipeline(mode);
+      assert.ok(tcp.length > kOpened / 2, `${tcp.length} connections opened`);
+      for (const reply of [false, true]) {
+        const where = reply ? 'replies' : 'the original direction';
+        fill(kBatches, reply, TCP_ACK, 0, 7919);
+        run(kBatches); // warm: the JIT's work is not the packets'
+        const delivered = ctx.counters.ends[END_POD]! + ctx.counters.ends[END_HOST]! + ctx.counters.ends[END_EXTERNAL]!;
+        fill(40, reply, TCP_ACK, 1, 7919);
+        const small = allocatedBy(() => run(40));
+        fill(kBatches, reply, TCP_ACK, 2, 7919);
+        const large = allocatedBy(() => run(kBatches));
+        const packets = (kBatches - 40) * kBatchSize;
+        const ended = ctx.counters.ends[END_POD]! + ctx.counters.ends[END_HOST]! + ctx.counters.ends[END_EXTERNAL]! - delivered;
+        assert.equal(ended, (kBatches + 40) * kBatchSize, `every packet of ${where} is delivered`);
+        const perPacket = (large - small) / packets;
+        assert.ok(perPacket < 1, `${mode}, ${where}: ${perPacket.toFixed(2)} bytes allocated per established packet (${small} bytes over 40 batches, ${large} over ${kBatches})`);
+      }
+    });
+  }
+});
