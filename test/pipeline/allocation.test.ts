@@ -6,8 +6,8 @@
  * does not inline boxes into a 16-byte heap number).
  *
  * Oracle: the heap's own accounting (helpers/allocation.ts), as the slope between 40 and 400
- * batches of the same kind, so that what the JIT and the measurement cost once cancels out; one
- * object a packet, 16 bytes at least, would read as 16 or more.
+ * batches of the same kind, so that what the JIT and the measurement cost once cancels out, the
+ * least of three; one object a packet, 16 bytes at least, would read as 16 or more.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,15 +110,22 @@ describe('the established path allocates nothing per packet', () => {
         fill(kBatches, reply, TCP_ACK, 0, 7919);
         run(kBatches); // warm: the JIT's work is not the packets'
         const delivered = ctx.counters.ends[END_POD]! + ctx.counters.ends[END_HOST]! + ctx.counters.ends[END_EXTERNAL]!;
-        fill(40, reply, TCP_ACK, 1, 7919);
-        const small = allocatedBy(() => run(40));
-        fill(kBatches, reply, TCP_ACK, 2, 7919);
-        const large = allocatedBy(() => run(kBatches));
-        const packets = (kBatches - 40) * kBatchSize;
+        // The least of three slopes: an allocation per packet shows in every one, a one-off (the
+        // JIT recompiling a function mid-window, ~128 KiB) in one at most.
+        let perPacket = Infinity;
+        let small = 0;
+        let large = 0;
+        for (let repeat = 0; repeat < 3; repeat++) {
+          fill(40, reply, TCP_ACK, 1 + repeat, 7919);
+          const s = allocatedBy(() => run(40));
+          fill(kBatches, reply, TCP_ACK, 11 + repeat, 7919);
+          const l = allocatedBy(() => run(kBatches));
+          const slope = (l - s) / ((kBatches - 40) * kBatchSize);
+          if (slope < perPacket) [perPacket, small, large] = [slope, s, l];
+        }
         const ended = ctx.counters.ends[END_POD]! + ctx.counters.ends[END_HOST]! + ctx.counters.ends[END_EXTERNAL]! - delivered;
-        assert.equal(ended, (kBatches + 40) * kBatchSize, `every packet of ${where} is delivered`);
-        const perPacket = (large - small) / packets;
-        assert.ok(perPacket < 1, `${mode}, ${where}: ${perPacket.toFixed(2)} bytes allocated per established packet (${small} bytes over 40 batches, ${large} over ${kBatches})`);
+        assert.equal(ended, 3 * (kBatches + 40) * kBatchSize, `every packet of ${where} is delivered`);
+        assert.ok(perPacket < 1, `${mode}, ${where}: ${perPacket.toFixed(2)} bytes allocated per established packet, the least of three slopes (${small} bytes over 40 batches, ${large} over ${kBatches})`);
       }
     });
   }
