@@ -56,8 +56,9 @@ NodePorts and LoadBalancer IPs, pods to the outside) through the whole pipeline 
 flows sharded to workers by their RSS hash, after an untimed warm-up run. It measures the
 first packet of every flow (ns per new flow), the rest of each flow (established packets per
 second), per-stage time, rule-sync cost (full build; one endpoint turning unready), table and
-conntrack memory, and the machine's limits (a random read as large as the conntrack tables, a
-bare array scan). Each finished cell is appended to DIR/results.jsonl at once.
+conntrack memory, the machine's limits (a random read as large as the conntrack tables, a
+bare array scan), and, for a cell of one worker, its established packets again with 2,000 flows
+(tables that stay in cache). Each finished cell is appended to DIR/results.jsonl at once.
 
 Default sweep (about fifteen minutes on a 2-core machine, which --plan estimates; --kernel adds about thirty more):
   Services ${kDefaultServices.join(', ')} x modes ${modeList} x 10 endpoints x calico-vxlan,

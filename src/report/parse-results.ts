@@ -76,6 +76,10 @@ export function cellProblem(v: unknown): string | undefined {
     const s = (v[g] as Record<string, unknown>).spread;
     if (s !== undefined && !(isObject(s) && ['median', 'min', 'max', 'runs'].every((f) => isNumber(s[f])))) return `${g}.spread is not a Spread`;
   }
+  const inCache = (v.established as Record<string, unknown>).inCache;
+  if (inCache !== undefined && !(isObject(inCache) && ['flows', 'nsPerPacket', 'conntrackBytes'].every((f) => isNumber(inCache[f])))) {
+    return 'established.inCache is not { flows, nsPerPacket, conntrackBytes }';
+  }
   const parallel = (v.limits as Record<string, unknown>).parallel;
   if (parallel !== undefined && !(isObject(parallel) && ['threads', 'readSpeedup', 'writeSpeedup', 'computeSpeedup'].every((f) => isNumber(parallel[f])))) {
     return 'limits.parallel is not { threads, readSpeedup, writeSpeedup, computeSpeedup }';

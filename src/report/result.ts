@@ -62,7 +62,18 @@ export interface CellResult extends CellKey {
   readonly wireBytes: number;
   readonly gbitPerSecond: number;
   readonly newFlow: { readonly nsPerFlow: number; readonly perSecond: number; readonly spread?: Spread };
-  readonly established: { readonly packetsPerSecond: number; readonly nsPerPacket: number; readonly spread?: Spread };
+  /**
+   * `inCache` (1-worker cells; absent in results from before it was measured): the same cell
+   * replayed with `flows` flows (kInCacheFlows), its conntrack tables (`conntrackBytes` on both
+   * nodes) small enough to stay in cache: what an established packet costs when no lookup misses,
+   * the fastest of kInCacheRuns runs.
+   */
+  readonly established: {
+    readonly packetsPerSecond: number;
+    readonly nsPerPacket: number;
+    readonly spread?: Spread;
+    readonly inCache?: { readonly flows: number; readonly nsPerPacket: number; readonly conntrackBytes: number };
+  };
   /** iptables modes only. In a --dns cell, first packets include the lookups' (rule walks of kube-dns's ClusterIP). */
   readonly iptables?: { readonly rulesPerFirstPacket: number; readonly nsPerRule: number };
   /**

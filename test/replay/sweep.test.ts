@@ -7,7 +7,7 @@ import { cellProblem } from '../../src/report/parse-results.js';
 import { cellKeyString } from '../../src/report/result.js';
 import type { PoolRun } from '../../src/replay/pool.js';
 import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
-import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
+import { kInCacheFlows, kInCacheRuns, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { kModes, modeNamed } from '../../src/compile/index.js';
 import { progressPrinter } from '../../src/cli/bench.js';
 
@@ -242,6 +242,48 @@ describe('sweep', () => {
       } finally {
         rmSync(again, { recursive: true, force: true });
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('replays each 1-worker cell once more with few flows, its tables in cache, and records none where it failed', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'ipvs'], flows: kInCacheFlows + 400, workers: [1, 2] });
+      const asked: SweepCell[] = [];
+      let fail = false;
+      const logged: string[] = [];
+      const inCacheRun = async (c: SweepCell) => {
+        asked.push(c);
+        if (fail) throw new Error('the worker died');
+        return fakeRun(c);
+      };
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling: async (threads) => ({ threads, readSpeedup: 1, writeSpeedup: 1, computeSpeedup: 1 }), inCacheRun, log: (l) => logged.push(l) });
+      // The 1-worker cells only, each its own key with kInCacheFlows flows.
+      assert.deepEqual([...new Set(asked.map((c) => `${c.mode} ${c.workers} ${c.flows}`))].sort(), [`iptables 1 ${kInCacheFlows}`, `ipvs 1 ${kInCacheFlows}`]);
+      assert.equal(asked.length, 2 * kInCacheRuns);
+      const rs = lines(dir) as { mode: string; workers: number; established: { nsPerPacket: number; inCache?: { flows: number; nsPerPacket: number; conntrackBytes: number } } }[];
+      for (const r of rs) {
+        assert.equal(cellProblem(r), undefined);
+        if (r.workers !== 1) {
+          assert.equal(r.established.inCache, undefined, `${r.mode}: two workers, no in-cache figure`);
+          continue;
+        }
+        const ic = r.established.inCache!;
+        assert.equal(ic.flows, kInCacheFlows);
+        assert.ok(ic.nsPerPacket > 0 && ic.conntrackBytes > 0, JSON.stringify(ic));
+      }
+      const again = tmp();
+      try {
+        fail = true;
+        await runSweep({ cells: cells.filter((c) => c.workers === 1), outDir: again, command: 'test', runCell: async (c) => fakeRun(c), limits, inCacheRun, log: (l) => logged.push(l) });
+        assert.ok((lines(again) as { established: { inCache?: unknown } }[]).every((r) => r.established.inCache === undefined), 'a failed replay is missing, never a figure');
+        assert.ok(logged.some((l) => /the replay with 2000 flows failed, its figure is missing: the worker died/.test(l)));
+      } finally {
+        rmSync(again, { recursive: true, force: true });
+      }
+      assert.match(cellProblem({ ...(rs[0] as object), established: { ...rs[0]!.established, inCache: { flows: 2000 } } }) ?? '', /established.inCache is not/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

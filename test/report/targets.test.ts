@@ -180,6 +180,10 @@ describe('what a missed target comes down to', () => {
     const byPhase = target([phased], 'c1').why ?? '';
     assert.match(byPhase, /time per established packet in each stage, the established phase alone \(the stages sum to 300 ns of its 400 ns; the rest is runBatch's dispatch between stages\): prerouting 150 ns \(50 %\), route 100 ns \(33 %\), postrouting 50 ns \(17 %\)\. prerouting is conntrack/);
     assert.doesNotMatch(byPhase, /averaged over all/);
+    assert.doesNotMatch(byPhase, /Replayed with/, 'no in-cache replay measured: nothing said of one');
+    // The cell replayed with few flows: what an established packet costs with its lookups in cache.
+    const cached = target([{ ...phased, established: { ...phased.established, inCache: { flows: 2000, nsPerPacket: 300, conntrackBytes: 320 * 1024 } } }], 'c1').why ?? '';
+    assert.match(cached, /\. Replayed with 2k flows \(conntrack tables of 320 KiB in all, which stay in cache\), the same cell's established packet took 300 ns, 75 % of its 400 ns at [\d.,k]+ flows: that much of it is the path's own work/);
     // Stage times of one repeat that sum past the repeats' median claim no remainder.
     const over = target([phasedAt(250)], 'c1').why ?? '';
     assert.match(over, /\(the stages sum to 300 ns\):/);
