@@ -51,7 +51,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~339-353 ns per established packet (2.84-2.95 M a second; iptables, ipvs, nftables), ~667 (userspace) and ~377 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.66-3.02 M a second over every Services count of the default sweep; the stages' own timers sum to ~305-317 of the 339-353 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-05 at 5ec50e9, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~382-423 ns per established packet (2.37-2.62 M a second; iptables, ipvs, nftables), ~699 (userspace) and ~410 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.37-2.77 M a second over every Services count of the default sweep; the stages' own timers sum to ~343-381 of the 382-423 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-05 at d2d9b66, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;
