@@ -657,7 +657,8 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       // machine can slow one down, never speed it up.
       let best: PoolRun | undefined;
       for (let k = 0; k < kInCacheRuns; k++) {
-        const r = await inCacheRun({ ...cell, flows: kInCacheFlows, repeats: 1 });
+        // Tables sized to the flows, whatever the cell's sizing (kube-proxy's would be 23 MB a node).
+        const r = await inCacheRun({ ...cell, flows: kInCacheFlows, repeats: 1, conntrack: 'fit' });
         if (!best || nsPerEstablished(r) < nsPerEstablished(best)) best = r;
       }
       return best;

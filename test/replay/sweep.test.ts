@@ -250,7 +250,8 @@ describe('sweep', () => {
   it('replays each 1-worker cell once more with few flows, its tables in cache, and records none where it failed', async () => {
     const dir = tmp();
     try {
-      const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'ipvs'], flows: kInCacheFlows + 400, workers: [1, 2] });
+      // kube-proxy's conntrack sizing in the cells: the replay in cache sizes its tables to its flows.
+      const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'ipvs'], flows: kInCacheFlows + 400, workers: [1, 2], conntrack: 'kube-proxy' });
       const asked: SweepCell[] = [];
       let fail = false;
       const logged: string[] = [];
@@ -263,6 +264,7 @@ describe('sweep', () => {
       // The 1-worker cells only, each its own key with kInCacheFlows flows.
       assert.deepEqual([...new Set(asked.map((c) => `${c.mode} ${c.workers} ${c.flows}`))].sort(), [`iptables 1 ${kInCacheFlows}`, `ipvs 1 ${kInCacheFlows}`]);
       assert.equal(asked.length, 2 * kInCacheRuns);
+      assert.ok(asked.every((c) => c.conntrack === 'fit'), 'tables sized to the few flows');
       const rs = lines(dir) as { mode: string; workers: number; established: { nsPerPacket: number; inCache?: { flows: number; nsPerPacket: number; conntrackBytes: number } } }[];
       for (const r of rs) {
         assert.equal(cellProblem(r), undefined);
