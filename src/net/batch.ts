@@ -420,7 +420,7 @@ export class PacketBatch {
     return i;
   }
 
-  /** DNAT of packet i's inner packet; bytes, checksums and the tuple columns are updated together. */
+  /** DNAT of packet i's inner packet; bytes, checksums and the tuple columns are updated together. `ip`: a u32, or its int32 bits. */
   // ~19 ns/pkt TCP, ~25 UDP (incremental); ~120 ns/pkt SCTP with 1400 B payload (CRC recompute).
   natDst(i: number, ip: number, port: number): void {
     const l4 = this.l4Off[i];
@@ -430,7 +430,7 @@ export class PacketBatch {
     this.dstPort[i] = port;
   }
 
-  /** SNAT of packet i's inner packet; bytes, checksums and the tuple columns are updated together. */
+  /** SNAT of packet i's inner packet; bytes, checksums and the tuple columns are updated together. `ip`: a u32, or its int32 bits. */
   natSrc(i: number, ip: number, port: number): void {
     const l4 = this.l4Off[i];
     const end = (i << this.slotShift) + this.start[i] + this.hdrLen[i];

@@ -1,9 +1,9 @@
 /**
- * Law: an established packet allocates nothing on its way through the pipeline, in the modes the
- * established-path target is about (iptables, ipvs, nftables), in both directions, under the V8
- * flags the replay's workers run with (kWorkerV8Flags: what the benchmark measures), with the
- * virtual clock at a fraction of a second as the replay keeps it (a double, which a call the JIT
- * does not inline boxes into a 16-byte heap number).
+ * Law: an established packet allocates nothing on its way through the pipeline, in every mode (a
+ * cilium socket's later packets sent to the backend it was given at connect(), as the replay sends
+ * them), in both directions, under the V8 flags the replay's workers run with (kWorkerV8Flags:
+ * what the benchmark measures), with the virtual clock at a fraction of a second as the replay
+ * keeps it (a double, which a call the JIT does not inline boxes into a 16-byte heap number).
  *
  * Oracle: the heap's own accounting (helpers/allocation.ts), as the slope between 40 and 400
  * batches of the same kind, so that what the JIT and the measurement cost once cancels out, the
@@ -30,7 +30,7 @@ const kBatches = 400;
 const kOpened = 100 * kBatchSize;
 
 /** A pipeline over a small two-node cluster with kOpened TCP connections, handshakes done. */
-function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables') {
+function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables' | 'userspace' | 'cilium') {
   const setup = new ReplaySetup({ mode, services: 20, endpointsPerService: 4, cni: 'calico-vxlan', seed: 1, zipf: 0 });
   const ctx = new PipelineContext(setup.compiledCluster, { seed: 1, conntrackMax: 4 * kOpened, capacity: kBatchSize });
   const flows = new FlowChunk(4 * kOpened);
@@ -49,7 +49,7 @@ function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables') {
   };
   // Where each connection's SYN arrived, rewritten: its replies start there.
   const tcp: number[] = [];
-  const arrived = { src: new Uint32Array(flows.count), dst: new Uint32Array(flows.count), sport: new Uint16Array(flows.count), dport: new Uint16Array(flows.count), node: new Uint16Array(flows.count), entry: new Uint8Array(flows.count) };
+  const arrived = { src: new Uint32Array(flows.count), dst: new Uint32Array(flows.count), sport: new Uint16Array(flows.count), dport: new Uint16Array(flows.count), node: new Uint16Array(flows.count), entry: new Uint8Array(flows.count), peer: new Uint32Array(flows.count), peerPort: new Uint16Array(flows.count) };
   ctx.now = 0.5;
   for (let j = 0, b = 0; tcp.length < kOpened && j < flows.count; b = (b + 1) % kBatches) {
     const batch = batches[b]!;
@@ -71,6 +71,9 @@ function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables') {
       arrived.dport[q] = batch.dstPort[i]!;
       arrived.node[q] = batch.node[i]!;
       arrived.entry[q] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
+      // A socket balanced at connect() (cilium) sends its later packets to the backend it was given.
+      arrived.peer[q] = ctx.meta.peerIp[i]!;
+      arrived.peerPort[q] = ctx.meta.peerPort[i]!;
       tcp.push(q);
     }
   }
@@ -83,7 +86,9 @@ function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables') {
         const q = tcp[(c * stride) % tcp.length]!;
         const i = reply
           ? batch.push(PROTO_TCP, arrived.dst[q]!, arrived.dport[q]!, arrived.src[q]!, arrived.sport[q]!, 100, flags)
-          : batch.push(PROTO_TCP, flows.srcIp[q]!, flows.srcPort[q]!, flows.dstIp[q]!, flows.dstPort[q]!, 100, flags);
+          : arrived.peer[q] !== 0
+            ? batch.push(PROTO_TCP, flows.srcIp[q]!, flows.srcPort[q]!, arrived.peer[q]!, arrived.peerPort[q]!, 100, flags)
+            : batch.push(PROTO_TCP, flows.srcIp[q]!, flows.srcPort[q]!, flows.dstIp[q]!, flows.dstPort[q]!, 100, flags);
         injectNode[b]![i] = reply ? arrived.node[q]! : flows.node[q]!;
         injectEntry[b]![i] = reply ? arrived.entry[q]! : flows.entry[q]!;
       }
@@ -101,7 +106,7 @@ function openedPipeline(mode: 'iptables' | 'ipvs' | 'nftables') {
 }
 
 describe('the established path allocates nothing per packet', () => {
-  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+  for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const) {
     it(mode, () => {
       const { ctx, tcp, fill, run } = openedPipeline(mode);
       assert.ok(tcp.length > kOpened / 2, `${tcp.length} connections opened`);
