@@ -141,8 +141,9 @@ export const kInCacheFlows = 2_000;
 /** Runs of it; the result keeps the fastest. */
 export const kInCacheRuns = 5;
 
+/** A run's ns per established packet, for the machine: per-worker time / packets / workers. */
 function nsPerEstablished(r: PoolRun): number {
-  return r.run.establishedPackets > 0 ? r.run.establishedPhaseNs / r.run.establishedPackets : Infinity;
+  return r.run.establishedPhaseNs / Math.max(1, r.run.establishedPackets) / r.run.workers;
 }
 
 /** µs of a flow's packets through the pipeline, Services aside, for a mode whose cost gives no `flowUs`. */
@@ -344,7 +345,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
   const first = runs[0]!.run;
   // ns per new flow / established packet, for the machine: per-worker time / packets / workers.
   const newNs = runs.map((r) => r.run.newPhaseNs / r.run.firstPackets / r.run.workers);
-  const estNs = runs.map((r) => r.run.establishedPhaseNs / Math.max(1, r.run.establishedPackets) / r.run.workers);
+  const estNs = runs.map(nsPerEstablished);
   const nsPerFlow = median(newNs);
   const nsPerPacket = median(estNs);
   const totalNs = median(runs.map((r) => (r.run.newPhaseNs + r.run.establishedPhaseNs) / r.run.workers));
