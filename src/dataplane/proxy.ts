@@ -67,10 +67,11 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
     } else if ((mark & MARK_PROXY_SERVER) !== 0) {
       // A reply from the endpoint: written back on the client's connection, from the proxy's port.
       const client = mark & MARK_SLOT_MASK;
-      // The address as int32 bits (natSrc takes either): the proxy's node address is above 2^31,
-      // and a u32 that large passed to a call the JIT does not inline is boxed, once a packet.
+      // The addresses as int32 bits (natSrc and natDst take either): the proxy's node address, and
+      // a client's outside the pod range, are above 2^31, and a u32 that large passed to a call the
+      // JIT does not inline is boxed, once a packet.
       batch.natSrc(i, ct.replySrc(client) | 0, ct.replySport(client));
-      batch.natDst(i, ct.origSrc(client), ct.origSport(client));
+      batch.natDst(i, ct.origSrc(client) | 0, ct.origSport(client));
       proxyClientSlot[i] = -1;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
     }

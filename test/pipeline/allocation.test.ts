@@ -7,7 +7,7 @@
  *
  * Oracle: the heap's own accounting (helpers/allocation.ts), as the slope between 40 and 400
  * batches of the same kind, so that what the JIT and the measurement cost once cancels out, the
- * least of three; one object a packet, 16 bytes at least, would read as 16 or more.
+ * least of five; one object a packet, 16 bytes at least, would read as 16 or more.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,12 +115,12 @@ describe('the established path allocates nothing per packet', () => {
         fill(kBatches, reply, TCP_ACK, 0, 7919);
         run(kBatches); // warm: the JIT's work is not the packets'
         const delivered = ctx.counters.ends[END_POD]! + ctx.counters.ends[END_HOST]! + ctx.counters.ends[END_EXTERNAL]!;
-        // The least of three slopes: an allocation per packet shows in every one, a one-off (the
-        // JIT recompiling a function mid-window, ~128 KiB) in one at most.
+        // The least of five slopes: an allocation per packet shows in every one, a one-off (the
+        // collector's or the JIT's, a few hundred KiB on a loaded machine) in some only.
         let perPacket = Infinity;
         let small = 0;
         let large = 0;
-        for (let repeat = 0; repeat < 3; repeat++) {
+        for (let repeat = 0; repeat < 5; repeat++) {
           fill(40, reply, TCP_ACK, 1 + repeat, 7919);
           const s = allocatedBy(() => run(40));
           fill(kBatches, reply, TCP_ACK, 11 + repeat, 7919);
@@ -129,8 +129,8 @@ describe('the established path allocates nothing per packet', () => {
           if (slope < perPacket) [perPacket, small, large] = [slope, s, l];
         }
         const ended = ctx.counters.ends[END_POD]! + ctx.counters.ends[END_HOST]! + ctx.counters.ends[END_EXTERNAL]! - delivered;
-        assert.equal(ended, 3 * (kBatches + 40) * kBatchSize, `every packet of ${where} is delivered`);
-        assert.ok(perPacket < 1, `${mode}, ${where}: ${perPacket.toFixed(2)} bytes allocated per established packet, the least of three slopes (${small} bytes over 40 batches, ${large} over ${kBatches})`);
+        assert.equal(ended, 5 * (kBatches + 40) * kBatchSize, `every packet of ${where} is delivered`);
+        assert.ok(perPacket < 1, `${mode}, ${where}: ${perPacket.toFixed(2)} bytes allocated per established packet, the least of five slopes (${small} bytes over 40 batches, ${large} over ${kBatches})`);
       }
     });
   }
