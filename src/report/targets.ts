@@ -218,6 +218,45 @@ function inCacheOf(c: CellResult): string {
   );
 }
 
+/**
+ * A stage's time per unit of the phase's work in one cell, each worker's own (a 2-worker cell's
+ * stage timers add both workers' time, over both workers' packets): per established packet from
+ * the established phase's timers; per new flow, the stage's whole-cell time less the established
+ * phase's, over the first packets. Undefined where the cell lacks them (a --dns cell's lookups are
+ * in neither phase).
+ */
+function stagePerUnit(c: CellResult, stage: string, phase: 'new' | 'established'): number | undefined {
+  // A stage no established packet enters (service-nat, policy) has no established time: 0.
+  const est = c.establishedStages === undefined ? undefined : (c.establishedStages[stage] ?? 0);
+  const estPackets = c.counters?.establishedPackets;
+  if (est === undefined || estPackets === undefined) return undefined;
+  if (phase === 'established') return est;
+  const all = c.stages?.[stage];
+  const first = c.counters?.firstPackets;
+  if (all === undefined || !first || c.dns !== undefined) return undefined;
+  return Math.max(0, (all * c.packets - est * estPackets) / first);
+}
+
+/**
+ * Where a pair's second worker cost the first: each stage's time per unit, alone and beside the
+ * other, the stages that grew most first (three at most), '' without per-stage times.
+ */
+function stageGrowth(one: CellResult, two: CellResult, phase: 'new' | 'established'): string {
+  const grown: { stage: string; a: number; b: number }[] = [];
+  for (const stage of Object.keys(two.stages ?? {})) {
+    const a = stagePerUnit(one, stage, phase);
+    const b = stagePerUnit(two, stage, phase);
+    if (a !== undefined && b !== undefined && a > 0) grown.push({ stage, a, b });
+  }
+  if (grown.length === 0) return '';
+  grown.sort((x, y) => y.b - y.a - (x.b - x.a));
+  const unit = phase === 'new' ? 'new flow' : 'established packet';
+  return ` By stage, per ${unit} of each worker, alone and beside the other: ${grown
+    .slice(0, 3)
+    .map((g) => `${g.stage} ${formatNs(g.a)} and ${formatNs(g.b)} (${formatRatio(g.b / g.a)})`)
+    .join(', ')}.`;
+}
+
 function workers(all: readonly CellResult[]): TargetResult[] {
   const pairs: { one: CellResult; two: CellResult }[] = [];
   for (const g of groupsVarying(all.filter((c) => !isKernel(c.mode)), ['workers'])) {
@@ -239,7 +278,7 @@ function workers(all: readonly CellResult[]): TargetResult[] {
     // Each worker's own time per unit of work, alone and beside the other: what sharing the machine cost.
     const perWorker = (c: CellResult) => c.workers / m.get(c);
     const slowdown = perWorker(worst.two) / perWorker(worst.one);
-    const why = `In ${worst.one.mode} at ${formatCount(worst.one.services)} Services, each worker spent ${formatNs(1e9 * perWorker(worst.two))} per ${m.id === 'd1' ? 'new flow' : 'packet'} beside the other, against ${formatNs(1e9 * perWorker(worst.one))} alone (${formatRatio(slowdown)}): the two cores slow each other down through what they share (L3 cache, memory bandwidth, the hypervisor), as the shards share no data but the read-only tables.`;
+    const why = `In ${worst.one.mode} at ${formatCount(worst.one.services)} Services, each worker spent ${formatNs(1e9 * perWorker(worst.two))} per ${m.id === 'd1' ? 'new flow' : 'packet'} beside the other, against ${formatNs(1e9 * perWorker(worst.one))} alone (${formatRatio(slowdown)}): the two cores slow each other down through what they share (L3 cache, memory bandwidth, the hypervisor), as the shards share no data but the read-only tables.${stageGrowth(worst.one, worst.two, m.id === 'd1' ? 'new' : 'established')}`;
     // The machine's own two-thread figures, measured beside the pair's 2-worker cell (scaling.ts).
     const machine = worst.two.limits.parallel;
     const limit = machine

@@ -191,6 +191,23 @@ describe('what a missed target comes down to', () => {
     const d1 = target(pair, 'd1');
     assert.equal(d1.verdict, 'missed');
     assert.match(d1.why ?? '', /each worker spent 1\.33 µs per new flow beside the other, against 1 µs alone \(1\.33×\)/);
+    assert.doesNotMatch(d1.why ?? '', /By stage/, 'no per-stage times: nothing said of them');
+    // Per new flow, a stage's time is its whole-cell time less the established phase's, over the
+    // first packets: 1,000 packets, 100 of them first packets, 900 established.
+    const staged = (workers: number, serviceNat: number, prerouting: number) =>
+      syntheticCell({
+        mode: 'ipvs', services: 1000, workers, ...(workers === 1 ? { nsPerFlow: 1000 } : { perSecond: 1.5e6 }),
+        packets: 1000,
+        counters: { firstPackets: 100, establishedPackets: 900 },
+        // prerouting: 200 ns an established packet, so (prerouting × 1,000 − 200 × 900) / 100 a new flow.
+        stages: { 'service-nat': serviceNat / 10, prerouting: (prerouting * 100 + 200 * 900) / 1000, route: 5 },
+        establishedStages: { prerouting: 200, route: 5 },
+      });
+    const byStage = target([staged(1, 300, 150), staged(2, 450, 160)], 'd1').why ?? '';
+    assert.match(byStage, /By stage, per new flow of each worker, alone and beside the other: service-nat 300 ns and 450 ns \(1\.5×\), prerouting 150 ns and 160 ns \(1\.07×\), route 5 ns and 5 ns \(1×\)\./);
+    // The established phase's own stage times, for (d2).
+    const est = [staged(1, 300, 150), { ...staged(2, 450, 160), establishedStages: { prerouting: 300, route: 6 } }].map((c) => ({ ...c, established: { ...c.established, packetsPerSecond: c.workers === 1 ? 1e6 : 1.5e6 } }));
+    assert.match(target(est, 'd2').why ?? '', /By stage, per established packet of each worker, alone and beside the other: prerouting 200 ns and 300 ns \(1\.5×\), route 5 ns and 6 ns \(1\.2×\)\./);
     const fast = [syntheticCell({ mode: 'ipvs', services: 1000, nsPerFlow: 1000 }), syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 2e6 })];
     assert.equal(target(fast, 'd1').why, undefined, 'a met target needs no explanation');
   });
