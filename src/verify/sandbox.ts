@@ -157,18 +157,22 @@ export class Sandbox {
    * Starts a long-running program inside a namespace; `stop()` sends it SIGTERM (by pid; `ip netns
    * exec` execs the program, so the pid is the program's) and resolves with its output.
    */
-  start(ns: string, cmd: string, args: readonly string[], timeoutMs = kDefaultTimeoutMs): { stop(): Promise<RunResult>; output(): string } {
+  start(ns: string, cmd: string, args: readonly string[], timeoutMs = kDefaultTimeoutMs): { stop(): Promise<RunResult>; output(): string; errors(): string } {
     this.#checkNs(ns);
     let child: ChildProcess | undefined;
     let seen = '';
+    let seenErr = '';
     const onSpawn = (c: ChildProcess): void => {
       child = c;
       c.stdout?.on('data', (d: Buffer) => (seen += d.toString('utf8')));
+      c.stderr?.on('data', (d: Buffer) => (seenErr += d.toString('utf8')));
     };
     const done = run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs, onSpawn }, this.#children);
     return {
       /** What the program has printed so far (to wait until it is ready). */
       output: () => seen,
+      /** What it has written to standard error so far (a warning it goes on after). */
+      errors: () => seenErr,
       stop: async () => {
         if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
         return done;

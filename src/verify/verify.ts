@@ -30,7 +30,7 @@ import { deriveProbes, hookOf, planAddresses, type VerifyProbe } from './probes.
 import { kernelMode } from './requirements.js';
 import { loadRules, type LoadResult } from './rules.js';
 import { chiSquareUniform, type UniformityTest } from './stats.js';
-import { sweepStaleOnce } from './sandbox.js';
+import { sweepStaleOnce, type Sandbox } from './sandbox.js';
 import { buildNodeTopology, type NodeTopology } from './topology.js';
 
 export interface VerifyOptions {
@@ -163,8 +163,11 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     const responders = [topo.pods, topo.remote].map((ns) => topo!.sandbox.start(ns, process.execPath, [responderPath, ports], deadline + 30_000));
     await sleep(500); // the listeners are up before the first probe leaves
     const outcomes = await sendProbes(topo, set.probes, options.probeTimeoutMs ?? 500, deadline);
-    await untilEventsCaughtUp(topo, events); // netlink delivers in order: every probe's event is printed before the canary's
+    await untilEventsCaughtUp(topo, events); // netlink delivers in order: every probe's event is printed before this call's canary
+    const resent = await resendEventless(topo, events, set.probes, outcomes, options.probeTimeoutMs ?? 500, deadline);
+    if (resent.losses > 0) log(`conntrack -E lost events (ENOBUFS) ${resent.losses} time(s); ${resent.probes} refused probe(s) without an event sent again, ${kResendRound} at a time`);
     const ev = await events.stop();
+    if (enobufs(ev.stderr) > resent.losses) throw new EnvironmentError(`conntrack -E lost events (ENOBUFS) after the probes' events were read: ${ev.stderr.trim().slice(0, 300)}`);
     for (const r of responders) await r.stop();
     const ct = await topo.sandbox.exec(topo.node, 'conntrack', ['-L', '-o', 'extended']);
     if (ct.status !== 0) throw new EnvironmentError(`conntrack -L failed: ${ct.stderr.trim()}`);
@@ -221,20 +224,75 @@ const kCanary = { src: '100.64.255.254', dst: '100.64.255.253', dport: '9' };
  * whose event the listener had not printed when it was stopped; under CPU load, subscribing and
  * printing take longer than any fixed sleep. So insert a canary entry (ctnetlink reports it as
  * NEW, after every earlier event) until the listener prints it, then delete it.
+ *
+ * Only a canary printed after this call began counts. Each call starts again at sport 1000, and
+ * the call before the probes has usually printed canary 1000 already: matching that old line, the
+ * call after the probes returned at once, without waiting for anything, and a listener still
+ * behind (a loaded machine) was stopped with the probes' NEW events unread, so a RST-answered
+ * probe (e.g. TCP to the node's address on an unallocated NodePort) read as REJECT.
  */
-async function untilEventsCaughtUp(topo: NodeTopology, events: { output(): string }, deadlineMs = 60_000): Promise<void> {
+export async function untilEventsCaughtUp(topo: Pick<NodeTopology, 'node'> & { readonly sandbox: Pick<Sandbox, 'exec'> }, events: { output(): string }, deadlineMs = 60_000): Promise<void> {
   const t0 = performance.now();
+  const from = events.output().length; // what the listener had printed before this call
   for (let sport = 1000; ; sport++) {
     const tuple = ['-p', 'udp', '-s', kCanary.src, '-d', kCanary.dst, '--sport', String(sport), '--dport', kCanary.dport];
     const reply = ['--reply-src', kCanary.dst, '--reply-dst', kCanary.src, '--reply-port-src', kCanary.dport, '--reply-port-dst', String(sport), '-t', '30'];
     const ins = await topo.sandbox.exec(topo.node, 'conntrack', ['-I', ...tuple, ...reply]);
     if (ins.status !== 0) throw new EnvironmentError(`conntrack -I failed: ${ins.stderr.trim()}`);
     const seen = `src=${kCanary.src} dst=${kCanary.dst} sport=${sport} dport=${kCanary.dport}`;
-    for (let i = 0; i < 20 && !events.output().includes(seen); i++) await sleep(25);
+    for (let i = 0; i < 20 && !events.output().includes(seen, from); i++) await sleep(25);
     await topo.sandbox.exec(topo.node, 'conntrack', ['-D', ...tuple]);
-    if (events.output().includes(seen)) return;
+    if (events.output().includes(seen, from)) return;
     if (performance.now() - t0 > deadlineMs) throw new EnvironmentError(`conntrack -E reported nothing within ${deadlineMs / 1000} s`);
   }
+}
+
+/**
+ * At most this many probes are re-sent at once after `conntrack -E` lost events: fewer NEW events
+ * than its socket holds unread. conntrack-tools 1.4.7's `-b` does not reach that socket (conntrack.c,
+ * case CT_EVENT: the SO_RCVBUFFORCE goes to the command socket `sock`, while events are read from
+ * `event_sock`), so it keeps net.core.rmem_default (212,992 bytes by default, and read-only inside
+ * a network namespace): 166 unread NEW events on Linux 6.18, measured with the listener stopped.
+ */
+export const kResendRound = 100;
+
+/** How many times a `conntrack -E` said it lost events ("WARNING: We have hit ENOBUFS!"). */
+function enobufs(stderr: string): number {
+  return stderr.split('ENOBUFS').length - 1;
+}
+
+/** What sending probes needs of the sandbox (a NodeTopology; the tests pass a fake). */
+export type ProbeTopology = Pick<NodeTopology, 'node' | 'clientNs'> & { readonly sandbox: Pick<Sandbox, 'exec'> };
+
+/**
+ * A listener that falls 166 events behind loses the next ones (the agents open 128 flows each at
+ * once; a loaded machine may not schedule the listener for that long), and says so only on its
+ * standard error. A probe whose only evidence is its NEW event, a SYN answered by a RST (the kernel
+ * deletes that entry at once), then reads as REJECT. So after a loss, every refused probe the
+ * listener printed no event for is sent again, kResendRound at a time with the listener caught up
+ * before each round, so that none of these events can be lost. Its tuple is free again: a refused
+ * connect leaves no socket behind, and the RST killed the entry (one that survived, a flow refused
+ * by ICMP, is matched again and listed by `conntrack -L` anyway). Returns the losses it acted on
+ * and how many probes it re-sent; `outcomes` gets the new outcomes.
+ */
+export async function resendEventless(
+  topo: ProbeTopology,
+  events: { output(): string; errors(): string },
+  probes: readonly VerifyProbe[],
+  outcomes: Map<number, AgentOutcome>,
+  timeoutMs: number,
+  deadlineMs: number,
+): Promise<{ losses: number; probes: number }> {
+  const losses = enobufs(events.errors());
+  if (losses === 0) return { losses, probes: 0 };
+  const printed = indexConntrack(parseConntrack(events.output()));
+  const again = probes.filter((p) => outcomes.get(p.id)?.outcome === 'refused' && !printed.has(ctKey(p.proto === 17 ? 'udp' : 'tcp', formatIp(p.src), p.sport, formatIp(p.dst), p.dport)));
+  for (let i = 0; i < again.length; i += kResendRound) {
+    for (const [id, o] of await sendProbes(topo, again.slice(i, i + kResendRound), timeoutMs, deadlineMs)) outcomes.set(id, o);
+    await untilEventsCaughtUp(topo, events);
+  }
+  if (enobufs(events.errors()) > losses) throw new EnvironmentError(`conntrack -E lost events (ENOBUFS) with at most ${kResendRound} of them unread`);
+  return { losses, probes: again.length };
 }
 
 /** Every endpoint port, by protocol, for the responders. */
@@ -251,7 +309,7 @@ function endpointPorts(cluster: Cluster): { tcp: number[]; udp: number[] } {
 }
 
 /** Runs one agent per client namespace, all at once; outcomes by probe id. */
-async function sendProbes(topo: NodeTopology, probes: readonly VerifyProbe[], timeoutMs: number, deadlineMs: number): Promise<Map<number, AgentOutcome>> {
+async function sendProbes(topo: ProbeTopology, probes: readonly VerifyProbe[], timeoutMs: number, deadlineMs: number): Promise<Map<number, AgentOutcome>> {
   const byNs = new Map<string, AgentProbe[]>();
   for (const p of probes) {
     const ns = topo.clientNs[p.client];

@@ -18,8 +18,10 @@ import { parseConntrack } from '../../src/verify/conntrack.js';
 import { runKernelBaseline } from '../../src/verify/kernel-bench.js';
 import { missingRequirements } from '../../src/verify/requirements.js';
 import { chiSquareUniform } from '../../src/verify/stats.js';
-import { kUniformAlpha, runVerify, type VerifyReport } from '../../src/verify/verify.js';
-import { runAgent } from '../../src/verify/agent.js';
+import { kResendRound, kUniformAlpha, resendEventless, runVerify, untilEventsCaughtUp, type VerifyReport } from '../../src/verify/verify.js';
+import type { VerifyProbe } from '../../src/verify/probes.js';
+import { formatIp, parseIp } from '../../src/net/ipv4.js';
+import { runAgent, type AgentOutcome, type AgentRequest } from '../../src/verify/agent.js';
 import { fixturePath, loadFixture } from '../helpers/cluster.js';
 
 const kModes = ['iptables', 'nftables'] as const;
@@ -101,6 +103,84 @@ test('a probe agent starved past its timeout still reads the answer that was wai
   const out = await pending;
   // Assert
   assert.deepEqual(out.map((o) => o.outcome), ['refused', 'refused']);
+});
+
+test('the wait for conntrack -E after the probes needs a canary printed after the probes, not the one printed before them', async () => {
+  // Arrange: a listener that prints the NEW events queued for it only 50 ms after a canary is
+  // inserted (a `conntrack -E` behind on a loaded machine), and a fake sandbox whose `conntrack -I`
+  // queues the canary's event behind whatever is queued already (netlink keeps the order).
+  let printed = '';
+  const queued: string[] = [];
+  const flush = (): void => {
+    printed += queued.splice(0).map((l) => `${l}\n`).join('');
+  };
+  const exec = async (_ns: string, cmd: string, args: readonly string[]) => {
+    if (cmd === 'conntrack' && args[0] === '-I') {
+      const arg = (flag: string): string => args[args.indexOf(flag) + 1];
+      queued.push(`[NEW] ipv4 2 udp 17 30 src=${arg('-s')} dst=${arg('-d')} sport=${arg('--sport')} dport=${arg('--dport')} [UNREPLIED] src=${arg('-d')} dst=${arg('-s')} sport=${arg('--dport')} dport=${arg('--sport')}`);
+      setTimeout(flush, 50);
+    }
+    return { status: 0, stdout: '', stderr: '', ms: 0 };
+  };
+  const topo = { node: 'node', sandbox: { exec } };
+  const events = { output: () => printed };
+  await untilEventsCaughtUp(topo, events); // before the probes
+  assert.equal(printed.split('\n').filter((l) => l.includes('sport=1000 dport=9')).length, 1, 'the first wait saw its canary');
+  // A TCP probe answered by a RST: the kernel deleted its entry at once, this event is its only evidence.
+  const probe = '[NEW] ipv4 2 tcp 6 120 SYN_SENT src=203.0.113.201 dst=192.168.0.10 sport=11125 dport=32767 [UNREPLIED] src=192.168.0.10 dst=203.0.113.201 sport=32767 dport=11125';
+  queued.push(probe);
+  // Act: the wait after the probes (its first canary has sport 1000 again)
+  await untilEventsCaughtUp(topo, events);
+  // Assert
+  assert.ok(printed.includes(probe), "returned before the listener printed the probe's event (it matched the earlier call's canary)");
+});
+
+test('after conntrack -E lost events, every refused probe without an event is sent again, at most kResendRound at a time', async () => {
+  // Arrange: a fake sandbox whose listener prints queued NEW events when a canary is inserted, and
+  // whose probe agent "sends" each probe: its event is queued (the kernel's) and it is refused.
+  let printed = '';
+  const queued: string[] = [];
+  const line = (p: { proto: string; src: string; sport: number; dst: string; dport: number }): string =>
+    `[NEW] ipv4 2 ${p.proto} ${p.proto === 'tcp' ? '6 120 SYN_SENT' : '17 30'} src=${p.src} dst=${p.dst} sport=${p.sport} dport=${p.dport} [UNREPLIED] src=${p.dst} dst=${p.src} sport=${p.dport} dport=${p.sport}`;
+  const rounds: number[][] = [];
+  let sinceCaughtUp = 0; // probe events queued since the last canary: what a stalled listener would hold unread
+  let most = 0;
+  const exec = async (_ns: string, cmd: string, args: readonly string[], options?: { input?: string }) => {
+    if (cmd === 'conntrack' && args[0] === '-I') {
+      const arg = (flag: string): string => args[args.indexOf(flag) + 1];
+      queued.push(line({ proto: 'udp', src: arg('-s'), sport: Number(arg('--sport')), dst: arg('-d'), dport: Number(arg('--dport')) }));
+      sinceCaughtUp = 0;
+      setTimeout(() => (printed += queued.splice(0).map((l) => `${l}\n`).join('')), 10);
+    }
+    if (cmd !== process.execPath) return { status: 0, stdout: '', stderr: '', ms: 0 };
+    const req = JSON.parse(options?.input ?? '') as AgentRequest;
+    rounds.push(req.probes.map((p) => p.id));
+    sinceCaughtUp += req.probes.length;
+    most = Math.max(most, sinceCaughtUp);
+    for (const p of req.probes) queued.push(line(p));
+    const out: AgentOutcome[] = req.probes.map((p) => ({ id: p.id, outcome: 'refused', code: 'ECONNREFUSED' }));
+    return { status: 0, stdout: JSON.stringify(out), stderr: '', ms: 0 };
+  };
+  const topo = { node: 'node', clientNs: { pods: 'pods', ext: 'ext', node: 'node' }, sandbox: { exec } };
+  const probe = (id: number, client: 'pods' | 'ext'): VerifyProbe => ({ id, category: 'x', service: '', proto: 6, src: parseIp(client === 'ext' ? '203.0.113.201' : '10.244.0.250'), sport: 10000 + id, dst: parseIp('192.168.0.10'), dport: 32767, client, entry: 0 });
+  const probes = Array.from({ length: 250 }, (_, id) => probe(id, id % 2 ? 'ext' : 'pods'));
+  const outcomes = new Map<number, AgentOutcome>(probes.map((p) => [p.id, { id: p.id, outcome: 'refused' }]));
+  outcomes.set(1, { id: 1, outcome: 'answered' }); // its entry is in `conntrack -L`: not sent again
+  printed = `${line({ proto: 'tcp', src: formatIp(probes[2].src), sport: probes[2].sport, dst: formatIp(probes[2].dst), dport: 32767 })}\n`; // its event was printed
+  const tcpKey = (p: VerifyProbe): string => `src=${formatIp(p.src)} dst=${formatIp(p.dst)} sport=${p.sport} dport=${p.dport}`;
+  // Act: first with no loss reported, then after one
+  let errors = '';
+  const events = { output: () => printed, errors: () => errors };
+  const none = await resendEventless(topo, events, probes, outcomes, 500, 10_000);
+  errors = 'WARNING: We have hit ENOBUFS! We are losing events.\n';
+  const after = await resendEventless(topo, events, probes, outcomes, 500, 10_000);
+  // Assert
+  assert.deepEqual(none, { losses: 0, probes: 0 });
+  assert.deepEqual(after, { losses: 1, probes: 248 });
+  const sent = rounds.flat().sort((a, b) => a - b);
+  assert.deepEqual(sent, probes.map((p) => p.id).filter((id) => id !== 1 && id !== 2));
+  assert.equal(most, kResendRound, 'more probes sent than kResendRound before the listener caught up');
+  for (const p of probes.filter((q) => q.id !== 1)) assert.ok(printed.includes(tcpKey(p)), `no event for probe ${p.id}`);
 });
 
 test('kdp verify refuses an unknown mode with exit status 2', async () => {
