@@ -157,6 +157,7 @@ export async function runVerify(cluster: Cluster, options: VerifyOptions): Promi
     await topo.sandbox.exec(topo.node, 'conntrack', ['-F']);
 
     const deadline = options.deadlineMs ?? 240_000;
+    // -b does not size the event socket in conntrack-tools 1.4.7 (kResendRound): lost events are made good by resendEventless.
     const events = topo.sandbox.start(topo.node, 'conntrack', ['-E', '-e', 'NEW', '-o', 'extended', '-b', '16777216'], deadline + 30_000);
     await untilEventsCaughtUp(topo, events);
     const ports = JSON.stringify(endpointPorts(cluster));
