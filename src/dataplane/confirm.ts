@@ -61,9 +61,9 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
     ctx.drop(batch, i, slot === INSERT_FULL ? DROP_CONNTRACK_FULL : DROP_CONNTRACK_INVALID);
     return;
   }
-  if (masq) batch.natSrc(i, rDst, rDport);
+  if (masq) batch.natSrc(i, rDst | 0, rDport);
   if (proxyClient >= 0) {
-    if (oSport !== m.origSport[i]) batch.natSrc(i, m.origSrc[i], oSport);
+    if (oSport !== m.origSport[i]) batch.natSrc(i, m.origSrc[i] | 0, oSport);
     ct.setMark(proxyClient, MARK_PROXY_CLIENT | oSport);
   }
   batch.ctSlot[i] = slot;
@@ -84,10 +84,10 @@ export function replaySourceNat(ct: ConntrackTable, dir: number, batch: PacketBa
   if (slot < 0) return;
   const status = ct.statusOf(slot);
   if (dir === DIR_ORIGINAL) {
-    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.replyDst(slot), ct.replyDport(slot));
+    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.replyDst(slot) | 0, ct.replyDport(slot));
   } else if ((status & IPS_DST_NAT) !== 0) {
     // A reply from the endpoint: its source goes back to the service address.
-    batch.natSrc(i, ct.origDst(slot), ct.origDport(slot));
+    batch.natSrc(i, ct.origDst(slot) | 0, ct.origDport(slot));
   }
   if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
 }

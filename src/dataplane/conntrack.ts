@@ -449,7 +449,9 @@ export class ConntrackTable {
 
   /** The tuple's hash, as `lookupHashed` takes it. */
   hashOf(src: number, dst: number, sport: number, dport: number, proto: number): number {
-    return hashTuple(this.seed, src, dst, ((sport << 16) | dport) >>> 0, proto);
+    // Its 32 bits as an int32 (every taker masks or shifts it; find() normalises): a u32 above
+    // 2^31 returned from a call the JIT does not inline is boxed, once a packet.
+    return hashTuple(this.seed, src, dst, ((sport << 16) | dport) >>> 0, proto) | 0;
   }
 
   /** The home index slot of a hash. */
@@ -466,7 +468,7 @@ export class ConntrackTable {
    * in cache. Hints only: a wrong guess (a collision, an empty slot) costs nothing but the read.
    */
   touchIndex(h: number): number {
-    return this.index[this.home(h)];
+    return this.index[this.home(h)] | 0; // int32 bits, as hashOf's
   }
 
   touchEntry(indexSlot: number): number {

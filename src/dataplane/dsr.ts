@@ -95,7 +95,7 @@ export function dsrReplyXlate(ctx: PipelineContext, batch: PacketBatch, i: numbe
 function xlateDsrReply(ctx: PipelineContext, batch: PacketBatch, i: number, flows: SocketTable): void {
   const e = flows.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], 1);
   if (e < 0) return;
-  batch.natSrc(i, flows.dst(e), flows.ports(e) & 0xffff);
+  batch.natSrc(i, flows.dst(e) | 0, flows.ports(e) & 0xffff);
   const rec = ctx.recorder;
   if (rec) rec.record(batch, i, 'bpf_host (to-netdev): xlate_dsr_v4', `DSR reply: the source becomes the frontend ${formatIp(flows.dst(e))}:${flows.ports(e) & 0xffff} (snat_v4_create_dsr's entry); it goes to the client directly, not through the node that balanced it`);
 }

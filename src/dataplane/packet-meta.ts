@@ -50,8 +50,10 @@ export class PacketMeta {
   /**
    * A stage's scratch for its batched lookups (prerouting's conntrack, the socket stage's socket
    * table): each packet's hash, and what its prefetch read; valid within one run of the stage.
+   * Both as int32 bits: a u32 above 2^31 read back and passed to a call the JIT does not inline
+   * is boxed, once a packet (test/pipeline/allocation.test.ts).
    */
-  readonly lookupHash: Uint32Array;
+  readonly lookupHash: Int32Array;
   readonly lookupWarm: Int32Array;
   /**
    * Socket LB: the backend the socket stage gave the packet's TCP socket at its connect()
@@ -86,7 +88,7 @@ export class PacketMeta {
     this.dsrIp = new Uint32Array(n);
     this.dsrPort = new Uint16Array(n);
     this.dsrOption = new Uint8Array(n);
-    this.lookupHash = new Uint32Array(n);
+    this.lookupHash = new Int32Array(n);
     this.lookupWarm = new Int32Array(n);
     this.peerIp = new Uint32Array(n);
     this.peerPort = new Uint16Array(n);

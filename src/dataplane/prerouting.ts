@@ -60,7 +60,7 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const m = ctx.frameCount;
   for (let k = 0; k < m; k++) {
     const i = frame[k];
-    hash[i] = world.conntrack(node[i]).hashOf(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i]);
+    hash[i] = world.conntrack(node[i]).hashOf(srcIp[i] | 0, dstIp[i] | 0, srcPort[i], dstPort[i], proto[i]);
   }
   // Short loops: the fewer instructions between two misses, the more misses the core keeps in flight.
   for (let k = 0; k < m; k++) {
@@ -79,7 +79,7 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     }
     const ct = world.conntrack(node[i]);
     ctInvalid[i] = 0;
-    let slot = ct.lookupHashed(hash[i], srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], now);
+    let slot = ct.lookupHashed(hash[i], srcIp[i] | 0, dstIp[i] | 0, srcPort[i], dstPort[i], proto[i], now);
     if (slot >= 0) {
       const dir = ct.dir;
       const verdict = ct.update(slot, dir, tcpFlags[i], now);
@@ -108,12 +108,12 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     if (dir === DIR_ORIGINAL) {
       // Original direction: the destination becomes the reply tuple's source (the endpoint).
       if ((status & IPS_DST_NAT) !== 0) {
-        batch.natDst(i, ct.replySrc(slot), ct.replySport(slot));
+        batch.natDst(i, ct.replySrc(slot) | 0, ct.replySport(slot));
         dnatted[i] = 1;
       }
     } else if ((status & IPS_SRC_NAT) !== 0) {
       // Reply to a masqueraded flow: the destination goes back to the original client.
-      batch.natDst(i, ct.origSrc(slot), ct.origSport(slot));
+      batch.natDst(i, ct.origSrc(slot) | 0, ct.origSport(slot));
       dnatted[i] = 1;
     }
     if (rec) {

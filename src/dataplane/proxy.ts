@@ -60,8 +60,8 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
       // confirm() still moves on past a clash within the batch); later packets reuse the one chosen.
       const chosen = mark & MARK_PORT_MASK;
       const port = chosen !== 0 ? chosen : connectPort(ct, nodes[node].primaryIp, eps.ip[row], eps.port[row], batch.proto[i], ctx.now, mix32(batch.flowHash[i], ctx.seed) % kProxyPortSpan);
-      batch.natSrc(i, nodes[node].primaryIp, port);
-      batch.natDst(i, eps.ip[row], eps.port[row]);
+      batch.natSrc(i, nodes[node].primaryIp | 0, port);
+      batch.natDst(i, eps.ip[row] | 0, eps.port[row]);
       proxyClientSlot[i] = slot;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} payload bytes into its own connection to ${formatIp(eps.ip[row])}:${eps.port[row]}`);
     } else if ((mark & MARK_PROXY_SERVER) !== 0) {

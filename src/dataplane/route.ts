@@ -68,7 +68,7 @@ export function route(ctx: PipelineContext, batch: PacketBatch): void {
     const i = frame[k];
     const node = batch.node[i];
     const rt = nodes[node].routes;
-    const r = redirected[i] === 1 ? -2 : rt.lookup(batch.dstIp[i]);
+    const r = redirected[i] === 1 ? -2 : rt.lookup(batch.dstIp[i] | 0);
     if (r === -1 || (r >= 0 && rt.kind[r] === RK_BLACKHOLE)) {
       ctx.drop(batch, i, DROP_NO_ROUTE);
       if (rec) rec.record(batch, i, 'routing', `no route to ${formatIp(batch.dstIp[i])}: dropped`);

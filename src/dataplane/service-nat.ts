@@ -59,7 +59,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     const v = d.verdict;
     const dsr = d.dsr ?? DSR_NONE;
     if (v === VERDICT_DNAT || v === VERDICT_REDIRECT) {
-      batch.natDst(i, d.dnatIp, d.dnatPort);
+      batch.natDst(i, d.dnatIp | 0, d.dnatPort);
       dnatted[i] = 1;
       if (v === VERDICT_REDIRECT) redirected[i] = 1;
     } else if (v === VERDICT_REJECT) {

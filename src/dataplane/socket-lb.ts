@@ -72,7 +72,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     // The hop is where the packet appears: on the pod's eth0 (the host's network), already for the backend.
     const where = fromPod[i] === 1 ? 'pod eth0' : 'host network';
     if (known >= 0) {
-      batch.natDst(i, sockets.backendIp(known), sockets.backendPort(known));
+      batch.natDst(i, sockets.backendIp(known) | 0, sockets.backendPort(known));
       if (rec) rec.record(batch, i, where, 'the socket is connected to its backend: the packet leaves addressed to it');
       continue;
     }
@@ -110,7 +110,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
       peerIp[i] = d.dnatIp;
       peerPort[i] = d.dnatPort;
     }
-    batch.natDst(i, d.dnatIp, d.dnatPort);
+    batch.natDst(i, d.dnatIp | 0, d.dnatPort);
     if (rec) {
       // pkt still holds what the application asked for.
       const lookups = dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ');
@@ -171,7 +171,7 @@ function answerFromService(ctx: PipelineContext, batch: PacketBatch, i: number, 
   const sockets = ctx.world.sockets(node);
   const e = sockets.lookup(batch.srcIp[i], batch.dstIp[i], batch.srcPort[i], batch.dstPort[i], batch.proto[i], SOCK_ANSWER);
   if (e < 0) return;
-  batch.natSrc(i, sockets.dst(e), sockets.ports(e) & 0xffff);
+  batch.natSrc(i, sockets.dst(e) | 0, sockets.ports(e) & 0xffff);
   const rec = ctx.recorder;
   if (rec) rec.record(batch, i, where, `${batch.proto[i] === PROTO_TCP ? 'getpeername()' : 'recvmsg()'}: the application sees the service address (cilium_lb4_reverse_sk)`);
 }
