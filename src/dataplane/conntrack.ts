@@ -449,9 +449,8 @@ export class ConntrackTable {
 
   /** The tuple's hash, as `lookupHashed` takes it. */
   hashOf(src: number, dst: number, sport: number, dport: number, proto: number): number {
-    // Its 32 bits as an int32 (every taker masks or shifts it; find() normalises): a u32 above
-    // 2^31 returned from a call the JIT does not inline is boxed, once a packet.
-    return hashTuple(this.seed, src, dst, ((sport << 16) | dport) >>> 0, proto) | 0;
+    // int32 bits, as hashTuple gives them (every taker masks or shifts them; find() normalises).
+    return hashTuple(this.seed, src, dst, ((sport << 16) | dport) >>> 0, proto);
   }
 
   /** The home index slot of a hash. */
@@ -771,11 +770,13 @@ export class ConntrackTable {
 
   // NAT accessors. For a reply-direction packet, rewrite src to origDst and dst to origSrc (and
   // ports alike); for an original-direction packet, dst to replySrc (DNAT) and src to replyDst (SNAT).
+  // Addresses as int32 bits (`>>> 0` gives the u32): the established path rewrites with them at
+  // every packet, and a u32 above 2^31 returned from a call the JIT does not inline is boxed.
   origSrc(slot: number): number {
-    return this.rec[slot * REC_WORDS];
+    return this.rec[slot * REC_WORDS] | 0;
   }
   origDst(slot: number): number {
-    return this.rec[slot * REC_WORDS + 1];
+    return this.rec[slot * REC_WORDS + 1] | 0;
   }
   origSport(slot: number): number {
     return this.rec[slot * REC_WORDS + 2] >>> 16;
@@ -784,10 +785,10 @@ export class ConntrackTable {
     return this.rec[slot * REC_WORDS + 2] & 0xffff;
   }
   replySrc(slot: number): number {
-    return this.rec[slot * REC_WORDS + 3];
+    return this.rec[slot * REC_WORDS + 3] | 0;
   }
   replyDst(slot: number): number {
-    return this.rec[slot * REC_WORDS + 4];
+    return this.rec[slot * REC_WORDS + 4] | 0;
   }
   replySport(slot: number): number {
     return this.rec[slot * REC_WORDS + 5] >>> 16;

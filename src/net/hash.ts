@@ -69,7 +69,11 @@ export function hash5(srcIp: number, dstIp: number, srcPort: number, dstPort: nu
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** murmur3 of a 4-word tuple, for conntrack's index; the seed plays the kernel's hash_rnd. */
+/**
+ * murmur3 of a 4-word tuple, for conntrack's index and the socket table; the seed plays the
+ * kernel's hash_rnd. Its 32 bits as an int32 (see fmix32Bits: every taker masks or shifts it): it is
+ * computed for every packet, and a u32 returned from a call the JIT does not inline is boxed.
+ */
 export function hashTuple(seed: number, src: number, dst: number, ports: number, proto: number): number {
   let h = seed | 0;
   let k = Math.imul(src, 0xcc9e2d51);
@@ -84,7 +88,7 @@ export function hashTuple(seed: number, src: number, dst: number, ports: number,
   k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
   h ^= k;
   h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  return fmix32(h ^ proto);
+  return fmix32Bits(h ^ proto);
 }
 
 /** Fibonacci hashing of one word, all 32 bits kept (userspace's ephemeral source port draw). */

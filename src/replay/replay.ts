@@ -599,7 +599,7 @@ function dnsEntriesOf(ct: ConntrackTable, addresses: Set<number>): number {
   let n = 0;
   for (let e = 0; e < ct.maxEntries; e++) {
     if (ct.statusOf(e) === 0) continue;
-    if (ct.origDport(e) === kDnsPort && addresses.has(ct.origDst(e))) n++;
+    if (ct.origDport(e) === kDnsPort && addresses.has(ct.origDst(e) >>> 0)) n++;
   }
   return n;
 }

@@ -88,14 +88,14 @@ describe('conntrack table', () => {
     // The reply from the endpoint to the node's masquerade port finds the flow and its binding.
     assert.equal(t.lookup(EP, NODE, 8080, 50001, PROTO_TCP, 1), masq);
     assert.equal(t.dir, DIR_REPLY);
-    assert.equal(t.natDstIp(masq), EP);
+    assert.equal(t.natDstIp(masq) >>> 0, EP >>> 0);
     assert.equal(t.natDstPort(masq), 8080);
-    assert.equal(t.natSrcIp(masq), NODE);
+    assert.equal(t.natSrcIp(masq) >>> 0, NODE >>> 0);
     assert.equal(t.natSrcPort(masq), 50001);
     // Reverse NAT of the reply: source becomes the VIP, destination the client.
-    assert.equal(t.origDst(masq), VIP);
+    assert.equal(t.origDst(masq) >>> 0, VIP >>> 0);
     assert.equal(t.origDport(masq), 80);
-    assert.equal(t.origSrc(masq), CLIENT);
+    assert.equal(t.origSrc(masq) >>> 0, CLIENT >>> 0);
     assert.equal(t.origSport(masq), 40001);
     t.endpoint[masq] = 7;
     t.setMark(masq, 0x4000);

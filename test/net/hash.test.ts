@@ -98,13 +98,15 @@ describe('MurmurHash3 (SMHasher)', () => {
     assert.deepEqual(murmur3x64128(new Uint8Array(0), 0), [0n, 0n]);
   });
 
-  it('hashTuple is MurmurHash3_x86_32 of the three words, little-endian, with the protocol where the length goes', () => {
+  it('hashTuple is MurmurHash3_x86_32 of the three words, little-endian, with the protocol where the length goes (its bits as an int32)', () => {
     assert.equal(verification((k, s) => le32(refMurmur3x86(k, s)), 4).toString(16), 'b0f57ee3');
     const rng = new Prng(3032);
     for (let n = 0; n < 2000; n++) {
       const [seed, src, dst, ports] = [rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32()];
       const key = Uint8Array.from([...le32(src), ...le32(dst), ...le32(ports)]);
-      assert.equal(hashTuple(seed, src, dst, ports, 12), refMurmur3x86(key, seed));
+      const h = hashTuple(seed, src, dst, ports, 12);
+      assert.equal(h, h | 0, 'an int32');
+      assert.equal(h >>> 0, refMurmur3x86(key, seed));
     }
   });
 });

@@ -158,8 +158,8 @@ describe('bench --dns flows', () => {
       for (const ct of cache.ctx!.world.conntrackTables()) {
         for (let e = 0; e < ct.maxEntries; e++) {
           if (ct.statusOf(e) === 0 || ct.origDport(e) !== 53) continue;
-          if (ct.protoOf(e) === PROTO_UDP && ct.origDst(e) === server) queries++;
-          if (ct.protoOf(e) === PROTO_TCP && ct.origDst(e) === upstream) upstreamEntries++;
+          if (ct.protoOf(e) === PROTO_UDP && ct.origDst(e) >>> 0 === server >>> 0) queries++;
+          if (ct.protoOf(e) === PROTO_TCP && ct.origDst(e) >>> 0 === upstream >>> 0) upstreamEntries++;
         }
       }
       return { r, queries, upstreamEntries };
