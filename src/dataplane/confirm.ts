@@ -84,10 +84,10 @@ export function replaySourceNat(ct: ConntrackTable, dir: number, batch: PacketBa
   if (slot < 0) return;
   const status = ct.statusOf(slot);
   if (dir === DIR_ORIGINAL) {
-    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.replyDst(slot) | 0, ct.replyDport(slot));
+    if ((status & IPS_SRC_NAT) !== 0) batch.natSrc(i, ct.replyDst(slot), ct.replyDport(slot));
   } else if ((status & IPS_DST_NAT) !== 0) {
     // A reply from the endpoint: its source goes back to the service address.
-    batch.natSrc(i, ct.origDst(slot) | 0, ct.origDport(slot));
+    batch.natSrc(i, ct.origDst(slot), ct.origDport(slot));
   }
   if (rec && (status & (IPS_SRC_NAT | IPS_DST_NAT)) !== 0) rec.record(batch, i, where, 'conntrack: source NAT replayed from the entry');
 }

@@ -108,12 +108,12 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     if (dir === DIR_ORIGINAL) {
       // Original direction: the destination becomes the reply tuple's source (the endpoint).
       if ((status & IPS_DST_NAT) !== 0) {
-        batch.natDst(i, ct.replySrc(slot) | 0, ct.replySport(slot));
+        batch.natDst(i, ct.replySrc(slot), ct.replySport(slot));
         dnatted[i] = 1;
       }
     } else if ((status & IPS_SRC_NAT) !== 0) {
       // Reply to a masqueraded flow: the destination goes back to the original client.
-      batch.natDst(i, ct.origSrc(slot) | 0, ct.origSport(slot));
+      batch.natDst(i, ct.origSrc(slot), ct.origSport(slot));
       dnatted[i] = 1;
     }
     if (rec) {

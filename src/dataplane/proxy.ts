@@ -60,6 +60,8 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
       // confirm() still moves on past a clash within the batch); later packets reuse the one chosen.
       const chosen = mark & MARK_PORT_MASK;
       const port = chosen !== 0 ? chosen : connectPort(ct, nodes[node].primaryIp, eps.ip[row], eps.port[row], batch.proto[i], ctx.now, mix32(batch.flowHash[i], ctx.seed) % kProxyPortSpan);
+      // The node's address as int32 bits (natSrc takes either; conntrack's getters give them): above
+      // 2^31, a u32 passed to a call the JIT does not inline is boxed, once a packet.
       batch.natSrc(i, nodes[node].primaryIp | 0, port);
       batch.natDst(i, eps.ip[row] | 0, eps.port[row]);
       proxyClientSlot[i] = slot;
@@ -67,11 +69,8 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
     } else if ((mark & MARK_PROXY_SERVER) !== 0) {
       // A reply from the endpoint: written back on the client's connection, from the proxy's port.
       const client = mark & MARK_SLOT_MASK;
-      // The addresses as int32 bits (natSrc and natDst take either): the proxy's node address, and
-      // a client's outside the pod range, are above 2^31, and a u32 that large passed to a call the
-      // JIT does not inline is boxed, once a packet.
-      batch.natSrc(i, ct.replySrc(client) | 0, ct.replySport(client));
-      batch.natDst(i, ct.origSrc(client) | 0, ct.origSport(client));
+      batch.natSrc(i, ct.replySrc(client), ct.replySport(client));
+      batch.natDst(i, ct.origSrc(client), ct.origSport(client));
       proxyClientSlot[i] = -1;
       if (rec) rec.record(batch, i, 'kube-proxy (userspace)', `proxy copied ${len} reply bytes back to the client connection`);
     }

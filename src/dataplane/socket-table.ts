@@ -103,7 +103,7 @@ export class SocketTable {
 
   /** `lookup` with the hash already computed (hashOf). */
   lookupHashed(h: number, src: number, dst: number, sport: number, dport: number, proto: number, dir: number): number {
-    h >>>= 0; // a u32, or its int32 bits (PacketMeta.lookupHash)
+    h >>>= 0; // int32 bits, as hashOf gives them and PacketMeta.lookupHash keeps them
     const ports = ((sport << 16) | dport) >>> 0;
     const index = this.index;
     const rec = this.rec;
