@@ -134,11 +134,23 @@ function lookupGrowth(mode: string, base: CellResult, top: CellResult): string {
   const b = lookupOf(top);
   const read = top.limits.randomReadNs > 0 ? ` One random read costs ${formatNs(top.limits.randomReadNs)} here, so a few more cache misses per first packet in the larger tables (${formatBytes(top.memory.tableBytes)} vs ${formatBytes(base.memory.tableBytes)}) account for the growth.` : '';
   if (!a || !b) return `${mode}: the cells hold no per-stage times to say where the growth is.${read}`;
-  const rest = (c: CellResult, l: { ns: number }) => c.newFlow.nsPerFlow - l.ns;
+  // A mode with socket LB (cilium) decides a pod's connection at connect(), in the socket stage,
+  // before any packet: that stage is its lookup for pod traffic, not part of the path after it.
+  const sa = socketPerFlow(base);
+  const sb = socketPerFlow(top);
+  const socket = sa !== undefined && sb !== undefined;
+  const rest = (c: CellResult, l: { ns: number }, s: number | undefined) => c.newFlow.nsPerFlow - l.ns - (socket ? s! : 0);
   return (
     `${mode}: the lookup (service-nat stage) took ${formatNs(a.ns)} per first packet at ${formatCount(base.services)} Services and ${formatNs(b.ns)} at ${formatCount(top.services)}, ` +
-    `doing ${a.work.toFixed(1)} and ${b.work.toFixed(1)} rule or hash steps per decision; the rest of the first packet's path (conntrack, routing, NAT, encapsulation) went from ${formatNs(rest(base, a))} to ${formatNs(rest(top, b))}.${read}`
+    `doing ${a.work.toFixed(1)} and ${b.work.toFixed(1)} rule or hash steps per decision; ` +
+    (socket ? `the socket stage (socket LB: a pod's connect() looks its Service up there, and the socket table is written) took ${formatNs(sa)} and ${formatNs(sb)} per new flow; ` : '') +
+    `the rest of the first packet's path (conntrack, routing, NAT, encapsulation) went from ${formatNs(rest(base, a, sa))} to ${formatNs(rest(top, b, sb))}.${read}`
   );
+}
+
+/** The socket stage's time per new flow, the established phase's share taken out; undefined in a mode without one. */
+function socketPerFlow(c: CellResult): number | undefined {
+  return c.stages?.['socket'] === undefined ? undefined : stagePerUnit(c, 'socket', 'new');
 }
 
 function established(all: readonly CellResult[]): TargetResult[] {

@@ -170,6 +170,25 @@ describe('what a missed target comes down to', () => {
     assert.match(t.why ?? '', /^nftables: the lookup \(service-nat stage\) took 1 µs per first packet at 100 Services and 3 µs at 30k, doing 19\.0 and 19\.0 rule or hash steps per decision; the rest of the first packet's path .* went from 1 µs to 1 µs\. One random read costs 80 ns here/);
     assert.doesNotMatch(t.why ?? '', /ipvs/, 'only the mode that missed is explained');
   });
+  it('(b): a mode with socket LB has its socket stage named as a lookup, not counted in the rest of the path', () => {
+    // 1,000 packets, 100 first: the socket stage's whole-cell time is 30 ns a packet (30 µs), of
+    // which the 900 established packets took 10 ns each (9 µs): 210 ns per new flow at 100 Services;
+    // at 30k 60 ns a packet (60 µs) less the same 9 µs: 510 ns.
+    const cilium = (services: number, socketNs: number, nsPerFlow: number) =>
+      syntheticCell({
+        mode: 'cilium', services, nsPerFlow, packets: 1000,
+        stages: { socket: socketNs, 'service-nat': 10, prerouting: 50 },
+        establishedStages: { socket: 10, prerouting: 40 },
+        counters: { firstPackets: 100, establishedPackets: 900, decisions: 100, decisionWork: 150 },
+      });
+    const cells = [...['ipvs', 'nftables'].flatMap((mode) => [100, 30000].map((services) => syntheticCell({ mode, services }))), cilium(100, 30, 1000), cilium(30000, 60, 2000)];
+    const t = target(cells, 'b1');
+    assert.equal(t.verdict, 'missed');
+    // The rest: 1,000 - 100 (service-nat) - 210 (socket) = 690 ns; 2,000 - 100 - 510 = 1.39 µs.
+    assert.match(t.why ?? '', /^cilium: the lookup \(service-nat stage\) took 100 ns per first packet at 100 Services and 100 ns at 30k, doing 1\.5 and 1\.5 rule or hash steps per decision; the socket stage \(socket LB: a pod's connect\(\) looks its Service up there, and the socket table is written\) took 210 ns and 510 ns per new flow; the rest of the first packet's path \(conntrack, routing, NAT, encapsulation\) went from 690 ns to 1\.39 µs\./);
+    // A mode without a socket stage says nothing of one.
+    assert.doesNotMatch(target([syntheticCell({ mode: 'ipvs', services: 100 }), syntheticCell({ mode: 'ipvs', services: 30000 }), stagesAt(100, 1000), stagesAt(30000, 3000)], 'b1').why ?? '', /socket/);
+  });
   it('(c) and (d): stages by time, and the slowdown of a worker beside another', () => {
     const slow = syntheticCell({ mode: 'ipvs', services: 1000, nsPerPacket: 400, stages: { prerouting: 200, 'service-nat': 900, route: 50 }, counters: { conntrackBytes: 2 ** 20 } });
     const c1 = target([slow], 'c1');
