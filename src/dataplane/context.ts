@@ -60,6 +60,12 @@ export class PipelineContext {
    */
   readonly frame: Int32Array;
   frameCount = 0;
+  /**
+   * New flows prerouting met in the batch runBatch is running, confirmed or not (an upper bound of
+   * those left to confirm): confirm's prefetch (touchConfirms) skips a batch with none, as the
+   * established phase's are.
+   */
+  newFlows = 0;
   /** The driver's queues: per stage id, a bitmap (`queueWords` words) of the slots whose next is that stage. */
   readonly queued: Int32Array;
   readonly queueWords: number;

@@ -14,7 +14,7 @@
  */
 import { formatIp } from '../net/ipv4.js';
 import type { PacketBatch } from '../net/batch.js';
-import { confirm, replaySourceNat } from './confirm.js';
+import { confirm, replaySourceNat, touchConfirms } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_HOST, NEXT_LOCAL_IN, NEXT_PROXY } from './next.js';
 import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
@@ -29,6 +29,7 @@ export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
   const m = ctx.frameCount;
+  touchConfirms(ctx, batch);
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     const ct = world.conntrack(batch.node[i]);

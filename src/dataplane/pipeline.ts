@@ -61,6 +61,7 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
   const words = ctx.queueWords;
   const frame = ctx.frame;
   queued.fill(0);
+  ctx.newFlows = 0;
   let inFlight = false;
   for (let i = 0; i < n; i++) {
     const s = next[i];

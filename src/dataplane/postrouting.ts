@@ -11,7 +11,7 @@
  */
 import type { PacketBatch } from '../net/batch.js';
 import { formatIp } from '../net/ipv4.js';
-import { confirm, replaySourceNat } from './confirm.js';
+import { confirm, replaySourceNat, touchConfirms } from './confirm.js';
 import type { PipelineContext } from './context.js';
 import { END_EXTERNAL, END_POD, NEXT_ENCAP, NEXT_POSTROUTING, NEXT_UNDERLAY } from './next.js';
 import { bridgeName, vethName } from './pod-network.js';
@@ -32,6 +32,7 @@ export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const frame = ctx.frame;
   const m = ctx.frameCount;
   touchAnswers(ctx, batch);
+  touchConfirms(ctx, batch);
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     const node = batch.node[i];

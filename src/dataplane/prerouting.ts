@@ -3,7 +3,7 @@
  *
  * Reads:  batch 5-tuple, tcpFlags, node; meta hook
  * Writes: batch.ctSlot, dst (DNAT / un-SNAT of an established flow); meta ctDir, newFlow, ctInvalid,
- *         origSrc/origDst/origSport/origDport, dnatted
+ *         origSrc/origDst/origSport/origDport, dnatted; ctx.newFlows (confirm's prefetch reads it)
  * Next:   route (known flow; conntrack INVALID, untracked) | service-nat (new flow) | done
  *         (conntrack INVALID where the mode drops it at conntrack: InvalidDrop)
  * Counts: drops conntrack-invalid, loop
@@ -91,6 +91,7 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     }
     if (slot < 0) {
       newFlow[i] = 1;
+      ctx.newFlows++;
       ctSlot[i] = -1;
       origSrc[i] = srcIp[i];
       origDst[i] = dstIp[i];
