@@ -17,7 +17,7 @@ import type { PipelineContext } from './context.js';
 import { DROP_FRAG_NEEDED, NEXT_UNDERLAY } from './next.js';
 import { RK_IPIP, ROUTE_KIND_NAMES } from './route-table.js';
 
-// Cost: ~18.3-19.5 ns per established packet at batch 256, 100 Services (13.0 userspace, 18.6 cilium), ~18.3-19.4 at 30k (13.2, 19.4), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-05 at d2d9b66, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~17.9-18.3 ns per established packet at batch 256, 100 Services (12.4 userspace, 19.8 cilium), ~16.6-18.4 at 30k (11.5, 16.8), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-05 at 2ff15af, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function encap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

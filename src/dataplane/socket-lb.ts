@@ -33,7 +33,7 @@ import { RK_BRIDGE, RK_VETH } from './route-table.js';
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
 
-// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~12.3 ns per established packet of a cilium cell at batch 256, 100 Services (~74 per packet of the cell), ~17.9 at 30k (~158): UDP datagrams and TCP SYNs only (131 and 127 ns per established packet in the record at cae0446, when every TCP packet was looked up) (`kdp bench`, the benchmark of record of 2026-12-05 at d2d9b66, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~12.8 ns per established packet of a cilium cell at batch 256, 100 Services (~77 per packet of the cell), ~14.2 at 30k (~131): UDP datagrams and TCP SYNs only (131 and 127 ns per established packet in the record at cae0446, when every TCP packet was looked up) (`kdp bench`, the benchmark of record of 2026-12-05 at 2ff15af, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const world = ctx.world;

@@ -38,10 +38,11 @@
  * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
  * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
  * of the map probes and of the chains' code lines are the stage, not the walk. In the benchmark
- * of record of 2026-12-05 at d2d9b66 (BENCHMARKS.md, batch 256; a slower machine that hour): 224,
- * 288, 411, 700 and 835 ns at 10, 100, 1k, 10k and 30k Services, 1.03-1.68x IPVS's in the same
- * run (at 5ec50e9, the same code: 203, 254, 356, 661 and 748 ns, 1.02-1.54x; at 6c54c71, the same
- * code: 199, 250, 274, 504 and 689 ns, 1.04-1.63x; at cae0446: 225, 285,
+ * of record of 2026-12-05 at 2ff15af (BENCHMARKS.md, batch 256): 215, 275, 414, 683 and 754 ns
+ * at 10, 100, 1k, 10k and 30k Services, 1.03-1.67x IPVS's in the same run (at d2d9b66, the same
+ * code, a slower machine that hour: 224, 288, 411, 700 and 835 ns, 1.03-1.68x; at 5ec50e9, the
+ * same code: 203, 254, 356, 661 and 748 ns, 1.02-1.54x; at 6c54c71, the same code: 199, 250, 274,
+ * 504 and 689 ns, 1.04-1.63x; at cae0446: 225, 285,
  * 388, 650 and 839 ns, 1.17-1.66x; at 2adadd9, the same code: 219, 280, 398, 673 and 803 ns,
  * 1.18-1.66x; at 01ef3c1, before affinity was written out: 241, 242, 351, 723 and 795 ns,
  * 1.14-1.70x; at 17e7100, before the
