@@ -33,7 +33,7 @@ import { RK_BRIDGE, RK_VETH } from './route-table.js';
 const SOCK_SEND = 0;
 const SOCK_ANSWER = 1;
 
-// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~12.8 ns per established packet of a cilium cell at batch 256, 100 Services (~77 per packet of the cell), ~14.2 at 30k (~131): UDP datagrams and TCP SYNs only (131 and 127 ns per established packet in the record at cae0446, when every TCP packet was looked up) (`kdp bench`, the benchmark of record of 2026-12-05 at 2ff15af, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: nothing in a mode without socket LB (runBatch skips a stage with no packet bound for it); ~12.8 ns per established packet of a cilium cell at batch 256, 100 Services (~77 per packet of the cell), ~14.2 at 30k (~131): UDP datagrams and TCP SYNs only (131 and 127 ns per established packet in the record at cae0446, when every TCP packet was looked up) (`kdp bench`, the benchmark of record of 2026-12-05 at 2ff15af, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows); since, a new socket's answer slots read for the frame before they are filed (SocketTable.open, fileAnswer): the stage's time per new flow 485-519 -> 429-439 ns, a new flow 1,236-1,290 -> 1,183-1,214 ns (`kdp bench --services 100 --modes cilium --workers 1 --flows 1000000`, two runs of each build alternated).
 export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const world = ctx.world;
@@ -65,6 +65,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   }
   for (let k = 0; k < m; k++) {
     const i = frame[k];
+    warm[i] = -1; // from here on: the entry a new socket was opened at, -1 none
     next[i] = world.afterSocket;
     const node = batch.node[i];
     const sockets = world.sockets(node);
@@ -102,7 +103,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
       continue;
     }
     if (v !== VERDICT_DNAT) continue;
-    sockets.insert(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], d.dnatIp, d.dnatPort, d.endpoint);
+    warm[i] = sockets.open(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], d.dnatIp, d.dnatPort, d.endpoint);
     servicePort[i] = d.servicePort;
     endpoint[i] = d.endpoint;
     // connect() gives a TCP socket its peer; an unconnected UDP socket's sendmsg() gives none.
@@ -116,6 +117,16 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
       const lookups = dp.explain(pkt).steps.map((s) => `${s.rule}: ${s.action}`).join('; ');
       rec.record(batch, i, where, `socket LB at ${call}: ${formatIp(pkt.dstIp)}:${pkt.dstPort} became ${formatIp(d.dnatIp)}:${d.dnatPort} before the first packet; it leaves addressed to the backend, and conntrack keeps no service NAT (${lookups})`);
     }
+  }
+  // A new socket is filed under its backend's answer too, another slot of the table and a miss of
+  // its own: read those slots for the frame's new sockets together, then file them.
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    if (warm[i] >= 0) hash[i] = world.sockets(batch.node[i]).touchAnswer(warm[i]);
+  }
+  for (let k = 0; k < m; k++) {
+    const i = frame[k];
+    if (warm[i] >= 0) world.sockets(batch.node[i]).fileAnswer(warm[i]);
   }
 }
 

@@ -33,6 +33,10 @@ const R_BACKEND_PORT_PROTO = 4;
 const R_ENDPOINT = 5;
 const REC_WORDS = 6;
 
+// `used`: a free entry, one filed under the application's tuple only (open), or both (fileAnswer).
+const USED_OPEN = 1;
+const USED_FILED = 2;
+
 export class SocketTable {
   readonly capacity: number;
   private readonly mask: number;
@@ -127,9 +131,21 @@ export class SocketTable {
 
   /** Remembers a socket; endpoint -1 for a destination no service translated. */
   insert(src: number, dst: number, sport: number, dport: number, proto: number, backendIp: number, backendPort: number, endpoint: number): number {
+    const e = this.open(src, dst, sport, dport, proto, backendIp, backendPort, endpoint);
+    this.fileAnswer(e);
+    return e;
+  }
+
+  /**
+   * insert() in two steps, for a stage that opens a frame's sockets together: `open` files the
+   * socket under the application's tuple (a later packet of the frame finds it), `fileAnswer`
+   * under the backend's answer, once `touchAnswer` has read that slot for every socket of the
+   * frame, so that those misses overlap. Until then an answer is not matched to the socket.
+   */
+  open(src: number, dst: number, sport: number, dport: number, proto: number, backendIp: number, backendPort: number, endpoint: number): number {
     const e = this.nextEntry;
     this.nextEntry = (e + 1) & (this.capacity - 1);
-    if (this.used[e]) this.remove(e);
+    if (this.used[e] !== 0) this.remove(e);
     const r = e * REC_WORDS;
     const rec = this.rec;
     rec[r + R_SRC] = src;
@@ -138,16 +154,37 @@ export class SocketTable {
     rec[r + R_BACKEND_IP] = backendIp;
     rec[r + R_BACKEND_PORT_PROTO] = (proto << 16) | backendPort;
     rec[r + R_ENDPOINT] = endpoint;
-    this.used[e] = 1;
+    this.used[e] = USED_OPEN;
     refIndexAdd(this.index, this.mask, this.keyHash(e, 0), (e << 1) + 1);
-    refIndexAdd(this.index, this.mask, this.keyHash(e, 1), (e << 1) + 2);
     return e;
+  }
+
+  /** Software prefetch for fileAnswer: reads the home slot of entry `e`'s answer tuple. */
+  touchAnswer(e: number): number {
+    return this.touchIndex(this.keyHash(e, 1));
+  }
+
+  /**
+   * Files entry `e` under its backend's answer, once: an entry a later open() of the same frame
+   * took over (the table wrapped) is filed for its new socket by the first call only.
+   */
+  fileAnswer(e: number): void {
+    if (this.used[e] !== USED_OPEN) return;
+    this.used[e] = USED_FILED;
+    refIndexAdd(this.index, this.mask, this.keyHash(e, 1), (e << 1) + 2);
   }
 
   clear(): void {
     this.index.fill(0);
     this.used.fill(0);
     this.nextEntry = 0;
+  }
+
+  /** Index slots in use: two a socket (its tuple and its answer), one while only opened. */
+  indexSlotsUsed(): number {
+    let n = 0;
+    for (let p = 1; p < this.index.length; p += 2) if (this.index[p] !== 0) n++;
+    return n;
   }
 
   get bytes(): number {
