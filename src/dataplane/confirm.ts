@@ -32,9 +32,26 @@ export function masqueradeAddress(plan: PodNetworkPlan, node: number, kind: numb
   return n.primaryIp;
 }
 
-/** The source port MASQUERADE's `--random-fully` gives packet i's new flow at its `attempt`-th try. */
-function masqueradePort(ctx: PipelineContext, batch: PacketBatch, i: number, attempt: number): number {
-  return kPortMin + ((mix32(batch.flowHash[i], ctx.seed ^ 0x6d617371) + attempt) % kPortSpan);
+/**
+ * The reply tuple's destination confirm() gives packet i's new flow: MASQUERADE's address (the
+ * device it leaves by), or the packet's own source.
+ */
+function replyDst(ctx: PipelineContext, batch: PacketBatch, i: number): number {
+  const m = ctx.meta;
+  return m.masq[i] === 1 ? masqueradeAddress(ctx.world.plan, batch.node[i], m.outKind[i]) : m.origSrc[i];
+}
+
+/**
+ * The reply tuple's destination port at confirm()'s `attempt`-th try: MASQUERADE's
+ * `--random-fully` port; the userspace proxy's own connection's port (its source port too: its
+ * socket's, which is in use if the tuple is, and connect() then takes the next free port, as the
+ * kernel's port search does); else the packet's own source port, at the one try there is.
+ */
+function replyPort(ctx: PipelineContext, batch: PacketBatch, i: number, attempt: number): number {
+  const m = ctx.meta;
+  if (m.masq[i] === 1) return kPortMin + ((mix32(batch.flowHash[i], ctx.seed ^ 0x6d617371) + attempt) % kPortSpan);
+  if (m.proxyClientSlot[i] >= 0) return kProxyPortMin + ((m.origSport[i] - kProxyPortMin + attempt) % kProxyPortSpan);
+  return m.origSport[i];
 }
 
 /**
@@ -56,20 +73,12 @@ export function touchConfirms(ctx: PipelineContext, batch: PacketBatch): void {
   const frame = ctx.frame;
   const n = ctx.frameCount;
   const world = ctx.world;
-  const { newFlow, masq, outKind, origSrc, origSport, lookupHash, lookupWarm } = ctx.meta;
+  const { newFlow, lookupHash, lookupWarm } = ctx.meta;
   for (let k = 0; k < n; k++) {
     const i = frame[k];
     if (newFlow[i] === 0) continue;
-    const node = batch.node[i];
-    const ct = world.conntrack(node);
-    // The proxy's own connection keeps its port at the first try, as an unmasqueraded flow does.
-    let rDst = origSrc[i] | 0;
-    let rDport = origSport[i];
-    if (masq[i] === 1) {
-      rDst = masqueradeAddress(world.plan, node, outKind[i]) | 0;
-      rDport = masqueradePort(ctx, batch, i, 0);
-    }
-    lookupHash[i] = ct.hashOf(batch.dstIp[i] | 0, rDst, batch.dstPort[i], rDport, batch.proto[i]);
+    const ct = world.conntrack(batch.node[i]);
+    lookupHash[i] = ct.hashOf(batch.dstIp[i] | 0, replyDst(ctx, batch, i) | 0, batch.dstPort[i], replyPort(ctx, batch, i, 0), batch.proto[i]);
   }
   // The reads in a loop of their own, a few instructions each, so that more of them are in flight.
   for (let k = 0; k < n; k++) {
@@ -88,18 +97,15 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   const proto = batch.proto[i];
   const rSrc = batch.dstIp[i];
   const rSport = batch.dstPort[i];
-  let rDst = m.origSrc[i];
-  let rDport = m.origSport[i];
+  const rDst = replyDst(ctx, batch, i);
   const masq = m.masq[i] === 1;
-  if (masq) rDst = masqueradeAddress(ctx.world.plan, node, m.outKind[i]);
-  // The userspace proxy's own connection: its source port is in use if the tuple is, and
-  // connect() then takes the next free port, as the kernel's port search does.
   const proxyClient = m.proxyClientSlot[i];
+  let rDport = m.origSport[i];
   let oSport = m.origSport[i];
   let slot = INSERT_CLASH;
   for (let attempt = 0; attempt < kPortTries && slot === INSERT_CLASH; attempt++) {
-    if (masq) rDport = masqueradePort(ctx, batch, i, attempt);
-    else if (proxyClient >= 0) rDport = oSport = kProxyPortMin + ((m.origSport[i] - kProxyPortMin + attempt) % kProxyPortSpan);
+    rDport = replyPort(ctx, batch, i, attempt);
+    if (!masq && proxyClient >= 0) oSport = rDport;
     slot = ct.insert(m.origSrc[i], m.origDst[i], oSport, m.origDport[i], proto, rSrc, rDst, rSport, rDport, batch.tcpFlags[i], ctx.now);
     if (!masq && proxyClient < 0) break;
   }

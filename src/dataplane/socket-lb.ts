@@ -63,6 +63,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     const i = frame[k];
     warm[i] = world.sockets(batch.node[i]).touchEntry(warm[i]);
   }
+  let opened = 0;
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     warm[i] = -1; // from here on: the entry a new socket was opened at, -1 none
@@ -104,6 +105,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     }
     if (v !== VERDICT_DNAT) continue;
     warm[i] = sockets.open(srcIp[i], dstIp[i], srcPort[i], dstPort[i], proto[i], d.dnatIp, d.dnatPort, d.endpoint);
+    opened++;
     servicePort[i] = d.servicePort;
     endpoint[i] = d.endpoint;
     // connect() gives a TCP socket its peer; an unconnected UDP socket's sendmsg() gives none.
@@ -120,6 +122,7 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
   }
   // A new socket is filed under its backend's answer too, another slot of the table and a miss of
   // its own: read those slots for the frame's new sockets together, then file them.
+  if (opened === 0) return;
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     if (warm[i] >= 0) hash[i] = world.sockets(batch.node[i]).touchAnswer(warm[i]);
