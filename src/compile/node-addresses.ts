@@ -28,9 +28,14 @@ export function nodeAddresses(cluster: Cluster, node: number): number[] {
   return n ? [...new Set([...n.internalIPs, ...n.externalIPs])] : [];
 }
 
-/** `ip` is local to a node whose addresses are `addrs` (127.0.0.0/8 always is). */
-export function isLocalAddress(addrs: ArrayLike<number>, ip: number): boolean {
-  if (ip >>> 24 === 127) return true;
-  for (let i = 0; i < addrs.length; i++) if (addrs[i] === ip) return true;
+/**
+ * `ip` is local to a node whose addresses are `addrs` (`fib daddr type local`, `-m addrtype
+ * --dst-type LOCAL`; 127.0.0.0/8 always is). `ip` as a u32 or its int32 bits: the hot callers pass
+ * the bits, since a u32 above 2^31 passed to a call the JIT does not inline is boxed.
+ */
+export function isLocalAddress(addrs: Uint32Array, ip: number): boolean {
+  const a = ip >>> 0;
+  if (a >>> 24 === 127) return true;
+  for (let i = 0; i < addrs.length; i++) if (addrs[i] === a) return true;
   return false;
 }

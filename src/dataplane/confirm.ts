@@ -24,21 +24,25 @@ const kPortMin = 1024;
 const kPortSpan = 65536 - kPortMin;
 const kPortTries = 16;
 
-/** The address MASQUERADE gives a packet leaving node `node` through a device of `kind`. */
+/**
+ * The address MASQUERADE gives a packet leaving node `node` through a device of `kind`, as int32
+ * bits (`>>> 0` gives the u32): a u32 above 2^31 returned from a call the JIT does not inline is
+ * boxed, on every masqueraded first packet.
+ */
 export function masqueradeAddress(plan: PodNetworkPlan, node: number, kind: number): number {
   const n = plan.nodes[node];
-  if ((kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) && n.tunnelIp) return n.tunnelIp;
-  if (kind === RK_BRIDGE && n.bridgeIp) return n.bridgeIp;
-  return n.primaryIp;
+  if ((kind === RK_VXLAN || kind === RK_IPIP || kind === RK_FLANNEL) && n.tunnelIp) return n.tunnelIp | 0;
+  if (kind === RK_BRIDGE && n.bridgeIp) return n.bridgeIp | 0;
+  return n.primaryIp | 0;
 }
 
 /**
  * The reply tuple's destination confirm() gives packet i's new flow: MASQUERADE's address (the
- * device it leaves by), or the packet's own source.
+ * device it leaves by), or the packet's own source; as int32 bits, as masqueradeAddress's.
  */
 function replyDst(ctx: PipelineContext, batch: PacketBatch, i: number): number {
   const m = ctx.meta;
-  return m.masq[i] === 1 ? masqueradeAddress(ctx.world.plan, batch.node[i], m.outKind[i]) : m.origSrc[i];
+  return m.masq[i] === 1 ? masqueradeAddress(ctx.world.plan, batch.node[i], m.outKind[i]) : m.origSrc[i] | 0;
 }
 
 /**
@@ -78,7 +82,7 @@ export function touchConfirms(ctx: PipelineContext, batch: PacketBatch): void {
     const i = frame[k];
     if (newFlow[i] === 0) continue;
     const ct = world.conntrack(batch.node[i]);
-    lookupHash[i] = ct.hashOf(batch.dstIp[i] | 0, replyDst(ctx, batch, i) | 0, batch.dstPort[i], replyPort(ctx, batch, i, 0), batch.proto[i]);
+    lookupHash[i] = ct.hashOf(batch.dstIp[i] | 0, replyDst(ctx, batch, i), batch.dstPort[i], replyPort(ctx, batch, i, 0), batch.proto[i]);
   }
   // The reads in a loop of their own, a few instructions each, so that more of them are in flight.
   for (let k = 0; k < n; k++) {
@@ -106,14 +110,15 @@ export function confirm(ctx: PipelineContext, batch: PacketBatch, i: number): vo
   for (let attempt = 0; attempt < kPortTries && slot === INSERT_CLASH; attempt++) {
     rDport = replyPort(ctx, batch, i, attempt);
     if (!masq && proxyClient >= 0) oSport = rDport;
-    slot = ct.insert(m.origSrc[i], m.origDst[i], oSport, m.origDport[i], proto, rSrc, rDst, rSport, rDport, batch.tcpFlags[i], ctx.now);
+    // Addresses as int32 bits: a u32 above 2^31 passed to a call the JIT does not inline is boxed.
+    slot = ct.insert(m.origSrc[i] | 0, m.origDst[i] | 0, oSport, m.origDport[i], proto, rSrc | 0, rDst, rSport, rDport, batch.tcpFlags[i]);
     if (!masq && proxyClient < 0) break;
   }
   if (slot < 0) {
     ctx.drop(batch, i, slot === INSERT_FULL ? DROP_CONNTRACK_FULL : DROP_CONNTRACK_INVALID);
     return;
   }
-  if (masq) batch.natSrc(i, rDst | 0, rDport);
+  if (masq) batch.natSrc(i, rDst, rDport);
   if (proxyClient >= 0) {
     if (oSport !== m.origSport[i]) batch.natSrc(i, m.origSrc[i] | 0, oSport);
     ct.setMark(proxyClient, MARK_PROXY_CLIENT | oSport);

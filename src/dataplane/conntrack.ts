@@ -19,8 +19,8 @@
  * 1 in 32 to 64 at a million entries, 1 in 2048 at 16k). Deletion is backward-shift (no tombstones), so
  * probe lengths do not degrade under churn; it finds a shifted item's home from its distance.
  *
- * Time is virtual: every call that needs it takes `now` in seconds (any number, monotonic per
- * table). An entry is alive while `expires > now` (the kernel's `nf_ct_is_expired`). Expired
+ * Time is virtual: the table reads its clock (`now`, seconds: any number, monotonic per table),
+ * which its owner moves. An entry is alive while `expires > now` (the kernel's `nf_ct_is_expired`). Expired
  * entries are reaped lazily on lookup, by early_drop's scan, and by `gc()` / `expire()`.
  *
  * When the pool is full a new flow triggers `early_drop`: scan the new tuple's hash bucket and the
@@ -185,6 +185,11 @@ export interface ConntrackTableOptions {
   /** Allocate a SharedArrayBuffer instead of an ArrayBuffer. */
   readonly shared?: boolean;
   /**
+   * The clock the table reads (`now`, one f64 of seconds), shared with whoever moves the time:
+   * a node's tables and its pipeline read one cell. Default: a cell of the table's own.
+   */
+  readonly clock?: Float64Array;
+  /**
    * When full, evict the entry whose timer was refreshed longest ago (a BPF_MAP_TYPE_LRU_HASH, as
    * Cilium's CT maps are) instead of early_drop, so a new flow is never dropped (counted in
    * lruEvicted). Default false: the kernel's nf_conntrack.
@@ -280,6 +285,13 @@ export class ConntrackTable {
   readonly endpoint: Int32Array;
   /** Direction of the packet matched by the last successful `lookup()`: DIR_ORIGINAL or DIR_REPLY. */
   dir = 0;
+  /**
+   * The table's clock, in seconds: every lookup, refresh, insert and expiry reads it, as the
+   * kernel's conntrack reads nfct_time_stamp (jiffies) rather than being handed the time. A cell,
+   * not a parameter: a double passed to a call the JIT does not inline is boxed into a heap
+   * number, and insert() is such a call on every first packet (test/pipeline/allocation.test.ts).
+   */
+  readonly clock: Float64Array;
 
   private readonly header: Int32Array;
   /** Hot records, REC_WORDS u32 words an entry, and the same bytes as f64 for the timer. */
@@ -296,6 +308,7 @@ export class ConntrackTable {
 
   /** Builds an empty table, or (given a buffer made by another table) a view over it without copying. */
   constructor(arg: ConntrackTableOptions | ArrayBuffer | SharedArrayBuffer) {
+    this.clock = (!isBuffer(arg) && arg.clock) || new Float64Array(1);
     let buffer: ArrayBuffer | SharedArrayBuffer;
     let fresh = false;
     let timeouts: number[] = [];
@@ -392,6 +405,15 @@ export class ConntrackTable {
     return { index, rec, stamp, endpoint, total: o };
   }
 
+  /** The clock's time in seconds (`clock[0]`); setting it moves the time for every reader of the cell. */
+  get now(): number {
+    return this.clock[0];
+  }
+
+  set now(seconds: number) {
+    this.clock[0] = seconds;
+  }
+
   /** Live entries. */
   get count(): number {
     return this.header[H_COUNT];
@@ -443,8 +465,8 @@ export class ConntrackTable {
    * Finds the entry a packet belongs to, by either of its tuples. Returns the slot and sets
    * `this.dir`, or returns -1 (an expired entry found on the way is reaped and counted).
    */
-  lookup(src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
-    return this.lookupHashed(this.hashOf(src, dst, sport, dport, proto), src, dst, sport, dport, proto, now);
+  lookup(src: number, dst: number, sport: number, dport: number, proto: number): number {
+    return this.lookupHashed(this.hashOf(src, dst, sport, dport, proto), src, dst, sport, dport, proto);
   }
 
   /** The tuple's hash, as `lookupHashed` takes it. */
@@ -486,8 +508,8 @@ export class ConntrackTable {
    * same minutes (FLOWS=1000000 TIME=400 node dist/bench/dataplane/conntrack.bench.js, 3 runs each,
    * 2026-12-02, load ~9 on 2 cores: upper bounds, and the two within the noise on hits).
    */
-  lookupHashed(h: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
-    const e = this.find(h, src, dst, sport, dport, proto, now);
+  lookupHashed(h: number, src: number, dst: number, sport: number, dport: number, proto: number): number {
+    const e = this.find(h, src, dst, sport, dport, proto);
     if (e >= 0) this.counters[C_FOUND]++;
     return e;
   }
@@ -496,12 +518,12 @@ export class ConntrackTable {
    * Whether a live entry owns this tuple (either direction), not counted as a lookup: what a
    * local connect() asks before it takes a source port (an expired entry found is reaped).
    */
-  holds(src: number, dst: number, sport: number, dport: number, proto: number, now: number): boolean {
-    return this.find(this.hashOf(src, dst, sport, dport, proto), src, dst, sport, dport, proto, now) >= 0;
+  holds(src: number, dst: number, sport: number, dport: number, proto: number): boolean {
+    return this.find(this.hashOf(src, dst, sport, dport, proto), src, dst, sport, dport, proto) >= 0;
   }
 
   /** The probe behind lookupHashed and holds: the slot, with `this.dir` set, or -1. */
-  private find(h: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+  private find(h: number, src: number, dst: number, sport: number, dport: number, proto: number): number {
     h >>>= 0;
     const ports = ((sport << 16) | dport) >>> 0;
     const index = this.index;
@@ -522,7 +544,7 @@ export class ConntrackTable {
         const r = e * REC_WORDS;
         const t = r + d * 3;
         if (rec[t] === src && rec[t + 1] === dst && rec[t + 2] === ports && ((rec[r + R_META] >>> 8) & 0xff) === proto) {
-          if (this.recF64[e * (REC_WORDS / 2) + R_EXPIRES_F64] <= now) {
+          if (this.recF64[e * (REC_WORDS / 2) + R_EXPIRES_F64] <= this.clock[0]) {
             this.removeEntry(e);
             this.counters[C_EXPIRED]++;
             return -1;
@@ -553,7 +575,6 @@ export class ConntrackTable {
     rSport: number,
     rDport: number,
     tcpFlags: number,
-    now: number,
   ): number {
     let state = TCP_NONE;
     if (proto === PROTO_TCP) {
@@ -564,7 +585,7 @@ export class ConntrackTable {
       }
     }
     const savedDir = this.dir;
-    if (this.lookupQuiet(oSrc, oDst, oSport, oDport, proto, now) >= 0 || this.lookupQuiet(rSrc, rDst, rSport, rDport, proto, now) >= 0) {
+    if (this.lookupQuiet(oSrc, oDst, oSport, oDport, proto) >= 0 || this.lookupQuiet(rSrc, rDst, rSport, rDport, proto) >= 0) {
       this.dir = savedDir;
       this.counters[C_INSERT_FAILED]++;
       return INSERT_CLASH;
@@ -583,7 +604,7 @@ export class ConntrackTable {
         return INSERT_FULL;
       }
     } else if (hdr[H_COUNT] >= this.maxEntries && (hdr[H_FLAGS] & FLAG_LRU) !== 0) this.evictLru(hOrig, LRU_ANY);
-    if (hdr[H_COUNT] >= this.maxEntries && !this.earlyDrop(hOrig, now)) {
+    if (hdr[H_COUNT] >= this.maxEntries && !this.earlyDrop(hOrig)) {
       hdr[H_FLAGS] |= FLAG_GC_EARLY_DROP;
       this.counters[C_DROP_FULL]++;
       return INSERT_FULL;
@@ -609,6 +630,7 @@ export class ConntrackTable {
     if (rDst >>> 0 !== oSrc >>> 0 || rDport !== oSport) st |= IPS_SRC_NAT;
     rec[r + R_META] = st | (proto << 8) | (state << 16);
     const to = this.timeouts;
+    const now = this.clock[0];
     this.stamp[e] = now + kUdpStreamDelaySeconds;
     this.recF64[e * (REC_WORDS / 2) + R_EXPIRES_F64] =
       now + (proto === PROTO_TCP ? to[state] : proto === PROTO_UDP ? to[TIMEOUT_UDP_UNREPLIED] : proto === PROTO_ICMP ? to[TIMEOUT_ICMP] : to[TIMEOUT_GENERIC]);
@@ -625,21 +647,20 @@ export class ConntrackTable {
    * Nearly every packet a benchmark sends is an ACK of an ASSURED connection in ESTABLISHED, which
    * the state machine keeps in ESTABLISHED in either direction with nothing to set (sES -> sES):
    * only its timer moves. That case is answered here, small enough for the JIT to inline into the
-   * stage's loop; every other goes through the state machine (updateState). Inlined, the call
-   * also stops boxing `now`, a double, into a heap number per packet (23 bytes a packet
-   * allocated on the established path before; test/pipeline/allocation.test.ts).
+   * stage's loop; every other goes through the state machine (updateState).
    * Cost: see prerouting.
    */
-  update(slot: number, dir: number, tcpFlags: number, now: number): number {
+  update(slot: number, dir: number, tcpFlags: number): number {
     if ((this.rec[slot * REC_WORDS + R_META] & kSettledMask) === kSettledMeta && TCP_FLAG_CLASS[tcpFlags & 0x1f] === TCP_CLASS_ACK) {
-      this.recF64[slot * (REC_WORDS / 2) + R_EXPIRES_F64] = now + this.timeouts[TCP_ESTABLISHED];
+      this.recF64[slot * (REC_WORDS / 2) + R_EXPIRES_F64] = this.clock[0] + this.timeouts[TCP_ESTABLISHED];
       return CT_ACCEPT;
     }
-    return this.updateState(slot, dir, tcpFlags, now);
+    return this.updateState(slot, dir, tcpFlags);
   }
 
   /** update() through the state machine. */
-  private updateState(slot: number, dir: number, tcpFlags: number, now: number): number {
+  private updateState(slot: number, dir: number, tcpFlags: number): number {
+    const now = this.clock[0];
     const rec = this.rec;
     const m = slot * REC_WORDS + R_META;
     const meta = rec[m];
@@ -710,7 +731,8 @@ export class ConntrackTable {
    * a cursor, reaping expired entries; after a dropFull, while the table is above 95 % it also
    * evicts entries that may be early-dropped (not ASSURED, or TCP closing). Returns entries freed.
    */
-  gc(now: number, budget: number): number {
+  gc(budget: number): number {
+    const now = this.clock[0];
     const hdr = this.header;
     const max = this.maxEntries;
     const rec = this.rec;
@@ -745,7 +767,8 @@ export class ConntrackTable {
   }
 
   /** Reaps every expired entry now. Returns how many. */
-  expire(now: number): number {
+  expire(): number {
+    const now = this.clock[0];
     const rec = this.rec;
     const recF64 = this.recF64;
     let freed = 0;
@@ -824,9 +847,9 @@ export class ConntrackTable {
   }
 
   /** Lookup without touching counters or `dir` semantics (used by insert's clash check). */
-  private lookupQuiet(src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+  private lookupQuiet(src: number, dst: number, sport: number, dport: number, proto: number): number {
     const found = this.counters[C_FOUND];
-    const r = this.lookup(src, dst, sport, dport, proto, now);
+    const r = this.lookup(src, dst, sport, dport, proto);
     this.counters[C_FOUND] = found;
     return r;
   }
@@ -938,7 +961,8 @@ export class ConntrackTable {
    * each, reap expired entries and evict every entry that is not ASSURED; stop at the first bucket
    * that evicted anything. Returns whether room was made.
    */
-  private earlyDrop(h: number, now: number): boolean {
+  private earlyDrop(h: number): boolean {
+    const now = this.clock[0];
     const index = this.index;
     const rec = this.rec;
     const recF64 = this.recF64;

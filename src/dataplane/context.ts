@@ -47,8 +47,17 @@ export class PipelineContext {
   readonly #drops: Uint32Array;
   readonly #ends: Uint32Array;
 
-  /** Virtual time in seconds: conntrack timeouts and affinity use it; the driver advances it. */
-  now = 0;
+  /**
+   * Virtual time in seconds: conntrack timeouts and affinity use it; the driver advances it. The
+   * world's clock cell, which the nodes' conntrack tables read.
+   */
+  get now(): number {
+    return this.world.clock[0];
+  }
+
+  set now(seconds: number) {
+    this.world.clock[0] = seconds;
+  }
   /** Optional clock (ms) for per-stage timing; the core has no timer of its own. */
   clock: (() => number) | null = null;
   recorder: TraceRecorder | null = null;

@@ -39,6 +39,11 @@ export class NodeWorld {
   readonly notrackDns: Uint32Array;
   /** The stage a packet a node sends meets after its socket: the raw table's where there are rules, else conntrack. */
   readonly afterSocket: number;
+  /**
+   * The nodes' clock (virtual seconds, one cell): every conntrack table reads it, and the
+   * pipeline's `now` is this cell.
+   */
+  readonly clock = new Float64Array(1);
   readonly #conntrack: (ConntrackTable | undefined)[];
   readonly #sockets: (SocketTable | undefined)[];
   readonly #dsr: (SocketTable | undefined)[];
@@ -79,6 +84,7 @@ export class NodeWorld {
     const ct = new ConntrackTable({
       maxEntries, timeouts: own ? { ...this.cluster.proxy.conntrack, ...own.timeouts } : this.cluster.proxy.conntrack, lru: own?.lru ?? false,
       tcpStateChecks: own?.tcpStateChecks ?? true,
+      clock: this.clock,
       ...(split ? { tcpMax: Math.max(1, Math.floor(own.tcpMax / this.shards)) } : {}),
     });
     this.#conntrack[node] = ct;
@@ -139,13 +145,13 @@ export class NodeWorld {
    * The endpoint row the flow sent from `node` with this tuple got, or -1: its socket's backend
    * (socket LB), else its conntrack entry's. Untimed bookkeeping: not counted as a lookup.
    */
-  flowEndpoint(node: number, src: number, dst: number, sport: number, dport: number, proto: number, now: number): number {
+  flowEndpoint(node: number, src: number, dst: number, sport: number, dport: number, proto: number): number {
     const s = this.#sockets[node];
     const e = s ? s.lookup(src, dst, sport, dport, proto, 0) : -1;
     if (e >= 0) return s!.endpoint(e);
     const ct = this.conntrack(node);
     const found = ct.counters[0];
-    const slot = ct.lookup(src, dst, sport, dport, proto, now);
+    const slot = ct.lookup(src, dst, sport, dport, proto);
     ct.counters[0] = found;
     return slot >= 0 ? ct.endpoint[slot] : -1;
   }

@@ -48,7 +48,6 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;
   const { ctDir, newFlow, ctInvalid, origSrc, origDst, origSport, origDport, visits, hook, dnatted } = ctx.meta;
   const world = ctx.world;
-  const now = ctx.now;
   const rec = ctx.recorder;
   // Conntrack is the one random access of an established packet, into a table far larger than
   // the caches: hash the whole batch and touch each tuple's index slot, then each entry, so the
@@ -79,10 +78,10 @@ export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
     }
     const ct = world.conntrack(node[i]);
     ctInvalid[i] = 0;
-    let slot = ct.lookupHashed(hash[i], srcIp[i] | 0, dstIp[i] | 0, srcPort[i], dstPort[i], proto[i], now);
+    let slot = ct.lookupHashed(hash[i], srcIp[i] | 0, dstIp[i] | 0, srcPort[i], dstPort[i], proto[i]);
     if (slot >= 0) {
       const dir = ct.dir;
-      const verdict = ct.update(slot, dir, tcpFlags[i], now);
+      const verdict = ct.update(slot, dir, tcpFlags[i]);
       if (verdict === CT_REOPEN) slot = -1; // a new SYN on a closed connection starts over
       else if (verdict !== CT_ACCEPT) {
         invalid(ctx, batch, i);

@@ -59,7 +59,7 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
       // __inet_hash_connect skips a busy one (a live conntrack entry standing for the old socket;
       // confirm() still moves on past a clash within the batch); later packets reuse the one chosen.
       const chosen = mark & MARK_PORT_MASK;
-      const port = chosen !== 0 ? chosen : connectPort(ct, nodes[node].primaryIp, eps.ip[row], eps.port[row], batch.proto[i], ctx.now, mix32(batch.flowHash[i], ctx.seed) % kProxyPortSpan);
+      const port = chosen !== 0 ? chosen : connectPort(ct, nodes[node].primaryIp, eps.ip[row], eps.port[row], batch.proto[i], mix32(batch.flowHash[i], ctx.seed) % kProxyPortSpan);
       // The node's address as int32 bits (natSrc takes either; conntrack's getters give them): above
       // 2^31, a u32 passed to a call the JIT does not inline is boxed, once a packet.
       batch.natSrc(i, nodes[node].primaryIp | 0, port);
@@ -93,10 +93,10 @@ export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
  * Cost: one conntrack probe a port tried, on a proxied connection's first packet only; one in
  * nearly every case (the range is 28,232 ports).
  */
-function connectPort(ct: ConntrackTable, src: number, dst: number, dport: number, proto: number, now: number, start: number): number {
+function connectPort(ct: ConntrackTable, src: number, dst: number, dport: number, proto: number, start: number): number {
   for (let k = 0; k < kProxyPortSpan; k++) {
     const port = kProxyPortMin + ((start + k) % kProxyPortSpan);
-    if (!ct.holds(src, dst, port, dport, proto, now)) return port;
+    if (!ct.holds(src, dst, port, dport, proto)) return port;
   }
   return kProxyPortMin + start;
 }

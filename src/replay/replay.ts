@@ -442,7 +442,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
           lookupFlows++;
           if (chunk.lookup[j] === LOOKUP_UPSTREAM) upstreamConnections++;
         }
-        const ep = c.world.flowEndpoint(chunk.node[j], chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j], c.now);
+        const ep = c.world.flowEndpoint(chunk.node[j], chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j]);
         const sp = chunk.servicePort[j];
         const id = chunk.id[j] >>> 0;
         let v: number;

@@ -46,9 +46,15 @@ const EP = parseIp('10.244.2.7');
 const NODE = parseIp('192.168.0.11');
 const kubeProxyTimeouts = { tcpEstablishedTimeoutSeconds: 86400, tcpCloseWaitTimeoutSeconds: 3600 };
 
+/** The table with its clock moved to `now` seconds (the table reads its own clock, as the kernel reads jiffies). */
+function at(t: ConntrackTable, now: number): ConntrackTable {
+  t.now = now;
+  return t;
+}
+
 function serviceFlow(t: ConntrackTable, cport: number, proto: number, flags: number, now: number, masq = false): number {
   // client:cport -> vip:80 DNATed to ep:8080, optionally masqueraded to node:cport+10000.
-  return t.insert(CLIENT, VIP, cport, 80, proto, EP, masq ? NODE : CLIENT, 8080, masq ? cport + 10000 : cport, flags, now);
+  return at(t, now).insert(CLIENT, VIP, cport, 80, proto, EP, masq ? NODE : CLIENT, 8080, masq ? cport + 10000 : cport, flags);
 }
 
 describe('conntrack table', () => {
@@ -56,14 +62,14 @@ describe('conntrack table', () => {
     const t = new ConntrackTable({ maxEntries: 1024 });
     const s = serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 0);
     assert.ok(s >= 0);
-    assert.equal(t.lookup(CLIENT, VIP, 40000, 80, PROTO_TCP, 1), s);
+    assert.equal(at(t, 1).lookup(CLIENT, VIP, 40000, 80, PROTO_TCP), s);
     assert.equal(t.dir, DIR_ORIGINAL);
-    assert.equal(t.lookup(EP, CLIENT, 8080, 40000, PROTO_TCP, 1), s);
+    assert.equal(at(t, 1).lookup(EP, CLIENT, 8080, 40000, PROTO_TCP), s);
     assert.equal(t.dir, DIR_REPLY);
     // Neither the pre-NAT reply nor another protocol or port matches.
-    assert.equal(t.lookup(VIP, CLIENT, 80, 40000, PROTO_TCP, 1), -1);
-    assert.equal(t.lookup(CLIENT, VIP, 40000, 80, PROTO_UDP, 1), -1);
-    assert.equal(t.lookup(CLIENT, VIP, 40001, 80, PROTO_TCP, 1), -1);
+    assert.equal(at(t, 1).lookup(VIP, CLIENT, 80, 40000, PROTO_TCP), -1);
+    assert.equal(at(t, 1).lookup(CLIENT, VIP, 40000, 80, PROTO_UDP), -1);
+    assert.equal(at(t, 1).lookup(CLIENT, VIP, 40001, 80, PROTO_TCP), -1);
     assert.equal(t.count, 1);
     assert.equal(t.counter('found'), 2);
     assert.equal(t.counter('new'), 1);
@@ -73,7 +79,7 @@ describe('conntrack table', () => {
     const t = new ConntrackTable({ maxEntries: 64 });
     const dnat = serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 0);
     const masq = serviceFlow(t, 40001, PROTO_TCP, TCPF_SYN, 0, true);
-    const plain = t.insert(CLIENT, EP, 40002, 8080, PROTO_TCP, EP, CLIENT, 8080, 40002, TCPF_SYN, 0);
+    const plain = at(t, 0).insert(CLIENT, EP, 40002, 8080, PROTO_TCP, EP, CLIENT, 8080, 40002, TCPF_SYN);
     assert.equal(t.statusOf(dnat) & (IPS_DST_NAT | IPS_SRC_NAT | IPS_CONFIRMED), IPS_DST_NAT | IPS_CONFIRMED);
     assert.equal(t.statusOf(masq) & (IPS_DST_NAT | IPS_SRC_NAT), IPS_DST_NAT | IPS_SRC_NAT);
     assert.equal(t.statusOf(plain) & (IPS_DST_NAT | IPS_SRC_NAT), 0);
@@ -81,12 +87,12 @@ describe('conntrack table', () => {
     // address alone (MASQUERADE keeping the source port, as without --random-fully; a Service
     // whose port equals the endpoint's) or the port alone.
     const bits = (sport: number, rSrc: number, rDst: number, rSport: number, rDport: number) =>
-      t.statusOf(t.insert(CLIENT, VIP, sport, 80, PROTO_TCP, rSrc, rDst, rSport, rDport, TCPF_SYN, 0)) & (IPS_DST_NAT | IPS_SRC_NAT);
+      t.statusOf(at(t, 0).insert(CLIENT, VIP, sport, 80, PROTO_TCP, rSrc, rDst, rSport, rDport, TCPF_SYN)) & (IPS_DST_NAT | IPS_SRC_NAT);
     assert.equal(bits(40003, EP, NODE, 80, 40003), IPS_DST_NAT | IPS_SRC_NAT, 'masquerade keeping the port, DNAT keeping the port');
     assert.equal(bits(40004, VIP, CLIENT, 80, 50004), IPS_SRC_NAT, 'source port alone');
     assert.equal(bits(40005, VIP, CLIENT, 8080, 40005), IPS_DST_NAT, 'destination port alone');
     // The reply from the endpoint to the node's masquerade port finds the flow and its binding.
-    assert.equal(t.lookup(EP, NODE, 8080, 50001, PROTO_TCP, 1), masq);
+    assert.equal(at(t, 1).lookup(EP, NODE, 8080, 50001, PROTO_TCP), masq);
     assert.equal(t.dir, DIR_REPLY);
     assert.equal(t.natDstIp(masq) >>> 0, EP >>> 0);
     assert.equal(t.natDstPort(masq), 8080);
@@ -106,17 +112,17 @@ describe('conntrack table', () => {
     assert.equal(t.markOf(dnat), 0);
     assert.equal(t.natSrcPort(masq), 50001);
     assert.equal(t.origSport(masq), 40001);
-    assert.equal(t.lookup(EP, NODE, 8080, 50001, PROTO_TCP, 1), masq);
+    assert.equal(at(t, 1).lookup(EP, NODE, 8080, 50001, PROTO_TCP), masq);
   });
 
   it('with tcpStateChecks false (Cilium\'s BPF CT), an ACK with no answer seen is accepted in its state; the kernel\'s calls it INVALID', () => {
     // RFC 793 / nf_conntrack_proto_tcp: an original-direction ACK in SYN_SENT is invalid.
     const kernel = new ConntrackTable({ maxEntries: 64 });
     const k = serviceFlow(kernel, 40000, PROTO_TCP, TCPF_SYN, 0);
-    assert.equal(kernel.update(k, DIR_ORIGINAL, TCPF_ACK, 1), CT_INVALID);
+    assert.equal(at(kernel, 1).update(k, DIR_ORIGINAL, TCPF_ACK), CT_INVALID);
     const bpf = new ConntrackTable({ maxEntries: 64, lru: true, tcpStateChecks: false });
     const b = serviceFlow(bpf, 40000, PROTO_TCP, TCPF_SYN, 0);
-    assert.equal(bpf.update(b, DIR_ORIGINAL, TCPF_ACK, 1), CT_ACCEPT);
+    assert.equal(at(bpf, 1).update(b, DIR_ORIGINAL, TCPF_ACK), CT_ACCEPT);
     assert.equal(TCP_STATE_NAMES[bpf.tcpStateOf(b)], TCP_STATE_NAMES[TCP_SYN_SENT]);
     assert.equal(bpf.counter('invalid'), 0);
   });
@@ -126,7 +132,7 @@ describe('conntrack table', () => {
     assert.ok(serviceFlow(t, 40000, PROTO_UDP, 0, 0) >= 0);
     assert.equal(serviceFlow(t, 40000, PROTO_UDP, 0, 0), INSERT_CLASH);
     // Another client port, but NATed onto the same reply tuple (a masquerade port collision).
-    assert.equal(t.insert(CLIENT, VIP, 40005, 80, PROTO_UDP, EP, CLIENT, 8080, 40000, 0, 0), INSERT_CLASH);
+    assert.equal(at(t, 0).insert(CLIENT, VIP, 40005, 80, PROTO_UDP, EP, CLIENT, 8080, 40000, 0), INSERT_CLASH);
     assert.equal(t.counter('insertFailed'), 2);
     assert.equal(t.count, 1);
   });
@@ -135,7 +141,7 @@ describe('conntrack table', () => {
     const t = new ConntrackTable({ maxEntries: 64, timeouts: kubeProxyTimeouts });
     const s = serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 0);
     const step = (dir: number, flags: number, now: number, state: number, verdict = CT_ACCEPT): void => {
-      assert.equal(t.update(s, dir, flags, now), verdict);
+      assert.equal(at(t, now).update(s, dir, flags), verdict);
       assert.equal(TCP_STATE_NAMES[t.tcpStateOf(s)], TCP_STATE_NAMES[state]);
     };
     assert.equal(t.tcpStateOf(s), TCP_SYN_SENT);
@@ -155,12 +161,12 @@ describe('conntrack table', () => {
     assert.equal(t.expiresOf(s), 52);
     step(DIR_ORIGINAL, TCPF_ACK, 23, TCP_TIME_WAIT);
     assert.equal(t.expiresOf(s), 143);
-    assert.equal(t.lookup(CLIENT, VIP, 40000, 80, PROTO_TCP, 142.9), s);
-    assert.equal(t.lookup(CLIENT, VIP, 40000, 80, PROTO_TCP, 143), -1);
+    assert.equal(at(t, 142.9).lookup(CLIENT, VIP, 40000, 80, PROTO_TCP), s);
+    assert.equal(at(t, 143).lookup(CLIENT, VIP, 40000, 80, PROTO_TCP), -1);
     assert.equal(t.counter('expired'), 1);
     assert.equal(t.count, 0);
     // The slot's tuples are gone from the index in both directions.
-    assert.equal(t.lookup(EP, CLIENT, 8080, 40000, PROTO_TCP, 143), -1);
+    assert.equal(at(t, 143).lookup(EP, CLIENT, 8080, 40000, PROTO_TCP), -1);
   });
 
   it('keeps the kernel default timeouts when the config leaves them at zero', () => {
@@ -177,66 +183,66 @@ describe('conntrack table', () => {
     const picked = serviceFlow(t, 2, PROTO_TCP, TCPF_ACK, 0);
     assert.equal(t.tcpStateOf(picked), TCP_ESTABLISHED, 'loose pick-up of a running connection');
     assert.equal(t.statusOf(picked) & IPS_ASSURED, 0);
-    assert.equal(t.update(picked, DIR_REPLY, TCPF_ACK, 1), CT_ACCEPT);
+    assert.equal(at(t, 1).update(picked, DIR_REPLY, TCPF_ACK), CT_ACCEPT);
     assert.ok(t.statusOf(picked) & IPS_ASSURED, 'assured once the picked-up connection answers');
 
     const s = serviceFlow(t, 3, PROTO_TCP, TCPF_SYN, 0);
-    assert.equal(t.update(s, DIR_ORIGINAL, TCPF_ACK, 1), CT_INVALID, 'ACK before any SYN/ACK');
+    assert.equal(at(t, 1).update(s, DIR_ORIGINAL, TCPF_ACK), CT_INVALID, 'ACK before any SYN/ACK');
     assert.equal(t.tcpStateOf(s), TCP_SYN_SENT);
     assert.equal(t.expiresOf(s), 120, 'an invalid packet does not refresh the timer');
-    assert.equal(t.update(s, DIR_REPLY, TCPF_SYN, 2), CT_ACCEPT);
+    assert.equal(at(t, 2).update(s, DIR_REPLY, TCPF_SYN), CT_ACCEPT);
     assert.equal(t.tcpStateOf(s), TCP_SYN_SENT2, 'simultaneous open');
-    assert.equal(t.update(s, DIR_ORIGINAL, TCPF_SYN | TCPF_ACK, 3), CT_ACCEPT);
+    assert.equal(at(t, 3).update(s, DIR_ORIGINAL, TCPF_SYN | TCPF_ACK), CT_ACCEPT);
     assert.equal(t.tcpStateOf(s), TCP_SYN_RECV);
-    assert.equal(t.update(s, DIR_REPLY, TCPF_SYN | TCPF_ACK, 4), CT_IGNORE, 'retransmitted SYN/ACK');
+    assert.equal(at(t, 4).update(s, DIR_REPLY, TCPF_SYN | TCPF_ACK), CT_IGNORE, 'retransmitted SYN/ACK');
     assert.equal(t.counter('ignored'), 1);
 
     const refused = serviceFlow(t, 4, PROTO_TCP, TCPF_SYN, 0);
-    assert.equal(t.update(refused, DIR_REPLY, TCPF_RST | TCPF_ACK, 1), CT_KILLED, 'a RST as the only answer frees the entry');
-    assert.equal(t.lookup(CLIENT, VIP, 4, 80, PROTO_TCP, 1), -1);
+    assert.equal(at(t, 1).update(refused, DIR_REPLY, TCPF_RST | TCPF_ACK), CT_KILLED, 'a RST as the only answer frees the entry');
+    assert.equal(at(t, 1).lookup(CLIENT, VIP, 4, 80, PROTO_TCP), -1);
 
     const tw = serviceFlow(t, 5, PROTO_TCP, TCPF_SYN, 0);
-    t.update(tw, DIR_REPLY, TCPF_SYN | TCPF_ACK, 0);
-    t.update(tw, DIR_ORIGINAL, TCPF_ACK, 0);
-    t.update(tw, DIR_ORIGINAL, TCPF_FIN | TCPF_ACK, 0);
-    t.update(tw, DIR_REPLY, TCPF_FIN | TCPF_ACK, 0);
+    at(t, 0).update(tw, DIR_REPLY, TCPF_SYN | TCPF_ACK);
+    at(t, 0).update(tw, DIR_ORIGINAL, TCPF_ACK);
+    at(t, 0).update(tw, DIR_ORIGINAL, TCPF_FIN | TCPF_ACK);
+    at(t, 0).update(tw, DIR_REPLY, TCPF_FIN | TCPF_ACK);
     assert.equal(t.tcpStateOf(tw), TCP_LAST_ACK);
-    t.update(tw, DIR_ORIGINAL, TCPF_ACK, 0);
+    at(t, 0).update(tw, DIR_ORIGINAL, TCPF_ACK);
     assert.equal(t.tcpStateOf(tw), TCP_TIME_WAIT);
-    assert.equal(t.update(tw, DIR_ORIGINAL, TCPF_SYN, 1), CT_REOPEN, 'a SYN in TIME_WAIT reopens the connection');
-    assert.equal(t.lookup(CLIENT, VIP, 5, 80, PROTO_TCP, 1), -1);
+    assert.equal(at(t, 1).update(tw, DIR_ORIGINAL, TCPF_SYN), CT_REOPEN, 'a SYN in TIME_WAIT reopens the connection');
+    assert.equal(at(t, 1).lookup(CLIENT, VIP, 5, 80, PROTO_TCP), -1);
     assert.ok(serviceFlow(t, 5, PROTO_TCP, TCPF_SYN, 1) >= 0);
   });
 
   it('expires an unreplied UDP flow after 30 s', () => {
     const t = new ConntrackTable({ maxEntries: 64 });
     const s = serviceFlow(t, 5353, PROTO_UDP, 0, 100);
-    assert.equal(t.update(s, DIR_ORIGINAL, 0, 110), CT_ACCEPT);
-    assert.equal(t.lookup(CLIENT, VIP, 5353, 80, PROTO_UDP, 139.9), s);
+    assert.equal(at(t, 110).update(s, DIR_ORIGINAL, 0), CT_ACCEPT);
+    assert.equal(at(t, 139.9).lookup(CLIENT, VIP, 5353, 80, PROTO_UDP), s);
     assert.equal(t.statusOf(s) & (IPS_SEEN_REPLY | IPS_ASSURED), 0);
-    assert.equal(t.lookup(CLIENT, VIP, 5353, 80, PROTO_UDP, 140), -1);
+    assert.equal(at(t, 140).lookup(CLIENT, VIP, 5353, 80, PROTO_UDP), -1);
     assert.equal(t.counter('expired'), 1);
   });
 
   it('keeps a replied UDP stream for 120 s and marks it ASSURED only once it outlives 2 s', () => {
     const t = new ConntrackTable({ maxEntries: 64 });
     const s = serviceFlow(t, 5353, PROTO_UDP, 0, 0);
-    t.update(s, DIR_REPLY, 0, 0.5);
+    at(t, 0.5).update(s, DIR_REPLY, 0);
     assert.equal(t.statusOf(s) & (IPS_SEEN_REPLY | IPS_ASSURED), IPS_SEEN_REPLY);
     assert.equal(t.expiresOf(s), 30.5, 'the first reply still gets the unreplied timeout');
-    t.update(s, DIR_ORIGINAL, 0, 1.5);
+    at(t, 1.5).update(s, DIR_ORIGINAL, 0);
     assert.equal(t.statusOf(s) & IPS_ASSURED, 0, 'not a stream before 2 s');
-    t.update(s, DIR_ORIGINAL, 0, 3);
+    at(t, 3).update(s, DIR_ORIGINAL, 0);
     assert.ok(t.statusOf(s) & IPS_ASSURED);
     assert.equal(t.expiresOf(s), 123);
-    assert.equal(t.lookup(EP, CLIENT, 8080, 5353, PROTO_UDP, 122.9), s);
-    assert.equal(t.lookup(EP, CLIENT, 8080, 5353, PROTO_UDP, 123), -1);
+    assert.equal(at(t, 122.9).lookup(EP, CLIENT, 8080, 5353, PROTO_UDP), s);
+    assert.equal(at(t, 123).lookup(EP, CLIENT, 8080, 5353, PROTO_UDP), -1);
 
     const custom = new ConntrackTable({ maxEntries: 8, timeouts: { udpTimeoutSeconds: 10, udpStreamTimeoutSeconds: 60 } });
     const c = serviceFlow(custom, 1, PROTO_UDP, 0, 0);
     assert.equal(custom.expiresOf(c), 10);
-    custom.update(c, DIR_REPLY, 0, 0);
-    custom.update(c, DIR_REPLY, 0, 5);
+    at(custom, 0).update(c, DIR_REPLY, 0);
+    at(custom, 5).update(c, DIR_REPLY, 0);
     assert.equal(custom.expiresOf(c), 65);
   });
 
@@ -249,8 +255,8 @@ describe('conntrack table', () => {
       assert.ok(s >= 0);
       // All but flow 7 become assured streams.
       if (i !== 7) {
-        t.update(s, DIR_REPLY, 0, 0);
-        t.update(s, DIR_ORIGINAL, 0, 3);
+        at(t, 0).update(s, DIR_REPLY, 0);
+        at(t, 3).update(s, DIR_ORIGINAL, 0);
       }
       slots.push(s);
     }
@@ -259,7 +265,7 @@ describe('conntrack table', () => {
     assert.ok(fresh >= 0, 'the new flow got the evicted slot');
     assert.equal(t.counter('earlyDrop'), 1);
     assert.equal(t.counter('dropFull'), 0);
-    assert.equal(t.lookup(CLIENT, VIP, 1007, 80, PROTO_UDP, 4), -1, 'the unassured flow was the victim');
+    assert.equal(at(t, 4).lookup(CLIENT, VIP, 1007, 80, PROTO_UDP), -1, 'the unassured flow was the victim');
     assert.equal(t.count, 32);
   });
 
@@ -275,7 +281,7 @@ describe('conntrack table', () => {
     }
     const live = (t: ConntrackTable, base: number, n: number, proto: number): number => {
       let k = 0;
-      for (let i = 0; i < n; i++) if (t.lookup(CLIENT, VIP, base + i, 80, proto, 20) >= 0) k++;
+      for (let i = 0; i < n; i++) if (at(t, 20).lookup(CLIENT, VIP, base + i, 80, proto) >= 0) k++;
       return k;
     };
     assert.deepEqual(
@@ -299,8 +305,8 @@ describe('conntrack table', () => {
     const t = new ConntrackTable({ maxEntries: 64, timeouts: kubeProxyTimeouts });
     for (let i = 0; i < 64; i++) {
       const s = serviceFlow(t, 1000 + i, PROTO_TCP, TCPF_SYN, 0);
-      t.update(s, DIR_REPLY, TCPF_SYN | TCPF_ACK, 0);
-      t.update(s, DIR_ORIGINAL, TCPF_ACK, 0);
+      at(t, 0).update(s, DIR_REPLY, TCPF_SYN | TCPF_ACK);
+      at(t, 0).update(s, DIR_ORIGINAL, TCPF_ACK);
       assert.ok(t.statusOf(s) & IPS_ASSURED);
     }
     for (let i = 0; i < 10; i++) assert.equal(serviceFlow(t, 3000 + i, PROTO_TCP, TCPF_SYN, 1), INSERT_FULL);
@@ -308,16 +314,16 @@ describe('conntrack table', () => {
     assert.equal(t.counter('earlyDrop'), 0);
     assert.equal(t.count, 64);
     for (let i = 0; i < 64; i++) {
-      const s = t.lookup(EP, CLIENT, 8080, 1000 + i, PROTO_TCP, 2);
+      const s = at(t, 2).lookup(EP, CLIENT, 8080, 1000 + i, PROTO_TCP);
       assert.ok(s >= 0);
-      assert.equal(t.update(s, DIR_REPLY, TCPF_ACK | TCPF_PSH, 2), CT_ACCEPT);
+      assert.equal(at(t, 2).update(s, DIR_REPLY, TCPF_ACK | TCPF_PSH), CT_ACCEPT);
     }
     // One flow starts closing; after the drop the gc may evict it (tcp_can_early_drop) to make room.
-    const closing = t.lookup(CLIENT, VIP, 1005, 80, PROTO_TCP, 3);
-    t.update(closing, DIR_ORIGINAL, TCPF_FIN | TCPF_ACK, 3);
-    assert.equal(t.gc(3, 64), 1);
+    const closing = at(t, 3).lookup(CLIENT, VIP, 1005, 80, PROTO_TCP);
+    at(t, 3).update(closing, DIR_ORIGINAL, TCPF_FIN | TCPF_ACK);
+    assert.equal(at(t, 3).gc(64), 1);
     assert.equal(t.counter('earlyDrop'), 1);
-    assert.equal(t.lookup(CLIENT, VIP, 1005, 80, PROTO_TCP, 3), -1);
+    assert.equal(at(t, 3).lookup(CLIENT, VIP, 1005, 80, PROTO_TCP), -1);
     assert.ok(serviceFlow(t, 3000, PROTO_TCP, TCPF_SYN, 4) >= 0);
   });
 
@@ -327,8 +333,8 @@ describe('conntrack table', () => {
     for (let i = 0; i < 1024; i++) {
       const s = serviceFlow(t, 1000 + i, PROTO_UDP, 0, 0);
       if (i !== 500) {
-        t.update(s, DIR_REPLY, 0, 0);
-        t.update(s, DIR_ORIGINAL, 0, 3);
+        at(t, 0).update(s, DIR_REPLY, 0);
+        at(t, 3).update(s, DIR_ORIGINAL, 0);
       }
     }
     // Each admitted flow evicts an unassured one and is itself unassured, so an eviction candidate
@@ -339,17 +345,17 @@ describe('conntrack table', () => {
     assert.equal(t.counter('earlyDrop'), admitted);
     assert.equal(t.counter('dropFull'), 100 - admitted);
     assert.equal(t.count, 1024);
-    for (let i = 0; i < 1024; i++) if (i !== 500) assert.ok(t.lookup(EP, CLIENT, 8080, 1000 + i, PROTO_UDP, 4) >= 0, 'assured flows survive');
+    for (let i = 0; i < 1024; i++) if (i !== 500) assert.ok(at(t, 4).lookup(EP, CLIENT, 8080, 1000 + i, PROTO_UDP) >= 0, 'assured flows survive');
   });
 
   it('reaps expired entries in early_drop and in expire()', () => {
     const t = new ConntrackTable({ maxEntries: 16, buckets: 1 });
     for (let i = 0; i < 16; i++) {
       const s = serviceFlow(t, 1000 + i, PROTO_UDP, 0, 0);
-      t.update(s, DIR_REPLY, 0, 0);
-      t.update(s, DIR_ORIGINAL, 0, i < 8 ? 3 : 1.5); // 8 streams (expire at 123), 8 not yet (expire at 31.5)
+      at(t, 0).update(s, DIR_REPLY, 0);
+      at(t, i < 8 ? 3 : 1.5).update(s, DIR_ORIGINAL, 0); // 8 streams (expire at 123), 8 not yet (expire at 31.5)
     }
-    assert.equal(t.expire(40), 8);
+    assert.equal(at(t, 40).expire(), 8);
     assert.equal(t.count, 8);
     assert.equal(t.counter('expired'), 8);
     for (let i = 0; i < 8; i++) assert.ok(serviceFlow(t, 5000 + i, PROTO_UDP, 0, 41) >= 0);
@@ -364,7 +370,7 @@ describe('conntrack table', () => {
     t.endpoint[s] = 3;
     const v = ConntrackTable.from(t.buffer);
     assert.equal(v.buffer, t.buffer);
-    assert.equal(v.lookup(EP, NODE, 8080, 50000, PROTO_TCP, 1), s);
+    assert.equal(at(v, 1).lookup(EP, NODE, 8080, 50000, PROTO_TCP), s);
     assert.equal(v.dir, DIR_REPLY);
     assert.equal(v.endpoint[s], 3);
     assert.equal(v.timeouts[TCP_ESTABLISHED], 86400);
@@ -376,7 +382,7 @@ describe('conntrack table', () => {
     assert.throws(() => ConntrackTable.from(new ArrayBuffer(1024)), { code: 'KDP_ERR_INVALID_ARG' });
     v.clear();
     assert.equal(t.count, 0);
-    assert.equal(t.lookup(EP, NODE, 8080, 50000, PROTO_TCP, 1), -1);
+    assert.equal(at(t, 1).lookup(EP, NODE, 8080, 50000, PROTO_TCP), -1);
     assert.ok(serviceFlow(t, 40000, PROTO_TCP, TCPF_SYN, 2) >= 0);
     assert.throws(() => new ConntrackTable({ maxEntries: 0 }), /options\.maxEntries/);
     assert.throws(() => new ConntrackTable({ maxEntries: 64, indexSlots: 128 }), /options\.indexSlots/);
@@ -399,15 +405,15 @@ describe('conntrack table', () => {
   it('holds a full pool at the default index: every flow by both tuples, and a new one dropped', () => {
     const max = 1000;
     const t = new ConntrackTable({ maxEntries: max, buckets: 1 });
-    for (let i = 0; i < max; i++) assert.ok(t.insert(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, EP, NODE, 8080, 20000 + i, TCPF_SYN, 0) >= 0);
-    for (let i = 0; i < max; i++) t.update(t.lookup(EP, NODE, 8080, 20000 + i, PROTO_TCP, 1), DIR_REPLY, TCPF_SYN | TCPF_ACK, 1);
-    for (let i = 0; i < max; i++) t.update(t.lookup(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, 2), DIR_ORIGINAL, TCPF_ACK, 2);
+    for (let i = 0; i < max; i++) assert.ok(at(t, 0).insert(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, EP, NODE, 8080, 20000 + i, TCPF_SYN) >= 0);
+    for (let i = 0; i < max; i++) at(t, 1).update(at(t, 1).lookup(EP, NODE, 8080, 20000 + i, PROTO_TCP), DIR_REPLY, TCPF_SYN | TCPF_ACK);
+    for (let i = 0; i < max; i++) at(t, 2).update(at(t, 2).lookup(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP), DIR_ORIGINAL, TCPF_ACK);
     for (let i = 0; i < max; i++) {
-      const s = t.lookup(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP, 3);
-      assert.ok(s >= 0 && t.lookup(EP, NODE, 8080, 20000 + i, PROTO_TCP, 3) === s, `flow ${i}`);
+      const s = at(t, 3).lookup(CLIENT + i, VIP, 1000 + (i % 50000), 80, PROTO_TCP);
+      assert.ok(s >= 0 && at(t, 3).lookup(EP, NODE, 8080, 20000 + i, PROTO_TCP) === s, `flow ${i}`);
       assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
     }
-    assert.equal(t.insert(CLIENT, VIP, 999, 80, PROTO_TCP, EP, NODE, 8080, 19999, TCPF_SYN, 3), INSERT_FULL, 'every entry is assured: nothing to early-drop');
+    assert.equal(at(t, 3).insert(CLIENT, VIP, 999, 80, PROTO_TCP, EP, NODE, 8080, 19999, TCPF_SYN), INSERT_FULL, 'every entry is assured: nothing to early-drop');
   });
 
   it('holds(): a live entry owns its tuple both ways, whatever its slot; an expired one is reaped; no lookup is counted', () => {
@@ -418,16 +424,16 @@ describe('conntrack table', () => {
     // A full pool of 8 fills every slot, the first one included.
     for (let i = 0; i < 8; i++) assert.ok(serviceFlow(t, 1000 + i, PROTO_UDP, 0, i === 7 ? 10 : 0) >= 0);
     for (let i = 0; i < 8; i++) {
-      assert.equal(t.holds(CLIENT, VIP, 1000 + i, 80, PROTO_UDP, 1), true, `flow ${i}, original tuple`);
-      assert.equal(t.holds(EP, CLIENT, 8080, 1000 + i, PROTO_UDP, 1), true, `flow ${i}, reply tuple`);
+      assert.equal(at(t, 1).holds(CLIENT, VIP, 1000 + i, 80, PROTO_UDP), true, `flow ${i}, original tuple`);
+      assert.equal(at(t, 1).holds(EP, CLIENT, 8080, 1000 + i, PROTO_UDP), true, `flow ${i}, reply tuple`);
     }
-    assert.equal(t.holds(VIP, CLIENT, 80, 1000, PROTO_UDP, 1), false, 'the pre-NAT reply is neither tuple');
-    assert.equal(t.holds(CLIENT, VIP, 1000, 80, PROTO_TCP, 1), false, 'another protocol');
-    assert.equal(t.holds(CLIENT, VIP, 2000, 80, PROTO_UDP, 1), false, 'another port');
+    assert.equal(at(t, 1).holds(VIP, CLIENT, 80, 1000, PROTO_UDP), false, 'the pre-NAT reply is neither tuple');
+    assert.equal(at(t, 1).holds(CLIENT, VIP, 1000, 80, PROTO_TCP), false, 'another protocol');
+    assert.equal(at(t, 1).holds(CLIENT, VIP, 2000, 80, PROTO_UDP), false, 'another port');
     assert.equal(t.counter('found'), 0);
     // Unreplied UDP lives 30 s: at 30 the first seven have expired, the eighth (created at 10) has not.
-    assert.equal(t.holds(EP, CLIENT, 8080, 1000, PROTO_UDP, 30), false);
-    assert.equal(t.holds(CLIENT, VIP, 1007, 80, PROTO_UDP, 30), true);
+    assert.equal(at(t, 30).holds(EP, CLIENT, 8080, 1000, PROTO_UDP), false);
+    assert.equal(at(t, 30).holds(CLIENT, VIP, 1007, 80, PROTO_UDP), true);
     assert.deepEqual({ count: t.count, expired: t.counter('expired'), found: t.counter('found') }, { count: 7, expired: 1, found: 0 });
   });
 
@@ -447,9 +453,9 @@ describe('conntrack table', () => {
       for (let cport = 30000; inBucket.length < 3; cport++) if (homed(home(cport))) inBucket.push(cport);
       const [victim, admitted, refused] = inBucket;
       const assure = (cport: number, now: number): void => {
-        const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
-        t.update(t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now), DIR_REPLY, TCPF_SYN | TCPF_ACK, now);
-        t.update(s, DIR_ORIGINAL, TCPF_ACK, now);
+        const s = at(t, now).lookup(CLIENT, VIP, cport, 80, PROTO_TCP);
+        at(t, now).update(at(t, now).lookup(EP, CLIENT, 8080, cport, PROTO_TCP), DIR_REPLY, TCPF_SYN | TCPF_ACK);
+        at(t, now).update(s, DIR_ORIGINAL, TCPF_ACK);
         assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
       };
       const others = Array.from({ length: max - 1 }, (_, k) => 1000 + k);
@@ -461,12 +467,12 @@ describe('conntrack table', () => {
       assert.ok(serviceFlow(t, victim, PROTO_TCP, TCPF_SYN, 0) >= 0);
       const everyFlowFound = (flows: readonly number[], now: number): void => {
         for (const cport of flows) {
-          const s = t.lookup(CLIENT, VIP, cport, 80, PROTO_TCP, now);
-          assert.ok(s >= 0 && t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP, now) === s, `flow from port ${cport}`);
+          const s = at(t, now).lookup(CLIENT, VIP, cport, 80, PROTO_TCP);
+          assert.ok(s >= 0 && at(t, now).lookup(EP, CLIENT, 8080, cport, PROTO_TCP) === s, `flow from port ${cport}`);
         }
       };
       assert.ok(serviceFlow(t, admitted, PROTO_TCP, TCPF_SYN, 1) >= 0, 'the unassured entry made room');
-      assert.equal(t.lookup(CLIENT, VIP, victim, 80, PROTO_TCP, 1), -1, 'the unassured flow was the victim');
+      assert.equal(at(t, 1).lookup(CLIENT, VIP, victim, 80, PROTO_TCP), -1, 'the unassured flow was the victim');
       everyFlowFound([...others, admitted], 1);
       assert.deepEqual({ count: t.count, tcp: t.tcpCount, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, tcp: max, earlyDrop: 1, dropFull: 0 });
       // Now every entry is assured: a new flow homed in the same bucket finds nothing to evict.
@@ -533,7 +539,7 @@ describe('conntrack table vs a Map model', () => {
             const ep = 0x0af40200 + o.e;
             const orig = [client, 0x0a60000a, o.cport, 80, o.proto];
             const reply = [ep, o.masq ? 0xc0a8000b : client, 8080, o.masq ? 20000 + (o.cport % 4) : o.cport, o.proto];
-            const slot = t.insert(orig[0], orig[1], orig[2], orig[3], o.proto, reply[0], reply[1], reply[2], reply[3], 0, now);
+            const slot = at(t, now).insert(orig[0], orig[1], orig[2], orig[3], o.proto, reply[0], reply[1], reply[2], reply[3], 0);
             const clash = [key(orig), key(reply)].some((k) => {
               const m = byAny.get(k);
               return m !== undefined && m.expires > now;
@@ -562,9 +568,9 @@ describe('conntrack table vs a Map model', () => {
             if (l.length === 0) continue;
             const m = l[o.k % l.length];
             const tu = o.reply ? m.reply : m.orig;
-            const s = t.lookup(tu[0], tu[1], tu[2], tu[3], tu[4], now);
+            const s = at(t, now).lookup(tu[0], tu[1], tu[2], tu[3], tu[4]);
             assert.equal(s, m.slot);
-            assert.equal(t.update(s, o.reply ? DIR_REPLY : DIR_ORIGINAL, 0, now), CT_ACCEPT);
+            assert.equal(at(t, now).update(s, o.reply ? DIR_REPLY : DIR_ORIGINAL, 0), CT_ACCEPT);
             m.expires = now + (m.orig[4] === PROTO_UDP ? 30 : 600);
           } else {
             now += o.dt;
@@ -572,7 +578,7 @@ describe('conntrack table vs a Map model', () => {
           // Every model entry, live or expired, is looked up both ways.
           for (const m of [...model.values()]) {
             for (const [tu, dir] of [[m.orig, DIR_ORIGINAL], [m.reply, DIR_REPLY]] as const) {
-              const s = t.lookup(tu[0], tu[1], tu[2], tu[3], tu[4], now);
+              const s = at(t, now).lookup(tu[0], tu[1], tu[2], tu[3], tu[4]);
               if (m.expires > now) {
                 assert.equal(s, m.slot);
                 assert.equal(t.dir, dir);
@@ -611,20 +617,20 @@ describe('conntrack table under churn at high index load', () => {
           t.delete(existing.slot);
           live.delete(cport);
         } else {
-          assert.equal(t.lookup(EP, NODE, 8080, 30000 + cport, PROTO_UDP, 0), existing.slot);
+          assert.equal(at(t, 0).lookup(EP, NODE, 8080, 30000 + cport, PROTO_UDP), existing.slot);
         }
       } else if (live.size < 120) {
-        const slot = t.insert(CLIENT, VIP, cport, 53, PROTO_UDP, EP, NODE, 8080, 30000 + cport, 0, 0);
+        const slot = at(t, 0).insert(CLIENT, VIP, cport, 53, PROTO_UDP, EP, NODE, 8080, 30000 + cport, 0);
         assert.ok(slot >= 0);
         live.set(cport, { cport, slot });
       }
       if (step % 50 === 0) {
         assert.equal(t.count, live.size);
         for (const { cport: p, slot } of live.values()) {
-          assert.equal(t.lookup(CLIENT, VIP, p, 53, PROTO_UDP, 0), slot);
-          assert.equal(t.lookup(EP, NODE, 8080, 30000 + p, PROTO_UDP, 0), slot);
+          assert.equal(at(t, 0).lookup(CLIENT, VIP, p, 53, PROTO_UDP), slot);
+          assert.equal(at(t, 0).lookup(EP, NODE, 8080, 30000 + p, PROTO_UDP), slot);
         }
-        for (let p = 1; p <= 400; p += 7) if (!live.has(p)) assert.equal(t.lookup(CLIENT, VIP, p, 53, PROTO_UDP, 0), -1);
+        for (let p = 1; p <= 400; p += 7) if (!live.has(p)) assert.equal(at(t, 0).lookup(CLIENT, VIP, p, 53, PROTO_UDP), -1);
       }
     }
   });

@@ -50,7 +50,7 @@ describe('tables are backed by memory when made', () => {
         const src = rng.nextU32();
         const dst = rng.nextU32();
         const sport = 1024 + rng.below(60000);
-        ct.insert(src, dst, sport, 80, 17, dst, src, 80, sport, 0, 0);
+        ct.insert(src, dst, sport, 80, 17, dst, src, 80, sport, 0);
       }
     }, () => new ConntrackTable({ maxEntries: 1 << 15 }));
     const pages = table.buffer.byteLength / 4096;

@@ -29,7 +29,8 @@ import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord
 import { verdictText } from './rule-text.js';
 import type { Cluster } from '../../model/types.js';
 
-import { createDecide, H_FORWARD, H_INPUT, H_OUTPUT, H_POSTROUTING, H_PREROUTING, isLocalAddress, kMaxDepth, R_CONTINUE, R_DROP, R_REJECT } from './decide.js';
+import { createDecide, H_FORWARD, H_INPUT, H_OUTPUT, H_POSTROUTING, H_PREROUTING, kMaxDepth, R_CONTINUE, R_DROP, R_REJECT } from './decide.js';
+import { isLocalAddress } from '../node-addresses.js';
 
 export interface NftDataplaneOptions {
   readonly node: number;

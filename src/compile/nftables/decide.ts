@@ -65,6 +65,7 @@
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
 import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
 export const H_PREROUTING = 0;
@@ -80,13 +81,6 @@ export const R_REJECT = 2;
 
 /** The kernel's NFT_JUMP_STACK_SIZE. */
 export const kMaxDepth = 16;
-
-/** Whether `ip` is one of the node's addresses (`fib daddr type local`); 127/8 always is. */
-export function isLocalAddress(local: Uint32Array, ip: number): boolean {
-  if (ip >>> 24 === 127) return true;
-  for (let i = 0; i < local.length; i++) if (local[i] === ip) return true;
-  return false;
-}
 
 /** Whether `addr` is in one of the `count` (base, mask) pairs of `C` from pair `first` (MatchOp.ADDR). */
 export function inCidrs(C: Uint32Array, first: number, count: number, addr: number): boolean {
@@ -115,6 +109,8 @@ const S_ENDPOINT = 9;
 const S_SERVICE_PORT = 10;
 const S_MASQ = 11;
 const kStateWords = 12;
+// And the time, in a Float64Array of its own (T[0]): a double passed as an argument to a call the
+// JIT does not inline is boxed into a heap number, on every first packet that meets walkChain().
 
 // What walkChain()'s chain ended in: it returned to its caller, or the base chain ends (accept,
 // a NAT statement), or the packet is dropped or rejected.
@@ -129,23 +125,24 @@ const W_REJECT = 3;
  */
 export function createDecide(p: NftProgram, local: Uint32Array, affinity: ExpiringTable): (pkt: FirstPacket, out: NatDecision) => void {
   const S = new Int32Array(kStateWords);
-  const walkChain = chainWalker(p, local, affinity, S);
+  const T = new Float64Array(1);
+  const walkChain = chainWalker(p, local, affinity, S, T);
   const source = decideSource(p);
-  const factory = new Function('K', 'C', 'CR', 'S', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', 'inSet', source) as (
+  const factory = new Function('K', 'C', 'CR', 'S', 'T', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', 'inSet', source) as (
     ...deps: unknown[]
   ) => (pkt: FirstPacket, out: NatDecision) => void;
-  return factory(p.code, p.cidrs, p.chainRows, S, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs, inSet);
+  return factory(p.code, p.cidrs, p.chainRows, S, T, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs, inSet);
 }
 
 /**
  * The interpreter for the chains decide() does not inline: walks the chain whose code is
- * [start, end) entered at jump depth `depth`, over the state in S, and says how it ended (W_*).
+ * [start, end) entered at jump depth `depth`, over the state in S and the time in T, and says how it ended (W_*).
  * Jumps go over a preallocated Int32Array stack of (next rule, chain end) code offsets, as
  * nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
  * Cost: ~70 ns in cache for a ClusterIP packet's Service and endpoint chains (4 rules; --cpu-prof
  * of 5M decide() calls at 100 Services, 2026-12-04).
  */
-function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array): (start: number, end: number, depth: number, now: number) => number {
+function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array, T: Float64Array): (start: number, end: number, depth: number) => number {
   const K = p.code;
   const C = p.cidrs;
   const maps = p.maps;
@@ -155,7 +152,8 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
   const CR = p.chainRows;
   const stackPc = new Int32Array(kMaxDepth);
   const stackEnd = new Int32Array(kMaxDepth);
-  return function walkChain(start: number, end: number, depth: number, now: number): number {
+  return function walkChain(start: number, end: number, depth: number): number {
+    const now = T[0];
     const saddr = S[S_SADDR] >>> 0;
     let daddr = S[S_DADDR] >>> 0;
     let dport = S[S_DPORT];
@@ -199,7 +197,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
             matched = inSet(sets, affinity, K[o + 1], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr, now);
             break;
           case MatchOp.FIB_LOCAL:
-            matched = isLocalAddress(local, (c & MatchFlag.DADDR) !== 0 ? daddr : saddr);
+            matched = isLocalAddress(local, ((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) | 0);
             break;
           case MatchOp.L4PROTO:
             matched = proto === K[o + 1];
@@ -445,7 +443,7 @@ function decideSource(p: NftProgram): string {
   // state handed over and back; a chain that did not return to its caller ends the base chain.
   const walk = (startExpr: string, endExpr: string, depthExpr: string, base: string): void => {
     emit(toWalker);
-    emit(`const w = walkChain(${startExpr}, ${endExpr}, ${depthExpr}, now);`);
+    emit(`const w = walkChain(${startExpr}, ${endExpr}, ${depthExpr});`);
     emit(fromWalker);
     emit(`if (w !== ${W_RETURN}) { if (w === ${W_DROP}) res = ${R_DROP}; else if (w === ${W_REJECT}) res = ${R_REJECT}; break ${base}; }`);
   };
@@ -526,7 +524,7 @@ function decideSource(p: NftProgram): string {
       case MatchOp.ADDR_SET:
         return `(work++, inSet(sets, affinity, K[${m} + 1], ${f}, now))`;
       case MatchOp.FIB_LOCAL:
-        return `isLocalAddress(local, ${f})`;
+        return `isLocalAddress(local, ${f} | 0)`;
       case MatchOp.L4PROTO:
         return `proto === K[${m} + 1]`;
       case MatchOp.DPORT:
@@ -661,7 +659,7 @@ function decideSource(p: NftProgram): string {
             tests.push(`(work++, sets[${K[o + 1]}].has(${field(c3)}))`);
             break;
           case MatchOp.FIB_LOCAL:
-            tests.push(`isLocalAddress(local, ${field(c3)})`);
+            tests.push(`isLocalAddress(local, ${field(c3)} | 0)`);
             break;
           case MatchOp.MARK_ZERO:
             tests.push(`(mark & ${K[o + 1]}) === 0`);
@@ -721,7 +719,7 @@ function decideSource(p: NftProgram): string {
   emit('const saddr = pkt.srcIp >>> 0; let daddr = pkt.dstIp >>> 0; let dport = pkt.dstPort | 0; const proto = pkt.proto | 0;');
   emit('const fromPod = pkt.fromPodInterface; const rand = pkt.rand >>> 0; const now = pkt.now;');
   emit('let mark = 0; let work = 0; let dnatted = 0; let endpoint = -1; let servicePort = -1; let masq = 0; let res = 0;');
-  emit(`S[${S_SADDR}] = saddr; S[${S_PROTO}] = proto; S[${S_FROM_POD}] = fromPod ? 1 : 0; S[${S_RAND}] = rand;`);
+  emit(`S[${S_SADDR}] = saddr; S[${S_PROTO}] = proto; S[${S_FROM_POD}] = fromPod ? 1 : 0; S[${S_RAND}] = rand; T[0] = now;`);
   // OUTPUT then POSTROUTING; or PREROUTING, then routing after DNAT: INPUT for the node, or
   // FORWARD then POSTROUTING.
   emit('let postrouting = true;');
@@ -729,7 +727,7 @@ function decideSource(p: NftProgram): string {
   hook(H_OUTPUT);
   emit('} else {');
   hook(H_PREROUTING);
-  emit(`if (res === ${R_CONTINUE} && isLocalAddress(local, daddr)) {`);
+  emit(`if (res === ${R_CONTINUE} && isLocalAddress(local, daddr | 0)) {`);
   emit('postrouting = false;');
   hook(H_INPUT);
   emit('} else {');

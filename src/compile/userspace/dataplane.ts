@@ -169,11 +169,14 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     // node's address. Host portals DNAT to the listen address, or the node IP for 0.0.0.0.
     out.dnatIp = this.listenIp !== 0 ? this.listenIp : this.nodeIp;
     out.dnatPort = t.proxyPort[sp];
-    out.endpoint = this.nextEndpoint(sp, pkt.srcIp, pkt.now);
+    out.endpoint = this.nextEndpoint(sp, pkt);
   }
 
-  /** LoadBalancerRR.NextEndpoint: a live affinity entry wins, else the next in turn. */
-  private nextEndpoint(sp: number, client: number, now: number): number {
+  /**
+   * LoadBalancerRR.NextEndpoint: a live affinity entry wins, else the next in turn. Given the
+   * packet, not its time: a double passed to a call the JIT does not inline is boxed.
+   */
+  private nextEndpoint(sp: number, pkt: FirstPacket): number {
     const t = this.tables;
     const n = t.epCount[sp];
     if (n === 0) return -1;
@@ -182,13 +185,13 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const ttl = t.affinitySeconds[sp];
     const sticky = ttl !== 0;
     if (sticky) {
-      const hit = t.affinity.lookup(sp, client, now, ttl);
+      const hit = t.affinity.lookup(sp, pkt.srcIp, pkt.now, ttl);
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < n) return t.epRows[t.epStart[sp] + rel];
     }
     const idx = t.rrIndex[sp] % n;
     t.rrIndex[sp] = (idx + 1) % n;
-    if (sticky) t.affinity.remember(sp, client, idx, now, ttl);
+    if (sticky) t.affinity.remember(sp, pkt.srcIp, idx, pkt.now, ttl);
     return t.epRows[t.epStart[sp] + idx];
   }
 

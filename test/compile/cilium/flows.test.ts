@@ -103,10 +103,10 @@ describe('cilium: packets', () => {
     // Conntrack on both nodes: the flow pod -> backend, no NAT bits.
     for (const n of [0, 1]) {
       const ct = ctx.world.conntrack(n);
-      const slot = ct.lookup(parseIp('10.244.1.9'), parseIp('10.244.2.7'), 40000, 8080, PROTO_TCP, ctx.now);
+      const slot = ct.lookup(parseIp('10.244.1.9'), parseIp('10.244.2.7'), 40000, 8080, PROTO_TCP);
       assert.ok(slot >= 0, `node-${n + 1} tracks pod -> backend`);
       assert.equal(ct.statusOf(slot) & (IPS_DST_NAT | IPS_SRC_NAT), 0);
-      assert.equal(ct.lookup(parseIp('10.244.1.9'), parseIp('10.96.0.10'), 40000, 80, PROTO_TCP, ctx.now), -1, 'no entry carries the ClusterIP');
+      assert.equal(ct.lookup(parseIp('10.244.1.9'), parseIp('10.96.0.10'), 40000, 80, PROTO_TCP), -1, 'no entry carries the ClusterIP');
     }
     // The answer reaches the application from the ClusterIP, translated at the socket.
     const back = r.reply!;
