@@ -1,13 +1,11 @@
 /**
  * Conntrack marks that tie the userspace proxy's two connections together: the client's
  * (redirected to the proxy) and the proxy's own to the endpoint. The low bits of a server-side
- * mark hold the client connection's conntrack slot (below kMaxEntriesLimit, 2^26). Every mark
- * stays below 2^30, a small integer to V8: a larger one passed to a call the JIT does not inline
- * (setMark, on every proxied first packet) is boxed into a heap number.
+ * mark hold the client connection's conntrack slot.
  */
-export const MARK_PROXY_CLIENT = 0x10000000;
-export const MARK_PROXY_SERVER = 0x08000000;
-export const MARK_SLOT_MASK = 0x07ffffff;
+export const MARK_PROXY_CLIENT = 0x80000000;
+export const MARK_PROXY_SERVER = 0x40000000;
+export const MARK_SLOT_MASK = 0x3fffffff;
 /** On a client-side mark: the proxy's source port toward the endpoint, once chosen (0 before). */
 export const MARK_PORT_MASK = 0xffff;
 

@@ -170,9 +170,9 @@ describe('the established path allocates nothing per packet', () => {
  * this cluster 4-14 bytes a first packet in nftables, nearly all of it the time its ClientIP
  * affinity sets are asked with; 4-8 in iptables, in its decide(); under 3 in the others). Before
  * the conntrack table read its own clock, confirm's insert() boxed the time on every first packet
- * (27 bytes a first packet in every mode); nftables' walkChain() did as well (24 more), and the
- * userspace proxy's marks above 2^30 and its reply address (18 more, after other modes had run):
- * each fails this law.
+ * (27 bytes a first packet in every mode); nftables' walkChain() did as well (24 more), and
+ * confirm() boxed the userspace proxy's reply address, a u32 above 2^31 returned from replyDst()
+ * (18 more, after other modes had run): each fails this law.
  *
  * Same oracle and windows as above, over flows' first packets (TCP SYNs, UDP datagrams) never
  * seen before; the modes run one after the other in one process, as a worker runs its cells.

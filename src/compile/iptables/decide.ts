@@ -5,6 +5,7 @@
  * (walker-equivalence.test.ts) and that explain() uses.
  */
 import { HOOK_OUTPUT, VERDICT_ACCEPT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
+import { isLocalAddress } from '../node-addresses.js';
 import type { ExpiringTable } from '../tables/index.js';
 import { kStackDepth, OUT_ACCEPT, OUT_DNAT, OUT_DROP, OUT_MASQUERADE, OUT_REJECT, statisticDraw, type Hooks } from './hooks.js';
 import { recentCheck, recentSet } from './recent.js';
@@ -54,13 +55,6 @@ export function createDecide(
   const targetAddr = rs.ruleTargetA;
   const targetPort = rs.ruleTargetB;
   const endpointA = rs.ruleEndpoint;
-
-  function isLocal(ip: number): boolean {
-    if (ip >>> 24 === 127) return true;
-    const addrs = localAddrs;
-    for (let i = 0; i < addrs.length; i++) if (addrs[i] === ip) return true;
-    return false;
-  }
 
   /** Walks one hook from `entry`; returns OUT_*, the DNAT rule in st[ST_HIT]. */
   function walkHook(entry: number, src: number, dst: number, dport: number, proto: number, ct: number, pkt: FirstPacket): number {
@@ -138,8 +132,8 @@ export function createDecide(
       if (f & M_DST && (((dst & dstMaskA[r]) >>> 0) === dstA[r]) === ((f & M_DST_NEG) !== 0)) continue;
       if (f & M_SRC && (((src & srcMaskA[r]) >>> 0) === srcA[r]) === ((f & M_SRC_NEG) !== 0)) continue;
       if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET)) {
-        if (f & M_DST_LOCAL && !isLocal(dst)) continue;
-        if (f & M_SRC_LOCAL && !isLocal(src)) continue;
+        if (f & M_DST_LOCAL && !isLocalAddress(localAddrs, dst)) continue;
+        if (f & M_SRC_LOCAL && !isLocalAddress(localAddrs, src)) continue;
         if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) continue;
         if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
         if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
@@ -219,7 +213,7 @@ export function createDecide(
       out.work = st[ST_WORK];
       return;
     }
-    const filterHook = output ? hookFilterOut : isLocal(dst) ? hookFilterIn : hookFilterFwd;
+    const filterHook = output ? hookFilterOut : isLocalAddress(localAddrs, dst) ? hookFilterIn : hookFilterFwd;
     res = walkHook(filterHook, src, dst, dport, proto, ct, pkt);
     if (res === OUT_DROP || res === OUT_REJECT) {
       out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
