@@ -3,9 +3,10 @@
  * packet nothing that every first packet allocates (below).
  *
  * An established packet allocates nothing, in every mode (a cilium socket's later packets sent to
- * the backend it was given at connect(), as the replay sends them), in both directions, under the V8 flags the replay's workers run with (kWorkerV8Flags:
- * what the benchmark measures), with the virtual clock at a fraction of a second as the replay
- * keeps it (a double, which a call the JIT does not inline boxes into a 16-byte heap number).
+ * the backend it was given at connect(), as the replay sends them), in both directions, under the
+ * V8 flags the replay's workers run with (kWorkerV8Flags: what the benchmark measures), with the
+ * virtual clock at a fraction of a second as the replay keeps it (a double, which a call the JIT
+ * does not inline boxes into a 16-byte heap number).
  *
  * Oracle: the heap's own accounting (helpers/allocation.ts), as the slope between 40 and 400
  * batches of the same kind, so that what the JIT and the measurement cost once cancels out, the
@@ -32,7 +33,8 @@ for (const flag of kWorkerV8Flags) setFlagsFromString(flag);
 const kBatches = 400;
 const kOpened = 100 * kBatchSize;
 
-type Mode = 'iptables' | 'ipvs' | 'nftables' | 'userspace' | 'cilium';
+const kModes = ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const;
+type Mode = (typeof kModes)[number];
 
 /**
  * A pipeline over a small two-node cluster, `flowCount` of its flows, and kBatches batches to
@@ -153,7 +155,7 @@ function openedPipeline(mode: Mode) {
 }
 
 describe('the established path allocates nothing per packet', () => {
-  for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const) {
+  for (const mode of kModes) {
     it(mode, async () => {
       const { ctx, tcp, fill, run } = openedPipeline(mode);
       assert.ok(tcp.length > kOpened / 2, `${tcp.length} connections opened`);
@@ -186,7 +188,7 @@ describe('the established path allocates nothing per packet', () => {
  * seen before; the modes run one after the other in one process, as a worker runs its cells.
  */
 describe('a first packet allocates less than a heap number', () => {
-  for (const mode of ['iptables', 'ipvs', 'nftables', 'userspace', 'cilium'] as const) {
+  for (const mode of kModes) {
     it(mode, async () => {
       // Two warm-ups, then up to kMaxTries pairs of windows, every packet a flow's first.
       const total = (2 * kBatches + kMaxTries * (40 + kBatches)) * kBatchSize;

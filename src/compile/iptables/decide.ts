@@ -132,8 +132,8 @@ export function createDecide(
       if (f & M_DST && (((dst & dstMaskA[r]) >>> 0) === dstA[r]) === ((f & M_DST_NEG) !== 0)) continue;
       if (f & M_SRC && (((src & srcMaskA[r]) >>> 0) === srcA[r]) === ((f & M_SRC_NEG) !== 0)) continue;
       if (f & (M_DST_LOCAL | M_SRC_LOCAL | M_MARK | M_CTSTATE | M_IFACE | M_STATISTIC | M_RECENT_CHECK | M_RECENT_SET)) {
-        if (f & M_DST_LOCAL && !isLocalAddress(localAddrs, dst)) continue;
-        if (f & M_SRC_LOCAL && !isLocalAddress(localAddrs, src)) continue;
+        if (f & M_DST_LOCAL && !isLocalAddress(localAddrs, dst | 0)) continue;
+        if (f & M_SRC_LOCAL && !isLocalAddress(localAddrs, src | 0)) continue;
         if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) continue;
         if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
         if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
@@ -213,7 +213,7 @@ export function createDecide(
       out.work = st[ST_WORK];
       return;
     }
-    const filterHook = output ? hookFilterOut : isLocalAddress(localAddrs, dst) ? hookFilterIn : hookFilterFwd;
+    const filterHook = output ? hookFilterOut : isLocalAddress(localAddrs, dst | 0) ? hookFilterIn : hookFilterFwd;
     res = walkHook(filterHook, src, dst, dport, proto, ct, pkt);
     if (res === OUT_DROP || res === OUT_REJECT) {
       out.verdict = res === OUT_DROP ? VERDICT_DROP : VERDICT_REJECT;
