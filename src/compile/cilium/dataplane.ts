@@ -147,7 +147,8 @@ export class CiliumDataplane implements ServiceDataplane {
     const affinity = (t.feFlags[f] & SVC_FLAG_AFFINITY) !== 0;
     if (affinity) {
       const ttl = t.feAffinity[f];
-      const a = commit ? this.affinity.lookup(owner, pkt.srcIp, pkt.now, ttl) : this.affinity.find(owner, pkt.srcIp);
+      this.affinity.clock[0] = pkt.now;
+      const a = commit ? this.affinity.lookup(owner, pkt.srcIp, ttl) : this.affinity.find(owner, pkt.srcIp);
       out.work++;
       if (a >= 0 && pkt.now < this.affinity.stamp[a]) {
         // LB_AFFINITY_MATCH_MAP: the remembered backend must still be one of the service's.
@@ -173,7 +174,7 @@ export class CiliumDataplane implements ServiceDataplane {
       this.via = 'random slot';
     }
     out.work += 2; // the slot entry, then the backend entry
-    if (affinity && commit) this.affinity.remember(owner, pkt.srcIp, t.slotBackend[slot], pkt.now, t.feAffinity[f]);
+    if (affinity && commit) this.affinity.remember(owner, pkt.srcIp, t.slotBackend[slot], t.feAffinity[f]);
     return slot;
   }
 

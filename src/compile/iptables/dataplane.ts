@@ -193,6 +193,7 @@ export class IptablesDataplane implements ServiceDataplane {
    * With a chooser (explain) statistic branches follow it and `steps` records the rules.
    */
   private walkHooks(pkt: FirstPacket, chooser: Chooser | null, steps: TraceStep[] | undefined, out: NatDecision): void {
+    this.recent.now = pkt.now;
     this.mark = 0;
     this.work = 0;
     this.port = -1;
@@ -433,7 +434,7 @@ export class IptablesDataplane implements ServiceDataplane {
     if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) return false;
     if (f & M_RECENT_CHECK) {
       if (chooser) return false; // explored as "no affinity yet": the same endpoints are reachable either way
-      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) return false;
+      if (!recentCheck(this.recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r])) return false;
     }
     if (f & M_STATISTIC) {
       if (chooser) {
@@ -445,7 +446,7 @@ export class IptablesDataplane implements ServiceDataplane {
         return false;
       }
     }
-    if (f & M_RECENT_SET && !chooser) recentSet(this.recent, rs.ruleRecentName[r], src, pkt.now);
+    if (f & M_RECENT_SET && !chooser) recentSet(this.recent, rs.ruleRecentName[r], src);
     return true;
   }
 

@@ -44,6 +44,7 @@ export function createDecide(
   rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable, serviceAccept: Uint8Array,
 ): (pkt: FirstPacket, out: NatDecision) => void {
   const st = new Int32Array(5);
+  const recentClock = recent.clock;
   const stackChain = new Int32Array(kStackDepth);
   const stackRule = new Int32Array(kStackDepth);
   const hookNatPre = hooks.natPre;
@@ -56,7 +57,7 @@ export function createDecide(
   const targetPort = rs.ruleTargetB;
   const endpointA = rs.ruleEndpoint;
 
-  /** Walks one hook from `entry`; returns OUT_*, the DNAT rule in st[ST_HIT]. */
+  /** Walks one hook from `entry` (the addresses as their int32 bits); returns OUT_*, the DNAT rule in st[ST_HIT]. */
   function walkHook(entry: number, src: number, dst: number, dport: number, proto: number, ct: number, pkt: FirstPacket): number {
     if (entry < 0) return OUT_ACCEPT;
     const keyDst = keys.dst;
@@ -137,10 +138,10 @@ export function createDecide(
         if (f & M_IFACE && pkt.fromPodInterface === ((f & M_IFACE_NEG) !== 0)) continue;
         if (f & M_MARK && (((mark & rs.ruleMarkMask[r]) >>> 0) === rs.ruleMark[r]) === ((f & M_MARK_NEG) !== 0)) continue;
         if (f & M_CTSTATE && ((ct & rs.ruleCtstate[r]) !== 0) === ((f & M_CTSTATE_NEG) !== 0)) continue;
-        if (f & M_RECENT_CHECK && !recentCheck(recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r], pkt.now)) continue;
+        if (f & M_RECENT_CHECK && !recentCheck(recent, rs.ruleRecentName[r], src, rs.ruleRecentSeconds[r])) continue;
         // The draw is keyed by the chain's name and the rule's offset (ruleset.ts drawKey), inlined.
         if (f & M_STATISTIC && statisticDraw(pkt.rand, r + drawKey[chain]) >= rs.ruleProb[r]) continue;
-        if (f & M_RECENT_SET) recentSet(recent, rs.ruleRecentName[r], src, pkt.now);
+        if (f & M_RECENT_SET) recentSet(recent, rs.ruleRecentName[r], src);
       }
       // Matched.
       if (port < 0 && portA[r] >= 0) port = portA[r];
@@ -191,8 +192,12 @@ export function createDecide(
     out.dnatPort = pkt.dstPort;
     out.masquerade = false;
     out.verdict = VERDICT_NONE;
-    const src = pkt.srcIp >>> 0;
-    let dst = pkt.dstIp >>> 0;
+    // The time into the recent lists' clock, the addresses as their int32 bits: a double (a u32
+    // above 2^31, as a node's or an external client's address is) passed to walkHook(), which the
+    // JIT does not inline, is boxed into a heap number at each call.
+    recentClock[0] = pkt.now;
+    const src = pkt.srcIp | 0;
+    let dst = pkt.dstIp | 0;
     let dport = pkt.dstPort | 0;
     const proto = pkt.proto | 0;
     const output = pkt.hook === HOOK_OUTPUT;
@@ -200,11 +205,11 @@ export function createDecide(
     let ct = CT_NEW;
     if (res === OUT_DNAT) {
       const r = st[ST_HIT];
-      dst = targetAddr[r];
+      dst = targetAddr[r] | 0;
       dport = targetPort[r];
       out.verdict = VERDICT_DNAT;
       out.endpoint = endpointA[r];
-      out.dnatIp = dst;
+      out.dnatIp = targetAddr[r];
       out.dnatPort = dport;
       ct |= CT_DNAT;
     } else if (res === OUT_DROP || res === OUT_REJECT) {

@@ -15,13 +15,13 @@ export function newRecentTable(): ExpiringTable {
   return new ExpiringTable({ capacity: kRecentCapacity, window: kRecentWindow, hash: 'fibonacci-16' });
 }
 
-/** `--rcheck [--seconds s]`: `ip` is on list `name`, seen within the last `seconds` (0: ever). */
-export function recentCheck(t: ExpiringTable, name: number, ip: number, seconds: number, now: number): boolean {
+/** `--rcheck [--seconds s]`: `ip` is on list `name`, seen within the last `seconds` (0: ever) before the table's clock. */
+export function recentCheck(t: ExpiringTable, name: number, ip: number, seconds: number): boolean {
   const s = t.find(name, ip);
-  return s >= 0 && (seconds === 0 || now - t.stamp[s] <= seconds);
+  return s >= 0 && (seconds === 0 || t.clock[0] - t.stamp[s] <= seconds);
 }
 
-/** `--set`: puts `ip` on list `name`, seen `now`. */
-export function recentSet(t: ExpiringTable, name: number, ip: number, now: number): void {
-  t.stamp[t.claim(name, ip, now)] = now;
+/** `--set`: puts `ip` on list `name`, seen at the table's clock. */
+export function recentSet(t: ExpiringTable, name: number, ip: number): void {
+  t.stamp[t.claim(name, ip)] = t.clock[0];
 }

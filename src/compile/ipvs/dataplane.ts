@@ -213,8 +213,9 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const flags = t.vsFlags[v];
     let slot = -1;
     const persistent = (flags & F_PERSISTENT) !== 0;
+    if (persistent) t.affinity.clock[0] = pkt.now;
     if (persistent && t.vsRsCount[v] > 0) {
-      const hit = t.affinity.lookup(v, pkt.srcIp, pkt.now, t.vsTimeout[v]);
+      const hit = t.affinity.lookup(v, pkt.srcIp, t.vsTimeout[v]);
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < t.vsRsCount[v] && t.rsWeight[t.vsRsStart[v] + rel] > 0) slot = t.vsRsStart[v] + rel;
     }
@@ -225,7 +226,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
         out.verdict = VERDICT_REJECT;
         return;
       }
-      if (persistent) t.affinity.remember(v, pkt.srcIp, slot - t.vsRsStart[v], pkt.now, t.vsTimeout[v]);
+      if (persistent) t.affinity.remember(v, pkt.srcIp, slot - t.vsRsStart[v], t.vsTimeout[v]);
     }
     t.rsConns[slot]++;
     if (t.rsLoopback[slot] === 1 && t.rsIp[slot] === pkt.srcIp >>> 0) masq = true; // KUBE-LOOP-BACK

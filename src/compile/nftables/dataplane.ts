@@ -74,7 +74,6 @@ export class NftablesDataplane implements ServiceDataplane {
   private fromPod = false;
   private mark = 0;
   private rand = 0;
-  private now = 0;
   private work = 0;
   private dnatted = false;
   private endpoint = -1;
@@ -138,7 +137,7 @@ export class NftablesDataplane implements ServiceDataplane {
         this.work++;
         if (set !== null) {
           if (!set.has(addr)) return false;
-        } else if (this.tracing || this.affinity.lookup(M[o + 1], addr, this.now, 0) < 0) {
+        } else if (this.tracing || this.affinity.lookup(M[o + 1], addr, 0) < 0) {
           // explain() answers for a packet without affinity history, so that every endpoint is a
           // candidate (as iptables mode's explain treats `-m recent`), whatever decide() stored.
           return false;
@@ -266,7 +265,7 @@ export class NftablesDataplane implements ServiceDataplane {
           this.endpoint = K[pc + RuleWord.C];
           return R_CONTINUE;
         case ActionOp.UPDATE:
-          if (!this.tracing) this.affinity.remember(arg, this.saddr, 0, this.now, p.setTimeout[arg]);
+          if (!this.tracing) this.affinity.remember(arg, this.saddr, 0, p.setTimeout[arg]);
           break;
         default:
           break;
@@ -291,7 +290,7 @@ export class NftablesDataplane implements ServiceDataplane {
     this.proto = pkt.proto;
     this.fromPod = pkt.fromPodInterface;
     this.rand = pkt.rand;
-    this.now = pkt.now;
+    this.affinity.now = pkt.now;
     this.mark = 0;
     this.work = 0;
     this.dnatted = false;

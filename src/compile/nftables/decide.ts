@@ -88,10 +88,10 @@ export function inCidrs(C: Uint32Array, first: number, count: number, addr: numb
   return false;
 }
 
-/** Whether `addr` is in set `id` (MatchOp.ADDR_SET): a static set, or an affinity set's live entries. */
-export function inSet(sets: NftProgram['sets'], affinity: ExpiringTable, id: number, addr: number, now: number): boolean {
+/** Whether `addr` is in set `id` (MatchOp.ADDR_SET): a static set, or an affinity set's live entries at the table's clock. */
+export function inSet(sets: NftProgram['sets'], affinity: ExpiringTable, id: number, addr: number): boolean {
   const set = sets[id];
-  return set !== null ? set.has(addr) : affinity.lookup(id, addr, now, 0) >= 0;
+  return set !== null ? set.has(addr) : affinity.lookup(id, addr, 0) >= 0;
 }
 
 // The packet's state as decide() hands it to walkChain() and takes it back (an Int32Array: the
@@ -109,8 +109,9 @@ const S_ENDPOINT = 9;
 const S_SERVICE_PORT = 10;
 const S_MASQ = 11;
 const kStateWords = 12;
-// And the time, in a Float64Array of its own (T[0]): a double passed as an argument to a call the
-// JIT does not inline is boxed into a heap number, on every first packet that meets walkChain().
+// The time is the affinity table's clock, which decide() sets to the packet's: a double passed as
+// an argument to a call the JIT does not inline is boxed into a heap number, on every first packet
+// that meets walkChain() or an affinity set.
 
 // What walkChain()'s chain ended in: it returned to its caller, or the base chain ends (accept,
 // a NAT statement), or the packet is dropped or rejected.
@@ -125,24 +126,23 @@ const W_REJECT = 3;
  */
 export function createDecide(p: NftProgram, local: Uint32Array, affinity: ExpiringTable): (pkt: FirstPacket, out: NatDecision) => void {
   const S = new Int32Array(kStateWords);
-  const T = new Float64Array(1);
-  const walkChain = chainWalker(p, local, affinity, S, T);
+  const walkChain = chainWalker(p, local, affinity, S);
   const source = decideSource(p);
-  const factory = new Function('K', 'C', 'CR', 'S', 'T', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', 'inSet', source) as (
+  const factory = new Function('K', 'C', 'CR', 'S', 'clock', 'maps', 'sets', 'local', 'affinity', 'setTimeout', 'walkChain', 'isLocalAddress', 'inCidrs', 'inSet', source) as (
     ...deps: unknown[]
   ) => (pkt: FirstPacket, out: NatDecision) => void;
-  return factory(p.code, p.cidrs, p.chainRows, S, T, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs, inSet);
+  return factory(p.code, p.cidrs, p.chainRows, S, affinity.clock, p.maps, p.sets, local, affinity, p.setTimeout, walkChain, isLocalAddress, inCidrs, inSet);
 }
 
 /**
  * The interpreter for the chains decide() does not inline: walks the chain whose code is
- * [start, end) entered at jump depth `depth`, over the state in S and the time in T, and says how it ended (W_*).
+ * [start, end) entered at jump depth `depth`, over the state in S, and says how it ended (W_*).
  * Jumps go over a preallocated Int32Array stack of (next rule, chain end) code offsets, as
  * nft_do_chain keeps them; op and match dispatch are `switch`es over the code words.
  * Cost: ~70 ns in cache for a ClusterIP packet's Service and endpoint chains (4 rules; --cpu-prof
  * of 5M decide() calls at 100 Services, 2026-12-04).
  */
-function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array, T: Float64Array): (start: number, end: number, depth: number) => number {
+function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable, S: Int32Array): (start: number, end: number, depth: number) => number {
   const K = p.code;
   const C = p.cidrs;
   const maps = p.maps;
@@ -153,7 +153,6 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
   const stackPc = new Int32Array(kMaxDepth);
   const stackEnd = new Int32Array(kMaxDepth);
   return function walkChain(start: number, end: number, depth: number): number {
-    const now = T[0];
     const saddr = S[S_SADDR] >>> 0;
     let daddr = S[S_DADDR] >>> 0;
     let dport = S[S_DPORT];
@@ -194,7 +193,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
             break;
           case MatchOp.ADDR_SET:
             work++;
-            matched = inSet(sets, affinity, K[o + 1], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr, now);
+            matched = inSet(sets, affinity, K[o + 1], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr);
             break;
           case MatchOp.FIB_LOCAL:
             matched = isLocalAddress(local, ((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) | 0);
@@ -305,7 +304,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           ended = W_STOP;
           break walk;
         case ActionOp.UPDATE:
-          affinity.remember(arg, saddr, 0, now, setTimeout[arg]);
+          affinity.remember(arg, saddr, 0, setTimeout[arg]);
           break;
         default:
           break;
@@ -522,7 +521,7 @@ function decideSource(p: NftProgram): string {
       case MatchOp.ADDR:
         return `${neg ? '!' : ''}inCidrs(C, K[${m} + 1], K[${m} + 2], ${f})`;
       case MatchOp.ADDR_SET:
-        return `(work++, inSet(sets, affinity, K[${m} + 1], ${f}, now))`;
+        return `(work++, inSet(sets, affinity, K[${m} + 1], ${f}))`;
       case MatchOp.FIB_LOCAL:
         return `isLocalAddress(local, ${f} | 0)`;
       case MatchOp.L4PROTO:
@@ -539,7 +538,7 @@ function decideSource(p: NftProgram): string {
   };
 
   // `update @set { ip saddr }`, the set `a` (an expression): the walker's UPDATE.
-  const remember = (a: string): string => `affinity.remember(${a}, saddr, 0, now, setTimeout[${a}]);`;
+  const remember = (a: string): string => `affinity.remember(${a}, saddr, 0, setTimeout[${a}]);`;
 
   // A chain a goto enters at the code span (startExpr, endExpr), written out for the shape
   // `rules`: each rule runs inline, its operands read from the code, while its words have the
@@ -616,7 +615,7 @@ function decideSource(p: NftProgram): string {
   const affinityRules = (depth: number, label: string, base: string, nest: number): void => {
     const m = RuleWord.HEADER;
     emit(`while (pc < e && K[pc + ${RuleWord.MATCHES}] === 1 && K[pc + ${RuleWord.OP}] === ${ActionOp.GOTO} && K[pc + ${m}] === ${MatchOp.ADDR_SET} && K[pc + ${m + 3}] === 0) {`);
-    emit(`work += 2; if (inSet(sets, affinity, K[pc + ${m + 1}], saddr, now)) {`);
+    emit(`work += 2; if (inSet(sets, affinity, K[pc + ${m + 1}], saddr)) {`);
     if (nest < 2 && shapes.branches !== undefined) {
       emit(`const row = K[pc + ${RuleWord.A}] * ${ChainWord.STRIDE}; const q = CR[row + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
       shaped(shapes.branches, `CR[row + ${ChainWord.START}]`, `CR[row + ${ChainWord.END}]`, depth, base, nest + 1);
@@ -717,9 +716,9 @@ function decideSource(p: NftProgram): string {
   emit('"use strict";');
   emit('return function decide(pkt, out) {');
   emit('const saddr = pkt.srcIp >>> 0; let daddr = pkt.dstIp >>> 0; let dport = pkt.dstPort | 0; const proto = pkt.proto | 0;');
-  emit('const fromPod = pkt.fromPodInterface; const rand = pkt.rand >>> 0; const now = pkt.now;');
+  emit('const fromPod = pkt.fromPodInterface; const rand = pkt.rand >>> 0; clock[0] = pkt.now;');
   emit('let mark = 0; let work = 0; let dnatted = 0; let endpoint = -1; let servicePort = -1; let masq = 0; let res = 0;');
-  emit(`S[${S_SADDR}] = saddr; S[${S_PROTO}] = proto; S[${S_FROM_POD}] = fromPod ? 1 : 0; S[${S_RAND}] = rand; T[0] = now;`);
+  emit(`S[${S_SADDR}] = saddr; S[${S_PROTO}] = proto; S[${S_FROM_POD}] = fromPod ? 1 : 0; S[${S_RAND}] = rand;`);
   // OUTPUT then POSTROUTING; or PREROUTING, then routing after DNAT: INPUT for the node, or
   // FORWARD then POSTROUTING.
   emit('let postrouting = true;');

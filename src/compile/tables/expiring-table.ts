@@ -20,6 +20,9 @@
  *
  * Where a key lands is part of each mode's behaviour (which entry a full window evicts), so each
  * keeps its own placement hash (`hash`, net/hash.ts).
+ * Time is the table's clock (`now`, one f64 cell of seconds, as ConntrackTable's), which its owner
+ * moves to the packet's time before asking: a double passed as an argument to a call the JIT does
+ * not inline is boxed into a heap number, once per first packet that met an affinity rule.
  * `lookup`/`claim`: one home-slot probe in the common case, no allocation.
  */
 import { fibonacciPair16, mixPairBits, murmurPair } from '../../net/hash.js';
@@ -56,6 +59,8 @@ export class ExpiringTable {
   readonly client: Uint32Array;
   readonly value: Int32Array;
   readonly stamp: Float64Array;
+  /** The table's clock, one f64 of seconds: lookup, claim and remember read it; hot callers write `clock[0]`. */
+  readonly clock: Float64Array;
   evictions = 0;
 
   constructor(options: ExpiringTableOptions) {
@@ -74,6 +79,16 @@ export class ExpiringTable {
     this.client = new Uint32Array(capacity);
     this.value = new Int32Array(options.values ? capacity : 0);
     this.stamp = new Float64Array(capacity);
+    this.clock = new Float64Array(1);
+  }
+
+  /** The clock's time in seconds (`clock[0]`). */
+  get now(): number {
+    return this.clock[0];
+  }
+
+  set now(seconds: number) {
+    this.clock[0] = seconds;
   }
 
   get capacity(): number {
@@ -108,9 +123,11 @@ export class ExpiringTable {
   }
 
   /** The key's slot if its stamp is an expiry later than `now` (pushed to `now + ttl` when refreshOnHit), else -1. */
-  lookup(owner: number, client: number, now: number, ttl: number): number {
+  lookup(owner: number, client: number, ttl: number): number {
     const s = this.find(owner, client);
-    if (s < 0 || !(now < this.stamp[s])) return -1;
+    if (s < 0) return -1;
+    const now = this.clock[0];
+    if (!(now < this.stamp[s])) return -1;
     if (this.refreshOnHit) this.stamp[s] = now + ttl;
     return s;
   }
@@ -120,8 +137,9 @@ export class ExpiringTable {
    * else the lowest stamp in the window (an eviction). Owner and client are written; the stamp
    * and value are the caller's to write.
    */
-  claim(owner: number, client: number, now: number): number {
+  claim(owner: number, client: number): number {
     const { mask, window, reuseExpired } = this;
+    const now = this.clock[0];
     const owners = this.owner;
     const clients = this.client;
     const stamp = this.stamp;
@@ -150,10 +168,10 @@ export class ExpiringTable {
   }
 
   /** Remembers `value` for the key until `now + ttl`. */
-  remember(owner: number, client: number, value: number, now: number, ttl: number): void {
-    const s = this.claim(owner, client, now);
+  remember(owner: number, client: number, value: number, ttl: number): void {
+    const s = this.claim(owner, client);
     if (this.value.length > 0) this.value[s] = value;
-    this.stamp[s] = now + ttl;
+    this.stamp[s] = this.clock[0] + ttl;
   }
 
   clear(): void {

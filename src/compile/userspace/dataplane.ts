@@ -185,13 +185,14 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
     const ttl = t.affinitySeconds[sp];
     const sticky = ttl !== 0;
     if (sticky) {
-      const hit = t.affinity.lookup(sp, pkt.srcIp, pkt.now, ttl);
+      t.affinity.clock[0] = pkt.now;
+      const hit = t.affinity.lookup(sp, pkt.srcIp, ttl);
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < n) return t.epRows[t.epStart[sp] + rel];
     }
     const idx = t.rrIndex[sp] % n;
     t.rrIndex[sp] = (idx + 1) % n;
-    if (sticky) t.affinity.remember(sp, pkt.srcIp, idx, pkt.now, ttl);
+    if (sticky) t.affinity.remember(sp, pkt.srcIp, idx, ttl);
     return t.epRows[t.epStart[sp] + idx];
   }
 
