@@ -9,7 +9,7 @@
  * `--random-fully`, a random source port; a port whose reply tuple is taken is skipped, as
  * `nf_nat_used_tuple` makes the kernel skip it.
  */
-import { mix32 } from '../net/hash.js';
+import { mix32Bits } from '../net/hash.js';
 import type { PacketBatch } from '../net/batch.js';
 import { DIR_ORIGINAL, INSERT_CLASH, INSERT_FULL, IPS_DST_NAT, IPS_SRC_NAT, type ConntrackTable } from './conntrack.js';
 import type { PipelineContext } from './context.js';
@@ -53,7 +53,7 @@ function replyDst(ctx: PipelineContext, batch: PacketBatch, i: number): number {
  */
 function replyPort(ctx: PipelineContext, batch: PacketBatch, i: number, attempt: number): number {
   const m = ctx.meta;
-  if (m.masq[i] === 1) return kPortMin + ((mix32(batch.flowHash[i], ctx.seed ^ 0x6d617371) + attempt) % kPortSpan);
+  if (m.masq[i] === 1) return kPortMin + (((mix32Bits(batch.flowHash[i], ctx.seed ^ 0x6d617371) >>> 0) + attempt) % kPortSpan);
   if (m.proxyClientSlot[i] >= 0) return kProxyPortMin + ((m.origSport[i] - kProxyPortMin + attempt) % kProxyPortSpan);
   return m.origSport[i];
 }

@@ -47,17 +47,25 @@ export function mixPairBits(a: number, b: number): number {
   return fmix32Bits(a ^ Math.imul(b, kGolden));
 }
 
-/** Two words to one u32, murmur3-style (a multiply per word, then fmix32): nftables' affinity sets. */
+/**
+ * Two words to 32 bits, murmur3-style (a multiply per word, then fmix32), as a signed int32 (see
+ * fmix32Bits): nftables' affinity sets, whose one taker masks it into a slot.
+ */
 export function murmurPair(k0: number, k1: number): number {
-  return fmix32(Math.imul(k0 ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(k1 + 0x7f4a7c15, 0xc2b2ae35));
+  return fmix32Bits(Math.imul(k0 ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(k1 + 0x7f4a7c15, 0xc2b2ae35));
 }
 
 /** Mixes two u32 into one well-spread u32 (for per-shard seeds, per-flow randomness and checksums). */
 export function mix32(a: number, b: number): number {
+  return mix32Bits(a, b) >>> 0;
+}
+
+/** mix32's 32 bits as a signed int32 (see fmix32Bits), for a per-packet caller that takes it modulo. */
+export function mix32Bits(a: number, b: number): number {
   let h = Math.imul((a ^ 0x9e3779b9) >>> 0, 0x85ebca6b) ^ b;
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /** A fast, well-spread hash of a 5-tuple (murmur3-style mixing; not symmetric): the batch's flowHash. */

@@ -82,13 +82,18 @@ export const R_REJECT = 2;
 /** The kernel's NFT_JUMP_STACK_SIZE. */
 export const kMaxDepth = 16;
 
-/** Whether `addr` is in one of the `count` (base, mask) pairs of `C` from pair `first` (MatchOp.ADDR). */
+/**
+ * Whether `addr` is in one of the `count` (base, mask) pairs of `C` from pair `first` (MatchOp.ADDR).
+ * `addr` is a u32 or its int32 bits; the walks pass the bits, as to every call they make with an
+ * address: a u32 above 2^31 (a node's or an external client's) passed to a call the JIT leaves out
+ * of line is boxed into a heap number.
+ */
 export function inCidrs(C: Uint32Array, first: number, count: number, addr: number): boolean {
   for (let j = first, jEnd = first + count; j < jEnd; j++) if (((addr & C[j * 2 + 1]) >>> 0) === C[j * 2]) return true;
   return false;
 }
 
-/** Whether `addr` is in set `id` (MatchOp.ADDR_SET): a static set, or an affinity set's live entries at the table's clock. */
+/** Whether `addr` (a u32 or its int32 bits) is in set `id` (MatchOp.ADDR_SET): a static set, or an affinity set's live entries at the table's clock. */
 export function inSet(sets: NftProgram['sets'], affinity: ExpiringTable, id: number, addr: number): boolean {
   const set = sets[id];
   return set !== null ? set.has(addr) : affinity.lookup(id, addr, 0) >= 0;
@@ -189,11 +194,11 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
             matched = ((((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) & K[o + 2]) === K[o + 1]) !== ((c & MatchFlag.NEG) !== 0);
             break;
           case MatchOp.ADDR:
-            matched = inCidrs(C, K[o + 1], K[o + 2], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr) !== ((c & MatchFlag.NEG) !== 0);
+            matched = inCidrs(C, K[o + 1], K[o + 2], ((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) | 0) !== ((c & MatchFlag.NEG) !== 0);
             break;
           case MatchOp.ADDR_SET:
             work++;
-            matched = inSet(sets, affinity, K[o + 1], (c & MatchFlag.DADDR) !== 0 ? daddr : saddr);
+            matched = inSet(sets, affinity, K[o + 1], ((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) | 0);
             break;
           case MatchOp.FIB_LOCAL:
             matched = isLocalAddress(local, ((c & MatchFlag.DADDR) !== 0 ? daddr : saddr) | 0);
@@ -228,7 +233,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
       if (op === ActionOp.VMAP3 || op === ActionOp.VMAP2) {
         const table = maps[arg];
         work++;
-        const slot = table.find(op === ActionOp.VMAP3 ? daddr : 0, (proto << 16) | dport);
+        const slot = table.find(op === ActionOp.VMAP3 ? daddr | 0 : 0, (proto << 16) | dport);
         if (slot < 0) {
           pc = next;
           continue;
@@ -304,7 +309,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           ended = W_STOP;
           break walk;
         case ActionOp.UPDATE:
-          affinity.remember(arg, saddr, 0, setTimeout[arg]);
+          affinity.remember(arg, saddr | 0, 0, setTimeout[arg]);
           break;
         default:
           break;
@@ -519,9 +524,9 @@ function decideSource(p: NftProgram): string {
       case MatchOp.ADDR1:
         return `(${f} & K[${m} + 2]) ${neg ? '!==' : '==='} K[${m} + 1]`;
       case MatchOp.ADDR:
-        return `${neg ? '!' : ''}inCidrs(C, K[${m} + 1], K[${m} + 2], ${f})`;
+        return `${neg ? '!' : ''}inCidrs(C, K[${m} + 1], K[${m} + 2], ${f} | 0)`;
       case MatchOp.ADDR_SET:
-        return `(work++, inSet(sets, affinity, K[${m} + 1], ${f}))`;
+        return `(work++, inSet(sets, affinity, K[${m} + 1], ${f} | 0))`;
       case MatchOp.FIB_LOCAL:
         return `isLocalAddress(local, ${f} | 0)`;
       case MatchOp.L4PROTO:
@@ -538,7 +543,7 @@ function decideSource(p: NftProgram): string {
   };
 
   // `update @set { ip saddr }`, the set `a` (an expression): the walker's UPDATE.
-  const remember = (a: string): string => `affinity.remember(${a}, saddr, 0, setTimeout[${a}]);`;
+  const remember = (a: string): string => `affinity.remember(${a}, saddr | 0, 0, setTimeout[${a}]);`;
 
   // A chain a goto enters at the code span (startExpr, endExpr), written out for the shape
   // `rules`: each rule runs inline, its operands read from the code, while its words have the
@@ -615,7 +620,7 @@ function decideSource(p: NftProgram): string {
   const affinityRules = (depth: number, label: string, base: string, nest: number): void => {
     const m = RuleWord.HEADER;
     emit(`while (pc < e && K[pc + ${RuleWord.MATCHES}] === 1 && K[pc + ${RuleWord.OP}] === ${ActionOp.GOTO} && K[pc + ${m}] === ${MatchOp.ADDR_SET} && K[pc + ${m + 3}] === 0) {`);
-    emit(`work += 2; if (inSet(sets, affinity, K[pc + ${m + 1}], saddr)) {`);
+    emit(`work += 2; if (inSet(sets, affinity, K[pc + ${m + 1}], saddr | 0)) {`);
     if (nest < 2 && shapes.branches !== undefined) {
       emit(`const row = K[pc + ${RuleWord.A}] * ${ChainWord.STRIDE}; const q = CR[row + ${ChainWord.SERVICE_PORT}]; if (q >= 0) servicePort = q;`);
       shaped(shapes.branches, `CR[row + ${ChainWord.START}]`, `CR[row + ${ChainWord.END}]`, depth, base, nest + 1);
@@ -655,7 +660,7 @@ function decideSource(p: NftProgram): string {
             break;
           }
           case MatchOp.ADDR_SET:
-            tests.push(`(work++, sets[${K[o + 1]}].has(${field(c3)}))`);
+            tests.push(`(work++, sets[${K[o + 1]}].has(${field(c3)} | 0))`);
             break;
           case MatchOp.FIB_LOCAL:
             tests.push(`isLocalAddress(local, ${field(c3)} | 0)`);
@@ -672,7 +677,7 @@ function decideSource(p: NftProgram): string {
       switch (op) {
         case ActionOp.VMAP3:
         case ActionOp.VMAP2:
-          emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr' : '0'}, (proto << 16) | dport);`);
+          emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr | 0' : '0'}, (proto << 16) | dport);`);
           emit(`if (slot >= 0) { const v = t.values; const o = slot * ${MapWord.STRIDE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
           // The element's hint (MapWord) and the branch it picks, read and computed with the
           // element where the site's shape has a numgen whose branches shaped() guesses (nest 1
