@@ -125,8 +125,9 @@ export interface ShardResult extends CounterRecord {
   readonly conntrackBytes: number;
   readonly conntrackCapacity: number;
   readonly conntrackEntries: number;
-  /** Largest node's compiled tables (stats().tableBytes), and nodes compiled. */
+  /** Largest node's compiled tables (stats().tableBytes), every node's together, and nodes compiled. */
   readonly tableBytes: number;
+  readonly allNodesTableBytes: number;
   readonly nodesCompiled: number;
   /** Milliseconds this worker spent building its setup for this task (0 when cached). */
   readonly setupMs: number;
@@ -531,8 +532,13 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const establishedStageNs: Record<string, number> = {};
   addStageNs(establishedStageNs, estStageMs);
   let tableBytes = 0;
+  let allNodesTableBytes = 0;
   const dps = setup.compiled();
-  for (const dp of dps) tableBytes = Math.max(tableBytes, dp.stats().tableBytes);
+  for (const dp of dps) {
+    const bytes = dp.stats().tableBytes;
+    tableBytes = Math.max(tableBytes, bytes);
+    allNodesTableBytes += bytes;
+  }
   c.clock = null;
   return {
     shard,
@@ -556,6 +562,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     conntrackCapacity: ctCap,
     conntrackEntries: ctLive,
     tableBytes,
+    allNodesTableBytes,
     nodesCompiled: dps.length,
     setupMs: 0,
     lookupConnections,
@@ -666,6 +673,7 @@ export function mergeShards(shards: readonly ShardResult[]): RunResult {
     dnsConntrackEntries: sum((s) => s.dnsConntrackEntries),
     lookupFlows: sum((s) => s.lookupFlows),
     tableBytes: max((s) => s.tableBytes),
+    allNodesTableBytes: max((s) => s.allNodesTableBytes),
     nodesCompiled: max((s) => s.nodesCompiled),
     setupMs: max((s) => s.setupMs),
   };

@@ -437,7 +437,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
       ...(sync ? { oneEndpointRewrittenRules: sync.oneEndpointRewrittenRules } : {}),
       ...(sync?.oneServiceMs !== undefined ? { oneServiceMs: sync.oneServiceMs } : {}),
     },
-    memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry },
+    memory: { tableBytes: first.tableBytes, conntrackBytesPerEntry: perEntry, allNodesTableBytes: first.allNodesTableBytes },
     ...(sync?.figures ? { modeFigures: sync.figures } : {}),
     limits: { randomReadNs: limits.randomReadNs, independentReadNs: limits.independentReadNs, scanNsPerElement: limits.scanNsPerElement, ...(parallel ? { parallel } : {}) },
     ...(cell.dns ? { lookups: lookupsOf(runs) } : {}),

@@ -84,6 +84,8 @@ export function cellProblem(v: unknown): string | undefined {
   if (parallel !== undefined && !(isObject(parallel) && ['threads', 'readSpeedup', 'writeSpeedup', 'computeSpeedup'].every((f) => isNumber(parallel[f])))) {
     return 'limits.parallel is not { threads, readSpeedup, writeSpeedup, computeSpeedup }';
   }
+  const allNodes = (v.memory as Record<string, unknown>).allNodesTableBytes;
+  if (allNodes !== undefined && !isNumber(allNodes)) return 'memory.allNodesTableBytes is not a number';
   if (v.iptables !== undefined && !(isObject(v.iptables) && isNumber(v.iptables.rulesPerFirstPacket) && isNumber(v.iptables.nsPerRule))) {
     return 'iptables is not { rulesPerFirstPacket, nsPerRule }';
   }

@@ -97,7 +97,12 @@ export interface CellResult extends CellKey {
     readonly fullMs: number; readonly oneEndpointMs: number; readonly oneEndpointRewrittenBytes: number; readonly oneEndpointRewrittenRules?: number;
     readonly oneServiceMs?: number;
   };
-  readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number };
+  /**
+   * `tableBytes`: the largest node's compiled tables. `allNodesTableBytes` (absent in results from
+   * before 2026-12-06): every node's together, which a worker holds at once, since it replays every
+   * node's packets on one core, where each node of a cluster has caches of its own.
+   */
+  readonly memory: { readonly tableBytes: number; readonly conntrackBytesPerEntry: number; readonly allNodesTableBytes?: number };
   /**
    * Figures only the cell's mode has (ProxyMode.figures), by name. cilium: `maglevBuildUsPerService`
    * (µs to build one Service's Maglev table at the configured M, the median over up to 200 Services

@@ -40,6 +40,12 @@ describe('target (b1): hash modes stay flat', () => {
     assert.equal(target(at(1.31), 'b1').verdict, 'missed');
     assert.match(target(at(1.31), 'b1').figure, /ipvs: 1\.31× \(1\.31 µs at 30k vs 1 µs at 100\)/);
   });
+  it("says, where the cells know it, that one core's caches held every node's tables", () => {
+    const grown = at(1.5, ['ipvs', 'nftables', 'cilium']).map((c) => (c.services === 30000 ? { ...c, memory: { ...c.memory, allNodesTableBytes: 2 * c.memory.tableBytes } } : c));
+    const why = target(grown, 'b1').why ?? '';
+    assert.match(why, /ipvs: .*the larger tables \(18\.3 MiB a node vs 62\.5 KiB\) account for the growth\. A worker replays every node's packets, so one core's caches hold every node's tables \(36\.6 MiB at 30k Services\), where each node of a cluster has its own\./);
+    assert.doesNotMatch(target(at(1.5), 'b1').why ?? '', /every node's tables/, 'results from before the figure say nothing of it');
+  });
   it('is not met on the strength of one mode', () => {
     const t = target(at(1.1, ['ipvs']), 'b1');
     assert.equal(t.verdict, 'not measured');
