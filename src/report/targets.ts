@@ -132,7 +132,6 @@ function lookupOf(c: CellResult): { ns: number; work: number } | undefined {
 function lookupGrowth(mode: string, base: CellResult, top: CellResult): string {
   const a = lookupOf(base);
   const b = lookupOf(top);
-  // A worker replays every node's first packets, so its caches hold every node's tables at once.
   const all = top.memory.allNodesTableBytes;
   const together = all !== undefined && all > top.memory.tableBytes ? ` A worker replays every node's packets, so one core's caches hold every node's tables (${formatBytes(all)} at ${formatCount(top.services)} Services), where each node of a cluster has its own.` : '';
   const read = top.limits.randomReadNs > 0 ? ` One random read costs ${formatNs(top.limits.randomReadNs)} here, so a few more cache misses per first packet in the larger tables (${formatBytes(top.memory.tableBytes)} a node vs ${formatBytes(base.memory.tableBytes)}) account for the growth.${together}` : '';

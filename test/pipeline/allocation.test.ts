@@ -72,7 +72,7 @@ const kMaxTries = 10;
  * and one of kBatches, each filled by `fill(count, repeat)` before it runs; it stops at the first
  * slope under `bound`. An allocation per packet shows in every slope, a one-off (the collector's
  * or the JIT's, a few hundred KiB on a loaded machine) in some only. One run in about twenty, at
- * this stop's engine and at the one before alike, saw 110-195 KiB in each of five consecutive
+ * the engine of fa92049 and of a940e64 alike, saw 110-195 KiB in each of five consecutive
  * long windows (never in the short ones, and no longer in the window after them), with the JIT's
  * background compiles off as well: the tries go on past five.
  */

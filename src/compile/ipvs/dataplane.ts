@@ -213,9 +213,9 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const flags = t.vsFlags[v];
     let slot = -1;
     const persistent = (flags & F_PERSISTENT) !== 0;
-    if (persistent) t.affinity.clock[0] = pkt.now;
-    if (persistent && t.vsRsCount[v] > 0) {
-      const hit = t.affinity.lookup(v, pkt.srcIp, t.vsTimeout[v]);
+    if (persistent) {
+      t.affinity.clock[0] = pkt.now;
+      const hit = t.vsRsCount[v] > 0 ? t.affinity.lookup(v, pkt.srcIp, t.vsTimeout[v]) : -1;
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
       if (rel >= 0 && rel < t.vsRsCount[v] && t.rsWeight[t.vsRsStart[v] + rel] > 0) slot = t.vsRsStart[v] + rel;
     }
