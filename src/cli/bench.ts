@@ -60,7 +60,8 @@ conntrack memory, the machine's limits (a random read as large as the conntrack 
 bare array scan), and, for a cell of one worker, its established packets again with 2,000 flows
 (tables that stay in cache). Each finished cell is appended to DIR/results.jsonl at once.
 
-Default sweep (about fifteen minutes on a 2-core machine, which --plan estimates; --kernel adds about thirty more):
+Default sweep (about seven minutes on this project's 2-core machine, where BENCHMARKS.md times it as target (h);
+--plan estimates it for this one; --kernel adds about thirty more):
   Services ${kDefaultServices.join(', ')} x modes ${modeList} x 10 endpoints x calico-vxlan,
   1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
   ${kDefaultFlows.toLocaleString('en-US')} flows in every cell. Most of the time goes to the linear modes at 10,000 and 30,000
@@ -285,6 +286,12 @@ export const kSweepFlags = {
 
 type SweepFlagValues = { [K in keyof typeof kSweepFlags]?: (typeof kSweepFlags)[K]['type'] extends 'boolean' ? boolean : string };
 
+/** Whether `cells` are the default sweep's on this machine's `cores` (`kdp bench` with no grid flag): what issue 14 times. */
+export function isDefaultGrid(cells: readonly SweepCell[], cores: number): boolean {
+  const grid = planFromFlags({}, cores, () => {});
+  return cells.length === grid.length && cells.every((c, i) => JSON.stringify(c) === JSON.stringify(grid[i]));
+}
+
 /** The sweep's cells from its flags (usage errors name the flag), with the default workers sweep up to `cores`. */
 export function planFromFlags(values: SweepFlagValues, cores: number, onSkip: (why: string) => void): SweepCell[] {
   const modes = listOption(values.modes, 'modes');
@@ -450,6 +457,7 @@ export const benchCommand: Command = {
         plan,
         ...(churn !== undefined ? { churn } : {}),
         ...(churnKernel ? { churnKernel } : {}),
+        ...(!shard && churn === undefined && isDefaultGrid(allCells, cores()) ? { defaultSweep: true } : {}),
         ...(shard || process.env.KDP_NODE_NAME ? { machine: { ...(shard ? { shard } : {}), ...(process.env.KDP_NODE_NAME ? { kubernetesNode: process.env.KDP_NODE_NAME } : {}) } } : {}),
         ...(values.stdout ? { echo: (line: string) => void process.stdout.write(`${line}\n`) } : {}),
       });

@@ -19,7 +19,7 @@ import { generateCluster } from '../model/synthetic.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
 import { median, spreadOf } from '../report/spread.js';
-import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling } from '../report/result.js';
+import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling, type SweepRun } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
@@ -518,6 +518,8 @@ export interface SweepOptions {
    * backend (src/verify/churn-kernel.ts; root), and its latency includes the kernel's apply.
    */
   readonly churnKernel?: boolean;
+  /** The run is `kdp bench`'s default sweep (MachineInfo.sweep.defaultSweep): the CLI knows its flags. */
+  readonly defaultSweep?: boolean;
 }
 
 /** Why a churn cell's latency leaves the kernel out when no one asked for it. */
@@ -585,7 +587,8 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   const machineFile = join(o.outDir, 'machine.json');
   const now: MachineInfo = { ...machineInfo(o.command), ...o.machine };
   let machine: MachineInfo = now;
-  if (o.resume && existsSync(machineFile)) {
+  const resumed = o.resume === true && existsSync(machineFile);
+  if (resumed) {
     let before: MachineInfo;
     try {
       before = JSON.parse(readFileSync(machineFile, 'utf8')) as MachineInfo;
@@ -692,9 +695,18 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     const bytesPerWorker = runs[0]!.run.conntrackBytes / cell.workers;
     return cellResult(cell, runs, limitsFor(bytesPerWorker), await scalingFor(cell.workers, bytesPerWorker), await inCacheFor(cell));
   };
+  // How the run ended, into its machine record (the run's own entry of `resumes` when it resumed).
+  const end = (stopped: boolean): SweepSummary => {
+    const elapsedMs = performance.now() - t0;
+    const sweep: SweepRun = { elapsedMs, cells: o.cells.length, ran, skipped, failed, stopped, defaultSweep: o.defaultSweep === true };
+    const runs = machine.resumes ?? [];
+    const ended: MachineInfo = resumed && runs.length > 0 ? { ...machine, resumes: [...runs.slice(0, -1), { ...runs[runs.length - 1]!, sweep }] } : { ...machine, sweep };
+    writeAtomic(machineFile, `${JSON.stringify(ended, null, 2)}\n`);
+    return { ran, skipped, failed, stopped, resultsFile, elapsedMs };
+  };
   try {
     for (let i = 0; i < o.cells.length; i++) {
-      if (o.signal?.aborted) return { ran, skipped, failed, stopped: true, resultsFile, elapsedMs: performance.now() - t0 };
+      if (o.signal?.aborted) return end(true);
       const cell = o.cells[i]!;
       const base = { cell, index: i, total: o.cells.length };
       const key = cellKeyString(cell);
@@ -746,7 +758,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   } finally {
     await (pool as ReplayPool | undefined)?.close();
   }
-  return { ran, skipped, failed, stopped: false, resultsFile, elapsedMs: performance.now() - t0 };
+  return end(false);
 }
 
 /** Records why a kernel baseline point was not measured (results.ts KernelMissing). */

@@ -60,6 +60,13 @@ export function formatMs(ms: number): string {
   return formatNs(ms * 1e6);
 }
 
+/** A wall time of minutes, to the second: "7 min 12 s", "45 s". */
+export function formatMinutes(ms: number): string {
+  if (!Number.isFinite(ms)) return '—';
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s` : `${s} s`;
+}
+
 const kCountUnits = [[1, ''], [1e3, 'k'], [1e6, 'M'], [1e9, 'G']] as const;
 /** A count: 10, 100, 1k, 10k, 1.5M (axis ticks and service counts). */
 export function formatCount(n: number): string {

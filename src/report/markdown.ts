@@ -72,7 +72,7 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
     return { markdown: out.join('\n'), charts: [] };
   }
 
-  const obs = computeObservations(results);
+  const obs = computeObservations(results, machine);
   const charts = buildCharts(results);
   out.push(
     `Every figure here is computed from the ${results.length} cell${results.length === 1 ? '' : 's'} in \`${source}\`${machine ? `, measured on ${machine.date}` : ''}; nothing is typed in by hand.`,

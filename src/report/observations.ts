@@ -6,7 +6,7 @@
  */
 import { type Crossover, crossover, type Fit, leastSquares, logLogFit, type XY } from './fit.js';
 import { formatBytes, formatCount, formatNs, formatExponent, formatRatio, formatSigned } from './format.js';
-import type { CellResult } from './result.js';
+import type { CellResult, MachineInfo } from './result.js';
 import { byMode, groupsVarying, isKernel, kdpModeOf, kHashModes, kRuleScanModes, servicesSweep, sortModes } from './select.js';
 import { median } from './spread.js';
 import { evaluateTargets, type TargetResult } from './targets.js';
@@ -76,7 +76,7 @@ export interface Observations {
 /** A mode counts as linear when its log-log slope is at least this (or it is an iptables mode). */
 const kLinearSlope = 0.5;
 
-export function computeObservations(all: readonly CellResult[]): Observations {
+export function computeObservations(all: readonly CellResult[], machine?: MachineInfo): Observations {
   // Observations are about the proxy modes; a policy sweep's cells are read in their own charts, --dns cells in their section.
   const results = all.filter((c) => (c.policies ?? 0) === 0 && !c.dns);
   const sweep = byMode(servicesSweep(results));
@@ -119,7 +119,7 @@ export function computeObservations(all: readonly CellResult[]): Observations {
     kernel,
     decisionGroups: checks.groups,
     decisionMismatches: checks.mismatches,
-    targets: evaluateTargets(results),
+    targets: evaluateTargets(results, machine),
   };
 }
 

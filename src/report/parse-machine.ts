@@ -21,9 +21,20 @@ export function parseMachineJson(text: string): { machine: MachineInfo } | { pro
   for (const f of kNumbers) if (typeof o[f] !== 'number' || !Number.isFinite(o[f])) return { problem: `${f} is not a number` };
   if (o.v8Flags !== undefined && (!Array.isArray(o.v8Flags) || !o.v8Flags.every((x) => typeof x === 'string'))) return { problem: 'v8Flags is not a list of strings' };
   if (o.execArgv !== undefined && (!Array.isArray(o.execArgv) || !o.execArgv.every((x) => typeof x === 'string'))) return { problem: 'execArgv is not a list of strings' };
+  const runs = [o, ...(Array.isArray(o.resumes) ? (o.resumes as unknown[]) : [])];
+  for (const r of runs) {
+    const sweep = typeof r === 'object' && r !== null ? (r as Record<string, unknown>).sweep : undefined;
+    if (sweep !== undefined && !isSweepRun(sweep)) return { problem: 'a run\'s sweep record is not { elapsedMs, cells, ran, skipped, failed: numbers; stopped, defaultSweep: booleans }' };
+  }
   // A commit is a commit id, or null with the reason; "unknown" (kdp before issue 21) is no commit.
   if (o.gitCommit === 'unknown') return { machine: { ...(o as unknown as MachineInfo), gitCommit: null, gitCommitMissing: 'recorded as "unknown"' } };
   if (o.gitCommit !== null && typeof o.gitCommit !== 'string') return { problem: 'gitCommit is neither a string nor null' };
   if (o.gitCommit === null && typeof o.gitCommitMissing !== 'string') return { problem: 'gitCommit is null without gitCommitMissing saying why' };
   return { machine: o as unknown as MachineInfo };
+}
+
+function isSweepRun(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return ['elapsedMs', 'cells', 'ran', 'skipped', 'failed'].every((f) => typeof r[f] === 'number' && Number.isFinite(r[f])) && typeof r.stopped === 'boolean' && typeof r.defaultSweep === 'boolean';
 }

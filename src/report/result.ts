@@ -283,12 +283,32 @@ export interface MachineInfo {
   readonly gitCommitMissing?: string;
   readonly date: string;
   readonly command: string;
-  /** Later `--resume` runs that added cells to the same results: their commands and dates. */
-  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string | null }[];
+  /** How this run's sweep ended (written when it ends: absent while it runs, or from kdp before it kept it). */
+  readonly sweep?: SweepRun;
+  /** Later `--resume` runs that added cells to the same results: their commands and dates, and how each ended. */
+  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string | null; readonly sweep?: SweepRun }[];
   /** A sharded sweep (`kdp bench --shard I/N`, or `--shards N` in an Indexed Job): which shard these results are. */
   readonly shard?: { readonly index: number; readonly count: number };
   /** The Kubernetes node the shard's pod ran on (`KDP_NODE_NAME`, set by the Job `kdp job` prints). */
   readonly kubernetesNode?: string;
+}
+
+/** One `kdp bench` run's sweep as it ended: its wall time, and what its cells came to. */
+export interface SweepRun {
+  /** From the run's start (its machine record's date) to its end. */
+  readonly elapsedMs: number;
+  /** Cells the run was given; of them, those it ran, found already finished (--resume), saw fail. */
+  readonly cells: number;
+  readonly ran: number;
+  readonly skipped: number;
+  readonly failed: number;
+  /** Stopped early (Ctrl-C): the cells after it never ran. */
+  readonly stopped: boolean;
+  /**
+   * The run was the default sweep: `kdp bench`'s own grid on this machine's cores, no --churn, not
+   * a shard. Issue 14's wall-time target is about that sweep.
+   */
+  readonly defaultSweep: boolean;
 }
 
 /**

@@ -3,8 +3,8 @@
  * measured (the cells it needs are absent), and always comes with the figure it was judged on,
  * so a reader can see by how much. Kernel baselines are never judged: they measure Linux, not kdp.
  */
-import { cellLabel, formatBytes, formatCount, formatMs, formatNs, formatPerSecond, formatPps, formatRatio, sig3 } from './format.js';
-import type { CellResult } from './result.js';
+import { cellLabel, formatBytes, formatCount, formatMinutes, formatMs, formatNs, formatPerSecond, formatPps, formatRatio, sig3 } from './format.js';
+import type { CellResult, MachineInfo, SweepRun } from './result.js';
 import { groupsVarying, isKernel, kHashModes, kRuleScanModes, measured, servicesSweep } from './select.js';
 import { median } from './spread.js';
 
@@ -38,12 +38,42 @@ export const kBuildVsKernelServices = 10_000;
 /** Issue 17: kdp's own one-endpoint update at most 1 ms at the largest count, within 1.5× of its cost at 100 Services. */
 export const kMaxOneEndpointMs = 1;
 export const kMaxOneEndpointGrowth = 1.5;
+/** Issue 14: the default sweep no slower in wall time than on the day it was filed (7 min 12 s). */
+export const kMaxDefaultSweepMs = 432_000;
 
-export function evaluateTargets(all: readonly CellResult[]): TargetResult[] {
+/** `machine`: the results' machine record, whose runs say how long each sweep took (target (h)). */
+export function evaluateTargets(all: readonly CellResult[], machine?: MachineInfo): TargetResult[] {
   // The targets are the proxy modes': cells of a policy sweep have their own charts, --dns cells their section.
   const results = all.filter((c) => (c.policies ?? 0) === 0 && !c.dns);
   const sweep = servicesSweep(results);
-  return [iptablesScan(sweep, results), hashFlat(sweep), nftablesLookup(sweep), ...established(results), ...workers(results), conntrackSize(results), buildVsKernel(results), oneEndpointUpdate(sweep)];
+  return [iptablesScan(sweep, results), hashFlat(sweep), nftablesLookup(sweep), ...established(results), ...workers(results), conntrackSize(results), buildVsKernel(results), oneEndpointUpdate(sweep), sweepWallTime(machine)];
+}
+
+/**
+ * Issue 14: the default sweep's wall time, from the run that was one (MachineInfo.sweep, written as
+ * the run ends): every cell of the default grid run in that one command, none failed. A default
+ * sweep finished with --resume ran in parts, and is not timed whole.
+ */
+function sweepWallTime(machine: MachineInfo | undefined): TargetResult {
+  const target = `(h) the default sweep (\`kdp bench\`) no slower in wall time than ${formatMinutes(kMaxDefaultSweepMs)}`;
+  if (machine === undefined) return { id: 'h', target, verdict: 'not measured', figure: 'no machine record (machine.json) beside the results' };
+  const runs: { command: string; date: string; sweep?: SweepRun }[] = [machine, ...(machine.resumes ?? [])];
+  const timed = runs.filter((r) => r.sweep !== undefined);
+  if (timed.length === 0) return { id: 'h', target, verdict: 'not measured', figure: 'the machine record keeps no sweep\'s wall time (results from kdp before it did)' };
+  const defaults = timed.filter((r) => r.sweep!.defaultSweep);
+  if (defaults.length === 0) return { id: 'h', target, verdict: 'not measured', figure: `no run of these results was the default sweep (${timed.map((r) => `\`${r.command}\``).join(', ')})` };
+  const whole = defaults.find((r) => !r.sweep!.stopped && r.sweep!.failed === 0 && r.sweep!.ran === r.sweep!.cells);
+  if (whole === undefined) {
+    const r = defaults[0]!.sweep!;
+    return { id: 'h', target, verdict: 'not measured', figure: `the default sweep ran in parts: ${r.ran} of its ${r.cells} cells in one run${r.failed > 0 ? `, ${r.failed} failed` : ''}${r.stopped ? ', stopped early' : ''}` };
+  }
+  const s = whole.sweep!;
+  return {
+    id: 'h',
+    target,
+    verdict: s.elapsedMs <= kMaxDefaultSweepMs ? 'met' : 'missed',
+    figure: `${formatMinutes(s.elapsedMs)} for its ${s.cells} cells (\`${whole.command}\`, ${whole.date})`,
+  };
 }
 
 function iptablesScan(sweep: readonly CellResult[], all: readonly CellResult[]): TargetResult {

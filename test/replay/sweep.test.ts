@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cellProblem } from '../../src/report/parse-results.js';
-import { cellKeyString } from '../../src/report/result.js';
+import { cellKeyString, type MachineInfo } from '../../src/report/result.js';
 import type { PoolRun } from '../../src/replay/pool.js';
 import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
 import { kInCacheFlows, kInCacheRuns, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
@@ -112,22 +112,31 @@ describe('sweep', () => {
         runs++;
         return fakeRun(c);
       };
-      const first = await runSweep({ cells: cells.slice(0, 2), outDir: dir, command: 'test', runCell, limits });
+      const first = await runSweep({ cells: cells.slice(0, 2), outDir: dir, command: 'test', runCell, limits, defaultSweep: true });
       assert.equal(first.ran, 2);
       assert.equal(runs, 2);
       const written = lines(dir);
       assert.equal(written.length, 2);
       for (const l of written) assert.equal(cellProblem(l), undefined);
-      const machine = JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) as Record<string, unknown>;
+      const machine = JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) as MachineInfo;
       assert.equal(typeof machine.cpuModel, 'string');
       assert.equal(machine.command, 'test');
+      // How the run ended, as it ended: its wall time (target (h)) and its cells.
+      const { elapsedMs, ...run } = machine.sweep!;
+      assert.deepEqual(run, { cells: 2, ran: 2, skipped: 0, failed: 0, stopped: false, defaultSweep: true });
+      assert.equal(elapsedMs, first.elapsedMs);
 
-      const second = await runSweep({ cells, outDir: dir, command: 'test', resume: true, runCell, limits });
+      const second = await runSweep({ cells, outDir: dir, command: 'test --resume', resume: true, runCell, limits });
       assert.equal(second.skipped, 2);
       assert.equal(second.ran, 2);
       assert.equal(runs, 4, 'only the two new cells ran');
       const keys = lines(dir).map((l) => cellKeyString(l as SweepCell));
       assert.deepEqual(keys, cells.map(cellKeyString));
+      const resumed = JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) as MachineInfo;
+      assert.deepEqual(resumed.sweep, machine.sweep, 'the first run keeps its own record');
+      assert.equal(resumed.resumes?.length, 1);
+      assert.equal(resumed.resumes![0]!.command, 'test --resume');
+      assert.deepEqual({ ...resumed.resumes![0]!.sweep!, elapsedMs: 0 }, { elapsedMs: 0, cells: 4, ran: 2, skipped: 2, failed: 0, stopped: false, defaultSweep: false });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -187,6 +196,8 @@ describe('sweep', () => {
       assert.equal(summary.ran, 1);
       assert.deepEqual(events, ['start iptables', 'done iptables']);
       assert.equal(lines(dir).length, 1);
+      const machine = JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) as MachineInfo;
+      assert.deepEqual({ ...machine.sweep!, elapsedMs: 0 }, { elapsedMs: 0, cells: 3, ran: 1, skipped: 0, failed: 0, stopped: true, defaultSweep: false });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

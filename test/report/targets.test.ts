@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import type { CellResult } from '../../src/report/result.js';
+import type { CellResult, MachineInfo, SweepRun } from '../../src/report/result.js';
+import { parseMachineJson } from '../../src/report/parse-machine.js';
+import { renderReport } from '../../src/report/index.js';
 import { kHashModes } from '../../src/report/select.js';
 import { evaluateTargets, type TargetResult } from '../../src/report/targets.js';
-import { syntheticCell } from './synthetic.js';
+import { kSyntheticMachine, syntheticCell, syntheticSweep } from './synthetic.js';
 
 function target(cells: CellResult[], id: string): TargetResult {
   const t = evaluateTargets(cells).find((r) => r.id === id);
@@ -162,7 +164,42 @@ describe('target (f): full build against the kernel restore of the same rules', 
 
 describe('targets with no results', () => {
   it('are all not measured', () => {
-    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(10).fill('not measured'));
+    assert.deepEqual(evaluateTargets([]).map((t) => t.verdict), Array(11).fill('not measured'));
+  });
+});
+
+describe("target (h): the default sweep's wall time", () => {
+  const run = (elapsedMs: number, over: Partial<SweepRun> = {}): SweepRun => ({ elapsedMs, cells: 30, ran: 30, skipped: 0, failed: 0, stopped: false, defaultSweep: true, ...over });
+  const h = (machine?: MachineInfo): TargetResult => evaluateTargets([], machine).find((t) => t.id === 'h')!;
+  it('holds at 7 min 12 s and not a second above', () => {
+    assert.equal(h({ ...kSyntheticMachine, sweep: run(432_000) }).verdict, 'met');
+    const t = h({ ...kSyntheticMachine, sweep: run(433_000) });
+    assert.equal(t.verdict, 'missed');
+    assert.equal(t.figure, '7 min 13 s for its 30 cells (`npm run bench`, 2000-01-01T00:00:00.000Z)');
+  });
+  it('is judged on the run that was the whole default sweep, a resumed one included', () => {
+    const t = h({ ...kSyntheticMachine, sweep: run(900_000, { defaultSweep: false, cells: 6, ran: 6 }), resumes: [{ command: 'kdp bench --resume', date: '2000-01-02T00:00:00.000Z', gitCommit: null, sweep: run(400_000) }] });
+    assert.equal(t.verdict, 'met');
+    assert.equal(t.figure, '6 min 40 s for its 30 cells (`kdp bench --resume`, 2000-01-02T00:00:00.000Z)');
+  });
+  it('is not measured from a default sweep run in parts, with a failed cell, or from results that keep no wall time', () => {
+    assert.match(h({ ...kSyntheticMachine, sweep: run(100_000, { ran: 20, skipped: 10 }) }).figure, /^the default sweep ran in parts: 20 of its 30 cells in one run$/);
+    assert.match(h({ ...kSyntheticMachine, sweep: run(100_000, { ran: 12, stopped: true }) }).figure, /12 of its 30 cells in one run, stopped early/);
+    assert.match(h({ ...kSyntheticMachine, sweep: run(100_000, { ran: 29, failed: 1 }) }).figure, /29 of its 30 cells in one run, 1 failed/);
+    assert.match(h({ ...kSyntheticMachine, sweep: run(100_000, { defaultSweep: false }) }).figure, /^no run of these results was the default sweep \(`npm run bench`\)$/);
+    assert.match(h(kSyntheticMachine).figure, /keeps no sweep's wall time/);
+    assert.match(h().figure, /no machine record/);
+    for (const m of [{ ...kSyntheticMachine, sweep: run(100_000, { ran: 29, failed: 1 }) }, kSyntheticMachine, undefined]) assert.equal(h(m).verdict, 'not measured');
+  });
+  it('reads back from machine.json, where a malformed record makes the file unusable', () => {
+    const ok = parseMachineJson(JSON.stringify({ ...kSyntheticMachine, sweep: run(1) }));
+    assert.ok('machine' in ok && ok.machine.sweep?.elapsedMs === 1);
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, sweep: { ...run(1), stopped: 'no' } })));
+    assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, resumes: [{ command: 'kdp bench', date: 'x', gitCommit: null, sweep: 5 }] })));
+  });
+  it('is a row of the report', () => {
+    const md = renderReport(syntheticSweep(), { ...kSyntheticMachine, sweep: run(400_000) }, {}).markdown;
+    assert.match(md, /\| \(h\) the default sweep \(`kdp bench`\) no slower in wall time than 7 min 12 s \| ✅ met \| 6 min 40 s for its 30 cells/);
   });
 });
 
