@@ -13,7 +13,7 @@ import { vxlanDecap } from '../net/vxlan.js';
 import type { PipelineContext } from './context.js';
 import { DROP_UNPARSABLE, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~6.7-6.9 ns per established packet at batch 256, 100 Services (4.9 userspace, 7.0 cilium), ~6.3-6.7 at 30k (4.6, 6.4), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-05 at 2ff15af, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~7.0-7.2 ns per established packet at batch 256, 100 Services (4.8 userspace, 7.0 cilium), ~7.0-7.3 at 30k (5.2, 7.8), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-06 at 37e2b7a, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function decap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer, touchAnswers } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~40 ns per established packet (iptables, ipvs, nftables; userspace 38; cilium 60, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~39-41 at 30k (userspace 36, cilium 53); per packet of the cell, where first packets' conntrack confirm (its misses overlapped: touchConfirms) and SNAT count in, ~74-76 and ~69-99 (userspace 74 and 80, cilium 102 and 89) (`kdp bench`, the benchmark of record of 2026-12-05 at 2ff15af, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~45-46 ns per established packet (iptables, ipvs, nftables; userspace 43; cilium 63, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~45-46 at 30k (userspace 45, cilium 68); per packet of the cell, where first packets' conntrack confirm (its misses overlapped: touchConfirms) and SNAT count in, ~81-83 and ~83-133 (userspace 83 and 123, cilium 105 and 119) (`kdp bench`, the benchmark of record of 2026-12-06 at 37e2b7a, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;
