@@ -197,6 +197,24 @@ describe("target (h): the default sweep's wall time", () => {
     assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, sweep: { ...run(1), stopped: 'no' } })));
     assert.ok('problem' in parseMachineJson(JSON.stringify({ ...kSyntheticMachine, resumes: [{ command: 'kdp bench', date: 'x', gitCommit: null, sweep: 5 }] })));
   });
+  it('says, when missed, where the time went, from the kdp cells that finished within the run', () => {
+    const at = (minutes: number) => new Date(Date.parse(kSyntheticMachine.date) + minutes * 60_000).toISOString();
+    const cells = [
+      // 60 s of first packets and 90 s of established ones, 30 s of packets built, three 10 s builds, 3 s of cluster.
+      syntheticCell({ mode: 'ipvs', services: 100, finishedAt: at(1), packets: 10_000_000, nsPerFlow: 60_000, nsPerPacket: 10_000, sync: { fullMs: 10_000, oneEndpointMs: 1, oneEndpointRewrittenBytes: 1 }, counters: { firstPackets: 1e6, establishedPackets: 9e6, rxNsPerPacket: 3000, fullBuilds: 3, clusterMs: 3000 } }),
+      // Two workers: 30 s of first packets (the cell's wall time), 60 s of packets built over both, one 5 s build.
+      syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, finishedAt: at(9), packets: 10_000_000, nsPerFlow: 30_000, sync: { fullMs: 5000, oneEndpointMs: 1, oneEndpointRewrittenBytes: 1 }, counters: { firstPackets: 1e6, establishedPackets: 0, rxNsPerPacket: 6000, clusterMs: 2000 } }),
+      syntheticCell({ mode: 'ipvs', services: 10, finishedAt: at(11), nsPerFlow: 1e9, counters: { firstPackets: 1e6 } }),
+      syntheticCell({ mode: 'kernel-iptables', services: 100, finishedAt: at(5), nsPerFlow: 1e9, counters: { firstPackets: 1e6 } }),
+    ];
+    const t = evaluateTargets(cells, { ...kSyntheticMachine, sweep: run(600_000) }).find((r) => r.id === 'h')!;
+    assert.equal(t.verdict, 'missed');
+    assert.equal(
+      t.why,
+      "Of the default sweep's 10 min 00 s, over the 2 cells that finished within it: the timed phases (first and established packets) 3 min 00 s (30 %), building the packets they replayed 1 min 00 s (10 %), node 0's full builds 35 s (6 %), the clusters' generation 5 s (1 %); the rest, 5 min 20 s (53 %), is what no cell counts (node 1's compile, packing the tables, the warm-ups, the replays in cache, the machine's limits, the one-endpoint sync's emulation).",
+    );
+    assert.equal(evaluateTargets(cells, { ...kSyntheticMachine, sweep: run(400_000) }).find((r) => r.id === 'h')!.why, undefined, 'a met target needs no explanation');
+  });
   it('is a row of the report', () => {
     const md = renderReport(syntheticSweep(), { ...kSyntheticMachine, sweep: run(400_000) }, {}).markdown;
     assert.match(md, /\| \(h\) the default sweep \(`kdp bench`\) no slower in wall time than 7 min 12 s \| ✅ met \| 6 min 40 s for its 30 cells/);
