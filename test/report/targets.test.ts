@@ -120,6 +120,16 @@ describe('target (d): two workers', () => {
     assert.equal(target(at(1.79), 'd2').verdict, 'missed');
     assert.match(target(at(1.79), 'd1').figure, /^1\.79×: 1\.79 M\/s vs 1 M\/s/);
   });
+  it('says when the memory limit beside the 2-worker cell read slower over a smaller array', () => {
+    const limits = (randomReadNs: number) => ({ randomReadNs, scanNsPerElement: 0.5 });
+    const pair = (one: number, two: number) => [
+      syntheticCell({ mode: 'ipvs', services: 1000, workers: 1, perSecond: 1e6, packetsPerSecond: 5e6, limits: limits(one) }),
+      syntheticCell({ mode: 'ipvs', services: 1000, workers: 2, perSecond: 1.3e6, packetsPerSecond: 6.5e6, limits: limits(two) }),
+    ];
+    assert.match(target(pair(175, 268), 'd1').why ?? '', / A random read over the 2-worker cell's tables \(each worker's half\) took 268 ns, over the 1-worker cell's 175 ns: a smaller array read 1\.53× slower, so the machine itself was slower/);
+    assert.doesNotMatch(target(pair(175, 210), 'd1').why ?? '', /random read over/, 'within 1.2×: nothing said');
+    assert.doesNotMatch(target(pair(175, 120), 'd2').why ?? '', /random read over/);
+  });
   it('only pairs cells that differ in nothing but workers', () => {
     const unpaired = [syntheticCell({ mode: 'ipvs', services: 1000, workers: 1 }), syntheticCell({ mode: 'ipvs', services: 100, workers: 2 })];
     assert.equal(target(unpaired, 'd1').verdict, 'not measured');
