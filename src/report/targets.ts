@@ -61,7 +61,7 @@ function sweepWallTime(machine: MachineInfo | undefined, all: readonly CellResul
   if (machine === undefined) return { id: 'h', target, verdict: 'not measured', figure: 'no machine record (machine.json) beside the results' };
   const runs: { command: string; date: string; sweep?: SweepRun }[] = [machine, ...(machine.resumes ?? [])];
   const timed = runs.filter((r) => r.sweep !== undefined);
-  if (timed.length === 0) return { id: 'h', target, verdict: 'not measured', figure: 'the machine record keeps no sweep\'s wall time (results from kdp before it did)' };
+  if (timed.length === 0) return { id: 'h', target, verdict: 'not measured', figure: 'the machine record keeps no sweep\'s wall time (kdp writes it as a run ends: none of these runs ended, or kdp predates it)' };
   const defaults = timed.filter((r) => r.sweep!.defaultSweep);
   if (defaults.length === 0) return { id: 'h', target, verdict: 'not measured', figure: `no run of these results was the default sweep (${timed.map((r) => `\`${r.command}\``).join(', ')})` };
   const whole = defaults.find((r) => !r.sweep!.stopped && r.sweep!.failed === 0 && r.sweep!.ran === r.sweep!.cells);
