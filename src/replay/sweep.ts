@@ -700,7 +700,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
     const elapsedMs = performance.now() - t0;
     const sweep: SweepRun = { elapsedMs, cells: o.cells.length, ran, skipped, failed, stopped, defaultSweep: o.defaultSweep === true };
     const runs = machine.resumes ?? [];
-    const ended: MachineInfo = resumed && runs.length > 0 ? { ...machine, resumes: [...runs.slice(0, -1), { ...runs[runs.length - 1]!, sweep }] } : { ...machine, sweep };
+    const ended: MachineInfo = resumed ? { ...machine, resumes: [...runs.slice(0, -1), { ...runs[runs.length - 1]!, sweep }] } : { ...machine, sweep };
     writeAtomic(machineFile, `${JSON.stringify(ended, null, 2)}\n`);
     return { ran, skipped, failed, stopped, resultsFile, elapsedMs };
   };

@@ -59,17 +59,17 @@ export function evaluateTargets(all: readonly CellResult[], machine?: MachineInf
 function sweepWallTime(machine: MachineInfo | undefined, all: readonly CellResult[]): TargetResult {
   const target = `(h) the default sweep (\`kdp bench\`) no slower in wall time than ${formatMinutes(kMaxDefaultSweepMs)}`;
   if (machine === undefined) return { id: 'h', target, verdict: 'not measured', figure: 'no machine record (machine.json) beside the results' };
-  const runs: { command: string; date: string; sweep?: SweepRun }[] = [machine, ...(machine.resumes ?? [])];
-  const timed = runs.filter((r) => r.sweep !== undefined);
+  // The first command and each --resume, those that recorded how they ended.
+  const timed = [machine, ...(machine.resumes ?? [])].flatMap(({ command, date, sweep }) => (sweep !== undefined ? [{ command, date, sweep }] : []));
   if (timed.length === 0) return { id: 'h', target, verdict: 'not measured', figure: 'the machine record keeps no sweep\'s wall time (kdp writes it as a run ends: none of these runs ended, or kdp predates it)' };
-  const defaults = timed.filter((r) => r.sweep!.defaultSweep);
+  const defaults = timed.filter((r) => r.sweep.defaultSweep);
   if (defaults.length === 0) return { id: 'h', target, verdict: 'not measured', figure: `no run of these results was the default sweep (${timed.map((r) => `\`${r.command}\``).join(', ')})` };
-  const whole = defaults.find((r) => !r.sweep!.stopped && r.sweep!.failed === 0 && r.sweep!.ran === r.sweep!.cells);
+  const whole = defaults.find(({ sweep: r }) => !r.stopped && r.failed === 0 && r.ran === r.cells);
   if (whole === undefined) {
-    const r = defaults[0]!.sweep!;
+    const r = defaults[0]!.sweep;
     return { id: 'h', target, verdict: 'not measured', figure: `the default sweep ran in parts: ${r.ran} of its ${r.cells} cells in one run${r.failed > 0 ? `, ${r.failed} failed` : ''}${r.stopped ? ', stopped early' : ''}` };
   }
-  const s = whole.sweep!;
+  const s = whole.sweep;
   const met = s.elapsedMs <= kMaxDefaultSweepMs;
   const why = met ? undefined : sweepTimeSpent(whole.date, s, all);
   return {
