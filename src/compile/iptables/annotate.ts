@@ -4,7 +4,7 @@
  * (by SEP chain name, else by ip:port). Without a cluster, DNAT targets keep only ip:port.
  */
 import { servicePortName, type Cluster } from '../../model/types.js';
-import { endpointChainName, serviceChainNames } from './chain-names.js';
+import { endpointChainName, hostPort, serviceChainNames } from './chain-names.js';
 import { T_DNAT, TABLE_NAT, type Ruleset } from './ruleset.js';
 import { protoName } from '../../net/proto.js';
 
@@ -21,7 +21,7 @@ export function annotateRuleset(rs: Ruleset, cluster: Cluster): void {
     for (const c of [n.svc, n.svl, n.ext, n.fw]) chainPort.set(c, p.index);
     nameToPort.set(name, p.index);
     for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
-      const hp = `${(ip[r] >>> 24) & 255}.${(ip[r] >>> 16) & 255}.${(ip[r] >>> 8) & 255}.${ip[r] & 255}:${port[r]}`;
+      const hp = hostPort(ip[r], port[r]);
       const sep = endpointChainName(name, proto, hp);
       chainPort.set(sep, p.index);
       sepRow.set(sep, r);

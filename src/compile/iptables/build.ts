@@ -13,7 +13,7 @@ import { servicePortName, shouldSkipService, type Cluster, type Service, type Se
 import { InvalidArgumentError } from '../../errors.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints, type EndpointCategories } from '../topology.js';
-import { endpointChainName, serviceChainNames } from './chain-names.js';
+import { hostPort as formatHostPort, portChainNames } from './chain-names.js';
 import {
   CT_DNAT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, POLICY_ACCEPT, RulesetBuilder, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE,
   T_NONE, T_REJECT, T_RETURN, TABLE_FILTER, TABLE_MANGLE, TABLE_NAT, TF_MARK_OR, TF_MARK_XOR, TF_RANDOM_FULLY, TOK_ADDRTYPE, TOK_COMMENT,
@@ -381,7 +381,8 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
     const proto = port.protocol;
     const protoLower = protoName(proto);
     const name = servicePortName(cluster, port);
-    const names = serviceChainNames(name, protoLower);
+    const chainNames = portChainNames(port, name, protoLower);
+    const names = chainNames.service;
     const cats = categorizeEndpoints(cluster, port, node);
     const { hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain } = portChains(svc, port, cats);
     const internalChain = internalPolicyLocal(svc) ? names.svl : names.svc;
@@ -519,16 +520,8 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
       }
       emit(names.fw, { order: [TOK_COMMENT], comment: `other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`, target: T_NONE, inRestore: true });
     }
-    // One SHA-256 per row: its chain is named by the jumps to it and by the chain itself.
-    const sepCache = new Map<number, string>();
-    const sepName = (row: number): string => {
-      let sep = sepCache.get(row);
-      if (sep === undefined) {
-        sep = endpointChainName(name, protoLower, formatHostPort(epIp[row], epPort[row]));
-        sepCache.set(row, sep);
-      }
-      return sep;
-    };
+    // Hashed once per row (portChainNames): its chain is named by the jumps to it and by the chain itself.
+    const sepName = (row: number): string => chainNames.endpoint(row - port.endpointStart, epIp[row], epPort[row]);
     const hostPort = (row: number): string => formatHostPort(epIp[row], epPort[row]);
     // With room (kdp's own dataplane, update.ts): every row the node could ever reach gets its
     // KUBE-SEP- chain, dead while unreachable, and the KUBE-SVC-/SVL- chains spare rules for
@@ -568,8 +561,4 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
       b.add(c, dnat);
     }
   }
-}
-
-function formatHostPort(ip: number, port: number): string {
-  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}:${port}`;
 }

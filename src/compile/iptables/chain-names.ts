@@ -4,13 +4,17 @@
  * port name ("ns/svc:port", "ns/svc" when unnamed) followed by the lower-case protocol, and for
  * KUBE-SEP also the endpoint "ip:port". They must match a real node's, so users can diff dumps.
  */
-import { nameHash } from '../sha256.js';
+import type { ServicePort } from '../../model/types.js';
+import { formatIp } from '../../net/ipv4.js';
+import { portNameMemo, type PortNameMemo } from '../port-name-memo.js';
+import { nameHash, nameHashEach } from '../sha256.js';
 
 export const kSvcPrefix = 'KUBE-SVC-';
 export const kSvlPrefix = 'KUBE-SVL-';
 export const kExtPrefix = 'KUBE-EXT-';
 export const kFwPrefix = 'KUBE-FW-';
 export const kSepPrefix = 'KUBE-SEP-';
+const kServicePrefixes = [kSvcPrefix, kSvlPrefix, kExtPrefix, kFwPrefix] as const;
 
 export function portProtoHash(servicePortName: string, protocol: string): string {
   return nameHash(servicePortName + protocol, 16);
@@ -24,13 +28,32 @@ export interface ServiceChainNames {
 }
 
 export function serviceChainNames(servicePortName: string, protocol: string): ServiceChainNames {
-  const h = portProtoHash(servicePortName, protocol);
-  return { svc: kSvcPrefix + h, svl: kSvlPrefix + h, ext: kExtPrefix + h, fw: kFwPrefix + h };
+  const [svc, svl, ext, fw] = nameHashEach(servicePortName + protocol, 16, kServicePrefixes);
+  return { svc, svl, ext, fw };
 }
 
-/** `endpoint` is "ip:port" as kube-proxy's BaseEndpointInfo.String() prints it. */
+/** `endpoint` is "ip:port" as kube-proxy's BaseEndpointInfo.String() prints it (hostPort). */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return kSepPrefix + nameHash(servicePortName + protocol + endpoint, 16);
+  return nameHash(servicePortName + protocol + endpoint, 16, kSepPrefix);
+}
+
+/** "ip:port", as kube-proxy's BaseEndpointInfo.String() prints an IPv4 endpoint. */
+export function hostPort(ip: number, port: number): string {
+  return `${formatIp(ip >>> 0)}:${port}`;
+}
+
+const kPortNames = new WeakMap<ServicePort, PortNameMemo<ServiceChainNames>>();
+
+/**
+ * Port `port`'s chain names: its KUBE-SVC-/SVL-/EXT-/FW- names and (`endpoint(offset, ip, port)`)
+ * each endpoint row's KUBE-SEP- name, hashed once for as long as the port and its rows are the
+ * same (port-name-memo.ts), as kube-proxy keeps them in its service port and endpoint infos.
+ */
+export function portChainNames(port: ServicePort, servicePortName: string, protocol: string): PortNameMemo<ServiceChainNames> {
+  return portNameMemo(kPortNames, port, servicePortName + protocol, (text) => {
+    const [svc, svl, ext, fw] = nameHashEach(text, 16, kServicePrefixes);
+    return { svc, svl, ext, fw };
+  }, (text, ip, p) => nameHash(text + hostPort(ip, p), 16, kSepPrefix));
 }
 
 export function isServiceChainName(name: string): boolean {

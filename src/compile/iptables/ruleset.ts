@@ -329,14 +329,22 @@ export class Ruleset {
     const idx = this.chainIndex();
     const jumpName = store.ruleJump;
     const ruleJump = new Int32Array(total);
+    // Each (table, target) looked up once, not each rule: every KUBE-SEP- chain jumps to KUBE-MARK-MASQ.
+    const stride = kTableNames.length;
+    const resolved = new Int32Array(store.jumpNames.length * stride).fill(-1);
     for (let k = 0; k < total; k++) {
       const name = jumpName[slot[k]];
       if (name < 0) {
         ruleJump[k] = -1;
         continue;
       }
-      const j = idx[this.chainTable[ruleChain[k]]].get(store.jumpNames[name]);
-      if (j === undefined) throw new Error(`a rule jumps to unknown chain ${store.jumpNames[name]}`);
+      const table = this.chainTable[ruleChain[k]];
+      let j = resolved[name * stride + table];
+      if (j < 0) {
+        const id = idx[table].get(store.jumpNames[name]);
+        if (id === undefined) throw new Error(`a rule jumps to unknown chain ${store.jumpNames[name]}`);
+        resolved[name * stride + table] = j = id;
+      }
       ruleJump[k] = j;
     }
     this.ruleJump = ruleJump;

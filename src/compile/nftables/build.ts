@@ -34,6 +34,7 @@ import {
   kPrefixFirewall,
   kPrefixLocal,
   kPrefixService,
+  objectName,
   type PortNames,
 } from './names.js';
 import { kTableName, type BaseChainSpec, type Chain, type MapElement, type MapKey, type Match, type NftMap, type NftSet, type Rule, type Ruleset, type Verdict } from './ruleset.js';
@@ -281,15 +282,18 @@ function writeServicePort(
   const clusterIP = svc.clusterIPs[0];
   const nameString = servicePortName(cluster, port);
   const base = names.base;
-  const clusterPolicyChain = kPrefixService + base;
-  const localPolicyChain = kPrefixLocal + base;
-  const externalChain = kPrefixExternal + base;
-  const fwChain = kPrefixFirewall + base;
+  const clusterPolicyChain = objectName(kPrefixService, base);
+  const localPolicyChain = objectName(kPrefixLocal, base);
+  const externalChain = objectName(kPrefixExternal, base);
+  const fwChain = objectName(kPrefixFirewall, base);
   const cat = categorizeEndpoints(cluster, port, node);
   const hasEndpoints = cat.hasAnyEndpoints;
   const affinity = svc.affinity.clientIP;
-  const epChain = (row: number): string => kPrefixEndpoint + names.endpointBase(row);
-  const affSet = (row: number): string => kPrefixAffinity + names.endpointBase(row);
+  // A row's chain name is made once: its declaration, its rules and the jumps to it share one
+  // string, whose hash every name-keyed map here and in compileProgram computes once.
+  const epChains: (string | undefined)[] = [];
+  const epChain = (row: number): string => (epChains[row - port.endpointStart] ??= objectName(kPrefixEndpoint, names.endpointBase(row)));
+  const affSet = (row: number): string => objectName(kPrefixAffinity, names.endpointBase(row));
 
   for (const row of cat.allReachable) b.chain(epChain(row));
   const usesClusterPolicyChain = cat.cluster.length > 0 && usesClusterEndpoints(svc, port);

@@ -7,6 +7,7 @@
 import { formatIp } from '../../net/ipv4.js';
 import type { Cluster, ServicePort } from '../../model/types.js';
 import { nameHash } from '../sha256.js';
+import { portNameMemo, type PortNameMemo } from '../port-name-memo.js';
 import { protoName } from '../../net/proto.js';
 
 /** knftables.NameLengthMax (256) minus kube-proxy's chainNamePrefixLengthMax (16). */
@@ -19,6 +20,15 @@ export const kPrefixEndpoint = 'endpoint-';
 export const kPrefixAffinity = 'affinity-';
 export const kPrefixFirewall = 'firewall-';
 
+/**
+ * A port's object name, `prefix` then its name `base`, as one flat string: `prefix + base` would
+ * be a pair of strings, which every name-keyed map the compile puts it in hashes and compares by
+ * walking both (a compile at 30,000 Services keys maps by 530,000 such names).
+ */
+export function objectName(prefix: string, base: string): string {
+  return [prefix, base].join('');
+}
+
 export function hashAndTruncate(name: string): string {
   const full = `${nameHash(name, 8)}-${name}`;
   return full.length > kChainNameBaseLengthMax ? `${full.slice(0, kChainNameBaseLengthMax - 3)}...` : full;
@@ -30,36 +40,37 @@ export function servicePortKey(cluster: Cluster, port: ServicePort): string {
   return `${svc.namespace}/${svc.name}/${protoName(port.protocol)}/${port.name}`;
 }
 
+const kPortNames = new WeakMap<ServicePort, PortNameMemo<string>>();
+
+/** Port `port`'s name bases, hashed once for as long as the port and its rows are the same (port-name-memo.ts). */
+function portNames(cluster: Cluster, port: ServicePort): PortNameMemo<string> {
+  return portNameMemo(kPortNames, port, servicePortKey(cluster, port), hashAndTruncate, (key, ip, p) => hashAndTruncate(`${key}__${formatIp(ip)}/${p}`));
+}
+
 export function servicePortChainBase(cluster: Cluster, port: ServicePort): string {
-  return hashAndTruncate(servicePortKey(cluster, port));
+  return portNames(cluster, port).service;
 }
 
 export function endpointChainBase(cluster: Cluster, port: ServicePort, row: number): string {
   const ep = cluster.endpoints;
-  return hashAndTruncate(`${servicePortKey(cluster, port)}__${formatIp(ep.ip[row])}/${ep.port[row]}`);
+  return portNames(cluster, port).endpoint(row - port.endpointStart, ep.ip[row], ep.port[row]);
 }
 
 /**
  * A Service port's name bases, as build.ts's writeServicePort asks for them: its chains' base and
  * each endpoint row's. A row's base is asked for by each of its chain's rules, its numgen target
- * and its affinity set, and each is a SHA-256.
+ * and its affinity set.
  */
 export interface PortNames {
   readonly base: string;
   endpointBase(row: number): string;
 }
 
-/** Names hashed as kube-proxy hashes them, each row's once. Cost: one SHA-256 per row asked for. */
+/** Names hashed as kube-proxy hashes them, each port's and row's once (port-name-memo.ts). */
 export function hashedPortNames(cluster: Cluster, port: ServicePort): PortNames {
-  const rows = new Map<number, string>();
-  return {
-    base: servicePortChainBase(cluster, port),
-    endpointBase: (row) => {
-      let name = rows.get(row);
-      if (name === undefined) rows.set(row, (name = endpointChainBase(cluster, port, row)));
-      return name;
-    },
-  };
+  const names = portNames(cluster, port);
+  const ep = cluster.endpoints;
+  return { base: names.service, endpointBase: (row) => names.endpoint(row - port.endpointStart, ep.ip[row], ep.port[row]) };
 }
 
 /**

@@ -16,7 +16,7 @@ import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
 import { withRoom } from '../tables/capacity.js';
 import {
-  endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortChainBase, servicePortKey, servicePortKeyOfName, type PortNames,
+  endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, objectName, servicePortChainBase, servicePortKey, servicePortKeyOfName, type PortNames,
 } from './names.js';
 import { ruleText } from './rule-text.js';
 import { kSetClusterIps } from './build.js';
@@ -306,19 +306,20 @@ const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
  * external and firewall chains and one endpoint chain per distinct endpoint, and (with ClientIP
  * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
  */
-export function roomNames(cluster: Cluster, port: ServicePort, known?: { get(row: number): string | undefined }): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
+export function roomNames(cluster: Cluster, port: ServicePort, known?: (row: number) => string | undefined): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
   const base = servicePortChainBase(cluster, port);
-  const chains = [kPrefixService + base, kPrefixLocal + base, kPrefixExternal + base, kPrefixFirewall + base];
+  const chains = [objectName(kPrefixService, base), objectName(kPrefixLocal, base), objectName(kPrefixExternal, base), objectName(kPrefixFirewall, base)];
   const sets: string[] = [];
   const seen = new Set<string>();
   const affinity = cluster.services[port.service].affinity.clientIP;
   for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
-    // The ruleset's own name where it has the chain: hashing every row again would cost a tenth of the compile.
-    const eb = known?.get(r) ?? endpointChainBase(cluster, port, r);
-    if (seen.has(eb)) continue;
-    seen.add(eb);
-    chains.push(kPrefixEndpoint + eb);
-    if (affinity) sets.push(kPrefixAffinity + eb);
+    // The ruleset's own chain name (the same string) where it has the chain: hashing every row
+    // again would cost a tenth of the compile, and a string of its own another lookup's hash.
+    const chain = known?.(r) ?? objectName(kPrefixEndpoint, endpointChainBase(cluster, port, r));
+    if (seen.has(chain)) continue;
+    seen.add(chain);
+    chains.push(chain);
+    if (affinity) sets.push(objectName(kPrefixAffinity, chain.slice(kPrefixEndpoint.length)));
   }
   return { chains, sets };
 }
@@ -605,7 +606,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   let fixedChains = rs.chains.length;
   if (room) {
     // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not hashed again.
-    const known = new Map<number, string>();
+    const known: (string | undefined)[] = new Array<string | undefined>(cluster.endpoints.ip.length);
     for (const c of rs.chains) {
       if (!c.name.startsWith(kPrefixEndpoint)) continue;
       const port = chainPort(c.name);
@@ -614,13 +615,13 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
       const p = cluster.ports[port];
       const ep = cluster.endpoints;
       for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
-        if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port && !known.has(r)) {
-          known.set(r, c.name.slice(kPrefixEndpoint.length));
+        if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port && known[r] === undefined) {
+          known[r] = c.name;
           break;
         }
       }
     }
-    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p, known) : undefined));
+    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p, (row) => known[row]) : undefined));
     const roomSets = new Set<string>();
     let rel = 0;
     for (const n of names) {
