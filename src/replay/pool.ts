@@ -6,7 +6,8 @@
  * The cell's rules are compiled once, here on the main thread, and packed into shared memory
  * (ReplaySetup.images); every task carries the images, which postMessage shares, not copies. The
  * last cell's setup is kept, so the workers sweep (same cell, more workers) compiles nothing.
- * The sync cost is measured here too, before the shards start, so it never shares the CPU with them.
+ * The sync cost is timed here too, before the shards start, so no timing shares the CPU with them;
+ * what kube-proxy would write for the change (counted, not timed) is counted while they warm up.
  *
  * A watchdog fails a run whose shards stop moving: every shard sends a heartbeat per chunk of
  * flows (and before and after building its setup), and when one is silent for `stallMs` the run
@@ -24,7 +25,7 @@ import { StalledRunError } from '../errors.js';
 import { mergeShards, ReplaySetup, setupKeyString, type ReplayTask, type RunResult } from './replay.js';
 import type { ParallelScaling } from '../report/result.js';
 import { newGate, speedupOf, type ScalingSample, type ScalingTask } from './scaling.js';
-import { measureSync, type SyncCost } from './sync-cost.js';
+import { measureSyncTimes, syncCost, syncWrites, type SyncCost } from './sync-cost.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
 export interface ReplayPoolOptions {
@@ -130,7 +131,8 @@ export class ReplayPool {
     const warmUp = options.warmUpFlows ?? 0;
     if (!Number.isInteger(warmUp) || warmUp < 0) throw new RangeError('options.warmUpFlows must be a whole number of flows');
     const setup = this.setup(cell);
-    const sync = options.measureSync === true ? measureSync(setup, () => performance.now()) : undefined;
+    // The timed figures alone, before any shard reads node 0's tables (their updates write them and undo it).
+    const syncTimes = options.measureSync === true ? measureSyncTimes(setup, () => performance.now()) : undefined;
     const images = setup.images();
     const pool = this.#pool(workers);
     const onFlows = options.onFlows;
@@ -138,7 +140,18 @@ export class ReplayPool {
       this.#watched(pool, cell, workers, flows, images, options.signal, onFlows && ((done) => onFlows(before + done, warmUp + cell.flows)));
     // Untimed first: the threads' JIT compiles this mode's code paths, as a node's kernel has
     // long been running when it is measured. Its results are dropped.
-    if (warmUp > 0) await shards(warmUp, 0);
+    const warming = warmUp > 0 ? shards(warmUp, 0) : undefined;
+    // What kube-proxy writes for the change is counted, never timed, and only reads node 0's tables:
+    // it is counted here while the shards build their setup and warm up, not before they start
+    // (an iptables node of 30,000 Services: a compile and two renders, ~5 s).
+    let sync: SyncCost | undefined;
+    try {
+      if (syncTimes) sync = syncCost(syncTimes, syncWrites(setup));
+    } catch (err) {
+      await warming?.catch(() => undefined);
+      throw err;
+    }
+    await warming;
     const results = await shards(cell.flows, warmUp);
     return {
       run: mergeShards(results.map((r) => r.shard)),

@@ -15,6 +15,7 @@ import { EP_READY } from '../model/types.js';
 import { withServiceGone, withServiceRecreated } from '../model/service-change.js';
 import type { ReplaySetup } from './replay.js';
 import type { ServiceDataplane } from '../compile/dataplane.js';
+import type { OneEndpointSync } from '../compile/mode.js';
 import { median } from '../report/spread.js';
 
 export interface SyncCost {
@@ -161,14 +162,20 @@ function measureOneService(setup: ReplaySetup, dp: ServiceDataplane, clock: () =
   return { oneServiceMs: clock() - t0, oneServiceRecompiled: true };
 }
 
-export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
+/** The figures measureSync times (everything but what kube-proxy writes). */
+export type SyncTimes = Omit<SyncCost, keyof OneEndpointSync>;
+
+/**
+ * The timed figures: node 0's in-place updates (written into the shared image and undone), the
+ * mode's figures, the full builds and the one-Service update. Run while no shard reads the tables.
+ */
+export function measureSyncTimes(setup: ReplaySetup, clock: () => number): SyncTimes {
   const cluster = setup.cluster;
   const node = 0;
   const { next, service } = oneEndpointChange(cluster);
   const change = service >= 0 ? `one endpoint of ${cluster.services[service].namespace}/${cluster.services[service].name} unready` : 'no Service with two ready endpoints: nothing changed';
   const changed = service >= 0 ? [service] : [];
   const dp = setup.dataplane(node);
-  const writes = setup.mode.syncOneEndpoint(dp, cluster, next, node, changed);
   const figures = setup.mode.figures?.(dp, cluster, clock);
   const update = setup.mode.updateEndpoints;
   let own: { oneEndpointMs: number; oneEndpointEntriesWritten: number } | { oneEndpointMs: number; oneEndpointRecompiled: true } | undefined;
@@ -194,6 +201,26 @@ export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
   const builds = fullBuildTimes(setup, clock);
   return {
     fullMs: median(builds.times), fullBuilds: builds.times.length,
-    ...writes, ...own, ...measureOneService(setup, builds.dp, clock), change, ...(figures ? { figures } : {}),
+    ...own, ...measureOneService(setup, builds.dp, clock), change, ...(figures ? { figures } : {}),
   };
+}
+
+/**
+ * What kube-proxy writes for the cell's one-endpoint change (ProxyMode.syncOneEndpoint), against
+ * node 0's tables, which it only reads: counted, not timed, so it may run beside the shards.
+ */
+export function syncWrites(setup: ReplaySetup): OneEndpointSync {
+  const { next, service } = oneEndpointChange(setup.cluster);
+  return setup.mode.syncOneEndpoint(setup.dataplane(0), setup.cluster, next, 0, service >= 0 ? [service] : []);
+}
+
+/** The cell's sync cost from its two parts, in the order the result has always listed its fields. */
+export function syncCost(times: SyncTimes, writes: OneEndpointSync): SyncCost {
+  const { fullMs, fullBuilds, ...rest } = times;
+  return { fullMs, fullBuilds, ...writes, ...rest };
+}
+
+/** The whole sync cost, one part after the other (ReplayPool.run counts the writes while the shards warm up). */
+export function measureSync(setup: ReplaySetup, clock: () => number): SyncCost {
+  return syncCost(measureSyncTimes(setup, clock), syncWrites(setup));
 }
