@@ -695,6 +695,15 @@ export class RulesetBuilder {
     return this.blank;
   }
 
+  /**
+   * `chains` of `table` by name, for names sortedByName cannot key: the default sort compares
+   * UTF-16 code units, as `<` does, without calling back into JavaScript per comparison.
+   */
+  private sortedByNameSlowly(table: number, chains: readonly ChainSpec[]): ChainSpec[] {
+    const names = chains.map((c) => c.name).sort();
+    return names.map((name) => this.byName[table].get(name)!);
+  }
+
   has(table: number, name: string): boolean {
     return this.byName[table].has(name);
   }
@@ -714,16 +723,14 @@ export class RulesetBuilder {
           const c = this.byName[t].get(b);
           if (c) ordered.push(c);
         }
-        const users: string[] = [];
+        const users: ChainSpec[] = [];
         for (let i = 0; i < this.chains.length; i++) {
           const c = this.chains[i];
-          if (c.table === t && !builtins.includes(c.name)) users.push(c.name);
+          if (c.table === t && !builtins.includes(c.name)) users.push(c);
         }
-        // The default sort compares UTF-16 code units, as `<` does, without calling back into
-        // JavaScript per comparison: 2-4x faster over the 130,000 chains of 10,000 Services.
-        users.sort();
-        // A loop, not push(...users): a large cluster has more chains than call arguments fit.
-        for (let k = 0; k < users.length; k++) ordered.push(this.byName[t].get(users[k])!);
+        // A loop, not push(...): a large cluster has more chains than call arguments fit.
+        const sorted = sortedByName(users) ?? this.sortedByNameSlowly(t, users);
+        for (let k = 0; k < sorted.length; k++) ordered.push(sorted[k]);
       }
     }
     if (this.spareRoom && this.spareRoom.chains > 0) {
@@ -735,6 +742,60 @@ export class RulesetBuilder {
     const tables = opts.tables ?? [...new Set(ordered.map((c) => c.table))].sort((a, b) => a - b);
     return new Ruleset(ordered, this.store, tables, opts.headers, opts.footers);
   }
+}
+
+/** Characters of a name sortedByName keys: an iptables chain name has at most 28 (XT_EXTENSION_MAXNAMELEN - 1). */
+const kKeyChars = 28;
+/** Characters a key word holds, seven bits each, the first in the highest bits. */
+const kCharsPerWord = 4;
+const kKeyWords = kKeyChars / kCharsPerWord;
+const kDigitBits = 14;
+
+/**
+ * `chains` in the order of their names' UTF-16 code units (the order Array.prototype.sort gives
+ * the names), or undefined when a name is longer than kKeyChars or has a character outside
+ * 1..127. Each name is a key of kKeyWords words of four 7-bit characters, a shorter name padded
+ * with 0 (below any character, so a prefix sorts first), sorted by a stable LSD radix sort, 14 bits
+ * a pass. Cost: O(chains x 14 passes), no string comparison and no name looked up again: the
+ * 381,000 user chains of 30,000 Services had cost ~0.6 s in a sort of their names and a Map
+ * lookup of each sorted name.
+ */
+function sortedByName(chains: readonly ChainSpec[]): ChainSpec[] | undefined {
+  const n = chains.length;
+  if (n < 2) return chains.slice();
+  const keys = new Int32Array(n * kKeyWords);
+  for (let i = 0; i < n; i++) {
+    const name = chains[i].name;
+    if (name.length > kKeyChars) return undefined;
+    for (let k = 0; k < name.length; k++) {
+      const c = name.charCodeAt(k);
+      if (c === 0 || c > 127) return undefined;
+      keys[i * kKeyWords + (k >> 2)] |= c << (7 * (kCharsPerWord - 1 - (k & 3)));
+    }
+  }
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let next = new Uint32Array(n);
+  const counts = new Uint32Array((1 << kDigitBits) + 1);
+  const mask = (1 << kDigitBits) - 1;
+  for (let w = kKeyWords - 1; w >= 0; w--) {
+    for (let shift = 0; shift < 2 * kDigitBits; shift += kDigitBits) {
+      counts.fill(0);
+      for (let i = 0; i < n; i++) counts[((keys[order[i] * kKeyWords + w] >>> shift) & mask) + 1]++;
+      if (counts[((keys[order[0] * kKeyWords + w] >>> shift) & mask) + 1] === n) continue; // one digit for all: nothing moves
+      for (let d = 0; d < mask + 1; d++) counts[d + 1] += counts[d];
+      for (let i = 0; i < n; i++) {
+        const o = order[i];
+        next[counts[(keys[o * kKeyWords + w] >>> shift) & mask]++] = o;
+      }
+      const swap = order;
+      order = next;
+      next = swap;
+    }
+  }
+  const out = new Array<ChainSpec>(n);
+  for (let i = 0; i < n; i++) out[i] = chains[order[i]];
+  return out;
 }
 
 /**
