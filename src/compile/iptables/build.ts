@@ -77,9 +77,11 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
 /**
  * The same tables with room for in-place endpoint updates (update.ts): dead KUBE-SEP- chains and
  * spare KUBE-SVC-/SVL- rules that no reader sees, and per Service port what the room holds.
- * Cost: O(rules + chains log chains), 1.52 s at 10,000 Services of 10 endpoints and 5.94 s at
- * 30,000 (`sync.fullMs`, npm run bench, 2026-12-03), against 24.1 s for the kernel's
- * iptables-restore of the same text at 10,000.
+ * Cost: O(rules + chains), 1.85 s at 10,000 Services of 10 endpoints and 6.25 s at 30,000
+ * (`sync.fullMs` of `kdp bench --services 10000,30000 --workers 1` at a0148e6, 2026-12-06, an
+ * hour the shared machine ran 1.3-1.5x slower than in the benchmark of record, whose 37e2b7a
+ * built them in 1.36 s and 5.47 s; 00ff80c in that same hour: 2.23 s and 6.51 s), against
+ * 18.2 s for the kernel's iptables-restore of the same text at 10,000 (the record).
  */
 export function compileRulesetWithRoom(cluster: Cluster, options: IptablesCompileOptions): { rules: Ruleset; plans: RoomPlan[]; large: boolean } {
   return compileTables(cluster, options, true);
