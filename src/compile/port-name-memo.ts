@@ -2,8 +2,9 @@
  * A Service port's hashed object names, kept with the port as kube-proxy keeps them: it hashes a
  * port's chain names when it first sees the port (newServiceInfo) and an endpoint's when it first
  * sees the endpoint (newEndpointInfo: the endpoint info's chain name), in pkg/proxy/iptables and
- * pkg/proxy/nftables proxier.go alike (Kubernetes v1.33), never in syncProxyRules. So a compile of a cluster it compiled before (the other node, a repeat
- * of the full build, the cluster with one endpoint changed) hashes nothing again.
+ * pkg/proxy/nftables proxier.go alike (Kubernetes v1.33), never in syncProxyRules. So a compile of
+ * a cluster compiled before (the other node, a repeat of the full build, the cluster with one
+ * endpoint changed) hashes nothing again.
  *
  * Each mode keeps its own memo, keyed by the model's ServicePort object (a cluster derived from
  * another shares the ports it did not change); an entry holds while the port's name text is the

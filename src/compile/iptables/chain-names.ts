@@ -28,7 +28,12 @@ export interface ServiceChainNames {
 }
 
 export function serviceChainNames(servicePortName: string, protocol: string): ServiceChainNames {
-  const [svc, svl, ext, fw] = nameHashEach(servicePortName + protocol, 16, kServicePrefixes);
+  return serviceNamesOf(servicePortName + protocol);
+}
+
+/** The four names of one hash of `text` (the service port name and protocol), each a flat string. */
+function serviceNamesOf(text: string): ServiceChainNames {
+  const [svc, svl, ext, fw] = nameHashEach(text, 16, kServicePrefixes);
   return { svc, svl, ext, fw };
 }
 
@@ -50,10 +55,7 @@ const kPortNames = new WeakMap<ServicePort, PortNameMemo<ServiceChainNames>>();
  * same (port-name-memo.ts), as kube-proxy keeps them in its service port and endpoint infos.
  */
 export function portChainNames(port: ServicePort, servicePortName: string, protocol: string): PortNameMemo<ServiceChainNames> {
-  return portNameMemo(kPortNames, port, servicePortName + protocol, (text) => {
-    const [svc, svl, ext, fw] = nameHashEach(text, 16, kServicePrefixes);
-    return { svc, svl, ext, fw };
-  }, (text, ip, p) => nameHash(text + hostPort(ip, p), 16, kSepPrefix));
+  return portNameMemo(kPortNames, port, servicePortName + protocol, serviceNamesOf, (text, ip, p) => nameHash(text + hostPort(ip, p), 16, kSepPrefix));
 }
 
 export function isServiceChainName(name: string): boolean {
