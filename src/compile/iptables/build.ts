@@ -13,7 +13,7 @@ import { servicePortName, shouldSkipService, type Cluster, type Service, type Se
 import { InvalidArgumentError } from '../../errors.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, externallyAccessible, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints, type EndpointCategories } from '../topology.js';
-import { hostPort as formatHostPort, portChainNames } from './chain-names.js';
+import { hostPort, portChainNames } from './chain-names.js';
 import {
   CT_DNAT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, POLICY_ACCEPT, RulesetBuilder, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE,
   T_NONE, T_REJECT, T_RETURN, TABLE_FILTER, TABLE_MANGLE, TABLE_NAT, TF_MARK_OR, TF_MARK_XOR, TF_RANDOM_FULLY, TOK_ADDRTYPE, TOK_COMMENT,
@@ -141,16 +141,16 @@ export function roomRows(cluster: Cluster, svc: Service, port: ServicePort, node
  * The rules of a KUBE-SVC-/KUBE-SVL- chain after its masquerade rule, as kube-proxy's
  * writeServiceToEndpointRules writes them: with ClientIP affinity a `-m recent --rcheck` jump per
  * endpoint, then one jump per endpoint, endpoint i of n taken with probability 1/(n-i) printed
- * `%0.10f`, the last unconditional. `sepName` and `hostPort` name a row's chain and address.
+ * `%0.10f`, the last unconditional. `sepName` and `address` name a row's chain and its "ip:port".
  */
-export function endpointJumpRules(svc: Service, name: string, rows: readonly number[], large: boolean, sepName: (row: number) => string, hostPort: (row: number) => string): RuleSpec[] {
+export function endpointJumpRules(svc: Service, name: string, rows: readonly number[], large: boolean, sepName: (row: number) => string, address: (row: number) => string): RuleSpec[] {
   const out: RuleSpec[] = [];
   if (svc.affinity.clientIP) {
     for (const row of rows) {
       const sep = sepName(row);
       // Order arrays are written whole: one that grows by push takes room for 17 tokens.
       const spec: RuleSpec = { order: large ? [TOK_RECENT] : [TOK_COMMENT, TOK_RECENT], recent: { name: sep, check: true, seconds: svc.affinity.timeoutSeconds, reap: true }, target: T_JUMP, jump: sep, inRestore: true };
-      if (!large) spec.comment = `${name} -> ${hostPort(row)}`;
+      if (!large) spec.comment = `${name} -> ${address(row)}`;
       out.push(spec);
     }
   }
@@ -160,7 +160,7 @@ export function endpointJumpRules(svc: Service, name: string, rows: readonly num
     const drawn = i < count - 1;
     const order = large ? (drawn ? [TOK_STATISTIC] : []) : drawn ? [TOK_COMMENT, TOK_STATISTIC] : [TOK_COMMENT];
     const spec: RuleSpec = { order, target: T_JUMP, jump: sepName(row), inRestore: true };
-    if (!large) spec.comment = `${name} -> ${hostPort(row)}`;
+    if (!large) spec.comment = `${name} -> ${address(row)}`;
     if (drawn) spec.probability = probabilityWritten(count - i);
     out.push(spec);
   }
@@ -524,7 +524,7 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
     }
     // Hashed once per row (portChainNames): its chain is named by the jumps to it and by the chain itself.
     const sepName = (row: number): string => chainNames.endpoint(row - port.endpointStart, epIp[row], epPort[row]);
-    const hostPort = (row: number): string => formatHostPort(epIp[row], epPort[row]);
+    const rowAddress = (row: number): string => hostPort(epIp[row], epPort[row]);
     // With room (kdp's own dataplane, update.ts): every row the node could ever reach gets its
     // KUBE-SEP- chain, dead while unreachable, and the KUBE-SVC-/SVL- chains spare rules for
     // the rows they do not hold now, so that any readiness change fits. A port whose rows name
@@ -536,10 +536,10 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
       // The KUBE-SEP- chains it jumps to are declared below, each reachable row's (a superset).
       const c = natChainLine(chain, pi);
       const keep = c.rules.length;
-      for (const spec of endpointJumpRules(svc, name, rows, large, sepName, hostPort)) b.add(c, spec);
+      for (const spec of endpointJumpRules(svc, name, rows, large, sepName, rowAddress)) b.add(c, spec);
       if (spareRows === undefined || plan === undefined) return;
       const held = new Set(rows);
-      b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, hostPort));
+      b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, rowAddress));
       plan.chains.push({ name: chain, keep });
     };
     const plan: RoomPlan | undefined = roomy ? { port: pi, shape: portShape({ hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain }), chains: [], rows: candidates!, sepNames: sepNames! } : undefined;

@@ -55,7 +55,12 @@ const kPortNames = new WeakMap<ServicePort, PortNameMemo<ServiceChainNames>>();
  * same (port-name-memo.ts), as kube-proxy keeps them in its service port and endpoint infos.
  */
 export function portChainNames(port: ServicePort, servicePortName: string, protocol: string): PortNameMemo<ServiceChainNames> {
-  return portNameMemo(kPortNames, port, servicePortName + protocol, serviceNamesOf, (text, ip, p) => nameHash(text + hostPort(ip, p), 16, kSepPrefix));
+  return portNameMemo(kPortNames, port, servicePortName + protocol, serviceNamesOf, endpointNameOf);
+}
+
+/** A row's KUBE-SEP- name from the hash text of its port and its address and port. */
+function endpointNameOf(text: string, ip: number, port: number): string {
+  return nameHash(text + hostPort(ip, port), 16, kSepPrefix);
 }
 
 export function isServiceChainName(name: string): boolean {

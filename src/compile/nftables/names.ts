@@ -44,7 +44,12 @@ const kPortNames = new WeakMap<ServicePort, PortNameMemo<string>>();
 
 /** Port `port`'s name bases, hashed once for as long as the port and its rows are the same (port-name-memo.ts). */
 function portNames(cluster: Cluster, port: ServicePort): PortNameMemo<string> {
-  return portNameMemo(kPortNames, port, servicePortKey(cluster, port), hashAndTruncate, (key, ip, p) => hashAndTruncate(`${key}__${formatIp(ip)}/${p}`));
+  return portNameMemo(kPortNames, port, servicePortKey(cluster, port), hashAndTruncate, endpointBaseOf);
+}
+
+/** A row's name base from its port's key and its address and port (servicePortEndpointChainNameBase). */
+function endpointBaseOf(key: string, ip: number, port: number): string {
+  return hashAndTruncate(`${key}__${formatIp(ip)}/${port}`);
 }
 
 export function servicePortChainBase(cluster: Cluster, port: ServicePort): string {
