@@ -64,6 +64,14 @@ describe('table image', () => {
     assert.ok(packTables(big).buffer.byteLength >= (1 << 20) * 4);
   });
 
+  it('packs a list of many join groups intact, each string where its index says', () => {
+    // packTables joins 8,192 strings at a time: 20,000 of uneven lengths cross two group edges.
+    const many = Array.from({ length: 20_000 }, (_, i) => `${'x'.repeat(i % 97)}${i % 5 === 0 ? 'é✓' : ''}${i}`);
+    const got = unpackTables<{ many: string[] }>(packTables({ many }));
+    assert.equal(got.many.length, many.length);
+    for (let i = 0; i < many.length; i++) if (got.many[i] !== many[i]) assert.fail(`string ${i}: ${JSON.stringify(got.many[i])} against ${JSON.stringify(many[i])}`);
+  });
+
   it('decodes a string list only when it is read, and once', () => {
     const got = unpackTables<{ names: string[] }>(packTables({ names }));
     const d = Object.getOwnPropertyDescriptor(got, 'names')!;
