@@ -52,15 +52,6 @@ function endpointBaseOf(key: string, ip: number, port: number): string {
   return hashAndTruncate(`${key}__${formatIp(ip)}/${port}`);
 }
 
-export function servicePortChainBase(cluster: Cluster, port: ServicePort): string {
-  return portNames(cluster, port).service;
-}
-
-export function endpointChainBase(cluster: Cluster, port: ServicePort, row: number): string {
-  const ep = cluster.endpoints;
-  return portNames(cluster, port).endpoint(row - port.endpointStart, ep.ip[row], ep.port[row]);
-}
-
 /**
  * A Service port's name bases, as build.ts's writeServicePort asks for them: its chains' base and
  * each endpoint row's. A row's base is asked for by each of its chain's rules, its numgen target

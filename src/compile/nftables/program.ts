@@ -16,7 +16,7 @@ import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
 import { withRoom } from '../tables/capacity.js';
 import {
-  endpointChainBase, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, objectName, servicePortChainBase, servicePortKey, servicePortKeyOfName, type PortNames,
+  hashedPortNames, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, objectName, servicePortKey, servicePortKeyOfName, type PortNames,
 } from './names.js';
 import { ruleText } from './rule-text.js';
 import { kSetClusterIps } from './build.js';
@@ -307,15 +307,16 @@ const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
  * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
  */
 export function roomNames(cluster: Cluster, port: ServicePort, known?: (row: number) => string | undefined): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
-  const base = servicePortChainBase(cluster, port);
+  const names = hashedPortNames(cluster, port);
+  const base = names.base;
   const chains = [objectName(kPrefixService, base), objectName(kPrefixLocal, base), objectName(kPrefixExternal, base), objectName(kPrefixFirewall, base)];
   const sets: string[] = [];
   const seen = new Set<string>();
   const affinity = cluster.services[port.service].affinity.clientIP;
   for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
-    // The ruleset's own chain name (the same string) where it has the chain: hashing every row
-    // again would cost a tenth of the compile, and a string of its own another lookup's hash.
-    const chain = known?.(r) ?? objectName(kPrefixEndpoint, endpointChainBase(cluster, port, r));
+    // The ruleset's own chain name where it has the chain: the same string object, whose hash the
+    // name-keyed maps have computed already (the name made again would be a string to hash again).
+    const chain = known?.(r) ?? objectName(kPrefixEndpoint, names.endpointBase(r));
     if (seen.has(chain)) continue;
     seen.add(chain);
     chains.push(chain);

@@ -34,7 +34,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import type { AddressSet, PairTable } from '../tables/index.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
-import { hashedPortNames, kPrefixEndpoint, objectName } from './names.js';
+import { hashedPortNames } from './names.js';
 import {
   ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_SET, ROOM_SETS, U_CHAINS, U_CIDRS, U_CLUSTER_IPS_SET, U_CODE, U_EXCLUSIVE_KEYS, U_PORTS, U_RULES, U_SETS, kRoomStride, portKeys, roomCaps, roomNames,
 } from './program.js';
@@ -109,7 +109,7 @@ export function updateNftablesServices(dp: NftablesDataplane, next: Cluster, add
       if (clash) return undefined;
       const sport = next.ports[sp];
       const names = hashedPortNames(next, sport);
-      const slots = roomNames(next, sport, (row) => objectName(kPrefixEndpoint, names.endpointBase(row)));
+      const slots = roomNames(next, sport);
       const [r, c, k] = roomCaps(next, sport, detectorCidrs);
       plans.push({
         sp,
