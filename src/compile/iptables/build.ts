@@ -87,16 +87,16 @@ export function compileRulesetWithRoom(cluster: Cluster, options: IptablesCompil
   return compileTables(cluster, options, true);
 }
 
-/** A Service port's room, as the compile laid it out (room.ts turns names into ids). */
+/** A Service port's room, as the compile laid it out (room.ts reads its chains' ids once they are laid out). */
 export interface RoomPlan {
   readonly port: number;
   /** portShape of the port's chains when compiled: an update that changes it recompiles. */
   readonly shape: number;
   /** Its KUBE-SVC-/KUBE-SVL- chains with spare rules, and how many rules at their head an update keeps (the masquerade rule). */
-  readonly chains: { readonly name: string; readonly keep: number }[];
-  /** Rows the node could ever reach (roomRows), and their KUBE-SEP- chain names. */
+  readonly chains: { readonly chain: ChainSpec; readonly keep: number }[];
+  /** Rows the node could ever reach (roomRows), and their KUBE-SEP- chains, row by row as they are declared. */
   readonly rows: readonly number[];
-  readonly sepNames: readonly string[];
+  readonly seps: ChainSpec[];
 }
 
 /** What a Service port's chains look like for the node, besides which endpoints they hold. */
@@ -540,9 +540,9 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
       if (spareRows === undefined || plan === undefined) return;
       const held = new Set(rows);
       b.spare(c, endpointJumpRules(svc, name, spareRows.filter((row) => !held.has(row)), large, sepName, rowAddress));
-      plan.chains.push({ name: chain, keep });
+      plan.chains.push({ chain: c, keep });
     };
-    const plan: RoomPlan | undefined = roomy ? { port: pi, shape: portShape({ hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain }), chains: [], rows: candidates!, sepNames: sepNames! } : undefined;
+    const plan: RoomPlan | undefined = roomy ? { port: pi, shape: portShape({ hasEndpoints, hasInternal, hasExternal, usesClusterPolicyChain, usesLocalPolicyChain }), chains: [], rows: candidates!, seps: [] } : undefined;
     if (plan) roomPlans.push(plan);
     const localRows = plan ? plan.rows.filter((row) => cluster.endpoints.node[row] === node) : undefined;
     if (usesClusterPolicyChain) writeServiceToEndpoints(names.svc, cats.cluster, plan?.rows);
@@ -553,6 +553,7 @@ export function writeServicePorts(ctx: PortContext, b: RuleSink, svc: Service): 
       const live = reachable === undefined || reachable.has(row);
       const c = natChainLine(sep, pi);
       c.live = live;
+      plan?.seps.push(c);
       const affinity = svc.affinity.clientIP;
       const masq: RuleSpec = { order: large ? [TOK_SRC] : [TOK_COMMENT, TOK_SRC], src: host(epIp[row]), target: T_JUMP, jump: kKubeMarkMasq, inRestore: true };
       const dnatOrder = large ? (affinity ? [TOK_RECENT, TOK_PROTO] : [TOK_PROTO]) : affinity ? [TOK_COMMENT, TOK_RECENT, TOK_PROTO] : [TOK_COMMENT, TOK_PROTO];

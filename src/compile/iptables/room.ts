@@ -10,7 +10,7 @@ import { newGeneration } from '../table-generation.js';
 import { withRoom } from '../tables/capacity.js';
 import { proxiedEndpoints, type IptablesCompileOptions, type RoomPlan } from './build.js';
 import { kSvlPrefix } from './chain-names.js';
-import { chainRoomEnd, M_RECENT_CHECK, T_JUMP, TABLE_NAT, type Ruleset } from './ruleset.js';
+import { chainRoomEnd, M_RECENT_CHECK, T_JUMP, type Ruleset } from './ruleset.js';
 
 /** portShape value of a port compiled without room (a row named twice): an update recompiles. */
 export const kNoRoom = -1;
@@ -89,13 +89,13 @@ export function recordPlan(rs: Ruleset, room: IptablesRoom, plan: RoomPlan): voi
   room.portShape[plan.port] = plan.shape;
   const rowOfChain = new Map<number, number>();
   for (let k = 0; k < plan.rows.length; k++) {
-    const c = rs.chainId(TABLE_NAT, plan.sepNames[k]);
+    const c = plan.seps[k].id;
     room.rowSep[plan.rows[k]] = c;
     rowOfChain.set(c, plan.rows[k]);
   }
-  for (const { name, keep } of plan.chains) {
-    const c = rs.chainId(TABLE_NAT, name);
-    if (name.startsWith(kSvlPrefix)) {
+  for (const { chain, keep } of plan.chains) {
+    const c = chain.id;
+    if (chain.name.startsWith(kSvlPrefix)) {
       room.portSvl[plan.port] = c;
       room.portSvlKeep[plan.port] = keep;
     } else {

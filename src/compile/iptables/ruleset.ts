@@ -170,6 +170,12 @@ export interface ChainSpec {
    * rewrites the chain into (update.ts). Their strings are interned like any rule's. Store slots, as `rules`.
    */
   spare?: number[];
+  /**
+   * The chain's index in the Ruleset laid out from it (RulesetBuilder.build, or the spare chain
+   * update-services.ts gives it), -1 before: what a jump to it and a room plan resolve to, with no
+   * lookup by name.
+   */
+  id: number;
 }
 
 /** A Ruleset's data fields: what `sharedFields` gives and `fromSharedFields` takes. */
@@ -246,8 +252,8 @@ export class Ruleset {
 
   /**
    * The tables over `chains` in their final order, whose rules `store` holds encoded in the order
-   * they were added: each rule column is gathered into chain order once, and jumps are resolved
-   * from their target's name to its chain id here (a chain may be declared after a rule jumps to it).
+   * they were added: each rule column is gathered into chain order once, and each jump takes the id
+   * its target chain was given when laid out (a chain may be declared after a rule jumps to it).
    * Cost: O(rules x columns), ~60 ms at 10,000 Services.
    */
   constructor(chains: readonly ChainSpec[], store: RuleStore, tables: readonly number[], headers: (string | undefined)[] = [], footers: (string | undefined)[] = []) {
@@ -325,27 +331,15 @@ export class Ruleset {
     this.ruleForeign = store.foreign.length > 0 ? gather(store.ruleForeign, slot) : new Int32Array(0);
     this.foreign = store.foreign;
     this.strings = store.strings;
-    // The store holds a jump's target by name (RuleStore.jumpNames): now that every chain has its id, resolve it.
-    const idx = this.chainIndex();
-    const jumpName = store.ruleJump;
+    // The store holds a jump's target as the chain it named (RuleStore.jumpTargets), which now has its id.
+    const targets = store.jumpTargets;
+    const jumpTarget = store.ruleJump;
     const ruleJump = new Int32Array(total);
-    // Each (table, target) looked up once, not each rule: every KUBE-SEP- chain jumps to KUBE-MARK-MASQ.
-    const stride = kTableNames.length;
-    const resolved = new Int32Array(store.jumpNames.length * stride).fill(-1);
     for (let k = 0; k < total; k++) {
-      const name = jumpName[slot[k]];
-      if (name < 0) {
-        ruleJump[k] = -1;
-        continue;
-      }
-      const table = this.chainTable[ruleChain[k]];
-      let j = resolved[name * stride + table];
-      if (j < 0) {
-        const id = idx[table].get(store.jumpNames[name]);
-        if (id === undefined) throw new Error(`a rule jumps to unknown chain ${store.jumpNames[name]}`);
-        resolved[name * stride + table] = j = id;
-      }
-      ruleJump[k] = j;
+      const t = jumpTarget[slot[k]];
+      const id = t < 0 ? -1 : targets[t].id;
+      if (t >= 0 && id < 0) throw new Error(`a rule jumps to unknown chain ${targets[t].name}`);
+      ruleJump[k] = id;
     }
     this.ruleJump = ruleJump;
     for (let c = 0; c < n; c++) setDrawKey(this, c);
@@ -550,7 +544,7 @@ function gatherSameKind<T extends Uint8Array | Uint16Array | Uint32Array | Float
 /**
  * Rules encoded as they are added, in that order, before the chains' final order is known: a
  * compile of 10,000 Services adds 400,000 rules, and holding them as RuleSpec objects until the
- * end kept 100 MB alive through every scavenge. `ruleJump` holds an index into `jumpNames` here.
+ * end kept 100 MB alive through every scavenge. `ruleJump` holds an index into `jumpTargets` here.
  */
 export class RuleStore implements RuleColumns {
   count = 0;
@@ -585,21 +579,23 @@ export class RuleStore implements RuleColumns {
   readonly foreign: ForeignRule[] = [];
   /** Strings the rules name (comments, recent lists, nfacct, interfaces): the Ruleset's `strings`. */
   readonly strings: string[] = [];
-  /** Chain names rules jump to, resolved to ids when the Ruleset is built. */
-  readonly jumpNames: string[] = [];
   private readonly stringIds = new Map<string, number>();
-  private readonly jumpIds = new Map<string, number>();
-  private readonly names: RuleNames = {
-    jump: (_table, name) => RuleStore.intern(name, this.jumpNames, this.jumpIds),
-    intern: (text) => RuleStore.intern(text, this.strings, this.stringIds),
-  };
+  private readonly names: RuleNames;
 
-  private static intern(text: string, list: string[], ids: Map<string, number>): number {
-    let id = ids.get(text);
+  /**
+   * `jumpTargets`: the chains rules jump to, declared or not yet, which `jump` indexes into (the
+   * builder's, which knows each by name already); each has its id when the Ruleset is built.
+   */
+  constructor(readonly jumpTargets: readonly ChainSpec[], jump: RuleNames['jump']) {
+    this.names = { jump, intern: (text) => this.intern(text) };
+  }
+
+  private intern(text: string): number {
+    let id = this.stringIds.get(text);
     if (id === undefined) {
-      id = list.length;
-      list.push(text);
-      ids.set(text, id);
+      id = this.strings.length;
+      this.strings.push(text);
+      this.stringIds.set(text, id);
     }
     return id;
   }
@@ -635,9 +631,18 @@ export class RuleStore implements RuleColumns {
 }
 
 export class RulesetBuilder {
+  /** Declared chains, in declaration order. */
   private readonly chains: ChainSpec[] = [];
-  private readonly byName: Map<string, ChainSpec>[] = kTableNames.map(() => new Map());
-  private readonly store = new RuleStore();
+  /**
+   * Every chain named so far, by a declaration or by a jump (a chain may be declared after a rule
+   * jumps to it), and whether it is declared. A jump holds its target's index here, so the
+   * Ruleset reads the chain's id, not its name, when it is built: one name index serves both.
+   */
+  private readonly named: ChainSpec[] = [];
+  private readonly isDeclared: boolean[] = [];
+  /** Per table, a chain's index in `named` by its name. */
+  private readonly byName: Map<string, number>[] = kTableNames.map(() => new Map());
+  private readonly store = new RuleStore(this.named, (table, name) => this.ref(table, name));
   private seq = 0;
   private ruleSeqNext = 0;
   /** The store slot of a rule that matches nothing and is never read: what room holds until written. */
@@ -645,15 +650,30 @@ export class RulesetBuilder {
   private spareRoom: { table: number; chains: number; rules: number } | undefined;
 
   chain(table: number, name: string, opts: { policy?: number; inRestore?: boolean; port?: number } = {}): ChainSpec {
-    let c = this.byName[table].get(name);
-    if (!c) {
-      c = { name, table, policy: opts.policy ?? POLICY_NONE, inRestore: opts.inRestore ?? false, port: opts.port ?? -1, rules: [], seq: this.seq++ };
+    const k = this.ref(table, name);
+    const c = this.named[k];
+    if (!this.isDeclared[k]) {
+      this.isDeclared[k] = true;
+      c.policy = opts.policy ?? POLICY_NONE;
+      c.inRestore = opts.inRestore ?? false;
+      c.port = opts.port ?? -1;
+      c.seq = this.seq++;
       this.chains.push(c);
-      this.byName[table].set(name, c);
     } else if (opts.inRestore) {
       c.inRestore = true;
     }
     return c;
+  }
+
+  /** The index in `named` of chain `name` of `table`, named now if it was not yet. */
+  private ref(table: number, name: string): number {
+    let k = this.byName[table].get(name);
+    if (k === undefined) {
+      k = this.named.push({ name, table, policy: POLICY_NONE, inRestore: false, port: -1, rules: [], seq: -1, id: -1 }) - 1;
+      this.isDeclared.push(false);
+      this.byName[table].set(name, k);
+    }
+    return k;
   }
 
   /** Room for about `rules` rules (a hint: the store still grows past it). */
@@ -701,15 +721,17 @@ export class RulesetBuilder {
    */
   private sortedByNameSlowly(table: number, chains: readonly ChainSpec[]): ChainSpec[] {
     const names = chains.map((c) => c.name).sort();
-    return names.map((name) => this.byName[table].get(name)!);
+    return names.map((name) => this.get(table, name)!);
   }
 
   has(table: number, name: string): boolean {
-    return this.byName[table].has(name);
+    return this.get(table, name) !== undefined;
   }
 
+  /** Declared chain `name` of `table` (not one only jumped to). */
   get(table: number, name: string): ChainSpec | undefined {
-    return this.byName[table].get(name);
+    const k = this.byName[table].get(name);
+    return k !== undefined && this.isDeclared[k] ? this.named[k] : undefined;
   }
 
   /** Chains in iptables-save order: built-ins in kernel order, then user chains sorted by name. */
@@ -720,7 +742,7 @@ export class RulesetBuilder {
       for (let t = 0; t < kTableNames.length; t++) {
         const builtins = kBuiltinChains[t];
         for (const b of builtins) {
-          const c = this.byName[t].get(b);
+          const c = this.get(t, b);
           if (c) ordered.push(c);
         }
         const users: ChainSpec[] = [];
@@ -736,10 +758,11 @@ export class RulesetBuilder {
     if (this.spareRoom && this.spareRoom.chains > 0) {
       if (ordered === this.chains) ordered = this.chains.slice();
       const { table, chains, rules } = this.spareRoom;
-      for (let k = 0; k < chains; k++) ordered.push({ name: '', table, policy: POLICY_NONE, inRestore: true, port: -1, rules: [], seq: -1, live: false });
+      for (let k = 0; k < chains; k++) ordered.push({ name: '', table, policy: POLICY_NONE, inRestore: true, port: -1, rules: [], seq: -1, id: -1, live: false });
       ordered[ordered.length - 1].spare = new Array<number>(rules).fill(this.blankSlot());
     }
     const tables = opts.tables ?? [...new Set(ordered.map((c) => c.table))].sort((a, b) => a - b);
+    for (let k = 0; k < ordered.length; k++) ordered[k].id = k;
     return new Ruleset(ordered, this.store, tables, opts.headers, opts.footers);
   }
 }

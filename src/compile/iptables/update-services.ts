@@ -59,7 +59,7 @@ class RuleCollector implements RuleSink {
     const key = `${table}/${name}`;
     let c = this.byName.get(key);
     if (!c) {
-      c = { name, table, policy: opts.policy ?? POLICY_NONE, inRestore: opts.inRestore ?? false, port: opts.port ?? -1, rules: [], seq: -1 };
+      c = { name, table, policy: opts.policy ?? POLICY_NONE, inRestore: opts.inRestore ?? false, port: opts.port ?? -1, rules: [], seq: -1, id: -1 };
       this.chains.push(c);
       this.byName.set(key, c);
     }
@@ -160,7 +160,10 @@ export function updateIptablesServices(dp: IptablesDataplane, next: Cluster, add
   try {
     if (gonePorts.length > 0) written += remove(dp, room, next, gonePorts, goneChains);
     const ids = new Map<string, number>();
-    own.forEach((c, k) => ids.set(c.name, first + k));
+    own.forEach((c, k) => {
+      c.id = first + k;
+      ids.set(c.name, c.id);
+    });
     // Strings the new rules name: appended to this instance's list (ids only key `-m recent` lists in decisions).
     const strings = rs.strings as string[];
     const stringIds = new Map<string, number>();
