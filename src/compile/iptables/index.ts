@@ -42,7 +42,7 @@ export const iptablesMode: ProxyMode<IptablesDataplane> = {
   sharedClasses: {},
   shared: iptablesShared,
   attach: (_cluster, shared) => iptablesFromShared(shared as IptablesShared),
-  syncOneEndpoint: (prev, _cluster, next, node, changed) => iptablesOneEndpointSync(prev.rules, next, node, changed),
+  syncOneEndpoint: (prev, _cluster, next, node, changed) => iptablesOneEndpointSync(prev, next, node, changed),
   // In place within a port's KUBE-SVC-/SVL-/SEP- chains; a change of what else the port writes recompiles.
   updateEndpoints: updateIptablesEndpoints,
   // Kube-proxy's partial sync of a Service created or deleted (update-services.ts).

@@ -27,3 +27,22 @@ export function iptablesShared(dp: IptablesDataplane): IptablesShared {
 export function iptablesFromShared(s: IptablesShared): IptablesDataplane {
   return new IptablesDataplane(Ruleset.fromSharedFields(s.rules), { node: s.node, localAddresses: Array.from(s.localAddrs), scanKeys: s.scanKeys, hooks: s.hooks, serviceAccept: s.serviceAccept, ...(s.room ? { room: s.room } : {}) });
 }
+
+/**
+ * A dataplane over copies of `dp`'s tables (and its own seqlock word), which an in-place update
+ * writes without any reader of `dp`'s seeing it: sync.ts counts what kube-proxy would write for a
+ * change over such a copy. Cost: one copy of every table, ~0.6 s at 30k Services.
+ */
+export function iptablesCopy(dp: IptablesDataplane): IptablesDataplane {
+  return iptablesFromShared(copied(iptablesShared(dp)));
+}
+
+/** Typed arrays and arrays copied, records copied field by field; anything else is kept. */
+function copied<T>(v: T): T {
+  if (ArrayBuffer.isView(v)) return (v as unknown as Uint8Array).slice() as T;
+  if (Array.isArray(v)) return v.slice() as T;
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copied(x)])) as T;
+  }
+  return v;
+}

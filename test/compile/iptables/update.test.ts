@@ -12,8 +12,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newNatDecision } from '../../../src/compile/dataplane.js';
-import { compileIptables, iptablesMode, renderIptablesSave, type IptablesDataplane } from '../../../src/compile/iptables/index.js';
+import { compileIptables, iptablesMode, iptablesSync, renderIptablesSave, type IptablesDataplane } from '../../../src/compile/iptables/index.js';
+import { iptablesCopy } from '../../../src/compile/iptables/shared.js';
+import { updateIptablesEndpoints } from '../../../src/compile/iptables/update.js';
+import type { OneEndpointSync } from '../../../src/compile/mode.js';
+import { generateCluster } from '../../../src/model/synthetic.js';
 import type { Cluster } from '../../../src/model/types.js';
+import { oneEndpointChange } from '../../../src/replay/sync-cost.js';
 import { clusterOf, node, proxyConfig, service, slice, type SliceEndpoint } from '../../helpers/cluster.js';
 import { firstPacket } from '../../helpers/packet-flow.js';
 
@@ -122,4 +127,34 @@ test('externalTrafficPolicy: Local losing its only local pod: KUBE-EXTERNAL-SERV
   const dp2 = compileIptables(before, { node: 1 });
   assert.ok(iptablesMode.updateEndpoints!(dp2, after, [serviceIndex(after, 'local')]));
   assert.equal(renderIptablesSave(dp2.rules), renderIptablesSave(compileIptables(after, { node: 1 }).rules));
+});
+
+/** The one-endpoint sync between two compiles, of `before` and of `after` (sync.ts iptablesSync): the oracle. */
+function compiledSync(before: Cluster, after: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
+  const r = iptablesSync(before, after, node, changed);
+  return { fullBytes: r.fullBytes, fullRules: r.fullRules, oneEndpointRewrittenBytes: r.bytes, oneEndpointRewrittenRules: r.rules, oneEndpointRewrittenChains: r.chains };
+}
+
+test('the one-endpoint sync counted over a copy updated in place is the sync between two compiles, and the node\'s tables are only read', () => {
+  const cases: { what: string; before: Cluster; after: Cluster; node: number; changed: number[]; inPlace: boolean }[] = [];
+  const hand = cluster([{}, {}, {}]);
+  const both = [serviceIndex(hand, 'web'), serviceIndex(hand, 'sticky')];
+  // A pod of web and one of sticky going unready: their KUBE-SEP- chains are deleted (`-X`), as the sync writes for a stale chain.
+  cases.push({ what: 'first pods unready', before: hand, after: cluster([gone, {}, {}]), node: 0, changed: both, inPlace: true });
+  cases.push({ what: 'second pods unready', before: hand, after: cluster([{}, gone, {}]), node: 1, changed: both, inPlace: true });
+  // Past the port's room: the sync compiles the changed cluster instead.
+  cases.push({ what: 'last local pod', before: hand, after: cluster([{}, {}, {}], [gone, {}]), node: 0, changed: [serviceIndex(hand, 'local')], inPlace: false });
+  for (const [services, seed] of [[10, 1], [60, 2], [200, 3]] as const) {
+    const before = generateCluster({ services, endpoints: 4, nodes: 2, seed, mode: 'iptables' });
+    const { next, service } = oneEndpointChange(before);
+    cases.push({ what: `synthetic ${services} Services, seed ${seed}`, before, after: next, node: 0, changed: [service], inPlace: true });
+  }
+  for (const c of cases) {
+    const dp = compileIptables(c.before, { node: c.node });
+    const text = renderIptablesSave(dp.rules);
+    assert.equal(updateIptablesEndpoints(iptablesCopy(dp), c.after, c.changed) !== undefined, c.inPlace, `${c.what}: written in place`);
+    const got = iptablesMode.syncOneEndpoint(dp, c.before, c.after, c.node, c.changed);
+    assert.deepEqual(got, compiledSync(c.before, c.after, c.node, c.changed), c.what);
+    assert.equal(renderIptablesSave(dp.rules), text, `${c.what}: the node's tables are as they were`);
+  }
 });
