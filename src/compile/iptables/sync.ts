@@ -8,11 +8,11 @@
  * disappeared are flushed and deleted (`:CHAIN` + `-X CHAIN`).
  */
 import type { Cluster } from '../../model/types.js';
-import { linesBytes, type OneEndpointSync } from '../mode.js';
+import type { OneEndpointSync } from '../mode.js';
 import { isServiceChainName } from './chain-names.js';
 import { compileRuleset, type IptablesCompileOptions } from './build.js';
 import type { IptablesDataplane } from './dataplane.js';
-import { renderIptablesRestore, restoreLines } from './render.js';
+import { renderIptablesRestore, restoreSize } from './render.js';
 import { TABLE_NAT, type Ruleset } from './ruleset.js';
 import { iptablesCopy } from './shared.js';
 import { updateIptablesEndpoints } from './update.js';
@@ -49,9 +49,9 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
 
 /** The restore input that takes the node from `prevRs` to `nextRs`, the tables of `next` (iptablesSync). */
 function syncBetween(prevRs: Ruleset, nextRs: Ruleset, next: Cluster, changedServiceIndexes: readonly number[] | undefined): IptablesSyncResult {
-  // The full sync's size only: its lines are counted, not joined.
-  const full = restoreLines(nextRs);
-  const fullBytes = linesBytes(full.lines);
+  // The full sync's size only: its lines are counted, not kept.
+  const full = restoreSize(nextRs);
+  const fullBytes = full.bytes;
   const stale: string[] = [];
   for (let c = 0; c < prevRs.chainCount; c++) {
     const name = prevRs.chainName[c];
@@ -83,9 +83,9 @@ function syncBetween(prevRs: Ruleset, nextRs: Ruleset, next: Cluster, changedSer
  * The one-endpoint sync as kube-proxy runs it: the partial restore (KEP-3453), from `prev`'s tables
  * to `next`'s. Those are `prev`'s copied and updated in place (update.ts) when the change fits its
  * room, which renders as a compile of `next` does (a law in update.test.ts); `prev` itself is only
- * read. Cost: ~3.4-4.6 s at 30k Services (the copy ~0.6 s, the full restore's lines ~2-3 s, the
- * partial one ~0.1 s), where compiling `next` made it 8.0-9.95 s; ~1.0 s at 10k against 1.9-2.5
- * (/work/notes/s33/swab.mjs, two runs of each build alternated, 2026-12-06).
+ * read. Cost: ~1.9-2.7 s at 30k Services (the copy ~0.6 s, the full restore's size ~1 s, the
+ * partial restore ~0.1 s), where compiling `next` and keeping the full restore's lines made it
+ * 8.0-9.95 s (/work/notes/s33/swab.mjs, 2026-12-06).
  */
 export function iptablesOneEndpointSync(prev: IptablesDataplane, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
   const copy = prev.room ? iptablesCopy(prev) : undefined;
