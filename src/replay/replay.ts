@@ -39,12 +39,12 @@ import { addCounterRecord, addStageNs, emptyCounterRecord, type CounterRecord } 
 import { END_EXTERNAL, END_HOST, END_POD } from '../dataplane/next.js';
 import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../dataplane/pipeline.js';
 import type { PodNetworkPlan } from '../dataplane/pod-network.js';
-import { generateCluster } from '../model/synthetic.js';
 import { mix32 } from '../net/hash.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
 import { kBatchSize, PacketBatch } from '../net/batch.js';
 import { DIR_FORWARD, FlowChunk, FlowSet, LOOKUP_NONE, LOOKUP_UPSTREAM, newPacketSpec, packetAt, packetCount } from './flows.js';
 import { kDnsPort } from './lookups.js';
+import { cellCluster } from './cell-cluster.js';
 
 /**
  * Nodes of the synthetic cluster a cell replays on: two give both the same-node and the
@@ -162,7 +162,8 @@ export function setupKeyString(k: SetupKey): string {
  * On the main thread the rules are compiled (`new ReplaySetup(spec)`), and `images()` packs them
  * into shared memory once; the workers attach to those images (`new ReplaySetup(spec, clock,
  * images)`) and compile nothing. The cluster and flow set are rebuilt from the seed on each side:
- * they are the input, deterministic, and cost a fraction of a compile.
+ * they are the input, deterministic, and cost a fraction of a compile (the cluster once for the
+ * cells that differ only in kube-proxy's mode: cell-cluster.ts).
  */
 export class ReplaySetup {
   readonly key: string;
@@ -186,7 +187,7 @@ export class ReplaySetup {
     this.spec = spec;
     this.mode = modeNamed(spec.mode);
     this.key = setupKeyString(spec);
-    this.cluster = generateCluster({
+    this.cluster = cellCluster({
       services: spec.services, endpoints: spec.endpointsPerService, nodes: kReplayNodes, cni: spec.cni, seed: spec.seed, mode: spec.mode, policies: spec.policies ?? 0,
       ...(spec.dns ? { dns: { nodeLocal: spec.dns === 'nodelocal' } } : {}),
     });
