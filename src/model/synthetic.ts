@@ -383,3 +383,14 @@ function policyObjects(n: number, services: number): object[] {
 export function generateCluster(options: SyntheticOptions): Cluster {
   return clusterFromObjects(generateObjects(options));
 }
+
+/**
+ * What of `options.mode` a generated cluster depends on besides its proxy.mode ('' for nothing):
+ * clusters of options that differ only in modes of one footprint differ in proxy.mode alone
+ * (test/replay/cell-cluster.test.ts). Cilium writes its own ConfigMap (generateObjects); IPVS mode
+ * moves kubelet's clusterDNS and NodeLocal DNSCache's listen addresses (model/build.ts clusterDns).
+ */
+export function modeFootprint(options: SyntheticOptions): string {
+  if (options.mode === 'cilium') return 'cilium';
+  return options.mode === 'ipvs' && options.dns?.nodeLocal === true ? 'ipvs' : '';
+}
