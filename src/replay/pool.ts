@@ -143,7 +143,7 @@ export class ReplayPool {
     const warming = warmUp > 0 ? shards(warmUp, 0) : undefined;
     // What kube-proxy writes for the change is counted, never timed, and only reads node 0's tables:
     // it is counted here while the shards build their setup and warm up, not before they start
-    // (for an iptables node: a compile of the changed cluster and two renders of it).
+    // (for an iptables node: a copy of its tables updated in place, the full restore's size and the partial restore).
     let sync: SyncCost | undefined;
     try {
       if (syncTimes) sync = syncCost(syncTimes, syncWrites(setup));
