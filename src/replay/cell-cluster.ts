@@ -10,18 +10,18 @@
 import { generateCluster, modeFootprint, type SyntheticOptions } from '../model/synthetic.js';
 import type { Cluster } from '../model/types.js';
 
-let last: { readonly key: string; readonly cluster: Cluster } | undefined;
+let last: { readonly key: string; readonly mode: SyntheticOptions['mode']; readonly cluster: Cluster } | undefined;
 
 export function cellCluster(options: SyntheticOptions): Cluster {
   // Without a mode the model's default applies, which is no other cell's.
   const key = JSON.stringify({ ...options, mode: options.mode === undefined ? '(none)' : `(footprint ${modeFootprint(options)})` });
   if (last?.key === key) {
     const c = last.cluster;
-    return c.proxy.mode === options.mode ? c : { ...c, proxy: { ...c.proxy, mode: options.mode! } };
+    return last.mode === options.mode ? c : { ...c, proxy: { ...c.proxy, mode: options.mode! } };
   }
   // The previous cell's cluster can be hundreds of MB: dropped before the next is generated.
   last = undefined;
   const cluster = generateCluster(options);
-  last = { key, cluster };
+  last = { key, mode: options.mode, cluster };
   return cluster;
 }

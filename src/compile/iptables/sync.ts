@@ -51,7 +51,6 @@ export function iptablesSync(prev: Cluster | Ruleset, next: Cluster, node: numbe
 function syncBetween(prevRs: Ruleset, nextRs: Ruleset, next: Cluster, changedServiceIndexes: readonly number[] | undefined): IptablesSyncResult {
   // The full sync's size only: its lines are counted, not kept.
   const full = restoreSize(nextRs);
-  const fullBytes = full.bytes;
   const stale: string[] = [];
   for (let c = 0; c < prevRs.chainCount; c++) {
     const name = prevRs.chainName[c];
@@ -62,7 +61,7 @@ function syncBetween(prevRs: Ruleset, nextRs: Ruleset, next: Cluster, changedSer
   }
   if (changedServiceIndexes === undefined) {
     const text = renderIptablesRestore(nextRs, { deleteNat: stale }).text;
-    return { kind: 'full', rules: full.rules, chains: full.chains, deletedChains: stale.length, bytes: text.length, text, fullRules: full.rules, fullBytes };
+    return { kind: 'full', rules: full.rules, chains: full.chains, deletedChains: stale.length, bytes: text.length, text, fullRules: full.rules, fullBytes: full.bytes };
   }
   const changed = new Set(changedServiceIndexes);
   const part = renderIptablesRestore(nextRs, {
@@ -75,7 +74,7 @@ function syncBetween(prevRs: Ruleset, nextRs: Ruleset, next: Cluster, changedSer
   });
   return {
     kind: 'partial', rules: part.rules, chains: part.chains, deletedChains: stale.length, bytes: part.text.length, text: part.text,
-    fullRules: full.rules, fullBytes,
+    fullRules: full.rules, fullBytes: full.bytes,
   };
 }
 
