@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { compileDataplane, modeNamed } from '../../../src/compile/index.js';
 import type { CiliumDataplane } from '../../../src/compile/cilium/index.js';
 import { ciliumOneEndpointSync, ciliumWholeDiff } from '../../../src/compile/cilium/sync.js';
+import { updateCiliumEndpoints } from '../../../src/compile/cilium/update.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';
 import type { Cluster } from '../../../src/model/types.js';
@@ -50,8 +51,9 @@ test('cilium: one endpoint going unready rewrites that Service\'s entries only, 
 
 /**
  * Law: the one-endpoint sync, which compares only the changed Services' frontends and the backends
- * they name, writes what the whole diff of every map entry writes. Oracle: ciliumWholeDiff (every
- * entry of both sides). Synthetic clusters (NodePorts, LoadBalancers, affinity, traffic policies),
+ * they name, writes what the whole diff of every map entry writes, and its full sync, counted
+ * without the entries' text, writes every entry once. Oracle: ciliumWholeDiff (every entry of both
+ * sides as text, keyed as the maps key them), before and after the change is written in place. Synthetic clusters (NodePorts, LoadBalancers, affinity, traffic policies),
  * random and Maglev backend selection, both nodes; endpoint conditions changed at random in 1-3
  * random Services, sometimes every endpoint of one off.
  */
@@ -82,8 +84,43 @@ test('law: the one-endpoint sync writes what the whole diff of the maps writes',
       const whole = ciliumWholeDiff(prev, after, n);
       assert.equal(sync.oneEndpointRewrittenRules, whole.writes, `seed ${seed} node ${n}: writes`);
       assert.equal(sync.oneEndpointRewrittenBytes, whole.bytes, `seed ${seed} node ${n}: bytes`);
+      assert.equal(sync.fullRules, whole.full.writes, `seed ${seed} node ${n}: full sync's writes`);
+      assert.equal(sync.fullBytes, whole.full.bytes, `seed ${seed} node ${n}: full sync's bytes`);
       if (whole.writes > 0) wrote++;
+      // The maps as the agent leaves them after the change (IDs kept, new ones past them; backends
+      // no frontend names stay): the full sync still counts every entry once.
+      updateCiliumEndpoints(prev, after, [...changed]);
+      const updated = ciliumOneEndpointSync(prev, after, n, [...changed]);
+      const oracle = ciliumWholeDiff(prev, after, n).full;
+      assert.deepEqual([updated.fullRules, updated.fullBytes], [oracle.writes, oracle.bytes], `seed ${seed} node ${n}: full sync after the update`);
     }
   }
   assert.ok(wrote >= 10, `the changes wrote something in most cases (${wrote} of 20)`);
+});
+
+/**
+ * Two Services with the same pod address: the second's endpoint, not serving when compiled, is
+ * given its own backend ID when it becomes ready in place (update.ts allocates by row), so the
+ * maps hold two IDs of one address. The full sync counts that address's backend entry once, as
+ * the oracle's entries keyed by address do.
+ */
+test('law: the full sync counts a backend address once, however many IDs it has', () => {
+  const objects: object[] = [node('node-1', '10.244.0.0/16', '192.168.0.11'), ciliumConfig];
+  for (const [j, ready] of [[1, true], [2, false]] as const) {
+    objects.push(service('default', `svc-${j}`, { clusterIP: `10.96.0.${j}`, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
+    objects.push(slice('default', `svc-${j}`, [{ name: 'http', port: 8080 }], [{ ip: '10.244.0.5', node: 'node-1', ready, serving: ready }]));
+  }
+  const before = clusterOf(...objects);
+  const conditions = Uint8Array.from(before.endpoints.conditions, () => before.endpoints.conditions[0]);
+  const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions } };
+  const prev = compileDataplane(before, 'cilium', 0) as CiliumDataplane;
+  const changed = [before.services.findIndex((s) => s.name === 'svc-2')];
+  updateCiliumEndpoints(prev, after, changed);
+  const t = prev.tables;
+  const ids = Array.from({ length: t.backends }, (_, k) => k + 1);
+  assert.equal(new Set(ids.map((id) => `${t.beIp[id]}:${t.bePort[id]}`)).size, 1, 'one address');
+  assert.equal(ids.length, 2, 'two backend IDs of it');
+  const sync = ciliumOneEndpointSync(prev, after, 0, changed);
+  const oracle = ciliumWholeDiff(prev, after, 0).full;
+  assert.deepEqual([sync.fullRules, sync.fullBytes], [oracle.writes, oracle.bytes]);
 });
