@@ -71,7 +71,7 @@ export const ipvsMode: ProxyMode<IpvsDataplane> = {
   sharedClasses: kIpvsSharedClasses,
   shared: ipvsShared,
   attach: (cluster, shared) => ipvsFromShared(cluster, shared as IpvsShared),
-  syncOneEndpoint: (prev, _cluster, next, node) => ipvsOneEndpointSync(prev, next, node),
+  syncOneEndpoint: (prev, _cluster, next, node, changed) => ipvsOneEndpointSync(prev, next, node, changed),
   updateEndpoints: updateIpvsEndpoints,
   updateServices: updateIpvsServices,
   // rr, wrr and lc pick by the scheduler's state, which every earlier flow moved.

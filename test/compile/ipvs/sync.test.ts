@@ -4,6 +4,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { compileIpvs, ipvsIpsetEntries, ipvsSyncDelta, kIpvsIpsets } from '../../../src/compile/ipvs/index.js';
+import { modeNamed } from '../../../src/compile/index.js';
+import type { IpvsSyncDelta } from '../../../src/compile/ipvs/sync.js';
+import { updateIpvsEndpoints } from '../../../src/compile/ipvs/update.js';
+import { generateCluster } from '../../../src/model/synthetic.js';
+import { Prng } from '../../../src/model/prng.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { clusterFromObjects } from '../../../src/model/load.js';
 import { fixturePath, service, slice } from '../../helpers/cluster.js';
 
@@ -63,4 +69,57 @@ test('adding and removing one service: -A/-a, set entries, the kube-ipvs0 addres
   assert.deepEqual(back.ipvsadm, ['-D -t 10.96.0.99:8080']);
   assert.equal(back.realServersRemoved, 1);
   assert.deepEqual(back.addresses, ['ip addr del 10.96.0.99/32 dev kube-ipvs0']);
+});
+
+/**
+ * Law: the one-endpoint sync, which compares only the changed Services' virtual services (and the
+ * sets, addresses and payload whole), writes what the whole delta writes, and its full sync,
+ * counted without keeping a command, what a sync from an empty node writes. Oracle: ipvsSyncDelta
+ * over both whole states. Synthetic clusters (NodePorts, LoadBalancers, externalIPs, affinity,
+ * traffic policies), rr and mh, both nodes; endpoint conditions changed at random in 1-3 random
+ * Services, sometimes every endpoint of one off; and again over the tables the change was written
+ * into in place (updateIpvsEndpoints), as a node's tables are after the sweep's timed updates.
+ */
+test('law: the one-endpoint sync writes what the whole delta writes', () => {
+  const ipvs = modeNamed('ipvs');
+  const size = (d: IpvsSyncDelta): [number, number] => [d.ipvsadm.length + d.ipset.length, d.commandBytes + d.iptablesRestoreBytes];
+  let wrote = 0;
+  for (let seed = 1; seed <= 8; seed++) {
+    const generated = generateCluster({ services: 40, endpoints: 3, nodes: 2, seed, mode: 'ipvs' });
+    const base: Cluster = { ...generated, proxy: { ...generated.proxy, ipvsScheduler: seed % 2 === 0 ? 'mh' : 'rr' } };
+    const rng = new Prng(seed * 7919);
+    const changed = new Set<number>();
+    for (let k = 1 + rng.below(3); k > 0; k--) changed.add(rng.below(base.services.length));
+    const conditionsOf = (): Uint8Array => {
+      const conditions = Uint8Array.from(base.endpoints.conditions);
+      for (const s of changed) {
+        const allOff = rng.next() < 0.3;
+        for (const p of base.services[s].ports) {
+          const sp = base.ports[p];
+          for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) conditions[r] = allOff ? 0 : rng.below(8);
+        }
+      }
+      return conditions;
+    };
+    const before: Cluster = { ...base, endpoints: { ...base.endpoints, conditions: conditionsOf() } };
+    const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions: conditionsOf() } };
+    for (const n of [0, 1]) {
+      const prev = compileIpvs(before, { node: n });
+      for (const written of [false, true]) {
+        // Written in place: the same tables with the change and its undo written, as the sweep leaves node 0.
+        if (written) {
+          updateIpvsEndpoints(prev, after, [...changed]);
+          updateIpvsEndpoints(prev, before, [...changed]);
+        }
+        const sync = ipvs.syncOneEndpoint(prev, before, after, n, [...changed]);
+        const whole = size(ipvsSyncDelta(prev, compileIpvs(after, { node: n })));
+        const full = size(ipvsSyncDelta(null, prev));
+        const at = `seed ${seed} node ${n}${written ? ', written in place' : ''}`;
+        assert.deepEqual([sync.oneEndpointRewrittenRules, sync.oneEndpointRewrittenBytes], whole, `${at}: the change`);
+        assert.deepEqual([sync.fullRules, sync.fullBytes], full, `${at}: the full sync`);
+        if (whole[0] > 0) wrote++;
+      }
+    }
+  }
+  assert.ok(wrote >= 16, `the changes wrote something in most cases (${wrote} of 32)`);
 });
