@@ -87,7 +87,7 @@ function needsFullWalk(rs: Ruleset): boolean {
  * node's dump says whether its kube-proxy wrote it (it does not with nf_conntrack_tcp_be_liberal).
  */
 function forwardInvalidDrop(rs: Ruleset): InvalidDrop | undefined {
-  const c = rs.chainId(TABLE_FILTER, 'KUBE-FORWARD');
+  const [c] = rs.findChains([[TABLE_FILTER, 'KUBE-FORWARD']]);
   if (c < 0) return undefined;
   for (let r = rs.chainStart[c]; r < rs.chainEnd[c]; r++) {
     const f = rs.ruleFlags[r];
@@ -550,7 +550,7 @@ export class IptablesDataplane implements ServiceDataplane {
   stats(): DataplaneStats {
     const rs = this.rules;
     let kubeServices = 0;
-    const ks = rs.chainId(TABLE_NAT, 'KUBE-SERVICES');
+    const [ks] = rs.findChains([[TABLE_NAT, 'KUBE-SERVICES']]);
     if (ks >= 0) kubeServices = rs.chainEnd[ks] - rs.chainStart[ks];
     const scanKeyBytes = this.scanKeys.dst.byteLength + this.scanKeys.protoPort.byteLength;
     // Live rules and chains: the room an in-place update writes into is memory (tableBytes), not rules.

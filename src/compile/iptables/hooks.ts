@@ -54,27 +54,19 @@ export interface Hooks {
 }
 
 export function hookChains(rules: Ruleset): Hooks {
-  const nat = (name: string, fallback: string): number => {
-    const id = rules.chainId(TABLE_NAT, name);
-    return id >= 0 ? id : rules.chainId(TABLE_NAT, fallback);
-  };
+  const [
+    natPre, natOut, natPost, servicesNat, postroutingNat, filterIn, filterFwd, filterOut, rawPre, rawOut,
+    manglePre, mangleOut, mangleIn, mangleFwd, manglePost, securityIn, securityFwd, securityOut,
+  ] = rules.findChains([
+    [TABLE_NAT, 'PREROUTING'], [TABLE_NAT, 'OUTPUT'], [TABLE_NAT, 'POSTROUTING'], [TABLE_NAT, 'KUBE-SERVICES'], [TABLE_NAT, 'KUBE-POSTROUTING'],
+    [TABLE_FILTER, 'INPUT'], [TABLE_FILTER, 'FORWARD'], [TABLE_FILTER, 'OUTPUT'], [TABLE_RAW, 'PREROUTING'], [TABLE_RAW, 'OUTPUT'],
+    [TABLE_MANGLE, 'PREROUTING'], [TABLE_MANGLE, 'OUTPUT'], [TABLE_MANGLE, 'INPUT'], [TABLE_MANGLE, 'FORWARD'], [TABLE_MANGLE, 'POSTROUTING'],
+    [TABLE_SECURITY, 'INPUT'], [TABLE_SECURITY, 'FORWARD'], [TABLE_SECURITY, 'OUTPUT'],
+  ]);
   // A restore-input file has no built-in chains: enter kube-proxy's chains directly.
+  const or = (id: number, fallback: number): number => (id >= 0 ? id : fallback);
   return {
-    natPre: nat('PREROUTING', 'KUBE-SERVICES'),
-    natOut: nat('OUTPUT', 'KUBE-SERVICES'),
-    natPost: nat('POSTROUTING', 'KUBE-POSTROUTING'),
-    filterIn: rules.chainId(TABLE_FILTER, 'INPUT'),
-    filterFwd: rules.chainId(TABLE_FILTER, 'FORWARD'),
-    filterOut: rules.chainId(TABLE_FILTER, 'OUTPUT'),
-    rawPre: rules.chainId(TABLE_RAW, 'PREROUTING'),
-    rawOut: rules.chainId(TABLE_RAW, 'OUTPUT'),
-    manglePre: rules.chainId(TABLE_MANGLE, 'PREROUTING'),
-    mangleOut: rules.chainId(TABLE_MANGLE, 'OUTPUT'),
-    mangleIn: rules.chainId(TABLE_MANGLE, 'INPUT'),
-    mangleFwd: rules.chainId(TABLE_MANGLE, 'FORWARD'),
-    manglePost: rules.chainId(TABLE_MANGLE, 'POSTROUTING'),
-    securityIn: rules.chainId(TABLE_SECURITY, 'INPUT'),
-    securityFwd: rules.chainId(TABLE_SECURITY, 'FORWARD'),
-    securityOut: rules.chainId(TABLE_SECURITY, 'OUTPUT'),
+    natPre: or(natPre, servicesNat), natOut: or(natOut, servicesNat), natPost: or(natPost, postroutingNat),
+    filterIn, filterFwd, filterOut, rawPre, rawOut, manglePre, mangleOut, mangleIn, mangleFwd, manglePost, securityIn, securityFwd, securityOut,
   };
 }

@@ -346,8 +346,28 @@ export class Ruleset {
     for (let c = 0; c < n; c++) setDrawKey(this, c);
   }
 
+  /** Chain `name` of `table`, or -1. Builds the name index of every chain on first use: for many lookups (see findChains). */
   chainId(table: number, name: string): number {
     return this.chainIndex()[table].get(name) ?? -1;
+  }
+
+  /**
+   * The ids of a few chains (-1: absent) in one pass over the names, with no index built: what a
+   * dataplane asks once (its hooks' entry chains, KUBE-SERVICES' size, KUBE-FORWARD's INVALID
+   * drop). The index of 400,000 chains at 30,000 Services had cost ~0.23 s a compile to answer
+   * the hooks' sixteen names. Cost: O(chains), a Map get of each name (its hash cached).
+   */
+  findChains(wanted: readonly (readonly [table: number, name: string])[]): number[] {
+    if (this.chainIndexCache) return wanted.map(([t, name]) => this.chainId(t, name));
+    const out = wanted.map(() => -1);
+    const byName = new Map<string, number[]>();
+    wanted.forEach(([, name], i) => byName.set(name, [...(byName.get(name) ?? []), i]));
+    for (let c = 0; c < this.chainCount; c++) {
+      const at = byName.get(this.chainName[c]);
+      if (at === undefined) continue;
+      for (const i of at) if (out[i] < 0 && wanted[i][0] === this.chainTable[c]) out[i] = c;
+    }
+    return out;
   }
 
   private chainIndex(): ReadonlyMap<string, number>[] {
