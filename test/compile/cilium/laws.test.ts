@@ -9,6 +9,8 @@
  *   table gives the flow (what decide() picks), with random selection every active backend;
  * - a DROP_NOT_IN_SRC_RANGE explanation lists the allowed ranges: the Service's
  *   loadBalancerSourceRanges, as the user wrote them;
+ * - a pod address two Services share is one backend (the agent's backend map is keyed by
+ *   address, port and protocol: one lb4_backend and one ID for it);
  * - a full sync writes every entry of the maps, at the sizes of their C structs (bpf/lib/common.h):
  *   a service-map entry is a 12-byte lb4_key and a 12-byte lb4_service, a backend a 4-byte ID and
  *   a 12-byte lb4_backend, a rev-NAT entry a 2-byte index and a 6-byte lb4_reverse_nat;
@@ -160,6 +162,26 @@ describe('cilium: what a sync writes', () => {
     const sync = modeNamed('cilium').syncOneEndpoint(prev, c, c, 0, [0]);
     assert.equal(sync.fullRules, 5 + 2 + 3);
     assert.equal(sync.fullBytes, 5 * (12 + 12) + 2 * (2 + 6) + 3 * (4 + 12));
+  });
+
+  it('a pod address two Services share is one backend: one ID in both Services\' slots, one backend entry', () => {
+    // a and b both select 10.244.1.2:8080; b also has 10.244.1.9, and its UDP port makes UDP backends of both.
+    const c = clusterOf(
+      node('node-1', '10.244.1.0/24', '192.168.0.11'),
+      ciliumConfig(),
+      service('default', 'a', { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      slice('default', 'a', [{ name: 'http', port: 8080 }], [{ ip: '10.244.1.2', node: 'node-1' }]),
+      service('default', 'b', { clusterIP: '10.96.0.2', ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, targetPort: 8080, protocol: 'UDP' }] }),
+      slice('default', 'b', [{ name: 'http', port: 8080 }, { name: 'dns', port: 8080, protocol: 'UDP' }], [{ ip: '10.244.1.9', node: 'node-1' }, { ip: '10.244.1.2', node: 'node-1' }]),
+    );
+    const t = (compileDataplane(c, 'cilium', 0) as CiliumDataplane).tables;
+    const backends = Array.from({ length: t.backends }, (_, k) => `${formatIp(t.beIp[k + 1])}:${t.bePort[k + 1]}/${t.beProto[k + 1]}`);
+    assert.deepEqual([...backends].sort(), ['10.244.1.2:8080/17', '10.244.1.2:8080/6', '10.244.1.9:8080/17', '10.244.1.9:8080/6']);
+    const idsOf = (f: number): string[] => Array.from({ length: t.feCount[f] }, (_, k) => backends[t.slotBackend[t.feSlotStart[f] + k] - 1]);
+    const fa = t.services.values[t.services.find(parseIp('10.96.0.1'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT))];
+    const fb = t.services.values[t.services.find(parseIp('10.96.0.2'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT))];
+    assert.deepEqual(idsOf(fa), ['10.244.1.2:8080/6']);
+    assert.deepEqual(idsOf(fb).sort(), ['10.244.1.2:8080/6', '10.244.1.9:8080/6']);
   });
 
   it('an endpoint update writes M entries more per Maglev frontend: node-1\'s NodePort, not the surrogate or the ClusterIP', () => {
