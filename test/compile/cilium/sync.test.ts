@@ -15,6 +15,7 @@ import { ciliumOneEndpointSync, ciliumWholeDiff } from '../../../src/compile/cil
 import { updateCiliumEndpoints } from '../../../src/compile/cilium/update.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';
+import { randomEndpointChange } from '../../helpers/endpoint-change.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { oneEndpointChange } from '../../../src/replay/sync-cost.js';
 import { clusterOf, node, service, slice } from '../../helpers/cluster.js';
@@ -61,21 +62,8 @@ test('law: the one-endpoint sync writes what the whole diff of the maps writes',
   let wrote = 0;
   for (let seed = 1; seed <= 10; seed++) {
     const base = generateCluster({ services: 40, endpoints: 3, nodes: 2, seed, mode: 'cilium' });
-    const rng = new Prng(seed * 104729);
-    const changed = new Set<number>();
-    for (let k = 1 + rng.below(3); k > 0; k--) changed.add(rng.below(base.services.length));
     // Both sides' conditions at random in those Services, so that backends go and come.
-    const conditionsOf = (): Uint8Array => {
-      const conditions = Uint8Array.from(base.endpoints.conditions);
-      for (const s of changed) {
-        const allOff = rng.next() < 0.3;
-        for (const p of base.services[s].ports) {
-          const sp = base.ports[p];
-          for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) conditions[r] = allOff ? 0 : rng.below(8);
-        }
-      }
-      return conditions;
-    };
+    const { changed, conditions: conditionsOf } = randomEndpointChange(base, new Prng(seed * 104729));
     const before: Cluster = { ...base, ...(seed % 2 === 0 ? { cilium: { ...base.cilium!, lbAlgorithm: 'maglev' as const } } : {}), endpoints: { ...base.endpoints, conditions: conditionsOf() } };
     const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions: conditionsOf() } };
     for (const n of [0, 1]) {

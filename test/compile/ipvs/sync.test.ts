@@ -9,6 +9,7 @@ import type { IpvsSyncDelta } from '../../../src/compile/ipvs/sync.js';
 import { updateIpvsEndpoints } from '../../../src/compile/ipvs/update.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';
+import { randomEndpointChange } from '../../helpers/endpoint-change.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { clusterFromObjects } from '../../../src/model/load.js';
 import { fixturePath, service, slice } from '../../helpers/cluster.js';
@@ -87,20 +88,7 @@ test('law: the one-endpoint sync writes what the whole delta writes', () => {
   for (let seed = 1; seed <= 8; seed++) {
     const generated = generateCluster({ services: 40, endpoints: 3, nodes: 2, seed, mode: 'ipvs' });
     const base: Cluster = { ...generated, proxy: { ...generated.proxy, ipvsScheduler: seed % 2 === 0 ? 'mh' : 'rr' } };
-    const rng = new Prng(seed * 7919);
-    const changed = new Set<number>();
-    for (let k = 1 + rng.below(3); k > 0; k--) changed.add(rng.below(base.services.length));
-    const conditionsOf = (): Uint8Array => {
-      const conditions = Uint8Array.from(base.endpoints.conditions);
-      for (const s of changed) {
-        const allOff = rng.next() < 0.3;
-        for (const p of base.services[s].ports) {
-          const sp = base.ports[p];
-          for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) conditions[r] = allOff ? 0 : rng.below(8);
-        }
-      }
-      return conditions;
-    };
+    const { changed, conditions: conditionsOf } = randomEndpointChange(base, new Prng(seed * 7919));
     const before: Cluster = { ...base, endpoints: { ...base.endpoints, conditions: conditionsOf() } };
     const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions: conditionsOf() } };
     for (const n of [0, 1]) {

@@ -8,6 +8,7 @@ import { buildRuleset, fullSync, planSync } from '../../../src/compile/nftables/
 import { nftablesOneEndpointSync } from '../../../src/compile/nftables/sync.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { Prng } from '../../../src/model/prng.js';
+import { randomEndpointChange } from '../../helpers/endpoint-change.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../../helpers/cluster.js';
 
@@ -82,18 +83,8 @@ test('law: builds of the changed Services alone plan the same transaction as the
   let partialSyncs = 0;
   for (let seed = 1; seed <= 12; seed++) {
     const before = generateCluster({ services: 40, endpoints: 3, nodes: 2 + (seed % 2), seed });
-    const rng = new Prng(seed * 7919);
-    const changed = new Set<number>();
-    for (let k = 1 + rng.below(3); k > 0; k--) changed.add(rng.below(before.services.length));
-    const conditions = before.endpoints.conditions.slice();
-    for (const s of changed) {
-      const allOff = rng.next() < 0.3;
-      for (const p of before.services[s].ports) {
-        const sp = before.ports[p];
-        for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) conditions[r] = allOff ? 0 : rng.below(8);
-      }
-    }
-    const after = { ...before, endpoints: { ...before.endpoints, conditions } };
+    const { changed, conditions } = randomEndpointChange(before, new Prng(seed * 7919));
+    const after = { ...before, endpoints: { ...before.endpoints, conditions: conditions() } };
     for (const node of [0, 1]) {
       const whole = (c: Cluster) => buildRuleset(c, { node });
       const only = (c: Cluster) => buildRuleset(c, { node, services: changed });
