@@ -860,9 +860,11 @@ function sortedByName(chains: readonly ChainSpec[]): ChainSpec[] | undefined {
   const mask = (1 << kDigitBits) - 1;
   for (let w = kKeyWords - 1; w >= 0; w--) {
     for (let shift = 0; shift < 2 * kDigitBits; shift += kDigitBits) {
+      // A digit's count does not depend on the order: the keys are counted where they lie, in
+      // sequence; only the scatter reads them in the pass's order.
       counts.fill(0);
-      for (let i = 0; i < n; i++) counts[((keys[order[i] * kKeyWords + w] >>> shift) & mask) + 1]++;
-      if (counts[((keys[order[0] * kKeyWords + w] >>> shift) & mask) + 1] === n) continue; // one digit for all: nothing moves
+      for (let i = 0; i < n; i++) counts[((keys[i * kKeyWords + w] >>> shift) & mask) + 1]++;
+      if (counts[((keys[w] >>> shift) & mask) + 1] === n) continue; // one digit for all: nothing moves
       for (let d = 0; d < mask + 1; d++) counts[d + 1] += counts[d];
       for (let i = 0; i < n; i++) {
         const o = order[i];
