@@ -97,6 +97,16 @@ function syncState(dp: IpvsDataplane | null, ports?: ReadonlySet<number>): NodeS
   return { services: snapshot(dp, ports), sets, bound: boundSet(dp), iptables: renderIpvsIptablesSave(dp, sets) };
 }
 
+/** An `ipset restore` line for one entry. */
+function ipsetLine(op: 'add' | 'del', set: string, entry: string): string {
+  return `${op} ${set} ${entry}`;
+}
+
+/** A service address bound to or released from kube-ipvs0. */
+function addressLine(op: 'add' | 'del', ip: string): string {
+  return `ip addr ${op} ${ip}/32 dev kube-ipvs0`;
+}
+
 /** The changes from `prev` (null: an empty node) to `next` (null: everything removed). */
 export function ipvsSyncDelta(prev: IpvsDataplane | null, next: IpvsDataplane | null, options: SyncDeltaOptions = {}): IpvsSyncDelta {
   return syncDelta(syncState(prev), syncState(next), options);
@@ -147,15 +157,15 @@ function syncDelta(from: NodeSyncState, to: NodeSyncState, options: SyncDeltaOpt
   for (const name of new Set([...sa.keys(), ...sb.keys()])) {
     const ea = sa.get(name) ?? none;
     const eb = sb.get(name) ?? none;
-    for (const e of sortEntries([...ea].filter((x) => !eb.has(x)))) { ipset.push(`del ${name} ${e}`); removed++; }
-    for (const e of sortEntries([...eb].filter((x) => !ea.has(x)))) { ipset.push(`add ${name} ${e}`); added++; }
+    for (const e of sortEntries([...ea].filter((x) => !eb.has(x)))) { ipset.push(ipsetLine('del', name, e)); removed++; }
+    for (const e of sortEntries([...eb].filter((x) => !ea.has(x)))) { ipset.push(ipsetLine('add', name, e)); added++; }
   }
 
   const addresses: string[] = [];
   const ba = from.bound;
   const bb = to.bound;
-  for (const ip of bb) if (!ba.has(ip)) addresses.push(`ip addr add ${ip}/32 dev kube-ipvs0`);
-  for (const ip of ba) if (!bb.has(ip)) addresses.push(`ip addr del ${ip}/32 dev kube-ipvs0`);
+  for (const ip of bb) if (!ba.has(ip)) addresses.push(addressLine('add', ip));
+  for (const ip of ba) if (!bb.has(ip)) addresses.push(addressLine('del', ip));
 
   const ra = from.iptables === '' ? [] : from.iptables.split('\n');
   const rb = to.iptables;
@@ -198,10 +208,10 @@ function fullSync(dp: IpvsDataplane, state: NodeSyncState): { bytes: number; lin
     }
   }
   for (const [name, entries] of state.sets) {
-    for (const e of entries) bytes += `add ${name} ${e}`.length + 1;
+    for (const e of entries) bytes += ipsetLine('add', name, e).length + 1;
     lines += entries.size;
   }
-  for (const ip of state.bound) bytes += `ip addr add ${ip}/32 dev kube-ipvs0`.length + 1;
+  for (const ip of state.bound) bytes += addressLine('add', ip).length + 1;
   return { bytes: bytes + state.iptables.length, lines };
 }
 
