@@ -46,6 +46,13 @@ export interface OneEndpointSync {
   readonly oneEndpointRewrittenChains?: number;
 }
 
+/** The Service ports of `services` in `cluster`: what a one-endpoint sync compares (syncOneEndpoint's `changedServices`). */
+export function portsOf(cluster: Cluster, services: readonly number[]): Set<number> {
+  const ports = new Set<number>();
+  for (const s of services) for (const p of cluster.services[s].ports) ports.add(p);
+  return ports;
+}
+
 /** Bytes of the ASCII text `lines` make, each ended by a newline: a payload's size, never joined. */
 export function linesBytes(lines: readonly string[]): number {
   let n = 0;

@@ -11,7 +11,7 @@
  * rewritten when what it says changes, not when kdp's numbering moves.
  */
 import type { Cluster } from '../../model/types.js';
-import type { OneEndpointSync } from '../mode.js';
+import { portsOf, type OneEndpointSync } from '../mode.js';
 import type { CiliumDataplane } from './dataplane.js';
 import { compileCilium } from './build.js';
 import { frontendText, slotText } from './render.js';
@@ -97,8 +97,7 @@ function writes(before: Map<string, { value: string; bytes: number }>, after: Ma
 export function ciliumOneEndpointSync(prev: CiliumDataplane, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
   const full = fullSync(prev.tables);
   const nextTables = compileCilium(next, node).tables;
-  const ports = new Set<number>();
-  for (const s of changed) for (const p of next.services[s].ports) ports.add(p);
+  const ports = portsOf(next, changed);
   const names: BackendNames = { text: new Set(), ipPort: new Set() };
   referenced(prev.tables, ports, names);
   referenced(nextTables, ports, names);

@@ -560,7 +560,6 @@ export function maskToPrefix(mask: number): number {
   return p;
 }
 
-/** Collects chains and rules while compiling or parsing, then freezes them into a Ruleset. */
 /**
  * How the Ruleset's constructor lays a store column out in chain order: element k of a column
  * gathered is src[slot[k]]. It is done as a scatter, each store slot written to the rule that reads
@@ -687,6 +686,7 @@ export class RuleStore implements RuleColumns {
   }
 }
 
+/** Collects chains and rules while compiling or parsing, then freezes them into a Ruleset. */
 export class RulesetBuilder {
   /** Declared chains, in declaration order. */
   private readonly chains: ChainSpec[] = [];

@@ -9,7 +9,7 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import type { Cluster } from '../../model/types.js';
-import { linesBytes, type OneEndpointSync } from '../mode.js';
+import { linesBytes, portsOf, type OneEndpointSync } from '../mode.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
@@ -223,8 +223,7 @@ function fullSync(dp: IpvsDataplane, state: NodeSyncState): { bytes: number; lin
  * whole. The whole delta is the law's oracle (test/compile/ipvs/sync.test.ts).
  */
 export function ipvsOneEndpointSync(prev: IpvsDataplane, next: Cluster, node: number, changed: readonly number[]): OneEndpointSync {
-  const ports = new Set<number>();
-  for (const s of changed) for (const p of next.services[s].ports) ports.add(p);
+  const ports = portsOf(next, changed);
   const before = syncState(prev, ports);
   const full = fullSync(prev, before);
   const d = syncDelta(before, syncState(compileIpvs(next, { node }), ports), {});
