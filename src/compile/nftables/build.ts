@@ -37,7 +37,7 @@ import {
   objectName,
   type PortNames,
 } from './names.js';
-import { kTableName, type BaseChainSpec, type Chain, type MapElement, type MapKey, type Match, type NftMap, type NftSet, type Rule, type Ruleset, type Verdict } from './ruleset.js';
+import { kTableName, type BaseChainSpec, type Chain, type MapElement, type MapKey, type Match, type NftMap, type NftSet, type Rule, type Ruleset, type Verdict, withChainIndex } from './ruleset.js';
 
 export const kChainServices = 'services';
 export const kMapServiceIps = 'service-ips';
@@ -137,14 +137,16 @@ class Builder {
   readonly sets: NftSet[] = [];
   readonly maps: NftMap[] = [];
   readonly order: (readonly ['set' | 'map', number])[] = [];
-  readonly chains = new Map<string, { name: string; base?: BaseChainSpec; comment?: string; rules: Rule[] }>();
+  /** Chains in creation order, and their positions by name (the ruleset's chainIndex). */
+  readonly chains: { name: string; base?: BaseChainSpec; comment?: string; rules: Rule[] }[] = [];
+  readonly index = new Map<string, number>();
 
   chain(name: string, base?: BaseChainSpec, comment?: string): Rule[] {
-    let c = this.chains.get(name);
-    if (!c) {
-      c = { name, rules: [], ...(base ? { base } : {}), ...(comment !== undefined ? { comment } : {}) };
-      this.chains.set(name, c);
-    }
+    const i = this.index.get(name);
+    if (i !== undefined) return this.chains[i].rules;
+    const c = { name, rules: [], ...(base ? { base } : {}), ...(comment !== undefined ? { comment } : {}) };
+    this.index.set(name, this.chains.length);
+    this.chains.push(c);
     return c.rules;
   }
   set(s: NftSet): void {
@@ -221,8 +223,8 @@ export function buildRuleset(cluster: Cluster, options: BuildOptions): Ruleset {
     writeServicePort(b, cluster, port, node, det, ifname, nodeIP, clusterIps, { noEpSvc, noEpNp, fwIps, svcIps, svcNps }, hashedPortNames(cluster, port));
   }
 
-  const chains: Chain[] = [...b.chains.values()];
-  return { family: 'ip', table: kTableName, comment: 'rules for kube-proxy', sets: b.sets, maps: b.maps, objectOrder: b.order, chains };
+  const chains: Chain[] = b.chains;
+  return withChainIndex({ family: 'ip', table: kTableName, comment: 'rules for kube-proxy', sets: b.sets, maps: b.maps, objectOrder: b.order, chains }, b.index);
 }
 
 /**
@@ -239,7 +241,7 @@ export function buildServicePortObjects(cluster: Cluster, node: number, port: Se
   const m: Maps = { noEpSvc: [], noEpNp: [], fwIps: [], svcIps: [], svcNps: [] };
   writeServicePort(b, cluster, port, node, det, ifname, nodeIP, { ips: [], seen: new Set() }, m, names);
   const chains = new Map<string, readonly Rule[]>();
-  for (const [name, c] of b.chains) chains.set(name, c.rules);
+  for (const c of b.chains) chains.set(c.name, c.rules);
   const elements = new Map<string, readonly MapElement[]>([
     [kMapNoEndpointServices, m.noEpSvc],
     [kMapNoEndpointNodePorts, m.noEpNp],

@@ -16,7 +16,7 @@ import { formatIp } from '../../net/ipv4.js';
 import { diffViews, type NodeDiff, type ServiceView } from '../node-diff.js';
 import { buildRuleset } from './build.js';
 import { kPrefixEndpoint, servicePortKey, servicePortKeyOfName } from './names.js';
-import type { Chain, Ruleset, Verdict } from './ruleset.js';
+import { chainIndex, type Chain, type Ruleset, type Verdict } from './ruleset.js';
 
 /** "ns/svc/proto/port" (a chain name's key) as kdp names a Service port: "ns/svc:port". */
 function keyAsServiceName(key: string): string {
@@ -26,7 +26,7 @@ function keyAsServiceName(key: string): string {
 
 function view(cluster: Cluster, rs: Ruleset): ServiceView & { unowned: string[] } {
   const portOfKey = new Map(cluster.ports.map((p, i) => [servicePortKey(cluster, p), i]));
-  const byName = new Map(rs.chains.map((c) => [c.name, c]));
+  const byName = chainIndex(rs);
   const present = new Set<number>();
   const owned = new Map<number, Chain[]>();
   const unowned: string[] = [];
@@ -47,7 +47,9 @@ function view(cluster: Cluster, rs: Ruleset): ServiceView & { unowned: string[] 
     const seen = new Set<string>();
     const todo = chains.filter((c) => !c.name.startsWith(kPrefixEndpoint));
     const follow = (v: Verdict): void => {
-      if ((v.k === 'goto' || v.k === 'jump') && !seen.has(v.chain)) todo.push(byName.get(v.chain) ?? { name: v.chain, rules: [] });
+      if ((v.k !== 'goto' && v.k !== 'jump') || seen.has(v.chain)) return;
+      const i = byName.get(v.chain);
+      todo.push(i === undefined ? { name: v.chain, rules: [] } : rs.chains[i]);
     };
     while (todo.length > 0) {
       const c = todo.pop()!;

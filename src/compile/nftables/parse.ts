@@ -8,7 +8,7 @@ import { RuleParseError } from '../../errors.js';
 import { parseTimeText } from './render.js';
 import { parseMapElement, parsePriority, parseRule, tokenize, Tokens } from './rule-text.js';
 import type { Action, BaseChainSpec, Chain, Hook, MapElement, MapKey, NftMap, NftSet, Rule, Ruleset } from './ruleset.js';
-import { kHooks } from './ruleset.js';
+import { chainIndex, kHooks } from './ruleset.js';
 
 interface Ref {
   readonly kind: 'chain' | 'set' | 'map';
@@ -197,14 +197,15 @@ export function parseRuleset(text: string): Ruleset {
   skipBlank();
   if (i < lines.length) throw new RuleParseError('text after the table', i + 1);
 
-  const chainNames = new Set(chains.map((c) => c.name));
+  const rs: Ruleset = { family: 'ip', table, ...(comment !== undefined ? { comment } : {}), sets, maps, objectOrder: order, chains };
+  const chainNames = chainIndex(rs);
   const setNames = new Set(sets.map((s) => s.name));
   const mapNames = new Set(maps.map((m) => m.name));
   for (const r of refs) {
     const ok = r.kind === 'chain' ? chainNames.has(r.name) : r.kind === 'set' ? setNames.has(r.name) : mapNames.has(r.name);
     if (!ok) throw new RuleParseError(`unknown ${r.kind} "${r.name}"`, r.line);
   }
-  return { family: 'ip', table, ...(comment !== undefined ? { comment } : {}), sets, maps, objectOrder: order, chains };
+  return rs;
 }
 
 function noteRefs(rule: Rule, line: number, refs: Ref[]): void {

@@ -21,7 +21,7 @@ import {
 import { ruleText } from './rule-text.js';
 import { kSetClusterIps } from './build.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
-import { kHooks } from './ruleset.js';
+import { chainIndex, kHooks } from './ruleset.js';
 
 // The program's op codes and word layouts are const enums, not exported consts: tsc writes their
 // values into every use, where V8 reads an imported const through its module cell at every use,
@@ -301,28 +301,51 @@ const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
   ['no-endpoint-nodeports', 'nodeport'],
 ];
 
+/** A port's room by name: its chains (kRoomRoles, then one per distinct endpoint) and affinity sets. */
+export interface RoomNames {
+  readonly chains: readonly string[];
+  readonly sets: readonly string[];
+  /** Each of the port's rows' endpoint chain, as a position in `chains`. */
+  readonly rows: Int32Array;
+}
+
+/** The chains every port's room starts with, at these positions: by their names' prefixes. */
+const kRoomRoles: readonly string[] = [kPrefixService, kPrefixLocal, kPrefixExternal, kPrefixFirewall];
+
+/** Where a port chain named `name` sits in its room by its prefix (kRoomRoles), or -1 for an endpoint chain. */
+function roomRole(name: string): number {
+  for (let k = 0; k < kRoomRoles.length; k++) if (name.startsWith(kRoomRoles[k])) return k;
+  return -1;
+}
+
 /**
  * The names a port's objects can take whatever its endpoints' conditions: its service, local,
  * external and firewall chains and one endpoint chain per distinct endpoint, and (with ClientIP
  * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
  */
-export function roomNames(cluster: Cluster, port: ServicePort, known?: (row: number) => string | undefined): { readonly chains: readonly string[]; readonly sets: readonly string[] } {
+export function roomNames(cluster: Cluster, port: ServicePort, known?: (row: number) => string | undefined): RoomNames {
   const names = hashedPortNames(cluster, port);
   const base = names.base;
-  const chains = [objectName(kPrefixService, base), objectName(kPrefixLocal, base), objectName(kPrefixExternal, base), objectName(kPrefixFirewall, base)];
+  const chains = kRoomRoles.map((prefix) => objectName(prefix, base));
   const sets: string[] = [];
-  const seen = new Set<string>();
+  const rows = new Int32Array(port.endpointCount);
+  const seen = new Map<string, number>();
   const affinity = cluster.services[port.service].affinity.clientIP;
   for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
     // The ruleset's own chain name where it has the chain: the same string object, whose hash the
     // name-keyed maps have computed already (the name made again would be a string to hash again).
     const chain = known?.(r) ?? objectName(kPrefixEndpoint, names.endpointBase(r));
-    if (seen.has(chain)) continue;
-    seen.add(chain);
+    const at = seen.get(chain);
+    if (at !== undefined) {
+      rows[r - port.endpointStart] = at;
+      continue;
+    }
+    seen.set(chain, chains.length);
+    rows[r - port.endpointStart] = chains.length;
     chains.push(chain);
     if (affinity) sets.push(objectName(kPrefixAffinity, chain.slice(kPrefixEndpoint.length)));
   }
-  return { chains, sets };
+  return { chains, sets, rows };
 }
 
 /**
@@ -584,53 +607,69 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     const key = servicePortKeyOfName(name);
     return key === '' ? -1 : (portByKey.get(key) ?? -1);
   };
-  const need = (m: Map<string, number>, name: string, what: string): number => {
+  const need = (m: ReadonlyMap<string, number>, name: string, what: string): number => {
     const i = m.get(name);
     if (i === undefined) throw new InvalidArgumentError(`the ruleset refers to ${what} "${name}", which it does not define`);
     return i;
   };
 
-  // Chain and set slots: the ruleset's order, or with room the fixed ones then each port's room.
-  // A chain's slot is asked by name (jump targets): the room chains (530,000 slots at 30k Services,
-  // beside 16 fixed chains) are hashed into one map of their slots past the fixed chains
-  // (`roomIndex`), which also tells the fixed chains apart; the fixed ones have a small map of their
-  // own. Name-keyed maps of that size are most of this function's time: three of them (by name, by
-  // slot, room membership) cost 12 % more of the whole 30k build than this one (a /tmp script
-  // timing compileDataplane(cluster, 'nftables', 0), three runs alternated, 2026-12-04).
-  const roomIndex = new Map<string, number>();
+  // Each chain's slot: the ruleset's order, or with room the fixed chains (in the ruleset's order)
+  // then each port's room (roomNames' order). A chain is placed in a room by structure, its port
+  // and its role there (its name's prefix, or for an endpoint chain the row its DNAT names), and
+  // kept there only if the room has its name at that place; a jump target's slot is then its
+  // chain's, through the ruleset's own name index. A map of every room slot by name (530,000 at
+  // 30k Services) had been a third of this function's time (cpu profile of three 30k compiles,
+  // /work/notes/s35).
+  const index = chainIndex(rs);
+  const chains = rs.chains;
+  const slotOf = new Int32Array(chains.length);
   const setByName = new Map<string, NftSet>();
   for (const s of rs.sets) setByName.set(s.name, s);
   let chainSlots: string[];
   let setSlots: string[];
   let roomWords: Int32Array | undefined;
   const caps: (readonly [number, number, number] | undefined)[] = [];
-  let fixedChains = rs.chains.length;
+  let fixedChains = chains.length;
   if (room) {
-    // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not hashed again.
-    const known: (string | undefined)[] = new Array<string | undefined>(cluster.endpoints.ip.length);
-    for (const c of rs.chains) {
-      if (!c.name.startsWith(kPrefixEndpoint)) continue;
+    const ep = cluster.endpoints;
+    // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not made again.
+    const known: (string | undefined)[] = new Array<string | undefined>(ep.ip.length);
+    const portOf = new Int32Array(chains.length).fill(-1);
+    const rowOf = new Int32Array(chains.length).fill(-1);
+    for (let i = 0; i < chains.length; i++) {
+      const c = chains[i];
       const port = chainPort(c.name);
+      if (port < 0) continue;
+      portOf[i] = port;
+      if (!c.name.startsWith(kPrefixEndpoint)) continue;
       const dnat = c.rules[c.rules.length - 1]?.action;
-      if (port < 0 || dnat?.k !== 'dnat') continue;
+      if (dnat?.k !== 'dnat') continue;
       const p = cluster.ports[port];
-      const ep = cluster.endpoints;
       for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
         if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port && known[r] === undefined) {
           known[r] = c.name;
+          rowOf[i] = r;
           break;
         }
       }
     }
     const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p, (row) => known[row]) : undefined));
-    const roomSets = new Set<string>();
-    let rel = 0;
-    for (const n of names) {
-      if (!n) continue;
-      for (const c of n.chains) roomIndex.set(c, rel++);
-      for (const s of n.sets) roomSets.add(s);
+    // A chain's place in its port's room, or -1 for a fixed chain.
+    const placeOf = new Int32Array(chains.length).fill(-1);
+    chainSlots = [];
+    for (let i = 0; i < chains.length; i++) {
+      const n = portOf[i] < 0 ? undefined : names[portOf[i]];
+      const name = chains[i].name;
+      const at = !n ? -1 : rowOf[i] >= 0 ? n.rows[rowOf[i] - cluster.ports[portOf[i]].endpointStart] : roomRole(name);
+      if (at >= 0 && n!.chains[at] === name) {
+        placeOf[i] = at;
+        continue;
+      }
+      slotOf[i] = chainSlots.length;
+      chainSlots.push(name);
     }
-    chainSlots = rs.chains.filter((c) => !roomIndex.has(c.name)).map((c) => c.name);
+    const roomSets = new Set<string>();
+    for (const n of names) if (n) for (const s of n.sets) roomSets.add(s);
     setSlots = rs.sets.filter((s) => !roomSets.has(s.name)).map((s) => s.name);
     fixedChains = chainSlots.length;
     roomWords = new Int32Array(withRoom(cluster.ports.length, kSparePorts) * kRoomStride).fill(-1);
@@ -647,8 +686,9 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
       setSlots.push(...n.sets);
       caps[port] = roomCaps(cluster, cluster.ports[port], detectorCidrs);
     });
+    for (let i = 0; i < chains.length; i++) if (placeOf[i] >= 0) slotOf[i] = roomWords[portOf[i] * kRoomStride + ROOM_CHAIN] + placeOf[i];
   } else {
-    chainSlots = rs.chains.map((c) => c.name);
+    chainSlots = chains.map((c, i) => ((slotOf[i] = i), c.name));
     setSlots = rs.sets.map((s) => s.name);
   }
   const liveChainSlots = chainSlots.length;
@@ -660,16 +700,14 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     setSlots.length = withRoom(liveSetSlots, kSpareChains);
     setSlots.fill('', liveSetSlots);
   }
-  const fixedIndex = new Map<string, number>();
-  for (let i = 0; i < fixedChains; i++) fixedIndex.set(chainSlots[i], i);
-  const chainSlot = (name: string): number => fixedIndex.get(name) ?? fixedChains + need(roomIndex, name, 'chain');
+  const chainSlot = (name: string): number => slotOf[need(index, name, 'chain')];
   const setIndex = new Map<string, number>();
   for (let i = 0; i < liveSetSlots; i++) setIndex.set(setSlots[i], i);
 
   const nChains = chainSlots.length;
   // Every chain of the ruleset has a slot: a fixed one, or its port's room's.
   const chainAt = new Array<Chain | undefined>(nChains);
-  for (const c of rs.chains) chainAt[chainSlot(c.name)] = c;
+  for (let i = 0; i < chains.length; i++) chainAt[slotOf[i]] = chains[i];
   const chainRows = new Int32Array(nChains * ChainWord.STRIDE);
   const chainLive = new Uint8Array(nChains);
   let nRules = 0;

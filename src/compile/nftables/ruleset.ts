@@ -108,3 +108,26 @@ export interface Ruleset {
 }
 
 export const kTableName = 'kube-proxy';
+
+const kChainIndexes = new WeakMap<Ruleset, ReadonlyMap<string, number>>();
+
+/**
+ * A ruleset's chains by name (name -> position in `chains`), made once per ruleset: the one its
+ * builder kept while writing it (build.ts hands it over with `withChainIndex`), or made on first
+ * ask. A ruleset is never changed after it is made, so its index stays true. Cost: O(chains) once.
+ */
+export function chainIndex(rs: Ruleset): ReadonlyMap<string, number> {
+  let index = kChainIndexes.get(rs);
+  if (!index) {
+    const made = new Map<string, number>();
+    rs.chains.forEach((c, i) => made.set(c.name, i));
+    kChainIndexes.set(rs, (index = made));
+  }
+  return index;
+}
+
+/** `rs`, with `index` (its chains by name, as chainIndex gives them) kept for chainIndex. */
+export function withChainIndex(rs: Ruleset, index: ReadonlyMap<string, number>): Ruleset {
+  kChainIndexes.set(rs, index);
+  return rs;
+}
