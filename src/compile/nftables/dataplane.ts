@@ -26,7 +26,8 @@ import {
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
 import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
-import { verdictText } from './rule-text.js';
+import { ruleText, verdictText } from './rule-text.js';
+import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
 
 import { createDecide, H_FORWARD, H_INPUT, H_OUTPUT, H_POSTROUTING, H_PREROUTING, kMaxDepth, R_CONTINUE, R_DROP, R_REJECT } from './decide.js';
@@ -157,9 +158,10 @@ export class NftablesDataplane implements ServiceDataplane {
     return true;
   }
 
-  private step(rule: number, action: string): void {
+  /** The rule at code word `pc` as an explain step. */
+  private step(pc: number, action: string): void {
     const p = this.program;
-    this.steps.push({ where: `ip kube-proxy/${p.chainNames[p.ruleChain[rule]]}`, rule: p.ruleTexts[rule], action });
+    this.steps.push({ where: `ip kube-proxy/${p.chainNames[p.ruleChain[p.code[pc + RuleWord.ID]]]}`, rule: ruleText(ruleAt(p, pc)), action });
   }
 
   /** Walks one base chain. */
@@ -177,7 +179,6 @@ export class NftablesDataplane implements ServiceDataplane {
         end = this.stackEnd[sp];
         continue;
       }
-      const rule = K[pc + RuleWord.ID];
       const next = K[pc + RuleWord.NEXT];
       this.work++;
       if (!this.matchRule(pc)) {
@@ -186,7 +187,7 @@ export class NftablesDataplane implements ServiceDataplane {
       }
       let op = K[pc + RuleWord.OP];
       let arg = K[pc + RuleWord.A];
-      if (this.tracing) this.step(rule, describe(p, op, arg, K[pc + RuleWord.B]));
+      if (this.tracing) this.step(pc, describe(p, op, arg, K[pc + RuleWord.B]));
       if (op === ActionOp.VMAP3 || op === ActionOp.VMAP2) {
         const table = p.maps[arg];
         this.work++;

@@ -18,7 +18,6 @@ import { withRoom } from '../tables/capacity.js';
 import {
   hashedPortNames, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, objectName, servicePortKey, servicePortKeyOfName, type PortNames,
 } from './names.js';
-import { ruleText } from './rule-text.js';
 import { kSetClusterIps } from './build.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
 import { chainIndex, kHooks } from './ruleset.js';
@@ -35,7 +34,7 @@ export const enum MatchOp {
   FIB_LOCAL = 4, // c = MatchFlag.DADDR or 0
   L4PROTO = 5, // a = proto
   DPORT = 6, // a = proto, b = port
-  IIF = 7, // c = MatchFlag.NEG or 0
+  IIF = 7, // a = the interface name's index in ruleStrings, c = MatchFlag.NEG or 0
   MARK_ZERO = 8, // a = mask
   // One CIDR, held in the match itself (every address match kube-proxy writes into a Service's or an
   // endpoint's chain has one): the walk reads no cidrs line for it.
@@ -75,7 +74,7 @@ export const enum ActionOp {
  * those misses were most of the lookup).
  */
 export const enum RuleWord {
-  ID = 0, // the rule's index in ruleTexts / ruleChain
+  ID = 0, // the rule's index in ruleChain and ruleNote
   NEXT = 1, // word offset of the chain's next rule
   MATCHES = 2, // match count
   OP = 3,
@@ -228,8 +227,14 @@ export interface NftProgram {
   readonly setTimeout: Float64Array;
   /** Base chains per hook (kHooks order), sorted by priority. */
   readonly hookChains: readonly Int32Array[];
-  /** Rule text per rule, for explain (never read on the hot path). */
-  readonly ruleTexts: readonly string[];
+  /**
+   * Per rule id: 0, or 1 + the index in ruleStrings of its comment. With an `iifname` match's
+   * interface name (its word A indexes ruleStrings), what explain needs of a rule that its code
+   * does not hold (rule-at.ts ruleAt reads the rest back from the code). 2 bytes a rule.
+   */
+  readonly ruleNote: Uint16Array;
+  /** The comments and interface names the rules carry, each once (a handful: kube-proxy's are fixed phrases). */
+  readonly ruleStrings: string[];
   readonly ruleChain: Int32Array;
   readonly tableBytes: number;
   /**
@@ -412,12 +417,23 @@ interface Encoding {
  */
 export class RuleEncoder {
   constructor(
-    private readonly p: Pick<NftProgram, 'code' | 'cidrs' | 'ruleTexts' | 'ruleChain'>,
+    private readonly p: Pick<NftProgram, 'code' | 'cidrs' | 'ruleChain' | 'ruleNote' | 'ruleStrings'>,
     private readonly cluster: Cluster,
     private readonly chainId: (name: string) => number,
     private readonly setId: (name: string) => number,
     private readonly mapId: (name: string) => number,
   ) {}
+
+  /** `text`'s index in ruleStrings, added there on first use. */
+  private stringId(text: string): number {
+    const strings = this.p.ruleStrings;
+    let i = strings.indexOf(text);
+    if (i < 0) {
+      if (strings.length === 0xfffe) throw new InvalidArgumentError('nftables: the ruleset\'s rules carry more than 65,534 distinct comments and interface names');
+      i = strings.push(text) - 1;
+    }
+    return i;
+  }
 
   verdictOp(v: Verdict): [number, number] {
     switch (v.k) {
@@ -444,7 +460,7 @@ export class RuleEncoder {
     code[o + RuleWord.MATCHES] = r.matches.length;
     for (let k = 0; k < r.matches.length; k++) this.match(r.matches[k], o + RuleWord.HEADER + k * RuleWord.MATCH_STRIDE, at);
     this.action(r.action, port, o, o + RuleWord.HEADER + r.matches.length * RuleWord.MATCH_STRIDE);
-    (this.p.ruleTexts as string[])[at.ri] = ruleText(r);
+    this.p.ruleNote[at.ri] = r.comment === undefined ? 0 : 1 + this.stringId(r.comment);
     ruleChain[at.ri] = chain;
     at.ri++;
     at.pc = next;
@@ -497,6 +513,7 @@ export class RuleEncoder {
         return;
       case 'iifname':
         matches[o] = MatchOp.IIF;
+        matches[o + 1] = this.stringId(m.name);
         matches[o + 3] = m.neg ? MatchFlag.NEG : 0;
         return;
       case 'mark-zero':
@@ -738,7 +755,8 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   const program = {
     code: new Int32Array(nWords),
     cidrs: new Uint32Array(nCidrs * 2),
-    ruleTexts: new Array<string>(nRules).fill(''),
+    ruleNote: new Uint16Array(nRules),
+    ruleStrings: [] as string[],
     ruleChain: new Int32Array(nRules).fill(-1),
   };
   const enc = new RuleEncoder(program, cluster, chainSlot, (n) => need(setIndex, n, 'set'), (n) => need(mapIndex, n, 'map'));
@@ -836,7 +854,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   }
   let tableBytes =
     chainRows.byteLength + program.code.byteLength +
-    program.cidrs.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + chainLive.byteLength + setLive.byteLength +
+    program.cidrs.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + program.ruleNote.byteLength + chainLive.byteLength + setLive.byteLength +
     generation.byteLength + (roomWords?.byteLength ?? 0) + (used?.byteLength ?? 0);
   for (const m of maps) tableBytes += m.bytes;
   for (const s of sets) if (s) tableBytes += s.bytes;

@@ -1,7 +1,7 @@
 /**
  * An nftables dataplane's compiled program as plain data, for a worker thread to attach to:
  * chains, rules and matches, the verdict maps and static sets (hash tables over typed arrays),
- * names and rule texts for explain. The affinity sets' entries are per instance, never shared.
+ * names and the rules' comments for explain. The affinity sets' entries are per instance, never shared.
  */
 import { NftablesDataplane } from './dataplane.js';
 import type { NftProgram } from './program.js';

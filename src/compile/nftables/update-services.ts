@@ -14,7 +14,7 @@
  * an endpoint change. A removed port's chains are emptied and no longer live, its keys leave the
  * maps, and its room is dropped (room words -1, a port kube-proxy does not proxy); its slots stay
  * unused until the next compile. New chain and set names live in this instance's name lists: a
- * reader attached to the shared image keeps the names and rule texts it decoded (explain only).
+ * reader attached to the shared image keeps the names it decoded (explain only).
  *
  * Gives up (undefined, nothing written) when the spare room is spent, when a new port's key or
  * ClusterIP is already another Service's, or when the compile found keys two ports share (then a

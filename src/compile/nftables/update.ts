@@ -9,8 +9,8 @@
  * seqlock (table-generation.ts), which readers in other threads check.
  *
  * What it does not carry over: an affinity set dropped and made again keeps this instance's
- * entries (the kernel's new set starts empty), and a reader attached to the shared image keeps the
- * rule texts it decoded (explain only; its decisions read the shared arrays).
+ * entries (the kernel's new set starts empty), and a reader attached to the shared image knows only
+ * the rule comments the compile saw (NftProgram.ruleStrings; explain only).
  * Cost: O(rows of the changed ports) to build and write; nothing per Service. Names are read back
  * from the port's room (roomPortNames), not hashed again: a SHA-256 per endpoint chain, numgen
  * target and affinity set was three quarters of the update (profile of 2026-12-03). Measured
