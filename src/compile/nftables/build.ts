@@ -26,17 +26,7 @@ import {
   usesClusterEndpoints,
   usesLocalEndpoints,
 } from '../topology.js';
-import {
-  hashedPortNames,
-  kPrefixAffinity,
-  kPrefixEndpoint,
-  kPrefixExternal,
-  kPrefixFirewall,
-  kPrefixLocal,
-  kPrefixService,
-  objectName,
-  type PortNames,
-} from './names.js';
+import { affinitySetOf, hashedPortNames, type PortNames } from './names.js';
 import { kTableName, type BaseChainSpec, type Chain, type MapElement, type MapKey, type Match, type NftMap, type NftSet, type Rule, type Ruleset, type Verdict, withChainIndex } from './ruleset.js';
 
 export const kChainServices = 'services';
@@ -283,19 +273,14 @@ function writeServicePort(
   const proto = port.protocol;
   const clusterIP = svc.clusterIPs[0];
   const nameString = servicePortName(cluster, port);
-  const base = names.base;
-  const clusterPolicyChain = objectName(kPrefixService, base);
-  const localPolicyChain = objectName(kPrefixLocal, base);
-  const externalChain = objectName(kPrefixExternal, base);
-  const fwChain = objectName(kPrefixFirewall, base);
+  const { service: clusterPolicyChain, local: localPolicyChain, external: externalChain, firewall: fwChain } = names;
   const cat = categorizeEndpoints(cluster, port, node);
   const hasEndpoints = cat.hasAnyEndpoints;
   const affinity = svc.affinity.clientIP;
-  // A row's chain name is made once: its declaration, its rules and the jumps to it share one
-  // string, whose hash every name-keyed map here and in compileProgram computes once.
-  const epChains: (string | undefined)[] = [];
-  const epChain = (row: number): string => (epChains[row - port.endpointStart] ??= objectName(kPrefixEndpoint, names.endpointBase(row)));
-  const affSet = (row: number): string => objectName(kPrefixAffinity, names.endpointBase(row));
+  // A row's chain name is the port's memo's (names.ts): its declaration, its rules, the jumps to it
+  // and compileProgram's room share one string, whose hash every name-keyed map computes once.
+  const epChain = (row: number): string => names.endpointChain(row);
+  const affSet = (row: number): string => affinitySetOf(epChain(row));
 
   for (const row of cat.allReachable) b.chain(epChain(row));
   const usesClusterPolicyChain = cat.cluster.length > 0 && usesClusterEndpoints(svc, port);

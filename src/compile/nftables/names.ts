@@ -40,33 +40,50 @@ export function servicePortKey(cluster: Cluster, port: ServicePort): string {
   return `${svc.namespace}/${svc.name}/${protoName(port.protocol)}/${port.name}`;
 }
 
-const kPortNames = new WeakMap<ServicePort, PortNameMemo<string>>();
-
-/** Port `port`'s name bases, hashed once for as long as the port and its rows are the same (port-name-memo.ts). */
-function portNames(cluster: Cluster, port: ServicePort): PortNameMemo<string> {
-  return portNameMemo(kPortNames, port, servicePortKey(cluster, port), hashAndTruncate, endpointBaseOf);
-}
-
-/** A row's name base from its port's key and its address and port (servicePortEndpointChainNameBase). */
-function endpointBaseOf(key: string, ip: number, port: number): string {
-  return hashAndTruncate(`${key}__${formatIp(ip)}/${port}`);
+/** A Service port's own chains, named as kube-proxy's servicePortInfo holds them (newServiceInfo). */
+export interface PortChains {
+  /** clusterPolicyChainName: `service-` and the port's name base. */
+  readonly service: string;
+  /** localPolicyChainName */
+  readonly local: string;
+  /** externalChainName */
+  readonly external: string;
+  /** firewallChainName */
+  readonly firewall: string;
 }
 
 /**
- * A Service port's name bases, as build.ts's writeServicePort asks for them: its chains' base and
- * each endpoint row's. A row's base is asked for by each of its chain's rules, its numgen target
- * and its affinity set.
+ * A Service port's object names, as build.ts's writeServicePort asks for them: its own chains and
+ * each endpoint row's chain (endpointInfo.chainName). A row's is asked for by each of its chain's
+ * rules, its numgen target and its affinity set (affinitySetOf).
  */
-export interface PortNames {
-  readonly base: string;
-  endpointBase(row: number): string;
+export interface PortNames extends PortChains {
+  endpointChain(row: number): string;
 }
 
-/** Names hashed as kube-proxy hashes them, each port's and row's once (port-name-memo.ts). */
+const kPortNames = new WeakMap<ServicePort, PortNameMemo<PortChains>>();
+
+/** A port's own chains from its key (servicePortChainNameBase, then each chain's prefix). */
+function portChainsOf(key: string): PortChains {
+  const base = hashAndTruncate(key);
+  return { service: objectName(kPrefixService, base), local: objectName(kPrefixLocal, base), external: objectName(kPrefixExternal, base), firewall: objectName(kPrefixFirewall, base) };
+}
+
+/** A row's endpoint chain from its port's key and its address and port (servicePortEndpointChainNameBase). */
+function endpointChainOf(key: string, ip: number, port: number): string {
+  return objectName(kPrefixEndpoint, hashAndTruncate(`${key}__${formatIp(ip)}/${port}`));
+}
+
+/** Names hashed as kube-proxy hashes them, each port's and row's once for as long as the port and its rows are the same (port-name-memo.ts). */
 export function hashedPortNames(cluster: Cluster, port: ServicePort): PortNames {
-  const names = portNames(cluster, port);
+  const names = portNameMemo(kPortNames, port, servicePortKey(cluster, port), portChainsOf, endpointChainOf);
   const ep = cluster.endpoints;
-  return { base: names.service, endpointBase: (row) => names.endpoint(row - port.endpointStart, ep.ip[row], ep.port[row]) };
+  return { ...names.service, endpointChain: (row) => names.endpoint(row - port.endpointStart, ep.ip[row], ep.port[row]) };
+}
+
+/** An endpoint's affinity set: its chain's name base with the affinity prefix (endpointInfo.affinitySetName). */
+export function affinitySetOf(endpointChain: string): string {
+  return objectName(kPrefixAffinity, endpointChain.slice(kPrefixEndpoint.length));
 }
 
 /**

@@ -16,7 +16,7 @@ import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
 import { withRoom } from '../tables/capacity.js';
 import {
-  hashedPortNames, kPrefixAffinity, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, objectName, servicePortKey, servicePortKeyOfName, type PortNames,
+  affinitySetOf, hashedPortNames, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortKey, servicePortKeyOfName, type PortChains, type PortNames,
 } from './names.js';
 import { kSetClusterIps } from './build.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
@@ -316,6 +316,8 @@ export interface RoomNames {
 
 /** The chains every port's room starts with, at these positions: by their names' prefixes. */
 const kRoomRoles: readonly string[] = [kPrefixService, kPrefixLocal, kPrefixExternal, kPrefixFirewall];
+/** The same chains of a port's names, in the same order. */
+const roomChains = (n: PortChains): string[] => [n.service, n.local, n.external, n.firewall];
 
 /** Where a port chain named `name` sits in its room by its prefix (kRoomRoles), or -1 for an endpoint chain. */
 function roomRole(name: string): number {
@@ -328,18 +330,16 @@ function roomRole(name: string): number {
  * external and firewall chains and one endpoint chain per distinct endpoint, and (with ClientIP
  * affinity) one affinity set per endpoint chain. kube-proxy names them so (names.ts).
  */
-export function roomNames(cluster: Cluster, port: ServicePort, known?: (row: number) => string | undefined): RoomNames {
+export function roomNames(cluster: Cluster, port: ServicePort): RoomNames {
   const names = hashedPortNames(cluster, port);
-  const base = names.base;
-  const chains = kRoomRoles.map((prefix) => objectName(prefix, base));
+  const chains = roomChains(names);
   const sets: string[] = [];
   const rows = new Int32Array(port.endpointCount);
   const seen = new Map<string, number>();
   const affinity = cluster.services[port.service].affinity.clientIP;
   for (let r = port.endpointStart; r < port.endpointStart + port.endpointCount; r++) {
-    // The ruleset's own chain name where it has the chain: the same string object, whose hash the
-    // name-keyed maps have computed already (the name made again would be a string to hash again).
-    const chain = known?.(r) ?? objectName(kPrefixEndpoint, names.endpointBase(r));
+    // The port's memo's string (names.ts), the one the ruleset's chain has: its hash is computed already.
+    const chain = names.endpointChain(r);
     const at = seen.get(chain);
     if (at !== undefined) {
       rows[r - port.endpointStart] = at;
@@ -348,13 +348,13 @@ export function roomNames(cluster: Cluster, port: ServicePort, known?: (row: num
     seen.set(chain, chains.length);
     rows[r - port.endpointStart] = chains.length;
     chains.push(chain);
-    if (affinity) sets.push(objectName(kPrefixAffinity, chain.slice(kPrefixEndpoint.length)));
+    if (affinity) sets.push(affinitySetOf(chain));
   }
   return { chains, sets, rows };
 }
 
 /**
- * A port's name bases read back from its room in `p` (roomNames' order), so that an update hashes
+ * A port's names read back from its room in `p` (roomNames' order), so that an update hashes
  * nothing: rows of one address and port share an endpoint chain, as their names are one hash.
  * Cost: O(the port's rows), one Map entry per distinct endpoint.
  */
@@ -370,11 +370,12 @@ export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): Po
   for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) {
     const key = ep.ip[r] * 0x10000 + ep.port[r];
     let name = byEndpoint.get(key);
-    if (name === undefined) byEndpoint.set(key, (name = p.chainNames[next++].slice(kPrefixEndpoint.length)));
+    if (name === undefined) byEndpoint.set(key, (name = p.chainNames[next++]));
     rows[r - sp.endpointStart] = name;
   }
   if (next !== end) throw new InvalidArgumentError(`nftables: Service port ${port}'s room holds ${end - chain0 - 4} endpoint chains for ${next - chain0 - 4} endpoints (its rows changed since the compile)`);
-  return { base: p.chainNames[chain0].slice(kPrefixService.length), endpointBase: (row) => rows[row - sp.endpointStart] };
+  const [service, local, external, firewall] = p.chainNames.slice(chain0, chain0 + kRoomRoles.length);
+  return { service, local, external, firewall, endpointChain: (row) => rows[row - sp.endpointStart] };
 }
 
 /**
@@ -649,8 +650,8 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   let fixedChains = chains.length;
   if (room) {
     const ep = cluster.endpoints;
-    // Endpoint chains the ruleset has, by row (from their DNAT target), so their names are not made again.
-    const known: (string | undefined)[] = new Array<string | undefined>(ep.ip.length);
+    // Each port chain's port, and an endpoint chain's row (from its DNAT target: rows of one address
+    // and port share a chain).
     const portOf = new Int32Array(chains.length).fill(-1);
     const rowOf = new Int32Array(chains.length).fill(-1);
     for (let i = 0; i < chains.length; i++) {
@@ -663,14 +664,13 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
       if (dnat?.k !== 'dnat') continue;
       const p = cluster.ports[port];
       for (let r = p.endpointStart; r < p.endpointStart + p.endpointCount; r++) {
-        if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port && known[r] === undefined) {
-          known[r] = c.name;
+        if (ep.ip[r] === dnat.ip >>> 0 && ep.port[r] === dnat.port) {
           rowOf[i] = r;
           break;
         }
       }
     }
-    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p, (row) => known[row]) : undefined));
+    const names = cluster.ports.map((p) => (cluster.services[p.service].clusterIPs.length > 0 ? roomNames(cluster, p) : undefined));
     // A chain's place in its port's room, or -1 for a fixed chain.
     const placeOf = new Int32Array(chains.length).fill(-1);
     chainSlots = [];
