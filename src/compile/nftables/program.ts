@@ -636,8 +636,8 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
   // and its role there (its name's prefix, or for an endpoint chain the row its DNAT names), and
   // kept there only if the room has its name at that place; a jump target's slot is then its
   // chain's, through the ruleset's own name index. A map of every room slot by name (530,000 at
-  // 30k Services) had been a third of this function's time (cpu profile of three 30k compiles,
-  // /work/notes/s35).
+  // 30k Services) had been a third of this function's time (cpu profile of three 30k compiles of
+  // node 0, 2026-12-06).
   const index = chainIndex(rs);
   const chains = rs.chains;
   const slotOf = new Int32Array(chains.length);
@@ -705,7 +705,8 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     });
     for (let i = 0; i < chains.length; i++) if (placeOf[i] >= 0) slotOf[i] = roomWords[portOf[i] * kRoomStride + ROOM_CHAIN] + placeOf[i];
   } else {
-    chainSlots = chains.map((c, i) => ((slotOf[i] = i), c.name));
+    chainSlots = chains.map((c) => c.name);
+    for (let i = 0; i < chains.length; i++) slotOf[i] = i;
     setSlots = rs.sets.map((s) => s.name);
   }
   const liveChainSlots = chainSlots.length;
