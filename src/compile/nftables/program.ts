@@ -314,14 +314,17 @@ export interface RoomNames {
   readonly rows: Int32Array;
 }
 
-/** The chains every port's room starts with, at these positions: by their names' prefixes. */
-const kRoomRoles: readonly string[] = [kPrefixService, kPrefixLocal, kPrefixExternal, kPrefixFirewall];
-/** The same chains of a port's names, in the same order. */
-const roomChains = (n: PortChains): string[] => [n.service, n.local, n.external, n.firewall];
+/** The chains every port's room starts with, at these positions: each one's name prefix and its field of PortChains. */
+const kRoomRoles: readonly (readonly [string, keyof PortChains])[] = [
+  [kPrefixService, 'service'],
+  [kPrefixLocal, 'local'],
+  [kPrefixExternal, 'external'],
+  [kPrefixFirewall, 'firewall'],
+];
 
 /** Where a port chain named `name` sits in its room by its prefix (kRoomRoles), or -1 for an endpoint chain. */
 function roomRole(name: string): number {
-  for (let k = 0; k < kRoomRoles.length; k++) if (name.startsWith(kRoomRoles[k])) return k;
+  for (let k = 0; k < kRoomRoles.length; k++) if (name.startsWith(kRoomRoles[k][0])) return k;
   return -1;
 }
 
@@ -332,7 +335,7 @@ function roomRole(name: string): number {
  */
 export function roomNames(cluster: Cluster, port: ServicePort): RoomNames {
   const names = hashedPortNames(cluster, port);
-  const chains = roomChains(names);
+  const chains = kRoomRoles.map(([, role]) => names[role]);
   const sets: string[] = [];
   const rows = new Int32Array(port.endpointCount);
   const seen = new Map<string, number>();
@@ -366,14 +369,15 @@ export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): Po
   const ep = cluster.endpoints;
   const byEndpoint = new Map<number, string>();
   const rows = new Array<string>(sp.endpointCount);
-  let next = chain0 + 4;
+  const first = chain0 + kRoomRoles.length;
+  let next = first;
   for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) {
     const key = ep.ip[r] * 0x10000 + ep.port[r];
     let name = byEndpoint.get(key);
     if (name === undefined) byEndpoint.set(key, (name = p.chainNames[next++]));
     rows[r - sp.endpointStart] = name;
   }
-  if (next !== end) throw new InvalidArgumentError(`nftables: Service port ${port}'s room holds ${end - chain0 - 4} endpoint chains for ${next - chain0 - 4} endpoints (its rows changed since the compile)`);
+  if (next !== end) throw new InvalidArgumentError(`nftables: Service port ${port}'s room holds ${end - first} endpoint chains for ${next - first} endpoints (its rows changed since the compile)`);
   const [service, local, external, firewall] = p.chainNames.slice(chain0, chain0 + kRoomRoles.length);
   return { service, local, external, firewall, endpointChain: (row) => rows[row - sp.endpointStart] };
 }
