@@ -322,6 +322,9 @@ const kRoomRoles: readonly (readonly [string, keyof PortChains])[] = [
   [kPrefixFirewall, 'firewall'],
 ];
 
+/** Chains a port's room holds before its endpoint chains. */
+export const kRoomPortChains = kRoomRoles.length;
+
 /** Where a port chain named `name` sits in its room by its prefix (kRoomRoles), or -1 for an endpoint chain. */
 function roomRole(name: string): number {
   for (let k = 0; k < kRoomRoles.length; k++) if (name.startsWith(kRoomRoles[k][0])) return k;
@@ -369,7 +372,7 @@ export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): Po
   const ep = cluster.endpoints;
   const byEndpoint = new Map<number, string>();
   const rows = new Array<string>(sp.endpointCount);
-  const first = chain0 + kRoomRoles.length;
+  const first = chain0 + kRoomPortChains;
   let next = first;
   for (let r = sp.endpointStart; r < sp.endpointStart + sp.endpointCount; r++) {
     const key = ep.ip[r] * 0x10000 + ep.port[r];
@@ -378,7 +381,7 @@ export function roomPortNames(p: NftProgram, cluster: Cluster, port: number): Po
     rows[r - sp.endpointStart] = name;
   }
   if (next !== end) throw new InvalidArgumentError(`nftables: Service port ${port}'s room holds ${end - first} endpoint chains for ${next - first} endpoints (its rows changed since the compile)`);
-  const [service, local, external, firewall] = p.chainNames.slice(chain0, chain0 + kRoomRoles.length);
+  const [service, local, external, firewall] = p.chainNames.slice(chain0, first);
   return { service, local, external, firewall, endpointChain: (row) => rows[row - sp.endpointStart] };
 }
 

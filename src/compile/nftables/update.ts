@@ -24,7 +24,7 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { buildServicePortObjects } from './build.js';
 import type { NftablesDataplane } from './dataplane.js';
 import {
-  ActionOp, ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomStride, linkTargets, roomKeys, roomPortNames, ruleWords, writeMapVerdict, type NftProgram,
+  ActionOp, ChainWord, clearMapValue, ROOM_CHAIN, ROOM_CHAINS, ROOM_CIDR, ROOM_CIDR_CAP, ROOM_CODE, ROOM_CODE_CAP, ROOM_RULE, ROOM_RULE_CAP, ROOM_SET, ROOM_SETS, RuleEncoder, checkRoom, kRoomPortChains, kRoomStride, linkTargets, roomKeys, roomPortNames, ruleWords, writeMapVerdict, type NftProgram,
 } from './program.js';
 import type { MapElement, Rule } from './ruleset.js';
 
@@ -96,8 +96,8 @@ export function writeRoom(p: NftProgram, cluster: Cluster, sp: number, objects: 
   linkTargets(p, chain0, chain0 + nChains);
   written += at.ri - room[w + ROOM_RULE];
   // An affinity set lives with its endpoint chain (roomNames lists them in the same order, after
-  // the four service-port chains).
-  for (let k = 0; k < nSets; k++) p.setLive[set0 + k] = p.chainLive[chain0 + 4 + k];
+  // the port's own chains).
+  for (let k = 0; k < nSets; k++) p.setLive[set0 + k] = p.chainLive[chain0 + kRoomPortChains + k];
 
   for (let m = 0; m < p.maps.length; m++) {
     const t = p.maps[m];
