@@ -22,8 +22,8 @@ export const kPrefixFirewall = 'firewall-';
 
 /**
  * A port's object name, `prefix` then its name `base`, as one flat string: `prefix + base` would
- * be a pair of strings, which every name-keyed map the compile puts it in hashes and compares by
- * walking both (a compile at 30,000 Services keys maps by 530,000 such names).
+ * be a pair of strings, which every name-keyed map the name goes into (the builder's chain index
+ * holds 364,000 at 30,000 Services) hashes and compares by walking both.
  */
 export function objectName(prefix: string, base: string): string {
   return [prefix, base].join('');

@@ -617,6 +617,9 @@ export class RuleEncoder {
  * map keys are reserved in the verdict maps, so that update.ts can rewrite it in place; past every
  * port's room, spare ports, chains, sets, rules, code words, CIDRs and map slots (withRoom,
  * NftProgram.used) take Services added in place (update-services.ts).
+ * Cost: O(rules + chains + map elements), one name lookup a jump; node 0 of a synthetic 30,000-Service
+ * cluster with its ruleset's build (compileNftables): ~2.4-3.1 s on this project's machine, about a
+ * third of it the collector (repeated timed compiles of one generated cluster, 2026-12-06).
  */
 export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions): NftProgram {
   const mapIndex = new Map<string, number>();

@@ -1,8 +1,8 @@
 /**
  * A compiled rule read back from its code words as the Rule it was encoded from (program.ts
  * RuleEncoder is the other way), for explain to print: a compile keeps no text per rule (a string
- * for each of 1.15 million rules at 30k Services was a quarter of the compile's time, most of it
- * the collector's). A rule's comment and an `iifname` match's interface name, which the walk never
+ * for each of the 762,000 rules of a 30k-Service node was a quarter of the compile's time, most of
+ * it the collector's). A rule's comment and an `iifname` match's interface name, which the walk never
  * reads, are indexes into the program's few strings (NftProgram.ruleNote, ruleStrings).
  */
 import type { Cidr } from '../../net/ipv4.js';
