@@ -17,6 +17,17 @@ export function prefixMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
+/** A netmask's prefix length: its leading ones (the inverse of prefixMask). */
+export function maskToPrefix(mask: number): number {
+  let p = 0;
+  let m = mask >>> 0;
+  while (m & 0x80000000) {
+    p++;
+    m = (m << 1) >>> 0;
+  }
+  return p;
+}
+
 /** Whether `ip` (u32) lies in `cidr`. */
 export function cidrContains(cidr: Cidr, ip: number): boolean {
   return ((ip & prefixMask(cidr.prefix)) >>> 0) === cidr.base;

@@ -23,7 +23,7 @@ import { prefixMask } from '../../net/ipv4.js';
 import { PROTO_SCTP } from '../../net/proto.js';
 import { categorizeEndpoints } from '../topology.js';
 import { nodeAddresses } from '../node-addresses.js';
-import { PairTable, withRoom } from '../tables/index.js';
+import { PairTable, portProtoKey, withRoom } from '../tables/index.js';
 import { newGeneration } from '../table-generation.js';
 import { kDefaultCiliumConfig } from '../../model/read-config.js';
 import { CiliumDataplane } from './dataplane.js';
@@ -200,7 +200,7 @@ export function packCiliumTables(
   // Backend IDs: one per ip:port/proto, in order of first use (the agent's allocator is node-local too).
   const be: { ip: number; port: number; proto: number; state: number; local: number }[] = [{ ip: 0, port: 0, proto: 0, state: 0, local: 0 }];
   const { ip: epIp, port: epPort, conditions, node: epNode } = cluster.endpoints;
-  // (address, port << 8 | protocol) -> its ID: IPVS's virtual-service key, never 0 in its second word.
+  // (address, portProtoKey) -> its ID.
   const backendIds = new PairTable(epIp.length, 1);
   // The backend ID each endpoint row got (0: none yet), for update.ts to reuse.
   const rowBackend = new Uint32Array(withRoom(epIp.length));
@@ -211,7 +211,7 @@ export function packCiliumTables(
     const known = rowBackend[row];
     if (known !== 0 && be[known].proto === proto) return known;
     const before = backendIds.size;
-    const slot = backendIds.slotFor(epIp[row], (epPort[row] << 8) | proto);
+    const slot = backendIds.slotFor(epIp[row], portProtoKey(proto, epPort[row]));
     if (backendIds.size !== before) {
       backendIds.values[slot] = be.length;
       be.push({ ip: epIp[row], port: epPort[row], proto, state: (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING, local: epNode[row] === node ? 1 : 0 });

@@ -16,6 +16,7 @@ import type { CiliumDataplane } from './dataplane.js';
 import { compileCilium } from './build.js';
 import { frontendText, slotText } from './render.js';
 import type { CiliumTables } from './tables.js';
+import { PairTable, portProtoKey } from '../tables/index.js';
 
 const kServiceEntryBytes = 24;
 const kBackendEntryBytes = 16;
@@ -133,16 +134,11 @@ function fullSync(t: CiliumTables): { bytes: number; writes: number } {
       bytes += 4 * t.maglevSize;
     }
   }
-  const byProto = new Map<number, Set<number>>();
-  for (let id = 1; id <= t.backends; id++) {
-    let seen = byProto.get(t.beProto[id]);
-    if (!seen) byProto.set(t.beProto[id], (seen = new Set()));
-    const address = t.beIp[id] * 65536 + t.bePort[id];
-    if (seen.has(address)) continue;
-    seen.add(address);
-    n++;
-    bytes += kBackendEntryBytes;
-  }
+  // A backend entry per (address, port, protocol): the key build.ts gives IDs by.
+  const seen = new PairTable(t.backends, 0);
+  for (let id = 1; id <= t.backends; id++) seen.slotFor(t.beIp[id], portProtoKey(t.beProto[id], t.bePort[id]));
+  n += seen.size;
+  bytes += seen.size * kBackendEntryBytes;
   return { bytes, writes: n };
 }
 

@@ -11,9 +11,9 @@
  *   rules of different chains interleaved in the order kube-proxy writes them. Its size is the
  *   sync cost.
  */
-import { formatIp } from '../../net/ipv4.js';
+import { formatIp, maskToPrefix } from '../../net/ipv4.js';
 import {
-  kCtStateNames, kTableNames, maskToPrefix, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK_NEG, M_PROTO,
+  kCtStateNames, kTableNames, M_CTSTATE_NEG, M_DPORT, M_DST, M_DST_LOCAL, M_DST_NEG, M_FOREIGN, M_IFACE, M_IFACE_NEG, M_MARK_NEG, M_PROTO,
   M_RECENT_CHECK, M_RECENT_EXPLICIT, M_RECENT_REAP, M_SRC, M_SRC_LOCAL, M_SRC_NEG, POLICY_ACCEPT, POLICY_DROP, T_ACCEPT, T_DNAT, T_DROP, T_JUMP,
   T_MARK, T_MASQUERADE, T_REJECT, T_RETURN, TF_MARK_OR, TF_MARK_XOR, TF_RANDOM_FULLY, TF_REJECT_WITH, TOK_ADDRTYPE, TOK_COMMENT, TOK_CONNTRACK,
   TOK_DPORT, TOK_DST, TOK_IFACE, TOK_MARK, TOK_NFACCT, TOK_PROTO, TOK_RECENT, TOK_SRC, TOK_STATISTIC, type Ruleset,

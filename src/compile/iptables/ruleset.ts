@@ -254,8 +254,8 @@ export class Ruleset {
    * The tables over `chains` in their final order, whose rules `store` holds encoded in the order
    * they were added: each rule column is gathered into chain order once, and each jump takes the id
    * its target chain was given when laid out (a chain may be declared after a rule jumps to it).
-   * Cost: O(rules x columns + chains): ~0.6 s at 30,000 Services (cpu profile of three compiles,
-   * /work/notes/s31/ipt.mjs, 2026-12-06 on a slow hour).
+   * Cost: O(rules x columns + chains): ~0.6 s at 30,000 Services (cpu profile of three compiles of
+   * node 0, 2026-12-06 on a slow hour).
    */
   constructor(chains: readonly ChainSpec[], store: RuleStore, tables: readonly number[], headers: (string | undefined)[] = [], footers: (string | undefined)[] = []) {
     this.tables = tables;
@@ -548,16 +548,6 @@ export function chainRoomEnd(rs: Ruleset, c: number): number {
 
 export function prefixToMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-}
-
-export function maskToPrefix(mask: number): number {
-  let p = 0;
-  let m = mask >>> 0;
-  while (m & 0x80000000) {
-    p++;
-    m = (m << 1) >>> 0;
-  }
-  return p;
 }
 
 /**

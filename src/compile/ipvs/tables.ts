@@ -7,10 +7,7 @@
 import type { IpvsScheduler } from '../../model/types.js';
 import type { AddressSet, ExpiringTable, PairTable } from '../tables/index.js';
 
-/** A virtual service's second key word: (port << 8 | protocol), never 0 (the protocol is 6, 17 or 132). */
-export function portProtoKey(proto: number, port: number): number {
-  return ((port << 8) | (proto & 0xff)) >>> 0;
-}
+export { portProtoKey } from '../tables/index.js';
 
 /** Why the virtual service exists (which kube-proxy loop created it). */
 export const VS_CLUSTER_IP = 0;

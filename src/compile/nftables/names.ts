@@ -61,12 +61,25 @@ export interface PortNames extends PortChains {
   endpointChain(row: number): string;
 }
 
+/**
+ * A port's own chains: each one's name prefix and its field of PortChains, in the order a compile's
+ * room for the port holds them (program.ts roomNames).
+ */
+export const kPortChainRoles: readonly (readonly [string, keyof PortChains])[] = [
+  [kPrefixService, 'service'],
+  [kPrefixLocal, 'local'],
+  [kPrefixExternal, 'external'],
+  [kPrefixFirewall, 'firewall'],
+];
+
 const kPortNames = new WeakMap<ServicePort, PortNameMemo<PortChains>>();
 
 /** A port's own chains from its key (servicePortChainNameBase, then each chain's prefix). */
 function portChainsOf(key: string): PortChains {
   const base = hashAndTruncate(key);
-  return { service: objectName(kPrefixService, base), local: objectName(kPrefixLocal, base), external: objectName(kPrefixExternal, base), firewall: objectName(kPrefixFirewall, base) };
+  const chains = { service: '', local: '', external: '', firewall: '' };
+  for (const [prefix, role] of kPortChainRoles) chains[role] = objectName(prefix, base);
+  return chains;
 }
 
 /** A row's endpoint chain from its port's key and its address and port (servicePortEndpointChainNameBase). */

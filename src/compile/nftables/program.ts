@@ -16,7 +16,7 @@ import { newGeneration } from '../table-generation.js';
 import { AddressSet, PairTable } from '../tables/index.js';
 import { withRoom } from '../tables/capacity.js';
 import {
-  affinitySetOf, hashedPortNames, kPrefixEndpoint, kPrefixExternal, kPrefixFirewall, kPrefixLocal, kPrefixService, servicePortKey, servicePortKeyOfName, type PortChains, type PortNames,
+  affinitySetOf, hashedPortNames, kPortChainRoles, kPrefixEndpoint, servicePortKey, servicePortKeyOfName, type PortNames,
 } from './names.js';
 import { kSetClusterIps } from './build.js';
 import type { Action, Chain, Match, NftSet, Rule, Ruleset, Verdict } from './ruleset.js';
@@ -306,7 +306,7 @@ const kRoomMaps: readonly (readonly [string, 'ip' | 'nodeport'])[] = [
   ['no-endpoint-nodeports', 'nodeport'],
 ];
 
-/** A port's room by name: its chains (kRoomRoles, then one per distinct endpoint) and affinity sets. */
+/** A port's room by name: its chains (kPortChainRoles, then one per distinct endpoint) and affinity sets. */
 export interface RoomNames {
   readonly chains: readonly string[];
   readonly sets: readonly string[];
@@ -314,20 +314,12 @@ export interface RoomNames {
   readonly rows: Int32Array;
 }
 
-/** The chains every port's room starts with, at these positions: each one's name prefix and its field of PortChains. */
-const kRoomRoles: readonly (readonly [string, keyof PortChains])[] = [
-  [kPrefixService, 'service'],
-  [kPrefixLocal, 'local'],
-  [kPrefixExternal, 'external'],
-  [kPrefixFirewall, 'firewall'],
-];
-
 /** Chains a port's room holds before its endpoint chains. */
-export const kRoomPortChains = kRoomRoles.length;
+export const kRoomPortChains = kPortChainRoles.length;
 
-/** Where a port chain named `name` sits in its room by its prefix (kRoomRoles), or -1 for an endpoint chain. */
+/** Where a port chain named `name` sits in its room by its prefix (kPortChainRoles), or -1 for an endpoint chain. */
 function roomRole(name: string): number {
-  for (let k = 0; k < kRoomRoles.length; k++) if (name.startsWith(kRoomRoles[k][0])) return k;
+  for (let k = 0; k < kPortChainRoles.length; k++) if (name.startsWith(kPortChainRoles[k][0])) return k;
   return -1;
 }
 
@@ -338,7 +330,7 @@ function roomRole(name: string): number {
  */
 export function roomNames(cluster: Cluster, port: ServicePort): RoomNames {
   const names = hashedPortNames(cluster, port);
-  const chains = kRoomRoles.map(([, role]) => names[role]);
+  const chains = kPortChainRoles.map(([, role]) => names[role]);
   const sets: string[] = [];
   const rows = new Int32Array(port.endpointCount);
   const seen = new Map<string, number>();

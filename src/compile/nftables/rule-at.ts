@@ -5,7 +5,7 @@
  * it the collector's). A rule's comment and an `iifname` match's interface name, which the walk never
  * reads, are indexes into the program's few strings (NftProgram.ruleNote, ruleStrings).
  */
-import type { Cidr } from '../../net/ipv4.js';
+import { maskToPrefix, type Cidr } from '../../net/ipv4.js';
 import { ActionOp, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
 import type { Action, Match, Rule, Verdict } from './ruleset.js';
 
@@ -23,17 +23,6 @@ function field(flags: number): 'saddr' | 'daddr' {
   return (flags & MatchFlag.DADDR) !== 0 ? 'daddr' : 'saddr';
 }
 
-/** A prefix mask's length: its ones (compileProgram writes only prefix masks). */
-function prefixOf(mask: number): number {
-  let m = mask >>> 0;
-  let bits = 0;
-  while (m !== 0) {
-    bits += m & 1;
-    m >>>= 1;
-  }
-  return bits;
-}
-
 function matchAt(p: NftProgram, o: number): Match {
   const K = p.code;
   const a = K[o + 1];
@@ -44,10 +33,10 @@ function matchAt(p: NftProgram, o: number): Match {
     case MatchOp.CT_NEW:
       return { k: 'ct-new' };
     case MatchOp.ADDR1:
-      return { k: 'addr', field: field(c), neg, cidrs: [{ base: a >>> 0, prefix: prefixOf(b) }] };
+      return { k: 'addr', field: field(c), neg, cidrs: [{ base: a >>> 0, prefix: maskToPrefix(b) }] };
     case MatchOp.ADDR: {
       const cidrs: Cidr[] = [];
-      for (let i = a; i < a + b; i++) cidrs.push({ base: p.cidrs[i * 2] >>> 0, prefix: prefixOf(p.cidrs[i * 2 + 1]) });
+      for (let i = a; i < a + b; i++) cidrs.push({ base: p.cidrs[i * 2] >>> 0, prefix: maskToPrefix(p.cidrs[i * 2 + 1]) });
       return { k: 'addr', field: field(c), neg, cidrs };
     }
     case MatchOp.ADDR_SET:

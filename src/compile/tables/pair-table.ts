@@ -18,6 +18,14 @@ import { mixPairBits } from '../../net/hash.js';
 import { capacityFor } from './capacity.js';
 import { addPrefix, mayHold, newPrefixFilter } from './prefix-filter.js';
 
+/**
+ * A (port, protocol) pair as a key's second word: (port << 8 | protocol), never 0 (the protocol is
+ * 6, 17 or 132). IPVS's virtual-service key and Cilium's backend key (with the address first).
+ */
+export function portProtoKey(proto: number, port: number): number {
+  return ((port << 8) | (proto & 0xff)) >>> 0;
+}
+
 export class PairTable {
   readonly capacity: number;
   readonly mask: number;
