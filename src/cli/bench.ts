@@ -63,7 +63,8 @@ bare array scan), and, for a cell of one worker, its established packets again w
 Default sweep (about seven minutes on this project's 2-core machine, where BENCHMARKS.md times it as target (h);
 --plan estimates it for this one; --kernel adds about thirty more):
   Services ${kDefaultServices.join(', ')} x modes ${modeList} x 10 endpoints x calico-vxlan,
-  1 worker; then the workers sweep (2..cores workers) at ${kWorkersSweepServices.toLocaleString('en-US')} Services for every mode.
+  1 worker; and the workers sweep at ${kWorkersSweepServices.toLocaleString('en-US')} Services: each mode's cells of 2..cores workers
+  right after its 1-worker cell, so that a pair's ratio (target (d)) is measured back to back.
   ${kDefaultFlows.toLocaleString('en-US')} flows in every cell. Most of the time goes to the linear modes at 10,000 and 30,000
   Services: their first packets walk every Service's rule on both nodes of the path, which is
   what the sweep measures. Each cell runs once by default (${kDefaultRepeats} repeat: no spread is

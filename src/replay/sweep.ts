@@ -75,9 +75,9 @@ export interface PlanOptions {
 
 /**
  * The cells of a sweep, in run order (cheapest Services counts first, so results come early).
- * Default: Services x modes at one worker and calico-vxlan; then the workers sweep (2..cores) at
- * 1,000 Services; with --full also the other CNIs at 1,000 Services. Explicit --workers or --cni
- * lists make a plain grid instead.
+ * Default: Services x modes at one worker and calico-vxlan, with the workers sweep (2..cores) at
+ * 1,000 Services beside each mode's 1-worker cell there; with --full also the other CNIs at 1,000
+ * Services. Explicit --workers or --cni lists make a plain grid instead, its worker counts innermost.
  */
 export function planSweep(o: PlanOptions): SweepCell[] {
   const full = o.full === true;
@@ -116,12 +116,21 @@ export function planSweep(o: PlanOptions): SweepCell[] {
     const dnsCells: Pick<CellKey, 'dns' | 'ndots' | 'dnsExternal'>[] = o.dns
       ? o.dns.ndots.flatMap((ndots) => (['kube-dns', 'nodelocal'] as const).map((dns) => ({ dns, ndots, dnsExternal: o.dns!.external })))
       : [{}];
-    for (const s of sortedServices) for (const cni of cnis) for (const w of workers) for (const p of policies) for (const d of dnsCells) for (const m of modes) add(cell(m, s, cni, w, p, d));
+    // Workers innermost: a cell and its twins on other worker counts run back to back (see below).
+    for (const s of sortedServices) for (const cni of cnis) for (const p of policies) for (const d of dnsCells) for (const m of modes) for (const w of workers) add(cell(m, s, cni, w, p, d));
     return out;
   }
-  for (const s of sortedServices) for (const m of modes) add(cell(m, s, kDefaultCni, 1));
   const ws = o.services?.length === 1 ? o.services[0]! : sortedServices.includes(kWorkersSweepServices) ? kWorkersSweepServices : sortedServices[Math.floor(sortedServices.length / 2)]!;
-  for (let w = 2; w <= Math.max(1, o.cores); w++) for (const m of modes) add(cell(m, ws, kDefaultCni, w));
+  // The workers sweep runs each mode's cells of 2..cores workers right after its 1-worker cell at
+  // `ws`: target (d) reads a pair's ratio, and on a shared machine whose speed drifts over minutes
+  // (the record's limits once measured a smaller array 1.5x slower late in a sweep) the two halves
+  // of a ratio must be measured as close in time as they can be.
+  for (const s of sortedServices) {
+    for (const m of modes) {
+      add(cell(m, s, kDefaultCni, 1));
+      if (s === ws) for (let w = 2; w <= Math.max(1, o.cores); w++) add(cell(m, ws, kDefaultCni, w));
+    }
+  }
   if (full) for (const cni of kOtherCnis) for (const m of modes) add(cell(m, ws, cni, 1));
   return out;
 }

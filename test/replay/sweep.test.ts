@@ -29,11 +29,16 @@ function lines(dir: string): unknown[] {
 }
 
 describe('sweep', () => {
-  it('plans the default sweep: Services x modes at 1 worker, then the workers sweep', () => {
-    const cells = planSweep({ cores: 2 });
-    assert.equal(cells.length, 5 * kModes.length + kModes.length);
+  it('plans the default sweep: Services x modes at 1 worker, each workers-sweep cell right after its 1-worker twin', () => {
+    const cells = planSweep({ cores: 3 });
+    assert.equal(cells.length, 5 * kModes.length + 2 * kModes.length);
     assert.ok(cells.filter((c) => c.workers === 1).every((c) => c.cni === 'calico-vxlan' && c.endpointsPerService === 10));
-    assert.deepEqual(cells.filter((c) => c.workers === 2).map((c) => c.services), kModes.map(() => 1000));
+    for (const w of [2, 3]) assert.deepEqual(cells.filter((c) => c.workers === w).map((c) => `${c.mode} ${c.services}`), kModes.map((m) => `${m.name} 1000`));
+    // Target (d)'s pairs are measured back to back: the cells before each mode's 2-worker cell are its 1-worker twin, then nothing else.
+    cells.forEach((c, i) => {
+      if (c.workers > 1) assert.deepEqual({ ...cells[i - 1]!, workers: c.workers }, c, `${c.mode} at ${c.workers} workers follows its cell of ${c.workers - 1}`);
+    });
+    assert.deepEqual(cells.filter((c) => c.workers === 1).map((c) => c.services), [...cells.filter((c) => c.workers === 1).map((c) => c.services)].sort((a, b) => a - b), 'Services counts ascend');
     assert.equal(cells.find((c) => c.mode === 'nftables' && c.services === 30000)!.flows, 1_000_000);
     assert.ok(cells.every((c) => c.flows >= 1_000_000), 'at least 1,000,000 flows in every cell of the default sweep');
     assert.equal(planSweep({ cores: 2, flows: 500 }).every((c) => c.flows === 500), true);
@@ -41,8 +46,8 @@ describe('sweep', () => {
     const big = planSweep({ cores: 1, services: [modeNamed('userspace').serviceLimit!.services + 1], onSkip: (w) => skipped.push(w) });
     assert.deepEqual(big.map((c) => c.mode).sort(), ['cilium', 'iptables', 'ipvs', 'nftables']);
     assert.match(skipped[0], /userspace at 50001 Services is left out/);
-    const grid = planSweep({ cores: 2, services: [10], modes: ['iptables'], workers: [1, 2], cnis: ['kubenet', 'calico-bgp'] });
-    assert.equal(grid.length, 4);
+    const grid = planSweep({ cores: 2, services: [10], modes: ['iptables', 'ipvs'], workers: [1, 2], cnis: ['kubenet', 'calico-bgp'] });
+    assert.deepEqual(grid.map((c) => `${c.cni} ${c.mode} ${c.workers}`), ['kubenet iptables 1', 'kubenet iptables 2', 'kubenet ipvs 1', 'kubenet ipvs 2', 'calico-bgp iptables 1', 'calico-bgp iptables 2', 'calico-bgp ipvs 1', 'calico-bgp ipvs 2']);
   });
 
   it('--churn adds the churn benchmark to each cell: the contract\'s fields, and whether the kernel\'s apply is in them', async () => {
