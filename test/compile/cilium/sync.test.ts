@@ -112,3 +112,30 @@ test('law: the full sync counts a backend address once, however many IDs it has'
   const oracle = ciliumWholeDiff(prev, after, 0).full;
   assert.deepEqual([sync.fullRules, sync.fullBytes], [oracle.writes, oracle.bytes]);
 });
+
+/**
+ * kube-dns's pods answer on 53 over UDP and TCP: one address and port, two protocols. Cilium keys a
+ * backend by address, port and protocol (lb4_backend holds `proto`; pkg/loadbalancer's L3n4Addr
+ * includes the L4 protocol), so each pod is two backends. Oracle: the count from the spec (pods x
+ * protocols), and the full sync against the whole diff's entries, keyed as the maps key them.
+ */
+test('law: one address and port over two protocols is two backends, in the build and in the full sync', () => {
+  const pods = ['10.244.0.5', '10.244.0.6'];
+  const before = clusterOf(
+    node('node-1', '10.244.0.0/16', '192.168.0.11'), ciliumConfig,
+    service('kube-system', 'kube-dns', { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 }, { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 }] }),
+    slice('kube-system', 'kube-dns', [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }], pods.map((ip) => ({ ip, node: 'node-1' }))),
+  );
+  const prev = compileDataplane(before, 'cilium', 0) as CiliumDataplane;
+  const t = prev.tables;
+  const ids = Array.from({ length: t.backends }, (_, k) => k + 1);
+  assert.deepEqual(ids.map((id) => `${t.beIp[id]}:${t.bePort[id]}/${t.beProto[id]}`).sort(), pods.flatMap((ip) => [6, 17].map((proto) => `${ip.split('.').reduce((a, o) => a * 256 + Number(o), 0)}:53/${proto}`)).sort());
+  // One pod goes unready: its two backends go, the other pod's two stay.
+  const conditions = Uint8Array.from(before.endpoints.conditions, (c, row) => (before.endpoints.ip[row] === before.endpoints.ip[0] ? 0 : c));
+  const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions } };
+  const changed = [before.services.findIndex((s) => s.name === 'kube-dns')];
+  const sync = ciliumOneEndpointSync(prev, after, 0, changed);
+  const whole = ciliumWholeDiff(prev, after, 0);
+  assert.deepEqual([sync.oneEndpointRewrittenRules, sync.oneEndpointRewrittenBytes], [whole.writes, whole.bytes], 'the change');
+  assert.deepEqual([sync.fullRules, sync.fullBytes], [whole.full.writes, whole.full.bytes], 'the full sync');
+});
