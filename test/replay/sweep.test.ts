@@ -34,7 +34,7 @@ describe('sweep', () => {
     assert.equal(cells.length, 5 * kModes.length + 2 * kModes.length);
     assert.ok(cells.filter((c) => c.workers === 1).every((c) => c.cni === 'calico-vxlan' && c.endpointsPerService === 10));
     for (const w of [2, 3]) assert.deepEqual(cells.filter((c) => c.workers === w).map((c) => `${c.mode} ${c.services}`), kModes.map((m) => `${m.name} 1000`));
-    // Target (d)'s pairs are measured back to back: the cells before each mode's 2-worker cell are its 1-worker twin, then nothing else.
+    // Target (d)'s pairs are measured back to back: each cell of W > 1 workers comes right after its twin of W - 1.
     cells.forEach((c, i) => {
       if (c.workers > 1) assert.deepEqual({ ...cells[i - 1]!, workers: c.workers }, c, `${c.mode} at ${c.workers} workers follows its cell of ${c.workers - 1}`);
     });

@@ -14,6 +14,7 @@ import type { CiliumDataplane } from '../../../src/compile/cilium/index.js';
 import { ciliumOneEndpointSync, ciliumWholeDiff } from '../../../src/compile/cilium/sync.js';
 import { updateCiliumEndpoints } from '../../../src/compile/cilium/update.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
+import { formatIp } from '../../../src/net/ipv4.js';
 import { Prng } from '../../../src/model/prng.js';
 import { randomEndpointChange } from '../../helpers/endpoint-change.js';
 import type { Cluster } from '../../../src/model/types.js';
@@ -129,7 +130,7 @@ test('law: one address and port over two protocols is two backends, in the build
   const prev = compileDataplane(before, 'cilium', 0) as CiliumDataplane;
   const t = prev.tables;
   const ids = Array.from({ length: t.backends }, (_, k) => k + 1);
-  assert.deepEqual(ids.map((id) => `${t.beIp[id]}:${t.bePort[id]}/${t.beProto[id]}`).sort(), pods.flatMap((ip) => [6, 17].map((proto) => `${ip.split('.').reduce((a, o) => a * 256 + Number(o), 0)}:53/${proto}`)).sort());
+  assert.deepEqual(ids.map((id) => `${formatIp(t.beIp[id])}:${t.bePort[id]}/${t.beProto[id]}`).sort(), pods.flatMap((ip) => [`${ip}:53/6`, `${ip}:53/17`]).sort());
   // One pod goes unready: its two backends go, the other pod's two stay.
   const conditions = Uint8Array.from(before.endpoints.conditions, (c, row) => (before.endpoints.ip[row] === before.endpoints.ip[0] ? 0 : c));
   const after: Cluster = { ...before, endpoints: { ...before.endpoints, conditions } };
