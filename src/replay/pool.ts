@@ -86,6 +86,12 @@ export interface PoolRun {
   readonly sharedTables: boolean;
   /** Flows of the untimed warm-up run before this one (0: none). */
   readonly warmUpFlows: number;
+  /**
+   * The previous run's setup served this one (the same setup key: a repeat, or a cell run right
+   * after its twin on other workers): its cluster and compile were not built for this run, so
+   * clusterMs, compileMs and packMs are the time they took when they were.
+   */
+  readonly setupReused?: boolean;
 }
 
 export type CellSpec = Omit<ReplayTask, 'shard' | 'shards'>;
@@ -94,6 +100,8 @@ export class ReplayPool {
   readonly options: Required<ReplayPoolOptions>;
   readonly #pools = new Map<number, Piscina>();
   #setup: ReplaySetup | undefined;
+  /** Whether the last setup() call found its setup already built. */
+  #setupReused = false;
 
   constructor(options: ReplayPoolOptions = {}) {
     const o = { ...kDefaultReplayPoolOptions, ...options };
@@ -115,14 +123,15 @@ export class ReplayPool {
 
   /** The cell's compiled rules: compiled and packed on first use, kept for the cell's next runs. */
   setup(cell: CellSpec): ReplaySetup {
-    if (this.#setup?.key !== setupKeyString(cell)) {
-      this.#setup = undefined; // the previous cell's tables can be hundreds of MB
-      const clock = (): number => performance.now();
-      const setup = new ReplaySetup(cell, clock);
-      setup.images(clock);
-      this.#setup = setup;
-    }
-    return this.#setup;
+    const kept = this.#setup;
+    this.#setupReused = kept?.key === setupKeyString(cell);
+    if (kept && this.#setupReused) return kept;
+    this.#setup = undefined; // the previous cell's tables can be hundreds of MB
+    const clock = (): number => performance.now();
+    const setup = new ReplaySetup(cell, clock);
+    setup.images(clock);
+    this.#setup = setup;
+    return setup;
   }
 
   /** Runs one repeat of a cell on `workers` threads, shard s of W on each. */
@@ -164,6 +173,7 @@ export class ReplayPool {
       workerCompiledNodes: results.reduce((a, r) => a + r.compiledNodes, 0),
       sharedTables: results.every((r) => r.sharedTables),
       warmUpFlows: warmUp,
+      ...(this.#setupReused ? { setupReused: true } : {}),
     };
   }
 

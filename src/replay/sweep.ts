@@ -395,6 +395,8 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     attachMs: runs[0]!.attachMs,
     workerCompiledNodes: Math.max(...runs.map((r) => r.workerCompiledNodes)),
     warmUpFlows: runs[0]!.warmUpFlows,
+    // Its cluster and node 0's first build were made for the cell before it (its twin on other workers).
+    ...(runs[0]!.setupReused ? { setupReused: 1 } : {}),
     randomReadBytes: limits.randomReadBytes,
     ...(sync ? { fullSyncBytes: sync.fullBytes, fullSyncRules: sync.fullRules } : {}),
     // kdp's in-place table update (sync.oneEndpointMs): how many slots it wrote, or missing.

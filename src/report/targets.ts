@@ -85,7 +85,8 @@ function sweepWallTime(machine: MachineInfo | undefined, all: readonly CellResul
  * Where a sweep run's wall time went, from the cells that finished within it: the timed phases
  * (each cell's first and established packets at its measured cost, the wall time of its workers
  * together), building the packets they replayed (counters.rxNsPerPacket, on each worker), node 0's
- * full builds (sync.fullMs times counters.fullBuilds) and the clusters' generation; the rest is
+ * full builds (sync.fullMs times counters.fullBuilds, less the one a reused setup made for the cell
+ * before) and the clusters' generation (once a setup); the rest is
  * what no cell counts (node 1's compile, packing, the warm-ups, the replays in cache, the
  * machine's limits, the one-endpoint sync's emulation). Undefined when no cell says.
  */
@@ -104,8 +105,11 @@ function sweepTimeSpent(date: string, run: SweepRun, all: readonly CellResult[])
     const n = c.counters ?? {};
     timed += (n.firstPackets ?? 0) * c.newFlow.nsPerFlow + (n.establishedPackets ?? 0) * c.established.nsPerPacket;
     rx += ((n.rxNsPerPacket ?? 0) * c.packets) / c.workers;
-    builds += c.sync.fullMs * 1e6 * (n.fullBuilds ?? 1);
-    clusters += (n.clusterMs ?? 0) * 1e6;
+    // A cell that reused the setup of the cell before it (counters.setupReused) spent neither that
+    // setup's cluster nor its compile of node 0, the first of its builds: those are the other cell's.
+    const reused = n.setupReused === 1;
+    builds += c.sync.fullMs * 1e6 * Math.max(0, (n.fullBuilds ?? 1) - (reused ? 1 : 0));
+    if (!reused) clusters += (n.clusterMs ?? 0) * 1e6;
   }
   const total = run.elapsedMs * 1e6;
   const part = (ns: number): string => `${formatMinutes(ns / 1e6)} (${Math.round((100 * ns) / total)} %)`;
