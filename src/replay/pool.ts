@@ -100,8 +100,6 @@ export class ReplayPool {
   readonly options: Required<ReplayPoolOptions>;
   readonly #pools = new Map<number, Piscina>();
   #setup: ReplaySetup | undefined;
-  /** Whether the last setup() call found its setup already built. */
-  #setupReused = false;
 
   constructor(options: ReplayPoolOptions = {}) {
     const o = { ...kDefaultReplayPoolOptions, ...options };
@@ -123,15 +121,14 @@ export class ReplayPool {
 
   /** The cell's compiled rules: compiled and packed on first use, kept for the cell's next runs. */
   setup(cell: CellSpec): ReplaySetup {
-    const kept = this.#setup;
-    this.#setupReused = kept?.key === setupKeyString(cell);
-    if (kept && this.#setupReused) return kept;
-    this.#setup = undefined; // the previous cell's tables can be hundreds of MB
-    const clock = (): number => performance.now();
-    const setup = new ReplaySetup(cell, clock);
-    setup.images(clock);
-    this.#setup = setup;
-    return setup;
+    if (this.#setup?.key !== setupKeyString(cell)) {
+      this.#setup = undefined; // the previous cell's tables can be hundreds of MB
+      const clock = (): number => performance.now();
+      const setup = new ReplaySetup(cell, clock);
+      setup.images(clock);
+      this.#setup = setup;
+    }
+    return this.#setup;
   }
 
   /** Runs one repeat of a cell on `workers` threads, shard s of W on each. */
@@ -139,6 +136,7 @@ export class ReplayPool {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RangeError('workers must be a whole number from 1 to 256');
     const warmUp = options.warmUpFlows ?? 0;
     if (!Number.isInteger(warmUp) || warmUp < 0) throw new RangeError('options.warmUpFlows must be a whole number of flows');
+    const setupReused = this.#setup?.key === setupKeyString(cell);
     const setup = this.setup(cell);
     // The timed figures alone, before any shard reads node 0's tables (their updates write them and undo it).
     const syncTimes = options.measureSync === true ? measureSyncTimes(setup, () => performance.now()) : undefined;
@@ -173,7 +171,7 @@ export class ReplayPool {
       workerCompiledNodes: results.reduce((a, r) => a + r.compiledNodes, 0),
       sharedTables: results.every((r) => r.sharedTables),
       warmUpFlows: warmUp,
-      ...(this.#setupReused ? { setupReused: true } : {}),
+      ...(setupReused ? { setupReused: true } : {}),
     };
   }
 
