@@ -15,12 +15,12 @@
  * with `-p udp` never matches a TCP packet, whatever else it says).
  */
 import { RuleParseError } from '../../errors.js';
-import { parseCidr, parseIp } from '../../net/ipv4.js';
+import { parseCidr, parseIp, prefixMask } from '../../net/ipv4.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 import { ipsetContains, type IpsetSet } from '../ipvs/ipset-parse.js';
 import type { ForeignMatch, ForeignRule } from './foreign-rule.js';
 import {
-  CT_DNAT, CT_UNTRACKED, kCtStateNames, prefixToMask, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NONE, T_NOTRACK, T_REJECT,
+  CT_DNAT, CT_UNTRACKED, kCtStateNames, T_ACCEPT, T_DNAT, T_DROP, T_JUMP, T_MARK, T_MASQUERADE, T_NONE, T_NOTRACK, T_REJECT,
   T_RETURN, T_UNKNOWN, TF_GOTO, type RuleSpec,
 } from './ruleset.js';
 
@@ -119,7 +119,7 @@ export function parseForeignRule(w: readonly string[], text: string, lineNo: num
     }
     const c = t.includes('/') ? parseCidr(t) : parseIp(t) >= 0 ? { base: parseIp(t) >>> 0, prefix: 32 } : undefined;
     if (!c) return bad(`invalid ${what} ${JSON.stringify(t)}`);
-    const mask = prefixToMask(c.prefix);
+    const mask = prefixMask(c.prefix);
     return [(c.base & mask) >>> 0, ((c.base & mask) | ~mask) >>> 0];
   };
   let i = 0;
@@ -275,7 +275,7 @@ function moduleMatch(module: string, instance: number, proto: number, opt: strin
         const t = v[0];
         const c = t.includes('/') ? parseCidr(t) : parseIp(t) >= 0 ? { base: parseIp(t) >>> 0, prefix: 32 } : undefined;
         if (!c) bad(`invalid address ${JSON.stringify(t)}`);
-        const mask = prefixToMask((c as { prefix: number }).prefix);
+        const mask = prefixMask((c as { prefix: number }).prefix);
         const base = ((c as { base: number }).base & mask) >>> 0;
         return { k: 'ctaddr', which: `${addr[1]}${addr[2]}` as 'origsrc', lo: base, hi: (base | ~mask) >>> 0, neg, mod: instance };
       }

@@ -13,7 +13,7 @@
  * argument order differs from rule to rule.
  */
 import { fnv1a } from '../../net/hash.js';
-import type { Cidr } from '../../net/ipv4.js';
+import { prefixMask, type Cidr } from '../../net/ipv4.js';
 import type { ForeignRule } from './foreign-rule.js';
 
 export const TABLE_MANGLE = 0;
@@ -473,10 +473,10 @@ export function encodeRule(rs: RuleColumns, r: number, table: number, port: numb
   rs.ruleOrder[r] = order >>> 0;
   if (s.src) f |= M_SRC | (s.srcNeg ? M_SRC_NEG : 0);
   rs.ruleSrc[r] = s.src ? s.src.base : 0;
-  rs.ruleSrcMask[r] = s.src ? prefixToMask(s.src.prefix) : 0;
+  rs.ruleSrcMask[r] = s.src ? prefixMask(s.src.prefix) : 0;
   if (s.dst) f |= M_DST | (s.dstNeg ? M_DST_NEG : 0);
   rs.ruleDst[r] = s.dst ? s.dst.base : 0;
-  rs.ruleDstMask[r] = s.dst ? prefixToMask(s.dst.prefix) : 0;
+  rs.ruleDstMask[r] = s.dst ? prefixMask(s.dst.prefix) : 0;
   if (s.proto) f |= M_PROTO;
   rs.ruleProto[r] = s.proto ?? 0;
   if (s.dport !== undefined) f |= M_DPORT;
@@ -544,10 +544,6 @@ export function setDrawKey(rs: Ruleset, c: number): void {
 /** Where chain c's room ends: the next chain's first slot (chains are laid out in id order). */
 export function chainRoomEnd(rs: Ruleset, c: number): number {
   return c + 1 < rs.chainCount ? rs.chainStart[c + 1] : rs.ruleCount;
-}
-
-export function prefixToMask(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
 /**

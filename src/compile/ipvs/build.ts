@@ -13,13 +13,13 @@ import { localDetector } from '../local-detector.js';
 import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal, type EndpointCategories } from '../topology.js';
 import { newGeneration } from '../table-generation.js';
 import { isPrime, kMaglevDefaultSize, maglevPopulate } from './maglev.js';
-import { AddressSet, PairTable, withRoom } from '../tables/index.js';
+import { AddressSet, PairTable, portProtoKey, withRoom } from '../tables/index.js';
 import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 import { IpvsDataplaneImpl, ipvsState, type IpvsDataplane } from './dataplane.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   F_LOCAL_FALLBACK, F_LOCAL_POLICY, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
-  NP_UDP, NP_UDP_LOCAL, portProtoKey, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds,
+  NP_UDP, NP_UDP_LOCAL, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds,
   type IpvsTables,
 } from './tables.js';
 

@@ -20,14 +20,14 @@ import {
   type DataplaneStats, type Explanation, type FirstPacket, type InvalidDrop, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { isLocalAddress, nodeAddresses } from '../node-addresses.js';
-import { ExpiringTable } from '../tables/index.js';
+import { ExpiringTable, portProtoKey } from '../tables/index.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { schedulerPick } from './schedulers.js';
 import {
   F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   F_LOCAL_FALLBACK, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
-  NP_UDP, NP_UDP_LOCAL, portProtoKey, kSchedulerIds, realServerCount, tablesBytes,
+  NP_UDP, NP_UDP_LOCAL, kSchedulerIds, realServerCount, tablesBytes,
   type IpvsTables,
 } from './tables.js';
 

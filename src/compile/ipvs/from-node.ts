@@ -17,9 +17,10 @@ import type { IpvsDataplane } from './dataplane.js';
 import type { IpsetSet } from './ipset-parse.js';
 import type { IpvsadmService } from './parse-ipvsadm.js';
 import { kMaglevDefaultSize } from './maglev.js';
+import { portProtoKey } from '../tables/index.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL, F_LOCAL_FALLBACK, F_LOCAL_POLICY,
-  F_PERSISTENT, kSchedulerIds, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, portProtoKey,
+  F_PERSISTENT, kSchedulerIds, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL,
   VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT,
   vsLive,
 } from './tables.js';

@@ -22,7 +22,8 @@ import {
 import { formatIp } from '../../net/ipv4.js';
 import type { IptablesDataplane } from '../iptables/dataplane.js';
 import { kIpvsInvalidDrop, type IpvsDataplane } from './dataplane.js';
-import { portProtoKey, vsLive } from './tables.js';
+import { vsLive } from './tables.js';
+import { portProtoKey } from '../tables/index.js';
 
 /** Addresses of every virtual service: kube-ipvs0's and the node's NodePort addresses. */
 export function virtualServiceAddresses(ipvs: IpvsDataplane): number[] {

@@ -7,8 +7,6 @@
 import type { IpvsScheduler } from '../../model/types.js';
 import type { AddressSet, ExpiringTable, PairTable } from '../tables/index.js';
 
-export { portProtoKey } from '../tables/index.js';
-
 /** Why the virtual service exists (which kube-proxy loop created it). */
 export const VS_CLUSTER_IP = 0;
 export const VS_EXTERNAL_IP = 1;

@@ -23,7 +23,8 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { addPortVirtualServices, newIpvsBuilder, nodePortProtoBits, wrrInit, type PortVsContext } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { maglevPopulate } from './maglev.js';
-import { F_BOUND, F_GONE, NP_HEALTH_CHECK, portProtoKey, type IpvsTables } from './tables.js';
+import { F_BOUND, F_GONE, NP_HEALTH_CHECK, type IpvsTables } from './tables.js';
+import { portProtoKey } from '../tables/index.js';
 
 type MutableTables = { -readonly [K in keyof IpvsTables]: IpvsTables[K] };
 
