@@ -51,7 +51,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~479-524 ns per established packet (1.91-2.09 M a second; iptables, ipvs, nftables), ~835 (userspace) and ~499 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 1.68-2.14 M a second over every Services count of the default sweep; the stages' own timers sum to ~437-479 of the 479-524 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-06 at 0c599b2, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~456-476 ns per established packet (2.10-2.19 M a second; iptables, ipvs, nftables), ~774 (userspace) and ~452 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.04-2.44 M a second over every Services count of the default sweep; the stages' own timers sum to ~415-434 of the 456-476 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-06 at 0392e2b, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer, touchAnswers } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~47-49 ns per established packet (iptables, ipvs, nftables; userspace 46; cilium 64, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~47-53 at 30k (userspace 55, cilium 84); per packet of the cell, where first packets' conntrack confirm (its misses overlapped: touchConfirms) and SNAT count in, ~88-95 and ~93-149 (userspace 89 and 184, cilium 109 and 146) (`kdp bench`, the benchmark of record of 2026-12-06 at 0c599b2, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~46-47 ns per established packet (iptables, ipvs, nftables; userspace 45; cilium 60, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~46 at 30k (userspace 46, cilium 64); per packet of the cell, where first packets' conntrack confirm (its misses overlapped: touchConfirms) and SNAT count in, ~84-87 and ~84-107 (userspace 84 and 112, cilium 102 and 112) (`kdp bench`, the benchmark of record of 2026-12-06 at 0392e2b, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

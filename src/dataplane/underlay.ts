@@ -12,7 +12,7 @@ import { ENCAP_NONE, type PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
 import { NEXT_DECAP, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~5.2-5.5 ns per established packet at batch 256, 100 Services (6.5 userspace), ~5.2-6.0 at 30k (7.8), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-06 at 0c599b2, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~5.0-5.2 ns per established packet at batch 256, 100 Services (6.3 userspace), ~5.1 at 30k (6.4), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-06 at 0392e2b, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function underlay(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;
