@@ -62,13 +62,28 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
   const frame = ctx.frame;
   queued.fill(0);
   ctx.newFlows = 0;
-  let inFlight = false;
+  // Queueing ORs a word's bits in a local while the packets go to one word, and stores it when the
+  // word changes: an OR into memory per packet chains each packet's load on the store before it
+  // (store-to-load forwarding, a few cycles each), and most runs of slots go to one stage. The
+  // established path in cache (established.inCache) went from 288 to 276 ns a packet in ipvs at 100
+  // Services, 281 to 272 in nftables, 273 to 266 in ipvs at 10k (medians of three runs of each build
+  // alternated, `kdp bench --services 100,10000 --modes ipvs,nftables --workers 1 --flows 1000000`,
+  // 2026-12-06; nftables at 10k 273 either way).
+  let word = -1;
+  let acc = 0;
   for (let i = 0; i < n; i++) {
     const s = next[i];
     if (s === NEXT_DONE) continue;
-    queued[s * words + (i >>> 5)] |= 1 << (i & 31);
-    inFlight = true;
+    const q = s * words + (i >>> 5);
+    if (q !== word) {
+      if (word >= 0) queued[word] |= acc;
+      word = q;
+      acc = 0;
+    }
+    acc |= 1 << (i & 31);
   }
+  if (word >= 0) queued[word] |= acc;
+  let inFlight = word >= 0;
   for (let pass = 0; pass < kMaxPasses && inFlight; pass++) {
     for (let s = 0; s < stages.length; s++) {
       const stage = stages[s];
@@ -94,12 +109,23 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
       } else {
         stage.run(ctx, batch);
       }
-      // Requeue the frame's packets where the stage sent them (a later stage takes them this pass).
+      // Requeue the frame's packets where the stage sent them (a later stage takes them this pass),
+      // a word's bits gathered as above.
+      word = -1;
+      acc = 0;
       for (let k = 0; k < count; k++) {
         const i = frame[k];
         const to = next[i];
-        if (to !== NEXT_DONE) queued[to * words + (i >>> 5)] |= 1 << (i & 31);
+        if (to === NEXT_DONE) continue;
+        const q = to * words + (i >>> 5);
+        if (q !== word) {
+          if (word >= 0) queued[word] |= acc;
+          word = q;
+          acc = 0;
+        }
+        acc |= 1 << (i & 31);
       }
+      if (word >= 0) queued[word] |= acc;
     }
     inFlight = false;
     for (let q = 0; q < queued.length; q++) {
