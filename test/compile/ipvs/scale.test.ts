@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileIpvs } from '../../../src/compile/ipvs/index.js';
-import { portProtoKey } from '../../../src/compile/tables/index.js';
-import { PairTable } from '../../../src/compile/tables/index.js';
+import { PairTable, portProtoKey } from '../../../src/compile/tables/index.js';
 import { newFirstPacket, newNatDecision, VERDICT_DNAT, VERDICT_NONE } from '../../../src/compile/dataplane.js';
 import { node, proxyConfig, service, slice } from '../../helpers/cluster.js';
 import { clusterFromObjects } from '../../../src/model/load.js';
