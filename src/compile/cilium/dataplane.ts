@@ -96,7 +96,7 @@ export class CiliumDataplane implements ServiceDataplane {
   private lookup(ip: number, port: number, proto: number, scopeSwitch: boolean, out: NatDecision): number {
     const t = this.tables;
     const s = t.services.find(ip, serviceKeyWord(port, proto, SCOPE_EXT));
-    out.work += t.services.lastProbes;
+    out.work += t.services.lastProbes || 1; // a miss the prefix filter answers: its word, one step
     if (s < 0) return -1;
     const f = t.services.values[s];
     if (!scopeSwitch || (t.feFlags[f] & SVC_FLAG_TWO_SCOPES) === 0) return f;

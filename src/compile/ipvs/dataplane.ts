@@ -195,7 +195,8 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const t = this.tables;
     clearDecision(out);
     const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
-    out.work = t.table.lastProbes;
+    // A miss the prefix filter answers read one word of it: one step, as the kernel's one bucket.
+    out.work = t.table.lastProbes || 1;
     const v = hit < 0 ? -1 : t.table.values[hit];
     if (v < 0) {
       // KUBE-IPVS-FILTER: a new connection to an address on kube-ipvs0 that no set entry covers
@@ -268,7 +269,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const v = hit < 0 ? -1 : t.table.values[hit];
     const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}`;
     if (v < 0) {
-      steps.push({ where: 'ipvs', rule: `(no virtual service ${key})`, action: `no match (${probes} probes)` });
+      steps.push({ where: 'ipvs', rule: `(no virtual service ${key})`, action: probes === 0 ? 'no match (no virtual service in its /16)' : `no match (${probes} probes)` });
       const reject = t.bound.has(pkt.dstIp) && !this.inHealthCheckSet(pkt);
       if (reject) {
         steps.push({ where: 'filter/KUBE-IPVS-FILTER', rule: '-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable', action: 'REJECT' });
