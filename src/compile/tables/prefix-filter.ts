@@ -8,7 +8,9 @@
  * the DNAT. With the filter, nftables' service-nat stage took 462 -> 424 ns a first packet at 1k
  * Services, 867 -> 721 at 10k and ~1,300 -> ~980 at 30k (`kdp bench --services N --modes nftables
  * --workers 1 --flows 500000` (300,000 at 10k and 30k), medians of three runs alternated with the
- * build before, 2026-12-05), the same decision checksums.
+ * build before, 2026-12-05), the same decision checksums. IPVS's VS table and KUBE-IPVS-IPS, and
+ * Cilium's service map, carry one for the same reason: every first packet the server's node sees
+ * is to a pod's address (ipvs/build.ts and cilium/build.ts have their figures).
  *
  * Bits are set when a key is added and kept when it is removed: the bitmap is a superset of the
  * table's /16s, so "absent" from it is exact and "present" sends the lookup to the slots. The

@@ -1,6 +1,7 @@
 /**
  * Laws of the tables' /16 prefix filter (tables/prefix-filter.ts), which nftables' address-keyed
- * verdict maps and static sets carry:
+ * verdict maps and static sets, IPVS's VS table and bound set and Cilium's service map carry (that
+ * those modes' lookups of a pod's address read no slot: ../service-prefix-filter.test.ts):
  * - exact: a filtered PairTable and AddressSet answer as a Map/Set model after any sequence of adds
  *   and deletes, asked for members, deleted members, other addresses of the members' /16s and
  *   addresses of other /16s (the oracle shares nothing with the tables or the filter);
