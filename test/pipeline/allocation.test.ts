@@ -85,8 +85,12 @@ async function leastSlope(fill: (count: number, repeat: number) => void, run: (c
     const repeat = tries++;
     // The JIT's background compiler gets the core first: on a loaded machine (test files run two
     // at a time) code deoptimised by a path the warm-up had not met stays unoptimised, and
-    // allocating, until its new compile lands, which took longer than five windows there.
-    await sleep(20);
+    // allocating, until its new compile lands, which took longer than five windows there, and in
+    // one CI run of 2026-12-06 beside a profiling run on the same two cores longer than ten
+    // windows 20 ms apart (userspace's replies: 11.8 bytes a packet in every slope). So each try
+    // waits twice as long as the one before, up to a second: ~5 s in all when every try fails,
+    // which an allocation per packet still does, whatever the wait.
+    await sleep(Math.min(20 << repeat, 1000));
     fill(40, repeat);
     const s = allocatedBy(() => run(40));
     fill(kBatches, repeat);
