@@ -171,6 +171,15 @@ export interface ServiceDataplane {
   explain(pkt: FirstPacket): Explanation;
   stats(): DataplaneStats;
   /**
+   * Software prefetch for decide() over a stage's frame (service-nat.ts), VPP's way: this node's
+   * packets of the frame (`frame[0..count)` indexes the batch's arrays) whose destination the first
+   * lookup may hold, compacted into a vector, then each level of decide()'s reads one tight gather
+   * loop over that vector, so the frame's misses overlap instead of queueing one decide() behind
+   * the other. It reads and never writes the tables, and returns what it read (the caller keeps
+   * it, so the loads stay): it changes what is in cache, never an answer.
+   */
+  prefetch?(frame: Int32Array, count: number, node: Uint16Array, dstIp: Uint32Array, dstPort: Uint16Array, proto: Uint8Array): number;
+  /**
    * Set when the mode balances at the socket (Cilium's socket LB): the pipeline then asks
    * `decide` with HOOK_SOCKET before a local socket's packet leaves, rewrites its destination
    * there, and translates the answers back at the socket; conntrack sees only the backend.

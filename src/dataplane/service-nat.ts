@@ -36,6 +36,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   // The frame: only the packets bound for this stage (runBatch), never a pass over the batch.
   const frame = ctx.frame;
   const m = ctx.frameCount;
+  prefetchDecisions(ctx, batch);
   for (let k = 0; k < m; k++) {
     const i = frame[k];
     const dp = compiled.dataplane(batch.node[i]);
@@ -101,4 +102,31 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     }
     if (v !== VERDICT_REJECT && v !== VERDICT_DROP && next[i] === NEXT_SERVICE_NAT) next[i] = NEXT_ROUTE;
   }
+}
+
+/**
+ * The mode's prefetch (ServiceDataplane.prefetch) over the frame, once for each node's dataplane,
+ * before the decisions. A frame holds the packets of one or two nodes in the replay's cells; one
+ * of more nodes (a trace of a larger cluster) gets none: a hint only, and the decisions are the same.
+ */
+function prefetchDecisions(ctx: PipelineContext, batch: PacketBatch): void {
+  const m = ctx.frameCount;
+  if (m === 0) return;
+  const frame = ctx.frame;
+  const node = batch.node;
+  const compiled = ctx.world.compiled;
+  const n0 = node[frame[0]];
+  const dp0 = compiled.dataplane(n0);
+  if (dp0.prefetch === undefined) return;
+  let n1 = -1;
+  for (let k = 1; k < m; k++) {
+    const n = node[frame[k]];
+    if (n === n0 || n === n1) continue;
+    if (n1 >= 0) return;
+    n1 = n;
+  }
+  const { dstIp, dstPort, proto } = batch;
+  let acc = dp0.prefetch(frame, m, node, dstIp, dstPort, proto);
+  if (n1 >= 0) acc ^= compiled.dataplane(n1).prefetch!(frame, m, node, dstIp, dstPort, proto);
+  ctx.meta.lookupWarm[0] = acc;
 }

@@ -76,6 +76,16 @@ export class PairTable {
     }
   }
 
+  /**
+   * The key's home slot, computed without reading a slot (-1 when the prefix filter rules the key
+   * out): where `find` starts, for a prefetch that reads a frame's homes before the finds.
+   */
+  home(k0: number, k1: number): number {
+    const prefixes = this.prefixes;
+    if (prefixes !== null && !mayHold(prefixes, k0 >>> 0)) return -1;
+    return mixPairBits(k0 >>> 0, k1 >>> 0) & this.mask;
+  }
+
   /** The key's slot, taking a free one for a new key (`size` tells which); its row is the caller's to write. */
   slotFor(k0: number, k1: number): number {
     const { keys, mask } = this;
