@@ -107,7 +107,7 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
 /**
  * The mode's prefetch (ServiceDataplane.prefetch) over the frame, once for each node's dataplane,
  * before the decisions. A frame holds the packets of one or two nodes in the replay's cells; one
- * of more nodes (a trace of a larger cluster) gets none: a hint only, and the decisions are the same.
+ * of three or more (a trace of a larger cluster) gets none: a hint only, the decisions the same.
  */
 function prefetchDecisions(ctx: PipelineContext, batch: PacketBatch): void {
   const m = ctx.frameCount;

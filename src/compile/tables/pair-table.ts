@@ -50,16 +50,15 @@ export class PairTable {
 
   /** The key's slot, or -1; sets `lastProbes` (0 when the prefix filter rules the key out). */
   find(k0: number, k1: number): number {
+    let s = this.home(k0, k1);
+    if (s < 0) {
+      this.lastProbes = 0;
+      return -1;
+    }
     const keys = this.keys;
     const mask = this.mask;
     const a = k0 >>> 0;
     const b = k1 >>> 0;
-    const prefixes = this.prefixes;
-    if (prefixes !== null && !mayHold(prefixes, a)) {
-      this.lastProbes = 0;
-      return -1;
-    }
-    let s = mixPairBits(a, b) & mask;
     let probes = 1;
     for (;;) {
       const k = keys[2 * s + 1];
@@ -78,7 +77,7 @@ export class PairTable {
 
   /**
    * The key's home slot, computed without reading a slot (-1 when the prefix filter rules the key
-   * out): where `find` starts, for a prefetch that reads a frame's homes before the finds.
+   * out): where `find` starts, and what a prefetch reads for a frame before the finds.
    */
   home(k0: number, k1: number): number {
     const prefixes = this.prefixes;
