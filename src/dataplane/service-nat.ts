@@ -125,8 +125,9 @@ function prefetchDecisions(ctx: PipelineContext, batch: PacketBatch): void {
     if (n1 >= 0) return;
     n1 = n;
   }
-  const { dstIp, dstPort, proto } = batch;
-  let acc = dp0.prefetch(frame, m, node, dstIp, dstPort, proto);
-  if (n1 >= 0) acc ^= compiled.dataplane(n1).prefetch!(frame, m, node, dstIp, dstPort, proto);
+  const { dstIp, dstPort, proto, flowHash } = batch;
+  const seed = ctx.seed;
+  let acc = dp0.prefetch(frame, m, node, dstIp, dstPort, proto, flowHash, seed);
+  if (n1 >= 0) acc ^= compiled.dataplane(n1).prefetch!(frame, m, node, dstIp, dstPort, proto, flowHash, seed);
   ctx.meta.lookupWarm[0] = acc;
 }
