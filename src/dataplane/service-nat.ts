@@ -21,6 +21,7 @@ import type { PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
 import { kHookNames } from './hooks.js';
 import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
+import { prefetchDecisions } from './prefetch-decisions.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
 // Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~184 ns (ipvs), ~275 (nftables), ~1,597 (iptables), ~359 (userspace), ~107 (cilium); at 30k ~578, ~716, ~30,200, ~39,400, ~197 (`kdp bench`, the benchmark of record of 2026-12-06 at b2f2b35, BENCHMARKS.md: 1 worker, 1,000,000 flows).
@@ -102,32 +103,4 @@ export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
     }
     if (v !== VERDICT_REJECT && v !== VERDICT_DROP && next[i] === NEXT_SERVICE_NAT) next[i] = NEXT_ROUTE;
   }
-}
-
-/**
- * The mode's prefetch (ServiceDataplane.prefetch) over the frame, once for each node's dataplane,
- * before the decisions. A frame holds the packets of one or two nodes in the replay's cells; one
- * of three or more (a trace of a larger cluster) gets none: a hint only, the decisions the same.
- */
-function prefetchDecisions(ctx: PipelineContext, batch: PacketBatch): void {
-  const m = ctx.frameCount;
-  if (m === 0) return;
-  const frame = ctx.frame;
-  const node = batch.node;
-  const compiled = ctx.world.compiled;
-  const n0 = node[frame[0]];
-  const dp0 = compiled.dataplane(n0);
-  if (dp0.prefetch === undefined) return;
-  let n1 = -1;
-  for (let k = 1; k < m; k++) {
-    const n = node[frame[k]];
-    if (n === n0 || n === n1) continue;
-    if (n1 >= 0) return;
-    n1 = n;
-  }
-  const { dstIp, dstPort, proto, flowHash } = batch;
-  const seed = ctx.seed;
-  let acc = dp0.prefetch(frame, m, node, dstIp, dstPort, proto, flowHash, seed);
-  if (n1 >= 0) acc ^= compiled.dataplane(n1).prefetch!(frame, m, node, dstIp, dstPort, proto, flowHash, seed);
-  ctx.meta.lookupWarm[0] = acc;
 }

@@ -28,6 +28,7 @@ import { formatIp } from '../net/ipv4.js';
 import { PROTO_TCP } from '../net/proto.js';
 import type { PipelineContext } from './context.js';
 import { DROP_SERVICE_REJECT } from './next.js';
+import { prefetchDecisions } from './prefetch-decisions.js';
 import { RK_BRIDGE, RK_VETH } from './route-table.js';
 
 const SOCK_SEND = 0;
@@ -63,6 +64,8 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     const i = frame[k];
     warm[i] = world.sockets(batch.node[i]).touchEntry(warm[i]);
   }
+  // The decisions' reads, for the sockets not in the table (the loop below resets warm first).
+  prefetchDecisions(ctx, batch);
   let opened = 0;
   for (let k = 0; k < m; k++) {
     const i = frame[k];

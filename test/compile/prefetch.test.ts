@@ -33,6 +33,7 @@ type Prefetching = ServiceDataplane & { prefetchMinBytes: number };
 const kState: Partial<Record<ModeName, { roots: readonly string[]; expect: readonly string[] }>> = {
   ipvs: { roots: ['tables'], expect: ['tables.rrNext', 'tables.table.keys', 'tables.rsConns'] },
   nftables: { roots: ['program', 'affinity'], expect: ['program.code', 'program.maps.0.values', 'program.chainRows'] },
+  cilium: { roots: ['tables', 'affinity'], expect: ['tables.services.keys', 'tables.slotBackend', 'tables.beIp'] },
 };
 
 for (const [mode, state] of Object.entries(kState) as [ModeName, { roots: readonly string[]; expect: readonly string[] }][]) {
