@@ -13,7 +13,7 @@ import { vxlanDecap } from '../net/vxlan.js';
 import type { PipelineContext } from './context.js';
 import { DROP_UNPARSABLE, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~7.0-7.2 ns per established packet at batch 256, 100 Services (4.9 userspace, 6.9 cilium), ~7.0-7.1 at 30k (5.3, 8.5), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-06 at b2f2b35, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~6.1-6.2 ns per established packet at batch 256, 100 Services (4.3 userspace, 6.1 cilium), ~6.2-6.3 at 30k (4.4, 6.2), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-06 at 8b685ad, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function decap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

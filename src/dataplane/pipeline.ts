@@ -51,7 +51,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~463-481 ns per established packet (2.08-2.16 M a second; iptables, ipvs, nftables), ~804 (userspace) and ~463 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.08-2.44 M a second over every Services count of the default sweep; the stages' own timers sum to ~427-445 of the 463-481 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-06 at b2f2b35, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~318-327 ns per established packet (3.06-3.14 M a second; iptables, ipvs, nftables), ~556 (userspace) and ~333 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 3.06-3.32 M a second over every Services count of the default sweep; the stages' own timers sum to ~283-292 of the 318-327 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-06 at 8b685ad, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

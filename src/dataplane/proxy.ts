@@ -24,7 +24,7 @@ import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_
 const kBufferBytes = 65536;
 
 
-// Cost: nothing outside userspace mode (runBatch skips a stage with no packet bound for it); ~94 ns per established packet of a userspace cell at batch 256, 100 Services (~115 per packet of the cell), ~158 at 30k (~207) (`kdp bench`, the benchmark of record of 2026-12-06 at b2f2b35, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: nothing outside userspace mode (runBatch skips a stage with no packet bound for it); ~69 ns per established packet of a userspace cell at batch 256, 100 Services (~89 per packet of the cell), ~122 at 30k (~169) (`kdp bench`, the benchmark of record of 2026-12-06 at 8b685ad, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

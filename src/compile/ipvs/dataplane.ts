@@ -199,7 +199,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   }
 
   // Cost: ~430 ns per ClusterIP first packet at 1k Services, 1.3 hash probes a decision (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds).
-  // In the pipeline the service-nat stage takes ~164, 184, 233, 512 and 578 ns a first packet at 10, 100, 1k, 10k and 30k Services, batch 256 (`kdp bench`, the benchmark of record of 2026-12-06 at b2f2b35, BENCHMARKS.md).
+  // In the pipeline the service-nat stage takes ~137, 153, 223, 327 and 405 ns a first packet at 10, 100, 1k, 10k and 30k Services, batch 256 (`kdp bench`, the benchmark of record of 2026-12-06 at 8b685ad, BENCHMARKS.md).
   decide(pkt: FirstPacket, out: NatDecision): void {
     const t = this.tables;
     clearDecision(out);
