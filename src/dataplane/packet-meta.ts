@@ -49,9 +49,10 @@ export class PacketMeta {
   readonly dsrOption: Uint8Array;
   /**
    * A stage's scratch for its batched lookups (prerouting's conntrack, the socket stage's socket
-   * table, postrouting's and local-in's conntrack confirm and socket answers, service-nat's
-   * prefetch of the mode's tables): each packet's hash, and what its prefetch read; valid within
-   * one run of the stage.
+   * table, postrouting's and local-in's conntrack confirm and socket answers): each packet's hash,
+   * and what its prefetch read; valid within one run of the stage. prefetchDecisions (the mode's
+   * tables, before service-nat's and the socket stage's decisions) keeps what it read in
+   * lookupWarm[0], which the socket stage's own use overwrites after.
    * Both as int32 bits: a u32 above 2^31 read back and passed to a call the JIT does not inline
    * is boxed, once a packet (test/pipeline/allocation.test.ts).
    */

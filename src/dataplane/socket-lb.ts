@@ -64,7 +64,8 @@ export function socketLb(ctx: PipelineContext, batch: PacketBatch): void {
     const i = frame[k];
     warm[i] = world.sockets(batch.node[i]).touchEntry(warm[i]);
   }
-  // The decisions' reads, for the sockets not in the table (the loop below resets warm first).
+  // The decisions' reads, ahead of them: a hint for every packet of the frame, a known socket's
+  // too (the loop below resets warm first).
   prefetchDecisions(ctx, batch);
   let opened = 0;
   for (let k = 0; k < m; k++) {
