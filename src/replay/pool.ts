@@ -237,7 +237,7 @@ export class ReplayPool {
           }
         });
         ports.push(port1);
-        const task: WorkerTask = { ...cell, flows, shard: s, shards: workers, images, heartbeat: port2 };
+        const task: WorkerTask = { ...cell, flows, sizedForFlows: cell.flows, shard: s, shards: workers, images, heartbeat: port2 };
         tasks.push(pool.run(task, { signal: abort.signal, transferList: [port2] }) as Promise<WorkerResult>);
       }
       // Settle every shard before deciding, so no aborted task is left running behind the error.

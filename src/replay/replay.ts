@@ -25,7 +25,8 @@
  * candidate set) instead of the endpoint itself, and an endpoint outside the flow's Service port
  * is counted in `foreignEndpoints` (must be 0).
  *
- * No Node.js imports: the clock is passed in (worker.ts gives performance.now).
+ * No Node.js imports: the clock is passed in (worker.ts gives performance.now). chunk-replay.ts
+ * replays a chunk's two phases; replayShard() fills the chunks and sums the shard's counters.
  */
 import { modeNamed } from '../compile/index.js';
 import type { ProxyMode } from '../compile/mode.js';
@@ -36,13 +37,11 @@ import { CompiledCluster } from '../dataplane/compiled-cluster.js';
 import { CT_COUNTER_NAMES, type ConntrackTable } from '../dataplane/conntrack.js';
 import { PipelineContext } from '../dataplane/context.js';
 import { addCounterRecord, addStageNs, emptyCounterRecord, type CounterRecord } from '../dataplane/counters.js';
-import { END_EXTERNAL, END_HOST, END_POD } from '../dataplane/next.js';
-import { ENTRY_EXTERNAL, ENTRY_HOST, ENTRY_POD, inject, runBatch } from '../dataplane/pipeline.js';
 import type { PodNetworkPlan } from '../dataplane/pod-network.js';
-import { mix32 } from '../net/hash.js';
 import type { Cluster, Cni, ModeName } from '../model/types.js';
-import { kBatchSize, PacketBatch } from '../net/batch.js';
-import { DIR_FORWARD, FlowChunk, FlowSet, LOOKUP_NONE, LOOKUP_UPSTREAM, newPacketSpec, packetAt, packetCount } from './flows.js';
+import { kBatchSize } from '../net/batch.js';
+import { FlowSet } from './flows.js';
+import { ChunkReplay } from './chunk-replay.js';
 import { kDnsPort } from './lookups.js';
 import { cellCluster } from './cell-cluster.js';
 
@@ -87,6 +86,12 @@ export interface ReplayTask extends SetupKey {
   readonly stageTiming?: boolean;
   /** How each node's conntrack table is sized (ConntrackSizing); default 'fit'. */
   readonly conntrack?: ConntrackSizing;
+  /**
+   * The flows 'fit' sizes the tables for (default `flows`): the warm-up run sizes them as its
+   * timed run will, so the timed run reuses its context, tables and objects, and the code the
+   * warm-up compiled keeps the shapes it was compiled for.
+   */
+  readonly sizedForFlows?: number;
 }
 
 /**
@@ -277,7 +282,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   setup.resetRules();
   setup.flowSet.reset();
   const kubeProxy = task.conntrack === 'kube-proxy';
-  const fit = conntrackMaxFor(flows * trackedPerFlow(setup.flowSet), shards, mode);
+  const fit = conntrackMaxFor((task.sizedForFlows ?? flows) * trackedPerFlow(setup.flowSet), shards, mode);
   const max = kubeProxy ? `kube-proxy/${shards}` : fit;
   let ctx = ctxCache?.ctx;
   if (ctx && ctxCache!.max === max) {
@@ -297,80 +302,11 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   }
   ctx.clock = task.stageTiming === false ? null : clock;
   const c = ctx;
-
-  const podMtu = setup.plan.podMtu;
-  const eps = cluster.endpoints;
   const flowSet = setup.flowSet;
-  const batch = new PacketBatch({ capacity: kBatchSize });
   // Room for a whole chunk's ids with every flow they can write (a lookup's flows too), so that a
   // chunk is replayed at once: a small remainder would put a flow's SYN/ACK and ACK in one batch.
-  const chunk = new FlowChunk((Math.ceil(kChunkFlows / shards) + kChunkFlows / 4 + 64) * flowSet.flowsPerIdMax);
-  const cap = chunk.capacity;
-  // Per flow of the chunk: where the first packet arrived (the reply starts there), whether it
-  // did, its packet count, and sequence numbers.
-  const aSrc = new Uint32Array(cap);
-  const aDst = new Uint32Array(cap);
-  const aSport = new Uint16Array(cap);
-  const aDport = new Uint16Array(cap);
-  const aNode = new Uint16Array(cap);
-  const aEntry = new Uint8Array(cap);
-  // Per flow a socket-LB node's socket stage connected (TCP): the backend its socket holds (0 none).
-  const peer = new Uint32Array(cap);
-  const peerPort = new Uint16Array(cap);
-  const alive = new Uint8Array(cap);
-  const pkts = new Uint8Array(cap);
-  const seqF = new Uint32Array(cap);
-  const seqR = new Uint32Array(cap);
-  const sending = new Int32Array(cap);
-  const flowOfSlot = new Int32Array(kBatchSize);
-  const spec = newPacketSpec();
-
-  let nFlows = 0;
-  let failed = 0;
-  let failedLookups = 0;
-  let lookupConnections = 0;
-  let lookupNames = 0;
-  let upstreamConnections = 0;
-  let lookupPackets = 0;
-  let lookupNs = 0;
-  let lookupFlows = 0;
-  let firstPackets = 0;
-  let estPackets = 0;
-  let newNs = 0;
-  let estNs = 0;
-  let rxNs = 0;
-  let lo = 0;
-  let hi = 0;
-  let exact = 0;
-  let candidate = 0;
-  let foreign = 0;
-  const orderDep = new Map<number, boolean>();
-  const isOrderDep = (sp: number): boolean => {
-    let v = orderDep.get(sp);
-    if (v === undefined) {
-      v = mode.orderDependent(cluster, sp);
-      orderDep.set(sp, v);
-    }
-    return v;
-  };
-
-  // The established phase's share of the stage timers, which runBatch adds into for every phase:
-  // what its batches added, taken as a difference around each (a dozen adds a batch of 256).
-  const stageMs = c.counters.stageMs;
-  const stageMsBefore = new Float64Array(stageMs.length);
-  const estStageMs = new Float64Array(stageMs.length);
-  const run = (phase: number): void => {
-    if (phase === 1) stageMsBefore.set(stageMs);
-    const t0 = clock();
-    runBatch(c, batch);
-    const dt = (clock() - t0) * 1e6;
-    if (phase === 0) newNs += dt;
-    else if (phase === 1) {
-      estNs += dt;
-      for (let k = 0; k < stageMs.length; k++) estStageMs[k] += stageMs[k] - stageMsBefore[k];
-    } else lookupNs += dt;
-  };
-
+  const r = new ChunkReplay(c, mode, cluster, setup.plan.podMtu, clock, (Math.ceil(kChunkFlows / shards) + kChunkFlows / 4 + 64) * flowSet.flowsPerIdMax);
+  const chunk = r.chunk;
   for (let first = 0; first < flows; ) {
     progress?.(first);
     const take = Math.min(kChunkFlows, flows - first);
@@ -378,137 +314,9 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     while (consumed < take) {
       const used = flowSet.fillShard(first + consumed, take - consumed, shard, shards, chunk);
       consumed += used;
-      const n = chunk.count;
-      if (n === 0) continue;
+      if (chunk.count === 0) continue;
       c.now = (first + consumed) * kFlowInterval;
-
-      // Phase 1: first packets. Pass 0 sends the lookups' flows (none without --dns), pass 1 the
-      // connections', each timed on its own: a name is resolved before its connection opens.
-      let tRx = clock();
-      for (let pass = 0; pass < 2; pass++) {
-        const lookups = pass === 0;
-        for (let j0 = 0; j0 < n; ) {
-          batch.reset();
-          let j = j0;
-          for (; j < n && batch.count < kBatchSize; j++) {
-            if ((chunk.lookup[j] !== LOOKUP_NONE) !== lookups) continue;
-            const r = chunk.rand[j];
-            seqF[j] = r;
-            seqR[j] = mix32(r, 0x53594e41);
-            pkts[j] = packetCount(chunk, j);
-            packetAt(chunk, j, 0, podMtu, spec);
-            const i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], 0);
-            inject(c, batch, i, chunk.node[j], chunk.entry[j]);
-            seqF[j] = (seqF[j] + (spec.payload || 1)) >>> 0;
-            flowOfSlot[i] = j;
-          }
-          j0 = j;
-          if (batch.count === 0) continue;
-          const t1 = clock();
-          rxNs += (t1 - tRx) * 1e6;
-          run(lookups ? 2 : 0);
-          tRx = clock();
-          if (lookups) lookupPackets += batch.count;
-          else firstPackets += batch.count;
-          for (let i = 0; i < batch.count; i++) {
-            const k = flowOfSlot[i];
-            const end = batch.verdict[i];
-            aSrc[k] = batch.srcIp[i];
-            aDst[k] = batch.dstIp[i];
-            aSport[k] = batch.srcPort[i];
-            aDport[k] = batch.dstPort[i];
-            aNode[k] = batch.node[i];
-            aEntry[k] = end === END_POD ? ENTRY_POD : end === END_HOST ? ENTRY_HOST : ENTRY_EXTERNAL;
-            peer[k] = c.meta.peerIp[i];
-            peerPort[k] = c.meta.peerPort[i];
-            const ok = end === END_POD || end === END_HOST || end === END_EXTERNAL;
-            alive[k] = ok ? 1 : 0;
-            if (!ok) {
-              if (lookups) failedLookups++;
-              else failed++;
-            }
-          }
-        }
-      }
-      rxNs += (clock() - tRx) * 1e6;
-
-      // The decisions, from the entry node's conntrack (untimed; lookups are not counted as hits).
-      for (let j = 0; j < n; j++) {
-        if (chunk.lookup[j] === LOOKUP_NONE) {
-          nFlows++;
-          if (chunk.names[j] > 0) {
-            lookupConnections++;
-            lookupNames += chunk.names[j];
-          }
-        } else {
-          lookupFlows++;
-          if (chunk.lookup[j] === LOOKUP_UPSTREAM) upstreamConnections++;
-        }
-        const ep = c.world.flowEndpoint(chunk.node[j], chunk.srcIp[j], chunk.dstIp[j], chunk.srcPort[j], chunk.dstPort[j], chunk.proto[j]);
-        const sp = chunk.servicePort[j];
-        const id = chunk.id[j] >>> 0;
-        let v: number;
-        if (sp >= 0 && isOrderDep(sp)) {
-          candidate++;
-          if (ep >= 0 && eps.servicePort[ep] !== sp) foreign++;
-          v = mix32(id, ep >= 0 ? (0x80000000 | eps.servicePort[ep]) >>> 0 : 0x7fffffff);
-        } else {
-          exact++;
-          v = mix32(id, (ep + 1) >>> 0);
-        }
-        v = mix32(v, alive[j]);
-        lo = (lo + v) >>> 0;
-        hi = (hi + mix32(v, 0x9e3779b9)) >>> 0;
-      }
-
-      // Phase 2: later packets, interleaved across the chunk's flows: the lookups' (pass 0), then
-      // the connections' (pass 1).
-      for (let pass = 0; pass < 2; pass++) {
-        const lookups = pass === 0;
-        const phase = lookups ? 2 : 1;
-        // The pass's flows with a packet p still to send, in chunk order: each round sends one
-        // packet of every flow in it and keeps those with more, so no round walks finished flows.
-        let live = 0;
-        for (let j = 0; j < n; j++) if (alive[j] !== 0 && (chunk.lookup[j] !== LOOKUP_NONE) === lookups && pkts[j] > 1) sending[live++] = j;
-        tRx = clock();
-        batch.reset();
-        for (let p = 1; live > 0; p++) {
-          let kept = 0;
-          for (let q = 0; q < live; q++) {
-            const j = sending[q];
-            if (p + 1 < pkts[j]) sending[kept++] = j;
-            packetAt(chunk, j, p, podMtu, spec);
-            let i: number;
-            if (spec.dir === DIR_FORWARD) {
-              // A connected TCP socket sends to the backend it was given at connect() (socket LB).
-              const to = peer[j];
-              i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], to !== 0 ? to : chunk.dstIp[j], to !== 0 ? peerPort[j] : chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
-              inject(c, batch, i, chunk.node[j], chunk.entry[j]);
-              seqF[j] = (seqF[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
-            } else {
-              i = batch.push(chunk.proto[j], aDst[j], aDport[j], aSrc[j], aSport[j], spec.payload, spec.flags, seqR[j], seqF[j]);
-              inject(c, batch, i, aNode[j], aEntry[j]);
-              seqR[j] = (seqR[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
-            }
-            if (batch.count === kBatchSize) {
-              rxNs += (clock() - tRx) * 1e6;
-              run(phase);
-              if (lookups) lookupPackets += batch.count;
-              else estPackets += batch.count;
-              batch.reset();
-              tRx = clock();
-            }
-          }
-          live = kept;
-        }
-        rxNs += (clock() - tRx) * 1e6;
-        if (batch.count > 0) {
-          run(phase);
-          if (lookups) lookupPackets += batch.count;
-          else estPackets += batch.count;
-          batch.reset();
-        }
-      }
+      r.replay();
     }
     first += take;
   }
@@ -531,7 +339,7 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   const counters = emptyCounterRecord();
   c.counters.addInto(counters);
   const establishedStageNs: Record<string, number> = {};
-  addStageNs(establishedStageNs, estStageMs);
+  addStageNs(establishedStageNs, r.estStageMs);
   let tableBytes = 0;
   let allNodesTableBytes = 0;
   const dps = setup.compiled();
@@ -544,21 +352,21 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   return {
     shard,
     shards,
-    flows: nFlows,
-    failedFlows: failed,
-    firstPackets,
-    establishedPackets: estPackets,
-    newPhaseNs: newNs,
-    establishedPhaseNs: estNs,
+    flows: r.nFlows,
+    failedFlows: r.failed,
+    firstPackets: r.firstPackets,
+    establishedPackets: r.estPackets,
+    newPhaseNs: r.newNs,
+    establishedPhaseNs: r.estNs,
     establishedStageNs,
-    rxNs,
+    rxNs: r.rxNs,
     ...counters,
     conntrack,
-    checksumLo: lo,
-    checksumHi: hi,
-    exactDecisions: exact,
-    candidateDecisions: candidate,
-    foreignEndpoints: foreign,
+    checksumLo: r.lo,
+    checksumHi: r.hi,
+    exactDecisions: r.exact,
+    candidateDecisions: r.candidate,
+    foreignEndpoints: r.foreign,
     conntrackBytes: ctBytes,
     conntrackCapacity: ctCap,
     conntrackEntries: ctLive,
@@ -566,14 +374,14 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
     allNodesTableBytes,
     nodesCompiled: dps.length,
     setupMs: 0,
-    lookupConnections,
-    lookupNames,
-    upstreamConnections,
-    lookupPackets,
-    lookupNs,
-    failedLookups,
+    lookupConnections: r.lookupConnections,
+    lookupNames: r.lookupNames,
+    upstreamConnections: r.upstreamConnections,
+    lookupPackets: r.lookupPackets,
+    lookupNs: r.lookupNs,
+    failedLookups: r.failedLookups,
     dnsConntrackEntries: dnsEntries,
-    lookupFlows,
+    lookupFlows: r.lookupFlows,
   };
 }
 

@@ -112,4 +112,23 @@ describe('replay', () => {
     assert.equal(r2.conntrack.new, r1.conntrack.new);
     assert.ok(r1.proxyCopiedBytes > 0);
   });
+
+  it('a warm-up sized for the timed run leaves it its context, and the timed run decides as a fresh one', () => {
+    // Arrange
+    const key: SetupKey = { mode: 'nftables', services: 20, endpointsPerService: 3, cni: 'calico-vxlan', seed: 3, zipf: 0 };
+    const setup = new ReplaySetup(key);
+    const cache: Parameters<typeof replayShard>[3] & object = {};
+    // Act: a short warm-up sized for 3,000 flows, then the 3,000-flow run on its cache; and a fresh run.
+    replayShard(setup, { ...key, flows: 500, sizedForFlows: 3000, shard: 0, shards: 1 }, clock, cache);
+    const warmed = cache.ctx;
+    const timed = replayShard(setup, { ...key, flows: 3000, shard: 0, shards: 1 }, clock, cache);
+    const fresh = replayShard(new ReplaySetup(key), { ...key, flows: 3000, shard: 0, shards: 1 }, clock, {});
+    // Assert
+    assert.ok(warmed !== undefined);
+    assert.equal(cache.ctx, warmed, 'the timed run reused the warm-up\'s context (its tables, its objects)');
+    assert.equal(timed.checksumLo, fresh.checksumLo);
+    assert.equal(timed.checksumHi, fresh.checksumHi);
+    assert.deepEqual(timed.conntrack, fresh.conntrack);
+    assert.equal(timed.establishedPackets, fresh.establishedPackets);
+  });
 });
