@@ -6,7 +6,7 @@
  * Why a class and not the loops inline in replayShard(): one function holding every loop of a
  * run was optimised by on-stack replacement, with the run's own closures (the batch timer, the
  * progress callback) inlined into it; the next run's closures are other functions, so that code
- * deoptimised ("wrong call target") and was compiled again, 150-335 ms of TurboFan on a
+ * deoptimised ("wrong call target") and was compiled again, 136-335 ms of TurboFan on a
  * background thread each time, six to eight times in a timed run of 1,000,000 flows. On two
  * workers that compiling took 0.82 s of CPU from the 3.03 s the shards ran, on the two cores the
  * shards need (`node --trace-opt --trace-deopt`, `kdp bench --services 100 --modes nftables
