@@ -4,7 +4,7 @@
  * copied.
  *
  * `packTables(value, classes)` lays out a tree of plain objects, arrays, typed arrays, strings and
- * numbers: every typed array is copied once into the shared buffer (8-byte aligned) and every
+ * numbers: every typed array is copied once into the shared buffer (16-byte aligned) and every
  * array of strings is packed there too (UTF-16LE code units behind a Uint32 offset index), so the
  * layout left over is a few kilobytes whatever the cluster's size, and posting it to a worker
  * costs the same for 10 Services as for 100,000. `unpackTables(image, classes)` gives the tree
@@ -48,6 +48,9 @@ export interface TableImage {
 export type ClassRegistry = Readonly<Record<string, { readonly prototype: object }>>;
 
 const align8 = (n: number): number => (n + 7) & ~7;
+// A typed array starts on 16 bytes of the buffer, whose own address malloc aligns to 16: a table's
+// 16-byte rows (ipvs/tables.ts RsWord, nftables' ChainWord) then never straddle two cache lines.
+const align16 = (n: number): number => (n + 15) & ~15;
 
 /** Strings joined at a time when packing a list (bounds the flat string: names are ~50-100 units). */
 const kJoinStrings = 8192;
@@ -78,7 +81,7 @@ export function packTables(value: unknown, classes: ClassRegistry = {}): TableIm
     const ta = typedArrayName(v);
     if (ta) {
       const src = v as TypedArray;
-      const off = align8(size);
+      const off = align16(size);
       size = off + src.byteLength;
       copies.push({ off, src });
       return { ta, off, len: src.length };

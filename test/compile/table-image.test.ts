@@ -55,6 +55,13 @@ describe('table image', () => {
     assert.ok(got.table.has(4) && !got.table.has(5));
   });
 
+  it('starts every typed array on 16 bytes of the buffer, so 16-byte rows never straddle a line', () => {
+    // Odd lengths before each array: an 8-byte alignment would leave some of them at 8 mod 16.
+    const odd = { a: new Uint8Array(3), b: new Uint32Array(3), c: new Uint16Array(5), d: new Int32Array(4), e: new Uint8Array(9), f: new Float64Array(1) };
+    const got = unpackTables<typeof odd>(packTables(odd, {}), {});
+    for (const [name, view] of Object.entries(got)) assert.equal(view.byteOffset % 16, 0, `${name} at byte ${view.byteOffset}`);
+  });
+
   it('keeps the layout small whatever the tables hold, so posting it costs the same', () => {
     const big = { rules: new Uint32Array(1 << 20), names: Array.from({ length: 100_000 }, (_, i) => `chain-${i}`) };
     const small = { rules: new Uint32Array(4), names: Array.from({ length: 16 }, (_, i) => `chain-${i}`) };

@@ -19,8 +19,8 @@ import { IpvsDataplaneImpl, ipvsState, type IpvsDataplane } from './dataplane.js
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
   F_LOCAL_FALLBACK, F_LOCAL_POLICY, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
-  NP_UDP, NP_UDP_LOCAL, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds,
-  type IpvsTables,
+  NP_UDP, NP_UDP_LOCAL, RsWord, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT, kSchedulerIds,
+  VsWord, maglevBackendsOf, rsWeight, writeRealServer, writeVirtualService, type IpvsTables,
 } from './tables.js';
 
 export interface IpvsOptions {
@@ -83,11 +83,11 @@ export function newIpvsBuilder(): IpvsBuilder {
 }
 
 /** ip_vs_wrr_init_svc: the VS's max weight (minus gcd-1) and the gcd of its weights. */
-export function wrrInit(weight: Uint16Array, start: number, count: number, mw: Uint16Array, di: Uint16Array, v: number): void {
+export function wrrInit(t: Pick<IpvsTables, 'rs'>, start: number, count: number, mw: Uint16Array, di: Uint16Array, v: number): void {
   let max = 0;
   let g = 0;
   for (let s = start; s < start + count; s++) {
-    const w = weight[s];
+    const w = rsWeight(t, s);
     if (w > max) max = w;
     let x = g, y = w;
     while (y !== 0) [x, y] = [y, x % y];
@@ -95,6 +95,20 @@ export function wrrInit(weight: Uint16Array, start: number, count: number, mw: U
   }
   di[v] = g === 0 ? 1 : g;
   mw[v] = max === 0 ? 0 : max - (di[v] - 1);
+}
+
+/** The builder's virtual services as IpvsTables.vs rows, `slots` of them (the rest room). */
+function virtualServiceRows(b: IpvsBuilder, slots: number): Int32Array {
+  const vs = new Int32Array(slots * VsWord.STRIDE);
+  for (let v = 0; v < b.ip.length; v++) writeVirtualService(vs, v, b.rsStart[v], b.rsCount[v], b.flags[v], b.sp[v]);
+  return vs;
+}
+
+/** The builder's real servers as IpvsTables.rs rows, `slots` of them (the rest room). */
+export function realServerRows(b: IpvsBuilder, slots: number): Int32Array {
+  const rs = new Int32Array(slots * RsWord.STRIDE);
+  for (let s = 0; s < b.rsIp.length; s++) writeRealServer(rs, s, b.rsIp[s], b.rsPort[s], b.rsRow[s], b.rsWeight[s]);
+  return rs;
 }
 
 /** What adding one Service port's virtual services needs besides the builder (compile and update-services.ts share it). */
@@ -264,11 +278,11 @@ export function assembleIpvs(
     return a;
   };
 
-  const rsWeight = sized(Uint16Array, b.rsWeight, rsRoom);
+  const real = { rs: realServerRows(b, rsRoom) };
   const vsWrrMw = new Uint16Array(vsRoom);
   const vsWrrDi = new Uint16Array(vsRoom);
   for (let v = 0; v < vsCount; v++) {
-    wrrInit(rsWeight, b.rsStart[v], b.rsCount[v], vsWrrMw, vsWrrDi, v);
+    wrrInit(real, b.rsStart[v], b.rsCount[v], vsWrrMw, vsWrrDi, v);
   }
 
   // mh: one Maglev table per distinct real-server list (a port's ClusterIP, LB and NodePort VS
@@ -276,8 +290,6 @@ export function assembleIpvs(
   const vsMh = new Int32Array(vsRoom).fill(-1);
   let mhLuts = new Uint32Array(0);
   let mhUsed = 0;
-  const rsIp = sized(Uint32Array, b.rsIp, rsRoom);
-  const rsPort = sized(Uint16Array, b.rsPort, rsRoom);
   if (scheduler === 'mh') {
     const lutOf = new Map<string, number>();
     const firstVs: number[] = [];
@@ -299,7 +311,7 @@ export function assembleIpvs(
     mhLuts = new Uint32Array(luts * mhSize);
     for (let l = 0; l < firstVs.length; l++) {
       const v = firstVs[l];
-      maglevPopulate({ ip: rsIp, port: rsPort, weight: rsWeight, start: b.rsStart[v], count: b.rsCount[v] }, mhSize, mhLuts, l * mhSize);
+      maglevPopulate(maglevBackendsOf(real, b.rsStart[v], b.rsCount[v]), mhSize, mhLuts, l * mhSize);
     }
     mhUsed = firstVs.length;
   }
@@ -308,13 +320,11 @@ export function assembleIpvs(
     generation: newGeneration(), spVsStart, spVsCount,
     vsCount, ports: cluster.ports.length, vsGone: 0,
     vsIp: sized(Uint32Array, b.ip, vsRoom), vsPort: sized(Uint16Array, b.port, vsRoom), vsProto: sized(Uint8Array, b.proto, vsRoom),
-    vsKind: sized(Uint8Array, b.kind, vsRoom), vsFlags: sized(Uint16Array, b.flags, vsRoom), vsTimeout: sized(Uint32Array, b.timeout, vsRoom),
-    vsServicePort: sized(Int32Array, b.sp, vsRoom), vsRsStart: sized(Uint32Array, b.rsStart, vsRoom), vsRsCount: sized(Uint32Array, b.rsCount, vsRoom),
+    vsKind: sized(Uint8Array, b.kind, vsRoom), vs: virtualServiceRows(b, vsRoom), vsTimeout: sized(Uint32Array, b.timeout, vsRoom),
     vsFwStart: sized(Uint32Array, b.fwStart, vsRoom), vsFwCount: sized(Uint16Array, b.fwCount, vsRoom),
     fwCount: b.fwBase.length, fwBase: sized(Uint32Array, b.fwBase, withRoom(b.fwBase.length)), fwPrefix: sized(Uint8Array, b.fwPrefix, withRoom(b.fwBase.length)),
     vsWrrMw, vsWrrDi, vsMh, mhLuts, mhSize, mhUsed, mhGone: 0,
-    rsUsed: b.rsIp.length, rsCount: rsRoom, rsIp, rsPort, rsRow: sized(Int32Array, b.rsRow, rsRoom),
-    rsWeight, rsLoopback: sized(Uint8Array, b.rsLoop, rsRoom),
+    rsUsed: b.rsIp.length, rsCount: rsRoom, rs: real.rs, rsLoopback: sized(Uint8Array, b.rsLoop, rsRoom),
     table, bound, boundRefs, nodePortIps, nodePortBits, loopbackRows: sized(Int32Array, loopbackRows, withRoom(loopbackRows.length)), loopbackCount: loopbackRows.length,
     // Persistence templates only matter when some service asks for ClientIP affinity.
     ...ipvsState(vsRoom, rsRoom, options.affinityCapacity ?? (b.flags.some((f) => (f & F_PERSISTENT) !== 0) ? 65536 : 16)),

@@ -27,9 +27,9 @@ import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
 import { schedulerPick } from './schedulers.js';
 import {
   F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
-  F_LOCAL_FALLBACK, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL,
-  NP_UDP, NP_UDP_LOCAL, kSchedulerIds, realServerCount, tablesBytes,
-  type IpvsTables,
+  F_LOCAL_FALLBACK, F_PERSISTENT, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP,
+  NP_UDP_LOCAL, RsWord, VsWord, kSchedulerIds, realServerCount, rsIp, rsPort, rsRow, rsWeight, tablesBytes, vsFlags,
+  vsRsCount, vsRsStart, vsServicePort, type IpvsTables,
 } from './tables.js';
 
 /**
@@ -143,7 +143,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const t = this.tables;
     const src = pkt.srcIp >>> 0;
     if (src >>> 24 === 127) return false; // -s 127.0.0.0/8 -j RETURN
-    const flags = t.vsFlags[v];
+    const flags = vsFlags(t, v);
     let mark = false;
     // -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER: LOCAL set RETURNs, else MARK-MASQ.
     if (flags & F_LB && !(flags & F_LB_LOCAL)) mark = true;
@@ -179,7 +179,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   /** filter INPUT KUBE-PROXY-FIREWALL / filter OUTPUT KUBE-IPVS-OUT-FILTER: true when dropped. */
   private firewalled(v: number, pkt: FirstPacket): boolean {
     const t = this.tables;
-    const flags = t.vsFlags[v];
+    const flags = vsFlags(t, v);
     if (!(flags & F_LB_FW)) return false;
     const src = pkt.srcIp >>> 0;
     if (pkt.hook !== HOOK_PREROUTING) {
@@ -214,36 +214,39 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       else if (this.healthCheckAccepts(pkt)) out.verdict = VERDICT_ACCEPT;
       return;
     }
-    out.servicePort = t.vsServicePort[v];
+    out.servicePort = vsServicePort(t, v);
     let masq = this.natMark(v, pkt);
     if (this.firewalled(v, pkt)) {
       out.verdict = VERDICT_DROP;
       return;
     }
-    const flags = t.vsFlags[v];
+    const flags = vsFlags(t, v);
     let slot = -1;
     const persistent = (flags & F_PERSISTENT) !== 0;
     if (persistent) {
       t.affinity.clock[0] = pkt.now;
-      const hit = t.vsRsCount[v] > 0 ? t.affinity.lookup(v, pkt.srcIp, t.vsTimeout[v]) : -1;
+      const hit = vsRsCount(t, v) > 0 ? t.affinity.lookup(v, pkt.srcIp, t.vsTimeout[v]) : -1;
       const rel = hit < 0 ? -1 : t.affinity.value[hit];
-      if (rel >= 0 && rel < t.vsRsCount[v] && t.rsWeight[t.vsRsStart[v] + rel] > 0) slot = t.vsRsStart[v] + rel;
+      if (rel >= 0 && rel < vsRsCount(t, v) && rsWeight(t, vsRsStart(t, v) + rel) > 0) slot = vsRsStart(t, v) + rel;
     }
     if (slot < 0) {
-      slot = t.vsRsCount[v] === 0 ? -1 : this.pick(t, v, pkt.srcIp >>> 0, pkt.srcPort);
+      slot = vsRsCount(t, v) === 0 ? -1 : this.pick(t, v, pkt.srcIp >>> 0, pkt.srcPort);
       if (slot < 0) {
         // ip_vs_leave(): "ICMP_PORT_UNREACH is sent here no matter it is TCP/UDP".
         out.verdict = VERDICT_REJECT;
         return;
       }
-      if (persistent) t.affinity.remember(v, pkt.srcIp, slot - t.vsRsStart[v], t.vsTimeout[v]);
+      if (persistent) t.affinity.remember(v, pkt.srcIp, slot - vsRsStart(t, v), t.vsTimeout[v]);
     }
     t.rsConns[slot]++;
-    if (t.rsLoopback[slot] === 1 && t.rsIp[slot] === pkt.srcIp >>> 0) masq = true; // KUBE-LOOP-BACK
+    const rs = t.rs;
+    const o = slot * RsWord.STRIDE;
+    const ip = rs[o + RsWord.IP] >>> 0;
+    if (ip === pkt.srcIp >>> 0 && t.rsLoopback[slot] === 1) masq = true; // KUBE-LOOP-BACK
     out.verdict = VERDICT_DNAT;
-    out.endpoint = t.rsRow[slot];
-    out.dnatIp = t.rsIp[slot];
-    out.dnatPort = t.rsPort[slot];
+    out.endpoint = rs[o + RsWord.ROW];
+    out.dnatIp = ip;
+    out.dnatPort = rs[o + RsWord.PORT];
     out.masquerade = masq;
   }
 
@@ -253,7 +256,9 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   // it missed on, so the core keeps many misses in flight: ~30 ns a line at 30k Services, where
   // loops that walked each packet's levels through the dataplane's fields and stored what they
   // missed on took ~100-160 ns a line inside the same stage, hardly better than decide() itself.
-  // Cost: ~13 lines a packet balanced here, ~165 ns a first packet at 30k Services, which decide()
+  // Six lines a packet: the home slot's key and row, the VS's row (tables.ts VsWord) and rr cursor,
+  // the real server's row (RsWord) and activeconns; thirteen with an array a field, when it cost
+  // ~165 ns a first packet at 30k Services, which decide()
   // then finds in cache: the service-nat stage took 411 ns a first packet at 30k against 549
   // without, a new flow 1,104 ns against 1,237; in cache, at 100 Services, it adds its own work,
   // 227 ns against 180 (`kdp bench --services 100,30000 --modes ipvs --workers 1 --flows 500000`,
@@ -285,20 +290,20 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     let acc = 0;
     for (let k = 0; k < c; k++) acc ^= keys[2 * sv[k] + 1] ^ values[sv[k]];
     for (let k = 0; k < c; k++) vv[k] = values[sv[k]];
-    const { vsRsStart, vsRsCount, vsFlags, vsServicePort, vsFwCount, rrNext } = t;
+    const { vs, rrNext } = t;
     for (let k = 0; k < c; k++) {
       const v = vv[k];
-      acc ^= vsRsStart[v] ^ vsRsCount[v] ^ vsFlags[v] ^ vsServicePort[v] ^ vsFwCount[v] ^ rrNext[v];
+      acc ^= vs[v * VsWord.STRIDE] ^ vs[v * VsWord.STRIDE + VsWord.STRIDE - 1] ^ rrNext[v];
     }
     for (let k = 0; k < c; k++) {
-      const v = vv[k];
-      const pos = rrNext[v];
-      rv[k] = vsRsStart[v] + (pos < vsRsCount[v] ? pos : 0);
+      const o = vv[k] * VsWord.STRIDE;
+      const pos = rrNext[vv[k]];
+      rv[k] = vs[o + VsWord.RS_START] + (pos < vs[o + VsWord.RS_COUNT] ? pos : 0);
     }
-    const { rsIp, rsPort, rsRow, rsWeight, rsConns, rsLoopback } = t;
+    const { rs, rsConns } = t;
     for (let k = 0; k < c; k++) {
       const r = rv[k];
-      acc ^= rsIp[r] ^ rsPort[r] ^ rsRow[r] ^ rsWeight[r] ^ rsConns[r] ^ rsLoopback[r];
+      acc ^= rs[r * RsWord.STRIDE] ^ rs[r * RsWord.STRIDE + RsWord.STRIDE - 1] ^ rsConns[r];
     }
     return acc | 0;
   }
@@ -308,8 +313,8 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const hit = t.table.find(dstIp, portProtoKey(proto, dstPort));
     if (hit < 0) return;
     const v = t.table.values[hit];
-    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
-      if (t.rsRow[s] === endpointRow && t.rsConns[s] > 0) {
+    for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) {
+      if (rsRow(t, s) === endpointRow && t.rsConns[s] > 0) {
         t.rsConns[s]--;
         return;
       }
@@ -345,8 +350,8 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       }
       return { verdict: reject ? 'reject' : accept ? 'accept' : 'none', servicePort: -1, candidates: [], masquerade: false, steps };
     }
-    const sp = t.vsServicePort[v];
-    const flags = t.vsFlags[v];
+    const sp = vsServicePort(t, v);
+    const flags = vsFlags(t, v);
     // A virtual service read from a node's dump that no Service of the cluster has: sp is -1.
     const name = sp >= 0 ? servicePortName(this.cluster, this.cluster.ports[sp]) : '(no Service of the cluster)';
     const mark = this.natMark(v, pkt);
@@ -363,15 +368,15 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       // Dropped in filter, it never reaches POSTROUTING: not masqueraded, as decide() says.
       return { verdict: 'drop', servicePort: sp, candidates: [], masquerade: false, steps };
     }
-    steps.push({ where: 'ipvs', rule: ipvsadmServiceLine(t, v, this.scheduler), action: `virtual service (${probes} probes), ${t.vsRsCount[v]} real servers` });
+    steps.push({ where: 'ipvs', rule: ipvsadmServiceLine(t, v, this.scheduler), action: `virtual service (${probes} probes), ${vsRsCount(t, v)} real servers` });
     const candidates: number[] = [];
     let masq = mark;
-    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
-      if (t.rsWeight[s] === 0) continue;
-      candidates.push(t.rsRow[s]);
-      const loop = t.rsLoopback[s] === 1 && t.rsIp[s] === pkt.srcIp >>> 0;
+    for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) {
+      if (rsWeight(t, s) === 0) continue;
+      candidates.push(rsRow(t, s));
+      const loop = t.rsLoopback[s] === 1 && rsIp(t, s) === pkt.srcIp >>> 0;
       if (loop) masq = true;
-      steps.push({ where: 'ipvs', rule: ipvsadmRealServerLine(t, v, s), action: `DNAT ${formatIp(t.rsIp[s])}:${t.rsPort[s]}${loop ? ' (KUBE-LOOP-BACK: MASQUERADE)' : ''}` });
+      steps.push({ where: 'ipvs', rule: ipvsadmRealServerLine(t, v, s), action: `DNAT ${formatIp(rsIp(t, s))}:${rsPort(t, s)}${loop ? ' (KUBE-LOOP-BACK: MASQUERADE)' : ''}` });
     }
     if (candidates.length === 0) {
       steps.push({ where: 'ipvs', rule: 'ip_vs_leave()', action: 'no destination available: ICMP port unreachable' });
@@ -400,7 +405,5 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
 
 /** The bytes of the arrays prefetch() reads: the VS table, the VS fields and the real-server rows. */
 function prefetchSpan(t: IpvsTables): number {
-  return t.table.bytes + t.vsRsStart.byteLength + t.vsRsCount.byteLength + t.vsFlags.byteLength + t.vsServicePort.byteLength +
-    t.vsFwCount.byteLength + t.rrNext.byteLength + t.rsIp.byteLength + t.rsPort.byteLength + t.rsRow.byteLength +
-    t.rsWeight.byteLength + t.rsConns.byteLength + t.rsLoopback.byteLength;
+  return t.table.bytes + t.vs.byteLength + t.rrNext.byteLength + t.rs.byteLength + t.rsConns.byteLength;
 }

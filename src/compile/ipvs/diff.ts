@@ -15,7 +15,7 @@ import { protoName } from '../../net/proto.js';
 import { diffViews, type NodeDiff, type ServiceView } from '../node-diff.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
-import { vsLive } from './tables.js';
+import { rsIp, rsPort, rsWeight, vsLive, vsRsStart, vsRsCount, vsServicePort } from './tables.js';
 
 function view(dp: IpvsDataplane): ServiceView & { unowned: string[] } {
   const t = dp.tables;
@@ -24,7 +24,7 @@ function view(dp: IpvsDataplane): ServiceView & { unowned: string[] } {
   const unowned: string[] = [];
   for (let v = 0; v < t.vsCount; v++) {
     if (!vsLive(t, v)) continue;
-    const p = t.vsServicePort[v];
+    const p = vsServicePort(t, v);
     if (p < 0) {
       unowned.push(`${protoName(t.vsProto[v]).toUpperCase()} ${formatIp(t.vsIp[v])}:${t.vsPort[v]}`);
       continue;
@@ -32,7 +32,7 @@ function view(dp: IpvsDataplane): ServiceView & { unowned: string[] } {
     present.add(p);
     const set = targets.get(p) ?? new Set<string>();
     // A real server of weight 0 takes no new connection (kube-proxy's graceful termination): not an endpoint the node sends to.
-    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) if (t.rsWeight[s] > 0) set.add(`${formatIp(t.rsIp[s])}:${t.rsPort[s]}`);
+    for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) if (rsWeight(t, s) > 0) set.add(`${formatIp(rsIp(t, s))}:${rsPort(t, s)}`);
     targets.set(p, set);
   }
   return { present, targets, unowned };

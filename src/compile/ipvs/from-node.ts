@@ -19,10 +19,10 @@ import type { IpvsadmService } from './parse-ipvsadm.js';
 import { kMaglevDefaultSize } from './maglev.js';
 import { portProtoKey } from '../tables/index.js';
 import {
-  F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL, F_LOCAL_FALLBACK, F_LOCAL_POLICY,
-  F_PERSISTENT, kSchedulerIds, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL,
-  VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT,
-  vsLive,
+  F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
+  F_LOCAL_FALLBACK, F_LOCAL_POLICY, F_PERSISTENT, kSchedulerIds, NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL,
+  NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, VS_CLUSTER_IP, VS_EXTERNAL_IP, VS_LOAD_BALANCER, VS_NODE_PORT,
+  rsIp, rsPort, rsWeight, vsLive, vsRsStart, vsRsCount, vsFlags, vsServicePort,
 } from './tables.js';
 
 export interface IpvsNodeState {
@@ -104,13 +104,13 @@ export function ipvsFromNodeState(cluster: Cluster, node: number, state: IpvsNod
         if (c) ranges.push(c);
       }
     } else {
-      flags = ev >= 0 ? et.vsFlags[ev] & kSetBits : 0;
+      flags = ev >= 0 ? vsFlags(et, ev) & kSetBits : 0;
       if (ev >= 0) for (let i = et.vsFwStart[ev]; i < et.vsFwStart[ev] + et.vsFwCount[ev]; i++) ranges.push({ base: et.fwBase[i], prefix: et.fwPrefix[i] });
     }
-    if (ev >= 0) flags |= et.vsFlags[ev] & (F_LOCAL_POLICY | F_LOCAL_FALLBACK);
+    if (ev >= 0) flags |= vsFlags(et, ev) & (F_LOCAL_POLICY | F_LOCAL_FALLBACK);
     if (s.persistent > 0) flags |= F_PERSISTENT;
     if (!(flags & F_LB_FW)) ranges = [];
-    const sp = ev >= 0 ? et.vsServicePort[ev] : -1;
+    const sp = ev >= 0 ? vsServicePort(et, ev) : -1;
     b.ip.push(s.ip >>> 0); b.port.push(s.port); b.proto.push(s.proto); b.kind.push(ev >= 0 ? et.vsKind[ev] : kindOf(flags));
     b.flags.push(flags); b.timeout.push(s.persistent); b.sp.push(sp);
     b.rsStart.push(b.rsIp.length); b.rsCount.push(s.dests.length);
@@ -162,8 +162,8 @@ function fromTables(dp: IpvsDataplane): IpvsadmService[] {
   for (let v = 0; v < t.vsCount; v++) {
     if (!vsLive(t, v)) continue;
     const dests = [];
-    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) dests.push({ ip: t.rsIp[s], port: t.rsPort[s], weight: t.rsWeight[s], forward: 'masq' as const, line: 0 });
-    out.push({ proto: t.vsProto[v], ip: t.vsIp[v], port: t.vsPort[v], scheduler: dp.scheduler, schedFlags: [], persistent: t.vsFlags[v] & F_PERSISTENT ? t.vsTimeout[v] : 0, dests, line: 0 });
+    for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) dests.push({ ip: rsIp(t, s), port: rsPort(t, s), weight: rsWeight(t, s), forward: 'masq' as const, line: 0 });
+    out.push({ proto: t.vsProto[v], ip: t.vsIp[v], port: t.vsPort[v], scheduler: dp.scheduler, schedFlags: [], persistent: vsFlags(t, v) & F_PERSISTENT ? t.vsTimeout[v] : 0, dests, line: 0 });
   }
   return out;
 }

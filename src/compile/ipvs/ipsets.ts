@@ -11,8 +11,8 @@ import { fmix32, fnv1a } from '../../net/hash.js';
 import type { IpvsDataplane } from './dataplane.js';
 import {
   F_BOUND, F_CLUSTER_IP, F_EXTERNAL_IP, F_EXTERNAL_IP_LOCAL, F_LB, F_LB_ALLOW_NODE, F_LB_FW, F_LB_LOCAL,
-  NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, VS_NODE_PORT,
-  vsLive,
+  NP_HEALTH_CHECK, NP_SCTP, NP_SCTP_LOCAL, NP_TCP, NP_TCP_LOCAL, NP_UDP, NP_UDP_LOCAL, VS_NODE_PORT, vsLive,
+  vsFlags,
 } from './tables.js';
 import { parseProto, PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 
@@ -79,7 +79,7 @@ export function ipvsIpsets(dp: IpvsDataplane): Map<string, Set<string>> {
   }
   for (let v = 0; v < t.vsCount; v++) {
     if (!vsLive(t, v)) continue;
-    const f = t.vsFlags[v];
+    const f = vsFlags(t, v);
     const e = `${formatIp(t.vsIp[v])},${protoName(t.vsProto[v])}:${t.vsPort[v]}`;
     if (f & F_CLUSTER_IP) add('KUBE-CLUSTER-IP', e);
     if (f & F_EXTERNAL_IP) add('KUBE-EXTERNAL-IP', e);

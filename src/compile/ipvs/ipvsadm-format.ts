@@ -5,7 +5,7 @@
  */
 import { formatIp } from '../../net/ipv4.js';
 import type { IpvsScheduler } from '../../model/types.js';
-import { F_PERSISTENT, type IpvsTables } from './tables.js';
+import { F_PERSISTENT, rsIp, rsPort, rsWeight, vsFlags, type IpvsTables } from './tables.js';
 import { PROTO_TCP, PROTO_UDP } from '../../net/proto.js';
 
 export function ipvsadmProtoSwitch(proto: number): string {
@@ -24,12 +24,12 @@ export function ipvsadmSchedFlags(scheduler: IpvsScheduler): string {
 
 export function ipvsadmServiceLine(t: IpvsTables, v: number, scheduler: IpvsScheduler): string {
   let line = `-A ${ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v])} -s ${scheduler}${ipvsadmSchedFlags(scheduler)}`;
-  if (t.vsFlags[v] & F_PERSISTENT) line += ` -p ${t.vsTimeout[v]}`;
+  if (vsFlags(t, v) & F_PERSISTENT) line += ` -p ${t.vsTimeout[v]}`;
   return line;
 }
 
 export function ipvsadmRealServerLine(t: IpvsTables, v: number, slot: number): string {
-  return `-a ${ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v])} -r ${formatIp(t.rsIp[slot])}:${t.rsPort[slot]} -m -w ${t.rsWeight[slot]}`;
+  return `-a ${ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v])} -r ${formatIp(rsIp(t, slot))}:${rsPort(t, slot)} -m -w ${rsWeight(t, slot)}`;
 }
 
 /** `ipvsadm -Ln`'s protocol column (print_service_entry: "%s  %s" of the name and address). */
@@ -48,7 +48,7 @@ export const kIpvsadmListHeader = [
 export function ipvsadmListServiceLine(t: IpvsTables, v: number, scheduler: IpvsScheduler): string {
   let line = `${listProto(t.vsProto[v])}  ${formatIp(t.vsIp[v])}:${t.vsPort[v]} ${scheduler}`;
   if (scheduler === 'mh') line += ' (mh-port)';
-  if (t.vsFlags[v] & F_PERSISTENT) line += ` persistent ${t.vsTimeout[v]}`;
+  if (vsFlags(t, v) & F_PERSISTENT) line += ` persistent ${t.vsTimeout[v]}`;
   return line;
 }
 
@@ -57,6 +57,6 @@ export function ipvsadmListServiceLine(t: IpvsTables, v: number, scheduler: Ipvs
  * included). The connection counters are a snapshot's; kdp lists a node before any traffic (0).
  */
 export function ipvsadmListRealServerLine(t: IpvsTables, slot: number): string {
-  const dest = `${formatIp(t.rsIp[slot])}:${t.rsPort[slot]}`;
-  return `  -> ${dest.padEnd(28)} ${'Masq'.padEnd(7)} ${String(t.rsWeight[slot]).padEnd(6)} ${'0'.padEnd(10)} ${'0'.padEnd(10)}`;
+  const dest = `${formatIp(rsIp(t, slot))}:${rsPort(t, slot)}`;
+  return `  -> ${dest.padEnd(28)} ${'Masq'.padEnd(7)} ${String(rsWeight(t, slot)).padEnd(6)} ${'0'.padEnd(10)} ${'0'.padEnd(10)}`;
 }

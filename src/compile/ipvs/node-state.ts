@@ -22,7 +22,7 @@ import {
 import { formatIp } from '../../net/ipv4.js';
 import type { IptablesDataplane } from '../iptables/dataplane.js';
 import { kIpvsInvalidDrop, type IpvsDataplane } from './dataplane.js';
-import { vsLive } from './tables.js';
+import { rsIp, rsPort, rsRow, rsWeight, vsLive, vsRsStart, vsRsCount } from './tables.js';
 import { portProtoKey } from '../tables/index.js';
 
 /** Addresses of every virtual service: kube-ipvs0's and the node's NodePort addresses. */
@@ -92,13 +92,13 @@ export class IpvsNodeDataplane implements ServiceDataplane {
     // Every real server IPVS may pick (weight above 0, as ipvs.explain's candidates), the node's own
     // listing's address even when the cluster has no such endpoint.
     const t = this.ipvs.tables;
-    for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) {
-      if (t.rsWeight[s] === 0) continue;
-      const ex = ipt.explainBalanced(pkt, t.rsIp[s], t.rsPort[s]);
+    for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) {
+      if (rsWeight(t, s) === 0) continue;
+      const ex = ipt.explainBalanced(pkt, rsIp(t, s), rsPort(t, s));
       if (ex.verdict !== 'dnat') return { ...ex, servicePort: lb.servicePort, candidates: [] };
       if (ex.masquerade) masquerade = true;
       // A real server the cluster has no endpoint for (a stale one) is named by its slot: -2 - slot.
-      candidates.push(t.rsRow[s] >= 0 ? t.rsRow[s] : -2 - s);
+      candidates.push(rsRow(t, s) >= 0 ? rsRow(t, s) : -2 - s);
       for (const st of ex.steps) if (!steps.some((x) => x.rule === st.rule && x.action === st.action)) steps.push(st);
     }
     return { verdict: 'dnat', servicePort: lb.servicePort, candidates, masquerade, steps };
@@ -108,7 +108,7 @@ export class IpvsNodeDataplane implements ServiceDataplane {
   realServerOf(candidate: number): string {
     const t = this.ipvs.tables;
     const s = -2 - candidate;
-    return `${formatIp(t.rsIp[s])}:${t.rsPort[s]}`;
+    return `${formatIp(rsIp(t, s))}:${rsPort(t, s)}`;
   }
 
   stats(): DataplaneStats {

@@ -6,7 +6,7 @@ import { formatCidr, formatIp } from '../../net/ipv4.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmListRealServerLine, ipvsadmListServiceLine, ipvsadmRealServerLine, ipvsadmServiceLine, kIpvsadmListHeader } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsets } from './ipsets.js';
-import { F_LB_ALLOW_NODE, F_LB_FW, vsLive } from './tables.js';
+import { F_LB_ALLOW_NODE, F_LB_FW, rsIp, rsPort, vsLive, vsRsStart, vsRsCount, vsFlags } from './tables.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
 
 /** ipvsadm's ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */
@@ -19,8 +19,8 @@ export function sortedVirtualServices(dp: IpvsDataplane): number[] {
 export function sortedRealServers(dp: IpvsDataplane, v: number): number[] {
   const t = dp.tables;
   const slots: number[] = [];
-  for (let s = t.vsRsStart[v]; s < t.vsRsStart[v] + t.vsRsCount[v]; s++) slots.push(s);
-  return slots.sort((a, b) => t.rsIp[a] - t.rsIp[b] || t.rsPort[a] - t.rsPort[b]);
+  for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) slots.push(s);
+  return slots.sort((a, b) => rsIp(t, a) - rsIp(t, b) || rsPort(t, a) - rsPort(t, b));
 }
 
 /** `ipvsadm -S -n`: every virtual service, then its real servers, both sorted as ipvsadm sorts. */
@@ -111,7 +111,7 @@ export function ipvsIptablesTables(dp: IpvsDataplane, sets: ReadonlyMap<string, 
   const t = dp.tables;
   for (let v = 0; v < t.vsCount; v++) {
     if (!vsLive(t, v)) continue;
-    const f = t.vsFlags[v];
+    const f = vsFlags(t, v);
     if (f & F_LB_FW && !(f & F_LB_ALLOW_NODE)) {
       const ip = formatIp(t.vsIp[v]);
       filter.push(`-A KUBE-IPVS-OUT-FILTER -s ${ip}/32 -m ipvs --vaddr ${ip}/32 --vproto ${t.vsProto[v]} --vport ${t.vsPort[v]} -j DROP`);

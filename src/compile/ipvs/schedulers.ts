@@ -7,19 +7,18 @@
  * chosen for a new connection by rr, wrr or lc; sh and mh return nothing for it (no fallback flag).
  */
 import { hash32, mixPair } from '../../net/hash.js';
-import { type IpvsTables, SCHED_LC, SCHED_MH, SCHED_RR, SCHED_SH, SCHED_WRR } from './tables.js';
+import { SCHED_LC, SCHED_MH, SCHED_RR, SCHED_SH, SCHED_WRR, rsWeight, vsRsStart, vsRsCount, type IpvsTables } from './tables.js';
 
 export type SchedulerPick = (t: IpvsTables, v: number, srcIp: number, srcPort: number) => number;
 
 /** ip_vs_rr.c: the next dest after the last one used, skipping weight 0. */
 export const pickRr: SchedulerPick = (t, v) => {
-  const start = t.vsRsStart[v];
-  const n = t.vsRsCount[v];
-  const w = t.rsWeight;
+  const start = vsRsStart(t, v);
+  const n = vsRsCount(t, v);
   let pos = t.rrNext[v];
   for (let k = 0; k < n; k++) {
     if (pos >= n) pos = 0;
-    if (w[start + pos] > 0) {
+    if (rsWeight(t, start + pos) > 0) {
       t.rrNext[v] = pos + 1;
       return start + pos;
     }
@@ -33,12 +32,11 @@ export const pickRr: SchedulerPick = (t, v) => {
  * maximum and drops by the gcd each time the list wraps; a dest is chosen when its weight >= cw.
  */
 export const pickWrr: SchedulerPick = (t, v) => {
-  const start = t.vsRsStart[v];
-  const n = t.vsRsCount[v];
+  const start = vsRsStart(t, v);
+  const n = vsRsCount(t, v);
   const mw = t.vsWrrMw[v];
   const di = t.vsWrrDi[v];
   if (n === 0 || mw === 0) return -1;
-  const w = t.rsWeight;
   let cl = t.wrrCl[v];
   let cw = t.wrrCw[v];
   if (cw <= 0 || cw > mw) cw = mw;
@@ -52,7 +50,8 @@ export const pickWrr: SchedulerPick = (t, v) => {
       if (cw <= 0) cw = mw;
       continue;
     }
-    if (w[start + cl] >= cw && w[start + cl] > 0) {
+    const w = rsWeight(t, start + cl);
+    if (w >= cw && w > 0) {
       t.wrrCl[v] = cl;
       t.wrrCw[v] = cw;
       return start + cl;
@@ -63,14 +62,13 @@ export const pickWrr: SchedulerPick = (t, v) => {
 
 /** ip_vs_lc.c: least (activeconns << 8) + inactconns; the first of equals wins. */
 export const pickLc: SchedulerPick = (t, v) => {
-  const start = t.vsRsStart[v];
-  const end = start + t.vsRsCount[v];
-  const w = t.rsWeight;
+  const start = vsRsStart(t, v);
+  const end = start + vsRsCount(t, v);
   const conns = t.rsConns;
   let best = -1;
   let bestOverhead = 0;
   for (let s = start; s < end; s++) {
-    if (w[s] === 0) continue;
+    if (rsWeight(t, s) === 0) continue;
     const overhead = conns[s] * 256;
     if (best < 0 || overhead < bestOverhead) {
       best = s;
@@ -91,16 +89,16 @@ export function shBucket(srcIp: number, srcPort: number): number {
  * (at least one), so bucket b belongs to the dest at position b mod sum(max(w,1)).
  */
 export const pickSh: SchedulerPick = (t, v, srcIp) => {
-  const start = t.vsRsStart[v];
-  const n = t.vsRsCount[v];
+  const start = vsRsStart(t, v);
+  const n = vsRsCount(t, v);
   if (n === 0) return -1;
-  const w = t.rsWeight;
   let total = 0;
-  for (let i = 0; i < n; i++) total += w[start + i] > 0 ? w[start + i] : 1;
+  for (let i = 0; i < n; i++) total += Math.max(1, rsWeight(t, start + i));
   let r = shBucket(srcIp, 0) % total;
   for (let i = 0; i < n; i++) {
-    const run = w[start + i] > 0 ? w[start + i] : 1;
-    if (r < run) return w[start + i] > 0 ? start + i : -1;
+    const w = rsWeight(t, start + i);
+    const run = Math.max(1, w);
+    if (r < run) return w > 0 ? start + i : -1;
     r -= run;
   }
   return -1;
@@ -119,8 +117,8 @@ export const pickMh: SchedulerPick = (t, v, srcIp, srcPort) => {
   const m = t.mhSize;
   const idx = t.mhLuts[lut * m + (mhHash(srcIp, srcPort) % m)];
   if (idx === 0xffffffff) return -1;
-  const s = t.vsRsStart[v] + idx;
-  return t.rsWeight[s] > 0 ? s : -1;
+  const s = vsRsStart(t, v) + idx;
+  return rsWeight(t, s) > 0 ? s : -1;
 };
 
 export function schedulerPick(id: number): SchedulerPick {

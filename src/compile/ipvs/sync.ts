@@ -15,7 +15,7 @@ import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
 import { ipvsIpsets, sortEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
-import { F_BOUND, vsLive } from './tables.js';
+import { F_BOUND, rsIp, rsPort, vsLive, vsRsStart, vsRsCount, vsFlags, vsServicePort } from './tables.js';
 
 export interface IpvsSyncDelta {
   /** ipvsadm -R syntax: -A/-E/-D for services, -a/-e/-d for real servers. */
@@ -54,7 +54,7 @@ function snapshot(dp: IpvsDataplane, ports?: ReadonlySet<number>): Map<string, V
   for (const v of ports ? portVirtualServices(dp, ports) : sortedVirtualServices(dp)) {
     const name = ipvsadmServiceName(t.vsProto[v], t.vsIp[v], t.vsPort[v]);
     const rs = new Map<string, string>();
-    for (const s of sortedRealServers(dp, v)) rs.set(`${formatIp(t.rsIp[s])}:${t.rsPort[s]}`, ipvsadmRealServerLine(t, v, s));
+    for (const s of sortedRealServers(dp, v)) rs.set(`${formatIp(rsIp(t, s))}:${rsPort(t, s)}`, ipvsadmRealServerLine(t, v, s));
     m.set(name, { line: ipvsadmServiceLine(t, v, dp.scheduler), rs });
   }
   return m;
@@ -63,14 +63,14 @@ function snapshot(dp: IpvsDataplane, ports?: ReadonlySet<number>): Map<string, V
 function portVirtualServices(dp: IpvsDataplane, ports: ReadonlySet<number>): number[] {
   const t = dp.tables;
   const out: number[] = [];
-  for (let v = 0; v < t.vsCount; v++) if (vsLive(t, v) && ports.has(t.vsServicePort[v])) out.push(v);
+  for (let v = 0; v < t.vsCount; v++) if (vsLive(t, v) && ports.has(vsServicePort(t, v))) out.push(v);
   return out;
 }
 
 function boundSet(dp: IpvsDataplane): Set<string> {
   const s = new Set<string>();
   const t = dp.tables;
-  for (let v = 0; v < t.vsCount; v++) if (t.vsFlags[v] & F_BOUND && vsLive(t, v)) s.add(formatIp(t.vsIp[v]));
+  for (let v = 0; v < t.vsCount; v++) if (vsFlags(t, v) & F_BOUND && vsLive(t, v)) s.add(formatIp(t.vsIp[v]));
   return s;
 }
 
@@ -202,7 +202,7 @@ function fullSync(dp: IpvsDataplane, state: NodeSyncState): { bytes: number; lin
     if (!vsLive(t, v)) continue;
     bytes += ipvsadmServiceLine(t, v, dp.scheduler).length + 1;
     lines++;
-    for (let s = t.vsRsStart[v], end = s + t.vsRsCount[v]; s < end; s++) {
+    for (let s = vsRsStart(t, v), end = s + vsRsCount(t, v); s < end; s++) {
       bytes += ipvsadmRealServerLine(t, v, s).length + 1;
       lines++;
     }

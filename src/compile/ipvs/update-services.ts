@@ -20,10 +20,13 @@ import type { Cluster } from '../../model/types.js';
 import { nodeAddresses } from '../node-addresses.js';
 import type { TableUpdate } from '../mode.js';
 import { beginUpdate, endUpdate } from '../table-generation.js';
-import { addPortVirtualServices, newIpvsBuilder, nodePortProtoBits, wrrInit, type PortVsContext } from './build.js';
+import { addPortVirtualServices, newIpvsBuilder, nodePortProtoBits, realServerRows, wrrInit, type PortVsContext } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { maglevPopulate } from './maglev.js';
-import { F_BOUND, F_GONE, NP_HEALTH_CHECK, type IpvsTables } from './tables.js';
+import {
+  F_BOUND, F_GONE, NP_HEALTH_CHECK, RsWord, VsWord, maglevBackendsOf, vsFlags, vsRsCount, vsRsStart, vsServicePort, writeVirtualService,
+  type IpvsTables,
+} from './tables.js';
 import { portProtoKey } from '../tables/index.js';
 
 type MutableTables = { -readonly [K in keyof IpvsTables]: IpvsTables[K] };
@@ -45,7 +48,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
       if (taken.has(key)) return false;
       const s = t.table.find(ip, portProtoKey(proto, port));
       // The first claim keeps a key; one a Service removed in this same sync held is free again.
-      if (s >= 0 && !gone.has(next.ports[t.vsServicePort[t.table.values[s]]]?.service ?? -1)) return false;
+      if (s >= 0 && !gone.has(next.ports[vsServicePort(t, t.table.values[s])]?.service ?? -1)) return false;
       taken.add(key);
       return true;
     },
@@ -70,7 +73,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
     && (t.table.size + nNew) * 2 <= t.table.capacity
     && (t.bound.size + nNew) * 2 <= t.bound.mask + 1
     && (t.boundRefs.size + nNew) * 2 <= t.boundRefs.capacity
-    && t.rsUsed + b.rsIp.length <= t.rsIp.length
+    && t.rsUsed + b.rsIp.length <= t.rsCount
     && t.fwCount + b.fwBase.length <= t.fwBase.length
     && t.loopbackCount + x.loopbackRows.length <= t.loopbackRows.length
     && (t.mhUsed + newLuts) * t.mhSize <= t.mhLuts.length;
@@ -85,12 +88,12 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
       // A port's Maglev tables are its own (one per traffic policy, build.ts): freed with it.
       const luts = new Set<number>();
       for (let v = t.spVsStart[sp]; v < t.spVsStart[sp] + t.spVsCount[sp]; v++) {
-        if ((t.vsFlags[v] & F_GONE) !== 0) continue;
+        if ((vsFlags(t, v) & F_GONE) !== 0) continue;
         if (t.vsMh[v] >= 0) luts.add(t.vsMh[v]);
         t.table.delete(t.vsIp[v], portProtoKey(t.vsProto[v], t.vsPort[v]));
-        if (t.vsFlags[v] & F_BOUND) unbind(t, t.vsIp[v]);
-        t.vsFlags[v] |= F_GONE;
-        t.vsRsCount[v] = 0;
+        if (vsFlags(t, v) & F_BOUND) unbind(t, t.vsIp[v]);
+        t.vs[v * VsWord.STRIDE + VsWord.FLAGS] |= F_GONE;
+        t.vs[v * VsWord.STRIDE + VsWord.RS_COUNT] = 0;
         t.vsGone++;
         written += 2;
       }
@@ -104,10 +107,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
   const V = t.vsCount;
   const R = t.rsUsed;
   const F = t.fwCount;
-  t.rsIp.set(b.rsIp, R);
-  t.rsPort.set(b.rsPort, R);
-  t.rsRow.set(b.rsRow, R);
-  t.rsWeight.set(b.rsWeight, R);
+  t.rs.set(realServerRows(b, b.rsIp.length), R * RsWord.STRIDE);
   t.rsLoopback.set(b.rsLoop, R);
   t.rsConns.fill(0, R, R + b.rsIp.length);
   t.fwBase.set(b.fwBase, F);
@@ -119,14 +119,11 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
     t.vsPort[v] = b.port[k];
     t.vsProto[v] = b.proto[k];
     t.vsKind[v] = b.kind[k];
-    t.vsFlags[v] = b.flags[k];
+    writeVirtualService(t.vs, v, R + b.rsStart[k], b.rsCount[k], b.flags[k], b.sp[k]);
     t.vsTimeout[v] = b.timeout[k];
-    t.vsServicePort[v] = b.sp[k];
-    t.vsRsStart[v] = R + b.rsStart[k];
-    t.vsRsCount[v] = b.rsCount[k];
     t.vsFwStart[v] = F + b.fwStart[k];
     t.vsFwCount[v] = b.fwCount[k];
-    wrrInit(t.rsWeight, t.vsRsStart[v], t.vsRsCount[v], t.vsWrrMw, t.vsWrrDi, v);
+    wrrInit(t, vsRsStart(t, v), vsRsCount(t, v), t.vsWrrMw, t.vsWrrDi, v);
     t.rrNext[v] = 0;
     t.wrrCl[v] = -1;
     t.wrrCw[v] = 0;
@@ -136,17 +133,17 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
       if (lut === undefined) {
         lut = t.mhUsed++;
         lutOf.set(b.mhKey[k], lut);
-        maglevPopulate({ ip: t.rsIp, port: t.rsPort, weight: t.rsWeight, start: t.vsRsStart[v], count: t.vsRsCount[v] }, t.mhSize, t.mhLuts, lut * t.mhSize);
+        maglevPopulate(maglevBackendsOf(t, vsRsStart(t, v), vsRsCount(t, v)), t.mhSize, t.mhLuts, lut * t.mhSize);
         written += t.mhSize;
       }
       t.vsMh[v] = lut;
     }
     t.table.values[t.table.slotFor(t.vsIp[v], portProtoKey(t.vsProto[v], t.vsPort[v]))] = v;
-    if (t.vsFlags[v] & F_BOUND) {
+    if (vsFlags(t, v) & F_BOUND) {
       t.bound.add(t.vsIp[v]);
       t.boundRefs.values[t.boundRefs.slotFor(t.vsIp[v], 1)]++;
     }
-    written += 2 + t.vsRsCount[v];
+    written += 2 + vsRsCount(t, v);
   }
   t.loopbackRows.set(x.loopbackRows, t.loopbackCount);
   t.loopbackCount += x.loopbackRows.length;

@@ -16,7 +16,7 @@ import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '.
 import { realServerList, wrrInit } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { maglevPopulate } from './maglev.js';
-import { F_LOCAL_FALLBACK, F_LOCAL_POLICY, VS_CLUSTER_IP, vsLive } from './tables.js';
+import { F_LOCAL_FALLBACK, F_LOCAL_POLICY, VS_CLUSTER_IP, maglevBackendsOf, rsRow, vsLive, writeRealServer, vsRsStart, vsRsCount, VsWord } from './tables.js';
 
 export function updateIpvsEndpoints(dp: IpvsDataplane, next: Cluster, changedServices: readonly number[]): TableUpdate {
   const t = dp.tables;
@@ -36,31 +36,29 @@ export function updateIpvsEndpoints(dp: IpvsDataplane, next: Cluster, changedSer
       for (let v = t.spVsStart[sp]; v < t.spVsStart[sp] + n; v++) {
         if (!vsLive(t, v)) continue; // its Service is gone (update-services.ts)
         const list = t.vsKind[v] === VS_CLUSTER_IP ? internal : external;
-        const start = t.vsRsStart[v];
-        const oldCount = t.vsRsCount[v];
+        const start = vsRsStart(t, v);
+        const oldCount = vsRsCount(t, v);
         // activeconns stay with their destination (by endpoint row); kept in a small scratch.
         const conns = new Map<number, number>();
-        for (let k = start; k < start + oldCount; k++) if (t.rsConns[k] !== 0) conns.set(t.rsRow[k], t.rsConns[k]);
+        for (let k = start; k < start + oldCount; k++) if (t.rsConns[k] !== 0) conns.set(rsRow(t, k), t.rsConns[k]);
         const rows = list.rows;
         for (let k = 0; k < rows.length; k++) {
           const r = rows[k];
           const slot = start + k;
-          t.rsIp[slot] = ip[r];
-          t.rsPort[slot] = port[r];
-          t.rsRow[slot] = r;
-          t.rsWeight[slot] = 1; // kube-proxy always writes weight 1
+          writeRealServer(t.rs, slot, ip[r], port[r], r, 1); // kube-proxy always writes weight 1
           t.rsLoopback[slot] = epNode[r] === dp.node ? 1 : 0;
           t.rsConns[slot] = conns.get(r) ?? 0;
         }
-        t.vsRsCount[v] = rows.length;
-        t.vsFlags[v] = (t.vsFlags[v] & ~(F_LOCAL_POLICY | F_LOCAL_FALLBACK)) | list.flags;
-        wrrInit(t.rsWeight, start, rows.length, t.vsWrrMw, t.vsWrrDi, v);
+        const o = v * VsWord.STRIDE;
+        t.vs[o + VsWord.RS_COUNT] = rows.length;
+        t.vs[o + VsWord.FLAGS] = (t.vs[o + VsWord.FLAGS] & ~(F_LOCAL_POLICY | F_LOCAL_FALLBACK)) | list.flags;
+        wrrInit(t, start, rows.length, t.vsWrrMw, t.vsWrrDi, v);
         t.rrNext[v] = 0;
         t.wrrCl[v] = -1;
         t.wrrCw[v] = 0;
         if (t.vsMh[v] >= 0 && !lutsDone.has(t.vsMh[v])) {
           lutsDone.add(t.vsMh[v]);
-          maglevPopulate({ ip: t.rsIp, port: t.rsPort, weight: t.rsWeight, start, count: rows.length }, t.mhSize, t.mhLuts, t.vsMh[v] * t.mhSize);
+          maglevPopulate(maglevBackendsOf(t, start, rows.length), t.mhSize, t.mhLuts, t.vsMh[v] * t.mhSize);
           written += t.mhSize;
         }
         written += rows.length + 1;

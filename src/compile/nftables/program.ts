@@ -94,8 +94,8 @@ export function ruleWords(r: Rule): number {
  * A chain's row in NftProgram.chainRows: where its rules start and end in code, how many, the Service
  * port it belongs to (-1 for none). One row, not several arrays: a first packet reads it for each
  * chain it enters, and at 30k Services each array was a cache miss of its own. 16 bytes (STRIDE
- * words): one cache line, rarely two (table-image.ts aligns an array to 8 bytes, and JavaScript
- * cannot align a buffer's address).
+ * words): one cache line, never two in a shared image (table-image.ts starts an array on 16 bytes
+ * of a buffer malloc aligns to 16).
  */
 export const enum ChainWord {
   START = 0,

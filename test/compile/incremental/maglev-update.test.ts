@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { ciliumConfigOf, compileCilium, type CiliumDataplane } from '../../../src/compile/cilium/index.js';
 import { modeNamed } from '../../../src/compile/index.js';
 import { compileIpvs, type IpvsDataplane } from '../../../src/compile/ipvs/index.js';
+import { rsIp, rsPort, vsRsStart } from '../../../src/compile/ipvs/tables.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { EP_READY, EP_SERVING, type Cluster } from '../../../src/model/types.js';
 
@@ -42,7 +43,7 @@ function ipvsLuts(dp: IpvsDataplane): string[] {
   const out: string[] = [];
   for (let v = 0; v < t.vsCount; v++) {
     const lut = t.mhLuts.subarray(t.vsMh[v] * t.mhSize, (t.vsMh[v] + 1) * t.mhSize);
-    out.push(Array.from(lut, (k) => (k === 0xffffffff ? '-' : `${t.rsIp[t.vsRsStart[v] + k]}:${t.rsPort[t.vsRsStart[v] + k]}`)).join(','));
+    out.push(Array.from(lut, (k) => (k === 0xffffffff ? '-' : `${rsIp(t, vsRsStart(t, v) + k)}:${rsPort(t, vsRsStart(t, v) + k)}`)).join(','));
   }
   return out;
 }
