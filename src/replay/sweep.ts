@@ -136,22 +136,23 @@ export function planSweep(o: PlanOptions): SweepCell[] {
 }
 
 /**
- * Flows of the untimed run that warms each cell's threads up before its first timed run, for a
- * cell of one worker; a cell of W workers warms up on kWarmUpFlowsBeside for each. A code path the
- * warm-up never took (a ClientIP affinity hit, a hairpin, a conntrack clash: rare, and more so in
- * a worker's share of the flows) deoptimises the function it is in when the timed run first takes
- * it, and TurboFan compiles that function again on a background thread while the shard runs the
- * slower code. Beside one worker that thread has the other core; beside W it takes one from the
- * shards. nftables at 1k Services on two workers, warmed up on 65,536 flows then on 262,144: the
- * service-nat stage took 506 ns a first packet, then 367 (one worker: 371 and 374), and two
- * workers did 1.79x then 2.05x one worker's new flows (ipvs: 1.87x, 1.99x) (`kdp bench --services
- * 1000 --modes nftables,ipvs --workers 1,2 --flows 1000000`, two runs of each build alternated,
- * 2026-12-06; `--trace-deopt` names decide()'s affinity-hit and hairpin rules).
+ * Flows of the untimed run that warms each cell's threads up before its first timed run, for each
+ * of the cell's workers. A code path the warm-up never took (a ClientIP affinity hit, a hairpin,
+ * a conntrack clash: rare, and more so in a worker's share of the flows) deoptimises the function
+ * it is in when the timed run first takes it, and TurboFan compiles that function again on a
+ * background thread while the shard runs the slower code. Beside one worker that thread has the
+ * other core; beside W it takes one from the shards. nftables at 1k Services on two workers,
+ * warmed up on 65,536 flows then on 262,144: the service-nat stage took 506 ns a first packet,
+ * then 367 (one worker: 371 and 374), and two workers did 1.79x then 2.05x one worker's new flows
+ * (ipvs: 1.87x, 1.99x) (`kdp bench --services 1000 --modes nftables,ipvs --workers 1,2 --flows
+ * 1000000`, two runs of each build alternated, 2026-12-06; `--trace-deopt` names decide()'s
+ * affinity-hit and hairpin rules). One worker on 65,536 flows met the hairpin of an affinity hit
+ * first in the timed run at 100 Services (one deopt of each node's decide()); on 131,072 in the
+ * warm-up.
  */
-export const kWarmUpFlows = 65_536;
-export const kWarmUpFlowsBeside = 131_072;
+export const kWarmUpFlows = 131_072;
 export function warmUpFlowsOf(cell: SweepCell): number {
-  return Math.min(cell.flows, cell.workers === 1 ? kWarmUpFlows : kWarmUpFlowsBeside * cell.workers);
+  return Math.min(cell.flows, kWarmUpFlows * cell.workers);
 }
 
 /**
