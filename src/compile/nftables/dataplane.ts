@@ -33,9 +33,18 @@ import type { Cluster } from '../../model/types.js';
 
 import { createDecide, H_FORWARD, H_INPUT, H_OUTPUT, H_POSTROUTING, H_PREROUTING, kMaxDepth, R_CONTINUE, R_DROP, R_REJECT } from './decide.js';
 import { isLocalAddress } from '../node-addresses.js';
-import { kMapServiceIps } from './build.js';
+import { kMapServiceIps, kMapServiceNodePorts } from './build.js';
 import { kBatchSize } from '../../net/batch.js';
 import { mix32 } from '../../net/hash.js';
+
+/** Rules prefetch() follows in a chain to its last rule or its numgen (kube-proxy's have a few). */
+const kRulesRead = 8;
+
+/** Reads a chain's code from `a` to `e` (its last word) a line at a time, up to five: a hint only. */
+function readChain(K: Int32Array, a: number, e: number): number {
+  const z = e < a ? a : e;
+  return K[a] ^ K[a + 16 < z ? a + 16 : z] ^ K[a + 32 < z ? a + 32 : z] ^ K[a + 48 < z ? a + 48 : z] ^ K[a + 64 < z ? a + 64 : z];
+}
 
 export interface NftDataplaneOptions {
   readonly node: number;
@@ -61,8 +70,9 @@ export class NftablesDataplane implements ServiceDataplane {
   private readonly affinity: ExpiringTable;
   private readonly stackPc = new Int32Array(kMaxDepth);
   private readonly stackEnd = new Int32Array(kMaxDepth);
-  /** service-ips' index in program.maps (-1 in a dump without it): prefetch() reads its elements. */
+  /** service-ips' and service-nodeports' indices in program.maps (-1 in a dump without them): prefetch() reads their elements. */
   private readonly serviceIps: number;
+  private readonly serviceNodePorts: number;
   /**
    * The specialised walk (decide.ts), the function createDecide() wrote, held as the field itself
    * rather than called from a method: the generated function is too large for V8 to inline, and a
@@ -104,75 +114,143 @@ export class NftablesDataplane implements ServiceDataplane {
     this.affinity = new ExpiringTable({ capacity: nextPow2(Math.max(8, this.affinityCapacity)), hash: 'murmur-block' });
     this.decide = createDecide(program, this.local, this.affinity);
     this.serviceIps = program.mapNames.indexOf(kMapServiceIps);
+    this.serviceNodePorts = program.mapNames.indexOf(kMapServiceNodePorts);
   }
 
   /** prefetch() reads nothing below this span of tables (kPrefetchMinBytes); a test lowers it to run over small ones. */
   prefetchMinBytes = kPrefetchMinBytes;
-  /** prefetch()'s vectors, one entry a packet: service-ips' home slots, then the chain spans decide() will walk. */
+  /**
+   * prefetch()'s vectors, one entry a packet: the element's home slot (service-nodeports' as -2 -
+   * slot), the entered chain's span, the numgen's random and the hinted endpoint chain; then, for
+   * the packets whose element enters an external chain, the chain its last rule goes to.
+   */
   private slotVec = new Int32Array(kBatchSize);
   private chainVec = new Int32Array(kBatchSize);
   private endVec = new Int32Array(kBatchSize);
+  private randVec = new Int32Array(kBatchSize);
   private branchVec = new Int32Array(kBatchSize);
+  private outRandVec = new Int32Array(kBatchSize);
+  private outChainVec = new Int32Array(kBatchSize);
+  private outStartVec = new Int32Array(kBatchSize);
 
-  // decide()'s out-of-cache reads for a ClusterIP's first packet, level by level over the frame's
+  // decide()'s out-of-cache reads for a Service's first packet, level by level over the frame's
   // packets for this node (the rule ipvs/dataplane.ts' prefetch states: short loops over typed
-  // arrays, no store of a value that missed): service-ips' element (its key and its MapWord row),
-  // then the Service chain's code from the row's START (its masquerade rule, its numgen and the
+  // arrays, no store of a value that missed): the verdict map's element (its key and its MapWord
+  // row: service-ips', or service-nodeports' for a packet to one of the node's addresses), then
+  // the entered chain's code from the row's START (a Service chain's masquerade rule, numgen and
   // branch rows, up to five lines), and the endpoint chain the packet's numgen branch names by the
-  // element's hint (h0 + hk * hs, decide.ts). A stale hint or a key off its home slot reads other
-  // lines: a hint only. service-nodeports' elements (NodePort packets) are not read ahead.
-  // Cost: the service-nat stage took 324 ns a first packet at 1k Services against 336 without,
+  // element's hint (h0 + hk * hs, decide.ts). An element of a NodePort, a LoadBalancer IP or an
+  // external IP enters an external chain (kube-proxy's externalTrafficChain: no numgen, no hint)
+  // whose last rule is `goto` its policy's chain, which walkChain() walks with a dependent miss a
+  // level (the chain's row, its code, the endpoint chain's) at 10k Services and more: for those
+  // packets two more levels read the target chain's row and code, then the endpoint chain of the
+  // packet's branch. A stale hint, a key off its home slot or a chain of another shape reads other
+  // lines: a hint only. With those levels the service-nat stage took 537 ns a first packet at 30k
+  // Services against 577 (walkChain's self time in `--cpu-prof` 34 ms against 104), 481 against
+  // 504 at 10k, 338 against 350 at 1k (`kdp bench --services 1000,10000,30000 --modes nftables
+  // --workers 1 --flows 1000000`, three runs of each build alternated at 30k, five at 1k and 10k,
+  // 2026-12-06). Before them: the service-nat stage took 324 ns a first packet at 1k Services against 336 without,
   // 461 against 578 at 10k, 532 against 729 at 30k; a new flow at 30k 1,078 ns against 1,276
   // (1.27x its cost at 100, 1.56x without); at 100 the gate (kPrefetchMinBytes) keeps it off
   // (`kdp bench --services 100,1000,10000,30000 --modes nftables --workers 1 --flows 500000`,
   // medians of three runs of each build alternated, 2026-12-06).
   prefetch(frame: Int32Array, count: number, node: Uint16Array, dstIp: Uint32Array, dstPort: Uint16Array, proto: Uint8Array, flowHash: Uint32Array, seed: number): number {
     const p = this.program;
-    const map = this.serviceIps < 0 ? null : p.maps[this.serviceIps];
-    if (map === null || map.bytes + p.code.byteLength < this.prefetchMinBytes) return 0;
+    const ips = this.serviceIps < 0 ? null : p.maps[this.serviceIps];
+    if (ips === null || ips.bytes + p.code.byteLength < this.prefetchMinBytes) return 0;
+    const ports = this.serviceNodePorts < 0 ? null : p.maps[this.serviceNodePorts];
     if (this.slotVec.length < count) {
       this.slotVec = new Int32Array(count);
       this.chainVec = new Int32Array(count);
       this.endVec = new Int32Array(count);
+      this.randVec = new Int32Array(count);
       this.branchVec = new Int32Array(count);
+      this.outRandVec = new Int32Array(count);
+      this.outChainVec = new Int32Array(count);
+      this.outStartVec = new Int32Array(count);
     }
     const sv = this.slotVec;
     const cv = this.chainVec;
     const ev = this.endVec;
+    const rv = this.randVec;
     const bv = this.branchVec;
     const me = this.node;
+    const local = this.local;
     let c = 0;
     for (let k = 0; k < count; k++) {
       const i = frame[k];
       if (node[i] !== me) continue;
-      const s = map.home(dstIp[i], (proto[i] << 16) | dstPort[i]);
-      if (s < 0) continue;
+      const key = (proto[i] << 16) | dstPort[i];
+      let s = ips.home(dstIp[i], key);
+      if (s < 0) {
+        // Not a Service address (service-ips' prefix filter says so without a read): a NodePort's
+        // when the node holds it (decide.ts: nodeport-ips, then service-nodeports' (l4proto, dport)).
+        if (ports === null || !isLocalAddress(local, dstIp[i] | 0)) continue;
+        const t = ports.home(0, key);
+        if (t < 0) continue;
+        s = -2 - t;
+      }
       sv[c] = s;
-      // The numgen's branch (decide.ts: floor(rand * n / 2^32)), its n read in the next loop.
-      bv[c++] = mix32(flowHash[i], seed);
+      // The numgen's random (decide.ts: floor(rand * n / 2^32)).
+      rv[c++] = mix32(flowHash[i], seed);
     }
-    const keys = map.keys;
-    const V = map.values;
     let acc = 0;
-    for (let k = 0; k < c; k++) acc ^= keys[2 * sv[k] + 1] ^ V[sv[k] * MapWord.STRIDE];
+    const ipsKeys = ips.keys;
+    const ipsV = ips.values;
+    const npKeys = ports === null ? ipsKeys : ports.keys;
+    const npV = ports === null ? ipsV : ports.values;
     for (let k = 0; k < c; k++) {
-      const o = sv[k] * MapWord.STRIDE;
+      const s = sv[k];
+      acc ^= s >= 0 ? ipsKeys[2 * s + 1] ^ ipsV[s * MapWord.STRIDE] : npKeys[2 * (-2 - s) + 1] ^ npV[(-2 - s) * MapWord.STRIDE];
+    }
+    for (let k = 0; k < c; k++) {
+      const s = sv[k];
+      const V = s >= 0 ? ipsV : npV;
+      const o = (s >= 0 ? s : -2 - s) * MapWord.STRIDE;
       cv[k] = V[o + VerdictWord.START];
       ev[k] = V[o + VerdictWord.END] - 1;
-      bv[k] = V[o + MapWord.HINT_START] + V[o + MapWord.HINT_STRIDE] * Math.floor(((bv[k] >>> 0) * V[o + MapWord.HINT_COUNT]) / 4294967296);
+      bv[k] = V[o + MapWord.HINT_START] + V[o + MapWord.HINT_STRIDE] * Math.floor(((rv[k] >>> 0) * V[o + MapWord.HINT_COUNT]) / 4294967296);
     }
     const K = p.code;
+    const CR = p.chainRows;
     const last = K.length - 1;
-    for (let k = 0; k < c; k++) {
-      const a = cv[k];
-      const e = ev[k] < a ? a : ev[k];
-      acc ^= K[a] ^ K[a + 16 < e ? a + 16 : e] ^ K[a + 32 < e ? a + 32 : e] ^ K[a + 48 < e ? a + 48 : e] ^ K[a + 64 < e ? a + 64 : e];
-    }
+    for (let k = 0; k < c; k++) acc ^= readChain(K, cv[k], ev[k]);
+    const xr = this.outRandVec;
+    const xc = this.outChainVec;
+    let x = 0;
     for (let k = 0; k < c; k++) {
       const g = bv[k];
-      // A hint of no chain (-1) or past the code reads the last word: nothing to read ahead.
-      const a = g < 0 || g + 16 > last ? last : g;
-      acc ^= K[a] ^ K[a + 16 > last ? last : a + 16];
+      if (g >= 0) {
+        const a = g + 16 > last ? last : g;
+        acc ^= K[a] ^ K[a + 16 > last ? last : a + 16];
+        continue;
+      }
+      // An external chain: its last rule, found by the rules' NEXT words over the lines just read.
+      let pc = cv[k];
+      const end = ev[k] + 1;
+      for (let r = 0; r < kRulesRead && pc < end && K[pc + RuleWord.NEXT] < end; r++) pc = K[pc + RuleWord.NEXT];
+      if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.GOTO) continue;
+      const t = K[pc + RuleWord.A];
+      acc ^= CR[t * ChainWord.STRIDE];
+      xr[x] = rv[k];
+      xc[x++] = t;
+    }
+    const xs = this.outStartVec;
+    for (let j = 0; j < x; j++) {
+      const row = xc[j] * ChainWord.STRIDE;
+      xs[j] = CR[row + ChainWord.START];
+      acc ^= readChain(K, xs[j], CR[row + ChainWord.END] - 1);
+    }
+    for (let j = 0; j < x; j++) {
+      // The target's numgen, its branch k's endpoint chain (VerdictWord.START, a copy of its row's).
+      let pc = xs[j];
+      const end = CR[xc[j] * ChainWord.STRIDE + ChainWord.END];
+      for (let r = 0; r < kRulesRead && pc < end && K[pc + RuleWord.OP] !== ActionOp.NUMGEN; r++) pc = K[pc + RuleWord.NEXT];
+      if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
+      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * Math.floor(((xr[j] >>> 0) * K[pc + RuleWord.B]) / 4294967296);
+      if (o + VerdictWord.START > last) continue;
+      const a = K[o + VerdictWord.START];
+      if (a > 0 && a + 16 <= last) acc ^= K[a] ^ K[a + 16];
     }
     return acc | 0;
   }
@@ -535,3 +613,4 @@ function describe(p: NftProgram, op: number, arg: number, b: number): string {
       return verdictName(p, op, arg);
   }
 }
+
