@@ -149,9 +149,10 @@ export class NftablesDataplane implements ServiceDataplane {
   // Services against 577 (walkChain's self time in `--cpu-prof` 34 ms against 104), 481 against
   // 504 at 10k, 338 against 350 at 1k (`kdp bench --services 1000,10000,30000 --modes nftables
   // --workers 1 --flows 1000000`, three runs of each build alternated at 30k, five at 1k and 10k,
-  // 2026-12-06). Before them: the service-nat stage took 324 ns a first packet at 1k Services against 336 without,
-  // 461 against 578 at 10k, 532 against 729 at 30k; a new flow at 30k 1,078 ns against 1,276
-  // (1.27x its cost at 100, 1.56x without); at 100 the gate (kPrefetchMinBytes) keeps it off
+  // 2026-12-06). The prefetch before them, against none: the service-nat stage took 324 ns a first
+  // packet at 1k Services against 336, 461 against 578 at 10k, 532 against 729 at 30k; a new flow
+  // at 30k 1,078 ns against 1,276 (1.27x its cost at 100, 1.56x without); at 100 the gate
+  // (kPrefetchMinBytes) keeps it off
   // (`kdp bench --services 100,1000,10000,30000 --modes nftables --workers 1 --flows 500000`,
   // medians of three runs of each build alternated, 2026-12-06).
   prefetch(frame: Int32Array, count: number, node: Uint16Array, dstIp: Uint32Array, dstPort: Uint16Array, proto: Uint8Array, flowHash: Uint32Array, seed: number): number {
