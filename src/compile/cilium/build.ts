@@ -29,9 +29,10 @@ import { kDefaultCiliumConfig } from '../../model/read-config.js';
 import { CiliumDataplane } from './dataplane.js';
 import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
 import {
-  BE_STATE_ACTIVE, BE_STATE_TERMINATING, SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE,
-  SVC_FLAG_FWD_MODE_DSR, SVC_FLAG_INT_LOCAL_SCOPE, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE, SVC_FLAG_SOURCE_RANGE,
-  SVC_FLAG_TWO_SCOPES, serviceKeyWord, type CiliumTables,
+  BE_STATE_ACTIVE, BE_STATE_TERMINATING, BeWord, FeWord, SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP,
+  SVC_FLAG_EXT_LOCAL_SCOPE, SVC_FLAG_FWD_MODE_DSR, SVC_FLAG_INT_LOCAL_SCOPE, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT,
+  SVC_FLAG_ROUTABLE, SVC_FLAG_SOURCE_RANGE, SVC_FLAG_TWO_SCOPES, SlotWord, frontendRows, serviceKeyWord, writeBackend,
+  writeSlot, type CiliumTables,
 } from './tables.js';
 
 /** A master entry and its slots before packing: what the agent upserts for one frontend and scope. */
@@ -157,18 +158,20 @@ export function programFrontend(t: MutableTables, cluster: Cluster, i: number, e
   t.fePort[i] = e.port;
   t.feProto[i] = e.proto;
   t.feScope[i] = e.scope;
-  t.feRevNat[i] = e.revNat;
-  t.feFlags[i] = e.flags;
-  t.feCount[i] = e.active.length;
-  t.feQCount[i] = e.extra.length;
-  t.feAffinity[i] = e.affinity;
-  t.feServicePort[i] = e.servicePort;
   let slot = t.slotsUsed;
-  t.feSlotStart[i] = slot;
-  for (const r of e.active) { t.slotBackend[slot] = idOf(r, e.proto); t.slotRow[slot++] = r; }
-  for (const r of e.extra) { t.slotBackend[slot] = idOf(r, e.proto); t.slotRow[slot++] = r; }
+  const o = i * FeWord.STRIDE;
+  t.fe[o + FeWord.SLOT_START] = slot;
+  t.fe[o + FeWord.COUNT] = e.active.length;
+  t.fe[o + FeWord.QCOUNT] = e.extra.length;
+  t.fe[o + FeWord.FLAGS] = e.flags;
+  t.fe[o + FeWord.REV_NAT] = e.revNat;
+  t.fe[o + FeWord.SERVICE_PORT] = e.servicePort;
+  t.fe[o + FeWord.MAGLEV] = -1;
+  t.fe[o + FeWord.AFFINITY] = e.affinity;
+  for (const r of e.active) writeSlot(t.slots, slot++, idOf(r, e.proto), r);
+  for (const r of e.extra) writeSlot(t.slots, slot++, idOf(r, e.proto), r);
   const end = t.slotsUsed + slotRoom(cluster, e);
-  while (slot < end) t.slotRow[slot++] = -1;
+  while (slot < end) writeSlot(t.slots, slot++, 0, -1);
   t.slotsUsed = end;
   t.feSrcStart[i] = t.srcUsed;
   t.feSrcCount[i] = e.srcRanges.length;
@@ -176,9 +179,8 @@ export function programFrontend(t: MutableTables, cluster: Cluster, i: number, e
     t.srcBase[t.srcUsed] = c.base >>> 0;
     t.srcMask[t.srcUsed++] = prefixMask(c.prefix);
   }
-  t.feMaglev[i] = -1;
   if (e.maglev) {
-    t.feMaglev[i] = t.maglevUsed;
+    t.fe[o + FeWord.MAGLEV] = t.maglevUsed;
     const backends = e.active.map((r) => ({ id: idOf(r, e.proto), ip: cluster.endpoints.ip[r], port: cluster.endpoints.port[r], proto: e.proto as 6 }));
     ciliumMaglevTable(backends, t.maglevSize, murmur, t.maglev, t.maglevUsed);
     t.maglevUsed += t.maglevSize;
@@ -222,7 +224,7 @@ export function packCiliumTables(
   };
 
   const f = withRoom(entries.length);
-  const slots = withRoom(entries.reduce((n, e) => n + slotRoom(cluster, e), 0));
+  const slotCount = withRoom(entries.reduce((n, e) => n + slotRoom(cluster, e), 0));
   const srcs = withRoom(entries.reduce((n, e) => n + e.srcRanges.length, 0));
   const m = config.maglevTableSize;
   const maglevCount = entries.filter((e) => e.maglev).length;
@@ -236,14 +238,12 @@ export function packCiliumTables(
     // medians of three runs alternated with the build before, 2026-12-06).
     services: new PairTable(f, 1, true),
     feIp: new Uint32Array(f), fePort: new Uint16Array(f), feProto: new Uint8Array(f), feScope: new Uint8Array(f),
-    feRevNat: new Uint16Array(f), feFlags: new Uint16Array(f), feCount: new Uint16Array(f), feQCount: new Uint16Array(f),
-    feAffinity: new Uint32Array(f), feSlotStart: new Uint32Array(f), feServicePort: new Int32Array(f), feMaglev: new Int32Array(f).fill(-1),
-    feSrcStart: new Uint32Array(f), feSrcCount: new Uint16Array(f),
-    slotBackend: new Uint32Array(slots), slotRow: new Int32Array(slots),
+    fe: frontendRows(f), feSrcStart: new Uint32Array(f), feSrcCount: new Uint16Array(f),
+    slots: new Int32Array(slotCount * SlotWord.STRIDE),
     maglev: new Uint32Array((maglevCount === 0 && config.lbAlgorithm !== 'maglev' ? 0 : withRoom(maglevCount, 2)) * m), maglevSize: m,
     srcBase: new Uint32Array(srcs), srcMask: new Uint32Array(srcs),
     spFeStart: new Uint32Array(withRoom(nPorts) + 1), spFe: new Uint32Array(0), rowBackend,
-    beIp: new Uint32Array(0), bePort: new Uint16Array(0), beProto: new Uint8Array(0), beState: new Uint8Array(0), beLocal: new Uint8Array(0),
+    be: new Int32Array(0), beProto: new Uint8Array(0),
     rnIp: new Uint32Array(withRoom(rn.length)), rnPort: new Uint16Array(withRoom(rn.length)),
     hostAddrs: Uint32Array.from(hostAddrs), nodeAddrs: Uint32Array.from(allNodeAddrs),
     frontends: entries.length, frontendsGone: 0, backends: 0, revNats, ports: nPorts, slotsUsed: 0, srcUsed: 0, maglevUsed: 0,
@@ -266,17 +266,11 @@ export function packCiliumTables(
   entries.forEach((e, i) => { if (programmed[i] && e.servicePort >= 0) t.spFe[fill[e.servicePort]++] = i; });
   // The backend map has room for a backend per endpoint row: an update allocates IDs past `backends`.
   const beRoom = be.length + rowBackend.length;
-  t.beIp = new Uint32Array(beRoom);
-  t.bePort = new Uint16Array(beRoom);
+  t.be = new Int32Array(beRoom * BeWord.STRIDE);
   t.beProto = new Uint8Array(beRoom);
-  t.beState = new Uint8Array(beRoom);
-  t.beLocal = new Uint8Array(beRoom);
   for (let i = 0; i < be.length; i++) {
-    t.beIp[i] = be[i].ip;
-    t.bePort[i] = be[i].port;
+    writeBackend(t.be, i, be[i].ip, be[i].port, be[i].local, be[i].state);
     t.beProto[i] = be[i].proto;
-    t.beState[i] = be[i].state;
-    t.beLocal[i] = be[i].local;
   }
   t.backends = be.length - 1;
   return t;

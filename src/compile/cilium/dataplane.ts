@@ -31,8 +31,9 @@ import {
 import { ExpiringTable } from '../tables/index.js';
 import { maglevSeeds } from './maglev.js';
 import {
-  SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE, SVC_FLAG_SOURCE_RANGE,
-  SVC_FLAG_TWO_SCOPES, serviceKeyWord, tablesBytes, type CiliumTables,
+  BeWord, FeWord, SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE,
+  SVC_FLAG_SOURCE_RANGE, SVC_FLAG_TWO_SCOPES, SlotWord, beIp, beLocal, bePort, feAffinity, feCount, feFlags, feMaglev,
+  feRevNat, feServicePort, feSlotStart, serviceKeyWord, slotBackend, slotRow, tablesBytes, type CiliumTables,
 } from './tables.js';
 import { frontendText } from './render.js';
 
@@ -103,13 +104,17 @@ export class CiliumDataplane implements ServiceDataplane {
   // decide()'s reads, level by level over the frame's packets for this node (the rule
   // ipvs/dataplane.ts' prefetch states: short loops over typed arrays, no store of a value that
   // missed): the service map's element (external scope, its key and frontend), the frontend's
-  // fields, the backend slot the packet's random pick takes (a Maglev or affinity pick reads
-  // another: a hint) and that backend's row. The socket stage runs it too (socket-lb.ts), where a
-  // pod's connections are decided. Cost: a new flow took 1,248 ns at 30k Services against 1,471
-  // without (1.19x its cost at 100, 1.41x without), 1,217 against 1,280 at 10k; below the gate
-  // (kPrefetchMinBytes: 0.51 MB of these arrays at 1k Services) nothing (`kdp bench --services
-  // 100,1000,10000,30000 --modes cilium --workers 1 --flows 500000`, medians of three runs of each
-  // build alternated, 2026-12-06).
+  // row (tables.ts FeWord), the backend slot the packet's random pick takes (a Maglev or affinity
+  // pick reads another: a hint) and that backend's row: five or six lines a packet (a frontend's
+  // 32-byte row may straddle two), thirteen with an array a field. The socket stage runs it too
+  // (socket-lb.ts), where a pod's connections are decided. Cost, with an array a field: a new
+  // flow took 1,248 ns at 30k Services against 1,471 without (1.19x its cost at 100, 1.41x
+  // without), 1,217 against 1,280 at 10k; below the gate (kPrefetchMinBytes: 496 KiB of those
+  // arrays at 1k Services) nothing (`kdp bench --services 100,1000,10000,30000 --modes cilium
+  // --workers 1 --flows 500000`, medians of three runs of each build alternated, 2026-12-06). The
+  // rows are 737 KiB at 1k, which turns it on there: a new flow took 1,219 ns against 1,232
+  // (`kdp bench --services 1000 --modes cilium --workers 1 --flows 1000000`, four runs of each
+  // build alternated, 2026-12-07).
   prefetch(frame: Int32Array, count: number, node: Uint16Array, dstIp: Uint32Array, dstPort: Uint16Array, proto: Uint8Array, flowHash: Uint32Array, seed: number): number {
     const t = this.tables;
     if (prefetchSpan(t) < this.prefetchMinBytes) return 0;
@@ -137,22 +142,18 @@ export class CiliumDataplane implements ServiceDataplane {
     let acc = 0;
     for (let k = 0; k < c; k++) acc ^= keys[2 * sv[k] + 1] ^ values[sv[k]];
     for (let k = 0; k < c; k++) fv[k] = values[sv[k]];
-    const { feServicePort, feFlags, feCount, feSlotStart, feRevNat, feMaglev } = t;
-    for (let k = 0; k < c; k++) {
-      const f = fv[k];
-      acc ^= feServicePort[f] ^ feFlags[f] ^ feCount[f] ^ feSlotStart[f] ^ feRevNat[f] ^ feMaglev[f];
-    }
+    const { fe, slots, be } = t;
+    // A row's first and last words: one line, or both of the two a 32-byte row may straddle.
+    for (let k = 0; k < c; k++) acc ^= fe[fv[k] * FeWord.STRIDE] ^ fe[fv[k] * FeWord.STRIDE + FeWord.STRIDE - 1];
     // selectSlot's random pick; the slot index goes where the home slot was.
     for (let k = 0; k < c; k++) {
-      const f = fv[k];
-      const n = feCount[f];
-      sv[k] = feSlotStart[f] + (n === 0 ? 0 : rv[k] % n);
+      const o = fv[k] * FeWord.STRIDE;
+      const n = fe[o + FeWord.COUNT];
+      sv[k] = fe[o + FeWord.SLOT_START] + (n === 0 ? 0 : rv[k] % n);
     }
-    const { slotBackend, slotRow } = t;
-    for (let k = 0; k < c; k++) acc ^= slotBackend[sv[k]] ^ slotRow[sv[k]];
-    for (let k = 0; k < c; k++) fv[k] = slotBackend[sv[k]];
-    const { beIp, bePort, beLocal } = t;
-    for (let k = 0; k < c; k++) acc ^= beIp[fv[k]] ^ bePort[fv[k]] ^ beLocal[fv[k]];
+    for (let k = 0; k < c; k++) acc ^= slots[sv[k] * SlotWord.STRIDE + SlotWord.ROW];
+    for (let k = 0; k < c; k++) fv[k] = slots[sv[k] * SlotWord.STRIDE + SlotWord.BACKEND];
+    for (let k = 0; k < c; k++) acc ^= be[fv[k] * BeWord.STRIDE];
     return acc | 0;
   }
 
@@ -163,7 +164,7 @@ export class CiliumDataplane implements ServiceDataplane {
     out.work += t.services.lastProbes || 1; // a miss the prefix filter answers: its word, one step
     if (s < 0) return -1;
     const f = t.services.values[s];
-    if (!scopeSwitch || (t.feFlags[f] & SVC_FLAG_TWO_SCOPES) === 0) return f;
+    if (!scopeSwitch || (feFlags(t, f) & SVC_FLAG_TWO_SCOPES) === 0) return f;
     const s2 = t.services.find(ip, serviceKeyWord(port, proto, SCOPE_INT));
     out.work += t.services.lastProbes;
     return s2 < 0 ? -1 : t.services.values[s2];
@@ -191,11 +192,11 @@ export class CiliumDataplane implements ServiceDataplane {
       const loopback = dst >>> 24 === 127;
       if (pkt.dstPort >= range[0] && pkt.dstPort <= range[1] && ((inHostNs && loopback) || this.isNode(dst))) {
         f = this.lookup(0, pkt.dstPort, pkt.proto, true, out);
-        if (f >= 0 && (this.tables.feFlags[f] & SVC_FLAG_NODEPORT) === 0) f = -1;
+        if (f >= 0 && (feFlags(this.tables, f) & SVC_FLAG_NODEPORT) === 0) f = -1;
       }
     }
     // sock4_skip_xlate: an externalIP is translated only when it is this node's own address.
-    if (f >= 0 && (this.tables.feFlags[f] & SVC_FLAG_EXTERNAL_IP) !== 0 && !this.isHost(dst)) return -1;
+    if (f >= 0 && (feFlags(this.tables, f) & SVC_FLAG_EXTERNAL_IP) !== 0 && !this.isHost(dst)) return -1;
     return f;
   }
 
@@ -205,12 +206,12 @@ export class CiliumDataplane implements ServiceDataplane {
    */
   private selectSlot(f: number, pkt: FirstPacket, atSocket: boolean, out: NatDecision, commit: boolean): number {
     const t = this.tables;
-    const count = t.feCount[f];
-    const start = t.feSlotStart[f];
-    const owner = t.feRevNat[f] * 2 + (atSocket ? 1 : 0);
-    const affinity = (t.feFlags[f] & SVC_FLAG_AFFINITY) !== 0;
+    const count = feCount(t, f);
+    const start = feSlotStart(t, f);
+    const owner = feRevNat(t, f) * 2 + (atSocket ? 1 : 0);
+    const affinity = (feFlags(t, f) & SVC_FLAG_AFFINITY) !== 0;
     if (affinity) {
-      const ttl = t.feAffinity[f];
+      const ttl = feAffinity(t, f);
       this.affinity.clock[0] = pkt.now;
       const a = commit ? this.affinity.lookup(owner, pkt.srcIp, ttl) : this.affinity.find(owner, pkt.srcIp);
       out.work++;
@@ -218,7 +219,7 @@ export class CiliumDataplane implements ServiceDataplane {
         // LB_AFFINITY_MATCH_MAP: the remembered backend must still be one of the service's.
         const id = this.affinity.value[a];
         for (let k = 0; k < count; k++) {
-          if (t.slotBackend[start + k] === id) {
+          if (slotBackend(t, start + k) === id) {
             this.via = 'session affinity';
             return start + k;
           }
@@ -226,30 +227,30 @@ export class CiliumDataplane implements ServiceDataplane {
       }
     }
     let slot: number;
-    const lut = t.feMaglev[f];
+    const lut = feMaglev(t, f);
     if (!atSocket && lut >= 0) {
       const id = t.maglev[lut + (ciliumFlowHash(pkt.srcIp, pkt.srcPort, pkt.dstPort, pkt.proto, this.jhashSeed) % t.maglevSize)];
       out.work++;
       slot = start;
-      while (slot < start + count - 1 && t.slotBackend[slot] !== id) slot++;
+      while (slot < start + count - 1 && slotBackend(t, slot) !== id) slot++;
       this.via = 'Maglev';
     } else {
       slot = start + ((pkt.rand >>> 0) % count);
       this.via = 'random slot';
     }
     out.work += 2; // the slot entry, then the backend entry
-    if (affinity && commit) this.affinity.remember(owner, pkt.srcIp, t.slotBackend[slot], t.feAffinity[f]);
+    if (affinity && commit) this.affinity.remember(owner, pkt.srcIp, slotBackend(t, slot), feAffinity(t, f));
     return slot;
   }
 
   private translate(f: number, slot: number, out: NatDecision): void {
     const t = this.tables;
-    const id = t.slotBackend[slot];
+    const id = slotBackend(t, slot);
     out.verdict = VERDICT_DNAT;
-    out.servicePort = t.feServicePort[f];
-    out.endpoint = t.slotRow[slot];
-    out.dnatIp = t.beIp[id];
-    out.dnatPort = t.bePort[id];
+    out.servicePort = feServicePort(t, f);
+    out.endpoint = slotRow(t, slot);
+    out.dnatIp = beIp(t, id);
+    out.dnatPort = bePort(t, id);
   }
 
   /** Where a first packet meets Cilium's programs: the socket, bpf_lxc per packet, or nodeport_lb4 at the device; -1: none translates it. */
@@ -271,8 +272,8 @@ export class CiliumDataplane implements ServiceDataplane {
   /** The verdict for a packet on `path` to frontend f (out.verdict, and the backend when DNAT). */
   private resolve(f: number, pkt: FirstPacket, path: number, out: NatDecision, commit: boolean): void {
     const t = this.tables;
-    out.servicePort = t.feServicePort[f];
-    const flags = t.feFlags[f];
+    out.servicePort = feServicePort(t, f);
+    const flags = feFlags(t, f);
     if (path === PATH_NODEPORT) {
       if ((flags & SVC_FLAG_ROUTABLE) === 0) {
         out.verdict = VERDICT_DROP; // DROP_IS_CLUSTER_IP
@@ -285,7 +286,7 @@ export class CiliumDataplane implements ServiceDataplane {
         return;
       }
     }
-    if (t.feCount[f] === 0) {
+    if (feCount(t, f) === 0) {
       // The socket's connect() fails (-EHOSTUNREACH); a packet gets service-no-backend-response.
       out.verdict = path === PATH_SOCKET || this.config.noBackendResponse === 'reject' ? VERDICT_REJECT : VERDICT_DROP;
       this.via = path === PATH_SOCKET ? 'no backend: connect() fails (-EHOSTUNREACH)' : `no backend: ${this.config.noBackendResponse} (service-no-backend-response)`;
@@ -329,12 +330,12 @@ export class CiliumDataplane implements ServiceDataplane {
 
   /** SNAT to the node for a remote backend in SNAT mode (hybrid: UDP only); DSR and local backends keep the client's address. */
   private snat(slot: number, proto: number): boolean {
-    return !this.dsrMode(proto) && this.tables.beLocal[this.tables.slotBackend[slot]] === 0;
+    return !this.dsrMode(proto) && beLocal(this.tables, slotBackend(this.tables, slot)) === 0;
   }
 
   /** DSR toward a remote backend (nodeport_lb4: `!backend_local` and `nodeport_uses_dsr4`); a local backend needs none. */
   private dsr(slot: number, proto: number): boolean {
-    return this.dsrMode(proto) && this.tables.beLocal[this.tables.slotBackend[slot]] === 0;
+    return this.dsrMode(proto) && beLocal(this.tables, slotBackend(this.tables, slot)) === 0;
   }
 
   /** `nodeport_uses_dsr`: every protocol with bpf-lb-mode dsr, TCP only with hybrid. */
@@ -380,13 +381,13 @@ export class CiliumDataplane implements ServiceDataplane {
       return { verdict: 'none', servicePort: -1, candidates: [], masquerade: false, steps };
     }
     this.resolve(f, pkt, path, d, false);
-    const count = t.feCount[f];
-    const start = t.feSlotStart[f];
-    steps.push({ where, rule: `cilium_lb4_services_v2 ${frontendText(t, f)}`, action: `service ${servicePortName(this.cluster, this.cluster.ports[t.feServicePort[f]])}, ${count} active backend(s)` });
+    const count = feCount(t, f);
+    const start = feSlotStart(t, f);
+    steps.push({ where, rule: `cilium_lb4_services_v2 ${frontendText(t, f)}`, action: `service ${servicePortName(this.cluster, this.cluster.ports[feServicePort(t, f)])}, ${count} active backend(s)` });
     if (d.verdict !== VERDICT_DNAT) {
       const why = this.via === 'DROP_NOT_IN_SRC_RANGE' ? `DROP_NOT_IN_SRC_RANGE (allowed: ${this.rangesText(f)})` : this.via;
       steps.push({ where, rule: 'lb4_local', action: why });
-      return { verdict: kVerdictNames[d.verdict], servicePort: t.feServicePort[f], candidates: [], masquerade: false, steps };
+      return { verdict: kVerdictNames[d.verdict], servicePort: feServicePort(t, f), candidates: [], masquerade: false, steps };
     }
     // A random slot may be any active backend, and so may affinity (per-run state, as every mode
     // explains it); Maglev names the one its table gives this flow.
@@ -395,11 +396,11 @@ export class CiliumDataplane implements ServiceDataplane {
     let masquerade = false;
     for (let k = 0; k < count; k++) {
       const slot = start + k;
-      if (!random && t.slotRow[slot] !== d.endpoint) continue;
-      candidates.push(t.slotRow[slot]);
+      if (!random && slotRow(t, slot) !== d.endpoint) continue;
+      candidates.push(slotRow(t, slot));
       if (path === PATH_NODEPORT && this.snat(slot, pkt.proto)) masquerade = true;
-      const id = t.slotBackend[slot];
-      steps.push({ where, rule: `cilium_lb4_services_v2 ${frontendText(t, f)} slot ${k + 1} -> cilium_lb4_backends_v3 ${id}`, action: `${this.via}: backend ${formatIp(t.beIp[id])}:${t.bePort[id]}` });
+      const id = slotBackend(t, slot);
+      steps.push({ where, rule: `cilium_lb4_services_v2 ${frontendText(t, f)} slot ${k + 1} -> cilium_lb4_backends_v3 ${id}`, action: `${this.via}: backend ${formatIp(beIp(t, id))}:${bePort(t, id)}` });
     }
     if (path === PATH_NODEPORT) {
       const mode = this.config.lbMode;
@@ -409,7 +410,7 @@ export class CiliumDataplane implements ServiceDataplane {
     } else if (path === PATH_SOCKET) {
       steps.push({ where, rule: 'cilium_lb4_reverse_sk', action: 'the socket is connected to the backend: no packet carries the service address, conntrack keeps no service NAT, answers are translated back at the socket' });
     }
-    return { verdict: 'dnat', servicePort: t.feServicePort[f], candidates, masquerade, steps };
+    return { verdict: 'dnat', servicePort: feServicePort(t, f), candidates, masquerade, steps };
   }
 
   private rangesText(f: number): string {
@@ -444,7 +445,5 @@ export class CiliumDataplane implements ServiceDataplane {
 
 /** The bytes of the arrays prefetch() reads: the service map, the frontends', the backend slots' and the backends'. */
 function prefetchSpan(t: CiliumTables): number {
-  return t.services.bytes + t.feServicePort.byteLength + t.feFlags.byteLength + t.feCount.byteLength + t.feSlotStart.byteLength +
-    t.feRevNat.byteLength + t.feMaglev.byteLength + t.slotBackend.byteLength + t.slotRow.byteLength + t.beIp.byteLength +
-    t.bePort.byteLength + t.beLocal.byteLength;
+  return t.services.bytes + t.fe.byteLength + t.slots.byteLength + t.be.byteLength;
 }

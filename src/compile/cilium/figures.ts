@@ -9,7 +9,9 @@
 import type { Cluster } from '../../model/types.js';
 import type { CiliumDataplane } from './dataplane.js';
 import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
-import { SCOPE_EXT } from './tables.js';
+import {
+  SCOPE_EXT, beIp, bePort, feCount, feRevNat, feServicePort, feSlotStart, slotBackend,
+} from './tables.js';
 
 const kSample = 200;
 
@@ -23,13 +25,13 @@ export function maglevFigures(dp: CiliumDataplane, _cluster: Cluster, clock: () 
   const seen = new Set<number>();
   let warm = false;
   for (let f = 0; f < t.frontends && times.length < kSample; f++) {
-    const sp = t.feServicePort[f];
-    if (t.feRevNat[f] === 0 || t.feScope[f] !== SCOPE_EXT || t.feCount[f] === 0 || seen.has(sp)) continue;
+    const sp = feServicePort(t, f);
+    if (feRevNat(t, f) === 0 || t.feScope[f] !== SCOPE_EXT || feCount(t, f) === 0 || seen.has(sp)) continue;
     seen.add(sp);
     const backends = [];
-    for (let k = 0; k < t.feCount[f]; k++) {
-      const id = t.slotBackend[t.feSlotStart[f] + k];
-      backends.push({ id, ip: t.beIp[id], port: t.bePort[id], proto: t.feProto[f] as 6 });
+    for (let k = 0; k < feCount(t, f); k++) {
+      const id = slotBackend(t, feSlotStart(t, f) + k);
+      backends.push({ id, ip: beIp(t, id), port: bePort(t, id), proto: t.feProto[f] as 6 });
     }
     // One untimed build first: the first call pays the JIT's compilation, not Maglev's.
     if (!warm) {

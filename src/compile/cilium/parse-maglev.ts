@@ -13,7 +13,7 @@ import type { CiliumConfig, Cluster } from '../../model/types.js';
 import { compileCiliumTables } from './build.js';
 import { kMaglevEmpty } from './maglev.js';
 import { frontendText } from './render.js';
-import type { CiliumTables } from './tables.js';
+import { feCount, feMaglev, feRevNat, feSlotStart, slotBackend, type CiliumTables } from './tables.js';
 
 const kRow = /^\[(\d+)\]\/(v4|v6)\s+\[([0-9 ]*)\]\s*$/;
 
@@ -25,7 +25,7 @@ export function parseMaglevList(text: string, cluster: Cluster, node: number, co
   const t = compileCiliumTables(cluster, node, config);
   // rev-NAT index -> the frontend whose Maglev table it names (only routable external-scope frontends have one).
   const byRevNat = new Map<number, number>();
-  for (let f = 0; f < t.frontends; f++) if (t.feRevNat[f] !== 0 && t.feMaglev[f] >= 0) byRevNat.set(t.feRevNat[f], f);
+  for (let f = 0; f < t.frontends; f++) if (feRevNat(t, f) !== 0 && feMaglev(t, f) >= 0) byRevNat.set(feRevNat(t, f), f);
   const seen = new Map<number, number>();
   const m = t.maglevSize;
   for (let n = 1; n < lines.length; n++) {
@@ -54,9 +54,9 @@ export function parseMaglevList(text: string, cluster: Cluster, node: number, co
     }
     // A table may only name the service's own active backends (the ones Maglev fills it with); with none, every slot is empty.
     const own = new Set<number>();
-    for (let k = 0; k < t.feCount[f]; k++) own.add(t.slotBackend[t.feSlotStart[f] + k]);
+    for (let k = 0; k < feCount(t, f); k++) own.add(slotBackend(t, feSlotStart(t, f) + k));
     if (own.size === 0) own.add(kMaglevEmpty);
-    const lut = t.feMaglev[f];
+    const lut = feMaglev(t, f);
     for (let k = 0; k < m; k++) {
       if (!own.has(ids[k])) {
         throw new RuleParseError(

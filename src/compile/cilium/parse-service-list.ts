@@ -15,7 +15,10 @@ import type { Protocol } from '../../net/proto.js';
 import { formatIp, parseIp } from '../../net/ipv4.js';
 import { compileCiliumTables, packCiliumTables, type FrontendEntry } from './build.js';
 import { frontendText, serviceTypeName } from './render.js';
-import { BE_STATE_ACTIVE, SVC_FLAG_SOURCE_RANGE, kBackendStateNames, type CiliumTables } from './tables.js';
+import {
+  BE_STATE_ACTIVE, BeWord, SVC_FLAG_SOURCE_RANGE, beIp, bePort, feAffinity, feFlags, feMaglev, feRevNat, feServicePort,
+  kBackendStateNames, type CiliumTables,
+} from './tables.js';
 
 const kFrontendRow = /^(\d+)\s+(\S+)\s+(\S+)(?:\s+(\S.*?))?\s*$/;
 // The port as Go's %d prints it (no leading zero): a backend's listed state is found again by its printed address.
@@ -34,7 +37,7 @@ export function parseServiceList(text: string, cluster: Cluster, node: number, c
   // The frontends the cluster gives this node, by the key the listing prints.
   const known = compileCiliumTables(cluster, node, config);
   const byKey = new Map<string, number>();
-  for (let f = 0; f < known.frontends; f++) if (known.feRevNat[f] !== 0) byKey.set(frontendText(known, f), f);
+  for (let f = 0; f < known.frontends; f++) if (feRevNat(known, f) !== 0) byKey.set(frontendText(known, f), f);
 
   const entries: ListedFrontend[] = [];
   const listedOn = new Map<string, number>();
@@ -87,7 +90,7 @@ export function parseServiceList(text: string, cluster: Cluster, node: number, c
     const earlier = listedOn.get(m[2]);
     if (earlier !== undefined) throw new RuleParseError(`frontend ${m[2]} is listed twice (first on line ${earlier})`, lineNo);
     listedOn.set(m[2], lineNo);
-    const type = serviceTypeName(known.feFlags[f]);
+    const type = serviceTypeName(feFlags(known, f));
     if (m[3] !== type) throw new RuleParseError(`frontend ${m[2]} is ${m[3]} here, but the cluster makes it ${type}`, lineNo);
     const revNat = Number(m[1]);
     if (revNat < 1 || revNat > 0xffff) throw new RuleParseError(`service ID ${revNat} is not a rev-NAT index (1..65535)`, lineNo);
@@ -98,11 +101,11 @@ export function parseServiceList(text: string, cluster: Cluster, node: number, c
       throw new RuleParseError(`service ID ${revNat} is already ${formatIp(claimed.ip)}:${claimed.port}`, lineNo);
     }
     rn[revNat] = { ip, port };
-    const flags = known.feFlags[f];
-    const sp = known.feServicePort[f];
+    const flags = feFlags(known, f);
+    const sp = feServicePort(known, f);
     current = {
-      ip, port, proto: known.feProto[f], scope: known.feScope[f], revNat, flags, affinity: known.feAffinity[f], servicePort: sp,
-      active: [], extra: [], maglev: known.feMaglev[f] >= 0,
+      ip, port, proto: known.feProto[f], scope: known.feScope[f], revNat, flags, affinity: feAffinity(known, f), servicePort: sp,
+      active: [], extra: [], maglev: feMaglev(known, f) >= 0,
       srcRanges: (flags & SVC_FLAG_SOURCE_RANGE) !== 0 ? cluster.services[cluster.ports[sp].service].loadBalancerSourceRanges : [],
       rows: [], states: [],
     };
@@ -119,8 +122,8 @@ export function parseServiceList(text: string, cluster: Cluster, node: number, c
   const t = packCiliumTables(cluster, node, config, entries, rn.length - 1, rn);
   // The backend map's states as listed (the cluster's conditions gave the packed ones).
   for (let id = 1; id <= t.backends; id++) {
-    const listed = stateOf.get(`${formatIp(t.beIp[id])}:${t.bePort[id]}/${protocolName(t.beProto[id] as Protocol)}`);
-    if (listed) t.beState[id] = listed.state;
+    const listed = stateOf.get(`${formatIp(beIp(t, id))}:${bePort(t, id)}/${protocolName(t.beProto[id] as Protocol)}`);
+    if (listed) t.be[id * BeWord.STRIDE + BeWord.STATE] = listed.state;
   }
   return t;
 }

@@ -13,9 +13,10 @@ import type { Protocol } from '../../net/proto.js';
 
 const protoName = (p: number): string => protocolName(p as Protocol);
 import {
-  SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE, SVC_FLAG_FWD_MODE_DSR, SVC_FLAG_HOSTPORT,
-  SVC_FLAG_INT_LOCAL_SCOPE, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE, SVC_FLAG_SOURCE_RANGE, SVC_FLAG_TWO_SCOPES,
-  kBackendStateNames, type CiliumTables,
+  SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE, SVC_FLAG_FWD_MODE_DSR,
+  SVC_FLAG_HOSTPORT, SVC_FLAG_INT_LOCAL_SCOPE, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE,
+  SVC_FLAG_SOURCE_RANGE, SVC_FLAG_TWO_SCOPES, beIp, bePort, beState, feCount, feFlags, feMaglev, feQCount, feRevNat,
+  feSlotStart, kBackendStateNames, slotBackend, type CiliumTables,
 } from './tables.js';
 
 /** ServiceFlags.SVCType: the frontend's type name. */
@@ -51,8 +52,8 @@ export function frontendText(t: CiliumTables, f: number): string {
 
 /** A slot line as dumpSVC prints it: the backend, the rev-NAT index and the slot. */
 export function slotText(t: CiliumTables, f: number, slot: number): string {
-  const id = t.slotBackend[slot];
-  return `${formatIp(t.beIp[id])}:${t.bePort[id]}/${protoName(t.beProto[id])} (${t.feRevNat[f]}) (${slot - t.feSlotStart[f] + 1})`;
+  const id = slotBackend(t, slot);
+  return `${formatIp(beIp(t, id))}:${bePort(t, id)}/${protoName(t.beProto[id])} (${feRevNat(t, f)}) (${slot - feSlotStart(t, f) + 1})`;
 }
 
 /** Go's tabwriter (minwidth 5, tabwidth 0, padding 3, ' '): every cell padded to its column's width. */
@@ -65,7 +66,7 @@ export function tabulate(rows: readonly (readonly string[])[]): string {
 /** Frontends that exist (a second claim on a key leaves its row empty). */
 function liveFrontends(t: CiliumTables): number[] {
   const out: number[] = [];
-  for (let f = 0; f < t.frontends; f++) if (t.feRevNat[f] !== 0) out.push(f);
+  for (let f = 0; f < t.frontends; f++) if (feRevNat(t, f) !== 0) out.push(f);
   return out;
 }
 
@@ -74,9 +75,9 @@ export function renderLbList(t: CiliumTables): string {
   const rows: string[][] = [['SERVICE ADDRESS', 'BACKEND ADDRESS (REVNAT_ID) (SLOT)']];
   const fs = liveFrontends(t).sort((a, b) => (frontendText(t, a) < frontendText(t, b) ? -1 : 1));
   for (const f of fs) {
-    rows.push([frontendText(t, f), `0.0.0.0:0 (${t.feRevNat[f]}) (0) [${flagsText(t.feFlags[f])}] `]);
-    const n = t.feCount[f] + t.feQCount[f];
-    for (let k = 0; k < n; k++) rows.push(['', slotText(t, f, t.feSlotStart[f] + k)]);
+    rows.push([frontendText(t, f), `0.0.0.0:0 (${feRevNat(t, f)}) (0) [${flagsText(feFlags(t, f))}] `]);
+    const n = feCount(t, f) + feQCount(t, f);
+    for (let k = 0; k < n; k++) rows.push(['', slotText(t, f, feSlotStart(t, f) + k)]);
   }
   return tabulate(rows);
 }
@@ -85,11 +86,11 @@ export function renderLbList(t: CiliumTables): string {
 export function renderMaglevList(t: CiliumTables): string {
   const rows: string[][] = [['SVC ID', 'LOOKUP TABLE']];
   const seen = new Set<number>();
-  for (const f of liveFrontends(t).sort((a, b) => t.feRevNat[a] - t.feRevNat[b])) {
-    const lut = t.feMaglev[f];
-    if (lut < 0 || seen.has(t.feRevNat[f])) continue;
-    seen.add(t.feRevNat[f]);
-    rows.push([`[${t.feRevNat[f]}]/v4`, `[${Array.from(t.maglev.subarray(lut, lut + t.maglevSize)).join(' ')}]`]);
+  for (const f of liveFrontends(t).sort((a, b) => feRevNat(t, a) - feRevNat(t, b))) {
+    const lut = feMaglev(t, f);
+    if (lut < 0 || seen.has(feRevNat(t, f))) continue;
+    seen.add(feRevNat(t, f));
+    rows.push([`[${feRevNat(t, f)}]/v4`, `[${Array.from(t.maglev.subarray(lut, lut + t.maglevSize)).join(' ')}]`]);
   }
   return tabulate(rows);
 }
@@ -97,14 +98,14 @@ export function renderMaglevList(t: CiliumTables): string {
 /** `cilium-dbg service list`: per frontend (and scope), its ID, type and numbered backends with their state. */
 export function renderServiceList(t: CiliumTables): string {
   const rows: string[][] = [['ID', 'Frontend', 'Service Type', 'Backend']];
-  for (const f of liveFrontends(t).sort((a, b) => t.feRevNat[a] - t.feRevNat[b] || t.feScope[a] - t.feScope[b])) {
-    const n = t.feCount[f] + t.feQCount[f];
+  for (const f of liveFrontends(t).sort((a, b) => feRevNat(t, a) - feRevNat(t, b) || t.feScope[a] - t.feScope[b])) {
+    const n = feCount(t, f) + feQCount(t, f);
     const backends: string[] = [];
     for (let k = 0; k < n; k++) {
-      const id = t.slotBackend[t.feSlotStart[f] + k];
-      backends.push(`${k + 1} => ${formatIp(t.beIp[id])}:${t.bePort[id]}/${protoName(t.beProto[id])} (${kBackendStateNames[t.beState[id]] ?? 'active'})`);
+      const id = slotBackend(t, feSlotStart(t, f) + k);
+      backends.push(`${k + 1} => ${formatIp(beIp(t, id))}:${bePort(t, id)}/${protoName(t.beProto[id])} (${kBackendStateNames[beState(t, id)] ?? 'active'})`);
     }
-    rows.push([String(t.feRevNat[f]), frontendText(t, f), serviceTypeName(t.feFlags[f]), backends[0] ?? '']);
+    rows.push([String(feRevNat(t, f)), frontendText(t, f), serviceTypeName(feFlags(t, f)), backends[0] ?? '']);
     for (let k = 1; k < backends.length; k++) rows.push(['', '', '', backends[k]]);
   }
   return tabulate(rows);

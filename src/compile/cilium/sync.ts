@@ -15,7 +15,10 @@ import { portsOf, type OneEndpointSync } from '../mode.js';
 import type { CiliumDataplane } from './dataplane.js';
 import { compileCilium } from './build.js';
 import { frontendText, slotText } from './render.js';
-import type { CiliumTables } from './tables.js';
+import {
+  beIp, bePort, beState, feAffinity, feCount, feFlags, feMaglev, feQCount, feRevNat, feServicePort, feSlotStart, slotBackend,
+  type CiliumTables,
+} from './tables.js';
 import { PairTable, portProtoKey } from '../tables/index.js';
 
 const kServiceEntryBytes = 24;
@@ -23,7 +26,7 @@ const kBackendEntryBytes = 16;
 const kRevNatEntryBytes = 8;
 
 function backend(t: CiliumTables, id: number): string {
-  return `${t.beIp[id]}:${t.bePort[id]}/${t.beProto[id]}`;
+  return `${beIp(t, id)}:${bePort(t, id)}/${t.beProto[id]}`;
 }
 
 /** Backend addresses, as text and, to pass over the rest without making theirs, as ip * 65536 + port. */
@@ -40,21 +43,21 @@ interface BackendNames {
 function entries(t: CiliumTables, ports?: ReadonlySet<number>, backends?: BackendNames): Map<string, { value: string; bytes: number }> {
   const out = new Map<string, { value: string; bytes: number }>();
   for (let f = 0; f < t.frontends; f++) {
-    if (t.feRevNat[f] === 0 || (ports !== undefined && !ports.has(t.feServicePort[f]))) continue;
+    if (feRevNat(t, f) === 0 || (ports !== undefined && !ports.has(feServicePort(t, f)))) continue;
     const key = frontendText(t, f);
-    out.set(`svc ${key} 0`, { value: `${t.feRevNat[f]} ${t.feFlags[f]} ${t.feCount[f]} ${t.feQCount[f]} ${t.feAffinity[f]}`, bytes: kServiceEntryBytes });
-    const n = t.feCount[f] + t.feQCount[f];
-    for (let k = 0; k < n; k++) out.set(`svc ${key} ${k + 1}`, { value: slotText(t, f, t.feSlotStart[f] + k), bytes: kServiceEntryBytes });
-    out.set(`rev ${t.feRevNat[f]}`, { value: key, bytes: kRevNatEntryBytes });
-    if (t.feMaglev[f] >= 0) {
-      const lut = t.maglev.subarray(t.feMaglev[f], t.feMaglev[f] + t.maglevSize);
-      out.set(`maglev ${t.feRevNat[f]}`, { value: Array.from(lut, (id) => backend(t, id)).join(','), bytes: 4 * t.maglevSize });
+    out.set(`svc ${key} 0`, { value: `${feRevNat(t, f)} ${feFlags(t, f)} ${feCount(t, f)} ${feQCount(t, f)} ${feAffinity(t, f)}`, bytes: kServiceEntryBytes });
+    const n = feCount(t, f) + feQCount(t, f);
+    for (let k = 0; k < n; k++) out.set(`svc ${key} ${k + 1}`, { value: slotText(t, f, feSlotStart(t, f) + k), bytes: kServiceEntryBytes });
+    out.set(`rev ${feRevNat(t, f)}`, { value: key, bytes: kRevNatEntryBytes });
+    if (feMaglev(t, f) >= 0) {
+      const lut = t.maglev.subarray(feMaglev(t, f), feMaglev(t, f) + t.maglevSize);
+      out.set(`maglev ${feRevNat(t, f)}`, { value: Array.from(lut, (id) => backend(t, id)).join(','), bytes: 4 * t.maglevSize });
     }
   }
   for (let id = 1; id <= t.backends; id++) {
     // Most backends are not wanted: an address's text is made only when its ip and port are.
-    if (backends !== undefined && (!backends.ipPort.has(t.beIp[id] * 65536 + t.bePort[id]) || !backends.text.has(backend(t, id)))) continue;
-    out.set(`be ${backend(t, id)}`, { value: String(t.beState[id]), bytes: kBackendEntryBytes });
+    if (backends !== undefined && (!backends.ipPort.has(beIp(t, id) * 65536 + bePort(t, id)) || !backends.text.has(backend(t, id)))) continue;
+    out.set(`be ${backend(t, id)}`, { value: String(beState(t, id)), bytes: kBackendEntryBytes });
   }
   return out;
 }
@@ -63,11 +66,11 @@ function entries(t: CiliumTables, ports?: ReadonlySet<number>, backends?: Backen
 function referenced(t: CiliumTables, ports: ReadonlySet<number>, into: BackendNames): void {
   const add = (id: number): void => {
     into.text.add(backend(t, id));
-    into.ipPort.add(t.beIp[id] * 65536 + t.bePort[id]);
+    into.ipPort.add(beIp(t, id) * 65536 + bePort(t, id));
   };
   for (let f = 0; f < t.frontends; f++) {
-    if (t.feRevNat[f] === 0 || !ports.has(t.feServicePort[f])) continue;
-    for (let s = t.feSlotStart[f], end = s + t.feCount[f] + t.feQCount[f]; s < end; s++) add(t.slotBackend[s]);
+    if (feRevNat(t, f) === 0 || !ports.has(feServicePort(t, f))) continue;
+    for (let s = feSlotStart(t, f), end = s + feCount(t, f) + feQCount(t, f); s < end; s++) add(slotBackend(t, s));
   }
 }
 
@@ -118,9 +121,9 @@ function fullSync(t: CiliumTables): { bytes: number; writes: number } {
   let bytes = 0;
   let n = 0;
   for (let f = 0; f < t.frontends; f++) {
-    const rev = t.feRevNat[f];
+    const rev = feRevNat(t, f);
     if (rev === 0) continue;
-    const slots = 1 + t.feCount[f] + t.feQCount[f];
+    const slots = 1 + feCount(t, f) + feQCount(t, f);
     n += slots;
     bytes += slots * kServiceEntryBytes;
     if (revNat[rev] === 0) {
@@ -129,14 +132,14 @@ function fullSync(t: CiliumTables): { bytes: number; writes: number } {
       bytes += kRevNatEntryBytes;
     }
     // Only the external-scope frontend of a twin has a Maglev table (build.ts portFrontends).
-    if (t.feMaglev[f] >= 0) {
+    if (feMaglev(t, f) >= 0) {
       n++;
       bytes += 4 * t.maglevSize;
     }
   }
   // A backend entry per (address, port, protocol): the key build.ts gives IDs by.
   const seen = new PairTable(t.backends, 0);
-  for (let id = 1; id <= t.backends; id++) seen.slotFor(t.beIp[id], portProtoKey(t.beProto[id], t.bePort[id]));
+  for (let id = 1; id <= t.backends; id++) seen.slotFor(beIp(t, id), portProtoKey(t.beProto[id], bePort(t, id)));
   n += seen.size;
   bytes += seen.size * kBackendEntryBytes;
   return { bytes, writes: n };

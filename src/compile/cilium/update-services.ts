@@ -26,7 +26,9 @@ import { beginUpdate, endUpdate } from '../table-generation.js';
 import { portFrontends, programFrontend, slotRoom, type FrontendEntry, type MutableTables } from './build.js';
 import type { CiliumDataplane } from './dataplane.js';
 import { rowBackendId } from './update.js';
-import { SCOPE_EXT, serviceKeyWord } from './tables.js';
+import {
+  BeWord, FeWord, SCOPE_EXT, SlotWord, feCount, feQCount, feRevNat, serviceKeyWord,
+} from './tables.js';
 
 export function updateCiliumServices(dp: CiliumDataplane, next: Cluster, added: readonly number[], removed: readonly number[]): TableUpdate | undefined {
   const t = dp.tables as MutableTables;
@@ -61,13 +63,13 @@ export function updateCiliumServices(dp: CiliumDataplane, next: Cluster, added: 
   const rows = next.endpoints.ip.length;
   const fits = t.frontends + frontends <= t.feIp.length
     && (t.services.size + frontends) * 2 <= t.services.capacity
-    && t.slotsUsed + slots <= t.slotBackend.length
+    && (t.slotsUsed + slots) * SlotWord.STRIDE <= t.slots.length
     && t.srcUsed + srcs <= t.srcBase.length
     && t.maglevUsed + luts * t.maglevSize <= t.maglev.length
     && port + 1 <= t.spFeStart.length
     && t.spFeStart[t.ports] + frontends <= t.spFe.length
     && rows <= t.rowBackend.length
-    && t.backends + 1 + (rows - rowsOfPorts(next, t.ports)) <= t.beIp.length
+    && (t.backends + 1 + (rows - rowsOfPorts(next, t.ports))) * BeWord.STRIDE <= t.be.length
     && revNat < t.rnIp.length
     && t.lbMapUsed + mapEntries <= t.lbMapMax;
   if (!fits) return undefined;
@@ -81,14 +83,14 @@ export function updateCiliumServices(dp: CiliumDataplane, next: Cluster, added: 
       if (sp >= t.ports) continue;
       for (let k = t.spFeStart[sp]; k < t.spFeStart[sp + 1]; k++) {
         const f = t.spFe[k];
-        if (t.feRevNat[f] === 0) continue;
+        if (feRevNat(t, f) === 0) continue;
         t.services.delete(t.feIp[f], serviceKeyWord(t.fePort[f], t.feProto[f], t.feScope[f]));
-        const size = 1 + t.feCount[f] + t.feQCount[f];
+        const size = 1 + feCount(t, f) + feQCount(t, f);
         t.lbMapUsed -= size;
         t.lbMapEntries -= size;
-        t.rnIp[t.feRevNat[f]] = 0;
-        t.rnPort[t.feRevNat[f]] = 0;
-        t.feRevNat[f] = 0;
+        t.rnIp[feRevNat(t, f)] = 0;
+        t.rnPort[feRevNat(t, f)] = 0;
+        t.fe[f * FeWord.STRIDE + FeWord.REV_NAT] = 0;
         t.frontendsGone++;
         written.n += 2;
       }

@@ -18,8 +18,9 @@ import { backendsOf } from './build.js';
 import type { CiliumDataplane } from './dataplane.js';
 import { ciliumMaglevTable, maglevSeeds } from './maglev.js';
 import {
-  BE_STATE_ACTIVE, BE_STATE_TERMINATING, SCOPE_INT, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE, SVC_FLAG_INT_LOCAL_SCOPE,
-  SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT,
+  BE_STATE_ACTIVE, BE_STATE_TERMINATING, BeWord, FeWord, SCOPE_INT, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_EXT_LOCAL_SCOPE,
+  SVC_FLAG_INT_LOCAL_SCOPE, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT, beState, feFlags, feMaglev, feRevNat,
+  feSlotStart, writeBackend, writeSlot,
 } from './tables.js';
 
 /**
@@ -31,15 +32,13 @@ export function rowBackendId(t: MutableTables, cluster: Cluster, node: number, r
   if (id === 0) {
     id = ++t.backends;
     t.rowBackend[row] = id;
-    t.beIp[id] = cluster.endpoints.ip[row];
-    t.bePort[id] = cluster.endpoints.port[row];
+    writeBackend(t.be, id, cluster.endpoints.ip[row], cluster.endpoints.port[row], cluster.endpoints.node[row] === node ? 1 : 0, BE_STATE_ACTIVE);
     t.beProto[id] = proto;
-    t.beLocal[id] = cluster.endpoints.node[row] === node ? 1 : 0;
     written.n++;
   }
   const state = (cluster.endpoints.conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING;
-  if (t.beState[id] !== state) {
-    t.beState[id] = state;
+  if (beState(t, id) !== state) {
+    t.be[id * BeWord.STRIDE + BeWord.STATE] = state;
     written.n++;
   }
   return id;
@@ -58,21 +57,21 @@ export function updateCiliumEndpoints(dp: CiliumDataplane, next: Cluster, change
       const p = next.ports[sp];
       for (let k = t.spFeStart[sp]; k < t.spFeStart[sp + 1]; k++) {
         const f = t.spFe[k];
-        if (t.feRevNat[f] === 0) continue; // its Service is gone (update-services.ts)
-        const flags = t.feFlags[f];
+        if (feRevNat(t, f) === 0) continue; // its Service is gone (update-services.ts)
+        const flags = feFlags(t, f);
         const clusterIp = (flags & (SVC_FLAG_NODEPORT | SVC_FLAG_LOADBALANCER | SVC_FLAG_EXTERNAL_IP)) === 0;
         const intLocal = (flags & SVC_FLAG_INT_LOCAL_SCOPE) !== 0;
         const local = t.feScope[f] === SCOPE_INT || clusterIp ? intLocal : (flags & SVC_FLAG_EXT_LOCAL_SCOPE) !== 0;
         const { active, extra } = backendsOf(next, p, dp.node, local);
-        let slot = t.feSlotStart[f];
-        for (const r of active) { t.slotBackend[slot] = idOf(r, t.feProto[f]); t.slotRow[slot++] = r; }
-        for (const r of extra) { t.slotBackend[slot] = idOf(r, t.feProto[f]); t.slotRow[slot++] = r; }
-        t.feCount[f] = active.length;
-        t.feQCount[f] = extra.length;
+        let slot = feSlotStart(t, f);
+        for (const r of active) writeSlot(t.slots, slot++, idOf(r, t.feProto[f]), r);
+        for (const r of extra) writeSlot(t.slots, slot++, idOf(r, t.feProto[f]), r);
+        t.fe[f * FeWord.STRIDE + FeWord.COUNT] = active.length;
+        t.fe[f * FeWord.STRIDE + FeWord.QCOUNT] = extra.length;
         count.n += active.length + extra.length + 1;
-        if (t.feMaglev[f] >= 0 && typeof seeds !== 'string') {
+        if (feMaglev(t, f) >= 0 && typeof seeds !== 'string') {
           const backends = active.map((r) => ({ id: t.rowBackend[r], ip: ip[r], port: port[r], proto: t.feProto[f] as 6 }));
-          ciliumMaglevTable(backends, t.maglevSize, seeds.murmur, t.maglev, t.feMaglev[f]);
+          ciliumMaglevTable(backends, t.maglevSize, seeds.murmur, t.maglev, feMaglev(t, f));
           count.n += t.maglevSize;
         }
       }

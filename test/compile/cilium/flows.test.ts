@@ -17,6 +17,7 @@ import { parseIp } from '../../../src/net/ipv4.js';
 import { PROTO_TCP, PROTO_UDP } from '../../../src/net/proto.js';
 import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision } from '../../../src/compile/dataplane.js';
 import { frontendText, renderMaglevList, renderServiceList, type CiliumDataplane } from '../../../src/compile/cilium/index.js';
+import { feCount, feMaglev, feQCount, feRevNat, feSlotStart, slotBackend, slotRow } from '../../../src/compile/cilium/tables.js';
 import { RuleParseError } from '../../../src/errors.js';
 import { formatIp } from '../../../src/net/ipv4.js';
 import { clusterOf, node, service, slice } from '../../helpers/cluster.js';
@@ -249,10 +250,10 @@ describe('cilium: formats', () => {
     ].join('\n');
     const dp = parseRules('service-list', text, c, 0) as CiliumDataplane;
     const t = dp.tables;
-    const f = [...Array(t.frontends).keys()].find((i) => t.feRevNat[i] !== 0);
+    const f = [...Array(t.frontends).keys()].find((i) => feRevNat(t, i) !== 0);
     assert.ok(f !== undefined);
     assert.deepEqual(
-      { fe: frontendText(t, f), revNat: t.feRevNat[f], count: t.feCount[f], qcount: t.feQCount[f] },
+      { fe: frontendText(t, f), revNat: feRevNat(t, f), count: feCount(t, f), qcount: feQCount(t, f) },
       { fe: '10.96.0.30:443/TCP', revNat: 4, count: 1, qcount: 1 },
     );
     assert.equal(renderServiceList(t), text);
@@ -281,14 +282,14 @@ describe('cilium: formats', () => {
     const text = renderMaglevList(t);
     assert.equal(renderMaglevList((parseRules('bpf-lb-maglev-list', text, c, 0) as CiliumDataplane).tables), text);
     // Every slot of lb's NodePort table pointed at its first backend, as an operator might find a node's map.
-    const first = t.slotBackend[t.feSlotStart[f]];
+    const first = slotBackend(t, feSlotStart(t, f));
     const lines = text.split('\n');
-    const at = lines.findIndex((l) => l.startsWith(`[${t.feRevNat[f]}]/v4 `));
-    lines[at] = `[${t.feRevNat[f]}]/v4   [${Array(251).fill(first).join(' ')}]`;
+    const at = lines.findIndex((l) => l.startsWith(`[${feRevNat(t, f)}]/v4 `));
+    lines[at] = `[${feRevNat(t, f)}]/v4   [${Array(251).fill(first).join(' ')}]`;
     const edited = lines.join('\n');
     const dp = parseRules('bpf-lb-maglev-list', edited, c, 0) as CiliumDataplane;
     assert.equal(renderMaglevList(dp.tables).split('\n')[at].trimEnd(), lines[at]);
-    assert.deepEqual([...dp.tables.maglev.subarray(dp.tables.feMaglev[f], dp.tables.feMaglev[f] + 251)], Array(251).fill(first));
+    assert.deepEqual([...dp.tables.maglev.subarray(feMaglev(dp.tables, f), feMaglev(dp.tables, f) + 251)], Array(251).fill(first));
     const pkt = Object.assign(newFirstPacket(), { srcIp: parseIp('203.0.113.5'), dstIp: parseIp('192.168.0.11'), dstPort: 30443, proto: PROTO_TCP, hook: HOOK_PREROUTING });
     const out = newNatDecision();
     const picked = { compiled: new Set<number>(), read: new Set<number>() };
@@ -300,7 +301,7 @@ describe('cilium: formats', () => {
       picked.read.add(out.endpoint);
     }
     assert.equal(picked.compiled.size, 2);
-    assert.deepEqual([...picked.read], [t.slotRow[t.feSlotStart[f]]]);
+    assert.deepEqual([...picked.read], [slotRow(t, feSlotStart(t, f))]);
   });
 
   it('refuses a maglev list it cannot read, naming the line', () => {

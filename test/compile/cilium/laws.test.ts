@@ -27,7 +27,9 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { compileDataplane, modeNamed, parseRules } from '../../../src/compile/index.js';
 import type { CiliumDataplane } from '../../../src/compile/cilium/index.js';
-import { SCOPE_EXT, serviceKeyWord } from '../../../src/compile/cilium/tables.js';
+import {
+  SCOPE_EXT, beIp, bePort, feCount, feSlotStart, serviceKeyWord, slotBackend,
+} from '../../../src/compile/cilium/tables.js';
 import { HOOK_PREROUTING, newFirstPacket, newNatDecision, type FirstPacket } from '../../../src/compile/dataplane.js';
 import { RuleParseError } from '../../../src/errors.js';
 import { servicesUpTo } from '../../../src/model/service-change.js';
@@ -175,9 +177,9 @@ describe('cilium: what a sync writes', () => {
       slice('default', 'b', [{ name: 'http', port: 8080 }, { name: 'dns', port: 8080, protocol: 'UDP' }], [{ ip: '10.244.1.9', node: 'node-1' }, { ip: '10.244.1.2', node: 'node-1' }]),
     );
     const t = (compileDataplane(c, 'cilium', 0) as CiliumDataplane).tables;
-    const backends = Array.from({ length: t.backends }, (_, k) => `${formatIp(t.beIp[k + 1])}:${t.bePort[k + 1]}/${t.beProto[k + 1]}`);
+    const backends = Array.from({ length: t.backends }, (_, k) => `${formatIp(beIp(t, k + 1))}:${bePort(t, k + 1)}/${t.beProto[k + 1]}`);
     assert.deepEqual([...backends].sort(), ['10.244.1.2:8080/17', '10.244.1.2:8080/6', '10.244.1.9:8080/17', '10.244.1.9:8080/6']);
-    const idsOf = (f: number): string[] => Array.from({ length: t.feCount[f] }, (_, k) => backends[t.slotBackend[t.feSlotStart[f] + k] - 1]);
+    const idsOf = (f: number): string[] => Array.from({ length: feCount(t, f) }, (_, k) => backends[slotBackend(t, feSlotStart(t, f) + k) - 1]);
     const fa = t.services.values[t.services.find(parseIp('10.96.0.1'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT))];
     const fb = t.services.values[t.services.find(parseIp('10.96.0.2'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT))];
     assert.deepEqual(idsOf(fa), ['10.244.1.2:8080/6']);

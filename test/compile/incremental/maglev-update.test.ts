@@ -10,6 +10,7 @@ import { ciliumConfigOf, compileCilium, type CiliumDataplane } from '../../../sr
 import { modeNamed } from '../../../src/compile/index.js';
 import { compileIpvs, type IpvsDataplane } from '../../../src/compile/ipvs/index.js';
 import { rsIp, rsPort, vsRsStart } from '../../../src/compile/ipvs/tables.js';
+import { beIp, bePort, feMaglev, feServicePort } from '../../../src/compile/cilium/tables.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 import { EP_READY, EP_SERVING, type Cluster } from '../../../src/model/types.js';
 
@@ -32,8 +33,8 @@ function ciliumLuts(dp: CiliumDataplane): string[] {
   const t = dp.tables;
   const out: string[] = [];
   for (let f = 0; f < t.frontends; f++) {
-    if (t.feMaglev[f] < 0) continue;
-    out.push(Array.from(t.maglev.subarray(t.feMaglev[f], t.feMaglev[f] + t.maglevSize), (id) => `${t.beIp[id]}:${t.bePort[id]}`).join(','));
+    if (feMaglev(t, f) < 0) continue;
+    out.push(Array.from(t.maglev.subarray(feMaglev(t, f), feMaglev(t, f) + t.maglevSize), (id) => `${beIp(t, id)}:${bePort(t, id)}`).join(','));
   }
   return out;
 }
@@ -52,7 +53,8 @@ describe('Maglev tables after an in-place update', () => {
   const before = cluster();
   // Three Services that have Maglev frontends (routable: NodePort, LoadBalancer, externalIP).
   const routable = compileCilium(before, 0).tables;
-  const services = [...new Set(Array.from(routable.feServicePort).filter((_, f) => routable.feMaglev[f] >= 0).map((sp) => before.ports[sp].service))].slice(0, 3);
+  const frontends = Array.from({ length: routable.frontends }, (_, f) => f);
+  const services = [...new Set(frontends.filter((f) => feMaglev(routable, f) >= 0).map((f) => before.ports[feServicePort(routable, f)].service))].slice(0, 3);
   let after = before;
   for (const s of services) after = flip(after, s);
 
