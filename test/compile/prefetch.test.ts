@@ -47,6 +47,8 @@ for (const [mode, state] of Object.entries(kState) as [ModeName, { roots: readon
       // Service 3 keeps its clients (ClientIP affinity), service 7 has no endpoints.
       const spec: Record<string, unknown> = { clusterIP: `10.96.0.${10 + s}`, ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }] };
       if (s === 3) spec.sessionAffinity = 'ClientIP';
+      // A NodePort: its packets reach the mode through the node's address (nftables: service-nodeports, an external chain).
+      if (s === 5) Object.assign(spec, { type: 'NodePort', ports: [{ port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30080 }] });
       objects.push(service('ns', `s${s}`, spec));
       const endpoints = s === 7 ? [] : [1, 2, 3].map((e) => ({ ip: `10.244.${1 + (e % 2)}.${10 * s + e}`, node: e % 2 ? 'n2' : 'n1' }));
       objects.push(slice('ns', `s${s}`, [{ port: 8080 }], endpoints));
@@ -56,10 +58,11 @@ for (const [mode, state] of Object.entries(kState) as [ModeName, { roots: readon
     const fresh = compileDataplane(cluster, mode, 0);
     assert.ok(typeof dp.prefetch === 'function' && typeof dp.prefetchMinBytes === 'number', `${mode} prefetches, behind a gate`);
 
-    // The frame: this node's (0) packets to each ClusterIP, twice, and to pods; node 1's; no table's.
+    // The frame: this node's (0) packets to each ClusterIP, twice, and to pods; node 1's; no table's; to the NodePort and a port no Service has.
     const dsts: [number, number, number][] = [];
     for (let s = 0; s < 12; s++) dsts.push([0, parseIp(`10.96.0.${10 + s}`), 80], [1, parseIp(`10.96.0.${10 + s}`), 80], [0, parseIp(`10.96.0.${10 + s}`), 80]);
     dsts.push([0, parseIp('10.244.2.11'), 8080], [0, parseIp('10.96.0.99'), 80], [0, parseIp('8.8.8.8'), 53], [1, parseIp('10.244.1.12'), 8080]);
+    dsts.push([0, parseIp('192.168.0.11'), 30080], [0, parseIp('192.168.0.11'), 30081], [1, parseIp('192.168.0.12'), 30080]);
     const n = dsts.length;
     const frame = Int32Array.from({ length: n }, (_, k) => n - 1 - k); // not in batch order
     const nodes = Uint16Array.from(dsts, (d) => d[0]);
