@@ -2,7 +2,8 @@
  * The compiled IPVS state of one node, as typed arrays (Cilium-like shape, STYLE item 7):
  * virtual services by index (`vs*`, and the fields a first packet reads in `vs` rows), each
  * owning the real-server range `[vsRsStart, vsRsStart + vsRsCount)` of the `rs` rows; the real
- * server's endpoint row is the backend id. Scheduler state (rr cursor, wrr cursor/weight, lc connection counts) lives beside it.
+ * server's endpoint row is the backend id. Scheduler state (rr cursor, wrr cursor/weight, lc
+ * connection counts) lives beside it.
  */
 import type { IpvsScheduler } from '../../model/types.js';
 import type { AddressSet, ExpiringTable, PairTable } from '../tables/index.js';
@@ -145,18 +146,11 @@ export const enum VsWord {
 // 1000000`, three runs of each build alternated, 2026-12-06): the service-nat stage took 311 ns a
 // first packet at 30k Services against 333 with an array a field, 275 against 277 at 10k.
 
-export function vsRsStart(t: Pick<IpvsTables, 'vs'>, v: number): number {
-  return t.vs[v * VsWord.STRIDE + VsWord.RS_START];
-}
-export function vsRsCount(t: Pick<IpvsTables, 'vs'>, v: number): number {
-  return t.vs[v * VsWord.STRIDE + VsWord.RS_COUNT];
-}
-export function vsFlags(t: Pick<IpvsTables, 'vs'>, v: number): number {
-  return t.vs[v * VsWord.STRIDE + VsWord.FLAGS];
-}
-export function vsServicePort(t: Pick<IpvsTables, 'vs'>, v: number): number {
-  return t.vs[v * VsWord.STRIDE + VsWord.SERVICE_PORT];
-}
+type Vs = Pick<IpvsTables, 'vs'>;
+export const vsRsStart = (t: Vs, v: number): number => t.vs[v * VsWord.STRIDE + VsWord.RS_START];
+export const vsRsCount = (t: Vs, v: number): number => t.vs[v * VsWord.STRIDE + VsWord.RS_COUNT];
+export const vsFlags = (t: Vs, v: number): number => t.vs[v * VsWord.STRIDE + VsWord.FLAGS];
+export const vsServicePort = (t: Vs, v: number): number => t.vs[v * VsWord.STRIDE + VsWord.SERVICE_PORT];
 
 /** Writes VS `v`'s row of `vs`. */
 export function writeVirtualService(vs: Int32Array, v: number, rsStart: number, rsCount: number, flags: number, servicePort: number): void {
@@ -186,18 +180,11 @@ export const enum RsWord {
 // field, 289 against 324 at 10k, 142 against 155 at 100 (`kdp bench --services 100,10000,30000
 // --modes ipvs --workers 1 --flows 1000000`, three runs of each build alternated, 2026-12-06).
 
-export function rsIp(t: Pick<IpvsTables, 'rs'>, s: number): number {
-  return t.rs[s * RsWord.STRIDE + RsWord.IP] >>> 0;
-}
-export function rsPort(t: Pick<IpvsTables, 'rs'>, s: number): number {
-  return t.rs[s * RsWord.STRIDE + RsWord.PORT];
-}
-export function rsRow(t: Pick<IpvsTables, 'rs'>, s: number): number {
-  return t.rs[s * RsWord.STRIDE + RsWord.ROW];
-}
-export function rsWeight(t: Pick<IpvsTables, 'rs'>, s: number): number {
-  return t.rs[s * RsWord.STRIDE + RsWord.WEIGHT];
-}
+type Rs = Pick<IpvsTables, 'rs'>;
+export const rsIp = (t: Rs, s: number): number => t.rs[s * RsWord.STRIDE + RsWord.IP] >>> 0;
+export const rsPort = (t: Rs, s: number): number => t.rs[s * RsWord.STRIDE + RsWord.PORT];
+export const rsRow = (t: Rs, s: number): number => t.rs[s * RsWord.STRIDE + RsWord.ROW];
+export const rsWeight = (t: Rs, s: number): number => t.rs[s * RsWord.STRIDE + RsWord.WEIGHT];
 
 /** Writes real-server slot `s` of `rs`. */
 export function writeRealServer(rs: Int32Array, s: number, ip: number, port: number, row: number, weight: number): void {
@@ -209,7 +196,7 @@ export function writeRealServer(rs: Int32Array, s: number, ip: number, port: num
 }
 
 /** A VS's real servers as Maglev's population reads them (compile and update time only: copies). */
-export function maglevBackendsOf(t: Pick<IpvsTables, 'rs'>, start: number, count: number): MaglevBackends {
+export function maglevBackendsOf(t: Rs, start: number, count: number): MaglevBackends {
   const ip = new Uint32Array(count);
   const port = new Uint16Array(count);
   const weight = new Uint16Array(count);
