@@ -15,7 +15,7 @@ import { protoName } from '../../net/proto.js';
 import { diffViews, type NodeDiff, type ServiceView } from '../node-diff.js';
 import { compileIpvs } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
-import { rsIp, rsPort, rsWeight, vsLive, vsRsStart, vsRsCount, vsServicePort } from './tables.js';
+import { rsIp, rsPort, rsWeight, vsLive, vsRsCount, vsRsStart, vsServicePort } from './tables.js';
 
 function view(dp: IpvsDataplane): ServiceView & { unowned: string[] } {
   const t = dp.tables;

@@ -22,7 +22,7 @@ import {
 import { formatIp } from '../../net/ipv4.js';
 import type { IptablesDataplane } from '../iptables/dataplane.js';
 import { kIpvsInvalidDrop, type IpvsDataplane } from './dataplane.js';
-import { rsIp, rsPort, rsRow, rsWeight, vsLive, vsRsStart, vsRsCount } from './tables.js';
+import { rsIp, rsPort, rsRow, rsWeight, vsLive, vsRsCount, vsRsStart } from './tables.js';
 import { portProtoKey } from '../tables/index.js';
 
 /** Addresses of every virtual service: kube-ipvs0's and the node's NodePort addresses. */

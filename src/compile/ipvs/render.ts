@@ -6,7 +6,7 @@ import { formatCidr, formatIp } from '../../net/ipv4.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmListRealServerLine, ipvsadmListServiceLine, ipvsadmRealServerLine, ipvsadmServiceLine, kIpvsadmListHeader } from './ipvsadm-format.js';
 import { ipsetInfo, ipvsIpsets } from './ipsets.js';
-import { F_LB_ALLOW_NODE, F_LB_FW, rsIp, rsPort, vsLive, vsRsStart, vsRsCount, vsFlags } from './tables.js';
+import { F_LB_ALLOW_NODE, F_LB_FW, rsIp, rsPort, vsFlags, vsLive, vsRsCount, vsRsStart } from './tables.js';
 import { comment, kFilterBuiltins, kNatBuiltins, renderSaveTables, type SaveTable } from '../iptables/save-layout.js';
 
 /** ipvsadm's ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */

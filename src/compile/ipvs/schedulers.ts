@@ -7,7 +7,7 @@
  * chosen for a new connection by rr, wrr or lc; sh and mh return nothing for it (no fallback flag).
  */
 import { hash32, mixPair } from '../../net/hash.js';
-import { SCHED_LC, SCHED_MH, SCHED_RR, SCHED_SH, SCHED_WRR, rsWeight, vsRsStart, vsRsCount, type IpvsTables } from './tables.js';
+import { SCHED_LC, SCHED_MH, SCHED_RR, SCHED_SH, SCHED_WRR, rsWeight, vsRsCount, vsRsStart, type IpvsTables } from './tables.js';
 
 export type SchedulerPick = (t: IpvsTables, v: number, srcIp: number, srcPort: number) => number;
 

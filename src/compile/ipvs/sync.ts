@@ -15,7 +15,7 @@ import type { IpvsDataplane } from './dataplane.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine, ipvsadmServiceName } from './ipvsadm-format.js';
 import { ipvsIpsets, sortEntries } from './ipsets.js';
 import { renderIpvsIptablesSave, sortedRealServers, sortedVirtualServices } from './render.js';
-import { F_BOUND, rsIp, rsPort, vsLive, vsRsStart, vsRsCount, vsFlags, vsServicePort } from './tables.js';
+import { F_BOUND, rsIp, rsPort, vsFlags, vsLive, vsRsCount, vsRsStart, vsServicePort } from './tables.js';
 
 export interface IpvsSyncDelta {
   /** ipvsadm -R syntax: -A/-E/-D for services, -a/-e/-d for real servers. */

@@ -16,7 +16,9 @@ import { categorizeEndpoints, externalPolicyLocal, internalPolicyLocal } from '.
 import { realServerList, wrrInit } from './build.js';
 import type { IpvsDataplane } from './dataplane.js';
 import { maglevPopulate } from './maglev.js';
-import { F_LOCAL_FALLBACK, F_LOCAL_POLICY, VS_CLUSTER_IP, maglevBackendsOf, rsRow, vsLive, writeRealServer, vsRsStart, vsRsCount, VsWord } from './tables.js';
+import {
+  F_LOCAL_FALLBACK, F_LOCAL_POLICY, VS_CLUSTER_IP, VsWord, maglevBackendsOf, rsRow, vsLive, vsRsCount, vsRsStart, writeRealServer,
+} from './tables.js';
 
 export function updateIpvsEndpoints(dp: IpvsDataplane, next: Cluster, changedServices: readonly number[]): TableUpdate {
   const t = dp.tables;
