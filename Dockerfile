@@ -19,6 +19,8 @@ COPY --from=build /kdp/dist/src ./dist/src
 # The machine record's commit: the image has no .git to ask.
 ARG KDP_GIT_COMMIT=
 ENV KDP_GIT_COMMIT=$KDP_GIT_COMMIT
+# Tables on 2 MiB pages where the node's transparent huge pages are `madvise` (src/replay/huge-pages.ts).
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 # uid/gid 1000, as the Job's securityContext (runAsUser, fsGroup) expects.
 USER node
 ENTRYPOINT ["node", "--max-semi-space-size=64", "/kdp/dist/src/cli/main.js"]

@@ -21,6 +21,7 @@ import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
 import { median, spreadOf } from '../report/spread.js';
 import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling, type SweepRun } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
+import { hugePages } from './huge-pages.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
@@ -290,6 +291,7 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
     kernel: release(),
     v8Flags: kWorkerV8Flags,
     execArgv: [...process.execArgv],
+    hugePages: hugePages(),
     ...commit,
     date: new Date().toISOString(),
     command,
@@ -621,7 +623,7 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       if (err instanceof SyntaxError) throw new ReportInputError(`cannot resume from ${machineFile}: it is not JSON (${err.message})`);
       throw fileSystemError(err, 'read', machineFile);
     }
-    machine = { ...before, resumes: [...(before.resumes ?? []), { command: now.command, date: now.date, gitCommit: now.gitCommit }] };
+    machine = { ...before, resumes: [...(before.resumes ?? []), { command: now.command, date: now.date, gitCommit: now.gitCommit, ...(now.hugePages ? { hugePages: now.hugePages } : {}) }] };
   }
   writeAtomic(machineFile, `${JSON.stringify(machine, null, 2)}\n`);
   if (o.plan) writeAtomic(join(o.outDir, kPlanFile), o.plan.map((l) => `${JSON.stringify(l)}\n`).join(''));

@@ -19,7 +19,7 @@ import {
 } from './format.js';
 import { computeObservations, describeObservations, type Observations } from './observations.js';
 import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
-import type { CellResult, KernelMissing, MachineInfo } from './result.js';
+import type { CellResult, HugePages, KernelMissing, MachineInfo } from './result.js';
 import { kDefaultCiliumConfig } from '../model/read-config.js';
 import { byMode, distinct, isKernel, kdpModeOf, measured } from './select.js';
 import { median, spreadAsNs, spreadAsRate } from './spread.js';
@@ -218,6 +218,19 @@ function missingSection(missing: readonly MissingCell[]): string[] {
   ];
 }
 
+/** Whether the tables sat on huge pages, and what decided it (replay/huge-pages.ts). */
+function hugePagesText(h: HugePages): string {
+  const thp = h.thp === null ? 'transparent huge pages unknown' : `transparent huge pages \`${cell(h.thp)}\``;
+  const malloc = h.glibc === null ? 'not glibc' : `glibc ${cell(h.glibc)}, \`glibc.malloc.hugetlb\` ${h.mallocHugetlb === null ? 'unset' : `\`${cell(h.mallocHugetlb)}\``}`;
+  return `${h.tables ? 'tables on 2 MiB pages' : h.thp === null ? 'not known' : 'tables on 4 KiB pages'} (${thp}; ${malloc})`;
+}
+
+/** The --resume runs whose tables were not paged as the first run's were: their cells are not alike. */
+function resumedHugePages(m: MachineInfo): string {
+  const unlike = (m.resumes ?? []).filter((r) => r.hugePages !== undefined && r.hugePages.tables !== m.hugePages?.tables);
+  return unlike.length === 0 ? '' : `; but ${unlike.map((r) => `\`${cell(r.command)}\` ran with ${r.hugePages!.tables ? '2 MiB' : '4 KiB'} pages`).join(', ')}`;
+}
+
 function machineSection(m: MachineInfo): string[] {
   return [
     '## The machine',
@@ -229,6 +242,7 @@ function machineSection(m: MachineInfo): string[] {
     `| Memory | ${formatBytes(m.memoryBytes)} |`,
     `| Node.js | ${cell(m.node)}${m.execArgv !== undefined && m.execArgv.length > 0 ? `, started with ${flagList(m.execArgv)}` : ''}${m.v8Flags !== undefined && m.v8Flags.length > 0 ? `, replay threads with ${flagList(m.v8Flags)}` : ''} |`,
     `| OS / kernel | ${cell(`${m.platform} ${m.kernel}`)} |`,
+    ...(m.hugePages !== undefined ? [`| Huge pages | ${hugePagesText(m.hugePages)}${resumedHugePages(m)} |`] : []),
     `| git commit | ${m.gitCommit !== null ? `\`${cell(m.gitCommit)}\`` : `not recorded (${cell(m.gitCommitMissing ?? 'no reason given')})`} |`,
     `| Date | ${cell(m.date)} |`,
     '',

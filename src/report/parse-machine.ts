@@ -23,8 +23,9 @@ export function parseMachineJson(text: string): { machine: MachineInfo } | { pro
   if (o.execArgv !== undefined && (!Array.isArray(o.execArgv) || !o.execArgv.every((x) => typeof x === 'string'))) return { problem: 'execArgv is not a list of strings' };
   const runs = [o, ...(Array.isArray(o.resumes) ? (o.resumes as unknown[]) : [])];
   for (const r of runs) {
-    const sweep = typeof r === 'object' && r !== null ? (r as Record<string, unknown>).sweep : undefined;
-    if (sweep !== undefined && !isSweepRun(sweep)) return { problem: 'a run\'s sweep record is not { elapsedMs, cells, ran, skipped, failed: numbers; stopped, defaultSweep: booleans }' };
+    const run = typeof r === 'object' && r !== null ? (r as Record<string, unknown>) : {};
+    if (run.sweep !== undefined && !isSweepRun(run.sweep)) return { problem: 'a run\'s sweep record is not { elapsedMs, cells, ran, skipped, failed: numbers; stopped, defaultSweep: booleans }' };
+    if (run.hugePages !== undefined && !isHugePages(run.hugePages)) return { problem: 'a run\'s hugePages record is not { thp, glibc, mallocHugetlb: strings or null; tables: a boolean }' };
   }
   // A commit is a commit id, or null with the reason; "unknown" (kdp before issue 21) is no commit.
   if (o.gitCommit === 'unknown') return { machine: { ...(o as unknown as MachineInfo), gitCommit: null, gitCommitMissing: 'recorded as "unknown"' } };
@@ -37,4 +38,11 @@ function isSweepRun(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
   return ['elapsedMs', 'cells', 'ran', 'skipped', 'failed'].every((f) => typeof r[f] === 'number' && Number.isFinite(r[f])) && typeof r.stopped === 'boolean' && typeof r.defaultSweep === 'boolean';
+}
+
+function isHugePages(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  const text = (x: unknown): boolean => x === null || typeof x === 'string';
+  return text(o.thp) && text(o.glibc) && text(o.mallocHugetlb) && typeof o.tables === 'boolean';
 }

@@ -257,6 +257,18 @@ export interface ParallelScaling {
   readonly computeSpeedup: number;
 }
 
+/** What a results file records of huge pages (machine.json `hugePages`; replay/huge-pages.ts). */
+export interface HugePages {
+  /** The kernel's transparent huge page mode (`always`, `madvise`, `never`), or null where it cannot be read. */
+  readonly thp: string | null;
+  /** glibc's version when Node.js runs on glibc, else null (malloc's tunables are glibc's). */
+  readonly glibc: string | null;
+  /** `glibc.malloc.hugetlb` as GLIBC_TUNABLES gave it to the process, or null when it did not. */
+  readonly mallocHugetlb: string | null;
+  /** Whether malloc'd tables get huge pages: THP `always`, or `madvise` with malloc asking (hugetlb 1, glibc 2.35+). */
+  readonly tables: boolean;
+}
+
 /** The environment a results file was produced on, written once as `results/machine.json`. */
 export interface MachineInfo {
   readonly cpuModel: string;
@@ -274,6 +286,8 @@ export interface MachineInfo {
    * threads too. Absent in results from before kdp recorded it.
    */
   readonly execArgv?: readonly string[];
+  /** Whether the run's tables sat on 2 MiB pages, and why (replay/huge-pages.ts). Absent in results from before kdp recorded it. */
+  readonly hugePages?: HugePages;
   /**
    * `git rev-parse HEAD` of the code that ran, or null when it could not be known (not a git
    * checkout, git absent); then `gitCommitMissing` says why. Never a placeholder posing as data.
@@ -285,8 +299,8 @@ export interface MachineInfo {
   readonly command: string;
   /** How this run's sweep ended (written when it ends: absent while it runs, or from kdp before it kept it). */
   readonly sweep?: SweepRun;
-  /** Later `--resume` runs that added cells to the same results: their commands and dates, and how each ended. */
-  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string | null; readonly sweep?: SweepRun }[];
+  /** Later `--resume` runs that added cells to the same results: their commands, dates, commits and huge pages, and how each ended. */
+  readonly resumes?: readonly { readonly command: string; readonly date: string; readonly gitCommit: string | null; readonly hugePages?: HugePages; readonly sweep?: SweepRun }[];
   /** A sharded sweep (`kdp bench --shard I/N`, or `--shards N` in an Indexed Job): which shard these results are. */
   readonly shard?: { readonly index: number; readonly count: number };
   /** The Kubernetes node the shard's pod ran on (`KDP_NODE_NAME`, set by the Job `kdp job` prints). */
