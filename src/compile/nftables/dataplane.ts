@@ -40,6 +40,9 @@ import { mix32 } from '../../net/hash.js';
 /** Rules prefetch() follows in a chain to its last rule or its numgen (kube-proxy's have a few). */
 const kRulesRead = 8;
 
+/** Words of a Service chain before its numgen's branches: kube-proxy's masquerade rule (3 matches) and the numgen's header. */
+const kServiceHead = 2 * RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
+
 /** Reads a chain's code from `a` to `e` (its last word) a line at a time, up to five: a hint only. */
 function readChain(K: Int32Array, a: number, e: number): number {
   const z = e < a ? a : e;
@@ -132,29 +135,39 @@ export class NftablesDataplane implements ServiceDataplane {
   private outRandVec = new Int32Array(kBatchSize);
   private outChainVec = new Int32Array(kBatchSize);
   private outStartVec = new Int32Array(kBatchSize);
+  private rowVec = new Int32Array(kBatchSize);
+  private headVec = new Int32Array(kBatchSize);
+  private branchEndVec = new Int32Array(kBatchSize);
 
   // decide()'s out-of-cache reads for a Service's first packet, level by level over the frame's
   // packets for this node (the rule ipvs/dataplane.ts' prefetch states: short loops over typed
   // arrays, no store of a value that missed): the verdict map's element (its key and its MapWord
-  // row: service-ips', or service-nodeports' for a packet to one of the node's addresses), then
-  // the entered chain's code from the row's START (a Service chain's masquerade rule, numgen and
-  // branch rows, up to five lines), and the endpoint chain the packet's numgen branch names by the
-  // element's hint (h0 + hk * hs, decide.ts). An element of a NodePort, a LoadBalancer IP or an
-  // external IP enters an external chain (kube-proxy's externalTrafficChain: no numgen, no hint)
-  // whose last rule is `goto` its policy's chain, which walkChain() walks with a dependent miss a
-  // level (the chain's row, its code, the endpoint chain's) at 10k Services and more: for those
-  // packets two more levels read the target chain's row and code, then the endpoint chain of the
-  // packet's branch. A stale hint, a key off its home slot or a chain of another shape reads other
-  // lines: a hint only. With those levels the service-nat stage took 537 ns a first packet at 30k
-  // Services against 577 (walkChain's self time in `--cpu-prof` 34 ms against 104), 481 against
-  // 504 at 10k, 338 against 350 at 1k (`kdp bench --services 1000,10000,30000 --modes nftables
-  // --workers 1 --flows 1000000`, three runs of each build alternated at 30k, five at 1k and 10k,
-  // 2026-12-06). The prefetch before them, against none: the service-nat stage took 324 ns a first
-  // packet at 1k Services against 336, 461 against 578 at 10k, 532 against 729 at 30k; a new flow
-  // at 30k 1,078 ns against 1,276 (1.27x its cost at 100, 1.56x without); at 100 the gate
-  // (kPrefetchMinBytes) keeps it off
-  // (`kdp bench --services 100,1000,10000,30000 --modes nftables --workers 1 --flows 500000`,
-  // medians of three runs of each build alternated, 2026-12-06).
+  // row: service-ips', or service-nodeports' for a packet to one of the node's addresses), then the
+  // entered chain's code from the row's START, and the endpoint chain the packet's numgen branch
+  // names by the element's hint (h0 + hk * hs, decide.ts), to its last word. Of a Service chain of
+  // kube-proxy's usual shape (a masquerade rule, then the numgen: kServiceHead words and a row a
+  // branch) it reads the lines decide() reads, the head's and the packet's branch row's; of another
+  // (an affinity Service's, a rule an endpoint more), up to five lines from its start, and the
+  // branch row. Against five lines from the start and the endpoint chain's first two, the
+  // service-nat stage took 472 ns a first packet at 10k Services, not 487, and 496 at 30k, not 509
+  // (`kdp bench --services 10000,30000 --modes nftables --workers 1 --flows 1000000`, three runs of
+  // each build alternated, tables on huge pages, 2026-12-07): an 88-byte endpoint chain that starts
+  // past a line's 40th byte ends on a third line, which decide() met as a dependent miss. An
+  // element of a NodePort, a LoadBalancer IP or an external IP enters an external chain
+  // (kube-proxy's externalTrafficChain: no numgen, no hint) whose last rule is `goto` its policy's
+  // chain, which walkChain() walks with a dependent miss a level (the chain's row, its code, the
+  // endpoint chain's) at 10k Services and more: for those packets two more levels read the target
+  // chain's row and code, then the endpoint chain of the packet's branch. A stale hint, a key off
+  // its home slot or a chain of another shape reads other lines: a hint only. With those levels the
+  // service-nat stage took 537 ns a first packet at 30k Services against 577 (walkChain's self time
+  // in `--cpu-prof` 34 ms against 104), 481 against 504 at 10k, 338 against 350 at 1k (`kdp bench
+  // --services 1000,10000,30000 --modes nftables --workers 1 --flows 1000000`, three runs of each
+  // build alternated at 30k, five at 1k and 10k, 2026-12-06). The prefetch before them, against
+  // none: the service-nat stage took 324 ns a first packet at 1k Services against 336, 461 against
+  // 578 at 10k, 532 against 729 at 30k; a new flow at 30k 1,078 ns against 1,276 (1.27x its cost at
+  // 100, 1.56x without); at 100 the gate (kPrefetchMinBytes) keeps it off (`kdp bench --services
+  // 100,1000,10000,30000 --modes nftables --workers 1 --flows 500000`, medians of three runs of
+  // each build alternated, 2026-12-06).
   prefetch(frame: Int32Array, count: number, node: Uint16Array, dstIp: Uint32Array, dstPort: Uint16Array, proto: Uint8Array, flowHash: Uint32Array, seed: number): number {
     const p = this.program;
     const ips = this.serviceIps < 0 ? null : p.maps[this.serviceIps];
@@ -169,6 +182,9 @@ export class NftablesDataplane implements ServiceDataplane {
       this.outRandVec = new Int32Array(count);
       this.outChainVec = new Int32Array(count);
       this.outStartVec = new Int32Array(count);
+      this.rowVec = new Int32Array(count);
+      this.headVec = new Int32Array(count);
+      this.branchEndVec = new Int32Array(count);
     }
     const sv = this.slotVec;
     const cv = this.chainVec;
@@ -204,26 +220,50 @@ export class NftablesDataplane implements ServiceDataplane {
       const s = sv[k];
       acc ^= s >= 0 ? ipsKeys[2 * s + 1] ^ ipsV[s * MapWord.STRIDE] : npKeys[2 * (-2 - s) + 1] ^ npV[(-2 - s) * MapWord.STRIDE];
     }
+    const rowv = this.rowVec;
+    const headv = this.headVec;
+    const gev = this.branchEndVec;
     for (let k = 0; k < c; k++) {
       const s = sv[k];
       const V = s >= 0 ? ipsV : npV;
       const o = (s >= 0 ? s : -2 - s) * MapWord.STRIDE;
-      cv[k] = V[o + VerdictWord.START];
-      ev[k] = V[o + VerdictWord.END] - 1;
-      bv[k] = V[o + MapWord.HINT_START] + V[o + MapWord.HINT_STRIDE] * Math.floor(((rv[k] >>> 0) * V[o + MapWord.HINT_COUNT]) / 4294967296);
+      const start = V[o + VerdictWord.START];
+      const end = V[o + VerdictWord.END];
+      const n = V[o + MapWord.HINT_COUNT];
+      const stride = V[o + MapWord.HINT_STRIDE];
+      const pick = Math.floor(((rv[k] >>> 0) * n) / 4294967296);
+      cv[k] = start;
+      ev[k] = end - 1;
+      bv[k] = V[o + MapWord.HINT_START] + stride * pick;
+      gev[k] = bv[k] + stride - 1;
+      // A hinted element's numgen is its chain's last rule: branch `pick`'s row is n - pick rows
+      // before the chain's end; and the chain is kube-proxy's masquerade rule and that numgen alone
+      // when their words add up to its length (an affinity Service's has a rule an endpoint more).
+      rowv[k] = n > 0 ? end - VerdictWord.STRIDE * (n - pick) : -1;
+      headv[k] = n > 0 && end - VerdictWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
     }
     const K = p.code;
     const CR = p.chainRows;
     const last = K.length - 1;
-    for (let k = 0; k < c; k++) acc ^= readChain(K, cv[k], ev[k]);
+    for (let k = 0; k < c; k++) {
+      const a = cv[k];
+      const h = headv[k];
+      // The head's lines (26 words: three lines at most, the second one a line past the first).
+      if (h >= 0 && h <= last) acc ^= K[a] ^ K[a + 16] ^ K[h];
+      else acc ^= readChain(K, a, ev[k]);
+      const r = rowv[k];
+      if (r >= 0 && r + VerdictWord.STRIDE <= last) acc ^= K[r] ^ K[r + VerdictWord.STRIDE - 1];
+    }
     const xr = this.outRandVec;
     const xc = this.outChainVec;
     let x = 0;
     for (let k = 0; k < c; k++) {
       const g = bv[k];
       if (g >= 0) {
-        const a = g + 16 > last ? last : g;
-        acc ^= K[a] ^ K[a + 16 > last ? last : a + 16];
+        // The endpoint chain, its last word too (88 bytes: a third line when it starts past a line's 40th byte).
+        const z = gev[k] > last || gev[k] < g ? last : gev[k];
+        const a = g > z ? z : g;
+        acc ^= K[a] ^ K[a + 16 > z ? z : a + 16] ^ K[z];
         continue;
       }
       // An external chain: its last rule, found by the rules' NEXT words over the lines just read.
