@@ -218,7 +218,12 @@ export class NftablesDataplane implements ServiceDataplane {
     const npV = ports === null ? ipsV : ports.values;
     for (let k = 0; k < c; k++) {
       const s = sv[k];
-      acc ^= s >= 0 ? ipsKeys[2 * s + 1] ^ ipsV[s * MapWord.STRIDE] : npKeys[2 * (-2 - s) + 1] ^ npV[(-2 - s) * MapWord.STRIDE];
+      // The row's first and last words: a 32-byte row straddles two lines where the values array
+      // starts 16 bytes past one. Reading the last one too took the service-nat stage from 475 ns a
+      // first packet to 446 at 10k Services, 501 to 488 at 30k (three runs of each build
+      // alternated, as below, 2026-12-07).
+      const o = (s >= 0 ? s : -2 - s) * MapWord.STRIDE;
+      acc ^= s >= 0 ? ipsKeys[2 * s + 1] ^ ipsV[o] ^ ipsV[o + MapWord.STRIDE - 1] : npKeys[2 * (-2 - s) + 1] ^ npV[o] ^ npV[o + MapWord.STRIDE - 1];
     }
     const rowv = this.rowVec;
     const headv = this.headVec;
