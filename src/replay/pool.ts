@@ -62,6 +62,9 @@ export type FlowsProgress = (flowsDone: number, flowsTotal: number) => void;
  */
 export const kWorkerV8Flags: readonly string[] = ['--max-inlined-bytecode-size-cumulative=5000'];
 
+/** Flows a worker's warm-up replays a second time, the rules' state kept (ReplayTask revisitFlows): an eighth of kWarmUpFlows. */
+export const kRevisitFlows = 16_384;
+
 export const kDefaultReplayPoolOptions = {
   filename: new URL('./worker.js', import.meta.url).href,
   idleTimeout: 2 ** 31 - 1,
@@ -86,6 +89,8 @@ export interface PoolRun {
   readonly sharedTables: boolean;
   /** Flows of the untimed warm-up run before this one (0: none). */
   readonly warmUpFlows: number;
+  /** Of them, the first ones it replayed a second time (ReplayTask revisitFlows; 0: none). */
+  readonly warmUpRevisitFlows: number;
   /**
    * The previous run's setup served this one (the same setup key: a repeat, or a cell run right
    * after its twin on other workers): its cluster and compile were not built for this run, so
@@ -143,11 +148,13 @@ export class ReplayPool {
     const images = setup.images();
     const pool = this.#pool(workers);
     const onFlows = options.onFlows;
-    const shards = (flows: number, before: number): Promise<WorkerResult[]> =>
-      this.#watched(pool, cell, workers, flows, images, options.signal, onFlows && ((done) => onFlows(before + done, warmUp + cell.flows)));
+    const shards = (flows: number, before: number, revisitFlows = 0): Promise<WorkerResult[]> =>
+      this.#watched(pool, cell, workers, { flows, revisitFlows }, images, options.signal, onFlows && ((done) => onFlows(before + done, warmUp + cell.flows)));
     // Untimed first: the threads' JIT compiles this mode's code paths, as a node's kernel has
-    // long been running when it is measured. Its results are dropped.
-    const warming = warmUp > 0 ? shards(warmUp, 0) : undefined;
+    // long been running when it is measured, clients connecting again included (ReplayTask
+    // revisitFlows). Its results are dropped.
+    const revisit = Math.min(warmUp, kRevisitFlows * workers);
+    const warming = warmUp > 0 ? shards(warmUp, 0, revisit) : undefined;
     // What kube-proxy writes for the change is counted, never timed, and only reads node 0's tables:
     // it is counted here while the shards build their setup and warm up, not before they start
     // (for an iptables node: a copy of its tables updated in place, the full restore's size and the partial restore).
@@ -171,6 +178,7 @@ export class ReplayPool {
       workerCompiledNodes: results.reduce((a, r) => a + r.compiledNodes, 0),
       sharedTables: results.every((r) => r.sharedTables),
       warmUpFlows: warmUp,
+      warmUpRevisitFlows: revisit,
       ...(setupReused ? { setupReused: true } : {}),
     };
   }
@@ -205,7 +213,7 @@ export class ReplayPool {
   }
 
   /** Runs the W shards, each with a heartbeat port; aborts them all when one is silent for stallMs. */
-  async #watched(pool: Piscina, cell: CellSpec, workers: number, flows: number, images: WorkerTask['images'], signal?: AbortSignal, onFlows?: (done: number) => void): Promise<WorkerResult[]> {
+  async #watched(pool: Piscina, cell: CellSpec, workers: number, run: Pick<WorkerTask, 'flows' | 'revisitFlows'>, images: WorkerTask['images'], signal?: AbortSignal, onFlows?: (done: number) => void): Promise<WorkerResult[]> {
     const stallMs = this.options.stallMs;
     const abort = new AbortController();
     const onOuterAbort = (): void => abort.abort(signal?.reason);
@@ -237,7 +245,7 @@ export class ReplayPool {
           }
         });
         ports.push(port1);
-        const task: WorkerTask = { ...cell, flows, sizedForFlows: cell.flows, shard: s, shards: workers, images, heartbeat: port2 };
+        const task: WorkerTask = { ...cell, ...run, sizedForFlows: cell.flows, shard: s, shards: workers, images, heartbeat: port2 };
         tasks.push(pool.run(task, { signal: abort.signal, transferList: [port2] }) as Promise<WorkerResult>);
       }
       // Settle every shard before deciding, so no aborted task is left running behind the error.

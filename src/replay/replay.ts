@@ -92,6 +92,16 @@ export interface ReplayTask extends SetupKey {
    * warm-up compiled keeps the shapes it was compiled for.
    */
   readonly sizedForFlows?: number;
+  /**
+   * A warm-up's second pass: after its flows, the first `revisitFlows` of them again, conntrack
+   * emptied and the rules' state kept, as clients connecting again. Their ClientIP affinity
+   * Services' first packets then find the client's endpoint remembered, a path the first pass of
+   * a large cell may never take (at 30k Services 131,072 flows hold no such hit); the timed run
+   * took it first, and each node's decide() fell back to unoptimised code mid-run (`node
+   * --trace-deopt`: nine deoptimisations in a timed run at 30k Services, three with the second
+   * pass; README, "How a benchmark cell is run"). Default 0.
+   */
+  readonly revisitFlows?: number;
 }
 
 /**
@@ -307,18 +317,26 @@ export function replayShard(setup: ReplaySetup, task: ReplayTask, clock: () => n
   // chunk is replayed at once: a small remainder would put a flow's SYN/ACK and ACK in one batch.
   const r = new ChunkReplay(c, mode, cluster, setup.plan.podMtu, clock, (Math.ceil(kChunkFlows / shards) + kChunkFlows / 4 + 64) * flowSet.flowsPerIdMax);
   const chunk = r.chunk;
-  for (let first = 0; first < flows; ) {
-    progress?.(first);
-    const take = Math.min(kChunkFlows, flows - first);
-    let consumed = 0;
-    while (consumed < take) {
-      const used = flowSet.fillShard(first + consumed, take - consumed, shard, shards, chunk);
-      consumed += used;
-      if (chunk.count === 0) continue;
-      c.now = (first + consumed) * kFlowInterval;
-      r.replay();
+  const pass = (count: number, since: number): void => {
+    for (let first = 0; first < count; ) {
+      progress?.(first);
+      const take = Math.min(kChunkFlows, count - first);
+      let consumed = 0;
+      while (consumed < take) {
+        const used = flowSet.fillShard(first + consumed, take - consumed, shard, shards, chunk);
+        consumed += used;
+        if (chunk.count === 0) continue;
+        c.now = since + (first + consumed) * kFlowInterval;
+        r.replay();
+      }
+      first += take;
     }
-    first += take;
+  };
+  pass(flows, 0);
+  const revisit = Math.min(flows, task.revisitFlows ?? 0);
+  if (revisit > 0) {
+    c.world.clearConntrack();
+    pass(revisit, flows * kFlowInterval);
   }
 
   // Counters.

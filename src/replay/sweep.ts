@@ -23,7 +23,7 @@ import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellRe
 import { writeAtomic } from '../write-atomic.js';
 import { hugePages } from './huge-pages.js';
 import { measureLimits, type MachineLimits } from './limits.js';
-import { type FlowsProgress, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
+import { type FlowsProgress, kRevisitFlows, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
 import { runChurn } from './churn.js';
 import { churnCellOnKernel } from '../verify/churn-kernel.js';
@@ -183,7 +183,8 @@ export function cellWeight(c: SweepCell): number {
   // A --dns cell's connections each bring their lookup's flows: about twice the packets and rule walks (100-Service runs).
   const perFlowUs = ((cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService) * (c.dns ? 2 : 1);
   const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
-  return ((c.flows * c.repeats + warmUpFlowsOf(c)) * perFlowUs) / c.workers + setupUs;
+  const warmUp = warmUpFlowsOf(c);
+  return ((c.flows * c.repeats + warmUp + Math.min(warmUp, kRevisitFlows * c.workers)) * perFlowUs) / c.workers + setupUs;
 }
 
 /** Earlier cells give a calibration only from at least this many timed cells. */
@@ -411,6 +412,7 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
     attachMs: runs[0]!.attachMs,
     workerCompiledNodes: Math.max(...runs.map((r) => r.workerCompiledNodes)),
     warmUpFlows: runs[0]!.warmUpFlows,
+    warmUpRevisitFlows: runs[0]!.warmUpRevisitFlows,
     // Its cluster and node 0's first build were made for the cell before it (its twin on other workers).
     ...(runs[0]!.setupReused ? { setupReused: 1 } : {}),
     randomReadBytes: limits.randomReadBytes,

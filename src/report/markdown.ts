@@ -153,7 +153,9 @@ function sharedTablesLine(cells: readonly CellResult[]): string {
 function warmUpLine(cells: readonly CellResult[]): string[] {
   const flows = distinct(cells.map((c) => c.counters?.warmUpFlows ?? 0)).filter((f) => f > 0);
   if (flows.length === 0) return [];
-  return [`- **Warm-up:** before its first timed run, each kdp cell replayed ${flows.map(formatCount).join(', ')} flows untimed on the same worker threads, so the timed runs measure JIT-compiled code; conntrack tables are backed by memory when created, so no packet pays a first-touch page fault.`];
+  const revisits = distinct(cells.map((c) => c.counters?.warmUpRevisitFlows ?? 0)).filter((f) => f > 0);
+  const again = revisits.length > 0 ? `, then the first ${revisits.map(formatCount).join(', ')} of them again with conntrack emptied and the rules' state kept (clients connecting again, whose ClientIP affinity is remembered)` : '';
+  return [`- **Warm-up:** before its first timed run, each kdp cell replayed ${flows.map(formatCount).join(', ')} flows untimed on the same worker threads${again}, so the timed runs measure JIT-compiled code; conntrack tables are backed by memory when created, so no packet pays a first-touch page fault.`];
 }
 
 /** How a cell's full build (sync full) was timed, from its counters (results before 2026-12-04 timed one build). */

@@ -91,6 +91,9 @@ describe('renderReport', () => {
     assert.match(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /\*\*Compiled tables:\*\* not recorded/);
     const warmed = syntheticSweep().map((c) => ({ ...c, counters: { ...c.counters, warmUpFlows: 65536 } }));
     assert.match(renderReport(warmed, kSyntheticMachine, {}).markdown, /\*\*Warm-up:\*\* before its first timed run, each kdp cell replayed 65\.5k flows untimed/);
+    assert.doesNotMatch(renderReport(warmed, kSyntheticMachine, {}).markdown, /of them again/);
+    const revisited = syntheticSweep().map((c) => ({ ...c, counters: { ...c.counters, warmUpFlows: 131072, warmUpRevisitFlows: 16384 } }));
+    assert.match(renderReport(revisited, kSyntheticMachine, {}).markdown, /replayed 131k flows untimed on the same worker threads, then the first 16\.4k of them again with conntrack emptied and the rules' state kept/);
     assert.doesNotMatch(renderReport(syntheticSweep(), kSyntheticMachine, {}).markdown, /Warm-up/);
     const built = syntheticSweep().map((c, i) => ({ ...c, counters: { ...c.counters, fullBuilds: i === 0 ? 2 : 3 } }));
     assert.match(renderReport(built, kSyntheticMachine, {}).markdown, /\*\*Full build:\*\* each kdp cell's "sync full" is the median of 2 to 3 builds of node 0's rules/);
