@@ -57,3 +57,18 @@ export function hugePages(): HugePages {
   const mallocHugetlb = mallocHugetlbOf(process.env.GLIBC_TUNABLES);
   return { thp, glibc, mallocHugetlb, tables: tablesOnHugePages(thp, glibc, mallocHugetlb) };
 }
+
+/**
+ * `env` without `glibc.malloc.hugetlb` in GLIBC_TUNABLES (other tunables kept; the variable
+ * dropped when nothing is left): the environment of the kernel's own tools (iptables-restore,
+ * nft, ip) that kdp times, which kube-proxy runs without it, so that a tool's wall time is its own
+ * and never pays a huge page's zeroing for a small heap.
+ */
+export function withoutHugetlb(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.GLIBC_TUNABLES === undefined) return env;
+  const kept = env.GLIBC_TUNABLES.split(':').filter((pair) => pair !== '' && !pair.startsWith('glibc.malloc.hugetlb='));
+  const out = { ...env };
+  if (kept.length > 0) out.GLIBC_TUNABLES = kept.join(':');
+  else delete out.GLIBC_TUNABLES;
+  return out;
+}

@@ -18,6 +18,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
+import { withoutHugetlb } from '../replay/huge-pages.js';
 import { ownerOf, ownerRecord, sweepStaleSandboxes, type SweepReport } from './stale-sandboxes.js';
 
 export interface RunResult {
@@ -215,7 +216,7 @@ export class Sandbox {
 export function run(cmd: string, args: readonly string[], options: RunOptions = {}, children?: Set<ChildProcess>): Promise<RunResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: withoutHugetlb(process.env) });
     children?.add(child);
     options.onSpawn?.(child);
     const out: Buffer[] = [];

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { hugePages, mallocHugetlbOf, tablesOnHugePages, thpModeOf } from '../../src/replay/huge-pages.js';
+import { hugePages, mallocHugetlbOf, tablesOnHugePages, thpModeOf, withoutHugetlb } from '../../src/replay/huge-pages.js';
+import { run } from '../../src/verify/sandbox.js';
 import { parseMachineJson } from '../../src/report/parse-machine.js';
 import { renderReport } from '../../src/report/index.js';
 import { kSyntheticMachine, syntheticSweep } from '../report/synthetic.js';
@@ -92,6 +93,21 @@ describe('huge pages', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /tables will sit on 4 KiB pages; start Node\.js with GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/);
     assert.equal(JSON.parse(readFileSync(join(scratch, 'plain', 'machine.json'), 'utf8')).hugePages.tables, false);
+  });
+
+  it('the kernel\'s tools kdp times run without kdp\'s tunable, a user\'s other tunables kept', async () => {
+    assert.ok(!('GLIBC_TUNABLES' in withoutHugetlb({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1:' })));
+    assert.equal(withoutHugetlb({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0' }).GLIBC_TUNABLES, 'glibc.malloc.arena_max=2');
+    assert.deepEqual(withoutHugetlb({ PATH: '/bin' }), { PATH: '/bin' });
+    const saved = process.env.GLIBC_TUNABLES;
+    process.env.GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=2';
+    try {
+      const r = await run('sh', ['-c', 'printf %s "${GLIBC_TUNABLES-unset}"']);
+      assert.equal(r.stdout, 'glibc.malloc.arena_max=2');
+    } finally {
+      if (saved === undefined) delete process.env.GLIBC_TUNABLES;
+      else process.env.GLIBC_TUNABLES = saved;
+    }
   });
 
   it('machine.json\'s record is read back, refused when malformed, and printed in the machine section', () => {
