@@ -87,6 +87,8 @@ export interface PoolRun {
   /** Nodes compiled by the workers themselves (0: every worker attached to the shared tables). */
   readonly workerCompiledNodes: number;
   readonly sharedTables: boolean;
+  /** The worker threads' ids, one a shard (a new pool's threads have new ids: #pool). */
+  readonly threadIds: readonly number[];
   /** Flows of the untimed warm-up run before this one (0: none). */
   readonly warmUpFlows: number;
   /** Of them, the first ones it replayed a second time (ReplayTask revisitFlows; 0: none). */
@@ -103,7 +105,7 @@ export type CellSpec = Omit<ReplayTask, 'shard' | 'shards'>;
 
 export class ReplayPool {
   readonly options: Required<ReplayPoolOptions>;
-  readonly #pools = new Map<number, Piscina>();
+  readonly #pools = new Map<number, { readonly pool: Piscina; mode?: CellSpec['mode'] }>();
   #setup: ReplaySetup | undefined;
 
   constructor(options: ReplayPoolOptions = {}) {
@@ -114,14 +116,30 @@ export class ReplayPool {
     this.options = o;
   }
 
-  #pool(workers: number): Piscina {
-    let p = this.#pools.get(workers);
-    if (!p) {
-      for (const flag of kWorkerV8Flags) setFlagsFromString(flag);
-      p = new Piscina({ filename: this.options.filename, minThreads: workers, maxThreads: workers, idleTimeout: this.options.idleTimeout, concurrentTasksPerWorker: 1 });
-      this.#pools.set(workers, p);
+  /**
+   * The pool of `workers` threads; for a cell's `mode`, threads that have replayed no other mode.
+   * A thread that replayed other modes carries their type feedback: the pipeline's calls of
+   * decide() and prefetch() had met several dataplane classes, and V8 compiled them as such. In
+   * one process after iptables and ipvs, nftables' new flow at 100 Services took 816-822 ns
+   * against 779-796 alone, and at 30k 1,156 in the sweep of record against 1,071-1,090 after ipvs
+   * alone (`kdp bench --services 100 --modes nftables` against `--modes
+   * iptables,ipvs,nftables,userspace,cilium`, two runs each, 2026-12-07): a node runs one mode.
+   * Cost: a pool's start, ~0.1 s a cell whose mode differs from the cell before.
+   */
+  async #pool(workers: number, mode?: CellSpec['mode']): Promise<Piscina> {
+    const had = this.#pools.get(workers);
+    if (had !== undefined && (mode === undefined || had.mode === undefined || had.mode === mode)) {
+      had.mode ??= mode;
+      return had.pool;
     }
-    return p;
+    if (had !== undefined) {
+      this.#pools.delete(workers);
+      await had.pool.destroy();
+    }
+    for (const flag of kWorkerV8Flags) setFlagsFromString(flag);
+    const pool = new Piscina({ filename: this.options.filename, minThreads: workers, maxThreads: workers, idleTimeout: this.options.idleTimeout, concurrentTasksPerWorker: 1 });
+    this.#pools.set(workers, { pool, mode });
+    return pool;
   }
 
   /** The cell's compiled rules: compiled and packed on first use, kept for the cell's next runs. */
@@ -146,7 +164,7 @@ export class ReplayPool {
     // The timed figures alone, before any shard reads node 0's tables (their updates write them and undo it).
     const syncTimes = options.measureSync === true ? measureSyncTimes(setup, () => performance.now()) : undefined;
     const images = setup.images();
-    const pool = this.#pool(workers);
+    const pool = await this.#pool(workers, cell.mode);
     const onFlows = options.onFlows;
     const shards = (flows: number, before: number, revisitFlows = 0): Promise<WorkerResult[]> =>
       this.#watched(pool, cell, workers, { flows, revisitFlows }, images, options.signal, onFlows && ((done) => onFlows(before + done, warmUp + cell.flows)));
@@ -171,6 +189,7 @@ export class ReplayPool {
       run: mergeShards(results.map((r) => r.shard)),
       ...(sync ? { sync } : {}),
       threads: new Set(results.map((r) => r.threadId)).size,
+      threadIds: results.map((r) => r.threadId),
       clusterMs: Math.max(setup.clusterMs, ...results.map((r) => r.clusterMs)),
       compileMs: setup.compileMs,
       packMs: setup.packMs,
@@ -193,7 +212,7 @@ export class ReplayPool {
    */
   async scaling(threads: number, bytes: number, options: { reads?: number; rounds?: number; repeats?: number } = {}): Promise<ParallelScaling> {
     if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new RangeError('threads must be a whole number from 2 to 256');
-    const pool = this.#pool(threads);
+    const pool = await this.#pool(threads);
     const sample = (parties: number, gate: SharedArrayBuffer): Promise<ScalingSample> => {
       const task: ScalingTask = { bytes, reads: options.reads ?? 4_000_000, rounds: options.rounds ?? 20_000_000, gate, parties };
       return pool.run(task, { name: 'scalingSample' }) as Promise<ScalingSample>;
@@ -268,7 +287,7 @@ export class ReplayPool {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     this.#setup = undefined;
-    await Promise.all(pools.map((p) => p.destroy()));
+    await Promise.all(pools.map((p) => p.pool.destroy()));
   }
 }
 

@@ -199,7 +199,7 @@ describe('bench --dns flows', () => {
       const fake = (cell: SweepCell): PoolRun => {
         const setup = new ReplaySetup(cell);
         const run = mergeShards([replayShard(setup, { ...cell, shard: 0, shards: 1 }, () => performance.now())]);
-        return { run, threads: 1, clusterMs: 0, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, warmUpFlows: 0, warmUpRevisitFlows: 0 };
+        return { run, threads: 1, clusterMs: 0, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
       };
       const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
       const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fake(c), limits });

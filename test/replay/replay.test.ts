@@ -29,6 +29,23 @@ describe('replay', () => {
     assert.ok(one.wireBytes > 0 && one.encapBytes > 0);
   });
 
+  it('a cell runs on threads that have replayed no other mode: the same mode keeps them, another gets new ones', async () => {
+    const own = new ReplayPool();
+    try {
+      const cell = { mode: 'ipvs' as const, services: 20, endpointsPerService: 2, cni: 'calico-vxlan' as const, seed: 3, zipf: 0, flows: 500 };
+      const first = await own.run(cell, 2);
+      const again = await own.run({ ...cell, services: 30 }, 2);
+      assert.deepEqual([...again.threadIds].sort(), [...first.threadIds].sort());
+      const other = await own.run({ ...cell, mode: 'nftables' }, 2);
+      assert.equal(other.threadIds.length, 2);
+      assert.ok(other.threadIds.every((id) => !first.threadIds.includes(id)), `${other.threadIds} after ${first.threadIds}`);
+      const back = await own.run(cell, 2);
+      assert.ok(back.threadIds.every((id) => !other.threadIds.includes(id) && !first.threadIds.includes(id)));
+    } finally {
+      await own.close();
+    }
+  });
+
   it('a revisit pass replays the first flows again, conntrack emptied and the rules\' affinity kept', () => {
     // 120 Services hold a few ClientIP ones (synthetic.ts: 5 %), of five endpoints each.
     const key: SetupKey = { mode: 'nftables', services: 120, endpointsPerService: 5, cni: 'calico-vxlan', seed: 4, zipf: 0 };

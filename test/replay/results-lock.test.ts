@@ -30,7 +30,7 @@ const cells = planSweep({ cores: 1, services: [10], modes: ['iptables'], flows: 
 function fakeRun(cell: SweepCell): PoolRun {
   const setup = new ReplaySetup(cell);
   const shards = Array.from({ length: cell.workers }, (_, s) => replayShard(setup, { ...cell, shard: s, shards: cell.workers }, () => performance.now()));
-  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, warmUpFlows: 0, warmUpRevisitFlows: 0 };
+  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
 }
 const runCell = async (c: SweepCell) => fakeRun(c);
 
