@@ -51,7 +51,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~365-372 ns per established packet (2.69-2.74 M a second; iptables, ipvs, nftables), ~664 (userspace) and ~387 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.64-3.04 M a second over every Services count of the default sweep; the stages' own timers sum to ~325-331 of the 365-372 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at 54c2d23, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~339-348 ns per established packet (2.87-2.95 M a second; iptables, ipvs, nftables), ~603 (userspace) and ~367 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.87-3.20 M a second over every Services count of the default sweep; the stages' own timers sum to ~298-309 of the 339-348 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at ef98d70, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;
