@@ -12,23 +12,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { PoolRun } from '../../src/replay/pool.js';
-import { kReplayNodes, mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
-import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
+import { kReplayNodes } from '../../src/replay/replay.js';
+import { planSweep, runSweep } from '../../src/replay/sweep.js';
 import { cellProblem } from '../../src/report/parse-results.js';
 import { cellKeyString, type CellResult } from '../../src/report/result.js';
 import { renderReport } from '../../src/report/markdown.js';
 import { servicesSweep } from '../../src/report/select.js';
+import { runHere } from './run-here.js';
 
 const kKernelDefaultAbove4GiB = 262144;
 const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
-
-/** A real run of the cell's W shards in this thread (the pool's work without its threads or warm-up). */
-function runHere(cell: SweepCell): PoolRun {
-  const setup = new ReplaySetup(cell);
-  const shards = Array.from({ length: cell.workers }, (_, s) => replayShard(setup, { ...cell, shard: s, shards: cell.workers, stageTiming: false }, () => performance.now()));
-  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
-}
 
 test("a sweep cell with kube-proxy's conntrack sizing fills its tables and drops; the same cell sized to fit drops nothing", async () => {
   // Arrange: 450,000 flows over 2 nodes (about 1.5 entries per flow) overflow 2 x 262144 entries.
@@ -39,8 +32,8 @@ test("a sweep cell with kube-proxy's conntrack sizing fills its tables and drops
     const [kubeProxy] = planSweep({ ...plan, conntrack: 'kube-proxy' });
     assert.notEqual(cellKeyString(fit!), cellKeyString(kubeProxy!), 'the sizing is part of the key');
     // Act: the fit cell, then a resumed sweep of both (only the kube-proxy cell is new).
-    await runSweep({ cells: [fit!], outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits });
-    const resumed = await runSweep({ cells: [fit!, kubeProxy!], outDir: dir, command: 'test', resume: true, runCell: async (c) => runHere(c), limits });
+    await runSweep({ cells: [fit!], outDir: dir, command: 'test', runCell: async (c) => runHere(c, { stageTiming: false }), limits });
+    const resumed = await runSweep({ cells: [fit!, kubeProxy!], outDir: dir, command: 'test', resume: true, runCell: async (c) => runHere(c, { stageTiming: false }), limits });
     // Assert
     assert.deepEqual([resumed.skipped, resumed.ran], [1, 1], '--resume keeps the two sizings apart');
     const results = readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as CellResult);

@@ -18,11 +18,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PipelineContext } from '../../src/dataplane/context.js';
 import { FlowChunk, LOOKUP_NONE, LOOKUP_QUERY, LOOKUP_UPSTREAM } from '../../src/replay/flows.js';
-import { ReplaySetup, replayShard, mergeShards } from '../../src/replay/replay.js';
-import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
-import type { PoolRun } from '../../src/replay/pool.js';
+import { ReplaySetup, replayShard } from '../../src/replay/replay.js';
+import { planSweep, runSweep } from '../../src/replay/sweep.js';
 import { cellKeyString } from '../../src/report/result.js';
 import { PROTO_TCP, PROTO_UDP } from '../../src/net/proto.js';
+import { runHere } from './run-here.js';
 
 const base = { mode: 'iptables', services: 60, endpointsPerService: 3, cni: 'calico-vxlan', seed: 7, zipf: 0 } as const;
 
@@ -196,13 +196,8 @@ describe('bench --dns flows', () => {
     assert.match(cellKeyString(cells[1]!), /\|dns=nodelocal,ndots=5,external=0\.1$/);
     const dir = mkdtempSync(join(tmpdir(), 'kdp-dns-'));
     try {
-      const fake = (cell: SweepCell): PoolRun => {
-        const setup = new ReplaySetup(cell);
-        const run = mergeShards([replayShard(setup, { ...cell, shard: 0, shards: 1 }, () => performance.now())]);
-        return { run, threads: 1, clusterMs: 0, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
-      };
       const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
-      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fake(c), limits });
+      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits });
       assert.equal(summary.ran, 4);
       const results = readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       for (const r of results) {

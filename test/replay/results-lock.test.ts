@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { EnvironmentError } from '../../src/errors.js';
-import type { PoolRun } from '../../src/replay/pool.js';
-import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
 import { planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
+import { runHere } from './run-here.js';
 
 const kdp = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
@@ -27,12 +26,7 @@ let n = 0;
 const tmp = (): string => mkdtempSync(join(root, `case-${n++}-`));
 const cells = planSweep({ cores: 1, services: [10], modes: ['iptables'], flows: 200, workers: [1] });
 
-function fakeRun(cell: SweepCell): PoolRun {
-  const setup = new ReplaySetup(cell);
-  const shards = Array.from({ length: cell.workers }, (_, s) => replayShard(setup, { ...cell, shard: s, shards: cell.workers }, () => performance.now()));
-  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
-}
-const runCell = async (c: SweepCell) => fakeRun(c);
+const runCell = async (c: SweepCell) => runHere(c);
 
 function startTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -5,20 +5,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cellProblem } from '../../src/report/parse-results.js';
 import { cellKeyString, type MachineInfo } from '../../src/report/result.js';
-import type { PoolRun } from '../../src/replay/pool.js';
-import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
 import { kInCacheFlows, kInCacheRuns, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { kModes, modeNamed } from '../../src/compile/index.js';
 import { progressPrinter } from '../../src/cli/bench.js';
+import { runHere } from './run-here.js';
 
 const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
-
-/** A real (tiny) run in this thread, standing in for the pool. */
-function fakeRun(cell: SweepCell): PoolRun {
-  const setup = new ReplaySetup(cell);
-  const shards = Array.from({ length: cell.workers }, (_, s) => replayShard(setup, { ...cell, shard: s, shards: cell.workers }, () => performance.now()));
-  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
-}
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'kdp-sweep-'));
@@ -54,7 +46,7 @@ describe('sweep', () => {
     const dir = tmp();
     try {
       const cells = planSweep({ cores: 1, services: [20], modes: ['ipvs', 'cilium'], flows: 300, workers: [1] });
-      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, churn: 6 });
+      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits, churn: 6 });
       assert.equal(summary.ran, 2);
       for (const r of lines(dir) as { mode: string; churn: Record<string, unknown>; counters: Record<string, number> }[]) {
         assert.deepEqual(Object.keys(r.churn).sort(), ['bytesWrittenPerSecond', 'changesPerSecond', 'kernelApply', 'packetsToGoneEndpoints', 'programmingLatencyMs', 'syncs']);
@@ -77,11 +69,11 @@ describe('sweep', () => {
     try {
       // Arrange: a sweep without churn, then the same cells with --resume --churn 6.
       const cells = planSweep({ cores: 1, services: [20], modes: ['ipvs', 'nftables'], flows: 300, workers: [1] });
-      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits });
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits });
       const before = lines(dir) as Record<string, unknown>[];
       let runs = 0;
       // Act
-      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, fakeRun(c)), limits, churn: 6, resume: true, log: () => undefined });
+      const summary = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, runHere(c)), limits, churn: 6, resume: true, log: () => undefined });
       // Assert: no replay ran; each cell's last line is its first one's figures with churn added.
       assert.equal(runs, 0);
       assert.equal(summary.ran, 2);
@@ -96,11 +88,11 @@ describe('sweep', () => {
         assert.ok(counters.churnChanges! > 0, 'the churn benchmark ran');
       });
       // A third run at another rate replaces the churn, not the figures; at the same rate, nothing runs.
-      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, fakeRun(c)), limits, churn: 3, resume: true, log: () => undefined });
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, runHere(c)), limits, churn: 3, resume: true, log: () => undefined });
       const third = (lines(dir) as { churn: { changesPerSecond: number }; newFlow: unknown }[]).slice(-2);
       assert.deepEqual(third.map((r) => r.churn.changesPerSecond), [3, 3]);
       assert.deepEqual(third.map((r) => r.newFlow), before.map((r) => r.newFlow));
-      const again = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, fakeRun(c)), limits, churn: 3, resume: true, log: () => undefined });
+      const again = await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => (runs++, runHere(c)), limits, churn: 3, resume: true, log: () => undefined });
       assert.equal(again.skipped, 2);
       assert.equal(runs, 0);
     } finally {
@@ -115,7 +107,7 @@ describe('sweep', () => {
       let runs = 0;
       const runCell = async (c: SweepCell) => {
         runs++;
-        return fakeRun(c);
+        return runHere(c);
       };
       const first = await runSweep({ cells: cells.slice(0, 2), outDir: dir, command: 'test', runCell, limits, defaultSweep: true });
       assert.equal(first.ran, 2);
@@ -160,7 +152,7 @@ describe('sweep', () => {
         progress: (e) => events.push({ kind: e.kind, fraction: e.fraction, ...(e.flowsDone !== undefined ? { flowsDone: e.flowsDone } : {}) }),
         runCell: async (c, _r, onFlows) => {
           for (const done of [100, 250, 400]) onFlows?.(done, 400);
-          return fakeRun(c);
+          return runHere(c);
         },
       });
       assert.deepEqual(events.map((e) => e.kind), ['start', 'flows', 'flows', 'flows', 'done', 'start', 'flows', 'flows', 'flows', 'done']);
@@ -194,7 +186,7 @@ describe('sweep', () => {
         progress: (e) => events.push(`${e.kind} ${e.cell.mode}`),
         runCell: async (c) => {
           controller.abort(); // Ctrl-C arrives while the first cell runs
-          return fakeRun(c);
+          return runHere(c);
         },
       });
       assert.equal(summary.stopped, true);
@@ -216,7 +208,7 @@ describe('sweep', () => {
         cells, outDir: dir, command: 'test', limits,
         runCell: async (c) => {
           if (c.mode === 'iptables') throw new Error('boom');
-          return fakeRun(c);
+          return runHere(c);
         },
       });
       assert.equal(summary.failed, 1);
@@ -239,7 +231,7 @@ describe('sweep', () => {
         if (fail) throw new Error('the gate timed out');
         return { threads, readSpeedup: 1.5, writeSpeedup: 1.3, computeSpeedup: 1.9 };
       };
-      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling, log: (l) => logged.push(l) });
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits, scaling, log: (l) => logged.push(l) });
       const rs = lines(dir) as { mode: string; workers: number; limits: { parallel?: unknown } }[];
       for (const r of rs) {
         if (r.workers === 1) assert.equal(r.limits.parallel, undefined, `${r.mode}: one worker, no scaling`);
@@ -252,7 +244,7 @@ describe('sweep', () => {
       const again = tmp();
       try {
         fail = true;
-        await runSweep({ cells: cells.filter((c) => c.workers === 2), outDir: again, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling, log: (l) => logged.push(l) });
+        await runSweep({ cells: cells.filter((c) => c.workers === 2), outDir: again, command: 'test', runCell: async (c) => runHere(c), limits, scaling, log: (l) => logged.push(l) });
         assert.ok((lines(again) as { limits: { parallel?: unknown } }[]).every((r) => r.limits.parallel === undefined), 'a failed measurement is missing, never a figure');
         assert.ok(logged.some((l) => /scaling on 2 threads was not measured: the gate timed out/.test(l)));
       } finally {
@@ -274,9 +266,9 @@ describe('sweep', () => {
       const inCacheRun = async (c: SweepCell) => {
         asked.push(c);
         if (fail) throw new Error('the worker died');
-        return fakeRun(c);
+        return runHere(c);
       };
-      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => fakeRun(c), limits, scaling: async (threads) => ({ threads, readSpeedup: 1, writeSpeedup: 1, computeSpeedup: 1 }), inCacheRun, log: (l) => logged.push(l) });
+      await runSweep({ cells, outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits, scaling: async (threads) => ({ threads, readSpeedup: 1, writeSpeedup: 1, computeSpeedup: 1 }), inCacheRun, log: (l) => logged.push(l) });
       // The 1-worker cells only, each its own key with kInCacheFlows flows.
       assert.deepEqual([...new Set(asked.map((c) => `${c.mode} ${c.workers} ${c.flows}`))].sort(), [`iptables 1 ${kInCacheFlows}`, `ipvs 1 ${kInCacheFlows}`]);
       assert.equal(asked.length, 2 * kInCacheRuns);
@@ -295,7 +287,7 @@ describe('sweep', () => {
       const again = tmp();
       try {
         fail = true;
-        await runSweep({ cells: cells.filter((c) => c.workers === 1), outDir: again, command: 'test', runCell: async (c) => fakeRun(c), limits, inCacheRun, log: (l) => logged.push(l) });
+        await runSweep({ cells: cells.filter((c) => c.workers === 1), outDir: again, command: 'test', runCell: async (c) => runHere(c), limits, inCacheRun, log: (l) => logged.push(l) });
         assert.ok((lines(again) as { established: { inCache?: unknown } }[]).every((r) => r.established.inCache === undefined), 'a failed replay is missing, never a figure');
         assert.ok(logged.some((l) => /the replay with 2000 flows failed, its figure is missing: the worker died/.test(l)));
       } finally {

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseResultsJsonl } from '../../src/report/parse-results.js';
 import { cellKeyString } from '../../src/report/result.js';
-import type { PoolRun } from '../../src/replay/pool.js';
-import { mergeShards, ReplaySetup, replayShard } from '../../src/replay/replay.js';
 import { appendResult, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { syntheticCell } from '../report/synthetic.js';
+import { runHere } from './run-here.js';
 
 const limits = () => ({ randomReadNs: 80, independentReadNs: 20, scanNsPerElement: 0.5, randomReadBytes: 1 << 20 });
 const root = mkdtempSync(join(tmpdir(), 'kdp-torn-'));
@@ -22,18 +21,12 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const tmp = (): string => mkdtempSync(join(root, `case-${n++}-`));
 
-function fakeRun(cell: SweepCell): PoolRun {
-  const setup = new ReplaySetup(cell);
-  const shards = Array.from({ length: cell.workers }, (_, s) => replayShard(setup, { ...cell, shard: s, shards: cell.workers }, () => performance.now()));
-  return { run: mergeShards(shards), threads: cell.workers, clusterMs: setup.clusterMs, compileMs: setup.compileMs, packMs: 0, attachMs: 0, workerCompiledNodes: 0, sharedTables: false, threadIds: [], warmUpFlows: 0, warmUpRevisitFlows: 0 };
-}
-
 describe('a torn result line', () => {
   it('--resume drops and reports the torn last line, runs its cell again and loses no cell', async () => {
     // Arrange: a sweep of three cells killed while writing the second line
     const dir = tmp();
     const cells = planSweep({ cores: 1, services: [10], modes: ['iptables', 'ipvs', 'nftables'], flows: 200, workers: [1] });
-    const runCell = async (c: SweepCell) => fakeRun(c);
+    const runCell = async (c: SweepCell) => runHere(c);
     await runSweep({ cells: cells.slice(0, 2), outDir: dir, command: 'test', runCell, limits });
     const file = join(dir, 'results.jsonl');
     const text = readFileSync(file, 'utf8');
