@@ -12,7 +12,6 @@ import type { CellResult } from '../report/result.js';
 import { formatCount } from '../report/format.js';
 import { isKernel, measured } from '../report/select.js';
 import { kModes } from '../compile/index.js';
-import { hugePages } from '../replay/huge-pages.js';
 
 const modeList = kModes.map((m) => m.name).join(', ');
 /** One line per mode the sweep leaves out above some size, for the help. */
@@ -441,10 +440,6 @@ export const benchCommand: Command = {
     const log = (l: string): void => void process.stderr.write(`${l}\n`);
     const totalFlows = cells.reduce((a, c) => a + c.flows * c.repeats, 0);
     log(`kdp bench: ${shard ? `shard ${shard.index}/${shard.count}: ${cells.length} of the sweep's ${allCells.length}` : `${cells.length}`} cells (${totalFlows.toLocaleString('en-US')} flows in all) on ${machineCores} cores; results in ${resolve(outDir, 'results.jsonl')}`);
-    const pages = hugePages();
-    if (!pages.tables && pages.thp === 'madvise' && pages.glibc !== null && pages.mallocHugetlb === null) {
-      log('kdp bench: note: the tables will sit on 4 KiB pages; start Node.js with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (as `npm run bench`, `npm run kdp` and the `kdp` command do) for 2 MiB pages, which take a few % off a first packet at 10k Services and more');
-    }
     const mostWorkers = Math.max(0, ...cells.map((c) => c.workers));
     if (mostWorkers > machineCores) {
       // More threads than cores take turns on them: the cell measures time-sharing, and its

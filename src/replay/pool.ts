@@ -65,6 +65,11 @@ export const kWorkerV8Flags: readonly string[] = ['--max-inlined-bytecode-size-c
 /** Flows a worker's warm-up replays a second time, the rules' state kept (ReplayTask revisitFlows): an eighth of kWarmUpFlows. */
 export const kRevisitFlows = 16_384;
 
+/** Of a warm-up of `warmUp` flows on `workers` threads, those replayed a second time. */
+export function revisitFlowsOf(warmUp: number, workers: number): number {
+  return Math.min(warmUp, kRevisitFlows * workers);
+}
+
 export const kDefaultReplayPoolOptions = {
   filename: new URL('./worker.js', import.meta.url).href,
   idleTimeout: 2 ** 31 - 1,
@@ -171,7 +176,7 @@ export class ReplayPool {
     // Untimed first: the threads' JIT compiles this mode's code paths, as a node's kernel has
     // long been running when it is measured, clients connecting again included (ReplayTask
     // revisitFlows). Its results are dropped.
-    const revisit = Math.min(warmUp, kRevisitFlows * workers);
+    const revisit = revisitFlowsOf(warmUp, workers);
     const warming = warmUp > 0 ? shards(warmUp, 0, revisit) : undefined;
     // What kube-proxy writes for the change is counted, never timed, and only reads node 0's tables:
     // it is counted here while the shards build their setup and warm up, not before they start

@@ -23,7 +23,7 @@ import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellRe
 import { writeAtomic } from '../write-atomic.js';
 import { hugePages } from './huge-pages.js';
 import { measureLimits, type MachineLimits } from './limits.js';
-import { type FlowsProgress, kRevisitFlows, kWorkerV8Flags, ReplayPool, type PoolRun } from './pool.js';
+import { type FlowsProgress, kWorkerV8Flags, ReplayPool, revisitFlowsOf, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
 import { runChurn } from './churn.js';
 import { churnCellOnKernel } from '../verify/churn-kernel.js';
@@ -184,7 +184,7 @@ export function cellWeight(c: SweepCell): number {
   const perFlowUs = ((cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService) * (c.dns ? 2 : 1);
   const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
   const warmUp = warmUpFlowsOf(c);
-  return ((c.flows * c.repeats + warmUp + Math.min(warmUp, kRevisitFlows * c.workers)) * perFlowUs) / c.workers + setupUs;
+  return ((c.flows * c.repeats + warmUp + revisitFlowsOf(warmUp, c.workers)) * perFlowUs) / c.workers + setupUs;
 }
 
 /** Earlier cells give a calibration only from at least this many timed cells. */
@@ -615,6 +615,10 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   // A resumed sweep keeps the record of the run it continues, and notes itself in `resumes`.
   const machineFile = join(o.outDir, 'machine.json');
   const now: MachineInfo = { ...machineInfo(o.command), ...o.machine };
+  const pages = now.hugePages;
+  if (pages !== undefined && !pages.tables && pages.thp === 'madvise' && pages.glibc !== null && pages.mallocHugetlb === null) {
+    log('kdp bench: note: the tables will sit on 4 KiB pages; start Node.js with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (as `npm run bench`, `npm run kdp` and the `kdp` command do) for 2 MiB pages, which take a few % off a first packet at 10k Services and more');
+  }
   let machine: MachineInfo = now;
   const resumed = o.resume === true && existsSync(machineFile);
   if (resumed) {

@@ -26,7 +26,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2 } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictWord, type NftProgram } from './program.js';
 import { ruleText, verdictText } from './rule-text.js';
 import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
@@ -222,8 +222,11 @@ export class NftablesDataplane implements ServiceDataplane {
       // starts 16 bytes past one. Reading the last one too took the service-nat stage from 475 ns a
       // first packet to 446 at 10k Services, 501 to 488 at 30k (three runs of each build
       // alternated, as below, 2026-12-07).
-      const o = (s >= 0 ? s : -2 - s) * MapWord.STRIDE;
-      acc ^= s >= 0 ? ipsKeys[2 * s + 1] ^ ipsV[o] ^ ipsV[o + MapWord.STRIDE - 1] : npKeys[2 * (-2 - s) + 1] ^ npV[o] ^ npV[o + MapWord.STRIDE - 1];
+      const t = s >= 0 ? s : -2 - s;
+      const keys = s >= 0 ? ipsKeys : npKeys;
+      const V = s >= 0 ? ipsV : npV;
+      const o = t * MapWord.STRIDE;
+      acc ^= keys[2 * t + 1] ^ V[o] ^ V[o + MapWord.STRIDE - 1];
     }
     const rowv = this.rowVec;
     const headv = this.headVec;
@@ -236,7 +239,7 @@ export class NftablesDataplane implements ServiceDataplane {
       const end = V[o + VerdictWord.END];
       const n = V[o + MapWord.HINT_COUNT];
       const stride = V[o + MapWord.HINT_STRIDE];
-      const pick = Math.floor(((rv[k] >>> 0) * n) / 4294967296);
+      const pick = numgenBranch(rv[k], n);
       cv[k] = start;
       ev[k] = end - 1;
       bv[k] = V[o + MapWord.HINT_START] + stride * pick;
@@ -293,7 +296,7 @@ export class NftablesDataplane implements ServiceDataplane {
       const end = CR[xc[j] * ChainWord.STRIDE + ChainWord.END];
       for (let r = 0; r < kRulesRead && pc < end && K[pc + RuleWord.OP] !== ActionOp.NUMGEN; r++) pc = K[pc + RuleWord.NEXT];
       if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * Math.floor(((xr[j] >>> 0) * K[pc + RuleWord.B]) / 4294967296);
+      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * numgenBranch(xr[j], K[pc + RuleWord.B]);
       if (o + VerdictWord.START > last) continue;
       const a = K[o + VerdictWord.START];
       if (a > 0 && a + 16 <= last) acc ^= K[a] ^ K[a + 16];
@@ -411,8 +414,7 @@ export class NftablesDataplane implements ServiceDataplane {
         if (this.tracing && this.choiceAt < this.forced.length) {
           k = this.forced[this.choiceAt];
         } else {
-          // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod).
-          k = Math.floor(((this.rand >>> 0) * n) / 4294967296);
+          k = numgenBranch(this.rand, n);
           if (this.tracing && this.branchN === 0) {
             this.branchN = n;
             this.branchStep = this.steps.length;

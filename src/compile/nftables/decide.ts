@@ -79,7 +79,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import type { ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictWord, type NftProgram } from './program.js';
 import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
@@ -256,8 +256,8 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
         V = table.values;
         o = slot * MapWord.STRIDE;
       } else if (op === ActionOp.NUMGEN) {
-        // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod); its branches follow the rule.
-        o = arg + VerdictWord.STRIDE * Math.floor((rand * K[pc + RuleWord.B]) / 4294967296);
+        // Its branches follow the rule.
+        o = arg + VerdictWord.STRIDE * numgenBranch(rand, K[pc + RuleWord.B]);
       }
       let toStart = -1;
       let toEnd = 0;
@@ -594,7 +594,7 @@ function decideSource(p: NftProgram): string {
           else verdict(String(r.op), a, false, depth, label, base);
           break;
         case ActionOp.NUMGEN:
-          // The kernel's numgen random: reciprocal_scale(prandom_u32(), mod). In the chain a map
+          // The kernel's numgen random (program.ts numgenBranch). In the chain a map
           // element enters, branch k's chain is where the element's hint says (MapWord) while the
           // hint is fresh: the chain's lines are then read beside this one's (a load whose address
           // a row of code holds waits for that row; one a compare only guards, the core runs ahead

@@ -85,6 +85,15 @@ export const enum RuleWord {
   MATCH_STRIDE = 4,
 }
 
+/**
+ * The branch a numgen of `n` targets takes for the packet's random `rand` (a u32 or its int32
+ * bits): the kernel's reciprocal_scale(prandom_u32(), mod). decide()'s source writes the same
+ * expression out.
+ */
+export function numgenBranch(rand: number, n: number): number {
+  return Math.floor(((rand >>> 0) * n) / 4294967296);
+}
+
 /** Words a rule takes in code. */
 export function ruleWords(r: Rule): number {
   return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? VerdictWord.STRIDE * r.action.targets.length : 0);
