@@ -129,6 +129,17 @@ test('decide() equals the flag-driven walker on map keys, near misses, NodePorts
   assertVaried(sameOnMapKeys(cluster, 1, fastDp, refDp));
 });
 
+test('decide() of nodes that write one source (one compiled factory) reads each its own node\'s tables (seeded, 400 Services)', () => {
+  // Arrange: every node of the cluster; the premise is that they write one decide() source.
+  const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
+  const fast = [0, 1, 2].map((node) => compileNftables(cluster, { node }));
+  assert.equal(fast[0]!.decide.toString(), fast[1]!.decide.toString());
+  assert.equal(fast[0]!.decide.toString(), fast[2]!.decide.toString());
+  // Act, Assert: each against its own twin, the nodes' decisions interleaved with each other's
+  // compiles (a NodePort packet is to the node's own addresses, which only that node's tables hold).
+  for (const node of [0, 1, 2]) assertVaried(sameOnMapKeys(cluster, node, fast[node]!, compileNftables(cluster, { node })));
+});
+
 test('decide() equals the flag-driven walker on a ruleset read from `nft list` text, which it walks whole (seeded, 400 Services)', () => {
   // Arrange: a dump has no room, so no chain of it is written into decide()'s source.
   const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
