@@ -2,11 +2,13 @@
  * Each mode's first-packet decision, `ServiceDataplane.decide()`, for pods calling random
  * ClusterIP Service ports (uniform), on node 0 of a 2-node synthetic cluster.
  * Run: SERVICES=10000 node dist/bench/compile/lookup.bench.js   (knobs: SERVICES, ENDPOINTS, MODES, SEED, TIME;
- * AFFINITY=only or none: the ports of ClientIP-affinity Services alone, or the others)
+ * AFFINITY=only or none: the ports of ClientIP-affinity Services alone, or the others;
+ * SEQLOCK=1: through decideConsistent, as the pipeline's stages call it, its two Atomics.load included)
  */
 import { performance } from 'node:perf_hooks';
 import { HOOK_PREROUTING, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
+import { decideConsistent } from '../../src/compile/table-generation.js';
 import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { knobs, newBench, report, sink } from '../common.js';
@@ -14,6 +16,8 @@ import { knobs, newBench, report, sink } from '../common.js';
 const cluster = generateCluster({ services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed });
 const affinity = process.env.AFFINITY ?? '';
 if (affinity !== '' && affinity !== 'only' && affinity !== 'none') throw new RangeError(`AFFINITY must be only or none, not "${affinity}"`);
+const seqlock = process.env.SEQLOCK ?? '';
+if (seqlock !== '' && seqlock !== '1') throw new RangeError(`SEQLOCK must be 1 or unset, not "${seqlock}"`);
 const ports = cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0 && (affinity === '' || cluster.services[p.service].affinity.clientIP === (affinity === 'only')));
 const k = 4096;
 const dstIp = new Uint32Array(k);
@@ -29,7 +33,7 @@ for (let i = 0; i < k; i++) {
 }
 const pkt = newFirstPacket();
 const out = newNatDecision();
-const bench = newBench(`decide(), ${knobs.services.toLocaleString('en-US')} Services x ${knobs.endpoints} endpoints, ClusterIP first packets`);
+const bench = newBench(`${seqlock === '1' ? 'decideConsistent()' : 'decide()'}, ${knobs.services.toLocaleString('en-US')} Services x ${knobs.endpoints} endpoints, ClusterIP first packets`);
 const work: Record<string, number> = {};
 for (const mode of knobs.modes) {
   const t0 = performance.now();
@@ -51,7 +55,8 @@ for (const mode of knobs.modes) {
     pkt.fromPodInterface = true;
     pkt.rand = mix32(i, knobs.seed);
     pkt.now = 0;
-    dp.decide(pkt, out);
+    if (seqlock === '1') decideConsistent(dp, pkt, out);
+    else dp.decide(pkt, out);
     w += out.work;
     n++;
     sink.value ^= out.endpoint;
