@@ -38,8 +38,11 @@ export function endUpdate(generation: Int32Array): void {
  * calls a builtin for each, where a plain load of the word takes ~1 ns (`SEQLOCK=1` against
  * without, `SERVICES=100 MODES=ipvs,nftables TIME=3000 node dist/bench/compile/lookup.bench.js`,
  * medians of three runs each alternated, 2026-12-07: ipvs 113 -> 128 ns a decision, nftables 135
- * -> 152). A word read once a frame would save most of it, but a retry would then have to decide
- * the whole frame again, and service-nat.ts applies each decision as it makes it.
+ * -> 152). Reading the word once a frame instead, in two passes (every decision of the frame,
+ * then each carried out, so that a retry decides the frame again) was slower than the loads it
+ * saved: the service-nat stage took 170 ns a first packet against 159 (ipvs, 100 Services) and
+ * 451 against 435 (nftables, 10k) (`kdp bench --services 100,10000 --modes ipvs,nftables
+ * --workers 1 --flows 1000000`, three runs of each build alternated, 2026-12-07).
  */
 export function decideConsistent(dp: ServiceDataplane, pkt: FirstPacket, out: NatDecision): void {
   const gen = dp.generation;
