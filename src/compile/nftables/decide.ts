@@ -145,8 +145,9 @@ const W_REJECT = 3;
 type Factory = (...deps: unknown[]) => (pkt: FirstPacket, out: NatDecision) => void;
 
 /**
- * The factories of the decide() sources this thread compiled last, by source. Every node of a
- * cluster writes one source (its fixed chains' constants and the common shapes are the cluster's),
+ * The factories of the decide() sources this thread compiled last, by source. The nodes of a
+ * cluster write one source where their fixed chains hold the cluster's constants only (the
+ * synthetic clusters' do; a rule with a node's own address or pod CIDR makes that node's its own),
  * and decide() closures made by one factory share one feedback vector, so V8 optimises decide()
  * once for them all: one copy of its machine code (~35 KB of bytecode) in the caches rather than
  * one a node. Against a factory a node, the service-nat stage took 210 ns a first packet at 100
