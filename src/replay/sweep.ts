@@ -21,7 +21,7 @@ import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
 import { median, spreadOf } from '../report/spread.js';
 import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling, type SweepRun } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
-import { hugePages } from './huge-pages.js';
+import { hugePages, tablesOnHugePages } from './huge-pages.js';
 import { measureLimits, type MachineLimits } from './limits.js';
 import { type FlowsProgress, kWorkerV8Flags, ReplayPool, revisitFlowsOf, type PoolRun } from './pool.js';
 import { lockResults } from './results-lock.js';
@@ -616,7 +616,8 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
   const machineFile = join(o.outDir, 'machine.json');
   const now: MachineInfo = { ...machineInfo(o.command), ...o.machine };
   const pages = now.hugePages;
-  if (pages !== undefined && !pages.tables && pages.thp === 'madvise' && pages.glibc !== null && pages.mallocHugetlb === null) {
+  // Said only where the tunable, unset, would have given the tables huge pages (a user's own `hugetlb=0` is a choice).
+  if (pages !== undefined && !pages.tables && pages.mallocHugetlb === null && tablesOnHugePages(pages.thp, pages.glibc, '1')) {
     log('kdp bench: note: the tables will sit on 4 KiB pages; start Node.js with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (as `npm run bench`, `npm run kdp` and the `kdp` command do) for 2 MiB pages, which take a few % off a first packet at 10k Services and more');
   }
   let machine: MachineInfo = now;
