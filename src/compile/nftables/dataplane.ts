@@ -124,20 +124,23 @@ export class NftablesDataplane implements ServiceDataplane {
   prefetchMinBytes = kPrefetchMinBytes;
   /**
    * prefetch()'s vectors, one entry a packet: the element's home slot (service-nodeports' as -2 -
-   * slot), the entered chain's span, the numgen's random and the hinted endpoint chain; then, for
-   * the packets whose element enters an external chain, the chain its last rule goes to.
+   * slot), the entered chain's span, the numgen's random and the hinted endpoint chain, and for an
+   * element whose hint is through an external chain the words from its policy chain's end to the
+   * packet's branch row; then, for the packets whose element enters an external chain, the packet
+   * (its index in the vectors above) and the chain the external chain's last rule goes to.
    */
   private slotVec = new Int32Array(kBatchSize);
   private chainVec = new Int32Array(kBatchSize);
   private endVec = new Int32Array(kBatchSize);
   private randVec = new Int32Array(kBatchSize);
   private branchVec = new Int32Array(kBatchSize);
-  private outRandVec = new Int32Array(kBatchSize);
+  private outPacketVec = new Int32Array(kBatchSize);
   private outChainVec = new Int32Array(kBatchSize);
   private outStartVec = new Int32Array(kBatchSize);
   private rowVec = new Int32Array(kBatchSize);
   private headVec = new Int32Array(kBatchSize);
   private branchEndVec = new Int32Array(kBatchSize);
+  private tailVec = new Int32Array(kBatchSize);
 
   // decide()'s out-of-cache reads for a Service's first packet, level by level over the frame's
   // packets for this node (the rule ipvs/dataplane.ts' prefetch states: short loops over typed
@@ -154,15 +157,23 @@ export class NftablesDataplane implements ServiceDataplane {
   // each build alternated, tables on huge pages, 2026-12-07): an 88-byte endpoint chain that starts
   // past a line's 40th byte ends on a third line, which decide() met as a dependent miss. An
   // element of a NodePort, a LoadBalancer IP or an external IP enters an external chain
-  // (kube-proxy's externalTrafficChain: no numgen, no hint) whose last rule is `goto` its policy's
-  // chain, which walkChain() walks with a dependent miss a level (the chain's row, its code, the
-  // endpoint chain's) at 10k Services and more: for those packets two more levels read the target
-  // chain's row and code, then the endpoint chain of the packet's branch. A stale hint, a key off
-  // its home slot or a chain of another shape reads other lines: a hint only. With those levels the
+  // (kube-proxy's externalTrafficChain: no numgen) whose last rule is `goto` its policy's chain,
+  // which walkChain() walks with a dependent miss a level (the chain's row, its code, the endpoint
+  // chain's) at 10k Services and more: for those packets two more levels read the target chain's
+  // row, then its head and branch row (or five lines from its start). With those levels the
   // service-nat stage took 537 ns a first packet at 30k Services against 577 (walkChain's self time
   // in `--cpu-prof` 34 ms against 104), 481 against 504 at 10k, 338 against 350 at 1k (`kdp bench
   // --services 1000,10000,30000 --modes nftables --workers 1 --flows 1000000`, three runs of each
-  // build alternated at 30k, five at 1k and 10k, 2026-12-06). The prefetch before them, against
+  // build alternated at 30k, five at 1k and 10k, 2026-12-06). Their element's hint is the policy
+  // chain's numgen's (a negative count, MapWord), so their endpoint chain is read with the external
+  // chain rather than a level after the policy chain: the service-nat stage took 447 ns a first
+  // packet at 10k Services, not 484, and 519 at 30k, not 539 (`kdp bench --services 10000,30000
+  // --modes nftables --workers 1 --flows 1000000`, three runs of each build alternated, tables on
+  // huge pages, 2026-12-07); at 1k 383 against 375, within the noise (IPVS's, unchanged, 252
+  // against 241 in the same runs). Reading the policy chain's code a level sooner, from a copy of
+  // its span in the goto rule, was within the noise too (532 against 541 at 30k, medians of seven
+  // runs each over two A/Bs; 421 against 436 at 10k, three each). A stale hint, a key off its home
+  // slot or a chain of another shape reads other lines: a hint only. The prefetch before them, against
   // none: the service-nat stage took 324 ns a first packet at 1k Services against 336, 461 against
   // 578 at 10k, 532 against 729 at 30k; a new flow at 30k 1,078 ns against 1,276 (1.27x its cost at
   // 100, 1.56x without); at 100 the gate (kPrefetchMinBytes) keeps it off (`kdp bench --services
@@ -179,12 +190,13 @@ export class NftablesDataplane implements ServiceDataplane {
       this.endVec = new Int32Array(count);
       this.randVec = new Int32Array(count);
       this.branchVec = new Int32Array(count);
-      this.outRandVec = new Int32Array(count);
+      this.outPacketVec = new Int32Array(count);
       this.outChainVec = new Int32Array(count);
       this.outStartVec = new Int32Array(count);
       this.rowVec = new Int32Array(count);
       this.headVec = new Int32Array(count);
       this.branchEndVec = new Int32Array(count);
+      this.tailVec = new Int32Array(count);
     }
     const sv = this.slotVec;
     const cv = this.chainVec;
@@ -231,6 +243,7 @@ export class NftablesDataplane implements ServiceDataplane {
     const rowv = this.rowVec;
     const headv = this.headVec;
     const gev = this.branchEndVec;
+    const tv = this.tailVec;
     for (let k = 0; k < c; k++) {
       const s = sv[k];
       const V = s >= 0 ? ipsV : npV;
@@ -239,7 +252,8 @@ export class NftablesDataplane implements ServiceDataplane {
       const end = V[o + VerdictWord.END];
       const n = V[o + MapWord.HINT_COUNT];
       const stride = V[o + MapWord.HINT_STRIDE];
-      const pick = numgenBranch(rv[k], n);
+      // A negative count hints the numgen of the chain an external chain goes to (MapWord).
+      const pick = numgenBranch(rv[k], n < 0 ? -n : n);
       cv[k] = start;
       ev[k] = end - 1;
       bv[k] = V[o + MapWord.HINT_START] + stride * pick;
@@ -248,6 +262,7 @@ export class NftablesDataplane implements ServiceDataplane {
       // before the chain's end; and the chain is kube-proxy's masquerade rule and that numgen alone
       // when their words add up to its length (an affinity Service's has a rule an endpoint more).
       rowv[k] = n > 0 ? end - VerdictWord.STRIDE * (n - pick) : -1;
+      tv[k] = n < 0 ? VerdictWord.STRIDE * (-n - pick) : -1;
       headv[k] = n > 0 && end - VerdictWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
     }
     const K = p.code;
@@ -262,7 +277,7 @@ export class NftablesDataplane implements ServiceDataplane {
       const r = rowv[k];
       if (r >= 0 && r + VerdictWord.STRIDE <= last) acc ^= K[r] ^ K[r + VerdictWord.STRIDE - 1];
     }
-    const xr = this.outRandVec;
+    const xp = this.outPacketVec;
     const xc = this.outChainVec;
     let x = 0;
     for (let k = 0; k < c; k++) {
@@ -272,7 +287,7 @@ export class NftablesDataplane implements ServiceDataplane {
         const z = gev[k] > last || gev[k] < g ? last : gev[k];
         const a = g > z ? z : g;
         acc ^= K[a] ^ K[a + 16 > z ? z : a + 16] ^ K[z];
-        continue;
+        if (rowv[k] >= 0) continue;
       }
       // An external chain: its last rule, found by the rules' NEXT words over the lines just read.
       let pc = cv[k];
@@ -281,22 +296,30 @@ export class NftablesDataplane implements ServiceDataplane {
       if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.GOTO) continue;
       const t = K[pc + RuleWord.A];
       acc ^= CR[t * ChainWord.STRIDE];
-      xr[x] = rv[k];
+      xp[x] = k;
       xc[x++] = t;
     }
     const xs = this.outStartVec;
     for (let j = 0; j < x; j++) {
       const row = xc[j] * ChainWord.STRIDE;
-      xs[j] = CR[row + ChainWord.START];
-      acc ^= readChain(K, xs[j], CR[row + ChainWord.END] - 1);
+      const a = CR[row + ChainWord.START];
+      const e = CR[row + ChainWord.END];
+      xs[j] = a;
+      // With the element's hint, the lines decide() reads of a Service chain: its head and the
+      // packet's branch row, `tail` words before its end; else up to five lines from its start.
+      const r = e - tv[xp[j]];
+      if (tv[xp[j]] >= 0 && r >= a + kServiceHead && e <= last) acc ^= K[a] ^ K[a + 16] ^ K[a + kServiceHead - 1] ^ K[r] ^ K[r + VerdictWord.STRIDE - 1];
+      else acc ^= readChain(K, a, e - 1);
     }
     for (let j = 0; j < x; j++) {
-      // The target's numgen, its branch k's endpoint chain (VerdictWord.START, a copy of its row's).
+      // The target's numgen, its branch k's endpoint chain (VerdictWord.START, a copy of its row's),
+      // unless the element's hint named it and it was read above.
+      if (bv[xp[j]] >= 0) continue;
       let pc = xs[j];
       const end = CR[xc[j] * ChainWord.STRIDE + ChainWord.END];
       for (let r = 0; r < kRulesRead && pc < end && K[pc + RuleWord.OP] !== ActionOp.NUMGEN; r++) pc = K[pc + RuleWord.NEXT];
       if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * numgenBranch(xr[j], K[pc + RuleWord.B]);
+      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * numgenBranch(rv[xp[j]], K[pc + RuleWord.B]);
       if (o + VerdictWord.START > last) continue;
       const a = K[o + VerdictWord.START];
       if (a > 0 && a + 16 <= last) acc ^= K[a] ^ K[a + 16];

@@ -152,8 +152,12 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * first one's START, the branch count and the stride (HINT_START -1: they do not). decide()
  * computes branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
- * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. 32 bytes:
- * one cache line, or two when the row straddles one (JavaScript cannot align a buffer's address).
+ * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
+ * count hints the numgen of the chain the target's last rule goes to: an element of a NodePort, a
+ * LoadBalancer IP or an external IP enters kube-proxy's external chain, which holds no numgen and
+ * ends in `goto` its policy's chain (only the prefetch reads that hint: decide()'s guess, made
+ * where the entered chain's own numgen is, fails its compare). 32 bytes: one cache line, or two
+ * when the row straddles one (JavaScript cannot align a buffer's address).
  */
 export const enum MapWord {
   HINT_START = 5,
@@ -165,11 +169,25 @@ export const enum MapWord {
 // An absent element names no chain, so clearing one reads no chain rows.
 const kNoRows = new Int32Array(0);
 
+/** The word offset of the first numgen rule of the chain whose code is [start, end), or -1. */
+function numgenOf(K: Int32Array, start: number, end: number): number {
+  for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) if (K[pc + RuleWord.OP] === ActionOp.NUMGEN) return pc;
+  return -1;
+}
+
+/** The word offset of the last rule of the chain whose code is [start, end), or -1 for an empty one. */
+function lastRuleOf(K: Int32Array, start: number, end: number): number {
+  let last = -1;
+  for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) last = pc;
+  return last;
+}
+
 /**
  * Writes the element at slot `s` of map `t`: its verdict (writeVerdict) and, for a goto, its
- * target's numgen hint (MapWord), read from the target chain as it is in `p` now. Whoever writes a
- * map element writes it after the chains it names (compileProgram, update.ts's writeRoom), so the
- * hint is the chain's. Cost: the target chain's rules and its numgen's branches.
+ * target's numgen hint (MapWord), read from the target chain as it is in `p` now, or from the chain
+ * the target's last rule goes to when the target holds no numgen. Whoever writes a map element
+ * writes it after the chains it names (compileProgram, update.ts's writeRoom), so the hint is the
+ * chains'. Cost: the target chain's rules, the chain it goes to, and a numgen's branches.
  */
 export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number, port: number, p: Pick<NftProgram, 'code' | 'chainRows'>): void {
   const o = s * MapWord.STRIDE;
@@ -180,21 +198,30 @@ export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number
   row[o + MapWord.HINT_STRIDE] = 0;
   if (op !== ActionOp.GOTO) return;
   const K = p.code;
-  for (let pc = row[o + VerdictWord.START], end = row[o + VerdictWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
-    if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-    const n = K[pc + RuleWord.B];
-    const b = K[pc + RuleWord.A];
-    const first = K[b + VerdictWord.START];
-    const stride = K[b + VerdictWord.END] - first;
-    for (let k = 0; k < n; k++) {
-      const v = b + k * VerdictWord.STRIDE;
-      if (K[v + VerdictWord.OP] !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
-    }
-    row[o + MapWord.HINT_START] = first;
-    row[o + MapWord.HINT_COUNT] = n;
-    row[o + MapWord.HINT_STRIDE] = stride;
-    return;
+  const CR = p.chainRows;
+  const start = row[o + VerdictWord.START];
+  const end = row[o + VerdictWord.END];
+  let pc = numgenOf(K, start, end);
+  let sign = 1;
+  if (pc < 0) {
+    const last = lastRuleOf(K, start, end);
+    if (last < 0 || K[last + RuleWord.OP] !== ActionOp.GOTO) return;
+    const c = K[last + RuleWord.A] * ChainWord.STRIDE;
+    pc = numgenOf(K, CR[c + ChainWord.START], CR[c + ChainWord.END]);
+    if (pc < 0) return;
+    sign = -1;
   }
+  const n = K[pc + RuleWord.B];
+  const b = K[pc + RuleWord.A];
+  const first = K[b + VerdictWord.START];
+  const stride = K[b + VerdictWord.END] - first;
+  for (let k = 0; k < n; k++) {
+    const v = b + k * VerdictWord.STRIDE;
+    if (K[v + VerdictWord.OP] !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
+  }
+  row[o + MapWord.HINT_START] = first;
+  row[o + MapWord.HINT_COUNT] = sign * n;
+  row[o + MapWord.HINT_STRIDE] = stride;
 }
 
 /** Marks the element at slot `s` of map `t` absent (op 0), its key kept for the port's room. */
