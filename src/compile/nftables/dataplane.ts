@@ -40,7 +40,6 @@ import { mix32 } from '../../net/hash.js';
 /** Rules prefetch() follows in a chain to its last rule or its numgen (kube-proxy's have a few). */
 const kRulesRead = 8;
 
-
 /** Words of a Service chain before its numgen's branches: kube-proxy's masquerade rule (3 matches) and the numgen's header. */
 const kServiceHead = 2 * RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
 
@@ -254,12 +253,11 @@ export class NftablesDataplane implements ServiceDataplane {
     // at 30k, not 532 (`kdp bench --services 10000,30000 --modes nftables --workers 1 --flows
     // 1000000`, three runs of each build alternated, 2026-12-07; a second A/B with IPVS's and
     // Cilium's the same: 460 -> 451, 547 -> 516).
-    const ports0 = ports ?? ips;
     for (let k = 0; k < c; k++) {
       const s = sv[k];
       const i = pv[k];
       const home = s >= 0 ? s : -2 - s;
-      const t = (s >= 0 ? ips : ports0).findFrom(home, s >= 0 ? dstIp[i] : 0, (proto[i] << 16) | dstPort[i]);
+      const t = (s >= 0 ? ips : ports!).findFrom(home, s >= 0 ? dstIp[i] : 0, (proto[i] << 16) | dstPort[i]);
       if (t < 0 || t === home) continue;
       const V = s >= 0 ? ipsV : npV;
       acc ^= V[t * MapWord.STRIDE] ^ V[t * MapWord.STRIDE + MapWord.STRIDE - 1];
