@@ -310,6 +310,8 @@ export class NftablesDataplane implements ServiceDataplane {
         const z = gev[k] > last || gev[k] < g ? last : gev[k];
         const a = g > z ? z : g;
         acc ^= K[a] ^ K[a + 16 > z ? z : a + 16] ^ K[z];
+        // A hint of the entered chain's own numgen (a branch row, rowv) ends here; one through an
+        // external chain goes on to the chain that numgen is in.
         if (rowv[k] >= 0) continue;
       }
       // An external chain: its last rule, found by the rules' NEXT words over the lines just read.

@@ -82,7 +82,7 @@ function checkHints(cluster: Cluster, dp: NftablesDataplane, what: string): { th
   return counts;
 }
 
-/** The cluster with every row of `service`'s ports but every third not ready (gone from the numgens, which shortens their chains). */
+/** The cluster with only every third row of `service`'s ports ready, from the `keep`th (the others gone from the numgens, which shortens their chains). */
 function withFewerReady(cluster: Cluster, service: number, keep: number): Cluster {
   const eps = cluster.endpoints;
   const conditions = eps.conditions.slice();
