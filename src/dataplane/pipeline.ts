@@ -51,7 +51,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
  * `next` no longer names the stage is left out of its frame all the same.
  */
-// Cost: ~320-324 ns per established packet (3.09-3.13 M a second; iptables, ipvs, nftables), ~597 (userspace) and ~374 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.93-3.22 M a second over every Services count of the default sweep; the stages' own timers sum to ~283-287 of the 320-324 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at 82f25e6, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~314-315 ns per established packet (3.18-3.19 M a second; iptables, ipvs, nftables), ~563 (userspace) and ~344 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.80-3.61 M a second over every Services count of the default sweep; the stages' own timers sum to ~274-277 of the 314-315 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at 24ab012, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

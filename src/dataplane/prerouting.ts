@@ -42,7 +42,7 @@ function invalid(ctx: PipelineContext, batch: PacketBatch, i: number): void {
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
-// Cost: ~174-176 ns per established packet (iptables, ipvs, nftables; cilium 187, userspace 308) at batch 256, 100 Services, ~172-184 at 30k (cilium 176, userspace 328), and about as much per packet of the cell (first packets' lookups miss alike); most of it the conntrack touches, whose misses overlap: the whole path replayed with 2,000 flows, its conntrack tables in cache, took ~227-255 ns an established packet at 100 Services against ~320-324 (established.inCache), so the tables' size adds ~66-95 ns a packet, mostly here (`kdp bench`, the benchmark of record of 2026-12-07 at 82f25e6, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~162-167 ns per established packet (iptables, ipvs, nftables; cilium 169, userspace 275) at batch 256, 100 Services, ~142-150 at 30k (cilium 141, userspace 262), and about as much per packet of the cell (first packets' lookups miss alike); most of it the conntrack touches, whose misses overlap: the whole path replayed with 2,000 flows, its conntrack tables in cache, took ~228-234 ns an established packet at 100 Services against ~314-315 (established.inCache), so the tables' size adds ~80-87 ns a packet, mostly here (`kdp bench`, the benchmark of record of 2026-12-07 at 24ab012, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;
