@@ -52,6 +52,11 @@ function at(t: ConntrackTable, now: number): ConntrackTable {
   return t;
 }
 
+/** The kernel's reciprocal_scale(val, ep_ro) (include/linux/math.h): (u32)(((u64)val * ep_ro) >> 32). */
+function reciprocalScale(val: number, size: number): number {
+  return Number((BigInt(val >>> 0) * BigInt(size)) >> 32n);
+}
+
 function serviceFlow(t: ConntrackTable, cport: number, proto: number, flags: number, now: number, masq = false): number {
   // client:cport -> vip:80 DNATed to ep:8080, optionally masqueraded to node:cport+10000.
   return at(t, now).insert(CLIENT, VIP, cport, 80, proto, EP, masq ? NODE : CLIENT, 8080, masq ? cport + 10000 : cport, flags);
@@ -437,6 +442,41 @@ describe('conntrack table', () => {
     assert.deepEqual({ count: t.count, expired: t.counter('expired'), found: t.counter('found') }, { count: 7, expired: 1, found: 0 });
   });
 
+  it('early_drop scans NF_CT_EVICTION_RANGE buckets from the one reciprocal_scale names', () => {
+    // Oracle: nf_conntrack_core.c: a tuple's bucket is reciprocal_scale(hash, size), and early_drop
+    // scans NF_CT_EVICTION_RANGE (8) buckets from it. Here a bucket is 16 index slots of 400 (25
+    // buckets; the scan wraps), and a tuple's bucket its home slot's.
+    const max = 100;
+    const t = new ConntrackTable({ maxEntries: max, indexSlots: 400, buckets: 25, timeouts: kubeProxyTimeouts });
+    const bucketOf = (src: number, dst: number, sport: number, dport: number): number => reciprocalScale(t.hashOf(src, dst, sport, dport, PROTO_TCP), 400) >>> 4;
+    const reached = (from: number, b: number): boolean => (b - from + 25) % 25 < 8;
+    // The victim's entry is filed under both its tuples, so a scan finds it from either one's
+    // bucket: a victim whose reply tuple lies outside the eight buckets before its original's.
+    const filedOf = (cport: number): number[] => [bucketOf(CLIENT, VIP, cport, 80), bucketOf(EP, CLIENT, 8080, cport)];
+    let victim = 40000;
+    while (reached((filedOf(victim)[0] + 17) % 25, filedOf(victim)[1])) victim++;
+    const filed = filedOf(victim)[0];
+    const find = (ahead: number): number => {
+      for (let cport = 30000; cport < 40000; cport++) if ((filed - bucketOf(CLIENT, VIP, cport, 80) + 25) % 25 === ahead) return cport;
+      throw new Error(`no port homed ${ahead} buckets before the victim's`);
+    };
+    // Homed eight buckets before the victim: its scan ends a bucket short of it. Seven: the victim's is its eighth.
+    const refused = find(8);
+    const admitted = find(7);
+    for (let k = 0; k < max - 1; k++) {
+      const cport = 1000 + k;
+      const s = serviceFlow(t, cport, PROTO_TCP, TCPF_SYN, 0);
+      t.update(t.lookup(EP, CLIENT, 8080, cport, PROTO_TCP), DIR_REPLY, TCPF_SYN | TCPF_ACK);
+      t.update(s, DIR_ORIGINAL, TCPF_ACK);
+      assert.equal(t.statusOf(s) & IPS_ASSURED, IPS_ASSURED);
+    }
+    assert.ok(serviceFlow(t, victim, PROTO_TCP, TCPF_SYN, 0) >= 0);
+    assert.equal(serviceFlow(t, refused, PROTO_TCP, TCPF_SYN, 1), INSERT_FULL, 'the victim lies a bucket past the range');
+    assert.ok(serviceFlow(t, admitted, PROTO_TCP, TCPF_SYN, 1) >= 0, 'the victim lies in the range');
+    assert.equal(at(t, 1).lookup(CLIENT, VIP, victim, 80, PROTO_TCP), -1);
+    assert.deepEqual({ count: t.count, earlyDrop: t.counter('earlyDrop'), dropFull: t.counter('dropFull') }, { count: max, earlyDrop: 1, dropFull: 1 });
+  });
+
   // The new tuple's home bucket: the short last one (its scan must stop at the index's end), and
   // the first, a whole one (its scan must cover the bucket before moving on).
   for (const [where, homed] of [['the short last bucket', (h: number) => h >= 272], ['the first bucket', (h: number) => h < 16]] as const) {
@@ -447,8 +487,7 @@ describe('conntrack table', () => {
       // with none in range the packet is dropped (dropFull); every other flow is left alone.
       const max = 100;
       const t = new ConntrackTable({ maxEntries: max, indexSlots: 275, buckets: 25, timeouts: kubeProxyTimeouts });
-      // A tuple's home index slot, as the table's documentation defines it.
-      const home = (cport: number): number => (t.hashOf(CLIENT, VIP, cport, 80, PROTO_TCP) >>> 1) % t.indexSlots;
+      const home = (cport: number): number => reciprocalScale(t.hashOf(CLIENT, VIP, cport, 80, PROTO_TCP), t.indexSlots);
       const inBucket: number[] = [];
       for (let cport = 30000; inBucket.length < 3; cport++) if (homed(home(cport))) inBucket.push(cport);
       const [victim, admitted, refused] = inBucket;
