@@ -509,14 +509,16 @@ export class ConntrackTable {
   // Why the own slot, not the home slot: in a table of a million entries sized as the replay
   // sizes it (index 0.56 full) 28 % of the tuples sit past their home slot, so touchEntry read
   // another entry's record for them and find() met theirs as a dependent miss. The probe runs over
-  // the batch in a loop of its own, touchEntry's loads in the next: a loop that did both in turn
-  // lost its overlap to the probe's mispredicted branches (a script of prerouting's loops over
-  // such a table: ~141 ns a lookup either way, against ~121 as here). In the pipeline an
+  // the batch in a loop of its own, touchEntry's loads in the next. A script of prerouting's loops
+  // over two such tables (the path's two nodes) took ~121 ns a lookup so, ~141 with the probe and
+  // the entry's load in one loop (the probe's mispredicted branches cost the loads' overlap), ~145
+  // touching the home slot's entry. Over one table of 79 MB, whose misses cost less, the probe
+  // costs more than it saves: conntrack.bench.js' batch task (FLOWS=1000000) read 60-63 ns a
+  // lookup against 57-60 touching the home slot's, three runs each. The pipeline is the judge: an
   // established packet took 280 ns, not 290, in iptables at 100 Services, 277 not 289 at 10k;
   // ipvs 280 and 266 against 286 and 275; nftables 278 and 268 against 284 and 282 (`kdp bench
   // --services 100,10000 --modes ipvs,nftables,iptables --workers 1 --flows 1000000`, medians of six
-  // runs of each build alternated, tables on huge pages, 2026-12-07): the table fills as the
-  // replay goes, so fewer of its tuples sit off home than at the end.
+  // runs of each build alternated, tables on huge pages, 2026-12-07).
   touchIndex(h: number): number {
     h >>>= 0;
     const index = this.index;
