@@ -49,7 +49,10 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * (so packets meet a stage in slot order, as a pass over the batch would take them); a stage with
  * nothing queued is skipped, and after it runs, only its own packets are queued again by their new
  * `next`. A stage moves only its own packets (the stage-contract test checks it); a slot whose
- * `next` no longer names the stage is left out of its frame all the same.
+ * `next` no longer names the stage is left out of its frame all the same. A frame whose packets
+ * all went on to one stage, with nothing else queued for it, is carried there as it is: the frame
+ * a gather would make (test/dataplane/stage-contract.test.ts checks the frames against a plain
+ * gather, pass by pass).
  */
 // Cost: ~314-315 ns per established packet (3.18-3.19 M a second; iptables, ipvs, nftables), ~563 (userspace) and ~344 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 2.80-3.61 M a second over every Services count of the default sweep; the stages' own timers sum to ~274-277 of the 314-315 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at 24ab012, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
@@ -84,20 +87,41 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
   }
   if (word >= 0) queued[word] |= acc;
   let inFlight = word >= 0;
+  // A frame whose packets a stage sent on to one stage alike (most of an established packet's
+  // hops) is carried to that stage as it is, in slot order, when no other packet is queued for it:
+  // the frame the stage would gather. `carry` names that stage while the frame holds its packets,
+  // none of them in `queued`; a stage that gathers first puts them there (flushCarry). An
+  // established packet took 273 ns, not 286, in ipvs at 100 Services, 264 not 280 at 10k;
+  // nftables 270 and 269 against 281 and 282; iptables 275 and 276 against 289 and 285 (`kdp bench
+  // --services 100,10000 --modes ipvs,nftables,iptables --workers 1 --flows 1000000`, three runs of
+  // each build alternated, tables on huge pages, 2026-12-07); ipvs 266 and 257 against 276 and 275 at
+  // 1k and 30k, cilium 286 and 282 against 300 and 296; userspace 520 and 524 against 499 and 535,
+  // its runs spread from 494 to 577 (`--services 1000,30000 --modes userspace,cilium,ipvs`, the same way).
+  let carry = -1;
+  let carried = 0;
   for (let pass = 0; pass < kMaxPasses && inFlight; pass++) {
     for (let s = 0; s < stages.length; s++) {
       const stage = stages[s];
       const id = stage.id;
       let count = 0;
-      for (let w = 0, q = id * words; w < words; w++, q++) {
-        let bits = queued[q];
-        if (bits === 0) continue;
-        queued[q] = 0;
-        while (bits !== 0) {
-          const low = bits & -bits;
-          const i = (w << 5) + 31 - Math.clz32(low);
-          bits ^= low;
-          if (next[i] === id) frame[count++] = i;
+      if (carry === id) {
+        count = carried;
+        carry = -1;
+      } else {
+        for (let w = 0, q = id * words; w < words; w++, q++) {
+          let bits = queued[q];
+          if (bits === 0) continue;
+          if (carry >= 0) {
+            flushCarry(queued, words, frame, carried, carry);
+            carry = -1;
+          }
+          queued[q] = 0;
+          while (bits !== 0) {
+            const low = bits & -bits;
+            const i = (w << 5) + 31 - Math.clz32(low);
+            bits ^= low;
+            if (next[i] === id) frame[count++] = i;
+          }
         }
       }
       if (count === 0) continue;
@@ -109,18 +133,28 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
       } else {
         stage.run(ctx, batch);
       }
-      // Requeue the frame's packets where the stage sent them (a later stage takes them this pass),
-      // a word's bits gathered as above. The loop is written out twice: as one function the two
-      // called, or as one loop that queued the batch's first frame too, the established path in
-      // cache measured no faster than before the change (three runs of each build alternated,
-      // `kdp bench --services 100 --modes ipvs,nftables,iptables --workers 1 --flows 200000`).
-      word = -1;
-      acc = 0;
+      // The frame's packets that go on, kept in order, and the one stage they all go to (-2: more than one).
+      let kept = 0;
+      let to1 = -1;
       for (let k = 0; k < count; k++) {
         const i = frame[k];
         const to = next[i];
         if (to === NEXT_DONE) continue;
-        const q = to * words + (i >>> 5);
+        frame[kept++] = i;
+        if (to !== to1) to1 = to1 === -1 ? to : -2;
+      }
+      if (to1 >= 0 && idle(queued, words, to1)) {
+        carry = to1;
+        carried = kept;
+        continue;
+      }
+      // Requeue them where the stage sent them (a later stage takes them this pass), a word's bits
+      // gathered as above.
+      word = -1;
+      acc = 0;
+      for (let k = 0; k < kept; k++) {
+        const i = frame[k];
+        const q = next[i] * words + (i >>> 5);
         if (q !== word) {
           if (word >= 0) queued[word] |= acc;
           word = q;
@@ -130,14 +164,23 @@ export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: reado
       }
       if (word >= 0) queued[word] |= acc;
     }
-    inFlight = false;
-    for (let q = 0; q < queued.length; q++) {
-      if (queued[q] !== 0) {
-        inFlight = true;
-        break;
-      }
-    }
+    inFlight = carry >= 0;
+    for (let q = 0; q < queued.length && !inFlight; q++) if (queued[q] !== 0) inFlight = true;
   }
   if (!inFlight) return;
   for (let i = 0; i < n; i++) if (next[i] !== NEXT_DONE) ctx.drop(batch, i, DROP_LOOP);
+}
+
+/** Whether no packet is queued for stage `id`. */
+function idle(queued: Int32Array, words: number, id: number): boolean {
+  for (let w = 0, q = id * words; w < words; w++, q++) if (queued[q] !== 0) return false;
+  return true;
+}
+
+/** Queues the carried frame's packets for stage `id` (runBatch's carry), before another stage gathers into the frame. */
+function flushCarry(queued: Int32Array, words: number, frame: Int32Array, count: number, id: number): void {
+  for (let k = 0; k < count; k++) {
+    const i = frame[k];
+    queued[id * words + (i >>> 5)] |= 1 << (i & 31);
+  }
 }
