@@ -17,7 +17,7 @@ import type { PipelineContext } from './context.js';
 import { DROP_FRAG_NEEDED, NEXT_UNDERLAY } from './next.js';
 import { RK_IPIP, ROUTE_KIND_NAMES } from './route-table.js';
 
-// Cost: ~16.2-16.4 ns per established packet at batch 256, 100 Services (11.3 userspace, 16.6 cilium), ~15.5-15.6 at 30k (10.7, 15.4), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at 24ab012, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~15.3-15.6 ns per established packet at batch 256, 100 Services (10.6 userspace, 15.5 cilium), ~15.4-16.2 at 30k (10.8, 16.1), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function encap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -24,7 +24,7 @@ import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
 import { prefetchDecisions } from './prefetch-decisions.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
-// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~154 ns (ipvs), ~220 (nftables), ~1,190 (iptables), ~317 (userspace), ~87 (cilium); at 30k ~259, ~421, ~25,200, ~34,700, ~107 (`kdp bench`, the benchmark of record of 2026-12-07 at 24ab012, BENCHMARKS.md: 1 worker, 1,000,000 flows).
+// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~140 ns (ipvs), ~192 (nftables), ~1,135 (iptables), ~307 (userspace), ~78 (cilium); at 30k ~256, ~433, ~25,500, ~35,100, ~112 (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: 1 worker, 1,000,000 flows).
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const pkt = ctx.firstPacket;

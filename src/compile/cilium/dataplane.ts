@@ -315,7 +315,7 @@ export class CiliumDataplane implements ServiceDataplane {
   }
 
   // Cost: ~190 ns per ClusterIP first packet at 1k Services (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds).
-  // In the pipeline a pod's connection is decided in the socket stage (socket-lb.ts: ~57 ns per packet of the cell at 100 Services, ~64 at 30k; UDP datagrams and TCP SYNs only), the rest in service-nat (~87-107 ns a first packet, 10 to 30k Services), batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at 24ab012, BENCHMARKS.md).
+  // In the pipeline a pod's connection is decided in the socket stage (socket-lb.ts: ~48 ns per packet of the cell at 100 Services, ~67 at 30k; UDP datagrams and TCP SYNs only), the rest in service-nat (~78-112 ns a first packet, 10 to 30k Services), batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md).
   decide(pkt: FirstPacket, out: NatDecision): void {
     clearDecision(out);
     const path = this.path(pkt);

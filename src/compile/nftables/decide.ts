@@ -39,13 +39,15 @@
  * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
  * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
  * of the map probes and of the chains' code lines are the stage, not the walk. In the benchmark
- * of record of 2026-12-07 at 24ab012 (BENCHMARKS.md, batch 256, an Intel Xeon): 205, 220, 316, 377
- * and 421 ns at 10, 100, 1k, 10k and 30k Services, 1.37-1.63x IPVS's in the same run, with the
+ * of record of 2026-12-07 at a0abb32 (BENCHMARKS.md, batch 256, an Intel Xeon): 188, 192, 275, 374
+ * and 433 ns at 10, 100, 1k, 10k and 30k Services, 1.37-1.69x IPVS's in the same run, with the
  * prefetch (dataplane.ts) from 1k on, and IPVS's from 10k (what it reads at 1k, 435 KiB, is under
  * kPrefetchMinBytes), its tables on 2 MiB pages (replay/huge-pages.ts) and each mode's cells on
  * threads of their own (replay/pool.ts), one decide() compiled for both nodes (factoryOf), hints
  * through external chains (program.ts MapWord) and prefetches that follow each key's own slot
- * (PairTable.findFrom); at 82f25e6, before the last two, 192, 211, 318, 432 and 498 ns, 1.29-1.57x; at
+ * (PairTable.findFrom); at 24ab012, the same nftables and IPVS code before conntrack's and the
+ * driver's changes of a0abb32 (its IPVS at 1k 213 ns against 164), 205, 220, 316, 377 and 421 ns,
+ * 1.37-1.63x; at 82f25e6, before hints and own slots, 192, 211, 318, 432 and 498 ns, 1.29-1.57x; at
  * ef98d70, before factoryOf, 212, 239, 328, 449 and 492 ns, 1.30-1.64x; at 54c2d23, before those and before the prefetch read
  * the lines decide() reads of a Service chain (dataplane.ts), 216, 265, 375, 556 and 571 ns,
  * 1.30-1.88x; at f003c25, the same nftables and IPVS code an hour before that, 226, 250, 398,
