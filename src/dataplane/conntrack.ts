@@ -305,7 +305,7 @@ export class ConntrackTable {
   private readonly refBits: number;
   private readonly distCap: number;
   private readonly tagMask: number;
-  /** A tag is the hash's low bits, shifted up to tagMask's: home() takes its high bits. */
+  /** tagOf()'s shift: a tag is the hash's low bits, moved up to tagMask's (home() takes its high bits). */
   private readonly tagShift: number;
   /** indexSlots / 2^32: home()'s multiplier. */
   private readonly homeScale: number;
@@ -497,6 +497,11 @@ export class ConntrackTable {
     return ((h >>> 0) * this.homeScale) | 0;
   }
 
+  /** A hash's tag, as an index slot holds it (its bits outside tagMask 0). */
+  private tagOf(h: number): number {
+    return (h << this.tagShift) & this.tagMask;
+  }
+
   /**
    * Software prefetch for a batch, in two steps (VPP's lookup pattern, without a prefetch
    * instruction): `touchIndex(h)` reads the tuple's index slots from its home to its own (the first
@@ -524,11 +529,11 @@ export class ConntrackTable {
     const index = this.index;
     const n = this.indexSlots;
     const tagMask = this.tagMask;
-    const tag = h << this.tagShift;
+    const tag = this.tagOf(h);
     let p = this.home(h);
     for (;;) {
       const v = index[p];
-      if (v === 0 || ((v ^ tag) & tagMask) === 0) return v | 0; // int32 bits, as hashOf's
+      if (v === 0 || (v & tagMask) === tag) return v | 0; // int32 bits, as hashOf's
       p = p + 1 === n ? 0 : p + 1;
     }
   }
@@ -574,12 +579,12 @@ export class ConntrackTable {
     const tagMask = this.tagMask;
     src >>>= 0;
     dst >>>= 0;
-    const tag = h << this.tagShift;
+    const tag = this.tagOf(h);
     let p = this.home(h);
     for (;;) {
       const v = index[p];
       if (v === 0) return -1;
-      if (((v ^ tag) & tagMask) === 0) {
+      if ((v & tagMask) === tag) {
         const ref = (v & refMask) - 1;
         const e = ref >>> 1;
         const d = ref & 1;
@@ -903,7 +908,7 @@ export class ConntrackTable {
     const home = this.home(h);
     let p = home;
     while (index[p] !== 0) p = p + 1 === n ? 0 : p + 1;
-    index[p] = (((h << this.tagShift) & this.tagMask) | this.distBitsOf(p, home) | ref) >>> 0;
+    index[p] = (this.tagOf(h) | this.distBitsOf(p, home) | ref) >>> 0;
   }
 
   /** The distance field for an item at slot p whose home is `home`. */

@@ -449,15 +449,18 @@ describe('conntrack table', () => {
     const max = 100;
     const t = new ConntrackTable({ maxEntries: max, indexSlots: 400, buckets: 25, timeouts: kubeProxyTimeouts });
     const bucketOf = (src: number, dst: number, sport: number, dport: number): number => reciprocalScale(t.hashOf(src, dst, sport, dport, PROTO_TCP), 400) >>> 4;
-    const reached = (from: number, b: number): boolean => (b - from + 25) % 25 < 8;
+    // How many buckets `b` lies before bucket `of` (the scan wraps).
+    const before = (b: number, of: number): number => (of - b + 25) % 25;
+    const original = (cport: number): number => bucketOf(CLIENT, VIP, cport, 80);
+    const reply = (cport: number): number => bucketOf(EP, CLIENT, 8080, cport);
     // The victim's entry is filed under both its tuples, so a scan finds it from either one's
     // bucket: a victim whose reply tuple lies outside the eight buckets before its original's.
-    const filedOf = (cport: number): number[] => [bucketOf(CLIENT, VIP, cport, 80), bucketOf(EP, CLIENT, 8080, cport)];
+    const replyInRange = (cport: number): boolean => before(reply(cport), original(cport)) >= 1 && before(reply(cport), original(cport)) <= 8;
     let victim = 40000;
-    while (reached((filedOf(victim)[0] + 17) % 25, filedOf(victim)[1])) victim++;
-    const filed = filedOf(victim)[0];
+    while (replyInRange(victim)) victim++;
+    const filed = original(victim);
     const find = (ahead: number): number => {
-      for (let cport = 30000; cport < 40000; cport++) if ((filed - bucketOf(CLIENT, VIP, cport, 80) + 25) % 25 === ahead) return cport;
+      for (let cport = 30000; cport < 40000; cport++) if (before(original(cport), filed) === ahead) return cport;
       throw new Error(`no port homed ${ahead} buckets before the victim's`);
     };
     // Homed eight buckets before the victim: its scan ends a bucket short of it. Seven: the victim's is its eighth.
