@@ -1,19 +1,23 @@
 /**
  * Each mode's first-packet decision, `ServiceDataplane.decide()`, for pods calling random
- * ClusterIP Service ports (uniform), on node 0 of a 2-node synthetic cluster.
+ * ClusterIP Service ports (uniform), on node 0 of a 2-node synthetic cluster: at PREROUTING, or at
+ * the socket for a mode that balances there (Cilium's socket LB, where PREROUTING decides nothing
+ * for a pod's ClusterIP connection), over the mode's own cluster, as `kdp bench` makes a cell's
+ * (Cilium's sizes its service map: synthetic.ts; the Services are the same in every mode's).
  * Run: SERVICES=10000 node dist/bench/compile/lookup.bench.js   (knobs: SERVICES, ENDPOINTS, MODES, SEED, TIME;
  * AFFINITY=only or none: the ports of ClientIP-affinity Services alone, or the others;
  * SEQLOCK=1: through decideConsistent, as the pipeline's stages call it, its two Atomics.load included)
  */
 import { performance } from 'node:perf_hooks';
-import { HOOK_PREROUTING, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
+import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
 import { decideConsistent } from '../../src/compile/table-generation.js';
 import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
 import { knobs, newBench, report, sink } from '../common.js';
 
-const cluster = generateCluster({ services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed });
+const options = { services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed } as const;
+const cluster = generateCluster(options);
 const affinity = process.env.AFFINITY ?? '';
 if (affinity !== '' && affinity !== 'only' && affinity !== 'none') throw new RangeError(`AFFINITY must be only or none, not "${affinity}"`);
 const seqlock = process.env.SEQLOCK ?? '';
@@ -36,9 +40,11 @@ const out = newNatDecision();
 const bench = newBench(`${seqlock === '1' ? 'decideConsistent()' : 'decide()'}, ${knobs.services.toLocaleString('en-US')} Services x ${knobs.endpoints} endpoints, ClusterIP first packets`);
 const work: Record<string, number> = {};
 for (const mode of knobs.modes) {
+  const modeCluster = generateCluster({ ...options, mode });
   const t0 = performance.now();
-  const dp = compileDataplane(cluster, mode, 0);
+  const dp = compileDataplane(modeCluster, mode, 0);
   const ms = performance.now() - t0;
+  const hook = dp.socketLb ? HOOK_SOCKET : HOOK_PREROUTING;
   let cursor = 0;
   let w = 0;
   let n = 0;
@@ -51,7 +57,7 @@ for (const mode of knobs.modes) {
     pkt.dstIp = dstIp[i];
     pkt.dstPort = dstPort[i];
     pkt.proto = proto[i];
-    pkt.hook = HOOK_PREROUTING;
+    pkt.hook = hook;
     pkt.fromPodInterface = true;
     pkt.rand = mix32(i, knobs.seed);
     pkt.now = 0;

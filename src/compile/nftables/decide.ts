@@ -73,6 +73,17 @@
  * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
  * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
  * IPVS's tables ~0.3 MB.
+ * What is left of the gap is lines: a ClusterIP first packet reads ~12.1-12.6 distinct cache lines
+ * at 1k and at 30k Services, 5.8 of them code (its Service chain's head, its numgen branch's row
+ * and its endpoint chain, 39 words in three places), 1.0-1.5 its service-ips row and 1.0 the row's
+ * key, four words of 8 KiB prefix filters; IPVS's decide() reads 8.1, four or five of them in
+ * tables that grow with the Services (`SERVICES=N MODES=nftables,ipvs node
+ * dist/bench/compile/lines.bench.js`, 2026-12-07). One line more out of cache, a read of a 128 MB
+ * array beside the service-ips row in the prefetch, cost the service-nat stage 21-44 ns a first
+ * packet at 30k Services and 44-54 at 1k (`kdp bench --services 1000,30000 --modes nftables
+ * --workers 1 --flows 1000000`, two runs against the median of three of the build without it,
+ * alternated, 2026-12-07): the lines of a decision, not its rules, are what (b) in BENCHMARKS.md
+ * measures.
  * ClientIP affinity (5 % of the synthetic Services; 2 of 11 ports at 10 Services): a first
  * packet to such a port took ~161-175 ns at 10 Services and ~206 at 1k with its affinity rules
  * written out (1.65-1.73x and 1.40x IPVS's), against ~219-231 and ~242-249 (2.07-2.20x, 1.70x)
