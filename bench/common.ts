@@ -3,11 +3,13 @@
  * (`node dist/bench/<dir>/<name>.bench.js`), seeded, with a sink against dead-code elimination.
  *
  * Knobs (environment variables): SERVICES (default 1000), ENDPOINTS (10), BATCH (256),
- * WORKERS (1), FLOWS (100000), SEED (1), TIME (ms per task, 1000), MODES (all four).
+ * WORKERS (1), FLOWS (100000), SEED (1), TIME (ms per task, 1000), MODES (every mode).
  */
 import { Bench } from 'tinybench';
+import { HOOK_PREROUTING, HOOK_SOCKET, type ServiceDataplane } from '../src/compile/dataplane.js';
 import { kModes } from '../src/compile/index.js';
-import type { ModeName } from '../src/model/types.js';
+import { mix32 } from '../src/net/hash.js';
+import type { Cluster, ModeName, ServicePort } from '../src/model/types.js';
 
 export function envInt(name: string, fallback: number): number {
   const v = process.env[name];
@@ -27,6 +29,27 @@ export const knobs = {
   time: envInt('TIME', 1000),
   modes: (process.env.MODES ? process.env.MODES.split(',') : kModes.map((m) => m.name)) as ModeName[],
 };
+
+/**
+ * `n` first packets from pods to ClusterIP ports of `ports` (uniform, seeded by the SEED knob),
+ * each from a random endpoint address: the decision benchmarks' traffic.
+ */
+export function clusterIpTraffic(cluster: Cluster, ports: readonly ServicePort[], n: number): { srcIp: Uint32Array; dstIp: Uint32Array; dstPort: Uint16Array; proto: Uint8Array } {
+  const t = { srcIp: new Uint32Array(n), dstIp: new Uint32Array(n), dstPort: new Uint16Array(n), proto: new Uint8Array(n) };
+  for (let i = 0; i < n; i++) {
+    const p = ports[mix32(knobs.seed, i) % ports.length];
+    t.dstIp[i] = cluster.services[p.service].clusterIPs[0];
+    t.dstPort[i] = p.port;
+    t.proto[i] = p.protocol;
+    t.srcIp[i] = cluster.endpoints.ip[mix32(knobs.seed ^ 3, i) % cluster.endpoints.count];
+  }
+  return t;
+}
+
+/** The hook a mode decides a pod's new connection at: the socket where it balances there (Cilium's socket LB), else PREROUTING. */
+export function podDecisionHook(dp: ServiceDataplane): number {
+  return dp.socketLb ? HOOK_SOCKET : HOOK_PREROUTING;
+}
 
 /** Results go here so the optimiser cannot drop the work. */
 export const sink = { value: 0 };

@@ -14,13 +14,13 @@
  * Run: SERVICES=30000 MODES=nftables,ipvs node dist/bench/compile/lines.bench.js   (knobs: SERVICES,
  * ENDPOINTS, MODES, SEED)
  */
-import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
+import { newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { dataplaneImage } from '../../src/compile/image.js';
 import { compileDataplane, modeNamed } from '../../src/compile/index.js';
 import { unpackTables } from '../../src/compile/table-image.js';
 import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { knobs } from '../common.js';
+import { clusterIpTraffic, knobs, podDecisionHook } from '../common.js';
 
 const kDecisions = 2000;
 const kLine = 64;
@@ -85,26 +85,25 @@ for (const name of knobs.modes) {
   const mode = modeNamed(name);
   // Each mode's own cluster, as `kdp bench` makes a cell's: Cilium's sizes its service map (synthetic.ts).
   const cluster = generateCluster({ services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed, mode: name });
-  const ports = cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0);
+  const traffic = clusterIpTraffic(cluster, cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0), kDecisions);
   const image = dataplaneImage(compileDataplane(cluster, name, 0));
   const tables = unpackTables<unknown>(image.tables, mode.sharedClasses);
   wrapAll(tables, name, 6, new Set());
   const dp = mode.attach(cluster, tables);
   wrapAll(dp, name, 6, new Set());
   const pkt = newFirstPacket();
+  pkt.hook = podDecisionHook(dp);
+  pkt.fromPodInterface = true;
+  pkt.now = 0;
   const out = newNatDecision();
   const byArray = new Map<string, { lines: number; malloc: number; words: number }>();
   for (let i = 0; i < kDecisions; i++) {
-    const p = ports[mix32(knobs.seed, i) % ports.length];
-    pkt.srcIp = cluster.endpoints.ip[mix32(knobs.seed ^ 3, i) % cluster.endpoints.count];
+    pkt.srcIp = traffic.srcIp[i];
     pkt.srcPort = 1024 + i;
-    pkt.dstIp = cluster.services[p.service].clusterIPs[0];
-    pkt.dstPort = p.port;
-    pkt.proto = p.protocol;
-    pkt.hook = dp.socketLb ? HOOK_SOCKET : HOOK_PREROUTING;
-    pkt.fromPodInterface = true;
+    pkt.dstIp = traffic.dstIp[i];
+    pkt.dstPort = traffic.dstPort[i];
+    pkt.proto = traffic.proto[i];
     pkt.rand = mix32(i, knobs.seed);
-    pkt.now = 0;
     reads = new Map();
     dp.decide(pkt, out);
     const these: Reads = reads;

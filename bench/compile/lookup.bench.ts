@@ -9,12 +9,12 @@
  * SEQLOCK=1: through decideConsistent, as the pipeline's stages call it, its two Atomics.load included)
  */
 import { performance } from 'node:perf_hooks';
-import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
+import { newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
 import { decideConsistent } from '../../src/compile/table-generation.js';
 import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { knobs, newBench, report, sink } from '../common.js';
+import { clusterIpTraffic, knobs, newBench, podDecisionHook, report, sink } from '../common.js';
 
 const options = { services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed } as const;
 const cluster = generateCluster(options);
@@ -24,17 +24,7 @@ const seqlock = process.env.SEQLOCK ?? '';
 if (seqlock !== '' && seqlock !== '1') throw new RangeError(`SEQLOCK must be 1 or unset, not "${seqlock}"`);
 const ports = cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0 && (affinity === '' || cluster.services[p.service].affinity.clientIP === (affinity === 'only')));
 const k = 4096;
-const dstIp = new Uint32Array(k);
-const dstPort = new Uint16Array(k);
-const proto = new Uint8Array(k);
-const srcIp = new Uint32Array(k);
-for (let i = 0; i < k; i++) {
-  const p = ports[mix32(knobs.seed, i) % ports.length]!;
-  dstIp[i] = cluster.services[p.service].clusterIPs[0]!;
-  dstPort[i] = p.port;
-  proto[i] = p.protocol;
-  srcIp[i] = cluster.endpoints.ip[mix32(knobs.seed ^ 3, i) % cluster.endpoints.count]!;
-}
+const { srcIp, dstIp, dstPort, proto } = clusterIpTraffic(cluster, ports, k);
 const pkt = newFirstPacket();
 const out = newNatDecision();
 const bench = newBench(`${seqlock === '1' ? 'decideConsistent()' : 'decide()'}, ${knobs.services.toLocaleString('en-US')} Services x ${knobs.endpoints} endpoints, ClusterIP first packets`);
@@ -44,7 +34,7 @@ for (const mode of knobs.modes) {
   const t0 = performance.now();
   const dp = compileDataplane(modeCluster, mode, 0);
   const ms = performance.now() - t0;
-  const hook = dp.socketLb ? HOOK_SOCKET : HOOK_PREROUTING;
+  const hook = podDecisionHook(dp);
   let cursor = 0;
   let w = 0;
   let n = 0;
