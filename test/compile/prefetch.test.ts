@@ -31,9 +31,9 @@ type Prefetching = ServiceDataplane & { prefetchMinBytes: number };
 
 /** The fields holding what decide() reads and keeps, by mode, and arrays the snapshot must hold. */
 const kState: Partial<Record<ModeName, { roots: readonly string[]; expect: readonly string[] }>> = {
-  ipvs: { roots: ['tables'], expect: ['tables.rrNext', 'tables.table.keys', 'tables.vs', 'tables.rs', 'tables.rsConns'] },
-  nftables: { roots: ['program', 'affinity'], expect: ['program.code', 'program.maps.0.values', 'program.chainRows'] },
-  cilium: { roots: ['tables', 'affinity'], expect: ['tables.services.keys', 'tables.fe', 'tables.slots', 'tables.be'] },
+  ipvs: { roots: ['tables'], expect: ['tables.rrNext', 'tables.table.rows', 'tables.vs', 'tables.rs', 'tables.rsConns'] },
+  nftables: { roots: ['program', 'affinity'], expect: ['program.code', 'program.maps.0.rows', 'program.chainRows'] },
+  cilium: { roots: ['tables', 'affinity'], expect: ['tables.services.rows', 'tables.fe', 'tables.slots', 'tables.be'] },
 };
 
 for (const [mode, state] of Object.entries(kState) as [ModeName, { roots: readonly string[]; expect: readonly string[] }][]) {

@@ -14,7 +14,7 @@ import { compileDataplane } from '../../src/compile/index.js';
 import type { CiliumDataplane } from '../../src/compile/cilium/index.js';
 import type { IpvsDataplane } from '../../src/compile/ipvs/index.js';
 import { HOOK_PREROUTING, HOOK_SOCKET, newFirstPacket, newNatDecision, VERDICT_DNAT, VERDICT_NONE, type ServiceDataplane } from '../../src/compile/dataplane.js';
-import { portProtoKey, type AddressSet, type PairTable } from '../../src/compile/tables/index.js';
+import { PairWord, portProtoKey, type AddressSet, type PairTable } from '../../src/compile/tables/index.js';
 import { SCOPE_EXT, serviceKeyWord } from '../../src/compile/cilium/tables.js';
 import { parseIp } from '../../src/net/ipv4.js';
 import { clusterOf, node, proxyConfig, service, slice } from '../helpers/cluster.js';
@@ -53,11 +53,11 @@ for (const mode of ['ipvs', 'cilium'] as const) {
     // lookup that reads no slot can miss them.
     const { pairs, sets } = kModes[mode].tables(dp);
     for (const t of pairs) {
-      const row = t.values[t.find(pkt.dstIp, kModes[mode].tcpKey(80)) * t.width]!;
+      const row = t.rows[t.at(t.find(pkt.dstIp, kModes[mode].tcpKey(80)))]!;
       for (let s = 0; s < t.capacity; s++) {
-        t.keys[2 * s] = kPod;
-        t.keys[2 * s + 1] = kModes[mode].tcpKey(8080);
-        t.values[s * t.width] = row;
+        t.rows[s * t.stride + PairWord.K0] = kPod;
+        t.rows[s * t.stride + PairWord.K1] = kModes[mode].tcpKey(8080);
+        t.rows[t.at(s)] = row;
       }
     }
     for (const t of sets) {

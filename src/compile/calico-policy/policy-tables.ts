@@ -133,7 +133,7 @@ export class PolicyTables {
     this.workloadNode = Int32Array.from(wNode);
     this.workloadPod = Int32Array.from(wPod);
     this.#byIp = new PairTable(Math.max(1, W), 1);
-    for (let w = 0; w < W; w++) this.#byIp.values[this.#byIp.slotFor(wIp[w], 1)] = w;
+    for (let w = 0; w < W; w++) this.#byIp.rows[this.#byIp.at(this.#byIp.slotFor(wIp[w], 1))] = w;
     const labels = wPod.map((i) => endpointLabels(pods[i].namespace, pods[i].labels));
     const nsLabels = cluster.namespaceLabels;
     const nsOf = (w: number): string => pods[wPod[w]].namespace;
@@ -301,7 +301,7 @@ export class PolicyTables {
   /** The workload row of an address, -1 when it is no workload endpoint. One hash probe. */
   workload(ip: number): number {
     const s = this.#byIp.find(ip, 1);
-    return s < 0 ? -1 : this.#byIp.values[s];
+    return s < 0 ? -1 : this.#byIp.rows[this.#byIp.at(s)];
   }
 
   /** Whether the workload is selected by any policy in direction d. */

@@ -75,8 +75,8 @@ export function renderFelix(tables: PolicyTables, cluster: Cluster, node: number
       const t = tables.namedSets[k];
       sets.push(`create ${name} hash:ip,port family inet hashsize 1024 maxelem 1048576`);
       for (let s = 0; s < t.capacity; s++) {
-        const b = t.keys[2 * s + 1];
-        if (b !== 0) sets.push(`add ${name} ${formatIp(t.keys[2 * s])},${protoName(b >>> 16)}:${b & 0xffff}`);
+        const b = t.key1(s);
+        if (b !== 0) sets.push(`add ${name} ${formatIp(t.key0(s))},${protoName(b >>> 16)}:${b & 0xffff}`);
       }
     }
     return name;

@@ -153,7 +153,7 @@ export function programFrontend(t: MutableTables, cluster: Cluster, i: number, e
     return false;
   }
   t.lbMapUsed += size;
-  t.services.values[t.services.slotFor(e.ip, key)] = i;
+  t.services.rows[t.services.at(t.services.slotFor(e.ip, key))] = i;
   t.feIp[i] = e.ip;
   t.fePort[i] = e.port;
   t.feProto[i] = e.proto;
@@ -215,10 +215,10 @@ export function packCiliumTables(
     const before = backendIds.size;
     const slot = backendIds.slotFor(epIp[row], portProtoKey(proto, epPort[row]));
     if (backendIds.size !== before) {
-      backendIds.values[slot] = be.length;
+      backendIds.rows[backendIds.at(slot)] = be.length;
       be.push({ ip: epIp[row], port: epPort[row], proto, state: (conditions[row] & EP_READY) !== 0 ? BE_STATE_ACTIVE : BE_STATE_TERMINATING, local: epNode[row] === node ? 1 : 0 });
     }
-    const id = backendIds.values[slot];
+    const id = backendIds.rows[backendIds.at(slot)];
     rowBackend[row] = id;
     return id;
   };

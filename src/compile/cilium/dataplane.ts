@@ -28,7 +28,7 @@ import {
   DSR_OPTION, DSR_REPLY, DSR_TUNNEL, HOOK_OUTPUT, HOOK_SOCKET, VERDICT_DNAT, VERDICT_DROP, VERDICT_REJECT, clearDecision, kPrefetchMinBytes, kVerdictNames,
   type DataplaneStats, type Explanation, type FirstPacket, type NatDecision, type ServiceDataplane, type TraceStep,
 } from '../dataplane.js';
-import { ExpiringTable } from '../tables/index.js';
+import { ExpiringTable, PairWord } from '../tables/index.js';
 import { maglevSeeds } from './maglev.js';
 import {
   BeWord, FeWord, SCOPE_EXT, SCOPE_INT, SVC_FLAG_AFFINITY, SVC_FLAG_EXTERNAL_IP, SVC_FLAG_NODEPORT, SVC_FLAG_ROUTABLE,
@@ -141,10 +141,11 @@ export class CiliumDataplane implements ServiceDataplane {
       pv[c] = i;
       rv[c++] = mix32(flowHash[i], seed);
     }
-    const keys = map.keys;
-    const values = map.values;
+    const rows = map.rows;
+    const w = map.stride;
     let acc = 0;
-    for (let k = 0; k < c; k++) acc ^= keys[2 * sv[k] + 1] ^ values[sv[k]];
+    // The slot's key and value: one line (PairTable).
+    for (let k = 0; k < c; k++) acc ^= rows[sv[k] * w + PairWord.K1];
     // The key's own slot, where it sits past its home (PairTable.findFrom, over the lines just
     // read), whose value names another frontend, as IPVS's and nftables' prefetches read theirs:
     // the service-nat stage took 126 ns a first packet at 10k Services against 131, 134 at 30k
@@ -155,7 +156,7 @@ export class CiliumDataplane implements ServiceDataplane {
       const s = map.findFrom(sv[k], dstIp[i], serviceKeyWord(dstPort[i], proto[i], SCOPE_EXT));
       if (s >= 0) sv[k] = s;
     }
-    for (let k = 0; k < c; k++) fv[k] = values[sv[k]];
+    for (let k = 0; k < c; k++) fv[k] = rows[sv[k] * w + PairWord.VALUE];
     const { fe, slots, be } = t;
     // A row's first and last words: one line, or both of the two a 32-byte row may straddle.
     for (let k = 0; k < c; k++) acc ^= fe[fv[k] * FeWord.STRIDE] ^ fe[fv[k] * FeWord.STRIDE + FeWord.STRIDE - 1];
@@ -177,11 +178,11 @@ export class CiliumDataplane implements ServiceDataplane {
     const s = t.services.find(ip, serviceKeyWord(port, proto, SCOPE_EXT));
     out.work += t.services.lastProbes || 1; // a miss the prefix filter answers: its word, one step
     if (s < 0) return -1;
-    const f = t.services.values[s];
+    const f = t.services.rows[t.services.at(s)];
     if (!scopeSwitch || (feFlags(t, f) & SVC_FLAG_TWO_SCOPES) === 0) return f;
     const s2 = t.services.find(ip, serviceKeyWord(port, proto, SCOPE_INT));
     out.work += t.services.lastProbes;
-    return s2 < 0 ? -1 : t.services.values[s2];
+    return s2 < 0 ? -1 : t.services.rows[t.services.at(s2)];
   }
 
   private isHost(ip: number): boolean {

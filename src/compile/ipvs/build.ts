@@ -265,10 +265,10 @@ export function assembleIpvs(
   const bound = new AddressSet(vsRoom, true);
   const boundRefs = new PairTable(vsRoom, 1);
   for (let v = 0; v < vsCount; v++) {
-    table.values[table.slotFor(b.ip[v], portProtoKey(b.proto[v], b.port[v]))] = v; // addVs dropped duplicate keys
+    table.rows[table.at(table.slotFor(b.ip[v], portProtoKey(b.proto[v], b.port[v])))] = v; // addVs dropped duplicate keys
     if (b.flags[v] & F_BOUND) {
       bound.add(b.ip[v]);
-      boundRefs.values[boundRefs.slotFor(b.ip[v], 1)]++;
+      boundRefs.rows[boundRefs.at(boundRefs.slotFor(b.ip[v], 1))]++;
     }
   }
   const nodePortIps = AddressSet.of(npAddrs);

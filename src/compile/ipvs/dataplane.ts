@@ -20,7 +20,7 @@ import {
   type DataplaneStats, type Explanation, type FirstPacket, type InvalidDrop, type NatDecision, type ServiceDataplane, type TraceStep, clearDecision } from '../dataplane.js';
 import { localDetector, type LocalDetector } from '../local-detector.js';
 import { isLocalAddress, nodeAddresses } from '../node-addresses.js';
-import { ExpiringTable, portProtoKey } from '../tables/index.js';
+import { ExpiringTable, PairWord, portProtoKey } from '../tables/index.js';
 import { PROTO_SCTP, PROTO_TCP, PROTO_UDP, protoName } from '../../net/proto.js';
 import { kBatchSize } from '../../net/batch.js';
 import { ipvsadmRealServerLine, ipvsadmServiceLine } from './ipvsadm-format.js';
@@ -207,7 +207,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
     // A miss the prefix filter answers read one word of it: one step, as the kernel's one bucket.
     out.work = t.table.lastProbes || 1;
-    const v = hit < 0 ? -1 : t.table.values[hit];
+    const v = hit < 0 ? -1 : t.table.rows[t.table.at(hit)];
     if (v < 0) {
       // KUBE-IPVS-FILTER: a new connection to an address on kube-ipvs0 that no set entry covers
       // (no VS for that port) is rejected, so VIPs do not expose the node's own listeners.
@@ -290,10 +290,11 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       sv[c] = s;
       pv[c++] = i;
     }
-    const keys = table.keys;
-    const values = table.values;
+    const rows = table.rows;
+    const w = table.stride;
     let acc = 0;
-    for (let k = 0; k < c; k++) acc ^= keys[2 * sv[k] + 1] ^ values[sv[k]];
+    // The slot's key and value: one line (PairTable).
+    for (let k = 0; k < c; k++) acc ^= rows[sv[k] * w + PairWord.K1];
     // The key's own slot, where it sits past its home (PairTable.findFrom, over the lines just
     // read), whose value names another VS: the service-nat stage took 285 ns a first packet at 10k
     // Services, not 313, and 314 at 30k, not 334 (`kdp bench --services 10000,30000 --modes
@@ -304,7 +305,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
       const s = table.findFrom(sv[k], dstIp[i], portProtoKey(proto[i], dstPort[i]));
       if (s >= 0) sv[k] = s;
     }
-    for (let k = 0; k < c; k++) vv[k] = values[sv[k]];
+    for (let k = 0; k < c; k++) vv[k] = rows[sv[k] * w + PairWord.VALUE];
     const { vs, rrNext } = t;
     for (let k = 0; k < c; k++) {
       const v = vv[k];
@@ -327,7 +328,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const t = this.tables;
     const hit = t.table.find(dstIp, portProtoKey(proto, dstPort));
     if (hit < 0) return;
-    const v = t.table.values[hit];
+    const v = t.table.rows[t.table.at(hit)];
     for (let s = vsRsStart(t, v); s < vsRsStart(t, v) + vsRsCount(t, v); s++) {
       if (rsRow(t, s) === endpointRow && t.rsConns[s] > 0) {
         t.rsConns[s]--;
@@ -351,7 +352,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
     const steps: TraceStep[] = [];
     const hit = t.table.find(pkt.dstIp, portProtoKey(pkt.proto, pkt.dstPort));
     const probes = t.table.lastProbes;
-    const v = hit < 0 ? -1 : t.table.values[hit];
+    const v = hit < 0 ? -1 : t.table.rows[t.table.at(hit)];
     const key = `${formatIp(pkt.dstIp)}:${pkt.dstPort}`;
     if (v < 0) {
       steps.push({ where: 'ipvs', rule: `(no virtual service ${key})`, action: probes === 0 ? 'no match (no virtual service in its /16)' : `no match (${probes} probes)` });

@@ -57,7 +57,7 @@ export function ipvsFromNodeState(cluster: Cluster, node: number, state: IpvsNod
   const et = expected.tables;
   const expectedAt = (proto: number, ip: number, port: number): number => {
     const hit = et.table.find(ip, portProtoKey(proto, port));
-    return hit < 0 ? -1 : et.table.values[hit];
+    return hit < 0 ? -1 : et.table.rows[et.table.at(hit)];
   };
   const services: readonly IpvsadmService[] = state.services ?? fromTables(expected);
   const schedulers = new Set(services.map((s) => s.scheduler));

@@ -50,7 +50,7 @@ export class IpvsNodeDataplane implements ServiceDataplane {
   private virtualService(pkt: FirstPacket): number {
     const t = this.ipvs.tables;
     const hit = t.table.find(pkt.dstIp >>> 0, portProtoKey(pkt.proto, pkt.dstPort));
-    return hit < 0 ? -1 : t.table.values[hit];
+    return hit < 0 ? -1 : t.table.rows[t.table.at(hit)];
   }
 
   /** Not a hot path: a node's dump is traced, not benchmarked. */

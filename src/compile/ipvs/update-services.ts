@@ -48,7 +48,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
       if (taken.has(key)) return false;
       const s = t.table.find(ip, portProtoKey(proto, port));
       // The first claim keeps a key; one a Service removed in this same sync held is free again.
-      if (s >= 0 && !gone.has(next.ports[vsServicePort(t, t.table.values[s])]?.service ?? -1)) return false;
+      if (s >= 0 && !gone.has(next.ports[vsServicePort(t, t.table.rows[t.table.at(s)])]?.service ?? -1)) return false;
       taken.add(key);
       return true;
     },
@@ -138,10 +138,10 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
       }
       t.vsMh[v] = lut;
     }
-    t.table.values[t.table.slotFor(t.vsIp[v], portProtoKey(t.vsProto[v], t.vsPort[v]))] = v;
+    t.table.rows[t.table.at(t.table.slotFor(t.vsIp[v], portProtoKey(t.vsProto[v], t.vsPort[v])))] = v;
     if (vsFlags(t, v) & F_BOUND) {
       t.bound.add(t.vsIp[v]);
-      t.boundRefs.values[t.boundRefs.slotFor(t.vsIp[v], 1)]++;
+      t.boundRefs.rows[t.boundRefs.at(t.boundRefs.slotFor(t.vsIp[v], 1))]++;
     }
     written += 2 + vsRsCount(t, v);
   }
@@ -165,7 +165,7 @@ export function updateIpvsServices(dp: IpvsDataplane, next: Cluster, added: read
 function unbind(t: MutableTables, ip: number): void {
   const s = t.boundRefs.find(ip, 1);
   if (s < 0) return;
-  if (--t.boundRefs.values[s] > 0) return;
+  if (--t.boundRefs.rows[t.boundRefs.at(s)] > 0) return;
   t.boundRefs.delete(ip, 1);
   t.bound.delete(ip);
 }

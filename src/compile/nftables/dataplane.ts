@@ -25,8 +25,8 @@ import {
   type ServiceDataplane,
   type TraceStep,
 } from '../dataplane.js';
-import { ExpiringTable, nextPow2 } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { ExpiringTable, nextPow2, PairWord } from '../tables/index.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { ruleText, verdictText } from './rule-text.js';
 import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
@@ -229,24 +229,22 @@ export class NftablesDataplane implements ServiceDataplane {
       rv[c++] = mix32(flowHash[i], seed);
     }
     let acc = 0;
-    const ipsKeys = ips.keys;
-    const ipsV = ips.values;
-    const npKeys = ports === null ? ipsKeys : ports.keys;
-    const npV = ports === null ? ipsV : ports.values;
+    const ipsR = ips.rows;
+    const npR = ports === null ? ipsR : ports.rows;
+    // Both maps' rows are MapWord.STRIDE values (one stride): program.ts.
+    const w = ips.stride;
     for (let k = 0; k < c; k++) {
       const s = sv[k];
-      // The row's first and last words: a 32-byte row straddles two lines where the values array
-      // starts 16 bytes past one. Reading the last one too took the service-nat stage from 475 ns a
+      // The slot's first and last words: its key and values straddle two lines where a row starts
+      // past a line's 24th byte. Reading the last one too took the service-nat stage from 475 ns a
       // first packet to 446 at 10k Services, 501 to 488 at 30k (three runs of each build
-      // alternated, as below, 2026-12-07).
-      const t = s >= 0 ? s : -2 - s;
-      const keys = s >= 0 ? ipsKeys : npKeys;
-      const V = s >= 0 ? ipsV : npV;
-      const o = t * MapWord.STRIDE;
-      acc ^= keys[2 * t + 1] ^ V[o] ^ V[o + MapWord.STRIDE - 1];
+      // alternated, as below, 2026-12-07, when the keys were an array of their own).
+      const o = (s >= 0 ? s : -2 - s) * w;
+      const R = s >= 0 ? ipsR : npR;
+      acc ^= R[o + PairWord.K1] ^ R[o + PairWord.VALUE + MapWord.STRIDE - 1];
     }
-    // The key's own slot (PairTable.findFrom: its probe from the home slot, over the keys' lines
-    // just read) and, where that is past the home slot, its row: ~7 % of service-ips' and
+    // The key's own slot (PairTable.findFrom: its probe from the home slot, over the lines just
+    // read) and, where that is past the home slot, its row: ~7 % of service-ips' and
     // service-nodeports' keys sit past their home slot at 1k and at 30k Services, whose row names
     // another Service's chains, which the loops below read in vain before this loop was added.
     // With it the service-nat stage took 451 ns a first packet at 10k Services, not 470, and 517
@@ -259,8 +257,8 @@ export class NftablesDataplane implements ServiceDataplane {
       const home = s >= 0 ? s : -2 - s;
       const t = (s >= 0 ? ips : ports!).findFrom(home, s >= 0 ? dstIp[i] : 0, (proto[i] << 16) | dstPort[i]);
       if (t < 0 || t === home) continue;
-      const V = s >= 0 ? ipsV : npV;
-      acc ^= V[t * MapWord.STRIDE] ^ V[t * MapWord.STRIDE + MapWord.STRIDE - 1];
+      const R = s >= 0 ? ipsR : npR;
+      acc ^= R[t * w + PairWord.VALUE + MapWord.STRIDE - 1];
       sv[k] = s >= 0 ? t : -2 - t;
     }
     const rowv = this.rowVec;
@@ -269,12 +267,12 @@ export class NftablesDataplane implements ServiceDataplane {
     const tv = this.tailVec;
     for (let k = 0; k < c; k++) {
       const s = sv[k];
-      const V = s >= 0 ? ipsV : npV;
-      const o = (s >= 0 ? s : -2 - s) * MapWord.STRIDE;
+      const V = s >= 0 ? ipsR : npR;
+      const o = (s >= 0 ? s : -2 - s) * w + PairWord.VALUE;
       const start = V[o + VerdictWord.START];
       const end = V[o + VerdictWord.END];
-      const n = V[o + MapWord.HINT_COUNT];
-      const stride = V[o + MapWord.HINT_STRIDE];
+      const n = V[o + MapWord.HINT] >> 16;
+      const stride = V[o + MapWord.HINT] & 0xffff;
       // A negative count hints the numgen of the chain an external chain goes to (MapWord).
       const pick = numgenBranch(rv[k], n < 0 ? -n : n);
       cv[k] = start;
@@ -450,10 +448,10 @@ export class NftablesDataplane implements ServiceDataplane {
           pc = next;
           continue;
         }
-        const o = slot * MapWord.STRIDE;
-        op = table.values[o + VerdictWord.OP];
-        arg = table.values[o + VerdictWord.ARG];
-        const port = table.values[o + VerdictWord.PORT];
+        const o = table.at(slot);
+        op = table.rows[o + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
+        arg = table.rows[o + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
+        const port = table.rows[o + VerdictWord.PORT];
         if (port >= 0) this.servicePort = port;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: verdictName(p, op, arg) };
       } else if (op === ActionOp.NUMGEN) {
@@ -470,8 +468,9 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         this.choiceAt++;
-        op = K[arg + VerdictWord.STRIDE * k + VerdictWord.OP];
-        arg = K[arg + VerdictWord.STRIDE * k + VerdictWord.ARG];
+        const word = K[arg + VerdictWord.STRIDE * k + VerdictWord.VERDICT];
+        op = word & VerdictBits.OP_MASK;
+        arg = word >> VerdictBits.OP_BITS;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };
       }
       // Verdicts (from the rule itself, a map element or a numgen branch).
@@ -648,7 +647,7 @@ export class NftablesDataplane implements ServiceDataplane {
       rules += p.chainRows[c * ChainWord.STRIDE + ChainWord.RULE_COUNT];
     }
     let mapElements = 0;
-    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.keys[2 * s + 1] !== 0 && m.values[s * MapWord.STRIDE + VerdictWord.OP] !== 0) mapElements++;
+    for (const m of p.maps) for (let s = 0; s < m.capacity; s++) if (m.occupied(s) && m.rows[m.at(s) + VerdictWord.VERDICT] !== 0) mapElements++;
     let sets = 0;
     let setElements = 0;
     for (let i = 0; i < p.setLive.length; i++) {

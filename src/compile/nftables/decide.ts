@@ -73,12 +73,18 @@
  * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
  * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
  * IPVS's tables ~0.3 MB.
- * What is left of the gap is lines: a ClusterIP first packet reads ~12.1-12.6 distinct cache lines
- * at 1k and at 30k Services, 5.8 of them code (its Service chain's head, its numgen branch's row
- * and its endpoint chain, 39 words in three places), 1.0-1.5 its service-ips row and 1.0 the row's
- * key, four words of 8 KiB prefix filters; IPVS's decide() reads 8.1, four or five of them in
- * tables that grow with the Services (`SERVICES=N MODES=nftables,ipvs node
- * dist/bench/compile/lines.bench.js`, 2026-12-07). One line more out of cache, a read of a 128 MB
+ * What is left of the gap is lines: a ClusterIP first packet reads ~11.0-11.5 distinct cache lines
+ * at 1k and at 30k Services, 5.7 of them code (its Service chain's head, its numgen branch's row
+ * and its endpoint chain, 38.5 words in three places), 1.05-1.55 its service-ips element (key and
+ * row in 32 bytes), four words of 8 KiB prefix filters; IPVS's decide() reads 7.1, three or four
+ * of them in tables that grow with the Services (`SERVICES=N MODES=nftables,ipvs node
+ * dist/bench/compile/lines.bench.js`, 2026-12-07). Before the element's key moved into its row
+ * (PairTable) and its verdict's op and argument into one word (program.ts VerdictWord), they were
+ * 12.1-12.6 and 8.1, and the service-nat stage took 408 ns a first packet at 10k Services and 473
+ * at 30k, not 375 and 434 (IPVS's 258 and 278, not 246 and 264), 219 and 319 at 100 and 1k, not
+ * 207 and 307 (`kdp bench --services 10000,30000 --modes ipvs,nftables --workers 1 --flows
+ * 1000000`, and --services 100,1000 with cilium, medians of three runs of each build alternated,
+ * 2026-12-07). One line more out of cache, a read of a 128 MB
  * array beside the service-ips row in the prefetch, cost the service-nat stage 21-44 ns a first
  * packet at 30k Services and 44-54 at 1k (`kdp bench --services 1000,30000 --modes nftables
  * --workers 1 --flows 1000000`, two runs against the median of three of the build without it,
@@ -98,8 +104,8 @@
  * sets, expiring-table.ts); at 100 and 1k, where 5 % of the ports have affinity, within the runs' noise.
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
-import type { ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { PairWord, type ExpiringTable } from '../tables/index.js';
+import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
@@ -295,8 +301,8 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
           pc = next;
           continue;
         }
-        V = table.values;
-        o = slot * MapWord.STRIDE;
+        V = table.rows;
+        o = table.at(slot);
       } else if (op === ActionOp.NUMGEN) {
         // Its branches follow the rule.
         o = arg + VerdictWord.STRIDE * numgenBranch(rand, K[pc + RuleWord.B]);
@@ -304,8 +310,8 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
       let toStart = -1;
       let toEnd = 0;
       if (o >= 0) {
-        op = V[o + VerdictWord.OP];
-        arg = V[o + VerdictWord.ARG];
+        op = V[o + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
+        arg = V[o + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
         if (V[o + VerdictWord.PORT] >= 0) servicePort = V[o + VerdictWord.PORT];
         toStart = V[o + VerdictWord.START];
         toEnd = V[o + VerdictWord.END];
@@ -446,10 +452,10 @@ function commonShapes(p: NftProgram, written: (c: number) => boolean): { readonl
   const branchCounts: Counts = new Map();
   const maps = p.maps.map((t) => {
     const counts: Counts = new Map();
-    const V = t.values;
+    const V = t.rows;
     for (let s = 0, seen = 0; s < t.capacity && seen < kShapeSample; s++) {
-      const o = s * MapWord.STRIDE;
-      if (t.keys[2 * s + 1] === 0 || V[o + VerdictWord.OP] !== ActionOp.GOTO) continue;
+      const o = t.at(s);
+      if (!t.occupied(s) || (V[o + VerdictWord.VERDICT] & VerdictBits.OP_MASK) !== ActionOp.GOTO) continue;
       seen++;
       const start = V[o + VerdictWord.START];
       const end = V[o + VerdictWord.END];
@@ -457,7 +463,7 @@ function commonShapes(p: NftProgram, written: (c: number) => boolean): { readonl
       for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) {
         if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
         for (let k = 0, b = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, b += VerdictWord.STRIDE) {
-          if (K[b + VerdictWord.OP] === ActionOp.GOTO) tally(branchCounts, K[b + VerdictWord.START], K[b + VerdictWord.END]);
+          if ((K[b + VerdictWord.VERDICT] & VerdictBits.OP_MASK) === ActionOp.GOTO) tally(branchCounts, K[b + VerdictWord.START], K[b + VerdictWord.END]);
         }
       }
     }
@@ -519,6 +525,8 @@ function decideSource(p: NftProgram): string {
   // A numgen branch of the chain a map element enters (`guess`) is entered at `g`, the chain its
   // element's hint names (the map site's `h*`, shaped()'s numgen), when the branch's row agrees:
   // then `g` is that branch's chain, whatever else of the hint is stale.
+  // A row's verdict word (VerdictWord) as its op and argument.
+  const rowVerdict = [`(v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.OP_MASK})`, `(v[o + ${VerdictWord.VERDICT}] >> ${VerdictBits.OP_BITS})`] as const;
   const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string, site?: readonly RuleShape[], nest = 0, guess = false): void => {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
     if (site !== undefined) {
@@ -645,7 +653,7 @@ function decideSource(p: NftProgram): string {
           if (guess) emit('const g = h0 + hk * hs;');
           emit(`{ const v = K; const o = pc + ${words} + ${VerdictWord.STRIDE} * Math.floor((rand * K[pc + ${RuleWord.B}]) / 4294967296);`);
           emit(`const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
-          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1, guess);
+          verdict(...rowVerdict, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1, guess);
           emit('}');
           break;
         case ActionOp.DNAT:
@@ -735,15 +743,15 @@ function decideSource(p: NftProgram): string {
         case ActionOp.VMAP3:
         case ActionOp.VMAP2:
           emit(`work++; { const t = maps[${arg}]; const slot = t.find(${op === ActionOp.VMAP3 ? 'daddr | 0' : '0'}, (proto << 16) | dport);`);
-          emit(`if (slot >= 0) { const v = t.values; const o = slot * ${MapWord.STRIDE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
+          emit(`if (slot >= 0) { const v = t.rows; const o = slot * ${p.maps[arg]!.stride} + ${PairWord.VALUE}; const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
           // The element's hint (MapWord) and the branch it picks, read and computed with the
           // element where the site's shape has a numgen whose branches shaped() guesses (nest 1
           // there): computed here rather than at the numgen, the service-nat stage took ~364 ns a
           // first packet at 1k Services, not ~400 (five runs each, 2026-12-05).
           if (shapes.branches !== undefined && shapes.maps[arg]?.some((r) => r.op === ActionOp.NUMGEN)) {
-            emit(`const h0 = v[o + ${MapWord.HINT_START}], hn = v[o + ${MapWord.HINT_COUNT}], hs = v[o + ${MapWord.HINT_STRIDE}]; const hk = Math.floor((rand * hn) / 4294967296);`);
+            emit(`const h0 = v[o + ${MapWord.HINT_START}], hw = v[o + ${MapWord.HINT}], hn = hw >> 16, hs = hw & 0xffff; const hk = Math.floor((rand * hn) / 4294967296);`);
           }
-          verdict(`v[o + ${VerdictWord.OP}]`, `v[o + ${VerdictWord.ARG}]`, true, depth, label, base, shapes.maps[arg], 1);
+          verdict(...rowVerdict, true, depth, label, base, shapes.maps[arg], 1);
           emit('} }');
           break;
         case ActionOp.JUMP:

@@ -115,55 +115,78 @@ export const enum ChainWord {
 }
 
 /**
- * A verdict as a map element's row (in its PairTable's values: the first words of a MapWord row)
+ * A verdict as a map element's row (in its PairTable slot's values: the first words of a MapWord row)
  * and a numgen branch (in code, after the rule's matches) hold it, STRIDE words: the op (ActionOp;
  * 0 for a map key reserved for a port's room and absent now) and its argument (a chain for a goto
- * or jump), the Service port it names (-1 for none), and for a goto or jump the target chain's
- * code span, a copy of its row's START and END. A first packet goes from a service-ips element
- * straight to the Service chain's code, and from its numgen to the endpoint chain's, without
- * reading either chain's row: a dependent cache miss each at 30k Services.
+ * or jump) in one word (verdictWord: the op in its low VerdictBits.OP_BITS bits), the Service port
+ * it names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
+ * START and END. Four words, not five: a map element's row with its key and hint then fits in
+ * 32 bytes (MapWord), one cache line or two where it straddles one, and a numgen's branch row in
+ * 16 (lines.bench: a key in an array of its own, or a 40-byte row, was a line more a decision).
+ * A first packet goes from a service-ips element straight to the Service chain's code, and from
+ * its numgen to the endpoint chain's, without reading either chain's row: a dependent cache miss
+ * each at 30k Services.
  * Whoever moves a chain's code writes the verdicts that copy its row: compileProgram fills the maps
  * and links the numgen branches (linkTargets) once every chain is placed; writeRoom does both for a
  * port after writing its chains.
  */
 export const enum VerdictWord {
-  OP = 0,
-  ARG = 1,
-  PORT = 2,
-  START = 3,
-  END = 4,
-  STRIDE = 5,
+  VERDICT = 0,
+  PORT = 1,
+  START = 2,
+  END = 3,
+  STRIDE = 4,
 }
 
-/** Writes a verdict at `o` of `row` (VerdictWord): op, argument, Service port and a goto's or jump's target span. */
+/** A verdict word: the op in its low OP_BITS bits (ActionOp's fit), the argument above them (`>> OP_BITS`). */
+export const enum VerdictBits {
+  OP_BITS = 4,
+  OP_MASK = 15,
+  /** Arguments (chain indexes) below 2^27 fit. */
+  ARG_LIMIT = 134217728,
+}
+
+/** The verdict word of `op` and `arg` (VerdictWord.VERDICT). */
+export function verdictWord(op: number, arg: number): number {
+  if (arg < 0 || arg >= VerdictBits.ARG_LIMIT) throw new InvalidArgumentError(`nftables program: verdict argument ${arg} does not fit a verdict word (at most ${VerdictBits.ARG_LIMIT - 1} chains)`);
+  return (arg << VerdictBits.OP_BITS) | op;
+}
+
+/** Writes a verdict at `o` of `row` (VerdictWord): op and argument, Service port and a goto's or jump's target span. */
 export function writeVerdict(row: Int32Array, o: number, op: number, arg: number, port: number, chainRows: Int32Array): void {
   const chain = op === ActionOp.GOTO || op === ActionOp.JUMP;
-  row[o + VerdictWord.OP] = op;
-  row[o + VerdictWord.ARG] = arg;
+  row[o + VerdictWord.VERDICT] = verdictWord(op, arg);
   row[o + VerdictWord.PORT] = port;
   row[o + VerdictWord.START] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.START] : 0;
   row[o + VerdictWord.END] = chain ? chainRows[arg * ChainWord.STRIDE + ChainWord.END] : 0;
 }
 
 /**
- * A verdict map element's row in its PairTable's values, STRIDE words: its verdict (VerdictWord,
- * the first five) and where the chains its target's numgen branches enter lie, when they lie one
+ * A verdict map element's row in its PairTable slot's values, STRIDE words: its verdict (VerdictWord,
+ * the first four) and where the chains its target's numgen branches enter lie, when they lie one
  * after another at one stride in branch order (a port's endpoint chains do: its room), as the
- * first one's START, the branch count and the stride (HINT_START -1: they do not). decide()
+ * first one's START and, in HINT, the branch count (`HINT >> 16`, signed) and the stride
+ * (`HINT & 0xffff`) (HINT_START -1 and HINT 0: they do not, or the count or the stride does not
+ * fit 16 bits). decide()
  * computes branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
  * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
  * count hints the numgen of the chain the target's last rule goes to: an element of a NodePort, a
  * LoadBalancer IP or an external IP enters kube-proxy's external chain, which holds no numgen and
  * ends in `goto` its policy's chain (only the prefetch reads that hint: decide()'s guess, made
- * where the entered chain's own numgen is, fails its compare). 32 bytes: one cache line, or two
- * when the row straddles one (JavaScript cannot align a buffer's address).
+ * where the entered chain's own numgen is, fails its compare). With its key, 32 bytes
+ * (PairTable): one cache line, or two when the row straddles one (JavaScript cannot align a
+ * buffer's address).
  */
 export const enum MapWord {
-  HINT_START = 5,
-  HINT_COUNT = 6,
-  HINT_STRIDE = 7,
-  STRIDE = 8,
+  HINT_START = 4,
+  HINT = 5,
+  STRIDE = 6,
+}
+
+/** A hint's count (signed) and stride as MapWord.HINT, or 0 when either does not fit its 16 bits. */
+export function mapHint(count: number, stride: number): number {
+  return count >= -32768 && count <= 32767 && count !== 0 && stride > 0 && stride <= 0xffff ? (count << 16) | stride : 0;
 }
 
 // An absent element names no chain, so clearing one reads no chain rows.
@@ -190,12 +213,11 @@ function lastRuleOf(K: Int32Array, start: number, end: number): number {
  * chains'. Cost: the target chain's rules, the chain it goes to, and a numgen's branches.
  */
 export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number, port: number, p: Pick<NftProgram, 'code' | 'chainRows'>): void {
-  const o = s * MapWord.STRIDE;
-  const row = t.values;
+  const o = t.at(s);
+  const row = t.rows;
   writeVerdict(row, o, op, arg, port, p.chainRows);
   row[o + MapWord.HINT_START] = -1;
-  row[o + MapWord.HINT_COUNT] = 0;
-  row[o + MapWord.HINT_STRIDE] = 0;
+  row[o + MapWord.HINT] = 0;
   if (op !== ActionOp.GOTO) return;
   const K = p.code;
   const CR = p.chainRows;
@@ -217,11 +239,12 @@ export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number
   const stride = K[b + VerdictWord.END] - first;
   for (let k = 0; k < n; k++) {
     const v = b + k * VerdictWord.STRIDE;
-    if (K[v + VerdictWord.OP] !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
+    if ((K[v + VerdictWord.VERDICT] & VerdictBits.OP_MASK) !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
   }
+  const hint = mapHint(sign * n, stride);
+  if (hint === 0) return;
   row[o + MapWord.HINT_START] = first;
-  row[o + MapWord.HINT_COUNT] = sign * n;
-  row[o + MapWord.HINT_STRIDE] = stride;
+  row[o + MapWord.HINT] = hint;
 }
 
 /** Marks the element at slot `s` of map `t` absent (op 0), its key kept for the port's room. */
@@ -236,8 +259,8 @@ export function linkTargets(p: Pick<NftProgram, 'code' | 'chainRows'>, from: num
     for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START], end = CR[c * ChainWord.STRIDE + ChainWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
       if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
       for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += VerdictWord.STRIDE) {
-        const op = K[t + VerdictWord.OP];
-        const chain = K[t + VerdictWord.ARG];
+        const op = K[t + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
+        const chain = K[t + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
         const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? CR[chain * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
         writeVerdict(K, t, op, chain, port, CR);
       }
@@ -588,8 +611,7 @@ export class RuleEncoder {
         for (let k = 0; k < a.targets.length; k++) {
           const [vop, arg] = this.verdictOp(a.targets[k]);
           const t = tail + VerdictWord.STRIDE * k;
-          code[t + VerdictWord.OP] = vop;
-          code[t + VerdictWord.ARG] = arg;
+          code[t + VerdictWord.VERDICT] = verdictWord(vop, arg);
           // Its port and span: linkTargets, once every chain it may name has its code.
           code[t + VerdictWord.PORT] = -1;
           code[t + VerdictWord.START] = 0;

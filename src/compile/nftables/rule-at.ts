@@ -6,7 +6,7 @@
  * reads, are indexes into the program's few strings (NftProgram.ruleNote, ruleStrings).
  */
 import { maskToPrefix, type Cidr } from '../../net/ipv4.js';
-import { ActionOp, MatchFlag, MatchOp, RuleWord, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, MatchFlag, MatchOp, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import type { Action, Match, Rule, Verdict } from './ruleset.js';
 
 /** The rule whose code starts at word `pc` of `p`. Cost: O(its matches, CIDRs and branches); explain only. */
@@ -88,7 +88,10 @@ function actionAt(p: NftProgram, pc: number): Action {
       return { k: 'vmap', key: 'proto.port', map: p.mapNames[a] };
     case ActionOp.NUMGEN: {
       const targets: Verdict[] = [];
-      for (let k = 0; k < b; k++) targets.push(verdictAt(p, K[a + k * VerdictWord.STRIDE + VerdictWord.OP], K[a + k * VerdictWord.STRIDE + VerdictWord.ARG]));
+      for (let k = 0; k < b; k++) {
+        const word = K[a + k * VerdictWord.STRIDE + VerdictWord.VERDICT];
+        targets.push(verdictAt(p, word & VerdictBits.OP_MASK, word >> VerdictBits.OP_BITS));
+      }
       return { k: 'numgen', targets };
     }
     case ActionOp.MARK_OR:

@@ -7,7 +7,7 @@ import { PairTable } from './pair-table.js';
 
 export { nextPow2, withRoom } from './capacity.js';
 export { AddressSet } from './address-set.js';
-export { PairTable, portProtoKey } from './pair-table.js';
+export { PairTable, PairWord, pairStride, portProtoKey } from './pair-table.js';
 export { ExpiringTable } from './expiring-table.js';
 export { refIndexAdd, refIndexRemove } from './ref-index.js';
 export type { ExpiringTableOptions } from './expiring-table.js';

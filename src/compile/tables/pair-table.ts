@@ -5,9 +5,16 @@
  * and nftables' verdict maps (nft_set_hash: key (address, protocol << 16 | port), row = verdict,
  * chain, service port) are plain instances.
  *
- * Layout: `keys` holds both words of slot s at [2s, 2s + 1] (one cache line for a hit in its home
- * slot), `values` the row at [s * width, (s + 1) * width); linear probing, load <= 1/2. A word1 of
- * 0 marks an empty slot, which no real key has (its protocol is never 0).
+ * Layout: slot s is `stride` words of `rows` from s * stride: the key's two words (PairWord.K0,
+ * K1, as int32 bits) then its `width` values (from PairWord.VALUE; `at(s)`), the stride the power
+ * of two at or above width + 2. A hit reads its key and its values in one cache line, as the
+ * kernel's hash element holds key and data together (nft_hash_elem, ip_vs_service): keys and
+ * values in two arrays cost a line each, and a first packet at 30k Services missed on both
+ * (lines.bench: a line less a decision for IPVS, Cilium and nftables; IPVS's service-nat stage
+ * took 264 ns a first packet at 30k Services, not 278: nftables/decide.ts says how measured).
+ * A row of 16 bytes or less never straddles a line (table-image.ts starts an array
+ * on 16 bytes); a 32-byte one does at most half the time. Linear probing, load <= 1/2. A K1 of 0
+ * marks an empty slot, which no real key has (its protocol is never 0).
  * `find`: ~1.4-1.5 probes per hit at 100 to 30k Services (BENCHMARKS.md (b), ipvs "hash steps per
  * decision"), one random read (~180 ns on the benchmark machine) when the table is out of cache;
  * locals, `& mask`, no allocation. With a prefix filter, a key whose first word lies in a /16 that
@@ -15,7 +22,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { mixPairBits } from '../../net/hash.js';
-import { capacityFor } from './capacity.js';
+import { capacityFor, nextPow2 } from './capacity.js';
 import { addPrefix, mayHold, newPrefixFilter } from './prefix-filter.js';
 
 /**
@@ -26,13 +33,27 @@ export function portProtoKey(proto: number, port: number): number {
   return ((port << 8) | (proto & 0xff)) >>> 0;
 }
 
+/** The words of a PairTable slot: the key, then the values. */
+export const enum PairWord {
+  K0 = 0,
+  K1 = 1,
+  VALUE = 2,
+}
+
+/** Words a slot of `width` values takes: the power of two at or above width + 2. */
+export function pairStride(width: number): number {
+  return nextPow2(width + PairWord.VALUE);
+}
+
 export class PairTable {
   readonly capacity: number;
   readonly mask: number;
   /** Int32 values per key. */
   readonly width: number;
-  readonly keys: Uint32Array;
-  readonly values: Int32Array;
+  /** Words per slot (pairStride). */
+  readonly stride: number;
+  /** The slots, `stride` words each: K0, K1, then the values (PairWord). */
+  readonly rows: Int32Array;
   /** With `filtered`: the /16s of the keys' first words (prefix-filter.ts), so a lookup outside them reads no slot. */
   readonly prefixes: Uint32Array | null;
   size = 0;
@@ -43,9 +64,29 @@ export class PairTable {
     this.capacity = capacityFor(expected);
     this.mask = this.capacity - 1;
     this.width = width;
-    this.keys = new Uint32Array(this.capacity * 2);
-    this.values = new Int32Array(this.capacity * width);
+    this.stride = pairStride(width);
+    this.rows = new Int32Array(this.capacity * this.stride);
     this.prefixes = filtered ? newPrefixFilter() : null;
+  }
+
+  /** The word of `rows` where slot `s`'s values start. */
+  at(s: number): number {
+    return s * this.stride + PairWord.VALUE;
+  }
+
+  /** Whether slot `s` holds a key. */
+  occupied(s: number): boolean {
+    return this.rows[s * this.stride + PairWord.K1] !== 0;
+  }
+
+  /** Slot `s`'s key's first word, as a u32. */
+  key0(s: number): number {
+    return this.rows[s * this.stride + PairWord.K0] >>> 0;
+  }
+
+  /** Slot `s`'s key's second word, as a u32 (0: an empty slot). */
+  key1(s: number): number {
+    return this.rows[s * this.stride + PairWord.K1] >>> 0;
   }
 
   /** The key's slot, or -1; sets `lastProbes` (0 when the prefix filter rules the key out). */
@@ -60,22 +101,24 @@ export class PairTable {
 
   /**
    * The key's slot, or -1, probing from its home slot `s` (home()'s, not -1); sets `lastProbes`.
-   * A prefetch that read the home slots' keys for a frame finds with it where a key sits past its
+   * A prefetch that read the home slots for a frame finds with it where a key sits past its
    * home, whose row names another key's data (~7 % of nftables' service-ips keys).
    */
   findFrom(s: number, k0: number, k1: number): number {
-    const keys = this.keys;
+    const rows = this.rows;
     const mask = this.mask;
-    const a = k0 >>> 0;
-    const b = k1 >>> 0;
+    const stride = this.stride;
+    const a = k0 | 0;
+    const b = k1 | 0;
     let probes = 1;
     for (;;) {
-      const k = keys[2 * s + 1];
+      const o = s * stride;
+      const k = rows[o + PairWord.K1];
       if (k === 0) {
         this.lastProbes = probes;
         return -1;
       }
-      if (k === b && keys[2 * s] === a) {
+      if (k === b && rows[o] === a) {
         this.lastProbes = probes;
         return s;
       }
@@ -94,24 +137,25 @@ export class PairTable {
     return mixPairBits(k0 >>> 0, k1 >>> 0) & this.mask;
   }
 
-  /** The key's slot, taking a free one for a new key (`size` tells which); its row is the caller's to write. */
+  /** The key's slot, taking a free one for a new key (`size` tells which); its values are the caller's to write. */
   slotFor(k0: number, k1: number): number {
-    const { keys, mask } = this;
-    const a = k0 >>> 0;
-    const b = k1 >>> 0;
+    const { rows, mask, stride } = this;
+    const a = k0 | 0;
+    const b = k1 | 0;
     if (b === 0) throw new InvalidArgumentError('PairTable: a key whose second word is 0 cannot be stored (0 marks an empty slot)');
-    let s = mixPairBits(a, b) & mask;
+    let s = mixPairBits(a >>> 0, b >>> 0) & mask;
     for (;;) {
-      const k = keys[2 * s + 1];
+      const o = s * stride;
+      const k = rows[o + PairWord.K1];
       if (k === 0) {
         if ((this.size + 1) * 2 > this.capacity) throw new InvalidArgumentError(`PairTable: more keys than the ${this.capacity / 2} it was sized for`);
-        if (this.prefixes !== null) addPrefix(this.prefixes, a);
-        keys[2 * s] = a;
-        keys[2 * s + 1] = b;
+        if (this.prefixes !== null) addPrefix(this.prefixes, a >>> 0);
+        rows[o + PairWord.K0] = a;
+        rows[o + PairWord.K1] = b;
         this.size++;
         return s;
       }
-      if (k === b && keys[2 * s] === a) return s;
+      if (k === b && rows[o] === a) return s;
       s = (s + 1) & mask;
     }
   }
@@ -125,25 +169,21 @@ export class PairTable {
   delete(k0: number, k1: number): boolean {
     const s = this.find(k0, k1);
     if (s < 0) return false;
-    const { keys, values, mask, width } = this;
+    const { rows, mask, stride } = this;
     let hole = s;
-    for (let j = (s + 1) & mask; keys[2 * j + 1] !== 0; j = (j + 1) & mask) {
-      const home = mixPairBits(keys[2 * j], keys[2 * j + 1]) & mask;
+    for (let j = (s + 1) & mask; rows[j * stride + PairWord.K1] !== 0; j = (j + 1) & mask) {
+      const home = mixPairBits(rows[j * stride] >>> 0, rows[j * stride + PairWord.K1] >>> 0) & mask;
       // The key at j may fill the hole when the hole lies on its probe path, [home, j).
       if (((j - home) & mask) < ((j - hole) & mask)) continue;
-      keys[2 * hole] = keys[2 * j];
-      keys[2 * hole + 1] = keys[2 * j + 1];
-      values.copyWithin(hole * width, j * width, (j + 1) * width);
+      rows.copyWithin(hole * stride, j * stride, (j + 1) * stride);
       hole = j;
     }
-    keys[2 * hole] = 0;
-    keys[2 * hole + 1] = 0;
-    values.fill(0, hole * width, (hole + 1) * width);
+    rows.fill(0, hole * stride, (hole + 1) * stride);
     this.size--;
     return true;
   }
 
   get bytes(): number {
-    return this.keys.byteLength + this.values.byteLength + (this.prefixes?.byteLength ?? 0);
+    return this.rows.byteLength + (this.prefixes?.byteLength ?? 0);
   }
 }

@@ -180,8 +180,8 @@ describe('cilium: what a sync writes', () => {
     const backends = Array.from({ length: t.backends }, (_, k) => `${formatIp(beIp(t, k + 1))}:${bePort(t, k + 1)}/${t.beProto[k + 1]}`);
     assert.deepEqual([...backends].sort(), ['10.244.1.2:8080/17', '10.244.1.2:8080/6', '10.244.1.9:8080/17', '10.244.1.9:8080/6']);
     const idsOf = (f: number): string[] => Array.from({ length: feCount(t, f) }, (_, k) => backends[slotBackend(t, feSlotStart(t, f) + k) - 1]);
-    const fa = t.services.values[t.services.find(parseIp('10.96.0.1'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT))];
-    const fb = t.services.values[t.services.find(parseIp('10.96.0.2'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT))];
+    const fa = t.services.rows[t.services.at(t.services.find(parseIp('10.96.0.1'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT)))];
+    const fb = t.services.rows[t.services.at(t.services.find(parseIp('10.96.0.2'), serviceKeyWord(80, PROTO_TCP, SCOPE_EXT)))];
     assert.deepEqual(idsOf(fa), ['10.244.1.2:8080/6']);
     assert.deepEqual(idsOf(fb).sort(), ['10.244.1.2:8080/6', '10.244.1.9:8080/6']);
   });

@@ -12,7 +12,7 @@ const N = 100_000;
 test('virtual-service table (PairTable): 100,000 keys, load <= 1/2, mean probes < 1.6, misses end quickly', () => {
   const t = new PairTable(N, 1);
   const base = (10 << 24) | (96 << 16);
-  for (let i = 0; i < N; i++) t.values[t.slotFor((base + i) >>> 0, portProtoKey(6, 80 + (i % 3)))] = i;
+  for (let i = 0; i < N; i++) t.rows[t.at(t.slotFor((base + i) >>> 0, portProtoKey(6, 80 + (i % 3))))] = i;
   assert.equal(t.size, N);
   assert.equal(t.capacity, 262144);
   let probes = 0;
@@ -20,7 +20,7 @@ test('virtual-service table (PairTable): 100,000 keys, load <= 1/2, mean probes 
   for (let i = 0; i < N; i++) {
     const s = t.find((base + i) >>> 0, portProtoKey(6, 80 + (i % 3)));
     assert.ok(s >= 0);
-    assert.equal(t.values[s], i);
+    assert.equal(t.rows[t.at(s)], i);
     probes += t.lastProbes;
     worst = Math.max(worst, t.lastProbes);
   }
@@ -32,7 +32,7 @@ test('virtual-service table (PairTable): 100,000 keys, load <= 1/2, mean probes 
   // Re-adding a key gives its slot back and keeps the first value (the kernel refuses a duplicate service).
   const again = t.slotFor(base >>> 0, portProtoKey(6, 80));
   assert.equal(t.size, N);
-  assert.equal(t.values[again], 0);
+  assert.equal(t.rows[t.at(again)], 0);
 });
 
 test('compileIpvs at 100,000 ClusterIP services: one VS each, decisions in a few probes', () => {

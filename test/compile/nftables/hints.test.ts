@@ -18,7 +18,7 @@ import { buildRuleset, compileNftables, nftablesMode, type NftablesDataplane, ty
 import { EP_READY, EP_SERVING, type Cluster } from '../../../src/model/types.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
 
-/** A hint as MapWord holds it: the first chain's start, the branch count (negative: through an external chain), the stride. */
+/** A hint as MapWord holds it: the first chain's start, the branch count (negative: through an external chain), the stride (HINT's two halves). */
 type Hint = readonly [number, number, number];
 const kNoHint: Hint = [-1, 0, 0];
 
@@ -55,7 +55,9 @@ function hintOf(rs: Ruleset, dp: NftablesDataplane, chains: Map<string, number>,
   const first = spans[0]?.[0] ?? -1;
   const stride = spans[0] === undefined ? 0 : spans[0][1] - first;
   const evenly = spans.every((s, k) => s !== undefined && s[0] === first + k * stride && s[1] === first + (k + 1) * stride);
-  return evenly ? [first, sign * spans.length, stride] : kNoHint;
+  // A count or a stride past its 16 bits of MapWord.HINT is no hint.
+  const fits = spans.length <= 32767 && stride <= 0xffff;
+  return evenly && fits ? [first, sign * spans.length, stride] : kNoHint;
 }
 
 /** Every goto element of `dp`'s maps checked against the ruleset kdp builds for `cluster`; counts of the hints checked by kind. */
@@ -70,8 +72,8 @@ function checkHints(cluster: Cluster, dp: NftablesDataplane, what: string): { th
       if (e.verdict.k !== 'goto') continue;
       const slot = t.find(e.ip | 0, (e.proto << 16) | e.port);
       assert.ok(slot >= 0, `${what}: ${map.name} holds its element ${e.ip}.${e.proto}.${e.port}`);
-      const o = slot * MapWord.STRIDE;
-      const got = [t.values[o + MapWord.HINT_START], t.values[o + MapWord.HINT_COUNT], t.values[o + MapWord.HINT_STRIDE]];
+      const o = t.at(slot);
+      const got = [t.rows[o + MapWord.HINT_START], t.rows[o + MapWord.HINT]! >> 16, t.rows[o + MapWord.HINT]! & 0xffff];
       const want = hintOf(rs, dp, chains, e.verdict.chain);
       assert.deepEqual(got, want, `${what}: the hint of ${map.name}'s element going to ${e.verdict.chain}`);
       if (want[1] < 0) counts.through++;
@@ -99,7 +101,7 @@ test('law: every map element\'s hint names what the ruleset says, after a compil
   const dp = compileNftables(cluster, { node: 1 });
   const before = checkHints(cluster, dp, 'compiled');
   assert.ok(before.through > 50 && before.direct > 200, `checked ${JSON.stringify(before)}`);
-  const hintsBefore = dp.program.maps.map((t) => t.values.slice());
+  const hintsBefore = dp.program.maps.map((t) => t.rows.slice());
   // Act: endpoint changes written in place, Services whose ports have external chains among them.
   const changed = [0, 7, 19, 42, 111, 250];
   for (const [k, s] of changed.entries()) {
@@ -112,9 +114,10 @@ test('law: every map element\'s hint names what the ruleset says, after a compil
   // The premise: the updates moved hints of both kinds (their Services' numgens lost branches).
   const moved = { through: 0, direct: 0 };
   dp.program.maps.forEach((t, m) => {
-    for (let o = 0; o < t.values.length; o += MapWord.STRIDE) {
-      if (t.values[o + MapWord.HINT_COUNT] === hintsBefore[m]![o + MapWord.HINT_COUNT]) continue;
-      if (t.values[o + MapWord.HINT_COUNT]! < 0) moved.through++;
+    for (let s = 0; s < t.capacity; s++) {
+      const o = t.at(s);
+      if (t.rows[o + MapWord.HINT] >> 16 === hintsBefore[m]![o + MapWord.HINT]! >> 16) continue;
+      if (t.rows[o + MapWord.HINT]! < 0) moved.through++;
       else moved.direct++;
     }
   });

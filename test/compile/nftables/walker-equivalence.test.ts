@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision } from '../../../src/compile/dataplane.js';
-import { ChainWord, MapWord } from '../../../src/compile/nftables/program.js';
+import { ChainWord, MapWord, VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, renderRuleset, type Chain, type MapElement, type NftablesDataplane, type Ruleset, type Verdict } from '../../../src/compile/nftables/index.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { nodeAddresses } from '../../../src/compile/node-addresses.js';
@@ -62,7 +62,7 @@ test('decide() equals the flag-driven walker and agrees with explain() on the pr
 /** Every (daddr, l4proto, dport) key of the verdict maps, and the (l4proto, dport) keys of NodePort maps. */
 function mapKeys(dp: ReturnType<typeof compileNftables>): { a: number; b: number }[] {
   const keys: { a: number; b: number }[] = [];
-  for (const t of dp.program.maps) for (let s = 0; s < t.capacity; s++) if (t.keys[2 * s + 1] !== 0) keys.push({ a: t.keys[2 * s]!, b: t.keys[2 * s + 1]! });
+  for (const t of dp.program.maps) for (let s = 0; s < t.capacity; s++) if (t.occupied(s)) keys.push({ a: t.key0(s), b: t.key1(s) });
   return keys;
 }
 
@@ -403,14 +403,15 @@ test('decide() stops at a chain\'s end where the code after it holds an affinity
   let keys = 0;
   for (const t of fastDp.program.maps) {
     for (let s = 0; s < t.capacity; s++) {
-      const o = s * t.width;
-      if (t.keys[2 * s + 1] === 0 || t.values[o]! === 0 || !target.has(fastDp.program.chainNames[t.values[o + 1]!] ?? '')) continue;
+      const o = t.at(s);
+      const verdict = t.rows[o + VerdictWord.VERDICT]!;
+      if (!t.occupied(s) || verdict === 0 || !target.has(fastDp.program.chainNames[verdict >> VerdictBits.OP_BITS] ?? '')) continue;
       keys++;
       // Act, Assert: each packet of a client decides alike; the affinity state is carried along.
       for (let i = 0; i < 40; i++) {
-        p.dstIp = t.keys[2 * s]!;
-        p.proto = t.keys[2 * s + 1]! >>> 16;
-        p.dstPort = t.keys[2 * s + 1]! & 0xffff;
+        p.dstIp = t.key0(s);
+        p.proto = t.key1(s) >>> 16;
+        p.dstPort = t.key1(s) & 0xffff;
         p.srcIp = clients[i & 1]!;
         p.srcPort = 1024 + i;
         p.hook = HOOK_PREROUTING;
@@ -439,29 +440,31 @@ test('decide() equals the flag-driven walker when the map elements\' endpoint-ch
   const refDp = compileNftables(cluster, { node: 1 });
   let hinted = 0;
   for (const t of fastDp.program.maps) {
-    const V = t.values;
-    const w = t.width;
+    const V = t.rows;
     let previous = -1;
     for (let s = 0; s < t.capacity; s++) {
-      const o = s * w;
-      if (t.keys[2 * s + 1] === 0 || V[o + MapWord.HINT_START]! < 0 || V[o + MapWord.HINT_COUNT]! === 0) continue;
+      const o = t.at(s);
+      if (!t.occupied(s) || V[o + MapWord.HINT_START]! < 0 || V[o + MapWord.HINT]! === 0) continue;
       hinted++;
+      // MapWord.HINT: the count in its high half, the stride in its low one.
+      const count = V[o + MapWord.HINT]! >> 16;
+      const stride = V[o + MapWord.HINT]! & 0xffff;
       switch (hinted % 6) {
         case 0: // another element's chains
-          if (previous >= 0) [V[o + MapWord.HINT_START], V[o + MapWord.HINT_COUNT], V[o + MapWord.HINT_STRIDE]] = [V[previous + MapWord.HINT_START]!, V[previous + MapWord.HINT_COUNT]!, V[previous + MapWord.HINT_STRIDE]!];
+          if (previous >= 0) [V[o + MapWord.HINT_START], V[o + MapWord.HINT]] = [V[previous + MapWord.HINT_START]!, V[previous + MapWord.HINT]!];
           break;
         case 1: // branch 0's chain starts where the hint says and ends before its DNAT rule (its second, 11 words in)
-          V[o + MapWord.HINT_STRIDE] = 11;
+          V[o + MapWord.HINT] = (count << 16) | 11;
           break;
         case 2: // branch 0's chain ends where the hint says and starts elsewhere
           V[o + MapWord.HINT_START] = V[o + MapWord.HINT_START]! + 4;
-          V[o + MapWord.HINT_STRIDE] = V[o + MapWord.HINT_STRIDE]! - 4;
+          V[o + MapWord.HINT] = (count << 16) | (stride - 4);
           break;
         case 3: // one chain on
-          V[o + MapWord.HINT_START] = V[o + MapWord.HINT_START]! + V[o + MapWord.HINT_STRIDE]!;
+          V[o + MapWord.HINT_START] = V[o + MapWord.HINT_START]! + stride;
           break;
         case 4: // the count off: another branch picked
-          V[o + MapWord.HINT_COUNT] = V[o + MapWord.HINT_COUNT]! + 1;
+          V[o + MapWord.HINT] = ((count + 1) << 16) | stride;
           break;
       }
       previous = o;

@@ -23,13 +23,13 @@ test('the kit\'s tables come back from a shared image as the same classes, with 
   const set = AddressSet.of([0x0a000001, 0x0a000002]);
   const pairs = new PairTable(3, 2);
   const s = pairs.slotFor(0x0a600001, (6 << 16) | 443);
-  pairs.values[s * 2] = 7;
-  pairs.values[s * 2 + 1] = 8;
+  pairs.rows[pairs.at(s)] = 7;
+  pairs.rows[pairs.at(s) + 1] = 8;
   const back = unpackTables<{ set: AddressSet; pairs: PairTable }>(packTables({ set, pairs }, kTableClasses), kTableClasses);
   assert.ok(back.set instanceof AddressSet && back.pairs instanceof PairTable);
   assert.equal(back.set.has(0x0a000002), true);
   assert.equal(back.set.has(0x0a000003), false);
   const t = back.pairs.find(0x0a600001, (6 << 16) | 443);
-  assert.deepEqual([t >= 0, back.pairs.values[t * 2], back.pairs.values[t * 2 + 1]], [true, 7, 8]);
+  assert.deepEqual([t >= 0, back.pairs.rows[back.pairs.at(t)], back.pairs.rows[back.pairs.at(t) + 1]], [true, 7, 8]);
   assert.equal(back.pairs.find(0x0a600001, (17 << 16) | 443), -1);
 });

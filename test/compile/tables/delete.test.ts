@@ -28,7 +28,7 @@ for (const width of [1, 3]) {
           if (op.add) {
             if (!model.has(key) && model.size === 8) continue;
             const s = table.slotFor(op.k0, op.k1);
-            for (let w = 0; w < width; w++) table.values[s * width + w] = op.value + w;
+            for (let w = 0; w < width; w++) table.rows[table.at(s) + w] = op.value + w;
             model.set(key, op.value);
           } else {
             assert.equal(table.delete(op.k0, op.k1), model.delete(key));
@@ -39,7 +39,7 @@ for (const width of [1, 3]) {
             for (let k1 = 1; k1 <= 2; k1++) {
               const s = table.find(k0, k1);
               const want = model.get(`${k0}/${k1}`);
-              const row = s >= 0 ? [...table.values.subarray(s * width, (s + 1) * width)] : undefined;
+              const row = s >= 0 ? [...table.rows.subarray(table.at(s), table.at(s) + width)] : undefined;
               assert.deepEqual(row, want === undefined ? undefined : Array.from({ length: width }, (_, w) => (want + w) | 0), `key ${k0}/${k1}`);
             }
           }

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AddressSet, PairTable } from '../../../src/compile/tables/index.js';
+import { AddressSet, PairTable, PairWord } from '../../../src/compile/tables/index.js';
 import { runs } from '../../helpers/nat-assertions.js';
 
 // Addresses from four /16s (10.96, 10.97, 10.128, 192.168), a few hosts each, so deletes find
@@ -31,7 +31,7 @@ test('a filtered PairTable answers as a Map after any adds and deletes', () => {
       ops.forEach((op, i) => {
         const key = `${op.addr}/${op.k1}`;
         if (op.add) {
-          table.values[table.slotFor(op.addr, op.k1)] = i;
+          table.rows[table.at(table.slotFor(op.addr, op.k1))] = i;
           model.set(key, i);
         } else {
           assert.equal(table.delete(op.addr, op.k1), model.delete(key));
@@ -39,7 +39,7 @@ test('a filtered PairTable answers as a Map after any adds and deletes', () => {
         for (const a of kAsked) {
           for (let k1 = 1; k1 <= 2; k1++) {
             const s = table.find(a, k1);
-            assert.equal(s >= 0 ? table.values[s] : undefined, model.get(`${a >>> 0}/${k1}`), `key ${a >>> 0}/${k1}`);
+            assert.equal(s >= 0 ? table.rows[table.at(s)] : undefined, model.get(`${a >>> 0}/${k1}`), `key ${a >>> 0}/${k1}`);
           }
         }
       });
@@ -70,13 +70,13 @@ test('an address of a /16 no key is in is answered without reading a slot', () =
     const table = new PairTable(8, 1, filtered);
     const set = new AddressSet(8, filtered);
     for (const m of members) {
-      table.values[table.slotFor(m, 6 << 16 | 80)] = 1;
+      table.rows[table.at(table.slotFor(m, 6 << 16 | 80))] = 1;
       set.add(m);
     }
     // Every slot now holds the asked key: only a lookup that reads no slot can miss it.
     for (let s = 0; s < table.capacity; s++) {
-      table.keys[2 * s] = asked;
-      table.keys[2 * s + 1] = 6 << 16 | 80;
+      table.rows[s * table.stride + PairWord.K0] = asked;
+      table.rows[s * table.stride + PairWord.K1] = 6 << 16 | 80;
     }
     set.keys.fill(asked);
     set.used.fill(1);
