@@ -13,7 +13,7 @@ import { vxlanDecap } from '../net/vxlan.js';
 import type { PipelineContext } from './context.js';
 import { DROP_UNPARSABLE, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~6.0-6.2 ns per established packet at batch 256, 100 Services (4.3 userspace, 6.1 cilium), ~6.2-6.3 at 30k (4.4, 6.3), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~6.5-7.0 ns per established packet at batch 256, 100 Services (4.8 userspace, 7.1 cilium), ~6.4-6.5 at 30k (5.0, 6.5), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function decap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -17,7 +17,7 @@ import type { PipelineContext } from './context.js';
 import { DROP_FRAG_NEEDED, NEXT_UNDERLAY } from './next.js';
 import { RK_IPIP, ROUTE_KIND_NAMES } from './route-table.js';
 
-// Cost: ~15.3-15.6 ns per established packet at batch 256, 100 Services (10.6 userspace, 15.5 cilium), ~15.4-16.2 at 30k (10.8, 16.1), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~16.9-17.7 ns per established packet at batch 256, 100 Services (11.8 userspace, 17.5 cilium), ~16.2-16.9 at 30k (12.4, 17.2), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function encap(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -20,7 +20,7 @@ import { END_HOST, NEXT_LOCAL_IN, NEXT_PROXY } from './next.js';
 import { MARK_PROXY_CLIENT, MARK_PROXY_SERVER } from './proxy-marks.js';
 import { socketAnswer } from './socket-lb.js';
 
-// Cost: nothing in a batch where no packet ends on the node (runBatch skips a stage with no packet bound for it); ~9.8 ns per established packet of a userspace cell at batch 256, 100 Services (~26 per packet of the cell: a first packet's accept is its socket), ~10.0 at 30k (~31) (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: nothing in a batch where no packet ends on the node (runBatch skips a stage with no packet bound for it); ~10.7 ns per established packet of a userspace cell at batch 256, 100 Services (~30 per packet of the cell: a first packet's accept is its socket), ~11.1 at 30k (~34) (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function localIn(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -54,7 +54,7 @@ export function inject(ctx: PipelineContext, batch: PacketBatch, i: number, node
  * a gather would make (test/dataplane/stage-contract.test.ts checks the frames against a plain
  * gather, pass by pass).
  */
-// Cost: ~262-263 ns per established packet (3.81-3.82 M a second; iptables, ipvs, nftables), ~472 (userspace) and ~280 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 3.76-4.07 M a second over every Services count of the default sweep; the stages' own timers sum to ~239-240 of the 262-263 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~293-313 ns per established packet (3.19-3.41 M a second; iptables, ipvs, nftables), ~558 (userspace) and ~335 (cilium), all stages of the two-node calico-vxlan path, at batch 256, 100 Services; 3.19-3.62 M a second over every Services count of the default sweep; the stages' own timers sum to ~268-287 of the 293-313 ns, the rest this dispatch (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function runBatch(ctx: PipelineContext, batch: PacketBatch, stages: readonly Stage[] = kStages): void {
   const clock = ctx.clock;
   const stageMs = ctx.counters.stageMs;

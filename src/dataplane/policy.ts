@@ -25,7 +25,7 @@ import { vethName } from './pod-network.js';
 import { RK_BRIDGE, RK_LOCAL, RK_VETH } from './route-table.js';
 import type { TraceRecorder } from './trace-recorder.js';
 
-// Cost: ~0.18-0.19 µs per new flow at 100 policies, ~0.22-0.25 at 1,000, ~0.43 (nftables) to ~0.59 µs (iptables) at 10,000, 1,000 Services (its stage timer per first packet; established packets never enter it) (kdp bench --services 1000 --modes nftables,iptables --policies 0,100,1000,10000 --flows 200000 --repeats 3, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md "Policy stage time per new flow").
+// Cost: ~0.22-0.26 µs per new flow at 100 policies, ~0.27-0.36 at 1,000, ~0.51 (nftables) to ~0.63 µs (iptables) at 10,000, 1,000 Services (its stage timer per first packet; established packets never enter it) (kdp bench --services 1000 --modes nftables,iptables --policies 0,100,1000,10000 --flows 200000 --repeats 3, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md "Policy stage time per new flow").
 export function policy(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const tables = ctx.world.compiled.policy;

@@ -20,7 +20,7 @@ import { dsrCarryEstablished, dsrReplyXlate, MARK_DSR_OPTION } from './dsr.js';
 import { socketAnswer, touchAnswers } from './socket-lb.js';
 import { RK_BRIDGE, RK_FLANNEL, RK_IPIP, RK_VETH, RK_VXLAN } from './route-table.js';
 
-// Cost: ~37-38 ns per established packet (iptables, ipvs, nftables; userspace 35; cilium 50, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~37-38 at 30k (userspace 36, cilium 50); per packet of the cell, where first packets' conntrack confirm (its misses overlapped: touchConfirms) and SNAT count in, ~67-69 and ~68-83 (userspace 64 and 75, cilium 84 and 85) (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~39-43 ns per established packet (iptables, ipvs, nftables; userspace 38; cilium 55, where each UDP datagram delivered to a pod is shown from its Service, socketAnswer's lookup; 182 in the record at cae0446, when every packet was) at batch 256, 100 Services, ~38-40 at 30k (userspace 38, cilium 53); per packet of the cell, where first packets' conntrack confirm (its misses overlapped: touchConfirms) and SNAT count in, ~72-77 and ~71-91 (userspace 73 and 82, cilium 94 and 91) (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function postrouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

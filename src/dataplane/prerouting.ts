@@ -42,7 +42,7 @@ function invalid(ctx: PipelineContext, batch: PacketBatch, i: number): void {
 /** A packet that passes PREROUTING more often than this is in a routing loop. */
 export const kMaxVisits = 8;
 
-// Cost: ~132-134 ns per established packet (iptables, ipvs, nftables; cilium 129, userspace 211) at batch 256, 100 Services, ~130-140 at 30k (cilium 135, userspace 230), and about as much per packet of the cell (first packets' lookups miss alike); most of it the conntrack touches, whose misses overlap: the whole path replayed with 2,000 flows, its conntrack tables in cache, took ~218-220 ns an established packet at 100 Services against ~262-263 (established.inCache), so the tables' size adds ~42-44 ns a packet, mostly here (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~155-165 ns per established packet (iptables, ipvs, nftables; cilium 164, userspace 272) at batch 256, 100 Services, ~147-158 at 30k (cilium 155, userspace 279), and about as much per packet of the cell (first packets' lookups miss alike); most of it the conntrack touches, whose misses overlap: the whole path replayed with 2,000 flows, its conntrack tables in cache, took ~231-244 ns an established packet at 100 Services against ~293-313 (established.inCache), so the tables' size adds ~62-69 ns a packet, mostly here (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function prerouting(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const { srcIp, dstIp, srcPort, dstPort, proto, tcpFlags, node, ctSlot } = batch;

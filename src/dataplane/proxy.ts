@@ -24,7 +24,7 @@ import { kProxyPortMin, kProxyPortSpan, MARK_PORT_MASK, MARK_PROXY_CLIENT, MARK_
 const kBufferBytes = 65536;
 
 
-// Cost: nothing outside userspace mode (runBatch skips a stage with no packet bound for it); ~68 ns per established packet of a userspace cell at batch 256, 100 Services (~85 per packet of the cell), ~100 at 30k (~142) (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: nothing outside userspace mode (runBatch skips a stage with no packet bound for it); ~76 ns per established packet of a userspace cell at batch 256, 100 Services (~96 per packet of the cell), ~135 at 30k (~188) (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function proxy(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

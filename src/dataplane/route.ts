@@ -52,7 +52,7 @@ function invalidDropped(ctx: PipelineContext, batch: PacketBatch, i: number, kin
   return true;
 }
 
-// Cost: ~42-43 ns per established packet (iptables, ipvs, nftables; cilium 44, userspace 70) at batch 256, 100 Services, ~38-39 at 30k (cilium 40, userspace 65), two lookups each (one a node); about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~46-49 ns per established packet (iptables, ipvs, nftables; cilium 49, userspace 76) at batch 256, 100 Services, ~40-41 at 30k (cilium 41, userspace 70), two lookups each (one a node); about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function route(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const plan = ctx.world.plan;

@@ -24,7 +24,7 @@ import { dsrCarry, dsrFrontendOf, dsrRemember } from './dsr.js';
 import { prefetchDecisions } from './prefetch-decisions.js';
 import { DROP_CONNTRACK_INVALID, DROP_SERVICE_DROP, DROP_SERVICE_REJECT, NEXT_ROUTE, NEXT_SERVICE_NAT } from './next.js';
 
-// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~140 ns (ipvs), ~192 (nftables), ~1,135 (iptables), ~307 (userspace), ~78 (cilium); at 30k ~256, ~433, ~25,500, ~35,100, ~112 (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: 1 worker, 1,000,000 flows).
+// Cost: per first packet (only first packets visit), at batch 256, 100 Services: ~156 ns (ipvs), ~236 (nftables), ~1,226 (iptables), ~342 (userspace), ~91 (cilium); at 30k ~277, ~469, ~26,600, ~36,700, ~118 (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: 1 worker, 1,000,000 flows).
 export function serviceNat(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const pkt = ctx.firstPacket;

@@ -12,7 +12,7 @@ import { ENCAP_NONE, type PacketBatch } from '../net/batch.js';
 import type { PipelineContext } from './context.js';
 import { NEXT_DECAP, NEXT_PREROUTING } from './next.js';
 
-// Cost: ~4.3-4.8 ns per established packet at batch 256, 100 Services (5.5 userspace), ~4.3-4.5 at 30k (6.3), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
+// Cost: ~4.6-4.7 ns per established packet at batch 256, 100 Services (6.0 userspace), ~4.4-4.8 at 30k (5.9), and about as much per packet of the cell (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md: a result's establishedStages and stages, 1 worker, 1,000,000 flows).
 export function underlay(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const rec = ctx.recorder;

@@ -107,9 +107,9 @@ export class ChunkReplay {
   /**
    * Replays the chunk's flows (this.chunk, filled by the caller): first packets, the decisions, then the later packets.
    * Cost: runBatch's, and outside it (writing each packet's headers, as a NIC's DMA would, and
-   * scheduling it; timed apart as rxNs, never in the figures) ~135-149 ns a packet at 100, 1k and
+   * scheduling it; timed apart as rxNs, never in the figures) ~145-173 ns a packet at 100, 1k and
    * 30k Services in every mode (`counters.rxNsPerPacket`, 1 worker, 1,000,000 flows, the benchmark
-   * of record of 2026-12-07 at a0abb32, BENCHMARKS.md; ~136-155 at 24ab012, ~142-173 at 82f25e6, ~139-161 at ef98d70, ~149-173 at 54c2d23).
+   * of record of 2026-12-07 at 46e2266, BENCHMARKS.md; ~135-149 at a0abb32, ~136-155 at 24ab012, ~142-173 at 82f25e6, ~139-161 at ef98d70, ~149-173 at 54c2d23).
    */
   replay(): void {
     const n = this.chunk.count;

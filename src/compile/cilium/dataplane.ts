@@ -316,7 +316,7 @@ export class CiliumDataplane implements ServiceDataplane {
   }
 
   // Cost: ~133-142 ns per ClusterIP first packet at 1k Services, ~283 at 30k, where IPVS's decide() takes ~103-107 and ~217-227 (`SERVICES=N MODES=cilium,ipvs TIME=500 node dist/bench/compile/lookup.bench.js` and TIME=700, at the socket where this mode decides a pod's connection, 2026-12-07).
-  // In the pipeline a pod's connection is decided in the socket stage (socket-lb.ts: ~48 ns per packet of the cell at 100 Services, ~67 at 30k; UDP datagrams and TCP SYNs only), the rest in service-nat (~78-112 ns a first packet, 10 to 30k Services), batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md).
+  // In the pipeline a pod's connection is decided in the socket stage (socket-lb.ts: ~60 ns per packet of the cell at 100 Services, ~73 at 30k; UDP datagrams and TCP SYNs only), the rest in service-nat (~91-127 ns a first packet, 10 to 30k Services), batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md).
   decide(pkt: FirstPacket, out: NatDecision): void {
     clearDecision(out);
     const path = this.path(pkt);

@@ -77,10 +77,10 @@ export function compileRuleset(cluster: Cluster, options: IptablesCompileOptions
 /**
  * The same tables with room for in-place endpoint updates (update.ts): dead KUBE-SEP- chains and
  * spare KUBE-SVC-/SVL- rules that no reader sees, and per Service port what the room holds.
- * Cost: O(rules + chains), 0.74 s at 10,000 Services of 10 endpoints and 2.51 s at 30,000
- * (`sync.fullMs`, the median of three builds, in the benchmark of record of 2026-12-07 at a0abb32;
+ * Cost: O(rules + chains), 0.85 s at 10,000 Services of 10 endpoints and 2.99 s at 30,000
+ * (`sync.fullMs`, the median of three builds, in the benchmark of record of 2026-12-07 at 46e2266;
  * 0.87 s and 3.13 s at 0392e2b, 1.01 s and 3.30 s at 0c599b2, on a slower hour of the shared
- * machine, and 1.36 s and 5.47 s at 37e2b7a), against 13.0 s for the kernel's iptables-restore of
+ * machine, and 1.36 s and 5.47 s at 37e2b7a), against 16.7 s for the kernel's iptables-restore of
  * the same text at 10,000 (the record).
  */
 export function compileRulesetWithRoom(cluster: Cluster, options: IptablesCompileOptions): { rules: Ruleset; plans: RoomPlan[]; large: boolean } {

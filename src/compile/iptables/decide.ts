@@ -38,7 +38,7 @@ const ST_ACCEPT = 4;
  * time while none can match (walkHook).
  */
 // Cost: the scan ~0.65-0.70 ns a rule traversed (medians of runs) at 10k and 30k Services (12.9k and 38.7k rules a first packet), against 1.03-2.0 at 10k and 1.38-1.77 at 30k rule by rule, before the eight-key step (SERVICES=10000|30000 TIME=1500 node dist/bench/compile/iptables-walk.bench.js, runs alternated with the old scan, 2026-12-03, shared 2-core machine: upper bounds).
-// In the benchmark of record (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md) the scan took 0.60 ns a rule at 30k Services (42.9k rules a first packet; 1.00x the bare scan measured beside it), and the service-nat stage ~1.01 µs, 1.14 µs, 1.98 µs, 9.75 µs and 25.5 µs a first packet at 10, 100, 1k, 10k and 30k Services, batch 256.
+// In the benchmark of record (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md) the scan took 0.62 ns a rule at 30k Services (42.9k rules a first packet; 1.01x the bare scan measured beside it), and the service-nat stage ~1.08 µs, 1.23 µs, 2.26 µs, 11.0 µs and 26.6 µs a first packet at 10, 100, 1k, 10k and 30k Services, batch 256.
 // decide(): ~1.4-1.8 µs per ClusterIP first packet at 1k Services, 702 rules a decision (the draw key was a live rank then; now a chain-name hash plus offset, one load as before) (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02 23:30, shared machine under load: upper bounds).
 export function createDecide(
   rs: Ruleset, keys: ScanKeys, hooks: Hooks, localAddrs: Uint32Array, recent: ExpiringTable, serviceAccept: Uint8Array,

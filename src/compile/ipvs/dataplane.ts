@@ -200,7 +200,7 @@ export class IpvsDataplaneImpl implements IpvsDataplane {
   }
 
   // Cost: ~430 ns per ClusterIP first packet at 1k Services, 1.3 hash probes a decision (SERVICES=1000 TIME=700 node dist/bench/compile/lookup.bench.js, 2026-12-02, same shared machine: upper bounds).
-  // In the pipeline the service-nat stage takes ~135, 140, 164, 227 and 256 ns a first packet at 10, 100, 1k, 10k and 30k Services, batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md).
+  // In the pipeline the service-nat stage takes ~151, 156, 224, 261 and 277 ns a first packet at 10, 100, 1k, 10k and 30k Services, batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md).
   decide(pkt: FirstPacket, out: NatDecision): void {
     const t = this.tables;
     clearDecision(out);

@@ -39,13 +39,17 @@
  * runs of each build alternated, 2026-12-04) the service-nat stage took 300 ns a first packet at
  * 100 Services (324 walked), 484 at 1k (499) and ~1.2 µs at 30k either way: at scale the misses
  * of the map probes and of the chains' code lines are the stage, not the walk. In the benchmark
- * of record of 2026-12-07 at a0abb32 (BENCHMARKS.md, batch 256, an Intel Xeon): 188, 192, 275, 374
- * and 433 ns at 10, 100, 1k, 10k and 30k Services, 1.37-1.69x IPVS's in the same run, with the
- * prefetch (dataplane.ts) from 1k on, and IPVS's from 10k (what it reads at 1k, 435 KiB, is under
+ * of record of 2026-12-07 at 46e2266 (BENCHMARKS.md, batch 256, an Intel Xeon): 210, 236, 328, 407
+ * and 469 ns at 10, 100, 1k, 10k and 30k Services, 1.39-1.69x IPVS's in the same run, with the
+ * prefetch (dataplane.ts) from 1k on, and IPVS's from 10k (what it reads at 1k, 451 KiB, is under
  * kPrefetchMinBytes), its tables on 2 MiB pages (replay/huge-pages.ts) and each mode's cells on
  * threads of their own (replay/pool.ts), one decide() compiled for both nodes (factoryOf), hints
  * through external chains (program.ts MapWord) and prefetches that follow each key's own slot
- * (PairTable.findFrom); at 24ab012, the same nftables and IPVS code before conntrack's and the
+ * (PairTable.findFrom), a map element's key in its row and its verdict and hint in fewer words
+ * (PairTable, program.ts VerdictWord), on a slower hour than the record before (IPVS's new flow at
+ * 100 Services 698 ns against 639, its lookup at 1k 224 ns against 164, with the same prefetch
+ * gate; the A/Bs above compare the builds); at a0abb32, before that change, 188, 192, 275, 374
+ * and 433 ns, 1.37-1.69x; at 24ab012, the same nftables and IPVS code before conntrack's and the
  * driver's changes of a0abb32 (its IPVS at 1k 213 ns against 164), 205, 220, 316, 377 and 421 ns,
  * 1.37-1.63x; at 82f25e6, before hints and own slots, 192, 211, 318, 432 and 498 ns, 1.29-1.57x; at
  * ef98d70, before factoryOf, 212, 239, 328, 449 and 492 ns, 1.30-1.64x; at 54c2d23, before those and before the prefetch read

@@ -155,7 +155,7 @@ class UserspaceDataplaneImpl implements UserspaceDataplane {
   }
 
   // Cost: ~6.5 µs per ClusterIP first packet at 10k Services, 6,300 portal rules scanned a decision (~1 ns a rule) (SERVICES=10000 MODES=userspace TIME=1500 node dist/bench/compile/lookup.bench.js, 2026-12-04; 20-24 µs before the eight-rule step, alternated runs).
-  // In the pipeline the service-nat stage takes ~201 ns, 307 ns, 1.34 µs, 11.7 µs and 35.1 µs a first packet at 10, 100, 1k, 10k and 30k Services, batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at a0abb32, BENCHMARKS.md).
+  // In the pipeline the service-nat stage takes ~193 ns, 342 ns, 1.56 µs, 12.7 µs and 36.7 µs a first packet at 10, 100, 1k, 10k and 30k Services, batch 256 (`kdp bench`, the benchmark of record of 2026-12-07 at 46e2266, BENCHMARKS.md).
   decide(pkt: FirstPacket, out: NatDecision): void {
     const t = this.tables;
     clearDecision(out);
