@@ -6,7 +6,7 @@
  * WORKERS (1), FLOWS (100000), SEED (1), TIME (ms per task, 1000), MODES (every mode).
  */
 import { Bench } from 'tinybench';
-import { HOOK_PREROUTING, HOOK_SOCKET, type ServiceDataplane } from '../src/compile/dataplane.js';
+import { HOOK_PREROUTING, HOOK_SOCKET, type FirstPacket, type ServiceDataplane } from '../src/compile/dataplane.js';
 import { kModes } from '../src/compile/index.js';
 import { mix32 } from '../src/net/hash.js';
 import type { Cluster, ModeName, ServicePort } from '../src/model/types.js';
@@ -34,7 +34,7 @@ export const knobs = {
  * `n` first packets from pods to ClusterIP ports of `ports` (uniform, seeded by the SEED knob),
  * each from a random endpoint address: the decision benchmarks' traffic.
  */
-export function clusterIpTraffic(cluster: Cluster, ports: readonly ServicePort[], n: number): { srcIp: Uint32Array; dstIp: Uint32Array; dstPort: Uint16Array; proto: Uint8Array } {
+export function clusterIpTraffic(cluster: Cluster, ports: readonly ServicePort[], n: number): ClusterIpTraffic {
   const t = { srcIp: new Uint32Array(n), dstIp: new Uint32Array(n), dstPort: new Uint16Array(n), proto: new Uint8Array(n) };
   for (let i = 0; i < n; i++) {
     const p = ports[mix32(knobs.seed, i) % ports.length];
@@ -44,6 +44,23 @@ export function clusterIpTraffic(cluster: Cluster, ports: readonly ServicePort[]
     t.srcIp[i] = cluster.endpoints.ip[mix32(knobs.seed ^ 3, i) % cluster.endpoints.count];
   }
   return t;
+}
+
+export interface ClusterIpTraffic {
+  readonly srcIp: Uint32Array;
+  readonly dstIp: Uint32Array;
+  readonly dstPort: Uint16Array;
+  readonly proto: Uint8Array;
+}
+
+/** Writes packet `i` of `t` into `pkt`, its source port 1024 + i and its numgen random mix32(i, SEED): the packet a decision benchmark asks about. */
+export function loadPacket(pkt: FirstPacket, t: ClusterIpTraffic, i: number): void {
+  pkt.srcIp = t.srcIp[i];
+  pkt.srcPort = 1024 + i;
+  pkt.dstIp = t.dstIp[i];
+  pkt.dstPort = t.dstPort[i];
+  pkt.proto = t.proto[i];
+  pkt.rand = mix32(i, knobs.seed);
 }
 
 /** The hook a mode decides a pod's new connection at: the socket where it balances there (Cilium's socket LB), else PREROUTING. */

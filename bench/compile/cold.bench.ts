@@ -22,9 +22,8 @@ import { newFirstPacket, newNatDecision, type ServiceDataplane } from '../../src
 import { dataplaneImage } from '../../src/compile/image.js';
 import { compileDataplane, modeNamed } from '../../src/compile/index.js';
 import { unpackTables } from '../../src/compile/table-image.js';
-import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { clusterIpTraffic, envInt, knobs, podDecisionHook, sink } from '../common.js';
+import { clusterIpTraffic, envInt, knobs, loadPacket, podDecisionHook, sink, type ClusterIpTraffic } from '../common.js';
 
 const kColdMb = envInt('COLD_MB', 64);
 const kRounds = envInt('ROUNDS', 3);
@@ -38,7 +37,7 @@ interface Subject {
   readonly dp: ServiceDataplane;
   readonly time: TimingLoop;
   readonly tables: Int32Array;
-  readonly traffic: ReturnType<typeof clusterIpTraffic>;
+  readonly traffic: ClusterIpTraffic;
   readonly ns: number[][];
 }
 
@@ -61,15 +60,14 @@ function readLines(words: Int32Array): number {
 // The timed loop, compiled once a mode (timingLoop): one function for every mode would call
 // decide() from one site, megamorphic past four modes, which cost IPVS's warm figure ~36 ns a
 // decision at 100 Services in a run of all five.
-type TimingLoop = (dp: ServiceDataplane, traffic: Subject['traffic'], before: () => void, batches: number, warmup: number, batch: number, seed: number) => number;
+type TimingLoop = (dp: ServiceDataplane, traffic: ClusterIpTraffic, before: () => void, batches: number, warmup: number, batch: number) => number;
 const kLoopSource = `
   const pkt = newFirstPacket();
   const out = newNatDecision();
   pkt.hook = podDecisionHook(dp);
   pkt.fromPodInterface = true;
   pkt.now = 0;
-  const { srcIp, dstIp, dstPort, proto } = traffic;
-  const mask = srcIp.length - 1;
+  const mask = traffic.srcIp.length - 1;
   let cursor = 0;
   let ns = 0;
   for (let b = 0; b < warmup + batches; b++) {
@@ -78,12 +76,7 @@ const kLoopSource = `
     for (let q = 0; q < batch; q++) {
       const i = cursor;
       cursor = (cursor + 1) & mask;
-      pkt.srcIp = srcIp[i];
-      pkt.srcPort = 1024 + i;
-      pkt.dstIp = dstIp[i];
-      pkt.dstPort = dstPort[i];
-      pkt.proto = proto[i];
-      pkt.rand = mix32(i, seed);
+      loadPacket(pkt, traffic, i);
       dp.decide(pkt, out);
       sink.value ^= out.endpoint;
     }
@@ -93,8 +86,8 @@ const kLoopSource = `
 
 /** A fresh copy of the loop that times a mode's decisions: ns a decision over `batches` batches, each after `before`. */
 function timingLoop(): TimingLoop {
-  const make = new Function('newFirstPacket', 'newNatDecision', 'podDecisionHook', 'performance', 'mix32', 'sink', `return function time(dp, traffic, before, batches, warmup, batch, seed) {${kLoopSource}\n};`);
-  return make(newFirstPacket, newNatDecision, podDecisionHook, performance, mix32, sink) as TimingLoop;
+  const make = new Function('newFirstPacket', 'newNatDecision', 'podDecisionHook', 'performance', 'loadPacket', 'sink', `return function time(dp, traffic, before, batches, warmup, batch) {${kLoopSource}\n};`);
+  return make(newFirstPacket, newNatDecision, podDecisionHook, performance, loadPacket, sink) as TimingLoop;
 }
 
 const subjects: Subject[] = knobs.modes.map((name) => {
@@ -109,9 +102,11 @@ const subjects: Subject[] = knobs.modes.map((name) => {
 });
 
 console.log(`decide() with the caches as the pipeline leaves them, ${knobs.services.toLocaleString('en-US')} Services x ${knobs.endpoints} endpoints, batches of ${knobs.batch} ClusterIP first packets, a ${kColdMb} MB sweep before each cold batch (ns a decision, medians of ${kRounds} rounds)`);
+// An untimed warm round first: a round's first figure would otherwise carry the JIT's warm-up.
+for (const s of subjects) s.time(s.dp, s.traffic, () => {}, kBatches, kWarmup, knobs.batch);
 for (let r = 0; r < kRounds; r++) {
   for (const s of subjects) {
-    const time = (before: () => void): number => s.time(s.dp, s.traffic, before, kBatches, kWarmup, knobs.batch, knobs.seed);
+    const time = (before: () => void): number => s.time(s.dp, s.traffic, before, kBatches, kWarmup, knobs.batch);
     s.ns[0].push(time(() => {}));
     s.ns[1].push(time(coldSweep));
     s.ns[2].push(time(() => {

@@ -18,9 +18,8 @@ import { newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { dataplaneImage } from '../../src/compile/image.js';
 import { compileDataplane, modeNamed } from '../../src/compile/index.js';
 import { unpackTables } from '../../src/compile/table-image.js';
-import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { clusterIpTraffic, knobs, podDecisionHook } from '../common.js';
+import { clusterIpTraffic, knobs, loadPacket, podDecisionHook } from '../common.js';
 
 const kDecisions = 2000;
 const kLine = 64;
@@ -98,12 +97,7 @@ for (const name of knobs.modes) {
   const out = newNatDecision();
   const byArray = new Map<string, { lines: number; malloc: number; words: number }>();
   for (let i = 0; i < kDecisions; i++) {
-    pkt.srcIp = traffic.srcIp[i];
-    pkt.srcPort = 1024 + i;
-    pkt.dstIp = traffic.dstIp[i];
-    pkt.dstPort = traffic.dstPort[i];
-    pkt.proto = traffic.proto[i];
-    pkt.rand = mix32(i, knobs.seed);
+    loadPacket(pkt, traffic, i);
     reads = new Map();
     dp.decide(pkt, out);
     const these: Reads = reads;

@@ -12,9 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { compileDataplane } from '../../src/compile/index.js';
 import { decideConsistent } from '../../src/compile/table-generation.js';
-import { mix32 } from '../../src/net/hash.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { clusterIpTraffic, knobs, newBench, podDecisionHook, report, sink } from '../common.js';
+import { clusterIpTraffic, knobs, loadPacket, newBench, podDecisionHook, report, sink } from '../common.js';
 
 const options = { services: knobs.services, endpoints: knobs.endpoints, nodes: 2, cni: 'calico-vxlan', seed: knobs.seed } as const;
 const cluster = generateCluster(options);
@@ -24,7 +23,7 @@ const seqlock = process.env.SEQLOCK ?? '';
 if (seqlock !== '' && seqlock !== '1') throw new RangeError(`SEQLOCK must be 1 or unset, not "${seqlock}"`);
 const ports = cluster.ports.filter((p) => cluster.services[p.service].clusterIPs.length > 0 && (affinity === '' || cluster.services[p.service].affinity.clientIP === (affinity === 'only')));
 const k = 4096;
-const { srcIp, dstIp, dstPort, proto } = clusterIpTraffic(cluster, ports, k);
+const traffic = clusterIpTraffic(cluster, ports, k);
 const pkt = newFirstPacket();
 const out = newNatDecision();
 const bench = newBench(`${seqlock === '1' ? 'decideConsistent()' : 'decide()'}, ${knobs.services.toLocaleString('en-US')} Services x ${knobs.endpoints} endpoints, ClusterIP first packets`);
@@ -42,14 +41,9 @@ for (const mode of knobs.modes) {
   bench.add(name, () => {
     const i = cursor;
     cursor = (cursor + 1) & (k - 1);
-    pkt.srcIp = srcIp[i];
-    pkt.srcPort = 1024 + i;
-    pkt.dstIp = dstIp[i];
-    pkt.dstPort = dstPort[i];
-    pkt.proto = proto[i];
+    loadPacket(pkt, traffic, i);
     pkt.hook = hook;
     pkt.fromPodInterface = true;
-    pkt.rand = mix32(i, knobs.seed);
     pkt.now = 0;
     if (seqlock === '1') decideConsistent(dp, pkt, out);
     else dp.decide(pkt, out);
