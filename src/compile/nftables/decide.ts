@@ -97,6 +97,11 @@
  * branch's row (its line not read, here or in the prefetch: a build for measuring only) took the
  * stage from 363 to 354 ns at 10k Services and from 421 to 405 at 30k, and nothing at 1k (medians
  * of three runs of each build alternated, the same command with --services 1000,10000,30000).
+ * With the caches as the pipeline leaves them (a 64 MB sweep before each batch of 256), a decision
+ * took 204-255 ns at 100 Services against IPVS's 131-150, of which its tables' lines were 62-115
+ * against 20-32 and the rest (machine code, predictors, the JS objects) about alike, 61-78
+ * against 55-66; warm, 71-80 against 51-55 (`SERVICES=100 node dist/bench/compile/cold.bench.js`,
+ * four runs, 2026-12-07): at 100 Services too the gap is the tables' lines (the code array: 252 KiB).
  * ClientIP affinity (5 % of the synthetic Services; 2 of 11 ports at 10 Services): a first
  * packet to such a port took ~161-175 ns at 10 Services and ~206 at 1k with its affinity rules
  * written out (1.65-1.73x and 1.40x IPVS's), against ~219-231 and ~242-249 (2.07-2.20x, 1.70x)
