@@ -10,18 +10,20 @@
  * proxy that notes the bytes a decision reads. Lines are 64 bytes, counted with the image's
  * buffer at a line's start and 16 bytes past one (where glibc's malloc puts a large buffer), for
  * ClusterIP first packets from pods, as lookup.bench.ts sends them (at the socket where the mode
- * balances there: Cilium).
+ * balances there: Cilium). Also the decisions' working set: the distinct lines all of them read
+ * (buffer at a line's start), which the caches must hold for a mode's lookups to hit them; with
+ * DECISIONS several times the ports times their endpoints, about every line a first packet can read.
  * Run: SERVICES=30000 MODES=nftables,ipvs node dist/bench/compile/lines.bench.js   (knobs: SERVICES,
- * ENDPOINTS, MODES, SEED)
+ * ENDPOINTS, MODES, SEED, DECISIONS)
  */
 import { newFirstPacket, newNatDecision } from '../../src/compile/dataplane.js';
 import { dataplaneImage } from '../../src/compile/image.js';
 import { compileDataplane, modeNamed } from '../../src/compile/index.js';
 import { unpackTables } from '../../src/compile/table-image.js';
 import { generateCluster } from '../../src/model/synthetic.js';
-import { clusterIpTraffic, knobs, loadPacket, podDecisionHook } from '../common.js';
+import { clusterIpTraffic, envInt, knobs, loadPacket, podDecisionHook } from '../common.js';
 
-const kDecisions = 2000;
+const kDecisions = envInt('DECISIONS', 2000);
 const kLine = 64;
 // Where glibc's malloc puts a buffer of a large image: 16 bytes (its chunk header) past a page.
 const kMallocPhase = 16;
@@ -96,6 +98,7 @@ for (const name of knobs.modes) {
   pkt.now = 0;
   const out = newNatDecision();
   const byArray = new Map<string, { lines: number; malloc: number; words: number }>();
+  const workingSet = new Set<string>();
   for (let i = 0; i < kDecisions; i++) {
     loadPacket(pkt, traffic, i);
     reads = new Map();
@@ -104,7 +107,9 @@ for (const name of knobs.modes) {
     reads = null;
     for (const [path, offsets] of these) {
       const e = byArray.get(path) ?? { lines: 0, malloc: 0, words: 0 };
-      e.lines += new Set([...offsets].map((b) => Math.floor(b / kLine))).size;
+      const lines = new Set([...offsets].map((b) => Math.floor(b / kLine)));
+      for (const line of lines) workingSet.add(`${path}:${line}`);
+      e.lines += lines.size;
       e.malloc += new Set([...offsets].map((b) => Math.floor((b + kMallocPhase) / kLine))).size;
       e.words += offsets.size;
       byArray.set(path, e);
@@ -112,7 +117,7 @@ for (const name of knobs.modes) {
   }
   const rows = [...byArray].sort((a, b) => b[1].malloc - a[1].malloc);
   const sum = (f: (e: { lines: number; malloc: number }) => number): string => (rows.reduce((s, [, e]) => s + f(e), 0) / kDecisions).toFixed(2);
-  console.log(`\n${name}: ${sum((e) => e.lines)} / ${sum((e) => e.malloc)} lines a decision`);
+  console.log(`\n${name}: ${sum((e) => e.lines)} / ${sum((e) => e.malloc)} lines a decision; working set ${formatBytes(workingSet.size * kLine)} (${workingSet.size.toLocaleString('en-US')} lines)`);
   for (const [path, e] of rows) {
     console.log(`  ${(e.lines / kDecisions).toFixed(2).padStart(6)} / ${(e.malloc / kDecisions).toFixed(2).padStart(5)} lines, ${(e.words / kDecisions).toFixed(1).padStart(6)} words of ${formatBytes(sizes.get(path) ?? 0).padStart(9)}  ${path}`);
   }
