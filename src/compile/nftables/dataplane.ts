@@ -26,7 +26,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2, PairWord } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { ruleText, verdictText } from './rule-text.js';
 import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
@@ -271,8 +271,8 @@ export class NftablesDataplane implements ServiceDataplane {
       const o = (s >= 0 ? s : -2 - s) * w + PairWord.VALUE;
       const start = V[o + VerdictWord.START];
       const end = V[o + VerdictWord.END];
-      const n = V[o + MapWord.HINT] >> 16;
-      const stride = V[o + MapWord.HINT] & 0xffff;
+      const n = V[o + MapWord.HINT] >> HintBits.COUNT_SHIFT;
+      const stride = V[o + MapWord.HINT] & HintBits.STRIDE_MASK;
       // A negative count hints the numgen of the chain an external chain goes to (MapWord).
       const pick = numgenBranch(rv[k], n < 0 ? -n : n);
       cv[k] = start;

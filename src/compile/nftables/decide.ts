@@ -114,7 +114,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import { PairWord, type ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
@@ -758,7 +758,7 @@ function decideSource(p: NftProgram): string {
           // there): computed here rather than at the numgen, the service-nat stage took ~364 ns a
           // first packet at 1k Services, not ~400 (five runs each, 2026-12-05).
           if (shapes.branches !== undefined && shapes.maps[arg]?.some((r) => r.op === ActionOp.NUMGEN)) {
-            emit(`const h0 = v[o + ${MapWord.HINT_START}], hw = v[o + ${MapWord.HINT}], hn = hw >> 16, hs = hw & 0xffff; const hk = Math.floor((rand * hn) / 4294967296);`);
+            emit(`const h0 = v[o + ${MapWord.HINT_START}], hw = v[o + ${MapWord.HINT}], hn = hw >> ${HintBits.COUNT_SHIFT}, hs = hw & ${HintBits.STRIDE_MASK}; const hk = Math.floor((rand * hn) / 4294967296);`);
           }
           verdict(...rowVerdict, true, depth, label, base, shapes.maps[arg], 1);
           emit('} }');

@@ -165,10 +165,9 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * A verdict map element's row in its PairTable slot's values, STRIDE words: its verdict (VerdictWord,
  * the first four) and where the chains its target's numgen branches enter lie, when they lie one
  * after another at one stride in branch order (a port's endpoint chains do: its room), as the
- * first one's START and, in HINT, the branch count (`HINT >> 16`, signed) and the stride
- * (`HINT & 0xffff`) (HINT_START -1 and HINT 0: they do not, or the count or the stride does not
- * fit 16 bits). decide()
- * computes branch k's chain from the element, which it has read already, so the endpoint chain's
+ * first one's START and, in HINT, the branch count and the stride (HintBits) (HINT_START -1 and
+ * HINT 0: they do not, or the count or the stride does not fit 16 bits). decide() computes branch
+ * k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
  * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
  * count hints the numgen of the chain the target's last rule goes to: an element of a NodePort, a
@@ -184,9 +183,15 @@ export const enum MapWord {
   STRIDE = 6,
 }
 
+/** MapWord.HINT: the branch count, signed, above COUNT_SHIFT; the stride in the bits of STRIDE_MASK. */
+export const enum HintBits {
+  COUNT_SHIFT = 16,
+  STRIDE_MASK = 0xffff,
+}
+
 /** A hint's count (signed) and stride as MapWord.HINT, or 0 when either does not fit its 16 bits. */
 export function mapHint(count: number, stride: number): number {
-  return count >= -32768 && count <= 32767 && count !== 0 && stride > 0 && stride <= 0xffff ? (count << 16) | stride : 0;
+  return count >= -32768 && count <= 32767 && count !== 0 && stride > 0 && stride <= HintBits.STRIDE_MASK ? (count << HintBits.COUNT_SHIFT) | stride : 0;
 }
 
 // An absent element names no chain, so clearing one reads no chain rows.

@@ -118,7 +118,7 @@ export class PairTable {
         this.lastProbes = probes;
         return -1;
       }
-      if (k === b && rows[o] === a) {
+      if (k === b && rows[o + PairWord.K0] === a) {
         this.lastProbes = probes;
         return s;
       }
@@ -155,7 +155,7 @@ export class PairTable {
         this.size++;
         return s;
       }
-      if (k === b && rows[o] === a) return s;
+      if (k === b && rows[o + PairWord.K0] === a) return s;
       s = (s + 1) & mask;
     }
   }
@@ -172,7 +172,7 @@ export class PairTable {
     const { rows, mask, stride } = this;
     let hole = s;
     for (let j = (s + 1) & mask; rows[j * stride + PairWord.K1] !== 0; j = (j + 1) & mask) {
-      const home = mixPairBits(rows[j * stride] >>> 0, rows[j * stride + PairWord.K1] >>> 0) & mask;
+      const home = mixPairBits(rows[j * stride + PairWord.K0] >>> 0, rows[j * stride + PairWord.K1] >>> 0) & mask;
       // The key at j may fill the hole when the hole lies on its probe path, [home, j).
       if (((j - home) & mask) < ((j - hole) & mask)) continue;
       rows.copyWithin(hole * stride, j * stride, (j + 1) * stride);
