@@ -26,7 +26,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2, PairWord } from '../tables/index.js';
-import { ActionOp, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, BranchWord, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { ruleText, verdictText } from './rule-text.js';
 import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
@@ -149,7 +149,8 @@ export class NftablesDataplane implements ServiceDataplane {
   // arrays, no store of a value that missed): the verdict map's element (its key and its MapWord
   // row: service-ips', or service-nodeports' for a packet to one of the node's addresses), then the
   // entered chain's code from the row's START, and the endpoint chain the packet's numgen branch
-  // names by the element's hint (h0 + hk * hs, decide.ts), to its last word. Of a Service chain of
+  // names by the element's hint (h0 + hk * hs, decide.ts), to its last word, unless the branch's
+  // row holds that chain's DNAT (program.ts BranchWord), which decide() then reads in its place. Of a Service chain of
   // kube-proxy's usual shape (a masquerade rule, then the numgen: kServiceHead words and a row a
   // branch) it reads the lines decide() reads, the head's and the packet's branch row's; of another
   // (an affinity Service's, a rule an endpoint more), up to five lines from its start, and the
@@ -282,9 +283,9 @@ export class NftablesDataplane implements ServiceDataplane {
       // A hinted element's numgen is its chain's last rule: branch `pick`'s row is n - pick rows
       // before the chain's end; and the chain is kube-proxy's masquerade rule and that numgen alone
       // when their words add up to its length (an affinity Service's has a rule an endpoint more).
-      rowv[k] = n > 0 ? end - VerdictWord.STRIDE * (n - pick) : -1;
-      tv[k] = n < 0 ? VerdictWord.STRIDE * (-n - pick) : -1;
-      headv[k] = n > 0 && end - VerdictWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
+      rowv[k] = n > 0 ? end - BranchWord.STRIDE * (n - pick) : -1;
+      tv[k] = n < 0 ? BranchWord.STRIDE * (-n - pick) : -1;
+      headv[k] = n > 0 && end - BranchWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
     }
     const K = p.code;
     const CR = p.chainRows;
@@ -296,13 +297,17 @@ export class NftablesDataplane implements ServiceDataplane {
       if (h >= 0 && h <= last) acc ^= K[a] ^ K[a + 16] ^ K[h];
       else acc ^= readChain(K, a, ev[k]);
       const r = rowv[k];
-      if (r >= 0 && r + VerdictWord.STRIDE <= last) acc ^= K[r] ^ K[r + VerdictWord.STRIDE - 1];
+      if (r >= 0 && r + BranchWord.STRIDE <= last) acc ^= K[r] ^ K[r + BranchWord.STRIDE - 1];
     }
     const xp = this.outPacketVec;
     const xc = this.outChainVec;
     let x = 0;
     for (let k = 0; k < c; k++) {
       const g = bv[k];
+      // A branch row that holds its endpoint chain's DNAT (BranchWord) is all decide() reads of
+      // that chain, unless the packet is the endpoint's own.
+      const r = rowv[k];
+      if (r >= 0 && r + BranchWord.STRIDE <= last && K[r + BranchWord.ENDPOINT] >= 0) continue;
       if (g >= 0) {
         // The endpoint chain, its last word too (88 bytes: a third line when it starts past a line's 40th byte).
         const z = gev[k] > last || gev[k] < g ? last : gev[k];
@@ -331,7 +336,7 @@ export class NftablesDataplane implements ServiceDataplane {
       // With the element's hint, the lines decide() reads of a Service chain: its head and the
       // packet's branch row, `tail` words before its end; else up to five lines from its start.
       const r = e - tv[xp[j]];
-      if (tv[xp[j]] >= 0 && r >= a + kServiceHead && e <= last) acc ^= K[a] ^ K[a + 16] ^ K[a + kServiceHead - 1] ^ K[r] ^ K[r + VerdictWord.STRIDE - 1];
+      if (tv[xp[j]] >= 0 && r >= a + kServiceHead && e <= last) acc ^= K[a] ^ K[a + 16] ^ K[a + kServiceHead - 1] ^ K[r] ^ K[r + BranchWord.STRIDE - 1];
       else acc ^= readChain(K, a, e - 1);
     }
     for (let j = 0; j < x; j++) {
@@ -342,7 +347,7 @@ export class NftablesDataplane implements ServiceDataplane {
       const end = CR[xc[j] * ChainWord.STRIDE + ChainWord.END];
       for (let r = 0; r < kRulesRead && pc < end && K[pc + RuleWord.OP] !== ActionOp.NUMGEN; r++) pc = K[pc + RuleWord.NEXT];
       if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * numgenBranch(rv[xp[j]], K[pc + RuleWord.B]);
+      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + BranchWord.STRIDE * numgenBranch(rv[xp[j]], K[pc + RuleWord.B]);
       if (o + VerdictWord.START > last) continue;
       const a = K[o + VerdictWord.START];
       if (a > 0 && a + 16 <= last) acc ^= K[a] ^ K[a + 16];
@@ -468,7 +473,7 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         this.choiceAt++;
-        const word = K[arg + VerdictWord.STRIDE * k + VerdictWord.VERDICT];
+        const word = K[arg + BranchWord.STRIDE * k + VerdictWord.VERDICT];
         op = word & VerdictBits.OP_MASK;
         arg = word >> VerdictBits.OP_BITS;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };

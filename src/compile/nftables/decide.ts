@@ -16,9 +16,12 @@
  * goto and at the numgen branches of the chains it enters, the shape most of those chains have
  * (commonShapes: a Service chain's masquerade rule and numgen, an endpoint chain's hairpin rule
  * and DNAT), its operands read from the code behind a guard on each rule's ops (shaped()). A
- * map element's hint (program.ts MapWord) names where its numgen's branches' chains lie, so the
- * endpoint chain's lines are read beside the Service chain's, behind a compare with the branch's
- * row (a stale hint costs a walk of the branch's own chain). A ClientIP affinity Service's
+ * numgen branch to kube-proxy's endpoint chain holds that chain's DNAT (program.ts BranchWord):
+ * a packet from any source but the endpoint itself is DNATed from the branch's row, and none of
+ * the chain's lines is read. For the others (a hairpin packet, an affinity Service's endpoint
+ * chains), a map element's hint (program.ts MapWord) names where its numgen's branches' chains
+ * lie, so the endpoint chain's lines are read beside the Service chain's, behind a compare with
+ * the branch's row (a stale hint costs a walk of the branch's own chain). A ClientIP affinity Service's
  * chain has one `ip saddr @affinity-… goto` rule an endpoint before its numgen, and its endpoint
  * chains an `update` before their DNAT: no shape holds a run whose length is the endpoints', so
  * shaped() writes out such a run as a loop, each rule behind its own guard. A
@@ -77,12 +80,19 @@
  * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
  * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
  * IPVS's tables ~0.3 MB.
- * What is left of the gap is lines: a ClusterIP first packet reads ~11.0-11.5 distinct cache lines
- * at 1k and at 30k Services, 5.7 of them code (its Service chain's head, its numgen branch's row
- * and its endpoint chain, 38.5 words in three places), 1.05-1.55 its service-ips element (key and
- * row in 32 bytes), four words of 8 KiB prefix filters; IPVS's decide() reads 7.1, three or four
- * of them in tables that grow with the Services (`SERVICES=N MODES=nftables,ipvs node
- * dist/bench/compile/lines.bench.js`, 2026-12-07). Before the element's key moved into its row
+ * What is left of the gap is lines: a ClusterIP first packet reads ~9.2-9.8 distinct cache lines
+ * at 1k and at 30k Services, 4.0 of them code (its Service chain's head and its numgen branch's
+ * row, which holds the endpoint chain's DNAT: 25.6 words in two places), 1.05-1.55 its
+ * service-ips element (key and row in 32 bytes), four words of 8 KiB prefix filters; IPVS's
+ * decide() reads 7.1, three or four of them in tables that grow with the Services; the lines all
+ * decisions read at 30k Services (400,000 of them) come to 19.1 MiB against IPVS's 9.6
+ * (`SERVICES=N MODES=nftables,ipvs DECISIONS=D node dist/bench/compile/lines.bench.js`,
+ * 2026-12-07). With the endpoint chain read instead of a DNAT in its branch's row (BranchWord),
+ * 11.0-11.5 lines a decision, 5.7 of them code (38.5 words in three places), 35.7 MiB at 30k,
+ * and the service-nat stage took 367 ns a first packet at 1k Services, not 351, 470 at 10k, not
+ * 441, and 558 at 30k, not 519, where IPVS's, unchanged, took 265/240, 297/304 and 325/329 on that
+ * slow hour (`kdp bench --services 1000,10000,30000 --modes ipvs,nftables --workers 1 --flows
+ * 1000000`, medians of three runs of each build alternated, 2026-12-07). Before the element's key moved into its row
  * (PairTable) and its verdict's op and argument into one word (program.ts VerdictWord), they were
  * 12.1-12.6 and 8.1, and the service-nat stage took 408 ns a first packet at 10k Services and 473
  * at 30k, not 375 and 434 (IPVS's 258 and 278, not 246 and 264), 219 and 319 at 100 and 1k, not
@@ -114,7 +124,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import { PairWord, type ExpiringTable } from '../tables/index.js';
-import { ActionOp, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, BranchWord, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
@@ -314,7 +324,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
         o = table.at(slot);
       } else if (op === ActionOp.NUMGEN) {
         // Its branches follow the rule.
-        o = arg + VerdictWord.STRIDE * numgenBranch(rand, K[pc + RuleWord.B]);
+        o = arg + BranchWord.STRIDE * numgenBranch(rand, K[pc + RuleWord.B]);
       }
       let toStart = -1;
       let toEnd = 0;
@@ -471,7 +481,7 @@ function commonShapes(p: NftProgram, written: (c: number) => boolean): { readonl
       tally(counts, start, end);
       for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) {
         if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-        for (let k = 0, b = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, b += VerdictWord.STRIDE) {
+        for (let k = 0, b = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, b += BranchWord.STRIDE) {
           if ((K[b + VerdictWord.VERDICT] & VerdictBits.OP_MASK) === ActionOp.GOTO) tally(branchCounts, K[b + VerdictWord.START], K[b + VerdictWord.END]);
         }
       }
@@ -660,8 +670,13 @@ function decideSource(p: NftProgram): string {
           // of), and branch k's row is only compared.
           const guess = nest === 1 && shapes.branches !== undefined;
           if (guess) emit('const g = h0 + hk * hs;');
-          emit(`{ const v = K; const o = pc + ${words} + ${VerdictWord.STRIDE} * Math.floor((rand * K[pc + ${RuleWord.B}]) / 4294967296);`);
+          emit(`{ const v = K; const o = pc + ${words} + ${BranchWord.STRIDE} * Math.floor((rand * K[pc + ${RuleWord.B}]) / 4294967296);`);
           emit(`const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
+          // A branch to kube-proxy's endpoint chain holds its DNAT (program.ts BranchWord): a
+          // packet from any source but the endpoint's own (whose hairpin rule jumps) meets the
+          // chain's two rules, the second DNATs it, and no line of the chain is read.
+          emit(`if (v[o + ${BranchWord.ENDPOINT}] >= 0 && (saddr | 0) !== v[o + ${BranchWord.HAIRPIN}] && proto === v[o + ${BranchWord.DNAT_PORT}] >>> 16) {`);
+          emit(`work += 2; daddr = v[o + ${BranchWord.DNAT_IP}] >>> 0; dport = v[o + ${BranchWord.DNAT_PORT}] & 0xffff; dnatted = 1; endpoint = v[o + ${BranchWord.ENDPOINT}]; break ${base}; }`);
           verdict(...rowVerdict, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1, guess);
           emit('}');
           break;

@@ -67,7 +67,7 @@ export const enum ActionOp {
 
 /**
  * A rule in NftProgram.code: a header of HEADER words, then its matches (MATCH_STRIDE words each:
- * op, a, b, c), then, for a numgen, its branches (VerdictWord.STRIDE words each). A chain's rules
+ * op, a, b, c), then, for a numgen, its branches (BranchWord.STRIDE words each). A chain's rules
  * follow one another, so a chain is one run of words, as the kernel keeps a chain's rules and their
  * expressions in one blob: a first packet at 30k Services reads a chain in one or two adjacent cache
  * lines, where separate rule, match and target arrays cost a miss each (the profile of 2026-12-03:
@@ -96,7 +96,7 @@ export function numgenBranch(rand: number, n: number): number {
 
 /** Words a rule takes in code. */
 export function ruleWords(r: Rule): number {
-  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? VerdictWord.STRIDE * r.action.targets.length : 0);
+  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? BranchWord.STRIDE * r.action.targets.length : 0);
 }
 
 /**
@@ -116,16 +116,17 @@ export const enum ChainWord {
 
 /**
  * A verdict as a map element's row (in its PairTable slot's values: the first words of a MapWord row)
- * and a numgen branch (in code, after the rule's matches) hold it, STRIDE words: the op (ActionOp;
+ * and a numgen branch (in code, after the rule's matches: the first words of a BranchWord row) hold
+ * it, STRIDE words: the op (ActionOp;
  * 0 for a map key reserved for a port's room and absent now) and its argument (a chain for a goto
  * or jump) in one word (verdictWord: the op in its low VerdictBits.OP_BITS bits), the Service port
  * it names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
  * START and END. Four words, not five: a map element's row with its key and hint then fits in
- * 32 bytes (MapWord), one cache line or two where it straddles one, and a numgen's branch row in
- * 16 (lines.bench: a key in an array of its own, or a 40-byte row, was a line more a decision).
- * A first packet goes from a service-ips element straight to the Service chain's code, and from
- * its numgen to the endpoint chain's, without reading either chain's row: a dependent cache miss
- * each at 30k Services.
+ * 32 bytes (MapWord), one cache line or two where it straddles one (lines.bench: a key in an
+ * array of its own, or a 40-byte row, was a line more a decision). A first packet goes from a
+ * service-ips element straight to the Service chain's code, and from its numgen to the endpoint
+ * chain's (or, of kube-proxy's usual endpoint chain, to the DNAT its branch row holds: BranchWord),
+ * without reading either chain's row: a dependent cache miss each at 30k Services.
  * Whoever moves a chain's code writes the verdicts that copy its row: compileProgram fills the maps
  * and links the numgen branches (linkTargets) once every chain is placed; writeRoom does both for a
  * port after writing its chains.
@@ -166,8 +167,9 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * the first four) and where the chains its target's numgen branches enter lie, when they lie one
  * after another at one stride in branch order (a port's endpoint chains do: its room), as the
  * first one's START and, in HINT, the branch count and the stride (HintBits) (HINT_START -1 and
- * HINT 0: they do not, or the count or the stride does not fit 16 bits). decide() computes branch
- * k's chain from the element, which it has read already, so the endpoint chain's
+ * HINT 0: they do not, or the count or the stride does not fit 16 bits). Where branch k's row
+ * holds no DNAT (BranchWord: a hairpin packet, an affinity Service's chains), decide() computes
+ * branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
  * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
  * count hints the numgen of the chain the target's last rule goes to: an element of a NodePort, a
@@ -192,6 +194,50 @@ export const enum HintBits {
 /** A hint's count (signed) and stride as MapWord.HINT, or 0 when either does not fit its 16 bits. */
 export function mapHint(count: number, stride: number): number {
   return count >= -32768 && count <= 32767 && count !== 0 && stride > 0 && stride <= HintBits.STRIDE_MASK ? (count << HintBits.COUNT_SHIFT) | stride : 0;
+}
+
+/**
+ * A numgen branch's row in code, after its rule's matches: its verdict (VerdictWord, the first
+ * STRIDE words of VerdictWord), then the DNAT of the chain it goes to when that chain is an
+ * endpoint chain as kube-proxy's syncProxyRules writes it, `ip saddr EP jump mark-for-masquerade`
+ * then `meta l4proto P dnat to EP:PORT` (endpointOf): the hairpin rule's address, the DNAT's
+ * address, protocol and port, and endpoint row (ENDPOINT -1: the chain has another shape, or its
+ * DNAT no row). decide() DNATs a packet from the branch's row when its source is not the hairpin
+ * address, and reads no line of the endpoint chain (decide.ts); a hairpin packet, and any chain of
+ * another shape, is walked. The row is the chain's: linkTargets writes it from the chain's code
+ * whenever it writes the branch's span, and every writer of a chain's code links the branches that
+ * name it after (compileProgram, update.ts writeRoom), as for the span. 32 bytes, one line or two
+ * where it straddles one, read in place of the endpoint chain's 88 (two lines or three).
+ */
+export const enum BranchWord {
+  HAIRPIN = 4, // the hairpin rule's source address (int32 bits)
+  DNAT_IP = 5, // int32 bits
+  DNAT_PORT = 6, // l4proto << 16 | port
+  ENDPOINT = 7,
+  STRIDE = 8,
+}
+
+/**
+ * Writes branch row `t`'s DNAT words (BranchWord) from the chain it goes to, code span [start,
+ * end): kube-proxy's endpoint chain, its two rules exactly (a goto), or ENDPOINT -1.
+ */
+function writeBranchEndpoint(K: Int32Array, t: number, op: number, start: number, end: number): void {
+  K[t + BranchWord.HAIRPIN] = 0;
+  K[t + BranchWord.DNAT_IP] = 0;
+  K[t + BranchWord.DNAT_PORT] = 0;
+  K[t + BranchWord.ENDPOINT] = -1;
+  const hairpin = start;
+  const dnat = hairpin + RuleWord.HEADER + RuleWord.MATCH_STRIDE;
+  if (op !== ActionOp.GOTO || dnat + RuleWord.HEADER + RuleWord.MATCH_STRIDE !== end || K[hairpin + RuleWord.NEXT] !== dnat || K[dnat + RuleWord.NEXT] !== end) return;
+  const m = hairpin + RuleWord.HEADER;
+  const hairpinRule = K[hairpin + RuleWord.MATCHES] === 1 && K[hairpin + RuleWord.OP] === ActionOp.JUMP && K[m] === MatchOp.ADDR1 && K[m + 2] === -1 && K[m + 3] === 0;
+  const n = dnat + RuleWord.HEADER;
+  const dnatRule = K[dnat + RuleWord.MATCHES] === 1 && K[n] === MatchOp.L4PROTO && K[dnat + RuleWord.OP] === ActionOp.DNAT && K[dnat + RuleWord.C] >= 0;
+  if (!hairpinRule || !dnatRule) return;
+  K[t + BranchWord.HAIRPIN] = K[m + 1];
+  K[t + BranchWord.DNAT_IP] = K[dnat + RuleWord.A];
+  K[t + BranchWord.DNAT_PORT] = (K[n + 1] << 16) | K[dnat + RuleWord.B];
+  K[t + BranchWord.ENDPOINT] = K[dnat + RuleWord.C];
 }
 
 // An absent element names no chain, so clearing one reads no chain rows.
@@ -243,7 +289,7 @@ export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number
   const first = K[b + VerdictWord.START];
   const stride = K[b + VerdictWord.END] - first;
   for (let k = 0; k < n; k++) {
-    const v = b + k * VerdictWord.STRIDE;
+    const v = b + k * BranchWord.STRIDE;
     if ((K[v + VerdictWord.VERDICT] & VerdictBits.OP_MASK) !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
   }
   const hint = mapHint(sign * n, stride);
@@ -257,17 +303,21 @@ export function clearMapValue(t: PairTable, s: number): void {
   writeMapVerdict(t, s, 0, 0, -1, { code: kNoRows, chainRows: kNoRows });
 }
 
-/** Writes each numgen branch of chains [from, to) again with its target chain's row (span, Service port). */
+/**
+ * Writes each numgen branch of chains [from, to) again from its target chain: its row's span and
+ * Service port (VerdictWord), and its endpoint chain's DNAT (BranchWord), read from the chain's code.
+ */
 export function linkTargets(p: Pick<NftProgram, 'code' | 'chainRows'>, from: number, to: number): void {
   const { code: K, chainRows: CR } = p;
   for (let c = from; c < to; c++) {
     for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START], end = CR[c * ChainWord.STRIDE + ChainWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
       if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += VerdictWord.STRIDE) {
+      for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += BranchWord.STRIDE) {
         const op = K[t + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
         const chain = K[t + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
         const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? CR[chain * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
         writeVerdict(K, t, op, chain, port, CR);
+        writeBranchEndpoint(K, t, op, K[t + VerdictWord.START], K[t + VerdictWord.END]);
       }
     }
   }
@@ -459,7 +509,7 @@ export function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: num
   const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
   const cidrs = 2 * detectorCidrs + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length;
   const targets = 2 * rows;
-  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + VerdictWord.STRIDE * targets, cidrs];
+  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + BranchWord.STRIDE * targets, cidrs];
 }
 
 /** What compileProgram needs to give each Service port room for in-place updates: the node. */
@@ -615,12 +665,13 @@ export class RuleEncoder {
         y = a.targets.length;
         for (let k = 0; k < a.targets.length; k++) {
           const [vop, arg] = this.verdictOp(a.targets[k]);
-          const t = tail + VerdictWord.STRIDE * k;
+          const t = tail + BranchWord.STRIDE * k;
           code[t + VerdictWord.VERDICT] = verdictWord(vop, arg);
-          // Its port and span: linkTargets, once every chain it may name has its code.
+          // Its port, span and DNAT: linkTargets, once every chain it may name has its code.
           code[t + VerdictWord.PORT] = -1;
           code[t + VerdictWord.START] = 0;
           code[t + VerdictWord.END] = 0;
+          writeBranchEndpoint(code, t, 0, 0, 0);
         }
         break;
       }

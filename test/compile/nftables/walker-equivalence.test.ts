@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision } from '../../../src/compile/dataplane.js';
-import { ChainWord, MapWord, VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
+import { ActionOp, BranchWord, ChainWord, MapWord, RuleWord, VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, renderRuleset, type Chain, type MapElement, type NftablesDataplane, type Ruleset, type Verdict } from '../../../src/compile/nftables/index.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { nodeAddresses } from '../../../src/compile/node-addresses.js';
@@ -77,6 +77,13 @@ function sameOnMapKeys(cluster: Cluster, node: number, fastDp: NftablesDataplane
   const eps = cluster.endpoints.ip;
   const prng = new Prng(5);
   const clients = Array.from({ length: 6 }, () => eps[prng.below(eps.length)]! >>> 0);
+  // Each ClusterIP's (address, port) -> its endpoints' addresses: a packet from one of them is
+  // hairpin traffic (its endpoint chain's first rule matches when the numgen picks it).
+  const own = new Map<string, number[]>();
+  for (const sp of cluster.ports) {
+    const ips = Array.from(cluster.endpoints.ip.subarray(sp.endpointStart, sp.endpointStart + sp.endpointCount));
+    for (const ip of cluster.services[sp.service]!.clusterIPs) own.set(`${ip >>> 0}:${sp.port}`, ips);
+  }
   const p = newFirstPacket();
   const fast = newNatDecision();
   const ref = newNatDecision();
@@ -90,7 +97,10 @@ function sameOnMapKeys(cluster: Cluster, node: number, fastDp: NftablesDataplane
     if (miss === 0) p.dstPort = (p.dstPort + 1) & 0xffff;
     else if (miss === 1) p.dstIp = eps[prng.below(eps.length)]! >>> 0;
     else if (miss === 2) p.proto = p.proto === 6 ? 17 : 6;
-    p.srcIp = prng.below(4) === 0 ? prng.nextU32() >>> 0 : clients[prng.below(clients.length)]!; // few clients: affinity entries are hit
+    // Few clients (affinity entries are hit), some of them the Service's own endpoints.
+    const from = prng.below(8);
+    const mine = own.get(`${p.dstIp}:${p.dstPort}`);
+    p.srcIp = from < 2 ? prng.nextU32() >>> 0 : from === 2 && mine !== undefined && mine.length > 0 ? mine[prng.below(mine.length)]! : clients[prng.below(clients.length)]!;
     p.srcPort = 1024 + prng.below(60000);
     p.hook = prng.below(5) === 0 ? HOOK_OUTPUT : HOOK_PREROUTING;
     p.fromPodInterface = prng.below(2) === 0;
@@ -213,7 +223,7 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
 test('decide() equals the flag-driven walker where Service and endpoint chains leave the shape decide() writes out', () => {
   // Arrange: decide()'s source writes out the shape most Service chains and endpoint chains have
   // (shaped() in decide.ts), each rule behind a guard on its ops, and walks the rest of a chain
-  // from the first rule whose ops differ. Five in ten Service chains and six in eight endpoint
+  // from the first rule whose ops differ. Five in ten Service chains and seven in eight endpoint
   // chains are edited so that a guard fails at each rule in turn (the edits never lengthen a
   // chain: each port's room in the compiled program is sized for kube-proxy's own rules):
   // - Service chains: the masquerade rule set the mark's bit 3 instead, or gone (the numgen
@@ -221,8 +231,8 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
   //   fixed chain); the numgen a plain goto to one endpoint;
   // - endpoint chains: the hairpin rule set the mark's bit 4 instead, or match the destination;
   //   the DNAT rule without its protocol match, or with `ct state new` in its place (another op
-  //   with the same flags); a chain without its DNAT rule, the next without its hairpin rule, so
-  //   that what follows the first in the code is the shape's next rule.
+  //   with the same flags), or matching another protocol; a chain without its DNAT rule, the next
+  //   without its hairpin rule, so that what follows the first in the code is the shape's next rule.
   const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 23 });
   const rs = buildRuleset(cluster, { node: 1 });
   let svc = 0;
@@ -255,6 +265,8 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
         // A chain that ends after its hairpin rule, beside one that begins with its DNAT rule.
         if (k === 4) return { ...c, rules: [a] };
         if (k === 5) return { ...c, rules: [b] };
+        // The DNAT rule's protocol another than its Service's: a branch row holds that DNAT (BranchWord), which the packet's protocol must match.
+        if (k === 6) return { ...c, rules: [a, { ...b, matches: b.matches.map((m) => (m.k === 'l4proto' ? { ...m, proto: m.proto === 6 ? 17 : 6 } : m)) }] };
         return c;
       }
       return c;
@@ -434,10 +446,24 @@ test('decide() equals the flag-driven walker when the map elements\' endpoint-ch
   // Service's chains (same shape, wrong endpoints), the stride short of the DNAT rule (branch 0's
   // chain found where the hint says, its end wrong), branch 0's end found but its start wrong, one
   // chain on, the count off; every sixth kept right, so the guessed path is taken too. (Each of the
-  // guard's two compares left out fails it: checked.)
+  // guard's two compares left out fails it: checked.) decide() guesses only where a numgen branch
+  // holds no DNAT (program.ts BranchWord), so every branch's is cleared, as a chain of another
+  // shape leaves it.
   const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
   const fastDp = compileNftables(cluster, { node: 1 });
   const refDp = compileNftables(cluster, { node: 1 });
+  const { code: K, chainRows: CR } = fastDp.program;
+  let cleared = 0;
+  for (let c = 0; c < CR.length / ChainWord.STRIDE; c++) {
+    for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START]!; pc < CR[c * ChainWord.STRIDE + ChainWord.END]!; pc = K[pc + RuleWord.NEXT]!) {
+      if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
+      for (let k = 0; k < K[pc + RuleWord.B]!; k++) {
+        if (K[K[pc + RuleWord.A]! + k * BranchWord.STRIDE + BranchWord.ENDPOINT]! >= 0) cleared++;
+        K[K[pc + RuleWord.A]! + k * BranchWord.STRIDE + BranchWord.ENDPOINT] = -1;
+      }
+    }
+  }
+  assert.ok(cleared > 1000, `${cleared} branches' DNATs cleared`);
   let hinted = 0;
   for (const t of fastDp.program.maps) {
     const V = t.rows;
