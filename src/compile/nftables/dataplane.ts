@@ -26,7 +26,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2, PairWord } from '../tables/index.js';
-import { ActionOp, BranchWord, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, BranchWord, ChainWord, HintBits, kServiceHead, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { ruleText, verdictText } from './rule-text.js';
 import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
@@ -39,9 +39,6 @@ import { mix32 } from '../../net/hash.js';
 
 /** Rules prefetch() follows in a chain to its last rule or its numgen (kube-proxy's have a few). */
 const kRulesRead = 8;
-
-/** Words of a Service chain before its numgen's branches: kube-proxy's masquerade rule (3 matches) and the numgen's header. */
-const kServiceHead = 2 * RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
 
 /** Reads a chain's code from `a` to `e` (its last word) a line at a time, up to five: a hint only. */
 function readChain(K: Int32Array, a: number, e: number): number {
@@ -152,7 +149,8 @@ export class NftablesDataplane implements ServiceDataplane {
   // names by the element's hint (h0 + hk * hs, decide.ts), to its last word, unless the branch's
   // row holds that chain's DNAT (program.ts BranchWord), which decide() then reads in its place. Of a Service chain of
   // kube-proxy's usual shape (a masquerade rule, then the numgen: kServiceHead words and a row a
-  // branch) it reads the lines decide() reads, the head's and the packet's branch row's; of another
+  // branch) it reads the lines decide() reads, the head's and the packet's branch row's (the row's
+  // alone where the element is flagged as entering it: program.ts VerdictBits.SERVICE_CHAIN); of another
   // (an affinity Service's, a rule an endpoint more), up to five lines from its start, and the
   // branch row. Against five lines from the start and the endpoint chain's first two, the
   // service-nat stage took 472 ns a first packet at 10k Services, not 487, and 496 at 30k, not 509
@@ -285,7 +283,9 @@ export class NftablesDataplane implements ServiceDataplane {
       // when their words add up to its length (an affinity Service's has a rule an endpoint more).
       rowv[k] = n > 0 ? end - BranchWord.STRIDE * (n - pick) : -1;
       tv[k] = n < 0 ? BranchWord.STRIDE * (-n - pick) : -1;
-      headv[k] = n > 0 && end - BranchWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
+      // Into kube-proxy's Service chain (VerdictBits.SERVICE_CHAIN), decide() reads the branch
+      // row alone for a packet from a pod: no head.
+      headv[k] = (V[o + VerdictWord.VERDICT] & VerdictBits.SERVICE_CHAIN) !== 0 ? -2 : n > 0 && end - BranchWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
     }
     const K = p.code;
     const CR = p.chainRows;
@@ -295,7 +295,7 @@ export class NftablesDataplane implements ServiceDataplane {
       const h = headv[k];
       // The head's lines (26 words: three lines at most, the second one a line past the first).
       if (h >= 0 && h <= last) acc ^= K[a] ^ K[a + 16] ^ K[h];
-      else acc ^= readChain(K, a, ev[k]);
+      else if (h !== -2) acc ^= readChain(K, a, ev[k]);
       const r = rowv[k];
       if (r >= 0 && r + BranchWord.STRIDE <= last) acc ^= K[r] ^ K[r + BranchWord.STRIDE - 1];
     }
@@ -304,10 +304,10 @@ export class NftablesDataplane implements ServiceDataplane {
     let x = 0;
     for (let k = 0; k < c; k++) {
       const g = bv[k];
-      // A branch row that holds its endpoint chain's DNAT (BranchWord) is all decide() reads of
-      // that chain, unless the packet is the endpoint's own.
-      const r = rowv[k];
-      if (r >= 0 && r + BranchWord.STRIDE <= last && K[r + BranchWord.ENDPOINT] >= 0) continue;
+      // Into kube-proxy's Service chain, whose endpoint chains' DNATs their branch rows hold
+      // (BranchWord), decide() reads no endpoint chain unless the packet is the endpoint's own:
+      // the flag (headv -2) says so without waiting for the branch row's line.
+      if (headv[k] === -2) continue;
       if (g >= 0) {
         // The endpoint chain, its last word too (88 bytes: a third line when it starts past a line's 40th byte).
         const z = gev[k] > last || gev[k] < g ? last : gev[k];
@@ -455,7 +455,7 @@ export class NftablesDataplane implements ServiceDataplane {
         }
         const o = table.at(slot);
         op = table.rows[o + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
-        arg = table.rows[o + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
+        arg = table.rows[o + VerdictWord.VERDICT] >> VerdictBits.ARG_SHIFT;
         const port = table.rows[o + VerdictWord.PORT];
         if (port >= 0) this.servicePort = port;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: verdictName(p, op, arg) };
@@ -475,7 +475,7 @@ export class NftablesDataplane implements ServiceDataplane {
         this.choiceAt++;
         const word = K[arg + BranchWord.STRIDE * k + VerdictWord.VERDICT];
         op = word & VerdictBits.OP_MASK;
-        arg = word >> VerdictBits.OP_BITS;
+        arg = word >> VerdictBits.ARG_SHIFT;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };
       }
       // Verdicts (from the rule itself, a map element or a numgen branch).

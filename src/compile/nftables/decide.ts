@@ -18,7 +18,11 @@
  * and DNAT), its operands read from the code behind a guard on each rule's ops (shaped()). A
  * numgen branch to kube-proxy's endpoint chain holds that chain's DNAT (program.ts BranchWord):
  * a packet from any source but the endpoint itself is DNATed from the branch's row, and none of
- * the chain's lines is read. For the others (a hairpin packet, an affinity Service's endpoint
+ * the chain's lines is read. A service-ips element flagged as entering kube-proxy's Service
+ * chain for its own key (program.ts VerdictBits.SERVICE_CHAIN) takes a packet from inside the
+ * local CIDR (a pod's: the chain's masquerade rule does not match it) straight to its numgen's
+ * branch row, whose place follows from the element's span: of that chain, only the row is read.
+ * For the others (a hairpin packet, an affinity Service's endpoint
  * chains), a map element's hint (program.ts MapWord) names where its numgen's branches' chains
  * lie, so the endpoint chain's lines are read beside the Service chain's, behind a compare with
  * the branch's row (a stale hint costs a walk of the branch's own chain). A ClientIP affinity Service's
@@ -80,14 +84,17 @@
  * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
  * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
  * IPVS's tables ~0.3 MB.
- * What is left of the gap is lines: a ClusterIP first packet reads ~9.2-9.8 distinct cache lines
- * at 1k and at 30k Services, 4.0 of them code (its Service chain's head and its numgen branch's
- * row, which holds the endpoint chain's DNAT: 25.6 words in two places), 1.05-1.55 its
- * service-ips element (key and row in 32 bytes), four words of 8 KiB prefix filters; IPVS's
- * decide() reads 7.1, three or four of them in tables that grow with the Services; the lines all
- * decisions read at 30k Services (400,000 of them) come to 19.1 MiB against IPVS's 9.6
- * (`SERVICES=N MODES=nftables,ipvs DECISIONS=D node dist/bench/compile/lines.bench.js`,
- * 2026-12-07). With the endpoint chain read instead of a DNAT in its branch's row (BranchWord),
+ * A ClusterIP first packet from a pod now reads ~7.1-7.7 distinct cache lines at 1k and at 30k
+ * Services, as many as IPVS's decide() (7.1, three or four of them in tables that grow with the
+ * Services): 1.9 of them code (its numgen branch's row, which holds the endpoint chain's DNAT,
+ * and for the few Services of another shape their chains), 1.05-1.55 its service-ips element
+ * (key and row in 32 bytes), four words of 8 KiB prefix filters; the lines all decisions read at
+ * 30k Services (400,000 of them) come to 15.8 MiB against IPVS's 9.6 (`SERVICES=N
+ * MODES=nftables,ipvs DECISIONS=D node dist/bench/compile/lines.bench.js`, 2026-12-07). With the
+ * Service chain's head read (no SERVICE_CHAIN flag), 9.2-9.8 lines, 4.0 of them code, 19.1 MiB,
+ * and the service-nat stage took 349 ns a first packet at 1k Services, not 328, 454 at 10k, not
+ * 424, and 524 at 30k, not 503 (IPVS's 253/246, 309/317, 339/324; the command below, three runs
+ * of each build alternated, 2026-12-07). With the endpoint chain read instead of a DNAT in its branch's row (BranchWord),
  * 11.0-11.5 lines a decision, 5.7 of them code (38.5 words in three places), 35.7 MiB at 30k,
  * and the service-nat stage took 367 ns a first packet at 1k Services, not 351, 470 at 10k, not
  * 441, and 558 at 30k, not 519, where IPVS's, unchanged, took 265/240, 297/304 and 325/329 on that
@@ -124,7 +131,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import { PairWord, type ExpiringTable } from '../tables/index.js';
-import { ActionOp, BranchWord, ChainWord, HintBits, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, BranchWord, ChainWord, HintBits, kServiceHead, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
@@ -330,7 +337,7 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
       let toEnd = 0;
       if (o >= 0) {
         op = V[o + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
-        arg = V[o + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
+        arg = V[o + VerdictWord.VERDICT] >> VerdictBits.ARG_SHIFT;
         if (V[o + VerdictWord.PORT] >= 0) servicePort = V[o + VerdictWord.PORT];
         toStart = V[o + VerdictWord.START];
         toEnd = V[o + VerdictWord.END];
@@ -545,7 +552,7 @@ function decideSource(p: NftProgram): string {
   // element's hint names (the map site's `h*`, shaped()'s numgen), when the branch's row agrees:
   // then `g` is that branch's chain, whatever else of the hint is stale.
   // A row's verdict word (VerdictWord) as its op and argument.
-  const rowVerdict = [`(v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.OP_MASK})`, `(v[o + ${VerdictWord.VERDICT}] >> ${VerdictBits.OP_BITS})`] as const;
+  const rowVerdict = [`(v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.OP_MASK})`, `(v[o + ${VerdictWord.VERDICT}] >> ${VerdictBits.ARG_SHIFT})`] as const;
   const verdict = (opExpr: string, argExpr: string, fromMap: boolean, depth: number, label: string, base: string, site?: readonly RuleShape[], nest = 0, guess = false): void => {
     emit(`{ const op = ${opExpr}, arg = ${argExpr};`);
     if (site !== undefined) {
@@ -774,6 +781,18 @@ function decideSource(p: NftProgram): string {
           // first packet at 1k Services, not ~400 (five runs each, 2026-12-05).
           if (shapes.branches !== undefined && shapes.maps[arg]?.some((r) => r.op === ActionOp.NUMGEN)) {
             emit(`const h0 = v[o + ${MapWord.HINT_START}], hw = v[o + ${MapWord.HINT}], hn = hw >> ${HintBits.COUNT_SHIFT}, hs = hw & ${HintBits.STRIDE_MASK}; const hk = Math.floor((rand * hn) / 4294967296);`);
+          }
+          // An element into kube-proxy's Service chain for its key (VerdictBits.SERVICE_CHAIN), a
+          // packet from inside the local CIDR: the masquerade rule does not match, and the numgen's
+          // branch row follows from the element's span (program.ts serviceChainAt); a branch that
+          // holds its endpoint chain's DNAT ends the walk there. Four rules, none of the chains'
+          // header lines read. Any other packet goes the chain's way below.
+          if (op === ActionOp.VMAP3 && p.localCidr[1] !== 0) {
+            emit(`if ((v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.SERVICE_CHAIN}) !== 0 && (saddr & ${p.localCidr[1]}) === ${p.localCidr[0]}) {`);
+            emit(`const s0 = v[o + ${VerdictWord.START}]; const b = s0 + ${kServiceHead} + ${BranchWord.STRIDE} * Math.floor((rand * ((v[o + ${VerdictWord.END}] - s0 - ${kServiceHead}) / ${BranchWord.STRIDE})) / 4294967296);`);
+            emit(`if (K[b + ${BranchWord.ENDPOINT}] >= 0 && (saddr | 0) !== K[b + ${BranchWord.HAIRPIN}] && proto === K[b + ${BranchWord.DNAT_PORT}] >>> 16) {`);
+            emit(`const qb = K[b + ${VerdictWord.PORT}]; if (qb >= 0) servicePort = qb;`);
+            emit(`work += 4; daddr = K[b + ${BranchWord.DNAT_IP}] >>> 0; dport = K[b + ${BranchWord.DNAT_PORT}] & 0xffff; dnatted = 1; endpoint = K[b + ${BranchWord.ENDPOINT}]; break ${base}; } }`);
           }
           verdict(...rowVerdict, true, depth, label, base, shapes.maps[arg], 1);
           emit('} }');

@@ -119,7 +119,7 @@ export const enum ChainWord {
  * and a numgen branch (in code, after the rule's matches: the first words of a BranchWord row) hold
  * it, STRIDE words: the op (ActionOp;
  * 0 for a map key reserved for a port's room and absent now) and its argument (a chain for a goto
- * or jump) in one word (verdictWord: the op in its low VerdictBits.OP_BITS bits), the Service port
+ * or jump) in one word (verdictWord: the op in its low bits, VerdictBits), the Service port
  * it names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
  * START and END. Four words, not five: a map element's row with its key and hint then fits in
  * 32 bytes (MapWord), one cache line or two where it straddles one (lines.bench: a key in an
@@ -139,18 +139,26 @@ export const enum VerdictWord {
   STRIDE = 4,
 }
 
-/** A verdict word: the op in its low OP_BITS bits (ActionOp's fit), the argument above them (`>> OP_BITS`). */
+/**
+ * A verdict word: the op in its low bits (OP_MASK: ActionOp's fit), the SERVICE_CHAIN flag, the
+ * argument above them (`>> ARG_SHIFT`).
+ */
 export const enum VerdictBits {
-  OP_BITS = 4,
   OP_MASK = 15,
-  /** Arguments (chain indexes) below 2^27 fit. */
-  ARG_LIMIT = 134217728,
+  /**
+   * A map element's goto enters kube-proxy's Service chain for the element's own key
+   * (writeMapVerdict, serviceChainAt): decide() may take its numgen from the element's span.
+   */
+  SERVICE_CHAIN = 16,
+  ARG_SHIFT = 5,
+  /** Arguments (chain indexes) below 2^26 fit. */
+  ARG_LIMIT = 67108864,
 }
 
-/** The verdict word of `op` and `arg` (VerdictWord.VERDICT). */
+/** The verdict word of `op` and `arg` (VerdictWord.VERDICT), its SERVICE_CHAIN flag clear. */
 export function verdictWord(op: number, arg: number): number {
   if (arg < 0 || arg >= VerdictBits.ARG_LIMIT) throw new InvalidArgumentError(`nftables program: verdict argument ${arg} does not fit a verdict word (at most ${VerdictBits.ARG_LIMIT - 1} chains)`);
-  return (arg << VerdictBits.OP_BITS) | op;
+  return (arg << VerdictBits.ARG_SHIFT) | op;
 }
 
 /** Writes a verdict at `o` of `row` (VerdictWord): op and argument, Service port and a goto's or jump's target span. */
@@ -228,7 +236,8 @@ function writeBranchEndpoint(K: Int32Array, t: number, op: number, start: number
   K[t + BranchWord.ENDPOINT] = -1;
   const hairpin = start;
   const dnat = hairpin + RuleWord.HEADER + RuleWord.MATCH_STRIDE;
-  if (op !== ActionOp.GOTO || dnat + RuleWord.HEADER + RuleWord.MATCH_STRIDE !== end || K[hairpin + RuleWord.NEXT] !== dnat || K[dnat + RuleWord.NEXT] !== end) return;
+  // Two rules of one match each fill the span (the encoder writes a rule's words one after another).
+  if (op !== ActionOp.GOTO || dnat + RuleWord.HEADER + RuleWord.MATCH_STRIDE !== end) return;
   const m = hairpin + RuleWord.HEADER;
   const hairpinRule = K[hairpin + RuleWord.MATCHES] === 1 && K[hairpin + RuleWord.OP] === ActionOp.JUMP && K[m] === MatchOp.ADDR1 && K[m + 2] === -1 && K[m + 3] === 0;
   const n = dnat + RuleWord.HEADER;
@@ -238,6 +247,53 @@ function writeBranchEndpoint(K: Int32Array, t: number, op: number, start: number
   K[t + BranchWord.DNAT_IP] = K[dnat + RuleWord.A];
   K[t + BranchWord.DNAT_PORT] = (K[n + 1] << 16) | K[dnat + RuleWord.B];
   K[t + BranchWord.ENDPOINT] = K[dnat + RuleWord.C];
+}
+
+/** Words of kube-proxy's Service chain before its numgen's branches: its masquerade rule (three matches) and the numgen's header. */
+export const kServiceHead = 2 * RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
+
+/**
+ * Whether the chain at code span [start, end) is kube-proxy's Service chain (syncProxyRules'
+ * internalTrafficChain) for the element keyed (`k0`, `k1`): `ip daddr k0 th dport k1 ip saddr !=
+ * LOCAL jump …`, LOCAL the program's localCidr, then `numgen random mod N vmap { … }` as its last
+ * rule, its N branch rows after it. A packet the element sends there from inside LOCAL (its daddr
+ * and dport are the key's) meets a masquerade rule that does not match and takes branch
+ * numgenBranch(rand, N) of the rows from start + kServiceHead, N being (end - start - kServiceHead)
+ * / BranchWord.STRIDE: all of it follows from the element's span (VerdictBits.SERVICE_CHAIN).
+ */
+function serviceChainAt(K: Int32Array, start: number, end: number, k0: number, k1: number, localCidr: Int32Array): boolean {
+  const numgen = start + RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
+  const n = (end - start - kServiceHead) / BranchWord.STRIDE;
+  // The encoder writes a rule's words one after another (RuleEncoder.rule): three matches and a
+  // jump end where the numgen starts, and a numgen of n branches at its header's end ends at `end`.
+  if (!(n >= 1 && Number.isInteger(n)) || K[start + RuleWord.MATCHES] !== 3 || K[start + RuleWord.OP] !== ActionOp.JUMP) return false;
+  const m = start + RuleWord.HEADER;
+  const daddr = K[m] === MatchOp.ADDR1 && K[m + 3] === MatchFlag.DADDR && K[m + 2] === -1 && K[m + 1] === (k0 | 0);
+  const dport = K[m + 4] === MatchOp.DPORT && K[m + 5] === k1 >>> 16 && K[m + 6] === (k1 & 0xffff);
+  const saddr = K[m + 8] === MatchOp.ADDR1 && K[m + 11] === MatchFlag.NEG && K[m + 9] === localCidr[0] && K[m + 10] === localCidr[1];
+  return daddr && dport && saddr && K[numgen + RuleWord.MATCHES] === 0 && K[numgen + RuleWord.OP] === ActionOp.NUMGEN &&
+    K[numgen + RuleWord.A] === numgen + RuleWord.HEADER && K[numgen + RuleWord.B] === n;
+}
+
+/**
+ * The source CIDR kube-proxy's local detector names in its Service chains' masquerade rules (`ip
+ * saddr != CIDR jump mark-for-masquerade`), the one most of them name: (base, mask), or (0, 0)
+ * for none (decide() then takes no element's flag: VerdictBits.SERVICE_CHAIN).
+ */
+function localCidrOf(rs: Ruleset): Int32Array {
+  const counts = new Map<string, number>();
+  let best = '';
+  for (const c of rs.chains) {
+    for (const r of c.rules) {
+      const [d, p, l] = r.matches;
+      if (r.matches.length !== 3 || r.action.k !== 'jump' || d.k !== 'addr' || d.field !== 'daddr' || p.k !== 'dport' || l.k !== 'addr' || l.field !== 'saddr' || !l.neg || l.cidrs.length !== 1) continue;
+      const key = `${l.cidrs[0].base | 0}/${prefixMask(l.cidrs[0].prefix) | 0}`;
+      const n = (counts.get(key) ?? 0) + 1;
+      counts.set(key, n);
+      if (n > (counts.get(best) ?? 0)) best = key;
+    }
+  }
+  return best === '' ? new Int32Array(2) : Int32Array.from(best.split('/').map(Number));
 }
 
 // An absent element names no chain, so clearing one reads no chain rows.
@@ -263,7 +319,7 @@ function lastRuleOf(K: Int32Array, start: number, end: number): number {
  * writes it after the chains it names (compileProgram, update.ts's writeRoom), so the hint is the
  * chains'. Cost: the target chain's rules, the chain it goes to, and a numgen's branches.
  */
-export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number, port: number, p: Pick<NftProgram, 'code' | 'chainRows'>): void {
+export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number, port: number, p: Pick<NftProgram, 'code' | 'chainRows' | 'localCidr'>): void {
   const o = t.at(s);
   const row = t.rows;
   writeVerdict(row, o, op, arg, port, p.chainRows);
@@ -274,6 +330,7 @@ export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number
   const CR = p.chainRows;
   const start = row[o + VerdictWord.START];
   const end = row[o + VerdictWord.END];
+  if (serviceChainAt(K, start, end, t.key0(s), t.key1(s), p.localCidr)) row[o + VerdictWord.VERDICT] |= VerdictBits.SERVICE_CHAIN;
   let pc = numgenOf(K, start, end);
   let sign = 1;
   if (pc < 0) {
@@ -300,7 +357,7 @@ export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number
 
 /** Marks the element at slot `s` of map `t` absent (op 0), its key kept for the port's room. */
 export function clearMapValue(t: PairTable, s: number): void {
-  writeMapVerdict(t, s, 0, 0, -1, { code: kNoRows, chainRows: kNoRows });
+  writeMapVerdict(t, s, 0, 0, -1, { code: kNoRows, chainRows: kNoRows, localCidr: kNoRows });
 }
 
 /**
@@ -314,7 +371,7 @@ export function linkTargets(p: Pick<NftProgram, 'code' | 'chainRows'>, from: num
       if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
       for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += BranchWord.STRIDE) {
         const op = K[t + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
-        const chain = K[t + VerdictWord.VERDICT] >> VerdictBits.OP_BITS;
+        const chain = K[t + VerdictWord.VERDICT] >> VerdictBits.ARG_SHIFT;
         const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? CR[chain * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
         writeVerdict(K, t, op, chain, port, CR);
         writeBranchEndpoint(K, t, op, K[t + VerdictWord.START], K[t + VerdictWord.END]);
@@ -330,6 +387,8 @@ export interface NftProgram {
   readonly chainRows: Int32Array;
   /** The rules, chain by chain, each with its matches and numgen targets (RuleWord). */
   readonly code: Int32Array;
+  /** The local detector's CIDR in the Service chains' masquerade rules, (base, mask) (localCidrOf; VerdictBits.SERVICE_CHAIN). */
+  readonly localCidr: Int32Array;
   /** (base, mask) pairs for address matches of two or more CIDRs (one is inline: MatchOp.ADDR1). */
   readonly cidrs: Uint32Array;
   /** Verdict maps, each element's value a VerdictWord row; op 0 is a key reserved for a port's room, absent. */
@@ -911,6 +970,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     }
   }
   linkTargets({ code: program.code, chainRows }, 0, nChains);
+  const localCidr = localCidrOf(rs);
 
   const maps = rs.maps.map((m) => {
     // Key (address or 0, proto << 16 | port) -> a MapWord row. A map keyed by address is looked
@@ -922,7 +982,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
       let port = op === ActionOp.GOTO || op === ActionOp.JUMP ? chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
       if (port < 0 && e.comment !== undefined) port = portByName.get(`${e.comment}|${e.proto}`) ?? -1;
       const s = t.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
-      writeMapVerdict(t, s, op, arg, port, { code: program.code, chainRows });
+      writeMapVerdict(t, s, op, arg, port, { code: program.code, chainRows, localCidr });
     }
     if (room) reserveKeys(cluster, m.name, t);
     return t;
@@ -970,7 +1030,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     used[U_CLUSTER_IPS_SET] = setIndex.get(kSetClusterIps) ?? -1;
   }
   let tableBytes =
-    chainRows.byteLength + program.code.byteLength +
+    chainRows.byteLength + localCidr.byteLength + program.code.byteLength +
     program.cidrs.byteLength + setTimeout.byteLength + program.ruleChain.byteLength + program.ruleNote.byteLength + chainLive.byteLength + setLive.byteLength +
     generation.byteLength + (roomWords?.byteLength ?? 0) + (used?.byteLength ?? 0);
   for (const m of maps) tableBytes += m.bytes;
@@ -994,6 +1054,9 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     ...(used ? { used } : {}),
     fixedChains,
     generation,
+    // Last: the shared image lays arrays out in this order (table-image.ts), so a field added
+    // before the maps would move their rows across line boundaries (lines.bench's two phases).
+    localCidr,
   };
 }
 

@@ -90,7 +90,7 @@ function actionAt(p: NftProgram, pc: number): Action {
       const targets: Verdict[] = [];
       for (let k = 0; k < b; k++) {
         const word = K[a + k * BranchWord.STRIDE + VerdictWord.VERDICT];
-        targets.push(verdictAt(p, word & VerdictBits.OP_MASK, word >> VerdictBits.OP_BITS));
+        targets.push(verdictAt(p, word & VerdictBits.OP_MASK, word >> VerdictBits.ARG_SHIFT));
       }
       return { k: 'numgen', targets };
     }

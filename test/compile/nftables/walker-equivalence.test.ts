@@ -417,7 +417,7 @@ test('decide() stops at a chain\'s end where the code after it holds an affinity
     for (let s = 0; s < t.capacity; s++) {
       const o = t.at(s);
       const verdict = t.rows[o + VerdictWord.VERDICT]!;
-      if (!t.occupied(s) || verdict === 0 || !target.has(fastDp.program.chainNames[verdict >> VerdictBits.OP_BITS] ?? '')) continue;
+      if (!t.occupied(s) || verdict === 0 || !target.has(fastDp.program.chainNames[verdict >> VerdictBits.ARG_SHIFT] ?? '')) continue;
       keys++;
       // Act, Assert: each packet of a client decides alike; the affinity state is carried along.
       for (let i = 0; i < 40; i++) {
