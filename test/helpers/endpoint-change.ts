@@ -2,10 +2,10 @@
  * The sync laws' random endpoint change (test/compile/{nftables,ipvs,cilium}/sync.test.ts): 1-3
  * random Services of a cluster, whose endpoints' conditions are drawn at random, sometimes every
  * one of a Service off, anew at each call of `conditions()`, so that both sides of a change can be
- * random (backends go and come).
+ * random (backends go and come); and the compile laws' fixed one (withFewerReady).
  */
 import type { Prng } from '../../src/model/prng.js';
-import type { Cluster } from '../../src/model/types.js';
+import { EP_READY, EP_SERVING, type Cluster } from '../../src/model/types.js';
 
 export function randomEndpointChange(base: Cluster, rng: Prng): { changed: Set<number>; conditions: () => Uint8Array } {
   const changed = new Set<number>();
@@ -22,4 +22,15 @@ export function randomEndpointChange(base: Cluster, rng: Prng): { changed: Set<n
     return out;
   };
   return { changed, conditions };
+}
+
+/** The cluster with only every third row of `service`'s ports ready, from the `keep`th: its numgens lose two branches in three. */
+export function withFewerReady(cluster: Cluster, service: number, keep: number): Cluster {
+  const eps = cluster.endpoints;
+  const conditions = eps.conditions.slice();
+  for (const sp of cluster.services[service].ports) {
+    const port = cluster.ports[sp];
+    for (let r = port.endpointStart, k = 0; r < port.endpointStart + port.endpointCount; r++, k++) conditions[r] = k % 3 === keep ? EP_READY | EP_SERVING : 0;
+  }
+  return { ...cluster, endpoints: { ...eps, conditions } };
 }

@@ -22,10 +22,10 @@
  * chain for its own key (program.ts VerdictBits.SERVICE_CHAIN) takes a packet from inside the
  * local CIDR (a pod's: the chain's masquerade rule does not match it) straight to its numgen's
  * branch row, whose place follows from the element's span: of that chain, only the row is read.
- * For the others (a hairpin packet, an affinity Service's endpoint
- * chains), a map element's hint (program.ts MapWord) names where its numgen's branches' chains
- * lie, so the endpoint chain's lines are read beside the Service chain's, behind a compare with
- * the branch's row (a stale hint costs a walk of the branch's own chain). A ClientIP affinity Service's
+ * For the others (a hairpin packet, an affinity Service's endpoint chains), a map element's hint
+ * (program.ts MapWord) names where its numgen's branches' chains lie, so the endpoint chain's
+ * lines are read beside the Service chain's, behind a compare with the branch's row (a stale hint
+ * costs a walk of the branch's own chain). A ClientIP affinity Service's
  * chain has one `ip saddr @affinity-… goto` rule an endpoint before its numgen, and its endpoint
  * chains an `update` before their DNAT: no shape holds a run whose length is the endpoints', so
  * shaped() writes out such a run as a loop, each rule behind its own guard. A
@@ -636,6 +636,14 @@ function decideSource(p: NftProgram): string {
   // `update @set { ip saddr }`, the set `a` (an expression): the walker's UPDATE.
   const remember = (a: string): string => `affinity.remember(${a}, saddr | 0, 0, setTimeout[${a}]);`;
 
+  // A DNAT from the branch row at `o` of `v` (program.ts BranchWord), for a packet not from the
+  // endpoint (the hairpin rule's address) and of the DNAT's protocol: `rules` rules walked since
+  // the row's numgen or map element, and the base chain ends.
+  const dnatFromBranch = (v: string, o: string, rules: number, base: string): string =>
+    `if (${v}[${o} + ${BranchWord.ENDPOINT}] >= 0 && (saddr | 0) !== ${v}[${o} + ${BranchWord.HAIRPIN}] && proto === ${v}[${o} + ${BranchWord.DNAT_PORT}] >>> 16) { ` +
+    `work += ${rules}; daddr = ${v}[${o} + ${BranchWord.DNAT_IP}] >>> 0; dport = ${v}[${o} + ${BranchWord.DNAT_PORT}] & 0xffff; dnatted = 1; ` +
+    `endpoint = ${v}[${o} + ${BranchWord.ENDPOINT}]; break ${base}; }`;
+
   // A chain a goto enters at the code span (startExpr, endExpr), written out for the shape
   // `rules`: each rule runs inline, its operands read from the code, while its words have the
   // shape's ops (the guard: compares of words on the rule's own lines, which the walk reads
@@ -682,8 +690,7 @@ function decideSource(p: NftProgram): string {
           // A branch to kube-proxy's endpoint chain holds its DNAT (program.ts BranchWord): a
           // packet from any source but the endpoint's own (whose hairpin rule jumps) meets the
           // chain's two rules, the second DNATs it, and no line of the chain is read.
-          emit(`if (v[o + ${BranchWord.ENDPOINT}] >= 0 && (saddr | 0) !== v[o + ${BranchWord.HAIRPIN}] && proto === v[o + ${BranchWord.DNAT_PORT}] >>> 16) {`);
-          emit(`work += 2; daddr = v[o + ${BranchWord.DNAT_IP}] >>> 0; dport = v[o + ${BranchWord.DNAT_PORT}] & 0xffff; dnatted = 1; endpoint = v[o + ${BranchWord.ENDPOINT}]; break ${base}; }`);
+          emit(dnatFromBranch('v', 'o', 2, base));
           verdict(...rowVerdict, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1, guess);
           emit('}');
           break;
@@ -790,9 +797,9 @@ function decideSource(p: NftProgram): string {
           if (op === ActionOp.VMAP3 && p.localCidr[1] !== 0) {
             emit(`if ((v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.SERVICE_CHAIN}) !== 0 && (saddr & ${p.localCidr[1]}) === ${p.localCidr[0]}) {`);
             emit(`const s0 = v[o + ${VerdictWord.START}]; const b = s0 + ${kServiceHead} + ${BranchWord.STRIDE} * Math.floor((rand * ((v[o + ${VerdictWord.END}] - s0 - ${kServiceHead}) / ${BranchWord.STRIDE})) / 4294967296);`);
-            emit(`if (K[b + ${BranchWord.ENDPOINT}] >= 0 && (saddr | 0) !== K[b + ${BranchWord.HAIRPIN}] && proto === K[b + ${BranchWord.DNAT_PORT}] >>> 16) {`);
             emit(`const qb = K[b + ${VerdictWord.PORT}]; if (qb >= 0) servicePort = qb;`);
-            emit(`work += 4; daddr = K[b + ${BranchWord.DNAT_IP}] >>> 0; dport = K[b + ${BranchWord.DNAT_PORT}] & 0xffff; dnatted = 1; endpoint = K[b + ${BranchWord.ENDPOINT}]; break ${base}; } }`);
+            emit(dnatFromBranch('K', 'b', 4, base));
+            emit('}');
           }
           verdict(...rowVerdict, true, depth, label, base, shapes.maps[arg], 1);
           emit('} }');

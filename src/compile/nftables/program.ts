@@ -175,8 +175,8 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * the first four) and where the chains its target's numgen branches enter lie, when they lie one
  * after another at one stride in branch order (a port's endpoint chains do: its room), as the
  * first one's START and, in HINT, the branch count and the stride (HintBits) (HINT_START -1 and
- * HINT 0: they do not, or the count or the stride does not fit 16 bits). Where branch k's row
- * holds no DNAT (BranchWord: a hairpin packet, an affinity Service's chains), decide() computes
+ * HINT 0: they do not, or the count or the stride does not fit 16 bits). Where decide() does not
+ * DNAT from branch k's row (BranchWord: a hairpin packet, an affinity Service's chains), it computes
  * branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
  * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
@@ -208,7 +208,7 @@ export function mapHint(count: number, stride: number): number {
  * A numgen branch's row in code, after its rule's matches: its verdict (VerdictWord, the first
  * STRIDE words of VerdictWord), then the DNAT of the chain it goes to when that chain is an
  * endpoint chain as kube-proxy's syncProxyRules writes it, `ip saddr EP jump mark-for-masquerade`
- * then `meta l4proto P dnat to EP:PORT` (endpointOf): the hairpin rule's address, the DNAT's
+ * then `meta l4proto P dnat to EP:PORT` (writeBranchEndpoint): the hairpin rule's address, the DNAT's
  * address, protocol and port, and endpoint row (ENDPOINT -1: the chain has another shape, or its
  * DNAT no row). decide() DNATs a packet from the branch's row when its source is not the hairpin
  * address, and reads no line of the endpoint chain (decide.ts); a hairpin packet, and any chain of

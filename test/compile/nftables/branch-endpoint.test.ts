@@ -13,8 +13,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActionOp, BranchWord, ChainWord, RuleWord, VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromRuleset, nftablesMode, type Chain, type NftablesDataplane, type Ruleset } from '../../../src/compile/nftables/index.js';
-import { EP_READY, EP_SERVING, type Cluster } from '../../../src/model/types.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
+import { withFewerReady } from '../../helpers/endpoint-change.js';
 
 /** A branch row's DNAT words: hairpin address, DNAT address, l4proto << 16 | port, endpoint row. */
 type Dnat = readonly [number, number, number, number];
@@ -64,16 +65,6 @@ function checkBranches(cluster: Cluster, rs: Ruleset, dp: NftablesDataplane, wha
   return counts;
 }
 
-/** The cluster with only every third row of `service`'s ports ready, from the `keep`th. */
-function withFewerReady(cluster: Cluster, service: number, keep: number): Cluster {
-  const eps = cluster.endpoints;
-  const conditions = eps.conditions.slice();
-  for (const sp of cluster.services[service]!.ports) {
-    const port = cluster.ports[sp]!;
-    for (let r = port.endpointStart, k = 0; r < port.endpointStart + port.endpointCount; r++, k++) conditions[r] = k % 3 === keep ? EP_READY | EP_SERVING : 0;
-  }
-  return { ...cluster, endpoints: { ...eps, conditions } };
-}
 
 test('law: every numgen branch holds its endpoint chain\'s DNAT as the ruleset says, after a compile and after updates in place (seeded, 300 Services)', () => {
   // Arrange: a synthetic cluster (ClusterIP, NodePort, LoadBalancer and external IPs; some ClientIP

@@ -15,8 +15,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChainWord, MapWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, nftablesMode, type NftablesDataplane, type Ruleset } from '../../../src/compile/nftables/index.js';
-import { EP_READY, EP_SERVING, type Cluster } from '../../../src/model/types.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
+import { withFewerReady } from '../../helpers/endpoint-change.js';
 
 /** A hint as MapWord holds it: the first chain's start, the branch count (negative: through an external chain), the stride (HINT's two halves). */
 type Hint = readonly [number, number, number];
@@ -84,16 +85,6 @@ function checkHints(cluster: Cluster, dp: NftablesDataplane, what: string): { th
   return counts;
 }
 
-/** The cluster with only every third row of `service`'s ports ready, from the `keep`th (the others gone from the numgens, which shortens their chains). */
-function withFewerReady(cluster: Cluster, service: number, keep: number): Cluster {
-  const eps = cluster.endpoints;
-  const conditions = eps.conditions.slice();
-  for (const sp of cluster.services[service]!.ports) {
-    const port = cluster.ports[sp]!;
-    for (let r = port.endpointStart, k = 0; r < port.endpointStart + port.endpointCount; r++, k++) conditions[r] = k % 3 === keep ? EP_READY | EP_SERVING : 0;
-  }
-  return { ...cluster, endpoints: { ...eps, conditions } };
-}
 
 test('law: every map element\'s hint names what the ruleset says, after a compile and after updates in place (seeded, 300 Services)', () => {
   // Arrange: a synthetic cluster has ClusterIPs, NodePorts, LoadBalancer and external IPs, both traffic policies.

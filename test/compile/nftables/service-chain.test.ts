@@ -13,8 +13,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromRuleset, nftablesMode, type Chain, type NftablesDataplane, type Ruleset } from '../../../src/compile/nftables/index.js';
-import { EP_READY, EP_SERVING, type Cluster } from '../../../src/model/types.js';
+import type { Cluster } from '../../../src/model/types.js';
 import { generateCluster } from '../../../src/model/synthetic.js';
+import { withFewerReady } from '../../helpers/endpoint-change.js';
 
 type Rule = Chain['rules'][number];
 
@@ -55,16 +56,6 @@ function checkFlags(cluster: Cluster, rs: Ruleset, dp: NftablesDataplane, what: 
   return counts;
 }
 
-/** The cluster with only every third row of `service`'s ports ready, from the `keep`th. */
-function withFewerReady(cluster: Cluster, service: number, keep: number): Cluster {
-  const eps = cluster.endpoints;
-  const conditions = eps.conditions.slice();
-  for (const sp of cluster.services[service]!.ports) {
-    const port = cluster.ports[sp]!;
-    for (let r = port.endpointStart, k = 0; r < port.endpointStart + port.endpointCount; r++, k++) conditions[r] = k % 3 === keep ? EP_READY | EP_SERVING : 0;
-  }
-  return { ...cluster, endpoints: { ...eps, conditions } };
-}
 
 test('law: an element is flagged as entering kube-proxy\'s Service chain exactly where the ruleset says so, after a compile and after updates in place (seeded, 300 Services)', () => {
   // Arrange: ClusterIPs (flagged), NodePorts, LoadBalancer and external IPs (external chains:
