@@ -94,12 +94,13 @@
  * Service chain's head read (no SERVICE_CHAIN flag), 9.2-9.8 lines, 4.0 of them code, 19.1 MiB,
  * and the service-nat stage took 349 ns a first packet at 1k Services, not 328, 454 at 10k, not
  * 424, and 524 at 30k, not 503 (IPVS's 253/246, 309/317, 339/324; the command below, three runs
- * of each build alternated, 2026-12-07). With the endpoint chain read instead of a DNAT in its branch's row (BranchWord),
- * 11.0-11.5 lines a decision, 5.7 of them code (38.5 words in three places), 35.7 MiB at 30k,
- * and the service-nat stage took 367 ns a first packet at 1k Services, not 351, 470 at 10k, not
- * 441, and 558 at 30k, not 519, where IPVS's, unchanged, took 265/240, 297/304 and 325/329 on that
- * slow hour (`kdp bench --services 1000,10000,30000 --modes ipvs,nftables --workers 1 --flows
- * 1000000`, medians of three runs of each build alternated, 2026-12-07). Before the element's key moved into its row
+ * of each build alternated, 2026-12-07). With the endpoint chain read instead of a DNAT in its
+ * branch's row (BranchWord), 11.0-11.5 lines a decision, 5.7 of them code (38.5 words in three
+ * places), 35.7 MiB at 30k, and the service-nat stage took 367 ns a first packet at 1k Services,
+ * not 351, 470 at 10k, not 441, and 558 at 30k, not 519, where IPVS's, unchanged, took 265/240,
+ * 297/304 and 325/329 on that slow hour (`kdp bench --services 1000,10000,30000 --modes
+ * ipvs,nftables --workers 1 --flows 1000000`, medians of three runs of each build alternated,
+ * 2026-12-07). Before the element's key moved into its row
  * (PairTable) and its verdict's op and argument into one word (program.ts VerdictWord), they were
  * 12.1-12.6 and 8.1, and the service-nat stage took 408 ns a first packet at 10k Services and 473
  * at 30k, not 375 and 434 (IPVS's 258 and 278, not 246 and 264), 219 and 319 at 100 and 1k, not

@@ -117,11 +117,10 @@ export const enum ChainWord {
 /**
  * A verdict as a map element's row (in its PairTable slot's values: the first words of a MapWord row)
  * and a numgen branch (in code, after the rule's matches: the first words of a BranchWord row) hold
- * it, STRIDE words: the op (ActionOp;
- * 0 for a map key reserved for a port's room and absent now) and its argument (a chain for a goto
- * or jump) in one word (verdictWord: the op in its low bits, VerdictBits), the Service port
- * it names (-1 for none), and for a goto or jump the target chain's code span, a copy of its row's
- * START and END. Four words, not five: a map element's row with its key and hint then fits in
+ * it, STRIDE words: the op (ActionOp; 0 for a map key reserved for a port's room and absent now)
+ * and its argument (a chain for a goto or jump) in one word (verdictWord: the op in its low bits,
+ * VerdictBits), the Service port it names (-1 for none), and for a goto or jump the target
+ * chain's code span, a copy of its row's START and END. Four words, not five: a map element's row with its key and hint then fits in
  * 32 bytes (MapWord), one cache line or two where it straddles one (lines.bench: a key in an
  * array of its own, or a 40-byte row, was a line more a decision). A first packet goes from a
  * service-ips element straight to the Service chain's code, and from its numgen to the endpoint
@@ -281,19 +280,19 @@ function serviceChainAt(K: Int32Array, start: number, end: number, k0: number, k
  * for none (decide() then takes no element's flag: VerdictBits.SERVICE_CHAIN).
  */
 function localCidrOf(rs: Ruleset): Int32Array {
-  const counts = new Map<string, number>();
-  let best = '';
+  const counts = new Map<string, { n: number; cidr: Int32Array }>();
+  let best: { n: number; cidr: Int32Array } = { n: 0, cidr: new Int32Array(2) };
   for (const c of rs.chains) {
     for (const r of c.rules) {
       const [d, p, l] = r.matches;
       if (r.matches.length !== 3 || r.action.k !== 'jump' || d.k !== 'addr' || d.field !== 'daddr' || p.k !== 'dport' || l.k !== 'addr' || l.field !== 'saddr' || !l.neg || l.cidrs.length !== 1) continue;
-      const key = `${l.cidrs[0].base | 0}/${prefixMask(l.cidrs[0].prefix) | 0}`;
-      const n = (counts.get(key) ?? 0) + 1;
-      counts.set(key, n);
-      if (n > (counts.get(best) ?? 0)) best = key;
+      const key = `${l.cidrs[0].base}/${l.cidrs[0].prefix}`;
+      let seen = counts.get(key);
+      if (seen === undefined) counts.set(key, (seen = { n: 0, cidr: Int32Array.of(l.cidrs[0].base | 0, prefixMask(l.cidrs[0].prefix) | 0) }));
+      if (++seen.n > best.n) best = seen;
     }
   }
-  return best === '' ? new Int32Array(2) : Int32Array.from(best.split('/').map(Number));
+  return best.cidr;
 }
 
 // An absent element names no chain, so clearing one reads no chain rows.
