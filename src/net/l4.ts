@@ -48,8 +48,9 @@ export function writeTcp(
   flags: number,
   window: number,
 ): number {
-  const a = flags & TCP_ACK ? ack >>> 0 : 0;
-  const s = seq >>> 0;
+  // int32 patterns: never a boxed double at a call (PacketBatch.push).
+  const a = flags & TCP_ACK ? ack | 0 : 0;
+  const s = seq | 0;
   write16(b, o, srcPort);
   write16(b, o + 2, dstPort);
   write32(b, o + 4, s);
@@ -235,8 +236,9 @@ function natRewrite(
   ip: number,
   port: number,
 ): void {
-  const oldIp = read32(b, l3 + addrOff);
-  const newIp = ip >>> 0;
+  // int32 patterns: never a boxed double at a call (PacketBatch.push).
+  const oldIp = read32(b, l3 + addrOff) | 0;
+  const newIp = ip | 0;
   const oldPort = read16(b, l4 + portOff);
   write32(b, l3 + addrOff, newIp);
   write16(b, l3 + 10, csumReplace4(read16(b, l3 + 10), oldIp, newIp));

@@ -154,7 +154,7 @@ export class ChunkReplay {
         seqR[j] = mix32(r, 0x53594e41);
         pkts[j] = packetCount(chunk, j);
         packetAt(chunk, j, 0, podMtu, spec);
-        const i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], chunk.dstIp[j], chunk.dstPort[j], spec.payload, spec.flags, seqF[j], 0);
+        const i = batch.push(chunk.proto[j], chunk.srcIp[j] | 0, chunk.srcPort[j], chunk.dstIp[j] | 0, chunk.dstPort[j], spec.payload, spec.flags, seqF[j] | 0, 0);
         inject(c, batch, i, chunk.node[j], chunk.entry[j]);
         seqF[j] = (seqF[j] + (spec.payload || 1)) >>> 0;
         flowOfSlot[i] = j;
@@ -250,6 +250,7 @@ export class ChunkReplay {
   private laterPass(n: number, lookups: boolean): void {
     const { chunk, batch, spec, c, seqF, seqR, pkts, alive, sending, peer, peerPort, aSrc, aDst, aSport, aDport, aNode, aEntry, podMtu } = this;
     const phase = lookups ? PHASE_LOOKUP : PHASE_ESTABLISHED;
+    // Addresses and sequence numbers go to push() `| 0`: no boxed double a packet (PacketBatch.push).
     let live = 0;
     for (let j = 0; j < n; j++) if (alive[j] !== 0 && (chunk.lookup[j] !== LOOKUP_NONE) === lookups && pkts[j] > 1) sending[live++] = j;
     let tRx = this.clock();
@@ -263,12 +264,12 @@ export class ChunkReplay {
         let i: number;
         if (spec.dir === DIR_FORWARD) {
           // A connected TCP socket sends to the backend it was given at connect() (socket LB).
-          const to = peer[j];
-          i = batch.push(chunk.proto[j], chunk.srcIp[j], chunk.srcPort[j], to !== 0 ? to : chunk.dstIp[j], to !== 0 ? peerPort[j] : chunk.dstPort[j], spec.payload, spec.flags, seqF[j], seqR[j]);
+          const to = peer[j] | 0;
+          i = batch.push(chunk.proto[j], chunk.srcIp[j] | 0, chunk.srcPort[j], to !== 0 ? to : chunk.dstIp[j] | 0, to !== 0 ? peerPort[j] : chunk.dstPort[j], spec.payload, spec.flags, seqF[j] | 0, seqR[j] | 0);
           inject(c, batch, i, chunk.node[j], chunk.entry[j]);
           seqF[j] = (seqF[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
         } else {
-          i = batch.push(chunk.proto[j], aDst[j], aDport[j], aSrc[j], aSport[j], spec.payload, spec.flags, seqR[j], seqF[j]);
+          i = batch.push(chunk.proto[j], aDst[j] | 0, aDport[j], aSrc[j] | 0, aSport[j], spec.payload, spec.flags, seqR[j] | 0, seqF[j] | 0);
           inject(c, batch, i, aNode[j], aEntry[j]);
           seqR[j] = (seqR[j] + spec.payload + (spec.flags & 0x03 ? 1 : 0)) >>> 0;
         }

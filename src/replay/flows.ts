@@ -216,7 +216,8 @@ export function newPacketSpec(): PacketSpec {
  * of `podMtu` bytes (IPv4 + L4 + payload must fit it).
  */
 export function packetAt(chunk: FlowChunk, j: number, p: number, podMtu: number, out: PacketSpec): void {
-  const r = chunk.rand[j];
+  // An int32 pattern: requestSize and responseSize get no boxed double (PacketBatch.push).
+  const r = chunk.rand[j] | 0;
   const lookup = chunk.lookup[j];
   if (lookup === LOOKUP_QUERY) {
     // glibc's A and AAAA on one socket: both queries, then both answers.
