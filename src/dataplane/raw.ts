@@ -15,9 +15,8 @@
  * Counts: nothing
  *
  * Only packets a node sends itself come here, and only on nodes with such rules (NodeWorld
- * `afterSocket`): elsewhere the stage returns at once. Per packet,
- * at most two compares per listen address (two addresses); not yet measured by the benchmark,
- * whose default sweep has no NodeLocal DNSCache.
+ * `afterSocket`): elsewhere the stage returns at once. Per packet, at most two compares per
+ * listen address (two addresses).
  */
 import { HOOK_OUTPUT } from '../compile/dataplane.js';
 import type { PacketBatch } from '../net/batch.js';
@@ -34,6 +33,10 @@ function listens(addrs: Uint32Array, ip: number): boolean {
   return false;
 }
 
+// Cost: ~5-6 ns per established packet, ~8-9 per packet of the cell, at batch 256, 100 Services,
+// NodeLocal DNSCache on (ipvs and nftables, ndots 5 and 1: `kdp bench --dns --services 100 --modes
+// ipvs,nftables --workers 1 --flows 300000`, a result's establishedStages and stages, 2026-12-07);
+// the default sweep has no NodeLocal DNSCache, and no packet comes here.
 export function raw(ctx: PipelineContext, batch: PacketBatch): void {
   const next = batch.next;
   const addrs = ctx.world.notrackDns;
