@@ -81,9 +81,15 @@ async function child(mode: ModeName, services: number, flows: number, seed: numb
   );
 }
 
-function hasClinic(): boolean {
-  const r = spawnSync('clinic', ['--version'], { stdio: 'ignore' });
-  return r.status === 0;
+/**
+ * The clinic to run: the project's own (node_modules/.bin, which `npm run` puts on PATH and a
+ * plain `node dist/bench/profile.js` does not), else one on PATH; undefined when neither runs.
+ */
+function clinicBin(root: string): string | undefined {
+  for (const bin of [join(root, 'node_modules', '.bin', 'clinic'), 'clinic']) {
+    if (spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0) return bin;
+  }
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -100,10 +106,10 @@ async function main(): Promise<void> {
   const flows = envInt('FLOWS', 200_000);
   const seed = envInt('SEED', 1);
   const modes = (process.env.MODES ?? 'iptables,nftables').split(',') as ModeName[];
-  const clinic = hasClinic();
+  const root = resolve(self, '..', '..', '..');
+  const clinic = clinicBin(root);
   const written: string[] = [];
   const summaries: unknown[] = [];
-  const root = resolve(self, '..', '..', '..');
   for (const mode of modes) {
     const name = `${mode}-${services}svc.cpuprofile`;
     const replayName = `${mode}-${services}svc-replay.cpuprofile`;
@@ -116,11 +122,11 @@ async function main(): Promise<void> {
       written.push(join(out, replayName));
       summaries.push({ mode, services, flows, scope: "replay only (setup, compile and the profiler's own start and stop excluded)", ...summarize(join(out, replayName), `${root}/`) });
     }
-    if (clinic) {
+    if (clinic !== undefined) {
       const dest = join(out, `clinic-${mode}`);
       mkdirSync(dest, { recursive: true });
       console.log(`profile: ${mode} under clinic flame ...`);
-      const c = spawnSync('clinic', ['flame', '--dest', dest, '--', process.execPath, self, ...args], { stdio: 'inherit', env: { ...process.env, NO_INSIGHT: '1' } });
+      const c = spawnSync(clinic, ['flame', '--dest', dest, '--', process.execPath, self, ...args], { stdio: 'inherit', env: { ...process.env, NO_INSIGHT: '1' } });
       if (c.status !== 0) console.error(`profile: clinic flame exited with ${c.status ?? c.signal}`);
       for (const f of readdirSync(dest)) written.push(join(dest, f));
     }
@@ -128,7 +134,7 @@ async function main(): Promise<void> {
   const summaryFile = join(out, 'summary.json');
   writeFileSync(summaryFile, `${JSON.stringify({ command: 'npm run profile', date: new Date().toISOString(), profiles: summaries }, null, 2)}\n`);
   written.push(summaryFile);
-  if (!clinic) console.log('profile: clinic was not found (it is a devDependency: run `npm ci`): only the --cpu-prof profiles were taken');
+  if (clinic === undefined) console.log(`profile: clinic was found neither in ${join(root, 'node_modules', '.bin')} nor on PATH (it is a devDependency: run \`npm ci\`): only the --cpu-prof profiles were taken`);
   console.log(`profile: written:\n${written.map((w) => `  ${w}`).join('\n') || '  (nothing)'}`);
 }
 
