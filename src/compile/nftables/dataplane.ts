@@ -26,7 +26,7 @@ import {
   type TraceStep,
 } from '../dataplane.js';
 import { ExpiringTable, nextPow2, PairWord } from '../tables/index.js';
-import { ActionOp, BranchWord, ChainWord, HintBits, kServiceHead, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, DnatWord, HintBits, kBranchWords, kServiceHead, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { ruleText, verdictText } from './rule-text.js';
 import { ruleAt } from './rule-at.js';
 import type { Cluster } from '../../model/types.js';
@@ -123,7 +123,7 @@ export class NftablesDataplane implements ServiceDataplane {
    * prefetch()'s vectors, one entry a packet: the element's home slot (service-nodeports' as -2 -
    * slot), the entered chain's span, the numgen's random and the hinted endpoint chain, and for an
    * element whose hint is through an external chain the words from its policy chain's end to the
-   * packet's branch row; then, for the packets whose element enters an external chain, the packet
+   * packet's branch's rows; then, for the packets whose element enters an external chain, the packet
    * (its index in the vectors above) and the chain the external chain's last rule goes to; and
    * each packet's index in the batch.
    */
@@ -148,12 +148,12 @@ export class NftablesDataplane implements ServiceDataplane {
   // entered chain's code from the row's START, and the endpoint chain the packet's numgen branch
   // names by the element's hint (h0 + hk * hs, decide.ts), to its last word, unless the element
   // is flagged as entering kube-proxy's Service chain (program.ts VerdictBits.SERVICE_CHAIN), whose
-  // branch rows hold their endpoint chains' DNATs (BranchWord), which decide() reads in their
+  // branches' DNAT rows hold their endpoint chains' DNATs (DnatWord), which decide() reads in their
   // place. Of a Service chain of kube-proxy's usual shape (a masquerade rule, then the numgen:
-  // kServiceHead words and a row a branch) it reads the lines decide() reads, the head's and the
-  // packet's branch row's (the row's alone where the element is flagged); of another
-  // (an affinity Service's, a rule an endpoint more), up to five lines from its start, and the
-  // branch row. Against five lines from the start and the endpoint chain's first two, the
+  // kServiceHead words and two rows a branch) it reads the lines decide() reads, the head's and
+  // the packet's branch's verdict and DNAT rows (the DNAT row alone where the element is
+  // flagged); of another (an affinity Service's, a rule an endpoint more), up to five lines from
+  // its start, and the DNAT row. Against five lines from the start and the endpoint chain's first two, the
   // service-nat stage took 472 ns a first packet at 10k Services, not 487, and 496 at 30k, not 509
   // (`kdp bench --services 10000,30000 --modes nftables --workers 1 --flows 1000000`, three runs of
   // each build alternated, tables on huge pages, 2026-12-07): an 88-byte endpoint chain that starts
@@ -162,7 +162,7 @@ export class NftablesDataplane implements ServiceDataplane {
   // (kube-proxy's externalTrafficChain: no numgen) whose last rule is `goto` its policy's chain,
   // which walkChain() walks with a dependent miss a level (the chain's row, its code, the endpoint
   // chain's) at 10k Services and more: for those packets two more levels read the target chain's
-  // row, then its head and branch row (or five lines from its start). With those levels the
+  // row, then its head and the branch's rows (or five lines from its start). With those levels the
   // service-nat stage took 537 ns a first packet at 30k Services against 577 (walkChain's self time
   // in `--cpu-prof` 34 ms against 104), 481 against 504 at 10k, 338 against 350 at 1k (`kdp bench
   // --services 1000,10000,30000 --modes nftables --workers 1 --flows 1000000`, three runs of each
@@ -279,14 +279,14 @@ export class NftablesDataplane implements ServiceDataplane {
       ev[k] = end - 1;
       bv[k] = V[o + MapWord.HINT_START] + stride * pick;
       gev[k] = bv[k] + stride - 1;
-      // A hinted element's numgen is its chain's last rule: branch `pick`'s row is n - pick rows
+      // A hinted element's numgen is its chain's last rule: branch `pick`'s DNAT row is n - pick rows
       // before the chain's end; and the chain is kube-proxy's masquerade rule and that numgen alone
       // when their words add up to its length (an affinity Service's has a rule an endpoint more).
-      rowv[k] = n > 0 ? end - BranchWord.STRIDE * (n - pick) : -1;
-      tv[k] = n < 0 ? BranchWord.STRIDE * (-n - pick) : -1;
-      // Into kube-proxy's Service chain (VerdictBits.SERVICE_CHAIN), decide() reads the branch
-      // row alone for a packet from a pod: no head.
-      headv[k] = (V[o + VerdictWord.VERDICT] & VerdictBits.SERVICE_CHAIN) !== 0 ? -2 : n > 0 && end - BranchWord.STRIDE * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
+      rowv[k] = n > 0 ? end - DnatWord.STRIDE * (n - pick) : -1;
+      tv[k] = n < 0 ? DnatWord.STRIDE * (-n - pick) : -1;
+      // Into kube-proxy's Service chain (VerdictBits.SERVICE_CHAIN), decide() reads the branch's
+      // DNAT row alone for a packet from a pod: no head, no verdict row.
+      headv[k] = (V[o + VerdictWord.VERDICT] & VerdictBits.SERVICE_CHAIN) !== 0 ? -2 : n > 0 && end - kBranchWords * n === start + kServiceHead ? start + kServiceHead - 1 : -1;
     }
     const K = p.code;
     const CR = p.chainRows;
@@ -294,27 +294,28 @@ export class NftablesDataplane implements ServiceDataplane {
     for (let k = 0; k < c; k++) {
       const a = cv[k];
       const h = headv[k];
-      // The head's lines (26 words: three lines at most, the second one a line past the first).
-      if (h >= 0 && h <= last) acc ^= K[a] ^ K[a + 16] ^ K[h];
-      else if (h !== -2) acc ^= readChain(K, a, ev[k]);
       const r = rowv[k];
-      if (r >= 0 && r + BranchWord.STRIDE <= last) acc ^= K[r] ^ K[r + BranchWord.STRIDE - 1];
+      // The head's lines (26 words: three lines at most, the second one a line past the first), and
+      // the branch's verdict row, as many rows before its DNAT row as the numgen has branches.
+      if (h >= 0 && r >= 0 && ev[k] <= last) acc ^= K[a] ^ K[a + 16] ^ K[h] ^ K[r - VerdictWord.STRIDE * ((ev[k] + 1 - a - kServiceHead) / kBranchWords)];
+      else if (h !== -2) acc ^= readChain(K, a, ev[k]);
+      if (r >= 0 && r + DnatWord.STRIDE <= last) acc ^= K[r] ^ K[r + DnatWord.STRIDE - 1];
     }
     const xp = this.outPacketVec;
     const xc = this.outChainVec;
     let x = 0;
     for (let k = 0; k < c; k++) {
       const g = bv[k];
-      // Into kube-proxy's Service chain, whose endpoint chains' DNATs their branch rows hold
-      // (BranchWord), decide() reads no endpoint chain unless the packet is the endpoint's own:
-      // the flag (headv -2) says so without waiting for the branch row's line.
+      // Into kube-proxy's Service chain, whose endpoint chains' DNATs their branches' DNAT rows
+      // hold (DnatWord), decide() reads no endpoint chain unless the packet is the endpoint's own:
+      // the flag (headv -2) says so without waiting for the DNAT row's line.
       if (headv[k] === -2) continue;
       if (g >= 0) {
         // The endpoint chain, its last word too (88 bytes: a third line when it starts past a line's 40th byte).
         const z = gev[k] > last || gev[k] < g ? last : gev[k];
         const a = g > z ? z : g;
         acc ^= K[a] ^ K[a + 16 > z ? z : a + 16] ^ K[z];
-        // A hint of the entered chain's own numgen (a branch row, rowv) ends here; one through an
+        // A hint of the entered chain's own numgen (a branch's DNAT row, rowv) ends here; one through an
         // external chain goes on to the chain that numgen is in.
         if (rowv[k] >= 0) continue;
       }
@@ -334,11 +335,18 @@ export class NftablesDataplane implements ServiceDataplane {
       const a = CR[row + ChainWord.START];
       const e = CR[row + ChainWord.END];
       xs[j] = a;
-      // With the element's hint, the lines decide() reads of a Service chain: its head and the
-      // packet's branch row, `tail` words before its end; else up to five lines from its start.
+      // With the element's hint, the lines decide() reads of a Service chain: its head, and the
+      // packet's branch's DNAT row, `tail` words before its end, and verdict row, as many rows
+      // before that as the numgen has branches where the chain is the masquerade rule and the
+      // numgen (an index that is not an integer would take V8's slow path: a local-policy chain,
+      // its numgen alone, made the stage ~40 % slower at 30k Services); else up to five lines from
+      // its start.
       const r = e - tv[xp[j]];
-      if (tv[xp[j]] >= 0 && r >= a + kServiceHead && e <= last) acc ^= K[a] ^ K[a + 16] ^ K[a + kServiceHead - 1] ^ K[r] ^ K[r + BranchWord.STRIDE - 1];
-      else acc ^= readChain(K, a, e - 1);
+      const words = e - a - kServiceHead;
+      if (tv[xp[j]] >= 0 && r >= a + kServiceHead && e <= last) {
+        acc ^= K[a] ^ K[a + 16] ^ K[a + kServiceHead - 1] ^ K[r] ^ K[r + DnatWord.STRIDE - 1];
+        if (words % kBranchWords === 0) acc ^= K[r - VerdictWord.STRIDE * (words / kBranchWords)];
+      } else acc ^= readChain(K, a, e - 1);
     }
     for (let j = 0; j < x; j++) {
       // The target's numgen, its branch k's endpoint chain (VerdictWord.START, a copy of its row's),
@@ -348,7 +356,7 @@ export class NftablesDataplane implements ServiceDataplane {
       const end = CR[xc[j] * ChainWord.STRIDE + ChainWord.END];
       for (let r = 0; r < kRulesRead && pc < end && K[pc + RuleWord.OP] !== ActionOp.NUMGEN; r++) pc = K[pc + RuleWord.NEXT];
       if (pc >= end || K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + BranchWord.STRIDE * numgenBranch(rv[xp[j]], K[pc + RuleWord.B]);
+      const o = pc + RuleWord.HEADER + RuleWord.MATCH_STRIDE * K[pc + RuleWord.MATCHES] + VerdictWord.STRIDE * numgenBranch(rv[xp[j]], K[pc + RuleWord.B]);
       if (o + VerdictWord.START > last) continue;
       const a = K[o + VerdictWord.START];
       if (a > 0 && a + 16 <= last) acc ^= K[a] ^ K[a + 16];
@@ -474,7 +482,7 @@ export class NftablesDataplane implements ServiceDataplane {
           }
         }
         this.choiceAt++;
-        const word = K[arg + BranchWord.STRIDE * k + VerdictWord.VERDICT];
+        const word = K[arg + VerdictWord.STRIDE * k + VerdictWord.VERDICT];
         op = word & VerdictBits.OP_MASK;
         arg = word >> VerdictBits.ARG_SHIFT;
         if (this.tracing) this.steps[this.steps.length - 1] = { ...this.steps[this.steps.length - 1], action: `branch ${k}: ${verdictName(p, op, arg)}` };

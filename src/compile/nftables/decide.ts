@@ -16,15 +16,16 @@
  * goto and at the numgen branches of the chains it enters, the shape most of those chains have
  * (commonShapes: a Service chain's masquerade rule and numgen, an endpoint chain's hairpin rule
  * and DNAT), its operands read from the code behind a guard on each rule's ops (shaped()). A
- * numgen branch to kube-proxy's endpoint chain holds that chain's DNAT (program.ts BranchWord):
- * a packet from any source but the endpoint itself is DNATed from the branch's row, and none of
+ * numgen branch to kube-proxy's endpoint chain has that chain's DNAT in its DNAT row (program.ts
+ * DnatWord): a packet from any source but the endpoint itself is DNATed from there, and none of
  * the chain's lines is read. A service-ips element flagged as entering kube-proxy's Service
  * chain for its own key (program.ts VerdictBits.SERVICE_CHAIN) takes a packet from inside the
- * local CIDR (a pod's: the chain's masquerade rule does not match it) straight to its numgen's
- * branch row, whose place follows from the element's span: of that chain, only the row is read.
+ * local CIDR (a pod's: the chain's masquerade rule does not match it) straight to its branch's
+ * DNAT row, whose place follows from the element's span: of that chain, only the 16-byte row is
+ * read.
  * For the others (a hairpin packet, an affinity Service's endpoint chains), a map element's hint
  * (program.ts MapWord) names where its numgen's branches' chains lie, so the endpoint chain's
- * lines are read beside the Service chain's, behind a compare with the branch's row (a stale hint
+ * lines are read beside the Service chain's, behind a compare with the branch's verdict row (a stale hint
  * costs a walk of the branch's own chain). A ClientIP affinity Service's
  * chain has one `ip saddr @affinity-… goto` rule an endpoint before its numgen, and its endpoint
  * chains an `update` before their DNAT: no shape holds a run whose length is the endpoints', so
@@ -84,18 +85,24 @@
  * the first reads of the Service chain's and the endpoint chain's lines (line ticks of `node
  * --cpu-prof`, 2026-12-05): ~1.2 KB of code a port, 1.5 MB at 1k, where L2 is 2 MB a core and
  * IPVS's tables ~0.3 MB.
- * A ClusterIP first packet from a pod now reads ~7.1-7.7 distinct cache lines at 1k and at 30k
- * Services, as many as IPVS's decide() (7.1, three or four of them in tables that grow with the
- * Services): 1.9 of them code (its numgen branch's row, which holds the endpoint chain's DNAT,
- * and for the few Services of another shape their chains), 1.05-1.55 its service-ips element
- * (key and row in 32 bytes), four words of 8 KiB prefix filters; the lines all decisions read at
- * 30k Services (400,000 of them) come to 15.8 MiB against IPVS's 9.6 (`SERVICES=N
- * MODES=nftables,ipvs DECISIONS=D node dist/bench/compile/lines.bench.js`, 2026-12-07). With the
+ * A ClusterIP first packet from a pod now reads ~7.0-7.6 distinct cache lines at 30k Services, as
+ * many as IPVS's decide() (7.2, three or four of them in tables that grow with the Services): 1.8
+ * of them code (its numgen branch's 16-byte DNAT row, and for the few Services of another shape
+ * their chains), 1.04-1.54 its service-ips element (key and row in 32 bytes), four words of 8 KiB
+ * prefix filters; the lines all decisions read at 30k Services (400,000 of them) come to 11.9 MiB
+ * against IPVS's 9.6 (`SERVICES=N MODES=nftables,ipvs DECISIONS=D node
+ * dist/bench/compile/lines.bench.js`, 2026-12-07). With a branch's verdict and DNAT in one 32-byte
+ * row (program.ts DnatWord), a Service chain's DNATs spread over twice the lines: 7.2-7.7 lines a
+ * decision, 1.9 of them code, 15.8 MiB, and the service-nat stage took 561 ns a first packet at
+ * 30k Services, not 498 (each run's ratio to IPVS's 1.58-1.64, not 1.28-1.46), and as much at 1k
+ * and 10k (347 and 450, against 355 and 459: noise) (`kdp bench --services 1000,10000,30000
+ * --modes ipvs,nftables --workers 1 --flows 1000000`, three runs of each build alternated,
+ * 2026-12-07). With the
  * Service chain's head read (no SERVICE_CHAIN flag), 9.2-9.8 lines, 4.0 of them code, 19.1 MiB,
  * and the service-nat stage took 349 ns a first packet at 1k Services, not 328, 454 at 10k, not
  * 424, and 524 at 30k, not 503 (IPVS's 253/246, 309/317, 339/324; the command below, three runs
  * of each build alternated, 2026-12-07). With the endpoint chain read instead of a DNAT in its
- * branch's row (BranchWord), 11.0-11.5 lines a decision, 5.7 of them code (38.5 words in three
+ * branch's row, 11.0-11.5 lines a decision, 5.7 of them code (38.5 words in three
  * places), 35.7 MiB at 30k, and the service-nat stage took 367 ns a first packet at 1k Services,
  * not 351, 470 at 10k, not 441, and 558 at 30k, not 519, where IPVS's, unchanged, took 265/240,
  * 297/304 and 325/329 on that slow hour (`kdp bench --services 1000,10000,30000 --modes
@@ -132,7 +139,7 @@
  */
 import { HOOK_OUTPUT, VERDICT_DNAT, VERDICT_DROP, VERDICT_NONE, VERDICT_REJECT, type FirstPacket, type NatDecision } from '../dataplane.js';
 import { PairWord, type ExpiringTable } from '../tables/index.js';
-import { ActionOp, BranchWord, ChainWord, HintBits, kServiceHead, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, ChainWord, DnatWord, HintBits, kBranchWords, kServiceHead, MapWord, MatchFlag, MatchOp, numgenBranch, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import { isLocalAddress } from '../node-addresses.js';
 
 // Hooks, in kHooks order (ruleset.ts): the index of each in NftProgram.hookChains.
@@ -331,8 +338,8 @@ function chainWalker(p: NftProgram, local: Uint32Array, affinity: ExpiringTable,
         V = table.rows;
         o = table.at(slot);
       } else if (op === ActionOp.NUMGEN) {
-        // Its branches follow the rule.
-        o = arg + BranchWord.STRIDE * numgenBranch(rand, K[pc + RuleWord.B]);
+        // Its branches' verdict rows follow the rule.
+        o = arg + VerdictWord.STRIDE * numgenBranch(rand, K[pc + RuleWord.B]);
       }
       let toStart = -1;
       let toEnd = 0;
@@ -489,7 +496,7 @@ function commonShapes(p: NftProgram, written: (c: number) => boolean): { readonl
       tally(counts, start, end);
       for (let pc = start; pc < end; pc = K[pc + RuleWord.NEXT]) {
         if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-        for (let k = 0, b = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, b += BranchWord.STRIDE) {
+        for (let k = 0, b = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, b += VerdictWord.STRIDE) {
           if ((K[b + VerdictWord.VERDICT] & VerdictBits.OP_MASK) === ActionOp.GOTO) tally(branchCounts, K[b + VerdictWord.START], K[b + VerdictWord.END]);
         }
       }
@@ -550,7 +557,7 @@ function decideSource(p: NftProgram): string {
   // A goto from a map element or a numgen branch enters the chain written out for the site's
   // common shape (`site`, shaped() below) when it has one.
   // A numgen branch of the chain a map element enters (`guess`) is entered at `g`, the chain its
-  // element's hint names (the map site's `h*`, shaped()'s numgen), when the branch's row agrees:
+  // element's hint names (the map site's `h*`, shaped()'s numgen), when the branch's verdict row agrees:
   // then `g` is that branch's chain, whatever else of the hint is stale.
   // A row's verdict word (VerdictWord) as its op and argument.
   const rowVerdict = [`(v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.OP_MASK})`, `(v[o + ${VerdictWord.VERDICT}] >> ${VerdictBits.ARG_SHIFT})`] as const;
@@ -637,13 +644,13 @@ function decideSource(p: NftProgram): string {
   // `update @set { ip saddr }`, the set `a` (an expression): the walker's UPDATE.
   const remember = (a: string): string => `affinity.remember(${a}, saddr | 0, 0, setTimeout[${a}]);`;
 
-  // A DNAT from the branch row at `o` of `v` (program.ts BranchWord), for a packet not from the
-  // endpoint (the hairpin rule's address) and of the DNAT's protocol: `rules` rules walked since
-  // the row's numgen or map element, and the base chain ends.
-  const dnatFromBranch = (v: string, o: string, rules: number, base: string): string =>
-    `if (${v}[${o} + ${BranchWord.ENDPOINT}] >= 0 && (saddr | 0) !== ${v}[${o} + ${BranchWord.HAIRPIN}] && proto === ${v}[${o} + ${BranchWord.DNAT_PORT}] >>> 16) { ` +
-    `work += ${rules}; daddr = ${v}[${o} + ${BranchWord.DNAT_IP}] >>> 0; dport = ${v}[${o} + ${BranchWord.DNAT_PORT}] & 0xffff; dnatted = 1; ` +
-    `endpoint = ${v}[${o} + ${BranchWord.ENDPOINT}]; break ${base}; }`;
+  // A DNAT from the DNAT row at `d` of K (program.ts DnatWord), for a packet not from the endpoint
+  // (whose hairpin rule jumps) and of the DNAT's protocol: `rules` rules walked since the branch's
+  // numgen or map element, the row's Service port, and the base chain ends.
+  const dnatFromBranch = (d: string, rules: number, base: string): string =>
+    `if (K[${d} + ${DnatWord.ENDPOINT}] >= 0 && (saddr | 0) !== K[${d} + ${DnatWord.ADDR}] && proto === K[${d} + ${DnatWord.L4}] >>> 16) { ` +
+    `work += ${rules}; daddr = K[${d} + ${DnatWord.ADDR}] >>> 0; dport = K[${d} + ${DnatWord.L4}] & 0xffff; dnatted = 1; ` +
+    `endpoint = K[${d} + ${DnatWord.ENDPOINT}]; const qd = K[${d} + ${DnatWord.PORT}]; if (qd >= 0) servicePort = qd; break ${base}; }`;
 
   // A chain a goto enters at the code span (startExpr, endExpr), written out for the shape
   // `rules`: each rule runs inline, its operands read from the code, while its words have the
@@ -686,12 +693,12 @@ function decideSource(p: NftProgram): string {
           // of), and branch k's row is only compared.
           const guess = nest === 1 && shapes.branches !== undefined;
           if (guess) emit('const g = h0 + hk * hs;');
-          emit(`{ const v = K; const o = pc + ${words} + ${BranchWord.STRIDE} * Math.floor((rand * K[pc + ${RuleWord.B}]) / 4294967296);`);
+          emit(`{ const v = K; const bn = K[pc + ${RuleWord.B}]; const bk = Math.floor((rand * bn) / 4294967296); const o = pc + ${words} + ${VerdictWord.STRIDE} * bk;`);
           emit(`const q = v[o + ${VerdictWord.PORT}]; if (q >= 0) servicePort = q;`);
-          // A branch to kube-proxy's endpoint chain holds its DNAT (program.ts BranchWord): a
+          // A branch to kube-proxy's endpoint chain has its DNAT row (program.ts DnatWord): a
           // packet from any source but the endpoint's own (whose hairpin rule jumps) meets the
           // chain's two rules, the second DNATs it, and no line of the chain is read.
-          emit(dnatFromBranch('v', 'o', 2, base));
+          emit(dnatFromBranch(`pc + ${words} + ${VerdictWord.STRIDE} * bn + ${DnatWord.STRIDE} * bk`, 2, base));
           verdict(...rowVerdict, true, depth, label, base, nest < 2 ? shapes.branches : undefined, nest + 1, guess);
           emit('}');
           break;
@@ -792,14 +799,14 @@ function decideSource(p: NftProgram): string {
           }
           // An element into kube-proxy's Service chain for its key (VerdictBits.SERVICE_CHAIN), a
           // packet from inside the local CIDR: the masquerade rule does not match, and the numgen's
-          // branch row follows from the element's span (program.ts serviceChainAt); a branch that
-          // holds its endpoint chain's DNAT ends the walk there. Four rules, none of the chains'
-          // header lines read. Any other packet goes the chain's way below.
+          // DNAT row for the packet follows from the element's span (program.ts serviceChainAt); a
+          // branch that has its endpoint chain's DNAT ends the walk there. Four rules, one 16-byte
+          // row read: neither the chain's header lines nor the branch's verdict row. Any other
+          // packet goes the chain's way below.
           if (op === ActionOp.VMAP3 && p.localCidr[1] !== 0) {
             emit(`if ((v[o + ${VerdictWord.VERDICT}] & ${VerdictBits.SERVICE_CHAIN}) !== 0 && (saddr & ${p.localCidr[1]}) === ${p.localCidr[0]}) {`);
-            emit(`const s0 = v[o + ${VerdictWord.START}]; const b = s0 + ${kServiceHead} + ${BranchWord.STRIDE} * Math.floor((rand * ((v[o + ${VerdictWord.END}] - s0 - ${kServiceHead}) / ${BranchWord.STRIDE})) / 4294967296);`);
-            emit(`const qb = K[b + ${VerdictWord.PORT}]; if (qb >= 0) servicePort = qb;`);
-            emit(dnatFromBranch('K', 'b', 4, base));
+            emit(`const e0 = v[o + ${VerdictWord.END}]; const sn = (e0 - v[o + ${VerdictWord.START}] - ${kServiceHead}) / ${kBranchWords}; const d0 = e0 - ${DnatWord.STRIDE} * (sn - Math.floor((rand * sn) / 4294967296));`);
+            emit(dnatFromBranch('d0', 4, base));
             emit('}');
           }
           verdict(...rowVerdict, true, depth, label, base, shapes.maps[arg], 1);

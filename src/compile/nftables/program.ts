@@ -67,7 +67,7 @@ export const enum ActionOp {
 
 /**
  * A rule in NftProgram.code: a header of HEADER words, then its matches (MATCH_STRIDE words each:
- * op, a, b, c), then, for a numgen, its branches (BranchWord.STRIDE words each). A chain's rules
+ * op, a, b, c), then, for a numgen, its branches (kBranchWords words each: DnatWord). A chain's rules
  * follow one another, so a chain is one run of words, as the kernel keeps a chain's rules and their
  * expressions in one blob: a first packet at 30k Services reads a chain in one or two adjacent cache
  * lines, where separate rule, match and target arrays cost a miss each (the profile of 2026-12-03:
@@ -96,7 +96,7 @@ export function numgenBranch(rand: number, n: number): number {
 
 /** Words a rule takes in code. */
 export function ruleWords(r: Rule): number {
-  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? BranchWord.STRIDE * r.action.targets.length : 0);
+  return RuleWord.HEADER + RuleWord.MATCH_STRIDE * r.matches.length + (r.action.k === 'numgen' ? kBranchWords * r.action.targets.length : 0);
 }
 
 /**
@@ -116,7 +116,7 @@ export const enum ChainWord {
 
 /**
  * A verdict as a map element's row (in its PairTable slot's values: the first words of a MapWord row)
- * and a numgen branch (in code, after the rule's matches: the first words of a BranchWord row) hold
+ * and a numgen branch (in code, after the rule's matches: a verdict row, DnatWord) hold
  * it, STRIDE words: the op (ActionOp; 0 for a map key reserved for a port's room and absent now)
  * and its argument (a chain for a goto or jump) in one word (verdictWord: the op in its low bits,
  * VerdictBits), the Service port it names (-1 for none), and for a goto or jump the target
@@ -124,7 +124,7 @@ export const enum ChainWord {
  * 32 bytes (MapWord), one cache line or two where it straddles one (lines.bench: a key in an
  * array of its own, or a 40-byte row, was a line more a decision). A first packet goes from a
  * service-ips element straight to the Service chain's code, and from its numgen to the endpoint
- * chain's (or, of kube-proxy's usual endpoint chain, to the DNAT its branch row holds: BranchWord),
+ * chain's (or, of kube-proxy's usual endpoint chain, to the DNAT its branch's DNAT row holds: DnatWord),
  * without reading either chain's row: a dependent cache miss each at 30k Services.
  * Whoever moves a chain's code writes the verdicts that copy its row: compileProgram fills the maps
  * and links the numgen branches (linkTargets) once every chain is placed; writeRoom does both for a
@@ -175,7 +175,7 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * after another at one stride in branch order (a port's endpoint chains do: its room), as the
  * first one's START and, in HINT, the branch count and the stride (HintBits) (HINT_START -1 and
  * HINT 0: they do not, or the count or the stride does not fit 16 bits). Where decide() does not
- * DNAT from branch k's row (BranchWord: a hairpin packet, an affinity Service's chains), it computes
+ * DNAT from branch k's DNAT row (DnatWord: a hairpin packet, an affinity Service's chains), it computes
  * branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
  * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
@@ -204,35 +204,50 @@ export function mapHint(count: number, stride: number): number {
 }
 
 /**
- * A numgen branch's row in code, after its rule's matches: its verdict (VerdictWord, the first
- * STRIDE words of VerdictWord), then the DNAT of the chain it goes to when that chain is an
- * endpoint chain as kube-proxy's syncProxyRules writes it, `ip saddr EP jump mark-for-masquerade`
- * then `meta l4proto P dnat to EP:PORT` (writeBranchEndpoint): the hairpin rule's address, the DNAT's
- * address, protocol and port, and endpoint row (ENDPOINT -1: the chain has another shape, or its
- * DNAT no row). decide() DNATs a packet from the branch's row when its source is not the hairpin
- * address, and reads no line of the endpoint chain (decide.ts); a hairpin packet, and any chain of
- * another shape, is walked. The row is the chain's: linkTargets writes it from the chain's code
- * whenever it writes the branch's span, and every writer of a chain's code links the branches that
- * name it after (compileProgram, update.ts writeRoom), as for the span. 32 bytes, one line or two
- * where it straddles one, read in place of the endpoint chain's 88 (two lines or three).
+ * A numgen's N branches in code, after its rule's matches (RuleWord.A): their verdict rows first
+ * (VerdictWord; branch k's at A + VerdictWord.STRIDE * k), then their DNAT rows (DnatWord; branch
+ * k's at A + VerdictWord.STRIDE * N + DnatWord.STRIDE * k: dnatRowAt), kBranchWords words a branch.
+ * A DNAT row holds the DNAT of the chain branch k goes to when that chain is an endpoint chain as
+ * kube-proxy's syncProxyRules writes it, `ip saddr EP jump mark-for-masquerade` then `meta l4proto
+ * P dnat to EP:PORT` (writeBranchEndpoint): the endpoint's address (the hairpin rule's source and
+ * the DNAT's, one address in kube-proxy's chains), protocol and port, endpoint row, and the
+ * branch's Service port (a copy of its verdict row's); ENDPOINT -1 where the chain has another
+ * shape, its DNAT no row, or its two rules two addresses. decide() DNATs a packet from the DNAT row
+ * when its source is not the endpoint's address, and reads no line of the endpoint chain; where a
+ * map element brought it to the numgen (VerdictBits.SERVICE_CHAIN), nor the verdict row. A hairpin
+ * packet, and any chain of another shape, is walked. The rows are the chain's: linkTargets writes
+ * them from the chain's code whenever it writes the branch's span, and every writer of a chain's
+ * code links the branches that name it after (compileProgram, update.ts writeRoom), as for the
+ * span. Apart from the verdicts, a Service chain's DNAT rows lie together, 16 bytes each: 160
+ * bytes for 10 endpoints, where rows of both (32 bytes each) spread them over 320, the lines a
+ * first packet at 30k Services draws from (lines.bench's working set).
  */
-export const enum BranchWord {
-  HAIRPIN = 4, // the hairpin rule's source address (int32 bits)
-  DNAT_IP = 5, // int32 bits
-  DNAT_PORT = 6, // l4proto << 16 | port
-  ENDPOINT = 7,
-  STRIDE = 8,
+export const enum DnatWord {
+  ADDR = 0, // the endpoint's address (int32 bits): the hairpin rule's source, the DNAT's address
+  L4 = 1, // l4proto << 16 | port
+  ENDPOINT = 2,
+  PORT = 3, // the branch's Service port (its VerdictWord.PORT)
+  STRIDE = 4,
+}
+
+/** Code words a numgen branch takes: its verdict row and its DNAT row. */
+export const kBranchWords = VerdictWord.STRIDE + DnatWord.STRIDE;
+
+/** Where branch k's DNAT row is, of a numgen of `n` branches whose rows start at `a` (RuleWord.A). */
+export function dnatRowAt(a: number, n: number, k: number): number {
+  return a + VerdictWord.STRIDE * n + DnatWord.STRIDE * k;
 }
 
 /**
- * Writes branch row `t`'s DNAT words (BranchWord) from the chain it goes to, code span [start,
- * end): kube-proxy's endpoint chain, its two rules exactly (a goto), or ENDPOINT -1.
+ * Writes the DNAT row at `d` (DnatWord) of a branch whose verdict is `op` into the chain at code
+ * span [start, end), with Service port `port`: kube-proxy's endpoint chain, its two rules exactly
+ * (a goto), or ENDPOINT -1.
  */
-function writeBranchEndpoint(K: Int32Array, t: number, op: number, start: number, end: number): void {
-  K[t + BranchWord.HAIRPIN] = 0;
-  K[t + BranchWord.DNAT_IP] = 0;
-  K[t + BranchWord.DNAT_PORT] = 0;
-  K[t + BranchWord.ENDPOINT] = -1;
+function writeBranchEndpoint(K: Int32Array, d: number, op: number, start: number, end: number, port: number): void {
+  K[d + DnatWord.ADDR] = 0;
+  K[d + DnatWord.L4] = 0;
+  K[d + DnatWord.ENDPOINT] = -1;
+  K[d + DnatWord.PORT] = port;
   const hairpin = start;
   const dnat = hairpin + RuleWord.HEADER + RuleWord.MATCH_STRIDE;
   // Two rules of one match each fill the span (the encoder writes a rule's words one after another).
@@ -241,11 +256,10 @@ function writeBranchEndpoint(K: Int32Array, t: number, op: number, start: number
   const hairpinRule = K[hairpin + RuleWord.MATCHES] === 1 && K[hairpin + RuleWord.OP] === ActionOp.JUMP && K[m] === MatchOp.ADDR1 && K[m + 2] === -1 && K[m + 3] === 0;
   const n = dnat + RuleWord.HEADER;
   const dnatRule = K[dnat + RuleWord.MATCHES] === 1 && K[n] === MatchOp.L4PROTO && K[dnat + RuleWord.OP] === ActionOp.DNAT && K[dnat + RuleWord.C] >= 0;
-  if (!hairpinRule || !dnatRule) return;
-  K[t + BranchWord.HAIRPIN] = K[m + 1];
-  K[t + BranchWord.DNAT_IP] = K[dnat + RuleWord.A];
-  K[t + BranchWord.DNAT_PORT] = (K[n + 1] << 16) | K[dnat + RuleWord.B];
-  K[t + BranchWord.ENDPOINT] = K[dnat + RuleWord.C];
+  if (!hairpinRule || !dnatRule || K[m + 1] !== K[dnat + RuleWord.A]) return;
+  K[d + DnatWord.ADDR] = K[dnat + RuleWord.A];
+  K[d + DnatWord.L4] = (K[n + 1] << 16) | K[dnat + RuleWord.B];
+  K[d + DnatWord.ENDPOINT] = K[dnat + RuleWord.C];
 }
 
 /** Words of kube-proxy's Service chain before its numgen's branches: its masquerade rule (three matches) and the numgen's header. */
@@ -255,14 +269,15 @@ export const kServiceHead = 2 * RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
  * Whether the chain at code span [start, end) is kube-proxy's Service chain (syncProxyRules'
  * internalTrafficChain) for the element keyed (`k0`, `k1`): `ip daddr k0 th dport k1 ip saddr !=
  * LOCAL jump …`, LOCAL the program's localCidr, then `numgen random mod N vmap { … }` as its last
- * rule, its N branch rows after it. A packet the element sends there from inside LOCAL (its daddr
+ * rule, its N branches' rows after it. A packet the element sends there from inside LOCAL (its daddr
  * and dport are the key's) meets a masquerade rule that does not match and takes branch
  * numgenBranch(rand, N) of the rows from start + kServiceHead, N being (end - start - kServiceHead)
- * / BranchWord.STRIDE: all of it follows from the element's span (VerdictBits.SERVICE_CHAIN).
+ * / kBranchWords: all of it follows from the element's span (VerdictBits.SERVICE_CHAIN), its DNAT
+ * row too, the last N rows of DnatWord.STRIDE words before `end`.
  */
 function serviceChainAt(K: Int32Array, start: number, end: number, k0: number, k1: number, localCidr: Int32Array): boolean {
   const numgen = start + RuleWord.HEADER + 3 * RuleWord.MATCH_STRIDE;
-  const n = (end - start - kServiceHead) / BranchWord.STRIDE;
+  const n = (end - start - kServiceHead) / kBranchWords;
   // The encoder writes a rule's words one after another (RuleEncoder.rule): three matches and a
   // jump end where the numgen starts, and a numgen of n branches at its header's end ends at `end`.
   if (!(n >= 1 && Number.isInteger(n)) || K[start + RuleWord.MATCHES] !== 3 || K[start + RuleWord.OP] !== ActionOp.JUMP) return false;
@@ -345,7 +360,7 @@ export function writeMapVerdict(t: PairTable, s: number, op: number, arg: number
   const first = K[b + VerdictWord.START];
   const stride = K[b + VerdictWord.END] - first;
   for (let k = 0; k < n; k++) {
-    const v = b + k * BranchWord.STRIDE;
+    const v = b + k * VerdictWord.STRIDE;
     if ((K[v + VerdictWord.VERDICT] & VerdictBits.OP_MASK) !== ActionOp.GOTO || K[v + VerdictWord.START] !== first + k * stride || K[v + VerdictWord.END] !== first + (k + 1) * stride) return;
   }
   const hint = mapHint(sign * n, stride);
@@ -360,20 +375,22 @@ export function clearMapValue(t: PairTable, s: number): void {
 }
 
 /**
- * Writes each numgen branch of chains [from, to) again from its target chain: its row's span and
- * Service port (VerdictWord), and its endpoint chain's DNAT (BranchWord), read from the chain's code.
+ * Writes each numgen branch of chains [from, to) again from its target chain: its verdict row's span
+ * and Service port (VerdictWord), and its DNAT row (DnatWord), read from the chain's code.
  */
 export function linkTargets(p: Pick<NftProgram, 'code' | 'chainRows'>, from: number, to: number): void {
   const { code: K, chainRows: CR } = p;
   for (let c = from; c < to; c++) {
     for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START], end = CR[c * ChainWord.STRIDE + ChainWord.END]; pc < end; pc = K[pc + RuleWord.NEXT]) {
       if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
-      for (let k = 0, t = K[pc + RuleWord.A]; k < K[pc + RuleWord.B]; k++, t += BranchWord.STRIDE) {
+      const a = K[pc + RuleWord.A];
+      const n = K[pc + RuleWord.B];
+      for (let k = 0, t = a; k < n; k++, t += VerdictWord.STRIDE) {
         const op = K[t + VerdictWord.VERDICT] & VerdictBits.OP_MASK;
         const chain = K[t + VerdictWord.VERDICT] >> VerdictBits.ARG_SHIFT;
         const port = op === ActionOp.GOTO || op === ActionOp.JUMP ? CR[chain * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
         writeVerdict(K, t, op, chain, port, CR);
-        writeBranchEndpoint(K, t, op, K[t + VerdictWord.START], K[t + VerdictWord.END]);
+        writeBranchEndpoint(K, dnatRowAt(a, n, k), op, K[t + VerdictWord.START], K[t + VerdictWord.END], port);
       }
     }
   }
@@ -567,7 +584,7 @@ export function roomCaps(cluster: Cluster, port: ServicePort, detectorCidrs: num
   const matches = 2 * (3 + affinity * rows) + 4 + 1 + 2 * rows;
   const cidrs = 2 * detectorCidrs + detectorCidrs + svc.loadBalancerSourceRanges.length + svc.loadBalancerIPs.length;
   const targets = 2 * rows;
-  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + BranchWord.STRIDE * targets, cidrs];
+  return [rules, RuleWord.HEADER * rules + RuleWord.MATCH_STRIDE * matches + kBranchWords * targets, cidrs];
 }
 
 /** What compileProgram needs to give each Service port room for in-place updates: the node. */
@@ -723,13 +740,13 @@ export class RuleEncoder {
         y = a.targets.length;
         for (let k = 0; k < a.targets.length; k++) {
           const [vop, arg] = this.verdictOp(a.targets[k]);
-          const t = tail + BranchWord.STRIDE * k;
+          const t = tail + VerdictWord.STRIDE * k;
           code[t + VerdictWord.VERDICT] = verdictWord(vop, arg);
           // Its port, span and DNAT: linkTargets, once every chain it may name has its code.
           code[t + VerdictWord.PORT] = -1;
           code[t + VerdictWord.START] = 0;
           code[t + VerdictWord.END] = 0;
-          writeBranchEndpoint(code, t, 0, 0, 0);
+          writeBranchEndpoint(code, dnatRowAt(tail, a.targets.length, k), 0, 0, 0, -1);
         }
         break;
       }

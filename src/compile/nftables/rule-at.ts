@@ -6,7 +6,7 @@
  * reads, are indexes into the program's few strings (NftProgram.ruleNote, ruleStrings).
  */
 import { maskToPrefix, type Cidr } from '../../net/ipv4.js';
-import { ActionOp, BranchWord, MatchFlag, MatchOp, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
+import { ActionOp, MatchFlag, MatchOp, RuleWord, VerdictBits, VerdictWord, type NftProgram } from './program.js';
 import type { Action, Match, Rule, Verdict } from './ruleset.js';
 
 /** The rule whose code starts at word `pc` of `p`. Cost: O(its matches, CIDRs and branches); explain only. */
@@ -89,7 +89,7 @@ function actionAt(p: NftProgram, pc: number): Action {
     case ActionOp.NUMGEN: {
       const targets: Verdict[] = [];
       for (let k = 0; k < b; k++) {
-        const word = K[a + k * BranchWord.STRIDE + VerdictWord.VERDICT];
+        const word = K[a + k * VerdictWord.STRIDE + VerdictWord.VERDICT];
         targets.push(verdictAt(p, word & VerdictBits.OP_MASK, word >> VerdictBits.ARG_SHIFT));
       }
       return { k: 'numgen', targets };

@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HOOK_OUTPUT, HOOK_PREROUTING, kVerdictNames, newFirstPacket, newNatDecision, type FirstPacket, type NatDecision } from '../../../src/compile/dataplane.js';
-import { ActionOp, BranchWord, ChainWord, MapWord, RuleWord, VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
+import { ActionOp, ChainWord, dnatRowAt, DnatWord, MapWord, RuleWord, VerdictBits, VerdictWord } from '../../../src/compile/nftables/program.js';
 import { buildRuleset, compileNftables, dataplaneFromNftText, dataplaneFromRuleset, renderRuleset, type Chain, type MapElement, type NftablesDataplane, type Ruleset, type Verdict } from '../../../src/compile/nftables/index.js';
 import type { Cluster } from '../../../src/model/types.js';
 import { nodeAddresses } from '../../../src/compile/node-addresses.js';
@@ -223,12 +223,13 @@ test('decide() equals the flag-driven walker when the maps hold every verdict an
 test('decide() equals the flag-driven walker where Service and endpoint chains leave the shape decide() writes out', () => {
   // Arrange: decide()'s source writes out the shape most Service chains and endpoint chains have
   // (shaped() in decide.ts), each rule behind a guard on its ops, and walks the rest of a chain
-  // from the first rule whose ops differ. Five in ten Service chains and seven in eight endpoint
+  // from the first rule whose ops differ. Six in ten Service chains and seven in eight endpoint
   // chains are edited so that a guard fails at each rule in turn (the edits never lengthen a
   // chain: each port's room in the compiled program is sized for kube-proxy's own rules):
   // - Service chains: the masquerade rule set the mark's bit 3 instead, or gone (the numgen
   //   first), or its source match negated the other way, or jumping to reject-chain (another
-  //   fixed chain); the numgen a plain goto to one endpoint;
+  //   fixed chain); the numgen a plain goto to one endpoint, or its first branch to the endpoint
+  //   chain of the Service port before (whose DNAT row names that port: DnatWord.PORT);
   // - endpoint chains: the hairpin rule set the mark's bit 4 instead, or match the destination;
   //   the DNAT rule without its protocol match, or with `ct state new` in its place (another op
   //   with the same flags), or matching another protocol; a chain without its DNAT rule, the next
@@ -237,6 +238,7 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
   const rs = buildRuleset(cluster, { node: 1 });
   let svc = 0;
   let ep = 0;
+  let other: Chain['rules'][number]['action'] | undefined;
   type R = Chain['rules'][number];
   const flip = (r: R): R => {
     const last = r.matches[r.matches.length - 1];
@@ -254,6 +256,12 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
         if (k === 2) return { ...c, rules: [flip(a), b] };
         if (k === 3) return { ...c, rules: [a, gotoFirst(b)] };
         if (k === 4) return { ...c, rules: [{ ...a, action: { k: 'jump', chain: 'reject-chain' } }, b] };
+        const mine = b.action.k === 'numgen' ? b.action.targets[0] : undefined;
+        const before = other;
+        if (mine !== undefined) other = mine;
+        if (k === 5 && b.action.k === 'numgen' && before !== undefined && (before.k === 'goto' || before.k === 'jump')) {
+          return { ...c, rules: [a, { ...b, action: { ...b.action, targets: [before, ...b.action.targets.slice(1)] } }] };
+        }
         return c;
       }
       if (c.name.startsWith('endpoint-') && a && b && c.rules.length === 2) {
@@ -265,7 +273,7 @@ test('decide() equals the flag-driven walker where Service and endpoint chains l
         // A chain that ends after its hairpin rule, beside one that begins with its DNAT rule.
         if (k === 4) return { ...c, rules: [a] };
         if (k === 5) return { ...c, rules: [b] };
-        // The DNAT rule's protocol another than its Service's: a branch row holds that DNAT (BranchWord), which the packet's protocol must match.
+        // The DNAT rule's protocol another than its Service's: a DNAT row holds that DNAT (DnatWord), which the packet's protocol must match.
         if (k === 6) return { ...c, rules: [a, { ...b, matches: b.matches.map((m) => (m.k === 'l4proto' ? { ...m, proto: m.proto === 6 ? 17 : 6 } : m)) }] };
         return c;
       }
@@ -447,7 +455,7 @@ test('decide() equals the flag-driven walker when the map elements\' endpoint-ch
   // chain found where the hint says, its end wrong), branch 0's end found but its start wrong, one
   // chain on, the count off; every sixth kept right, so the guessed path is taken too. (Each of the
   // guard's two compares left out fails it: checked.) decide() guesses only where a numgen branch
-  // holds no DNAT (program.ts BranchWord), so every branch's is cleared, as a chain of another
+  // has no DNAT (program.ts DnatWord), so every branch's is cleared, as a chain of another
   // shape leaves it.
   const cluster = generateCluster({ services: 400, endpoints: 3, nodes: 3, seed: 21 });
   const fastDp = compileNftables(cluster, { node: 1 });
@@ -458,8 +466,9 @@ test('decide() equals the flag-driven walker when the map elements\' endpoint-ch
     for (let pc = CR[c * ChainWord.STRIDE + ChainWord.START]!; pc < CR[c * ChainWord.STRIDE + ChainWord.END]!; pc = K[pc + RuleWord.NEXT]!) {
       if (K[pc + RuleWord.OP] !== ActionOp.NUMGEN) continue;
       for (let k = 0; k < K[pc + RuleWord.B]!; k++) {
-        if (K[K[pc + RuleWord.A]! + k * BranchWord.STRIDE + BranchWord.ENDPOINT]! >= 0) cleared++;
-        K[K[pc + RuleWord.A]! + k * BranchWord.STRIDE + BranchWord.ENDPOINT] = -1;
+        const d = dnatRowAt(K[pc + RuleWord.A]!, K[pc + RuleWord.B]!, k);
+        if (K[d + DnatWord.ENDPOINT]! >= 0) cleared++;
+        K[d + DnatWord.ENDPOINT] = -1;
       }
     }
   }
