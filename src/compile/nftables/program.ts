@@ -178,7 +178,7 @@ export function writeVerdict(row: Int32Array, o: number, op: number, arg: number
  * DNAT from branch k's DNAT row (DnatWord: a hairpin packet, an affinity Service's chains), it computes
  * branch k's chain from the element, which it has read already, so the endpoint chain's
  * lines are read beside the Service chain's rather than after them, behind a compare with branch
- * k's row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
+ * k's verdict row (decide.ts): a hint an update left stale costs a walk, never a wrong answer. A negative
  * count hints the numgen of the chain the target's last rule goes to: an element of a NodePort, a
  * LoadBalancer IP or an external IP enters kube-proxy's external chain, which holds no numgen and
  * ends in `goto` its policy's chain (only the prefetch reads that hint: decide()'s guess, made
