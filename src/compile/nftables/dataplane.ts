@@ -339,7 +339,7 @@ export class NftablesDataplane implements ServiceDataplane {
       // packet's branch's DNAT row, `tail` words before its end, and verdict row, as many rows
       // before that as the numgen has branches where the chain is the masquerade rule and the
       // numgen (an index that is not an integer would take V8's slow path: a local-policy chain,
-      // its numgen alone, made the stage ~40 % slower at 30k Services); else up to five lines from
+      // its numgen alone, made the stage ~35 % slower at 30k Services); else up to five lines from
       // its start.
       const r = e - tv[xp[j]];
       const words = e - a - kServiceHead;
