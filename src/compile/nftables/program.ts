@@ -992,7 +992,7 @@ export function compileProgram(rs: Ruleset, cluster: Cluster, room?: RoomOptions
     // Key (address or 0, proto << 16 | port) -> a MapWord row. A map keyed by address is looked
     // up with addresses it rarely holds (FORWARD's no-endpoint-services check, with the DNATed
     // endpoint's): its prefix filter answers those from 8 KiB (tables/prefix-filter.ts).
-    const t = new PairTable(room ? withRoom(m.elements.length + reservedKeys(cluster, m.name)) : m.elements.length, MapWord.STRIDE, m.key === 'addr.proto.port');
+    const t = new PairTable(room ? withRoom(keysWithRoom(cluster, m)) : m.elements.length, MapWord.STRIDE, m.key === 'addr.proto.port');
     for (const e of m.elements) {
       const [op, arg] = enc.verdictOp(e.verdict);
       let port = op === ActionOp.GOTO || op === ActionOp.JUMP ? chainRows[arg * ChainWord.STRIDE + ChainWord.SERVICE_PORT] : -1;
@@ -1152,6 +1152,22 @@ function reservedKeys(cluster: Cluster, map: string): number {
   let n = 0;
   for (let port = 0; port < cluster.ports.length; port++) roomKeys(cluster, map, port, () => n++);
   return n;
+}
+
+/**
+ * The keys map `m` holds once every port's room is reserved: its elements and every key a port
+ * can come to hold (reservedKeys), each counted once. A ruleset kdp compiled from the cluster
+ * holds no key outside the ports' (so this is reservedKeys), but one read back or edited may.
+ * Counting both in full sized service-ips at 30k Services for twice its keys: 8 MiB, not 4.
+ * Cost: O(keys), once per map and compile, in a transient table of two words a slot.
+ */
+function keysWithRoom(cluster: Cluster, m: Ruleset['maps'][number]): number {
+  const reserved = reservedKeys(cluster, m.name);
+  if (reserved === 0) return m.elements.length;
+  const keys = new PairTable(reserved + m.elements.length, 0);
+  for (let port = 0; port < cluster.ports.length; port++) roomKeys(cluster, m.name, port, (k0, k1) => keys.slotFor(k0, k1));
+  for (const e of m.elements) keys.slotFor(m.key === 'addr.proto.port' ? e.ip : 0, (e.proto << 16) | e.port);
+  return keys.size;
 }
 
 /** Every key a port can come to hold, present as op 0 (absent) where the ruleset has none now. */
