@@ -111,6 +111,8 @@ Options:
   --out DIR         results directory                             [default: results]
   --resume          skip cells already in DIR/results.jsonl (same key: mode, Services,
                     endpoints, CNI, workers, flows, seed, zipf, conntrack, policies, dns)
+                    with at least --repeats runs; a cell of fewer runs is measured again
+                    and its new line supersedes the old
   --full            the long sweep (see above)
   --cores N         cores the default workers sweep goes up to (2..N)  [default: this machine's]
   --kernel          also run the real kernel's baseline (src/verify/kernel-bench.ts) for

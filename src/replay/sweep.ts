@@ -19,7 +19,7 @@ import { generateCluster } from '../model/synthetic.js';
 import type { Cni, ModeName } from '../model/types.js';
 import { kPlanFile, shardOfKey, type PlanLine } from '../report/plan.js';
 import { median, spreadOf } from '../report/spread.js';
-import { cellKeyString, kKernelMissingFile, memoryGiB, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling, type SweepRun } from '../report/result.js';
+import { cellKeyString, kKernelMissingFile, memoryGiB, runsOf, type CellKey, type CellResult, type KernelMissing, type MachineInfo, type ParallelScaling, type SweepRun } from '../report/result.js';
 import { writeAtomic } from '../write-atomic.js';
 import { hugePages, tablesOnHugePages } from './huge-pages.js';
 import { measureLimits, type MachineLimits } from './limits.js';
@@ -306,7 +306,8 @@ export function machineInfo(command: string, cwd: string = process.cwd()): Machi
  * rate (churn is an addition to a cell's result, not a coordinate of its key); with `churnKernel`
  * too, only when the kernel's apply was asked for in it (included, or said why not). `results`:
  * each key's last result, finished or not (a cell measured without churn keeps its figures when
- * --resume adds the churn benchmark to it: runSweep).
+ * --resume adds the churn benchmark to it: runSweep). runSweep also runs again a cell whose result
+ * has fewer runs than the cell's repeats.
  */
 export function finishedKeys(resultsFile: string, churn?: number, churnKernel = false): { keys: Set<string>; results: Map<string, CellResult>; tornLine?: number } {
   const keys = new Set<string>();
@@ -744,7 +745,12 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       const cell = o.cells[i]!;
       const base = { cell, index: i, total: o.cells.length };
       const key = cellKeyString(cell);
-      if (done.has(key)) {
+      // A result of fewer runs than the cell asks (--resume --repeats N after a run of fewer) is
+      // measured again, whole: its line then supersedes the earlier one (the report's last line wins).
+      const found = finished?.results.get(key);
+      const earlier = found !== undefined && runsOf(found) >= cell.repeats ? found : undefined;
+      if (found !== undefined && earlier === undefined) log(`kdp bench: ${key}: measured again, with ${cell.repeats} runs (its result in ${resultsFile} has ${runsOf(found)})`);
+      if (done.has(key) && earlier !== undefined) {
         skipped++;
         doneWeight += weights[i]!;
         o.progress?.({ ...base, kind: 'skip', fraction: doneWeight / total, etaMs: eta(), elapsedMs: performance.now() - t0 });
@@ -755,7 +761,6 @@ async function sweepLocked(o: SweepOptions): Promise<SweepSummary> {
       // A cell with a result that is not finished (--resume --churn R, its result without churn at
       // R): its figures stay and the churn benchmark is added (an addition to the result, not a new
       // measurement of the cell), so the cells of one sweep stay one run's and compare as such.
-      const earlier = finished?.results.get(key);
       let result: CellResult;
       try {
         if (earlier !== undefined) {

@@ -19,7 +19,7 @@ import {
 } from './format.js';
 import { computeObservations, describeObservations, type Observations } from './observations.js';
 import type { MachineGroup, MergedResults, MissingCell } from './merge.js';
-import type { CellResult, HugePages, KernelMissing, MachineInfo } from './result.js';
+import { runsOf, type CellResult, type HugePages, type KernelMissing, type MachineInfo } from './result.js';
 import { kDefaultCiliumConfig } from '../model/read-config.js';
 import { byMode, distinct, isKernel, kdpModeOf, measured } from './select.js';
 import { median, spreadAsNs, spreadAsRate } from './spread.js';
@@ -97,12 +97,11 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
 function methodSection(results: readonly CellResult[], machine: MachineInfo | undefined, obs: Observations, sources: readonly string[]): string[] {
   const list = (xs: number[], f: (n: number) => string = formatCount) => xs.map(f).join(', ');
   // kdp's cells and the kernel's are repeated differently: describe each kind on its own.
-  const runsOf = (cells: readonly CellResult[]) =>
-    distinct(cells.map((r) => Math.max(1, r.newFlow.spread?.runs ?? 1, r.established.spread?.runs ?? 1)));
+  const runsOfCells = (cells: readonly CellResult[]) => distinct(cells.map(runsOf));
   const kernelCells = results.filter((r) => r.mode.startsWith('kernel-'));
   const kdpCells = results.filter((r) => !r.mode.startsWith('kernel-'));
   const repeatsOf = (cells: readonly CellResult[], what: string): string => {
-    const rs = runsOf(cells);
+    const rs = runsOfCells(cells);
     if (cells.length === 0) return '';
     return rs.length === 1 && rs[0] === 1 ? `${what}: one run each (no spread, no error bars)` : `${what}: medians of ${list(rs, String)} runs, min–max spread in brackets and as error bars`;
   };

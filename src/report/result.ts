@@ -333,6 +333,11 @@ export function memoryGiB(m: MachineInfo): number {
   return Math.round(m.memoryBytes / 2 ** 30);
 }
 
+/** The runs a cell's figures are the median of: counters.repeats, or its spreads' runs (none recorded: one run). */
+export function runsOf(r: CellResult): number {
+  return Math.max(1, r.counters?.repeats ?? 1, r.newFlow.spread?.runs ?? 1, r.established.spread?.runs ?? 1);
+}
+
 /**
  * A cell's key: its coordinates in this fixed order, whatever order the command line gave them
  * in. --resume, the report's last-line-wins and a sharded sweep's shards (plan.ts) all rely on it

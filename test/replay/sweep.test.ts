@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { cellProblem } from '../../src/report/parse-results.js';
+import { cellProblem, parseResultsJsonl } from '../../src/report/parse-results.js';
 import { cellKeyString, type MachineInfo } from '../../src/report/result.js';
 import { kInCacheFlows, kInCacheRuns, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
 import { kModes, modeNamed } from '../../src/compile/index.js';
@@ -134,6 +134,33 @@ describe('sweep', () => {
       assert.equal(resumed.resumes?.length, 1);
       assert.equal(resumed.resumes![0]!.command, 'test --resume');
       assert.deepEqual({ ...resumed.resumes![0]!.sweep!, elapsedMs: 0 }, { elapsedMs: 0, cells: 4, ran: 2, skipped: 2, failed: 0, stopped: false, defaultSweep: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--resume --repeats N measures again a cell of fewer runs, whose new line wins, and skips one of N or more', async () => {
+    const dir = tmp();
+    try {
+      // Arrange: the cells run once (no spread), as the default sweep runs them.
+      const once = planSweep({ cores: 1, services: [10], modes: ['ipvs', 'nftables'], flows: 300, workers: [1] });
+      await runSweep({ cells: once, outDir: dir, command: 'test', runCell: async (c) => runHere(c), limits });
+      let runs = 0;
+      const runCell = async (c: SweepCell) => (runs++, runHere(c));
+      const logged: string[] = [];
+      const thrice = planSweep({ cores: 1, services: [10], modes: ['ipvs', 'nftables'], flows: 300, workers: [1], repeats: 3 });
+      // Act
+      const again = await runSweep({ cells: thrice, outDir: dir, command: 'test --repeats 3 --resume', resume: true, runCell, limits, log: (l) => logged.push(l) });
+      // Assert: both cells ran three times each, and each key's last line is the median of three.
+      assert.deepEqual([again.ran, again.skipped, runs], [2, 0, 6]);
+      assert.equal(logged.filter((l) => /measured again, with 3 runs \(its result in .* has 1\)/.test(l)).length, 2);
+      const written = lines(dir) as { newFlow: { spread?: { runs: number } } }[];
+      assert.deepEqual(written.map((r) => r.newFlow.spread?.runs ?? 1), [1, 1, 3, 3]);
+      const { results } = parseResultsJsonl(readFileSync(join(dir, 'results.jsonl'), 'utf8'));
+      assert.deepEqual(results.map((r) => r.newFlow.spread?.runs), [3, 3], 'the report reads the three-run lines');
+      // A resume asking fewer runs than a cell has, or as many, skips it.
+      const fewer = await runSweep({ cells: once, outDir: dir, command: 'test --resume', resume: true, runCell, limits, log: () => undefined });
+      assert.deepEqual([fewer.ran, fewer.skipped, runs], [0, 2, 6]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
