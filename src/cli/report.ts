@@ -2,6 +2,7 @@
  * `kdp report`: results/ → BENCHMARKS.md + bench/charts/*.svg, through src/report/write.ts.
  * `kdp bench` calls `writeReportAndSay` at the end of a sweep.
  */
+import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { writeReport, type WriteReportOptions, type WriteReportResult } from '../report/write.js';
 import { EXIT_FAILED, EXIT_OK, parse, type Command } from './command.js';
@@ -25,7 +26,9 @@ Options:
                     shard-I-of-N/ directories, or shard logs (default: results/); every argument
                     after --results is one more PATH, so a shell glob works: --results out/shard-*
   --out FILE        Markdown file to write (default: BENCHMARKS.md)
-  --charts DIR      directory for the SVG charts (default: bench/charts)
+  --charts DIR      directory for the SVG charts, whose older charts it replaces (default:
+                    bench/charts; with --out FILE, charts/ beside FILE, so that a report
+                    written elsewhere leaves the project's charts alone)
   -h, --help        show this help
 
 Exit status: 0 written; 1 written, but planned cells are missing (listed in the report and on
@@ -53,7 +56,8 @@ export const reportCommand: Command = {
     const { values, positionals } = parse(argv, { results: { type: 'string' }, out: { type: 'string' }, charts: { type: 'string' } });
     if (positionals.length > 0 && values.results === undefined) throw new UsageError(`unexpected argument "${positionals[0]}"; results paths follow --results, e.g. --results out/shard-*`);
     const paths = values.results === undefined ? ['results'] : [values.results, ...positionals];
-    const r = writeReportAndSay({ resultsDir: paths[0]!, resultsPaths: paths, outFile: values.out ?? 'BENCHMARKS.md', chartsDir: values.charts ?? 'bench/charts' });
+    const chartsDir = values.charts ?? (values.out === undefined ? 'bench/charts' : join(dirname(values.out), 'charts'));
+    const r = writeReportAndSay({ resultsDir: paths[0]!, resultsPaths: paths, outFile: values.out ?? 'BENCHMARKS.md', chartsDir });
     return r.missing > 0 ? EXIT_FAILED : EXIT_OK;
   },
 };

@@ -117,7 +117,7 @@ function methodSection(results: readonly CellResult[], machine: MachineInfo | un
     '## How it was measured',
     '',
     ...(sources.length > 1 ? [`- **Results:** merged from ${sources.length} results directories or logs: ${sources.map((x) => `\`${x}\``).join(', ')}.`] : []),
-    `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}${machine?.resumes?.length ? `, then ${machine.resumes.map((r) => `\`${r.command}\` (${r.date}, ${r.gitCommit !== null ? `commit ${r.gitCommit.slice(0, 12)}` : 'commit not recorded'})`).join(', ')} added cells with --resume` : ''}`,
+    `- **Command:** ${machine?.command ? `\`${machine.command}\`` : 'unknown (no machine.json)'}${machine?.resumes?.length ? `, then ${machine.resumes.map((r) => `\`${r.command}\` (${r.date}, ${r.gitCommit !== null ? `commit ${r.gitCommit.slice(0, 12)}` : 'commit not recorded'})`).join(', ')} continued the sweep with --resume (cells added, or measured again where they had fewer runs than its --repeats)` : ''}`,
     `- **Cells:** ${results.length}; modes ${[...byMode(results).keys()].join(', ')}; Services ${list(distinct(results.map((r) => r.services)))}; endpoints per Service ${list(distinct(results.map((r) => r.endpointsPerService)))}; CNIs ${obs.cnisMeasured.join(', ')}; workers ${list(distinct(results.map((r) => r.workers)))}.`,
     `- **Flows per cell:** ${list(distinct(results.map((r) => r.flows)))} (seed ${list(distinct(results.map((r) => r.seed)), String)}, Zipf exponent ${list(distinct(results.map((r) => r.zipf)), String)}).`,
     `- **Repeats:** ${[repeatsOf(kdpCells, 'kdp cells'), repeatsOf(kernelCells, 'kernel cells')].filter((x) => x !== '').join('; ')}.`,

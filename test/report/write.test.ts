@@ -116,6 +116,18 @@ describe('kdp report', () => {
     assert.ok(existsSync(join(d, 'out.md')));
   });
 
+  it('with --out and no --charts, puts the charts beside the report, never in the project\'s bench/charts', () => {
+    const d = dir(syntheticSweep().map((c) => JSON.stringify(c)));
+    // Run from a directory that holds a bench/charts of its own, as the project does.
+    mkdirSync(join(d, 'bench', 'charts'), { recursive: true });
+    writeFileSync(join(d, 'bench', 'charts', 'first-packet-cost.svg'), '<svg>the project\'s</svg>');
+    const r = spawnSync(process.execPath, [kdp, 'report', '--results', join(d, 'results'), '--out', join(d, 'elsewhere', 'B.md')], { encoding: 'utf8', cwd: d });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(d, 'bench', 'charts', 'first-packet-cost.svg'), 'utf8'), '<svg>the project\'s</svg>');
+    assert.ok(existsSync(join(d, 'elsewhere', 'charts', 'first-packet-cost.svg')));
+    assert.match(readFileSync(join(d, 'elsewhere', 'B.md'), 'utf8'), /\]\(charts\/first-packet-cost\.svg\)/);
+  });
+
   it('exits 2 for bad usage and unreadable input, 0 for --help', () => {
     let r = report('--nope');
     assert.equal(r.status, 2);
