@@ -181,7 +181,7 @@ export interface CellResult extends CellKey {
     readonly firstPacketNs: number;
     readonly failedLookups: number;
   };
-  /** ns per packet in each pipeline stage, by stage name (in a --dns cell, over the lookups' packets too). */
+  /** ns per packet in each pipeline stage, by stage name (in a --dns cell, over the lookups' packets too); each the median over the cell's runs. */
   readonly stages?: Readonly<Record<string, number>>;
   /**
    * ns per established packet in each stage, over the established phase alone (connections'

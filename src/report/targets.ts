@@ -290,7 +290,7 @@ function stagesOf(c: CellResult): string {
   if (stages.length === 0) return `${cellLabel(c)}: the cell holds no per-stage times.`;
   const total = stages.reduce((a, [, ns]) => a + ns, 0);
   const ct = c.counters?.conntrackBytes;
-  // The stage times are the first repeat's, nsPerPacket the median over repeats: the rest is said only where there is one.
+  // The stage times and nsPerPacket are each a median over the repeats: the rest is said only where there is one.
   const rest = c.established.nsPerPacket > total ? ` of its ${formatNs(c.established.nsPerPacket)}; the rest is runBatch's dispatch between stages` : '';
   const how = phase
     ? `time per established packet in each stage, the established phase alone (the stages sum to ${formatNs(total)}${rest})`

@@ -42,6 +42,33 @@ describe('sweep', () => {
     assert.deepEqual(grid.map((c) => `${c.cni} ${c.mode} ${c.workers}`), ['kubenet iptables 1', 'kubenet iptables 2', 'kubenet ipvs 1', 'kubenet ipvs 2', 'calico-bgp iptables 1', 'calico-bgp iptables 2', 'calico-bgp ipvs 1', 'calico-bgp ipvs 2']);
   });
 
+  it('a cell of several runs gives each stage\'s time as the median over its runs, not the first run\'s', async () => {
+    const dir = tmp();
+    try {
+      const cells = planSweep({ cores: 1, services: [10], modes: ['ipvs'], flows: 300, workers: [1], repeats: 3 });
+      const base = runHere(cells[0]!);
+      const scaled = (m: Record<string, number>, f: number) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v * f]));
+      // Runs whose stages took 1x, 3x and 2x the base run's: the median is 2x (the first run's is 1x, the mean 2x too, so the mean is ruled out by the second cell below).
+      const factors = [1, 3, 2];
+      await runSweep({ cells, outDir: dir, command: 'test', limits, runCell: async (_c, r) => ({ ...base, run: { ...base.run, stageNs: scaled(base.run.stageNs, factors[r]!), establishedStageNs: scaled(base.run.establishedStageNs, factors[r]!) } }) });
+      const [r] = lines(dir) as { packets: number; stages: Record<string, number>; establishedStages: Record<string, number> }[];
+      for (const [k, v] of Object.entries(base.run.stageNs)) assert.ok(Math.abs(r!.stages[k]! - (2 * v) / r!.packets) < 1e-9, `${k}: the median of the three runs`);
+      for (const [k, v] of Object.entries(base.run.establishedStageNs)) assert.ok(Math.abs(r!.establishedStages[k]! - (2 * v) / base.run.establishedPackets) < 1e-9, `${k} (established)`);
+      // 1x, 1x, 4x: the median 1x, where the mean would be 2x.
+      const dir2 = tmp();
+      try {
+        const skew = [1, 4, 1];
+        await runSweep({ cells, outDir: dir2, command: 'test', limits, runCell: async (_c, r) => ({ ...base, run: { ...base.run, stageNs: scaled(base.run.stageNs, skew[r]!) } }) });
+        const [q] = lines(dir2) as { packets: number; stages: Record<string, number> }[];
+        assert.ok(Math.abs(q!.stages['service-nat']! - base.run.stageNs['service-nat']! / q!.packets) < 1e-9);
+      } finally {
+        rmSync(dir2, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--churn adds the churn benchmark to each cell: the contract\'s fields, and whether the kernel\'s apply is in them', async () => {
     const dir = tmp();
     try {
