@@ -136,6 +136,15 @@ export function planSweep(o: PlanOptions): SweepCell[] {
   return out;
 }
 
+/** µs of a flow's packets through the pipeline, Services aside, for a mode whose cost gives no `flowUs`. */
+const kFlowUs = 12;
+
+/** A flow's µs in the modes' cost model (src/compile/mode.ts `cost`): its packets and its first packet's rule walk. */
+function modelFlowUs(c: SweepCell): number {
+  const { cost } = modeNamed(c.mode);
+  return (cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService;
+}
+
 /**
  * Flows of the untimed run that warms each cell's threads up before its first timed run, for each
  * of the cell's workers. A code path the warm-up never took (a ClientIP affinity hit, a hairpin,
@@ -152,8 +161,19 @@ export function planSweep(o: PlanOptions): SweepCell[] {
  * warm-up.
  */
 export const kWarmUpFlows = 131_072;
+/**
+ * A cell whose flows cost more than twice a hash mode's in the cost model (a linear mode's rule
+ * walk at 10k Services and more: 15-47 µs a first packet) warms up on the flows that twice a hash
+ * mode's warm-up costs there (kWarmUpFlows flows of kFlowUs), never fewer than kMinWarmUpFlows:
+ * what such a cell's timed run can lose to a path first met there (a recompile of a few ms) is
+ * nothing beside its 15-50 s, and 147k warm-up flows took ~5 s of iptables' cell at 30k Services
+ * and ~7 s of userspace's in the default sweep (`kdp bench`, 2026-12-07). Every hash mode's cell,
+ * and the linear modes' up to 1k Services, keep kWarmUpFlows.
+ */
+const kMinWarmUpFlows = 16_384;
 export function warmUpFlowsOf(cell: SweepCell): number {
-  return Math.min(cell.flows, kWarmUpFlows * cell.workers);
+  const affordable = Math.max(kMinWarmUpFlows, Math.floor((2 * kWarmUpFlows * kFlowUs) / modelFlowUs(cell)));
+  return Math.min(cell.flows, Math.min(kWarmUpFlows, affordable) * cell.workers);
 }
 
 /**
@@ -170,9 +190,6 @@ function nsPerEstablished(r: PoolRun): number {
   return r.run.establishedPhaseNs / Math.max(1, r.run.establishedPackets) / r.run.workers;
 }
 
-/** µs of a flow's packets through the pipeline, Services aside, for a mode whose cost gives no `flowUs`. */
-const kFlowUs = 12;
-
 /**
  * Relative cost of a cell, for the ETA, in modelled µs: flows x (packets + first-packet rule walk),
  * plus setup, from the mode record's `cost` fields (src/compile/mode.ts). The ETA only uses its
@@ -181,7 +198,7 @@ const kFlowUs = 12;
 export function cellWeight(c: SweepCell): number {
   const { cost } = modeNamed(c.mode);
   // A --dns cell's connections each bring their lookup's flows: about twice the packets and rule walks (100-Service runs).
-  const perFlowUs = ((cost.flowUs ?? kFlowUs) + c.services * cost.firstPacketUsPerService) * (c.dns ? 2 : 1);
+  const perFlowUs = modelFlowUs(c) * (c.dns ? 2 : 1);
   const setupUs = c.services * cost.compileUsPerService * kReplayNodes + c.services * 100;
   const warmUp = warmUpFlowsOf(c);
   return ((c.flows * c.repeats + warmUp + revisitFlowsOf(warmUp, c.workers)) * perFlowUs) / c.workers + setupUs;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { cellProblem, parseResultsJsonl } from '../../src/report/parse-results.js';
 import { cellKeyString, type MachineInfo } from '../../src/report/result.js';
-import { kInCacheFlows, kInCacheRuns, planSweep, runSweep, type SweepCell } from '../../src/replay/sweep.js';
+import { kInCacheFlows, kInCacheRuns, kWarmUpFlows, planSweep, runSweep, warmUpFlowsOf, type SweepCell } from '../../src/replay/sweep.js';
 import { kModes, modeNamed } from '../../src/compile/index.js';
 import { progressPrinter } from '../../src/cli/bench.js';
 import { runHere } from './run-here.js';
@@ -40,6 +40,30 @@ describe('sweep', () => {
     assert.match(skipped[0], /userspace at 50001 Services is left out/);
     const grid = planSweep({ cores: 2, services: [10], modes: ['iptables', 'ipvs'], workers: [1, 2], cnis: ['kubenet', 'calico-bgp'] });
     assert.deepEqual(grid.map((c) => `${c.cni} ${c.mode} ${c.workers}`), ['kubenet iptables 1', 'kubenet iptables 2', 'kubenet ipvs 1', 'kubenet ipvs 2', 'calico-bgp iptables 1', 'calico-bgp iptables 2', 'calico-bgp ipvs 1', 'calico-bgp ipvs 2']);
+  });
+
+  it('warms a cell up on kWarmUpFlows a worker, or, where the cost model prices a flow above twice a hash mode\'s, on what that budget buys, never under 16,384', () => {
+    // The specification: a warm-up may cost at most what 2 x kWarmUpFlows flows of 12 µs cost in
+    // the modes' cost model (a flow's µs: the mode's flowUs or 12, plus the Services times its
+    // firstPacketUsPerService), capped at kWarmUpFlows, floored at 16,384, a worker each, and never past the cell's flows.
+    const budgetUs = 2 * kWarmUpFlows * 12;
+    const expected = (c: SweepCell): number => {
+      const { cost } = modeNamed(c.mode);
+      const flowUs = (cost.flowUs ?? 12) + c.services * cost.firstPacketUsPerService;
+      return Math.min(c.flows, Math.min(kWarmUpFlows, Math.max(16_384, Math.floor(budgetUs / flowUs))) * c.workers);
+    };
+    const cells = planSweep({ cores: 2 });
+    for (const c of cells) assert.equal(warmUpFlowsOf(c), expected(c), cellKeyString(c));
+    const of = (mode: string, services: number) => warmUpFlowsOf(cells.find((c) => c.mode === mode && c.services === services && c.workers === 1)!);
+    // What the budget does in the default sweep: the hash modes and the linear ones up to 1k keep the full warm-up.
+    for (const m of ['ipvs', 'nftables', 'cilium']) for (const s of [10, 100, 1000, 10000, 30000]) assert.equal(of(m, s), kWarmUpFlows, `${m} at ${s}`);
+    for (const m of ['iptables', 'userspace']) {
+      assert.equal(of(m, 1000), kWarmUpFlows, `${m} at 1k`);
+      assert.ok(of(m, 30000) < of(m, 10000) || of(m, 10000) === 16_384, `${m}: fewer at 30k than at 10k`);
+      assert.ok(of(m, 30000) < kWarmUpFlows && of(m, 30000) >= 16_384, `${m} at 30k: ${of(m, 30000)}`);
+    }
+    assert.equal(warmUpFlowsOf({ ...cells[0]!, flows: 500 }), 500, 'never past the cell\'s flows');
+    assert.equal(warmUpFlowsOf({ ...cells.find((c) => c.mode === 'ipvs')!, workers: 2 }), 2 * kWarmUpFlows, 'a worker each');
   });
 
   it('a cell of several runs gives each stage\'s time as the median over its runs, not the first run\'s', async () => {
