@@ -398,9 +398,10 @@ export function cellResult(cell: SweepCell, runs: readonly PoolRun[], limits: Ma
   const packets = first.firstPackets + first.establishedPackets + first.lookupPackets;
   const firstPackets = first.firstPackets + first.lookupFlows;
   // Each stage's time is the median over the runs (which replay the same packets), as the cell's
-  // figures are: one run's carries that run's luck, which the targets' ratios of two cells' stages
-  // then read as a difference between modes (IPVS's service-nat stage at 30k Services: 303 ns a
-  // first packet in one run, 408 in another ten minutes before; nftables' 478 and 490).
+  // figures are, so that a target's ratio of two cells' stages reads medians on both sides. It does
+  // not remove what moves a cell as a whole: the runs of one cell agree within a few %, the same
+  // cell measured minutes apart by far more (IPVS's service-nat stage at 30k Services: 303 ns a
+  // first packet in one cell's runs, 408 in the same cell's ten minutes before; nftables' 478, 490).
   const stageMedians = (of: (r: RunResult) => Record<string, number>, per: number): Record<string, number> =>
     Object.fromEntries(Object.keys(of(first)).map((k) => [k, median(runs.map((r) => of(r.run)[k] ?? 0)) / per]));
   const stages = stageMedians((r) => r.stageNs, packets);
