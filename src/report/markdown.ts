@@ -97,11 +97,10 @@ export function renderReport(results: readonly CellResult[], machine: MachineInf
 function methodSection(results: readonly CellResult[], machine: MachineInfo | undefined, obs: Observations, sources: readonly string[]): string[] {
   const list = (xs: number[], f: (n: number) => string = formatCount) => xs.map(f).join(', ');
   // kdp's cells and the kernel's are repeated differently: describe each kind on its own.
-  const runsOfCells = (cells: readonly CellResult[]) => distinct(cells.map(runsOf));
   const kernelCells = results.filter((r) => r.mode.startsWith('kernel-'));
   const kdpCells = results.filter((r) => !r.mode.startsWith('kernel-'));
   const repeatsOf = (cells: readonly CellResult[], what: string): string => {
-    const rs = runsOfCells(cells);
+    const rs = distinct(cells.map(runsOf));
     if (cells.length === 0) return '';
     return rs.length === 1 && rs[0] === 1 ? `${what}: one run each (no spread, no error bars)` : `${what}: medians of ${list(rs, String)} runs, min–max spread in brackets and as error bars`;
   };
